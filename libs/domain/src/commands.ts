@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import {
+  CheckpointingConfig,
+  FormatType,
+  JobId,
+  JobStatus,
+  Location,
+  SnapshotId,
+  SnapshotKind,
+  StateHandle,
+  StorageConfig,
+  TaskId,
+  Tasks,
+  TriggerType,
+} from './schemas';
+
+export const TriggerIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._~-]+$/, { error: 'may only contain letters, digits and . _ ~ -' });
+
+export const ConfigureJob = z.strictObject({
+  type: z.literal('ConfigureJob'),
+  jobId: JobId,
+  name: z.string().min(1).max(256),
+  tasks: Tasks,
+  /** Only applied when given; a new job without it is RUNNING. */
+  status: JobStatus.optional(),
+  checkpointing: CheckpointingConfig,
+  storage: StorageConfig,
+});
+
+export const ChangeJobStatus = z.strictObject({
+  type: z.literal('ChangeJobStatus'),
+  jobId: JobId,
+  status: JobStatus,
+});
+
+export const TriggerSnapshot = z.strictObject({
+  type: z.literal('TriggerSnapshot'),
+  jobId: JobId,
+  kind: SnapshotKind,
+  triggerId: TriggerIdSchema,
+  triggerType: TriggerType,
+  targetDirectory: Location.optional(),
+  formatType: FormatType,
+});
+
+export const AcknowledgeTask = z.strictObject({
+  type: z.literal('AcknowledgeTask'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  taskId: TaskId,
+  stateSize: z.number().int().nonnegative(),
+  stateHandles: z.array(StateHandle).max(10_000),
+});
+
+export const DeclineTask = z.strictObject({
+  type: z.literal('DeclineTask'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  taskId: TaskId,
+  reason: z.string().max(4096).optional(),
+});
+
+export const PersistSnapshot = z.strictObject({
+  type: z.literal('PersistSnapshot'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  targetDirectory: Location.optional(),
+});
+
+export const RequestDiscard = z.strictObject({
+  type: z.literal('RequestDiscard'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  reason: z.string().max(4096).optional(),
+  force: z.boolean(),
+});
+
+/** Issued by the storage worker once the files are gone. */
+export const RecordDiscardCompleted = z.strictObject({
+  type: z.literal('RecordDiscardCompleted'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  bytesReclaimed: z.number().int().nonnegative(),
+});
+
+export const RecordDiscardFailed = z.strictObject({
+  type: z.literal('RecordDiscardFailed'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  error: z.string().max(4096),
+  retryable: z.boolean(),
+});
+
+/** Issued by the timeout worker; every command expires overdue snapshots first, this one does nothing else. */
+export const ExpireOverdue = z.strictObject({
+  type: z.literal('ExpireOverdue'),
+  jobId: JobId,
+});
+
+export const Command = z.discriminatedUnion('type', [
+  ConfigureJob,
+  ChangeJobStatus,
+  TriggerSnapshot,
+  AcknowledgeTask,
+  DeclineTask,
+  PersistSnapshot,
+  RequestDiscard,
+  RecordDiscardCompleted,
+  RecordDiscardFailed,
+  ExpireOverdue,
+]);
+export type Command = z.infer<typeof Command>;
+export type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;

@@ -1,0 +1,456 @@
+import type { Command, CommandOf } from './commands';
+import { CommandRejected } from './errors';
+import type { Event, EventOf } from './events';
+import { checkpointPath, savepointPath } from './paths';
+import { discardsOn, propertiesFor } from './properties';
+import {
+  isTerminal,
+  type AckResult,
+  type DiscardCause,
+  type FailureReason,
+  type JobStatus,
+  type SnapshotStatus,
+} from './schemas';
+import { Draft, countsAgainstTolerance, latestCompleted, type JobState, type SnapshotState } from './state';
+
+export interface Replies {
+  ConfigureJob: { created: boolean; changed: boolean };
+  ChangeJobStatus: { status: JobStatus; changed: boolean };
+  TriggerSnapshot:
+    | { accepted: true; snapshotId: number; triggerId: string; status: SnapshotStatus; duplicate: boolean }
+    | { accepted: false; triggerId: string; reason: FailureReason };
+  AcknowledgeTask: { result: AckResult; snapshotStatus: SnapshotStatus | null };
+  DeclineTask: { snapshotStatus: SnapshotStatus };
+  PersistSnapshot: { savepointPath: string; changed: boolean };
+  RequestDiscard: { snapshotStatus: SnapshotStatus; changed: boolean };
+  RecordDiscardCompleted: { snapshotStatus: SnapshotStatus; changed: boolean };
+  RecordDiscardFailed: { snapshotStatus: SnapshotStatus };
+  ExpireOverdue: { expired: number[] };
+}
+export type ReplyOf<C extends Command> = Replies[C['type']];
+
+export interface Decision<C extends Command = Command> {
+  events: Event[];
+  reply: ReplyOf<C>;
+}
+
+type EventInput = Event extends infer E ? (E extends Event ? Omit<E, 'jobId' | 'occurredAt'> : never) : never;
+
+/** Collects the events of one decision and folds each into a private draft, so later rules see earlier ones. */
+class Decider {
+  readonly events: Event[] = [];
+  private readonly draft: Draft;
+  private readonly occurredAt: string;
+
+  constructor(
+    state: JobState,
+    readonly now: number,
+  ) {
+    this.draft = new Draft(state);
+    this.occurredAt = new Date(now).toISOString();
+  }
+
+  get state(): JobState {
+    return this.draft.state;
+  }
+
+  emit(input: EventInput): void {
+    const event = { ...input, jobId: this.state.jobId, occurredAt: this.occurredAt } as Event;
+    this.events.push(event);
+    this.draft.apply(event);
+  }
+}
+
+/**
+ * The job aggregate's decision: which events a command produces in a state at `now`.
+ * Pure: time comes in as `now` (epoch ms); ids (triggerId) come in with the command.
+ * Any command on a registered job first expires its overdue pending snapshots.
+ * Throws CommandRejected when the command cannot apply; nothing is then written.
+ */
+export function decide<C extends Command>(state: JobState, command: C, now: number): Decision<C> {
+  const d = new Decider(state, now);
+  if (command.type !== 'ConfigureJob' && !state.registered) {
+    throw new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${command.jobId} is not registered`);
+  }
+  const expired = state.registered ? expireOverdue(d) : [];
+  const reply = decideCommand(d, command, expired);
+  return { events: d.events, reply: reply as ReplyOf<C> };
+}
+
+function decideCommand(d: Decider, command: Command, expired: number[]): Replies[Command['type']] {
+  switch (command.type) {
+    case 'ConfigureJob':
+      return configureJob(d, command);
+    case 'ChangeJobStatus':
+      return { status: command.status, changed: changeStatus(d, command.status) };
+    case 'TriggerSnapshot':
+      return trigger(d, command);
+    case 'AcknowledgeTask':
+      return acknowledge(d, command);
+    case 'DeclineTask':
+      return decline(d, command);
+    case 'PersistSnapshot':
+      return persist(d, command);
+    case 'RequestDiscard':
+      return requestDiscard(d, command);
+    case 'RecordDiscardCompleted':
+      return recordDiscardCompleted(d, command);
+    case 'RecordDiscardFailed':
+      return recordDiscardFailed(d, command);
+    case 'ExpireOverdue':
+      return { expired };
+  }
+}
+
+function expireOverdue(d: Decider): number[] {
+  const overdue = [...d.state.pending]
+    .map((id) => d.state.snapshots.get(id)!)
+    .filter((s) => s.deadline <= d.now)
+    .sort((a, b) => a.snapshotId - b.snapshotId);
+  for (const snapshot of overdue) fail(d, snapshot.snapshotId, 'CHECKPOINT_EXPIRED');
+  return overdue.map((s) => s.snapshotId);
+}
+
+function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['ConfigureJob'] {
+  const s = d.state;
+  if (!s.registered) {
+    d.emit({
+      type: 'JobRegistered',
+      name: c.name,
+      tasks: c.tasks,
+      status: c.status ?? 'RUNNING',
+      checkpointing: c.checkpointing,
+      storage: c.storage,
+    });
+    return { created: true, changed: true };
+  }
+  const configChanged =
+    s.name !== c.name ||
+    !sameJson(s.tasks, c.tasks) ||
+    !sameJson(s.checkpointing, c.checkpointing) ||
+    !sameJson(s.storage, c.storage);
+  if (configChanged) {
+    d.emit({
+      type: 'JobReconfigured',
+      name: c.name,
+      tasks: c.tasks,
+      checkpointing: c.checkpointing,
+      storage: c.storage,
+    });
+  }
+  const statusChanged = c.status !== undefined && changeStatus(d, c.status);
+  return { created: false, changed: configChanged || statusChanged };
+}
+
+/**
+ * Job status change. Leaving RUNNING aborts pending snapshots; a terminal status applies each retained
+ * snapshot's discard flag, after persisting the latest checkpoint on FAILED (FLIP-10). SUSPENDED discards
+ * nothing that completed: the job will resume from it.
+ */
+function changeStatus(d: Decider, to: JobStatus): boolean {
+  const from = d.state.status;
+  if (from === to) return false;
+  if (isTerminal(from)) {
+    throw new CommandRejected('CONFLICT', 'status', 'terminal-status', `job is ${from}, a terminal status`);
+  }
+  d.emit({ type: 'JobStatusChanged', from, to });
+  if (to === 'RUNNING') return true;
+
+  const abortReason: FailureReason =
+    to === 'SUSPENDED' ? 'CHECKPOINT_COORDINATOR_SUSPEND' : 'CHECKPOINT_COORDINATOR_SHUTDOWN';
+  for (const id of [...d.state.pending].sort((a, b) => a - b)) fail(d, id, abortReason);
+  if (to === 'SUSPENDED') return true;
+
+  if (to === 'FAILED') {
+    const latestCheckpoint = [...d.state.completed]
+      .reverse()
+      .map((id) => d.state.snapshots.get(id)!)
+      .find((s) => s.kind === 'CHECKPOINT' && !s.persisted);
+    if (latestCheckpoint) persistTo(d, latestCheckpoint, d.state.storage.savepointDir, 'JOB_FAILED');
+  }
+  const cause = `JOB_${to}` as DiscardCause;
+  for (const id of [...d.state.completed]) {
+    const snapshot = d.state.snapshots.get(id)!;
+    if (discardsOn(snapshot.properties, to)) requestDiscardOf(d, snapshot, cause);
+  }
+  return true;
+}
+
+function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerSnapshot'] {
+  const s = d.state;
+  const existingId = s.triggers.get(c.triggerId);
+  if (existingId !== undefined) {
+    const existing = s.snapshots.get(existingId)!;
+    if (existing.kind !== c.kind) {
+      throw new CommandRejected(
+        'CONFLICT',
+        'triggerId',
+        'trigger-id-unique',
+        `triggerId ${c.triggerId} was already used for ${existing.kind} ${existingId}`,
+      );
+    }
+    return {
+      accepted: true,
+      snapshotId: existingId,
+      triggerId: c.triggerId,
+      status: existing.status,
+      duplicate: true,
+    };
+  }
+  const properties = propertiesFor(c.kind, s.checkpointing.retention);
+  const rejection = preflight(s, properties.forced, d.now);
+  if (rejection) {
+    d.emit({
+      type: 'SnapshotTriggerRejected',
+      kind: c.kind,
+      triggerType: c.triggerType,
+      triggerId: c.triggerId,
+      reason: rejection,
+    });
+    return { accepted: false, triggerId: c.triggerId, reason: rejection };
+  }
+  const snapshotId = s.nextSnapshotId;
+  const externalPath =
+    c.kind === 'CHECKPOINT'
+      ? checkpointPath(s.storage.checkpointDir, s.jobId, snapshotId)
+      : savepointPath(c.targetDirectory ?? s.storage.savepointDir, s.jobId, snapshotId, c.triggerId);
+  d.emit({
+    type: 'SnapshotTriggered',
+    snapshotId,
+    kind: c.kind,
+    triggerType: c.triggerType,
+    triggerId: c.triggerId,
+    properties,
+    formatType: c.formatType,
+    tasks: s.tasks,
+    deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
+    externalPath,
+  });
+  return { accepted: true, snapshotId, triggerId: c.triggerId, status: 'PENDING', duplicate: false };
+}
+
+/** Flink's pre-flight checks (CheckpointRequestDecider); forced triggers (savepoints) skip the limits. */
+function preflight(s: JobState, forced: boolean, now: number): FailureReason | null {
+  if (s.status !== 'RUNNING') return 'NOT_ALL_REQUIRED_TASKS_RUNNING';
+  if (forced) return null;
+  if (s.pending.size >= s.checkpointing.maxConcurrent) return 'TOO_MANY_CHECKPOINT_REQUESTS';
+  if (s.lastCompletedAt !== null && now - s.lastCompletedAt < s.checkpointing.minPauseMs) {
+    return 'MINIMUM_TIME_BETWEEN_CHECKPOINTS';
+  }
+  return null;
+}
+
+function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['AcknowledgeTask'] {
+  const snapshot = d.state.snapshots.get(c.snapshotId);
+  const stray = (result: 'UNKNOWN' | 'DISCARDED'): Replies['AcknowledgeTask'] => {
+    d.emit({
+      type: 'StrayAcknowledgementReceived',
+      snapshotId: c.snapshotId,
+      taskId: c.taskId,
+      result,
+      stateSize: c.stateSize,
+      stateHandles: c.stateHandles,
+    });
+    return { result, snapshotStatus: snapshot?.status ?? null };
+  };
+  if (!snapshot || !snapshot.expectedTasks.includes(c.taskId)) return stray('UNKNOWN');
+  if (snapshot.acks.has(c.taskId)) return { result: 'DUPLICATE', snapshotStatus: snapshot.status };
+  if (snapshot.status !== 'PENDING') return stray('DISCARDED');
+
+  d.emit({
+    type: 'TaskAcknowledged',
+    snapshotId: c.snapshotId,
+    taskId: c.taskId,
+    stateSize: c.stateSize,
+    stateHandles: c.stateHandles,
+  });
+  const acked = d.state.snapshots.get(c.snapshotId)!;
+  if (acked.acks.size === acked.expectedTasks.length) complete(d, acked);
+  return { result: 'SUCCESS', snapshotStatus: d.state.snapshots.get(c.snapshotId)!.status };
+}
+
+/**
+ * Completion, then Flink's subsumption: older pending checkpoints abort (CHECKPOINT_SUBSUMED); completed,
+ * non-persisted checkpoints beyond numRetained are subsumed oldest first, never the latest completed one.
+ */
+function complete(d: Decider, snapshot: SnapshotState): void {
+  d.emit({
+    type: 'SnapshotCompleted',
+    snapshotId: snapshot.snapshotId,
+    kind: snapshot.kind,
+    stateSize: snapshot.stateSize,
+    externalPath: snapshot.externalPath,
+  });
+  if (snapshot.kind === 'CHECKPOINT') {
+    const olderPending = [...d.state.pending]
+      .filter((id) => id < snapshot.snapshotId && d.state.snapshots.get(id)!.kind === 'CHECKPOINT')
+      .sort((a, b) => a - b);
+    for (const id of olderPending) fail(d, id, 'CHECKPOINT_SUBSUMED');
+  }
+  const latestId = latestCompleted(d.state)?.snapshotId;
+  const subsumable = d.state.completed
+    .map((id) => d.state.snapshots.get(id)!)
+    .filter((s) => s.kind === 'CHECKPOINT' && !s.persisted);
+  let excess = subsumable.length - d.state.checkpointing.numRetained;
+  for (const old of subsumable) {
+    if (excess <= 0) break;
+    if (old.snapshotId === latestId) continue;
+    d.emit({ type: 'SnapshotSubsumed', snapshotId: old.snapshotId, subsumedBy: snapshot.snapshotId });
+    if (old.properties.discardSubsumed) requestDiscardOf(d, old, 'SUBSUMED');
+    excess -= 1;
+  }
+}
+
+function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {
+  const snapshot = requireSnapshot(d.state, c.snapshotId);
+  if (!snapshot.expectedTasks.includes(c.taskId)) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'taskId',
+      'expected-task',
+      `task ${c.taskId} is not part of snapshot ${c.snapshotId}`,
+    );
+  }
+  requireStatus(snapshot, ['PENDING'], 'decline');
+  fail(d, snapshot.snapshotId, 'CHECKPOINT_DECLINED', c.taskId, c.reason);
+  return { snapshotStatus: 'FAILED' };
+}
+
+/** Aborts a pending snapshot, discards its partial state, and counts the failure if Flink would. */
+function fail(
+  d: Decider,
+  snapshotId: number,
+  reason: FailureReason,
+  taskId?: string,
+  message?: string,
+): void {
+  d.emit({
+    type: 'SnapshotFailed',
+    snapshotId,
+    reason,
+    ...(taskId !== undefined ? { taskId } : {}),
+    ...(message !== undefined ? { message } : {}),
+  });
+  const failed = d.state.snapshots.get(snapshotId)!;
+  requestDiscardOf(d, failed, 'ABORTED');
+  const { tolerableFailures } = d.state.checkpointing;
+  if (countsAgainstTolerance(failed, reason) && d.state.consecutiveFailures === tolerableFailures + 1) {
+    d.emit({
+      type: 'TolerableFailuresExceeded',
+      snapshotId,
+      consecutiveFailures: d.state.consecutiveFailures,
+      tolerableFailures,
+    });
+  }
+}
+
+function persist(d: Decider, c: CommandOf<'PersistSnapshot'>): Replies['PersistSnapshot'] {
+  const snapshot = requireSnapshot(d.state, c.snapshotId);
+  requireStatus(snapshot, ['COMPLETED'], 'persist');
+  if (snapshot.kind === 'SAVEPOINT') return { savepointPath: snapshot.externalPath, changed: false };
+  if (snapshot.persisted) return { savepointPath: snapshot.persistedPath!, changed: false };
+  const path = persistTo(d, snapshot, c.targetDirectory ?? d.state.storage.savepointDir, 'USER');
+  return { savepointPath: path, changed: true };
+}
+
+function persistTo(d: Decider, snapshot: SnapshotState, dir: string, cause: 'USER' | 'JOB_FAILED'): string {
+  const path = savepointPath(dir, d.state.jobId, snapshot.snapshotId, snapshot.externalPath);
+  d.emit({ type: 'SnapshotPersisted', snapshotId: snapshot.snapshotId, savepointPath: path, cause });
+  return path;
+}
+
+function requestDiscard(d: Decider, c: CommandOf<'RequestDiscard'>): Replies['RequestDiscard'] {
+  const snapshot = requireSnapshot(d.state, c.snapshotId);
+  if (snapshot.status === 'DISCARDING' || snapshot.status === 'DISCARDED') {
+    return { snapshotStatus: snapshot.status, changed: false };
+  }
+  requireStatus(snapshot, ['COMPLETED'], 'discard');
+  const isLatest = latestCompleted(d.state)?.snapshotId === snapshot.snapshotId;
+  if (isLatest && d.state.status === 'RUNNING' && !c.force) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'latest-completed-retained',
+      `snapshot ${snapshot.snapshotId} is the latest completed snapshot of a running job; set force to discard it`,
+    );
+  }
+  requestDiscardOf(d, snapshot, 'USER', c.reason);
+  return { snapshotStatus: 'DISCARDING', changed: true };
+}
+
+function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCause, reason?: string): void {
+  const locations = [snapshot.externalPath, ...(snapshot.persistedPath ? [snapshot.persistedPath] : [])];
+  d.emit({
+    type: 'SnapshotDiscardRequested',
+    snapshotId: snapshot.snapshotId,
+    cause,
+    ...(reason !== undefined ? { reason } : {}),
+    locations,
+    stateHandles: [...snapshot.acks.values()].flatMap((a) => a.stateHandles),
+  });
+}
+
+function recordDiscardCompleted(
+  d: Decider,
+  c: CommandOf<'RecordDiscardCompleted'>,
+): Replies['RecordDiscardCompleted'] {
+  const snapshot = requireDiscardRequested(d.state, c.snapshotId);
+  if (snapshot.discard!.state === 'DONE') return { snapshotStatus: snapshot.status, changed: false };
+  d.emit({ type: 'SnapshotDiscarded', snapshotId: c.snapshotId, bytesReclaimed: c.bytesReclaimed });
+  return { snapshotStatus: d.state.snapshots.get(c.snapshotId)!.status, changed: true };
+}
+
+function recordDiscardFailed(
+  d: Decider,
+  c: CommandOf<'RecordDiscardFailed'>,
+): Replies['RecordDiscardFailed'] {
+  const snapshot = requireDiscardRequested(d.state, c.snapshotId);
+  if (snapshot.discard!.state === 'DONE') {
+    throw new CommandRejected('CONFLICT', 'snapshotId', 'discard-pending', 'the discard already succeeded');
+  }
+  d.emit({ type: 'SnapshotDiscardFailed', snapshotId: c.snapshotId, error: c.error, retryable: c.retryable });
+  return { snapshotStatus: snapshot.status };
+}
+
+function requireSnapshot(s: JobState, snapshotId: number): SnapshotState {
+  const snapshot = s.snapshots.get(snapshotId);
+  if (!snapshot) {
+    throw new CommandRejected(
+      'NOT_FOUND',
+      'snapshotId',
+      'snapshot-exists',
+      `snapshot ${snapshotId} does not exist`,
+    );
+  }
+  return snapshot;
+}
+
+function requireStatus(snapshot: SnapshotState, allowed: SnapshotStatus[], action: string): void {
+  if (!allowed.includes(snapshot.status)) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      `status-${allowed.join('-or-').toLowerCase()}`,
+      `cannot ${action} snapshot ${snapshot.snapshotId}: it is ${snapshot.status}, not ${allowed.join(' or ')}`,
+    );
+  }
+}
+
+function requireDiscardRequested(s: JobState, snapshotId: number): SnapshotState {
+  const snapshot = requireSnapshot(s, snapshotId);
+  if (!snapshot.discard) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'discard-requested',
+      `snapshot ${snapshotId} has no discard requested`,
+    );
+  }
+  return snapshot;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export type { EventOf };

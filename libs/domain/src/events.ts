@@ -1,0 +1,170 @@
+import { z } from 'zod';
+import {
+  AckResult,
+  CheckpointingConfig,
+  DiscardCause,
+  FailureReason,
+  FormatType,
+  JobId,
+  JobStatus,
+  Location,
+  SnapshotKind,
+  SnapshotProperties,
+  StateHandle,
+  StorageConfig,
+  TaskId,
+  TriggerType,
+} from './schemas';
+
+const Timestamp = z.iso.datetime();
+const SnapshotNumber = z.number().int().positive();
+const base = { jobId: JobId, occurredAt: Timestamp };
+const ofSnapshot = { ...base, snapshotId: SnapshotNumber };
+
+export const JobRegistered = z.strictObject({
+  type: z.literal('JobRegistered'),
+  ...base,
+  name: z.string(),
+  tasks: z.array(TaskId),
+  status: JobStatus,
+  checkpointing: CheckpointingConfig,
+  storage: StorageConfig,
+});
+
+export const JobReconfigured = z.strictObject({
+  type: z.literal('JobReconfigured'),
+  ...base,
+  name: z.string(),
+  tasks: z.array(TaskId),
+  checkpointing: CheckpointingConfig,
+  storage: StorageConfig,
+});
+
+export const JobStatusChanged = z.strictObject({
+  type: z.literal('JobStatusChanged'),
+  ...base,
+  from: JobStatus,
+  to: JobStatus,
+});
+
+export const SnapshotTriggered = z.strictObject({
+  type: z.literal('SnapshotTriggered'),
+  ...ofSnapshot,
+  kind: SnapshotKind,
+  triggerType: TriggerType,
+  triggerId: z.string(),
+  properties: SnapshotProperties,
+  formatType: FormatType,
+  tasks: z.array(TaskId),
+  deadline: Timestamp,
+  externalPath: Location,
+});
+
+export const SnapshotTriggerRejected = z.strictObject({
+  type: z.literal('SnapshotTriggerRejected'),
+  ...base,
+  kind: SnapshotKind,
+  triggerType: TriggerType,
+  triggerId: z.string(),
+  reason: FailureReason,
+});
+
+export const TaskAcknowledged = z.strictObject({
+  type: z.literal('TaskAcknowledged'),
+  ...ofSnapshot,
+  taskId: TaskId,
+  stateSize: z.number().int().nonnegative(),
+  stateHandles: z.array(StateHandle),
+});
+
+/** An acknowledgement for a snapshot that is unknown or already aborted: its state is garbage to clean up. */
+export const StrayAcknowledgementReceived = z.strictObject({
+  type: z.literal('StrayAcknowledgementReceived'),
+  ...ofSnapshot,
+  taskId: TaskId,
+  result: AckResult.extract(['UNKNOWN', 'DISCARDED']),
+  stateSize: z.number().int().nonnegative(),
+  stateHandles: z.array(StateHandle),
+});
+
+export const SnapshotCompleted = z.strictObject({
+  type: z.literal('SnapshotCompleted'),
+  ...ofSnapshot,
+  kind: SnapshotKind,
+  stateSize: z.number().int().nonnegative(),
+  externalPath: Location,
+});
+
+export const SnapshotFailed = z.strictObject({
+  type: z.literal('SnapshotFailed'),
+  ...ofSnapshot,
+  reason: FailureReason,
+  taskId: TaskId.optional(),
+  message: z.string().optional(),
+});
+
+export const SnapshotSubsumed = z.strictObject({
+  type: z.literal('SnapshotSubsumed'),
+  ...ofSnapshot,
+  subsumedBy: SnapshotNumber,
+});
+
+export const TolerableFailuresExceeded = z.strictObject({
+  type: z.literal('TolerableFailuresExceeded'),
+  ...base,
+  snapshotId: SnapshotNumber,
+  consecutiveFailures: z.number().int(),
+  tolerableFailures: z.number().int(),
+});
+
+export const SnapshotPersisted = z.strictObject({
+  type: z.literal('SnapshotPersisted'),
+  ...ofSnapshot,
+  savepointPath: Location,
+  cause: z.enum(['USER', 'JOB_FAILED']),
+});
+
+export const SnapshotDiscardRequested = z.strictObject({
+  type: z.literal('SnapshotDiscardRequested'),
+  ...ofSnapshot,
+  cause: DiscardCause,
+  reason: z.string().optional(),
+  /** Directories to delete whole: the snapshot's own, and its savepoint location if it was persisted. */
+  locations: z.array(Location),
+  /** Files the tasks reported, which may lie outside those directories (shared state). */
+  stateHandles: z.array(StateHandle),
+});
+
+export const SnapshotDiscarded = z.strictObject({
+  type: z.literal('SnapshotDiscarded'),
+  ...ofSnapshot,
+  bytesReclaimed: z.number().int().nonnegative(),
+});
+
+export const SnapshotDiscardFailed = z.strictObject({
+  type: z.literal('SnapshotDiscardFailed'),
+  ...ofSnapshot,
+  error: z.string(),
+  retryable: z.boolean(),
+});
+
+export const Event = z.discriminatedUnion('type', [
+  JobRegistered,
+  JobReconfigured,
+  JobStatusChanged,
+  SnapshotTriggered,
+  SnapshotTriggerRejected,
+  TaskAcknowledged,
+  StrayAcknowledgementReceived,
+  SnapshotCompleted,
+  SnapshotFailed,
+  SnapshotSubsumed,
+  TolerableFailuresExceeded,
+  SnapshotPersisted,
+  SnapshotDiscardRequested,
+  SnapshotDiscarded,
+  SnapshotDiscardFailed,
+]);
+export type Event = z.infer<typeof Event>;
+export type EventOf<T extends Event['type']> = Extract<Event, { type: T }>;
+export const EVENT_TYPES = Event.options.map((o) => o.shape.type.value);

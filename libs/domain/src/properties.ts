@@ -1,0 +1,58 @@
+import type { JobStatus, Retention, SnapshotKind, SnapshotProperties } from './schemas';
+
+/** The property table of DESIGN.md section 2, row by row (Flink's CheckpointProperties). */
+export function propertiesFor(kind: SnapshotKind, retention: Retention): SnapshotProperties {
+  if (kind === 'SAVEPOINT') return { forced: true, ...retainAll };
+  switch (retention) {
+    case 'NEVER_RETAIN_AFTER_TERMINATION':
+      return { forced: false, ...discardAll };
+    case 'RETAIN_ON_FAILURE':
+      return { forced: false, ...discardAll, discardFailed: false };
+    case 'RETAIN_ON_CANCELLATION':
+      return {
+        forced: false,
+        discardSubsumed: true,
+        discardFinished: true,
+        discardCancelled: false,
+        discardFailed: false,
+        discardSuspended: false,
+      };
+  }
+}
+
+/** FLIP-10: a persisted checkpoint is a savepoint; every discard flag is off, `forced` stays as it was. */
+export function persistedProperties(properties: SnapshotProperties): SnapshotProperties {
+  return { forced: properties.forced, ...retainAll };
+}
+
+/** The discard flag that a job's termination in `status` consults. */
+export function discardsOn(properties: SnapshotProperties, status: JobStatus): boolean {
+  switch (status) {
+    case 'FINISHED':
+      return properties.discardFinished;
+    case 'CANCELED':
+      return properties.discardCancelled;
+    case 'FAILED':
+      return properties.discardFailed;
+    case 'SUSPENDED':
+      return properties.discardSuspended;
+    case 'RUNNING':
+      return false;
+  }
+}
+
+const discardAll = {
+  discardSubsumed: true,
+  discardFinished: true,
+  discardCancelled: true,
+  discardFailed: true,
+  discardSuspended: true,
+} as const;
+
+const retainAll = {
+  discardSubsumed: false,
+  discardFinished: false,
+  discardCancelled: false,
+  discardFailed: false,
+  discardSuspended: false,
+} as const;

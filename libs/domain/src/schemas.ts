@@ -1,0 +1,125 @@
+import { z } from 'zod';
+
+/** A Flink JobID: 32 lowercase hex characters. */
+export const JobId = z
+  .string()
+  .regex(/^[0-9a-f]{32}$/, { error: 'must be a Flink JobID: 32 lowercase hex characters' });
+export const SnapshotId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+export const TaskId = z.string().min(1).max(256);
+
+export const JobStatus = z.enum(['RUNNING', 'FINISHED', 'CANCELED', 'FAILED', 'SUSPENDED']);
+export type JobStatus = z.infer<typeof JobStatus>;
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['FINISHED', 'CANCELED', 'FAILED'];
+export const isTerminal = (status: JobStatus): boolean => TERMINAL_STATUSES.includes(status);
+
+export const Retention = z.enum([
+  'NEVER_RETAIN_AFTER_TERMINATION',
+  'RETAIN_ON_FAILURE',
+  'RETAIN_ON_CANCELLATION',
+]);
+export type Retention = z.infer<typeof Retention>;
+export const SnapshotKind = z.enum(['CHECKPOINT', 'SAVEPOINT']);
+export type SnapshotKind = z.infer<typeof SnapshotKind>;
+export const TriggerType = z.enum(['MANUAL', 'PERIODIC']);
+export type TriggerType = z.infer<typeof TriggerType>;
+export const FormatType = z.enum(['CANONICAL', 'NATIVE']);
+export type FormatType = z.infer<typeof FormatType>;
+export const SnapshotStatus = z.enum(['PENDING', 'COMPLETED', 'FAILED', 'DISCARDING', 'DISCARDED']);
+export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
+export const AckResult = z.enum(['SUCCESS', 'DUPLICATE', 'UNKNOWN', 'DISCARDED']);
+export type AckResult = z.infer<typeof AckResult>;
+
+/** Flink's CheckpointFailureReason names, the subset snapcat can produce. */
+export const FailureReason = z.enum([
+  'CHECKPOINT_DECLINED',
+  'CHECKPOINT_EXPIRED',
+  'CHECKPOINT_SUBSUMED',
+  'CHECKPOINT_COORDINATOR_SHUTDOWN',
+  'CHECKPOINT_COORDINATOR_SUSPEND',
+  'TOO_MANY_CHECKPOINT_REQUESTS',
+  'MINIMUM_TIME_BETWEEN_CHECKPOINTS',
+  'NOT_ALL_REQUIRED_TASKS_RUNNING',
+  'IO_EXCEPTION',
+  'CHECKPOINT_ASYNC_EXCEPTION',
+  'FINALIZE_CHECKPOINT_FAILURE',
+]);
+export type FailureReason = z.infer<typeof FailureReason>;
+
+/** Only these count against tolerableFailures (Flink's CheckpointFailureManager). */
+export const COUNTED_FAILURES: readonly FailureReason[] = [
+  'IO_EXCEPTION',
+  'CHECKPOINT_ASYNC_EXCEPTION',
+  'CHECKPOINT_DECLINED',
+  'CHECKPOINT_EXPIRED',
+  'FINALIZE_CHECKPOINT_FAILURE',
+];
+
+export const DiscardCause = z.enum([
+  'USER',
+  'SUBSUMED',
+  'ABORTED',
+  'JOB_FINISHED',
+  'JOB_CANCELED',
+  'JOB_FAILED',
+  'RETENTION',
+]);
+export type DiscardCause = z.infer<typeof DiscardCause>;
+
+/** A storage location: a file:// URI or an absolute path; no control characters. */
+export const Location = z
+  .string()
+  .min(1)
+  .max(1024)
+  .regex(/^[^\u0000-\u001f]*$/, { error: 'must not contain control characters' })
+  .refine((s) => s.startsWith('/') || /^[a-z][a-z0-9+.-]*:\/\//.test(s), {
+    error: 'must be an absolute path or a URI such as file:///data/checkpoints',
+  });
+
+export const StateHandle = z.strictObject({
+  path: Location,
+  sizeBytes: z.number().int().nonnegative(),
+});
+export type StateHandle = z.infer<typeof StateHandle>;
+
+export const CheckpointingConfig = z.strictObject({
+  numRetained: z.number().int().min(1).max(10_000).default(1),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600_000)
+    .default(600_000),
+  maxConcurrent: z.number().int().min(1).max(1_000).default(1),
+  minPauseMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600_000)
+    .default(0),
+  tolerableFailures: z.number().int().min(0).max(1_000_000).default(0),
+  retention: Retention.default('NEVER_RETAIN_AFTER_TERMINATION'),
+});
+export type CheckpointingConfig = z.infer<typeof CheckpointingConfig>;
+
+export const StorageConfig = z.strictObject({
+  checkpointDir: Location,
+  savepointDir: Location,
+});
+export type StorageConfig = z.infer<typeof StorageConfig>;
+
+export const Tasks = z
+  .array(TaskId)
+  .min(1)
+  .max(100_000)
+  .refine((tasks) => new Set(tasks).size === tasks.length, { error: 'task ids must be unique' });
+
+/** The properties of a snapshot (Flink's CheckpointProperties). */
+export const SnapshotProperties = z.strictObject({
+  forced: z.boolean(),
+  discardSubsumed: z.boolean(),
+  discardFinished: z.boolean(),
+  discardCancelled: z.boolean(),
+  discardFailed: z.boolean(),
+  discardSuspended: z.boolean(),
+});
+export type SnapshotProperties = z.infer<typeof SnapshotProperties>;

@@ -1,0 +1,297 @@
+import { persistedProperties } from './properties';
+import {
+  COUNTED_FAILURES,
+  type CheckpointingConfig,
+  type DiscardCause,
+  type FailureReason,
+  type FormatType,
+  type JobStatus,
+  type SnapshotKind,
+  type SnapshotProperties,
+  type SnapshotStatus,
+  type StateHandle,
+  type StorageConfig,
+  type TriggerType,
+} from './schemas';
+import type { Event } from './events';
+
+export interface TaskAck {
+  stateSize: number;
+  stateHandles: StateHandle[];
+  at: number;
+}
+
+export interface DiscardState {
+  cause: DiscardCause;
+  reason?: string;
+  requestedAt: number;
+  state: 'REQUESTED' | 'DONE' | 'FAILED';
+  bytesReclaimed?: number;
+  error?: string;
+  retryable?: boolean;
+  attempts: number;
+}
+
+export interface SnapshotState {
+  snapshotId: number;
+  kind: SnapshotKind;
+  triggerType: TriggerType;
+  triggerId: string;
+  formatType: FormatType;
+  properties: SnapshotProperties;
+  status: SnapshotStatus;
+  persisted: boolean;
+  persistedPath?: string;
+  externalPath: string;
+  expectedTasks: string[];
+  acks: Map<string, TaskAck>;
+  stateSize: number;
+  triggeredAt: number;
+  deadline: number;
+  completedAt?: number;
+  failedAt?: number;
+  failureReason?: FailureReason;
+  failureMessage?: string;
+  declinedBy?: string;
+  subsumedBy?: number;
+  discard?: DiscardState;
+}
+
+export interface JobState {
+  jobId: string;
+  registered: boolean;
+  name: string;
+  tasks: string[];
+  status: JobStatus;
+  checkpointing: CheckpointingConfig;
+  storage: StorageConfig;
+  /** The id the next snapshot gets; one counter for checkpoints and savepoints, as in Flink. */
+  nextSnapshotId: number;
+  snapshots: Map<number, SnapshotState>;
+  triggers: Map<string, number>;
+  /** Ids of PENDING snapshots, kept so that commands do not scan every snapshot the job ever had. */
+  pending: Set<number>;
+  /** Ids of COMPLETED snapshots (retained, not being discarded), ascending. */
+  completed: number[];
+  lastCompletedAt: number | null;
+  consecutiveFailures: number;
+  registeredAt: number | null;
+  updatedAt: number | null;
+  /** How many events have been folded into this state. */
+  version: number;
+}
+
+export function initialState(jobId: string): JobState {
+  return {
+    jobId,
+    registered: false,
+    name: '',
+    tasks: [],
+    status: 'RUNNING',
+    checkpointing: {
+      numRetained: 1,
+      timeoutMs: 600_000,
+      maxConcurrent: 1,
+      minPauseMs: 0,
+      tolerableFailures: 0,
+      retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+    },
+    storage: { checkpointDir: '/', savepointDir: '/' },
+    nextSnapshotId: 1,
+    snapshots: new Map(),
+    triggers: new Map(),
+    pending: new Set(),
+    completed: [],
+    lastCompletedAt: null,
+    consecutiveFailures: 0,
+    registeredAt: null,
+    updatedAt: null,
+    version: 0,
+  };
+}
+
+/**
+ * Folds events into a state without touching the given one. Containers are copied once per fold and
+ * each snapshot at most once, so folding a batch costs O(snapshots + events), not O(snapshots x events).
+ */
+export function fold(state: JobState, events: readonly Event[]): JobState {
+  const draft = new Draft(state);
+  for (const event of events) draft.apply(event);
+  return draft.state;
+}
+
+export function evolve(state: JobState, event: Event): JobState {
+  return fold(state, [event]);
+}
+
+/** A private, mutable copy of a state; the decider emits into one so each command sees its own events. */
+export class Draft {
+  readonly state: JobState;
+  private readonly owned = new Set<number>();
+
+  constructor(base: JobState) {
+    this.state = {
+      ...base,
+      snapshots: new Map(base.snapshots),
+      triggers: new Map(base.triggers),
+      pending: new Set(base.pending),
+      completed: [...base.completed],
+    };
+  }
+
+  apply(event: Event): void {
+    const s = this.state;
+    const at = Date.parse(event.occurredAt);
+    s.version += 1;
+    s.updatedAt = at;
+    switch (event.type) {
+      case 'JobRegistered':
+        s.registered = true;
+        s.registeredAt = at;
+        s.name = event.name;
+        s.tasks = event.tasks;
+        s.status = event.status;
+        s.checkpointing = event.checkpointing;
+        s.storage = event.storage;
+        return;
+      case 'JobReconfigured':
+        s.name = event.name;
+        s.tasks = event.tasks;
+        s.checkpointing = event.checkpointing;
+        s.storage = event.storage;
+        return;
+      case 'JobStatusChanged':
+        s.status = event.to;
+        return;
+      case 'SnapshotTriggered':
+        s.snapshots.set(event.snapshotId, {
+          snapshotId: event.snapshotId,
+          kind: event.kind,
+          triggerType: event.triggerType,
+          triggerId: event.triggerId,
+          formatType: event.formatType,
+          properties: event.properties,
+          status: 'PENDING',
+          persisted: false,
+          externalPath: event.externalPath,
+          expectedTasks: event.tasks,
+          acks: new Map(),
+          stateSize: 0,
+          triggeredAt: at,
+          deadline: Date.parse(event.deadline),
+        });
+        this.owned.add(event.snapshotId);
+        s.triggers.set(event.triggerId, event.snapshotId);
+        s.pending.add(event.snapshotId);
+        s.nextSnapshotId = Math.max(s.nextSnapshotId, event.snapshotId + 1);
+        return;
+      case 'SnapshotTriggerRejected':
+      case 'StrayAcknowledgementReceived':
+      case 'TolerableFailuresExceeded':
+        return;
+      case 'TaskAcknowledged': {
+        const snap = this.snapshot(event.snapshotId);
+        snap.acks.set(event.taskId, { stateSize: event.stateSize, stateHandles: event.stateHandles, at });
+        snap.stateSize += event.stateSize;
+        return;
+      }
+      case 'SnapshotCompleted': {
+        const snap = this.snapshot(event.snapshotId);
+        snap.status = 'COMPLETED';
+        snap.completedAt = at;
+        snap.stateSize = event.stateSize;
+        s.pending.delete(event.snapshotId);
+        insertSorted(s.completed, event.snapshotId);
+        s.lastCompletedAt = at;
+        s.consecutiveFailures = 0;
+        return;
+      }
+      case 'SnapshotFailed': {
+        const snap = this.snapshot(event.snapshotId);
+        snap.status = 'FAILED';
+        snap.failedAt = at;
+        snap.failureReason = event.reason;
+        if (event.message !== undefined) snap.failureMessage = event.message;
+        if (event.taskId !== undefined) snap.declinedBy = event.taskId;
+        s.pending.delete(event.snapshotId);
+        if (countsAgainstTolerance(snap, event.reason)) s.consecutiveFailures += 1;
+        return;
+      }
+      case 'SnapshotSubsumed':
+        this.snapshot(event.snapshotId).subsumedBy = event.subsumedBy;
+        return;
+      case 'SnapshotPersisted': {
+        const snap = this.snapshot(event.snapshotId);
+        snap.persisted = true;
+        snap.persistedPath = event.savepointPath;
+        snap.properties = persistedProperties(snap.properties);
+        return;
+      }
+      case 'SnapshotDiscardRequested': {
+        const snap = this.snapshot(event.snapshotId);
+        if (snap.status === 'COMPLETED') {
+          snap.status = 'DISCARDING';
+          removeSorted(s.completed, event.snapshotId);
+        }
+        snap.discard = {
+          cause: event.cause,
+          requestedAt: at,
+          state: 'REQUESTED',
+          attempts: 0,
+          ...(event.reason !== undefined ? { reason: event.reason } : {}),
+        };
+        return;
+      }
+      case 'SnapshotDiscarded': {
+        const snap = this.snapshot(event.snapshotId);
+        if (snap.status === 'DISCARDING') snap.status = 'DISCARDED';
+        snap.discard = { ...snap.discard!, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
+        return;
+      }
+      case 'SnapshotDiscardFailed': {
+        const snap = this.snapshot(event.snapshotId);
+        const previous = snap.discard!;
+        snap.discard = {
+          ...previous,
+          state: 'FAILED',
+          error: event.error,
+          retryable: event.retryable,
+          attempts: previous.attempts + 1,
+        };
+        return;
+      }
+    }
+  }
+
+  /** The snapshot, copied on its first change in this draft. */
+  private snapshot(id: number): SnapshotState {
+    const current = this.state.snapshots.get(id);
+    if (!current) throw new Error(`event refers to snapshot ${id}, which was never triggered`);
+    if (this.owned.has(id)) return current;
+    const copy = { ...current, acks: new Map(current.acks) };
+    this.state.snapshots.set(id, copy);
+    this.owned.add(id);
+    return copy;
+  }
+}
+
+export function countsAgainstTolerance(snapshot: SnapshotState, reason: FailureReason): boolean {
+  return !snapshot.properties.forced && COUNTED_FAILURES.includes(reason);
+}
+
+/** The newest retained completed snapshot (checkpoint or savepoint), the one a restart would use. */
+export function latestCompleted(state: JobState): SnapshotState | undefined {
+  const id = state.completed[state.completed.length - 1];
+  return id === undefined ? undefined : state.snapshots.get(id);
+}
+
+function insertSorted(ids: number[], id: number): void {
+  let i = ids.length;
+  while (i > 0 && ids[i - 1]! > id) i -= 1;
+  ids.splice(i, 0, id);
+}
+
+function removeSorted(ids: number[], id: number): void {
+  const i = ids.indexOf(id);
+  if (i >= 0) ids.splice(i, 1);
+}

@@ -1,0 +1,69 @@
+import { latestCompleted, type JobState, type SnapshotState } from './state';
+
+const iso = (ms: number | undefined | null): string | null =>
+  ms == null ? null : new Date(ms).toISOString();
+
+/** The JSON shape of a snapshot, as the REST API returns it. */
+export function snapshotView(s: SnapshotState) {
+  return {
+    snapshotId: s.snapshotId,
+    kind: s.kind,
+    status: s.status,
+    persisted: s.persisted,
+    properties: s.properties,
+    triggerType: s.triggerType,
+    triggerId: s.triggerId,
+    formatType: s.formatType,
+    acknowledgedTasks: s.acks.size,
+    totalTasks: s.expectedTasks.length,
+    stateSize: s.stateSize,
+    triggeredAt: iso(s.triggeredAt),
+    deadline: iso(s.deadline),
+    completedAt: iso(s.completedAt),
+    failedAt: iso(s.failedAt),
+    externalPath: s.externalPath,
+    savepointPath: s.persistedPath ?? null,
+    failureReason: s.failureReason ?? null,
+    failureMessage: s.failureMessage ?? null,
+    declinedBy: s.declinedBy ?? null,
+    subsumedBy: s.subsumedBy ?? null,
+    discard: s.discard
+      ? {
+          cause: s.discard.cause,
+          reason: s.discard.reason ?? null,
+          state: s.discard.state,
+          requestedAt: iso(s.discard.requestedAt),
+          bytesReclaimed: s.discard.bytesReclaimed ?? null,
+          error: s.discard.error ?? null,
+          retryable: s.discard.retryable ?? null,
+          attempts: s.discard.attempts,
+        }
+      : null,
+  };
+}
+export type SnapshotView = ReturnType<typeof snapshotView>;
+
+export function jobView(state: JobState) {
+  const snapshots = [...state.snapshots.values()].sort((a, b) => b.snapshotId - a.snapshotId);
+  return {
+    jobId: state.jobId,
+    name: state.name,
+    status: state.status,
+    tasks: state.tasks,
+    checkpointing: state.checkpointing,
+    storage: state.storage,
+    registeredAt: iso(state.registeredAt),
+    updatedAt: iso(state.updatedAt),
+    consecutiveFailures: state.consecutiveFailures,
+    latestCompletedSnapshotId: latestCompleted(state)?.snapshotId ?? null,
+    counts: {
+      total: snapshots.length,
+      inProgress: snapshots.filter((s) => s.status === 'PENDING').length,
+      completed: snapshots.filter((s) => s.completedAt !== undefined).length,
+      failed: snapshots.filter((s) => s.status === 'FAILED').length,
+      discarded: snapshots.filter((s) => s.status === 'DISCARDING' || s.status === 'DISCARDED').length,
+    },
+    snapshots: snapshots.map(snapshotView),
+  };
+}
+export type JobView = ReturnType<typeof jobView>;

@@ -1,0 +1,226 @@
+import fc from 'fast-check';
+import { CommandRejected, fold, initialState, isTerminal } from '../src';
+import { JOB, Job } from './harness';
+
+const TASKS = ['a', 'b', 'c'];
+const MAX_CONCURRENT = 2;
+
+/** One step of a random history, chosen to reach every rule of the aggregate. */
+const step = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('trigger' as const),
+      kind: fc.constantFrom('CHECKPOINT', 'SAVEPOINT'),
+      periodic: fc.boolean(),
+    }),
+  },
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      op: fc.constant('ack' as const),
+      back: fc.nat(2),
+      task: fc.constantFrom(...TASKS, ...TASKS, 'x'),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('decline' as const),
+      back: fc.nat(3),
+      task: fc.constantFrom(...TASKS),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('persist' as const), back: fc.nat(6) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('discard' as const), back: fc.nat(6), force: fc.boolean() }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('discarded' as const), back: fc.nat(8) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 3000 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('retain' as const), n: fc.integer({ min: 1, max: 4 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('status' as const),
+      status: fc.constantFrom('RUNNING', 'SUSPENDED', 'FINISHED', 'CANCELED', 'FAILED'),
+    }),
+  },
+);
+type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
+
+const retention = fc.constantFrom(
+  'NEVER_RETAIN_AFTER_TERMINATION',
+  'RETAIN_ON_FAILURE',
+  'RETAIN_ON_CANCELLATION',
+);
+
+function apply(job: Job, s: Step): void {
+  const recent = (back: number) => Math.max(1, job.state.nextSnapshotId - 1 - back);
+  try {
+    switch (s.op) {
+      case 'trigger':
+        job.trigger(s.kind, s.periodic ? 'PERIODIC' : 'MANUAL');
+        return;
+      case 'ack':
+        job.ack(recent(s.back), s.task);
+        return;
+      case 'decline':
+        job.run({ type: 'DeclineTask', snapshotId: recent(s.back), taskId: s.task });
+        return;
+      case 'persist':
+        job.run({ type: 'PersistSnapshot', snapshotId: recent(s.back) });
+        return;
+      case 'discard':
+        job.run({ type: 'RequestDiscard', snapshotId: recent(s.back), force: s.force });
+        return;
+      case 'discarded':
+        job.run({ type: 'RecordDiscardCompleted', snapshotId: recent(s.back), bytesReclaimed: 1 });
+        return;
+      case 'tick':
+        job.now += s.ms;
+        job.run({ type: 'ExpireOverdue' });
+        return;
+      case 'retain':
+        job.run({
+          type: 'ConfigureJob',
+          name: 'job',
+          tasks: TASKS,
+          checkpointing: { ...job.state.checkpointing, numRetained: s.n },
+          storage: job.state.storage,
+        });
+        return;
+      case 'status':
+        job.run({ type: 'ChangeJobStatus', status: s.status });
+        return;
+    }
+  } catch (e) {
+    if (!(e instanceof CommandRejected)) throw e;
+  }
+}
+
+const history = fc.record({
+  retention,
+  minPauseMs: fc.constantFrom(0, 500),
+  steps: fc.array(step, { minLength: 30, maxLength: 120 }),
+});
+
+function runHistory(h: { retention: string; minPauseMs: number; steps: Step[] }, check: (job: Job) => void) {
+  const job = new Job().register({
+    tasks: TASKS,
+    retention: h.retention as never,
+    maxConcurrent: MAX_CONCURRENT,
+    minPauseMs: h.minPauseMs,
+    timeoutMs: 2000,
+    numRetained: 2,
+  });
+  for (const s of h.steps) {
+    apply(job, s);
+    check(job);
+  }
+  return job;
+}
+
+const runs = { numRuns: 300 };
+
+describe('domain invariants (fast-check)', () => {
+  it('snapshot ids strictly increase and are shared by checkpoints and savepoints', () => {
+    fc.assert(
+      fc.property(history, (h) => {
+        const job = runHistory(h, () => {});
+        const ids = job.log.flatMap((e) => (e.type === 'SnapshotTriggered' ? [e.snapshotId] : []));
+        ids.forEach((id, i) => expect(id).toBe(i + 1));
+      }),
+      runs,
+    );
+  });
+
+  it('a savepoint or a persisted checkpoint is never discarded by an automatic rule', () => {
+    let reached = 0;
+    fc.assert(
+      fc.property(history, (h) => {
+        const job = runHistory(h, () => {});
+        const permanent = new Set<number>();
+        if (
+          job.log.some((e) => e.type === 'SnapshotCompleted' && e.kind === 'SAVEPOINT') &&
+          isTerminal(job.state.status)
+        ) {
+          reached += 1;
+        }
+        for (const e of job.log) {
+          if (e.type === 'SnapshotTriggered' && e.kind === 'SAVEPOINT') permanent.add(e.snapshotId);
+          if (e.type === 'SnapshotPersisted') permanent.add(e.snapshotId);
+          // USER is a person's explicit request; ABORTED is the partial state of a snapshot that never completed.
+          if (e.type === 'SnapshotDiscardRequested' && e.cause !== 'USER' && e.cause !== 'ABORTED') {
+            expect(permanent.has(e.snapshotId)).toBe(false);
+          }
+        }
+      }),
+      runs,
+    );
+    // The generator must reach the case under test: completed savepoints in a job that then terminated.
+    expect(reached).toBeGreaterThan(runs.numRuns / 20);
+  });
+
+  it('while the job has not terminated, its latest completed snapshot is never discarded automatically', () => {
+    fc.assert(
+      fc.property(history, (h) => {
+        runHistory(h, (job) => {
+          if (isTerminal(job.state.status)) return;
+          const candidates = [...job.state.snapshots.values()].filter(
+            (s) => s.completedAt !== undefined && s.discard?.cause !== 'USER',
+          );
+          const latest = candidates.sort((a, b) => b.snapshotId - a.snapshotId)[0];
+          if (latest) expect(latest.status).toBe('COMPLETED');
+        });
+      }),
+      runs,
+    );
+  });
+
+  it('at most maxConcurrent non-forced snapshots are pending', () => {
+    fc.assert(
+      fc.property(history, (h) => {
+        runHistory(h, (job) => {
+          const pending = [...job.state.pending].filter(
+            (id) => !job.state.snapshots.get(id)!.properties.forced,
+          );
+          expect(pending.length).toBeLessThanOrEqual(MAX_CONCURRENT);
+        });
+      }),
+      runs,
+    );
+  });
+
+  it('a snapshot completes iff every expected task acknowledged', () => {
+    fc.assert(
+      fc.property(history, (h) => {
+        runHistory(h, (job) => {
+          for (const s of job.state.snapshots.values()) {
+            expect(s.completedAt !== undefined).toBe(s.acks.size === s.expectedTasks.length);
+          }
+        });
+      }),
+      runs,
+    );
+  });
+
+  it('folding the same events twice gives equal state, equal to the state the decider built', () => {
+    fc.assert(
+      fc.property(history, (h) => {
+        const job = runHistory(h, () => {});
+        const once = fold(initialState(JOB), job.log);
+        const twice = fold(initialState(JOB), job.log);
+        expect(twice).toEqual(once);
+        expect(once).toEqual(job.state);
+      }),
+      runs,
+    );
+  });
+});

@@ -1,0 +1,499 @@
+import { Event, propertiesFor, type JobStatus, type Retention } from '../src';
+import { JOB, Job, T0 } from './harness';
+
+describe('snapshot properties (DESIGN.md table, row by row)', () => {
+  const flags = (forced: boolean, ...discard: boolean[]) => ({
+    forced,
+    discardSubsumed: discard[0],
+    discardFinished: discard[1],
+    discardCancelled: discard[2],
+    discardFailed: discard[3],
+    discardSuspended: discard[4],
+  });
+  it('checkpoint, NEVER_RETAIN_AFTER_TERMINATION: not forced, discards on everything', () => {
+    expect(propertiesFor('CHECKPOINT', 'NEVER_RETAIN_AFTER_TERMINATION')).toEqual(
+      flags(false, true, true, true, true, true),
+    );
+  });
+  it('checkpoint, RETAIN_ON_FAILURE: kept only when the job fails', () => {
+    expect(propertiesFor('CHECKPOINT', 'RETAIN_ON_FAILURE')).toEqual(
+      flags(false, true, true, true, false, true),
+    );
+  });
+  it('checkpoint, RETAIN_ON_CANCELLATION: kept on cancel, failure and suspend', () => {
+    expect(propertiesFor('CHECKPOINT', 'RETAIN_ON_CANCELLATION')).toEqual(
+      flags(false, true, true, false, false, false),
+    );
+  });
+  it.each<Retention>(['NEVER_RETAIN_AFTER_TERMINATION', 'RETAIN_ON_FAILURE', 'RETAIN_ON_CANCELLATION'])(
+    'savepoint under %s: forced, discards on nothing',
+    (retention) => {
+      expect(propertiesFor('SAVEPOINT', retention)).toEqual(flags(true, false, false, false, false, false));
+    },
+  );
+  it('checkpoint after persist (FLIP-10): every discard flag off', () => {
+    const job = new Job().register();
+    const id = job.complete();
+    job.run({ type: 'PersistSnapshot', snapshotId: id });
+    expect(job.snapshot(id).properties).toEqual(flags(false, false, false, false, false, false));
+    expect(job.snapshot(id).persisted).toBe(true);
+  });
+  it('a triggered snapshot carries the properties of its kind and the job retention', () => {
+    const job = new Job().register({ retention: 'RETAIN_ON_FAILURE' });
+    job.trigger('CHECKPOINT');
+    expect(job.snapshot(1).properties).toEqual(propertiesFor('CHECKPOINT', 'RETAIN_ON_FAILURE'));
+  });
+});
+
+describe('trigger', () => {
+  it('checkpoints and savepoints share one id counter', () => {
+    const job = new Job().register();
+    expect(job.complete('CHECKPOINT')).toBe(1);
+    expect(job.complete('SAVEPOINT')).toBe(2);
+    expect(job.complete('CHECKPOINT')).toBe(3);
+  });
+  it('rejects a checkpoint with TOO_MANY_CHECKPOINT_REQUESTS when maxConcurrent are pending, as an event', () => {
+    const job = new Job().register({ maxConcurrent: 1 });
+    job.trigger();
+    const { events, reply } = job.run({
+      type: 'TriggerSnapshot',
+      kind: 'CHECKPOINT',
+      triggerId: 'x',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+    });
+    expect(reply).toEqual({ accepted: false, triggerId: 'x', reason: 'TOO_MANY_CHECKPOINT_REQUESTS' });
+    expect(events.map((e) => e.type)).toEqual(['SnapshotTriggerRejected']);
+    expect(job.state.pending.size).toBe(1);
+  });
+  it('rejects a checkpoint with MINIMUM_TIME_BETWEEN_CHECKPOINTS within minPause of the last completion', () => {
+    const job = new Job().register({ minPauseMs: 1000 });
+    job.complete();
+    job.now += 999;
+    expect(job.trigger()).toMatchObject({ accepted: false, reason: 'MINIMUM_TIME_BETWEEN_CHECKPOINTS' });
+    job.now += 1;
+    expect(job.trigger()).toMatchObject({ accepted: true });
+  });
+  it('a savepoint is forced: neither maxConcurrent nor minPause stops it', () => {
+    const job = new Job().register({ maxConcurrent: 1, minPauseMs: 60_000 });
+    job.complete();
+    job.trigger('CHECKPOINT'); // rejected by min pause
+    expect(job.trigger('SAVEPOINT')).toMatchObject({ accepted: true, snapshotId: 2 });
+  });
+  it.each<JobStatus>(['SUSPENDED', 'FINISHED', 'CANCELED', 'FAILED'])(
+    'any trigger needs the job RUNNING: %s rejects with NOT_ALL_REQUIRED_TASKS_RUNNING',
+    (status) => {
+      const job = new Job().register();
+      job.run({ type: 'ChangeJobStatus', status });
+      expect(job.trigger('SAVEPOINT')).toMatchObject({
+        accepted: false,
+        reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING',
+      });
+      expect(job.trigger('CHECKPOINT')).toMatchObject({
+        accepted: false,
+        reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING',
+      });
+    },
+  );
+  it('a client triggerId makes a trigger idempotent: same snapshot, no new event', () => {
+    const job = new Job().register();
+    const cmd = {
+      type: 'TriggerSnapshot',
+      kind: 'SAVEPOINT',
+      triggerId: 'abc',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+    } as const;
+    const first = job.run(cmd);
+    const again = job.run(cmd);
+    expect(again.events).toEqual([]);
+    expect(again.reply).toMatchObject({ accepted: true, snapshotId: 1, duplicate: true });
+    expect(first.reply).toMatchObject({ snapshotId: 1, duplicate: false });
+  });
+  it('a triggerId reused for the other kind is a conflict', () => {
+    const job = new Job().register();
+    job.run({
+      type: 'TriggerSnapshot',
+      kind: 'SAVEPOINT',
+      triggerId: 'k',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+    });
+    const e = job.reject({
+      type: 'TriggerSnapshot',
+      kind: 'CHECKPOINT',
+      triggerId: 'k',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+    });
+    expect(e).toMatchObject({ code: 'CONFLICT', field: 'triggerId' });
+  });
+  it('lays snapshots out as <checkpointDir>/<jobId>/chk-<id> and <savepointDir>/<jobId>/savepoint-<id>-<suffix>', () => {
+    const job = new Job().register();
+    job.trigger('CHECKPOINT');
+    job.trigger('SAVEPOINT');
+    expect(job.snapshot(1).externalPath).toBe(`/data/chk/${JOB}/chk-1`);
+    expect(job.snapshot(2).externalPath).toMatch(new RegExp(`^/data/sp/${JOB}/savepoint-2-[0-9a-f]{12}$`));
+  });
+  it('a savepoint may name its own target directory', () => {
+    const job = new Job().register();
+    job.run({
+      type: 'TriggerSnapshot',
+      kind: 'SAVEPOINT',
+      triggerId: 's',
+      triggerType: 'MANUAL',
+      formatType: 'NATIVE',
+      targetDirectory: 'file:///elsewhere/',
+    });
+    expect(job.snapshot(1).externalPath).toMatch(new RegExp(`^file:///elsewhere/${JOB}/savepoint-1-`));
+    expect(job.snapshot(1).formatType).toBe('NATIVE');
+  });
+});
+
+describe('acknowledge', () => {
+  it('SUCCESS records the ack; the snapshot completes only when every expected task acked', () => {
+    const job = new Job().register({ tasks: ['a', 'b', 'c'] });
+    job.trigger();
+    expect(job.ack(1, 'a')).toEqual({ result: 'SUCCESS', snapshotStatus: 'PENDING' });
+    expect(job.ack(1, 'b')).toEqual({ result: 'SUCCESS', snapshotStatus: 'PENDING' });
+    expect(job.ack(1, 'c')).toEqual({ result: 'SUCCESS', snapshotStatus: 'COMPLETED' });
+    expect(job.snapshot(1).stateSize).toBe(30);
+    expect(job.log.filter((e) => e.type === 'SnapshotCompleted')).toHaveLength(1);
+  });
+  it('DUPLICATE: the same task again writes no event', () => {
+    const job = new Job().register();
+    job.trigger();
+    job.ack(1, 'a');
+    const { events, reply } = job.run({
+      type: 'AcknowledgeTask',
+      snapshotId: 1,
+      taskId: 'a',
+      stateSize: 1,
+      stateHandles: [],
+    });
+    expect(reply.result).toBe('DUPLICATE');
+    expect(events).toEqual([]);
+  });
+  it('UNKNOWN: a snapshot that never existed; its state handles are reported for cleanup', () => {
+    const job = new Job().register();
+    const { events, reply } = job.run({
+      type: 'AcknowledgeTask',
+      snapshotId: 42,
+      taskId: 'a',
+      stateSize: 5,
+      stateHandles: [{ path: '/data/chk/x', sizeBytes: 5 }],
+    });
+    expect(reply).toEqual({ result: 'UNKNOWN', snapshotStatus: null });
+    expect(events).toMatchObject([
+      { type: 'StrayAcknowledgementReceived', result: 'UNKNOWN', stateHandles: [{ path: '/data/chk/x' }] },
+    ]);
+  });
+  it('UNKNOWN: a task that is not part of the snapshot', () => {
+    const job = new Job().register();
+    job.trigger();
+    expect(job.ack(1, 'zzz').result).toBe('UNKNOWN');
+  });
+  it('DISCARDED: the snapshot was already aborted; the late state is reported for cleanup', () => {
+    const job = new Job().register();
+    job.trigger();
+    job.run({ type: 'DeclineTask', snapshotId: 1, taskId: 'a' });
+    const { events, reply } = job.run({
+      type: 'AcknowledgeTask',
+      snapshotId: 1,
+      taskId: 'b',
+      stateSize: 3,
+      stateHandles: [{ path: '/data/chk/late', sizeBytes: 3 }],
+    });
+    expect(reply.result).toBe('DISCARDED');
+    expect(events).toMatchObject([{ type: 'StrayAcknowledgementReceived', result: 'DISCARDED' }]);
+  });
+});
+
+describe('subsumption on completion', () => {
+  it('keeps numRetained completed checkpoints, subsuming and discarding the oldest first', () => {
+    const job = new Job().register({ numRetained: 2 });
+    for (let i = 0; i < 5; i += 1) job.complete();
+    expect([1, 2, 3, 4, 5].map((id) => job.snapshot(id).status)).toEqual([
+      'DISCARDING',
+      'DISCARDING',
+      'DISCARDING',
+      'COMPLETED',
+      'COMPLETED',
+    ]);
+    expect(job.snapshot(1)).toMatchObject({ subsumedBy: 3, discard: { cause: 'SUBSUMED' } });
+  });
+  it('never subsumes savepoints or persisted checkpoints', () => {
+    const job = new Job().register({ numRetained: 1 });
+    job.complete('SAVEPOINT');
+    const persisted = job.complete();
+    job.run({ type: 'PersistSnapshot', snapshotId: persisted });
+    job.complete();
+    job.complete();
+    expect(job.snapshot(1).status).toBe('COMPLETED');
+    expect(job.snapshot(2).status).toBe('COMPLETED');
+    expect(job.snapshot(3).status).toBe('DISCARDING');
+    expect(job.snapshot(4).status).toBe('COMPLETED');
+  });
+  it('aborts older pending checkpoints with CHECKPOINT_SUBSUMED, but not pending savepoints', () => {
+    const job = new Job().register();
+    job.trigger('CHECKPOINT');
+    job.trigger('SAVEPOINT');
+    job.trigger('CHECKPOINT');
+    job.ack(3, 'a');
+    job.ack(3, 'b');
+    expect(job.snapshot(1)).toMatchObject({ status: 'FAILED', failureReason: 'CHECKPOINT_SUBSUMED' });
+    expect(job.snapshot(2).status).toBe('PENDING');
+    expect(job.state.consecutiveFailures).toBe(0);
+  });
+  it('the latest completed snapshot is never subsumed', () => {
+    const job = new Job().register({ numRetained: 1 });
+    job.trigger('CHECKPOINT'); // 1
+    job.trigger('SAVEPOINT'); // 2
+    job.ack(1, 'a');
+    job.ack(1, 'b');
+    job.ack(2, 'a');
+    job.ack(2, 'b');
+    // completed: 1 (checkpoint) and 2 (savepoint, latest); one checkpoint, within numRetained
+    expect(job.snapshot(1).status).toBe('COMPLETED');
+  });
+});
+
+describe('decline, expiry and tolerable failures', () => {
+  it('a decline aborts the snapshot with CHECKPOINT_DECLINED and discards its partial state', () => {
+    const job = new Job().register();
+    job.trigger();
+    job.ack(1, 'a');
+    const { events } = job.run({ type: 'DeclineTask', snapshotId: 1, taskId: 'b', reason: 'disk full' });
+    expect(events.map((e) => e.type)).toEqual([
+      'SnapshotFailed',
+      'SnapshotDiscardRequested',
+      'TolerableFailuresExceeded',
+    ]);
+    expect(job.snapshot(1)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'CHECKPOINT_DECLINED',
+      failureMessage: 'disk full',
+      discard: { cause: 'ABORTED' },
+    });
+    expect(events[1]).toMatchObject({ stateHandles: [{ path: `/data/chk/${JOB}/chk-1/a` }] });
+  });
+  it('any command first expires overdue pending snapshots with CHECKPOINT_EXPIRED', () => {
+    const job = new Job().register({ timeoutMs: 1000, tolerableFailures: 5 });
+    job.trigger();
+    job.now += 1000;
+    const reply = job.ack(1, 'a');
+    expect(reply.result).toBe('DISCARDED');
+    expect(job.snapshot(1)).toMatchObject({ status: 'FAILED', failureReason: 'CHECKPOINT_EXPIRED' });
+  });
+  it('ExpireOverdue expires nothing before the deadline', () => {
+    const job = new Job().register({ timeoutMs: 1000 });
+    job.trigger();
+    job.now += 999;
+    expect(job.run({ type: 'ExpireOverdue' }).reply).toEqual({ expired: [] });
+    job.now += 1;
+    expect(job.run({ type: 'ExpireOverdue' }).reply).toEqual({ expired: [1] });
+  });
+  it('counts consecutive counted failures; crossing tolerableFailures is one event; a completion resets', () => {
+    const job = new Job().register({ tolerableFailures: 2 });
+    const declineNext = () => {
+      const r = job.trigger();
+      if (!r.accepted) throw new Error('rejected');
+      return job.run({ type: 'DeclineTask', snapshotId: r.snapshotId, taskId: 'a' }).events;
+    };
+    declineNext();
+    declineNext();
+    expect(job.log.some((e) => e.type === 'TolerableFailuresExceeded')).toBe(false);
+    expect(declineNext().map((e) => e.type)).toContain('TolerableFailuresExceeded');
+    expect(declineNext().map((e) => e.type)).not.toContain('TolerableFailuresExceeded');
+    expect(job.state.consecutiveFailures).toBe(4);
+    job.complete();
+    expect(job.state.consecutiveFailures).toBe(0);
+  });
+  it('savepoint failures and non-counted reasons do not count', () => {
+    const job = new Job().register({ tolerableFailures: 0 });
+    job.trigger('SAVEPOINT');
+    job.run({ type: 'DeclineTask', snapshotId: 1, taskId: 'a' });
+    job.trigger('CHECKPOINT');
+    job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
+    expect(job.state.consecutiveFailures).toBe(0);
+    expect(job.log.some((e) => e.type === 'TolerableFailuresExceeded')).toBe(false);
+  });
+  it('declining a completed snapshot, or for a task not in it, is a conflict', () => {
+    const job = new Job().register();
+    job.complete();
+    expect(job.reject({ type: 'DeclineTask', snapshotId: 1, taskId: 'a' })).toMatchObject({
+      code: 'CONFLICT',
+    });
+    job.trigger();
+    expect(job.reject({ type: 'DeclineTask', snapshotId: 2, taskId: 'nope' })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'taskId',
+    });
+    expect(job.reject({ type: 'DeclineTask', snapshotId: 9, taskId: 'a' })).toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  });
+});
+
+describe('persist (FLIP-10)', () => {
+  it('turns a completed checkpoint into a savepoint in the savepoint directory, idempotently', () => {
+    const job = new Job().register();
+    const id = job.complete();
+    const first = job.run({ type: 'PersistSnapshot', snapshotId: id });
+    expect(first.reply.savepointPath).toMatch(new RegExp(`^/data/sp/${JOB}/savepoint-1-[0-9a-f]{12}$`));
+    const again = job.run({ type: 'PersistSnapshot', snapshotId: id });
+    expect(again.events).toEqual([]);
+    expect(again.reply).toEqual({ savepointPath: first.reply.savepointPath, changed: false });
+  });
+  it('refuses a snapshot that is not completed', () => {
+    const job = new Job().register();
+    job.trigger();
+    expect(job.reject({ type: 'PersistSnapshot', snapshotId: 1 })).toMatchObject({ code: 'CONFLICT' });
+  });
+});
+
+describe('job termination', () => {
+  const terminate = (retention: Retention, status: JobStatus) => {
+    const job = new Job().register({ retention, numRetained: 3 });
+    job.complete();
+    job.complete();
+    job.complete('SAVEPOINT');
+    job.trigger();
+    job.run({ type: 'ChangeJobStatus', status });
+    return job;
+  };
+  it.each<[Retention, JobStatus, boolean]>([
+    ['NEVER_RETAIN_AFTER_TERMINATION', 'FINISHED', true],
+    ['NEVER_RETAIN_AFTER_TERMINATION', 'CANCELED', true],
+    ['RETAIN_ON_FAILURE', 'FINISHED', true],
+    ['RETAIN_ON_FAILURE', 'CANCELED', true],
+    ['RETAIN_ON_CANCELLATION', 'FINISHED', true],
+    ['RETAIN_ON_CANCELLATION', 'CANCELED', false],
+  ])('%s, job %s: retained checkpoints discarded = %s; savepoints kept', (retention, status, discarded) => {
+    const job = terminate(retention, status);
+    expect(job.snapshot(1).status).toBe(discarded ? 'DISCARDING' : 'COMPLETED');
+    expect(job.snapshot(2).status).toBe(discarded ? 'DISCARDING' : 'COMPLETED');
+    if (discarded) expect(job.snapshot(1).discard?.cause).toBe(`JOB_${status}`);
+    expect(job.snapshot(3).status).toBe('COMPLETED');
+    expect(job.snapshot(4)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'CHECKPOINT_COORDINATOR_SHUTDOWN',
+    });
+  });
+  it.each<Retention>(['NEVER_RETAIN_AFTER_TERMINATION', 'RETAIN_ON_FAILURE', 'RETAIN_ON_CANCELLATION'])(
+    'FAILED under %s persists the latest completed checkpoint first, so it is kept',
+    (retention) => {
+      const job = terminate(retention, 'FAILED');
+      expect(job.snapshot(2)).toMatchObject({ status: 'COMPLETED', persisted: true });
+      expect(job.snapshot(1).status).toBe(
+        retention === 'NEVER_RETAIN_AFTER_TERMINATION' ? 'DISCARDING' : 'COMPLETED',
+      );
+      const persistedEvent = job.log.find((e) => e.type === 'SnapshotPersisted');
+      expect(persistedEvent).toMatchObject({ snapshotId: 2, cause: 'JOB_FAILED' });
+    },
+  );
+  it('SUSPENDED aborts pending snapshots with CHECKPOINT_COORDINATOR_SUSPEND and discards nothing completed', () => {
+    const job = terminate('NEVER_RETAIN_AFTER_TERMINATION', 'SUSPENDED');
+    expect([1, 2, 3].map((id) => job.snapshot(id).status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+    expect(job.snapshot(4).failureReason).toBe('CHECKPOINT_COORDINATOR_SUSPEND');
+    job.run({ type: 'ChangeJobStatus', status: 'RUNNING' });
+    expect(job.state.status).toBe('RUNNING');
+  });
+  it('a terminal status is final', () => {
+    const job = new Job().register();
+    job.run({ type: 'ChangeJobStatus', status: 'FINISHED' });
+    expect(job.reject({ type: 'ChangeJobStatus', status: 'RUNNING' })).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'terminal-status',
+    });
+  });
+  it('the same status again writes nothing', () => {
+    const job = new Job().register();
+    expect(job.run({ type: 'ChangeJobStatus', status: 'RUNNING' }).events).toEqual([]);
+  });
+});
+
+describe('discard (two-phase)', () => {
+  it('is refused for the latest completed snapshot of a RUNNING job unless forced', () => {
+    const job = new Job().register({ numRetained: 3 });
+    job.complete();
+    job.complete();
+    expect(job.reject({ type: 'RequestDiscard', snapshotId: 2, force: false })).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'latest-completed-retained',
+    });
+    job.run({ type: 'RequestDiscard', snapshotId: 1, force: false });
+    job.run({ type: 'RequestDiscard', snapshotId: 2, force: true });
+    expect(job.snapshot(2).status).toBe('DISCARDING');
+  });
+  it('requested, then DISCARDED only when the storage worker reports the files gone, with bytes reclaimed', () => {
+    const job = new Job().register({ numRetained: 3 });
+    job.complete();
+    job.complete();
+    job.run({ type: 'RequestDiscard', snapshotId: 1, force: false, reason: 'cleanup' });
+    expect(job.snapshot(1).status).toBe('DISCARDING');
+    job.run({ type: 'RecordDiscardFailed', snapshotId: 1, error: 'EACCES', retryable: true });
+    expect(job.snapshot(1)).toMatchObject({
+      status: 'DISCARDING',
+      discard: { state: 'FAILED', attempts: 1 },
+    });
+    job.run({ type: 'RecordDiscardCompleted', snapshotId: 1, bytesReclaimed: 20 });
+    expect(job.snapshot(1)).toMatchObject({
+      status: 'DISCARDED',
+      discard: { state: 'DONE', bytesReclaimed: 20 },
+    });
+    expect(job.run({ type: 'RecordDiscardCompleted', snapshotId: 1, bytesReclaimed: 20 }).events).toEqual([]);
+    expect(job.run({ type: 'RequestDiscard', snapshotId: 1, force: false }).events).toEqual([]);
+  });
+  it('refuses pending snapshots, and completions for snapshots with no discard requested', () => {
+    const job = new Job().register();
+    job.trigger();
+    expect(job.reject({ type: 'RequestDiscard', snapshotId: 1, force: true })).toMatchObject({
+      code: 'CONFLICT',
+    });
+    expect(job.reject({ type: 'RecordDiscardCompleted', snapshotId: 1, bytesReclaimed: 0 })).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'discard-requested',
+    });
+  });
+  it('the discard request names the snapshot directory, its savepoint location and its state handles', () => {
+    const job = new Job().register({ numRetained: 3 });
+    job.complete();
+    job.run({ type: 'PersistSnapshot', snapshotId: 1 });
+    job.complete();
+    const { events } = job.run({ type: 'RequestDiscard', snapshotId: 1, force: false });
+    expect(events[0]).toMatchObject({
+      type: 'SnapshotDiscardRequested',
+      locations: [`/data/chk/${JOB}/chk-1`, job.snapshot(1).persistedPath],
+      stateHandles: [{ path: `/data/chk/${JOB}/chk-1/a` }, { path: `/data/chk/${JOB}/chk-1/b` }],
+    });
+  });
+});
+
+describe('jobs', () => {
+  it('commands on an unregistered job are NOT_FOUND', () => {
+    expect(new Job().reject({ type: 'ChangeJobStatus', status: 'FAILED' })).toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  });
+  it('reconfiguring with the same configuration writes nothing; a change is one event', () => {
+    const job = new Job().register();
+    expect(job.log.map((e) => e.type)).toEqual(['JobRegistered']);
+    job.register();
+    expect(job.log).toHaveLength(1);
+    job.register({ numRetained: 4 });
+    expect(job.log.map((e) => e.type)).toEqual(['JobRegistered', 'JobReconfigured']);
+    expect(job.state.checkpointing.numRetained).toBe(4);
+  });
+  it('every event validates against its schema and carries jobId and occurredAt', () => {
+    const job = new Job().register({ numRetained: 1 });
+    job.complete();
+    job.complete();
+    job.trigger();
+    job.run({ type: 'ChangeJobStatus', status: 'FAILED' });
+    for (const event of job.log) {
+      expect(Event.parse(event)).toEqual(event);
+      expect(event).toMatchObject({ jobId: JOB, occurredAt: new Date(T0).toISOString() });
+    }
+  });
+});
