@@ -1,0 +1,195 @@
+import Database from 'better-sqlite3';
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { catchUpSubscription } from './catch-up';
+import { retriedAppend } from './memory';
+import {
+  START,
+  checkExpected,
+  type AppendResult,
+  type EventFilter,
+  type EventHandler,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from './port';
+
+interface Row {
+  position: number;
+  stream_id: string;
+  revision: number;
+  event_id: string;
+  type: string;
+  data: string;
+  metadata: string;
+  created: number;
+}
+
+/**
+ * The embedded event store: one SQLite file in WAL mode with synchronous=FULL, so an append has been
+ * fsynced when its promise resolves (a 2xx means durable). Several processes may share the file; live
+ * subscriptions in another process see new events within the poll interval.
+ */
+export class SqliteEventStore implements EventStore {
+  private readonly db: Database.Database;
+  private readonly appended = new EventEmitter().setMaxListeners(0);
+  private readonly statements;
+  private readonly readAllStatements = new Map<string, Database.Statement<unknown[], Row>>();
+
+  constructor(
+    file: string,
+    private readonly options: { pollMs?: number } = {},
+  ) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS events (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        UNIQUE (stream_id, revision)
+      );
+    `);
+    this.statements = {
+      current: this.db.prepare<[string], { revision: number | null }>(
+        'SELECT MAX(revision) AS revision FROM events WHERE stream_id = ?',
+      ),
+      byId: this.db.prepare<[string], Row>('SELECT * FROM events WHERE event_id = ?'),
+      insert: this.db.prepare(
+        'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      forwards: this.db.prepare<[string, number, number], Row>(
+        'SELECT * FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision ASC LIMIT ?',
+      ),
+      backwards: this.db.prepare<[string, number, number], Row>(
+        'SELECT * FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
+      ),
+    };
+  }
+
+  async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    const write = this.db.transaction((): AppendResult => {
+      const retried = retriedAppend(streamId, events, (id) => {
+        const row = this.statements.byId.get(id);
+        return row && toRecorded(row);
+      });
+      if (retried) return retried;
+      const current = BigInt(this.statements.current.get(streamId)?.revision ?? -1);
+      checkExpected(streamId, expected, current);
+      const created = Date.now();
+      let revision = current;
+      let position = 0n;
+      for (const event of events) {
+        revision += 1n;
+        const info = this.statements.insert.run(
+          streamId,
+          revision,
+          event.id,
+          event.type,
+          JSON.stringify(event.data),
+          JSON.stringify(event.metadata ?? {}),
+          created,
+        );
+        position = BigInt(info.lastInsertRowid);
+      }
+      return { nextExpectedRevision: revision, position: { commit: position, prepare: position } };
+    });
+    const result = write.immediate();
+    this.appended.emit('appended');
+    return result;
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const max = options.maxCount ?? -1;
+    const rows =
+      options.direction === 'backwards'
+        ? this.statements.backwards.all(
+            streamId,
+            Number(options.fromRevision ?? BigInt(Number.MAX_SAFE_INTEGER)),
+            max,
+          )
+        : this.statements.forwards.all(streamId, Number(options.fromRevision ?? 0n), max);
+    return rows.map(toRecorded);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const backwards = options.direction === 'backwards';
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (options.after) {
+      where.push(backwards ? 'position < ?' : 'position > ?');
+      params.push(Number(options.after.commit));
+    } else if (!backwards) {
+      where.push('position > ?');
+      params.push(Number(START.commit));
+    }
+    addFilter(options.filter, where, params);
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY position ${backwards ? 'DESC' : 'ASC'} LIMIT ?`;
+    params.push(options.maxCount ?? -1);
+    let statement = this.readAllStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare<unknown[], Row>(sql);
+      this.readAllStatements.set(sql, statement);
+    }
+    return statement.all(...params).map(toRecorded);
+  }
+
+  subscribeToAll(
+    options: SubscribeOptions,
+    handler: EventHandler,
+    onError?: (error: unknown) => void,
+  ): Subscription {
+    return catchUpSubscription(
+      (o) => this.readAll(o),
+      this.appended,
+      options,
+      handler,
+      onError,
+      this.options.pollMs ?? 200,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function addFilter(filter: EventFilter | undefined, where: string[], params: (string | number)[]): void {
+  if (filter?.streamNamePrefixes) {
+    where.push(`(${filter.streamNamePrefixes.map(() => 'substr(stream_id, 1, ?) = ?').join(' OR ') || '0'})`);
+    for (const prefix of filter.streamNamePrefixes) params.push(prefix.length, prefix);
+  }
+  if (filter?.eventTypes) {
+    where.push(`type IN (${filter.eventTypes.map(() => '?').join(', ') || 'NULL'})`);
+    params.push(...filter.eventTypes);
+  }
+}
+
+function toRecorded(row: Row): RecordedEvent {
+  const position = BigInt(row.position);
+  return {
+    id: row.event_id,
+    type: row.type,
+    streamId: row.stream_id,
+    revision: BigInt(row.revision),
+    position: { commit: position, prepare: position },
+    data: JSON.parse(row.data),
+    metadata: JSON.parse(row.metadata),
+    created: new Date(row.created),
+  };
+}
