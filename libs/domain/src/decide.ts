@@ -32,6 +32,8 @@ export type ReplyOf<C extends Command> = Replies[C['type']];
 export interface Decision<C extends Command = Command> {
   events: Event[];
   reply: ReplyOf<C>;
+  /** The state with the events folded in (what `fold(state, events)` gives), so callers need not fold again. */
+  state: JobState;
 }
 
 type EventInput = Event extends infer E ? (E extends Event ? Omit<E, 'jobId' | 'occurredAt'> : never) : never;
@@ -74,7 +76,7 @@ export function decide<C extends Command>(state: JobState, command: C, now: numb
   }
   const expired = state.registered ? expireOverdue(d) : [];
   const reply = decideCommand(d, command, expired);
-  return { events: d.events, reply: reply as ReplyOf<C> };
+  return { events: d.events, reply: reply as ReplyOf<C>, state: d.state };
 }
 
 function decideCommand(d: Decider, command: Command, expired: number[]): Replies[Command['type']] {

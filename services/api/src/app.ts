@@ -1,0 +1,182 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Request } from 'express';
+import { jobView, snapshotView, type JobState } from '@snapcat/domain';
+import { jobStream, type CommandBus } from '@snapcat/application';
+import type { EventStore } from '@snapcat/event-store';
+import { Problem, problemMiddleware } from './problem';
+import { parse, requestSchemas } from './requests';
+
+export interface AppDeps {
+  bus: CommandBus;
+  store: EventStore;
+  defaults: { checkpointDir: string; savepointDir: string };
+  log: (msg: string, fields?: object) => void;
+}
+
+/** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
+export function createApp({ bus, store, defaults, log }: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(express.json({ limit: '16mb', type: ['application/json', 'application/*+json'] }));
+  app.use((req, _res, next) => {
+    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+    if (hasBody && !req.is(['application/json', 'application/*+json'])) {
+      return next(
+        new Problem(415, 'unsupported-media-type', 'Unsupported media type', 'send the body as application/json', [
+          { field: 'header.content-type', rule: 'json', message: 'must be application/json' },
+        ]),
+      );
+    }
+    next();
+  });
+
+  const schemas = requestSchemas(defaults);
+  const jobPath = (req: Request) => parse(schemas.jobPath, req.params, 'path');
+  const snapshotPath = (req: Request) => parse(schemas.snapshotPath, req.params, 'path');
+  const body = (req: Request) => req.body ?? {};
+  const meta = (req: Request) => ({ correlationId: req.get('x-correlation-id') ?? randomUUID() });
+
+  const registeredJob = async (jobId: string): Promise<JobState> => {
+    const state = await bus.load(jobId);
+    if (!state.registered) throw notFound('jobId', `job ${jobId} is not registered`);
+    return state;
+  };
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await store.readAll({ direction: 'backwards', maxCount: 1 });
+      res.json({ status: 'ready', eventStore: 'reachable', commands: bus.stats });
+    } catch (error) {
+      res.status(503).setHeader('Retry-After', '1').type('application/problem+json').json({
+        type: 'urn:snapcat:problem:unavailable',
+        title: 'Not ready',
+        status: 503,
+        detail: `event store unreachable: ${(error as Error).message}`,
+      });
+    }
+  });
+
+  const api = express.Router();
+
+  api.put('/jobs/:jobId', async (req, res) => {
+    const { jobId } = jobPath(req);
+    const input = parse(schemas.configureJob, body(req), 'body');
+    const { reply, events } = await bus.execute(
+      { type: 'ConfigureJob', jobId, ...input, name: input.name ?? jobId },
+      meta(req),
+    );
+    const state = await bus.load(jobId);
+    res.status(reply.created ? 201 : 200).json({ ...jobView(state), changed: events.length > 0 });
+  });
+
+  api.get('/jobs/:jobId', async (req, res) => {
+    const { jobId } = jobPath(req);
+    res.json(jobView(await registeredJob(jobId)));
+  });
+
+  api.post('/jobs/:jobId/status', async (req, res) => {
+    const { jobId } = jobPath(req);
+    const { status } = parse(schemas.changeStatus, body(req), 'body');
+    const { reply } = await bus.execute({ type: 'ChangeJobStatus', jobId, status }, meta(req));
+    res.json({ jobId, status: reply.status, changed: reply.changed });
+  });
+
+  api.post('/jobs/:jobId/snapshots', async (req, res) => {
+    const { jobId } = jobPath(req);
+    const input = parse(schemas.trigger, body(req), 'body');
+    const { reply } = await bus.execute(
+      { type: 'TriggerSnapshot', jobId, ...input, triggerId: input.triggerId ?? randomUUID() },
+      meta(req),
+    );
+    if (!reply.accepted) {
+      throw new Problem(
+        409,
+        'trigger-rejected',
+        'Snapshot trigger rejected',
+        `the ${input.kind.toLowerCase()} was not triggered: ${reply.reason}`,
+        [{ field: 'body.kind', rule: reply.reason, message: `rejected: ${reply.reason}` }],
+        { reason: reply.reason, triggerId: reply.triggerId },
+      );
+    }
+    res
+      .status(202)
+      .location(`${req.baseUrl}/jobs/${jobId}/snapshots/${reply.snapshotId}`)
+      .json({ snapshotId: reply.snapshotId, triggerId: reply.triggerId, status: reply.status });
+  });
+
+  api.get('/jobs/:jobId/snapshots/:snapshotId', async (req, res) => {
+    const { jobId, snapshotId } = snapshotPath(req);
+    const snapshot = (await registeredJob(jobId)).snapshots.get(snapshotId);
+    if (!snapshot) throw notFound('snapshotId', `snapshot ${snapshotId} of job ${jobId} does not exist`);
+    res.json({ jobId, ...snapshotView(snapshot) });
+  });
+
+  api.post('/jobs/:jobId/snapshots/:snapshotId/acks', async (req, res) => {
+    const { jobId, snapshotId } = snapshotPath(req);
+    const input = parse(schemas.acks, body(req), 'body');
+    const acks = Array.isArray(input) ? input : [input];
+    const metadata = meta(req);
+    // All acks of one request are queued at once, so the command bus appends them together.
+    const results = await Promise.all(
+      acks.map((ack) => bus.execute({ type: 'AcknowledgeTask', jobId, snapshotId, ...ack }, metadata)),
+    );
+    const replies = results.map((r) => r.reply);
+    res.json(Array.isArray(input) ? replies : replies[0]);
+  });
+
+  api.post('/jobs/:jobId/snapshots/:snapshotId/decline', async (req, res) => {
+    const { jobId, snapshotId } = snapshotPath(req);
+    const input = parse(schemas.decline, body(req), 'body');
+    const { reply } = await bus.execute({ type: 'DeclineTask', jobId, snapshotId, ...input }, meta(req));
+    res.json({ snapshotId, status: reply.snapshotStatus });
+  });
+
+  api.post('/jobs/:jobId/snapshots/:snapshotId/persist', async (req, res) => {
+    const { jobId, snapshotId } = snapshotPath(req);
+    const input = parse(schemas.persist, body(req), 'body');
+    const { reply } = await bus.execute({ type: 'PersistSnapshot', jobId, snapshotId, ...input }, meta(req));
+    res.json({ snapshotId, persisted: true, savepointPath: reply.savepointPath, changed: reply.changed });
+  });
+
+  api.post('/jobs/:jobId/snapshots/:snapshotId/discard', async (req, res) => {
+    const { jobId, snapshotId } = snapshotPath(req);
+    const input = parse(schemas.discard, body(req), 'body');
+    const { reply } = await bus.execute({ type: 'RequestDiscard', jobId, snapshotId, ...input }, meta(req));
+    res.status(202).json({ snapshotId, status: reply.snapshotStatus, changed: reply.changed });
+  });
+
+  api.get('/jobs/:jobId/events', async (req, res) => {
+    const { jobId } = jobPath(req);
+    const { from, limit } = parse(schemas.events, req.query, 'query');
+    const events = await store.readStream(jobStream(jobId), { fromRevision: BigInt(from), maxCount: limit });
+    if (events.length === 0 && from === 0) throw notFound('jobId', `job ${jobId} has no events`);
+    res.json({
+      jobId,
+      events: events.map((e) => ({
+        revision: Number(e.revision),
+        position: e.position.commit.toString(),
+        eventId: e.id,
+        type: e.type,
+        recordedAt: e.created.toISOString(),
+        data: e.data,
+        metadata: e.metadata,
+      })),
+      next: events.length === limit ? from + limit : null,
+    });
+  });
+
+  app.use('/api/v1', api);
+  app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
+  app.use(problemMiddleware(log));
+  return app;
+}
+
+function notFound(field: string, detail: string): Problem {
+  const location = field === 'path' ? 'path' : `path.${field}`;
+  return new Problem(404, 'not-found', 'Not found', detail, [{ field: location, rule: 'exists', message: detail }]);
+}

@@ -1,0 +1,55 @@
+import type { Server } from 'node:http';
+import { CommandBus } from '@snapcat/application';
+import { openEventStore } from '@snapcat/event-store';
+import { createApp } from './app';
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './log';
+
+/** Composition root: configuration, event store, command bus, HTTP. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`snapcat: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  const store = openEventStore(config.eventStore);
+  const bus = new CommandBus(store);
+  const app = createApp({
+    bus,
+    store,
+    defaults: { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir },
+    log: log.error,
+  });
+  const server: Server = app.listen(config.port, config.host, () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    log.info('listening', { port, host: config.host, eventStore: redactStore(config.eventStore) });
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    server.close(() => {
+      void store.close().then(() => process.exit(0));
+    });
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** Connection strings may carry credentials (esdb://user:pass@host): never log them. */
+function redactStore(connection: string): string {
+  return connection.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+void main();

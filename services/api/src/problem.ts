@@ -1,0 +1,116 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import type { z } from 'zod';
+import { CommandRejected } from '@snapcat/domain';
+import { StoreUnavailableError } from '@snapcat/event-store';
+import { ConcurrencyExhaustedError } from '@snapcat/application';
+
+/** One broken rule: which field (a dotted path such as body.tasks.2), which rule, and what it says. */
+export interface FieldError {
+  field: string;
+  rule: string;
+  message: string;
+}
+
+/** An RFC 9457 problem. Thrown by handlers, rendered by the error middleware as application/problem+json. */
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly slug: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly errors: FieldError[] = [],
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail);
+  }
+}
+
+export function validationProblem(error: z.ZodError, location: 'body' | 'path' | 'query'): Problem {
+  const errors = error.issues.flatMap((issue): FieldError[] => {
+    const path = [location, ...issue.path.map(String)].join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        field: `${path}.${key}`,
+        rule: 'unknown-field',
+        message: 'is not a known field',
+      }));
+    }
+    return [{ field: path, rule: ruleOf(issue), message: issue.message }];
+  });
+  const first = errors[0];
+  return new Problem(
+    400,
+    'invalid-request',
+    'Invalid request',
+    first ? `${first.field}: ${first.message}` : 'the request is invalid',
+    errors,
+  );
+}
+
+function ruleOf(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'too_small':
+      return issue.origin === 'array' || issue.origin === 'string' ? 'min-length' : 'minimum';
+    case 'too_big':
+      return issue.origin === 'array' || issue.origin === 'string' ? 'max-length' : 'maximum';
+    case 'invalid_type':
+      return issue.input === undefined ? 'required' : `type-${issue.expected}`;
+    case 'invalid_value':
+      return 'one-of';
+    case 'invalid_format':
+      return `format-${issue.format}`;
+    default:
+      return issue.code.replace(/_/g, '-');
+  }
+}
+
+function fromCommandRejected(e: CommandRejected): Problem {
+  const status = e.code === 'NOT_FOUND' ? 404 : e.code === 'CONFLICT' ? 409 : 400;
+  const slug = e.code === 'NOT_FOUND' ? 'not-found' : e.code === 'CONFLICT' ? 'conflict' : 'invalid-request';
+  const title = e.code === 'NOT_FOUND' ? 'Not found' : e.code === 'CONFLICT' ? 'Conflict' : 'Invalid request';
+  const field = e.field === 'jobId' || e.field === 'snapshotId' ? `path.${e.field}` : `body.${e.field}`;
+  return new Problem(status, slug, title, e.message, [{ field, rule: e.rule, message: e.message }]);
+}
+
+export function sendProblem(res: Response, problem: Problem): void {
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .json({
+      type: `urn:snapcat:problem:${problem.slug}`,
+      title: problem.title,
+      status: problem.status,
+      detail: problem.detail,
+      ...(problem.errors.length ? { errors: problem.errors } : {}),
+      ...problem.extra,
+    });
+}
+
+/** Maps every error to a problem: client mistakes to 4xx, an unreachable store to 503, the rest to 500. */
+export function problemMiddleware(log: (msg: string, fields: object) => void): ErrorRequestHandler {
+  return (error: unknown, _req, res, _next) => {
+    if (error instanceof Problem) return sendProblem(res, error);
+    if (error instanceof CommandRejected) return sendProblem(res, fromCommandRejected(error));
+    const e = error as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.parse.failed') {
+      return sendProblem(
+        res,
+        new Problem(400, 'invalid-json', 'Invalid JSON', 'the body is not valid JSON', [
+          { field: 'body', rule: 'json', message: e.message ?? 'not valid JSON' },
+        ]),
+      );
+    }
+    if (e.type === 'entity.too.large') {
+      return sendProblem(res, new Problem(413, 'too-large', 'Payload too large', 'the body is larger than allowed'));
+    }
+    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+      return sendProblem(res, new Problem(415, 'unsupported-encoding', 'Unsupported encoding', String(e.message)));
+    }
+    if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
+      res.setHeader('Retry-After', '1');
+      return sendProblem(res, new Problem(503, 'unavailable', 'Service unavailable', (error as Error).message));
+    }
+    log('request failed', { error: error instanceof Error ? error.stack : String(error) });
+    return sendProblem(res, new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred'));
+  };
+}
