@@ -102,7 +102,12 @@ export class CommandBus {
     const writer = this.writer(jobId);
     return new Promise((resolve, reject) => {
       writer.queue.push({ command, metadata, resolve, reject });
-      if (!writer.draining) void this.drain(writer);
+      if (!writer.draining) {
+        writer.draining = true;
+        // Start on the next turn of the event loop, so that every request read from the sockets in this
+        // turn joins the batch: group commit even when the store's append is synchronous (SQLite).
+        setImmediate(() => void this.drain(writer));
+      }
     });
   }
 
@@ -126,7 +131,6 @@ export class CommandBus {
   }
 
   private async drain(writer: JobWriter): Promise<void> {
-    writer.draining = true;
     try {
       while (writer.queue.length > 0) {
         const batch = writer.queue.splice(0, this.maxBatch);

@@ -2,3 +2,4 @@ export * from './port';
 export { MemoryEventStore } from './memory';
 export { SqliteEventStore } from './sqlite';
 export { openEventStore } from './open';
+export { InstrumentedEventStore, type EventStoreCounters } from './instrumented';

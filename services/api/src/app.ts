@@ -2,19 +2,21 @@ import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
 import { jobView, snapshotView, type JobState } from '@snapcat/domain';
 import { jobStream, type CommandBus } from '@snapcat/application';
-import type { EventStore } from '@snapcat/event-store';
+import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware } from './problem';
 import { parse, requestSchemas } from './requests';
 
 export interface AppDeps {
   bus: CommandBus;
   store: EventStore;
+  /** Counters of the store adapter, when it is instrumented. */
+  storeCounters?: EventStoreCounters;
   defaults: { checkpointDir: string; savepointDir: string };
   log: (msg: string, fields?: object) => void;
 }
 
 /** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
-export function createApp({ bus, store, defaults, log }: AppDeps): express.Express {
+export function createApp({ bus, store, storeCounters, defaults, log }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -23,9 +25,13 @@ export function createApp({ bus, store, defaults, log }: AppDeps): express.Expre
     const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
     if (hasBody && !req.is(['application/json', 'application/*+json'])) {
       return next(
-        new Problem(415, 'unsupported-media-type', 'Unsupported media type', 'send the body as application/json', [
-          { field: 'header.content-type', rule: 'json', message: 'must be application/json' },
-        ]),
+        new Problem(
+          415,
+          'unsupported-media-type',
+          'Unsupported media type',
+          'send the body as application/json',
+          [{ field: 'header.content-type', rule: 'json', message: 'must be application/json' }],
+        ),
       );
     }
     next();
@@ -50,15 +56,31 @@ export function createApp({ bus, store, defaults, log }: AppDeps): express.Expre
   app.get('/readyz', async (_req, res) => {
     try {
       await store.readAll({ direction: 'backwards', maxCount: 1 });
-      res.json({ status: 'ready', eventStore: 'reachable', commands: bus.stats });
+      res.json({ status: 'ready', eventStore: 'reachable' });
     } catch (error) {
-      res.status(503).setHeader('Retry-After', '1').type('application/problem+json').json({
-        type: 'urn:snapcat:problem:unavailable',
-        title: 'Not ready',
-        status: 503,
-        detail: `event store unreachable: ${(error as Error).message}`,
-      });
+      res
+        .status(503)
+        .setHeader('Retry-After', '1')
+        .type('application/problem+json')
+        .json({
+          type: 'urn:snapcat:problem:unavailable',
+          title: 'Not ready',
+          status: 503,
+          detail: `event store unreachable: ${(error as Error).message}`,
+        });
     }
+  });
+
+  app.get('/metrics', (_req, res) => {
+    const lines = [
+      ...Object.entries(bus.stats).map(([name, value]) =>
+        metric(`snapcat_command_bus_${snake(name)}_total`, value),
+      ),
+      ...Object.entries(storeCounters ?? {}).map(([name, value]) =>
+        metric(`snapcat_event_store_${snake(name)}_total`, value),
+      ),
+    ];
+    res.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
   });
 
   const api = express.Router();
@@ -118,8 +140,10 @@ export function createApp({ bus, store, defaults, log }: AppDeps): express.Expre
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/acks', async (req, res) => {
     const { jobId, snapshotId } = snapshotPath(req);
-    const input = parse(schemas.acks, body(req), 'body');
-    const acks = Array.isArray(input) ? input : [input];
+    const input: unknown = body(req);
+    const acks = Array.isArray(input)
+      ? parse(schemas.acks, input, 'body')
+      : [parse(schemas.ack, input, 'body')];
     const metadata = meta(req);
     // All acks of one request are queued at once, so the command bus appends them together.
     const results = await Promise.all(
@@ -176,7 +200,12 @@ export function createApp({ bus, store, defaults, log }: AppDeps): express.Expre
   return app;
 }
 
+const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const metric = (name: string, value: number) => `# TYPE ${name} counter\n${name} ${value}`;
+
 function notFound(field: string, detail: string): Problem {
   const location = field === 'path' ? 'path' : `path.${field}`;
-  return new Problem(404, 'not-found', 'Not found', detail, [{ field: location, rule: 'exists', message: detail }]);
+  return new Problem(404, 'not-found', 'Not found', detail, [
+    { field: location, rule: 'exists', message: detail },
+  ]);
 }

@@ -10,7 +10,9 @@ const EnvSchema = z.object({
       error: 'must be memory:, sqlite:<file> or an esdb:// connection string',
     })
     .default('sqlite:./data/snapcat.db'),
-  SNAPCAT_REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' }).default('redis://127.0.0.1:6379'),
+  SNAPCAT_REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' })
+    .default('redis://127.0.0.1:6379'),
   SNAPCAT_STORAGE_ROOTS: z.string().min(1).default('./data/snapshots'),
   SNAPCAT_CHECKPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_SAVEPOINT_DIR: z.string().min(1).optional(),

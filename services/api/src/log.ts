@@ -9,7 +9,9 @@ export function createLogger(level: Level): Record<Exclude<Level, 'silent'>, Log
     (name: Exclude<Level, 'silent'>): LogFn =>
     (msg, fields = {}) => {
       if (ORDER[name] < ORDER[level]) return;
-      process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: name, msg, ...fields })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ time: new Date().toISOString(), level: name, msg, ...fields })}\n`,
+      );
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { CommandBus } from '@snapcat/application';
-import { openEventStore } from '@snapcat/event-store';
+import { InstrumentedEventStore, openEventStore } from '@snapcat/event-store';
 import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
@@ -18,11 +18,12 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel);
-  const store = openEventStore(config.eventStore);
+  const store = new InstrumentedEventStore(openEventStore(config.eventStore));
   const bus = new CommandBus(store);
   const app = createApp({
     bus,
     store,
+    storeCounters: store.counters,
     defaults: { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir },
     log: log.error,
   });

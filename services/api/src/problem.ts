@@ -25,7 +25,11 @@ export class Problem extends Error {
   }
 }
 
-export function validationProblem(error: z.ZodError, location: 'body' | 'path' | 'query'): Problem {
+export function validationProblem(
+  error: z.ZodError,
+  location: 'body' | 'path' | 'query',
+  input: unknown,
+): Problem {
   const errors = error.issues.flatMap((issue): FieldError[] => {
     const path = [location, ...issue.path.map(String)].join('.');
     if (issue.code === 'unrecognized_keys') {
@@ -35,7 +39,14 @@ export function validationProblem(error: z.ZodError, location: 'body' | 'path' |
         message: 'is not a known field',
       }));
     }
-    return [{ field: path, rule: ruleOf(issue), message: issue.message }];
+    const missing = valueAt(input, issue.path) === undefined;
+    return [
+      {
+        field: path,
+        rule: missing ? 'required' : ruleOf(issue),
+        message: missing ? 'is required' : issue.message,
+      },
+    ];
   });
   const first = errors[0];
   return new Problem(
@@ -47,6 +58,15 @@ export function validationProblem(error: z.ZodError, location: 'body' | 'path' |
   );
 }
 
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
 function ruleOf(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'too_small':
@@ -54,7 +74,7 @@ function ruleOf(issue: z.core.$ZodIssue): string {
     case 'too_big':
       return issue.origin === 'array' || issue.origin === 'string' ? 'max-length' : 'maximum';
     case 'invalid_type':
-      return issue.input === undefined ? 'required' : `type-${issue.expected}`;
+      return `type-${issue.expected}`;
     case 'invalid_value':
       return 'one-of';
     case 'invalid_format':
@@ -101,14 +121,23 @@ export function problemMiddleware(log: (msg: string, fields: object) => void): E
       );
     }
     if (e.type === 'entity.too.large') {
-      return sendProblem(res, new Problem(413, 'too-large', 'Payload too large', 'the body is larger than allowed'));
+      return sendProblem(
+        res,
+        new Problem(413, 'too-large', 'Payload too large', 'the body is larger than allowed'),
+      );
     }
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
-      return sendProblem(res, new Problem(415, 'unsupported-encoding', 'Unsupported encoding', String(e.message)));
+      return sendProblem(
+        res,
+        new Problem(415, 'unsupported-encoding', 'Unsupported encoding', String(e.message)),
+      );
     }
     if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
       res.setHeader('Retry-After', '1');
-      return sendProblem(res, new Problem(503, 'unavailable', 'Service unavailable', (error as Error).message));
+      return sendProblem(
+        res,
+        new Problem(503, 'unavailable', 'Service unavailable', (error as Error).message),
+      );
     }
     log('request failed', { error: error instanceof Error ? error.stack : String(error) });
     return sendProblem(res, new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred'));

@@ -40,7 +40,8 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
       targetDirectory: Location.optional(),
       formatType: FormatType.default('CANONICAL'),
     }),
-    acks: z.union([AckBody, z.array(AckBody).min(1).max(10_000)]),
+    ack: AckBody,
+    acks: z.array(AckBody).min(1).max(10_000),
     decline: z.strictObject({ taskId: TaskId, reason: z.string().max(4096).optional() }),
     persist: z.strictObject({ targetDirectory: Location.optional() }),
     discard: z.strictObject({ reason: z.string().max(4096).optional(), force: z.boolean().default(false) }),
@@ -57,8 +58,12 @@ const AckBody = z.strictObject({
   stateHandles: z.array(StateHandle).max(10_000).default([]),
 });
 
-export function parse<T extends z.ZodType>(schema: T, value: unknown, location: 'body' | 'path' | 'query'): z.infer<T> {
+export function parse<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  location: 'body' | 'path' | 'query',
+): z.infer<T> {
   const result = schema.safeParse(value);
-  if (!result.success) throw validationProblem(result.error, location);
+  if (!result.success) throw validationProblem(result.error, location, value);
   return result.data;
 }

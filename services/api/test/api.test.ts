@@ -1,0 +1,372 @@
+import request from 'supertest';
+import { apiFixture, BASE, expectProblem, JOB } from './fixture';
+
+describe('REST API over HTTP', () => {
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  beforeEach(() => {
+    fx = apiFixture();
+    http = request(fx.app);
+  });
+  afterEach(() => fx.close());
+
+  const register = (body: object = { tasks: ['a', 'b'] }) => http.put(`${BASE}/jobs/${JOB}`).send(body);
+  const trigger = (body: object = { kind: 'CHECKPOINT' }) =>
+    http.post(`${BASE}/jobs/${JOB}/snapshots`).send(body);
+  const ack = (id: number, body: object | object[]) =>
+    http.post(`${BASE}/jobs/${JOB}/snapshots/${id}/acks`).send(body);
+  const completeCheckpoint = async () => {
+    const { body } = await trigger();
+    await ack(body.snapshotId, [{ taskId: 'a' }, { taskId: 'b' }]);
+    return body.snapshotId as number;
+  };
+
+  describe('GET /healthz, /readyz', () => {
+    it('answer 200 when the store is reachable', async () => {
+      expect((await http.get('/healthz')).body).toEqual({ status: 'ok' });
+      const ready = await http.get('/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body.status).toBe('ready');
+    });
+    it('an unknown route is a 404 problem', async () => {
+      expectProblem(await http.get(`${BASE}/nope`), 404, 'path');
+    });
+  });
+
+  describe('PUT /jobs/:jobId', () => {
+    it('registers (201) with defaults, then reconfigures (200)', async () => {
+      const created = await register();
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({
+        jobId: JOB,
+        name: JOB,
+        status: 'RUNNING',
+        tasks: ['a', 'b'],
+        checkpointing: { numRetained: 1, maxConcurrent: 1, retention: 'NEVER_RETAIN_AFTER_TERMINATION' },
+        storage: { checkpointDir: `${fx.dir}/chk`, savepointDir: `${fx.dir}/sp` },
+      });
+      const updated = await register({
+        name: 'orders',
+        tasks: ['a', 'b', 'c'],
+        checkpointing: { numRetained: 3 },
+      });
+      expect(updated.status).toBe(200);
+      expect(updated.body).toMatchObject({ name: 'orders', tasks: ['a', 'b', 'c'], changed: true });
+      expect(updated.body.checkpointing.numRetained).toBe(3);
+    });
+    it('a new job may start in another status', async () => {
+      expect((await register({ tasks: ['a'], status: 'SUSPENDED' })).body.status).toBe('SUSPENDED');
+    });
+    it.each([
+      ['a bad job id', 'NOT-A-JOB', { tasks: ['a'] }, 'path.jobId', 'format-regex'],
+      ['missing tasks', JOB, {}, 'body.tasks', 'required'],
+      ['empty tasks', JOB, { tasks: [] }, 'body.tasks', 'min-length'],
+      ['duplicate tasks', JOB, { tasks: ['a', 'a'] }, 'body.tasks', 'custom'],
+      ['an unknown field', JOB, { tasks: ['a'], color: 'red' }, 'body.color', 'unknown-field'],
+      [
+        'numRetained 0',
+        JOB,
+        { tasks: ['a'], checkpointing: { numRetained: 0 } },
+        'body.checkpointing.numRetained',
+        'minimum',
+      ],
+      [
+        'a bad retention',
+        JOB,
+        { tasks: ['a'], checkpointing: { retention: 'KEEP' } },
+        'body.checkpointing.retention',
+        'one-of',
+      ],
+      [
+        'a relative directory',
+        JOB,
+        { tasks: ['a'], storage: { checkpointDir: 'rel/dir' } },
+        'body.storage.checkpointDir',
+        'custom',
+      ],
+    ])('refuses %s with 400 naming the field', async (_name, jobId, body, field, rule) => {
+      const res = await http.put(`${BASE}/jobs/${jobId}`).send(body);
+      expectProblem(res, 400, field, rule);
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).status).toBe(404);
+    });
+    it('refuses a body that is not JSON with 415, and broken JSON with 400', async () => {
+      expectProblem(
+        await http.put(`${BASE}/jobs/${JOB}`).set('content-type', 'text/plain').send('tasks=a'),
+        415,
+        'header.content-type',
+      );
+      expectProblem(
+        await http.put(`${BASE}/jobs/${JOB}`).set('content-type', 'application/json').send('{"tasks":'),
+        400,
+        'body',
+        'json',
+      );
+    });
+  });
+
+  describe('GET /jobs/:jobId', () => {
+    it('returns the job with its snapshots, newest first', async () => {
+      await register();
+      await completeCheckpoint();
+      await trigger({ kind: 'SAVEPOINT' });
+      const res = await http.get(`${BASE}/jobs/${JOB}`);
+      expect(res.status).toBe(200);
+      expect(
+        res.body.snapshots.map((s: { snapshotId: number; kind: string }) => [s.snapshotId, s.kind]),
+      ).toEqual([
+        [2, 'SAVEPOINT'],
+        [1, 'CHECKPOINT'],
+      ]);
+      expect(res.body.counts).toMatchObject({ total: 2, inProgress: 1, completed: 1 });
+      expect(res.body.latestCompletedSnapshotId).toBe(1);
+    });
+    it('404 for an unknown job, 400 for a malformed id', async () => {
+      expectProblem(await http.get(`${BASE}/jobs/${JOB}`), 404, 'path.jobId');
+      expectProblem(await http.get(`${BASE}/jobs/ABC`), 400, 'path.jobId');
+    });
+  });
+
+  describe('POST /jobs/:jobId/status', () => {
+    it('changes the status; a terminal status is final (409)', async () => {
+      await register();
+      const res = await http.post(`${BASE}/jobs/${JOB}/status`).send({ status: 'CANCELED' });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ jobId: JOB, status: 'CANCELED', changed: true });
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/status`).send({ status: 'RUNNING' }),
+        409,
+        'body.status',
+        'terminal-status',
+      );
+    });
+    it('400 for an unknown status, 404 for an unknown job', async () => {
+      await register();
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/status`).send({ status: 'PAUSED' }),
+        400,
+        'body.status',
+        'one-of',
+      );
+      expectProblem(await http.post(`${BASE}/jobs/${JOB}/status`).send({}), 400, 'body.status', 'required');
+      const other = 'f'.repeat(32);
+      expectProblem(
+        await http.post(`${BASE}/jobs/${other}/status`).send({ status: 'FAILED' }),
+        404,
+        'path.jobId',
+      );
+    });
+  });
+
+  describe('POST /jobs/:jobId/snapshots', () => {
+    it('202 with the snapshot id and trigger id; a repeated triggerId answers the same snapshot', async () => {
+      await register();
+      const res = await trigger({ kind: 'SAVEPOINT', triggerId: 'nightly-1', formatType: 'NATIVE' });
+      expect(res.status).toBe(202);
+      expect(res.body).toEqual({ snapshotId: 1, triggerId: 'nightly-1', status: 'PENDING' });
+      expect(res.headers.location).toBe(`${BASE}/jobs/${JOB}/snapshots/1`);
+      const again = await trigger({ kind: 'SAVEPOINT', triggerId: 'nightly-1' });
+      expect(again.body).toEqual({ snapshotId: 1, triggerId: 'nightly-1', status: 'PENDING' });
+    });
+    it('a pre-flight rejection is 409 with the Flink reason, and is recorded', async () => {
+      await register();
+      await trigger();
+      const res = await trigger();
+      expectProblem(res, 409, 'body.kind', 'TOO_MANY_CHECKPOINT_REQUESTS');
+      expect(res.body.reason).toBe('TOO_MANY_CHECKPOINT_REQUESTS');
+      const events = await http.get(`${BASE}/jobs/${JOB}/events`);
+      expect(events.body.events.map((e: { type: string }) => e.type)).toContain('SnapshotTriggerRejected');
+    });
+    it('a savepoint on a job that is not running is 409 NOT_ALL_REQUIRED_TASKS_RUNNING', async () => {
+      await register({ tasks: ['a'], status: 'SUSPENDED' });
+      expect((await trigger({ kind: 'SAVEPOINT' })).body.reason).toBe('NOT_ALL_REQUIRED_TASKS_RUNNING');
+    });
+    it('400 for a bad kind, a bad triggerId, an unknown field', async () => {
+      await register();
+      expectProblem(await trigger({ kind: 'BACKUP' }), 400, 'body.kind', 'one-of');
+      expectProblem(await trigger({ kind: 'SAVEPOINT', triggerId: 'a:b' }), 400, 'body.triggerId');
+      expectProblem(await trigger({ kind: 'SAVEPOINT', when: 'now' }), 400, 'body.when', 'unknown-field');
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).body.snapshots).toEqual([]);
+    });
+  });
+
+  describe('POST /jobs/:jobId/snapshots/:snapshotId/acks', () => {
+    it('one ack answers one result; an array answers an array', async () => {
+      await register({ tasks: ['a', 'b', 'c'] });
+      await trigger();
+      const one = await ack(1, {
+        taskId: 'a',
+        stateSize: 10,
+        stateHandles: [{ path: '/s/a', sizeBytes: 10 }],
+      });
+      expect(one.status).toBe(200);
+      expect(one.body).toEqual({ result: 'SUCCESS', snapshotStatus: 'PENDING' });
+      const many = await ack(1, [{ taskId: 'a' }, { taskId: 'b' }, { taskId: 'c' }, { taskId: 'z' }]);
+      expect(many.body).toEqual([
+        { result: 'DUPLICATE', snapshotStatus: 'PENDING' },
+        { result: 'SUCCESS', snapshotStatus: 'PENDING' },
+        { result: 'SUCCESS', snapshotStatus: 'COMPLETED' },
+        { result: 'UNKNOWN', snapshotStatus: 'COMPLETED' },
+      ]);
+      expect((await ack(99, { taskId: 'a' })).body).toEqual({ result: 'UNKNOWN', snapshotStatus: null });
+    });
+    it('400 naming the field for a bad ack, a bad item in an array, a bad snapshot id; nothing is written', async () => {
+      await register();
+      await trigger();
+      expectProblem(await ack(1, { taskId: 'a', stateSize: -1 }), 400, 'body.stateSize', 'minimum');
+      expectProblem(await ack(1, [{ taskId: 'a' }, { stateSize: 1 }]), 400, 'body.1.taskId', 'required');
+      expectProblem(
+        await ack(1, { taskId: 'a', stateHandles: [{ path: '../x', sizeBytes: 1 }] }),
+        400,
+        'body.stateHandles.0.path',
+      );
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/abc/acks`).send({ taskId: 'a' }),
+        400,
+        'path.snapshotId',
+      );
+      expectProblem(await ack(1, []), 400, 'body');
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body.acknowledgedTasks).toBe(0);
+    });
+  });
+
+  describe('POST .../decline', () => {
+    it('fails the snapshot with CHECKPOINT_DECLINED', async () => {
+      await register();
+      await trigger();
+      const res = await http
+        .post(`${BASE}/jobs/${JOB}/snapshots/1/decline`)
+        .send({ taskId: 'a', reason: 'io' });
+      expect(res.body).toEqual({ snapshotId: 1, status: 'FAILED' });
+      const snap = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`);
+      expect(snap.body).toMatchObject({
+        status: 'FAILED',
+        failureReason: 'CHECKPOINT_DECLINED',
+        failureMessage: 'io',
+      });
+    });
+    it('400 without taskId, 409 once the snapshot completed, 404 for an unknown snapshot', async () => {
+      await register();
+      const id = await completeCheckpoint();
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/${id}/decline`).send({}),
+        400,
+        'body.taskId',
+        'required',
+      );
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/${id}/decline`).send({ taskId: 'a' }),
+        409,
+        'path.snapshotId',
+      );
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/7/decline`).send({ taskId: 'a' }),
+        404,
+        'path.snapshotId',
+      );
+    });
+  });
+
+  describe('POST .../persist', () => {
+    it('persists a completed checkpoint as a savepoint', async () => {
+      await register();
+      const id = await completeCheckpoint();
+      const res = await http.post(`${BASE}/jobs/${JOB}/snapshots/${id}/persist`).send({});
+      expect(res.status).toBe(200);
+      expect(res.body.savepointPath).toMatch(new RegExp(`^${fx.dir}/sp/${JOB}/savepoint-1-`));
+      const snap = await http.get(`${BASE}/jobs/${JOB}/snapshots/${id}`);
+      expect(snap.body).toMatchObject({
+        persisted: true,
+        properties: { discardSubsumed: false, discardFailed: false },
+      });
+    });
+    it('400 for a relative target directory, 409 for a pending snapshot', async () => {
+      await register();
+      await trigger();
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/1/persist`).send({ targetDirectory: 'x' }),
+        400,
+        'body.targetDirectory',
+      );
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/1/persist`).send({}),
+        409,
+        'path.snapshotId',
+      );
+    });
+  });
+
+  describe('POST .../discard', () => {
+    it('202 DISCARDING; the latest completed snapshot of a running job needs force (409)', async () => {
+      await register({ tasks: ['a', 'b'], checkpointing: { numRetained: 5 } });
+      await completeCheckpoint();
+      await completeCheckpoint();
+      const older = await http.post(`${BASE}/jobs/${JOB}/snapshots/1/discard`).send({ reason: 'space' });
+      expect(older.status).toBe(202);
+      expect(older.body).toEqual({ snapshotId: 1, status: 'DISCARDING', changed: true });
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/2/discard`).send({}),
+        409,
+        'path.snapshotId',
+        'latest-completed-retained',
+      );
+      expect((await http.post(`${BASE}/jobs/${JOB}/snapshots/2/discard`).send({ force: true })).status).toBe(
+        202,
+      );
+    });
+    it('400 for a force that is not a boolean', async () => {
+      await register();
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/1/discard`).send({ force: 'yes' }),
+        400,
+        'body.force',
+        'type-boolean',
+      );
+    });
+  });
+
+  describe('GET .../snapshots/:snapshotId', () => {
+    it('returns one snapshot; 404 for an unknown one', async () => {
+      await register();
+      await trigger();
+      const res = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`);
+      expect(res.body).toMatchObject({
+        jobId: JOB,
+        snapshotId: 1,
+        kind: 'CHECKPOINT',
+        status: 'PENDING',
+        totalTasks: 2,
+        acknowledgedTasks: 0,
+      });
+      expectProblem(await http.get(`${BASE}/jobs/${JOB}/snapshots/2`), 404, 'path.snapshotId');
+      expectProblem(await http.get(`${BASE}/jobs/${JOB}/snapshots/0`), 400, 'path.snapshotId');
+    });
+  });
+
+  describe('GET /jobs/:jobId/events', () => {
+    it('pages through the raw history in order', async () => {
+      await register();
+      await completeCheckpoint();
+      const page1 = await http.get(`${BASE}/jobs/${JOB}/events?limit=2`);
+      expect(page1.body.events.map((e: { revision: number; type: string }) => [e.revision, e.type])).toEqual([
+        [0, 'JobRegistered'],
+        [1, 'SnapshotTriggered'],
+      ]);
+      expect(page1.body.next).toBe(2);
+      const page2 = await http.get(`${BASE}/jobs/${JOB}/events?from=2&limit=10`);
+      expect(page2.body.events.map((e: { type: string }) => e.type)).toEqual([
+        'TaskAcknowledged',
+        'TaskAcknowledged',
+        'SnapshotCompleted',
+      ]);
+      expect(page2.body.next).toBeNull();
+      expect(page2.body.events[0].data).toMatchObject({ jobId: JOB, snapshotId: 1, taskId: 'a' });
+      expect(page2.body.events[0].metadata.$correlationId).toEqual(expect.any(String));
+    });
+    it('400 for a bad limit, 404 for an unknown job', async () => {
+      await register();
+      expectProblem(await http.get(`${BASE}/jobs/${JOB}/events?limit=0`), 400, 'query.limit', 'minimum');
+      expectProblem(await http.get(`${BASE}/jobs/${JOB}/events?from=x`), 400, 'query.from');
+      expectProblem(await http.get(`${BASE}/jobs/${'e'.repeat(32)}/events`), 404, 'path.jobId');
+    });
+  });
+});

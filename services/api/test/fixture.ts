@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandBus } from '@snapcat/application';
+import { SqliteEventStore, type EventStore } from '@snapcat/event-store';
+import { createApp } from '../src/app';
+
+export const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+export const BASE = '/api/v1';
+
+/** The API on a real SQLite store in a temporary directory; supertest serves it over real HTTP. */
+export function apiFixture() {
+  const dir = mkdtempSync(join(tmpdir(), 'snapcat-api-'));
+  const store: EventStore = new SqliteEventStore(join(dir, 'events.db'));
+  const bus = new CommandBus(store);
+  const app = createApp({
+    bus,
+    store,
+    defaults: { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') },
+    log: () => {},
+  });
+  return {
+    app,
+    bus,
+    store,
+    dir,
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Asserts an RFC 9457 problem that names the field and the rule. */
+export function expectProblem(
+  res: {
+    status: number;
+    headers: Record<string, string>;
+    body: { errors?: { field: string; rule: string }[] };
+  },
+  status: number,
+  field?: string,
+  rule?: string,
+): void {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  if (field) {
+    expect(res.body.errors).toEqual(
+      expect.arrayContaining([expect.objectContaining({ field, ...(rule ? { rule } : {}) })]),
+    );
+  }
+}

@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { client, startService, type RunningService } from './support/service';
+
+const JOB = '5f0c1e2d3b4a59687766554433221100';
+const TASKS = ['source-0', 'map-0', 'map-1', 'sink-0'];
+
+describe('end to end: the service as a child process on the SQLite store', () => {
+  let dir: string;
+  let service: RunningService | undefined;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-e2e-'));
+  });
+  afterAll(async () => {
+    await service?.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const start = async () => {
+    service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+    });
+    return client(service.url);
+  };
+
+  it('checkpoints, subsumption, a savepoint, persist and cancel; every answer survives a restart', async () => {
+    let api = await start();
+    const put = await api.put(`/jobs/${JOB}`, {
+      name: 'orders-enrichment',
+      tasks: TASKS,
+      checkpointing: { numRetained: 2, retention: 'RETAIN_ON_CANCELLATION' },
+    });
+    expect(put.status).toBe(201);
+
+    const completeOne = async (kind: 'CHECKPOINT' | 'SAVEPOINT') => {
+      const trigger = await api.post(`/jobs/${JOB}/snapshots`, { kind });
+      expect(trigger.status).toBe(202);
+      const id = trigger.body.snapshotId as number;
+      for (const taskId of TASKS) {
+        const ack = await api.post(`/jobs/${JOB}/snapshots/${id}/acks`, {
+          taskId,
+          stateSize: 100,
+          stateHandles: [{ path: `${dir}/snapshots/checkpoints/${JOB}/chk-${id}/${taskId}`, sizeBytes: 100 }],
+        });
+        expect(ack.status).toBe(200);
+      }
+      return id;
+    };
+    for (let i = 1; i <= 5; i += 1) expect(await completeOne('CHECKPOINT')).toBe(i);
+
+    const statuses = async () =>
+      Object.fromEntries(
+        ((await api.get(`/jobs/${JOB}`)).body.snapshots as { snapshotId: number; status: string }[]).map(
+          (s) => [s.snapshotId, s.status],
+        ),
+      );
+    expect(await statuses()).toEqual({
+      1: 'DISCARDING',
+      2: 'DISCARDING',
+      3: 'DISCARDING',
+      4: 'COMPLETED',
+      5: 'COMPLETED',
+    });
+    for (const id of [1, 2, 3]) {
+      expect((await api.get(`/jobs/${JOB}/snapshots/${id}`)).body.discard).toMatchObject({
+        cause: 'SUBSUMED',
+        state: 'REQUESTED',
+      });
+    }
+
+    expect(await completeOne('SAVEPOINT')).toBe(6);
+    const savepoint = (await api.get(`/jobs/${JOB}/snapshots/6`)).body;
+    expect(savepoint).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED', properties: { forced: true } });
+
+    const persist = await api.post(`/jobs/${JOB}/snapshots/5/persist`);
+    expect(persist.status).toBe(200);
+    expect((await api.get(`/jobs/${JOB}/snapshots/5`)).body).toMatchObject({
+      persisted: true,
+      status: 'COMPLETED',
+    });
+
+    expect((await api.post(`/jobs/${JOB}/status`, { status: 'CANCELED' })).status).toBe(200);
+    expect(await statuses()).toEqual({
+      1: 'DISCARDING',
+      2: 'DISCARDING',
+      3: 'DISCARDING',
+      4: 'COMPLETED',
+      5: 'COMPLETED',
+      6: 'COMPLETED',
+    });
+    const events = (await api.get(`/jobs/${JOB}/events?limit=1000`)).body.events as {
+      type: string;
+      data: { cause?: string };
+    }[];
+    expect(events.filter((e) => e.type === 'SnapshotDiscardRequested').map((e) => e.data.cause)).toEqual([
+      'SUBSUMED',
+      'SUBSUMED',
+      'SUBSUMED',
+    ]);
+
+    const answers = async () => ({
+      job: (await api.get(`/jobs/${JOB}`)).body,
+      snapshots: await Promise.all(
+        [1, 2, 3, 4, 5, 6].map(async (id) => (await api.get(`/jobs/${JOB}/snapshots/${id}`)).body),
+      ),
+      events: (await api.get(`/jobs/${JOB}/events?limit=1000`)).body,
+    });
+    const before = await answers();
+    expect(await service!.stop('SIGTERM')).toBe(0);
+    api = await start();
+    expect(await answers()).toEqual(before);
+  });
+});
