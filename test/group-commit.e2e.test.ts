@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { client, startService, type RunningService } from './support/service';
+import { e2eStore } from './support/stores';
 
 const JOB = 'cafe0000cafe0000cafe0000cafe0000';
 const TASKS = Array.from({ length: 500 }, (_, i) => `t${i}`);
@@ -13,18 +14,21 @@ async function appendsSoFar(url: string): Promise<number> {
   return Number(match[1]);
 }
 
-describe('group commit (service as a child process, SQLite store)', () => {
+describe(`group commit (service as a child process, ${process.env.SNAPCAT_E2E_STORE ?? 'sqlite'} store)`, () => {
   let dir: string;
   let service: RunningService;
+  let store: Awaited<ReturnType<typeof e2eStore>>;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-group-'));
+    store = await e2eStore(dir);
     service = await startService({
-      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_EVENT_STORE: store.connection,
       SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
     });
   });
   afterAll(async () => {
     await service.stop('SIGKILL');
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

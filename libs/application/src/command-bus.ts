@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import {
-  CommandRejected,
-  decide,
+  decideBatch,
+  decodeState,
+  encodeState,
   fold,
   initialState,
+  type EncodedJobState,
   type Command,
   type Event,
   type JobState,
   type ReplyOf,
 } from '@snapcat/domain';
 import { WrongExpectedVersionError, type EventStore, type Position } from '@snapcat/event-store';
-import { domainEvent, jobStream } from './streams';
+import { aggregateStream, domainEvent, jobStream } from './streams';
 
 export interface Clock {
   now(): number;
@@ -51,6 +53,15 @@ interface JobWriter {
   revision: bigint;
   queue: Queued[];
   draining: boolean;
+  /** False until the writer looked for an aggregate snapshot (only a cold writer does). */
+  warmed: boolean;
+  snapshotRevision: bigint;
+  snapshotting: boolean;
+}
+
+interface AggregateSnapshot {
+  revision: string;
+  state: EncodedJobState;
 }
 
 export interface CommandBusOptions {
@@ -60,6 +71,10 @@ export interface CommandBusOptions {
   maxRetries?: number;
   /** Job aggregates kept in memory at most; idle ones beyond it are dropped, oldest first. */
   cacheSize?: number;
+  /** Write an aggregate snapshot after this many new events in a job stream (cold starts read at most that many). */
+  snapshotEvery?: number;
+  /** Told of failures of background work (aggregate snapshots), which never fail a command. */
+  onBackgroundError?: (error: unknown) => void;
 }
 
 const READ_PAGE = 1000;
@@ -76,7 +91,18 @@ export class CommandBus {
   private readonly maxBatch: number;
   private readonly maxRetries: number;
   private readonly cacheSize: number;
-  readonly stats = { commands: 0, appends: 0, eventsAppended: 0, conflicts: 0, eventsRead: 0 };
+  private readonly snapshotEvery: number;
+  private readonly onBackgroundError: (error: unknown) => void;
+  private readonly background = new Set<Promise<void>>();
+  readonly stats = {
+    commands: 0,
+    appends: 0,
+    eventsAppended: 0,
+    conflicts: 0,
+    eventsRead: 0,
+    aggregateSnapshotsWritten: 0,
+    aggregateSnapshotsLoaded: 0,
+  };
 
   constructor(
     private readonly store: EventStore,
@@ -86,6 +112,13 @@ export class CommandBus {
     this.maxBatch = options.maxBatch ?? 1000;
     this.maxRetries = options.maxRetries ?? 10;
     this.cacheSize = options.cacheSize ?? 10_000;
+    this.snapshotEvery = options.snapshotEvery ?? 250;
+    this.onBackgroundError = options.onBackgroundError ?? (() => {});
+  }
+
+  /** Waits for background writes (aggregate snapshots) to settle; call before closing the store. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.background]);
   }
 
   execute<C extends Command>(command: C, metadata: CommandMetadata = {}): Promise<Executed<C>> {
@@ -116,7 +149,16 @@ export class CommandBus {
     if (writer) {
       this.writers.delete(jobId); // re-insert: the Map's order is the LRU order
     } else {
-      writer = { jobId, state: initialState(jobId), revision: -1n, queue: [], draining: false };
+      writer = {
+        jobId,
+        state: initialState(jobId),
+        revision: -1n,
+        queue: [],
+        draining: false,
+        warmed: false,
+        snapshotRevision: -1n,
+        snapshotting: false,
+      };
       this.evictIdle();
     }
     this.writers.set(jobId, writer);
@@ -144,27 +186,25 @@ export class CommandBus {
   private async process(writer: JobWriter, batch: Queued[]): Promise<void> {
     for (let attempt = 0; attempt <= this.maxRetries; attempt += 1) {
       await this.catchUp(writer);
-      const now = this.clock.now();
-      let state = writer.state;
-      const events: { event: Event; metadata: CommandMetadata }[] = [];
-      const outcomes: (() => void)[] = [];
+      const commands = batch.filter((q): q is Queued & { command: Command } => q.command !== null);
+      const decided = decideBatch(
+        writer.state,
+        commands.map((q) => q.command),
+        this.clock.now(),
+      );
+      const state = decided.state;
       let position: Position | undefined;
-      for (const queued of batch) {
-        if (queued.command === null) {
-          const snapshot = state;
-          outcomes.push(() => queued.resolve(snapshot));
-          continue;
-        }
-        try {
-          const decision = decide(state, queued.command, now);
-          state = decision.state;
-          for (const event of decision.events) events.push({ event, metadata: queued.metadata });
-          outcomes.push(() => queued.resolve({ reply: decision.reply, events: decision.events, position }));
-        } catch (error) {
-          if (!(error instanceof CommandRejected)) throw error;
-          outcomes.push(() => queued.reject(error));
-        }
-      }
+      const events = decided.outcomes.flatMap((outcome, i) =>
+        outcome.events.map((event) => ({ event, metadata: commands[i]!.metadata })),
+      );
+      const settle = () => {
+        for (const queued of batch) if (queued.command === null) queued.resolve(state);
+        decided.outcomes.forEach((outcome, i) =>
+          outcome.ok
+            ? commands[i]!.resolve({ reply: outcome.reply, events: outcome.events, position })
+            : commands[i]!.reject(outcome.error),
+        );
+      };
       if (events.length > 0) {
         try {
           const result = await this.store.append(
@@ -191,14 +231,33 @@ export class CommandBus {
         }
       }
       writer.state = state;
-      outcomes.forEach((settle) => settle());
+      settle();
+      this.maybeSnapshot(writer);
       return;
     }
     throw new ConcurrencyExhaustedError(writer.jobId);
   }
 
-  /** Folds the events other processes appended since the cached revision (all of them on a cold start). */
+  /**
+   * Folds the events appended since the cached revision. A cold writer starts from the latest aggregate
+   * snapshot, so loading a job reads at most `snapshotEvery` events whatever the stream's length.
+   */
   private async catchUp(writer: JobWriter): Promise<void> {
+    if (!writer.warmed) {
+      writer.warmed = true;
+      const [latest] = await this.store.readStream(aggregateStream(writer.jobId), {
+        direction: 'backwards',
+        maxCount: 1,
+      });
+      const snapshot = latest?.data as AggregateSnapshot | undefined;
+      const state = snapshot && decodeState(snapshot.state);
+      if (snapshot && state && BigInt(snapshot.revision) > writer.revision) {
+        writer.state = state;
+        writer.revision = BigInt(snapshot.revision);
+        writer.snapshotRevision = writer.revision;
+        this.stats.aggregateSnapshotsLoaded += 1;
+      }
+    }
     for (;;) {
       const page = await this.store.readStream(jobStream(writer.jobId), {
         fromRevision: writer.revision + 1n,
@@ -210,5 +269,25 @@ export class CommandBus {
       writer.revision = page[page.length - 1]!.revision;
       if (page.length < READ_PAGE) return;
     }
+  }
+
+  /** Stores the aggregate in its side stream once enough events have passed; off the command path. */
+  private maybeSnapshot(writer: JobWriter): void {
+    if (writer.snapshotting || writer.revision - writer.snapshotRevision < BigInt(this.snapshotEvery)) return;
+    writer.snapshotting = true;
+    const revision = writer.revision;
+    const data: AggregateSnapshot = { revision: revision.toString(), state: encodeState(writer.state) };
+    const write = this.store
+      .append(aggregateStream(writer.jobId), [{ id: randomUUID(), type: 'AggregateSnapshot', data }], 'any')
+      .then(() => {
+        writer.snapshotRevision = revision;
+        this.stats.aggregateSnapshotsWritten += 1;
+      })
+      .catch(this.onBackgroundError)
+      .finally(() => {
+        writer.snapshotting = false;
+        this.background.delete(write);
+      });
+    this.background.add(write);
   }
 }

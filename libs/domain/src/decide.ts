@@ -70,13 +70,51 @@ class Decider {
  * Throws CommandRejected when the command cannot apply; nothing is then written.
  */
 export function decide<C extends Command>(state: JobState, command: C, now: number): Decision<C> {
+  const batch = decideBatch(state, [command], now);
+  const outcome = batch.outcomes[0]!;
+  if (!outcome.ok) throw outcome.error;
+  return { events: batch.events, reply: outcome.reply as ReplyOf<C>, state: batch.state };
+}
+
+export type Outcome =
+  | { ok: true; reply: ReplyOf<Command>; events: Event[] }
+  /** A rejected command's events are only the expirations it triggered first. */
+  | { ok: false; error: CommandRejected; events: Event[] };
+
+export interface BatchDecision {
+  /** Every event of the batch, in order: what to append. */
+  events: Event[];
+  outcomes: Outcome[];
+  state: JobState;
+}
+
+/**
+ * Decides commands in order, each seeing the events of those before it (group commit). One draft serves
+ * the whole batch, so its cost does not grow with the batch times the aggregate's size. A rejected
+ * command writes nothing of its own; expirations it triggered are facts and stay.
+ */
+export function decideBatch(state: JobState, commands: readonly Command[], now: number): BatchDecision {
   const d = new Decider(state, now);
-  if (command.type !== 'ConfigureJob' && !state.registered) {
-    throw new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${command.jobId} is not registered`);
-  }
-  const expired = state.registered ? expireOverdue(d) : [];
-  const reply = decideCommand(d, command, expired);
-  return { events: d.events, reply: reply as ReplyOf<C>, state: d.state };
+  const outcomes = commands.map((command): Outcome => {
+    const start = d.events.length;
+    try {
+      if (command.type !== 'ConfigureJob' && !d.state.registered) {
+        throw new CommandRejected(
+          'NOT_FOUND',
+          'jobId',
+          'job-exists',
+          `job ${command.jobId} is not registered`,
+        );
+      }
+      const expired = d.state.registered ? expireOverdue(d) : [];
+      const reply = decideCommand(d, command, expired);
+      return { ok: true, reply, events: d.events.slice(start) };
+    } catch (error) {
+      if (!(error instanceof CommandRejected)) throw error;
+      return { ok: false, error, events: d.events.slice(start) };
+    }
+  });
+  return { events: d.events, outcomes, state: d.state };
 }
 
 function decideCommand(d: Decider, command: Command, expired: number[]): Replies[Command['type']] {
@@ -255,8 +293,11 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
     });
     return { result, snapshotStatus: snapshot?.status ?? null };
   };
-  if (!snapshot || !snapshot.expectedTasks.includes(c.taskId)) return stray('UNKNOWN');
+  if (!snapshot) return stray('UNKNOWN');
   if (snapshot.acks.has(c.taskId)) return { result: 'DUPLICATE', snapshotStatus: snapshot.status };
+  // A snapshot being discarded keeps no task list: whoever acknowledges it now sends garbage to clean up.
+  if (snapshot.discard) return stray('DISCARDED');
+  if (!snapshot.expectedTasks.includes(c.taskId)) return stray('UNKNOWN');
   if (snapshot.status !== 'PENDING') return stray('DISCARDED');
 
   d.emit({
@@ -267,7 +308,7 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
     stateHandles: c.stateHandles,
   });
   const acked = d.state.snapshots.get(c.snapshotId)!;
-  if (acked.acks.size === acked.expectedTasks.length) complete(d, acked);
+  if (acked.acknowledged === acked.totalTasks) complete(d, acked);
   return { result: 'SUCCESS', snapshotStatus: d.state.snapshots.get(c.snapshotId)!.status };
 }
 
@@ -305,6 +346,7 @@ function complete(d: Decider, snapshot: SnapshotState): void {
 
 function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {
   const snapshot = requireSnapshot(d.state, c.snapshotId);
+  requireStatus(snapshot, ['PENDING'], 'decline');
   if (!snapshot.expectedTasks.includes(c.taskId)) {
     throw new CommandRejected(
       'CONFLICT',
@@ -313,7 +355,6 @@ function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'
       `task ${c.taskId} is not part of snapshot ${c.snapshotId}`,
     );
   }
-  requireStatus(snapshot, ['PENDING'], 'decline');
   fail(d, snapshot.snapshotId, 'CHECKPOINT_DECLINED', c.taskId, c.reason);
   return { snapshotStatus: 'FAILED' };
 }

@@ -7,3 +7,4 @@ export * from './decide';
 export * from './errors';
 export * from './paths';
 export * from './views';
+export * from './codec';

@@ -43,8 +43,12 @@ export interface SnapshotState {
   persisted: boolean;
   persistedPath?: string;
   externalPath: string;
+  /** The tasks that must acknowledge; emptied once a discard is requested (only the counts stay). */
   expectedTasks: string[];
+  totalTasks: number;
+  /** Acknowledgements by task; emptied once a discard is requested, as the discard event carries the handles. */
   acks: Map<string, TaskAck>;
+  acknowledged: number;
   stateSize: number;
   triggeredAt: number;
   deadline: number;
@@ -175,7 +179,9 @@ export class Draft {
           persisted: false,
           externalPath: event.externalPath,
           expectedTasks: event.tasks,
+          totalTasks: event.tasks.length,
           acks: new Map(),
+          acknowledged: 0,
           stateSize: 0,
           triggeredAt: at,
           deadline: Date.parse(event.deadline),
@@ -192,6 +198,7 @@ export class Draft {
       case 'TaskAcknowledged': {
         const snap = this.snapshot(event.snapshotId);
         snap.acks.set(event.taskId, { stateSize: event.stateSize, stateHandles: event.stateHandles, at });
+        snap.acknowledged += 1;
         snap.stateSize += event.stateSize;
         return;
       }
@@ -233,6 +240,10 @@ export class Draft {
           snap.status = 'DISCARDING';
           removeSorted(s.completed, event.snapshotId);
         }
+        // The event carries the state handles to delete; the aggregate keeps only the counts, so that a job's
+        // state grows with its retained snapshots, not with every acknowledgement it ever had.
+        snap.acks = new Map();
+        snap.expectedTasks = [];
         snap.discard = {
           cause: event.cause,
           requestedAt: at,

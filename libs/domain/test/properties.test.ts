@@ -203,7 +203,7 @@ describe('domain invariants (fast-check)', () => {
       fc.property(history, (h) => {
         runHistory(h, (job) => {
           for (const s of job.state.snapshots.values()) {
-            expect(s.completedAt !== undefined).toBe(s.acks.size === s.expectedTasks.length);
+            expect(s.completedAt !== undefined).toBe(s.acknowledged === s.totalTasks);
           }
         });
       }),

@@ -1,4 +1,12 @@
-import { Event, propertiesFor, type JobStatus, type Retention } from '../src';
+import {
+  Event,
+  STATE_CODEC_VERSION,
+  decodeState,
+  encodeState,
+  propertiesFor,
+  type JobStatus,
+  type Retention,
+} from '../src';
 import { JOB, Job, T0 } from './harness';
 
 describe('snapshot properties (DESIGN.md table, row by row)', () => {
@@ -495,5 +503,21 @@ describe('jobs', () => {
       expect(Event.parse(event)).toEqual(event);
       expect(event).toMatchObject({ jobId: JOB, occurredAt: new Date(T0).toISOString() });
     }
+  });
+});
+
+describe('aggregate codec', () => {
+  it('a state encoded to JSON and decoded is equal to the original', () => {
+    const job = new Job().register({ numRetained: 1 });
+    job.complete();
+    job.complete('SAVEPOINT');
+    job.complete();
+    job.trigger();
+    const json = JSON.parse(JSON.stringify(encodeState(job.state)));
+    expect(decodeState(json)).toEqual(job.state);
+  });
+  it('an encoding from another codec version is not used', () => {
+    const encoded = { ...encodeState(new Job().register().state), codecVersion: STATE_CODEC_VERSION + 1 };
+    expect(decodeState(encoded)).toBeNull();
   });
 });

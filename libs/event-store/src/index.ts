@@ -3,3 +3,4 @@ export { MemoryEventStore } from './memory';
 export { SqliteEventStore } from './sqlite';
 export { openEventStore } from './open';
 export { InstrumentedEventStore, type EventStoreCounters } from './instrumented';
+export { EsdbEventStore } from './esdb';

@@ -19,7 +19,9 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const store = new InstrumentedEventStore(openEventStore(config.eventStore));
-  const bus = new CommandBus(store);
+  const bus = new CommandBus(store, {
+    onBackgroundError: (error) => log.warn('aggregate snapshot failed', { error: String(error) }),
+  });
   const app = createApp({
     bus,
     store,
@@ -39,7 +41,10 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('stopping', { signal });
     server.close(() => {
-      void store.close().then(() => process.exit(0));
+      void bus
+        .flush()
+        .then(() => store.close())
+        .then(() => process.exit(0));
     });
     server.closeIdleConnections();
     setTimeout(() => process.exit(1), 10_000).unref();

@@ -1,0 +1,166 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandRejected, type Command, type CommandOf } from '@snapcat/domain';
+import {
+  EsdbEventStore,
+  InstrumentedEventStore,
+  MemoryEventStore,
+  SqliteEventStore,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+} from '@snapcat/event-store';
+import { EsdbTestServer } from '../../../test/esdb/test-server';
+import { CommandBus, jobStream } from '../src';
+
+const JOB = '00112233445566778899aabbccddeeff';
+const storage = { checkpointDir: '/data/chk', savepointDir: '/data/sp' };
+const checkpointing = {
+  numRetained: 1,
+  timeoutMs: 600_000,
+  maxConcurrent: 1,
+  minPauseMs: 0,
+  tolerableFailures: 0,
+  retention: 'NEVER_RETAIN_AFTER_TERMINATION' as const,
+};
+const configure = (tasks: string[]): Command => ({
+  type: 'ConfigureJob',
+  jobId: JOB,
+  name: 'j',
+  tasks,
+  checkpointing,
+  storage,
+});
+const trigger = (triggerId: string): Command => ({
+  type: 'TriggerSnapshot',
+  jobId: JOB,
+  kind: 'CHECKPOINT',
+  triggerId,
+  triggerType: 'MANUAL',
+  formatType: 'CANONICAL',
+});
+const ack = (snapshotId: number, taskId: string): CommandOf<'AcknowledgeTask'> => ({
+  type: 'AcknowledgeTask',
+  jobId: JOB,
+  snapshotId,
+  taskId,
+  stateSize: 1,
+  stateHandles: [{ path: `/data/chk/${JOB}/chk-${snapshotId}/${taskId}`, sizeBytes: 1 }],
+});
+
+/** A real adapter whose appends take a little while, as over a network, so two writers can interleave. */
+class SlowAppends extends InstrumentedEventStore {
+  override async append(streamId: string, events: NewEvent[], expected: ExpectedRevision) {
+    await new Promise((r) => setTimeout(r, 2));
+    return super.append(streamId, events, expected);
+  }
+}
+
+interface Adapter {
+  name: string;
+  open(): Promise<{ store: EventStore; close(): Promise<void> }>;
+}
+const adapters: Adapter[] = [
+  {
+    name: 'memory',
+    open: async () => {
+      const store = new MemoryEventStore();
+      return { store, close: () => store.close() };
+    },
+  },
+  {
+    name: 'sqlite',
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'snapcat-bus-'));
+      const store = new SqliteEventStore(join(dir, 'e.db'));
+      return {
+        store,
+        close: async () => {
+          await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: 'esdb (protocol test server)',
+    open: async () => {
+      const server = new EsdbTestServer();
+      await server.start();
+      const store = new EsdbEventStore(server.connectionString);
+      return {
+        store,
+        close: async () => {
+          await store.close();
+          await server.stop();
+        },
+      };
+    },
+  },
+];
+
+describe.each(adapters)('command bus on $name', (adapter) => {
+  let opened: Awaited<ReturnType<Adapter['open']>>;
+  beforeEach(async () => {
+    opened = await adapter.open();
+  });
+  afterEach(() => opened.close());
+
+  it('a cold start after 100k events reads at most a few hundred of them (aggregate snapshots)', async () => {
+    const tasks = Array.from({ length: 1000 }, (_, i) => `t${i}`);
+    const writer = new CommandBus(opened.store);
+    await writer.execute(configure(tasks));
+    for (let id = 1; id <= 100; id += 1) {
+      await writer.execute(trigger(`c${id}`));
+      await Promise.all(tasks.map((t) => writer.execute(ack(id, t))));
+    }
+    await writer.flush();
+    const length = (
+      await opened.store.readStream(jobStream(JOB), { direction: 'backwards', maxCount: 1 })
+    )[0]!.revision;
+    expect(length).toBeGreaterThanOrEqual(100_000n);
+
+    const counted = new InstrumentedEventStore(opened.store);
+    const cold = new CommandBus(counted);
+    const state = await cold.load(JOB);
+    expect(counted.counters.eventsRead).toBeLessThanOrEqual(300);
+    expect(cold.stats.aggregateSnapshotsLoaded).toBe(1);
+    expect(state.snapshots.get(100)).toMatchObject({ status: 'COMPLETED' });
+    expect(state.snapshots.get(99)).toMatchObject({ status: 'DISCARDING', subsumedBy: 100 });
+    expect(state.nextSnapshotId).toBe(101);
+    // and the cold writer decides correctly from there
+    const { reply } = await cold.execute(trigger('after-cold-start'));
+    expect(reply).toMatchObject({ accepted: true, snapshotId: 101 });
+  }, 120_000);
+
+  it('two processes writing one job: conflicts are retried and every command lands exactly once', async () => {
+    const slow = new SlowAppends(opened.store);
+    const a = new CommandBus(slow);
+    const b = new CommandBus(slow);
+    const tasks = Array.from({ length: 50 }, (_, i) => `t${i}`);
+    await a.execute(configure(tasks));
+    await a.execute({ ...trigger('x'), kind: 'SAVEPOINT' });
+    await b.load(JOB);
+    const results = await Promise.all(tasks.map((t, i) => (i % 2 ? a : b).execute(ack(1, t))));
+    expect(results.filter((r) => r.reply.result === 'SUCCESS')).toHaveLength(50);
+    const events = await opened.store.readStream(jobStream(JOB));
+    expect(events.filter((e) => e.type === 'TaskAcknowledged')).toHaveLength(50);
+    expect(events.filter((e) => e.type === 'SnapshotCompleted')).toHaveLength(1);
+    expect(a.stats.conflicts + b.stats.conflicts).toBeGreaterThan(0);
+  });
+
+  it('a rejected command in a batch fails alone; the others are appended', async () => {
+    const bus = new CommandBus(opened.store);
+    await bus.execute(configure(['a', 'b']));
+    await bus.execute(trigger('t1'));
+    const results = await Promise.allSettled([
+      bus.execute(ack(1, 'a')),
+      bus.execute({ type: 'DeclineTask', jobId: JOB, snapshotId: 9, taskId: 'a' }),
+      bus.execute(ack(1, 'b')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(CommandRejected);
+    expect((await bus.load(JOB)).snapshots.get(1)!.status).toBe('COMPLETED');
+  });
+});

@@ -1,0 +1,209 @@
+import {
+  BACKWARDS,
+  CancelledError,
+  DeadlineExceededError,
+  EventStoreDBClient,
+  FORWARDS,
+  StreamNotFoundError,
+  UnavailableError,
+  WrongExpectedVersionError as EsdbWrongExpectedVersion,
+  jsonEvent,
+  streamNameFilter,
+  type ResolvedEvent,
+  type JSONType,
+} from '@eventstore/db-client';
+import {
+  START,
+  StoreUnavailableError,
+  WrongExpectedVersionError,
+  comparePositions,
+  matchesFilter,
+  type AppendResult,
+  type EventHandler,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type Position,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from './port';
+
+const PAGE = 1000;
+
+/**
+ * The production adapter: EventStoreDB through the official gRPC client. Event ids are chosen before the
+ * append, so the server deduplicates a retried append. Filters on stream prefix run on the server
+ * (subscriptions); event-type filters and $all reads filter on the client, which the client API requires.
+ */
+export class EsdbEventStore implements EventStore {
+  private readonly client: EventStoreDBClient;
+
+  constructor(connectionString: string) {
+    this.client = EventStoreDBClient.connectionString(connectionString);
+  }
+
+  async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    try {
+      const result = await this.client.appendToStream(
+        streamId,
+        events.map((e) =>
+          jsonEvent({
+            id: e.id,
+            type: e.type,
+            data: e.data as JSONType,
+            metadata: (e.metadata ?? {}) as JSONType,
+          }),
+        ),
+        { expectedRevision: expected },
+      );
+      if (!result.position) throw new Error('EventStoreDB answered an append without a position');
+      return { nextExpectedRevision: result.nextExpectedRevision, position: result.position };
+    } catch (error) {
+      if (error instanceof EsdbWrongExpectedVersion) {
+        const actual = error.actualVersion;
+        throw new WrongExpectedVersionError(
+          streamId,
+          expected,
+          typeof actual === 'bigint' ? actual : 'no_stream',
+        );
+      }
+      throw unavailable(error);
+    }
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const backwards = options.direction === 'backwards';
+    const out: RecordedEvent[] = [];
+    try {
+      const read = this.client.readStream(streamId, {
+        direction: backwards ? BACKWARDS : FORWARDS,
+        fromRevision: options.fromRevision ?? (backwards ? 'end' : 'start'),
+        maxCount: options.maxCount ?? Number.MAX_SAFE_INTEGER,
+      });
+      for await (const resolved of read) out.push(toRecorded(resolved));
+      return out;
+    } catch (error) {
+      if (error instanceof StreamNotFoundError) return [];
+      throw unavailable(error);
+    }
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const backwards = options.direction === 'backwards';
+    const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
+    const out: RecordedEvent[] = [];
+    let from: Position | 'start' | 'end' = options.after ?? (backwards ? 'end' : 'start');
+    try {
+      for (;;) {
+        let seen = 0;
+        let last: Position | undefined;
+        for await (const resolved of this.client.readAll({
+          direction: backwards ? BACKWARDS : FORWARDS,
+          fromPosition: from,
+          maxCount: PAGE,
+        })) {
+          seen += 1;
+          const event = toRecorded(resolved);
+          last = event.position;
+          // Whether the server includes the event at the position we start from, the port excludes it.
+          if (options.after && comparePositions(event.position, options.after) === (backwards ? 1 : -1))
+            continue;
+          if (options.after && comparePositions(event.position, options.after) === 0) continue;
+          if (event.streamId.startsWith('$') || !matchesFilter(event, options.filter)) continue;
+          out.push(event);
+          if (out.length >= max) return out;
+        }
+        if (seen < PAGE || !last) return out;
+        from = last;
+      }
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  subscribeToAll(
+    options: SubscribeOptions,
+    handler: EventHandler,
+    onError?: (error: unknown) => void,
+  ): Subscription {
+    let position = options.from;
+    let closed = false;
+    let current: { unsubscribe(): Promise<void> } | undefined;
+    const prefixes = options.filter?.streamNamePrefixes;
+
+    const run = async () => {
+      let backoff = 100;
+      while (!closed) {
+        try {
+          const subscription = this.client.subscribeToAll({
+            fromPosition: comparePositions(position, START) === 0 ? 'start' : position,
+            ...(prefixes ? { filter: streamNameFilter({ prefixes }) } : {}),
+          });
+          current = subscription;
+          for await (const resolved of subscription) {
+            if (closed) return;
+            backoff = 100;
+            const event = toRecorded(resolved);
+            if (!event.streamId.startsWith('$') && matchesFilter(event, options.filter)) await handler(event);
+            position = event.position;
+          }
+          if (closed) return;
+        } catch (error) {
+          if (closed) return;
+          const reconnectable =
+            error instanceof UnavailableError ||
+            error instanceof CancelledError ||
+            error instanceof DeadlineExceededError;
+          if (!reconnectable) {
+            onError?.(error);
+            return;
+          }
+        }
+        // The server went away: resubscribe from the last delivered position, with backoff.
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    };
+    const loop = run();
+    return {
+      async close() {
+        closed = true;
+        await current?.unsubscribe().catch(() => {});
+        await loop;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.client.dispose();
+  }
+}
+
+function toRecorded(resolved: ResolvedEvent): RecordedEvent {
+  const e = resolved.event;
+  if (!e || !e.position) throw new Error('EventStoreDB delivered an event without a record or position');
+  return {
+    id: e.id,
+    type: e.type,
+    streamId: e.streamId,
+    revision: e.revision,
+    position: e.position,
+    data: e.data,
+    metadata: (e.metadata ?? {}) as Record<string, unknown>,
+    created: new Date(e.created),
+  };
+}
+
+function unavailable(error: unknown): unknown {
+  if (
+    error instanceof UnavailableError ||
+    error instanceof DeadlineExceededError ||
+    error instanceof CancelledError
+  ) {
+    return new StoreUnavailableError(`EventStoreDB unavailable: ${error.message}`, { cause: error });
+  }
+  return error;
+}

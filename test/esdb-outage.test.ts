@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EsdbTestServer } from './esdb/test-server';
+import { client, startService, type RunningService } from './support/service';
+
+const JOB = 'dead0000beef0000dead0000beef0000';
+const TASKS = Array.from({ length: 120 }, (_, i) => `task-${i}`);
+
+async function until<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('EventStoreDB outage (protocol test server stopped and started under a running service)', () => {
+  let dir: string;
+  let server: EsdbTestServer;
+  let service: RunningService;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-outage-'));
+    server = new EsdbTestServer();
+    await server.start();
+    service = await startService({
+      SNAPCAT_EVENT_STORE: server.connectionString,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+    });
+  });
+  afterAll(async () => {
+    await service.stop('SIGKILL');
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers 503 with Retry-After while the store is down, loses no 2xx, and recovers without a restart', async () => {
+    const api = client(service.url);
+    expect((await api.put(`/jobs/${JOB}`, { tasks: TASKS })).status).toBe(201);
+    expect((await api.post(`/jobs/${JOB}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
+
+    const acked = new Set<string>();
+    const ackSome = async (tasks: string[]) => {
+      const results = await Promise.all(
+        tasks.map(async (taskId) => {
+          const res = await fetch(`${service.url}/api/v1/jobs/${JOB}/snapshots/1/acks`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ taskId, stateSize: 1 }),
+          });
+          if (res.status === 200) acked.add(taskId);
+          return {
+            status: res.status,
+            retryAfter: res.headers.get('retry-after'),
+            type: res.headers.get('content-type'),
+          };
+        }),
+      );
+      return results;
+    };
+
+    await ackSome(TASKS.slice(0, 40));
+    expect(acked.size).toBe(40);
+
+    await server.stop();
+    const during = await ackSome(TASKS.slice(40, 80));
+    expect(during.every((r) => r.status === 503)).toBe(true);
+    expect(during.every((r) => r.retryAfter !== null && r.type?.startsWith('application/problem+json'))).toBe(
+      true,
+    );
+    const ready = await fetch(`${service.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect((await api.post(`/jobs/${JOB}/snapshots`, { kind: 'SAVEPOINT' })).status).toBe(503);
+
+    await server.start();
+    await until(
+      async () => ((await fetch(`${service.url}/readyz`)).status === 200 ? true : undefined),
+      15_000,
+    );
+    const after = await ackSome(TASKS.slice(40));
+    expect(after.every((r) => r.status === 200)).toBe(true);
+
+    const events = (await api.get(`/jobs/${JOB}/events?limit=1000`)).body.events as {
+      type: string;
+      data: { taskId?: string };
+    }[];
+    const recorded = events.filter((e) => e.type === 'TaskAcknowledged').map((e) => e.data.taskId!);
+    expect(new Set(recorded).size).toBe(recorded.length); // nothing written twice
+    expect([...acked].filter((t) => !recorded.includes(t))).toEqual([]); // no 2xx lost
+    expect(recorded).toHaveLength(TASKS.length);
+    expect(events.filter((e) => e.type === 'SnapshotCompleted')).toHaveLength(1);
+    expect(service.child.exitCode).toBeNull(); // the same process throughout
+  });
+});
