@@ -1,17 +1,27 @@
 /** @type {import('jest').Config} */
-const swc = [
-  '@swc/jest',
-  { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
-];
+const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': swc } };
+
 module.exports = {
-  testEnvironment: 'node',
-  transform: { '^.+\\.ts$': swc },
-  testMatch: [
-    '<rootDir>/libs/*/test/**/*.test.ts',
-    '<rootDir>/services/*/test/**/*.test.ts',
-    '<rootDir>/test/**/*.test.ts',
-  ],
   testTimeout: 60000,
   maxWorkers: 2,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
+  projects: [
+    {
+      ...common,
+      displayName: 'all',
+      testMatch: [
+        '<rootDir>/libs/*/test/**/*.test.ts',
+        '<rootDir>/services/*/test/**/*.test.ts',
+        '<rootDir>/test/**/*.test.ts',
+      ],
+    },
+    {
+      // The end-to-end suites once more, on the EventStoreDB adapter (against the protocol test server).
+      ...common,
+      displayName: 'e2e-esdb',
+      testMatch: ['<rootDir>/test/**/*.e2e.test.ts'],
+      setupFiles: ['<rootDir>/test/support/esdb-env.js'],
+    },
+  ],
 };

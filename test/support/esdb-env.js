@@ -1,0 +1,1 @@
+process.env.SNAPCAT_E2E_STORE = 'esdb';
