@@ -5,6 +5,7 @@ import {
   JobId,
   JobStatus,
   Location,
+  SavepointSchedule,
   SnapshotId,
   SnapshotKind,
   StateHandle,
@@ -101,6 +102,38 @@ export const ExpireOverdue = z.strictObject({
   jobId: JobId,
 });
 
+export const SetSavepointSchedule = z.strictObject({
+  type: z.literal('SetSavepointSchedule'),
+  jobId: JobId,
+  schedule: SavepointSchedule,
+});
+
+export const RemoveSavepointSchedule = z.strictObject({
+  type: z.literal('RemoveSavepointSchedule'),
+  jobId: JobId,
+});
+
+/** Issued by the scheduler for one slot (its planned time, epoch ms); a slot fires at most once. */
+export const FirePeriodicSavepoint = z.strictObject({
+  type: z.literal('FirePeriodicSavepoint'),
+  jobId: JobId,
+  slot: z.number().int().nonnegative(),
+});
+
+/** Issued by the retention sweep: discard the PERIODIC savepoints the schedule's retention no longer keeps. */
+export const ApplyRetention = z.strictObject({
+  type: z.literal('ApplyRetention'),
+  jobId: JobId,
+});
+
+/** Issued by the storage worker once a persisted checkpoint's `_metadata` manifest is written. */
+export const RecordManifestWritten = z.strictObject({
+  type: z.literal('RecordManifestWritten'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  path: Location,
+});
+
 export const Command = z.discriminatedUnion('type', [
   ConfigureJob,
   ChangeJobStatus,
@@ -112,6 +145,11 @@ export const Command = z.discriminatedUnion('type', [
   RecordDiscardCompleted,
   RecordDiscardFailed,
   ExpireOverdue,
+  SetSavepointSchedule,
+  RemoveSavepointSchedule,
+  FirePeriodicSavepoint,
+  ApplyRetention,
+  RecordManifestWritten,
 ]);
 export type Command = z.infer<typeof Command>;
 export type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;

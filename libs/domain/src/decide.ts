@@ -1,6 +1,7 @@
 import type { Command, CommandOf } from './commands';
 import { CommandRejected } from './errors';
 import type { Event, EventOf } from './events';
+import { durationMs } from './duration';
 import { checkpointPath, savepointPath } from './paths';
 import { discardsOn, propertiesFor } from './properties';
 import {
@@ -26,6 +27,13 @@ export interface Replies {
   RecordDiscardCompleted: { snapshotStatus: SnapshotStatus; changed: boolean };
   RecordDiscardFailed: { snapshotStatus: SnapshotStatus };
   ExpireOverdue: { expired: number[] };
+  SetSavepointSchedule: { changed: boolean };
+  RemoveSavepointSchedule: { changed: boolean };
+  FirePeriodicSavepoint:
+    | { fired: true; snapshotId: number; triggerId: string }
+    | { fired: false; reason: 'NO_SCHEDULE' | 'SLOT_ALREADY_HANDLED' | FailureReason };
+  ApplyRetention: { discarded: number[] };
+  RecordManifestWritten: { changed: boolean };
 }
 export type ReplyOf<C extends Command> = Replies[C['type']];
 
@@ -139,6 +147,20 @@ function decideCommand(d: Decider, command: Command, expired: number[]): Replies
       return recordDiscardFailed(d, command);
     case 'ExpireOverdue':
       return { expired };
+    case 'SetSavepointSchedule':
+      if (sameJson(d.state.schedule, command.schedule)) return { changed: false };
+      d.emit({ type: 'SavepointScheduleSet', schedule: command.schedule });
+      return { changed: true };
+    case 'RemoveSavepointSchedule':
+      if (d.state.schedule === null) return { changed: false };
+      d.emit({ type: 'SavepointScheduleRemoved' });
+      return { changed: true };
+    case 'FirePeriodicSavepoint':
+      return firePeriodic(d, command.slot);
+    case 'ApplyRetention':
+      return { discarded: applyRetention(d) };
+    case 'RecordManifestWritten':
+      return recordManifest(d, command);
   }
 }
 
@@ -149,6 +171,79 @@ function expireOverdue(d: Decider): number[] {
     .sort((a, b) => a.snapshotId - b.snapshotId);
   for (const snapshot of overdue) fail(d, snapshot.snapshotId, 'CHECKPOINT_EXPIRED');
   return overdue.map((s) => s.snapshotId);
+}
+
+/** One schedule slot fires at most once: its triggerId is derived from the slot, and older slots are ignored. */
+function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'] {
+  const s = d.state;
+  if (!s.schedule) return { fired: false, reason: 'NO_SCHEDULE' };
+  const triggerId = `periodic-${slot}`;
+  if ((s.lastSlot !== null && slot <= s.lastSlot) || s.triggers.has(triggerId)) {
+    return { fired: false, reason: 'SLOT_ALREADY_HANDLED' };
+  }
+  if (s.status !== 'RUNNING') {
+    d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
+    return { fired: false, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' };
+  }
+  const snapshotId = s.nextSnapshotId;
+  d.emit({
+    type: 'SnapshotTriggered',
+    snapshotId,
+    kind: 'SAVEPOINT',
+    triggerType: 'PERIODIC',
+    triggerId,
+    properties: propertiesFor('SAVEPOINT', s.checkpointing.retention),
+    formatType: 'CANONICAL',
+    tasks: s.tasks,
+    deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
+    externalPath: savepointPath(
+      s.schedule.targetDirectory ?? s.storage.savepointDir,
+      s.jobId,
+      snapshotId,
+      triggerId,
+    ),
+    slot,
+  });
+  return { fired: true, snapshotId, triggerId };
+}
+
+/**
+ * Savepoint retention: of the completed PERIODIC savepoints, newest first, those beyond maxCount or older
+ * than maxAge are discarded. Manual savepoints and persisted checkpoints are never candidates; while the
+ * job has not terminated its latest completed snapshot is kept whatever the policy says.
+ */
+function applyRetention(d: Decider): number[] {
+  const retention = d.state.schedule?.retention;
+  if (!retention || (retention.maxCount === undefined && retention.maxAge === undefined)) return [];
+  const protectedId = isTerminal(d.state.status) ? undefined : latestCompleted(d.state)?.snapshotId;
+  const maxAgeMs = retention.maxAge === undefined ? undefined : durationMs(retention.maxAge);
+  const periodic = [...d.state.completed]
+    .reverse()
+    .map((id) => d.state.snapshots.get(id)!)
+    .filter((s) => s.kind === 'SAVEPOINT' && s.triggerType === 'PERIODIC' && !s.persisted);
+  const expired = periodic.filter(
+    (s, newestFirst) =>
+      s.snapshotId !== protectedId &&
+      ((retention.maxCount !== undefined && newestFirst >= retention.maxCount) ||
+        (maxAgeMs !== undefined && d.now - s.completedAt! > maxAgeMs)),
+  );
+  for (const snapshot of expired) requestDiscardOf(d, snapshot, 'RETENTION');
+  return expired.map((s) => s.snapshotId);
+}
+
+function recordManifest(d: Decider, c: CommandOf<'RecordManifestWritten'>): Replies['RecordManifestWritten'] {
+  const snapshot = requireSnapshot(d.state, c.snapshotId);
+  if (!snapshot.persisted) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'persisted',
+      `snapshot ${c.snapshotId} is not persisted`,
+    );
+  }
+  if (snapshot.manifestPath === c.path) return { changed: false };
+  d.emit({ type: 'SnapshotManifestWritten', snapshotId: c.snapshotId, path: c.path });
+  return { changed: true };
 }
 
 function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['ConfigureJob'] {

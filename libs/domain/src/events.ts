@@ -8,6 +8,7 @@ import {
   JobId,
   JobStatus,
   Location,
+  SavepointSchedule,
   SnapshotKind,
   SnapshotProperties,
   StateHandle,
@@ -58,6 +59,8 @@ export const SnapshotTriggered = z.strictObject({
   tasks: z.array(TaskId),
   deadline: Timestamp,
   externalPath: Location,
+  /** The schedule slot (epoch ms) of a periodic savepoint. */
+  slot: z.number().int().nonnegative().optional(),
 });
 
 export const SnapshotTriggerRejected = z.strictObject({
@@ -148,6 +151,30 @@ export const SnapshotDiscardFailed = z.strictObject({
   retryable: z.boolean(),
 });
 
+export const SavepointScheduleSet = z.strictObject({
+  type: z.literal('SavepointScheduleSet'),
+  ...base,
+  schedule: SavepointSchedule,
+});
+
+export const SavepointScheduleRemoved = z.strictObject({
+  type: z.literal('SavepointScheduleRemoved'),
+  ...base,
+});
+
+export const PeriodicSavepointSkipped = z.strictObject({
+  type: z.literal('PeriodicSavepointSkipped'),
+  ...base,
+  slot: z.number().int().nonnegative(),
+  reason: FailureReason,
+});
+
+export const SnapshotManifestWritten = z.strictObject({
+  type: z.literal('SnapshotManifestWritten'),
+  ...ofSnapshot,
+  path: Location,
+});
+
 export const Event = z.discriminatedUnion('type', [
   JobRegistered,
   JobReconfigured,
@@ -164,6 +191,10 @@ export const Event = z.discriminatedUnion('type', [
   SnapshotDiscardRequested,
   SnapshotDiscarded,
   SnapshotDiscardFailed,
+  SavepointScheduleSet,
+  SavepointScheduleRemoved,
+  PeriodicSavepointSkipped,
+  SnapshotManifestWritten,
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventOf<T extends Event['type']> = Extract<Event, { type: T }>;

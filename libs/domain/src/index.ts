@@ -8,3 +8,4 @@ export * from './errors';
 export * from './paths';
 export * from './views';
 export * from './codec';
+export * from './duration';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationMs, isIsoDuration } from './duration';
 
 /** A Flink JobID: 32 lowercase hex characters. */
 export const JobId = z
@@ -123,3 +124,46 @@ export const SnapshotProperties = z.strictObject({
   discardSuspended: z.boolean(),
 });
 export type SnapshotProperties = z.infer<typeof SnapshotProperties>;
+
+export const IsoDuration = z.string().max(64).refine(isIsoDuration, {
+  error: 'must be an ISO-8601 duration such as PT2S, PT1H or P7D (no years or months)',
+});
+
+/** Savepoint retention (after the Flink Kubernetes operator): PERIODIC savepoints only. */
+export const SavepointRetention = z.strictObject({
+  maxCount: z.number().int().min(0).max(100_000).optional(),
+  maxAge: IsoDuration.optional(),
+});
+export type SavepointRetention = z.infer<typeof SavepointRetention>;
+
+/** A periodic savepoint schedule (FLIP-10): exactly one of `every` (ISO-8601) or `cron` (with seconds, in `tz`). */
+export const SavepointSchedule = z
+  .strictObject({
+    every: IsoDuration.refine((d) => durationMs(d) >= 1000, {
+      error: 'must be at least one second',
+    }).optional(),
+    cron: z.string().min(1).max(256).optional(),
+    tz: z.string().min(1).max(64).optional(),
+    targetDirectory: Location.optional(),
+    retention: SavepointRetention.optional(),
+  })
+  .check((ctx) => {
+    const { every, cron, tz } = ctx.value;
+    if ((every === undefined) === (cron === undefined)) {
+      ctx.issues.push({
+        code: 'custom',
+        path: ['every'],
+        message: 'give exactly one of every or cron',
+        input: ctx.value,
+      });
+    }
+    if (tz !== undefined && cron === undefined) {
+      ctx.issues.push({
+        code: 'custom',
+        path: ['tz'],
+        message: 'tz applies to cron schedules only',
+        input: ctx.value,
+      });
+    }
+  });
+export type SavepointSchedule = z.infer<typeof SavepointSchedule>;

@@ -6,6 +6,7 @@ import {
   type FailureReason,
   type FormatType,
   type JobStatus,
+  type SavepointSchedule,
   type SnapshotKind,
   type SnapshotProperties,
   type SnapshotStatus,
@@ -59,6 +60,8 @@ export interface SnapshotState {
   declinedBy?: string;
   subsumedBy?: number;
   discard?: DiscardState;
+  /** Where the `_metadata` manifest of a persisted checkpoint was written. */
+  manifestPath?: string;
 }
 
 export interface JobState {
@@ -79,6 +82,9 @@ export interface JobState {
   completed: number[];
   lastCompletedAt: number | null;
   consecutiveFailures: number;
+  schedule: SavepointSchedule | null;
+  /** The newest schedule slot (epoch ms) that fired or was skipped; older ones never fire again. */
+  lastSlot: number | null;
   registeredAt: number | null;
   updatedAt: number | null;
   /** How many events have been folded into this state. */
@@ -108,6 +114,8 @@ export function initialState(jobId: string): JobState {
     completed: [],
     lastCompletedAt: null,
     consecutiveFailures: 0,
+    schedule: null,
+    lastSlot: null,
     registeredAt: null,
     updatedAt: null,
     version: 0,
@@ -190,6 +198,7 @@ export class Draft {
         s.triggers.set(event.triggerId, event.snapshotId);
         s.pending.add(event.snapshotId);
         s.nextSnapshotId = Math.max(s.nextSnapshotId, event.snapshotId + 1);
+        if (event.slot !== undefined) s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
         return;
       case 'SnapshotTriggerRejected':
       case 'StrayAcknowledgementReceived':
@@ -259,6 +268,18 @@ export class Draft {
         snap.discard = { ...snap.discard!, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
         return;
       }
+      case 'SavepointScheduleSet':
+        s.schedule = event.schedule;
+        return;
+      case 'SavepointScheduleRemoved':
+        s.schedule = null;
+        return;
+      case 'PeriodicSavepointSkipped':
+        s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
+        return;
+      case 'SnapshotManifestWritten':
+        this.snapshot(event.snapshotId).manifestPath = event.path;
+        return;
       case 'SnapshotDiscardFailed': {
         const snap = this.snapshot(event.snapshotId);
         const previous = snap.discard!;

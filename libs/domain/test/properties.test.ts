@@ -46,6 +46,14 @@ const step = fc.oneof(
     arbitrary: fc.record({ op: fc.constant('retain' as const), n: fc.integer({ min: 1, max: 4 }) }),
   },
   {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant('fire' as const), ms: fc.integer({ min: 0, max: 2000 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('sweep' as const), maxCount: fc.integer({ min: 0, max: 3 }) }),
+  },
+  {
     weight: 1,
     arbitrary: fc.record({
       op: fc.constant('status' as const),
@@ -99,6 +107,17 @@ function apply(job: Job, s: Step): void {
       case 'status':
         job.run({ type: 'ChangeJobStatus', status: s.status });
         return;
+      case 'fire':
+        job.now += s.ms;
+        job.run({ type: 'FirePeriodicSavepoint', slot: job.now });
+        return;
+      case 'sweep':
+        job.run({
+          type: 'SetSavepointSchedule',
+          schedule: { every: 'PT1S', retention: { maxCount: s.maxCount, maxAge: 'PT3S' } },
+        });
+        job.run({ type: 'ApplyRetention' });
+        return;
     }
   } catch (e) {
     if (!(e instanceof CommandRejected)) throw e;
@@ -147,14 +166,29 @@ describe('domain invariants (fast-check)', () => {
       fc.property(history, (h) => {
         const job = runHistory(h, () => {});
         const permanent = new Set<number>();
+        const periodic = new Set<number>();
         if (
           job.log.some((e) => e.type === 'SnapshotCompleted' && e.kind === 'SAVEPOINT') &&
-          isTerminal(job.state.status)
+          (isTerminal(job.state.status) ||
+            job.log.some((e) => e.type === 'SnapshotDiscardRequested' && e.cause === 'RETENTION'))
         ) {
           reached += 1;
         }
         for (const e of job.log) {
-          if (e.type === 'SnapshotTriggered' && e.kind === 'SAVEPOINT') permanent.add(e.snapshotId);
+          if (e.type === 'SnapshotTriggered' && e.kind === 'SAVEPOINT' && e.triggerType === 'MANUAL') {
+            permanent.add(e.snapshotId);
+          }
+          if (e.type === 'SnapshotTriggered' && e.kind === 'SAVEPOINT' && e.triggerType === 'PERIODIC') {
+            periodic.add(e.snapshotId);
+          }
+          // A periodic savepoint is discarded by its schedule's retention only.
+          if (
+            e.type === 'SnapshotDiscardRequested' &&
+            periodic.has(e.snapshotId) &&
+            !permanent.has(e.snapshotId)
+          ) {
+            expect(['RETENTION', 'USER', 'ABORTED']).toContain(e.cause);
+          }
           if (e.type === 'SnapshotPersisted') permanent.add(e.snapshotId);
           // USER is a person's explicit request; ABORTED is the partial state of a snapshot that never completed.
           if (e.type === 'SnapshotDiscardRequested' && e.cause !== 'USER' && e.cause !== 'ABORTED') {

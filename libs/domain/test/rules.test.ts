@@ -1,5 +1,7 @@
 import {
   Event,
+  SavepointSchedule,
+  durationMs,
   STATE_CODEC_VERSION,
   decodeState,
   encodeState,
@@ -519,5 +521,117 @@ describe('aggregate codec', () => {
   it('an encoding from another codec version is not used', () => {
     const encoded = { ...encodeState(new Job().register().state), codecVersion: STATE_CODEC_VERSION + 1 };
     expect(decodeState(encoded)).toBeNull();
+  });
+});
+
+describe('periodic savepoints (FLIP-10)', () => {
+  const schedule = (job: Job, extra: object = {}) =>
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT2S', ...extra } });
+
+  it('a slot fires one PERIODIC savepoint with a triggerId derived from the slot, at most once', () => {
+    const job = new Job().register();
+    schedule(job);
+    const first = job.run({ type: 'FirePeriodicSavepoint', slot: 2000 });
+    expect(first.reply).toEqual({ fired: true, snapshotId: 1, triggerId: 'periodic-2000' });
+    expect(job.snapshot(1)).toMatchObject({
+      kind: 'SAVEPOINT',
+      triggerType: 'PERIODIC',
+      properties: { forced: true },
+    });
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: 2000 }).events).toEqual([]);
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: 0 }).reply).toEqual({
+      fired: false,
+      reason: 'SLOT_ALREADY_HANDLED',
+    });
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: 4000 }).reply).toMatchObject({
+      fired: true,
+      snapshotId: 2,
+    });
+  });
+  it('works where no checkpoint may be triggered (maxConcurrent reached, minPause)', () => {
+    const job = new Job().register({ maxConcurrent: 1, minPauseMs: 60_000 });
+    schedule(job);
+    job.trigger('CHECKPOINT');
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: 1 }).reply).toMatchObject({ fired: true });
+  });
+  it('a job that is not RUNNING skips the slot, and an event says so', () => {
+    const job = new Job().register();
+    schedule(job);
+    job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
+    const { events, reply } = job.run({ type: 'FirePeriodicSavepoint', slot: 2000 });
+    expect(reply).toEqual({ fired: false, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
+    expect(events).toMatchObject([{ type: 'PeriodicSavepointSkipped', slot: 2000 }]);
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: 2000 }).events).toEqual([]);
+  });
+  it('without a schedule nothing fires; setting the same schedule twice is one event', () => {
+    const job = new Job().register();
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: 1 }).reply).toEqual({
+      fired: false,
+      reason: 'NO_SCHEDULE',
+    });
+    schedule(job);
+    expect(schedule(job).events).toEqual([]);
+    expect(job.run({ type: 'RemoveSavepointSchedule' }).events.map((e) => e.type)).toEqual([
+      'SavepointScheduleRemoved',
+    ]);
+    expect(job.state.schedule).toBeNull();
+  });
+  it('the schedule must name exactly one of every or cron', () => {
+    expect(SavepointSchedule.safeParse({ every: 'PT1S', cron: '* * * * *' }).success).toBe(false);
+    expect(SavepointSchedule.safeParse({}).success).toBe(false);
+    expect(SavepointSchedule.safeParse({ every: 'PT0.5S' }).success).toBe(false);
+    expect(SavepointSchedule.safeParse({ cron: '*/5 * * * * *', tz: 'Europe/Berlin' }).success).toBe(true);
+    expect(durationMs('PT1H30M')).toBe(5_400_000);
+    expect(durationMs('P1W')).toBe(604_800_000);
+  });
+});
+
+describe('savepoint retention (PERIODIC savepoints only)', () => {
+  const periodicSavepoints = (job: Job, n: number) => {
+    for (let i = 1; i <= n; i += 1) {
+      job.now += 1000;
+      const r = job.run({ type: 'FirePeriodicSavepoint', slot: job.now }).reply;
+      if (!r.fired) throw new Error('did not fire');
+      for (const t of job.state.tasks) job.ack(r.snapshotId, t);
+    }
+  };
+  it('maxCount keeps the newest periodic savepoints and every manual one', () => {
+    const job = new Job().register();
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 5 } } });
+    const manual = job.complete('SAVEPOINT');
+    periodicSavepoints(job, 12);
+    const { reply } = job.run({ type: 'ApplyRetention' });
+    expect(reply.discarded).toEqual([8, 7, 6, 5, 4, 3, 2]);
+    expect(job.snapshot(manual).status).toBe('COMPLETED');
+    expect([9, 10, 11, 12, 13].map((id) => job.snapshot(id).status)).toEqual(Array(5).fill('COMPLETED'));
+    expect(job.snapshot(2).discard?.cause).toBe('RETENTION');
+  });
+  it('maxAge discards periodic savepoints older than it', () => {
+    const job = new Job().register();
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxAge: 'PT5S' } } });
+    periodicSavepoints(job, 8); // completed at +1s ... +8s
+    job.now += 1000; // +9s: those completed before +4s are older than 5 s
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([3, 2, 1]);
+  });
+  it('the latest completed snapshot survives maxCount 0 while the job runs', () => {
+    const job = new Job().register();
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 0 } } });
+    periodicSavepoints(job, 3);
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([2, 1]);
+    expect(job.snapshot(3).status).toBe('COMPLETED');
+  });
+  it('never discards a persisted checkpoint or a manual savepoint, whatever the policy', () => {
+    const job = new Job().register({ numRetained: 5 });
+    job.run({
+      type: 'SetSavepointSchedule',
+      schedule: { every: 'PT1S', retention: { maxCount: 0, maxAge: 'PT1S' } },
+    });
+    const cp = job.complete();
+    job.run({ type: 'PersistSnapshot', snapshotId: cp });
+    job.complete('SAVEPOINT');
+    job.now += 60_000;
+    periodicSavepoints(job, 1);
+    job.now += 60_000;
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
   });
 });
