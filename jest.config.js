@@ -1,5 +1,8 @@
 /** @type {import('jest').Config} */
-const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+const swc = [
+  '@swc/jest',
+  { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+];
 const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': swc } };
 
 module.exports = {
