@@ -1,0 +1,2 @@
+export * from './port';
+export { LocalSnapshotStorage } from './local';

@@ -1,0 +1,178 @@
+import { lstat, mkdir, readdir, realpath, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocationRefusedError, type DeletionRequest, type SnapshotStorage } from './port';
+
+/**
+ * Snapshot storage on the local filesystem (file:// locations and absolute paths), confined to roots.
+ * Every path is resolved to its real path (symlinks followed, `..` collapsed, URI escapes decoded)
+ * before it is compared with the real paths of the roots; nothing outside them is read or deleted.
+ */
+export class LocalSnapshotStorage implements SnapshotStorage {
+  private realRoots: Promise<string[]> | undefined;
+
+  constructor(private readonly roots: string[]) {
+    if (roots.length === 0) throw new Error('at least one storage root is required');
+  }
+
+  toPath(location: string): string {
+    let path: string;
+    if (location.startsWith('file:')) {
+      try {
+        path = fileURLToPath(location);
+      } catch (error) {
+        throw new LocationRefusedError(location, (error as Error).message);
+      }
+    } else if (isAbsolute(location)) {
+      path = location;
+    } else {
+      throw new LocationRefusedError(location, 'not a file:// URI nor an absolute path');
+    }
+    if (path.includes('\0')) throw new LocationRefusedError(location, 'contains a NUL byte');
+    return resolve(path);
+  }
+
+  async isWithinRoots(location: string): Promise<boolean> {
+    try {
+      await this.confine(location);
+      return true;
+    } catch (error) {
+      if (error instanceof LocationRefusedError) return false;
+      throw error;
+    }
+  }
+
+  async measure(request: DeletionRequest): Promise<number> {
+    let bytes = 0;
+    for (const file of await this.filesOf(request)) bytes += file.size;
+    return bytes;
+  }
+
+  async remove(request: DeletionRequest): Promise<number> {
+    let bytes = 0;
+    const files = await this.filesOf(request);
+    for (const file of files) {
+      try {
+        await unlink(file.path);
+        bytes += file.size;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    for (const location of request.locations) {
+      const dir = await this.confine(location);
+      await removeEmptyDirs(dir);
+    }
+    return bytes;
+  }
+
+  async writeManifest(directory: string, manifest: unknown): Promise<string> {
+    const dir = await this.confine(directory);
+    await mkdir(dir, { recursive: true });
+    const target = join(dir, '_metadata');
+    const temporary = `${target}.${process.pid}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(manifest, null, 2)}\n`, { flush: true });
+    await rename(temporary, target); // atomic: a reader sees the whole manifest or none
+    return target;
+  }
+
+  async listFiles(): Promise<{ path: string; size: number; mtimeMs: number }[]> {
+    const out: { path: string; size: number; mtimeMs: number }[] = [];
+    for (const root of await this.resolvedRoots()) await walk(root, out);
+    return out;
+  }
+
+  /** The real path of a location, if it lies inside a root; a missing tail is resolved lexically. */
+  private async confine(location: string): Promise<string> {
+    const path = await realpathOfExistingPrefix(this.toPath(location));
+    const roots = await this.resolvedRoots();
+    if (!roots.some((root) => path === root || path.startsWith(root + sep))) {
+      throw new LocationRefusedError(location, 'outside the configured storage roots');
+    }
+    return path;
+  }
+
+  private resolvedRoots(): Promise<string[]> {
+    this.realRoots ??= Promise.all(
+      this.roots.map(async (root) => {
+        await mkdir(resolve(root), { recursive: true });
+        return realpath(resolve(root));
+      }),
+    );
+    return this.realRoots;
+  }
+
+  /** Every regular file (or link, which is deleted as a link) the request covers, confined and deduplicated. */
+  private async filesOf(request: DeletionRequest): Promise<{ path: string; size: number }[]> {
+    const files = new Map<string, number>();
+    for (const location of request.locations) {
+      const dir = await this.confine(location);
+      const found: { path: string; size: number; mtimeMs: number }[] = [];
+      await walk(dir, found);
+      for (const f of found) files.set(f.path, f.size);
+    }
+    for (const handle of request.stateHandles) {
+      const path = await this.confine(handle.path);
+      const stat = await lstat(path).catch(() => undefined);
+      if (stat && !stat.isDirectory()) files.set(path, stat.size);
+    }
+    return [...files].map(([path, size]) => ({ path, size }));
+  }
+}
+
+async function realpathOfExistingPrefix(path: string): Promise<string> {
+  let existing = path;
+  const missing: string[] = [];
+  for (;;) {
+    try {
+      const real = await realpath(existing);
+      return missing.length ? join(real, ...missing.reverse()) : real;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const parent = dirname(existing);
+      if (parent === existing) return path;
+      missing.push(relative(parent, existing));
+      existing = parent;
+    }
+  }
+}
+
+/** Files below `dir`, not following symlinks (a link is listed as itself). */
+async function walk(dir: string, out: { path: string; size: number; mtimeMs: number }[]): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') {
+      const stat = await lstat(dir);
+      out.push({ path: dir, size: stat.size, mtimeMs: stat.mtimeMs });
+      return;
+    }
+    throw error;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await walk(path, out);
+    else {
+      const stat = await lstat(path).catch(() => undefined);
+      if (stat) out.push({ path, size: stat.size, mtimeMs: stat.mtimeMs });
+    }
+  }
+}
+
+async function removeEmptyDirs(dir: string): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    throw error;
+  }
+  for (const entry of entries) if (entry.isDirectory()) await removeEmptyDirs(join(dir, entry.name));
+  await rmdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT' && error.code !== 'ENOTEMPTY') throw error;
+  });
+}

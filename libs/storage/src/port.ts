@@ -1,0 +1,33 @@
+import type { StateHandle } from '@snapcat/domain';
+
+/** What to delete for one snapshot: whole directories, and files that may lie elsewhere (shared state). */
+export interface DeletionRequest {
+  locations: string[];
+  stateHandles: StateHandle[];
+}
+
+export interface SnapshotStorage {
+  /** Bytes the request would reclaim now (files that exist); refuses anything outside the roots. */
+  measure(request: DeletionRequest): Promise<number>;
+  /** Deletes, one file at a time; what is already gone counts as deleted. Returns the bytes freed by this call. */
+  remove(request: DeletionRequest): Promise<number>;
+  /** Writes `<directory>/_metadata` (creating the directory) and returns its location. */
+  writeManifest(directory: string, manifest: unknown): Promise<string>;
+  /** Whether a location lies inside the roots (registration uses it to refuse other directories). */
+  isWithinRoots(location: string): Promise<boolean>;
+  /** Files under the roots, for the orphan report. */
+  listFiles(): Promise<{ path: string; size: number; mtimeMs: number }[]>;
+  /** Turns a location (absolute path or file:// URI) into a local path, or throws LocationRefusedError. */
+  toPath(location: string): string;
+}
+
+/** A location outside the roots, or one that cannot be a local path: never retried. */
+export class LocationRefusedError extends Error {
+  constructor(
+    readonly location: string,
+    reason: string,
+  ) {
+    super(`refused ${JSON.stringify(location)}: ${reason}`);
+    this.name = 'LocationRefusedError';
+  }
+}
