@@ -23,6 +23,8 @@ describe(`end to end: the service as a child process (${process.env.SNAPCAT_E2E_
   const start = async () => {
     service = await startService({
       SNAPCAT_EVENT_STORE: store.connection,
+      // The catalog alone, as in the lifecycle issue: no storage worker turns DISCARDING into DISCARDED here.
+      SNAPCAT_WORKERS: 'off',
       SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
     });
     return client(service.url);

@@ -13,11 +13,26 @@ export interface RunningService {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `services/api` as a child process, as `npm start` does, and waits until it listens. */
-export async function startService(env: Record<string, string>): Promise<RunningService> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/api/src/main.ts'], {
+/** A Redis key prefix of its own for each test, so parallel suites never share queues or leases. */
+export const testPrefix = (name: string) => `snapcat-test-${name}-${process.pid}-${Date.now().toString(36)}`;
+
+/**
+ * Starts snapcat as a child process, as `npm start` does (API and workers), and waits until it is up.
+ * `entry` picks `services/workers/src/main.ts` for a workers-only process.
+ */
+export async function startService(
+  env: Record<string, string>,
+  entry = 'services/api/src/main.ts',
+): Promise<RunningService> {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: REPO_ROOT,
-    env: { ...process.env, SNAPCAT_PORT: '0', SNAPCAT_HOST: '127.0.0.1', ...env },
+    env: {
+      ...process.env,
+      SNAPCAT_PORT: '0',
+      SNAPCAT_HOST: '127.0.0.1',
+      SNAPCAT_QUEUE_PREFIX: testPrefix('svc'),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -29,10 +44,10 @@ export async function startService(env: Record<string, string>): Promise<Running
     createInterface({ input: child.stdout! }).on('line', (line) => {
       logs.push(line);
       try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === 'listening' && entry.port) {
+        const logged = JSON.parse(line) as { msg?: string; port?: number; role?: string };
+        if (logged.msg === 'listening' && (logged.port || logged.role === 'workers')) {
           clearTimeout(timer);
-          resolve(entry.port);
+          resolve(logged.port ?? 0);
         }
       } catch {
         // not a log line

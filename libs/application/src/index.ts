@@ -1,2 +1,3 @@
 export * from './command-bus';
 export * from './streams';
+export * from './schedule-time';

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -41,9 +49,15 @@ describe('local snapshot storage', () => {
     expect(await storage.remove(request)).toBe(0);
   });
 
-  const tricks: [string, () => { locations: string[]; stateHandles: { path: string; sizeBytes: number }[] }][] = [
+  const tricks: [
+    string,
+    () => { locations: string[]; stateHandles: { path: string; sizeBytes: number }[] },
+  ][] = [
     ['.. in an absolute path', () => ({ locations: [join(root, '..', 'outside')], stateHandles: [] })],
-    ['.. in a state handle', () => ({ locations: [], stateHandles: [{ path: `${root}/../outside/secret`, sizeBytes: 1 }] })],
+    [
+      '.. in a state handle',
+      () => ({ locations: [], stateHandles: [{ path: `${root}/../outside/secret`, sizeBytes: 1 }] }),
+    ],
     [
       'a symlinked directory pointing out',
       () => {

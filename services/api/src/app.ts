@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
 import { jobView, snapshotView, type JobState } from '@snapcat/domain';
-import { jobStream, type CommandBus } from '@snapcat/application';
+import { cronProblem, jobStream, nextFireTime, type CommandBus } from '@snapcat/application';
+import type { SnapshotStorage } from '@snapcat/storage';
 import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware } from './problem';
 import { parse, requestSchemas } from './requests';
@@ -12,11 +13,23 @@ export interface AppDeps {
   /** Counters of the store adapter, when it is instrumented. */
   storeCounters?: EventStoreCounters;
   defaults: { checkpointDir: string; savepointDir: string };
+  /** Every directory a client names must lie inside its roots. */
+  storage: SnapshotStorage;
+  /** The latest orphan report of the workers, when they run. */
+  orphanReport?: () => Promise<unknown>;
   log: (msg: string, fields?: object) => void;
 }
 
 /** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
-export function createApp({ bus, store, storeCounters, defaults, log }: AppDeps): express.Express {
+export function createApp({
+  bus,
+  store,
+  storeCounters,
+  defaults,
+  storage,
+  orphanReport,
+  log,
+}: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -42,6 +55,18 @@ export function createApp({ bus, store, storeCounters, defaults, log }: AppDeps)
   const snapshotPath = (req: Request) => parse(schemas.snapshotPath, req.params, 'path');
   const body = (req: Request) => req.body ?? {};
   const meta = (req: Request) => ({ correlationId: req.get('x-correlation-id') ?? randomUUID() });
+
+  /** Refuses a directory outside the storage roots: nothing outside them may ever be written or deleted. */
+  const requireWithinRoots = async (location: string | undefined, field: string) => {
+    if (location === undefined || (await storage.isWithinRoots(location))) return;
+    throw new Problem(
+      400,
+      'invalid-request',
+      'Invalid request',
+      `${field}: must lie inside the storage roots`,
+      [{ field, rule: 'within-storage-roots', message: 'must lie inside the configured storage roots' }],
+    );
+  };
 
   const registeredJob = async (jobId: string): Promise<JobState> => {
     const state = await bus.load(jobId);
@@ -88,6 +113,8 @@ export function createApp({ bus, store, storeCounters, defaults, log }: AppDeps)
   api.put('/jobs/:jobId', async (req, res) => {
     const { jobId } = jobPath(req);
     const input = parse(schemas.configureJob, body(req), 'body');
+    await requireWithinRoots(input.storage.checkpointDir, 'body.storage.checkpointDir');
+    await requireWithinRoots(input.storage.savepointDir, 'body.storage.savepointDir');
     const { reply, events } = await bus.execute(
       { type: 'ConfigureJob', jobId, ...input, name: input.name ?? jobId },
       meta(req),
@@ -111,6 +138,7 @@ export function createApp({ bus, store, storeCounters, defaults, log }: AppDeps)
   api.post('/jobs/:jobId/snapshots', async (req, res) => {
     const { jobId } = jobPath(req);
     const input = parse(schemas.trigger, body(req), 'body');
+    await requireWithinRoots(input.targetDirectory, 'body.targetDirectory');
     const { reply } = await bus.execute(
       { type: 'TriggerSnapshot', jobId, ...input, triggerId: input.triggerId ?? randomUUID() },
       meta(req),
@@ -163,6 +191,7 @@ export function createApp({ bus, store, storeCounters, defaults, log }: AppDeps)
   api.post('/jobs/:jobId/snapshots/:snapshotId/persist', async (req, res) => {
     const { jobId, snapshotId } = snapshotPath(req);
     const input = parse(schemas.persist, body(req), 'body');
+    await requireWithinRoots(input.targetDirectory, 'body.targetDirectory');
     const { reply } = await bus.execute({ type: 'PersistSnapshot', jobId, snapshotId, ...input }, meta(req));
     res.json({ snapshotId, persisted: true, savepointPath: reply.savepointPath, changed: reply.changed });
   });
@@ -172,6 +201,52 @@ export function createApp({ bus, store, storeCounters, defaults, log }: AppDeps)
     const input = parse(schemas.discard, body(req), 'body');
     const { reply } = await bus.execute({ type: 'RequestDiscard', jobId, snapshotId, ...input }, meta(req));
     res.status(202).json({ snapshotId, status: reply.snapshotStatus, changed: reply.changed });
+  });
+
+  api.put('/jobs/:jobId/savepoint-schedule', async (req, res) => {
+    const { jobId } = jobPath(req);
+    const schedule = parse(schemas.schedule, body(req), 'body');
+    if (schedule.cron !== undefined) {
+      const problem = cronProblem(schedule.cron, schedule.tz);
+      if (problem) {
+        const field = problem.startsWith('unknown time zone') ? 'body.tz' : 'body.cron';
+        throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${problem}`, [
+          { field, rule: field === 'body.tz' ? 'iana-time-zone' : 'cron-expression', message: problem },
+        ]);
+      }
+    }
+    await requireWithinRoots(schedule.targetDirectory, 'body.targetDirectory');
+    const { reply } = await bus.execute({ type: 'SetSavepointSchedule', jobId, schedule }, meta(req));
+    res.json({
+      jobId,
+      schedule,
+      nextFireAt: new Date(nextFireTime(schedule, Date.now())).toISOString(),
+      changed: reply.changed,
+    });
+  });
+
+  api.get('/jobs/:jobId/savepoint-schedule', async (req, res) => {
+    const { jobId } = jobPath(req);
+    const { schedule, lastSlot } = await registeredJob(jobId);
+    if (!schedule) throw notFound('path', `job ${jobId} has no savepoint schedule`);
+    res.json({
+      jobId,
+      schedule,
+      nextFireAt: new Date(nextFireTime(schedule, Date.now())).toISOString(),
+      lastSlotAt: lastSlot === null ? null : new Date(lastSlot).toISOString(),
+    });
+  });
+
+  api.delete('/jobs/:jobId/savepoint-schedule', async (req, res) => {
+    const { jobId } = jobPath(req);
+    const { reply } = await bus.execute({ type: 'RemoveSavepointSchedule', jobId }, meta(req));
+    res.json({ jobId, changed: reply.changed });
+  });
+
+  api.get('/storage/orphans', async (_req, res) => {
+    const report = orphanReport ? await orphanReport() : null;
+    if (!report) throw notFound('path', 'no orphan report yet: the retention sweep writes one');
+    res.json(report);
   });
 
   api.get('/jobs/:jobId/events', async (req, res) => {

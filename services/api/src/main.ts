@@ -2,10 +2,14 @@ import type { Server } from 'node:http';
 import { CommandBus } from '@snapcat/application';
 import { InstrumentedEventStore, openEventStore } from '@snapcat/event-store';
 import { createApp } from './app';
-import { ConfigError, loadConfig } from './config';
-import { createLogger } from './log';
+import { ConfigError, connectRedis, createLogger, loadConfig } from '@snapcat/runtime';
+import { LocalSnapshotStorage } from '@snapcat/storage';
+import { redisKeys, startWorkers, type RunningWorkers } from '@snapcat/workers';
 
-/** Composition root: configuration, event store, command bus, HTTP. */
+/**
+ * Composition root: configuration, event store, command bus, HTTP, and (unless SNAPCAT_WORKERS=off)
+ * the workers in the same process, which is what `npm start` runs.
+ */
 async function main(): Promise<void> {
   let config;
   try {
@@ -22,9 +26,21 @@ async function main(): Promise<void> {
   const bus = new CommandBus(store, {
     onBackgroundError: (error) => log.warn('aggregate snapshot failed', { error: String(error) }),
   });
+  const storage = new LocalSnapshotStorage(config.storageRoots);
+  const embedWorkers = process.env.SNAPCAT_WORKERS !== 'off';
+  const workers: RunningWorkers | undefined = embedWorkers
+    ? await startWorkers({ config, store, bus, storage, log })
+    : undefined;
+  const redis = connectRedis(config.redisUrl);
+  const orphanKey = redisKeys(config.queuePrefix).orphanReport;
   const app = createApp({
     bus,
     store,
+    storage,
+    orphanReport: async () => {
+      const text = await redis.get(orphanKey);
+      return text ? JSON.parse(text) : null;
+    },
     storeCounters: store.counters,
     defaults: { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir },
     log: log.error,
@@ -32,7 +48,12 @@ async function main(): Promise<void> {
   const server: Server = app.listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    log.info('listening', { port, host: config.host, eventStore: redactStore(config.eventStore) });
+    log.info('listening', {
+      port,
+      host: config.host,
+      eventStore: redactStore(config.eventStore),
+      workers: embedWorkers ? 'embedded' : 'off',
+    });
   });
 
   let stopping = false;
@@ -41,10 +62,13 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('stopping', { signal });
     server.close(() => {
-      void bus
-        .flush()
-        .then(() => store.close())
-        .then(() => process.exit(0));
+      void (async () => {
+        await workers?.close();
+        await redis.quit().catch(() => undefined);
+        await bus.flush();
+        await store.close();
+        process.exit(0);
+      })();
     });
     server.closeIdleConnections();
     setTimeout(() => process.exit(1), 10_000).unref();

@@ -5,6 +5,7 @@ import {
   JobId,
   JobStatus,
   Location,
+  SavepointSchedule,
   SnapshotId,
   SnapshotKind,
   StateHandle,
@@ -33,6 +34,7 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
         .prefault({}),
     }),
     changeStatus: z.strictObject({ status: JobStatus }),
+    schedule: SavepointSchedule,
     trigger: z.strictObject({
       kind: SnapshotKind,
       triggerId: TriggerIdSchema.optional(),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandBus } from '@snapcat/application';
 import { SqliteEventStore, type EventStore } from '@snapcat/event-store';
+import { LocalSnapshotStorage } from '@snapcat/storage';
 import { createApp } from '../src/app';
 
 export const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -17,6 +18,7 @@ export function apiFixture() {
     bus,
     store,
     defaults: { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') },
+    storage: new LocalSnapshotStorage([dir]),
     log: () => {},
   });
   return {

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { IsoDuration, durationMs } from '@snapcat/domain';
 
 const EnvSchema = z.object({
   SNAPCAT_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -17,6 +18,15 @@ const EnvSchema = z.object({
   SNAPCAT_CHECKPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_SAVEPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  SNAPCAT_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'letters, digits, _ and - only' })
+    .default('snapcat'),
+  SNAPCAT_RETENTION_SWEEP: IsoDuration.default('PT1M'),
+  SNAPCAT_ORPHAN_GRACE: IsoDuration.default('PT24H'),
+  SNAPCAT_DELETE_ORPHANS: z.enum(['true', 'false']).default('false'),
+  SNAPCAT_DISCARD_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  SNAPCAT_DISCARD_BACKOFF_MS: z.coerce.number().int().min(1).max(3_600_000).default(1000),
 });
 
 export interface Config {
@@ -29,6 +39,13 @@ export interface Config {
   defaultCheckpointDir: string;
   defaultSavepointDir: string;
   logLevel: z.infer<typeof EnvSchema>['SNAPCAT_LOG_LEVEL'];
+  /** Prefix of every Redis key snapcat's workers use (BullMQ queues, positions, leases). */
+  queuePrefix: string;
+  retentionSweepMs: number;
+  orphanGraceMs: number;
+  deleteOrphans: boolean;
+  discardAttempts: number;
+  discardBackoffMs: number;
 }
 
 export class ConfigError extends Error {
@@ -54,5 +71,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultCheckpointDir: resolve(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`),
     defaultSavepointDir: resolve(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`),
     logLevel: e.SNAPCAT_LOG_LEVEL,
+    queuePrefix: e.SNAPCAT_QUEUE_PREFIX,
+    retentionSweepMs: durationMs(e.SNAPCAT_RETENTION_SWEEP),
+    orphanGraceMs: durationMs(e.SNAPCAT_ORPHAN_GRACE),
+    deleteOrphans: e.SNAPCAT_DELETE_ORPHANS === 'true',
+    discardAttempts: e.SNAPCAT_DISCARD_ATTEMPTS,
+    discardBackoffMs: e.SNAPCAT_DISCARD_BACKOFF_MS,
   };
 }

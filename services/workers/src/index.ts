@@ -1,0 +1,73 @@
+import type { Worker } from 'bullmq';
+import type { CommandBus } from '@snapcat/application';
+import type { EventStore } from '@snapcat/event-store';
+import { connectRedis, type Config, type LogFn } from '@snapcat/runtime';
+import type { SnapshotStorage } from '@snapcat/storage';
+import { Enqueuer } from './enqueue';
+import { ProcessManager } from './process-manager';
+import { startProcessors } from './processors';
+import { jobIds, openQueues } from './queues';
+
+export { ProcessManager } from './process-manager';
+export type { OrphanReport } from './orphans';
+
+export interface WorkerDeps {
+  config: Config;
+  store: EventStore;
+  bus: CommandBus;
+  storage: SnapshotStorage;
+  log: { info: LogFn; warn: LogFn; error: LogFn };
+}
+
+export const redisKeys = (prefix: string) => ({
+  knownJobs: `${prefix}:jobs`,
+  orphanReport: `${prefix}:orphan-report`,
+});
+
+/** Starts the process manager (active on one process at a time) and the BullMQ workers (on every process). */
+export async function startWorkers({ config, store, bus, storage, log }: WorkerDeps) {
+  const redis = connectRedis(config.redisUrl);
+  const connection = connectRedis(config.redisUrl);
+  const prefix = config.queuePrefix;
+  const keys = redisKeys(prefix);
+  const queues = openQueues(connection, prefix);
+  const enqueue = new Enqueuer(queues, redis, keys.knownJobs, {
+    discardAttempts: config.discardAttempts,
+    discardBackoffMs: config.discardBackoffMs,
+    now: () => Date.now(),
+  });
+  const processManager = new ProcessManager({ store, bus, redis, enqueue, keyPrefix: prefix, log });
+  const workers: Worker[] = startProcessors(connection, prefix, {
+    bus,
+    storage,
+    redis,
+    knownJobsKey: keys.knownJobs,
+    orphanReportKey: keys.orphanReport,
+    orphanGraceMs: config.orphanGraceMs,
+    deleteOrphans: config.deleteOrphans,
+    log,
+  });
+  // Upserted by every process with the same id and interval: the result is one scheduler.
+  await queues.maintenance.upsertJobScheduler(
+    jobIds.retentionSweep,
+    { every: config.retentionSweepMs },
+    {
+      name: 'retention-sweep',
+    },
+  );
+  processManager.start();
+  log.info('workers started', { prefix });
+
+  return {
+    processManager,
+    queues,
+    /** Graceful: stop consuming the log, let active jobs finish, close the connections. */
+    async close() {
+      await processManager.stop();
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await Promise.all([redis.quit(), connection.quit()]).catch(() => undefined);
+    },
+  };
+}
+export type RunningWorkers = Awaited<ReturnType<typeof startWorkers>>;

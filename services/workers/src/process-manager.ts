@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Event, EventOf } from '@snapcat/domain';
+import { JOB_STREAM_PREFIX, domainEvent, jobStream, type CommandBus } from '@snapcat/application';
+import {
+  START,
+  type EventStore,
+  type Position,
+  type RecordedEvent,
+  type Subscription,
+} from '@snapcat/event-store';
+import type { LogFn } from '@snapcat/runtime';
+import type { Enqueuer } from './enqueue';
+
+const LEASE_MS = 5000;
+const TICK_MS = 1000;
+
+/** Renews our lease, or takes it when nobody holds it; 1 when we hold it afterwards. */
+const LEASE_SCRIPT = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
+
+export interface ProcessManagerDeps {
+  store: EventStore;
+  bus: CommandBus;
+  redis: Redis;
+  enqueue: Enqueuer;
+  keyPrefix: string;
+  log: { info: LogFn; warn: LogFn; error: LogFn };
+}
+
+/**
+ * Consumes the log from its stored position and enqueues the work events call for. One process manager
+ * in the cluster is active at a time (a lease in Redis), so job schedulers are upserted from one place.
+ * Without a stored position (first start, or Redis was wiped) it reconciles from the jobs' states first:
+ * schedulers, timeouts of pending snapshots, unfinished deletions and manifests.
+ */
+export class ProcessManager {
+  private readonly me = randomUUID();
+  private readonly keys;
+  private subscription: Subscription | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private stopped = false;
+  readonly stats = { reconciliations: 0, eventsHandled: 0 };
+
+  constructor(private readonly deps: ProcessManagerDeps) {
+    const p = deps.keyPrefix;
+    this.keys = { lease: `${p}:pm:lease`, position: `${p}:pm:position`, epoch: `${p}:pm:epoch` };
+  }
+
+  start(): void {
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+  }
+
+  get active(): boolean {
+    return this.subscription !== undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    while (this.ticking) await new Promise((r) => setTimeout(r, 10));
+    await this.subscription?.close();
+    this.subscription = undefined;
+    await this.deps.redis
+      .eval(
+        `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+        1,
+        this.keys.lease,
+        this.me,
+      )
+      .catch(() => {});
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      const held = (await this.deps.redis.eval(LEASE_SCRIPT, 1, this.keys.lease, this.me, LEASE_MS)) === 1;
+      if (!held) {
+        if (this.subscription) {
+          this.deps.log.warn('process manager lost its lease; standing by');
+          await this.subscription.close();
+          this.subscription = undefined;
+        }
+        return;
+      }
+      // The epoch is written by reconciliation only: when it is gone, Redis lost what we had enqueued.
+      const epoch = await this.deps.redis.get(this.keys.epoch);
+      if (this.subscription && epoch) return;
+      await this.subscription?.close();
+      this.subscription = undefined;
+      const stored = epoch ? await this.deps.redis.get(this.keys.position) : null;
+      const from = stored ? parsePosition(stored) : await this.reconcile();
+      this.subscription = this.deps.store.subscribeToAll(
+        { from, filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } },
+        (event) => this.handle(event),
+        (error) => {
+          this.deps.log.error('process manager subscription failed; resubscribing', { error: String(error) });
+          this.subscription = undefined;
+        },
+      );
+    } catch (error) {
+      this.deps.log.error('process manager tick failed', { error: String(error) });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** Enqueues what every job's state still needs; returns the position to consume from afterwards. */
+  private async reconcile(): Promise<Position> {
+    const { store, bus, enqueue, redis, log } = this.deps;
+    const started = Date.now();
+    const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+    const end = last?.position ?? START;
+    const jobIds = new Set<string>();
+    let after: Position = START;
+    for (;;) {
+      const page = await store.readAll({
+        after,
+        maxCount: 1000,
+        filter: { streamNamePrefixes: [JOB_STREAM_PREFIX], eventTypes: ['JobRegistered'] },
+      });
+      for (const e of page) jobIds.add(domainEvent(e).jobId);
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.position;
+    }
+    for (const jobId of jobIds) {
+      await enqueue.reconcile(await bus.load(jobId), (ids) => this.discardRequests(jobId, ids));
+    }
+    await redis.set(this.keys.position, formatPosition(end));
+    await redis.set(this.keys.epoch, new Date().toISOString());
+    this.stats.reconciliations += 1;
+    log.info('process manager reconciled', { jobs: jobIds.size, ms: Date.now() - started });
+    return end;
+  }
+
+  /** The newest discard request of each snapshot named, read backwards from the end of the job stream. */
+  private async discardRequests(jobId: string, snapshotIds: Set<number>) {
+    const wanted = new Set(snapshotIds);
+    const found: EventOf<'SnapshotDiscardRequested'>[] = [];
+    let from: bigint | undefined;
+    while (wanted.size > 0) {
+      const page = await this.deps.store.readStream(jobStream(jobId), {
+        direction: 'backwards',
+        maxCount: 1000,
+        ...(from !== undefined ? { fromRevision: from } : {}),
+      });
+      for (const recorded of page) {
+        const event = domainEvent(recorded);
+        if (event.type === 'SnapshotDiscardRequested' && wanted.delete(event.snapshotId)) found.push(event);
+      }
+      if (page.length < 1000) break;
+      from = page[page.length - 1]!.revision - 1n;
+    }
+    return found;
+  }
+
+  private async handle(recorded: RecordedEvent): Promise<void> {
+    const event: Event = domainEvent(recorded);
+    const { enqueue } = this.deps;
+    switch (event.type) {
+      case 'JobRegistered':
+        await enqueue.knownJob(event.jobId);
+        break;
+      case 'SnapshotTriggered':
+        await enqueue.timeout(event.jobId, event.snapshotId, Date.parse(event.deadline));
+        break;
+      case 'SnapshotDiscardRequested':
+        await enqueue.discard(event.jobId, event.snapshotId, event.locations, event.stateHandles);
+        break;
+      case 'StrayAcknowledgementReceived':
+        await enqueue.stray(recorded.id, event.jobId, event.snapshotId, event.stateHandles);
+        break;
+      case 'SnapshotPersisted':
+        await enqueue.manifest(event.jobId, event.snapshotId);
+        break;
+      case 'SavepointScheduleSet':
+        await enqueue.schedule(event.jobId, event.schedule);
+        break;
+      case 'SavepointScheduleRemoved':
+        await enqueue.schedule(event.jobId, null);
+        break;
+      default:
+        break;
+    }
+    await this.deps.redis.set(this.keys.position, formatPosition(recorded.position));
+    this.stats.eventsHandled += 1;
+  }
+}
+
+const formatPosition = (p: Position) => `${p.commit}:${p.prepare}`;
+function parsePosition(text: string): Position {
+  const [commit, prepare] = text.split(':');
+  return { commit: BigInt(commit!), prepare: BigInt(prepare!) };
+}

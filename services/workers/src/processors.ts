@@ -1,0 +1,180 @@
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { CommandRejected, type Command } from '@snapcat/domain';
+import type { CommandBus } from '@snapcat/application';
+import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
+import type { LogFn } from '@snapcat/runtime';
+import {
+  QUEUES,
+  type DiscardJob,
+  type ManifestJob,
+  type PeriodicJob,
+  type StrayJob,
+  type TimeoutJob,
+} from './queues';
+import { writeOrphanReport } from './orphans';
+
+export interface ProcessorDeps {
+  bus: CommandBus;
+  storage: SnapshotStorage;
+  redis: Redis;
+  knownJobsKey: string;
+  orphanReportKey: string;
+  orphanGraceMs: number;
+  deleteOrphans: boolean;
+  log: { info: LogFn; warn: LogFn; error: LogFn };
+}
+
+/** Runs a command; a job that no longer exists, or a state that moved on, is not an error for a worker. */
+async function execute<C extends Command>(bus: CommandBus, command: C) {
+  try {
+    return await bus.execute(command, { correlationId: `worker-${command.type}` });
+  } catch (error) {
+    if (error instanceof CommandRejected) return undefined;
+    throw error;
+  }
+}
+
+export function startProcessors(
+  connection: ConnectionOptions,
+  prefix: string,
+  deps: ProcessorDeps,
+): Worker[] {
+  const { bus, storage, log } = deps;
+  const common = { connection, prefix };
+
+  const timeouts = new Worker<TimeoutJob>(
+    QUEUES.timeouts,
+    async (job) => {
+      await execute(bus, { type: 'ExpireOverdue', jobId: job.data.jobId });
+    },
+    { ...common, concurrency: 8 },
+  );
+
+  const storageWorker = new Worker<DiscardJob | StrayJob | ManifestJob>(
+    QUEUES.storage,
+    async (job) => {
+      if (job.name === 'discard') return discard(job as Job<DiscardJob>, deps);
+      if (job.name === 'stray') return stray(job as Job<StrayJob>, deps);
+      if (job.name === 'manifest') return manifest(job as Job<ManifestJob>, deps);
+      throw new UnrecoverableError(`unknown storage job ${job.name}`);
+    },
+    { ...common, concurrency: 4 },
+  );
+
+  const schedules = new Worker<PeriodicJob>(
+    QUEUES.schedules,
+    async (job) => {
+      // The slot is the time the scheduler planned this run for: the same on every worker and retry.
+      const slot = job.opts.prevMillis ?? Number(String(job.id).split(':').pop());
+      if (!Number.isSafeInteger(slot)) throw new UnrecoverableError(`no slot on scheduler job ${job.id}`);
+      const result = await execute(bus, { type: 'FirePeriodicSavepoint', jobId: job.data.jobId, slot });
+      return result?.reply;
+    },
+    { ...common, concurrency: 8 },
+  );
+
+  const maintenance = new Worker(
+    QUEUES.maintenance,
+    async () => {
+      const jobIds = await deps.redis.smembers(deps.knownJobsKey);
+      let discarded = 0;
+      for (const jobId of jobIds) {
+        const result = await execute(bus, { type: 'ApplyRetention', jobId });
+        discarded += result?.reply.discarded.length ?? 0;
+      }
+      const orphans = await writeOrphanReport(deps, jobIds);
+      return { jobs: jobIds.length, discarded, orphans };
+    },
+    { ...common, concurrency: 1 },
+  );
+
+  const workers = [timeouts, storageWorker, schedules, maintenance];
+  for (const worker of workers) {
+    worker.on('failed', (job, error) =>
+      log.warn('job failed', {
+        queue: worker.name,
+        job: job?.id,
+        attempt: job?.attemptsMade,
+        error: error.message,
+      }),
+    );
+    worker.on('error', (error) => log.error('worker error', { queue: worker.name, error: error.message }));
+  }
+  return workers;
+}
+
+/** Deletes a snapshot's files, then records it; the catalog says DISCARDED only after the files are gone. */
+async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
+  const { jobId, snapshotId, locations, stateHandles } = job.data;
+  const request = { locations, stateHandles };
+  try {
+    let bytes = job.data.bytes;
+    if (bytes === undefined) {
+      bytes = await storage.measure(request);
+      await job.updateData({ ...job.data, bytes });
+    }
+    await storage.remove(request);
+    await execute(bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: bytes });
+    return { bytes };
+  } catch (error) {
+    const refused = error instanceof LocationRefusedError;
+    await execute(bus, {
+      type: 'RecordDiscardFailed',
+      jobId,
+      snapshotId,
+      error: (error as Error).message.slice(0, 4000),
+      retryable: !refused,
+    }).catch(() => undefined);
+    if (refused) throw new UnrecoverableError((error as Error).message);
+    throw error;
+  }
+}
+
+/** State handles of acknowledgements for unknown or aborted snapshots: garbage, deleted if inside the roots. */
+async function stray(job: Job<StrayJob>, { storage, log }: ProcessorDeps) {
+  try {
+    return { bytes: await storage.remove({ locations: [], stateHandles: job.data.stateHandles }) };
+  } catch (error) {
+    if (!(error instanceof LocationRefusedError)) throw error;
+    log.warn('stray state outside the storage roots left in place', {
+      job: job.data.jobId,
+      error: error.message,
+    });
+    throw new UnrecoverableError(error.message);
+  }
+}
+
+/** FLIP-10 persist: a self-contained `_metadata` manifest in the savepoint location, then its record. */
+async function manifest(job: Job<ManifestJob>, { bus, storage }: ProcessorDeps) {
+  const { jobId, snapshotId } = job.data;
+  const state = await bus.load(jobId);
+  const snapshot = state.snapshots.get(snapshotId);
+  if (!snapshot?.persisted || !snapshot.persistedPath || snapshot.discard) return { skipped: true };
+  const body = {
+    format: 'snapcat-manifest/1',
+    jobId,
+    snapshotId,
+    kind: snapshot.kind,
+    formatType: snapshot.formatType,
+    properties: snapshot.properties,
+    checkpointPath: snapshot.externalPath,
+    savepointPath: snapshot.persistedPath,
+    stateSize: snapshot.stateSize,
+    triggeredAt: new Date(snapshot.triggeredAt).toISOString(),
+    completedAt: snapshot.completedAt ? new Date(snapshot.completedAt).toISOString() : null,
+    tasks: [...snapshot.acks].map(([taskId, ack]) => ({
+      taskId,
+      stateSize: ack.stateSize,
+      stateHandles: ack.stateHandles,
+    })),
+  };
+  try {
+    const path = await storage.writeManifest(snapshot.persistedPath, body);
+    await execute(bus, { type: 'RecordManifestWritten', jobId, snapshotId, path });
+    return { path };
+  } catch (error) {
+    if (error instanceof LocationRefusedError) throw new UnrecoverableError(error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,62 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import type { StateHandle } from '@snapcat/domain';
+
+/** One queue per concern, so a slow storage cleanup never delays a checkpoint timeout. */
+export const QUEUES = {
+  timeouts: 'timeouts',
+  storage: 'storage',
+  schedules: 'schedules',
+  maintenance: 'maintenance',
+} as const;
+
+export interface TimeoutJob {
+  jobId: string;
+  snapshotId: number;
+}
+export interface DiscardJob {
+  jobId: string;
+  snapshotId: number;
+  locations: string[];
+  stateHandles: StateHandle[];
+  /** Measured before the first deletion, so a retry after a crash reports the full amount. */
+  bytes?: number;
+}
+export interface StrayJob {
+  jobId: string;
+  snapshotId: number;
+  stateHandles: StateHandle[];
+}
+export interface ManifestJob {
+  jobId: string;
+  snapshotId: number;
+}
+export interface PeriodicJob {
+  jobId: string;
+}
+
+/** BullMQ job ids: deterministic, so a replayed event enqueues nothing new; never with ':' nor all digits. */
+export const jobIds = {
+  timeout: (jobId: string, snapshotId: number) => `timeout-${jobId}-${snapshotId}`,
+  discard: (jobId: string, snapshotId: number) => `discard-${jobId}-${snapshotId}`,
+  stray: (eventId: string) => `stray-${eventId}`,
+  manifest: (jobId: string, snapshotId: number) => `manifest-${jobId}-${snapshotId}`,
+  schedule: (jobId: string) => `savepoint-${jobId}`,
+  retentionSweep: 'retention-sweep',
+};
+
+/** Finished jobs stay a day, so that a replayed event finds its job id taken and enqueues nothing. */
+export const KEEP: JobsOptions = {
+  removeOnComplete: { age: 24 * 3600, count: 100_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export function openQueues(connection: ConnectionOptions, prefix: string) {
+  const make = <T>(name: string) => new Queue<T>(name, { connection, prefix });
+  return {
+    timeouts: make<TimeoutJob>(QUEUES.timeouts),
+    storage: make<DiscardJob | StrayJob | ManifestJob>(QUEUES.storage),
+    schedules: make<PeriodicJob>(QUEUES.schedules),
+    maintenance: make<Record<string, never>>(QUEUES.maintenance),
+  };
+}
+export type Queues = ReturnType<typeof openQueues>;
