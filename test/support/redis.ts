@@ -14,3 +14,37 @@ export async function deleteKeys(prefix: string, url = 'redis://127.0.0.1:6379')
     redis.disconnect();
   }
 }
+
+/** A Redis server of the test's own, so that FLUSHALL wipes nothing another suite uses. */
+export async function startRedisServer(): Promise<{ url: string; stop(): Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  const client = new IORedis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
+  const deadline = Date.now() + 10_000;
+  while ((await client.ping().catch(() => '')) !== 'PONG') {
+    if (Date.now() > deadline) throw new Error('redis-server did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  client.disconnect();
+  return {
+    url,
+    async stop() {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}

@@ -81,5 +81,6 @@ export function client(baseUrl: string) {
     get: (path: string) => call('GET', path),
     put: (path: string, body: unknown) => call('PUT', path, body),
     post: (path: string, body: unknown = {}) => call('POST', path, body),
+    delete: (path: string) => call('DELETE', path),
   };
 }

@@ -88,8 +88,11 @@ export class Enqueuer {
       await this.queues.schedules.removeJobScheduler(id);
       return;
     }
-    const repeat = schedule.every
-      ? { every: durationMs(schedule.every) }
+    // Slots of `every` schedules sit on multiples of the interval since the epoch, so that a scheduler
+    // re-created after a Redis wipe keeps the same grid and the same slot ids.
+    const every = schedule.every ? durationMs(schedule.every) : undefined;
+    const repeat = every
+      ? { every, startDate: Math.ceil(this.options.now() / every) * every }
       : { pattern: schedule.cron!, ...(schedule.tz ? { tz: schedule.tz } : {}) };
     await this.queues.schedules.upsertJobScheduler(id, repeat, {
       name: 'periodic-savepoint',

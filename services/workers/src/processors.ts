@@ -40,7 +40,7 @@ export function startProcessors(
   prefix: string,
   deps: ProcessorDeps,
 ): Worker[] {
-  const { bus, storage, log } = deps;
+  const { bus, log } = deps;
   const common = { connection, prefix };
 
   const timeouts = new Worker<TimeoutJob>(

@@ -1,0 +1,136 @@
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import IORedis from 'ioredis';
+import { Queue } from 'bullmq';
+import { client, startService, testPrefix, type RunningService } from './support/service';
+import { startRedisServer } from './support/redis';
+
+const JOB = '5c4ed01e5c4ed01e5c4ed01e5c4ed01e';
+const CRON_JOB = '5c4ed01e5c4ed01e5c4ed01e5c4ed01f';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Snap = {
+  snapshotId: number;
+  triggerId: string;
+  triggerType: string;
+  status: string;
+  triggeredAt: string;
+};
+
+describe('periodic savepoints with two worker processes, and a Redis wipe in the middle', () => {
+  let dir: string;
+  let redis: Awaited<ReturnType<typeof startRedisServer>>;
+  let services: RunningService[] = [];
+  const prefix = testPrefix('schedule');
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-schedule-'));
+    redis = await startRedisServer();
+    const env = {
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_REDIS_URL: redis.url,
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    };
+    services = [await startService(env), await startService(env, 'services/workers/src/main.ts')];
+  });
+  afterAll(async () => {
+    await Promise.all(services.map((s) => s.stop('SIGKILL')));
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('every PT2S gives one PERIODIC savepoint per slot for 20 s; FLUSHALL loses no slot and no cleanup', async () => {
+    const api = client(services[0]!.url);
+    expect((await api.put(`/jobs/${JOB}`, { tasks: ['a'], checkpointing: { numRetained: 10 } })).status).toBe(
+      201,
+    );
+    // Completed checkpoints whose discards will be pending (paused queue) when Redis is wiped.
+    const chkDir = (id: number) => join(dir, 'snapshots', 'checkpoints', JOB, `chk-${id}`);
+    for (let id = 1; id <= 3; id += 1) {
+      await api.post(`/jobs/${JOB}/snapshots`, { kind: 'CHECKPOINT' });
+      mkdirSync(chkDir(id), { recursive: true });
+      writeFileSync(join(chkDir(id), 'state'), Buffer.alloc(1000));
+      await api.post(`/jobs/${JOB}/snapshots/${id}/acks`, { taskId: 'a', stateSize: 1000 });
+    }
+    const scheduled = await api.put(`/jobs/${JOB}/savepoint-schedule`, { every: 'PT2S' });
+    expect(scheduled.status).toBe(200);
+    expect(Date.parse(scheduled.body.nextFireAt) % 2000).toBe(0);
+    const started = Date.now();
+
+    await sleep(9000);
+    const storageQueue = new Queue('storage', { connection: { url: redis.url }, prefix });
+    await storageQueue.pause();
+    for (const id of [1, 2]) {
+      expect((await api.post(`/jobs/${JOB}/snapshots/${id}/discard`, {})).status).toBe(202);
+    }
+    await sleep(500);
+    expect((await api.get(`/jobs/${JOB}/snapshots/1`)).body.status).toBe('DISCARDING'); // held by the pause
+    const wiper = new IORedis(redis.url);
+    await wiper.flushall();
+    wiper.disconnect();
+    await storageQueue.close();
+    const wipedAt = Date.now();
+
+    // Within 10 s the scheduler is back: a PERIODIC savepoint triggered after the wipe.
+    let backAfter = Infinity;
+    while (Date.now() - wipedAt < 10_000) {
+      const snaps = (await api.get(`/jobs/${JOB}`)).body.snapshots as Snap[];
+      if (snaps.some((s) => s.triggerType === 'PERIODIC' && Date.parse(s.triggeredAt) > wipedAt)) {
+        backAfter = Date.now() - wipedAt;
+        break;
+      }
+      await sleep(200);
+    }
+    expect(backAfter).toBeLessThan(10_000);
+    await sleep(Math.max(0, started + 20_500 - Date.now()));
+    await api.delete(`/jobs/${JOB}/savepoint-schedule`);
+
+    const snaps = (await api.get(`/jobs/${JOB}`)).body.snapshots as Snap[];
+    const periodic = snaps.filter((s) => s.triggerType === 'PERIODIC');
+    const slots = periodic.map((s) => Number(s.triggerId.replace('periodic-', ''))).sort((a, b) => a - b);
+    expect(new Set(slots).size).toBe(slots.length); // no slot fired twice
+    expect(slots.every((slot) => slot % 2000 === 0)).toBe(true);
+    // One per slot: consecutive slots, 2 s apart, about ten of them over 20 s, none missed.
+    for (let i = 1; i < slots.length; i += 1) expect(slots[i]! - slots[i - 1]!).toBe(2000);
+    expect(slots.length).toBeGreaterThanOrEqual(9);
+    const events = (await api.get(`/jobs/${JOB}/events?limit=1000`)).body.events as {
+      type: string;
+      data: { triggerType?: string };
+    }[];
+    expect(
+      events.filter((e) => e.type === 'SnapshotTriggered' && e.data.triggerType === 'PERIODIC'),
+    ).toHaveLength(slots.length);
+
+    // The cleanups that were pending in the wiped Redis complete.
+    const deadline = Date.now() + 10_000;
+    let statuses: string[] = [];
+    while (Date.now() < deadline) {
+      statuses = await Promise.all(
+        [1, 2].map(async (id) => (await api.get(`/jobs/${JOB}/snapshots/${id}`)).body.status),
+      );
+      if (statuses.every((s) => s === 'DISCARDED')) break;
+      await sleep(200);
+    }
+    expect(statuses).toEqual(['DISCARDED', 'DISCARDED']);
+    expect((await api.get(`/jobs/${JOB}/snapshots/1`)).body.discard.bytesReclaimed).toBe(1000);
+  }, 60_000);
+
+  it('a cron schedule with seconds fires on its seconds', async () => {
+    const api = client(services[0]!.url);
+    await api.put(`/jobs/${CRON_JOB}`, { tasks: ['a'] });
+    const res = await api.put(`/jobs/${CRON_JOB}/savepoint-schedule`, {
+      cron: '*/3 * * * * *',
+      tz: 'Europe/Berlin',
+    });
+    expect(res.status).toBe(200);
+    await sleep(7500);
+    await api.delete(`/jobs/${CRON_JOB}/savepoint-schedule`);
+    const snaps = (await api.get(`/jobs/${CRON_JOB}`)).body.snapshots as Snap[];
+    const slots = snaps.map((s) => Number(s.triggerId.replace('periodic-', '')));
+    expect(slots.length).toBeGreaterThanOrEqual(2);
+    for (const slot of slots) expect(new Date(slot).getUTCSeconds() % 3).toBe(0);
+    for (const s of snaps)
+      expect(Date.parse(s.triggeredAt) - Number(s.triggerId.replace('periodic-', ''))).toBeLessThan(1000);
+  }, 30_000);
+});
