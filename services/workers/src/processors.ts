@@ -41,7 +41,8 @@ export function startProcessors(
   deps: ProcessorDeps,
 ): Worker[] {
   const { bus, log } = deps;
-  const common = { connection, prefix };
+  // A job whose worker died is picked up again once its lock lapses: within about 15 s, not BullMQ's 30-60 s.
+  const common = { connection, prefix, lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 3 };
 
   const timeouts = new Worker<TimeoutJob>(
     QUEUES.timeouts,

@@ -1,0 +1,293 @@
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QueueEvents } from 'bullmq';
+import { client, startService, testPrefix, type RunningService } from './support/service';
+import { deleteKeys } from './support/redis';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let counter = 0;
+const newJobId = () =>
+  `${(Date.now() + counter++).toString(16).padStart(16, '0')}${'ab'.repeat(8)}`.slice(0, 32);
+
+async function until<T>(probe: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('storage workers: cleanup, path safety, retention, timeouts, manifests (real Redis, BullMQ, files)', () => {
+  let dir: string;
+  let root: string;
+  let service: RunningService;
+  let api: ReturnType<typeof client>;
+  const prefix = testPrefix('storage');
+  const env = () => ({
+    SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+    SNAPCAT_STORAGE_ROOTS: root,
+    SNAPCAT_QUEUE_PREFIX: prefix,
+    SNAPCAT_RETENTION_SWEEP: 'PT1S',
+    SNAPCAT_DISCARD_BACKOFF_MS: '200',
+  });
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-workers-'));
+    root = join(dir, 'root');
+    mkdirSync(join(dir, 'outside'), { recursive: true });
+    service = await startService(env());
+    api = client(service.url);
+  });
+  afterAll(async () => {
+    await service.stop('SIGKILL');
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const snapshot = async (jobId: string, id: number) =>
+    (await api.get(`/jobs/${jobId}/snapshots/${id}`)).body;
+  const completed = async (
+    jobId: string,
+    body: object,
+    stateHandles: { path: string; sizeBytes: number }[] = [],
+  ) => {
+    const t = await api.post(`/jobs/${jobId}/snapshots`, body);
+    expect(t.status).toBe(202);
+    const id = t.body.snapshotId as number;
+    await api.post(`/jobs/${jobId}/snapshots/${id}/acks`, { taskId: 'a', stateSize: 1, stateHandles });
+    return id;
+  };
+
+  it('a worker killed in the middle of a 1,000-file cleanup finishes after restart with the right byte count', async () => {
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 5 } });
+    const id = await completed(jobId, { kind: 'CHECKPOINT' });
+    const chk = (await snapshot(jobId, id)).externalPath as string;
+    mkdirSync(chk, { recursive: true });
+    let expectedBytes = 0;
+    for (let i = 0; i < 1000; i += 1) {
+      writeFileSync(join(chk, `part-${i}`), Buffer.alloc(100 + i));
+      expectedBytes += 100 + i;
+    }
+    await completed(jobId, { kind: 'CHECKPOINT' }); // so the first is no longer the latest
+
+    // The catalog must never say DISCARDED while a file is still there.
+    let violations = 0;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const s = await snapshot(jobId, id).catch(() => undefined);
+        if (s?.status === 'DISCARDED' && existsSync(chk)) violations += 1;
+        await sleep(5);
+      }
+    })();
+
+    const events = new QueueEvents('storage', { connection: { url: 'redis://127.0.0.1:6379' }, prefix });
+    await events.waitUntilReady();
+    const active = new Promise<void>((resolve) =>
+      events.on('active', ({ jobId: active }) => {
+        if (active === `discard-${jobId}-${id}`) resolve();
+      }),
+    );
+    let left: number;
+    let final;
+    try {
+      expect((await api.post(`/jobs/${jobId}/snapshots/${id}/discard`, {})).status).toBe(202);
+      await Promise.race([
+        active,
+        sleep(15_000).then(() => Promise.reject(new Error('discard job never active'))),
+      ]);
+      // Kill as soon as the first files are gone, while the rest are still being deleted.
+      const killAt = Date.now() + 5000;
+      while (Date.now() < killAt && existsSync(chk) && readdirSync(chk).length === 1000) await sleep(1);
+      await service.stop('SIGKILL');
+      left = existsSync(chk) ? readdirSync(chk).length : 0;
+
+      service = await startService(env());
+      api = client(service.url);
+      final = await until(
+        async () => {
+          const s = await snapshot(jobId, id);
+          return s.status === 'DISCARDED' ? s : undefined;
+        },
+        30_000,
+        'DISCARDED after restart',
+      );
+    } finally {
+      watching = false;
+      await watcher;
+      await events.close();
+    }
+    expect(left).toBeGreaterThan(0); // the kill did land before the cleanup finished
+    expect(final.discard.bytesReclaimed).toBe(expectedBytes);
+    expect(existsSync(chk)).toBe(false);
+    expect(violations).toBe(0);
+    process.stdout.write(`cleanup kill: ${left} of 1000 files left at the kill\n`);
+  }, 60_000);
+
+  it('each path-escape trick ends in SnapshotDiscardFailed (not retryable) and the planted file stays', async () => {
+    const outsideFile = join(dir, 'outside', 'planted');
+    writeFileSync(outsideFile, 'keep me');
+    symlinkSync(join(dir, 'outside'), join(root, 'escape-link'));
+    symlinkSync(outsideFile, join(root, 'escape-file-link'));
+    const tricks = [
+      `${root}/../outside/planted`,
+      join(root, 'escape-link', 'planted'),
+      join(root, 'escape-file-link'),
+      outsideFile,
+      `file://${root}/%2e%2e/outside/planted`,
+      `file://${root}/..%2foutside%2fplanted`,
+    ];
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 10 } });
+    const ids: number[] = [];
+    for (const path of tricks)
+      ids.push(await completed(jobId, { kind: 'CHECKPOINT' }, [{ path, sizeBytes: 7 }]));
+    await completed(jobId, { kind: 'CHECKPOINT' });
+    for (const id of ids)
+      expect((await api.post(`/jobs/${jobId}/snapshots/${id}/discard`, {})).status).toBe(202);
+    for (const id of ids) {
+      const s = await until(
+        async () => {
+          const s = await snapshot(jobId, id);
+          return s.discard?.state === 'FAILED' ? s : undefined;
+        },
+        10_000,
+        `discard failure of snapshot ${id}`,
+      );
+      expect(s).toMatchObject({ status: 'DISCARDING', discard: { retryable: false } });
+      expect(s.discard.error).toMatch(/outside the configured storage roots|refused/);
+    }
+    const events = (await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as {
+      type: string;
+      data: { retryable?: boolean };
+    }[];
+    expect(
+      events.filter((e) => e.type === 'SnapshotDiscardFailed' && e.data.retryable === false),
+    ).toHaveLength(tricks.length);
+    expect(readFileSync(outsideFile, 'utf8')).toBe('keep me');
+  }, 30_000);
+
+  it('registration with a directory outside the roots is refused', async () => {
+    const res = await api.put(`/jobs/${newJobId()}`, {
+      tasks: ['a'],
+      storage: { checkpointDir: join(dir, 'outside') },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0]).toMatchObject({
+      field: 'body.storage.checkpointDir',
+      rule: 'within-storage-roots',
+    });
+  });
+
+  it('retention: maxCount 5 of 12 periodic savepoints keeps the 5 newest and every manual one; maxAge; maxCount 0', async () => {
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, { tasks: ['a'] });
+    const manual = await completed(jobId, { kind: 'SAVEPOINT' });
+    const periodic: number[] = [];
+    for (let i = 0; i < 12; i += 1)
+      periodic.push(await completed(jobId, { kind: 'SAVEPOINT', triggerType: 'PERIODIC' }));
+    // A schedule that will not fire during the test carries the retention; the sweep runs every second.
+    await api.put(`/jobs/${jobId}/savepoint-schedule`, { cron: '0 0 0 1 1 *', retention: { maxCount: 5 } });
+    const statuses = async () =>
+      Promise.all(periodic.map(async (id) => (await snapshot(jobId, id)).status as string));
+    await until(
+      async () => ((await statuses()).filter((s) => s === 'DISCARDED').length === 7 ? true : undefined),
+      15_000,
+      'retention',
+    );
+    expect(await statuses()).toEqual([...Array(7).fill('DISCARDED'), ...Array(5).fill('COMPLETED')]);
+    expect((await snapshot(jobId, manual)).status).toBe('COMPLETED');
+    expect((await snapshot(jobId, periodic[0]!)).discard.cause).toBe('RETENTION');
+
+    await api.put(`/jobs/${jobId}/savepoint-schedule`, {
+      cron: '0 0 0 1 1 *',
+      retention: { maxAge: 'PT2S' },
+    });
+    await until(
+      async () => ((await statuses()).filter((s) => s === 'DISCARDED').length === 11 ? true : undefined),
+      15_000,
+      'maxAge',
+    );
+    const newest = periodic[periodic.length - 1]!;
+    expect((await snapshot(jobId, newest)).status).toBe('COMPLETED'); // the latest completed survives maxAge
+    expect((await snapshot(jobId, manual)).status).toBe('COMPLETED');
+
+    await api.put(`/jobs/${jobId}/savepoint-schedule`, { cron: '0 0 0 1 1 *', retention: { maxCount: 0 } });
+    await sleep(2500);
+    expect((await snapshot(jobId, newest)).status).toBe('COMPLETED'); // and maxCount 0
+  }, 60_000);
+
+  it('a snapshot with timeoutMs 1000 and a missing ack expires within 3 s; a late ack is DISCARDED and cleaned up', async () => {
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, {
+      tasks: ['a', 'b'],
+      checkpointing: { timeoutMs: 1000, tolerableFailures: 5 },
+    });
+    const started = Date.now();
+    const t = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+    const id = t.body.snapshotId as number;
+    await api.post(`/jobs/${jobId}/snapshots/${id}/acks`, { taskId: 'a' });
+    const failed = await until(
+      async () => {
+        const s = await snapshot(jobId, id);
+        return s.status === 'FAILED' ? s : undefined;
+      },
+      3000,
+      'expiry',
+    );
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(failed.failureReason).toBe('CHECKPOINT_EXPIRED');
+    const late = join(root, 'late', jobId, 'b-state');
+    mkdirSync(join(root, 'late', jobId), { recursive: true });
+    writeFileSync(late, 'late state');
+    const ack = await api.post(`/jobs/${jobId}/snapshots/${id}/acks`, {
+      taskId: 'b',
+      stateSize: 10,
+      stateHandles: [{ path: late, sizeBytes: 10 }],
+    });
+    expect(ack.body.result).toBe('DISCARDED');
+    await until(async () => (existsSync(late) ? undefined : true), 10_000, 'late state cleanup');
+  }, 30_000);
+
+  it('persisting writes a self-contained _metadata manifest into the savepoint location, then records it', async () => {
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, { tasks: ['a'] });
+    const id = await completed(jobId, { kind: 'CHECKPOINT' }, [
+      { path: join(root, 'x', 'a-state'), sizeBytes: 1 },
+    ]);
+    const persisted = await api.post(`/jobs/${jobId}/snapshots/${id}/persist`, {});
+    const manifestPath = join(persisted.body.savepointPath, '_metadata');
+    await until(async () => (existsSync(manifestPath) ? true : undefined), 10_000, 'manifest');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    expect(manifest).toMatchObject({
+      jobId,
+      snapshotId: id,
+      kind: 'CHECKPOINT',
+      properties: { discardSubsumed: false },
+      tasks: [{ taskId: 'a', stateHandles: [{ path: join(root, 'x', 'a-state') }] }],
+    });
+    await until(
+      async () => {
+        const events = (await api.get(`/jobs/${jobId}/events?limit=100`)).body.events as {
+          type: string;
+          data: { path?: string };
+        }[];
+        return events.find((e) => e.type === 'SnapshotManifestWritten' && e.data.path === manifestPath);
+      },
+      5000,
+      'SnapshotManifestWritten',
+    );
+  });
+});
