@@ -33,3 +33,16 @@ export function nextFireTime(schedule: SavepointSchedule, now: number): number {
   });
   return expression.next().getTime();
 }
+
+/** The newest slot of the schedule at or before `now`. */
+export function previousFireTime(schedule: SavepointSchedule, now: number): number {
+  if (schedule.every) {
+    const every = durationMs(schedule.every);
+    return Math.floor(now / every) * every;
+  }
+  const expression = CronExpressionParser.parse(schedule.cron!, {
+    currentDate: new Date(now + 1),
+    ...(schedule.tz ? { tz: schedule.tz } : {}),
+  });
+  return expression.prev().getTime();
+}

@@ -81,6 +81,8 @@ export interface JobState {
   /** Ids of COMPLETED snapshots (retained, not being discarded), ascending. */
   completed: number[];
   lastCompletedAt: number | null;
+  /** Running totals, so views need not scan every snapshot the job ever had. */
+  counts: { completed: number; failed: number; discarded: number };
   consecutiveFailures: number;
   schedule: SavepointSchedule | null;
   /** The newest schedule slot (epoch ms) that fired or was skipped; older ones never fire again. */
@@ -113,6 +115,7 @@ export function initialState(jobId: string): JobState {
     pending: new Set(),
     completed: [],
     lastCompletedAt: null,
+    counts: { completed: 0, failed: 0, discarded: 0 },
     consecutiveFailures: 0,
     schedule: null,
     lastSlot: null,
@@ -148,6 +151,7 @@ export class Draft {
       triggers: new Map(base.triggers),
       pending: new Set(base.pending),
       completed: [...base.completed],
+      counts: { ...base.counts },
     };
   }
 
@@ -220,6 +224,7 @@ export class Draft {
         insertSorted(s.completed, event.snapshotId);
         s.lastCompletedAt = at;
         s.consecutiveFailures = 0;
+        s.counts.completed += 1;
         return;
       }
       case 'SnapshotFailed': {
@@ -230,6 +235,7 @@ export class Draft {
         if (event.message !== undefined) snap.failureMessage = event.message;
         if (event.taskId !== undefined) snap.declinedBy = event.taskId;
         s.pending.delete(event.snapshotId);
+        s.counts.failed += 1;
         if (countsAgainstTolerance(snap, event.reason)) s.consecutiveFailures += 1;
         return;
       }
@@ -248,6 +254,7 @@ export class Draft {
         if (snap.status === 'COMPLETED') {
           snap.status = 'DISCARDING';
           removeSorted(s.completed, event.snapshotId);
+          s.counts.discarded += 1;
         }
         // The event carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
@@ -315,6 +322,31 @@ export function countsAgainstTolerance(snapshot: SnapshotState, reason: FailureR
 export function latestCompleted(state: JobState): SnapshotState | undefined {
   const id = state.completed[state.completed.length - 1];
   return id === undefined ? undefined : state.snapshots.get(id);
+}
+
+/** The snapshot a restart should use now, and why: the newest completed one that is not being discarded. */
+export function restorePoint(state: JobState): { snapshotId: number; reason: string } | null {
+  const latest = latestCompleted(state);
+  if (!latest) return null;
+  const what =
+    latest.kind === 'SAVEPOINT'
+      ? `${latest.triggerType.toLowerCase()} savepoint`
+      : latest.persisted
+        ? 'checkpoint, persisted as a savepoint'
+        : 'checkpoint';
+  return { snapshotId: latest.snapshotId, reason: `newest completed snapshot (${what}) not being discarded` };
+}
+
+/** The newest completed snapshot, among those retained, that matches. */
+export function latestCompletedWhere(
+  state: JobState,
+  predicate: (s: SnapshotState) => boolean,
+): SnapshotState | undefined {
+  for (let i = state.completed.length - 1; i >= 0; i -= 1) {
+    const snapshot = state.snapshots.get(state.completed[i]!)!;
+    if (predicate(snapshot)) return snapshot;
+  }
+  return undefined;
 }
 
 function insertSorted(ids: number[], id: number): void {

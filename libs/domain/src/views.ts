@@ -1,4 +1,10 @@
-import { latestCompleted, type JobState, type SnapshotState } from './state';
+import {
+  latestCompleted,
+  latestCompletedWhere,
+  restorePoint,
+  type JobState,
+  type SnapshotState,
+} from './state';
 
 const iso = (ms: number | undefined | null): string | null =>
   ms == null ? null : new Date(ms).toISOString();
@@ -23,6 +29,7 @@ export function snapshotView(s: SnapshotState) {
     failedAt: iso(s.failedAt),
     externalPath: s.externalPath,
     savepointPath: s.persistedPath ?? null,
+    manifestPath: s.manifestPath ?? null,
     failureReason: s.failureReason ?? null,
     failureMessage: s.failureMessage ?? null,
     declinedBy: s.declinedBy ?? null,
@@ -43,8 +50,8 @@ export function snapshotView(s: SnapshotState) {
 }
 export type SnapshotView = ReturnType<typeof snapshotView>;
 
-export function jobView(state: JobState) {
-  const snapshots = [...state.snapshots.values()].sort((a, b) => b.snapshotId - a.snapshotId);
+/** A job without its snapshots: what the read model stores per job. */
+export function jobSummaryView(state: JobState) {
   return {
     jobId: state.jobId,
     name: state.name,
@@ -56,14 +63,29 @@ export function jobView(state: JobState) {
     updatedAt: iso(state.updatedAt),
     consecutiveFailures: state.consecutiveFailures,
     latestCompletedSnapshotId: latestCompleted(state)?.snapshotId ?? null,
+    latestCompletedCheckpointId:
+      latestCompletedWhere(state, (s) => s.kind === 'CHECKPOINT')?.snapshotId ?? null,
+    latestSavepointId:
+      latestCompletedWhere(state, (s) => s.kind === 'SAVEPOINT' || s.persisted)?.snapshotId ?? null,
+    restorePoint: restorePoint(state),
+    schedule: state.schedule,
+    lastSlotAt: iso(state.lastSlot),
     counts: {
-      total: snapshots.length,
-      inProgress: snapshots.filter((s) => s.status === 'PENDING').length,
-      completed: snapshots.filter((s) => s.completedAt !== undefined).length,
-      failed: snapshots.filter((s) => s.status === 'FAILED').length,
-      discarded: snapshots.filter((s) => s.status === 'DISCARDING' || s.status === 'DISCARDED').length,
+      total: state.snapshots.size,
+      inProgress: state.pending.size,
+      completed: state.counts.completed,
+      failed: state.counts.failed,
+      discarded: state.counts.discarded,
     },
-    snapshots: snapshots.map(snapshotView),
+    /** How many events of the job stream this view reflects. */
+    version: state.version,
   };
+}
+export type JobSummaryView = ReturnType<typeof jobSummaryView>;
+
+/** The job with every snapshot, newest first, as the REST API returns it. */
+export function jobView(state: JobState) {
+  const snapshots = [...state.snapshots.values()].sort((a, b) => b.snapshotId - a.snapshotId);
+  return { ...jobSummaryView(state), snapshots: snapshots.map(snapshotView) };
 }
 export type JobView = ReturnType<typeof jobView>;

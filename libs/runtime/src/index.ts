@@ -1,3 +1,4 @@
 export * from './config';
 export * from './log';
 export * from './redis';
+export * from './boot';

@@ -4,7 +4,9 @@ const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40,
 export type LogFn = (msg: string, fields?: object) => void;
 
 /** JSON lines on stdout: one object per line, so a collector can parse them. */
-export function createLogger(level: Level): Record<Exclude<Level, 'silent'>, LogFn> {
+export type Logger = Record<Exclude<Level, 'silent'>, LogFn>;
+
+export function createLogger(level: Level): Logger {
   const at =
     (name: Exclude<Level, 'silent'>): LogFn =>
     (msg, fields = {}) => {

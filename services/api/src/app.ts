@@ -6,6 +6,7 @@ import type { SnapshotStorage } from '@snapcat/storage';
 import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware } from './problem';
 import { parse, requestSchemas } from './requests';
+import { requireWithinRoots as requireWithin } from './guards';
 
 export interface AppDeps {
   bus: CommandBus;
@@ -17,6 +18,10 @@ export interface AppDeps {
   storage: SnapshotStorage;
   /** The latest orphan report of the workers, when they run. */
   orphanReport?: () => Promise<unknown>;
+  /** The GraphQL endpoint (graphql-yoga), mounted at /graphql. */
+  graphql?: express.RequestHandler & { graphqlEndpoint: string };
+  /** Append-to-visible lag of the read model, for /readyz. */
+  projectionLag?: () => Promise<unknown>;
   log: (msg: string, fields?: object) => void;
 }
 
@@ -28,11 +33,15 @@ export function createApp({
   defaults,
   storage,
   orphanReport,
+  graphql,
+  projectionLag,
   log,
 }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // GraphQL first: yoga reads its own request bodies.
+  if (graphql) app.use(graphql.graphqlEndpoint, graphql);
   app.use(express.json({ limit: '16mb', type: ['application/json', 'application/*+json'] }));
   app.use((req, _res, next) => {
     const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
@@ -81,7 +90,11 @@ export function createApp({
   app.get('/readyz', async (_req, res) => {
     try {
       await store.readAll({ direction: 'backwards', maxCount: 1 });
-      res.json({ status: 'ready', eventStore: 'reachable' });
+      res.json({
+        status: 'ready',
+        eventStore: 'reachable',
+        projectionLagMs: (await projectionLag?.()) ?? null,
+      });
     } catch (error) {
       res
         .status(503)

@@ -1,44 +1,54 @@
 import type { Server } from 'node:http';
-import { CommandBus } from '@snapcat/application';
-import { InstrumentedEventStore, openEventStore } from '@snapcat/event-store';
-import { createApp } from './app';
-import { ConfigError, connectRedis, createLogger, loadConfig } from '@snapcat/runtime';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
+import { connectRedis, loadConfigOrExit, openCore, stopOnSignals } from '@snapcat/runtime';
 import { LocalSnapshotStorage } from '@snapcat/storage';
-import { redisKeys, startWorkers, type RunningWorkers } from '@snapcat/workers';
+import { redisKeys, startWorkers } from '@snapcat/workers';
+import { createApp } from './app';
+import { createGraphql, createSnapshotEventsPubSub } from './graphql';
 
 /**
- * Composition root: configuration, event store, command bus, HTTP, and (unless SNAPCAT_WORKERS=off)
- * the workers in the same process, which is what `npm start` runs.
+ * Composition root of `npm start`: the REST and GraphQL API, and in the same process (unless switched off
+ * with SNAPCAT_WORKERS=off / SNAPCAT_PROJECTOR=off) the workers and the read-model projector.
  */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`snapcat: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-  const log = createLogger(config.logLevel);
-  const store = new InstrumentedEventStore(openEventStore(config.eventStore));
-  const bus = new CommandBus(store, {
-    onBackgroundError: (error) => log.warn('aggregate snapshot failed', { error: String(error) }),
-  });
+  const config = loadConfigOrExit();
+  const { log, store, bus } = openCore(config);
   const storage = new LocalSnapshotStorage(config.storageRoots);
-  const embedWorkers = process.env.SNAPCAT_WORKERS !== 'off';
-  const workers: RunningWorkers | undefined = embedWorkers
-    ? await startWorkers({ config, store, bus, storage, log })
-    : undefined;
   const redis = connectRedis(config.redisUrl);
-  const orphanKey = redisKeys(config.queuePrefix).orphanReport;
+  const keys = new ReadModelKeys(config.queuePrefix);
+  const pubsub = createSnapshotEventsPubSub(
+    createRedisEventTarget({
+      publishClient: connectRedis(config.redisUrl),
+      subscribeClient: connectRedis(config.redisUrl),
+    }),
+  );
+  const readModel = new ReadModel(redis, config.queuePrefix);
+
+  const workers =
+    process.env.SNAPCAT_WORKERS !== 'off'
+      ? await startWorkers({ config, store, bus, storage, log })
+      : undefined;
+  const projector =
+    process.env.SNAPCAT_PROJECTOR !== 'off'
+      ? new Projector({
+          store,
+          redis,
+          prefix: config.queuePrefix,
+          log,
+          publish: (message) => pubsub.publish(keys.channel, message.jobId, message),
+        })
+      : undefined;
+  await projector?.start();
+
   const app = createApp({
     bus,
     store,
     storage,
+    graphql: createGraphql({ bus, store, readModel, storage, pubsub, topic: keys.channel }),
+    projectionLag: async () => projector?.lag() ?? (await readModel.lag()),
     orphanReport: async () => {
-      const text = await redis.get(orphanKey);
+      const text = await redis.get(redisKeys(config.queuePrefix).orphanReport);
       return text ? JSON.parse(text) : null;
     },
     storeCounters: store.counters,
@@ -52,29 +62,26 @@ async function main(): Promise<void> {
       port,
       host: config.host,
       eventStore: redactStore(config.eventStore),
-      workers: embedWorkers ? 'embedded' : 'off',
+      workers: workers ? 'embedded' : 'off',
+      projector: projector ? 'embedded' : 'off',
     });
   });
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping', { signal });
-    server.close(() => {
-      void (async () => {
-        await workers?.close();
-        await redis.quit().catch(() => undefined);
-        await bus.flush();
-        await store.close();
-        process.exit(0);
-      })();
-    });
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(1), 10_000).unref();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(
+    log,
+    async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await workers?.close();
+      await projector?.stop();
+      await redis.quit().catch(() => undefined);
+      await bus.flush();
+      await store.close();
+    },
+    10_000,
+  );
 }
 
 /** Connection strings may carry credentials (esdb://user:pass@host): never log them. */

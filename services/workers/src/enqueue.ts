@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { EventOf, JobState, SavepointSchedule, StateHandle } from '@snapcat/domain';
 import { durationMs } from '@snapcat/domain';
+import { previousFireTime } from '@snapcat/application';
 import { KEEP, jobIds, type Queues } from './queues';
 
 export interface EnqueueOptions {
@@ -111,6 +112,17 @@ export class Enqueuer {
   ): Promise<void> {
     await this.knownJob(state.jobId);
     await this.schedule(state.jobId, state.schedule);
+    // A slot that passed while the scheduler was gone fires once, late, rather than not at all.
+    if (state.schedule && state.lastSlot !== null && state.status === 'RUNNING') {
+      const missed = previousFireTime(state.schedule, this.options.now());
+      if (missed > state.lastSlot) {
+        await this.queues.schedules.add(
+          'periodic-savepoint',
+          { jobId: state.jobId, slot: missed },
+          { ...KEEP, jobId: jobIds.catchUp(state.jobId, missed) },
+        );
+      }
+    }
     const unfinished = new Set<number>();
     for (const snapshot of state.snapshots.values()) {
       if (snapshot.status === 'PENDING')

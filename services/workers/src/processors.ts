@@ -67,7 +67,7 @@ export function startProcessors(
     QUEUES.schedules,
     async (job) => {
       // The slot is the time the scheduler planned this run for: the same on every worker and retry.
-      const slot = job.opts.prevMillis ?? Number(String(job.id).split(':').pop());
+      const slot = job.data.slot ?? job.opts.prevMillis ?? Number(String(job.id).split(':').pop());
       if (!Number.isSafeInteger(slot)) throw new UnrecoverableError(`no slot on scheduler job ${job.id}`);
       const result = await execute(bus, { type: 'FirePeriodicSavepoint', jobId: job.data.jobId, slot });
       return result?.reply;

@@ -32,6 +32,8 @@ export interface ManifestJob {
 }
 export interface PeriodicJob {
   jobId: string;
+  /** Set on a catch-up run for a slot missed while the scheduler was gone (a Redis wipe). */
+  slot?: number;
 }
 
 /** BullMQ job ids: deterministic, so a replayed event enqueues nothing new; never with ':' nor all digits. */
@@ -41,6 +43,7 @@ export const jobIds = {
   stray: (eventId: string) => `stray-${eventId}`,
   manifest: (jobId: string, snapshotId: number) => `manifest-${jobId}-${snapshotId}`,
   schedule: (jobId: string) => `savepoint-${jobId}`,
+  catchUp: (jobId: string, slot: number) => `catchup-${jobId}-${slot}`,
   retentionSweep: 'retention-sweep',
 };
 

@@ -1,0 +1,5 @@
+export * from './keys';
+export * from './projector';
+export * from './queries';
+export * from './audit';
+export * from './history';

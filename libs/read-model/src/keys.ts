@@ -1,0 +1,36 @@
+/**
+ * Redis keys of the read model. Everything lives under a version, `<prefix>:rm:v<N>:…`; `<prefix>:rm:current`
+ * names the version queries use, so a rebuild fills a fresh key space and switches over in one SET.
+ */
+export class ReadModelKeys {
+  constructor(readonly prefix: string) {}
+  get current(): string {
+    return `${this.prefix}:rm:current`;
+  }
+  get lag(): string {
+    return `${this.prefix}:rm:lag`;
+  }
+  get channel(): string {
+    return `${this.prefix}:snapshotEvents`;
+  }
+  space(version: number) {
+    const ns = `${this.prefix}:rm:v${version}`;
+    return {
+      ns,
+      position: `${ns}:position`,
+      /** jobId -> the last revision of its stream applied */
+      applied: `${ns}:applied`,
+      jobs: `${ns}:jobs`,
+      job: (jobId: string) => `${ns}:job:${jobId}`,
+      snapshots: (jobId: string) => `${ns}:snaps:${jobId}`,
+      snapshot: (jobId: string, id: number) => `${ns}:snap:${jobId}:${id}`,
+    };
+  }
+}
+export type KeySpace = ReturnType<ReadModelKeys['space']>;
+
+export const formatPosition = (p: { commit: bigint; prepare: bigint }) => `${p.commit}:${p.prepare}`;
+export function parsePosition(text: string): { commit: bigint; prepare: bigint } {
+  const [commit, prepare] = text.split(':');
+  return { commit: BigInt(commit!), prepare: BigInt(prepare!) };
+}

@@ -1,0 +1,157 @@
+import type { Redis } from 'ioredis';
+import type {
+  JobStatus,
+  JobSummaryView,
+  SnapshotKind,
+  SnapshotStatus,
+  SnapshotView,
+  TriggerType,
+} from '@snapcat/domain';
+import { comparePositions, type Position } from '@snapcat/event-store';
+import { parsePosition, ReadModelKeys } from './keys';
+
+export type StoredSnapshot = SnapshotView & { jobId: string };
+
+export interface SnapshotFilter {
+  kinds?: SnapshotKind[];
+  statuses?: SnapshotStatus[];
+  persisted?: boolean;
+  triggerTypes?: TriggerType[];
+}
+
+export interface Page<T> {
+  items: T[];
+  hasNextPage: boolean;
+  /** The cursor of the last item: pass it as `after` for the next page. */
+  endCursor: string | null;
+}
+
+const SCAN = 200;
+
+/** Reads the read model (the version `current` names). Cursors are opaque base64 strings. */
+export class ReadModel {
+  private readonly keys: ReadModelKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new ReadModelKeys(prefix);
+  }
+
+  private async space() {
+    return this.keys.space(Number((await this.redis.get(this.keys.current)) ?? '1'));
+  }
+
+  async position(): Promise<Position | null> {
+    const text = await this.redis.get((await this.space()).position);
+    return text ? parsePosition(text) : null;
+  }
+
+  /** Resolves once the read model has applied the event at `position` (read your own writes). */
+  async waitFor(position: Position, timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const current = await this.position();
+      if (current && comparePositions(current, position) >= 0) return true;
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async job(jobId: string): Promise<JobSummaryView | null> {
+    const text = await this.redis.get((await this.space()).job(jobId));
+    return text ? (JSON.parse(text) as JobSummaryView) : null;
+  }
+
+  async jobs(status: JobStatus | undefined, first: number, after?: string): Promise<Page<JobSummaryView>> {
+    const space = await this.space();
+    const items: JobSummaryView[] = [];
+    let from = after ? `(${decodeCursor(after, 'job')}` : '-';
+    for (;;) {
+      const ids = await this.redis.zrangebylex(space.jobs, from, '+', 'LIMIT', 0, SCAN);
+      if (ids.length === 0) break;
+      const views = await this.redis.mget(ids.map((id) => space.job(id)));
+      for (const text of views) {
+        if (!text) continue;
+        const view = JSON.parse(text) as JobSummaryView;
+        if (status && view.status !== status) continue;
+        items.push(view);
+        if (items.length > first) break;
+      }
+      if (items.length > first || ids.length < SCAN) break;
+      from = `(${ids[ids.length - 1]}`;
+    }
+    return page(items, first, (j) => encodeCursor('job', j.jobId));
+  }
+
+  async snapshot(jobId: string, snapshotId: number): Promise<StoredSnapshot | null> {
+    const text = await this.redis.get((await this.space()).snapshot(jobId, snapshotId));
+    return text ? (JSON.parse(text) as StoredSnapshot) : null;
+  }
+
+  /** A job's snapshots, newest first, filtered, a page at a time. */
+  async snapshots(
+    jobId: string,
+    filter: SnapshotFilter,
+    first: number,
+    after?: string,
+  ): Promise<Page<StoredSnapshot>> {
+    const space = await this.space();
+    const items: StoredSnapshot[] = [];
+    let max = after ? `(${decodeCursor(after, 'snapshot')}` : '+inf';
+    for (;;) {
+      const ids = await this.redis.zrevrangebyscore(space.snapshots(jobId), max, '-inf', 'LIMIT', 0, SCAN);
+      if (ids.length === 0) break;
+      const views = await this.redis.mget(ids.map((id) => space.snapshot(jobId, Number(id))));
+      for (const text of views) {
+        if (!text) continue;
+        const view = JSON.parse(text) as StoredSnapshot;
+        if (!matches(view, filter)) continue;
+        items.push(view);
+        if (items.length > first) break;
+      }
+      if (items.length > first || ids.length < SCAN) break;
+      max = `(${ids[ids.length - 1]}`;
+    }
+    return page(items, first, (s) => encodeCursor('snapshot', String(s.snapshotId)));
+  }
+
+  async lag(): Promise<{ last: number | null; p99: number | null; at?: number } | null> {
+    const text = await this.redis.get(this.keys.lag);
+    return text ? JSON.parse(text) : null;
+  }
+}
+
+function matches(s: StoredSnapshot, f: SnapshotFilter): boolean {
+  return (
+    (!f.kinds || f.kinds.includes(s.kind)) &&
+    (!f.statuses || f.statuses.includes(s.status)) &&
+    (f.persisted === undefined || s.persisted === f.persisted) &&
+    (!f.triggerTypes || f.triggerTypes.includes(s.triggerType))
+  );
+}
+
+function page<T>(items: T[], first: number, cursor: (item: T) => string): Page<T> {
+  const hasNextPage = items.length > first;
+  const kept = items.slice(0, first);
+  return { items: kept, hasNextPage, endCursor: kept.length ? cursor(kept[kept.length - 1]!) : null };
+}
+
+export const encodeCursor = (kind: string, value: string) =>
+  Buffer.from(`${kind}:${value}`).toString('base64url');
+
+export function decodeCursor(cursor: string, kind: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const value = text.slice(kind.length + 1);
+  const valid = kind === 'snapshot' ? /^\d{1,15}$/ : /^[0-9a-f]{32}$/;
+  if (!text.startsWith(`${kind}:`) || !valid.test(value)) throw new InvalidCursorError(cursor);
+  return value;
+}
+
+export class InvalidCursorError extends Error {
+  constructor(cursor: string) {
+    super(`invalid cursor ${JSON.stringify(cursor)}`);
+    this.name = 'InvalidCursorError';
+  }
+}

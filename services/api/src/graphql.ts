@@ -1,0 +1,422 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { createPubSub, createSchema, createYoga, filter, pipe, type PubSub } from 'graphql-yoga';
+import { z } from 'zod';
+import {
+  Command,
+  CommandRejected,
+  jobSummaryView,
+  snapshotView,
+  type JobState,
+  type JobSummaryView,
+  type SnapshotView,
+} from '@snapcat/domain';
+import { domainEvent, jobStream, nextFireTime, type CommandBus } from '@snapcat/application';
+import type { EventStore, Position } from '@snapcat/event-store';
+import {
+  InvalidCursorError,
+  decodeCursor,
+  encodeCursor,
+  stateAt,
+  type ReadModel,
+  type SnapshotEventMessage,
+  type SnapshotFilter,
+  type StoredSnapshot,
+} from '@snapcat/read-model';
+import type { SnapshotStorage } from '@snapcat/storage';
+import { Problem } from './problem';
+import { requireWithinRoots } from './guards';
+
+export const SCHEMA_FILE = join(__dirname, '..', '..', '..', 'schema', 'catalog.graphql');
+
+export type SnapshotEventsPubSub = PubSub<Record<string, [string, SnapshotEventMessage]>>;
+
+export interface GraphqlDeps {
+  bus: CommandBus;
+  store: EventStore;
+  readModel: ReadModel;
+  storage: SnapshotStorage;
+  pubsub: SnapshotEventsPubSub;
+  topic: string;
+}
+
+/** A job as GraphQL sees it: from the read model, or (catalogAsOf) from a state folded from the log. */
+interface JobParent {
+  view: JobSummaryView;
+  state?: JobState;
+}
+
+const MAX_PAGE = 500;
+
+export function createGraphql(deps: GraphqlDeps) {
+  const { bus, store, readModel, storage, pubsub, topic } = deps;
+
+  const snapshotOf = async (
+    job: JobParent,
+    id: number | null | undefined,
+  ): Promise<StoredSnapshot | null> => {
+    if (id === null || id === undefined) return null;
+    if (job.state) {
+      const s = job.state.snapshots.get(id);
+      return s ? { jobId: job.view.jobId, ...snapshotView(s) } : null;
+    }
+    return readModel.snapshot(job.view.jobId, id);
+  };
+
+  const liveJob = async (jobId: string): Promise<JobParent | null> => {
+    const view = await readModel.job(jobId);
+    return view ? { view } : null;
+  };
+
+  const snapshotsPage = async (
+    jobId: string,
+    filterArgs: SnapshotFilter,
+    first: number,
+    after: string | undefined,
+    state?: JobState,
+  ) => {
+    const size = pageSize(first);
+    if (state) {
+      const all = [...state.snapshots.values()]
+        .sort((a, b) => b.snapshotId - a.snapshotId)
+        .map((s) => ({ jobId, ...snapshotView(s) }))
+        .filter((s) => matchesFilter(s, filterArgs));
+      const start = after ? all.findIndex((s) => s.snapshotId < Number(decode(after, 'snapshot'))) : 0;
+      const rest = start < 0 ? [] : all.slice(start);
+      return connection(rest.slice(0, size + 1), size, (s) => encodeCursor('snapshot', String(s.snapshotId)));
+    }
+    const page = await readModel.snapshots(jobId, filterArgs, size, after ?? undefined);
+    return {
+      edges: page.items.map((node) => ({ node, cursor: encodeCursor('snapshot', String(node.snapshotId)) })),
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+    };
+  };
+
+  /** Runs a command and answers once the read model shows its events (read your own writes). */
+  const execute = async <C extends Command>(input: unknown) => {
+    const parsed = Command.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new GraphQLError(`${issue.path.join('.')}: ${issue.message}`, {
+        extensions: { code: 'BAD_USER_INPUT', field: issue.path.join('.'), rule: issue.code },
+      });
+    }
+    try {
+      const result = await bus.execute(parsed.data as C, { correlationId: randomUUID() });
+      if (result.position) await readModel.waitFor(result.position);
+      return result;
+    } catch (error) {
+      throw asGraphqlError(error);
+    }
+  };
+
+  const resolvers = {
+    DateTime: new GraphQLScalarType({
+      name: 'DateTime',
+      serialize: (v) => (typeof v === 'number' ? new Date(v).toISOString() : v),
+      parseValue: (v) => parseDate(v),
+      parseLiteral: (ast) => (ast.kind === Kind.STRING ? parseDate(ast.value) : null),
+    }),
+    Long: new GraphQLScalarType({
+      name: 'Long',
+      serialize: (v) => (typeof v === 'bigint' ? Number(v) : v),
+      parseValue: (v) => v,
+      parseLiteral: (ast) => (ast.kind === Kind.INT ? Number(ast.value) : null),
+    }),
+    JSON: new GraphQLScalarType({ name: 'JSON', serialize: (v) => v, parseValue: (v) => v }),
+
+    Query: {
+      job: (_: unknown, { id }: { id: string }) => liveJob(id),
+      jobs: async (
+        _: unknown,
+        args: { status?: JobSummaryView['status']; first: number; after?: string },
+      ) => {
+        const size = pageSize(args.first);
+        if (args.after) decode(args.after, 'job');
+        const page = await readModel.jobs(args.status ?? undefined, size, args.after ?? undefined);
+        return {
+          edges: page.items.map((view) => ({ node: { view }, cursor: encodeCursor('job', view.jobId) })),
+          pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+        };
+      },
+      snapshot: (_: unknown, { jobId, id }: { jobId: string; id: number }) => readModel.snapshot(jobId, id),
+      snapshots: (_: unknown, a: SnapshotFilter & { jobId: string; first: number; after?: string }) =>
+        snapshotsPage(a.jobId, filterOf(a), a.first, a.after ?? undefined),
+      catalog: (_: unknown, a: { jobId: string; first: number; after?: string }) =>
+        snapshotsPage(a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined),
+      history: (_: unknown, a: HistoryArgs) => history(store, a),
+      catalogAsOf: async (_: unknown, { jobId, at }: { jobId: string; at: number }) => {
+        const { state, revision } = await stateAt(store, jobId, { at });
+        if (!state.registered) return null;
+        const catalog = [...state.completed]
+          .reverse()
+          .map((id) => ({ jobId, ...snapshotView(state.snapshots.get(id)!) }));
+        return { at, events: Number(revision + 1n), job: { view: jobSummaryView(state), state }, catalog };
+      },
+    },
+
+    Mutation: {
+      triggerSnapshot: async (
+        _: unknown,
+        a: { jobId: string; kind: string; triggerId?: string; targetDirectory?: string; formatType?: string },
+      ) => {
+        await guard(storage, a.targetDirectory, 'targetDirectory');
+        const { reply } = await execute<Extract<Command, { type: 'TriggerSnapshot' }>>({
+          type: 'TriggerSnapshot',
+          jobId: a.jobId,
+          kind: a.kind,
+          triggerId: a.triggerId ?? randomUUID(),
+          triggerType: 'MANUAL',
+          formatType: a.formatType ?? 'CANONICAL',
+          ...(a.targetDirectory ? { targetDirectory: a.targetDirectory } : {}),
+        });
+        if (!reply.accepted) {
+          throw new GraphQLError(`trigger rejected: ${reply.reason}`, {
+            extensions: { code: 'CONFLICT', reason: reply.reason, field: 'kind', rule: reply.reason },
+          });
+        }
+        return readModel.snapshot(a.jobId, reply.snapshotId);
+      },
+      persistSnapshot: async (
+        _: unknown,
+        a: { jobId: string; snapshotId: number; targetDirectory?: string },
+      ) => {
+        await guard(storage, a.targetDirectory, 'targetDirectory');
+        await execute({
+          type: 'PersistSnapshot',
+          jobId: a.jobId,
+          snapshotId: a.snapshotId,
+          ...(a.targetDirectory ? { targetDirectory: a.targetDirectory } : {}),
+        });
+        return readModel.snapshot(a.jobId, a.snapshotId);
+      },
+      discardSnapshot: async (
+        _: unknown,
+        a: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
+      ) => {
+        await execute({
+          type: 'RequestDiscard',
+          jobId: a.jobId,
+          snapshotId: a.snapshotId,
+          force: a.force ?? false,
+          ...(a.reason ? { reason: a.reason } : {}),
+        });
+        return readModel.snapshot(a.jobId, a.snapshotId);
+      },
+      setJobStatus: async (_: unknown, a: { jobId: string; status: string }) => {
+        await execute({ type: 'ChangeJobStatus', jobId: a.jobId, status: a.status });
+        return liveJob(a.jobId);
+      },
+    },
+
+    Subscription: {
+      snapshotEvents: {
+        subscribe: (_: unknown, a: { jobId: string; types?: string[] }) =>
+          pipe(
+            pubsub.subscribe(topic, a.jobId),
+            filter((m: SnapshotEventMessage) => !a.types || a.types.includes(m.type)),
+          ),
+        resolve: (m: SnapshotEventMessage) => m,
+      },
+    },
+
+    Job: {
+      id: (j: JobParent) => j.view.jobId,
+      name: (j: JobParent) => j.view.name,
+      status: (j: JobParent) => j.view.status,
+      tasks: (j: JobParent) => j.view.tasks,
+      checkpointing: (j: JobParent) => j.view.checkpointing,
+      storage: (j: JobParent) => j.view.storage,
+      counts: (j: JobParent) => j.view.counts,
+      consecutiveFailures: (j: JobParent) => j.view.consecutiveFailures,
+      registeredAt: (j: JobParent) => j.view.registeredAt,
+      updatedAt: (j: JobParent) => j.view.updatedAt,
+      latestCompletedCheckpoint: (j: JobParent) => snapshotOf(j, j.view.latestCompletedCheckpointId),
+      latestSavepoint: (j: JobParent) => snapshotOf(j, j.view.latestSavepointId),
+      restorePoint: async (j: JobParent) => {
+        const point = j.view.restorePoint;
+        if (!point) return null;
+        const snapshot = await snapshotOf(j, point.snapshotId);
+        return snapshot ? { snapshot, reason: point.reason } : null;
+      },
+      schedule: (j: JobParent) =>
+        j.view.schedule && {
+          ...j.view.schedule,
+          nextFireAt: new Date(nextFireTime(j.view.schedule, Date.now())).toISOString(),
+          lastSlotAt: j.view.lastSlotAt,
+        },
+      snapshots: (j: JobParent, a: SnapshotFilter & { first: number; after?: string }) =>
+        snapshotsPage(j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j.state),
+    },
+
+    Snapshot: {
+      id: (s: SnapshotView) => s.snapshotId,
+    },
+  };
+
+  const yoga = createYoga({
+    schema: createSchema({ typeDefs: readFileSync(SCHEMA_FILE, 'utf8'), resolvers }),
+    graphqlEndpoint: '/graphql',
+    graphiql: { title: 'snapcat catalog' },
+    logging: false,
+  });
+  return yoga;
+}
+
+interface HistoryArgs {
+  jobId: string;
+  snapshotId?: number;
+  types?: string[];
+  from?: number;
+  to?: number;
+  first: number;
+  after?: string;
+}
+
+/** The job's events from the event store, oldest first, filtered; the cursor is the stream revision. */
+async function history(store: EventStore, a: HistoryArgs) {
+  const size = pageSize(a.first);
+  let next = a.after ? BigInt(decode(a.after, 'revision')) + 1n : 0n;
+  const found: { node: object; cursor: string }[] = [];
+  for (;;) {
+    const page = await store.readStream(jobStream(a.jobId), { fromRevision: next, maxCount: 1000 });
+    for (const recorded of page) {
+      const event = domainEvent(recorded);
+      const at = Date.parse(event.occurredAt);
+      const snapshotId = 'snapshotId' in event ? event.snapshotId : null;
+      if (a.to !== undefined && a.to !== null && at > a.to) return connection(found, size);
+      if (a.from !== undefined && a.from !== null && at < a.from) continue;
+      if (a.types && !a.types.includes(event.type)) continue;
+      if (a.snapshotId !== undefined && a.snapshotId !== null && snapshotId !== a.snapshotId) continue;
+      found.push({
+        cursor: encodeCursor('revision', recorded.revision.toString()),
+        node: {
+          eventId: recorded.id,
+          type: recorded.type,
+          revision: recorded.revision,
+          position: `${recorded.position.commit}:${recorded.position.prepare}`,
+          occurredAt: event.occurredAt,
+          recordedAt: recorded.created.toISOString(),
+          snapshotId,
+          data: event,
+          metadata: recorded.metadata,
+        },
+      });
+      if (found.length > size) return connection(found, size);
+    }
+    if (page.length < 1000) return connection(found, size);
+    next = page[page.length - 1]!.revision + 1n;
+  }
+}
+
+function connection<T extends { cursor: string }>(
+  items: T[],
+  size: number,
+): {
+  edges: T[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+};
+function connection<T>(
+  items: T[],
+  size: number,
+  cursor: (item: T) => string,
+): { edges: { node: T; cursor: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+function connection<T>(items: T[], size: number, cursor?: (item: T) => string) {
+  const edges = cursor
+    ? items.map((node) => ({ node, cursor: cursor(node) }))
+    : (items as unknown as { cursor: string }[]);
+  const kept = edges.slice(0, size);
+  return {
+    edges: kept,
+    pageInfo: { hasNextPage: edges.length > size, endCursor: kept.at(-1)?.cursor ?? null },
+  };
+}
+
+function pageSize(first: number): number {
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
+    throw new GraphQLError(`first must be between 1 and ${MAX_PAGE}`, {
+      extensions: { code: 'BAD_USER_INPUT', field: 'first', rule: 'range' },
+    });
+  }
+  return first;
+}
+
+function decode(cursor: string, kind: string): string {
+  if (kind === 'revision') {
+    const text = Buffer.from(cursor, 'base64url').toString('utf8');
+    if (/^revision:\d{1,18}$/.test(text)) return text.slice('revision:'.length);
+  } else {
+    try {
+      return decodeCursor(cursor, kind);
+    } catch (error) {
+      if (!(error instanceof InvalidCursorError)) throw error;
+    }
+  }
+  throw new GraphQLError(`invalid cursor ${cursor}`, {
+    extensions: { code: 'BAD_USER_INPUT', field: 'after', rule: 'cursor' },
+  });
+}
+
+function filterOf(a: SnapshotFilter): SnapshotFilter {
+  return {
+    ...(a.kinds ? { kinds: a.kinds } : {}),
+    ...(a.statuses ? { statuses: a.statuses } : {}),
+    ...(a.persisted !== undefined && a.persisted !== null ? { persisted: a.persisted } : {}),
+    ...(a.triggerTypes ? { triggerTypes: a.triggerTypes } : {}),
+  };
+}
+
+function matchesFilter(s: StoredSnapshot, f: SnapshotFilter): boolean {
+  return (
+    (!f.kinds || f.kinds.includes(s.kind)) &&
+    (!f.statuses || f.statuses.includes(s.status)) &&
+    (f.persisted === undefined || s.persisted === f.persisted) &&
+    (!f.triggerTypes || f.triggerTypes.includes(s.triggerType))
+  );
+}
+
+const IsoInstant = z.iso.datetime({ offset: true });
+function parseDate(value: unknown): number {
+  if (typeof value !== 'string' || !IsoInstant.safeParse(value).success) {
+    throw new GraphQLError('must be an ISO-8601 date-time such as 2026-01-01T00:00:00Z', {
+      extensions: { code: 'BAD_USER_INPUT', rule: 'date-time' },
+    });
+  }
+  return Date.parse(value);
+}
+
+async function guard(storage: SnapshotStorage, location: string | undefined, field: string): Promise<void> {
+  try {
+    await requireWithinRoots(storage, location ?? undefined, field);
+  } catch (error) {
+    throw asGraphqlError(error);
+  }
+}
+
+function asGraphqlError(error: unknown): unknown {
+  if (error instanceof CommandRejected) {
+    return new GraphQLError(error.message, {
+      extensions: { code: error.code, field: error.field, rule: error.rule },
+    });
+  }
+  if (error instanceof Problem) {
+    const first = error.errors[0];
+    return new GraphQLError(error.detail, {
+      extensions: {
+        code: error.status === 400 ? 'BAD_USER_INPUT' : error.slug,
+        field: first?.field,
+        rule: first?.rule,
+      },
+    });
+  }
+  return error;
+}
+
+/** The pubsub of snapshot events; with a Redis event target it spans processes. */
+export function createSnapshotEventsPubSub(eventTarget?: unknown): SnapshotEventsPubSub {
+  return createPubSub(eventTarget ? { eventTarget: eventTarget as never } : {}) as SnapshotEventsPubSub;
+}
+
+export type { Position };

@@ -1,0 +1,34 @@
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { createPubSub } from 'graphql-yoga';
+import { Projector, ReadModelKeys } from '@snapcat/read-model';
+import { connectRedis, loadConfigOrExit, openCore, stopOnSignals } from '@snapcat/runtime';
+
+/** The projector on its own (`npm run start:projector`); run the API with SNAPCAT_PROJECTOR=off then. */
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const { log, store } = openCore(config);
+  const redis = connectRedis(config.redisUrl);
+  const pubsub = createPubSub({
+    eventTarget: createRedisEventTarget({
+      publishClient: connectRedis(config.redisUrl),
+      subscribeClient: connectRedis(config.redisUrl),
+    }),
+  });
+  const channel = new ReadModelKeys(config.queuePrefix).channel;
+  const projector = new Projector({
+    store,
+    redis,
+    prefix: config.queuePrefix,
+    log,
+    publish: (message) => pubsub.publish(channel, message.jobId, message),
+  });
+  await projector.start();
+  log.info('listening', { role: 'projector' });
+  stopOnSignals(log, async () => {
+    await projector.stop();
+    await redis.quit();
+    await store.close();
+  });
+}
+
+void main();
