@@ -65,17 +65,8 @@ export function createApp({
   const body = (req: Request) => req.body ?? {};
   const meta = (req: Request) => ({ correlationId: req.get('x-correlation-id') ?? randomUUID() });
 
-  /** Refuses a directory outside the storage roots: nothing outside them may ever be written or deleted. */
-  const requireWithinRoots = async (location: string | undefined, field: string) => {
-    if (location === undefined || (await storage.isWithinRoots(location))) return;
-    throw new Problem(
-      400,
-      'invalid-request',
-      'Invalid request',
-      `${field}: must lie inside the storage roots`,
-      [{ field, rule: 'within-storage-roots', message: 'must lie inside the configured storage roots' }],
-    );
-  };
+  const requireWithinRoots = (location: string | undefined, field: string) =>
+    requireWithin(storage, location, field);
 
   const registeredJob = async (jobId: string): Promise<JobState> => {
     const state = await bus.load(jobId);
