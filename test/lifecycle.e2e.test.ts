@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { client, startService, type RunningService } from './support/service';
 import { e2eStore } from './support/stores';
+import { runCli, testPrefix } from './support/service';
+import { deleteKeys } from './support/redis';
 
 const JOB = '5f0c1e2d3b4a59687766554433221100';
 const TASKS = ['source-0', 'map-0', 'map-1', 'sink-0'];
@@ -11,6 +13,7 @@ describe(`end to end: the service as a child process (${process.env.SNAPCAT_E2E_
   let dir: string;
   let service: RunningService | undefined;
   let store: Awaited<ReturnType<typeof e2eStore>>;
+  const prefix = testPrefix('lifecycle');
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-e2e-'));
     store = await e2eStore(dir);
@@ -18,6 +21,7 @@ describe(`end to end: the service as a child process (${process.env.SNAPCAT_E2E_
   afterAll(async () => {
     await service?.stop('SIGKILL');
     await store.close();
+    await deleteKeys(prefix);
     rmSync(dir, { recursive: true, force: true });
   });
   const start = async () => {
@@ -25,6 +29,7 @@ describe(`end to end: the service as a child process (${process.env.SNAPCAT_E2E_
       SNAPCAT_EVENT_STORE: store.connection,
       // The catalog alone, as in the lifecycle issue: no storage worker turns DISCARDING into DISCARDED here.
       SNAPCAT_WORKERS: 'off',
+      SNAPCAT_QUEUE_PREFIX: prefix,
       SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
     });
     return client(service.url);
@@ -117,6 +122,13 @@ describe(`end to end: the service as a child process (${process.env.SNAPCAT_E2E_
     api = await start();
     if (store.durable) {
       expect(await answers()).toEqual(before);
+      // The auditor's check: the read model the service projected equals a fresh fold of the log.
+      const audit = await runCli(['audit', 'verify'], {
+        SNAPCAT_EVENT_STORE: store.connection,
+        SNAPCAT_QUEUE_PREFIX: prefix,
+      });
+      expect(audit.stderr + audit.stdout).toContain('read model matches the log');
+      expect(audit.status).toBe(0);
     } else {
       // The memory store keeps nothing across a restart, and the service says so instead of inventing state.
       expect((await api.get(`/jobs/${JOB}`)).status).toBe(404);

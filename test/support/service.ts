@@ -84,3 +84,25 @@ export function client(baseUrl: string) {
     delete: (path: string) => call('DELETE', path),
   };
 }
+
+/**
+ * Runs the operator CLI (`npm run snapcat -- …`) as a child process. Asynchronous on purpose: a protocol
+ * test server living in this process must keep answering while the CLI talks to it.
+ */
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}

@@ -95,29 +95,38 @@ export class EsdbEventStore implements EventStore {
     const backwards = options.direction === 'backwards';
     const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
     const out: RecordedEvent[] = [];
-    let from: Position | 'start' | 'end' = options.after ?? (backwards ? 'end' : 'start');
+    // START (-1) is no position EventStoreDB can take: it means the beginning.
+    let after = options.after && options.after.commit >= 0n ? options.after : undefined;
+    let from: Position | 'start' | 'end' = after ?? (backwards ? 'end' : 'start');
     try {
       for (;;) {
         let seen = 0;
         let last: Position | undefined;
-        for await (const resolved of this.client.readAll({
+        const read = this.client.readAll({
           direction: backwards ? BACKWARDS : FORWARDS,
           fromPosition: from,
           maxCount: PAGE,
-        })) {
+        });
+        let full = false;
+        for await (const resolved of read) {
           seen += 1;
           const event = toRecorded(resolved);
           last = event.position;
           // Whether the server includes the event at the position we start from, the port excludes it.
-          if (options.after && comparePositions(event.position, options.after) === (backwards ? 1 : -1))
-            continue;
-          if (options.after && comparePositions(event.position, options.after) === 0) continue;
+          if (after && comparePositions(event.position, after) !== (backwards ? -1 : 1)) continue;
           if (event.streamId.startsWith('$') || !matchesFilter(event, options.filter)) continue;
           out.push(event);
-          if (out.length >= max) return out;
+          if (out.length >= max) {
+            full = true;
+            break;
+          }
+        }
+        if (full) {
+          await read.cancel(); // end the call on the server too, or the client keeps it open until dispose
+          return out;
         }
         if (seen < PAGE || !last) return out;
-        from = last;
+        from = after = last; // the next page starts at the last event read, which it must not repeat
       }
     } catch (error) {
       throw unavailable(error);

@@ -136,6 +136,8 @@ export function eventStoreContract(name: string, open: () => Promise<StoreFixtur
         filter: { streamNamePrefixes: [prefix] },
       });
       expect(back.map((e) => e.id)).toEqual([mine[3]!.id, mine[2]!.id]);
+      const fromStart = await store.readAll({ after: START, filter: { streamNamePrefixes: [prefix] } });
+      expect(fromStart.map((e) => e.id)).toEqual(mine.map((e) => e.id));
       const limited = await store.readAll({ maxCount: 1, filter: { streamNamePrefixes: [prefix] } });
       expect(limited.map((e) => e.id)).toEqual([mine[0]!.id]);
     });

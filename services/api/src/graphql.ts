@@ -87,6 +87,7 @@ export function createGraphql(deps: GraphqlDeps) {
       const rest = start < 0 ? [] : all.slice(start);
       return connection(rest.slice(0, size + 1), size, (s) => encodeCursor('snapshot', String(s.snapshotId)));
     }
+    if (after) decode(after, 'snapshot');
     const page = await readModel.snapshots(jobId, filterArgs, size, after ?? undefined);
     return {
       edges: page.items.map((node) => ({ node, cursor: encodeCursor('snapshot', String(node.snapshotId)) })),

@@ -1,0 +1,312 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { client, startService, testPrefix, type RunningService } from './support/service';
+import { deleteKeys } from './support/redis';
+
+const JOB = '9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a';
+const OTHER_JOBS = ['9b9b9b9b9b9b9b9b9b9b9b9b9b9b9b9b', '9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Gql {
+  data?: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+describe('GraphQL catalog over HTTP (service as a child process, real Redis)', () => {
+  let dir: string;
+  let service: RunningService;
+  let api: ReturnType<typeof client>;
+  const prefix = testPrefix('graphql');
+  const instants: number[] = [];
+  const gql = async (query: string, variables: object = {}): Promise<Gql> => {
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await res.json()) as Gql;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-graphql-'));
+    service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+      SNAPCAT_WORKERS: 'off',
+    });
+    api = client(service.url);
+    await api.put(`/jobs/${JOB}`, { name: 'orders', tasks: ['a'], checkpointing: { numRetained: 50 } });
+    for (const id of OTHER_JOBS) await api.put(`/jobs/${id}`, { tasks: ['a'] });
+    await api.post(`/jobs/${OTHER_JOBS[0]}/status`, { status: 'FINISHED' });
+    // A scripted history: 25 snapshots, every 4th a savepoint; three instants remembered along the way.
+    for (let i = 1; i <= 25; i += 1) {
+      await api.post(`/jobs/${JOB}/snapshots`, { kind: i % 4 === 0 ? 'SAVEPOINT' : 'CHECKPOINT' });
+      await api.post(`/jobs/${JOB}/snapshots/${i}/acks`, { taskId: 'a', stateSize: i });
+      if (i === 5 || i === 15) {
+        await sleep(5);
+        instants.push(Date.now());
+        await sleep(5);
+      }
+    }
+    await api.post(`/jobs/${JOB}/snapshots/3/persist`);
+    await api.post(`/jobs/${JOB}/snapshots/2/discard`);
+    await sleep(5);
+    instants.push(Date.now());
+    await sleep(5);
+    await api.post(`/jobs/${JOB}/snapshots/1/discard`);
+    // the read model catches up
+    for (let i = 0; i < 100; i += 1) {
+      const r = await gql(`{ snapshot(jobId: "${JOB}", id: 1) { status } }`);
+      if (r.data?.snapshot?.status === 'DISCARDING') break;
+      await sleep(50);
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await service.stop('SIGKILL');
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('job: status, configuration, counts, latest snapshots and the restore point', async () => {
+    const r = await gql(`{ job(id: "${JOB}") {
+      id name status tasks checkpointing { numRetained retention } storage { checkpointDir }
+      counts { total inProgress completed failed discarded }
+      latestCompletedCheckpoint { id kind } latestSavepoint { id kind persisted }
+      restorePoint { reason snapshot { id } } } }`);
+    expect(r.errors).toBeUndefined();
+    expect(r.data!.job).toMatchObject({
+      id: JOB,
+      name: 'orders',
+      status: 'RUNNING',
+      tasks: ['a'],
+      checkpointing: { numRetained: 50, retention: 'NEVER_RETAIN_AFTER_TERMINATION' },
+      counts: { total: 25, inProgress: 0, completed: 25, failed: 0, discarded: 2 },
+      latestCompletedCheckpoint: { id: 25, kind: 'CHECKPOINT' },
+      latestSavepoint: { id: 24, kind: 'SAVEPOINT' },
+      restorePoint: { snapshot: { id: 25 } },
+    });
+    expect((await gql(`{ job(id: "${'f'.repeat(32)}") { id } }`)).data!.job).toBeNull();
+  });
+
+  it('jobs: filtered by status, paged without gaps or repeats', async () => {
+    const seen: string[] = [];
+    let after: string | null = null;
+    do {
+      const r: Gql = await gql(
+        `query($after: String) { jobs(first: 2, after: $after) { edges { node { id } cursor } pageInfo { hasNextPage endCursor } } }`,
+        { after },
+      );
+      seen.push(...r.data!.jobs.edges.map((e: { node: { id: string } }) => e.node.id));
+      after = r.data!.jobs.pageInfo.hasNextPage ? r.data!.jobs.pageInfo.endCursor : null;
+    } while (after);
+    expect(seen.filter((id) => [JOB, ...OTHER_JOBS].includes(id)).sort()).toEqual(
+      [JOB, ...OTHER_JOBS].sort(),
+    );
+    expect(new Set(seen).size).toBe(seen.length);
+    const finished = await gql(`{ jobs(status: FINISHED, first: 50) { edges { node { id status } } } }`);
+    expect(finished.data!.jobs.edges.map((e: { node: { id: string } }) => e.node.id)).toContain(
+      OTHER_JOBS[0],
+    );
+    expect(
+      finished.data!.jobs.edges.every((e: { node: { status: string } }) => e.node.status === 'FINISHED'),
+    ).toBe(true);
+  });
+
+  it('snapshots: newest first, Relay pagination across pages without gaps or repeats, and filters', async () => {
+    const ids: number[] = [];
+    let after: string | null = null;
+    do {
+      const r: Gql = await gql(
+        `query($after: String) { snapshots(jobId: "${JOB}", first: 7, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`,
+        { after },
+      );
+      ids.push(...r.data!.snapshots.edges.map((e: { node: { id: number } }) => e.node.id));
+      after = r.data!.snapshots.pageInfo.hasNextPage ? r.data!.snapshots.pageInfo.endCursor : null;
+    } while (after);
+    expect(ids).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
+    const savepoints = await gql(
+      `{ snapshots(jobId: "${JOB}", kinds: [SAVEPOINT], first: 50) { edges { node { id kind triggerType properties { forced } } } } }`,
+    );
+    expect(savepoints.data!.snapshots.edges.map((e: { node: { id: number } }) => e.node.id)).toEqual([
+      24, 20, 16, 12, 8, 4,
+    ]);
+    const persisted = await gql(
+      `{ snapshots(jobId: "${JOB}", persisted: true) { edges { node { id savepointPath } } } }`,
+    );
+    expect(persisted.data!.snapshots.edges).toMatchObject([{ node: { id: 3 } }]);
+    const discarding = await gql(
+      `{ snapshots(jobId: "${JOB}", statuses: [DISCARDING], triggerTypes: [MANUAL]) { edges { node { id discard { cause state } } } } }`,
+    );
+    expect(discarding.data!.snapshots.edges.map((e: { node: { id: number } }) => e.node.id)).toEqual([2, 1]);
+    const one = await gql(
+      `{ snapshot(jobId: "${JOB}", id: 7) { id kind status stateSize acknowledgedTasks totalTasks externalPath triggeredAt completedAt } }`,
+    );
+    expect(one.data!.snapshot).toMatchObject({
+      id: 7,
+      kind: 'CHECKPOINT',
+      status: 'COMPLETED',
+      stateSize: 7,
+      acknowledgedTasks: 1,
+      totalTasks: 1,
+    });
+    const bad = await gql(`{ snapshots(jobId: "${JOB}", after: "bm9wZQ") { edges { cursor } } }`);
+    expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+  });
+
+  it('catalog: the restorable snapshots, newest first', async () => {
+    const r = await gql(`{ catalog(jobId: "${JOB}", first: 100) { edges { node { id status } } } }`);
+    const ids = r.data!.catalog.edges.map((e: { node: { id: number } }) => e.node.id);
+    expect(ids).toEqual(Array.from({ length: 23 }, (_, i) => 25 - i));
+  });
+
+  it('history: the events themselves with revision and position, filtered and paged', async () => {
+    const all: { revision: number; type: string }[] = [];
+    let after: string | null = null;
+    do {
+      const r: Gql = await gql(
+        `query($after: String) { history(jobId: "${JOB}", first: 10, after: $after) { edges { node { revision type position eventId occurredAt } } pageInfo { hasNextPage endCursor } } }`,
+        { after },
+      );
+      all.push(...r.data!.history.edges.map((e: { node: { revision: number; type: string } }) => e.node));
+      after = r.data!.history.pageInfo.hasNextPage ? r.data!.history.pageInfo.endCursor : null;
+    } while (after);
+    expect(all.map((e) => e.revision)).toEqual(Array.from({ length: all.length }, (_, i) => i));
+    const events = (await api.get(`/jobs/${JOB}/events?limit=1000`)).body.events as unknown[];
+    expect(all).toHaveLength(events.length);
+    const ofThree = await gql(
+      `{ history(jobId: "${JOB}", snapshotId: 3) { edges { node { type snapshotId } } } }`,
+    );
+    expect(ofThree.data!.history.edges.map((e: { node: { type: string } }) => e.node.type)).toEqual([
+      'SnapshotTriggered',
+      'TaskAcknowledged',
+      'SnapshotCompleted',
+      'SnapshotPersisted',
+    ]);
+    const typed = await gql(
+      `{ history(jobId: "${JOB}", types: ["SnapshotDiscardRequested"]) { edges { node { snapshotId } } } }`,
+    );
+    expect(typed.data!.history.edges.map((e: { node: { snapshotId: number } }) => e.node.snapshotId)).toEqual(
+      [2, 1],
+    );
+    const window = await gql(
+      `query($from: DateTime, $to: DateTime) { history(jobId: "${JOB}", from: $from, to: $to, types: ["SnapshotCompleted"], first: 100) { edges { node { snapshotId } } } }`,
+      {
+        from: new Date(instants[0]!).toISOString(),
+        to: new Date(instants[1]!).toISOString(),
+      },
+    );
+    expect(
+      window.data!.history.edges.map((e: { node: { snapshotId: number } }) => e.node.snapshotId),
+    ).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+  });
+
+  it('catalogAsOf: the job and its catalog at three instants of the scripted history', async () => {
+    const at = async (instant: number) =>
+      (
+        await gql(
+          `query($at: DateTime!) { catalogAsOf(jobId: "${JOB}", at: $at) { events job { counts { total } latestSavepoint { id } } catalog { id persisted } } }`,
+          {
+            at: new Date(instant).toISOString(),
+          },
+        )
+      ).data!.catalogAsOf;
+    const first = await at(instants[0]!);
+    expect(first.catalog.map((s: { id: number }) => s.id)).toEqual([5, 4, 3, 2, 1]);
+    expect(first.job).toMatchObject({ counts: { total: 5 }, latestSavepoint: { id: 4 } });
+    const second = await at(instants[1]!);
+    expect(second.catalog.map((s: { id: number }) => s.id)).toEqual(
+      Array.from({ length: 15 }, (_, i) => 15 - i),
+    );
+    const third = await at(instants[2]!);
+    expect(third.catalog.map((s: { id: number }) => s.id)).toEqual([
+      ...Array.from({ length: 23 }, (_, i) => 25 - i),
+      1,
+    ]);
+    expect(third.catalog.find((s: { id: number }) => s.id === 3).persisted).toBe(true);
+    const before = await gql(`{ catalogAsOf(jobId: "${JOB}", at: "2000-01-01T00:00:00Z") { events } }`);
+    expect(before.data!.catalogAsOf).toBeNull();
+  });
+
+  it('mutations go through the command handlers and answer after the read model caught up', async () => {
+    const t = await gql(
+      `mutation { triggerSnapshot(jobId: "${JOB}", kind: SAVEPOINT, triggerId: "gql-1") { id kind status triggerId } }`,
+    );
+    expect(t.data!.triggerSnapshot).toEqual({
+      id: 26,
+      kind: 'SAVEPOINT',
+      status: 'PENDING',
+      triggerId: 'gql-1',
+    });
+    await api.post(`/jobs/${JOB}/snapshots/26/acks`, { taskId: 'a' });
+    const p = await gql(
+      `mutation { persistSnapshot(jobId: "${JOB}", snapshotId: 25) { id persisted savepointPath } }`,
+    );
+    expect(p.data!.persistSnapshot).toMatchObject({ id: 25, persisted: true });
+    const d = await gql(
+      `mutation { discardSnapshot(jobId: "${JOB}", snapshotId: 10, reason: "space") { id status discard { cause reason } } }`,
+    );
+    expect(d.data!.discardSnapshot).toEqual({
+      id: 10,
+      status: 'DISCARDING',
+      discard: { cause: 'USER', reason: 'space' },
+    });
+    const refused = await gql(`mutation { discardSnapshot(jobId: "${JOB}", snapshotId: 26) { id } }`);
+    expect(refused.errors?.[0]?.extensions).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'latest-completed-retained',
+    });
+    const unknown = await gql(`mutation { persistSnapshot(jobId: "${JOB}", snapshotId: 999) { id } }`);
+    expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'snapshotId' });
+    const badJob = await gql(`mutation { setJobStatus(jobId: "nope", status: FAILED) { id } }`);
+    expect(badJob.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'jobId' });
+    const s = await gql(
+      `mutation { setJobStatus(jobId: "${OTHER_JOBS[1]}", status: SUSPENDED) { id status } }`,
+    );
+    expect(s.data!.setJobStatus).toEqual({ id: OTHER_JOBS[1], status: 'SUSPENDED' });
+  });
+
+  it('an SSE subscription receives the events of a lifecycle driven through REST', async () => {
+    const job = '9d9d9d9d9d9d9d9d9d9d9d9d9d9d9d9d';
+    await api.put(`/jobs/${job}`, { tasks: ['a', 'b'] });
+    const controller = new AbortController();
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({
+        query: `subscription { snapshotEvents(jobId: "${job}", types: ["SnapshotTriggered", "TaskAcknowledged", "SnapshotCompleted"]) { type snapshotId revision jobId } }`,
+      }),
+      signal: controller.signal,
+    });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const received: { type: string; snapshotId: number | null }[] = [];
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let index;
+        while ((index = buffer.indexOf('\n\n')) >= 0) {
+          const frame = buffer.slice(0, index);
+          buffer = buffer.slice(index + 2);
+          const data = frame.split('\n').find((l) => l.startsWith('data:'));
+          if (data && data.length > 6) received.push(JSON.parse(data.slice(5)).data.snapshotEvents);
+          if (received.some((e) => e.type === 'SnapshotCompleted')) return;
+        }
+      }
+    })().catch(() => undefined);
+    await sleep(300);
+    await api.post(`/jobs/${job}/snapshots`, { kind: 'CHECKPOINT' });
+    await api.post(`/jobs/${job}/snapshots/1/acks`, [{ taskId: 'a' }, { taskId: 'b' }]);
+    await Promise.race([reading, sleep(10_000)]);
+    controller.abort();
+    expect(received.map((e) => e.type)).toEqual([
+      'SnapshotTriggered',
+      'TaskAcknowledged',
+      'TaskAcknowledged',
+      'SnapshotCompleted',
+    ]);
+    expect(received.every((e) => e.snapshotId === 1)).toBe(true);
+  });
+});
