@@ -1,0 +1,26 @@
+/** Baselines served by the same stack, in their own process: a bare express route, and yoga answering `hello`. */
+import express from 'express';
+import { createSchema, createYoga } from 'graphql-yoga';
+
+const app = express();
+const yoga = createYoga({
+  schema: createSchema({
+    typeDefs: 'type Query { hello: String! }',
+    resolvers: { Query: { hello: () => 'world' } },
+  }),
+  logging: false,
+});
+app.use(yoga.graphqlEndpoint, yoga);
+app.use(express.json({ limit: '16mb' }));
+app.post('/ack', (req, res) => {
+  res.json(
+    Array.isArray(req.body)
+      ? req.body.map(() => ({ result: 'SUCCESS' }))
+      : { result: 'SUCCESS', snapshotStatus: 'PENDING' },
+  );
+});
+const server = app.listen(0, '127.0.0.1', () => {
+  process.stdout.write(
+    `${JSON.stringify({ msg: 'listening', port: (server.address() as { port: number }).port })}\n`,
+  );
+});
