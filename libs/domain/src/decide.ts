@@ -12,7 +12,14 @@ import {
   type JobStatus,
   type SnapshotStatus,
 } from './schemas';
-import { Draft, countsAgainstTolerance, latestCompleted, type JobState, type SnapshotState } from './state';
+import {
+  Draft,
+  countsAgainstTolerance,
+  expectsTask,
+  latestCompleted,
+  type JobState,
+  type SnapshotState,
+} from './state';
 
 export interface Replies {
   ConfigureJob: { created: boolean; changed: boolean };
@@ -392,7 +399,7 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
   if (snapshot.acks.has(c.taskId)) return { result: 'DUPLICATE', snapshotStatus: snapshot.status };
   // A snapshot being discarded keeps no task list: whoever acknowledges it now sends garbage to clean up.
   if (snapshot.discard) return stray('DISCARDED');
-  if (!snapshot.expectedTasks.includes(c.taskId)) return stray('UNKNOWN');
+  if (!expectsTask(snapshot, c.taskId)) return stray('UNKNOWN');
   if (snapshot.status !== 'PENDING') return stray('DISCARDED');
 
   d.emit({
@@ -442,7 +449,7 @@ function complete(d: Decider, snapshot: SnapshotState): void {
 function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {
   const snapshot = requireSnapshot(d.state, c.snapshotId);
   requireStatus(snapshot, ['PENDING'], 'decline');
-  if (!snapshot.expectedTasks.includes(c.taskId)) {
+  if (!expectsTask(snapshot, c.taskId)) {
     throw new CommandRejected(
       'CONFLICT',
       'taskId',

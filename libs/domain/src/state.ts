@@ -314,6 +314,18 @@ export class Draft {
   }
 }
 
+const taskIndexes = new WeakMap<readonly string[], Set<string>>();
+
+/** Whether a task belongs to a snapshot, in O(1): the task list is indexed once, and shared by every state. */
+export function expectsTask(snapshot: SnapshotState, taskId: string): boolean {
+  let index = taskIndexes.get(snapshot.expectedTasks);
+  if (!index) {
+    index = new Set(snapshot.expectedTasks);
+    taskIndexes.set(snapshot.expectedTasks, index);
+  }
+  return index.has(taskId);
+}
+
 export function countsAgainstTolerance(snapshot: SnapshotState, reason: FailureReason): boolean {
   return !snapshot.properties.forced && COUNTED_FAILURES.includes(reason);
 }

@@ -41,6 +41,13 @@ export class SqliteEventStore implements EventStore {
   private readonly appended = new EventEmitter().setMaxListeners(0);
   private readonly statements;
   private readonly readAllStatements = new Map<string, Database.Statement<unknown[], Row>>();
+  private queued: {
+    streamId: string;
+    events: NewEvent[];
+    expected: ExpectedRevision;
+    resolve(result: AppendResult): void;
+    reject(error: unknown): void;
+  }[] = [];
 
   constructor(
     file: string,
@@ -81,8 +88,49 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    const write = this.db.transaction((): AppendResult => {
+  /**
+   * Appends that arrive in the same turn of the event loop, to any streams, are written in one
+   * transaction: one fsync for all of them (group commit across jobs). Each append runs in its own
+   * savepoint, so one that fails (wrong expected revision) writes nothing and fails alone.
+   */
+  append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.queued.push({ streamId, events, expected, resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queued;
+    this.queued = [];
+    const outcomes: ({ ok: AppendResult } | { error: unknown })[] = [];
+    try {
+      this.db
+        .transaction(() => {
+          for (const a of batch) {
+            try {
+              outcomes.push({ ok: this.appendOne(a.streamId, a.events, a.expected) });
+            } catch (error) {
+              outcomes.push({ error });
+            }
+          }
+        })
+        .immediate();
+    } catch (error) {
+      batch.forEach((a) => a.reject(error)); // the commit itself failed: nothing of the batch is stored
+      return;
+    }
+    this.appended.emit('appended');
+    batch.forEach((a, i) => {
+      const outcome = outcomes[i]!;
+      if ('ok' in outcome) a.resolve(outcome.ok);
+      else a.reject(outcome.error);
+    });
+  }
+
+  private appendOne(streamId: string, events: NewEvent[], expected: ExpectedRevision): AppendResult {
+    // A nested transaction is a savepoint: a failure rolls back this append only.
+    return this.db.transaction((): AppendResult => {
       const retried = retriedAppend(streamId, events, (id) => {
         const row = this.statements.byId.get(id);
         return row && toRecorded(row);
@@ -107,10 +155,7 @@ export class SqliteEventStore implements EventStore {
         position = BigInt(info.lastInsertRowid);
       }
       return { nextExpectedRevision: revision, position: { commit: position, prepare: position } };
-    });
-    const result = write.immediate();
-    this.appended.emit('appended');
-    return result;
+    })();
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
