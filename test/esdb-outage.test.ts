@@ -2,20 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EsdbTestServer } from './esdb/test-server';
+import { until } from './support/wait';
 import { client, startService, type RunningService } from './support/service';
 
 const JOB = 'dead0000beef0000dead0000beef0000';
 const TASKS = Array.from({ length: 120 }, (_, i) => `task-${i}`);
-
-async function until<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('EventStoreDB outage (protocol test server stopped and started under a running service)', () => {
   let dir: string;

@@ -11,23 +11,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueueEvents } from 'bullmq';
+import { sleep, until } from './support/wait';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let counter = 0;
 const newJobId = () =>
   `${(Date.now() + counter++).toString(16).padStart(16, '0')}${'ab'.repeat(8)}`.slice(0, 32);
-
-async function until<T>(probe: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('storage workers: cleanup, path safety, retention, timeouts, manifests (real Redis, BullMQ, files)', () => {
   let dir: string;

@@ -219,20 +219,18 @@ async function benchCommandHandler(dir: string) {
         );
         for (let i = 0; i < tasks.length; i += size) {
           await Promise.all(
-            tasks
-              .slice(i, i + size)
-              .map((taskId) =>
-                bus.execute(
-                  command({
-                    type: 'AcknowledgeTask',
-                    jobId,
-                    snapshotId,
-                    taskId,
-                    stateSize: 1024,
-                    stateHandles: [],
-                  }),
-                ),
+            tasks.slice(i, i + size).map((taskId) =>
+              bus.execute(
+                command({
+                  type: 'AcknowledgeTask',
+                  jobId,
+                  snapshotId,
+                  taskId,
+                  stateSize: 1024,
+                  stateHandles: [],
+                }),
               ),
+            ),
           );
         }
       }

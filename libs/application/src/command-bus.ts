@@ -57,6 +57,8 @@ interface JobWriter {
   warmed: boolean;
   snapshotRevision: bigint;
   snapshotting: boolean;
+  /** Size of the last aggregate snapshot written, in snapshots plus retained acknowledgements. */
+  snapshotWeight: number;
 }
 
 interface AggregateSnapshot {
@@ -158,6 +160,7 @@ export class CommandBus {
         warmed: false,
         snapshotRevision: -1n,
         snapshotting: false,
+        snapshotWeight: 0,
       };
       this.evictIdle();
     }
@@ -273,8 +276,14 @@ export class CommandBus {
 
   /** Stores the aggregate in its side stream once enough events have passed; off the command path. */
   private maybeSnapshot(writer: JobWriter): void {
-    if (writer.snapshotting || writer.revision - writer.snapshotRevision < BigInt(this.snapshotEvery)) return;
+    // A large aggregate (many retained savepoints, each with its acknowledgements) is costly to encode, so
+    // its snapshots are spaced out in proportion: encoding stays a small, constant cost per event.
+    const interval = Math.max(this.snapshotEvery, Math.floor(writer.snapshotWeight / 4));
+    if (writer.snapshotting || writer.revision - writer.snapshotRevision < BigInt(interval)) return;
     writer.snapshotting = true;
+    let weight = writer.state.snapshots.size;
+    for (const snapshot of writer.state.snapshots.values()) weight += snapshot.acks.size;
+    writer.snapshotWeight = weight;
     const revision = writer.revision;
     const data: AggregateSnapshot = { revision: revision.toString(), state: encodeState(writer.state) };
     const write = this.store

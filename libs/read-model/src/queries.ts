@@ -107,7 +107,7 @@ export class ReadModel {
       for (const text of views) {
         if (!text) continue;
         const view = JSON.parse(text) as StoredSnapshot;
-        if (!matches(view, filter)) continue;
+        if (!matchesSnapshotFilter(view, filter)) continue;
         items.push(view);
         if (items.length > first) break;
       }
@@ -123,7 +123,8 @@ export class ReadModel {
   }
 }
 
-function matches(s: StoredSnapshot, f: SnapshotFilter): boolean {
+/** Whether a snapshot passes a filter (the read model's and GraphQL's one definition). */
+export function matchesSnapshotFilter(s: StoredSnapshot, f: SnapshotFilter): boolean {
   return (
     (!f.kinds || f.kinds.includes(s.kind)) &&
     (!f.statuses || f.statuses.includes(s.status)) &&

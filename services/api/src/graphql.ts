@@ -19,6 +19,7 @@ import {
   InvalidCursorError,
   decodeCursor,
   encodeCursor,
+  matchesSnapshotFilter,
   stateAt,
   type ReadModel,
   type SnapshotEventMessage,
@@ -82,7 +83,7 @@ export function createGraphql(deps: GraphqlDeps) {
       const all = [...state.snapshots.values()]
         .sort((a, b) => b.snapshotId - a.snapshotId)
         .map((s) => ({ jobId, ...snapshotView(s) }))
-        .filter((s) => matchesFilter(s, filterArgs));
+        .filter((s) => matchesSnapshotFilter(s, filterArgs));
       const start = after ? all.findIndex((s) => s.snapshotId < Number(decode(after, 'snapshot'))) : 0;
       const rest = start < 0 ? [] : all.slice(start);
       return connection(rest.slice(0, size + 1), size, (s) => encodeCursor('snapshot', String(s.snapshotId)));
@@ -367,15 +368,6 @@ function filterOf(a: SnapshotFilter): SnapshotFilter {
     ...(a.persisted !== undefined && a.persisted !== null ? { persisted: a.persisted } : {}),
     ...(a.triggerTypes ? { triggerTypes: a.triggerTypes } : {}),
   };
-}
-
-function matchesFilter(s: StoredSnapshot, f: SnapshotFilter): boolean {
-  return (
-    (!f.kinds || f.kinds.includes(s.kind)) &&
-    (!f.statuses || f.statuses.includes(s.status)) &&
-    (f.persisted === undefined || s.persisted === f.persisted) &&
-    (!f.triggerTypes || f.triggerTypes.includes(s.triggerType))
-  );
 }
 
 const IsoInstant = z.iso.datetime({ offset: true });
