@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { deleteKeys } from './redis';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 
@@ -24,13 +25,15 @@ export async function startService(
   env: Record<string, string>,
   entry = 'services/api/src/main.ts',
 ): Promise<RunningService> {
+  // A prefix this helper made up is its to clean when the service stops; a given one is the caller's.
+  const ownPrefix = env.SNAPCAT_QUEUE_PREFIX === undefined ? testPrefix('svc') : undefined;
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
       SNAPCAT_PORT: '0',
       SNAPCAT_HOST: '127.0.0.1',
-      SNAPCAT_QUEUE_PREFIX: testPrefix('svc'),
+      ...(ownPrefix ? { SNAPCAT_QUEUE_PREFIX: ownPrefix } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -61,7 +64,9 @@ export async function startService(
     logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      const code = await exited;
+      if (ownPrefix && !env.SNAPCAT_REDIS_URL) await deleteKeys(ownPrefix);
+      return code;
     },
   };
 }
