@@ -435,6 +435,12 @@ How to read it: "ratio" is snapcat over its baseline. A "not yet" row has no mea
   connections the queueing of requests behind the synchronous SQLite commit shows as p99. What would close
   it: moving the SQLite writes to a worker thread (the fsync no longer blocks the event loop), and
   answering acks of one batch together. Benchmarks 5, 6, 8, 9 and 10 are not written yet.
+- The p99 of benchmark 4 is mostly aggregate-snapshot encoding on the event loop (the jobs of this
+  benchmark keep every savepoint, 1,000 acknowledgements each). Same quick run, same machine:
+  default 245 ms; snapshots spaced by the aggregate's full size 70 ms; aggregate snapshots off
+  (\`SNAPCAT_AGGREGATE_SNAPSHOT_EVERY=100000000\`) 22 ms, with benchmark 1 at 0.53. The default keeps the
+  cold-start bound (<= 300 events read after 100,000); encoding snapshots in a worker thread would give
+  both.
 `;
   writeFileSync(join(REPO_ROOT, 'BENCHMARKS.md'), doc);
   rmSync(dir, { recursive: true, force: true });

@@ -21,6 +21,7 @@ export function openCore(config: Config) {
   const log = createLogger(config.logLevel);
   const store = new InstrumentedEventStore(openEventStore(config.eventStore));
   const bus = new CommandBus(store, {
+    snapshotEvery: config.aggregateSnapshotEvery,
     onBackgroundError: (error) => log.warn('aggregate snapshot failed', { error: String(error) }),
   });
   return { log, store, bus };

@@ -27,6 +27,7 @@ const EnvSchema = z.object({
   SNAPCAT_DELETE_ORPHANS: z.enum(['true', 'false']).default('false'),
   SNAPCAT_DISCARD_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   SNAPCAT_DISCARD_BACKOFF_MS: z.coerce.number().int().min(1).max(3_600_000).default(1000),
+  SNAPCAT_AGGREGATE_SNAPSHOT_EVERY: z.coerce.number().int().min(1).max(100_000_000).default(250),
 });
 
 export interface Config {
@@ -46,6 +47,8 @@ export interface Config {
   deleteOrphans: boolean;
   discardAttempts: number;
   discardBackoffMs: number;
+  /** Minimum events between two aggregate snapshots of a job (more for large aggregates). */
+  aggregateSnapshotEvery: number;
 }
 
 export class ConfigError extends Error {
@@ -77,5 +80,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deleteOrphans: e.SNAPCAT_DELETE_ORPHANS === 'true',
     discardAttempts: e.SNAPCAT_DISCARD_ATTEMPTS,
     discardBackoffMs: e.SNAPCAT_DISCARD_BACKOFF_MS,
+    aggregateSnapshotEvery: e.SNAPCAT_AGGREGATE_SNAPSHOT_EVERY,
   };
 }
