@@ -22,6 +22,8 @@ export interface AppDeps {
   graphql?: express.RequestHandler & { graphqlEndpoint: string };
   /** Append-to-visible lag of the read model, for /readyz. */
   projectionLag?: () => Promise<unknown>;
+  /** Whether Redis (read model, queues) is connected: reported by /readyz, which does not fail on it. */
+  redisReady?: () => boolean;
   log: (msg: string, fields?: object) => void;
 }
 
@@ -35,6 +37,7 @@ export function createApp({
   orphanReport,
   graphql,
   projectionLag,
+  redisReady,
   log,
 }: AppDeps): express.Express {
   const app = express();
@@ -81,10 +84,13 @@ export function createApp({
   app.get('/readyz', async (_req, res) => {
     try {
       await store.readAll({ direction: 'backwards', maxCount: 1 });
+      // Commands need only the event store; without Redis, GraphQL and the workers wait, so it is reported.
+      const redis = redisReady ? (redisReady() ? 'connected' : 'unreachable') : 'not used';
       res.json({
         status: 'ready',
         eventStore: 'reachable',
-        projectionLagMs: (await projectionLag?.()) ?? null,
+        redis,
+        projectionLagMs: redis === 'connected' ? ((await projectionLag?.()) ?? null) : null,
       });
     } catch (error) {
       res

@@ -39,7 +39,10 @@ async function main(): Promise<void> {
           publish: (message) => pubsub.publish(keys.channel, message.jobId, message),
         })
       : undefined;
-  await projector?.start();
+  // Not awaited: the REST API serves commands (the event store is the truth) while Redis is still down.
+  projector
+    ?.start()
+    .catch((error: unknown) => log.error('projector did not start', { error: String(error) }));
 
   const app = createApp({
     bus,
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
     storage,
     graphql: createGraphql({ bus, store, readModel, storage, pubsub, topic: keys.channel }),
     projectionLag: async () => projector?.lag() ?? (await readModel.lag()),
+    redisReady: () => redis.status === 'ready',
     orphanReport: async () => {
       const text = await redis.get(redisKeys(config.queuePrefix).orphanReport);
       return text ? JSON.parse(text) : null;

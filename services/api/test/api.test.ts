@@ -28,6 +28,17 @@ describe('REST API over HTTP', () => {
       expect(ready.status).toBe(200);
       expect(ready.body.status).toBe('ready');
     });
+    it('/readyz reports Redis without failing on it: commands need only the event store', async () => {
+      const down = apiFixture({ redisReady: () => false });
+      const ready = await request(down.app).get('/readyz');
+      await down.close();
+      expect(ready.status).toBe(200);
+      expect(ready.body).toMatchObject({
+        eventStore: 'reachable',
+        redis: 'unreachable',
+        projectionLagMs: null,
+      });
+    });
     it('an unknown route is a 404 problem', async () => {
       expectProblem(await http.get(`${BASE}/nope`), 404, 'path');
     });

@@ -10,7 +10,7 @@ export const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 export const BASE = '/api/v1';
 
 /** The API on a real SQLite store in a temporary directory; supertest serves it over real HTTP. */
-export function apiFixture() {
+export function apiFixture(options: { redisReady?: () => boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-api-'));
   const store: EventStore = new SqliteEventStore(join(dir, 'events.db'));
   const bus = new CommandBus(store);
@@ -19,6 +19,7 @@ export function apiFixture() {
     store,
     defaults: { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') },
     storage: new LocalSnapshotStorage([dir]),
+    ...options,
     log: () => {},
   });
   return {

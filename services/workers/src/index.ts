@@ -47,14 +47,15 @@ export async function startWorkers({ config, store, bus, storage, log }: WorkerD
     deleteOrphans: config.deleteOrphans,
     log,
   });
-  // Upserted by every process with the same id and interval: the result is one scheduler.
-  await queues.maintenance.upsertJobScheduler(
-    jobIds.retentionSweep,
-    { every: config.retentionSweepMs },
-    {
-      name: 'retention-sweep',
-    },
-  );
+  // Upserted by every process with the same id and interval: the result is one scheduler. Not awaited:
+  // a process must start (and serve its API) while Redis is still down; BullMQ retries until it is up.
+  queues.maintenance
+    .upsertJobScheduler(
+      jobIds.retentionSweep,
+      { every: config.retentionSweepMs },
+      { name: 'retention-sweep' },
+    )
+    .catch((error: unknown) => log.error('retention sweep scheduler not set', { error: String(error) }));
   processManager.start();
   log.info('workers started', { prefix });
 
