@@ -1,6 +1,6 @@
 import type { Command, CommandOf } from './commands';
 import { CommandRejected } from './errors';
-import type { Event, EventOf } from './events';
+import type { Event } from './events';
 import { durationMs } from './duration';
 import { checkpointPath, savepointPath } from './paths';
 import { discardsOn, propertiesFor } from './properties';
@@ -597,5 +597,3 @@ function requireDiscardRequested(s: JobState, snapshotId: number): SnapshotState
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
-
-export type { EventOf };

@@ -106,6 +106,14 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/** A position as text (`commit:prepare`), for keys and answers; parsePosition reads it back. */
+export const formatPosition = (p: Position): string => `${p.commit}:${p.prepare}`;
+
+export function parsePosition(text: string): Position {
+  const [commit, prepare] = text.split(':');
+  return { commit: BigInt(commit!), prepare: BigInt(prepare!) };
+}
+
 export function comparePositions(a: Position, b: Position): number {
   if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
   if (a.prepare !== b.prepare) return a.prepare < b.prepare ? -1 : 1;

@@ -2,8 +2,15 @@ import type { Redis } from 'ioredis';
 import { isDeepStrictEqual } from 'node:util';
 import { fold, initialState, jobSummaryView, snapshotView, type Event, type JobState } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent } from '@snapcat/application';
-import { START, comparePositions, type EventStore, type Position } from '@snapcat/event-store';
-import { formatPosition, ReadModelKeys } from './keys';
+import {
+  START,
+  comparePositions,
+  formatPosition,
+  parsePosition,
+  type EventStore,
+  type Position,
+} from '@snapcat/event-store';
+import { ReadModelKeys } from './keys';
 
 const PAGE = 1000;
 
@@ -105,9 +112,7 @@ export async function verifyReadModel(
   const keys = new ReadModelKeys(prefix);
   const space = keys.space(Number((await redis.get(keys.current)) ?? '1'));
   const positionText = await redis.get(space.position);
-  const until = positionText
-    ? { commit: BigInt(positionText.split(':')[0]!), prepare: BigInt(positionText.split(':')[1]!) }
-    : START;
+  const until = positionText ? parsePosition(positionText) : START;
   const { states } = await foldLog(store, until);
   const differences: Difference[] = [];
   const compare = async (key: string, expected: unknown) => {

@@ -28,9 +28,3 @@ export class ReadModelKeys {
   }
 }
 export type KeySpace = ReturnType<ReadModelKeys['space']>;
-
-export const formatPosition = (p: { commit: bigint; prepare: bigint }) => `${p.commit}:${p.prepare}`;
-export function parsePosition(text: string): { commit: bigint; prepare: bigint } {
-  const [commit, prepare] = text.split(':');
-  return { commit: BigInt(commit!), prepare: BigInt(prepare!) };
-}

@@ -1,8 +1,15 @@
 import type { Redis } from 'ioredis';
 import { fold, type Event, type JobState } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent } from '@snapcat/application';
-import { START, type EventStore, type RecordedEvent, type Subscription } from '@snapcat/event-store';
-import { formatPosition, parsePosition, ReadModelKeys, type KeySpace } from './keys';
+import {
+  START,
+  formatPosition,
+  parsePosition,
+  type EventStore,
+  type RecordedEvent,
+  type Subscription,
+} from '@snapcat/event-store';
+import { ReadModelKeys, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeViews } from './writes';
 

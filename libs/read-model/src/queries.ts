@@ -7,8 +7,8 @@ import type {
   SnapshotView,
   TriggerType,
 } from '@snapcat/domain';
-import { comparePositions, type Position } from '@snapcat/event-store';
-import { parsePosition, ReadModelKeys } from './keys';
+import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
+import { ReadModelKeys } from './keys';
 
 export type StoredSnapshot = SnapshotView & { jobId: string };
 

@@ -4,15 +4,14 @@ import { join } from 'node:path';
 import IORedis from 'ioredis';
 import type { Command, CommandOf } from '@snapcat/domain';
 import { CommandBus } from '@snapcat/application';
-import { SqliteEventStore, START, comparePositions, type EventStore } from '@snapcat/event-store';
 import {
-  Projector,
-  ReadModel,
-  ReadModelKeys,
+  SqliteEventStore,
+  START,
+  comparePositions,
   formatPosition,
-  rebuildReadModel,
-  verifyReadModel,
-} from '../src';
+  type EventStore,
+} from '@snapcat/event-store';
+import { Projector, ReadModel, ReadModelKeys, rebuildReadModel, verifyReadModel } from '../src';
 import { runCli, testPrefix } from '../../../test/support/service';
 import { deleteKeys } from '../../../test/support/redis';
 

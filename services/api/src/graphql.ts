@@ -14,7 +14,7 @@ import {
   type SnapshotView,
 } from '@snapcat/domain';
 import { domainEvent, jobStream, nextFireTime, type CommandBus } from '@snapcat/application';
-import type { EventStore, Position } from '@snapcat/event-store';
+import { formatPosition, type EventStore } from '@snapcat/event-store';
 import {
   InvalidCursorError,
   decodeCursor,
@@ -298,7 +298,7 @@ async function history(store: EventStore, a: HistoryArgs) {
           eventId: recorded.id,
           type: recorded.type,
           revision: recorded.revision,
-          position: `${recorded.position.commit}:${recorded.position.prepare}`,
+          position: formatPosition(recorded.position),
           occurredAt: event.occurredAt,
           recordedAt: recorded.created.toISOString(),
           snapshotId,
@@ -411,5 +411,3 @@ function asGraphqlError(error: unknown): unknown {
 export function createSnapshotEventsPubSub(eventTarget?: unknown): SnapshotEventsPubSub {
   return createPubSub(eventTarget ? { eventTarget: eventTarget as never } : {}) as SnapshotEventsPubSub;
 }
-
-export type { Position };

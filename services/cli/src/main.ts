@@ -3,7 +3,7 @@ import { domainEvent, jobStream } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
 import { connectRedis, loadConfigOrExit } from '@snapcat/runtime';
-import { openEventStore } from '@snapcat/event-store';
+import { formatPosition, openEventStore } from '@snapcat/event-store';
 
 const USAGE = `usage: npm run snapcat -- <command>
   replay                                    rebuild the read model from the log into a fresh key space, then switch
@@ -80,7 +80,7 @@ async function exportJob(
       process.stdout.write(
         `${JSON.stringify({
           revision: Number(recorded.revision),
-          position: `${recorded.position.commit}:${recorded.position.prepare}`,
+          position: formatPosition(recorded.position),
           eventId: recorded.id,
           type: recorded.type,
           recordedAt: recorded.created.toISOString(),

@@ -4,6 +4,8 @@ import type { Event, EventOf } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent, jobStream, type CommandBus } from '@snapcat/application';
 import {
   START,
+  formatPosition,
+  parsePosition,
   type EventStore,
   type Position,
   type RecordedEvent,
@@ -191,10 +193,4 @@ export class ProcessManager {
     await this.deps.redis.set(this.keys.position, formatPosition(recorded.position));
     this.stats.eventsHandled += 1;
   }
-}
-
-const formatPosition = (p: Position) => `${p.commit}:${p.prepare}`;
-function parsePosition(text: string): Position {
-  const [commit, prepare] = text.split(':');
-  return { commit: BigInt(commit!), prepare: BigInt(prepare!) };
 }
