@@ -14,3 +14,7 @@ export async function until<T>(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `predicate` until it holds, or fails after `ms`. */
+export const eventually = (predicate: () => boolean | Promise<boolean>, ms: number, what = 'condition') =>
+  until(async () => ((await predicate()) ? true : undefined), ms, what);

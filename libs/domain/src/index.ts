@@ -9,3 +9,4 @@ export * from './paths';
 export * from './views';
 export * from './codec';
 export * from './duration';
+export * from './webhooks';

@@ -28,7 +28,32 @@ const EnvSchema = z.object({
   SNAPCAT_DISCARD_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   SNAPCAT_DISCARD_BACKOFF_MS: z.coerce.number().int().min(1).max(3_600_000).default(1000),
   SNAPCAT_AGGREGATE_SNAPSHOT_EVERY: z.coerce.number().int().min(1).max(100_000_000).default(250),
+  SNAPCAT_ENV: z.enum(['production', 'development']).default('production'),
+  // Empty counts as unset, as with most environment-driven tools.
+  SNAPCAT_SECRET_KEY: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
+  ),
+  SNAPCAT_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  SNAPCAT_WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .default('PT0S,PT5S,PT5M,PT30M,PT2H,PT5H,PT10H,PT10H')
+    .pipe(
+      z
+        .string()
+        .transform((text) => text.split(',').map((part) => part.trim()))
+        .pipe(
+          z.array(IsoDuration, { error: 'must be ISO-8601 durations separated by commas' }).min(1).max(50),
+        ),
+    ),
+  SNAPCAT_WEBHOOK_TIMEOUT: IsoDuration.default('PT15S'),
+  SNAPCAT_WEBHOOK_SECRET_OVERLAP: IsoDuration.default('PT24H'),
+  SNAPCAT_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
+  SNAPCAT_WEBHOOK_CHECKPOINT_EVERY: IsoDuration.default('PT1M'),
 });
+
+/** Used only with SNAPCAT_ENV=development and no SNAPCAT_SECRET_KEY: public, so never for real secrets. */
+export const DEVELOPMENT_SECRET_KEY = 'snapcat-development-key-not-secret-000';
 
 export interface Config {
   port: number;
@@ -49,6 +74,25 @@ export interface Config {
   discardBackoffMs: number;
   /** Minimum events between two aggregate snapshots of a job (more for large aggregates). */
   aggregateSnapshotEvery: number;
+  environment: 'production' | 'development';
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /**
+   * The key that seals subscription secrets; undefined outside development when SNAPCAT_SECRET_KEY is not
+   * set, in which case webhooks do not start. Never logged.
+   */
+  secretKey: string | undefined;
+  /** Without SNAPCAT_SECRET_KEY in development: sealed with a public key, which is logged as a warning. */
+  usingDevelopmentKey: boolean;
+  allowPrivate: boolean;
+  /** The wait before each attempt: the first entry is the first attempt (normally immediately). */
+  scheduleMs: number[];
+  timeoutMs: number;
+  rotationOverlapMs: number;
+  concurrency: number;
+  checkpointEveryMs: number;
 }
 
 export class ConfigError extends Error {
@@ -81,5 +125,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     discardAttempts: e.SNAPCAT_DISCARD_ATTEMPTS,
     discardBackoffMs: e.SNAPCAT_DISCARD_BACKOFF_MS,
     aggregateSnapshotEvery: e.SNAPCAT_AGGREGATE_SNAPSHOT_EVERY,
+    environment: e.SNAPCAT_ENV,
+    webhooks: {
+      secretKey:
+        e.SNAPCAT_SECRET_KEY ?? (e.SNAPCAT_ENV === 'development' ? DEVELOPMENT_SECRET_KEY : undefined),
+      usingDevelopmentKey: e.SNAPCAT_SECRET_KEY === undefined && e.SNAPCAT_ENV === 'development',
+      allowPrivate: e.SNAPCAT_WEBHOOK_ALLOW_PRIVATE === 'true',
+      scheduleMs: e.SNAPCAT_WEBHOOK_RETRY_SCHEDULE.map(durationMs),
+      timeoutMs: durationMs(e.SNAPCAT_WEBHOOK_TIMEOUT),
+      rotationOverlapMs: durationMs(e.SNAPCAT_WEBHOOK_SECRET_OVERLAP),
+      concurrency: e.SNAPCAT_WEBHOOK_CONCURRENCY,
+      checkpointEveryMs: durationMs(e.SNAPCAT_WEBHOOK_CHECKPOINT_EVERY),
+    },
   };
 }

@@ -2,3 +2,4 @@ export * from './config';
 export * from './log';
 export * from './redis';
 export * from './boot';
+export * from './lease';

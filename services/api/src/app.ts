@@ -7,6 +7,8 @@ import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware } from './problem';
 import { parse, requestSchemas } from './requests';
 import { requireWithinRoots as requireWithin } from './guards';
+import { webhookRoutes } from './webhooks';
+import type { WebhookService } from '@snapcat/webhooks';
 
 export interface AppDeps {
   bus: CommandBus;
@@ -24,6 +26,8 @@ export interface AppDeps {
   projectionLag?: () => Promise<unknown>;
   /** Whether Redis (read model, queues) is connected: reported by /readyz, which does not fail on it. */
   redisReady?: () => boolean;
+  /** Webhook subscriptions, or why they are disabled. */
+  webhooks?: WebhookService | { disabled: string };
   log: (msg: string, fields?: object) => void;
 }
 
@@ -38,6 +42,7 @@ export function createApp({
   graphql,
   projectionLag,
   redisReady,
+  webhooks,
   log,
 }: AppDeps): express.Express {
   const app = express();
@@ -279,6 +284,7 @@ export function createApp({
     });
   });
 
+  if (webhooks) api.use('/webhooks', webhookRoutes(webhooks));
   app.use('/api/v1', api);
   app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
   app.use(problemMiddleware(log));

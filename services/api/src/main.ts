@@ -4,6 +4,7 @@ import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import { connectRedis, loadConfigOrExit, openCore, stopOnSignals } from '@snapcat/runtime';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import { redisKeys, startWorkers } from '@snapcat/workers';
+import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
 import { createApp } from './app';
 import { createGraphql, createSnapshotEventsPubSub } from './graphql';
 
@@ -29,6 +30,8 @@ async function main(): Promise<void> {
     process.env.SNAPCAT_WORKERS !== 'off'
       ? await startWorkers({ config, store, bus, storage, log })
       : undefined;
+  // With embedded workers, their webhooks serve the API too; otherwise the API opens its own (no dispatcher).
+  const webhooks = workers ? workers.webhooks : openWebhooks(config, store, log);
   const projector =
     process.env.SNAPCAT_PROJECTOR !== 'off'
       ? new Projector({
@@ -56,6 +59,7 @@ async function main(): Promise<void> {
       return text ? JSON.parse(text) : null;
     },
     storeCounters: store.counters,
+    webhooks: webhooks?.service ?? { disabled: webhooksDisabledReason(config)! },
     defaults: { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir },
     log: log.error,
   });
@@ -68,6 +72,7 @@ async function main(): Promise<void> {
       eventStore: redactStore(config.eventStore),
       workers: workers ? 'embedded' : 'off',
       projector: projector ? 'embedded' : 'off',
+      webhooks: webhooks ? 'on' : 'off',
     });
   });
 
@@ -79,6 +84,7 @@ async function main(): Promise<void> {
         server.closeIdleConnections();
       });
       await workers?.close();
+      if (!workers) await webhooks?.close();
       await projector?.stop();
       await redis.quit().catch(() => undefined);
       await bus.flush();

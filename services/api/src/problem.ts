@@ -84,11 +84,14 @@ function ruleOf(issue: z.core.$ZodIssue): string {
   }
 }
 
+/** Fields of a rejected command that come from the URL path rather than the body. */
+const PATH_FIELDS = new Set(['jobId', 'snapshotId', 'subscriptionId', 'deliveryId']);
+
 function fromCommandRejected(e: CommandRejected): Problem {
   const status = e.code === 'NOT_FOUND' ? 404 : e.code === 'CONFLICT' ? 409 : 400;
   const slug = e.code === 'NOT_FOUND' ? 'not-found' : e.code === 'CONFLICT' ? 'conflict' : 'invalid-request';
   const title = e.code === 'NOT_FOUND' ? 'Not found' : e.code === 'CONFLICT' ? 'Conflict' : 'Invalid request';
-  const field = e.field === 'jobId' || e.field === 'snapshotId' ? `path.${e.field}` : `body.${e.field}`;
+  const field = PATH_FIELDS.has(e.field) ? `path.${e.field}` : `body.${e.field}`;
   return new Problem(status, slug, title, e.message, [{ field, rule: e.rule, message: e.message }]);
 }
 

@@ -1,4 +1,7 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { webhookJsonSchemaFiles } from '@snapcat/webhooks';
 import { domainEvent, jobStream } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
@@ -9,6 +12,7 @@ const USAGE = `usage: npm run snapcat -- <command>
   replay                                    rebuild the read model from the log into a fresh key space, then switch
   audit verify                              fold the log from scratch and compare with the read model (exit 1 on drift)
   audit export --job <id> [--from <time>] [--to <time>]   the job's events as NDJSON on stdout
+  schema write [--out <dir>]                write the JSON Schema of every webhook payload (default schema/webhooks)
 Configuration comes from the same SNAPCAT_* variables as the service.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -19,14 +23,16 @@ async function main(argv: string[]): Promise<number> {
       job: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   const command = positionals.join(' ');
-  if (values.help || !['replay', 'audit verify', 'audit export'].includes(command)) {
+  if (values.help || !['replay', 'audit verify', 'audit export', 'schema write'].includes(command)) {
     process.stderr.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
+  if (command === 'schema write') return writeSchemas(values.out ?? join('schema', 'webhooks'));
   const config = loadConfigOrExit();
   const store = openEventStore(config.eventStore);
   try {
@@ -57,6 +63,14 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+function writeSchemas(dir: string): number {
+  mkdirSync(dir, { recursive: true });
+  const files = webhookJsonSchemaFiles();
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  process.stdout.write(`wrote ${Object.keys(files).length} schemas to ${dir}\n`);
+  return 0;
 }
 
 async function exportJob(

@@ -3,6 +3,7 @@ import type { CommandBus } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
 import { connectRedis, type Config, type LogFn } from '@snapcat/runtime';
 import type { SnapshotStorage } from '@snapcat/storage';
+import { openWebhooks } from '@snapcat/webhooks';
 import { Enqueuer } from './enqueue';
 import { ProcessManager } from './process-manager';
 import { startProcessors } from './processors';
@@ -57,14 +58,19 @@ export async function startWorkers({ config, store, bus, storage, log }: WorkerD
     )
     .catch((error: unknown) => log.error('retention sweep scheduler not set', { error: String(error) }));
   processManager.start();
-  log.info('workers started', { prefix });
+  const webhooks = openWebhooks(config, store, log);
+  webhooks?.startDelivery();
+  log.info('workers started', { prefix, webhooks: webhooks ? 'on' : 'off' });
 
   return {
     processManager,
     queues,
+    /** Undefined when webhooks are disabled (no SNAPCAT_SECRET_KEY outside development). */
+    webhooks,
     /** Graceful: stop consuming the log, let active jobs finish, close the connections. */
     async close() {
       await processManager.stop();
+      await webhooks?.close();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(Object.values(queues).map((q) => q.close()));
       await Promise.all([redis.quit(), connection.quit()]).catch(() => undefined);

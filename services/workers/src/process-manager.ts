@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Event, EventOf } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent, jobStream, type CommandBus } from '@snapcat/application';
@@ -11,18 +10,11 @@ import {
   type RecordedEvent,
   type Subscription,
 } from '@snapcat/event-store';
-import type { LogFn } from '@snapcat/runtime';
+import { RedisLease, type LogFn } from '@snapcat/runtime';
 import type { Enqueuer } from './enqueue';
 
 const LEASE_MS = 5000;
 const TICK_MS = 1000;
-
-/** Renews our lease, or takes it when nobody holds it; 1 when we hold it afterwards. */
-const LEASE_SCRIPT = `
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0`;
 
 export interface ProcessManagerDeps {
   store: EventStore;
@@ -40,8 +32,8 @@ export interface ProcessManagerDeps {
  * schedulers, timeouts of pending snapshots, unfinished deletions and manifests.
  */
 export class ProcessManager {
-  private readonly me = randomUUID();
   private readonly keys;
+  private readonly lease: RedisLease;
   private subscription: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
@@ -50,7 +42,8 @@ export class ProcessManager {
 
   constructor(private readonly deps: ProcessManagerDeps) {
     const p = deps.keyPrefix;
-    this.keys = { lease: `${p}:pm:lease`, position: `${p}:pm:position`, epoch: `${p}:pm:epoch` };
+    this.keys = { position: `${p}:pm:position`, epoch: `${p}:pm:epoch` };
+    this.lease = new RedisLease(deps.redis, `${p}:pm:lease`, LEASE_MS);
   }
 
   start(): void {
@@ -68,21 +61,14 @@ export class ProcessManager {
     while (this.ticking) await new Promise((r) => setTimeout(r, 10));
     await this.subscription?.close();
     this.subscription = undefined;
-    await this.deps.redis
-      .eval(
-        `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-        1,
-        this.keys.lease,
-        this.me,
-      )
-      .catch(() => {});
+    await this.lease.release();
   }
 
   private async tick(): Promise<void> {
     if (this.ticking || this.stopped) return;
     this.ticking = true;
     try {
-      const held = (await this.deps.redis.eval(LEASE_SCRIPT, 1, this.keys.lease, this.me, LEASE_MS)) === 1;
+      const held = await this.lease.acquire();
       if (!held) {
         if (this.subscription) {
           this.deps.log.warn('process manager lost its lease; standing by');

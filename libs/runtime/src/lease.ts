@@ -1,0 +1,34 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/** Renews our lease, or takes it when nobody holds it; 1 when we hold it afterwards. */
+const ACQUIRE = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * A lease in Redis that one process of the cluster holds at a time, for the consumers of the log that
+ * must be single (the process manager upserts schedulers; the webhook dispatcher enqueues deliveries).
+ * The holder renews it well within `ttlMs`; when it dies, another process takes over after `ttlMs`.
+ */
+export class RedisLease {
+  private readonly holder = randomUUID();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly ttlMs = 5000,
+  ) {}
+
+  /** Takes or renews the lease; true when this process holds it. */
+  async acquire(): Promise<boolean> {
+    return (await this.redis.eval(ACQUIRE, 1, this.key, this.holder, this.ttlMs)) === 1;
+  }
+
+  async release(): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.key, this.holder).catch(() => undefined);
+  }
+}

@@ -1,0 +1,207 @@
+import type { Redis } from 'ioredis';
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { formatPosition, parsePosition, type Position } from '@snapcat/event-store';
+
+export const WEBHOOK_QUEUE = 'webhooks';
+
+/** One message to one subscription; the BullMQ job's data, so that every retry sends the same bytes. */
+export interface DeliveryJob {
+  /** `<eventId>-<subscriptionId>`: also the first BullMQ job id, so a replayed event enqueues nothing. */
+  deliveryId: string;
+  subscriptionId: string;
+  /** The webhook-id header: the event's id, the same on every attempt and redelivery. */
+  messageId: string;
+  eventType: string;
+  jobId?: string;
+  body: string;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'gone' | 'skipped';
+
+export interface DeliveryAttempt {
+  attempt: number;
+  at: string;
+  statusCode?: number;
+  latencyMs: number;
+  error?: string;
+  /** The wait before the next attempt, when one is planned. */
+  nextAttemptInMs?: number;
+}
+
+export interface DeliveryRecord {
+  id: string;
+  subscriptionId: string;
+  messageId: string;
+  eventType: string;
+  jobId?: string;
+  status: DeliveryStatus;
+  createdAt: string;
+  updatedAt: string;
+  attempts: DeliveryAttempt[];
+}
+
+/** How long the delivery log keeps a delivery, and how many it lists per subscription. */
+const LOG_TTL_SECONDS = 30 * 24 * 3600;
+const LOG_PER_SUBSCRIPTION = 1000;
+
+/** Records the delivery unless it is known (a replayed event must not reset the status of a finished one). */
+const RECORD = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -${LOG_PER_SUBSCRIPTION + 1})
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1`;
+
+/**
+ * The delivery queue and the delivery log (Redis). Also tracks the deliveries not yet settled with the
+ * log position before their event, which bounds where the dispatcher must resume after Redis is lost.
+ */
+export class Deliveries {
+  readonly queue: Queue<DeliveryJob>;
+  private readonly keys;
+
+  constructor(
+    private readonly redis: Redis,
+    connection: ConnectionOptions,
+    prefix: string,
+    private readonly attempts: number,
+  ) {
+    this.queue = new Queue<DeliveryJob>(WEBHOOK_QUEUE, { connection, prefix });
+    this.keys = {
+      delivery: (id: string) => `${prefix}:wh:delivery:${id}`,
+      attempts: (id: string) => `${prefix}:wh:delivery:${id}:attempts`,
+      bySubscription: (subscriptionId: string) => `${prefix}:wh:deliveries:${subscriptionId}`,
+      unsettled: `${prefix}:wh:unsettled`,
+      unsettledFrom: `${prefix}:wh:unsettled-from`,
+    };
+  }
+
+  /**
+   * Records and enqueues a delivery. `after` is the log position just before its event: until the delivery
+   * settles, the dispatcher's durable checkpoint stays at or before it.
+   */
+  async enqueue(job: DeliveryJob, now: number, after?: Position): Promise<void> {
+    const fields = {
+      id: job.deliveryId,
+      subscriptionId: job.subscriptionId,
+      messageId: job.messageId,
+      eventType: job.eventType,
+      jobId: job.jobId ?? '',
+      body: job.body,
+      status: 'pending',
+      createdAt: new Date(now).toISOString(),
+      updatedAt: new Date(now).toISOString(),
+    };
+    const pipeline = this.redis.multi();
+    pipeline.eval(
+      RECORD,
+      2,
+      this.keys.delivery(job.deliveryId),
+      this.keys.bySubscription(job.subscriptionId),
+      LOG_TTL_SECONDS,
+      now,
+      job.deliveryId,
+      ...Object.entries(fields).flat(),
+    );
+    if (after) {
+      pipeline.zadd(this.keys.unsettled, 'NX', Number(after.commit), job.deliveryId);
+      pipeline.hsetnx(this.keys.unsettledFrom, job.deliveryId, formatPosition(after));
+    }
+    await pipeline.exec();
+    await this.add(job, job.deliveryId);
+  }
+
+  private async add(job: DeliveryJob, bullJobId: string): Promise<void> {
+    await this.queue.add('deliver', job, {
+      jobId: bullJobId,
+      attempts: this.attempts,
+      backoff: { type: 'webhook' },
+      removeOnComplete: { age: 7 * 24 * 3600, count: 100_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    });
+  }
+
+  async recordAttempt(deliveryId: string, attempt: DeliveryAttempt, now: number): Promise<void> {
+    await this.redis
+      .multi()
+      .rpush(this.keys.attempts(deliveryId), JSON.stringify(attempt))
+      .ltrim(this.keys.attempts(deliveryId), -100, -1)
+      .expire(this.keys.attempts(deliveryId), LOG_TTL_SECONDS)
+      .hset(this.keys.delivery(deliveryId), 'updatedAt', new Date(now).toISOString())
+      .exec();
+  }
+
+  async settle(deliveryId: string, status: Exclude<DeliveryStatus, 'pending'>, now: number): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.keys.delivery(deliveryId), 'status', status, 'updatedAt', new Date(now).toISOString())
+      .zrem(this.keys.unsettled, deliveryId)
+      .hdel(this.keys.unsettledFrom, deliveryId)
+      .exec();
+  }
+
+  async get(deliveryId: string): Promise<(DeliveryRecord & { body: string }) | undefined> {
+    const [[, hash], [, attempts]] = (await this.redis
+      .multi()
+      .hgetall(this.keys.delivery(deliveryId))
+      .lrange(this.keys.attempts(deliveryId), 0, -1)
+      .exec()) as [[unknown, Record<string, string>], [unknown, string[]]];
+    if (!hash.id) return undefined;
+    return {
+      id: hash.id,
+      subscriptionId: hash.subscriptionId!,
+      messageId: hash.messageId!,
+      eventType: hash.eventType!,
+      ...(hash.jobId ? { jobId: hash.jobId } : {}),
+      status: hash.status as DeliveryStatus,
+      createdAt: hash.createdAt!,
+      updatedAt: hash.updatedAt!,
+      attempts: attempts.map((a) => JSON.parse(a) as DeliveryAttempt),
+      body: hash.body!,
+    };
+  }
+
+  /** The subscription's deliveries, newest first. */
+  async list(subscriptionId: string, limit: number): Promise<DeliveryRecord[]> {
+    const ids = await this.redis.zrevrange(this.keys.bySubscription(subscriptionId), 0, limit - 1);
+    const records = await Promise.all(ids.map((id) => this.get(id)));
+    return records.filter((r) => r !== undefined).map(({ body: _body, ...record }) => record);
+  }
+
+  /** Sends a delivery again, with the same webhook-id and body, as a new BullMQ job with fresh attempts. */
+  async redeliver(record: DeliveryRecord & { body: string }, now: number): Promise<void> {
+    const round = await this.redis.hincrby(this.keys.delivery(record.id), 'redeliveries', 1);
+    await this.redis.hset(
+      this.keys.delivery(record.id),
+      'status',
+      'pending',
+      'updatedAt',
+      new Date(now).toISOString(),
+    );
+    await this.add(
+      {
+        deliveryId: record.id,
+        subscriptionId: record.subscriptionId,
+        messageId: record.messageId,
+        eventType: record.eventType,
+        ...(record.jobId ? { jobId: record.jobId } : {}),
+        body: record.body,
+      },
+      `${record.id}-r${round}`,
+    );
+  }
+
+  /** The position before the oldest unsettled delivery's event; undefined when every delivery settled. */
+  async oldestUnsettled(): Promise<Position | undefined> {
+    const [oldest] = await this.redis.zrange(this.keys.unsettled, 0, 0);
+    if (!oldest) return undefined;
+    const text = await this.redis.hget(this.keys.unsettledFrom, oldest);
+    return text ? parsePosition(text) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { parseRetryAfter, retryDelayMs, signingKeys, type WebhookDeliveryFailed } from '@snapcat/domain';
+import type { EventStore } from '@snapcat/event-store';
+import type { LogFn } from '@snapcat/runtime';
+import { WEBHOOK_QUEUE, type Deliveries, type DeliveryJob } from './deliveries';
+import { postWebhook } from './http-post';
+import type { SecretBox } from './secret-box';
+import { webhookHeaders } from './signature';
+import { DELIVERY_FAILURES_STREAM, type SubscriptionRepository } from './subscriptions';
+
+export interface DeliveryWorkerDeps {
+  connection: ConnectionOptions;
+  prefix: string;
+  store: EventStore;
+  subscriptions: SubscriptionRepository;
+  deliveries: Deliveries;
+  box: SecretBox;
+  /** Waits before each attempt; the first is normally 0 (immediately). */
+  scheduleMs: readonly number[];
+  timeoutMs: number;
+  allowPrivate: boolean;
+  concurrency: number;
+  now: () => number;
+  log: { info: LogFn; warn: LogFn; error: LogFn };
+}
+
+/** A failed attempt that will be retried; carries the receiver's Retry-After to the backoff. */
+class RetryableDeliveryError extends Error {
+  override name = 'RetryableDeliveryError';
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** Messages about failures are not themselves reported when they fail: two failing receivers would ping-pong. */
+const UNREPORTED = new Set(['WebhookDeliveryFailed', 'WebhookTest']);
+
+/**
+ * Sends deliveries: signs with every key valid now, POSTs, logs the attempt. A 2xx settles it; a 410
+ * disables the subscription; any other answer is retried on the schedule (Retry-After honoured) until the
+ * attempts run out, which appends WebhookDeliveryFailed to the log.
+ */
+export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJob> {
+  const { deliveries, log } = deps;
+  const process = async (job: Job<DeliveryJob>) => {
+    const { deliveryId, subscriptionId, messageId, body, eventType } = job.data;
+    const attempt = job.attemptsMade + 1;
+    const final = attempt >= (job.opts.attempts ?? 1);
+    const subscription = (await deps.subscriptions.current()).get(subscriptionId);
+    if (!subscription?.enabled) {
+      await deliveries.settle(deliveryId, 'skipped', deps.now());
+      return;
+    }
+    const sentAt = deps.now();
+    const secrets = signingKeys(subscription, sentAt).map((sealed) => deps.box.open(sealed));
+    const result = await postWebhook({
+      url: subscription.url,
+      headers: webhookHeaders(messageId, Math.floor(sentAt / 1000), body, secrets),
+      body,
+      timeoutMs: deps.timeoutMs,
+      allowPrivate: deps.allowPrivate,
+    });
+    const succeeded = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
+    const gone = result.statusCode === 410;
+    const retryAfterMs = parseRetryAfter(result.retryAfter, deps.now());
+    const retrying = !succeeded && !gone && !final;
+    await deliveries.recordAttempt(
+      deliveryId,
+      {
+        attempt,
+        at: new Date(sentAt).toISOString(),
+        ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
+        latencyMs: result.latencyMs,
+        ...(result.error ? { error: result.error } : {}),
+        ...(retrying ? { nextAttemptInMs: retryDelayMs(deps.scheduleMs, attempt, retryAfterMs) } : {}),
+      },
+      deps.now(),
+    );
+    if (succeeded) return deliveries.settle(deliveryId, 'succeeded', deps.now());
+    if (gone) {
+      await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId });
+      log.warn('webhook receiver answered 410 Gone; subscription disabled', { subscriptionId });
+      return deliveries.settle(deliveryId, 'gone', deps.now());
+    }
+    if (retrying) throw new RetryableDeliveryError(result.error ?? 'failed', retryAfterMs);
+    if (!UNREPORTED.has(eventType)) {
+      const failed: WebhookDeliveryFailed = {
+        type: 'WebhookDeliveryFailed',
+        subscriptionId,
+        deliveryId,
+        eventId: messageId,
+        eventType,
+        ...(job.data.jobId ? { jobId: job.data.jobId } : {}),
+        attempts: attempt,
+        ...(result.statusCode !== undefined ? { lastStatusCode: result.statusCode } : {}),
+        lastError: result.error ?? 'failed',
+        occurredAt: new Date(deps.now()).toISOString(),
+      };
+      await deps.store.append(
+        DELIVERY_FAILURES_STREAM,
+        [{ id: randomUUID(), type: failed.type, data: failed }],
+        'any',
+      );
+    }
+    log.warn('webhook delivery failed after its last attempt', { deliveryId, attempts: attempt });
+    return deliveries.settle(deliveryId, 'failed', deps.now());
+  };
+
+  const worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, process, {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: deps.concurrency,
+    // Longer than the request timeout, so a slow receiver does not make the job look stalled.
+    lockDuration: deps.timeoutMs + 15_000,
+    settings: {
+      backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
+        retryDelayMs(
+          deps.scheduleMs,
+          attemptsMade,
+          error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined,
+        ),
+    },
+  });
+  worker.on('error', (error) => log.error('webhook worker error', { error: String(error) }));
+  return worker;
+}

@@ -1,0 +1,102 @@
+import type { Worker } from 'bullmq';
+import type { EventStore } from '@snapcat/event-store';
+import { connectRedis, type Config, type LogFn } from '@snapcat/runtime';
+import { Deliveries } from './deliveries';
+import { startDeliveryWorker } from './delivery-worker';
+import { WebhookDispatcher } from './dispatcher';
+import { SecretBox } from './secret-box';
+import { WebhookService } from './service';
+import { SubscriptionRepository } from './subscriptions';
+
+export * from './address-guard';
+export * from './deliveries';
+export * from './dispatcher';
+export * from './secret-box';
+export * from './service';
+export * from './signature';
+export * from './subscriptions';
+
+type Log = { info: LogFn; warn: LogFn; error: LogFn };
+
+/** Why webhooks are off, when they are; undefined when they can run. Said once, at start. */
+export function webhooksDisabledReason(config: Config): string | undefined {
+  return config.webhooks.secretKey
+    ? undefined
+    : 'webhooks are disabled: set SNAPCAT_SECRET_KEY (32+ characters) to seal subscription secrets; ' +
+        'only SNAPCAT_ENV=development may run without one';
+}
+
+/**
+ * Opens what every process that touches webhooks needs: the subscriptions, the delivery queue and log,
+ * and the API-facing service. `startDelivery` adds the dispatcher and the delivery worker (workers only).
+ * Undefined when webhooks are disabled (no secret key outside development).
+ */
+export function openWebhooks(config: Config, store: EventStore, log: Log) {
+  const reason = webhooksDisabledReason(config);
+  if (reason) {
+    log.warn(reason);
+    return undefined;
+  }
+  if (config.webhooks.usingDevelopmentKey) {
+    log.warn('webhook secrets are sealed with the public development key (SNAPCAT_ENV=development)');
+  }
+  const settings = config.webhooks;
+  const redis = connectRedis(config.redisUrl);
+  const connection = connectRedis(config.redisUrl);
+  const box = new SecretBox(settings.secretKey!);
+  const now = () => Date.now();
+  const subscriptions = new SubscriptionRepository(store, now);
+  const deliveries = new Deliveries(redis, connection, config.queuePrefix, settings.scheduleMs.length);
+  const service = new WebhookService({
+    subscriptions,
+    deliveries,
+    box,
+    allowPrivate: settings.allowPrivate,
+    rotationOverlapMs: settings.rotationOverlapMs,
+    now,
+  });
+  let dispatcher: WebhookDispatcher | undefined;
+  let worker: Worker | undefined;
+
+  return {
+    service,
+    /** The dispatcher (active on one process at a time) and the delivery worker (on every process). */
+    startDelivery() {
+      dispatcher = new WebhookDispatcher({
+        store,
+        redis,
+        deliveries,
+        keyPrefix: config.queuePrefix,
+        checkpointEveryMs: settings.checkpointEveryMs,
+        now,
+        log,
+      });
+      dispatcher.start();
+      worker = startDeliveryWorker({
+        connection,
+        prefix: config.queuePrefix,
+        store,
+        subscriptions,
+        deliveries,
+        box,
+        scheduleMs: settings.scheduleMs,
+        timeoutMs: settings.timeoutMs,
+        allowPrivate: settings.allowPrivate,
+        concurrency: settings.concurrency,
+        now,
+        log,
+      });
+    },
+    get dispatcher() {
+      return dispatcher;
+    },
+    async close() {
+      await dispatcher?.stop();
+      await worker?.close();
+      await deliveries.close();
+      await Promise.all([redis.quit(), connection.quit()]).catch(() => undefined);
+    },
+  };
+}
+export type Webhooks = NonNullable<ReturnType<typeof openWebhooks>>;
+export * from './json-schema';

@@ -1,0 +1,155 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  CommandRejected,
+  subscriptionView,
+  webhookPayload,
+  type SubscribableEventType,
+} from '@snapcat/domain';
+import { AddressRefusedError, assertPublicUrl } from './address-guard';
+import type { Deliveries } from './deliveries';
+import { newWebhookSecret, type SecretBox } from './secret-box';
+import type { SubscriptionRepository } from './subscriptions';
+
+export interface SubscriptionInput {
+  url: string;
+  eventTypes: SubscribableEventType[];
+  jobIds: string[];
+  description: string;
+}
+
+export interface WebhookServiceDeps {
+  subscriptions: SubscriptionRepository;
+  deliveries: Deliveries;
+  box: SecretBox;
+  allowPrivate: boolean;
+  /** How long a rotated-out secret keeps signing. */
+  rotationOverlapMs: number;
+  now: () => number;
+}
+
+/** What the REST API does with webhooks: subscription commands, the delivery log, redeliveries, tests. */
+export class WebhookService {
+  constructor(private readonly deps: WebhookServiceDeps) {}
+
+  /** The new subscription and its secret: the only answer that ever shows the secret. */
+  async create(input: SubscriptionInput) {
+    await this.requirePublic(input.url);
+    const secret = newWebhookSecret();
+    const subscriptionId = `wh_${randomBytes(12).toString('hex')}`;
+    const { state } = await this.deps.subscriptions.execute({
+      type: 'CreateSubscription',
+      subscriptionId,
+      ...input,
+      secret: this.deps.box.seal(secret),
+    });
+    return { ...this.view(state.get(subscriptionId)!), secret };
+  }
+
+  async list() {
+    const state = await this.deps.subscriptions.current();
+    return [...state.values()].map((s) => this.view(s));
+  }
+
+  async get(subscriptionId: string) {
+    return this.view(await this.existing(subscriptionId));
+  }
+
+  async update(subscriptionId: string, patch: Partial<SubscriptionInput> & { enabled?: boolean }) {
+    if (patch.url !== undefined) await this.requirePublic(patch.url);
+    const { state } = await this.deps.subscriptions.execute({
+      type: 'UpdateSubscription',
+      subscriptionId,
+      ...patch,
+    });
+    return this.view(state.get(subscriptionId)!);
+  }
+
+  async delete(subscriptionId: string): Promise<void> {
+    await this.deps.subscriptions.execute({ type: 'DeleteSubscription', subscriptionId });
+  }
+
+  /** A new secret; the previous one keeps signing for the overlap, so receivers can switch without loss. */
+  async rotateSecret(subscriptionId: string) {
+    const secret = newWebhookSecret();
+    const { state } = await this.deps.subscriptions.execute({
+      type: 'RotateSecret',
+      subscriptionId,
+      secret: this.deps.box.seal(secret),
+      overlapMs: this.deps.rotationOverlapMs,
+    });
+    return { ...this.view(state.get(subscriptionId)!), secret };
+  }
+
+  async deliveries(subscriptionId: string, limit: number) {
+    await this.existing(subscriptionId);
+    return this.deps.deliveries.list(subscriptionId, limit);
+  }
+
+  async redeliver(subscriptionId: string, deliveryId: string) {
+    await this.existing(subscriptionId);
+    const record = await this.deps.deliveries.get(deliveryId);
+    if (!record || record.subscriptionId !== subscriptionId) {
+      throw new CommandRejected(
+        'NOT_FOUND',
+        'deliveryId',
+        'exists',
+        `delivery ${deliveryId} is not in the log`,
+      );
+    }
+    await this.deps.deliveries.redeliver(record, this.deps.now());
+    return { deliveryId, messageId: record.messageId };
+  }
+
+  /** Sends a WebhookTest message (not an event of the log) through the same queue, signatures and log. */
+  async test(subscriptionId: string) {
+    await this.existing(subscriptionId);
+    const messageId = `msg_${randomUUID()}`;
+    const deliveryId = `${messageId}-${subscriptionId}`;
+    const occurredAt = new Date(this.deps.now()).toISOString();
+    const body = JSON.stringify(webhookPayload({ type: 'WebhookTest', subscriptionId, occurredAt }));
+    await this.deps.deliveries.enqueue(
+      { deliveryId, subscriptionId, messageId, eventType: 'WebhookTest', body },
+      this.deps.now(),
+    );
+    return { deliveryId, messageId };
+  }
+
+  private async existing(subscriptionId: string) {
+    const subscription = (await this.deps.subscriptions.current()).get(subscriptionId);
+    if (!subscription) {
+      throw new CommandRejected(
+        'NOT_FOUND',
+        'subscriptionId',
+        'exists',
+        `webhook subscription ${subscriptionId} does not exist`,
+      );
+    }
+    return subscription;
+  }
+
+  private view(subscription: Parameters<typeof subscriptionView>[0]) {
+    return subscriptionView(subscription, this.deps.now());
+  }
+
+  private async requirePublic(url: string): Promise<void> {
+    if (this.deps.allowPrivate) return;
+    try {
+      await assertPublicUrl(url);
+    } catch (error) {
+      if (error instanceof AddressRefusedError) {
+        throw new CommandRejected(
+          'INVALID',
+          'url',
+          'public-address',
+          `${error.message}; set SNAPCAT_WEBHOOK_ALLOW_PRIVATE=true to allow it`,
+        );
+      }
+      throw new CommandRejected(
+        'INVALID',
+        'url',
+        'resolvable',
+        `the host of ${url} does not resolve: ${(error as Error).message}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import {
+  SubscriptionEvent,
+  decideSubscription,
+  evolveSubscriptions,
+  type SubscriptionCommand,
+  type Subscriptions,
+} from '@snapcat/domain';
+import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '@snapcat/event-store';
+
+/** The stream every subscription event goes to: subscriptions are few and changed rarely. */
+export const SUBSCRIPTIONS_STREAM = 'snapcat-webhooks';
+/** WebhookDeliveryFailed events: a stream apart, so that folding the subscriptions never reads them. */
+export const DELIVERY_FAILURES_STREAM = 'snapcat-webhook-failures';
+
+const PAGE = 1000;
+const ATTEMPTS = 10;
+
+/**
+ * Subscriptions, folded from their stream. The fold is kept and caught up from its revision on each
+ * read, so that every process (API, workers) sees a change as soon as it is durable.
+ */
+export class SubscriptionRepository {
+  private state: Subscriptions = new Map();
+  private revision = -1n;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async current(): Promise<Subscriptions> {
+    for (;;) {
+      const page = await this.store.readStream(SUBSCRIPTIONS_STREAM, {
+        fromRevision: this.revision + 1n,
+        maxCount: PAGE,
+      });
+      for (const recorded of page) this.apply(recorded);
+      if (page.length < PAGE) return this.state;
+    }
+  }
+
+  /** Decides and appends; retried on a concurrent change. The state after, and the events written. */
+  async execute(command: SubscriptionCommand) {
+    for (let attempt = 1; ; attempt++) {
+      const state = await this.current();
+      const events = decideSubscription(state, command, this.now());
+      if (events.length === 0) return { state, events };
+      try {
+        await this.store.append(
+          SUBSCRIPTIONS_STREAM,
+          events.map((data) => ({ id: randomUUID(), type: data.type, data })),
+          this.revision < 0n ? 'no_stream' : this.revision,
+        );
+        return { state: await this.current(), events };
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError) || attempt >= ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private apply(recorded: RecordedEvent): void {
+    this.state = evolveSubscriptions(this.state, SubscriptionEvent.parse(recorded.data));
+    this.revision = recorded.revision;
+  }
+}

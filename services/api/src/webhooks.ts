@@ -1,0 +1,79 @@
+import express, { type Request } from 'express';
+import { z } from 'zod';
+import { SubscriptionFields, SubscriptionId } from '@snapcat/domain';
+import type { WebhookService } from '@snapcat/webhooks';
+import { Problem } from './problem';
+import { parse } from './requests';
+
+const schemas = {
+  path: z.strictObject({ subscriptionId: SubscriptionId }),
+  deliveryPath: z.strictObject({ subscriptionId: SubscriptionId, deliveryId: z.string().min(1).max(256) }),
+  create: z.strictObject({
+    url: SubscriptionFields.url,
+    eventTypes: SubscriptionFields.eventTypes.default([]),
+    jobIds: SubscriptionFields.jobIds.default([]),
+    description: SubscriptionFields.description.default(''),
+  }),
+  update: z
+    .strictObject({
+      url: SubscriptionFields.url.optional(),
+      eventTypes: SubscriptionFields.eventTypes.optional(),
+      jobIds: SubscriptionFields.jobIds.optional(),
+      description: SubscriptionFields.description.optional(),
+      enabled: z.boolean().optional(),
+    })
+    .refine((patch) => Object.keys(patch).length > 0, { error: 'name at least one field to change' }),
+  deliveries: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(50) }),
+};
+
+/**
+ * /api/v1/webhooks. When webhooks are disabled (no SNAPCAT_SECRET_KEY outside development) every route
+ * answers 503 saying why, rather than 404, so an operator sees what to configure.
+ */
+export function webhookRoutes(webhooks: WebhookService | { disabled: string }): express.Router {
+  const router = express.Router();
+  if ('disabled' in webhooks) {
+    router.use((_req, _res, next) =>
+      next(
+        new Problem(503, 'webhooks-disabled', 'Webhooks are disabled', webhooks.disabled, [
+          { field: 'env.SNAPCAT_SECRET_KEY', rule: 'required', message: 'is required for webhooks' },
+        ]),
+      ),
+    );
+    return router;
+  }
+  const id = (req: Request) => parse(schemas.path, req.params, 'path').subscriptionId;
+
+  router.post('/', async (req, res) => {
+    const created = await webhooks.create(parse(schemas.create, req.body ?? {}, 'body'));
+    res.status(201).location(`${req.baseUrl}/${created.id}`).json(created);
+  });
+  router.get('/', async (_req, res) => {
+    res.json({ subscriptions: await webhooks.list() });
+  });
+  router.get('/:subscriptionId', async (req, res) => {
+    res.json(await webhooks.get(id(req)));
+  });
+  router.patch('/:subscriptionId', async (req, res) => {
+    res.json(await webhooks.update(id(req), parse(schemas.update, req.body ?? {}, 'body')));
+  });
+  router.delete('/:subscriptionId', async (req, res) => {
+    await webhooks.delete(id(req));
+    res.status(204).end();
+  });
+  router.post('/:subscriptionId/rotate-secret', async (req, res) => {
+    res.json(await webhooks.rotateSecret(id(req)));
+  });
+  router.get('/:subscriptionId/deliveries', async (req, res) => {
+    const { limit } = parse(schemas.deliveries, req.query, 'query');
+    res.json({ deliveries: await webhooks.deliveries(id(req), limit) });
+  });
+  router.post('/:subscriptionId/deliveries/:deliveryId/redeliver', async (req, res) => {
+    const { subscriptionId, deliveryId } = parse(schemas.deliveryPath, req.params, 'path');
+    res.status(202).json(await webhooks.redeliver(subscriptionId, deliveryId));
+  });
+  router.post('/:subscriptionId/test', async (req, res) => {
+    res.status(202).json(await webhooks.test(id(req)));
+  });
+  return router;
+}
