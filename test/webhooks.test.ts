@@ -1,10 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import IORedis from 'ioredis';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { client, REPO_ROOT, startService, testPrefix, type RunningService } from './support/service';
-import { deleteKeys } from './support/redis';
+import { deleteKeys, startRedisServer } from './support/redis';
 import { startReceiver, type Receiver } from './support/receiver';
 import { eventually, sleep } from './support/wait';
 
@@ -354,6 +355,56 @@ describe('webhooks: signed, retried, at-least-once delivery (real receivers, Red
     expect(events.length).toBeGreaterThan(deliveredBeforeKill);
     await eventually(() => events.every((e) => deliveredIds(r).has(e.eventId)), 30_000);
     expect(r.accepted().every((m) => m.verifiedWith.length === 1)).toBe(true);
+  });
+});
+
+describe('webhooks: Redis wiped while deliveries wait (test-owned redis-server)', () => {
+  test('FLUSHALL loses the queue, the position and the delivery log; the durable checkpoint brings every event back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-webhooks-wipe-'));
+    const redis = await startRedisServer();
+    const service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'root'),
+      SNAPCAT_REDIS_URL: redis.url,
+      SNAPCAT_SECRET_KEY: 'test-secret-key-of-at-least-32-characters',
+      SNAPCAT_WEBHOOK_ALLOW_PRIVATE: 'true',
+      // Long enough that nothing is exhausted before the wipe.
+      SNAPCAT_WEBHOOK_RETRY_SCHEDULE: 'PT0S,PT5S,PT5S,PT5S,PT5S,PT5S,PT5S,PT5S',
+      SNAPCAT_WEBHOOK_CHECKPOINT_EVERY: 'PT0.5S',
+    });
+    const r = await startReceiver();
+    try {
+      const api = client(service.url);
+      const created = await api.post('/webhooks', { url: r.url });
+      r.secrets.push(created.body.secret);
+      // Delivered before the wipe, and behind the durable checkpoint by then: not sent again after it.
+      const earlier = newJobId();
+      await api.put(`/jobs/${earlier}`, { tasks: ['a'] });
+      await eventually(() => r.accepted().length === 1, 10_000);
+      await sleep(1500);
+      await r.down();
+      const jobId = newJobId();
+      expect((await api.put(`/jobs/${jobId}`, { tasks: ['a'] })).status).toBeLessThan(300);
+      for (let i = 0; i < 5; i++) {
+        const t = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+        await api.post(`/jobs/${jobId}/snapshots/${t.body.snapshotId}/acks`, { taskId: 'a' });
+      }
+      const events = (await api.get(`/jobs/${jobId}/events`)).body.events as { eventId: string }[];
+      await sleep(2000); // first attempts failed (receiver down); durable checkpoints written meanwhile
+      const wipe = new IORedis(redis.url);
+      await wipe.flushall();
+      wipe.disconnect();
+      await r.up();
+      await eventually(() => events.every((e) => r.accepted().some((m) => m.id === e.eventId)), 30_000);
+      expect(r.accepted().every((m) => m.verifiedWith.length === 1)).toBe(true);
+      expect(service.logs.join('\n')).toContain('webhook dispatcher resumes from its durable checkpoint');
+      expect(r.accepted().filter((m) => m.payload.data.jobId === earlier)).toHaveLength(1);
+    } finally {
+      await service.stop('SIGKILL');
+      await r.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
