@@ -46,7 +46,7 @@ describe('webhooks: signed, retried, at-least-once delivery (real receivers, Red
     SNAPCAT_SECRET_KEY: 'test-secret-key-of-at-least-32-characters',
     SNAPCAT_WEBHOOK_ALLOW_PRIVATE: 'true',
     SNAPCAT_WEBHOOK_RETRY_SCHEDULE: FAST_RETRIES,
-    SNAPCAT_WEBHOOK_SECRET_OVERLAP: 'PT3S',
+    SNAPCAT_WEBHOOK_SECRET_OVERLAP: 'PT6S',
     SNAPCAT_WEBHOOK_CHECKPOINT_EVERY: 'PT1S',
   });
   const receiver = async (...args: Parameters<typeof startReceiver>) => {
@@ -270,7 +270,9 @@ describe('webhooks: signed, retried, at-least-once delivery (real receivers, Red
     expect(during.signature.split(' ')).toHaveLength(2);
     expect(during.verifiedWith.sort()).toEqual([sub.secret, rotated.body.secret].sort());
 
-    await sleep(3500); // the overlap is PT3S in this suite
+    // Sent within the overlap (PT6S in this suite), then wait for its end.
+    expect(Number(during.timestamp) * 1000).toBeLessThan(Date.parse(rotated.body.previousSecretValidUntil));
+    await sleep(Date.parse(rotated.body.previousSecretValidUntil) - Date.now() + 300);
     expect((await api.post(`/jobs/${jobId}/status`, { status: 'SUSPENDED' })).status).toBeLessThan(300);
     await eventually(() => r.accepted().length === 2, 10_000);
     const after = r.accepted()[1]!;

@@ -46,7 +46,7 @@ const UNREPORTED = new Set(['WebhookDeliveryFailed', 'WebhookTest']);
  */
 export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJob> {
   const { deliveries, log } = deps;
-  const process = async (job: Job<DeliveryJob>) => {
+  const deliver = async (job: Job<DeliveryJob>) => {
     const { deliveryId, subscriptionId, messageId, body, eventType } = job.data;
     const attempt = job.attemptsMade + 1;
     const final = attempt >= (job.opts.attempts ?? 1);
@@ -110,7 +110,7 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
     return deliveries.settle(deliveryId, 'failed', deps.now());
   };
 
-  const worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, process, {
+  const worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, deliver, {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency,
