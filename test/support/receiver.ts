@@ -1,6 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import { Webhook } from 'standardwebhooks';
+import { REPO_ROOT } from './service';
 
 export interface ReceivedMessage {
   id: string;
@@ -89,3 +94,20 @@ export async function startReceiver(behaviour: Behaviour = () => ({ status: 200 
   };
 }
 export type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
+/** Every payload schema in schema/webhooks, compiled: the delivered bodies must validate. */
+export function payloadValidator() {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  const dir = join(REPO_ROOT, 'schema', 'webhooks');
+  const validators = new Map(
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.json') && f !== 'index.json')
+      .map((f) => [f.replace(/\.json$/, ''), ajv.compile(JSON.parse(readFileSync(join(dir, f), 'utf8')))]),
+  );
+  return (payload: { type: string }) => {
+    const validate = validators.get(payload.type);
+    if (!validate) return `no schema for ${payload.type}`;
+    return validate(payload) ? undefined : ajv.errorsText(validate.errors);
+  };
+}

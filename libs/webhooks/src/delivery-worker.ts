@@ -114,8 +114,12 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency,
-    // Longer than the request timeout, so a slow receiver does not make the job look stalled.
-    lockDuration: deps.timeoutMs + 15_000,
+    // The lock is renewed while the worker lives, whatever the receiver's speed; after a crash another
+    // worker takes the delivery over within lockDuration + stalledInterval. A delivery that keeps
+    // crashing its worker is sent again up to maxStalledCount times before BullMQ gives up on it.
+    lockDuration: 10_000,
+    stalledInterval: 5_000,
+    maxStalledCount: 10,
     settings: {
       backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
         retryDelayMs(

@@ -29,7 +29,19 @@ export class SubscriptionRepository {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async current(): Promise<Subscriptions> {
+  private lastCatchUp: Promise<unknown> = Promise.resolve();
+
+  /**
+   * The subscriptions as of now, including every change durable before the call. Catch-ups run one after
+   * the other (concurrent deliveries call this): a fold must apply each event once.
+   */
+  current(): Promise<Subscriptions> {
+    const run = this.lastCatchUp.then(() => this.catchUp());
+    this.lastCatchUp = run.catch(() => undefined);
+    return run;
+  }
+
+  private async catchUp(): Promise<Subscriptions> {
     for (;;) {
       const page = await this.store.readStream(SUBSCRIPTIONS_STREAM, {
         fromRevision: this.revision + 1n,
@@ -60,6 +72,7 @@ export class SubscriptionRepository {
   }
 
   private apply(recorded: RecordedEvent): void {
+    if (recorded.revision <= this.revision) return;
     this.state = evolveSubscriptions(this.state, SubscriptionEvent.parse(recorded.data));
     this.revision = recorded.revision;
   }

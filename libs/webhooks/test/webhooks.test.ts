@@ -1,8 +1,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
+import { MemoryEventStore } from '@snapcat/event-store';
 import {
   SecretBox,
+  SubscriptionRepository,
   assertPublicUrl,
   isPrivateAddress,
   newWebhookSecret,
@@ -83,6 +85,36 @@ describe('webhook adapters', () => {
     expect(readdirSync(dir).sort()).toEqual(Object.keys(generated).sort());
     for (const [name, content] of Object.entries(generated)) {
       expect(readFileSync(join(dir, name), 'utf8')).toBe(content);
+    }
+  });
+});
+
+describe('SubscriptionRepository', () => {
+  test('concurrent readers fold each event once: a rotation keeps the previous key, not the new one twice', async () => {
+    const store = new MemoryEventStore();
+    const box = new SecretBox('k'.repeat(32));
+    const writer = new SubscriptionRepository(store);
+    const reader = new SubscriptionRepository(store);
+    const subscriptionId = 'wh_0123456789ab';
+    await writer.execute({
+      type: 'CreateSubscription',
+      subscriptionId,
+      url: 'https://example.com/h',
+      eventTypes: [],
+      jobIds: [],
+      description: '',
+      secret: box.seal('old'),
+    });
+    await reader.current();
+    await writer.execute({
+      type: 'RotateSecret',
+      subscriptionId,
+      secret: box.seal('new'),
+      overlapMs: 60_000,
+    });
+    const states = await Promise.all(Array.from({ length: 20 }, () => reader.current()));
+    for (const state of states) {
+      expect(state.get(subscriptionId)!.keys.map((k) => box.open(k.secret))).toEqual(['new', 'old']);
     }
   });
 });
