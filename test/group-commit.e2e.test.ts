@@ -36,6 +36,8 @@ describe(`group commit (service as a child process, ${process.env.SNAPCAT_E2E_ST
     const api = client(service.url);
     await api.put(`/jobs/${JOB}`, { tasks: TASKS });
     await api.post(`/jobs/${JOB}/snapshots`, { kind: 'CHECKPOINT' });
+    // Open the connections first, so that the acks leave together rather than one per new connection.
+    await Promise.all(TASKS.map(() => fetch(`${service.url}/healthz`).then((r) => r.text())));
     const before = await appendsSoFar(service.url);
 
     const replies = await Promise.all(

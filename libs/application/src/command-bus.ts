@@ -282,7 +282,9 @@ export class CommandBus {
     if (writer.snapshotting || writer.revision - writer.snapshotRevision < BigInt(interval)) return;
     writer.snapshotting = true;
     let weight = writer.state.snapshots.size;
-    for (const snapshot of writer.state.snapshots.values()) weight += snapshot.acks.size;
+    for (const snapshot of writer.state.snapshots.values()) {
+      weight += snapshot.acks.size + (snapshot.taskHandles?.length ?? 0);
+    }
     writer.snapshotWeight = weight;
     const revision = writer.revision;
     const data: AggregateSnapshot = { revision: revision.toString(), state: encodeState(writer.state) };

@@ -1,7 +1,7 @@
-import type { JobState, SnapshotState, TaskAck } from './state';
+import { sameList, type JobState, type SnapshotState, type TaskAck } from './state';
 
 /** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
-export const STATE_CODEC_VERSION = 1;
+export const STATE_CODEC_VERSION = 2;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks'> {
   acks: [string, TaskAck][];
@@ -31,7 +31,17 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
   const { codecVersion: _version, ...rest } = encoded;
   return {
     ...rest,
-    snapshots: new Map(encoded.snapshots.map((s) => [s.snapshotId, { ...s, acks: new Map(s.acks) }])),
+    snapshots: new Map(
+      encoded.snapshots.map((s) => [
+        s.snapshotId,
+        {
+          ...s,
+          // Shared with the job's task list again, as `evolve` does (memory of jobs with many snapshots).
+          expectedTasks: sameList(s.expectedTasks, encoded.tasks) ? encoded.tasks : s.expectedTasks,
+          acks: new Map(s.acks),
+        },
+      ]),
+    ),
     triggers: new Map(encoded.triggers),
     pending: new Set(encoded.pending),
   };

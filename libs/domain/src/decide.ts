@@ -16,6 +16,8 @@ import {
   Draft,
   countsAgainstTolerance,
   expectsTask,
+  hasAcknowledged,
+  stateHandlesOf,
   latestCompleted,
   type JobState,
   type SnapshotState,
@@ -396,7 +398,7 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
     return { result, snapshotStatus: snapshot?.status ?? null };
   };
   if (!snapshot) return stray('UNKNOWN');
-  if (snapshot.acks.has(c.taskId)) return { result: 'DUPLICATE', snapshotStatus: snapshot.status };
+  if (hasAcknowledged(snapshot, c.taskId)) return { result: 'DUPLICATE', snapshotStatus: snapshot.status };
   // A snapshot being discarded keeps no task list: whoever acknowledges it now sends garbage to clean up.
   if (snapshot.discard) return stray('DISCARDED');
   if (!expectsTask(snapshot, c.taskId)) return stray('UNKNOWN');
@@ -531,7 +533,7 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
     cause,
     ...(reason !== undefined ? { reason } : {}),
     locations,
-    stateHandles: [...snapshot.acks.values()].flatMap((a) => a.stateHandles),
+    stateHandles: stateHandlesOf(snapshot),
   });
 }
 

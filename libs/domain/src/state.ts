@@ -44,11 +44,23 @@ export interface SnapshotState {
   persisted: boolean;
   persistedPath?: string;
   externalPath: string;
-  /** The tasks that must acknowledge; emptied once a discard is requested (only the counts stay). */
+  /**
+   * The tasks that must acknowledge; emptied once a discard is requested (only the counts stay). The same
+   * array as the job's task list when they are equal, so retained snapshots do not each hold a copy.
+   */
   expectedTasks: string[];
   totalTasks: number;
-  /** Acknowledgements by task; emptied once a discard is requested, as the discard event carries the handles. */
+  /**
+   * Acknowledgements by task while the snapshot is pending. On completion every expected task has
+   * acknowledged, so they are folded into `taskHandles` and emptied; emptied too once a discard is
+   * requested, as the discard event carries the handles.
+   */
   acks: Map<string, TaskAck>;
+  /**
+   * Set on completion: the state handles each task reported, for the tasks that reported any (what a
+   * discard deletes, what a manifest lists). Per-task sizes and times are in the log, not kept here.
+   */
+  taskHandles?: [string, StateHandle[]][];
   acknowledged: number;
   stateSize: number;
   triggeredAt: number;
@@ -190,7 +202,7 @@ export class Draft {
           status: 'PENDING',
           persisted: false,
           externalPath: event.externalPath,
-          expectedTasks: event.tasks,
+          expectedTasks: sameList(event.tasks, s.tasks) ? s.tasks : event.tasks,
           totalTasks: event.tasks.length,
           acks: new Map(),
           acknowledged: 0,
@@ -219,6 +231,10 @@ export class Draft {
         const snap = this.snapshot(event.snapshotId);
         snap.status = 'COMPLETED';
         snap.completedAt = at;
+        snap.taskHandles = [...snap.acks]
+          .filter(([, ack]) => ack.stateHandles.length > 0)
+          .map(([taskId, ack]) => [taskId, ack.stateHandles]);
+        snap.acks = new Map();
         snap.stateSize = event.stateSize;
         s.pending.delete(event.snapshotId);
         insertSorted(s.completed, event.snapshotId);
@@ -259,6 +275,7 @@ export class Draft {
         // The event carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
         snap.acks = new Map();
+        delete snap.taskHandles;
         snap.expectedTasks = [];
         snap.discard = {
           cause: event.cause,
@@ -312,6 +329,24 @@ export class Draft {
     this.owned.add(id);
     return copy;
   }
+}
+
+/** Whether a task has acknowledged the snapshot (on a completed one: every expected task has). */
+export function hasAcknowledged(snapshot: SnapshotState, taskId: string): boolean {
+  return snapshot.acks.has(taskId) || (snapshot.taskHandles !== undefined && expectsTask(snapshot, taskId));
+}
+
+/** The state handles the snapshot's acknowledgements reported, by task. */
+export function taskHandlesOf(snapshot: SnapshotState): [string, StateHandle[]][] {
+  return snapshot.taskHandles ?? [...snapshot.acks].map(([taskId, ack]) => [taskId, ack.stateHandles]);
+}
+
+/** Every state handle the snapshot's acknowledgements reported. */
+export const stateHandlesOf = (snapshot: SnapshotState): StateHandle[] =>
+  taskHandlesOf(snapshot).flatMap(([, handles]) => handles);
+
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((item, i) => item === b[i]));
 }
 
 const taskIndexes = new WeakMap<readonly string[], Set<string>>();

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { isDeepStrictEqual } from 'node:util';
-import { fold, initialState, jobSummaryView, snapshotView, type Event, type JobState } from '@snapcat/domain';
+import { fold, initialState, snapshotView, type Event, type JobState } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent } from '@snapcat/application';
 import {
   START,
@@ -11,8 +11,11 @@ import {
   type Position,
 } from '@snapcat/event-store';
 import { ReadModelKeys } from './keys';
+import { storedJobViews, writeJobViews } from './writes';
 
 const PAGE = 1000;
+
+const OLD_SPACE_GRACE_MS = 2500;
 
 /** Folds `$all` (job streams) from the start, up to `until` if given: every job's state, as the log says. */
 export async function foldLog(
@@ -70,18 +73,9 @@ export async function rebuildReadModel(store: EventStore, redis: Redis, prefix: 
   const writes = redis.pipeline();
   let queued = 0;
   for (const [jobId, state] of states) {
-    writes.set(space.job(jobId), JSON.stringify(jobSummaryView(state)));
-    writes.zadd(space.jobs, 0, jobId);
+    writeJobViews(writes, space, state, state.snapshots.keys(), true);
     writes.hset(space.applied, jobId, revisions.get(jobId)!.toString());
-    for (const snapshot of state.snapshots.values()) {
-      writes.set(
-        space.snapshot(jobId, snapshot.snapshotId),
-        JSON.stringify({ jobId, ...snapshotView(snapshot) }),
-      );
-      writes.zadd(space.snapshots(jobId), snapshot.snapshotId, String(snapshot.snapshotId));
-      queued += 2;
-    }
-    if ((queued += 3) >= 5000) {
+    if ((queued += 3 + 2 * state.snapshots.size) >= 5000) {
       await writes.exec();
       queued = 0;
     }
@@ -89,7 +83,11 @@ export async function rebuildReadModel(store: EventStore, redis: Redis, prefix: 
   writes.set(space.position, formatPosition(position));
   await writes.exec();
   await redis.set(keys.current, String(version));
-  if (oldVersion > 0) await deleteSpace(redis, keys.space(oldVersion).ns);
+  // Readers and projectors look `current` up once a second: the old space stays until they moved on.
+  if (oldVersion > 0) {
+    await new Promise((resolve) => setTimeout(resolve, OLD_SPACE_GRACE_MS));
+    await deleteSpace(redis, keys.space(oldVersion).ns);
+  }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { version, jobs: states.size, events, seconds, eventsPerSecond: events / seconds };
 }
@@ -121,7 +119,9 @@ export async function verifyReadModel(
     if (!isDeepStrictEqual(actual, expected)) differences.push({ key, expected, actual });
   };
   for (const [jobId, state] of states) {
-    await compare(space.job(jobId), jobSummaryView(state));
+    const { summary, tasks } = storedJobViews(state);
+    await compare(space.job(jobId), summary);
+    await compare(space.jobTasks(jobId), tasks);
     for (const snapshot of state.snapshots.values()) {
       await compare(space.snapshot(jobId, snapshot.snapshotId), { jobId, ...snapshotView(snapshot) });
     }

@@ -3,3 +3,4 @@ export * from './projector';
 export * from './queries';
 export * from './audit';
 export * from './history';
+export type { StoredJobSummary } from './writes';

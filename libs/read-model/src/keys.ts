@@ -22,6 +22,8 @@ export class ReadModelKeys {
       applied: `${ns}:applied`,
       jobs: `${ns}:jobs`,
       job: (jobId: string) => `${ns}:job:${jobId}`,
+      /** Apart from the summary: written only when the tasks change, however often the summary does. */
+      jobTasks: (jobId: string) => `${ns}:tasks:${jobId}`,
       snapshots: (jobId: string) => `${ns}:snaps:${jobId}`,
       snapshot: (jobId: string, id: number) => `${ns}:snap:${jobId}:${id}`,
     };

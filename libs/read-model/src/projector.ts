@@ -11,7 +11,9 @@ import {
 } from '@snapcat/event-store';
 import { ReadModelKeys, type KeySpace } from './keys';
 import { stateAt } from './history';
-import { writeViews } from './writes';
+import { writeJobViews } from './writes';
+
+const BATCH = 1000;
 
 export interface SnapshotEventMessage {
   jobId: string;
@@ -34,9 +36,9 @@ export interface ProjectorDeps {
 }
 
 /**
- * Keeps the Redis read model in step with the log. Each event is applied in one MULTI with the position
- * and the job's applied revision, so a crash never applies an event twice nor skips one, and a redelivered
- * event is recognised by its revision. The views are computed with the domain's own fold, from the job's
+ * Keeps the Redis read model in step with the log. A batch of events is applied in one MULTI with the
+ * position and each job's applied revision, so a crash never applies an event twice nor skips one, and a
+ * redelivered event is recognised by its revision. The views are computed with the domain's own fold, from the job's
  * state at the event's revision (cached; reloaded after a gap or a restart).
  */
 export class Projector {
@@ -47,6 +49,12 @@ export class Projector {
   private readonly cache = new Map<string, { state: JobState; revision: bigint }>();
   private readonly lags: number[] = [];
   private lagFlush: NodeJS.Timeout | undefined;
+  /** Bumped when a subscription ends, so that nothing it left behind is written afterwards. */
+  private epoch = 0;
+  private pending: RecordedEvent[] = [];
+  private flushing: Promise<unknown> = Promise.resolve();
+  /** The revision of each job's last applied event, as written in Redis (loaded once per job). */
+  private readonly appliedRevisions = new Map<string, bigint>();
   readonly stats = { applied: 0, duplicates: 0, reloads: 0 };
 
   constructor(private readonly deps: ProjectorDeps) {
@@ -66,6 +74,7 @@ export class Projector {
     clearInterval(this.lagFlush);
     await this.subscription?.close();
     this.subscription = undefined;
+    await this.flushing;
   }
 
   /** Milliseconds from append to visible: the last and the 99th percentile of the last 1,000 events. */
@@ -83,53 +92,112 @@ export class Projector {
     const version = Number((await this.deps.redis.get(this.keys.current)) ?? '1');
     if (version === this.version && this.subscription) return;
     await this.subscription?.close();
-    this.cache.clear();
+    this.reset();
     this.version = version;
     const space = this.keys.space(version);
     const stored = await this.deps.redis.get(space.position);
+    const epoch = this.epoch;
     this.subscription = this.deps.store.subscribeToAll(
       { from: stored ? parsePosition(stored) : START, filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } },
-      (event) => this.apply(space, event),
-      (error) => {
-        this.deps.log.error('projector stopped; resubscribing', { error: String(error) });
-        this.subscription = undefined;
-      },
+      (event) => this.receive(space, epoch, event),
+      (error) => this.fail(error),
     );
   }
 
-  private async apply(space: KeySpace, recorded: RecordedEvent): Promise<void> {
-    const event = domainEvent(recorded);
+  /** Forgets what a stopped subscription left: its unwritten events come again from the stored position. */
+  private reset(): void {
+    this.epoch += 1;
+    this.pending = [];
+    this.cache.clear();
+    this.appliedRevisions.clear();
+  }
+
+  private fail(error: unknown): void {
+    this.deps.log.error('projector stopped; resubscribing', { error: String(error) });
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    this.reset();
+    void subscription?.close().catch(() => undefined);
+  }
+
+  /**
+   * Events are written in batches: those that arrive in one turn of the event loop (up to BATCH) share one
+   * MULTI, and a job's summary is written once per batch however many of its events the batch holds.
+   */
+  private async receive(space: KeySpace, epoch: number, recorded: RecordedEvent): Promise<void> {
+    if (epoch !== this.epoch) return;
+    this.pending.push(recorded);
+    if (this.pending.length >= BATCH) return this.flush(space, epoch);
+    if (this.pending.length === 1) {
+      setImmediate(() => this.flush(space, epoch).catch((error: unknown) => this.fail(error)));
+    }
+  }
+
+  private flush(space: KeySpace, epoch: number): Promise<void> {
+    const run = this.flushing.then(() => (epoch === this.epoch ? this.write(space) : undefined));
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(space: KeySpace): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
     const { redis } = this.deps;
-    const applied = await redis.hget(space.applied, event.jobId);
-    if (applied !== null && BigInt(applied) >= recorded.revision) {
-      this.stats.duplicates += 1;
-      await redis.set(space.position, formatPosition(recorded.position));
-      return;
+    const events = batch.map((recorded) => ({ recorded, event: domainEvent(recorded) }));
+    const unknown = [...new Set(events.map((e) => e.event.jobId))].filter(
+      (id) => !this.appliedRevisions.has(id),
+    );
+    if (unknown.length > 0) {
+      const revisions = await redis.hmget(space.applied, ...unknown);
+      unknown.forEach((id, i) =>
+        this.appliedRevisions.set(id, revisions[i] == null ? -1n : BigInt(revisions[i]!)),
+      );
     }
-    let cached = this.cache.get(event.jobId);
-    if (!cached || cached.revision !== recorded.revision - 1n) {
-      cached = await stateAt(this.deps.store, event.jobId, { revision: recorded.revision - 1n });
-      this.stats.reloads += 1;
+    const touched = new Map<string, { state: JobState; snapshots: Set<number>; tasksChanged: boolean }>();
+    const applied: { recorded: RecordedEvent; event: Event }[] = [];
+    for (const { recorded, event } of events) {
+      if (this.appliedRevisions.get(event.jobId)! >= recorded.revision) {
+        this.stats.duplicates += 1;
+        continue;
+      }
+      let cached = this.cache.get(event.jobId);
+      if (!cached || cached.revision !== recorded.revision - 1n) {
+        cached = await stateAt(this.deps.store, event.jobId, { revision: recorded.revision - 1n });
+        this.stats.reloads += 1;
+      }
+      const state = fold(cached.state, [event]);
+      this.remember(event.jobId, state, recorded.revision);
+      this.appliedRevisions.set(event.jobId, recorded.revision);
+      const entry = touched.get(event.jobId) ?? { state, snapshots: new Set<number>(), tasksChanged: false };
+      entry.state = state;
+      if ('snapshotId' in event) entry.snapshots.add(event.snapshotId);
+      if (event.type === 'JobRegistered' || event.type === 'JobReconfigured') entry.tasksChanged = true;
+      touched.set(event.jobId, entry);
+      applied.push({ recorded, event });
     }
-    const state = fold(cached.state, [event]);
     const tx = redis.multi();
-    writeViews(tx, space, state, event);
-    tx.hset(space.applied, event.jobId, recorded.revision.toString());
-    tx.set(space.position, formatPosition(recorded.position));
+    for (const [jobId, { state, snapshots, tasksChanged }] of touched) {
+      writeJobViews(tx, space, state, snapshots, tasksChanged);
+      tx.hset(space.applied, jobId, this.appliedRevisions.get(jobId)!.toString());
+    }
+    tx.set(space.position, formatPosition(batch[batch.length - 1]!.position));
     await tx.exec();
-    this.remember(event.jobId, state, recorded.revision);
-    this.stats.applied += 1;
-    this.lags.push(Date.now() - recorded.created.getTime());
-    if (this.lags.length > 1000) this.lags.shift();
-    this.deps.publish?.({
-      jobId: event.jobId,
-      type: event.type,
-      snapshotId: 'snapshotId' in event ? event.snapshotId : null,
-      revision: recorded.revision.toString(),
-      position: formatPosition(recorded.position),
-      occurredAt: event.occurredAt,
-      data: event,
-    });
+    this.stats.applied += applied.length;
+    const now = Date.now();
+    for (const { recorded, event } of applied) {
+      this.lags.push(now - recorded.created.getTime());
+      this.deps.publish?.({
+        jobId: event.jobId,
+        type: event.type,
+        snapshotId: 'snapshotId' in event ? event.snapshotId : null,
+        revision: recorded.revision.toString(),
+        position: formatPosition(recorded.position),
+        occurredAt: event.occurredAt,
+        data: event,
+      });
+    }
+    if (this.lags.length > 1000) this.lags.splice(0, this.lags.length - 1000);
   }
 
   private remember(jobId: string, state: JobState, revision: bigint): void {

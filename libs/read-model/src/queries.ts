@@ -1,14 +1,8 @@
 import type { Redis } from 'ioredis';
-import type {
-  JobStatus,
-  JobSummaryView,
-  SnapshotKind,
-  SnapshotStatus,
-  SnapshotView,
-  TriggerType,
-} from '@snapcat/domain';
+import type { JobStatus, SnapshotKind, SnapshotStatus, SnapshotView, TriggerType } from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
-import { ReadModelKeys } from './keys';
+import { ReadModelKeys, type KeySpace } from './keys';
+import type { StoredJobSummary } from './writes';
 
 export type StoredSnapshot = SnapshotView & { jobId: string };
 
@@ -27,6 +21,7 @@ export interface Page<T> {
 }
 
 const SCAN = 200;
+const SPACE_TTL_MS = 1000;
 
 /** Reads the read model (the version `current` names). Cursors are opaque base64 strings. */
 export class ReadModel {
@@ -39,8 +34,20 @@ export class ReadModel {
     this.keys = new ReadModelKeys(prefix);
   }
 
-  private async space() {
-    return this.keys.space(Number((await this.redis.get(this.keys.current)) ?? '1'));
+  private cachedSpace: { at: number; space: Promise<KeySpace> } | undefined;
+
+  /**
+   * The key space `current` names, looked up at most once a second: it changes only when a rebuild
+   * switches over, and the rebuild keeps the old space readable for longer than that.
+   */
+  private space(): Promise<KeySpace> {
+    const now = Date.now();
+    if (!this.cachedSpace || now - this.cachedSpace.at > SPACE_TTL_MS) {
+      const space = this.redis.get(this.keys.current).then((v) => this.keys.space(Number(v ?? '1')));
+      this.cachedSpace = { at: now, space };
+      space.catch(() => (this.cachedSpace = undefined));
+    }
+    return this.cachedSpace.space;
   }
 
   async position(): Promise<Position | null> {
@@ -59,14 +66,20 @@ export class ReadModel {
     }
   }
 
-  async job(jobId: string): Promise<JobSummaryView | null> {
+  async job(jobId: string): Promise<StoredJobSummary | null> {
     const text = await this.redis.get((await this.space()).job(jobId));
-    return text ? (JSON.parse(text) as JobSummaryView) : null;
+    return text ? (JSON.parse(text) as StoredJobSummary) : null;
   }
 
-  async jobs(status: JobStatus | undefined, first: number, after?: string): Promise<Page<JobSummaryView>> {
+  /** The job's tasks (kept apart from its summary). */
+  async tasks(jobId: string): Promise<string[]> {
+    const text = await this.redis.get((await this.space()).jobTasks(jobId));
+    return text ? (JSON.parse(text) as string[]) : [];
+  }
+
+  async jobs(status: JobStatus | undefined, first: number, after?: string): Promise<Page<StoredJobSummary>> {
     const space = await this.space();
-    const items: JobSummaryView[] = [];
+    const items: StoredJobSummary[] = [];
     let from = after ? `(${decodeCursor(after, 'job')}` : '-';
     for (;;) {
       const ids = await this.redis.zrangebylex(space.jobs, from, '+', 'LIMIT', 0, SCAN);
@@ -74,7 +87,7 @@ export class ReadModel {
       const views = await this.redis.mget(ids.map((id) => space.job(id)));
       for (const text of views) {
         if (!text) continue;
-        const view = JSON.parse(text) as JobSummaryView;
+        const view = JSON.parse(text) as StoredJobSummary;
         if (status && view.status !== status) continue;
         items.push(view);
         if (items.length > first) break;
@@ -100,8 +113,11 @@ export class ReadModel {
     const space = await this.space();
     const items: StoredSnapshot[] = [];
     let max = after ? `(${decodeCursor(after, 'snapshot')}` : '+inf';
+    // Unfiltered, a page needs first + 1 ids (one more says whether a next page exists); filtered, scan on.
+    const unfiltered = Object.values(filter).every((v) => v === undefined || v === null);
+    const scan = unfiltered ? first + 1 : SCAN;
     for (;;) {
-      const ids = await this.redis.zrevrangebyscore(space.snapshots(jobId), max, '-inf', 'LIMIT', 0, SCAN);
+      const ids = await this.redis.zrevrangebyscore(space.snapshots(jobId), max, '-inf', 'LIMIT', 0, scan);
       if (ids.length === 0) break;
       const views = await this.redis.mget(ids.map((id) => space.snapshot(jobId, Number(id))));
       for (const text of views) {
@@ -111,7 +127,7 @@ export class ReadModel {
         items.push(view);
         if (items.length > first) break;
       }
-      if (items.length > first || ids.length < SCAN) break;
+      if (items.length > first || ids.length < scan) break;
       max = `(${ids[ids.length - 1]}`;
     }
     return page(items, first, (s) => encodeCursor('snapshot', String(s.snapshotId)));

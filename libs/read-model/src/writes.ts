@@ -1,16 +1,38 @@
 import type { ChainableCommander } from 'ioredis';
-import { jobSummaryView, snapshotView, type Event, type JobState } from '@snapcat/domain';
+import { jobSummaryView, snapshotView, type JobState, type JobSummaryView } from '@snapcat/domain';
 import type { KeySpace } from './keys';
 
-/** Queues the writes one event causes: the job's summary, and the snapshot it concerns. */
-export function writeViews(tx: ChainableCommander, space: KeySpace, state: JobState, event: Event): void {
+/** A job's summary as the read model stores it: without the task list, which has a key of its own. */
+export type StoredJobSummary = Omit<JobSummaryView, 'tasks'>;
+
+/** The job's summary and task list, as stored (a job of 1,000s of subtasks would rewrite them on every event). */
+export function storedJobViews(state: JobState): { summary: StoredJobSummary; tasks: string[] } {
+  const { tasks, ...summary } = jobSummaryView(state);
+  return { summary, tasks };
+}
+
+/**
+ * Queues the writes of a job's views: its summary, its task list when `tasksChanged`, and the snapshots
+ * named. Used by the projector (per batch) and the rebuild (everything).
+ */
+export function writeJobViews(
+  tx: ChainableCommander,
+  space: KeySpace,
+  state: JobState,
+  snapshotIds: Iterable<number>,
+  tasksChanged: boolean,
+): void {
   const jobId = state.jobId;
-  tx.set(space.job(jobId), JSON.stringify(jobSummaryView(state)));
-  if (event.type === 'JobRegistered') tx.zadd(space.jobs, 0, jobId);
-  const snapshotId = 'snapshotId' in event ? event.snapshotId : undefined;
-  const snapshot = snapshotId === undefined ? undefined : state.snapshots.get(snapshotId);
-  if (snapshot) {
-    tx.set(space.snapshot(jobId, snapshot.snapshotId), JSON.stringify({ jobId, ...snapshotView(snapshot) }));
-    tx.zadd(space.snapshots(jobId), snapshot.snapshotId, String(snapshot.snapshotId));
+  const { summary, tasks } = storedJobViews(state);
+  tx.set(space.job(jobId), JSON.stringify(summary));
+  if (tasksChanged) {
+    tx.set(space.jobTasks(jobId), JSON.stringify(tasks));
+    tx.zadd(space.jobs, 0, jobId);
+  }
+  for (const snapshotId of snapshotIds) {
+    const snapshot = state.snapshots.get(snapshotId);
+    if (!snapshot) continue;
+    tx.set(space.snapshot(jobId, snapshotId), JSON.stringify({ jobId, ...snapshotView(snapshot) }));
+    tx.zadd(space.snapshots(jobId), snapshotId, String(snapshotId));
   }
 }

@@ -24,6 +24,7 @@ import {
   type ReadModel,
   type SnapshotEventMessage,
   type SnapshotFilter,
+  type StoredJobSummary,
   type StoredSnapshot,
 } from '@snapcat/read-model';
 import type { SnapshotStorage } from '@snapcat/storage';
@@ -45,7 +46,8 @@ export interface GraphqlDeps {
 
 /** A job as GraphQL sees it: from the read model, or (catalogAsOf) from a state folded from the log. */
 interface JobParent {
-  view: JobSummaryView;
+  /** From the read model the task list is not in the summary; folded (catalogAsOf), it is. */
+  view: StoredJobSummary & { tasks?: string[] };
   state?: JobState;
 }
 
@@ -228,7 +230,7 @@ export function createGraphql(deps: GraphqlDeps) {
       id: (j: JobParent) => j.view.jobId,
       name: (j: JobParent) => j.view.name,
       status: (j: JobParent) => j.view.status,
-      tasks: (j: JobParent) => j.view.tasks,
+      tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
       checkpointing: (j: JobParent) => j.view.checkpointing,
       storage: (j: JobParent) => j.view.storage,
       counts: (j: JobParent) => j.view.counts,

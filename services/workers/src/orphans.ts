@@ -1,3 +1,4 @@
+import { stateHandlesOf } from '@snapcat/domain';
 import type { ProcessorDeps } from './processors';
 
 export interface OrphanReport {
@@ -23,8 +24,7 @@ export async function writeOrphanReport(deps: ProcessorDeps, jobIds: string[]): 
       for (const location of [s.externalPath, s.persistedPath]) {
         if (location) liveDirs.push(safePath(storage, location));
       }
-      for (const ack of s.acks.values())
-        for (const h of ack.stateHandles) liveFiles.add(safePath(storage, h.path));
+      for (const h of stateHandlesOf(s)) liveFiles.add(safePath(storage, h.path));
     }
   }
   const cutoff = Date.now() - deps.orphanGraceMs;

@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CommandRejected, type Command } from '@snapcat/domain';
+import { CommandRejected, taskHandlesOf, type Command, type SnapshotState } from '@snapcat/domain';
 import type { CommandBus } from '@snapcat/application';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
 import type { LogFn } from '@snapcat/runtime';
@@ -164,11 +164,7 @@ async function manifest(job: Job<ManifestJob>, { bus, storage }: ProcessorDeps) 
     stateSize: snapshot.stateSize,
     triggeredAt: new Date(snapshot.triggeredAt).toISOString(),
     completedAt: snapshot.completedAt ? new Date(snapshot.completedAt).toISOString() : null,
-    tasks: [...snapshot.acks].map(([taskId, ack]) => ({
-      taskId,
-      stateSize: ack.stateSize,
-      stateHandles: ack.stateHandles,
-    })),
+    tasks: manifestTasks(snapshot),
   };
   try {
     const path = await storage.writeManifest(snapshot.persistedPath, body);
@@ -178,4 +174,10 @@ async function manifest(job: Job<ManifestJob>, { bus, storage }: ProcessorDeps) 
     if (error instanceof LocationRefusedError) throw new UnrecoverableError(error.message);
     throw error;
   }
+}
+
+/** Every task of the snapshot with the state handles it reported (per-task sizes are in the log's acks). */
+function manifestTasks(snapshot: SnapshotState) {
+  const handles = new Map(taskHandlesOf(snapshot));
+  return snapshot.expectedTasks.map((taskId) => ({ taskId, stateHandles: handles.get(taskId) ?? [] }));
 }
