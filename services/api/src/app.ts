@@ -119,6 +119,11 @@ export function createApp({
       ...Object.entries(storeCounters ?? {}).map(([name, value]) =>
         metric(`snapcat_event_store_${snake(name)}_total`, value),
       ),
+      // The process's memory, under the names Prometheus client libraries use.
+      metric('process_resident_memory_bytes', process.memoryUsage.rss(), 'gauge'),
+      metric('nodejs_heap_size_used_bytes', process.memoryUsage().heapUsed, 'gauge'),
+      metric('nodejs_heap_size_total_bytes', process.memoryUsage().heapTotal, 'gauge'),
+      metric('nodejs_external_memory_bytes', process.memoryUsage().external, 'gauge'),
     ];
     res.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
   });
@@ -292,7 +297,8 @@ export function createApp({
 }
 
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-const metric = (name: string, value: number) => `# TYPE ${name} counter\n${name} ${value}`;
+const metric = (name: string, value: number, type: 'counter' | 'gauge' = 'counter') =>
+  `# TYPE ${name} ${type}\n${name} ${value}`;
 
 function notFound(field: string, detail: string): Problem {
   const location = field === 'path' ? 'path' : `path.${field}`;
