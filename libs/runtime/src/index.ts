@@ -3,3 +3,4 @@ export * from './log';
 export * from './redis';
 export * from './boot';
 export * from './lease';
+export * from './leased-consumer';

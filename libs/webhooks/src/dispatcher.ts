@@ -18,16 +18,13 @@ import {
   type RecordedEvent,
   type Subscription,
 } from '@snapcat/event-store';
-import { RedisLease, type LogFn } from '@snapcat/runtime';
+import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Deliveries } from './deliveries';
 import { DELIVERY_FAILURES_STREAM, SUBSCRIPTIONS_STREAM } from './subscriptions';
 
 /** Durable checkpoints of the dispatcher, so that losing Redis costs redeliveries, never a lost message. */
 export const DISPATCHER_STREAM = 'snapcat-webhook-dispatcher';
 const CHECKPOINT_TYPE = 'WebhookDispatcherCheckpointed';
-
-const TICK_MS = 1000;
-const LEASE_MS = 5000;
 
 export interface DispatcherDeps {
   store: EventStore;
@@ -48,90 +45,45 @@ export interface DispatcherDeps {
  * at-least-once. After Redis was lost (no epoch key), it resumes from the durable checkpoint in the log,
  * which is never past a delivery that had not settled.
  */
-export class WebhookDispatcher {
-  private readonly keys;
-  private readonly lease: RedisLease;
-  private subscription: Subscription | undefined;
+export class WebhookDispatcher extends LeasedLogConsumer {
   private subscriptions: Subscriptions = new Map();
   private position: Position = START;
   private lastCheckpoint: { at: number; position?: Position } = { at: 0 };
-  private timer: NodeJS.Timeout | undefined;
-  private ticking = false;
-  private stopped = false;
   readonly stats = { eventsHandled: 0, deliveriesEnqueued: 0, checkpoints: 0 };
 
   constructor(private readonly deps: DispatcherDeps) {
-    const p = deps.keyPrefix;
-    this.keys = { position: `${p}:wh:position`, epoch: `${p}:wh:epoch` };
-    this.lease = new RedisLease(deps.redis, `${p}:wh:lease`, LEASE_MS);
+    super({
+      redis: deps.redis,
+      keyPrefix: `${deps.keyPrefix}:wh`,
+      name: 'webhook dispatcher',
+      log: deps.log,
+    });
   }
 
-  start(): void {
-    void this.tick();
-    this.timer = setInterval(() => void this.tick(), TICK_MS);
+  protected async recover(): Promise<Position> {
+    const from = await this.durableCheckpoint();
+    await this.markRecovered(from, new Date(this.deps.now()));
+    this.deps.log.info('webhook dispatcher resumes from its durable checkpoint', {
+      position: formatPosition(from),
+    });
+    return from;
   }
 
-  get active(): boolean {
-    return this.subscription !== undefined;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    while (this.ticking) await new Promise((r) => setTimeout(r, 10));
-    await this.subscription?.close();
-    this.subscription = undefined;
-    await this.lease.release();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
-    this.ticking = true;
-    try {
-      if (!(await this.lease.acquire())) {
-        if (this.subscription) {
-          this.deps.log.warn('webhook dispatcher lost its lease; standing by');
-          await this.subscription.close();
-          this.subscription = undefined;
-        }
-        return;
-      }
-      const epoch = await this.deps.redis.get(this.keys.epoch);
-      if (this.subscription && epoch) {
-        await this.checkpoint();
-        return;
-      }
-      await this.subscription?.close();
-      this.subscription = undefined;
-      await this.begin(epoch ? await this.deps.redis.get(this.keys.position) : null);
-    } catch (error) {
-      this.deps.log.error('webhook dispatcher tick failed', { error: String(error) });
-    } finally {
-      this.ticking = false;
-    }
-  }
-
-  private async begin(storedPosition: string | null): Promise<void> {
-    const { store, redis, log } = this.deps;
-    const from = storedPosition ? parsePosition(storedPosition) : await this.durableCheckpoint();
-    if (!storedPosition) {
-      await redis.set(this.keys.position, formatPosition(from));
-      await redis.set(this.keys.epoch, new Date(this.deps.now()).toISOString());
-      log.info('webhook dispatcher resumes from its durable checkpoint', { position: formatPosition(from) });
-    }
+  protected async subscribe(from: Position): Promise<Subscription> {
     this.position = from;
     this.subscriptions = await this.subscriptionsAt(from);
-    this.subscription = store.subscribeToAll(
+    return this.deps.store.subscribeToAll(
       {
         from,
         filter: { streamNamePrefixes: [JOB_STREAM_PREFIX, SUBSCRIPTIONS_STREAM, DELIVERY_FAILURES_STREAM] },
       },
       (event) => this.handle(event),
-      (error) => {
-        log.error('webhook dispatcher subscription failed; resubscribing', { error: String(error) });
-        this.subscription = undefined;
-      },
+      this.subscriptionFailed,
     );
+  }
+
+  protected override whileActive(): Promise<void> {
+    return this.checkpoint();
   }
 
   /** The subscriptions as they were at `position` (later changes arrive through $all, in order). */
@@ -173,7 +125,7 @@ export class WebhookDispatcher {
         this.stats.deliveriesEnqueued += 1;
       }
     }
-    await this.deps.redis.set(this.keys.position, formatPosition(recorded.position));
+    await this.savePosition(recorded.position);
     this.position = recorded.position;
     this.stats.eventsHandled += 1;
   }

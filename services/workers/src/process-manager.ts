@@ -3,18 +3,13 @@ import type { Event, EventOf } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent, jobStream, type CommandBus } from '@snapcat/application';
 import {
   START,
-  formatPosition,
-  parsePosition,
   type EventStore,
   type Position,
   type RecordedEvent,
   type Subscription,
 } from '@snapcat/event-store';
-import { RedisLease, type LogFn } from '@snapcat/runtime';
+import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Enqueuer } from './enqueue';
-
-const LEASE_MS = 5000;
-const TICK_MS = 1000;
 
 export interface ProcessManagerDeps {
   store: EventStore;
@@ -31,77 +26,28 @@ export interface ProcessManagerDeps {
  * Without a stored position (first start, or Redis was wiped) it reconciles from the jobs' states first:
  * schedulers, timeouts of pending snapshots, unfinished deletions and manifests.
  */
-export class ProcessManager {
-  private readonly keys;
-  private readonly lease: RedisLease;
-  private subscription: Subscription | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private ticking = false;
-  private stopped = false;
+export class ProcessManager extends LeasedLogConsumer {
   readonly stats = { reconciliations: 0, eventsHandled: 0 };
 
   constructor(private readonly deps: ProcessManagerDeps) {
-    const p = deps.keyPrefix;
-    this.keys = { position: `${p}:pm:position`, epoch: `${p}:pm:epoch` };
-    this.lease = new RedisLease(deps.redis, `${p}:pm:lease`, LEASE_MS);
+    super({ redis: deps.redis, keyPrefix: `${deps.keyPrefix}:pm`, name: 'process manager', log: deps.log });
   }
 
-  start(): void {
-    void this.tick();
-    this.timer = setInterval(() => void this.tick(), TICK_MS);
+  protected recover(): Promise<Position> {
+    return this.reconcile();
   }
 
-  get active(): boolean {
-    return this.subscription !== undefined;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    while (this.ticking) await new Promise((r) => setTimeout(r, 10));
-    await this.subscription?.close();
-    this.subscription = undefined;
-    await this.lease.release();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
-    this.ticking = true;
-    try {
-      const held = await this.lease.acquire();
-      if (!held) {
-        if (this.subscription) {
-          this.deps.log.warn('process manager lost its lease; standing by');
-          await this.subscription.close();
-          this.subscription = undefined;
-        }
-        return;
-      }
-      // The epoch is written by reconciliation only: when it is gone, Redis lost what we had enqueued.
-      const epoch = await this.deps.redis.get(this.keys.epoch);
-      if (this.subscription && epoch) return;
-      await this.subscription?.close();
-      this.subscription = undefined;
-      const stored = epoch ? await this.deps.redis.get(this.keys.position) : null;
-      const from = stored ? parsePosition(stored) : await this.reconcile();
-      this.subscription = this.deps.store.subscribeToAll(
-        { from, filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } },
-        (event) => this.handle(event),
-        (error) => {
-          this.deps.log.error('process manager subscription failed; resubscribing', { error: String(error) });
-          this.subscription = undefined;
-        },
-      );
-    } catch (error) {
-      this.deps.log.error('process manager tick failed', { error: String(error) });
-    } finally {
-      this.ticking = false;
-    }
+  protected async subscribe(from: Position): Promise<Subscription> {
+    return this.deps.store.subscribeToAll(
+      { from, filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } },
+      (event) => this.handle(event),
+      this.subscriptionFailed,
+    );
   }
 
   /** Enqueues what every job's state still needs; returns the position to consume from afterwards. */
   private async reconcile(): Promise<Position> {
-    const { store, bus, enqueue, redis, log } = this.deps;
+    const { store, bus, enqueue, log } = this.deps;
     const started = Date.now();
     const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
     const end = last?.position ?? START;
@@ -120,8 +66,7 @@ export class ProcessManager {
     for (const jobId of jobIds) {
       await enqueue.reconcile(await bus.load(jobId), (ids) => this.discardRequests(jobId, ids));
     }
-    await redis.set(this.keys.position, formatPosition(end));
-    await redis.set(this.keys.epoch, new Date().toISOString());
+    await this.markRecovered(end, new Date());
     this.stats.reconciliations += 1;
     log.info('process manager reconciled', { jobs: jobIds.size, ms: Date.now() - started });
     return end;
@@ -176,7 +121,7 @@ export class ProcessManager {
       default:
         break;
     }
-    await this.deps.redis.set(this.keys.position, formatPosition(recorded.position));
+    await this.savePosition(recorded.position);
     this.stats.eventsHandled += 1;
   }
 }

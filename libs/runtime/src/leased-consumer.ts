@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import { formatPosition, parsePosition, type Position, type Subscription } from '@snapcat/event-store';
+import { RedisLease } from './lease';
+import type { LogFn } from './log';
+
+export interface LeasedConsumerOptions {
+  redis: Redis;
+  /** The consumer's keys: `<keyPrefix>:lease`, `<keyPrefix>:position`, `<keyPrefix>:epoch`. */
+  keyPrefix: string;
+  /** For the logs: "process manager", "webhook dispatcher". */
+  name: string;
+  log: { warn: LogFn; error: LogFn };
+  leaseMs?: number;
+  tickMs?: number;
+}
+
+/**
+ * A consumer of the log of which one process in the cluster is active at a time (a lease in Redis),
+ * keeping its position in Redis. Every tick it renews the lease and checks the epoch key, which only
+ * `recover` writes: when the epoch is gone, Redis lost what the consumer had done (a wipe), so it
+ * recovers from the log and subscribes again. Subclasses say how to recover and what to do per event.
+ */
+export abstract class LeasedLogConsumer {
+  protected readonly keys: { position: string; epoch: string };
+  private readonly lease: RedisLease;
+  private subscription: Subscription | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private stopped = false;
+
+  constructor(protected readonly consumer: LeasedConsumerOptions) {
+    const p = consumer.keyPrefix;
+    this.keys = { position: `${p}:position`, epoch: `${p}:epoch` };
+    this.lease = new RedisLease(consumer.redis, `${p}:lease`, consumer.leaseMs ?? 5000);
+  }
+
+  start(): void {
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), this.consumer.tickMs ?? 1000);
+  }
+
+  get active(): boolean {
+    return this.subscription !== undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    while (this.ticking) await new Promise((r) => setTimeout(r, 10));
+    await this.subscription?.close();
+    this.subscription = undefined;
+    await this.lease.release();
+  }
+
+  /** Where to consume from when Redis holds no position; writes the position and the epoch. */
+  protected abstract recover(): Promise<Position>;
+
+  /** Subscribes from `from` (exclusive); the subscription's errors go to `subscriptionFailed`. */
+  protected abstract subscribe(from: Position): Promise<Subscription>;
+
+  /** Runs on every tick while this process is the active consumer. */
+  protected async whileActive(): Promise<void> {}
+
+  protected readonly subscriptionFailed = (error: unknown): void => {
+    this.consumer.log.error(`${this.consumer.name} subscription failed; resubscribing`, {
+      error: String(error),
+    });
+    this.subscription = undefined;
+  };
+
+  protected async savePosition(position: Position): Promise<void> {
+    await this.consumer.redis.set(this.keys.position, formatPosition(position));
+  }
+
+  /** Records where consumption resumes after a recovery, and that Redis holds this consumer's state. */
+  protected async markRecovered(position: Position, at: Date): Promise<void> {
+    await this.savePosition(position);
+    await this.consumer.redis.set(this.keys.epoch, at.toISOString());
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    const { redis, log, name } = this.consumer;
+    try {
+      if (!(await this.lease.acquire())) {
+        if (this.subscription) {
+          log.warn(`${name} lost its lease; standing by`);
+          await this.subscription.close();
+          this.subscription = undefined;
+        }
+        return;
+      }
+      const epoch = await redis.get(this.keys.epoch);
+      if (this.subscription && epoch) return await this.whileActive();
+      await this.subscription?.close();
+      this.subscription = undefined;
+      const stored = epoch ? await redis.get(this.keys.position) : null;
+      const from = stored ? parsePosition(stored) : await this.recover();
+      this.subscription = await this.subscribe(from);
+    } catch (error) {
+      log.error(`${name} tick failed`, { error: String(error) });
+    } finally {
+      this.ticking = false;
+    }
+  }
+}
