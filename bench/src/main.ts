@@ -286,46 +286,12 @@ async function benchReplay(dir: string) {
   const jobs = 10;
   const perJob = n / jobs;
   const tasks = Array.from({ length: 100 }, (_, i) => `t${i}`);
+  // About 103 events a checkpoint: trigger, 100 acks, completion, and the discard of the one it subsumes.
   for (let j = 0; j < jobs; j += 1) {
-    const jobId = `${j.toString(16).padStart(4, '0')}${'ef'.repeat(14)}`;
-    await bus.execute(
-      command({
-        type: 'ConfigureJob',
-        jobId,
-        name: 'r',
-        tasks,
-        checkpointing: { ...checkpointing, numRetained: 3 },
-        storage: { checkpointDir: '/r', savepointDir: '/r' },
-      }),
-    );
-    let written = 1;
-    for (let s = 1; written < perJob; s += 1) {
-      await bus.execute(
-        command({
-          type: 'TriggerSnapshot',
-          jobId,
-          kind: 'CHECKPOINT',
-          triggerId: `c${s}`,
-          triggerType: 'MANUAL',
-          formatType: 'CANONICAL',
-        }),
-      );
-      await Promise.all(
-        tasks.map((taskId) =>
-          bus.execute(
-            command({
-              type: 'AcknowledgeTask',
-              jobId,
-              snapshotId: s,
-              taskId,
-              stateSize: 1,
-              stateHandles: [{ path: `/r/${s}/${taskId}`, sizeBytes: 1 }],
-            }),
-          ),
-        ),
-      );
-      written += 103;
-    }
+    await writeSnapshots(bus, jobIdOf('ef', j), tasks, Math.ceil(perJob / 103), 'CHECKPOINT', {
+      numRetained: 3,
+      withHandles: true,
+    });
   }
   await bus.flush();
   const redis = new IORedis('redis://127.0.0.1:6379');
@@ -377,7 +343,7 @@ async function writeSnapshots(
   tasks: string[],
   snapshots: number,
   kind: 'CHECKPOINT' | 'SAVEPOINT',
-  numRetained = 1,
+  { numRetained = 1, withHandles = false }: { numRetained?: number; withHandles?: boolean } = {},
 ) {
   await bus.execute(
     command({
@@ -403,7 +369,14 @@ async function writeSnapshots(
     await Promise.all(
       tasks.map((taskId) =>
         bus.execute(
-          command({ type: 'AcknowledgeTask', jobId, snapshotId: s, taskId, stateSize: 1, stateHandles: [] }),
+          command({
+            type: 'AcknowledgeTask',
+            jobId,
+            snapshotId: s,
+            taskId,
+            stateSize: 1,
+            stateHandles: withHandles ? [{ path: `/bench/${s}/${taskId}`, sizeBytes: 1 }] : [],
+          }),
         ),
       ),
     );

@@ -210,7 +210,8 @@ export function subscriptionView(subscription: Subscription, now: number) {
   return { ...rest, ...(previous ? { previousSecretValidUntil: previous.validUntil } : {}) };
 }
 
-function existing(state: Subscriptions, id: string): Subscription {
+/** The subscription, or CommandRejected NOT_FOUND. */
+export function requireSubscription(state: Subscriptions, id: string): Subscription {
   const subscription = state.get(id);
   if (!subscription) {
     throw new CommandRejected(
@@ -263,7 +264,7 @@ export function decideSubscription(
       return [{ type: 'WebhookSubscriptionCreated', ...fields, occurredAt }];
     }
     case 'UpdateSubscription': {
-      const current = existing(state, subscriptionId);
+      const current = requireSubscription(state, subscriptionId);
       const { type: _t, enabled, subscriptionId: _s, ...changes } = command;
       const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
       const events: SubscriptionEvent[] = [];
@@ -279,7 +280,7 @@ export function decideSubscription(
       return events;
     }
     case 'RotateSecret':
-      existing(state, subscriptionId);
+      requireSubscription(state, subscriptionId);
       return [
         {
           type: 'WebhookSecretRotated',
@@ -296,7 +297,7 @@ export function decideSubscription(
       return [{ type: 'WebhookSubscriptionDisabled', subscriptionId, occurredAt, reason: 'GONE' }];
     }
     case 'DeleteSubscription':
-      existing(state, subscriptionId);
+      requireSubscription(state, subscriptionId);
       return [{ type: 'WebhookSubscriptionDeleted', subscriptionId, occurredAt }];
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   CommandRejected,
+  requireSubscription,
   subscriptionView,
   webhookPayload,
   type SubscribableEventType,
@@ -115,16 +116,7 @@ export class WebhookService {
   }
 
   private async existing(subscriptionId: string) {
-    const subscription = (await this.deps.subscriptions.current()).get(subscriptionId);
-    if (!subscription) {
-      throw new CommandRejected(
-        'NOT_FOUND',
-        'subscriptionId',
-        'exists',
-        `webhook subscription ${subscriptionId} does not exist`,
-      );
-    }
-    return subscription;
+    return requireSubscription(await this.deps.subscriptions.current(), subscriptionId);
   }
 
   private view(subscription: Parameters<typeof subscriptionView>[0]) {
