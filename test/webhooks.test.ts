@@ -58,6 +58,40 @@ describe('webhooks: Redis wiped while deliveries wait (test-owned redis-server)'
   });
 });
 
+describe('webhooks: the secret key changed', () => {
+  test('deliveries are not sent unsigned: each attempt says the secret cannot be opened', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-webhooks-key-'));
+    const env = {
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'root'),
+      SNAPCAT_WEBHOOK_ALLOW_PRIVATE: 'true',
+      SNAPCAT_WEBHOOK_RETRY_SCHEDULE: 'PT0S,PT0.2S',
+    };
+    const r = await startReceiver();
+    let service = await startService({
+      ...env,
+      SNAPCAT_SECRET_KEY: 'the-first-key-of-at-least-32-characters',
+    });
+    try {
+      const created = await client(service.url).post('/webhooks', { url: r.url });
+      await service.stop('SIGTERM');
+      service = await startService({ ...env, SNAPCAT_SECRET_KEY: 'another-key-of-at-least-32-characters!!' });
+      const api = client(service.url);
+      await api.put(`/jobs/${newJobId()}`, { tasks: ['a'] });
+      const log = async () => (await api.get(`/webhooks/${created.body.id}/deliveries`)).body.deliveries;
+      await eventually(async () => (await log())[0]?.status === 'failed', 10_000);
+      const [delivery] = await log();
+      expect(delivery.attempts).toHaveLength(2);
+      expect(delivery.attempts[0].error).toContain('SNAPCAT_SECRET_KEY');
+      expect(r.calls).toBe(0);
+    } finally {
+      await service.stop('SIGKILL');
+      await r.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('webhooks: guards', () => {
   let dir: string;
   beforeAll(() => {

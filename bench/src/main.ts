@@ -756,37 +756,19 @@ async function main() {
 Produced by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores
 (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${seconds} s in all.
 Each figure is the median of ${RUNS} runs of ${DURATION} s (HTTP) beside its baseline measured in the same run.
-The HTTP load generator is autocannon in its own process, ${CONNECTIONS} connections (10 for the batches).
-The API under load runs as its own process with SQLite (\`SNAPCAT_WORKERS=off SNAPCAT_PROJECTOR=off\`, as
-the API role of docker-compose); the baseline is a bare express route parsing the same JSON bodies.
-Every ack in the runs is a new task of a fresh savepoint, so each one takes the SUCCESS path and is fsynced.
+The HTTP load generator is autocannon in its own process: ${CONNECTIONS} connections for throughput (10 for
+the batches), ${LATENCY_CONNECTIONS} at a fixed rate for latency. The services run as their own processes
+with SQLite, as \`npm start\` runs them (#1-#5 with \`SNAPCAT_WORKERS=off SNAPCAT_PROJECTOR=off\`, the API
+role; #6 and #8 with the projector; #9 with the workers; #10 with everything). The baseline of #1 is a bare
+express route parsing the same JSON bodies; of #6, graphql-yoga answering \`hello\` on express. Every ack in
+the runs is a new task of a fresh savepoint, so each one takes the SUCCESS path and is fsynced. The data of
+#5, #6, #7, #9 and #10 is written through the command bus (the real path) before the service starts.
 
 ${table}
 
 How to read it: "ratio" is snapcat over its baseline.
 
-## What the profiles showed, and what changed
-
-- Command handler (benchmark 3), \`node --cpu-prof\`: with a job holding many completed savepoints (1,000
-  acknowledgements each), writing the aggregate snapshot every 250 events dominated (JSON of the whole
-  aggregate): 4,739 acks/s. Snapshots are now spaced in proportion to the aggregate's size: 53,428 acks/s
-  on the same script (memory store), 11x. Before that, \`expectedTasks.includes\` made each ack O(tasks);
-  task membership is now an O(1) index.
-- SQLite (benchmarks 1, 3): each append was its own transaction and fsync. Appends arriving in the same
-  event-loop turn, for any job, now share one transaction (one fsync): benchmark 1 went from 0.30 to 0.48
-  of the bare route in the quick run.
-- Still open: single acks over HTTP stay under the 0.6 target, and the p99 at half rate is far above
-  10 ms. Remaining cost per request: the JSON body parse, zod validation, the command bus round trip
-  through \`setImmediate\` (twice: the bus, then the store's group commit), and the fsync; under 50
-  connections the queueing of requests behind the synchronous SQLite commit shows as p99. What would close
-  it: moving the SQLite writes to a worker thread (the fsync no longer blocks the event loop), and
-  answering acks of one batch together. Benchmarks 5, 6, 8, 9 and 10 are not written yet.
-- The p99 of benchmark 4 is mostly aggregate-snapshot encoding on the event loop (the jobs of this
-  benchmark keep every savepoint, 1,000 acknowledgements each). Same quick run, same machine:
-  default 245 ms; snapshots spaced by the aggregate's full size 70 ms; aggregate snapshots off
-  (\`SNAPCAT_AGGREGATE_SNAPSHOT_EVERY=100000000\`) 22 ms, with benchmark 1 at 0.53. The default keeps the
-  cold-start bound (<= 300 events read after 100,000); encoding snapshots in a worker thread would give
-  both.
+${readFileSync(join(REPO_ROOT, 'bench', 'NOTES.md'), 'utf8').trim()}
 `;
   if (!only) writeFileSync(join(REPO_ROOT, 'BENCHMARKS.md'), doc);
   rmSync(dir, { recursive: true, force: true });

@@ -154,27 +154,45 @@ export class Projector {
         this.appliedRevisions.set(id, revisions[i] == null ? -1n : BigInt(revisions[i]!)),
       );
     }
-    const touched = new Map<string, { state: JobState; snapshots: Set<number>; tasksChanged: boolean }>();
+    // Each job's events of the batch, in order; folded together (one copy-on-write draft per job, not per
+    // event: a draft copies the job's snapshot map, which is large for jobs that keep many snapshots).
+    const runs = new Map<string, { recorded: RecordedEvent; event: Event }[]>();
     const applied: { recorded: RecordedEvent; event: Event }[] = [];
-    for (const { recorded, event } of events) {
+    for (const item of events) {
+      const { recorded, event } = item;
       if (this.appliedRevisions.get(event.jobId)! >= recorded.revision) {
         this.stats.duplicates += 1;
         continue;
       }
-      let cached = this.cache.get(event.jobId);
-      if (!cached || cached.revision !== recorded.revision - 1n) {
-        cached = await stateAt(this.deps.store, event.jobId, { revision: recorded.revision - 1n });
-        this.stats.reloads += 1;
-      }
-      const state = fold(cached.state, [event]);
-      this.remember(event.jobId, state, recorded.revision);
       this.appliedRevisions.set(event.jobId, recorded.revision);
-      const entry = touched.get(event.jobId) ?? { state, snapshots: new Set<number>(), tasksChanged: false };
-      entry.state = state;
-      if ('snapshotId' in event) entry.snapshots.add(event.snapshotId);
-      if (event.type === 'JobRegistered' || event.type === 'JobReconfigured') entry.tasksChanged = true;
-      touched.set(event.jobId, entry);
-      applied.push({ recorded, event });
+      const run = runs.get(event.jobId);
+      if (run) run.push(item);
+      else runs.set(event.jobId, [item]);
+      applied.push(item);
+    }
+    const touched = new Map<string, { state: JobState; snapshots: Set<number>; tasksChanged: boolean }>();
+    for (const [jobId, run] of runs) {
+      let cached = this.cache.get(jobId);
+      let pending: Event[] = [];
+      let revision = cached?.revision ?? -2n;
+      const snapshots = new Set<number>();
+      let tasksChanged = false;
+      for (const { recorded, event } of run) {
+        if (recorded.revision !== revision + 1n) {
+          // Not next to the cached state (first sight of the job, a restart): reload at the event. The
+          // events folded so far are in that state already.
+          cached = await stateAt(this.deps.store, jobId, { revision: recorded.revision - 1n });
+          this.stats.reloads += 1;
+          pending = [];
+        }
+        pending.push(event);
+        revision = recorded.revision;
+        if ('snapshotId' in event) snapshots.add(event.snapshotId);
+        if (event.type === 'JobRegistered' || event.type === 'JobReconfigured') tasksChanged = true;
+      }
+      const state = fold(cached!.state, pending);
+      this.remember(jobId, state, revision);
+      touched.set(jobId, { state, snapshots, tasksChanged });
     }
     const tx = redis.multi();
     for (const [jobId, { state, snapshots, tasksChanged }] of touched) {

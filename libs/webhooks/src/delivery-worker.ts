@@ -1,10 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { parseRetryAfter, retryDelayMs, signingKeys, type WebhookDeliveryFailed } from '@snapcat/domain';
+import {
+  parseRetryAfter,
+  retryDelayMs,
+  signingKeys,
+  type Subscription,
+  type WebhookDeliveryFailed,
+} from '@snapcat/domain';
 import type { EventStore } from '@snapcat/event-store';
 import type { LogFn } from '@snapcat/runtime';
 import { WEBHOOK_QUEUE, type Deliveries, type DeliveryJob } from './deliveries';
-import { postWebhook } from './http-post';
+import { postWebhook, type PostResult } from './http-post';
 import type { SecretBox } from './secret-box';
 import { webhookHeaders } from './signature';
 import { DELIVERY_FAILURES_STREAM, type SubscriptionRepository } from './subscriptions';
@@ -46,6 +52,15 @@ const UNREPORTED = new Set(['WebhookDeliveryFailed', 'WebhookTest']);
  */
 export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJob> {
   const { deliveries, log } = deps;
+  /** The signing secrets in clear; undefined when they were sealed with another SNAPCAT_SECRET_KEY. */
+  const openKeys = (subscription: Subscription, now: number): string[] | undefined => {
+    try {
+      return signingKeys(subscription, now).map((sealed) => deps.box.open(sealed));
+    } catch {
+      return undefined;
+    }
+  };
+
   const deliver = async (job: Job<DeliveryJob>) => {
     const { deliveryId, subscriptionId, messageId, body, eventType } = job.data;
     const attempt = job.attemptsMade + 1;
@@ -56,14 +71,19 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
       return;
     }
     const sentAt = deps.now();
-    const secrets = signingKeys(subscription, sentAt).map((sealed) => deps.box.open(sealed));
-    const result = await postWebhook({
-      url: subscription.url,
-      headers: webhookHeaders(messageId, Math.floor(sentAt / 1000), body, secrets),
-      body,
-      timeoutMs: deps.timeoutMs,
-      allowPrivate: deps.allowPrivate,
-    });
+    const secrets = openKeys(subscription, sentAt);
+    const result: PostResult = !secrets
+      ? {
+          latencyMs: 0,
+          error: 'the subscription secret cannot be opened: was SNAPCAT_SECRET_KEY changed? (not sent)',
+        }
+      : await postWebhook({
+          url: subscription.url,
+          headers: webhookHeaders(messageId, Math.floor(sentAt / 1000), body, secrets),
+          body,
+          timeoutMs: deps.timeoutMs,
+          allowPrivate: deps.allowPrivate,
+        });
     const succeeded = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
     const gone = result.statusCode === 410;
     const retryAfterMs = parseRetryAfter(result.retryAfter, deps.now());
