@@ -72,7 +72,9 @@ export function startProcessors(
       const result = await execute(bus, { type: 'FirePeriodicSavepoint', jobId: job.data.jobId, slot });
       return result?.reply;
     },
-    { ...common, concurrency: 8 },
+    // Many jobs' schedules fall on the same second (every minute, on the minute): fired side by side, their
+    // commands share group commits, so 10,000 slots are recorded within about a second, not one by one.
+    { ...common, concurrency: 128 },
   );
 
   const maintenance = new Worker(
