@@ -283,7 +283,8 @@ export class CommandBus {
     writer.snapshotting = true;
     let weight = writer.state.snapshots.size;
     for (const snapshot of writer.state.snapshots.values()) {
-      weight += snapshot.acks.size + (snapshot.taskHandles?.length ?? 0);
+      weight +=
+        (snapshot.status === 'PENDING' ? snapshot.acknowledged : 0) + (snapshot.taskHandles?.length ?? 0);
     }
     writer.snapshotWeight = weight;
     const revision = writer.revision;

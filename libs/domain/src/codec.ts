@@ -1,4 +1,5 @@
-import { sameList, type JobState, type SnapshotState, type TaskAck } from './state';
+import { AckLog, type TaskAck } from './ack-log';
+import { sameList, type JobState, type SnapshotState } from './state';
 
 /** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
 export const STATE_CODEC_VERSION = 2;
@@ -19,7 +20,7 @@ export function encodeState(state: JobState): EncodedJobState {
   return {
     ...state,
     codecVersion: STATE_CODEC_VERSION,
-    snapshots: [...state.snapshots.values()].map((s) => ({ ...s, acks: [...s.acks] })),
+    snapshots: [...state.snapshots.values()].map((s) => ({ ...s, acks: s.acks.entries(s.acknowledged) })),
     triggers: [...state.triggers],
     pending: [...state.pending],
   };
@@ -38,7 +39,7 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
           ...s,
           // Shared with the job's task list again, as `evolve` does (memory of jobs with many snapshots).
           expectedTasks: sameList(s.expectedTasks, encoded.tasks) ? encoded.tasks : s.expectedTasks,
-          acks: new Map(s.acks),
+          acks: AckLog.of(s.acks),
         },
       ]),
     ),

@@ -10,3 +10,4 @@ export * from './views';
 export * from './codec';
 export * from './duration';
 export * from './webhooks';
+export * from './ack-log';

@@ -15,12 +15,7 @@ import {
   type TriggerType,
 } from './schemas';
 import type { Event } from './events';
-
-export interface TaskAck {
-  stateSize: number;
-  stateHandles: StateHandle[];
-  at: number;
-}
+import { AckLog } from './ack-log';
 
 export interface DiscardState {
   cause: DiscardCause;
@@ -55,7 +50,7 @@ export interface SnapshotState {
    * acknowledged, so they are folded into `taskHandles` and emptied; emptied too once a discard is
    * requested, as the discard event carries the handles.
    */
-  acks: Map<string, TaskAck>;
+  acks: AckLog;
   /**
    * Set on completion: the state handles each task reported, for the tasks that reported any (what a
    * discard deletes, what a manifest lists). Per-task sizes and times are in the log, not kept here.
@@ -204,7 +199,7 @@ export class Draft {
           externalPath: event.externalPath,
           expectedTasks: sameList(event.tasks, s.tasks) ? s.tasks : event.tasks,
           totalTasks: event.tasks.length,
-          acks: new Map(),
+          acks: new AckLog(),
           acknowledged: 0,
           stateSize: 0,
           triggeredAt: at,
@@ -222,7 +217,11 @@ export class Draft {
         return;
       case 'TaskAcknowledged': {
         const snap = this.snapshot(event.snapshotId);
-        snap.acks.set(event.taskId, { stateSize: event.stateSize, stateHandles: event.stateHandles, at });
+        snap.acks.append(snap.acknowledged, event.taskId, {
+          stateSize: event.stateSize,
+          stateHandles: event.stateHandles,
+          at,
+        });
         snap.acknowledged += 1;
         snap.stateSize += event.stateSize;
         return;
@@ -231,10 +230,11 @@ export class Draft {
         const snap = this.snapshot(event.snapshotId);
         snap.status = 'COMPLETED';
         snap.completedAt = at;
-        snap.taskHandles = [...snap.acks]
+        snap.taskHandles = snap.acks
+          .entries(snap.acknowledged)
           .filter(([, ack]) => ack.stateHandles.length > 0)
           .map(([taskId, ack]) => [taskId, ack.stateHandles]);
-        snap.acks = new Map();
+        snap.acks = new AckLog();
         snap.stateSize = event.stateSize;
         s.pending.delete(event.snapshotId);
         insertSorted(s.completed, event.snapshotId);
@@ -274,7 +274,7 @@ export class Draft {
         }
         // The event carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
-        snap.acks = new Map();
+        snap.acks = new AckLog();
         delete snap.taskHandles;
         snap.expectedTasks = [];
         snap.discard = {
@@ -324,7 +324,8 @@ export class Draft {
     const current = this.state.snapshots.get(id);
     if (!current) throw new Error(`event refers to snapshot ${id}, which was never triggered`);
     if (this.owned.has(id)) return current;
-    const copy = { ...current, acks: new Map(current.acks) };
+    // The acknowledgements are not copied: versions share their AckLog, each seeing its own prefix.
+    const copy = { ...current };
     this.state.snapshots.set(id, copy);
     this.owned.add(id);
     return copy;
@@ -333,12 +334,18 @@ export class Draft {
 
 /** Whether a task has acknowledged the snapshot (on a completed one: every expected task has). */
 export function hasAcknowledged(snapshot: SnapshotState, taskId: string): boolean {
-  return snapshot.acks.has(taskId) || (snapshot.taskHandles !== undefined && expectsTask(snapshot, taskId));
+  return (
+    snapshot.acks.has(snapshot.acknowledged, taskId) ||
+    (snapshot.taskHandles !== undefined && expectsTask(snapshot, taskId))
+  );
 }
 
 /** The state handles the snapshot's acknowledgements reported, by task. */
 export function taskHandlesOf(snapshot: SnapshotState): [string, StateHandle[]][] {
-  return snapshot.taskHandles ?? [...snapshot.acks].map(([taskId, ack]) => [taskId, ack.stateHandles]);
+  return (
+    snapshot.taskHandles ??
+    snapshot.acks.entries(snapshot.acknowledged).map(([taskId, ack]) => [taskId, ack.stateHandles])
+  );
 }
 
 /** Every state handle the snapshot's acknowledgements reported. */
