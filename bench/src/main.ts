@@ -62,6 +62,26 @@ async function load(
   });
 }
 
+/**
+ * `npm start` (as configured by `env`) on an event store the benchmark wrote, with a Redis prefix of its
+ * own; `shutdown` stops it gracefully and deletes its keys.
+ */
+async function serve(dir: string, eventStore: string, name: string, env: Record<string, string>) {
+  const prefix = testPrefix(name);
+  const service = await startService({
+    SNAPCAT_EVENT_STORE: eventStore,
+    SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+    SNAPCAT_QUEUE_PREFIX: prefix,
+    ...env,
+  });
+  return Object.assign(service, {
+    async shutdown() {
+      await service.stop('SIGTERM');
+      await deleteKeys(prefix);
+    },
+  });
+}
+
 const command = (c: object) => c as Command;
 const checkpointing = {
   numRetained: 1,
@@ -92,13 +112,9 @@ async function ackTargets(url: string, jobs: string[]): Promise<string[]> {
 }
 
 async function benchAcks(dir: string, baseline: RunningService) {
-  const prefix = testPrefix('bench');
-  const service = await startService({
-    SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'acks.db')}`,
-    SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+  const service = await serve(dir, `sqlite:${join(dir, 'acks.db')}`, 'bench', {
     SNAPCAT_WORKERS: 'off',
     SNAPCAT_PROJECTOR: 'off',
-    SNAPCAT_QUEUE_PREFIX: prefix,
   });
   const jobs = Array.from(
     { length: quick ? 10 : 100 },
@@ -185,8 +201,7 @@ async function benchAcks(dir: string, baseline: RunningService) {
     target: '<= 10 ms',
     met: p99 <= 10,
   });
-  await service.stop('SIGTERM');
-  await deleteKeys(prefix);
+  await service.shutdown();
 }
 
 async function benchCommandHandler(dir: string) {
@@ -407,13 +422,9 @@ async function benchLongStream(dir: string) {
     1;
   const lengths = { long: await count(long), short: await count(short) };
   await store.close();
-  const prefix = testPrefix('bench-long');
-  const service = await startService({
-    SNAPCAT_EVENT_STORE: `sqlite:${file}`,
-    SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+  const service = await serve(dir, `sqlite:${file}`, 'bench-long', {
     SNAPCAT_WORKERS: 'off',
     SNAPCAT_PROJECTOR: 'off',
-    SNAPCAT_QUEUE_PREFIX: prefix,
   });
   // Both jobs need many tasks per fresh savepoint for the load; the short one is re-registered with them.
   await http(service.url, 'PUT', `/jobs/${short}`, { tasks, checkpointing });
@@ -434,8 +445,7 @@ async function benchLongStream(dir: string) {
       p99[which].push(res.p99);
     }
   }
-  await service.stop('SIGTERM');
-  await deleteKeys(prefix);
+  await service.shutdown();
   const longP99 = median(p99.long);
   const shortP99 = median(p99.short);
   const ratio = longP99 / Math.max(shortP99, 1);
@@ -460,13 +470,7 @@ async function benchReadSide(dir: string, baseline: RunningService) {
   await writeSnapshots(bus, big, ['a', 'b'], snapshots, 'SAVEPOINT');
   await bus.flush();
   await store.close();
-  const prefix = testPrefix('bench-read');
-  const service = await startService({
-    SNAPCAT_EVENT_STORE: `sqlite:${file}`,
-    SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-    SNAPCAT_WORKERS: 'off',
-    SNAPCAT_QUEUE_PREFIX: prefix,
-  });
+  const service = await serve(dir, `sqlite:${file}`, 'bench-read', { SNAPCAT_WORKERS: 'off' });
   const query = {
     query: `query($id: ID!) { job(id: $id) { id name status counts { total completed inProgress }
       latestSavepoint { id status externalPath } restorePoint { snapshot { id } }
@@ -564,8 +568,7 @@ async function benchReadSide(dir: string, baseline: RunningService) {
     };
     lags.push(ready.projectionLagMs.p99);
   }
-  await service.stop('SIGTERM');
-  await deleteKeys(prefix);
+  await service.shutdown();
   const lag = median(lags);
   rows.push({
     id: 8,
@@ -608,21 +611,14 @@ async function benchSchedules(dir: string) {
   }
   await bus.flush();
   await store.close();
-  const prefix = testPrefix('bench-sched');
-  const service = await startService({
-    SNAPCAT_EVENT_STORE: `sqlite:${file}`,
-    SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-    SNAPCAT_PROJECTOR: 'off',
-    SNAPCAT_QUEUE_PREFIX: prefix,
-  });
+  const service = await serve(dir, `sqlite:${file}`, 'bench-sched', { SNAPCAT_PROJECTOR: 'off' });
   // The window: whole slots, starting once the schedulers have had time to be created.
   const period = everySec * 1000;
   const from = Math.ceil((Date.now() + (quick ? 4_000 : 20_000)) / period) * period;
   const to = from + slots * period;
   await new Promise((r) => setTimeout(r, to + 3_000 - Date.now()));
   const rss = residentBytes(service.child.pid!);
-  await service.stop('SIGTERM');
-  await deleteKeys(prefix);
+  await service.shutdown();
   const read = new SqliteEventStore(file);
   const fired = new Map<string, number>();
   const lateness: number[] = [];
@@ -680,12 +676,7 @@ async function benchMemory(dir: string) {
   await bus.flush();
   const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
   await store.close();
-  const prefix = testPrefix('bench-mem');
-  const service = await startService({
-    SNAPCAT_EVENT_STORE: `sqlite:${file}`,
-    SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-    SNAPCAT_QUEUE_PREFIX: prefix,
-  });
+  const service = await serve(dir, `sqlite:${file}`, 'bench-mem', {});
   // Every job's aggregate in memory, and the projector caught up.
   for (let j = 0; j < jobs; j += 1) await http(service.url, 'GET', `/jobs/${jobIdOf('fa', j + 1)}`);
   for (;;) {
@@ -703,8 +694,7 @@ async function benchMemory(dir: string) {
   const rss = residentBytes(service.child.pid!);
   const metrics = await (await fetch(`${service.url}/metrics`)).text();
   const heapUsed = Number(/^nodejs_heap_size_used_bytes (\d+)$/m.exec(metrics)?.[1] ?? NaN);
-  await service.stop('SIGTERM');
-  await deleteKeys(prefix);
+  await service.shutdown();
   const mb = rss / 2 ** 20;
   rows.push({
     id: 10,
