@@ -120,7 +120,7 @@ async function benchAcks(dir: string, baseline: RunningService) {
     { length: quick ? 10 : 100 },
     (_, i) => `${(i + 1).toString(16).padStart(8, '0')}${'be'.repeat(12)}`,
   );
-  const tasks = Array.from({ length: quick ? 20_000 : 40_000 }, (_, i) => `t${i}`);
+  const tasks = Array.from({ length: quick ? 10_000 : 40_000 }, (_, i) => `t${i}`);
   for (const jobId of jobs) await http(service.url, 'PUT', `/jobs/${jobId}`, { tasks, checkpointing });
 
   const single: number[] = [];
@@ -406,7 +406,7 @@ function residentBytes(pid: number): number {
 
 /** #5: the ack path must not depend on the length of the job's stream. */
 async function benchLongStream(dir: string) {
-  const longEvents = quick ? 50_000 : 1_000_000;
+  const longEvents = quick ? 30_000 : 1_000_000;
   const tasks = Array.from({ length: 2_000 }, (_, i) => `t${i}`);
   const file = join(dir, 'long.db');
   const store = new SqliteEventStore(file);
@@ -462,7 +462,7 @@ async function benchLongStream(dir: string) {
 
 /** #6 and #8: GraphQL reads of a job with 10,000 snapshots; projection lag under the ack load of #1. */
 async function benchReadSide(dir: string, baseline: RunningService) {
-  const snapshots = quick ? 2_000 : 10_000;
+  const snapshots = quick ? 1_000 : 10_000;
   const file = join(dir, 'read.db');
   const store = new SqliteEventStore(file);
   const bus = new CommandBus(store);
@@ -548,7 +548,7 @@ async function benchReadSide(dir: string, baseline: RunningService) {
 
   // #8: the API and the projector in one process (as `npm start`), single acks as fast as they go.
   const jobs = Array.from({ length: quick ? 10 : 100 }, (_, i) => jobIdOf('d8', i + 1));
-  const tasks = Array.from({ length: quick ? 20_000 : 40_000 }, (_, i) => `t${i}`);
+  const tasks = Array.from({ length: quick ? 10_000 : 40_000 }, (_, i) => `t${i}`);
   for (const jobId of jobs) await http(service.url, 'PUT', `/jobs/${jobId}`, { tasks, checkpointing });
   const lags: number[] = [];
   let acked = 0;
@@ -585,7 +585,7 @@ async function benchReadSide(dir: string, baseline: RunningService) {
 async function benchSchedules(dir: string) {
   const jobs = quick ? 1_000 : 10_000;
   const everySec = quick ? 5 : 60;
-  const slots = quick ? 3 : 5;
+  const slots = quick ? 2 : 5;
   const file = join(dir, 'schedules.db');
   const store = new SqliteEventStore(file);
   const bus = new CommandBus(store);
@@ -690,7 +690,7 @@ async function benchMemory(dir: string) {
     await new Promise((r) => setTimeout(r, 500));
   }
   // Idle for a while first, as a service between bursts is: V8's memory reducer returns what it can.
-  await new Promise((r) => setTimeout(r, 10_000));
+  await new Promise((r) => setTimeout(r, quick ? 3_000 : 10_000));
   const rss = residentBytes(service.child.pid!);
   const metrics = await (await fetch(`${service.url}/metrics`)).text();
   const heapUsed = Number(/^nodejs_heap_size_used_bytes (\d+)$/m.exec(metrics)?.[1] ?? NaN);
