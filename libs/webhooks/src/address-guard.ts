@@ -57,7 +57,8 @@ export class AddressRefusedError extends Error {
   }
 }
 
-const hostOf = (url: string) => new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+/** The URL's host as a resolver takes it (IPv6 literals without their brackets). */
+export const hostOf = (url: string | URL): string => new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
 
 /** Resolves the URL's host; throws AddressRefusedError when any address it has is not public. */
 export async function assertPublicUrl(url: string): Promise<void> {

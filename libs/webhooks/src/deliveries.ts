@@ -172,14 +172,12 @@ export class Deliveries {
 
   /** Sends a delivery again, with the same webhook-id and body, as a new BullMQ job with fresh attempts. */
   async redeliver(record: DeliveryRecord & { body: string }, now: number): Promise<void> {
-    const round = await this.redis.hincrby(this.keys.delivery(record.id), 'redeliveries', 1);
-    await this.redis.hset(
-      this.keys.delivery(record.id),
-      'status',
-      'pending',
-      'updatedAt',
-      new Date(now).toISOString(),
-    );
+    const key = this.keys.delivery(record.id);
+    const [[, round]] = (await this.redis
+      .multi()
+      .hincrby(key, 'redeliveries', 1)
+      .hset(key, 'status', 'pending', 'updatedAt', new Date(now).toISOString())
+      .exec()) as [[unknown, number], ...unknown[]];
     await this.add(
       {
         deliveryId: record.id,

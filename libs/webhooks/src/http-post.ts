@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { AddressRefusedError, isPrivateAddress, publicOnlyLookup } from './address-guard';
+import { AddressRefusedError, hostOf, isPrivateAddress, publicOnlyLookup } from './address-guard';
 
 export interface PostResult {
   /** Absent when no response came (refused connection, timeout, address refused). */
@@ -28,7 +28,7 @@ export function postWebhook(options: {
   const started = performance.now();
   const latency = () => Math.round(performance.now() - started);
   const url = new URL(options.url);
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = hostOf(url);
   if (!options.allowPrivate && isIP(host) && isPrivateAddress(host)) {
     return Promise.resolve({ latencyMs: 0, error: new AddressRefusedError(host, host).message });
   }
