@@ -133,6 +133,12 @@ export class CommandBus {
     return this.enqueue(jobId, null, {}) as Promise<JobState>;
   }
 
+  /** The cached state of a job if it is exactly at `revision`, without I/O: a reader in this process may share it. */
+  cachedState(jobId: string, revision: bigint): JobState | undefined {
+    const writer = this.writers.get(jobId);
+    return writer?.revision === revision ? writer.state : undefined;
+  }
+
   private enqueue(jobId: string, command: Command | null, metadata: CommandMetadata): Promise<unknown> {
     const writer = this.writer(jobId);
     return new Promise((resolve, reject) => {
@@ -276,9 +282,11 @@ export class CommandBus {
 
   /** Stores the aggregate in its side stream once enough events have passed; off the command path. */
   private maybeSnapshot(writer: JobWriter): void {
-    // A large aggregate (many retained savepoints, each with its acknowledgements) is costly to encode, so
-    // its snapshots are spaced out in proportion: encoding stays a small, constant cost per event.
-    const interval = Math.max(this.snapshotEvery, Math.floor(writer.snapshotWeight / 4));
+    // A large aggregate (many retained savepoints, each with its acknowledgements) is costly to encode and
+    // to store, so its snapshots are spaced out in proportion: encoding stays a small, constant cost per
+    // event, the side stream grows no faster than the job's own, and a cold start replays no more events
+    // than the snapshot it starts from holds entries.
+    const interval = Math.max(this.snapshotEvery, writer.snapshotWeight);
     if (writer.snapshotting || writer.revision - writer.snapshotRevision < BigInt(interval)) return;
     writer.snapshotting = true;
     let weight = writer.state.snapshots.size;

@@ -1,10 +1,6 @@
 import type { StateHandle } from './schemas';
 
-export interface TaskAck {
-  stateSize: number;
-  stateHandles: StateHandle[];
-  at: number;
-}
+const NO_HANDLES: readonly StateHandle[] = Object.freeze([]);
 
 /**
  * The acknowledgements of a pending snapshot, shared by the successive versions of a job's state: a
@@ -13,14 +9,20 @@ export interface TaskAck {
  * which made every acknowledgement cost O(tasks) (O(tasks²) per snapshot of a job with many subtasks).
  * A draft that is thrown away (its append failed) may leave entries behind; the next version to reach
  * their sequence numbers overwrites them, and `has` checks that an entry is the one at its number.
+ *
+ * Only what decisions use is kept: which task acknowledged and the state handles it reported (a discard
+ * deletes them, a manifest lists them). Per-task sizes and times are in the events, for the read model.
  */
 export class AckLog {
-  private readonly bySeq: { taskId: string; ack: TaskAck }[] = [];
+  /** The log of every snapshot that is no longer pending: it never takes an acknowledgement. */
+  static readonly EMPTY = new AckLog();
+
+  private readonly bySeq: { taskId: string; handles: readonly StateHandle[] }[] = [];
   private readonly seqOf = new Map<string, number>();
 
-  static of(entries: readonly [string, TaskAck][]): AckLog {
+  static of(entries: readonly (readonly [string, readonly StateHandle[]])[]): AckLog {
     const log = new AckLog();
-    entries.forEach(([taskId, ack], seq) => log.append(seq, taskId, ack));
+    entries.forEach(([taskId, handles], seq) => log.append(seq, taskId, handles));
     return log;
   }
 
@@ -31,18 +33,20 @@ export class AckLog {
   }
 
   /** Records acknowledgement number `seq`: the version that has `seq` acknowledgements appends its next. */
-  append(seq: number, taskId: string, ack: TaskAck): void {
-    this.bySeq[seq] = { taskId, ack };
+  append(seq: number, taskId: string, handles: readonly StateHandle[]): void {
+    if (this === AckLog.EMPTY) throw new Error('acknowledgement appended to a snapshot that is not pending');
+    // Most tasks report no handles; one shared empty list instead of one per acknowledgement.
+    this.bySeq[seq] = { taskId, handles: handles.length === 0 ? NO_HANDLES : handles };
     this.seqOf.set(taskId, seq);
   }
 
-  /** The first `count` acknowledgements, in the order they came. */
-  entries(count: number): [string, TaskAck][] {
-    return this.bySeq.slice(0, count).map(({ taskId, ack }) => [taskId, ack]);
+  /** The first `count` acknowledgements, in the order they came: each task with the handles it reported. */
+  entries(count: number): [string, StateHandle[]][] {
+    return this.bySeq.slice(0, count).map(({ taskId, handles }) => [taskId, handles as StateHandle[]]);
   }
 
   /** Shown as its entries (for tests and logs); a version's own are `entries(acknowledged)`. */
-  toJSON(): [string, TaskAck][] {
+  toJSON(): [string, StateHandle[]][] {
     return this.entries(this.bySeq.length);
   }
 }

@@ -1,11 +1,14 @@
-import { AckLog, type TaskAck } from './ack-log';
-import { sameList, type JobState, type SnapshotState } from './state';
+import { AckLog } from './ack-log';
+import type { StateHandle } from './schemas';
+import type { JobState, SnapshotState } from './state';
 
 /** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
-export const STATE_CODEC_VERSION = 2;
+export const STATE_CODEC_VERSION = 3;
 
-interface EncodedSnapshot extends Omit<SnapshotState, 'acks'> {
-  acks: [string, TaskAck][];
+interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
+  acks: [string, StateHandle[]][];
+  /** Omitted when the snapshot expects the job's own task list (written once, not once per snapshot). */
+  expectedTasks?: string[];
 }
 
 export interface EncodedJobState extends Omit<JobState, 'snapshots' | 'triggers' | 'pending'> {
@@ -20,7 +23,11 @@ export function encodeState(state: JobState): EncodedJobState {
   return {
     ...state,
     codecVersion: STATE_CODEC_VERSION,
-    snapshots: [...state.snapshots.values()].map((s) => ({ ...s, acks: s.acks.entries(s.acknowledged) })),
+    snapshots: [...state.snapshots.values()].map(({ expectedTasks, ...s }) => ({
+      ...s,
+      ...(expectedTasks === state.tasks ? {} : { expectedTasks }),
+      acks: s.acks.entries(s.acknowledged),
+    })),
     triggers: [...state.triggers],
     pending: [...state.pending],
   };
@@ -38,8 +45,8 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
         {
           ...s,
           // Shared with the job's task list again, as `evolve` does (memory of jobs with many snapshots).
-          expectedTasks: sameList(s.expectedTasks, encoded.tasks) ? encoded.tasks : s.expectedTasks,
-          acks: AckLog.of(s.acks),
+          expectedTasks: s.expectedTasks ?? encoded.tasks,
+          acks: s.status === 'PENDING' || s.acks.length > 0 ? AckLog.of(s.acks) : AckLog.EMPTY,
         },
       ]),
     ),

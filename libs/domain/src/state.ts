@@ -146,6 +146,9 @@ export function evolve(state: JobState, event: Event): JobState {
   return fold(state, [event]);
 }
 
+/** Shared by every completed snapshot whose tasks reported no state handles (never mutated). */
+const NO_TASK_HANDLES: [string, StateHandle[]][] = [];
+
 /** A private, mutable copy of a state; the decider emits into one so each command sees its own events. */
 export class Draft {
   readonly state: JobState;
@@ -217,11 +220,7 @@ export class Draft {
         return;
       case 'TaskAcknowledged': {
         const snap = this.snapshot(event.snapshotId);
-        snap.acks.append(snap.acknowledged, event.taskId, {
-          stateSize: event.stateSize,
-          stateHandles: event.stateHandles,
-          at,
-        });
+        snap.acks.append(snap.acknowledged, event.taskId, event.stateHandles);
         snap.acknowledged += 1;
         snap.stateSize += event.stateSize;
         return;
@@ -230,11 +229,9 @@ export class Draft {
         const snap = this.snapshot(event.snapshotId);
         snap.status = 'COMPLETED';
         snap.completedAt = at;
-        snap.taskHandles = snap.acks
-          .entries(snap.acknowledged)
-          .filter(([, ack]) => ack.stateHandles.length > 0)
-          .map(([taskId, ack]) => [taskId, ack.stateHandles]);
-        snap.acks = new AckLog();
+        const reported = snap.acks.entries(snap.acknowledged).filter(([, handles]) => handles.length > 0);
+        snap.taskHandles = reported.length > 0 ? reported : NO_TASK_HANDLES;
+        snap.acks = AckLog.EMPTY;
         snap.stateSize = event.stateSize;
         s.pending.delete(event.snapshotId);
         insertSorted(s.completed, event.snapshotId);
@@ -274,7 +271,7 @@ export class Draft {
         }
         // The event carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
-        snap.acks = new AckLog();
+        snap.acks = AckLog.EMPTY;
         delete snap.taskHandles;
         snap.expectedTasks = [];
         snap.discard = {
@@ -342,10 +339,7 @@ export function hasAcknowledged(snapshot: SnapshotState, taskId: string): boolea
 
 /** The state handles the snapshot's acknowledgements reported, by task. */
 export function taskHandlesOf(snapshot: SnapshotState): [string, StateHandle[]][] {
-  return (
-    snapshot.taskHandles ??
-    snapshot.acks.entries(snapshot.acknowledged).map(([taskId, ack]) => [taskId, ack.stateHandles])
-  );
+  return snapshot.taskHandles ?? snapshot.acks.entries(snapshot.acknowledged);
 }
 
 /** Every state handle the snapshot's acknowledgements reported. */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { AckLog } from '../src';
 
-const ack = (n: number) => ({ stateSize: n, stateHandles: [], at: n });
+const handles = (n: number) => [{ path: `/s/${n}`, sizeBytes: n }];
 
 describe('AckLog: versions share one log, each seeing its own prefix', () => {
   test('property: after drafts branch off older versions, the newest lineage reads as its own copy would', () => {
@@ -21,7 +21,7 @@ describe('AckLog: versions share one log, each seeing its own prefix', () => {
             );
             const base = live[from % live.length]!;
             if (base.own.includes(task)) continue; // the domain never appends a task twice
-            log.append(base.count, task, ack(base.count));
+            log.append(base.count, task, handles(base.count));
             versions.push({ count: base.count + 1, own: [...base.own, task] });
           }
           // A branch abandons the versions it does not descend from (their drafts failed and are never read

@@ -70,6 +70,15 @@ export class Job {
   }
 
   private triggers = 0;
+
+  /** A job that carries on from where this one is, from the given state (say, an aggregate snapshot's). */
+  continuedWith(state: JobState): Job {
+    const job = new Job();
+    job.state = state;
+    job.now = this.now;
+    job.triggers = this.triggers;
+    return job;
+  }
   trigger(kind: 'CHECKPOINT' | 'SAVEPOINT' = 'CHECKPOINT', triggerType: 'MANUAL' | 'PERIODIC' = 'MANUAL') {
     this.triggers += 1;
     return this.run({
