@@ -163,4 +163,19 @@ describe.each(adapters)('command bus on $name', (adapter) => {
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(CommandRejected);
     expect((await bus.load(JOB)).snapshots.get(1)!.status).toBe('COMPLETED');
   });
+
+  it('shares a cached state only at its exact revision', async () => {
+    const bus = new CommandBus(opened.store);
+    expect(bus.cachedState(JOB, -1n)).toBeUndefined(); // never loaded
+    await bus.execute(configure(['a']));
+    const triggered = await bus.execute(trigger('t1'));
+    const revision = (
+      await opened.store.readStream(jobStream(JOB), { direction: 'backwards', maxCount: 1 })
+    )[0]!.revision;
+    const state = bus.cachedState(JOB, revision);
+    expect(state?.snapshots.get(1)?.status).toBe('PENDING');
+    expect(state?.version).toBe(1 + triggered.events.length);
+    expect(bus.cachedState(JOB, revision - 1n)).toBeUndefined();
+    expect(bus.cachedState(JOB, revision + 1n)).toBeUndefined();
+  });
 });

@@ -33,6 +33,13 @@ export interface ProjectorDeps {
   publish?: (message: SnapshotEventMessage) => void;
   log: { info: (m: string, f?: object) => void; error: (m: string, f?: object) => void };
   cacheSize?: number;
+  /** States another component of this process holds (the command bus), by job and exact revision. */
+  sharedStates?: SharedStates;
+}
+
+export interface SharedStates {
+  /** The job's state exactly at `revision`, if at hand without I/O; otherwise undefined. */
+  cachedState(jobId: string, revision: bigint): JobState | undefined;
 }
 
 /**
@@ -55,7 +62,7 @@ export class Projector {
   private flushing: Promise<unknown> = Promise.resolve();
   /** The revision of each job's last applied event, as written in Redis (loaded once per job). */
   private readonly appliedRevisions = new Map<string, bigint>();
-  readonly stats = { applied: 0, duplicates: 0, reloads: 0 };
+  readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
 
   constructor(private readonly deps: ProjectorDeps) {
     this.keys = new ReadModelKeys(deps.prefix);
@@ -172,25 +179,18 @@ export class Projector {
     }
     const touched = new Map<string, { state: JobState; snapshots: Set<number>; tasksChanged: boolean }>();
     for (const [jobId, run] of runs) {
-      let cached = this.cache.get(jobId);
-      let pending: Event[] = [];
-      let revision = cached?.revision ?? -2n;
       const snapshots = new Set<number>();
       let tasksChanged = false;
-      for (const { recorded, event } of run) {
-        if (recorded.revision !== revision + 1n) {
-          // Not next to the cached state (first sight of the job, a restart): reload at the event. The
-          // events folded so far are in that state already.
-          cached = await stateAt(this.deps.store, jobId, { revision: recorded.revision - 1n });
-          this.stats.reloads += 1;
-          pending = [];
-        }
-        pending.push(event);
-        revision = recorded.revision;
+      for (const { event } of run) {
         if ('snapshotId' in event) snapshots.add(event.snapshotId);
         if (event.type === 'JobRegistered' || event.type === 'JobReconfigured') tasksChanged = true;
       }
-      const state = fold(cached!.state, pending);
+      const revision = run[run.length - 1]!.recorded.revision;
+      // The command bus of this process may hold the very same state already: sharing it saves the fold
+      // and a second copy of every job's state in memory (states are immutable, so sharing is safe).
+      const shared = this.deps.sharedStates?.cachedState(jobId, revision);
+      if (shared) this.stats.shared += 1;
+      const state = shared ?? (await this.fold(jobId, run));
       this.remember(jobId, state, revision);
       touched.set(jobId, { state, snapshots, tasksChanged });
     }
@@ -216,6 +216,25 @@ export class Projector {
       });
     }
     if (this.lags.length > 1000) this.lags.splice(0, this.lags.length - 1000);
+  }
+
+  /** The job's state after a run of its events: the cached state folded forward, reloaded after a gap. */
+  private async fold(jobId: string, run: { recorded: RecordedEvent; event: Event }[]): Promise<JobState> {
+    let cached = this.cache.get(jobId);
+    let pending: Event[] = [];
+    let revision = cached?.revision ?? -2n;
+    for (const { recorded, event } of run) {
+      if (recorded.revision !== revision + 1n) {
+        // Not next to the cached state (first sight of the job, a restart): reload at the event. The
+        // events folded so far are in that state already.
+        cached = await stateAt(this.deps.store, jobId, { revision: recorded.revision - 1n });
+        this.stats.reloads += 1;
+        pending = [];
+      }
+      pending.push(event);
+      revision = recorded.revision;
+    }
+    return fold(cached!.state, pending);
   }
 
   private remember(jobId: string, state: JobState, revision: bigint): void {

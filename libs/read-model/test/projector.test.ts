@@ -117,6 +117,22 @@ describe('read-model projector (real Redis)', () => {
     expect(job).toMatchObject({ status: 'CANCELED', counts: { completed: 6 } });
   });
 
+  it("sharing the command bus's states (one process): the same read model as a fold of the log", async () => {
+    const bus = new CommandBus(store);
+    const projector = new Projector({ store, redis, prefix, log: quiet, sharedStates: bus });
+    await projector.start();
+    await lifecycle(bus); // live, one command at a time: the bus is at each event's revision when it arrives
+    await lifecycle(bus, '7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f');
+    await caughtUp(new ReadModel(redis, prefix));
+    await projector.stop();
+    expect(projector.stats.shared).toBeGreaterThan(0);
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+    expect(await new ReadModel(redis, prefix).job(JOB)).toMatchObject({
+      status: 'CANCELED',
+      counts: { completed: 6 },
+    });
+  });
+
   it('rebuild into a fresh key space and switch over; the live projector follows the new space', async () => {
     const bus = new CommandBus(store);
     await lifecycle(bus);

@@ -39,6 +39,7 @@ async function main(): Promise<void> {
           redis,
           prefix: config.queuePrefix,
           log,
+          sharedStates: bus,
           publish: (message) => pubsub.publish(keys.channel, message.jobId, message),
         })
       : undefined;
