@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { EventOf, JobState, SavepointSchedule, StateHandle } from '@snapcat/domain';
-import { durationMs } from '@snapcat/domain';
-import { previousFireTime } from '@snapcat/application';
-import { KEEP, jobIds, type Queues } from './queues';
+import { nextFireTime, previousFireTime } from '@snapcat/application';
+import { KEEP, SAVEPOINT_TICK_MS, jobIds, type Queues } from './queues';
+import type { ScheduleIndex } from './schedule-index';
 
 export interface EnqueueOptions {
   discardAttempts: number;
   discardBackoffMs: number;
+  retentionSweepMs: number;
   now: () => number;
 }
 
@@ -19,8 +20,30 @@ export class Enqueuer {
     private readonly queues: Queues,
     private readonly redis: Redis,
     private readonly knownJobsKey: string,
+    private readonly schedules: ScheduleIndex,
     private readonly options: EnqueueOptions,
   ) {}
+
+  /**
+   * The cluster's two BullMQ job schedulers: the retention sweep and the savepoint tick. Upserted by the
+   * active process manager whenever it takes over (also after a Redis wipe), the one place that does.
+   */
+  async maintenanceSchedulers(): Promise<void> {
+    await this.queues.maintenance.upsertJobScheduler(
+      jobIds.retentionSweep,
+      { every: this.options.retentionSweepMs },
+      { name: 'retention-sweep' },
+    );
+    // Ticks on whole seconds, where `every` slots and cron seconds fall.
+    await this.queues.schedules.upsertJobScheduler(
+      jobIds.savepointTick,
+      {
+        every: SAVEPOINT_TICK_MS,
+        startDate: Math.ceil(this.options.now() / SAVEPOINT_TICK_MS) * SAVEPOINT_TICK_MS,
+      },
+      { name: 'savepoint-tick', opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } },
+    );
+  }
 
   async knownJob(jobId: string): Promise<void> {
     await this.redis.sadd(this.knownJobsKey, jobId);
@@ -83,23 +106,10 @@ export class Enqueuer {
     );
   }
 
-  async schedule(jobId: string, schedule: SavepointSchedule | null): Promise<void> {
-    const id = jobIds.schedule(jobId);
-    if (!schedule) {
-      await this.queues.schedules.removeJobScheduler(id);
-      return;
-    }
-    // Slots of `every` schedules sit on multiples of the interval since the epoch, so that a scheduler
-    // re-created after a Redis wipe keeps the same grid and the same slot ids.
-    const every = schedule.every ? durationMs(schedule.every) : undefined;
-    const repeat = every
-      ? { every, startDate: Math.ceil(this.options.now() / every) * every }
-      : { pattern: schedule.cron!, ...(schedule.tz ? { tz: schedule.tz } : {}) };
-    await this.queues.schedules.upsertJobScheduler(id, repeat, {
-      name: 'periodic-savepoint',
-      data: { jobId },
-      opts: { removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 24 * 3600 } },
-    });
+  /** Sets the job's schedule in the index, to fire from its next slot on; null removes it. */
+  async schedule(jobId: string, schedule: SavepointSchedule | null, firstSlot?: number): Promise<void> {
+    if (!schedule) return this.schedules.remove(jobId);
+    await this.schedules.set(jobId, schedule, firstSlot ?? nextFireTime(schedule, this.options.now()));
   }
 
   /**
@@ -111,18 +121,11 @@ export class Enqueuer {
     discardRequests: (snapshotIds: Set<number>) => Promise<EventOf<'SnapshotDiscardRequested'>[]>,
   ): Promise<void> {
     await this.knownJob(state.jobId);
-    await this.schedule(state.jobId, state.schedule);
-    // A slot that passed while the scheduler was gone fires once, late, rather than not at all.
-    if (state.schedule && state.lastSlot !== null && state.status === 'RUNNING') {
-      const missed = previousFireTime(state.schedule, this.options.now());
-      if (missed > state.lastSlot) {
-        await this.queues.schedules.add(
-          'periodic-savepoint',
-          { jobId: state.jobId, slot: missed },
-          { ...KEEP, jobId: jobIds.catchUp(state.jobId, missed) },
-        );
-      }
-    }
+    // A slot that passed while the schedule index was gone fires once, late, rather than not at all.
+    const missed = state.schedule && previousFireTime(state.schedule, this.options.now());
+    const catchUp =
+      missed && state.lastSlot !== null && state.status === 'RUNNING' && missed > state.lastSlot;
+    await this.schedule(state.jobId, state.schedule, catchUp ? missed : undefined);
     const unfinished = new Set<number>();
     for (const snapshot of state.snapshots.values()) {
       if (snapshot.status === 'PENDING')

@@ -7,9 +7,12 @@ import { openWebhooks } from '@snapcat/webhooks';
 import { Enqueuer } from './enqueue';
 import { ProcessManager } from './process-manager';
 import { startProcessors } from './processors';
-import { jobIds, openQueues } from './queues';
+import { openQueues } from './queues';
+import { ScheduleIndex } from './schedule-index';
 
 export { ProcessManager } from './process-manager';
+export { ScheduleIndex } from './schedule-index';
+export { fireDueSavepoints } from './processors';
 export type { OrphanReport } from './orphans';
 
 export interface WorkerDeps {
@@ -32,9 +35,11 @@ export async function startWorkers({ config, store, bus, storage, log }: WorkerD
   const prefix = config.queuePrefix;
   const keys = redisKeys(prefix);
   const queues = openQueues(connection, prefix);
-  const enqueue = new Enqueuer(queues, redis, keys.knownJobs, {
+  const schedules = new ScheduleIndex(redis, prefix);
+  const enqueue = new Enqueuer(queues, redis, keys.knownJobs, schedules, {
     discardAttempts: config.discardAttempts,
     discardBackoffMs: config.discardBackoffMs,
+    retentionSweepMs: config.retentionSweepMs,
     now: () => Date.now(),
   });
   const processManager = new ProcessManager({ store, bus, redis, enqueue, keyPrefix: prefix, log });
@@ -46,17 +51,9 @@ export async function startWorkers({ config, store, bus, storage, log }: WorkerD
     orphanReportKey: keys.orphanReport,
     orphanGraceMs: config.orphanGraceMs,
     deleteOrphans: config.deleteOrphans,
+    schedules,
     log,
   });
-  // Upserted by every process with the same id and interval: the result is one scheduler. Not awaited:
-  // a process must start (and serve its API) while Redis is still down; BullMQ retries until it is up.
-  queues.maintenance
-    .upsertJobScheduler(
-      jobIds.retentionSweep,
-      { every: config.retentionSweepMs },
-      { name: 'retention-sweep' },
-    )
-    .catch((error: unknown) => log.error('retention sweep scheduler not set', { error: String(error) }));
   processManager.start();
   const webhooks = openWebhooks(config, store, log);
   webhooks?.startDelivery();

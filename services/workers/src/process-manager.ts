@@ -38,6 +38,8 @@ export class ProcessManager extends LeasedLogConsumer {
   }
 
   protected async subscribe(from: Position): Promise<Subscription> {
+    // On taking over, and after a wipe (which recovered first): the schedulers exist, created from here only.
+    await this.deps.enqueue.maintenanceSchedulers();
     return this.deps.store.subscribeToAll(
       { from, filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } },
       (event) => this.handle(event),

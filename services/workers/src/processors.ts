@@ -1,18 +1,19 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CommandRejected, taskHandlesOf, type Command, type SnapshotState } from '@snapcat/domain';
-import type { CommandBus } from '@snapcat/application';
+import { nextFireTime, previousFireTime, type CommandBus } from '@snapcat/application';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
 import type { LogFn } from '@snapcat/runtime';
 import {
   QUEUES,
   type DiscardJob,
+  SAVEPOINT_TICK_MS,
   type ManifestJob,
-  type PeriodicJob,
   type StrayJob,
   type TimeoutJob,
 } from './queues';
 import { writeOrphanReport } from './orphans';
+import type { ScheduleIndex } from './schedule-index';
 
 export interface ProcessorDeps {
   bus: CommandBus;
@@ -22,6 +23,7 @@ export interface ProcessorDeps {
   orphanReportKey: string;
   orphanGraceMs: number;
   deleteOrphans: boolean;
+  schedules: ScheduleIndex;
   log: { info: LogFn; warn: LogFn; error: LogFn };
 }
 
@@ -63,18 +65,13 @@ export function startProcessors(
     { ...common, concurrency: 4 },
   );
 
-  const schedules = new Worker<PeriodicJob>(
+  const schedules = new Worker(
     QUEUES.schedules,
     async (job) => {
-      // The slot is the time the scheduler planned this run for: the same on every worker and retry.
-      const slot = job.data.slot ?? job.opts.prevMillis ?? Number(String(job.id).split(':').pop());
-      if (!Number.isSafeInteger(slot)) throw new UnrecoverableError(`no slot on scheduler job ${job.id}`);
-      const result = await execute(bus, { type: 'FirePeriodicSavepoint', jobId: job.data.jobId, slot });
-      return result?.reply;
+      if (job.name !== 'savepoint-tick') throw new UnrecoverableError(`unknown schedules job ${job.name}`);
+      return fireDueSavepoints(deps, Date.now() + SAVEPOINT_TICK_MS);
     },
-    // Many jobs' schedules fall on the same second (every minute, on the minute): fired side by side, their
-    // commands share group commits, so 10,000 slots are recorded within about a second, not one by one.
-    { ...common, concurrency: 128 },
+    { ...common, concurrency: 1 },
   );
 
   const maintenance = new Worker(
@@ -105,6 +102,52 @@ export function startProcessors(
     worker.on('error', (error) => log.error('worker error', { queue: worker.name, error: error.message }));
   }
   return workers;
+}
+
+/** A claim on a due schedule outlives a stalled worker by this much; then another worker fires the slot. */
+const CLAIM_LEASE_MS = 30_000;
+const CLAIM_BATCH = 1000;
+
+/**
+ * One tick of periodic savepoints: fires every schedule due before `until`, a thousand claims at a time,
+ * all of a batch side by side so that their commands share group commits. A slot falling due before
+ * `until` is waited for, so slots between whole seconds are on time too. Each slot fires once: the index
+ * hands a schedule to one worker at a time, and the domain refuses a slot it has seen (slot-once).
+ */
+export async function fireDueSavepoints(
+  { bus, schedules, log }: Pick<ProcessorDeps, 'bus' | 'schedules' | 'log'>,
+  until: number,
+) {
+  let fired = 0;
+  let failed = 0;
+  for (;;) {
+    const now = Date.now();
+    const due = await schedules.claimDue(now, CLAIM_LEASE_MS, CLAIM_BATCH);
+    if (due.length === 0) {
+      const earliest = await schedules.earliest();
+      if (earliest === null || earliest >= until) return { fired, failed };
+      await new Promise((r) => setTimeout(r, Math.max(0, earliest - Date.now())));
+      continue;
+    }
+    const settled = await Promise.all(
+      due.map(async (claim) => {
+        // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed.
+        const slot = previousFireTime(claim.schedule, now);
+        try {
+          await execute(bus, { type: 'FirePeriodicSavepoint', jobId: claim.jobId, slot });
+          return { due: claim, nextSlot: nextFireTime(claim.schedule, now) };
+        } catch (error) {
+          // Left claimed: its lease lapses and a later tick fires the slot (the store may be down).
+          log.warn('periodic savepoint not fired', { job: claim.jobId, slot, error: String(error) });
+          return undefined;
+        }
+      }),
+    );
+    const succeeded = settled.filter((x) => x !== undefined);
+    fired += succeeded.length;
+    failed += due.length - succeeded.length;
+    await schedules.advance(succeeded);
+  }
 }
 
 /** Deletes a snapshot's files, then records it; the catalog says DISCARDED only after the files are gone. */

@@ -30,11 +30,8 @@ export interface ManifestJob {
   jobId: string;
   snapshotId: number;
 }
-export interface PeriodicJob {
-  jobId: string;
-  /** Set on a catch-up run for a slot missed while the scheduler was gone (a Redis wipe). */
-  slot?: number;
-}
+/** How often the savepoint tick looks for due schedules; slots falling between ticks are waited for. */
+export const SAVEPOINT_TICK_MS = 1000;
 
 /** BullMQ job ids: deterministic, so a replayed event enqueues nothing new; never with ':' nor all digits. */
 export const jobIds = {
@@ -42,9 +39,8 @@ export const jobIds = {
   discard: (jobId: string, snapshotId: number) => `discard-${jobId}-${snapshotId}`,
   stray: (eventId: string) => `stray-${eventId}`,
   manifest: (jobId: string, snapshotId: number) => `manifest-${jobId}-${snapshotId}`,
-  schedule: (jobId: string) => `savepoint-${jobId}`,
-  catchUp: (jobId: string, slot: number) => `catchup-${jobId}-${slot}`,
   retentionSweep: 'retention-sweep',
+  savepointTick: 'savepoint-tick',
 };
 
 /** Finished jobs stay a day, so that a replayed event finds its job id taken and enqueues nothing. */
@@ -58,7 +54,7 @@ export function openQueues(connection: ConnectionOptions, prefix: string) {
   return {
     timeouts: make<TimeoutJob>(QUEUES.timeouts),
     storage: make<DiscardJob | StrayJob | ManifestJob>(QUEUES.storage),
-    schedules: make<PeriodicJob>(QUEUES.schedules),
+    schedules: make<Record<string, never>>(QUEUES.schedules),
     maintenance: make<Record<string, never>>(QUEUES.maintenance),
   };
 }

@@ -1,0 +1,113 @@
+import IORedis from 'ioredis';
+import { CommandBus } from '@snapcat/application';
+import type { Command } from '@snapcat/domain';
+import { MemoryEventStore } from '@snapcat/event-store';
+import { ScheduleIndex, fireDueSavepoints } from '@snapcat/workers';
+import { deleteKeys } from './support/redis';
+import { testPrefix } from './support/service';
+import { newJobId } from './support/ids';
+import { sleep } from './support/wait';
+
+const every = { every: 'PT60S' };
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+async function scheduledJob(bus: CommandBus, jobId: string, schedule: { every: string }) {
+  await bus.execute({
+    type: 'ConfigureJob',
+    jobId,
+    name: jobId,
+    tasks: ['a'],
+    checkpointing: {
+      numRetained: 1,
+      timeoutMs: 60_000,
+      maxConcurrent: 1,
+      minPauseMs: 0,
+      tolerableFailures: 0,
+      retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+    },
+    storage: { checkpointDir: '/c', savepointDir: '/s' },
+  } as Command);
+  await bus.execute({ type: 'SetSavepointSchedule', jobId, schedule } as Command);
+}
+
+describe('savepoint schedule index and tick (real Redis)', () => {
+  const prefix = testPrefix('schedules');
+  let redis: IORedis;
+  let index: ScheduleIndex;
+  beforeEach(() => {
+    redis = new IORedis('redis://127.0.0.1:6379');
+    index = new ScheduleIndex(redis, prefix);
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  it('a due schedule is claimed by one caller at a time, and again once its claim lapses', async () => {
+    const jobs = Array.from({ length: 2000 }, () => newJobId());
+    for (const jobId of jobs) await index.set(jobId, every, 1_000);
+    await index.set(newJobId(), every, 5_000); // not due yet
+    const [a, b] = await Promise.all([index.claimDue(2_000, 100, 1500), index.claimDue(2_000, 100, 1500)]);
+    const claimed = [...a!, ...b!].map((d) => d.jobId);
+    expect(new Set(claimed).size).toBe(claimed.length); // disjoint
+    expect(new Set(claimed)).toEqual(new Set(jobs));
+    expect(await index.claimDue(2_050, 100, 5000)).toEqual([]); // still claimed until 2,100
+    const again = await index.claimDue(2_200, 100, 5000);
+    expect(again).toHaveLength(2000);
+    expect(again[0]).toMatchObject({ dueAt: 2_100, lease: 2_300, schedule: every });
+  });
+
+  it('a claim advances to the next slot only if nobody set or removed the schedule meanwhile', async () => {
+    const [kept, reset, removed] = [newJobId(), newJobId(), newJobId()];
+    for (const jobId of [kept, reset, removed]) await index.set(jobId, every, 1_000);
+    const due = await index.claimDue(1_000, 30_000, 10);
+    await index.set(reset, { every: 'PT10S' }, 10_000); // the process manager saw a new schedule
+    await index.remove(removed);
+    const advanced = await index.advance(due.map((d) => ({ due: d, nextSlot: 61_000 })));
+    expect(advanced).toBe(1);
+    expect(await redis.zscore(index.dueKey, kept)).toBe('61000');
+    expect(await redis.zscore(index.dueKey, reset)).toBe('10000');
+    expect(await redis.zscore(index.dueKey, removed)).toBeNull();
+    expect(await index.earliest()).toBe(10_000);
+  });
+
+  it('two ticks side by side fire each of 500 due schedules exactly once, and move them to the next slot', async () => {
+    const bus = new CommandBus(new MemoryEventStore());
+    const jobs = Array.from({ length: 500 }, () => newJobId());
+    const slot = Math.floor(Date.now() / 60_000) * 60_000; // the minute's slot, already passed
+    for (const jobId of jobs) {
+      await scheduledJob(bus, jobId, every);
+      await index.set(jobId, every, slot);
+    }
+    const deps = { bus, schedules: index, log: quiet };
+    const [one, two] = await Promise.all([
+      fireDueSavepoints(deps, Date.now()),
+      fireDueSavepoints(deps, Date.now()),
+    ]);
+    expect(one!.fired + two!.fired).toBe(500);
+    expect(one!.failed + two!.failed).toBe(0);
+    for (const jobId of jobs) {
+      const state = await bus.load(jobId);
+      const periodic = [...state.snapshots.values()].filter((s) => s.triggerType === 'PERIODIC');
+      expect(periodic.map((s) => s.triggerId)).toEqual([`periodic-${slot}`]);
+      expect(await redis.zscore(index.dueKey, jobId)).toBe(String(slot + 60_000));
+    }
+    // A tick that runs again finds nothing due: no slot twice.
+    expect(await fireDueSavepoints(deps, Date.now())).toEqual({ fired: 0, failed: 0 });
+  });
+
+  it('a slot between two ticks is waited for and fired on time', async () => {
+    const bus = new CommandBus(new MemoryEventStore());
+    const jobId = newJobId();
+    await scheduledJob(bus, jobId, { every: 'PT1.5S' });
+    const slot = Math.ceil((Date.now() + 300) / 3000) * 3000 + 1500; // on the PT1.5S grid, between ticks
+    await index.set(jobId, { every: 'PT1.5S' }, slot);
+    await sleep(Math.max(0, slot - 1000 - Date.now())); // the tick before the slot
+    const result = await fireDueSavepoints({ bus, schedules: index, log: quiet }, slot - 500 + 1000);
+    expect(result.fired).toBe(1);
+    expect(Date.now()).toBeGreaterThanOrEqual(slot);
+    expect(Date.now() - slot).toBeLessThan(200);
+    const state = await bus.load(jobId);
+    expect([...state.snapshots.values()].map((s) => s.triggerId)).toEqual([`periodic-${slot}`]);
+  });
+});
