@@ -399,10 +399,14 @@ async function writeSnapshots(
 }
 
 /** Resident memory of a process, from /proc (Linux). */
-function residentBytes(pid: number): number {
+function residentBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
 }
+
+/** The most a process has held resident so far (its high-water mark). */
+const peakResidentBytes = (pid: number) => residentBytes(pid, 'VmHWM');
+const IDLE_SECONDS = quick ? 10 : 40;
 
 /** #5: the ack path must not depend on the length of the job's stream. */
 async function benchLongStream(dir: string) {
@@ -689,19 +693,26 @@ async function benchMemory(dir: string) {
     if (body.data?.job?.counts?.total === perJob) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  // Idle for a while first, as a service between bursts is: V8's memory reducer returns what it can.
-  await new Promise((r) => setTimeout(r, quick ? 3_000 : 10_000));
-  const rss = residentBytes(service.child.pid!);
+  // At rest, as a service is between bursts: the catch-up leaves garbage that V8's memory reducer returns
+  // once the process is idle (within ~20 s here). The figure is the median of the last quarter of a 40 s
+  // idle window (10 s in quick runs); the peak (the catch-up's high-water mark) is reported beside it.
+  const samples: number[] = [];
+  for (let s = 0; s < IDLE_SECONDS; s += 1) {
+    await new Promise((r) => setTimeout(r, 1000));
+    samples.push(residentBytes(service.child.pid!));
+  }
+  const rss = median(samples.slice(-Math.ceil(IDLE_SECONDS / 4)));
+  const peak = peakResidentBytes(service.child.pid!);
   const metrics = await (await fetch(`${service.url}/metrics`)).text();
   const heapUsed = Number(/^nodejs_heap_size_used_bytes (\d+)$/m.exec(metrics)?.[1] ?? NaN);
   await service.shutdown();
   const mb = rss / 2 ** 20;
   rows.push({
     id: 10,
-    name: `resident memory of \`npm start\` after ${fmt(Number(last!.position.commit))} events, ${fmt(jobs * perJob)} snapshots`,
+    name: `resident memory of \`npm start\` at rest after ${fmt(Number(last!.position.commit))} events, ${fmt(jobs * perJob)} snapshots`,
     value: `${fmt(mb)} MB`,
     baseline: 'none',
-    result: `${fmt(mb)} MB (V8 heap in use ${fmt(heapUsed / 2 ** 20)} MB)`,
+    result: `${fmt(mb)} MB (V8 heap in use ${fmt(heapUsed / 2 ** 20)} MB; peak during the catch-up ${fmt(peak / 2 ** 20)} MB)`,
     target: '<= 300 MB',
     met: mb <= 300,
   });

@@ -1,6 +1,7 @@
 import { AckLog } from './ack-log';
+import { internProperties } from './properties';
 import type { StateHandle } from './schemas';
-import type { JobState, SnapshotState } from './state';
+import { snapshotRecord, type JobState, type SnapshotState } from './state';
 
 /** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
 export const STATE_CODEC_VERSION = 3;
@@ -42,12 +43,13 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
     snapshots: new Map(
       encoded.snapshots.map((s) => [
         s.snapshotId,
-        {
+        snapshotRecord({
           ...s,
           // Shared with the job's task list again, as `evolve` does (memory of jobs with many snapshots).
           expectedTasks: s.expectedTasks ?? encoded.tasks,
+          properties: internProperties(s.properties),
           acks: s.status === 'PENDING' || s.acks.length > 0 ? AckLog.of(s.acks) : AckLog.EMPTY,
-        },
+        }),
       ]),
     ),
     triggers: new Map(encoded.triggers),

