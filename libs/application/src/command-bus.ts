@@ -57,7 +57,7 @@ interface JobWriter {
   warmed: boolean;
   snapshotRevision: bigint;
   snapshotting: boolean;
-  /** Size of the last aggregate snapshot written, in snapshots plus retained acknowledgements. */
+  /** Size of the last aggregate snapshot written: tasks, snapshots, acknowledgements and handles it held. */
   snapshotWeight: number;
 }
 
@@ -289,7 +289,8 @@ export class CommandBus {
     const interval = Math.max(this.snapshotEvery, writer.snapshotWeight);
     if (writer.snapshotting || writer.revision - writer.snapshotRevision < BigInt(interval)) return;
     writer.snapshotting = true;
-    let weight = writer.state.snapshots.size;
+    // Entries the snapshot holds: the job's task list (written once), snapshots, acknowledgements, handles.
+    let weight = writer.state.tasks.length + writer.state.snapshots.size;
     for (const snapshot of writer.state.snapshots.values()) {
       weight +=
         (snapshot.status === 'PENDING' ? snapshot.acknowledged : 0) + (snapshot.taskHandles?.length ?? 0);
