@@ -24,7 +24,9 @@ async function main(): Promise<void> {
       subscribeClient: connectRedis(config.redisUrl),
     }),
   );
-  const readModel = new ReadModel(redis, config.queuePrefix);
+  // Its own connection: the queries of concurrent requests are pipelined together.
+  const queryRedis = connectRedis(config.redisUrl, { autoPipelining: true });
+  const readModel = new ReadModel(queryRedis, config.queuePrefix);
 
   const workers =
     process.env.SNAPCAT_WORKERS !== 'off'
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
       await workers?.close();
       if (!workers) await webhooks?.close();
       await projector?.stop();
-      await redis.quit().catch(() => undefined);
+      await Promise.all([redis.quit(), queryRedis.quit()]).catch(() => undefined);
       await bus.flush();
       await store.close();
     },
