@@ -3,11 +3,12 @@
  * several runs, a table on stdout and BENCHMARKS.md rewritten. The load generator (autocannon) runs in
  * its own process; the services run as `npm start` runs them.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import IORedis from 'ioredis';
 import { CommandBus, jobStream } from '@snapcat/application';
 import type { Command } from '@snapcat/domain';
@@ -15,6 +16,7 @@ import { MemoryEventStore, SqliteEventStore, type EventStore } from '@snapcat/ev
 import { rebuildReadModel } from '@snapcat/read-model';
 import { REPO_ROOT, startService, testPrefix, type RunningService } from '../../test/support/service';
 import { deleteKeys } from '../../test/support/redis';
+import type { LoadJob, LoadResult } from './load';
 
 const quick = process.argv.includes('--quick');
 /** `--only 6,8`: run just these benchmarks (during development; BENCHMARKS.md is then not rewritten). */
@@ -44,22 +46,21 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-async function load(
-  job: object,
-): Promise<{ rps: number; p99: number; p50: number; non2xx: number; requests: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/load.ts', JSON.stringify(job)], {
+/** The load generator's process, started on first use and kept for the whole run (one job at a time). */
+let generator: { child: ChildProcess; results: AsyncIterator<string> } | undefined;
+
+async function load(job: LoadJob): Promise<LoadResult> {
+  if (!generator) {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/load.ts'], {
       cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out.trim().split('\n').pop()!))
-        : reject(new Error(`load exited ${code}`)),
-    );
-  });
+    generator = { child, results: createInterface({ input: child.stdout! })[Symbol.asyncIterator]() };
+  }
+  generator.child.stdin!.write(`${JSON.stringify(job)}\n`);
+  const next = await generator.results.next();
+  if (next.done) throw new Error(`load generator exited ${generator.child.exitCode}`);
+  return JSON.parse(next.value) as LoadResult;
 }
 
 /**
@@ -406,7 +407,7 @@ function residentBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number 
 
 /** The most a process has held resident so far (its high-water mark). */
 const peakResidentBytes = (pid: number) => residentBytes(pid, 'VmHWM');
-const IDLE_SECONDS = quick ? 10 : 40;
+const IDLE_SECONDS = quick ? 6 : 40;
 
 /** #5: the ack path must not depend on the length of the job's stream. */
 async function benchLongStream(dir: string) {
@@ -588,7 +589,7 @@ async function benchReadSide(dir: string, baseline: RunningService) {
 /** #9: many periodic-savepoint schedules, run by the real workers; every slot once, on time. */
 async function benchSchedules(dir: string) {
   const jobs = quick ? 1_000 : 10_000;
-  const everySec = quick ? 5 : 60;
+  const everySec = quick ? 2 : 60;
   const slots = quick ? 2 : 5;
   const file = join(dir, 'schedules.db');
   const store = new SqliteEventStore(file);
@@ -739,6 +740,7 @@ async function main() {
       process.stderr.write(`benchmark ${ids.join(', ')}: ${Math.round((Date.now() - t0) / 1000)} s\n`);
     }
   } finally {
+    generator?.child.stdin!.end();
     await baseline.stop('SIGKILL');
   }
   rows.sort((a, b) => a.id - b.id);
