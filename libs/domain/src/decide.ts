@@ -174,10 +174,14 @@ function decideCommand(d: Decider, command: Command, expired: number[]): Replies
 }
 
 function expireOverdue(d: Decider): number[] {
-  const overdue = [...d.state.pending]
-    .map((id) => d.state.snapshots.get(id)!)
-    .filter((s) => s.deadline <= d.now)
-    .sort((a, b) => a.snapshotId - b.snapshotId);
+  // Runs before every command: cheap unless a snapshot is overdue.
+  let overdue: SnapshotState[] | undefined;
+  for (const id of d.state.pending) {
+    const snapshot = d.state.snapshots.get(id)!;
+    if (snapshot.deadline <= d.now) (overdue ??= []).push(snapshot);
+  }
+  if (!overdue) return [];
+  overdue.sort((a, b) => a.snapshotId - b.snapshotId);
   for (const snapshot of overdue) fail(d, snapshot.snapshotId, 'CHECKPOINT_EXPIRED');
   return overdue.map((s) => s.snapshotId);
 }
