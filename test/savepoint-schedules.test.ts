@@ -3,6 +3,8 @@ import { CommandBus } from '@snapcat/application';
 import type { Command } from '@snapcat/domain';
 import { MemoryEventStore } from '@snapcat/event-store';
 import { ScheduleIndex, fireDueSavepoints } from '@snapcat/workers';
+import { Enqueuer } from '../services/workers/src/enqueue';
+import { openQueues } from '../services/workers/src/queues';
 import { deleteKeys } from './support/redis';
 import { testPrefix } from './support/service';
 import { newJobId } from './support/ids';
@@ -109,5 +111,47 @@ describe('savepoint schedule index and tick (real Redis)', () => {
     expect(Date.now() - slot).toBeLessThan(200);
     const state = await bus.load(jobId);
     expect([...state.snapshots.values()].map((s) => s.triggerId)).toEqual([`periodic-${slot}`]);
+  });
+});
+
+describe('maintenance schedulers (real Redis)', () => {
+  const prefix = testPrefix('maintenance');
+  afterEach(() => deleteKeys(prefix));
+
+  it('are the retention sweep and the savepoint tick; schedulers of the per-job design are removed', async () => {
+    const connection = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    const queues = openQueues(connection, prefix);
+    try {
+      await queues.schedules.upsertJobScheduler(
+        `savepoint-${newJobId()}`,
+        { every: 60_000 },
+        { name: 'old' },
+      );
+      const enqueue = new Enqueuer(
+        queues,
+        connection,
+        `${prefix}:jobs`,
+        new ScheduleIndex(connection, prefix),
+        {
+          discardAttempts: 1,
+          discardBackoffMs: 1,
+          retentionSweepMs: 60_000,
+          now: () => Date.now(),
+        },
+      );
+      await enqueue.maintenanceSchedulers();
+      await enqueue.maintenanceSchedulers(); // as after a second takeover: still one of each
+      expect((await queues.schedules.getJobSchedulers(0, -1)).map((s) => [s.key, s.every])).toEqual([
+        ['savepoint-tick', 1000],
+      ]);
+      const tick = (await queues.schedules.getJobSchedulers(0, -1))[0]!;
+      expect(tick.next! % 1000).toBe(0); // on whole seconds
+      expect((await queues.maintenance.getJobSchedulers(0, -1)).map((s) => s.key)).toEqual([
+        'retention-sweep',
+      ]);
+    } finally {
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      connection.disconnect();
+    }
   });
 });

@@ -43,6 +43,10 @@ export class Enqueuer {
       },
       { name: 'savepoint-tick', opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } },
     );
+    // Job schedulers of the design before decision 0009 (one per job) would fire jobs no worker runs now.
+    for (const legacy of await this.queues.schedules.getJobSchedulers(0, -1)) {
+      if (legacy.key !== jobIds.savepointTick) await this.queues.schedules.removeJobScheduler(legacy.key);
+    }
   }
 
   async knownJob(jobId: string): Promise<void> {
