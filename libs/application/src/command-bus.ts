@@ -192,9 +192,19 @@ export class CommandBus {
     }
   }
 
+  /**
+   * Decides the batch on the cached state and appends with that state's revision as the expected one: if
+   * another process wrote meanwhile, the append fails, the writer catches up and decides again. So a warm
+   * writer reads nothing before deciding (one store read saved per batch). A batch that writes nothing has
+   * no append to check its replies (a rejection, a duplicate, a load), so the writer reads first.
+   */
   private async process(writer: JobWriter, batch: Queued[]): Promise<void> {
+    let fresh = false; // the writer has read to the stream's end since this batch began
     for (let attempt = 0; attempt <= this.maxRetries; attempt += 1) {
-      await this.catchUp(writer);
+      if (!writer.warmed) {
+        await this.catchUp(writer);
+        fresh = true;
+      }
       const commands = batch.filter((q): q is Queued & { command: Command } => q.command !== null);
       const decided = decideBatch(
         writer.state,
@@ -214,6 +224,12 @@ export class CommandBus {
             : commands[i]!.reject(outcome.error),
         );
       };
+      if (events.length === 0 && !fresh) {
+        const decidedAt = writer.revision;
+        await this.catchUp(writer);
+        fresh = true;
+        if (writer.revision !== decidedAt) continue; // others wrote: decide again on what they wrote
+      }
       if (events.length > 0) {
         try {
           const result = await this.store.append(
@@ -236,7 +252,9 @@ export class CommandBus {
         } catch (error) {
           if (!(error instanceof WrongExpectedVersionError)) throw error;
           this.stats.conflicts += 1;
-          continue; // another process wrote first: catch up and decide the batch again
+          await this.catchUp(writer); // another process wrote first: catch up and decide the batch again
+          fresh = true;
+          continue;
         }
       }
       writer.state = state;

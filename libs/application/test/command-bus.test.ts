@@ -152,6 +152,30 @@ describe.each(adapters)('command bus on $name', (adapter) => {
     expect(a.stats.conflicts + b.stats.conflicts).toBeGreaterThan(0);
   });
 
+  it('a warm writer decides without reading, yet never answers from a stale state', async () => {
+    const counted = new InstrumentedEventStore(opened.store);
+    const a = new CommandBus(counted);
+    const b = new CommandBus(opened.store); // another process
+    await a.execute(configure(['a', 'b']));
+    await a.execute(trigger('t1'));
+    const reads = counted.counters.streamReads;
+    await a.execute(ack(1, 'a'));
+    expect(counted.counters.streamReads).toBe(reads); // decided on the cache, checked by the append
+
+    // The other process completes snapshot 1 and triggers 2; `a` still caches the older state.
+    await b.execute(ack(1, 'b'));
+    await b.execute(trigger('t2'));
+    // Nothing to append, so the reply must come from a read: not "unknown snapshot" from the stale cache.
+    // (Snapshot 2 exists and is pending: CONFLICT, where the stale cache would say NOT_FOUND.)
+    await expect(a.execute({ type: 'PersistSnapshot', jobId: JOB, snapshotId: 2 })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+    // A write decided on the stale cache fails its append, catches up and is decided again.
+    const { reply } = await a.execute(ack(2, 'a'));
+    expect(reply).toMatchObject({ result: 'SUCCESS' });
+    expect((await a.load(JOB)).snapshots.get(1)!.status).toBe('COMPLETED');
+  });
+
   it('a rejected command in a batch fails alone; the others are appended', async () => {
     const bus = new CommandBus(opened.store);
     await bus.execute(configure(['a', 'b']));
