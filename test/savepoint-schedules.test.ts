@@ -59,6 +59,15 @@ describe('savepoint schedule index and tick (real Redis)', () => {
     expect(again[0]).toMatchObject({ dueAt: 2_100, lease: 2_300, schedule: every });
   });
 
+  it('setting the same schedule again keeps its slot (a replayed event); a changed one moves it', async () => {
+    const jobId = newJobId();
+    expect(await index.set(jobId, every, 1_000)).toBe(true);
+    expect(await index.set(jobId, every, 61_000)).toBe(false);
+    expect(await redis.zscore(index.dueKey, jobId)).toBe('1000');
+    expect(await index.set(jobId, { every: 'PT10S' }, 10_000)).toBe(true);
+    expect(await redis.zscore(index.dueKey, jobId)).toBe('10000');
+  });
+
   it('a claim advances to the next slot only if nobody set or removed the schedule meanwhile', async () => {
     const [kept, reset, removed] = [newJobId(), newJobId(), newJobId()];
     for (const jobId of [kept, reset, removed]) await index.set(jobId, every, 1_000);

@@ -120,34 +120,40 @@ export async function fireDueSavepoints(
 ) {
   let fired = 0;
   let failed = 0;
-  for (;;) {
-    const now = Date.now();
-    const due = await schedules.claimDue(now, CLAIM_LEASE_MS, CLAIM_BATCH);
-    if (due.length === 0) {
-      const earliest = await schedules.earliest();
-      if (earliest === null || earliest >= until) return { fired, failed };
-      await new Promise((r) => setTimeout(r, Math.max(0, earliest - Date.now())));
-      continue;
+  // Two claimers side by side: one batch's commands are being decided and written while the other's
+  // claim and release travel to Redis and back.
+  const claimer = async (): Promise<void> => {
+    for (;;) {
+      const now = Date.now();
+      const due = await schedules.claimDue(now, CLAIM_LEASE_MS, CLAIM_BATCH);
+      if (due.length === 0) {
+        const earliest = await schedules.earliest();
+        if (earliest === null || earliest >= until) return;
+        await new Promise((r) => setTimeout(r, Math.max(0, earliest - Date.now())));
+        continue;
+      }
+      const settled = await Promise.all(
+        due.map(async (claim) => {
+          // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed.
+          const slot = previousFireTime(claim.schedule, now);
+          try {
+            await execute(bus, { type: 'FirePeriodicSavepoint', jobId: claim.jobId, slot });
+            return { due: claim, nextSlot: nextFireTime(claim.schedule, now) };
+          } catch (error) {
+            // Left claimed: its lease lapses and a later tick fires the slot (the store may be down).
+            log.warn('periodic savepoint not fired', { job: claim.jobId, slot, error: String(error) });
+            return undefined;
+          }
+        }),
+      );
+      const succeeded = settled.filter((x) => x !== undefined);
+      fired += succeeded.length;
+      failed += due.length - succeeded.length;
+      await schedules.advance(succeeded);
     }
-    const settled = await Promise.all(
-      due.map(async (claim) => {
-        // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed.
-        const slot = previousFireTime(claim.schedule, now);
-        try {
-          await execute(bus, { type: 'FirePeriodicSavepoint', jobId: claim.jobId, slot });
-          return { due: claim, nextSlot: nextFireTime(claim.schedule, now) };
-        } catch (error) {
-          // Left claimed: its lease lapses and a later tick fires the slot (the store may be down).
-          log.warn('periodic savepoint not fired', { job: claim.jobId, slot, error: String(error) });
-          return undefined;
-        }
-      }),
-    );
-    const succeeded = settled.filter((x) => x !== undefined);
-    fired += succeeded.length;
-    failed += due.length - succeeded.length;
-    await schedules.advance(succeeded);
-  }
+  };
+  await Promise.all([claimer(), claimer()]);
+  return { fired, failed };
 }
 
 /** Deletes a snapshot's files, then records it; the catalog says DISCARDED only after the files are gone. */

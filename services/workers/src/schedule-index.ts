@@ -2,6 +2,13 @@ import type { Redis } from 'ioredis';
 import type { SavepointSchedule } from '@snapcat/domain';
 
 type ScriptedRedis = Redis & {
+  snapcatSetSchedule(
+    schedules: string,
+    due: string,
+    jobId: string,
+    json: string,
+    slot: number,
+  ): Promise<number>;
   snapcatClaimDueSchedules(
     due: string,
     schedules: string,
@@ -39,6 +46,16 @@ for i = 1, #due, 2 do
 end
 return out`;
 
+// Sets a schedule and its next slot, unless the same schedule is set already: replaying the event that set
+// it (after a crash before the position was saved) must not move a due slot past its firing.
+const SET = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] and redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1`;
+
 // Moves a claimed member to its next slot, unless the schedule was set again or removed meanwhile.
 const ADVANCE = `
 if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1])) == tonumber(ARGV[2]) then
@@ -64,16 +81,23 @@ export class ScheduleIndex {
     // Sent once and then called by hash (EVALSHA), as ioredis does for defined commands.
     redis.defineCommand('snapcatClaimDueSchedules', { numberOfKeys: 2, lua: CLAIM });
     redis.defineCommand('snapcatAdvanceSchedule', { numberOfKeys: 1, lua: ADVANCE });
+    redis.defineCommand('snapcatSetSchedule', { numberOfKeys: 2, lua: SET });
     this.redis = redis as ScriptedRedis;
   }
 
-  /** Sets the job's schedule and the slot it fires at next (a past slot fires on the next tick). */
-  async set(jobId: string, schedule: SavepointSchedule, nextSlot: number): Promise<void> {
-    await this.redis
-      .multi()
-      .hset(this.schedulesKey, jobId, JSON.stringify(schedule))
-      .zadd(this.dueKey, nextSlot, jobId)
-      .exec();
+  /**
+   * Sets the job's schedule and the slot it fires at next (a past slot fires on the next tick); when the
+   * same schedule is set already, it keeps its slot. Returns whether anything changed.
+   */
+  async set(jobId: string, schedule: SavepointSchedule, nextSlot: number): Promise<boolean> {
+    const changed = await this.redis.snapcatSetSchedule(
+      this.schedulesKey,
+      this.dueKey,
+      jobId,
+      JSON.stringify(schedule),
+      nextSlot,
+    );
+    return changed === 1;
   }
 
   async remove(jobId: string): Promise<void> {
