@@ -206,13 +206,20 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
   };
 }
 
+/** gRPC status codes of a server that cannot be reached (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE). */
+const UNREACHABLE_GRPC_CODES = new Set([1, 4, 14]);
+
 function unavailable(error: unknown): unknown {
   if (
     error instanceof UnavailableError ||
     error instanceof DeadlineExceededError ||
-    error instanceof CancelledError
+    error instanceof CancelledError ||
+    // An append's server-features probe fails with the raw gRPC error, not the client's wrapped one.
+    UNREACHABLE_GRPC_CODES.has((error as { code?: unknown } | null)?.code as number)
   ) {
-    return new StoreUnavailableError(`EventStoreDB unavailable: ${error.message}`, { cause: error });
+    return new StoreUnavailableError(`EventStoreDB unavailable: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return error;
 }
