@@ -28,6 +28,9 @@ export interface ProcessManagerDeps {
  */
 export class ProcessManager extends LeasedLogConsumer {
   readonly stats = { reconciliations: 0, eventsHandled: 0 };
+  /** The last event handled whose position is not saved yet, and when a position was last saved. */
+  private unsaved: Position | undefined;
+  private savedAt = 0;
 
   constructor(private readonly deps: ProcessManagerDeps) {
     super({ redis: deps.redis, keyPrefix: `${deps.keyPrefix}:pm`, name: 'process manager', log: deps.log });
@@ -130,9 +133,6 @@ export class ProcessManager extends LeasedLogConsumer {
     this.unsaved = recorded.position;
     if (this.stats.eventsHandled % 500 === 0 || Date.now() - this.savedAt >= 250) await this.saveHandled();
   }
-
-  private unsaved: Position | undefined;
-  private savedAt = 0;
 
   private async saveHandled(): Promise<void> {
     const position = this.unsaved;
