@@ -1,7 +1,7 @@
 import { AckLog } from './ack-log';
 import { internProperties } from './properties';
 import type { StateHandle } from './schemas';
-import { snapshotRecord, type JobState, type SnapshotState } from './state';
+import { retainedTaskHandles, snapshotRecord, type JobState, type SnapshotState } from './state';
 
 /** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
 export const STATE_CODEC_VERSION = 3;
@@ -48,6 +48,7 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
           // Shared with the job's task list again, as `evolve` does (memory of jobs with many snapshots).
           expectedTasks: s.expectedTasks ?? encoded.tasks,
           properties: internProperties(s.properties),
+          ...(s.taskHandles ? { taskHandles: retainedTaskHandles(s.taskHandles) } : {}),
           acks: s.status === 'PENDING' || s.acks.length > 0 ? AckLog.of(s.acks) : AckLog.EMPTY,
         }),
       ]),

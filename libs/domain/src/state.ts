@@ -149,6 +149,10 @@ export function evolve(state: JobState, event: Event): JobState {
 /** Shared by every completed snapshot whose tasks reported no state handles (never mutated). */
 const NO_TASK_HANDLES: [string, StateHandle[]][] = [];
 
+/** A completed snapshot's handles by task, the one shared empty list when no task reported any. */
+export const retainedTaskHandles = (reported: [string, StateHandle[]][]): [string, StateHandle[]][] =>
+  reported.length > 0 ? reported : NO_TASK_HANDLES;
+
 /** A private, mutable copy of a state; the decider emits into one so each command sees its own events. */
 export class Draft {
   readonly state: JobState;
@@ -233,7 +237,7 @@ export class Draft {
         snap.status = 'COMPLETED';
         snap.completedAt = at;
         const reported = snap.acks.entries(snap.acknowledged).filter(([, handles]) => handles.length > 0);
-        snap.taskHandles = reported.length > 0 ? reported : NO_TASK_HANDLES;
+        snap.taskHandles = retainedTaskHandles(reported);
         snap.acks = AckLog.EMPTY;
         snap.stateSize = event.stateSize;
         s.pending.delete(event.snapshotId);

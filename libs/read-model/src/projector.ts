@@ -190,7 +190,7 @@ export class Projector {
       // and a second copy of every job's state in memory (states are immutable, so sharing is safe).
       const shared = this.deps.sharedStates?.cachedState(jobId, revision);
       if (shared) this.stats.shared += 1;
-      const state = shared ?? (await this.fold(jobId, run));
+      const state = shared ?? (await this.foldRun(jobId, run));
       this.remember(jobId, state, revision);
       touched.set(jobId, { state, snapshots, tasksChanged });
     }
@@ -219,7 +219,7 @@ export class Projector {
   }
 
   /** The job's state after a run of its events: the cached state folded forward, reloaded after a gap. */
-  private async fold(jobId: string, run: { recorded: RecordedEvent; event: Event }[]): Promise<JobState> {
+  private async foldRun(jobId: string, run: { recorded: RecordedEvent; event: Event }[]): Promise<JobState> {
     let cached = this.cache.get(jobId);
     let pending: Event[] = [];
     let revision = cached?.revision ?? -2n;
