@@ -696,7 +696,7 @@ async function benchMemory(dir: string) {
   }
   // At rest, as a service is between bursts: the catch-up leaves garbage that V8's memory reducer returns
   // once the process is idle (within ~20 s here). The figure is the median of the last quarter of a 40 s
-  // idle window (10 s in quick runs); the peak (the catch-up's high-water mark) is reported beside it.
+  // idle window (6 s in quick runs); the peak (the catch-up's high-water mark) is reported beside it.
   const samples: number[] = [];
   for (let s = 0; s < IDLE_SECONDS; s += 1) {
     await new Promise((r) => setTimeout(r, 1000));
