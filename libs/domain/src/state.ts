@@ -153,25 +153,39 @@ const NO_TASK_HANDLES: [string, StateHandle[]][] = [];
 export const retainedTaskHandles = (reported: [string, StateHandle[]][]): [string, StateHandle[]][] =>
   reported.length > 0 ? reported : NO_TASK_HANDLES;
 
+type SharedContainer = 'snapshots' | 'triggers' | 'pending' | 'completed' | 'counts';
+const COPY: { [K in SharedContainer]: (value: JobState[K]) => JobState[K] } = {
+  snapshots: (map) => new Map(map),
+  triggers: (map) => new Map(map),
+  pending: (set) => new Set(set),
+  completed: (list) => [...list],
+  counts: (counts) => ({ ...counts }),
+};
+
 /** A private, mutable copy of a state; the decider emits into one so each command sees its own events. */
 export class Draft {
   readonly state: JobState;
+  /** Snapshots copied into this draft (changed by it). */
   private readonly owned = new Set<number>();
+  /** Containers copied into this draft: each is copied on its first change, so a batch of acknowledgements copies only the snapshot map, not the trigger index or the lists. */
+  private readonly copied = new Set<SharedContainer>();
 
   constructor(base: JobState) {
-    this.state = {
-      ...base,
-      snapshots: new Map(base.snapshots),
-      triggers: new Map(base.triggers),
-      pending: new Set(base.pending),
-      completed: [...base.completed],
-      counts: { ...base.counts },
-    };
+    this.state = { ...base };
   }
 
-  apply(event: Event): void {
+  /** The draft's own copy of a container, to change. */
+  private own<K extends SharedContainer>(container: K): JobState[K] {
+    if (!this.copied.has(container)) {
+      this.copied.add(container);
+      this.state[container] = (COPY[container] as (value: JobState[K]) => JobState[K])(this.state[container]);
+    }
+    return this.state[container];
+  }
+
+  /** `at` is `event.occurredAt` as epoch ms, when the caller has it (a decision): no parse per event. */
+  apply(event: Event, at = Date.parse(event.occurredAt)): void {
     const s = this.state;
-    const at = Date.parse(event.occurredAt);
     s.version += 1;
     s.updatedAt = at;
     switch (event.type) {
@@ -194,7 +208,7 @@ export class Draft {
         s.status = event.to;
         return;
       case 'SnapshotTriggered':
-        s.snapshots.set(
+        this.own('snapshots').set(
           event.snapshotId,
           snapshotRecord({
             snapshotId: event.snapshotId,
@@ -216,8 +230,8 @@ export class Draft {
           }),
         );
         this.owned.add(event.snapshotId);
-        s.triggers.set(event.triggerId, event.snapshotId);
-        s.pending.add(event.snapshotId);
+        this.own('triggers').set(event.triggerId, event.snapshotId);
+        this.own('pending').add(event.snapshotId);
         s.nextSnapshotId = Math.max(s.nextSnapshotId, event.snapshotId + 1);
         if (event.slot !== undefined) s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
         return;
@@ -240,11 +254,11 @@ export class Draft {
         snap.taskHandles = retainedTaskHandles(reported);
         snap.acks = AckLog.EMPTY;
         snap.stateSize = event.stateSize;
-        s.pending.delete(event.snapshotId);
-        insertSorted(s.completed, event.snapshotId);
+        this.own('pending').delete(event.snapshotId);
+        insertSorted(this.own('completed'), event.snapshotId);
         s.lastCompletedAt = at;
         s.consecutiveFailures = 0;
-        s.counts.completed += 1;
+        this.own('counts').completed += 1;
         return;
       }
       case 'SnapshotFailed': {
@@ -254,8 +268,8 @@ export class Draft {
         snap.failureReason = event.reason;
         if (event.message !== undefined) snap.failureMessage = event.message;
         if (event.taskId !== undefined) snap.declinedBy = event.taskId;
-        s.pending.delete(event.snapshotId);
-        s.counts.failed += 1;
+        this.own('pending').delete(event.snapshotId);
+        this.own('counts').failed += 1;
         if (countsAgainstTolerance(snap, event.reason)) s.consecutiveFailures += 1;
         return;
       }
@@ -273,8 +287,8 @@ export class Draft {
         const snap = this.snapshot(event.snapshotId);
         if (snap.status === 'COMPLETED') {
           snap.status = 'DISCARDING';
-          removeSorted(s.completed, event.snapshotId);
-          s.counts.discarded += 1;
+          removeSorted(this.own('completed'), event.snapshotId);
+          this.own('counts').discarded += 1;
         }
         // The event carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
@@ -330,7 +344,7 @@ export class Draft {
     if (this.owned.has(id)) return current;
     // The acknowledgements are not copied: versions share their AckLog, each seeing its own prefix.
     const copy = snapshotRecord(current);
-    this.state.snapshots.set(id, copy);
+    this.own('snapshots').set(id, copy);
     this.owned.add(id);
     return copy;
   }

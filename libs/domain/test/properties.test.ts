@@ -288,6 +288,19 @@ describe('domain invariants (fast-check)', () => {
     );
   });
 
+  it('deciding and folding leave the state they start from as it was (drafts copy what they change)', () => {
+    fc.assert(
+      fc.property(history, fc.array(step, { minLength: 10, maxLength: 60 }), (h, rest) => {
+        const job = runHistory(h, () => {});
+        const earlier = job.state;
+        const before = JSON.stringify(encodeState(earlier));
+        for (const s of rest) apply(job, s);
+        expect(JSON.stringify(encodeState(earlier))).toBe(before);
+      }),
+      runs,
+    );
+  });
+
   it('a state restored from its aggregate-snapshot encoding decides the rest of any history as the original', () => {
     let pendingWithAcks = 0;
     fc.assert(
