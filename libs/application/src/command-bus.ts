@@ -11,7 +11,12 @@ import {
   type JobState,
   type ReplyOf,
 } from '@snapcat/domain';
-import { WrongExpectedVersionError, type EventStore, type Position } from '@snapcat/event-store';
+import {
+  WrongExpectedVersionError,
+  type EventStore,
+  type NewEvent,
+  type Position,
+} from '@snapcat/event-store';
 import { aggregateStream, domainEvent, jobStream } from './streams';
 
 export interface Clock {
@@ -80,6 +85,18 @@ export interface CommandBusOptions {
 }
 
 const READ_PAGE = 1000;
+
+/** Events of a command without correlation share one metadata object (stores copy or serialise it). */
+const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** A command's correlation as EventStoreDB's well-known metadata fields, written on each of its events. */
+function eventMetadata(metadata: CommandMetadata): Record<string, unknown> {
+  if (!metadata.correlationId && !metadata.causationId) return NO_METADATA;
+  return {
+    ...(metadata.correlationId ? { $correlationId: metadata.correlationId } : {}),
+    ...(metadata.causationId ? { $causationId: metadata.causationId } : {}),
+  };
+}
 
 /**
  * Runs commands against job aggregates. Within the process there is one writer per job stream: commands
@@ -213,16 +230,22 @@ export class CommandBus {
       );
       const state = decided.state;
       let position: Position | undefined;
-      const events = decided.outcomes.flatMap((outcome, i) =>
-        outcome.events.map((event) => ({ event, metadata: commands[i]!.metadata })),
-      );
+      const events: NewEvent[] = [];
+      for (let i = 0; i < commands.length; i += 1) {
+        const outcome = decided.outcomes[i]!;
+        if (outcome.events.length === 0) continue;
+        const metadata = eventMetadata(commands[i]!.metadata);
+        for (const event of outcome.events) {
+          events.push({ id: randomUUID(), type: event.type, data: event, metadata });
+        }
+      }
       const settle = () => {
         for (const queued of batch) if (queued.command === null) queued.resolve(state);
-        decided.outcomes.forEach((outcome, i) =>
-          outcome.ok
-            ? commands[i]!.resolve({ reply: outcome.reply, events: outcome.events, position })
-            : commands[i]!.reject(outcome.error),
-        );
+        for (let i = 0; i < commands.length; i += 1) {
+          const outcome = decided.outcomes[i]!;
+          if (outcome.ok) commands[i]!.resolve({ reply: outcome.reply, events: outcome.events, position });
+          else commands[i]!.reject(outcome.error);
+        }
       };
       if (events.length === 0 && !fresh) {
         const decidedAt = writer.revision;
@@ -234,15 +257,7 @@ export class CommandBus {
         try {
           const result = await this.store.append(
             jobStream(writer.jobId),
-            events.map(({ event, metadata }) => ({
-              id: randomUUID(),
-              type: event.type,
-              data: event,
-              metadata: {
-                ...(metadata.correlationId ? { $correlationId: metadata.correlationId } : {}),
-                ...(metadata.causationId ? { $causationId: metadata.causationId } : {}),
-              },
-            })),
+            events,
             writer.revision < 0n ? 'no_stream' : writer.revision,
           );
           this.stats.appends += 1;
