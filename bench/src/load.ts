@@ -1,8 +1,17 @@
 /**
  * The load generator, in its own process so it never shares a CPU budget with the code under test in the
- * same event loop. Started once per benchmark run: reads JSON jobs from stdin, one per line, runs each
- * with autocannon in turn and prints one JSON result line per job.
+ * same event loop. Started once per benchmark run: reads JSON jobs from stdin, one per line, runs each in
+ * turn and prints one JSON result line per job.
+ *
+ * Throughput (no rate) is autocannon's closed loop. Latency at a fixed rate is an open loop of our own
+ * (decision 0010): autocannon's rate limit lets each connection send back to back until its share of the
+ * second is spent, then idle, and corrects for coordinated omission with an expected interval of 1 ms
+ * whatever the rate, so one 12 ms answer counts as 12 samples. Here requests leave on an even schedule
+ * and each latency is measured from the moment the request was due, so a stall of the service counts
+ * against every request it delayed (what wrk2 does).
  */
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import autocannon, { type Request } from 'autocannon';
 
@@ -45,6 +54,10 @@ function bodies(job: LoadJob): () => { path: string; body: string } {
 }
 
 function run(job: LoadJob): Promise<LoadResult> {
+  return job.rate ? openLoop(job, job.rate) : closedLoop(job);
+}
+
+function closedLoop(job: LoadJob): Promise<LoadResult> {
   const nextBody = bodies(job);
   return new Promise((resolve, reject) =>
     autocannon(
@@ -77,6 +90,79 @@ function run(job: LoadJob): Promise<LoadResult> {
             }),
     ),
   );
+}
+
+/** `rate` requests a second on an even schedule over at most `connections` kept-alive connections. */
+function openLoop(job: LoadJob, rate: number): Promise<LoadResult> {
+  const nextBody = bodies(job);
+  const target = new URL(job.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: job.connections });
+  const total = Math.round(rate * job.durationSec);
+  const interval = 1000 / rate;
+  const latencies: number[] = [];
+  let sent = 0;
+  let settled = 0;
+  let non2xx = 0;
+  let errors = 0;
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const finish = () => {
+      agent.destroy();
+      latencies.sort((a, b) => a - b);
+      const at = (q: number) =>
+        latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+      resolve({
+        requests: latencies.length,
+        rps: latencies.length / ((performance.now() - started) / 1000),
+        non2xx,
+        errors,
+        p50: at(0.5),
+        p99: at(0.99),
+      });
+    };
+    const settle = () => {
+      settled += 1;
+      if (settled === total) finish();
+    };
+    const send = (due: number) => {
+      const { path, body } = job.method === 'GET' ? { path: job.path, body: undefined } : nextBody();
+      const req = request(
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          path,
+          method: job.method ?? 'POST',
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) {
+              latencies.push(performance.now() - due);
+            } else {
+              non2xx += 1;
+            }
+            settle();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors += 1;
+        settle();
+      });
+      req.end(body);
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && started + sent * interval <= now) {
+        send(started + sent * interval);
+        sent += 1;
+      }
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
 }
 
 async function main() {

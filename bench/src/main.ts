@@ -26,9 +26,8 @@ const RUNS = 3;
 const DURATION = quick ? 2 : 10;
 const CONNECTIONS = 50;
 /**
- * Latency is measured at a fixed rate with fewer connections: autocannon paces a fixed rate per connection
- * in bursts, so with 50 connections even yoga's constant `hello` shows a p99 of 600 ms at 1,000/s here
- * (15 ms with 10 connections).
+ * Latency is measured at a fixed rate, in an open loop (requests on an even schedule, each timed from when
+ * it was due: bench/src/load.ts, decision 0010), over at most this many connections.
  */
 const LATENCY_CONNECTIONS = 10;
 
@@ -179,7 +178,10 @@ async function benchAcks(dir: string, baseline: RunningService) {
     met: many / one >= 3,
   });
 
+  // The target has no baseline; the bare route at the same rate is measured beside it anyway, as the floor
+  // this machine and the load generator put under any p99 (what the service adds is the difference).
   const p99s: number[] = [];
+  const bareP99s: number[] = [];
   for (let r = 0; r < RUNS; r += 1) {
     const paths = await ackTargets(service.url, jobs);
     const res = await load({
@@ -191,14 +193,24 @@ async function benchAcks(dir: string, baseline: RunningService) {
       body: { kind: 'acks', paths, batch: 1 },
     });
     p99s.push(res.p99);
+    const floor = await load({
+      url: baseline.url,
+      path: '',
+      durationSec: DURATION,
+      connections: LATENCY_CONNECTIONS,
+      rate: Math.round(one / 2),
+      body: { kind: 'acks', paths: ['/ack'], batch: 1 },
+    });
+    bareP99s.push(floor.p99);
   }
   const p99 = median(p99s);
+  const bareP99 = median(bareP99s);
   rows.push({
     id: 4,
-    name: `ack p99 at half the max rate (${fmt(one / 2)}/s)`,
-    value: `${fmt(p99)} ms`,
-    baseline: 'none',
-    result: `${fmt(p99)} ms`,
+    name: `ack p99 at half the max rate (${fmt(one / 2)}/s, open loop)`,
+    value: `${fmt(p99, 1)} ms`,
+    baseline: `bare express route ${fmt(bareP99, 1)} ms at the same rate`,
+    result: `${fmt(p99, 1)} ms`,
     target: '<= 10 ms',
     met: p99 <= 10,
   });
@@ -516,7 +528,8 @@ async function benchReadSide(dir: string, baseline: RunningService) {
   }
   const rps = median(ours.map((o) => o.rps));
   const base = median(hello);
-  // Latency at saturation is queueing (connections / throughput); as for #4, p99 is taken at half the max rate.
+  // Latency at saturation is queueing (connections / throughput); as for #4, p99 is taken at half the max
+  // rate, in an open loop, with yoga `hello` at the same rate as the floor.
   const p99s: number[] = [];
   const helloP99s: number[] = [];
   for (let r = 0; r < RUNS; r += 1) {
@@ -544,9 +557,9 @@ async function benchReadSide(dir: string, baseline: RunningService) {
   rows.push({
     id: 6,
     name: `GraphQL \`job\` query, ${fmt(snapshots)} snapshots`,
-    value: `${fmt(rps)} req/s; p99 ${fmt(p99)} ms at ${fmt(rps / 2)}/s`,
-    baseline: `yoga \`hello\` ${fmt(base)} req/s; p99 ${fmt(helloP99)} ms at the same rate`,
-    result: `ratio ${fmt(rps / base, 2)}, p99 ${fmt(p99)} ms`,
+    value: `${fmt(rps)} req/s; p99 ${fmt(p99, 1)} ms at ${fmt(rps / 2)}/s`,
+    baseline: `yoga \`hello\` ${fmt(base)} req/s; p99 ${fmt(helloP99, 1)} ms at the same rate`,
+    result: `ratio ${fmt(rps / base, 2)}, p99 ${fmt(p99, 1)} ms`,
     target: 'ratio >= 0.5, p99 <= 10 ms',
     met: rps / base >= 0.5 && p99 <= 10,
   });
