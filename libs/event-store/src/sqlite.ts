@@ -31,6 +31,16 @@ interface Row {
   created: number;
 }
 
+interface QueuedAppend {
+  streamId: string;
+  events: NewEvent[];
+  expected: ExpectedRevision;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+type AppendOutcome = { ok: AppendResult } | { error: unknown };
+
 /**
  * The embedded event store: one SQLite file in WAL mode with synchronous=FULL, so an append has been
  * fsynced when its promise resolves (a 2xx means durable). Several processes may share the file; live
@@ -41,13 +51,9 @@ export class SqliteEventStore implements EventStore {
   private readonly appended = new EventEmitter().setMaxListeners(0);
   private readonly statements;
   private readonly readAllStatements = new Map<string, Database.Statement<unknown[], Row>>();
-  private queued: {
-    streamId: string;
-    events: NewEvent[];
-    expected: ExpectedRevision;
-    resolve(result: AppendResult): void;
-    reject(error: unknown): void;
-  }[] = [];
+  /** Built once: better-sqlite3 wraps a function in a transaction on each `transaction()` call. */
+  private readonly transactions;
+  private queued: QueuedAppend[] = [];
 
   constructor(
     file: string,
@@ -86,6 +92,22 @@ export class SqliteEventStore implements EventStore {
         'SELECT * FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
       ),
     };
+    // A nested transaction is a savepoint: a failure rolls back that append only.
+    const appendOne = this.db.transaction(
+      (streamId: string, events: NewEvent[], expected: ExpectedRevision): AppendResult =>
+        this.appendOne(streamId, events, expected),
+    );
+    this.transactions = {
+      batch: this.db.transaction((batch: QueuedAppend[], outcomes: AppendOutcome[]) => {
+        for (const a of batch) {
+          try {
+            outcomes.push({ ok: appendOne(a.streamId, a.events, a.expected) });
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+      }),
+    };
   }
 
   /**
@@ -103,19 +125,9 @@ export class SqliteEventStore implements EventStore {
   private flush(): void {
     const batch = this.queued;
     this.queued = [];
-    const outcomes: ({ ok: AppendResult } | { error: unknown })[] = [];
+    const outcomes: AppendOutcome[] = [];
     try {
-      this.db
-        .transaction(() => {
-          for (const a of batch) {
-            try {
-              outcomes.push({ ok: this.appendOne(a.streamId, a.events, a.expected) });
-            } catch (error) {
-              outcomes.push({ error });
-            }
-          }
-        })
-        .immediate();
+      this.transactions.batch.immediate(batch, outcomes);
     } catch (error) {
       batch.forEach((a) => a.reject(error)); // the commit itself failed: nothing of the batch is stored
       return;
@@ -129,33 +141,30 @@ export class SqliteEventStore implements EventStore {
   }
 
   private appendOne(streamId: string, events: NewEvent[], expected: ExpectedRevision): AppendResult {
-    // A nested transaction is a savepoint: a failure rolls back this append only.
-    return this.db.transaction((): AppendResult => {
-      const retried = retriedAppend(streamId, events, (id) => {
-        const row = this.statements.byId.get(id);
-        return row && toRecorded(row);
-      });
-      if (retried) return retried;
-      const current = BigInt(this.statements.current.get(streamId)?.revision ?? -1);
-      checkExpected(streamId, expected, current);
-      const created = Date.now();
-      let revision = current;
-      let position = 0n;
-      for (const event of events) {
-        revision += 1n;
-        const info = this.statements.insert.run(
-          streamId,
-          revision,
-          event.id,
-          event.type,
-          JSON.stringify(event.data),
-          JSON.stringify(event.metadata ?? {}),
-          created,
-        );
-        position = BigInt(info.lastInsertRowid);
-      }
-      return { nextExpectedRevision: revision, position: { commit: position, prepare: position } };
-    })();
+    const retried = retriedAppend(streamId, events, (id) => {
+      const row = this.statements.byId.get(id);
+      return row && toRecorded(row);
+    });
+    if (retried) return retried;
+    const current = BigInt(this.statements.current.get(streamId)?.revision ?? -1);
+    checkExpected(streamId, expected, current);
+    const created = Date.now();
+    let revision = current;
+    let position = 0n;
+    for (const event of events) {
+      revision += 1n;
+      const info = this.statements.insert.run(
+        streamId,
+        revision,
+        event.id,
+        event.type,
+        JSON.stringify(event.data),
+        JSON.stringify(event.metadata ?? {}),
+        created,
+      );
+      position = BigInt(info.lastInsertRowid);
+    }
+    return { nextExpectedRevision: revision, position: { commit: position, prepare: position } };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
