@@ -113,6 +113,7 @@ export class CommandBus {
   private readonly snapshotEvery: number;
   private readonly onBackgroundError: (error: unknown) => void;
   private readonly background = new Set<Promise<void>>();
+  private writingSnapshot = false;
   readonly stats = {
     commands: 0,
     appends: 0,
@@ -318,9 +319,14 @@ export class CommandBus {
     // A large aggregate (many retained savepoints, each with its acknowledgements) is costly to encode and
     // to store, so its snapshots are spaced out in proportion: encoding stays a small, constant cost per
     // event, the side stream grows no faster than the job's own, and a cold start replays no more events
-    // than the snapshot it starts from holds entries.
-    const interval = Math.max(this.snapshotEvery, writer.snapshotWeight);
+    // than the snapshot it starts from holds entries. Before its first snapshot a writer knows only the
+    // task list's size (the rest needs a scan), which is the bulk for a job of many subtasks.
+    const interval = Math.max(this.snapshotEvery, writer.snapshotWeight, writer.state.tasks.length);
     if (writer.snapshotting || writer.revision - writer.snapshotRevision < BigInt(interval)) return;
+    // One snapshot written at a time per bus: when many jobs fall due together (equal load, a restart),
+    // their snapshots go out one per commit instead of stalling one commit for all of them.
+    if (this.writingSnapshot) return;
+    this.writingSnapshot = true;
     writer.snapshotting = true;
     // Entries the snapshot holds: the job's task list (written once), snapshots, acknowledgements, handles.
     let weight = writer.state.tasks.length + writer.state.snapshots.size;
@@ -340,6 +346,7 @@ export class CommandBus {
       .catch(this.onBackgroundError)
       .finally(() => {
         writer.snapshotting = false;
+        this.writingSnapshot = false;
         this.background.delete(write);
       });
     this.background.add(write);
