@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { catchUpSubscription } from './catch-up';
 import { retriedAppend } from './memory';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
 import {
   START,
   checkExpected,
@@ -31,6 +32,9 @@ interface Row {
   created: number;
 }
 
+/** How often the log is checkpointed: often enough that each copy is small. */
+const CHECKPOINT_EVERY_MS = 100;
+
 interface QueuedAppend {
   streamId: string;
   events: NewEvent[];
@@ -54,9 +58,11 @@ export class SqliteEventStore implements EventStore {
   /** Built once: better-sqlite3 wraps a function in a transaction on each `transaction()` call. */
   private readonly transactions;
   private queued: QueuedAppend[] = [];
+  /** Started with the first append: a process that only reads never writes to the log. */
+  private checkpointer: Checkpointer | undefined;
 
   constructor(
-    file: string,
+    private readonly file: string,
     private readonly options: { pollMs?: number } = {},
   ) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -119,6 +125,7 @@ export class SqliteEventStore implements EventStore {
     return new Promise((resolve, reject) => {
       this.queued.push({ streamId, events, expected, resolve, reject });
       if (this.queued.length === 1) setImmediate(() => this.flush());
+      this.checkpointer ??= this.startCheckpointer();
     });
   }
 
@@ -218,7 +225,21 @@ export class SqliteEventStore implements EventStore {
     );
   }
 
+  /**
+   * This connection writes; a thread of its own checkpoints (sqlite-checkpointer.ts), so that no commit
+   * also pays for copying the log into the file. Should that thread fail, this connection checkpoints
+   * again, as SQLite does by default, rather than let the log grow.
+   */
+  private startCheckpointer(): Checkpointer | undefined {
+    if (this.file === ':memory:') return undefined;
+    this.db.pragma('wal_autocheckpoint = 0');
+    return startCheckpointer(this.file, CHECKPOINT_EVERY_MS, () => {
+      if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
+    });
+  }
+
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 }

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore } from '../src';
+import { SqliteEventStore, type ExpectedRevision } from '../src';
 import { eventStoreContract } from './contract';
 
 eventStoreContract('sqlite', async () => {
@@ -19,4 +20,35 @@ eventStoreContract('sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe('sqlite store: checkpoints', () => {
+  it('a thread copies the write-ahead log into the database file; commits do not wait for it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));
+    const file = join(dir, 'events.db');
+    const store = new SqliteEventStore(file);
+    try {
+      const before = statSync(file).size;
+      let revision: ExpectedRevision = 'no_stream';
+      // ~500 KB of events in 10 commits: the log stays under SQLite's own threshold (1,000 pages), so
+      // the file grows only if the thread copies them.
+      for (let i = 0; i < 10; i += 1) {
+        const events = Array.from({ length: 50 }, () => ({
+          id: randomUUID(),
+          type: 'Padded',
+          data: { pad: 'x'.repeat(1000) },
+        }));
+        revision = (await store.append('snapcat-job-checkpoint', events, revision)).nextExpectedRevision;
+      }
+      const deadline = Date.now() + 5000;
+      while (statSync(file).size < before + 300_000 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(statSync(file).size).toBeGreaterThan(before + 300_000);
+      expect(await store.readStream('snapcat-job-checkpoint')).toHaveLength(500);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
