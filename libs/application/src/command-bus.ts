@@ -45,7 +45,9 @@ export class ConcurrencyExhaustedError extends Error {
 }
 
 interface Queued {
-  command: Command | null; // null: a read, answered with the state once earlier commands are durable
+  /** 'load': a read, answered with the state once earlier commands are durable; no commands. */
+  kind: 'load' | 'one' | 'many';
+  commands: readonly Command[];
   metadata: CommandMetadata;
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -143,12 +145,32 @@ export class CommandBus {
 
   execute<C extends Command>(command: C, metadata: CommandMetadata = {}): Promise<Executed<C>> {
     this.stats.commands += 1;
-    return this.enqueue(command.jobId, command, metadata) as Promise<Executed<C>>;
+    return this.enqueue(command.jobId, 'one', [command], metadata) as Promise<Executed<C>>;
+  }
+
+  /**
+   * Commands to one job, decided in order and appended together (a batch of acknowledgements): one queue
+   * entry and one promise for all of them, not one each. Rejects with the first command's rejection, as
+   * `Promise.all` over `execute` would; the others are decided and written all the same.
+   */
+  async executeAll<C extends Command>(
+    commands: readonly C[],
+    metadata: CommandMetadata = {},
+  ): Promise<Executed<C>[]> {
+    const jobId = commands[0]?.jobId;
+    if (jobId === undefined) return [];
+    if (commands.some((c) => c.jobId !== jobId)) throw new Error('executeAll takes commands to one job');
+    this.stats.commands += commands.length;
+    const chunks: Promise<unknown>[] = [];
+    for (let i = 0; i < commands.length; i += this.maxBatch) {
+      chunks.push(this.enqueue(jobId, 'many', commands.slice(i, i + this.maxBatch), metadata));
+    }
+    return ((await Promise.all(chunks)) as Executed<C>[][]).flat();
   }
 
   /** The job's current state, including every command accepted before this call. */
   load(jobId: string): Promise<JobState> {
-    return this.enqueue(jobId, null, {}) as Promise<JobState>;
+    return this.enqueue(jobId, 'load', [], {}) as Promise<JobState>;
   }
 
   /** The cached state of a job if it is exactly at `revision`, without I/O: a reader in this process may share it. */
@@ -157,10 +179,15 @@ export class CommandBus {
     return writer?.revision === revision ? writer.state : undefined;
   }
 
-  private enqueue(jobId: string, command: Command | null, metadata: CommandMetadata): Promise<unknown> {
+  private enqueue(
+    jobId: string,
+    kind: Queued['kind'],
+    commands: readonly Command[],
+    metadata: CommandMetadata,
+  ): Promise<unknown> {
     const writer = this.writer(jobId);
     return new Promise((resolve, reject) => {
-      writer.queue.push({ command, metadata, resolve, reject });
+      writer.queue.push({ kind, commands, metadata, resolve, reject });
       if (!writer.draining) {
         writer.draining = true;
         // Start on the next turn of the event loop, so that every request read from the sockets in this
@@ -202,12 +229,24 @@ export class CommandBus {
   private async drain(writer: JobWriter): Promise<void> {
     try {
       while (writer.queue.length > 0) {
-        const batch = writer.queue.splice(0, this.maxBatch);
+        const batch = this.nextBatch(writer.queue);
         await this.process(writer, batch).catch((error: unknown) => batch.forEach((q) => q.reject(error)));
       }
     } finally {
       writer.draining = false;
     }
+  }
+
+  /** The queue's first entries holding at most `maxBatch` commands (at least one entry). */
+  private nextBatch(queue: Queued[]): Queued[] {
+    let entries = 0;
+    let commands = 0;
+    while (entries < queue.length) {
+      commands += queue[entries]!.commands.length;
+      if (entries > 0 && commands > this.maxBatch) break;
+      entries += 1;
+    }
+    return queue.splice(0, entries);
   }
 
   /**
@@ -223,29 +262,46 @@ export class CommandBus {
         await this.catchUp(writer);
         fresh = true;
       }
-      const commands = batch.filter((q): q is Queued & { command: Command } => q.command !== null);
       const decided = decideBatch(
         writer.state,
-        commands.map((q) => q.command),
+        batch.length === 1 ? batch[0]!.commands : batch.flatMap((q) => q.commands),
         this.clock.now(),
       );
       const state = decided.state;
+      const outcomes = decided.outcomes; // in the order of the entries' commands
       let position: Position | undefined;
       const events: NewEvent[] = [];
-      for (let i = 0; i < commands.length; i += 1) {
-        const outcome = decided.outcomes[i]!;
-        if (outcome.events.length === 0) continue;
-        const metadata = eventMetadata(commands[i]!.metadata);
-        for (const event of outcome.events) {
-          events.push({ id: randomUUID(), type: event.type, data: event, metadata });
+      let next = 0;
+      for (const queued of batch) {
+        let metadata: Record<string, unknown> | undefined;
+        for (let i = 0; i < queued.commands.length; i += 1) {
+          for (const event of outcomes[next + i]!.events) {
+            metadata ??= eventMetadata(queued.metadata);
+            events.push({ id: randomUUID(), type: event.type, data: event, metadata });
+          }
         }
+        next += queued.commands.length;
       }
       const settle = () => {
-        for (const queued of batch) if (queued.command === null) queued.resolve(state);
-        for (let i = 0; i < commands.length; i += 1) {
-          const outcome = decided.outcomes[i]!;
-          if (outcome.ok) commands[i]!.resolve({ reply: outcome.reply, events: outcome.events, position });
-          else commands[i]!.reject(outcome.error);
+        let at = 0;
+        for (const queued of batch) {
+          if (queued.kind === 'load') queued.resolve(state);
+          else if (queued.kind === 'one') {
+            const outcome = outcomes[at]!;
+            if (outcome.ok) queued.resolve({ reply: outcome.reply, events: outcome.events, position });
+            else queued.reject(outcome.error);
+          } else {
+            let rejection: unknown;
+            const executed: Executed<Command>[] = [];
+            for (let i = at; i < at + queued.commands.length; i += 1) {
+              const outcome = outcomes[i]!;
+              if (outcome.ok) executed.push({ reply: outcome.reply, events: outcome.events, position });
+              else rejection ??= outcome.error;
+            }
+            if (rejection === undefined) queued.resolve(executed);
+            else queued.reject(rejection);
+          }
+          at += queued.commands.length;
         }
       };
       if (events.length === 0 && !fresh) {

@@ -190,6 +190,35 @@ describe.each(adapters)('command bus on $name', (adapter) => {
     expect((await bus.load(JOB)).snapshots.get(1)!.status).toBe('COMPLETED');
   });
 
+  it('executeAll decides commands in order as one entry, splits at maxBatch, and fails with the first rejection', async () => {
+    const counted = new InstrumentedEventStore(opened.store);
+    const bus = new CommandBus(counted, { maxBatch: 10 });
+    const tasks = Array.from({ length: 25 }, (_, i) => `t${i}`);
+    await bus.execute(configure(tasks));
+    await bus.execute(trigger('t1'));
+    const appends = counted.counters.appends;
+    const results = await bus.executeAll(tasks.map((t) => ack(1, t)));
+    expect(results.map((r) => r.reply.result)).toEqual(tasks.map(() => 'SUCCESS'));
+    expect(results[24]!.reply.snapshotStatus).toBe('COMPLETED'); // the last acknowledgement completes it
+    expect(counted.counters.appends - appends).toBe(3); // 10 + 10 + 5 commands
+    const acked = (await opened.store.readStream(jobStream(JOB)))
+      .filter((e) => e.type === 'TaskAcknowledged')
+      .map((e) => (e.data as { taskId: string }).taskId);
+    expect(acked).toEqual(tasks);
+
+    // A rejection rejects the call; the commands around it are decided and written all the same.
+    await bus.execute(trigger('t2'));
+    await expect(
+      bus.executeAll([
+        ack(2, 't0'),
+        { type: 'DeclineTask', jobId: JOB, snapshotId: 9, taskId: 't1' },
+        ack(2, 't2'),
+      ]),
+    ).rejects.toBeInstanceOf(CommandRejected);
+    expect((await bus.load(JOB)).snapshots.get(2)!.acknowledged).toBe(2);
+    expect(await bus.executeAll([])).toEqual([]);
+  });
+
   it('shares a cached state only at its exact revision', async () => {
     const bus = new CommandBus(opened.store);
     expect(bus.cachedState(JOB, -1n)).toBeUndefined(); // never loaded

@@ -193,9 +193,10 @@ export function createApp({
       ? parse(schemas.acks, input, 'body')
       : [parse(schemas.ack, input, 'body')];
     const metadata = meta(req);
-    // All acks of one request are queued at once, so the command bus appends them together.
-    const results = await Promise.all(
-      acks.map((ack) => bus.execute({ type: 'AcknowledgeTask', jobId, snapshotId, ...ack }, metadata)),
+    // The acks of one request are one entry of the job's queue: decided in order, appended together.
+    const results = await bus.executeAll(
+      acks.map((ack) => ({ type: 'AcknowledgeTask' as const, jobId, snapshotId, ...ack })),
+      metadata,
     );
     const replies = results.map((r) => r.reply);
     res.json(Array.isArray(input) ? replies : replies[0]);
