@@ -771,8 +771,9 @@ async function main() {
 Produced by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores
 (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${seconds} s in all.
 Each figure is the median of ${RUNS} runs of ${DURATION} s (HTTP) beside its baseline measured in the same run.
-The HTTP load generator is autocannon in its own process: ${CONNECTIONS} connections for throughput (10 for
-the batches), ${LATENCY_CONNECTIONS} at a fixed rate for latency. The services run as their own processes
+The HTTP load generator runs in its own process: autocannon's closed loop with ${CONNECTIONS} connections for
+throughput (10 for the batches); for latency at a fixed rate, an open loop over ${LATENCY_CONNECTIONS} connections that
+times each request from when it was due (decision 0010). The services run as their own processes
 with SQLite, as \`npm start\` runs them (#1-#5 with \`SNAPCAT_WORKERS=off SNAPCAT_PROJECTOR=off\`, the API
 role; #6 and #8 with the projector; #9 with the workers; #10 with everything). The baseline of #1 is a bare
 express route parsing the same JSON bodies; of #6, graphql-yoga answering \`hello\` on express. Every ack in
