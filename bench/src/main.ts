@@ -92,6 +92,19 @@ const checkpointing = {
   retention: 'NEVER_RETAIN_AFTER_TERMINATION',
 };
 
+/** The p99 latency of one open-loop run at a fixed rate (#4, #6, and their floors). */
+async function p99AtRate(url: string, path: string, rate: number, body: LoadJob['body']): Promise<number> {
+  const result = await load({
+    url,
+    path,
+    durationSec: DURATION,
+    connections: LATENCY_CONNECTIONS,
+    rate: Math.round(rate),
+    body,
+  });
+  return result.p99;
+}
+
 async function http(url: string, method: string, path: string, body?: unknown) {
   const res = await fetch(`${url}/api/v1${path}`, {
     method,
@@ -184,24 +197,8 @@ async function benchAcks(dir: string, baseline: RunningService) {
   const bareP99s: number[] = [];
   for (let r = 0; r < RUNS; r += 1) {
     const paths = await ackTargets(service.url, jobs);
-    const res = await load({
-      url: service.url,
-      path: '',
-      durationSec: DURATION,
-      connections: LATENCY_CONNECTIONS,
-      rate: Math.round(one / 2),
-      body: { kind: 'acks', paths, batch: 1 },
-    });
-    p99s.push(res.p99);
-    const floor = await load({
-      url: baseline.url,
-      path: '',
-      durationSec: DURATION,
-      connections: LATENCY_CONNECTIONS,
-      rate: Math.round(one / 2),
-      body: { kind: 'acks', paths: ['/ack'], batch: 1 },
-    });
-    bareP99s.push(floor.p99);
+    p99s.push(await p99AtRate(service.url, '', one / 2, { kind: 'acks', paths, batch: 1 }));
+    bareP99s.push(await p99AtRate(baseline.url, '', one / 2, { kind: 'acks', paths: ['/ack'], batch: 1 }));
   }
   const p99 = median(p99s);
   const bareP99 = median(bareP99s);
@@ -532,24 +529,10 @@ async function benchReadSide(dir: string, baseline: RunningService) {
   const p99s: number[] = [];
   const helloP99s: number[] = [];
   for (let r = 0; r < RUNS; r += 1) {
-    const q = await load({
-      url: service.url,
-      path: '/graphql',
-      durationSec: DURATION,
-      connections: LATENCY_CONNECTIONS,
-      rate: Math.round(rps / 2),
-      body: { kind: 'fixed', json: query },
-    });
-    p99s.push(q.p99);
-    const h = await load({
-      url: baseline.url,
-      path: '/graphql',
-      durationSec: DURATION,
-      connections: LATENCY_CONNECTIONS,
-      rate: Math.round(rps / 2),
-      body: { kind: 'fixed', json: { query: '{ hello }' } },
-    });
-    helloP99s.push(h.p99);
+    p99s.push(await p99AtRate(service.url, '/graphql', rps / 2, { kind: 'fixed', json: query }));
+    helloP99s.push(
+      await p99AtRate(baseline.url, '/graphql', rps / 2, { kind: 'fixed', json: { query: '{ hello }' } }),
+    );
   }
   const helloP99 = median(helloP99s);
   const p99 = median(p99s);
