@@ -27,7 +27,10 @@ export async function startService(
 ): Promise<RunningService> {
   // A prefix this helper made up is its to clean when the service stops; a given one is the caller's.
   const ownPrefix = env.SNAPCAT_QUEUE_PREFIX === undefined ? testPrefix('svc') : undefined;
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  // e.g. SNAPCAT_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a benchmark's services
+  // (node refuses --cpu-prof in NODE_OPTIONS).
+  const flags = process.env.SNAPCAT_CHILD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
