@@ -48,10 +48,8 @@ export function createApp({
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  // GraphQL first: yoga reads its own request bodies.
-  if (graphql) app.use(graphql.graphqlEndpoint, graphql);
-  app.use(express.json({ limit: '16mb', type: ['application/json', 'application/*+json'] }));
-  app.use((req, _res, next) => {
+  const jsonBody = express.json({ limit: '16mb', type: ['application/json', 'application/*+json'] });
+  const requireJson: express.RequestHandler = (req, _res, next) => {
     const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
     if (hasBody && !req.is(['application/json', 'application/*+json'])) {
       return next(
@@ -65,7 +63,7 @@ export function createApp({
       );
     }
     next();
-  });
+  };
 
   const schemas = requestSchemas(defaults);
   const jobPath = (req: Request) => parse(schemas.jobPath, req.params, 'path');
@@ -81,6 +79,27 @@ export function createApp({
     if (!state.registered) throw notFound('jobId', `job ${jobId} is not registered`);
     return state;
   };
+
+  // Acknowledgements are the hot path (a job's subtasks send thousands a second): matched first, on the
+  // app itself, rather than after every other layer and through the /api/v1 router.
+  app.post('/api/v1/jobs/:jobId/snapshots/:snapshotId/acks', jsonBody, requireJson, async (req, res) => {
+    const { jobId, snapshotId } = snapshotPath(req);
+    const input: unknown = body(req);
+    const acks = Array.isArray(input)
+      ? parse(schemas.acks, input, 'body')
+      : [parse(schemas.ack, input, 'body')];
+    const metadata = meta(req);
+    // The acks of one request are one entry of the job's queue: decided in order, appended together.
+    const results = await bus.executeAll(
+      acks.map((ack) => ({ type: 'AcknowledgeTask' as const, jobId, snapshotId, ...ack })),
+      metadata,
+    );
+    const replies = results.map((r) => r.reply);
+    res.json(Array.isArray(input) ? replies : replies[0]);
+  });
+  // GraphQL before the JSON parser: yoga reads its own request bodies.
+  if (graphql) app.use(graphql.graphqlEndpoint, graphql);
+  app.use(jsonBody, requireJson);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -184,22 +203,6 @@ export function createApp({
     const snapshot = (await registeredJob(jobId)).snapshots.get(snapshotId);
     if (!snapshot) throw notFound('snapshotId', `snapshot ${snapshotId} of job ${jobId} does not exist`);
     res.json({ jobId, ...snapshotView(snapshot) });
-  });
-
-  api.post('/jobs/:jobId/snapshots/:snapshotId/acks', async (req, res) => {
-    const { jobId, snapshotId } = snapshotPath(req);
-    const input: unknown = body(req);
-    const acks = Array.isArray(input)
-      ? parse(schemas.acks, input, 'body')
-      : [parse(schemas.ack, input, 'body')];
-    const metadata = meta(req);
-    // The acks of one request are one entry of the job's queue: decided in order, appended together.
-    const results = await bus.executeAll(
-      acks.map((ack) => ({ type: 'AcknowledgeTask' as const, jobId, snapshotId, ...ack })),
-      metadata,
-    );
-    const replies = results.map((r) => r.reply);
-    res.json(Array.isArray(input) ? replies : replies[0]);
   });
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/decline', async (req, res) => {

@@ -100,14 +100,19 @@ describe('REST API over HTTP', () => {
       expectProblem(res, 400, field, rule);
       expect((await http.get(`${BASE}/jobs/${JOB}`)).status).toBe(404);
     });
-    it('refuses a body that is not JSON with 415, and broken JSON with 400', async () => {
+    // The acknowledgement route is wired on its own, ahead of the rest (the hot path): same rules.
+    it.each([
+      ['PUT', `/jobs/${JOB}`],
+      ['POST', `/jobs/${JOB}/snapshots/1/acks`],
+    ])('%s %s refuses a body that is not JSON with 415, and broken JSON with 400', async (method, path) => {
+      const send = () => (method === 'PUT' ? http.put(`${BASE}${path}`) : http.post(`${BASE}${path}`));
       expectProblem(
-        await http.put(`${BASE}/jobs/${JOB}`).set('content-type', 'text/plain').send('tasks=a'),
+        await send().set('content-type', 'text/plain').send('tasks=a'),
         415,
         'header.content-type',
       );
       expectProblem(
-        await http.put(`${BASE}/jobs/${JOB}`).set('content-type', 'application/json').send('{"tasks":'),
+        await send().set('content-type', 'application/json').send('{"tasks":'),
         400,
         'body',
         'json',
