@@ -14,6 +14,7 @@ import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import autocannon, { type Request } from 'autocannon';
+import { quantile } from './stats';
 
 export interface LoadJob {
   url: string;
@@ -109,8 +110,7 @@ function openLoop(job: LoadJob, rate: number): Promise<LoadResult> {
     const finish = () => {
       agent.destroy();
       latencies.sort((a, b) => a - b);
-      const at = (q: number) =>
-        latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+      const at = (q: number) => quantile(latencies, q) ?? 0;
       resolve({
         requests: latencies.length,
         rps: latencies.length / ((performance.now() - started) / 1000),

@@ -17,6 +17,7 @@ import { rebuildReadModel } from '@snapcat/read-model';
 import { REPO_ROOT, startService, testPrefix, type RunningService } from '../../test/support/service';
 import { deleteKeys } from '../../test/support/redis';
 import type { LoadJob, LoadResult } from './load';
+import { quantile } from './stats';
 
 const quick = process.argv.includes('--quick');
 /** `--only 6,8`: run just these benchmarks (during development; BENCHMARKS.md is then not rewritten). */
@@ -42,8 +43,14 @@ interface Row {
 }
 const rows: Row[] = [];
 /** The value at quantile `q` (0..1) of `xs`, NaN for none. */
-const percentile = (xs: number[], q: number) =>
-  xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]! : NaN;
+function percentile(xs: number[], q: number): number {
+  return (
+    quantile(
+      [...xs].sort((a, b) => a - b),
+      q,
+    ) ?? NaN
+  );
+}
 const median = (xs: number[]) => percentile(xs, 0.5);
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
