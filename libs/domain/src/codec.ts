@@ -1,10 +1,16 @@
 import { AckLog } from './ack-log';
 import { internProperties } from './properties';
 import type { StateHandle } from './schemas';
-import { retainedTaskHandles, snapshotRecord, type JobState, type SnapshotState } from './state';
+import {
+  rebuildRegistry,
+  retainedTaskHandles,
+  snapshotRecord,
+  type JobState,
+  type SnapshotState,
+} from './state';
 
 /** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
-export const STATE_CODEC_VERSION = 3;
+export const STATE_CODEC_VERSION = 4;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];
@@ -12,17 +18,23 @@ interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> 
   expectedTasks?: string[];
 }
 
-export interface EncodedJobState extends Omit<JobState, 'snapshots' | 'triggers' | 'pending'> {
+/** The shared-state registry is not encoded: it is rebuilt from the snapshots (`rebuildRegistry`). */
+export interface EncodedJobState extends Omit<
+  JobState,
+  'snapshots' | 'triggers' | 'pending' | 'sharedState' | 'strayCleanups'
+> {
   codecVersion: number;
   snapshots: EncodedSnapshot[];
   triggers: [string, number][];
   pending: number[];
+  strayCleanups: [number, StateHandle[]][];
 }
 
 /** A JSON-safe copy of a state, for aggregate snapshots (cold starts without replaying the whole stream). */
 export function encodeState(state: JobState): EncodedJobState {
+  const { sharedState: _derived, ...rest } = state;
   return {
-    ...state,
+    ...rest,
     codecVersion: STATE_CODEC_VERSION,
     snapshots: [...state.snapshots.values()].map(({ expectedTasks, ...s }) => ({
       ...s,
@@ -31,6 +43,7 @@ export function encodeState(state: JobState): EncodedJobState {
     })),
     triggers: [...state.triggers],
     pending: [...state.pending],
+    strayCleanups: [...state.strayCleanups],
   };
 }
 
@@ -38,21 +51,25 @@ export function encodeState(state: JobState): EncodedJobState {
 export function decodeState(encoded: EncodedJobState): JobState | null {
   if (encoded.codecVersion !== STATE_CODEC_VERSION) return null;
   const { codecVersion: _version, ...rest } = encoded;
+  const snapshots = new Map(
+    encoded.snapshots.map((s) => [
+      s.snapshotId,
+      snapshotRecord({
+        ...s,
+        // Shared with the job's task list again, as `evolve` does (memory of jobs with many snapshots).
+        expectedTasks: s.expectedTasks ?? encoded.tasks,
+        properties: internProperties(s.properties),
+        ...(s.taskHandles ? { taskHandles: retainedTaskHandles(s.taskHandles) } : {}),
+        acks: s.status === 'PENDING' || s.acks.length > 0 ? AckLog.of(s.acks) : AckLog.EMPTY,
+      }),
+    ]),
+  );
+  const strayCleanups = new Map(encoded.strayCleanups);
   return {
     ...rest,
-    snapshots: new Map(
-      encoded.snapshots.map((s) => [
-        s.snapshotId,
-        snapshotRecord({
-          ...s,
-          // Shared with the job's task list again, as `evolve` does (memory of jobs with many snapshots).
-          expectedTasks: s.expectedTasks ?? encoded.tasks,
-          properties: internProperties(s.properties),
-          ...(s.taskHandles ? { taskHandles: retainedTaskHandles(s.taskHandles) } : {}),
-          acks: s.status === 'PENDING' || s.acks.length > 0 ? AckLog.of(s.acks) : AckLog.EMPTY,
-        }),
-      ]),
-    ),
+    snapshots,
+    strayCleanups,
+    sharedState: rebuildRegistry(snapshots.values(), strayCleanups),
     triggers: new Map(encoded.triggers),
     pending: new Set(encoded.pending),
   };

@@ -134,6 +134,14 @@ export const RecordManifestWritten = z.strictObject({
   path: Location,
 });
 
+/** The storage worker deleted what a stray acknowledgement's cleanup named. */
+export const RecordStrayCleanupCompleted = z.strictObject({
+  type: z.literal('RecordStrayCleanupCompleted'),
+  jobId: JobId,
+  cleanupId: z.number().int().positive(),
+  bytesReclaimed: z.number().int().nonnegative(),
+});
+
 export const Command = z.discriminatedUnion('type', [
   ConfigureJob,
   ChangeJobStatus,
@@ -150,6 +158,7 @@ export const Command = z.discriminatedUnion('type', [
   FirePeriodicSavepoint,
   ApplyRetention,
   RecordManifestWritten,
+  RecordStrayCleanupCompleted,
 ]);
 export type Command = z.infer<typeof Command>;
 export type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;

@@ -15,6 +15,7 @@ import {
 import {
   Draft,
   countsAgainstTolerance,
+  directoriesOf,
   expectsTask,
   hasAcknowledged,
   stateHandlesOf,
@@ -22,6 +23,7 @@ import {
   type JobState,
   type SnapshotState,
 } from './state';
+import { deletingSnapshot, normaliseLocation, planDiscard, planStrayCleanup } from './shared-state';
 
 export interface Replies {
   ConfigureJob: { created: boolean; changed: boolean };
@@ -43,6 +45,7 @@ export interface Replies {
     | { fired: false; reason: 'NO_SCHEDULE' | 'SLOT_ALREADY_HANDLED' | FailureReason };
   ApplyRetention: { discarded: number[] };
   RecordManifestWritten: { changed: boolean };
+  RecordStrayCleanupCompleted: { changed: boolean };
 }
 export type ReplyOf<C extends Command> = Replies[C['type']];
 
@@ -71,6 +74,11 @@ class Decider {
 
   get state(): JobState {
     return this.draft.state;
+  }
+
+  /** The state after every event, immutable; the decider must not be used afterwards. */
+  seal(): JobState {
+    return this.draft.seal();
   }
 
   /** Takes ownership of `input` (always a fresh literal): completing it in place costs no copy per event. */
@@ -134,7 +142,7 @@ export function decideBatch(state: JobState, commands: readonly Command[], now: 
       return { ok: false, error, events: d.events.slice(start) };
     }
   });
-  return { events: d.events, outcomes, state: d.state };
+  return { events: d.events, outcomes, state: d.seal() };
 }
 
 function decideCommand(d: Decider, command: Command, expired: number[]): Replies[Command['type']] {
@@ -173,6 +181,14 @@ function decideCommand(d: Decider, command: Command, expired: number[]): Replies
       return { discarded: applyRetention(d) };
     case 'RecordManifestWritten':
       return recordManifest(d, command);
+    case 'RecordStrayCleanupCompleted':
+      if (!d.state.strayCleanups.has(command.cleanupId)) return { changed: false };
+      d.emit({
+        type: 'StrayStateDeleted',
+        cleanupId: command.cleanupId,
+        bytesReclaimed: command.bytesReclaimed,
+      });
+      return { changed: true };
   }
 }
 
@@ -399,6 +415,16 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
   if (snapshot.discard) return strayAck(d, c, 'DISCARDED', snapshot.status);
   if (!expectsTask(snapshot, c.taskId)) return strayAck(d, c, 'UNKNOWN', snapshot.status);
   if (snapshot.status !== 'PENDING') return strayAck(d, c, 'DISCARDED', snapshot.status);
+  // State that a requested discard is deleting cannot be part of a snapshot that must restore: the
+  // snapshot fails, and the acknowledgement is cleaned up like any other that came too late.
+  for (const handle of c.stateHandles) {
+    const deleter = deletingSnapshot(d.state.sharedState, normaliseLocation(handle.path));
+    if (deleter === undefined) continue;
+    const by = deleter > 0 ? `the discard of snapshot ${deleter}` : `stray cleanup ${-deleter}`;
+    const message = `state handle ${handle.path} is being deleted by ${by}`;
+    fail(d, c.snapshotId, 'CHECKPOINT_DECLINED', c.taskId, message);
+    return strayAck(d, c, 'DISCARDED', 'FAILED');
+  }
 
   d.emit({
     type: 'TaskAcknowledged',
@@ -412,13 +438,18 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
   return { result: 'SUCCESS', snapshotStatus: d.state.snapshots.get(c.snapshotId)!.status };
 }
 
-/** An acknowledgement no pending snapshot expects: recorded, so that its state handles can be cleaned up. */
+/**
+ * An acknowledgement no pending snapshot expects: recorded, so that its state handles can be cleaned up,
+ * those that no live snapshot references (Flink registers a late acknowledgement's shared state before it
+ * discards the rest: `CheckpointCoordinator.receiveAcknowledgeMessage`).
+ */
 function strayAck(
   d: Decider,
   c: CommandOf<'AcknowledgeTask'>,
   result: 'UNKNOWN' | 'DISCARDED',
   snapshotStatus: SnapshotStatus | null,
 ): Replies['AcknowledgeTask'] {
+  const { cleanup, kept } = planStrayCleanup(d.state.sharedState, c.stateHandles);
   d.emit({
     type: 'StrayAcknowledgementReceived',
     snapshotId: c.snapshotId,
@@ -426,6 +457,9 @@ function strayAck(
     result,
     stateSize: c.stateSize,
     stateHandles: c.stateHandles,
+    cleanup,
+    kept,
+    ...(cleanup.length > 0 ? { cleanupId: d.state.nextCleanupId } : {}),
   });
   return { result, snapshotStatus };
 }
@@ -539,15 +573,22 @@ function requestDiscard(d: Decider, c: CommandOf<'RequestDiscard'>): Replies['Re
   return { snapshotStatus: 'DISCARDING', changed: true };
 }
 
+/** Requests the discard of a snapshot with what it deletes and keeps (Flink's `SharedStateRegistry`: only what no other live snapshot references). */
 function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCause, reason?: string): void {
-  const locations = [snapshot.externalPath, ...(snapshot.persistedPath ? [snapshot.persistedPath] : [])];
+  const plan = planDiscard(
+    d.state.sharedState,
+    snapshot.snapshotId,
+    stateHandlesOf(snapshot),
+    directoriesOf(snapshot),
+  );
   d.emit({
     type: 'SnapshotDiscardRequested',
     snapshotId: snapshot.snapshotId,
     cause,
     ...(reason !== undefined ? { reason } : {}),
-    locations,
-    stateHandles: stateHandlesOf(snapshot),
+    locations: plan.locations,
+    stateHandles: plan.stateHandles,
+    kept: plan.kept,
   });
 }
 

@@ -6,6 +6,7 @@ import {
   FailureReason,
   FormatType,
   JobId,
+  KeptLocation,
   JobStatus,
   Location,
   SavepointSchedule,
@@ -87,7 +88,22 @@ export const StrayAcknowledgementReceived = z.strictObject({
   taskId: TaskId,
   result: AckResult.extract(['UNKNOWN', 'DISCARDED']),
   stateSize: z.number().int().nonnegative(),
+  /** The handles as the task reported them. */
   stateHandles: z.array(StateHandle),
+  /** Of those, the ones to delete: no live snapshot references them (absent in events before decision 0011: nothing is deleted). */
+  cleanup: z.array(StateHandle).optional(),
+  /** The ones kept, and why. */
+  kept: z.array(KeptLocation).optional(),
+  /** Names the cleanup (when `cleanup` is not empty) until `StrayStateDeleted` says it is done. */
+  cleanupId: z.number().int().positive().optional(),
+});
+
+/** The cleanup of a stray acknowledgement's state is done: its locations are no longer being deleted. */
+export const StrayStateDeleted = z.strictObject({
+  type: z.literal('StrayStateDeleted'),
+  ...base,
+  cleanupId: z.number().int().positive(),
+  bytesReclaimed: z.number().int().nonnegative(),
 });
 
 export const SnapshotCompleted = z.strictObject({
@@ -132,10 +148,15 @@ export const SnapshotDiscardRequested = z.strictObject({
   ...ofSnapshot,
   cause: DiscardCause,
   reason: z.string().optional(),
-  /** Directories to delete whole: the snapshot's own, and its savepoint location if it was persisted. */
+  /** Directories to delete (the snapshot's own, its savepoint location if persisted), less the `kept` inside them. */
   locations: z.array(Location),
-  /** Files the tasks reported, which may lie outside those directories (shared state). */
+  /** Files the tasks reported that no other live snapshot references (they may lie outside those directories). */
   stateHandles: z.array(StateHandle),
+  /**
+   * What is not deleted, and why (decision 0011). Absent in events written before the shared-state
+   * registry, which listed every handle: their plan is computed again from the registry when folded.
+   */
+  kept: z.array(KeptLocation).optional(),
 });
 
 export const SnapshotDiscarded = z.strictObject({
@@ -183,6 +204,7 @@ export const Event = z.discriminatedUnion('type', [
   SnapshotTriggerRejected,
   TaskAcknowledged,
   StrayAcknowledgementReceived,
+  StrayStateDeleted,
   SnapshotCompleted,
   SnapshotFailed,
   SnapshotSubsumed,

@@ -11,3 +11,4 @@ export * from './codec';
 export * from './duration';
 export * from './webhooks';
 export * from './ack-log';
+export * from './shared-state';

@@ -79,8 +79,22 @@ export const Location = z
 export const StateHandle = z.strictObject({
   path: Location,
   sizeBytes: z.number().int().nonnegative(),
+  /** Flink reports shared (incremental) and private handles apart; unmarked, a `shared/` directory counts as shared. */
+  shared: z.boolean().optional(),
 });
 export type StateHandle = z.infer<typeof StateHandle>;
+
+/** A location a discard or a stray cleanup does not delete, and why (decision 0011). */
+export const KeptLocation = z.strictObject({
+  path: Location,
+  /** REFERENCED: other live snapshots reported it; LIVE_DIRECTORY: it lies in a live snapshot's directory; BEING_DELETED: another discard deletes it. */
+  reason: z.enum(['REFERENCED', 'LIVE_DIRECTORY', 'BEING_DELETED']),
+  /** The snapshots that reference it, own the directory, or whose discard deletes it. */
+  snapshots: z.array(z.number().int().positive()),
+  /** BEING_DELETED by the cleanup of a stray acknowledgement: that cleanup's id. */
+  cleanupId: z.number().int().positive().optional(),
+});
+export type KeptLocation = z.infer<typeof KeptLocation>;
 
 export const CheckpointingConfig = z.strictObject({
   numRetained: z.number().int().min(1).max(10_000).default(1),

@@ -16,6 +16,17 @@ import {
 } from './schemas';
 import type { Event } from './events';
 import { AckLog } from './ack-log';
+import {
+  EMPTY_REGISTRY,
+  RegistryEditor,
+  deletedLocations,
+  isSealed,
+  isSharedHandle,
+  planDiscard,
+  strayCleanupOwner,
+  type DiscardPlan,
+  type SharedStateRegistry,
+} from './shared-state';
 
 export interface DiscardState {
   cause: DiscardCause;
@@ -26,6 +37,8 @@ export interface DiscardState {
   error?: string;
   retryable?: boolean;
   attempts: number;
+  /** What the discard deletes and keeps, while it is not done (the storage worker's orders). */
+  plan?: DiscardPlan;
 }
 
 export interface SnapshotState {
@@ -58,6 +71,9 @@ export interface SnapshotState {
   taskHandles?: [string, StateHandle[]][];
   acknowledged: number;
   stateSize: number;
+  /** Bytes of the reported handles that are shared state (marked, or in a `shared/` directory), and of the rest. */
+  sharedStateSize: number;
+  privateStateSize: number;
   triggeredAt: number;
   deadline: number;
   completedAt?: number;
@@ -90,6 +106,11 @@ export interface JobState {
   lastCompletedAt: number | null;
   /** Running totals, so views need not scan every snapshot the job ever had. */
   counts: { completed: number; failed: number; discarded: number };
+  /** Which live snapshots reference each state location (decision 0011); derived from the snapshots. */
+  sharedState: SharedStateRegistry;
+  /** Cleanups of stray acknowledgements' state not done yet, by cleanup id: what each deletes. */
+  strayCleanups: Map<number, StateHandle[]>;
+  nextCleanupId: number;
   consecutiveFailures: number;
   schedule: SavepointSchedule | null;
   /** The newest schedule slot (epoch ms) that fired or was skipped; older ones never fire again. */
@@ -123,6 +144,9 @@ export function initialState(jobId: string): JobState {
     completed: [],
     lastCompletedAt: null,
     counts: { completed: 0, failed: 0, discarded: 0 },
+    sharedState: EMPTY_REGISTRY,
+    strayCleanups: new Map(),
+    nextCleanupId: 1,
     consecutiveFailures: 0,
     schedule: null,
     lastSlot: null,
@@ -139,7 +163,7 @@ export function initialState(jobId: string): JobState {
 export function fold(state: JobState, events: readonly Event[]): JobState {
   const draft = new Draft(state);
   for (const event of events) draft.apply(event);
-  return draft.state;
+  return draft.seal();
 }
 
 export function evolve(state: JobState, event: Event): JobState {
@@ -153,13 +177,14 @@ const NO_TASK_HANDLES: [string, StateHandle[]][] = [];
 export const retainedTaskHandles = (reported: [string, StateHandle[]][]): [string, StateHandle[]][] =>
   reported.length > 0 ? reported : NO_TASK_HANDLES;
 
-type SharedContainer = 'snapshots' | 'triggers' | 'pending' | 'completed' | 'counts';
+type SharedContainer = 'snapshots' | 'triggers' | 'pending' | 'completed' | 'counts' | 'strayCleanups';
 const COPY: { [K in SharedContainer]: (value: JobState[K]) => JobState[K] } = {
   snapshots: (map) => new Map(map),
   triggers: (map) => new Map(map),
   pending: (set) => new Set(set),
   completed: (list) => [...list],
   counts: (counts) => ({ ...counts }),
+  strayCleanups: (map) => new Map(map),
 };
 
 /** A private, mutable copy of a state; the decider emits into one so each command sees its own events. */
@@ -170,8 +195,26 @@ export class Draft {
   /** Containers copied into this draft: each is copied on its first change, so a batch of acknowledgements copies only the snapshot map, not the trigger index or the lists. */
   private readonly copied = new Set<SharedContainer>();
 
+  /** The registry being edited, from the first change on; sealed into the state by `seal()`. */
+  private registry: RegistryEditor | undefined;
+
   constructor(base: JobState) {
+    // An unsealed base would share the maps a previous draft still edits in place.
+    if (!isSealed(base.sharedState)) throw new Error('a draft of a state whose draft was never sealed');
     this.state = { ...base };
+  }
+
+  /** The state with every change made immutable; the draft must not be used afterwards. */
+  seal(): JobState {
+    if (this.registry) this.state.sharedState = this.registry.seal();
+    this.registry = undefined;
+    return this.state;
+  }
+
+  private editRegistry(change: (registry: RegistryEditor) => void): void {
+    this.registry ??= new RegistryEditor(this.state.sharedState);
+    change(this.registry);
+    this.state.sharedState = this.registry.view();
   }
 
   /** The draft's own copy of a container, to change. */
@@ -225,6 +268,8 @@ export class Draft {
             acks: new AckLog(),
             acknowledged: 0,
             stateSize: 0,
+            sharedStateSize: 0,
+            privateStateSize: 0,
             triggeredAt: at,
             deadline: Date.parse(event.deadline),
           }),
@@ -234,9 +279,36 @@ export class Draft {
         this.own('pending').add(event.snapshotId);
         s.nextSnapshotId = Math.max(s.nextSnapshotId, event.snapshotId + 1);
         if (event.slot !== undefined) s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
+        this.editRegistry((r) => r.ownDirectory(event.snapshotId, event.externalPath));
         return;
+      case 'StrayAcknowledgementReceived': {
+        // Events before decision 0011 have no cleanup id: their cleanup was never tracked.
+        const { cleanupId, cleanup } = event;
+        if (cleanupId === undefined || !cleanup) return;
+        this.own('strayCleanups').set(cleanupId, cleanup);
+        s.nextCleanupId = Math.max(s.nextCleanupId, cleanupId + 1);
+        this.editRegistry((r) =>
+          r.markDeleting(
+            strayCleanupOwner(cleanupId),
+            cleanup.map((h) => h.path),
+          ),
+        );
+        return;
+      }
+      case 'StrayStateDeleted': {
+        const cleanup = s.strayCleanups.get(event.cleanupId);
+        if (!cleanup) return;
+        this.own('strayCleanups').delete(event.cleanupId);
+        const owner = strayCleanupOwner(event.cleanupId);
+        this.editRegistry((r) =>
+          r.deletionDone(
+            owner,
+            cleanup.map((h) => h.path),
+          ),
+        );
+        return;
+      }
       case 'SnapshotTriggerRejected':
-      case 'StrayAcknowledgementReceived':
       case 'TolerableFailuresExceeded':
         return;
       case 'TaskAcknowledged': {
@@ -244,6 +316,13 @@ export class Draft {
         snap.acks.append(snap.acknowledged, event.taskId, event.stateHandles);
         snap.acknowledged += 1;
         snap.stateSize += event.stateSize;
+        if (event.stateHandles.length > 0) {
+          for (const handle of event.stateHandles) {
+            if (isSharedHandle(handle)) snap.sharedStateSize += handle.sizeBytes;
+            else snap.privateStateSize += handle.sizeBytes;
+          }
+          this.editRegistry((r) => r.reference(event.snapshotId, event.stateHandles));
+        }
         return;
       }
       case 'SnapshotCompleted': {
@@ -281,6 +360,7 @@ export class Draft {
         snap.persisted = true;
         snap.persistedPath = event.savepointPath;
         snap.properties = internProperties(persistedProperties(snap.properties));
+        this.editRegistry((r) => r.ownDirectory(event.snapshotId, event.savepointPath));
         return;
       }
       case 'SnapshotDiscardRequested': {
@@ -290,7 +370,15 @@ export class Draft {
           removeSorted(this.own('completed'), event.snapshotId);
           this.own('counts').discarded += 1;
         }
-        // The event carries the state handles to delete; the aggregate keeps only the counts, so that a job's
+        // The snapshot stops being live. Its plan is in the event; events written before the registry
+        // (no `kept`) listed every handle, so theirs is planned again here, as the decider would now.
+        const handles = stateHandlesOf(snap);
+        const directories = directoriesOf(snap);
+        const plan: DiscardPlan = event.kept
+          ? { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept }
+          : planDiscard(s.sharedState, event.snapshotId, handles, directories);
+        this.editRegistry((r) => r.release(event.snapshotId, handles, directories, plan));
+        // The plan carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
         snap.acks = AckLog.EMPTY;
         snap.taskHandles = undefined;
@@ -301,13 +389,16 @@ export class Draft {
           state: 'REQUESTED',
           attempts: 0,
           ...(event.reason !== undefined ? { reason: event.reason } : {}),
+          plan,
         };
         return;
       }
       case 'SnapshotDiscarded': {
         const snap = this.snapshot(event.snapshotId);
         if (snap.status === 'DISCARDING') snap.status = 'DISCARDED';
-        snap.discard = { ...snap.discard!, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
+        const { plan, ...done } = snap.discard!;
+        if (plan) this.editRegistry((r) => r.deletionDone(event.snapshotId, deletedLocations(plan)));
+        snap.discard = { ...done, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
         return;
       }
       case 'SavepointScheduleSet':
@@ -373,6 +464,8 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     taskHandles: s.taskHandles,
     acknowledged: s.acknowledged,
     stateSize: s.stateSize,
+    sharedStateSize: s.sharedStateSize,
+    privateStateSize: s.privateStateSize,
     triggeredAt: s.triggeredAt,
     deadline: s.deadline,
     completedAt: s.completedAt,
@@ -402,6 +495,39 @@ export function taskHandlesOf(snapshot: SnapshotState): [string, StateHandle[]][
 /** Every state handle the snapshot's acknowledgements reported. */
 export const stateHandlesOf = (snapshot: SnapshotState): StateHandle[] =>
   taskHandlesOf(snapshot).flatMap(([, handles]) => handles);
+
+/** The directories that belong to the snapshot: its external path, and its savepoint path once persisted. */
+export const directoriesOf = (snapshot: SnapshotState): string[] =>
+  snapshot.persistedPath ? [snapshot.externalPath, snapshot.persistedPath] : [snapshot.externalPath];
+
+/**
+ * The registry as it follows from the snapshots alone (what the fold keeps up event by event): every
+ * snapshot not being discarded owns its directories and references its handles; discards not done yet
+ * are deleting what their plans say. Aggregate snapshots are decoded through it.
+ */
+export function rebuildRegistry(
+  snapshots: Iterable<SnapshotState>,
+  strayCleanups: ReadonlyMap<number, StateHandle[]>,
+): SharedStateRegistry {
+  const registry = new RegistryEditor(EMPTY_REGISTRY);
+  const ordered = [...snapshots].sort((a, b) => a.snapshotId - b.snapshotId);
+  for (const snapshot of ordered) {
+    if (snapshot.discard) continue;
+    for (const directory of directoriesOf(snapshot)) registry.ownDirectory(snapshot.snapshotId, directory);
+    registry.reference(snapshot.snapshotId, stateHandlesOf(snapshot));
+  }
+  for (const snapshot of ordered) {
+    const plan = snapshot.discard?.plan;
+    if (plan) registry.markDeleting(snapshot.snapshotId, deletedLocations(plan));
+  }
+  for (const [cleanupId, cleanup] of strayCleanups) {
+    registry.markDeleting(
+      strayCleanupOwner(cleanupId),
+      cleanup.map((h) => h.path),
+    );
+  }
+  return registry.seal();
+}
 
 export function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a === b || (a.length === b.length && a.every((item, i) => item === b[i]));

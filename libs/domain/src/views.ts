@@ -23,6 +23,8 @@ export function snapshotView(s: SnapshotState) {
     acknowledgedTasks: s.acknowledged,
     totalTasks: s.totalTasks,
     stateSize: s.stateSize,
+    sharedStateSize: s.sharedStateSize,
+    privateStateSize: s.privateStateSize,
     triggeredAt: iso(s.triggeredAt),
     deadline: iso(s.deadline),
     completedAt: iso(s.completedAt),
@@ -77,6 +79,9 @@ export function jobSummaryView(state: JobState) {
       failed: state.counts.failed,
       discarded: state.counts.discarded,
     },
+    /** Bytes of the distinct files the live snapshots reference (what restoring any of them needs). */
+    referencedStateSize: state.sharedState.referencedBytes,
+    referencedFiles: state.sharedState.references.size,
     /** How many events of the job stream this view reflects. */
     version: state.version,
   };

@@ -76,9 +76,16 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return target;
   }
 
+  /** Files under the roots, named under the roots as configured (as snapshots name them), not their real paths. */
   async listFiles(): Promise<{ path: string; size: number; mtimeMs: number }[]> {
     const out: { path: string; size: number; mtimeMs: number }[] = [];
-    for (const root of await this.resolvedRoots()) await walk(root, out);
+    const real = await this.resolvedRoots();
+    for (const [i, root] of real.entries()) {
+      const found: { path: string; size: number; mtimeMs: number }[] = [];
+      await walk(root, found);
+      const configured = resolve(this.roots[i]!);
+      for (const file of found) out.push({ ...file, path: configured + file.path.slice(root.length) });
+    }
     return out;
   }
 
@@ -104,6 +111,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
 
   /** Every regular file (or link, which is deleted as a link) the request covers, confined and deduplicated. */
   private async filesOf(request: DeletionRequest): Promise<{ path: string; size: number }[]> {
+    const kept = await this.keptPaths(request.keep ?? []);
     const files = new Map<string, number>();
     for (const location of request.locations) {
       const dir = await this.confine(location);
@@ -116,7 +124,29 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       const stat = await lstat(path).catch(() => undefined);
       if (stat && !stat.isDirectory()) files.set(path, stat.size);
     }
-    return [...files].map(([path, size]) => ({ path, size }));
+    return [...files].filter(([path]) => !isKept(path, kept)).map(([path, size]) => ({ path, size }));
+  }
+
+  /** Kept locations as real paths; one that cannot be a local path cannot lie in what is deleted. */
+  private async keptPaths(keep: string[]): Promise<Set<string>> {
+    const paths = new Set<string>();
+    for (const location of keep) {
+      try {
+        paths.add(await realpathOfExistingPrefix(this.toPath(location)));
+      } catch (error) {
+        if (!(error instanceof LocationRefusedError)) throw error;
+      }
+    }
+    return paths;
+  }
+}
+
+/** Whether the path, or a directory it lies in, is kept: O(depth), whatever the number kept. */
+function isKept(path: string, kept: Set<string>): boolean {
+  if (kept.size === 0) return false;
+  for (let p = path; ; p = dirname(p)) {
+    if (kept.has(p)) return true;
+    if (dirname(p) === p) return false;
   }
 }
 

@@ -4,6 +4,8 @@ import type { StateHandle } from '@snapcat/domain';
 export interface DeletionRequest {
   locations: string[];
   stateHandles: StateHandle[];
+  /** Locations (files or directories) never deleted, even inside `locations`: what live snapshots still need. */
+  keep?: string[];
 }
 
 export interface SnapshotStorage {

@@ -234,6 +234,8 @@ export function createGraphql(deps: GraphqlDeps) {
       checkpointing: (j: JobParent) => j.view.checkpointing,
       storage: (j: JobParent) => j.view.storage,
       counts: (j: JobParent) => j.view.counts,
+      referencedStateSize: (j: JobParent) => j.view.referencedStateSize ?? null,
+      referencedFiles: (j: JobParent) => j.view.referencedFiles ?? null,
       consecutiveFailures: (j: JobParent) => j.view.consecutiveFailures,
       registeredAt: (j: JobParent) => j.view.registeredAt,
       updatedAt: (j: JobParent) => j.view.updatedAt,

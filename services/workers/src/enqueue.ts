@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { EventOf, JobState, SavepointSchedule, StateHandle } from '@snapcat/domain';
+import type { DiscardPlan, JobState, SavepointSchedule, StateHandle } from '@snapcat/domain';
 import { nextFireTime, previousFireTime } from '@snapcat/application';
-import { KEEP, SAVEPOINT_TICK_MS, jobIds, type Queues } from './queues';
+import { KEEP, SAVEPOINT_TICK_MS, discardJob, jobIds, type Queues } from './queues';
 import type { ScheduleIndex } from './schedule-index';
 
 export interface EnqueueOptions {
@@ -65,35 +65,32 @@ export class Enqueuer {
     );
   }
 
-  async discard(
-    jobId: string,
-    snapshotId: number,
-    locations: string[],
-    stateHandles: StateHandle[],
-  ): Promise<void> {
-    await this.queues.storage.add(
-      'discard',
-      { jobId, snapshotId, locations, stateHandles },
-      {
-        ...KEEP,
-        jobId: jobIds.discard(jobId, snapshotId),
-        attempts: this.options.discardAttempts,
-        backoff: { type: 'exponential', delay: this.options.discardBackoffMs },
-      },
-    );
+  async discard(jobId: string, snapshotId: number, plan: DiscardPlan): Promise<void> {
+    await this.queues.storage.add('discard', discardJob(jobId, snapshotId, plan), {
+      ...KEEP,
+      jobId: jobIds.discard(jobId, snapshotId),
+      attempts: this.options.discardAttempts,
+      backoff: { type: 'exponential', delay: this.options.discardBackoffMs },
+    });
   }
 
+  /** A stray acknowledgement's cleanup: by its id, or (events before decision 0011) by the event's id. */
   async stray(
-    eventId: string,
+    cleanup: { cleanupId: number } | { eventId: string },
     jobId: string,
-    snapshotId: number,
     stateHandles: StateHandle[],
   ): Promise<void> {
     if (stateHandles.length === 0) return;
+    const tracked = 'cleanupId' in cleanup;
     await this.queues.storage.add(
       'stray',
-      { jobId, snapshotId, stateHandles },
-      { ...KEEP, jobId: jobIds.stray(eventId), attempts: 5, backoff: { type: 'exponential', delay: 1000 } },
+      { jobId, stateHandles, ...(tracked ? { cleanupId: cleanup.cleanupId } : {}) },
+      {
+        ...KEEP,
+        jobId: tracked ? jobIds.stray(jobId, cleanup.cleanupId) : jobIds.legacyStray(cleanup.eventId),
+        attempts: this.options.discardAttempts,
+        backoff: { type: 'exponential', delay: this.options.discardBackoffMs },
+      },
     );
   }
 
@@ -117,34 +114,32 @@ export class Enqueuer {
   }
 
   /**
-   * Everything a job's state still owes the workers: its schedule, timeouts, unfinished deletions and
-   * manifests. What to delete is in the discard events, which `discardRequests` reads back for the ids given.
+   * Everything a job's state still owes the workers: its schedule, timeouts, unfinished deletions (the
+   * state keeps each one's plan until it is done) and manifests.
    */
-  async reconcile(
-    state: JobState,
-    discardRequests: (snapshotIds: Set<number>) => Promise<EventOf<'SnapshotDiscardRequested'>[]>,
-  ): Promise<void> {
+  async reconcile(state: JobState): Promise<void> {
     await this.knownJob(state.jobId);
     // A slot that passed while the schedule index was gone fires once, late, rather than not at all.
     const missed = state.schedule && previousFireTime(state.schedule, this.options.now());
     const catchUp =
       missed && state.lastSlot !== null && state.status === 'RUNNING' && missed > state.lastSlot;
     await this.schedule(state.jobId, state.schedule, catchUp ? missed : undefined);
-    const unfinished = new Set<number>();
     for (const snapshot of state.snapshots.values()) {
       if (snapshot.status === 'PENDING')
         await this.timeout(state.jobId, snapshot.snapshotId, snapshot.deadline);
       const discard = snapshot.discard;
-      if (discard && (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && discard.retryable))) {
-        unfinished.add(snapshot.snapshotId);
+      if (
+        discard?.plan &&
+        (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && discard.retryable))
+      ) {
+        await this.discard(state.jobId, snapshot.snapshotId, discard.plan);
       }
       if (snapshot.persisted && !snapshot.manifestPath && !snapshot.discard) {
         await this.manifest(state.jobId, snapshot.snapshotId);
       }
     }
-    if (unfinished.size === 0) return;
-    for (const request of await discardRequests(unfinished)) {
-      await this.discard(state.jobId, request.snapshotId, request.locations, request.stateHandles);
+    for (const [cleanupId, handles] of state.strayCleanups) {
+      await this.stray({ cleanupId }, state.jobId, handles);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { stateHandlesOf } from '@snapcat/domain';
+import { normaliseLocation, whyKept, type SharedStateRegistry } from '@snapcat/domain';
 import type { ProcessorDeps } from './processors';
 
 export interface OrphanReport {
@@ -11,29 +11,21 @@ export interface OrphanReport {
 
 /**
  * Files under the storage roots that no live snapshot references (its directory, its savepoint location
- * or one of its state handles) and that are older than the grace period. Deleted only when configured.
+ * or one of its state handles), that no discard is deleting, and that are older than the grace period
+ * (a checkpoint in progress writes files before any acknowledgement names them). Deleted only when configured.
  */
 export async function writeOrphanReport(deps: ProcessorDeps, jobIds: string[]): Promise<number> {
   const { bus, storage, redis } = deps;
-  const liveDirs: string[] = [];
-  const liveFiles = new Set<string>();
-  for (const jobId of jobIds) {
-    const state = await bus.load(jobId);
-    for (const s of state.snapshots.values()) {
-      if (s.status === 'DISCARDED' || (s.status === 'FAILED' && s.discard?.state === 'DONE')) continue;
-      for (const location of [s.externalPath, s.persistedPath]) {
-        if (location) liveDirs.push(safePath(storage, location));
-      }
-      for (const h of stateHandlesOf(s)) liveFiles.add(safePath(storage, h.path));
-    }
-  }
+  const registries: SharedStateRegistry[] = [];
+  for (const jobId of jobIds) registries.push((await bus.load(jobId)).sharedState);
   const cutoff = Date.now() - deps.orphanGraceMs;
-  const orphans = (await storage.listFiles()).filter(
-    (f) =>
-      f.mtimeMs < cutoff &&
-      !liveFiles.has(f.path) &&
-      !liveDirs.some((dir) => dir !== '' && (f.path === dir || f.path.startsWith(`${dir}/`))),
-  );
+  // Live is what the discards keep (`whyKept`): one rule for both, so the report never lists what a
+  // discard would keep, nor anything a discard in progress is deleting.
+  const orphans = (await storage.listFiles()).filter((f) => {
+    if (f.mtimeMs >= cutoff) return false;
+    const location = normaliseLocation(f.path);
+    return registries.every((registry) => whyKept(registry, location) === null);
+  });
   if (deps.deleteOrphans && orphans.length > 0) {
     await storage.remove({
       locations: [],
@@ -54,12 +46,4 @@ export async function writeOrphanReport(deps: ProcessorDeps, jobIds: string[]): 
   await redis.set(deps.orphanReportKey, JSON.stringify(report));
   if (orphans.length) deps.log.info('orphan report', { files: orphans.length, bytes: report.totalBytes });
   return orphans.length;
-}
-
-function safePath(storage: ProcessorDeps['storage'], location: string): string {
-  try {
-    return storage.toPath(location);
-  } catch {
-    return '';
-  }
 }

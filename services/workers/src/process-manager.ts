@@ -1,6 +1,12 @@
 import type { Redis } from 'ioredis';
-import type { Event, EventOf } from '@snapcat/domain';
-import { JOB_STREAM_PREFIX, domainEvent, jobStream, type CommandBus } from '@snapcat/application';
+import {
+  planStrayCleanup,
+  type DiscardPlan,
+  type Event,
+  type EventOf,
+  type StateHandle,
+} from '@snapcat/domain';
+import { JOB_STREAM_PREFIX, domainEvent, type CommandBus } from '@snapcat/application';
 import {
   START,
   type EventStore,
@@ -68,35 +74,12 @@ export class ProcessManager extends LeasedLogConsumer {
       if (page.length < 1000) break;
       after = page[page.length - 1]!.position;
     }
-    for (const jobId of jobIds) {
-      await enqueue.reconcile(await bus.load(jobId), (ids) => this.discardRequests(jobId, ids));
-    }
+    for (const jobId of jobIds) await enqueue.reconcile(await bus.load(jobId));
     this.unsaved = undefined; // what was handled before the wipe is not where to resume now
     await this.markRecovered(end, new Date());
     this.stats.reconciliations += 1;
     log.info('process manager reconciled', { jobs: jobIds.size, ms: Date.now() - started });
     return end;
-  }
-
-  /** The newest discard request of each snapshot named, read backwards from the end of the job stream. */
-  private async discardRequests(jobId: string, snapshotIds: Set<number>) {
-    const wanted = new Set(snapshotIds);
-    const found: EventOf<'SnapshotDiscardRequested'>[] = [];
-    let from: bigint | undefined;
-    while (wanted.size > 0) {
-      const page = await this.deps.store.readStream(jobStream(jobId), {
-        direction: 'backwards',
-        maxCount: 1000,
-        ...(from !== undefined ? { fromRevision: from } : {}),
-      });
-      for (const recorded of page) {
-        const event = domainEvent(recorded);
-        if (event.type === 'SnapshotDiscardRequested' && wanted.delete(event.snapshotId)) found.push(event);
-      }
-      if (page.length < 1000) break;
-      from = page[page.length - 1]!.revision - 1n;
-    }
-    return found;
   }
 
   private async handle(recorded: RecordedEvent): Promise<void> {
@@ -110,10 +93,14 @@ export class ProcessManager extends LeasedLogConsumer {
         await enqueue.timeout(event.jobId, event.snapshotId, Date.parse(event.deadline));
         break;
       case 'SnapshotDiscardRequested':
-        await enqueue.discard(event.jobId, event.snapshotId, event.locations, event.stateHandles);
+        await enqueue.discard(event.jobId, event.snapshotId, await this.discardPlan(event));
         break;
       case 'StrayAcknowledgementReceived':
-        await enqueue.stray(recorded.id, event.jobId, event.snapshotId, event.stateHandles);
+        await enqueue.stray(
+          event.cleanupId !== undefined ? { cleanupId: event.cleanupId } : { eventId: recorded.id },
+          event.jobId,
+          await this.strayCleanup(event),
+        );
         break;
       case 'SnapshotPersisted':
         await enqueue.manifest(event.jobId, event.snapshotId);
@@ -132,6 +119,22 @@ export class ProcessManager extends LeasedLogConsumer {
     // most a few hundred events, which enqueue nothing new (a burst of 10,000 firings was 10,000 SETs).
     this.unsaved = recorded.position;
     if (this.stats.eventsHandled % 500 === 0 || Date.now() - this.savedAt >= 250) await this.saveHandled();
+  }
+
+  /**
+   * What a discard deletes, as its event recorded it. An event written before the shared-state registry
+   * listed every handle; the state holds the plan the registry made for it while it is not done.
+   */
+  private async discardPlan(event: EventOf<'SnapshotDiscardRequested'>): Promise<DiscardPlan> {
+    if (event.kept) return { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept };
+    const discard = (await this.deps.bus.load(event.jobId)).snapshots.get(event.snapshotId)?.discard;
+    return discard?.plan ?? { locations: [], stateHandles: [], kept: [] };
+  }
+
+  /** A stray acknowledgement's handles to delete; for an event from before the registry, planned now. */
+  private async strayCleanup(event: EventOf<'StrayAcknowledgementReceived'>): Promise<StateHandle[]> {
+    if (event.cleanup) return event.cleanup;
+    return planStrayCleanup((await this.deps.bus.load(event.jobId)).sharedState, event.stateHandles).cleanup;
   }
 
   private async saveHandled(): Promise<void> {

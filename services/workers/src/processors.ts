@@ -1,11 +1,18 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CommandRejected, taskHandlesOf, type Command, type SnapshotState } from '@snapcat/domain';
+import {
+  CommandRejected,
+  taskHandlesOf,
+  type Command,
+  type SnapshotState,
+  type StateHandle,
+} from '@snapcat/domain';
 import { nextFireTime, previousFireTime, type CommandBus } from '@snapcat/application';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
 import type { LogFn } from '@snapcat/runtime';
 import {
   QUEUES,
+  discardJob,
   type DiscardJob,
   SAVEPOINT_TICK_MS,
   type ManifestJob,
@@ -158,13 +165,26 @@ export async function fireDueSavepoints(
 
 /** Deletes a snapshot's files, then records it; the catalog says DISCARDED only after the files are gone. */
 async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
-  const { jobId, snapshotId, locations, stateHandles } = job.data;
-  const request = { locations, stateHandles };
+  const { jobId, snapshotId } = job.data;
+  // A job enqueued before the shared-state registry lists every handle: follow the plan the state has now.
+  let orders = job.data;
+  if (orders.keep === undefined) {
+    const plan = (await bus.load(jobId)).snapshots.get(snapshotId)?.discard?.plan;
+    if (!plan) return { skipped: true };
+    orders = {
+      ...discardJob(jobId, snapshotId, plan),
+      ...(orders.bytes !== undefined ? { bytes: orders.bytes } : {}),
+    };
+    await job.updateData(orders);
+  }
+  const { locations, stateHandles, keep } = orders;
+  // Bytes are measured without what is kept, so they count only what this discard really deletes.
+  const request = { locations, stateHandles, keep };
   try {
-    let bytes = job.data.bytes;
+    let bytes = orders.bytes;
     if (bytes === undefined) {
       bytes = await storage.measure(request);
-      await job.updateData({ ...job.data, bytes });
+      await job.updateData({ ...orders, bytes });
     }
     await storage.remove(request);
     await execute(bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: bytes });
@@ -184,17 +204,25 @@ async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
 }
 
 /** State handles of acknowledgements for unknown or aborted snapshots: garbage, deleted if inside the roots. */
-async function stray(job: Job<StrayJob>, { storage, log }: ProcessorDeps) {
-  try {
-    return { bytes: await storage.remove({ locations: [], stateHandles: job.data.stateHandles }) };
-  } catch (error) {
-    if (!(error instanceof LocationRefusedError)) throw error;
-    log.warn('stray state outside the storage roots left in place', {
-      job: job.data.jobId,
-      error: error.message,
-    });
-    throw new UnrecoverableError(error.message);
+async function stray(job: Job<StrayJob>, { bus, storage, log }: ProcessorDeps) {
+  const { jobId, cleanupId } = job.data;
+  const inside: StateHandle[] = [];
+  for (const handle of job.data.stateHandles) {
+    if (await storage.isWithinRoots(handle.path)) inside.push(handle);
+    else log.warn('stray state outside the storage roots left in place', { job: jobId, path: handle.path });
   }
+  const request = { locations: [], stateHandles: inside };
+  let bytes = job.data.bytes;
+  if (bytes === undefined) {
+    bytes = await storage.measure(request);
+    await job.updateData({ ...job.data, bytes });
+  }
+  await storage.remove(request);
+  // Until this is recorded the registry holds the locations as being deleted (nothing may reference them).
+  if (cleanupId !== undefined) {
+    await execute(bus, { type: 'RecordStrayCleanupCompleted', jobId, cleanupId, bytesReclaimed: bytes });
+  }
+  return { bytes };
 }
 
 /** FLIP-10 persist: a self-contained `_metadata` manifest in the savepoint location, then its record. */

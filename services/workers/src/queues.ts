@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import type { StateHandle } from '@snapcat/domain';
+import type { DiscardPlan, StateHandle } from '@snapcat/domain';
 
 /** One queue per concern, so a slow storage cleanup never delays a checkpoint timeout. */
 export const QUEUES = {
@@ -18,18 +18,35 @@ export interface DiscardJob {
   snapshotId: number;
   locations: string[];
   stateHandles: StateHandle[];
+  /** Locations live snapshots still need, never deleted (absent in jobs enqueued before decision 0011). */
+  keep?: string[];
   /** Measured before the first deletion, so a retry after a crash reports the full amount. */
   bytes?: number;
 }
 export interface StrayJob {
   jobId: string;
-  snapshotId: number;
+  /** The handles to delete: the stray acknowledgement's cleanup. */
   stateHandles: StateHandle[];
+  /** Recorded as done when deleted (absent for stray acknowledgements before decision 0011). */
+  cleanupId?: number;
+  /** Measured before the first deletion, so a retry after a crash reports the full amount. */
+  bytes?: number;
 }
 export interface ManifestJob {
   jobId: string;
   snapshotId: number;
 }
+/** The storage worker's orders for one discard: the plan the discard event recorded. */
+export function discardJob(jobId: string, snapshotId: number, plan: DiscardPlan): DiscardJob {
+  return {
+    jobId,
+    snapshotId,
+    locations: plan.locations,
+    stateHandles: plan.stateHandles,
+    keep: plan.kept.map((k) => k.path),
+  };
+}
+
 /** How often the savepoint tick looks for due schedules; slots falling between ticks are waited for. */
 export const SAVEPOINT_TICK_MS = 1000;
 
@@ -37,7 +54,8 @@ export const SAVEPOINT_TICK_MS = 1000;
 export const jobIds = {
   timeout: (jobId: string, snapshotId: number) => `timeout-${jobId}-${snapshotId}`,
   discard: (jobId: string, snapshotId: number) => `discard-${jobId}-${snapshotId}`,
-  stray: (eventId: string) => `stray-${eventId}`,
+  stray: (jobId: string, cleanupId: number) => `stray-${jobId}-${cleanupId}`,
+  legacyStray: (eventId: string) => `stray-${eventId}`,
   manifest: (jobId: string, snapshotId: number) => `manifest-${jobId}-${snapshotId}`,
   retentionSweep: 'retention-sweep',
   savepointTick: 'savepoint-tick',

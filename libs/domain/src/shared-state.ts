@@ -1,0 +1,356 @@
+import { Map as ImmutableMap } from 'immutable';
+import type { KeptLocation, StateHandle } from './schemas';
+
+/**
+ * The shared-state registry of one job (after Flink's `SharedStateRegistryImpl`): which live snapshots
+ * reference each state location, which directories belong to live snapshots, and what requested discards
+ * are deleting now. Incremental checkpoints share files (`<checkpointDir>/<jobId>/shared/`); a discard
+ * deletes only what no other live snapshot references (decision 0011).
+ *
+ * Immutable (persistent maps): every version of a job's state keeps its own registry, and a new version
+ * shares all but the changed paths of the maps with the one before. A draft edits its own copy in place
+ * (`RegistryEditor`) and seals it, so a batch of acknowledgements allocates per change, not per version.
+ */
+export interface SharedStateRegistry {
+  /** Normalised location -> the live snapshots whose acknowledgements reported it, and its size. */
+  readonly references: ImmutableMap<string, Reference>;
+  /** Normalised directory of a live snapshot (its external path, its savepoint path) -> its snapshots. */
+  readonly directories: ImmutableMap<string, readonly number[]>;
+  /** Normalised location (file or directory) being deleted -> who deletes it (`DeletionOwner`). */
+  readonly deleting: ImmutableMap<string, DeletionOwner>;
+  /** Bytes of every referenced location, each counted once: what a restore of every live snapshot needs. */
+  readonly referencedBytes: number;
+}
+
+/** A snapshot's discard (its id, positive), or a stray acknowledgement's cleanup (`strayCleanupOwner`). */
+export type DeletionOwner = number;
+export const strayCleanupOwner = (cleanupId: number): DeletionOwner => -cleanupId;
+
+export interface Reference {
+  /** The size the first live reference reported (a file has one size; later reports are not compared). */
+  readonly sizeBytes: number;
+  /** Snapshot ids, ascending. */
+  readonly snapshots: readonly number[];
+}
+
+/** What a discard deletes and keeps: recorded in `SnapshotDiscardRequested`, executed by the storage worker. */
+export interface DiscardPlan {
+  /** Directories to delete, except the `kept` locations inside them. */
+  locations: string[];
+  /** Files to delete: the snapshot's handles that no live snapshot references any more. */
+  stateHandles: StateHandle[];
+  /** What is not deleted, and why. */
+  kept: KeptLocation[];
+}
+
+/** Views of registries still being edited: a draft must never start from one (it would share their maps). */
+const unsealed = new WeakSet<SharedStateRegistry>();
+export const isSealed = (registry: SharedStateRegistry): boolean => !unsealed.has(registry);
+
+export const EMPTY_REGISTRY: SharedStateRegistry = {
+  references: ImmutableMap(),
+  directories: ImmutableMap(),
+  deleting: ImmutableMap(),
+  referencedBytes: 0,
+};
+
+/**
+ * The one key a location is registered under: `file://` URIs and absolute paths as a normalised path
+ * (escapes decoded, `.` and `..` and doubled slashes collapsed, no trailing slash); `s3a://` and `s3p://`
+ * as `s3://` (Flink writes all three for one store). Other schemes are kept as written, less a trailing slash.
+ */
+export function normaliseLocation(location: string): string {
+  if (location.startsWith('/')) return normalisePath(location);
+  if (location.startsWith('file:')) {
+    const path = location.replace(/^file:(\/\/[^/]*)?/, '');
+    return normalisePath(safeDecode(path));
+  }
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(location);
+  if (!scheme) return location;
+  const name = scheme[1]!.toLowerCase();
+  const rest = location.slice(scheme[0].length).replace(/\/+$/, '');
+  return `${name === 's3a' || name === 's3p' ? 's3' : name}://${rest}`;
+}
+
+/** Whether `location` is `directory` or lies below it (both normalised). */
+export function isWithin(location: string, directory: string): boolean {
+  return (
+    location === directory ||
+    (location.startsWith(directory) &&
+      (directory.endsWith('/') || location.charCodeAt(directory.length) === 47)) /* / */
+  );
+}
+
+/** Shared state as Flink lays it out or marks it: `shared: true`, or (unmarked) a `shared/` directory. */
+export function isSharedHandle(handle: StateHandle): boolean {
+  return handle.shared ?? /\/shared\//.test(handle.path);
+}
+
+/** Why a location is not deleted now, or null when nothing live needs it and no discard is deleting it. */
+export function whyKept(
+  registry: SharedStateRegistry,
+  location: string,
+  discarding?: number,
+): Omit<KeptLocation, 'path'> | null {
+  const others = (ids: readonly number[] | undefined) =>
+    ids === undefined ? [] : discarding === undefined ? ids : ids.filter((id) => id !== discarding);
+  const referrers = others(registry.references.get(location)?.snapshots);
+  if (referrers.length > 0) return { reason: 'REFERENCED', snapshots: [...referrers] };
+  for (const directory of selfAndAncestors(location)) {
+    const owners = others(registry.directories.get(directory));
+    if (owners.length > 0) return { reason: 'LIVE_DIRECTORY', snapshots: [...owners] };
+  }
+  // Only the very location: a file in a directory being deleted was kept by that discard (someone
+  // referenced it) or came later (a late acknowledgement), so it is not deleted unless named again.
+  const deleter = registry.deleting.get(location);
+  if (deleter === undefined) return null;
+  return deleter > 0
+    ? { reason: 'BEING_DELETED', snapshots: [deleter] }
+    : { reason: 'BEING_DELETED', snapshots: [], cleanupId: -deleter };
+}
+
+/**
+ * The snapshot whose requested discard is deleting the location or a directory it lies in, if any: a
+ * snapshot that names such a location cannot complete (its files may be gone by the time it restores).
+ */
+export function deletingSnapshot(registry: SharedStateRegistry, location: string): DeletionOwner | undefined {
+  if (registry.deleting.size === 0) return undefined;
+  for (const directory of selfAndAncestors(location)) {
+    const id = registry.deleting.get(directory);
+    if (id !== undefined) return id;
+  }
+  return undefined;
+}
+
+/**
+ * What discarding a snapshot deletes: its handles that nothing else keeps, and its directories less the
+ * live locations inside them. A directory that lies inside another live snapshot's directory is not
+ * deleted as a whole (only the snapshot's own unreferenced handles in it are).
+ */
+export function planDiscard(
+  registry: SharedStateRegistry,
+  snapshotId: number,
+  handles: readonly StateHandle[],
+  directories: readonly string[],
+): DiscardPlan {
+  const plan: DiscardPlan = { locations: [], stateHandles: [], kept: [] };
+  const seen = new Set<string>();
+  const keep = (path: string, why: Omit<KeptLocation, 'path'>) => {
+    if (!seen.has(path)) plan.kept.push({ path, ...why });
+    seen.add(path);
+  };
+  for (const handle of handles) {
+    const location = normaliseLocation(handle.path);
+    if (seen.has(location)) continue;
+    const why = whyKept(registry, location, snapshotId);
+    if (why) keep(location, why);
+    else plan.stateHandles.push(handle);
+    seen.add(location);
+  }
+  for (const directory of directories) {
+    const location = normaliseLocation(directory);
+    const why = whyKept(registry, location, snapshotId);
+    if (why) {
+      keep(location, why);
+      continue;
+    }
+    plan.locations.push(directory);
+    // Live locations inside the directory: other snapshots' files and directories.
+    for (const [path, reference] of registry.references) {
+      if (isWithin(path, location) && reference.snapshots.some((id) => id !== snapshotId)) {
+        keep(path, {
+          reason: 'REFERENCED',
+          snapshots: reference.snapshots.filter((id) => id !== snapshotId),
+        });
+      }
+    }
+    for (const [path, owners] of registry.directories) {
+      if (path !== location && isWithin(path, location) && owners.some((id) => id !== snapshotId)) {
+        keep(path, { reason: 'LIVE_DIRECTORY', snapshots: owners.filter((id) => id !== snapshotId) });
+      }
+    }
+  }
+  return plan;
+}
+
+/** Of a stray acknowledgement's handles, those to delete now (nothing live needs them) and those kept. */
+export function planStrayCleanup(
+  registry: SharedStateRegistry,
+  handles: readonly StateHandle[],
+): { cleanup: StateHandle[]; kept: KeptLocation[] } {
+  const cleanup: StateHandle[] = [];
+  const kept: KeptLocation[] = [];
+  const seen = new Set<string>();
+  for (const handle of handles) {
+    const location = normaliseLocation(handle.path);
+    if (seen.has(location)) continue;
+    seen.add(location);
+    const why = whyKept(registry, location);
+    if (why) kept.push({ path: location, ...why });
+    else cleanup.push(handle);
+  }
+  return { cleanup, kept };
+}
+
+/**
+ * Edits a registry in place for one draft: the maps are copied on write (Immutable.js `asMutable`), so
+ * the registry it started from is left as it was; `seal()` gives the immutable result.
+ */
+export class RegistryEditor {
+  private references;
+  private directories;
+  private deleting;
+  private referencedBytes;
+
+  constructor(origin: SharedStateRegistry) {
+    this.references = origin.references.asMutable();
+    this.directories = origin.directories.asMutable();
+    this.deleting = origin.deleting.asMutable();
+    this.referencedBytes = origin.referencedBytes;
+  }
+
+  /** The registry as edited so far; read it, never keep it past the next edit. */
+  view(): SharedStateRegistry {
+    const view = {
+      references: this.references,
+      directories: this.directories,
+      deleting: this.deleting,
+      referencedBytes: this.referencedBytes,
+    };
+    unsealed.add(view);
+    return view;
+  }
+
+  seal(): SharedStateRegistry {
+    return {
+      references: this.references.asImmutable(),
+      directories: this.directories.asImmutable(),
+      deleting: this.deleting.asImmutable(),
+      referencedBytes: this.referencedBytes,
+    };
+  }
+
+  reference(snapshotId: number, handles: readonly StateHandle[]): void {
+    for (const handle of handles) {
+      const location = normaliseLocation(handle.path);
+      const current = this.references.get(location);
+      if (!current) {
+        this.references = this.references.set(location, {
+          sizeBytes: handle.sizeBytes,
+          snapshots: [snapshotId],
+        });
+        this.referencedBytes += handle.sizeBytes;
+      } else if (!current.snapshots.includes(snapshotId)) {
+        this.references = this.references.set(location, {
+          ...current,
+          snapshots: withId(current.snapshots, snapshotId),
+        });
+      }
+    }
+  }
+
+  ownDirectory(snapshotId: number, directory: string): void {
+    const location = normaliseLocation(directory);
+    const owners = this.directories.get(location) ?? [];
+    if (!owners.includes(snapshotId))
+      this.directories = this.directories.set(location, withId(owners, snapshotId));
+  }
+
+  /**
+   * The snapshot stops being live: it no longer references its handles nor owns its directories, and
+   * what its discard deletes is marked as being deleted until the discard completes.
+   */
+  release(
+    snapshotId: number,
+    handles: readonly StateHandle[],
+    directories: readonly string[],
+    plan: DiscardPlan,
+  ): void {
+    for (const handle of handles) {
+      const location = normaliseLocation(handle.path);
+      const current = this.references.get(location);
+      if (!current || !current.snapshots.includes(snapshotId)) continue;
+      if (current.snapshots.length === 1) {
+        this.references = this.references.delete(location);
+        this.referencedBytes -= current.sizeBytes;
+      } else {
+        this.references = this.references.set(location, {
+          ...current,
+          snapshots: current.snapshots.filter((id) => id !== snapshotId),
+        });
+      }
+    }
+    for (const directory of directories) {
+      const location = normaliseLocation(directory);
+      const owners = this.directories.get(location);
+      if (!owners) continue;
+      if (owners.length === 1 && owners[0] === snapshotId)
+        this.directories = this.directories.delete(location);
+      else
+        this.directories = this.directories.set(
+          location,
+          owners.filter((id) => id !== snapshotId),
+        );
+    }
+    this.markDeleting(snapshotId, deletedLocations(plan));
+  }
+
+  /** Locations that a discard or a stray cleanup deletes from now until `deletionDone`. */
+  markDeleting(owner: DeletionOwner, locations: readonly string[]): void {
+    for (const location of locations) {
+      const key = normaliseLocation(location);
+      if (!this.deleting.has(key)) this.deleting = this.deleting.set(key, owner);
+    }
+  }
+
+  /** The deletions are done: those locations are no longer being deleted. */
+  deletionDone(owner: DeletionOwner, locations: readonly string[]): void {
+    for (const location of locations) {
+      const key = normaliseLocation(location);
+      if (this.deleting.get(key) === owner) this.deleting = this.deleting.delete(key);
+    }
+  }
+}
+
+/** Every location a discard plan deletes: its directories and its files. */
+export function deletedLocations(plan: DiscardPlan): string[] {
+  return [...plan.locations, ...plan.stateHandles.map((h) => h.path)];
+}
+
+function withId(ids: readonly number[], id: number): number[] {
+  const out = [...ids, id];
+  return ids.length > 0 && ids[ids.length - 1]! > id ? out.sort((a, b) => a - b) : out;
+}
+
+/** The location, then each directory above it, nearest first. */
+function* selfAndAncestors(location: string): Generator<string> {
+  yield location;
+  // A URI's ancestors end at its bucket or host (`s3://bucket`); a path's at its first directory.
+  const scheme = location.indexOf('://');
+  const last = scheme >= 0 ? location.indexOf('/', scheme + 3) : 1;
+  if (last < 0) return;
+  for (let i = location.lastIndexOf('/'); i >= last; i = location.lastIndexOf('/', i - 1)) {
+    yield location.slice(0, i);
+    if (i === 0) return;
+  }
+}
+
+function normalisePath(path: string): string {
+  // The common case (already normal) costs one scan.
+  if (!/\/\/|\/\.\.?(\/|$)|\/$/.test(path)) return path;
+  const out: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') out.pop();
+    else out.push(segment);
+  }
+  return `/${out.join('/')}`;
+}
+
+function safeDecode(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}

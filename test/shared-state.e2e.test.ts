@@ -1,0 +1,255 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { until } from './support/wait';
+import { client, startService, testPrefix, type RunningService } from './support/service';
+import { deleteKeys } from './support/redis';
+import { e2eStore } from './support/stores';
+
+const STORE = process.env.SNAPCAT_E2E_STORE ?? 'sqlite';
+
+let counter = 0;
+const newJobId = () =>
+  `${(Date.now() + counter++).toString(16).padStart(16, '0')}${'cd'.repeat(8)}`.slice(0, 32);
+
+/** Writes a file of `size` bytes (creating its directory), as a task manager uploads state. */
+function put(path: string, size: number): { path: string; sizeBytes: number } {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, Buffer.alloc(size, 1));
+  return { path, sizeBytes: size };
+}
+
+describe(`shared state on real files (${STORE} store): incremental checkpoints never lose a file a live snapshot needs`, () => {
+  let dir: string;
+  let root: string;
+  let service: RunningService;
+  let api: ReturnType<typeof client>;
+  let store: Awaited<ReturnType<typeof e2eStore>>;
+  const prefix = testPrefix('shared');
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-shared-'));
+    root = join(dir, 'root');
+    store = await e2eStore(dir);
+    service = await startService({
+      SNAPCAT_EVENT_STORE: store.connection,
+      SNAPCAT_STORAGE_ROOTS: root,
+      SNAPCAT_QUEUE_PREFIX: prefix,
+      SNAPCAT_DISCARD_BACKOFF_MS: '200',
+    });
+    api = client(service.url);
+  });
+  afterAll(async () => {
+    await service.stop('SIGKILL');
+    await store.close();
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const snapshot = async (jobId: string, id: number) =>
+    (await api.get(`/jobs/${jobId}/snapshots/${id}`)).body;
+  const discarded = (jobId: string, id: number) =>
+    until(
+      async () => {
+        const s = await snapshot(jobId, id);
+        return s.status === 'DISCARDED' ? s : undefined;
+      },
+      15_000,
+      `snapshot ${id} DISCARDED`,
+    );
+  const checkpoint = async (
+    jobId: string,
+    stateHandles: { path: string; sizeBytes: number; shared?: boolean }[],
+  ) => {
+    const t = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+    expect(t.status).toBe(202);
+    const id = t.body.snapshotId as number;
+    const ack = await api.post(`/jobs/${jobId}/snapshots/${id}/acks`, {
+      taskId: 'a',
+      stateSize: 1,
+      stateHandles,
+    });
+    expect(ack.body).toMatchObject({ result: 'SUCCESS', snapshotStatus: 'COMPLETED' });
+    return id;
+  };
+  const graphql = async (query: string) => {
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query }),
+    });
+    const body = (await res.json()) as { data: Record<string, unknown>; errors?: unknown };
+    expect(body.errors).toBeUndefined();
+    return body.data;
+  };
+
+  it('subsumption, persist, a user discard and a stray ack keep every shared file a live checkpoint needs', async () => {
+    const jobId = newJobId();
+    expect(
+      (await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } })).status,
+    ).toBe(201);
+    const base = join(root, 'checkpoints', jobId); // Flink's layout: shared/ beside chk-N
+    const s1 = put(join(base, 'shared', 's1'), 1000);
+    const p1 = put(join(base, 'chk-1', 'p1'), 11);
+    expect(await checkpoint(jobId, [{ ...s1, shared: true }, p1])).toBe(1);
+    const s2 = put(join(base, 'shared', 's2'), 2000);
+    const p2 = put(join(base, 'chk-2', 'p2'), 22);
+    expect(await checkpoint(jobId, [{ ...s1, shared: true }, { ...s2, shared: true }, p2])).toBe(2);
+
+    // chk 2 subsumed chk 1: only chk 1's private file went, and the bytes say so.
+    const first = await discarded(jobId, 1);
+    expect(existsSync(s1.path)).toBe(true);
+    expect(existsSync(p1.path)).toBe(false);
+    expect(existsSync(join(base, 'chk-1'))).toBe(false);
+    expect(first.discard.bytesReclaimed).toBe(11);
+
+    const persisted = await api.post(`/jobs/${jobId}/snapshots/2/persist`, {});
+    expect(persisted.status).toBe(200);
+    const manifest = await until(
+      async () => (await snapshot(jobId, 2)).manifestPath ?? undefined,
+      15_000,
+      'manifest of chk 2',
+    );
+    const p3 = put(join(base, 'chk-3', 'p3'), 33);
+    expect(await checkpoint(jobId, [{ ...s2, shared: true }, p3])).toBe(3);
+    const s4 = put(join(base, 'shared', 's4'), 4000);
+    const p4 = put(join(base, 'chk-4', 'p4'), 44);
+    // Unmarked handles: the layout (shared/) tells the views, the location decides the references.
+    expect(await checkpoint(jobId, [s2, s4, p4])).toBe(4);
+    await discarded(jobId, 3);
+    expect(existsSync(s1.path)).toBe(true);
+    expect(existsSync(s2.path)).toBe(true);
+    expect(existsSync(p3.path)).toBe(false);
+
+    // The user discards the persisted chk 2: s1 was its alone, s2 is chk 4's too.
+    const manifestBytes = statSync(manifest).size;
+    expect((await api.post(`/jobs/${jobId}/snapshots/2/discard`, {})).status).toBe(202);
+    const second = await discarded(jobId, 2);
+    expect(existsSync(s1.path)).toBe(false);
+    expect(existsSync(s2.path)).toBe(true);
+    expect(existsSync(p2.path)).toBe(false);
+    expect(second.discard.bytesReclaimed).toBe(1000 + 22 + manifestBytes);
+
+    // A stray acknowledgement (unknown snapshot) carrying s2 and garbage of its own.
+    const junk = put(join(base, 'chk-9', 'junk'), 99);
+    const stray = await api.post(`/jobs/${jobId}/snapshots/9/acks`, {
+      taskId: 'a',
+      stateHandles: [{ ...s2, shared: true }, junk],
+    });
+    expect(stray.body.result).toBe('UNKNOWN');
+    await until(async () => (existsSync(junk.path) ? undefined : true), 15_000, 'stray junk deleted');
+    type Recorded = { type: string; data: { snapshotId?: number } };
+    const events = await until(
+      async () => {
+        const all = (await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as Recorded[];
+        return all.some((e) => e.type === 'StrayStateDeleted') ? all : undefined;
+      },
+      15_000,
+      'StrayStateDeleted recorded',
+    );
+    expect(existsSync(s2.path)).toBe(true);
+    expect(existsSync(s4.path)).toBe(true);
+    expect(existsSync(p4.path)).toBe(true);
+
+    // The audit trail explains every deletion: what the discard of chk 2 kept, and why.
+    const request = events.find((e) => e.type === 'SnapshotDiscardRequested' && e.data.snapshotId === 2);
+    expect(request?.data).toMatchObject({
+      stateHandles: expect.arrayContaining([expect.objectContaining({ path: s1.path })]),
+      kept: [{ path: s2.path, reason: 'REFERENCED', snapshots: [4] }],
+    });
+
+    // Views: shared and private sizes per snapshot, what the live snapshots reference in all.
+    expect(await snapshot(jobId, 4)).toMatchObject({ sharedStateSize: 6000, privateStateSize: 44 });
+    const data = await until(
+      async () => {
+        const d = (await graphql(
+          `{ job(id: "${jobId}") { referencedStateSize referencedFiles
+             snapshots(first: 1) { edges { node { id sharedStateSize privateStateSize } } } } }`,
+        )) as { job: { referencedStateSize: number; snapshots: { edges: { node: { id: number } }[] } } };
+        return d.job.referencedStateSize === 6044 ? d : undefined;
+      },
+      10_000,
+      'read model with the registry sizes',
+    );
+    expect(data.job).toMatchObject({
+      referencedStateSize: 6044, // s2, s4 and p4, each once
+      referencedFiles: 3,
+      snapshots: { edges: [{ node: { id: 4, sharedStateSize: 6000, privateStateSize: 44 } }] },
+    });
+  }, 90_000);
+});
+
+describe('orphan report and discards agree on what is live (one rule in the domain)', () => {
+  let dir: string;
+  let root: string;
+  let service: RunningService;
+  let api: ReturnType<typeof client>;
+  const prefix = testPrefix('orphans');
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-orphans-'));
+    root = join(dir, 'root');
+    service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: root,
+      SNAPCAT_QUEUE_PREFIX: prefix,
+      SNAPCAT_RETENTION_SWEEP: 'PT1S',
+      SNAPCAT_ORPHAN_GRACE: 'PT1H',
+      SNAPCAT_DELETE_ORPHANS: 'true',
+    });
+    api = client(service.url);
+  });
+  afterAll(async () => {
+    await service.stop('SIGKILL');
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('only old files that no live snapshot needs are reported and deleted: not young ones, not those of pending snapshots', async () => {
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, { tasks: ['a', 'b'], checkpointing: { numRetained: 1 } });
+    const base = join(root, 'checkpoints', jobId);
+    // The files are written young (nothing sweeps them while the acknowledgements come) and aged after.
+    const shared = put(join(base, 'shared', 'kept-shared'), 10);
+    const own = put(join(base, 'chk-1', 'kept-private'), 10);
+    // A completed checkpoint with a shared and a private file.
+    const t1 = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+    for (const taskId of ['a', 'b']) {
+      await api.post(`/jobs/${jobId}/snapshots/${t1.body.snapshotId}/acks`, {
+        taskId,
+        stateHandles: taskId === 'a' ? [shared, own] : [],
+      });
+    }
+    // A pending checkpoint: one task acknowledged a shared file, the other is still uploading into chk-2.
+    const t2 = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+    const pendingShared = put(join(base, 'shared', 'pending-shared'), 10);
+    await api.post(`/jobs/${jobId}/snapshots/${t2.body.snapshotId}/acks`, {
+      taskId: 'a',
+      stateHandles: [pendingShared],
+    });
+    const uploading = put(join(base, `chk-${t2.body.snapshotId}`, 'uploading'), 10);
+    // Nobody's: an old leftover (an orphan) and a young file (maybe a checkpoint just starting).
+    const orphan = put(join(base, 'shared', 'orphan'), 123);
+    const young = put(join(base, 'shared', 'young'), 7);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    for (const file of [shared, own, pendingShared, uploading, orphan]) {
+      utimesSync(file.path, twoHoursAgo, twoHoursAgo);
+    }
+    const aged = Date.now();
+
+    const report = await until(
+      async () => {
+        const r = await api.get('/storage/orphans');
+        return r.status === 200 && Date.parse(r.body.generatedAt) > aged + 100 ? r.body : undefined;
+      },
+      20_000,
+      'an orphan report made after the files aged',
+    );
+    expect(report.files.map((f: { path: string }) => f.path)).toEqual([orphan.path]);
+    expect(report.totalBytes).toBe(123);
+    expect(report.deleted).toBe(true);
+    expect(existsSync(orphan.path)).toBe(false);
+    for (const live of [shared, own, pendingShared, uploading, young])
+      expect(existsSync(live.path)).toBe(true);
+  }, 60_000);
+});
