@@ -384,11 +384,14 @@ export class CommandBus {
     if (this.writingSnapshot) return;
     this.writingSnapshot = true;
     writer.snapshotting = true;
-    // Entries the snapshot holds: the job's task list (written once), snapshots, acknowledgements, handles.
+    // Entries the snapshot holds: the job's task list (written once), snapshots, acknowledgements, handles,
+    // and what discards in progress are deleting (the shared-state registry is rebuilt from these).
     let weight = writer.state.tasks.length + writer.state.snapshots.size;
     for (const snapshot of writer.state.snapshots.values()) {
       weight +=
-        (snapshot.status === 'PENDING' ? snapshot.acknowledged : 0) + (snapshot.taskHandles?.length ?? 0);
+        (snapshot.status === 'PENDING' ? snapshot.acknowledged : 0) +
+        (snapshot.taskHandles?.length ?? 0) +
+        (snapshot.discard?.deleting?.length ?? 0);
     }
     writer.snapshotWeight = weight;
     const revision = writer.revision;

@@ -27,7 +27,7 @@ export interface EncodedJobState extends Omit<
   snapshots: EncodedSnapshot[];
   triggers: [string, number][];
   pending: number[];
-  strayCleanups: [number, StateHandle[]][];
+  strayCleanups: [number, string[]][];
 }
 
 /** A JSON-safe copy of a state, for aggregate snapshots (cold starts without replaying the whole stream). */

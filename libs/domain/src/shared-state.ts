@@ -90,6 +90,7 @@ export function isSharedHandle(handle: StateHandle): boolean {
 export function whyKept(
   registry: SharedStateRegistry,
   location: string,
+  /** The snapshot being discarded: its own references and deletions keep nothing. */
   discarding?: number,
 ): Omit<KeptLocation, 'path'> | null {
   const others = (ids: readonly number[] | undefined) =>
@@ -103,7 +104,7 @@ export function whyKept(
   // Only the very location: a file in a directory being deleted was kept by that discard (someone
   // referenced it) or came later (a late acknowledgement), so it is not deleted unless named again.
   const deleter = registry.deleting.get(location);
-  if (deleter === undefined) return null;
+  if (deleter === undefined || deleter === discarding) return null;
   return deleter > 0
     ? { reason: 'BEING_DELETED', snapshots: [deleter] }
     : { reason: 'BEING_DELETED', snapshots: [], cleanupId: -deleter };
@@ -264,7 +265,7 @@ export class RegistryEditor {
     snapshotId: number,
     handles: readonly StateHandle[],
     directories: readonly string[],
-    plan: DiscardPlan,
+    deleting: readonly string[],
   ): void {
     for (const handle of handles) {
       const location = normaliseLocation(handle.path);
@@ -292,7 +293,7 @@ export class RegistryEditor {
           owners.filter((id) => id !== snapshotId),
         );
     }
-    this.markDeleting(snapshotId, deletedLocations(plan));
+    this.markDeleting(snapshotId, deleting);
   }
 
   /** Locations that a discard or a stray cleanup deletes from now until `deletionDone`. */
@@ -312,9 +313,32 @@ export class RegistryEditor {
   }
 }
 
-/** Every location a discard plan deletes: its directories and its files. */
-export function deletedLocations(plan: DiscardPlan): string[] {
-  return [...plan.locations, ...plan.stateHandles.map((h) => h.path)];
+/**
+ * What a discard is deleting, as the registry keeps it while the discard runs: its directories, and the
+ * files outside them (those inside are covered by their directory). Compact on purpose: a checkpoint's
+ * private files all lie in its chk-N directory, so an aborted 40,000-task checkpoint costs one entry.
+ */
+export function deletionIndex(plan: DiscardPlan): string[] {
+  const directories = plan.locations.map(normaliseLocation);
+  const files = plan.stateHandles
+    .map((h) => normaliseLocation(h.path))
+    .filter((file) => !directories.some((directory) => isWithin(file, directory)));
+  return [...new Set([...directories, ...files])];
+}
+
+/**
+ * The plan of a discard request: as its event recorded it, or, for an event written before the registry
+ * (no `kept`: it listed every handle), planned from the registry as it is now.
+ */
+export function discardPlanOf(
+  registry: SharedStateRegistry,
+  snapshotId: number,
+  request: { locations: string[]; stateHandles: StateHandle[]; kept?: KeptLocation[] | undefined },
+): DiscardPlan {
+  if (request.kept) {
+    return { locations: request.locations, stateHandles: request.stateHandles, kept: request.kept };
+  }
+  return planDiscard(registry, snapshotId, request.stateHandles, request.locations);
 }
 
 function withId(ids: readonly number[], id: number): number[] {

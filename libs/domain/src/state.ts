@@ -19,9 +19,10 @@ import { AckLog } from './ack-log';
 import {
   EMPTY_REGISTRY,
   RegistryEditor,
-  deletedLocations,
+  deletionIndex,
   isSealed,
   isSharedHandle,
+  normaliseLocation,
   planDiscard,
   strayCleanupOwner,
   type DiscardPlan,
@@ -37,8 +38,8 @@ export interface DiscardState {
   error?: string;
   retryable?: boolean;
   attempts: number;
-  /** What the discard deletes and keeps, while it is not done (the storage worker's orders). */
-  plan?: DiscardPlan;
+  /** While the discard is not done: what it is deleting (`deletionIndex` of its plan; the plan is in the event). */
+  deleting?: string[];
 }
 
 export interface SnapshotState {
@@ -108,8 +109,8 @@ export interface JobState {
   counts: { completed: number; failed: number; discarded: number };
   /** Which live snapshots reference each state location (decision 0011); derived from the snapshots. */
   sharedState: SharedStateRegistry;
-  /** Cleanups of stray acknowledgements' state not done yet, by cleanup id: what each deletes. */
-  strayCleanups: Map<number, StateHandle[]>;
+  /** Cleanups of stray acknowledgements' state not done yet, by cleanup id: the locations each deletes. */
+  strayCleanups: Map<number, string[]>;
   nextCleanupId: number;
   consecutiveFailures: number;
   schedule: SavepointSchedule | null;
@@ -285,14 +286,10 @@ export class Draft {
         // Events before decision 0011 have no cleanup id: their cleanup was never tracked.
         const { cleanupId, cleanup } = event;
         if (cleanupId === undefined || !cleanup) return;
-        this.own('strayCleanups').set(cleanupId, cleanup);
+        const locations = cleanup.map((h) => normaliseLocation(h.path));
+        this.own('strayCleanups').set(cleanupId, locations);
         s.nextCleanupId = Math.max(s.nextCleanupId, cleanupId + 1);
-        this.editRegistry((r) =>
-          r.markDeleting(
-            strayCleanupOwner(cleanupId),
-            cleanup.map((h) => h.path),
-          ),
-        );
+        this.editRegistry((r) => r.markDeleting(strayCleanupOwner(cleanupId), locations));
         return;
       }
       case 'StrayStateDeleted': {
@@ -300,12 +297,7 @@ export class Draft {
         if (!cleanup) return;
         this.own('strayCleanups').delete(event.cleanupId);
         const owner = strayCleanupOwner(event.cleanupId);
-        this.editRegistry((r) =>
-          r.deletionDone(
-            owner,
-            cleanup.map((h) => h.path),
-          ),
-        );
+        this.editRegistry((r) => r.deletionDone(owner, cleanup));
         return;
       }
       case 'SnapshotTriggerRejected':
@@ -377,7 +369,8 @@ export class Draft {
         const plan: DiscardPlan = event.kept
           ? { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept }
           : planDiscard(s.sharedState, event.snapshotId, handles, directories);
-        this.editRegistry((r) => r.release(event.snapshotId, handles, directories, plan));
+        const deleting = deletionIndex(plan);
+        this.editRegistry((r) => r.release(event.snapshotId, handles, directories, deleting));
         // The plan carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
         snap.acks = AckLog.EMPTY;
@@ -389,15 +382,15 @@ export class Draft {
           state: 'REQUESTED',
           attempts: 0,
           ...(event.reason !== undefined ? { reason: event.reason } : {}),
-          plan,
+          deleting,
         };
         return;
       }
       case 'SnapshotDiscarded': {
         const snap = this.snapshot(event.snapshotId);
         if (snap.status === 'DISCARDING') snap.status = 'DISCARDED';
-        const { plan, ...done } = snap.discard!;
-        if (plan) this.editRegistry((r) => r.deletionDone(event.snapshotId, deletedLocations(plan)));
+        const { deleting, ...done } = snap.discard!;
+        if (deleting) this.editRegistry((r) => r.deletionDone(event.snapshotId, deleting));
         snap.discard = { ...done, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
         return;
       }
@@ -503,11 +496,11 @@ export const directoriesOf = (snapshot: SnapshotState): string[] =>
 /**
  * The registry as it follows from the snapshots alone (what the fold keeps up event by event): every
  * snapshot not being discarded owns its directories and references its handles; discards not done yet
- * are deleting what their plans say. Aggregate snapshots are decoded through it.
+ * are deleting what they noted (`deleting`). Aggregate snapshots are decoded through it.
  */
 export function rebuildRegistry(
   snapshots: Iterable<SnapshotState>,
-  strayCleanups: ReadonlyMap<number, StateHandle[]>,
+  strayCleanups: ReadonlyMap<number, string[]>,
 ): SharedStateRegistry {
   const registry = new RegistryEditor(EMPTY_REGISTRY);
   const ordered = [...snapshots].sort((a, b) => a.snapshotId - b.snapshotId);
@@ -517,14 +510,11 @@ export function rebuildRegistry(
     registry.reference(snapshot.snapshotId, stateHandlesOf(snapshot));
   }
   for (const snapshot of ordered) {
-    const plan = snapshot.discard?.plan;
-    if (plan) registry.markDeleting(snapshot.snapshotId, deletedLocations(plan));
+    const deleting = snapshot.discard?.deleting;
+    if (deleting) registry.markDeleting(snapshot.snapshotId, deleting);
   }
-  for (const [cleanupId, cleanup] of strayCleanups) {
-    registry.markDeleting(
-      strayCleanupOwner(cleanupId),
-      cleanup.map((h) => h.path),
-    );
+  for (const [cleanupId, locations] of strayCleanups) {
+    registry.markDeleting(strayCleanupOwner(cleanupId), locations);
   }
   return registry.seal();
 }

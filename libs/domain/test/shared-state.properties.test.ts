@@ -190,15 +190,17 @@ class Oracle {
 
 type HandleChoice = typeof handleChoice extends fc.Arbitrary<infer C> ? C : never;
 
-function handlesFor(snapshotId: number, handles: HandleChoice, oracle: Oracle): StateHandle[] {
+/** A task's handles: private files are the task's own (Flink names them per subtask), never reused once deleted. */
+function handlesFor(snapshotId: number, task: string, handles: HandleChoice, oracle: Oracle): StateHandle[] {
   const out: StateHandle[] = handles.shared.map((i) => ({
     path: `${base}/shared/s${i}`,
     sizeBytes: 100 + i,
     ...(handles.marked ? { shared: true } : {}),
   }));
-  for (const i of handles.own) out.push({ path: `${base}/chk-${snapshotId}/p${i}`, sizeBytes: 10 + i });
+  for (const i of handles.own)
+    out.push({ path: `${base}/chk-${snapshotId}/${task}-p${i}`, sizeBytes: 10 + i });
   if (handles.previous && snapshotId > 1) {
-    out.push({ path: `${base}/chk-${snapshotId - 1}/merged`, sizeBytes: 7 });
+    out.push({ path: `${base}/chk-${snapshotId - 1}/${task}-merged`, sizeBytes: 7 });
   }
   return out.filter((h) => !oracle.retired(normaliseLocation(h.path)));
 }
@@ -220,7 +222,7 @@ function apply(job: Job, oracle: Oracle, s: Step): void {
             snapshotId: reply.snapshotId,
             taskId,
             stateSize: 1,
-            stateHandles: handlesFor(reply.snapshotId, s.handles[i]!, oracle),
+            stateHandles: handlesFor(reply.snapshotId, taskId, s.handles[i]!, oracle),
           }),
         );
         break;
@@ -232,7 +234,7 @@ function apply(job: Job, oracle: Oracle, s: Step): void {
           snapshotId: id,
           taskId: s.task,
           stateSize: 1,
-          stateHandles: handlesFor(id, s.handles, oracle),
+          stateHandles: handlesFor(id, s.task, s.handles, oracle),
         });
         break;
       }
@@ -243,7 +245,7 @@ function apply(job: Job, oracle: Oracle, s: Step): void {
           snapshotId: id,
           taskId: 'a',
           stateSize: 1,
-          stateHandles: handlesFor(recent(s.back), s.handles, oracle),
+          stateHandles: handlesFor(recent(s.back), 'a', s.handles, oracle),
         });
         break;
       }

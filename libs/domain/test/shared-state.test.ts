@@ -2,6 +2,7 @@ import {
   EMPTY_REGISTRY,
   RegistryEditor,
   decodeState,
+  discardPlanOf,
   encodeState,
   fold,
   initialState,
@@ -215,9 +216,16 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
       return { ...rest, stateHandles: [shared('s1'), own(1, 'p1')] };
     });
     const replayed = fold(initialState(JOB), legacy);
-    expect(replayed.snapshots.get(1)!.discard!.plan).toEqual(job.snapshot(1).discard!.plan);
-    expect(paths(replayed.snapshots.get(1)!.discard!.plan!.stateHandles)).toEqual([`${base}/chk-1/p1`]);
     expect(replayed.sharedState).toEqual(job.state.sharedState);
+    expect(replayed.snapshots.get(1)!.discard!.deleting).toEqual([`${base}/chk-1`]);
+    // ... and the workers plan a legacy request from the registry as it is now: s1 stays (chk 2 has it).
+    const request = legacy.find((e) => e.type === 'SnapshotDiscardRequested')!;
+    const plan = discardPlanOf(replayed.sharedState, 1, request as EventOf<'SnapshotDiscardRequested'>);
+    expect(plan).toEqual({
+      locations: [`${base}/chk-1`],
+      stateHandles: [own(1, 'p1')],
+      kept: [{ path: `${base}/shared/s1`, reason: 'REFERENCED', snapshots: [2] }],
+    });
   });
 
   it('an aggregate snapshot restores the registry the fold built (rebuilt from the snapshots)', () => {

@@ -1,5 +1,12 @@
 import type { Redis } from 'ioredis';
-import type { DiscardPlan, JobState, SavepointSchedule, StateHandle } from '@snapcat/domain';
+import {
+  discardPlanOf,
+  type DiscardPlan,
+  type EventOf,
+  type JobState,
+  type SavepointSchedule,
+  type StateHandle,
+} from '@snapcat/domain';
 import { nextFireTime, previousFireTime } from '@snapcat/application';
 import { KEEP, SAVEPOINT_TICK_MS, discardJob, jobIds, type Queues } from './queues';
 import type { ScheduleIndex } from './schedule-index';
@@ -114,32 +121,39 @@ export class Enqueuer {
   }
 
   /**
-   * Everything a job's state still owes the workers: its schedule, timeouts, unfinished deletions (the
-   * state keeps each one's plan until it is done) and manifests.
+   * Everything a job's state still owes the workers: its schedule, timeouts, unfinished deletions and
+   * manifests. What to delete is in the discard events, which `discardRequests` reads back for the ids given.
    */
-  async reconcile(state: JobState): Promise<void> {
+  async reconcile(
+    state: JobState,
+    discardRequests: (snapshotIds: Set<number>) => Promise<EventOf<'SnapshotDiscardRequested'>[]>,
+  ): Promise<void> {
     await this.knownJob(state.jobId);
     // A slot that passed while the schedule index was gone fires once, late, rather than not at all.
     const missed = state.schedule && previousFireTime(state.schedule, this.options.now());
     const catchUp =
       missed && state.lastSlot !== null && state.status === 'RUNNING' && missed > state.lastSlot;
     await this.schedule(state.jobId, state.schedule, catchUp ? missed : undefined);
+    const unfinished = new Set<number>();
     for (const snapshot of state.snapshots.values()) {
       if (snapshot.status === 'PENDING')
         await this.timeout(state.jobId, snapshot.snapshotId, snapshot.deadline);
       const discard = snapshot.discard;
-      if (
-        discard?.plan &&
-        (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && discard.retryable))
-      ) {
-        await this.discard(state.jobId, snapshot.snapshotId, discard.plan);
+      if (discard && (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && discard.retryable))) {
+        unfinished.add(snapshot.snapshotId);
       }
       if (snapshot.persisted && !snapshot.manifestPath && !snapshot.discard) {
         await this.manifest(state.jobId, snapshot.snapshotId);
       }
     }
-    for (const [cleanupId, handles] of state.strayCleanups) {
+    for (const [cleanupId, locations] of state.strayCleanups) {
+      const handles = locations.map((path) => ({ path, sizeBytes: 0 }));
       await this.stray({ cleanupId }, state.jobId, handles);
+    }
+    if (unfinished.size === 0) return;
+    for (const request of await discardRequests(unfinished)) {
+      const plan = discardPlanOf(state.sharedState, request.snapshotId, request);
+      await this.discard(state.jobId, request.snapshotId, plan);
     }
   }
 }

@@ -1,12 +1,14 @@
 import type { Redis } from 'ioredis';
 import {
+  EMPTY_REGISTRY,
+  discardPlanOf,
   planStrayCleanup,
   type DiscardPlan,
   type Event,
   type EventOf,
   type StateHandle,
 } from '@snapcat/domain';
-import { JOB_STREAM_PREFIX, domainEvent, type CommandBus } from '@snapcat/application';
+import { JOB_STREAM_PREFIX, domainEvent, jobStream, type CommandBus } from '@snapcat/application';
 import {
   START,
   type EventStore,
@@ -74,12 +76,35 @@ export class ProcessManager extends LeasedLogConsumer {
       if (page.length < 1000) break;
       after = page[page.length - 1]!.position;
     }
-    for (const jobId of jobIds) await enqueue.reconcile(await bus.load(jobId));
+    for (const jobId of jobIds) {
+      await enqueue.reconcile(await bus.load(jobId), (ids) => this.discardRequests(jobId, ids));
+    }
     this.unsaved = undefined; // what was handled before the wipe is not where to resume now
     await this.markRecovered(end, new Date());
     this.stats.reconciliations += 1;
     log.info('process manager reconciled', { jobs: jobIds.size, ms: Date.now() - started });
     return end;
+  }
+
+  /** The newest discard request of each snapshot named, read backwards from the end of the job stream. */
+  private async discardRequests(jobId: string, snapshotIds: Set<number>) {
+    const wanted = new Set(snapshotIds);
+    const found: EventOf<'SnapshotDiscardRequested'>[] = [];
+    let from: bigint | undefined;
+    while (wanted.size > 0) {
+      const page = await this.deps.store.readStream(jobStream(jobId), {
+        direction: 'backwards',
+        maxCount: 1000,
+        ...(from !== undefined ? { fromRevision: from } : {}),
+      });
+      for (const recorded of page) {
+        const event = domainEvent(recorded);
+        if (event.type === 'SnapshotDiscardRequested' && wanted.delete(event.snapshotId)) found.push(event);
+      }
+      if (page.length < 1000) break;
+      from = page[page.length - 1]!.revision - 1n;
+    }
+    return found;
   }
 
   private async handle(recorded: RecordedEvent): Promise<void> {
@@ -123,12 +148,11 @@ export class ProcessManager extends LeasedLogConsumer {
 
   /**
    * What a discard deletes, as its event recorded it. An event written before the shared-state registry
-   * listed every handle; the state holds the plan the registry made for it while it is not done.
+   * listed every handle: it is planned again from the job's registry as it is now.
    */
   private async discardPlan(event: EventOf<'SnapshotDiscardRequested'>): Promise<DiscardPlan> {
-    if (event.kept) return { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept };
-    const discard = (await this.deps.bus.load(event.jobId)).snapshots.get(event.snapshotId)?.discard;
-    return discard?.plan ?? { locations: [], stateHandles: [], kept: [] };
+    if (event.kept) return discardPlanOf(EMPTY_REGISTRY, event.snapshotId, event);
+    return discardPlanOf((await this.deps.bus.load(event.jobId)).sharedState, event.snapshotId, event);
   }
 
   /** A stray acknowledgement's handles to delete; for an event from before the registry, planned now. */

@@ -2,6 +2,7 @@ import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bu
 import type { Redis } from 'ioredis';
 import {
   CommandRejected,
+  discardPlanOf,
   taskHandlesOf,
   type Command,
   type SnapshotState,
@@ -166,15 +167,12 @@ export async function fireDueSavepoints(
 /** Deletes a snapshot's files, then records it; the catalog says DISCARDED only after the files are gone. */
 async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
   const { jobId, snapshotId } = job.data;
-  // A job enqueued before the shared-state registry lists every handle: follow the plan the state has now.
+  // A job enqueued before the shared-state registry lists every handle: plan it from the registry now.
   let orders = job.data;
   if (orders.keep === undefined) {
-    const plan = (await bus.load(jobId)).snapshots.get(snapshotId)?.discard?.plan;
-    if (!plan) return { skipped: true };
-    orders = {
-      ...discardJob(jobId, snapshotId, plan),
-      ...(orders.bytes !== undefined ? { bytes: orders.bytes } : {}),
-    };
+    const state = await bus.load(jobId);
+    if (state.snapshots.get(snapshotId)?.discard?.state === 'DONE') return { skipped: true };
+    orders = { ...discardJob(jobId, snapshotId, discardPlanOf(state.sharedState, snapshotId, orders)) };
     await job.updateData(orders);
   }
   const { locations, stateHandles, keep } = orders;
