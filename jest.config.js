@@ -3,7 +3,11 @@ const swc = [
   '@swc/jest',
   { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
 ];
-const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': swc } };
+const common = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': swc },
+  setupFilesAfterEnv: ['<rootDir>/test/support/equality.ts'],
+};
 
 module.exports = {
   testTimeout: 60000,

@@ -18,6 +18,7 @@ import { REPO_ROOT, startService, testPrefix, type RunningService } from '../../
 import { deleteKeys } from '../../test/support/redis';
 import type { LoadJob, LoadResult } from './load';
 import { quantile } from './stats';
+import { benchRegistry } from './registry';
 
 const quick = process.argv.includes('--quick');
 /** `--only 6,8`: run just these benchmarks (during development; BENCHMARKS.md is then not rewritten). */
@@ -734,6 +735,35 @@ async function benchMemory(dir: string) {
 }
 
 /**
+ * #11: the shared-state registry of a job of 40,000 subtasks (4,000 in quick runs) with 2 retained
+ * incremental checkpoints, in this process: its memory beside the rest of the job's state, and the cost
+ * of an acknowledgement carrying 4 handles beside one carrying none (medians of RUNS builds).
+ */
+function benchSharedState() {
+  const tasks = quick ? 4_000 : 40_000;
+  const runs = Array.from({ length: RUNS }, () => ({
+    with: benchRegistry(tasks, 6, 2, true),
+    without: benchRegistry(tasks, 6, 2, false),
+  }));
+  const mid = <T>(values: T[], key: (v: T) => number) => median(values.map(key));
+  const registryMb = mid(runs, (r) => r.with.registryBytes) / 2 ** 20;
+  const stateMb = mid(runs, (r) => r.with.stateBytes) / 2 ** 20;
+  const files = runs[0]!.with.referencedFiles;
+  const ackWith = mid(runs, (r) => r.with.ackMicros);
+  const ackWithout = mid(runs, (r) => r.without.ackMicros);
+  const completion = mid(runs, (r) => r.with.completionMs);
+  rows.push({
+    id: 11,
+    name: `shared-state registry of a ${fmt(tasks)}-subtask job, 2 retained incremental checkpoints (${fmt(files)} referenced files)`,
+    value: `${fmt(registryMb)} MB (${fmt((registryMb * 2 ** 20) / files)} B a file); ack with 4 handles ${ackWith.toFixed(1)} us; completion with subsumption ${fmt(completion)} ms`,
+    baseline: `rest of the job's state ${fmt(stateMb)} MB; ack without handles ${ackWithout.toFixed(1)} us`,
+    result: `memory ratio ${(registryMb / stateMb).toFixed(2)}, ack ratio ${(ackWith / ackWithout).toFixed(1)}`,
+    target: 'measured (decision 0011)',
+    met: null,
+  });
+}
+
+/**
  * Each benchmark starts on a quiet disk: the previous one's databases (#10 leaves ~250 MB) are deleted and
  * the kernel's dirty pages written back, so that their writeback does not land in the next one's fsyncs.
  */
@@ -757,6 +787,7 @@ async function main() {
       [[7], () => benchReplay(dir)],
       [[10], () => benchMemory(dir)],
       [[9], () => benchSchedules(dir)],
+      [[11], async () => benchSharedState()],
     ];
     for (const [ids, run] of benchmarks) {
       if (only && !ids.some((id) => only.has(id))) continue;

@@ -12,3 +12,4 @@ export * from './duration';
 export * from './webhooks';
 export * from './ack-log';
 export * from './shared-state';
+export * from './cow-map';

@@ -90,7 +90,7 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
       cleanup: [own(99, 'junk')],
       kept: [{ path: `${base}/shared/s2`, reason: 'REFERENCED', snapshots: [4] }],
     });
-    expect([...job.state.sharedState.references.keys()].sort()).toEqual([
+    expect([...job.state.sharedState.references.entries()].map(([path]) => path).sort()).toEqual([
       `${base}/chk-4/p4`,
       `${base}/shared/s2`,
       `${base}/shared/s4`,
