@@ -17,6 +17,7 @@ const EnvSchema = z.object({
   SNAPCAT_STORAGE_ROOTS: z.string().min(1).default('./data/snapshots'),
   SNAPCAT_CHECKPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_SAVEPOINT_DIR: z.string().min(1).optional(),
+  SNAPCAT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   SNAPCAT_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   SNAPCAT_QUEUE_PREFIX: z
     .string()
@@ -64,6 +65,8 @@ export interface Config {
   /** Where a job's snapshots go when its registration names no directory. */
   defaultCheckpointDir: string;
   defaultSavepointDir: string;
+  /** How to reach s3:// roots (endpoint, region and credentials come from the AWS environment). */
+  s3: { forcePathStyle: boolean };
   logLevel: z.infer<typeof EnvSchema>['SNAPCAT_LOG_LEVEL'];
   /** Prefix of every Redis key snapcat's workers use (BullMQ queues, positions, leases). */
   queuePrefix: string;
@@ -99,6 +102,12 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** A storage root or directory: an s3:// (s3a://, s3p://) URI as written, a local path made absolute. */
+function storageLocation(location: string): string {
+  if (/^s3[ap]?:\/\//i.test(location)) return location.replace(/\/+$/, '');
+  return resolve(location);
+}
+
 /** Reads the configuration from the environment; a bad value is a ConfigError naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -107,7 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  const storageRoots = e.SNAPCAT_STORAGE_ROOTS.split(',').map((root) => resolve(root.trim()));
+  const storageRoots = e.SNAPCAT_STORAGE_ROOTS.split(',').map((root) => storageLocation(root.trim()));
   const firstRoot = storageRoots[0]!;
   return {
     port: e.SNAPCAT_PORT,
@@ -115,8 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventStore: e.SNAPCAT_EVENT_STORE,
     redisUrl: e.SNAPCAT_REDIS_URL,
     storageRoots,
-    defaultCheckpointDir: resolve(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`),
-    defaultSavepointDir: resolve(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`),
+    defaultCheckpointDir: storageLocation(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`),
+    defaultSavepointDir: storageLocation(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`),
+    s3: { forcePathStyle: e.SNAPCAT_S3_FORCE_PATH_STYLE === 'true' },
     logLevel: e.SNAPCAT_LOG_LEVEL,
     queuePrefix: e.SNAPCAT_QUEUE_PREFIX,
     retentionSweepMs: durationMs(e.SNAPCAT_RETENTION_SWEEP),

@@ -8,6 +8,14 @@ export interface DeletionRequest {
   keep?: string[];
 }
 
+/** A file (or object) under a storage root, as the orphan report lists it. */
+export interface StoredFile {
+  /** Its location as snapshots name it: a path under a configured root, or an s3:// URI. */
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
 export interface SnapshotStorage {
   /** Bytes the request would reclaim now (files that exist); refuses anything outside the roots. */
   measure(request: DeletionRequest): Promise<number>;
@@ -18,9 +26,7 @@ export interface SnapshotStorage {
   /** Whether a location lies inside the roots (registration uses it to refuse other directories). */
   isWithinRoots(location: string): Promise<boolean>;
   /** Files under the roots, for the orphan report. */
-  listFiles(): Promise<{ path: string; size: number; mtimeMs: number }[]>;
-  /** Turns a location (absolute path or file:// URI) into a local path, or throws LocationRefusedError. */
-  toPath(location: string): string;
+  listFiles(): Promise<StoredFile[]>;
 }
 
 /** A location outside the roots, or one that cannot be a local path: never retried. */

@@ -3,14 +3,16 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LocalSnapshotStorage, LocationRefusedError } from '../src';
+import { storageContract } from './contract';
 
 describe('local snapshot storage', () => {
   let base: string;
@@ -32,22 +34,6 @@ describe('local snapshot storage', () => {
     mkdirSync(dir, { recursive: true });
     for (let i = 0; i < files; i += 1) writeFileSync(join(dir, `f${i}`), Buffer.alloc(size));
   };
-
-  it('measures and deletes a snapshot directory and its state handles, then answers 0 (idempotent)', async () => {
-    const chk = join(root, 'job', 'chk-1');
-    plant(join(chk, 'sub'), 3, 100);
-    plant(join(root, 'shared'), 2, 50);
-    const request = {
-      locations: [pathToFileURL(chk).href],
-      stateHandles: [{ path: join(root, 'shared', 'f0'), sizeBytes: 50 }],
-    };
-    expect(await storage.measure(request)).toBe(350);
-    expect(await storage.remove(request)).toBe(350);
-    expect(existsSync(chk)).toBe(false);
-    expect(existsSync(join(root, 'shared', 'f0'))).toBe(false);
-    expect(existsSync(join(root, 'shared', 'f1'))).toBe(true);
-    expect(await storage.remove(request)).toBe(0);
-  });
 
   const tricks: [
     string,
@@ -94,16 +80,40 @@ describe('local snapshot storage', () => {
     expect(readFileSync(join(outside, 'secret'), 'utf8')).toBe('do not delete');
   });
 
-  it('writes a manifest atomically inside the roots, and refuses one outside', async () => {
-    const path = await storage.writeManifest(join(root, 'sp', 'savepoint-1-abc'), { snapshotId: 1 });
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ snapshotId: 1 });
-    await expect(storage.writeManifest(outside, {})).rejects.toBeInstanceOf(LocationRefusedError);
+  it('writes the manifest atomically (no temporary file left) and names it by path', async () => {
+    const path = await storage.writeManifest(pathToFileURL(join(root, 'sp', 'x')).href, { snapshotId: 2 });
+    expect(path).toBe(join(root, 'sp', 'x', '_metadata'));
+    expect(readdirSync(join(root, 'sp', 'x'))).toEqual(['_metadata']);
   });
 
-  it('tells whether a location lies within the roots', async () => {
-    expect(await storage.isWithinRoots(join(root, 'a', 'b'))).toBe(true);
+  it('a file:// URI and an s3:// location: the first is inside, the second is not local', async () => {
     expect(await storage.isWithinRoots(pathToFileURL(join(root, 'x')).href)).toBe(true);
-    expect(await storage.isWithinRoots(outside)).toBe(false);
     expect(await storage.isWithinRoots('s3://bucket/path')).toBe(false);
   });
 });
+
+// The contract every storage passes (the S3 adapter runs it too: s3.test.ts).
+let contractBase = '';
+storageContract(
+  'local files',
+  async () => {
+    contractBase = mkdtempSync(join(tmpdir(), 'snapcat-contract-'));
+    const root = join(contractBase, 'root');
+    const outside = join(contractBase, 'outside');
+    mkdirSync(root, { recursive: true });
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(join(outside, 'secret'), 'do not delete');
+    return {
+      storage: new LocalSnapshotStorage([root]),
+      root,
+      outside,
+      put: async (location, bytes) => {
+        mkdirSync(dirname(location), { recursive: true });
+        writeFileSync(location, Buffer.alloc(bytes, 1));
+      },
+      exists: async (location) => existsSync(location),
+      read: async (location) => readFileSync(location, 'utf8'),
+    };
+  },
+  async () => rmSync(contractBase, { recursive: true, force: true }),
+);

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import { connectRedis, loadConfigOrExit, openCore, stopOnSignals } from '@snapcat/runtime';
-import { LocalSnapshotStorage } from '@snapcat/storage';
+import { openSnapshotStorage } from '@snapcat/storage';
 import { redisKeys, startWorkers } from '@snapcat/workers';
 import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
 import { createApp } from './app';
@@ -15,7 +15,7 @@ import { createGraphql, createSnapshotEventsPubSub } from './graphql';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const { log, store, bus } = openCore(config);
-  const storage = new LocalSnapshotStorage(config.storageRoots);
+  const storage = openSnapshotStorage(config.storageRoots, config.s3);
   const redis = connectRedis(config.redisUrl);
   const keys = new ReadModelKeys(config.queuePrefix);
   const pubsub = createSnapshotEventsPubSub(

@@ -1,5 +1,5 @@
 import { loadConfigOrExit, openCore, stopOnSignals } from '@snapcat/runtime';
-import { LocalSnapshotStorage } from '@snapcat/storage';
+import { openSnapshotStorage } from '@snapcat/storage';
 import { startWorkers } from './index';
 
 /** The workers on their own: `npm run start:workers`. */
@@ -10,7 +10,7 @@ async function main(): Promise<void> {
     config,
     store,
     bus,
-    storage: new LocalSnapshotStorage(config.storageRoots),
+    storage: openSnapshotStorage(config.storageRoots, config.s3),
     log,
   });
   log.info('listening', { role: 'workers' });

@@ -1,0 +1,285 @@
+import {
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { normaliseLocation } from '@snapcat/domain';
+import { LocationRefusedError, type DeletionRequest, type SnapshotStorage, type StoredFile } from './port';
+
+/** `s3://`, and Flink's `s3a://` and `s3p://` for the same store. */
+export const S3_SCHEME = /^s3[ap]?:\/\//i;
+
+export interface S3Location {
+  bucket: string;
+  /** The object key (or key prefix of a directory), without a trailing slash. */
+  key: string;
+}
+
+interface S3Object extends S3Location {
+  size: number;
+}
+
+export interface S3StorageOptions {
+  /** DeleteObjects and HeadObject requests in flight at once per bucket. */
+  concurrency?: number;
+  /** Attempts of a batch (or of its failed keys) before the deletion fails (and is retried by the worker). */
+  attempts?: number;
+  /** First backoff after SlowDown, 5xx or a per-key error; doubles each attempt. */
+  backoffMs?: number;
+}
+
+const BATCH = 1000; // DeleteObjects takes at most 1,000 keys
+
+/**
+ * Parses an S3 location, refusing anything that could name a key outside the prefix it appears to be
+ * under: `.` and `..` segments, empty segments, backslashes, control characters, and percent-encoded
+ * dots, slashes and backslashes (S3 keys are literal, but a client or proxy may decode them).
+ */
+export function parseS3Location(location: string): S3Location {
+  const match = /^s3[ap]?:\/\/([^/]*)(?:\/(.*))?$/i.exec(location);
+  if (!match) throw new LocationRefusedError(location, 'not an s3:// location');
+  const bucket = match[1]!;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new LocationRefusedError(location, 'not a valid bucket name');
+  }
+  const key = (match[2] ?? '').replace(/\/+$/, '');
+  if (/[\u0000-\u001f\\]/.test(key)) {
+    throw new LocationRefusedError(location, 'contains a control character or a backslash');
+  }
+  if (/%(2e|2f|5c)/i.test(key)) {
+    throw new LocationRefusedError(location, 'contains a percent-encoded dot, slash or backslash');
+  }
+  if (key !== '' && key.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    throw new LocationRefusedError(location, 'contains an empty, . or .. segment');
+  }
+  return { bucket, key };
+}
+
+const url = (o: S3Location) => `s3://${o.bucket}/${o.key}`;
+
+/**
+ * Snapshot storage on S3 and S3-compatible stores (MinIO, Ceph, GCS's interoperability API), through the
+ * AWS SDK, confined to `s3://bucket/prefix` roots exactly as local storage is to its directories. A
+ * directory is every object under its key prefix; deletions go in DeleteObjects batches of 1,000 with
+ * bounded concurrency, retry per-key errors and back off on SlowDown and 5xx answers.
+ */
+export class S3SnapshotStorage implements SnapshotStorage {
+  private readonly roots: S3Location[];
+  private readonly concurrency: number;
+  private readonly attempts: number;
+  private readonly backoffMs: number;
+
+  constructor(
+    roots: string[],
+    private readonly client: S3Client,
+    options: S3StorageOptions = {},
+  ) {
+    if (roots.length === 0) throw new Error('at least one s3:// storage root is required');
+    this.roots = roots.map(parseS3Location);
+    this.concurrency = options.concurrency ?? 8;
+    this.attempts = options.attempts ?? 5;
+    this.backoffMs = options.backoffMs ?? 200;
+  }
+
+  async isWithinRoots(location: string): Promise<boolean> {
+    try {
+      this.confine(location);
+      return true;
+    } catch (error) {
+      if (error instanceof LocationRefusedError) return false;
+      throw error;
+    }
+  }
+
+  async measure(request: DeletionRequest): Promise<number> {
+    return sum(await this.objectsOf(request));
+  }
+
+  async remove(request: DeletionRequest): Promise<number> {
+    const objects = await this.objectsOf(request);
+    const byBucket = new Map<string, S3Object[]>();
+    for (const o of objects) {
+      const list = byBucket.get(o.bucket);
+      if (list) list.push(o);
+      else byBucket.set(o.bucket, [o]);
+    }
+    let bytes = 0;
+    for (const [bucket, list] of byBucket) {
+      const batches: S3Object[][] = [];
+      for (let i = 0; i < list.length; i += BATCH) batches.push(list.slice(i, i + BATCH));
+      const deleted = await inParallel(batches, this.concurrency, (batch) => this.deleteBatch(bucket, batch));
+      bytes += deleted.reduce((total, n) => total + n, 0);
+    }
+    return bytes;
+  }
+
+  async writeManifest(directory: string, manifest: unknown): Promise<string> {
+    const dir = this.confine(directory);
+    const target = { bucket: dir.bucket, key: `${dir.key}/_metadata` };
+    // A PUT is atomic: a reader sees the whole manifest or none.
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        Body: `${JSON.stringify(manifest, null, 2)}\n`,
+        ContentType: 'application/json',
+      }),
+    );
+    return url(target);
+  }
+
+  async listFiles(): Promise<StoredFile[]> {
+    const out: StoredFile[] = [];
+    for (const root of this.roots) {
+      for await (const o of this.list(root.bucket, root.key === '' ? '' : `${root.key}/`)) {
+        out.push({ path: url(o), size: o.size, mtimeMs: o.modified });
+      }
+    }
+    return out;
+  }
+
+  /** The location as a bucket and key, if it lies inside a root; refused otherwise. */
+  private confine(location: string): S3Location {
+    const parsed = parseS3Location(location);
+    const inside = this.roots.some(
+      (root) =>
+        root.bucket === parsed.bucket &&
+        (root.key === '' || parsed.key === root.key || parsed.key.startsWith(`${root.key}/`)),
+    );
+    if (!inside) throw new LocationRefusedError(location, 'outside the configured storage roots');
+    return parsed;
+  }
+
+  /** Every object the request covers (directories listed, handles looked up), less what it keeps. */
+  private async objectsOf(request: DeletionRequest): Promise<S3Object[]> {
+    const found = new Map<string, S3Object>();
+    const directories = request.locations.map((l) => this.confine(l));
+    const handles = request.stateHandles.map((h) => this.confine(h.path));
+    for (const dir of directories) {
+      for await (const o of this.list(dir.bucket, dir.key)) {
+        if (o.key === dir.key || o.key.startsWith(`${dir.key}/`)) found.set(url(o), o);
+      }
+    }
+    const missing = handles.filter((h) => !found.has(url(h)));
+    const sizes = await inParallel(missing, this.concurrency, (h) => this.sizeOf(h));
+    missing.forEach((h, i) => {
+      const size = sizes[i];
+      if (size !== undefined) found.set(url(h), { ...h, size });
+    });
+    const keep = new Set((request.keep ?? []).map(normaliseLocation));
+    return [...found.values()].filter((o) => !isKept(normaliseLocation(url(o)), keep));
+  }
+
+  private async *list(bucket: string, prefix: string) {
+    let token: string | undefined;
+    do {
+      const page = await this.withBackoff(() =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
+      for (const o of page.Contents ?? []) {
+        yield { bucket, key: o.Key!, size: o.Size ?? 0, modified: o.LastModified?.getTime() ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  private async sizeOf(o: S3Location): Promise<number | undefined> {
+    try {
+      const head = await this.withBackoff(() =>
+        this.client.send(new HeadObjectCommand({ Bucket: o.bucket, Key: o.key })),
+      );
+      return head.ContentLength ?? 0;
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
+        return undefined; // already gone: nothing to reclaim
+      }
+      throw error;
+    }
+  }
+
+  /** Deletes one batch; keys that failed are retried with backoff. Returns the bytes deleted. */
+  private async deleteBatch(bucket: string, batch: S3Object[]): Promise<number> {
+    let left = batch;
+    for (let attempt = 1; ; attempt += 1) {
+      const answer = await this.withBackoff(() =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: left.map((o) => ({ Key: o.key })), Quiet: true },
+          }),
+        ),
+      );
+      // A missing key counts as deleted (S3 answers so too): deletion is idempotent.
+      const failed = new Set((answer.Errors ?? []).map((e) => e.Key));
+      if (failed.size === 0) return sum(batch);
+      if (attempt >= this.attempts) {
+        const first = answer.Errors![0]!;
+        throw new Error(
+          `could not delete ${failed.size} objects of s3://${bucket}: ${first.Code} ${first.Message ?? ''}`,
+        );
+      }
+      left = left.filter((o) => failed.has(o.key));
+      await sleep(this.backoffMs * 2 ** (attempt - 1));
+    }
+  }
+
+  /** Retries SlowDown, throttling and 5xx answers and lost connections, backing off exponentially. */
+  private async withBackoff<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!isRetryable(error) || attempt >= this.attempts) throw error;
+        await sleep(this.backoffMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+}
+
+/** Whether the location, or a directory above it (down to its bucket), is kept: O(depth). */
+function isKept(location: string, keep: Set<string>): boolean {
+  if (keep.size === 0) return false;
+  const bucketEnd = location.indexOf('/', 's3://'.length);
+  for (let end = location.length; end >= bucketEnd && end > 0; end = location.lastIndexOf('/', end - 1)) {
+    if (keep.has(end === location.length ? location : location.slice(0, end))) return true;
+  }
+  return false;
+}
+
+function isRetryable(error: unknown): boolean {
+  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  return (
+    status >= 500 ||
+    status === 429 ||
+    e.name === 'SlowDown' ||
+    e.Code === 'SlowDown' ||
+    e.code === 'ECONNRESET' ||
+    e.code === 'ECONNREFUSED'
+  );
+}
+
+const sum = (objects: { size: number }[]) => objects.reduce((total, o) => total + o.size, 0);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Maps items with at most `limit` calls in flight, keeping their order. */
+async function inParallel<T, R>(items: T[], limit: number, map: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await map(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

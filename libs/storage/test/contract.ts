@@ -1,0 +1,108 @@
+import { LocationRefusedError, type SnapshotStorage } from '../src';
+
+/** What the contract needs of a storage under test, and of the place it stores in. */
+export interface StorageFixture {
+  storage: SnapshotStorage;
+  /** A configured root, as locations name it (a path, or s3://bucket/prefix). */
+  root: string;
+  /** A location outside every root, where a file `secret` exists. */
+  outside: string;
+  put(location: string, bytes: number): Promise<void>;
+  exists(location: string): Promise<boolean>;
+  read(location: string): Promise<string>;
+}
+
+/** The behaviour every snapshot storage must have (the local and the S3 adapters run it alike). */
+export function storageContract(
+  name: string,
+  setUp: () => Promise<StorageFixture>,
+  tearDown: () => Promise<void>,
+) {
+  describe(`snapshot storage contract: ${name}`, () => {
+    let f: StorageFixture;
+    beforeEach(async () => {
+      f = await setUp();
+    });
+    afterEach(() => tearDown());
+
+    const plant = async (dir: string, files: number, size: number) => {
+      for (let i = 0; i < files; i += 1) await f.put(`${dir}/f${i}`, size);
+    };
+
+    it('measures and deletes a snapshot directory and its state handles, then answers 0 (idempotent)', async () => {
+      const chk = `${f.root}/job/chk-1`;
+      await plant(`${chk}/sub`, 3, 100);
+      await plant(`${f.root}/shared`, 2, 50);
+      const request = { locations: [chk], stateHandles: [{ path: `${f.root}/shared/f0`, sizeBytes: 50 }] };
+      expect(await f.storage.measure(request)).toBe(350);
+      expect(await f.storage.remove(request)).toBe(350);
+      expect(await f.exists(`${chk}/sub/f0`)).toBe(false);
+      expect(await f.exists(`${f.root}/shared/f0`)).toBe(false);
+      expect(await f.exists(`${f.root}/shared/f1`)).toBe(true);
+      expect(await f.storage.remove(request)).toBe(0);
+    });
+
+    it('keeps what the request keeps, files and directories inside the deleted one, and counts only what it deletes', async () => {
+      const chk = `${f.root}/job/chk-2`;
+      await plant(chk, 2, 10);
+      await f.put(`${chk}/referenced`, 1000);
+      await plant(`${chk}/live`, 2, 7);
+      await f.put(`${f.root}/shared/kept`, 500);
+      const request = {
+        locations: [chk],
+        stateHandles: [{ path: `${f.root}/shared/kept`, sizeBytes: 500 }],
+        keep: [`${chk}/referenced`, `${chk}/live`, `${f.root}/shared/kept`],
+      };
+      expect(await f.storage.measure(request)).toBe(20);
+      expect(await f.storage.remove(request)).toBe(20);
+      expect(await f.exists(`${chk}/f0`)).toBe(false);
+      for (const kept of [`${chk}/referenced`, `${chk}/live/f0`, `${chk}/live/f1`, `${f.root}/shared/kept`]) {
+        expect(await f.exists(kept)).toBe(true);
+      }
+    });
+
+    it('a handle that is already gone is deleted: no error, no bytes', async () => {
+      const request = { locations: [], stateHandles: [{ path: `${f.root}/gone/x`, sizeBytes: 9 }] };
+      expect(await f.storage.measure(request)).toBe(0);
+      expect(await f.storage.remove(request)).toBe(0);
+    });
+
+    it('refuses locations outside the roots (and a root-like prefix) and leaves the file there', async () => {
+      for (const request of [
+        { locations: [f.outside], stateHandles: [] },
+        { locations: [], stateHandles: [{ path: `${f.outside}/secret`, sizeBytes: 1 }] },
+        { locations: [`${f.root}-evil`], stateHandles: [] },
+      ]) {
+        await expect(f.storage.remove(request)).rejects.toBeInstanceOf(LocationRefusedError);
+        await expect(f.storage.measure(request)).rejects.toBeInstanceOf(LocationRefusedError);
+      }
+      expect(await f.read(`${f.outside}/secret`)).toBe('do not delete');
+    });
+
+    it('writes a manifest inside the roots, and refuses one outside', async () => {
+      const path = await f.storage.writeManifest(`${f.root}/sp/savepoint-1-abc`, { snapshotId: 1 });
+      expect(path).toBe(`${f.root}/sp/savepoint-1-abc/_metadata`);
+      expect(JSON.parse(await f.read(path))).toEqual({ snapshotId: 1 });
+      await expect(f.storage.writeManifest(f.outside, {})).rejects.toBeInstanceOf(LocationRefusedError);
+    });
+
+    it('tells whether a location lies within the roots', async () => {
+      expect(await f.storage.isWithinRoots(`${f.root}/a/b`)).toBe(true);
+      expect(await f.storage.isWithinRoots(f.root)).toBe(true);
+      expect(await f.storage.isWithinRoots(f.outside)).toBe(false);
+      expect(await f.storage.isWithinRoots(`${f.root}-evil/x`)).toBe(false);
+    });
+
+    it('lists the files under the roots with their sizes and times, named as snapshots name them', async () => {
+      const before = Date.now() - 60_000;
+      await f.put(`${f.root}/job/chk-3/a`, 3);
+      await f.put(`${f.root}/shared/b`, 4);
+      const files = await f.storage.listFiles();
+      expect(files.map((x) => [x.path, x.size]).sort()).toEqual([
+        [`${f.root}/job/chk-3/a`, 3],
+        [`${f.root}/shared/b`, 4],
+      ]);
+      for (const file of files) expect(file.mtimeMs).toBeGreaterThan(before);
+    });
+  });
+}

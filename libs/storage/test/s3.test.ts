@@ -1,0 +1,109 @@
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { LocationRefusedError, RoutingSnapshotStorage, S3SnapshotStorage, parseS3Location } from '../src';
+import { S3TestServer } from '../../../test/s3/server';
+import { storageContract } from './contract';
+
+// A real S3-protocol server (s3rver) on a local port, reached through the real AWS SDK client.
+const server = new S3TestServer();
+let client: S3Client;
+let run = 0;
+beforeAll(async () => {
+  await server.start(['snapcat', 'other-bucket']);
+  client = server.client();
+});
+afterAll(async () => {
+  client.destroy();
+  await server.stop();
+});
+
+const put = async (location: string, bytes: number | string) => {
+  const { bucket, key } = parseS3Location(location);
+  const body = typeof bytes === 'string' ? bytes : Buffer.alloc(bytes, 1);
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+};
+const exists = async (location: string) => {
+  const { bucket, key } = parseS3Location(location);
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+      return false;
+    throw error;
+  }
+};
+const read = async (location: string) => {
+  const { bucket, key } = parseS3Location(location);
+  const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return answer.Body!.transformToString();
+};
+
+storageContract(
+  's3 (s3rver through @aws-sdk/client-s3)',
+  async () => {
+    run += 1;
+    const root = `s3://snapcat/run-${run}/root`;
+    const outside = `s3://snapcat/run-${run}/outside`;
+    await put(`${outside}/secret`, 'do not delete');
+    return { storage: new S3SnapshotStorage([root], client), root, outside, put, exists, read };
+  },
+  async () => {},
+);
+
+describe('s3 snapshot storage', () => {
+  const root = 's3://snapcat/tricks/root';
+  const storage = () => new S3SnapshotStorage([root], client, { backoffMs: 1 });
+
+  it.each([
+    ['another bucket', { locations: ['s3://other-bucket/tricks/root/chk-1'], stateHandles: [] }],
+    ['.. in the key', { locations: [`${root}/../outside`], stateHandles: [] }],
+    ['a . segment', { locations: [`${root}/./x`], stateHandles: [] }],
+    ['an empty segment', { locations: [], stateHandles: [{ path: `${root}//x`, sizeBytes: 1 }] }],
+    ['a percent-encoded ..', { locations: [`${root}/%2e%2e/outside`], stateHandles: [] }],
+    ['a percent-encoded slash', { locations: [`${root}/..%2Foutside`], stateHandles: [] }],
+    ['a backslash', { locations: [`${root}\\..\\outside`], stateHandles: [] }],
+    ['a root-like prefix', { locations: ['s3://snapcat/tricks/root-evil'], stateHandles: [] }],
+    ['a local path', { locations: ['/etc'], stateHandles: [] }],
+  ])('refuses %s and deletes nothing', async (_name, request) => {
+    await put('s3://snapcat/tricks/outside/secret', 'do not delete');
+    await put('s3://other-bucket/tricks/root/chk-1/secret', 'do not delete');
+    await expect(storage().remove(request)).rejects.toBeInstanceOf(LocationRefusedError);
+    expect(await read('s3://snapcat/tricks/outside/secret')).toBe('do not delete');
+    expect(await read('s3://other-bucket/tricks/root/chk-1/secret')).toBe('do not delete');
+  });
+
+  it('takes s3a:// and s3p:// locations as the same store', async () => {
+    await put(`${root}/alias/a`, 5);
+    expect(await storage().remove({ locations: ['s3a://snapcat/tricks/root/alias'], stateHandles: [] })).toBe(
+      5,
+    );
+    expect(await exists(`${root}/alias/a`)).toBe(false);
+    expect(await storage().isWithinRoots('s3p://snapcat/tricks/root/x')).toBe(true);
+  });
+
+  it('deletes a directory of 5,000 objects in batches, with the exact byte count', async () => {
+    const dir = 's3://snapcat/big/root/chk-1';
+    let bytes = 0;
+    const puts: Promise<void>[] = [];
+    for (let i = 0; i < 5000; i += 1) {
+      puts.push(put(`${dir}/part-${i}`, 1 + (i % 97)));
+      bytes += 1 + (i % 97);
+      if (puts.length === 50) await Promise.all(puts.splice(0));
+    }
+    await Promise.all(puts);
+    const big = new S3SnapshotStorage(['s3://snapcat/big/root'], client);
+    expect(await big.measure({ locations: [dir], stateHandles: [] })).toBe(bytes);
+    expect(await big.remove({ locations: [dir], stateHandles: [] })).toBe(bytes);
+    expect(await big.listFiles()).toEqual([]);
+  }, 120_000);
+
+  it('routes each location to its storage, and refuses s3:// when no s3 root is configured', async () => {
+    await put(`${root}/routed/a`, 3);
+    const routed = new RoutingSnapshotStorage(undefined, storage());
+    expect(await routed.remove({ locations: [`${root}/routed`], stateHandles: [] })).toBe(3);
+    const localOnly = new RoutingSnapshotStorage(storage(), undefined);
+    await expect(
+      localOnly.remove({ locations: [`${root}/routed`], stateHandles: [] }),
+    ).rejects.toBeInstanceOf(LocationRefusedError);
+  });
+});
