@@ -19,6 +19,7 @@ import { deleteKeys } from '../../test/support/redis';
 import type { LoadJob, LoadResult } from './load';
 import { quantile } from './stats';
 import { benchRegistry } from './registry';
+import { benchObjectDeletion } from './object-storage';
 
 const quick = process.argv.includes('--quick');
 /** `--only 6,8`: run just these benchmarks (during development; BENCHMARKS.md is then not rewritten). */
@@ -763,6 +764,24 @@ function benchSharedState() {
   });
 }
 
+/** #12: objects deleted per second on a local S3-protocol server beside local files (medians of RUNS). */
+async function benchObjectStorage() {
+  const objects = quick ? 1_000 : 5_000;
+  const runs = [];
+  for (let i = 0; i < RUNS; i += 1) runs.push(await benchObjectDeletion(objects));
+  const s3 = median(runs.map((r) => r.s3PerSecond));
+  const local = median(runs.map((r) => r.localPerSecond));
+  rows.push({
+    id: 12,
+    name: `deleting a snapshot directory of ${fmt(objects)} objects on S3 (s3rver on this machine, AWS SDK)`,
+    value: `${fmt(s3)} objects/s`,
+    baseline: `the same number of local files: ${fmt(local)} files/s`,
+    result: `ratio ${(s3 / local).toFixed(2)}`,
+    target: 'measured',
+    met: null,
+  });
+}
+
 /**
  * Each benchmark starts on a quiet disk: the previous one's databases (#10 leaves ~250 MB) are deleted and
  * the kernel's dirty pages written back, so that their writeback does not land in the next one's fsyncs.
@@ -788,6 +807,7 @@ async function main() {
       [[10], () => benchMemory(dir)],
       [[9], () => benchSchedules(dir)],
       [[11], async () => benchSharedState()],
+      [[12], () => benchObjectStorage()],
     ];
     for (const [ids, run] of benchmarks) {
       if (only && !ids.some((id) => only.has(id))) continue;

@@ -18,6 +18,7 @@ const EnvSchema = z.object({
   SNAPCAT_CHECKPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_SAVEPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
+  SNAPCAT_S3_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   SNAPCAT_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   SNAPCAT_QUEUE_PREFIX: z
     .string()
@@ -66,7 +67,7 @@ export interface Config {
   defaultCheckpointDir: string;
   defaultSavepointDir: string;
   /** How to reach s3:// roots (endpoint, region and credentials come from the AWS environment). */
-  s3: { forcePathStyle: boolean };
+  s3: { forcePathStyle: boolean; concurrency: number };
   logLevel: z.infer<typeof EnvSchema>['SNAPCAT_LOG_LEVEL'];
   /** Prefix of every Redis key snapcat's workers use (BullMQ queues, positions, leases). */
   queuePrefix: string;
@@ -126,7 +127,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     storageRoots,
     defaultCheckpointDir: storageLocation(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`),
     defaultSavepointDir: storageLocation(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`),
-    s3: { forcePathStyle: e.SNAPCAT_S3_FORCE_PATH_STYLE === 'true' },
+    s3: {
+      forcePathStyle: e.SNAPCAT_S3_FORCE_PATH_STYLE === 'true',
+      concurrency: e.SNAPCAT_S3_CONCURRENCY,
+    },
     logLevel: e.SNAPCAT_LOG_LEVEL,
     queuePrefix: e.SNAPCAT_QUEUE_PREFIX,
     retentionSweepMs: durationMs(e.SNAPCAT_RETENTION_SWEEP),

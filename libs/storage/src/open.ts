@@ -7,6 +7,8 @@ import { S3_SCHEME, S3SnapshotStorage } from './s3';
 export interface S3Settings {
   /** Path-style requests (`http://host/bucket/key`), which MinIO, Ceph and most local servers need. */
   forcePathStyle: boolean;
+  /** DeleteObjects and HeadObject requests in flight at once per bucket. */
+  concurrency: number;
 }
 
 /**
@@ -27,6 +29,6 @@ export function openSnapshotStorage(roots: string[], s3: S3Settings): SnapshotSt
       : undefined;
   return new RoutingSnapshotStorage(
     local.length > 0 ? new LocalSnapshotStorage(local) : undefined,
-    client ? new S3SnapshotStorage(remote, client) : undefined,
+    client ? new S3SnapshotStorage(remote, client, { concurrency: s3.concurrency }) : undefined,
   );
 }
