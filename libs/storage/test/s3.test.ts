@@ -1,5 +1,6 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LocationRefusedError, RoutingSnapshotStorage, S3SnapshotStorage, parseS3Location } from '../src';
+import { FaultyS3Proxy } from '../../../test/s3/faulty-proxy';
 import { S3TestServer } from '../../../test/s3/server';
 import { storageContract } from './contract';
 
@@ -105,5 +106,67 @@ describe('s3 snapshot storage', () => {
     await expect(
       localOnly.remove({ locations: [`${root}/routed`], stateHandles: [] }),
     ).rejects.toBeInstanceOf(LocationRefusedError);
+  });
+});
+
+describe('s3 snapshot storage under a store that pushes back (fault-injecting proxy)', () => {
+  it('backs off on 503 SlowDown and retries the keys a batch could not delete, until every one is gone', async () => {
+    const proxy = new FaultyS3Proxy(server.port, {
+      // More than the SDK's own three attempts, so snapcat's backoff is what carries the deletion through.
+      slowDowns: 4,
+      failOnce: new Set(['faults/root/chk-1/part-3', 'faults/root/chk-1/part-7']),
+    });
+    await proxy.start();
+    const proxied = new S3Client({
+      endpoint: proxy.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: server.credentials,
+    });
+    try {
+      for (let i = 0; i < 10; i += 1) await put(`s3://snapcat/faults/root/chk-1/part-${i}`, 10);
+      const storage = new S3SnapshotStorage(['s3://snapcat/faults/root'], proxied, { backoffMs: 5 });
+      expect(await storage.remove({ locations: ['s3://snapcat/faults/root/chk-1'], stateHandles: [] })).toBe(
+        100,
+      );
+      expect(proxy.seen).toMatchObject({ slowDowns: 4, keyErrors: 2 });
+      for (let i = 0; i < 10; i += 1)
+        expect(await exists(`s3://snapcat/faults/root/chk-1/part-${i}`)).toBe(false);
+    } finally {
+      proxied.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('gives up after its attempts when a key keeps failing: the deletion fails (and the worker retries it later)', async () => {
+    const proxy = new FaultyS3Proxy(server.port, { slowDowns: 0, failOnce: new Set() });
+    await proxy.start();
+    const proxied = new S3Client({
+      endpoint: proxy.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: server.credentials,
+    });
+    try {
+      await put('s3://snapcat/stuck/root/chk-1/a', 10);
+      // The key fails in every batch: re-armed before each of the storage's attempts.
+      const storage = new S3SnapshotStorage(['s3://snapcat/stuck/root'], proxied, {
+        backoffMs: 1,
+        attempts: 3,
+      });
+      const rearm = setInterval(() => proxy.faults.failOnce.add('stuck/root/chk-1/a'), 0);
+      proxy.faults.failOnce.add('stuck/root/chk-1/a');
+      try {
+        await expect(
+          storage.remove({ locations: ['s3://snapcat/stuck/root/chk-1'], stateHandles: [] }),
+        ).rejects.toThrow(/could not delete 1 objects/);
+      } finally {
+        clearInterval(rearm);
+      }
+      expect(await exists('s3://snapcat/stuck/root/chk-1/a')).toBe(true);
+    } finally {
+      proxied.destroy();
+      await proxy.stop();
+    }
   });
 });
