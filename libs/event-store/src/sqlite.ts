@@ -117,6 +117,17 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
+   * The durability settings of this store's own connection, as SQLite reports them: a 2xx means fsynced
+   * only with the log in WAL mode and `synchronous=FULL` (NORMAL survives a crash of the process, not of
+   * the machine).
+   */
+  durability(): { journalMode: string; synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA' } {
+    const journalMode = this.db.pragma('journal_mode', { simple: true }) as string;
+    const level = this.db.pragma('synchronous', { simple: true }) as number;
+    return { journalMode, synchronous: (['OFF', 'NORMAL', 'FULL', 'EXTRA'] as const)[level]! };
+  }
+
+  /**
    * Appends that arrive in the same turn of the event loop, to any streams, are written in one
    * transaction: one fsync for all of them (group commit across jobs). Each append runs in its own
    * savepoint, so one that fails (wrong expected revision) writes nothing and fails alone.

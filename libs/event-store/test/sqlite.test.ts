@@ -22,6 +22,21 @@ eventStoreContract('sqlite', async () => {
   };
 });
 
+describe('sqlite store: durability', () => {
+  it('opens the log in WAL mode with synchronous=FULL: an append is fsynced before it is acknowledged', async () => {
+    // A SIGKILL cannot tell FULL from NORMAL (both survive a process crash); a power loss can. So the
+    // settings themselves are asserted, as SQLite reports them for the store's connection.
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));
+    const store = new SqliteEventStore(join(dir, 'events.db'));
+    try {
+      expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'FULL' });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('sqlite store: checkpoints', () => {
   it('a thread copies the write-ahead log into the database file; commits do not wait for it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));
