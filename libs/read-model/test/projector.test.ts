@@ -16,6 +16,57 @@ import { runCli, testPrefix } from '../../../test/support/service';
 import { deleteKeys } from '../../../test/support/redis';
 
 const JOB = '7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e';
+
+const WRITES = new Set([
+  'set',
+  'hset',
+  'hdel',
+  'del',
+  'sadd',
+  'srem',
+  'zadd',
+  'zrem',
+  'mset',
+  'hmset',
+  'rpush',
+  'lpush',
+]);
+
+/**
+ * The real Redis client, but every write (a command that changes data, or the EXEC of a MULTI) is counted,
+ * and the `crashAt`-th throws before it reaches Redis: a process dying between two of its writes.
+ */
+function crashingRedis(redis: IORedis, fault: { writes: number; crashAt: number }): IORedis {
+  const hit = () => {
+    fault.writes += 1;
+    if (fault.writes === fault.crashAt) throw new Error(`crash before write ${fault.crashAt}`);
+  };
+  return new Proxy(redis, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      if (property === 'multi' || property === 'pipeline') {
+        return (...args: unknown[]) => {
+          const tx = method.apply(target, args) as { exec: (...a: unknown[]) => Promise<unknown> };
+          const exec = tx.exec.bind(tx);
+          tx.exec = async (...a: unknown[]) => {
+            hit();
+            return exec(...a);
+          };
+          return tx;
+        };
+      }
+      if (WRITES.has(String(property))) {
+        return async (...args: unknown[]) => {
+          hit();
+          return method.apply(target, args);
+        };
+      }
+      return method.bind(target);
+    },
+  });
+}
 const quiet = { info: () => {}, error: () => {} };
 
 /** A scripted lifecycle through the real command bus: checkpoints, a savepoint, persist, discards, cancel. */
@@ -107,15 +158,71 @@ describe('read-model projector (real Redis)', () => {
     // Redeliver everything: the stored position goes back to the start, as after a lost checkpoint.
     const space = new ReadModelKeys(prefix).space(1);
     await redis.set(space.position, formatPosition(START));
-    const second = new Projector({ store, redis, prefix, log: quiet });
+    // Subscribers hear each event once: what the first projector wrote is not published again.
+    const republished: number[] = [];
+    const second = new Projector({
+      store,
+      redis,
+      prefix,
+      log: quiet,
+      publish: (m) => republished.push(Number(m.revision)),
+    });
     await second.start();
     await caughtUp(new ReadModel(redis, prefix));
     await second.stop();
     expect(second.stats.duplicates).toBeGreaterThanOrEqual(10);
+    const total = (await store.readStream(`snapcat-job-${JOB}`)).length;
+    expect(first.stats.applied + republished.length).toBe(total);
+    expect(new Set(republished).size).toBe(republished.length);
     expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
     const job = await new ReadModel(redis, prefix).job(JOB);
     expect(job).toMatchObject({ status: 'CANCELED', counts: { completed: 6 } });
   });
+
+  it('a crash at any one Redis write of the projector, then a restart: the same read model as a fold of the log', async () => {
+    // The lifecycle is written while the projector runs, so it projects many batches (many writes).
+    const attempt = async (fault: { writes: number; crashAt: number }) => {
+      const scratch = mkdtempSync(join(tmpdir(), 'snapcat-projector-crash-'));
+      const events = new SqliteEventStore(join(scratch, 'events.db'), { pollMs: 5 });
+      const space = testPrefix('projector-crash');
+      let crashed = false;
+      try {
+        const first = new Projector({
+          store: events,
+          redis: crashingRedis(redis, fault),
+          prefix: space,
+          log: { info: () => {}, error: () => (crashed = true) },
+        });
+        await first.start().catch(() => (crashed = true));
+        await lifecycle(new CommandBus(events));
+        const [last] = await events.readAll({ direction: 'backwards', maxCount: 1 });
+        const readModel = new ReadModel(redis, space);
+        for (let i = 0; i < 400 && !crashed && !(await readModel.waitFor(last!.position, 1)); i += 1) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        await first.stop();
+        const second = new Projector({ store: events, redis, prefix: space, log: quiet });
+        await second.start();
+        expect(await readModel.waitFor(last!.position, 10_000)).toBe(true);
+        await second.stop();
+        return { crashed, differences: await verifyReadModel(events, redis, space) };
+      } finally {
+        await deleteKeys(space);
+        await events.close();
+        rmSync(scratch, { recursive: true, force: true });
+      }
+    };
+    const counting = { writes: 0, crashAt: Infinity };
+    expect(await attempt(counting)).toEqual({ crashed: false, differences: [] });
+    expect(counting.writes).toBeGreaterThan(5);
+    for (let crashAt = 1; crashAt <= counting.writes; crashAt += 1) {
+      expect({ crashAt, ...(await attempt({ writes: 0, crashAt })) }).toEqual({
+        crashAt,
+        crashed: true,
+        differences: [],
+      });
+    }
+  }, 60_000);
 
   it("sharing the command bus's states (one process): the same read model as a fold of the log", async () => {
     const bus = new CommandBus(store);
