@@ -8,6 +8,7 @@ import {
   initialState,
   isTerminal,
   latestCompleted,
+  type JobStatus,
 } from '../src';
 import { JOB, Job } from './harness';
 
@@ -151,6 +152,25 @@ const history = fc.record({
   steps: fc.array(step, { minLength: 30, maxLength: 120 }),
 });
 
+const whileRunning = fc.record({
+  retention,
+  minPauseMs: fc.constantFrom(0, 500),
+  // More completed checkpoints than the shared mix: each one beyond numRetained is a subsumption to check.
+  steps: fc.array(
+    fc.oneof(
+      { weight: 3, arbitrary: step.filter((s) => s.op !== 'status' || !isTerminal(s.status as JobStatus)) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          op: fc.constant('complete' as const),
+          kind: fc.constant('CHECKPOINT' as const),
+        }),
+      },
+    ),
+    { minLength: 30, maxLength: 120 },
+  ),
+});
+
 function runHistory(h: { retention: string; minPauseMs: number; steps: Step[] }, check: (job: Job) => void) {
   const job = new Job().register({
     tasks: TASKS,
@@ -226,7 +246,9 @@ describe('domain invariants (fast-check)', () => {
   it('while the job has not terminated, its latest completed snapshot is never discarded automatically', () => {
     let reached = 0;
     fc.assert(
-      fc.property(history, (h) => {
+      // Histories that never terminate the job: a terminated one has no automatic discard left to check,
+      // and with them in the mix the case was reached too rarely to trust (8 in a 300-run draw once).
+      fc.property(whileRunning, (h) => {
         const job = runHistory(h, () => {});
         // Replay the log one event at a time and look at each automatic discard in the state just before it.
         let state = initialState(JOB);
@@ -244,8 +266,9 @@ describe('domain invariants (fast-check)', () => {
       }),
       runs,
     );
-    // The generator must reach the case under test: automatic discards while the job runs.
-    expect(reached).toBeGreaterThan(10);
+    // The generator must reach the case under test: automatic discards while the job runs (600 to 830
+    // per 300 histories in six runs; the floor is 30).
+    expect(reached).toBeGreaterThan(runs.numRuns / 10);
   });
 
   it('at most maxConcurrent non-forced snapshots are pending', () => {
