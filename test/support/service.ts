@@ -46,7 +46,10 @@ export async function startService(
   child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`service did not start:\n${logs.join('')}`)), 30_000);
-    void exited.then((code) => reject(new Error(`service exited with ${code}:\n${logs.join('')}`)));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`service exited with ${code}:\n${logs.join('')}`));
+    });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       logs.push(line);
       try {

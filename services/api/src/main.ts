@@ -66,7 +66,13 @@ async function main(): Promise<void> {
     defaults: { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir },
     log: log.error,
   });
-  const server: Server = app.listen(config.port, config.host, () => {
+  const server: Server = app.listen(config.port, config.host, (error?: Error) => {
+    if (error) {
+      // Express 5 hands a failed bind (EADDRINUSE, EACCES) to this callback: without the port the process
+      // must not go on running its workers and projector against the shared store and Redis.
+      log.error('cannot listen: stopping', { port: config.port, host: config.host, error: error.message });
+      process.exit(1);
+    }
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     log.info('listening', {

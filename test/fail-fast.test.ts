@@ -1,0 +1,43 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startService, testPrefix, type RunningService } from './support/service';
+import { deleteKeys } from './support/redis';
+
+describe('fail fast: a second instance on a port already taken', () => {
+  let dir: string;
+  let first: RunningService;
+  const prefix = testPrefix('failfast');
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-failfast-'));
+    first = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    });
+  });
+  afterAll(async () => {
+    await first.stop('SIGKILL');
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('logs why and exits non-zero within 5 s, leaving nothing running; the first keeps serving', async () => {
+    const started = Date.now();
+    const outcome = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+      SNAPCAT_PORT: String(first.port),
+    }).then(
+      async (second) => {
+        await second.stop('SIGKILL'); // it must not have come up: stop it, and fail below
+        return 'it started';
+      },
+      (error: Error) => error.message,
+    );
+    expect(outcome).toMatch(/service exited with 1[\s\S]*cannot listen: stopping[\s\S]*EADDRINUSE/);
+    expect(Date.now() - started).toBeLessThan(5000 + 3000); // tsx's start-up on top of the 5 s
+    expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+  }, 30_000);
+});
