@@ -92,6 +92,8 @@ export function whyKept(
   location: string,
   /** The snapshot being discarded: its own references and deletions keep nothing. */
   discarding?: number,
+  /** Answers per directory, shared by the calls of one plan (`liveDirectoryOwners`). */
+  directories?: Map<string, number[] | null>,
 ): Omit<KeptLocation, 'path'> | null {
   // No closures nor generators here: this runs for every handle of every discard (tsx wraps each
   // closure it creates, and a 40,000-subtask checkpoint has 160,000 handles in bench #11).
@@ -100,7 +102,7 @@ export function whyKept(
     const referrers = without(reference.snapshots, discarding);
     if (referrers.length > 0) return { reason: 'REFERENCED', snapshots: referrers };
   }
-  const owners = liveDirectoryOwners(registry, location, discarding);
+  const owners = liveDirectoryOwners(registry, location, discarding, directories);
   if (owners) return { reason: 'LIVE_DIRECTORY', snapshots: owners };
   // Only the very location: a file in a directory being deleted was kept by that discard (someone
   // referenced it) or came later (a late acknowledgement), so it is not deleted unless named again.
@@ -111,23 +113,30 @@ export function whyKept(
     : { reason: 'BEING_DELETED', snapshots: [], cleanupId: -deleter };
 }
 
-/** The live snapshots (other than `discarding`) owning the location or a directory it lies in, if any. */
+/**
+ * The live snapshots (other than `discarding`) owning the location or a directory it lies in, if any.
+ * `directories` caches the answer per directory for one plan: a discard's handles share a few parents.
+ */
 function liveDirectoryOwners(
   registry: SharedStateRegistry,
   location: string,
   discarding: number | undefined,
+  directories?: Map<string, number[] | null>,
 ): number[] | undefined {
   if (registry.directories.size === 0) return undefined;
-  const last = firstAncestorEnd(location);
-  for (let end = location.length; end >= last; end = location.lastIndexOf('/', end - 1)) {
-    const owners = registry.directories.get(end === location.length ? location : location.slice(0, end));
-    if (owners) {
-      const others = without(owners, discarding);
-      if (others.length > 0) return others;
-    }
-    if (end <= 0) break;
+  const own = registry.directories.get(location);
+  if (own) {
+    const others = without(own, discarding);
+    if (others.length > 0) return others;
   }
-  return undefined;
+  const slash = location.lastIndexOf('/');
+  if (slash < firstAncestorEnd(location) || slash <= 0) return undefined;
+  const parent = location.slice(0, slash);
+  const cached = directories?.get(parent);
+  if (cached !== undefined) return cached ?? undefined;
+  const found = liveDirectoryOwners(registry, parent, discarding, directories);
+  directories?.set(parent, found ?? null);
+  return found;
 }
 
 /** A copy of the ids without `id` (all of them when `id` is undefined). */
@@ -165,11 +174,12 @@ export function planDiscard(
 ): DiscardPlan {
   const plan: DiscardPlan = { locations: [], stateHandles: [], kept: [] };
   const seen = new Set<string>();
+  const parents = new Map<string, number[] | null>();
   for (const handle of handles) {
     const location = normaliseLocation(handle.path);
     if (seen.has(location)) continue;
     seen.add(location);
-    const why = whyKept(registry, location, snapshotId);
+    const why = whyKept(registry, location, snapshotId, parents);
     if (why) plan.kept.push({ path: location, ...why });
     else plan.stateHandles.push(handle);
   }
@@ -210,11 +220,12 @@ export function planStrayCleanup(
   const cleanup: StateHandle[] = [];
   const kept: KeptLocation[] = [];
   const seen = new Set<string>();
+  const parents = new Map<string, number[] | null>();
   for (const handle of handles) {
     const location = normaliseLocation(handle.path);
     if (seen.has(location)) continue;
     seen.add(location);
-    const why = whyKept(registry, location);
+    const why = whyKept(registry, location, undefined, parents);
     if (why) kept.push({ path: location, ...why });
     else cleanup.push(handle);
   }
