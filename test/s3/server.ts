@@ -51,9 +51,10 @@ export class S3TestServer {
     client.destroy();
   }
 
-  client(): S3Client {
+  /** A client of this server, or of something in front of it (a proxy at `endpoint`). */
+  client(endpoint = this.endpoint): S3Client {
     return new S3Client({
-      endpoint: this.endpoint,
+      endpoint,
       region: 'us-east-1',
       forcePathStyle: true,
       credentials: this.credentials,

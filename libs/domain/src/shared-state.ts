@@ -172,17 +172,9 @@ export function planDiscard(
   handles: readonly StateHandle[],
   directories: readonly string[],
 ): DiscardPlan {
-  const plan: DiscardPlan = { locations: [], stateHandles: [], kept: [] };
   const seen = new Set<string>();
-  const parents = new Map<string, number[] | null>();
-  for (const handle of handles) {
-    const location = normaliseLocation(handle.path);
-    if (seen.has(location)) continue;
-    seen.add(location);
-    const why = whyKept(registry, location, snapshotId, parents);
-    if (why) plan.kept.push({ path: location, ...why });
-    else plan.stateHandles.push(handle);
-  }
+  const { deleted, kept } = partitionHandles(registry, handles, snapshotId, seen);
+  const plan: DiscardPlan = { locations: [], stateHandles: deleted, kept };
   for (const directory of directories) {
     const location = normaliseLocation(directory);
     const why = whyKept(registry, location, snapshotId);
@@ -217,19 +209,29 @@ export function planStrayCleanup(
   registry: SharedStateRegistry,
   handles: readonly StateHandle[],
 ): { cleanup: StateHandle[]; kept: KeptLocation[] } {
-  const cleanup: StateHandle[] = [];
+  const { deleted, kept } = partitionHandles(registry, handles, undefined, new Set());
+  return { cleanup: deleted, kept };
+}
+
+/** Handles to delete (nothing keeps them) and kept locations with why; `seen` gathers their locations. */
+function partitionHandles(
+  registry: SharedStateRegistry,
+  handles: readonly StateHandle[],
+  discarding: number | undefined,
+  seen: Set<string>,
+): { deleted: StateHandle[]; kept: KeptLocation[] } {
+  const deleted: StateHandle[] = [];
   const kept: KeptLocation[] = [];
-  const seen = new Set<string>();
   const parents = new Map<string, number[] | null>();
   for (const handle of handles) {
     const location = normaliseLocation(handle.path);
     if (seen.has(location)) continue;
     seen.add(location);
-    const why = whyKept(registry, location, undefined, parents);
+    const why = whyKept(registry, location, discarding, parents);
     if (why) kept.push({ path: location, ...why });
-    else cleanup.push(handle);
+    else deleted.push(handle);
   }
-  return { cleanup, kept };
+  return { deleted, kept };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { LocationRefusedError, RoutingSnapshotStorage, S3SnapshotStorage, parseS3Location } from '../src';
 import { FaultyS3Proxy } from '../../../test/s3/faulty-proxy';
 import { S3TestServer } from '../../../test/s3/server';
@@ -117,12 +117,7 @@ describe('s3 snapshot storage under a store that pushes back (fault-injecting pr
       failOnce: new Set(['faults/root/chk-1/part-3', 'faults/root/chk-1/part-7']),
     });
     await proxy.start();
-    const proxied = new S3Client({
-      endpoint: proxy.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: server.credentials,
-    });
+    const proxied = server.client(proxy.endpoint);
     try {
       for (let i = 0; i < 10; i += 1) await put(`s3://snapcat/faults/root/chk-1/part-${i}`, 10);
       const storage = new S3SnapshotStorage(['s3://snapcat/faults/root'], proxied, { backoffMs: 5 });
@@ -141,12 +136,7 @@ describe('s3 snapshot storage under a store that pushes back (fault-injecting pr
   it('gives up after its attempts when a key keeps failing: the deletion fails (and the worker retries it later)', async () => {
     const proxy = new FaultyS3Proxy(server.port, { slowDowns: 0, failOnce: new Set() });
     await proxy.start();
-    const proxied = new S3Client({
-      endpoint: proxy.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: server.credentials,
-    });
+    const proxied = server.client(proxy.endpoint);
     try {
       await put('s3://snapcat/stuck/root/chk-1/a', 10);
       // The key fails in every batch: re-armed before each of the storage's attempts.
