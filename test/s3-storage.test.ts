@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseS3Location } from '@snapcat/storage';
-import { QueueEvents } from 'bullmq';
 import { S3TestServer } from './s3/server';
-import { sleep, until } from './support/wait';
+import { until } from './support/wait';
+import { discardKilledMidway } from './support/kill-mid-deletion';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 
@@ -230,47 +230,25 @@ describe('checkpoints and savepoints on S3: the same safety as local files', () 
     await Promise.all(puts);
     await checkpoint(jobId, []); // so the first is no longer the latest
 
-    let violations = 0;
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const s = await snapshot(jobId, id).catch(() => undefined);
-        if (s?.status === 'DISCARDED' && (await count(chk)) > 0) violations += 1;
-        await sleep(20);
-      }
-    })();
-    const events = new QueueEvents('storage', { connection: { url: 'redis://127.0.0.1:6379' }, prefix });
-    await events.waitUntilReady();
-    const active = new Promise<void>((resolve) =>
-      events.on('active', ({ jobId: activeId }) => {
-        if (activeId === `discard-${jobId}-${id}`) resolve();
-      }),
-    );
-    let left: number;
-    let final;
-    try {
-      expect((await api.post(`/jobs/${jobId}/snapshots/${id}/discard`, {})).status).toBe(202);
-      await Promise.race([
-        active,
-        sleep(15_000).then(() => Promise.reject(new Error('discard never active'))),
-      ]);
+    const { left, final, violations } = await discardKilledMidway({
+      queuePrefix: prefix,
+      jobId,
+      snapshotId: id,
+      snapshot: () => snapshot(jobId, id),
+      requestDiscard: async () => (await api.post(`/jobs/${jobId}/snapshots/${id}/discard`, {})).status,
+      remaining: () => count(chk),
       // Listed in key order, part-0 goes with the first batch: kill as soon as it is gone.
-      const killAt = Date.now() + 10_000;
-      while (Date.now() < killAt && (await exists(`${chk}/part-0`))) await sleep(2);
-      await service.stop('SIGKILL');
-      left = await count(chk);
-      service = await startService(env());
-      api = client(service.url);
-      final = await discarded(jobId, id, 60_000);
-    } finally {
-      watching = false;
-      await watcher;
-      await events.close();
-    }
+      begun: async () => !(await exists(`${chk}/part-0`)),
+      kill: async () => void (await service.stop('SIGKILL')),
+      restart: async () => {
+        service = await startService(env());
+        api = client(service.url);
+      },
+    });
     expect(left).toBeGreaterThan(0); // the kill landed before the deletion finished
     expect(left).toBeLessThan(5000);
     expect(await count(chk)).toBe(0);
-    expect(final.discard.bytesReclaimed).toBe(bytes);
+    expect(final.discard?.bytesReclaimed).toBe(bytes);
     expect(violations).toBe(0);
     process.stdout.write(`s3 cleanup kill: ${left} of 5000 objects left at the kill\n`);
   }, 180_000);

@@ -10,8 +10,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QueueEvents } from 'bullmq';
 import { sleep, until } from './support/wait';
+import { discardKilledMidway } from './support/kill-mid-deletion';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 
@@ -72,55 +72,24 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     }
     await completed(jobId, { kind: 'CHECKPOINT' }); // so the first is no longer the latest
 
-    // The catalog must never say DISCARDED while a file is still there.
-    let violations = 0;
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const s = await snapshot(jobId, id).catch(() => undefined);
-        if (s?.status === 'DISCARDED' && existsSync(chk)) violations += 1;
-        await sleep(5);
-      }
-    })();
-
-    const events = new QueueEvents('storage', { connection: { url: 'redis://127.0.0.1:6379' }, prefix });
-    await events.waitUntilReady();
-    const active = new Promise<void>((resolve) =>
-      events.on('active', ({ jobId: active }) => {
-        if (active === `discard-${jobId}-${id}`) resolve();
-      }),
-    );
-    let left: number;
-    let final;
-    try {
-      expect((await api.post(`/jobs/${jobId}/snapshots/${id}/discard`, {})).status).toBe(202);
-      await Promise.race([
-        active,
-        sleep(15_000).then(() => Promise.reject(new Error('discard job never active'))),
-      ]);
-      // Kill as soon as the first files are gone, while the rest are still being deleted.
-      const killAt = Date.now() + 5000;
-      while (Date.now() < killAt && existsSync(chk) && readdirSync(chk).length === 1000) await sleep(1);
-      await service.stop('SIGKILL');
-      left = existsSync(chk) ? readdirSync(chk).length : 0;
-
-      service = await startService(env());
-      api = client(service.url);
-      final = await until(
-        async () => {
-          const s = await snapshot(jobId, id);
-          return s.status === 'DISCARDED' ? s : undefined;
-        },
-        30_000,
-        'DISCARDED after restart',
-      );
-    } finally {
-      watching = false;
-      await watcher;
-      await events.close();
-    }
+    const files = () => (existsSync(chk) ? readdirSync(chk).length : 0);
+    const { left, final, violations } = await discardKilledMidway({
+      queuePrefix: prefix,
+      jobId,
+      snapshotId: id,
+      snapshot: () => snapshot(jobId, id),
+      requestDiscard: async () => (await api.post(`/jobs/${jobId}/snapshots/${id}/discard`, {})).status,
+      remaining: async () => files(),
+      // As soon as the first files are gone, while the rest are still being deleted.
+      begun: async () => files() < 1000,
+      kill: async () => void (await service.stop('SIGKILL')),
+      restart: async () => {
+        service = await startService(env());
+        api = client(service.url);
+      },
+    });
     expect(left).toBeGreaterThan(0); // the kill did land before the cleanup finished
-    expect(final.discard.bytesReclaimed).toBe(expectedBytes);
+    expect(final.discard?.bytesReclaimed).toBe(expectedBytes);
     expect(existsSync(chk)).toBe(false);
     expect(violations).toBe(0);
     process.stdout.write(`cleanup kill: ${left} of 1000 files left at the kill\n`);

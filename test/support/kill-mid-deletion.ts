@@ -1,0 +1,69 @@
+import { QueueEvents } from 'bullmq';
+import { sleep, until } from './wait';
+
+interface SnapshotBody {
+  status: string;
+  discard: { bytesReclaimed: number | null } | null;
+}
+
+/**
+ * Requests a snapshot's discard, kills the service (SIGKILL) once its storage worker has started deleting
+ * and before it is done, restarts it, and waits for DISCARDED; meanwhile it watches that the catalog never
+ * says DISCARDED while something is left. What the kill left and the final snapshot are returned.
+ */
+export async function discardKilledMidway(o: {
+  queuePrefix: string;
+  jobId: string;
+  snapshotId: number;
+  /** The snapshot as the (current) service answers it; may throw while the service is down. */
+  snapshot: () => Promise<SnapshotBody>;
+  requestDiscard: () => Promise<number>;
+  /** Files or objects of the snapshot still there. */
+  remaining: () => Promise<number>;
+  /** True once the deletion has visibly begun: the moment to kill. */
+  begun: () => Promise<boolean>;
+  kill: () => Promise<void>;
+  restart: () => Promise<void>;
+}): Promise<{ left: number; final: SnapshotBody; violations: number }> {
+  let violations = 0;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const s = await o.snapshot().catch(() => undefined);
+      if (s?.status === 'DISCARDED' && (await o.remaining()) > 0) violations += 1;
+      await sleep(10);
+    }
+  })();
+  const events = new QueueEvents('storage', {
+    connection: { url: 'redis://127.0.0.1:6379' },
+    prefix: o.queuePrefix,
+  });
+  await events.waitUntilReady();
+  const active = new Promise<void>((resolve) =>
+    events.on('active', ({ jobId }) => {
+      if (jobId === `discard-${o.jobId}-${o.snapshotId}`) resolve();
+    }),
+  );
+  try {
+    expect(await o.requestDiscard()).toBe(202);
+    await Promise.race([active, sleep(15_000).then(() => Promise.reject(new Error('discard never active')))]);
+    const killAt = Date.now() + 10_000;
+    while (Date.now() < killAt && !(await o.begun())) await sleep(1);
+    await o.kill();
+    const left = await o.remaining();
+    await o.restart();
+    const final = await until(
+      async () => {
+        const s = await o.snapshot();
+        return s.status === 'DISCARDED' ? s : undefined;
+      },
+      60_000,
+      'DISCARDED after restart',
+    );
+    return { left, final, violations };
+  } finally {
+    watching = false;
+    await watcher;
+    await events.close();
+  }
+}
