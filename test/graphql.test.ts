@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { client, startService, testPrefix, type RunningService } from './support/service';
+import { buildSchema } from 'graphql';
+import { REPO_ROOT, client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 
 const JOB = '9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a';
@@ -308,5 +309,20 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
       'SnapshotCompleted',
     ]);
     expect(received.every((e) => e.snapshotId === 1)).toBe(true);
+  });
+
+  it('every mutation refuses an unknown argument, naming it, and writes nothing (generated from the schema)', async () => {
+    const schema = buildSchema(readFileSync(join(REPO_ROOT, 'schema', 'catalog.graphql'), 'utf8'));
+    const mutations = Object.keys(schema.getMutationType()!.getFields());
+    expect(mutations.length).toBeGreaterThan(0);
+    const before = (await api.get(`/jobs/${JOB}/events?limit=1000`)).body.events.length;
+    for (const name of mutations) {
+      const res = await gql(`mutation { ${name}(unexpected: 1) { __typename } }`);
+      expect({ name, messages: (res.errors ?? []).map((e) => e.message) }).toEqual({
+        name,
+        messages: expect.arrayContaining([expect.stringContaining('Unknown argument "unexpected"')]),
+      });
+    }
+    expect((await api.get(`/jobs/${JOB}/events?limit=1000`)).body.events.length).toBe(before);
   });
 });
