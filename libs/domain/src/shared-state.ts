@@ -238,29 +238,20 @@ function partitionHandles(
  * Edits a registry in place for one draft: the maps are copied on write (Immutable.js `asMutable`), so
  * the registry it started from is left as it was; `seal()` gives the immutable result.
  */
-export class RegistryEditor {
-  private readonly references: CowMapEditor<Reference>;
-  private readonly directories: CowMapEditor<readonly number[]>;
-  private readonly deleting: CowMapEditor<DeletionOwner>;
-  private referencedBytes: number;
+export class RegistryEditor implements SharedStateRegistry {
+  readonly references: CowMapEditor<Reference>;
+  readonly directories: CowMapEditor<readonly number[]>;
+  readonly deleting: CowMapEditor<DeletionOwner>;
+  referencedBytes: number;
 
   constructor(origin: SharedStateRegistry) {
     this.references = sealed(origin.references).edit();
     this.directories = sealed(origin.directories).edit();
     this.deleting = sealed(origin.deleting).edit();
     this.referencedBytes = origin.referencedBytes;
-  }
-
-  /** The registry as edited so far; read it, never keep it past the next edit. */
-  view(): SharedStateRegistry {
-    const view = {
-      references: this.references,
-      directories: this.directories,
-      deleting: this.deleting,
-      referencedBytes: this.referencedBytes,
-    };
-    unsealed.add(view);
-    return view;
+    // The editor is itself the registry a draft reads while it edits (no copy per edit); it must never
+    // be the origin of another draft.
+    unsealed.add(this);
   }
 
   seal(): SharedStateRegistry {

@@ -212,10 +212,13 @@ export class Draft {
     return this.state;
   }
 
-  private editRegistry(change: (registry: RegistryEditor) => void): void {
-    this.registry ??= new RegistryEditor(this.state.sharedState);
-    change(this.registry);
-    this.state.sharedState = this.registry.view();
+  /** The registry to edit: the draft's state reads it as it is edited, until `seal()`. */
+  private editRegistry(): RegistryEditor {
+    if (!this.registry) {
+      this.registry = new RegistryEditor(this.state.sharedState);
+      this.state.sharedState = this.registry;
+    }
+    return this.registry;
   }
 
   /** The draft's own copy of a container, to change. */
@@ -280,7 +283,7 @@ export class Draft {
         this.own('pending').add(event.snapshotId);
         s.nextSnapshotId = Math.max(s.nextSnapshotId, event.snapshotId + 1);
         if (event.slot !== undefined) s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
-        this.editRegistry((r) => r.ownDirectory(event.snapshotId, event.externalPath));
+        this.editRegistry().ownDirectory(event.snapshotId, event.externalPath);
         return;
       case 'StrayAcknowledgementReceived': {
         // Events before decision 0011 have no cleanup id: their cleanup was never tracked.
@@ -289,7 +292,7 @@ export class Draft {
         const locations = cleanup.map((h) => normaliseLocation(h.path));
         this.own('strayCleanups').set(cleanupId, locations);
         s.nextCleanupId = Math.max(s.nextCleanupId, cleanupId + 1);
-        this.editRegistry((r) => r.markDeleting(strayCleanupOwner(cleanupId), locations));
+        this.editRegistry().markDeleting(strayCleanupOwner(cleanupId), locations);
         return;
       }
       case 'StrayStateDeleted': {
@@ -297,7 +300,7 @@ export class Draft {
         if (!cleanup) return;
         this.own('strayCleanups').delete(event.cleanupId);
         const owner = strayCleanupOwner(event.cleanupId);
-        this.editRegistry((r) => r.deletionDone(owner, cleanup));
+        this.editRegistry().deletionDone(owner, cleanup);
         return;
       }
       case 'SnapshotTriggerRejected':
@@ -313,7 +316,7 @@ export class Draft {
             if (isSharedHandle(handle)) snap.sharedStateSize += handle.sizeBytes;
             else snap.privateStateSize += handle.sizeBytes;
           }
-          this.editRegistry((r) => r.reference(event.snapshotId, event.stateHandles));
+          this.editRegistry().reference(event.snapshotId, event.stateHandles);
         }
         return;
       }
@@ -352,7 +355,7 @@ export class Draft {
         snap.persisted = true;
         snap.persistedPath = event.savepointPath;
         snap.properties = internProperties(persistedProperties(snap.properties));
-        this.editRegistry((r) => r.ownDirectory(event.snapshotId, event.savepointPath));
+        this.editRegistry().ownDirectory(event.snapshotId, event.savepointPath);
         return;
       }
       case 'SnapshotDiscardRequested': {
@@ -370,7 +373,7 @@ export class Draft {
           ? { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept }
           : planDiscard(s.sharedState, event.snapshotId, handles, directories);
         const deleting = deletionIndex(plan);
-        this.editRegistry((r) => r.release(event.snapshotId, handles, directories, deleting));
+        this.editRegistry().release(event.snapshotId, handles, directories, deleting);
         // The plan carries the state handles to delete; the aggregate keeps only the counts, so that a job's
         // state grows with its retained snapshots, not with every acknowledgement it ever had.
         snap.acks = AckLog.EMPTY;
@@ -390,7 +393,7 @@ export class Draft {
         const snap = this.snapshot(event.snapshotId);
         if (snap.status === 'DISCARDING') snap.status = 'DISCARDED';
         const { deleting, ...done } = snap.discard!;
-        if (deleting) this.editRegistry((r) => r.deletionDone(event.snapshotId, deleting));
+        if (deleting) this.editRegistry().deletionDone(event.snapshotId, deleting);
         snap.discard = { ...done, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
         return;
       }
