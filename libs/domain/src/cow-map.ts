@@ -71,10 +71,6 @@ export class CowMap<V> implements ReadonlyCowMap<V> {
     yield* entriesOf<V>(this.table);
   }
 
-  keys(): string[] {
-    return [...this.entries()].map(([key]) => key);
-  }
-
   /** Entries sorted by key: a plain value to compare (tests) or show. */
   toJSON(): [string, V][] {
     return [...this.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
