@@ -70,8 +70,15 @@ function crashingRedis(redis: IORedis, fault: { writes: number; crashAt: number 
 const quiet = { info: () => {}, error: () => {} };
 
 /** A scripted lifecycle through the real command bus: checkpoints, a savepoint, persist, discards, cancel. */
-async function lifecycle(bus: CommandBus, jobId = JOB): Promise<void> {
-  const run = (c: Omit<Command, 'jobId'>) => bus.execute({ ...c, jobId } as Command);
+async function lifecycle(
+  bus: CommandBus,
+  jobId = JOB,
+  afterEachCommand: () => Promise<void> = async () => {},
+): Promise<void> {
+  const run = async (c: Omit<Command, 'jobId'>) => {
+    await bus.execute({ ...c, jobId } as Command);
+    await afterEachCommand();
+  };
   await run({
     type: 'ConfigureJob',
     name: 'p',
@@ -180,7 +187,8 @@ describe('read-model projector (real Redis)', () => {
   });
 
   it('a crash at any one Redis write of the projector, then a restart: the same read model as a fold of the log', async () => {
-    // The lifecycle is written while the projector runs, so it projects many batches (many writes).
+    // The lifecycle is written while the projector runs, and each command is projected before the next is
+    // sent: one batch per command, so every attempt makes the same writes in the same order (until it crashes).
     const attempt = async (fault: { writes: number; crashAt: number }) => {
       const scratch = mkdtempSync(join(tmpdir(), 'snapcat-projector-crash-'));
       const events = new SqliteEventStore(join(scratch, 'events.db'), { pollMs: 5 });
@@ -194,12 +202,15 @@ describe('read-model projector (real Redis)', () => {
           log: { info: () => {}, error: () => (crashed = true) },
         });
         await first.start().catch(() => (crashed = true));
-        await lifecycle(new CommandBus(events));
-        const [last] = await events.readAll({ direction: 'backwards', maxCount: 1 });
         const readModel = new ReadModel(redis, space);
-        for (let i = 0; i < 400 && !crashed && !(await readModel.waitFor(last!.position, 1)); i += 1) {
-          await new Promise((r) => setTimeout(r, 5));
-        }
+        const projected = async () => {
+          const [latest] = await events.readAll({ direction: 'backwards', maxCount: 1 });
+          for (let i = 0; i < 400 && !crashed && !(await readModel.waitFor(latest!.position, 1)); i += 1) {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        };
+        await lifecycle(new CommandBus(events), JOB, projected);
+        const [last] = await events.readAll({ direction: 'backwards', maxCount: 1 });
         await first.stop();
         const second = new Projector({ store: events, redis, prefix: space, log: quiet });
         await second.start();
