@@ -231,6 +231,7 @@ describe('checkpoints and savepoints on S3: the same safety as local files', () 
     await checkpoint(jobId, []); // so the first is no longer the latest
 
     const { left, final, violations } = await discardKilledMidway({
+      eventStore: `sqlite:${join(dir, 'events.db')}`,
       queuePrefix: prefix,
       jobId,
       snapshotId: id,

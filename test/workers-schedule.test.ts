@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { Queue } from 'bullmq';
+import { namespaceOf } from './support/namespace';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { startRedisServer } from './support/redis';
 
@@ -59,7 +60,8 @@ describe('periodic savepoints with two worker processes, and a Redis wipe in the
     const started = Date.now();
 
     await sleep(9000);
-    const storageQueue = new Queue('storage', { connection: { url: redis.url }, prefix });
+    const namespace = await namespaceOf(`sqlite:${join(dir, 'events.db')}`, prefix);
+    const storageQueue = new Queue('storage', { connection: { url: redis.url }, prefix: namespace });
     await storageQueue.pause();
     for (const id of [1, 2]) {
       expect((await api.post(`/jobs/${JOB}/snapshots/${id}/discard`, {})).status).toBe(202);

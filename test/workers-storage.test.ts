@@ -74,6 +74,7 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
 
     const files = () => (existsSync(chk) ? readdirSync(chk).length : 0);
     const { left, final, violations } = await discardKilledMidway({
+      eventStore: `sqlite:${join(dir, 'events.db')}`,
       queuePrefix: prefix,
       jobId,
       snapshotId: id,

@@ -1,4 +1,5 @@
 import { QueueEvents } from 'bullmq';
+import { namespaceOf } from './namespace';
 import { sleep, until } from './wait';
 
 interface SnapshotBody {
@@ -12,6 +13,8 @@ interface SnapshotBody {
  * says DISCARDED while something is left. What the kill left and the final snapshot are returned.
  */
 export async function discardKilledMidway(o: {
+  /** The service's event store and Redis prefix: where its storage queue is. */
+  eventStore: string;
   queuePrefix: string;
   jobId: string;
   snapshotId: number;
@@ -36,7 +39,7 @@ export async function discardKilledMidway(o: {
   })();
   const events = new QueueEvents('storage', {
     connection: { url: 'redis://127.0.0.1:6379' },
-    prefix: o.queuePrefix,
+    prefix: await namespaceOf(o.eventStore, o.queuePrefix),
   });
   await events.waitUntilReady();
   const active = new Promise<void>((resolve) =>

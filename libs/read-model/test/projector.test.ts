@@ -9,8 +9,10 @@ import {
   START,
   comparePositions,
   formatPosition,
+  storeIdentity,
   type EventStore,
 } from '@snapcat/event-store';
+import { storeNamespace } from '@snapcat/runtime';
 import { Projector, ReadModel, ReadModelKeys, rebuildReadModel, verifyReadModel } from '../src';
 import { runCli, testPrefix } from '../../../test/support/service';
 import { deleteKeys } from '../../../test/support/redis';
@@ -272,9 +274,11 @@ describe('read-model projector (real Redis)', () => {
 
   it('the CLI: audit verify passes, fails with exit 1 naming the key after one is corrupted; export and replay', async () => {
     await lifecycle(new CommandBus(store));
-    const projector = new Projector({ store, redis, prefix, log: quiet });
+    // The CLI reads the keys of the configured store: under the prefix and the store's id.
+    const namespace = storeNamespace(prefix, await storeIdentity(store));
+    const projector = new Projector({ store, redis, prefix: namespace, log: quiet });
     await projector.start();
-    await caughtUp(new ReadModel(redis, prefix));
+    await caughtUp(new ReadModel(redis, namespace));
     await projector.stop();
     const cli = (...args: string[]) =>
       runCli(args, { SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`, SNAPCAT_QUEUE_PREFIX: prefix });
@@ -282,7 +286,7 @@ describe('read-model projector (real Redis)', () => {
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain('read model matches the log');
 
-    const key = new ReadModelKeys(prefix).space(1).snapshot(JOB, 3);
+    const key = new ReadModelKeys(namespace).space(1).snapshot(JOB, 3);
     const view = JSON.parse((await redis.get(key))!);
     await redis.set(key, JSON.stringify({ ...view, status: 'COMPLETED', stateSize: 1 }));
     const drift = await cli('audit', 'verify');
@@ -307,7 +311,7 @@ describe('read-model projector (real Redis)', () => {
     expect(replay.status).toBe(0);
     expect(replay.stdout).toMatch(/replayed \d+ events of 1 jobs .* events\/s/);
     expect((await cli('audit', 'verify')).status).toBe(0); // the rebuild repaired the corrupted key
-    const position = await new ReadModel(redis, prefix).position();
+    const position = await new ReadModel(redis, namespace).position();
     expect(position && comparePositions(position, START)).toBe(1);
   }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { IsoDuration, durationMs } from '@snapcat/domain';
+import type { ForeignStatePolicy } from './store-namespace';
 
 const EnvSchema = z.object({
   SNAPCAT_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -24,6 +25,7 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'letters, digits, _ and - only' })
     .default('snapcat'),
+  SNAPCAT_ON_FOREIGN_READ_MODEL: z.enum(['rebuild', 'refuse']).default('rebuild'),
   SNAPCAT_RETENTION_SWEEP: IsoDuration.default('PT1M'),
   SNAPCAT_ORPHAN_GRACE: IsoDuration.default('PT24H'),
   SNAPCAT_DELETE_ORPHANS: z.enum(['true', 'false']).default('false'),
@@ -69,8 +71,13 @@ export interface Config {
   /** How to reach s3:// roots (endpoint, region and credentials come from the AWS environment). */
   s3: { forcePathStyle: boolean; concurrency: number };
   logLevel: z.infer<typeof EnvSchema>['SNAPCAT_LOG_LEVEL'];
-  /** Prefix of every Redis key snapcat's workers use (BullMQ queues, positions, leases). */
+  /**
+   * Prefix of every Redis key snapcat uses (BullMQ queues, positions, leases, the read model); a store's keys
+   * live under `<prefix>:<storeId>` (see storeNamespace).
+   */
   queuePrefix: string;
+  /** When the prefix last held another store's state: build this store's afresh beside it, or exit 2. */
+  onForeignReadModel: ForeignStatePolicy;
   retentionSweepMs: number;
   orphanGraceMs: number;
   deleteOrphans: boolean;
@@ -133,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: e.SNAPCAT_LOG_LEVEL,
     queuePrefix: e.SNAPCAT_QUEUE_PREFIX,
+    onForeignReadModel: e.SNAPCAT_ON_FOREIGN_READ_MODEL,
     retentionSweepMs: durationMs(e.SNAPCAT_RETENTION_SWEEP),
     orphanGraceMs: durationMs(e.SNAPCAT_ORPHAN_GRACE),
     deleteOrphans: e.SNAPCAT_DELETE_ORPHANS === 'true',

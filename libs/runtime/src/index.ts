@@ -4,3 +4,4 @@ export * from './redis';
 export * from './boot';
 export * from './lease';
 export * from './leased-consumer';
+export * from './store-namespace';

@@ -31,7 +31,7 @@ export function webhooksDisabledReason(config: Config): string | undefined {
  * and the API-facing service. `startDelivery` adds the dispatcher and the delivery worker (workers only).
  * Undefined when webhooks are disabled (no secret key outside development).
  */
-export function openWebhooks(config: Config, store: EventStore, log: Log) {
+export function openWebhooks(config: Config, prefix: string, store: EventStore, log: Log) {
   const reason = webhooksDisabledReason(config);
   if (reason) {
     log.warn(reason);
@@ -46,7 +46,7 @@ export function openWebhooks(config: Config, store: EventStore, log: Log) {
   const box = new SecretBox(settings.secretKey!);
   const now = () => Date.now();
   const subscriptions = new SubscriptionRepository(store, now);
-  const deliveries = new Deliveries(redis, connection, config.queuePrefix, settings.scheduleMs.length);
+  const deliveries = new Deliveries(redis, connection, prefix, settings.scheduleMs.length);
   const service = new WebhookService({
     subscriptions,
     deliveries,
@@ -66,7 +66,7 @@ export function openWebhooks(config: Config, store: EventStore, log: Log) {
         store,
         redis,
         deliveries,
-        keyPrefix: config.queuePrefix,
+        keyPrefix: prefix,
         checkpointEveryMs: settings.checkpointEveryMs,
         now,
         log,
@@ -74,7 +74,7 @@ export function openWebhooks(config: Config, store: EventStore, log: Log) {
       dispatcher.start();
       worker = startDeliveryWorker({
         connection,
-        prefix: config.queuePrefix,
+        prefix,
         store,
         subscriptions,
         deliveries,

@@ -1,7 +1,13 @@
 import type { Server } from 'node:http';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
-import { connectRedis, loadConfigOrExit, openCore, stopOnSignals } from '@snapcat/runtime';
+import {
+  connectRedis,
+  loadConfigOrExit,
+  openCore,
+  openStoreNamespace,
+  stopOnSignals,
+} from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
 import { redisKeys, startWorkers } from '@snapcat/workers';
 import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
@@ -15,9 +21,10 @@ import { createGraphql, createSnapshotEventsPubSub } from './graphql';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const { log, store, bus } = openCore(config);
+  const prefix = await openStoreNamespace(config, store, log);
   const storage = openSnapshotStorage(config.storageRoots, config.s3);
   const redis = connectRedis(config.redisUrl);
-  const keys = new ReadModelKeys(config.queuePrefix);
+  const keys = new ReadModelKeys(prefix);
   const pubsub = createSnapshotEventsPubSub(
     createRedisEventTarget({
       publishClient: connectRedis(config.redisUrl),
@@ -26,20 +33,20 @@ async function main(): Promise<void> {
   );
   // Its own connection: the queries of concurrent requests are pipelined together.
   const queryRedis = connectRedis(config.redisUrl, { autoPipelining: true });
-  const readModel = new ReadModel(queryRedis, config.queuePrefix);
+  const readModel = new ReadModel(queryRedis, prefix);
 
   const workers =
     process.env.SNAPCAT_WORKERS !== 'off'
-      ? await startWorkers({ config, store, bus, storage, log })
+      ? await startWorkers({ config, prefix, store, bus, storage, log })
       : undefined;
   // With embedded workers, their webhooks serve the API too; otherwise the API opens its own (no dispatcher).
-  const webhooks = workers ? workers.webhooks : openWebhooks(config, store, log);
+  const webhooks = workers ? workers.webhooks : openWebhooks(config, prefix, store, log);
   const projector =
     process.env.SNAPCAT_PROJECTOR !== 'off'
       ? new Projector({
           store,
           redis,
-          prefix: config.queuePrefix,
+          prefix,
           log,
           sharedStates: bus,
           publish: (message) => pubsub.publish(keys.channel, message.jobId, message),
@@ -58,7 +65,7 @@ async function main(): Promise<void> {
     projectionLag: async () => projector?.lag() ?? (await readModel.lag()),
     redisReady: () => redis.status === 'ready',
     orphanReport: async () => {
-      const text = await redis.get(redisKeys(config.queuePrefix).orphanReport);
+      const text = await redis.get(redisKeys(prefix).orphanReport);
       return text ? JSON.parse(text) : null;
     },
     storeCounters: store.counters,

@@ -1,18 +1,21 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Redis } from 'ioredis';
 import { webhookJsonSchemaFiles } from '@snapcat/webhooks';
 import { domainEvent, jobStream } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
-import { connectRedis, loadConfigOrExit } from '@snapcat/runtime';
-import { formatPosition, openEventStore } from '@snapcat/event-store';
+import { connectRedis, loadConfigOrExit, namespaceKeys, storeNamespace } from '@snapcat/runtime';
+import { formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
 
 const USAGE = `usage: npm run snapcat -- <command>
   replay                                    rebuild the read model from the log into a fresh key space, then switch
   audit verify                              fold the log from scratch and compare with the read model (exit 1 on drift)
   audit export --job <id> [--from <time>] [--to <time>]   the job's events as NDJSON on stdout
   schema write [--out <dir>]                write the JSON Schema of every webhook payload (default schema/webhooks)
+  redis stores                              the event stores whose state is kept under the Redis prefix
+  redis forget <storeId>                    delete another store's state (read model, positions, queues) from Redis
 Configuration comes from the same SNAPCAT_* variables as the service.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -27,8 +30,9 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean' },
     },
   });
-  const command = positionals.join(' ');
-  if (values.help || !['replay', 'audit verify', 'audit export', 'schema write'].includes(command)) {
+  const command = positionals.slice(0, 2).join(' ');
+  const commands = ['replay', 'audit verify', 'audit export', 'schema write', 'redis stores', 'redis forget'];
+  if (values.help || !commands.includes(command)) {
     process.stderr.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
@@ -39,15 +43,20 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'audit export') return await exportJob(store, values);
     const redis = connectRedis(config.redisUrl);
     try {
+      const storeId = await storeIdentity(store);
+      if (command === 'redis stores') return await listStores(redis, config.queuePrefix, storeId);
+      if (command === 'redis forget')
+        return await forgetStore(redis, config.queuePrefix, storeId, positionals[2]);
+      const prefix = storeNamespace(config.queuePrefix, storeId);
       if (command === 'replay') {
-        const r = await rebuildReadModel(store, redis, config.queuePrefix);
+        const r = await rebuildReadModel(store, redis, prefix);
         process.stdout.write(
           `replayed ${r.events} events of ${r.jobs} jobs in ${r.seconds.toFixed(2)} s: ` +
             `${Math.round(r.eventsPerSecond)} events/s; read model version ${r.version} is now current\n`,
         );
         return 0;
       }
-      const differences = await verifyReadModel(store, redis, config.queuePrefix);
+      const differences = await verifyReadModel(store, redis, prefix);
       for (const d of differences) {
         process.stdout.write(
           `DRIFT ${d.key}\n  expected: ${JSON.stringify(d.expected)}\n  actual:   ${JSON.stringify(d.actual)}\n`,
@@ -63,6 +72,46 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+async function listStores(redis: Redis, prefix: string, storeId: string): Promise<number> {
+  const keys = namespaceKeys(prefix);
+  const [owner, stores] = await Promise.all([redis.get(keys.owner), redis.hgetall(keys.stores)]);
+  for (const [id, lastStarted] of Object.entries(stores).sort(([, a], [, b]) => a.localeCompare(b))) {
+    const notes = [id === storeId ? 'this store' : '', id === owner ? 'last started' : ''].filter(Boolean);
+    process.stdout.write(
+      `${id}  last started ${lastStarted}${notes.length ? `  (${notes.join(', ')})` : ''}\n`,
+    );
+  }
+  return 0;
+}
+
+/** Deletes everything under another store's namespace; never this store's own, which a service may be using. */
+async function forgetStore(redis: Redis, prefix: string, storeId: string, target: string | undefined) {
+  if (!target || !/^[0-9a-f]{16}$/.test(target)) {
+    process.stderr.write(`redis forget needs a store id (16 hex digits; see: redis stores)\n${USAGE}\n`);
+    return 2;
+  }
+  if (target === storeId) {
+    process.stderr.write(`${target} is this event store (SNAPCAT_EVENT_STORE): its state is in use\n`);
+    return 2;
+  }
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(
+      cursor,
+      'MATCH',
+      `${storeNamespace(prefix, target)}:*`,
+      'COUNT',
+      1000,
+    );
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  await redis.hdel(namespaceKeys(prefix).stores, target);
+  process.stdout.write(`deleted ${deleted} keys of store ${target}\n`);
+  return 0;
 }
 
 function writeSchemas(dir: string): number {

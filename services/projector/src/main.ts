@@ -1,12 +1,19 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import { Projector, ReadModelKeys } from '@snapcat/read-model';
-import { connectRedis, loadConfigOrExit, openCore, stopOnSignals } from '@snapcat/runtime';
+import {
+  connectRedis,
+  loadConfigOrExit,
+  openCore,
+  openStoreNamespace,
+  stopOnSignals,
+} from '@snapcat/runtime';
 
 /** The projector on its own (`npm run start:projector`); run the API with SNAPCAT_PROJECTOR=off then. */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const { log, store } = openCore(config);
+  const prefix = await openStoreNamespace(config, store, log);
   const redis = connectRedis(config.redisUrl);
   const pubsub = createPubSub({
     eventTarget: createRedisEventTarget({
@@ -14,11 +21,11 @@ async function main(): Promise<void> {
       subscribeClient: connectRedis(config.redisUrl),
     }),
   });
-  const channel = new ReadModelKeys(config.queuePrefix).channel;
+  const channel = new ReadModelKeys(prefix).channel;
   const projector = new Projector({
     store,
     redis,
-    prefix: config.queuePrefix,
+    prefix,
     log,
     publish: (message) => pubsub.publish(channel, message.jobId, message),
   });

@@ -17,6 +17,8 @@ export type { OrphanReport } from './orphans';
 
 export interface WorkerDeps {
   config: Config;
+  /** This store's Redis namespace (openStoreNamespace). */
+  prefix: string;
   store: EventStore;
   bus: CommandBus;
   storage: SnapshotStorage;
@@ -29,10 +31,9 @@ export const redisKeys = (prefix: string) => ({
 });
 
 /** Starts the process manager (active on one process at a time) and the BullMQ workers (on every process). */
-export async function startWorkers({ config, store, bus, storage, log }: WorkerDeps) {
+export async function startWorkers({ config, prefix, store, bus, storage, log }: WorkerDeps) {
   const redis = connectRedis(config.redisUrl);
   const connection = connectRedis(config.redisUrl);
-  const prefix = config.queuePrefix;
   const keys = redisKeys(prefix);
   const queues = openQueues(connection, prefix);
   const schedules = new ScheduleIndex(redis, prefix);
@@ -55,7 +56,7 @@ export async function startWorkers({ config, store, bus, storage, log }: WorkerD
     log,
   });
   processManager.start();
-  const webhooks = openWebhooks(config, store, log);
+  const webhooks = openWebhooks(config, prefix, store, log);
   webhooks?.startDelivery();
   log.info('workers started', { prefix, webhooks: webhooks ? 'on' : 'off' });
 

@@ -1,4 +1,4 @@
-import { loadConfigOrExit, openCore, stopOnSignals } from '@snapcat/runtime';
+import { loadConfigOrExit, openCore, openStoreNamespace, stopOnSignals } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
 import { startWorkers } from './index';
 
@@ -8,6 +8,7 @@ async function main(): Promise<void> {
   const { log, store, bus } = openCore(config);
   const workers = await startWorkers({
     config,
+    prefix: await openStoreNamespace(config, store, log),
     store,
     bus,
     storage: openSnapshotStorage(config.storageRoots, config.s3),

@@ -1,0 +1,72 @@
+import type { Redis } from 'ioredis';
+import type { LogFn } from './log';
+
+/**
+ * What to do when the Redis prefix holds the state of another event store (a fresh store beside an old
+ * Redis, or a second deployment on the same Redis and prefix): build this store's state afresh beside it,
+ * or refuse to start.
+ */
+export type ForeignStatePolicy = 'rebuild' | 'refuse';
+
+/**
+ * Every Redis key snapcat keeps for a store (read model, consumer positions and leases, queues, schedules)
+ * lives under `<prefix>:<storeId>`, so a position can only ever be read back against the log it came from.
+ */
+export const storeNamespace = (prefix: string, storeId: string): string => `${prefix}:${storeId}`;
+
+export const namespaceKeys = (prefix: string) => ({
+  /** The id of the store that last started on this prefix. */
+  owner: `${prefix}:store`,
+  /** storeId -> when it last started on this prefix: the namespaces an operator may want to forget. */
+  stores: `${prefix}:stores`,
+});
+
+/** Keys that snapcat wrote before stores had ids, directly under the prefix: state of an unknown store. */
+const legacyKeys = (prefix: string) => [
+  `${prefix}:rm:current`,
+  `${prefix}:pm:position`,
+  `${prefix}:wh:position`,
+  `${prefix}:jobs`,
+];
+
+export class ForeignStateError extends Error {
+  override name = 'ForeignStateError';
+}
+
+/**
+ * Records that `storeId` now runs on `prefix`, and says so loudly when the prefix last held another store's
+ * state (or pre-identity state of an unknown store): that state is left untouched under its own namespace,
+ * and this store's read model, positions and queues start from the beginning of its own log. With `refuse`,
+ * throws ForeignStateError instead, having changed nothing.
+ */
+export async function claimStoreNamespace(
+  redis: Redis,
+  prefix: string,
+  storeId: string,
+  policy: ForeignStatePolicy,
+  log: { warn: LogFn },
+): Promise<void> {
+  const keys = namespaceKeys(prefix);
+  const previous = await redis.get(keys.owner);
+  const foreign =
+    previous !== null && previous !== storeId
+      ? `the state of event store ${previous}`
+      : previous === null && (await redis.exists(...legacyKeys(prefix))) > 0
+        ? 'the state of an event store from before stores had ids'
+        : undefined;
+  if (foreign) {
+    const message =
+      `Redis prefix '${prefix}' holds ${foreign}, not of this event store ${storeId} ` +
+      '(a fresh or different store beside an old Redis, or a second deployment on the same Redis and prefix)';
+    if (policy === 'refuse') {
+      throw new ForeignStateError(`${message}; refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse)`);
+    }
+    log.warn(
+      `${message}: this store's read model, positions and queues are built from the start of its log under ` +
+        `'${storeNamespace(prefix, storeId)}'; the other state is left in place` +
+        (previous ? ` (remove it with: npm run snapcat -- redis forget ${previous})` : ''),
+      { previousStore: previous ?? 'unknown', store: storeId },
+    );
+  }
+  await redis.multi().set(keys.owner, storeId).hset(keys.stores, storeId, new Date().toISOString()).exec();
+}

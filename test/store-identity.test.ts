@@ -1,0 +1,174 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { newJobId } from './support/ids';
+import { startReceiver, type Receiver } from './support/receiver';
+import { deleteKeys } from './support/redis';
+import IORedis from 'ioredis';
+import { ForeignStateError, claimStoreNamespace } from '@snapcat/runtime';
+import { client, runCli, startService, testPrefix, type RunningService } from './support/service';
+import { eventually } from './support/wait';
+
+type Gql = { data?: { jobs: { edges: { node: { id: string } }[] } }; errors?: unknown };
+
+describe('a fresh event store beside an old Redis: each store keeps its own Redis state', () => {
+  let root: string;
+  let receiver: Receiver;
+  let redis: IORedis;
+  const running: RunningService[] = [];
+  const prefix = testPrefix('identity');
+  const env = (store: string, extra: Record<string, string> = {}) => ({
+    SNAPCAT_EVENT_STORE: `sqlite:${join(root, store, 'events.db')}`,
+    SNAPCAT_STORAGE_ROOTS: join(root, store, 'snapshots'),
+    SNAPCAT_QUEUE_PREFIX: prefix,
+    SNAPCAT_SECRET_KEY: 'test-secret-key-of-at-least-32-characters',
+    SNAPCAT_WEBHOOK_ALLOW_PRIVATE: 'true',
+    ...extra,
+  });
+  const start = async (store: string, extra?: Record<string, string>) => {
+    const service = await startService(env(store, extra));
+    running.push(service);
+    return service;
+  };
+  const jobIds = async (service: RunningService) => {
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ jobs(first: 100) { edges { node { id } } } }' }),
+    });
+    const body = (await res.json()) as Gql;
+    return body.data!.jobs.edges.map((e) => e.node.id);
+  };
+  /** The store id the service logged when it opened its event store. */
+  const storeIdOf = (service: RunningService) => {
+    const line = service.logs.find((l) => l.includes('"event store identified"'));
+    return (JSON.parse(line!) as { store: string }).store;
+  };
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'snapcat-identity-'));
+    receiver = await startReceiver();
+    redis = new IORedis('redis://127.0.0.1:6379');
+  });
+  afterAll(async () => {
+    await Promise.all(running.map((s) => s.stop('SIGKILL')));
+    await receiver.close();
+    redis.disconnect();
+    await deleteKeys(prefix);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('B sees only its own jobs within 15 s, its schedule fires and its webhook is delivered; refuse exits 2; A keeps its state', async () => {
+    const jobA = newJobId();
+    const a = await start('a');
+    const apiA = client(a.url);
+    expect(
+      (await apiA.put(`/jobs/${jobA}`, { tasks: ['t'], checkpointing: { numRetained: 2 } })).status,
+    ).toBe(201);
+    for (let i = 0; i < 40; i += 1) {
+      const triggered = await apiA.post(`/jobs/${jobA}/snapshots`, { kind: 'CHECKPOINT' });
+      await apiA.post(`/jobs/${jobA}/snapshots/${triggered.body.snapshotId}/acks`, {
+        taskId: 't',
+        stateSize: 1,
+      });
+    }
+    await eventually(async () => (await jobIds(a)).includes(jobA), 10_000, "A's job in GraphQL");
+    const storeA = storeIdOf(a);
+    expect(await a.stop()).toBe(0);
+
+    // A fresh store (./data deleted, or another deployment) on the same Redis and prefix.
+    const b = await start('b');
+    const started = Date.now();
+    const storeB = storeIdOf(b);
+    expect(storeB).not.toBe(storeA);
+    // The prefix is claimed beside start-up (a Redis that is down does not hold the API back): logged once.
+    const warned = () => b.logs.filter((l) => l.includes('"level":"warn"') && l.includes(storeA));
+    await eventually(() => warned().length > 0, 5000, 'the warning naming both stores');
+    expect(warned()).toHaveLength(1);
+    expect(warned()[0]).toContain(storeB);
+    const apiB = client(b.url);
+    const jobB = newJobId();
+    const subscribed = await apiB.post('/webhooks', { url: receiver.url });
+    expect(subscribed.status).toBe(201);
+    receiver.secrets.push(subscribed.body.secret);
+    expect((await apiB.put(`/jobs/${jobB}`, { tasks: ['t'] })).status).toBe(201);
+    expect((await apiB.put(`/jobs/${jobB}/savepoint-schedule`, { every: 'PT1S' })).status).toBe(200);
+    await eventually(
+      async () => {
+        const ids = await jobIds(b);
+        return ids.length === 1 && ids[0] === jobB;
+      },
+      15_000,
+      "only B's job in GraphQL",
+    );
+    await eventually(
+      async () => {
+        const job = await apiB.get(`/jobs/${jobB}`);
+        return (job.body.snapshots as { triggerType: string }[]).some((s) => s.triggerType === 'PERIODIC');
+      },
+      15_000,
+      "B's periodic savepoint",
+    );
+    await eventually(
+      () => receiver.accepted().some((m) => m.body.includes(jobB)),
+      15_000,
+      "B's webhook delivered",
+    );
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(await jobIds(b)).toEqual([jobB]);
+    expect(await b.stop()).toBe(0);
+
+    // With refuse, a third fresh store will not start on a prefix that holds B's state.
+    const refused = await start('c', { SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }).then(
+      () => 'it started',
+      (error: Error) => error.message,
+    );
+    expect(refused).toMatch(/^service exited with 2/);
+    expect(refused).toContain(`holds the state of event store ${storeB}`);
+    expect(refused).toContain('refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse)');
+
+    // A again: its state was left in place under its own namespace, so nothing is rebuilt.
+    const again = await start('a');
+    expect(storeIdOf(again)).toBe(storeA);
+    expect(await jobIds(again)).toEqual([jobA]);
+    const job = await client(again.url).get(`/jobs/${jobA}`);
+    expect(job.body.counts.completed).toBe(40);
+
+    // The operator lists the stores on the prefix and forgets B's state; A's own cannot be forgotten.
+    const cli = (...args: string[]) => runCli(args, env('a'));
+    const listed = await cli('redis', 'stores');
+    expect(listed.stdout).toMatch(new RegExp(`${storeA} .*this store, last started`));
+    expect(listed.stdout).toContain(storeB);
+    const keysOf = async (store: string) => (await redis.keys(`${prefix}:${store}:*`)).length;
+    expect(await keysOf(storeB)).toBeGreaterThan(0);
+    const forgotten = await cli('redis', 'forget', storeB);
+    expect(forgotten).toMatchObject({ status: 0 });
+    expect(await keysOf(storeB)).toBe(0);
+    expect(await keysOf(storeA)).toBeGreaterThan(0);
+    expect((await cli('redis', 'stores')).stdout).not.toContain(storeB);
+    expect(await cli('redis', 'forget', storeA)).toMatchObject({ status: 2 });
+    expect(await keysOf(storeA)).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('state written before stores had ids counts as foreign: a warning, or refused; the same store is quiet', async () => {
+    const space = `${prefix}-legacy`;
+    const warnings: string[] = [];
+    const log = { warn: (m: string) => warnings.push(m) };
+    try {
+      await redis.set(`${space}:rm:current`, '3'); // what a pre-identity snapcat left
+      await expect(claimStoreNamespace(redis, space, '00000000000000aa', 'refuse', log)).rejects.toThrow(
+        ForeignStateError,
+      );
+      expect(await redis.get(`${space}:store`)).toBeNull(); // refusing changed nothing
+      await claimStoreNamespace(redis, space, '00000000000000aa', 'rebuild', log);
+      expect(warnings).toEqual([expect.stringContaining('from before stores had ids')]);
+      await claimStoreNamespace(redis, space, '00000000000000aa', 'refuse', log);
+      expect(warnings).toHaveLength(1);
+      await expect(claimStoreNamespace(redis, space, '00000000000000bb', 'refuse', log)).rejects.toThrow(
+        /holds the state of event store 00000000000000aa, not of this event store 00000000000000bb/,
+      );
+    } finally {
+      await deleteKeys(space);
+    }
+  });
+});
