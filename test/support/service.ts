@@ -54,7 +54,7 @@ export async function startService(
       logs.push(line);
       try {
         const logged = JSON.parse(line) as { msg?: string; port?: number; role?: string };
-        if (logged.msg === 'listening' && (logged.port || logged.role === 'workers')) {
+        if (logged.msg === 'listening' && (logged.port || logged.role)) {
           clearTimeout(timer);
           resolve(logged.port ?? 0);
         }

@@ -7,6 +7,10 @@ export class ReadModelKeys {
   get current(): string {
     return `${this.prefix}:rm:current`;
   }
+  /** Held by the active projector: one per prefix writes the read model. */
+  get lease(): string {
+    return `${this.prefix}:rm:lease`;
+  }
   get lag(): string {
     return `${this.prefix}:rm:lag`;
   }

@@ -9,6 +9,7 @@ import {
   type RecordedEvent,
   type Subscription,
 } from '@snapcat/event-store';
+import { RedisLease } from '@snapcat/runtime';
 import { ReadModelKeys, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeJobViews } from './writes';
@@ -27,6 +28,10 @@ export interface SnapshotEventMessage {
 
 export interface ProjectorDeps {
   store: EventStore;
+  /**
+   * The projector's own connection: its writes WATCH the lease key, so no other transaction may run on
+   * this connection.
+   */
   redis: Redis;
   prefix: string;
   /** Told of every applied event, after it is visible (feeds GraphQL subscriptions). */
@@ -35,6 +40,9 @@ export interface ProjectorDeps {
   cacheSize?: number;
   /** States another component of this process holds (the command bus), by job and exact revision. */
   sharedStates?: SharedStates;
+  /** How long the active projector's lease lasts without renewal: a standby takes over after it. */
+  leaseMs?: number;
+  tickMs?: number;
 }
 
 export interface SharedStates {
@@ -42,8 +50,16 @@ export interface SharedStates {
   cachedState(jobId: string, revision: bigint): JobState | undefined;
 }
 
+/** The write of a batch found the lease held by another projector: it was not written. */
+class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+}
+
 /**
- * Keeps the Redis read model in step with the log. A batch of events is applied in one MULTI with the
+ * Keeps the Redis read model in step with the log. One projector per prefix is active (a lease in Redis,
+ * renewed every tick); the others stand by and take over from the stored position when its holder dies.
+ * Every batch is written in a transaction that WATCHes the lease, so a holder that lost the lease while
+ * paused cannot write a stale batch over its successor's. A batch of events is applied in one MULTI with the
  * position and each job's applied revision, so a crash never applies an event twice nor skips one, and a
  * redelivered event is recognised by its revision. The views are computed with the domain's own fold, from the job's
  * state at the event's revision (cached; reloaded after a gap or a restart).
@@ -62,26 +78,66 @@ export class Projector {
   private flushing: Promise<unknown> = Promise.resolve();
   /** The revision of each job's last applied event, as written in Redis (loaded once per job). */
   private readonly appliedRevisions = new Map<string, bigint>();
+  private readonly lease: RedisLease;
+  private ticking = false;
+  private stopped = false;
   readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
 
   constructor(private readonly deps: ProjectorDeps) {
     this.keys = new ReadModelKeys(deps.prefix);
+    this.lease = new RedisLease(deps.redis, this.keys.lease, deps.leaseMs ?? 5000);
   }
 
   async start(): Promise<void> {
     await this.deps.redis.setnx(this.keys.current, '1');
-    await this.follow();
-    // A rebuild switches `current`: follow the new key space from its own position.
-    this.timer = setInterval(() => void this.follow().catch(() => undefined), 1000);
+    await this.tick();
+    // Renews the lease (or takes it over), and follows a rebuild's switch of `current` to a new key space.
+    this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 1000);
     this.lagFlush = setInterval(() => void this.flushLag().catch(() => undefined), 1000);
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     clearInterval(this.lagFlush);
+    while (this.ticking) await new Promise((r) => setTimeout(r, 10));
     await this.subscription?.close();
     this.subscription = undefined;
     await this.flushing;
+    await this.lease.release();
+  }
+
+  /** True while this projector holds the lease and writes the read model. */
+  get active(): boolean {
+    return this.subscription !== undefined;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      if (await this.lease.acquire()) {
+        if (!this.subscription)
+          this.deps.log.info('projector active: it holds the lease', { prefix: this.deps.prefix });
+        return await this.follow();
+      }
+      if (this.subscription) {
+        this.deps.log.info('projector lost its lease; standing by');
+        await this.standBy();
+      }
+    } catch (error) {
+      this.deps.log.error('projector tick failed', { error: String(error) });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async standBy(): Promise<void> {
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    this.reset();
+    this.version = 0;
+    await subscription?.close();
   }
 
   /** Milliseconds from append to visible: the last and the 99th percentile of the last 1,000 events. */
@@ -194,13 +250,21 @@ export class Projector {
       this.remember(jobId, state, revision);
       touched.set(jobId, { state, snapshots, tasksChanged });
     }
-    const tx = redis.multi();
-    for (const [jobId, { state, snapshots, tasksChanged }] of touched) {
-      writeJobViews(tx, space, state, snapshots, tasksChanged);
-      tx.hset(space.applied, jobId, this.appliedRevisions.get(jobId)!.toString());
+    // Fenced: EXEC fails if the lease key changed after the WATCH (our own renewal too: then write again).
+    for (;;) {
+      await redis.watch(this.keys.lease);
+      if ((await redis.get(this.keys.lease)) !== this.lease.holder) {
+        await redis.unwatch();
+        throw new LeaseLostError('another projector holds the lease: batch not written');
+      }
+      const tx = redis.multi();
+      for (const [jobId, { state, snapshots, tasksChanged }] of touched) {
+        writeJobViews(tx, space, state, snapshots, tasksChanged);
+        tx.hset(space.applied, jobId, this.appliedRevisions.get(jobId)!.toString());
+      }
+      tx.set(space.position, formatPosition(batch[batch.length - 1]!.position));
+      if ((await tx.exec()) !== null) break;
     }
-    tx.set(space.position, formatPosition(batch[batch.length - 1]!.position));
-    await tx.exec();
     this.stats.applied += applied.length;
     const now = Date.now();
     for (const { recorded, event } of applied) {

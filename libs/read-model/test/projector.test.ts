@@ -237,6 +237,44 @@ describe('read-model projector (real Redis)', () => {
     }
   }, 60_000);
 
+  it('one active projector per prefix; one whose lease was taken writes nothing, and the read model catches up after', async () => {
+    const bus = new CommandBus(store);
+    await lifecycle(bus);
+    const fast = { leaseMs: 600, tickMs: 100, log: quiet, store, prefix };
+    const other = new IORedis('redis://127.0.0.1:6379');
+    const a = new Projector({ ...fast, redis });
+    const b = new Projector({ ...fast, redis: other });
+    try {
+      await a.start();
+      await b.start();
+      const readModel = new ReadModel(redis, prefix);
+      await caughtUp(readModel);
+      expect([a.active, b.active]).toEqual([true, false]);
+      expect(b.stats.applied).toBe(0);
+
+      // As if `a` paused past its lease and another process took it: `a` still receives the new events.
+      const lease = new ReadModelKeys(prefix).lease;
+      await redis.set(lease, 'a-process-that-took-over', 'PX', 60_000);
+      const before = await readModel.position();
+      const applied = a.stats.applied;
+      await lifecycle(bus, '7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f');
+      await new Promise((r) => setTimeout(r, 800));
+      expect(await readModel.position()).toEqual(before); // fenced: nothing written
+      expect(a.stats.applied).toBe(applied);
+      expect(await readModel.job('7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f')).toBeNull();
+      expect([a.active, b.active]).toEqual([false, false]);
+
+      await redis.del(lease); // the other holder is gone: one of the two takes over from the stored position
+      await caughtUp(readModel);
+      expect(a.active !== b.active).toBe(true);
+      expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+    } finally {
+      await a.stop();
+      await b.stop();
+      other.disconnect();
+    }
+  });
+
   it("sharing the command bus's states (one process): the same read model as a fold of the log", async () => {
     const bus = new CommandBus(store);
     const projector = new Projector({ store, redis, prefix, log: quiet, sharedStates: bus });

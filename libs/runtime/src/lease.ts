@@ -15,7 +15,8 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
  * The holder renews it well within `ttlMs`; when it dies, another process takes over after `ttlMs`.
  */
 export class RedisLease {
-  private readonly holder = randomUUID();
+  /** What the lease key holds while this process has the lease. */
+  readonly holder = randomUUID();
 
   constructor(
     private readonly redis: Redis,

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     process.env.SNAPCAT_PROJECTOR !== 'off'
       ? new Projector({
           store,
-          redis,
+          redis: connectRedis(config.redisUrl), // its own: its writes WATCH its lease
           prefix,
           log,
           sharedStates: bus,
@@ -62,7 +62,8 @@ async function main(): Promise<void> {
     store,
     storage,
     graphql: createGraphql({ bus, store, readModel, storage, pubsub, topic: keys.channel }),
-    projectionLag: async () => projector?.lag() ?? (await readModel.lag()),
+    // A standby projector (another process holds the lease) knows no lag: the active one's is in Redis.
+    projectionLag: async () => (projector?.active ? projector.lag() : await readModel.lag()),
     redisReady: () => redis.status === 'ready',
     orphanReport: async () => {
       const text = await redis.get(redisKeys(prefix).orphanReport);
