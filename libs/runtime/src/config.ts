@@ -25,6 +25,10 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'letters, digits, _ and - only' })
     .default('snapcat'),
+  SNAPCAT_ROLE: z.enum(['all', 'api', 'workers']).optional(),
+  /** Before SNAPCAT_ROLE: `off` meant the API only. */
+  SNAPCAT_WORKERS: z.enum(['on', 'off']).optional(),
+  SNAPCAT_PROJECTOR: z.enum(['on', 'off']).default('on'),
   SNAPCAT_ON_FOREIGN_READ_MODEL: z.enum(['rebuild', 'refuse']).default('rebuild'),
   SNAPCAT_RETENTION_SWEEP: IsoDuration.default('PT1M'),
   SNAPCAT_ORPHAN_GRACE: IsoDuration.default('PT24H'),
@@ -60,6 +64,10 @@ const EnvSchema = z.object({
 export const DEVELOPMENT_SECRET_KEY = 'snapcat-development-key-not-secret-000';
 
 export interface Config {
+  /** What `npm start` runs: the API and the workers (all), the API only, or the workers only. */
+  role: 'all' | 'api' | 'workers';
+  /** Whether an API process runs a projector too (one is active per prefix and store, the rest stand by). */
+  projector: boolean;
   port: number;
   host: string;
   eventStore: string;
@@ -126,7 +134,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const storageRoots = e.SNAPCAT_STORAGE_ROOTS.split(',').map((root) => storageLocation(root.trim()));
   const firstRoot = storageRoots[0]!;
+  if (e.SNAPCAT_ROLE && e.SNAPCAT_WORKERS === 'off' && e.SNAPCAT_ROLE !== 'api') {
+    throw new ConfigError(
+      `invalid configuration:\n  SNAPCAT_WORKERS: off contradicts SNAPCAT_ROLE=${e.SNAPCAT_ROLE} (use SNAPCAT_ROLE alone)`,
+    );
+  }
   return {
+    role: e.SNAPCAT_ROLE ?? (e.SNAPCAT_WORKERS === 'off' ? 'api' : 'all'),
+    projector: e.SNAPCAT_PROJECTOR === 'on',
     port: e.SNAPCAT_PORT,
     host: e.SNAPCAT_HOST,
     eventStore: e.SNAPCAT_EVENT_STORE,

@@ -9,18 +9,21 @@ import {
   stopOnSignals,
 } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
-import { redisKeys, startWorkers } from '@snapcat/workers';
+import { redisKeys, runWorkersOnly, startWorkers } from '@snapcat/workers';
 import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
 import { createApp } from './app';
 import { createGraphql, createSnapshotEventsPubSub } from './graphql';
 
 /**
- * Composition root of `npm start`: the REST and GraphQL API, and in the same process (unless switched off
- * with SNAPCAT_WORKERS=off / SNAPCAT_PROJECTOR=off) the workers and the read-model projector.
+ * Composition root of `npm start`: by SNAPCAT_ROLE, the REST and GraphQL API with the workers (`all`), the API
+ * only (`api`) or the workers only (`workers`); an API process runs a projector too unless
+ * SNAPCAT_PROJECTOR=off.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  const { log, store, bus } = openCore(config);
+  const core = openCore(config);
+  if (config.role === 'workers') return runWorkersOnly(config, core);
+  const { log, store, bus } = core;
   const prefix = await openStoreNamespace(config, store, log);
   const storage = openSnapshotStorage(config.storageRoots, config.s3);
   const redis = connectRedis(config.redisUrl);
@@ -36,22 +39,19 @@ async function main(): Promise<void> {
   const readModel = new ReadModel(queryRedis, prefix);
 
   const workers =
-    process.env.SNAPCAT_WORKERS !== 'off'
-      ? await startWorkers({ config, prefix, store, bus, storage, log })
-      : undefined;
+    config.role === 'all' ? await startWorkers({ config, prefix, store, bus, storage, log }) : undefined;
   // With embedded workers, their webhooks serve the API too; otherwise the API opens its own (no dispatcher).
   const webhooks = workers ? workers.webhooks : openWebhooks(config, prefix, store, log);
-  const projector =
-    process.env.SNAPCAT_PROJECTOR !== 'off'
-      ? new Projector({
-          store,
-          redis: connectRedis(config.redisUrl), // its own: its writes WATCH its lease
-          prefix,
-          log,
-          sharedStates: bus,
-          publish: (message) => pubsub.publish(keys.channel, message.jobId, message),
-        })
-      : undefined;
+  const projector = config.projector
+    ? new Projector({
+        store,
+        redis: connectRedis(config.redisUrl), // its own: its writes WATCH its lease
+        prefix,
+        log,
+        sharedStates: bus,
+        publish: (message) => pubsub.publish(keys.channel, message.jobId, message),
+      })
+    : undefined;
   // Not awaited: the REST API serves commands (the event store is the truth) while Redis is still down.
   projector
     ?.start()

@@ -9,7 +9,7 @@ import {
   stopOnSignals,
 } from '@snapcat/runtime';
 
-/** The projector on its own (`npm run start:projector`); run the API with SNAPCAT_PROJECTOR=off then. */
+/** The projector on its own (`npm run start:projector`); the API may then run with SNAPCAT_PROJECTOR=off. */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const { log, store } = openCore(config);

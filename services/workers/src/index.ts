@@ -76,3 +76,4 @@ export async function startWorkers({ config, prefix, store, bus, storage, log }:
   };
 }
 export type RunningWorkers = Awaited<ReturnType<typeof startWorkers>>;
+export { runWorkersOnly } from './run';
