@@ -5,7 +5,7 @@ import { newJobId } from './support/ids';
 import { startReceiver, type Receiver } from './support/receiver';
 import { deleteKeys } from './support/redis';
 import IORedis from 'ioredis';
-import { ForeignStateError, claimStoreNamespace } from '@snapcat/runtime';
+import { ForeignStateError, claimStoreNamespace, storeNamespace } from '@snapcat/runtime';
 import { client, runCli, startService, testPrefix, type RunningService } from './support/service';
 import { eventually } from './support/wait';
 
@@ -139,7 +139,7 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     const listed = await cli('redis', 'stores');
     expect(listed.stdout).toMatch(new RegExp(`${storeA} .*this store, last started`));
     expect(listed.stdout).toContain(storeB);
-    const keysOf = async (store: string) => (await redis.keys(`${prefix}:${store}:*`)).length;
+    const keysOf = async (store: string) => (await redis.keys(`${storeNamespace(prefix, store)}:*`)).length;
     expect(await keysOf(storeB)).toBeGreaterThan(0);
     const forgotten = await cli('redis', 'forget', storeB);
     expect(forgotten).toMatchObject({ status: 0 });

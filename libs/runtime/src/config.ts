@@ -81,7 +81,7 @@ export interface Config {
   logLevel: z.infer<typeof EnvSchema>['SNAPCAT_LOG_LEVEL'];
   /**
    * Prefix of every Redis key snapcat uses (BullMQ queues, positions, leases, the read model); a store's keys
-   * live under `<prefix>:<storeId>` (see storeNamespace).
+   * live under `<prefix>:{<storeId>}` (see storeNamespace).
    */
   queuePrefix: string;
   /** When the prefix last held another store's state: build this store's afresh beside it, or exit 2. */

@@ -10,9 +10,11 @@ export type ForeignStatePolicy = 'rebuild' | 'refuse';
 
 /**
  * Every Redis key snapcat keeps for a store (read model, consumer positions and leases, queues, schedules)
- * lives under `<prefix>:<storeId>`, so a position can only ever be read back against the log it came from.
+ * lives under `<prefix>:{<storeId>}`, so a position can only ever be read back against the log it came from.
+ * The braces are a Redis Cluster hash tag: all of a store's keys share one slot, so the transactions and
+ * scripts that span several of them (projector batches, BullMQ, the schedule index) work on a cluster.
  */
-export const storeNamespace = (prefix: string, storeId: string): string => `${prefix}:${storeId}`;
+export const storeNamespace = (prefix: string, storeId: string): string => `${prefix}:{${storeId}}`;
 
 export const namespaceKeys = (prefix: string) => ({
   /** The id of the store that last started on this prefix. */
@@ -68,5 +70,7 @@ export async function claimStoreNamespace(
       { previousStore: previous ?? 'unknown', store: storeId },
     );
   }
-  await redis.multi().set(keys.owner, storeId).hset(keys.stores, storeId, new Date().toISOString()).exec();
+  // Two commands, not one transaction: the two keys may live in different slots of a cluster.
+  await redis.hset(keys.stores, storeId, new Date().toISOString());
+  await redis.set(keys.owner, storeId);
 }
