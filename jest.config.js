@@ -7,6 +7,9 @@ const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': swc },
   setupFilesAfterEnv: ['<rootDir>/test/support/equality.ts'],
+  // Stryker's sandbox copies the workspace: never load or run it as part of the suite.
+  modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/.stryker-tmp'],
 };
 
 module.exports = {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { scanKeys } from '@snapcat/runtime';
 import { isDeepStrictEqual } from 'node:util';
 import { fold, initialState, snapshotView, type Event, type JobState } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent } from '@snapcat/application';
@@ -139,10 +140,5 @@ export async function verifyReadModel(
 }
 
 async function deleteSpace(redis: Redis, ns: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${ns}:*`, 'COUNT', 1000);
-    if (found.length) await redis.del(...found);
-    cursor = next;
-  } while (cursor !== '0');
+  for await (const found of scanKeys(redis, `${ns}:*`)) await redis.del(...found);
 }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { IsoDuration, durationMs } from '@snapcat/domain';
 import type { ForeignStatePolicy } from './store-namespace';
+import { REDIS_CLUSTER_URL } from './redis';
 
 const EnvSchema = z.object({
   SNAPCAT_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -13,7 +14,10 @@ const EnvSchema = z.object({
     })
     .default('sqlite:./data/snapcat.db'),
   SNAPCAT_REDIS_URL: z
-    .url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' })
+    .string()
+    .refine((url) => REDIS_CLUSTER_URL.test(url) || z.url({ protocol: /^rediss?$/ }).safeParse(url).success, {
+      error: 'must be a redis:// (rediss://) URL, or redis+cluster://host:port,host:port for a Redis Cluster',
+    })
     .default('redis://127.0.0.1:6379'),
   SNAPCAT_STORAGE_ROOTS: z.string().min(1).default('./data/snapshots'),
   SNAPCAT_CHECKPOINT_DIR: z.string().min(1).optional(),

@@ -25,6 +25,20 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  it('SNAPCAT_REDIS_URL: redis:// and rediss://, or redis+cluster:// naming every seed node', () => {
+    for (const url of [
+      'redis://127.0.0.1:6379',
+      'rediss://user:secret@redis.example:6380/2',
+      'redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000',
+      'rediss+cluster://default:secret@redis-0.example:6379,redis-1.example:6379/',
+    ]) {
+      expect(loadConfig({ SNAPCAT_REDIS_URL: url }).redisUrl).toBe(url);
+    }
+    for (const url of ['http://127.0.0.1:6379', 'redis+cluster://', 'redis+cluster://host-without-port']) {
+      expect(() => loadConfig({ SNAPCAT_REDIS_URL: url })).toThrow(/SNAPCAT_REDIS_URL: must be a redis:\/\//);
+    }
+  });
+
   it('SNAPCAT_ON_FOREIGN_READ_MODEL: rebuild by default, or refuse', () => {
     expect(loadConfig({}).onForeignReadModel).toBe('rebuild');
     expect(loadConfig({ SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }).onForeignReadModel).toBe('refuse');

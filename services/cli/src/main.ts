@@ -6,7 +6,7 @@ import { webhookJsonSchemaFiles } from '@snapcat/webhooks';
 import { domainEvent, jobStream } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
-import { connectRedis, loadConfigOrExit, namespaceKeys, storeNamespace } from '@snapcat/runtime';
+import { connectRedis, loadConfigOrExit, namespaceKeys, scanKeys, storeNamespace } from '@snapcat/runtime';
 import { formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
 
 const USAGE = `usage: npm run snapcat -- <command>
@@ -97,18 +97,9 @@ async function forgetStore(redis: Redis, prefix: string, storeId: string, target
     return 2;
   }
   let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(
-      cursor,
-      'MATCH',
-      `${storeNamespace(prefix, target)}:*`,
-      'COUNT',
-      1000,
-    );
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
+  for await (const keys of scanKeys(redis, `${storeNamespace(prefix, target)}:*`)) {
+    deleted += await redis.unlink(...keys);
+  }
   await redis.hdel(namespaceKeys(prefix).stores, target);
   process.stdout.write(`deleted ${deleted} keys of store ${target}\n`);
   return 0;

@@ -2,6 +2,7 @@ import { normaliseLocation, whyKept, type SharedStateRegistry } from '@snapcat/d
 import type { ProcessorDeps } from './processors';
 
 export interface OrphanReport {
+  /** When the sweep began: the report shows the files and the live snapshots as of then, or later. */
   generatedAt: string;
   graceMs: number;
   deleted: boolean;
@@ -16,9 +17,10 @@ export interface OrphanReport {
  */
 export async function writeOrphanReport(deps: ProcessorDeps, jobIds: string[]): Promise<number> {
   const { bus, storage, redis } = deps;
+  const startedAt = Date.now();
   const registries: SharedStateRegistry[] = [];
   for (const jobId of jobIds) registries.push((await bus.load(jobId)).sharedState);
-  const cutoff = Date.now() - deps.orphanGraceMs;
+  const cutoff = startedAt - deps.orphanGraceMs;
   // Live is what the discards keep (`whyKept`): one rule for both, so the report never lists what a
   // discard would keep, nor anything a discard in progress is deleting.
   const orphans = (await storage.listFiles()).filter((f) => {
@@ -33,7 +35,7 @@ export async function writeOrphanReport(deps: ProcessorDeps, jobIds: string[]): 
     });
   }
   const report: OrphanReport = {
-    generatedAt: new Date().toISOString(),
+    generatedAt: new Date(startedAt).toISOString(),
     graceMs: deps.orphanGraceMs,
     deleted: deps.deleteOrphans,
     files: orphans.map((f) => ({
