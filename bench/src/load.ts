@@ -18,6 +18,10 @@ import { quantile } from './stats';
 
 export interface LoadJob {
   url: string;
+  /** Throughput only: the load is spread over these (replicas of one service), connections shared out. */
+  urls?: string[];
+  /** With urls and acks: each replica gets its own share of the paths (jobs), as a router by job would. */
+  partition?: boolean;
   path: string;
   method?: 'POST' | 'GET';
   durationSec: number;
@@ -55,16 +59,46 @@ function bodies(job: LoadJob): () => { path: string; body: string } {
 }
 
 function run(job: LoadJob): Promise<LoadResult> {
-  return job.rate ? openLoop(job, job.rate) : closedLoop(job);
+  if (job.rate) return openLoop(job, job.rate);
+  if (!job.urls) return closedLoop(job, job.url, job.connections, bodies(job));
+  return spread(job, job.urls);
 }
 
-function closedLoop(job: LoadJob): Promise<LoadResult> {
-  const nextBody = bodies(job);
+/**
+ * One closed loop per replica at the same time, drawing from one body sequence (every ack stays new), or
+ * with `partition`, each from its own share of the paths.
+ */
+async function spread(job: LoadJob, urls: string[]): Promise<LoadResult> {
+  const shared = bodies(job);
+  const { body } = job;
+  const nextBody = (k: number) =>
+    job.partition && body.kind === 'acks'
+      ? bodies({ ...job, body: { ...body, paths: body.paths.filter((_, i) => i % urls.length === k) } })
+      : shared;
+  const share = Math.max(1, Math.floor(job.connections / urls.length));
+  const results = await Promise.all(urls.map((url, k) => closedLoop(job, url, share, nextBody(k))));
+  const sum = (pick: (r: LoadResult) => number) => results.reduce((total, r) => total + pick(r), 0);
+  return {
+    requests: sum((r) => r.requests),
+    rps: sum((r) => r.rps),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    p50: Math.max(...results.map((r) => r.p50)),
+    p99: Math.max(...results.map((r) => r.p99)),
+  };
+}
+
+function closedLoop(
+  job: LoadJob,
+  url: string,
+  connections: number,
+  nextBody: () => { path: string; body: string },
+): Promise<LoadResult> {
   return new Promise((resolve, reject) =>
     autocannon(
       {
-        url: job.url,
-        connections: job.connections,
+        url,
+        connections,
         duration: job.durationSec,
         ...(job.rate ? { overallRate: job.rate } : {}),
         requests: [

@@ -226,6 +226,73 @@ async function benchAcks(dir: string, baseline: RunningService) {
   await service.shutdown();
 }
 
+/**
+ * #13: single acks/s with 1, 2 and 3 API replicas (`SNAPCAT_ROLE=api`, no projector) on one SQLite store,
+ * the load spread evenly over the replicas. The acks of one job reach every replica, so replicas also race
+ * for the same streams (expected revision, reload, decide again): what a load balancer in front does.
+ */
+async function benchReplicas(dir: string) {
+  const jobs = Array.from(
+    { length: quick ? 10 : 100 },
+    (_, i) => `${(i + 1).toString(16).padStart(8, '0')}${'ce'.repeat(12)}`,
+  );
+  const tasks = Array.from({ length: quick ? 10_000 : 40_000 }, (_, i) => `t${i}`);
+  const rates: number[] = [];
+  const routed: number[] = [];
+  for (const replicas of [1, 2, 3]) {
+    const file = `sqlite:${join(dir, `replicas-${replicas}.db`)}`;
+    const prefix = testPrefix('bench-replicas');
+    const env = { SNAPCAT_ROLE: 'api', SNAPCAT_PROJECTOR: 'off', SNAPCAT_QUEUE_PREFIX: prefix };
+    const services: Awaited<ReturnType<typeof serve>>[] = [];
+    for (let i = 0; i < replicas; i += 1) services.push(await serve(dir, file, 'bench-replicas', env));
+    for (const jobId of jobs) await http(services[0]!.url, 'PUT', `/jobs/${jobId}`, { tasks, checkpointing });
+    const everywhere: number[] = [];
+    const byJob: number[] = [];
+    for (let r = 0; r < RUNS; r += 1) {
+      for (const partition of [false, true]) {
+        const paths = await ackTargets(services[0]!.url, jobs);
+        const result = await load({
+          url: services[0]!.url,
+          urls: services.map((s) => s.url),
+          partition,
+          path: '',
+          durationSec: DURATION,
+          connections: CONNECTIONS,
+          body: { kind: 'acks', paths, batch: 1 },
+        });
+        if (result.non2xx || result.errors) {
+          throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors with ${replicas} replicas`);
+        }
+        (partition ? byJob : everywhere).push(result.rps);
+      }
+    }
+    rates.push(median(everywhere));
+    routed.push(median(byJob));
+    await Promise.all(services.map((s) => s.shutdown()));
+    await deleteKeys(prefix);
+  }
+  for (const replicas of [2, 3]) {
+    rows.push({
+      id: 13,
+      name: `single acks/s, ${replicas} API replicas on one SQLite store, each job's acks to every replica`,
+      value: fmt(rates[replicas - 1]!),
+      baseline: `1 replica ${fmt(rates[0]!)} acks/s`,
+      result: `ratio ${fmt(rates[replicas - 1]! / rates[0]!, 2)}`,
+      target: '- (measured)',
+      met: null,
+    });
+    rows.push({
+      id: 13,
+      name: `single acks/s, ${replicas} API replicas on one SQLite store, each job's acks to one replica`,
+      value: fmt(routed[replicas - 1]!),
+      baseline: `1 replica ${fmt(routed[0]!)} acks/s`,
+      result: `ratio ${fmt(routed[replicas - 1]! / routed[0]!, 2)}`,
+      target: '- (measured)',
+      met: null,
+    });
+  }
+}
+
 async function benchCommandHandler(dir: string) {
   const n = quick ? 20_000 : 100_000;
   const size = 100;
@@ -808,6 +875,7 @@ async function main() {
       [[9], () => benchSchedules(dir)],
       [[11], async () => benchSharedState()],
       [[12], () => benchObjectStorage()],
+      [[13], () => benchReplicas(dir)],
     ];
     for (const [ids, run] of benchmarks) {
       if (only && !ids.some((id) => only.has(id))) continue;

@@ -324,6 +324,9 @@ export class CommandBus {
         } catch (error) {
           if (!(error instanceof WrongExpectedVersionError)) throw error;
           this.stats.conflicts += 1;
+          // Replicas racing for one stream would race again at once: a random pause, growing with the
+          // attempts (at most 64 ms), lets one of them through.
+          await new Promise((r) => setTimeout(r, Math.random() * 2 ** Math.min(attempt, 6)));
           await this.catchUp(writer); // another process wrote first: catch up and decide the batch again
           fresh = true;
           continue;
