@@ -8,6 +8,7 @@ import { ReadModel, verifyReadModel } from '@snapcat/read-model';
 import { connectRedis } from '@snapcat/runtime';
 import { newJobId } from './support/ids';
 import { namespaceOf } from './support/namespace';
+import { startReceiver, type Receiver } from './support/receiver';
 import { startRedisCluster } from './support/redis-cluster';
 import { deleteKeys } from './support/redis';
 import { startService, testPrefix, type RunningService } from './support/service';
@@ -44,6 +45,7 @@ describe.each([
   let dir: string;
   let store: Awaited<ReturnType<typeof e2eStore>>;
   let redis: Redis;
+  let receiver: Receiver | undefined;
   const running: RunningService[] = [];
   const prefix = testPrefix('replicas');
   beforeAll(async () => {
@@ -53,6 +55,7 @@ describe.each([
   });
   afterAll(async () => {
     await Promise.all(running.map((s) => s.stop('SIGKILL')));
+    await receiver?.close();
     if (redis.kind === 'one Redis') await deleteKeys(prefix);
     await redis.stop();
     await store.close();
@@ -67,6 +70,8 @@ describe.each([
       SNAPCAT_QUEUE_PREFIX: prefix,
       SNAPCAT_ROLE: role,
       SNAPCAT_RETENTION_SWEEP: 'PT1S',
+      SNAPCAT_SECRET_KEY: 'test-secret-key-of-at-least-32-characters',
+      SNAPCAT_WEBHOOK_ALLOW_PRIVATE: 'true',
     });
     const apis = await Promise.all([0, 1, 2].map(() => startService(env('api'))));
     const workers = await Promise.all([0, 1].map(() => startService(env('workers'))));
@@ -104,6 +109,17 @@ describe.each([
     for (const jobId of scheduled) {
       expect((await send('PUT', `/jobs/${jobId}/savepoint-schedule`, { every: 'PT1S' })).status).toBe(200);
     }
+    // Webhooks for the scheduled jobs' events: the dispatcher (leased) and the delivery workers on every
+    // workers process, through the kill.
+    receiver = await startReceiver();
+    const subscribed = await send('POST', '/webhooks', { url: receiver.url, jobIds: scheduled });
+    expect(subscribed.status).toBe(201);
+    receiver.secrets.push(subscribed.body.secret);
+    // What the subscribed jobs' streams held when it was created: only later events are owed to it.
+    const reader = openEventStore(store.connection);
+    const owedFrom = new Map<string, number>();
+    for (const jobId of scheduled) owedFrom.set(jobId, (await jobEvents(reader, jobId)).length);
+    await reader.close();
 
     const acked: string[] = [];
     let sent = 0;
@@ -190,6 +206,21 @@ describe.each([
         for (let i = 1; i < sorted.length; i += 1) expect(sorted[i]! - sorted[i - 1]!).toBe(1000);
         expect(sorted.length).toBeGreaterThan(3);
       }
+
+      // Every event of the subscribed jobs is delivered, signed (at least once: ids may repeat).
+      const wanted: string[] = [];
+      for (const jobId of scheduled) {
+        const recorded = await log.readStream(`snapcat-job-${jobId}`);
+        wanted.push(...recorded.slice(owedFrom.get(jobId)).map((r) => r.id));
+      }
+      expect(wanted.length).toBeGreaterThan(5);
+      const delivered = () => new Set(receiver!.accepted().map((m) => m.id));
+      await until(
+        async () => (wanted.every((id) => delivered().has(id)) ? true : undefined),
+        30_000,
+        'every webhook delivered',
+      );
+      expect(receiver!.accepted().every((m) => m.verifiedWith.length === 1)).toBe(true);
 
       // The read model (projected by the standby that took over) equals a fold of the log.
       const namespace = await namespaceOf(store.connection, prefix);
