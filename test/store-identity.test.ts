@@ -58,7 +58,7 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('B sees only its own jobs within 15 s, its schedule fires and its webhook is delivered; refuse exits 2; A keeps its state', async () => {
+  it("B sees only its own jobs within 15 s, its schedule fires and its webhook is delivered; refuse exits 2; a stopped store's state is dropped, a running one's kept", async () => {
     const jobA = newJobId();
     const a = await start('a');
     const apiA = client(a.url);
@@ -127,25 +127,40 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     expect(refused).toContain(`holds the state of event store ${storeB}`);
     expect(refused).toContain('refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse)');
 
-    // A again: its state was left in place under its own namespace, so nothing is rebuilt.
+    // A again. B is not running (it holds no lease), so B's state is dropped; A's was dropped when B
+    // started (A had stopped), so A rebuilds from its own log, with all 40 checkpoints.
+    const keysOf = async (store: string) => (await redis.keys(`${storeNamespace(prefix, store)}:*`)).length;
+    expect(await keysOf(storeA)).toBe(0);
+    expect(await keysOf(storeB)).toBeGreaterThan(0);
     const again = await start('a');
     expect(storeIdOf(again)).toBe(storeA);
+    await eventually(() => again.logs.some((l) => l.includes(`store ${storeB}'s state was dropped`)), 5000);
+    expect(await keysOf(storeB)).toBe(0);
+    await eventually(async () => (await jobIds(again)).includes(jobA), 10_000, "A's job rebuilt");
     expect(await jobIds(again)).toEqual([jobA]);
-    const job = await client(again.url).get(`/jobs/${jobA}`);
-    expect(job.body.counts.completed).toBe(40);
+    expect((await client(again.url).get(`/jobs/${jobA}`)).body.counts.completed).toBe(40);
 
-    // The operator lists the stores on the prefix and forgets B's state; A's own cannot be forgotten.
+    // A second deployment (store D) on the same prefix while A runs: A's state is left alone, A serves on.
+    const d = await start('d');
+    const storeD = storeIdOf(d);
+    await eventually(
+      () => d.logs.some((l) => l.includes(`a process of store ${storeA} holds a lease`)),
+      5000,
+    );
+    expect(await jobIds(again)).toEqual([jobA]);
+    expect(await jobIds(d)).toEqual([]);
+    expect(await d.stop()).toBe(0);
+
+    // The operator lists the stores on the prefix and forgets D's state; A's own cannot be forgotten.
     const cli = (...args: string[]) => runCli(args, env('a'));
     const listed = await cli('redis', 'stores');
-    expect(listed.stdout).toMatch(new RegExp(`${storeA} .*this store, last started`));
-    expect(listed.stdout).toContain(storeB);
-    const keysOf = async (store: string) => (await redis.keys(`${storeNamespace(prefix, store)}:*`)).length;
-    expect(await keysOf(storeB)).toBeGreaterThan(0);
-    const forgotten = await cli('redis', 'forget', storeB);
-    expect(forgotten).toMatchObject({ status: 0 });
-    expect(await keysOf(storeB)).toBe(0);
-    expect(await keysOf(storeA)).toBeGreaterThan(0);
-    expect((await cli('redis', 'stores')).stdout).not.toContain(storeB);
+    expect(listed.stdout).toMatch(new RegExp(`${storeA} .*this store`));
+    expect(listed.stdout).toMatch(new RegExp(`${storeD} .*last started`));
+    expect(listed.stdout).not.toContain(storeB);
+    expect(await keysOf(storeD)).toBeGreaterThan(0);
+    expect(await cli('redis', 'forget', storeD)).toMatchObject({ status: 0 });
+    expect(await keysOf(storeD)).toBe(0);
+    expect((await cli('redis', 'stores')).stdout).not.toContain(storeD);
     expect(await cli('redis', 'forget', storeA)).toMatchObject({ status: 2 });
     expect(await keysOf(storeA)).toBeGreaterThan(0);
   }, 120_000);

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { LogFn } from './log';
+import { scanKeys } from './redis';
 
 /**
  * What to do when the Redis prefix holds the state of another event store (a fresh store beside an old
@@ -31,15 +32,36 @@ const legacyKeys = (prefix: string) => [
   `${prefix}:jobs`,
 ];
 
+/** Leases a running process of a store renews every second: projector, process manager, webhook dispatcher. */
+const LIVE_LEASES = ['rm:lease', 'pm:lease', 'wh:lease'];
+
+/** Whether some process of the store is running: it holds one of the leases in its namespace. */
+async function storeIsRunning(redis: Redis, prefix: string, storeId: string): Promise<boolean> {
+  const ns = storeNamespace(prefix, storeId);
+  return (await redis.exists(...LIVE_LEASES.map((lease) => `${ns}:${lease}`))) > 0;
+}
+
+/** Deletes everything snapcat keeps in Redis for a store (its namespace); the number of keys deleted. */
+export async function forgetStoreState(redis: Redis, prefix: string, storeId: string): Promise<number> {
+  let deleted = 0;
+  for await (const keys of scanKeys(redis, `${storeNamespace(prefix, storeId)}:*`)) {
+    deleted += await redis.unlink(...keys);
+  }
+  await redis.hdel(namespaceKeys(prefix).stores, storeId);
+  return deleted;
+}
+
 export class ForeignStateError extends Error {
   override name = 'ForeignStateError';
 }
 
 /**
  * Records that `storeId` now runs on `prefix`, and says so loudly when the prefix last held another store's
- * state (or pre-identity state of an unknown store): that state is left untouched under its own namespace,
- * and this store's read model, positions and queues start from the beginning of its own log. With `refuse`,
- * throws ForeignStateError instead, having changed nothing.
+ * state (or pre-identity state of an unknown store). This store's read model, positions and queues start
+ * from the beginning of its own log, under its own namespace. The other store's state is dropped when no
+ * process of it is running (none holds a lease), and left in place when one is (a second deployment on
+ * the same prefix) or when it cannot be attributed (pre-identity keys). With `refuse`, throws
+ * ForeignStateError instead, having changed nothing.
  */
 export async function claimStoreNamespace(
   redis: Redis,
@@ -63,10 +85,18 @@ export async function claimStoreNamespace(
     if (policy === 'refuse') {
       throw new ForeignStateError(`${message}; refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse)`);
     }
+    let other = 'the other state is left in place';
+    if (previous && (await storeIsRunning(redis, prefix, previous))) {
+      other +=
+        ` (a process of store ${previous} holds a lease: it is running; once it is gone, remove its ` +
+        `state with: npm run snapcat -- redis forget ${previous})`;
+    } else if (previous) {
+      const deleted = await forgetStoreState(redis, prefix, previous);
+      other = `store ${previous}'s state was dropped (${deleted} keys; no process of it holds a lease)`;
+    }
     log.warn(
       `${message}: this store's read model, positions and queues are built from the start of its log under ` +
-        `'${storeNamespace(prefix, storeId)}'; the other state is left in place` +
-        (previous ? ` (remove it with: npm run snapcat -- redis forget ${previous})` : ''),
+        `'${storeNamespace(prefix, storeId)}'; ${other}`,
       { previousStore: previous ?? 'unknown', store: storeId },
     );
   }

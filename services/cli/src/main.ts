@@ -6,7 +6,13 @@ import { webhookJsonSchemaFiles } from '@snapcat/webhooks';
 import { domainEvent, jobStream } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
-import { connectRedis, loadConfigOrExit, namespaceKeys, scanKeys, storeNamespace } from '@snapcat/runtime';
+import {
+  connectRedis,
+  forgetStoreState,
+  loadConfigOrExit,
+  namespaceKeys,
+  storeNamespace,
+} from '@snapcat/runtime';
 import { formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
 
 const USAGE = `usage: npm run snapcat -- <command>
@@ -96,11 +102,7 @@ async function forgetStore(redis: Redis, prefix: string, storeId: string, target
     process.stderr.write(`${target} is this event store (SNAPCAT_EVENT_STORE): its state is in use\n`);
     return 2;
   }
-  let deleted = 0;
-  for await (const keys of scanKeys(redis, `${storeNamespace(prefix, target)}:*`)) {
-    deleted += await redis.unlink(...keys);
-  }
-  await redis.hdel(namespaceKeys(prefix).stores, target);
+  const deleted = await forgetStoreState(redis, prefix, target);
   process.stdout.write(`deleted ${deleted} keys of store ${target}\n`);
   return 0;
 }
