@@ -16,15 +16,19 @@ export async function deleteKeys(prefix: string, url = 'redis://127.0.0.1:6379')
 }
 
 /** A Redis server of the test's own, so that FLUSHALL wipes nothing another suite uses. */
-export async function startRedisServer(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startRedisServer(
+  onPort?: number,
+): Promise<{ url: string; port: number; stop(): Promise<void> }> {
   const { spawn } = await import('node:child_process');
   const { createServer } = await import('node:net');
-  const port = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
+  const port =
+    onPort ??
+    (await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    }));
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
@@ -42,7 +46,9 @@ export async function startRedisServer(): Promise<{ url: string; stop(): Promise
   client.disconnect();
   return {
     url,
+    port,
     async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return; // stopped already
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
     },

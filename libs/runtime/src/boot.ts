@@ -8,7 +8,7 @@ import {
 } from '@snapcat/event-store';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
-import { connectRedis } from './redis';
+import { closeRedis, connectRedis, redisHealth } from './redis';
 import { ForeignStateError, claimStoreNamespace, storeNamespace } from './store-namespace';
 
 /** The configuration, or a message naming the bad variable and exit code 2. */
@@ -27,6 +27,7 @@ export function loadConfigOrExit(): Config {
 /** What every snapcat process opens first: the logger, the event store (instrumented) and the command bus. */
 export function openCore(config: Config) {
   const log = createLogger(config.logLevel);
+  redisHealth.reportTo(log);
   const store = new InstrumentedEventStore(openEventStore(config.eventStore));
   const bus = new CommandBus(store, {
     snapshotEvery: config.aggregateSnapshotEvery,
@@ -53,7 +54,7 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
     storeId,
     config.onForeignReadModel,
     log,
-  ).finally(() => redis.quit().catch(() => undefined));
+  ).finally(() => closeRedis(redis));
   if (config.onForeignReadModel === 'refuse') {
     try {
       await claim;
@@ -87,21 +88,44 @@ async function identifyStore(store: EventStore, log: Logger, waitMs = 60_000): P
   }
 }
 
-/** Runs `stop` once on SIGTERM or SIGINT, exiting 0 after it, or 1 if it takes longer than `graceMs`. */
-export function stopOnSignals(log: Logger, stop: () => Promise<void>, graceMs = 30_000): void {
+/**
+ * Runs the shutdown once on SIGTERM or SIGINT and exits 0, or 1 if it fails or outlasts the grace. First
+ * `drain`: what talks to Redis or to clients (HTTP server, workers, projector), abandoned with a warning
+ * two seconds before the grace ends, since a Redis that is down never lets it finish. Then `close`: flush
+ * and close the event store, which must always happen (a clean SQLite close leaves no -wal behind).
+ */
+export function stopOnSignals(
+  log: Logger,
+  graceMs: number,
+  steps: { drain: () => Promise<void>; close: () => Promise<void> },
+): void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    const started = Date.now();
     log.info('stopping', { signal });
     setTimeout(() => process.exit(1), graceMs).unref();
-    stop().then(
-      () => process.exit(0),
+    const drainMs = Math.max(graceMs - 2000, graceMs / 2);
+    const abandoned = new Promise<boolean>((resolve) => setTimeout(() => resolve(true), drainMs).unref());
+    const drained = steps.drain().then(
+      () => false,
       (error: unknown) => {
-        log.error('stop failed', { error: String(error) });
-        process.exit(1);
+        log.warn('shutdown: draining failed; closing the store', { error: String(error) });
+        return false;
       },
     );
+    Promise.race([drained, abandoned])
+      .then(async (timedOut) => {
+        if (timedOut) log.warn('shutdown: stopped waiting for Redis and clients', { afterMs: drainMs });
+        await steps.close();
+        log.info('stopped', { ms: Date.now() - started, drained: !timedOut });
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        log.error('stop failed', { error: String(error) });
+        process.exit(1);
+      });
   };
   process.on('SIGTERM', () => handler('SIGTERM'));
   process.on('SIGINT', () => handler('SIGINT'));

@@ -33,6 +33,7 @@ const EnvSchema = z.object({
   /** Before SNAPCAT_ROLE: `off` meant the API only. */
   SNAPCAT_WORKERS: z.enum(['on', 'off']).optional(),
   SNAPCAT_PROJECTOR: z.enum(['on', 'off']).default('on'),
+  SNAPCAT_SHUTDOWN_GRACE: IsoDuration.default('PT10S'),
   SNAPCAT_ON_FOREIGN_READ_MODEL: z.enum(['rebuild', 'refuse']).default('rebuild'),
   SNAPCAT_RETENTION_SWEEP: IsoDuration.default('PT1M'),
   SNAPCAT_ORPHAN_GRACE: IsoDuration.default('PT24H'),
@@ -88,6 +89,8 @@ export interface Config {
    * live under `<prefix>:{<storeId>}` (see storeNamespace).
    */
   queuePrefix: string;
+  /** How long a SIGTERM may take: what waits on Redis is abandoned before, so the store closes cleanly. */
+  shutdownGraceMs: number;
   /** When the prefix last held another store's state: build this store's afresh beside it, or exit 2. */
   onForeignReadModel: ForeignStatePolicy;
   retentionSweepMs: number;
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.SNAPCAT_LOG_LEVEL,
     queuePrefix: e.SNAPCAT_QUEUE_PREFIX,
     onForeignReadModel: e.SNAPCAT_ON_FOREIGN_READ_MODEL,
+    shutdownGraceMs: durationMs(e.SNAPCAT_SHUTDOWN_GRACE),
     retentionSweepMs: durationMs(e.SNAPCAT_RETENTION_SWEEP),
     orphanGraceMs: durationMs(e.SNAPCAT_ORPHAN_GRACE),
     deleteOrphans: e.SNAPCAT_DELETE_ORPHANS === 'true',

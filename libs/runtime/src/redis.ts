@@ -1,4 +1,77 @@
 import IORedis, { Cluster, type Redis } from 'ioredis';
+import type { LogFn } from './log';
+
+/**
+ * Whether Redis answers, for every connection connectRedis made, told to the log once per change: down
+ * (the first error), still down (once a minute), back. ioredis reports every failed reconnection as an
+ * error event, and prints a non-JSON stack trace for each one that nobody listens to: here, all are heard.
+ */
+class RedisHealth {
+  private readonly failing = new Set<object>();
+  private log: { warn: LogFn; info: LogFn } | undefined;
+  private downSince = 0;
+  private reportedAt = 0;
+
+  /** The log that hears about the changes (set once by the process's composition root). */
+  reportTo(log: { warn: LogFn; info: LogFn }): void {
+    this.log = log;
+  }
+
+  get reachable(): boolean {
+    return this.failing.size === 0;
+  }
+
+  watch(connection: { on(event: string, listener: (...args: unknown[]) => void): unknown; status: string }) {
+    connection.on('error', (error) => this.failed(connection, error));
+    connection.on('ready', () => this.recovered(connection));
+  }
+
+  private failed(connection: { status: string }, error: unknown): void {
+    if (connection.status === 'ready') return; // a command's error, not the connection's
+    const now = Date.now();
+    if (this.failing.size === 0) {
+      this.downSince = now;
+      this.reportedAt = now;
+      this.log?.warn('redis unreachable: GraphQL, the workers and webhooks wait; REST commands go on', {
+        error: String(error),
+      });
+    } else if (now - this.reportedAt >= 60_000) {
+      this.reportedAt = now;
+      this.log?.warn('redis still unreachable', { downForMs: now - this.downSince, error: String(error) });
+    }
+    this.failing.add(connection);
+  }
+
+  private recovered(connection: object): void {
+    if (!this.failing.delete(connection) || this.failing.size > 0) return;
+    this.log?.info('redis reachable again', { downForMs: Date.now() - this.downSince });
+  }
+}
+
+export const redisHealth = new RedisHealth();
+
+/**
+ * Whether an error is Redis being unreachable (refused, reset, timed out, closed), which redisHealth reports
+ * once per change; the error events of BullMQ queues and workers repeat it at every reconnection attempt.
+ */
+export function isRedisConnectionError(error: unknown): boolean {
+  const text =
+    error instanceof Error ? `${(error as { code?: string }).code ?? ''} ${error.message}` : String(error);
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|Connection is closed|Command timed out/.test(
+    text,
+  );
+}
+
+/** Error events of a BullMQ queue or worker: logged unless they only repeat that Redis is unreachable. */
+export function logQueueErrors(
+  emitter: { on(event: 'error', listener: (error: Error) => void): unknown },
+  log: LogFn,
+  fields: object,
+): void {
+  emitter.on('error', (error) => {
+    if (!isRedisConnectionError(error)) log('queue error', { ...fields, error: error.message });
+  });
+}
 
 /** `redis+cluster://[user:password@]host:port,host:port/` (or `rediss+cluster://`, with TLS): a Redis Cluster. */
 export const REDIS_CLUSTER_URL = /^rediss?\+cluster:\/\/(?:[^@/]*@)?[^@/,:]+:\d+(?:,[^@/,:]+:\d+)*\/?$/;
@@ -12,25 +85,44 @@ export const REDIS_CLUSTER_URL = /^rediss?\+cluster:\/\/(?:[^@/]*@)?[^@/,:]+:\d+
  * uses have the same signatures on both, and every key of a store shares one slot (storeNamespace), so
  * snapcat's transactions and scripts run unchanged. Only keyless scans differ: use scanKeys.
  */
-export function connectRedis(url: string, { autoPipelining = false } = {}): Redis {
-  const options = {
+export function connectRedis(
+  url: string,
+  { autoPipelining = false, commandTimeoutMs }: { autoPipelining?: boolean; commandTimeoutMs?: number } = {},
+): Redis {
+  const perCommand = {
     maxRetriesPerRequest: null,
-    enableReadyCheck: true,
-    lazyConnect: false,
-    enableAutoPipelining: autoPipelining,
+    ...(commandTimeoutMs ? { commandTimeout: commandTimeoutMs } : {}),
   };
-  if (!REDIS_CLUSTER_URL.test(url)) return new IORedis(url, options);
-  const { tls, username, password, nodes } = parseClusterUrl(url);
-  return new Cluster(nodes, {
-    enableReadyCheck: true,
-    enableAutoPipelining: autoPipelining,
-    redisOptions: {
-      maxRetriesPerRequest: null,
-      ...(username ? { username } : {}),
-      ...(password ? { password } : {}),
-      ...(tls ? { tls: {} } : {}),
-    },
-  }) as unknown as Redis;
+  let connection: Redis;
+  if (!REDIS_CLUSTER_URL.test(url)) {
+    connection = new IORedis(url, {
+      ...perCommand,
+      enableReadyCheck: true,
+      lazyConnect: false,
+      enableAutoPipelining: autoPipelining,
+    });
+  } else {
+    const { tls, username, password, nodes } = parseClusterUrl(url);
+    connection = new Cluster(nodes, {
+      enableReadyCheck: true,
+      enableAutoPipelining: autoPipelining,
+      redisOptions: {
+        ...perCommand,
+        ...(username ? { username } : {}),
+        ...(password ? { password } : {}),
+        ...(tls ? { tls: {} } : {}),
+      },
+    }) as unknown as Redis;
+  }
+  redisHealth.watch(connection);
+  return connection;
+}
+
+/** Closes a connection: politely (QUIT) when Redis answers, at once when it does not. */
+export async function closeRedis(connection: Redis): Promise<void> {
+  if (connection.status !== 'ready') return connection.disconnect();
+  await Promise.race([connection.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+  connection.disconnect();
 }
 
 function parseClusterUrl(url: string) {

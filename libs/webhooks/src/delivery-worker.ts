@@ -8,7 +8,7 @@ import {
   type WebhookDeliveryFailed,
 } from '@snapcat/domain';
 import type { EventStore } from '@snapcat/event-store';
-import type { LogFn } from '@snapcat/runtime';
+import { logQueueErrors, type LogFn } from '@snapcat/runtime';
 import { WEBHOOK_QUEUE, type Deliveries, type DeliveryJob } from './deliveries';
 import { postWebhook, type PostResult } from './http-post';
 import type { SecretBox } from './secret-box';
@@ -149,6 +149,6 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
         ),
     },
   });
-  worker.on('error', (error) => log.error('webhook worker error', { error: String(error) }));
+  logQueueErrors(worker, log.error, { queue: WEBHOOK_QUEUE });
   return worker;
 }

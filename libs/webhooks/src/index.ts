@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { EventStore } from '@snapcat/event-store';
-import { connectRedis, type Config, type LogFn } from '@snapcat/runtime';
+import { connectRedis, logQueueErrors, type Config, type LogFn } from '@snapcat/runtime';
 import { Deliveries } from './deliveries';
 import { startDeliveryWorker } from './delivery-worker';
 import { WebhookDispatcher } from './dispatcher';
@@ -47,6 +47,7 @@ export function openWebhooks(config: Config, prefix: string, store: EventStore, 
   const now = () => Date.now();
   const subscriptions = new SubscriptionRepository(store, now);
   const deliveries = new Deliveries(redis, connection, prefix, settings.scheduleMs.length);
+  logQueueErrors(deliveries.queue, log.error, { queue: deliveries.queue.name });
   const service = new WebhookService({
     subscriptions,
     deliveries,

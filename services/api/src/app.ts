@@ -24,7 +24,7 @@ export interface AppDeps {
   graphql?: express.RequestHandler & { graphqlEndpoint: string };
   /** Append-to-visible lag of the read model, for /readyz. */
   projectionLag?: () => Promise<unknown>;
-  /** Whether Redis (read model, queues) is connected: reported by /readyz, which does not fail on it. */
+  /** Whether Redis (read model, queues, leases) answers: /readyz answers 503 while it does not. */
   redisReady?: () => boolean;
   /** Webhook subscriptions, or why they are disabled. */
   webhooks?: WebhookService | { disabled: string };
@@ -108,8 +108,20 @@ export function createApp({
   app.get('/readyz', async (_req, res) => {
     try {
       await store.readAll({ direction: 'backwards', maxCount: 1 });
-      // Commands need only the event store; without Redis, GraphQL and the workers wait, so it is reported.
       const redis = redisReady ? (redisReady() ? 'connected' : 'unreachable') : 'not used';
+      if (redis === 'unreachable') {
+        // Not ready: the read model, the queues and the leases need Redis. Commands need only the event
+        // store, so they go on; the answer says so, for whoever routes traffic on it.
+        return res.status(503).setHeader('Retry-After', '1').type('application/problem+json').json({
+          type: 'urn:snapcat:problem:unavailable',
+          title: 'Not ready',
+          status: 503,
+          detail:
+            'Redis is unreachable: GraphQL queries, the workers and webhooks wait for it; REST commands keep working',
+          eventStore: 'reachable',
+          redis,
+        });
+      }
       res.json({
         status: 'ready',
         eventStore: 'reachable',

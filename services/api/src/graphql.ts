@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-import { createPubSub, createSchema, createYoga, filter, pipe, type PubSub } from 'graphql-yoga';
+import { createPubSub, createSchema, createYoga, filter, maskError, pipe, type PubSub } from 'graphql-yoga';
 import { z } from 'zod';
 import {
   Command,
@@ -42,6 +42,8 @@ export interface GraphqlDeps {
   storage: SnapshotStorage;
   pubsub: SnapshotEventsPubSub;
   topic: string;
+  /** Whether Redis answers: while it does not, a query that failed says why instead of "Unexpected error". */
+  readModelAvailable?: () => boolean;
 }
 
 /** A job as GraphQL sees it: from the read model, or (catalogAsOf) from a state folded from the log. */
@@ -267,6 +269,17 @@ export function createGraphql(deps: GraphqlDeps) {
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'snapcat catalog' },
     logging: false,
+    maskedErrors: {
+      maskError: (error, message, isDev) =>
+        deps.readModelAvailable?.() === false
+          ? new GraphQLError(
+              'the read model is unavailable: Redis is unreachable (REST commands keep working)',
+              {
+                extensions: { code: 'UNAVAILABLE' },
+              },
+            )
+          : maskError(error, message, isDev),
+    },
   });
   return yoga;
 }

@@ -1,11 +1,14 @@
 import type { Server } from 'node:http';
+import type { Redis } from 'ioredis';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import {
+  closeRedis,
   connectRedis,
   loadConfigOrExit,
   openCore,
   openStoreNamespace,
+  redisHealth,
   stopOnSignals,
 } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
@@ -26,16 +29,19 @@ async function main(): Promise<void> {
   const { log, store, bus } = core;
   const prefix = await openStoreNamespace(config, store, log);
   const storage = openSnapshotStorage(config.storageRoots, config.s3);
-  const redis = connectRedis(config.redisUrl);
+  const connections: Redis[] = [];
+  const connect = (options?: Parameters<typeof connectRedis>[1]) => {
+    connections.push(connectRedis(config.redisUrl, options));
+    return connections[connections.length - 1]!;
+  };
+  const redis = connect();
   const keys = new ReadModelKeys(prefix);
   const pubsub = createSnapshotEventsPubSub(
-    createRedisEventTarget({
-      publishClient: connectRedis(config.redisUrl),
-      subscribeClient: connectRedis(config.redisUrl),
-    }),
+    createRedisEventTarget({ publishClient: connect(), subscribeClient: connect() }),
   );
-  // Its own connection: the queries of concurrent requests are pipelined together.
-  const queryRedis = connectRedis(config.redisUrl, { autoPipelining: true });
+  // Its own connection: the queries of concurrent requests are pipelined together. A query fails within
+  // 2 s when Redis does not answer, rather than wait for it to come back.
+  const queryRedis = connect({ autoPipelining: true, commandTimeoutMs: 2000 });
   const readModel = new ReadModel(queryRedis, prefix);
 
   const workers =
@@ -45,7 +51,7 @@ async function main(): Promise<void> {
   const projector = config.projector
     ? new Projector({
         store,
-        redis: connectRedis(config.redisUrl), // its own: its writes WATCH its lease
+        redis: connect(), // its own: its writes WATCH its lease
         prefix,
         log,
         sharedStates: bus,
@@ -61,10 +67,18 @@ async function main(): Promise<void> {
     bus,
     store,
     storage,
-    graphql: createGraphql({ bus, store, readModel, storage, pubsub, topic: keys.channel }),
+    graphql: createGraphql({
+      bus,
+      store,
+      readModel,
+      storage,
+      pubsub,
+      topic: keys.channel,
+      readModelAvailable: () => redisHealth.reachable,
+    }),
     // A standby projector (another process holds the lease) knows no lag: the active one's is in Redis.
     projectionLag: async () => (projector?.active ? projector.lag() : await readModel.lag()),
-    redisReady: () => redis.status === 'ready',
+    redisReady: () => redisHealth.reachable && redis.status === 'ready',
     orphanReport: async () => {
       const text = await redis.get(redisKeys(prefix).orphanReport);
       return text ? JSON.parse(text) : null;
@@ -93,9 +107,8 @@ async function main(): Promise<void> {
     });
   });
 
-  stopOnSignals(
-    log,
-    async () => {
+  stopOnSignals(log, config.shutdownGraceMs, {
+    drain: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -103,12 +116,13 @@ async function main(): Promise<void> {
       await workers?.close();
       if (!workers) await webhooks?.close();
       await projector?.stop();
-      await Promise.all([redis.quit(), queryRedis.quit()]).catch(() => undefined);
+    },
+    close: async () => {
+      await Promise.all(connections.map(closeRedis));
       await bus.flush();
       await store.close();
     },
-    10_000,
-  );
+  });
 }
 
 /** Connection strings may carry credentials (esdb://user:pass@host): never log them. */

@@ -28,16 +28,14 @@ describe('REST API over HTTP', () => {
       expect(ready.status).toBe(200);
       expect(ready.body.status).toBe('ready');
     });
-    it('/readyz reports Redis without failing on it: commands need only the event store', async () => {
+    it('/readyz answers 503 naming Redis while it is unreachable, and says that commands go on', async () => {
       const down = apiFixture({ redisReady: () => false });
       const ready = await request(down.app).get('/readyz');
       await down.close();
-      expect(ready.status).toBe(200);
-      expect(ready.body).toMatchObject({
-        eventStore: 'reachable',
-        redis: 'unreachable',
-        projectionLagMs: null,
-      });
+      expect(ready.status).toBe(503);
+      expect(ready.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(ready.body).toMatchObject({ status: 503, eventStore: 'reachable', redis: 'unreachable' });
+      expect(ready.body.detail).toMatch(/Redis is unreachable.*REST commands keep working/);
     });
     it('an unknown route is a 404 problem', async () => {
       expectProblem(await http.get(`${BASE}/nope`), 404, 'path');

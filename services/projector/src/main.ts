@@ -2,6 +2,7 @@ import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import { Projector, ReadModelKeys } from '@snapcat/read-model';
 import {
+  closeRedis,
   connectRedis,
   loadConfigOrExit,
   openCore,
@@ -31,10 +32,12 @@ async function main(): Promise<void> {
   });
   await projector.start();
   log.info('listening', { role: 'projector' });
-  stopOnSignals(log, async () => {
-    await projector.stop();
-    await redis.quit();
-    await store.close();
+  stopOnSignals(log, config.shutdownGraceMs, {
+    drain: () => projector.stop(),
+    close: async () => {
+      await closeRedis(redis);
+      await store.close();
+    },
   });
 }
 

@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { CommandBus } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
-import { connectRedis, type Config, type LogFn } from '@snapcat/runtime';
+import { connectRedis, logQueueErrors, type Config, type LogFn } from '@snapcat/runtime';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { openWebhooks } from '@snapcat/webhooks';
 import { Enqueuer } from './enqueue';
@@ -36,6 +36,7 @@ export async function startWorkers({ config, prefix, store, bus, storage, log }:
   const connection = connectRedis(config.redisUrl);
   const keys = redisKeys(prefix);
   const queues = openQueues(connection, prefix);
+  for (const queue of Object.values(queues)) logQueueErrors(queue, log.error, { queue: queue.name });
   const schedules = new ScheduleIndex(redis, prefix);
   const enqueue = new Enqueuer(queues, redis, keys.knownJobs, schedules, {
     discardAttempts: config.discardAttempts,

@@ -10,7 +10,7 @@ import {
 } from '@snapcat/domain';
 import { nextFireTime, previousFireTime, type CommandBus } from '@snapcat/application';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
-import type { LogFn } from '@snapcat/runtime';
+import { logQueueErrors, type LogFn } from '@snapcat/runtime';
 import {
   QUEUES,
   discardJob,
@@ -107,7 +107,7 @@ export function startProcessors(
         error: error.message,
       }),
     );
-    worker.on('error', (error) => log.error('worker error', { queue: worker.name, error: error.message }));
+    logQueueErrors(worker, log.error, { queue: worker.name });
   }
   return workers;
 }

@@ -13,9 +13,11 @@ export async function runWorkersOnly(config: Config, { log, store, bus }: Core):
     log,
   });
   log.info('listening', { role: 'workers' });
-  stopOnSignals(log, async () => {
-    await workers.close();
-    await bus.flush();
-    await store.close();
+  stopOnSignals(log, config.shutdownGraceMs, {
+    drain: () => workers.close(),
+    close: async () => {
+      await bus.flush();
+      await store.close();
+    },
   });
 }
