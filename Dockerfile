@@ -1,5 +1,5 @@
 FROM node:20-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ tini && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY libs ./libs
@@ -8,4 +8,7 @@ COPY schema ./schema
 RUN npm ci --omit=dev --ignore-scripts=false && npm install --no-save tsx
 ENV NODE_ENV=production
 EXPOSE 8080
-CMD ["npx", "tsx", "services/api/src/main.ts"]
+# tini as PID 1 forwards SIGTERM (docker stop) to node and reaps; node runs the service itself, with no
+# wrapper process (npx, the tsx CLI) that would swallow the signal.
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "--import", "tsx", "services/api/src/main.ts"]
