@@ -11,7 +11,8 @@ import {
   type EventStore,
   type Position,
 } from '@snapcat/event-store';
-import { ReadModelKeys } from './keys';
+import { ReadModelKeys, type KeySpace } from './keys';
+import { stateAt } from './history';
 import { storedJobViews, writeJobViews } from './writes';
 
 const PAGE = 1000;
@@ -100,8 +101,12 @@ export interface Difference {
 }
 
 /**
- * Folds the log from scratch up to the read model's position and compares every job and snapshot view
- * with what Redis holds. An empty list means no drift.
+ * Compares every job and snapshot view in Redis with the log, each job at the revision the read model has
+ * applied for it, so a service that keeps writing shows no false difference. The log is folded once up to
+ * the read model's position; a job the projector moved past meanwhile is folded again to its revision.
+ * A job's keys are read between two reads of its applied revision, which the projector writes in the same
+ * transaction as the views: when both agree, what was read is the job as of that revision. An empty list
+ * means no drift.
  */
 export async function verifyReadModel(
   store: EventStore,
@@ -112,31 +117,59 @@ export async function verifyReadModel(
   const space = keys.space(Number((await redis.get(keys.current)) ?? '1'));
   const positionText = await redis.get(space.position);
   const until = positionText ? parsePosition(positionText) : START;
-  const { states } = await foldLog(store, until);
+  const { states, revisions } = await foldLog(store, until);
   const differences: Difference[] = [];
-  const compare = async (key: string, expected: unknown) => {
-    const text = await redis.get(key);
-    const actual = text === null ? null : JSON.parse(text);
-    if (!isDeepStrictEqual(actual, expected)) differences.push({ key, expected, actual });
-  };
-  for (const [jobId, state] of states) {
-    const { summary, tasks } = storedJobViews(state);
-    await compare(space.job(jobId), summary);
-    await compare(space.jobTasks(jobId), tasks);
-    for (const snapshot of state.snapshots.values()) {
-      await compare(space.snapshot(jobId, snapshot.snapshotId), { jobId, ...snapshotView(snapshot) });
+  const jobIds = new Set([...states.keys(), ...(await redis.zrange(space.jobs, 0, -1))]);
+  for (const jobId of jobIds) {
+    const actual = await jobAsApplied(redis, space, jobId);
+    let expected: JobState | null = states.get(jobId) ?? null;
+    if (actual.revision !== null && actual.revision !== revisions.get(jobId)) {
+      const at = await stateAt(store, jobId, { revision: actual.revision });
+      expected = at.revision >= 0n ? at.state : null;
     }
-    const stored = await redis.zrange(space.snapshots(jobId), 0, -1);
-    for (const id of stored) {
-      if (!state.snapshots.has(Number(id))) {
-        differences.push({ key: space.snapshot(jobId, Number(id)), expected: null, actual: 'present' });
-      }
+    const compare = (key: string, want: unknown, have: unknown) => {
+      if (!isDeepStrictEqual(have, want)) differences.push({ key, expected: want, actual: have });
+    };
+    if (!expected) {
+      compare(space.job(jobId), null, actual.summary === null ? null : 'present');
+      continue;
     }
-  }
-  for (const jobId of await redis.zrange(space.jobs, 0, -1)) {
-    if (!states.has(jobId)) differences.push({ key: space.job(jobId), expected: null, actual: 'present' });
+    const { summary, tasks } = storedJobViews(expected);
+    compare(space.job(jobId), summary, actual.summary);
+    compare(space.jobTasks(jobId), tasks, actual.tasks);
+    for (const snapshot of expected.snapshots.values()) {
+      const key = space.snapshot(jobId, snapshot.snapshotId);
+      compare(key, { jobId, ...snapshotView(snapshot) }, actual.snapshots.get(snapshot.snapshotId) ?? null);
+    }
+    for (const id of actual.snapshots.keys()) {
+      if (!expected.snapshots.has(id)) compare(space.snapshot(jobId, id), null, 'present');
+    }
   }
   return differences;
+}
+
+/** A job's views as Redis holds them at one applied revision (null: the job was never applied). */
+async function jobAsApplied(redis: Redis, space: KeySpace, jobId: string) {
+  const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+  for (let attempt = 0; ; attempt += 1) {
+    const before = await redis.hget(space.applied, jobId);
+    const [summary, tasks, ids] = await Promise.all([
+      redis.get(space.job(jobId)),
+      redis.get(space.jobTasks(jobId)),
+      redis.zrange(space.snapshots(jobId), 0, -1),
+    ]);
+    const views = ids.length ? await redis.mget(...ids.map((id) => space.snapshot(jobId, Number(id)))) : [];
+    const after = await redis.hget(space.applied, jobId);
+    if (before === after) {
+      return {
+        revision: before === null ? null : BigInt(before),
+        summary: parse(summary),
+        tasks: parse(tasks),
+        snapshots: new Map(ids.map((id, i) => [Number(id), parse(views[i] ?? null)])),
+      };
+    }
+    if (attempt >= 20) throw new Error(`job ${jobId} kept changing while the audit read it (20 tries)`);
+  }
 }
 
 async function deleteSpace(redis: Redis, ns: string): Promise<void> {

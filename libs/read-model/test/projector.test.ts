@@ -276,6 +276,38 @@ describe('read-model projector (real Redis)', () => {
     }
   });
 
+  it('verifyReadModel while the projector keeps writing: no false difference; a planted one is found', async () => {
+    const bus = new CommandBus(store);
+    await lifecycle(bus); // JOB: finished, nobody writes it during the audits
+    const busy = ['7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a', '7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b'];
+    const projector = new Projector({ store, redis, prefix, log: quiet });
+    await projector.start();
+    let writing = true;
+    const load = Promise.all(
+      busy.map(async (jobId) => {
+        for (let round = 0; writing; round += 1)
+          await lifecycle(bus, `${jobId.slice(0, 30)}${round.toString(16).padStart(2, '0')}`);
+      }),
+    );
+    try {
+      await caughtUp(new ReadModel(redis, prefix));
+      const audits: number[] = [];
+      for (let i = 0; i < 5; i += 1) audits.push((await verifyReadModel(store, redis, prefix)).length);
+      expect(audits).toEqual([0, 0, 0, 0, 0]);
+      expect(projector.stats.applied).toBeGreaterThan(100); // it was writing all along
+
+      const key = new ReadModelKeys(prefix).space(1).snapshot(JOB, 3);
+      const view = JSON.parse((await redis.get(key))!);
+      await redis.set(key, JSON.stringify({ ...view, stateSize: view.stateSize + 1 }));
+      const found = await verifyReadModel(store, redis, prefix);
+      expect(found.map((d) => d.key)).toEqual([key]);
+    } finally {
+      writing = false;
+      await load;
+      await projector.stop();
+    }
+  }, 60_000);
+
   it("sharing the command bus's states (one process): the same read model as a fold of the log", async () => {
     const bus = new CommandBus(store);
     const projector = new Projector({ store, redis, prefix, log: quiet, sharedStates: bus });
