@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import {
 } from '@snapcat/event-store';
 import { storeNamespace } from '@snapcat/runtime';
 import { Projector, ReadModel, ReadModelKeys, rebuildReadModel, verifyReadModel } from '../src';
-import { runCli, testPrefix } from '../../../test/support/service';
+import { REPO_ROOT, runCli, testPrefix } from '../../../test/support/service';
 import { deleteKeys } from '../../../test/support/redis';
 
 const JOB = '7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e';
@@ -377,6 +378,37 @@ describe('read-model projector (real Redis)', () => {
     const future = await cli('audit', 'export', '--job', JOB, '--from', '2999-01-01T00:00:00Z');
     expect(future.stdout).toBe('');
     expect((await cli('audit', 'export', '--job', 'nope')).status).toBe(2);
+    const unknown = await cli('audit', 'export', '--job', 'f'.repeat(32));
+    expect(unknown).toMatchObject({ status: 1, stdout: '' });
+    expect(unknown.stderr).toContain(`no job ${'f'.repeat(32)} in the event store`);
+    const help = await cli('audit', 'export', '--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('audit export --job <id>');
+    expect(help.stdout).not.toContain('redis forget');
+    expect((await cli('audit', 'nope')).status).toBe(2);
+    // `npx snapcat`, the bin npm links: stdout is the export alone (no npm banner), from any directory.
+    const bin = spawnSync(
+      join(REPO_ROOT, 'node_modules', '.bin', 'snapcat'),
+      ['audit', 'export', '--job', JOB],
+      {
+        cwd: tmpdir(),
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+          SNAPCAT_QUEUE_PREFIX: prefix,
+        },
+      },
+    );
+    expect(bin.status).toBe(0);
+    expect(
+      bin.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string })[0],
+    ).toMatchObject({
+      type: 'JobRegistered',
+    });
 
     const replay = await cli('replay');
     expect(replay.status).toBe(0);

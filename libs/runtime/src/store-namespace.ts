@@ -89,7 +89,7 @@ export async function claimStoreNamespace(
     if (previous && (await storeIsRunning(redis, prefix, previous))) {
       other +=
         ` (a process of store ${previous} holds a lease: it is running; once it is gone, remove its ` +
-        `state with: npm run snapcat -- redis forget ${previous})`;
+        `state with: npx snapcat redis forget ${previous})`;
     } else if (previous) {
       const deleted = await forgetStoreState(redis, prefix, previous);
       other = `store ${previous}'s state was dropped (${deleted} keys; no process of it holds a lease)`;

@@ -15,14 +15,27 @@ import {
 } from '@snapcat/runtime';
 import { formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
 
-const USAGE = `usage: npm run snapcat -- <command>
-  replay                                    rebuild the read model from the log into a fresh key space, then switch
-  audit verify                              fold the log from scratch and compare with the read model (exit 1 on drift)
-  audit export --job <id> [--from <time>] [--to <time>]   the job's events as NDJSON on stdout
-  schema write [--out <dir>]                write the JSON Schema of every webhook payload (default schema/webhooks)
-  redis stores                              the event stores whose state is kept under the Redis prefix
-  redis forget <storeId>                    delete another store's state (read model, positions, queues) from Redis
-Configuration comes from the same SNAPCAT_* variables as the service.`;
+/** Each command and what it does: the usage, and `<command> --help`. */
+const COMMANDS: [string, string][] = [
+  ['replay', 'rebuild the read model from the log into a fresh key space, then switch'],
+  [
+    'audit verify',
+    'compare the read model with the log, job by job (safe while the service writes; exit 1 on drift)',
+  ],
+  ['audit export --job <id> [--from <time>] [--to <time>]', "the job's events as NDJSON on stdout"],
+  ['schema write [--out <dir>]', 'write the JSON Schema of every webhook payload (default schema/webhooks)'],
+  ['redis stores', 'the event stores whose state is kept under the Redis prefix'],
+  ['redis forget <storeId>', "delete another store's state (read model, positions, queues) from Redis"],
+];
+const usage = (only?: string) =>
+  [
+    `usage: npx snapcat <command>   (or: npm run --silent snapcat -- <command>)`,
+    ...COMMANDS.filter(([name]) => !only || name.startsWith(only)).map(
+      ([name, what]) => `  ${name}\n      ${what}`,
+    ),
+    'Configuration comes from the same SNAPCAT_* variables as the service.',
+  ].join('\n');
+const USAGE = usage();
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -38,9 +51,13 @@ async function main(argv: string[]): Promise<number> {
   });
   const command = positionals.slice(0, 2).join(' ');
   const commands = ['replay', 'audit verify', 'audit export', 'schema write', 'redis stores', 'redis forget'];
-  if (values.help || !commands.includes(command)) {
-    process.stderr.write(`${USAGE}\n`);
-    return values.help ? 0 : 2;
+  if (values.help) {
+    process.stdout.write(`${usage(commands.includes(command) ? command : undefined)}\n`);
+    return 0;
+  }
+  if (!commands.includes(command)) {
+    process.stderr.write(`${command ? `unknown command: ${command}\n` : ''}${USAGE}\n`);
+    return 2;
   }
   if (command === 'schema write') return writeSchemas(values.out ?? join('schema', 'webhooks'));
   const config = loadConfigOrExit();
@@ -125,6 +142,11 @@ async function exportJob(
   if (!job.success || Number.isNaN(from) || Number.isNaN(to)) {
     process.stderr.write(`--job must be a Flink JobID; --from and --to ISO-8601 times\n${USAGE}\n`);
     return 2;
+  }
+  const [first] = await store.readStream(jobStream(job.data), { maxCount: 1 });
+  if (!first) {
+    process.stderr.write(`no job ${job.data} in the event store\n`);
+    return 1;
   }
   let next = 0n;
   for (;;) {
