@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 
-describe('fail fast: a second instance on a port already taken', () => {
+describe('fail fast: a port already taken, a store that does not answer, a bad configuration', () => {
   let dir: string;
   let first: RunningService;
   const prefix = testPrefix('failfast');
@@ -39,5 +39,38 @@ describe('fail fast: a second instance on a port already taken', () => {
     expect(outcome).toMatch(/service exited with 1[\s\S]*cannot listen: stopping[\s\S]*EADDRINUSE/);
     expect(Date.now() - started).toBeLessThan(5000 + 3000); // tsx's start-up on top of the 5 s
     expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+  }, 30_000);
+
+  it('an event store that does not answer at start: one error line and exit 1 within seconds', async () => {
+    const started = Date.now();
+    const outcome = await startService({
+      SNAPCAT_EVENT_STORE: 'esdb://127.0.0.1:1?tls=false',
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    }).then(
+      async (service) => {
+        await service.stop('SIGKILL');
+        return 'it started';
+      },
+      (error: Error) => error.message,
+    );
+    expect(outcome).toMatch(/^service exited with 1/);
+    const lines = outcome.split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.filter((l) => l.includes('"level":"error"'))).toEqual([
+      expect.stringContaining('cannot read the event store: stopping'),
+    ]);
+    expect(Date.now() - started).toBeLessThan(5000 + 5000); // the store's 5 s, tsx's start-up on top
+  }, 30_000);
+
+  it('a bad configuration value: the variable named on stderr and exit 2', async () => {
+    const outcome = await startService({ SNAPCAT_ROLE: 'everything' }).then(
+      async (service) => {
+        await service.stop('SIGKILL');
+        return 'it started';
+      },
+      (error: Error) => error.message,
+    );
+    expect(outcome).toMatch(/^service exited with 2/);
+    expect(outcome).toContain('SNAPCAT_ROLE');
   }, 30_000);
 });

@@ -38,7 +38,7 @@ export function openCore(config: Config) {
 export type Core = ReturnType<typeof openCore>;
 
 /**
- * The store's id (waiting up to a minute for a store that is still starting), then this store's Redis
+ * The store's id (waiting a few seconds for a store that is still starting), then this store's Redis
  * namespace. The prefix is claimed for the store in the background (a Redis that is down does not stop the
  * API from serving commands), except with SNAPCAT_ON_FOREIGN_READ_MODEL=refuse: then the claim is awaited,
  * and another store's state on the prefix exits 2 with the message.
@@ -72,9 +72,14 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
   return namespace;
 }
 
-async function identifyStore(store: EventStore, log: Logger, waitMs = 60_000): Promise<string> {
+/**
+ * Fails fast: a store that does not answer within a few seconds of start is a misconfiguration or an
+ * outage the operator must see, in one line and an exit code, not a service that seems up. (Supervisors
+ * restart it; compose waits for the store's healthcheck first.)
+ */
+async function identifyStore(store: EventStore, log: Logger, waitMs = 5000): Promise<string> {
   const deadline = Date.now() + waitMs;
-  for (let attempt = 1; ; attempt += 1) {
+  for (;;) {
     try {
       return await storeIdentity(store);
     } catch (error) {
@@ -82,8 +87,7 @@ async function identifyStore(store: EventStore, log: Logger, waitMs = 60_000): P
         log.error('cannot read the event store: stopping', { error: String(error) });
         process.exit(1);
       }
-      if (attempt % 5 === 1) log.warn('event store unavailable; retrying', { error: String(error) });
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 }
