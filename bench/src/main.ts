@@ -272,24 +272,20 @@ async function benchReplicas(dir: string) {
     await deleteKeys(prefix);
   }
   for (const replicas of [2, 3]) {
-    rows.push({
-      id: 13,
-      name: `single acks/s, ${replicas} API replicas on one SQLite store, each job's acks to every replica`,
-      value: fmt(rates[replicas - 1]!),
-      baseline: `1 replica ${fmt(rates[0]!)} acks/s`,
-      result: `ratio ${fmt(rates[replicas - 1]! / rates[0]!, 2)}`,
-      target: '- (measured)',
-      met: null,
-    });
-    rows.push({
-      id: 13,
-      name: `single acks/s, ${replicas} API replicas on one SQLite store, each job's acks to one replica`,
-      value: fmt(routed[replicas - 1]!),
-      baseline: `1 replica ${fmt(routed[0]!)} acks/s`,
-      result: `ratio ${fmt(routed[replicas - 1]! / routed[0]!, 2)}`,
-      target: '- (measured)',
-      met: null,
-    });
+    for (const [measured, routing] of [
+      [rates, 'to every replica'],
+      [routed, 'to one replica'],
+    ] as const) {
+      rows.push({
+        id: 13,
+        name: `single acks/s, ${replicas} API replicas on one SQLite store, each job's acks ${routing}`,
+        value: fmt(measured[replicas - 1]!),
+        baseline: `1 replica ${fmt(measured[0]!)} acks/s`,
+        result: `ratio ${fmt(measured[replicas - 1]! / measured[0]!, 2)}`,
+        target: '- (measured)',
+        met: null,
+      });
+    }
   }
 }
 
