@@ -1,0 +1,104 @@
+import type { LookupAddress } from 'node:dns';
+import { AddressRefusedError, assertPublicUrl, hostOf, isPrivateAddress, publicOnlyLookup } from '../src';
+
+// The resolver is replaced: each name resolves to the addresses this table gives (no network needed).
+const table: Record<string, LookupAddress[]> = {
+  'public.example': [
+    { address: '93.184.215.14', family: 4 },
+    { address: '2606:2800:21f:cb07:6820:80da:af6b:8b2c', family: 6 },
+  ],
+  'mixed.example': [
+    { address: '93.184.215.14', family: 4 },
+    { address: '10.1.2.3', family: 4 },
+  ],
+};
+jest.mock('node:dns', () => ({
+  ...jest.requireActual('node:dns'),
+  lookup: (
+    host: string,
+    options: { all?: boolean },
+    callback: (error: Error | null, addresses?: LookupAddress[]) => void,
+  ) => {
+    expect(options.all).toBe(true);
+    const found = table[host];
+    setImmediate(() =>
+      found
+        ? callback(null, found)
+        : callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' })),
+    );
+  },
+}));
+
+const lookup = (host: string, options: object) =>
+  new Promise<{ error: Error | null; address: string | LookupAddress[]; family?: number }>((resolve) =>
+    (publicOnlyLookup as unknown as (h: string, o: object, cb: (...a: unknown[]) => void) => void)(
+      host,
+      options,
+      (error, address, family) =>
+        resolve({ error: error as Error | null, address: address as string, family: family as number }),
+    ),
+  );
+
+describe('address guard', () => {
+  it('publicOnlyLookup answers the first address (and its family), or all of them when asked', async () => {
+    expect(await lookup('public.example', {})).toEqual({ error: null, address: '93.184.215.14', family: 4 });
+    expect(await lookup('public.example', { all: true })).toEqual({
+      error: null,
+      address: table['public.example'],
+      family: undefined,
+    });
+  });
+
+  it('publicOnlyLookup refuses a name with any private address, and passes resolver errors on', async () => {
+    const refused = await lookup('mixed.example', {});
+    expect(refused.error).toBeInstanceOf(AddressRefusedError);
+    expect(refused.error!.message).toBe(
+      'mixed.example resolves to 10.1.2.3, a loopback, link-local or private address',
+    );
+    expect(refused.error).toMatchObject({
+      name: 'AddressRefusedError',
+      host: 'mixed.example',
+      address: '10.1.2.3',
+    });
+    expect(refused.address).toBe('');
+    const missing = await lookup('missing.example', {});
+    expect(missing.error?.message).toBe('getaddrinfo ENOTFOUND missing.example');
+    expect(missing.address).toBe('');
+  });
+
+  it('assertPublicUrl resolves the host: public passes, any private address or none refuses', async () => {
+    await expect(assertPublicUrl('https://public.example/hook')).resolves.toBeUndefined();
+    await expect(assertPublicUrl('https://mixed.example/hook')).rejects.toThrow(
+      new AddressRefusedError('mixed.example', '10.1.2.3'),
+    );
+    await expect(assertPublicUrl('https://missing.example/hook')).rejects.toThrow(/ENOTFOUND/);
+    // Literals are not looked up.
+    await expect(assertPublicUrl('http://[2606:2800:21f:cb07::1]/x')).resolves.toBeUndefined();
+    await expect(assertPublicUrl('http://[fe80::1]/x')).rejects.toThrow('fe80::1 resolves to fe80::1');
+    await expect(assertPublicUrl('http://169.254.169.254/latest')).rejects.toThrow(AddressRefusedError);
+  });
+
+  it('hostOf gives IPv6 literals without brackets', () => {
+    expect(hostOf('http://[::1]:8080/x')).toBe('::1');
+    expect(hostOf(new URL('https://Example.COM/x'))).toBe('example.com');
+    expect(hostOf('http://10.0.0.1/')).toBe('10.0.0.1');
+  });
+
+  it.each([
+    ['::ffff:c0a8:0101', true], // 192.168.1.1 in hex
+    ['::ffff:0808:0808', false], // 8.8.8.8 in hex
+    ['::FFFF:7F00:0001', true],
+    ['::ffff:a00:1', true], // 10.0.0.1
+    ['::ffff:1:1', true], // 0.1.0.1: "this" network
+    ['::ffff:5db8:d70e', false],
+    ['64:ff9b::8.8.8.8', false],
+    ['64:FF9B::127.0.0.1', true],
+    ['::FFFF:10.0.0.1', true],
+    ['ff02::1', true],
+    ['fc00::1', true],
+    ['2001:db8::ffff:7f00:1', false],
+    ['', true],
+  ])('isPrivateAddress(%s) is %s', (address, expected) => {
+    expect(isPrivateAddress(address)).toBe(expected);
+  });
+});

@@ -1,0 +1,336 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import IORedis from 'ioredis';
+import type { Worker } from 'bullmq';
+import { Webhook } from 'standardwebhooks';
+import { MemoryEventStore } from '@snapcat/event-store';
+import {
+  DELIVERY_FAILURES_STREAM,
+  Deliveries,
+  SecretBox,
+  SubscriptionRepository,
+  newWebhookSecret,
+  type DeliveryJob,
+  type DeliveryRecord,
+} from '../src';
+import { startDeliveryWorker } from '../src/delivery-worker';
+import { deleteKeys } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+import { until } from '../../../test/support/wait';
+
+// The delivery worker on the real Redis, sending to a receiver on loopback (private addresses allowed).
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+type Answer = { status: number; body?: string; headers?: Record<string, string> };
+
+let server: Server;
+let url: string;
+const received: Received[] = [];
+let answer: (call: number) => Answer = () => ({ status: 200 });
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      const a = answer(received.length);
+      res.writeHead(a.status, a.headers).end(a.body ?? '');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+afterAll(() => redis.disconnect());
+
+const box = new SecretBox('k'.repeat(32));
+const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+
+/** A store, a subscription to `url`, the queue, and a worker with the given schedule. */
+async function setUp(name: string, scheduleMs: number[], options: { secretBox?: SecretBox } = {}) {
+  const prefix = testPrefix(`wh-worker-${name}`);
+  const store = new MemoryEventStore();
+  const now = () => Date.now();
+  const subscriptions = new SubscriptionRepository(store, now);
+  const secret = newWebhookSecret();
+  const subscriptionId = 'wh_worker0000001';
+  await subscriptions.execute({
+    type: 'CreateSubscription',
+    subscriptionId,
+    url,
+    eventTypes: [],
+    jobIds: [],
+    description: '',
+    secret: (options.secretBox ?? box).seal(secret),
+  });
+  const connection = { host: '127.0.0.1', port: 6379 };
+  const deliveries = new Deliveries(redis, connection, prefix, scheduleMs.length);
+  const logs: { level: string; message: string; fields?: object }[] = [];
+  const logFn = (level: string) => (message: string, fields?: object) =>
+    logs.push({ level, message, ...(fields ? { fields } : {}) });
+  const worker: Worker = startDeliveryWorker({
+    connection,
+    prefix,
+    store,
+    subscriptions,
+    deliveries,
+    box,
+    scheduleMs,
+    timeoutMs: 2000,
+    allowPrivate: true,
+    concurrency: 2,
+    now,
+    log: { info: logFn('info'), warn: logFn('warn'), error: logFn('error') },
+  });
+  let n = 0;
+  return {
+    store,
+    subscriptions,
+    subscriptionId,
+    secret,
+    deliveries,
+    logs,
+    async deliver(over: Partial<DeliveryJob> = {}): Promise<DeliveryRecord> {
+      n += 1;
+      const job: DeliveryJob = {
+        deliveryId: `evt-${n}-${subscriptionId}`,
+        subscriptionId,
+        messageId: `evt-${n}`,
+        eventType: 'SnapshotCompleted',
+        jobId: JOB,
+        body: JSON.stringify({ type: 'SnapshotCompleted', n }),
+        ...over,
+      };
+      await deliveries.enqueue(job, Date.now());
+      return until(
+        async () => {
+          const record = await deliveries.get(job.deliveryId);
+          return record && record.status !== 'pending' ? record : undefined;
+        },
+        10_000,
+        `delivery ${job.deliveryId} settled`,
+      );
+    },
+    async failures() {
+      return (await store.readStream(DELIVERY_FAILURES_STREAM, { fromRevision: 0n, maxCount: 100 })).map(
+        (e) => e.data as Record<string, unknown>,
+      );
+    },
+    async close() {
+      await worker.close();
+      await deliveries.close();
+      await deleteKeys(prefix);
+    },
+  };
+}
+
+beforeEach(() => {
+  received.length = 0;
+  answer = () => ({ status: 200 });
+});
+
+describe('delivery worker', () => {
+  it('signs with the subscription secret, sends the body once, and settles a 2xx as succeeded', async () => {
+    const t = await setUp('ok', [0, 10]);
+    try {
+      answer = () => ({ status: 204 });
+      const before = Date.now();
+      const record = await t.deliver();
+      expect(record.status).toBe('succeeded');
+      expect(received).toHaveLength(1);
+      const [message] = received;
+      expect(message!.headers['webhook-id']).toBe('evt-1');
+      expect(message!.headers['content-type']).toBe('application/json');
+      const timestamp = Number(message!.headers['webhook-timestamp']);
+      expect(timestamp * 1000).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect(timestamp * 1000).toBeLessThanOrEqual(Date.now());
+      expect(() =>
+        new Webhook(t.secret).verify(message!.body, {
+          'webhook-id': String(message!.headers['webhook-id']),
+          'webhook-timestamp': String(message!.headers['webhook-timestamp']),
+          'webhook-signature': String(message!.headers['webhook-signature']),
+        }),
+      ).not.toThrow();
+      expect(message!.body).toBe(JSON.stringify({ type: 'SnapshotCompleted', n: 1 }));
+      expect(record.attempts).toHaveLength(1);
+      expect(record.attempts[0]).toEqual({
+        attempt: 1,
+        at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        statusCode: 204,
+        latencyMs: expect.any(Number),
+      });
+      expect(Date.parse(record.attempts[0]!.at)).toBeGreaterThanOrEqual(before - 1);
+      expect(await t.failures()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('retries an answer that is not 2xx on the schedule, logging each attempt and the wait before the next', async () => {
+    const t = await setUp('retry', [0, 30, 40]);
+    try {
+      answer = (call) => (call < 3 ? { status: 503, body: 'busy' } : { status: 200 });
+      const record = await t.deliver();
+      expect(record.status).toBe('succeeded');
+      expect(received).toHaveLength(3);
+      expect(record.attempts.map((a) => [a.attempt, a.statusCode, a.error, a.nextAttemptInMs])).toEqual([
+        [1, 503, 'HTTP 503: busy', 30],
+        [2, 503, 'HTTP 503: busy', 40],
+        [3, 200, undefined, undefined],
+      ]);
+      // The same message every time.
+      expect(new Set(received.map((r) => r.headers['webhook-id']))).toEqual(new Set(['evt-1']));
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('waits at least as long as Retry-After asks', async () => {
+    const t = await setUp('retry-after', [0, 10]);
+    try {
+      answer = (call) => (call === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 });
+      const record = await t.deliver();
+      expect(record.status).toBe('succeeded');
+      expect(record.attempts[0]).toMatchObject({ statusCode: 429, nextAttemptInMs: 1000 });
+      const [first, second] = record.attempts;
+      expect(Date.parse(second!.at) - Date.parse(first!.at)).toBeGreaterThanOrEqual(900);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('after the last attempt: settles as failed and appends WebhookDeliveryFailed with the last answer', async () => {
+    const t = await setUp('exhausted', [0, 10]);
+    try {
+      answer = () => ({ status: 500, body: 'broken' });
+      const record = await t.deliver();
+      expect(record.status).toBe('failed');
+      expect(received).toHaveLength(2);
+      expect(record.attempts.map((a) => a.nextAttemptInMs)).toEqual([10, undefined]);
+      const failures = await t.failures();
+      expect(failures).toEqual([
+        {
+          type: 'WebhookDeliveryFailed',
+          subscriptionId: t.subscriptionId,
+          deliveryId: record.id,
+          eventId: 'evt-1',
+          eventType: 'SnapshotCompleted',
+          jobId: JOB,
+          attempts: 2,
+          lastStatusCode: 500,
+          lastError: 'HTTP 500: broken',
+          occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
+        },
+      ]);
+      expect(t.logs).toContainEqual({
+        level: 'warn',
+        message: 'webhook delivery failed after its last attempt',
+        fields: { deliveryId: record.id, attempts: 2 },
+      });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a delivery that got no answer and has no job: the failure says so, without a status code or a job', async () => {
+    const t = await setUp('no-answer', [0]);
+    try {
+      const closed = createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const port = (closed.address() as AddressInfo).port;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      await t.subscriptions.execute({
+        type: 'UpdateSubscription',
+        subscriptionId: t.subscriptionId,
+        url: `http://127.0.0.1:${port}/gone`,
+      });
+      const record = await t.deliver({ eventType: 'JobRegistered', jobId: undefined });
+      expect(record.status).toBe('failed');
+      expect(record.attempts[0]).not.toHaveProperty('statusCode');
+      expect(record.attempts[0]!.error).toMatch(/ECONNREFUSED/);
+      const [failure] = await t.failures();
+      expect(failure).not.toHaveProperty('lastStatusCode');
+      expect(failure).not.toHaveProperty('jobId');
+      expect(failure!.lastError).toMatch(/ECONNREFUSED/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('failures of WebhookTest and WebhookDeliveryFailed messages are not reported (no ping-pong)', async () => {
+    const t = await setUp('unreported', [0]);
+    try {
+      answer = () => ({ status: 500 });
+      expect((await t.deliver({ eventType: 'WebhookTest' })).status).toBe('failed');
+      expect((await t.deliver({ eventType: 'WebhookDeliveryFailed' })).status).toBe('failed');
+      expect(await t.failures()).toEqual([]);
+      expect((await t.deliver({ eventType: 'SnapshotFailed' })).status).toBe('failed');
+      expect((await t.failures()).map((f) => f.eventType)).toEqual(['SnapshotFailed']);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a 410 disables the subscription (GONE) and settles the delivery as gone, without retrying', async () => {
+    const t = await setUp('gone', [0, 10, 10]);
+    try {
+      answer = () => ({ status: 410 });
+      const record = await t.deliver();
+      expect(record.status).toBe('gone');
+      expect(received).toHaveLength(1);
+      expect(record.attempts).toEqual([
+        expect.objectContaining({ attempt: 1, statusCode: 410, error: 'HTTP 410' }),
+      ]);
+      expect(record.attempts[0]).not.toHaveProperty('nextAttemptInMs');
+      const subscription = (await t.subscriptions.current()).get(t.subscriptionId)!;
+      expect(subscription).toMatchObject({ enabled: false, disabledReason: 'GONE' });
+      expect(t.logs).toContainEqual({
+        level: 'warn',
+        message: 'webhook receiver answered 410 Gone; subscription disabled',
+        fields: { subscriptionId: t.subscriptionId },
+      });
+      expect(await t.failures()).toEqual([]);
+      // Disabled: the next delivery is skipped, nothing is sent.
+      expect((await t.deliver()).status).toBe('skipped');
+      expect(received).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a deleted subscription: skipped, nothing sent, no attempt logged', async () => {
+    const t = await setUp('deleted', [0]);
+    try {
+      await t.subscriptions.execute({ type: 'DeleteSubscription', subscriptionId: t.subscriptionId });
+      const record = await t.deliver();
+      expect(record.status).toBe('skipped');
+      expect(record.attempts).toEqual([]);
+      expect(received).toHaveLength(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a secret sealed with another key is not sent unsigned: each attempt says why', async () => {
+    const t = await setUp('other-key', [0, 10], { secretBox: new SecretBox('o'.repeat(32)) });
+    try {
+      const record = await t.deliver();
+      expect(record.status).toBe('failed');
+      expect(received).toHaveLength(0);
+      expect(record.attempts).toHaveLength(2);
+      for (const attempt of record.attempts) {
+        expect(attempt.error).toBe(
+          'the subscription secret cannot be opened: was SNAPCAT_SECRET_KEY changed? (not sent)',
+        );
+        expect(attempt.latencyMs).toBe(0);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});

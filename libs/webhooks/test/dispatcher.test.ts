@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import IORedis from 'ioredis';
+import { jobStream } from '@snapcat/application';
+import { MemoryEventStore, formatPosition, type Position } from '@snapcat/event-store';
+import {
+  DELIVERY_FAILURES_STREAM,
+  DISPATCHER_STREAM,
+  Deliveries,
+  SecretBox,
+  SubscriptionRepository,
+  WebhookDispatcher,
+  type DeliveryRecord,
+} from '../src';
+import { deleteKeys } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+import { eventually } from '../../../test/support/wait';
+
+// The dispatcher on a memory store and the real Redis: which deliveries it enqueues, where it resumes.
+const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+afterAll(() => redis.disconnect());
+
+const box = new SecretBox('k'.repeat(32));
+const JOB_A = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const JOB_B = 'b1b2c3d4e5f60718293a4b5c6d7e8f90';
+const T0 = Date.parse('2026-11-30T10:00:00.000Z');
+
+function world(name: string) {
+  const prefix = testPrefix(`wh-dispatcher-${name}`);
+  const store = new MemoryEventStore();
+  const subscriptions = new SubscriptionRepository(store, () => T0);
+  const logs: { message: string; fields?: object }[] = [];
+  const log = (message: string, fields?: object) => logs.push({ message, ...(fields ? { fields } : {}) });
+  const opened: { deliveries: Deliveries; dispatcher: WebhookDispatcher; prefix: string }[] = [];
+  let now = T0;
+  const w = {
+    store,
+    subscriptions,
+    logs,
+    prefix,
+    tick: (ms: number) => (now += ms),
+    /** A dispatcher (and its delivery queue) on `onPrefix`, started. */
+    start(onPrefix = prefix, checkpointEveryMs = 0) {
+      const deliveries = new Deliveries(redis, { host: '127.0.0.1', port: 6379 }, onPrefix, 1);
+      const dispatcher = new WebhookDispatcher({
+        store,
+        redis,
+        deliveries,
+        keyPrefix: onPrefix,
+        checkpointEveryMs,
+        now: () => now,
+        log: { info: log, warn: log, error: log },
+      });
+      opened.push({ deliveries, dispatcher, prefix: onPrefix });
+      dispatcher.start();
+      return { deliveries, dispatcher };
+    },
+    async subscribe(id: string, fields: { eventTypes?: string[]; jobIds?: string[] } = {}) {
+      await subscriptions.execute({
+        type: 'CreateSubscription',
+        subscriptionId: id,
+        url: 'https://example.com/hook',
+        eventTypes: (fields.eventTypes ?? []) as never,
+        jobIds: fields.jobIds ?? [],
+        description: '',
+        secret: box.seal('s'),
+      });
+    },
+    /** Appends one job event; its id and position. */
+    async event(jobId: string, type: string, extra: Record<string, unknown> = {}) {
+      const id = randomUUID();
+      const data = { type, jobId, occurredAt: new Date(T0).toISOString(), ...extra };
+      const { position } = await store.append(jobStream(jobId), [{ id, type, data }], 'any');
+      return { id, position, data };
+    },
+    async close() {
+      for (const o of opened) {
+        await o.dispatcher.stop();
+        await o.deliveries.close();
+        await deleteKeys(o.prefix);
+      }
+    },
+  };
+  return w;
+}
+
+const deliveriesOf = async (deliveries: Deliveries, subscriptionId: string): Promise<DeliveryRecord[]> =>
+  deliveries.list(subscriptionId, 100);
+
+describe('webhook dispatcher', () => {
+  it('enqueues one delivery per event and matching subscription, with the event as the body', async () => {
+    const w = world('match');
+    try {
+      const early = await w.event(JOB_A, 'JobRegistered'); // before any subscription: sent to none
+      await w.subscribe('wh_everything01');
+      await w.subscribe('wh_completions1', { eventTypes: ['SnapshotCompleted'] });
+      await w.subscribe('wh_jobbonly0001', { jobIds: [JOB_B] });
+      const registered = await w.event(JOB_B, 'JobRegistered', { name: 'b' });
+      const completed = await w.event(JOB_A, 'SnapshotCompleted', { snapshotId: 1 });
+      const { deliveries, dispatcher } = w.start();
+      await eventually(() => dispatcher.stats.eventsHandled === 3 + 3, 10_000, 'every event handled');
+      expect(dispatcher.stats.deliveriesEnqueued).toBe(4);
+      const everything = await deliveriesOf(deliveries, 'wh_everything01');
+      expect(everything.map((d) => d.messageId).sort()).toEqual([registered.id, completed.id].sort());
+      expect(everything.map((d) => d.messageId)).not.toContain(early.id);
+      expect((await deliveriesOf(deliveries, 'wh_completions1')).map((d) => d.messageId)).toEqual([
+        completed.id,
+      ]);
+      expect((await deliveriesOf(deliveries, 'wh_jobbonly0001')).map((d) => d.messageId)).toEqual([
+        registered.id,
+      ]);
+      const record = (await deliveries.get(`${completed.id}-wh_completions1`))!;
+      expect(record).toMatchObject({
+        id: `${completed.id}-wh_completions1`,
+        subscriptionId: 'wh_completions1',
+        messageId: completed.id,
+        eventType: 'SnapshotCompleted',
+        jobId: JOB_A,
+        status: 'pending',
+        createdAt: new Date(T0).toISOString(),
+      });
+      expect(JSON.parse(record.body)).toEqual({
+        type: 'SnapshotCompleted',
+        timestamp: new Date(T0).toISOString(),
+        data: { jobId: JOB_A, occurredAt: new Date(T0).toISOString(), snapshotId: 1 },
+      });
+      // The Redis position is the last event's.
+      expect(await redis.get(`${w.prefix}:wh:position`)).toBe(formatPosition(completed.position));
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a delivery’s unsettled position is the event before it; failures in the log are deliverable too', async () => {
+    const w = world('positions');
+    try {
+      await w.subscribe('wh_everything01');
+      const { deliveries, dispatcher } = w.start();
+      await eventually(() => dispatcher.active, 10_000, 'dispatcher active');
+      const first = await w.event(JOB_A, 'JobRegistered');
+      await w.event(JOB_A, 'SnapshotTriggered');
+      await eventually(() => dispatcher.stats.deliveriesEnqueued === 2, 10_000, 'two deliveries');
+      // The subscription's own creation came first: the first delivery resumes after it.
+      const [created] = await w.store.readStream('snapcat-webhooks', { fromRevision: 0n, maxCount: 1 });
+      expect(await deliveries.oldestUnsettled()).toEqual(created!.position);
+      await deliveries.settle(`${first.id}-wh_everything01`, 'succeeded', T0);
+      expect(await deliveries.oldestUnsettled()).toEqual(first.position);
+      // A WebhookDeliveryFailed in its own stream goes to the subscriptions, without a job.
+      const failed = {
+        type: 'WebhookDeliveryFailed',
+        subscriptionId: 'wh_everything01',
+        occurredAt: new Date(T0).toISOString(),
+      };
+      await w.store.append(
+        DELIVERY_FAILURES_STREAM,
+        [{ id: randomUUID(), type: failed.type, data: failed }],
+        'any',
+      );
+      // Events of other streams are not dispatched.
+      await w.store.append('other-stream', [{ id: randomUUID(), type: 'JobRegistered', data: {} }], 'any');
+      await eventually(() => dispatcher.stats.deliveriesEnqueued === 3, 10_000, 'the failure delivered');
+      const listed = await deliveriesOf(deliveries, 'wh_everything01');
+      const failure = listed.find((d) => d.eventType === 'WebhookDeliveryFailed')!;
+      expect(failure).not.toHaveProperty('jobId');
+      expect(dispatcher.stats.eventsHandled).toBe(4);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('without its Redis state (a wipe), resumes from the durable checkpoint, with the subscriptions of then', async () => {
+    const w = world('recover');
+    try {
+      // A checkpoint written by an earlier dispatcher: after the first subscription, before the second.
+      await w.subscribe('wh_everything01');
+      const before = await w.event(JOB_A, 'JobRegistered');
+      await w.store.append(
+        DISPATCHER_STREAM,
+        [
+          {
+            id: randomUUID(),
+            type: 'WebhookDispatcherCheckpointed',
+            data: { position: formatPosition(before.position), at: new Date(T0).toISOString() },
+          },
+        ],
+        'any',
+      );
+      await w.subscribe('wh_later0000001');
+      const after = await w.event(JOB_A, 'SnapshotTriggered');
+      const { deliveries, dispatcher } = w.start();
+      await eventually(
+        () => dispatcher.stats.deliveriesEnqueued === 2,
+        10_000,
+        'deliveries after the checkpoint',
+      );
+      expect((await deliveriesOf(deliveries, 'wh_everything01')).map((d) => d.messageId)).toEqual([after.id]);
+      expect((await deliveriesOf(deliveries, 'wh_later0000001')).map((d) => d.messageId)).toEqual([after.id]);
+      expect(w.logs).toContainEqual({
+        message: 'webhook dispatcher resumes from its durable checkpoint',
+        fields: { position: formatPosition(before.position) },
+      });
+      expect(await redis.get(`${w.prefix}:wh:epoch`)).toBe(new Date(T0).toISOString());
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('with no checkpoint at all, starts from the beginning of the log', async () => {
+    const w = world('from-start');
+    try {
+      await w.subscribe('wh_everything01');
+      const event = await w.event(JOB_A, 'JobRegistered');
+      const { deliveries, dispatcher } = w.start();
+      await eventually(() => dispatcher.stats.deliveriesEnqueued === 1, 10_000, 'the delivery');
+      expect((await deliveriesOf(deliveries, 'wh_everything01')).map((d) => d.messageId)).toEqual([event.id]);
+      const start: Position = { commit: -1n, prepare: -1n };
+      expect(w.logs).toContainEqual({
+        message: 'webhook dispatcher resumes from its durable checkpoint',
+        fields: { position: formatPosition(start) },
+      });
+    } finally {
+      await w.close();
+    }
+  });
+
+  // Last: it waits for the dispatcher's ticks (one a second).
+  it('writes a durable checkpoint before the oldest unsettled delivery, once per change, at its pace', async () => {
+    const w = world('checkpoint');
+    try {
+      await w.subscribe('wh_everything01');
+      const { deliveries, dispatcher } = w.start(w.prefix, 5000);
+      const first = await w.event(JOB_A, 'JobRegistered');
+      await eventually(() => dispatcher.stats.deliveriesEnqueued === 1, 10_000, 'one delivery');
+      const checkpoints = async () =>
+        (await w.store.readStream(DISPATCHER_STREAM, { fromRevision: 0n, maxCount: 100 })).map(
+          (e) => e.data as { position: string; at: string },
+        );
+      // The first tick writes one (the last was "never"); the next ones wait for checkpointEveryMs.
+      await eventually(async () => (await checkpoints()).length === 1, 10_000, 'a checkpoint');
+      const [created] = await w.store.readStream('snapcat-webhooks', { fromRevision: 0n, maxCount: 1 });
+      expect(await checkpoints()).toEqual([
+        { position: formatPosition(created!.position), at: new Date(T0).toISOString() },
+      ]);
+      await deliveries.settle(`${first.id}-wh_everything01`, 'succeeded', T0);
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(await checkpoints()).toHaveLength(1); // not yet: less than 5 s passed
+      w.tick(5000);
+      await eventually(async () => (await checkpoints()).length === 2, 10_000, 'a second checkpoint');
+      // Every delivery settled: the checkpoint is the dispatcher's own position.
+      expect((await checkpoints())[1]).toEqual({
+        position: formatPosition(first.position),
+        at: new Date(T0 + 5000).toISOString(),
+      });
+      expect(dispatcher.stats.checkpoints).toBe(2);
+      // Nothing moved: no new checkpoint, however much time passes.
+      w.tick(5000);
+      await new Promise((r) => setTimeout(r, 1200));
+      w.tick(5000);
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(await checkpoints()).toHaveLength(2);
+    } finally {
+      await w.close();
+    }
+  });
+});
