@@ -1,0 +1,187 @@
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalSnapshotStorage, LocationRefusedError } from '../src';
+
+// Local storage beyond the contract: how locations become paths, what remove leaves, what listFiles names.
+let base: string;
+let root: string;
+beforeEach(() => {
+  base = mkdtempSync(join(tmpdir(), 'snapcat-local-paths-'));
+  root = join(base, 'root');
+  mkdirSync(root, { recursive: true });
+});
+afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+const file = (path: string, bytes: number) => {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, Buffer.alloc(bytes));
+};
+
+describe('LocalSnapshotStorage: locations', () => {
+  it('needs a root', () => {
+    expect(() => new LocalSnapshotStorage([])).toThrow('at least one storage root is required');
+  });
+
+  it('takes absolute paths and file:// URIs (decoded, resolved), refuses the rest with a reason', () => {
+    const storage = new LocalSnapshotStorage([root]);
+    expect(storage.toPath('/a/b/../c/')).toBe('/a/c');
+    expect(storage.toPath('file:///a/b%20c/d')).toBe('/a/b c/d');
+    expect(storage.toPath('file:/a/b')).toBe('/a/b');
+    const reasons: [string, string][] = [
+      ['relative/path', 'not a file:// URI nor an absolute path'],
+      ['s3://bucket/x', 'not a file:// URI nor an absolute path'],
+      ['/a/b\0c', 'contains a NUL byte'],
+      ['file:///a/%00b', 'contains a NUL byte'],
+    ];
+    for (const [location, reason] of reasons) {
+      let error: unknown;
+      try {
+        storage.toPath(location);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(LocationRefusedError);
+      expect((error as Error).message).toBe(`refused ${JSON.stringify(location)}: ${reason}`);
+    }
+    // A file: URI the URL parser refuses carries the parser's reason.
+    expect(() => storage.toPath('file://host/a')).toThrow(LocationRefusedError);
+    expect(() => storage.toPath('file://host/a')).toThrow(/^refused "file:\/\/host\/a": .+/);
+  });
+
+  it('a location is within when it is a root or below one, through symlinks, for every root', async () => {
+    const other = join(base, 'other');
+    mkdirSync(other);
+    const storage = new LocalSnapshotStorage([root, other]);
+    symlinkSync(join(root, 'real'), join(other, 'link-into-root'));
+    mkdirSync(join(root, 'real'));
+    expect(await storage.isWithinRoots(root)).toBe(true);
+    expect(await storage.isWithinRoots(`${root}/`)).toBe(true);
+    expect(await storage.isWithinRoots(join(other, 'x', 'y'))).toBe(true);
+    expect(await storage.isWithinRoots(join(other, 'link-into-root', 'z'))).toBe(true);
+    expect(await storage.isWithinRoots(base)).toBe(false);
+    expect(await storage.isWithinRoots(`${root}x`)).toBe(false);
+    expect(await storage.isWithinRoots('relative')).toBe(false);
+    // A missing root is created on first use.
+    const fresh = join(base, 'fresh', 'deep');
+    expect(await new LocalSnapshotStorage([fresh]).isWithinRoots(join(fresh, 'a'))).toBe(true);
+    expect(existsSync(fresh)).toBe(true);
+  });
+
+  it('a missing location below a symlinked directory resolves through the link', async () => {
+    const outside = join(base, 'outside');
+    mkdirSync(outside);
+    symlinkSync(outside, join(root, 'escape'));
+    const storage = new LocalSnapshotStorage([root]);
+    expect(await storage.isWithinRoots(join(root, 'escape', 'missing', 'deeper'))).toBe(false);
+    expect(await storage.isWithinRoots(join(root, 'missing', 'deeper'))).toBe(true);
+  });
+});
+
+describe('LocalSnapshotStorage: remove and measure', () => {
+  it('removes the directories it emptied, not those still holding kept files', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    const chk = join(root, 'job', 'chk-1');
+    file(join(chk, 'a', 'b', 'f1'), 4);
+    file(join(chk, 'keep', 'f2'), 6);
+    file(join(chk, 'f3'), 8);
+    mkdirSync(join(chk, 'empty', 'deeper'), { recursive: true });
+    const removed = await storage.remove({ locations: [chk], stateHandles: [], keep: [join(chk, 'keep')] });
+    expect(removed).toBe(12);
+    expect(readdirSync(chk)).toEqual(['keep']);
+    expect(readdirSync(join(chk, 'keep'))).toEqual(['f2']);
+    await storage.remove({ locations: [join(root, 'job')], stateHandles: [] });
+    expect(existsSync(join(root, 'job'))).toBe(false);
+    expect(existsSync(root)).toBe(true);
+  });
+
+  it('a location that is a file is deleted as one; a handle that is a directory is not a file', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'single'), 5);
+    mkdirSync(join(root, 'dir-handle'));
+    file(join(root, 'dir-handle', 'inner'), 3);
+    const request = {
+      locations: [join(root, 'single')],
+      stateHandles: [{ path: join(root, 'dir-handle'), sizeBytes: 3 }],
+    };
+    expect(await storage.measure(request)).toBe(5);
+    expect(await storage.remove(request)).toBe(5);
+    expect(existsSync(join(root, 'single'))).toBe(false);
+    expect(existsSync(join(root, 'dir-handle', 'inner'))).toBe(true);
+  });
+
+  it('counts a file named twice (a directory and a handle in it) once', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'chk', 'f'), 9);
+    const request = {
+      locations: [join(root, 'chk')],
+      stateHandles: [{ path: join(root, 'chk', 'f'), sizeBytes: 9 }],
+    };
+    expect(await storage.measure(request)).toBe(9);
+    expect(await storage.remove(request)).toBe(9);
+  });
+
+  it('keep: files and directories, by path or file:// URI; a kept location that cannot be local narrows nothing', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    for (const name of ['a', 'b', 'c', 'dir/d', 'dirx/e']) file(join(root, 'chk', name), 1);
+    const request = {
+      locations: [join(root, 'chk')],
+      stateHandles: [],
+      keep: [join(root, 'chk', 'a'), `file://${join(root, 'chk', 'dir')}`, 's3://bucket/chk/b', 'relative/c'],
+    };
+    expect(await storage.measure(request)).toBe(3);
+    expect(await storage.remove(request)).toBe(3);
+    expect(readdirSync(join(root, 'chk')).sort()).toEqual(['a', 'dir']);
+  });
+
+  it('keeps a file through a symlinked kept directory', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'chk', 'shared', 'f'), 2);
+    file(join(root, 'chk', 'g'), 3);
+    symlinkSync(join(root, 'chk', 'shared'), join(root, 'alias'));
+    const request = { locations: [join(root, 'chk')], stateHandles: [], keep: [join(root, 'alias')] };
+    expect(await storage.remove(request)).toBe(3);
+    expect(existsSync(join(root, 'chk', 'shared', 'f'))).toBe(true);
+  });
+
+  it('writes the manifest as pretty JSON with a final newline, into a directory it creates', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    const path = await storage.writeManifest(join(root, 'sp', 'new'), { snapshotId: 3, files: ['x'] });
+    expect(readFileSync(path, 'utf8')).toBe('{\n  "snapshotId": 3,\n  "files": [\n    "x"\n  ]\n}\n');
+    await expect(storage.writeManifest(join(base, 'elsewhere'), {})).rejects.toThrow(
+      `refused ${JSON.stringify(join(base, 'elsewhere'))}: outside the configured storage roots`,
+    );
+  });
+});
+
+describe('LocalSnapshotStorage: listFiles', () => {
+  it('names files under each root as configured (not through the symlink it resolves to), with sizes and times', async () => {
+    const real = join(base, 'real');
+    mkdirSync(real);
+    const linked = join(base, 'linked');
+    symlinkSync(real, linked);
+    const other = join(base, 'other');
+    const storage = new LocalSnapshotStorage([`${linked}/`, other]);
+    file(join(real, 'a', 'b'), 2);
+    file(join(other, 'c'), 3);
+    symlinkSync(join(other, 'c'), join(real, 'l'));
+    const files = await storage.listFiles();
+    expect(files.map((f) => [f.path, f.size]).sort()).toEqual(
+      [
+        [join(linked, 'a', 'b'), 2],
+        [join(linked, 'l'), expect.any(Number)],
+        [join(other, 'c'), 3],
+      ].sort(),
+    );
+    for (const f of files) expect(f.mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+  });
+});
