@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto';
+import IORedis from 'ioredis';
+import { snapshotView } from '@snapcat/domain';
+import { formatPosition } from '@snapcat/event-store';
+import { ReadModel, ReadModelKeys, foldLog, rebuildReadModel, verifyReadModel } from '../src';
+import { storedJobViews } from '../src/writes';
+import { deleteKeys } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+import { MANUAL, MemoryEventStore, decideAll, job, writeJob } from './jobs';
+
+// foldLog, the rebuild and the audit, on a memory store and the real Redis.
+const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+const prefixes: string[] = [];
+const fresh = (name: string) => {
+  const prefix = testPrefix(`rm-audit-${name}`);
+  prefixes.push(prefix);
+  return prefix;
+};
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteKeys(prefix);
+  redis.disconnect();
+});
+
+describe('foldLog', () => {
+  it('folds every job stream of the log (nothing else), with each job’s last revision and the position', async () => {
+    const store = new MemoryEventStore();
+    const a = await writeJob(store, job(1), 2);
+    await store.append('snapcat-webhooks', [{ id: randomUUID(), type: 'X', data: {} }], 'any');
+    const b = await writeJob(store, job(2), 1);
+    const pages: number[] = [];
+    const folded = await foldLog(store, undefined, (n) => pages.push(n));
+    expect(folded.states).toEqual(
+      new Map([
+        [job(1), a],
+        [job(2), b],
+      ]),
+    );
+    expect(folded.revisions).toEqual(
+      new Map([
+        [job(1), BigInt(a.version - 1)],
+        [job(2), BigInt(b.version - 1)],
+      ]),
+    );
+    const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+    expect(folded.position).toEqual(last!.position);
+    expect(folded.events).toBe(a.version + b.version);
+    expect(pages).toEqual([a.version + b.version]);
+  });
+
+  it('stops at `until`, and pages through a long log', async () => {
+    const store = new MemoryEventStore();
+    for (let n = 1; n <= 120; n += 1) await writeJob(store, job(n), 2); // 120 jobs, 9 events each: 1,080
+    const all = await store.readAll({ maxCount: 10_000 });
+    expect(all).toHaveLength(1080);
+    const pages: number[] = [];
+    const folded = await foldLog(store, undefined, (n) => pages.push(n));
+    expect(pages).toEqual([1000, 1080]);
+    expect(folded.events).toBe(1080);
+    expect(folded.states.size).toBe(120);
+    const until = all[500]!.position;
+    const cut = await foldLog(store, until);
+    expect(cut.events).toBe(501);
+    expect(cut.position).toEqual(until);
+    expect(cut.states.size).toBe(Math.ceil(501 / 9));
+    // An empty log.
+    expect(await foldLog(new MemoryEventStore())).toEqual({
+      states: new Map(),
+      revisions: new Map(),
+      position: { commit: -1n, prepare: -1n },
+      events: 0,
+    });
+  });
+});
+
+describe('rebuildReadModel and verifyReadModel', () => {
+  it('rebuilds every job’s views into version 1, switches `current`, and the audit finds nothing', async () => {
+    const store = new MemoryEventStore();
+    const states = [await writeJob(store, job(1), 3), await writeJob(store, job(2), 0)];
+    const prefix = fresh('rebuild');
+    const result = await rebuildReadModel(store, redis, prefix);
+    expect(result).toMatchObject({ version: 1, jobs: 2, events: states[0]!.version + states[1]!.version });
+    expect(result.seconds).toBeGreaterThan(0);
+    expect(result.eventsPerSecond).toBeCloseTo(result.events / result.seconds);
+    const keys = new ReadModelKeys(prefix);
+    const space = keys.space(1);
+    expect(await redis.get(keys.current)).toBe('1');
+    const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+    expect(await redis.get(space.position)).toBe(formatPosition(last!.position));
+    expect(await redis.hgetall(space.applied)).toEqual({
+      [job(1)]: String(states[0]!.version - 1),
+      [job(2)]: String(states[1]!.version - 1),
+    });
+    const readModel = new ReadModel(redis, prefix);
+    for (const state of states) {
+      const { summary, tasks } = storedJobViews(state);
+      expect(await readModel.job(state.jobId)).toEqual(JSON.parse(JSON.stringify(summary)));
+      expect(await readModel.tasks(state.jobId)).toEqual(tasks);
+    }
+    const snapshot = states[0]!.snapshots.get(2)!;
+    expect(await readModel.snapshot(job(1), 2)).toEqual(
+      JSON.parse(JSON.stringify({ jobId: job(1), ...snapshotView(snapshot) })),
+    );
+    expect(await redis.zrange(space.snapshots(job(1)), 0, -1, 'WITHSCORES')).toEqual([
+      '1',
+      '1',
+      '2',
+      '2',
+      '3',
+      '3',
+    ]);
+    expect(await redis.zrange(space.jobs, 0, -1)).toEqual([job(1), job(2)]);
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+  });
+
+  it('the audit names each view that differs from the log', async () => {
+    const store = new MemoryEventStore();
+    const state = await writeJob(store, job(1), 2);
+    const prefix = fresh('differences');
+    await rebuildReadModel(store, redis, prefix);
+    const space = new ReadModelKeys(prefix).space(1);
+    const summary = JSON.parse((await redis.get(space.job(job(1))))!);
+    await redis.set(space.job(job(1)), JSON.stringify({ ...summary, name: 'tampered' }));
+    await redis.set(space.jobTasks(job(1)), JSON.stringify(['a']));
+    await redis.del(space.snapshot(job(1), 1));
+    await redis.set(space.snapshot(job(1), 7), '{"x":1}');
+    await redis.zadd(space.snapshots(job(1)), 7, '7');
+    // A job the log does not know.
+    await redis.zadd(space.jobs, 0, job(9));
+    await redis.set(space.job(job(9)), '{"jobId":"ghost"}');
+    const differences = await verifyReadModel(store, redis, prefix);
+    const { summary: expected, tasks } = storedJobViews(state);
+    expect(differences).toEqual(
+      [
+        { key: space.job(job(1)), expected, actual: { ...summary, name: 'tampered' } },
+        { key: space.jobTasks(job(1)), expected: tasks, actual: ['a'] },
+        {
+          key: space.snapshot(job(1), 1),
+          expected: { jobId: job(1), ...snapshotView(state.snapshots.get(1)!) },
+          actual: null,
+        },
+        { key: space.snapshot(job(1), 7), expected: null, actual: 'present' },
+        { key: space.job(job(9)), expected: null, actual: 'present' },
+      ].map((d) => JSON.parse(JSON.stringify(d))),
+    );
+  });
+
+  it('a job listed but never applied, with no view, is no difference; one with a view is', async () => {
+    const store = new MemoryEventStore();
+    await writeJob(store, job(1), 0);
+    const prefix = fresh('listed');
+    await rebuildReadModel(store, redis, prefix);
+    const space = new ReadModelKeys(prefix).space(1);
+    await redis.zadd(space.jobs, 0, job(5));
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+  });
+
+  it('audits each job at the revision the read model applied, not at the log’s end', async () => {
+    const store = new MemoryEventStore();
+    const prefix = fresh('applied');
+    const first = await writeJob(store, job(1), 1);
+    await rebuildReadModel(store, redis, prefix);
+    const space = new ReadModelKeys(prefix).space(1);
+    // The log moves on; the read model applied job 1 to a later revision (as a live projector would),
+    // while its position (where the audit folds to) stays behind.
+    const later = await writeJob(store, job(2), 0);
+    expect(later.version).toBe(1);
+    const moved = await decideAll(
+      store,
+      job(1),
+      [{ type: 'TriggerSnapshot', kind: 'SAVEPOINT', triggerId: 'late', ...MANUAL }],
+      first,
+    );
+    const tx = redis.multi();
+    const { summary, tasks } = storedJobViews(moved);
+    tx.set(space.job(job(1)), JSON.stringify(summary));
+    tx.set(space.jobTasks(job(1)), JSON.stringify(tasks));
+    for (const s of moved.snapshots.values()) {
+      tx.set(space.snapshot(job(1), s.snapshotId), JSON.stringify({ jobId: job(1), ...snapshotView(s) }));
+      tx.zadd(space.snapshots(job(1)), s.snapshotId, String(s.snapshotId));
+    }
+    tx.hset(space.applied, job(1), String(moved.version - 1));
+    await tx.exec();
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+    // Applied for a job the log has no stream of: compared with no job at all.
+    await redis.hset(space.applied, job(7), '3');
+    await redis.zadd(space.jobs, 0, job(7));
+    await redis.set(space.job(job(7)), '{}');
+    expect((await verifyReadModel(store, redis, prefix)).map((d) => [d.key, d.expected, d.actual])).toEqual([
+      [space.job(job(7)), null, 'present'],
+    ]);
+  });
+
+  it('gives up on a job whose applied revision keeps changing while it is read (after 20 tries)', async () => {
+    const store = new MemoryEventStore();
+    await writeJob(store, job(1), 0);
+    const prefix = fresh('changing');
+    await rebuildReadModel(store, redis, prefix);
+    let n = 0;
+    let hgets = 0;
+    const changing = new Proxy(redis, {
+      get(target, property, receiver) {
+        if (property === 'hget') {
+          return async () => {
+            hgets += 1;
+            return String((n += 1));
+          };
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await expect(verifyReadModel(store, changing as IORedis, prefix)).rejects.toThrow(
+      `job ${job(1)} kept changing while the audit read it (20 tries)`,
+    );
+    expect(hgets).toBe(42);
+  });
+
+  it('an audit of an empty read model compares the log with nothing', async () => {
+    const store = new MemoryEventStore();
+    const state = await writeJob(store, job(1), 0);
+    const prefix = fresh('empty');
+    // No rebuild: no `current`, no position: the audit folds nothing and finds nothing to compare.
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+    // With the position set, the job in the log and nothing in Redis: its views are missing.
+    const space = new ReadModelKeys(prefix).space(1);
+    const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+    await redis.set(space.position, formatPosition(last!.position));
+    const { summary, tasks } = storedJobViews(state);
+    expect(await verifyReadModel(store, redis, prefix)).toEqual(
+      JSON.parse(
+        JSON.stringify([
+          { key: space.job(job(1)), expected: summary, actual: null },
+          { key: space.jobTasks(job(1)), expected: tasks, actual: null },
+        ]),
+      ),
+    );
+  });
+
+  // Last: it waits out the grace period before the old space is deleted (2.5 s).
+  it('a second rebuild fills version 2, switches over, then deletes version 1', async () => {
+    const store = new MemoryEventStore();
+    await writeJob(store, job(1), 1);
+    const prefix = fresh('second');
+    await rebuildReadModel(store, redis, prefix);
+    const keys = new ReadModelKeys(prefix);
+    await redis.set(`${keys.space(2).ns}:stale`, 'left by an interrupted rebuild');
+    await writeJob(store, job(2), 0);
+    const started = Date.now();
+    const second = await rebuildReadModel(store, redis, prefix);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2400);
+    expect(second).toMatchObject({ version: 2, jobs: 2 });
+    expect(await redis.get(keys.current)).toBe('2');
+    expect(await redis.exists(`${keys.space(2).ns}:stale`)).toBe(0);
+    expect(await redis.keys(`${keys.space(1).ns}:*`)).toEqual([]);
+    expect(await redis.get(keys.space(2).job(job(2)))).not.toBeNull();
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+  });
+});

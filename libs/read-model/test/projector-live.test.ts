@@ -1,0 +1,390 @@
+import IORedis from 'ioredis';
+import { snapshotView, type JobState } from '@snapcat/domain';
+import { formatPosition, type RecordedEvent } from '@snapcat/event-store';
+import { Projector, ReadModel, ReadModelKeys, verifyReadModel, type SnapshotEventMessage } from '../src';
+import { storedJobViews } from '../src/writes';
+import { deleteKeys } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+import { eventually } from '../../../test/support/wait';
+import { MemoryEventStore, checkpoint, decideAll, job, writeJob } from './jobs';
+
+// The projector in this process, on a memory store and the real Redis, with a fast tick: what it writes,
+// publishes and measures, and how it hands over. (projector.test.ts: crashes, fencing, rebuilds, on SQLite.)
+const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+const prefixes: string[] = [];
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteKeys(prefix);
+  redis.disconnect();
+});
+
+function setUp(name: string, options: { cacheSize?: number } = {}) {
+  const prefix = testPrefix(`rm-live-${name}`);
+  prefixes.push(prefix);
+  const store = new MemoryEventStore();
+  const published: SnapshotEventMessage[] = [];
+  const logs: { level: string; message: string; fields?: object }[] = [];
+  const log = (level: string) => (message: string, fields?: object) =>
+    logs.push({ level, message, ...(fields ? { fields } : {}) });
+  const projectors: Projector[] = [];
+  const make = (over: Partial<ConstructorParameters<typeof Projector>[0]> = {}) => {
+    const projector = new Projector({
+      store,
+      redis,
+      prefix,
+      log: { info: log('info'), error: log('error') },
+      publish: (m) => published.push(m),
+      tickMs: 50,
+      leaseMs: 1000,
+      ...options,
+      ...over,
+    });
+    projectors.push(projector);
+    return projector;
+  };
+  const keys = new ReadModelKeys(prefix);
+  const readModel = new ReadModel(redis, prefix);
+  const caughtUp = async () => {
+    const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+    expect(await readModel.waitFor(last!.position, 10_000)).toBe(true);
+  };
+  return {
+    prefix,
+    store,
+    published,
+    logs,
+    make,
+    keys,
+    readModel,
+    caughtUp,
+    async stop() {
+      for (const p of projectors) await p.stop();
+    },
+  };
+}
+
+const views = (state: JobState) => {
+  const { summary, tasks } = storedJobViews(state);
+  return JSON.parse(JSON.stringify({ summary, tasks })) as { summary: unknown; tasks: string[] };
+};
+
+describe('projector (in process)', () => {
+  it('writes each job’s views, its applied revision and the position, and publishes every event once', async () => {
+    const t = setUp('views');
+    try {
+      const a = await writeJob(t.store, job(1), 2);
+      const projector = t.make();
+      await projector.start();
+      expect(await redis.get(t.keys.current)).toBe('1');
+      expect(projector.active).toBe(true);
+      expect(t.logs).toContainEqual({
+        level: 'info',
+        message: 'projector active: it holds the lease',
+        fields: { prefix: t.prefix },
+      });
+      await t.caughtUp();
+      const space = t.keys.space(1);
+      expect(await t.readModel.job(job(1))).toEqual(views(a).summary);
+      expect(await t.readModel.tasks(job(1))).toEqual(['a', 'b']);
+      expect(await t.readModel.snapshot(job(1), 2)).toEqual(
+        JSON.parse(JSON.stringify({ jobId: job(1), ...snapshotView(a.snapshots.get(2)!) })),
+      );
+      expect(await redis.hget(space.applied, job(1))).toBe(String(a.version - 1));
+      expect(await redis.zrange(space.jobs, 0, -1)).toEqual([job(1)]);
+      // Live: a second job and more of the first.
+      const b = await writeJob(t.store, job(2), 0);
+      const a2 = await decideAll(t.store, job(1), checkpoint(3), a);
+      await t.caughtUp();
+      expect(await t.readModel.job(job(2))).toEqual(views(b).summary);
+      expect(await t.readModel.job(job(1))).toEqual(views(a2).summary);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      // Published: every event, in order, as the log has it.
+      const all = await t.store.readAll({ maxCount: 1000 });
+      expect(t.published.map((m) => m.position)).toEqual(all.map((e) => formatPosition(e.position)));
+      expect(projector.stats.applied).toBe(all.length);
+      const [registered] = t.published;
+      const first = all[0]!;
+      expect(registered).toEqual({
+        jobId: job(1),
+        type: 'JobRegistered',
+        snapshotId: null,
+        revision: '0',
+        position: formatPosition(first.position),
+        occurredAt: (first.data as { occurredAt: string }).occurredAt,
+        data: first.data,
+      });
+      expect(t.published.find((m) => m.type === 'SnapshotTriggered')).toMatchObject({
+        snapshotId: 1,
+        revision: '1',
+      });
+      expect(await redis.get(space.position)).toBe(formatPosition(all[all.length - 1]!.position));
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('an event delivered again (the stored position went back) is a duplicate: not applied, not published', async () => {
+    const t = setUp('duplicates');
+    try {
+      await writeJob(t.store, job(1), 1);
+      const first = t.make();
+      await first.start();
+      await t.caughtUp();
+      await first.stop();
+      const published = t.published.length;
+      await redis.set(t.keys.space(1).position, '-1:-1');
+      const second = t.make();
+      await second.start();
+      await eventually(() => second.stats.duplicates === published, 10_000, 'every event seen again');
+      expect(second.stats.applied).toBe(0);
+      expect(t.published).toHaveLength(published);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('measures the lag of the last 1,000 events and writes it to Redis every second', async () => {
+    const t = setUp('lag');
+    try {
+      const projector = t.make();
+      expect(projector.lag()).toEqual({ last: null, p99: null, samples: 0 });
+      await projector.start();
+      await writeJob(t.store, job(1), 1);
+      await t.caughtUp();
+      const lag = projector.lag();
+      expect(lag.samples).toBe(5);
+      expect(lag.last).toBeGreaterThanOrEqual(0);
+      expect(lag.p99).toBeGreaterThanOrEqual(lag.last!);
+      await eventually(async () => (await t.readModel.lag()) !== null, 5000, 'the lag written');
+      const stored = (await t.readModel.lag())!;
+      expect(stored).toMatchObject({ last: lag.last, p99: lag.p99, samples: 5 });
+      expect(stored.at).toBeGreaterThan(Date.now() - 5000);
+      // Many events: only the last 1,000 are kept.
+      for (let n = 2; n <= 205; n += 1) await writeJob(t.store, job(n), 1); // 1,025 events
+      await t.caughtUp();
+      expect(projector.lag().samples).toBe(1000);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('p99 is the value below which 99% of the samples lie', async () => {
+    const t = setUp('p99');
+    const projector = t.make();
+    const lags = (projector as unknown as { lags: number[] }).lags;
+    lags.push(...Array.from({ length: 200 }, (_, i) => 200 - i));
+    expect(projector.lag()).toEqual({ last: 1, p99: 199, samples: 200 });
+    lags.splice(0, lags.length, 5);
+    expect(projector.lag()).toEqual({ last: 5, p99: 5, samples: 1 });
+  });
+
+  it('one projector holds the lease; when it stops (releasing it) the other takes over from the position', async () => {
+    const t = setUp('handover');
+    try {
+      await writeJob(t.store, job(1), 1);
+      const a = t.make();
+      const b = t.make();
+      await a.start();
+      await b.start();
+      await t.caughtUp();
+      expect([a.active, b.active]).toEqual([true, false]);
+      await a.stop();
+      expect(await redis.get(t.keys.lease)).toBeNull();
+      await eventually(() => b.active, 5000, 'b active');
+      await writeJob(t.store, job(2), 0);
+      await t.caughtUp();
+      expect(b.stats.applied).toBe(1);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a projector whose lease was taken stands by, says so, and writes nothing', async () => {
+    const t = setUp('standby');
+    try {
+      const projector = t.make();
+      await projector.start();
+      await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      await redis.set(t.keys.lease, 'someone-else', 'PX', 60_000);
+      await eventually(() => !projector.active, 5000, 'standing by');
+      expect(t.logs).toContainEqual({ level: 'info', message: 'projector lost its lease; standing by' });
+      const position = await t.readModel.position();
+      await writeJob(t.store, job(2), 0);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await t.readModel.position()).toEqual(position);
+      expect(await t.readModel.job(job(2))).toBeNull();
+      await redis.del(t.keys.lease);
+      await t.caughtUp();
+      expect(await t.readModel.job(job(2))).not.toBeNull();
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a batch found fenced by another holder is not written, and the projector resubscribes', async () => {
+    const t = setUp('fenced');
+    try {
+      const projector = t.make({ tickMs: 60_000 }); // no renewal: the lease is taken between two ticks
+      await projector.start();
+      await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      await redis.set(t.keys.lease, 'someone-else', 'PX', 60_000);
+      await writeJob(t.store, job(2), 0);
+      await eventually(
+        () => t.logs.some((l) => l.message === 'projector stopped; resubscribing'),
+        5000,
+        'the failed batch',
+      );
+      expect(t.logs).toContainEqual({
+        level: 'error',
+        message: 'projector stopped; resubscribing',
+        fields: { error: 'LeaseLostError: another projector holds the lease: batch not written' },
+      });
+      expect(projector.active).toBe(false);
+      expect(await t.readModel.job(job(2))).toBeNull();
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('follows a switch of `current` to another key space, from that space’s position', async () => {
+    const t = setUp('switch');
+    try {
+      const projector = t.make();
+      await projector.start();
+      await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      await redis.set(t.keys.current, '2'); // a rebuild switched over to an empty version 2
+      await eventually(
+        async () => (await redis.get(t.keys.space(2).position)) !== null,
+        5000,
+        'version 2 filled',
+      );
+      await t.caughtUp();
+      expect(await redis.get(t.keys.space(2).job(job(1)))).not.toBeNull();
+      await writeJob(t.store, job(2), 0);
+      await t.caughtUp();
+      expect(await redis.get(t.keys.space(2).job(job(2)))).not.toBeNull();
+      expect(await redis.get(t.keys.space(1).job(job(2)))).toBeNull();
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('reloads a job’s state after a gap, and keeps at most cacheSize states', async () => {
+    const t = setUp('cache', { cacheSize: 1 });
+    try {
+      const projector = t.make();
+      await projector.start();
+      const a = await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      const b = await writeJob(t.store, job(2), 0);
+      await t.caughtUp();
+      expect(projector.stats.reloads).toBe(2); // first sight of each job
+      const a1 = await decideAll(t.store, job(1), checkpoint(1), a); // job 1 was evicted: reloaded
+      await t.caughtUp();
+      expect(projector.stats.reloads).toBe(3);
+      await decideAll(t.store, job(1), [{ type: 'ChangeJobStatus', status: 'SUSPENDED' }], a1);
+      await t.caughtUp();
+      expect(projector.stats.reloads).toBe(3); // job 1 is the one cached now
+      await decideAll(t.store, job(2), checkpoint(1), b);
+      await t.caughtUp();
+      expect(projector.stats.reloads).toBe(4);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('uses the state another component holds at the exact revision instead of folding', async () => {
+    const t = setUp('shared');
+    try {
+      const state = await writeJob(t.store, job(1), 0);
+      const asked: [string, bigint][] = [];
+      const renamed = { ...state, name: 'from the command bus' } as JobState;
+      const projector = t.make({
+        sharedStates: {
+          cachedState: (jobId, revision) => {
+            asked.push([jobId, revision]);
+            return revision === 0n ? renamed : undefined;
+          },
+        },
+      });
+      await projector.start();
+      await t.caughtUp();
+      expect(asked).toEqual([[job(1), 0n]]);
+      expect(projector.stats).toMatchObject({ shared: 1, reloads: 0 });
+      expect(await t.readModel.job(job(1))).toMatchObject({ name: 'from the command bus' });
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a failing write is logged, and the projector resubscribes and catches up', async () => {
+    const t = setUp('failing');
+    let failures = 1;
+    const flaky = new Proxy(redis, {
+      get(target, property, receiver) {
+        if (property === 'hmget' && failures > 0) {
+          return async () => {
+            failures -= 1;
+            throw new Error('redis hiccup');
+          };
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    try {
+      const projector = t.make({ redis: flaky as IORedis });
+      await projector.start();
+      await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      expect(t.logs).toContainEqual({
+        level: 'error',
+        message: 'projector stopped; resubscribing',
+        fields: { error: 'Error: redis hiccup' },
+      });
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('writes more than 1,000 events arriving at once in batches of at most 1,000', async () => {
+    const t = setUp('batches');
+    try {
+      for (let n = 1; n <= 210; n += 1) await writeJob(t.store, job(n), 1); // 210 x 5 events
+      const execs: number[] = [];
+      const counting = new Proxy(redis, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver) as unknown;
+          if (property === 'multi') {
+            return () => {
+              const tx = (value as () => ReturnType<IORedis['multi']>).call(target);
+              const exec = tx.exec.bind(tx);
+              tx.exec = async () => {
+                execs.push(tx.length);
+                return exec();
+              };
+              return tx;
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const projector = t.make({ redis: counting as IORedis });
+      await projector.start();
+      await t.caughtUp();
+      expect(projector.stats.applied).toBe(1050);
+      expect(execs.length).toBeGreaterThanOrEqual(2);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      const events: RecordedEvent[] = await t.store.readAll({ maxCount: 2000 });
+      expect(t.published).toHaveLength(events.length);
+    } finally {
+      await t.stop();
+    }
+  });
+});

@@ -1,0 +1,297 @@
+import IORedis from 'ioredis';
+import {
+  InvalidCursorError,
+  ReadModel,
+  ReadModelKeys,
+  decodeCursor,
+  encodeCursor,
+  matchesSnapshotFilter,
+  type StoredSnapshot,
+} from '../src';
+import { deleteKeys } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+
+// The read model's queries on the real Redis, over keys written here directly (the projector's job).
+const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+const prefix = testPrefix('rm-queries');
+const keys = new ReadModelKeys(prefix);
+afterAll(async () => {
+  await deleteKeys(prefix);
+  redis.disconnect();
+});
+
+const jobId = (n: number) => n.toString(16).padStart(32, '0');
+const JOB = jobId(0xabc);
+
+type Snap = Pick<StoredSnapshot, 'snapshotId' | 'kind' | 'status' | 'persisted' | 'triggerType'>;
+const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId: string } => ({
+  jobId: JOB,
+  snapshotId,
+  kind: 'CHECKPOINT',
+  status: 'COMPLETED',
+  persisted: false,
+  triggerType: 'MANUAL',
+  ...over,
+});
+
+async function writeSnapshots(version: number, snapshots: (Snap & { jobId: string })[]) {
+  const space = keys.space(version);
+  for (const s of snapshots) {
+    await redis.set(space.snapshot(s.jobId, s.snapshotId), JSON.stringify(s));
+    await redis.zadd(space.snapshots(s.jobId), s.snapshotId, String(s.snapshotId));
+  }
+}
+
+describe('ReadModelKeys', () => {
+  it('names every key under the prefix and the version', () => {
+    const k = new ReadModelKeys('p');
+    expect([k.current, k.lease, k.lag, k.channel]).toEqual([
+      'p:rm:current',
+      'p:rm:lease',
+      'p:rm:lag',
+      'p:snapshotEvents',
+    ]);
+    const s = k.space(3);
+    expect(s).toEqual({
+      ns: 'p:rm:v3',
+      position: 'p:rm:v3:position',
+      applied: 'p:rm:v3:applied',
+      jobs: 'p:rm:v3:jobs',
+      job: expect.any(Function),
+      jobTasks: expect.any(Function),
+      snapshots: expect.any(Function),
+      snapshot: expect.any(Function),
+    });
+    expect([s.job('j'), s.jobTasks('j'), s.snapshots('j'), s.snapshot('j', 7)]).toEqual([
+      'p:rm:v3:job:j',
+      'p:rm:v3:tasks:j',
+      'p:rm:v3:snaps:j',
+      'p:rm:v3:snap:j:7',
+    ]);
+  });
+});
+
+describe('cursors', () => {
+  it('round-trip a job id or a snapshot number, in base64url', () => {
+    const cursor = encodeCursor('job', JOB);
+    expect(cursor).toBe(Buffer.from(`job:${JOB}`).toString('base64url'));
+    expect(decodeCursor(cursor, 'job')).toBe(JOB);
+    expect(decodeCursor(encodeCursor('snapshot', '42'), 'snapshot')).toBe('42');
+    expect(decodeCursor(encodeCursor('snapshot', '123456789012345'), 'snapshot')).toBe('123456789012345');
+  });
+
+  it.each([
+    ['another kind', encodeCursor('job', '42'), 'snapshot'],
+    ['a job cursor as a snapshot one', encodeCursor('job', JOB), 'snapshot'],
+    ['not a number', encodeCursor('snapshot', '4x'), 'snapshot'],
+    ['an empty number', encodeCursor('snapshot', ''), 'snapshot'],
+    ['too many digits', encodeCursor('snapshot', '1234567890123456'), 'snapshot'],
+    ['a short job id', encodeCursor('job', JOB.slice(1)), 'job'],
+    ['an upper-case job id', encodeCursor('job', JOB.toUpperCase().replace(/0/g, 'A')), 'job'],
+    ['a job id with a tail', encodeCursor('job', `${JOB}0`), 'job'],
+    ['no kind at all', Buffer.from(JOB).toString('base64url'), 'job'],
+    ['a prefix before the kind', encodeCursor('xjob', JOB), 'job'],
+  ])('refuse %s', (_name, cursor, kind) => {
+    expect(() => decodeCursor(cursor, kind)).toThrow(new InvalidCursorError(cursor));
+    expect(() => decodeCursor(cursor, kind)).toThrow(`invalid cursor ${JSON.stringify(cursor)}`);
+    try {
+      decodeCursor(cursor, kind);
+    } catch (error) {
+      expect((error as Error).name).toBe('InvalidCursorError');
+    }
+  });
+});
+
+describe('matchesSnapshotFilter', () => {
+  const s = snapshot(1, {
+    kind: 'SAVEPOINT',
+    status: 'FAILED',
+    persisted: true,
+    triggerType: 'PERIODIC',
+  }) as StoredSnapshot;
+  it.each([
+    [{}, true],
+    [{ kinds: ['SAVEPOINT'] }, true],
+    [{ kinds: ['CHECKPOINT'] }, false],
+    [{ statuses: ['FAILED', 'PENDING'] }, true],
+    [{ statuses: ['COMPLETED'] }, false],
+    [{ persisted: true }, true],
+    [{ persisted: false }, false],
+    [{ triggerTypes: ['PERIODIC'] }, true],
+    [{ triggerTypes: ['MANUAL'] }, false],
+    [{ kinds: ['SAVEPOINT'], statuses: ['FAILED'], persisted: true, triggerTypes: ['PERIODIC'] }, true],
+    [{ kinds: ['SAVEPOINT'], statuses: ['FAILED'], persisted: true, triggerTypes: ['MANUAL'] }, false],
+    [{ kinds: ['SAVEPOINT'], statuses: ['FAILED'], persisted: false, triggerTypes: ['PERIODIC'] }, false],
+    [{ kinds: ['SAVEPOINT'], statuses: ['PENDING'], persisted: true, triggerTypes: ['PERIODIC'] }, false],
+  ] as const)('%j: %s', (filter, expected) => {
+    expect(matchesSnapshotFilter(s, filter as never)).toBe(expected);
+  });
+});
+
+describe('ReadModel (real Redis)', () => {
+  it('reads the version `current` names (1 when unset), and looks it up again only after a second', async () => {
+    const own = `${prefix}-space`;
+    const k = new ReadModelKeys(own);
+    try {
+      await redis.set(k.space(1).job(JOB), JSON.stringify({ jobId: JOB, status: 'RUNNING' }));
+      await redis.set(k.space(2).job(JOB), JSON.stringify({ jobId: JOB, status: 'FINISHED' }));
+      const readModel = new ReadModel(redis, own);
+      expect(await readModel.job(JOB)).toEqual({ jobId: JOB, status: 'RUNNING' });
+      await redis.set(k.current, '2');
+      expect((await readModel.job(JOB))?.status).toBe('RUNNING'); // cached for a second
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await readModel.job(JOB))?.status).toBe('FINISHED');
+      expect((await new ReadModel(redis, own).job(JOB))?.status).toBe('FINISHED');
+    } finally {
+      await deleteKeys(own);
+    }
+  });
+
+  it('a failed lookup of `current` is not cached', async () => {
+    let fail = true;
+    const flaky = new Proxy(redis, {
+      get(target, property, receiver) {
+        if (property === 'get' && fail) {
+          return () => {
+            fail = false;
+            return Promise.reject(new Error('down'));
+          };
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const readModel = new ReadModel(flaky as IORedis, prefix);
+    await expect(readModel.job(JOB)).rejects.toThrow('down');
+    await new Promise((r) => setImmediate(r));
+    expect(await readModel.job(JOB)).toBeNull();
+  });
+
+  it('answers null, [] and null for what is not there; the job, its tasks and the lag when they are', async () => {
+    const readModel = new ReadModel(redis, prefix);
+    expect(await readModel.job(jobId(0xfff))).toBeNull();
+    expect(await readModel.tasks(jobId(0xfff))).toEqual([]);
+    expect(await readModel.snapshot(JOB, 999)).toBeNull();
+    expect(await readModel.position()).toBeNull();
+    expect(await readModel.lag()).toBeNull();
+    await redis.set(keys.space(1).jobTasks(JOB), JSON.stringify(['a', 'b']));
+    expect(await readModel.tasks(JOB)).toEqual(['a', 'b']);
+    await redis.set(keys.lag, JSON.stringify({ last: 3, p99: 9, at: 1 }));
+    expect(await readModel.lag()).toEqual({ last: 3, p99: 9, at: 1 });
+    await writeSnapshots(1, [snapshot(5)]);
+    expect(await readModel.snapshot(JOB, 5)).toEqual(snapshot(5));
+  });
+
+  it('waits for a position: at once when reached, polling until then, false after the timeout', async () => {
+    const readModel = new ReadModel(redis, prefix);
+    const position = keys.space(1).position;
+    await redis.del(position);
+    expect(await readModel.waitFor({ commit: 0n, prepare: 0n }, 30)).toBe(false);
+    await redis.set(position, '10:10');
+    expect(await readModel.position()).toEqual({ commit: 10n, prepare: 10n });
+    expect(await readModel.waitFor({ commit: 10n, prepare: 10n }, 0)).toBe(true);
+    expect(await readModel.waitFor({ commit: 9n, prepare: 9n }, 0)).toBe(true);
+    const started = Date.now();
+    expect(await readModel.waitFor({ commit: 11n, prepare: 11n }, 60)).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(55);
+    setTimeout(() => void redis.set(position, '12:12'), 50);
+    expect(await readModel.waitFor({ commit: 11n, prepare: 11n }, 5000)).toBe(true);
+  });
+
+  it('pages jobs in id order, filtered by status, with a cursor after the last', async () => {
+    const own = `${prefix}-jobs`;
+    const readModel = new ReadModel(redis, own);
+    const ownKeys = new ReadModelKeys(own);
+    try {
+      const statuses = Array.from({ length: 450 }, (_, i) => (i % 3 === 0 ? 'FAILED' : 'RUNNING'));
+      const space = ownKeys.space(1);
+      const pipeline = redis.pipeline();
+      for (const [i, status] of statuses.entries()) {
+        pipeline.set(space.job(jobId(i + 1)), JSON.stringify({ jobId: jobId(i + 1), status }));
+        pipeline.zadd(space.jobs, 0, jobId(i + 1));
+      }
+      pipeline.zadd(space.jobs, 0, jobId(1000)); // listed, but its view is gone
+      await pipeline.exec();
+      const first = await readModel.jobs(undefined, 2);
+      expect(first.items.map((j) => j.jobId)).toEqual([jobId(1), jobId(2)]);
+      expect(first).toMatchObject({ hasNextPage: true, endCursor: encodeCursor('job', jobId(2)) });
+      const next = await readModel.jobs(undefined, 2, first.endCursor!);
+      expect(next.items.map((j) => j.jobId)).toEqual([jobId(3), jobId(4)]);
+      // Filtered: the scan goes on past 200 ids to fill the page.
+      const failed = await readModel.jobs('FAILED', 100);
+      expect(failed.items).toHaveLength(100);
+      expect(failed.items.every((j) => j.status === 'FAILED')).toBe(true);
+      expect(failed.items[99]!.jobId).toBe(jobId(298));
+      expect(failed.hasNextPage).toBe(true);
+      const rest = await readModel.jobs('FAILED', 100, failed.endCursor!);
+      expect(rest.items).toHaveLength(50);
+      expect(rest).toMatchObject({ hasNextPage: false, endCursor: encodeCursor('job', jobId(448)) });
+      const all = await readModel.jobs(undefined, 1000);
+      expect(all.items).toHaveLength(450);
+      expect(all.hasNextPage).toBe(false);
+      const exact = await readModel.jobs(undefined, 450);
+      expect(exact.hasNextPage).toBe(false);
+      const none = await readModel.jobs('CANCELED', 5);
+      expect(none).toEqual({ items: [], hasNextPage: false, endCursor: null });
+      await expect(readModel.jobs(undefined, 2, 'bogus')).rejects.toBeInstanceOf(InvalidCursorError);
+    } finally {
+      await deleteKeys(own);
+    }
+  });
+
+  it('pages a job’s snapshots newest first, filtered, with a cursor below the last', async () => {
+    const snapshots = Array.from({ length: 260 }, (_, i) =>
+      snapshot(i + 1, { kind: (i + 1) % 2 === 0 ? 'SAVEPOINT' : 'CHECKPOINT' }),
+    );
+    await writeSnapshots(1, snapshots);
+    await redis.zadd(keys.space(1).snapshots(JOB), 261, '261'); // ranked, view gone
+    const readModel = new ReadModel(redis, prefix);
+    const first = await readModel.snapshots(JOB, {}, 3);
+    expect(first.items.map((s) => s.snapshotId)).toEqual([260, 259, 258]);
+    expect(first).toMatchObject({ hasNextPage: true, endCursor: encodeCursor('snapshot', '258') });
+    const next = await readModel.snapshots(JOB, {}, 3, first.endCursor!);
+    expect(next.items.map((s) => s.snapshotId)).toEqual([257, 256, 255]);
+    const last = await readModel.snapshots(JOB, {}, 3, encodeCursor('snapshot', '3'));
+    expect(last).toMatchObject({ hasNextPage: false, endCursor: encodeCursor('snapshot', '1') });
+    expect(last.items.map((s) => s.snapshotId)).toEqual([2, 1]);
+    // Filtered: scans past 200 ids.
+    const savepoints = await readModel.snapshots(JOB, { kinds: ['SAVEPOINT'] }, 120);
+    expect(savepoints.items).toHaveLength(120);
+    expect(savepoints.items[119]!.snapshotId).toBe(22);
+    expect(savepoints.hasNextPage).toBe(true);
+    const rest = await readModel.snapshots(JOB, { kinds: ['SAVEPOINT'] }, 120, savepoints.endCursor!);
+    expect(rest.items.map((s) => s.snapshotId)).toEqual(Array.from({ length: 10 }, (_, i) => 20 - 2 * i));
+    expect(rest.hasNextPage).toBe(false);
+    // A filter with every field unset is no filter.
+    const unfiltered = await readModel.snapshots(JOB, { kinds: undefined, persisted: undefined }, 2);
+    expect(unfiltered.items.map((s) => s.snapshotId)).toEqual([260, 259]);
+    expect(await readModel.snapshots(jobId(0xeee), {}, 5)).toEqual({
+      items: [],
+      hasNextPage: false,
+      endCursor: null,
+    });
+    await expect(readModel.snapshots(JOB, {}, 2, encodeCursor('job', JOB))).rejects.toBeInstanceOf(
+      InvalidCursorError,
+    );
+  });
+
+  it('pages exactly: first items and no next page when that is all there is', async () => {
+    const own = `${prefix}-exact`;
+    try {
+      const ownKeys = new ReadModelKeys(own);
+      const space = ownKeys.space(1);
+      for (const id of [1, 2]) {
+        await redis.set(space.snapshot(JOB, id), JSON.stringify(snapshot(id)));
+        await redis.zadd(space.snapshots(JOB), id, String(id));
+      }
+      const readModel = new ReadModel(redis, own);
+      expect(await readModel.snapshots(JOB, {}, 2)).toMatchObject({ hasNextPage: false });
+      expect(await readModel.snapshots(JOB, {}, 1)).toMatchObject({ hasNextPage: true });
+      expect(await readModel.snapshots(JOB, { statuses: ['COMPLETED'] }, 2)).toMatchObject({
+        hasNextPage: false,
+      });
+    } finally {
+      await deleteKeys(own);
+    }
+  });
+});
