@@ -11,6 +11,7 @@ import {
   type JobStatus,
 } from '../src';
 import { JOB, Job } from './harness';
+import { propertyRuns } from './property-runs';
 
 const TASKS = ['a', 'b', 'c'];
 const MAX_CONCURRENT = 2;
@@ -187,7 +188,7 @@ function runHistory(h: { retention: string; minPauseMs: number; steps: Step[] },
   return job;
 }
 
-const runs = { numRuns: 300 };
+const runs = propertyRuns();
 
 describe('domain invariants (fast-check)', () => {
   it('snapshot ids strictly increase and are shared by checkpoints and savepoints', () => {

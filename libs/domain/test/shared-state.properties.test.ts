@@ -13,6 +13,7 @@ import {
   type StateHandle,
 } from '../src';
 import { JOB, Job } from './harness';
+import { propertyRuns } from './property-runs';
 
 // Random lifecycles of an incremental job (Flink's layout: shared/ beside chk-N), with acknowledgements
 // that draw shared and private handles from a small pool so that snapshots share files.
@@ -331,7 +332,7 @@ function run(h: typeof history extends fc.Arbitrary<infer H> ? H : never) {
   return { job, oracle };
 }
 
-const runs = { numRuns: 300 };
+const runs = propertyRuns();
 
 describe('shared state invariants (fast-check)', () => {
   it('no deletion names a live location; after every discard, each acknowledged location was deleted exactly once', () => {
