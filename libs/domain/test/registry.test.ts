@@ -1,0 +1,320 @@
+import {
+  CowMap,
+  EMPTY_REGISTRY,
+  RegistryEditor,
+  deletingSnapshot,
+  isWithin,
+  normaliseLocation,
+  planDiscard,
+  planStrayCleanup,
+  strayCleanupOwner,
+  whyKept,
+  type SharedStateRegistry,
+} from '../src';
+
+// The shared-state registry's parts one at a time: location keys, containment, what keeps a location,
+// who deletes it; and the copy-on-write map under it.
+
+/** A registry built by edits on the empty one. */
+function registry(edit: (r: RegistryEditor) => void): SharedStateRegistry {
+  const editor = new RegistryEditor(EMPTY_REGISTRY);
+  edit(editor);
+  return editor.seal();
+}
+const handle = (path: string, sizeBytes = 1) => ({ path, sizeBytes });
+
+describe('normaliseLocation', () => {
+  it.each([
+    ['/data/chk/a', '/data/chk/a'],
+    ['/data//chk/./a/', '/data/chk/a'],
+    ['/data/chk/../sp/x', '/data/sp/x'],
+    ['/data/chk/..', '/data'],
+    ['/data/chk/.', '/data/chk'],
+    ['/data/..x/y', '/data/..x/y'],
+    ['/data/.x', '/data/.x'],
+    ['file:///data/a%20b/c', '/data/a b/c'],
+    ['file://host/data/x', '/data/x'],
+    ['file:/data/x', '/data/x'],
+    ['file:///data/%zz/x', '/data/%zz/x'],
+    ['s3://bucket/a/', 's3://bucket/a'],
+    ['s3a://bucket/a//', 's3://bucket/a'],
+    ['S3P://bucket/a', 's3://bucket/a'],
+    ['gs://bucket/a/', 'gs://bucket/a'],
+    ['hdfs://nn:8020/x', 'hdfs://nn:8020/x'],
+    ['relative/path/', 'relative/path/'],
+    ['x-s3a://b/c', 'x-s3a://b/c'],
+  ])('%s -> %s', (location, key) => {
+    expect(normaliseLocation(location)).toBe(key);
+  });
+});
+
+describe('isWithin', () => {
+  it.each([
+    ['/data/chk', '/data/chk', true],
+    ['/data/chk/a', '/data/chk', true],
+    ['/data/chk-2/a', '/data/chk', false],
+    ['/data/chkx', '/data/chk', false],
+    ['/data/chk/a', '/data/chk/', true],
+    ['/data', '/data/chk', false],
+    ['s3://b/x/y', 's3://b/x', true],
+    ['s3://b/xy', 's3://b/x', false],
+  ])('%s within %s: %s', (location, directory, expected) => {
+    expect(isWithin(location, directory)).toBe(expected);
+  });
+});
+
+describe('whyKept and deletingSnapshot', () => {
+  it('a location referenced by other live snapshots is kept as REFERENCED, with them in order', () => {
+    const r = registry((e) => {
+      e.reference(3, [handle('/data/shared/f')]);
+      e.reference(1, [handle('/data/shared/f')]);
+      e.reference(2, [handle('/data/shared/f')]);
+    });
+    expect(r.references.get('/data/shared/f')!.snapshots).toEqual([1, 2, 3]);
+    expect(whyKept(r, '/data/shared/f', 2)).toEqual({ reason: 'REFERENCED', snapshots: [1, 3] });
+    expect(whyKept(r, '/data/shared/f')).toEqual({ reason: 'REFERENCED', snapshots: [1, 2, 3] });
+    const only = registry((e) => e.reference(4, [handle('/data/shared/g')]));
+    expect(whyKept(only, '/data/shared/g', 4)).toBeNull();
+  });
+
+  it('a location in a live snapshot’s directory is kept as LIVE_DIRECTORY, up to the first directory', () => {
+    const r = registry((e) => {
+      e.ownDirectory(5, '/data/chk/job/chk-5/');
+      e.ownDirectory(6, 's3a://bucket/chk/job/chk-6');
+    });
+    expect(whyKept(r, '/data/chk/job/chk-5/sub/f')).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [5] });
+    expect(whyKept(r, '/data/chk/job/chk-5')).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [5] });
+    expect(whyKept(r, '/data/chk/job/chk-5/f', 5)).toBeNull();
+    expect(whyKept(r, '/data/chk/job/chk-50/f')).toBeNull();
+    expect(whyKept(r, '/data/chk/job')).toBeNull();
+    expect(whyKept(r, 's3://bucket/chk/job/chk-6/x')).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [6] });
+    expect(whyKept(r, 's3://bucket/other')).toBeNull();
+    expect(whyKept(r, 's3://bucket')).toBeNull();
+    expect(whyKept(r, 'relative')).toBeNull();
+    // Owners of a directory and of one above it: the nearest owners other than the discarded one.
+    const nested = registry((e) => {
+      e.ownDirectory(1, '/data/sp/a');
+      e.ownDirectory(2, '/data/sp/a/b');
+    });
+    expect(whyKept(nested, '/data/sp/a/b/f', 2)).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [1] });
+    // Answers per directory are cached for one plan, the "none" answer too.
+    const cache = new Map<string, number[] | null>();
+    expect(whyKept(nested, '/data/other/x/f1', undefined, cache)).toBeNull();
+    expect(cache.get('/data/other/x')).toBeNull();
+    expect(whyKept(nested, '/data/other/x/f2', undefined, cache)).toBeNull();
+    expect(whyKept(nested, '/data/sp/a/f1', undefined, cache)).toEqual({
+      reason: 'LIVE_DIRECTORY',
+      snapshots: [1],
+    });
+    expect(cache.get('/data/sp/a')).toEqual([1]);
+    expect(whyKept(nested, '/data/sp/a/f2', undefined, cache)).toEqual({
+      reason: 'LIVE_DIRECTORY',
+      snapshots: [1],
+    });
+  });
+
+  it('a location being deleted by someone else is kept as BEING_DELETED: a discard, or a stray cleanup', () => {
+    const r = registry((e) => {
+      e.markDeleting(7, ['/data/chk/job/chk-7']);
+      e.markDeleting(strayCleanupOwner(3), ['/data/stray/f']);
+    });
+    expect(strayCleanupOwner(3)).toBe(-3);
+    expect(whyKept(r, '/data/chk/job/chk-7')).toEqual({ reason: 'BEING_DELETED', snapshots: [7] });
+    expect(whyKept(r, '/data/chk/job/chk-7', 7)).toBeNull();
+    expect(whyKept(r, '/data/stray/f')).toEqual({ reason: 'BEING_DELETED', snapshots: [], cleanupId: 3 });
+    // Only the very location: what lies inside was kept by that discard or came later.
+    expect(whyKept(r, '/data/chk/job/chk-7/f')).toBeNull();
+    expect(deletingSnapshot(r, '/data/chk/job/chk-7/f')).toBe(7);
+    expect(deletingSnapshot(r, '/data/chk/job/chk-7')).toBe(7);
+    expect(deletingSnapshot(r, '/data/stray/f')).toBe(-3);
+    expect(deletingSnapshot(r, '/data/chk/job/chk-70/f')).toBeUndefined();
+    expect(deletingSnapshot(r, '/data/chk/job')).toBeUndefined();
+    expect(deletingSnapshot(EMPTY_REGISTRY, '/data/chk/job/chk-7/f')).toBeUndefined();
+  });
+
+  it('deletingSnapshot looks at every ancestor down to the first directory, and at URI ancestors to the bucket', () => {
+    const r = registry((e) => {
+      e.markDeleting(1, ['/data']);
+      e.markDeleting(2, ['s3://bucket/chk']);
+      e.markDeleting(3, ['s3://other']);
+    });
+    expect(deletingSnapshot(r, '/data/a/b/c')).toBe(1);
+    expect(deletingSnapshot(r, '/dat/a')).toBeUndefined();
+    expect(deletingSnapshot(r, 's3://bucket/chk/x/y')).toBe(2);
+    expect(deletingSnapshot(r, 's3://bucket/chkx/y')).toBeUndefined();
+    expect(deletingSnapshot(r, 's3://other/any/thing')).toBe(3);
+    expect(deletingSnapshot(r, 's3://other')).toBe(3);
+    expect(deletingSnapshot(r, 's3://bucket')).toBeUndefined();
+    const root = registry((e) => e.markDeleting(4, ['/']));
+    expect(root.deleting.get('/')).toBe(4);
+    expect(deletingSnapshot(root, '/x')).toBeUndefined();
+  });
+
+  it('marks a location deleting once (the first owner keeps it) and unmarks only for that owner', () => {
+    const editor = new RegistryEditor(EMPTY_REGISTRY);
+    editor.markDeleting(1, ['/data/x/']);
+    editor.markDeleting(2, ['/data/x']);
+    expect(editor.deleting.get('/data/x')).toBe(1);
+    editor.deletionDone(2, ['/data/x']);
+    expect(editor.deleting.get('/data/x')).toBe(1);
+    editor.deletionDone(1, ['/data/x/']);
+    expect(editor.deleting.has('/data/x')).toBe(false);
+  });
+});
+
+describe('RegistryEditor', () => {
+  it('counts a location’s bytes once, and forgets it when its last referrer is released', () => {
+    const editor = new RegistryEditor(EMPTY_REGISTRY);
+    editor.reference(1, [handle('/data/f', 10), handle('/data/g', 5)]);
+    editor.reference(2, [handle('/data/f/', 99)]);
+    editor.reference(2, [handle('/data/f', 99)]); // twice by one snapshot: once
+    expect(editor.referencedBytes).toBe(15);
+    expect(editor.references.get('/data/f')).toEqual({ sizeBytes: 10, snapshots: [1, 2] });
+    editor.release(1, [handle('/data/f'), handle('/data/g'), handle('/data/unknown')], [], []);
+    expect(editor.references.get('/data/f')).toEqual({ sizeBytes: 10, snapshots: [2] });
+    expect(editor.references.has('/data/g')).toBe(false);
+    expect(editor.referencedBytes).toBe(10);
+    editor.release(3, [handle('/data/f')], [], []); // not a referrer: nothing changes
+    expect(editor.references.get('/data/f')!.snapshots).toEqual([2]);
+    editor.release(2, [handle('/data/f')], [], []);
+    expect(editor.referencedBytes).toBe(0);
+    expect(editor.references.size).toBe(0);
+  });
+
+  it('owns directories per snapshot, in id order; releasing one owner leaves the others', () => {
+    const editor = new RegistryEditor(EMPTY_REGISTRY);
+    editor.ownDirectory(4, '/data/sp/x');
+    editor.ownDirectory(2, '/data/sp/x/');
+    editor.ownDirectory(4, '/data/sp/x');
+    expect(editor.directories.get('/data/sp/x')).toEqual([2, 4]);
+    editor.release(4, [], ['/data/sp/x'], []);
+    expect(editor.directories.get('/data/sp/x')).toEqual([2]);
+    editor.release(9, [], ['/data/sp/x', '/data/none'], []);
+    expect(editor.directories.get('/data/sp/x')).toEqual([2]);
+    editor.release(2, [], ['/data/sp/x'], ['/data/sp/x']);
+    expect(editor.directories.has('/data/sp/x')).toBe(false);
+    expect(editor.deleting.get('/data/sp/x')).toBe(2);
+  });
+
+  it('a registry being edited cannot start another edit', () => {
+    const editor = new RegistryEditor(EMPTY_REGISTRY);
+    expect(() => new RegistryEditor(editor)).toThrow('a registry still being edited cannot be edited again');
+    const sealed = editor.seal();
+    expect(() => new RegistryEditor(sealed)).not.toThrow();
+  });
+});
+
+describe('planDiscard and planStrayCleanup', () => {
+  it('deletes the snapshot’s directory, keeping what other live snapshots reference or own inside it', () => {
+    const r = registry((e) => {
+      e.ownDirectory(1, '/data/chk/job/chk-1');
+      e.reference(1, [handle('/data/chk/job/chk-1/own'), handle('/data/chk/job/chk-1/shared-with-2')]);
+      e.reference(2, [handle('/data/chk/job/chk-1/shared-with-2')]);
+      e.ownDirectory(3, '/data/chk/job/chk-1/sp-of-3');
+      e.ownDirectory(1, '/data/chk/job/chk-1/nested-own');
+      e.reference(4, [handle('/data/chk/job/chk-10/f')]);
+    });
+    const plan = planDiscard(
+      r,
+      1,
+      [handle('/data/chk/job/chk-1/own'), handle('/data/chk/job/chk-1/shared-with-2')],
+      ['/data/chk/job/chk-1'],
+    );
+    expect(plan.locations).toEqual(['/data/chk/job/chk-1']);
+    expect(plan.stateHandles).toEqual([handle('/data/chk/job/chk-1/own')]);
+    expect(plan.kept).toEqual([
+      { path: '/data/chk/job/chk-1/shared-with-2', reason: 'REFERENCED', snapshots: [2] },
+      { path: '/data/chk/job/chk-1/sp-of-3', reason: 'LIVE_DIRECTORY', snapshots: [3] },
+    ]);
+  });
+
+  it('a directory another live snapshot owns is kept whole, once, however often it is named', () => {
+    const r = registry((e) => {
+      e.ownDirectory(1, '/data/sp/x');
+      e.ownDirectory(2, '/data/sp/x');
+    });
+    const plan = planDiscard(r, 1, [handle('/data/sp/x')], ['/data/sp/x', '/data/sp/x/']);
+    expect(plan).toEqual({
+      locations: [],
+      stateHandles: [],
+      kept: [{ path: '/data/sp/x', reason: 'LIVE_DIRECTORY', snapshots: [2] }],
+    });
+  });
+
+  it('a stray acknowledgement’s handles: deleted unless something keeps them; each location once', () => {
+    const r = registry((e) => e.reference(1, [handle('/data/shared/a')]));
+    expect(
+      planStrayCleanup(r, [handle('/data/shared/a'), handle('/data/shared/b'), handle('/data/shared//b')]),
+    ).toEqual({
+      cleanup: [handle('/data/shared/b')],
+      kept: [{ path: '/data/shared/a', reason: 'REFERENCED', snapshots: [1] }],
+    });
+  });
+});
+
+/** FNV-1a 32 (the map's hash), to find keys that share a leaf or a whole hash. */
+function fnv(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i += 1) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash;
+}
+
+describe('CowMap', () => {
+  it('tells keys with the same 32-bit hash apart (FNV-1a collisions)', () => {
+    // Published FNV-1a 32 collisions.
+    expect(fnv('costarring')).toBe(fnv('liquid'));
+    expect(fnv('declinate')).toBe(fnv('macallums'));
+    const editor = CowMap.empty<number>().edit();
+    editor.set('costarring', 1);
+    editor.set('liquid', 2);
+    editor.set('declinate', 3);
+    expect(editor.get('liquid')).toBe(2);
+    expect(editor.get('costarring')).toBe(1);
+    expect(editor.get('macallums')).toBeUndefined();
+    expect(editor.size).toBe(3);
+    const map = editor.seal();
+    expect(map.get('costarring')).toBe(1);
+    expect(map.has('liquid')).toBe(true);
+    expect(map.has('macallums')).toBe(false);
+    const next = map.edit();
+    next.delete('costarring');
+    expect(next.get('liquid')).toBe(2);
+    expect(next.has('costarring')).toBe(false);
+    expect(map.get('costarring')).toBe(1); // the version it started from is untouched
+  });
+
+  it('deletes from a leaf of several keys without disturbing the others; deleting a missing key does nothing', () => {
+    const leafOf = (key: string) => fnv(key) & 4095;
+    const keys: string[] = [];
+    for (let i = 0; keys.length < 4; i += 1) if (leafOf(`k${i}`) === leafOf('k0')) keys.push(`k${i}`);
+    const editor = CowMap.empty<string>().edit();
+    for (const key of keys) editor.set(key, `v-${key}`);
+    editor.delete(keys[0]!);
+    expect(editor.size).toBe(3);
+    for (const key of keys.slice(1)) expect(editor.get(key)).toBe(`v-${key}`);
+    editor.delete('not-there');
+    editor.delete(keys[0]!);
+    expect(editor.size).toBe(3);
+    const empty = CowMap.empty<number>().edit();
+    empty.delete('nothing');
+    expect(empty.size).toBe(0);
+    editor.set(keys[1]!, 'changed');
+    expect(editor.size).toBe(3);
+    expect(editor.get(keys[1]!)).toBe('changed');
+    expect(editor.has(keys[2]!)).toBe(true);
+    expect(editor.has(keys[0]!)).toBe(false);
+  });
+
+  it('toJSON lists the entries sorted by key, whatever the insertion order and the leaves', () => {
+    const editor = CowMap.empty<number>().edit();
+    const keys = Array.from({ length: 300 }, (_, i) => `/data/${(i * 7919) % 1000}`);
+    keys.forEach((key, i) => editor.set(key, i));
+    const json = editor.seal().toJSON();
+    expect(json.map(([key]) => key)).toEqual([...keys].sort());
+    expect(json).toHaveLength(300);
+    expect(new Map(json).get(keys[5]!)).toBe(5);
+  });
+});

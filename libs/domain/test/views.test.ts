@@ -1,0 +1,290 @@
+import {
+  checkpointPath,
+  durationMs,
+  initialState,
+  isIsoDuration,
+  jobSummaryView,
+  jobView,
+  latestCompletedWhere,
+  restorePoint,
+  savepointPath,
+  snapshotView,
+} from '../src';
+import { JOB, Job, T0 } from './harness';
+
+// The views the API and the read model show, and the folds behind their fields.
+
+describe('initial state', () => {
+  it('is an unregistered, running job with no snapshots and Flink’s default checkpointing', () => {
+    expect(initialState(JOB)).toMatchObject({
+      jobId: JOB,
+      registered: false,
+      name: '',
+      tasks: [],
+      status: 'RUNNING',
+      storage: { checkpointDir: '/', savepointDir: '/' },
+      nextSnapshotId: 1,
+      completed: [],
+      counts: { completed: 0, failed: 0, discarded: 0 },
+      nextCleanupId: 1,
+      consecutiveFailures: 0,
+      schedule: null,
+      lastSlot: null,
+      registeredAt: null,
+      updatedAt: null,
+      version: 0,
+    });
+  });
+});
+
+describe('snapshotView', () => {
+  it('shows null for what a snapshot does not have yet', () => {
+    const job = new Job().register();
+    const reply = job.trigger();
+    if (!reply.accepted) throw new Error('rejected');
+    expect(snapshotView(job.snapshot(reply.snapshotId))).toMatchObject({
+      snapshotId: 1,
+      kind: 'CHECKPOINT',
+      status: 'PENDING',
+      persisted: false,
+      triggerType: 'MANUAL',
+      triggerId: 't-1',
+      formatType: 'CANONICAL',
+      acknowledgedTasks: 0,
+      totalTasks: 2,
+      triggeredAt: new Date(T0).toISOString(),
+      deadline: new Date(T0 + 60_000).toISOString(),
+      completedAt: null,
+      failedAt: null,
+      savepointPath: null,
+      manifestPath: null,
+      failureReason: null,
+      failureMessage: null,
+      declinedBy: null,
+      subsumedBy: null,
+      discard: null,
+    });
+  });
+
+  it('shows what a snapshot went through: persisted, manifest, subsumed, failed, discarded', () => {
+    const job = new Job().register({ numRetained: 1, tolerableFailures: 5 });
+    const first = job.complete();
+    job.run({ type: 'PersistSnapshot', snapshotId: first });
+    job.run({ type: 'RecordManifestWritten', snapshotId: first, path: '/data/sp/m/_metadata' });
+    const second = job.complete();
+    const third = job.complete(); // subsumes the second (the first is persisted)
+    const declined = job.trigger();
+    if (!declined.accepted) throw new Error('rejected');
+    job.run({ type: 'DeclineTask', snapshotId: declined.snapshotId, taskId: 'b', reason: 'out of disk' });
+    expect(snapshotView(job.snapshot(first))).toMatchObject({
+      persisted: true,
+      savepointPath: job.snapshot(first).persistedPath,
+      manifestPath: '/data/sp/m/_metadata',
+    });
+    expect(snapshotView(job.snapshot(second))).toMatchObject({
+      subsumedBy: third,
+      status: 'DISCARDING',
+      discard: {
+        cause: 'SUBSUMED',
+        reason: null,
+        state: 'REQUESTED',
+        requestedAt: new Date(T0).toISOString(),
+        bytesReclaimed: null,
+        error: null,
+        retryable: null,
+        attempts: 0,
+      },
+    });
+    expect(snapshotView(job.snapshot(declined.snapshotId))).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'CHECKPOINT_DECLINED',
+      failureMessage: 'out of disk',
+      declinedBy: 'b',
+      failedAt: new Date(T0).toISOString(),
+    });
+    job.run({ type: 'RecordDiscardFailed', snapshotId: second, error: 'EACCES', retryable: false });
+    expect(snapshotView(job.snapshot(second)).discard).toMatchObject({
+      error: 'EACCES',
+      retryable: false,
+      attempts: 1,
+    });
+    job.run({ type: 'RequestDiscard', snapshotId: first, reason: 'cleanup', force: true });
+    job.run({ type: 'RecordDiscardCompleted', snapshotId: first, bytesReclaimed: 20 });
+    expect(snapshotView(job.snapshot(first))).toMatchObject({
+      status: 'DISCARDED',
+      discard: { cause: 'USER', reason: 'cleanup', state: 'DONE', bytesReclaimed: 20 },
+    });
+  });
+});
+
+describe('jobSummaryView and jobView', () => {
+  it('names the latest completed snapshot, checkpoint and savepoint apart', () => {
+    const job = new Job().register({ numRetained: 5 });
+    expect(jobSummaryView(job.state)).toMatchObject({
+      latestCompletedSnapshotId: null,
+      latestCompletedCheckpointId: null,
+      latestSavepointId: null,
+      restorePoint: null,
+      counts: { total: 0, inProgress: 0, completed: 0, failed: 0, discarded: 0 },
+      version: 1,
+      registeredAt: new Date(T0).toISOString(),
+    });
+    const checkpoint = job.complete();
+    const savepoint = job.complete('SAVEPOINT');
+    job.trigger();
+    expect(jobSummaryView(job.state)).toMatchObject({
+      latestCompletedSnapshotId: savepoint,
+      latestCompletedCheckpointId: checkpoint,
+      latestSavepointId: savepoint,
+      counts: { total: 3, inProgress: 1, completed: 2, failed: 0, discarded: 0 },
+    });
+    const later = job.complete();
+    expect(jobSummaryView(job.state)).toMatchObject({
+      latestCompletedSnapshotId: later,
+      latestCompletedCheckpointId: later,
+      latestSavepointId: savepoint,
+    });
+    job.run({ type: 'PersistSnapshot', snapshotId: checkpoint });
+    const persistedLater = job.complete();
+    job.run({ type: 'PersistSnapshot', snapshotId: persistedLater });
+    expect(jobSummaryView(job.state).latestSavepointId).toBe(persistedLater);
+    expect(jobSummaryView(job.state).version).toBe(job.log.length);
+  });
+
+  it('jobView lists every snapshot, newest first, as snapshotView shows it', () => {
+    const job = new Job().register({ numRetained: 5 });
+    job.complete();
+    job.complete('SAVEPOINT');
+    job.trigger();
+    const view = jobView(job.state);
+    expect(view).toMatchObject(jobSummaryView(job.state));
+    expect(view.snapshots.map((s) => s.snapshotId)).toEqual([3, 2, 1]);
+    expect(view.snapshots[1]).toEqual(snapshotView(job.snapshot(2)));
+  });
+
+  it('says why the restore point is the one it is', () => {
+    const manual = new Job().register();
+    manual.complete('SAVEPOINT');
+    expect(restorePoint(manual.state)).toEqual({
+      snapshotId: 1,
+      reason: 'newest completed snapshot (manual savepoint) not being discarded',
+    });
+    const periodic = new Job().register();
+    periodic.complete('SAVEPOINT', 'PERIODIC');
+    expect(restorePoint(periodic.state)!.reason).toBe(
+      'newest completed snapshot (periodic savepoint) not being discarded',
+    );
+    const checkpoint = new Job().register();
+    checkpoint.complete();
+    expect(restorePoint(checkpoint.state)!.reason).toBe(
+      'newest completed snapshot (checkpoint) not being discarded',
+    );
+    checkpoint.run({ type: 'PersistSnapshot', snapshotId: 1 });
+    expect(restorePoint(checkpoint.state)!.reason).toBe(
+      'newest completed snapshot (checkpoint, persisted as a savepoint) not being discarded',
+    );
+  });
+
+  it('latestCompletedWhere looks from the newest completed snapshot back', () => {
+    const job = new Job().register({ numRetained: 5 });
+    job.complete();
+    job.complete('SAVEPOINT');
+    job.complete();
+    expect(latestCompletedWhere(job.state, (s) => s.kind === 'SAVEPOINT')?.snapshotId).toBe(2);
+    expect(latestCompletedWhere(job.state, (s) => s.kind === 'CHECKPOINT')?.snapshotId).toBe(3);
+    expect(latestCompletedWhere(job.state, (s) => s.snapshotId === 1)?.snapshotId).toBe(1);
+    expect(latestCompletedWhere(job.state, () => false)).toBeUndefined();
+  });
+});
+
+describe('the fold behind the views', () => {
+  it('keeps the completed list in id order whatever order snapshots complete in', () => {
+    const job = new Job().register({ numRetained: 5, maxConcurrent: 5 });
+    const savepoint = job.trigger('SAVEPOINT');
+    const checkpoint = job.trigger();
+    const another = job.trigger('SAVEPOINT');
+    if (!savepoint.accepted || !checkpoint.accepted || !another.accepted) throw new Error('rejected');
+    for (const id of [another.snapshotId, checkpoint.snapshotId, savepoint.snapshotId]) {
+      job.ack(id, 'a');
+      job.ack(id, 'b');
+    }
+    expect(job.state.completed).toEqual([1, 2, 3]);
+    expect(jobSummaryView(job.state).latestCompletedSnapshotId).toBe(3);
+  });
+
+  it('a failed snapshot whose partial state is discarded stays FAILED, and the completed list keeps its ids', () => {
+    const job = new Job().register({ numRetained: 5, tolerableFailures: 5 });
+    job.complete();
+    job.complete();
+    const failing = job.trigger();
+    if (!failing.accepted) throw new Error('rejected');
+    job.run({ type: 'DeclineTask', snapshotId: failing.snapshotId, taskId: 'a' });
+    expect(job.snapshot(failing.snapshotId).discard).toMatchObject({ cause: 'ABORTED' });
+    expect(job.state.completed).toEqual([1, 2]);
+    job.run({ type: 'RecordDiscardCompleted', snapshotId: failing.snapshotId, bytesReclaimed: 0 });
+    expect(job.snapshot(failing.snapshotId).status).toBe('FAILED');
+    expect(job.state.counts).toEqual({ completed: 2, failed: 1, discarded: 0 });
+  });
+
+  it('counts completions, failures and discards; a snapshot being discarded expects no more tasks', () => {
+    const job = new Job().register({ numRetained: 5, tolerableFailures: 5 });
+    const a = job.complete();
+    job.complete();
+    job.run({ type: 'RequestDiscard', snapshotId: a, force: false });
+    expect(job.state.counts).toEqual({ completed: 2, failed: 0, discarded: 1 });
+    expect(job.snapshot(a).expectedTasks).toEqual([]);
+    expect(job.ack(a, 'a')).toEqual({ result: 'DISCARDED', snapshotStatus: 'DISCARDING' });
+  });
+
+  it('remembers the last schedule slot handled', () => {
+    const job = new Job().register();
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1M' } });
+    job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 60_000 });
+    expect(job.state.lastSlot).toBe(T0 + 60_000);
+    expect(jobSummaryView(job.state).lastSlotAt).toBe(new Date(T0 + 60_000).toISOString());
+    job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
+    job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 120_000 });
+    expect(job.state.lastSlot).toBe(T0 + 120_000);
+  });
+});
+
+describe('paths', () => {
+  it('lays checkpoints out as <dir>/<job>/chk-<id>, trailing slashes trimmed, the root kept', () => {
+    expect(checkpointPath('/data/chk', JOB, 3)).toBe(`/data/chk/${JOB}/chk-3`);
+    expect(checkpointPath('/data/chk///', JOB, 3)).toBe(`/data/chk/${JOB}/chk-3`);
+    expect(checkpointPath('/', JOB, 3)).toBe(`//${JOB}/chk-3`);
+    expect(checkpointPath('s3://b/x/', JOB, 3)).toBe(`s3://b/x/${JOB}/chk-3`);
+  });
+
+  it('suffixes savepoints with 12 hex digits of FNV-1a 64 of the seed', () => {
+    // Published FNV-1a 64 test vectors: "" cbf29ce484222325, "a" af63dc4c8601ec8c, "foobar" 85944171f73967e8.
+    expect(savepointPath('/sp', JOB, 1, '')).toBe(`/sp/${JOB}/savepoint-1-cbf29ce48422`);
+    expect(savepointPath('/sp/', JOB, 2, 'a')).toBe(`/sp/${JOB}/savepoint-2-af63dc4c8601`);
+    expect(savepointPath('/sp', JOB, 3, 'foobar')).toBe(`/sp/${JOB}/savepoint-3-85944171f739`);
+  });
+});
+
+describe('durations', () => {
+  it.each(['PT1S', 'PT0.5S', 'P1W', 'P2D', 'PT1H30M', 'P1DT2H', 'PT10M'])(
+    '%s is an ISO-8601 duration',
+    (text) => {
+      expect(isIsoDuration(text)).toBe(true);
+    },
+  );
+
+  it.each(['P', 'PT', 'P1DT', 'P1Y', 'P1M', '1S', 'PT1.S', 'pt1s', ' PT1S', 'TP1S'])('%s is not', (text) => {
+    expect(isIsoDuration(text)).toBe(false);
+  });
+
+  it('converts each unit to milliseconds', () => {
+    expect(durationMs('PT1S')).toBe(1000);
+    expect(durationMs('PT0.25S')).toBe(250);
+    expect(durationMs('PT2M')).toBe(120_000);
+    expect(durationMs('PT3H')).toBe(10_800_000);
+    expect(durationMs('P1D')).toBe(86_400_000);
+    expect(durationMs('P1W')).toBe(604_800_000);
+    expect(durationMs('P1W2DT3H4M5.5S')).toBe(((((7 + 2) * 24 + 3) * 60 + 4) * 60 + 5.5) * 1000);
+    expect(() => durationMs('P1DT')).toThrow('not an ISO-8601 duration: P1DT');
+    expect(() => durationMs('soon')).toThrow('not an ISO-8601 duration: soon');
+  });
+});
