@@ -6,7 +6,7 @@ export const STORE_IDENTITY_STREAM = 'snapcat-store';
 const IDENTIFIED = 'StoreIdentified';
 
 /** 16 hex digits: short enough to live in every Redis key, random enough never to repeat. */
-const STORE_ID = /^[0-9a-f]{16}$/;
+export const STORE_ID = /^[0-9a-f]{16}$/;
 
 /**
  * The store's stable id. It is written once, into the log itself (so a copied or restored store keeps it and

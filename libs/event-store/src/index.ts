@@ -4,4 +4,4 @@ export { SqliteEventStore } from './sqlite';
 export { openEventStore } from './open';
 export { InstrumentedEventStore, type EventStoreCounters } from './instrumented';
 export { EsdbEventStore } from './esdb';
-export { storeIdentity, STORE_IDENTITY_STREAM } from './identity';
+export { storeIdentity, STORE_ID, STORE_IDENTITY_STREAM } from './identity';

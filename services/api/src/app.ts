@@ -4,7 +4,7 @@ import { jobView, snapshotView, type JobState } from '@snapcat/domain';
 import { cronProblem, jobStream, nextFireTime, type CommandBus } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
-import { Problem, problemMiddleware } from './problem';
+import { Problem, problemMiddleware, sendProblem } from './problem';
 import { parse, requestSchemas } from './requests';
 import { requireWithinRoots as requireWithin } from './guards';
 import { webhookRoutes } from './webhooks';
@@ -106,21 +106,20 @@ export function createApp({
   });
 
   app.get('/readyz', async (_req, res) => {
+    const notReady = (detail: string, extra: Record<string, unknown> = {}) => {
+      res.setHeader('Retry-After', '1');
+      sendProblem(res, new Problem(503, 'unavailable', 'Not ready', detail, [], extra));
+    };
     try {
       await store.readAll({ direction: 'backwards', maxCount: 1 });
       const redis = redisReady ? (redisReady() ? 'connected' : 'unreachable') : 'not used';
       if (redis === 'unreachable') {
         // Not ready: the read model, the queues and the leases need Redis. Commands need only the event
         // store, so they go on; the answer says so, for whoever routes traffic on it.
-        return res.status(503).setHeader('Retry-After', '1').type('application/problem+json').json({
-          type: 'urn:snapcat:problem:unavailable',
-          title: 'Not ready',
-          status: 503,
-          detail:
-            'Redis is unreachable: GraphQL queries, the workers and webhooks wait for it; REST commands keep working',
-          eventStore: 'reachable',
-          redis,
-        });
+        return notReady(
+          'Redis is unreachable: GraphQL queries, the workers and webhooks wait for it; REST commands keep working',
+          { eventStore: 'reachable', redis },
+        );
       }
       res.json({
         status: 'ready',
@@ -129,16 +128,7 @@ export function createApp({
         projectionLagMs: redis === 'connected' ? ((await projectionLag?.()) ?? null) : null,
       });
     } catch (error) {
-      res
-        .status(503)
-        .setHeader('Retry-After', '1')
-        .type('application/problem+json')
-        .json({
-          type: 'urn:snapcat:problem:unavailable',
-          title: 'Not ready',
-          status: 503,
-          detail: `event store unreachable: ${(error as Error).message}`,
-        });
+      notReady(`event store unreachable: ${(error as Error).message}`);
     }
   });
 

@@ -13,7 +13,7 @@ import {
   namespaceKeys,
   storeNamespace,
 } from '@snapcat/runtime';
-import { formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
+import { STORE_ID, formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
 
 /** Each command and what it does: the usage, and `<command> --help`. */
 const COMMANDS: [string, string][] = [
@@ -111,7 +111,7 @@ async function listStores(redis: Redis, prefix: string, storeId: string): Promis
 
 /** Deletes everything under another store's namespace; never this store's own, which a service may be using. */
 async function forgetStore(redis: Redis, prefix: string, storeId: string, target: string | undefined) {
-  if (!target || !/^[0-9a-f]{16}$/.test(target)) {
+  if (!target || !STORE_ID.test(target)) {
     process.stderr.write(`redis forget needs a store id (16 hex digits; see: redis stores)\n${USAGE}\n`);
     return 2;
   }
