@@ -19,6 +19,7 @@ const EnvSchema = z.object({
       error: 'must be a redis:// (rediss://) URL, or redis+cluster://host:port,host:port for a Redis Cluster',
     })
     .default('redis://127.0.0.1:6379'),
+  SNAPCAT_EMBEDDED_REDIS: z.enum(['auto', 'on', 'off']).default('auto'),
   SNAPCAT_STORAGE_ROOTS: z.string().min(1).default('./data/snapshots'),
   SNAPCAT_CHECKPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_SAVEPOINT_DIR: z.string().min(1).optional(),
@@ -77,6 +78,11 @@ export interface Config {
   host: string;
   eventStore: string;
   redisUrl: string;
+  /**
+   * Start a private redis-server (from PATH) when nothing answers at redisUrl, a loopback redis:// URL:
+   * SNAPCAT_EMBEDDED_REDIS=on, or `auto` (the default) when SNAPCAT_REDIS_URL is not set at all.
+   */
+  embeddedRedis: boolean;
   storageRoots: string[];
   /** Where a job's snapshots go when its registration names no directory. */
   defaultCheckpointDir: string;
@@ -131,6 +137,12 @@ function storageLocation(location: string): string {
   return resolve(location);
 }
 
+/** A plain redis:// URL on this machine: where a private redis-server may be started. */
+export function isLoopbackRedisUrl(url: string): boolean {
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  return parsed?.protocol === 'redis:' && ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
+}
+
 /** Reads the configuration from the environment; a bad value is a ConfigError naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -146,6 +158,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `invalid configuration:\n  SNAPCAT_WORKERS: off contradicts SNAPCAT_ROLE=${e.SNAPCAT_ROLE} (use SNAPCAT_ROLE alone)`,
     );
   }
+  if (e.SNAPCAT_EMBEDDED_REDIS === 'on' && !isLoopbackRedisUrl(e.SNAPCAT_REDIS_URL)) {
+    throw new ConfigError(
+      'invalid configuration:\n  SNAPCAT_EMBEDDED_REDIS: on needs SNAPCAT_REDIS_URL to be a redis:// URL on 127.0.0.1 or localhost (a private redis-server listens only there)',
+    );
+  }
   return {
     role: e.SNAPCAT_ROLE ?? (e.SNAPCAT_WORKERS === 'off' ? 'api' : 'all'),
     projector: e.SNAPCAT_PROJECTOR === 'on',
@@ -153,6 +170,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.SNAPCAT_HOST,
     eventStore: e.SNAPCAT_EVENT_STORE,
     redisUrl: e.SNAPCAT_REDIS_URL,
+    embeddedRedis:
+      e.SNAPCAT_EMBEDDED_REDIS === 'on' || (e.SNAPCAT_EMBEDDED_REDIS === 'auto' && !env.SNAPCAT_REDIS_URL),
     storageRoots,
     defaultCheckpointDir: storageLocation(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`),
     defaultSavepointDir: storageLocation(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`),

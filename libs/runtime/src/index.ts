@@ -5,3 +5,4 @@ export * from './boot';
 export * from './lease';
 export * from './leased-consumer';
 export * from './store-namespace';
+export * from './embedded-redis';

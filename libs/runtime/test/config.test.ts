@@ -25,6 +25,25 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  it('SNAPCAT_EMBEDDED_REDIS: auto starts a private Redis only when SNAPCAT_REDIS_URL is unset; on needs a loopback URL', () => {
+    expect(loadConfig({}).embeddedRedis).toBe(true);
+    expect(loadConfig({ SNAPCAT_REDIS_URL: 'redis://127.0.0.1:6379' }).embeddedRedis).toBe(false);
+    expect(loadConfig({ SNAPCAT_EMBEDDED_REDIS: 'off' }).embeddedRedis).toBe(false);
+    for (const url of ['redis://127.0.0.1:7001', 'redis://localhost:6390']) {
+      expect(loadConfig({ SNAPCAT_REDIS_URL: url, SNAPCAT_EMBEDDED_REDIS: 'on' }).embeddedRedis).toBe(true);
+    }
+    for (const url of [
+      'redis://redis.example:6379',
+      'rediss://127.0.0.1:6379',
+      'redis+cluster://127.0.0.1:7000',
+    ]) {
+      expect(() => loadConfig({ SNAPCAT_REDIS_URL: url, SNAPCAT_EMBEDDED_REDIS: 'on' })).toThrow(
+        /SNAPCAT_EMBEDDED_REDIS: on needs SNAPCAT_REDIS_URL to be a redis:\/\/ URL on 127.0.0.1/,
+      );
+    }
+    expect(() => loadConfig({ SNAPCAT_EMBEDDED_REDIS: 'yes' })).toThrow(/SNAPCAT_EMBEDDED_REDIS/);
+  });
+
   it('SNAPCAT_REDIS_URL: redis:// and rediss://, or redis+cluster:// naming every seed node', () => {
     for (const url of [
       'redis://127.0.0.1:6379',

@@ -9,6 +9,7 @@ import {
   openCore,
   openStoreNamespace,
   redisHealth,
+  startEmbeddedRedis,
   stopOnSignals,
 } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   const core = openCore(config);
   if (config.role === 'workers') return runWorkersOnly(config, core);
   const { log, store, bus } = core;
+  const embeddedRedis = await startEmbeddedRedis(config, log);
   const prefix = await openStoreNamespace(config, store, log);
   const storage = openSnapshotStorage(config.storageRoots, config.s3);
   const connections: Redis[] = [];
@@ -121,6 +123,7 @@ async function main(): Promise<void> {
       await Promise.all(connections.map(closeRedis));
       await bus.flush();
       await store.close();
+      await embeddedRedis?.stop();
     },
   });
 }

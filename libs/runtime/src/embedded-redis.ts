@@ -1,0 +1,148 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import type { Config } from './config';
+import type { Logger } from './log';
+
+/** A redis-server this process started (or adopted) and stops with itself. */
+export interface EmbeddedRedis {
+  pid: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded default: when nothing answers at the configured loopback Redis address, start a private
+ * `redis-server` from PATH there, its data (append-only file) under `<data>/redis` beside the SQLite log,
+ * bound to loopback. Without `redis-server` on PATH, one line says how to get one and the service serves
+ * REST commands alone (the read model, workers and webhooks wait for Redis, as in any Redis outage).
+ */
+export async function startEmbeddedRedis(config: Config, log: Logger): Promise<EmbeddedRedis | undefined> {
+  if (!config.embeddedRedis) return undefined;
+  const url = new URL(config.redisUrl);
+  const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port || 6379);
+  const dataDir = embeddedRedisDir(config.eventStore);
+  const pidFile = join(dataDir, 'redis.pid');
+  if (await answers(host, port)) {
+    // A private Redis a previous start left running (that process was killed): adopt it, so it stops with
+    // this one. Anything else answering there is someone else's Redis, used as it is.
+    const pid = leftRunning(pidFile);
+    if (pid === undefined) return undefined;
+    log.info('using the private Redis a previous start left running', {
+      redis: config.redisUrl,
+      pid,
+      dataDir,
+    });
+    return { pid, dataDir, stop: () => stopProcess(pid) };
+  }
+  const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (version.error || version.status !== 0) {
+    log.warn(
+      `no Redis at ${config.redisUrl} and no redis-server on PATH: install one (apt-get install redis-server, brew install redis) or set SNAPCAT_REDIS_URL; serving REST commands only until Redis answers (no read model, workers or webhooks)`,
+    );
+    return undefined;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      host,
+      '--dir',
+      dataDir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--pidfile',
+      pidFile,
+      '--logfile',
+      join(dataDir, 'redis.log'),
+      '--daemonize',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  child.once('error', () => undefined); // reported through `exited` (spawn failures exit too)
+  const deadline = Date.now() + 5000;
+  while (!(await answers(host, port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      log.error('the private redis-server did not start: serving REST commands only', {
+        redis: config.redisUrl,
+        exitCode: child.exitCode,
+        log: join(dataDir, 'redis.log'),
+      });
+      return undefined;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Whatever way this process exits (a failed bind, the shutdown grace), the private Redis goes with it.
+  process.once('exit', () => child.kill('SIGTERM'));
+  log.info('started a private Redis (no Redis answered at the default address; it stops with snapcat)', {
+    redis: config.redisUrl,
+    pid: child.pid,
+    dataDir,
+    version: /v=(\S+)/.exec(version.stdout)?.[1],
+  });
+  return { pid: child.pid!, dataDir, stop: () => stopChild(child, exited) };
+}
+
+/** `<dir of the SQLite file>/redis`, or ./data/redis for the other stores. */
+export function embeddedRedisDir(eventStore: string): string {
+  const sqlite = /^sqlite:(.+)$/.exec(eventStore)?.[1];
+  return resolve(sqlite ? join(dirname(sqlite), 'redis') : join('data', 'redis'));
+}
+
+/** Whether something accepts a connection and answers PING like Redis (NOAUTH counts) within 500 ms. */
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = createConnection({ host, port });
+    const finish = (result: boolean) => {
+      socket.destroy();
+      done(result);
+    };
+    socket.setTimeout(500, () => finish(false));
+    socket.once('error', () => finish(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => finish(/^[+-]/.test(data.toString())));
+  });
+}
+
+/** The pid in a private Redis' pid file when that process still runs and is a redis-server. */
+function leftRunning(pidFile: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const command = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    return command.startsWith('redis-server') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SIGTERM: redis-server flushes its append-only file and exits. */
+async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+}
+
+async function stopProcess(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  for (let waited = 0; waited < 3000; waited += 50) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
