@@ -23,7 +23,7 @@ const OLD_SPACE_GRACE_MS = 2500;
 export async function foldLog(
   store: EventStore,
   until?: Position,
-  onPage?: (events: number) => void,
+  onPage?: (events: number, position: Position) => void,
 ): Promise<{
   states: Map<string, JobState>;
   revisions: Map<string, bigint>;
@@ -54,7 +54,7 @@ export async function foldLog(
       states.set(jobId, fold(states.get(jobId) ?? initialState(jobId), list));
     events += page.length;
     after = page[page.length - 1]!.position;
-    onPage?.(events);
+    onPage?.(events, after);
     if (page.length < PAGE) break;
   }
   return { states, revisions, position: after, events };
@@ -64,14 +64,19 @@ export async function foldLog(
  * Rebuilds the read model from the log into a fresh key space, then switches `current` to it (projectors
  * follow within a second) and deletes the old one. Returns what it did and how fast.
  */
-export async function rebuildReadModel(store: EventStore, redis: Redis, prefix: string) {
+export async function rebuildReadModel(
+  store: EventStore,
+  redis: Redis,
+  prefix: string,
+  onPage?: (events: number, position: Position) => void,
+) {
   const keys = new ReadModelKeys(prefix);
   const started = process.hrtime.bigint();
   const oldVersion = Number((await redis.get(keys.current)) ?? '0');
   const version = oldVersion + 1;
   const space = keys.space(version);
   await deleteSpace(redis, space.ns);
-  const { states, revisions, position, events } = await foldLog(store);
+  const { states, revisions, position, events } = await foldLog(store, undefined, onPage);
   const writes = redis.pipeline();
   let queued = 0;
   for (const [jobId, state] of states) {
@@ -112,12 +117,13 @@ export async function verifyReadModel(
   store: EventStore,
   redis: Redis,
   prefix: string,
+  onPage?: (events: number, position: Position) => void,
 ): Promise<Difference[]> {
   const keys = new ReadModelKeys(prefix);
   const space = keys.space(Number((await redis.get(keys.current)) ?? '1'));
   const positionText = await redis.get(space.position);
   const until = positionText ? parsePosition(positionText) : START;
-  const { states, revisions } = await foldLog(store, until);
+  const { states, revisions } = await foldLog(store, until, onPage);
   const differences: Difference[] = [];
   const jobIds = new Set([...states.keys(), ...(await redis.zrange(space.jobs, 0, -1))]);
   for (const jobId of jobIds) {

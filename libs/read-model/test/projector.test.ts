@@ -357,6 +357,9 @@ describe('read-model projector (real Redis)', () => {
     const ok = await cli('audit', 'verify');
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain('read model matches the log');
+    // Progress goes to stderr, never into the answer on stdout.
+    expect(ok.stderr).toMatch(/^audit verify: \d+ events, \d+ events\/s, 100% done$/m);
+    expect(ok.stdout).not.toContain('% done');
 
     const key = new ReadModelKeys(namespace).space(1).snapshot(JOB, 3);
     const view = JSON.parse((await redis.get(key))!);
@@ -372,6 +375,9 @@ describe('read-model projector (real Redis)', () => {
       .split('\n')
       .map((l: string) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ revision: 0, type: 'JobRegistered' });
+    expect(exported.stderr).toMatch(
+      new RegExp(`^audit export: ${lines.length} events, \\d+ events/s, 100% done$`, 'm'),
+    );
     expect(lines.map((l: { revision: number }) => l.revision)).toEqual(
       lines.map((_: unknown, i: number) => i),
     );
@@ -413,6 +419,7 @@ describe('read-model projector (real Redis)', () => {
     const replay = await cli('replay');
     expect(replay.status).toBe(0);
     expect(replay.stdout).toMatch(/replayed \d+ events of 1 jobs .* events\/s/);
+    expect(replay.stderr).toMatch(/^replay: \d+ events, \d+ events\/s, 100% done$/m);
     expect((await cli('audit', 'verify')).status).toBe(0); // the rebuild repaired the corrupted key
     const position = await new ReadModel(redis, namespace).position();
     expect(position && comparePositions(position, START)).toBe(1);

@@ -14,6 +14,7 @@ import {
   storeNamespace,
 } from '@snapcat/runtime';
 import { STORE_ID, formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
+import { Progress } from './progress';
 
 /** Each command and what it does: the usage, and `<command> --help`. */
 const COMMANDS: [string, string][] = [
@@ -72,14 +73,22 @@ async function main(argv: string[]): Promise<number> {
         return await forgetStore(redis, config.queuePrefix, storeId, positionals[2]);
       const prefix = storeNamespace(config.queuePrefix, storeId);
       if (command === 'replay') {
-        const r = await rebuildReadModel(store, redis, prefix);
+        const progress = await Progress.overLog(store, 'replay');
+        const r = await rebuildReadModel(store, redis, prefix, (events, at) =>
+          progress.update(events, Number(at.commit)),
+        );
+        progress.finish();
         process.stdout.write(
           `replayed ${r.events} events of ${r.jobs} jobs in ${r.seconds.toFixed(2)} s: ` +
             `${Math.round(r.eventsPerSecond)} events/s; read model version ${r.version} is now current\n`,
         );
         return 0;
       }
-      const differences = await verifyReadModel(store, redis, prefix);
+      const progress = await Progress.overLog(store, 'audit verify');
+      const differences = await verifyReadModel(store, redis, prefix, (events, at) =>
+        progress.update(events, Number(at.commit)),
+      );
+      progress.finish();
       for (const d of differences) {
         process.stdout.write(
           `DRIFT ${d.key}\n  expected: ${JSON.stringify(d.expected)}\n  actual:   ${JSON.stringify(d.actual)}\n`,
@@ -148,7 +157,10 @@ async function exportJob(
     process.stderr.write(`no job ${job.data} in the event store\n`);
     return 1;
   }
+  const [last] = await store.readStream(jobStream(job.data), { direction: 'backwards', maxCount: 1 });
+  const progress = new Progress('audit export', Number(last!.revision) + 1);
   let next = 0n;
+  let events = 0;
   for (;;) {
     const page = await store.readStream(jobStream(job.data), { fromRevision: next, maxCount: 1000 });
     for (const recorded of page) {
@@ -167,7 +179,12 @@ async function exportJob(
         })}\n`,
       );
     }
-    if (page.length < 1000) return 0;
+    events += page.length;
+    progress.update(events, events);
+    if (page.length < 1000) {
+      progress.finish();
+      return 0;
+    }
     next = page[page.length - 1]!.revision + 1n;
   }
 }
