@@ -43,10 +43,11 @@ const EnvSchema = z.object({
   SNAPCAT_DISCARD_BACKOFF_MS: z.coerce.number().int().min(1).max(3_600_000).default(1000),
   SNAPCAT_AGGREGATE_SNAPSHOT_EVERY: z.coerce.number().int().min(1).max(100_000_000).default(250),
   SNAPCAT_ENV: z.enum(['production', 'development']).default('production'),
-  // Empty counts as unset, as with most environment-driven tools.
+  // Empty counts as unset, as with most environment-driven tools (webhooks then stay off, saying so); a key
+  // that is set but short stops the process. The message never repeats the value.
   SNAPCAT_SECRET_KEY: z.preprocess(
     (value) => (value === '' ? undefined : value),
-    z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
+    z.string().min(32, { error: 'must be at least 32 characters (e.g. openssl rand -base64 32)' }).optional(),
   ),
   SNAPCAT_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
   SNAPCAT_WEBHOOK_RETRY_SCHEDULE: z

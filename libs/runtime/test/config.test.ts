@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../src';
+import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, loadConfigOrExit } from '../src';
 
 describe('configuration from the environment', () => {
   it('SNAPCAT_ROLE: all by default; api, workers; the older SNAPCAT_WORKERS=off still means api', () => {
@@ -61,5 +61,71 @@ describe('configuration from the environment', () => {
   it('SNAPCAT_ON_FOREIGN_READ_MODEL: rebuild by default, or refuse', () => {
     expect(loadConfig({}).onForeignReadModel).toBe('rebuild');
     expect(loadConfig({ SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }).onForeignReadModel).toBe('refuse');
+  });
+});
+
+describe('SNAPCAT_SECRET_KEY', () => {
+  const KEY = 'k'.repeat(32);
+
+  it('32 characters or more seal webhook secrets; unset or empty, webhooks are off outside development', () => {
+    expect(loadConfig({ SNAPCAT_SECRET_KEY: KEY }).webhooks).toMatchObject({
+      secretKey: KEY,
+      usingDevelopmentKey: false,
+    });
+    for (const env of [{}, { SNAPCAT_SECRET_KEY: '' }]) {
+      expect(loadConfig(env).webhooks).toMatchObject({ secretKey: undefined, usingDevelopmentKey: false });
+      expect(loadConfig({ ...env, SNAPCAT_ENV: 'development' }).webhooks).toMatchObject({
+        secretKey: DEVELOPMENT_SECRET_KEY,
+        usingDevelopmentKey: true,
+      });
+    }
+  });
+
+  it.each([['x'], [' '], ['k'.repeat(31)]])('set but shorter than 32 characters (%j): refused', (key) => {
+    for (const environment of ['production', 'development']) {
+      const load = () => loadConfig({ SNAPCAT_SECRET_KEY: key, SNAPCAT_ENV: environment });
+      expect(load).toThrow(ConfigError);
+      expect(load).toThrow(
+        'invalid configuration:\n  SNAPCAT_SECRET_KEY: must be at least 32 characters (e.g. openssl rand -base64 32)',
+      );
+    }
+  });
+
+  it('the message never repeats the key', () => {
+    const key = 'short-but-secret';
+    expect(() => loadConfig({ SNAPCAT_SECRET_KEY: key })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining(key) }),
+    );
+  });
+
+  describe('at start (loadConfigOrExit)', () => {
+    const saved = process.env.SNAPCAT_SECRET_KEY;
+    afterEach(() => {
+      jest.restoreAllMocks();
+      if (saved === undefined) delete process.env.SNAPCAT_SECRET_KEY;
+      else process.env.SNAPCAT_SECRET_KEY = saved;
+    });
+
+    it('a short key: the variable named on stderr, nothing on stdout, exit 2', () => {
+      process.env.SNAPCAT_SECRET_KEY = 'too-short';
+      const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+      const stdout = jest.spyOn(process.stdout, 'write');
+      jest.spyOn(process, 'exit').mockImplementation((code) => {
+        throw new Error(`exit ${code}`);
+      });
+      expect(() => loadConfigOrExit()).toThrow('exit 2');
+      expect(stderr.mock.calls.map(([text]) => text)).toEqual([
+        'snapcat: invalid configuration:\n' +
+          '  SNAPCAT_SECRET_KEY: must be at least 32 characters (e.g. openssl rand -base64 32)\n',
+      ]);
+      expect(stdout).not.toHaveBeenCalled();
+    });
+
+    it('a key of 32 characters starts', () => {
+      process.env.SNAPCAT_SECRET_KEY = KEY;
+      const exit = jest.spyOn(process, 'exit');
+      expect(loadConfigOrExit().webhooks.secretKey).toBe(KEY);
+      expect(exit).not.toHaveBeenCalled();
+    });
   });
 });

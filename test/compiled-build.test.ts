@@ -1,0 +1,230 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { newJobId } from './support/ids';
+import { deleteKeys } from './support/redis';
+import { REPO_ROOT, client, testPrefix } from './support/service';
+
+/**
+ * `npm run build` (docs/decisions/0013-compiled-build.md): the compiled entry points run with plain node, as
+ * the Dockerfile's final stage runs them, with no tsx anywhere in the process.
+ */
+const API = 'dist/services/api/src/main.js';
+const WORKERS = 'dist/services/workers/src/main.js';
+const PROJECTOR = 'dist/services/projector/src/main.js';
+const CLI = 'dist/services/cli/src/main.js';
+
+interface Compiled {
+  url: string;
+  logs: string[];
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+describe('the compiled build (dist/, node without tsx)', () => {
+  let dir: string;
+  const prefix = testPrefix('compiled');
+  const running: Compiled[] = [];
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-compiled-'));
+    const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
+  }, 60_000);
+  afterAll(async () => {
+    for (const service of running) service.child.kill('SIGKILL');
+    await Promise.all(running.map((service) => service.exited));
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Starts a compiled entry point with NODE_OPTIONS emptied and a preload that writes, at exit, every module
+   * the process loaded (require.cache) and its node flags; resolves once it logs `listening`.
+   */
+  const start = async (entry: string, env: Record<string, string> = {}): Promise<Compiled> => {
+    const record = join(dir, `loaded-${running.length}.json`);
+    const preload = join(dir, 'record-loaded.cjs');
+    writeFileSync(
+      preload,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(record)}, JSON.stringify({
+        modules: Object.keys(require.cache), execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS,
+      })));\n`,
+    );
+    const child = spawn(process.execPath, ['--enable-source-maps', '--require', preload, entry], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        SNAPCAT_PORT: '0',
+        SNAPCAT_HOST: '127.0.0.1',
+        SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+        SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+        SNAPCAT_REDIS_URL: 'redis://127.0.0.1:6379',
+        SNAPCAT_QUEUE_PREFIX: prefix,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const logs: string[] = [];
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const service: Compiled = { url: '', logs, child, exited };
+    running.push(service);
+    child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+    const port = await new Promise<number | undefined>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${entry} did not start:\n${logs.join('\n')}`)),
+        30_000,
+      );
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${entry} exited with ${code}:\n${logs.join('\n')}`));
+      });
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        logs.push(line);
+        if (!line.includes('"msg":"listening"')) return;
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port?: number }).port);
+      });
+    });
+    service.url = `http://127.0.0.1:${port}`;
+    return service;
+  };
+
+  /** SIGTERM: a clean stop (exit 0), and what the process had loaded. */
+  const stop = async (service: Compiled) => {
+    service.child.kill('SIGTERM');
+    const code = await service.exited;
+    const record = join(dir, `loaded-${running.indexOf(service)}.json`);
+    if (!existsSync(record))
+      throw new Error(`exit ${code}, no record of what it loaded:\n${service.logs.join('\n')}`);
+    return {
+      code,
+      loaded: JSON.parse(readFileSync(record, 'utf8')) as {
+        modules: string[];
+        execArgv: string[];
+        nodeOptions: string;
+      },
+    };
+  };
+  const noTsx = (loaded: { modules: string[]; execArgv: string[]; nodeOptions: string }) => {
+    expect(loaded.nodeOptions).toBe('');
+    expect(loaded.execArgv.join(' ')).not.toMatch(/tsx|--import|--loader/);
+    expect(loaded.modules.filter((file) => /[\\/]node_modules[\\/](tsx|esbuild)[\\/]/.test(file))).toEqual(
+      [],
+    );
+    expect(loaded.modules.filter((file) => /\.ts$/.test(file))).toEqual([]);
+  };
+
+  it('bundles the workspace libraries, leaves npm packages external and never requires tsx', () => {
+    for (const entry of [API, WORKERS, PROJECTOR, CLI]) {
+      const code = readFileSync(join(REPO_ROOT, entry), 'utf8');
+      expect(code).toContain(`//# sourceMappingURL=main.js.map`);
+      expect(existsSync(join(REPO_ROOT, `${entry}.map`))).toBe(true);
+      const required = [...code.matchAll(/\brequire\("([^"]+)"\)/g)].map(([, name]) => name!);
+      expect(required.filter((name) => name.startsWith('@snapcat/') || /^tsx|^esbuild/.test(name))).toEqual(
+        [],
+      );
+      expect(required).toContain('better-sqlite3');
+    }
+    expect(readFileSync(join(REPO_ROOT, 'dist/schema/catalog.graphql'), 'utf8')).toContain('type Query');
+  });
+
+  it('the API: /readyz, a job registered over REST, GraphQL (its schema file), the image healthcheck, SIGTERM exits 0', async () => {
+    const api = await start(API);
+    let ready = 0;
+    for (let i = 0; i < 100 && ready !== 200; i++) {
+      ready = (await fetch(`${api.url}/readyz`)).status;
+      if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(ready).toBe(200);
+
+    const jobId = newJobId();
+    const registered = await client(api.url).put(`/jobs/${jobId}`, {
+      name: 'compiled',
+      tasks: ['source-0', 'sink-0'],
+      checkpointing: { numRetained: 2, retention: 'RETAIN_ON_CANCELLATION' },
+    });
+    expect(registered.status).toBe(201);
+    expect(registered.body).toMatchObject({ jobId, name: 'compiled', status: 'RUNNING' });
+
+    const graphql = await fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: 'query ($id: ID!) { history(jobId: $id) { edges { node { type revision } } } }',
+        variables: { id: jobId },
+      }),
+    });
+    expect(await graphql.json()).toEqual({
+      data: { history: { edges: [{ node: { type: 'JobRegistered', revision: 0 } }] } },
+    });
+
+    // The Dockerfile's HEALTHCHECK, word for word, against this process.
+    const healthcheck = healthcheckCommand();
+    const probe = () =>
+      spawnSync(healthcheck[0] === 'node' ? process.execPath : healthcheck[0]!, healthcheck.slice(1), {
+        env: { ...process.env, SNAPCAT_PORT: new URL(api.url).port },
+        timeout: 10_000,
+      }).status;
+    expect(probe()).toBe(0);
+
+    const { code, loaded } = await stop(api);
+    expect(code).toBe(0);
+    expect(api.logs.join('\n')).toContain('"msg":"stopped"');
+    noTsx(loaded);
+    expect(loaded.modules).toContain(join(REPO_ROOT, API));
+    expect(probe()).toBe(1);
+  });
+
+  it.each([
+    ['workers', WORKERS],
+    ['projector', PROJECTOR],
+  ])('the %s entry point starts and stops on SIGTERM with exit 0', async (role, entry) => {
+    const service = await start(entry);
+    expect(service.logs.join('\n')).toContain(`"role":"${role}"`);
+    // These entry points log `listening` just before they install their signal handlers (stopOnSignals): a
+    // SIGTERM in between would meet node's default action, whichever way the code was compiled.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { code, loaded } = await stop(service);
+    expect(code).toBe(0);
+    noTsx(loaded);
+  });
+
+  it('the CLI answers --help', () => {
+    const help = spawnSync(process.execPath, [CLI, '--help'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      encoding: 'utf8',
+    });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: /);
+    expect(help.stdout).toContain('audit verify');
+  });
+
+  it('the Dockerfile and docker-compose.yml run files the build produces', () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+    expect(cmd).toEqual(['node', '--enable-source-maps', API]);
+    const compose = readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
+    const commands = [...compose.matchAll(/^\s+command: (\[.*\])$/gm)].map(([, list]) =>
+      JSON.parse(list!.replace(/'/g, '"')),
+    ) as string[][];
+    const snapcat = commands.filter((command) => command[0] === 'node');
+    expect(snapcat.length).toBeGreaterThanOrEqual(3);
+    for (const command of snapcat) {
+      expect(command.join(' ')).not.toContain('tsx');
+      expect(existsSync(join(REPO_ROOT, command[command.length - 1]!))).toBe(true);
+    }
+  });
+});
+
+/** The exec form of the Dockerfile's HEALTHCHECK (one `CMD [...]` on the line after HEALTHCHECK). */
+function healthcheckCommand(): string[] {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  const match = /^HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])$/m.exec(dockerfile);
+  if (!match) throw new Error('no HEALTHCHECK ... CMD [...] in the Dockerfile');
+  return JSON.parse(match[1]!) as string[];
+}

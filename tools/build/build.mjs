@@ -1,0 +1,104 @@
+// `npm run build`: plain JavaScript under dist/, run with `node --enable-source-maps` (no tsx). esbuild bundles
+// each entry point with the workspace libraries (@snapcat/*) inlined and every npm package left external, to be
+// required from the production node_modules. See docs/decisions/0013-compiled-build.md.
+//
+// dist/ mirrors the sources (dist/services/api/src/main.js for services/api/src/main.ts), so that a path an
+// entry point builds from its own __dirname (services/api/src/graphql.ts: ../../../schema/catalog.graphql)
+// resolves inside dist/, where the build copies the runtime files. The build fails when:
+// - an npm package the bundle requires is not a production dependency of the root package.json (a
+//   `npm ci --omit=dev` install would not have it), or is tsx;
+// - an inlined library file uses __dirname, __filename or import.meta (it would see the bundle's directory).
+import { build } from 'esbuild';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const out = join(root, 'dist');
+
+export const ENTRY_POINTS = [
+  'services/api/src/main.ts',
+  'services/workers/src/main.ts',
+  'services/projector/src/main.ts',
+  'services/cli/src/main.ts',
+];
+/** Files read at run time, relative to the repository root; copied to the same place under dist/. */
+export const RUNTIME_FILES = ['schema/catalog.graphql'];
+
+const rootPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const productionDependencies = new Set(Object.keys(rootPackage.dependencies ?? {}));
+const builtins = new Set([...builtinModules, ...builtinModules.map((name) => `node:${name}`)]);
+/** `@scope/name/sub/path` → `@scope/name`; `name/sub` → `name`. */
+const packageName = (specifier) =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
+
+const problems = [];
+const externalNpm = {
+  name: 'external-npm-packages',
+  setup(esbuild) {
+    // Bare specifiers: workspace libraries are bundled from source, everything else stays a require().
+    esbuild.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.kind === 'entry-point') return undefined;
+      if (builtins.has(args.path) || args.path.startsWith('node:'))
+        return { path: args.path, external: true };
+      const name = packageName(args.path);
+      if (name.startsWith('@snapcat/')) return undefined;
+      const from = relative(root, args.importer);
+      if (name === 'tsx') problems.push(`${from} imports tsx: the compiled build must not need it`);
+      else if (!productionDependencies.has(name) && !args.path.startsWith('@types/')) {
+        problems.push(`${from} imports ${name}, which is not in package.json "dependencies"`);
+      }
+      return { path: args.path, external: true };
+    });
+  },
+};
+
+const started = Date.now();
+rmSync(out, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: ENTRY_POINTS,
+  outdir: out,
+  outbase: root,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: 'linked',
+  sourcesContent: false,
+  keepNames: true,
+  metafile: true,
+  logLevel: 'warning',
+  plugins: [externalNpm],
+});
+
+for (const [output, { entryPoint, inputs }] of Object.entries(result.metafile.outputs)) {
+  if (!entryPoint) continue;
+  for (const input of Object.keys(inputs)) {
+    if (input.includes('node_modules/') || dirname(input) === dirname(entryPoint)) continue;
+    const text = readFileSync(join(root, input), 'utf8');
+    if (/\b(__dirname|__filename|import\.meta)\b/.test(text.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, ''))) {
+      problems.push(`${input} (in ${output}) uses __dirname/__filename/import.meta, which would name dist/`);
+    }
+  }
+}
+if (problems.length > 0) {
+  console.error(`npm run build: refused\n${[...new Set(problems)].map((p) => `  ${p}`).join('\n')}`);
+  process.exit(1);
+}
+
+for (const file of RUNTIME_FILES) {
+  mkdirSync(dirname(join(out, file)), { recursive: true });
+  cpSync(join(root, file), join(out, file));
+}
+// The bundles are CommonJS whatever the root package.json's "type" says.
+writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs', private: true }, null, 2)}\n`);
+
+const bytes = Object.entries(result.metafile.outputs)
+  .filter(([file]) => file.endsWith('.js'))
+  .map(([file, { bytes }]) => `${relative(root, join(root, file))} ${(bytes / 1024).toFixed(0)} KiB`);
+console.log(`npm run build: ${bytes.join(', ')} (${Date.now() - started} ms)`);
