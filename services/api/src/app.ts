@@ -8,9 +8,11 @@ import { Problem, problemMiddleware, sendProblem } from './problem';
 import { parse, requestSchemas } from './requests';
 import { requireWithinRoots as requireWithin } from './guards';
 import { webhookRoutes } from './webhooks';
+import { listJobs, type JobListDeps } from './job-list';
+import { openApiDocument } from './openapi';
 import type { WebhookService } from '@snapcat/webhooks';
 
-export interface AppDeps {
+export interface AppDeps extends JobListDeps {
   bus: CommandBus;
   store: EventStore;
   /** Counters of the store adapter, when it is instrumented. */
@@ -44,6 +46,8 @@ export function createApp({
   redisReady,
   webhooks,
   log,
+  readModel,
+  readModelAvailable,
 }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -150,6 +154,12 @@ export function createApp({
   });
 
   const api = express.Router();
+
+  api.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+
+  api.get('/jobs', listJobs(schemas.jobList, { readModel, readModelAvailable }));
 
   api.put('/jobs/:jobId', async (req, res) => {
     const { jobId } = jobPath(req);

@@ -69,6 +69,9 @@ async function main(): Promise<void> {
     bus,
     store,
     storage,
+    // GET /api/v1/jobs lists from the read model; 503 at once while Redis is unreachable, as GraphQL.
+    readModel,
+    readModelAvailable: () => redisHealth.reachable,
     graphql: createGraphql({
       bus,
       store,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ZodOpenApiOverrideMetaContext } from 'zod-openapi';
 import {
   CheckpointingConfig,
   FormatType,
@@ -14,7 +15,35 @@ import {
   TriggerIdSchema,
   TriggerType,
 } from '@snapcat/domain';
+import { decodeCursor } from '@snapcat/read-model';
 import { validationProblem } from './problem';
+
+/** A storage directory a registration may leave out: the server's configured default fills it in. */
+const defaultedDirectory = (location: string, variable: string) =>
+  Location.default(location).meta({
+    description: `Defaults to the server's ${variable} (by default a directory under the first storage root).`,
+    // The default is the server's configuration, not part of the API: the OpenAPI document names the variable.
+    override: ({ jsonSchema }: ZodOpenApiOverrideMetaContext) => {
+      delete jsonSchema.default;
+    },
+  });
+
+/** The opaque cursor GET /jobs answers as nextCursor. */
+const JobCursor = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine(
+    (cursor) => {
+      try {
+        decodeCursor(cursor, 'job');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'must be the nextCursor of a previous page' },
+  );
 
 /** Request shapes of the REST API, built from the domain's schemas so a rule is written once. */
 export function requestSchemas(defaults: { checkpointDir: string; savepointDir: string }) {
@@ -28,13 +57,17 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
       checkpointing: CheckpointingConfig.prefault({}),
       storage: z
         .strictObject({
-          checkpointDir: Location.default(defaults.checkpointDir),
-          savepointDir: Location.default(defaults.savepointDir),
+          checkpointDir: defaultedDirectory(defaults.checkpointDir, 'SNAPCAT_CHECKPOINT_DIR'),
+          savepointDir: defaultedDirectory(defaults.savepointDir, 'SNAPCAT_SAVEPOINT_DIR'),
         })
         .prefault({}),
     }),
     changeStatus: z.strictObject({ status: JobStatus }),
-    schedule: SavepointSchedule,
+    schedule: SavepointSchedule.meta({
+      description:
+        'Exactly one of `every` (an ISO-8601 duration of at least PT1S) or `cron` (with seconds, in the ' +
+        "IANA time zone `tz`, by default the server's; `tz` only with `cron`).",
+    }),
     trigger: z.strictObject({
       kind: SnapshotKind,
       triggerId: TriggerIdSchema.optional(),
@@ -50,6 +83,20 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
     events: z.strictObject({
       from: z.coerce.number().int().min(0).default(0),
       limit: z.coerce.number().int().min(1).max(1000).default(100),
+    }),
+    /** GET /jobs. Strict, so a filter this version does not know (a later `namespace`) is refused, not ignored. */
+    jobList: z.strictObject({
+      status: JobStatus.optional().meta({ description: 'Only the jobs in this status.' }),
+      limit: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(1000)
+        .default(100)
+        .meta({ description: 'The most jobs a page holds.' }),
+      after: JobCursor.optional().meta({
+        description: 'The `nextCursor` of the previous page (opaque); leave it out for the first page.',
+      }),
     }),
   };
 }

@@ -25,6 +25,8 @@ const schemas = {
     .refine((patch) => Object.keys(patch).length > 0, { error: 'name at least one field to change' }),
   deliveries: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(50) }),
 };
+/** The request shapes of the webhook routes (the OpenAPI document describes them). */
+export { schemas as webhookSchemas };
 
 /**
  * /api/v1/webhooks. When webhooks are disabled (no SNAPCAT_SECRET_KEY outside development) every route

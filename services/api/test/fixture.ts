@@ -4,13 +4,17 @@ import { join } from 'node:path';
 import { CommandBus } from '@snapcat/application';
 import { SqliteEventStore, type EventStore } from '@snapcat/event-store';
 import { LocalSnapshotStorage } from '@snapcat/storage';
-import { createApp } from '../src/app';
+import { createApp, type AppDeps } from '../src/app';
 
 export const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 export const BASE = '/api/v1';
 
 /** The API on a real SQLite store in a temporary directory; supertest serves it over real HTTP. */
-export function apiFixture(options: { redisReady?: () => boolean } = {}) {
+export function apiFixture(
+  options: Partial<
+    Pick<AppDeps, 'redisReady' | 'readModel' | 'readModelAvailable' | 'storage' | 'webhooks'>
+  > = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-api-'));
   const store: EventStore = new SqliteEventStore(join(dir, 'events.db'));
   const bus = new CommandBus(store);

@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { webhookJsonSchemaFiles } from '@snapcat/webhooks';
+import { openApiDocumentText } from '@snapcat/api/src/openapi';
 import { domainEvent, jobStream } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
@@ -24,7 +25,10 @@ const COMMANDS: [string, string][] = [
     'compare the read model with the log, job by job (safe while the service writes; exit 1 on drift)',
   ],
   ['audit export --job <id> [--from <time>] [--to <time>]', "the job's events as NDJSON on stdout"],
-  ['schema write [--out <dir>]', 'write the JSON Schema of every webhook payload (default schema/webhooks)'],
+  [
+    'schema write [--out <dir>] [--openapi <file>]',
+    'write the JSON Schema of every webhook payload (default schema/webhooks) and the OpenAPI document of the REST API (default schema/openapi.json)',
+  ],
   ['redis stores', 'the event stores whose state is kept under the Redis prefix'],
   ['redis forget <storeId>', "delete another store's state (read model, positions, queues) from Redis"],
 ];
@@ -47,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       from: { type: 'string' },
       to: { type: 'string' },
       out: { type: 'string' },
+      openapi: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -60,7 +65,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${command ? `unknown command: ${command}\n` : ''}${USAGE}\n`);
     return 2;
   }
-  if (command === 'schema write') return writeSchemas(values.out ?? join('schema', 'webhooks'));
+  if (command === 'schema write') {
+    return writeSchemas(
+      values.out ?? join('schema', 'webhooks'),
+      values.openapi ?? join('schema', 'openapi.json'),
+    );
+  }
   const config = loadConfigOrExit();
   const store = openEventStore(config.eventStore);
   try {
@@ -133,11 +143,14 @@ async function forgetStore(redis: Redis, prefix: string, storeId: string, target
   return 0;
 }
 
-function writeSchemas(dir: string): number {
+function writeSchemas(dir: string, openapi: string): number {
   mkdirSync(dir, { recursive: true });
   const files = webhookJsonSchemaFiles();
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
   process.stdout.write(`wrote ${Object.keys(files).length} schemas to ${dir}\n`);
+  mkdirSync(dirname(openapi), { recursive: true });
+  writeFileSync(openapi, openApiDocumentText());
+  process.stdout.write(`wrote the OpenAPI document to ${openapi}\n`);
   return 0;
 }
 

@@ -1,0 +1,234 @@
+import { z } from 'zod';
+import {
+  AckResult,
+  CheckpointingConfig,
+  DiscardCause,
+  FailureReason,
+  FormatType,
+  JobId,
+  JobStatus,
+  SavepointSchedule,
+  SnapshotKind,
+  SnapshotProperties,
+  SnapshotStatus,
+  StorageConfig,
+  SubscribableEventType,
+  SubscriptionId,
+  TriggerType,
+} from '@snapcat/domain';
+
+/*
+ * The shapes of the REST API's answers, for the OpenAPI document. The requests are validated with the zod
+ * schemas of requests.ts; the answers are built by the views of libs/domain (jobView, snapshotView), which
+ * have no zod schema of their own: these describe them, and test/openapi.test.ts checks real answers against
+ * them, so a field added to a view without being described here fails the test.
+ */
+
+const Timestamp = z.iso.datetime();
+const Count = z.number().int().nonnegative();
+const SnapshotNumber = z.number().int().positive();
+
+export const FieldError = z
+  .object({
+    field: z.string().meta({ description: 'Where: body.…, path.…, query.… or header.…' }),
+    rule: z.string().meta({ description: 'Which rule, e.g. required, minimum, one-of, unknown-field' }),
+    message: z.string(),
+  })
+  .meta({ id: 'FieldError', description: 'One broken rule.' });
+
+export const ProblemDetails = z
+  .looseObject({
+    type: z
+      .string()
+      .meta({ description: 'urn:snapcat:problem:<slug>', example: 'urn:snapcat:problem:invalid-request' }),
+    title: z.string(),
+    status: z.number().int().min(400).max(599),
+    detail: z.string(),
+    errors: z.array(FieldError).optional(),
+  })
+  .meta({
+    id: 'Problem',
+    description:
+      'An RFC 9457 problem (application/problem+json). Some carry more members: a rejected trigger its ' +
+      '`reason` and `triggerId`, /readyz `eventStore` and `redis`.',
+  });
+
+export const Snapshot = z
+  .object({
+    snapshotId: SnapshotNumber,
+    kind: SnapshotKind,
+    status: SnapshotStatus,
+    persisted: z.boolean(),
+    properties: SnapshotProperties,
+    triggerType: TriggerType,
+    triggerId: z.string(),
+    formatType: FormatType,
+    acknowledgedTasks: Count,
+    totalTasks: Count,
+    stateSize: Count,
+    sharedStateSize: Count,
+    privateStateSize: Count,
+    triggeredAt: Timestamp,
+    deadline: Timestamp,
+    completedAt: Timestamp.nullable(),
+    failedAt: Timestamp.nullable(),
+    externalPath: z.string(),
+    savepointPath: z.string().nullable(),
+    manifestPath: z.string().nullable(),
+    failureReason: FailureReason.nullable(),
+    failureMessage: z.string().nullable(),
+    declinedBy: z.string().nullable(),
+    subsumedBy: SnapshotNumber.nullable(),
+    discard: z
+      .object({
+        cause: DiscardCause,
+        reason: z.string().nullable(),
+        state: z.enum(['REQUESTED', 'DONE', 'FAILED']),
+        requestedAt: Timestamp.nullable(),
+        bytesReclaimed: Count.nullable(),
+        error: z.string().nullable(),
+        retryable: z.boolean().nullable(),
+        attempts: Count,
+      })
+      .nullable(),
+  })
+  .meta({ id: 'Snapshot', description: 'A checkpoint or savepoint of a job.' });
+
+const jobSummaryShape = {
+  jobId: JobId,
+  name: z.string(),
+  status: JobStatus,
+  checkpointing: CheckpointingConfig,
+  storage: StorageConfig,
+  registeredAt: Timestamp.nullable(),
+  updatedAt: Timestamp.nullable(),
+  consecutiveFailures: Count,
+  latestCompletedSnapshotId: SnapshotNumber.nullable(),
+  latestCompletedCheckpointId: SnapshotNumber.nullable(),
+  latestSavepointId: SnapshotNumber.nullable(),
+  restorePoint: z.object({ snapshotId: SnapshotNumber, reason: z.string() }).nullable(),
+  schedule: SavepointSchedule.nullable(),
+  lastSlotAt: Timestamp.nullable(),
+  counts: z.object({
+    total: Count,
+    inProgress: Count,
+    completed: Count,
+    failed: Count,
+    discarded: Count,
+  }),
+  referencedStateSize: Count.meta({
+    description: 'Bytes of the distinct files the live snapshots reference.',
+  }),
+  referencedFiles: Count,
+  version: Count.meta({ description: 'How many events of the job stream this view reflects.' }),
+};
+
+export const JobSummary = z.object(jobSummaryShape).meta({
+  id: 'JobSummary',
+  description: 'A job without its tasks and snapshots, as the read model keeps it.',
+});
+
+export const Job = z
+  .object({
+    ...jobSummaryShape,
+    tasks: z.array(z.string()),
+    snapshots: z.array(Snapshot).meta({ description: 'Newest first.' }),
+  })
+  .meta({ id: 'Job', description: 'A job, its tasks and every snapshot it has, newest first.' });
+
+export const ConfiguredJob = Job.extend({
+  changed: z.boolean().meta({ description: 'Whether the command changed anything.' }),
+}).meta({ id: 'ConfiguredJob', description: 'The job after PUT /api/v1/jobs/{jobId}.' });
+
+export const JobSnapshot = Snapshot.extend({ jobId: JobId }).meta({
+  id: 'JobSnapshot',
+  description: 'A snapshot and its job.',
+});
+
+export const JobPage = z.object({
+  jobs: z.array(JobSummary).meta({ description: 'Ordered by job id.' }),
+  nextCursor: z
+    .string()
+    .nullable()
+    .meta({ description: 'Pass it as `after` for the next page; null on the last page.' }),
+});
+
+export const AckReply = z.object({ result: AckResult, snapshotStatus: SnapshotStatus.nullable() });
+
+export const ScheduleView = z.object({
+  jobId: JobId,
+  schedule: SavepointSchedule,
+  nextFireAt: Timestamp,
+});
+
+export const EventPage = z.object({
+  jobId: JobId,
+  events: z.array(
+    z.object({
+      revision: Count,
+      position: z.string().meta({ description: 'The commit position in the log (a decimal integer).' }),
+      eventId: z.string(),
+      type: z.string(),
+      recordedAt: Timestamp,
+      data: z.record(z.string(), z.unknown()),
+      metadata: z.record(z.string(), z.unknown()),
+    }),
+  ),
+  next: Count.nullable().meta({
+    description: 'The `from` of the next page; null when this one is the last.',
+  }),
+});
+
+export const Subscription = z
+  .object({
+    id: SubscriptionId,
+    url: z.string(),
+    eventTypes: z.array(SubscribableEventType),
+    jobIds: z.array(JobId),
+    description: z.string(),
+    enabled: z.boolean(),
+    disabledReason: z.enum(['GONE', 'USER']).optional(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    previousSecretValidUntil: Timestamp.optional().meta({
+      description: 'After a rotation, until when the previous secret signs too.',
+    }),
+  })
+  .meta({ id: 'Subscription', description: 'A webhook subscription (never its secret).' });
+
+export const SubscriptionWithSecret = Subscription.extend({
+  secret: z.string().meta({ description: 'whsec_…: shown only in this answer.' }),
+});
+
+export const Delivery = z
+  .object({
+    id: z.string(),
+    subscriptionId: SubscriptionId,
+    messageId: z.string(),
+    eventType: z.string(),
+    jobId: JobId.optional(),
+    status: z.enum(['pending', 'succeeded', 'failed', 'gone', 'skipped']),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    attempts: z.array(
+      z.object({
+        attempt: z.number().int().positive(),
+        at: Timestamp,
+        statusCode: z.number().int().optional(),
+        latencyMs: z.number().nonnegative(),
+        error: z.string().optional(),
+        nextAttemptInMs: z.number().nonnegative().optional(),
+      }),
+    ),
+  })
+  .meta({ id: 'Delivery', description: 'A webhook delivery and its attempts.' });
+
+export const DeliveryReceipt = z.object({ deliveryId: z.string(), messageId: z.string() });
+
+export const OrphanReport = z.object({
+  generatedAt: Timestamp.meta({ description: 'When the sweep began.' }),
+  graceMs: Count,
+  deleted: z.boolean().meta({ description: 'Whether the sweep deleted the files (SNAPCAT_DELETE_ORPHANS).' }),
+  files: z.array(z.object({ path: z.string(), size: Count, modifiedAt: Timestamp })),
+  totalBytes: Count,
+});

@@ -1,0 +1,766 @@
+import { z } from 'zod';
+import {
+  createDocument,
+  type ZodOpenApiObject,
+  type ZodOpenApiOperationObject,
+  type ZodOpenApiPathsObject,
+  type ZodOpenApiResponseObject,
+  type ZodOpenApiResponsesObject,
+} from 'zod-openapi';
+import { JobId, JobStatus, SnapshotStatus } from '@snapcat/domain';
+import { version } from '../package.json';
+import { requestSchemas } from './requests';
+import { webhookSchemas } from './webhooks';
+import * as S from './openapi-schemas';
+
+/*
+ * The OpenAPI 3.1 description of the REST API, generated (zod-openapi) from the very zod schemas the routes
+ * validate their path, query and body with (requests.ts, webhooks.ts). Served at GET /api/v1/openapi.json and
+ * committed as schema/openapi.json (`npm run schema`). services/api/test/openapi.test.ts checks that it is a
+ * valid OpenAPI document, that it describes exactly the routes the express app registers, and that every
+ * request example passes both its JSON Schema and the route itself.
+ */
+
+export type Method = 'get' | 'put' | 'post' | 'patch' | 'delete';
+export interface DescribedRoute {
+  method: Method;
+  /** The OpenAPI path: /api/v1/jobs/{jobId}. */
+  path: string;
+  operation: ZodOpenApiOperationObject;
+}
+
+const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+
+// The storage defaults are the server's configuration: requests.ts keeps them out of the document.
+const schemas = requestSchemas({ checkpointDir: '/', savepointDir: '/' });
+
+const json = (schema: z.ZodType, description: string, extra: Partial<ZodOpenApiResponseObject> = {}) => ({
+  description,
+  content: { 'application/json': { schema } },
+  ...extra,
+});
+
+const body = (
+  schema: z.ZodType,
+  examples: Record<string, { summary: string; value: unknown }>,
+  required = true,
+) => ({ required, content: { 'application/json': { schema, examples } } });
+
+const problemResponse = (
+  id: string,
+  description: string,
+  example: Record<string, unknown>,
+  extra: Partial<ZodOpenApiResponseObject> = {},
+): ZodOpenApiResponseObject => ({
+  id,
+  description,
+  content: { 'application/problem+json': { schema: S.ProblemDetails, example } },
+  ...extra,
+});
+
+const retryAfter = z.object({
+  'Retry-After': z.string().meta({ description: 'Seconds to wait before trying again.', example: '1' }),
+});
+
+const PROBLEMS = {
+  400: problemResponse(
+    'InvalidRequest',
+    'The path, the query or the body breaks a rule: `errors` names each.',
+    {
+      type: 'urn:snapcat:problem:invalid-request',
+      title: 'Invalid request',
+      status: 400,
+      detail: 'body.checkpointing.numRetained: Too small: expected number to be >=1',
+      errors: [
+        {
+          field: 'body.checkpointing.numRetained',
+          rule: 'minimum',
+          message: 'Too small: expected number to be >=1',
+        },
+      ],
+    },
+  ),
+  404: problemResponse('NotFound', 'The job, snapshot, subscription or delivery does not exist.', {
+    type: 'urn:snapcat:problem:not-found',
+    title: 'Not found',
+    status: 404,
+    detail: `job ${JOB} is not registered`,
+    errors: [{ field: 'path.jobId', rule: 'exists', message: `job ${JOB} is not registered` }],
+  }),
+  409: problemResponse('Conflict', "The job's state does not allow the command; nothing was written.", {
+    type: 'urn:snapcat:problem:conflict',
+    title: 'Conflict',
+    status: 409,
+    detail: 'the latest completed snapshot of a running job is kept unless force is set',
+    errors: [{ field: 'body.force', rule: 'not-latest', message: 'the latest completed snapshot is kept' }],
+  }),
+  413: problemResponse('TooLarge', 'The body is larger than 16 MB.', {
+    type: 'urn:snapcat:problem:too-large',
+    title: 'Payload too large',
+    status: 413,
+    detail: 'the body is larger than allowed',
+  }),
+  415: problemResponse('UnsupportedMediaType', 'The body is not application/json.', {
+    type: 'urn:snapcat:problem:unsupported-media-type',
+    title: 'Unsupported media type',
+    status: 415,
+    detail: 'send the body as application/json',
+    errors: [{ field: 'header.content-type', rule: 'json', message: 'must be application/json' }],
+  }),
+  500: problemResponse('Internal', 'An unexpected error (logged).', {
+    type: 'urn:snapcat:problem:internal',
+    title: 'Internal error',
+    status: 500,
+    detail: 'an unexpected error occurred',
+  }),
+  503: problemResponse(
+    'Unavailable',
+    'The event store is unreachable (or, for reads of the read model and webhooks, Redis); try again.',
+    {
+      type: 'urn:snapcat:problem:unavailable',
+      title: 'Service unavailable',
+      status: 503,
+      detail: 'event store unavailable: connect ECONNREFUSED',
+    },
+    { headers: retryAfter },
+  ),
+};
+type ProblemStatus = keyof typeof PROBLEMS;
+
+/** The answers of an operation: its own, then the problems it may answer. */
+function responses(own: ZodOpenApiResponsesObject, problems: ProblemStatus[]): ZodOpenApiResponsesObject {
+  const all: ZodOpenApiResponsesObject = { ...own };
+  for (const status of [...problems, 500 as const]) all[`${status}`] = PROBLEMS[status];
+  return all;
+}
+
+/** A command's problems: a bad path or body, an unknown job, a refused command, a body not JSON or too large. */
+const COMMAND: ProblemStatus[] = [400, 404, 409, 413, 415, 503];
+/** A read of one job's state from the event store. */
+const READ: ProblemStatus[] = [400, 404, 503];
+
+const jobPath = { path: schemas.jobPath };
+const snapshotPath = { path: schemas.snapshotPath };
+const snapshotStatusReply = z.object({ snapshotId: z.number().int().positive(), status: SnapshotStatus });
+
+function jobRoutes(): DescribedRoute[] {
+  return [
+    {
+      method: 'get',
+      path: '/api/v1/jobs',
+      operation: {
+        operationId: 'listJobs',
+        tags: ['jobs'],
+        summary: 'List the jobs',
+        description:
+          'The registered jobs, ordered by job id, a page at a time (`limit`, then `after` = the previous ' +
+          "page's `nextCursor`), optionally only those in one `status`. Each is the job's summary, without its " +
+          'tasks and snapshots (GET /api/v1/jobs/{jobId} has them).\n\n' +
+          'Read from the read model (Redis, kept by the projector): **eventually consistent** with the ' +
+          'commands, usually within milliseconds of them; while Redis is unreachable it answers 503, and the ' +
+          'commands go on. Unknown query parameters are refused (400), so filters added later (a job ' +
+          '`namespace` is planned) are never silently ignored by an older server.',
+        requestParams: { query: schemas.jobList },
+        responses: responses({ 200: json(S.JobPage, 'A page of jobs.') }, [400, 503]),
+      },
+    },
+    {
+      method: 'put',
+      path: '/api/v1/jobs/{jobId}',
+      operation: {
+        operationId: 'configureJob',
+        tags: ['jobs'],
+        summary: 'Register or reconfigure a job',
+        description:
+          'Registers the job (201) or changes its name, tasks, status, checkpointing or storage (200). ' +
+          'Directories must lie inside the storage roots.',
+        requestParams: jobPath,
+        requestBody: body(schemas.configureJob, {
+          minimal: { summary: 'Two tasks, every default', value: { tasks: ['source-0', 'sink-0'] } },
+          full: {
+            summary: 'Name, checkpointing and storage',
+            value: {
+              name: 'orders',
+              tasks: ['source-0', 'source-1', 'sink-0'],
+              status: 'RUNNING',
+              checkpointing: {
+                numRetained: 3,
+                timeoutMs: 600000,
+                maxConcurrent: 1,
+                minPauseMs: 5000,
+                tolerableFailures: 2,
+                retention: 'RETAIN_ON_CANCELLATION',
+              },
+              storage: {
+                checkpointDir: 'file:///data/snapcat/checkpoints/orders',
+                savepointDir: 'file:///data/snapcat/savepoints/orders',
+              },
+            },
+          },
+        }),
+        responses: responses(
+          {
+            200: json(S.ConfiguredJob, 'Reconfigured: the job.'),
+            201: json(S.ConfiguredJob, 'Registered: the job.'),
+          },
+          [400, 409, 413, 415, 503],
+        ),
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/jobs/{jobId}',
+      operation: {
+        operationId: 'getJob',
+        tags: ['jobs'],
+        summary: 'A job and its snapshots',
+        description: 'From the event store: reflects every command answered before (read your own writes).',
+        requestParams: jobPath,
+        responses: responses({ 200: json(S.Job, 'The job.') }, READ),
+      },
+    },
+    {
+      method: 'post',
+      path: '/api/v1/jobs/{jobId}/status',
+      operation: {
+        operationId: 'changeJobStatus',
+        tags: ['jobs'],
+        summary: "Change a job's status",
+        description: 'A terminal status (FINISHED, CANCELED, FAILED) applies the retention policy.',
+        requestParams: jobPath,
+        requestBody: body(schemas.changeStatus, {
+          finished: { summary: 'The job finished', value: { status: 'FINISHED' } },
+        }),
+        responses: responses(
+          { 200: json(z.object({ jobId: JobId, status: JobStatus, changed: z.boolean() }), 'The status.') },
+          COMMAND,
+        ),
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/jobs/{jobId}/events',
+      operation: {
+        operationId: 'listJobEvents',
+        tags: ['jobs'],
+        summary: "A job's events",
+        description: "The job stream's events in order, from revision `from`, at most `limit`.",
+        requestParams: { ...jobPath, query: schemas.events },
+        responses: responses({ 200: json(S.EventPage, 'A page of events.') }, READ),
+      },
+    },
+  ];
+}
+
+function snapshotRoutes(): DescribedRoute[] {
+  const base = '/api/v1/jobs/{jobId}/snapshots';
+  return [
+    {
+      method: 'post',
+      path: base,
+      operation: {
+        operationId: 'triggerSnapshot',
+        tags: ['snapshots'],
+        summary: 'Trigger a checkpoint or savepoint',
+        description:
+          'Accepted (202, `Location` names the snapshot) or rejected before it starts (409 with `reason`, ' +
+          "Flink's CheckpointFailureReason). A repeated `triggerId` answers the snapshot it triggered.",
+        requestParams: jobPath,
+        requestBody: body(schemas.trigger, {
+          checkpoint: { summary: 'A manual checkpoint', value: { kind: 'CHECKPOINT' } },
+          savepoint: {
+            summary: 'A native-format savepoint, idempotent by triggerId',
+            value: {
+              kind: 'SAVEPOINT',
+              triggerId: 'release-2024-06-01',
+              targetDirectory: 'file:///data/snapcat/savepoints/orders',
+              formatType: 'NATIVE',
+            },
+          },
+        }),
+        responses: responses(
+          {
+            202: json(
+              z.object({
+                snapshotId: z.number().int().positive(),
+                triggerId: z.string(),
+                status: SnapshotStatus,
+              }),
+              'Triggered.',
+              { headers: z.object({ Location: z.string().meta({ description: 'The snapshot.' }) }) },
+            ),
+          },
+          COMMAND,
+        ),
+      },
+    },
+    {
+      method: 'get',
+      path: `${base}/{snapshotId}`,
+      operation: {
+        operationId: 'getSnapshot',
+        tags: ['snapshots'],
+        summary: 'A snapshot',
+        requestParams: snapshotPath,
+        responses: responses({ 200: json(S.JobSnapshot, 'The snapshot.') }, READ),
+      },
+    },
+    {
+      method: 'post',
+      path: `${base}/{snapshotId}/acks`,
+      operation: {
+        operationId: 'acknowledgeTasks',
+        tags: ['snapshots'],
+        summary: 'Acknowledge tasks',
+        description:
+          "One task's acknowledgement, or an array of them (decided in order, appended together): an array " +
+          'answers an array. The last one completes the snapshot.',
+        requestParams: snapshotPath,
+        requestBody: body(z.union([schemas.ack, schemas.acks]), {
+          one: {
+            summary: 'One task, with its state handles',
+            value: {
+              taskId: 'source-0',
+              stateSize: 1048576,
+              stateHandles: [
+                {
+                  path: 'file:///data/snapcat/checkpoints/orders/shared/a1',
+                  sizeBytes: 1000000,
+                  shared: true,
+                },
+                { path: 'file:///data/snapcat/checkpoints/orders/chk-7/b2', sizeBytes: 48576 },
+              ],
+            },
+          },
+          many: {
+            summary: 'Several tasks at once',
+            value: [{ taskId: 'source-0', stateSize: 10 }, { taskId: 'sink-0' }],
+          },
+        }),
+        responses: responses(
+          {
+            200: json(
+              z.union([S.AckReply, z.array(S.AckReply)]),
+              'The result of each acknowledgement (an array for an array).',
+            ),
+          },
+          COMMAND,
+        ),
+      },
+    },
+    {
+      method: 'post',
+      path: `${base}/{snapshotId}/decline`,
+      operation: {
+        operationId: 'declineSnapshot',
+        tags: ['snapshots'],
+        summary: 'A task declines the snapshot',
+        description: 'The snapshot fails with CHECKPOINT_DECLINED.',
+        requestParams: snapshotPath,
+        requestBody: body(schemas.decline, {
+          declined: { summary: 'A task declines', value: { taskId: 'sink-0', reason: 'task not ready' } },
+        }),
+        responses: responses({ 200: json(snapshotStatusReply, 'The snapshot status.') }, COMMAND),
+      },
+    },
+    {
+      method: 'post',
+      path: `${base}/{snapshotId}/persist`,
+      operation: {
+        operationId: 'persistSnapshot',
+        tags: ['snapshots'],
+        summary: 'Persist a checkpoint as a savepoint (FLIP-10)',
+        requestParams: snapshotPath,
+        requestBody: body(
+          schemas.persist,
+          {
+            default: { summary: "Into the job's savepoint directory", value: {} },
+            target: {
+              summary: 'Into another directory',
+              value: { targetDirectory: 'file:///data/snapcat/savepoints/orders-release' },
+            },
+          },
+          false,
+        ),
+        responses: responses(
+          {
+            200: json(
+              z.object({
+                snapshotId: z.number().int().positive(),
+                persisted: z.literal(true),
+                savepointPath: z.string(),
+                changed: z.boolean(),
+              }),
+              'Persisted.',
+            ),
+          },
+          COMMAND,
+        ),
+      },
+    },
+    {
+      method: 'post',
+      path: `${base}/{snapshotId}/discard`,
+      operation: {
+        operationId: 'discardSnapshot',
+        tags: ['snapshots'],
+        summary: 'Discard a snapshot',
+        description:
+          'Requested (202); the workers delete its files. The latest completed snapshot of a running job ' +
+          'is refused (409) unless `force`.',
+        requestParams: snapshotPath,
+        requestBody: body(
+          schemas.discard,
+          {
+            plain: { summary: 'Discard', value: {} },
+            forced: { summary: 'Discard even the latest', value: { reason: 'corrupt state', force: true } },
+          },
+          false,
+        ),
+        responses: responses(
+          { 202: json(snapshotStatusReply.extend({ changed: z.boolean() }), 'Discard requested.') },
+          COMMAND,
+        ),
+      },
+    },
+  ];
+}
+
+function scheduleRoutes(): DescribedRoute[] {
+  const path = '/api/v1/jobs/{jobId}/savepoint-schedule';
+  return [
+    {
+      method: 'put',
+      path,
+      operation: {
+        operationId: 'setSavepointSchedule',
+        tags: ['schedules'],
+        summary: 'Set the periodic savepoint schedule',
+        requestParams: jobPath,
+        requestBody: body(schemas.schedule, {
+          every: {
+            summary: 'Every six hours, keep 10',
+            value: { every: 'PT6H', retention: { maxCount: 10, maxAge: 'P7D' } },
+          },
+          cron: {
+            summary: 'At 02:00 Berlin time',
+            value: {
+              cron: '0 0 2 * * *',
+              tz: 'Europe/Berlin',
+              targetDirectory: 'file:///data/snapcat/nightly',
+            },
+          },
+        }),
+        responses: responses(
+          { 200: json(S.ScheduleView.extend({ changed: z.boolean() }), 'The schedule.') },
+          COMMAND,
+        ),
+      },
+    },
+    {
+      method: 'get',
+      path,
+      operation: {
+        operationId: 'getSavepointSchedule',
+        tags: ['schedules'],
+        summary: 'The periodic savepoint schedule',
+        requestParams: jobPath,
+        responses: responses(
+          { 200: json(S.ScheduleView.extend({ lastSlotAt: z.iso.datetime().nullable() }), 'The schedule.') },
+          READ,
+        ),
+      },
+    },
+    {
+      method: 'delete',
+      path,
+      operation: {
+        operationId: 'removeSavepointSchedule',
+        tags: ['schedules'],
+        summary: 'Remove the periodic savepoint schedule',
+        requestParams: jobPath,
+        responses: responses(
+          { 200: json(z.object({ jobId: JobId, changed: z.boolean() }), 'Removed (or there was none).') },
+          [400, 404, 409, 503],
+        ),
+      },
+    },
+  ];
+}
+
+function webhookRoutes(): DescribedRoute[] {
+  const base = '/api/v1/webhooks';
+  const path = { path: webhookSchemas.path };
+  const tags = ['webhooks'];
+  const disabled =
+    ' Without SNAPCAT_SECRET_KEY (outside development) every webhook route answers 503 saying so.';
+  const problems: ProblemStatus[] = [400, 404, 503];
+  return [
+    {
+      method: 'post',
+      path: base,
+      operation: {
+        operationId: 'createWebhook',
+        tags,
+        summary: 'Subscribe a URL to events',
+        description: `Answers the secret, once: keep it to verify the signatures (Standard Webhooks).${disabled}`,
+        requestBody: body(webhookSchemas.create, {
+          all: { summary: 'Every event of every job', value: { url: 'https://hooks.example.com/snapcat' } },
+          filtered: {
+            summary: 'Completed and failed snapshots of one job',
+            value: {
+              url: 'https://hooks.example.com/snapcat',
+              eventTypes: ['SnapshotCompleted', 'SnapshotFailed'],
+              jobIds: [JOB],
+              description: 'orders: snapshot outcomes',
+            },
+          },
+        }),
+        responses: responses({ 201: json(S.SubscriptionWithSecret, 'Subscribed.') }, [400, 413, 415, 503]),
+      },
+    },
+    {
+      method: 'get',
+      path: base,
+      operation: {
+        operationId: 'listWebhooks',
+        tags,
+        summary: 'The webhook subscriptions',
+        responses: responses(
+          { 200: json(z.object({ subscriptions: z.array(S.Subscription) }), 'Every subscription.') },
+          [503],
+        ),
+      },
+    },
+    {
+      method: 'get',
+      path: `${base}/{subscriptionId}`,
+      operation: {
+        operationId: 'getWebhook',
+        tags,
+        summary: 'A webhook subscription',
+        requestParams: path,
+        responses: responses({ 200: json(S.Subscription, 'The subscription.') }, problems),
+      },
+    },
+    {
+      method: 'patch',
+      path: `${base}/{subscriptionId}`,
+      operation: {
+        operationId: 'updateWebhook',
+        tags,
+        summary: 'Change a webhook subscription',
+        description: 'Names at least one field. `enabled: true` enables a subscription disabled by a 410.',
+        requestParams: path,
+        requestBody: body(webhookSchemas.update, {
+          disable: { summary: 'Pause deliveries', value: { enabled: false } },
+          retarget: {
+            summary: 'Another URL, every event type',
+            value: { url: 'https://hooks.example.com/snapcat/v2', eventTypes: [] },
+          },
+        }),
+        responses: responses({ 200: json(S.Subscription, 'The subscription.') }, [...problems, 413, 415]),
+      },
+    },
+    {
+      method: 'delete',
+      path: `${base}/{subscriptionId}`,
+      operation: {
+        operationId: 'deleteWebhook',
+        tags,
+        summary: 'Delete a webhook subscription',
+        requestParams: path,
+        responses: responses({ 204: { description: 'Deleted.' } }, problems),
+      },
+    },
+    {
+      method: 'post',
+      path: `${base}/{subscriptionId}/rotate-secret`,
+      operation: {
+        operationId: 'rotateWebhookSecret',
+        tags,
+        summary: 'A new signing secret',
+        description: 'The previous secret signs too until `previousSecretValidUntil`.',
+        requestParams: path,
+        responses: responses({ 200: json(S.SubscriptionWithSecret, 'The new secret.') }, problems),
+      },
+    },
+    {
+      method: 'get',
+      path: `${base}/{subscriptionId}/deliveries`,
+      operation: {
+        operationId: 'listWebhookDeliveries',
+        tags,
+        summary: "A subscription's deliveries, newest first",
+        requestParams: { ...path, query: webhookSchemas.deliveries },
+        responses: responses(
+          { 200: json(z.object({ deliveries: z.array(S.Delivery) }), 'The delivery log.') },
+          problems,
+        ),
+      },
+    },
+    {
+      method: 'post',
+      path: `${base}/{subscriptionId}/deliveries/{deliveryId}/redeliver`,
+      operation: {
+        operationId: 'redeliverWebhook',
+        tags,
+        summary: 'Send a delivery again',
+        description: 'The same webhook-id and body, with fresh attempts.',
+        requestParams: { path: webhookSchemas.deliveryPath },
+        responses: responses({ 202: json(S.DeliveryReceipt, 'Queued.') }, problems),
+      },
+    },
+    {
+      method: 'post',
+      path: `${base}/{subscriptionId}/test`,
+      operation: {
+        operationId: 'testWebhook',
+        tags,
+        summary: 'Send a WebhookTest message',
+        requestParams: path,
+        responses: responses({ 202: json(S.DeliveryReceipt, 'Queued.') }, problems),
+      },
+    },
+  ];
+}
+
+function operationRoutes(): DescribedRoute[] {
+  const tags = ['operations'];
+  return [
+    {
+      method: 'get',
+      path: '/healthz',
+      operation: {
+        operationId: 'health',
+        tags,
+        summary: 'The process is up',
+        responses: { 200: json(z.object({ status: z.literal('ok') }), 'Up.') },
+      },
+    },
+    {
+      method: 'get',
+      path: '/readyz',
+      operation: {
+        operationId: 'ready',
+        tags,
+        summary: 'The event store (and Redis) answer',
+        description:
+          'Not ready (503) while the event store or Redis is unreachable; the problem says which, and ' +
+          'that REST commands keep working without Redis.',
+        responses: {
+          200: json(
+            z.object({
+              status: z.literal('ready'),
+              eventStore: z.literal('reachable'),
+              redis: z.enum(['connected', 'not used']),
+              projectionLagMs: z.unknown().meta({ description: "The read model's append-to-visible lag." }),
+            }),
+            'Ready.',
+          ),
+          503: PROBLEMS[503],
+        },
+      },
+    },
+    {
+      method: 'get',
+      path: '/metrics',
+      operation: {
+        operationId: 'metrics',
+        tags,
+        summary: 'Prometheus metrics',
+        responses: {
+          200: {
+            description: 'The Prometheus text exposition format.',
+            content: { 'text/plain': { schema: z.string() } },
+          },
+        },
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/openapi.json',
+      operation: {
+        operationId: 'openApiDocument',
+        tags,
+        summary: 'This document',
+        responses: { 200: json(z.record(z.string(), z.unknown()), 'The OpenAPI 3.1 document.') },
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/storage/orphans',
+      operation: {
+        operationId: 'getOrphanReport',
+        tags: ['storage'],
+        summary: 'The latest orphan report',
+        description:
+          'Files under the storage roots that no live snapshot references, as the retention sweep found ' +
+          'them; 404 until a sweep has written one.',
+        responses: responses({ 200: json(S.OrphanReport, 'The report.') }, [404]),
+      },
+    },
+  ];
+}
+
+/** Every route the REST API serves, described. */
+export function describedRoutes(): DescribedRoute[] {
+  return [...operationRoutes(), ...jobRoutes(), ...snapshotRoutes(), ...scheduleRoutes(), ...webhookRoutes()];
+}
+
+const INFO: ZodOpenApiObject['info'] = {
+  title: 'snapcat REST API',
+  version,
+  description: [
+    'An event-sourced catalog of Flink checkpoints and savepoints (FLIP-10).',
+    '',
+    'Commands answer once their events are durable in the event store; reads of one job ' +
+      '(GET /api/v1/jobs/{jobId} and below) come from the event store too. GET /api/v1/jobs lists from ' +
+      'the read model in Redis, eventually consistent with the commands.',
+    '',
+    'Bodies are JSON and unknown fields, like unknown query parameters, are refused. Every error is an ' +
+      'RFC 9457 problem (application/problem+json) whose `errors` name each field and rule broken.',
+    '',
+    'The GraphQL read model is served at /graphql (schema/catalog.graphql), and is not described here.',
+  ].join('\n'),
+  license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+};
+
+let cached: ReturnType<typeof createDocument> | undefined;
+
+/** The OpenAPI 3.1 document (built once). */
+export function openApiDocument(): ReturnType<typeof createDocument> {
+  if (cached) return cached;
+  const paths: ZodOpenApiPathsObject = {};
+  for (const { method, path, operation } of describedRoutes()) {
+    paths[path] = { ...paths[path], [method]: operation };
+  }
+  cached = createDocument(
+    {
+      openapi: '3.1.0',
+      info: INFO,
+      tags: [
+        { name: 'jobs', description: 'Registering, configuring and listing jobs' },
+        {
+          name: 'snapshots',
+          description: 'Checkpoints and savepoints: triggers, acknowledgements, discards',
+        },
+        { name: 'schedules', description: 'Periodic savepoints' },
+        { name: 'storage', description: 'The storage roots' },
+        { name: 'webhooks', description: 'Webhook subscriptions and their deliveries' },
+        { name: 'operations', description: 'Health, readiness, metrics and this document' },
+      ],
+      paths,
+    },
+    {
+      // `format: date-time` says it: the long pattern zod adds to z.iso.datetime() only obscures it.
+      override: ({ jsonSchema }) => {
+        if (jsonSchema.format === 'date-time') delete jsonSchema.pattern;
+      },
+    },
+  );
+  return cached;
+}
+
+/** The document as schema/openapi.json holds it. */
+export const openApiDocumentText = (): string => `${JSON.stringify(openApiDocument(), null, 2)}\n`;
