@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     publish: (message) => pubsub.publish(channel, message.jobId, message),
   });
   await projector.start();
-  log.info('listening', { role: 'projector' });
+  // Signals are handled before `listening` is logged: a supervisor may stop the process at once.
   stopOnSignals(log, config.shutdownGraceMs, {
     drain: () => projector.stop(),
     close: async () => {
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       await store.close();
     },
   });
+  log.info('listening', { role: 'projector' });
 }
 
 void main();

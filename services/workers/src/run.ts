@@ -12,7 +12,7 @@ export async function runWorkersOnly(config: Config, { log, store, bus }: Core):
     storage: openSnapshotStorage(config.storageRoots, config.s3),
     log,
   });
-  log.info('listening', { role: 'workers' });
+  // Signals are handled before `listening` is logged: a supervisor may stop the process at once.
   stopOnSignals(log, config.shutdownGraceMs, {
     drain: () => workers.close(),
     close: async () => {
@@ -20,4 +20,5 @@ export async function runWorkersOnly(config: Config, { log, store, bus }: Core):
       await store.close();
     },
   });
+  log.info('listening', { role: 'workers' });
 }
