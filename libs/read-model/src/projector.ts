@@ -6,6 +6,7 @@ import {
   formatPosition,
   parsePosition,
   type EventStore,
+  type Position,
   type RecordedEvent,
   type Subscription,
 } from '@snapcat/event-store';
@@ -81,6 +82,7 @@ export class Projector {
   private readonly lease: RedisLease;
   private ticking = false;
   private stopped = false;
+  private written: Position | undefined;
   readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
 
   constructor(private readonly deps: ProjectorDeps) {
@@ -110,6 +112,11 @@ export class Projector {
   /** True while this projector holds the lease and writes the read model. */
   get active(): boolean {
     return this.subscription !== undefined;
+  }
+
+  /** The position of the last batch this projector wrote (for /metrics); undefined before its first. */
+  get position(): Position | undefined {
+    return this.written;
   }
 
   private async tick(): Promise<void> {
@@ -265,6 +272,7 @@ export class Projector {
       tx.set(space.position, formatPosition(batch[batch.length - 1]!.position));
       if ((await tx.exec()) !== null) break;
     }
+    this.written = batch[batch.length - 1]!.position;
     this.stats.applied += applied.length;
     const now = Date.now();
     for (const { recorded, event } of applied) {

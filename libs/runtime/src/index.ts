@@ -6,3 +6,4 @@ export * from './lease';
 export * from './leased-consumer';
 export * from './store-namespace';
 export * from './embedded-redis';
+export * from './metrics';

@@ -27,6 +27,7 @@ export abstract class LeasedLogConsumer {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private stopped = false;
+  private saved: Position | undefined;
 
   constructor(protected readonly consumer: LeasedConsumerOptions) {
     const p = consumer.keyPrefix;
@@ -41,6 +42,11 @@ export abstract class LeasedLogConsumer {
 
   get active(): boolean {
     return this.subscription !== undefined;
+  }
+
+  /** The last position this process saved (for /metrics); undefined before its first. */
+  get savedPosition(): Position | undefined {
+    return this.saved;
   }
 
   async stop(): Promise<void> {
@@ -70,6 +76,7 @@ export abstract class LeasedLogConsumer {
 
   protected async savePosition(position: Position): Promise<void> {
     await this.consumer.redis.set(this.keys.position, formatPosition(position));
+    this.saved = position;
   }
 
   /** Records where consumption resumes after a recovery, and that Redis holds this consumer's state. */

@@ -88,6 +88,7 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
     const gone = result.statusCode === 410;
     const retryAfterMs = parseRetryAfter(result.retryAfter, deps.now());
     const retrying = !succeeded && !gone && !final;
+    const nextAttemptInMs = retrying ? retryDelayMs(deps.scheduleMs, attempt, retryAfterMs) : undefined;
     await deliveries.recordAttempt(
       deliveryId,
       {
@@ -96,17 +97,31 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
         ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
         latencyMs: result.latencyMs,
         ...(result.error ? { error: result.error } : {}),
-        ...(retrying ? { nextAttemptInMs: retryDelayMs(deps.scheduleMs, attempt, retryAfterMs) } : {}),
+        ...(nextAttemptInMs !== undefined ? { nextAttemptInMs } : {}),
       },
       deps.now(),
     );
     if (succeeded) return deliveries.settle(deliveryId, 'succeeded', deps.now());
+    // One line per failed attempt: what was tried and what comes next; never the secret nor the signature.
+    const attemptFields = {
+      subscriptionId,
+      eventId: messageId,
+      deliveryId,
+      attempt,
+      ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
+      ...(result.error ? { error: result.error } : {}),
+      nextAttemptAt:
+        nextAttemptInMs === undefined ? null : new Date(deps.now() + nextAttemptInMs).toISOString(),
+    };
     if (gone) {
       await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId });
-      log.warn('webhook receiver answered 410 Gone; subscription disabled', { subscriptionId });
+      log.warn('webhook receiver answered 410 Gone; subscription disabled', attemptFields);
       return deliveries.settle(deliveryId, 'gone', deps.now());
     }
-    if (retrying) throw new RetryableDeliveryError(result.error ?? 'failed', retryAfterMs);
+    if (retrying) {
+      log.warn('webhook delivery attempt failed; retrying', attemptFields);
+      throw new RetryableDeliveryError(result.error ?? 'failed', retryAfterMs);
+    }
     if (!UNREPORTED.has(eventType)) {
       const failed: WebhookDeliveryFailed = {
         type: 'WebhookDeliveryFailed',
@@ -126,7 +141,7 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
         'any',
       );
     }
-    log.warn('webhook delivery failed after its last attempt', { deliveryId, attempts: attempt });
+    log.warn('webhook delivery failed after its last attempt', attemptFields);
     return deliveries.settle(deliveryId, 'failed', deps.now());
   };
 

@@ -61,6 +61,8 @@ export function openWebhooks(config: Config, prefix: string, store: EventStore, 
 
   return {
     service,
+    /** The delivery queue and log (the API counts the queue for /metrics). */
+    deliveries,
     /** The dispatcher (active on one process at a time) and the delivery worker (on every process). */
     startDelivery() {
       dispatcher = new WebhookDispatcher({

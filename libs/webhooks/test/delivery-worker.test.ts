@@ -185,6 +185,32 @@ describe('delivery worker', () => {
       ]);
       // The same message every time.
       expect(new Set(received.map((r) => r.headers['webhook-id']))).toEqual(new Set(['evt-1']));
+      // One warning per failed attempt, with what comes next; never the secret nor the signature.
+      const warnings = t.logs.filter((l) => l.level === 'warn');
+      expect(warnings).toEqual(
+        [1, 2].map((attempt) => ({
+          level: 'warn',
+          message: 'webhook delivery attempt failed; retrying',
+          fields: {
+            subscriptionId: t.subscriptionId,
+            eventId: 'evt-1',
+            deliveryId: record.id,
+            attempt,
+            statusCode: 503,
+            error: 'HTTP 503: busy',
+            nextAttemptAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
+          },
+        })),
+      );
+      const [first, second] = record.attempts;
+      const nextAt = (i: number) =>
+        Date.parse((warnings[i]!.fields as { nextAttemptAt: string }).nextAttemptAt);
+      expect(nextAt(0) - Date.parse(first!.at)).toBeGreaterThanOrEqual(30);
+      expect(nextAt(1) - Date.parse(second!.at)).toBeGreaterThanOrEqual(40);
+      const logged = JSON.stringify(t.logs);
+      expect(logged).not.toContain(t.secret);
+      expect(logged).not.toContain(t.secret.replace(/^whsec_/, ''));
+      for (const r of received) expect(logged).not.toContain(String(r.headers['webhook-signature']));
     } finally {
       await t.close();
     }
@@ -227,11 +253,26 @@ describe('delivery worker', () => {
           occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
         },
       ]);
-      expect(t.logs).toContainEqual({
-        level: 'warn',
-        message: 'webhook delivery failed after its last attempt',
-        fields: { deliveryId: record.id, attempts: 2 },
-      });
+      expect(t.logs.filter((l) => l.level === 'warn')).toEqual([
+        {
+          level: 'warn',
+          message: 'webhook delivery attempt failed; retrying',
+          fields: expect.objectContaining({ attempt: 1, statusCode: 500, nextAttemptAt: expect.any(String) }),
+        },
+        {
+          level: 'warn',
+          message: 'webhook delivery failed after its last attempt',
+          fields: {
+            subscriptionId: t.subscriptionId,
+            eventId: 'evt-1',
+            deliveryId: record.id,
+            attempt: 2,
+            statusCode: 500,
+            error: 'HTTP 500: broken',
+            nextAttemptAt: null,
+          },
+        },
+      ]);
     } finally {
       await t.close();
     }
@@ -292,7 +333,7 @@ describe('delivery worker', () => {
       expect(t.logs).toContainEqual({
         level: 'warn',
         message: 'webhook receiver answered 410 Gone; subscription disabled',
-        fields: { subscriptionId: t.subscriptionId },
+        fields: expect.objectContaining({ subscriptionId: t.subscriptionId, attempt: 1, statusCode: 410 }),
       });
       expect(await t.failures()).toEqual([]);
       // Disabled: the next delivery is skipped, nothing is sent.

@@ -11,6 +11,8 @@ import { webhookRoutes } from './webhooks';
 import { listJobs, type JobListDeps } from './job-list';
 import { openApiDocument } from './openapi';
 import type { WebhookService } from '@snapcat/webhooks';
+import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
+import { httpObservability, registerCommandMetrics, requestId } from './metrics';
 
 export interface AppDeps extends JobListDeps {
   bus: CommandBus;
@@ -31,6 +33,10 @@ export interface AppDeps extends JobListDeps {
   /** Webhook subscriptions, or why they are disabled. */
   webhooks?: WebhookService | { disabled: string };
   log: (msg: string, fields?: object) => void;
+  /** The process's Prometheus registry, served at /metrics (a registry of the app's own if absent). */
+  metrics?: Registry;
+  /** One line per request (id, method, route, status, duration): the process's debug level. */
+  requestLog?: LogFn;
 }
 
 /** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
@@ -46,12 +52,16 @@ export function createApp({
   redisReady,
   webhooks,
   log,
+  metrics = createMetricsRegistry(),
+  requestLog,
   readModel,
   readModelAvailable,
 }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(httpObservability(metrics, requestLog));
+  registerCommandMetrics(metrics, bus, storeCounters);
   const jsonBody = express.json({ limit: '16mb', type: ['application/json', 'application/*+json'] });
   const requireJson: express.RequestHandler = (req, _res, next) => {
     const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
@@ -73,7 +83,7 @@ export function createApp({
   const jobPath = (req: Request) => parse(schemas.jobPath, req.params, 'path');
   const snapshotPath = (req: Request) => parse(schemas.snapshotPath, req.params, 'path');
   const body = (req: Request) => req.body ?? {};
-  const meta = (req: Request) => ({ correlationId: req.get('x-correlation-id') ?? randomUUID() });
+  const meta = (req: Request) => ({ correlationId: requestId(req) });
 
   const requireWithinRoots = (location: string | undefined, field: string) =>
     requireWithin(storage, location, field);
@@ -136,21 +146,8 @@ export function createApp({
     }
   });
 
-  app.get('/metrics', (_req, res) => {
-    const lines = [
-      ...Object.entries(bus.stats).map(([name, value]) =>
-        metric(`snapcat_command_bus_${snake(name)}_total`, value),
-      ),
-      ...Object.entries(storeCounters ?? {}).map(([name, value]) =>
-        metric(`snapcat_event_store_${snake(name)}_total`, value),
-      ),
-      // The process's memory, under the names Prometheus client libraries use.
-      metric('process_resident_memory_bytes', process.memoryUsage.rss(), 'gauge'),
-      metric('nodejs_heap_size_used_bytes', process.memoryUsage().heapUsed, 'gauge'),
-      metric('nodejs_heap_size_total_bytes', process.memoryUsage().heapTotal, 'gauge'),
-      metric('nodejs_external_memory_bytes', process.memoryUsage().external, 'gauge'),
-    ];
-    res.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.metrics());
   });
 
   const api = express.Router();
@@ -311,10 +308,6 @@ export function createApp({
   app.use(problemMiddleware(log));
   return app;
 }
-
-const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-const metric = (name: string, value: number, type: 'counter' | 'gauge' = 'counter') =>
-  `# TYPE ${name} ${type}\n${name} ${value}`;
 
 function notFound(field: string, detail: string): Problem {
   const location = field === 'path' ? 'path' : `path.${field}`;

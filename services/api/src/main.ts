@@ -5,6 +5,7 @@ import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import {
   closeRedis,
   connectRedis,
+  createMetricsRegistry,
   loadConfigOrExit,
   openCore,
   openStoreNamespace,
@@ -13,10 +14,11 @@ import {
   stopOnSignals,
 } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
-import { redisKeys, runWorkersOnly, startWorkers } from '@snapcat/workers';
+import { openQueues, redisKeys, runWorkersOnly, startWorkers } from '@snapcat/workers';
 import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
 import { createApp } from './app';
 import { createGraphql, createSnapshotEventsPubSub } from './graphql';
+import { registerServiceMetrics } from './metrics';
 
 /**
  * Composition root of `npm start`: by SNAPCAT_ROLE, the REST and GraphQL API with the workers (`all`), the API
@@ -64,6 +66,52 @@ async function main(): Promise<void> {
   projector
     ?.start()
     .catch((error: unknown) => log.error('projector did not start', { error: String(error) }));
+  // A standby projector (another process holds the lease) knows no lag: the active one's is in Redis.
+  const projectionLag = async () => (projector?.active ? projector.lag() : await readModel.lag());
+  const redisReady = () => redisHealth.reachable && redis.status === 'ready';
+
+  // One registry for the process: the app adds HTTP and command metrics, these are read on scrape.
+  const metrics = createMetricsRegistry();
+  // An API process without workers counts the queues too: a workers-only process serves no /metrics.
+  const queues = workers ? undefined : openQueues(connect(), prefix);
+  registerServiceMetrics(metrics, {
+    queues: () => [
+      ...Object.values(workers?.queues ?? queues!),
+      ...(webhooks ? [webhooks.deliveries.queue] : []),
+    ],
+    projectionLag,
+    consumers: async () => {
+      const { processManager } = workers ?? {};
+      const dispatcher = webhooks?.dispatcher;
+      return [
+        {
+          consumer: 'projector' as const,
+          active: projector?.active ?? false,
+          position: projector?.active ? projector.position : await readModel.position(),
+        },
+        ...(processManager
+          ? [
+              {
+                consumer: 'process_manager' as const,
+                active: processManager.active,
+                position: processManager.active ? processManager.savedPosition : undefined,
+              },
+            ]
+          : []),
+        ...(dispatcher
+          ? [
+              {
+                consumer: 'webhook_dispatcher' as const,
+                active: dispatcher.active,
+                position: dispatcher.active ? dispatcher.savedPosition : undefined,
+              },
+            ]
+          : []),
+      ];
+    },
+    redisReady,
+    store,
+  });
 
   const app = createApp({
     bus,
@@ -81,9 +129,8 @@ async function main(): Promise<void> {
       topic: keys.channel,
       readModelAvailable: () => redisHealth.reachable,
     }),
-    // A standby projector (another process holds the lease) knows no lag: the active one's is in Redis.
-    projectionLag: async () => (projector?.active ? projector.lag() : await readModel.lag()),
-    redisReady: () => redisHealth.reachable && redis.status === 'ready',
+    projectionLag,
+    redisReady,
     orphanReport: async () => {
       const text = await redis.get(redisKeys(prefix).orphanReport);
       return text ? JSON.parse(text) : null;
@@ -92,6 +139,8 @@ async function main(): Promise<void> {
     webhooks: webhooks?.service ?? { disabled: webhooksDisabledReason(config)! },
     defaults: { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir },
     log: log.error,
+    metrics,
+    requestLog: log.debug,
   });
   const server: Server = app.listen(config.port, config.host, (error?: Error) => {
     if (error) {
@@ -121,6 +170,7 @@ async function main(): Promise<void> {
       await workers?.close();
       if (!workers) await webhooks?.close();
       await projector?.stop();
+      await Promise.all(Object.values(queues ?? {}).map((queue) => queue.close()));
     },
     close: async () => {
       await Promise.all(connections.map(closeRedis));

@@ -13,6 +13,7 @@ import { ScheduleIndex } from './schedule-index';
 export { ProcessManager } from './process-manager';
 export { ScheduleIndex } from './schedule-index';
 export { fireDueSavepoints } from './processors';
+export { openQueues, QUEUES, type Queues } from './queues';
 export type { OrphanReport } from './orphans';
 
 export interface WorkerDeps {

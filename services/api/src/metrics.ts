@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import type express from 'express';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { CommandBus } from '@snapcat/application';
+import type { EventStore, EventStoreCounters, Position } from '@snapcat/event-store';
+import { countersOnScrape, gaugeOnScrape, positionValue, type LogFn } from '@snapcat/runtime';
+
+/** The request id: the client's `x-correlation-id` when it sent one, else a fresh one; echoed back. */
+export const REQUEST_ID_HEADER = 'x-correlation-id';
+
+/** A client's id is kept if it is a sane header value; anything else is replaced by a fresh one. */
+const SANE_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** The request's id (as set by httpObservability), which is also its commands' correlation id. */
+export function requestId(req: express.Request): string {
+  const id = (req.res?.locals as { requestId?: string } | undefined)?.requestId;
+  return id ?? req.get(REQUEST_ID_HEADER) ?? randomUUID();
+}
+
+/**
+ * The route a request matched, as its pattern (`/api/v1/jobs/:jobId`), never the URL itself, so that the
+ * labels stay few: `unmatched` when no route answered (an unknown path, a body refused before routing).
+ * An error leaves the routers before it is answered, which restores `req.baseUrl`: the mount path is then
+ * what precedes the route's segments in the URL (every mount path of the API is a plain string).
+ */
+export function routeLabel(req: express.Request): string {
+  const path: unknown = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof path === 'string') {
+    const segments = path.split('/').length - 1;
+    const url = req.originalUrl
+      .split('?')[0]!
+      .replace(/(.)\/$/, '$1')
+      .split('/');
+    const mount = url.slice(0, Math.max(1, url.length - segments)).join('/');
+    return `${mount}${path}`;
+  }
+  // A handler mounted with app.use that answered itself (GraphQL at /graphql).
+  return req.baseUrl || 'unmatched';
+}
+
+/**
+ * First middleware of the app: gives each request its id (echoed in `x-correlation-id`), counts and times
+ * it by method, route pattern and status (`http_requests_total`, `http_request_duration_seconds`), and logs
+ * one line per request at debug (nothing at the default level, info).
+ */
+export function httpObservability(registry: Registry, requestLog?: LogFn): express.RequestHandler {
+  const labelNames = ['method', 'route', 'status'] as const;
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status code.',
+    labelNames,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time from the request to the end of its response, by method, route pattern and status code.',
+    labelNames,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const given = req.get(REQUEST_ID_HEADER);
+    const id = given !== undefined && SANE_ID.test(given) ? given : randomUUID();
+    (res.locals as { requestId?: string }).requestId = id;
+    res.setHeader(REQUEST_ID_HEADER, id);
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const labels = { method: req.method, route: routeLabel(req), status: String(res.statusCode) };
+      requests.inc(labels);
+      duration.observe(labels, seconds);
+      requestLog?.('request', {
+        requestId: id,
+        method: req.method,
+        route: labels.route,
+        url: req.originalUrl,
+        status: res.statusCode,
+        durationMs: Math.round(seconds * 1e6) / 1e3,
+      });
+    });
+    next();
+  };
+}
+
+/** The command bus's and the event store's counters, under the names /metrics has always used. */
+export function registerCommandMetrics(
+  registry: Registry,
+  bus: CommandBus,
+  storeCounters?: EventStoreCounters,
+): void {
+  countersOnScrape(registry, 'snapcat_command_bus_', () => bus.stats, commandBusHelp);
+  if (storeCounters) {
+    countersOnScrape(registry, 'snapcat_event_store_', () => storeCounters, eventStoreHelp);
+  }
+}
+
+const commandBusHelp = (key: string) =>
+  ({
+    commands: 'Commands the command bus executed.',
+    appends: 'Appends the command bus made (a group commit is one).',
+    eventsAppended: 'Events the command bus appended.',
+    conflicts: 'Appends that met a concurrent writer and were decided again.',
+    eventsRead: 'Events the command bus read to rebuild job states.',
+    aggregateSnapshotsWritten: 'Aggregate snapshots (cached job states) written to the log.',
+    aggregateSnapshotsLoaded: 'Aggregate snapshots loaded instead of folding from the first event.',
+  })[key] ?? `The command bus's ${key} counter.`;
+
+const eventStoreHelp = (key: string) =>
+  ({
+    appends: 'Appends asked of the event store.',
+    eventsAppended: 'Events appended to the event store.',
+    appendFailures: 'Appends the event store refused or failed.',
+    streamReads: 'Stream reads asked of the event store.',
+    eventsRead: 'Events read from the event store streams.',
+  })[key] ?? `The event store's ${key} counter.`;
+
+/** What /metrics needs to report a BullMQ queue: its name and its counts. */
+export interface CountedQueue {
+  name: string;
+  getJobCounts(...types: QueueState[]): Promise<Record<string, number>>;
+}
+const QUEUE_STATES = [
+  'waiting',
+  'prioritized',
+  'delayed',
+  'active',
+  'waiting-children',
+  'failed',
+  'completed',
+] as const;
+type QueueState = (typeof QUEUE_STATES)[number];
+
+/** A leased log consumer of this process, or the read model's projector. */
+export interface ConsumerState {
+  consumer: 'projector' | 'process_manager' | 'webhook_dispatcher';
+  /** Whether this process holds its lease. */
+  active: boolean;
+  /** Its position in the log, if known. */
+  position: Position | null | undefined;
+}
+
+export interface ServiceMetricsDeps {
+  /** The BullMQ queues to count (workers' and webhook deliveries'), read on scrape. */
+  queues?: () => CountedQueue[];
+  /** The read model's append-to-visible lag in ms (the /readyz figure). */
+  projectionLag?: () => Promise<unknown>;
+  /** The log consumers and their positions. */
+  consumers?: () => ConsumerState[] | Promise<ConsumerState[]>;
+  /** Whether Redis answers: while it does not, the families read from it are left empty at once. */
+  redisReady?: () => boolean;
+  /** The log, for its head position. */
+  store?: EventStore;
+  /** How long a scrape waits for Redis or the store before leaving a family empty. */
+  timeoutMs?: number;
+}
+
+/**
+ * The families read from Redis or the store on scrape (within `timeoutMs`, so an outage never hangs
+ * /metrics): queue depths, the projection lag, the consumers' positions and the log's head.
+ */
+export function registerServiceMetrics(registry: Registry, deps: ServiceMetricsDeps): void {
+  const timeoutMs = deps.timeoutMs ?? 1000;
+  const needRedis = () => {
+    if (deps.redisReady && !deps.redisReady()) throw new Error('redis unreachable');
+  };
+  if (deps.queues) {
+    const queues = deps.queues;
+    gaugeOnScrape(registry, {
+      name: 'snapcat_queue_depth',
+      help: 'Jobs in each BullMQ queue, by state (read from Redis on scrape).',
+      labelNames: ['queue', 'state'],
+      timeoutMs,
+      read: async () => {
+        needRedis();
+        const all = queues();
+        const counts = await Promise.all(all.map((q) => q.getJobCounts(...QUEUE_STATES)));
+        return all.flatMap((q, i) =>
+          QUEUE_STATES.map((state) => ({ labels: { queue: q.name, state }, value: counts[i]![state] ?? 0 })),
+        );
+      },
+    });
+  }
+  if (deps.projectionLag) {
+    const lag = deps.projectionLag;
+    const read = perScrape(async () => asLag(await lag()));
+    const seconds = (value: unknown) => (typeof value === 'number' ? [{ value: value / 1000 }] : []);
+    gaugeOnScrape(registry, {
+      name: 'snapcat_projection_lag_seconds',
+      help: 'Append-to-visible lag of the read model: the last event the projector applied.',
+      timeoutMs,
+      read: async () => (needRedis(), seconds((await read())?.last)),
+    });
+    gaugeOnScrape(registry, {
+      name: 'snapcat_projection_lag_p99_seconds',
+      help: 'Append-to-visible lag of the read model: 99th percentile of the last 1,000 events applied.',
+      timeoutMs,
+      read: async () => (needRedis(), seconds((await read())?.p99)),
+    });
+  }
+  if (deps.consumers) {
+    const consumers = perScrape(async () => deps.consumers!());
+    gaugeOnScrape(registry, {
+      name: 'snapcat_consumer_position',
+      help: 'Commit position in the log up to which each consumer has handled events.',
+      labelNames: ['consumer'],
+      timeoutMs,
+      read: async () =>
+        (await consumers()).flatMap(({ consumer, position }) =>
+          position ? [{ labels: { consumer }, value: positionValue(position) }] : [],
+        ),
+    });
+    gaugeOnScrape(registry, {
+      name: 'snapcat_consumer_active',
+      help: 'Whether this process holds the consumer lease (1) or stands by (0).',
+      labelNames: ['consumer'],
+      timeoutMs,
+      read: async () =>
+        (await consumers()).map(({ consumer, active }) => ({ labels: { consumer }, value: active ? 1 : 0 })),
+    });
+  }
+  if (deps.store) {
+    const store = deps.store;
+    gaugeOnScrape(registry, {
+      name: 'snapcat_event_store_head_position',
+      help: 'Commit position of the last event in the log: a consumer is behind by the difference.',
+      timeoutMs,
+      read: async () => {
+        const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+        return last ? [{ value: positionValue(last.position) }] : [];
+      },
+    });
+  }
+}
+
+/** One read shared by the families of a scrape (the registry collects them all at once). */
+function perScrape<T>(read: () => Promise<T>): () => Promise<T> {
+  let current: Promise<T> | undefined;
+  return () =>
+    (current ??= Promise.resolve()
+      .then(read)
+      .finally(() => setImmediate(() => (current = undefined))));
+}
+
+function asLag(value: unknown): { last?: unknown; p99?: unknown } | null {
+  return value && typeof value === 'object' ? (value as { last?: unknown; p99?: unknown }) : null;
+}
