@@ -126,24 +126,26 @@ export function createApp({
     };
     try {
       await store.readAll({ direction: 'backwards', maxCount: 1 });
-      const redis = redisReady ? (redisReady() ? 'connected' : 'unreachable') : 'not used';
-      if (redis === 'unreachable') {
-        // Not ready: the read model, the queues and the leases need Redis. Commands need only the event
-        // store, so they go on; the answer says so, for whoever routes traffic on it.
-        return notReady(
-          'Redis is unreachable: GraphQL queries, the workers and webhooks wait for it; REST commands keep working',
-          { eventStore: 'reachable', redis },
-        );
-      }
-      res.json({
-        status: 'ready',
-        eventStore: 'reachable',
-        redis,
-        projectionLagMs: redis === 'connected' ? ((await projectionLag?.()) ?? null) : null,
-      });
     } catch (error) {
-      notReady(`event store unreachable: ${(error as Error).message}`);
+      return notReady(`event store unreachable: ${(error as Error).message}`);
     }
+    // Not ready without Redis: the read model, the queues and the leases need it. Commands need only the
+    // event store, so they go on; the answer says so, for whoever routes traffic on it.
+    const redisDown = () =>
+      notReady(
+        'Redis is unreachable: GraphQL queries, the workers and webhooks wait for it; REST commands keep working',
+        { eventStore: 'reachable', redis: 'unreachable' },
+      );
+    const redis = redisReady ? (redisReady() ? 'connected' : 'unreachable') : 'not used';
+    if (redis === 'unreachable') return redisDown();
+    let projectionLagMs: unknown = null;
+    try {
+      if (redis === 'connected') projectionLagMs = (await projectionLag?.()) ?? null;
+    } catch {
+      // Redis went away between the health flag and the read (the flag follows within a moment).
+      return redisDown();
+    }
+    res.json({ status: 'ready', eventStore: 'reachable', redis, projectionLagMs });
   });
 
   app.get('/metrics', async (_req, res) => {
