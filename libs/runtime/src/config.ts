@@ -1,12 +1,17 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { IsoDuration, durationMs } from '@snapcat/domain';
 import type { ForeignStatePolicy } from './store-namespace';
 import { REDIS_CLUSTER_URL } from './redis';
+import { TokenLineError, parseTokenList, type TokenEntry } from './tokens';
 
 const EnvSchema = z.object({
   SNAPCAT_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  SNAPCAT_HOST: z.string().min(1).default('0.0.0.0'),
+  // Its default depends on SNAPCAT_TOKENS (loopback without tokens): see loadConfig.
+  SNAPCAT_HOST: z.string().min(1).optional(),
+  SNAPCAT_TOKENS: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
+  SNAPCAT_RATE_LIMIT: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
   SNAPCAT_EVENT_STORE: z
     .string()
     .regex(/^(memory:|sqlite:.+|esdb(\+discover)?:\/\/.+)$/, {
@@ -76,7 +81,12 @@ export interface Config {
   /** Whether an API process runs a projector too (one is active per prefix and store, the rest stand by). */
   projector: boolean;
   port: number;
+  /** 127.0.0.1 by default without tokens, 0.0.0.0 with; a non-loopback host without tokens is refused. */
   host: string;
+  /** The configured tokens (SNAPCAT_TOKENS), hashes only; empty: authentication is off. */
+  tokens: TokenEntry[];
+  /** Requests per second per token (per client address without tokens); 0: no limit. */
+  rateLimit: number;
   eventStore: string;
   redisUrl: string;
   /**
@@ -164,11 +174,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'invalid configuration:\n  SNAPCAT_EMBEDDED_REDIS: on needs SNAPCAT_REDIS_URL to be a redis:// URL on 127.0.0.1 or localhost (a private redis-server listens only there)',
     );
   }
+  const tokens = loadTokens(e.SNAPCAT_TOKENS);
+  const role = e.SNAPCAT_ROLE ?? (e.SNAPCAT_WORKERS === 'off' ? 'api' : 'all');
+  const host = e.SNAPCAT_HOST ?? (tokens.length > 0 ? '0.0.0.0' : '127.0.0.1');
+  if (tokens.length === 0 && role !== 'workers' && !isLoopbackHost(host)) {
+    throw new ConfigError(
+      `invalid configuration:\n  SNAPCAT_HOST: ${host} is not a loopback address, and without SNAPCAT_TOKENS ` +
+        'authentication is off: make a token with `npx snapcat token create --name <name> --scope admin ' +
+        "--namespace '*'`, put the line it prints into SNAPCAT_TOKENS, or listen on 127.0.0.1",
+    );
+  }
   return {
-    role: e.SNAPCAT_ROLE ?? (e.SNAPCAT_WORKERS === 'off' ? 'api' : 'all'),
+    role,
     projector: e.SNAPCAT_PROJECTOR === 'on',
     port: e.SNAPCAT_PORT,
-    host: e.SNAPCAT_HOST,
+    host,
+    tokens,
+    rateLimit: e.SNAPCAT_RATE_LIMIT,
     eventStore: e.SNAPCAT_EVENT_STORE,
     redisUrl: e.SNAPCAT_REDIS_URL,
     embeddedRedis:
@@ -203,4 +225,44 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       checkpointEveryMs: durationMs(e.SNAPCAT_WEBHOOK_CHECKPOINT_EVERY),
     },
   };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses that only this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * SNAPCAT_TOKENS: a file of token lines, or the lines themselves (separated by newlines or commas). A value
+ * that names an existing file is read; one with a `:` is taken as lines. Errors name the line and the rule,
+ * never the line's content.
+ */
+function loadTokens(value: string | undefined): TokenEntry[] {
+  if (value === undefined) return [];
+  let text = value;
+  let where = 'SNAPCAT_TOKENS';
+  if (existsSync(value)) {
+    where = `SNAPCAT_TOKENS (file ${value})`;
+    try {
+      text = readFileSync(value, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        `invalid configuration:\n  ${where}: cannot read it (${(error as Error).message})`,
+      );
+    }
+  } else if (!value.includes(':')) {
+    throw new ConfigError(
+      `invalid configuration:\n  SNAPCAT_TOKENS: no such file ${value} (or give the lines name:scopes:namespaces:sha256hex)`,
+    );
+  }
+  try {
+    const tokens = parseTokenList(text);
+    if (tokens.length === 0) throw new ConfigError(`invalid configuration:\n  ${where}: names no token`);
+    return tokens;
+  } catch (error) {
+    if (error instanceof TokenLineError) {
+      throw new ConfigError(`invalid configuration:\n  ${where}: ${error.message}`);
+    }
+    throw error;
+  }
 }

@@ -7,3 +7,4 @@ export * from './leased-consumer';
 export * from './store-namespace';
 export * from './embedded-redis';
 export * from './metrics';
+export * from './tokens';

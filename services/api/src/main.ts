@@ -158,7 +158,14 @@ async function main(): Promise<void> {
       workers: workers ? 'embedded' : 'off',
       projector: projector ? 'embedded' : 'off',
       webhooks: webhooks ? 'on' : 'off',
+      authentication: config.tokens.length > 0 ? `${config.tokens.length} tokens` : 'off',
     });
+    if (config.tokens.length === 0) {
+      log.warn(
+        `authentication is off: no SNAPCAT_TOKENS, so every request may do everything; listening on ${config.host} only. ` +
+          "Make a token with `npx snapcat token create --name <name> --scope admin --namespace '*'` and set SNAPCAT_TOKENS to its line",
+      );
+    }
   });
 
   stopOnSignals(log, config.shutdownGraceMs, {

@@ -8,11 +8,16 @@ import { domainEvent, jobStream } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
 import {
+  SCOPES,
+  TokenLineError,
   connectRedis,
   forgetStoreState,
   loadConfigOrExit,
   namespaceKeys,
+  newToken,
+  parseTokenLine,
   storeNamespace,
+  tokenLine,
 } from '@snapcat/runtime';
 import { STORE_ID, formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
 import { Progress } from './progress';
@@ -31,6 +36,10 @@ const COMMANDS: [string, string][] = [
   ],
   ['redis stores', 'the event stores whose state is kept under the Redis prefix'],
   ['redis forget <storeId>', "delete another store's state (read model, positions, queues) from Redis"],
+  [
+    'token create --name <name> --scope <scope> [--scope <scope>] [--namespace <ns>|*]',
+    `print a new access token (once) and its SNAPCAT_TOKENS line; scopes ${SCOPES.join(', ')}; namespaces * by default`,
+  ],
 ];
 const usage = (only?: string) =>
   [
@@ -52,11 +61,22 @@ async function main(argv: string[]): Promise<number> {
       to: { type: 'string' },
       out: { type: 'string' },
       openapi: { type: 'string' },
+      name: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      namespace: { type: 'string', multiple: true },
       help: { type: 'boolean' },
     },
   });
   const command = positionals.slice(0, 2).join(' ');
-  const commands = ['replay', 'audit verify', 'audit export', 'schema write', 'redis stores', 'redis forget'];
+  const commands = [
+    'replay',
+    'audit verify',
+    'audit export',
+    'schema write',
+    'redis stores',
+    'redis forget',
+    'token create',
+  ];
   if (values.help) {
     process.stdout.write(`${usage(commands.includes(command) ? command : undefined)}\n`);
     return 0;
@@ -71,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
       values.openapi ?? join('schema', 'openapi.json'),
     );
   }
+  if (command === 'token create') return createToken(values);
   const config = loadConfigOrExit();
   const store = openEventStore(config.eventStore);
   try {
@@ -140,6 +161,39 @@ async function forgetStore(redis: Redis, prefix: string, storeId: string, target
   }
   const deleted = await forgetStoreState(redis, prefix, target);
   process.stdout.write(`deleted ${deleted} keys of store ${target}\n`);
+  return 0;
+}
+
+/**
+ * Prints a new token on the first line of stdout and its SNAPCAT_TOKENS line on the second; the token is
+ * shown this once and stored nowhere (the line holds its SHA-256 only).
+ */
+function createToken(values: { name?: string; scope?: string[]; namespace?: string[] }): number {
+  const scopes = (values.scope ?? []).flatMap((s) => s.split('+'));
+  const namespaces = (values.namespace ?? ['*']).flatMap((n) => n.split('+'));
+  if (!values.name || scopes.length === 0) {
+    process.stderr.write(`token create needs --name and at least one --scope\n${usage('token create')}\n`);
+    return 2;
+  }
+  const token = newToken();
+  const entry = {
+    name: values.name,
+    scopes: scopes as (typeof SCOPES)[number][],
+    namespaces: namespaces.includes('*') ? ('*' as const) : namespaces,
+  };
+  const line = tokenLine(entry, token);
+  try {
+    parseTokenLine(line, 1); // the same rules as the service's configuration
+  } catch (error) {
+    if (!(error instanceof TokenLineError)) throw error;
+    process.stderr.write(`token create: ${error.message.replace(/^line 1: /, '')}\n`);
+    return 2;
+  }
+  process.stderr.write(
+    'The token (first line) is shown this once: give it to its client, which sends `Authorization: Bearer <token>`.\n' +
+      'Add the second line to SNAPCAT_TOKENS (a file of such lines, or the lines separated by commas).\n',
+  );
+  process.stdout.write(`${token}\n${line}\n`);
   return 0;
 }
 
