@@ -1,7 +1,9 @@
 # The snapcat service: `docker build -t snapcat .`, then, with SNAPCAT_SECRET_KEY exported (32+ characters,
 # e.g. `openssl rand -base64 32`, the same key every time: it seals webhook secrets),
-#   docker run -e SNAPCAT_SECRET_KEY -e SNAPCAT_REDIS_URL=redis://<host>:6379 \
+#   docker run -e SNAPCAT_SECRET_KEY -e SNAPCAT_TOKENS -e SNAPCAT_REDIS_URL=redis://<host>:6379 \
 #     -v snapcat-data:/var/lib/snapcat -p 8080:8080 snapcat
+# SNAPCAT_TOKENS (the lines `npx snapcat token create` prints) makes the API listen on every interface; without
+# tokens it listens on the container's loopback only (authentication off), where -p cannot reach it.
 # Compiled JavaScript (npm run build: dist/, docs/decisions/0013-compiled-build.md) and the production
 # dependencies only, run by node as the unprivileged user `node`; the compilers better-sqlite3 needs stay in
 # the build stages.

@@ -9,7 +9,7 @@ import { TokenLineError, parseTokenList, type TokenEntry } from './tokens';
 const EnvSchema = z.object({
   SNAPCAT_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   // Its default depends on SNAPCAT_TOKENS (loopback without tokens): see loadConfig.
-  SNAPCAT_HOST: z.string().min(1).optional(),
+  SNAPCAT_HOST: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
   SNAPCAT_TOKENS: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
   SNAPCAT_RATE_LIMIT: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
   SNAPCAT_EVENT_STORE: z

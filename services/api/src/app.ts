@@ -13,6 +13,8 @@ import { openApiDocument } from './openapi';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
 import { httpObservability, registerCommandMetrics, requestId } from './metrics';
+import { accessMiddleware, type RateLimiter } from './access';
+import type { TokenEntry } from '@snapcat/runtime';
 
 export interface AppDeps extends JobListDeps {
   bus: CommandBus;
@@ -37,6 +39,10 @@ export interface AppDeps extends JobListDeps {
   metrics?: Registry;
   /** One line per request (id, method, route, status, duration): the process's debug level. */
   requestLog?: LogFn;
+  /** SNAPCAT_TOKENS: every route but the public ones needs a token with the scope access.ts names. None: off. */
+  tokens?: readonly TokenEntry[];
+  /** The per-caller rate limit (429 with Retry-After), if any. */
+  rateLimiter?: RateLimiter;
 }
 
 /** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
@@ -56,11 +62,15 @@ export function createApp({
   requestLog,
   readModel,
   readModelAvailable,
+  tokens = [],
+  rateLimiter,
 }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(httpObservability(metrics, requestLog));
+  // Before every route, the acks too: identify the caller, rate-limit, refuse what its scopes do not allow.
+  app.use(accessMiddleware({ tokens, rateLimiter }));
   registerCommandMetrics(metrics, bus, storeCounters);
   const jsonBody = express.json({ limit: '16mb', type: ['application/json', 'application/*+json'] });
   const requireJson: express.RequestHandler = (req, _res, next) => {

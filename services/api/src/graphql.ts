@@ -30,6 +30,8 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import { Problem } from './problem';
 import { requireWithinRoots } from './guards';
+import { accessPlugin } from './access';
+import type { TokenEntry } from '@snapcat/runtime';
 
 export const SCHEMA_FILE = join(__dirname, '..', '..', '..', 'schema', 'catalog.graphql');
 
@@ -44,6 +46,8 @@ export interface GraphqlDeps {
   topic: string;
   /** Whether Redis answers: while it does not, a query that failed says why instead of "Unexpected error". */
   readModelAvailable?: () => boolean;
+  /** The configured tokens: with some, every operation needs a token whose scopes allow it (access.ts). */
+  tokens?: readonly TokenEntry[];
 }
 
 /** A job as GraphQL sees it: from the read model, or (catalogAsOf) from a state folded from the log. */
@@ -269,6 +273,7 @@ export function createGraphql(deps: GraphqlDeps) {
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'snapcat catalog' },
     logging: false,
+    plugins: [accessPlugin((deps.tokens ?? []).length > 0)],
     maskedErrors: {
       maskError: (error, message, isDev) =>
         deps.readModelAvailable?.() === false

@@ -19,6 +19,7 @@ import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
 import { createApp } from './app';
 import { createGraphql, createSnapshotEventsPubSub } from './graphql';
 import { registerServiceMetrics } from './metrics';
+import { createRateLimiter } from './rate-limit';
 
 /**
  * Composition root of `npm start`: by SNAPCAT_ROLE, the REST and GraphQL API with the workers (`all`), the API
@@ -128,6 +129,12 @@ async function main(): Promise<void> {
       pubsub,
       topic: keys.channel,
       readModelAvailable: () => redisHealth.reachable,
+      tokens: config.tokens,
+    }),
+    tokens: config.tokens,
+    rateLimiter: createRateLimiter(config.rateLimit, {
+      client: connect({ autoPipelining: true, commandTimeoutMs: 500 }),
+      keyPrefix: `${prefix}:ratelimit`,
     }),
     projectionLag,
     redisReady,

@@ -12,7 +12,17 @@ export const BASE = '/api/v1';
 /** The API on a real SQLite store in a temporary directory; supertest serves it over real HTTP. */
 export function apiFixture(
   options: Partial<
-    Pick<AppDeps, 'redisReady' | 'readModel' | 'readModelAvailable' | 'storage' | 'webhooks'>
+    Pick<
+      AppDeps,
+      | 'redisReady'
+      | 'readModel'
+      | 'readModelAvailable'
+      | 'storage'
+      | 'webhooks'
+      | 'tokens'
+      | 'rateLimiter'
+      | 'requestLog'
+    > & { graphql: (core: { bus: CommandBus; store: EventStore }) => AppDeps['graphql'] }
   > = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-api-'));
@@ -24,6 +34,7 @@ export function apiFixture(
     defaults: { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') },
     storage: new LocalSnapshotStorage([dir]),
     ...options,
+    graphql: options.graphql?.({ bus, store }),
     log: () => {},
   });
   return {

@@ -4,16 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import type express from 'express';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import type { z } from 'zod';
 import { rebuildReadModel, ReadModel } from '@snapcat/read-model';
 import type { SnapshotStorage } from '@snapcat/storage';
-import type { WebhookService } from '@snapcat/webhooks';
 import { deleteKeys } from '../../../test/support/redis';
 import { describedRoutes, openApiDocument, openApiDocumentText } from '../src/openapi';
 import { apiFixture, JOB } from './fixture';
+import { SUBSCRIPTION, registered, webhookStub } from './routes';
 
 /*
  * The OpenAPI document (services/api/src/openapi.ts) against the API it describes:
@@ -41,7 +40,6 @@ type Operation = {
 
 const doc = openApiDocument() as unknown as Doc;
 const REPO = join(__dirname, '..', '..', '..');
-const SUBSCRIPTION = 'wh_4f1c2a9b7d3e5f60a1b2c3d4';
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** Every (method, path) of the document, as `GET /api/v1/jobs/{jobId}`. */
@@ -49,57 +47,6 @@ const documented = () =>
   Object.entries(doc.paths).flatMap(([path, item]) =>
     Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
   );
-
-interface Layer {
-  route?: { path: string; methods: Record<string, boolean> };
-  handle?: { stack?: Layer[] };
-  rawPath?: string;
-}
-
-/** Every (method, path) the express app registers, walking its router and the routers mounted on it. */
-function registered(app: express.Express): string[] {
-  const found: string[] = [];
-  const walk = (stack: Layer[], prefix: string) => {
-    for (const layer of stack) {
-      if (layer.route) {
-        const path = `${prefix}${layer.route.path}`.replace(/(.)\/$/, '$1').replace(/:(\w+)/g, '{$1}');
-        for (const [method, on] of Object.entries(layer.route.methods)) {
-          if (on && method !== '_all') found.push(`${method.toUpperCase()} ${path}`);
-        }
-      } else if (layer.handle?.stack) {
-        walk(layer.handle.stack, `${prefix}${layer.rawPath ?? ''}`);
-      }
-    }
-  };
-  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
-  return found;
-}
-
-/** Webhook answers without Redis: the routes run, the service is not under test here. */
-const webhookStub = () => {
-  const subscription = {
-    id: SUBSCRIPTION,
-    url: 'https://hooks.example.com/snapcat',
-    eventTypes: [],
-    jobIds: [],
-    description: '',
-    enabled: true,
-    createdAt: '2024-06-01T00:00:00.000Z',
-    updatedAt: '2024-06-01T00:00:00.000Z',
-  };
-  const receipt = { deliveryId: 'd1', messageId: 'msg_1' };
-  return {
-    create: async () => ({ ...subscription, secret: 'whsec_x' }),
-    list: async () => [subscription],
-    get: async () => subscription,
-    update: async () => subscription,
-    delete: async () => {},
-    rotateSecret: async () => ({ ...subscription, secret: 'whsec_y' }),
-    deliveries: async () => [],
-    redeliver: async () => receipt,
-    test: async () => receipt,
-  } as unknown as WebhookService;
-};
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);

@@ -1,0 +1,273 @@
+import type express from 'express';
+import { GraphQLError, Kind, getOperationAST, type DocumentNode, type SelectionSetNode } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { bearerToken, findToken, grants, type Scope, type TokenEntry } from '@snapcat/runtime';
+import { Problem, sendProblem } from './problem';
+
+/**
+ * Who may call what (issue 18, docs/decisions/0014-access-control.md): the one table of the scope each REST
+ * route and each GraphQL root field needs. The access middleware and the GraphQL plugin below read it, and
+ * the matrix test (services/api/test/access.test.ts) checks it against the routes the app registers and the
+ * fields the schema declares, so a route or an operation without a rule fails the suite.
+ *
+ * `public`: no token needed (probes, metrics, the OpenAPI document). A route not in the table needs `admin`
+ * (deny by default); `/graphql` is authorised per operation, by GRAPHQL_RULES.
+ */
+export type Rule = Scope | 'public';
+
+export const REST_RULES = {
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
+  'GET /metrics': 'public',
+  'GET /api/v1/openapi.json': 'public',
+
+  'GET /api/v1/jobs': 'read',
+  'GET /api/v1/jobs/{jobId}': 'read',
+  'GET /api/v1/jobs/{jobId}/snapshots/{snapshotId}': 'read',
+  'GET /api/v1/jobs/{jobId}/events': 'read',
+  'GET /api/v1/jobs/{jobId}/savepoint-schedule': 'read',
+  'GET /api/v1/storage/orphans': 'read',
+
+  'PUT /api/v1/jobs/{jobId}': 'runtime',
+  'POST /api/v1/jobs/{jobId}/status': 'runtime',
+  'POST /api/v1/jobs/{jobId}/snapshots': 'runtime',
+  'POST /api/v1/jobs/{jobId}/snapshots/{snapshotId}/acks': 'runtime',
+  'POST /api/v1/jobs/{jobId}/snapshots/{snapshotId}/decline': 'runtime',
+
+  'POST /api/v1/jobs/{jobId}/snapshots/{snapshotId}/persist': 'operator',
+  'POST /api/v1/jobs/{jobId}/snapshots/{snapshotId}/discard': 'operator',
+  'PUT /api/v1/jobs/{jobId}/savepoint-schedule': 'operator',
+  'DELETE /api/v1/jobs/{jobId}/savepoint-schedule': 'operator',
+
+  'POST /api/v1/webhooks': 'operator',
+  'GET /api/v1/webhooks': 'operator',
+  'GET /api/v1/webhooks/{subscriptionId}': 'operator',
+  'PATCH /api/v1/webhooks/{subscriptionId}': 'operator',
+  'DELETE /api/v1/webhooks/{subscriptionId}': 'operator',
+  'POST /api/v1/webhooks/{subscriptionId}/rotate-secret': 'operator',
+  'GET /api/v1/webhooks/{subscriptionId}/deliveries': 'operator',
+  'POST /api/v1/webhooks/{subscriptionId}/deliveries/{deliveryId}/redeliver': 'operator',
+  'POST /api/v1/webhooks/{subscriptionId}/test': 'operator',
+} as const satisfies Record<string, Rule>;
+
+/** The scope of each GraphQL root field (`Type.field`); introspection (`__schema`, `__type`) is public. */
+export const GRAPHQL_RULES = {
+  'Query.job': 'read',
+  'Query.jobs': 'read',
+  'Query.snapshot': 'read',
+  'Query.snapshots': 'read',
+  'Query.catalog': 'read',
+  'Query.history': 'read',
+  'Query.catalogAsOf': 'read',
+  'Subscription.snapshotEvents': 'read',
+  'Mutation.triggerSnapshot': 'runtime',
+  'Mutation.setJobStatus': 'runtime',
+  'Mutation.persistSnapshot': 'operator',
+  'Mutation.discardSnapshot': 'operator',
+} as const satisfies Record<string, Scope>;
+
+/** What a route or field not in the tables needs. */
+export const DEFAULT_RULE: Scope = 'admin';
+
+/** The caller of a request: a configured token, or `anonymous` (with every right) while authentication is off. */
+export interface Principal {
+  name: string;
+  scopes: Scope[];
+  namespaces: '*' | string[];
+}
+export const ANONYMOUS: Principal = { name: 'anonymous', scopes: ['admin'], namespaces: '*' };
+
+/** How a request identified itself: a principal, no token at all, or a token that is not configured. */
+type Identity = Principal | 'missing' | 'unknown';
+const identities = new WeakMap<object, Identity>();
+
+/** The principal of a request the access middleware let through (undefined for public routes without token). */
+export function principalOf(req: object): Principal | undefined {
+  const identity = identities.get(req);
+  return typeof identity === 'object' ? identity : undefined;
+}
+
+function identify(tokens: readonly TokenEntry[], authorization: string | undefined): Identity {
+  if (tokens.length === 0) return ANONYMOUS;
+  if (authorization === undefined) return 'missing';
+  const token = bearerToken(authorization);
+  const entry = token === undefined ? undefined : findToken(tokens, token);
+  return entry ? { name: entry.name, scopes: entry.scopes, namespaces: entry.namespaces } : 'unknown';
+}
+
+function holds(principal: Principal, needed: Scope): boolean {
+  return grants(principal.scopes, needed);
+}
+
+/** The rule of a REST request, matched as express matches routes (case-insensitive, optional trailing slash). */
+export function restRule(method: string, path: string): Rule | 'graphql' {
+  if (/^\/graphql\/?$/i.test(path)) return 'graphql';
+  const verb = method === 'HEAD' ? 'GET' : method;
+  for (const [pattern, rule] of COMPILED) {
+    if (pattern.verb === verb && pattern.path.test(path)) return rule;
+  }
+  return DEFAULT_RULE;
+}
+const COMPILED = Object.entries(REST_RULES).map(([key, rule]) => {
+  const [verb, path] = key.split(' ') as [string, string];
+  const source = path.replace(/[.]/g, '\\.').replace(/\{\w+\}/g, '[^/]+');
+  return [{ verb, path: new RegExp(`^${source}/?$`, 'i') }, rule as Rule] as const;
+});
+
+/** Per-caller request budget: resolves whether the request may go on, or after how long to retry. */
+export interface RateLimiter {
+  consume(key: string): Promise<{ allowed: true } | { allowed: false; retryAfterMs: number }>;
+}
+
+/** Never limited: what orchestrators and load balancers poll. */
+const UNLIMITED = new Set(['/healthz', '/readyz']);
+
+export interface AccessOptions {
+  /** The configured tokens; none: authentication is off (every caller is `anonymous`). */
+  tokens: readonly TokenEntry[];
+  rateLimiter?: RateLimiter;
+}
+
+/**
+ * Identifies the caller (Bearer token, compared in constant time), applies the rate limit (per token, per
+ * client address without one), then refuses what the caller's scopes do not allow: 401 problem+json with
+ * `WWW-Authenticate: Bearer` for no or an unknown token, 403 naming the scope needed. /graphql is let through
+ * identified: its operations are checked by accessPlugin.
+ */
+export function accessMiddleware({ tokens, rateLimiter }: AccessOptions): express.RequestHandler {
+  return (req, res, next) => {
+    const rule = restRule(req.method, req.path);
+    const identity = identify(tokens, req.get('authorization'));
+    identities.set(req, identity);
+    const decide = () => {
+      if (rule === 'public' || rule === 'graphql') return next();
+      if (typeof identity !== 'object') return next(unauthenticated(res, identity));
+      if (!holds(identity, rule)) return next(forbidden(rule, identity));
+      next();
+    };
+    if (!rateLimiter || UNLIMITED.has(req.path)) return decide();
+    const key = typeof identity === 'object' && tokens.length > 0 ? `token:${identity.name}` : `ip:${req.ip}`;
+    rateLimiter.consume(key).then((verdict) => {
+      if (verdict.allowed) return decide();
+      const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
+      res.setHeader('Retry-After', String(seconds));
+      sendProblem(
+        res,
+        new Problem(
+          429,
+          'too-many-requests',
+          'Too many requests',
+          `rate limit exceeded: retry in ${seconds} s`,
+        ),
+      );
+    }, next);
+  };
+}
+
+function unauthenticated(res: express.Response, identity: 'missing' | 'unknown'): Problem {
+  res.setHeader(
+    'WWW-Authenticate',
+    identity === 'missing' ? 'Bearer realm="snapcat"' : 'Bearer realm="snapcat", error="invalid_token"',
+  );
+  const detail =
+    identity === 'missing'
+      ? 'this route needs a token: send Authorization: Bearer <token>'
+      : 'the token is not valid';
+  return new Problem(401, 'unauthenticated', 'Unauthenticated', detail, [
+    { field: 'header.authorization', rule: identity === 'missing' ? 'required' : 'token', message: detail },
+  ]);
+}
+
+function forbidden(needed: Scope, principal: Principal): Problem {
+  const detail = `this needs the ${needed} scope; token ${principal.name} has ${principal.scopes.join(', ')}`;
+  return new Problem(
+    403,
+    'forbidden',
+    'Forbidden',
+    detail,
+    [{ field: 'header.authorization', rule: 'scope', message: `needs the ${needed} scope` }],
+    { requiredScope: needed },
+  );
+}
+
+/** The root fields an operation selects, through fragments (`Type.field`, Type the operation's root type). */
+export function rootFields(document: DocumentNode, operationName?: string | null): string[] {
+  const operation = getOperationAST(document, operationName ?? undefined);
+  if (!operation) return [];
+  const type = { query: 'Query', mutation: 'Mutation', subscription: 'Subscription' }[operation.operation];
+  const fragments = new Map(
+    document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d]] : [])),
+  );
+  const fields = new Set<string>();
+  const seen = new Set<string>();
+  const walk = (set: SelectionSetNode) => {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) fields.add(`${type}.${selection.name.value}`);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) walk(selection.selectionSet);
+      else if (!seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) walk(fragment.selectionSet);
+      }
+    }
+  };
+  walk(operation.selectionSet);
+  return [...fields];
+}
+
+const PUBLIC_FIELDS = /\.__(schema|type|typename)$/;
+
+/** The scope an operation needs to its last field: the strongest any of its root fields needs. */
+function refusal(identity: Identity | undefined, fields: string[]): GraphQLError | undefined {
+  const needed = fields
+    .filter((field) => !PUBLIC_FIELDS.test(field))
+    .map((field) => (GRAPHQL_RULES as Record<string, Scope>)[field] ?? DEFAULT_RULE);
+  if (needed.length === 0) return undefined;
+  if (identity === undefined || typeof identity !== 'object') {
+    const missing = identity !== 'unknown';
+    return new GraphQLError(
+      missing ? 'this operation needs a token: send Authorization: Bearer <token>' : 'the token is not valid',
+      {
+        extensions: {
+          code: 'UNAUTHENTICATED',
+          http: {
+            status: 401,
+            headers: {
+              'WWW-Authenticate': missing
+                ? 'Bearer realm="snapcat"'
+                : 'Bearer realm="snapcat", error="invalid_token"',
+            },
+          },
+        },
+      },
+    );
+  }
+  const lacking = needed.find((scope) => !holds(identity, scope));
+  if (lacking === undefined) return undefined;
+  return new GraphQLError(
+    `this operation needs the ${lacking} scope; token ${identity.name} has ${identity.scopes.join(', ')}`,
+    { extensions: { code: 'FORBIDDEN', requiredScope: lacking, http: { status: 403 } } },
+  );
+}
+
+/**
+ * GraphQL's half of the access rules: before an operation executes (or subscribes), every root field it
+ * selects must be allowed to the caller the access middleware identified; otherwise the whole operation is
+ * refused with one error (UNAUTHENTICATED, HTTP 401; FORBIDDEN, HTTP 403) and nothing runs.
+ */
+export function accessPlugin(enabled: boolean): Plugin {
+  if (!enabled) return {};
+  const check = ({
+    args,
+    setResultAndStopExecution,
+  }: {
+    args: { document: DocumentNode; operationName?: string | null; contextValue: unknown };
+    setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void;
+  }) => {
+    const req = (args.contextValue as { req?: object }).req;
+    const identity = req ? identities.get(req) : undefined;
+    const error = refusal(identity, rootFields(args.document, args.operationName));
+    if (error) setResultAndStopExecution({ errors: [error] });
+  };
+  return { onExecute: check, onSubscribe: check } as Plugin;
+}

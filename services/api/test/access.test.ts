@@ -1,0 +1,298 @@
+import {
+  buildSchema,
+  getNamedType,
+  isEnumType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  type GraphQLField,
+  type GraphQLInputType,
+} from 'graphql';
+import { readFileSync } from 'node:fs';
+import IORedis from 'ioredis';
+import request from 'supertest';
+import { Projector, ReadModel } from '@snapcat/read-model';
+import {
+  SCOPES,
+  createLogger,
+  grants,
+  newToken,
+  parseTokenList,
+  tokenLine,
+  type Scope,
+} from '@snapcat/runtime';
+import type { SnapshotStorage } from '@snapcat/storage';
+import { deleteKeys } from '../../../test/support/redis';
+import { GRAPHQL_RULES, REST_RULES, restRule, type Rule } from '../src/access';
+import { SCHEMA_FILE, createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { describedRoutes } from '../src/openapi';
+import { apiFixture, JOB } from './fixture';
+import { SUBSCRIPTION, registered, webhookStub } from './routes';
+
+/*
+ * The access matrix (issue 18, acceptance 1, without namespaces): every REST route the app registers and every
+ * root field of the GraphQL schema, called with no token, an unknown token and a token of each scope, answers
+ * 401, 401, and 403 or a pass exactly as the one rule table (src/access.ts) says. The lists of routes and
+ * operations come from the app and the schema themselves, so one without a rule fails here.
+ */
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const tokens = Object.fromEntries(SCOPES.map((scope) => [scope, newToken()])) as Record<Scope, string>;
+const TOKENS = parseTokenList(
+  SCOPES.map((scope) =>
+    tokenLine({ name: `${scope}-token`, scopes: [scope], namespaces: '*' }, tokens[scope]),
+  ).join('\n'),
+);
+type Caller = 'none' | 'wrong' | Scope;
+const CALLERS: Caller[] = ['none', 'wrong', ...SCOPES];
+const authorization = (caller: Caller): Record<string, string> =>
+  caller === 'none' ? {} : { authorization: `Bearer ${caller === 'wrong' ? newToken() : tokens[caller]}` };
+
+/** What the table says a caller gets: 401, 403, or through to the route (any answer but 401/403/5xx). */
+function expected(rule: Rule, caller: Caller): 401 | 403 | 'pass' {
+  if (rule === 'public') return 'pass';
+  if (caller === 'none' || caller === 'wrong') return 401;
+  return grants([caller], rule) ? 'pass' : 403;
+}
+
+const concrete = (path: string) =>
+  path
+    .replace('{jobId}', JOB)
+    .replace('{snapshotId}', '1')
+    .replace('{subscriptionId}', SUBSCRIPTION)
+    .replace('{deliveryId}', 'd1');
+
+/** A body each route accepts (its OpenAPI example), so that a pass mostly reaches the route's own 2xx. */
+const examples = new Map(
+  describedRoutes().map(({ method, path, operation }) => {
+    const content = operation.requestBody?.content?.['application/json'] as
+      { examples?: Record<string, { value: unknown }> } | undefined;
+    const first = Object.values(content?.examples ?? {})[0];
+    return [`${method.toUpperCase()} /api/v1${path}`.replace('/api/v1/healthz', '/healthz'), first?.value];
+  }),
+);
+
+describe('access matrix', () => {
+  const prefix = `snapcat-test-access-${process.pid}-${Date.now().toString(36)}`;
+  let redis: IORedis;
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  let projector: Projector | undefined;
+  const projectorRedis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+
+  beforeAll(async () => {
+    redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const readModel = new ReadModel(redis, prefix);
+    const storage = { isWithinRoots: async () => true } as unknown as SnapshotStorage;
+    fx = apiFixture({
+      webhooks: webhookStub(),
+      storage,
+      readModel,
+      readModelAvailable: () => true,
+      tokens: TOKENS,
+      graphql: ({ bus, store }) =>
+        createGraphql({
+          bus,
+          store,
+          readModel,
+          storage,
+          pubsub: createSnapshotEventsPubSub(),
+          topic: `${prefix}:events`,
+          tokens: TOKENS,
+        }),
+    });
+    http = request(fx.app);
+    // The mutations answer once the read model shows their events.
+    projector = new Projector({
+      store: fx.store,
+      redis: projectorRedis,
+      prefix,
+      log: { info: () => {}, error: () => {} },
+      publish: () => {},
+      tickMs: 50,
+    });
+    await projector.start();
+    const admin = authorization('admin');
+    await http
+      .put(`/api/v1/jobs/${JOB}`)
+      .set(admin)
+      .send({ tasks: ['source-0'] })
+      .expect(201);
+    await http.post(`/api/v1/jobs/${JOB}/status`).set(admin).send({ status: 'RUNNING' }).expect(200);
+  });
+  afterAll(async () => {
+    await projector?.stop();
+    projectorRedis.disconnect();
+    await fx.close();
+    await deleteKeys(prefix);
+    redis.disconnect();
+  });
+
+  it('has a rule for exactly the routes the app registers', () => {
+    expect([...registered(fx.app)].sort()).toEqual(Object.keys(REST_RULES).sort());
+    // A path no route serves needs admin (deny by default), like a route someone forgot to list.
+    expect(restRule('GET', '/api/v1/nothing-here')).toBe('admin');
+    expect(restRule('GET', `/API/V1/JOBS/${JOB}/`)).toBe('read');
+    expect(restRule('HEAD', '/readyz')).toBe('public');
+  });
+
+  const routes = Object.entries(REST_RULES) as [string, Rule][];
+  it.each(routes)('%s (%s): none 401, wrong 401, each scope as the table says', async (route, rule) => {
+    const [method, path] = route.split(' ') as [string, string];
+    const seen: [Caller, number][] = [];
+    const wanted: [Caller, number | string][] = [];
+    for (const caller of CALLERS) {
+      let call = http[method.toLowerCase() as 'get'](concrete(path)).set(authorization(caller));
+      const body = examples.get(route);
+      if (method !== 'GET' && method !== 'DELETE') call = call.send((body ?? {}) as object);
+      const res = await call;
+      const want = expected(rule, caller);
+      if (want === 'pass') {
+        seen.push([caller, [401, 403].includes(res.status) || res.status >= 500 ? res.status : 0]);
+        wanted.push([caller, 0]);
+      } else {
+        seen.push([caller, res.status]);
+        wanted.push([caller, want]);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        if (want === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
+        if (want === 403) expect(res.body).toMatchObject({ requiredScope: rule, status: 403 });
+      }
+    }
+    expect(seen).toEqual(wanted);
+  });
+
+  // The GraphQL operations: every root field of the schema.
+  const schema = buildSchema(readFileSync(SCHEMA_FILE, 'utf8'));
+  const fields = (['Query', 'Mutation', 'Subscription'] as const).flatMap((type) =>
+    Object.values(
+      schema.getType(type) && isObjectType(schema.getType(type))
+        ? (
+            schema.getType(type) as never as { getFields(): Record<string, GraphQLField<unknown, unknown>> }
+          ).getFields()
+        : {},
+    ).map((field) => [type, field] as const),
+  );
+
+  it('has a rule for exactly the root fields of the schema', () => {
+    expect(fields.map(([type, f]) => `${type}.${f.name}`).sort()).toEqual(Object.keys(GRAPHQL_RULES).sort());
+  });
+
+  it.each(fields.map(([type, field]) => [`${type}.${field.name}`, type, field] as const))(
+    '%s: none 401, wrong 401, each scope as the table says',
+    async (name, type, field) => {
+      const rule = (GRAPHQL_RULES as Record<string, Scope>)[name]!;
+      const args = field.args
+        .filter((a) => isNonNullType(a.type))
+        .map((a) => `${a.name}: ${literal(a.name, a.type)}`);
+      const selection = isObjectType(getNamedType(field.type)) ? ' { __typename }' : '';
+      const query = `${type.toLowerCase()} { ${field.name}${args.length ? `(${args.join(', ')})` : ''}${selection} }`;
+      const seen: [Caller, unknown][] = [];
+      const wanted: [Caller, unknown][] = [];
+      for (const caller of CALLERS) {
+        const want = expected(rule, caller);
+        const accept = type === 'Subscription' ? 'text/event-stream' : 'application/graphql-response+json';
+        const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+          const req = http
+            .post('/graphql')
+            .set(authorization(caller))
+            .set('accept', accept)
+            .send({ query })
+            .buffer(false)
+            .parse((response, done) => {
+              // A subscription that was let through streams: its status and first bytes are enough.
+              let text = '';
+              response.on('data', (chunk: Buffer) => {
+                text += chunk.toString();
+                if (type === 'Subscription' && response.statusCode === 200) {
+                  resolve({ status: response.statusCode!, text });
+                  (response as unknown as { destroy(): void }).destroy();
+                }
+              });
+              response.on('end', () => {
+                resolve({ status: response.statusCode!, text });
+                done(null, text);
+              });
+            });
+          req.then(
+            () => {},
+            (error: Error) => (type === 'Subscription' ? undefined : reject(error)),
+          );
+        });
+        const code = /"code":"(UNAUTHENTICATED|FORBIDDEN)"/.exec(res.text)?.[1];
+        if (want === 'pass') {
+          seen.push([
+            caller,
+            code ?? ([401, 403].includes(res.status) || res.status >= 500 ? res.status : 'pass'),
+          ]);
+          wanted.push([caller, 'pass']);
+        } else {
+          seen.push([caller, [res.status, code]]);
+          wanted.push([caller, [want, want === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN']]);
+        }
+      }
+      expect(seen).toEqual(wanted);
+    },
+  );
+
+  it('introspection needs no token; a mixed operation needs the strongest scope of its fields', async () => {
+    const introspection = await http.post('/graphql').send({ query: '{ __schema { queryType { name } } }' });
+    expect(introspection.status).toBe(200);
+    expect(introspection.body.data.__schema.queryType.name).toBe('Query');
+    const mixed = await http
+      .post('/graphql')
+      .set(authorization('runtime'))
+      .set('accept', 'application/graphql-response+json')
+      .send({
+        query: `mutation { a: setJobStatus(jobId: "${JOB}", status: RUNNING) { id } ...F } fragment F on Mutation { persistSnapshot(jobId: "${JOB}", snapshotId: 1) { id } }`,
+      });
+    expect(mixed.status).toBe(403);
+    expect(mixed.body.errors[0].extensions).toMatchObject({ code: 'FORBIDDEN', requiredScope: 'operator' });
+  });
+});
+
+/** A value of an argument's type, for a call that reaches the resolver (or its validation). */
+function literal(name: string, type: GraphQLInputType): string {
+  if (isNonNullType(type)) return literal(name, type.ofType);
+  if (isListType(type)) return `[${literal(name, type.ofType)}]`;
+  if (isEnumType(type)) return type.getValues()[0]!.name;
+  switch (type.name) {
+    case 'ID':
+      return name === 'jobId' || name === 'id' ? `"${JOB}"` : '"x"';
+    case 'Int':
+      return '1';
+    case 'Boolean':
+      return 'false';
+    case 'DateTime':
+      return '"2026-01-01T00:00:00Z"';
+    default:
+      return '"x"';
+  }
+}
+
+describe('tokens never reach the log', () => {
+  it('a request with a token, good or bad, logs nothing containing it at debug level', async () => {
+    const raw: string[] = [];
+    const log = createLogger('debug', { write: (line: string) => void raw.push(line) });
+    const fx = apiFixture({ tokens: TOKENS, requestLog: log.debug });
+    try {
+      const http = request(fx.app);
+      await http.get(`/api/v1/jobs/${JOB}`).set(authorization('read')).expect(404);
+      const wrong = newToken();
+      await http
+        .get(`/api/v1/jobs/${JOB}`)
+        .set({ authorization: `Bearer ${wrong}` })
+        .expect(401);
+      await http
+        .put(`/api/v1/jobs/${JOB}`)
+        .set(authorization('read'))
+        .send({ tasks: ['a'] })
+        .expect(403);
+      log.info('headers', { headers: { authorization: `Bearer ${tokens.runtime}` } });
+      expect(raw.length).toBeGreaterThanOrEqual(4);
+      const text = raw.join('');
+      for (const token of [...Object.values(tokens), wrong]) expect(text).not.toContain(token);
+    } finally {
+      await fx.close();
+    }
+  });
+});

@@ -1,0 +1,60 @@
+import type express from 'express';
+import type { WebhookService } from '@snapcat/webhooks';
+
+/*
+ * What the tests that compare the express app with a list of routes share (the OpenAPI document test, the
+ * access matrix test): the routes the app registers, and a webhook service stub for the webhook routes.
+ */
+
+export const SUBSCRIPTION = 'wh_4f1c2a9b7d3e5f60a1b2c3d4';
+
+interface Layer {
+  route?: { path: string; methods: Record<string, boolean> };
+  handle?: { stack?: Layer[] };
+  rawPath?: string;
+}
+
+/** Every (method, path) the express app registers, walking its router and the routers mounted on it. */
+export function registered(app: express.Express): string[] {
+  const found: string[] = [];
+  const walk = (stack: Layer[], prefix: string) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        const path = `${prefix}${layer.route.path}`.replace(/(.)\/$/, '$1').replace(/:(\w+)/g, '{$1}');
+        for (const [method, on] of Object.entries(layer.route.methods)) {
+          if (on && method !== '_all') found.push(`${method.toUpperCase()} ${path}`);
+        }
+      } else if (layer.handle?.stack) {
+        walk(layer.handle.stack, `${prefix}${layer.rawPath ?? ''}`);
+      }
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
+  return found;
+}
+
+/** Webhook answers without Redis: the routes run, the service is not under test here. */
+export const webhookStub = () => {
+  const subscription = {
+    id: SUBSCRIPTION,
+    url: 'https://hooks.example.com/snapcat',
+    eventTypes: [],
+    jobIds: [],
+    description: '',
+    enabled: true,
+    createdAt: '2024-06-01T00:00:00.000Z',
+    updatedAt: '2024-06-01T00:00:00.000Z',
+  };
+  const receipt = { deliveryId: 'd1', messageId: 'msg_1' };
+  return {
+    create: async () => ({ ...subscription, secret: 'whsec_x' }),
+    list: async () => [subscription],
+    get: async () => subscription,
+    update: async () => subscription,
+    delete: async () => {},
+    rotateSecret: async () => ({ ...subscription, secret: 'whsec_y' }),
+    deliveries: async () => [],
+    redeliver: async () => receipt,
+    test: async () => receipt,
+  } as unknown as WebhookService;
+};
