@@ -121,8 +121,8 @@ export function createApp({
     const replies = results.map((r) => r.reply);
     res.json(Array.isArray(input) ? replies : replies[0]);
   });
-  // GraphQL before the JSON parser: yoga reads its own request bodies.
-  if (graphql) app.use(graphql.graphqlEndpoint, graphql);
+  // GraphQL before the JSON parser: yoga reads its own request bodies, so their size is checked here.
+  if (graphql) app.use(graphql.graphqlEndpoint, graphqlBodyLimit, graphql);
   app.use(jsonBody, requireJson);
 
   app.get('/healthz', (_req, res) => {
@@ -320,6 +320,23 @@ export function createApp({
   app.use(problemMiddleware(log));
   return app;
 }
+
+/** The most a GraphQL request body may hold (a document and its variables). */
+export const GRAPHQL_BODY_LIMIT = 1024 * 1024;
+
+const graphqlBodyLimit: express.RequestHandler = (req, _res, next) => {
+  const declared = Number(req.get('content-length') ?? 0);
+  if (declared <= GRAPHQL_BODY_LIMIT) return next();
+  next(
+    new Problem(
+      413,
+      'too-large',
+      'Payload too large',
+      `a GraphQL request may hold ${GRAPHQL_BODY_LIMIT} bytes`,
+      [{ field: 'body', rule: 'max-size', message: `at most ${GRAPHQL_BODY_LIMIT} bytes` }],
+    ),
+  );
+};
 
 function notFound(field: string, detail: string): Problem {
   const location = field === 'path' ? 'path' : `path.${field}`;

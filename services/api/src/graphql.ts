@@ -30,6 +30,8 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import { Problem } from './problem';
 import { requireWithinRoots } from './guards';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { accessPlugin } from './access';
 import type { TokenEntry } from '@snapcat/runtime';
 
@@ -58,6 +60,22 @@ interface JobParent {
 }
 
 const MAX_PAGE = 500;
+
+/**
+ * Limits on what one GraphQL document may ask (GraphQL Armor), well above what the schema's real queries need
+ * (the README's deepest, catalogAsOf → job → snapshots → edges → node → fields, is 6 deep). Introspection is
+ * exempt from depth and cost, and stays on; field suggestions stay on too, as introspection tells as much.
+ */
+export const GRAPHQL_LIMITS = {
+  maxDepth: { n: 10 },
+  costLimit: { maxCost: 5000 },
+  maxAliases: { n: 15 },
+  maxTokens: { n: 2000 },
+  maxDirectives: { n: 20 },
+} as const;
+
+/** The header browsers must send with a "simple" request (GET, or a form content type): CSRF prevention. */
+export const CSRF_HEADER = 'x-graphql-csrf';
 
 export function createGraphql(deps: GraphqlDeps) {
   const { bus, store, readModel, storage, pubsub, topic } = deps;
@@ -271,9 +289,20 @@ export function createGraphql(deps: GraphqlDeps) {
   const yoga = createYoga({
     schema: createSchema({ typeDefs: readFileSync(SCHEMA_FILE, 'utf8'), resolvers }),
     graphqlEndpoint: '/graphql',
-    graphiql: { title: 'snapcat catalog' },
+    graphiql: { title: 'snapcat catalog', additionalHeaders: { [CSRF_HEADER]: '1' } },
     logging: false,
-    plugins: [accessPlugin((deps.tokens ?? []).length > 0)],
+    plugins: [
+      // A browser may send a GET or a form POST to another site without a preflight: such requests must
+      // carry a header a page cannot set cross-site without CORS (JSON POSTs, as from GraphiQL, are preflighted).
+      useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }),
+      EnvelopArmorPlugin({
+        ...GRAPHQL_LIMITS,
+        maxDepth: { ...GRAPHQL_LIMITS.maxDepth, ignoreIntrospection: true },
+        costLimit: { ...GRAPHQL_LIMITS.costLimit, ignoreIntrospection: true },
+        blockFieldSuggestion: { enabled: false },
+      }),
+      accessPlugin((deps.tokens ?? []).length > 0),
+    ],
     maskedErrors: {
       maskError: (error, message, isDev) =>
         deps.readModelAvailable?.() === false

@@ -1,0 +1,221 @@
+import IORedis from 'ioredis';
+import request from 'supertest';
+import { ReadModel } from '@snapcat/read-model';
+import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
+import { deleteKeys } from '../../../test/support/redis';
+import { GRAPHQL_BODY_LIMIT } from '../src/app';
+import { CSRF_HEADER, GRAPHQL_LIMITS, createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { createRateLimiter } from '../src/rate-limit';
+import { apiFixture, expectProblem, JOB } from './fixture';
+
+/*
+ * Issue 18, item 6: the per-caller rate limit (429 + Retry-After, never on the probes, shared through Redis),
+ * GraphQL Armor's limits, CSRF prevention for GraphQL, the GraphQL body limit, and the REST request limits.
+ */
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const prefix = `snapcat-test-limits-${process.pid}-${Date.now().toString(36)}`;
+const one = newToken();
+const two = newToken();
+const TOKENS = parseTokenList(
+  [
+    tokenLine({ name: 'one', scopes: ['admin'], namespaces: '*' }, one),
+    tokenLine({ name: 'two', scopes: ['admin'], namespaces: '*' }, two),
+  ].join('\n'),
+);
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+let redis: IORedis;
+beforeAll(() => {
+  redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  await deleteKeys(prefix);
+  redis.disconnect();
+});
+
+/** Sends `n` requests one after another; the statuses in order. */
+async function statuses(n: number, send: () => PromiseLike<{ status: number }>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push((await send()).status);
+  return out;
+}
+
+describe('rate limit', () => {
+  it('per token: past its budget 429 problem+json with Retry-After; another token and the probes go on', async () => {
+    const fx = apiFixture({ tokens: TOKENS, rateLimiter: createRateLimiter(3) });
+    try {
+      const http = request(fx.app);
+      // 3 a second, and as many again per 10 s of burst: the 7th within the second is refused.
+      const first = await statuses(8, () => http.get(`/api/v1/jobs/${JOB}`).set(bearer(one)));
+      expect(first.slice(0, 6)).toEqual([404, 404, 404, 404, 404, 404]);
+      expect(first.slice(6)).toEqual([429, 429]);
+      const refused = await http.get(`/api/v1/jobs/${JOB}`).set(bearer(one));
+      expectProblem(refused as never, 429);
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect((await http.get(`/api/v1/jobs/${JOB}`).set(bearer(two))).status).toBe(404);
+      expect(new Set(await statuses(20, () => http.get('/healthz')))).toEqual(new Set([200]));
+      expect(new Set(await statuses(20, () => http.get('/readyz')))).toEqual(new Set([200]));
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('without tokens, per client address', async () => {
+    const fx = apiFixture({ rateLimiter: createRateLimiter(2) });
+    try {
+      const http = request(fx.app);
+      const seen = await statuses(6, () => http.get(`/api/v1/jobs/${JOB}`));
+      expect(seen).toEqual([404, 404, 404, 404, 429, 429]);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it("on Redis, replicas share one token's budget", async () => {
+    const limit = () => createRateLimiter(2, { client: redis, keyPrefix: `${prefix}:ratelimit` });
+    const a = apiFixture({ tokens: TOKENS, rateLimiter: limit() });
+    const b = apiFixture({ tokens: TOKENS, rateLimiter: limit() });
+    try {
+      const [ha, hb] = [request(a.app), request(b.app)];
+      let i = 0;
+      const seen = await statuses(6, () => (i++ % 2 ? hb : ha).get(`/api/v1/jobs/${JOB}`).set(bearer(one)));
+      expect(seen).toEqual([404, 404, 404, 404, 429, 429]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+describe('GraphQL limits', () => {
+  const readModel = () => new ReadModel(redis, prefix);
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  beforeAll(() => {
+    fx = apiFixture({
+      graphql: ({ bus, store }) =>
+        createGraphql({
+          bus,
+          store,
+          readModel: readModel(),
+          storage: { isWithinRoots: async () => true } as never,
+          pubsub: createSnapshotEventsPubSub(),
+          topic: `${prefix}:events`,
+        }),
+    });
+    http = request(fx.app);
+  });
+  afterAll(() => fx.close());
+
+  const post = (query: string) =>
+    http.post('/graphql').set('accept', 'application/graphql-response+json').send({ query });
+  const message = (res: { body: { errors?: { message: string }[] } }) => res.body.errors?.[0]?.message ?? '';
+
+  it('refuses a document deeper, costlier, with more aliases, tokens or directives than allowed', async () => {
+    const nested = (depth: number) => {
+      // Job.snapshots.edges.node... nests: the depth grows by job → snapshots → edges → node → (id).
+      let inner = 'id';
+      for (let i = 0; i < depth; i++)
+        inner = `restorePoint { snapshot { jobId } } snapshots { edges { node { ${inner} } } }`;
+      return `{ job(id: "${JOB}") { ${inner} } }`;
+    };
+    expect(message(await post(nested(1)))).toBe('');
+    expect(message(await post(nested(3)))).toMatch(/depth|cost/i);
+    const aliases = Array.from(
+      { length: GRAPHQL_LIMITS.maxAliases.n + 1 },
+      (_, i) => `a${i}: job(id: "${JOB}") { id }`,
+    );
+    expect(message(await post(`{ ${aliases.join(' ')} }`))).toMatch(/aliases/i);
+    const tokens = Array.from({ length: GRAPHQL_LIMITS.maxTokens.n }, () => '__typename');
+    expect(message(await post(`{ ${tokens.join(' ')} }`))).toMatch(/token/i);
+    const directives = Array.from({ length: GRAPHQL_LIMITS.maxDirectives.n + 1 }, () => '@include(if: true)');
+    expect(message(await post(`{ __typename ${directives.join(' ')} }`))).toMatch(/directive/i);
+  });
+
+  it('introspection (as GraphiQL sends it) is on and within the limits', async () => {
+    const { getIntrospectionQuery } = await import('graphql');
+    const res = await post(getIntrospectionQuery());
+    expect(res.status).toBe(200);
+    expect(res.body.data.__schema.queryType.name).toBe('Query');
+  });
+
+  it('CSRF: a GET or a form-encoded POST needs the x-graphql-csrf header; JSON POSTs and GraphiQL work', async () => {
+    const get = await http
+      .get('/graphql')
+      .query({ query: '{ __typename }' })
+      .set('accept', 'application/json');
+    expect(get.status).toBe(403);
+    const withHeader = await http
+      .get('/graphql')
+      .query({ query: '{ __typename }' })
+      .set('accept', 'application/json')
+      .set(CSRF_HEADER, '1');
+    expect(withHeader.status).toBe(200);
+    expect(withHeader.body.data.__typename).toBe('Query');
+    const form = await http
+      .post('/graphql')
+      .set('content-type', 'application/x-www-form-urlencoded')
+      .send('query=%7B__typename%7D');
+    expect(form.status).toBe(403);
+    expect((await post('{ __typename }')).status).toBe(200);
+    const graphiql = await http.get('/graphql').set('accept', 'text/html');
+    expect(graphiql.status).toBe(200);
+    expect(graphiql.text).toContain(CSRF_HEADER);
+  });
+
+  it('a GraphQL body over 1 MiB is 413', async () => {
+    const res = await http
+      .post('/graphql')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ query: '{ __typename }', variables: { x: 'x'.repeat(GRAPHQL_BODY_LIMIT) } }));
+    expectProblem(res as never, 413, 'body', 'max-size');
+  });
+});
+
+describe('REST request limits', () => {
+  let fx: ReturnType<typeof apiFixture>;
+  beforeAll(() => {
+    fx = apiFixture();
+  });
+  afterAll(() => fx.close());
+
+  it('names the field and the rule: batch-ack length, string lengths', async () => {
+    const http = request(fx.app);
+    const acks = Array.from({ length: 10_001 }, (_, i) => ({ taskId: `t${i}` }));
+    expectProblem(
+      (await http.post(`/api/v1/jobs/${JOB}/snapshots/1/acks`).send(acks)) as never,
+      400,
+      'body',
+      'max-length',
+    );
+    expectProblem(
+      (await http.post(`/api/v1/jobs/${JOB}/snapshots/1/acks`).send({ taskId: 't'.repeat(257) })) as never,
+      400,
+      'body.taskId',
+      'max-length',
+    );
+    expectProblem(
+      (await http
+        .post(`/api/v1/jobs/${JOB}/snapshots/1/decline`)
+        .send({ taskId: 't', reason: 'r'.repeat(4097) })) as never,
+      400,
+      'body.reason',
+      'max-length',
+    );
+    expectProblem(
+      (await http.put(`/api/v1/jobs/${JOB}`).send({ tasks: ['a'], name: 'n'.repeat(257) })) as never,
+      400,
+      'body.name',
+      'max-length',
+    );
+    expectProblem(
+      (await http
+        .post(`/api/v1/jobs/${JOB}/snapshots/1/persist`)
+        .send({ targetDirectory: `/${'d'.repeat(1024)}` })) as never,
+      400,
+      'body.targetDirectory',
+      'max-length',
+    );
+  });
+});
