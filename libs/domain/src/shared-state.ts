@@ -130,7 +130,8 @@ function liveDirectoryOwners(
     if (others.length > 0) return others;
   }
   const slash = location.lastIndexOf('/');
-  if (slash < firstAncestorEnd(location) || slash <= 0) return undefined;
+  // firstAncestorEnd is at least 1: this also stops at a path's root (slash 0) and without a slash.
+  if (slash < firstAncestorEnd(location)) return undefined;
   const parent = location.slice(0, slash);
   const cached = directories?.get(parent);
   if (cached !== undefined) return cached ?? undefined;
@@ -156,7 +157,6 @@ export function deletingSnapshot(registry: SharedStateRegistry, location: string
   for (let end = location.length; end >= last; end = location.lastIndexOf('/', end - 1)) {
     const owner = registry.deleting.get(end === location.length ? location : location.slice(0, end));
     if (owner !== undefined) return owner;
-    if (end <= 0) break;
   }
   return undefined;
 }
@@ -395,8 +395,9 @@ function firstAncestorEnd(location: string): number {
 }
 
 function normalisePath(path: string): string {
-  // The common case (already normal) costs one scan.
-  if (!/\/\/|\/\.\.?(\/|$)|\/$/.test(path)) return path;
+  // The common case (already normal) costs one scan. A file: URI's path is absolute even when written
+  // without its slash (`file:a/b`, as `file:a/b/` and `file:a/./b` are).
+  if (path.startsWith('/') && !/\/\/|\/\.\.?(\/|$)|\/$/.test(path)) return path;
   const out: string[] = [];
   for (const segment of path.split('/')) {
     if (segment === '' || segment === '.') continue;

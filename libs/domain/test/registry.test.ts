@@ -3,6 +3,7 @@ import {
   EMPTY_REGISTRY,
   RegistryEditor,
   deletingSnapshot,
+  discardPlanOf,
   isWithin,
   normaliseLocation,
   planDiscard,
@@ -43,6 +44,9 @@ describe('normaliseLocation', () => {
     ['hdfs://nn:8020/x', 'hdfs://nn:8020/x'],
     ['relative/path/', 'relative/path/'],
     ['x-s3a://b/c', 'x-s3a://b/c'],
+    ['data/s3a://b/c', 'data/s3a://b/c'],
+    ['file:relative/x', '/relative/x'],
+    ['file:relative/x/', '/relative/x'],
   ])('%s -> %s', (location, key) => {
     expect(normaliseLocation(location)).toBe(key);
   });
@@ -111,6 +115,32 @@ describe('whyKept and deletingSnapshot', () => {
       reason: 'LIVE_DIRECTORY',
       snapshots: [1],
     });
+  });
+
+  it('a live directory at the top (a short name, or a whole bucket) keeps what lies in it', () => {
+    const r = registry((e) => {
+      e.ownDirectory(2, '/d');
+      e.ownDirectory(3, 's3://bucket');
+      e.ownDirectory(5, 'r');
+      e.markDeleting(4, ['/e']);
+    });
+    expect(whyKept(r, 'r/f')).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [5] });
+    expect(whyKept(r, '/d/f')).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [2] });
+    expect(whyKept(r, 's3://bucket/a/f')).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [3] });
+    expect(whyKept(r, 's3://bucket/f')).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [3] });
+    expect(deletingSnapshot(r, '/e/f')).toBe(4);
+  });
+
+  it('a URI’s ancestors stop at its bucket or host: nothing above it (its scheme) is a directory it lies in', () => {
+    const above = ['s3:', 's3:/', 's3://', ':', ':/'];
+    const r = registry((e) => {
+      for (const location of above) e.ownDirectory(2, location);
+      e.markDeleting(3, above);
+    });
+    for (const location of ['s3://bucket', 's3://bucket/f', 's3://bucket/a/f', '://host/f']) {
+      expect(whyKept(r, location)).toBeNull();
+      expect(deletingSnapshot(r, location)).toBeUndefined();
+    }
   });
 
   it('a location being deleted by someone else is kept as BEING_DELETED: a discard, or a stray cleanup', () => {
@@ -196,6 +226,15 @@ describe('RegistryEditor', () => {
     expect(editor.deleting.get('/data/sp/x')).toBe(2);
   });
 
+  it('releasing the first of a directory’s owners leaves it owned by the others', () => {
+    const editor = new RegistryEditor(EMPTY_REGISTRY);
+    editor.ownDirectory(2, '/data/sp/x');
+    editor.ownDirectory(4, '/data/sp/x');
+    editor.release(2, [], ['/data/sp/x'], []);
+    expect(editor.directories.get('/data/sp/x')).toEqual([4]);
+    expect(whyKept(editor.seal(), '/data/sp/x/f')).toEqual({ reason: 'LIVE_DIRECTORY', snapshots: [4] });
+  });
+
   it('a registry being edited cannot start another edit', () => {
     const editor = new RegistryEditor(EMPTY_REGISTRY);
     expect(() => new RegistryEditor(editor)).toThrow('a registry still being edited cannot be edited again');
@@ -239,6 +278,46 @@ describe('planDiscard and planStrayCleanup', () => {
       stateHandles: [],
       kept: [{ path: '/data/sp/x', reason: 'LIVE_DIRECTORY', snapshots: [2] }],
     });
+  });
+
+  it('what only the discarded snapshot references inside its directory is deleted with it, listed or not', () => {
+    const r = registry((e) => {
+      e.ownDirectory(1, '/data/chk/job/chk-1');
+      e.reference(1, [handle('/data/chk/job/chk-1/own')]);
+    });
+    expect(planDiscard(r, 1, [], ['/data/chk/job/chk-1'])).toEqual({
+      locations: ['/data/chk/job/chk-1'],
+      stateHandles: [],
+      kept: [],
+    });
+  });
+
+  it('keeps each live location inside the discarded directories once, when the directories nest', () => {
+    const r = registry((e) => {
+      e.ownDirectory(1, '/data/sp-1');
+      e.ownDirectory(1, '/data/sp-1/inner');
+      e.ownDirectory(2, '/data/sp-1/inner/live');
+      e.reference(2, [handle('/data/sp-1/inner/f')]);
+    });
+    const plan = planDiscard(r, 1, [], ['/data/sp-1', '/data/sp-1/inner']);
+    expect(plan.locations).toEqual(['/data/sp-1', '/data/sp-1/inner']);
+    expect(plan.kept).toEqual([
+      { path: '/data/sp-1/inner/f', reason: 'REFERENCED', snapshots: [2] },
+      { path: '/data/sp-1/inner/live', reason: 'LIVE_DIRECTORY', snapshots: [2] },
+    ]);
+  });
+
+  it('a discard request that recorded its plan is executed as recorded, not planned again', () => {
+    const now = registry((e) => e.reference(2, [handle('/data/chk/job/chk-1/f')]));
+    const recorded = {
+      locations: ['/data/chk/job/chk-1'],
+      stateHandles: [handle('/data/chk/job/chk-1/f')],
+      kept: [],
+    };
+    expect(discardPlanOf(now, 1, recorded)).toEqual(recorded);
+    expect(discardPlanOf(now, 1, { ...recorded, kept: undefined }).kept).toEqual([
+      { path: '/data/chk/job/chk-1/f', reason: 'REFERENCED', snapshots: [2] },
+    ]);
   });
 
   it('a stray acknowledgement’s handles: deleted unless something keeps them; each location once', () => {
