@@ -154,6 +154,16 @@ describe('rejections', () => {
     });
   });
 
+  it('the latest completed snapshot of a job that is not running is discarded without force', () => {
+    const job = new Job().register({ retention: 'RETAIN_ON_CANCELLATION' });
+    const id = job.complete();
+    job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
+    expect(job.run({ type: 'RequestDiscard', snapshotId: id, force: false }).reply).toEqual({
+      snapshotStatus: 'DISCARDING',
+      changed: true,
+    });
+  });
+
   it('discard results: none requested, or recorded as done already', () => {
     const job = new Job().register();
     const id = job.complete();

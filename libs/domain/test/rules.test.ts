@@ -620,6 +620,14 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([2, 1]);
     expect(job.snapshot(3).status).toBe('COMPLETED');
   });
+  it('periodic checkpoints are not the schedule’s: retention leaves them to numRetained', () => {
+    const job = new Job().register({ numRetained: 5 });
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 0 } } });
+    const checkpoints = [job.complete('CHECKPOINT', 'PERIODIC'), job.complete('CHECKPOINT', 'PERIODIC')];
+    periodicSavepoints(job, 1);
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
+    expect(checkpoints.map((id) => job.snapshot(id).status)).toEqual(['COMPLETED', 'COMPLETED']);
+  });
   it('never discards a persisted checkpoint or a manual savepoint, whatever the policy', () => {
     const job = new Job().register({ numRetained: 5 });
     job.run({
