@@ -11,6 +11,7 @@ import { JobId, JobStatus, SnapshotStatus } from '@snapcat/domain';
 import { version } from '../package.json';
 import { requestSchemas } from './requests';
 import { webhookSchemas } from './webhooks';
+import { REST_RULES, type Rule } from './access';
 import * as S from './openapi-schemas';
 
 /*
@@ -107,6 +108,47 @@ const PROBLEMS = {
     detail: 'send the body as application/json',
     errors: [{ field: 'header.content-type', rule: 'json', message: 'must be application/json' }],
   }),
+  401: problemResponse(
+    'Unauthenticated',
+    'No token, or one that is not configured: send `Authorization: Bearer <token>`.',
+    {
+      type: 'urn:snapcat:problem:unauthenticated',
+      title: 'Unauthenticated',
+      status: 401,
+      detail: 'this route needs a token: send Authorization: Bearer <token>',
+      errors: [{ field: 'header.authorization', rule: 'required', message: 'this route needs a token' }],
+    },
+    {
+      headers: z.object({
+        'WWW-Authenticate': z
+          .string()
+          .meta({ description: 'The scheme to use.', example: 'Bearer realm="snapcat"' }),
+      }),
+    },
+  ),
+  403: problemResponse(
+    'Forbidden',
+    "The token's scopes do not include the one this route needs (`requiredScope`).",
+    {
+      type: 'urn:snapcat:problem:forbidden',
+      title: 'Forbidden',
+      status: 403,
+      detail: 'this needs the operator scope; token ci has runtime',
+      errors: [{ field: 'header.authorization', rule: 'scope', message: 'needs the operator scope' }],
+      requiredScope: 'operator',
+    },
+  ),
+  429: problemResponse(
+    'TooManyRequests',
+    "The caller's rate limit (SNAPCAT_RATE_LIMIT) is spent; retry after Retry-After seconds.",
+    {
+      type: 'urn:snapcat:problem:too-many-requests',
+      title: 'Too many requests',
+      status: 429,
+      detail: 'rate limit exceeded: retry in 1 s',
+    },
+    { headers: retryAfter },
+  ),
   500: problemResponse('Internal', 'An unexpected error (logged).', {
     type: 'urn:snapcat:problem:internal',
     title: 'Internal error',
@@ -733,7 +775,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
   if (cached) return cached;
   const paths: ZodOpenApiPathsObject = {};
   for (const { method, path, operation } of describedRoutes()) {
-    paths[path] = { ...paths[path], [method]: operation };
+    paths[path] = { ...paths[path], [method]: withAccess(method, path, operation) };
   }
   cached = createDocument(
     {
@@ -751,6 +793,17 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         { name: 'operations', description: 'Health, readiness, metrics and this document' },
       ],
       paths,
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'A token of SNAPCAT_TOKENS (`snapcat token create` makes one). Without configured tokens ' +
+              'authentication is off (and snapcat listens on loopback only).',
+          },
+        },
+      },
     },
     {
       // `format: date-time` says it: the long pattern zod adds to z.iso.datetime() only obscures it.
@@ -760,6 +813,26 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
     },
   );
   return cached;
+}
+
+/**
+ * An operation with what access.ts says about it: the scope it needs (`x-required-scope`), the bearer scheme
+ * and its 401/403 unless public, and 429 unless a probe.
+ */
+function withAccess(
+  method: Method,
+  path: string,
+  operation: ZodOpenApiOperationObject,
+): ZodOpenApiOperationObject {
+  const rule = (REST_RULES as Record<string, Rule>)[`${method.toUpperCase()} ${path}`] ?? 'admin';
+  const responses = { ...operation.responses };
+  if (rule !== 'public') Object.assign(responses, { 401: PROBLEMS[401], 403: PROBLEMS[403] });
+  if (path !== '/healthz' && path !== '/readyz') Object.assign(responses, { 429: PROBLEMS[429] });
+  return {
+    ...operation,
+    ...(rule === 'public' ? { security: [] } : { security: [{ bearer: [] }], 'x-required-scope': rule }),
+    responses,
+  };
 }
 
 /** The document as schema/openapi.json holds it. */

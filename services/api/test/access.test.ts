@@ -25,7 +25,7 @@ import type { SnapshotStorage } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { GRAPHQL_RULES, REST_RULES, restRule, type Rule } from '../src/access';
 import { SCHEMA_FILE, createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
-import { describedRoutes } from '../src/openapi';
+import { describedRoutes, openApiDocument } from '../src/openapi';
 import { apiFixture, JOB } from './fixture';
 import { SUBSCRIPTION, registered, webhookStub } from './routes';
 
@@ -134,6 +134,19 @@ describe('access matrix', () => {
     expect(restRule('GET', '/api/v1/nothing-here')).toBe('admin');
     expect(restRule('GET', `/API/V1/JOBS/${JOB}/`)).toBe('read');
     expect(restRule('HEAD', '/readyz')).toBe('public');
+  });
+
+  it('the OpenAPI document names the scope and the bearer scheme of every route that is not public', () => {
+    const doc = openApiDocument() as unknown as {
+      paths: Record<string, Record<string, { security: object[]; 'x-required-scope'?: string }>>;
+    };
+    const described = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, op]) => [
+        `${method.toUpperCase()} ${path}`,
+        op['x-required-scope'] ?? (op.security.length === 0 ? 'public' : 'unnamed'),
+      ]),
+    );
+    expect(Object.fromEntries(described)).toEqual(REST_RULES);
   });
 
   const routes = Object.entries(REST_RULES) as [string, Rule][];
