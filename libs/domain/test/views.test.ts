@@ -1,6 +1,10 @@
 import {
+  EMPTY_REGISTRY,
+  RegistryEditor,
   checkpointPath,
   durationMs,
+  evolve,
+  fold,
   initialState,
   isIsoDuration,
   jobSummaryView,
@@ -9,6 +13,8 @@ import {
   restorePoint,
   savepointPath,
   snapshotView,
+  taskHandlesOf,
+  type EventOf,
 } from '../src';
 import { JOB, Job, T0 } from './harness';
 
@@ -234,6 +240,68 @@ describe('the fold behind the views', () => {
     expect(job.state.counts).toEqual({ completed: 2, failed: 0, discarded: 1 });
     expect(job.snapshot(a).expectedTasks).toEqual([]);
     expect(job.ack(a, 'a')).toEqual({ result: 'DISCARDED', snapshotStatus: 'DISCARDING' });
+  });
+
+  it('evolve applies one event as fold does', () => {
+    const job = new Job().register();
+    const before = job.state;
+    const [triggered] = job.run({
+      type: 'TriggerSnapshot',
+      kind: 'CHECKPOINT',
+      triggerId: 't',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+    }).events;
+    expect(evolve(before, triggered!)).toEqual(job.state);
+    expect(evolve(before, triggered!).pending).toEqual(new Set([1]));
+  });
+
+  it('a completed snapshot keeps the handles of the tasks that reported any, by task', () => {
+    const job = new Job().register({ tasks: ['a', 'b', 'c'] });
+    const reply = job.trigger();
+    if (!reply.accepted) throw new Error('rejected');
+    const handle = { path: '/data/chk/x/chk-1/b', sizeBytes: 3 };
+    for (const [taskId, stateHandles] of [
+      ['a', []],
+      ['b', [handle]],
+      ['c', []],
+    ] as const) {
+      job.run({
+        type: 'AcknowledgeTask',
+        snapshotId: reply.snapshotId,
+        taskId,
+        stateSize: 1,
+        stateHandles: [...stateHandles],
+      });
+    }
+    expect(taskHandlesOf(job.snapshot(reply.snapshotId))).toEqual([['b', [handle]]]);
+  });
+
+  it('a triggered snapshot expects the tasks its event names, even when the job’s tasks differ', () => {
+    const job = new Job().register({ tasks: ['a', 'b'] });
+    const before = job.state;
+    const [triggered] = job.run({
+      type: 'TriggerSnapshot',
+      kind: 'CHECKPOINT',
+      triggerId: 't',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+    }).events as [EventOf<'SnapshotTriggered'>];
+    for (const tasks of [['a', 'b'], ['x', 'y'], ['a', 'y'], ['a'], ['a', 'b', 'c']]) {
+      const state = fold(before, [{ ...triggered, tasks }]);
+      expect(state.snapshots.get(triggered.snapshotId)!.expectedTasks).toEqual(tasks);
+    }
+  });
+
+  it('the fold refuses an event of a snapshot never triggered, and a state whose registry is still being edited', () => {
+    const job = new Job().register();
+    job.complete();
+    const completed = job.log.find((e) => e.type === 'SnapshotCompleted')!;
+    expect(() => fold(new Job().register().state, [completed])).toThrow(
+      'event refers to snapshot 1, which was never triggered',
+    );
+    const editing = { ...job.state, sharedState: new RegistryEditor(EMPTY_REGISTRY) };
+    expect(() => fold(editing, [])).toThrow('a draft of a state whose draft was never sealed');
   });
 
   it('remembers the last schedule slot handled', () => {
