@@ -127,6 +127,9 @@ describe('subscription commands', () => {
     });
     expect(decideSubscription(state, { type: 'UpdateSubscription', subscriptionId: ID }, T0)).toEqual([]);
     expect(
+      decideSubscription(state, { type: 'UpdateSubscription', subscriptionId: ID, url: undefined }, T0),
+    ).toEqual([]);
+    expect(
       decideSubscription(state, { type: 'UpdateSubscription', subscriptionId: ID, enabled: true }, T0),
     ).toEqual([]);
     // An update event with an undefined field (as a client could send) leaves that field alone.
@@ -321,6 +324,7 @@ describe('webhook messages', () => {
     ['https://user:pw@example.com/x', false],
     ['HTTPS://user@example.com/x', false],
     ['https://example.com/x@y', true],
+    ['https://example.com/cb?next=https://user@example.org/', true],
     ['https://example.com/x#part', false],
   ])('WebhookUrl %s: %s', (url, ok) => {
     expect(WebhookUrl.safeParse(url).success).toBe(ok);

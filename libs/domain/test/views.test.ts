@@ -329,6 +329,8 @@ describe('paths', () => {
     expect(savepointPath('/sp', JOB, 1, '')).toBe(`/sp/${JOB}/savepoint-1-cbf29ce48422`);
     expect(savepointPath('/sp/', JOB, 2, 'a')).toBe(`/sp/${JOB}/savepoint-2-af63dc4c8601`);
     expect(savepointPath('/sp', JOB, 3, 'foobar')).toBe(`/sp/${JOB}/savepoint-3-85944171f739`);
+    // A hash below 2^60: its leading zero is a digit of the suffix too.
+    expect(savepointPath('/sp', JOB, 4, 'seed-1100')).toBe(`/sp/${JOB}/savepoint-4-04cad4baefaa`);
   });
 });
 
