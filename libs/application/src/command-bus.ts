@@ -27,6 +27,8 @@ export const systemClock: Clock = { now: () => Date.now() };
 export interface CommandMetadata {
   correlationId?: string;
   causationId?: string;
+  /** Who asked: the name of the caller's token (`anonymous` while authentication is off). */
+  actor?: string;
 }
 
 export interface Executed<C extends Command> {
@@ -91,12 +93,13 @@ const READ_PAGE = 1000;
 /** Events of a command without correlation share one metadata object (stores copy or serialise it). */
 const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
 
-/** A command's correlation as EventStoreDB's well-known metadata fields, written on each of its events. */
+/** A command's correlation (EventStoreDB's well-known metadata fields) and actor, written on each of its events. */
 function eventMetadata(metadata: CommandMetadata): Record<string, unknown> {
-  if (!metadata.correlationId && !metadata.causationId) return NO_METADATA;
+  if (!metadata.correlationId && !metadata.causationId && !metadata.actor) return NO_METADATA;
   return {
     ...(metadata.correlationId ? { $correlationId: metadata.correlationId } : {}),
     ...(metadata.causationId ? { $causationId: metadata.causationId } : {}),
+    ...(metadata.actor ? { actor: metadata.actor } : {}),
   };
 }
 

@@ -13,7 +13,7 @@ import { openApiDocument } from './openapi';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
 import { httpObservability, registerCommandMetrics, requestId } from './metrics';
-import { accessMiddleware, type RateLimiter } from './access';
+import { accessMiddleware, principalOf, type RateLimiter } from './access';
 import type { TokenEntry } from '@snapcat/runtime';
 
 export interface AppDeps extends JobListDeps {
@@ -93,7 +93,8 @@ export function createApp({
   const jobPath = (req: Request) => parse(schemas.jobPath, req.params, 'path');
   const snapshotPath = (req: Request) => parse(schemas.snapshotPath, req.params, 'path');
   const body = (req: Request) => req.body ?? {};
-  const meta = (req: Request) => ({ correlationId: requestId(req) });
+  // The request id and the caller's token name go into every event the request appends (its audit trail).
+  const meta = (req: Request) => ({ correlationId: requestId(req), actor: principalOf(req)?.name });
 
   const requireWithinRoots = (location: string | undefined, field: string) =>
     requireWithin(storage, location, field);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Request as ExpressRequest } from 'express';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
@@ -32,7 +33,8 @@ import { Problem } from './problem';
 import { requireWithinRoots } from './guards';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { accessPlugin } from './access';
+import { accessPlugin, principalOf } from './access';
+import { requestId } from './metrics';
 import type { TokenEntry } from '@snapcat/runtime';
 
 export const SCHEMA_FILE = join(__dirname, '..', '..', '..', 'schema', 'catalog.graphql');
@@ -123,7 +125,7 @@ export function createGraphql(deps: GraphqlDeps) {
   };
 
   /** Runs a command and answers once the read model shows its events (read your own writes). */
-  const execute = async <C extends Command>(input: unknown) => {
+  const execute = async <C extends Command>(input: unknown, context: Context) => {
     const parsed = Command.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -132,7 +134,7 @@ export function createGraphql(deps: GraphqlDeps) {
       });
     }
     try {
-      const result = await bus.execute(parsed.data as C, { correlationId: randomUUID() });
+      const result = await bus.execute(parsed.data as C, metadataOf(context));
       if (result.position) await readModel.waitFor(result.position);
       return result;
     } catch (error) {
@@ -189,17 +191,21 @@ export function createGraphql(deps: GraphqlDeps) {
       triggerSnapshot: async (
         _: unknown,
         a: { jobId: string; kind: string; triggerId?: string; targetDirectory?: string; formatType?: string },
+        context: Context,
       ) => {
         await guard(storage, a.targetDirectory, 'targetDirectory');
-        const { reply } = await execute<Extract<Command, { type: 'TriggerSnapshot' }>>({
-          type: 'TriggerSnapshot',
-          jobId: a.jobId,
-          kind: a.kind,
-          triggerId: a.triggerId ?? randomUUID(),
-          triggerType: 'MANUAL',
-          formatType: a.formatType ?? 'CANONICAL',
-          ...(a.targetDirectory ? { targetDirectory: a.targetDirectory } : {}),
-        });
+        const { reply } = await execute<Extract<Command, { type: 'TriggerSnapshot' }>>(
+          {
+            type: 'TriggerSnapshot',
+            jobId: a.jobId,
+            kind: a.kind,
+            triggerId: a.triggerId ?? randomUUID(),
+            triggerType: 'MANUAL',
+            formatType: a.formatType ?? 'CANONICAL',
+            ...(a.targetDirectory ? { targetDirectory: a.targetDirectory } : {}),
+          },
+          context,
+        );
         if (!reply.accepted) {
           throw new GraphQLError(`trigger rejected: ${reply.reason}`, {
             extensions: { code: 'CONFLICT', reason: reply.reason, field: 'kind', rule: reply.reason },
@@ -210,31 +216,39 @@ export function createGraphql(deps: GraphqlDeps) {
       persistSnapshot: async (
         _: unknown,
         a: { jobId: string; snapshotId: number; targetDirectory?: string },
+        context: Context,
       ) => {
         await guard(storage, a.targetDirectory, 'targetDirectory');
-        await execute({
-          type: 'PersistSnapshot',
-          jobId: a.jobId,
-          snapshotId: a.snapshotId,
-          ...(a.targetDirectory ? { targetDirectory: a.targetDirectory } : {}),
-        });
+        await execute(
+          {
+            type: 'PersistSnapshot',
+            jobId: a.jobId,
+            snapshotId: a.snapshotId,
+            ...(a.targetDirectory ? { targetDirectory: a.targetDirectory } : {}),
+          },
+          context,
+        );
         return readModel.snapshot(a.jobId, a.snapshotId);
       },
       discardSnapshot: async (
         _: unknown,
         a: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
+        context: Context,
       ) => {
-        await execute({
-          type: 'RequestDiscard',
-          jobId: a.jobId,
-          snapshotId: a.snapshotId,
-          force: a.force ?? false,
-          ...(a.reason ? { reason: a.reason } : {}),
-        });
+        await execute(
+          {
+            type: 'RequestDiscard',
+            jobId: a.jobId,
+            snapshotId: a.snapshotId,
+            force: a.force ?? false,
+            ...(a.reason ? { reason: a.reason } : {}),
+          },
+          context,
+        );
         return readModel.snapshot(a.jobId, a.snapshotId);
       },
-      setJobStatus: async (_: unknown, a: { jobId: string; status: string }) => {
-        await execute({ type: 'ChangeJobStatus', jobId: a.jobId, status: a.status });
+      setJobStatus: async (_: unknown, a: { jobId: string; status: string }, context: Context) => {
+        await execute({ type: 'ChangeJobStatus', jobId: a.jobId, status: a.status }, context);
         return liveJob(a.jobId);
       },
     },
@@ -316,6 +330,19 @@ export function createGraphql(deps: GraphqlDeps) {
     },
   });
   return yoga;
+}
+
+/** What yoga passes resolvers: the express request among it (mounted as express middleware). */
+interface Context {
+  req?: ExpressRequest;
+}
+
+/** The metadata of a mutation's events: the request id (as REST's) and the caller's token name. */
+function metadataOf(context: Context) {
+  const req = context.req;
+  return req
+    ? { correlationId: requestId(req), actor: principalOf(req)?.name }
+    : { correlationId: randomUUID() };
 }
 
 interface HistoryArgs {

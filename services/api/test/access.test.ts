@@ -247,6 +247,37 @@ describe('access matrix', () => {
     },
   );
 
+  it("every event a request appends records the caller's token name and the request id (REST and GraphQL)", async () => {
+    const other = 'b1b2c3d4e5f60718293a4b5c6d7e8f90';
+    await http
+      .put(`/api/v1/jobs/${other}`)
+      .set(authorization('runtime'))
+      .set('x-correlation-id', 'audit-1')
+      .send({ tasks: ['t'] })
+      .expect(201);
+    const mutation = await http
+      .post('/graphql')
+      .set(authorization('operator'))
+      .set('x-correlation-id', 'audit-2')
+      .send({ query: `mutation { setJobStatus(jobId: "${other}", status: SUSPENDED) { id } }` });
+    expect(mutation.body.errors).toBeUndefined();
+    const history = await http
+      .post('/graphql')
+      .set(authorization('read'))
+      .send({ query: `{ history(jobId: "${other}") { edges { node { type metadata } } } }` });
+    const [registered, ...changed] = history.body.data.history.edges.map(
+      (e: { node: { type: string; metadata: object } }) => e.node,
+    );
+    expect(registered).toEqual({
+      type: 'JobRegistered',
+      metadata: { $correlationId: 'audit-1', actor: 'runtime-token' },
+    });
+    expect(changed.length).toBeGreaterThan(0);
+    for (const event of changed) {
+      expect(event.metadata).toEqual({ $correlationId: 'audit-2', actor: 'operator-token' });
+    }
+  });
+
   it('introspection needs no token; a mixed operation needs the strongest scope of its fields', async () => {
     const introspection = await http.post('/graphql').send({ query: '{ __schema { queryType { name } } }' });
     expect(introspection.status).toBe(200);
