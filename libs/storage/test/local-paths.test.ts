@@ -185,3 +185,87 @@ describe('LocalSnapshotStorage: listFiles', () => {
     for (const f of files) expect(f.mtimeMs).toBeGreaterThan(Date.now() - 60_000);
   });
 });
+
+describe('LocalSnapshotStorage: file-system errors', () => {
+  // The file system as local.ts calls it (its imports are read at each call): one call made to fail.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fsp = require('node:fs/promises') as typeof import('node:fs/promises');
+  const readdir = fsp.readdir;
+  const failure = (code: string) => Object.assign(new Error(`${code} (injected)`), { code });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('a file gone before its unlink was deleted by someone else; any other unlink error fails the removal', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'chk', 'f'), 4);
+    jest.spyOn(fsp, 'unlink').mockRejectedValueOnce(failure('ENOENT'));
+    expect(await storage.remove({ locations: [join(root, 'chk')], stateHandles: [] })).toBe(0);
+    file(join(root, 'chk', 'f'), 4);
+    jest.spyOn(fsp, 'unlink').mockRejectedValueOnce(failure('EACCES'));
+    await expect(storage.remove({ locations: [join(root, 'chk')], stateHandles: [] })).rejects.toThrow(
+      'EACCES (injected)',
+    );
+    expect(existsSync(join(root, 'chk', 'f'))).toBe(true);
+  });
+
+  it('a kept location the file system cannot resolve fails the request: it is never taken as not kept', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'chk', 'a'), 1);
+    file(join(root, 'not-a-dir'), 1);
+    const below = join(root, 'not-a-dir', 'x');
+    await expect(
+      storage.remove({ locations: [join(root, 'chk')], stateHandles: [], keep: [below] }),
+    ).rejects.toMatchObject({ code: 'ENOTDIR' });
+    expect(existsSync(join(root, 'chk', 'a'))).toBe(true);
+    await expect(storage.isWithinRoots(below)).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  it('removing emptied directories never follows a symlink (to an empty directory outside the roots)', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    const outside = join(base, 'outside');
+    mkdirSync(join(outside, 'empty'), { recursive: true });
+    mkdirSync(join(root, 'chk'));
+    symlinkSync(outside, join(root, 'chk', 'link'));
+    const request = { locations: [join(root, 'chk')], stateHandles: [], keep: [join(root, 'chk')] };
+    expect(await storage.remove(request)).toBe(0);
+    expect(existsSync(join(outside, 'empty'))).toBe(true);
+    expect(existsSync(join(root, 'chk', 'link'))).toBe(true);
+  });
+
+  it('a location that is a kept file: nothing is deleted, and that is no error', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'f'), 3);
+    const request = { locations: [join(root, 'f')], stateHandles: [], keep: [join(root, 'f')] };
+    expect(await storage.remove(request)).toBe(0);
+    expect(existsSync(join(root, 'f'))).toBe(true);
+  });
+
+  it('a directory that cannot be read fails the request: it is neither taken for a file nor skipped', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'chk', 'f'), 2);
+    jest.spyOn(fsp, 'readdir').mockRejectedValueOnce(failure('EACCES'));
+    await expect(storage.measure({ locations: [join(root, 'chk')], stateHandles: [] })).rejects.toThrow(
+      'EACCES (injected)',
+    );
+    // The second read: emptied directories being removed.
+    mkdirSync(join(root, 'empty'));
+    let reads = 0;
+    jest
+      .spyOn(fsp, 'readdir')
+      .mockImplementation(((...args: Parameters<typeof readdir>) =>
+        (reads += 1) === 2 ? Promise.reject(failure('EACCES')) : readdir(...args)) as typeof readdir);
+    await expect(storage.remove({ locations: [join(root, 'empty')], stateHandles: [] })).rejects.toThrow(
+      'EACCES (injected)',
+    );
+  });
+
+  it('an emptied directory someone else removed first is no error; another rmdir error fails the removal', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    mkdirSync(join(root, 'a'));
+    jest.spyOn(fsp, 'rmdir').mockRejectedValueOnce(failure('ENOENT'));
+    expect(await storage.remove({ locations: [join(root, 'a')], stateHandles: [] })).toBe(0);
+    jest.spyOn(fsp, 'rmdir').mockRejectedValueOnce(failure('EBUSY'));
+    await expect(storage.remove({ locations: [join(root, 'a')], stateHandles: [] })).rejects.toThrow(
+      'EBUSY (injected)',
+    );
+  });
+});

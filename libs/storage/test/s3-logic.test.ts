@@ -269,6 +269,10 @@ describe('S3SnapshotStorage (fake S3 client)', () => {
     expect(
       await storage.measure({ locations: [`${ROOT}/chk-4`], stateHandles: [], keep: ['s3://other'] }),
     ).toBe(1);
+    // A kept location above every bucket (a scheme, as written) keeps nothing.
+    expect(
+      await storage.measure({ locations: [`${ROOT}/chk-4`], stateHandles: [], keep: ['s3:', 's3:/'] }),
+    ).toBe(1);
   });
 
   it('deletes in batches of 1,000 keys per bucket, with the exact byte count', async () => {
@@ -391,6 +395,33 @@ describe('S3SnapshotStorage (fake S3 client)', () => {
     await expect(
       storage.measure({ locations: [], stateHandles: [{ path: `${ROOT}/h`, sizeBytes: 1 }] }),
     ).rejects.toThrow('denied');
+  });
+
+  it('asks the timer for backoffMs, then twice that, before each retry: of a batch and of a request', async () => {
+    const delays = (spy: jest.SpyInstance) =>
+      spy.mock.calls.map((call) => call[1] as number | undefined).filter((ms) => ms !== undefined && ms > 0);
+    const batch = fresh({ backoffMs: 10 });
+    for (let i = 0; i < 2; i += 1) batch.s3.put(`${ROOT}/chk-8/f${i}`, 1);
+    batch.s3.failKeys.set('root/chk-8/f1', { Code: 'InternalError' });
+    let deletes = 0;
+    batch.s3.fault = (name) => {
+      if (name === 'DeleteObjectsCommand' && ++deletes === 3) batch.s3.failKeys.clear();
+      return undefined;
+    };
+    const timer = jest.spyOn(global, 'setTimeout');
+    try {
+      await batch.storage.remove({ locations: [`${ROOT}/chk-8`], stateHandles: [] });
+      expect(delays(timer)).toEqual([10, 20]);
+      timer.mockClear();
+      const request = fresh({ backoffMs: 10, attempts: 3 });
+      let failures = 2;
+      request.s3.fault = () =>
+        failures-- > 0 ? Object.assign(new Error('slow'), { name: 'SlowDown' }) : undefined;
+      await request.storage.measure({ locations: [`${ROOT}/x`], stateHandles: [] });
+      expect(delays(timer)).toEqual([10, 20]);
+    } finally {
+      timer.mockRestore();
+    }
   });
 
   it('backs off 200 ms before a retry unless configured', async () => {
