@@ -30,6 +30,8 @@ export interface LoadJob {
   body: { kind: 'acks'; paths: string[]; batch: number } | { kind: 'fixed'; json: unknown };
   /** Requests per second for the whole run (latency at a fixed rate); omitted: as fast as possible. */
   rate?: number;
+  /** Sent with every request (an Authorization header, say). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadResult {
@@ -104,7 +106,7 @@ function closedLoop(
         requests: [
           {
             method: job.method ?? 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...job.headers },
             setupRequest: (request: Request): Request => ({
               ...request,
               ...(job.method === 'GET' ? {} : nextBody()),
@@ -167,7 +169,7 @@ function openLoop(job: LoadJob, rate: number): Promise<LoadResult> {
           port: target.port,
           path,
           method: job.method ?? 'POST',
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...job.headers },
         },
         (res) => {
           res.resume();

@@ -4,7 +4,7 @@
  * its own process; the services run as `npm start` runs them.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -117,20 +117,30 @@ async function p99AtRate(url: string, path: string, rate: number, body: LoadJob[
   return result.p99;
 }
 
-async function http(url: string, method: string, path: string, body?: unknown) {
+async function http(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(`${url}/api/v1${path}`, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return res.json() as Promise<Record<string, unknown>>;
 }
 
 /** Jobs with many tasks and a fresh savepoint each, so every ack of a run takes the SUCCESS path. */
-async function ackTargets(url: string, jobs: string[]): Promise<string[]> {
+async function ackTargets(
+  url: string,
+  jobs: string[],
+  headers: Record<string, string> = {},
+): Promise<string[]> {
   const paths: string[] = [];
   for (const jobId of jobs) {
-    const snap = await http(url, 'POST', `/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    const snap = await http(url, 'POST', `/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' }, headers);
     paths.push(`/api/v1/jobs/${jobId}/snapshots/${snap.snapshotId}/acks`);
   }
   return paths;
@@ -224,6 +234,67 @@ async function benchAcks(dir: string, baseline: RunningService) {
     met: p99 <= 10,
   });
   await service.shutdown();
+}
+
+/**
+ * #14: single acks/s with authentication on (SNAPCAT_TOKENS, every ack sent with a runtime token: hashed and
+ * compared with every configured hash, its scope checked) against the same service with authentication off;
+ * two services side by side, their runs interleaved (which goes first alternates), the default rate limit on
+ * in both.
+ */
+async function benchAuth(dir: string) {
+  const token = `snapcat_bench_${randomUUID()}`;
+  const hash = createHash('sha256').update(token).digest('hex');
+  const env = { SNAPCAT_WORKERS: 'off', SNAPCAT_PROJECTOR: 'off' };
+  const off = await serve(dir, `sqlite:${join(dir, 'auth-off.db')}`, 'bench-auth-off', env);
+  const on = await serve(dir, `sqlite:${join(dir, 'auth-on.db')}`, 'bench-auth-on', {
+    ...env,
+    // A few other tokens too: the comparison goes over every configured hash.
+    SNAPCAT_TOKENS: [
+      `bench:runtime:*:${hash}`,
+      ...[1, 2, 3].map((i) => `other${i}:read:*:${createHash('sha256').update(`x${i}`).digest('hex')}`),
+    ].join(','),
+  });
+  const sides = [
+    { service: off, headers: {} as Record<string, string>, rps: [] as number[] },
+    { service: on, headers: { authorization: `Bearer ${token}` }, rps: [] as number[] },
+  ];
+  const jobs = Array.from(
+    { length: quick ? 10 : 50 },
+    (_, i) => `${(i + 1).toString(16).padStart(8, '0')}${'ae'.repeat(12)}`,
+  );
+  const tasks = Array.from({ length: quick ? 10_000 : 40_000 }, (_, i) => `t${i}`);
+  for (const { service, headers } of sides) {
+    for (const jobId of jobs)
+      await http(service.url, 'PUT', `/jobs/${jobId}`, { tasks, checkpointing }, headers);
+  }
+  for (let r = 0; r < RUNS * 2; r += 1) {
+    for (const side of r % 2 ? [...sides].reverse() : sides) {
+      const paths = await ackTargets(side.service.url, jobs, side.headers);
+      const s = await load({
+        url: side.service.url,
+        path: '',
+        durationSec: DURATION,
+        connections: CONNECTIONS,
+        body: { kind: 'acks', paths, batch: 1 },
+        headers: side.headers,
+      });
+      if (s.non2xx) throw new Error(`${s.non2xx} non-2xx answers to single acks (#14)`);
+      side.rps.push(s.rps);
+    }
+  }
+  const [offRps, onRps] = sides.map((side) => median(side.rps)) as [number, number];
+  rows.push({
+    id: 14,
+    name: 'single acks/s with authentication on (runtime token) vs off, SQLite',
+    value: fmt(onRps),
+    baseline: `authentication off ${fmt(offRps)} acks/s`,
+    result: `ratio ${fmt(onRps / offRps, 2)}`,
+    target: 'ratio >= 0.95',
+    met: onRps / offRps >= 0.95,
+  });
+  await off.shutdown();
+  await on.shutdown();
 }
 
 /**
@@ -872,6 +943,7 @@ async function main() {
       [[11], async () => benchSharedState()],
       [[12], () => benchObjectStorage()],
       [[13], () => benchReplicas(dir)],
+      [[14], () => benchAuth(dir)],
     ];
     for (const [ids, run] of benchmarks) {
       if (only && !ids.some((id) => only.has(id))) continue;
