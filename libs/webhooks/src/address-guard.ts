@@ -38,9 +38,12 @@ export function isPrivateAddress(address: string): boolean {
   return refused.check(address, 'ipv6');
 }
 
-/** ::ffff:7f00:1 is 127.0.0.1 written in hex. */
+/**
+ * ::ffff:7f00:1 is 127.0.0.1 written in hex; 64:ff9b::a00:1 is NAT64's 10.0.0.1, as resolvers and the URL
+ * parser write it (never dotted).
+ */
 function mappedHex(address: string): string | undefined {
-  const match = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  const match = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
   if (!match) return undefined;
   const high = parseInt(match[1]!, 16);
   const low = parseInt(match[2]!, 16);

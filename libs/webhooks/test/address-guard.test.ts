@@ -76,6 +76,8 @@ describe('address guard', () => {
     await expect(assertPublicUrl('http://[2606:2800:21f:cb07::1]/x')).resolves.toBeUndefined();
     await expect(assertPublicUrl('http://[fe80::1]/x')).rejects.toThrow('fe80::1 resolves to fe80::1');
     await expect(assertPublicUrl('http://169.254.169.254/latest')).rejects.toThrow(AddressRefusedError);
+    // A NAT64 literal: the URL parser writes it in hex (64:ff9b::a00:1 is 10.0.0.1).
+    await expect(assertPublicUrl('http://[64:ff9b::10.0.0.1]/x')).rejects.toThrow(AddressRefusedError);
   });
 
   it('hostOf gives IPv6 literals without brackets', () => {
@@ -97,6 +99,11 @@ describe('address guard', () => {
     ['ff02::1', true],
     ['fc00::1', true],
     ['2001:db8::ffff:7f00:1', false],
+    ['2001:db8::ffff:127.0.0.1', false], // a dotted quad ending another address is not embedded
+    ['64:ff9b::192.168.10.10', true], // NAT64 of a private address, octets of several digits
+    ['64:ff9b::c0a8:a0a', true], // the same in hex: as a resolver or a URL writes it
+    ['64:ff9b::a00:1', true], // 10.0.0.1
+    ['64:ff9b::808:808', false], // 8.8.8.8
     ['', true],
   ])('isPrivateAddress(%s) is %s', (address, expected) => {
     expect(isPrivateAddress(address)).toBe(expected);
