@@ -45,6 +45,17 @@ describe('webhook adapters', () => {
     expect(() => box.open(altered)).toThrow();
   });
 
+  test('the secret box opens what an earlier release sealed with the same master key (a stable key derivation)', () => {
+    // Sealed on 2026-11-30 by new SecretBox('fixture-master-key').seal(...).
+    const sealed = {
+      v: 1 as const,
+      iv: 'IcOx/gHZPdL0nocb',
+      tag: '0ZfRhxlRN3YLKtW6ZwW94A==',
+      data: 'H5WVSKPeRDt71nQsmx7G3/0WDgHXoV2CwNrgNepTpmxhcMfvnwo=',
+    };
+    expect(new SecretBox('fixture-master-key').open(sealed)).toBe('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+  });
+
   test.each([
     ['127.0.0.1', true],
     ['127.255.0.9', true],
