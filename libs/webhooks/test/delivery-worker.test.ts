@@ -216,6 +216,21 @@ describe('delivery worker', () => {
     }
   });
 
+  it('a 300 answer is not a success: it is retried like any answer outside 2xx', async () => {
+    const t = await setUp('three-hundred', [0, 10]);
+    try {
+      answer = (call) => (call === 1 ? { status: 300 } : { status: 200 });
+      const record = await t.deliver();
+      expect(record.attempts.map((a) => [a.attempt, a.statusCode])).toEqual([
+        [1, 300],
+        [2, 200],
+      ]);
+      expect(record.status).toBe('succeeded');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('waits at least as long as Retry-After asks', async () => {
     const t = await setUp('retry-after', [0, 10]);
     try {
