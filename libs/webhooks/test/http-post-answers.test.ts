@@ -114,6 +114,16 @@ describe('postWebhook', () => {
     expect(result.latencyMs).toBeGreaterThanOrEqual(140);
   });
 
+  it('an answer cut off in its body: the status it gave and the error, not a hang', async () => {
+    handle = (_req, _body, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial', () => res.destroy());
+    };
+    const result = await post();
+    expect(result).toEqual({ statusCode: 200, latencyMs: expect.any(Number), error: expect.any(String) });
+    expect(result.error).not.toBe('');
+  });
+
   it('a refused connection is an error with the system’s message', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
