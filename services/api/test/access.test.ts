@@ -27,7 +27,7 @@ import { GRAPHQL_RULES, REST_RULES, restRule, type Rule } from '../src/access';
 import { SCHEMA_FILE, createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
 import { describedRoutes, openApiDocument } from '../src/openapi';
 import { apiFixture, JOB } from './fixture';
-import { SUBSCRIPTION, registered, webhookStub } from './routes';
+import { concrete, registered, webhookStub } from './routes';
 
 /*
  * The access matrix (issue 18, acceptance 1, without namespaces): every REST route the app registers and every
@@ -54,13 +54,6 @@ function expected(rule: Rule, caller: Caller): 401 | 403 | 'pass' {
   if (caller === 'none' || caller === 'wrong') return 401;
   return grants([caller], rule) ? 'pass' : 403;
 }
-
-const concrete = (path: string) =>
-  path
-    .replace('{jobId}', JOB)
-    .replace('{snapshotId}', '1')
-    .replace('{subscriptionId}', SUBSCRIPTION)
-    .replace('{deliveryId}', 'd1');
 
 /** A body each route accepts (its OpenAPI example), so that a pass mostly reaches the route's own 2xx. */
 const examples = new Map(

@@ -11,8 +11,8 @@ import { rebuildReadModel, ReadModel } from '@snapcat/read-model';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { describedRoutes, openApiDocument, openApiDocumentText } from '../src/openapi';
-import { apiFixture, JOB } from './fixture';
-import { SUBSCRIPTION, registered, webhookStub } from './routes';
+import { apiFixture } from './fixture';
+import { concrete, registered, webhookStub } from './routes';
 
 /*
  * The OpenAPI document (services/api/src/openapi.ts) against the API it describes:
@@ -52,13 +52,6 @@ const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
 /** A schema of the document, its $refs to #/components resolved against the document. */
 const compile = (schema: object) => ajv.compile({ ...schema, components: doc.components });
-
-const concrete = (path: string) =>
-  path
-    .replace('{jobId}', JOB)
-    .replace('{snapshotId}', '1')
-    .replace('{subscriptionId}', SUBSCRIPTION)
-    .replace('{deliveryId}', 'd1');
 
 describe('OpenAPI document', () => {
   it('is a valid OpenAPI 3.1 document (@seriousme/openapi-schema-validator)', () => {

@@ -1,5 +1,6 @@
 import type express from 'express';
 import type { WebhookService } from '@snapcat/webhooks';
+import { JOB } from './fixture';
 
 /*
  * What the tests that compare the express app with a list of routes share (the OpenAPI document test, the
@@ -7,6 +8,14 @@ import type { WebhookService } from '@snapcat/webhooks';
  */
 
 export const SUBSCRIPTION = 'wh_4f1c2a9b7d3e5f60a1b2c3d4';
+
+/** A route's path (`/jobs/{jobId}/...`) with its parameters filled in with the tests' job and subscription. */
+export const concrete = (path: string) =>
+  path
+    .replace('{jobId}', JOB)
+    .replace('{snapshotId}', '1')
+    .replace('{subscriptionId}', SUBSCRIPTION)
+    .replace('{deliveryId}', 'd1');
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };
