@@ -9,6 +9,7 @@ import {
   type Command,
   type Event,
   type JobState,
+  type NamespaceGrant,
   type ReplyOf,
 } from '@snapcat/domain';
 import {
@@ -29,6 +30,8 @@ export interface CommandMetadata {
   causationId?: string;
   /** Who asked: the name of the caller's token (`anonymous` while authentication is off). */
   actor?: string;
+  /** The namespaces the caller may act in (its token's); absent: all. Not written to the events. */
+  namespaces?: NamespaceGrant;
 }
 
 export interface Executed<C extends Command> {
@@ -101,6 +104,13 @@ function eventMetadata(metadata: CommandMetadata): Record<string, unknown> {
     ...(metadata.causationId ? { $causationId: metadata.causationId } : {}),
     ...(metadata.actor ? { actor: metadata.actor } : {}),
   };
+}
+
+/** Each command's namespace grant, when some caller of the batch is limited to namespaces. */
+function grantsOf(batch: readonly Queued[]): NamespaceGrant[] | undefined {
+  if (batch.every((q) => q.metadata.namespaces === undefined || q.metadata.namespaces === '*'))
+    return undefined;
+  return batch.flatMap((q) => q.commands.map(() => q.metadata.namespaces ?? '*'));
 }
 
 /**
@@ -269,6 +279,7 @@ export class CommandBus {
         writer.state,
         batch.length === 1 ? batch[0]!.commands : batch.flatMap((q) => q.commands),
         this.clock.now(),
+        grantsOf(batch),
       );
       const state = decided.state;
       const outcomes = decided.outcomes; // in the order of the entries' commands

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Namespace } from './namespaces';
 import {
   CheckpointingConfig,
   FormatType,
@@ -25,6 +26,8 @@ export const ConfigureJob = z.strictObject({
   type: z.literal('ConfigureJob'),
   jobId: JobId,
   name: z.string().min(1).max(256),
+  /** Set once, at registration (default `default`); naming another one later is a conflict. */
+  namespace: Namespace.optional(),
   tasks: Tasks,
   /** Only applied when given; a new job without it is RUNNING. */
   status: JobStatus.optional(),

@@ -1,3 +1,4 @@
+import { DEFAULT_NAMESPACE, grantsNamespace, type NamespaceGrant } from './namespaces';
 import type { Command, CommandOf } from './commands';
 import { CommandRejected } from './errors';
 import type { Event } from './events';
@@ -121,19 +122,19 @@ export interface BatchDecision {
  * the whole batch, so its cost does not grow with the batch times the aggregate's size. A rejected
  * command writes nothing of its own; expirations it triggered are facts and stay.
  */
-export function decideBatch(state: JobState, commands: readonly Command[], now: number): BatchDecision {
+export function decideBatch(
+  state: JobState,
+  commands: readonly Command[],
+  now: number,
+  grants?: readonly NamespaceGrant[],
+): BatchDecision {
   const d = new Decider(state, now);
-  const outcomes = commands.map((command): Outcome => {
+  const outcomes = commands.map((command, i): Outcome => {
     const start = d.events.length;
     try {
-      if (command.type !== 'ConfigureJob' && !d.state.registered) {
-        throw new CommandRejected(
-          'NOT_FOUND',
-          'jobId',
-          'job-exists',
-          `job ${command.jobId} is not registered`,
-        );
-      }
+      const grant = grants?.[i] ?? '*';
+      if (grant !== '*') requireNamespace(d.state, command, grant);
+      if (command.type !== 'ConfigureJob' && !d.state.registered) throw notRegistered(command.jobId);
       const expired = d.state.registered ? expireOverdue(d) : [];
       const reply = decideCommand(d, command, expired);
       return { ok: true, reply, events: d.events.slice(start) };
@@ -143,6 +144,31 @@ export function decideBatch(state: JobState, commands: readonly Command[], now: 
     }
   });
   return { events: d.events, outcomes, state: d.seal() };
+}
+
+const notRegistered = (jobId: string) =>
+  new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);
+
+/**
+ * Issue 18: a job outside the caller's namespaces is answered as if it did not exist (its existence is not
+ * revealed); registering a job in a namespace the caller may not act in is forbidden. Checked per command,
+ * on the state the command is decided on, so a job registered earlier in the same batch counts.
+ */
+function requireNamespace(state: JobState, command: Command, grant: readonly string[]): void {
+  if (state.registered) {
+    if (!grantsNamespace(grant, state.namespace)) throw notRegistered(command.jobId);
+    return;
+  }
+  if (command.type !== 'ConfigureJob') return; // refused below as not registered
+  const namespace = command.namespace ?? DEFAULT_NAMESPACE;
+  if (!grantsNamespace(grant, namespace)) {
+    throw new CommandRejected(
+      'FORBIDDEN',
+      'namespace',
+      'namespace-granted',
+      `this token may not act in namespace ${namespace} (it may in ${grant.join(', ')})`,
+    );
+  }
 }
 
 function decideCommand(d: Decider, command: Command, expired: number[]): Replies[Command['type']] {
@@ -284,12 +310,21 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
     d.emit({
       type: 'JobRegistered',
       name: c.name,
+      namespace: c.namespace ?? DEFAULT_NAMESPACE,
       tasks: c.tasks,
       status: c.status ?? 'RUNNING',
       checkpointing: c.checkpointing,
       storage: c.storage,
     });
     return { created: true, changed: true };
+  }
+  if (c.namespace !== undefined && c.namespace !== s.namespace) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'namespace',
+      'immutable',
+      `job ${c.jobId} is in namespace ${s.namespace}; a job's namespace never changes`,
+    );
   }
   const configChanged =
     s.name !== c.name ||

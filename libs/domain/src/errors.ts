@@ -1,10 +1,11 @@
 /**
  * A command the domain refuses. It carries what an HTTP problem needs: which field, which rule.
- * NOT_FOUND -> 404, CONFLICT -> 409 (the state does not allow it), INVALID -> 400.
+ * NOT_FOUND -> 404, CONFLICT -> 409 (the state does not allow it), INVALID -> 400, FORBIDDEN -> 403
+ * (the caller may not act in the namespace it named).
  */
 export class CommandRejected extends Error {
   constructor(
-    readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID',
+    readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID' | 'FORBIDDEN',
     readonly field: string,
     readonly rule: string,
     message: string,

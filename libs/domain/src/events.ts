@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Namespace } from './namespaces';
 import {
   AckResult,
   CheckpointingConfig,
@@ -27,6 +28,8 @@ export const JobRegistered = z.strictObject({
   type: z.literal('JobRegistered'),
   ...base,
   name: z.string(),
+  /** Absent on jobs registered before namespaces existed: they are in `default`. */
+  namespace: Namespace.optional(),
   tasks: z.array(TaskId),
   status: JobStatus,
   checkpointing: CheckpointingConfig,

@@ -1,4 +1,5 @@
 export * from './schemas';
+export * from './namespaces';
 export * from './commands';
 export * from './events';
 export * from './properties';

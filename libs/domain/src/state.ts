@@ -1,3 +1,4 @@
+import { DEFAULT_NAMESPACE } from './namespaces';
 import { internProperties, persistedProperties } from './properties';
 import {
   COUNTED_FAILURES,
@@ -92,6 +93,8 @@ export interface JobState {
   jobId: string;
   registered: boolean;
   name: string;
+  /** Who may see and act on the job (issue 18); set at registration, never changed. */
+  namespace: string;
   tasks: string[];
   status: JobStatus;
   checkpointing: CheckpointingConfig;
@@ -127,6 +130,7 @@ export function initialState(jobId: string): JobState {
     jobId,
     registered: false,
     name: '',
+    namespace: DEFAULT_NAMESPACE,
     tasks: [],
     status: 'RUNNING',
     checkpointing: {
@@ -240,6 +244,7 @@ export class Draft {
         s.registered = true;
         s.registeredAt = at;
         s.name = event.name;
+        s.namespace = event.namespace ?? DEFAULT_NAMESPACE;
         s.tasks = event.tasks;
         s.status = event.status;
         s.checkpointing = event.checkpointing;

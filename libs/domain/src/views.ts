@@ -57,6 +57,7 @@ export function jobSummaryView(state: JobState) {
   return {
     jobId: state.jobId,
     name: state.name,
+    namespace: state.namespace,
     status: state.status,
     tasks: state.tasks,
     checkpointing: state.checkpointing,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CommandRejected } from './errors';
 import { EVENT_TYPES, Event } from './events';
 import { JobId } from './schemas';
+import { NamespaceGrantSchema, grantsNamespace, type NamespaceGrant } from './namespaces';
 
 /**
  * Webhook subscriptions, as events of their own stream, and the rules of delivering to them. Pure: the
@@ -73,6 +74,8 @@ export const WebhookSubscriptionCreated = z.strictObject({
   type: z.literal('WebhookSubscriptionCreated'),
   ...ofSubscription,
   ...SubscriptionFields,
+  /** Its creator's namespaces: it receives only their jobs' events. Absent (before namespaces): all. */
+  namespaces: NamespaceGrantSchema.optional(),
   secret: SealedSecret,
 });
 export const WebhookSubscriptionUpdated = z.strictObject({
@@ -128,6 +131,8 @@ export interface Subscription {
   eventTypes: SubscribableEventType[];
   jobIds: string[];
   description: string;
+  /** The namespaces whose jobs' events it receives: its creator's. */
+  namespaces: NamespaceGrant;
   enabled: boolean;
   disabledReason?: 'GONE' | 'USER';
   /** Newest first. */
@@ -153,6 +158,7 @@ export function evolveSubscriptions(state: Subscriptions, event: SubscriptionEve
         eventTypes: event.eventTypes,
         jobIds: event.jobIds,
         description: event.description,
+        namespaces: event.namespaces ?? '*',
         enabled: true,
         keys: [{ secret: event.secret }],
         createdAt: event.occurredAt,
@@ -232,6 +238,8 @@ export type SubscriptionCommand =
       eventTypes: SubscribableEventType[];
       jobIds: string[];
       description: string;
+      /** The creator's namespaces; absent: all. */
+      namespaces?: NamespaceGrant;
       secret: SealedSecret;
     }
   | {
@@ -260,8 +268,16 @@ export function decideSubscription(
       if (state.has(subscriptionId)) {
         throw new CommandRejected('CONFLICT', 'subscriptionId', 'unique', `${subscriptionId} exists already`);
       }
-      const { type: _t, ...fields } = command;
-      return [{ type: 'WebhookSubscriptionCreated', ...fields, occurredAt }];
+      const { type: _t, namespaces, ...fields } = command;
+      const limited = namespaces !== undefined && namespaces !== '*';
+      return [
+        {
+          type: 'WebhookSubscriptionCreated',
+          ...fields,
+          ...(limited ? { namespaces: [...namespaces] } : {}),
+          occurredAt,
+        },
+      ];
     }
     case 'UpdateSubscription': {
       const current = requireSubscription(state, subscriptionId);
@@ -308,8 +324,20 @@ export interface Deliverable {
   jobId?: string;
 }
 
-export function subscriptionMatches(subscription: Subscription, event: Deliverable): boolean {
+/**
+ * Whether the event goes to the subscription. `namespace` is the namespace of the event's job (undefined
+ * for events of no job, or of a job never registered): a subscription limited to namespaces gets only
+ * their jobs' events.
+ */
+export function subscriptionMatches(
+  subscription: Subscription,
+  event: Deliverable,
+  namespace?: string,
+): boolean {
   if (!subscription.enabled) return false;
+  if (subscription.namespaces !== '*' && event.jobId !== undefined) {
+    if (namespace === undefined || !grantsNamespace(subscription.namespaces, namespace)) return false;
+  }
   if (
     subscription.eventTypes.length > 0 &&
     !subscription.eventTypes.includes(event.type as SubscribableEventType)

@@ -60,6 +60,7 @@ describe('subscription commands', () => {
       eventTypes: ['SnapshotCompleted'],
       jobIds: [JOB],
       description: 'first',
+      namespaces: '*',
       enabled: true,
       keys: [{ secret: sealed(1) }],
       createdAt: '2026-11-30T10:00:00.000Z',

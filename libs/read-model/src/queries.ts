@@ -1,10 +1,23 @@
 import type { Redis } from 'ioredis';
-import type { JobStatus, SnapshotKind, SnapshotStatus, SnapshotView, TriggerType } from '@snapcat/domain';
+import {
+  DEFAULT_NAMESPACE,
+  type JobStatus,
+  type SnapshotKind,
+  type SnapshotStatus,
+  type SnapshotView,
+  type TriggerType,
+} from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
 import { ReadModelKeys, type KeySpace } from './keys';
 import type { StoredJobSummary } from './writes';
 
 export type StoredSnapshot = SnapshotView & { jobId: string };
+
+export interface JobFilter {
+  status?: JobStatus;
+  /** Only jobs of these namespaces; absent: every namespace. */
+  namespaces?: readonly string[];
+}
 
 export interface SnapshotFilter {
   kinds?: SnapshotKind[];
@@ -77,7 +90,9 @@ export class ReadModel {
     return text ? (JSON.parse(text) as string[]) : [];
   }
 
-  async jobs(status: JobStatus | undefined, first: number, after?: string): Promise<Page<StoredJobSummary>> {
+  /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */
+  async jobs(filter: JobFilter, first: number, after?: string): Promise<Page<StoredJobSummary>> {
+    const { status, namespaces } = filter;
     const space = await this.space();
     const items: StoredJobSummary[] = [];
     let from = after ? `(${decodeCursor(after, 'job')}` : '-';
@@ -89,6 +104,8 @@ export class ReadModel {
         if (!text) continue;
         const view = JSON.parse(text) as StoredJobSummary;
         if (status && view.status !== status) continue;
+        // Summaries written before namespaces existed have none: those jobs are in `default`.
+        if (namespaces && !namespaces.includes(view.namespace ?? DEFAULT_NAMESPACE)) continue;
         items.push(view);
         if (items.length > first) break;
       }

@@ -212,28 +212,28 @@ describe('ReadModel (real Redis)', () => {
       }
       pipeline.zadd(space.jobs, 0, jobId(1000)); // listed, but its view is gone
       await pipeline.exec();
-      const first = await readModel.jobs(undefined, 2);
+      const first = await readModel.jobs({}, 2);
       expect(first.items.map((j) => j.jobId)).toEqual([jobId(1), jobId(2)]);
       expect(first).toMatchObject({ hasNextPage: true, endCursor: encodeCursor('job', jobId(2)) });
-      const next = await readModel.jobs(undefined, 2, first.endCursor!);
+      const next = await readModel.jobs({}, 2, first.endCursor!);
       expect(next.items.map((j) => j.jobId)).toEqual([jobId(3), jobId(4)]);
       // Filtered: the scan goes on past 200 ids to fill the page.
-      const failed = await readModel.jobs('FAILED', 100);
+      const failed = await readModel.jobs({ status: 'FAILED' }, 100);
       expect(failed.items).toHaveLength(100);
       expect(failed.items.every((j) => j.status === 'FAILED')).toBe(true);
       expect(failed.items[99]!.jobId).toBe(jobId(298));
       expect(failed.hasNextPage).toBe(true);
-      const rest = await readModel.jobs('FAILED', 100, failed.endCursor!);
+      const rest = await readModel.jobs({ status: 'FAILED' }, 100, failed.endCursor!);
       expect(rest.items).toHaveLength(50);
       expect(rest).toMatchObject({ hasNextPage: false, endCursor: encodeCursor('job', jobId(448)) });
-      const all = await readModel.jobs(undefined, 1000);
+      const all = await readModel.jobs({}, 1000);
       expect(all.items).toHaveLength(450);
       expect(all.hasNextPage).toBe(false);
-      const exact = await readModel.jobs(undefined, 450);
+      const exact = await readModel.jobs({}, 450);
       expect(exact.hasNextPage).toBe(false);
-      const none = await readModel.jobs('CANCELED', 5);
+      const none = await readModel.jobs({ status: 'CANCELED' }, 5);
       expect(none).toEqual({ items: [], hasNextPage: false, endCursor: null });
-      await expect(readModel.jobs(undefined, 2, 'bogus')).rejects.toBeInstanceOf(InvalidCursorError);
+      await expect(readModel.jobs({}, 2, 'bogus')).rejects.toBeInstanceOf(InvalidCursorError);
     } finally {
       await deleteKeys(own);
     }

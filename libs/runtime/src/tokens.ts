@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { NAMESPACE_PATTERN } from '@snapcat/domain';
 
 /**
  * Access tokens (docs/decisions/0014-access-control.md). A token is configured as one line
@@ -40,7 +41,6 @@ export class TokenLineError extends Error {
 }
 
 export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-export const NAMESPACE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Whether a token holding `scopes` may do what needs `needed`. */
@@ -67,7 +67,7 @@ export function parseTokenLine(text: string, line: number): TokenEntry {
   if (namespaceText === '*') namespaces = '*';
   else {
     namespaces = namespaceText.split('+');
-    if (!namespaces.every((ns) => NAMESPACE.test(ns))) {
+    if (!namespaces.every((ns) => NAMESPACE_PATTERN.test(ns))) {
       throw new TokenLineError(
         line,
         'namespace',

@@ -7,7 +7,7 @@ import {
   webhookPayload,
   type Subscriptions,
 } from '@snapcat/domain';
-import { JOB_STREAM_PREFIX } from '@snapcat/application';
+import { JOB_STREAM_PREFIX, JobNamespaces } from '@snapcat/application';
 import {
   START,
   comparePositions,
@@ -47,6 +47,7 @@ export interface DispatcherDeps {
  */
 export class WebhookDispatcher extends LeasedLogConsumer {
   private subscriptions: Subscriptions = new Map();
+  private readonly namespaces: JobNamespaces;
   private position: Position = START;
   private lastCheckpoint: { at: number; position?: Position } = { at: 0 };
   readonly stats = { eventsHandled: 0, deliveriesEnqueued: 0, checkpoints: 0 };
@@ -58,6 +59,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
       name: 'webhook dispatcher',
       log: deps.log,
     });
+    this.namespaces = new JobNamespaces(deps.store);
   }
 
   protected async recover(): Promise<Position> {
@@ -108,8 +110,9 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     } else {
       const event = recorded.data as { type: string; occurredAt: string; jobId?: string };
       const body = JSON.stringify(webhookPayload(event));
+      const namespace = await this.namespaceOf(event.jobId);
       for (const subscription of this.subscriptions.values()) {
-        if (!subscriptionMatches(subscription, event)) continue;
+        if (!subscriptionMatches(subscription, event, namespace)) continue;
         await this.deps.deliveries.enqueue(
           {
             deliveryId: `${recorded.id}-${subscription.id}`,
@@ -128,6 +131,15 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     await this.savePosition(recorded.position);
     this.position = recorded.position;
     this.stats.eventsHandled += 1;
+  }
+
+  /** The namespace of the event's job, read only while some subscription is limited to namespaces. */
+  private async namespaceOf(jobId: string | undefined): Promise<string | undefined> {
+    if (jobId === undefined) return undefined;
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.namespaces !== '*') return this.namespaces.of(jobId);
+    }
+    return undefined;
   }
 
   private async durableCheckpoint(): Promise<Position> {

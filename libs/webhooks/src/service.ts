@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   CommandRejected,
+  grantCovers,
   requireSubscription,
+  type NamespaceGrant,
   subscriptionView,
   webhookPayload,
   type SubscribableEventType,
@@ -28,12 +30,17 @@ export interface WebhookServiceDeps {
   now: () => number;
 }
 
-/** What the REST API does with webhooks: subscription commands, the delivery log, redeliveries, tests. */
+/**
+ * What the REST API does with webhooks: subscription commands, the delivery log, redeliveries, tests.
+ * `grant` is the caller's namespaces (issue 18): a subscription is created for them and receives only their
+ * jobs' events; a caller sees and changes only the subscriptions whose namespaces it holds all of, and any
+ * other reads as one that does not exist.
+ */
 export class WebhookService {
   constructor(private readonly deps: WebhookServiceDeps) {}
 
   /** The new subscription and its secret: the only answer that ever shows the secret. */
-  async create(input: SubscriptionInput) {
+  async create(input: SubscriptionInput, grant: NamespaceGrant = '*') {
     await this.requirePublic(input.url);
     const secret = newWebhookSecret();
     const subscriptionId = `wh_${randomBytes(12).toString('hex')}`;
@@ -41,21 +48,27 @@ export class WebhookService {
       type: 'CreateSubscription',
       subscriptionId,
       ...input,
+      namespaces: grant,
       secret: this.deps.box.seal(secret),
     });
     return { ...this.view(state.get(subscriptionId)!), secret };
   }
 
-  async list() {
+  async list(grant: NamespaceGrant = '*') {
     const state = await this.deps.subscriptions.current();
-    return [...state.values()].map((s) => this.view(s));
+    return [...state.values()].filter((s) => grantCovers(grant, s.namespaces)).map((s) => this.view(s));
   }
 
-  async get(subscriptionId: string) {
-    return this.view(await this.existing(subscriptionId));
+  async get(subscriptionId: string, grant: NamespaceGrant = '*') {
+    return this.view(await this.existing(subscriptionId, grant));
   }
 
-  async update(subscriptionId: string, patch: Partial<SubscriptionInput> & { enabled?: boolean }) {
+  async update(
+    subscriptionId: string,
+    patch: Partial<SubscriptionInput> & { enabled?: boolean },
+    grant: NamespaceGrant = '*',
+  ) {
+    await this.existing(subscriptionId, grant);
     if (patch.url !== undefined) await this.requirePublic(patch.url);
     const { state } = await this.deps.subscriptions.execute({
       type: 'UpdateSubscription',
@@ -65,12 +78,14 @@ export class WebhookService {
     return this.view(state.get(subscriptionId)!);
   }
 
-  async delete(subscriptionId: string): Promise<void> {
+  async delete(subscriptionId: string, grant: NamespaceGrant = '*'): Promise<void> {
+    await this.existing(subscriptionId, grant);
     await this.deps.subscriptions.execute({ type: 'DeleteSubscription', subscriptionId });
   }
 
   /** A new secret; the previous one keeps signing for the overlap, so receivers can switch without loss. */
-  async rotateSecret(subscriptionId: string) {
+  async rotateSecret(subscriptionId: string, grant: NamespaceGrant = '*') {
+    await this.existing(subscriptionId, grant);
     const secret = newWebhookSecret();
     const { state } = await this.deps.subscriptions.execute({
       type: 'RotateSecret',
@@ -81,13 +96,13 @@ export class WebhookService {
     return { ...this.view(state.get(subscriptionId)!), secret };
   }
 
-  async deliveries(subscriptionId: string, limit: number) {
-    await this.existing(subscriptionId);
+  async deliveries(subscriptionId: string, limit: number, grant: NamespaceGrant = '*') {
+    await this.existing(subscriptionId, grant);
     return this.deps.deliveries.list(subscriptionId, limit);
   }
 
-  async redeliver(subscriptionId: string, deliveryId: string) {
-    await this.existing(subscriptionId);
+  async redeliver(subscriptionId: string, deliveryId: string, grant: NamespaceGrant = '*') {
+    await this.existing(subscriptionId, grant);
     const record = await this.deps.deliveries.get(deliveryId);
     if (!record || record.subscriptionId !== subscriptionId) {
       throw new CommandRejected(
@@ -102,8 +117,8 @@ export class WebhookService {
   }
 
   /** Sends a WebhookTest message (not an event of the log) through the same queue, signatures and log. */
-  async test(subscriptionId: string) {
-    await this.existing(subscriptionId);
+  async test(subscriptionId: string, grant: NamespaceGrant = '*') {
+    await this.existing(subscriptionId, grant);
     const messageId = `msg_${randomUUID()}`;
     const deliveryId = `${messageId}-${subscriptionId}`;
     const occurredAt = new Date(this.deps.now()).toISOString();
@@ -115,8 +130,14 @@ export class WebhookService {
     return { deliveryId, messageId };
   }
 
-  private async existing(subscriptionId: string) {
-    return requireSubscription(await this.deps.subscriptions.current(), subscriptionId);
+  /** The subscription, or NOT_FOUND when it does not exist or lies beyond the caller's namespaces. */
+  private async existing(subscriptionId: string, grant: NamespaceGrant) {
+    const state = await this.deps.subscriptions.current();
+    const visible = state.get(subscriptionId);
+    return requireSubscription(
+      visible && !grantCovers(grant, visible.namespaces) ? new Map() : state,
+      subscriptionId,
+    );
   }
 
   private view(subscription: Parameters<typeof subscriptionView>[0]) {

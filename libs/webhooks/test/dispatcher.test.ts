@@ -54,13 +54,17 @@ function world(name: string) {
       dispatcher.start();
       return { deliveries, dispatcher };
     },
-    async subscribe(id: string, fields: { eventTypes?: string[]; jobIds?: string[] } = {}) {
+    async subscribe(
+      id: string,
+      fields: { eventTypes?: string[]; jobIds?: string[]; namespaces?: string[] } = {},
+    ) {
       await subscriptions.execute({
         type: 'CreateSubscription',
         subscriptionId: id,
         url: 'https://example.com/hook',
         eventTypes: (fields.eventTypes ?? []) as never,
         jobIds: fields.jobIds ?? [],
+        ...(fields.namespaces ? { namespaces: fields.namespaces } : {}),
         description: '',
         secret: box.seal('s'),
       });
@@ -87,6 +91,30 @@ const deliveriesOf = async (deliveries: Deliveries, subscriptionId: string): Pro
   deliveries.list(subscriptionId, 100);
 
 describe('webhook dispatcher', () => {
+  it("a subscription of some namespaces gets only their jobs' events, the job's namespace read from its stream", async () => {
+    const w = world('namespaces');
+    try {
+      // Registered before the dispatcher starts: it learns the namespace from the job's first event.
+      const payments = await w.event(JOB_A, 'JobRegistered', { namespace: 'payments' });
+      await w.subscribe('wh_payments0001', { namespaces: ['payments'] });
+      await w.subscribe('wh_everything01');
+      const other = await w.event(JOB_B, 'JobRegistered'); // before namespaces: default
+      const completedA = await w.event(JOB_A, 'SnapshotCompleted', { snapshotId: 1 });
+      const completedB = await w.event(JOB_B, 'SnapshotCompleted', { snapshotId: 1 });
+      const { deliveries, dispatcher } = w.start();
+      await eventually(() => dispatcher.stats.eventsHandled === 3 + 3, 10_000, 'every event handled');
+      expect((await deliveriesOf(deliveries, 'wh_payments0001')).map((d) => d.messageId)).toEqual([
+        completedA.id,
+      ]);
+      expect((await deliveriesOf(deliveries, 'wh_everything01')).map((d) => d.messageId).sort()).toEqual(
+        [other.id, completedA.id, completedB.id].sort(),
+      );
+      expect(payments.data).toMatchObject({ namespace: 'payments' });
+    } finally {
+      await w.close();
+    }
+  });
+
   it('enqueues one delivery per event and matching subscription, with the event as the body', async () => {
     const w = world('match');
     try {

@@ -47,6 +47,36 @@ async function rejection(call: Promise<unknown>): Promise<CommandRejected> {
 }
 
 describe('WebhookService: subscriptions', () => {
+  it('a caller sees and changes only subscriptions whose namespaces it holds all of; others do not exist for it', async () => {
+    const { service: s, subscriptions } = service();
+    const payments = await s.create(input, ['payments']);
+    const everywhere = await s.create(input);
+    expect(payments.namespaces).toEqual(['payments']);
+    expect(everywhere.namespaces).toBe('*');
+    expect((await s.list(['payments'])).map((x) => x.id)).toEqual([payments.id]);
+    expect((await s.list(['search'])).map((x) => x.id)).toEqual([]);
+    expect((await s.list('*')).map((x) => x.id).sort()).toEqual([payments.id, everywhere.id].sort());
+    const calls: [string, (id: string) => Promise<unknown>][] = [
+      ['get', (id) => s.get(id, ['search'])],
+      ['update', (id) => s.update(id, { description: 'x' }, ['search'])],
+      ['rotate', (id) => s.rotateSecret(id, ['search'])],
+      ['deliveries', (id) => s.deliveries(id, 10, ['search'])],
+      ['redeliver', (id) => s.redeliver(id, 'd1', ['search'])],
+      ['test', (id) => s.test(id, ['search'])],
+      ['delete', (id) => s.delete(id, ['search'])],
+    ];
+    for (const [name, call] of calls) {
+      for (const id of [payments.id, everywhere.id]) {
+        const e = await rejection(call(id));
+        expect([name, e.code, e.field]).toEqual([name, 'NOT_FOUND', 'subscriptionId']);
+      }
+    }
+    // Nothing changed, and a caller of the namespace can act on it.
+    expect((await subscriptions.current()).get(payments.id)!.description).toBe('mine');
+    await s.update(payments.id, { description: 'changed' }, ['payments', 'search']);
+    expect((await s.get(payments.id, ['payments'])).description).toBe('changed');
+  });
+
   it('creates a subscription with a fresh secret, shown once and stored sealed', async () => {
     const { service: s, subscriptions } = service();
     const created = await s.create(input);

@@ -2,6 +2,7 @@ import type express from 'express';
 import { GraphQLError, Kind, getOperationAST, type DocumentNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { bearerToken, findToken, grants, type Scope, type TokenEntry } from '@snapcat/runtime';
+import { grantsNamespace } from '@snapcat/domain';
 import { Problem, sendProblem } from './problem';
 
 /**
@@ -93,6 +94,33 @@ function identify(tokens: readonly TokenEntry[], authorization: string | undefin
   const token = bearerToken(authorization);
   const entry = token === undefined ? undefined : findToken(tokens, token);
   return entry ? { name: entry.name, scopes: entry.scopes, namespaces: entry.namespaces } : 'unknown';
+}
+
+/**
+ * The namespaces a list shows: the token's, narrowed to `asked` when the caller asked for one (a namespace
+ * outside the token's gives an empty list, as if it held no jobs); undefined: every namespace.
+ */
+export function visibleNamespaces(
+  grant: '*' | readonly string[],
+  asked?: string,
+): readonly string[] | undefined {
+  if (asked !== undefined) return grantsNamespace(grant, asked) ? [asked] : [];
+  return grant === '*' ? undefined : grant;
+}
+
+/** Refuses (403) a caller whose token is limited to some namespaces, for what spans every namespace. */
+export function requireEveryNamespace(req: object, why: string): void {
+  const principal = principalOf(req);
+  if (!principal || principal.namespaces === '*') return;
+  const detail = `${why}: this needs a token for every namespace (*); token ${principal.name} has ${principal.namespaces.join(', ')}`;
+  throw new Problem(
+    403,
+    'forbidden',
+    'Forbidden',
+    detail,
+    [{ field: 'header.authorization', rule: 'namespace', message: 'needs every namespace (*)' }],
+    { requiredNamespaces: '*' },
+  );
 }
 
 function holds(principal: Principal, needed: Scope): boolean {

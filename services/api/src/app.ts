@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
-import { jobView, snapshotView, type JobState } from '@snapcat/domain';
-import { cronProblem, jobStream, nextFireTime, type CommandBus } from '@snapcat/application';
+import { grantsNamespace, jobView, snapshotView, type JobState } from '@snapcat/domain';
+import {
+  cronProblem,
+  jobStream,
+  nextFireTime,
+  type CommandBus,
+  type CommandMetadata,
+} from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware, sendProblem } from './problem';
@@ -13,7 +19,7 @@ import { openApiDocument } from './openapi';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
 import { httpObservability, registerCommandMetrics, requestId } from './metrics';
-import { accessMiddleware, principalOf, type RateLimiter } from './access';
+import { accessMiddleware, principalOf, requireEveryNamespace, type RateLimiter } from './access';
 import type { TokenEntry } from '@snapcat/runtime';
 
 export interface AppDeps extends JobListDeps {
@@ -93,15 +99,23 @@ export function createApp({
   const jobPath = (req: Request) => parse(schemas.jobPath, req.params, 'path');
   const snapshotPath = (req: Request) => parse(schemas.snapshotPath, req.params, 'path');
   const body = (req: Request) => req.body ?? {};
-  // The request id and the caller's token name go into every event the request appends (its audit trail).
-  const meta = (req: Request) => ({ correlationId: requestId(req), actor: principalOf(req)?.name });
+  // The request id and the caller's token name go into every event the request appends (its audit trail);
+  // the token's namespaces bound the jobs the command may touch (checked as the command is decided).
+  const meta = (req: Request): CommandMetadata => {
+    const principal = principalOf(req);
+    return { correlationId: requestId(req), actor: principal?.name, namespaces: principal?.namespaces };
+  };
 
   const requireWithinRoots = (location: string | undefined, field: string) =>
     requireWithin(storage, location, field);
 
-  const registeredJob = async (jobId: string): Promise<JobState> => {
+  /** The job's state; 404 when it is not registered or outside the caller's namespaces (not revealed). */
+  const registeredJob = async (req: Request, jobId: string): Promise<JobState> => {
     const state = await bus.load(jobId);
-    if (!state.registered) throw notFound('jobId', `job ${jobId} is not registered`);
+    const grant = principalOf(req)?.namespaces ?? '*';
+    if (!state.registered || !grantsNamespace(grant, state.namespace)) {
+      throw notFound('jobId', `job ${jobId} is not registered`);
+    }
     return state;
   };
 
@@ -186,7 +200,7 @@ export function createApp({
 
   api.get('/jobs/:jobId', async (req, res) => {
     const { jobId } = jobPath(req);
-    res.json(jobView(await registeredJob(jobId)));
+    res.json(jobView(await registeredJob(req, jobId)));
   });
 
   api.post('/jobs/:jobId/status', async (req, res) => {
@@ -222,7 +236,7 @@ export function createApp({
 
   api.get('/jobs/:jobId/snapshots/:snapshotId', async (req, res) => {
     const { jobId, snapshotId } = snapshotPath(req);
-    const snapshot = (await registeredJob(jobId)).snapshots.get(snapshotId);
+    const snapshot = (await registeredJob(req, jobId)).snapshots.get(snapshotId);
     if (!snapshot) throw notFound('snapshotId', `snapshot ${snapshotId} of job ${jobId} does not exist`);
     res.json({ jobId, ...snapshotView(snapshot) });
   });
@@ -273,7 +287,7 @@ export function createApp({
 
   api.get('/jobs/:jobId/savepoint-schedule', async (req, res) => {
     const { jobId } = jobPath(req);
-    const { schedule, lastSlot } = await registeredJob(jobId);
+    const { schedule, lastSlot } = await registeredJob(req, jobId);
     if (!schedule) throw notFound('path', `job ${jobId} has no savepoint schedule`);
     res.json({
       jobId,
@@ -289,7 +303,8 @@ export function createApp({
     res.json({ jobId, changed: reply.changed });
   });
 
-  api.get('/storage/orphans', async (_req, res) => {
+  api.get('/storage/orphans', async (req, res) => {
+    requireEveryNamespace(req, 'the orphan report covers the files of every namespace');
     const report = orphanReport ? await orphanReport() : null;
     if (!report) throw notFound('path', 'no orphan report yet: the retention sweep writes one');
     res.json(report);
@@ -298,6 +313,7 @@ export function createApp({
   api.get('/jobs/:jobId/events', async (req, res) => {
     const { jobId } = jobPath(req);
     const { from, limit } = parse(schemas.events, req.query, 'query');
+    await registeredJob(req, jobId);
     const events = await store.readStream(jobStream(jobId), { fromRevision: BigInt(from), maxCount: limit });
     if (events.length === 0 && from === 0) throw notFound('jobId', `job ${jobId} has no events`);
     res.json({

@@ -8,13 +8,22 @@ import { z } from 'zod';
 import {
   Command,
   CommandRejected,
+  DEFAULT_NAMESPACE,
+  grantsNamespace,
   jobSummaryView,
   snapshotView,
   type JobState,
   type JobSummaryView,
   type SnapshotView,
 } from '@snapcat/domain';
-import { domainEvent, jobStream, nextFireTime, type CommandBus } from '@snapcat/application';
+import {
+  JobNamespaces,
+  domainEvent,
+  jobStream,
+  nextFireTime,
+  type CommandBus,
+  type CommandMetadata,
+} from '@snapcat/application';
 import { formatPosition, type EventStore } from '@snapcat/event-store';
 import {
   InvalidCursorError,
@@ -33,7 +42,7 @@ import { Problem } from './problem';
 import { requireWithinRoots } from './guards';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { accessPlugin, principalOf } from './access';
+import { accessPlugin, principalOf, visibleNamespaces } from './access';
 import { requestId } from './metrics';
 import type { TokenEntry } from '@snapcat/runtime';
 
@@ -81,6 +90,9 @@ export const CSRF_HEADER = 'x-graphql-csrf';
 
 export function createGraphql(deps: GraphqlDeps) {
   const { bus, store, readModel, storage, pubsub, topic } = deps;
+  // Issue 18: a job outside the caller's namespaces reads as one that does not exist.
+  const namespaces = new JobNamespaces(store);
+  const visible = (context: Context, jobId: string) => namespaces.visible(grantOf(context), jobId);
 
   const snapshotOf = async (
     job: JobParent,
@@ -94,9 +106,15 @@ export function createGraphql(deps: GraphqlDeps) {
     return readModel.snapshot(job.view.jobId, id);
   };
 
-  const liveJob = async (jobId: string): Promise<JobParent | null> => {
+  const liveJob = async (jobId: string, context: Context): Promise<JobParent | null> => {
     const view = await readModel.job(jobId);
-    return view ? { view } : null;
+    if (!view || !grantsNamespace(grantOf(context), view.namespace ?? DEFAULT_NAMESPACE)) return null;
+    return { view };
+  };
+  /** The page of a job the caller may not see: as empty as one of a job that does not exist. */
+  const emptyPage = (first: number) => {
+    pageSize(first);
+    return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
   };
 
   const snapshotsPage = async (
@@ -158,26 +176,42 @@ export function createGraphql(deps: GraphqlDeps) {
     JSON: new GraphQLScalarType({ name: 'JSON', serialize: (v) => v, parseValue: (v) => v }),
 
     Query: {
-      job: (_: unknown, { id }: { id: string }) => liveJob(id),
+      job: (_: unknown, { id }: { id: string }, context: Context) => liveJob(id, context),
       jobs: async (
         _: unknown,
-        args: { status?: JobSummaryView['status']; first: number; after?: string },
+        args: { status?: JobSummaryView['status']; namespace?: string; first: number; after?: string },
+        context: Context,
       ) => {
         const size = pageSize(args.first);
         if (args.after) decode(args.after, 'job');
-        const page = await readModel.jobs(args.status ?? undefined, size, args.after ?? undefined);
+        const filter = {
+          status: args.status ?? undefined,
+          namespaces: visibleNamespaces(grantOf(context), args.namespace ?? undefined),
+        };
+        const page = await readModel.jobs(filter, size, args.after ?? undefined);
         return {
           edges: page.items.map((view) => ({ node: { view }, cursor: encodeCursor('job', view.jobId) })),
           pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
         };
       },
-      snapshot: (_: unknown, { jobId, id }: { jobId: string; id: number }) => readModel.snapshot(jobId, id),
-      snapshots: (_: unknown, a: SnapshotFilter & { jobId: string; first: number; after?: string }) =>
-        snapshotsPage(a.jobId, filterOf(a), a.first, a.after ?? undefined),
-      catalog: (_: unknown, a: { jobId: string; first: number; after?: string }) =>
-        snapshotsPage(a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined),
-      history: (_: unknown, a: HistoryArgs) => history(store, a),
-      catalogAsOf: async (_: unknown, { jobId, at }: { jobId: string; at: number }) => {
+      snapshot: async (_: unknown, { jobId, id }: { jobId: string; id: number }, context: Context) =>
+        (await visible(context, jobId)) ? readModel.snapshot(jobId, id) : null,
+      snapshots: async (
+        _: unknown,
+        a: SnapshotFilter & { jobId: string; first: number; after?: string },
+        context: Context,
+      ) =>
+        (await visible(context, a.jobId))
+          ? snapshotsPage(a.jobId, filterOf(a), a.first, a.after ?? undefined)
+          : emptyPage(a.first),
+      catalog: async (_: unknown, a: { jobId: string; first: number; after?: string }, context: Context) =>
+        (await visible(context, a.jobId))
+          ? snapshotsPage(a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined)
+          : emptyPage(a.first),
+      history: async (_: unknown, a: HistoryArgs, context: Context) =>
+        (await visible(context, a.jobId)) ? history(store, a) : emptyPage(a.first),
+      catalogAsOf: async (_: unknown, { jobId, at }: { jobId: string; at: number }, context: Context) => {
+        if (!(await visible(context, jobId))) return null;
         const { state, revision } = await stateAt(store, jobId, { at });
         if (!state.registered) return null;
         const catalog = [...state.completed]
@@ -249,16 +283,20 @@ export function createGraphql(deps: GraphqlDeps) {
       },
       setJobStatus: async (_: unknown, a: { jobId: string; status: string }, context: Context) => {
         await execute({ type: 'ChangeJobStatus', jobId: a.jobId, status: a.status }, context);
-        return liveJob(a.jobId);
+        return liveJob(a.jobId, context);
       },
     },
 
     Subscription: {
       snapshotEvents: {
-        subscribe: (_: unknown, a: { jobId: string; types?: string[] }) =>
+        // Checked per event, not once: a job may be registered (in some namespace) after the subscription.
+        subscribe: (_: unknown, a: { jobId: string; types?: string[] }, context: Context) =>
           pipe(
             pubsub.subscribe(topic, a.jobId),
-            filter((m: SnapshotEventMessage) => !a.types || a.types.includes(m.type)),
+            filter(
+              async (m: SnapshotEventMessage) =>
+                (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),
+            ),
           ),
         resolve: (m: SnapshotEventMessage) => m,
       },
@@ -267,6 +305,7 @@ export function createGraphql(deps: GraphqlDeps) {
     Job: {
       id: (j: JobParent) => j.view.jobId,
       name: (j: JobParent) => j.view.name,
+      namespace: (j: JobParent) => j.view.namespace ?? DEFAULT_NAMESPACE,
       status: (j: JobParent) => j.view.status,
       tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
       checkpointing: (j: JobParent) => j.view.checkpointing,
@@ -337,12 +376,17 @@ interface Context {
   req?: ExpressRequest;
 }
 
-/** The metadata of a mutation's events: the request id (as REST's) and the caller's token name. */
-function metadataOf(context: Context) {
+/** The namespaces of the caller's token (`*` while authentication is off). */
+function grantOf(context: Context): '*' | readonly string[] {
+  return (context.req && principalOf(context.req)?.namespaces) ?? '*';
+}
+
+/** The metadata of a mutation's events: the request id (as REST's), the caller's token name and namespaces. */
+function metadataOf(context: Context): CommandMetadata {
   const req = context.req;
-  return req
-    ? { correlationId: requestId(req), actor: principalOf(req)?.name }
-    : { correlationId: randomUUID() };
+  if (!req) return { correlationId: randomUUID() };
+  const principal = principalOf(req);
+  return { correlationId: requestId(req), actor: principal?.name, namespaces: principal?.namespaces };
 }
 
 interface HistoryArgs {

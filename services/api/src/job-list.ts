@@ -2,6 +2,7 @@ import type express from 'express';
 import type { ReadModel } from '@snapcat/read-model';
 import { isRedisConnectionError } from '@snapcat/runtime';
 import { Problem } from './problem';
+import { principalOf, visibleNamespaces } from './access';
 import { parse, type requestSchemas } from './requests';
 
 export interface JobListDeps {
@@ -21,7 +22,8 @@ export function listJobs(
   { readModel, readModelAvailable }: JobListDeps,
 ): express.RequestHandler {
   return async (req, res) => {
-    const { status, limit, after } = parse(schema, req.query, 'query');
+    const { status, namespace, limit, after } = parse(schema, req.query, 'query');
+    const namespaces = visibleNamespaces(principalOf(req)?.namespaces ?? '*', namespace);
     const unavailable = (why: string) => {
       res.setHeader('Retry-After', '1');
       return new Problem(
@@ -35,7 +37,7 @@ export function listJobs(
     if (readModelAvailable?.() === false) throw unavailable('Redis is unreachable');
     let page: Awaited<ReturnType<ReadModel['jobs']>>;
     try {
-      page = await readModel.jobs(status, limit, after);
+      page = await readModel.jobs({ status, namespaces }, limit, after);
     } catch (error) {
       if (readModelAvailable?.() === false || isRedisConnectionError(error)) {
         throw unavailable(`Redis is unreachable (${(error as Error).message})`);

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import {
+  Namespace,
+  NamespaceGrantSchema,
   AckResult,
   CheckpointingConfig,
   DiscardCause,
@@ -97,6 +99,7 @@ export const Snapshot = z
 const jobSummaryShape = {
   jobId: JobId,
   name: z.string(),
+  namespace: Namespace.meta({ description: 'Set at registration, never changed.' }),
   status: JobStatus,
   checkpointing: CheckpointingConfig,
   storage: StorageConfig,
@@ -186,6 +189,9 @@ export const Subscription = z
     eventTypes: z.array(SubscribableEventType),
     jobIds: z.array(JobId),
     description: z.string(),
+    namespaces: NamespaceGrantSchema.meta({
+      description: "Its creator's namespaces (`*`: all): it receives only their jobs' events.",
+    }),
     enabled: z.boolean(),
     disabledReason: z.enum(['GONE', 'USER']).optional(),
     createdAt: Timestamp,

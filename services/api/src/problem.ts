@@ -87,10 +87,15 @@ function ruleOf(issue: z.core.$ZodIssue): string {
 /** Fields of a rejected command that come from the URL path rather than the body. */
 const PATH_FIELDS = new Set(['jobId', 'snapshotId', 'subscriptionId', 'deliveryId']);
 
+const REJECTIONS: Record<CommandRejected['code'], [number, string, string]> = {
+  NOT_FOUND: [404, 'not-found', 'Not found'],
+  CONFLICT: [409, 'conflict', 'Conflict'],
+  INVALID: [400, 'invalid-request', 'Invalid request'],
+  FORBIDDEN: [403, 'forbidden', 'Forbidden'],
+};
+
 function fromCommandRejected(e: CommandRejected): Problem {
-  const status = e.code === 'NOT_FOUND' ? 404 : e.code === 'CONFLICT' ? 409 : 400;
-  const slug = e.code === 'NOT_FOUND' ? 'not-found' : e.code === 'CONFLICT' ? 'conflict' : 'invalid-request';
-  const title = e.code === 'NOT_FOUND' ? 'Not found' : e.code === 'CONFLICT' ? 'Conflict' : 'Invalid request';
+  const [status, slug, title] = REJECTIONS[e.code];
   const field = PATH_FIELDS.has(e.field) ? `path.${e.field}` : `body.${e.field}`;
   return new Problem(status, slug, title, e.message, [{ field, rule: e.rule, message: e.message }]);
 }

@@ -6,6 +6,7 @@ import {
   JobId,
   JobStatus,
   Location,
+  Namespace,
   SavepointSchedule,
   SnapshotId,
   SnapshotKind,
@@ -52,6 +53,11 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
     snapshotPath: z.strictObject({ jobId: JobId, snapshotId: SnapshotId }),
     configureJob: z.strictObject({
       name: z.string().min(1).max(256).optional(),
+      namespace: Namespace.optional().meta({
+        description:
+          'The namespace the job belongs to, set at registration (default `default`) and never changed; ' +
+          'a token acts only on the jobs of its namespaces.',
+      }),
       tasks: Tasks,
       status: JobStatus.optional(),
       checkpointing: CheckpointingConfig.prefault({}),
@@ -84,9 +90,12 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
       from: z.coerce.number().int().min(0).default(0),
       limit: z.coerce.number().int().min(1).max(1000).default(100),
     }),
-    /** GET /jobs. Strict, so a filter this version does not know (a later `namespace`) is refused, not ignored. */
+    /** GET /jobs. Strict, so a filter this version does not know is refused, not ignored. */
     jobList: z.strictObject({
       status: JobStatus.optional().meta({ description: 'Only the jobs in this status.' }),
+      namespace: Namespace.optional().meta({
+        description: "Only the jobs of this namespace (always only those of the token's namespaces).",
+      }),
       limit: z.coerce
         .number()
         .int()

@@ -4,6 +4,7 @@ import { SubscriptionFields, SubscriptionId } from '@snapcat/domain';
 import type { WebhookService } from '@snapcat/webhooks';
 import { Problem } from './problem';
 import { parse } from './requests';
+import { principalOf } from './access';
 
 const schemas = {
   path: z.strictObject({ subscriptionId: SubscriptionId }),
@@ -45,37 +46,39 @@ export function webhookRoutes(webhooks: WebhookService | { disabled: string }): 
     return router;
   }
   const id = (req: Request) => parse(schemas.path, req.params, 'path').subscriptionId;
+  // The caller's namespaces: subscriptions are created for them, and only theirs are seen (issue 18).
+  const grant = (req: Request) => principalOf(req)?.namespaces ?? '*';
 
   router.post('/', async (req, res) => {
-    const created = await webhooks.create(parse(schemas.create, req.body ?? {}, 'body'));
+    const created = await webhooks.create(parse(schemas.create, req.body ?? {}, 'body'), grant(req));
     res.status(201).location(`${req.baseUrl}/${created.id}`).json(created);
   });
-  router.get('/', async (_req, res) => {
-    res.json({ subscriptions: await webhooks.list() });
+  router.get('/', async (req, res) => {
+    res.json({ subscriptions: await webhooks.list(grant(req)) });
   });
   router.get('/:subscriptionId', async (req, res) => {
-    res.json(await webhooks.get(id(req)));
+    res.json(await webhooks.get(id(req), grant(req)));
   });
   router.patch('/:subscriptionId', async (req, res) => {
-    res.json(await webhooks.update(id(req), parse(schemas.update, req.body ?? {}, 'body')));
+    res.json(await webhooks.update(id(req), parse(schemas.update, req.body ?? {}, 'body'), grant(req)));
   });
   router.delete('/:subscriptionId', async (req, res) => {
-    await webhooks.delete(id(req));
+    await webhooks.delete(id(req), grant(req));
     res.status(204).end();
   });
   router.post('/:subscriptionId/rotate-secret', async (req, res) => {
-    res.json(await webhooks.rotateSecret(id(req)));
+    res.json(await webhooks.rotateSecret(id(req), grant(req)));
   });
   router.get('/:subscriptionId/deliveries', async (req, res) => {
     const { limit } = parse(schemas.deliveries, req.query, 'query');
-    res.json({ deliveries: await webhooks.deliveries(id(req), limit) });
+    res.json({ deliveries: await webhooks.deliveries(id(req), limit, grant(req)) });
   });
   router.post('/:subscriptionId/deliveries/:deliveryId/redeliver', async (req, res) => {
     const { subscriptionId, deliveryId } = parse(schemas.deliveryPath, req.params, 'path');
-    res.status(202).json(await webhooks.redeliver(subscriptionId, deliveryId));
+    res.status(202).json(await webhooks.redeliver(subscriptionId, deliveryId, grant(req)));
   });
   router.post('/:subscriptionId/test', async (req, res) => {
-    res.status(202).json(await webhooks.test(id(req)));
+    res.status(202).json(await webhooks.test(id(req), grant(req)));
   });
   return router;
 }

@@ -106,8 +106,7 @@ describe('GET /api/v1/jobs (the read model in a real Redis)', () => {
     ['after=not-a-cursor', 'query.after', 'custom'],
     ['after=', 'query.after', 'min-length'],
     ['color=red', 'query.color', 'unknown-field'],
-    // Not yet: a later access-control change adds it; until then it is refused rather than ignored.
-    ['namespace=team-a', 'query.namespace', 'unknown-field'],
+    ['namespace=Team_A', 'query.namespace', 'format-regex'],
   ])('?%s is a 400 problem naming %s and %s', async (query, field, rule) => {
     const res = await http.get(`${BASE}/jobs?${query}`);
     expectProblem(res, 400, field, rule);

@@ -1,4 +1,5 @@
 import type express from 'express';
+import { CommandRejected, grantCovers, type NamespaceGrant } from '@snapcat/domain';
 import type { WebhookService } from '@snapcat/webhooks';
 import { JOB } from './fixture';
 
@@ -50,20 +51,31 @@ export const webhookStub = () => {
     eventTypes: [],
     jobIds: [],
     description: '',
+    namespaces: '*' as NamespaceGrant,
     enabled: true,
     createdAt: '2024-06-01T00:00:00.000Z',
     updatedAt: '2024-06-01T00:00:00.000Z',
   };
   const receipt = { deliveryId: 'd1', messageId: 'msg_1' };
+  // As the service does: the caller's namespaces (the last argument) must cover the subscription's.
+  const visible =
+    <T>(answer: T) =>
+    async (...args: unknown[]) => {
+      if (!grantCovers(args.at(-1) as NamespaceGrant, subscription.namespaces)) {
+        throw new CommandRejected('NOT_FOUND', 'subscriptionId', 'exists', `${SUBSCRIPTION} does not exist`);
+      }
+      return answer;
+    };
   return {
     create: async () => ({ ...subscription, secret: 'whsec_x' }),
-    list: async () => [subscription],
-    get: async () => subscription,
-    update: async () => subscription,
-    delete: async () => {},
-    rotateSecret: async () => ({ ...subscription, secret: 'whsec_y' }),
-    deliveries: async () => [],
-    redeliver: async () => receipt,
-    test: async () => receipt,
+    list: async (grant: NamespaceGrant) =>
+      grantCovers(grant, subscription.namespaces) ? [subscription] : [],
+    get: visible(subscription),
+    update: visible(subscription),
+    delete: visible(undefined),
+    rotateSecret: visible({ ...subscription, secret: 'whsec_y' }),
+    deliveries: visible([]),
+    redeliver: visible(receipt),
+    test: visible(receipt),
   } as unknown as WebhookService;
 };
