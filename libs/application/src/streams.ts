@@ -1,5 +1,5 @@
 import type { Event } from '@snapcat/domain';
-import type { RecordedEvent } from '@snapcat/event-store';
+import { formatPosition, type RecordedEvent } from '@snapcat/event-store';
 
 export const JOB_STREAM_PREFIX = 'snapcat-job-';
 export const jobStream = (jobId: string): string => `${JOB_STREAM_PREFIX}${jobId}`;
@@ -8,3 +8,24 @@ export const aggregateStream = (jobId: string): string => `snapcat-aggregate-${j
 
 /** The domain event a recorded event carries. Events are validated when decided, not again on every read. */
 export const domainEvent = (recorded: RecordedEvent): Event => recorded.data as Event;
+
+/**
+ * A recorded job event as every reader shows it: REST's `GET /jobs/{jobId}/events`, GraphQL's `history` and
+ * the CLI's `audit export` (one shape, so their positions and fields cannot drift apart).
+ */
+export function recordedEventView(recorded: RecordedEvent) {
+  const event = domainEvent(recorded);
+  return {
+    revision: Number(recorded.revision),
+    /** `commit:prepare` in $all, as every position snapcat shows or takes. */
+    position: formatPosition(recorded.position),
+    eventId: recorded.id,
+    type: recorded.type,
+    occurredAt: event.occurredAt,
+    recordedAt: recorded.created.toISOString(),
+    snapshotId: 'snapshotId' in event ? event.snapshotId : null,
+    data: event,
+    metadata: recorded.metadata,
+  };
+}
+export type RecordedEventView = ReturnType<typeof recordedEventView>;

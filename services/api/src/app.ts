@@ -1,20 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
 import { grantsNamespace, jobView, snapshotView, type JobState } from '@snapcat/domain';
-import {
-  cronProblem,
-  jobStream,
-  nextFireTime,
-  type CommandBus,
-  type CommandMetadata,
-} from '@snapcat/application';
+import { jobStream, nextFireTime, recordedEventView, type CommandBus } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware, sendProblem } from './problem';
 import { parse, requestSchemas } from './requests';
-import { requireWithinRoots as requireWithin } from './guards';
 import { webhookRoutes } from './webhooks';
 import { listJobs, type JobListDeps } from './job-list';
+import { createUseCases, type Caller } from './use-cases';
 import { openApiDocument } from './openapi';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
@@ -99,15 +92,9 @@ export function createApp({
   const jobPath = (req: Request) => parse(schemas.jobPath, req.params, 'path');
   const snapshotPath = (req: Request) => parse(schemas.snapshotPath, req.params, 'path');
   const body = (req: Request) => req.body ?? {};
-  // The request id and the caller's token name go into every event the request appends (its audit trail);
-  // the token's namespaces bound the jobs the command may touch (checked as the command is decided).
-  const meta = (req: Request): CommandMetadata => {
-    const principal = principalOf(req);
-    return { correlationId: requestId(req), actor: principal?.name, namespaces: principal?.namespaces };
-  };
-
-  const requireWithinRoots = (location: string | undefined, field: string) =>
-    requireWithin(storage, location, field);
+  const useCases = createUseCases({ bus, storage, defaults });
+  // The request id and the caller's token: the audit trail of what it appends, and its namespaces.
+  const caller = (req: Request): Caller => ({ requestId: requestId(req), principal: principalOf(req) });
 
   /** The job's state; 404 when it is not registered or outside the caller's namespaces (not revealed). */
   const registeredJob = async (req: Request, jobId: string): Promise<JobState> => {
@@ -122,19 +109,8 @@ export function createApp({
   // Acknowledgements are the hot path (a job's subtasks send thousands a second): matched first, on the
   // app itself, rather than after every other layer and through the /api/v1 router.
   app.post('/api/v1/jobs/:jobId/snapshots/:snapshotId/acks', jsonBody, requireJson, async (req, res) => {
-    const { jobId, snapshotId } = snapshotPath(req);
-    const input: unknown = body(req);
-    const acks = Array.isArray(input)
-      ? parse(schemas.acks, input, 'body')
-      : [parse(schemas.ack, input, 'body')];
-    const metadata = meta(req);
-    // The acks of one request are one entry of the job's queue: decided in order, appended together.
-    const results = await bus.executeAll(
-      acks.map((ack) => ({ type: 'AcknowledgeTask' as const, jobId, snapshotId, ...ack })),
-      metadata,
-    );
-    const replies = results.map((r) => r.reply);
-    res.json(Array.isArray(input) ? replies : replies[0]);
+    const { many, replies } = await useCases.acknowledge(caller(req), req.params, body(req));
+    res.json(many ? replies : replies[0]);
   });
   // GraphQL before the JSON parser: yoga reads its own request bodies, so their size is checked here.
   if (graphql) app.use(graphql.graphqlEndpoint, graphqlBodyLimit, graphql);
@@ -186,14 +162,7 @@ export function createApp({
   api.get('/jobs', listJobs(schemas.jobList, { readModel, readModelAvailable }));
 
   api.put('/jobs/:jobId', async (req, res) => {
-    const { jobId } = jobPath(req);
-    const input = parse(schemas.configureJob, body(req), 'body');
-    await requireWithinRoots(input.storage.checkpointDir, 'body.storage.checkpointDir');
-    await requireWithinRoots(input.storage.savepointDir, 'body.storage.savepointDir');
-    const { reply, events } = await bus.execute(
-      { type: 'ConfigureJob', jobId, ...input, name: input.name ?? jobId },
-      meta(req),
-    );
+    const { jobId, reply, events } = await useCases.configureJob(caller(req), req.params, body(req));
     const state = await bus.load(jobId);
     res.status(reply.created ? 201 : 200).json({ ...jobView(state), changed: events.length > 0 });
   });
@@ -204,30 +173,12 @@ export function createApp({
   });
 
   api.post('/jobs/:jobId/status', async (req, res) => {
-    const { jobId } = jobPath(req);
-    const { status } = parse(schemas.changeStatus, body(req), 'body');
-    const { reply } = await bus.execute({ type: 'ChangeJobStatus', jobId, status }, meta(req));
+    const { jobId, reply } = await useCases.changeStatus(caller(req), req.params, body(req));
     res.json({ jobId, status: reply.status, changed: reply.changed });
   });
 
   api.post('/jobs/:jobId/snapshots', async (req, res) => {
-    const { jobId } = jobPath(req);
-    const input = parse(schemas.trigger, body(req), 'body');
-    await requireWithinRoots(input.targetDirectory, 'body.targetDirectory');
-    const { reply } = await bus.execute(
-      { type: 'TriggerSnapshot', jobId, ...input, triggerId: input.triggerId ?? randomUUID() },
-      meta(req),
-    );
-    if (!reply.accepted) {
-      throw new Problem(
-        409,
-        'trigger-rejected',
-        'Snapshot trigger rejected',
-        `the ${input.kind.toLowerCase()} was not triggered: ${reply.reason}`,
-        [{ field: 'body.kind', rule: reply.reason, message: `rejected: ${reply.reason}` }],
-        { reason: reply.reason, triggerId: reply.triggerId },
-      );
-    }
+    const { jobId, reply } = await useCases.trigger(caller(req), req.params, body(req));
     res
       .status(202)
       .location(`${req.baseUrl}/jobs/${jobId}/snapshots/${reply.snapshotId}`)
@@ -242,41 +193,22 @@ export function createApp({
   });
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/decline', async (req, res) => {
-    const { jobId, snapshotId } = snapshotPath(req);
-    const input = parse(schemas.decline, body(req), 'body');
-    const { reply } = await bus.execute({ type: 'DeclineTask', jobId, snapshotId, ...input }, meta(req));
+    const { snapshotId, reply } = await useCases.decline(caller(req), req.params, body(req));
     res.json({ snapshotId, status: reply.snapshotStatus });
   });
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/persist', async (req, res) => {
-    const { jobId, snapshotId } = snapshotPath(req);
-    const input = parse(schemas.persist, body(req), 'body');
-    await requireWithinRoots(input.targetDirectory, 'body.targetDirectory');
-    const { reply } = await bus.execute({ type: 'PersistSnapshot', jobId, snapshotId, ...input }, meta(req));
+    const { snapshotId, reply } = await useCases.persist(caller(req), req.params, body(req));
     res.json({ snapshotId, persisted: true, savepointPath: reply.savepointPath, changed: reply.changed });
   });
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/discard', async (req, res) => {
-    const { jobId, snapshotId } = snapshotPath(req);
-    const input = parse(schemas.discard, body(req), 'body');
-    const { reply } = await bus.execute({ type: 'RequestDiscard', jobId, snapshotId, ...input }, meta(req));
+    const { snapshotId, reply } = await useCases.discard(caller(req), req.params, body(req));
     res.status(202).json({ snapshotId, status: reply.snapshotStatus, changed: reply.changed });
   });
 
   api.put('/jobs/:jobId/savepoint-schedule', async (req, res) => {
-    const { jobId } = jobPath(req);
-    const schedule = parse(schemas.schedule, body(req), 'body');
-    if (schedule.cron !== undefined) {
-      const problem = cronProblem(schedule.cron, schedule.tz);
-      if (problem) {
-        const field = problem.startsWith('unknown time zone') ? 'body.tz' : 'body.cron';
-        throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${problem}`, [
-          { field, rule: field === 'body.tz' ? 'iana-time-zone' : 'cron-expression', message: problem },
-        ]);
-      }
-    }
-    await requireWithinRoots(schedule.targetDirectory, 'body.targetDirectory');
-    const { reply } = await bus.execute({ type: 'SetSavepointSchedule', jobId, schedule }, meta(req));
+    const { jobId, schedule, reply } = await useCases.setSchedule(caller(req), req.params, body(req));
     res.json({
       jobId,
       schedule,
@@ -298,8 +230,7 @@ export function createApp({
   });
 
   api.delete('/jobs/:jobId/savepoint-schedule', async (req, res) => {
-    const { jobId } = jobPath(req);
-    const { reply } = await bus.execute({ type: 'RemoveSavepointSchedule', jobId }, meta(req));
+    const { jobId, reply } = await useCases.removeSchedule(caller(req), req.params);
     res.json({ jobId, changed: reply.changed });
   });
 
@@ -318,15 +249,7 @@ export function createApp({
     if (events.length === 0 && from === 0) throw notFound('jobId', `job ${jobId} has no events`);
     res.json({
       jobId,
-      events: events.map((e) => ({
-        revision: Number(e.revision),
-        position: e.position.commit.toString(),
-        eventId: e.id,
-        type: e.type,
-        recordedAt: e.created.toISOString(),
-        data: e.data,
-        metadata: e.metadata,
-      })),
+      events: events.map(recordedEventView),
       next: events.length === limit ? from + limit : null,
     });
   });

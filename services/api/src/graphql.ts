@@ -6,7 +6,6 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { createPubSub, createSchema, createYoga, filter, maskError, pipe, type PubSub } from 'graphql-yoga';
 import { z } from 'zod';
 import {
-  Command,
   CommandRejected,
   DEFAULT_NAMESPACE,
   grantsNamespace,
@@ -16,15 +15,8 @@ import {
   type JobSummaryView,
   type SnapshotView,
 } from '@snapcat/domain';
-import {
-  JobNamespaces,
-  domainEvent,
-  jobStream,
-  nextFireTime,
-  type CommandBus,
-  type CommandMetadata,
-} from '@snapcat/application';
-import { formatPosition, type EventStore } from '@snapcat/event-store';
+import { JobNamespaces, jobStream, nextFireTime, recordedEventView } from '@snapcat/application';
+import type { EventStore, Position } from '@snapcat/event-store';
 import {
   InvalidCursorError,
   decodeCursor,
@@ -37,13 +29,12 @@ import {
   type StoredJobSummary,
   type StoredSnapshot,
 } from '@snapcat/read-model';
-import type { SnapshotStorage } from '@snapcat/storage';
 import { Problem } from './problem';
-import { requireWithinRoots } from './guards';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { accessPlugin, principalOf, visibleNamespaces } from './access';
 import { requestId } from './metrics';
+import type { Caller, UseCases } from './use-cases';
 import type { TokenEntry } from '@snapcat/runtime';
 
 export const SCHEMA_FILE = join(__dirname, '..', '..', '..', 'schema', 'catalog.graphql');
@@ -51,10 +42,10 @@ export const SCHEMA_FILE = join(__dirname, '..', '..', '..', 'schema', 'catalog.
 export type SnapshotEventsPubSub = PubSub<Record<string, [string, SnapshotEventMessage]>>;
 
 export interface GraphqlDeps {
-  bus: CommandBus;
+  /** The commands, as REST runs them (use-cases.ts). */
+  useCases: UseCases;
   store: EventStore;
   readModel: ReadModel;
-  storage: SnapshotStorage;
   pubsub: SnapshotEventsPubSub;
   topic: string;
   /** Whether Redis answers: while it does not, a query that failed says why instead of "Unexpected error". */
@@ -89,7 +80,7 @@ export const GRAPHQL_LIMITS = {
 export const CSRF_HEADER = 'x-graphql-csrf';
 
 export function createGraphql(deps: GraphqlDeps) {
-  const { bus, store, readModel, storage, pubsub, topic } = deps;
+  const { useCases, store, readModel, pubsub, topic } = deps;
   // Issue 18: a job outside the caller's namespaces reads as one that does not exist.
   const namespaces = new JobNamespaces(store);
   const visible = (context: Context, jobId: string) => namespaces.visible(grantOf(context), jobId);
@@ -142,17 +133,18 @@ export function createGraphql(deps: GraphqlDeps) {
     };
   };
 
-  /** Runs a command and answers once the read model shows its events (read your own writes). */
-  const execute = async <C extends Command>(input: unknown, context: Context) => {
-    const parsed = Command.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new GraphQLError(`${issue.path.join('.')}: ${issue.message}`, {
-        extensions: { code: 'BAD_USER_INPUT', field: issue.path.join('.'), rule: issue.code },
-      });
-    }
+  /**
+   * Runs a use case (the one REST runs: same validation, same rules) and answers once the read model shows
+   * its events (read your own writes). The arguments are its path and body; GraphQL's absent ones dropped.
+   */
+  const execute = async <R extends { position?: Position }>(
+    run: (caller: Caller, path: unknown, body: unknown) => Promise<R>,
+    context: Context,
+    path: Record<string, unknown>,
+    body: Record<string, unknown> = {},
+  ): Promise<R> => {
     try {
-      const result = await bus.execute(parsed.data as C, metadataOf(context));
+      const result = await run(callerOf(context), path, present(body));
       if (result.position) await readModel.waitFor(result.position);
       return result;
     } catch (error) {
@@ -224,66 +216,39 @@ export function createGraphql(deps: GraphqlDeps) {
     Mutation: {
       triggerSnapshot: async (
         _: unknown,
-        a: { jobId: string; kind: string; triggerId?: string; targetDirectory?: string; formatType?: string },
+        { jobId, ...body }: { jobId: string; kind: string; triggerId?: string; targetDirectory?: string },
         context: Context,
       ) => {
-        await guard(storage, a.targetDirectory, 'targetDirectory');
-        const { reply } = await execute<Extract<Command, { type: 'TriggerSnapshot' }>>(
-          {
-            type: 'TriggerSnapshot',
-            jobId: a.jobId,
-            kind: a.kind,
-            triggerId: a.triggerId ?? randomUUID(),
-            triggerType: 'MANUAL',
-            formatType: a.formatType ?? 'CANONICAL',
-            ...(a.targetDirectory ? { targetDirectory: a.targetDirectory } : {}),
-          },
-          context,
-        );
-        if (!reply.accepted) {
-          throw new GraphQLError(`trigger rejected: ${reply.reason}`, {
-            extensions: { code: 'CONFLICT', reason: reply.reason, field: 'kind', rule: reply.reason },
-          });
-        }
-        return readModel.snapshot(a.jobId, reply.snapshotId);
+        const { reply } = await execute(useCases.trigger, context, { jobId }, body);
+        return readModel.snapshot(jobId, reply.snapshotId);
       },
       persistSnapshot: async (
         _: unknown,
-        a: { jobId: string; snapshotId: number; targetDirectory?: string },
+        { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; targetDirectory?: string },
         context: Context,
       ) => {
-        await guard(storage, a.targetDirectory, 'targetDirectory');
-        await execute(
-          {
-            type: 'PersistSnapshot',
-            jobId: a.jobId,
-            snapshotId: a.snapshotId,
-            ...(a.targetDirectory ? { targetDirectory: a.targetDirectory } : {}),
-          },
-          context,
-        );
-        return readModel.snapshot(a.jobId, a.snapshotId);
+        await execute(useCases.persist, context, { jobId, snapshotId }, body);
+        return readModel.snapshot(jobId, snapshotId);
       },
       discardSnapshot: async (
         _: unknown,
-        a: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
+        {
+          jobId,
+          snapshotId,
+          ...body
+        }: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
         context: Context,
       ) => {
-        await execute(
-          {
-            type: 'RequestDiscard',
-            jobId: a.jobId,
-            snapshotId: a.snapshotId,
-            force: a.force ?? false,
-            ...(a.reason ? { reason: a.reason } : {}),
-          },
-          context,
-        );
-        return readModel.snapshot(a.jobId, a.snapshotId);
+        await execute(useCases.discard, context, { jobId, snapshotId }, body);
+        return readModel.snapshot(jobId, snapshotId);
       },
-      setJobStatus: async (_: unknown, a: { jobId: string; status: string }, context: Context) => {
-        await execute({ type: 'ChangeJobStatus', jobId: a.jobId, status: a.status }, context);
-        return liveJob(a.jobId, context);
+      setJobStatus: async (
+        _: unknown,
+        { jobId, status }: { jobId: string; status: string },
+        context: Context,
+      ) => {
+        await execute(useCases.changeStatus, context, { jobId }, { status });
+        return liveJob(jobId, context);
       },
     },
 
@@ -381,12 +346,15 @@ function grantOf(context: Context): '*' | readonly string[] {
   return (context.req && principalOf(context.req)?.namespaces) ?? '*';
 }
 
-/** The metadata of a mutation's events: the request id (as REST's), the caller's token name and namespaces. */
-function metadataOf(context: Context): CommandMetadata {
+/** Who runs a mutation: its request id (as REST's) and token. */
+function callerOf(context: Context): Caller {
   const req = context.req;
-  if (!req) return { correlationId: randomUUID() };
-  const principal = principalOf(req);
-  return { correlationId: requestId(req), actor: principal?.name, namespaces: principal?.namespaces };
+  return req ? { requestId: requestId(req), principal: principalOf(req) } : { requestId: randomUUID() };
+}
+
+/** The arguments GraphQL was given: absent and null ones left out, as a REST body leaves them out. */
+function present(args: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined && v !== null));
 }
 
 interface HistoryArgs {
@@ -407,27 +375,13 @@ async function history(store: EventStore, a: HistoryArgs) {
   for (;;) {
     const page = await store.readStream(jobStream(a.jobId), { fromRevision: next, maxCount: 1000 });
     for (const recorded of page) {
-      const event = domainEvent(recorded);
-      const at = Date.parse(event.occurredAt);
-      const snapshotId = 'snapshotId' in event ? event.snapshotId : null;
+      const node = recordedEventView(recorded);
+      const at = Date.parse(node.occurredAt);
       if (a.to !== undefined && a.to !== null && at > a.to) return connection(found, size);
       if (a.from !== undefined && a.from !== null && at < a.from) continue;
-      if (a.types && !a.types.includes(event.type)) continue;
-      if (a.snapshotId !== undefined && a.snapshotId !== null && snapshotId !== a.snapshotId) continue;
-      found.push({
-        cursor: encodeCursor('revision', recorded.revision.toString()),
-        node: {
-          eventId: recorded.id,
-          type: recorded.type,
-          revision: recorded.revision,
-          position: formatPosition(recorded.position),
-          occurredAt: event.occurredAt,
-          recordedAt: recorded.created.toISOString(),
-          snapshotId,
-          data: event,
-          metadata: recorded.metadata,
-        },
-      });
+      if (a.types && !a.types.includes(node.type)) continue;
+      if (a.snapshotId !== undefined && a.snapshotId !== null && node.snapshotId !== a.snapshotId) continue;
+      found.push({ cursor: encodeCursor('revision', recorded.revision.toString()), node });
       if (found.length > size) return connection(found, size);
     }
     if (page.length < 1000) return connection(found, size);
@@ -502,14 +456,17 @@ function parseDate(value: unknown): number {
   return Date.parse(value);
 }
 
-async function guard(storage: SnapshotStorage, location: string | undefined, field: string): Promise<void> {
-  try {
-    await requireWithinRoots(storage, location ?? undefined, field);
-  } catch (error) {
-    throw asGraphqlError(error);
-  }
-}
+const PROBLEM_CODES: Record<number, string> = {
+  400: 'BAD_USER_INPUT',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+};
 
+/**
+ * A use case's failure as a GraphQL error: the same rule as REST's problem, the field named as GraphQL's
+ * argument (`kind`, not `body.kind`), the problem's extra members (a refused trigger's `reason`) kept.
+ */
 function asGraphqlError(error: unknown): unknown {
   if (error instanceof CommandRejected) {
     return new GraphQLError(error.message, {
@@ -520,8 +477,9 @@ function asGraphqlError(error: unknown): unknown {
     const first = error.errors[0];
     return new GraphQLError(error.detail, {
       extensions: {
-        code: error.status === 400 ? 'BAD_USER_INPUT' : error.slug,
-        field: first?.field,
+        ...error.extra,
+        code: PROBLEM_CODES[error.status] ?? error.slug,
+        field: first?.field.replace(/^(body|path|query)\./, ''),
         rule: first?.rule,
       },
     });

@@ -18,6 +18,7 @@ import { openQueues, redisKeys, runWorkersOnly, startWorkers } from '@snapcat/wo
 import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
 import { createApp } from './app';
 import { createGraphql, createSnapshotEventsPubSub } from './graphql';
+import { createUseCases } from './use-cases';
 import { registerServiceMetrics } from './metrics';
 import { createRateLimiter } from './rate-limit';
 
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
     store,
   });
 
+  const defaults = { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir };
   const app = createApp({
     bus,
     store,
@@ -122,10 +124,9 @@ async function main(): Promise<void> {
     readModel,
     readModelAvailable: () => redisHealth.reachable,
     graphql: createGraphql({
-      bus,
+      useCases: createUseCases({ bus, storage, defaults }),
       store,
       readModel,
-      storage,
       pubsub,
       topic: keys.channel,
       readModelAvailable: () => redisHealth.reachable,
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
     },
     storeCounters: store.counters,
     webhooks: webhooks?.service ?? { disabled: webhooksDisabledReason(config)! },
-    defaults: { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir },
+    defaults,
     log: log.error,
     metrics,
     requestLog: log.debug,

@@ -169,10 +169,15 @@ export const EventPage = z.object({
   events: z.array(
     z.object({
       revision: Count,
-      position: z.string().meta({ description: 'The commit position in the log (a decimal integer).' }),
+      position: z.string().meta({
+        description:
+          'Where the event lies in the whole log: `commit:prepare`, as GraphQL `history` shows it.',
+      }),
       eventId: z.string(),
       type: z.string(),
+      occurredAt: Timestamp,
       recordedAt: Timestamp,
+      snapshotId: z.number().int().positive().nullable(),
       data: z.record(z.string(), z.unknown()),
       metadata: z.record(z.string(), z.unknown()),
     }),

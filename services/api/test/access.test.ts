@@ -98,12 +98,11 @@ describe('access matrix', () => {
       readModel,
       readModelAvailable: () => true,
       tokens: TOKENS,
-      graphql: ({ bus, store }) =>
+      graphql: ({ store, useCases }) =>
         createGraphql({
-          bus,
+          useCases,
           store,
           readModel,
-          storage,
           pubsub,
           topic: `${prefix}:events`,
           tokens: TOKENS,

@@ -5,6 +5,7 @@ import { CommandBus } from '@snapcat/application';
 import { SqliteEventStore, type EventStore } from '@snapcat/event-store';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import { createApp, type AppDeps } from '../src/app';
+import { createUseCases, type UseCases } from '../src/use-cases';
 
 export const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 export const BASE = '/api/v1';
@@ -22,19 +23,24 @@ export function apiFixture(
       | 'tokens'
       | 'rateLimiter'
       | 'requestLog'
-    > & { graphql: (core: { bus: CommandBus; store: EventStore }) => AppDeps['graphql'] }
+    > & {
+      graphql: (core: { bus: CommandBus; store: EventStore; useCases: UseCases }) => AppDeps['graphql'];
+    }
   > = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-api-'));
   const store: EventStore = new SqliteEventStore(join(dir, 'events.db'));
   const bus = new CommandBus(store);
+  const defaults = { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') };
+  const storage = options.storage ?? new LocalSnapshotStorage([dir]);
+  const useCases = createUseCases({ bus, storage, defaults });
   const app = createApp({
     bus,
     store,
-    defaults: { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') },
-    storage: new LocalSnapshotStorage([dir]),
+    defaults,
+    storage,
     ...options,
-    graphql: options.graphql?.({ bus, store }),
+    graphql: options.graphql?.({ bus, store, useCases }),
     log: () => {},
   });
   return {

@@ -119,12 +119,11 @@ describe('fuzz: malformed requests', () => {
       storage,
       readModel,
       readModelAvailable: () => true,
-      graphql: ({ bus, store }) =>
+      graphql: ({ store, useCases }) =>
         createGraphql({
-          bus,
+          useCases,
           store,
           readModel,
-          storage,
           pubsub: createSnapshotEventsPubSub(),
           topic: `${prefix}:e`,
           tokens: TOKENS,

@@ -94,12 +94,12 @@ describe('GraphQL limits', () => {
   let http: ReturnType<typeof request>;
   beforeAll(() => {
     fx = apiFixture({
-      graphql: ({ bus, store }) =>
+      storage: { isWithinRoots: async () => true } as never,
+      graphql: ({ store, useCases }) =>
         createGraphql({
-          bus,
+          useCases,
           store,
           readModel: readModel(),
-          storage: { isWithinRoots: async () => true } as never,
           pubsub: createSnapshotEventsPubSub(),
           topic: `${prefix}:events`,
         }),

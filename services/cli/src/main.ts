@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { webhookJsonSchemaFiles } from '@snapcat/webhooks';
 import { openApiDocumentText } from '@snapcat/api/src/openapi';
-import { domainEvent, jobStream } from '@snapcat/application';
+import { jobStream, recordedEventView } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
 import {
@@ -19,7 +19,7 @@ import {
   storeNamespace,
   tokenLine,
 } from '@snapcat/runtime';
-import { STORE_ID, formatPosition, openEventStore, storeIdentity } from '@snapcat/event-store';
+import { STORE_ID, openEventStore, storeIdentity } from '@snapcat/event-store';
 import { Progress } from './progress';
 
 /** Each command and what it does: the usage, and `<command> --help`. */
@@ -231,20 +231,10 @@ async function exportJob(
   for (;;) {
     const page = await store.readStream(jobStream(job.data), { fromRevision: next, maxCount: 1000 });
     for (const recorded of page) {
-      const event = domainEvent(recorded);
-      const at = Date.parse(event.occurredAt);
+      const view = recordedEventView(recorded);
+      const at = Date.parse(view.occurredAt);
       if ((from !== undefined && at < from) || (to !== undefined && at > to)) continue;
-      process.stdout.write(
-        `${JSON.stringify({
-          revision: Number(recorded.revision),
-          position: formatPosition(recorded.position),
-          eventId: recorded.id,
-          type: recorded.type,
-          recordedAt: recorded.created.toISOString(),
-          data: event,
-          metadata: recorded.metadata,
-        })}\n`,
-      );
+      process.stdout.write(`${JSON.stringify(view)}\n`);
     }
     events += page.length;
     progress.update(events, events);

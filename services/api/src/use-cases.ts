@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { cronProblem, type CommandBus, type CommandMetadata } from '@snapcat/application';
+import type { SnapshotStorage } from '@snapcat/storage';
+import type { Principal } from './access';
+import { requireWithinRoots } from './guards';
+import { Problem } from './problem';
+import { parse, requestSchemas } from './requests';
+
+/** Who runs a use case: its request (the audit trail's correlation id) and its token (actor, namespaces). */
+export interface Caller {
+  requestId: string;
+  principal?: Principal;
+}
+
+export interface UseCaseDeps {
+  bus: CommandBus;
+  /** Every directory a client names must lie inside its roots. */
+  storage: SnapshotStorage;
+  defaults: { checkpointDir: string; savepointDir: string };
+}
+
+/**
+ * The commands clients send, written once for REST and GraphQL (issue 18, item 1). Each validates its input
+ * with the request schemas (built from the domain's command schemas), confines the directories it names to
+ * the storage roots, and runs the command with the caller's audit metadata and namespaces, which the domain
+ * checks as it decides. Scopes are checked before (access.ts), from one rule table for both protocols.
+ *
+ * Failures are a Problem (bad input, a refused trigger) or a CommandRejected (the state refuses), each
+ * naming the field (`path.jobId`, `body.kind`) and the rule: REST sends them as problem+json, GraphQL as
+ * errors with the same rule and the field without its location.
+ */
+export function createUseCases({ bus, storage, defaults }: UseCaseDeps) {
+  const schemas = requestSchemas(defaults);
+  const job = (path: unknown) => parse(schemas.jobPath, path, 'path');
+  const snapshot = (path: unknown) => parse(schemas.snapshotPath, path, 'path');
+  const run = bus.execute.bind(bus);
+
+  return {
+    async configureJob(caller: Caller, path: unknown, body: unknown) {
+      const { jobId } = job(path);
+      const input = parse(schemas.configureJob, body, 'body');
+      await requireWithinRoots(storage, input.storage.checkpointDir, 'body.storage.checkpointDir');
+      await requireWithinRoots(storage, input.storage.savepointDir, 'body.storage.savepointDir');
+      const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
+      return { jobId, ...(await run(command, metadataOf(caller))) };
+    },
+
+    async changeStatus(caller: Caller, path: unknown, body: unknown) {
+      const { jobId } = job(path);
+      const { status } = parse(schemas.changeStatus, body, 'body');
+      return { jobId, ...(await run({ type: 'ChangeJobStatus', jobId, status }, metadataOf(caller))) };
+    },
+
+    /** 409 `trigger-rejected` with Flink's reason when the pre-flight checks refuse it. */
+    async trigger(caller: Caller, path: unknown, body: unknown) {
+      const { jobId } = job(path);
+      const input = parse(schemas.trigger, body, 'body');
+      await requireWithinRoots(storage, input.targetDirectory, 'body.targetDirectory');
+      const executed = await run(
+        { type: 'TriggerSnapshot', jobId, ...input, triggerId: input.triggerId ?? randomUUID() },
+        metadataOf(caller),
+      );
+      const { reply } = executed;
+      if (!reply.accepted) {
+        throw new Problem(
+          409,
+          'trigger-rejected',
+          'Snapshot trigger rejected',
+          `the ${input.kind.toLowerCase()} was not triggered: ${reply.reason}`,
+          [{ field: 'body.kind', rule: reply.reason, message: `rejected: ${reply.reason}` }],
+          { reason: reply.reason, triggerId: reply.triggerId },
+        );
+      }
+      return { jobId, ...executed, reply };
+    },
+
+    /**
+     * One acknowledgement or an array of them: the acks of one call are one entry of the job's queue, decided
+     * in order and appended together. The hot path: nothing here but the parse and the command.
+     */
+    async acknowledge(caller: Caller, path: unknown, body: unknown) {
+      const { jobId, snapshotId } = snapshot(path);
+      const many = Array.isArray(body);
+      const acks = many ? parse(schemas.acks, body, 'body') : [parse(schemas.ack, body, 'body')];
+      const results = await bus.executeAll(
+        acks.map((ack) => ({ type: 'AcknowledgeTask' as const, jobId, snapshotId, ...ack })),
+        metadataOf(caller),
+      );
+      return { many, replies: results.map((r) => r.reply) };
+    },
+
+    async decline(caller: Caller, path: unknown, body: unknown) {
+      const { jobId, snapshotId } = snapshot(path);
+      const input = parse(schemas.decline, body, 'body');
+      const command = { type: 'DeclineTask' as const, jobId, snapshotId, ...input };
+      return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
+    },
+
+    async persist(caller: Caller, path: unknown, body: unknown) {
+      const { jobId, snapshotId } = snapshot(path);
+      const input = parse(schemas.persist, body, 'body');
+      await requireWithinRoots(storage, input.targetDirectory, 'body.targetDirectory');
+      const command = { type: 'PersistSnapshot' as const, jobId, snapshotId, ...input };
+      return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
+    },
+
+    async discard(caller: Caller, path: unknown, body: unknown) {
+      const { jobId, snapshotId } = snapshot(path);
+      const input = parse(schemas.discard, body, 'body');
+      const command = { type: 'RequestDiscard' as const, jobId, snapshotId, ...input };
+      return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
+    },
+
+    async setSchedule(caller: Caller, path: unknown, body: unknown) {
+      const { jobId } = job(path);
+      const schedule = parse(schemas.schedule, body, 'body');
+      if (schedule.cron !== undefined) {
+        const problem = cronProblem(schedule.cron, schedule.tz);
+        if (problem) {
+          const field = problem.startsWith('unknown time zone') ? 'body.tz' : 'body.cron';
+          throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${problem}`, [
+            { field, rule: field === 'body.tz' ? 'iana-time-zone' : 'cron-expression', message: problem },
+          ]);
+        }
+      }
+      await requireWithinRoots(storage, schedule.targetDirectory, 'body.targetDirectory');
+      const executed = await run({ type: 'SetSavepointSchedule', jobId, schedule }, metadataOf(caller));
+      return { jobId, schedule, ...executed };
+    },
+
+    async removeSchedule(caller: Caller, path: unknown) {
+      const { jobId } = job(path);
+      return { jobId, ...(await run({ type: 'RemoveSavepointSchedule', jobId }, metadataOf(caller))) };
+    },
+  };
+}
+export type UseCases = ReturnType<typeof createUseCases>;
+
+/** What the caller's events record (its request id and token name), and the namespaces it may touch. */
+function metadataOf({ requestId, principal }: Caller): CommandMetadata {
+  return { correlationId: requestId, actor: principal?.name, namespaces: principal?.namespaces };
+}

@@ -1,0 +1,155 @@
+import IORedis from 'ioredis';
+import request from 'supertest';
+import { ReadModel } from '@snapcat/read-model';
+import { deleteKeys } from '../../../test/support/redis';
+import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { apiFixture, JOB } from './fixture';
+
+/*
+ * Issue 18, item 1: REST and GraphQL run the same use cases (src/use-cases.ts), so the same bad input or the
+ * same refusal reads the same through both: the same rule, the same field (GraphQL names the argument, REST
+ * its location too), the status REST answers and the code GraphQL gives. Each case below goes through both.
+ */
+
+const LONG = 'x'.repeat(200);
+const GRAPHQL_CODE: Record<number, string> = {
+  400: 'BAD_USER_INPUT',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+};
+
+interface Case {
+  name: string;
+  rest: [method: 'post' | 'put', path: string, body: object];
+  graphql: string;
+  status: number;
+  rule: string;
+  field: string;
+}
+
+const CASES: Case[] = [
+  {
+    name: 'a trigger id over 128 characters',
+    rest: ['post', `/api/v1/jobs/${JOB}/snapshots`, { kind: 'SAVEPOINT', triggerId: LONG }],
+    graphql: `mutation { triggerSnapshot(jobId: "${JOB}", kind: SAVEPOINT, triggerId: "${LONG}") { id } }`,
+    status: 400,
+    rule: 'max-length',
+    field: 'triggerId',
+  },
+  {
+    name: 'a target directory outside the storage roots',
+    rest: ['post', `/api/v1/jobs/${JOB}/snapshots`, { kind: 'SAVEPOINT', targetDirectory: '/etc/sp' }],
+    graphql: `mutation { triggerSnapshot(jobId: "${JOB}", kind: SAVEPOINT, targetDirectory: "/etc/sp") { id } }`,
+    status: 400,
+    rule: 'within-storage-roots',
+    field: 'targetDirectory',
+  },
+  {
+    name: 'a persist into a relative directory',
+    rest: ['post', `/api/v1/jobs/${JOB}/snapshots/1/persist`, { targetDirectory: 'relative/dir' }],
+    graphql: `mutation { persistSnapshot(jobId: "${JOB}", snapshotId: 1, targetDirectory: "relative/dir") { id } }`,
+    status: 400,
+    rule: 'custom', // Location's refinement: an absolute path or a URI
+    field: 'targetDirectory',
+  },
+  {
+    name: 'a discard reason over 4,096 characters',
+    rest: ['post', `/api/v1/jobs/${JOB}/snapshots/1/discard`, { reason: 'r'.repeat(5000) }],
+    graphql: `mutation { discardSnapshot(jobId: "${JOB}", snapshotId: 1, reason: "${'r'.repeat(5000)}") { id } }`,
+    status: 400,
+    rule: 'max-length',
+    field: 'reason',
+  },
+  {
+    name: 'a job id that is not a Flink JobID',
+    rest: ['post', '/api/v1/jobs/nope/status', { status: 'FAILED' }],
+    graphql: 'mutation { setJobStatus(jobId: "nope", status: FAILED) { id } }',
+    status: 400,
+    rule: 'format-regex',
+    field: 'jobId',
+  },
+  {
+    name: 'a snapshot that does not exist',
+    rest: ['post', `/api/v1/jobs/${JOB}/snapshots/999/persist`, {}],
+    graphql: `mutation { persistSnapshot(jobId: "${JOB}", snapshotId: 999) { id } }`,
+    status: 404,
+    rule: 'snapshot-exists',
+    field: 'snapshotId',
+  },
+  {
+    name: "a savepoint of a job that is not running (Flink's pre-flight check)",
+    rest: ['post', `/api/v1/jobs/${JOB}/snapshots`, { kind: 'SAVEPOINT' }],
+    graphql: `mutation { triggerSnapshot(jobId: "${JOB}", kind: SAVEPOINT) { id } }`,
+    status: 409,
+    rule: 'NOT_ALL_REQUIRED_TASKS_RUNNING',
+    field: 'kind',
+  },
+];
+
+describe('REST and GraphQL run the same use cases', () => {
+  const prefix = `snapcat-test-use-cases-${process.pid}-${Date.now().toString(36)}`;
+  const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  const fx = apiFixture({
+    graphql: ({ store, useCases }) =>
+      createGraphql({
+        useCases,
+        store,
+        readModel: new ReadModel(redis, prefix),
+        pubsub: createSnapshotEventsPubSub(),
+        topic: `${prefix}:events`,
+      }),
+  });
+  const http = request(fx.app);
+
+  beforeAll(async () => {
+    await http
+      .put(`/api/v1/jobs/${JOB}`)
+      .send({ tasks: ['a'] })
+      .expect(201);
+    await http.post(`/api/v1/jobs/${JOB}/status`).send({ status: 'SUSPENDED' }).expect(200);
+  });
+  afterAll(async () => {
+    await fx.close();
+    await deleteKeys(prefix);
+    redis.disconnect();
+  });
+
+  it.each(CASES)('$name: the same rule through both', async ({ rest, graphql, status, rule, field }) => {
+    const [method, path, body] = rest;
+    const viaRest = await http[method](path).send(body);
+    const viaGraphql = await http.post('/graphql').send({ query: graphql });
+    const problem = viaRest.body.errors?.[0];
+    const error = viaGraphql.body.errors?.[0];
+    expect({
+      status: viaRest.status,
+      rule: problem?.rule,
+      field: problem?.field.replace(/^(body|path)\./, ''),
+    }).toEqual({ status, rule, field });
+    expect({
+      code: error?.extensions?.code,
+      rule: error?.extensions?.rule,
+      field: error?.extensions?.field,
+    }).toEqual({ code: GRAPHQL_CODE[status], rule, field });
+    expect(error?.message).toBe(viaRest.body.detail);
+  });
+
+  it("REST's events and GraphQL's history show each event alike (one rendering, recordedEventView)", async () => {
+    const rest = (await http.get(`/api/v1/jobs/${JOB}/events`).expect(200)).body.events;
+    const fields = 'eventId type revision position occurredAt recordedAt snapshotId data metadata';
+    const graphql = await http
+      .post('/graphql')
+      .send({ query: `{ history(jobId: "${JOB}", first: 100) { edges { node { ${fields} } } } }` });
+    expect(rest.length).toBeGreaterThanOrEqual(2);
+    expect(rest[0].position).toMatch(/^\d+:\d+$/);
+    expect(graphql.body.data.history.edges.map((e: { node: object }) => e.node)).toEqual(rest);
+  });
+
+  it('nothing any of them asked for was written: the job has only its registration and status change', async () => {
+    const events = await http.get(`/api/v1/jobs/${JOB}/events`).expect(200);
+    const types = events.body.events.map((e: { type: string }) => e.type);
+    expect(types.filter((t: string) => t !== 'SnapshotTriggerRejected')).toEqual([
+      'JobRegistered',
+      'JobStatusChanged',
+    ]);
+  });
+});
