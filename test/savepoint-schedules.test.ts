@@ -1,5 +1,5 @@
 import IORedis from 'ioredis';
-import { CommandBus } from '@snapcat/application';
+import { CommandBus, domainEvent } from '@snapcat/application';
 import type { Command } from '@snapcat/domain';
 import { MemoryEventStore } from '@snapcat/event-store';
 import { ScheduleIndex, fireDueSavepoints } from '@snapcat/workers';
@@ -120,6 +120,39 @@ describe('savepoint schedule index and tick (real Redis)', () => {
     expect(Date.now() - slot).toBeLessThan(200);
     const state = await bus.load(jobId);
     expect([...state.snapshots.values()].map((s) => s.triggerId)).toEqual([`periodic-${slot}`]);
+  });
+
+  it('a worker killed holding a claim: once it lapses the next fires the newest slot, and those between are SLOT_MISSED', async () => {
+    const store = new MemoryEventStore();
+    const bus = new CommandBus(store);
+    const jobId = newJobId();
+    const schedule = { every: 'PT1S' };
+    await scheduledJob(bus, jobId, schedule);
+    const first = Math.ceil((Date.now() + 1) / 1000) * 1000;
+    await index.set(jobId, schedule, first);
+    await sleep(first - Date.now());
+    // The worker that claims the slot is killed before it fires anything: its claim lapses 2.5 s later.
+    expect(await index.claimDue(Date.now(), 2_500, 10)).toHaveLength(1);
+    await sleep(2_600);
+    expect(await fireDueSavepoints({ bus, schedules: index, log: quiet }, Date.now())).toEqual({
+      fired: 1,
+      failed: 0,
+    });
+    const events = (await store.readStream(`snapcat-job-${jobId}`)).map(domainEvent);
+    const slots = events.flatMap((e) =>
+      e.type === 'SnapshotTriggered' && e.slot !== undefined
+        ? [['fired', e.slot]]
+        : e.type === 'PeriodicSavepointSkipped'
+          ? [[e.reason, e.slot]]
+          : [],
+    );
+    const newest = slots.at(-1)![1] as number;
+    expect(newest).toBeGreaterThanOrEqual(first + 2_000);
+    const missed = Array.from({ length: (newest - first) / 1000 }, (_, i) => [
+      'SLOT_MISSED',
+      first + i * 1000,
+    ]);
+    expect(slots).toEqual([...missed, ['fired', newest]]);
   });
 });
 

@@ -231,7 +231,12 @@ function expireOverdue(d: Decider): number[] {
   return overdue.map((s) => s.snapshotId);
 }
 
-/** One schedule slot fires at most once: its triggerId is derived from the slot, and older slots are ignored. */
+/**
+ * One schedule slot fires at most once: its triggerId is derived from the slot, and older slots are ignored.
+ * No slot vanishes either: the schedule's slots that passed since the last one handled, and that no worker
+ * presented (its worker was killed and the next fires only the newest slot), are recorded as skipped
+ * (SLOT_MISSED) before the slot itself is.
+ */
 function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'] {
   const s = d.state;
   if (!s.schedule) return { fired: false, reason: 'NO_SCHEDULE' };
@@ -239,6 +244,15 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
   if ((s.lastSlot !== null && slot <= s.lastSlot) || s.triggers.has(triggerId)) {
     return { fired: false, reason: 'SLOT_ALREADY_HANDLED' };
   }
+  const missed = missedSlots(s, slot);
+  missed.slots.forEach((missedSlot, i) =>
+    d.emit({
+      type: 'PeriodicSavepointSkipped',
+      slot: missedSlot,
+      reason: 'SLOT_MISSED',
+      ...(i === 0 && missed.omitted > 0 ? { missedBefore: missed.omitted } : {}),
+    }),
+  );
   if (s.status !== 'RUNNING') {
     d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
     return { fired: false, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' };
@@ -263,6 +277,40 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
     slot,
   });
   return { fired: true, snapshotId, triggerId };
+}
+
+/**
+ * At most this many missed slots are recorded one by one when a slot fires (SLOT_MISSED): a job whose
+ * `PT1S` schedule was not served for a day would otherwise write 86,400 events (and webhook deliveries) in
+ * one decision. The newest are recorded, the ones an operator looks at first; the oldest of them carries
+ * `missedBefore`, how many earlier slots were missed too, so that even then no slot goes unaccounted for.
+ */
+export const MAX_MISSED_SLOTS_RECORDED = 1000;
+
+/**
+ * The schedule's slots strictly between the last slot the job handled (or the time its schedule was set,
+ * when that is later: a new schedule has missed nothing before it existed) and `slot`, oldest first: the
+ * newest MAX_MISSED_SLOTS_RECORDED of them, and how many older ones there are beyond those.
+ *
+ * An `every` schedule's slots are the whole multiples of its interval since the epoch, as the scheduler
+ * plans them (`nextFireTime` in libs/application). A `cron` schedule's slots need a cron evaluator and the
+ * IANA time-zone rules (daylight saving), which the pure domain has neither of (the application evaluates
+ * them with cron-parser, whose answers depend on the host's time-zone data): no missed slots are computed
+ * for it, and a cron slot that no worker presented is still not recorded.
+ */
+export function missedSlots(s: JobState, slot: number): { slots: number[]; omitted: number } {
+  const none = { slots: [], omitted: 0 };
+  if (!s.schedule?.every) return none;
+  const since = Math.max(s.lastSlot ?? -Infinity, s.scheduleSince ?? -Infinity);
+  if (since === -Infinity) return none;
+  const period = durationMs(s.schedule.every);
+  const first = Math.floor(since / period) + 1; // the first multiple after `since`
+  const last = Math.ceil(slot / period) - 1; // the last multiple before `slot`
+  const count = last - first + 1;
+  if (count <= 0) return none;
+  const recorded = Math.min(count, MAX_MISSED_SLOTS_RECORDED);
+  const slots = Array.from({ length: recorded }, (_, i) => (last - recorded + 1 + i) * period);
+  return { slots, omitted: count - recorded };
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   JobStatus,
   Location,
   SavepointSchedule,
+  SkipReason,
   SnapshotKind,
   SnapshotProperties,
   StateHandle,
@@ -186,11 +187,20 @@ export const SavepointScheduleRemoved = z.strictObject({
   ...base,
 });
 
+/**
+ * A schedule slot that did not fire: the job was not RUNNING at the slot (NOT_ALL_REQUIRED_TASKS_RUNNING),
+ * or no worker presented the slot before a later one fired (SLOT_MISSED).
+ */
 export const PeriodicSavepointSkipped = z.strictObject({
   type: z.literal('PeriodicSavepointSkipped'),
   ...base,
   slot: z.number().int().nonnegative(),
-  reason: FailureReason,
+  reason: SkipReason,
+  /**
+   * SLOT_MISSED only, when more slots were missed than one decision records one by one: how many slots of
+   * the schedule before this one were missed as well and have no event of their own.
+   */
+  missedBefore: z.number().int().positive().optional(),
 });
 
 export const SnapshotManifestWritten = z.strictObject({

@@ -46,6 +46,14 @@ export const FailureReason = z.enum([
 ]);
 export type FailureReason = z.infer<typeof FailureReason>;
 
+/**
+ * Why a periodic savepoint's slot did not fire: a failure reason (the job was not RUNNING), or SLOT_MISSED,
+ * a slot that no worker presented at all (its worker was killed, the schedule index was gone) and that
+ * the aggregate records when a later slot fires. Not a Flink failure reason, so not one of FailureReason.
+ */
+export const SkipReason = z.enum([...FailureReason.options, 'SLOT_MISSED']);
+export type SkipReason = z.infer<typeof SkipReason>;
+
 /** Only these count against tolerableFailures (Flink's CheckpointFailureManager). */
 export const COUNTED_FAILURES: readonly FailureReason[] = [
   'IO_EXCEPTION',

@@ -17,6 +17,7 @@ import {
 } from './schemas';
 import type { Event } from './events';
 import { AckLog } from './ack-log';
+import { durationMs } from './duration';
 import {
   EMPTY_REGISTRY,
   RegistryEditor,
@@ -119,6 +120,11 @@ export interface JobState {
   schedule: SavepointSchedule | null;
   /** The newest schedule slot (epoch ms) that fired or was skipped; older ones never fire again. */
   lastSlot: number | null;
+  /**
+   * When the schedule's timing (`every`, `cron`, `tz`) was last set (epoch ms), null without a schedule: its
+   * slots before then are not missed, it did not exist (a change of retention or directory keeps it).
+   */
+  scheduleSince: number | null;
   registeredAt: number | null;
   updatedAt: number | null;
   /** How many events have been folded into this state. */
@@ -155,6 +161,7 @@ export function initialState(jobId: string): JobState {
     consecutiveFailures: 0,
     schedule: null,
     lastSlot: null,
+    scheduleSince: null,
     registeredAt: null,
     updatedAt: null,
     version: 0,
@@ -403,10 +410,12 @@ export class Draft {
         return;
       }
       case 'SavepointScheduleSet':
+        if (!s.schedule || !sameTiming(s.schedule, event.schedule)) s.scheduleSince = at;
         s.schedule = event.schedule;
         return;
       case 'SavepointScheduleRemoved':
         s.schedule = null;
+        s.scheduleSince = null;
         return;
       case 'PeriodicSavepointSkipped':
         s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
@@ -525,6 +534,12 @@ export function rebuildRegistry(
     registry.markDeleting(strayCleanupOwner(cleanupId), locations);
   }
   return registry.seal();
+}
+
+/** Whether two schedules have the same slots (they may differ in retention or target directory). */
+export function sameTiming(a: SavepointSchedule, b: SavepointSchedule): boolean {
+  const every = (x: SavepointSchedule) => (x.every === undefined ? undefined : durationMs(x.every));
+  return every(a) === every(b) && a.cron === b.cron && a.tz === b.tz;
 }
 
 export function sameList(a: readonly string[], b: readonly string[]): boolean {

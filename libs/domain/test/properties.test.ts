@@ -6,6 +6,7 @@ import {
   evolve,
   fold,
   initialState,
+  durationMs,
   isTerminal,
   latestCompleted,
   type JobStatus,
@@ -351,5 +352,104 @@ describe('domain invariants (fast-check)', () => {
     );
     // The case that matters most (acknowledgements of a pending snapshot) is reached, not just possible.
     expect(pendingWithAcks).toBeGreaterThan(runs.numRuns / 10);
+  });
+});
+
+describe('periodic savepoint slots (fast-check)', () => {
+  /** Fire commands as workers send them: on time, late (a killed worker), stale, and off the schedule. */
+  const fireStep = fc.oneof(
+    {
+      weight: 12,
+      arbitrary: fc.record({
+        op: fc.constant('fire' as const),
+        periods: fc.integer({ min: 0, max: 6 }),
+        ms: fc.integer({ min: 0, max: 2999 }),
+        aligned: fc.boolean(),
+      }),
+    },
+    // A worker that presents a slot at or before one already handled (a claim that lapsed meanwhile).
+    {
+      weight: 3,
+      arbitrary: fc.record({ op: fc.constant('stale' as const), ms: fc.integer({ min: 0, max: 9000 }) }),
+    },
+    // A long outage: more slots missed than one decision records one by one.
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('outage' as const),
+        periods: fc.oneof(fc.integer({ min: 998, max: 1004 }), fc.integer({ min: 990, max: 2600 })),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant('status' as const),
+        status: fc.constantFrom('RUNNING', 'SUSPENDED'),
+      }),
+    },
+    // The schedule set again with another retention: its slots stay what they were.
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('retention' as const), maxCount: fc.nat(5) }) },
+  );
+  const slotHistory = fc.record({
+    every: fc.constantFrom('PT1S', 'PT2S', 'PT3S', 'PT1.5S'),
+    setAt: fc.integer({ min: 0, max: 5999 }),
+    steps: fc.array(fireStep, { minLength: 1, maxLength: 40 }),
+  });
+
+  it('fired, skipped and missed slots cover every slot of the schedule since it was set, none twice', () => {
+    fc.assert(
+      fc.property(slotHistory, ({ every, setAt, steps }) => {
+        const period = durationMs(every);
+        const job = new Job().register();
+        job.now += setAt;
+        const since = job.now;
+        job.run({ type: 'SetSavepointSchedule', schedule: { every } });
+        for (const s of steps) {
+          if (s.op === 'fire' || s.op === 'outage') {
+            job.now += s.op === 'fire' ? s.periods * period + s.ms : s.periods * period;
+            const slot = s.op === 'fire' && !s.aligned ? job.now : Math.floor(job.now / period) * period;
+            job.run({ type: 'FirePeriodicSavepoint', slot });
+          } else if (s.op === 'stale') {
+            job.run({ type: 'FirePeriodicSavepoint', slot: Math.max(0, job.now - s.ms) });
+          } else if (s.op === 'status') {
+            job.run({ type: 'ChangeJobStatus', status: s.status });
+          } else {
+            job.run({
+              type: 'SetSavepointSchedule',
+              schedule: { every, retention: { maxCount: s.maxCount } },
+            });
+          }
+        }
+        const recorded = job.log.flatMap((e) =>
+          e.type === 'SnapshotTriggered' && e.slot !== undefined
+            ? [{ slot: e.slot, missedBefore: 0, missed: false }]
+            : e.type === 'PeriodicSavepointSkipped'
+              ? [{ slot: e.slot, missedBefore: e.missedBefore ?? 0, missed: e.reason === 'SLOT_MISSED' }]
+              : [],
+        );
+        // Whole periods strictly after `a` (and after the schedule was set) and strictly before `b`.
+        const slotsBetween = (a: number, b: number) =>
+          Math.max(0, Math.ceil(b / period) - 1 - Math.floor(Math.max(a, since) / period));
+        // Plain checks, one expect at the end: an outage records a thousand slots, and expect() per slot is slow.
+        const wrong: string[] = [];
+        let previous = -Infinity;
+        for (const r of recorded) {
+          // In the log in slot order, so none twice; and the slots between two recorded ones are counted.
+          if (r.slot <= previous) wrong.push(`${r.slot} after ${previous}`);
+          const between = slotsBetween(previous, r.slot);
+          if (r.missedBefore !== between)
+            wrong.push(`${r.slot}: ${between} slots before it, counted ${r.missedBefore}`);
+          // A missed slot is a whole period of the schedule, and the schedule existed then.
+          if (r.missed && (r.slot % period !== 0 || r.slot <= since))
+            wrong.push(`${r.slot} missed, off the schedule`);
+          // Only a SLOT_MISSED event counts missed slots before it.
+          if (r.missedBefore > 0 && !r.missed)
+            wrong.push(`${r.slot} counts missed slots but is not SLOT_MISSED`);
+          previous = r.slot;
+        }
+        expect(wrong).toEqual([]);
+      }),
+      runs,
+    );
   });
 });

@@ -1,6 +1,10 @@
 import {
   Event,
+  FailureReason,
+  MAX_MISSED_SLOTS_RECORDED,
   SavepointSchedule,
+  SkipReason,
+  missedSlots,
   durationMs,
   STATE_CODEC_VERSION,
   decodeState,
@@ -575,6 +579,150 @@ describe('periodic savepoints (FLIP-10)', () => {
       'SavepointScheduleRemoved',
     ]);
     expect(job.state.schedule).toBeNull();
+  });
+  describe('slots no worker presented are recorded as missed (SLOT_MISSED)', () => {
+    const skipped = (events: Event[]) =>
+      events.flatMap((e) => (e.type === 'PeriodicSavepointSkipped' ? [e] : []));
+    const fired = (events: Event[]) =>
+      events.flatMap((e) => (e.type === 'SnapshotTriggered' && e.slot !== undefined ? [e.slot] : []));
+
+    it('the slots between the last one handled and the one that fires are recorded, oldest first', () => {
+      const job = new Job().register();
+      schedule(job); // PT2S, set at T0 (itself a slot: the schedule did not exist before, so not missed)
+      expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 }).events.map((e) => e.type)).toEqual([
+        'SnapshotTriggered',
+      ]);
+      const { events, reply } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 10_000 });
+      expect(events.map((e) => [e.type, (e as { slot?: number }).slot])).toEqual([
+        ['PeriodicSavepointSkipped', T0 + 4000],
+        ['PeriodicSavepointSkipped', T0 + 6000],
+        ['PeriodicSavepointSkipped', T0 + 8000],
+        ['SnapshotTriggered', T0 + 10_000],
+      ]);
+      expect(skipped(events).every((e) => e.reason === 'SLOT_MISSED' && e.missedBefore === undefined)).toBe(
+        true,
+      );
+      expect(reply).toEqual({ fired: true, snapshotId: 2, triggerId: `periodic-${T0 + 10_000}` });
+      expect(job.state.lastSlot).toBe(T0 + 10_000);
+      // A missed slot presented late is one already handled: it neither fires nor is recorded again.
+      expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 6000 })).toEqual({
+        events: [],
+        reply: { fired: false, reason: 'SLOT_ALREADY_HANDLED' },
+      });
+      for (const e of events) expect(Event.parse(e)).toEqual(e);
+    });
+
+    it('the first slot after the schedule was set: only the slots since it was set are missed', () => {
+      const job = new Job().register();
+      job.now = T0 + 500;
+      schedule(job);
+      const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 6000 });
+      expect(skipped(events).map((e) => e.slot)).toEqual([T0 + 2000, T0 + 4000]);
+      expect(fired(events)).toEqual([T0 + 6000]);
+    });
+
+    it('a schedule set again with other slots reports none of the time before it as missed', () => {
+      const job = new Job().register();
+      schedule(job);
+      job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 });
+      job.now = T0 + 60_500;
+      schedule(job, { every: 'PT3S' });
+      expect(job.state.scheduleSince).toBe(T0 + 60_500);
+      const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 63_000 });
+      expect(skipped(events)).toEqual([]);
+      expect(fired(events)).toEqual([T0 + 63_000]);
+      // Removed and set again (the same schedule): the time without one is not missed either.
+      job.now = T0 + 100_000;
+      job.run({ type: 'RemoveSavepointSchedule' });
+      expect(job.state.scheduleSince).toBeNull();
+      job.now = T0 + 200_000;
+      schedule(job, { every: 'PT3S' });
+      const again = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 204_000 });
+      expect(skipped(again.events).map((e) => e.slot)).toEqual([T0 + 201_000]);
+    });
+
+    it('a schedule whose retention or directory changes keeps its slots: those that passed are missed', () => {
+      const job = new Job().register();
+      schedule(job);
+      job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 });
+      job.now = T0 + 9000;
+      schedule(job, { retention: { maxCount: 3 }, targetDirectory: '/data/periodic' });
+      schedule(job, { every: 'PT2.0S', retention: { maxCount: 3 } }); // the same period, written otherwise
+      expect(job.state.scheduleSince).toBe(T0);
+      const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 10_000 });
+      expect(skipped(events).map((e) => e.slot)).toEqual([T0 + 4000, T0 + 6000, T0 + 8000]);
+    });
+
+    it('a job that is not RUNNING: the missed slots are recorded, then the slot is skipped', () => {
+      const job = new Job().register();
+      schedule(job);
+      job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
+      const { events, reply } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 6000 });
+      expect(reply).toEqual({ fired: false, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
+      expect(skipped(events).map((e) => [e.slot, e.reason])).toEqual([
+        [T0 + 2000, 'SLOT_MISSED'],
+        [T0 + 4000, 'SLOT_MISSED'],
+        [T0 + 6000, 'NOT_ALL_REQUIRED_TASKS_RUNNING'],
+      ]);
+    });
+
+    it('a slot off the schedule (presented late or by hand): the whole periods before it are missed', () => {
+      const job = new Job().register();
+      schedule(job);
+      const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 5500 });
+      expect(skipped(events).map((e) => e.slot)).toEqual([T0 + 2000, T0 + 4000]);
+      expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 6000 }).events.map((e) => e.type)).toEqual([
+        'SnapshotTriggered',
+      ]);
+    });
+
+    it(`records at most ${MAX_MISSED_SLOTS_RECORDED} one by one: the newest, the oldest of them counting the rest`, () => {
+      const job = new Job().register();
+      job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S' } });
+      const slot = T0 + 2500 * 1000; // 2,499 slots after T0 passed unpresented
+      const { events } = job.run({ type: 'FirePeriodicSavepoint', slot });
+      const missed = skipped(events);
+      expect(missed).toHaveLength(MAX_MISSED_SLOTS_RECORDED);
+      expect(missed[0]).toMatchObject({ slot: T0 + 1500 * 1000, missedBefore: 1499 });
+      expect(missed.slice(1).every((e) => e.missedBefore === undefined)).toBe(true);
+      expect(missed.at(-1)!.slot).toBe(slot - 1000);
+      missed.forEach((e, i) => expect(e.slot).toBe(T0 + (1500 + i) * 1000));
+      expect(fired(events)).toEqual([slot]);
+      expect(missed.length + missed[0]!.missedBefore!).toBe(2499);
+      expect(Event.parse(missed[0])).toEqual(missed[0]);
+      // Exactly the cap: no count.
+      const next = job.run({ type: 'FirePeriodicSavepoint', slot: slot + 1001 * 1000 }).events;
+      expect(skipped(next)).toHaveLength(MAX_MISSED_SLOTS_RECORDED);
+      expect(skipped(next)[0]).not.toHaveProperty('missedBefore');
+      // One more than the cap: the oldest recorded counts the one before it.
+      const last = slot + 1001 * 1000;
+      const beyond = skipped(job.run({ type: 'FirePeriodicSavepoint', slot: last + 1002 * 1000 }).events);
+      expect(beyond).toHaveLength(MAX_MISSED_SLOTS_RECORDED);
+      expect(beyond[0]).toMatchObject({ slot: last + 2000, missedBefore: 1 });
+    });
+
+    it('a cron schedule records no missed slots: the pure domain cannot evaluate cron expressions', () => {
+      const job = new Job().register();
+      job.run({ type: 'SetSavepointSchedule', schedule: { cron: '*/2 * * * * *' } });
+      job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 });
+      const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 10_000 });
+      expect(events.map((e) => e.type)).toEqual(['SnapshotTriggered']);
+      expect(missedSlots(job.state, T0 + 20_000)).toEqual({ slots: [], omitted: 0 });
+    });
+
+    it('the reason is a skip reason only: a snapshot cannot fail or be rejected with SLOT_MISSED', () => {
+      expect(SkipReason.options).toContain('SLOT_MISSED');
+      expect(FailureReason.options).not.toContain('SLOT_MISSED');
+      expect(
+        Event.safeParse({
+          type: 'SnapshotFailed',
+          jobId: JOB,
+          occurredAt: new Date(T0).toISOString(),
+          snapshotId: 1,
+          reason: 'SLOT_MISSED',
+        }).success,
+      ).toBe(false);
+    });
   });
   it('the schedule must name exactly one of every or cron', () => {
     expect(SavepointSchedule.safeParse({ every: 'PT1S', cron: '* * * * *' }).success).toBe(false);

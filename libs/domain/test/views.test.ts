@@ -36,6 +36,7 @@ describe('initial state', () => {
       consecutiveFailures: 0,
       schedule: null,
       lastSlot: null,
+      scheduleSince: null,
       registeredAt: null,
       updatedAt: null,
       version: 0,

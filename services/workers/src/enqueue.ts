@@ -129,7 +129,8 @@ export class Enqueuer {
     discardRequests: (snapshotIds: Set<number>) => Promise<EventOf<'SnapshotDiscardRequested'>[]>,
   ): Promise<void> {
     await this.knownJob(state.jobId);
-    // A slot that passed while the schedule index was gone fires once, late, rather than not at all.
+    // A slot that passed while the schedule index was gone fires once, late, rather than not at all (the
+    // aggregate records those before it, since the last one handled, as missed).
     const missed = state.schedule && previousFireTime(state.schedule, this.options.now());
     const catchUp =
       missed && state.lastSlot !== null && state.status === 'RUNNING' && missed > state.lastSlot;

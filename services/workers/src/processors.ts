@@ -120,7 +120,10 @@ const CLAIM_BATCH = 1000;
  * One tick of periodic savepoints: fires every schedule due before `until`, a thousand claims at a time,
  * all of a batch side by side so that their commands share group commits. A slot falling due before
  * `until` is waited for, so slots between whole seconds are on time too. Each slot fires once: the index
- * hands a schedule to one worker at a time, and the domain refuses a slot it has seen (slot-once).
+ * hands a schedule to one worker at a time, and the domain refuses a slot it has seen (slot-once). None is
+ * lost either: when a worker holding claims dies, the next fires each schedule's newest slot once the claim
+ * lapses, and the domain records every slot of an `every` schedule in between as PeriodicSavepointSkipped
+ * with reason SLOT_MISSED.
  */
 export async function fireDueSavepoints(
   { bus, schedules, log }: Pick<ProcessorDeps, 'bus' | 'schedules' | 'log'>,
@@ -142,7 +145,8 @@ export async function fireDueSavepoints(
       }
       const settled = await Promise.all(
         due.map(async (claim) => {
-          // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed.
+          // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed;
+          // the aggregate records the slots before it that no worker presented as missed (SLOT_MISSED).
           const slot = previousFireTime(claim.schedule, now);
           try {
             await execute(bus, { type: 'FirePeriodicSavepoint', jobId: claim.jobId, slot });
