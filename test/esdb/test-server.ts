@@ -32,6 +32,7 @@ import {
   MaximumAppendSizeExceeded,
   StreamIdentifier,
   Timeout,
+  Unknown,
   UUID,
   WrongExpectedVersion,
 } from '@eventstore/db-client/generated/shared_pb';
@@ -60,10 +61,11 @@ const SERVER_VERSION = '24.10.0';
  * How the server refuses a write or read, as a real node does (KurrentDB `RpcExceptions.TryHandleNotHandled`
  * and `Streams.BatchAppend.cs`): `not-ready` (starting, or between elections), `too-busy` (queues full),
  * `not-leader` (a follower asked to write, naming the leader; here the leader is this server itself, so the
- * client's reconnection comes back), `timeout` (a commit or prepare timeout). Reads are refused only for
- * not-ready and too-busy.
+ * client's reconnection comes back), `timeout` (a commit or prepare timeout). `unknown` is no refusal but
+ * the answer to a write result the server does not expect, which a client must not take for a busy node.
+ * Reads are refused only for not-ready and too-busy.
  */
-export type Refusal = 'not-ready' | 'too-busy' | 'not-leader' | 'timeout';
+export type Refusal = 'not-ready' | 'too-busy' | 'not-leader' | 'timeout' | 'unknown';
 
 type Expected = { kind: 'any' | 'no_stream' | 'stream_exists' } | { kind: 'revision'; revision: bigint };
 
@@ -236,6 +238,8 @@ export class EsdbTestServer {
         return error(grpc.status.ABORTED, 'Operation timed out: Commit timeout.');
       case 'not-leader': // RpcExceptions.LeaderInfo
         return error(grpc.status.NOT_FOUND, 'Leader info available', this.leaderInfo());
+      case 'unknown': // RpcExceptions.UnknownError(result), the default of the result switch
+        return error(grpc.status.UNKNOWN, 'Unexpected OperationResult: InvalidTransaction');
     }
   }
 
@@ -340,6 +344,11 @@ export class EsdbTestServer {
         const empty = pack(new ProtobufEmpty(), 'google.protobuf.Empty');
         const message = refusal === 'not-ready' ? 'Server Is Not Ready' : 'Server Is Busy';
         answer(write.streamName, (r) => r.setError(status(grpc.status.OK, message, empty)));
+        return;
+      }
+      if (refusal === 'unknown') {
+        const unknown = pack(new Unknown(), 'event_store.client.Unknown');
+        answer(write.streamName, (r) => r.setError(status(grpc.status.UNKNOWN, 'Unknown', unknown)));
         return;
       }
       if (refusal === 'timeout') {
