@@ -1,16 +1,41 @@
 /**
  * A protocol-level EventStoreDB stand-in for tests: a grpc-js server built from the service definitions
  * that @eventstore/db-client ships, so the real, unmodified client speaks its real wire protocol to it.
- * It implements Streams.Append, Streams.Read (a stream or $all, forwards and backwards, from a revision
- * or position, with a count) and the $all subscription (catch-up, then live, with stream-prefix, regex
- * and event-type filters). ServerFeatures is left unimplemented, so the client uses plain Append.
+ * It implements ServerFeatures.GetSupportedMethods (advertising BatchAppend, so the client appends the
+ * way it does against a real server), Streams.BatchAppend, Streams.Append, Streams.Read (a stream or
+ * $all, forwards and backwards, from a revision or position, with a count) and the $all subscription
+ * (catch-up, then live, with stream-prefix, regex and event-type filters). It refuses appends over
+ * MaxAppendSize and can answer as a node that is not ready, too busy, timing out or not the leader.
+ * What it follows of the real server (KurrentDB, src/KurrentDB.Core/Services/Transport/Grpc) is cited
+ * where it does it; docs/decisions/0004-esdb-protocol-test-server.md sums it up.
  * It is test code only: snapcat's EventStoreDB adapter is verified against it, not against a real server.
  */
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import { Any } from 'google-protobuf/google/protobuf/any_pb';
+import { Empty as ProtobufEmpty } from 'google-protobuf/google/protobuf/empty_pb';
 import { StreamsService } from '@eventstore/db-client/generated/streams_grpc_pb';
-import { AppendReq, AppendResp, ReadReq, ReadResp } from '@eventstore/db-client/generated/streams_pb';
-import { Empty, StreamIdentifier, UUID } from '@eventstore/db-client/generated/shared_pb';
+import { ServerFeaturesService } from '@eventstore/db-client/generated/serverfeatures_grpc_pb';
+import { SupportedMethod, SupportedMethods } from '@eventstore/db-client/generated/serverfeatures_pb';
+import {
+  AppendReq,
+  AppendResp,
+  BatchAppendReq,
+  BatchAppendResp,
+  ReadReq,
+  ReadResp,
+} from '@eventstore/db-client/generated/streams_pb';
+import { Status } from '@eventstore/db-client/generated/status_pb';
+import {
+  AllStreamPosition,
+  Empty,
+  MaximumAppendSizeExceeded,
+  StreamIdentifier,
+  Timeout,
+  Unknown,
+  UUID,
+  WrongExpectedVersion,
+} from '@eventstore/db-client/generated/shared_pb';
 
 interface StoredEvent {
   id: string;
@@ -27,6 +52,39 @@ interface StoredEvent {
 
 const STRIDE = 137n;
 const TICKS_PER_MS = 10_000n;
+/** The real server's default MaxAppendSize (1 MiB, `--max-append-size`). */
+export const DEFAULT_MAX_APPEND_SIZE = 1024 * 1024;
+/** The version ServerFeatures reports (the real server reports its own, major.minor.patch). */
+const SERVER_VERSION = '24.10.0';
+
+/**
+ * How the server refuses a write or read, as a real node does (KurrentDB `RpcExceptions.TryHandleNotHandled`
+ * and `Streams.BatchAppend.cs`): `not-ready` (starting, or between elections), `too-busy` (queues full),
+ * `not-leader` (a follower asked to write, naming the leader; here the leader is this server itself, so the
+ * client's reconnection comes back), `timeout` (a commit or prepare timeout). `unknown` is no refusal but
+ * the answer to a write result the server does not expect, which a client must not take for a busy node.
+ * Reads are refused only for not-ready and too-busy.
+ */
+export type Refusal = 'not-ready' | 'too-busy' | 'not-leader' | 'timeout' | 'unknown';
+
+type Expected = { kind: 'any' | 'no_stream' | 'stream_exists' } | { kind: 'revision'; revision: bigint };
+
+/** The accessors AppendReq.ProposedMessage and BatchAppendReq.ProposedMessage share. */
+interface Proposed {
+  getId(): UUID | undefined;
+  getMetadataMap(): { get(key: string): string | undefined };
+  getData_asU8(): Uint8Array;
+  getCustomMetadata_asU8(): Uint8Array;
+}
+
+type CommitResult = { ok: true; last: StoredEvent } | { ok: false; current: bigint };
+
+export interface EsdbTestServerOptions {
+  /** Answer ServerFeatures (default true), so the client appends with BatchAppend; false: plain Append. */
+  serverFeatures?: boolean;
+  /** MaxAppendSize in bytes, counted as the real server counts (default 1 MiB). */
+  maxAppendSize?: number;
+}
 
 /** The data outlives a stop, so a test can take the server down and bring it back with its events. */
 export class TestEventStoreData {
@@ -39,8 +97,30 @@ export class TestEventStoreData {
 export class EsdbTestServer {
   private server: grpc.Server | undefined;
   port = 0;
+  readonly serverFeatures: boolean;
+  maxAppendSize: number;
+  /** How appends and reads are refused now; undefined: they are served. */
+  refusal: Refusal | undefined;
+  /** Appends answered so far by each path, so tests can tell which one the client took. */
+  readonly calls = { append: 0, batchAppend: 0 };
 
-  constructor(readonly data = new TestEventStoreData()) {}
+  constructor(
+    readonly data = new TestEventStoreData(),
+    options: EsdbTestServerOptions = {},
+  ) {
+    this.serverFeatures = options.serverFeatures ?? true;
+    this.maxAppendSize = options.maxAppendSize ?? DEFAULT_MAX_APPEND_SIZE;
+  }
+
+  /** Answers as a node that is not ready (true) or serves again (false). */
+  setNotReady(notReady: boolean): void {
+    this.refusal = notReady ? 'not-ready' : undefined;
+  }
+
+  /** Refuses appends (and, for not-ready and too-busy, reads) the given way; undefined serves again. */
+  refuse(refusal: Refusal | undefined): void {
+    this.refusal = refusal;
+  }
 
   get connectionString(): string {
     return `esdb://127.0.0.1:${this.port}?tls=false`;
@@ -55,7 +135,17 @@ export class EsdbTestServer {
         callback: grpc.sendUnaryData<AppendResp>,
       ) => this.append(call, callback),
       read: (call: grpc.ServerWritableStream<ReadReq, ReadResp>) => this.read(call),
+      batchAppend: (call: grpc.ServerDuplexStream<BatchAppendReq, BatchAppendResp>) => this.batchAppend(call),
     } as unknown as grpc.UntypedServiceImplementation);
+    // Without ServerFeatures the client gets UNIMPLEMENTED, assumes an old server and uses plain Append.
+    if (this.serverFeatures) {
+      server.addService(ServerFeaturesService, {
+        getSupportedMethods: (
+          _call: grpc.ServerUnaryCall<unknown, SupportedMethods>,
+          callback: grpc.sendUnaryData<SupportedMethods>,
+        ) => callback(null, supportedMethods()),
+      } as unknown as grpc.UntypedServiceImplementation);
+    }
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
         error ? reject(error) : resolve(bound),
@@ -70,6 +160,11 @@ export class EsdbTestServer {
     this.server = undefined;
   }
 
+  /**
+   * Streams.Append, as KurrentDB `Streams.Append.cs`: options first, then the proposed messages; a
+   * refusal or an append over MaxAppendSize fails the call with the status and trailers the real server
+   * sends (`RpcExceptions`), a wrong expected version is an answer, not an error.
+   */
   private append(
     call: grpc.ServerReadableStream<AppendReq, AppendResp>,
     callback: grpc.sendUnaryData<AppendResp>,
@@ -83,42 +178,236 @@ export class EsdbTestServer {
     call.on('error', () => {});
     call.on('end', () => {
       if (!options) return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'no options' });
+      // The real server counts as it reads and throws at the first message over the limit; the client
+      // sees the same status either way, so this one answers once the request is complete.
+      if (appendSize(proposed) > this.maxAppendSize) {
+        return callback(maxAppendSizeExceeded(this.maxAppendSize));
+      }
+      const refused = this.refusal && this.unaryRefusal(this.refusal);
+      if (refused) return callback(refused);
       this.data.appendCalls += 1;
-      callback(null, this.commit(options, proposed));
+      this.calls.append += 1;
+      const streamName = nameOf(options.getStreamIdentifier());
+      const C = AppendReq.Options.ExpectedStreamRevisionCase;
+      const expected: Expected = (() => {
+        switch (options.getExpectedStreamRevisionCase()) {
+          case C.REVISION:
+            return { kind: 'revision' as const, revision: BigInt(options.getRevision()) };
+          case C.NO_STREAM:
+            return { kind: 'no_stream' as const };
+          case C.STREAM_EXISTS:
+            return { kind: 'stream_exists' as const };
+          default:
+            return { kind: 'any' as const };
+        }
+      })();
+      const result = this.commit(streamName, expected, proposed);
+      const resp = new AppendResp();
+      if (result.ok) {
+        const ok = new AppendResp.Success();
+        ok.setCurrentRevision(result.last.revision.toString());
+        const position = new AppendResp.Position();
+        position.setCommitPosition(result.last.commit.toString());
+        position.setPreparePosition(result.last.commit.toString());
+        ok.setPosition(position);
+        resp.setSuccess(ok);
+        return callback(null, resp);
+      }
+      const wrong = new AppendResp.WrongExpectedVersion();
+      if (result.current >= 0n) wrong.setCurrentRevision(result.current.toString());
+      else wrong.setCurrentNoStream(new Empty());
+      if (expected.kind === 'revision') wrong.setExpectedRevision(expected.revision.toString());
+      else if (expected.kind === 'no_stream') wrong.setExpectedNoStream(new Empty());
+      else if (expected.kind === 'stream_exists') wrong.setExpectedStreamExists(new Empty());
+      else wrong.setExpectedAny(new Empty());
+      resp.setWrongExpectedVersion(wrong);
+      callback(null, resp);
     });
   }
 
-  private commit(options: AppendReq.Options, proposed: AppendReq.ProposedMessage[]): AppendResp {
-    const streamName = Buffer.from(options.getStreamIdentifier()!.getStreamName_asU8()).toString('utf8');
+  /** The error a unary call (Append, Read) fails with, as KurrentDB `RpcExceptions` builds it. */
+  private unaryRefusal(refusal: Refusal): grpc.ServiceError {
+    const error = (code: grpc.status, details: string, metadata = new grpc.Metadata()) =>
+      Object.assign(new Error(details), { code, details, metadata });
+    switch (refusal) {
+      case 'not-ready': // RpcExceptions.ServerNotReady
+        return error(grpc.status.UNAVAILABLE, 'Server Is Not Ready');
+      case 'too-busy': // RpcExceptions.ServerBusy
+        return error(grpc.status.UNAVAILABLE, 'Server Is Too Busy');
+      case 'timeout': // RpcExceptions.Timeout, for a CommitTimeout/PrepareTimeout/ForwardTimeout result
+        return error(grpc.status.ABORTED, 'Operation timed out: Commit timeout.');
+      case 'not-leader': // RpcExceptions.LeaderInfo
+        return error(grpc.status.NOT_FOUND, 'Leader info available', this.leaderInfo());
+      case 'unknown': // RpcExceptions.UnknownError(result), the default of the result switch
+        return error(grpc.status.UNKNOWN, 'Unexpected OperationResult: InvalidTransaction');
+    }
+  }
+
+  /** The trailers naming the leader (`not-leader`, host, port); the leader is this server. */
+  private leaderInfo(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    metadata.set('exception', 'not-leader');
+    metadata.set('leader-endpoint-host', '127.0.0.1');
+    metadata.set('leader-endpoint-port', String(this.port));
+    return metadata;
+  }
+
+  /**
+   * Streams.BatchAppend, as KurrentDB `Streams.BatchAppend.cs` (BatchAppendWorker): one two-way call
+   * carries many appends, each request names its append by correlation id; the first carries the
+   * options (stream, expected position, deadline), any may carry proposed messages, and the one marked
+   * `is_final` commits. Each append is answered once, by correlation id, with success (current revision
+   * and position) or a `google.rpc.Status` error whose details the client unpacks (WrongExpectedVersion,
+   * MaximumAppendSizeExceeded, Timeout, ...). Not-ready and too-busy are `NotHandled` answers the server
+   * turns into a Status with no code, the message "Server Is Not Ready" / "Server Is Busy" and an empty
+   * `google.protobuf.Empty` detail, which the client does not recognise (it throws UnknownError); not
+   * leader ends the whole call with the leader-info status, as the server's callback throws it there.
+   * Requests without `is_final` wait in `pending`; the real server also times them out after the
+   * deadline, which this one does not.
+   */
+  private batchAppend(call: grpc.ServerDuplexStream<BatchAppendReq, BatchAppendResp>): void {
+    const pending = new Map<
+      string,
+      { streamName: string; expected: Expected; proposed: Proposed[]; size: number }
+    >();
+    call.on('error', () => {});
+    call.on('end', () => call.end());
+    call.on('data', (req: BatchAppendReq) => {
+      const correlation = req.getCorrelationId();
+      const key = uuidOf(correlation);
+      const answer = (streamName: string, fill: (resp: BatchAppendResp) => void) => {
+        const resp = new BatchAppendResp();
+        resp.setCorrelationId(correlation);
+        resp.setStreamIdentifier(identifier(streamName));
+        fill(resp);
+        call.write(resp);
+      };
+      if (req.hasOptions()) {
+        const options = req.getOptions()!;
+        const streamName = nameOf(options.getStreamIdentifier());
+        const deadline = options.getDeadline();
+        if (deadline && deadline.toDate().getTime() <= Date.now()) {
+          answer(streamName, (r) =>
+            r.setError(status(grpc.status.DEADLINE_EXCEEDED, 'Timeout', timeoutDetail())),
+          );
+          return;
+        }
+        if (!pending.has(key)) {
+          const C = BatchAppendReq.Options.ExpectedStreamPositionCase;
+          const expected: Expected = (() => {
+            switch (options.getExpectedStreamPositionCase()) {
+              case C.STREAM_POSITION:
+                return { kind: 'revision' as const, revision: BigInt(options.getStreamPosition()) };
+              case C.NO_STREAM:
+                return { kind: 'no_stream' as const };
+              case C.STREAM_EXISTS:
+                return { kind: 'stream_exists' as const };
+              default:
+                return { kind: 'any' as const };
+            }
+          })();
+          pending.set(key, { streamName, expected, proposed: [], size: 0 });
+        }
+      }
+      const write = pending.get(key);
+      if (!write) return; // no options first, or already refused: the real server ignores it too
+      const messages = req.getProposedMessagesList();
+      write.proposed.push(...messages);
+      write.size += appendSize(messages);
+      if (write.size > this.maxAppendSize) {
+        pending.delete(key);
+        const detail = new MaximumAppendSizeExceeded();
+        detail.setMaxappendsize(this.maxAppendSize);
+        answer(write.streamName, (r) =>
+          r.setError(
+            status(
+              grpc.status.INVALID_ARGUMENT,
+              'MaximumAppendSizeExceeded',
+              pack(detail, 'event_store.client.MaximumAppendSizeExceeded'),
+            ),
+          ),
+        );
+        return;
+      }
+      if (!req.getIsFinal()) return;
+      pending.delete(key);
+      const refusal = this.refusal;
+      if (refusal === 'not-leader') {
+        call.emit('error', {
+          code: grpc.status.NOT_FOUND,
+          details: 'Leader info available',
+          metadata: this.leaderInfo(),
+        });
+        return;
+      }
+      if (refusal === 'not-ready' || refusal === 'too-busy') {
+        const empty = pack(new ProtobufEmpty(), 'google.protobuf.Empty');
+        const message = refusal === 'not-ready' ? 'Server Is Not Ready' : 'Server Is Busy';
+        answer(write.streamName, (r) => r.setError(status(grpc.status.OK, message, empty)));
+        return;
+      }
+      if (refusal === 'unknown') {
+        const unknown = pack(new Unknown(), 'event_store.client.Unknown');
+        answer(write.streamName, (r) => r.setError(status(grpc.status.UNKNOWN, 'Unknown', unknown)));
+        return;
+      }
+      if (refusal === 'timeout') {
+        answer(write.streamName, (r) =>
+          r.setError(status(grpc.status.DEADLINE_EXCEEDED, 'Timeout', timeoutDetail())),
+        );
+        return;
+      }
+      this.data.appendCalls += 1;
+      this.calls.batchAppend += 1;
+      const result = this.commit(write.streamName, write.expected, write.proposed);
+      answer(write.streamName, (resp) => {
+        if (result.ok) {
+          const ok = new BatchAppendResp.Success();
+          ok.setCurrentRevision(result.last.revision.toString());
+          const position = new AllStreamPosition();
+          position.setCommitPosition(result.last.commit.toString());
+          position.setPreparePosition(result.last.commit.toString());
+          ok.setPosition(position);
+          resp.setSuccess(ok);
+          return;
+        }
+        // Google.Rpc.Status.WrongExpectedVersion: code AlreadyExists, message "WrongExpectedVersion".
+        const wrong = new WrongExpectedVersion();
+        if (result.current >= 0n) wrong.setCurrentStreamRevision(result.current.toString());
+        else wrong.setCurrentNoStream(new ProtobufEmpty());
+        const expected = write.expected;
+        if (expected.kind === 'revision') wrong.setExpectedStreamPosition(expected.revision.toString());
+        else if (expected.kind === 'no_stream') wrong.setExpectedNoStream(new ProtobufEmpty());
+        else if (expected.kind === 'stream_exists') wrong.setExpectedStreamExists(new ProtobufEmpty());
+        else wrong.setExpectedAny(new ProtobufEmpty());
+        resp.setError(
+          status(
+            grpc.status.ALREADY_EXISTS,
+            'WrongExpectedVersion',
+            pack(wrong, 'event_store.client.WrongExpectedVersion'),
+          ),
+        );
+      });
+    });
+  }
+
+  private commit(streamName: string, expected: Expected, proposed: Proposed[]): CommitResult {
     const stream = this.data.streams.get(streamName) ?? [];
     const current = BigInt(stream.length) - 1n;
-    const resp = new AppendResp();
     const ids = proposed.map((m) => uuidOf(m.getId()));
 
     // Idempotence: the same event ids again, in order, succeed without being written twice.
     const firstIndex = ids.length ? stream.findIndex((e) => e.id === ids[0]) : -1;
     if (firstIndex >= 0 && ids.every((id, i) => stream[firstIndex + i]?.id === id)) {
-      return success(resp, stream[firstIndex + ids.length - 1]!);
+      return { ok: true, last: stream[firstIndex + ids.length - 1]! };
     }
 
-    const C = AppendReq.Options.ExpectedStreamRevisionCase;
-    const expectedCase = options.getExpectedStreamRevisionCase();
     const ok =
-      expectedCase === C.ANY ||
-      (expectedCase === C.NO_STREAM && current < 0n) ||
-      (expectedCase === C.STREAM_EXISTS && current >= 0n) ||
-      (expectedCase === C.REVISION && BigInt(options.getRevision()) === current);
-    if (!ok) {
-      const wrong = new AppendResp.WrongExpectedVersion();
-      if (current >= 0n) wrong.setCurrentRevision(current.toString());
-      else wrong.setCurrentNoStream(new Empty());
-      if (expectedCase === C.REVISION) wrong.setExpectedRevision(options.getRevision());
-      else if (expectedCase === C.NO_STREAM) wrong.setExpectedNoStream(new Empty());
-      else if (expectedCase === C.STREAM_EXISTS) wrong.setExpectedStreamExists(new Empty());
-      else wrong.setExpectedAny(new Empty());
-      resp.setWrongExpectedVersion(wrong);
-      return resp;
-    }
+      expected.kind === 'any' ||
+      (expected.kind === 'no_stream' && current < 0n) ||
+      (expected.kind === 'stream_exists' && current >= 0n) ||
+      (expected.kind === 'revision' && expected.revision === current);
+    if (!ok) return { ok: false, current };
 
     const created = BigInt(Date.now()) * TICKS_PER_MS;
     for (const message of proposed) {
@@ -139,10 +428,15 @@ export class EsdbTestServer {
     }
     this.data.streams.set(streamName, stream);
     this.data.appended.emit('appended');
-    return success(resp, stream[stream.length - 1]!);
+    return { ok: true, last: stream[stream.length - 1]! };
   }
 
   private read(call: grpc.ServerWritableStream<ReadReq, ReadResp>): void {
+    // Streams.Read answers NotHandled with the same statuses as Append (RpcExceptions.TryHandleNotHandled).
+    if (this.refusal === 'not-ready' || this.refusal === 'too-busy') {
+      call.emit('error', this.unaryRefusal(this.refusal));
+      return;
+    }
     const options = call.request.getOptions()!;
     if (options.hasSubscription()) return this.subscribe(call, options);
     const backwards = options.getReadDirection() === ReadReq.Options.ReadDirection.BACKWARDS;
@@ -150,7 +444,7 @@ export class EsdbTestServer {
     let events: StoredEvent[];
     if (options.hasStream()) {
       const s = options.getStream()!;
-      const name = Buffer.from(s.getStreamIdentifier()!.getStreamName_asU8()).toString('utf8');
+      const name = nameOf(s.getStreamIdentifier());
       const stream = this.data.streams.get(name);
       if (!stream) {
         const notFound = new ReadResp.StreamNotFound();
@@ -223,15 +517,74 @@ function filterOf(options: ReadReq.Options): (e: StoredEvent) => boolean {
     (!regex || regex.test(field(e)));
 }
 
-function success(resp: AppendResp, last: StoredEvent): AppendResp {
-  const ok = new AppendResp.Success();
-  ok.setCurrentRevision(last.revision.toString());
-  const position = new AppendResp.Position();
-  position.setCommitPosition(last.commit.toString());
-  position.setPreparePosition(last.commit.toString());
-  ok.setPosition(position);
-  resp.setSuccess(ok);
-  return resp;
+/**
+ * ServerFeatures.GetSupportedMethods, as KurrentDB `ServerFeatures.cs`: every client method, service and
+ * method names lower-cased, with the features the real server lists for them.
+ */
+function supportedMethods(): SupportedMethods {
+  const method = (service: string, name: string, features: string[] = []) => {
+    const m = new SupportedMethod();
+    m.setServiceName(service);
+    m.setMethodName(name);
+    m.setFeaturesList(features);
+    return m;
+  };
+  const streams = 'event_store.client.streams.streams';
+  const result = new SupportedMethods();
+  result.setEventStoreServerVersion(SERVER_VERSION);
+  result.setMethodsList([
+    method(streams, 'read', ['position', 'events']),
+    method(streams, 'append'),
+    method(streams, 'batchappend', ['deadline_duration']),
+    method('event_store.client.server_features.serverfeatures', 'getsupportedmethods'),
+  ]);
+  return result;
+}
+
+/**
+ * The size the real server counts an append by: per event, data + metadata + twice the type's length
+ * (KurrentDB `Event.SizeOnDisk`, summed in `Streams.Append.cs` and `ClientWriteRequest.AddEvents`).
+ */
+function appendSize(proposed: Proposed[]): number {
+  return proposed.reduce(
+    (sum, m) =>
+      sum +
+      m.getData_asU8().length +
+      m.getCustomMetadata_asU8().length +
+      2 * (m.getMetadataMap().get('type') ?? '').length,
+    0,
+  );
+}
+
+/** RpcExceptions.MaxAppendSizeExceeded: INVALID_ARGUMENT, with the limit in the trailers. */
+function maxAppendSizeExceeded(max: number): grpc.ServiceError {
+  const metadata = new grpc.Metadata();
+  metadata.set('exception', 'maximum-append-size-exceeded');
+  metadata.set('maximum-append-size', String(max));
+  const details = `Maximum Append Size of ${max} Exceeded.`;
+  return Object.assign(new Error(details), { code: grpc.status.INVALID_ARGUMENT, details, metadata });
+}
+
+function status(code: grpc.status, message: string, details: Any): Status {
+  const s = new Status();
+  s.setCode(code as unknown as ReturnType<Status['getCode']>);
+  s.setMessage(message);
+  s.setDetails(details);
+  return s;
+}
+
+function pack(message: { serializeBinary(): Uint8Array }, typeName: string): Any {
+  const any = new Any();
+  any.pack(message.serializeBinary(), typeName);
+  return any;
+}
+
+function timeoutDetail(): Any {
+  return pack(new Timeout(), 'event_store.client.Timeout');
+}
+
+function nameOf(id: StreamIdentifier | undefined): string {
+  return Buffer.from(id!.getStreamName_asU8()).toString('utf8');
 }
 
 function eventResp(event: StoredEvent): ReadResp {

@@ -4,8 +4,12 @@ import {
   DeadlineExceededError,
   EventStoreDBClient,
   FORWARDS,
+  MaxAppendSizeExceededError,
+  NotLeaderError,
   StreamNotFoundError,
+  TimeoutError,
   UnavailableError,
+  UnknownError,
   WrongExpectedVersionError as EsdbWrongExpectedVersion,
   jsonEvent,
   streamNameFilter,
@@ -13,6 +17,7 @@ import {
   type JSONType,
 } from '@eventstore/db-client';
 import {
+  AppendTooLargeError,
   START,
   StoreUnavailableError,
   WrongExpectedVersionError,
@@ -69,6 +74,9 @@ export class EsdbEventStore implements EventStore {
           expected,
           typeof actual === 'bigint' ? actual : 'no_stream',
         );
+      }
+      if (error instanceof MaxAppendSizeExceededError) {
+        throw new AppendTooLargeError(streamId, error.maxAppendSize || undefined);
       }
       throw unavailable(error);
     }
@@ -209,11 +217,29 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
 /** gRPC status codes of a server that cannot be reached (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE). */
 const UNREACHABLE_GRPC_CODES = new Set([1, 4, 14]);
 
+/**
+ * A node that is not ready (starting, rebuilding its index, electing a leader) or too busy answers a
+ * BatchAppend with a status the client does not recognise: it throws UnknownError("Could not recognize
+ * Server Is Not Ready" / "... Server Is Busy"). Only those messages are a busy node; any other
+ * UnknownError is a genuine failure and stays one. (Unary calls get UNAVAILABLE "Server Is Not Ready"
+ * or "Server Is Too Busy", which the client already turns into UnavailableError.)
+ */
+const NOT_READY_OR_BUSY = /\bServer Is (Not Ready|Busy|Too Busy)\b/;
+
+/**
+ * The errors after which the caller may retry later, as StoreUnavailableError (HTTP 503 with
+ * Retry-After): the server unreachable, not ready or too busy, a commit or prepare timeout (ABORTED,
+ * TimeoutError; whether the append was written is unknown, the event ids make a retry idempotent), a
+ * deadline, or a follower that is not the leader (the client reconnects to the leader it names).
+ */
 function unavailable(error: unknown): unknown {
   if (
     error instanceof UnavailableError ||
     error instanceof DeadlineExceededError ||
     error instanceof CancelledError ||
+    error instanceof TimeoutError ||
+    error instanceof NotLeaderError ||
+    (error instanceof UnknownError && NOT_READY_OR_BUSY.test(error.message)) ||
     // An append's server-features probe fails with the raw gRPC error, not the client's wrapped one.
     UNREACHABLE_GRPC_CODES.has((error as { code?: unknown } | null)?.code as number)
   ) {

@@ -106,6 +106,24 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * The store refuses an append this large (EventStoreDB's MaxAppendSize): nothing was written, and
+ * retrying the same request cannot succeed (HTTP 413).
+ */
+export class AppendTooLargeError extends Error {
+  constructor(
+    readonly streamId: string,
+    /** The store's limit in bytes, when it says. */
+    readonly maxBytes: number | undefined,
+  ) {
+    super(
+      `stream ${streamId}: the append is larger than the event store accepts at once` +
+        (maxBytes === undefined ? '' : ` (${maxBytes} bytes)`),
+    );
+    this.name = 'AppendTooLargeError';
+  }
+}
+
 /** A position as text (`commit:prepare`), for keys and answers; parsePosition reads it back. */
 export const formatPosition = (p: Position): string => `${p.commit}:${p.prepare}`;
 

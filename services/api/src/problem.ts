@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import { CommandRejected } from '@snapcat/domain';
-import { StoreUnavailableError } from '@snapcat/event-store';
+import { AppendTooLargeError, StoreUnavailableError } from '@snapcat/event-store';
 import { ConcurrencyExhaustedError } from '@snapcat/application';
 
 /** One broken rule: which field (a dotted path such as body.tasks.2), which rule, and what it says. */
@@ -114,7 +114,10 @@ export function sendProblem(res: Response, problem: Problem): void {
     });
 }
 
-/** Maps every error to a problem: client mistakes to 4xx, an unreachable store to 503, the rest to 500. */
+/**
+ * Maps every error to a problem: client mistakes to 4xx (an append larger than the store takes to 413),
+ * an unreachable or busy store to 503, the rest to 500.
+ */
 export function problemMiddleware(log: (msg: string, fields: object) => void): ErrorRequestHandler {
   return (error: unknown, _req, res, _next) => {
     if (error instanceof Problem) return sendProblem(res, error);
@@ -138,6 +141,18 @@ export function problemMiddleware(log: (msg: string, fields: object) => void): E
       return sendProblem(
         res,
         new Problem(415, 'unsupported-encoding', 'Unsupported encoding', String(e.message)),
+      );
+    }
+    if (error instanceof AppendTooLargeError) {
+      // The body parsed, but what it records exceeds what the event store takes in one append
+      // (EventStoreDB's MaxAppendSize): nothing was written, and the same request cannot succeed.
+      const limit = error.maxBytes === undefined ? '' : ` (${error.maxBytes} bytes)`;
+      const detail = `the body records more than the event store accepts in one append${limit}; send less at once`;
+      return sendProblem(
+        res,
+        new Problem(413, 'too-large', 'Payload too large', detail, [
+          { field: 'body', rule: 'max-append-size', message: detail },
+        ]),
       );
     }
     if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
