@@ -1,4 +1,4 @@
-/** Storage layout of DESIGN.md: <checkpointDir>/<jobId>/chk-<id>, <savepointDir>/<jobId>/savepoint-<id>-<suffix>. */
+/** Storage layout (docs/domain.md R14): <checkpointDir>/<jobId>/chk-<id>, <savepointDir>/<jobId>/savepoint-<id>-<suffix>. */
 export function checkpointPath(checkpointDir: string, jobId: string, snapshotId: number): string {
   return `${trimSlash(checkpointDir)}/${jobId}/chk-${snapshotId}`;
 }

@@ -1,6 +1,6 @@
 import type { JobStatus, Retention, SnapshotKind, SnapshotProperties } from './schemas';
 
-/** The property table of DESIGN.md section 2, row by row (Flink's CheckpointProperties). */
+/** Rules R15 and R16 of docs/domain.md, row by row (Flink's CheckpointProperties.forCheckpoint and forSavepoint). */
 export function propertiesFor(kind: SnapshotKind, retention: Retention): SnapshotProperties {
   if (kind === 'SAVEPOINT') return { forced: true, ...retainAll };
   switch (retention) {

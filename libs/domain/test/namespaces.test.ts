@@ -63,7 +63,7 @@ const arbitraryGrant: fc.Arbitrary<NamespaceGrant> = fc.oneof(
 );
 
 describe('namespaces', () => {
-  it('a job outside the grant answers every command as if it were not registered, and nothing is written', () => {
+  it('R55 a job outside the grant answers every command as if it were not registered, and nothing is written', () => {
     fc.assert(
       fc.property(fc.constantFrom(...NAMESPACES), arbitraryGrant, (namespace, grant) => {
         const state = registeredIn(namespace);
@@ -86,7 +86,7 @@ describe('namespaces', () => {
     );
   });
 
-  it('registering in a namespace outside the grant is FORBIDDEN; inside, the job is there', () => {
+  it('R55 registering in a namespace outside the grant is FORBIDDEN; inside, the job is there', () => {
     fc.assert(
       fc.property(fc.option(fc.constantFrom(...NAMESPACES)), arbitraryGrant, (asked, grant) => {
         const namespace = asked ?? DEFAULT_NAMESPACE;
@@ -109,7 +109,7 @@ describe('namespaces', () => {
     );
   });
 
-  it('in one batch, a job registered by one caller is out of reach of a caller of another namespace', () => {
+  it('R55 in one batch, a job registered by one caller is out of reach of a caller of another namespace', () => {
     const trigger = CLIENT_COMMANDS[2]!;
     const { outcomes, events } = decideBatch(initialState(JOB), [configure('payments'), trigger], T0, [
       ['payments'],
@@ -119,7 +119,7 @@ describe('namespaces', () => {
     expect(events.map((e) => e.type)).toEqual(['JobRegistered']);
   });
 
-  it('a namespace never changes: naming another is a CONFLICT, leaving it out keeps it', () => {
+  it('R54 a namespace never changes: naming another is a CONFLICT, leaving it out keeps it', () => {
     const state = registeredIn('payments');
     const moved = decideBatch(state, [configure('search')], T0 + 1).outcomes[0]!;
     expect(moved.ok ? 'ok' : moved.error).toBeInstanceOf(CommandRejected);
@@ -134,7 +134,7 @@ describe('namespaces', () => {
     expect(decideBatch(state, [configure('payments')], T0 + 1).events).toEqual([]);
   });
 
-  it('a job registered before namespaces existed (no namespace in its event) is in default', () => {
+  it('R54 a job registered before namespaces existed (no namespace in its event) is in default', () => {
     const state = fold(initialState(JOB), [
       {
         type: 'JobRegistered',
@@ -150,7 +150,7 @@ describe('namespaces', () => {
     expect(state.namespace).toBe(DEFAULT_NAMESPACE);
   });
 
-  it("a webhook subscription gets only its namespaces' jobs' events, and is seen only by who holds them all", () => {
+  it("R56 a webhook subscription gets only its namespaces' jobs' events, and is seen only by who holds them all", () => {
     const created = (namespaces?: NamespaceGrant) =>
       evolveSubscriptions(new Map(), {
         type: 'WebhookSubscriptionCreated',

@@ -192,7 +192,7 @@ function runHistory(h: { retention: string; minPauseMs: number; steps: Step[] },
 const runs = propertyRuns();
 
 describe('domain invariants (fast-check)', () => {
-  it('snapshot ids strictly increase and are shared by checkpoints and savepoints', () => {
+  it('R1 snapshot ids strictly increase and are shared by checkpoints and savepoints', () => {
     fc.assert(
       fc.property(history, (h) => {
         const job = runHistory(h, () => {});
@@ -203,7 +203,7 @@ describe('domain invariants (fast-check)', () => {
     );
   });
 
-  it('a savepoint or a persisted checkpoint is never discarded by an automatic rule', () => {
+  it('R35 a savepoint or a persisted checkpoint is never discarded by an automatic rule', () => {
     let reached = 0;
     fc.assert(
       fc.property(history, (h) => {
@@ -245,7 +245,7 @@ describe('domain invariants (fast-check)', () => {
     expect(reached).toBeGreaterThan(runs.numRuns / 20);
   });
 
-  it('while the job has not terminated, its latest completed snapshot is never discarded automatically', () => {
+  it('R34 while the job has not terminated, its latest completed snapshot is never discarded automatically', () => {
     let reached = 0;
     fc.assert(
       // Histories that never terminate the job: a terminated one has no automatic discard left to check,
@@ -273,7 +273,7 @@ describe('domain invariants (fast-check)', () => {
     expect(reached).toBeGreaterThan(runs.numRuns / 10);
   });
 
-  it('at most maxConcurrent non-forced snapshots are pending', () => {
+  it('R9 at most maxConcurrent non-forced snapshots are pending', () => {
     fc.assert(
       fc.property(history, (h) => {
         runHistory(h, (job) => {
@@ -287,7 +287,7 @@ describe('domain invariants (fast-check)', () => {
     );
   });
 
-  it('a snapshot completes iff every expected task acknowledged', () => {
+  it('R17 a snapshot completes iff every expected task acknowledged', () => {
     fc.assert(
       fc.property(history, (h) => {
         runHistory(h, (job) => {
@@ -396,7 +396,7 @@ describe('periodic savepoint slots (fast-check)', () => {
     steps: fc.array(fireStep, { minLength: 1, maxLength: 40 }),
   });
 
-  it('fired, skipped and missed slots cover every slot of the schedule since it was set, none twice', () => {
+  it('R51 fired, skipped and missed slots cover every slot of the schedule since it was set, none twice', () => {
     fc.assert(
       fc.property(slotHistory, ({ every, setAt, steps }) => {
         const period = durationMs(every);

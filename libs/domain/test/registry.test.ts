@@ -47,7 +47,7 @@ describe('normaliseLocation', () => {
     ['data/s3a://b/c', 'data/s3a://b/c'],
     ['file:relative/x', '/relative/x'],
     ['file:relative/x/', '/relative/x'],
-  ])('%s -> %s', (location, key) => {
+  ])('R43 %s -> %s', (location, key) => {
     expect(normaliseLocation(location)).toBe(key);
   });
 });
@@ -68,7 +68,7 @@ describe('isWithin', () => {
 });
 
 describe('whyKept and deletingSnapshot', () => {
-  it('a location referenced by other live snapshots is kept as REFERENCED, with them in order', () => {
+  it('R42 a location referenced by other live snapshots is kept as REFERENCED, with them in order', () => {
     const r = registry((e) => {
       e.reference(3, [handle('/data/shared/f')]);
       e.reference(1, [handle('/data/shared/f')]);
@@ -81,7 +81,7 @@ describe('whyKept and deletingSnapshot', () => {
     expect(whyKept(only, '/data/shared/g', 4)).toBeNull();
   });
 
-  it('a location in a live snapshot’s directory is kept as LIVE_DIRECTORY, up to the first directory', () => {
+  it('R42 a location in a live snapshot’s directory is kept as LIVE_DIRECTORY, up to the first directory', () => {
     const r = registry((e) => {
       e.ownDirectory(5, '/data/chk/job/chk-5/');
       e.ownDirectory(6, 's3a://bucket/chk/job/chk-6');
@@ -244,7 +244,7 @@ describe('RegistryEditor', () => {
 });
 
 describe('planDiscard and planStrayCleanup', () => {
-  it('deletes the snapshot’s directory, keeping what other live snapshots reference or own inside it', () => {
+  it('R42 deletes the snapshot’s directory, keeping what other live snapshots reference or own inside it', () => {
     const r = registry((e) => {
       e.ownDirectory(1, '/data/chk/job/chk-1');
       e.reference(1, [handle('/data/chk/job/chk-1/own'), handle('/data/chk/job/chk-1/shared-with-2')]);
@@ -320,7 +320,7 @@ describe('planDiscard and planStrayCleanup', () => {
     ]);
   });
 
-  it('a stray acknowledgement’s handles: deleted unless something keeps them; each location once', () => {
+  it('R20 a stray acknowledgement’s handles: deleted unless something keeps them; each location once', () => {
     const r = registry((e) => e.reference(1, [handle('/data/shared/a')]));
     expect(
       planStrayCleanup(r, [handle('/data/shared/a'), handle('/data/shared/b'), handle('/data/shared//b')]),

@@ -10,7 +10,7 @@ const rejection = (job: Job, input: Record<string, unknown>) => {
 };
 
 describe('rejections', () => {
-  it('a command on a job never configured: NOT_FOUND on jobId', () => {
+  it('R3 a command on a job never configured: NOT_FOUND on jobId', () => {
     expect(rejection(new Job(), { type: 'ChangeJobStatus', status: 'FINISHED' })).toEqual({
       code: 'NOT_FOUND',
       field: 'jobId',
@@ -21,7 +21,7 @@ describe('rejections', () => {
     expect(new Job().reject({ type: 'ChangeJobStatus', status: 'FINISHED' })).toBeInstanceOf(Error);
   });
 
-  it('a snapshot that does not exist: NOT_FOUND on snapshotId', () => {
+  it('R3 a snapshot that does not exist: NOT_FOUND on snapshotId', () => {
     const job = new Job().register();
     for (const input of [
       { type: 'PersistSnapshot', snapshotId: 9 },
@@ -39,7 +39,7 @@ describe('rejections', () => {
     }
   });
 
-  it('a snapshot in the wrong status: CONFLICT naming the action, the status and the allowed ones', () => {
+  it('R25, R37 a snapshot in the wrong status: CONFLICT naming the action, the status and the allowed ones', () => {
     const job = new Job().register();
     const pending = job.trigger();
     if (!pending.accepted) throw new Error('rejected');
@@ -65,7 +65,7 @@ describe('rejections', () => {
     });
   });
 
-  it('declining for a task that is not the snapshot’s: CONFLICT on taskId', () => {
+  it('R25 declining for a task that is not the snapshot’s: CONFLICT on taskId', () => {
     const job = new Job().register();
     const reply = job.trigger();
     if (!reply.accepted) throw new Error('rejected');
@@ -79,7 +79,7 @@ describe('rejections', () => {
     });
   });
 
-  it('a trigger id reused for another kind: CONFLICT on triggerId; for the same kind: the same snapshot', () => {
+  it('R13 a trigger id reused for another kind: CONFLICT on triggerId; for the same kind: the same snapshot', () => {
     const job = new Job().register();
     const first = job.run({
       type: 'TriggerSnapshot',
@@ -126,7 +126,7 @@ describe('rejections', () => {
     });
   });
 
-  it('a status change of a terminated job: CONFLICT on status', () => {
+  it('R45 a status change of a terminated job: CONFLICT on status', () => {
     const job = new Job().register();
     job.run({ type: 'ChangeJobStatus', status: 'FINISHED' });
     expect(rejection(job, { type: 'ChangeJobStatus', status: 'RUNNING' })).toEqual({
@@ -138,7 +138,7 @@ describe('rejections', () => {
     });
   });
 
-  it('discarding the latest completed snapshot of a running job needs force', () => {
+  it('R41 discarding the latest completed snapshot of a running job needs force', () => {
     const job = new Job().register();
     const id = job.complete();
     expect(rejection(job, { type: 'RequestDiscard', snapshotId: id, force: false })).toEqual({
@@ -154,7 +154,7 @@ describe('rejections', () => {
     });
   });
 
-  it('the latest completed snapshot of a job that is not running is discarded without force', () => {
+  it('R41 the latest completed snapshot of a job that is not running is discarded without force', () => {
     const job = new Job().register({ retention: 'RETAIN_ON_CANCELLATION' });
     const id = job.complete();
     job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
@@ -164,7 +164,7 @@ describe('rejections', () => {
     });
   });
 
-  it('discard results: none requested, or recorded as done already', () => {
+  it('R40 discard results: none requested, or recorded as done already', () => {
     const job = new Job().register();
     const id = job.complete();
     expect(
@@ -204,7 +204,7 @@ describe('rejections', () => {
     });
   });
 
-  it('a manifest of a snapshot that is not persisted: CONFLICT; the same path again changes nothing', () => {
+  it('R39 a manifest of a snapshot that is not persisted: CONFLICT; the same path again changes nothing', () => {
     const job = new Job().register();
     const id = job.complete();
     expect(rejection(job, { type: 'RecordManifestWritten', snapshotId: id, path: '/data/sp/m' })).toEqual({
@@ -231,7 +231,7 @@ describe('rejections', () => {
 });
 
 describe('replies', () => {
-  it('ConfigureJob: created once; changed when the configuration or the status changes', () => {
+  it('R6 ConfigureJob: created once; changed when the configuration or the status changes', () => {
     const job = new Job();
     const base = {
       type: 'ConfigureJob' as const,
@@ -277,7 +277,7 @@ describe('replies', () => {
     expect(other.state.status).toBe('SUSPENDED');
   });
 
-  it('ChangeJobStatus: unchanged says so; back to RUNNING writes only the change', () => {
+  it('R45 ChangeJobStatus: unchanged says so; back to RUNNING writes only the change', () => {
     const job = new Job().register();
     expect(job.run({ type: 'ChangeJobStatus', status: 'RUNNING' })).toEqual({
       events: [],
@@ -291,7 +291,7 @@ describe('replies', () => {
     ]);
   });
 
-  it('leaving RUNNING aborts the pending snapshots in id order; SUSPENDED discards nothing completed', () => {
+  it('R30, R47 leaving RUNNING aborts the pending snapshots in id order; SUSPENDED discards nothing completed', () => {
     const job = new Job().register({ maxConcurrent: 5, numRetained: 3 });
     const done = job.complete();
     job.trigger();
@@ -321,7 +321,7 @@ describe('replies', () => {
     });
   });
 
-  it('expired snapshots: the reply of ExpireOverdue lists them in id order, and any command expires them first', () => {
+  it('R4 expired snapshots: the reply of ExpireOverdue lists them in id order, and any command expires them first', () => {
     const job = new Job().register({ maxConcurrent: 5, timeoutMs: 1000 });
     job.trigger();
     job.now += 500;
@@ -340,7 +340,7 @@ describe('replies', () => {
     expect(job.run({ type: 'ExpireOverdue' }).reply).toEqual({ expired: [4] });
   });
 
-  it('a batch: each outcome carries its own events; a rejected command only the expirations it triggered', () => {
+  it('R5 a batch: each outcome carries its own events; a rejected command only the expirations it triggered', () => {
     const job = new Job().register({ timeoutMs: 1000, tolerableFailures: 5 });
     job.trigger();
     const state = job.state;
@@ -382,7 +382,7 @@ describe('replies', () => {
     expect((fresh.outcomes[0] as { error: CommandRejected }).error.rule).toBe('job-exists');
   });
 
-  it('savepoint schedules: set when different, removed when there is one', () => {
+  it('R52 savepoint schedules: set when different, removed when there is one', () => {
     const job = new Job().register();
     expect(job.run({ type: 'RemoveSavepointSchedule' })).toEqual({ events: [], reply: { changed: false } });
     const schedule = { every: 'PT1M' };
@@ -402,7 +402,7 @@ describe('replies', () => {
     expect(job.state.schedule).toBeNull();
   });
 
-  it('persist: a savepoint is its own path, a persisted checkpoint its savepoint path, unchanged', () => {
+  it('R36, R37 persist: a savepoint is its own path, a persisted checkpoint its savepoint path, unchanged', () => {
     const job = new Job().register({ numRetained: 3 });
     const savepoint = job.complete('SAVEPOINT');
     expect(job.run({ type: 'PersistSnapshot', snapshotId: savepoint })).toEqual({
@@ -426,7 +426,7 @@ describe('replies', () => {
     ).toMatch(new RegExp(`^/other/${JOB}/savepoint-${elsewhere}-`));
   });
 
-  it('discard: twice changes nothing the second time; the reason is kept only when given', () => {
+  it('R40 discard: twice changes nothing the second time; the reason is kept only when given', () => {
     const job = new Job().register({ numRetained: 3 });
     const a = job.complete();
     const b = job.complete();
@@ -458,7 +458,7 @@ describe('replies', () => {
     expect(job.snapshot(b).discard).not.toHaveProperty('reason');
   });
 
-  it('a failure records its task and message only when there are any', () => {
+  it('R24 a failure records its task and message only when there are any', () => {
     const job = new Job().register({ maxConcurrent: 5, timeoutMs: 1000, tolerableFailures: 10 });
     const declined = job.trigger();
     const quiet = job.trigger();
@@ -485,7 +485,7 @@ describe('replies', () => {
     expect(job.state.counts).toEqual({ completed: 0, failed: 3, discarded: 0 });
   });
 
-  it('completing a checkpoint fails only the older pending checkpoints (not savepoints, not newer ones)', () => {
+  it('R22 completing a checkpoint fails only the older pending checkpoints (not savepoints, not newer ones)', () => {
     const job = new Job().register({ maxConcurrent: 10, numRetained: 5 });
     const older = job.trigger();
     const savepoint = job.trigger('SAVEPOINT');
@@ -508,7 +508,7 @@ describe('replies', () => {
     expect(job.snapshot(newer.snapshotId).status).toBe('PENDING');
   });
 
-  it('acknowledgements answer their result and the snapshot’s status', () => {
+  it('R17, R18 acknowledgements answer their result and the snapshot’s status', () => {
     const job = new Job().register();
     const reply = job.trigger();
     if (!reply.accepted) throw new Error('rejected');
@@ -520,7 +520,7 @@ describe('replies', () => {
     expect(job.ack(99, 'a')).toEqual({ result: 'UNKNOWN', snapshotStatus: null });
   });
 
-  it('a stray acknowledgement without handles to clean up has no cleanup id; one with handles has the next', () => {
+  it('R20 a stray acknowledgement without handles to clean up has no cleanup id; one with handles has the next', () => {
     const job = new Job().register();
     const none = job.run({
       type: 'AcknowledgeTask',
@@ -560,7 +560,7 @@ describe('replies', () => {
     });
   });
 
-  it('state a discard or a stray cleanup is deleting fails the acknowledgement that reports it, saying by whom', () => {
+  it('R21 state a discard or a stray cleanup is deleting fails the acknowledgement that reports it, saying by whom', () => {
     const job = new Job().register({ numRetained: 3 });
     const old = job.complete();
     job.complete();

@@ -15,7 +15,7 @@ import {
 } from '../src';
 import { JOB, Job, T0 } from './harness';
 
-describe('snapshot properties (DESIGN.md table, row by row)', () => {
+describe('snapshot properties (CheckpointProperties, docs/domain.md R15 and R16, row by row)', () => {
   const flags = (forced: boolean, ...discard: boolean[]) => ({
     forced,
     discardSubsumed: discard[0],
@@ -24,35 +24,35 @@ describe('snapshot properties (DESIGN.md table, row by row)', () => {
     discardFailed: discard[3],
     discardSuspended: discard[4],
   });
-  it('checkpoint, NEVER_RETAIN_AFTER_TERMINATION: not forced, discards on everything', () => {
+  it('R15 checkpoint, NEVER_RETAIN_AFTER_TERMINATION: not forced, discards on everything', () => {
     expect(propertiesFor('CHECKPOINT', 'NEVER_RETAIN_AFTER_TERMINATION')).toEqual(
       flags(false, true, true, true, true, true),
     );
   });
-  it('checkpoint, RETAIN_ON_FAILURE: kept only when the job fails', () => {
+  it('R15 checkpoint, RETAIN_ON_FAILURE: kept only when the job fails', () => {
     expect(propertiesFor('CHECKPOINT', 'RETAIN_ON_FAILURE')).toEqual(
       flags(false, true, true, true, false, true),
     );
   });
-  it('checkpoint, RETAIN_ON_CANCELLATION: kept on cancel, failure and suspend', () => {
+  it('R15 checkpoint, RETAIN_ON_CANCELLATION: kept on cancel, failure and suspend', () => {
     expect(propertiesFor('CHECKPOINT', 'RETAIN_ON_CANCELLATION')).toEqual(
       flags(false, true, true, false, false, false),
     );
   });
   it.each<Retention>(['NEVER_RETAIN_AFTER_TERMINATION', 'RETAIN_ON_FAILURE', 'RETAIN_ON_CANCELLATION'])(
-    'savepoint under %s: forced, discards on nothing',
+    'R16 savepoint under %s: forced, discards on nothing',
     (retention) => {
       expect(propertiesFor('SAVEPOINT', retention)).toEqual(flags(true, false, false, false, false, false));
     },
   );
-  it('checkpoint after persist (FLIP-10): every discard flag off', () => {
+  it('R36 checkpoint after persist (FLIP-10): every discard flag off', () => {
     const job = new Job().register();
     const id = job.complete();
     job.run({ type: 'PersistSnapshot', snapshotId: id });
     expect(job.snapshot(id).properties).toEqual(flags(false, false, false, false, false, false));
     expect(job.snapshot(id).persisted).toBe(true);
   });
-  it('a triggered snapshot carries the properties of its kind and the job retention', () => {
+  it('R15 a triggered snapshot carries the properties of its kind and the job retention', () => {
     const job = new Job().register({ retention: 'RETAIN_ON_FAILURE' });
     job.trigger('CHECKPOINT');
     expect(job.snapshot(1).properties).toEqual(propertiesFor('CHECKPOINT', 'RETAIN_ON_FAILURE'));
@@ -60,13 +60,13 @@ describe('snapshot properties (DESIGN.md table, row by row)', () => {
 });
 
 describe('trigger', () => {
-  it('checkpoints and savepoints share one id counter', () => {
+  it('R1 checkpoints and savepoints share one id counter', () => {
     const job = new Job().register();
     expect(job.complete('CHECKPOINT')).toBe(1);
     expect(job.complete('SAVEPOINT')).toBe(2);
     expect(job.complete('CHECKPOINT')).toBe(3);
   });
-  it('rejects a checkpoint with TOO_MANY_CHECKPOINT_REQUESTS when maxConcurrent are pending, as an event', () => {
+  it('R9, R12 rejects a checkpoint with TOO_MANY_CHECKPOINT_REQUESTS when maxConcurrent are pending, as an event', () => {
     const job = new Job().register({ maxConcurrent: 1 });
     job.trigger();
     const { events, reply } = job.run({
@@ -80,7 +80,7 @@ describe('trigger', () => {
     expect(events.map((e) => e.type)).toEqual(['SnapshotTriggerRejected']);
     expect(job.state.pending.size).toBe(1);
   });
-  it('rejects a checkpoint with MINIMUM_TIME_BETWEEN_CHECKPOINTS within minPause of the last completion', () => {
+  it('R10 rejects a checkpoint with MINIMUM_TIME_BETWEEN_CHECKPOINTS within minPause of the last completion', () => {
     const job = new Job().register({ minPauseMs: 1000 });
     job.complete();
     job.now += 999;
@@ -88,14 +88,14 @@ describe('trigger', () => {
     job.now += 1;
     expect(job.trigger()).toMatchObject({ accepted: true });
   });
-  it('a savepoint is forced: neither maxConcurrent nor minPause stops it', () => {
+  it('R11 a savepoint is forced: neither maxConcurrent nor minPause stops it', () => {
     const job = new Job().register({ maxConcurrent: 1, minPauseMs: 60_000 });
     job.complete();
     job.trigger('CHECKPOINT'); // rejected by min pause
     expect(job.trigger('SAVEPOINT')).toMatchObject({ accepted: true, snapshotId: 2 });
   });
   it.each<JobStatus>(['SUSPENDED', 'FINISHED', 'CANCELED', 'FAILED'])(
-    'any trigger needs the job RUNNING: %s rejects with NOT_ALL_REQUIRED_TASKS_RUNNING',
+    'R8 any trigger needs the job RUNNING: %s rejects with NOT_ALL_REQUIRED_TASKS_RUNNING',
     (status) => {
       const job = new Job().register();
       job.run({ type: 'ChangeJobStatus', status });
@@ -109,7 +109,7 @@ describe('trigger', () => {
       });
     },
   );
-  it('a client triggerId makes a trigger idempotent: same snapshot, no new event', () => {
+  it('R13 a client triggerId makes a trigger idempotent: same snapshot, no new event', () => {
     const job = new Job().register();
     const cmd = {
       type: 'TriggerSnapshot',
@@ -124,7 +124,7 @@ describe('trigger', () => {
     expect(again.reply).toMatchObject({ accepted: true, snapshotId: 1, duplicate: true });
     expect(first.reply).toMatchObject({ snapshotId: 1, duplicate: false });
   });
-  it('a triggerId reused for the other kind is a conflict', () => {
+  it('R13 a triggerId reused for the other kind is a conflict', () => {
     const job = new Job().register();
     job.run({
       type: 'TriggerSnapshot',
@@ -142,14 +142,14 @@ describe('trigger', () => {
     });
     expect(e).toMatchObject({ code: 'CONFLICT', field: 'triggerId' });
   });
-  it('lays snapshots out as <checkpointDir>/<jobId>/chk-<id> and <savepointDir>/<jobId>/savepoint-<id>-<suffix>', () => {
+  it('R14 lays snapshots out as <checkpointDir>/<jobId>/chk-<id> and <savepointDir>/<jobId>/savepoint-<id>-<suffix>', () => {
     const job = new Job().register();
     job.trigger('CHECKPOINT');
     job.trigger('SAVEPOINT');
     expect(job.snapshot(1).externalPath).toBe(`/data/chk/${JOB}/chk-1`);
     expect(job.snapshot(2).externalPath).toMatch(new RegExp(`^/data/sp/${JOB}/savepoint-2-[0-9a-f]{12}$`));
   });
-  it('a savepoint may name its own target directory', () => {
+  it('R14 a savepoint may name its own target directory', () => {
     const job = new Job().register();
     job.run({
       type: 'TriggerSnapshot',
@@ -165,7 +165,7 @@ describe('trigger', () => {
 });
 
 describe('acknowledge', () => {
-  it('SUCCESS records the ack; the snapshot completes only when every expected task acked', () => {
+  it('R17 SUCCESS records the ack; the snapshot completes only when every expected task acked', () => {
     const job = new Job().register({ tasks: ['a', 'b', 'c'] });
     job.trigger();
     expect(job.ack(1, 'a')).toEqual({ result: 'SUCCESS', snapshotStatus: 'PENDING' });
@@ -174,7 +174,7 @@ describe('acknowledge', () => {
     expect(job.snapshot(1).stateSize).toBe(30);
     expect(job.log.filter((e) => e.type === 'SnapshotCompleted')).toHaveLength(1);
   });
-  it('DUPLICATE: the same task again writes no event', () => {
+  it('R18 DUPLICATE: the same task again writes no event', () => {
     const job = new Job().register();
     job.trigger();
     job.ack(1, 'a');
@@ -188,7 +188,7 @@ describe('acknowledge', () => {
     expect(reply.result).toBe('DUPLICATE');
     expect(events).toEqual([]);
   });
-  it('UNKNOWN: a snapshot that never existed; its state handles are reported for cleanup', () => {
+  it('R19 UNKNOWN: a snapshot that never existed; its state handles are reported for cleanup', () => {
     const job = new Job().register();
     const { events, reply } = job.run({
       type: 'AcknowledgeTask',
@@ -202,12 +202,12 @@ describe('acknowledge', () => {
       { type: 'StrayAcknowledgementReceived', result: 'UNKNOWN', stateHandles: [{ path: '/data/chk/x' }] },
     ]);
   });
-  it('UNKNOWN: a task that is not part of the snapshot', () => {
+  it('R19 UNKNOWN: a task that is not part of the snapshot', () => {
     const job = new Job().register();
     job.trigger();
     expect(job.ack(1, 'zzz').result).toBe('UNKNOWN');
   });
-  it('DISCARDED: the snapshot was already aborted; the late state is reported for cleanup', () => {
+  it('R19 DISCARDED: the snapshot was already aborted; the late state is reported for cleanup', () => {
     const job = new Job().register();
     job.trigger();
     job.run({ type: 'DeclineTask', snapshotId: 1, taskId: 'a' });
@@ -224,7 +224,7 @@ describe('acknowledge', () => {
 });
 
 describe('subsumption on completion', () => {
-  it('keeps numRetained completed checkpoints, subsuming and discarding the oldest first', () => {
+  it('R31 keeps numRetained completed checkpoints, subsuming and discarding the oldest first', () => {
     const job = new Job().register({ numRetained: 2 });
     for (let i = 0; i < 5; i += 1) job.complete();
     expect([1, 2, 3, 4, 5].map((id) => job.snapshot(id).status)).toEqual([
@@ -236,7 +236,7 @@ describe('subsumption on completion', () => {
     ]);
     expect(job.snapshot(1)).toMatchObject({ subsumedBy: 3, discard: { cause: 'SUBSUMED' } });
   });
-  it('never subsumes savepoints or persisted checkpoints', () => {
+  it('R32 never subsumes savepoints or persisted checkpoints', () => {
     const job = new Job().register({ numRetained: 1 });
     job.complete('SAVEPOINT');
     const persisted = job.complete();
@@ -248,7 +248,7 @@ describe('subsumption on completion', () => {
     expect(job.snapshot(3).status).toBe('DISCARDING');
     expect(job.snapshot(4).status).toBe('COMPLETED');
   });
-  it('aborts older pending checkpoints with CHECKPOINT_SUBSUMED, but not pending savepoints', () => {
+  it('R22 aborts older pending checkpoints with CHECKPOINT_SUBSUMED, but not pending savepoints', () => {
     const job = new Job().register();
     job.trigger('CHECKPOINT');
     job.trigger('SAVEPOINT');
@@ -259,7 +259,7 @@ describe('subsumption on completion', () => {
     expect(job.snapshot(2).status).toBe('PENDING');
     expect(job.state.consecutiveFailures).toBe(0);
   });
-  it('the latest completed snapshot is never subsumed', () => {
+  it('R33 the latest completed snapshot is never subsumed', () => {
     const job = new Job().register({ numRetained: 1 });
     job.trigger('CHECKPOINT'); // 1
     job.trigger('SAVEPOINT'); // 2
@@ -273,7 +273,7 @@ describe('subsumption on completion', () => {
 });
 
 describe('decline, expiry and tolerable failures', () => {
-  it('a decline aborts the snapshot with CHECKPOINT_DECLINED and discards its partial state', () => {
+  it('R24, R26 a decline aborts the snapshot with CHECKPOINT_DECLINED and discards its partial state', () => {
     const job = new Job().register();
     job.trigger();
     job.ack(1, 'a');
@@ -291,7 +291,7 @@ describe('decline, expiry and tolerable failures', () => {
     });
     expect(events[1]).toMatchObject({ stateHandles: [{ path: `/data/chk/${JOB}/chk-1/a` }] });
   });
-  it('any command first expires overdue pending snapshots with CHECKPOINT_EXPIRED', () => {
+  it('R4 any command first expires overdue pending snapshots with CHECKPOINT_EXPIRED', () => {
     const job = new Job().register({ timeoutMs: 1000, tolerableFailures: 5 });
     job.trigger();
     job.now += 1000;
@@ -299,7 +299,7 @@ describe('decline, expiry and tolerable failures', () => {
     expect(reply.result).toBe('DISCARDED');
     expect(job.snapshot(1)).toMatchObject({ status: 'FAILED', failureReason: 'CHECKPOINT_EXPIRED' });
   });
-  it('ExpireOverdue expires nothing before the deadline', () => {
+  it('R4 ExpireOverdue expires nothing before the deadline', () => {
     const job = new Job().register({ timeoutMs: 1000 });
     job.trigger();
     job.now += 999;
@@ -307,7 +307,7 @@ describe('decline, expiry and tolerable failures', () => {
     job.now += 1;
     expect(job.run({ type: 'ExpireOverdue' }).reply).toEqual({ expired: [1] });
   });
-  it('counts consecutive counted failures; crossing tolerableFailures is one event; a completion resets', () => {
+  it('R28 counts consecutive counted failures; crossing tolerableFailures is one event; a completion resets', () => {
     const job = new Job().register({ tolerableFailures: 2 });
     const declineNext = () => {
       const r = job.trigger();
@@ -323,7 +323,7 @@ describe('decline, expiry and tolerable failures', () => {
     job.complete();
     expect(job.state.consecutiveFailures).toBe(0);
   });
-  it('savepoint failures and non-counted reasons do not count', () => {
+  it('R27 savepoint failures and non-counted reasons do not count', () => {
     const job = new Job().register({ tolerableFailures: 0 });
     job.trigger('SAVEPOINT');
     job.run({ type: 'DeclineTask', snapshotId: 1, taskId: 'a' });
@@ -332,7 +332,7 @@ describe('decline, expiry and tolerable failures', () => {
     expect(job.state.consecutiveFailures).toBe(0);
     expect(job.log.some((e) => e.type === 'TolerableFailuresExceeded')).toBe(false);
   });
-  it('declining a completed snapshot, or for a task not in it, is a conflict', () => {
+  it('R25 declining a completed snapshot, or for a task not in it, is a conflict', () => {
     const job = new Job().register();
     job.complete();
     expect(job.reject({ type: 'DeclineTask', snapshotId: 1, taskId: 'a' })).toMatchObject({
@@ -350,7 +350,7 @@ describe('decline, expiry and tolerable failures', () => {
 });
 
 describe('persist (FLIP-10)', () => {
-  it('turns a completed checkpoint into a savepoint in the savepoint directory, idempotently', () => {
+  it('R36 turns a completed checkpoint into a savepoint in the savepoint directory, idempotently', () => {
     const job = new Job().register();
     const id = job.complete();
     const first = job.run({ type: 'PersistSnapshot', snapshotId: id });
@@ -359,7 +359,7 @@ describe('persist (FLIP-10)', () => {
     expect(again.events).toEqual([]);
     expect(again.reply).toEqual({ savepointPath: first.reply.savepointPath, changed: false });
   });
-  it('refuses a snapshot that is not completed', () => {
+  it('R37 refuses a snapshot that is not completed', () => {
     const job = new Job().register();
     job.trigger();
     expect(job.reject({ type: 'PersistSnapshot', snapshotId: 1 })).toMatchObject({ code: 'CONFLICT' });
@@ -383,19 +383,22 @@ describe('job termination', () => {
     ['RETAIN_ON_FAILURE', 'CANCELED', true],
     ['RETAIN_ON_CANCELLATION', 'FINISHED', true],
     ['RETAIN_ON_CANCELLATION', 'CANCELED', false],
-  ])('%s, job %s: retained checkpoints discarded = %s; savepoints kept', (retention, status, discarded) => {
-    const job = terminate(retention, status);
-    expect(job.snapshot(1).status).toBe(discarded ? 'DISCARDING' : 'COMPLETED');
-    expect(job.snapshot(2).status).toBe(discarded ? 'DISCARDING' : 'COMPLETED');
-    if (discarded) expect(job.snapshot(1).discard?.cause).toBe(`JOB_${status}`);
-    expect(job.snapshot(3).status).toBe('COMPLETED');
-    expect(job.snapshot(4)).toMatchObject({
-      status: 'FAILED',
-      failureReason: 'CHECKPOINT_COORDINATOR_SHUTDOWN',
-    });
-  });
+  ])(
+    'R46 %s, job %s: retained checkpoints discarded = %s; savepoints kept',
+    (retention, status, discarded) => {
+      const job = terminate(retention, status);
+      expect(job.snapshot(1).status).toBe(discarded ? 'DISCARDING' : 'COMPLETED');
+      expect(job.snapshot(2).status).toBe(discarded ? 'DISCARDING' : 'COMPLETED');
+      if (discarded) expect(job.snapshot(1).discard?.cause).toBe(`JOB_${status}`);
+      expect(job.snapshot(3).status).toBe('COMPLETED');
+      expect(job.snapshot(4)).toMatchObject({
+        status: 'FAILED',
+        failureReason: 'CHECKPOINT_COORDINATOR_SHUTDOWN',
+      });
+    },
+  );
   it.each<Retention>(['NEVER_RETAIN_AFTER_TERMINATION', 'RETAIN_ON_FAILURE', 'RETAIN_ON_CANCELLATION'])(
-    'FAILED under %s persists the latest completed checkpoint first, so it is kept',
+    'R38 FAILED under %s persists the latest completed checkpoint first, so it is kept',
     (retention) => {
       const job = terminate(retention, 'FAILED');
       expect(job.snapshot(2)).toMatchObject({ status: 'COMPLETED', persisted: true });
@@ -406,14 +409,14 @@ describe('job termination', () => {
       expect(persistedEvent).toMatchObject({ snapshotId: 2, cause: 'JOB_FAILED' });
     },
   );
-  it('SUSPENDED aborts pending snapshots with CHECKPOINT_COORDINATOR_SUSPEND and discards nothing completed', () => {
+  it('R30, R47 SUSPENDED aborts pending snapshots with CHECKPOINT_COORDINATOR_SUSPEND and discards nothing completed', () => {
     const job = terminate('NEVER_RETAIN_AFTER_TERMINATION', 'SUSPENDED');
     expect([1, 2, 3].map((id) => job.snapshot(id).status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
     expect(job.snapshot(4).failureReason).toBe('CHECKPOINT_COORDINATOR_SUSPEND');
     job.run({ type: 'ChangeJobStatus', status: 'RUNNING' });
     expect(job.state.status).toBe('RUNNING');
   });
-  it('a terminal status is final', () => {
+  it('R45 a terminal status is final', () => {
     const job = new Job().register();
     job.run({ type: 'ChangeJobStatus', status: 'FINISHED' });
     expect(job.reject({ type: 'ChangeJobStatus', status: 'RUNNING' })).toMatchObject({
@@ -421,14 +424,14 @@ describe('job termination', () => {
       rule: 'terminal-status',
     });
   });
-  it('the same status again writes nothing', () => {
+  it('R45 the same status again writes nothing', () => {
     const job = new Job().register();
     expect(job.run({ type: 'ChangeJobStatus', status: 'RUNNING' }).events).toEqual([]);
   });
 });
 
 describe('discard (two-phase)', () => {
-  it('is refused for the latest completed snapshot of a RUNNING job unless forced', () => {
+  it('R41 is refused for the latest completed snapshot of a RUNNING job unless forced', () => {
     const job = new Job().register({ numRetained: 3 });
     job.complete();
     job.complete();
@@ -440,7 +443,7 @@ describe('discard (two-phase)', () => {
     job.run({ type: 'RequestDiscard', snapshotId: 2, force: true });
     expect(job.snapshot(2).status).toBe('DISCARDING');
   });
-  it('requested, then DISCARDED only when the storage worker reports the files gone, with bytes reclaimed', () => {
+  it('R40 requested, then DISCARDED only when the storage worker reports the files gone, with bytes reclaimed', () => {
     const job = new Job().register({ numRetained: 3 });
     job.complete();
     job.complete();
@@ -459,7 +462,7 @@ describe('discard (two-phase)', () => {
     expect(job.run({ type: 'RecordDiscardCompleted', snapshotId: 1, bytesReclaimed: 20 }).events).toEqual([]);
     expect(job.run({ type: 'RequestDiscard', snapshotId: 1, force: false }).events).toEqual([]);
   });
-  it('refuses pending snapshots, and completions for snapshots with no discard requested', () => {
+  it('R40, R41 refuses pending snapshots, and completions for snapshots with no discard requested', () => {
     const job = new Job().register();
     job.trigger();
     expect(job.reject({ type: 'RequestDiscard', snapshotId: 1, force: true })).toMatchObject({
@@ -470,7 +473,7 @@ describe('discard (two-phase)', () => {
       rule: 'discard-requested',
     });
   });
-  it('the discard request names the snapshot directory, its savepoint location and its state handles', () => {
+  it('R42 the discard request names the snapshot directory, its savepoint location and its state handles', () => {
     const job = new Job().register({ numRetained: 3 });
     job.complete();
     job.run({ type: 'PersistSnapshot', snapshotId: 1 });
@@ -485,12 +488,12 @@ describe('discard (two-phase)', () => {
 });
 
 describe('jobs', () => {
-  it('commands on an unregistered job are NOT_FOUND', () => {
+  it('R3 commands on an unregistered job are NOT_FOUND', () => {
     expect(new Job().reject({ type: 'ChangeJobStatus', status: 'FAILED' })).toMatchObject({
       code: 'NOT_FOUND',
     });
   });
-  it('reconfiguring with the same configuration writes nothing; a change is one event', () => {
+  it('R6 reconfiguring with the same configuration writes nothing; a change is one event', () => {
     const job = new Job().register();
     expect(job.log.map((e) => e.type)).toEqual(['JobRegistered']);
     job.register();
@@ -532,7 +535,7 @@ describe('periodic savepoints (FLIP-10)', () => {
   const schedule = (job: Job, extra: object = {}) =>
     job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT2S', ...extra } });
 
-  it('a slot fires one PERIODIC savepoint with a triggerId derived from the slot, at most once', () => {
+  it('R48 a slot fires one PERIODIC savepoint with a triggerId derived from the slot, at most once', () => {
     const job = new Job().register();
     schedule(job);
     const first = job.run({ type: 'FirePeriodicSavepoint', slot: 2000 });
@@ -552,13 +555,13 @@ describe('periodic savepoints (FLIP-10)', () => {
       snapshotId: 2,
     });
   });
-  it('works where no checkpoint may be triggered (maxConcurrent reached, minPause)', () => {
+  it('R49 works where no checkpoint may be triggered (maxConcurrent reached, minPause)', () => {
     const job = new Job().register({ maxConcurrent: 1, minPauseMs: 60_000 });
     schedule(job);
     job.trigger('CHECKPOINT');
     expect(job.run({ type: 'FirePeriodicSavepoint', slot: 1 }).reply).toMatchObject({ fired: true });
   });
-  it('a job that is not RUNNING skips the slot, and an event says so', () => {
+  it('R50 a job that is not RUNNING skips the slot, and an event says so', () => {
     const job = new Job().register();
     schedule(job);
     job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
@@ -567,7 +570,7 @@ describe('periodic savepoints (FLIP-10)', () => {
     expect(events).toMatchObject([{ type: 'PeriodicSavepointSkipped', slot: 2000 }]);
     expect(job.run({ type: 'FirePeriodicSavepoint', slot: 2000 }).events).toEqual([]);
   });
-  it('without a schedule nothing fires; setting the same schedule twice is one event', () => {
+  it('R52 without a schedule nothing fires; setting the same schedule twice is one event', () => {
     const job = new Job().register();
     expect(job.run({ type: 'FirePeriodicSavepoint', slot: 1 }).reply).toEqual({
       fired: false,
@@ -586,7 +589,7 @@ describe('periodic savepoints (FLIP-10)', () => {
     const fired = (events: Event[]) =>
       events.flatMap((e) => (e.type === 'SnapshotTriggered' && e.slot !== undefined ? [e.slot] : []));
 
-    it('the slots between the last one handled and the one that fires are recorded, oldest first', () => {
+    it('R51 the slots between the last one handled and the one that fires are recorded, oldest first', () => {
       const job = new Job().register();
       schedule(job); // PT2S, set at T0 (itself a slot: the schedule did not exist before, so not missed)
       expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 }).events.map((e) => e.type)).toEqual([
@@ -612,7 +615,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       for (const e of events) expect(Event.parse(e)).toEqual(e);
     });
 
-    it('the first slot after the schedule was set: only the slots since it was set are missed', () => {
+    it('R51 the first slot after the schedule was set: only the slots since it was set are missed', () => {
       const job = new Job().register();
       job.now = T0 + 500;
       schedule(job);
@@ -621,7 +624,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       expect(fired(events)).toEqual([T0 + 6000]);
     });
 
-    it('a schedule set again with other slots reports none of the time before it as missed', () => {
+    it('R51 a schedule set again with other slots reports none of the time before it as missed', () => {
       const job = new Job().register();
       schedule(job);
       job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 });
@@ -641,7 +644,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       expect(skipped(again.events).map((e) => e.slot)).toEqual([T0 + 201_000]);
     });
 
-    it('a schedule whose retention or directory changes keeps its slots: those that passed are missed', () => {
+    it('R51 a schedule whose retention or directory changes keeps its slots: those that passed are missed', () => {
       const job = new Job().register();
       schedule(job);
       job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 });
@@ -653,7 +656,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       expect(skipped(events).map((e) => e.slot)).toEqual([T0 + 4000, T0 + 6000, T0 + 8000]);
     });
 
-    it('a job that is not RUNNING: the missed slots are recorded, then the slot is skipped', () => {
+    it('R50, R51 a job that is not RUNNING: the missed slots are recorded, then the slot is skipped', () => {
       const job = new Job().register();
       schedule(job);
       job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
@@ -666,7 +669,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       ]);
     });
 
-    it('a slot off the schedule (presented late or by hand): the whole periods before it are missed', () => {
+    it('R51 a slot off the schedule (presented late or by hand): the whole periods before it are missed', () => {
       const job = new Job().register();
       schedule(job);
       const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 5500 });
@@ -676,7 +679,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       ]);
     });
 
-    it(`records at most ${MAX_MISSED_SLOTS_RECORDED} one by one: the newest, the oldest of them counting the rest`, () => {
+    it(`R51 records at most ${MAX_MISSED_SLOTS_RECORDED} one by one: the newest, the oldest of them counting the rest`, () => {
       const job = new Job().register();
       job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S' } });
       const slot = T0 + 2500 * 1000; // 2,499 slots after T0 passed unpresented
@@ -701,7 +704,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       expect(beyond[0]).toMatchObject({ slot: last + 2000, missedBefore: 1 });
     });
 
-    it('a cron schedule records no missed slots: the pure domain cannot evaluate cron expressions', () => {
+    it('R51 a cron schedule records no missed slots: the pure domain cannot evaluate cron expressions', () => {
       const job = new Job().register();
       job.run({ type: 'SetSavepointSchedule', schedule: { cron: '*/2 * * * * *' } });
       job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 });
@@ -710,7 +713,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       expect(missedSlots(job.state, T0 + 20_000)).toEqual({ slots: [], omitted: 0 });
     });
 
-    it('the reason is a skip reason only: a snapshot cannot fail or be rejected with SLOT_MISSED', () => {
+    it('R51 the reason is a skip reason only: a snapshot cannot fail or be rejected with SLOT_MISSED', () => {
       expect(SkipReason.options).toContain('SLOT_MISSED');
       expect(FailureReason.options).not.toContain('SLOT_MISSED');
       expect(
@@ -724,7 +727,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       ).toBe(false);
     });
   });
-  it('the schedule must name exactly one of every or cron', () => {
+  it('R52 the schedule must name exactly one of every or cron', () => {
     expect(SavepointSchedule.safeParse({ every: 'PT1S', cron: '* * * * *' }).success).toBe(false);
     expect(SavepointSchedule.safeParse({}).success).toBe(false);
     expect(SavepointSchedule.safeParse({ every: 'PT0.5S' }).success).toBe(false);
@@ -743,7 +746,7 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
       for (const t of job.state.tasks) job.ack(r.snapshotId, t);
     }
   };
-  it('maxCount keeps the newest periodic savepoints and every manual one', () => {
+  it('R53 maxCount keeps the newest periodic savepoints and every manual one', () => {
     const job = new Job().register();
     job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 5 } } });
     const manual = job.complete('SAVEPOINT');
@@ -754,21 +757,21 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
     expect([9, 10, 11, 12, 13].map((id) => job.snapshot(id).status)).toEqual(Array(5).fill('COMPLETED'));
     expect(job.snapshot(2).discard?.cause).toBe('RETENTION');
   });
-  it('maxAge discards periodic savepoints older than it', () => {
+  it('R53 maxAge discards periodic savepoints older than it', () => {
     const job = new Job().register();
     job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxAge: 'PT5S' } } });
     periodicSavepoints(job, 8); // completed at +1s ... +8s
     job.now += 1000; // +9s: those completed before +4s are older than 5 s
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([3, 2, 1]);
   });
-  it('the latest completed snapshot survives maxCount 0 while the job runs', () => {
+  it('R34 the latest completed snapshot survives maxCount 0 while the job runs', () => {
     const job = new Job().register();
     job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 0 } } });
     periodicSavepoints(job, 3);
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([2, 1]);
     expect(job.snapshot(3).status).toBe('COMPLETED');
   });
-  it('periodic checkpoints are not the schedule’s: retention leaves them to numRetained', () => {
+  it('R53 periodic checkpoints are not the schedule’s: retention leaves them to numRetained', () => {
     const job = new Job().register({ numRetained: 5 });
     job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 0 } } });
     const checkpoints = [job.complete('CHECKPOINT', 'PERIODIC'), job.complete('CHECKPOINT', 'PERIODIC')];
@@ -776,7 +779,7 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
     expect(checkpoints.map((id) => job.snapshot(id).status)).toEqual(['COMPLETED', 'COMPLETED']);
   });
-  it('never discards a persisted checkpoint or a manual savepoint, whatever the policy', () => {
+  it('R35, R53 never discards a persisted checkpoint or a manual savepoint, whatever the policy', () => {
     const job = new Job().register({ numRetained: 5 });
     job.run({
       type: 'SetSavepointSchedule',
@@ -789,5 +792,56 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
     periodicSavepoints(job, 1);
     job.now += 60_000;
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
+  });
+});
+
+describe('rules of docs/domain.md that had no test of their own', () => {
+  it('R12 a rejected trigger reserves neither a snapshot id nor its triggerId: the same triggerId may be tried again', () => {
+    const job = new Job().register({ maxConcurrent: 1 });
+    job.trigger(); // snapshot 1, pending
+    const cmd = {
+      type: 'TriggerSnapshot',
+      kind: 'CHECKPOINT',
+      triggerId: 'retry-me',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+    } as const;
+    expect(job.run(cmd).reply).toMatchObject({ accepted: false, reason: 'TOO_MANY_CHECKPOINT_REQUESTS' });
+    expect(job.state.nextSnapshotId).toBe(2);
+    expect(job.state.triggers.has('retry-me')).toBe(false);
+    for (const task of job.state.tasks) job.ack(1, task);
+    const again = job.run(cmd);
+    expect(again.reply).toEqual({
+      accepted: true,
+      snapshotId: 2,
+      triggerId: 'retry-me',
+      status: 'PENDING',
+      duplicate: false,
+    });
+    expect(again.events.map((e) => e.type)).toEqual(['SnapshotTriggered']);
+  });
+
+  it('R23 completing a savepoint fails no pending snapshot (CheckpointCoordinator.cleanupAfterCompletedCheckpoint)', () => {
+    const job = new Job().register({ maxConcurrent: 10 });
+    const checkpoint = job.trigger('CHECKPOINT');
+    const savepoint = job.trigger('SAVEPOINT');
+    if (!checkpoint.accepted || !savepoint.accepted) throw new Error('rejected');
+    job.ack(savepoint.snapshotId, 'a');
+    job.ack(savepoint.snapshotId, 'b');
+    expect(job.snapshot(savepoint.snapshotId).status).toBe('COMPLETED');
+    expect(job.snapshot(checkpoint.snapshotId).status).toBe('PENDING');
+    expect(job.log.some((e) => e.type === 'SnapshotFailed')).toBe(false);
+  });
+
+  it('R29 a completed savepoint resets the consecutive failures and starts the minimum pause (CheckpointFailureManager.handleCheckpointSuccess)', () => {
+    const job = new Job().register({ tolerableFailures: 5, minPauseMs: 1000 });
+    const declined = job.trigger();
+    if (!declined.accepted) throw new Error('rejected');
+    job.run({ type: 'DeclineTask', snapshotId: declined.snapshotId, taskId: 'a' });
+    expect(job.state.consecutiveFailures).toBe(1);
+    job.complete('SAVEPOINT');
+    expect(job.state.consecutiveFailures).toBe(0);
+    job.now += 999;
+    expect(job.trigger()).toMatchObject({ accepted: false, reason: 'MINIMUM_TIME_BETWEEN_CHECKPOINTS' });
   });
 });

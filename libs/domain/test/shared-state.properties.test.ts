@@ -335,7 +335,7 @@ function run(h: typeof history extends fc.Arbitrary<infer H> ? H : never) {
 const runs = propertyRuns();
 
 describe('shared state invariants (fast-check)', () => {
-  it('no deletion names a live location; after every discard, each acknowledged location was deleted exactly once', () => {
+  it('R42 no deletion names a live location; after every discard, each acknowledged location was deleted exactly once', () => {
     let shared = 0;
     fc.assert(
       fc.property(history, (h) => {
@@ -364,7 +364,7 @@ describe('shared state invariants (fast-check)', () => {
     expect(shared).toBeGreaterThan(runs.numRuns / 3);
   });
 
-  it('the registry folded event by event equals the one rebuilt from the snapshots and from an aggregate snapshot', () => {
+  it('R44 the registry folded event by event equals the one rebuilt from the snapshots and from an aggregate snapshot', () => {
     fc.assert(
       fc.property(history, fc.nat(), (h, cut) => {
         const { job } = run(h);

@@ -57,7 +57,7 @@ const discardOf = (events: Event[], snapshotId: number) =>
 const paths = (handles: StateHandle[]) => handles.map((h) => h.path).sort();
 
 describe('shared state (Flink SharedStateRegistry): a discard deletes only what no live snapshot references', () => {
-  it('the issue scenario: subsumption, persist, user discard and a stray ack never delete a live file', () => {
+  it('R42 the issue scenario: subsumption, persist, user discard and a stray ack never delete a live file', () => {
     const job = new Job().register({ tasks: ['a'], numRetained: 1 });
     const c1 = checkpoint(job, [shared('s1'), own(1, 'p1')]);
     const c2 = checkpoint(job, [shared('s1'), shared('s2'), own(2, 'p2')]);
@@ -97,7 +97,7 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     ]);
   });
 
-  it('an aborted snapshot deletes its partial state but not the shared files the latest checkpoint needs', () => {
+  it('R26 an aborted snapshot deletes its partial state but not the shared files the latest checkpoint needs', () => {
     const job = new Job().register({ tasks: ['a', 'b'], numRetained: 1 });
     const first = pending(job);
     ackWith(job, first, 'a', [shared('s1')]);
@@ -111,7 +111,7 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     expect(discard.kept).toEqual([{ path: `${base}/shared/s1`, reason: 'REFERENCED', snapshots: [first] }]);
   });
 
-  it('a stray acknowledgement of a late task after the timeout keeps what the completed checkpoint shares', () => {
+  it('R20 a stray acknowledgement of a late task after the timeout keeps what the completed checkpoint shares', () => {
     const job = new Job().register({ tasks: ['a'], numRetained: 2 });
     checkpoint(job, [shared('s1')]);
     const late = pending(job);
@@ -122,7 +122,7 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     expect(stray.events[0]).toMatchObject({ cleanup: [shared('s5')], kept: [{ path: `${base}/shared/s1` }] });
   });
 
-  it('locations are compared normalised: file:// URIs, escapes, doubled slashes and s3a/s3p schemes', () => {
+  it('R43 locations are compared normalised: file:// URIs, escapes, doubled slashes and s3a/s3p schemes', () => {
     expect(normaliseLocation(`file://${base}/shared/s1`)).toBe(`${base}/shared/s1`);
     expect(normaliseLocation(`file:///data//chk/./x/../s%20p/`)).toBe('/data/chk/s p');
     expect(normaliseLocation('s3a://bucket/chk/shared/x')).toBe('s3://bucket/chk/shared/x');
@@ -136,7 +136,7 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     ]);
   });
 
-  it('a directory delete keeps live locations inside it; a directory inside a live one is not deleted whole', () => {
+  it('R42 a directory delete keeps live locations inside it; a directory inside a live one is not deleted whole', () => {
     const job = new Job().register({ tasks: ['a'], numRetained: 1 });
     checkpoint(job, [own(1, 'p1')]);
     // chk 2 reports a file in chk 1's directory (as a claimed restore or file merging can).
@@ -161,7 +161,7 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     });
   });
 
-  it('an acknowledgement naming state a discard is deleting fails its snapshot and is cleaned up as stray', () => {
+  it('R21 an acknowledgement naming state a discard is deleting fails its snapshot and is cleaned up as stray', () => {
     const job = new Job().register({ tasks: ['a'], numRetained: 1, tolerableFailures: 5 });
     checkpoint(job, [shared('s1'), own(1, 'p1')]);
     checkpoint(job, [own(2, 'p2')]); // s1 is chk 1's alone: deleting while the discard runs
@@ -205,7 +205,7 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     expect(jobSummaryView(job.state)).toMatchObject({ referencedStateSize: 137, referencedFiles: 4 });
   });
 
-  it('events written before the registry (no kept) are planned again by the fold, so a replay keeps live files', () => {
+  it('R44 events written before the registry (no kept) are planned again by the fold, so a replay keeps live files', () => {
     const job = new Job().register({ tasks: ['a'], numRetained: 1 });
     checkpoint(job, [shared('s1'), own(1, 'p1')]);
     checkpoint(job, [shared('s1'), own(2, 'p2')]);
@@ -228,7 +228,7 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     });
   });
 
-  it('an aggregate snapshot restores the registry the fold built (rebuilt from the snapshots)', () => {
+  it('R44 an aggregate snapshot restores the registry the fold built (rebuilt from the snapshots)', () => {
     const job = new Job().register({ tasks: ['a', 'b'], numRetained: 1 });
     const first = pending(job);
     ackWith(job, first, 'a', [shared('s1')]);

@@ -169,7 +169,7 @@ describe('jobSummaryView and jobView', () => {
     expect(view.snapshots[1]).toEqual(snapshotView(job.snapshot(2)));
   });
 
-  it('says why the restore point is the one it is', () => {
+  it('R7 says why the restore point is the one it is', () => {
     const manual = new Job().register();
     manual.complete('SAVEPOINT');
     expect(restorePoint(manual.state)).toEqual({
@@ -192,7 +192,7 @@ describe('jobSummaryView and jobView', () => {
     );
   });
 
-  it('latestCompletedWhere looks from the newest completed snapshot back', () => {
+  it('R7 latestCompletedWhere looks from the newest completed snapshot back', () => {
     const job = new Job().register({ numRetained: 5 });
     job.complete();
     job.complete('SAVEPOINT');
@@ -219,7 +219,7 @@ describe('the fold behind the views', () => {
     expect(jobSummaryView(job.state).latestCompletedSnapshotId).toBe(3);
   });
 
-  it('a failed snapshot whose partial state is discarded stays FAILED, and the completed list keeps its ids', () => {
+  it('R2 a failed snapshot whose partial state is discarded stays FAILED, and the completed list keeps its ids', () => {
     const job = new Job().register({ numRetained: 5, tolerableFailures: 5 });
     job.complete();
     job.complete();
@@ -233,7 +233,7 @@ describe('the fold behind the views', () => {
     expect(job.state.counts).toEqual({ completed: 2, failed: 1, discarded: 0 });
   });
 
-  it('counts completions, failures and discards; a snapshot being discarded expects no more tasks', () => {
+  it('R2 counts completions, failures and discards; a snapshot being discarded expects no more tasks', () => {
     const job = new Job().register({ numRetained: 5, tolerableFailures: 5 });
     const a = job.complete();
     job.complete();
@@ -278,7 +278,7 @@ describe('the fold behind the views', () => {
     expect(taskHandlesOf(job.snapshot(reply.snapshotId))).toEqual([['b', [handle]]]);
   });
 
-  it('a triggered snapshot expects the tasks its event names, even when the job’s tasks differ', () => {
+  it('R17 a triggered snapshot expects the tasks its event names, even when the job’s tasks differ', () => {
     const job = new Job().register({ tasks: ['a', 'b'] });
     const before = job.state;
     const [triggered] = job.run({
@@ -318,14 +318,14 @@ describe('the fold behind the views', () => {
 });
 
 describe('paths', () => {
-  it('lays checkpoints out as <dir>/<job>/chk-<id>, trailing slashes trimmed, the root kept', () => {
+  it('R14 lays checkpoints out as <dir>/<job>/chk-<id>, trailing slashes trimmed, the root kept', () => {
     expect(checkpointPath('/data/chk', JOB, 3)).toBe(`/data/chk/${JOB}/chk-3`);
     expect(checkpointPath('/data/chk///', JOB, 3)).toBe(`/data/chk/${JOB}/chk-3`);
     expect(checkpointPath('/', JOB, 3)).toBe(`//${JOB}/chk-3`);
     expect(checkpointPath('s3://b/x/', JOB, 3)).toBe(`s3://b/x/${JOB}/chk-3`);
   });
 
-  it('suffixes savepoints with 12 hex digits of FNV-1a 64 of the seed', () => {
+  it('R14 suffixes savepoints with 12 hex digits of FNV-1a 64 of the seed', () => {
     // Published FNV-1a 64 test vectors: "" cbf29ce484222325, "a" af63dc4c8601ec8c, "foobar" 85944171f73967e8.
     expect(savepointPath('/sp', JOB, 1, '')).toBe(`/sp/${JOB}/savepoint-1-cbf29ce48422`);
     expect(savepointPath('/sp/', JOB, 2, 'a')).toBe(`/sp/${JOB}/savepoint-2-af63dc4c8601`);
