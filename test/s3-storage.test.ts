@@ -252,5 +252,5 @@ describe('checkpoints and savepoints on S3: the same safety as local files', () 
     expect(final.discard?.bytesReclaimed).toBe(bytes);
     expect(violations).toBe(0);
     process.stdout.write(`s3 cleanup kill: ${left} of 5000 objects left at the kill\n`);
-  }, 180_000);
+  }, 300_000);
 });

@@ -94,7 +94,7 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     expect(existsSync(chk)).toBe(false);
     expect(violations).toBe(0);
     process.stdout.write(`cleanup kill: ${left} of 1000 files left at the kill\n`);
-  }, 60_000);
+  }, 240_000);
 
   it('each path-escape trick ends in SnapshotDiscardFailed (not retryable) and the planted file stays', async () => {
     const outsideFile = join(dir, 'outside', 'planted');

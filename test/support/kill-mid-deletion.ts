@@ -62,7 +62,9 @@ export async function discardKilledMidway(o: {
         const s = await o.snapshot();
         return s.status === 'DISCARDED' ? s : undefined;
       },
-      60_000,
+      // The dead worker's lock lapses first (lockDuration 10 s + stalledInterval 5 s), then the rest is
+      // deleted; on a loaded two-core CI machine that has taken over a minute.
+      150_000,
       'DISCARDED after restart',
     );
     return { left, final, violations };
