@@ -59,7 +59,9 @@ describe('fail fast: a port already taken, a store that does not answer, a bad c
     expect(lines.filter((l) => l.includes('"level":"error"'))).toEqual([
       expect.stringContaining('cannot read the event store: stopping'),
     ]);
-    expect(Date.now() - started).toBeLessThan(5000 + 5000); // the store's 5 s, tsx's start-up on top
+    // The store's 5 s, tsx's start-up on top (over 6 s when the whole suite loads both cores): well short
+    // of hanging, which is what this guards against.
+    expect(Date.now() - started).toBeLessThan(5000 + 10_000);
   }, 30_000);
 
   it('a bad configuration value: the variable named on stderr and exit 2', async () => {

@@ -71,7 +71,8 @@ describe('Redis goes down under a running service, comes back, and goes down aga
 
     await sleep(Math.max(0, downAt + 12_000 - Date.now()));
     const during = service.logs.slice(linesBefore);
-    expect(during.length).toBeLessThan(10); // over 12 s: ioredis retries every ~2 s on each of ~15 connections
+    // Over 12 s: ioredis retries every ~2 s on each of ~15 connections. On failure, the lines themselves show.
+    expect(during.length < 10 ? 'quiet' : during).toBe('quiet');
     for (const line of during) expect(() => JSON.parse(line)).not.toThrow();
     expect(during.filter((l) => l.includes('"redis unreachable'))).toHaveLength(1);
 
