@@ -1,43 +1,24 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { EsdbTestServer } from './esdb/test-server';
-import { client, startService, type RunningService } from './support/service';
+import { client } from './support/service';
+import { serviceOnEsdbTestServer } from './support/esdb-service';
 
 const JOB = 'feed0000beef0000feed0000beef0000';
 const TASKS = Array.from({ length: 150 }, (_, i) => `task-${i}`);
 
 // A real EventStoreDB answers "not ready" while it starts, rebuilds its index or elects a leader, and
 // refuses appends over MaxAppendSize (1 MiB by default). The service runs on the ESDB adapter against the
-// protocol test server, which appends over BatchAppend as the client does against a real server.
+// protocol test server, which appends over BatchAppend as the client does against a real fx.server.
 describe('EventStoreDB not ready, and over MaxAppendSize, under a running service', () => {
-  let dir: string;
-  let server: EsdbTestServer;
-  let service: RunningService;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'snapcat-not-ready-'));
-    server = new EsdbTestServer();
-    await server.start();
-    service = await startService({
-      SNAPCAT_EVENT_STORE: server.connectionString,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-    });
-  });
-  afterAll(async () => {
-    await service.stop('SIGKILL');
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = serviceOnEsdbTestServer('not-ready');
 
   it('answers 503 with Retry-After, never 500, while the store is not ready, and loses no 2xx ack', async () => {
-    const api = client(service.url);
+    const api = client(fx.service.url);
     expect((await api.put(`/jobs/${JOB}`, { tasks: TASKS })).status).toBe(201);
     expect((await api.post(`/jobs/${JOB}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
 
     const acked = new Set<string>();
     const answers: { status: number; retryAfter: string | null; type: string | null }[] = [];
     const ack = async (taskId: string) => {
-      const res = await fetch(`${service.url}/api/v1/jobs/${JOB}/snapshots/1/acks`, {
+      const res = await fetch(`${fx.service.url}/api/v1/jobs/${JOB}/snapshots/1/acks`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ taskId, stateSize: 1 }),
@@ -60,11 +41,11 @@ describe('EventStoreDB not ready, and over MaxAppendSize, under a running servic
       }),
     );
     while (queue.length > TASKS.length - 40) await new Promise((r) => setTimeout(r, 5));
-    server.setNotReady(true);
+    fx.server.setNotReady(true);
     // Tasks not acked yet, answered while the store is certainly not ready.
     const during = await Promise.all(queue.splice(-4).map(ack));
     await new Promise((r) => setTimeout(r, 200));
-    server.setNotReady(false);
+    fx.server.setNotReady(false);
     await load;
 
     expect(during).toEqual([503, 503, 503, 503]);
@@ -86,16 +67,16 @@ describe('EventStoreDB not ready, and over MaxAppendSize, under a running servic
     expect(new Set(recorded).size).toBe(recorded.length);
     expect([...acked].filter((t) => !recorded.includes(t))).toEqual([]);
     expect(recorded).toHaveLength(TASKS.length);
-    expect(service.child.exitCode).toBeNull();
-    expect(server.calls).toMatchObject({ append: 0, batchAppend: expect.any(Number) });
-    expect(server.calls.batchAppend).toBeGreaterThan(0);
+    expect(fx.service.child.exitCode).toBeNull();
+    expect(fx.server.calls).toMatchObject({ append: 0, batchAppend: expect.any(Number) });
+    expect(fx.server.calls.batchAppend).toBeGreaterThan(0);
   });
 
   it('a registration whose event exceeds MaxAppendSize (1 MiB) is a 413 naming the body, and writes nothing', async () => {
-    const api = client(service.url);
+    const api = client(fx.service.url);
     const job = 'feed0000beef0000feed0000beef0001';
     const tasks = Array.from({ length: 20_000 }, (_, i) => `${'t'.repeat(50)}-${String(i).padStart(5, '0')}`);
-    const before = server.data.log.length;
+    const before = fx.server.data.log.length;
     const res = await api.put(`/jobs/${job}`, { tasks });
     expect(res.status).toBe(413);
     expect(res.body).toMatchObject({
@@ -104,7 +85,7 @@ describe('EventStoreDB not ready, and over MaxAppendSize, under a running servic
       errors: [{ field: 'body', rule: 'max-append-size' }],
     });
     expect(res.body.detail).toContain('1048576 bytes');
-    expect(server.data.log.length).toBe(before);
+    expect(fx.server.data.log.length).toBe(before);
     expect((await api.get(`/jobs/${job}`)).status).toBe(404);
     expect((await api.put(`/jobs/${job}`, { tasks: tasks.slice(0, 1000) })).status).toBe(201);
   });

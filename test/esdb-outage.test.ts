@@ -1,34 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { EsdbTestServer } from './esdb/test-server';
 import { until } from './support/wait';
-import { client, startService, type RunningService } from './support/service';
+import { client } from './support/service';
+import { serviceOnEsdbTestServer } from './support/esdb-service';
 
 const JOB = 'dead0000beef0000dead0000beef0000';
 const TASKS = Array.from({ length: 120 }, (_, i) => `task-${i}`);
 
 describe('EventStoreDB outage (protocol test server stopped and started under a running service)', () => {
-  let dir: string;
-  let server: EsdbTestServer;
-  let service: RunningService;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'snapcat-outage-'));
-    server = new EsdbTestServer();
-    await server.start();
-    service = await startService({
-      SNAPCAT_EVENT_STORE: server.connectionString,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-    });
-  });
-  afterAll(async () => {
-    await service.stop('SIGKILL');
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = serviceOnEsdbTestServer('outage');
 
   it('answers 503 with Retry-After while the store is down, loses no 2xx, and recovers without a restart', async () => {
-    const api = client(service.url);
+    const api = client(fx.service.url);
     expect((await api.put(`/jobs/${JOB}`, { tasks: TASKS })).status).toBe(201);
     expect((await api.post(`/jobs/${JOB}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
 
@@ -36,7 +17,7 @@ describe('EventStoreDB outage (protocol test server stopped and started under a 
     const ackSome = async (tasks: string[]) => {
       const results = await Promise.all(
         tasks.map(async (taskId) => {
-          const res = await fetch(`${service.url}/api/v1/jobs/${JOB}/snapshots/1/acks`, {
+          const res = await fetch(`${fx.service.url}/api/v1/jobs/${JOB}/snapshots/1/acks`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ taskId, stateSize: 1 }),
@@ -55,19 +36,19 @@ describe('EventStoreDB outage (protocol test server stopped and started under a 
     await ackSome(TASKS.slice(0, 40));
     expect(acked.size).toBe(40);
 
-    await server.stop();
+    await fx.server.stop();
     const during = await ackSome(TASKS.slice(40, 80));
     expect(during.map((r) => r.status)).toEqual(during.map(() => 503));
     expect(during.every((r) => r.retryAfter !== null && r.type?.startsWith('application/problem+json'))).toBe(
       true,
     );
-    const ready = await fetch(`${service.url}/readyz`);
+    const ready = await fetch(`${fx.service.url}/readyz`);
     expect(ready.status).toBe(503);
     expect((await api.post(`/jobs/${JOB}/snapshots`, { kind: 'SAVEPOINT' })).status).toBe(503);
 
-    await server.start();
+    await fx.server.start();
     await until(
-      async () => ((await fetch(`${service.url}/readyz`)).status === 200 ? true : undefined),
+      async () => ((await fetch(`${fx.service.url}/readyz`)).status === 200 ? true : undefined),
       15_000,
     );
     const after = await ackSome(TASKS.slice(40));
@@ -82,6 +63,6 @@ describe('EventStoreDB outage (protocol test server stopped and started under a 
     expect([...acked].filter((t) => !recorded.includes(t))).toEqual([]); // no 2xx lost
     expect(recorded).toHaveLength(TASKS.length);
     expect(events.filter((e) => e.type === 'SnapshotCompleted')).toHaveLength(1);
-    expect(service.child.exitCode).toBeNull(); // the same process throughout
+    expect(fx.service.child.exitCode).toBeNull(); // the same process throughout
   });
 });

@@ -69,6 +69,24 @@ export type Refusal = 'not-ready' | 'too-busy' | 'not-leader' | 'timeout' | 'unk
 
 type Expected = { kind: 'any' | 'no_stream' | 'stream_exists' } | { kind: 'revision'; revision: bigint };
 
+/** The expected revision an append's options carry; Append and BatchAppend name the same cases apart. */
+function expectedOf(
+  kase: number,
+  revision: () => string | number,
+  cases: { revision: number; noStream: number; streamExists: number },
+): Expected {
+  switch (kase) {
+    case cases.revision:
+      return { kind: 'revision', revision: BigInt(revision()) };
+    case cases.noStream:
+      return { kind: 'no_stream' };
+    case cases.streamExists:
+      return { kind: 'stream_exists' };
+    default:
+      return { kind: 'any' };
+  }
+}
+
 /** The accessors AppendReq.ProposedMessage and BatchAppendReq.ProposedMessage share. */
 interface Proposed {
   getId(): UUID | undefined;
@@ -189,18 +207,12 @@ export class EsdbTestServer {
       this.calls.append += 1;
       const streamName = nameOf(options.getStreamIdentifier());
       const C = AppendReq.Options.ExpectedStreamRevisionCase;
-      const expected: Expected = (() => {
-        switch (options.getExpectedStreamRevisionCase()) {
-          case C.REVISION:
-            return { kind: 'revision' as const, revision: BigInt(options.getRevision()) };
-          case C.NO_STREAM:
-            return { kind: 'no_stream' as const };
-          case C.STREAM_EXISTS:
-            return { kind: 'stream_exists' as const };
-          default:
-            return { kind: 'any' as const };
-        }
-      })();
+      const opts = options;
+      const expected = expectedOf(opts.getExpectedStreamRevisionCase(), () => opts.getRevision(), {
+        revision: C.REVISION,
+        noStream: C.NO_STREAM,
+        streamExists: C.STREAM_EXISTS,
+      });
       const result = this.commit(streamName, expected, proposed);
       const resp = new AppendResp();
       if (result.ok) {
@@ -294,18 +306,11 @@ export class EsdbTestServer {
         }
         if (!pending.has(key)) {
           const C = BatchAppendReq.Options.ExpectedStreamPositionCase;
-          const expected: Expected = (() => {
-            switch (options.getExpectedStreamPositionCase()) {
-              case C.STREAM_POSITION:
-                return { kind: 'revision' as const, revision: BigInt(options.getStreamPosition()) };
-              case C.NO_STREAM:
-                return { kind: 'no_stream' as const };
-              case C.STREAM_EXISTS:
-                return { kind: 'stream_exists' as const };
-              default:
-                return { kind: 'any' as const };
-            }
-          })();
+          const expected = expectedOf(
+            options.getExpectedStreamPositionCase(),
+            () => options.getStreamPosition(),
+            { revision: C.STREAM_POSITION, noStream: C.NO_STREAM, streamExists: C.STREAM_EXISTS },
+          );
           pending.set(key, { streamName, expected, proposed: [], size: 0 });
         }
       }
