@@ -106,6 +106,16 @@ function eventMetadata(metadata: CommandMetadata): Record<string, unknown> {
   };
 }
 
+/** An append's size as EventStoreDB counts it against MaxAppendSize: data + metadata + 2 × type length. */
+function appendBytes(events: readonly NewEvent[]): number {
+  let bytes = 0;
+  for (const e of events) {
+    bytes += Buffer.byteLength(JSON.stringify(e.data)) + 2 * e.type.length;
+    if (e.metadata) bytes += Buffer.byteLength(JSON.stringify(e.metadata));
+  }
+  return bytes;
+}
+
 /** Each command's namespace grant, when some caller of the batch is limited to namespaces. */
 function grantsOf(batch: readonly Queued[]): NamespaceGrant[] | undefined {
   if (batch.every((q) => q.metadata.namespaces === undefined || q.metadata.namespaces === '*'))
@@ -137,6 +147,8 @@ export class CommandBus {
     eventsRead: 0,
     aggregateSnapshotsWritten: 0,
     aggregateSnapshotsLoaded: 0,
+    /** Group commits split because their events were more than the store takes in one append. */
+    appendsSplit: 0,
   };
 
   constructor(
@@ -323,6 +335,18 @@ export class CommandBus {
         await this.catchUp(writer);
         fresh = true;
         if (writer.revision !== decidedAt) continue; // others wrote: decide again on what they wrote
+      }
+      const limit = this.store.maxAppendBytes;
+      if (batch.length > 1 && limit !== undefined && appendBytes(events) > limit) {
+        // More than the store takes in one append (EventStoreDB's MaxAppendSize): the first half of the
+        // entries, then the rest, each decided on what the one before wrote. An entry's events stay in one
+        // append (one request is atomic); an entry alone over the limit fails alone.
+        const half = Math.ceil(batch.length / 2);
+        for (const part of [batch.slice(0, half), batch.slice(half)]) {
+          await this.process(writer, part).catch((error: unknown) => part.forEach((q) => q.reject(error)));
+        }
+        this.stats.appendsSplit += 1;
+        return;
       }
       if (events.length > 0) {
         try {

@@ -46,7 +46,11 @@ const PAGE = 1000;
 export class EsdbEventStore implements EventStore {
   private readonly client: EventStoreDBClient;
 
-  constructor(connectionString: string) {
+  /** `maxAppendBytes`: the server's MaxAppendSize, 1 MiB unless the cluster is configured otherwise. */
+  constructor(
+    connectionString: string,
+    readonly maxAppendBytes = 1_048_576,
+  ) {
     this.client = EventStoreDBClient.connectionString(connectionString);
   }
 

@@ -31,6 +31,10 @@ export class InstrumentedEventStore implements EventStore {
 
   constructor(private readonly inner: EventStore) {}
 
+  get maxAppendBytes(): number | undefined {
+    return this.inner.maxAppendBytes;
+  }
+
   async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     this.counters.appends += 1;
     try {

@@ -70,6 +70,11 @@ export interface Subscription {
 export type EventHandler = (event: RecordedEvent) => void | Promise<void>;
 
 export interface EventStore {
+  /**
+   * The most one append may carry, counted as EventStoreDB counts it (each event's data and metadata bytes
+   * plus twice its type's length), when the store has such a limit (EventStoreDB's MaxAppendSize).
+   */
+  readonly maxAppendBytes?: number;
   append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
   /** The stream's events; a stream that does not exist reads as empty. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
