@@ -9,13 +9,15 @@
 # the build stages.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# The package manifests alone (the root's, every workspace's, the lockfile), so that the `npm ci` layers
-# below are rebuilt only when one of them changes, not on every source edit.
+# The package manifests alone (the root's, every workspace's, the lockfile, and the `prepare` script that
+# `npm ci` runs: without the sources it builds nothing; `npm run build` bundles the web console), so that the
+# `npm ci` layers below are rebuilt only when one of them changes, not on every source edit.
 FROM ${NODE_IMAGE} AS manifests
 WORKDIR /src
 COPY . .
 RUN mkdir /out && cp package-lock.json /out/ \
-  && find . -name node_modules -prune -o -name package.json -exec cp --parents {} /out/ \;
+  && find . -name node_modules -prune -o -name package.json -exec cp --parents {} /out/ \; \
+  && cp --parents tools/build/prepare.mjs /out/
 
 # Compilers for node-gyp: better-sqlite3 is built from source when no prebuilt binary can be downloaded.
 FROM ${NODE_IMAGE} AS toolchain

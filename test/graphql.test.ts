@@ -311,6 +311,57 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
     expect(received.every((e) => e.snapshotId === 1)).toBe(true);
   });
 
+  it('savepoint schedules: set, shown on the job, refused when invalid (naming the field), removed', async () => {
+    const job = OTHER_JOBS[1];
+    const set = await gql(
+      `mutation($s: SavepointScheduleInput!) { setSavepointSchedule(jobId: "${job}", schedule: $s) { every cron nextFireAt } }`,
+      { s: { every: 'PT1H', retention: { maxCount: 3 } } },
+    );
+    expect(set.errors).toBeUndefined();
+    expect(set.data!.setSavepointSchedule).toMatchObject({ every: 'PT1H', cron: null });
+    expect(Date.parse(set.data!.setSavepointSchedule.nextFireAt)).toBeGreaterThan(Date.now());
+    const shown = await gql(`{ job(id: "${job}") { schedule { every retention { maxCount } } } }`);
+    expect(shown.data!.job.schedule).toEqual({ every: 'PT1H', retention: { maxCount: 3 } });
+    const both = await gql(
+      `mutation { setSavepointSchedule(jobId: "${job}", schedule: { every: "PT1H", cron: "0 * * * *" }) { every } }`,
+    );
+    expect(both.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'every' });
+    const removed = await gql(`mutation { removeSavepointSchedule(jobId: "${job}") }`);
+    expect(removed.data).toEqual({ removeSavepointSchedule: true });
+    const again = await gql(`mutation { removeSavepointSchedule(jobId: "${job}") }`);
+    expect(again.data).toEqual({ removeSavepointSchedule: false });
+    expect((await gql(`{ job(id: "${job}") { schedule { every } } }`)).data!.job.schedule).toBeNull();
+  });
+
+  it('stateHandles: the handles each task reported, shared ones apart; none once a discard was requested', async () => {
+    const job = '9d9d9d9d9d9d9d9d9d9d9d9d9d9d9d9d';
+    await api.put(`/jobs/${job}`, { tasks: ['a'] });
+    const { checkpointDir } = (await api.get(`/jobs/${job}`)).body.storage as { checkpointDir: string };
+    const triggered = await api.post(`/jobs/${job}/snapshots`, { kind: 'CHECKPOINT' });
+    const id = triggered.body.snapshotId as number;
+    const handles = [
+      { path: `${checkpointDir}/${job}/chk-${id}/a-private`, sizeBytes: 10 },
+      { path: `${checkpointDir}/${job}/shared/a-sst`, sizeBytes: 20 },
+      { path: `${checkpointDir}/${job}/chk-${id}/a-marked`, sizeBytes: 30, shared: true },
+    ];
+    const ack = await api.post(`/jobs/${job}/snapshots/${id}/acks`, { taskId: 'a', stateHandles: handles });
+    expect([ack.status, ack.body.snapshotStatus]).toEqual([200, 'COMPLETED']);
+    const query = `{ snapshot(jobId: "${job}", id: ${id}) { status stateHandles { taskId path sizeBytes shared } } }`;
+    let answer = await gql(query);
+    for (let i = 0; i < 100 && answer.data?.snapshot?.status !== 'COMPLETED'; i += 1) {
+      await sleep(20);
+      answer = await gql(query);
+    }
+    expect(answer.data!.snapshot.stateHandles).toEqual([
+      { taskId: 'a', path: handles[0]!.path, sizeBytes: 10, shared: false },
+      { taskId: 'a', path: handles[1]!.path, sizeBytes: 20, shared: true },
+      { taskId: 'a', path: handles[2]!.path, sizeBytes: 30, shared: true },
+    ]);
+    await api.post(`/jobs/${job}/status`, { status: 'CANCELED' });
+    await api.post(`/jobs/${job}/snapshots/${id}/discard`, { force: true });
+    expect((await gql(query)).data!.snapshot.stateHandles).toEqual([]);
+  });
+
   it('every mutation refuses an unknown argument, naming it, and writes nothing (generated from the schema)', async () => {
     const schema = buildSchema(readFileSync(join(REPO_ROOT, 'schema', 'catalog.graphql'), 'utf8'));
     const mutations = Object.keys(schema.getMutationType()!.getFields());

@@ -53,6 +53,7 @@ export const REST_RULES = {
 
 /** The scope of each GraphQL root field (`Type.field`); introspection (`__schema`, `__type`) is public. */
 export const GRAPHQL_RULES = {
+  'Query.viewer': 'read',
   'Query.job': 'read',
   'Query.jobs': 'read',
   'Query.snapshot': 'read',
@@ -65,7 +66,15 @@ export const GRAPHQL_RULES = {
   'Mutation.setJobStatus': 'runtime',
   'Mutation.persistSnapshot': 'operator',
   'Mutation.discardSnapshot': 'operator',
+  'Mutation.setSavepointSchedule': 'operator',
+  'Mutation.removeSavepointSchedule': 'operator',
 } as const satisfies Record<string, Scope>;
+
+/**
+ * The web console's page and its hashed assets (console.ts): public like a login page, as they hold no data;
+ * the page reads and acts through /graphql with the operator's token.
+ */
+export const CONSOLE_PAGES = /^\/(assets\/[^/]+)?$/;
 
 /** What a route or field not in the tables needs. */
 export const DEFAULT_RULE: Scope = 'admin';
@@ -131,6 +140,7 @@ function holds(principal: Principal, needed: Scope): boolean {
 export function restRule(method: string, path: string): Rule | 'graphql' {
   if (/^\/graphql\/?$/i.test(path)) return 'graphql';
   const verb = method === 'HEAD' ? 'GET' : method;
+  if (verb === 'GET' && CONSOLE_PAGES.test(path)) return 'public';
   for (const [pattern, rule] of COMPILED) {
     if (pattern.verb === verb && pattern.path.test(path)) return rule;
   }

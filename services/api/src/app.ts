@@ -9,6 +9,7 @@ import { webhookRoutes } from './webhooks';
 import { listJobs, type JobListDeps } from './job-list';
 import { createUseCases, type Caller } from './use-cases';
 import { openApiDocument } from './openapi';
+import { CONSOLE_DIR, consoleRoutes } from './console';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
 import { httpObservability, registerCommandMetrics, requestId } from './metrics';
@@ -42,6 +43,8 @@ export interface AppDeps extends JobListDeps {
   tokens?: readonly TokenEntry[];
   /** The per-caller rate limit (429 with Retry-After), if any. */
   rateLimiter?: RateLimiter;
+  /** Where the web console's build is (console.ts), served at `/`. */
+  consoleDir?: string;
 }
 
 /** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
@@ -63,6 +66,7 @@ export function createApp({
   readModelAvailable,
   tokens = [],
   rateLimiter,
+  consoleDir = CONSOLE_DIR,
 }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -115,6 +119,8 @@ export function createApp({
   // GraphQL before the JSON parser: yoga reads its own request bodies, so their size is checked here.
   if (graphql) app.use(graphql.graphqlEndpoint, graphqlBodyLimit, graphql);
   app.use(jsonBody, requireJson);
+
+  app.use(consoleRoutes(consoleDir));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -32,10 +32,11 @@ import {
 import { Problem } from './problem';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { accessPlugin, principalOf, visibleNamespaces } from './access';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { ANONYMOUS, accessPlugin, principalOf, visibleNamespaces } from './access';
 import { requestId } from './metrics';
 import type { Caller, UseCases } from './use-cases';
-import type { TokenEntry } from '@snapcat/runtime';
+import { SCOPE_IMPLIES, type TokenEntry } from '@snapcat/runtime';
 
 export const SCHEMA_FILE = join(__dirname, '..', '..', '..', 'schema', 'catalog.graphql');
 
@@ -168,6 +169,15 @@ export function createGraphql(deps: GraphqlDeps) {
     JSON: new GraphQLScalarType({ name: 'JSON', serialize: (v) => v, parseValue: (v) => v }),
 
     Query: {
+      viewer: (_: unknown, _args: unknown, context: Context) => {
+        const principal = (context.req && principalOf(context.req)) ?? ANONYMOUS;
+        return {
+          name: principal.name,
+          scopes: [...new Set(principal.scopes.flatMap((scope) => SCOPE_IMPLIES[scope]))],
+          namespaces: principal.namespaces === '*' ? null : principal.namespaces,
+          authenticationEnabled: (deps.tokens ?? []).length > 0,
+        };
+      },
       job: (_: unknown, { id }: { id: string }, context: Context) => liveJob(id, context),
       jobs: async (
         _: unknown,
@@ -250,6 +260,17 @@ export function createGraphql(deps: GraphqlDeps) {
         await execute(useCases.changeStatus, context, { jobId }, { status });
         return liveJob(jobId, context);
       },
+      setSavepointSchedule: async (
+        _: unknown,
+        { jobId, schedule }: { jobId: string; schedule: Record<string, unknown> },
+        context: Context,
+      ) => {
+        await execute(useCases.setSchedule, context, { jobId }, schedule);
+        const view = await readModel.job(jobId);
+        return view && scheduleView(view);
+      },
+      removeSavepointSchedule: async (_: unknown, { jobId }: { jobId: string }, context: Context) =>
+        (await execute(useCases.removeSchedule, context, { jobId })).reply.changed,
     },
 
     Subscription: {
@@ -289,18 +310,14 @@ export function createGraphql(deps: GraphqlDeps) {
         const snapshot = await snapshotOf(j, point.snapshotId);
         return snapshot ? { snapshot, reason: point.reason } : null;
       },
-      schedule: (j: JobParent) =>
-        j.view.schedule && {
-          ...j.view.schedule,
-          nextFireAt: new Date(nextFireTime(j.view.schedule, Date.now())).toISOString(),
-          lastSlotAt: j.view.lastSlotAt,
-        },
+      schedule: (j: JobParent) => scheduleView(j.view),
       snapshots: (j: JobParent, a: SnapshotFilter & { first: number; after?: string }) =>
         snapshotsPage(j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j.state),
     },
 
     Snapshot: {
       id: (s: SnapshotView) => s.snapshotId,
+      stateHandles: (s: SnapshotView & { jobId: string }) => useCases.stateHandles(s.jobId, s.snapshotId),
     },
   };
 
@@ -308,6 +325,9 @@ export function createGraphql(deps: GraphqlDeps) {
     schema: createSchema({ typeDefs: readFileSync(SCHEMA_FILE, 'utf8'), resolvers }),
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'snapcat catalog', additionalHeaders: { [CSRF_HEADER]: '1' } },
+    // GraphiQL from the package, inlined in the page: yoga's default loads it from a CDN, which an air-gapped
+    // operator cannot reach (issue 21).
+    renderGraphiQL,
     logging: false,
     plugins: [
       // A browser may send a GET or a form POST to another site without a preflight: such requests must
@@ -334,6 +354,17 @@ export function createGraphql(deps: GraphqlDeps) {
     },
   });
   return yoga;
+}
+
+/** A job's savepoint schedule as GraphQL shows it: with the next slot it fires at. */
+function scheduleView(view: StoredJobSummary) {
+  return (
+    view.schedule && {
+      ...view.schedule,
+      nextFireAt: new Date(nextFireTime(view.schedule, Date.now())).toISOString(),
+      lastSlotAt: view.lastSlotAt,
+    }
+  );
 }
 
 /** What yoga passes resolvers: the express request among it (mounted as express middleware). */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isSharedHandle, taskHandlesOf } from '@snapcat/domain';
 import { cronProblem, type CommandBus, type CommandMetadata } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { Principal } from './access';
@@ -131,6 +132,18 @@ export function createUseCases({ bus, storage, defaults }: UseCaseDeps) {
     async removeSchedule(caller: Caller, path: unknown) {
       const { jobId } = job(path);
       return { jobId, ...(await run({ type: 'RemoveSavepointSchedule', jobId }, metadataOf(caller))) };
+    },
+
+    /**
+     * The state handles a snapshot's tasks reported, by task: the one read that needs the job's state, as
+     * the read model keeps sizes, not handles. The caller has checked that it may see the job.
+     */
+    async stateHandles(jobId: string, snapshotId: number) {
+      const snapshot = (await bus.load(jobId)).snapshots.get(snapshotId);
+      if (!snapshot) return [];
+      return taskHandlesOf(snapshot).flatMap(([taskId, handles]) =>
+        handles.map((handle) => ({ taskId, ...handle, shared: isSharedHandle(handle) })),
+      );
     },
   };
 }

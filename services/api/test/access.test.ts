@@ -2,6 +2,7 @@ import {
   buildSchema,
   getNamedType,
   isEnumType,
+  isInputObjectType,
   isListType,
   isNonNullType,
   isObjectType,
@@ -141,7 +142,45 @@ describe('access matrix', () => {
     expect(restRule('GET', '/api/v1/nothing-here')).toBe('admin');
     expect(restRule('GET', `/API/V1/JOBS/${JOB}/`)).toBe('read');
     expect(restRule('HEAD', '/readyz')).toBe('public');
+    // The web console's page and assets hold no data (it reads through /graphql with a token): public,
+    // for GET only, and nothing below them.
+    expect(restRule('GET', '/')).toBe('public');
+    expect(restRule('GET', '/assets/app-0123abcd.js')).toBe('public');
+    expect(restRule('POST', '/')).toBe('admin');
+    expect(restRule('GET', '/assets/x/../../api/v1/jobs')).toBe('admin');
+    expect(restRule('GET', '/index.html')).toBe('admin');
   });
+
+  it.each(['read', 'runtime', 'operator', 'admin'] as const)(
+    'GraphQL viewer: a %s token sees its name, the scopes it implies and its namespaces',
+    async (scope) => {
+      const ask = async (token: string) =>
+        (
+          await http
+            .post('/graphql')
+            .set({ authorization: `Bearer ${token}` })
+            .send({ query: '{ viewer { name scopes namespaces authenticationEnabled } }' })
+        ).body;
+      const implied = {
+        read: ['read'],
+        runtime: ['runtime', 'read'],
+        operator: ['operator', 'runtime', 'read'],
+      };
+      const scopes = scope === 'admin' ? ['admin', 'operator', 'runtime', 'read'] : implied[scope];
+      expect((await ask(tokens[scope])).data.viewer).toEqual({
+        name: `${scope}-token`,
+        scopes,
+        namespaces: null,
+        authenticationEnabled: true,
+      });
+      expect((await ask(elsewhere[scope])).data.viewer).toEqual({
+        name: `${scope}-elsewhere`,
+        scopes,
+        namespaces: ['elsewhere'],
+        authenticationEnabled: true,
+      });
+    },
+  );
 
   it('the OpenAPI document names the scope and the bearer scheme of every route that is not public', () => {
     const doc = openApiDocument() as unknown as {
@@ -353,9 +392,10 @@ describe('access matrix', () => {
       ['history', `{ history(jobId: "${JOB}") { edges { cursor } } }`],
       ['catalogAsOf', `{ catalogAsOf(jobId: "${JOB}", at: "2099-01-01T00:00:00Z") { events } }`],
     ];
+    // Every query of a job's data (the viewer's own is not: its test is below).
     expect(queries.map(([field]) => `Query.${field}`).sort()).toEqual(
       Object.keys(GRAPHQL_RULES)
-        .filter((f) => f.startsWith('Query.'))
+        .filter((f) => f.startsWith('Query.') && f !== 'Query.viewer')
         .sort(),
     );
     await new Promise((r) => setTimeout(r, 300)); // the projector shows the checkpoint
@@ -371,15 +411,19 @@ describe('access matrix', () => {
       `mutation { setJobStatus(jobId: "${JOB}", status: RUNNING) { id } }`,
       `mutation { persistSnapshot(jobId: "${JOB}", snapshotId: ${id}) { id } }`,
       `mutation { discardSnapshot(jobId: "${JOB}", snapshotId: ${id}) { id } }`,
+      `mutation { setSavepointSchedule(jobId: "${JOB}", schedule: { every: "PT1H" }) { every } }`,
+      `mutation { removeSavepointSchedule(jobId: "${JOB}") }`,
     ];
     expect(mutations.length).toBe(Object.keys(GRAPHQL_RULES).filter((f) => f.startsWith('Mutation.')).length);
     for (const mutation of mutations) {
       const answer = await ask(elsewhere.operator, mutation);
       expect([mutation, answer.errors?.[0]?.extensions?.code]).toEqual([mutation, 'NOT_FOUND']);
     }
-    // Nothing those mutations asked for happened: the checkpoint is neither persisted nor discarded.
+    // Nothing those mutations asked for happened: the checkpoint is neither persisted nor discarded, and
+    // the job has no schedule.
     const after = await http.get(`/api/v1/jobs/${JOB}/snapshots/${id}`).set(admin).expect(200);
     expect(after.body).toMatchObject({ status: 'COMPLETED', persisted: false, discard: null });
+    await http.get(`/api/v1/jobs/${JOB}/savepoint-schedule`).set(admin).expect(404);
   });
 
   it("a GraphQL subscription streams a job's events only to a token of the job's namespace", async () => {
@@ -499,6 +543,10 @@ describe('access matrix', () => {
 /** A value of an argument's type, for a call that reaches the resolver (or its validation). */
 function literal(name: string, type: GraphQLInputType): string {
   if (isNonNullType(type)) return literal(name, type.ofType);
+  if (isInputObjectType(type)) {
+    const required = Object.values(type.getFields()).filter((f) => isNonNullType(f.type));
+    return `{ ${required.map((f) => `${f.name}: ${literal(f.name, f.type)}`).join(', ')} }`;
+  }
   if (isListType(type)) return `[${literal(name, type.ofType)}]`;
   if (isEnumType(type)) return type.getValues()[0]!.name;
   switch (type.name) {

@@ -23,6 +23,7 @@ export function apiFixture(
       | 'tokens'
       | 'rateLimiter'
       | 'requestLog'
+      | 'consoleDir'
     > & {
       graphql: (core: { bus: CommandBus; store: EventStore; useCases: UseCases }) => AppDeps['graphql'];
     }

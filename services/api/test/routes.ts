@@ -1,6 +1,7 @@
 import type express from 'express';
 import { CommandRejected, grantCovers, type NamespaceGrant } from '@snapcat/domain';
 import type { WebhookService } from '@snapcat/webhooks';
+import { CONSOLE_PAGES } from '../src/access';
 import { JOB } from './fixture';
 
 /*
@@ -24,7 +25,10 @@ interface Layer {
   rawPath?: string;
 }
 
-/** Every (method, path) the express app registers, walking its router and the routers mounted on it. */
+/**
+ * Every (method, path) of the API the express app registers, walking its router and the routers mounted on
+ * it; the web console's page is not an API route (access.ts CONSOLE_PAGES, tested in console.test.ts).
+ */
 export function registered(app: express.Express): string[] {
   const found: string[] = [];
   const walk = (stack: Layer[], prefix: string) => {
@@ -32,6 +36,7 @@ export function registered(app: express.Express): string[] {
       if (layer.route) {
         const path = `${prefix}${layer.route.path}`.replace(/(.)\/$/, '$1').replace(/:(\w+)/g, '{$1}');
         for (const [method, on] of Object.entries(layer.route.methods)) {
+          if (method === 'get' && CONSOLE_PAGES.test(path)) continue;
           if (on && method !== '_all') found.push(`${method.toUpperCase()} ${path}`);
         }
       } else if (layer.handle?.stack) {
