@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
 import { Deliveries, WEBHOOK_QUEUE, type DeliveryJob } from '../src';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
+import { eventually } from '../../../test/support/wait';
 
 // The delivery queue and log on the real Redis (127.0.0.1:6379), under a prefix of this suite's own.
 const prefix = testPrefix('wh-deliveries');
@@ -217,5 +219,43 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
       await own.close();
       await deleteKeys(`${prefix}-unsettled`);
     }
+  });
+
+  it('two deployments on one Redis under different prefixes keep their unsettled positions apart, for the same delivery id', async () => {
+    // A copied or restored store keeps its events' ids: beside the original (another prefix) its deliveries
+    // have the same ids, and settling one in one deployment must not touch the other's position.
+    const [a, b] = [`${prefix}-deployment-a`, `${prefix}-deployment-b`].map(
+      (p) => new Deliveries(redis, connection, p, 1),
+    ) as [Deliveries, Deliveries];
+    try {
+      const j = job();
+      await a.enqueue(j, T0, { commit: 10n, prepare: 11n });
+      await b.enqueue(j, T0, { commit: 20n, prepare: 21n });
+      expect(await a.oldestUnsettled()).toEqual({ commit: 10n, prepare: 11n });
+      expect(await b.oldestUnsettled()).toEqual({ commit: 20n, prepare: 21n });
+      await a.settle(j.deliveryId, 'succeeded', T0);
+      expect(await a.oldestUnsettled()).toBeUndefined();
+      expect(await b.oldestUnsettled()).toEqual({ commit: 20n, prepare: 21n });
+    } finally {
+      await a.close();
+      await b.close();
+      await deleteKeys(`${prefix}-deployment-`);
+    }
+  });
+});
+
+describe('Deliveries: closing', () => {
+  it('close() closes the connection the queue opened for itself', async () => {
+    // A connection name of this test's own, to count its connections among everyone's on the shared Redis.
+    const connectionName = `${prefix}-close-${randomUUID().slice(0, 8)}`;
+    const own = new Deliveries(redis, { ...connection, connectionName }, `${prefix}-close`, 1);
+    const named = async () =>
+      String(await redis.client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${connectionName} `)).length;
+    await own.queue.waitUntilReady();
+    expect(await named()).toBe(1);
+    await own.close();
+    await eventually(async () => (await named()) === 0, 5000, 'the queue connection closed');
   });
 });

@@ -89,6 +89,7 @@ async function setUp(name: string, scheduleMs: number[], options: { secretBox?: 
   });
   let n = 0;
   return {
+    worker,
     store,
     subscriptions,
     subscriptionId,
@@ -211,6 +212,36 @@ describe('delivery worker', () => {
       expect(logged).not.toContain(t.secret);
       expect(logged).not.toContain(t.secret.replace(/^whsec_/, ''));
       for (const r of received) expect(logged).not.toContain(String(r.headers['webhook-signature']));
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a failed attempt that is retried is kept with its BullMQ job as a RetryableDeliveryError (as queue dashboards show it)', async () => {
+    const t = await setUp('retry-error', [0, 10]);
+    try {
+      answer = (call) => (call === 1 ? { status: 503, body: 'busy' } : { status: 200 });
+      const record = await t.deliver();
+      expect(record.status).toBe('succeeded');
+      const job = (await t.deliveries.queue.getJob(record.id))!;
+      expect(job.stacktrace).toHaveLength(1);
+      expect(job.stacktrace?.[0]).toMatch(/^RetryableDeliveryError: HTTP 503: busy\n\s+at /);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('an error of the worker’s queue is logged with the queue’s name', async () => {
+    const t = await setUp('queue-error', [0]);
+    try {
+      t.worker.emit('error', new Error('a Lua script failed'));
+      expect(t.logs).toEqual([
+        {
+          level: 'error',
+          message: 'queue error',
+          fields: { queue: 'webhooks', error: 'a Lua script failed' },
+        },
+      ]);
     } finally {
       await t.close();
     }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
 import { jobStream } from '@snapcat/application';
-import { MemoryEventStore, formatPosition, type Position } from '@snapcat/event-store';
+import { MemoryEventStore, formatPosition, type EventStore, type Position } from '@snapcat/event-store';
 import {
   DELIVERY_FAILURES_STREAM,
   DISPATCHER_STREAM,
   Deliveries,
+  SUBSCRIPTIONS_STREAM,
   SecretBox,
   SubscriptionRepository,
   WebhookDispatcher,
@@ -38,11 +39,11 @@ function world(name: string) {
     logs,
     prefix,
     tick: (ms: number) => (now += ms),
-    /** A dispatcher (and its delivery queue) on `onPrefix`, started. */
-    start(onPrefix = prefix, checkpointEveryMs = 0) {
+    /** A dispatcher (and its delivery queue) on `onPrefix`, started; reading `onStore` (the world's store by default). */
+    start(onPrefix = prefix, checkpointEveryMs = 0, onStore: EventStore = store) {
       const deliveries = new Deliveries(redis, { host: '127.0.0.1', port: 6379 }, onPrefix, 1);
       const dispatcher = new WebhookDispatcher({
-        store,
+        store: onStore,
         redis,
         deliveries,
         keyPrefix: onPrefix,
@@ -75,6 +76,20 @@ function world(name: string) {
       const data = { type, jobId, occurredAt: new Date(T0).toISOString(), ...extra };
       const { position } = await store.append(jobStream(jobId), [{ id, type, data }], 'any');
       return { id, position, data };
+    },
+    /** A durable checkpoint at `position`, as an earlier dispatcher writes it. */
+    async checkpointAt(position: Position) {
+      await store.append(
+        DISPATCHER_STREAM,
+        [
+          {
+            id: randomUUID(),
+            type: 'WebhookDispatcherCheckpointed',
+            data: { position: formatPosition(position), at: new Date(T0).toISOString() },
+          },
+        ],
+        'any',
+      );
     },
     async close() {
       for (const o of opened) {
@@ -245,6 +260,128 @@ describe('webhook dispatcher', () => {
         message: 'webhook dispatcher resumes from its durable checkpoint',
         fields: { position: formatPosition(start) },
       });
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('resumes from a checkpoint at a subscription’s own creation (the position before its first delivery) with that subscription', async () => {
+    const w = world('at-creation');
+    try {
+      // The checkpoint a dispatcher writes while the first delivery is unsettled: the creation's position.
+      await w.subscribe('wh_everything01');
+      const [created] = await w.store.readStream(SUBSCRIPTIONS_STREAM, { fromRevision: 0n, maxCount: 1 });
+      const event = await w.event(JOB_A, 'JobRegistered');
+      await w.checkpointAt(created!.position);
+      const { deliveries, dispatcher } = w.start();
+      await eventually(() => dispatcher.stats.eventsHandled === 1, 10_000, 'the event after the checkpoint');
+      expect((await deliveriesOf(deliveries, 'wh_everything01')).map((d) => d.messageId)).toEqual([event.id]);
+      expect(dispatcher.stats.deliveriesEnqueued).toBe(1);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('resumes from the newest of its durable checkpoints', async () => {
+    const w = world('newest-checkpoint');
+    try {
+      await w.subscribe('wh_everything01');
+      const first = await w.event(JOB_A, 'JobRegistered');
+      await w.checkpointAt(first.position);
+      const second = await w.event(JOB_A, 'SnapshotTriggered');
+      await w.checkpointAt(second.position);
+      const third = await w.event(JOB_A, 'SnapshotCompleted', { snapshotId: 1 });
+      const { deliveries, dispatcher } = w.start();
+      await eventually(() => dispatcher.stats.eventsHandled === 1, 10_000, 'the event after the checkpoint');
+      expect((await deliveriesOf(deliveries, 'wh_everything01')).map((d) => d.messageId)).toEqual([third.id]);
+      expect(w.logs).toContainEqual({
+        message: 'webhook dispatcher resumes from its durable checkpoint',
+        fields: { position: formatPosition(second.position) },
+      });
+      expect(await redis.get(`${w.prefix}:wh:position`)).toBe(formatPosition(third.position));
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('resumes with the subscriptions of then when their stream holds more than one page (1,000) of events before the checkpoint', async () => {
+    const w = world('paged');
+    try {
+      // 1,002 subscription events in one append, so that the fold reads a full page and then a short one:
+      // A is created and updated 999 times (revisions 0-999), then B is created (1000) and A is limited to
+      // SnapshotCompleted (1001). Both of the last changes are on the second page.
+      const at = new Date(T0).toISOString();
+      const A = 'wh_pagedA000001';
+      const B = 'wh_pagedB000001';
+      const created = (subscriptionId: string) => ({
+        type: 'WebhookSubscriptionCreated',
+        subscriptionId,
+        occurredAt: at,
+        url: 'https://example.com/hook',
+        eventTypes: [],
+        jobIds: [],
+        description: '',
+        secret: box.seal('s'),
+      });
+      const events: object[] = [created(A)];
+      for (let i = 1; i < 1000; i += 1) {
+        events.push({
+          type: 'WebhookSubscriptionUpdated',
+          subscriptionId: A,
+          occurredAt: at,
+          description: `v${i}`,
+        });
+      }
+      events.push(created(B));
+      events.push({
+        type: 'WebhookSubscriptionUpdated',
+        subscriptionId: A,
+        occurredAt: at,
+        eventTypes: ['SnapshotCompleted'],
+      });
+      await w.store.append(
+        SUBSCRIPTIONS_STREAM,
+        events.map((data) => ({ id: randomUUID(), type: (data as { type: string }).type, data })),
+        'no_stream',
+      );
+      const before = await w.event(JOB_A, 'JobRegistered');
+      await w.checkpointAt(before.position);
+      const registered = await w.event(JOB_B, 'JobRegistered');
+      const completed = await w.event(JOB_B, 'SnapshotCompleted', { snapshotId: 1 });
+      const { deliveries, dispatcher } = w.start();
+      await eventually(() => dispatcher.stats.eventsHandled === 2, 10_000, 'the events after the checkpoint');
+      expect((await deliveriesOf(deliveries, B)).map((d) => d.messageId).sort()).toEqual(
+        [registered.id, completed.id].sort(),
+      );
+      expect((await deliveriesOf(deliveries, A)).map((d) => d.messageId)).toEqual([completed.id]);
+      expect(dispatcher.stats.deliveriesEnqueued).toBe(3);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a tick that fails is logged under the dispatcher’s name, and the next tick starts it', async () => {
+    const w = world('failed-tick');
+    try {
+      await w.subscribe('wh_everything01');
+      const event = await w.event(JOB_A, 'JobRegistered');
+      let failures = 0;
+      const flaky: EventStore = Object.assign(Object.create(w.store) as EventStore, {
+        readStream: (...args: Parameters<EventStore['readStream']>) => {
+          if (args[0] === DISPATCHER_STREAM && failures === 0) {
+            failures += 1;
+            return Promise.reject(new Error('checkpoint unreadable'));
+          }
+          return w.store.readStream(...args);
+        },
+      });
+      const { deliveries, dispatcher } = w.start(w.prefix, 0, flaky);
+      await eventually(() => dispatcher.stats.deliveriesEnqueued === 1, 10_000, 'the delivery, a tick later');
+      expect(w.logs).toContainEqual({
+        message: 'webhook dispatcher tick failed',
+        fields: { error: 'Error: checkpoint unreadable' },
+      });
+      expect((await deliveriesOf(deliveries, 'wh_everything01')).map((d) => d.messageId)).toEqual([event.id]);
     } finally {
       await w.close();
     }

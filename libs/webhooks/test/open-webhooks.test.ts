@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import IORedis from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { jobStream } from '@snapcat/application';
 import { MemoryEventStore } from '@snapcat/event-store';
@@ -114,6 +115,59 @@ describe('openWebhooks', () => {
     } finally {
       await webhooks.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await deleteKeys(prefix);
+    }
+  });
+
+  it('an error of the delivery queue is logged with the queue’s name', async () => {
+    const lines: { message: string; fields?: object }[] = [];
+    const at = (message: string, fields?: object) => lines.push({ message, ...(fields ? { fields } : {}) });
+    const webhooks = openWebhooks(
+      env({ SNAPCAT_SECRET_KEY: KEY }),
+      testPrefix('wh-open-queue-error'),
+      new MemoryEventStore(),
+      { info: at, warn: at, error: at },
+    )!;
+    try {
+      webhooks.deliveries.queue.emit('error', new Error('a Lua script failed'));
+      expect(lines).toEqual([
+        { message: 'queue error', fields: { queue: 'webhooks', error: 'a Lua script failed' } },
+      ]);
+    } finally {
+      await webhooks.close();
+    }
+  });
+
+  it('close() closes every Redis connection it opened: its two, and the delivery worker’s', async () => {
+    // The connections are told apart from everyone else's on the shared Redis by name: ours by the URL's
+    // connectionName, BullMQ's blocking connection of the worker by the prefix it names it after.
+    const prefix = testPrefix('wh-open-close');
+    const connectionName = `${prefix}-connection`;
+    const observer = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    const open = async () =>
+      String(await observer.client('LIST'))
+        .split('\n')
+        .map((line) => / name=(\S*)/.exec(line)?.[1] ?? '')
+        .filter((name) => name === connectionName || name.startsWith(`${prefix}:`));
+    const { log } = logger();
+    const webhooks = openWebhooks(
+      env({
+        SNAPCAT_REDIS_URL: `redis://127.0.0.1:6379?connectionName=${connectionName}`,
+        SNAPCAT_SECRET_KEY: KEY,
+      }),
+      prefix,
+      new MemoryEventStore(),
+      log,
+    )!;
+    try {
+      webhooks.startDelivery();
+      await eventually(() => webhooks.dispatcher!.active, 10_000, 'the dispatcher active');
+      await eventually(async () => (await open()).length === 3, 10_000, 'three connections open');
+      expect((await open()).filter((name) => name === connectionName)).toHaveLength(2);
+      await webhooks.close();
+      await eventually(async () => (await open()).length === 0, 5000, 'every connection closed');
+    } finally {
+      observer.disconnect();
       await deleteKeys(prefix);
     }
   });

@@ -1,5 +1,12 @@
-import { MemoryEventStore, WrongExpectedVersionError, type EventStore } from '@snapcat/event-store';
+import {
+  EsdbEventStore,
+  MemoryEventStore,
+  WrongExpectedVersionError,
+  type EventStore,
+  type ExpectedRevision,
+} from '@snapcat/event-store';
 import { SUBSCRIPTIONS_STREAM, SecretBox, SubscriptionRepository } from '../src';
+import { EsdbTestServer } from '../../../test/esdb/test-server';
 
 const box = new SecretBox('k'.repeat(32));
 const T0 = Date.parse('2026-11-30T10:00:00.000Z');
@@ -29,6 +36,51 @@ describe('SubscriptionRepository', () => {
     expect(again.events).toEqual([]);
     expect(again.state).toBe(state);
     expect(await store.readStream(SUBSCRIPTIONS_STREAM, { fromRevision: 0n, maxCount: 10 })).toHaveLength(1);
+  });
+
+  it('a command that changes nothing appends nothing, also before the stream exists', async () => {
+    const store = new MemoryEventStore();
+    const appends: ExpectedRevision[] = [];
+    const counting: EventStore = Object.assign(Object.create(store) as EventStore, {
+      append: (...args: Parameters<EventStore['append']>) => {
+        appends.push(args[2]);
+        return store.append(...args);
+      },
+    });
+    const repository = new SubscriptionRepository(counting, () => T0);
+    // No subscription yet: disabling an unknown one decides nothing (an empty append would be a request,
+    // and the memory store has no last event to answer it with).
+    const { state, events } = await repository.execute({
+      type: 'DisableGone',
+      subscriptionId: 'wh_unknown0001',
+    });
+    expect(events).toEqual([]);
+    expect(state.size).toBe(0);
+    expect(appends).toEqual([]);
+    expect(await store.readStream(SUBSCRIPTIONS_STREAM)).toEqual([]);
+    // The first append expects no stream, the next ones the revision folded.
+    await repository.execute(create('wh_first000001'));
+    await repository.execute(create('wh_second00001'));
+    expect(appends).toEqual(['no_stream', 0n]);
+  });
+
+  it('creates the first subscription on EventStoreDB (the protocol test server): no stream is expected as no_stream, not as revision -1', async () => {
+    // The port's revisions are 0-based: the EventStoreDB client cannot even encode -1 as an expected
+    // revision (a uint64), where the memory and SQLite stores would take it for "no stream".
+    const server = new EsdbTestServer();
+    await server.start();
+    const store = new EsdbEventStore(server.connectionString);
+    try {
+      const repository = new SubscriptionRepository(store, () => T0);
+      await repository.execute(create('wh_first000001'));
+      const { state } = await repository.execute(create('wh_second00001'));
+      expect([...state.keys()]).toEqual(['wh_first000001', 'wh_second00001']);
+      const stored = await store.readStream(SUBSCRIPTIONS_STREAM);
+      expect(stored.map((e) => e.revision)).toEqual([0n, 1n]);
+    } finally {
+      await store.close();
+      await server.stop();
+    }
   });
 
   it('uses the wall clock when given none', async () => {
