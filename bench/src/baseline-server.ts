@@ -1,4 +1,7 @@
-/** Baselines served by the same stack, in their own process: a bare express route, and yoga answering `hello`. */
+/**
+ * Baselines served by the same stack, in their own process: a bare express route, yoga answering `hello`,
+ * and a bare HTML page.
+ */
 import express from 'express';
 import { createSchema, createYoga } from 'graphql-yoga';
 
@@ -11,6 +14,10 @@ const yoga = createYoga({
   logging: false,
 });
 app.use(yoga.graphqlEndpoint, yoga);
+// The web console's first-load baseline (#15): a bare page, painted as soon as it arrives.
+app.get('/page', (_req, res) => {
+  res.type('html').send('<!doctype html><html lang="en"><title>baseline</title><p>hello</p></html>');
+});
 app.use(express.json({ limit: '16mb' }));
 app.post('/ack', (req, res) => {
   res.json(

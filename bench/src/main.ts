@@ -20,6 +20,7 @@ import type { LoadJob, LoadResult } from './load';
 import { quantile } from './stats';
 import { benchRegistry } from './registry';
 import { benchObjectDeletion } from './object-storage';
+import { benchConsoleLoad } from './console';
 
 const quick = process.argv.includes('--quick');
 /** `--only 6,8`: run just these benchmarks (during development; BENCHMARKS.md is then not rewritten). */
@@ -295,6 +296,39 @@ async function benchAuth(dir: string) {
   });
   await off.shutdown();
   await on.shutdown();
+}
+
+/** #15: the web console's bundle and first load (bench/src/console.ts), 20 jobs in the catalog. */
+async function benchConsole(dir: string, baseline: RunningService) {
+  const service = await serve(dir, `sqlite:${join(dir, 'console.db')}`, 'bench-console', {
+    SNAPCAT_WORKERS: 'off',
+  });
+  const jobs = Array.from(
+    { length: 20 },
+    (_, i) => `${(i + 1).toString(16).padStart(8, '0')}${'c5'.repeat(12)}`,
+  );
+  for (const jobId of jobs)
+    await http(service.url, 'PUT', `/jobs/${jobId}`, { tasks: ['t0'], checkpointing });
+  const m = await benchConsoleLoad(service.url, baseline.url, jobs.length, quick ? 3 : 7);
+  await service.shutdown();
+  rows.push({
+    id: 15,
+    name: 'web console: JavaScript and CSS, gzip',
+    value: `${fmt(m.bundleGzip / 1024, 1)} KiB`,
+    baseline: `Preact + uPlot alone ${fmt(m.librariesGzip / 1024, 1)} KiB`,
+    result: `ratio ${fmt(m.bundleGzip / m.librariesGzip, 2)}`,
+    target: '< 300 KB',
+    met: m.bundleGzip < 300_000,
+  });
+  rows.push({
+    id: 15,
+    name: 'web console: first load in Chromium (new context, 20 jobs): first paint; jobs table filled',
+    value: `${fmt(m.paint)} ms; ${fmt(m.jobsShown)} ms`,
+    baseline: `bare HTML page first paint ${fmt(m.baselinePaint)} ms`,
+    result: `${fmt(m.jobsShown)} ms (ratio ${fmt(m.jobsShown / m.baselinePaint, 1)})`,
+    target: 'first meaningful paint < 1 s',
+    met: m.jobsShown < 1000,
+  });
 }
 
 /**
@@ -944,6 +978,7 @@ async function main() {
       [[12], () => benchObjectStorage()],
       [[13], () => benchReplicas(dir)],
       [[14], () => benchAuth(dir)],
+      [[15], () => benchConsole(dir, baseline)],
     ];
     for (const [ids, run] of benchmarks) {
       if (only && !ids.some((id) => only.has(id))) continue;

@@ -77,12 +77,13 @@ export async function startService(
   };
 }
 
-/** A small JSON client for the REST API. */
-export function client(baseUrl: string) {
+/** A small JSON client for the REST API (with a bearer token when given). */
+export function client(baseUrl: string, token?: string) {
+  const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${baseUrl}/api/v1${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();

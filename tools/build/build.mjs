@@ -95,6 +95,9 @@ for (const file of RUNTIME_FILES) {
   mkdirSync(dirname(join(out, file)), { recursive: true });
   cpSync(join(root, file), join(out, file));
 }
+// The web console, bundled afresh where the API's compiled code looks for it (services/api/src/console.ts).
+const { buildConsole } = await import('../../services/console/build.mjs');
+await buildConsole({ outDir: join(out, 'services', 'console', 'dist') });
 // The bundles are CommonJS whatever the root package.json's "type" says.
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs', private: true }, null, 2)}\n`);
 

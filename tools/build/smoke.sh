@@ -52,9 +52,20 @@ SMOKE_URL="http://127.0.0.1:$port/readyz" node -e '
     }
     throw new Error("/readyz did not answer 200 within 10 s");
   })().catch((error) => { console.error(`smoke: ${error.message}`); process.exit(1); });' || { cat "$log" >&2; exit 1; }
+# The web console from dist/: its page, and the script the page names.
+# shellcheck disable=SC2016 # JavaScript, not shell
+SMOKE_URL="http://127.0.0.1:$port" node -e '
+  (async () => {
+    const page = await fetch(`${process.env.SMOKE_URL}/`);
+    const html = await page.text();
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    if (page.status !== 200 || !script) throw new Error(`/ answered ${page.status} without a script`);
+    const asset = await fetch(`${process.env.SMOKE_URL}${script}`);
+    if (asset.status !== 200) throw new Error(`${script} answered ${asset.status}`);
+  })().catch((error) => { console.error(`smoke: console: ${error.message}`); process.exit(1); });' || exit 1
 kill -TERM "$pid"
 status=0
 wait "$pid" || status=$?
 pid=
 [[ "$status" == 0 ]] || { echo "smoke: SIGTERM exited with $status:" >&2; cat "$log" >&2; exit 1; }
-echo "smoke: compiled CLI --help, API /readyz 200 on port $port, SIGTERM exit 0"
+echo "smoke: compiled CLI --help, API /readyz 200 and the console on port $port, SIGTERM exit 0"

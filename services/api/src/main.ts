@@ -16,6 +16,7 @@ import {
 import { openSnapshotStorage } from '@snapcat/storage';
 import { openQueues, redisKeys, runWorkersOnly, startWorkers } from '@snapcat/workers';
 import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
+import { CONSOLE_DIR, consoleBuilt } from './console';
 import { createApp } from './app';
 import { createGraphql, createSnapshotEventsPubSub } from './graphql';
 import { createUseCases } from './use-cases';
@@ -167,7 +168,11 @@ async function main(): Promise<void> {
       projector: projector ? 'embedded' : 'off',
       webhooks: webhooks ? 'on' : 'off',
       authentication: config.tokens.length > 0 ? `${config.tokens.length} tokens` : 'off',
+      console: consoleBuilt() ? `http://${config.host}:${port}/` : 'not built',
     });
+    if (!consoleBuilt()) {
+      log.warn(`the web console is not built (${CONSOLE_DIR}): run \`npm run build:console\`; / answers 503`);
+    }
     if (config.tokens.length === 0) {
       log.warn(
         `authentication is off: no SNAPCAT_TOKENS, so every request may do everything; listening on ${config.host} only. ` +

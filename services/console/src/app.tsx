@@ -1,0 +1,215 @@
+// The shell: top bar, who the viewer is (or the token form when the server asks for one), and the page of
+// the location hash.
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { type ApiError, toApiError } from './graphql';
+import { useTitle } from './hooks';
+import { JobPage } from './pages/job';
+import { JobsPage } from './pages/jobs';
+import { SnapshotPage } from './pages/snapshot';
+import { VIEWER, type Viewer } from './queries';
+import { parseRoute, type Route } from './route';
+import { gql, onUnauthenticated, tokens, ViewerContext } from './session';
+import { Alert, Loading } from './ui';
+
+type Auth =
+  | { state: 'checking' }
+  | { state: 'token'; message?: string }
+  | { state: 'ready'; viewer: Viewer }
+  | { state: 'error'; error: ApiError };
+
+const SCOPE_ORDER = ['admin', 'operator', 'runtime', 'read'];
+
+export function App() {
+  const [route, setRoute] = useState<Route>(() => parseRoute(window.location.hash));
+  const [auth, setAuth] = useState<Auth>({ state: 'checking' });
+  const [signedIn, setSignedIn] = useState(() => tokens.get() !== null);
+  const main = useRef<HTMLElement>(null);
+  const firstRoute = useRef(true);
+
+  const check = useCallback(async () => {
+    setAuth({ state: 'checking' });
+    try {
+      const { viewer } = await gql<{ viewer: Viewer }>(VIEWER);
+      setAuth({ state: 'ready', viewer });
+    } catch (thrown) {
+      const error = toApiError(thrown);
+      // UNAUTHENTICATED: the listener below shows the form.
+      if (error.code !== 'UNAUTHENTICATED') setAuth({ state: 'error', error });
+    }
+  }, []);
+
+  useEffect(
+    () =>
+      onUnauthenticated((error) => {
+        const had = tokens.get() !== null;
+        tokens.clear();
+        setSignedIn(false);
+        setAuth({
+          state: 'token',
+          ...(had ? { message: `The server did not accept the token (${error.message}).` } : {}),
+        });
+      }),
+    [],
+  );
+  useEffect(() => {
+    void check();
+  }, [check]);
+  useEffect(() => {
+    const changed = () => setRoute(parseRoute(window.location.hash));
+    window.addEventListener('hashchange', changed);
+    return () => window.removeEventListener('hashchange', changed);
+  }, []);
+  useEffect(() => {
+    // A new page: start at its top, and let screen readers start there too.
+    if (firstRoute.current) {
+      firstRoute.current = false;
+      return;
+    }
+    window.scrollTo(0, 0);
+    main.current?.focus({ preventScroll: true });
+  }, [route]);
+
+  const signIn = (token: string) => {
+    tokens.set(token);
+    setSignedIn(true);
+    void check();
+  };
+  const signOut = () => {
+    tokens.clear();
+    setSignedIn(false);
+    void check();
+  };
+
+  const viewer = auth.state === 'ready' ? auth.viewer : null;
+  return (
+    <>
+      <a
+        class="skip"
+        href="#main"
+        onClick={(event) => {
+          event.preventDefault();
+          main.current?.focus();
+        }}
+      >
+        Skip to content
+      </a>
+      <header class="topbar">
+        <a class="brand" href="#/">
+          snapcat
+        </a>
+        {viewer && (
+          <nav aria-label="Main">
+            <a href="#/" aria-current={route.page === 'jobs' ? 'page' : undefined}>
+              Jobs
+            </a>
+            <a href="/graphql">GraphiQL</a>
+          </nav>
+        )}
+        <div class="who">
+          {viewer && (
+            <span class="viewer" data-testid="viewer">
+              <span class="viewer-name">{viewer.name}</span>{' '}
+              <span class="muted small">
+                {SCOPE_ORDER.find((scope) => viewer.scopes.includes(scope)) ?? 'no scope'}
+                {viewer.authenticationEnabled ? '' : ' · authentication off'}
+              </span>
+            </span>
+          )}
+          {signedIn && auth.state !== 'token' && (
+            <button type="button" data-testid="sign-out" onClick={signOut}>
+              Sign out
+            </button>
+          )}
+        </div>
+      </header>
+      <main id="main" ref={main} tabIndex={-1}>
+        {auth.state === 'checking' && <Loading what="the console" />}
+        {auth.state === 'token' && <TokenForm message={auth.message} onToken={signIn} />}
+        {auth.state === 'error' && (
+          <>
+            <Alert error={auth.error} />
+            <button type="button" onClick={() => void check()}>
+              Try again
+            </button>
+          </>
+        )}
+        {viewer && (
+          <ViewerContext.Provider value={viewer}>
+            <Page key={JSON.stringify(route)} route={route} />
+          </ViewerContext.Provider>
+        )}
+      </main>
+    </>
+  );
+}
+
+function Page({ route }: { route: Route }) {
+  useTitle(
+    route.page === 'jobs'
+      ? 'Jobs'
+      : route.page === 'job'
+        ? `Job ${route.jobId}`
+        : route.page === 'snapshot'
+          ? `Snapshot ${route.snapshotId} of ${route.jobId}`
+          : 'Not found',
+  );
+  switch (route.page) {
+    case 'jobs':
+      return <JobsPage />;
+    case 'job':
+      return <JobPage jobId={route.jobId} />;
+    case 'snapshot':
+      return <SnapshotPage jobId={route.jobId} snapshotId={route.snapshotId} />;
+    default:
+      return (
+        <div class="empty">
+          <h1>Not found</h1>
+          <p>
+            Nothing here. <a href="#/">All jobs</a>
+          </p>
+        </div>
+      );
+  }
+}
+
+function TokenForm({ message, onToken }: { message?: string | undefined; onToken(token: string): void }) {
+  const [token, setToken] = useState('');
+  return (
+    <form
+      class="panel token-form"
+      data-testid="token-form"
+      aria-labelledby="token-title"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (token.trim() !== '') onToken(token.trim());
+      }}
+    >
+      <h1 id="token-title">Sign in</h1>
+      <p>
+        This snapcat asks for a token. Paste one an administrator made with <code>snapcat token create</code>.
+        It stays in this browser tab only, and goes to the server as a bearer token.
+      </p>
+      {message && (
+        <div class="alert" role="alert">
+          <p>{message}</p>
+        </div>
+      )}
+      <label class="field">
+        <span>Access token</span>
+        <input
+          type="password"
+          name="token"
+          autoComplete="off"
+          spellcheck={false}
+          required
+          autoFocus
+          value={token}
+          onInput={(event) => setToken(event.currentTarget.value)}
+        />
+      </label>
+      <button type="submit" class="primary">
+        Sign in
+      </button>
+    </form>
+  );
+}

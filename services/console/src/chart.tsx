@@ -1,0 +1,122 @@
+// A uPlot time-series chart in a figure: a visible title, a summary for screen readers (aria-label), and the
+// data as a table on request. It follows its box's width (ResizeObserver) and the colour scheme (the colours
+// are the stylesheet's custom properties, read again when the scheme changes).
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import { useColorScheme } from './hooks';
+
+export interface Palette {
+  /** A custom property of the stylesheet, e.g. palette('--chart-1'). */
+  (name: string): string;
+}
+
+export interface ChartProps {
+  testid: string;
+  title: string;
+  /** The aria-label: what the chart shows, in a sentence. */
+  summary: string;
+  /** data-points / data-failures of the figure. */
+  points: number;
+  failures: number;
+  data: uPlot.AlignedData;
+  series(palette: Palette): uPlot.Series[];
+  /** The y axis's labels. */
+  formatY(value: number): string;
+  /** Shown instead of an empty plot. */
+  empty: string;
+  /** The data as a table, rendered when its disclosure opens. */
+  table(): ComponentChildren;
+  height?: number;
+}
+
+const timeOf = (seconds: number) => new Date(seconds * 1000).toLocaleString();
+
+export function Chart(props: ChartProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const latest = useRef(props);
+  latest.current = props;
+  const scheme = useColorScheme();
+  const [showTable, setShowTable] = useState(false);
+  const height = props.height ?? 220;
+  const blank = props.points === 0 && props.failures === 0;
+
+  useEffect(() => {
+    const node = box.current;
+    if (!node || blank) return undefined;
+    const style = getComputedStyle(node);
+    const palette: Palette = (name) => style.getPropertyValue(name).trim() || 'currentColor';
+    const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
+      stroke: palette('--muted'),
+      grid: { stroke: palette('--grid'), width: 1 },
+      ticks: { stroke: palette('--grid'), width: 1, size: 4 },
+      font: '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+      ...extra,
+    });
+    const { formatY } = latest.current;
+    const options: uPlot.Options = {
+      width: Math.max(200, node.clientWidth),
+      height,
+      scales: {
+        x: { time: true },
+        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+      },
+      axes: [
+        axis(),
+        axis({ size: 72, values: (_u, splits) => splits.map((v) => (v === null ? '' : formatY(v))) }),
+      ],
+      series: [
+        { label: 'Time', value: (_u, v) => (v === null ? '—' : timeOf(v)) },
+        ...latest.current.series(palette),
+      ],
+      legend: { show: true, live: true },
+      cursor: { drag: { x: true, y: false }, points: { size: 7 } },
+    };
+    const chart = new uPlot(options, latest.current.data, node);
+    plot.current = chart;
+    let frame = 0;
+    const observer = new ResizeObserver(() => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => {
+        const width = Math.max(200, node.clientWidth);
+        if (width !== chart.width) chart.setSize({ width, height });
+      });
+    });
+    observer.observe(node);
+    return () => {
+      cancelAnimationFrame(frame);
+      observer.disconnect();
+      chart.destroy();
+      plot.current = null;
+    };
+  }, [scheme, blank, height]);
+
+  useEffect(() => {
+    plot.current?.setData(props.data);
+  }, [props.data]);
+
+  return (
+    <figure
+      class="chart"
+      data-testid={props.testid}
+      data-points={String(props.points)}
+      data-failures={String(props.failures)}
+      aria-label={props.summary}
+    >
+      <figcaption>
+        <h3>{props.title}</h3>
+        <p class="muted small">{props.summary}</p>
+      </figcaption>
+      {blank ? (
+        <p class="chart-empty muted">{props.empty}</p>
+      ) : (
+        <div class="chart-plot" ref={box} aria-hidden="true" />
+      )}
+      <details class="chart-data" onToggle={(event) => setShowTable(event.currentTarget.open)}>
+        <summary>Data table</summary>
+        {showTable && props.table()}
+      </details>
+    </figure>
+  );
+}

@@ -1,0 +1,163 @@
+// Hooks the pages share: loading (with abort and reload), polling, the live subscription, the clock, the
+// colour scheme, and running an action with its outcome.
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { type ApiError, type LiveState, toApiError } from './graphql';
+import { LIVE } from './queries';
+import { live } from './session';
+
+export interface Resource<T> {
+  data: T | undefined;
+  error: ApiError | undefined;
+  loading: boolean;
+  reload(): void;
+}
+
+/**
+ * Loads `load` when `deps` change and on `reload()`; a new load aborts the one in flight. The data stays
+ * while reloading (no flicker); an error keeps the last data too.
+ */
+export function useResource<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Resource<T> {
+  const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean }>({ loading: true });
+  const inFlight = useRef<AbortController | null>(null);
+  const loader = useRef(load);
+  loader.current = load;
+  const reload = useCallback(() => {
+    inFlight.current?.abort();
+    const controller = new AbortController();
+    inFlight.current = controller;
+    setState((s) => ({ ...s, loading: true }));
+    loader.current(controller.signal).then(
+      (data) => {
+        if (!controller.signal.aborted) setState({ data, loading: false });
+      },
+      (error: unknown) => {
+        if (!controller.signal.aborted)
+          setState((s) => ({ data: s.data, error: toApiError(error), loading: false }));
+      },
+    );
+    // The caller's deps decide when the load changes (the loader itself is read from a ref).
+  }, deps);
+  useEffect(() => {
+    reload();
+    return () => inFlight.current?.abort();
+  }, [reload]);
+  return { data: state.data, error: state.error, loading: state.loading, reload };
+}
+
+/** Calls `tick` every `ms` while the tab is visible. */
+export function usePolling(tick: () => void, ms: number) {
+  const latest = useRef(tick);
+  latest.current = tick;
+  useEffect(() => {
+    const timer = setInterval(() => {
+      if (document.visibilityState === 'visible') latest.current();
+    }, ms);
+    const onVisible = () => {
+      if (document.visibilityState === 'visible') latest.current();
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => {
+      clearInterval(timer);
+      document.removeEventListener('visibilitychange', onVisible);
+    };
+  }, [ms]);
+}
+
+/** The current time, renewed every `ms` (for "3 min ago"). */
+export function useNow(ms = 15_000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
+/**
+ * The job's snapshot events, live (GraphQL over SSE): `onChange` runs 150 ms after the last of a burst, and
+ * after a reconnect (events may have been missed). The subscription ends when the page does.
+ */
+export function useLiveJob(jobId: string, onChange: () => void): { state: LiveState; error?: ApiError } {
+  const [status, setStatus] = useState<{ state: LiveState; error?: ApiError }>({ state: 'connecting' });
+  const latest = useRef(onChange);
+  latest.current = onChange;
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const changed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => latest.current(), 150);
+    };
+    void live<unknown>(
+      LIVE,
+      { jobId },
+      {
+        next: changed,
+        open: (reconnected) => {
+          if (reconnected) changed();
+        },
+        state: (state, error) => setStatus(error ? { state, error } : { state }),
+      },
+      controller.signal,
+    );
+    return () => {
+      clearTimeout(timer);
+      controller.abort();
+    };
+  }, [jobId]);
+  return status;
+}
+
+const DARK = '(prefers-color-scheme: dark)';
+
+/** 'dark' or 'light', following the system setting as it changes. */
+export function useColorScheme(): 'light' | 'dark' {
+  const query = () => (window.matchMedia?.(DARK).matches ? 'dark' : 'light');
+  const [scheme, setScheme] = useState<'light' | 'dark'>(query);
+  useEffect(() => {
+    const media = window.matchMedia?.(DARK);
+    if (!media) return undefined;
+    const changed = () => setScheme(media.matches ? 'dark' : 'light');
+    media.addEventListener('change', changed);
+    return () => media.removeEventListener('change', changed);
+  }, []);
+  return scheme;
+}
+
+export interface Actions {
+  busy: boolean;
+  notice: string | null;
+  error: ApiError | null;
+  /** Runs `action`; its resolved text becomes the notice, its error the alert. Resolves whether it worked. */
+  run(action: () => Promise<string>): Promise<boolean>;
+  dismiss(): void;
+}
+
+/** An action's outcome, for the page's notice (role=status) or alert (role=alert). */
+export function useActions(): Actions {
+  const [state, setState] = useState<{ busy: boolean; notice: string | null; error: ApiError | null }>({
+    busy: false,
+    notice: null,
+    error: null,
+  });
+  const run = useCallback(async (action: () => Promise<string>) => {
+    setState({ busy: true, notice: null, error: null });
+    try {
+      const notice = await action();
+      setState({ busy: false, notice, error: null });
+      return true;
+    } catch (error) {
+      setState({ busy: false, notice: null, error: toApiError(error) });
+      return false;
+    }
+  }, []);
+  const dismiss = useCallback(() => setState((s) => ({ ...s, notice: null, error: null })), []);
+  return { ...state, run, dismiss };
+}
+
+/** The document's title while the page shows. */
+export function useTitle(title: string) {
+  useEffect(() => {
+    document.title = title ? `${title} · snapcat console` : 'snapcat console';
+  }, [title]);
+}

@@ -1,0 +1,120 @@
+// A list read page by page through a connection's `endCursor` ("Load more"), refreshed when the live
+// subscription says something changed.
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { type ApiError, toApiError } from './graphql';
+import type { Connection } from './queries';
+
+/** The server's largest page (services/api/src/graphql.ts MAX_PAGE). */
+export const MAX_PAGE = 500;
+
+export interface PagedList<T> {
+  items: T[];
+  hasMore: boolean;
+  /** The first page arrived. */
+  loaded: boolean;
+  loading: boolean;
+  error: ApiError | undefined;
+  more(): void;
+  refresh(): void;
+  /** Changes the rows shown at once (what a mutation answered), until the next read. */
+  patch(update: (item: T) => T): void;
+}
+
+interface State<T> {
+  items: T[];
+  endCursor: string | null;
+  hasMore: boolean;
+  loaded: boolean;
+  loading: boolean;
+  error: ApiError | undefined;
+}
+
+/**
+ * `mode` says how a refresh goes: 'replace' reads again as many as are shown, from the top (a list newest
+ * first, whose rows change); 'append' reads on after the last one, once the end was reached (a log oldest
+ * first, which only grows).
+ */
+export function usePagedList<T>(
+  fetchPage: (first: number, after: string | null, signal: AbortSignal) => Promise<Connection<T>>,
+  pageSize: number,
+  deps: unknown[],
+  mode: 'replace' | 'append',
+): PagedList<T> {
+  const initial: State<T> = {
+    items: [],
+    endCursor: null,
+    hasMore: false,
+    loaded: false,
+    loading: true,
+    error: undefined,
+  };
+  const [state, setState] = useState<State<T>>(initial);
+  const current = useRef(state);
+  current.current = state;
+  const fetcher = useRef(fetchPage);
+  fetcher.current = fetchPage;
+  const inFlight = useRef<AbortController | null>(null);
+
+  const go = useCallback((first: number, after: string | null, append: boolean) => {
+    inFlight.current?.abort();
+    const controller = new AbortController();
+    inFlight.current = controller;
+    setState((s) => ({ ...s, loading: true }));
+    fetcher.current(first, after, controller.signal).then(
+      (page) => {
+        if (controller.signal.aborted) return;
+        const nodes = page.edges.map((edge) => edge.node);
+        setState((s) => ({
+          items: append ? [...s.items, ...nodes] : nodes,
+          // An empty page after the end keeps the cursor it was read after.
+          endCursor: page.pageInfo.endCursor ?? (append ? s.endCursor : null),
+          hasMore: page.pageInfo.hasNextPage,
+          loaded: true,
+          loading: false,
+          error: undefined,
+        }));
+      },
+      (error: unknown) => {
+        if (controller.signal.aborted) return;
+        setState((s) => ({ ...s, loading: false, error: toApiError(error) }));
+      },
+    );
+  }, []);
+
+  useEffect(() => {
+    setState(initial);
+    go(pageSize, null, false);
+    return () => inFlight.current?.abort();
+    // The caller's deps (filters, the job) start the list over.
+  }, deps);
+
+  const more = useCallback(() => {
+    const s = current.current;
+    if (s.hasMore && s.endCursor) go(pageSize, s.endCursor, true);
+  }, [go, pageSize]);
+
+  const refresh = useCallback(() => {
+    const s = current.current;
+    if (!s.loaded) return go(pageSize, null, false);
+    if (mode === 'replace') {
+      return go(Math.min(MAX_PAGE, Math.max(pageSize, s.items.length)), null, false);
+    }
+    if (s.hasMore || s.loading) return undefined; // the reader has not reached the end: nothing new to show
+    return go(pageSize, s.endCursor, true);
+  }, [go, pageSize, mode]);
+
+  const patch = useCallback((update: (item: T) => T) => {
+    setState((s) => ({ ...s, items: s.items.map(update) }));
+  }, []);
+
+  return {
+    patch,
+    items: state.items,
+    hasMore: state.hasMore,
+    loaded: state.loaded,
+    loading: state.loading,
+    error: state.error,
+    more,
+    refresh,
+  };
+}

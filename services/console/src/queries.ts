@@ -1,0 +1,295 @@
+// The GraphQL documents the console sends (schema/catalog.graphql), and the shapes of their answers.
+// Page sizes go in as variables: the server's cost limit multiplies a literal `first` into the cost.
+import { formatBytes } from './format';
+
+export const JOB_STATUSES = ['RUNNING', 'FINISHED', 'CANCELED', 'FAILED', 'SUSPENDED'] as const;
+export const SNAPSHOT_KINDS = ['CHECKPOINT', 'SAVEPOINT'] as const;
+export const SNAPSHOT_STATUSES = ['PENDING', 'COMPLETED', 'FAILED', 'DISCARDING', 'DISCARDED'] as const;
+
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number];
+export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number];
+
+export interface PageInfo {
+  hasNextPage: boolean;
+  endCursor: string | null;
+}
+export interface Connection<T> {
+  edges: { node: T }[];
+  pageInfo: PageInfo;
+}
+
+export interface Viewer {
+  name: string;
+  scopes: string[];
+  namespaces: string[] | null;
+  authenticationEnabled: boolean;
+}
+
+export const VIEWER = `query Viewer { viewer { name scopes namespaces authenticationEnabled } }`;
+
+export interface ScheduleSummary {
+  every: string | null;
+  cron: string | null;
+  tz: string | null;
+  nextFireAt: string;
+}
+export interface Schedule extends ScheduleSummary {
+  targetDirectory: string | null;
+  retention: { maxCount: number | null; maxAge: string | null } | null;
+  lastSlotAt: string | null;
+}
+
+export interface JobRow {
+  id: string;
+  name: string;
+  namespace: string;
+  status: JobStatus;
+  registeredAt: string | null;
+  counts: { total: number; completed: number; failed: number; inProgress: number };
+  referencedStateSize: number | null;
+  latestCompletedCheckpoint: { id: number; completedAt: string | null } | null;
+  schedule: ScheduleSummary | null;
+}
+
+export const JOBS = `query Jobs($first: Int!, $after: String) {
+  jobs(first: $first, after: $after) {
+    edges { node {
+      id name namespace status registeredAt
+      counts { total completed failed inProgress }
+      referencedStateSize
+      latestCompletedCheckpoint { id completedAt }
+      schedule { every cron tz nextFireAt }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export interface JobDetail {
+  id: string;
+  name: string;
+  namespace: string;
+  status: JobStatus;
+  tasks: string[];
+  registeredAt: string | null;
+  updatedAt: string | null;
+  consecutiveFailures: number;
+  referencedStateSize: number | null;
+  referencedFiles: number | null;
+  checkpointing: {
+    numRetained: number;
+    timeoutMs: number;
+    maxConcurrent: number;
+    minPauseMs: number;
+    tolerableFailures: number;
+    retention: string;
+  };
+  storage: { checkpointDir: string; savepointDir: string };
+  counts: { total: number; completed: number; failed: number; inProgress: number; discarded: number };
+  latestCompletedCheckpoint: { id: number; completedAt: string | null; stateSize: number } | null;
+  latestSavepoint: { id: number; status: SnapshotStatus; completedAt: string | null } | null;
+  restorePoint: {
+    reason: string;
+    snapshot: {
+      id: number;
+      kind: SnapshotKind;
+      status: SnapshotStatus;
+      externalPath: string;
+      savepointPath: string | null;
+      completedAt: string | null;
+    };
+  } | null;
+  schedule: Schedule | null;
+}
+
+export const JOB = `query Job($id: ID!) {
+  job(id: $id) {
+    id name namespace status tasks registeredAt updatedAt consecutiveFailures referencedStateSize referencedFiles
+    checkpointing { numRetained timeoutMs maxConcurrent minPauseMs tolerableFailures retention }
+    storage { checkpointDir savepointDir }
+    counts { total completed failed inProgress discarded }
+    latestCompletedCheckpoint { id completedAt stateSize }
+    latestSavepoint { id status completedAt }
+    restorePoint { reason snapshot { id kind status externalPath savepointPath completedAt } }
+    schedule { every cron tz targetDirectory retention { maxCount maxAge } nextFireAt lastSlotAt }
+  }
+}`;
+
+/** What the charts need of a checkpoint (series.ts). */
+export const CHECKPOINTS = `query Checkpoints($jobId: ID!, $first: Int!, $after: String) {
+  snapshots(jobId: $jobId, kinds: [CHECKPOINT], first: $first, after: $after) {
+    edges { node { id status triggeredAt completedAt failedAt stateSize sharedStateSize } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export interface SnapshotRow {
+  id: number;
+  kind: SnapshotKind;
+  status: SnapshotStatus;
+  persisted: boolean;
+  triggerType: string;
+  formatType: string;
+  triggeredAt: string;
+  completedAt: string | null;
+  failedAt: string | null;
+  stateSize: number;
+  sharedStateSize: number | null;
+  privateStateSize: number | null;
+  externalPath: string;
+  savepointPath: string | null;
+  failureReason: string | null;
+  discard: { cause: string; state: string; reason: string | null } | null;
+}
+
+const SNAPSHOT_ROW = `id kind status persisted triggerType formatType triggeredAt completedAt failedAt
+  stateSize sharedStateSize privateStateSize externalPath savepointPath failureReason
+  discard { cause state reason }`;
+
+export const SNAPSHOTS = `query Snapshots(
+  $jobId: ID!, $kinds: [SnapshotKind!], $statuses: [SnapshotStatus!], $persisted: Boolean, $first: Int!, $after: String
+) {
+  snapshots(jobId: $jobId, kinds: $kinds, statuses: $statuses, persisted: $persisted, first: $first, after: $after) {
+    edges { node { ${SNAPSHOT_ROW} } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export interface StateHandle {
+  taskId: string;
+  path: string;
+  sizeBytes: number;
+  shared: boolean;
+}
+
+export interface SnapshotDetail extends SnapshotRow {
+  jobId: string;
+  triggerId: string;
+  acknowledgedTasks: number;
+  totalTasks: number;
+  manifestPath: string | null;
+  failureMessage: string | null;
+  properties: {
+    forced: boolean;
+    discardSubsumed: boolean;
+    discardFinished: boolean;
+    discardCancelled: boolean;
+    discardFailed: boolean;
+    discardSuspended: boolean;
+  };
+  discard: {
+    cause: string;
+    reason: string | null;
+    state: string;
+    requestedAt: string;
+    bytesReclaimed: number | null;
+    error: string | null;
+    retryable: boolean | null;
+  } | null;
+  stateHandles: StateHandle[];
+}
+
+export const SNAPSHOT = `query Snapshot($jobId: ID!, $id: Int!) {
+  job(id: $jobId) { id name status }
+  snapshot(jobId: $jobId, id: $id) {
+    ${SNAPSHOT_ROW}
+    jobId triggerId acknowledgedTasks totalTasks manifestPath failureMessage
+    properties { forced discardSubsumed discardFinished discardCancelled discardFailed discardSuspended }
+    discard { cause reason state requestedAt bytesReclaimed error retryable }
+    stateHandles { taskId path sizeBytes shared }
+  }
+}`;
+
+export interface HistoryEvent {
+  eventId: string;
+  type: string;
+  occurredAt: string;
+  snapshotId: number | null;
+  data: Record<string, unknown> | null;
+  metadata: Record<string, unknown> | null;
+}
+
+export const HISTORY = `query History($jobId: ID!, $snapshotId: Int, $first: Int!, $after: String) {
+  history(jobId: $jobId, snapshotId: $snapshotId, first: $first, after: $after) {
+    edges { node { eventId type occurredAt snapshotId data metadata } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export const LIVE = `subscription Live($jobId: ID!) { snapshotEvents(jobId: $jobId) { type snapshotId } }`;
+
+export const TRIGGER_SAVEPOINT = `mutation TriggerSavepoint($jobId: ID!) {
+  triggerSnapshot(jobId: $jobId, kind: SAVEPOINT) { id status }
+}`;
+export const PERSIST = `mutation Persist($jobId: ID!, $snapshotId: Int!) {
+  persistSnapshot(jobId: $jobId, snapshotId: $snapshotId) { id status persisted }
+}`;
+export const DISCARD = `mutation Discard($jobId: ID!, $snapshotId: Int!, $reason: String, $force: Boolean) {
+  discardSnapshot(jobId: $jobId, snapshotId: $snapshotId, reason: $reason, force: $force) { id status }
+}`;
+export const SET_SCHEDULE = `mutation SetSchedule($jobId: ID!, $schedule: SavepointScheduleInput!) {
+  setSavepointSchedule(jobId: $jobId, schedule: $schedule) { every cron tz nextFireAt }
+}`;
+export const REMOVE_SCHEDULE = `mutation RemoveSchedule($jobId: ID!) { removeSavepointSchedule(jobId: $jobId) }`;
+
+/** The scopes imply one another (admin ⊇ operator ⊇ runtime ⊇ read); the server sends them expanded. */
+export const can = (viewer: Pick<Viewer, 'scopes'>, scope: 'read' | 'runtime' | 'operator' | 'admin') =>
+  viewer.scopes.includes(scope) || viewer.scopes.includes('admin');
+
+/**
+ * Every page of a connection, `pageSize` at a time, until the last or until `max` items: `fetchPage` asks
+ * for one page after a cursor.
+ */
+export async function allPages<T>(
+  fetchPage: (first: number, after: string | null) => Promise<Connection<T>>,
+  pageSize: number,
+  max = Infinity,
+): Promise<{ items: T[]; complete: boolean }> {
+  const items: T[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const page: Connection<T> = await fetchPage(Math.min(pageSize, max - items.length), after);
+    items.push(...page.edges.map((edge) => edge.node));
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return { items, complete: true };
+    if (items.length >= max) return { items, complete: false };
+    after = page.pageInfo.endCursor;
+  }
+}
+
+/** What an event says, in a few words, from the fields of its data people look for. */
+export function eventSummary(event: Pick<HistoryEvent, 'type' | 'data'>): string {
+  const data = event.data ?? {};
+  const parts: string[] = [];
+  for (const [key, label] of SUMMARY_FIELDS) {
+    const value = data[key];
+    if (BYTE_FIELDS.has(key) && typeof value === 'number') parts.push(`${label} ${formatBytes(value)}`);
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      parts.push(`${label} ${String(value)}`);
+    }
+  }
+  return parts.join(' · ');
+}
+
+const SUMMARY_FIELDS: [key: string, label: string][] = [
+  ['kind', 'kind'],
+  ['status', 'status'],
+  ['taskId', 'task'],
+  ['stateSize', 'state'],
+  ['cause', 'cause'],
+  ['reason', 'reason'],
+  ['failureReason', 'failure'],
+  ['message', 'message'],
+  ['error', 'error'],
+  ['bytesReclaimed', 'reclaimed'],
+  ['savepointPath', 'path'],
+  ['name', 'name'],
+  ['every', 'every'],
+  ['cron', 'cron'],
+];
+const BYTE_FIELDS = new Set(['stateSize', 'bytesReclaimed']);
+
+/** The name of whoever caused an event (its metadata.actor: the token's name), when recorded. */
+export function actorOf(event: Pick<HistoryEvent, 'metadata'>): string | null {
+  const actor = event.metadata?.actor;
+  return typeof actor === 'string' && actor !== '' ? actor : null;
+}

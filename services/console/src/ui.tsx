@@ -1,0 +1,221 @@
+// Small pieces the pages share.
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { formatRelative } from './format';
+import type { ApiError } from './graphql';
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+/** An instant in the reader's time zone, to the second. */
+export const formatInstant = (iso: string | null | undefined): string => {
+  if (!iso) return '—';
+  const at = Date.parse(iso);
+  return Number.isNaN(at) ? iso : dateTime.format(at);
+};
+
+/**
+ * "3 min ago", the exact instant on hover and for machines. `now` is the page's clock tick (it re-renders
+ * the page); data fetched since the tick must not read as "in a moment", hence the later of the two.
+ */
+export function Ago({ iso, now }: { iso: string | null | undefined; now: number }) {
+  if (!iso) return <span class="muted">—</span>;
+  return (
+    <time dateTime={iso} title={`${formatInstant(iso)} (${iso})`}>
+      {formatRelative(iso, Math.max(now, Date.now()))}
+    </time>
+  );
+}
+
+/** The exact instant, "3 min ago" on hover. */
+export function Instant({ iso, now }: { iso: string | null | undefined; now: number }) {
+  if (!iso) return <span class="muted">—</span>;
+  return (
+    <time dateTime={iso} title={`${formatRelative(iso, Math.max(now, Date.now()))} (${iso})`}>
+      {formatInstant(iso)}
+    </time>
+  );
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span class={`badge status-${status.toLowerCase()}`}>{status}</span>;
+}
+
+/** An error for people: role=alert, so that screen readers say it when it appears. */
+export function Alert({ error, onDismiss }: { error: ApiError | null | undefined; onDismiss?: () => void }) {
+  if (!error) return null;
+  return (
+    <div class="alert" role="alert" data-code={error.code}>
+      <p>
+        {error.code === 'FORBIDDEN' ? 'Not allowed: ' : ''}
+        {error.message}
+      </p>
+      {onDismiss && (
+        <button type="button" class="link" onClick={onDismiss}>
+          Dismiss
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** An action's outcome (role=status: announced politely). Always in the page, so that it is announced. */
+export function Notice({ text }: { text: string | null }) {
+  return (
+    <div class="notice" role="status" hidden={!text}>
+      {text ?? ''}
+    </div>
+  );
+}
+
+/** A table that scrolls sideways inside its own box on narrow screens (keyboard-scrollable: focusable). */
+export function TableWrap({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="table-wrap" role="region" aria-label={label} tabIndex={0}>
+      {children}
+    </div>
+  );
+}
+
+export type Fact = [term: string, value: ComponentChildren];
+
+/** Key/value pairs; `fields`: the terms are the API's field names (set in code). */
+export function Facts({ items, fields = false }: { items: Fact[]; fields?: boolean }) {
+  return (
+    <dl class={fields ? 'facts fields' : 'facts'}>
+      {items.map(([term, value]) => (
+        <div key={term}>
+          <dt>{term}</dt>
+          <dd>{value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+export const Mono = ({ children, title }: { children: ComponentChildren; title?: string }) => (
+  <code class="mono" title={title}>
+    {children}
+  </code>
+);
+
+export const yesNo = (value: boolean | null | undefined) =>
+  value === null || value === undefined ? '—' : value ? 'yes' : 'no';
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p class="muted loading" aria-live="polite">
+      Loading {what}…
+    </p>
+  );
+}
+
+/**
+ * A modal confirmation (showModal: focus stays inside, Escape cancels). It stays in the document, closed,
+ * between uses: opening it changes its text and `open`, nothing else. The optional reason goes to
+ * `onConfirm` (null when left empty), with the `force` box when there is one (`forceLabel`).
+ */
+export function ConfirmDialog(props: {
+  open: boolean;
+  title: string;
+  message: string;
+  confirmLabel: string;
+  busy: boolean;
+  forceLabel?: string;
+  onConfirm(reason: string | null, force: boolean): void;
+  onCancel(): void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [reason, setReason] = useState('');
+  const [force, setForce] = useState(false);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (props.open && !dialog.open) {
+      setReason('');
+      setForce(false);
+      dialog.showModal();
+    } else if (!props.open && dialog.open) {
+      dialog.close();
+    }
+  }, [props.open]);
+  useEffect(
+    () => () => {
+      if (ref.current?.open) ref.current.close();
+    },
+    [],
+  );
+  return (
+    <dialog
+      ref={ref}
+      class="confirm"
+      data-testid="confirm"
+      aria-labelledby="confirm-title"
+      aria-describedby="confirm-message"
+      onClose={() => {
+        // Escape closes it natively: tell the owner.
+        if (props.open) props.onCancel();
+      }}
+    >
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          props.onConfirm(reason.trim() === '' ? null : reason.trim(), force);
+        }}
+      >
+        <h2 id="confirm-title">{props.title}</h2>
+        <p id="confirm-message">{props.message}</p>
+        <label class="field">
+          <span>Reason (optional)</span>
+          <input
+            name="reason"
+            type="text"
+            autoComplete="off"
+            maxLength={500}
+            value={reason}
+            onInput={(event) => setReason(event.currentTarget.value)}
+          />
+        </label>
+        {props.forceLabel && (
+          <label class="check">
+            <input
+              type="checkbox"
+              name="force"
+              checked={force}
+              onChange={(event) => setForce(event.currentTarget.checked)}
+            />
+            <span>{props.forceLabel}</span>
+          </label>
+        )}
+        <div class="dialog-actions">
+          <button type="button" data-action="cancel" onClick={props.onCancel}>
+            Cancel
+          </button>
+          <button type="submit" class="danger" data-action="confirm" disabled={props.busy}>
+            {props.confirmLabel}
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
+/** A "Load more" button with what is shown so far. */
+export function More(props: {
+  shown: number;
+  hasMore: boolean;
+  loading: boolean;
+  testid: string;
+  label: string;
+  onMore(): void;
+}) {
+  return (
+    <div class="more">
+      <span class="muted">{props.shown} shown</span>
+      {props.hasMore && (
+        <button type="button" data-testid={props.testid} disabled={props.loading} onClick={props.onMore}>
+          {props.loading ? 'Loading…' : props.label}
+        </button>
+      )}
+    </div>
+  );
+}

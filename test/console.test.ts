@@ -1,0 +1,321 @@
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { hashToken } from '@snapcat/runtime';
+import { REPO_ROOT, client, startService, testPrefix, type RunningService } from './support/service';
+import { launchOffline } from './support/browser';
+import { deleteKeys } from './support/redis';
+import { until } from './support/wait';
+
+/*
+ * The web console (issue 21) in headless Chromium against a running snapcat (API and workers, tokens on),
+ * on a browser that cannot reach anything but the service. Screenshots go to reports/console/; with
+ * SNAPCAT_UPDATE_SCREENSHOTS=1 the README's two (jobs, a job) are copied to docs/screenshots/.
+ */
+
+const OPS = 'snapcat_console-test-ops-0123456789abcdef';
+const VIEWER = 'snapcat_console-test-viewer-0123456789abcdef';
+const JOBS = [
+  { id: 'c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0', name: 'orders-enrichment', namespace: 'default' },
+  { id: 'c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1', name: 'payments-fraud', namespace: 'payments' },
+  { id: 'c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2', name: 'clickstream-sessions', namespace: 'default' },
+];
+const JOB = JOBS[0]!;
+const TASKS = ['source-0', 'window-0', 'sink-0'];
+const SHOTS = join(REPO_ROOT, 'reports', 'console');
+
+describe('the web console in a real browser (offline), against a running snapcat', () => {
+  let dir: string;
+  let service: RunningService;
+  let api: ReturnType<typeof client>;
+  let browser: Awaited<ReturnType<typeof launchOffline>>;
+  let context: BrowserContext;
+  let page: Page;
+  const prefix = testPrefix('console');
+
+  /** A file of the given size, so that the storage worker has something real to delete. */
+  const file = (path: string, size: number) => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, Buffer.alloc(size, 7));
+    return { path, sizeBytes: size };
+  };
+  /** Every task acknowledges: a shared file (grows with each checkpoint) and a private one each. */
+  const complete = async (jobId: string, snapshotId: number, scale: number) => {
+    const { externalPath } = (await api.get(`/jobs/${jobId}/snapshots/${snapshotId}`)).body as {
+      externalPath: string;
+    };
+    for (const taskId of TASKS) {
+      const handles = [
+        file(join(externalPath, `${taskId}-private`), 1000 * scale),
+        {
+          ...file(join(externalPath, '..', 'shared', `${taskId}-${snapshotId}.sst`), 4000 * scale),
+          shared: true,
+        },
+      ];
+      const ack = await api.post(`/jobs/${jobId}/snapshots/${snapshotId}/acks`, {
+        taskId,
+        stateSize: 5000 * scale,
+        stateHandles: handles,
+      });
+      expect(ack.status).toBe(200);
+    }
+  };
+  const checkpoint = async (jobId: string, scale: number) => {
+    const triggered = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+    expect(triggered.status).toBe(202);
+    await complete(jobId, triggered.body.snapshotId, scale);
+    return triggered.body.snapshotId as number;
+  };
+  const snapshotsOf = async (jobId: string) =>
+    (await api.get(`/jobs/${jobId}`)).body.snapshots as {
+      snapshotId: number;
+      kind: string;
+      status: string;
+    }[];
+  /** The whole page, or its top `height` pixels (the README's job page stops below the snapshots). */
+  const screenshot = async (name: string, readme = false, height?: number) => {
+    mkdirSync(SHOTS, { recursive: true });
+    const path = join(SHOTS, `${name}.png`);
+    const width = page.viewportSize()!.width;
+    await page.screenshot({
+      path,
+      fullPage: true,
+      ...(height ? { clip: { x: 0, y: 0, width, height } } : {}),
+    });
+    if (readme && process.env.SNAPCAT_UPDATE_SCREENSHOTS === '1') {
+      mkdirSync(join(REPO_ROOT, 'docs', 'screenshots'), { recursive: true });
+      copyFileSync(path, join(REPO_ROOT, 'docs', 'screenshots', `${name}.png`));
+    }
+  };
+  const signIn = async (token: string) => {
+    await page.goto(`${service.url}/`);
+    const form = page.locator('form[data-testid="token-form"]');
+    await form.waitFor();
+    await form.locator('input[name="token"]').fill(token);
+    await form.locator('input[name="token"]').press('Enter');
+    await page.locator('table[data-testid="jobs"]').waitFor();
+  };
+  const row = (snapshotId: number) =>
+    page.locator(`table[data-testid="snapshots"] tbody tr[data-snapshot-id="${snapshotId}"]`);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-console-'));
+    service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+      SNAPCAT_DISCARD_BACKOFF_MS: '200',
+      SNAPCAT_TOKENS: [
+        `ops:admin:*:${hashToken(OPS).toString('hex')}`,
+        `viewer:read:*:${hashToken(VIEWER).toString('hex')}`,
+      ].join('\n'),
+    });
+    api = client(service.url, OPS);
+    for (const job of JOBS) {
+      const put = await api.put(`/jobs/${job.id}`, {
+        name: job.name,
+        namespace: job.namespace,
+        tasks: TASKS,
+        checkpointing: { numRetained: 2 },
+      });
+      expect(put.status).toBe(201);
+    }
+    // The job the charts show: three completed checkpoints of growing size and one that failed.
+    for (const scale of [1, 2, 3]) await checkpoint(JOB.id, scale);
+    const failing = await api.post(`/jobs/${JOB.id}/snapshots`, { kind: 'CHECKPOINT' });
+    const declined = await api.post(`/jobs/${JOB.id}/snapshots/${failing.body.snapshotId}/decline`, {
+      taskId: 'window-0',
+      reason: 'window-0 could not snapshot its state',
+    });
+    expect(declined.body.status).toBe('FAILED');
+    await checkpoint(JOBS[1]!.id, 1);
+    browser = await launchOffline();
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await context.newPage();
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.browser.close();
+    await service?.stop('SIGKILL');
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  afterEach(() => {
+    // Offline means offline: nothing the console or GraphiQL loads comes from anywhere but the service.
+    expect(browser.external).toEqual([]);
+  });
+
+  it('asks for a token, then lists the three jobs registered through REST', async () => {
+    await signIn(OPS);
+    const rows = page.locator('table[data-testid="jobs"] tbody tr[data-job-id]');
+    await until(async () => (await rows.count()) === 3 || undefined, 15_000, 'three job rows');
+    for (const job of JOBS) {
+      const text = await page.locator(`tr[data-job-id="${job.id}"]`).innerText();
+      expect(text).toContain(job.name);
+      expect(text).toContain(job.namespace);
+    }
+    // The token lives in the tab's session only.
+    expect(await page.evaluate(() => [sessionStorage.getItem('snapcat.token'), localStorage.length])).toEqual(
+      [OPS, 0],
+    );
+    await screenshot('jobs', true);
+  });
+
+  it('a job page charts one point per completed checkpoint, failures marked, and follows new ones live', async () => {
+    await page.locator(`tr[data-job-id="${JOB.id}"] a`).first().click();
+    const sizes = page.locator('[data-testid="state-size-chart"]');
+    const durations = page.locator('[data-testid="duration-chart"]');
+    await sizes.locator('canvas').first().waitFor();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="state-size-chart"]')?.getAttribute('data-points') === '3',
+    );
+    expect(await durations.getAttribute('data-points')).toBe('3');
+    expect(await durations.getAttribute('data-failures')).toBe('1');
+    // A new checkpoint appears without a reload (the SSE subscription).
+    await page.evaluate(() => ((window as unknown as { loadedOnce: boolean }).loadedOnce = true));
+    await checkpoint(JOB.id, 4);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="state-size-chart"]')?.getAttribute('data-points') === '4',
+      undefined,
+      { timeout: 15_000 },
+    );
+    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
+    await screenshot('job', true, 1500);
+  });
+
+  it('triggering a savepoint from the console makes it appear without a reload', async () => {
+    const before = (await snapshotsOf(JOB.id)).length;
+    await page.locator('button[data-action="trigger-savepoint"]').click();
+    const savepoint = await until(
+      async () => (await snapshotsOf(JOB.id)).find((s) => s.kind === 'SAVEPOINT'),
+      10_000,
+      'the savepoint in the catalog',
+    );
+    expect((await snapshotsOf(JOB.id)).length).toBe(before + 1);
+    await row(savepoint.snapshotId).waitFor({ timeout: 10_000 });
+    expect(await row(savepoint.snapshotId).getAttribute('data-status')).toBe('PENDING');
+    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
+  });
+
+  it('a discard asks for confirmation naming the snapshot; the snapshot turns DISCARDING, then DISCARDED', async () => {
+    const savepoint = (await snapshotsOf(JOB.id)).find((s) => s.kind === 'SAVEPOINT')!;
+    await complete(JOB.id, savepoint.snapshotId, 5);
+    // A checkpoint after it, so that the savepoint is not the running job's latest completed snapshot (that
+    // one is kept unless forced) and may be discarded.
+    await checkpoint(JOB.id, 5);
+    const target = row(savepoint.snapshotId);
+    await page.waitForFunction(
+      (id) =>
+        document
+          .querySelector(`table[data-testid="snapshots"] tr[data-snapshot-id="${id}"]`)
+          ?.getAttribute('data-status') === 'COMPLETED',
+      savepoint.snapshotId,
+      { timeout: 10_000 },
+    );
+    // Every status the row shows from now on, in order.
+    await page.evaluate((id) => {
+      const seen: string[] = ['COMPLETED'];
+      (window as unknown as { statuses: string[] }).statuses = seen;
+      const record = () => {
+        const status = document
+          .querySelector(`table[data-testid="snapshots"] tr[data-snapshot-id="${id}"]`)
+          ?.getAttribute('data-status');
+        if (status && seen[seen.length - 1] !== status) seen.push(status);
+      };
+      new MutationObserver(record).observe(document.body, {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        attributeFilter: ['data-status'],
+      });
+    }, savepoint.snapshotId);
+
+    const dialog = page.locator('dialog[data-testid="confirm"]');
+    await target.locator('button[data-action="discard"]').click();
+    await dialog.waitFor();
+    expect(await dialog.innerText()).toContain(String(savepoint.snapshotId));
+    expect(await dialog.innerText()).toContain(JOB.name);
+    await dialog.locator('button[data-action="cancel"]').click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect((await api.get(`/jobs/${JOB.id}/snapshots/${savepoint.snapshotId}`)).body.status).toBe(
+      'COMPLETED',
+    );
+
+    await target.locator('button[data-action="discard"]').click();
+    await dialog.waitFor();
+    await dialog.locator('button[data-action="confirm"]').click();
+    await page.waitForFunction(
+      (id) =>
+        document
+          .querySelector(`table[data-testid="snapshots"] tr[data-snapshot-id="${id}"]`)
+          ?.getAttribute('data-status') === 'DISCARDED',
+      savepoint.snapshotId,
+      { timeout: 20_000 },
+    );
+    const statuses = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
+    expect(statuses).toEqual(['COMPLETED', 'DISCARDING', 'DISCARDED']);
+    const { externalPath } = (await api.get(`/jobs/${JOB.id}/snapshots/${savepoint.snapshotId}`)).body;
+    expect(existsSync(join(externalPath, 'source-0-private'))).toBe(false);
+  });
+
+  it('with a read-only token no action is offered, on the job page or a snapshot page', async () => {
+    const readOnly = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const previous = page;
+    page = await readOnly.newPage();
+    try {
+      await signIn(VIEWER);
+      await page.locator(`tr[data-job-id="${JOB.id}"] a`).first().click();
+      await page.locator('table[data-testid="snapshots"] tbody tr').first().waitFor();
+      const actions = 'button[data-action], form[data-testid="schedule-form"]';
+      expect(await page.locator(actions).count()).toBe(0);
+      await page.locator('table[data-testid="snapshots"] tbody tr a').first().click();
+      await page.waitForURL(/#\/jobs\/[0-9a-f]+\/snapshots\/\d+/);
+      await page.locator('main').getByText('externalPath', { exact: false }).first().waitFor();
+      expect(await page.locator(actions).count()).toBe(0);
+      // The same pages offer them to the operator's token (so the 0 above is the scope, not a broken page).
+      expect(await previous.locator('button[data-action="trigger-savepoint"]').count()).toBe(1);
+    } finally {
+      await readOnly.close();
+      page = previous;
+    }
+  });
+
+  it('GraphiQL at /graphql renders its editor and runs a query, offline', async () => {
+    const graphiql = await context.newPage();
+    try {
+      await graphiql.goto(`${service.url}/graphql`);
+      await graphiql.locator('.graphiql-container').first().waitFor({ timeout: 20_000 });
+      const editor = graphiql.locator('.graphiql-query-editor').first();
+      await editor.click();
+      await graphiql.keyboard.press('Control+A');
+      await graphiql.keyboard.press('Delete');
+      await graphiql.keyboard.type('{ __typename');
+      await graphiql.locator('.graphiql-execute-button').click();
+      await graphiql.getByText('"Query"').first().waitFor({ timeout: 10_000 });
+      await graphiql.screenshot({ path: join(SHOTS, 'graphiql.png') });
+    } finally {
+      await graphiql.close();
+    }
+  });
+
+  it('reads well at phone width and in the dark', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
+    const previous = page;
+    page = await phone.newPage();
+    try {
+      await signIn(OPS);
+      await screenshot('jobs-phone-dark');
+      // Nothing wider than the screen but the tables' own scrolling wrappers.
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(overflow).toBeLessThanOrEqual(390);
+      await page.locator(`tr[data-job-id="${JOB.id}"] a`).first().click();
+      await page.locator('[data-testid="state-size-chart"] canvas').first().waitFor();
+      await screenshot('job-phone-dark');
+    } finally {
+      await phone.close();
+      page = previous;
+    }
+  });
+});
