@@ -239,6 +239,13 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(await dialog.innerText()).toContain(JOB.name);
     await dialog.locator('button[data-action="cancel"]').click();
     await dialog.waitFor({ state: 'hidden' });
+    // From the keyboard: the dialog takes the focus, and Escape cancels it.
+    await target.locator('button[data-action="discard"]').focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    expect(await page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
     expect((await api.get(`/jobs/${JOB.id}/snapshots/${savepoint.snapshotId}`)).body.status).toBe(
       'COMPLETED',
     );
@@ -292,12 +299,70 @@ describe('the web console in a real browser (offline), against a running snapcat
       await graphiql.keyboard.press('Control+A');
       await graphiql.keyboard.press('Delete');
       await graphiql.keyboard.type('{ __typename');
-      await graphiql.locator('.graphiql-execute-button').click();
+      // Close the completion list (it covers the run button), then run it as an operator would: Ctrl-Enter.
+      await graphiql.keyboard.press('Escape');
+      await graphiql.keyboard.press('Control+Enter');
       await graphiql.getByText('"Query"').first().waitFor({ timeout: 10_000 });
       await graphiql.screenshot({ path: join(SHOTS, 'graphiql.png') });
     } finally {
       await graphiql.close();
     }
+  });
+
+  it('has no serious accessibility violations (axe-core, WCAG 2 A/AA) on the jobs, job and snapshot pages, light and dark', async () => {
+    const found: string[] = [];
+    for (const colorScheme of ['light', 'dark'] as const) {
+      // bypassCSP: axe is injected as an inline script, which the console's policy (rightly) refuses.
+      const audit = await browser.newContext({
+        viewport: { width: 1280, height: 800 },
+        colorScheme,
+        bypassCSP: true,
+      });
+      const previous = page;
+      page = await audit.newPage();
+      try {
+        const check = async (where: string) => {
+          await page.addScriptTag({ path: require.resolve('axe-core') });
+          const violations = await page.evaluate(async () => {
+            const axe = (
+              window as unknown as {
+                axe: {
+                  run(
+                    o: object,
+                  ): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }>;
+                };
+              }
+            ).axe;
+            const result = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+            return result.violations
+              .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+              .map(
+                (v) =>
+                  `${v.id} (${v.nodes
+                    .map((n) => n.target.join(' '))
+                    .slice(0, 3)
+                    .join(', ')})`,
+              );
+          });
+          found.push(...violations.map((v) => `${colorScheme} ${where}: ${v}`));
+        };
+        await signIn(OPS);
+        await page.locator(`tr[data-job-id="${JOB.id}"]`).waitFor();
+        await check('jobs');
+        await page.locator(`tr[data-job-id="${JOB.id}"] a`).first().click();
+        await page.locator('[data-testid="state-size-chart"] canvas').first().waitFor();
+        await page.locator('table[data-testid="snapshots"] tbody tr').first().waitFor();
+        await check('job');
+        await page.locator('table[data-testid="snapshots"] tbody tr a').first().click();
+        await page.waitForURL(/#\/jobs\/[0-9a-f]+\/snapshots\/\d+/);
+        await page.locator('main').getByText('externalPath', { exact: false }).first().waitFor();
+        await check('snapshot');
+      } finally {
+        await audit.close();
+        page = previous;
+      }
+    }
+    expect(found).toEqual([]);
   });
 
   it('reads well at phone width and in the dark', async () => {
