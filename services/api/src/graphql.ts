@@ -35,6 +35,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { ANONYMOUS, accessPlugin, principalOf, visibleNamespaces } from './access';
 import { requestId } from './metrics';
+import { pageBudgetPlugin } from './page-budget';
 import type { Caller, UseCases } from './use-cases';
 import { SCOPE_IMPLIES, type TokenEntry } from '@snapcat/runtime';
 
@@ -340,6 +341,7 @@ export function createGraphql(deps: GraphqlDeps) {
         blockFieldSuggestion: { enabled: false },
       }),
       accessPlugin((deps.tokens ?? []).length > 0),
+      pageBudgetPlugin(),
     ],
     maskedErrors: {
       maskError: (error, message, isDev) =>

@@ -133,6 +133,28 @@ describe('GraphQL limits', () => {
     expect(message(await post(`{ __typename ${directives.join(' ')} }`))).toMatch(/directive/i);
   });
 
+  it('prices `first` given as a variable or left to its default, which the cost limit does not see', async () => {
+    const nested =
+      'query($n: Int) { jobs(first: $n) { edges { node { snapshots(first: $n) { edges { cursor } } } } } }';
+    const ask = (variables: object) =>
+      http
+        .post('/graphql')
+        .set('accept', 'application/graphql-response+json')
+        .send({ query: nested, variables });
+    const refused = await ask({ n: 500 });
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      rule: 'max-requested-items',
+      requested: 500 + 500 * 500,
+    });
+    expect(refused.body.data).toBeUndefined();
+    // Within the budget: 50 + 50 × 50 (the read model answers, empty: no job is registered here).
+    expect((await ask({ n: 50 })).body.errors).toBeUndefined();
+    // Defaults count too: jobs (20) and 20 snapshots each, 420 in all.
+    const defaults = await post('{ jobs { edges { node { snapshots { edges { cursor } } } } } }');
+    expect(defaults.body.errors).toBeUndefined();
+  });
+
   it('introspection (as GraphiQL sends it) is on and within the limits', async () => {
     const { getIntrospectionQuery } = await import('graphql');
     const res = await post(getIntrospectionQuery());
