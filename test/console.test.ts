@@ -267,6 +267,43 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(existsSync(join(externalPath, 'source-0-private'))).toBe(false);
   });
 
+  it('R57 a persisted checkpoint restores from its own chk-<id>: the restore point and its snapshot page show that path', async () => {
+    const latest = Math.max(
+      ...(await snapshotsOf(JOB.id))
+        .filter((s) => s.kind === 'CHECKPOINT' && s.status === 'COMPLETED')
+        .map((s) => s.snapshotId),
+    );
+    expect((await api.post(`/jobs/${JOB.id}/snapshots/${latest}/persist`, {})).status).toBe(200);
+    const { externalPath, restorePath, savepointPath } = (
+      await api.get(`/jobs/${JOB.id}/snapshots/${latest}`)
+    ).body as { externalPath: string; restorePath: string; savepointPath: string };
+    expect(restorePath).toBe(externalPath);
+    const jobPage = async () => {
+      await page.goto(`${service.url}/#/jobs/${JOB.id}`);
+      await page.reload();
+      await row(latest).waitFor();
+    };
+    await jobPage();
+    const card = page.locator('[data-testid="restore-point"]');
+    await until(
+      async () => ((await card.innerText()).includes(restorePath) ? true : undefined),
+      10_000,
+      'the restore path on the restore point card',
+    );
+    expect(await card.innerText()).not.toContain(savepointPath); // snapcat's manifest, not Flink's _metadata
+    await row(latest).locator('a').first().click();
+    await page.waitForURL(new RegExp(`#/jobs/${JOB.id}/snapshots/${latest}$`));
+    const fact = (term: string) =>
+      page
+        .locator('section[aria-label="Snapshot details"] dl > div')
+        .filter({ has: page.locator('dt', { hasText: new RegExp(`^${term}$`) }) })
+        .locator('dd');
+    await fact('restorePath').waitFor();
+    expect(await fact('restorePath').innerText()).toBe(restorePath);
+    expect(await fact('savepointPath').innerText()).toBe(savepointPath);
+    await jobPage(); // where the next test expects the operator's page
+  });
+
   it('with a read-only token no action is offered, on the job page or a snapshot page', async () => {
     const readOnly = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const previous = page;

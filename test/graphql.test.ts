@@ -134,9 +134,14 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
       24, 20, 16, 12, 8, 4,
     ]);
     const persisted = await gql(
-      `{ snapshots(jobId: "${JOB}", persisted: true) { edges { node { id savepointPath } } } }`,
+      `{ snapshots(jobId: "${JOB}", persisted: true) { edges { node { id externalPath restorePath savepointPath } } } }`,
     );
     expect(persisted.data!.snapshots.edges).toMatchObject([{ node: { id: 3 } }]);
+    // R57: a persisted checkpoint restores from its own chk-3; its savepointPath holds snapcat's manifest only.
+    const [{ node: three }] = persisted.data!.snapshots.edges;
+    expect(three.externalPath).toMatch(new RegExp(`/${JOB}/chk-3$`));
+    expect(three.restorePath).toBe(three.externalPath);
+    expect(three.savepointPath).toMatch(new RegExp(`/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`));
     const discarding = await gql(
       `{ snapshots(jobId: "${JOB}", statuses: [DISCARDING], triggerTypes: [MANUAL]) { edges { node { id discard { cause state } } } } }`,
     );
@@ -242,9 +247,10 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
     });
     await api.post(`/jobs/${JOB}/snapshots/26/acks`, { taskId: 'a' });
     const p = await gql(
-      `mutation { persistSnapshot(jobId: "${JOB}", snapshotId: 25) { id persisted savepointPath } }`,
+      `mutation { persistSnapshot(jobId: "${JOB}", snapshotId: 25) { id persisted externalPath restorePath savepointPath } }`,
     );
     expect(p.data!.persistSnapshot).toMatchObject({ id: 25, persisted: true });
+    expect(p.data!.persistSnapshot.restorePath).toBe(p.data!.persistSnapshot.externalPath);
     const d = await gql(
       `mutation { discardSnapshot(jobId: "${JOB}", snapshotId: 10, reason: "space") { id status discard { cause reason } } }`,
     );

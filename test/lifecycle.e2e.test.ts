@@ -84,11 +84,23 @@ describe(`end to end: the service as a child process (${process.env.SNAPCAT_E2E_
     const savepoint = (await api.get(`/jobs/${JOB}/snapshots/6`)).body;
     expect(savepoint).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED', properties: { forced: true } });
 
+    // Flink names a savepoint <savepointDir>/savepoint-<first 6 of the jobId>-<12 hex> (R14).
+    expect(savepoint.externalPath).toMatch(new RegExp(`/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`));
+    expect(savepoint.restorePath).toBe(savepoint.externalPath);
+
     const persist = await api.post(`/jobs/${JOB}/snapshots/5/persist`);
     expect(persist.status).toBe(200);
+    // The persisted checkpoint is restored from its own chk-5 (R57); its savepoint directory holds snapcat's
+    // manifest only (R36, R39).
+    const chk5 = `${dir}/snapshots/checkpoints/${JOB}/chk-5`;
+    expect(persist.body).toMatchObject({ persisted: true, restorePath: chk5, changed: true });
+    expect(persist.body.savepointPath).toMatch(new RegExp(`/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`));
     expect((await api.get(`/jobs/${JOB}/snapshots/5`)).body).toMatchObject({
       persisted: true,
       status: 'COMPLETED',
+      externalPath: chk5,
+      restorePath: chk5,
+      savepointPath: persist.body.savepointPath,
     });
 
     expect((await api.post(`/jobs/${JOB}/status`, { status: 'CANCELED' })).status).toBe(200);

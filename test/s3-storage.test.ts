@@ -136,7 +136,10 @@ describe('checkpoints and savepoints on S3: the same safety as local files', () 
       15_000,
       'manifest on S3',
     );
-    expect(manifest).toMatch(/^s3:\/\/snapcat\/flink\/savepoints\/.*\/_metadata$/);
+    // Flink's savepoint layout, and a manifest name Flink never reads (issue 16: R14, R39; `_metadata` before).
+    expect(manifest).toMatch(
+      /^s3:\/\/snapcat\/flink\/savepoints\/savepoint-[0-9a-f]{6}-[0-9a-f]{12}\/snapcat-manifest\.json$/,
+    );
     const p3 = await put(`${base}/chk-3/p3`, 33);
     await checkpoint(jobId, [{ ...s2, path: s2.path.replace('s3://', 's3p://') }, p3]);
     const p4 = await put(`${base}/chk-4/p4`, 44);

@@ -1,6 +1,6 @@
 import IORedis from 'ioredis';
 import { CommandBus, domainEvent } from '@snapcat/application';
-import type { Command } from '@snapcat/domain';
+import { periodicTriggerId, type Command } from '@snapcat/domain';
 import { MemoryEventStore } from '@snapcat/event-store';
 import { ScheduleIndex, fireDueSavepoints } from '@snapcat/workers';
 import { Enqueuer } from '../services/workers/src/enqueue';
@@ -100,7 +100,8 @@ describe('savepoint schedule index and tick (real Redis)', () => {
     for (const jobId of jobs) {
       const state = await bus.load(jobId);
       const periodic = [...state.snapshots.values()].filter((s) => s.triggerType === 'PERIODIC');
-      expect(periodic.map((s) => s.triggerId)).toEqual([`periodic-${slot}`]);
+      // Issue 16 (R48): a Flink TriggerId derived from the job, schedule and slot (`periodic-<slot>` before).
+      expect(periodic.map((s) => s.triggerId)).toEqual([periodicTriggerId(jobId, every, slot)]);
       expect(await redis.zscore(index.dueKey, jobId)).toBe(String(slot + 60_000));
     }
     // A tick that runs again finds nothing due: no slot twice.
@@ -119,7 +120,9 @@ describe('savepoint schedule index and tick (real Redis)', () => {
     expect(Date.now()).toBeGreaterThanOrEqual(slot);
     expect(Date.now() - slot).toBeLessThan(200);
     const state = await bus.load(jobId);
-    expect([...state.snapshots.values()].map((s) => s.triggerId)).toEqual([`periodic-${slot}`]);
+    expect([...state.snapshots.values()].map((s) => s.triggerId)).toEqual([
+      periodicTriggerId(jobId, { every: 'PT1.5S' }, slot),
+    ]);
   });
 
   it('a worker killed holding a claim: once it lapses the next fires the newest slot, and those between are SLOT_MISSED', async () => {

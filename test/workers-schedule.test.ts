@@ -6,10 +6,27 @@ import { Queue } from 'bullmq';
 import { namespaceOf } from './support/namespace';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { startRedisServer } from './support/redis';
+import { periodicTriggerId } from '@snapcat/domain';
 
 const JOB = '5c4ed01e5c4ed01e5c4ed01e5c4ed01e';
 const CRON_JOB = '5c4ed01e5c4ed01e5c4ed01e5c4ed01f';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The slot of each periodic snapshot, by snapshot id, from its SnapshotTriggered event. Since issue 16 (R48)
+ * the triggerId is a Flink TriggerId hashed from the job, schedule and slot, no longer `periodic-<slot>`.
+ */
+async function slotsOf(api: ReturnType<typeof client>, jobId: string): Promise<Map<number, number>> {
+  const events = (await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as {
+    type: string;
+    data: { snapshotId?: number; slot?: number };
+  }[];
+  return new Map(
+    events
+      .filter((e) => e.type === 'SnapshotTriggered' && e.data.slot !== undefined)
+      .map((e) => [e.data.snapshotId!, e.data.slot!]),
+  );
+}
 
 type Snap = {
   snapshotId: number;
@@ -90,7 +107,11 @@ describe('periodic savepoints with two worker processes, and a Redis wipe in the
 
     const snaps = (await api.get(`/jobs/${JOB}`)).body.snapshots as Snap[];
     const periodic = snaps.filter((s) => s.triggerType === 'PERIODIC');
-    const slots = periodic.map((s) => Number(s.triggerId.replace('periodic-', ''))).sort((a, b) => a - b);
+    const slotOf = await slotsOf(api, JOB);
+    for (const s of periodic) {
+      expect(s.triggerId).toBe(periodicTriggerId(JOB, { every: 'PT2S' }, slotOf.get(s.snapshotId)!));
+    }
+    const slots = periodic.map((s) => slotOf.get(s.snapshotId)!).sort((a, b) => a - b);
     expect(new Set(slots).size).toBe(slots.length); // no slot fired twice
     expect(slots.every((slot) => slot % 2000 === 0)).toBe(true);
     // One per slot: consecutive slots, 2 s apart, about ten of them over 20 s, none missed.
@@ -129,10 +150,16 @@ describe('periodic savepoints with two worker processes, and a Redis wipe in the
     await sleep(7500);
     await api.delete(`/jobs/${CRON_JOB}/savepoint-schedule`);
     const snaps = (await api.get(`/jobs/${CRON_JOB}`)).body.snapshots as Snap[];
-    const slots = snaps.map((s) => Number(s.triggerId.replace('periodic-', '')));
+    const slotOf = await slotsOf(api, CRON_JOB);
+    const slots = snaps.map((s) => slotOf.get(s.snapshotId)!);
     expect(slots.length).toBeGreaterThanOrEqual(2);
     for (const slot of slots) expect(new Date(slot).getUTCSeconds() % 3).toBe(0);
-    for (const s of snaps)
-      expect(Date.parse(s.triggeredAt) - Number(s.triggerId.replace('periodic-', ''))).toBeLessThan(1000);
+    for (const s of snaps) {
+      const slot = slotOf.get(s.snapshotId)!;
+      expect(s.triggerId).toBe(
+        periodicTriggerId(CRON_JOB, { cron: '*/3 * * * * *', tz: 'Europe/Berlin' }, slot),
+      );
+      expect(Date.parse(s.triggeredAt) - slot).toBeLessThan(1000);
+    }
   }, 30_000);
 });

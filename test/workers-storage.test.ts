@@ -223,20 +223,36 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     await until(async () => (existsSync(late) ? undefined : true), 10_000, 'late state cleanup');
   }, 30_000);
 
-  it('persisting writes a self-contained _metadata manifest into the savepoint location, then records it', async () => {
+  it('persisting writes a self-contained snapcat-manifest.json (never Flink’s _metadata) into the savepoint location, then records it; Flink restores from chk-<id>', async () => {
     const jobId = newJobId();
     await api.put(`/jobs/${jobId}`, { tasks: ['a'] });
     const id = await completed(jobId, { kind: 'CHECKPOINT' }, [
       { path: join(root, 'x', 'a-state'), sizeBytes: 1 },
     ]);
     const persisted = await api.post(`/jobs/${jobId}/snapshots/${id}/persist`, {});
-    const manifestPath = join(persisted.body.savepointPath, '_metadata');
+    // Issue 16 (R14, R39, R57): the directory is named as Flink names savepoints, the manifest is not
+    // `_metadata` (Flink's binary metadata: `flink run -s` would read it and fail), and the path to restore
+    // from is the checkpoint's own chk-<id>, where Flink wrote its `_metadata`.
+    expect(persisted.body.savepointPath).toMatch(/\/savepoint-[0-9a-f]{6}-[0-9a-f]{12}$/);
+    expect(persisted.body.savepointPath).toContain(`/savepoint-${jobId.slice(0, 6)}-`);
+    const checkpoint = await snapshot(jobId, id);
+    expect(checkpoint.externalPath).toMatch(new RegExp(`/${jobId}/chk-${id}$`));
+    expect(persisted.body.restorePath).toBe(checkpoint.externalPath);
+    expect(checkpoint).toMatchObject({
+      restorePath: checkpoint.externalPath,
+      savepointPath: persisted.body.savepointPath,
+    });
+    const manifestPath = join(persisted.body.savepointPath, 'snapcat-manifest.json');
     await until(async () => (existsSync(manifestPath) ? true : undefined), 10_000, 'manifest');
+    expect(readdirSync(persisted.body.savepointPath)).toEqual(['snapcat-manifest.json']);
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
     expect(manifest).toMatchObject({
       jobId,
       snapshotId: id,
       kind: 'CHECKPOINT',
+      checkpointPath: checkpoint.externalPath,
+      restorePath: checkpoint.externalPath,
+      savepointPath: persisted.body.savepointPath,
       properties: { discardSubsumed: false },
       tasks: [{ taskId: 'a', stateHandles: [{ path: join(root, 'x', 'a-state') }] }],
     });
@@ -251,5 +267,31 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
       5000,
       'SnapshotManifestWritten',
     );
+  });
+
+  it('a discard deletes a persisted directory whole, a manifest written there as _metadata (before issue 16) with it', async () => {
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 5 } });
+    const id = await completed(jobId, { kind: 'CHECKPOINT' });
+    const persisted = await api.post(`/jobs/${jobId}/snapshots/${id}/persist`, {});
+    const directory = persisted.body.savepointPath as string;
+    const manifest = join(directory, 'snapcat-manifest.json');
+    await until(async () => (existsSync(manifest) ? true : undefined), 10_000, 'manifest');
+    // What the storage worker wrote before issue 16: the same JSON, named `_metadata`.
+    writeFileSync(join(directory, '_metadata'), readFileSync(manifest));
+    await completed(jobId, { kind: 'CHECKPOINT' }); // so the persisted one is no longer the latest
+    expect((await api.post(`/jobs/${jobId}/snapshots/${id}/discard`, {})).status).toBe(202);
+    const done = await until(
+      async () => {
+        const s = await snapshot(jobId, id);
+        return s.status === 'DISCARDED' ? s : undefined;
+      },
+      10_000,
+      'discarded',
+    );
+    expect(done.restorePath).toBeNull();
+    expect(existsSync(join(directory, '_metadata'))).toBe(false);
+    expect(existsSync(manifest)).toBe(false);
+    expect(existsSync(directory)).toBe(false);
   });
 });

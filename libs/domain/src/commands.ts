@@ -129,7 +129,7 @@ export const ApplyRetention = z.strictObject({
   jobId: JobId,
 });
 
-/** Issued by the storage worker once a persisted checkpoint's `_metadata` manifest is written. */
+/** Issued by the storage worker once a persisted checkpoint's manifest (R39) is written. */
 export const RecordManifestWritten = z.strictObject({
   type: z.literal('RecordManifestWritten'),
   jobId: JobId,

@@ -3,7 +3,7 @@ import type { Command, CommandOf } from './commands';
 import { CommandRejected } from './errors';
 import type { Event } from './events';
 import { durationMs } from './duration';
-import { checkpointPath, savepointPath } from './paths';
+import { checkpointPath, periodicTriggerId, savepointPath } from './paths';
 import { discardsOn, propertiesFor } from './properties';
 import {
   isTerminal,
@@ -34,7 +34,8 @@ export interface Replies {
     | { accepted: false; triggerId: string; reason: FailureReason };
   AcknowledgeTask: { result: AckResult; snapshotStatus: SnapshotStatus | null };
   DeclineTask: { snapshotStatus: SnapshotStatus };
-  PersistSnapshot: { savepointPath: string; changed: boolean };
+  /** `savepointPath`: where snapcat's manifest lies (R39); `restorePath`: what Flink restores from (R57). */
+  PersistSnapshot: { savepointPath: string; restorePath: string; changed: boolean };
   RequestDiscard: { snapshotStatus: SnapshotStatus; changed: boolean };
   RecordDiscardCompleted: { snapshotStatus: SnapshotStatus; changed: boolean };
   RecordDiscardFailed: { snapshotStatus: SnapshotStatus };
@@ -240,7 +241,7 @@ function expireOverdue(d: Decider): number[] {
 function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'] {
   const s = d.state;
   if (!s.schedule) return { fired: false, reason: 'NO_SCHEDULE' };
-  const triggerId = `periodic-${slot}`;
+  const triggerId = periodicTriggerId(s.jobId, s.schedule, slot);
   if ((s.lastSlot !== null && slot <= s.lastSlot) || s.triggers.has(triggerId)) {
     return { fired: false, reason: 'SLOT_ALREADY_HANDLED' };
   }
@@ -271,8 +272,7 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
     externalPath: savepointPath(
       s.schedule.targetDirectory ?? s.storage.savepointDir,
       s.jobId,
-      snapshotId,
-      triggerId,
+      `${snapshotId}/${triggerId}`,
     ),
     slot,
   });
@@ -406,10 +406,14 @@ function changeStatus(d: Decider, to: JobStatus): boolean {
   d.emit({ type: 'JobStatusChanged', from, to });
   if (to === 'RUNNING') return true;
 
-  const abortReason: FailureReason =
-    to === 'SUSPENDED' ? 'CHECKPOINT_COORDINATOR_SUSPEND' : 'CHECKPOINT_COORDINATOR_SHUTDOWN';
+  // Any status but RUNNING stops the checkpoint scheduler, which aborts what is pending
+  // (CheckpointCoordinatorDeActivator.jobStatusChanges → stopCheckpointScheduler); a terminal one shuts
+  // the coordinator down (CheckpointCoordinator.shutdown).
+  const abortReason: FailureReason = isTerminal(to)
+    ? 'CHECKPOINT_COORDINATOR_SHUTDOWN'
+    : 'CHECKPOINT_COORDINATOR_SUSPEND';
   for (const id of [...d.state.pending].sort((a, b) => a - b)) fail(d, id, abortReason);
-  if (to === 'SUSPENDED') return true;
+  if (!isTerminal(to)) return true;
 
   if (to === 'FAILED') {
     const latestCheckpoint = [...d.state.completed]
@@ -448,7 +452,7 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
     };
   }
   const properties = propertiesFor(c.kind, s.checkpointing.retention);
-  const rejection = preflight(s, properties.forced, d.now);
+  const rejection = preflight(s, properties.forced, c.triggerType === 'PERIODIC', d.now);
   if (rejection) {
     d.emit({
       type: 'SnapshotTriggerRejected',
@@ -463,7 +467,7 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
   const externalPath =
     c.kind === 'CHECKPOINT'
       ? checkpointPath(s.storage.checkpointDir, s.jobId, snapshotId)
-      : savepointPath(c.targetDirectory ?? s.storage.savepointDir, s.jobId, snapshotId, c.triggerId);
+      : savepointPath(c.targetDirectory ?? s.storage.savepointDir, s.jobId, `${snapshotId}/${c.triggerId}`);
   d.emit({
     type: 'SnapshotTriggered',
     snapshotId,
@@ -479,12 +483,15 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
   return { accepted: true, snapshotId, triggerId: c.triggerId, status: 'PENDING', duplicate: false };
 }
 
-/** Flink's pre-flight checks (CheckpointRequestDecider); forced triggers (savepoints) skip the limits. */
-function preflight(s: JobState, forced: boolean, now: number): FailureReason | null {
+/**
+ * Flink's pre-flight checks (CheckpointRequestDecider.chooseRequestToExecute): forced triggers (savepoints)
+ * skip the limits, and the minimum pause holds back periodic requests only (`!isForce() && isPeriodic`).
+ */
+function preflight(s: JobState, forced: boolean, periodic: boolean, now: number): FailureReason | null {
   if (s.status !== 'RUNNING') return 'NOT_ALL_REQUIRED_TASKS_RUNNING';
   if (forced) return null;
   if (s.pending.size >= s.checkpointing.maxConcurrent) return 'TOO_MANY_CHECKPOINT_REQUESTS';
-  if (s.lastCompletedAt !== null && now - s.lastCompletedAt < s.checkpointing.minPauseMs) {
+  if (periodic && s.lastCompletedAt !== null && now - s.lastCompletedAt < s.checkpointing.minPauseMs) {
     return 'MINIMUM_TIME_BETWEEN_CHECKPOINTS';
   }
   return null;
@@ -625,14 +632,16 @@ function fail(
 function persist(d: Decider, c: CommandOf<'PersistSnapshot'>): Replies['PersistSnapshot'] {
   const snapshot = requireSnapshot(d.state, c.snapshotId);
   requireStatus(snapshot, ['COMPLETED'], 'persist');
-  if (snapshot.kind === 'SAVEPOINT') return { savepointPath: snapshot.externalPath, changed: false };
-  if (snapshot.persisted) return { savepointPath: snapshot.persistedPath!, changed: false };
+  const restorePath = snapshot.externalPath;
+  if (snapshot.kind === 'SAVEPOINT') return { savepointPath: restorePath, restorePath, changed: false };
+  if (snapshot.persisted) return { savepointPath: snapshot.persistedPath!, restorePath, changed: false };
   const path = persistTo(d, snapshot, c.targetDirectory ?? d.state.storage.savepointDir, 'USER');
-  return { savepointPath: path, changed: true };
+  return { savepointPath: path, restorePath, changed: true };
 }
 
 function persistTo(d: Decider, snapshot: SnapshotState, dir: string, cause: 'USER' | 'JOB_FAILED'): string {
-  const path = savepointPath(dir, d.state.jobId, snapshot.snapshotId, snapshot.externalPath);
+  // The directory snapcat's manifest is written to (R39); Flink restores from the checkpoint's own (R57).
+  const path = savepointPath(dir, d.state.jobId, `${snapshot.snapshotId}/${snapshot.triggerId}`);
   d.emit({ type: 'SnapshotPersisted', snapshotId: snapshot.snapshotId, savepointPath: path, cause });
   return path;
 }

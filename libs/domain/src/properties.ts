@@ -36,7 +36,8 @@ export function discardsOn(properties: SnapshotProperties, status: JobStatus): b
       return properties.discardFailed;
     case 'SUSPENDED':
       return properties.discardSuspended;
-    case 'RUNNING':
+    default:
+      // Not a termination: RUNNING, and the transient statuses of a job being (re)started or stopped.
       return false;
   }
 }

@@ -8,7 +8,23 @@ export const JobId = z
 export const SnapshotId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const TaskId = z.string().min(1).max(256);
 
-export const JobStatus = z.enum(['RUNNING', 'FINISHED', 'CANCELED', 'FAILED', 'SUSPENDED']);
+/**
+ * Every status of Flink's `JobStatus` (org.apache.flink.api.common): a connector mirrors what Flink reports.
+ * Only RUNNING lets snapshots be triggered; FINISHED, CANCELED and FAILED are globally terminal.
+ */
+export const JobStatus = z.enum([
+  'CREATED',
+  'INITIALIZING',
+  'RUNNING',
+  'FAILING',
+  'CANCELLING',
+  'RESTARTING',
+  'SUSPENDED',
+  'RECONCILING',
+  'FAILED',
+  'CANCELED',
+  'FINISHED',
+]);
 export type JobStatus = z.infer<typeof JobStatus>;
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['FINISHED', 'CANCELED', 'FAILED'];
 export const isTerminal = (status: JobStatus): boolean => TERMINAL_STATUSES.includes(status);

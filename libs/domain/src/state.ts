@@ -86,7 +86,10 @@ export interface SnapshotState {
   declinedBy?: string;
   subsumedBy?: number;
   discard?: DiscardState;
-  /** Where the `_metadata` manifest of a persisted checkpoint was written. */
+  /**
+   * Where snapcat's manifest of a persisted checkpoint was written (R39): `snapcat-manifest.json` in its
+   * `persistedPath`, or `_metadata` there when written before that name.
+   */
   manifestPath?: string;
 }
 
@@ -506,7 +509,10 @@ export function taskHandlesOf(snapshot: SnapshotState): [string, StateHandle[]][
 export const stateHandlesOf = (snapshot: SnapshotState): StateHandle[] =>
   taskHandlesOf(snapshot).flatMap(([, handles]) => handles);
 
-/** The directories that belong to the snapshot: its external path, and its savepoint path once persisted. */
+/**
+ * The directories that belong to the snapshot: its external path, and its savepoint path once persisted. A
+ * discard deletes them whole, whatever their files are named (so a manifest written as `_metadata` too).
+ */
 export const directoriesOf = (snapshot: SnapshotState): string[] =>
   snapshot.persistedPath ? [snapshot.externalPath, snapshot.persistedPath] : [snapshot.externalPath];
 

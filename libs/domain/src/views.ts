@@ -5,6 +5,7 @@ import {
   type JobState,
   type SnapshotState,
 } from './state';
+import { restorePath } from './paths';
 
 const iso = (ms: number | undefined | null): string | null =>
   ms == null ? null : new Date(ms).toISOString();
@@ -30,6 +31,9 @@ export function snapshotView(s: SnapshotState) {
     completedAt: iso(s.completedAt),
     failedAt: iso(s.failedAt),
     externalPath: s.externalPath,
+    /** What to pass to `flink run -s` (R57); for a checkpoint, persisted or not, its own chk-<id>. */
+    restorePath: restorePath(s),
+    /** A persisted checkpoint's directory for snapcat's manifest (R39): not a path Flink restores from. */
     savepointPath: s.persistedPath ?? null,
     manifestPath: s.manifestPath ?? null,
     failureReason: s.failureReason ?? null,

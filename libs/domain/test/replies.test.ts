@@ -28,7 +28,7 @@ describe('rejections', () => {
       { type: 'DeclineTask', snapshotId: 9, taskId: 'a' },
       { type: 'RequestDiscard', snapshotId: 9, force: false },
       { type: 'RecordDiscardCompleted', snapshotId: 9, bytesReclaimed: 0 },
-      { type: 'RecordManifestWritten', snapshotId: 9, path: '/data/sp/x/_metadata' },
+      { type: 'RecordManifestWritten', snapshotId: 9, path: '/data/sp/x/snapcat-manifest.json' },
     ]) {
       expect(rejection(job, input as never)).toMatchObject({
         code: 'NOT_FOUND',
@@ -402,28 +402,35 @@ describe('replies', () => {
     expect(job.state.schedule).toBeNull();
   });
 
-  it('R36, R37 persist: a savepoint is its own path, a persisted checkpoint its savepoint path, unchanged', () => {
+  it('R36, R37, R57 persist: a savepoint is its own path, a persisted checkpoint its savepoint path, unchanged', () => {
     const job = new Job().register({ numRetained: 3 });
     const savepoint = job.complete('SAVEPOINT');
+    const own = job.snapshot(savepoint).externalPath;
     expect(job.run({ type: 'PersistSnapshot', snapshotId: savepoint })).toEqual({
       events: [],
-      reply: { savepointPath: job.snapshot(savepoint).externalPath, changed: false },
+      reply: { savepointPath: own, restorePath: own, changed: false },
     });
     const checkpoint = job.complete();
+    const restorePath = `/data/chk/${JOB}/chk-${checkpoint}`;
     const persisted = job.run({ type: 'PersistSnapshot', snapshotId: checkpoint });
-    expect(persisted.reply).toEqual({ savepointPath: job.snapshot(checkpoint).persistedPath, changed: true });
+    expect(persisted.reply).toEqual({
+      savepointPath: job.snapshot(checkpoint).persistedPath,
+      restorePath,
+      changed: true,
+    });
+    // Issue 16: Flink's layout, savepoint-<first 6 of the jobId>-<12 hex> (was <dir>/<jobId>/savepoint-<id>-…).
     expect(persisted.reply.savepointPath).toMatch(
-      new RegExp(`^/data/sp/${JOB}/savepoint-${checkpoint}-[0-9a-f]{12}$`),
+      new RegExp(`^/data/sp/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`),
     );
     expect(job.run({ type: 'PersistSnapshot', snapshotId: checkpoint })).toEqual({
       events: [],
-      reply: { savepointPath: persisted.reply.savepointPath, changed: false },
+      reply: { savepointPath: persisted.reply.savepointPath, restorePath, changed: false },
     });
     const elsewhere = job.complete();
     expect(
       job.run({ type: 'PersistSnapshot', snapshotId: elsewhere, targetDirectory: '/other/' }).reply
         .savepointPath,
-    ).toMatch(new RegExp(`^/other/${JOB}/savepoint-${elsewhere}-`));
+    ).toMatch(new RegExp(`^/other/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`));
   });
 
   it('R40 discard: twice changes nothing the second time; the reason is kept only when given', () => {

@@ -9,6 +9,7 @@ import {
   STATE_CODEC_VERSION,
   decodeState,
   encodeState,
+  periodicTriggerId,
   propertiesFor,
   type JobStatus,
   type Retention,
@@ -80,18 +81,33 @@ describe('trigger', () => {
     expect(events.map((e) => e.type)).toEqual(['SnapshotTriggerRejected']);
     expect(job.state.pending.size).toBe(1);
   });
-  it('R10 rejects a checkpoint with MINIMUM_TIME_BETWEEN_CHECKPOINTS within minPause of the last completion', () => {
+  it('R10 rejects a periodic checkpoint with MINIMUM_TIME_BETWEEN_CHECKPOINTS within minPause of the last completion (CheckpointRequestDecider.chooseRequestToExecute)', () => {
     const job = new Job().register({ minPauseMs: 1000 });
     job.complete();
     job.now += 999;
-    expect(job.trigger()).toMatchObject({ accepted: false, reason: 'MINIMUM_TIME_BETWEEN_CHECKPOINTS' });
+    expect(job.trigger('CHECKPOINT', 'PERIODIC')).toMatchObject({
+      accepted: false,
+      reason: 'MINIMUM_TIME_BETWEEN_CHECKPOINTS',
+    });
     job.now += 1;
-    expect(job.trigger()).toMatchObject({ accepted: true });
+    expect(job.trigger('CHECKPOINT', 'PERIODIC')).toMatchObject({ accepted: true });
+  });
+  it('R10 a manual checkpoint is not held back by the minimum pause (only `!isForce() && isPeriodic` requests are)', () => {
+    const job = new Job().register({ minPauseMs: 60_000, maxConcurrent: 2 });
+    job.complete();
+    job.now += 1;
+    expect(job.trigger('CHECKPOINT', 'MANUAL')).toMatchObject({ accepted: true });
+    // It still counts towards maxConcurrent (R9).
+    expect(job.trigger('CHECKPOINT', 'MANUAL')).toMatchObject({ accepted: true });
+    expect(job.trigger('CHECKPOINT', 'MANUAL')).toMatchObject({
+      accepted: false,
+      reason: 'TOO_MANY_CHECKPOINT_REQUESTS',
+    });
   });
   it('R11 a savepoint is forced: neither maxConcurrent nor minPause stops it', () => {
     const job = new Job().register({ maxConcurrent: 1, minPauseMs: 60_000 });
     job.complete();
-    job.trigger('CHECKPOINT'); // rejected by min pause
+    job.trigger('CHECKPOINT', 'PERIODIC'); // rejected by min pause
     expect(job.trigger('SAVEPOINT')).toMatchObject({ accepted: true, snapshotId: 2 });
   });
   it.each<JobStatus>(['SUSPENDED', 'FINISHED', 'CANCELED', 'FAILED'])(
@@ -142,12 +158,15 @@ describe('trigger', () => {
     });
     expect(e).toMatchObject({ code: 'CONFLICT', field: 'triggerId' });
   });
-  it('R14 lays snapshots out as <checkpointDir>/<jobId>/chk-<id> and <savepointDir>/<jobId>/savepoint-<id>-<suffix>', () => {
+  it('R14 lays snapshots out as Flink does: <checkpointDir>/<jobId>/chk-<id>, <savepointDir>/savepoint-<jobId 0..6>-<12 hex>', () => {
+    // Issue 16: savepoints were <savepointDir>/<jobId>/savepoint-<id>-<suffix> before.
     const job = new Job().register();
     job.trigger('CHECKPOINT');
     job.trigger('SAVEPOINT');
     expect(job.snapshot(1).externalPath).toBe(`/data/chk/${JOB}/chk-1`);
-    expect(job.snapshot(2).externalPath).toMatch(new RegExp(`^/data/sp/${JOB}/savepoint-2-[0-9a-f]{12}$`));
+    expect(job.snapshot(2).externalPath).toMatch(
+      new RegExp(`^/data/sp/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`),
+    );
   });
   it('R14 a savepoint may name its own target directory', () => {
     const job = new Job().register();
@@ -159,7 +178,9 @@ describe('trigger', () => {
       formatType: 'NATIVE',
       targetDirectory: 'file:///elsewhere/',
     });
-    expect(job.snapshot(1).externalPath).toMatch(new RegExp(`^file:///elsewhere/${JOB}/savepoint-1-`));
+    expect(job.snapshot(1).externalPath).toMatch(
+      new RegExp(`^file:///elsewhere/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`),
+    );
     expect(job.snapshot(1).formatType).toBe('NATIVE');
   });
 });
@@ -354,10 +375,12 @@ describe('persist (FLIP-10)', () => {
     const job = new Job().register();
     const id = job.complete();
     const first = job.run({ type: 'PersistSnapshot', snapshotId: id });
-    expect(first.reply.savepointPath).toMatch(new RegExp(`^/data/sp/${JOB}/savepoint-1-[0-9a-f]{12}$`));
+    expect(first.reply.savepointPath).toMatch(
+      new RegExp(`^/data/sp/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`),
+    );
     const again = job.run({ type: 'PersistSnapshot', snapshotId: id });
     expect(again.events).toEqual([]);
-    expect(again.reply).toEqual({ savepointPath: first.reply.savepointPath, changed: false });
+    expect(again.reply).toEqual({ ...first.reply, changed: false });
   });
   it('R37 refuses a snapshot that is not completed', () => {
     const job = new Job().register();
@@ -416,6 +439,26 @@ describe('job termination', () => {
     job.run({ type: 'ChangeJobStatus', status: 'RUNNING' });
     expect(job.state.status).toBe('RUNNING');
   });
+  it.each<JobStatus>(['CREATED', 'INITIALIZING', 'FAILING', 'CANCELLING', 'RESTARTING', 'RECONCILING'])(
+    'R45, R30 %s (a transient Flink JobStatus) aborts pending snapshots as a suspension, discards nothing, and may return to RUNNING',
+    (status) => {
+      const job = terminate('NEVER_RETAIN_AFTER_TERMINATION', status);
+      expect([1, 2, 3].map((id) => job.snapshot(id).status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+      expect(job.snapshot(4).failureReason).toBe('CHECKPOINT_COORDINATOR_SUSPEND');
+      expect(job.trigger('SAVEPOINT')).toMatchObject({
+        accepted: false,
+        reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING',
+      });
+      // Only the aborted snapshot's partial state is cleaned up; nothing completed is discarded.
+      expect(
+        job.log.filter((e) => e.type === 'SnapshotDiscardRequested').map((e) => [e.snapshotId, e.cause]),
+      ).toEqual([[4, 'ABORTED']]);
+      job.run({ type: 'ChangeJobStatus', status: 'RESTARTING' });
+      job.run({ type: 'ChangeJobStatus', status: 'RUNNING' });
+      expect(job.state.status).toBe('RUNNING');
+      expect(job.trigger('CHECKPOINT')).toMatchObject({ accepted: true });
+    },
+  );
   it('R45 a terminal status is final', () => {
     const job = new Job().register();
     job.run({ type: 'ChangeJobStatus', status: 'FINISHED' });
@@ -539,7 +582,12 @@ describe('periodic savepoints (FLIP-10)', () => {
     const job = new Job().register();
     schedule(job);
     const first = job.run({ type: 'FirePeriodicSavepoint', slot: 2000 });
-    expect(first.reply).toEqual({ fired: true, snapshotId: 1, triggerId: 'periodic-2000' });
+    // Issue 16: a Flink TriggerId (32 hex) derived from the job, schedule and slot; `periodic-2000` before.
+    expect(first.reply).toEqual({
+      fired: true,
+      snapshotId: 1,
+      triggerId: periodicTriggerId(JOB, { every: 'PT2S' }, 2000),
+    });
     expect(job.snapshot(1)).toMatchObject({
       kind: 'SAVEPOINT',
       triggerType: 'PERIODIC',
@@ -605,7 +653,11 @@ describe('periodic savepoints (FLIP-10)', () => {
       expect(skipped(events).every((e) => e.reason === 'SLOT_MISSED' && e.missedBefore === undefined)).toBe(
         true,
       );
-      expect(reply).toEqual({ fired: true, snapshotId: 2, triggerId: `periodic-${T0 + 10_000}` });
+      expect(reply).toEqual({
+        fired: true,
+        snapshotId: 2,
+        triggerId: periodicTriggerId(JOB, { every: 'PT2S' }, T0 + 10_000),
+      });
       expect(job.state.lastSlot).toBe(T0 + 10_000);
       // A missed slot presented late is one already handled: it neither fires nor is recorded again.
       expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 6000 })).toEqual({
@@ -842,6 +894,9 @@ describe('rules of docs/domain.md that had no test of their own', () => {
     job.complete('SAVEPOINT');
     expect(job.state.consecutiveFailures).toBe(0);
     job.now += 999;
-    expect(job.trigger()).toMatchObject({ accepted: false, reason: 'MINIMUM_TIME_BETWEEN_CHECKPOINTS' });
+    expect(job.trigger('CHECKPOINT', 'PERIODIC')).toMatchObject({
+      accepted: false,
+      reason: 'MINIMUM_TIME_BETWEEN_CHECKPOINTS',
+    });
   });
 });

@@ -4,6 +4,7 @@ import {
   checkpointPath,
   durationMs,
   evolve,
+  fnv1a,
   fold,
   initialState,
   isIsoDuration,
@@ -63,6 +64,7 @@ describe('snapshotView', () => {
       deadline: new Date(T0 + 60_000).toISOString(),
       completedAt: null,
       failedAt: null,
+      restorePath: null,
       savepointPath: null,
       manifestPath: null,
       failureReason: null,
@@ -77,7 +79,7 @@ describe('snapshotView', () => {
     const job = new Job().register({ numRetained: 1, tolerableFailures: 5 });
     const first = job.complete();
     job.run({ type: 'PersistSnapshot', snapshotId: first });
-    job.run({ type: 'RecordManifestWritten', snapshotId: first, path: '/data/sp/m/_metadata' });
+    job.run({ type: 'RecordManifestWritten', snapshotId: first, path: '/data/sp/m/snapcat-manifest.json' });
     const second = job.complete();
     const third = job.complete(); // subsumes the second (the first is persisted)
     const declined = job.trigger();
@@ -85,8 +87,9 @@ describe('snapshotView', () => {
     job.run({ type: 'DeclineTask', snapshotId: declined.snapshotId, taskId: 'b', reason: 'out of disk' });
     expect(snapshotView(job.snapshot(first))).toMatchObject({
       persisted: true,
+      restorePath: `/data/chk/${JOB}/chk-${first}`,
       savepointPath: job.snapshot(first).persistedPath,
-      manifestPath: '/data/sp/m/_metadata',
+      manifestPath: '/data/sp/m/snapcat-manifest.json',
     });
     expect(snapshotView(job.snapshot(second))).toMatchObject({
       subsumedBy: third,
@@ -325,13 +328,26 @@ describe('paths', () => {
     expect(checkpointPath('s3://b/x/', JOB, 3)).toBe(`s3://b/x/${JOB}/chk-3`);
   });
 
-  it('R14 suffixes savepoints with 12 hex digits of FNV-1a 64 of the seed', () => {
-    // Published FNV-1a 64 test vectors: "" cbf29ce484222325, "a" af63dc4c8601ec8c, "foobar" 85944171f73967e8.
-    expect(savepointPath('/sp', JOB, 1, '')).toBe(`/sp/${JOB}/savepoint-1-cbf29ce48422`);
-    expect(savepointPath('/sp/', JOB, 2, 'a')).toBe(`/sp/${JOB}/savepoint-2-af63dc4c8601`);
-    expect(savepointPath('/sp', JOB, 3, 'foobar')).toBe(`/sp/${JOB}/savepoint-3-85944171f739`);
+  it('R14, R48 hashes with FNV-1a, 64 and 128 bit, over UTF-8 (the published test vectors)', () => {
+    expect(['', 'a', 'foobar'].map((t) => fnv1a(t, 64))).toEqual([
+      'cbf29ce484222325',
+      'af63dc4c8601ec8c',
+      '85944171f73967e8',
+    ]);
+    expect(['', 'a', 'foobar'].map((t) => fnv1a(t, 128))).toEqual([
+      '6c62272e07bb014262b821756295c58d',
+      'd228cb696f1a8caf78912b704e4a8964',
+      '343e1662793c64bf6f0d3597ba446f18',
+    ]);
+  });
+
+  it('R14 names savepoints savepoint-<first 6 of the jobId>-<12 hex of FNV-1a 64 of jobId and seed>', () => {
+    // Issue 16 changed this from <dir>/<jobId>/savepoint-<id>-<12 hex of the seed> to Flink's own layout.
+    expect(savepointPath('/sp', JOB, '')).toBe(`/sp/savepoint-012345-${fnv1a(`${JOB}\n`, 64).slice(0, 12)}`);
+    expect(savepointPath('/sp/', JOB, '1/t-1')).toBe('/sp/savepoint-012345-fa696998e8db');
+    expect(savepointPath('/', JOB, '1/t-1')).toBe('/savepoint-012345-fa696998e8db');
     // A hash below 2^60: its leading zero is a digit of the suffix too.
-    expect(savepointPath('/sp', JOB, 4, 'seed-1100')).toBe(`/sp/${JOB}/savepoint-4-04cad4baefaa`);
+    expect(savepointPath('/sp', JOB, 'seed-2000')).toBe('/sp/savepoint-012345-032691ab6483');
   });
 });
 

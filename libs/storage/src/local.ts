@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, realpath, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocationRefusedError, type DeletionRequest, type SnapshotStorage } from './port';
+import { LocationRefusedError, MANIFEST_FILE_NAME, type DeletionRequest, type SnapshotStorage } from './port';
 
 /**
  * Snapshot storage on the local filesystem (file:// locations and absolute paths), confined to roots.
@@ -69,7 +69,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   async writeManifest(directory: string, manifest: unknown): Promise<string> {
     const dir = await this.confine(directory);
     await mkdir(dir, { recursive: true });
-    const target = join(dir, '_metadata');
+    const target = join(dir, MANIFEST_FILE_NAME);
     const temporary = `${target}.${process.pid}.tmp`;
     await writeFile(temporary, `${JSON.stringify(manifest, null, 2)}\n`, { flush: true });
     await rename(temporary, target); // atomic: a reader sees the whole manifest or none

@@ -8,6 +8,15 @@ export interface DeletionRequest {
   keep?: string[];
 }
 
+/**
+ * The name of snapcat's JSON manifest of a persisted checkpoint (docs/domain.md R39). Not `_metadata`: that
+ * is Flink's own binary metadata file (`AbstractFsCheckpointStorageAccess.METADATA_FILE_NAME`, written by
+ * `Checkpoints.storeCheckpointMetadata` after a magic number), which `flink run -s <directory>` reads
+ * (`AbstractFsCheckpointStorageAccess.resolveCheckpointPointer`). Manifests written before this name was
+ * chosen are `_metadata` files in the persisted directory; a discard deletes the directory whole, with them.
+ */
+export const MANIFEST_FILE_NAME = 'snapcat-manifest.json';
+
 /** A file (or object) under a storage root, as the orphan report lists it. */
 export interface StoredFile {
   /** Its location as snapshots name it: a path under a configured root, or an s3:// URI. */
@@ -21,7 +30,7 @@ export interface SnapshotStorage {
   measure(request: DeletionRequest): Promise<number>;
   /** Deletes, one file at a time; what is already gone counts as deleted. Returns the bytes freed by this call. */
   remove(request: DeletionRequest): Promise<number>;
-  /** Writes `<directory>/_metadata` (creating the directory) and returns its location. */
+  /** Writes `<directory>/snapcat-manifest.json` (creating the directory) and returns its location. */
   writeManifest(directory: string, manifest: unknown): Promise<string>;
   /** Whether a location lies inside the roots (registration uses it to refuse other directories). */
   isWithinRoots(location: string): Promise<boolean>;

@@ -6,7 +6,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { normaliseLocation } from '@snapcat/domain';
-import { LocationRefusedError, type DeletionRequest, type SnapshotStorage, type StoredFile } from './port';
+import {
+  LocationRefusedError,
+  MANIFEST_FILE_NAME,
+  type DeletionRequest,
+  type SnapshotStorage,
+  type StoredFile,
+} from './port';
 
 /** `s3://`, and Flink's `s3a://` and `s3p://` for the same store. */
 export const S3_SCHEME = /^s3[ap]?:\/\//i;
@@ -117,7 +123,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
 
   async writeManifest(directory: string, manifest: unknown): Promise<string> {
     const dir = this.confine(directory);
-    const target = { bucket: dir.bucket, key: `${dir.key}/_metadata` };
+    const target = { bucket: dir.bucket, key: `${dir.key}/${MANIFEST_FILE_NAME}` };
     // A PUT is atomic: a reader sees the whole manifest or none.
     await this.client.send(
       new PutObjectCommand({

@@ -1,4 +1,4 @@
-import { LocationRefusedError, type SnapshotStorage } from '../src';
+import { LocationRefusedError, MANIFEST_FILE_NAME, type SnapshotStorage } from '../src';
 
 /** What the contract needs of a storage under test, and of the place it stores in. */
 export interface StorageFixture {
@@ -79,11 +79,25 @@ export function storageContract(
       expect(await f.read(`${f.outside}/secret`)).toBe('do not delete');
     });
 
-    it('writes a manifest inside the roots, and refuses one outside', async () => {
-      const path = await f.storage.writeManifest(`${f.root}/sp/savepoint-1-abc`, { snapshotId: 1 });
-      expect(path).toBe(`${f.root}/sp/savepoint-1-abc/_metadata`);
+    it('writes a manifest inside the roots as snapcat-manifest.json (never Flink’s _metadata), and refuses one outside', async () => {
+      const dir = `${f.root}/sp/savepoint-012345-0123456789ab`;
+      const path = await f.storage.writeManifest(dir, { snapshotId: 1 });
+      expect(path).toBe(`${dir}/${MANIFEST_FILE_NAME}`);
+      expect(MANIFEST_FILE_NAME).toBe('snapcat-manifest.json');
       expect(JSON.parse(await f.read(path))).toEqual({ snapshotId: 1 });
+      expect(await f.exists(`${dir}/_metadata`)).toBe(false);
       await expect(f.storage.writeManifest(f.outside, {})).rejects.toBeInstanceOf(LocationRefusedError);
+    });
+
+    it('deletes a persisted directory whole: the manifest of today and one written before as _metadata', async () => {
+      const old = `${f.root}/sp/${'0'.repeat(32)}/savepoint-1-0a1b2c3d4e5f`;
+      await f.put(`${old}/_metadata`, 40); // as the storage worker wrote manifests before issue 16
+      const today = `${f.root}/sp/savepoint-000000-0a1b2c3d4e5f`;
+      await f.storage.writeManifest(today, { snapshotId: 2 });
+      const request = { locations: [old, today], stateHandles: [] };
+      expect(await f.storage.remove(request)).toBeGreaterThanOrEqual(40);
+      expect(await f.exists(`${old}/_metadata`)).toBe(false);
+      expect(await f.exists(`${today}/${MANIFEST_FILE_NAME}`)).toBe(false);
     });
 
     it('tells whether a location lies within the roots', async () => {

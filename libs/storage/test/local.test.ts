@@ -82,8 +82,8 @@ describe('local snapshot storage', () => {
 
   it('writes the manifest atomically (no temporary file left) and names it by path', async () => {
     const path = await storage.writeManifest(pathToFileURL(join(root, 'sp', 'x')).href, { snapshotId: 2 });
-    expect(path).toBe(join(root, 'sp', 'x', '_metadata'));
-    expect(readdirSync(join(root, 'sp', 'x'))).toEqual(['_metadata']);
+    expect(path).toBe(join(root, 'sp', 'x', 'snapcat-manifest.json'));
+    expect(readdirSync(join(root, 'sp', 'x'))).toEqual(['snapcat-manifest.json']);
   });
 
   it('a file:// URI and an s3:// location: the first is inside, the second is not local', async () => {

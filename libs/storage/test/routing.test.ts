@@ -29,7 +29,7 @@ class Recording implements SnapshotStorage {
   }
   async writeManifest(directory: string) {
     this.requests.push(['writeManifest', directory]);
-    return `${directory}/_metadata`;
+    return `${directory}/snapcat-manifest.json`;
   }
   async isWithinRoots(location: string) {
     this.requests.push(['isWithinRoots', location]);
@@ -98,7 +98,7 @@ describe('RoutingSnapshotStorage', () => {
   it('routes manifests and root checks by scheme; a scheme without storage is refused, or not within', async () => {
     const local = new Recording(1);
     const onlyLocal = new RoutingSnapshotStorage(local, undefined);
-    expect(await onlyLocal.writeManifest('/data/sp', {})).toBe('/data/sp/_metadata');
+    expect(await onlyLocal.writeManifest('/data/sp', {})).toBe('/data/sp/snapcat-manifest.json');
     const refusedS3 = await (async () => onlyLocal.writeManifest('s3://b/sp', {}))().catch((e) => e);
     expect(refusedS3).toBeInstanceOf(LocationRefusedError);
     expect(refusedS3.message).toBe('refused "s3://b/sp": no s3:// storage root is configured');
@@ -106,7 +106,7 @@ describe('RoutingSnapshotStorage', () => {
     expect(await onlyLocal.isWithinRoots('/data/x')).toBe(true);
     const s3 = new Recording(2);
     const onlyS3 = new RoutingSnapshotStorage(undefined, s3);
-    expect(await onlyS3.writeManifest('s3a://b/sp', {})).toBe('s3a://b/sp/_metadata');
+    expect(await onlyS3.writeManifest('s3a://b/sp', {})).toBe('s3a://b/sp/snapcat-manifest.json');
     const refusedLocal = await onlyS3.remove({ locations: ['/data/x'], stateHandles: [] }).catch((e) => e);
     expect(refusedLocal.message).toBe('refused "/data/x": no local storage root is configured');
     expect(await onlyS3.isWithinRoots('/data/x')).toBe(false);

@@ -437,14 +437,14 @@ describe('S3SnapshotStorage (fake S3 client)', () => {
   it('writes the manifest as pretty JSON under the directory and answers its location', async () => {
     const { s3, storage } = fresh();
     expect(await storage.writeManifest(`${ROOT}/sp/savepoint-1/`, { snapshotId: 1 })).toBe(
-      `${ROOT}/sp/savepoint-1/_metadata`,
+      `${ROOT}/sp/savepoint-1/snapcat-manifest.json`,
     );
     expect(s3.calls.map((c) => [c.name, c.input])).toEqual([
       [
         'PutObjectCommand',
         {
           Bucket: 'snapcat',
-          Key: 'root/sp/savepoint-1/_metadata',
+          Key: 'root/sp/savepoint-1/snapcat-manifest.json',
           Body: '{\n  "snapshotId": 1\n}\n',
           ContentType: 'application/json',
         },

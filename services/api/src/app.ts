@@ -205,7 +205,8 @@ export function createApp({
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/persist', async (req, res) => {
     const { snapshotId, reply } = await useCases.persist(caller(req), req.params, body(req));
-    res.json({ snapshotId, persisted: true, savepointPath: reply.savepointPath, changed: reply.changed });
+    const { savepointPath, restorePath, changed } = reply;
+    res.json({ snapshotId, persisted: true, savepointPath, restorePath, changed });
   });
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/discard', async (req, res) => {

@@ -10,6 +10,7 @@ import {
   DEFAULT_NAMESPACE,
   grantsNamespace,
   jobSummaryView,
+  restorePath,
   snapshotView,
   type JobState,
   type JobSummaryView,
@@ -318,6 +319,8 @@ export function createGraphql(deps: GraphqlDeps) {
 
     Snapshot: {
       id: (s: SnapshotView) => s.snapshotId,
+      // Views projected before restorePath existed lack it until `snapcat replay`: it follows from the view.
+      restorePath: (s: SnapshotView) => s.restorePath ?? restorePath(s),
       stateHandles: (s: SnapshotView & { jobId: string }) => useCases.stateHandles(s.jobId, s.snapshotId),
     },
   };

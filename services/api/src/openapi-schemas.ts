@@ -74,9 +74,30 @@ export const Snapshot = z
     deadline: Timestamp,
     completedAt: Timestamp.nullable(),
     failedAt: Timestamp.nullable(),
-    externalPath: z.string(),
-    savepointPath: z.string().nullable(),
-    manifestPath: z.string().nullable(),
+    externalPath: z.string().meta({
+      description:
+        'Where Flink wrote the snapshot: a checkpoint’s chk-<id> directory, a savepoint’s directory.',
+    }),
+    restorePath: z
+      .string()
+      .nullable()
+      .meta({
+        description:
+          'The exact path to pass to `flink run -s` or `execution.savepoint.path`: a completed checkpoint’s own ' +
+          'chk-<id> directory (persisted or not: Flink’s _metadata is there), a completed savepoint’s directory; ' +
+          'null unless COMPLETED.',
+      }),
+    savepointPath: z
+      .string()
+      .nullable()
+      .meta({
+        description:
+          'A persisted checkpoint’s savepoint directory, where snapcat writes its manifest (snapcat-manifest.json); ' +
+          'Flink cannot restore from it (no _metadata): use restorePath. Null unless persisted.',
+      }),
+    manifestPath: z.string().nullable().meta({
+      description: 'The manifest snapcat wrote for a persisted checkpoint, once written.',
+    }),
     failureReason: FailureReason.nullable(),
     failureMessage: z.string().nullable(),
     declinedBy: z.string().nullable(),

@@ -430,7 +430,14 @@ function snapshotRoutes(): DescribedRoute[] {
               z.object({
                 snapshotId: z.number().int().positive(),
                 persisted: z.literal(true),
-                savepointPath: z.string(),
+                savepointPath: z.string().meta({
+                  description:
+                    'Where snapcat writes its manifest of a persisted checkpoint (a savepoint: its own directory).',
+                }),
+                restorePath: z.string().meta({
+                  description:
+                    'The path to pass to `flink run -s`: the checkpoint’s own chk-<id> directory, a savepoint’s directory.',
+                }),
                 changed: z.boolean(),
               }),
               'Persisted.',

@@ -286,10 +286,17 @@ describe('REST API over HTTP', () => {
       const id = await completeCheckpoint();
       const res = await http.post(`${BASE}/jobs/${JOB}/snapshots/${id}/persist`).send({});
       expect(res.status).toBe(200);
-      expect(res.body.savepointPath).toMatch(new RegExp(`^${fx.dir}/sp/${JOB}/savepoint-1-`));
+      // Issue 16: Flink's savepoint layout (was <dir>/<jobId>/savepoint-<id>-…); Flink restores from chk-<id>.
+      expect(res.body.savepointPath).toMatch(
+        new RegExp(`^${fx.dir}/sp/savepoint-${JOB.slice(0, 6)}-[0-9a-f]{12}$`),
+      );
       const snap = await http.get(`${BASE}/jobs/${JOB}/snapshots/${id}`);
+      expect(res.body.restorePath).toBe(snap.body.externalPath);
+      expect(snap.body.externalPath).toMatch(new RegExp(`/${JOB}/chk-${id}$`));
       expect(snap.body).toMatchObject({
         persisted: true,
+        restorePath: snap.body.externalPath,
+        savepointPath: res.body.savepointPath,
         properties: { discardSubsumed: false, discardFailed: false },
       });
     });

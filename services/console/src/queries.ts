@@ -2,7 +2,20 @@
 // Page sizes go in as variables: the server's cost limit multiplies a literal `first` into the cost.
 import { formatBytes } from './format';
 
-export const JOB_STATUSES = ['RUNNING', 'FINISHED', 'CANCELED', 'FAILED', 'SUSPENDED'] as const;
+/** Flink's JobStatus, as the schema's enum lists it. */
+export const JOB_STATUSES = [
+  'CREATED',
+  'INITIALIZING',
+  'RUNNING',
+  'FAILING',
+  'CANCELLING',
+  'RESTARTING',
+  'SUSPENDED',
+  'RECONCILING',
+  'FAILED',
+  'CANCELED',
+  'FINISHED',
+] as const;
 export const SNAPSHOT_KINDS = ['CHECKPOINT', 'SAVEPOINT'] as const;
 export const SNAPSHOT_STATUSES = ['PENDING', 'COMPLETED', 'FAILED', 'DISCARDING', 'DISCARDED'] as const;
 
@@ -95,7 +108,7 @@ export interface JobDetail {
       kind: SnapshotKind;
       status: SnapshotStatus;
       externalPath: string;
-      savepointPath: string | null;
+      restorePath: string | null;
       completedAt: string | null;
     };
   } | null;
@@ -110,7 +123,7 @@ export const JOB = `query Job($id: ID!) {
     counts { total completed failed inProgress discarded }
     latestCompletedCheckpoint { id completedAt stateSize }
     latestSavepoint { id status completedAt }
-    restorePoint { reason snapshot { id kind status externalPath savepointPath completedAt } }
+    restorePoint { reason snapshot { id kind status externalPath restorePath completedAt } }
     schedule { every cron tz targetDirectory retention { maxCount maxAge } nextFireAt lastSlotAt }
   }
 }`;
@@ -137,13 +150,16 @@ export interface SnapshotRow {
   sharedStateSize: number | null;
   privateStateSize: number | null;
   externalPath: string;
+  /** What to pass to `flink run -s`: a checkpoint's own chk-<id>, persisted or not; null unless COMPLETED. */
+  restorePath: string | null;
+  /** Where snapcat's manifest of a persisted checkpoint lies (not a path Flink restores from). */
   savepointPath: string | null;
   failureReason: string | null;
   discard: { cause: string; state: string; reason: string | null } | null;
 }
 
 const SNAPSHOT_ROW = `id kind status persisted triggerType formatType triggeredAt completedAt failedAt
-  stateSize sharedStateSize privateStateSize externalPath savepointPath failureReason
+  stateSize sharedStateSize privateStateSize externalPath restorePath savepointPath failureReason
   discard { cause state reason }`;
 
 export const SNAPSHOTS = `query Snapshots(

@@ -227,7 +227,10 @@ async function stray(job: Job<StrayJob>, { bus, storage, log }: ProcessorDeps) {
   return { bytes };
 }
 
-/** FLIP-10 persist: a self-contained `_metadata` manifest in the savepoint location, then its record. */
+/**
+ * FLIP-10 persist: a self-contained manifest (`snapcat-manifest.json`, R39) in the persisted checkpoint's
+ * savepoint location, then its record. Flink restores the checkpoint from its own chk-<id> (R57).
+ */
 async function manifest(job: Job<ManifestJob>, { bus, storage }: ProcessorDeps) {
   const { jobId, snapshotId } = job.data;
   const state = await bus.load(jobId);
@@ -241,6 +244,7 @@ async function manifest(job: Job<ManifestJob>, { bus, storage }: ProcessorDeps) 
     formatType: snapshot.formatType,
     properties: snapshot.properties,
     checkpointPath: snapshot.externalPath,
+    restorePath: snapshot.externalPath,
     savepointPath: snapshot.persistedPath,
     stateSize: snapshot.stateSize,
     triggeredAt: new Date(snapshot.triggeredAt).toISOString(),

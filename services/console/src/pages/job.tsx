@@ -363,7 +363,9 @@ function RestorePointCard({ job, now }: { job: JobDetail; now: number }) {
             </span>
           </p>
           <p class="path">
-            <Mono>{point.snapshot.savepointPath ?? point.snapshot.externalPath}</Mono>
+            <Mono title="The path to pass to flink run -s (execution.savepoint.path)">
+              {point.snapshot.restorePath ?? point.snapshot.externalPath}
+            </Mono>
           </p>
           <p class="muted small">{point.reason}</p>
         </>
@@ -735,7 +737,9 @@ function SnapshotsTable(props: {
                 {formatBytes(s.sharedStateSize)} / {formatBytes(s.privateStateSize)}
               </td>
               <td class="path">
-                <Mono title={s.savepointPath ?? s.externalPath}>{s.savepointPath ?? s.externalPath}</Mono>
+                <Mono title={s.restorePath ? `flink run -s ${s.restorePath}` : s.externalPath}>
+                  {s.restorePath ?? s.externalPath}
+                </Mono>
               </td>
               <td class="nowrap">
                 {s.discard ? (

@@ -125,6 +125,7 @@ export function SnapshotPage({ jobId, snapshotId }: { jobId: string; snapshotId:
                 ['sharedStateSize', formatBytes(s.sharedStateSize)],
                 ['privateStateSize', formatBytes(s.privateStateSize)],
                 ['externalPath', <Mono>{s.externalPath}</Mono>],
+                ['restorePath', s.restorePath ? <Mono>{s.restorePath}</Mono> : '—'],
                 ['savepointPath', s.savepointPath ? <Mono>{s.savepointPath}</Mono> : '—'],
                 ['manifestPath', s.manifestPath ? <Mono>{s.manifestPath}</Mono> : '—'],
                 ['failureReason', s.failureReason ?? '—'],
