@@ -56,19 +56,19 @@ export async function benchConsoleLoad(
   const paints: number[] = [];
   const shown: number[] = [];
   const baseline: number[] = [];
-  const firstPaint = () =>
-    new Promise<number>((resolve) => {
-      const seen = () => performance.getEntriesByName('first-contentful-paint')[0]?.startTime;
-      const poll = () => (seen() === undefined ? requestAnimationFrame(poll) : resolve(seen()!));
-      poll();
-    });
+  // A string, not a function: tsx wraps named inner functions in a helper the page does not have.
+  const firstPaint = `new Promise((resolve) => {
+    const seen = () => performance.getEntriesByName('first-contentful-paint')[0]?.startTime;
+    const poll = () => (seen() === undefined ? requestAnimationFrame(poll) : resolve(seen()));
+    poll();
+  })`;
   try {
     for (let run = 0; run < runs; run += 1) {
       // A new context each time: nothing cached, as on an operator's first visit.
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       const page = await context.newPage();
       await page.goto(`${baselineUrl}/page`);
-      baseline.push(await page.evaluate(firstPaint));
+      baseline.push(await page.evaluate<number>(firstPaint));
       await page.goto(`${consoleUrl}/`);
       await page.waitForFunction(
         (n) => document.querySelectorAll('table[data-testid="jobs"] tbody tr[data-job-id]').length === n,
@@ -76,7 +76,7 @@ export async function benchConsoleLoad(
         { polling: 'raf' },
       );
       shown.push(await page.evaluate(() => performance.now()));
-      paints.push(await page.evaluate(firstPaint));
+      paints.push(await page.evaluate<number>(firstPaint));
       await context.close();
     }
     if (browser.external.length > 0)
