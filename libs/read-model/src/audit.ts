@@ -77,13 +77,16 @@ export async function rebuildReadModel(
   const space = keys.space(version);
   await deleteSpace(redis, space.ns);
   const { states, revisions, position, events } = await foldLog(store, undefined, onPage);
-  const writes = redis.pipeline();
+  // A pipeline is sent whole by each exec(), and a second exec() resolves with the first's answer: a new
+  // one for each chunk of about 5,000 writes, so memory stays bounded and each chunk is written once.
+  let writes = redis.pipeline();
   let queued = 0;
   for (const [jobId, state] of states) {
     writeJobViews(writes, space, state, state.snapshots.keys(), true);
     writes.hset(space.applied, jobId, revisions.get(jobId)!.toString());
     if ((queued += 3 + 2 * state.snapshots.size) >= 5000) {
       await writes.exec();
+      writes = redis.pipeline();
       queued = 0;
     }
   }

@@ -93,6 +93,8 @@ export class Projector {
   async start(): Promise<void> {
     await this.deps.redis.setnx(this.keys.current, '1');
     await this.tick();
+    // stop() may have run meanwhile: its clearInterval came before these timers, which would tick forever.
+    if (this.stopped) return;
     // Renews the lease (or takes it over), and follows a rebuild's switch of `current` to a new key space.
     this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 1000);
     this.lagFlush = setInterval(() => void this.flushLag().catch(() => undefined), 1000);
