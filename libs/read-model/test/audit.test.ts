@@ -53,8 +53,16 @@ describe('foldLog', () => {
     const all = await store.readAll({ maxCount: 10_000 });
     expect(all).toHaveLength(1080);
     const pages: number[] = [];
-    const folded = await foldLog(store, undefined, (n) => pages.push(n));
+    let reads = 0;
+    const counting = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'readAll') reads += 1;
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const folded = await foldLog(counting, undefined, (n) => pages.push(n));
     expect(pages).toEqual([1000, 1080]);
+    expect(reads).toBe(2); // the second page is short: the end of the log, no read after it
     expect(folded.events).toBe(1080);
     expect(folded.states.size).toBe(120);
     const until = all[500]!.position;
@@ -77,9 +85,12 @@ describe('rebuildReadModel and verifyReadModel', () => {
     const store = new MemoryEventStore();
     const states = [await writeJob(store, job(1), 3), await writeJob(store, job(2), 0)];
     const prefix = fresh('rebuild');
+    const before = process.hrtime.bigint();
     const result = await rebuildReadModel(store, redis, prefix);
+    const wall = Number(process.hrtime.bigint() - before) / 1e9;
     expect(result).toMatchObject({ version: 1, jobs: 2, events: states[0]!.version + states[1]!.version });
     expect(result.seconds).toBeGreaterThan(0);
+    expect(result.seconds).toBeLessThanOrEqual(wall); // seconds, measured inside the call
     expect(result.eventsPerSecond).toBeCloseTo(result.events / result.seconds);
     const keys = new ReadModelKeys(prefix);
     const space = keys.space(1);
@@ -253,6 +264,107 @@ describe('rebuildReadModel and verifyReadModel', () => {
     expect(await redis.exists(`${keys.space(2).ns}:stale`)).toBe(0);
     expect(await redis.keys(`${keys.space(1).ns}:*`)).toEqual([]);
     expect(await redis.get(keys.space(2).job(job(2)))).not.toBeNull();
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+  });
+});
+
+describe('rebuildReadModel and verifyReadModel: costs and bounds', () => {
+  it('a rebuild sends its writes in pipelines of about 5,000 (3 per job and 2 per snapshot)', async () => {
+    const store = new MemoryEventStore();
+    // 3 + 998 × 5 + 7 = 5,000 queued exactly at the 1,000th job; one more job after it.
+    await writeJob(store, job(1), 0);
+    for (let n = 2; n <= 999; n += 1) await writeJob(store, job(n), 1);
+    await writeJob(store, job(1000), 2);
+    await writeJob(store, job(1001), 0);
+    const prefix = fresh('pipelines');
+    const sizes: number[] = [];
+    const counting = new Proxy(redis, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        const method = (value as (...a: unknown[]) => unknown).bind(target);
+        if (property !== 'pipeline') return method;
+        return () => {
+          const pipeline = method() as ReturnType<IORedis['pipeline']>;
+          const exec = pipeline.exec.bind(pipeline);
+          pipeline.exec = (() => {
+            sizes.push(pipeline.length);
+            return exec();
+          }) as typeof pipeline.exec;
+          return pipeline;
+        };
+      },
+    });
+    const result = await rebuildReadModel(store, counting as IORedis, prefix);
+    expect(result.jobs).toBe(1001);
+    // Commands: 4 per job (summary, tasks, listing, applied) and 2 per snapshot; the position at the end.
+    expect(sizes).toEqual([4 + 998 * 6 + 8, 4 + 1]);
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+  }, 60_000);
+
+  it('an audit of a read model at its position folds the log once and reads no job’s stream again', async () => {
+    const base = new MemoryEventStore();
+    await writeJob(base, job(1), 2);
+    await writeJob(base, job(2), 1);
+    const prefix = fresh('once');
+    await rebuildReadModel(base, redis, prefix);
+    let streamReads = 0;
+    const store = new Proxy(base, {
+      get(target, property, receiver) {
+        if (property === 'readStream') streamReads += 1;
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+    expect(streamReads).toBe(0);
+  });
+
+  it('a job only Redis lists is a difference, wherever it sorts', async () => {
+    const store = new MemoryEventStore();
+    for (let n = 1; n <= 3; n += 1) await writeJob(store, job(n), 0);
+    const prefix = fresh('ghost-last');
+    await rebuildReadModel(store, redis, prefix);
+    const space = new ReadModelKeys(prefix).space(1);
+    await redis.zadd(space.jobs, 0, job(9)); // fourth in the listing
+    await redis.set(space.job(job(9)), '{}');
+    expect((await verifyReadModel(store, redis, prefix)).map((d) => [d.key, d.expected, d.actual])).toEqual([
+      [space.job(job(9)), null, 'present'],
+    ]);
+  });
+
+  it('a job applied past the position is audited at its applied revision, not at its stream’s end; revision 0 included', async () => {
+    const store = new MemoryEventStore();
+    const prefix = fresh('applied-middle');
+    const first = await writeJob(store, job(1), 1);
+    await rebuildReadModel(store, redis, prefix);
+    const space = new ReadModelKeys(prefix).space(1);
+    const write = async (state: typeof first) => {
+      const tx = redis.multi();
+      const { summary, tasks } = storedJobViews(state);
+      tx.set(space.job(state.jobId), JSON.stringify(summary));
+      tx.set(space.jobTasks(state.jobId), JSON.stringify(tasks));
+      tx.zadd(space.jobs, 0, state.jobId);
+      for (const s of state.snapshots.values()) {
+        tx.set(
+          space.snapshot(state.jobId, s.snapshotId),
+          JSON.stringify({ jobId: state.jobId, ...snapshotView(s) }),
+        );
+        tx.zadd(space.snapshots(state.jobId), s.snapshotId, String(s.snapshotId));
+      }
+      tx.hset(space.applied, state.jobId, String(state.version - 1));
+      await tx.exec();
+    };
+    // The projector applied job 1 one event past the position, and a new job 2 at its revision 0;
+    // the log already holds more of job 1, which the read model has not applied yet.
+    const trigger = (id: string) => [
+      { type: 'TriggerSnapshot', kind: 'SAVEPOINT', triggerId: id, ...MANUAL },
+    ];
+    const applied = await decideAll(store, job(1), trigger('applied'), first);
+    const registered = await writeJob(store, job(2), 0);
+    await decideAll(store, job(1), trigger('not-yet'), applied);
+    await write(applied);
+    await write(registered);
+    expect(registered.version - 1).toBe(0);
     expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
   });
 });

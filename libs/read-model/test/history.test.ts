@@ -153,10 +153,13 @@ describe('stateAt', () => {
   });
 
   it('reads a stream longer than one page', async () => {
-    const store = new MemoryEventStore();
-    const events = await writeHistory(store, 1003);
+    const base = new MemoryEventStore();
+    const events = await writeHistory(base, 1003);
     expect(events).toHaveLength(1003);
+    const { store, reads } = recording(base);
     expect(await stateAt(store, JOB)).toEqual({ state: folded(events, 1002), revision: 1002n });
+    // Two pages, the second short: the end of the stream, no read after it.
+    expect(reads.map((r) => r.fromRevision)).toEqual([0n, 1000n]);
     expect(await stateAt(store, JOB, { revision: 1001n })).toEqual({
       state: folded(events, 1001),
       revision: 1001n,

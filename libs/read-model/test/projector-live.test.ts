@@ -62,6 +62,8 @@ function setUp(name: string, options: { cacheSize?: number } = {}) {
   };
 }
 
+const quiet = { info: () => {}, error: () => {} };
+
 const views = (state: JobState) => {
   const { summary, tasks } = storedJobViews(state);
   return JSON.parse(JSON.stringify({ summary, tasks })) as { summary: unknown; tasks: string[] };
@@ -358,6 +360,7 @@ describe('projector (in process)', () => {
     try {
       for (let n = 1; n <= 210; n += 1) await writeJob(t.store, job(n), 1); // 210 x 5 events
       const execs: number[] = [];
+      const before: number[] = [];
       const counting = new Proxy(redis, {
         get(target, property, receiver) {
           const value = Reflect.get(target, property, receiver) as unknown;
@@ -367,7 +370,10 @@ describe('projector (in process)', () => {
               const exec = tx.exec.bind(tx);
               tx.exec = async () => {
                 execs.push(tx.length);
-                return exec();
+                const published = t.published.length; // the events of the batches written before
+                const result = await exec();
+                if (result !== null) before.push(published); // not a retry after a lease renewal
+                return result;
               };
               return tx;
             };
@@ -380,9 +386,286 @@ describe('projector (in process)', () => {
       await t.caughtUp();
       expect(projector.stats.applied).toBe(1050);
       expect(execs.length).toBeGreaterThanOrEqual(2);
+      expect(before.slice(0, 2)).toEqual([0, 1000]); // the first batch: exactly 1,000 events
+      expect(t.logs.filter((l) => l.level === 'error')).toEqual([]); // no flush of an empty batch failed
       expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
       const events: RecordedEvent[] = await t.store.readAll({ maxCount: 2000 });
       expect(t.published).toHaveLength(events.length);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+/** The store, with every subscription it opened: each can be dropped as a failing connection would. */
+function tracked(store: MemoryEventStore) {
+  const subscriptions: {
+    handler: (e: RecordedEvent) => unknown;
+    drop: (error: Error) => Promise<void>;
+  }[] = [];
+  const proxy = new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'subscribeToAll') {
+        return (
+          options: Parameters<MemoryEventStore['subscribeToAll']>[0],
+          handler: (e: RecordedEvent) => void | Promise<void>,
+          onError?: (error: unknown) => void,
+        ) => {
+          const inner = target.subscribeToAll(options, handler, onError);
+          subscriptions.push({
+            handler,
+            drop: async (error) => {
+              await inner.close();
+              onError?.(error);
+            },
+          });
+          return inner;
+        };
+      }
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+  return { store: proxy, subscriptions };
+}
+
+/** The real Redis client, with its next lease renewal (the ACQUIRE script) held or failed on demand. */
+function leaseControlled() {
+  const control: { next?: 'hold' | 'fail'; held?: Promise<void>; release?: () => void; holding?: boolean } =
+    {};
+  const proxy = new Proxy(redis, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = (value as (...a: unknown[]) => unknown).bind(target);
+      if (property !== 'eval') return method;
+      return async (...args: unknown[]) => {
+        const acquire = String(args[0]).includes("'PEXPIRE'");
+        if (acquire && control.next === 'fail') {
+          control.next = undefined;
+          throw new Error('redis hiccup in the lease');
+        }
+        if (acquire && control.next === 'hold') {
+          control.next = undefined;
+          control.holding = true;
+          await new Promise<void>((r) => (control.release = r));
+          control.holding = false;
+        }
+        return method(...args);
+      };
+    },
+  });
+  return { redis: proxy as IORedis, control };
+}
+
+describe('projector (in process): its ticks, lease and subscription', () => {
+  it('while active it renews the lease every tick, for leaseMs, with one subscription and one log line; a standby says nothing', async () => {
+    const t = setUp('quiet');
+    const { store, subscriptions } = tracked(t.store);
+    try {
+      await writeJob(t.store, job(1), 0);
+      const a = t.make({ store });
+      const b = t.make({ store });
+      await a.start();
+      await b.start();
+      await t.caughtUp();
+      const ttl = await redis.pttl(t.keys.lease);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(1000); // leaseMs: 1000
+      await new Promise((r) => setTimeout(r, 400)); // 8 ticks of each
+      expect([a.active, b.active]).toEqual([true, false]);
+      expect(subscriptions).toHaveLength(1); // a renewal does not resubscribe
+      expect(t.logs.filter((l) => l.message === 'projector active: it holds the lease')).toHaveLength(1);
+      expect(t.logs.filter((l) => l.message === 'projector lost its lease; standing by')).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('without leaseMs the lease lasts 5 seconds', async () => {
+    const t = setUp('default-lease');
+    try {
+      const projector = new Projector({ store: t.store, redis, prefix: t.prefix, log: quiet });
+      await projector.start();
+      const ttl = await redis.pttl(t.keys.lease);
+      await projector.stop();
+      expect(ttl).toBeGreaterThan(4000);
+      expect(ttl).toBeLessThanOrEqual(5000);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('writes no lag before it has applied an event', async () => {
+    const t = setUp('no-lag');
+    try {
+      await t.make().start();
+      await new Promise((r) => setTimeout(r, 1300)); // the lag is flushed every second
+      expect(await t.readModel.lag()).toBeNull();
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('stop() during a tick waits for the tick; then the lease is released and nothing runs', async () => {
+    const t = setUp('stop-in-tick');
+    const { redis: held, control } = leaseControlled();
+    try {
+      await writeJob(t.store, job(1), 0);
+      const projector = t.make({ redis: held });
+      await projector.start();
+      await t.caughtUp();
+      control.next = 'hold';
+      await eventually(() => control.holding === true, 5000, 'a tick renewing the lease');
+      const stopped = projector.stop().then(() => 'stopped');
+      await new Promise((r) => setTimeout(r, 100));
+      control.release!();
+      const timeout = new Promise((r) => setTimeout(() => r('stop() did not return'), 3000));
+      expect(await Promise.race([stopped, timeout])).toBe('stopped');
+      await new Promise((r) => setTimeout(r, 200)); // past several tick intervals
+      expect(projector.active).toBe(false);
+      expect(await redis.get(t.keys.lease)).toBeNull();
+    } finally {
+      control.release?.();
+      await t.stop();
+    }
+  });
+
+  it('stop() while start() is still running: it ends stopped, with the lease released and no timer left', async () => {
+    const t = setUp('stop-in-start');
+    try {
+      await writeJob(t.store, job(1), 0);
+      const intervals = jest.spyOn(global, 'setInterval');
+      const projector = t.make();
+      const started = projector.start();
+      await projector.stop();
+      await started;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(projector.active).toBe(false);
+      expect(await redis.get(t.keys.lease)).toBeNull();
+      expect(await t.readModel.job(job(1))).toBeNull();
+      expect(intervals).not.toHaveBeenCalled(); // no tick nor lag timer started after stop()
+    } finally {
+      jest.restoreAllMocks();
+      await t.stop();
+    }
+  });
+
+  it('a tick that fails is logged, and the next one carries on', async () => {
+    const t = setUp('tick-fails');
+    const { redis: flaky, control } = leaseControlled();
+    try {
+      const projector = t.make({ redis: flaky });
+      await projector.start();
+      await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      control.next = 'fail';
+      await eventually(() => control.next === undefined, 5000, 'the failed tick');
+      await eventually(() => t.logs.some((l) => l.level === 'error'), 5000, 'the error logged');
+      expect(t.logs).toContainEqual({
+        level: 'error',
+        message: 'projector tick failed',
+        fields: { error: 'Error: redis hiccup in the lease' },
+      });
+      await writeJob(t.store, job(2), 0);
+      await t.caughtUp();
+      expect(projector.active).toBe(true);
+      expect(await t.readModel.job(job(2))).not.toBeNull();
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('with `current` deleted under it, it keeps writing version 1, where readers look', async () => {
+    const t = setUp('current-gone');
+    try {
+      await t.make().start();
+      await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      await redis.del(t.keys.current);
+      await new Promise((r) => setTimeout(r, 150)); // a few ticks without it
+      await writeJob(t.store, job(2), 0);
+      const [last] = await t.store.readAll({ direction: 'backwards', maxCount: 1 });
+      expect(await t.readModel.waitFor(last!.position, 3000)).toBe(true);
+      expect(await redis.get(t.keys.space(1).job(job(2)))).not.toBeNull();
+      expect(await redis.keys(`${t.keys.space(0).ns}:*`)).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a subscription that fails is logged, and the projector subscribes again from the stored position', async () => {
+    const t = setUp('dropped');
+    const { store, subscriptions } = tracked(t.store);
+    try {
+      const projector = t.make({ store });
+      await projector.start();
+      await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      await subscriptions[0]!.drop(new Error('connection dropped'));
+      expect(t.logs).toContainEqual({
+        level: 'error',
+        message: 'projector stopped; resubscribing',
+        fields: { error: 'Error: connection dropped' },
+      });
+      await writeJob(t.store, job(2), 0);
+      const [last] = await t.store.readAll({ direction: 'backwards', maxCount: 1 });
+      expect(await t.readModel.waitFor(last!.position, 3000)).toBe(true);
+      expect(subscriptions).toHaveLength(2);
+      expect(await t.readModel.job(job(2))).not.toBeNull();
+      expect(projector.stats.duplicates).toBe(0); // from the stored position: nothing delivered twice
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('an event a closed subscription still delivers is ignored, and the new one carries on', async () => {
+    const t = setUp('late');
+    const { store, subscriptions } = tracked(t.store);
+    try {
+      const projector = t.make({ store });
+      await projector.start();
+      await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      const [late] = await t.store.readAll({ maxCount: 1 });
+      await subscriptions[0]!.drop(new Error('connection dropped'));
+      await eventually(() => subscriptions.length === 2, 5000, 'subscribed again');
+      await new Promise((r) => setTimeout(r, 50));
+      await subscriptions[0]!.handler({ ...late!, revision: 5n }); // as if left in the old one's buffer
+      await writeJob(t.store, job(2), 0);
+      const [last] = await t.store.readAll({ direction: 'backwards', maxCount: 1 });
+      expect(await t.readModel.waitFor(last!.position, 3000)).toBe(true);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      expect(await redis.hget(t.keys.space(1).applied, job(1))).toBe('0');
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('reads each job’s applied revision from Redis once, not in every batch', async () => {
+    const t = setUp('applied-once');
+    const fields: string[] = [];
+    const counting = new Proxy(redis, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        const method = (value as (...a: unknown[]) => unknown).bind(target);
+        if (property !== 'hmget') return method;
+        return (key: string, ...ids: string[]) => {
+          fields.push(...ids);
+          return method(key, ...ids);
+        };
+      },
+    });
+    try {
+      const projector = t.make({ redis: counting as IORedis });
+      await projector.start();
+      const a = await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      await decideAll(t.store, job(1), checkpoint(1), a);
+      await t.caughtUp();
+      await writeJob(t.store, job(2), 0);
+      await t.caughtUp();
+      expect(fields).toEqual([job(1), job(2)]);
     } finally {
       await t.stop();
     }

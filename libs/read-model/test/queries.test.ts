@@ -91,6 +91,7 @@ describe('cursors', () => {
     ['a job id with a tail', encodeCursor('job', `${JOB}0`), 'job'],
     ['no kind at all', Buffer.from(JOB).toString('base64url'), 'job'],
     ['a prefix before the kind', encodeCursor('xjob', JOB), 'job'],
+    ['another kind of the same length', encodeCursor('jab', JOB), 'job'],
   ])('refuse %s', (_name, cursor, kind) => {
     expect(() => decodeCursor(cursor, kind)).toThrow(new InvalidCursorError(cursor));
     expect(() => decodeCursor(cursor, kind)).toThrow(`invalid cursor ${JSON.stringify(cursor)}`);
@@ -293,5 +294,157 @@ describe('ReadModel (real Redis)', () => {
     } finally {
       await deleteKeys(own);
     }
+  });
+});
+
+/** The real Redis client, with the reads a query makes of the listings recorded (command and LIMIT count). */
+function recordingReads() {
+  const reads: [string, number][] = [];
+  const proxy = new Proxy(redis, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = (value as (...a: unknown[]) => unknown).bind(target);
+      if (property !== 'zrangebylex' && property !== 'zrevrangebyscore') return method;
+      return (...args: unknown[]) => {
+        reads.push([property, Number(args[args.length - 1])]);
+        return method(...args);
+      };
+    },
+  });
+  return { redis: proxy as IORedis, reads };
+}
+
+describe('ReadModel (real Redis): filters, page ends and reads', () => {
+  const own = testPrefix('rm-queries-pages');
+  const ownKeys = new ReadModelKeys(own);
+  const space = ownKeys.space(1);
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await deleteKeys(own);
+  });
+
+  async function writeJobs(jobs: { jobId: string; status?: string; namespace?: string }[]) {
+    const pipeline = redis.pipeline();
+    for (const j of jobs) {
+      pipeline.set(space.job(j.jobId), JSON.stringify({ status: 'RUNNING', ...j }));
+      pipeline.zadd(space.jobs, 0, j.jobId);
+    }
+    await pipeline.exec();
+  }
+
+  it('filters jobs by namespace; a summary without one is in `default`', async () => {
+    await writeJobs([
+      { jobId: jobId(1), namespace: 'team-a' },
+      { jobId: jobId(2) },
+      { jobId: jobId(3), namespace: 'default' },
+      { jobId: jobId(4), namespace: 'team-b' },
+    ]);
+    const readModel = new ReadModel(redis, own);
+    const ids = async (namespaces: string[]) =>
+      (await readModel.jobs({ namespaces }, 10)).items.map((j) => j.jobId);
+    expect(await ids(['team-a'])).toEqual([jobId(1)]);
+    expect(await ids(['default'])).toEqual([jobId(2), jobId(3)]);
+    expect(await ids(['team-a', 'team-b'])).toEqual([jobId(1), jobId(4)]);
+    expect(await ids([])).toEqual([]);
+    expect((await readModel.jobs({}, 10)).items).toHaveLength(4);
+  });
+
+  it('a page of jobs on an empty listing, or after the last job, is empty', async () => {
+    const readModel = new ReadModel(redis, own);
+    const empty = { items: [], hasNextPage: false, endCursor: null };
+    expect(await readModel.jobs({}, 5)).toEqual(empty);
+    await writeJobs([{ jobId: jobId(1) }]);
+    expect(await readModel.jobs({}, 5, encodeCursor('job', jobId(1)))).toEqual(empty);
+  });
+
+  it('says there is a next page when more jobs match than fit, within one scan or at its end', async () => {
+    await writeJobs(Array.from({ length: 5 }, (_, i) => ({ jobId: jobId(i + 1) })));
+    const readModel = new ReadModel(redis, own);
+    const two = await readModel.jobs({}, 2);
+    expect(two.items.map((j) => j.jobId)).toEqual([jobId(1), jobId(2)]);
+    expect(two.hasNextPage).toBe(true);
+    await writeJobs(Array.from({ length: 445 }, (_, i) => ({ jobId: jobId(i + 6) })));
+    const scan = await readModel.jobs({}, 200); // exactly one scan of 200 ids
+    expect(scan.items).toHaveLength(200);
+    expect(scan.hasNextPage).toBe(true);
+    expect(scan.endCursor).toBe(encodeCursor('job', jobId(200)));
+  });
+
+  it('reads only as many ids as a page of jobs needs', async () => {
+    await writeJobs(Array.from({ length: 450 }, (_, i) => ({ jobId: jobId(i + 1) })));
+    const { redis: recorded, reads } = recordingReads();
+    const readModel = new ReadModel(recorded, own);
+    expect((await readModel.jobs({}, 2)).hasNextPage).toBe(true);
+    expect(reads).toEqual([['zrangebylex', 200]]); // one scan, not the whole listing
+    reads.length = 0;
+    await redis.del(space.jobs);
+    await writeJobs(Array.from({ length: 5 }, (_, i) => ({ jobId: jobId(i + 1) })));
+    expect((await readModel.jobs({}, 10)).items).toHaveLength(5);
+    expect(reads).toEqual([['zrangebylex', 200]]); // a short scan is the end: no read after it
+  });
+
+  it('reads first + 1 snapshot ids unfiltered (a filter whose fields are all unset is none), 200 at a time filtered', async () => {
+    for (let id = 1; id <= 10; id += 1) {
+      await redis.set(space.snapshot(JOB, id), JSON.stringify(snapshot(id)));
+      await redis.zadd(space.snapshots(JOB), id, String(id));
+    }
+    const { redis: recorded, reads } = recordingReads();
+    const readModel = new ReadModel(recorded, own);
+    for (const filter of [{}, { kinds: undefined, persisted: undefined }, { kinds: null, statuses: null }]) {
+      reads.length = 0;
+      const page = await readModel.snapshots(JOB, filter as never, 3);
+      expect(page.items.map((s) => s.snapshotId)).toEqual([10, 9, 8]);
+      expect(page.hasNextPage).toBe(true);
+      expect(reads).toEqual([['zrevrangebyscore', 4]]);
+    }
+    reads.length = 0;
+    const completed = await readModel.snapshots(JOB, { statuses: ['COMPLETED'] }, 3);
+    expect(completed.items.map((s) => s.snapshotId)).toEqual([10, 9, 8]);
+    expect(reads).toEqual([['zrevrangebyscore', 200]]);
+    // A short read is the end: no read after it.
+    reads.length = 0;
+    expect((await readModel.snapshots(JOB, {}, 20)).items).toHaveLength(10);
+    expect(reads).toEqual([['zrevrangebyscore', 21]]);
+  });
+
+  it('looks `current` up again only when more than a second has passed', async () => {
+    await redis.set(ownKeys.space(1).job(JOB), JSON.stringify({ jobId: JOB, status: 'RUNNING' }));
+    await redis.set(ownKeys.space(2).job(JOB), JSON.stringify({ jobId: JOB, status: 'FINISHED' }));
+    const now = jest.spyOn(Date, 'now');
+    const t0 = Date.parse('2026-12-01T10:00:00.000Z');
+    const readModel = new ReadModel(redis, own);
+    now.mockReturnValue(t0);
+    expect((await readModel.job(JOB))?.status).toBe('RUNNING');
+    await redis.set(ownKeys.current, '2');
+    now.mockReturnValue(t0 + 1000);
+    expect((await readModel.job(JOB))?.status).toBe('RUNNING'); // a second: still cached
+    now.mockReturnValue(t0 + 1001);
+    expect((await readModel.job(JOB))?.status).toBe('FINISHED');
+  });
+
+  it('waitFor looks once more at its deadline: a position reached by then counts', async () => {
+    // The position is missing at the first look and there at the second; the clock reaches the deadline
+    // (timeout 0: the time of the call) and moves past it only after the second look.
+    let looks = 0;
+    const appearing = new Proxy(redis, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        const method = (value as (...a: unknown[]) => unknown).bind(target);
+        if (property !== 'get') return method;
+        return async (key: string) => {
+          if (key !== space.position) return method(key);
+          looks += 1;
+          return looks === 1 ? null : '12:12';
+        };
+      },
+    });
+    const t0 = Date.parse('2026-12-01T10:00:00.000Z');
+    let clock = 0;
+    jest.spyOn(Date, 'now').mockImplementation(() => (looks >= 2 ? t0 + 1 + clock++ : t0));
+    const readModel = new ReadModel(appearing as IORedis, own);
+    expect(await readModel.waitFor({ commit: 11n, prepare: 11n }, 0)).toBe(true);
+    expect(looks).toBe(2);
   });
 });
