@@ -304,6 +304,33 @@ describe('the web console in a real browser (offline), against a running snapcat
     await jobPage(); // where the next test expects the operator's page
   });
 
+  it('R58 the snapshots table and a snapshot page show the checkpoint type (FULL for a savepoint) and the uploaded size', async () => {
+    const snapshots = await snapshotsOf(JOB.id);
+    const latest = Math.max(
+      ...snapshots
+        .filter((s) => s.kind === 'CHECKPOINT' && s.status === 'COMPLETED')
+        .map((s) => s.snapshotId),
+    );
+    const savepoint = snapshots.find((s) => s.kind === 'SAVEPOINT')!.snapshotId;
+    await row(latest).waitFor();
+    const typeOf = (id: number) => row(id).locator('td[data-field="checkpointType"]').innerText();
+    expect(await typeOf(latest)).toBe('INCREMENTAL');
+    expect(await typeOf(savepoint)).toBe('FULL');
+    await row(latest).locator('a').first().click();
+    await page.waitForURL(new RegExp(`#/jobs/${JOB.id}/snapshots/${latest}$`));
+    const fact = (term: string) =>
+      page
+        .locator('section[aria-label="Snapshot details"] dl > div')
+        .filter({ has: page.locator('dt', { hasText: new RegExp(`^${term}$`) }) })
+        .locator('dd');
+    await fact('checkpointType').waitFor();
+    expect(await fact('checkpointType').innerText()).toBe('INCREMENTAL');
+    expect(await fact('checkpointedSize').innerText()).toBe(await fact('stateSize').innerText());
+    await page.goto(`${service.url}/#/jobs/${JOB.id}`);
+    await page.reload();
+    await row(latest).waitFor(); // where the next test expects the operator's page
+  });
+
   it('with a read-only token no action is offered, on the job page or a snapshot page', async () => {
     const readOnly = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const previous = page;

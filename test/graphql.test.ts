@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { buildSchema } from 'graphql';
 import { REPO_ROOT, client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
+import IORedis from 'ioredis';
+import { ReadModelKeys } from '@snapcat/read-model';
 
 const JOB = '9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a';
 const OTHER_JOBS = ['9b9b9b9b9b9b9b9b9b9b9b9b9b9b9b9b', '9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c'];
@@ -159,6 +161,67 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
     });
     const bad = await gql(`{ snapshots(jobId: "${JOB}", after: "bm9wZQ") { edges { cursor } } }`);
     expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+  });
+
+  it('R58 Snapshot.checkpointType and checkpointedSize; views stored before them answer what a replay gives', async () => {
+    const r = await gql(
+      `{ a: snapshot(jobId: "${JOB}", id: 7) { kind checkpointType stateSize checkpointedSize }
+         b: snapshot(jobId: "${JOB}", id: 8) { kind checkpointType formatType checkpointedSize } }`,
+    );
+    expect(r.errors).toBeUndefined();
+    expect(r.data!.a).toEqual({
+      kind: 'CHECKPOINT',
+      checkpointType: 'INCREMENTAL',
+      stateSize: 7,
+      checkpointedSize: 7,
+    });
+    expect(r.data!.b).toEqual({
+      kind: 'SAVEPOINT',
+      checkpointType: 'FULL',
+      formatType: 'CANONICAL',
+      checkpointedSize: 8,
+    });
+    // Rewrite both stored views as the read model wrote them before R58: without the two fields.
+    const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    try {
+      // The service's read model lives under the test's prefix and its event store's namespace.
+      let cursor = '0';
+      let current: string | undefined;
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*:rm:current`, 'COUNT', 1000);
+        [cursor, current] = [next, current ?? keys[0]];
+      } while (cursor !== '0' && current === undefined);
+      const version = Number(await redis.get(current!));
+      const space = new ReadModelKeys(current!.slice(0, -':rm:current'.length)).space(version);
+      for (const id of [7, 8]) {
+        const view = JSON.parse((await redis.get(space.snapshot(JOB, id)))!);
+        delete view.checkpointType;
+        delete view.checkpointedSize;
+        await redis.set(space.snapshot(JOB, id), JSON.stringify(view));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const old = await gql(
+      `{ a: snapshot(jobId: "${JOB}", id: 7) { checkpointType checkpointedSize }
+         b: snapshot(jobId: "${JOB}", id: 8) { checkpointType checkpointedSize } }`,
+    );
+    expect(old.errors).toBeUndefined();
+    // A checkpoint of an old log: unknown; a savepoint: FULL; no task reported an uploaded size.
+    expect(old.data!.a).toEqual({ checkpointType: null, checkpointedSize: 7 });
+    expect(old.data!.b).toEqual({ checkpointType: 'FULL', checkpointedSize: 8 });
+    const full = await gql(
+      `mutation { triggerSnapshot(jobId: "${OTHER_JOBS[1]}", kind: CHECKPOINT, checkpointType: FULL) { id checkpointType } }`,
+    );
+    expect(full.errors).toBeUndefined();
+    expect(full.data!.triggerSnapshot).toEqual({ id: 1, checkpointType: 'FULL' });
+    const refused = await gql(
+      `mutation { triggerSnapshot(jobId: "${OTHER_JOBS[1]}", kind: SAVEPOINT, checkpointType: INCREMENTAL) { id } }`,
+    );
+    expect(refused.errors?.[0]?.extensions).toMatchObject({
+      field: 'checkpointType',
+      rule: 'savepoint-is-full',
+    });
   });
 
   it('catalog: the restorable snapshots, newest first', async () => {

@@ -153,7 +153,7 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     });
   });
 
-  it('retention: maxCount 5 of 12 periodic savepoints keeps the 5 newest and every manual one; maxAge; maxCount 0', async () => {
+  it('retention: maxCount 5 of 12 periodic savepoints keeps the 5 newest and every manual one; maxAge; maxCount at least 1', async () => {
     const jobId = newJobId();
     await api.put(`/jobs/${jobId}`, { tasks: ['a'] });
     const manual = await completed(jobId, { kind: 'SAVEPOINT' });
@@ -186,9 +186,19 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     expect((await snapshot(jobId, newest)).status).toBe('COMPLETED'); // the latest completed survives maxAge
     expect((await snapshot(jobId, manual)).status).toBe('COMPLETED');
 
-    await api.put(`/jobs/${jobId}/savepoint-schedule`, { cron: '0 0 0 1 1 *', retention: { maxCount: 0 } });
+    // maxCount is at least 1 (docs/domain.md R53); 1 keeps the newest, as every policy does.
+    const zero = await api.put(`/jobs/${jobId}/savepoint-schedule`, {
+      cron: '0 0 0 1 1 *',
+      retention: { maxCount: 0 },
+    });
+    expect(zero.status).toBe(400);
+    expect(zero.body.errors[0]).toMatchObject({ field: 'body.retention.maxCount' });
+    await api.put(`/jobs/${jobId}/savepoint-schedule`, {
+      cron: '0 0 0 1 1 *',
+      retention: { maxCount: 1, maxAge: 'PT1S' },
+    });
     await sleep(2500);
-    expect((await snapshot(jobId, newest)).status).toBe('COMPLETED'); // and maxCount 0
+    expect((await snapshot(jobId, newest)).status).toBe('COMPLETED'); // and maxCount 1 with maxAge
   }, 60_000);
 
   it('a snapshot with timeoutMs 1000 and a missing ack expires within 3 s; a late ack is DISCARDED and cleaned up', async () => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Namespace } from './namespaces';
 import {
+  CheckpointType,
   CheckpointingConfig,
   FormatType,
   JobId,
@@ -49,6 +50,11 @@ export const TriggerSnapshot = z.strictObject({
   triggerType: TriggerType,
   targetDirectory: Location.optional(),
   formatType: FormatType,
+  /**
+   * What to ask Flink for (R58); absent is Flink's CONFIGURED: INCREMENTAL for a checkpoint, FULL for a
+   * savepoint, which is never INCREMENTAL.
+   */
+  checkpointType: CheckpointType.optional(),
 });
 
 export const AcknowledgeTask = z.strictObject({
@@ -58,6 +64,10 @@ export const AcknowledgeTask = z.strictObject({
   taskId: TaskId,
   stateSize: z.number().int().nonnegative(),
   stateHandles: z.array(StateHandle).max(10_000),
+  /** What the task took (R58), when it says. */
+  checkpointType: CheckpointType.optional(),
+  /** Bytes this checkpoint uploaded for the task (Flink's `checkpointed_size`); absent: its `stateSize`. */
+  checkpointedSize: z.number().int().nonnegative().optional(),
 });
 
 export const DeclineTask = z.strictObject({

@@ -44,7 +44,10 @@ export interface Replies {
   RemoveSavepointSchedule: { changed: boolean };
   FirePeriodicSavepoint:
     | { fired: true; snapshotId: number; triggerId: string }
-    | { fired: false; reason: 'NO_SCHEDULE' | 'SLOT_ALREADY_HANDLED' | FailureReason };
+    | {
+        fired: false;
+        reason: 'NO_SCHEDULE' | 'SLOT_ALREADY_HANDLED' | 'PREVIOUS_SAVEPOINT_PENDING' | FailureReason;
+      };
   ApplyRetention: { discarded: number[] };
   RecordManifestWritten: { changed: boolean };
   RecordStrayCleanupCompleted: { changed: boolean };
@@ -258,6 +261,13 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
     d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
     return { fired: false, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' };
   }
+  // R50: while the previous periodic savepoint is pending the slot is skipped, as the Kubernetes operator
+  // triggers none while one is in progress (SnapshotUtils.shouldTriggerSnapshot: `if (inProgress)`).
+  // Overdue ones have expired already (R4), so a savepoint nobody acknowledges holds back its timeout only.
+  if (pendingPeriodicSavepoint(s)) {
+    d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'PREVIOUS_SAVEPOINT_PENDING' });
+    return { fired: false, reason: 'PREVIOUS_SAVEPOINT_PENDING' };
+  }
   const snapshotId = s.nextSnapshotId;
   d.emit({
     type: 'SnapshotTriggered',
@@ -266,7 +276,7 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
     triggerType: 'PERIODIC',
     triggerId,
     properties: propertiesFor('SAVEPOINT', s.checkpointing.retention),
-    formatType: 'CANONICAL',
+    formatType: s.schedule.formatType ?? 'CANONICAL',
     tasks: s.tasks,
     deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
     externalPath: savepointPath(
@@ -277,6 +287,15 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
     slot,
   });
   return { fired: true, snapshotId, triggerId };
+}
+
+/** Whether one of the job's periodic savepoints is pending (the job has one schedule). */
+function pendingPeriodicSavepoint(s: JobState): boolean {
+  for (const id of s.pending) {
+    const snapshot = s.snapshots.get(id)!;
+    if (snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') return true;
+  }
+  return false;
 }
 
 /**
@@ -314,9 +333,12 @@ export function missedSlots(s: JobState, slot: number): { slots: number[]; omitt
 }
 
 /**
- * Savepoint retention: of the completed PERIODIC savepoints, newest first, those beyond maxCount or older
- * than maxAge are discarded. Manual savepoints and persisted checkpoints are never candidates; while the
- * job has not terminated its latest completed snapshot is kept whatever the policy says.
+ * Savepoint retention (R53): of the completed PERIODIC savepoints, newest first, those beyond maxCount or
+ * older than maxAge are discarded. Manual savepoints and persisted checkpoints are never candidates; the
+ * newest completed periodic savepoint is always kept (a recorded maxCount of 0 keeps it as 1 does), as
+ * the Kubernetes operator keeps its last complete one (`SnapshotObserver.getFlinkStateSnapshotsToCleanUp`);
+ * while the job has not terminated its latest completed snapshot is kept too (R34). Run by the sweep
+ * (ApplyRetention) and whenever a periodic savepoint completes (`complete`).
  */
 function applyRetention(d: Decider): number[] {
   const retention = d.state.schedule?.retention;
@@ -329,6 +351,7 @@ function applyRetention(d: Decider): number[] {
     .filter((s) => s.kind === 'SAVEPOINT' && s.triggerType === 'PERIODIC' && !s.persisted);
   const expired = periodic.filter(
     (s, newestFirst) =>
+      newestFirst > 0 &&
       s.snapshotId !== protectedId &&
       ((retention.maxCount !== undefined && newestFirst >= retention.maxCount) ||
         (maxAgeMs !== undefined && d.now - s.completedAt! > maxAgeMs)),
@@ -432,6 +455,14 @@ function changeStatus(d: Decider, to: JobStatus): boolean {
 
 function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerSnapshot'] {
   const s = d.state;
+  if (c.kind === 'SAVEPOINT' && c.checkpointType === 'INCREMENTAL') {
+    throw new CommandRejected(
+      'INVALID',
+      'checkpointType',
+      'savepoint-is-full',
+      'a savepoint is always FULL: it shares no files with other snapshots (R58)',
+    );
+  }
   const existingId = s.triggers.get(c.triggerId);
   if (existingId !== undefined) {
     const existing = s.snapshots.get(existingId)!;
@@ -476,6 +507,7 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
     triggerId: c.triggerId,
     properties,
     formatType: c.formatType,
+    checkpointType: c.kind === 'SAVEPOINT' ? 'FULL' : (c.checkpointType ?? 'INCREMENTAL'),
     tasks: s.tasks,
     deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
     externalPath,
@@ -516,12 +548,24 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
     return strayAck(d, c, 'DISCARDED', 'FAILED');
   }
 
+  // Flink's task refuses to take an incremental snapshot where a full one was asked for
+  // (StreamTask.checkForcedFullSnapshotSupport): it declines instead.
+  if (c.checkpointType === 'INCREMENTAL' && snapshot.requestedCheckpointType === 'FULL') {
+    throw new CommandRejected(
+      'CONFLICT',
+      'checkpointType',
+      'full-snapshot-acknowledged-incremental',
+      `${snapshot.kind.toLowerCase()} ${snapshot.snapshotId} is FULL: a task that cannot take a full snapshot declines it (R58)`,
+    );
+  }
   d.emit({
     type: 'TaskAcknowledged',
     snapshotId: c.snapshotId,
     taskId: c.taskId,
     stateSize: c.stateSize,
     stateHandles: c.stateHandles,
+    ...(c.checkpointType !== undefined ? { checkpointType: c.checkpointType } : {}),
+    ...(c.checkpointedSize !== undefined ? { checkpointedSize: c.checkpointedSize } : {}),
   });
   const acked = d.state.snapshots.get(c.snapshotId)!;
   if (acked.acknowledged === acked.totalTasks) complete(d, acked);
@@ -584,6 +628,9 @@ function complete(d: Decider, snapshot: SnapshotState): void {
     if (old.properties.discardSubsumed) requestDiscardOf(d, old, 'SUBSUMED');
     excess -= 1;
   }
+  // R53: a completing periodic savepoint applies its schedule's retention at once, not only on the sweep,
+  // as the operator cleans up the savepoint history once it observes one complete.
+  if (snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') applyRetention(d);
 }
 
 function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {

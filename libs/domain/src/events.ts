@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Namespace } from './namespaces';
 import {
   AckResult,
+  CheckpointType,
   CheckpointingConfig,
   DiscardCause,
   FailureReason,
@@ -10,7 +11,7 @@ import {
   KeptLocation,
   JobStatus,
   Location,
-  SavepointSchedule,
+  RecordedSavepointSchedule,
   SkipReason,
   SnapshotKind,
   SnapshotProperties,
@@ -61,6 +62,8 @@ export const SnapshotTriggered = z.strictObject({
   triggerId: z.string(),
   properties: SnapshotProperties,
   formatType: FormatType,
+  /** What Flink was asked for (R58); absent in events before it: FULL for a savepoint, unknown for a checkpoint. */
+  checkpointType: CheckpointType.optional(),
   tasks: z.array(TaskId),
   deadline: Timestamp,
   externalPath: Location,
@@ -83,6 +86,10 @@ export const TaskAcknowledged = z.strictObject({
   taskId: TaskId,
   stateSize: z.number().int().nonnegative(),
   stateHandles: z.array(StateHandle),
+  /** What the task took (R58), when it said. */
+  checkpointType: CheckpointType.optional(),
+  /** Bytes this checkpoint uploaded for the task (Flink's `checkpointed_size`); absent: its `stateSize`. */
+  checkpointedSize: z.number().int().nonnegative().optional(),
 });
 
 /** An acknowledgement for a snapshot that is unknown or already aborted: its state is garbage to clean up. */
@@ -179,7 +186,7 @@ export const SnapshotDiscardFailed = z.strictObject({
 export const SavepointScheduleSet = z.strictObject({
   type: z.literal('SavepointScheduleSet'),
   ...base,
-  schedule: SavepointSchedule,
+  schedule: RecordedSavepointSchedule,
 });
 
 export const SavepointScheduleRemoved = z.strictObject({
@@ -189,7 +196,8 @@ export const SavepointScheduleRemoved = z.strictObject({
 
 /**
  * A schedule slot that did not fire: the job was not RUNNING at the slot (NOT_ALL_REQUIRED_TASKS_RUNNING),
- * or no worker presented the slot before a later one fired (SLOT_MISSED).
+ * no worker presented the slot before a later one fired (SLOT_MISSED), or the schedule's previous periodic
+ * savepoint was still pending (PREVIOUS_SAVEPOINT_PENDING).
  */
 export const PeriodicSavepointSkipped = z.strictObject({
   type: z.literal('PeriodicSavepointSkipped'),

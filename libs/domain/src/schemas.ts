@@ -41,6 +41,14 @@ export const TriggerType = z.enum(['MANUAL', 'PERIODIC']);
 export type TriggerType = z.infer<typeof TriggerType>;
 export const FormatType = z.enum(['CANONICAL', 'NATIVE']);
 export type FormatType = z.infer<typeof FormatType>;
+/**
+ * Whether a snapshot may share files with earlier ones (R58): Flink's `CheckpointType` (flink-core
+ * `org.apache.flink.core.execution`, less CONFIGURED, which resolves to INCREMENTAL). FULL is Flink's
+ * `FULL_CHECKPOINT` (`SharingFilesStrategy.FORWARD`), INCREMENTAL its `CHECKPOINT` ("full or incremental",
+ * FORWARD_BACKWARD); a savepoint is always FULL (`SavepointType`: NO_SHARING).
+ */
+export const CheckpointType = z.enum(['FULL', 'INCREMENTAL']);
+export type CheckpointType = z.infer<typeof CheckpointType>;
 export const SnapshotStatus = z.enum(['PENDING', 'COMPLETED', 'FAILED', 'DISCARDING', 'DISCARDED']);
 export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
 export const AckResult = z.enum(['SUCCESS', 'DUPLICATE', 'UNKNOWN', 'DISCARDED']);
@@ -63,11 +71,12 @@ export const FailureReason = z.enum([
 export type FailureReason = z.infer<typeof FailureReason>;
 
 /**
- * Why a periodic savepoint's slot did not fire: a failure reason (the job was not RUNNING), or SLOT_MISSED,
+ * Why a periodic savepoint's slot did not fire: a failure reason (the job was not RUNNING), SLOT_MISSED,
  * a slot that no worker presented at all (its worker was killed, the schedule index was gone) and that
- * the aggregate records when a later slot fires. Not a Flink failure reason, so not one of FailureReason.
+ * the aggregate records when a later slot fires, or PREVIOUS_SAVEPOINT_PENDING, the schedule's previous
+ * periodic savepoint had not ended yet (R50). Not Flink failure reasons, so not in FailureReason.
  */
-export const SkipReason = z.enum([...FailureReason.options, 'SLOT_MISSED']);
+export const SkipReason = z.enum([...FailureReason.options, 'SLOT_MISSED', 'PREVIOUS_SAVEPOINT_PENDING']);
 export type SkipReason = z.infer<typeof SkipReason>;
 
 /** Only these count against tolerableFailures (Flink's CheckpointFailureManager). */
@@ -167,12 +176,23 @@ export const IsoDuration = z.string().max(64).refine(isIsoDuration, {
   error: 'must be an ISO-8601 duration such as PT2S, PT1H or P7D (no years or months)',
 });
 
-/** Savepoint retention (after the Flink Kubernetes operator): PERIODIC savepoints only. */
+/**
+ * Savepoint retention (after the Flink Kubernetes operator): PERIODIC savepoints only. `maxCount` is at
+ * least 1, as the operator's (`SnapshotObserver.getMaxCountForSnapshotType`: `Math.max(1, ...)`).
+ */
 export const SavepointRetention = z.strictObject({
-  maxCount: z.number().int().min(0).max(100_000).optional(),
+  maxCount: z.number().int().min(1).max(100_000).optional(),
   maxAge: IsoDuration.optional(),
 });
 export type SavepointRetention = z.infer<typeof SavepointRetention>;
+
+/**
+ * Retention as recorded: logs written before `maxCount` had a minimum of 1 may hold 0, which now keeps the
+ * newest completed periodic savepoint as 1 does (R53), so they replay unchanged.
+ */
+export const RecordedSavepointRetention = SavepointRetention.extend({
+  maxCount: z.number().int().min(0).max(100_000).optional(),
+});
 
 /** A periodic savepoint schedule (FLIP-10): exactly one of `every` (ISO-8601) or `cron` (with seconds, in `tz`). */
 export const SavepointSchedule = z
@@ -184,6 +204,8 @@ export const SavepointSchedule = z
     tz: z.string().min(1).max(64).optional(),
     targetDirectory: Location.optional(),
     retention: SavepointRetention.optional(),
+    /** The format of the schedule's savepoints (Flink's `SavepointFormatType`); CANONICAL when not given. */
+    formatType: FormatType.optional(),
   })
   .check((ctx) => {
     const { every, cron, tz } = ctx.value;
@@ -205,3 +227,8 @@ export const SavepointSchedule = z
     }
   });
 export type SavepointSchedule = z.infer<typeof SavepointSchedule>;
+
+/** A schedule as `SavepointScheduleSet` records it: what logs written before hold replays (`maxCount` 0). */
+export const RecordedSavepointSchedule = SavepointSchedule.safeExtend({
+  retention: RecordedSavepointRetention.optional(),
+});

@@ -2,6 +2,7 @@ import { DEFAULT_NAMESPACE } from './namespaces';
 import { internProperties, persistedProperties } from './properties';
 import {
   COUNTED_FAILURES,
+  type CheckpointType,
   type CheckpointingConfig,
   type DiscardCause,
   type FailureReason,
@@ -50,6 +51,10 @@ export interface SnapshotState {
   triggerType: TriggerType;
   triggerId: string;
   formatType: FormatType;
+  /** What the trigger asked Flink for (R58): FULL for every savepoint; null for a checkpoint triggered before R58. */
+  requestedCheckpointType: CheckpointType | null;
+  /** What the acknowledgements reported: INCREMENTAL once one did, FULL once one did and none INCREMENTAL. */
+  reportedCheckpointType: CheckpointType | null;
   properties: SnapshotProperties;
   status: SnapshotStatus;
   persisted: boolean;
@@ -74,6 +79,8 @@ export interface SnapshotState {
   taskHandles?: [string, StateHandle[]][];
   acknowledged: number;
   stateSize: number;
+  /** Bytes the tasks uploaded for this snapshot (Flink's `checkpointed_size`): each ack's, or its stateSize. */
+  checkpointedSize: number;
   /** Bytes of the reported handles that are shared state (marked, or in a `shared/` directory), and of the rest. */
   sharedStateSize: number;
   privateStateSize: number;
@@ -278,6 +285,8 @@ export class Draft {
             triggerType: event.triggerType,
             triggerId: event.triggerId,
             formatType: event.formatType,
+            requestedCheckpointType: event.checkpointType ?? (event.kind === 'SAVEPOINT' ? 'FULL' : null),
+            reportedCheckpointType: null,
             properties: internProperties(event.properties),
             status: 'PENDING',
             persisted: false,
@@ -287,6 +296,7 @@ export class Draft {
             acks: new AckLog(),
             acknowledged: 0,
             stateSize: 0,
+            checkpointedSize: 0,
             sharedStateSize: 0,
             privateStateSize: 0,
             triggeredAt: at,
@@ -326,6 +336,10 @@ export class Draft {
         snap.acks.append(snap.acknowledged, event.taskId, event.stateHandles);
         snap.acknowledged += 1;
         snap.stateSize += event.stateSize;
+        snap.checkpointedSize += event.checkpointedSize ?? event.stateSize;
+        if (event.checkpointType !== undefined && snap.reportedCheckpointType !== 'INCREMENTAL') {
+          snap.reportedCheckpointType = event.checkpointType;
+        }
         if (event.stateHandles.length > 0) {
           for (const handle of event.stateHandles) {
             if (isSharedHandle(handle)) snap.sharedStateSize += handle.sizeBytes;
@@ -466,6 +480,8 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     triggerType: s.triggerType,
     triggerId: s.triggerId,
     formatType: s.formatType,
+    requestedCheckpointType: s.requestedCheckpointType,
+    reportedCheckpointType: s.reportedCheckpointType,
     properties: s.properties,
     status: s.status,
     persisted: s.persisted,
@@ -477,6 +493,7 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     taskHandles: s.taskHandles,
     acknowledged: s.acknowledged,
     stateSize: s.stateSize,
+    checkpointedSize: s.checkpointedSize,
     sharedStateSize: s.sharedStateSize,
     privateStateSize: s.privateStateSize,
     triggeredAt: s.triggeredAt,
@@ -490,6 +507,16 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     discard: s.discard,
     manifestPath: s.manifestPath,
   };
+}
+
+/**
+ * The snapshot's checkpoint type (R58): FULL when FULL was asked for (every savepoint); otherwise what the
+ * tasks reported (INCREMENTAL if one did), and what was asked for while none has said; null for a
+ * checkpoint triggered before R58 whose tasks never said.
+ */
+export function checkpointTypeOf(s: SnapshotState): CheckpointType | null {
+  if (s.requestedCheckpointType === 'FULL') return 'FULL';
+  return s.reportedCheckpointType ?? s.requestedCheckpointType;
 }
 
 /** Whether a task has acknowledged the snapshot (on a completed one: every expected task has). */

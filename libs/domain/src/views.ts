@@ -1,4 +1,5 @@
 import {
+  checkpointTypeOf,
   latestCompleted,
   latestCompletedWhere,
   restorePoint,
@@ -21,9 +22,13 @@ export function snapshotView(s: SnapshotState) {
     triggerType: s.triggerType,
     triggerId: s.triggerId,
     formatType: s.formatType,
+    /** FULL or INCREMENTAL (R58); null for a checkpoint triggered before snapcat recorded it. */
+    checkpointType: checkpointTypeOf(s),
     acknowledgedTasks: s.acknowledged,
     totalTasks: s.totalTasks,
     stateSize: s.stateSize,
+    /** Bytes uploaded for this snapshot (Flink's checkpointed_size): less than stateSize when incremental. */
+    checkpointedSize: s.checkpointedSize,
     sharedStateSize: s.sharedStateSize,
     privateStateSize: s.privateStateSize,
     triggeredAt: iso(s.triggeredAt),

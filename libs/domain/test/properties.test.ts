@@ -70,7 +70,7 @@ const step = fc.oneof(
   },
   {
     weight: 3,
-    arbitrary: fc.record({ op: fc.constant('sweep' as const), maxCount: fc.integer({ min: 0, max: 3 }) }),
+    arbitrary: fc.record({ op: fc.constant('sweep' as const), maxCount: fc.integer({ min: 1, max: 3 }) }),
   },
   {
     weight: 1,
@@ -388,8 +388,22 @@ describe('periodic savepoint slots (fast-check)', () => {
       }),
     },
     // The schedule set again with another retention: its slots stay what they were.
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('retention' as const), maxCount: fc.nat(5) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('retention' as const),
+        maxCount: fc.integer({ min: 1, max: 5 }),
+      }),
+    },
+    // Flink completes the pending periodic savepoint (every task acknowledges): the next slot may fire.
+    { weight: 6, arbitrary: fc.record({ op: fc.constant('complete' as const) }) },
   );
+  const completePending = (job: Job) => {
+    for (const id of [...job.state.pending]) {
+      if (job.snapshot(id).triggerType !== 'PERIODIC') continue;
+      for (const task of job.state.tasks) job.ack(id, task);
+    }
+  };
   const slotHistory = fc.record({
     every: fc.constantFrom('PT1S', 'PT2S', 'PT3S', 'PT1.5S'),
     setAt: fc.integer({ min: 0, max: 5999 }),
@@ -413,6 +427,8 @@ describe('periodic savepoint slots (fast-check)', () => {
             job.run({ type: 'FirePeriodicSavepoint', slot: Math.max(0, job.now - s.ms) });
           } else if (s.op === 'status') {
             job.run({ type: 'ChangeJobStatus', status: s.status });
+          } else if (s.op === 'complete') {
+            completePending(job);
           } else {
             job.run({
               type: 'SetSavepointSchedule',
@@ -451,5 +467,79 @@ describe('periodic savepoint slots (fast-check)', () => {
       }),
       runs,
     );
+  });
+
+  /** Longer, with more completions: enough for retention to discard in most runs. */
+  const retentionHistory = fc.record({
+    every: fc.constantFrom('PT1S', 'PT2S', 'PT3S', 'PT1.5S'),
+    setAt: fc.integer({ min: 0, max: 5999 }),
+    initialMax: fc.integer({ min: 1, max: 4 }),
+    steps: fc.array(
+      fc.oneof(
+        { weight: 2, arbitrary: fireStep },
+        { weight: 1, arbitrary: fc.record({ op: fc.constant('complete' as const) }) },
+      ),
+      { minLength: 20, maxLength: 80 },
+    ),
+  });
+
+  it('R50, R53 never more than maxCount completed periodic savepoints (so never more than maxCount + 1), one pending at a time, the newest completed one always kept', () => {
+    let completions = 0;
+    let retained = 0;
+    let skippedPending = 0;
+    fc.assert(
+      fc.property(retentionHistory, ({ every, setAt, steps, initialMax }) => {
+        const period = durationMs(every);
+        const job = new Job().register({ timeoutMs: 10_000 });
+        job.now += setAt;
+        let maxCount = initialMax;
+        job.run({ type: 'SetSavepointSchedule', schedule: { every, retention: { maxCount } } });
+        const periodic = () =>
+          [...job.state.snapshots.values()].filter(
+            (x) => x.kind === 'SAVEPOINT' && x.triggerType === 'PERIODIC',
+          );
+        let newestCompleted: number | undefined;
+        for (const s of steps) {
+          if (s.op === 'fire' || s.op === 'outage') {
+            job.now += s.op === 'fire' ? s.periods * period + s.ms : s.periods * period;
+            job.run({ type: 'FirePeriodicSavepoint', slot: Math.floor(job.now / period) * period });
+          } else if (s.op === 'stale') {
+            job.run({ type: 'FirePeriodicSavepoint', slot: Math.max(0, job.now - s.ms) });
+          } else if (s.op === 'status') {
+            job.run({ type: 'ChangeJobStatus', status: s.status });
+          } else if (s.op === 'complete') {
+            completePending(job);
+          } else {
+            // A smaller maxCount applies at the next completion or sweep: the sweep runs here at once.
+            maxCount = s.maxCount;
+            job.run({ type: 'SetSavepointSchedule', schedule: { every, retention: { maxCount } } });
+            job.run({ type: 'ApplyRetention' });
+          }
+          const completed = periodic().filter((x) => x.status === 'COMPLETED');
+          expect(completed.length).toBeLessThanOrEqual(maxCount);
+          expect(periodic().filter((x) => x.status === 'PENDING').length).toBeLessThanOrEqual(1);
+          for (const x of periodic()) {
+            if (
+              x.completedAt !== undefined &&
+              (newestCompleted === undefined || x.snapshotId > newestCompleted)
+            ) {
+              newestCompleted = x.snapshotId;
+              completions += 1;
+            }
+          }
+          if (newestCompleted !== undefined) expect(job.snapshot(newestCompleted).status).toBe('COMPLETED');
+        }
+        if (job.log.some((e) => e.type === 'SnapshotDiscardRequested' && e.cause === 'RETENTION'))
+          retained += 1;
+        skippedPending += job.log.filter(
+          (e) => e.type === 'PeriodicSavepointSkipped' && e.reason === 'PREVIOUS_SAVEPOINT_PENDING',
+        ).length;
+      }),
+      runs,
+    );
+    // The cases are reached: savepoints complete, retention discards some, and slots find one pending.
+    expect(completions).toBeGreaterThan(runs.numRuns * 2);
+    expect(retained).toBeGreaterThan(runs.numRuns / 3);
+    expect(skippedPending).toBeGreaterThan(runs.numRuns / 4);
   });
 });

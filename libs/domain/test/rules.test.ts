@@ -2,9 +2,11 @@ import {
   Event,
   FailureReason,
   MAX_MISSED_SLOTS_RECORDED,
+  RecordedSavepointSchedule,
   SavepointSchedule,
   SkipReason,
   missedSlots,
+  fold,
   durationMs,
   STATE_CODEC_VERSION,
   decodeState,
@@ -577,6 +579,10 @@ describe('aggregate codec', () => {
 describe('periodic savepoints (FLIP-10)', () => {
   const schedule = (job: Job, extra: object = {}) =>
     job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT2S', ...extra } });
+  /** Completes the pending periodic savepoint `id` (a slot is skipped while it is pending, R50). */
+  const ackAll = (job: Job, id: number) => {
+    for (const task of job.state.tasks) job.ack(id, task);
+  };
 
   it('R48 a slot fires one PERIODIC savepoint with a triggerId derived from the slot, at most once', () => {
     const job = new Job().register();
@@ -598,6 +604,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       fired: false,
       reason: 'SLOT_ALREADY_HANDLED',
     });
+    ackAll(job, 1);
     expect(job.run({ type: 'FirePeriodicSavepoint', slot: 4000 }).reply).toMatchObject({
       fired: true,
       snapshotId: 2,
@@ -617,6 +624,45 @@ describe('periodic savepoints (FLIP-10)', () => {
     expect(reply).toEqual({ fired: false, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
     expect(events).toMatchObject([{ type: 'PeriodicSavepointSkipped', slot: 2000 }]);
     expect(job.run({ type: 'FirePeriodicSavepoint', slot: 2000 }).events).toEqual([]);
+  });
+  it('R50 a slot is skipped while the schedule’s previous periodic savepoint is pending, as the Kubernetes operator triggers none while one is in progress (SnapshotUtils.shouldTriggerSnapshot, savepointInProgress)', () => {
+    const job = new Job().register({ timeoutMs: 10_000 });
+    schedule(job);
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 }).reply).toMatchObject({ fired: true });
+    job.now = T0 + 4000;
+    const { events, reply } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 4000 });
+    expect(reply).toEqual({ fired: false, reason: 'PREVIOUS_SAVEPOINT_PENDING' });
+    expect(events).toEqual([
+      expect.objectContaining({
+        type: 'PeriodicSavepointSkipped',
+        slot: T0 + 4000,
+        reason: 'PREVIOUS_SAVEPOINT_PENDING',
+      }),
+    ]);
+    for (const e of events) expect(Event.parse(e)).toEqual(e);
+    expect(job.state.lastSlot).toBe(T0 + 4000); // handled: it does not fire later either
+    // A manual savepoint pending does not hold the schedule back; only its own periodic savepoints do.
+    ackAll(job, 1);
+    const manual = job.trigger('SAVEPOINT');
+    job.now = T0 + 6000;
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 6000 }).reply).toMatchObject({ fired: true });
+    expect(job.snapshot(manual.accepted ? manual.snapshotId : 0).status).toBe('PENDING');
+    // A periodic savepoint that expired (R4) holds back nothing: it fails before the slot is decided.
+    job.now = T0 + 20_000;
+    const late = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 20_000 });
+    expect(late.reply).toMatchObject({ fired: true });
+    expect(late.events.filter((e) => e.type === 'SnapshotFailed').map((e) => e.snapshotId)).toEqual([2, 3]);
+  });
+  it('R49 a schedule’s formatType is its savepoints’ (CANONICAL when not given)', () => {
+    const job = new Job().register();
+    schedule(job, { formatType: 'NATIVE' });
+    const fired = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 }).reply;
+    expect(job.snapshot(fired.fired ? fired.snapshotId : 0).formatType).toBe('NATIVE');
+    for (const task of job.state.tasks) job.ack(1, task);
+    schedule(job);
+    const again = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 4000 }).reply;
+    expect(job.snapshot(again.fired ? again.snapshotId : 0).formatType).toBe('CANONICAL');
+    expect(SavepointSchedule.safeParse({ every: 'PT1S', formatType: 'BINARY' }).success).toBe(false);
   });
   it('R52 without a schedule nothing fires; setting the same schedule twice is one event', () => {
     const job = new Job().register();
@@ -643,6 +689,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 }).events.map((e) => e.type)).toEqual([
         'SnapshotTriggered',
       ]);
+      ackAll(job, 1);
       const { events, reply } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 10_000 });
       expect(events.map((e) => [e.type, (e as { slot?: number }).slot])).toEqual([
         ['PeriodicSavepointSkipped', T0 + 4000],
@@ -704,6 +751,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       schedule(job, { retention: { maxCount: 3 }, targetDirectory: '/data/periodic' });
       schedule(job, { every: 'PT2.0S', retention: { maxCount: 3 } }); // the same period, written otherwise
       expect(job.state.scheduleSince).toBe(T0);
+      ackAll(job, 1);
       const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 10_000 });
       expect(skipped(events).map((e) => e.slot)).toEqual([T0 + 4000, T0 + 6000, T0 + 8000]);
     });
@@ -726,6 +774,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       schedule(job);
       const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 5500 });
       expect(skipped(events).map((e) => e.slot)).toEqual([T0 + 2000, T0 + 4000]);
+      ackAll(job, 1);
       expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 6000 }).events.map((e) => e.type)).toEqual([
         'SnapshotTriggered',
       ]);
@@ -746,10 +795,12 @@ describe('periodic savepoints (FLIP-10)', () => {
       expect(missed.length + missed[0]!.missedBefore!).toBe(2499);
       expect(Event.parse(missed[0])).toEqual(missed[0]);
       // Exactly the cap: no count.
+      ackAll(job, 1);
       const next = job.run({ type: 'FirePeriodicSavepoint', slot: slot + 1001 * 1000 }).events;
       expect(skipped(next)).toHaveLength(MAX_MISSED_SLOTS_RECORDED);
       expect(skipped(next)[0]).not.toHaveProperty('missedBefore');
       // One more than the cap: the oldest recorded counts the one before it.
+      ackAll(job, 2);
       const last = slot + 1001 * 1000;
       const beyond = skipped(job.run({ type: 'FirePeriodicSavepoint', slot: last + 1002 * 1000 }).events);
       expect(beyond).toHaveLength(MAX_MISSED_SLOTS_RECORDED);
@@ -760,6 +811,7 @@ describe('periodic savepoints (FLIP-10)', () => {
       const job = new Job().register();
       job.run({ type: 'SetSavepointSchedule', schedule: { cron: '*/2 * * * * *' } });
       job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 });
+      ackAll(job, 1);
       const { events } = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 10_000 });
       expect(events.map((e) => e.type)).toEqual(['SnapshotTriggered']);
       expect(missedSlots(job.state, T0 + 20_000)).toEqual({ slots: [], omitted: 0 });
@@ -798,34 +850,84 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
       for (const t of job.state.tasks) job.ack(r.snapshotId, t);
     }
   };
-  it('R53 maxCount keeps the newest periodic savepoints and every manual one', () => {
+  const completedPeriodic = (job: Job) =>
+    job.state.completed.filter(
+      (id) => job.snapshot(id).triggerType === 'PERIODIC' && job.snapshot(id).kind === 'SAVEPOINT',
+    );
+
+  it('R53 maxCount keeps the newest periodic savepoints and every manual one, applied as each completes (SnapshotObserver.cleanupSavepointHistory)', () => {
     const job = new Job().register();
     job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 5 } } });
     const manual = job.complete('SAVEPOINT');
-    periodicSavepoints(job, 12);
-    const { reply } = job.run({ type: 'ApplyRetention' });
-    expect(reply.discarded).toEqual([8, 7, 6, 5, 4, 3, 2]);
+    for (let i = 0; i < 12; i += 1) {
+      periodicSavepoints(job, 1);
+      expect(completedPeriodic(job).length).toBeLessThanOrEqual(5);
+    }
+    // The completing acknowledgement discarded the oldest one beyond maxCount: the sweep finds nothing.
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
     expect(job.snapshot(manual).status).toBe('COMPLETED');
     expect([9, 10, 11, 12, 13].map((id) => job.snapshot(id).status)).toEqual(Array(5).fill('COMPLETED'));
+    expect([2, 3, 4, 5, 6, 7, 8].map((id) => job.snapshot(id).status)).toEqual(Array(7).fill('DISCARDING'));
     expect(job.snapshot(2).discard?.cause).toBe('RETENTION');
+    // In the decision of the acknowledgement that completed snapshot 8: completed, then 3 discarded.
+    const completing = job.log.findIndex((e) => e.type === 'SnapshotCompleted' && e.snapshotId === 8);
+    expect(job.log[completing + 1]).toMatchObject({
+      type: 'SnapshotDiscardRequested',
+      snapshotId: 3,
+      cause: 'RETENTION',
+    });
   });
-  it('R53 maxAge discards periodic savepoints older than it', () => {
+  it('R53 maxAge discards periodic savepoints older than it (the sweep)', () => {
     const job = new Job().register();
-    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxAge: 'PT5S' } } });
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S' } });
     periodicSavepoints(job, 8); // completed at +1s ... +8s
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxAge: 'PT5S' } } });
     job.now += 1000; // +9s: those completed before +4s are older than 5 s
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([3, 2, 1]);
   });
-  it('R34 the latest completed snapshot survives maxCount 0 while the job runs', () => {
+  it('R53 the newest completed periodic savepoint is never removed by retention, maxAge included, as the operator keeps its last complete snapshot (SnapshotObserver.getFlinkStateSnapshotsToCleanUp)', () => {
     const job = new Job().register();
-    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 0 } } });
+    job.run({
+      type: 'SetSavepointSchedule',
+      schedule: { every: 'PT1S', retention: { maxCount: 1, maxAge: 'PT1S' } },
+    });
     periodicSavepoints(job, 3);
-    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([2, 1]);
+    const manual = job.complete('SAVEPOINT'); // the job's latest completed snapshot is not a periodic one
+    job.now += 60_000;
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
     expect(job.snapshot(3).status).toBe('COMPLETED');
+    expect(job.snapshot(manual).status).toBe('COMPLETED');
+    // Nor once the job has terminated (R34 no longer protects anything then).
+    job.run({ type: 'ChangeJobStatus', status: 'FINISHED' });
+    job.now += 60_000;
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
+    expect(job.snapshot(3).status).toBe('COMPLETED');
+  });
+  it('R53 maxCount is at least 1 (the operator’s is Math.max(1, ...): SnapshotObserver.getMaxCountForSnapshotType)', () => {
+    const parsed = SavepointSchedule.safeParse({ every: 'PT1S', retention: { maxCount: 0 } });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues.map((i) => i.path)).toEqual([['retention', 'maxCount']]);
+    expect(SavepointSchedule.safeParse({ every: 'PT1S', retention: { maxCount: 1 } }).success).toBe(true);
+  });
+  it('R34, R53 a log written with maxCount 0 replays, and keeps the newest completed periodic savepoint as 1 does', () => {
+    const schedule = { every: 'PT1S', retention: { maxCount: 0 } };
+    expect(RecordedSavepointSchedule.parse(schedule)).toEqual(schedule);
+    const recorded: Event = {
+      type: 'SavepointScheduleSet',
+      jobId: JOB,
+      occurredAt: new Date(T0).toISOString(),
+      schedule,
+    };
+    expect(Event.parse(recorded)).toEqual(recorded);
+    const job = new Job().register();
+    job.state = fold(job.state, [recorded]);
+    periodicSavepoints(job, 3);
+    expect([1, 2, 3].map((id) => job.snapshot(id).status)).toEqual(['DISCARDING', 'DISCARDING', 'COMPLETED']);
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
   });
   it('R53 periodic checkpoints are not the schedule’s: retention leaves them to numRetained', () => {
     const job = new Job().register({ numRetained: 5 });
-    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 0 } } });
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 1 } } });
     const checkpoints = [job.complete('CHECKPOINT', 'PERIODIC'), job.complete('CHECKPOINT', 'PERIODIC')];
     periodicSavepoints(job, 1);
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
@@ -835,7 +937,7 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
     const job = new Job().register({ numRetained: 5 });
     job.run({
       type: 'SetSavepointSchedule',
-      schedule: { every: 'PT1S', retention: { maxCount: 0, maxAge: 'PT1S' } },
+      schedule: { every: 'PT1S', retention: { maxCount: 1, maxAge: 'PT1S' } },
     });
     const cp = job.complete();
     job.run({ type: 'PersistSnapshot', snapshotId: cp });

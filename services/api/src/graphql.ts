@@ -228,7 +228,16 @@ export function createGraphql(deps: GraphqlDeps) {
     Mutation: {
       triggerSnapshot: async (
         _: unknown,
-        { jobId, ...body }: { jobId: string; kind: string; triggerId?: string; targetDirectory?: string },
+        {
+          jobId,
+          ...body
+        }: {
+          jobId: string;
+          kind: string;
+          triggerId?: string;
+          targetDirectory?: string;
+          checkpointType?: string;
+        },
         context: Context,
       ) => {
         const { reply } = await execute(useCases.trigger, context, { jobId }, body);
@@ -321,6 +330,11 @@ export function createGraphql(deps: GraphqlDeps) {
       id: (s: SnapshotView) => s.snapshotId,
       // Views projected before restorePath existed lack it until `snapcat replay`: it follows from the view.
       restorePath: (s: SnapshotView) => s.restorePath ?? restorePath(s),
+      // Views projected before R58 lack these: what a replay of their events gives (FULL for a savepoint,
+      // unknown for a checkpoint; no task reported a checkpointed size, so it is the state size).
+      checkpointType: (s: SnapshotView) =>
+        s.checkpointType !== undefined ? s.checkpointType : s.kind === 'SAVEPOINT' ? 'FULL' : null,
+      checkpointedSize: (s: SnapshotView) => s.checkpointedSize ?? s.stateSize,
       stateHandles: (s: SnapshotView & { jobId: string }) => useCases.stateHandles(s.jobId, s.snapshotId),
     },
   };

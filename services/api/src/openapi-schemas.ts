@@ -3,13 +3,14 @@ import {
   Namespace,
   NamespaceGrantSchema,
   AckResult,
+  CheckpointType,
   CheckpointingConfig,
   DiscardCause,
   FailureReason,
   FormatType,
   JobId,
   JobStatus,
-  SavepointSchedule,
+  RecordedSavepointSchedule,
   SnapshotKind,
   SnapshotProperties,
   SnapshotStatus,
@@ -65,9 +66,19 @@ export const Snapshot = z
     triggerType: TriggerType,
     triggerId: z.string(),
     formatType: FormatType,
+    checkpointType: CheckpointType.nullable().meta({
+      description:
+        'FULL or INCREMENTAL (R58): FULL when FULL was asked for (every savepoint), else what the tasks ' +
+        'reported (INCREMENTAL if one did), else what was asked for; null for a checkpoint recorded before snapcat ' +
+        'kept it.',
+    }),
     acknowledgedTasks: Count,
     totalTasks: Count,
     stateSize: Count,
+    checkpointedSize: Count.meta({
+      description:
+        'Bytes uploaded for this snapshot (Flink’s checkpointed_size): the tasks’ own figure, or their stateSize.',
+    }),
     sharedStateSize: Count,
     privateStateSize: Count,
     triggeredAt: Timestamp,
@@ -131,7 +142,8 @@ const jobSummaryShape = {
   latestCompletedCheckpointId: SnapshotNumber.nullable(),
   latestSavepointId: SnapshotNumber.nullable(),
   restorePoint: z.object({ snapshotId: SnapshotNumber, reason: z.string() }).nullable(),
-  schedule: SavepointSchedule.nullable(),
+  // As recorded: a schedule set before maxCount had a minimum of 1 may show 0 (R53).
+  schedule: RecordedSavepointSchedule.nullable(),
   lastSlotAt: Timestamp.nullable(),
   counts: z.object({
     total: Count,
@@ -181,7 +193,7 @@ export const AckReply = z.object({ result: AckResult, snapshotStatus: SnapshotSt
 
 export const ScheduleView = z.object({
   jobId: JobId,
-  schedule: SavepointSchedule,
+  schedule: RecordedSavepointSchedule,
   nextFireAt: Timestamp,
 });
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ZodOpenApiOverrideMetaContext } from 'zod-openapi';
 import {
+  CheckpointType,
   CheckpointingConfig,
   FormatType,
   JobId,
@@ -80,6 +81,12 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
       triggerType: TriggerType.default('MANUAL'),
       targetDirectory: Location.optional(),
       formatType: FormatType.default('CANONICAL'),
+      checkpointType: CheckpointType.optional().meta({
+        description:
+          'FULL or INCREMENTAL, as Flink’s POST /jobs/{jobid}/checkpoints takes it; left out, Flink’s CONFIGURED: ' +
+          'INCREMENTAL for a checkpoint (it may share files with earlier ones), FULL for a savepoint, which is ' +
+          'never INCREMENTAL (R58).',
+      }),
     }),
     ack: AckBody,
     acks: z.array(AckBody).min(1).max(10_000),
@@ -114,6 +121,14 @@ const AckBody = z.strictObject({
   taskId: TaskId,
   stateSize: z.number().int().nonnegative().default(0),
   stateHandles: z.array(StateHandle).max(10_000).default([]),
+  checkpointType: CheckpointType.optional().meta({
+    description:
+      'What the task took, FULL or INCREMENTAL (R58); INCREMENTAL where FULL was asked for is refused (409).',
+  }),
+  checkpointedSize: z.number().int().nonnegative().optional().meta({
+    description:
+      'Bytes this checkpoint uploaded for the task (Flink’s checkpointed_size); default stateSize.',
+  }),
 });
 
 export function parse<T extends z.ZodType>(

@@ -201,6 +201,47 @@ describe('REST API over HTTP', () => {
       expectProblem(await trigger({ kind: 'SAVEPOINT', when: 'now' }), 400, 'body.when', 'unknown-field');
       expect((await http.get(`${BASE}/jobs/${JOB}`)).body.snapshots).toEqual([]);
     });
+    it('R58 checkpointType: an unknown one is 400 naming it, an INCREMENTAL savepoint is 400, an INCREMENTAL ack of a FULL checkpoint 409; the view shows the type and checkpointedSize', async () => {
+      await register({ tasks: ['a', 'b'] });
+      expectProblem(
+        await trigger({ kind: 'CHECKPOINT', checkpointType: 'DELTA' }),
+        400,
+        'body.checkpointType',
+        'one-of',
+      );
+      expectProblem(
+        await trigger({ kind: 'SAVEPOINT', checkpointType: 'INCREMENTAL' }),
+        400,
+        'body.checkpointType',
+        'savepoint-is-full',
+      );
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).body.snapshots).toEqual([]);
+      expect((await trigger({ kind: 'CHECKPOINT', checkpointType: 'FULL' })).status).toBe(202);
+      expectProblem(
+        await ack(1, { taskId: 'a', checkpointType: 'INCREMENTAL' }),
+        409,
+        'body.checkpointType',
+        'full-snapshot-acknowledged-incremental',
+      );
+      expectProblem(
+        await ack(1, { taskId: 'a', checkpointType: 'delta' }),
+        400,
+        'body.checkpointType',
+        'one-of',
+      );
+      expect(
+        (await ack(1, { taskId: 'a', stateSize: 10, checkpointType: 'FULL', checkpointedSize: 4 })).status,
+      ).toBe(200);
+      expect((await ack(1, { taskId: 'b', stateSize: 10 })).status).toBe(200);
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body).toMatchObject({
+        status: 'COMPLETED',
+        checkpointType: 'FULL',
+        stateSize: 20,
+        checkpointedSize: 14,
+      });
+      await trigger({ kind: 'CHECKPOINT' });
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/2`)).body.checkpointType).toBe('INCREMENTAL');
+    });
   });
 
   describe('POST /jobs/:jobId/snapshots/:snapshotId/acks', () => {

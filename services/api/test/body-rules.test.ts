@@ -47,3 +47,35 @@ describe('every REST body: unknown fields and oversized bodies', () => {
     expect(res.body).toMatchObject({ status: 413 });
   });
 });
+
+describe('PUT savepoint-schedule: retention and format (docs/domain.md R49, R53)', () => {
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  beforeAll(async () => {
+    fx = apiFixture();
+    http = request(fx.app);
+    await http.put(`${BASE}/jobs/${JOB}`).send({ tasks: ['a'] });
+  });
+  afterAll(() => fx.close());
+
+  it('maxCount 0 is a 400 naming body.retention.maxCount, and writes nothing', async () => {
+    const before = (await fx.store.readStream(`snapcat-job-${JOB}`)).length;
+    const res = await http
+      .put(`${BASE}/jobs/${JOB}/savepoint-schedule`)
+      .send({ every: 'PT1S', retention: { maxCount: 0 } });
+    expectProblem(res, 400, 'body.retention.maxCount');
+    expect((await fx.store.readStream(`snapcat-job-${JOB}`)).length).toBe(before);
+  });
+
+  it('maxCount 1 and a formatType are accepted and shown', async () => {
+    const schedule = { every: 'PT1S', retention: { maxCount: 1 }, formatType: 'NATIVE' };
+    const res = await http.put(`${BASE}/jobs/${JOB}/savepoint-schedule`).send(schedule);
+    expect(res.status).toBe(200);
+    expect(res.body.schedule).toEqual(schedule);
+    expect((await http.get(`${BASE}/jobs/${JOB}/savepoint-schedule`)).body.schedule).toEqual(schedule);
+    const bad = await http
+      .put(`${BASE}/jobs/${JOB}/savepoint-schedule`)
+      .send({ ...schedule, formatType: 'x' });
+    expectProblem(bad, 400, 'body.formatType');
+  });
+});

@@ -131,7 +131,7 @@ export const JOB = `query Job($id: ID!) {
 /** What the charts need of a checkpoint (series.ts). */
 export const CHECKPOINTS = `query Checkpoints($jobId: ID!, $first: Int!, $after: String) {
   snapshots(jobId: $jobId, kinds: [CHECKPOINT], first: $first, after: $after) {
-    edges { node { id status triggeredAt completedAt failedAt stateSize sharedStateSize } }
+    edges { node { id status triggeredAt completedAt failedAt stateSize sharedStateSize checkpointedSize checkpointType } }
     pageInfo { hasNextPage endCursor }
   }
 }`;
@@ -143,10 +143,14 @@ export interface SnapshotRow {
   persisted: boolean;
   triggerType: string;
   formatType: string;
+  /** FULL or INCREMENTAL (R58); null for a checkpoint recorded before snapcat kept it. */
+  checkpointType: string | null;
   triggeredAt: string;
   completedAt: string | null;
   failedAt: string | null;
   stateSize: number;
+  /** Bytes uploaded for this snapshot (Flink's checkpointed_size). */
+  checkpointedSize: number;
   sharedStateSize: number | null;
   privateStateSize: number | null;
   externalPath: string;
@@ -158,8 +162,8 @@ export interface SnapshotRow {
   discard: { cause: string; state: string; reason: string | null } | null;
 }
 
-const SNAPSHOT_ROW = `id kind status persisted triggerType formatType triggeredAt completedAt failedAt
-  stateSize sharedStateSize privateStateSize externalPath restorePath savepointPath failureReason
+const SNAPSHOT_ROW = `id kind status persisted triggerType formatType checkpointType triggeredAt completedAt failedAt
+  stateSize checkpointedSize sharedStateSize privateStateSize externalPath restorePath savepointPath failureReason
   discard { cause state reason }`;
 
 export const SNAPSHOTS = `query Snapshots(

@@ -9,6 +9,8 @@ export interface CheckpointSample {
   failedAt: string | null;
   stateSize: number;
   sharedStateSize: number | null;
+  /** Bytes uploaded for the checkpoint (Flink's checkpointed_size); absent from older answers. */
+  checkpointedSize?: number | null;
 }
 
 const ms = (iso: string | null): number | null => {
@@ -31,6 +33,8 @@ export interface SizeSeries {
   full: number[];
   /** Its shared (incremental) part; null where the view does not know it. */
   shared: (number | null)[];
+  /** What the checkpoint uploaded (less than the whole state when INCREMENTAL); null where unknown. */
+  uploaded: (number | null)[];
   points: number;
   /** The newest completed checkpoint's state size. */
   latest: number | null;
@@ -46,6 +50,7 @@ export function sizeSeries(snapshots: readonly CheckpointSample[]): SizeSeries {
     x: done.map(({ at }) => at / 1000),
     full: done.map(({ s }) => s.stateSize),
     shared: done.map(({ s }) => s.sharedStateSize ?? null),
+    uploaded: done.map(({ s }) => s.checkpointedSize ?? null),
     points: done.length,
     latest: done.at(-1)?.s.stateSize ?? null,
   };

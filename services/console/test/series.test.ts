@@ -59,6 +59,7 @@ describe('sizeSeries', () => {
       x: [],
       full: [],
       shared: [],
+      uploaded: [],
       points: 0,
       latest: null,
     });

@@ -547,7 +547,7 @@ function Charts({ samples }: { samples: CheckpointSample[] }) {
   const size = useMemo(() => sizeSeries(samples), [samples]);
   const duration = useMemo(() => durationSeries(samples), [samples]);
   const sizeData = useMemo(
-    () => [size.x, size.full, size.shared] as [number[], ...(number | null)[][]],
+    () => [size.x, size.full, size.shared, size.uploaded] as [number[], ...(number | null)[][]],
     [size],
   );
   const durationData = useMemo(
@@ -578,7 +578,8 @@ function Charts({ samples }: { samples: CheckpointSample[] }) {
         empty="No completed checkpoints yet."
         series={(palette: Palette) => [
           {
-            label: 'Full',
+            // The whole state, whatever the checkpoint type (not FULL as opposed to INCREMENTAL, R58).
+            label: 'Whole state',
             stroke: palette('--chart-1'),
             fill: palette('--chart-1-fill'),
             width: 2,
@@ -592,6 +593,14 @@ function Charts({ samples }: { samples: CheckpointSample[] }) {
             spanGaps: true,
             value: (_u, v) => formatBytes(v),
           },
+          {
+            label: 'Uploaded (checkpointed size)',
+            stroke: palette('--chart-3'),
+            width: 2,
+            dash: [2, 3],
+            spanGaps: true,
+            value: (_u, v) => formatBytes(v),
+          },
         ]}
         table={() => (
           <table class="data compact">
@@ -600,10 +609,13 @@ function Charts({ samples }: { samples: CheckpointSample[] }) {
               <tr>
                 <th scope="col">Completed</th>
                 <th scope="col" class="num">
-                  Full
+                  Whole state
                 </th>
                 <th scope="col" class="num">
                   Shared
+                </th>
+                <th scope="col" class="num">
+                  Uploaded
                 </th>
               </tr>
             </thead>
@@ -613,6 +625,7 @@ function Charts({ samples }: { samples: CheckpointSample[] }) {
                   <td>{time(x)}</td>
                   <td class="num">{formatBytes(size.full[i])}</td>
                   <td class="num">{formatBytes(size.shared[i])}</td>
+                  <td class="num">{formatBytes(size.uploaded[i])}</td>
                 </tr>
               ))}
             </tbody>
@@ -684,7 +697,7 @@ function SnapshotsTable(props: {
 }) {
   const { rows, now, jobId } = props;
   if (!props.loaded) return <Loading what="snapshots" />;
-  const columns = props.actionsColumn ? 13 : 12;
+  const columns = props.actionsColumn ? 14 : 13;
   return (
     <TableWrap label="Snapshots">
       <table data-testid="snapshots" class="data">
@@ -699,6 +712,9 @@ function SnapshotsTable(props: {
             <th scope="col">Trigger</th>
             <th scope="col">Persisted</th>
             <th scope="col">Format</th>
+            <th scope="col" title="FULL or INCREMENTAL (Flink's CheckpointType)">
+              Type
+            </th>
             <th scope="col" class="num">
               State size
             </th>
@@ -732,6 +748,7 @@ function SnapshotsTable(props: {
               <td>{s.triggerType}</td>
               <td>{yesNo(s.persisted)}</td>
               <td>{s.formatType}</td>
+              <td data-field="checkpointType">{s.checkpointType ?? <span class="muted">—</span>}</td>
               <td class="num">{formatBytes(s.stateSize)}</td>
               <td class="num">
                 {formatBytes(s.sharedStateSize)} / {formatBytes(s.privateStateSize)}
