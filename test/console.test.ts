@@ -156,6 +156,18 @@ describe('the web console in a real browser (offline), against a running snapcat
       expect(text).toContain(job.name);
       expect(text).toContain(job.namespace);
     }
+    // The filters and the search narrow the list in the page.
+    const shown = () => page.locator('table[data-testid="jobs"] tbody tr[data-job-id]').count();
+    await page.locator('select[name="namespace"]').selectOption('payments');
+    await until(async () => ((await shown()) === 1 ? true : undefined), 5_000, 'one job in payments');
+    await page.locator('select[name="namespace"]').selectOption('');
+    await page.locator('select[name="status"]').selectOption('FINISHED');
+    await until(async () => ((await shown()) === 0 ? true : undefined), 5_000, 'no FINISHED job');
+    await page.locator('select[name="status"]').selectOption('');
+    await page.locator('input[name="q"]').fill('clickstream');
+    await until(async () => ((await shown()) === 1 ? true : undefined), 5_000, 'the search');
+    await page.locator('input[name="q"]').fill('');
+    await until(async () => ((await shown()) === 3 ? true : undefined), 5_000, 'all three again');
     // The token lives in the tab's session only.
     expect(await page.evaluate(() => [sessionStorage.getItem('snapcat.token'), localStorage.length])).toEqual(
       [OPS, 0],

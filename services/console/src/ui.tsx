@@ -219,3 +219,29 @@ export function More(props: {
     </div>
   );
 }
+
+/** A labelled filter: "All" (the empty value) and then each option, as `[value, label]` or a value alone. */
+export function FilterSelect(props: {
+  label: string;
+  name: string;
+  value: string;
+  options: readonly (string | readonly [string, string])[];
+  onChange: (value: string) => void;
+}) {
+  return (
+    <label class="field">
+      <span>{props.label}</span>
+      <select name={props.name} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        <option value="">All</option>
+        {props.options.map((option) => {
+          const [value, label] = typeof option === 'string' ? [option, option] : option;
+          return (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          );
+        })}
+      </select>
+    </label>
+  );
+}

@@ -32,6 +32,7 @@ import {
   Ago,
   Alert,
   Facts,
+  FilterSelect,
   Instant,
   Loading,
   Mono,
@@ -176,48 +177,30 @@ export function JobPage({ jobId }: { jobId: string }) {
       <section aria-labelledby="snapshots-title">
         <h2 id="snapshots-title">Snapshots</h2>
         <form class="filters" aria-label="Filter snapshots" onSubmit={(e) => e.preventDefault()}>
-          <label class="field">
-            <span>Kind</span>
-            <select
-              name="kind"
-              value={filters.kind}
-              onChange={(e) => setFilters({ ...filters, kind: e.currentTarget.value })}
-            >
-              <option value="">All</option>
-              {SNAPSHOT_KINDS.map((k) => (
-                <option key={k} value={k}>
-                  {k}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label class="field">
-            <span>Status</span>
-            <select
-              name="snapshotStatus"
-              value={filters.status}
-              onChange={(e) => setFilters({ ...filters, status: e.currentTarget.value })}
-            >
-              <option value="">All</option>
-              {SNAPSHOT_STATUSES.map((s) => (
-                <option key={s} value={s}>
-                  {s}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label class="field">
-            <span>Persisted</span>
-            <select
-              name="persisted"
-              value={filters.persisted}
-              onChange={(e) => setFilters({ ...filters, persisted: e.currentTarget.value })}
-            >
-              <option value="">All</option>
-              <option value="true">Persisted</option>
-              <option value="false">Not persisted</option>
-            </select>
-          </label>
+          <FilterSelect
+            label="Kind"
+            name="kind"
+            value={filters.kind}
+            options={SNAPSHOT_KINDS}
+            onChange={(kind) => setFilters({ ...filters, kind })}
+          />
+          <FilterSelect
+            label="Status"
+            name="snapshotStatus"
+            value={filters.status}
+            options={SNAPSHOT_STATUSES}
+            onChange={(status) => setFilters({ ...filters, status })}
+          />
+          <FilterSelect
+            label="Persisted"
+            name="persisted"
+            value={filters.persisted}
+            options={[
+              ['true', 'Persisted'],
+              ['false', 'Not persisted'],
+            ]}
+            onChange={(persisted) => setFilters({ ...filters, persisted })}
+          />
         </form>
         <SnapshotsTable
           jobId={jobId}

@@ -5,7 +5,7 @@ import { useNow, usePolling, useResource } from '../hooks';
 import { allPages, type Connection, JOB_STATUSES, JOBS, type JobRow } from '../queries';
 import { jobHref } from '../route';
 import { gql, useSessionNumber, useViewer } from '../session';
-import { Ago, Alert, Loading, Mono, StatusBadge, TableWrap } from '../ui';
+import { Ago, Alert, FilterSelect, Loading, Mono, StatusBadge, TableWrap } from '../ui';
 
 export const STALE_KEY = 'snapcat.staleAfterMinutes';
 const PAGE = 100;
@@ -67,28 +67,20 @@ export function JobsPage() {
             onInput={(e) => setQ(e.currentTarget.value)}
           />
         </label>
-        <label class="field">
-          <span>Status</span>
-          <select name="status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
-            <option value="">All</option>
-            {JOB_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field">
-          <span>Namespace</span>
-          <select name="namespace" value={namespace} onChange={(e) => setNamespace(e.currentTarget.value)}>
-            <option value="">All</option>
-            {namespaces.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label="Status"
+          name="status"
+          value={status}
+          options={JOB_STATUSES}
+          onChange={setStatus}
+        />
+        <FilterSelect
+          label="Namespace"
+          name="namespace"
+          value={namespace}
+          options={namespaces}
+          onChange={setNamespace}
+        />
         <label class="field narrow">
           <span>Stale after (minutes)</span>
           <input
