@@ -74,7 +74,7 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
 
   it('job: status, configuration, counts, latest snapshots and the restore point', async () => {
     const r = await gql(`{ job(id: "${JOB}") {
-      id name status tasks checkpointing { numRetained retention } storage { checkpointDir }
+      id name status tasks checkpointing { numRetained retention persistOnFailure } storage { checkpointDir }
       counts { total inProgress completed failed discarded }
       latestCompletedCheckpoint { id kind } latestSavepoint { id kind persisted }
       restorePoint { reason snapshot { id } } } }`);
@@ -84,7 +84,7 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
       name: 'orders',
       status: 'RUNNING',
       tasks: ['a'],
-      checkpointing: { numRetained: 50, retention: 'NEVER_RETAIN_AFTER_TERMINATION' },
+      checkpointing: { numRetained: 50, retention: 'NEVER_RETAIN_AFTER_TERMINATION', persistOnFailure: true },
       counts: { total: 25, inProgress: 0, completed: 25, failed: 0, discarded: 2 },
       latestCompletedCheckpoint: { id: 25, kind: 'CHECKPOINT' },
       latestSavepoint: { id: 24, kind: 'SAVEPOINT' },

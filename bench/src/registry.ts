@@ -73,6 +73,7 @@ export function benchRegistry(
         minPauseMs: 0,
         tolerableFailures: 0,
         retention: 'RETAIN_ON_CANCELLATION',
+        persistOnFailure: true,
       },
       storage: { checkpointDir: '/bench/checkpoints', savepointDir: '/bench/savepoints' },
     },

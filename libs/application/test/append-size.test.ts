@@ -47,6 +47,7 @@ describe('group commits and the store’s MaxAppendSize (EventStoreDB protocol t
         minPauseMs: 0,
         tolerableFailures: 0,
         retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+        persistOnFailure: true,
       },
       storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
     });

@@ -23,6 +23,7 @@ const checkpointing = {
   minPauseMs: 0,
   tolerableFailures: 0,
   retention: 'NEVER_RETAIN_AFTER_TERMINATION' as const,
+  persistOnFailure: true,
 };
 const configure = (tasks: string[]): Command => ({
   type: 'ConfigureJob',

@@ -417,8 +417,8 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
 
 /**
  * Job status change. Leaving RUNNING aborts pending snapshots; a terminal status applies each retained
- * snapshot's discard flag, after persisting the latest checkpoint on FAILED (FLIP-10). SUSPENDED discards
- * nothing that completed: the job will resume from it.
+ * snapshot's discard flag, after persisting the newest checkpoint on FAILED when it would be discarded
+ * (R38). SUSPENDED discards nothing that completed: the job will resume from it.
  */
 function changeStatus(d: Decider, to: JobStatus): boolean {
   const from = d.state.status;
@@ -438,12 +438,20 @@ function changeStatus(d: Decider, to: JobStatus): boolean {
   for (const id of [...d.state.pending].sort((a, b) => a - b)) fail(d, id, abortReason);
   if (!isTerminal(to)) return true;
 
-  if (to === 'FAILED') {
-    const latestCheckpoint = [...d.state.completed]
+  if (to === 'FAILED' && d.state.checkpointing.persistOnFailure) {
+    // R38 (snapcat, after FLIP-10): only the newest completed checkpoint, and only when its retention
+    // would discard it (CompletedCheckpoint.shouldBeDiscardedOnShutdown); never an older one.
+    const newestCheckpoint = [...d.state.completed]
       .reverse()
       .map((id) => d.state.snapshots.get(id)!)
-      .find((s) => s.kind === 'CHECKPOINT' && !s.persisted);
-    if (latestCheckpoint) persistTo(d, latestCheckpoint, d.state.storage.savepointDir, 'JOB_FAILED');
+      .find((s) => s.kind === 'CHECKPOINT');
+    if (
+      newestCheckpoint &&
+      !newestCheckpoint.persisted &&
+      discardsOn(newestCheckpoint.properties, 'FAILED')
+    ) {
+      persistTo(d, newestCheckpoint, d.state.storage.savepointDir, 'JOB_FAILED');
+    }
   }
   const cause = `JOB_${to}` as DiscardCause;
   for (const id of [...d.state.completed]) {

@@ -3,7 +3,7 @@ import { Namespace } from './namespaces';
 import {
   AckResult,
   CheckpointType,
-  CheckpointingConfig,
+  RecordedCheckpointingConfig,
   DiscardCause,
   FailureReason,
   FormatType,
@@ -34,7 +34,7 @@ export const JobRegistered = z.strictObject({
   namespace: Namespace.optional(),
   tasks: z.array(TaskId),
   status: JobStatus,
-  checkpointing: CheckpointingConfig,
+  checkpointing: RecordedCheckpointingConfig,
   storage: StorageConfig,
 });
 
@@ -43,7 +43,7 @@ export const JobReconfigured = z.strictObject({
   ...base,
   name: z.string(),
   tasks: z.array(TaskId),
-  checkpointing: CheckpointingConfig,
+  checkpointing: RecordedCheckpointingConfig,
   storage: StorageConfig,
 });
 

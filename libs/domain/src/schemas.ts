@@ -146,8 +146,16 @@ export const CheckpointingConfig = z.strictObject({
     .default(0),
   tolerableFailures: z.number().int().min(0).max(1_000_000).default(0),
   retention: Retention.default('NEVER_RETAIN_AFTER_TERMINATION'),
+  /** On FAILED, persist the newest completed checkpoint when its retention would discard it (R38). */
+  persistOnFailure: z.boolean().default(true),
 });
 export type CheckpointingConfig = z.infer<typeof CheckpointingConfig>;
+
+/** As recorded in JobRegistered/JobReconfigured: logs written before `persistOnFailure` lack it (absent = true). */
+export const RecordedCheckpointingConfig = CheckpointingConfig.extend({
+  persistOnFailure: z.boolean().optional(),
+});
+export type RecordedCheckpointingConfig = z.infer<typeof RecordedCheckpointingConfig>;
 
 export const StorageConfig = z.strictObject({
   checkpointDir: Location,

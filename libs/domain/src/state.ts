@@ -4,6 +4,7 @@ import {
   COUNTED_FAILURES,
   type CheckpointType,
   type CheckpointingConfig,
+  type RecordedCheckpointingConfig,
   type DiscardCause,
   type FailureReason,
   type FormatType,
@@ -156,6 +157,7 @@ export function initialState(jobId: string): JobState {
       minPauseMs: 0,
       tolerableFailures: 0,
       retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+      persistOnFailure: true,
     },
     storage: { checkpointDir: '/', savepointDir: '/' },
     nextSnapshotId: 1,
@@ -264,13 +266,13 @@ export class Draft {
         s.namespace = event.namespace ?? DEFAULT_NAMESPACE;
         s.tasks = event.tasks;
         s.status = event.status;
-        s.checkpointing = event.checkpointing;
+        s.checkpointing = checkpointingOf(event.checkpointing);
         s.storage = event.storage;
         return;
       case 'JobReconfigured':
         s.name = event.name;
         s.tasks = event.tasks;
-        s.checkpointing = event.checkpointing;
+        s.checkpointing = checkpointingOf(event.checkpointing);
         s.storage = event.storage;
         return;
       case 'JobStatusChanged':
@@ -567,6 +569,12 @@ export function rebuildRegistry(
     registry.markDeleting(strayCleanupOwner(cleanupId), locations);
   }
   return registry.seal();
+}
+
+/** A recorded configuration as the job holds it: logs written before `persistOnFailure` replay as true (R38). */
+function checkpointingOf(recorded: RecordedCheckpointingConfig): CheckpointingConfig {
+  const { persistOnFailure, ...rest } = recorded;
+  return { ...rest, persistOnFailure: persistOnFailure ?? true };
 }
 
 /** Whether two schedules have the same slots (they may differ in retention or target directory). */

@@ -50,6 +50,7 @@ export class Job {
       minPauseMs?: number;
       tolerableFailures?: number;
       timeoutMs?: number;
+      persistOnFailure?: boolean;
     } = {},
   ): this {
     this.run({
@@ -63,6 +64,7 @@ export class Job {
         minPauseMs: options.minPauseMs ?? 0,
         tolerableFailures: options.tolerableFailures ?? 0,
         retention: options.retention ?? 'NEVER_RETAIN_AFTER_TERMINATION',
+        persistOnFailure: options.persistOnFailure ?? true,
       },
       storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
     });

@@ -7,6 +7,7 @@ import {
   SkipReason,
   missedSlots,
   fold,
+  initialState,
   durationMs,
   STATE_CODEC_VERSION,
   decodeState,
@@ -422,18 +423,78 @@ describe('job termination', () => {
       });
     },
   );
-  it.each<Retention>(['NEVER_RETAIN_AFTER_TERMINATION', 'RETAIN_ON_FAILURE', 'RETAIN_ON_CANCELLATION'])(
-    'R38 FAILED under %s persists the latest completed checkpoint first, so it is kept',
-    (retention) => {
+  const persistedOnFailure = (job: Job) =>
+    job.log.flatMap((e) =>
+      e.type === 'SnapshotPersisted' && e.cause === 'JOB_FAILED' ? [e.snapshotId] : [],
+    );
+  it.each<[Retention, boolean]>([
+    ['NEVER_RETAIN_AFTER_TERMINATION', true],
+    ['RETAIN_ON_FAILURE', false],
+    ['RETAIN_ON_CANCELLATION', false],
+  ])(
+    'R38 FAILED under %s persists the newest completed checkpoint = %s: only when its discardFailed flag would delete it (snapcat/FLIP-10; CompletedCheckpoint.shouldBeDiscardedOnShutdown)',
+    (retention, persists) => {
       const job = terminate(retention, 'FAILED');
-      expect(job.snapshot(2)).toMatchObject({ status: 'COMPLETED', persisted: true });
-      expect(job.snapshot(1).status).toBe(
-        retention === 'NEVER_RETAIN_AFTER_TERMINATION' ? 'DISCARDING' : 'COMPLETED',
-      );
-      const persistedEvent = job.log.find((e) => e.type === 'SnapshotPersisted');
-      expect(persistedEvent).toMatchObject({ snapshotId: 2, cause: 'JOB_FAILED' });
+      // The newer savepoint (3) is not a checkpoint: the newest checkpoint is 2.
+      expect(persistedOnFailure(job)).toEqual(persists ? [2] : []);
+      expect(job.snapshot(2)).toMatchObject({ status: 'COMPLETED', persisted: persists });
+      // Never an older checkpoint: 1 keeps or loses its files by its own flag.
+      expect(job.snapshot(1)).toMatchObject({
+        status: retention === 'NEVER_RETAIN_AFTER_TERMINATION' ? 'DISCARDING' : 'COMPLETED',
+        persisted: false,
+      });
+      expect(job.snapshot(3).status).toBe('COMPLETED');
     },
   );
+  it('R38 FAILED persists no older checkpoint when the newest one is already persisted', () => {
+    const job = new Job().register({ numRetained: 3 });
+    job.complete();
+    job.complete();
+    job.run({ type: 'PersistSnapshot', snapshotId: 2 });
+    job.run({ type: 'ChangeJobStatus', status: 'FAILED' });
+    expect(persistedOnFailure(job)).toEqual([]);
+    expect(job.snapshot(2)).toMatchObject({ status: 'COMPLETED', persisted: true });
+    expect(job.snapshot(1)).toMatchObject({ status: 'DISCARDING', persisted: false });
+    expect(job.snapshot(1).discard?.cause).toBe('JOB_FAILED');
+  });
+  it('R38 FAILED persists nothing when the job sets persistOnFailure false', () => {
+    const job = new Job().register({ numRetained: 3, persistOnFailure: false });
+    job.complete();
+    job.complete();
+    job.run({ type: 'ChangeJobStatus', status: 'FAILED' });
+    expect(persistedOnFailure(job)).toEqual([]);
+    expect([1, 2].map((id) => job.snapshot(id).status)).toEqual(['DISCARDING', 'DISCARDING']);
+  });
+  it('R38 a log written before persistOnFailure replays as persistOnFailure true', () => {
+    const job = new Job().register({ numRetained: 3 });
+    job.complete();
+    job.complete();
+    const oldLog = job.log.map((e) => {
+      if (e.type !== 'JobRegistered') return e;
+      const { persistOnFailure: _absent, ...checkpointing } = e.checkpointing;
+      return { ...e, checkpointing };
+    });
+    expect(oldLog[0]).toMatchObject({ type: 'JobRegistered' });
+    expect('persistOnFailure' in (oldLog[0] as Extract<Event, { type: 'JobRegistered' }>).checkpointing).toBe(
+      false,
+    );
+    const replayed = fold(initialState(JOB), oldLog);
+    expect(replayed).toEqual(job.state);
+    expect(replayed.checkpointing.persistOnFailure).toBe(true);
+    const old = job.continuedWith(replayed);
+    // Configuring it again as it was (the default) is no change (R6).
+    expect(
+      old.run({
+        type: 'ConfigureJob',
+        name: 'job',
+        tasks: ['a', 'b'],
+        checkpointing: { ...replayed.checkpointing },
+        storage: replayed.storage,
+      }).events,
+    ).toEqual([]);
+    old.run({ type: 'ChangeJobStatus', status: 'FAILED' });
+    expect(persistedOnFailure(old)).toEqual([2]);
+  });
   it('R30, R47 SUSPENDED aborts pending snapshots with CHECKPOINT_COORDINATOR_SUSPEND and discards nothing completed', () => {
     const job = terminate('NEVER_RETAIN_AFTER_TERMINATION', 'SUSPENDED');
     expect([1, 2, 3].map((id) => job.snapshot(id).status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);

@@ -13,6 +13,18 @@ import type { StoredJobSummary } from './writes';
 
 export type StoredSnapshot = SnapshotView & { jobId: string };
 
+/**
+ * A stored job summary. Summaries written before `persistOnFailure` existed lack it: the job has it on
+ * (R38), as its log replays, until the projector rewrites the summary or the read model is rebuilt.
+ */
+function parseJobSummary(text: string): StoredJobSummary {
+  const view = JSON.parse(text) as StoredJobSummary;
+  if (view.checkpointing && view.checkpointing.persistOnFailure === undefined) {
+    view.checkpointing = { ...view.checkpointing, persistOnFailure: true };
+  }
+  return view;
+}
+
 export interface JobFilter {
   status?: JobStatus;
   /** Only jobs of these namespaces; absent: every namespace. */
@@ -81,7 +93,7 @@ export class ReadModel {
 
   async job(jobId: string): Promise<StoredJobSummary | null> {
     const text = await this.redis.get((await this.space()).job(jobId));
-    return text ? (JSON.parse(text) as StoredJobSummary) : null;
+    return text ? parseJobSummary(text) : null;
   }
 
   /** The job's tasks (kept apart from its summary). */
@@ -102,7 +114,7 @@ export class ReadModel {
       const views = await this.redis.mget(ids.map((id) => space.job(id)));
       for (const text of views) {
         if (!text) continue;
-        const view = JSON.parse(text) as StoredJobSummary;
+        const view = parseJobSummary(text);
         if (status && view.status !== status) continue;
         // Summaries written before namespaces existed have none: those jobs are in `default`.
         if (namespaces && !namespaces.includes(view.namespace ?? DEFAULT_NAMESPACE)) continue;

@@ -350,6 +350,32 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
     expect((await readModel.jobs({}, 10)).items).toHaveLength(4);
   });
 
+  it('R38 a summary written before persistOnFailure reads it as true; a written one as written', async () => {
+    const checkpointing = { numRetained: 1, retention: 'NEVER_RETAIN_AFTER_TERMINATION' };
+    const pipeline = redis.pipeline();
+    pipeline.set(space.job(jobId(1)), JSON.stringify({ jobId: jobId(1), status: 'RUNNING', checkpointing }));
+    pipeline.set(
+      space.job(jobId(2)),
+      JSON.stringify({
+        jobId: jobId(2),
+        status: 'RUNNING',
+        checkpointing: { ...checkpointing, persistOnFailure: false },
+      }),
+    );
+    pipeline.zadd(space.jobs, 0, jobId(1), 0, jobId(2));
+    await pipeline.exec();
+    const readModel = new ReadModel(redis, own);
+    expect((await readModel.job(jobId(1)))?.checkpointing).toEqual({
+      ...checkpointing,
+      persistOnFailure: true,
+    });
+    expect((await readModel.job(jobId(2)))?.checkpointing.persistOnFailure).toBe(false);
+    expect((await readModel.jobs({}, 10)).items.map((j) => j.checkpointing.persistOnFailure)).toEqual([
+      true,
+      false,
+    ]);
+  });
+
   it('a page of jobs on an empty listing, or after the last job, is empty', async () => {
     const readModel = new ReadModel(redis, own);
     const empty = { items: [], hasNextPage: false, endCursor: null };

@@ -232,6 +232,7 @@ function jobRoutes(): DescribedRoute[] {
                 minPauseMs: 5000,
                 tolerableFailures: 2,
                 retention: 'RETAIN_ON_CANCELLATION',
+                persistOnFailure: true,
               },
               storage: {
                 checkpointDir: 'file:///data/snapcat/checkpoints/orders',

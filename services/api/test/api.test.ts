@@ -51,17 +51,23 @@ describe('REST API over HTTP', () => {
         name: JOB,
         status: 'RUNNING',
         tasks: ['a', 'b'],
-        checkpointing: { numRetained: 1, maxConcurrent: 1, retention: 'NEVER_RETAIN_AFTER_TERMINATION' },
+        checkpointing: {
+          numRetained: 1,
+          maxConcurrent: 1,
+          retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+          persistOnFailure: true,
+        },
         storage: { checkpointDir: `${fx.dir}/chk`, savepointDir: `${fx.dir}/sp` },
       });
       const updated = await register({
         name: 'orders',
         tasks: ['a', 'b', 'c'],
-        checkpointing: { numRetained: 3 },
+        checkpointing: { numRetained: 3, persistOnFailure: false },
       });
       expect(updated.status).toBe(200);
       expect(updated.body).toMatchObject({ name: 'orders', tasks: ['a', 'b', 'c'], changed: true });
-      expect(updated.body.checkpointing.numRetained).toBe(3);
+      expect(updated.body.checkpointing).toMatchObject({ numRetained: 3, persistOnFailure: false });
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).body.checkpointing.persistOnFailure).toBe(false);
     });
     it('a new job may start in another status', async () => {
       expect((await register({ tasks: ['a'], status: 'SUSPENDED' })).body.status).toBe('SUSPENDED');
@@ -85,6 +91,13 @@ describe('REST API over HTTP', () => {
         { tasks: ['a'], checkpointing: { retention: 'KEEP' } },
         'body.checkpointing.retention',
         'one-of',
+      ],
+      [
+        'a non-boolean persistOnFailure (R38)',
+        JOB,
+        { tasks: ['a'], checkpointing: { persistOnFailure: 'yes' } },
+        'body.checkpointing.persistOnFailure',
+        'type-boolean',
       ],
       [
         'a relative directory',
