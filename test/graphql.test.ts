@@ -197,18 +197,25 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
         const view = JSON.parse((await redis.get(space.snapshot(JOB, id)))!);
         delete view.checkpointType;
         delete view.checkpointedSize;
+        delete view.restorePath; // and before R57
         await redis.set(space.snapshot(JOB, id), JSON.stringify(view));
       }
     } finally {
       redis.disconnect();
     }
     const old = await gql(
-      `{ a: snapshot(jobId: "${JOB}", id: 7) { checkpointType checkpointedSize }
+      `{ a: snapshot(jobId: "${JOB}", id: 7) { checkpointType checkpointedSize restorePath externalPath }
          b: snapshot(jobId: "${JOB}", id: 8) { checkpointType checkpointedSize } }`,
     );
     expect(old.errors).toBeUndefined();
-    // A checkpoint of an old log: unknown; a savepoint: FULL; no task reported an uploaded size.
-    expect(old.data!.a).toEqual({ checkpointType: null, checkpointedSize: 7 });
+    // A checkpoint of an old log: unknown; a savepoint: FULL; no task reported an uploaded size; a completed
+    // checkpoint restores from its own chk-<id>.
+    expect(old.data!.a).toEqual({
+      checkpointType: null,
+      checkpointedSize: 7,
+      restorePath: old.data!.a.externalPath,
+      externalPath: expect.stringMatching(/\/chk-7$/),
+    });
     expect(old.data!.b).toEqual({ checkpointType: 'FULL', checkpointedSize: 8 });
     const full = await gql(
       `mutation { triggerSnapshot(jobId: "${OTHER_JOBS[1]}", kind: CHECKPOINT, checkpointType: FULL) { id checkpointType } }`,

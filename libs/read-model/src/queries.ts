@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   DEFAULT_NAMESPACE,
+  restorePath,
   type JobStatus,
   type SnapshotKind,
   type SnapshotStatus,
@@ -24,6 +25,24 @@ function parseJobSummary(text: string): StoredJobSummary {
   }
   return view;
 }
+
+/**
+ * A stored snapshot view. Views projected before a field existed lack it until `snapcat replay`; each reads
+ * as a replay of its events would give it: `restorePath` from its status and directory (R57), the checkpoint
+ * type FULL for a savepoint and unknown for a checkpoint, and the checkpointed size as the state size, as
+ * no task reported one (R58).
+ */
+function parseSnapshot(text: string): StoredSnapshot {
+  const view = JSON.parse(text) as Partial<StoredSnapshot> & Omit<StoredSnapshot, UpgradedFields>;
+  return {
+    ...view,
+    restorePath: view.restorePath !== undefined ? view.restorePath : restorePath(view),
+    checkpointType:
+      view.checkpointType !== undefined ? view.checkpointType : view.kind === 'SAVEPOINT' ? 'FULL' : null,
+    checkpointedSize: view.checkpointedSize ?? view.stateSize,
+  };
+}
+type UpgradedFields = 'restorePath' | 'checkpointType' | 'checkpointedSize';
 
 export interface JobFilter {
   status?: JobStatus;
@@ -129,7 +148,7 @@ export class ReadModel {
 
   async snapshot(jobId: string, snapshotId: number): Promise<StoredSnapshot | null> {
     const text = await this.redis.get((await this.space()).snapshot(jobId, snapshotId));
-    return text ? (JSON.parse(text) as StoredSnapshot) : null;
+    return text ? parseSnapshot(text) : null;
   }
 
   /** A job's snapshots, newest first, filtered, a page at a time. */
@@ -151,7 +170,7 @@ export class ReadModel {
       const views = await this.redis.mget(ids.map((id) => space.snapshot(jobId, Number(id))));
       for (const text of views) {
         if (!text) continue;
-        const view = JSON.parse(text) as StoredSnapshot;
+        const view = parseSnapshot(text);
         if (!matchesSnapshotFilter(view, filter)) continue;
         items.push(view);
         if (items.length > first) break;

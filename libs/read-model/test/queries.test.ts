@@ -23,7 +23,18 @@ afterAll(async () => {
 const jobId = (n: number) => n.toString(16).padStart(32, '0');
 const JOB = jobId(0xabc);
 
-type Snap = Pick<StoredSnapshot, 'snapshotId' | 'kind' | 'status' | 'persisted' | 'triggerType'>;
+type Snap = Pick<
+  StoredSnapshot,
+  | 'snapshotId'
+  | 'kind'
+  | 'status'
+  | 'persisted'
+  | 'triggerType'
+  | 'restorePath'
+  | 'checkpointType'
+  | 'checkpointedSize'
+>;
+/** A view as the projector writes it now (with every field a read would otherwise derive for old views). */
 const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId: string } => ({
   jobId: JOB,
   snapshotId,
@@ -31,6 +42,9 @@ const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId:
   status: 'COMPLETED',
   persisted: false,
   triggerType: 'MANUAL',
+  restorePath: null,
+  checkpointType: null,
+  checkpointedSize: 0,
   ...over,
 });
 
@@ -348,6 +362,63 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
     expect(await ids(['team-a', 'team-b'])).toEqual([jobId(1), jobId(4)]);
     expect(await ids([])).toEqual([]);
     expect((await readModel.jobs({}, 10)).items).toHaveLength(4);
+  });
+
+  it('R57, R58 a snapshot view projected before restorePath, checkpointType and checkpointedSize reads them as a replay gives them; a written one as written', async () => {
+    const chk = `/data/chk/${JOB}/chk-3`;
+    const old = (snapshotId: number, kind: string, status: string) => ({
+      jobId: JOB,
+      snapshotId,
+      kind,
+      status,
+      persisted: true,
+      stateSize: 700,
+      externalPath: chk,
+      savepointPath: `/data/sp/${JOB}/savepoint-3-0a1b2c3d4e5f`,
+      manifestPath: `/data/sp/${JOB}/savepoint-3-0a1b2c3d4e5f/_metadata`,
+    });
+    const own = `${prefix}-upgrade`;
+    const space = new ReadModelKeys(own).space(1);
+    const pipeline = redis.pipeline();
+    pipeline.set(space.snapshot(JOB, 3), JSON.stringify(old(3, 'CHECKPOINT', 'COMPLETED')));
+    pipeline.set(space.snapshot(JOB, 4), JSON.stringify(old(4, 'CHECKPOINT', 'DISCARDING')));
+    pipeline.set(space.snapshot(JOB, 5), JSON.stringify(old(5, 'SAVEPOINT', 'COMPLETED')));
+    pipeline.set(
+      space.snapshot(JOB, 6),
+      JSON.stringify({
+        ...old(6, 'CHECKPOINT', 'COMPLETED'),
+        restorePath: chk,
+        checkpointType: 'INCREMENTAL',
+        checkpointedSize: 80,
+      }),
+    );
+    pipeline.zadd(space.snapshots(JOB), 3, '3', 4, '4', 5, '5', 6, '6');
+    await pipeline.exec();
+    const readModel = new ReadModel(redis, own);
+    // A completed checkpoint restores from its chk-<id>, not from the savepoint directory of its manifest.
+    expect(await readModel.snapshot(JOB, 3)).toMatchObject({
+      restorePath: chk,
+      checkpointType: null,
+      checkpointedSize: 700,
+    });
+    expect((await readModel.snapshot(JOB, 4))?.restorePath).toBeNull();
+    expect(await readModel.snapshot(JOB, 5)).toMatchObject({ restorePath: chk, checkpointType: 'FULL' });
+    expect(await readModel.snapshot(JOB, 6)).toMatchObject({
+      restorePath: chk,
+      checkpointType: 'INCREMENTAL',
+      checkpointedSize: 80,
+    });
+    // Pages read them the same way.
+    const page = await readModel.snapshots(JOB, {}, 10);
+    expect(
+      page.items.map((s) => [s.snapshotId, s.restorePath, s.checkpointType, s.checkpointedSize]),
+    ).toEqual([
+      [6, chk, 'INCREMENTAL', 80],
+      [5, chk, 'FULL', 700],
+      [4, null, null, 700],
+      [3, chk, null, 700],
+    ]);
+    await deleteKeys(own);
   });
 
   it('R38 a summary written before persistOnFailure reads it as true; a written one as written', async () => {

@@ -10,7 +10,6 @@ import {
   DEFAULT_NAMESPACE,
   grantsNamespace,
   jobSummaryView,
-  restorePath,
   snapshotView,
   type JobState,
   type JobSummaryView,
@@ -328,13 +327,6 @@ export function createGraphql(deps: GraphqlDeps) {
 
     Snapshot: {
       id: (s: SnapshotView) => s.snapshotId,
-      // Views projected before restorePath existed lack it until `snapcat replay`: it follows from the view.
-      restorePath: (s: SnapshotView) => s.restorePath ?? restorePath(s),
-      // Views projected before R58 lack these: what a replay of their events gives (FULL for a savepoint,
-      // unknown for a checkpoint; no task reported a checkpointed size, so it is the state size).
-      checkpointType: (s: SnapshotView) =>
-        s.checkpointType !== undefined ? s.checkpointType : s.kind === 'SAVEPOINT' ? 'FULL' : null,
-      checkpointedSize: (s: SnapshotView) => s.checkpointedSize ?? s.stateSize,
       stateHandles: (s: SnapshotView & { jobId: string }) => useCases.stateHandles(s.jobId, s.snapshotId),
     },
   };
