@@ -98,6 +98,12 @@ describe('the web console in a real browser (offline), against a running snapcat
   };
   const row = (snapshotId: number) =>
     page.locator(`table[data-testid="snapshots"] tbody tr[data-snapshot-id="${snapshotId}"]`);
+  /** A property on a snapshot's page, by the field name it is labelled with. */
+  const fact = (term: string) =>
+    page
+      .locator('section[aria-label="Snapshot details"] dl > div')
+      .filter({ has: page.locator('dt', { hasText: new RegExp(`^${term}$`) }) })
+      .locator('dd');
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-console-'));
@@ -305,11 +311,6 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(await card.innerText()).not.toContain(savepointPath); // snapcat's manifest, not Flink's _metadata
     await row(latest).locator('a').first().click();
     await page.waitForURL(new RegExp(`#/jobs/${JOB.id}/snapshots/${latest}$`));
-    const fact = (term: string) =>
-      page
-        .locator('section[aria-label="Snapshot details"] dl > div')
-        .filter({ has: page.locator('dt', { hasText: new RegExp(`^${term}$`) }) })
-        .locator('dd');
     await fact('restorePath').waitFor();
     expect(await fact('restorePath').innerText()).toBe(restorePath);
     expect(await fact('savepointPath').innerText()).toBe(savepointPath);
@@ -330,11 +331,6 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(await typeOf(savepoint)).toBe('FULL');
     await row(latest).locator('a').first().click();
     await page.waitForURL(new RegExp(`#/jobs/${JOB.id}/snapshots/${latest}$`));
-    const fact = (term: string) =>
-      page
-        .locator('section[aria-label="Snapshot details"] dl > div')
-        .filter({ has: page.locator('dt', { hasText: new RegExp(`^${term}$`) }) })
-        .locator('dd');
     await fact('checkpointType').waitFor();
     expect(await fact('checkpointType').innerText()).toBe('INCREMENTAL');
     expect(await fact('checkpointedSize').innerText()).toBe(await fact('stateSize').innerText());
