@@ -1,4 +1,5 @@
 export * from './schemas';
+export * from './enum-values';
 export * from './namespaces';
 export * from './commands';
 export * from './events';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationMs, isIsoDuration } from './duration';
+import { JOB_STATUSES, SNAPSHOT_KINDS, SNAPSHOT_STATUSES } from './enum-values';
 
 /** A Flink JobID: 32 lowercase hex characters. */
 export const JobId = z
@@ -8,23 +9,7 @@ export const JobId = z
 export const SnapshotId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const TaskId = z.string().min(1).max(256);
 
-/**
- * Every status of Flink's `JobStatus` (org.apache.flink.api.common): a connector mirrors what Flink reports.
- * Only RUNNING lets snapshots be triggered; FINISHED, CANCELED and FAILED are globally terminal.
- */
-export const JobStatus = z.enum([
-  'CREATED',
-  'INITIALIZING',
-  'RUNNING',
-  'FAILING',
-  'CANCELLING',
-  'RESTARTING',
-  'SUSPENDED',
-  'RECONCILING',
-  'FAILED',
-  'CANCELED',
-  'FINISHED',
-]);
+export const JobStatus = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['FINISHED', 'CANCELED', 'FAILED'];
 export const isTerminal = (status: JobStatus): boolean => TERMINAL_STATUSES.includes(status);
@@ -35,7 +20,7 @@ export const Retention = z.enum([
   'RETAIN_ON_CANCELLATION',
 ]);
 export type Retention = z.infer<typeof Retention>;
-export const SnapshotKind = z.enum(['CHECKPOINT', 'SAVEPOINT']);
+export const SnapshotKind = z.enum(SNAPSHOT_KINDS);
 export type SnapshotKind = z.infer<typeof SnapshotKind>;
 export const TriggerType = z.enum(['MANUAL', 'PERIODIC']);
 export type TriggerType = z.infer<typeof TriggerType>;
@@ -49,7 +34,7 @@ export type FormatType = z.infer<typeof FormatType>;
  */
 export const CheckpointType = z.enum(['FULL', 'INCREMENTAL']);
 export type CheckpointType = z.infer<typeof CheckpointType>;
-export const SnapshotStatus = z.enum(['PENDING', 'COMPLETED', 'FAILED', 'DISCARDING', 'DISCARDED']);
+export const SnapshotStatus = z.enum(SNAPSHOT_STATUSES);
 export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
 export const AckResult = z.enum(['SUCCESS', 'DUPLICATE', 'UNKNOWN', 'DISCARDED']);
 export type AckResult = z.infer<typeof AckResult>;

@@ -1,23 +1,10 @@
 // The GraphQL documents the console sends (schema/catalog.graphql), and the shapes of their answers.
-// Page sizes go in as variables: the server's cost limit multiplies a literal `first` into the cost.
+// Page sizes go in as variables; the server prices them as it prices literals (page-budget.ts).
 import { formatBytes } from './format';
 
-/** Flink's JobStatus, as the schema's enum lists it. */
-export const JOB_STATUSES = [
-  'CREATED',
-  'INITIALIZING',
-  'RUNNING',
-  'FAILING',
-  'CANCELLING',
-  'RESTARTING',
-  'SUSPENDED',
-  'RECONCILING',
-  'FAILED',
-  'CANCELED',
-  'FINISHED',
-] as const;
-export const SNAPSHOT_KINDS = ['CHECKPOINT', 'SAVEPOINT'] as const;
-export const SNAPSHOT_STATUSES = ['PENDING', 'COMPLETED', 'FAILED', 'DISCARDING', 'DISCARDED'] as const;
+// The enums' values from the domain itself (a zod-free module of it), so that a filter never misses one.
+import { JOB_STATUSES, SNAPSHOT_KINDS, SNAPSHOT_STATUSES } from '@snapcat/domain/src/enum-values';
+export { JOB_STATUSES, SNAPSHOT_KINDS, SNAPSHOT_STATUSES };
 
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number];
