@@ -1,4 +1,4 @@
-import type { Event } from '@snapcat/domain';
+import { snapshotIdOf, type Event } from '@snapcat/domain';
 import { formatPosition, type RecordedEvent } from '@snapcat/event-store';
 
 export const JOB_STREAM_PREFIX = 'snapcat-job-';
@@ -23,7 +23,7 @@ export function recordedEventView(recorded: RecordedEvent) {
     type: recorded.type,
     occurredAt: event.occurredAt,
     recordedAt: recorded.created.toISOString(),
-    snapshotId: 'snapshotId' in event ? event.snapshotId : null,
+    snapshotId: snapshotIdOf(event),
     data: event,
     metadata: recorded.metadata,
   };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Namespace } from './namespaces';
 import {
   CheckpointType,
+  ClaimMode,
   CheckpointingConfig,
   FormatType,
   JobId,
@@ -76,6 +77,20 @@ export const DeclineTask = z.strictObject({
   snapshotId: SnapshotId,
   taskId: TaskId,
   reason: z.string().max(4096).optional(),
+});
+
+/**
+ * The job (re)started from a snapshot (R62): one of the job's own completed snapshots (`snapshotId`) or
+ * any path Flink can restore from (`externalPath`, with the `checkpointId` its metadata holds when known).
+ */
+export const RestoreSnapshot = z.strictObject({
+  type: z.literal('RestoreSnapshot'),
+  jobId: JobId,
+  snapshotId: SnapshotId.optional(),
+  externalPath: Location.optional(),
+  checkpointId: SnapshotId.optional(),
+  claimMode: ClaimMode,
+  allowNonRestoredState: z.boolean(),
 });
 
 export const PersistSnapshot = z.strictObject({
@@ -161,6 +176,7 @@ export const Command = z.discriminatedUnion('type', [
   TriggerSnapshot,
   AcknowledgeTask,
   DeclineTask,
+  RestoreSnapshot,
   PersistSnapshot,
   RequestDiscard,
   RecordDiscardCompleted,

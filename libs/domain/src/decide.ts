@@ -3,11 +3,12 @@ import type { Command, CommandOf } from './commands';
 import { CommandRejected } from './errors';
 import type { Event } from './events';
 import { durationMs } from './duration';
-import { checkpointPath, periodicTriggerId, savepointPath } from './paths';
+import { checkpointPath, periodicTriggerId, restorePath, savepointPath } from './paths';
 import { discardsOn, propertiesFor } from './properties';
 import {
   isTerminal,
   type AckResult,
+  type ClaimMode,
   type DiscardCause,
   type FailureReason,
   type JobStatus,
@@ -19,6 +20,7 @@ import {
   directoriesOf,
   expectsTask,
   hasAcknowledged,
+  isJobOwned,
   stateHandlesOf,
   latestCompleted,
   type JobState,
@@ -34,6 +36,14 @@ export interface Replies {
     | { accepted: false; triggerId: string; reason: FailureReason };
   AcknowledgeTask: { result: AckResult; snapshotStatus: SnapshotStatus | null };
   DeclineTask: { snapshotStatus: SnapshotStatus };
+  /** `nextSnapshotId`: the id the restored run's next snapshot gets (R62). */
+  RestoreSnapshot: {
+    snapshotId: number | null;
+    restorePath: string;
+    claimMode: ClaimMode;
+    aborted: number[];
+    nextSnapshotId: number;
+  };
   /** `savepointPath`: where snapcat's manifest lies (R39); `restorePath`: what Flink restores from (R57). */
   PersistSnapshot: { savepointPath: string; restorePath: string; changed: boolean };
   RequestDiscard: { snapshotStatus: SnapshotStatus; changed: boolean };
@@ -187,6 +197,8 @@ function decideCommand(d: Decider, command: Command, expired: number[]): Replies
       return acknowledge(d, command);
     case 'DeclineTask':
       return decline(d, command);
+    case 'RestoreSnapshot':
+      return restore(d, command);
     case 'PersistSnapshot':
       return persist(d, command);
     case 'RequestDiscard':
@@ -348,7 +360,7 @@ function applyRetention(d: Decider): number[] {
   const periodic = [...d.state.completed]
     .reverse()
     .map((id) => d.state.snapshots.get(id)!)
-    .filter((s) => s.kind === 'SAVEPOINT' && s.triggerType === 'PERIODIC' && !s.persisted);
+    .filter((s) => s.kind === 'SAVEPOINT' && s.triggerType === 'PERIODIC' && !s.persisted && !isJobOwned(s));
   const expired = periodic.filter(
     (s, newestFirst) =>
       newestFirst > 0 &&
@@ -515,7 +527,9 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
     triggerId: c.triggerId,
     properties,
     formatType: c.formatType,
-    checkpointType: c.kind === 'SAVEPOINT' ? 'FULL' : (c.checkpointType ?? 'INCREMENTAL'),
+    // R63: after a NO_CLAIM restore the job's first checkpoint is FULL (RecoveryClaimMode.NO_CLAIM).
+    checkpointType:
+      c.kind === 'SAVEPOINT' || s.fullCheckpointOwed ? 'FULL' : (c.checkpointType ?? 'INCREMENTAL'),
     tasks: s.tasks,
     deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
     externalPath,
@@ -625,9 +639,7 @@ function complete(d: Decider, snapshot: SnapshotState): void {
     for (const id of olderPending) fail(d, id, 'CHECKPOINT_SUBSUMED');
   }
   const latestId = latestCompleted(d.state)?.snapshotId;
-  const subsumable = d.state.completed
-    .map((id) => d.state.snapshots.get(id)!)
-    .filter((s) => s.kind === 'CHECKPOINT' && !s.persisted);
+  const subsumable = d.state.completed.map((id) => d.state.snapshots.get(id)!).filter(isJobOwned);
   let excess = subsumable.length - d.state.checkpointing.numRetained;
   for (const old of subsumable) {
     if (excess <= 0) break;
@@ -682,6 +694,61 @@ function fail(
       tolerableFailures,
     });
   }
+}
+
+/**
+ * R62: the job (re)started from a snapshot, as `CheckpointCoordinator.restoreSavepoint` loads one: the
+ * snapshot's properties follow the claim mode, the id counter continues above the restored id, and the
+ * previous run's pending snapshots are aborted (CHECKPOINT_COORDINATOR_SUSPEND, not counted).
+ */
+function restore(d: Decider, c: CommandOf<'RestoreSnapshot'>): Replies['RestoreSnapshot'] {
+  if ((c.snapshotId === undefined) === (c.externalPath === undefined)) {
+    throw new CommandRejected(
+      'INVALID',
+      'snapshotId',
+      'snapshot-or-external-path',
+      'give exactly one of snapshotId (one of the job’s snapshots) or externalPath',
+    );
+  }
+  if (c.snapshotId !== undefined && c.checkpointId !== undefined) {
+    throw new CommandRejected(
+      'INVALID',
+      'checkpointId',
+      'external-path-only',
+      'checkpointId is the id of an external path’s snapshot; a snapshot of the job has its own',
+    );
+  }
+  if (isTerminal(d.state.status)) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'status',
+      'terminal-status',
+      `job is ${d.state.status}, a terminal status: Flink runs a restored job as a new job`,
+    );
+  }
+  let path = c.externalPath;
+  if (c.snapshotId !== undefined) {
+    const snapshot = requireSnapshot(d.state, c.snapshotId);
+    requireStatus(snapshot, ['COMPLETED'], 'restore from');
+    path = restorePath(snapshot)!;
+  }
+  const aborted = [...d.state.pending].sort((a, b) => a - b);
+  for (const id of aborted) fail(d, id, 'CHECKPOINT_COORDINATOR_SUSPEND');
+  d.emit({
+    type: 'SnapshotRestored',
+    ...(c.snapshotId !== undefined ? { snapshotId: c.snapshotId } : {}),
+    restorePath: path!,
+    ...(c.checkpointId !== undefined ? { checkpointId: c.checkpointId } : {}),
+    claimMode: c.claimMode,
+    allowNonRestoredState: c.allowNonRestoredState,
+  });
+  return {
+    snapshotId: c.snapshotId ?? null,
+    restorePath: path!,
+    claimMode: c.claimMode,
+    aborted,
+    nextSnapshotId: d.state.nextSnapshotId,
+  };
 }
 
 function persist(d: Decider, c: CommandOf<'PersistSnapshot'>): Replies['PersistSnapshot'] {

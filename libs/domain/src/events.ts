@@ -3,6 +3,7 @@ import { Namespace } from './namespaces';
 import {
   AckResult,
   CheckpointType,
+  ClaimMode,
   RecordedCheckpointingConfig,
   DiscardCause,
   FailureReason,
@@ -154,6 +155,21 @@ export const SnapshotPersisted = z.strictObject({
   cause: z.enum(['USER', 'JOB_FAILED']),
 });
 
+/**
+ * The job restored from a snapshot (R62): the job's own (`snapshotId`) or an external path. `restorePath` is
+ * what Flink was given; `checkpointId` the restored snapshot's id, from which the id counter continues.
+ */
+export const SnapshotRestored = z.strictObject({
+  type: z.literal('SnapshotRestored'),
+  ...base,
+  /** The job's own snapshot restored from; absent for an external path. */
+  snapshotId: SnapshotNumber.optional(),
+  restorePath: Location,
+  checkpointId: SnapshotNumber.optional(),
+  claimMode: ClaimMode,
+  allowNonRestoredState: z.boolean(),
+});
+
 export const SnapshotDiscardRequested = z.strictObject({
   type: z.literal('SnapshotDiscardRequested'),
   ...ofSnapshot,
@@ -231,6 +247,7 @@ export const Event = z.discriminatedUnion('type', [
   SnapshotSubsumed,
   TolerableFailuresExceeded,
   SnapshotPersisted,
+  SnapshotRestored,
   SnapshotDiscardRequested,
   SnapshotDiscarded,
   SnapshotDiscardFailed,
@@ -242,3 +259,7 @@ export const Event = z.discriminatedUnion('type', [
 export type Event = z.infer<typeof Event>;
 export type EventOf<T extends Event['type']> = Extract<Event, { type: T }>;
 export const EVENT_TYPES = Event.options.map((o) => o.shape.type.value);
+
+/** The snapshot an event is about, null for job-level events (and a restore from an external path). */
+export const snapshotIdOf = (event: Event): number | null =>
+  'snapshotId' in event ? (event.snapshotId ?? null) : null;

@@ -9,6 +9,7 @@ export * from './decide';
 export * from './errors';
 export * from './paths';
 export * from './views';
+export * from './restore-plan';
 export * from './codec';
 export * from './duration';
 export * from './webhooks';

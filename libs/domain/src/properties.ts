@@ -1,4 +1,4 @@
-import type { JobStatus, Retention, SnapshotKind, SnapshotProperties } from './schemas';
+import type { ClaimMode, JobStatus, Retention, SnapshotKind, SnapshotProperties } from './schemas';
 
 /** Rules R15 and R16 of docs/domain.md, row by row (Flink's CheckpointProperties.forCheckpoint and forSavepoint). */
 export function propertiesFor(kind: SnapshotKind, retention: Retention): SnapshotProperties {
@@ -23,6 +23,19 @@ export function propertiesFor(kind: SnapshotKind, retention: Retention): Snapsho
 /** FLIP-10: a persisted checkpoint is a savepoint; every discard flag is off, `forced` stays as it was. */
 export function persistedProperties(properties: SnapshotProperties): SnapshotProperties {
   return { forced: properties.forced, ...retainAll };
+}
+
+/**
+ * A snapshot's properties once a job restored from it (R62), as `CheckpointCoordinator.restoreSavepoint`
+ * sets them: CLAIM gives it the job's checkpoint properties (it is subsumed and discarded like the job's own
+ * checkpoints); NO_CLAIM (`forUnclaimedSnapshot`) and LEGACY (`forSavepoint`) turn every discard flag off.
+ */
+export function restoredProperties(
+  claimMode: ClaimMode,
+  properties: SnapshotProperties,
+  retention: Retention,
+): SnapshotProperties {
+  return claimMode === 'CLAIM' ? propertiesFor('CHECKPOINT', retention) : persistedProperties(properties);
 }
 
 /** The discard flag that a job's termination in `status` consults. */

@@ -34,6 +34,17 @@ export type FormatType = z.infer<typeof FormatType>;
  */
 export const CheckpointType = z.enum(['FULL', 'INCREMENTAL']);
 export type CheckpointType = z.infer<typeof CheckpointType>;
+/**
+ * Who owns a restored snapshot's files from the restore on (R62): Flink's `RecoveryClaimMode` (formerly
+ * `RestoreMode`, FLIP-193). CLAIM: the job, which subsumes and discards it like its own checkpoints;
+ * NO_CLAIM: the user, and the job's first checkpoint after it is FULL; LEGACY: the user, but later
+ * checkpoints may reference its files.
+ */
+export const ClaimMode = z.enum(['CLAIM', 'NO_CLAIM', 'LEGACY']);
+export type ClaimMode = z.infer<typeof ClaimMode>;
+/** What a restore plan (R64) looks for: Flink's failover choice, the newest state, or the newest savepoint. */
+export const RestoreStrategy = z.enum(['FAILOVER', 'LATEST_STATE', 'LATEST_SAVEPOINT']);
+export type RestoreStrategy = z.infer<typeof RestoreStrategy>;
 export const SnapshotStatus = z.enum(SNAPSHOT_STATUSES);
 export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
 export const AckResult = z.enum(['SUCCESS', 'DUPLICATE', 'UNKNOWN', 'DISCARDED']);

@@ -1,9 +1,10 @@
 import { DEFAULT_NAMESPACE } from './namespaces';
-import { internProperties, persistedProperties } from './properties';
+import { internProperties, persistedProperties, restoredProperties } from './properties';
 import {
   COUNTED_FAILURES,
   type CheckpointType,
   type CheckpointingConfig,
+  type ClaimMode,
   type RecordedCheckpointingConfig,
   type DiscardCause,
   type FailureReason,
@@ -99,6 +100,26 @@ export interface SnapshotState {
    * `persistedPath`, or `_metadata` there when written before that name.
    */
   manifestPath?: string;
+  /**
+   * The claim mode of the newest restore from this snapshot (R62), null while none: CLAIM makes the job
+   * its owner (subsumed and discarded like its own checkpoints), NO_CLAIM and LEGACY the user.
+   */
+  claimMode: ClaimMode | null;
+}
+
+/** A restore of the job (R62): from one of its snapshots or from an external path. */
+export interface RestoreRecord {
+  /** The job's own snapshot, null for an external path. */
+  snapshotId: number | null;
+  /** What Flink was given. */
+  restorePath: string;
+  /** The restored snapshot's id when known (its own id, or the one an external path's metadata holds). */
+  checkpointId: number | null;
+  claimMode: ClaimMode;
+  allowNonRestoredState: boolean;
+  restoredAt: number;
+  /** The first snapshot id of the run that started from it: snapshots below it belong to earlier runs. */
+  firstSnapshotId: number;
 }
 
 export interface JobState {
@@ -128,6 +149,10 @@ export interface JobState {
   strayCleanups: Map<number, string[]>;
   nextCleanupId: number;
   consecutiveFailures: number;
+  /** How many restores the job recorded, and the newest (R62). */
+  restores: { count: number; latest: RestoreRecord | null };
+  /** After a NO_CLAIM restore, until a checkpoint completes: checkpoints are triggered FULL (R63). */
+  fullCheckpointOwed: boolean;
   schedule: SavepointSchedule | null;
   /** The newest schedule slot (epoch ms) that fired or was skipped; older ones never fire again. */
   lastSlot: number | null;
@@ -171,6 +196,8 @@ export function initialState(jobId: string): JobState {
     strayCleanups: new Map(),
     nextCleanupId: 1,
     consecutiveFailures: 0,
+    restores: { count: 0, latest: null },
+    fullCheckpointOwed: false,
     schedule: null,
     lastSlot: null,
     scheduleSince: null,
@@ -303,6 +330,7 @@ export class Draft {
             privateStateSize: 0,
             triggeredAt: at,
             deadline: Date.parse(event.deadline),
+            claimMode: null,
           }),
         );
         this.owned.add(event.snapshotId);
@@ -363,6 +391,7 @@ export class Draft {
         insertSorted(this.own('completed'), event.snapshotId);
         s.lastCompletedAt = at;
         s.consecutiveFailures = 0;
+        if (snap.kind === 'CHECKPOINT') s.fullCheckpointOwed = false;
         this.own('counts').completed += 1;
         return;
       }
@@ -381,8 +410,35 @@ export class Draft {
       case 'SnapshotSubsumed':
         this.snapshot(event.snapshotId).subsumedBy = event.subsumedBy;
         return;
+      case 'SnapshotRestored': {
+        if (event.snapshotId !== undefined) {
+          const snap = this.snapshot(event.snapshotId);
+          snap.claimMode = event.claimMode;
+          snap.properties = internProperties(
+            restoredProperties(event.claimMode, snap.properties, s.checkpointing.retention),
+          );
+        }
+        const restoredId = event.snapshotId ?? event.checkpointId;
+        if (restoredId !== undefined) s.nextSnapshotId = Math.max(s.nextSnapshotId, restoredId + 1);
+        s.restores = {
+          count: s.restores.count + 1,
+          latest: {
+            snapshotId: event.snapshotId ?? null,
+            restorePath: event.restorePath,
+            checkpointId: restoredId ?? null,
+            claimMode: event.claimMode,
+            allowNonRestoredState: event.allowNonRestoredState,
+            restoredAt: at,
+            firstSnapshotId: s.nextSnapshotId,
+          },
+        };
+        s.fullCheckpointOwed = event.claimMode === 'NO_CLAIM';
+        return;
+      }
       case 'SnapshotPersisted': {
         const snap = this.snapshot(event.snapshotId);
+        // Persisting takes a claimed snapshot back from the job (R62): it is a savepoint from now on.
+        snap.claimMode = snap.claimMode === 'CLAIM' ? null : snap.claimMode;
         snap.persisted = true;
         snap.persistedPath = event.savepointPath;
         snap.properties = internProperties(persistedProperties(snap.properties));
@@ -508,7 +564,18 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     subsumedBy: s.subsumedBy,
     discard: s.discard,
     manifestPath: s.manifestPath,
+    claimMode: s.claimMode,
   };
+}
+
+/**
+ * Whether the job owns a completed snapshot's files (R32, R62): subsumed beyond `numRetained` and
+ * discarded as its retention says. Its own checkpoints, unless persisted or restored from without a claim;
+ * and any snapshot it restored from in CLAIM mode.
+ */
+export function isJobOwned(s: SnapshotState): boolean {
+  if (s.claimMode !== null) return s.claimMode === 'CLAIM';
+  return s.kind === 'CHECKPOINT' && !s.persisted;
 }
 
 /**
@@ -607,19 +674,6 @@ export function countsAgainstTolerance(snapshot: SnapshotState, reason: FailureR
 export function latestCompleted(state: JobState): SnapshotState | undefined {
   const id = state.completed[state.completed.length - 1];
   return id === undefined ? undefined : state.snapshots.get(id);
-}
-
-/** The snapshot a restart should use now, and why: the newest completed one that is not being discarded. */
-export function restorePoint(state: JobState): { snapshotId: number; reason: string } | null {
-  const latest = latestCompleted(state);
-  if (!latest) return null;
-  const what =
-    latest.kind === 'SAVEPOINT'
-      ? `${latest.triggerType.toLowerCase()} savepoint`
-      : latest.persisted
-        ? 'checkpoint, persisted as a savepoint'
-        : 'checkpoint';
-  return { snapshotId: latest.snapshotId, reason: `newest completed snapshot (${what}) not being discarded` };
 }
 
 /** The newest completed snapshot, among those retained, that matches. */

@@ -2,11 +2,11 @@ import {
   checkpointTypeOf,
   latestCompleted,
   latestCompletedWhere,
-  restorePoint,
   type JobState,
   type SnapshotState,
 } from './state';
 import { restorePath } from './paths';
+import { restorePoint } from './restore-plan';
 
 const iso = (ms: number | undefined | null): string | null =>
   ms == null ? null : new Date(ms).toISOString();
@@ -41,6 +41,8 @@ export function snapshotView(s: SnapshotState) {
     /** A persisted checkpoint's directory for snapcat's manifest (R39): not a path Flink restores from. */
     savepointPath: s.persistedPath ?? null,
     manifestPath: s.manifestPath ?? null,
+    /** The claim mode of the newest restore from it (R62); null while the job never restored from it. */
+    claimMode: s.claimMode,
     failureReason: s.failureReason ?? null,
     failureMessage: s.failureMessage ?? null,
     declinedBy: s.declinedBy ?? null,
@@ -80,6 +82,17 @@ export function jobSummaryView(state: JobState) {
     latestSavepointId:
       latestCompletedWhere(state, (s) => s.kind === 'SAVEPOINT' || s.persisted)?.snapshotId ?? null,
     restorePoint: restorePoint(state),
+    /** The newest restore (R62): from one of the job's snapshots or an external path; null while none. */
+    latestRestore: state.restores.latest
+      ? {
+          snapshotId: state.restores.latest.snapshotId,
+          restorePath: state.restores.latest.restorePath,
+          checkpointId: state.restores.latest.checkpointId,
+          claimMode: state.restores.latest.claimMode,
+          allowNonRestoredState: state.restores.latest.allowNonRestoredState,
+          restoredAt: iso(state.restores.latest.restoredAt)!,
+        }
+      : null,
     schedule: state.schedule,
     lastSlotAt: iso(state.lastSlot),
     counts: {
@@ -88,6 +101,7 @@ export function jobSummaryView(state: JobState) {
       completed: state.counts.completed,
       failed: state.counts.failed,
       discarded: state.counts.discarded,
+      restored: state.restores.count,
     },
     /** Bytes of the distinct files the live snapshots reference (what restoring any of them needs). */
     referencedStateSize: state.sharedState.referencedBytes,

@@ -7,6 +7,7 @@ import {
   fold,
   initialState,
   durationMs,
+  isJobOwned,
   isTerminal,
   latestCompleted,
   type JobStatus,
@@ -73,6 +74,14 @@ const step = fc.oneof(
     arbitrary: fc.record({ op: fc.constant('sweep' as const), maxCount: fc.integer({ min: 1, max: 3 }) }),
   },
   {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('restore' as const),
+      back: fc.nat(6),
+      claimMode: fc.constantFrom('CLAIM', 'NO_CLAIM', 'LEGACY'),
+    }),
+  },
+  {
     weight: 1,
     arbitrary: fc.record({
       op: fc.constant('status' as const),
@@ -130,6 +139,14 @@ function apply(job: Job, s: Step): void {
         return;
       case 'status':
         job.run({ type: 'ChangeJobStatus', status: s.status });
+        return;
+      case 'restore':
+        job.run({
+          type: 'RestoreSnapshot',
+          snapshotId: recent(s.back),
+          claimMode: s.claimMode as 'CLAIM' | 'NO_CLAIM' | 'LEGACY',
+          allowNonRestoredState: false,
+        });
         return;
       case 'fire':
         job.now += s.ms;
@@ -233,6 +250,16 @@ describe('domain invariants (fast-check)', () => {
             expect(['RETENTION', 'USER', 'ABORTED']).toContain(e.cause);
           }
           if (e.type === 'SnapshotPersisted') permanent.add(e.snapshotId);
+          // R62: a CLAIM hands the snapshot to the job (its automatic rules may discard it); NO_CLAIM and
+          // LEGACY leave it the user's, even one of the job's own checkpoints.
+          if (e.type === 'SnapshotRestored' && e.snapshotId !== undefined) {
+            if (e.claimMode === 'CLAIM') {
+              permanent.delete(e.snapshotId);
+              periodic.delete(e.snapshotId);
+            } else {
+              permanent.add(e.snapshotId);
+            }
+          }
           // USER is a person's explicit request; ABORTED is the partial state of a snapshot that never completed.
           if (e.type === 'SnapshotDiscardRequested' && e.cause !== 'USER' && e.cause !== 'ABORTED') {
             expect(permanent.has(e.snapshotId)).toBe(false);
@@ -271,6 +298,41 @@ describe('domain invariants (fast-check)', () => {
     // The generator must reach the case under test: automatic discards while the job runs (600 to 830
     // per 300 histories in six runs; the floor is 30).
     expect(reached).toBeGreaterThan(runs.numRuns / 10);
+  });
+
+  it('R62 after every completion at most numRetained completed snapshots are the job’s, CLAIMed ones included', () => {
+    let claimedSubsumed = 0;
+    fc.assert(
+      fc.property(whileRunning, (h) => {
+        const claimed = new Set<number>();
+        const job = new Job().register({
+          tasks: TASKS,
+          retention: h.retention as never,
+          maxConcurrent: MAX_CONCURRENT,
+          minPauseMs: h.minPauseMs,
+          timeoutMs: 4000,
+          numRetained: 2,
+        });
+        for (const s of h.steps) {
+          const before = job.log.length;
+          apply(job, s);
+          const events = job.log.slice(before);
+          for (const e of events) {
+            if (e.type === 'SnapshotRestored' && e.snapshotId !== undefined && e.claimMode === 'CLAIM') {
+              claimed.add(e.snapshotId);
+            }
+            if (e.type === 'SnapshotSubsumed' && claimed.has(e.snapshotId)) claimedSubsumed += 1;
+          }
+          if (events.some((e) => e.type === 'SnapshotCompleted')) {
+            const owned = job.state.completed.filter((id) => isJobOwned(job.snapshot(id)));
+            expect(owned.length).toBeLessThanOrEqual(job.state.checkpointing.numRetained);
+          }
+        }
+      }),
+      runs,
+    );
+    // The generator must reach the case under test: a claimed snapshot subsumed by later checkpoints.
+    expect(claimedSubsumed).toBeGreaterThan(runs.numRuns / 20);
   });
 
   it('R9 at most maxConcurrent non-forced snapshots are pending', () => {

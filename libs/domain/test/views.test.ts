@@ -172,26 +172,26 @@ describe('jobSummaryView and jobView', () => {
     expect(view.snapshots[1]).toEqual(snapshotView(job.snapshot(2)));
   });
 
-  it('R7 says why the restore point is the one it is', () => {
+  it('R7 says why the restore point is the one it is (restorePlan LATEST_STATE)', () => {
     const manual = new Job().register();
     manual.complete('SAVEPOINT');
     expect(restorePoint(manual.state)).toEqual({
       snapshotId: 1,
-      reason: 'newest completed snapshot (manual savepoint) not being discarded',
+      reason: 'the newest completed snapshot: snapshot 1 (manual savepoint)',
     });
     const periodic = new Job().register();
     periodic.complete('SAVEPOINT', 'PERIODIC');
     expect(restorePoint(periodic.state)!.reason).toBe(
-      'newest completed snapshot (periodic savepoint) not being discarded',
+      'the newest completed snapshot: snapshot 1 (periodic savepoint)',
     );
     const checkpoint = new Job().register();
     checkpoint.complete();
     expect(restorePoint(checkpoint.state)!.reason).toBe(
-      'newest completed snapshot (checkpoint) not being discarded',
+      'the newest completed snapshot: snapshot 1 (checkpoint)',
     );
     checkpoint.run({ type: 'PersistSnapshot', snapshotId: 1 });
     expect(restorePoint(checkpoint.state)!.reason).toBe(
-      'newest completed snapshot (checkpoint, persisted as a savepoint) not being discarded',
+      'the newest completed snapshot: snapshot 1 (checkpoint, persisted as a savepoint)',
     );
   });
 

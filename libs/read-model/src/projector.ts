@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { fold, type Event, type JobState } from '@snapcat/domain';
+import { fold, snapshotIdOf, type Event, type JobState } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent } from '@snapcat/application';
 import {
   START,
@@ -247,7 +247,8 @@ export class Projector {
       const snapshots = new Set<number>();
       let tasksChanged = false;
       for (const { event } of run) {
-        if ('snapshotId' in event) snapshots.add(event.snapshotId);
+        const snapshotId = snapshotIdOf(event);
+        if (snapshotId !== null) snapshots.add(snapshotId);
         if (event.type === 'JobRegistered' || event.type === 'JobReconfigured') tasksChanged = true;
       }
       const revision = run[run.length - 1]!.recorded.revision;
@@ -282,7 +283,7 @@ export class Projector {
       this.deps.publish?.({
         jobId: event.jobId,
         type: event.type,
-        snapshotId: 'snapshotId' in event ? event.snapshotId : null,
+        snapshotId: snapshotIdOf(event),
         revision: recorded.revision.toString(),
         position: formatPosition(recorded.position),
         occurredAt: event.occurredAt,

@@ -1,0 +1,309 @@
+import {
+  decodeState,
+  encodeState,
+  fold,
+  initialState,
+  restorePlan,
+  snapshotView,
+  jobSummaryView,
+  type ClaimMode,
+} from '../src';
+import { JOB, Job, T0 } from './harness';
+
+const MINUTE = 60_000;
+
+/** A job with a persisted checkpoint 1 and two later checkpoints (numRetained 2). */
+function withPersistedCheckpoint(): Job {
+  const job = new Job().register({ numRetained: 2 });
+  job.complete();
+  job.run({ type: 'PersistSnapshot', snapshotId: 1 });
+  return job;
+}
+
+/** The id of an accepted trigger. */
+function idOf(reply: ReturnType<Job['trigger']>): number {
+  if (!reply.accepted) throw new Error(`trigger rejected: ${reply.reason}`);
+  return reply.snapshotId;
+}
+
+function restore(job: Job, snapshotId: number, claimMode: ClaimMode) {
+  return job.run({ type: 'RestoreSnapshot', snapshotId, claimMode, allowNonRestoredState: false });
+}
+
+describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint, RecoveryClaimMode)', () => {
+  it.each([
+    ['CLAIM', 'DISCARDING'],
+    ['NO_CLAIM', 'COMPLETED'],
+    ['LEGACY', 'COMPLETED'],
+  ] as const)(
+    'R62 restored from a persisted checkpoint in %s, then four checkpoints with numRetained 2: it is %s',
+    (claimMode, status) => {
+      const job = withPersistedCheckpoint();
+      const { reply } = restore(job, 1, claimMode);
+      expect(reply).toEqual({
+        snapshotId: 1,
+        restorePath: job.snapshot(1).externalPath,
+        claimMode,
+        aborted: [],
+        nextSnapshotId: 2,
+      });
+      for (let i = 0; i < 4; i += 1) job.complete();
+      expect(job.snapshot(1).status).toBe(status);
+      if (status === 'DISCARDING') {
+        // Flink's restoreSavepoint gives a claimed snapshot the job's checkpoint properties: subsumed.
+        expect(job.snapshot(1).discard!.cause).toBe('SUBSUMED');
+        expect(job.snapshot(1).properties.discardSubsumed).toBe(true);
+      } else {
+        expect(job.snapshot(1).properties).toMatchObject({ discardSubsumed: false, discardFinished: false });
+      }
+      expect(snapshotView(job.snapshot(1)).claimMode).toBe(claimMode);
+      expect(jobSummaryView(job.state)).toMatchObject({
+        counts: { restored: 1 },
+        latestRestore: { snapshotId: 1, claimMode, allowNonRestoredState: false },
+      });
+    },
+  );
+
+  it('R62 a savepoint restored in CLAIM mode is subsumed like a checkpoint; in NO_CLAIM it is not', () => {
+    for (const [claimMode, subsumed] of [
+      ['CLAIM', true],
+      ['NO_CLAIM', false],
+    ] as const) {
+      const job = new Job().register({ numRetained: 1 });
+      const savepoint = job.complete('SAVEPOINT');
+      restore(job, savepoint, claimMode);
+      job.complete();
+      job.complete();
+      expect(job.snapshot(savepoint).status).toBe(subsumed ? 'DISCARDING' : 'COMPLETED');
+    }
+  });
+
+  it('R62 the job terminating discards a CLAIMed snapshot as its retention says, never a NO_CLAIMed one', () => {
+    for (const [claimMode, status] of [
+      ['CLAIM', 'DISCARDING'],
+      ['NO_CLAIM', 'COMPLETED'],
+      ['LEGACY', 'COMPLETED'],
+    ] as const) {
+      const job = new Job().register({ numRetained: 3 });
+      const savepoint = job.complete('SAVEPOINT');
+      restore(job, savepoint, claimMode);
+      job.run({ type: 'ChangeJobStatus', status: 'FINISHED' });
+      expect(job.snapshot(savepoint).status).toBe(status);
+    }
+  });
+
+  it('R62 persisting a claimed checkpoint takes it back from the job: it is no longer subsumed', () => {
+    const job = new Job().register({ numRetained: 1 });
+    job.complete();
+    job.complete();
+    restore(job, 2, 'CLAIM');
+    expect(job.snapshot(2).claimMode).toBe('CLAIM');
+    job.run({ type: 'PersistSnapshot', snapshotId: 2 });
+    expect(job.snapshot(2).claimMode).toBeNull();
+    job.complete();
+    job.complete();
+    expect(job.snapshot(2).status).toBe('COMPLETED');
+  });
+
+  it('R62 the id counter continues above the restored id (CheckpointCoordinator.restoreSavepoint: checkpointIdCounter.setCount)', () => {
+    const job = new Job().register({ numRetained: 3 });
+    const { reply } = job.run({
+      type: 'RestoreSnapshot',
+      externalPath: 's3://other-bucket/savepoints/savepoint-abcdef-0123456789ab',
+      checkpointId: 500,
+      claimMode: 'NO_CLAIM',
+      allowNonRestoredState: true,
+    });
+    expect(reply).toMatchObject({ snapshotId: null, nextSnapshotId: 501 });
+    expect(job.trigger()).toMatchObject({ accepted: true, snapshotId: 501 });
+    expect(jobSummaryView(job.state).latestRestore).toMatchObject({
+      snapshotId: null,
+      checkpointId: 500,
+      restorePath: 's3://other-bucket/savepoints/savepoint-abcdef-0123456789ab',
+      allowNonRestoredState: true,
+    });
+    // An own, older snapshot leaves the counter where it is.
+    job.complete();
+    job.complete();
+    expect(restore(job, 502, 'CLAIM').reply.nextSnapshotId).toBe(504);
+  });
+
+  it('R62 a restore aborts the previous run’s pending snapshots with CHECKPOINT_COORDINATOR_SUSPEND, not counted', () => {
+    const job = new Job().register({ tolerableFailures: 0 });
+    const done = job.complete();
+    const pending = idOf(job.trigger());
+    const savepoint = idOf(job.trigger('SAVEPOINT'));
+    const { events, reply } = restore(job, done, 'CLAIM');
+    expect(reply.aborted).toEqual([pending, savepoint]);
+    expect(
+      events.filter((e) => e.type === 'SnapshotFailed').map((e) => e.type === 'SnapshotFailed' && e.reason),
+    ).toEqual(['CHECKPOINT_COORDINATOR_SUSPEND', 'CHECKPOINT_COORDINATOR_SUSPEND']);
+    expect(job.types(events)).not.toContain('TolerableFailuresExceeded');
+    expect(job.state.consecutiveFailures).toBe(0);
+    expect(job.types(events).at(-1)).toBe('SnapshotRestored');
+  });
+
+  it('R62 refuses what Flink could not restore from, writing nothing', () => {
+    const job = new Job().register();
+    const done = job.complete();
+    const pending = idOf(job.trigger());
+    const before = job.log.length;
+    const base = {
+      type: 'RestoreSnapshot' as const,
+      claimMode: 'CLAIM' as const,
+      allowNonRestoredState: false,
+    };
+    expect(job.reject({ ...base })).toMatchObject({ code: 'INVALID', field: 'snapshotId' });
+    expect(job.reject({ ...base, snapshotId: done, externalPath: '/data/x' })).toMatchObject({
+      code: 'INVALID',
+      rule: 'snapshot-or-external-path',
+    });
+    expect(job.reject({ ...base, snapshotId: done, checkpointId: 9 })).toMatchObject({
+      code: 'INVALID',
+      field: 'checkpointId',
+    });
+    expect(job.reject({ ...base, snapshotId: pending })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'snapshotId',
+    });
+    expect(job.reject({ ...base, snapshotId: 99 })).toMatchObject({ code: 'NOT_FOUND' });
+    job.run({ type: 'RequestDiscard', snapshotId: done, force: true });
+    expect(job.reject({ ...base, snapshotId: done })).toMatchObject({ code: 'CONFLICT' });
+    const ended = new Job().register();
+    const last = ended.complete('SAVEPOINT');
+    ended.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    expect(ended.reject({ ...base, snapshotId: last })).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'terminal-status',
+    });
+    expect(job.log.slice(before).map((e) => e.type)).toEqual(['SnapshotDiscardRequested']);
+  });
+
+  it('R62 restores replay to the same state and survive the aggregate codec', () => {
+    const job = withPersistedCheckpoint();
+    restore(job, 1, 'CLAIM');
+    job.complete();
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: '/data/sp/elsewhere',
+      checkpointId: 40,
+      claimMode: 'LEGACY',
+      allowNonRestoredState: false,
+    });
+    const replayed = fold(initialState(JOB), job.log);
+    expect(replayed).toEqual(job.state);
+    expect(decodeState(JSON.parse(JSON.stringify(encodeState(job.state))))).toEqual(job.state);
+  });
+});
+
+describe('the first checkpoint after a NO_CLAIM restore (R63; RecoveryClaimMode.NO_CLAIM)', () => {
+  it('R63 is FULL, even when INCREMENTAL is asked for, until a checkpoint completes', () => {
+    const job = new Job().register({ numRetained: 3 });
+    const savepoint = job.complete('SAVEPOINT');
+    restore(job, savepoint, 'NO_CLAIM');
+    job.run({
+      type: 'TriggerSnapshot',
+      kind: 'CHECKPOINT',
+      triggerId: 'x1',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+      checkpointType: 'INCREMENTAL',
+    });
+    expect(job.snapshot(2).requestedCheckpointType).toBe('FULL');
+    // A savepoint completing does not pay the debt; the failed checkpoint neither.
+    job.complete('SAVEPOINT');
+    job.run({ type: 'DeclineTask', snapshotId: 2, taskId: 'a' });
+    const full = job.complete();
+    expect(job.snapshot(full).requestedCheckpointType).toBe('FULL');
+    const next = job.complete();
+    expect(job.snapshot(next).requestedCheckpointType).toBe('INCREMENTAL');
+  });
+
+  it.each(['CLAIM', 'LEGACY'] as const)(
+    'R63 a %s restore does not make the next checkpoint FULL',
+    (claimMode) => {
+      const job = new Job().register({ numRetained: 3 });
+      const savepoint = job.complete('SAVEPOINT');
+      restore(job, savepoint, claimMode);
+      expect(job.snapshot(job.complete()).requestedCheckpointType).toBe('INCREMENTAL');
+    },
+  );
+});
+
+describe('restore plans (R64)', () => {
+  const plan = (job: Job, strategy: 'FAILOVER' | 'LATEST_STATE' | 'LATEST_SAVEPOINT', maxAgeMs?: number) =>
+    restorePlan(job.state, strategy, job.now, maxAgeMs);
+
+  it('R64 FAILOVER picks the newest completed checkpoint, never a newer savepoint (CheckpointCoordinator.completePendingCheckpoint: savepoints do not enter the store)', () => {
+    const job = new Job().register({ numRetained: 3 });
+    const checkpoint = job.complete();
+    const savepoint = job.complete('SAVEPOINT');
+    expect(plan(job, 'FAILOVER')).toMatchObject({ ok: true, snapshotId: checkpoint, claimMode: 'CLAIM' });
+    expect(plan(job, 'LATEST_STATE')).toMatchObject({
+      ok: true,
+      snapshotId: savepoint,
+      claimMode: 'NO_CLAIM',
+    });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({
+      ok: true,
+      snapshotId: savepoint,
+      claimMode: 'NO_CLAIM',
+    });
+    expect(plan(job, 'FAILOVER')).toMatchObject({ restorePath: job.snapshot(checkpoint).externalPath });
+    // A persisted checkpoint is still a checkpoint in Flink's store, and now the user's: NO_CLAIM.
+    job.run({ type: 'PersistSnapshot', snapshotId: checkpoint });
+    expect(plan(job, 'FAILOVER')).toMatchObject({ snapshotId: checkpoint, claimMode: 'NO_CLAIM' });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({ snapshotId: savepoint });
+  });
+
+  it('R64 after a restore only the new run counts; with no checkpoint since, FAILOVER is the restored snapshot (restoreSavepoint adds it to the store)', () => {
+    const job = new Job().register({ numRetained: 5 });
+    const old = job.complete('SAVEPOINT');
+    const abandoned = job.complete();
+    job.complete('SAVEPOINT');
+    restore(job, old, 'NO_CLAIM');
+    for (const strategy of ['FAILOVER', 'LATEST_STATE', 'LATEST_SAVEPOINT'] as const) {
+      expect(plan(job, strategy)).toMatchObject({ ok: true, snapshotId: old, claimMode: 'NO_CLAIM' });
+    }
+    expect(plan(job, 'FAILOVER').reason).toContain('restored from');
+    const since = job.complete();
+    expect(since).toBeGreaterThan(abandoned);
+    expect(plan(job, 'FAILOVER')).toMatchObject({ snapshotId: since, claimMode: 'CLAIM' });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({ snapshotId: old });
+  });
+
+  it('R64 refuses with a reason: nothing to restore from, or a candidate older than maxAge', () => {
+    const job = new Job().register();
+    expect(plan(job, 'FAILOVER')).toMatchObject({ ok: false, refusal: 'NO_CANDIDATE' });
+    const checkpoint = job.complete();
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({ ok: false, refusal: 'NO_CANDIDATE' });
+    job.now = T0 + 10 * MINUTE;
+    expect(plan(job, 'FAILOVER', 5 * MINUTE)).toMatchObject({
+      ok: false,
+      refusal: 'TOO_OLD',
+      snapshotId: checkpoint,
+    });
+    expect(plan(job, 'FAILOVER', 5 * MINUTE).ok || plan(job, 'FAILOVER', 5 * MINUTE).reason).toMatch(
+      /older than maxAge/,
+    );
+    expect(plan(job, 'FAILOVER', 20 * MINUTE)).toMatchObject({ ok: true, snapshotId: checkpoint });
+  });
+
+  it('R64 an external path the job restored from is the plan until a snapshot completes; with maxAge its age is unknown', () => {
+    const job = new Job().register();
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: '/data/sp/savepoint-012345-abcdefabcdef',
+      claimMode: 'LEGACY',
+      allowNonRestoredState: false,
+    });
+    expect(plan(job, 'FAILOVER')).toMatchObject({
+      ok: true,
+      snapshotId: null,
+      restorePath: '/data/sp/savepoint-012345-abcdefabcdef',
+      claimMode: 'NO_CLAIM',
+    });
+    expect(plan(job, 'FAILOVER', MINUTE)).toMatchObject({ ok: false, refusal: 'AGE_UNKNOWN' });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({ ok: false, refusal: 'NO_CANDIDATE' });
+  });
+});
