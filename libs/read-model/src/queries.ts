@@ -16,12 +16,17 @@ export type StoredSnapshot = SnapshotView & { jobId: string };
 
 /**
  * A stored job summary. Summaries written before `persistOnFailure` existed lack it: the job has it on
- * (R38), as its log replays, until the projector rewrites the summary or the read model is rebuilt.
+ * (R38), as its log replays, until the projector rewrites the summary or the read model is rebuilt. Those
+ * written before restores (R62) had none: no latest restore, none counted.
  */
 function parseJobSummary(text: string): StoredJobSummary {
   const view = JSON.parse(text) as StoredJobSummary;
   if (view.checkpointing && view.checkpointing.persistOnFailure === undefined) {
     view.checkpointing = { ...view.checkpointing, persistOnFailure: true };
+  }
+  if (view.counts) {
+    view.latestRestore ??= null;
+    view.counts.restored ??= 0;
   }
   return view;
 }
@@ -40,9 +45,10 @@ function parseSnapshot(text: string): StoredSnapshot {
     checkpointType:
       view.checkpointType !== undefined ? view.checkpointType : view.kind === 'SAVEPOINT' ? 'FULL' : null,
     checkpointedSize: view.checkpointedSize ?? view.stateSize,
+    claimMode: view.claimMode ?? null,
   };
 }
-type UpgradedFields = 'restorePath' | 'checkpointType' | 'checkpointedSize';
+type UpgradedFields = 'restorePath' | 'checkpointType' | 'checkpointedSize' | 'claimMode';
 
 export interface JobFilter {
   status?: JobStatus;

@@ -33,6 +33,7 @@ type Snap = Pick<
   | 'restorePath'
   | 'checkpointType'
   | 'checkpointedSize'
+  | 'claimMode'
 >;
 /** A view as the projector writes it now (with every field a read would otherwise derive for old views). */
 const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId: string } => ({
@@ -45,6 +46,7 @@ const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId:
   restorePath: null,
   checkpointType: null,
   checkpointedSize: 0,
+  claimMode: null,
   ...over,
 });
 
@@ -400,6 +402,7 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
       restorePath: chk,
       checkpointType: null,
       checkpointedSize: 700,
+      claimMode: null, // R62: nothing restored from it before restores were recorded
     });
     expect((await readModel.snapshot(JOB, 4))?.restorePath).toBeNull();
     expect(await readModel.snapshot(JOB, 5)).toMatchObject({ restorePath: chk, checkpointType: 'FULL' });
@@ -421,10 +424,14 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
     await deleteKeys(own);
   });
 
-  it('R38 a summary written before persistOnFailure reads it as true; a written one as written', async () => {
+  it('R38, R62 a summary written before persistOnFailure reads it as true, before restores with none; a written one as written', async () => {
     const checkpointing = { numRetained: 1, retention: 'NEVER_RETAIN_AFTER_TERMINATION' };
     const pipeline = redis.pipeline();
-    pipeline.set(space.job(jobId(1)), JSON.stringify({ jobId: jobId(1), status: 'RUNNING', checkpointing }));
+    const counts = { total: 0, inProgress: 0, completed: 0, failed: 0, discarded: 0 };
+    pipeline.set(
+      space.job(jobId(1)),
+      JSON.stringify({ jobId: jobId(1), status: 'RUNNING', checkpointing, counts }),
+    );
     pipeline.set(
       space.job(jobId(2)),
       JSON.stringify({
@@ -441,6 +448,7 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
       persistOnFailure: true,
     });
     expect((await readModel.job(jobId(2)))?.checkpointing.persistOnFailure).toBe(false);
+    expect(await readModel.job(jobId(1))).toMatchObject({ latestRestore: null, counts: { restored: 0 } });
     expect((await readModel.jobs({}, 10)).items.map((j) => j.checkpointing.persistOnFailure)).toEqual([
       true,
       false,

@@ -183,6 +183,11 @@ export function createApp({
     res.json({ jobId, status: reply.status, changed: reply.changed });
   });
 
+  api.post('/jobs/:jobId/restores', async (req, res) => {
+    const { jobId, reply } = await useCases.restore(caller(req), req.params, body(req));
+    res.status(201).json({ jobId, ...reply });
+  });
+
   api.post('/jobs/:jobId/snapshots', async (req, res) => {
     const { jobId, reply } = await useCases.trigger(caller(req), req.params, body(req));
     res

@@ -13,6 +13,7 @@ import {
   snapshotView,
   type JobState,
   type JobSummaryView,
+  type RestoreStrategy,
   type SnapshotView,
 } from '@snapcat/domain';
 import { JobNamespaces, jobStream, nextFireTime, recordedEventView } from '@snapcat/application';
@@ -97,6 +98,12 @@ export function createGraphql(deps: GraphqlDeps) {
       return s ? { jobId: job.view.jobId, ...snapshotView(s) } : null;
     }
     return readModel.snapshot(job.view.jobId, id);
+  };
+
+  /** The job's newest restore (R62), with the snapshot it restored from. */
+  const restoreOf = async (job: JobParent) => {
+    const restore = job.view.latestRestore;
+    return restore && { ...restore, snapshot: await snapshotOf(job, restore.snapshotId) };
   };
 
   const liveJob = async (jobId: string, context: Context): Promise<JobParent | null> => {
@@ -222,6 +229,30 @@ export function createGraphql(deps: GraphqlDeps) {
           .map((id) => ({ jobId, ...snapshotView(state.snapshots.get(id)!) }));
         return { at, events: Number(revision + 1n), job: { view: jobSummaryView(state), state }, catalog };
       },
+      restorePlan: async (
+        _: unknown,
+        a: { jobId: string; strategy: RestoreStrategy; maxAge?: string | null },
+        context: Context,
+      ) => {
+        if (!(await visible(context, a.jobId))) return null;
+        try {
+          const { plan, state } = await useCases.restorePlan(a.jobId, a.strategy, a.maxAge ?? undefined);
+          if (!state.registered) return null;
+          const chosen = plan.snapshotId === null ? undefined : state.snapshots.get(plan.snapshotId);
+          return {
+            strategy: plan.strategy,
+            ok: plan.ok,
+            reason: plan.reason,
+            snapshot: chosen ? { jobId: a.jobId, ...snapshotView(chosen) } : null,
+            restorePath: plan.ok ? plan.restorePath : null,
+            claimMode: plan.ok ? plan.claimMode : null,
+            refusal: plan.ok ? null : plan.refusal,
+            completedAt: plan.ok ? plan.completedAt : null,
+          };
+        } catch (error) {
+          throw asGraphqlError(error);
+        }
+      },
     },
 
     Mutation: {
@@ -281,6 +312,15 @@ export function createGraphql(deps: GraphqlDeps) {
       },
       removeSavepointSchedule: async (_: unknown, { jobId }: { jobId: string }, context: Context) =>
         (await execute(useCases.removeSchedule, context, { jobId })).reply.changed,
+      restoreSnapshot: async (
+        _: unknown,
+        { jobId, ...body }: { jobId: string } & Record<string, unknown>,
+        context: Context,
+      ) => {
+        await execute(useCases.restore, context, { jobId }, body);
+        const job = await liveJob(jobId, context);
+        return job && restoreOf(job);
+      },
     },
 
     Subscription: {
@@ -320,6 +360,7 @@ export function createGraphql(deps: GraphqlDeps) {
         const snapshot = await snapshotOf(j, point.snapshotId);
         return snapshot ? { snapshot, reason: point.reason } : null;
       },
+      latestRestore: (j: JobParent) => restoreOf(j),
       schedule: (j: JobParent) => scheduleView(j.view),
       snapshots: (j: JobParent, a: SnapshotFilter & { first: number; after?: string }) =>
         snapshotsPage(j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j.state),

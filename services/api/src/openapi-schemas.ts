@@ -5,6 +5,7 @@ import {
   AckResult,
   CheckpointType,
   CheckpointingConfig,
+  ClaimMode,
   DiscardCause,
   FailureReason,
   FormatType,
@@ -109,6 +110,9 @@ export const Snapshot = z
     manifestPath: z.string().nullable().meta({
       description: 'The manifest snapcat wrote for a persisted checkpoint, once written.',
     }),
+    claimMode: ClaimMode.nullable().meta({
+      description: 'The claim mode of the newest restore from this snapshot (R62); null while none.',
+    }),
     failureReason: FailureReason.nullable(),
     failureMessage: z.string().nullable(),
     declinedBy: z.string().nullable(),
@@ -141,7 +145,20 @@ const jobSummaryShape = {
   latestCompletedSnapshotId: SnapshotNumber.nullable(),
   latestCompletedCheckpointId: SnapshotNumber.nullable(),
   latestSavepointId: SnapshotNumber.nullable(),
-  restorePoint: z.object({ snapshotId: SnapshotNumber, reason: z.string() }).nullable(),
+  restorePoint: z.object({ snapshotId: SnapshotNumber, reason: z.string() }).nullable().meta({
+    description: 'Deprecated: the restore plan LATEST_STATE (GraphQL restorePlan answers every strategy).',
+  }),
+  latestRestore: z
+    .object({
+      snapshotId: SnapshotNumber.nullable().meta({ description: 'Null for an external path.' }),
+      restorePath: z.string(),
+      checkpointId: SnapshotNumber.nullable(),
+      claimMode: ClaimMode,
+      allowNonRestoredState: z.boolean(),
+      restoredAt: Timestamp,
+    })
+    .nullable()
+    .meta({ description: 'The newest restore of the job (R62).' }),
   // As recorded: a schedule set before maxCount had a minimum of 1 may show 0 (R53).
   schedule: RecordedSavepointSchedule.nullable(),
   lastSlotAt: Timestamp.nullable(),
@@ -151,6 +168,7 @@ const jobSummaryShape = {
     completed: Count,
     failed: Count,
     discarded: Count,
+    restored: Count,
   }),
   referencedStateSize: Count.meta({
     description: 'Bytes of the distinct files the live snapshots reference.',
@@ -276,3 +294,18 @@ export const OrphanReport = z.object({
   files: z.array(z.object({ path: z.string(), size: Count, modifiedAt: Timestamp })),
   totalBytes: Count,
 });
+
+export const RestoreReply = z
+  .object({
+    jobId: JobId,
+    snapshotId: SnapshotNumber.nullable().meta({
+      description: 'The job’s snapshot restored from; null for an external path.',
+    }),
+    restorePath: z.string().meta({ description: 'The path Flink was given.' }),
+    claimMode: ClaimMode,
+    aborted: z.array(SnapshotNumber).meta({
+      description: 'The previous run’s pending snapshots, aborted (CHECKPOINT_COORDINATOR_SUSPEND).',
+    }),
+    nextSnapshotId: SnapshotNumber.meta({ description: 'The id the restored run’s next snapshot gets.' }),
+  })
+  .meta({ id: 'RestoreReply', description: 'A recorded restore (R62).' });

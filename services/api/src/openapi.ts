@@ -281,6 +281,35 @@ function jobRoutes(): DescribedRoute[] {
       },
     },
     {
+      method: 'post',
+      path: '/api/v1/jobs/{jobId}/restores',
+      operation: {
+        operationId: 'restoreJob',
+        tags: ['jobs'],
+        summary: 'Record that the job (re)started from a snapshot',
+        description:
+          'From one of the job’s completed snapshots (`snapshotId`) or any path Flink restores from ' +
+          '(`externalPath`), in Flink’s claim mode (R62): CLAIM hands the snapshot to the job, which subsumes ' +
+          'and discards it like its own checkpoints; NO_CLAIM and LEGACY leave it the user’s, and after NO_CLAIM ' +
+          'the next checkpoint is FULL (R63). The previous run’s pending snapshots are aborted. GraphQL ' +
+          '`restorePlan` says what to restore from.',
+        requestParams: jobPath,
+        requestBody: body(schemas.restore, {
+          claim: { summary: 'Claim a retained checkpoint', value: { snapshotId: 42, claimMode: 'CLAIM' } },
+          external: {
+            summary: 'From a savepoint of another job',
+            value: {
+              externalPath: 's3://flink/savepoints/savepoint-0a1b2c-0123456789ab',
+              checkpointId: 812,
+              claimMode: 'NO_CLAIM',
+              allowNonRestoredState: true,
+            },
+          },
+        }),
+        responses: responses({ 201: json(S.RestoreReply, 'Recorded.') }, COMMAND),
+      },
+    },
+    {
       method: 'get',
       path: '/api/v1/jobs/{jobId}/events',
       operation: {

@@ -79,6 +79,9 @@ function ruleOf(issue: z.core.$ZodIssue): string {
       return 'one-of';
     case 'invalid_format':
       return `format-${issue.format}`;
+    case 'custom':
+      // A refinement names its rule in `params.rule` (the domain's rule names, so both paths agree).
+      return typeof issue.params?.rule === 'string' ? issue.params.rule : 'custom';
     default:
       return issue.code.replace(/_/g, '-');
   }

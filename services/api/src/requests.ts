@@ -3,6 +3,7 @@ import type { ZodOpenApiOverrideMetaContext } from 'zod-openapi';
 import {
   CheckpointType,
   CheckpointingConfig,
+  ClaimMode,
   FormatType,
   JobId,
   JobStatus,
@@ -92,6 +93,32 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
     acks: z.array(AckBody).min(1).max(10_000),
     decline: z.strictObject({ taskId: TaskId, reason: z.string().max(4096).optional() }),
     persist: z.strictObject({ targetDirectory: Location.optional() }),
+    restore: z
+      .strictObject({
+        snapshotId: SnapshotId.optional().meta({
+          description: 'One of the job’s completed snapshots; give this or externalPath.',
+        }),
+        externalPath: Location.optional().meta({
+          description:
+            'Any path Flink restores from (recorded, never deleted by snapcat); give this or snapshotId.',
+        }),
+        checkpointId: SnapshotId.optional().meta({
+          description:
+            'With externalPath: the id its metadata holds; the job’s snapshot ids continue above it.',
+        }),
+        claimMode: ClaimMode.default('NO_CLAIM').meta({
+          description:
+            'Flink’s execution.state-recovery.claim-mode (default NO_CLAIM, as in Flink): CLAIM hands the ' +
+            'snapshot to the job, which subsumes and discards it like its own checkpoints; NO_CLAIM leaves it ' +
+            'the user’s and makes the next checkpoint FULL; LEGACY leaves it the user’s without that (R62, R63).',
+        }),
+        allowNonRestoredState: z.boolean().default(false),
+      })
+      .refine((b) => (b.snapshotId === undefined) !== (b.externalPath === undefined), {
+        error: 'give exactly one of snapshotId (one of the job’s snapshots) or externalPath',
+        path: ['snapshotId'],
+        params: { rule: 'snapshot-or-external-path' },
+      }),
     discard: z.strictObject({ reason: z.string().max(4096).optional(), force: z.boolean().default(false) }),
     events: z.strictObject({
       from: z.coerce.number().int().min(0).default(0),

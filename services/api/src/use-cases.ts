@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { isSharedHandle, taskHandlesOf } from '@snapcat/domain';
+import {
+  durationMs,
+  isIsoDuration,
+  isSharedHandle,
+  restorePlan,
+  taskHandlesOf,
+  type RestoreStrategy,
+} from '@snapcat/domain';
 import { cronProblem, type CommandBus, type CommandMetadata } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { Principal } from './access';
@@ -97,6 +104,21 @@ export function createUseCases({ bus, storage, defaults }: UseCaseDeps) {
       return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
     },
 
+    /** R62: the job (re)started from one of its snapshots or from an external path. */
+    async restore(caller: Caller, path: unknown, body: unknown) {
+      const { jobId } = job(path);
+      const input = parse(schemas.restore, body, 'body');
+      return { jobId, ...(await run({ type: 'RestoreSnapshot', jobId, ...input }, metadataOf(caller))) };
+    },
+
+    /** R64: what to restore the job from; needs the job's state (the read model keeps no lineage). */
+    async restorePlan(jobId: string, strategy: RestoreStrategy, maxAge: string | undefined) {
+      const maxAgeMs = maxAge === undefined ? undefined : parseMaxAge(maxAge);
+      const state = await bus.load(jobId);
+      const plan = restorePlan(state, strategy, Date.now(), maxAgeMs);
+      return { plan, state };
+    },
+
     async persist(caller: Caller, path: unknown, body: unknown) {
       const { jobId, snapshotId } = snapshot(path);
       const input = parse(schemas.persist, body, 'body');
@@ -152,4 +174,24 @@ export type UseCases = ReturnType<typeof createUseCases>;
 /** What the caller's events record (its request id and token name), and the namespaces it may touch. */
 function metadataOf({ requestId, principal }: Caller): CommandMetadata {
   return { correlationId: requestId, actor: principal?.name, namespaces: principal?.namespaces };
+}
+
+/** A restore plan's maxAge: an ISO-8601 duration (PT30M, P1D), else a 400 naming the field. */
+function parseMaxAge(maxAge: string): number {
+  if (!isIsoDuration(maxAge)) {
+    throw new Problem(
+      400,
+      'invalid-request',
+      'Invalid request',
+      `maxAge: ${maxAge} is not an ISO-8601 duration`,
+      [
+        {
+          field: 'maxAge',
+          rule: 'iso-duration',
+          message: 'must be an ISO-8601 duration such as PT30M or P1D',
+        },
+      ],
+    );
+  }
+  return durationMs(maxAge);
 }

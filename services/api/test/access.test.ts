@@ -391,6 +391,7 @@ describe('access matrix', () => {
       ['catalog', `{ catalog(jobId: "${JOB}") { edges { cursor } } }`],
       ['history', `{ history(jobId: "${JOB}") { edges { cursor } } }`],
       ['catalogAsOf', `{ catalogAsOf(jobId: "${JOB}", at: "2099-01-01T00:00:00Z") { events } }`],
+      ['restorePlan', `{ restorePlan(jobId: "${JOB}") { ok snapshot { id } } }`],
     ];
     // Every query of a job's data (the viewer's own is not: its test is below).
     expect(queries.map(([field]) => `Query.${field}`).sort()).toEqual(
@@ -413,6 +414,7 @@ describe('access matrix', () => {
       `mutation { discardSnapshot(jobId: "${JOB}", snapshotId: ${id}) { id } }`,
       `mutation { setSavepointSchedule(jobId: "${JOB}", schedule: { every: "PT1H" }) { every } }`,
       `mutation { removeSavepointSchedule(jobId: "${JOB}") }`,
+      `mutation { restoreSnapshot(jobId: "${JOB}", snapshotId: ${id}, claimMode: CLAIM) { claimMode } }`,
     ];
     expect(mutations.length).toBe(Object.keys(GRAPHQL_RULES).filter((f) => f.startsWith('Mutation.')).length);
     for (const mutation of mutations) {
@@ -422,8 +424,15 @@ describe('access matrix', () => {
     // Nothing those mutations asked for happened: the checkpoint is neither persisted nor discarded, and
     // the job has no schedule.
     const after = await http.get(`/api/v1/jobs/${JOB}/snapshots/${id}`).set(admin).expect(200);
-    expect(after.body).toMatchObject({ status: 'COMPLETED', persisted: false, discard: null });
+    expect(after.body).toMatchObject({
+      status: 'COMPLETED',
+      persisted: false,
+      discard: null,
+      claimMode: null,
+    });
     await http.get(`/api/v1/jobs/${JOB}/savepoint-schedule`).set(admin).expect(404);
+    const job = await http.get(`/api/v1/jobs/${JOB}`).set(admin).expect(200);
+    expect(job.body).toMatchObject({ latestRestore: null, counts: { restored: 0 } });
   });
 
   it("a GraphQL subscription streams a job's events only to a token of the job's namespace", async () => {
