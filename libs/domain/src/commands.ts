@@ -12,6 +12,7 @@ import {
   SnapshotKind,
   StateHandle,
   StorageConfig,
+  TaskFailureReason,
   TaskId,
   Tasks,
   TriggerType,
@@ -75,7 +76,10 @@ export const DeclineTask = z.strictObject({
   jobId: JobId,
   snapshotId: SnapshotId,
   taskId: TaskId,
+  /** The task's message (free text). */
   reason: z.string().max(4096).optional(),
+  /** Why, as Flink's `CheckpointFailureReason` names it (R24); absent: CHECKPOINT_DECLINED. */
+  failureReason: TaskFailureReason.optional(),
 });
 
 export const PersistSnapshot = z.strictObject({
