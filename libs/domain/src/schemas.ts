@@ -111,6 +111,19 @@ export const COUNTED_FAILURES: readonly FailureReason[] = [
   'CHECKPOINT_EXPIRED',
 ];
 
+/**
+ * The reasons that Flink's `CheckpointFailureReason.isPreFlight()` marks as arising before the tasks were
+ * asked (snapcat's names among them; Flink's also include PERIODIC_SCHEDULER_SHUTDOWN and
+ * BLOCKING_OUTPUT_EXIST). A failure for one of them is job-level even when a task reports it
+ * (`CheckpointFailureManager.isJobManagerFailure`, R59).
+ */
+export const PRE_FLIGHT_FAILURES: readonly FailureReason[] = [
+  'TOO_MANY_CHECKPOINT_REQUESTS',
+  'MINIMUM_TIME_BETWEEN_CHECKPOINTS',
+  'NOT_ALL_REQUIRED_TASKS_RUNNING',
+  'IO_EXCEPTION',
+];
+
 export const DiscardCause = z.enum([
   'USER',
   'SUBSUMED',

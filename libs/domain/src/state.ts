@@ -2,6 +2,7 @@ import { DEFAULT_NAMESPACE } from './namespaces';
 import { internProperties, persistedProperties } from './properties';
 import {
   COUNTED_FAILURES,
+  PRE_FLIGHT_FAILURES,
   type CheckpointType,
   type CheckpointingConfig,
   type RecordedCheckpointingConfig,
@@ -397,9 +398,7 @@ export class Draft {
         if (event.taskId !== undefined) snap.declinedBy = event.taskId;
         this.own('pending').delete(event.snapshotId);
         this.own('counts').failed += 1;
-        // R59: a failure a task reported (a decline, R21's included) is task-level, any other job-level
-        // (CheckpointFailureManager.handleCheckpointException: `isJobManagerFailure`).
-        const taskLevel = event.taskId !== undefined;
+        const taskLevel = isTaskLevelFailure(event.reason, event.taskId);
         if (
           // R60: checkFailureAgainstCounter ignores a failure of a snapshot older than the last success.
           event.snapshotId > s.lastSucceededSnapshotId &&
@@ -640,6 +639,16 @@ export function expectsTask(snapshot: SnapshotState, taskId: string): boolean {
     taskIndexes.set(snapshot.expectedTasks, index);
   }
   return index.has(taskId);
+}
+
+/**
+ * R59: a failure a task reported (a decline, R21's included) is task-level, any other (expiry, subsumption,
+ * suspension, shutdown) job-level; so is one whose reason is pre-flight, even from a task
+ * (CheckpointFailureManager.handleCheckpointException: `isJobManagerFailure` is `isPreFlightFailure(exception)
+ * || executionAttemptID == null`).
+ */
+export function isTaskLevelFailure(reason: FailureReason, taskId: string | undefined): boolean {
+  return taskId !== undefined && !PRE_FLIGHT_FAILURES.includes(reason);
 }
 
 /**

@@ -131,7 +131,7 @@ describe('R27 the reasons Flink counts (CheckpointFailureManager.checkFailureCou
 describe('R59 task-level and job-level failures (CheckpointFailureManager.handleCheckpointException)', () => {
   it('R59 a task’s decline of a (non-synchronous) savepoint counts like a checkpoint’s (handleTaskLevelCheckpointException)', () => {
     const job = new Job().register({ tolerableFailures: 1 });
-    expect(decline(job, pending(job, 'SAVEPOINT'), 'IO_EXCEPTION')).not.toContainEqual(
+    expect(decline(job, pending(job, 'SAVEPOINT'), 'CHECKPOINT_ASYNC_EXCEPTION')).not.toContainEqual(
       expect.objectContaining({ type: 'TolerableFailuresExceeded' }),
     );
     expect(job.state.consecutiveFailures).toBe(1);
@@ -140,6 +140,14 @@ describe('R59 task-level and job-level failures (CheckpointFailureManager.handle
     // An uncounted reason of a savepoint is ignored as a checkpoint's is (checkFailureCounter).
     decline(job, pending(job, 'SAVEPOINT'), 'CHECKPOINT_DECLINED_TASK_CLOSING');
     expect(job.state.consecutiveFailures).toBe(0);
+  });
+
+  it('R59 a decline for a pre-flight reason (IO_EXCEPTION) is job-level: it counts for a checkpoint, not for a savepoint (isJobManagerFailure: `isPreFlightFailure`)', () => {
+    const job = new Job().register({ tolerableFailures: 5 });
+    decline(job, pending(job, 'SAVEPOINT'), 'IO_EXCEPTION');
+    expect(job.state.consecutiveFailures).toBe(0);
+    decline(job, pending(job), 'IO_EXCEPTION');
+    expect(job.state.consecutiveFailures).toBe(1);
   });
 
   it('R59 a job-level failure of a savepoint never counts: expiry, suspension (handleJobLevelCheckpointException: `!isSavepoint()`)', () => {
@@ -242,8 +250,8 @@ describe('R60 failures older than the last success (CheckpointFailureManager.che
     const job = new Job().register({ tolerableFailures: 0 });
     const savepoint = pending(job, 'SAVEPOINT'); // 1
     completeId(job, pending(job)); // 2
-    const events = decline(job, savepoint, 'IO_EXCEPTION');
-    expect(events[0]).toMatchObject({ type: 'SnapshotFailed', reason: 'IO_EXCEPTION' });
+    const events = decline(job, savepoint, 'CHECKPOINT_ASYNC_EXCEPTION');
+    expect(events[0]).toMatchObject({ type: 'SnapshotFailed', reason: 'CHECKPOINT_ASYNC_EXCEPTION' });
     expect(exceeded(events)).toEqual([]);
     expect(job.state.consecutiveFailures).toBe(0);
   });
