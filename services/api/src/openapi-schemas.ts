@@ -109,7 +109,11 @@ export const Snapshot = z
     manifestPath: z.string().nullable().meta({
       description: 'The manifest snapcat wrote for a persisted checkpoint, once written.',
     }),
-    failureReason: FailureReason.nullable(),
+    failureReason: FailureReason.nullable().meta({
+      description:
+        'Why it failed, as Flink’s CheckpointFailureReason names it: the reason a declining task gave, or the ' +
+        'coordinator’s (CHECKPOINT_EXPIRED, CHECKPOINT_SUBSUMED, ...). Null unless FAILED.',
+    }),
     failureMessage: z.string().nullable(),
     declinedBy: z.string().nullable(),
     subsumedBy: SnapshotNumber.nullable(),
