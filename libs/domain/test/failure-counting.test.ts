@@ -287,9 +287,10 @@ describe('failure counting and the aggregate snapshot (codec)', () => {
 });
 
 describe('R28, R59, R60 a log written before failure counting followed Flink', () => {
-  // As snapcat wrote it before issue 16 item 7: a declined savepoint (not counted then), three declined
-  // checkpoints with tolerableFailures 1 (the second crossed it, the third was counted as 3), a savepoint
-  // completing after a newer checkpoint failed.
+  // As snapcat wrote it before issue 16 item 7, with tolerableFailures 1: a savepoint declined by a task
+  // (not counted then), two declined checkpoints (the second crossed the threshold at 2), a third declined
+  // checkpoint (counted as 3 then, the old count never cleared), and a savepoint triggered before it that
+  // completes after it failed (the old fold reset on it).
   const at = (s: number) => new Date(T0 + s * 1000).toISOString();
   const props = (forced: boolean) => ({
     forced,
