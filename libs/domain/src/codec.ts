@@ -21,9 +21,10 @@ interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> 
 /** The shared-state registry is not encoded: it is rebuilt from the snapshots (`rebuildRegistry`). */
 export interface EncodedJobState extends Omit<
   JobState,
-  'snapshots' | 'triggers' | 'pending' | 'sharedState' | 'strayCleanups'
+  'snapshots' | 'triggers' | 'pending' | 'sharedState' | 'strayCleanups' | 'countedFailures'
 > {
   codecVersion: number;
+  countedFailures: number[];
   snapshots: EncodedSnapshot[];
   triggers: [string, number][];
   pending: number[];
@@ -44,6 +45,7 @@ export function encodeState(state: JobState): EncodedJobState {
     triggers: [...state.triggers],
     pending: [...state.pending],
     strayCleanups: [...state.strayCleanups],
+    countedFailures: [...state.countedFailures],
   };
 }
 
@@ -72,5 +74,6 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
     sharedState: rebuildRegistry(snapshots.values(), strayCleanups),
     triggers: new Map(encoded.triggers),
     pending: new Set(encoded.pending),
+    countedFailures: new Set(encoded.countedFailures),
   };
 }

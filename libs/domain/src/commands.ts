@@ -13,6 +13,7 @@ import {
   SnapshotKind,
   StateHandle,
   StorageConfig,
+  TaskFailureReason,
   TaskId,
   Tasks,
   TriggerType,
@@ -76,7 +77,10 @@ export const DeclineTask = z.strictObject({
   jobId: JobId,
   snapshotId: SnapshotId,
   taskId: TaskId,
+  /** The task's message (free text). */
   reason: z.string().max(4096).optional(),
+  /** Why, as Flink's `CheckpointFailureReason` names it (R24); absent: CHECKPOINT_DECLINED. */
+  failureReason: TaskFailureReason.optional(),
 });
 
 /**

@@ -16,7 +16,6 @@ import {
 } from './schemas';
 import {
   Draft,
-  countsAgainstTolerance,
   directoriesOf,
   expectsTask,
   hasAcknowledged,
@@ -664,11 +663,19 @@ function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'
       `task ${c.taskId} is not part of snapshot ${c.snapshotId}`,
     );
   }
-  fail(d, snapshot.snapshotId, 'CHECKPOINT_DECLINED', c.taskId, c.reason);
+  // R24: the reason the task gave (CheckpointCoordinator.receiveDeclineMessage takes it from the task's
+  // CheckpointException), CHECKPOINT_DECLINED when it gave none.
+  fail(d, snapshot.snapshotId, c.failureReason ?? 'CHECKPOINT_DECLINED', c.taskId, c.reason);
   return { snapshotStatus: 'FAILED' };
 }
 
-/** Aborts a pending snapshot, discards its partial state, and counts the failure if Flink would. */
+/**
+ * Aborts a pending snapshot, discards its partial state, and counts the failure if Flink would: the fold of
+ * SnapshotFailed counts it (R27, R28, R59, R60); when that takes the count beyond `tolerableFailures`,
+ * TolerableFailuresExceeded is written, whose fold clears the count (R28:
+ * CheckpointFailureManager.checkFailureAgainstCounter, `continuousFailureCounter > tolerableCpFailureNumber`
+ * then `clearCount()`). A failure with a task is task-level, one without job-level (R59).
+ */
 function fail(
   d: Decider,
   snapshotId: number,
@@ -676,6 +683,7 @@ function fail(
   taskId?: string,
   message?: string,
 ): void {
+  const countedBefore = d.state.consecutiveFailures;
   d.emit({
     type: 'SnapshotFailed',
     snapshotId,
@@ -683,10 +691,11 @@ function fail(
     ...(taskId !== undefined ? { taskId } : {}),
     ...(message !== undefined ? { message } : {}),
   });
+  const counted = d.state.consecutiveFailures > countedBefore;
   const failed = d.state.snapshots.get(snapshotId)!;
   requestDiscardOf(d, failed, 'ABORTED');
   const { tolerableFailures } = d.state.checkpointing;
-  if (countsAgainstTolerance(failed, reason) && d.state.consecutiveFailures === tolerableFailures + 1) {
+  if (counted && d.state.consecutiveFailures > tolerableFailures) {
     d.emit({
       type: 'TolerableFailuresExceeded',
       snapshotId,

@@ -50,8 +50,30 @@ export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
 export const AckResult = z.enum(['SUCCESS', 'DUPLICATE', 'UNKNOWN', 'DISCARDED']);
 export type AckResult = z.infer<typeof AckResult>;
 
-/** Flink's CheckpointFailureReason names, the subset snapcat can produce. */
-export const FailureReason = z.enum([
+/**
+ * The failure reasons a task may give when it declines a snapshot (`DeclineTask.failureReason`): the names
+ * of Flink's `CheckpointFailureReason` that a task's `CheckpointException` carries to
+ * `CheckpointCoordinator.receiveDeclineMessage` (R24). CHECKPOINT_DECLINED when a decline gives none.
+ */
+export const TaskFailureReason = z.enum([
+  'CHECKPOINT_DECLINED',
+  'CHECKPOINT_DECLINED_TASK_NOT_READY',
+  'CHECKPOINT_DECLINED_TASK_CLOSING',
+  'CHECKPOINT_DECLINED_TASK_NOT_CHECKPOINTING',
+  'CHECKPOINT_DECLINED_ALIGNMENT_LIMIT_EXCEEDED',
+  'CHECKPOINT_DECLINED_ON_CANCELLATION_BARRIER',
+  'CHECKPOINT_DECLINED_SUBSUMED',
+  'CHECKPOINT_DECLINED_INPUT_END_OF_STREAM',
+  'CHECKPOINT_ASYNC_EXCEPTION',
+  'IO_EXCEPTION',
+  'TASK_FAILURE',
+  'TASK_CHECKPOINT_FAILURE',
+  'FINALIZE_CHECKPOINT_FAILURE',
+]);
+export type TaskFailureReason = z.infer<typeof TaskFailureReason>;
+
+/** The reasons the coordinator itself gives (the names snapcat had before tasks could give theirs). */
+const COORDINATOR_FAILURE_REASONS = [
   'CHECKPOINT_DECLINED',
   'CHECKPOINT_EXPIRED',
   'CHECKPOINT_SUBSUMED',
@@ -63,6 +85,15 @@ export const FailureReason = z.enum([
   'IO_EXCEPTION',
   'CHECKPOINT_ASYNC_EXCEPTION',
   'FINALIZE_CHECKPOINT_FAILURE',
+] as const;
+
+/** Flink's CheckpointFailureReason names, the subset snapcat can produce: the coordinator's and the tasks'. */
+export const FailureReason = z.enum([
+  ...COORDINATOR_FAILURE_REASONS,
+  ...TaskFailureReason.options.filter(
+    (r): r is Exclude<TaskFailureReason, (typeof COORDINATOR_FAILURE_REASONS)[number]> =>
+      !(COORDINATOR_FAILURE_REASONS as readonly string[]).includes(r),
+  ),
 ]);
 export type FailureReason = z.infer<typeof FailureReason>;
 
@@ -72,16 +103,36 @@ export type FailureReason = z.infer<typeof FailureReason>;
  * the aggregate records when a later slot fires, or PREVIOUS_SAVEPOINT_PENDING, the schedule's previous
  * periodic savepoint had not ended yet (R50). Not Flink failure reasons, so not in FailureReason.
  */
-export const SkipReason = z.enum([...FailureReason.options, 'SLOT_MISSED', 'PREVIOUS_SAVEPOINT_PENDING']);
+export const SkipReason = z.enum([
+  ...COORDINATOR_FAILURE_REASONS,
+  'SLOT_MISSED',
+  'PREVIOUS_SAVEPOINT_PENDING',
+]);
 export type SkipReason = z.infer<typeof SkipReason>;
 
-/** Only these count against tolerableFailures (Flink's CheckpointFailureManager). */
+/**
+ * Only these count against tolerableFailures (R27): Flink's `CheckpointFailureManager.checkFailureCounter`
+ * increments for IO_EXCEPTION, CHECKPOINT_ASYNC_EXCEPTION, CHECKPOINT_DECLINED and CHECKPOINT_EXPIRED and
+ * ignores every other reason, FINALIZE_CHECKPOINT_FAILURE included (snapcat counted it before issue 16).
+ */
 export const COUNTED_FAILURES: readonly FailureReason[] = [
   'IO_EXCEPTION',
   'CHECKPOINT_ASYNC_EXCEPTION',
   'CHECKPOINT_DECLINED',
   'CHECKPOINT_EXPIRED',
-  'FINALIZE_CHECKPOINT_FAILURE',
+];
+
+/**
+ * The reasons that Flink's `CheckpointFailureReason.isPreFlight()` marks as arising before the tasks were
+ * asked (snapcat's names among them; Flink's also include PERIODIC_SCHEDULER_SHUTDOWN and
+ * BLOCKING_OUTPUT_EXIST). A failure for one of them is job-level even when a task reports it
+ * (`CheckpointFailureManager.isJobManagerFailure`, R59).
+ */
+export const PRE_FLIGHT_FAILURES: readonly FailureReason[] = [
+  'TOO_MANY_CHECKPOINT_REQUESTS',
+  'MINIMUM_TIME_BETWEEN_CHECKPOINTS',
+  'NOT_ALL_REQUIRED_TASKS_RUNNING',
+  'IO_EXCEPTION',
 ];
 
 export const DiscardCause = z.enum([

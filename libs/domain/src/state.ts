@@ -2,6 +2,7 @@ import { DEFAULT_NAMESPACE } from './namespaces';
 import { internProperties, persistedProperties, restoredProperties } from './properties';
 import {
   COUNTED_FAILURES,
+  PRE_FLIGHT_FAILURES,
   type CheckpointType,
   type CheckpointingConfig,
   type ClaimMode,
@@ -148,11 +149,20 @@ export interface JobState {
   /** Cleanups of stray acknowledgements' state not done yet, by cleanup id: the locations each deletes. */
   strayCleanups: Map<number, string[]>;
   nextCleanupId: number;
+  /**
+   * Flink's `CheckpointFailureManager.continuousFailureCounter`: the failures counted since the last reset
+   * (R27, R28, R59, R60). Reset by a completion newer than `lastSucceededSnapshotId` (R29) and by
+   * `TolerableFailuresExceeded` (R28).
+   */
   consecutiveFailures: number;
   /** How many restores the job recorded, and the newest (R62). */
   restores: { count: number; latest: RestoreRecord | null };
   /** After a NO_CLAIM restore, until a checkpoint completes: checkpoints are triggered FULL (R63). */
   fullCheckpointOwed: boolean;
+  /** Its `countedCheckpointIds`: the snapshots counted since the last reset, each counted once (R28). */
+  countedFailures: Set<number>;
+  /** Its `lastSucceededCheckpointId`: the greatest id that completed, 0 before any did (R29, R60). */
+  lastSucceededSnapshotId: number;
   schedule: SavepointSchedule | null;
   /** The newest schedule slot (epoch ms) that fired or was skipped; older ones never fire again. */
   lastSlot: number | null;
@@ -198,6 +208,8 @@ export function initialState(jobId: string): JobState {
     consecutiveFailures: 0,
     restores: { count: 0, latest: null },
     fullCheckpointOwed: false,
+    countedFailures: new Set(),
+    lastSucceededSnapshotId: 0,
     schedule: null,
     lastSlot: null,
     scheduleSince: null,
@@ -228,8 +240,10 @@ const NO_TASK_HANDLES: [string, StateHandle[]][] = [];
 export const retainedTaskHandles = (reported: [string, StateHandle[]][]): [string, StateHandle[]][] =>
   reported.length > 0 ? reported : NO_TASK_HANDLES;
 
-type SharedContainer = 'snapshots' | 'triggers' | 'pending' | 'completed' | 'counts' | 'strayCleanups';
+type SharedContainer =
+  'snapshots' | 'triggers' | 'pending' | 'completed' | 'counts' | 'strayCleanups' | 'countedFailures';
 const COPY: { [K in SharedContainer]: (value: JobState[K]) => JobState[K] } = {
+  countedFailures: (set) => new Set(set),
   snapshots: (map) => new Map(map),
   triggers: (map) => new Map(map),
   pending: (set) => new Set(set),
@@ -359,7 +373,11 @@ export class Draft {
         return;
       }
       case 'SnapshotTriggerRejected':
+        return;
       case 'TolerableFailuresExceeded':
+        // R28: crossing the threshold clears the count (CheckpointFailureManager.checkFailureAgainstCounter:
+        // `clearCount()` before the job is failed), so the next tolerableFailures + 1 failures cross it again.
+        this.clearFailureCount();
         return;
       case 'TaskAcknowledged': {
         const snap = this.snapshot(event.snapshotId);
@@ -390,8 +408,13 @@ export class Draft {
         this.own('pending').delete(event.snapshotId);
         insertSorted(this.own('completed'), event.snapshotId);
         s.lastCompletedAt = at;
-        s.consecutiveFailures = 0;
         if (snap.kind === 'CHECKPOINT') s.fullCheckpointOwed = false;
+        // R29: CheckpointFailureManager.handleCheckpointSuccess, for checkpoints and savepoints alike:
+        // only a completion newer than the last success resets the count.
+        if (event.snapshotId > s.lastSucceededSnapshotId) {
+          s.lastSucceededSnapshotId = event.snapshotId;
+          this.clearFailureCount();
+        }
         this.own('counts').completed += 1;
         return;
       }
@@ -404,7 +427,17 @@ export class Draft {
         if (event.taskId !== undefined) snap.declinedBy = event.taskId;
         this.own('pending').delete(event.snapshotId);
         this.own('counts').failed += 1;
-        if (countsAgainstTolerance(snap, event.reason)) s.consecutiveFailures += 1;
+        const taskLevel = isTaskLevelFailure(event.reason, event.taskId);
+        if (
+          // R60: checkFailureAgainstCounter ignores a failure of a snapshot older than the last success.
+          event.snapshotId > s.lastSucceededSnapshotId &&
+          countsAgainstTolerance(snap, event.reason, taskLevel) &&
+          // R28: checkFailureCounter, "we should make sure one checkpoint only be counted once".
+          !s.countedFailures.has(event.snapshotId)
+        ) {
+          this.own('countedFailures').add(event.snapshotId);
+          s.consecutiveFailures += 1;
+        }
         return;
       }
       case 'SnapshotSubsumed':
@@ -510,6 +543,15 @@ export class Draft {
         };
         return;
       }
+    }
+  }
+
+  /** CheckpointFailureManager.clearCount: the counter and the ids it counted. */
+  private clearFailureCount(): void {
+    this.state.consecutiveFailures = 0;
+    if (this.state.countedFailures.size > 0) {
+      this.copied.add('countedFailures');
+      this.state.countedFailures = new Set();
     }
   }
 
@@ -666,8 +708,50 @@ export function expectsTask(snapshot: SnapshotState, taskId: string): boolean {
   return index.has(taskId);
 }
 
-export function countsAgainstTolerance(snapshot: SnapshotState, reason: FailureReason): boolean {
-  return !snapshot.properties.forced && COUNTED_FAILURES.includes(reason);
+/**
+ * R59: a failure a task reported (a decline, R21's included) is task-level, any other (expiry, subsumption,
+ * suspension, shutdown) job-level; so is one whose reason is pre-flight, even from a task
+ * (CheckpointFailureManager.handleCheckpointException: `isJobManagerFailure` is `isPreFlightFailure(exception)
+ * || executionAttemptID == null`).
+ */
+export function isTaskLevelFailure(reason: FailureReason, taskId: string | undefined): boolean {
+  return taskId !== undefined && !PRE_FLIGHT_FAILURES.includes(reason);
+}
+
+/**
+ * Whether a failure of the snapshot counts against `tolerableFailures`, as Flink's
+ * `CheckpointFailureManager` decides it (R27, R59); whether it is newer than the last success (R60) and
+ * counted already (R28) the fold checks beside it.
+ *
+ * - `handleJobLevelCheckpointException`: a job-level failure (not reported by a task: expiry, subsumption,
+ *   suspension, shutdown) is checked only `if (!checkpointProperties.isSavepoint())`.
+ * - `handleTaskLevelCheckpointException`: a task-level failure (a decline) of a synchronous savepoint fails
+ *   the job and is not counted (`props.isSavepoint() && props.isSynchronous()`); of a checkpoint or of a
+ *   non-synchronous savepoint it is checked against the counter.
+ * - `checkFailureCounter`: only the COUNTED_FAILURES reasons increment the counter.
+ *
+ * The hook for stop-with-savepoint: see `isSynchronousSavepoint`.
+ */
+export function countsAgainstTolerance(
+  snapshot: SnapshotState,
+  reason: FailureReason,
+  taskLevel: boolean,
+): boolean {
+  if (snapshot.kind === 'SAVEPOINT') {
+    if (!taskLevel) return false;
+    if (isSynchronousSavepoint(snapshot)) return false;
+  }
+  return COUNTED_FAILURES.includes(reason);
+}
+
+/**
+ * Whether the snapshot is a synchronous savepoint (Flink's `CheckpointProperties.isSynchronous()`: a
+ * stop-with-savepoint, `SavepointType.terminate`/`suspend`). snapcat has no stop-with-savepoint yet, so none
+ * is; whoever adds it makes this read the snapshot's flag, and then a task's decline of one is not counted
+ * (Flink fails the job instead: `failureCallback.failJob`), which `countsAgainstTolerance` already says.
+ */
+export function isSynchronousSavepoint(_snapshot: SnapshotState): boolean {
+  return false;
 }
 
 /** The newest retained completed snapshot (checkpoint or savepoint), the one a restart would use. */

@@ -331,7 +331,7 @@ describe('decline, expiry and tolerable failures', () => {
     job.now += 1;
     expect(job.run({ type: 'ExpireOverdue' }).reply).toEqual({ expired: [1] });
   });
-  it('R28 counts consecutive counted failures; crossing tolerableFailures is one event; a completion resets', () => {
+  it('R28 counts consecutive counted failures; crossing tolerableFailures is one event and clears the count; a completion resets (CheckpointFailureManager.checkFailureAgainstCounter)', () => {
     const job = new Job().register({ tolerableFailures: 2 });
     const declineNext = () => {
       const r = job.trigger();
@@ -342,15 +342,19 @@ describe('decline, expiry and tolerable failures', () => {
     declineNext();
     expect(job.log.some((e) => e.type === 'TolerableFailuresExceeded')).toBe(false);
     expect(declineNext().map((e) => e.type)).toContain('TolerableFailuresExceeded');
+    // Flink clears the count when it crosses (clearCount): counting starts again.
+    expect(job.state.consecutiveFailures).toBe(0);
     expect(declineNext().map((e) => e.type)).not.toContain('TolerableFailuresExceeded');
-    expect(job.state.consecutiveFailures).toBe(4);
+    expect(job.state.consecutiveFailures).toBe(1);
     job.complete();
     expect(job.state.consecutiveFailures).toBe(0);
   });
-  it('R27 savepoint failures and non-counted reasons do not count', () => {
-    const job = new Job().register({ tolerableFailures: 0 });
+  it('R27, R59 job-level savepoint failures and non-counted reasons do not count (CheckpointFailureManager.handleJobLevelCheckpointException, checkFailureCounter)', () => {
+    const job = new Job().register({ tolerableFailures: 0, timeoutMs: 1000 });
     job.trigger('SAVEPOINT');
-    job.run({ type: 'DeclineTask', snapshotId: 1, taskId: 'a' });
+    job.now += 1000;
+    job.run({ type: 'ExpireOverdue' });
+    expect(job.snapshot(1).failureReason).toBe('CHECKPOINT_EXPIRED');
     job.trigger('CHECKPOINT');
     job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
     expect(job.state.consecutiveFailures).toBe(0);

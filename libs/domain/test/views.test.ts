@@ -35,6 +35,8 @@ describe('initial state', () => {
       counts: { completed: 0, failed: 0, discarded: 0 },
       nextCleanupId: 1,
       consecutiveFailures: 0,
+      countedFailures: new Set(),
+      lastSucceededSnapshotId: 0,
       schedule: null,
       lastSlot: null,
       scheduleSince: null,

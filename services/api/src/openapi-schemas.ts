@@ -113,7 +113,11 @@ export const Snapshot = z
     claimMode: ClaimMode.nullable().meta({
       description: 'The claim mode of the newest restore from this snapshot (R62); null while none.',
     }),
-    failureReason: FailureReason.nullable(),
+    failureReason: FailureReason.nullable().meta({
+      description:
+        'Why it failed, as Flink’s CheckpointFailureReason names it: the reason a declining task gave, or the ' +
+        'coordinator’s (CHECKPOINT_EXPIRED, CHECKPOINT_SUBSUMED, ...). Null unless FAILED.',
+    }),
     failureMessage: z.string().nullable(),
     declinedBy: z.string().nullable(),
     subsumedBy: SnapshotNumber.nullable(),

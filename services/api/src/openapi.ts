@@ -427,10 +427,20 @@ function snapshotRoutes(): DescribedRoute[] {
         operationId: 'declineSnapshot',
         tags: ['snapshots'],
         summary: 'A task declines the snapshot',
-        description: 'The snapshot fails with CHECKPOINT_DECLINED.',
+        description:
+          'The snapshot fails with the failureReason the task gives (CHECKPOINT_DECLINED when it gives none); ' +
+          'the failure counts against tolerableFailures as Flink’s CheckpointFailureManager counts it (R27, R28, R59, R60).',
         requestParams: snapshotPath,
         requestBody: body(schemas.decline, {
-          declined: { summary: 'A task declines', value: { taskId: 'sink-0', reason: 'task not ready' } },
+          declined: { summary: 'A task declines', value: { taskId: 'sink-0', reason: 'disk full' } },
+          notReady: {
+            summary: 'A task declines with Flink’s reason',
+            value: {
+              taskId: 'sink-0',
+              reason: 'task not ready',
+              failureReason: 'CHECKPOINT_DECLINED_TASK_NOT_READY',
+            },
+          },
         }),
         responses: responses({ 200: json(snapshotStatusReply, 'The snapshot status.') }, COMMAND),
       },

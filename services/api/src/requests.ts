@@ -13,6 +13,7 @@ import {
   SnapshotId,
   SnapshotKind,
   StateHandle,
+  TaskFailureReason,
   TaskId,
   Tasks,
   TriggerIdSchema,
@@ -91,7 +92,16 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
     }),
     ack: AckBody,
     acks: z.array(AckBody).min(1).max(10_000),
-    decline: z.strictObject({ taskId: TaskId, reason: z.string().max(4096).optional() }),
+    decline: z.strictObject({
+      taskId: TaskId,
+      reason: z.string().max(4096).optional().meta({ description: 'The task’s message, free text.' }),
+      failureReason: TaskFailureReason.optional().meta({
+        description:
+          'Why the task declines, as Flink’s CheckpointFailureReason names it (R24); left out: CHECKPOINT_DECLINED. ' +
+          'Only IO_EXCEPTION, CHECKPOINT_ASYNC_EXCEPTION and CHECKPOINT_DECLINED count against tolerableFailures ' +
+          '(R27), and a savepoint’s decline for IO_EXCEPTION, a pre-flight reason, does not (R59).',
+      }),
+    }),
     persist: z.strictObject({ targetDirectory: Location.optional() }),
     restore: z
       .strictObject({

@@ -312,6 +312,37 @@ describe('REST API over HTTP', () => {
         failureMessage: 'io',
       });
     });
+    it('R24 records the failureReason the task gives; an unknown one is 400 naming body.failureReason', async () => {
+      await register({ tasks: ['a', 'b'], checkpointing: { maxConcurrent: 5, tolerableFailures: 5 } });
+      await trigger();
+      await trigger();
+      expectProblem(
+        await http
+          .post(`${BASE}/jobs/${JOB}/snapshots/1/decline`)
+          .send({ taskId: 'a', failureReason: 'CHECKPOINT_EXPIRED' }),
+        400,
+        'body.failureReason',
+        'one-of',
+      );
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body.status).toBe('PENDING');
+      const res = await http.post(`${BASE}/jobs/${JOB}/snapshots/1/decline`).send({
+        taskId: 'a',
+        reason: 'barrier too early',
+        failureReason: 'CHECKPOINT_DECLINED_TASK_NOT_READY',
+      });
+      expect(res.body).toEqual({ snapshotId: 1, status: 'FAILED' });
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body).toMatchObject({
+        status: 'FAILED',
+        failureReason: 'CHECKPOINT_DECLINED_TASK_NOT_READY',
+        failureMessage: 'barrier too early',
+      });
+      // R27: CHECKPOINT_DECLINED_TASK_NOT_READY does not count, IO_EXCEPTION does.
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).body.consecutiveFailures).toBe(0);
+      await http
+        .post(`${BASE}/jobs/${JOB}/snapshots/2/decline`)
+        .send({ taskId: 'b', failureReason: 'IO_EXCEPTION' });
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).body.consecutiveFailures).toBe(1);
+    });
     it('400 without taskId, 409 once the snapshot completed, 404 for an unknown snapshot', async () => {
       await register();
       const id = await completeCheckpoint();
