@@ -16,13 +16,16 @@ export type StoredSnapshot = SnapshotView & { jobId: string };
 
 /**
  * A stored job summary. Summaries written before `persistOnFailure` existed lack it: the job has it on
- * (R38), as its log replays, until the projector rewrites the summary or the read model is rebuilt.
+ * (R38), as its log replays, until the projector rewrites the summary or the read model is rebuilt; those
+ * written before versions (R61) lack them: unknown (null).
  */
 function parseJobSummary(text: string): StoredJobSummary {
   const view = JSON.parse(text) as StoredJobSummary;
   if (view.checkpointing && view.checkpointing.persistOnFailure === undefined) {
     view.checkpointing = { ...view.checkpointing, persistOnFailure: true };
   }
+  view.jobVersion ??= null;
+  view.flinkVersion ??= null;
   return view;
 }
 
@@ -30,7 +33,7 @@ function parseJobSummary(text: string): StoredJobSummary {
  * A stored snapshot view. Views projected before a field existed lack it until `snapcat replay`; each reads
  * as a replay of its events would give it: `restorePath` from its status and directory (R57), the checkpoint
  * type FULL for a savepoint and unknown for a checkpoint, and the checkpointed size as the state size, as
- * no task reported one (R58).
+ * no task reported one (R58), the versions that took it unknown (null, R61).
  */
 function parseSnapshot(text: string): StoredSnapshot {
   const view = JSON.parse(text) as Partial<StoredSnapshot> & Omit<StoredSnapshot, UpgradedFields>;
@@ -40,9 +43,11 @@ function parseSnapshot(text: string): StoredSnapshot {
     checkpointType:
       view.checkpointType !== undefined ? view.checkpointType : view.kind === 'SAVEPOINT' ? 'FULL' : null,
     checkpointedSize: view.checkpointedSize ?? view.stateSize,
+    jobVersion: view.jobVersion ?? null,
+    flinkVersion: view.flinkVersion ?? null,
   };
 }
-type UpgradedFields = 'restorePath' | 'checkpointType' | 'checkpointedSize';
+type UpgradedFields = 'restorePath' | 'checkpointType' | 'checkpointedSize' | 'jobVersion' | 'flinkVersion';
 
 export interface JobFilter {
   status?: JobStatus;
@@ -55,6 +60,10 @@ export interface SnapshotFilter {
   statuses?: SnapshotStatus[];
   persisted?: boolean;
   triggerTypes?: TriggerType[];
+  /** Only the snapshots taken by this application version (R61), exactly; unknown ones never match. */
+  jobVersion?: string;
+  /** Only the snapshots taken by this Flink version (R61), exactly. */
+  flinkVersion?: string;
 }
 
 export interface Page<T> {
@@ -193,7 +202,9 @@ export function matchesSnapshotFilter(s: StoredSnapshot, f: SnapshotFilter): boo
     (!f.kinds || f.kinds.includes(s.kind)) &&
     (!f.statuses || f.statuses.includes(s.status)) &&
     (f.persisted === undefined || s.persisted === f.persisted) &&
-    (!f.triggerTypes || f.triggerTypes.includes(s.triggerType))
+    (!f.triggerTypes || f.triggerTypes.includes(s.triggerType)) &&
+    (f.jobVersion === undefined || s.jobVersion === f.jobVersion) &&
+    (f.flinkVersion === undefined || s.flinkVersion === f.flinkVersion)
   );
 }
 
