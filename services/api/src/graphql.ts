@@ -236,6 +236,8 @@ export function createGraphql(deps: GraphqlDeps) {
           triggerId?: string;
           targetDirectory?: string;
           checkpointType?: string;
+          jobVersion?: string;
+          flinkVersion?: string;
         },
         context: Context,
       ) => {
@@ -306,6 +308,8 @@ export function createGraphql(deps: GraphqlDeps) {
       tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
       checkpointing: (j: JobParent) => j.view.checkpointing,
       storage: (j: JobParent) => j.view.storage,
+      jobVersion: (j: JobParent) => j.view.jobVersion ?? null,
+      flinkVersion: (j: JobParent) => j.view.flinkVersion ?? null,
       counts: (j: JobParent) => j.view.counts,
       referencedStateSize: (j: JobParent) => j.view.referencedStateSize ?? null,
       referencedFiles: (j: JobParent) => j.view.referencedFiles ?? null,
@@ -485,6 +489,8 @@ function filterOf(a: SnapshotFilter): SnapshotFilter {
     ...(a.statuses ? { statuses: a.statuses } : {}),
     ...(a.persisted !== undefined && a.persisted !== null ? { persisted: a.persisted } : {}),
     ...(a.triggerTypes ? { triggerTypes: a.triggerTypes } : {}),
+    ...(a.jobVersion !== undefined && a.jobVersion !== null ? { jobVersion: a.jobVersion } : {}),
+    ...(a.flinkVersion !== undefined && a.flinkVersion !== null ? { flinkVersion: a.flinkVersion } : {}),
   };
 }
 
