@@ -31,6 +31,18 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
     return (await res.json()) as Gql;
   };
 
+  /** The key space of the service's read model: under the test's prefix and its event store's namespace. */
+  const readModelSpace = async (redis: IORedis) => {
+    let cursor = '0';
+    let current: string | undefined;
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*:rm:current`, 'COUNT', 1000);
+      [cursor, current] = [next, current ?? keys[0]];
+    } while (cursor !== '0' && current === undefined);
+    const version = Number(await redis.get(current!));
+    return new ReadModelKeys(current!.slice(0, -':rm:current'.length)).space(version);
+  };
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-graphql-'));
     service = await startService({
@@ -184,15 +196,7 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
     // Rewrite both stored views as the read model wrote them before R58: without the two fields.
     const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
     try {
-      // The service's read model lives under the test's prefix and its event store's namespace.
-      let cursor = '0';
-      let current: string | undefined;
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*:rm:current`, 'COUNT', 1000);
-        [cursor, current] = [next, current ?? keys[0]];
-      } while (cursor !== '0' && current === undefined);
-      const version = Number(await redis.get(current!));
-      const space = new ReadModelKeys(current!.slice(0, -':rm:current'.length)).space(version);
+      const space = await readModelSpace(redis);
       for (const id of [7, 8]) {
         const view = JSON.parse((await redis.get(space.snapshot(JOB, id)))!);
         delete view.checkpointType;
@@ -229,6 +233,103 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
       field: 'checkpointType',
       rule: 'savepoint-is-full',
     });
+  });
+
+  it('R61 Job and Snapshot versions; a job’s snapshots filtered by jobVersion and flinkVersion (live and as of an instant); triggerSnapshot takes them; views stored before them read as null', async () => {
+    const job = '9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e';
+    const config = { name: 'payments', tasks: ['a'], checkpointing: { numRetained: 10, maxConcurrent: 5 } };
+    await api.put(`/jobs/${job}`, { ...config, jobVersion: '1.4.0', flinkVersion: '1.18.1' });
+    for (const id of [1, 2]) {
+      await api.post(`/jobs/${job}/snapshots`, { kind: 'CHECKPOINT' });
+      await api.post(`/jobs/${job}/snapshots/${id}/acks`, { taskId: 'a' });
+    }
+    const rc = await gql(
+      `mutation { triggerSnapshot(jobId: "${job}", kind: SAVEPOINT, jobVersion: "1.5.0-rc1") { id jobVersion flinkVersion } }`,
+    );
+    expect(rc.errors).toBeUndefined();
+    expect(rc.data!.triggerSnapshot).toEqual({ id: 3, jobVersion: '1.5.0-rc1', flinkVersion: '1.18.1' });
+    await api.post(`/jobs/${job}/snapshots/3/acks`, { taskId: 'a' });
+    await api.put(`/jobs/${job}`, { ...config, jobVersion: '1.5.0', flinkVersion: '1.19.1' });
+    await api.post(`/jobs/${job}/snapshots`, { kind: 'CHECKPOINT' });
+    await api.post(`/jobs/${job}/snapshots/4/acks`, { taskId: 'a' });
+    // REST answers before the read model shows it: wait for the last ack.
+    for (let i = 0; i < 100; i += 1) {
+      const r = await gql(`{ snapshot(jobId: "${job}", id: 4) { status } }`);
+      if (r.data?.snapshot?.status === 'COMPLETED') break;
+      await sleep(50);
+    }
+    const ids = (connection: { edges: { node: { id: number } }[] }) => connection.edges.map((e) => e.node.id);
+    const r = await gql(`{ job(id: "${job}") {
+        jobVersion flinkVersion
+        all: snapshots { edges { node { id jobVersion flinkVersion } } }
+        v140: snapshots(jobVersion: "1.4.0") { edges { node { id } } }
+        v150: snapshots(jobVersion: "1.5.0") { edges { node { id } } }
+        f1181: snapshots(flinkVersion: "1.18.1") { edges { node { id } } }
+        both: snapshots(jobVersion: "1.4.0", flinkVersion: "1.18.1", first: 1) { edges { node { id } } pageInfo { hasNextPage } }
+        none: snapshots(jobVersion: "1.4") { edges { node { id } } }
+        savepoints: snapshots(kinds: [SAVEPOINT], flinkVersion: "1.18.1") { edges { node { id } } } } }`);
+    expect(r.errors).toBeUndefined();
+    const j = r.data!.job;
+    expect(j).toMatchObject({ jobVersion: '1.5.0', flinkVersion: '1.19.1' });
+    expect(j.all.edges.map((e: { node: object }) => e.node)).toEqual([
+      { id: 4, jobVersion: '1.5.0', flinkVersion: '1.19.1' },
+      { id: 3, jobVersion: '1.5.0-rc1', flinkVersion: '1.18.1' },
+      { id: 2, jobVersion: '1.4.0', flinkVersion: '1.18.1' },
+      { id: 1, jobVersion: '1.4.0', flinkVersion: '1.18.1' },
+    ]);
+    expect([ids(j.v140), ids(j.v150), ids(j.f1181), ids(j.none), ids(j.savepoints)]).toEqual([
+      [2, 1],
+      [4],
+      [3, 2, 1],
+      [],
+      [3],
+    ]);
+    expect(j.both).toEqual({ edges: [{ node: { id: 2 } }], pageInfo: { hasNextPage: true } });
+    const top = await gql(
+      `{ snapshots(jobId: "${job}", jobVersion: "1.5.0-rc1") { edges { node { id } } } }`,
+    );
+    expect(ids(top.data!.snapshots)).toEqual([3]);
+    // Folded from the log (catalogAsOf): the same filter.
+    const asOf = await gql(`{ catalogAsOf(jobId: "${job}", at: "${new Date().toISOString()}") {
+        job { jobVersion snapshots(jobVersion: "1.4.0") { edges { node { id jobVersion } } } } } }`);
+    expect(asOf.errors).toBeUndefined();
+    expect(asOf.data!.catalogAsOf.job).toEqual({
+      jobVersion: '1.5.0',
+      snapshots: {
+        edges: [{ node: { id: 2, jobVersion: '1.4.0' } }, { node: { id: 1, jobVersion: '1.4.0' } }],
+      },
+    });
+
+    // Views projected before versions: unknown, and matched by no version filter.
+    const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    try {
+      const space = await readModelSpace(redis);
+      const view = JSON.parse((await redis.get(space.snapshot(job, 1)))!);
+      delete view.jobVersion;
+      delete view.flinkVersion;
+      await redis.set(space.snapshot(job, 1), JSON.stringify(view));
+      const summary = JSON.parse((await redis.get(space.job(job)))!);
+      delete summary.jobVersion;
+      delete summary.flinkVersion;
+      await redis.set(space.job(job), JSON.stringify(summary));
+    } finally {
+      redis.disconnect();
+    }
+    const old = await gql(`{ job(id: "${job}") { jobVersion flinkVersion
+        snapshots(jobVersion: "1.4.0") { edges { node { id } } } }
+        snapshot(jobId: "${job}", id: 1) { jobVersion flinkVersion } }`);
+    expect(old.errors).toBeUndefined();
+    expect(old.data!.job).toEqual({
+      jobVersion: null,
+      flinkVersion: null,
+      snapshots: { edges: [{ node: { id: 2 } }] },
+    });
+    expect(old.data!.snapshot).toEqual({ jobVersion: null, flinkVersion: null });
+
+    const refused = await gql(
+      `mutation { triggerSnapshot(jobId: "${job}", kind: CHECKPOINT, flinkVersion: "") { id } }`,
+    );
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'flinkVersion' });
   });
 
   it('catalog: the restorable snapshots, newest first', async () => {

@@ -143,7 +143,7 @@ describe('restores over HTTP (R62-R64): claim modes on real files, restore plans
     const plan = async (strategy: string, maxAge?: string) =>
       graphql(
         `{ restorePlan(jobId: "${jobId}", strategy: ${strategy}${maxAge ? `, maxAge: "${maxAge}"` : ''}) {
-          strategy ok snapshot { id kind persisted } restorePath claimMode reason refusal } }`,
+          strategy ok snapshot { id kind persisted } restorePath claimMode reason refusal versionWarning } }`,
       );
     // Only the restored snapshot so far: every strategy picks it, NO_CLAIM (the user's).
     for (const strategy of ['FAILOVER', 'LATEST_STATE', 'LATEST_SAVEPOINT']) {
@@ -168,6 +168,7 @@ describe('restores over HTTP (R62-R64): claim modes on real files, restore plans
       restorePath: join(root, 'checkpoints', jobId, `chk-${newest}`),
       claimMode: 'CLAIM',
       refusal: null,
+      versionWarning: null,
     });
     expect((await plan('LATEST_STATE')).data.restorePlan).toMatchObject({
       snapshot: { id: savepoint.body.snapshotId, kind: 'SAVEPOINT' },

@@ -17,6 +17,7 @@ import {
   TaskId,
   Tasks,
   TriggerType,
+  VersionLabel,
 } from './schemas';
 
 export const TriggerIdSchema = z
@@ -36,6 +37,12 @@ export const ConfigureJob = z.strictObject({
   status: JobStatus.optional(),
   checkpointing: CheckpointingConfig,
   storage: StorageConfig,
+  /**
+   * The application's version (its release, jar or image) and Flink's (R61). Left out, the job keeps the one
+   * it has (none at registration); a version once given is replaced, never removed.
+   */
+  jobVersion: VersionLabel.optional(),
+  flinkVersion: VersionLabel.optional(),
 });
 
 export const ChangeJobStatus = z.strictObject({
@@ -57,6 +64,9 @@ export const TriggerSnapshot = z.strictObject({
    * savepoint, which is never INCREMENTAL.
    */
   checkpointType: CheckpointType.optional(),
+  /** The versions that take the snapshot (R61); left out, the job's current ones. */
+  jobVersion: VersionLabel.optional(),
+  flinkVersion: VersionLabel.optional(),
 });
 
 export const AcknowledgeTask = z.strictObject({

@@ -288,6 +288,7 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
     triggerId,
     properties: propertiesFor('SAVEPOINT', s.checkpointing.retention),
     formatType: s.schedule.formatType ?? 'CANONICAL',
+    ...versionsOf(s.jobVersion, s.flinkVersion),
     tasks: s.tasks,
     deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
     externalPath: savepointPath(
@@ -397,6 +398,7 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
       status: c.status ?? 'RUNNING',
       checkpointing: c.checkpointing,
       storage: c.storage,
+      ...versionsOf(c.jobVersion, c.flinkVersion),
     });
     return { created: true, changed: true };
   }
@@ -408,11 +410,16 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
       `job ${c.jobId} is in namespace ${s.namespace}; a job's namespace never changes`,
     );
   }
+  // R61: a version left out is kept; a new one alone is a reconfiguration, so that it is recorded.
+  const jobVersion = c.jobVersion ?? s.jobVersion;
+  const flinkVersion = c.flinkVersion ?? s.flinkVersion;
   const configChanged =
     s.name !== c.name ||
     !sameJson(s.tasks, c.tasks) ||
     !sameJson(s.checkpointing, c.checkpointing) ||
-    !sameJson(s.storage, c.storage);
+    !sameJson(s.storage, c.storage) ||
+    jobVersion !== s.jobVersion ||
+    flinkVersion !== s.flinkVersion;
   if (configChanged) {
     d.emit({
       type: 'JobReconfigured',
@@ -420,6 +427,7 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
       tasks: c.tasks,
       checkpointing: c.checkpointing,
       storage: c.storage,
+      ...versionsOf(jobVersion, flinkVersion),
     });
   }
   const statusChanged = c.status !== undefined && changeStatus(d, c.status);
@@ -529,6 +537,8 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
     // R63: after a NO_CLAIM restore the job's first checkpoint is FULL (RecoveryClaimMode.NO_CLAIM).
     checkpointType:
       c.kind === 'SAVEPOINT' || s.fullCheckpointOwed ? 'FULL' : (c.checkpointType ?? 'INCREMENTAL'),
+    // R61: the versions the trigger names, else the job's current ones.
+    ...versionsOf(c.jobVersion ?? s.jobVersion, c.flinkVersion ?? s.flinkVersion),
     tasks: s.tasks,
     deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
     externalPath,
@@ -872,6 +882,17 @@ function requireDiscardRequested(s: JobState, snapshotId: number): SnapshotState
     );
   }
   return snapshot;
+}
+
+/** The versions an event records (R61): those known, the unknown ones left out. */
+function versionsOf(
+  jobVersion: string | null | undefined,
+  flinkVersion: string | null | undefined,
+): { jobVersion?: string; flinkVersion?: string } {
+  return {
+    ...(jobVersion != null ? { jobVersion } : {}),
+    ...(flinkVersion != null ? { flinkVersion } : {}),
+  };
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

@@ -20,6 +20,7 @@ import {
   StorageConfig,
   TaskId,
   TriggerType,
+  VersionLabel,
 } from './schemas';
 
 const Timestamp = z.iso.datetime();
@@ -37,6 +38,9 @@ export const JobRegistered = z.strictObject({
   status: JobStatus,
   checkpointing: RecordedCheckpointingConfig,
   storage: StorageConfig,
+  /** The application's and Flink's version (R61), when given; absent in events before them: unknown. */
+  jobVersion: VersionLabel.optional(),
+  flinkVersion: VersionLabel.optional(),
 });
 
 export const JobReconfigured = z.strictObject({
@@ -46,6 +50,9 @@ export const JobReconfigured = z.strictObject({
   tasks: z.array(TaskId),
   checkpointing: RecordedCheckpointingConfig,
   storage: StorageConfig,
+  /** The job's versions after the change (R61), those it has; absent: unchanged (events before them: none). */
+  jobVersion: VersionLabel.optional(),
+  flinkVersion: VersionLabel.optional(),
 });
 
 export const JobStatusChanged = z.strictObject({
@@ -65,6 +72,9 @@ export const SnapshotTriggered = z.strictObject({
   formatType: FormatType,
   /** What Flink was asked for (R58); absent in events before it: FULL for a savepoint, unknown for a checkpoint. */
   checkpointType: CheckpointType.optional(),
+  /** The versions that took the snapshot (R61): the trigger's, else the job's; absent when unknown. */
+  jobVersion: VersionLabel.optional(),
+  flinkVersion: VersionLabel.optional(),
   tasks: z.array(TaskId),
   deadline: Timestamp,
   externalPath: Location,

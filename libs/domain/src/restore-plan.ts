@@ -1,6 +1,6 @@
 import { restorePath } from './paths';
 import type { RestoreStrategy } from './schemas';
-import { isJobOwned, type JobState, type SnapshotState } from './state';
+import { isJobOwned, versionDifference, type JobState, type SnapshotState } from './state';
 
 /** The claim mode a plan recommends: LEGACY, deprecated in Flink, never. */
 export type PlannedClaimMode = 'CLAIM' | 'NO_CLAIM';
@@ -16,6 +16,8 @@ export type RestorePlan =
       reason: string;
       /** When the chosen snapshot completed (epoch ms); null for an external path. */
       completedAt: number | null;
+      /** Set when another job or Flink version took the snapshot (R61): restoring may need state migration. */
+      versionWarning: string | null;
     }
   | {
       ok: false;
@@ -46,7 +48,8 @@ type Candidate =
  * The claim mode is CLAIM for a snapshot the job owns (its checkpoints, which it would subsume anyway) and
  * NO_CLAIM for one the user owns (a savepoint, a persisted checkpoint), which the job must never delete.
  * With `maxAgeMs`, a candidate that completed longer ago is refused (TOO_OLD), as is an external path,
- * whose age snapcat does not know (AGE_UNKNOWN).
+ * whose age snapcat does not know (AGE_UNKNOWN). A plan says when another job or Flink version took the
+ * snapshot (R61).
  */
 export function restorePlan(
   state: JobState,
@@ -83,6 +86,7 @@ export function restorePlan(
       ...candidate.external,
       reason: candidate.why,
       completedAt: null,
+      versionWarning: null,
     };
   }
   const { snapshot, why } = candidate;
@@ -104,6 +108,7 @@ export function restorePlan(
     claimMode: isJobOwned(snapshot) ? 'CLAIM' : 'NO_CLAIM',
     reason: `${why}: snapshot ${snapshot.snapshotId} (${describeSnapshot(snapshot)})${lineageNote(state)}`,
     completedAt: snapshot.completedAt!,
+    versionWarning: versionDifference(snapshot, state),
   };
 }
 

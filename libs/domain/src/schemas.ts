@@ -156,6 +156,16 @@ export const Location = z
     error: 'must be an absolute path or a URI such as file:///data/checkpoints',
   });
 
+/**
+ * A version a job or snapshot is recorded with (R61): `jobVersion`, the application's (its release, jar or
+ * image), or `flinkVersion`. Free text, 1 to 256 characters, no control characters (C0, DEL or C1).
+ */
+export const VersionLabel = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, { error: 'must not contain control characters' });
+
 export const StateHandle = z.strictObject({
   path: Location,
   sizeBytes: z.number().int().nonnegative(),

@@ -58,6 +58,12 @@ export interface SnapshotState {
   requestedCheckpointType: CheckpointType | null;
   /** What the acknowledgements reported: INCREMENTAL once one did, FULL once one did and none INCREMENTAL. */
   reportedCheckpointType: CheckpointType | null;
+  /**
+   * The application's and Flink's version that took the snapshot (R61): the trigger's, else the job's at the
+   * time; null when neither was known (every snapshot triggered before versions were recorded).
+   */
+  jobVersion: string | null;
+  flinkVersion: string | null;
   properties: SnapshotProperties;
   status: SnapshotStatus;
   persisted: boolean;
@@ -133,6 +139,12 @@ export interface JobState {
   status: JobStatus;
   checkpointing: CheckpointingConfig;
   storage: StorageConfig;
+  /**
+   * The job's current application version and Flink version (R61), from its registration and
+   * reconfigurations; a configuration that leaves one out keeps it. Null until one is given.
+   */
+  jobVersion: string | null;
+  flinkVersion: string | null;
   /** The id the next snapshot gets; one counter for checkpoints and savepoints, as in Flink. */
   nextSnapshotId: number;
   snapshots: Map<number, SnapshotState>;
@@ -195,6 +207,8 @@ export function initialState(jobId: string): JobState {
       persistOnFailure: true,
     },
     storage: { checkpointDir: '/', savepointDir: '/' },
+    jobVersion: null,
+    flinkVersion: null,
     nextSnapshotId: 1,
     snapshots: new Map(),
     triggers: new Map(),
@@ -309,12 +323,17 @@ export class Draft {
         s.status = event.status;
         s.checkpointing = checkpointingOf(event.checkpointing);
         s.storage = event.storage;
+        s.jobVersion = event.jobVersion ?? null;
+        s.flinkVersion = event.flinkVersion ?? null;
         return;
       case 'JobReconfigured':
         s.name = event.name;
         s.tasks = event.tasks;
         s.checkpointing = checkpointingOf(event.checkpointing);
         s.storage = event.storage;
+        // Absent: unchanged (R61); a version is replaced, never removed.
+        s.jobVersion = event.jobVersion ?? s.jobVersion;
+        s.flinkVersion = event.flinkVersion ?? s.flinkVersion;
         return;
       case 'JobStatusChanged':
         s.status = event.to;
@@ -330,6 +349,8 @@ export class Draft {
             formatType: event.formatType,
             requestedCheckpointType: event.checkpointType ?? (event.kind === 'SAVEPOINT' ? 'FULL' : null),
             reportedCheckpointType: null,
+            jobVersion: event.jobVersion ?? null,
+            flinkVersion: event.flinkVersion ?? null,
             properties: internProperties(event.properties),
             status: 'PENDING',
             persisted: false,
@@ -582,6 +603,8 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     formatType: s.formatType,
     requestedCheckpointType: s.requestedCheckpointType,
     reportedCheckpointType: s.reportedCheckpointType,
+    jobVersion: s.jobVersion,
+    flinkVersion: s.flinkVersion,
     properties: s.properties,
     status: s.status,
     persisted: s.persisted,
@@ -628,6 +651,26 @@ export function isJobOwned(s: SnapshotState): boolean {
 export function checkpointTypeOf(s: SnapshotState): CheckpointType | null {
   if (s.requestedCheckpointType === 'FULL') return 'FULL';
   return s.reportedCheckpointType ?? s.requestedCheckpointType;
+}
+
+/**
+ * What restoring the snapshot into the job as it is now changes (R61): a short sentence naming the job
+ * version and the Flink version the snapshot was taken by where they differ from the job's current ones;
+ * null when they are equal, or when either side of each is unknown.
+ */
+export function versionDifference(snapshot: SnapshotState, state: JobState): string | null {
+  const differs = (then: string | null, now: string | null) => then !== null && now !== null && then !== now;
+  const job = differs(snapshot.jobVersion, state.jobVersion);
+  const flink = differs(snapshot.flinkVersion, state.flinkVersion);
+  if (job && flink) {
+    return (
+      `taken by job version ${snapshot.jobVersion} on Flink ${snapshot.flinkVersion}; ` +
+      `the job is now ${state.jobVersion} on Flink ${state.flinkVersion}`
+    );
+  }
+  if (job) return `taken by job version ${snapshot.jobVersion}; the job is now ${state.jobVersion}`;
+  if (flink) return `taken by Flink ${snapshot.flinkVersion}; the job now runs Flink ${state.flinkVersion}`;
+  return null;
 }
 
 /** Whether a task has acknowledged the snapshot (on a completed one: every expected task has). */

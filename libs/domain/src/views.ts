@@ -24,6 +24,9 @@ export function snapshotView(s: SnapshotState) {
     formatType: s.formatType,
     /** FULL or INCREMENTAL (R58); null for a checkpoint triggered before snapcat recorded it. */
     checkpointType: checkpointTypeOf(s),
+    /** The application's and Flink's version that took it (R61); null when unknown. */
+    jobVersion: s.jobVersion,
+    flinkVersion: s.flinkVersion,
     acknowledgedTasks: s.acknowledged,
     totalTasks: s.totalTasks,
     stateSize: s.stateSize,
@@ -73,6 +76,9 @@ export function jobSummaryView(state: JobState) {
     tasks: state.tasks,
     checkpointing: state.checkpointing,
     storage: state.storage,
+    /** The job's current application and Flink version (R61); null until given. */
+    jobVersion: state.jobVersion,
+    flinkVersion: state.flinkVersion,
     registeredAt: iso(state.registeredAt),
     updatedAt: iso(state.updatedAt),
     consecutiveFailures: state.consecutiveFailures,

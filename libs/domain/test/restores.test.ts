@@ -306,4 +306,31 @@ describe('restore plans (R64)', () => {
     expect(plan(job, 'FAILOVER', MINUTE)).toMatchObject({ ok: false, refusal: 'AGE_UNKNOWN' });
     expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({ ok: false, refusal: 'NO_CANDIDATE' });
   });
+
+  it('R64, R61 a plan says when another job or Flink version took the chosen snapshot', () => {
+    const job = new Job().register();
+    job.run({
+      type: 'ConfigureJob',
+      name: 'job',
+      tasks: ['a', 'b'],
+      jobVersion: '1.4.0',
+      flinkVersion: '1.18.1',
+      checkpointing: job.state.checkpointing,
+      storage: job.state.storage,
+    });
+    const savepoint = job.complete('SAVEPOINT');
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({ snapshotId: savepoint, versionWarning: null });
+    job.run({
+      type: 'ConfigureJob',
+      name: 'job',
+      tasks: ['a', 'b'],
+      jobVersion: '1.5.0',
+      checkpointing: job.state.checkpointing,
+      storage: job.state.storage,
+    });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({
+      ok: true,
+      versionWarning: 'taken by job version 1.4.0; the job is now 1.5.0',
+    });
+  });
 });

@@ -17,7 +17,8 @@ export type StoredSnapshot = SnapshotView & { jobId: string };
 /**
  * A stored job summary. Summaries written before `persistOnFailure` existed lack it: the job has it on
  * (R38), as its log replays, until the projector rewrites the summary or the read model is rebuilt. Those
- * written before restores (R62) had none: no latest restore, none counted.
+ * written before versions (R61) lack them: unknown (null); those written before restores (R62) had none: no
+ * latest restore, none counted.
  */
 function parseJobSummary(text: string): StoredJobSummary {
   const view = JSON.parse(text) as StoredJobSummary;
@@ -28,6 +29,8 @@ function parseJobSummary(text: string): StoredJobSummary {
     view.latestRestore ??= null;
     view.counts.restored ??= 0;
   }
+  view.jobVersion ??= null;
+  view.flinkVersion ??= null;
   return view;
 }
 
@@ -35,7 +38,7 @@ function parseJobSummary(text: string): StoredJobSummary {
  * A stored snapshot view. Views projected before a field existed lack it until `snapcat replay`; each reads
  * as a replay of its events would give it: `restorePath` from its status and directory (R57), the checkpoint
  * type FULL for a savepoint and unknown for a checkpoint, and the checkpointed size as the state size, as
- * no task reported one (R58).
+ * no task reported one (R58), the versions that took it unknown (null, R61).
  */
 function parseSnapshot(text: string): StoredSnapshot {
   const view = JSON.parse(text) as Partial<StoredSnapshot> & Omit<StoredSnapshot, UpgradedFields>;
@@ -46,9 +49,12 @@ function parseSnapshot(text: string): StoredSnapshot {
       view.checkpointType !== undefined ? view.checkpointType : view.kind === 'SAVEPOINT' ? 'FULL' : null,
     checkpointedSize: view.checkpointedSize ?? view.stateSize,
     claimMode: view.claimMode ?? null,
+    jobVersion: view.jobVersion ?? null,
+    flinkVersion: view.flinkVersion ?? null,
   };
 }
-type UpgradedFields = 'restorePath' | 'checkpointType' | 'checkpointedSize' | 'claimMode';
+type UpgradedFields =
+  'restorePath' | 'checkpointType' | 'checkpointedSize' | 'claimMode' | 'jobVersion' | 'flinkVersion';
 
 export interface JobFilter {
   status?: JobStatus;
@@ -61,6 +67,10 @@ export interface SnapshotFilter {
   statuses?: SnapshotStatus[];
   persisted?: boolean;
   triggerTypes?: TriggerType[];
+  /** Only the snapshots taken by this application version (R61), exactly; unknown ones never match. */
+  jobVersion?: string;
+  /** Only the snapshots taken by this Flink version (R61), exactly. */
+  flinkVersion?: string;
 }
 
 export interface Page<T> {
@@ -199,7 +209,9 @@ export function matchesSnapshotFilter(s: StoredSnapshot, f: SnapshotFilter): boo
     (!f.kinds || f.kinds.includes(s.kind)) &&
     (!f.statuses || f.statuses.includes(s.status)) &&
     (f.persisted === undefined || s.persisted === f.persisted) &&
-    (!f.triggerTypes || f.triggerTypes.includes(s.triggerType))
+    (!f.triggerTypes || f.triggerTypes.includes(s.triggerType)) &&
+    (f.jobVersion === undefined || s.jobVersion === f.jobVersion) &&
+    (f.flinkVersion === undefined || s.flinkVersion === f.flinkVersion)
   );
 }
 

@@ -34,6 +34,8 @@ type Snap = Pick<
   | 'checkpointType'
   | 'checkpointedSize'
   | 'claimMode'
+  | 'jobVersion'
+  | 'flinkVersion'
 >;
 /** A view as the projector writes it now (with every field a read would otherwise derive for old views). */
 const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId: string } => ({
@@ -47,6 +49,8 @@ const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId:
   checkpointType: null,
   checkpointedSize: 0,
   claimMode: null,
+  jobVersion: null,
+  flinkVersion: null,
   ...over,
 });
 
@@ -125,6 +129,8 @@ describe('matchesSnapshotFilter', () => {
     status: 'FAILED',
     persisted: true,
     triggerType: 'PERIODIC',
+    jobVersion: '1.4.0',
+    flinkVersion: '1.18.1',
   }) as StoredSnapshot;
   it.each([
     [{}, true],
@@ -140,6 +146,14 @@ describe('matchesSnapshotFilter', () => {
     [{ kinds: ['SAVEPOINT'], statuses: ['FAILED'], persisted: true, triggerTypes: ['MANUAL'] }, false],
     [{ kinds: ['SAVEPOINT'], statuses: ['FAILED'], persisted: false, triggerTypes: ['PERIODIC'] }, false],
     [{ kinds: ['SAVEPOINT'], statuses: ['PENDING'], persisted: true, triggerTypes: ['PERIODIC'] }, false],
+    [{ jobVersion: '1.4.0' }, true],
+    [{ jobVersion: '1.4' }, false],
+    [{ jobVersion: '1.4.0 ' }, false],
+    [{ flinkVersion: '1.18.1' }, true],
+    [{ flinkVersion: '1.19.0' }, false],
+    [{ jobVersion: '1.4.0', flinkVersion: '1.18.1', kinds: ['SAVEPOINT'] }, true],
+    [{ jobVersion: '1.4.0', flinkVersion: '1.19.0' }, false],
+    [{ jobVersion: '1.5.0', flinkVersion: '1.18.1' }, false],
   ] as const)('%j: %s', (filter, expected) => {
     expect(matchesSnapshotFilter(s, filter as never)).toBe(expected);
   });
@@ -153,7 +167,12 @@ describe('ReadModel (real Redis)', () => {
       await redis.set(k.space(1).job(JOB), JSON.stringify({ jobId: JOB, status: 'RUNNING' }));
       await redis.set(k.space(2).job(JOB), JSON.stringify({ jobId: JOB, status: 'FINISHED' }));
       const readModel = new ReadModel(redis, own);
-      expect(await readModel.job(JOB)).toEqual({ jobId: JOB, status: 'RUNNING' });
+      expect(await readModel.job(JOB)).toEqual({
+        jobId: JOB,
+        status: 'RUNNING',
+        jobVersion: null,
+        flinkVersion: null,
+      });
       await redis.set(k.current, '2');
       expect((await readModel.job(JOB))?.status).toBe('RUNNING'); // cached for a second
       await new Promise((r) => setTimeout(r, 1100));
@@ -422,6 +441,63 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
       [3, chk, null, 700],
     ]);
     await deleteKeys(own);
+  });
+
+  it('R61 a snapshot view or job summary stored before versions reads them as unknown (null); a written one as written; a version filter matches the written ones only', async () => {
+    const old = (snapshotId: number) => ({
+      jobId: JOB,
+      snapshotId,
+      kind: 'SAVEPOINT',
+      status: 'COMPLETED',
+      persisted: false,
+      triggerType: 'MANUAL',
+      stateSize: 5,
+      externalPath: `/data/sp/${JOB}/savepoint-${snapshotId}`,
+    });
+    const pipeline = redis.pipeline();
+    pipeline.set(space.snapshot(JOB, 1), JSON.stringify(old(1)));
+    pipeline.set(
+      space.snapshot(JOB, 2),
+      JSON.stringify({ ...old(2), jobVersion: '1.4.0', flinkVersion: '1.18.1' }),
+    );
+    pipeline.set(
+      space.snapshot(JOB, 3),
+      JSON.stringify({ ...old(3), jobVersion: '1.5.0', flinkVersion: '1.18.1' }),
+    );
+    pipeline.zadd(space.snapshots(JOB), 1, '1', 2, '2', 3, '3');
+    pipeline.set(space.job(jobId(1)), JSON.stringify({ jobId: jobId(1), status: 'RUNNING' }));
+    pipeline.set(
+      space.job(jobId(2)),
+      JSON.stringify({ jobId: jobId(2), status: 'RUNNING', jobVersion: '1.5.0', flinkVersion: '1.18.1' }),
+    );
+    pipeline.zadd(space.jobs, 0, jobId(1), 0, jobId(2));
+    await pipeline.exec();
+    const readModel = new ReadModel(redis, own);
+    expect(await readModel.snapshot(JOB, 1)).toMatchObject({ jobVersion: null, flinkVersion: null });
+    expect(await readModel.snapshot(JOB, 2)).toMatchObject({ jobVersion: '1.4.0', flinkVersion: '1.18.1' });
+    const versions = async (filter: { jobVersion?: string; flinkVersion?: string }) =>
+      (await readModel.snapshots(JOB, filter, 10)).items.map((s) => [
+        s.snapshotId,
+        s.jobVersion,
+        s.flinkVersion,
+      ]);
+    expect(await versions({})).toEqual([
+      [3, '1.5.0', '1.18.1'],
+      [2, '1.4.0', '1.18.1'],
+      [1, null, null],
+    ]);
+    expect(await versions({ jobVersion: '1.4.0' })).toEqual([[2, '1.4.0', '1.18.1']]);
+    expect(await versions({ flinkVersion: '1.18.1' })).toEqual([
+      [3, '1.5.0', '1.18.1'],
+      [2, '1.4.0', '1.18.1'],
+    ]);
+    expect(await versions({ jobVersion: '1.5.0', flinkVersion: '1.19.0' })).toEqual([]);
+    expect(await readModel.job(jobId(1))).toMatchObject({ jobVersion: null, flinkVersion: null });
+    expect(await readModel.job(jobId(2))).toMatchObject({ jobVersion: '1.5.0', flinkVersion: '1.18.1' });
+    expect((await readModel.jobs({}, 10)).items.map((j) => [j.jobVersion, j.flinkVersion])).toEqual([
+      [null, null],
+      ['1.5.0', '1.18.1'],
+    ]);
   });
 
   it('R38, R62 a summary written before persistOnFailure reads it as true, before restores with none; a written one as written', async () => {

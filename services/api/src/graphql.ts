@@ -248,6 +248,7 @@ export function createGraphql(deps: GraphqlDeps) {
             claimMode: plan.ok ? plan.claimMode : null,
             refusal: plan.ok ? null : plan.refusal,
             completedAt: plan.ok ? plan.completedAt : null,
+            versionWarning: plan.ok ? plan.versionWarning : null,
           };
         } catch (error) {
           throw asGraphqlError(error);
@@ -267,6 +268,8 @@ export function createGraphql(deps: GraphqlDeps) {
           triggerId?: string;
           targetDirectory?: string;
           checkpointType?: string;
+          jobVersion?: string;
+          flinkVersion?: string;
         },
         context: Context,
       ) => {
@@ -346,6 +349,8 @@ export function createGraphql(deps: GraphqlDeps) {
       tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
       checkpointing: (j: JobParent) => j.view.checkpointing,
       storage: (j: JobParent) => j.view.storage,
+      jobVersion: (j: JobParent) => j.view.jobVersion ?? null,
+      flinkVersion: (j: JobParent) => j.view.flinkVersion ?? null,
       counts: (j: JobParent) => j.view.counts,
       referencedStateSize: (j: JobParent) => j.view.referencedStateSize ?? null,
       referencedFiles: (j: JobParent) => j.view.referencedFiles ?? null,
@@ -526,6 +531,8 @@ function filterOf(a: SnapshotFilter): SnapshotFilter {
     ...(a.statuses ? { statuses: a.statuses } : {}),
     ...(a.persisted !== undefined && a.persisted !== null ? { persisted: a.persisted } : {}),
     ...(a.triggerTypes ? { triggerTypes: a.triggerTypes } : {}),
+    ...(a.jobVersion !== undefined && a.jobVersion !== null ? { jobVersion: a.jobVersion } : {}),
+    ...(a.flinkVersion !== undefined && a.flinkVersion !== null ? { flinkVersion: a.flinkVersion } : {}),
   };
 }
 

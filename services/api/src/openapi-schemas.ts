@@ -73,6 +73,17 @@ export const Snapshot = z
         'reported (INCREMENTAL if one did), else what was asked for; null for a checkpoint recorded before snapcat ' +
         'kept it.',
     }),
+    jobVersion: z
+      .string()
+      .nullable()
+      .meta({
+        description:
+          'The application version that took the snapshot (R61): the trigger’s, else the job’s at the time; null ' +
+          'when unknown.',
+      }),
+    flinkVersion: z.string().nullable().meta({
+      description: 'The Flink version that took the snapshot (R61); null when unknown.',
+    }),
     acknowledgedTasks: Count,
     totalTasks: Count,
     stateSize: Count,
@@ -143,6 +154,12 @@ const jobSummaryShape = {
   status: JobStatus,
   checkpointing: CheckpointingConfig,
   storage: StorageConfig,
+  jobVersion: z.string().nullable().meta({
+    description: 'The job’s current application version (R61); null until one is given.',
+  }),
+  flinkVersion: z.string().nullable().meta({
+    description: 'The Flink version the job currently runs on (R61); null until one is given.',
+  }),
   registeredAt: Timestamp.nullable(),
   updatedAt: Timestamp.nullable(),
   consecutiveFailures: Count,

@@ -214,13 +214,14 @@ function jobRoutes(): DescribedRoute[] {
         tags: ['jobs'],
         summary: 'Register or reconfigure a job',
         description:
-          'Registers the job (201) or changes its name, tasks, status, checkpointing or storage (200). ' +
-          'Directories must lie inside the storage roots.',
+          'Registers the job (201) or changes its name, tasks, status, checkpointing, storage or versions ' +
+          '(200). Directories must lie inside the storage roots. `jobVersion` and `flinkVersion` left out keep ' +
+          'the ones the job has; every snapshot records the versions it was taken by (R61).',
         requestParams: jobPath,
         requestBody: body(schemas.configureJob, {
           minimal: { summary: 'Two tasks, every default', value: { tasks: ['source-0', 'sink-0'] } },
           full: {
-            summary: 'Name, checkpointing and storage',
+            summary: 'Name, checkpointing, storage and versions',
             value: {
               name: 'orders',
               tasks: ['source-0', 'source-1', 'sink-0'],
@@ -238,6 +239,8 @@ function jobRoutes(): DescribedRoute[] {
                 checkpointDir: 'file:///data/snapcat/checkpoints/orders',
                 savepointDir: 'file:///data/snapcat/savepoints/orders',
               },
+              jobVersion: 'orders-1.4.0.jar',
+              flinkVersion: '1.19.1',
             },
           },
         }),

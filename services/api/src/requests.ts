@@ -18,6 +18,7 @@ import {
   Tasks,
   TriggerIdSchema,
   TriggerType,
+  VersionLabel,
 } from '@snapcat/domain';
 import { decodeCursor } from '@snapcat/read-model';
 import { validationProblem } from './problem';
@@ -70,6 +71,15 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
           savepointDir: defaultedDirectory(defaults.savepointDir, 'SNAPCAT_SAVEPOINT_DIR'),
         })
         .prefault({}),
+      jobVersion: VersionLabel.optional().meta({
+        description:
+          'The application’s version: free text such as a release, jar or image (1 to 256 characters, no control ' +
+          'characters). Left out, the job keeps the one it has; a new one alone is a reconfiguration (R61).',
+      }),
+      flinkVersion: VersionLabel.optional().meta({
+        description:
+          'The Flink version the job runs on, as free text; left out, the job keeps the one it has (R61).',
+      }),
     }),
     changeStatus: z.strictObject({ status: JobStatus }),
     schedule: SavepointSchedule.meta({
@@ -88,6 +98,13 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
           'FULL or INCREMENTAL, as Flink’s POST /jobs/{jobid}/checkpoints takes it; left out, Flink’s CONFIGURED: ' +
           'INCREMENTAL for a checkpoint (it may share files with earlier ones), FULL for a savepoint, which is ' +
           'never INCREMENTAL (R58).',
+      }),
+      jobVersion: VersionLabel.optional().meta({
+        description:
+          'The application version taking the snapshot, recorded with it; left out, the job’s current one (R61).',
+      }),
+      flinkVersion: VersionLabel.optional().meta({
+        description: 'The Flink version taking the snapshot; left out, the job’s current one (R61).',
       }),
     }),
     ack: AckBody,

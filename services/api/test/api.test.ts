@@ -255,6 +255,78 @@ describe('REST API over HTTP', () => {
       await trigger({ kind: 'CHECKPOINT' });
       expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/2`)).body.checkpointType).toBe('INCREMENTAL');
     });
+    it('R61 versions: a registration names them, a trigger with none takes the job’s, one with its own records those, a PUT without them keeps them; GET shows them; a bad one is 400 naming it', async () => {
+      const registered = await register({
+        tasks: ['a'],
+        jobVersion: 'orders-1.4.0.jar',
+        flinkVersion: '1.18.1',
+      });
+      expect(registered.status).toBe(201);
+      expect(registered.body).toMatchObject({ jobVersion: 'orders-1.4.0.jar', flinkVersion: '1.18.1' });
+      expect((await trigger({ kind: 'CHECKPOINT' })).status).toBe(202);
+      expect((await trigger({ kind: 'SAVEPOINT', jobVersion: 'orders-1.5.0-rc1.jar' })).status).toBe(202);
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body).toMatchObject({
+        jobVersion: 'orders-1.4.0.jar',
+        flinkVersion: '1.18.1',
+      });
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/2`)).body).toMatchObject({
+        jobVersion: 'orders-1.5.0-rc1.jar',
+        flinkVersion: '1.18.1',
+      });
+      // Left out: kept, and nothing changed.
+      const same = await register({ tasks: ['a'] });
+      expect(same.status).toBe(200);
+      expect(same.body).toMatchObject({
+        changed: false,
+        jobVersion: 'orders-1.4.0.jar',
+        flinkVersion: '1.18.1',
+      });
+      const upgraded = await register({ tasks: ['a'], flinkVersion: '1.19.1' });
+      expect(upgraded.body).toMatchObject({
+        changed: true,
+        jobVersion: 'orders-1.4.0.jar',
+        flinkVersion: '1.19.1',
+      });
+      const job = (await http.get(`${BASE}/jobs/${JOB}`)).body;
+      expect(job).toMatchObject({ jobVersion: 'orders-1.4.0.jar', flinkVersion: '1.19.1' });
+      expect(
+        job.snapshots.map((s: { jobVersion: string; flinkVersion: string }) => [
+          s.jobVersion,
+          s.flinkVersion,
+        ]),
+      ).toEqual([
+        ['orders-1.5.0-rc1.jar', '1.18.1'],
+        ['orders-1.4.0.jar', '1.18.1'],
+      ]);
+      const events = (await http.get(`${BASE}/jobs/${JOB}/events`)).body.events;
+      expect(events.at(-1)).toMatchObject({
+        type: 'JobReconfigured',
+        data: { jobVersion: 'orders-1.4.0.jar', flinkVersion: '1.19.1' },
+      });
+
+      expectProblem(await register({ tasks: ['a'], jobVersion: '' }), 400, 'body.jobVersion', 'min-length');
+      expectProblem(
+        await register({ tasks: ['a'], jobVersion: 'v'.repeat(257) }),
+        400,
+        'body.jobVersion',
+        'max-length',
+      );
+      expectProblem(await trigger({ kind: 'CHECKPOINT', flinkVersion: '1.19\n' }), 400, 'body.flinkVersion');
+      expectProblem(await trigger({ kind: 'CHECKPOINT', jobVersion: 42 }), 400, 'body.jobVersion');
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).body.snapshots).toHaveLength(2);
+    });
+    it('R61 a job registered without versions shows null, and so do its snapshots', async () => {
+      await register({ tasks: ['a'] });
+      await trigger({ kind: 'CHECKPOINT' });
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).body).toMatchObject({
+        jobVersion: null,
+        flinkVersion: null,
+      });
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body).toMatchObject({
+        jobVersion: null,
+        flinkVersion: null,
+      });
+    });
   });
 
   describe('POST /jobs/:jobId/snapshots/:snapshotId/acks', () => {

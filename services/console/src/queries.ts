@@ -176,6 +176,9 @@ export interface SnapshotDetail extends SnapshotRow {
   totalTasks: number;
   manifestPath: string | null;
   failureMessage: string | null;
+  /** The application's and Flink's version that took it (R61); null when unknown. */
+  jobVersion: string | null;
+  flinkVersion: string | null;
   properties: {
     forced: boolean;
     discardSubsumed: boolean;
@@ -200,7 +203,7 @@ export const SNAPSHOT = `query Snapshot($jobId: ID!, $id: Int!) {
   job(id: $jobId) { id name status }
   snapshot(jobId: $jobId, id: $id) {
     ${SNAPSHOT_ROW}
-    jobId triggerId acknowledgedTasks totalTasks manifestPath failureMessage
+    jobId triggerId acknowledgedTasks totalTasks manifestPath failureMessage jobVersion flinkVersion
     properties { forced discardSubsumed discardFinished discardCancelled discardFailed discardSuspended }
     discard { cause reason state requestedAt bytesReclaimed error retryable }
     stateHandles { taskId path sizeBytes shared }

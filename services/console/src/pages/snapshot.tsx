@@ -117,6 +117,8 @@ export function SnapshotPage({ jobId, snapshotId }: { jobId: string; snapshotId:
                 ['triggerId', <Mono>{s.triggerId}</Mono>],
                 ['formatType', s.formatType],
                 ['checkpointType', s.checkpointType ?? '—'],
+                ['jobVersion', s.jobVersion ?? '—'],
+                ['flinkVersion', s.flinkVersion ?? '—'],
                 ['triggeredAt', <Instant iso={s.triggeredAt} now={now} />],
                 ['completedAt', <Instant iso={s.completedAt} now={now} />],
                 ['failedAt', <Instant iso={s.failedAt} now={now} />],
