@@ -12,6 +12,7 @@ import {
   SnapshotId,
   SnapshotKind,
   StateHandle,
+  StopWithSavepoint,
   StorageConfig,
   TaskFailureReason,
   TaskId,
@@ -67,6 +68,8 @@ export const TriggerSnapshot = z.strictObject({
   /** The versions that take the snapshot (R61); left out, the job's current ones. */
   jobVersion: VersionLabel.optional(),
   flinkVersion: VersionLabel.optional(),
+  /** A stop-with-savepoint (R65): the job stops once the savepoint completes. Savepoints only. */
+  terminate: StopWithSavepoint.optional(),
 });
 
 export const AcknowledgeTask = z.strictObject({

@@ -22,6 +22,7 @@ import {
   isJobOwned,
   stateHandlesOf,
   latestCompleted,
+  pendingStop,
   type JobState,
   type SnapshotState,
 } from './state';
@@ -272,6 +273,11 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
     d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
     return { fired: false, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' };
   }
+  // R65: a pending stop-with-savepoint stopped the periodic scheduler.
+  if (pendingStop(s)) {
+    d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'PERIODIC_SCHEDULER_SHUTDOWN' });
+    return { fired: false, reason: 'PERIODIC_SCHEDULER_SHUTDOWN' };
+  }
   // R50: while the previous periodic savepoint is pending the slot is skipped, as the Kubernetes operator
   // triggers none while one is in progress (SnapshotUtils.shouldTriggerSnapshot: `if (inProgress)`).
   // Overdue ones have expired already (R4), so a savepoint nobody acknowledges holds back its timeout only.
@@ -360,7 +366,11 @@ function applyRetention(d: Decider): number[] {
   const periodic = [...d.state.completed]
     .reverse()
     .map((id) => d.state.snapshots.get(id)!)
-    .filter((s) => s.kind === 'SAVEPOINT' && s.triggerType === 'PERIODIC' && !s.persisted && !isJobOwned(s));
+    .filter(
+      // A snapshot the job restored from is no longer the schedule's (R62): CLAIM made it the job's,
+      // NO_CLAIM and LEGACY the user's.
+      (s) => s.kind === 'SAVEPOINT' && s.triggerType === 'PERIODIC' && !s.persisted && s.claimMode === null,
+    );
   const expired = periodic.filter(
     (s, newestFirst) =>
       newestFirst > 0 &&
@@ -490,6 +500,14 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
       'a savepoint is always FULL: it shares no files with other snapshots (R58)',
     );
   }
+  if (c.terminate && c.kind !== 'SAVEPOINT') {
+    throw new CommandRejected(
+      'INVALID',
+      'terminate',
+      'stop-with-savepoint',
+      'only a savepoint stops the job: stop-with-savepoint (R65)',
+    );
+  }
   const existingId = s.triggers.get(c.triggerId);
   if (existingId !== undefined) {
     const existing = s.snapshots.get(existingId)!;
@@ -521,6 +539,11 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
     });
     return { accepted: false, triggerId: c.triggerId, reason: rejection };
   }
+  if (c.terminate) {
+    // R65: SchedulerBase.stopWithSavepoint first stops the checkpoint scheduler, which aborts every pending
+    // snapshot (CheckpointCoordinator.stopCheckpointScheduler: CHECKPOINT_COORDINATOR_SUSPEND).
+    for (const id of [...s.pending].sort((a, b) => a - b)) fail(d, id, 'CHECKPOINT_COORDINATOR_SUSPEND');
+  }
   const snapshotId = s.nextSnapshotId;
   const externalPath =
     c.kind === 'CHECKPOINT'
@@ -542,6 +565,7 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
     tasks: s.tasks,
     deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
     externalPath,
+    ...(c.terminate ? { terminate: c.terminate } : {}),
   });
   return { accepted: true, snapshotId, triggerId: c.triggerId, status: 'PENDING', duplicate: false };
 }
@@ -552,6 +576,8 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
  */
 function preflight(s: JobState, forced: boolean, periodic: boolean, now: number): FailureReason | null {
   if (s.status !== 'RUNNING') return 'NOT_ALL_REQUIRED_TASKS_RUNNING';
+  // R65: a stop-with-savepoint stopped the periodic scheduler (CheckpointCoordinator.preCheckGlobalState).
+  if (periodic && pendingStop(s)) return 'PERIODIC_SCHEDULER_SHUTDOWN';
   if (forced) return null;
   if (s.pending.size >= s.checkpointing.maxConcurrent) return 'TOO_MANY_CHECKPOINT_REQUESTS';
   if (periodic && s.lastCompletedAt !== null && now - s.lastCompletedAt < s.checkpointing.minPauseMs) {
@@ -660,6 +686,9 @@ function complete(d: Decider, snapshot: SnapshotState): void {
   // R53: a completing periodic savepoint applies its schedule's retention at once, not only on the sweep,
   // as the operator cleans up the savepoint history once it observes one complete.
   if (snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') applyRetention(d);
+  // R66: a completed stop-with-savepoint finishes the job: its tasks end once it completes
+  // (StopWithSavepointTerminationHandlerImpl.handleSavepointCreationSuccess, then FINISHED).
+  if (snapshot.terminate) changeStatus(d, 'FINISHED');
 }
 
 function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {

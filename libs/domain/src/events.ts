@@ -17,6 +17,7 @@ import {
   SnapshotKind,
   SnapshotProperties,
   StateHandle,
+  StopWithSavepoint,
   StorageConfig,
   TaskId,
   TriggerType,
@@ -80,6 +81,8 @@ export const SnapshotTriggered = z.strictObject({
   externalPath: Location,
   /** The schedule slot (epoch ms) of a periodic savepoint. */
   slot: z.number().int().nonnegative().optional(),
+  /** A stop-with-savepoint (R65); absent for every other snapshot. */
+  terminate: StopWithSavepoint.optional(),
 });
 
 export const SnapshotTriggerRejected = z.strictObject({

@@ -45,6 +45,15 @@ export type ClaimMode = z.infer<typeof ClaimMode>;
 /** What a restore plan (R64) looks for: Flink's failover choice, the newest state, or the newest savepoint. */
 export const RestoreStrategy = z.enum(['FAILOVER', 'LATEST_STATE', 'LATEST_SAVEPOINT']);
 export type RestoreStrategy = z.infer<typeof RestoreStrategy>;
+/**
+ * Flink's `SavepointType` (R65): a savepoint, or a stop-with-savepoint that SUSPENDs the job (`flink stop`)
+ * or TERMINATEs it after draining (`flink stop --drain`: MAX_WATERMARK first); both are synchronous.
+ */
+export const SavepointType = z.enum(['SAVEPOINT', 'SUSPEND', 'TERMINATE']);
+export type SavepointType = z.infer<typeof SavepointType>;
+/** A stop-with-savepoint's request: drain (emit MAX_WATERMARK, flush event-time timers) or not. */
+export const StopWithSavepoint = z.strictObject({ drain: z.boolean() });
+export type StopWithSavepoint = z.infer<typeof StopWithSavepoint>;
 export const SnapshotStatus = z.enum(SNAPSHOT_STATUSES);
 export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
 export const AckResult = z.enum(['SUCCESS', 'DUPLICATE', 'UNKNOWN', 'DISCARDED']);
@@ -79,6 +88,7 @@ const COORDINATOR_FAILURE_REASONS = [
   'CHECKPOINT_SUBSUMED',
   'CHECKPOINT_COORDINATOR_SHUTDOWN',
   'CHECKPOINT_COORDINATOR_SUSPEND',
+  'PERIODIC_SCHEDULER_SHUTDOWN',
   'TOO_MANY_CHECKPOINT_REQUESTS',
   'MINIMUM_TIME_BETWEEN_CHECKPOINTS',
   'NOT_ALL_REQUIRED_TASKS_RUNNING',
@@ -129,6 +139,7 @@ export const COUNTED_FAILURES: readonly FailureReason[] = [
  * (`CheckpointFailureManager.isJobManagerFailure`, R59).
  */
 export const PRE_FLIGHT_FAILURES: readonly FailureReason[] = [
+  'PERIODIC_SCHEDULER_SHUTDOWN',
   'TOO_MANY_CHECKPOINT_REQUESTS',
   'MINIMUM_TIME_BETWEEN_CHECKPOINTS',
   'NOT_ALL_REQUIRED_TASKS_RUNNING',

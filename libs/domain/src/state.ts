@@ -12,7 +12,9 @@ import {
   type FormatType,
   type JobStatus,
   type SavepointSchedule,
+  type SavepointType,
   type SnapshotKind,
+  type StopWithSavepoint,
   type SnapshotProperties,
   type SnapshotStatus,
   type StateHandle,
@@ -112,6 +114,8 @@ export interface SnapshotState {
    * its owner (subsumed and discarded like its own checkpoints), NO_CLAIM and LEGACY the user.
    */
   claimMode: ClaimMode | null;
+  /** A stop-with-savepoint's request (R65), null for every other snapshot. */
+  terminate: StopWithSavepoint | null;
 }
 
 /** A restore of the job (R62): from one of its snapshots or from an external path. */
@@ -366,6 +370,7 @@ export class Draft {
             triggeredAt: at,
             deadline: Date.parse(event.deadline),
             claimMode: null,
+            terminate: event.terminate ?? null,
           }),
         );
         this.owned.add(event.snapshotId);
@@ -630,6 +635,7 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     discard: s.discard,
     manifestPath: s.manifestPath,
     claimMode: s.claimMode,
+    terminate: s.terminate,
   };
 }
 
@@ -789,12 +795,27 @@ export function countsAgainstTolerance(
 
 /**
  * Whether the snapshot is a synchronous savepoint (Flink's `CheckpointProperties.isSynchronous()`: a
- * stop-with-savepoint, `SavepointType.terminate`/`suspend`). snapcat has no stop-with-savepoint yet, so none
- * is; whoever adds it makes this read the snapshot's flag, and then a task's decline of one is not counted
- * (Flink fails the job instead: `failureCallback.failJob`), which `countsAgainstTolerance` already says.
+ * stop-with-savepoint, `SavepointType.terminate`/`suspend`, R65): a task's decline of one is not counted
+ * (Flink fails the job instead: `failureCallback.failJob`), as `countsAgainstTolerance` says.
  */
-export function isSynchronousSavepoint(_snapshot: SnapshotState): boolean {
-  return false;
+export function isSynchronousSavepoint(snapshot: SnapshotState): boolean {
+  return snapshot.terminate !== null;
+}
+
+/** Flink's `SavepointType` of a savepoint (R65): SAVEPOINT, or SUSPEND / TERMINATE (drained) for a stop; null for a checkpoint. */
+export function savepointTypeOf(snapshot: SnapshotState): SavepointType | null {
+  if (snapshot.kind !== 'SAVEPOINT') return null;
+  if (!snapshot.terminate) return 'SAVEPOINT';
+  return snapshot.terminate.drain ? 'TERMINATE' : 'SUSPEND';
+}
+
+/** The pending stop-with-savepoint, if any: while it is, Flink's periodic scheduler is stopped (R65). */
+export function pendingStop(state: JobState): SnapshotState | undefined {
+  for (const id of state.pending) {
+    const snapshot = state.snapshots.get(id)!;
+    if (snapshot.terminate) return snapshot;
+  }
+  return undefined;
 }
 
 /** The newest retained completed snapshot (checkpoint or savepoint), the one a restart would use. */

@@ -2,6 +2,7 @@ import {
   checkpointTypeOf,
   latestCompleted,
   latestCompletedWhere,
+  savepointTypeOf,
   type JobState,
   type SnapshotState,
 } from './state';
@@ -22,6 +23,8 @@ export function snapshotView(s: SnapshotState) {
     triggerType: s.triggerType,
     triggerId: s.triggerId,
     formatType: s.formatType,
+    /** SAVEPOINT, or SUSPEND / TERMINATE for a stop-with-savepoint (R65); null for a checkpoint. */
+    savepointType: savepointTypeOf(s),
     /** FULL or INCREMENTAL (R58); null for a checkpoint triggered before snapcat recorded it. */
     checkpointType: checkpointTypeOf(s),
     /** The application's and Flink's version that took it (R61); null when unknown. */

@@ -73,6 +73,7 @@ const step = fc.oneof(
     weight: 3,
     arbitrary: fc.record({ op: fc.constant('sweep' as const), maxCount: fc.integer({ min: 1, max: 3 }) }),
   },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('stop' as const), drain: fc.boolean() }) },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -139,6 +140,16 @@ function apply(job: Job, s: Step): void {
         return;
       case 'status':
         job.run({ type: 'ChangeJobStatus', status: s.status });
+        return;
+      case 'stop':
+        job.run({
+          type: 'TriggerSnapshot',
+          kind: 'SAVEPOINT',
+          triggerId: `stop-${job.state.nextSnapshotId}`,
+          triggerType: 'MANUAL',
+          formatType: 'CANONICAL',
+          terminate: { drain: s.drain },
+        });
         return;
       case 'restore':
         job.run({
@@ -333,6 +344,38 @@ describe('domain invariants (fast-check)', () => {
     );
     // The generator must reach the case under test: a claimed snapshot subsumed by later checkpoints.
     expect(claimedSubsumed).toBeGreaterThan(runs.numRuns / 20);
+  });
+
+  it('R65, R66 no periodic snapshot starts while a stop-with-savepoint is pending; one that completes finishes the job', () => {
+    let stopped = 0;
+    fc.assert(
+      fc.property(history, (h) => {
+        const job = runHistory(h, () => {});
+        const pendingStops = new Set<number>();
+        job.log.forEach((e, i) => {
+          if (e.type === 'SnapshotTriggered') {
+            if (e.triggerType === 'PERIODIC') expect([...pendingStops]).toEqual([]);
+            if (e.terminate) pendingStops.add(e.snapshotId);
+          }
+          if (e.type === 'SnapshotFailed') pendingStops.delete(e.snapshotId);
+          if (e.type === 'SnapshotCompleted' && pendingStops.delete(e.snapshotId)) {
+            stopped += 1;
+            // Its decision goes on to finish the job (after any subsumption or retention it causes).
+            const rest = job.log.slice(i + 1);
+            const end = rest.findIndex((x) => x.type === 'JobStatusChanged');
+            expect(rest[end]).toMatchObject({ type: 'JobStatusChanged', to: 'FINISHED' });
+            expect(
+              rest
+                .slice(0, end)
+                .every((x) => x.type === 'SnapshotSubsumed' || x.type === 'SnapshotDiscardRequested'),
+            ).toBe(true);
+            expect(pendingStops.size).toBe(0);
+          }
+        });
+      }),
+      runs,
+    );
+    expect(stopped).toBeGreaterThan(runs.numRuns / 20);
   });
 
   it('R9 at most maxConcurrent non-forced snapshots are pending', () => {

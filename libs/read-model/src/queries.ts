@@ -49,12 +49,20 @@ function parseSnapshot(text: string): StoredSnapshot {
       view.checkpointType !== undefined ? view.checkpointType : view.kind === 'SAVEPOINT' ? 'FULL' : null,
     checkpointedSize: view.checkpointedSize ?? view.stateSize,
     claimMode: view.claimMode ?? null,
+    savepointType:
+      view.savepointType !== undefined ? view.savepointType : view.kind === 'SAVEPOINT' ? 'SAVEPOINT' : null,
     jobVersion: view.jobVersion ?? null,
     flinkVersion: view.flinkVersion ?? null,
   };
 }
 type UpgradedFields =
-  'restorePath' | 'checkpointType' | 'checkpointedSize' | 'claimMode' | 'jobVersion' | 'flinkVersion';
+  | 'restorePath'
+  | 'checkpointType'
+  | 'checkpointedSize'
+  | 'claimMode'
+  | 'savepointType'
+  | 'jobVersion'
+  | 'flinkVersion';
 
 export interface JobFilter {
   status?: JobStatus;

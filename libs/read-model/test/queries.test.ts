@@ -34,6 +34,7 @@ type Snap = Pick<
   | 'checkpointType'
   | 'checkpointedSize'
   | 'claimMode'
+  | 'savepointType'
   | 'jobVersion'
   | 'flinkVersion'
 >;
@@ -49,6 +50,7 @@ const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId:
   checkpointType: null,
   checkpointedSize: 0,
   claimMode: null,
+  savepointType: null,
   jobVersion: null,
   flinkVersion: null,
   ...over,
@@ -424,7 +426,13 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
       claimMode: null, // R62: nothing restored from it before restores were recorded
     });
     expect((await readModel.snapshot(JOB, 4))?.restorePath).toBeNull();
-    expect(await readModel.snapshot(JOB, 5)).toMatchObject({ restorePath: chk, checkpointType: 'FULL' });
+    // R65: a savepoint projected before stop-with-savepoint was a plain one.
+    expect(await readModel.snapshot(JOB, 5)).toMatchObject({
+      restorePath: chk,
+      checkpointType: 'FULL',
+      savepointType: 'SAVEPOINT',
+    });
+    expect((await readModel.snapshot(JOB, 3))?.savepointType).toBeNull();
     expect(await readModel.snapshot(JOB, 6)).toMatchObject({
       restorePath: chk,
       checkpointType: 'INCREMENTAL',

@@ -270,6 +270,7 @@ export function createGraphql(deps: GraphqlDeps) {
           checkpointType?: string;
           jobVersion?: string;
           flinkVersion?: string;
+          terminate?: { drain?: boolean };
         },
         context: Context,
       ) => {

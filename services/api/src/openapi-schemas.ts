@@ -6,6 +6,7 @@ import {
   CheckpointType,
   CheckpointingConfig,
   ClaimMode,
+  SavepointType,
   DiscardCause,
   FailureReason,
   FormatType,
@@ -67,6 +68,11 @@ export const Snapshot = z
     triggerType: TriggerType,
     triggerId: z.string(),
     formatType: FormatType,
+    savepointType: SavepointType.nullable().meta({
+      description:
+        'Flink’s SavepointType: SAVEPOINT, or SUSPEND / TERMINATE (drained) for a stop-with-savepoint, which ' +
+        'finishes the job once it completes (R65, R66); null for a checkpoint.',
+    }),
     checkpointType: CheckpointType.nullable().meta({
       description:
         'FULL or INCREMENTAL (R58): FULL when FULL was asked for (every savepoint), else what the tasks ' +

@@ -13,6 +13,7 @@ import {
   SnapshotId,
   SnapshotKind,
   StateHandle,
+  StopWithSavepoint,
   TaskFailureReason,
   TaskId,
   Tasks,
@@ -106,6 +107,14 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
       flinkVersion: VersionLabel.optional().meta({
         description: 'The Flink version taking the snapshot; left out, the job’s current one (R61).',
       }),
+      terminate: StopWithSavepoint.extend({ drain: z.boolean().default(false) })
+        .optional()
+        .meta({
+          description:
+            'Stop-with-savepoint (savepoints only, R65): Flink’s POST /jobs/{jobid}/stop. Pending snapshots are ' +
+            'aborted and periodic ones held back while it is pending; once it completes the job is FINISHED ' +
+            '(R66). `drain` emits MAX_WATERMARK first (SavepointType TERMINATE, else SUSPEND).',
+        }),
     }),
     ack: AckBody,
     acks: z.array(AckBody).min(1).max(10_000),

@@ -327,6 +327,30 @@ describe('REST API over HTTP', () => {
         flinkVersion: null,
       });
     });
+    it('R65, R66 stop-with-savepoint: pending snapshots aborted, periodic checkpoints refused while it is pending, the job FINISHED once it completes; a checkpoint cannot stop (400)', async () => {
+      await register();
+      const pending = (await trigger()).body.snapshotId as number;
+      const badStop = await trigger({ kind: 'CHECKPOINT', terminate: { drain: true } });
+      expectProblem(badStop, 400, 'body.terminate');
+      const stop = await trigger({ kind: 'SAVEPOINT', terminate: { drain: true } });
+      expect(stop.status).toBe(202);
+      const aborted = await http.get(`${BASE}/jobs/${JOB}/snapshots/${pending}`);
+      expect(aborted.body).toMatchObject({
+        status: 'FAILED',
+        failureReason: 'CHECKPOINT_COORDINATOR_SUSPEND',
+      });
+      const periodic = await trigger({ kind: 'CHECKPOINT', triggerType: 'PERIODIC' });
+      expect(periodic.status).toBe(409);
+      expect(periodic.body.reason).toBe('PERIODIC_SCHEDULER_SHUTDOWN');
+      await ack(stop.body.snapshotId, [{ taskId: 'a' }, { taskId: 'b' }]);
+      const job = await http.get(`${BASE}/jobs/${JOB}`);
+      expect(job.body.status).toBe('FINISHED');
+      expect(job.body.snapshots[0]).toMatchObject({
+        snapshotId: stop.body.snapshotId,
+        status: 'COMPLETED',
+        savepointType: 'TERMINATE',
+      });
+    });
   });
 
   describe('POST /jobs/:jobId/snapshots/:snapshotId/acks', () => {
