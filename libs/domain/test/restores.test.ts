@@ -1,4 +1,5 @@
 import {
+  Event,
   decodeState,
   encodeState,
   fold,
@@ -332,5 +333,72 @@ describe('restore plans (R64)', () => {
       ok: true,
       versionWarning: 'taken by job version 1.4.0; the job is now 1.5.0',
     });
+  });
+});
+
+describe('logs written before restores and stop-with-savepoint', () => {
+  it('R62, R65 replay to the same catalog: nothing restored, no claim, every savepoint a plain SAVEPOINT', () => {
+    const base = { jobId: JOB, occurredAt: '2026-01-01T00:00:00.000Z' };
+    const path = `/data/sp/${JOB}/savepoint-012345-0123456789ab`;
+    const retainAll = {
+      discardSubsumed: false,
+      discardFinished: false,
+      discardCancelled: false,
+      discardFailed: false,
+      discardSuspended: false,
+    };
+    const old = [
+      {
+        type: 'JobRegistered',
+        ...base,
+        name: 'old',
+        tasks: ['a'],
+        status: 'RUNNING',
+        checkpointing: {
+          numRetained: 1,
+          timeoutMs: 60_000,
+          maxConcurrent: 1,
+          minPauseMs: 0,
+          tolerableFailures: 0,
+          retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+        },
+        storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
+      },
+      {
+        type: 'SnapshotTriggered',
+        ...base,
+        snapshotId: 1,
+        kind: 'SAVEPOINT',
+        triggerType: 'MANUAL',
+        triggerId: 'old-1',
+        properties: { forced: true, ...retainAll },
+        formatType: 'CANONICAL',
+        tasks: ['a'],
+        deadline: '2026-01-01T00:01:00.000Z',
+        externalPath: path,
+      },
+      { type: 'TaskAcknowledged', ...base, snapshotId: 1, taskId: 'a', stateSize: 5, stateHandles: [] },
+      {
+        type: 'SnapshotCompleted',
+        ...base,
+        snapshotId: 1,
+        kind: 'SAVEPOINT',
+        stateSize: 5,
+        externalPath: path,
+      },
+    ].map((e) => Event.parse(e));
+    const state = fold(initialState(JOB), old);
+    expect(snapshotView(state.snapshots.get(1)!)).toMatchObject({
+      status: 'COMPLETED',
+      claimMode: null,
+      savepointType: 'SAVEPOINT',
+    });
+    expect(jobSummaryView(state)).toMatchObject({ latestRestore: null, counts: { restored: 0 } });
+    expect(restorePlan(state, 'LATEST_SAVEPOINT', Date.parse(base.occurredAt))).toMatchObject({
+      ok: true,
+      snapshotId: 1,
+      claimMode: 'NO_CLAIM',
+    });
+    expect(restorePlan(state, 'FAILOVER', 0)).toMatchObject({ ok: false, refusal: 'NO_CANDIDATE' });
   });
 });
