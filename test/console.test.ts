@@ -285,7 +285,7 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(existsSync(join(externalPath, 'source-0-private'))).toBe(false);
   });
 
-  it('R57 a persisted checkpoint restores from its own chk-<id>: the restore point and its snapshot page show that path', async () => {
+  it('R57, R64 a persisted checkpoint restores from its own chk-<id>: the failover plan and its snapshot page show that path', async () => {
     const latest = Math.max(
       ...(await snapshotsOf(JOB.id))
         .filter((s) => s.kind === 'CHECKPOINT' && s.status === 'COMPLETED')
@@ -302,12 +302,15 @@ describe('the web console in a real browser (offline), against a running snapcat
       await row(latest).waitFor();
     };
     await jobPage();
-    const card = page.locator('[data-testid="restore-point"]');
+    const card = page.locator('[data-testid="restore-plans"]');
     await until(
       async () => ((await card.innerText()).includes(restorePath) ? true : undefined),
       10_000,
-      'the restore path on the restore point card',
+      'the restore path on the restore plans card',
     );
+    // Flink's failover restores the newest checkpoint, persisted or not; persisted, it is the user's: NO_CLAIM.
+    expect(await card.locator('.restore-plan').first().innerText()).toContain(`checkpoint ${latest}`);
+    expect(await card.innerText()).toContain('claim mode NO_CLAIM');
     expect(await card.innerText()).not.toContain(savepointPath); // snapcat's manifest, not Flink's _metadata
     await row(latest).locator('a').first().click();
     await page.waitForURL(new RegExp(`#/jobs/${JOB.id}/snapshots/${latest}$`));

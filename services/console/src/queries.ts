@@ -88,19 +88,33 @@ export interface JobDetail {
   counts: { total: number; completed: number; failed: number; inProgress: number; discarded: number };
   latestCompletedCheckpoint: { id: number; completedAt: string | null; stateSize: number } | null;
   latestSavepoint: { id: number; status: SnapshotStatus; completedAt: string | null } | null;
-  restorePoint: {
-    reason: string;
-    snapshot: {
-      id: number;
-      kind: SnapshotKind;
-      status: SnapshotStatus;
-      externalPath: string;
-      restorePath: string | null;
-      completedAt: string | null;
-    };
+  latestRestore: {
+    claimMode: string;
+    restorePath: string;
+    restoredAt: string;
+    snapshot: { id: number } | null;
   } | null;
   schedule: Schedule | null;
 }
+
+/** A restore plan (R64) as the job page shows it. */
+export interface RestorePlanView {
+  ok: boolean;
+  reason: string;
+  claimMode: string | null;
+  restorePath: string | null;
+  versionWarning: string | null;
+  snapshot: { id: number; kind: SnapshotKind; status: SnapshotStatus; completedAt: string | null } | null;
+}
+
+/** The job page's query: the job, and what a failover and the newest savepoint would restore from. */
+export interface JobAnswer {
+  job: JobDetail | null;
+  failover: RestorePlanView | null;
+  newestSavepoint: RestorePlanView | null;
+}
+
+const PLAN = 'ok reason claimMode restorePath versionWarning snapshot { id kind status completedAt }';
 
 export const JOB = `query Job($id: ID!) {
   job(id: $id) {
@@ -110,9 +124,11 @@ export const JOB = `query Job($id: ID!) {
     counts { total completed failed inProgress discarded }
     latestCompletedCheckpoint { id completedAt stateSize }
     latestSavepoint { id status completedAt }
-    restorePoint { reason snapshot { id kind status externalPath restorePath completedAt } }
+    latestRestore { claimMode restorePath restoredAt snapshot { id } }
     schedule { every cron tz targetDirectory retention { maxCount maxAge } nextFireAt lastSlotAt }
   }
+  failover: restorePlan(jobId: $id, strategy: FAILOVER) { ${PLAN} }
+  newestSavepoint: restorePlan(jobId: $id, strategy: LATEST_SAVEPOINT) { ${PLAN} }
 }`;
 
 /** What the charts need of a checkpoint (series.ts). */

@@ -15,7 +15,9 @@ import {
   HISTORY,
   type HistoryEvent,
   JOB,
+  type JobAnswer,
   type JobDetail,
+  type RestorePlanView,
   REMOVE_SCHEDULE,
   SET_SCHEDULE,
   SNAPSHOT_KINDS,
@@ -55,7 +57,10 @@ export function JobPage({ jobId }: { jobId: string }) {
   const actions = useActions();
 
   const job = useResource(
-    async (signal) => (await gql<{ job: JobDetail | null }>(JOB, { id: jobId }, signal)).job,
+    async (signal) => {
+      const { job, failover, newestSavepoint } = await gql<JobAnswer>(JOB, { id: jobId }, signal);
+      return job && { ...job, plans: { failover, newestSavepoint } };
+    },
     [jobId],
   );
   const checkpoints = useCheckpoints(jobId);
@@ -153,7 +158,7 @@ export function JobPage({ jobId }: { jobId: string }) {
 
       {detail && (
         <div class="cards">
-          <RestorePointCard job={detail} now={now} />
+          <RestorePlansCard job={detail} now={now} />
           <ScheduleCard
             job={detail}
             now={now}
@@ -329,33 +334,69 @@ function JobFacts({ job, now }: { job: JobDetail; now: number }) {
   );
 }
 
-function RestorePointCard({ job, now }: { job: JobDetail; now: number }) {
-  const point = job.restorePoint;
+type PlannedJob = JobDetail & {
+  plans: { failover: RestorePlanView | null; newestSavepoint: RestorePlanView | null };
+};
+
+/** What a failover and the newest savepoint would restore from (R64), and the job's last restore (R62). */
+function RestorePlansCard({ job, now }: { job: PlannedJob; now: number }) {
+  const restore = job.latestRestore;
   return (
-    <section class="panel card" aria-labelledby="restore-title" data-testid="restore-point">
-      <h2 id="restore-title">Restore point</h2>
-      {point ? (
+    <section class="panel card" aria-labelledby="restore-title" data-testid="restore-plans">
+      <h2 id="restore-title">Restore from</h2>
+      <RestorePlanRow
+        title="On a failover (what Flink restores)"
+        plan={job.plans.failover}
+        job={job}
+        now={now}
+      />
+      <RestorePlanRow title="The newest savepoint" plan={job.plans.newestSavepoint} job={job} now={now} />
+      {restore && (
+        <p class="muted small">
+          Last restored <Ago iso={restore.restoredAt} now={now} /> from{' '}
+          {restore.snapshot ? (
+            <a href={snapshotHref(job.id, restore.snapshot.id)}>snapshot {restore.snapshot.id}</a>
+          ) : (
+            <Mono>{restore.restorePath}</Mono>
+          )}{' '}
+          ({restore.claimMode})
+        </p>
+      )}
+    </section>
+  );
+}
+
+function RestorePlanRow(props: { title: string; plan: RestorePlanView | null; job: JobDetail; now: number }) {
+  const { plan, job, now } = props;
+  return (
+    <div class="restore-plan">
+      <h3>{props.title}</h3>
+      {plan?.ok ? (
         <>
           <p>
-            <a href={snapshotHref(job.id, point.snapshot.id)}>
-              {point.snapshot.kind.toLowerCase()} {point.snapshot.id}
-            </a>{' '}
-            <StatusBadge status={point.snapshot.status} />{' '}
-            <span class="muted">
-              completed <Ago iso={point.snapshot.completedAt} now={now} />
-            </span>
+            {plan.snapshot ? (
+              <>
+                <a href={snapshotHref(job.id, plan.snapshot.id)}>
+                  {plan.snapshot.kind.toLowerCase()} {plan.snapshot.id}
+                </a>{' '}
+                <StatusBadge status={plan.snapshot.status} />{' '}
+                <span class="muted">
+                  completed <Ago iso={plan.snapshot.completedAt} now={now} />
+                </span>{' '}
+              </>
+            ) : null}
+            <span class="muted">· claim mode {plan.claimMode}</span>
           </p>
           <p class="path">
             <Mono title="The path to pass to flink run -s (execution.savepoint.path)">
-              {point.snapshot.restorePath ?? point.snapshot.externalPath}
+              {plan.restorePath}
             </Mono>
           </p>
-          <p class="muted small">{point.reason}</p>
+          {plan.versionWarning && <p class="warning small">{plan.versionWarning}</p>}
         </>
-      ) : (
-        <p class="muted">None: no completed snapshot to restore from.</p>
-      )}
-    </section>
+      ) : null}
+      <p class="muted small">{plan?.reason ?? 'No plan.'}</p>
+    </div>
   );
 }
 
