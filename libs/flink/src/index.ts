@@ -1,0 +1,2 @@
+// The Flink REST client (issue 19): see client.ts.
+export {};
