@@ -28,6 +28,10 @@ export const REST_RULES = {
   'GET /api/v1/jobs/{jobId}/events': 'read',
   'GET /api/v1/jobs/{jobId}/savepoint-schedule': 'read',
   'GET /api/v1/storage/orphans': 'read',
+  // Flink-compatible reads (decision 0017).
+  'GET /api/flink/v1/jobs/{jobId}/checkpoints': 'read',
+  'GET /api/flink/v1/jobs/{jobId}/checkpoints/config': 'read',
+  'GET /api/flink/v1/jobs/{jobId}/checkpoints/details/{checkpointId}': 'read',
 
   'PUT /api/v1/jobs/{jobId}': 'runtime',
   'POST /api/v1/jobs/{jobId}/status': 'runtime',

@@ -6,6 +6,7 @@ import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware, sendProblem } from './problem';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
+import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { listJobs, type JobListDeps } from './job-list';
 import { createUseCases, type Caller } from './use-cases';
 import { openApiDocument } from './openapi';
@@ -268,6 +269,8 @@ export function createApp({
 
   if (webhooks) api.use('/webhooks', webhookRoutes(webhooks));
   app.use('/api/v1', api);
+  // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
+  app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob, log }));
   app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
   app.use(problemMiddleware(log));
   return app;

@@ -13,6 +13,7 @@ import { requestSchemas } from './requests';
 import { webhookSchemas } from './webhooks';
 import { REST_RULES, type Rule } from './access';
 import * as S from './openapi-schemas';
+import * as F from './flink-compat';
 
 /*
  * The OpenAPI 3.1 description of the REST API, generated (zod-openapi) from the very zod schemas the routes
@@ -795,9 +796,116 @@ function operationRoutes(): DescribedRoute[] {
   ];
 }
 
+/** An error of a Flink-compatible route: Flink's ErrorResponseBody (decision 0017). */
+const flinkError = (
+  id: string,
+  description: string,
+  message: string,
+  extra: Partial<ZodOpenApiResponseObject> = {},
+) => ({
+  id,
+  description,
+  content: { 'application/json': { schema: F.FlinkErrorResponseBody, example: { errors: [message] } } },
+  ...extra,
+});
+const FLINK_ERRORS = {
+  400: flinkError(
+    'FlinkBadRequest',
+    'A bad job id, checkpoint id or query parameter.',
+    'path.jobId: must be a Flink JobID: 32 lowercase hex characters',
+  ),
+  404: flinkError(
+    'FlinkNotFound',
+    'The job is not registered (or outside the token’s namespaces), or has no such checkpoint.',
+    `job ${JOB} is not registered`,
+  ),
+  500: flinkError('FlinkInternal', 'An unexpected error (logged).', 'an unexpected error occurred'),
+  503: flinkError(
+    'FlinkUnavailable',
+    'The event store is unreachable; try again.',
+    'event store unavailable',
+    { headers: retryAfter },
+  ),
+};
+
+function flinkRoutes(): DescribedRoute[] {
+  const base = `${F.FLINK_BASE}/jobs/{jobId}/checkpoints`;
+  const tags = ['flink'];
+  const spec =
+    "Flink's REST API (schema/flink/rest_v1_dispatcher.yml, operationId `%s`), for every job snapcat " +
+    'catalogs; errors are Flink’s ErrorResponseBody `{"errors": [...]}` (decision 0017).';
+  const answers = (
+    schema: z.ZodType,
+    description: string,
+    extra: Partial<ZodOpenApiResponseObject> = {},
+  ) => ({
+    200: json(schema, description, extra),
+    ...FLINK_ERRORS,
+  });
+  return [
+    {
+      method: 'get',
+      path: base,
+      operation: {
+        operationId: 'flinkGetCheckpointingStatistics',
+        tags,
+        summary: "The job's checkpointing statistics, as Flink's JobManager answers them",
+        description:
+          `${spec.replace('%s', 'getCheckpointingStatistics')}\n\n` +
+          'Counts and summaries over every snapshot the job recorded; the history is every snapshot, newest ' +
+          'first, not Flink’s last 10: up to `limit` (default 10,000) below `before`; when older ones were left ' +
+          'out, `Link: <…>; rel="next"` names the next page.',
+        requestParams: { path: F.flinkRequestSchemas.jobPath, query: F.flinkRequestSchemas.history },
+        responses: answers(F.FlinkCheckpointingStatistics, 'CheckpointingStatistics.', {
+          headers: z.object({
+            Link: z
+              .string()
+              .optional()
+              .meta({
+                description: 'The next page, when the history was cut.',
+                example: `<${F.FLINK_BASE}/jobs/${JOB}/checkpoints?limit=10000&before=812>; rel="next"`,
+              }),
+          }),
+        }),
+      },
+    },
+    {
+      method: 'get',
+      path: `${base}/config`,
+      operation: {
+        operationId: 'flinkGetCheckpointConfig',
+        tags,
+        summary: "The job's checkpointing configuration, as Flink's JobManager answers it",
+        description: spec.replace('%s', 'getCheckpointConfig'),
+        requestParams: { path: F.flinkRequestSchemas.jobPath },
+        responses: answers(F.FlinkCheckpointConfigInfo, 'CheckpointConfigInfo.'),
+      },
+    },
+    {
+      method: 'get',
+      path: `${base}/details/{checkpointId}`,
+      operation: {
+        operationId: 'flinkGetCheckpointStatisticDetails',
+        tags,
+        summary: 'One snapshot, as Flink’s JobManager answers it',
+        description: spec.replace('%s', 'getCheckpointStatisticDetails'),
+        requestParams: { path: F.flinkRequestSchemas.checkpointPath },
+        responses: answers(F.FlinkCheckpointStatistics, 'CheckpointStatistics.'),
+      },
+    },
+  ];
+}
+
 /** Every route the REST API serves, described. */
 export function describedRoutes(): DescribedRoute[] {
-  return [...operationRoutes(), ...jobRoutes(), ...snapshotRoutes(), ...scheduleRoutes(), ...webhookRoutes()];
+  return [
+    ...operationRoutes(),
+    ...jobRoutes(),
+    ...snapshotRoutes(),
+    ...scheduleRoutes(),
+    ...webhookRoutes(),
+    ...flinkRoutes(),
+  ];
 }
 
 const INFO: ZodOpenApiObject['info'] = {
@@ -812,6 +920,9 @@ const INFO: ZodOpenApiObject['info'] = {
     '',
     'Bodies are JSON and unknown fields, like unknown query parameters, are refused. Every error is an ' +
       'RFC 9457 problem (application/problem+json) whose `errors` name each field and rule broken.',
+    '',
+    "Under /api/flink/v1, Flink's REST API's checkpoint reads answer in Flink's shapes, and their own errors " +
+      'in Flink’s ErrorResponseBody (decision 0017).',
     '',
     'The GraphQL read model is served at /graphql (schema/catalog.graphql), and is not described here.',
   ].join('\n'),
@@ -840,6 +951,11 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         { name: 'schedules', description: 'Periodic savepoints' },
         { name: 'storage', description: 'The storage roots' },
         { name: 'webhooks', description: 'Webhook subscriptions and their deliveries' },
+        {
+          name: 'flink',
+          description:
+            "Flink's REST API's checkpoint reads, in Flink's shapes, for every job (decision 0017)",
+        },
         { name: 'operations', description: 'Health, readiness, metrics and this document' },
       ],
       paths,

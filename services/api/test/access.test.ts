@@ -242,7 +242,12 @@ describe('access matrix', () => {
   it('the same calls with a token for every namespace reach the job (so the 404s above are the namespace)', async () => {
     const jobRoutes = routes.filter(([route]) => route.startsWith('GET ') && route.includes('{jobId}'));
     for (const [route] of jobRoutes) {
-      if (route.includes('savepoint-schedule') || route.includes('{snapshotId}')) continue;
+      if (
+        route.includes('savepoint-schedule') ||
+        route.includes('{snapshotId}') ||
+        route.includes('{checkpointId}')
+      )
+        continue;
       const res = await http.get(concrete(route.split(' ')[1]!)).set(authorization('read'));
       expect([route, res.status]).toEqual([route, 200]);
     }

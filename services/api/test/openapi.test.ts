@@ -101,10 +101,13 @@ describe('OpenAPI document', () => {
         expect([where, statuses.some((s) => s.startsWith('2'))]).toEqual([where, true]);
         for (const status of statuses.filter((s) => Number(s) >= 400)) {
           const response = resolve(op.responses[status]!);
+          // The Flink-compatible routes' own errors are Flink's ErrorResponseBody (decision 0017); the access
+          // layer's refusals before them (401, 403, 429) are problems like every other route's.
+          const flink = path.startsWith('/api/flink/') && !['401', '403', '429'].includes(status);
           expect([where, status, Object.keys(response.content ?? {})]).toEqual([
             where,
             status,
-            ['application/problem+json'],
+            [flink ? 'application/json' : 'application/problem+json'],
           ]);
         }
         if (/[{]/.test(path))
@@ -279,6 +282,20 @@ describe('the API answers as the document says (over HTTP)', () => {
     await call('put', `${job}/savepoint-schedule`, { every: 'PT1H' });
     await call('get', `${job}/savepoint-schedule`);
     await call('delete', `${job}/savepoint-schedule`);
+    // Flink's shapes of the same job (decision 0017), and their errors.
+    const flink = '/api/flink/v1/jobs/{jobId}/checkpoints';
+    const history = (await call('get', flink)).body.history as { id: number }[];
+    expect(history.length).toBeGreaterThanOrEqual(2);
+    await call('get', `${flink}/config`);
+    await call('get', `${flink}/details/{checkpointId}`, undefined, concrete(`${flink}/details/${id}`));
+    expect(
+      (await call('get', `${flink}/details/{checkpointId}`, undefined, concrete(`${flink}/details/999`)))
+        .status,
+    ).toBe(404);
+    expect((await call('get', flink, undefined, concrete(`${flink}?limit=0`))).status).toBe(400);
+    expect(
+      (await call('get', flink, undefined, `/api/flink/v1/jobs/${'f'.repeat(32)}/checkpoints`)).status,
+    ).toBe(404);
     await call('post', `${job}/status`, { status: 'FINISHED' });
     expect((await call('post', `${job}/status`, { status: 'RUNNING' })).status).toBe(409);
 

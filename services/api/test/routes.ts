@@ -16,6 +16,7 @@ export const concrete = (path: string) =>
   path
     .replace('{jobId}', JOB)
     .replace('{snapshotId}', '1')
+    .replace('{checkpointId}', '1')
     .replace('{subscriptionId}', SUBSCRIPTION)
     .replace('{deliveryId}', 'd1');
 
