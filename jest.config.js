@@ -3,9 +3,22 @@ const swc = [
   '@swc/jest',
   { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
 ];
+/**
+ * openapi-backend (the validator of the Flink-compatible API's tests) requires @apidevtools/json-schema-ref-parser,
+ * an ES module, which jest's CommonJS runtime cannot load before Node 24.9: swc compiles it to CommonJS.
+ */
+const ESM_PACKAGES = ['@apidevtools/json-schema-ref-parser'];
+const swcJs = [
+  '@swc/jest',
+  { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+];
 const common = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': swc },
+  transform: {
+    '^.+\\.ts$': swc,
+    [`/node_modules/(${ESM_PACKAGES.join('|')})/.+\\.js$`]: swcJs,
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   setupFilesAfterEnv: ['<rootDir>/test/support/equality.ts'],
   // Stryker's sandbox copies the workspace: never load or run it as part of the suite.
   modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp'],
