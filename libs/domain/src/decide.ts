@@ -691,7 +691,7 @@ function strayAck(
 function complete(
   d: Decider,
   snapshot: SnapshotState,
-  reported?: { externalPath: string; stateSize: number },
+  reported?: { externalPath: string; stateSize: number; checkpointedSize?: number },
 ): void {
   d.emit({
     type: 'SnapshotCompleted',
@@ -699,6 +699,7 @@ function complete(
     kind: snapshot.kind,
     stateSize: reported?.stateSize ?? snapshot.stateSize,
     externalPath: reported?.externalPath ?? snapshot.externalPath,
+    ...(reported?.checkpointedSize !== undefined ? { checkpointedSize: reported.checkpointedSize } : {}),
   });
   if (snapshot.kind === 'CHECKPOINT') {
     const olderPending = [...d.state.pending]
@@ -917,6 +918,7 @@ function mirrorFlinkCheckpoints(
       complete(d, snapshot, {
         externalPath: report.externalPath ?? snapshot.externalPath,
         stateSize: report.stateSize,
+        checkpointedSize: report.checkpointedSize,
       });
       counts.completed += 1;
     } else if (snapshot.status === 'PENDING' && report.status === 'FAILED') {

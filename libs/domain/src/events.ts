@@ -144,6 +144,8 @@ export const SnapshotCompleted = z.strictObject({
   kind: SnapshotKind,
   stateSize: z.number().int().nonnegative(),
   externalPath: Location,
+  /** A managed job's checkpoint: the bytes Flink reports it uploaded (R68); absent: the tasks' sum. */
+  checkpointedSize: z.number().int().nonnegative().optional(),
 });
 
 export const SnapshotFailed = z.strictObject({

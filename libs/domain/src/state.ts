@@ -461,6 +461,7 @@ export class Draft {
         snap.taskHandles = retainedTaskHandles(reported);
         snap.acks = AckLog.EMPTY;
         snap.stateSize = event.stateSize;
+        if (event.checkpointedSize !== undefined) snap.checkpointedSize = event.checkpointedSize;
         this.own('pending').delete(event.snapshotId);
         insertSorted(this.own('completed'), event.snapshotId);
         s.lastCompletedAt = at;
