@@ -927,18 +927,9 @@ function mirrorFlinkCheckpoints(
       counts.failed += 1;
     }
     const now = d.state.snapshots.get(id)!;
-    if (report.discarded && now.status === 'COMPLETED') {
+    if (report.discarded && now.status === 'COMPLETED' && now.kind === 'CHECKPOINT') {
       // Flink deleted it: recorded with nothing for snapcat to delete, and done at once.
-      d.emit({
-        type: 'SnapshotDiscardRequested',
-        snapshotId: id,
-        cause: 'SUBSUMED',
-        reason: 'deleted by Flink',
-        locations: [],
-        stateHandles: [],
-        kept: [],
-      });
-      d.emit({ type: 'SnapshotDiscarded', snapshotId: id, bytesReclaimed: 0 });
+      requestDiscardOf(d, now, 'SUBSUMED', 'deleted by Flink');
       counts.discarded += 1;
     }
   }
@@ -1015,12 +1006,21 @@ function requestDiscard(d: Decider, c: CommandOf<'RequestDiscard'>): Replies['Re
 
 /** Requests the discard of a snapshot with what it deletes and keeps (Flink's `SharedStateRegistry`: only what no other live snapshot references). */
 function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCause, reason?: string): void {
-  const plan = planDiscard(
-    d.state.sharedState,
-    snapshot.snapshotId,
-    stateHandlesOf(snapshot),
-    directoriesOf(snapshot),
-  );
+  // R67: of a managed job snapcat deletes nothing itself; Flink disposes of a completed savepoint (through the
+  // connector) and owns the rest (its checkpoints, what a failed snapshot left behind).
+  const plan = d.state.source
+    ? {
+        locations:
+          snapshot.kind === 'SAVEPOINT' && snapshot.status === 'COMPLETED' ? [snapshot.externalPath] : [],
+        stateHandles: [],
+        kept: [],
+      }
+    : planDiscard(
+        d.state.sharedState,
+        snapshot.snapshotId,
+        stateHandlesOf(snapshot),
+        directoriesOf(snapshot),
+      );
   d.emit({
     type: 'SnapshotDiscardRequested',
     snapshotId: snapshot.snapshotId,
@@ -1030,6 +1030,10 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
     stateHandles: plan.stateHandles,
     kept: plan.kept,
   });
+  // Nothing for snapcat to delete of a managed job's snapshot but a savepoint Flink disposes of: done now.
+  if (d.state.source && plan.locations.length === 0) {
+    d.emit({ type: 'SnapshotDiscarded', snapshotId: snapshot.snapshotId, bytesReclaimed: 0 });
+  }
 }
 
 function recordDiscardCompleted(
