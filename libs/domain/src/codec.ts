@@ -10,7 +10,7 @@ import {
 } from './state';
 
 /** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
-export const STATE_CODEC_VERSION = 9;
+export const STATE_CODEC_VERSION = 10;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];
@@ -21,7 +21,13 @@ interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> 
 /** The shared-state registry is not encoded: it is rebuilt from the snapshots (`rebuildRegistry`). */
 export interface EncodedJobState extends Omit<
   JobState,
-  'snapshots' | 'triggers' | 'pending' | 'sharedState' | 'strayCleanups' | 'countedFailures'
+  | 'snapshots'
+  | 'triggers'
+  | 'pending'
+  | 'sharedState'
+  | 'strayCleanups'
+  | 'flinkCheckpoints'
+  | 'countedFailures'
 > {
   codecVersion: number;
   countedFailures: number[];
@@ -29,6 +35,7 @@ export interface EncodedJobState extends Omit<
   triggers: [string, number][];
   pending: number[];
   strayCleanups: [number, string[]][];
+  flinkCheckpoints: [number, number][];
 }
 
 /** A JSON-safe copy of a state, for aggregate snapshots (cold starts without replaying the whole stream). */
@@ -46,6 +53,7 @@ export function encodeState(state: JobState): EncodedJobState {
     pending: [...state.pending],
     strayCleanups: [...state.strayCleanups],
     countedFailures: [...state.countedFailures],
+    flinkCheckpoints: [...state.flinkCheckpoints],
   };
 }
 
@@ -75,5 +83,6 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
     triggers: new Map(encoded.triggers),
     pending: new Set(encoded.pending),
     countedFailures: new Set(encoded.countedFailures),
+    flinkCheckpoints: new Map(encoded.flinkCheckpoints),
   };
 }

@@ -16,8 +16,10 @@ import {
   StorageConfig,
   TaskFailureReason,
   TaskId,
-  Tasks,
+  TaskList,
   TriggerType,
+  JobSource,
+  FlinkCheckpointReport,
   VersionLabel,
 } from './schemas';
 
@@ -33,7 +35,10 @@ export const ConfigureJob = z.strictObject({
   name: z.string().min(1).max(256),
   /** Set once, at registration (default `default`); naming another one later is a conflict. */
   namespace: Namespace.optional(),
-  tasks: Tasks,
+  /** Required unless `source` says Flink reports the job's snapshots itself (R67). */
+  tasks: TaskList,
+  /** Set to manage a Flink job through its cluster (R67); left out, the current source is kept. */
+  source: JobSource.optional(),
   /** Only applied when given; a new job without it is RUNNING. */
   status: JobStatus.optional(),
   checkpointing: CheckpointingConfig,
@@ -187,6 +192,24 @@ export const RecordStrayCleanupCompleted = z.strictObject({
   bytesReclaimed: z.number().int().nonnegative(),
 });
 
+/** The mirror of a managed job: what Flink's checkpoint history reports, oldest first (R68). */
+export const RecordFlinkCheckpoints = z.strictObject({
+  type: z.literal('RecordFlinkCheckpoints'),
+  jobId: JobId,
+  checkpoints: z.array(FlinkCheckpointReport).max(1000),
+});
+
+/** The outcome of a savepoint a managed job took in Flink (`GET /jobs/{jobid}/savepoints/{triggerid}`, R67). */
+export const RecordFlinkSavepoint = z.strictObject({
+  type: z.literal('RecordFlinkSavepoint'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  outcome: z.discriminatedUnion('status', [
+    z.strictObject({ status: z.literal('COMPLETED'), location: Location }),
+    z.strictObject({ status: z.literal('FAILED'), cause: z.string().max(4096) }),
+  ]),
+});
+
 export const Command = z.discriminatedUnion('type', [
   ConfigureJob,
   ChangeJobStatus,
@@ -205,6 +228,8 @@ export const Command = z.discriminatedUnion('type', [
   ApplyRetention,
   RecordManifestWritten,
   RecordStrayCleanupCompleted,
+  RecordFlinkCheckpoints,
+  RecordFlinkSavepoint,
 ]);
 export type Command = z.infer<typeof Command>;
 export type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;

@@ -10,7 +10,7 @@ import {
   type AckResult,
   type ClaimMode,
   type DiscardCause,
-  type FailureReason,
+  FailureReason,
   type JobStatus,
   type SnapshotStatus,
 } from './schemas';
@@ -61,6 +61,9 @@ export interface Replies {
   ApplyRetention: { discarded: number[] };
   RecordManifestWritten: { changed: boolean };
   RecordStrayCleanupCompleted: { changed: boolean };
+  /** How many of Flink's reports changed the catalog, by what they recorded (R68). */
+  RecordFlinkCheckpoints: { recorded: number; completed: number; failed: number; discarded: number };
+  RecordFlinkSavepoint: { snapshotStatus: SnapshotStatus; changed: boolean };
 }
 export type ReplyOf<C extends Command> = Replies[C['type']];
 
@@ -231,6 +234,10 @@ function decideCommand(d: Decider, command: Command, expired: number[]): Replies
         bytesReclaimed: command.bytesReclaimed,
       });
       return { changed: true };
+    case 'RecordFlinkCheckpoints':
+      return mirrorFlinkCheckpoints(d, command);
+    case 'RecordFlinkSavepoint':
+      return recordFlinkSavepoint(d, command);
   }
 }
 
@@ -399,6 +406,15 @@ function recordManifest(d: Decider, c: CommandOf<'RecordManifestWritten'>): Repl
 
 function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['ConfigureJob'] {
   const s = d.state;
+  const source = c.source ?? s.source;
+  if (c.tasks.length === 0 && !source) {
+    throw new CommandRejected(
+      'INVALID',
+      'tasks',
+      'min-length',
+      'name the tasks that acknowledge snapshots; only a job managed through Flink (source) has none (R67)',
+    );
+  }
   if (!s.registered) {
     d.emit({
       type: 'JobRegistered',
@@ -409,6 +425,7 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
       checkpointing: c.checkpointing,
       storage: c.storage,
       ...versionsOf(c.jobVersion, c.flinkVersion),
+      ...(source ? { source } : {}),
     });
     return { created: true, changed: true };
   }
@@ -429,7 +446,8 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
     !sameJson(s.checkpointing, c.checkpointing) ||
     !sameJson(s.storage, c.storage) ||
     jobVersion !== s.jobVersion ||
-    flinkVersion !== s.flinkVersion;
+    flinkVersion !== s.flinkVersion ||
+    !sameJson(source, s.source);
   if (configChanged) {
     d.emit({
       type: 'JobReconfigured',
@@ -438,6 +456,7 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
       checkpointing: c.checkpointing,
       storage: c.storage,
       ...versionsOf(jobVersion, flinkVersion),
+      ...(source ? { source } : {}),
     });
   }
   const statusChanged = c.status !== undefined && changeStatus(d, c.status);
@@ -467,7 +486,7 @@ function changeStatus(d: Decider, to: JobStatus): boolean {
   for (const id of [...d.state.pending].sort((a, b) => a - b)) fail(d, id, abortReason);
   if (!isTerminal(to)) return true;
 
-  if (to === 'FAILED' && d.state.checkpointing.persistOnFailure) {
+  if (to === 'FAILED' && d.state.checkpointing.persistOnFailure && !d.state.source) {
     // R38 (snapcat, after FLIP-10): only the newest completed checkpoint, and only when its retention
     // would discard it (CompletedCheckpoint.shouldBeDiscardedOnShutdown); never an older one.
     const newestCheckpoint = [...d.state.completed]
@@ -485,6 +504,8 @@ function changeStatus(d: Decider, to: JobStatus): boolean {
   const cause = `JOB_${to}` as DiscardCause;
   for (const id of [...d.state.completed]) {
     const snapshot = d.state.snapshots.get(id)!;
+    // R67: a managed job's checkpoints are Flink's to delete as its externalized retention says.
+    if (d.state.source && snapshot.kind === 'CHECKPOINT') continue;
     if (discardsOn(snapshot.properties, to)) requestDiscardOf(d, snapshot, cause);
   }
   return true;
@@ -498,6 +519,14 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
       'checkpointType',
       'savepoint-is-full',
       'a savepoint is always FULL: it shares no files with other snapshots (R58)',
+    );
+  }
+  if (s.source && c.kind === 'CHECKPOINT') {
+    throw new CommandRejected(
+      'CONFLICT',
+      'kind',
+      'managed-job-checkpoints',
+      `job ${s.jobId} is managed through Flink cluster ${s.source.cluster}: Flink takes its checkpoints and the mirror records them (R68)`,
     );
   }
   if (c.terminate && c.kind !== 'SAVEPOINT') {
@@ -659,13 +688,18 @@ function strayAck(
  * Completion, then Flink's subsumption: older pending checkpoints abort (CHECKPOINT_SUBSUMED); completed,
  * non-persisted checkpoints beyond numRetained are subsumed oldest first, never the latest completed one.
  */
-function complete(d: Decider, snapshot: SnapshotState): void {
+function complete(
+  d: Decider,
+  snapshot: SnapshotState,
+  reported?: { externalPath: string; stateSize: number; checkpointedSize?: number },
+): void {
   d.emit({
     type: 'SnapshotCompleted',
     snapshotId: snapshot.snapshotId,
     kind: snapshot.kind,
-    stateSize: snapshot.stateSize,
-    externalPath: snapshot.externalPath,
+    stateSize: reported?.stateSize ?? snapshot.stateSize,
+    externalPath: reported?.externalPath ?? snapshot.externalPath,
+    ...(reported?.checkpointedSize !== undefined ? { checkpointedSize: reported.checkpointedSize } : {}),
   });
   if (snapshot.kind === 'CHECKPOINT') {
     const olderPending = [...d.state.pending]
@@ -674,7 +708,10 @@ function complete(d: Decider, snapshot: SnapshotState): void {
     for (const id of olderPending) fail(d, id, 'CHECKPOINT_SUBSUMED');
   }
   const latestId = latestCompleted(d.state)?.snapshotId;
-  const subsumable = d.state.completed.map((id) => d.state.snapshots.get(id)!).filter(isJobOwned);
+  // R67: Flink subsumes a managed job's checkpoints itself; the mirror records what it deleted.
+  const subsumable = d.state.source
+    ? []
+    : d.state.completed.map((id) => d.state.snapshots.get(id)!).filter(isJobOwned);
   let excess = subsumable.length - d.state.checkpointing.numRetained;
   for (const old of subsumable) {
     if (excess <= 0) break;
@@ -799,6 +836,138 @@ function restore(d: Decider, c: CommandOf<'RestoreSnapshot'>): Replies['RestoreS
   };
 }
 
+/**
+ * R67: the outcome of a managed job's savepoint, as Flink's savepoint status reports it: COMPLETED completes
+ * the pending savepoint where Flink wrote it, FAILED fails it with Flink's cause (a job-level failure of a
+ * savepoint: never counted, R59). Idempotent: a snapshot no longer pending answers unchanged.
+ */
+function recordFlinkSavepoint(
+  d: Decider,
+  c: CommandOf<'RecordFlinkSavepoint'>,
+): Replies['RecordFlinkSavepoint'] {
+  const snapshot = requireSnapshot(d.state, c.snapshotId);
+  if (!d.state.source || snapshot.kind !== 'SAVEPOINT') {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'managed-savepoint',
+      `snapshot ${c.snapshotId} is not a savepoint of a job managed through Flink`,
+    );
+  }
+  if (snapshot.status !== 'PENDING') return { snapshotStatus: snapshot.status, changed: false };
+  if (c.outcome.status === 'COMPLETED') {
+    complete(d, snapshot, { externalPath: c.outcome.location, stateSize: snapshot.stateSize });
+  } else {
+    fail(d, snapshot.snapshotId, failureReasonOf(c.outcome.cause), undefined, c.outcome.cause);
+  }
+  return { snapshotStatus: d.state.snapshots.get(c.snapshotId)!.status, changed: true };
+}
+
+/**
+ * R68: the mirror of a managed job records each checkpoint Flink reports once, by Flink's id: triggered
+ * while in progress, then completed (where Flink wrote it, its sizes and type) or failed (Flink's message),
+ * and discarded when Flink reports it deleted (nothing for snapcat to delete: the discard is done at once).
+ * A savepoint is recorded only once completed or failed, and not when it is one snapcat took (its location
+ * is already a savepoint's) or while one of snapcat's savepoints is still pending (the next report, with
+ * that one completed, tells them apart).
+ */
+function mirrorFlinkCheckpoints(
+  d: Decider,
+  c: CommandOf<'RecordFlinkCheckpoints'>,
+): Replies['RecordFlinkCheckpoints'] {
+  if (!d.state.source) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'jobId',
+      'managed-job',
+      `job ${d.state.jobId} is not managed through Flink: its clients report its snapshots`,
+    );
+  }
+  const counts = { recorded: 0, completed: 0, failed: 0, discarded: 0 };
+  for (const report of c.checkpoints) {
+    let id = d.state.flinkCheckpoints.get(report.id);
+    if (id === undefined) {
+      if (report.isSavepoint && !mirrorsSavepoint(d.state, report)) continue;
+      if (report.isSavepoint && report.status === 'IN_PROGRESS') continue;
+      id = d.state.nextSnapshotId;
+      d.emit({
+        type: 'SnapshotTriggered',
+        snapshotId: id,
+        kind: report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
+        triggerType: report.isSavepoint ? 'MANUAL' : 'PERIODIC',
+        triggerId: `flink-${report.id}`,
+        properties: propertiesFor(
+          report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
+          d.state.checkpointing.retention,
+        ),
+        formatType: 'CANONICAL',
+        checkpointType: report.isSavepoint ? 'FULL' : report.checkpointType,
+        ...versionsOf(d.state.jobVersion, d.state.flinkVersion),
+        tasks: d.state.tasks,
+        deadline: new Date(
+          Math.max(d.now, report.triggerTimestamp) + d.state.checkpointing.timeoutMs,
+        ).toISOString(),
+        externalPath:
+          report.externalPath ?? checkpointPath(d.state.storage.checkpointDir, d.state.jobId, report.id),
+        flinkCheckpointId: report.id,
+      });
+      counts.recorded += 1;
+    }
+    const snapshot = d.state.snapshots.get(id)!;
+    if (snapshot.status === 'PENDING' && report.status === 'COMPLETED') {
+      complete(d, snapshot, {
+        externalPath: report.externalPath ?? snapshot.externalPath,
+        stateSize: report.stateSize,
+        checkpointedSize: report.checkpointedSize,
+      });
+      counts.completed += 1;
+    } else if (snapshot.status === 'PENDING' && report.status === 'FAILED') {
+      const message = report.failureMessage ?? 'Flink reported the checkpoint failed';
+      fail(d, id, failureReasonOf(message), undefined, message);
+      counts.failed += 1;
+    }
+    const now = d.state.snapshots.get(id)!;
+    if (report.discarded && now.status === 'COMPLETED' && now.kind === 'CHECKPOINT') {
+      // Flink deleted it: recorded with nothing for snapcat to delete, and done at once.
+      requestDiscardOf(d, now, 'SUBSUMED', 'deleted by Flink');
+      counts.discarded += 1;
+    }
+  }
+  return counts;
+}
+
+/** Whether the mirror records a savepoint Flink reports: not one of snapcat's (R68). */
+function mirrorsSavepoint(s: JobState, report: { externalPath: string | null }): boolean {
+  for (const id of s.pending) if (s.snapshots.get(id)!.kind === 'SAVEPOINT') return false;
+  if (report.externalPath === null) return true;
+  const path = normaliseLocation(report.externalPath);
+  for (const snapshot of s.snapshots.values()) {
+    if (snapshot.kind === 'SAVEPOINT' && normaliseLocation(snapshot.externalPath) === path) return false;
+  }
+  return true;
+}
+
+/**
+ * The CheckpointFailureReason a Flink failure message names: Flink's messages are its reasons' own texts
+ * (`CheckpointFailureReason.message()`), or carry the reason's name; anything else is a decline.
+ */
+export function failureReasonOf(message: string): FailureReason {
+  const known: [FailureReason, string][] = [
+    ['CHECKPOINT_EXPIRED', 'Checkpoint expired before completing'],
+    ['CHECKPOINT_SUBSUMED', 'Checkpoint has been subsumed'],
+    ['CHECKPOINT_COORDINATOR_SHUTDOWN', 'CheckpointCoordinator shutdown'],
+    ['CHECKPOINT_COORDINATOR_SUSPEND', 'Checkpoint Coordinator is suspending'],
+    ['NOT_ALL_REQUIRED_TASKS_RUNNING', 'Not all required tasks are currently running'],
+    ['CHECKPOINT_ASYNC_EXCEPTION', 'Asynchronous task checkpoint failed'],
+    ['TASK_FAILURE', 'Task has failed'],
+    ['TASK_CHECKPOINT_FAILURE', 'Task local checkpoint failure'],
+    ['FINALIZE_CHECKPOINT_FAILURE', 'Failure to finalize checkpoint'],
+  ];
+  for (const [reason, text] of known) if (message.includes(text) || message.includes(reason)) return reason;
+  for (const reason of FailureReason.options) if (message.includes(reason)) return reason;
+  return 'CHECKPOINT_DECLINED';
+}
+
 function persist(d: Decider, c: CommandOf<'PersistSnapshot'>): Replies['PersistSnapshot'] {
   const snapshot = requireSnapshot(d.state, c.snapshotId);
   requireStatus(snapshot, ['COMPLETED'], 'persist');
@@ -837,12 +1006,21 @@ function requestDiscard(d: Decider, c: CommandOf<'RequestDiscard'>): Replies['Re
 
 /** Requests the discard of a snapshot with what it deletes and keeps (Flink's `SharedStateRegistry`: only what no other live snapshot references). */
 function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCause, reason?: string): void {
-  const plan = planDiscard(
-    d.state.sharedState,
-    snapshot.snapshotId,
-    stateHandlesOf(snapshot),
-    directoriesOf(snapshot),
-  );
+  // R67: of a managed job snapcat deletes nothing itself; Flink disposes of a completed savepoint (through the
+  // connector) and owns the rest (its checkpoints, what a failed snapshot left behind).
+  const plan = d.state.source
+    ? {
+        locations:
+          snapshot.kind === 'SAVEPOINT' && snapshot.status === 'COMPLETED' ? [snapshot.externalPath] : [],
+        stateHandles: [],
+        kept: [],
+      }
+    : planDiscard(
+        d.state.sharedState,
+        snapshot.snapshotId,
+        stateHandlesOf(snapshot),
+        directoriesOf(snapshot),
+      );
   d.emit({
     type: 'SnapshotDiscardRequested',
     snapshotId: snapshot.snapshotId,
@@ -852,6 +1030,10 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
     stateHandles: plan.stateHandles,
     kept: plan.kept,
   });
+  // Nothing for snapcat to delete of a managed job's snapshot but a savepoint Flink disposes of: done now.
+  if (d.state.source && plan.locations.length === 0) {
+    d.emit({ type: 'SnapshotDiscarded', snapshotId: snapshot.snapshotId, bytesReclaimed: 0 });
+  }
 }
 
 function recordDiscardCompleted(

@@ -16,6 +16,7 @@ import {
   SkipReason,
   SnapshotKind,
   SnapshotProperties,
+  JobSource,
   StateHandle,
   StopWithSavepoint,
   StorageConfig,
@@ -42,6 +43,8 @@ export const JobRegistered = z.strictObject({
   /** The application's and Flink's version (R61), when given; absent in events before them: unknown. */
   jobVersion: VersionLabel.optional(),
   flinkVersion: VersionLabel.optional(),
+  /** A managed job's source (R67); absent: the job's clients report its snapshots. */
+  source: JobSource.optional(),
 });
 
 export const JobReconfigured = z.strictObject({
@@ -54,6 +57,8 @@ export const JobReconfigured = z.strictObject({
   /** The job's versions after the change (R61), those it has; absent: unchanged (events before them: none). */
   jobVersion: VersionLabel.optional(),
   flinkVersion: VersionLabel.optional(),
+  /** A managed job's source (R67); absent: the job's clients report its snapshots. */
+  source: JobSource.optional(),
 });
 
 export const JobStatusChanged = z.strictObject({
@@ -83,6 +88,8 @@ export const SnapshotTriggered = z.strictObject({
   slot: z.number().int().nonnegative().optional(),
   /** A stop-with-savepoint (R65); absent for every other snapshot. */
   terminate: StopWithSavepoint.optional(),
+  /** A managed job's checkpoint the mirror recorded (R68): Flink's id for it. */
+  flinkCheckpointId: z.number().int().nonnegative().optional(),
 });
 
 export const SnapshotTriggerRejected = z.strictObject({
@@ -137,6 +144,8 @@ export const SnapshotCompleted = z.strictObject({
   kind: SnapshotKind,
   stateSize: z.number().int().nonnegative(),
   externalPath: Location,
+  /** A managed job's checkpoint: the bytes Flink reports it uploaded (R68); absent: the tasks' sum. */
+  checkpointedSize: z.number().int().nonnegative().optional(),
 });
 
 export const SnapshotFailed = z.strictObject({

@@ -237,6 +237,44 @@ export const Tasks = z
   .max(100_000)
   .refine((tasks) => new Set(tasks).size === tasks.length, { error: 'task ids must be unique' });
 
+/** A job's tasks; none for a job whose snapshots Flink reports itself (a managed job, R67). */
+export const TaskList = z
+  .array(TaskId)
+  .max(100_000)
+  .refine((tasks) => new Set(tasks).size === tasks.length, { error: 'task ids must be unique' });
+
+/** A Flink cluster's name in snapcat's registry (issue 19): a DNS label. */
+export const ClusterName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+  error: 'must be a DNS label: lowercase letters, digits and -, at most 63 characters',
+});
+
+/**
+ * Where a job's snapshots come from (R67): `flink`, a Flink job snapcat manages through its cluster's REST
+ * API (savepoints taken in Flink, checkpoints mirrored from it). Absent: snapcat's clients report them.
+ */
+export const JobSource = z.strictObject({ type: z.literal('flink'), cluster: ClusterName });
+export type JobSource = z.infer<typeof JobSource>;
+
+/**
+ * A checkpoint or savepoint as Flink's `GET /jobs/{jobid}/checkpoints` reports it (CheckpointStatistics),
+ * in snapcat's terms: what the mirror of a managed job records (R68).
+ */
+export const FlinkCheckpointReport = z.strictObject({
+  id: z.number().int().nonnegative(),
+  status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED']),
+  isSavepoint: z.boolean(),
+  /** FULL or INCREMENTAL, from Flink's `checkpoint_type` (FULL_CHECKPOINT, SAVEPOINT: FULL; CHECKPOINT: INCREMENTAL). */
+  checkpointType: CheckpointType,
+  triggerTimestamp: z.number().int().nonnegative(),
+  stateSize: z.number().int().nonnegative(),
+  checkpointedSize: z.number().int().nonnegative(),
+  externalPath: Location.nullable(),
+  /** Flink deleted it (subsumed, or its job ended): snapcat records that, and deletes nothing. */
+  discarded: z.boolean(),
+  failureMessage: z.string().max(4096).nullable(),
+});
+export type FlinkCheckpointReport = z.infer<typeof FlinkCheckpointReport>;
+
 /** The properties of a snapshot (Flink's CheckpointProperties). */
 export const SnapshotProperties = z.strictObject({
   forced: z.boolean(),

@@ -10,6 +10,7 @@ import {
   type DiscardCause,
   type FailureReason,
   type FormatType,
+  type JobSource,
   type JobStatus,
   type SavepointSchedule,
   type SavepointType,
@@ -116,6 +117,8 @@ export interface SnapshotState {
   claimMode: ClaimMode | null;
   /** A stop-with-savepoint's request (R65), null for every other snapshot. */
   terminate: StopWithSavepoint | null;
+  /** Flink's id of a managed job's checkpoint the mirror recorded (R68), null otherwise. */
+  flinkCheckpointId: number | null;
 }
 
 /** A restore of the job (R62): from one of its snapshots or from an external path. */
@@ -175,6 +178,10 @@ export interface JobState {
   restores: { count: number; latest: RestoreRecord | null };
   /** After a NO_CLAIM restore, until a checkpoint completes: checkpoints are triggered FULL (R63). */
   fullCheckpointOwed: boolean;
+  /** A managed job's source (R67): its snapshots come from Flink; null for a job whose clients report them. */
+  source: JobSource | null;
+  /** The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became. */
+  flinkCheckpoints: Map<number, number>;
   /** Its `countedCheckpointIds`: the snapshots counted since the last reset, each counted once (R28). */
   countedFailures: Set<number>;
   /** Its `lastSucceededCheckpointId`: the greatest id that completed, 0 before any did (R29, R60). */
@@ -226,6 +233,8 @@ export function initialState(jobId: string): JobState {
     consecutiveFailures: 0,
     restores: { count: 0, latest: null },
     fullCheckpointOwed: false,
+    source: null,
+    flinkCheckpoints: new Map(),
     countedFailures: new Set(),
     lastSucceededSnapshotId: 0,
     schedule: null,
@@ -259,7 +268,14 @@ export const retainedTaskHandles = (reported: [string, StateHandle[]][]): [strin
   reported.length > 0 ? reported : NO_TASK_HANDLES;
 
 type SharedContainer =
-  'snapshots' | 'triggers' | 'pending' | 'completed' | 'counts' | 'strayCleanups' | 'countedFailures';
+  | 'snapshots'
+  | 'triggers'
+  | 'pending'
+  | 'completed'
+  | 'counts'
+  | 'strayCleanups'
+  | 'countedFailures'
+  | 'flinkCheckpoints';
 const COPY: { [K in SharedContainer]: (value: JobState[K]) => JobState[K] } = {
   countedFailures: (set) => new Set(set),
   snapshots: (map) => new Map(map),
@@ -268,6 +284,7 @@ const COPY: { [K in SharedContainer]: (value: JobState[K]) => JobState[K] } = {
   completed: (list) => [...list],
   counts: (counts) => ({ ...counts }),
   strayCleanups: (map) => new Map(map),
+  flinkCheckpoints: (map) => new Map(map),
 };
 
 /** A private, mutable copy of a state; the decider emits into one so each command sees its own events. */
@@ -329,6 +346,7 @@ export class Draft {
         s.storage = event.storage;
         s.jobVersion = event.jobVersion ?? null;
         s.flinkVersion = event.flinkVersion ?? null;
+        s.source = event.source ?? null;
         return;
       case 'JobReconfigured':
         s.name = event.name;
@@ -338,6 +356,7 @@ export class Draft {
         // Absent: unchanged (R61); a version is replaced, never removed.
         s.jobVersion = event.jobVersion ?? s.jobVersion;
         s.flinkVersion = event.flinkVersion ?? s.flinkVersion;
+        s.source = event.source ?? s.source;
         return;
       case 'JobStatusChanged':
         s.status = event.to;
@@ -371,9 +390,13 @@ export class Draft {
             deadline: Date.parse(event.deadline),
             claimMode: null,
             terminate: event.terminate ?? null,
+            flinkCheckpointId: event.flinkCheckpointId ?? null,
           }),
         );
         this.owned.add(event.snapshotId);
+        if (event.flinkCheckpointId !== undefined) {
+          this.own('flinkCheckpoints').set(event.flinkCheckpointId, event.snapshotId);
+        }
         this.own('triggers').set(event.triggerId, event.snapshotId);
         this.own('pending').add(event.snapshotId);
         s.nextSnapshotId = Math.max(s.nextSnapshotId, event.snapshotId + 1);
@@ -427,10 +450,18 @@ export class Draft {
         const snap = this.snapshot(event.snapshotId);
         snap.status = 'COMPLETED';
         snap.completedAt = at;
+        // Only a managed job's: a client's completion repeats the trigger's path (old logs did not always).
+        if (s.source && event.externalPath !== snap.externalPath) {
+          // A managed job's savepoint lies where Flink wrote it (R67), not where its trigger planned it.
+          this.editRegistry().release(event.snapshotId, [], [snap.externalPath], []);
+          this.editRegistry().ownDirectory(event.snapshotId, event.externalPath);
+          snap.externalPath = event.externalPath;
+        }
         const reported = snap.acks.entries(snap.acknowledged).filter(([, handles]) => handles.length > 0);
         snap.taskHandles = retainedTaskHandles(reported);
         snap.acks = AckLog.EMPTY;
         snap.stateSize = event.stateSize;
+        if (event.checkpointedSize !== undefined) snap.checkpointedSize = event.checkpointedSize;
         this.own('pending').delete(event.snapshotId);
         insertSorted(this.own('completed'), event.snapshotId);
         s.lastCompletedAt = at;
@@ -636,6 +667,7 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     manifestPath: s.manifestPath,
     claimMode: s.claimMode,
     terminate: s.terminate,
+    flinkCheckpointId: s.flinkCheckpointId,
   };
 }
 

@@ -147,6 +147,8 @@ export class Enqueuer {
         await this.manifest(state.jobId, snapshot.snapshotId);
       }
     }
+    // A managed job's discards are Flink's (FlinkEnqueuer.reconcile): snapcat deletes nothing of it (R67).
+    if (state.source) return;
     for (const [cleanupId, locations] of state.strayCleanups) {
       const handles = locations.map((path) => ({ path, sizeBytes: 0 }));
       await this.stray({ cleanupId }, state.jobId, handles);

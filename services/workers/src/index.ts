@@ -9,12 +9,14 @@ import { ProcessManager } from './process-manager';
 import { startProcessors } from './processors';
 import { openQueues } from './queues';
 import { ScheduleIndex } from './schedule-index';
+import { FlinkEnqueuer, startFlinkWorker, type FlinkApis } from './flink';
 
 export { ProcessManager } from './process-manager';
 export { ScheduleIndex } from './schedule-index';
 export { fireDueSavepoints } from './processors';
 export { openQueues, QUEUES, type Queues } from './queues';
 export type { OrphanReport } from './orphans';
+export { FlinkEnqueuer, checkpointReport, flinkTriggerId, type FlinkApi, type FlinkApis } from './flink';
 
 export interface WorkerDeps {
   config: Config;
@@ -24,6 +26,10 @@ export interface WorkerDeps {
   bus: CommandBus;
   storage: SnapshotStorage;
   log: { info: LogFn; warn: LogFn; error: LogFn };
+  /** The Flink clusters managed jobs run on (issue 19); without them a managed job's work waits and retries. */
+  flinkApis?: FlinkApis;
+  /** How often each managed job's mirror polls Flink (SNAPCAT_FLINK_POLL). */
+  flinkPollMs?: number;
 }
 
 export const redisKeys = (prefix: string) => ({
@@ -32,7 +38,16 @@ export const redisKeys = (prefix: string) => ({
 });
 
 /** Starts the process manager (active on one process at a time) and the BullMQ workers (on every process). */
-export async function startWorkers({ config, prefix, store, bus, storage, log }: WorkerDeps) {
+export async function startWorkers({
+  config,
+  prefix,
+  store,
+  bus,
+  storage,
+  log,
+  flinkApis,
+  flinkPollMs,
+}: WorkerDeps) {
   const redis = connectRedis(config.redisUrl);
   const connection = connectRedis(config.redisUrl);
   const keys = redisKeys(prefix);
@@ -45,7 +60,9 @@ export async function startWorkers({ config, prefix, store, bus, storage, log }:
     retentionSweepMs: config.retentionSweepMs,
     now: () => Date.now(),
   });
-  const processManager = new ProcessManager({ store, bus, redis, enqueue, keyPrefix: prefix, log });
+  const pollMs = flinkPollMs ?? 5000;
+  const flink = new FlinkEnqueuer(queues.flink, pollMs);
+  const processManager = new ProcessManager({ store, bus, redis, enqueue, flink, keyPrefix: prefix, log });
   const workers: Worker[] = startProcessors(connection, prefix, {
     bus,
     storage,
@@ -57,6 +74,12 @@ export async function startWorkers({ config, prefix, store, bus, storage, log }:
     schedules,
     log,
   });
+  const apis: FlinkApis =
+    flinkApis ??
+    (async (cluster) => {
+      throw new Error(`Flink cluster ${cluster} is not known to this worker (no cluster registry)`);
+    });
+  workers.push(startFlinkWorker(connection, prefix, { bus, apis, pollMs, log }));
   processManager.start();
   const webhooks = openWebhooks(config, prefix, store, log);
   webhooks?.startDelivery();

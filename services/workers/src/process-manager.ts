@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   EMPTY_REGISTRY,
+  isTerminal,
   discardPlanOf,
   planStrayCleanup,
   type DiscardPlan,
@@ -18,12 +19,15 @@ import {
 } from '@snapcat/event-store';
 import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Enqueuer } from './enqueue';
+import type { FlinkEnqueuer } from './flink';
 
 export interface ProcessManagerDeps {
   store: EventStore;
   bus: CommandBus;
   redis: Redis;
   enqueue: Enqueuer;
+  /** The Flink connector's work for managed jobs (issue 19). */
+  flink: FlinkEnqueuer;
   keyPrefix: string;
   log: { info: LogFn; warn: LogFn; error: LogFn };
 }
@@ -77,7 +81,9 @@ export class ProcessManager extends LeasedLogConsumer {
       after = page[page.length - 1]!.position;
     }
     for (const jobId of jobIds) {
-      await enqueue.reconcile(await bus.load(jobId), (ids) => this.discardRequests(jobId, ids));
+      const state = await bus.load(jobId);
+      await enqueue.reconcile(state, (ids) => this.discardRequests(jobId, ids));
+      await this.deps.flink.reconcile(state);
     }
     this.unsaved = undefined; // what was handled before the wipe is not where to resume now
     await this.markRecovered(end, new Date());
@@ -109,16 +115,37 @@ export class ProcessManager extends LeasedLogConsumer {
 
   private async handle(recorded: RecordedEvent): Promise<void> {
     const event: Event = domainEvent(recorded);
-    const { enqueue } = this.deps;
+    const { enqueue, flink } = this.deps;
     switch (event.type) {
       case 'JobRegistered':
         await enqueue.knownJob(event.jobId);
+        if (event.source) await flink.mirror(event.jobId);
+        break;
+      case 'JobReconfigured':
+        if (event.source) await flink.mirror(event.jobId);
+        break;
+      case 'JobStatusChanged':
+        if (isTerminal(event.to) && (await this.managed(event.jobId))) await flink.stopMirror(event.jobId);
         break;
       case 'SnapshotTriggered':
         await enqueue.timeout(event.jobId, event.snapshotId, Date.parse(event.deadline));
+        // A managed job's savepoint is taken in Flink (R67); what the mirror recorded, Flink took already.
+        if (
+          event.kind === 'SAVEPOINT' &&
+          event.flinkCheckpointId === undefined &&
+          (await this.managed(event.jobId))
+        ) {
+          await flink.savepoint(event.jobId, event.snapshotId);
+        }
         break;
       case 'SnapshotDiscardRequested':
-        await enqueue.discard(event.jobId, event.snapshotId, await this.discardPlan(event));
+        if (await this.managed(event.jobId)) {
+          // R67: snapcat deletes nothing of a managed job; a completed savepoint is disposed of by Flink.
+          if (event.locations.length > 0)
+            await flink.dispose(event.jobId, event.snapshotId, event.locations[0]!);
+        } else {
+          await enqueue.discard(event.jobId, event.snapshotId, await this.discardPlan(event));
+        }
         break;
       case 'StrayAcknowledgementReceived':
         await enqueue.stray(
@@ -144,6 +171,11 @@ export class ProcessManager extends LeasedLogConsumer {
     // most a few hundred events, which enqueue nothing new (a burst of 10,000 firings was 10,000 SETs).
     this.unsaved = recorded.position;
     if (this.stats.eventsHandled % 500 === 0 || Date.now() - this.savedAt >= 250) await this.saveHandled();
+  }
+
+  /** Whether the job is managed through Flink (its state is cached by the bus: no read per event). */
+  private async managed(jobId: string): Promise<boolean> {
+    return (await this.deps.bus.load(jobId)).source !== null;
   }
 
   /**

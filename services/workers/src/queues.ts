@@ -7,6 +7,8 @@ export const QUEUES = {
   storage: 'storage',
   schedules: 'schedules',
   maintenance: 'maintenance',
+  /** The Flink connector's mirrors, savepoints and disposals (issue 19), apart from snapcat's own storage. */
+  flink: 'flink',
 } as const;
 
 export interface TimeoutJob {
@@ -74,6 +76,7 @@ export function openQueues(connection: ConnectionOptions, prefix: string) {
     storage: make<DiscardJob | StrayJob | ManifestJob>(QUEUES.storage),
     schedules: make<Record<string, never>>(QUEUES.schedules),
     maintenance: make<Record<string, never>>(QUEUES.maintenance),
+    flink: make<Record<string, unknown>>(QUEUES.flink),
   };
 }
 export type Queues = ReturnType<typeof openQueues>;

@@ -1,0 +1,246 @@
+import fc from 'fast-check';
+import {
+  decodeState,
+  encodeState,
+  failureReasonOf,
+  fold,
+  initialState,
+  type FlinkCheckpointReport,
+} from '../src';
+import { JOB, Job, T0 } from './harness';
+import { propertyRuns } from './property-runs';
+
+const SOURCE = { type: 'flink' as const, cluster: 'prod-eu' };
+
+function managed(numRetained = 1): Job {
+  const job = new Job();
+  job.run({
+    type: 'ConfigureJob',
+    name: 'managed',
+    tasks: [],
+    source: SOURCE,
+    checkpointing: {
+      numRetained,
+      timeoutMs: 60_000,
+      maxConcurrent: 1,
+      minPauseMs: 0,
+      tolerableFailures: 5,
+      retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+      persistOnFailure: true,
+    },
+    storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
+  });
+  return job;
+}
+
+const report = (id: number, over: Partial<FlinkCheckpointReport> = {}): FlinkCheckpointReport => ({
+  id,
+  status: 'COMPLETED',
+  isSavepoint: false,
+  checkpointType: 'INCREMENTAL',
+  triggerTimestamp: T0 + id,
+  stateSize: 100 * id,
+  checkpointedSize: 10 * id,
+  externalPath: `/data/chk/${JOB}/chk-${id}`,
+  discarded: false,
+  failureMessage: null,
+  ...over,
+});
+
+const mirror = (job: Job, checkpoints: FlinkCheckpointReport[]) =>
+  job.run({ type: 'RecordFlinkCheckpoints', checkpoints });
+
+describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records them', () => {
+  it('R67 a job with a Flink source needs no tasks; one without a source does', () => {
+    const job = managed();
+    expect(job.state.source).toEqual(SOURCE);
+    expect(job.state.tasks).toEqual([]);
+    const native = new Job();
+    expect(
+      native.reject({
+        type: 'ConfigureJob',
+        name: 'x',
+        tasks: [],
+        checkpointing: job.state.checkpointing,
+        storage: job.state.storage,
+      }),
+    ).toMatchObject({ code: 'INVALID', field: 'tasks' });
+  });
+
+  it('R67 a savepoint is completed where Flink wrote it, or failed with Flink’s cause (not counted)', () => {
+    const job = managed();
+    const first = job.trigger('SAVEPOINT');
+    if (!first.accepted) throw new Error('rejected');
+    const location = `/data/sp/savepoint-012345-abcdefabcdef`;
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: first.snapshotId,
+      outcome: { status: 'COMPLETED', location },
+    });
+    expect(job.snapshot(first.snapshotId)).toMatchObject({ status: 'COMPLETED', externalPath: location });
+    // Again: nothing changes.
+    expect(
+      job.run({
+        type: 'RecordFlinkSavepoint',
+        snapshotId: first.snapshotId,
+        outcome: { status: 'COMPLETED', location },
+      }).events,
+    ).toEqual([]);
+    const second = job.trigger('SAVEPOINT');
+    if (!second.accepted) throw new Error('rejected');
+    const cause =
+      'org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint expired before completing.';
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: second.snapshotId,
+      outcome: { status: 'FAILED', cause },
+    });
+    expect(job.snapshot(second.snapshotId)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'CHECKPOINT_EXPIRED',
+      failureMessage: cause,
+    });
+    expect(job.state.consecutiveFailures).toBe(0);
+    // The registry follows the savepoint to where Flink wrote it.
+    expect(fold(initialState(JOB), job.log)).toEqual(job.state);
+    expect(decodeState(JSON.parse(JSON.stringify(encodeState(job.state))))).toEqual(job.state);
+  });
+
+  it('R67 checkpoints are Flink’s: snapcat triggers none, subsumes none, and deletes none when the job ends', () => {
+    const job = managed(1);
+    expect(
+      job.reject({
+        type: 'TriggerSnapshot',
+        kind: 'CHECKPOINT',
+        triggerId: 'c',
+        triggerType: 'MANUAL',
+        formatType: 'CANONICAL',
+      }),
+    ).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'managed-job-checkpoints',
+    });
+    mirror(job, [report(1), report(2), report(3)]);
+    expect([...job.state.completed]).toHaveLength(3);
+    const { events } = job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    expect(events.map((e) => e.type)).toEqual(['JobStatusChanged']);
+  });
+
+  it('R68 the mirror records each Flink checkpoint once: in progress, then completed or failed, then discarded', () => {
+    const job = managed(3);
+    const first = mirror(job, [report(7, { status: 'IN_PROGRESS', externalPath: null })]);
+    expect(first.reply).toEqual({ recorded: 1, completed: 0, failed: 0, discarded: 0 });
+    const id = job.state.flinkCheckpoints.get(7)!;
+    expect(job.snapshot(id)).toMatchObject({
+      status: 'PENDING',
+      flinkCheckpointId: 7,
+      externalPath: `/data/chk/${JOB}/chk-7`,
+    });
+    const again = mirror(job, [
+      report(7),
+      report(8, {
+        status: 'FAILED',
+        externalPath: null,
+        failureMessage: 'Checkpoint was declined (tasks not ready)',
+      }),
+    ]);
+    expect(again.reply).toEqual({ recorded: 1, completed: 1, failed: 1, discarded: 0 });
+    expect(job.snapshot(id)).toMatchObject({
+      status: 'COMPLETED',
+      stateSize: 700,
+      checkpointedSize: 70,
+      requestedCheckpointType: 'INCREMENTAL',
+    });
+    expect(job.snapshot(job.state.flinkCheckpoints.get(8)!)).toMatchObject({ status: 'FAILED' });
+    expect(mirror(job, [report(7), report(8, { status: 'FAILED', externalPath: null })]).events).toEqual([]);
+    const gone = mirror(job, [report(7, { discarded: true })]);
+    expect(gone.reply.discarded).toBe(1);
+    expect(job.snapshot(id)).toMatchObject({
+      status: 'DISCARDED',
+      discard: { cause: 'SUBSUMED', bytesReclaimed: 0 },
+    });
+    expect(gone.events.find((e) => e.type === 'SnapshotDiscardRequested')).toMatchObject({
+      locations: [],
+      stateHandles: [],
+    });
+  });
+
+  it('R68 a savepoint snapcat took is not recorded twice; one taken in Flink by someone else is, once completed', () => {
+    const job = managed(3);
+    const ours = job.trigger('SAVEPOINT');
+    if (!ours.accepted) throw new Error('rejected');
+    const location = '/data/sp/savepoint-012345-000000000001';
+    // While ours is pending, a completed savepoint cannot be told apart: nothing is recorded yet.
+    expect(
+      mirror(job, [report(3, { isSavepoint: true, externalPath: location, checkpointType: 'FULL' })]).events,
+    ).toEqual([]);
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: ours.snapshotId,
+      outcome: { status: 'COMPLETED', location },
+    });
+    const theirs = '/data/sp/savepoint-012345-000000000002';
+    const { reply } = mirror(job, [
+      report(3, { isSavepoint: true, externalPath: location, checkpointType: 'FULL' }),
+      report(4, { isSavepoint: true, externalPath: theirs, checkpointType: 'FULL' }),
+      report(5, { isSavepoint: true, status: 'IN_PROGRESS', externalPath: null, checkpointType: 'FULL' }),
+    ]);
+    expect(reply).toEqual({ recorded: 1, completed: 1, failed: 0, discarded: 0 });
+    const recorded = job.snapshot(job.state.flinkCheckpoints.get(4)!);
+    expect(recorded).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED', externalPath: theirs });
+  });
+
+  it('R68 Flink’s failure messages name their reason', () => {
+    expect(failureReasonOf('Checkpoint expired before completing.')).toBe('CHECKPOINT_EXPIRED');
+    expect(failureReasonOf('... CheckpointFailureReason IO_EXCEPTION ...')).toBe('IO_EXCEPTION');
+    expect(failureReasonOf('something else')).toBe('CHECKPOINT_DECLINED');
+  });
+
+  it('R68 property: any sequence of overlapping history windows records each Flink checkpoint exactly once, in its final state', () => {
+    const runs = propertyRuns();
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({ ids: fc.integer({ min: 1, max: 12 }), fail: fc.boolean(), done: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 20,
+          },
+        ),
+        (windows) => {
+          const job = managed(100);
+          const final = new Map<number, 'COMPLETED' | 'FAILED'>();
+          let next = 1;
+          for (const w of windows) {
+            // A window of Flink's history: the newest `ids` checkpoints, the newest one maybe still in progress.
+            const newest = next + w.ids;
+            const reports: FlinkCheckpointReport[] = [];
+            for (let id = Math.max(1, newest - 10); id <= newest; id += 1) {
+              const pending = id === newest && !w.done;
+              const failed =
+                !pending &&
+                (final.get(id) ?? (w.fail && id === newest ? 'FAILED' : 'COMPLETED')) === 'FAILED';
+              if (!pending) final.set(id, failed ? 'FAILED' : 'COMPLETED');
+              reports.push(
+                report(id, {
+                  status: pending ? 'IN_PROGRESS' : failed ? 'FAILED' : 'COMPLETED',
+                  externalPath: pending || failed ? null : `/data/chk/${JOB}/chk-${id}`,
+                }),
+              );
+            }
+            next = newest;
+            mirror(job, reports);
+          }
+          const triggered = job.log
+            .filter((e) => e.type === 'SnapshotTriggered')
+            .map((e) => e.type === 'SnapshotTriggered' && e.flinkCheckpointId);
+          expect(new Set(triggered).size).toBe(triggered.length);
+          for (const [flinkId, status] of final) {
+            expect(job.snapshot(job.state.flinkCheckpoints.get(flinkId)!).status).toBe(status);
+          }
+        },
+      ),
+      runs,
+    );
+  });
+});

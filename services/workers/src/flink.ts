@@ -1,0 +1,313 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import {
+  DelayedError,
+  UnrecoverableError,
+  Worker,
+  type ConnectionOptions,
+  type Job,
+  type Queue,
+} from 'bullmq';
+import {
+  CommandRejected,
+  isTerminal,
+  type Command,
+  type FlinkCheckpointReport,
+  type JobState,
+  type JobStatus,
+} from '@snapcat/domain';
+import type { CommandBus } from '@snapcat/application';
+import { logQueueErrors, type LogFn } from '@snapcat/runtime';
+import { KEEP, QUEUES } from './queues';
+
+/** What the connector asks of a Flink cluster: the subset of `@snapcat/flink`'s FlinkRestClient it uses. */
+export interface FlinkApi {
+  job(jobId: string): Promise<{ state: JobStatus }>;
+  checkpoints(jobId: string): Promise<{ history: FlinkCheckpointStats[] }>;
+  triggerSavepoint(
+    jobId: string,
+    body: { targetDirectory: string; formatType: 'CANONICAL' | 'NATIVE'; triggerId: string },
+  ): Promise<{ triggerId: string }>;
+  stopWithSavepoint(
+    jobId: string,
+    body: { targetDirectory: string; drain: boolean; formatType: 'CANONICAL' | 'NATIVE'; triggerId: string },
+  ): Promise<{ triggerId: string }>;
+  savepointStatus(jobId: string, triggerId: string): Promise<OperationStatus & { location?: string }>;
+  disposeSavepoint(path: string, triggerId: string): Promise<{ triggerId: string }>;
+  disposalStatus(triggerId: string): Promise<OperationStatus>;
+}
+export type OperationStatus =
+  | { status: 'IN_PROGRESS' }
+  | { status: 'COMPLETED'; location?: string }
+  | { status: 'FAILED'; cause: string };
+
+/** A checkpoint as the client parses Flink's CheckpointStatistics. */
+export interface FlinkCheckpointStats {
+  id: number;
+  status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+  isSavepoint: boolean;
+  checkpointType: string;
+  triggerTimestamp: number;
+  stateSize: number;
+  checkpointedSize: number;
+  externalPath: string | null;
+  discarded: boolean;
+  failureMessage: string | null;
+}
+
+/** The Flink API of a cluster by its registered name; throws when the cluster is not registered. */
+export type FlinkApis = (cluster: string) => Promise<FlinkApi>;
+
+export const FLINK_QUEUE = QUEUES.flink;
+export interface MirrorJob {
+  jobId: string;
+}
+export interface SavepointJob {
+  jobId: string;
+  snapshotId: number;
+}
+export interface DisposeJob {
+  jobId: string;
+  snapshotId: number;
+  path: string;
+}
+
+export const flinkJobIds = {
+  mirror: (jobId: string) => `flink-mirror-${jobId}`,
+  savepoint: (jobId: string, snapshotId: number) => `flink-savepoint-${jobId}-${snapshotId}`,
+  dispose: (jobId: string, snapshotId: number) => `flink-dispose-${jobId}-${snapshotId}`,
+};
+
+/**
+ * Flink's trigger ids are 32 lowercase hex (`TriggerId`). A periodic savepoint's already is (R48); any
+ * other snapcat trigger id is hashed to one, the same each time, so that a retried request is answered
+ * with the operation it started instead of taking a second savepoint.
+ */
+export function flinkTriggerId(snapcatTriggerId: string): string {
+  if (/^[0-9a-f]{32}$/.test(snapcatTriggerId)) return snapcatTriggerId;
+  return createHash('sha256').update(snapcatTriggerId).digest('hex').slice(0, 32);
+}
+
+/** Flink's CheckpointStatistics in the domain's terms (R68). */
+export function checkpointReport(stats: FlinkCheckpointStats): FlinkCheckpointReport {
+  // FULL_CHECKPOINT and every savepoint share no files; CHECKPOINT is "full or incremental" (R58).
+  const full = stats.isSavepoint || /FULL|SAVEPOINT/.test(stats.checkpointType);
+  const path = stats.externalPath;
+  return {
+    id: stats.id,
+    status: stats.status,
+    isSavepoint: stats.isSavepoint,
+    checkpointType: full ? 'FULL' : 'INCREMENTAL',
+    triggerTimestamp: stats.triggerTimestamp,
+    stateSize: stats.stateSize,
+    checkpointedSize: stats.checkpointedSize,
+    // Flink answers a placeholder for a checkpoint that is not externally addressable.
+    externalPath: path && (path.startsWith('/') || /^[a-z][a-z0-9+.-]*:\/\//.test(path)) ? path : null,
+    discarded: stats.discarded,
+    failureMessage: stats.failureMessage,
+  };
+}
+
+export interface FlinkConnectorDeps {
+  bus: CommandBus;
+  apis: FlinkApis;
+  pollMs: number;
+  /** How long a savepoint's status is polled before the job is tried again later. */
+  statusPollMs?: number;
+  log: { info: LogFn; warn: LogFn; error: LogFn };
+}
+
+/** Enqueues the connector's work (R67, R68): idempotent, like every Enqueuer method. */
+export class FlinkEnqueuer {
+  constructor(
+    private readonly queue: Queue,
+    private readonly pollMs: number,
+  ) {}
+
+  /** The job's mirror: every poll interval, at an offset of its own, so that 1,000 jobs do not poll at once. */
+  async mirror(jobId: string): Promise<void> {
+    await this.queue.upsertJobScheduler(
+      flinkJobIds.mirror(jobId),
+      { every: this.pollMs, offset: offsetOf(jobId, this.pollMs) },
+      {
+        name: 'mirror',
+        data: { jobId },
+        opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } },
+      },
+    );
+  }
+
+  async stopMirror(jobId: string): Promise<void> {
+    await this.queue.removeJobScheduler(flinkJobIds.mirror(jobId));
+  }
+
+  async savepoint(jobId: string, snapshotId: number): Promise<void> {
+    await this.queue.add(
+      'savepoint',
+      { jobId, snapshotId },
+      {
+        ...KEEP,
+        jobId: flinkJobIds.savepoint(jobId, snapshotId),
+        attempts: 20,
+        backoff: { type: 'exponential', delay: 1000 },
+      },
+    );
+  }
+
+  async dispose(jobId: string, snapshotId: number, path: string): Promise<void> {
+    await this.queue.add(
+      'dispose',
+      { jobId, snapshotId, path },
+      {
+        ...KEEP,
+        jobId: flinkJobIds.dispose(jobId, snapshotId),
+        attempts: 20,
+        backoff: { type: 'exponential', delay: 1000 },
+      },
+    );
+  }
+
+  /** What a managed job's state still owes the connector: its mirror, pending savepoints, disposals. */
+  async reconcile(state: JobState): Promise<void> {
+    if (!state.source) return;
+    if (!isTerminal(state.status)) await this.mirror(state.jobId);
+    for (const snapshot of state.snapshots.values()) {
+      if (snapshot.kind !== 'SAVEPOINT') continue;
+      if (snapshot.status === 'PENDING' && snapshot.flinkCheckpointId === null) {
+        await this.savepoint(state.jobId, snapshot.snapshotId);
+      }
+      const discard = snapshot.discard;
+      if (discard && (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && discard.retryable))) {
+        await this.dispose(state.jobId, snapshot.snapshotId, snapshot.externalPath);
+      }
+    }
+  }
+}
+
+function offsetOf(jobId: string, pollMs: number): number {
+  return Number.parseInt(jobId.slice(0, 8), 16) % pollMs;
+}
+
+/** Runs the connector's jobs: mirrors, savepoints taken in Flink, disposals through Flink. */
+export function startFlinkWorker(
+  connection: ConnectionOptions,
+  prefix: string,
+  deps: FlinkConnectorDeps,
+): Worker {
+  const worker = new Worker<MirrorJob | SavepointJob | DisposeJob>(
+    FLINK_QUEUE,
+    async (job, token) => {
+      if (job.name === 'mirror') return mirror(job.data as MirrorJob, deps);
+      if (job.name === 'savepoint') return savepoint(job as Job<SavepointJob>, token, deps);
+      if (job.name === 'dispose') return dispose(job as Job<DisposeJob>, token, deps);
+      throw new UnrecoverableError(`unknown flink job ${job.name}`);
+    },
+    { connection, prefix, concurrency: 32, lockDuration: 30_000, stalledInterval: 10_000 },
+  );
+  worker.on('failed', (job, error) =>
+    deps.log.warn('flink job failed', { job: job?.id, attempt: job?.attemptsMade, error: error.message }),
+  );
+  logQueueErrors(worker, deps.log.error, { queue: FLINK_QUEUE });
+  return worker;
+}
+
+async function execute<C extends Command>(bus: CommandBus, command: C) {
+  try {
+    return await bus.execute(command, { correlationId: `flink-${command.type}`, actor: 'flink-connector' });
+  } catch (error) {
+    if (error instanceof CommandRejected) return undefined;
+    throw error;
+  }
+}
+
+/** R68: records what Flink's checkpoint history reports, then follows the job's status. */
+async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
+  const state = await deps.bus.load(jobId);
+  if (!state.source) return { skipped: 'not managed' };
+  const api = await deps.apis(state.source.cluster);
+  const { history } = await api.checkpoints(jobId);
+  const checkpoints = [...history].sort((a, b) => a.id - b.id).map(checkpointReport);
+  const recorded = await execute(deps.bus, { type: 'RecordFlinkCheckpoints', jobId, checkpoints });
+  const { state: status } = await api.job(jobId);
+  const current = await deps.bus.load(jobId);
+  if (status !== current.status && !isTerminal(current.status)) {
+    await execute(deps.bus, { type: 'ChangeJobStatus', jobId, status });
+  }
+  return { reported: checkpoints.length, ...(recorded?.reply ?? {}), status };
+}
+
+/**
+ * R67: takes a pending savepoint of a managed job in Flink (stop-with-savepoint for a terminating one),
+ * with a trigger id derived from snapcat's, then follows its status until Flink says how it ended. While it
+ * is in progress the job is delayed and looked at again; a retry after a crash asks Flink with the same
+ * trigger id, which answers the operation already started.
+ */
+async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps: FlinkConnectorDeps) {
+  const { jobId, snapshotId } = job.data;
+  const state = await deps.bus.load(jobId);
+  const snapshot = state.snapshots.get(snapshotId);
+  if (!state.source || !snapshot || snapshot.status !== 'PENDING') return { skipped: 'not pending' };
+  const api = await deps.apis(state.source.cluster);
+  const triggerId = flinkTriggerId(snapshot.triggerId);
+  // Flink names the savepoint's directory itself, inside the target directory (R14).
+  const targetDirectory = posix.dirname(snapshot.externalPath);
+  const formatType = snapshot.formatType;
+  if (snapshot.terminate) {
+    await api.stopWithSavepoint(jobId, {
+      targetDirectory,
+      drain: snapshot.terminate.drain,
+      formatType,
+      triggerId,
+    });
+  } else {
+    await api.triggerSavepoint(jobId, { targetDirectory, formatType, triggerId });
+  }
+  const outcome = await api.savepointStatus(jobId, triggerId);
+  if (outcome.status === 'IN_PROGRESS') {
+    await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
+    throw new DelayedError();
+  }
+  const result = await execute(deps.bus, {
+    type: 'RecordFlinkSavepoint',
+    jobId,
+    snapshotId,
+    outcome:
+      outcome.status === 'COMPLETED'
+        ? { status: 'COMPLETED', location: outcome.location ?? snapshot.externalPath }
+        : { status: 'FAILED', cause: outcome.cause },
+  });
+  return { outcome: outcome.status, changed: result?.reply.changed ?? false };
+}
+
+/**
+ * R67: disposes of a managed job's savepoint through Flink (`POST /savepoint-disposal`); the catalog drops
+ * it only once Flink reports success. A failure is recorded with Flink's error and tried again with backoff.
+ */
+async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: FlinkConnectorDeps) {
+  const { jobId, snapshotId, path } = job.data;
+  const state = await deps.bus.load(jobId);
+  const snapshot = state.snapshots.get(snapshotId);
+  if (!state.source || !snapshot?.discard || snapshot.discard.state === 'DONE')
+    return { skipped: 'nothing to dispose' };
+  const api = await deps.apis(state.source.cluster);
+  // One disposal per attempt: a failed one is not answered again under the same trigger id.
+  const triggerId = flinkTriggerId(`dispose-${jobId}-${snapshotId}-${snapshot.discard.attempts}`);
+  await api.disposeSavepoint(path, triggerId);
+  const outcome = await api.disposalStatus(triggerId);
+  if (outcome.status === 'IN_PROGRESS') {
+    await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
+    throw new DelayedError();
+  }
+  if (outcome.status === 'COMPLETED') {
+    await execute(deps.bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: 0 });
+    return { disposed: path };
+  }
+  await execute(deps.bus, {
+    type: 'RecordDiscardFailed',
+    jobId,
+    snapshotId,
+    error: outcome.cause,
+    retryable: true,
+  });
+  throw new Error(`Flink could not dispose of ${path}: ${outcome.cause}`);
+}
