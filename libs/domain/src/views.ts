@@ -28,6 +28,8 @@ export function snapshotView(s: SnapshotState) {
     /** FULL or INCREMENTAL (R58); null for a checkpoint triggered before snapcat recorded it. */
     checkpointType: checkpointTypeOf(s),
     /** The application's and Flink's version that took it (R61); null when unknown. */
+    /** A managed job's checkpoint the mirror recorded: Flink's id for it (R68). */
+    flinkCheckpointId: s.flinkCheckpointId,
     jobVersion: s.jobVersion,
     flinkVersion: s.flinkVersion,
     acknowledgedTasks: s.acknowledged,
@@ -80,6 +82,8 @@ export function jobSummaryView(state: JobState) {
     checkpointing: state.checkpointing,
     storage: state.storage,
     /** The job's current application and Flink version (R61); null until given. */
+    /** A managed job's Flink cluster (R67), null for a job whose clients report its snapshots. */
+    source: state.source,
     jobVersion: state.jobVersion,
     flinkVersion: state.flinkVersion,
     registeredAt: iso(state.registeredAt),

@@ -28,6 +28,7 @@ function parseJobSummary(text: string): StoredJobSummary {
   if (view.counts) {
     view.latestRestore ??= null;
     view.counts.restored ??= 0;
+    view.source ??= null; // R67: before managed jobs, every job's clients reported its snapshots
   }
   view.jobVersion ??= null;
   view.flinkVersion ??= null;
@@ -53,6 +54,7 @@ function parseSnapshot(text: string): StoredSnapshot {
       view.savepointType !== undefined ? view.savepointType : view.kind === 'SAVEPOINT' ? 'SAVEPOINT' : null,
     jobVersion: view.jobVersion ?? null,
     flinkVersion: view.flinkVersion ?? null,
+    flinkCheckpointId: view.flinkCheckpointId ?? null,
   };
 }
 type UpgradedFields =
@@ -62,7 +64,8 @@ type UpgradedFields =
   | 'claimMode'
   | 'savepointType'
   | 'jobVersion'
-  | 'flinkVersion';
+  | 'flinkVersion'
+  | 'flinkCheckpointId';
 
 export interface JobFilter {
   status?: JobStatus;

@@ -350,6 +350,7 @@ export function createGraphql(deps: GraphqlDeps) {
       tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
       checkpointing: (j: JobParent) => j.view.checkpointing,
       storage: (j: JobParent) => j.view.storage,
+      source: (j: JobParent) => j.view.source ?? null,
       jobVersion: (j: JobParent) => j.view.jobVersion ?? null,
       flinkVersion: (j: JobParent) => j.view.flinkVersion ?? null,
       counts: (j: JobParent) => j.view.counts,

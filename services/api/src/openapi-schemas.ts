@@ -79,6 +79,9 @@ export const Snapshot = z
         'reported (INCREMENTAL if one did), else what was asked for; null for a checkpoint recorded before snapcat ' +
         'kept it.',
     }),
+    flinkCheckpointId: z.number().int().nonnegative().nullable().meta({
+      description: 'A managed job’s checkpoint the mirror recorded: Flink’s id for it (R68); null otherwise.',
+    }),
     jobVersion: z
       .string()
       .nullable()
@@ -160,6 +163,12 @@ const jobSummaryShape = {
   status: JobStatus,
   checkpointing: CheckpointingConfig,
   storage: StorageConfig,
+  source: z
+    .object({ type: z.literal('flink'), cluster: z.string() })
+    .nullable()
+    .meta({
+      description: 'A managed job’s Flink cluster (R67); null for a job whose clients report its snapshots.',
+    }),
   jobVersion: z.string().nullable().meta({
     description: 'The job’s current application version (R61); null until one is given.',
   }),

@@ -16,7 +16,8 @@ import {
   StopWithSavepoint,
   TaskFailureReason,
   TaskId,
-  Tasks,
+  TaskList,
+  JobSource,
   TriggerIdSchema,
   TriggerType,
   VersionLabel,
@@ -63,7 +64,15 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
           'The namespace the job belongs to, set at registration (default `default`) and never changed; ' +
           'a token acts only on the jobs of its namespaces.',
       }),
-      tasks: Tasks,
+      tasks: TaskList.default([]).meta({
+        description:
+          'The tasks that acknowledge snapshots; required unless `source` makes Flink report them itself (R67).',
+      }),
+      source: JobSource.optional().meta({
+        description:
+          'Manage a Flink job through a registered cluster (R67): snapcat takes its savepoints in Flink and ' +
+          'mirrors its checkpoints; the job id is the Flink JobID. Left out on a change, the source is kept.',
+      }),
       status: JobStatus.optional(),
       checkpointing: CheckpointingConfig.prefault({}),
       storage: z
