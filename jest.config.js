@@ -5,7 +5,10 @@ const swc = [
 ];
 const common = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': swc },
+  // openapi-backend (the Flink test server's validator) requires @apidevtools/json-schema-ref-parser, which
+  // is ESM only: jest (on Node 20) compiles that one package to CommonJS.
+  transform: { '^.+\\.ts$': swc, '/@apidevtools/json-schema-ref-parser/.+\\.js$': swc },
+  transformIgnorePatterns: ['/node_modules/(?!@apidevtools/json-schema-ref-parser/)'],
   setupFilesAfterEnv: ['<rootDir>/test/support/equality.ts'],
   // Stryker's sandbox copies the workspace: never load or run it as part of the suite.
   modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp'],
