@@ -137,6 +137,13 @@ describe('the Flink test server', () => {
     expect(server.violations).toEqual([]);
   });
 
+  it('answers Long.MAX_VALUE as the interval of a job without periodic checkpoints, digit for digit', async () => {
+    server.addJob(JOB, { checkpointDir: join(dir, 'chk') });
+    const text = await (await fetch(`${url}/jobs/${JOB}/checkpoints/config`)).text();
+    expect(text).toContain('"interval":9223372036854775807,');
+    expect(server.violations).toEqual([]);
+  });
+
   it('reports a failed checkpoint with its message', async () => {
     server.addJob(JOB, { checkpointDir: join(dir, 'chk') });
     server.failNextCheckpoints(JOB, 1, 'Checkpoint expired before completing.');

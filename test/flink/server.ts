@@ -177,6 +177,16 @@ interface SimJob {
   savepoints: Map<string, Operation>;
 }
 
+/**
+ * Java's Long.MAX_VALUE (what Flink answers as the interval of a job without periodic checkpoints) has no
+ * exact JavaScript number, and the validator's int64 format wants a safe integer: the answer is built and
+ * validated with MAX_SAFE_INTEGER standing in, and sent with Flink's exact digits.
+ */
+const LONG_MAX = {
+  stands_in: Number.MAX_SAFE_INTEGER,
+  text: '9223372036854775807',
+  pattern: new RegExp(`("interval":)${Number.MAX_SAFE_INTEGER}(?=[,}])`),
+};
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 const ID = /^[0-9a-f]{32}$/;
 const fileUri = (path: string): string => `file:${path}`;
@@ -629,7 +639,8 @@ export class FlinkTestServer {
     const operationId = operation?.operationId;
     const send = (answer: Answer) => {
       this.log(req, operationId, answer.status);
-      res.status(answer.status).json(answer.body);
+      const text = JSON.stringify(answer.body).replace(LONG_MAX.pattern, `$1${LONG_MAX.text}`);
+      res.status(answer.status).type('application/json').send(text);
     };
     if (this.down === 'unavailable') {
       return send({
@@ -977,8 +988,8 @@ export class FlinkTestServer {
   private checkpointConfig(job: SimJob): object {
     return {
       mode: 'EXACTLY_ONCE',
-      // Flink reports Long.MAX_VALUE when periodic checkpoints are off.
-      interval: job.intervalMs ?? 9223372036854775807,
+      // Flink reports Long.MAX_VALUE when periodic checkpoints are off (sent as such: see LONG_MAX).
+      interval: job.intervalMs ?? LONG_MAX.stands_in,
       timeout: 600000,
       min_pause: 0,
       max_concurrent: 1,
