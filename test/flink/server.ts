@@ -111,7 +111,7 @@ export interface LoggedRequest {
 type CheckpointType = 'CHECKPOINT' | 'SAVEPOINT' | 'SYNC_SAVEPOINT';
 type SavepointFormat = 'CANONICAL' | 'NATIVE';
 
-interface SimCheckpoint {
+export interface SimCheckpoint {
   id: number;
   status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
   checkpointType: CheckpointType;
@@ -145,7 +145,7 @@ interface Operation {
   failure?: Failure;
 }
 
-interface SimJob {
+export interface SimJob {
   id: string;
   name: string;
   state: FlinkJobStatus;
@@ -411,7 +411,7 @@ export class FlinkTestServer {
   }
 
   /** The simulated state of a job, for assertions. */
-  job(jobId: string): Readonly<SimJob> & SimJob {
+  job(jobId: string): SimJob {
     const job = this.jobs.get(jobId);
     if (!job) throw new Error(`no job ${jobId}`);
     return job;

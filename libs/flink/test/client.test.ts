@@ -162,6 +162,29 @@ describe('FlinkRestClient against the Flink test server', () => {
     expect(server.violations).toEqual([]);
   });
 
+  it('retries a savepoint trigger whose answer was lost, and Flink takes one savepoint', async () => {
+    let calls = 0;
+    const lossy = client({
+      fetch: async (input, init) => {
+        calls += 1;
+        const answer = await fetch(input, init);
+        if (calls === 1)
+          throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNRESET' } });
+        return answer;
+      },
+    });
+    const request = { targetDirectory: join(dir, 'sp'), formatType: 'CANONICAL' as const, triggerId: T1 };
+    expect(await lossy.triggerSavepoint(JOB, request)).toEqual({ triggerId: T1 });
+    expect(calls).toBe(2);
+    expect(server.requestsFor(JOB).map((r) => r.operationId)).toEqual([
+      'triggerSavepoint',
+      'triggerSavepoint',
+    ]);
+    await poll(() => lossy.savepointStatus(JOB, T1));
+    expect((await lossy.checkpoints(JOB)).counts.total).toBe(1);
+    expect(server.violations).toEqual([]);
+  });
+
   it('reports a failed savepoint with its cause', async () => {
     server.failNextSavepoints(JOB, 1, 'Task has failed.');
     const flink = client();
