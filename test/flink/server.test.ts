@@ -35,7 +35,7 @@ beforeEach(async () => {
     checkpointDurationMs: 3,
     savepointDelayMs: 150,
     disposalDelayMs: 10,
-    restartDelayMs: 300,
+    restartDelayMs: 800,
   });
   ({ url } = await server.start());
 });
@@ -165,6 +165,7 @@ describe('the Flink test server', () => {
     server.addJob(JOB, { checkpointDir: join(dir, 'chk') });
     await server.checkpointNow(JOB);
     const target = join(dir, 'savepoints');
+    server.configure({ savepointDelayMs: 1_000 }); // long enough to see it in progress on a busy machine
     const request = {
       'target-directory': target,
       'cancel-job': false,

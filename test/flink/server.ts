@@ -405,6 +405,11 @@ export class FlinkTestServer {
     }
   }
 
+  /** Changes the simulation's timings from now on. */
+  configure(options: FlinkTestServerOptions): void {
+    Object.assign(this.options, options);
+  }
+
   /** Every answer waits this long first. */
   delay(ms: number): void {
     this.delayMs = ms;

@@ -122,11 +122,12 @@ describe('FlinkRestClient against the Flink test server', () => {
   });
 
   it('reads what a failover restored from', async () => {
+    server.configure({ restartDelayMs: 800 }); // long enough to see it restarting on a busy machine
     const last = await server.checkpointNow(JOB);
     server.failover(JOB);
     const flink = client();
     expect((await flink.job(JOB)).state).toBe('RESTARTING');
-    for (let i = 0; i < 100 && (await flink.job(JOB)).state !== 'RUNNING'; i++) {
+    for (let i = 0; i < 250 && (await flink.job(JOB)).state !== 'RUNNING'; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     const stats = await flink.checkpoints(JOB);
@@ -141,6 +142,7 @@ describe('FlinkRestClient against the Flink test server', () => {
   });
 
   it('takes a savepoint, once per trigger id, and follows it to its location', async () => {
+    server.configure({ savepointDelayMs: 1_000 }); // long enough to see it in progress on a busy machine
     const flink = client();
     const request = { targetDirectory: join(dir, 'sp'), formatType: 'NATIVE' as const, triggerId: T1 };
     expect(await flink.triggerSavepoint(JOB, request)).toEqual({ triggerId: T1 });
