@@ -329,10 +329,8 @@ export class FlinkTestServer {
     const job = this.job(jobId);
     job.state = state;
     job.timestamps[state] = Date.now();
-    if (GLOBALLY_TERMINAL.includes(state)) {
-      job.endTime = Date.now();
-      clearInterval(job.timer);
-    }
+    // Checkpoints are taken only while RUNNING (the interval timer checks); a job set RUNNING again resumes.
+    job.endTime = GLOBALLY_TERMINAL.includes(state) ? Date.now() : -1;
   }
 
   failNextCheckpoints(jobId: string, n: number, message = 'Checkpoint expired before completing.'): void {
