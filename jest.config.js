@@ -4,7 +4,7 @@ const swc = [
   { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
 ];
 /**
- * openapi-backend (the validator of the Flink-compatible API's tests) requires @apidevtools/json-schema-ref-parser,
+ * openapi-backend (the validator of the Flink test server and the Flink-compatible API's tests) requires @apidevtools/json-schema-ref-parser,
  * an ES module, which jest's CommonJS runtime cannot load before Node 24.9: swc compiles it to CommonJS.
  */
 const ESM_PACKAGES = ['@apidevtools/json-schema-ref-parser'];

@@ -1,0 +1,603 @@
+/**
+ * A client of one Flink cluster's JobManager REST API (schema/flink/rest_v1_dispatcher.yml, Flink 1.19).
+ * Answers are parsed with zod (only the fields snapcat uses; extra fields are fine); an answer that does not
+ * parse is a FlinkError of kind `protocol`.
+ *
+ * Resilience: every request has a timeout (AbortSignal.timeout). Connection errors, timeouts and 5xx answers
+ * are retried up to `retries` times with exponential backoff and jitter, POSTs that trigger savepoints too
+ * (they carry a trigger id: Flink answers a repeated trigger id with the operation it already started, so a
+ * retry cannot take a second savepoint). A savepoint disposal has no trigger id in Flink's API (and Flink's
+ * strict JSON mapper refuses one), so it is retried only when it surely did not reach Flink (connection
+ * refused, 503). 4xx answers are not retried. The cluster's Circuit (shared by all its clients) fails calls
+ * fast while the cluster is down.
+ */
+import { z } from 'zod';
+import { Circuit } from './circuit';
+import { FlinkError, type FlinkErrorKind } from './errors';
+
+export const FLINK_JOB_STATUSES = [
+  'INITIALIZING',
+  'CREATED',
+  'RUNNING',
+  'FAILING',
+  'FAILED',
+  'CANCELLING',
+  'CANCELED',
+  'FINISHED',
+  'RESTARTING',
+  'SUSPENDED',
+  'RECONCILING',
+] as const;
+export type FlinkJobStatus = (typeof FLINK_JOB_STATUSES)[number];
+
+export interface FlinkCluster {
+  name: string;
+  restUrl: string;
+  /** Sent with every request (e.g. Authorization); never logged, never in an error message. */
+  headers?: Record<string, string>;
+}
+
+export interface FlinkClientOptions {
+  timeoutMs?: number;
+  retries?: number;
+  backoffMs?: number;
+  circuit?: Circuit;
+  fetch?: typeof fetch;
+}
+
+export interface FlinkJob {
+  jobId: string;
+  name: string;
+  state: FlinkJobStatus;
+}
+
+export interface FlinkCheckpoint {
+  id: number;
+  status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+  isSavepoint: boolean;
+  savepointFormat: string | null;
+  checkpointType: string;
+  triggerTimestamp: number;
+  latestAckTimestamp: number;
+  stateSize: number;
+  checkpointedSize: number;
+  externalPath: string | null;
+  discarded: boolean;
+  numSubtasks: number;
+  numAcknowledgedSubtasks: number;
+  failureTimestamp: number | null;
+  failureMessage: string | null;
+}
+
+export interface FlinkRestoredCheckpoint {
+  id: number;
+  restoreTimestamp: number;
+  isSavepoint: boolean;
+  externalPath: string | null;
+}
+
+export interface FlinkCheckpoints {
+  counts: { restored: number; total: number; inProgress: number; completed: number; failed: number };
+  history: FlinkCheckpoint[];
+  latest: {
+    completed: FlinkCheckpoint | null;
+    savepoint: FlinkCheckpoint | null;
+    failed: FlinkCheckpoint | null;
+    restored: FlinkRestoredCheckpoint | null;
+  };
+}
+
+export interface FlinkCheckpointConfig {
+  mode: 'EXACTLY_ONCE' | 'AT_LEAST_ONCE';
+  /** null: periodic checkpoints are off (Flink reports Long.MAX_VALUE). */
+  intervalMs: number | null;
+  timeoutMs: number;
+  minPauseMs: number;
+  maxConcurrent: number;
+  externalization: { enabled: boolean; deleteOnCancellation: boolean };
+  stateBackend: string | null;
+  checkpointStorage: string | null;
+  tolerableFailedCheckpoints: number | null;
+}
+
+export type SavepointFormatType = 'CANONICAL' | 'NATIVE';
+
+export type FlinkOperationStatus =
+  { status: 'IN_PROGRESS' } | { status: 'COMPLETED'; location: string } | { status: 'FAILED'; cause: string };
+
+export type FlinkDisposalStatus =
+  { status: 'IN_PROGRESS' } | { status: 'COMPLETED' } | { status: 'FAILED'; cause: string };
+
+// ---- Flink's answers (only what is used) -------------------------------------------------------------------
+
+/** Flink writes this external path for a checkpoint its storage cannot address (JobManager storage). */
+const NOT_EXTERNALLY_ADDRESSABLE = '<checkpoint-not-externally-addressable>';
+/** Long.MAX_VALUE, as JSON numbers reach JavaScript. */
+const PERIODIC_CHECKPOINTS_OFF = 2 ** 62;
+
+const nullable = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? null);
+
+const checkpointSchema = z
+  .object({
+    id: z.number().int(),
+    status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED']),
+    is_savepoint: z.boolean(),
+    savepointFormat: nullable(z.string()),
+    checkpoint_type: z.string(),
+    trigger_timestamp: z.number(),
+    latest_ack_timestamp: z.number(),
+    state_size: z.number(),
+    checkpointed_size: z.number().optional(),
+    external_path: nullable(z.string()),
+    discarded: z.boolean().optional(),
+    num_subtasks: z.number().int(),
+    num_acknowledged_subtasks: z.number().int(),
+    failure_timestamp: nullable(z.number()),
+    failure_message: nullable(z.string()),
+  })
+  .transform((c): FlinkCheckpoint => ({
+    id: c.id,
+    status: c.status,
+    isSavepoint: c.is_savepoint,
+    savepointFormat: c.savepointFormat,
+    checkpointType: c.checkpoint_type,
+    triggerTimestamp: c.trigger_timestamp,
+    latestAckTimestamp: c.latest_ack_timestamp,
+    stateSize: c.state_size,
+    checkpointedSize: c.checkpointed_size ?? c.state_size,
+    externalPath: c.external_path === NOT_EXTERNALLY_ADDRESSABLE ? null : c.external_path,
+    discarded: c.discarded ?? false,
+    numSubtasks: c.num_subtasks,
+    numAcknowledgedSubtasks: c.num_acknowledged_subtasks,
+    failureTimestamp: c.failure_timestamp,
+    failureMessage: c.failure_message,
+  }));
+
+const restoredSchema = z
+  .object({
+    id: z.number().int(),
+    restore_timestamp: z.number(),
+    is_savepoint: z.boolean(),
+    external_path: nullable(z.string()),
+  })
+  .transform((r): FlinkRestoredCheckpoint => ({
+    id: r.id,
+    restoreTimestamp: r.restore_timestamp,
+    isSavepoint: r.is_savepoint,
+    externalPath: r.external_path === NOT_EXTERNALLY_ADDRESSABLE ? null : r.external_path,
+  }));
+
+const jobSchema = z
+  .object({ jid: z.string(), name: z.string(), state: z.enum(FLINK_JOB_STATUSES) })
+  .transform((j): FlinkJob => ({ jobId: j.jid, name: j.name, state: j.state }));
+
+const checkpointsSchema = z
+  .object({
+    counts: z.object({
+      restored: z.number().int(),
+      total: z.number().int(),
+      in_progress: z.number().int(),
+      completed: z.number().int(),
+      failed: z.number().int(),
+    }),
+    history: z.array(checkpointSchema),
+    latest: z
+      .object({
+        completed: nullable(checkpointSchema),
+        savepoint: nullable(checkpointSchema),
+        failed: nullable(checkpointSchema),
+        restored: nullable(restoredSchema),
+      })
+      .nullish(),
+  })
+  .transform((s): FlinkCheckpoints => ({
+    counts: {
+      restored: s.counts.restored,
+      total: s.counts.total,
+      inProgress: s.counts.in_progress,
+      completed: s.counts.completed,
+      failed: s.counts.failed,
+    },
+    history: s.history,
+    latest: {
+      completed: s.latest?.completed ?? null,
+      savepoint: s.latest?.savepoint ?? null,
+      failed: s.latest?.failed ?? null,
+      restored: s.latest?.restored ?? null,
+    },
+  }));
+
+const configSchema = z
+  .object({
+    // Flink's own answers have written the mode in lower case (its @JsonValue), the spec in upper case.
+    mode: z
+      .string()
+      .transform((m) => m.toUpperCase())
+      .pipe(z.enum(['EXACTLY_ONCE', 'AT_LEAST_ONCE'])),
+    interval: z.number(),
+    timeout: z.number(),
+    min_pause: z.number(),
+    max_concurrent: z.number().int(),
+    externalization: z.object({ enabled: z.boolean(), delete_on_cancellation: z.boolean() }),
+    state_backend: nullable(z.string()),
+    checkpoint_storage: nullable(z.string()),
+    tolerable_failed_checkpoints: nullable(z.number().int()),
+  })
+  .transform((c): FlinkCheckpointConfig => ({
+    mode: c.mode,
+    intervalMs: c.interval >= PERIODIC_CHECKPOINTS_OFF ? null : c.interval,
+    timeoutMs: c.timeout,
+    minPauseMs: c.min_pause,
+    maxConcurrent: c.max_concurrent,
+    externalization: {
+      enabled: c.externalization.enabled,
+      deleteOnCancellation: c.externalization.delete_on_cancellation,
+    },
+    stateBackend: c.state_backend,
+    checkpointStorage: c.checkpoint_storage,
+    tolerableFailedCheckpoints: c.tolerable_failed_checkpoints,
+  }));
+
+const triggerSchema = z
+  .object({ 'request-id': z.string().regex(/^[0-9a-f]{32}$/) })
+  .transform((t) => ({ triggerId: t['request-id'] }));
+
+const operationSchema = z.object({
+  status: z.object({ id: z.enum(['IN_PROGRESS', 'COMPLETED']) }),
+  operation: z
+    .object({
+      location: nullable(z.string()),
+      'failure-cause': nullable(
+        z.object({
+          class: nullable(z.string()),
+          'stack-trace': nullable(z.string()),
+        }),
+      ),
+    })
+    .nullish(),
+});
+
+type OperationAnswer = z.infer<typeof operationSchema>;
+
+/** The failure of an asynchronous operation, as one line: the first line of Java's stack trace. */
+function causeOf(answer: OperationAnswer): string | undefined {
+  const cause = answer.operation?.['failure-cause'];
+  if (!cause) return undefined;
+  const firstLine = cause['stack-trace']?.split('\n', 1)[0]?.trim();
+  return firstLine || cause.class || 'unknown failure';
+}
+
+// ---- the client ---------------------------------------------------------------------------------------------
+
+const ID = /^[0-9a-f]{32}$/;
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+interface Call<T> {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+  schema: z.ZodType<T>;
+  /** Whether an attempt whose outcome is unknown (timeout, 5xx, reset) may be repeated. */
+  repeatable: boolean;
+}
+
+export class FlinkRestClient {
+  readonly circuit: Circuit;
+  private readonly baseUrl: string;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly backoffMs: number;
+  private readonly fetch: typeof fetch;
+
+  constructor(
+    readonly cluster: FlinkCluster,
+    options: FlinkClientOptions = {},
+  ) {
+    const url = new URL(cluster.restUrl);
+    if (url.username || url.password) {
+      throw new TypeError(`Flink cluster "${cluster.name}": put credentials in headers, not in the REST URL`);
+    }
+    this.baseUrl = url.href.replace(/\/+$/, '');
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.retries = options.retries ?? 3;
+    this.backoffMs = options.backoffMs ?? 200;
+    this.circuit = options.circuit ?? new Circuit();
+    this.fetch = options.fetch ?? fetch;
+  }
+
+  async job(jobId: string): Promise<FlinkJob> {
+    return this.call({ method: 'GET', path: `/jobs/${id(jobId)}`, schema: jobSchema, repeatable: true });
+  }
+
+  async checkpoints(jobId: string): Promise<FlinkCheckpoints> {
+    return this.call({
+      method: 'GET',
+      path: `/jobs/${id(jobId)}/checkpoints`,
+      schema: checkpointsSchema,
+      repeatable: true,
+    });
+  }
+
+  async checkpointDetails(jobId: string, checkpointId: number): Promise<FlinkCheckpoint> {
+    if (!Number.isSafeInteger(checkpointId) || checkpointId < 0) {
+      throw new TypeError(`not a checkpoint id: ${checkpointId}`);
+    }
+    return this.call({
+      method: 'GET',
+      path: `/jobs/${id(jobId)}/checkpoints/details/${checkpointId}`,
+      schema: checkpointSchema,
+      repeatable: true,
+    });
+  }
+
+  async checkpointConfig(jobId: string): Promise<FlinkCheckpointConfig> {
+    return this.call({
+      method: 'GET',
+      path: `/jobs/${id(jobId)}/checkpoints/config`,
+      schema: configSchema,
+      repeatable: true,
+    });
+  }
+
+  /** Takes a savepoint (the job keeps running). The trigger id makes retries safe: Flink dedupes by it. */
+  async triggerSavepoint(
+    jobId: string,
+    request: { targetDirectory: string; formatType: SavepointFormatType; triggerId: string },
+  ): Promise<{ triggerId: string }> {
+    return this.call({
+      method: 'POST',
+      path: `/jobs/${id(jobId)}/savepoints`,
+      body: {
+        'target-directory': request.targetDirectory,
+        'cancel-job': false,
+        formatType: request.formatType,
+        triggerId: id(request.triggerId),
+      },
+      schema: triggerSchema,
+      repeatable: true,
+    });
+  }
+
+  async savepointStatus(jobId: string, triggerId: string): Promise<FlinkOperationStatus> {
+    const path = `/jobs/${id(jobId)}/savepoints/${id(triggerId)}`;
+    return this.call({
+      method: 'GET',
+      path,
+      schema: operationSchema.transform((answer, ctx): FlinkOperationStatus => {
+        if (answer.status.id === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
+        const cause = causeOf(answer);
+        if (cause !== undefined) return { status: 'FAILED', cause };
+        const location = answer.operation?.location;
+        if (!location) {
+          ctx.addIssue({ code: 'custom', message: 'a completed savepoint without a location or a failure' });
+          return z.NEVER;
+        }
+        return { status: 'COMPLETED', location };
+      }),
+      repeatable: true,
+    });
+  }
+
+  /** Stops the job with a synchronous savepoint; follow it with savepointStatus(jobId, triggerId). */
+  async stopWithSavepoint(
+    jobId: string,
+    request: { targetDirectory: string; drain: boolean; formatType: SavepointFormatType; triggerId: string },
+  ): Promise<{ triggerId: string }> {
+    return this.call({
+      method: 'POST',
+      path: `/jobs/${id(jobId)}/stop`,
+      body: {
+        targetDirectory: request.targetDirectory,
+        drain: request.drain,
+        formatType: request.formatType,
+        triggerId: id(request.triggerId),
+      },
+      schema: triggerSchema,
+      repeatable: true,
+    });
+  }
+
+  /**
+   * Asks Flink to dispose of a savepoint. Flink's SavepointDisposalRequest has no trigger id (and its strict
+   * mapper refuses unknown fields), so this POST is retried only when it surely did not reach Flink.
+   */
+  async disposeSavepoint(savepointPath: string): Promise<{ triggerId: string }> {
+    return this.call({
+      method: 'POST',
+      path: '/savepoint-disposal',
+      body: { 'savepoint-path': savepointPath },
+      schema: triggerSchema,
+      repeatable: false,
+    });
+  }
+
+  async disposalStatus(triggerId: string): Promise<FlinkDisposalStatus> {
+    return this.call({
+      method: 'GET',
+      path: `/savepoint-disposal/${id(triggerId)}`,
+      schema: operationSchema.transform((answer): FlinkDisposalStatus => {
+        if (answer.status.id === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
+        const cause = causeOf(answer);
+        return cause !== undefined ? { status: 'FAILED', cause } : { status: 'COMPLETED' };
+      }),
+      repeatable: true,
+    });
+  }
+
+  // ---- transport ----------------------------------------------------------------------------------------------
+
+  private async call<T>(call: Call<T>): Promise<T> {
+    let attempts = 0;
+    let last: Extract<Attempt<T>, { ok: false }> | undefined;
+    for (;;) {
+      if (!this.circuit.tryAcquire()) {
+        if (last) throw this.error(last.kind, call, attempts, last.detail, { status: last.status });
+        throw this.error(
+          'unreachable',
+          call,
+          attempts,
+          'the circuit is open: the cluster failed repeatedly',
+          {
+            failedFast: true,
+          },
+        );
+      }
+      attempts += 1;
+      let outcome: Attempt<T>;
+      try {
+        outcome = await this.attempt(call);
+      } catch (error) {
+        // Our own bug (never an answer of Flink's): the circuit is told the cluster answered nothing.
+        this.circuit.failure();
+        throw error;
+      }
+      if (outcome.ok) {
+        this.circuit.success();
+        return outcome.value;
+      }
+      last = outcome;
+      const { kind, detail, status, reachedServer } = outcome;
+      if (kind === 'unreachable' || kind === 'timeout' || kind === 'server') this.circuit.failure();
+      else this.circuit.success();
+      const retryable =
+        (kind === 'unreachable' || kind === 'timeout' || kind === 'server') &&
+        (call.repeatable || !reachedServer || status === 503);
+      if (!retryable || attempts > this.retries) throw this.error(kind, call, attempts, detail, { status });
+      const base = this.backoffMs * 2 ** (attempts - 1);
+      await sleep(base / 2 + Math.random() * (base / 2));
+    }
+  }
+
+  private async attempt<T>(call: Call<T>): Promise<Attempt<T>> {
+    const headers: Record<string, string> = { ...this.cluster.headers, accept: 'application/json' };
+    if (call.body !== undefined) headers['content-type'] = 'application/json';
+    let response: globalThis.Response;
+    let text: string;
+    try {
+      response = await this.fetch(`${this.baseUrl}${call.path}`, {
+        method: call.method,
+        headers,
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+        redirect: 'error',
+      });
+      text = await response.text();
+    } catch (error) {
+      const name = (error as { name?: string }).name;
+      if (name === 'TimeoutError' || name === 'AbortError') {
+        return {
+          ok: false,
+          kind: 'timeout',
+          detail: `no answer within ${this.timeoutMs} ms`,
+          reachedServer: true,
+        };
+      }
+      const code = networkCode(error);
+      return {
+        ok: false,
+        kind: 'unreachable',
+        detail: code ? `connection failed (${code})` : 'connection failed',
+        // A refused connection or an unknown host never reached Flink; a reset connection may have.
+        reachedServer: !(code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'),
+      };
+    }
+    const status = response.status;
+    if (status >= 200 && status < 300) {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        return {
+          ok: false,
+          kind: 'protocol',
+          detail: `answered ${status} with a body that is not JSON`,
+          status,
+        };
+      }
+      const parsed = call.schema.safeParse(json);
+      if (!parsed.success) {
+        const issues = parsed.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join('.') || '(answer)'}: ${i.message}`)
+          .join('; ');
+        return {
+          ok: false,
+          kind: 'protocol',
+          detail: `answered ${status} with an unexpected body (${issues})`,
+          status,
+        };
+      }
+      return { ok: true, value: parsed.data };
+    }
+    const kind: FlinkErrorKind = status === 404 ? 'not-found' : status >= 500 ? 'server' : 'rejected';
+    return {
+      ok: false,
+      kind,
+      detail: `answered ${status}${flinkMessage(text)}`,
+      status,
+      reachedServer: true,
+    };
+  }
+
+  private error(
+    kind: FlinkErrorKind,
+    call: Call<unknown>,
+    attempts: number,
+    detail: string,
+    extra: { status?: number; failedFast?: boolean },
+  ): FlinkError {
+    const tries = attempts > 1 ? ` (${attempts} attempts)` : '';
+    const message = this.redact(
+      `Flink cluster "${this.cluster.name}": ${call.method} ${call.path}: ${detail}${tries}`,
+    );
+    return new FlinkError(kind, message, {
+      cluster: this.cluster.name,
+      method: call.method,
+      path: call.path,
+      attempts,
+      ...extra,
+    });
+  }
+
+  /** Header values are secrets: whatever an error says (Flink may echo a request), they are cut out. */
+  private redact(text: string): string {
+    let result = text;
+    for (const value of Object.values(this.cluster.headers ?? {})) {
+      if (value.length >= 4) result = result.split(value).join('[redacted]');
+    }
+    return result;
+  }
+}
+
+type Attempt<T> =
+  | { ok: true; value: T }
+  | { ok: false; kind: FlinkErrorKind; detail: string; status?: number; reachedServer?: boolean };
+
+function id(value: string): string {
+  if (!ID.test(value))
+    throw new TypeError(`not a Flink id (32 lowercase hex digits): ${JSON.stringify(value)}`);
+  return value;
+}
+
+function networkCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** The first line of Flink's ErrorResponseBody (its errors can be whole Java stack traces). */
+function flinkMessage(text: string): string {
+  try {
+    const body = JSON.parse(text) as { errors?: unknown };
+    const first = Array.isArray(body.errors) ? body.errors[0] : undefined;
+    if (typeof first !== 'string') return '';
+    const line = first.split('\n', 1)[0]!.trim();
+    return line ? `: ${line.length > 300 ? `${line.slice(0, 300)}…` : line}` : '';
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,397 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { FlinkTestServer } from '../../../test/flink/server';
+import { Circuit, FlinkError, FlinkRestClient, type CircuitChange, type FlinkClientOptions } from '../src';
+
+const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const IDLE = 'b1b2c3d4e5f60718293a4b5c6d7e8f90';
+const UNKNOWN = 'ffffffffffffffffffffffffffffffff';
+const T1 = '0123456789abcdef0123456789abcdef';
+const T2 = 'fedcba9876543210fedcba9876543210';
+const SECRET = 'Bearer s3cr3t-token-value';
+
+let server: FlinkTestServer;
+let url: string;
+let dir: string;
+
+const client = (options: FlinkClientOptions = {}) =>
+  new FlinkRestClient(
+    { name: 'prod', restUrl: url, headers: { authorization: SECRET } },
+    { backoffMs: 10, timeoutMs: 2_000, ...options },
+  );
+
+async function failure(promise: Promise<unknown>): Promise<FlinkError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(FlinkError);
+    const flink = error as FlinkError;
+    // Never a header value in what an error says or carries.
+    expect(flink.message).not.toContain('s3cr3t');
+    expect(inspect(flink, { depth: 5 })).not.toContain('s3cr3t');
+    expect(JSON.stringify(flink)).not.toContain('s3cr3t');
+    return flink;
+  }
+  throw new Error('expected a FlinkError');
+}
+
+async function poll<T extends { status: string }>(probe: () => Promise<T>): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const answer = await probe();
+    if (answer.status !== 'IN_PROGRESS') return answer;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('still in progress');
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'snapcat-flink-client-'));
+  server = new FlinkTestServer({ checkpointDurationMs: 3, savepointDelayMs: 250, disposalDelayMs: 10 });
+  ({ url } = await server.start());
+  server.addJob(JOB, {
+    name: 'orders',
+    checkpointDir: join(dir, 'chk'),
+    checkpointIntervalMs: 60_000,
+    externalizedRetention: 'RETAIN_ON_CANCELLATION',
+  });
+  server.addJob(IDLE, { checkpointDir: join(dir, 'chk') });
+});
+
+afterEach(async () => {
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('FlinkRestClient against the Flink test server', () => {
+  it('reads a job, its checkpoints, a checkpoint and the checkpoint configuration', async () => {
+    server.failNextCheckpoints(JOB, 1, 'Checkpoint expired before completing.');
+    await server.checkpointNow(JOB);
+    const ok = await server.checkpointNow(JOB);
+    const flink = client();
+
+    expect(await flink.job(JOB)).toEqual({ jobId: JOB, name: 'orders', state: 'RUNNING' });
+
+    const stats = await flink.checkpoints(JOB);
+    expect(stats.counts).toEqual({ restored: 0, total: 2, inProgress: 0, completed: 1, failed: 1 });
+    expect(stats.history.map((c) => [c.id, c.status])).toEqual([
+      [ok, 'COMPLETED'],
+      [ok - 1, 'FAILED'],
+    ]);
+    expect(stats.latest.completed).toMatchObject({
+      id: ok,
+      status: 'COMPLETED',
+      isSavepoint: false,
+      savepointFormat: null,
+      checkpointType: 'CHECKPOINT',
+      externalPath: `file:${join(dir, 'chk', JOB, `chk-${ok}`)}`,
+      discarded: false,
+      numSubtasks: 2,
+      numAcknowledgedSubtasks: 2,
+      failureTimestamp: null,
+      failureMessage: null,
+    });
+    expect(stats.latest.completed!.checkpointedSize).toBeLessThanOrEqual(stats.latest.completed!.stateSize);
+    expect(stats.latest.failed).toMatchObject({
+      id: ok - 1,
+      status: 'FAILED',
+      externalPath: null,
+      failureMessage: 'Checkpoint expired before completing.',
+    });
+    expect(stats.latest.failed!.failureTimestamp).toEqual(expect.any(Number));
+    expect(stats.latest.savepoint).toBeNull();
+    expect(stats.latest.restored).toBeNull();
+
+    expect(await flink.checkpointDetails(JOB, ok)).toEqual(stats.latest.completed);
+
+    expect(await flink.checkpointConfig(JOB)).toEqual({
+      mode: 'EXACTLY_ONCE',
+      intervalMs: 60_000,
+      timeoutMs: 600_000,
+      minPauseMs: 0,
+      maxConcurrent: 1,
+      externalization: { enabled: true, deleteOnCancellation: false },
+      stateBackend: 'EmbeddedRocksDBStateBackend',
+      checkpointStorage: 'FileSystemCheckpointStorage',
+      tolerableFailedCheckpoints: 0,
+    });
+    // Periodic checkpoints off: Flink says Long.MAX_VALUE.
+    expect((await flink.checkpointConfig(IDLE)).intervalMs).toBeNull();
+    expect(server.violations).toEqual([]);
+  });
+
+  it('reads what a failover restored from', async () => {
+    server.configure({ restartDelayMs: 800 }); // long enough to see it restarting on a busy machine
+    const last = await server.checkpointNow(JOB);
+    server.failover(JOB);
+    const flink = client();
+    expect((await flink.job(JOB)).state).toBe('RESTARTING');
+    for (let i = 0; i < 250 && (await flink.job(JOB)).state !== 'RUNNING'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const stats = await flink.checkpoints(JOB);
+    expect(stats.history).toEqual([]);
+    expect(stats.latest.restored).toEqual({
+      id: last,
+      restoreTimestamp: expect.any(Number),
+      isSavepoint: false,
+      externalPath: `file:${join(dir, 'chk', JOB, `chk-${last}`)}`,
+    });
+    expect(server.violations).toEqual([]);
+  });
+
+  it('takes a savepoint, once per trigger id, and follows it to its location', async () => {
+    server.configure({ savepointDelayMs: 1_000 }); // long enough to see it in progress on a busy machine
+    const flink = client();
+    const request = { targetDirectory: join(dir, 'sp'), formatType: 'NATIVE' as const, triggerId: T1 };
+    expect(await flink.triggerSavepoint(JOB, request)).toEqual({ triggerId: T1 });
+    expect(await flink.triggerSavepoint(JOB, request)).toEqual({ triggerId: T1 });
+    expect(await flink.savepointStatus(JOB, T1)).toEqual({ status: 'IN_PROGRESS' });
+    const done = await poll(() => flink.savepointStatus(JOB, T1));
+    expect(done).toEqual({
+      status: 'COMPLETED',
+      location: expect.stringMatching(/savepoint-a1b2c3-[0-9a-f]{12}$/),
+    });
+    const stats = await flink.checkpoints(JOB);
+    expect(stats.counts.completed).toBe(1);
+    expect(stats.latest.savepoint).toMatchObject({
+      isSavepoint: true,
+      checkpointType: 'SAVEPOINT',
+      savepointFormat: 'NATIVE',
+      externalPath: (done as { location: string }).location,
+    });
+    expect(server.violations).toEqual([]);
+  });
+
+  it('retries a savepoint trigger whose answer was lost, and Flink takes one savepoint', async () => {
+    let calls = 0;
+    const lossy = client({
+      fetch: async (input, init) => {
+        calls += 1;
+        const answer = await fetch(input, init);
+        if (calls === 1)
+          throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNRESET' } });
+        return answer;
+      },
+    });
+    const request = { targetDirectory: join(dir, 'sp'), formatType: 'CANONICAL' as const, triggerId: T1 };
+    expect(await lossy.triggerSavepoint(JOB, request)).toEqual({ triggerId: T1 });
+    expect(calls).toBe(2);
+    expect(server.requestsFor(JOB).map((r) => r.operationId)).toEqual([
+      'triggerSavepoint',
+      'triggerSavepoint',
+    ]);
+    await poll(() => lossy.savepointStatus(JOB, T1));
+    expect((await lossy.checkpoints(JOB)).counts.total).toBe(1);
+    expect(server.violations).toEqual([]);
+  });
+
+  it('reports a failed savepoint with its cause', async () => {
+    server.failNextSavepoints(JOB, 1, 'Task has failed.');
+    const flink = client();
+    await flink.triggerSavepoint(JOB, {
+      targetDirectory: join(dir, 'sp'),
+      formatType: 'CANONICAL',
+      triggerId: T1,
+    });
+    expect(await poll(() => flink.savepointStatus(JOB, T1))).toEqual({
+      status: 'FAILED',
+      cause: 'org.apache.flink.runtime.checkpoint.CheckpointException: Task has failed.',
+    });
+    const unknown = await failure(flink.savepointStatus(JOB, T2));
+    expect(unknown.kind).toBe('not-found');
+    expect(server.violations).toEqual([]);
+  });
+
+  it('stops a job with a savepoint', async () => {
+    const flink = client();
+    const request = {
+      targetDirectory: join(dir, 'sp'),
+      drain: false,
+      formatType: 'CANONICAL' as const,
+      triggerId: T2,
+    };
+    expect(await flink.stopWithSavepoint(JOB, request)).toEqual({ triggerId: T2 });
+    const done = await poll(() => flink.savepointStatus(JOB, T2));
+    expect(done.status).toBe('COMPLETED');
+    expect((await flink.job(JOB)).state).toBe('FINISHED');
+    expect((await flink.checkpoints(JOB)).latest.savepoint?.checkpointType).toBe('SYNC_SAVEPOINT');
+    expect(server.violations).toEqual([]);
+  });
+
+  it('disposes a savepoint, and reports a disposal that fails once', async () => {
+    const flink = client();
+    await flink.triggerSavepoint(JOB, {
+      targetDirectory: join(dir, 'sp'),
+      formatType: 'CANONICAL',
+      triggerId: T1,
+    });
+    const { location } = (await poll(() => flink.savepointStatus(JOB, T1))) as { location: string };
+    server.failNextDisposals(1, 'Permission denied.');
+    const first = await flink.disposeSavepoint(location);
+    expect(first.triggerId).toMatch(/^[0-9a-f]{32}$/);
+    expect(await poll(() => flink.disposalStatus(first.triggerId))).toEqual({
+      status: 'FAILED',
+      cause: 'java.io.IOException: Permission denied.',
+    });
+    expect(existsSync(location.replace(/^file:/, ''))).toBe(true);
+    const second = await flink.disposeSavepoint(location);
+    expect(await poll(() => flink.disposalStatus(second.triggerId))).toEqual({ status: 'COMPLETED' });
+    expect(existsSync(location.replace(/^file:/, ''))).toBe(false);
+    expect(server.violations).toEqual([]);
+  });
+
+  it('retries 503 answers with backoff, then succeeds', async () => {
+    await server.outage(true);
+    setTimeout(() => void server.outage(false), 150);
+    const started = Date.now();
+    const job = await client({ retries: 5, backoffMs: 40 }).job(JOB);
+    expect(job.state).toBe('RUNNING');
+    const answers = server.requestsFor(JOB, started).map((r) => r.status);
+    expect(answers.length).toBeGreaterThanOrEqual(2);
+    expect(answers.at(-1)).toBe(200);
+    expect(answers.slice(0, -1).every((s) => s === 503)).toBe(true);
+    expect(server.violations).toEqual([]);
+  });
+
+  it('gives up after the retries with kind server', async () => {
+    await server.outage(true);
+    const error = await failure(client({ retries: 2 }).job(JOB));
+    expect(error).toMatchObject({
+      kind: 'server',
+      status: 503,
+      details: expect.objectContaining({ attempts: 3 }),
+    });
+    expect(error.message).toContain('leader election');
+    expect(error.transient).toBe(true);
+    expect(server.requestsFor(JOB)).toHaveLength(3);
+  });
+
+  it('retries a refused connection, and reports it as unreachable', async () => {
+    await server.outage(true, 'refuse');
+    const error = await failure(client({ retries: 1 }).job(JOB));
+    expect(error.kind).toBe('unreachable');
+    expect(error.details.attempts).toBe(2);
+    expect(error.message).toContain('ECONNREFUSED');
+    await server.outage(false);
+  });
+
+  it('does not retry a 404 or a 400', async () => {
+    const flink = client();
+    const notFound = await failure(flink.job(UNKNOWN));
+    expect(notFound).toMatchObject({ kind: 'not-found', status: 404 });
+    expect(notFound.message).toBe(
+      `Flink cluster "prod": GET /jobs/${UNKNOWN}: answered 404: Job ${UNKNOWN} not found`,
+    );
+    expect(server.requestsFor(UNKNOWN)).toHaveLength(1);
+
+    // A request Flink would refuse (sent through a fetch that spoils the body).
+    const spoiled = client({
+      fetch: (input, init) => fetch(input, { ...init, body: JSON.stringify({ 'cancel-job': 'maybe' }) }),
+    });
+    const rejected = await failure(
+      spoiled.triggerSavepoint(JOB, { targetDirectory: dir, formatType: 'CANONICAL', triggerId: T1 }),
+    );
+    expect(rejected).toMatchObject({ kind: 'rejected', status: 400 });
+    expect(server.requestsFor(JOB)).toHaveLength(1);
+    expect(server.violations).toEqual([
+      expect.objectContaining({ kind: 'request', operationId: 'triggerSavepoint' }),
+    ]);
+    server.violations.length = 0;
+  });
+
+  it('times out on a slow server', async () => {
+    server.delay(1_000);
+    const started = Date.now();
+    const error = await failure(client({ timeoutMs: 100, retries: 1 }).job(JOB));
+    expect(error.kind).toBe('timeout');
+    expect(error.details.attempts).toBe(2);
+    expect(Date.now() - started).toBeLessThan(900);
+    server.delay(0);
+  });
+
+  it('retries a disposal only when it surely did not reach Flink', async () => {
+    let calls = 0;
+    const flaky = (status: number) =>
+      client({
+        fetch: async (input, init) => {
+          calls += 1;
+          if (calls === 1) return new Response(JSON.stringify({ errors: ['proxy'] }), { status });
+          return fetch(input, init);
+        },
+      });
+    calls = 0;
+    const bad = await failure(flaky(502).disposeSavepoint(join(dir, 'nothing')));
+    expect(bad).toMatchObject({ kind: 'server', status: 502 });
+    expect(calls).toBe(1);
+    calls = 0;
+    expect((await flaky(503).disposeSavepoint(join(dir, 'nothing'))).triggerId).toMatch(/^[0-9a-f]{32}$/);
+    expect(calls).toBe(2);
+    expect(server.violations).toEqual([]);
+  });
+
+  it('a malformed answer is a protocol error', async () => {
+    const garbled = client({
+      fetch: async () =>
+        new Response(JSON.stringify({ jid: JOB, name: 'x', state: 'DANCING' }), { status: 200 }),
+    });
+    const error = await failure(garbled.job(JOB));
+    expect(error.kind).toBe('protocol');
+    expect(error.message).toContain('state');
+    const notJson = client({ fetch: async () => new Response('<html>', { status: 200 }) });
+    expect((await failure(notJson.job(JOB))).kind).toBe('protocol');
+  });
+
+  it('cuts header values out of what Flink echoes', async () => {
+    const echo = client({
+      fetch: async () =>
+        new Response(JSON.stringify({ errors: [`Unauthorized: ${SECRET}`] }), { status: 401 }),
+    });
+    const error = await failure(echo.job(JOB));
+    expect(error.message).toContain('[redacted]');
+  });
+
+  it('refuses a REST URL with credentials, without repeating them', () => {
+    expect(() => new FlinkRestClient({ name: 'x', restUrl: 'http://user:s3cr3t@flink:8081' })).toThrow(
+      /^(?!.*s3cr3t).*credentials/,
+    );
+  });
+
+  it('a shared circuit opens after K failures, fails fast, half-opens after the cool-down and closes', async () => {
+    const circuit = new Circuit({ failureThreshold: 3, coolDownMs: 300 });
+    const changes: CircuitChange[] = [];
+    circuit.onChange((c) => changes.push(c));
+    const a = client({ circuit, retries: 0 });
+    const b = client({ circuit, retries: 1 });
+    await server.outage(true);
+    expect((await failure(a.job(JOB))).kind).toBe('server');
+    expect((await failure(b.job(JOB))).details.attempts).toBe(2); // failures 2 and 3: open
+    expect(circuit.state).toBe('OPEN');
+    expect(changes).toEqual(['unreachable']);
+    await server.outage(false);
+
+    const sent = server.requests.length;
+    const fast = await failure(a.job(JOB));
+    expect(fast).toMatchObject({
+      kind: 'unreachable',
+      details: expect.objectContaining({ failedFast: true }),
+    });
+    expect(fast.details.attempts).toBe(0);
+    await failure(b.checkpoints(JOB));
+    expect(server.requests.length).toBe(sent); // nothing was sent
+
+    await new Promise((r) => setTimeout(r, 320));
+    expect(circuit.state).toBe('HALF_OPEN');
+    expect((await b.job(JOB)).state).toBe('RUNNING'); // the probe
+    expect(circuit.state).toBe('CLOSED');
+    expect(changes).toEqual(['unreachable', 'reachable']);
+    expect((await a.checkpoints(JOB)).counts.total).toBe(0);
+    expect(server.violations).toEqual([]);
+  });
+
+  it('refuses ids that are not Flink ids without sending anything', async () => {
+    await expect(client().job('../../etc')).rejects.toThrow(TypeError);
+    expect(server.requests).toHaveLength(0);
+  });
+});
