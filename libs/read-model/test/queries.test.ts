@@ -34,6 +34,7 @@ type Snap = Pick<
   | 'checkpointType'
   | 'checkpointedSize'
   | 'claimMode'
+  | 'flinkCheckpointId'
   | 'savepointType'
   | 'jobVersion'
   | 'flinkVersion'
@@ -50,6 +51,7 @@ const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId:
   checkpointType: null,
   checkpointedSize: 0,
   claimMode: null,
+  flinkCheckpointId: null,
   savepointType: null,
   jobVersion: null,
   flinkVersion: null,

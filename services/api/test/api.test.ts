@@ -69,12 +69,26 @@ describe('REST API over HTTP', () => {
       expect(updated.body.checkpointing).toMatchObject({ numRetained: 3, persistOnFailure: false });
       expect((await http.get(`${BASE}/jobs/${JOB}`)).body.checkpointing.persistOnFailure).toBe(false);
     });
+    it('R67 a job managed through a Flink cluster needs no tasks and shows its source', async () => {
+      const res = await register({ source: { type: 'flink', cluster: 'prod-eu' } });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ tasks: [], source: { type: 'flink', cluster: 'prod-eu' } });
+      const checkpoint = await trigger({ kind: 'CHECKPOINT' });
+      expect(checkpoint.status).toBe(409); // Flink takes a managed job's checkpoints
+    });
     it('a new job may start in another status', async () => {
       expect((await register({ tasks: ['a'], status: 'SUSPENDED' })).body.status).toBe('SUSPENDED');
     });
     it.each([
       ['a bad job id', 'NOT-A-JOB', { tasks: ['a'] }, 'path.jobId', 'format-regex'],
-      ['missing tasks', JOB, {}, 'body.tasks', 'required'],
+      ['missing tasks (only a managed job has none, R67)', JOB, {}, 'body.tasks', 'min-length'],
+      [
+        'a bad source cluster',
+        JOB,
+        { source: { type: 'flink', cluster: 'Prod EU' } },
+        'body.source.cluster',
+        'format-regex',
+      ],
       ['empty tasks', JOB, { tasks: [] }, 'body.tasks', 'min-length'],
       ['duplicate tasks', JOB, { tasks: ['a', 'a'] }, 'body.tasks', 'custom'],
       ['an unknown field', JOB, { tasks: ['a'], color: 'red' }, 'body.color', 'unknown-field'],

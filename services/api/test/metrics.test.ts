@@ -186,7 +186,7 @@ describe('/metrics (prom-client)', () => {
       expect(value(text, 'snapcat_queue_depth{queue="timeouts",state="delayed"}')).toBe(1);
       expect(value(text, 'snapcat_queue_depth{queue="storage",state="waiting"}')).toBe(1);
       expect(value(text, 'snapcat_queue_depth{queue="maintenance",state="active"}')).toBe(0);
-      expect(samples(text, 'snapcat_queue_depth')).toHaveLength(4 * 7);
+      expect(samples(text, 'snapcat_queue_depth')).toHaveLength(5 * 7); // timeouts, storage, schedules, maintenance, flink
       described(text, 'snapcat_projection_lag_seconds', 'gauge');
       described(text, 'snapcat_projection_lag_p99_seconds', 'gauge');
       expect(value(text, 'snapcat_projection_lag_seconds')).toBe(1.5);

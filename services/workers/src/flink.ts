@@ -33,7 +33,8 @@ export interface FlinkApi {
     body: { targetDirectory: string; drain: boolean; formatType: 'CANONICAL' | 'NATIVE'; triggerId: string },
   ): Promise<{ triggerId: string }>;
   savepointStatus(jobId: string, triggerId: string): Promise<OperationStatus & { location?: string }>;
-  disposeSavepoint(path: string, triggerId: string): Promise<{ triggerId: string }>;
+  /** Flink's disposal takes no trigger id of the caller's: it answers the one it made. */
+  disposeSavepoint(path: string): Promise<{ triggerId: string }>;
   disposalStatus(triggerId: string): Promise<OperationStatus>;
 }
 export type OperationStatus =
@@ -70,6 +71,8 @@ export interface DisposeJob {
   jobId: string;
   snapshotId: number;
   path: string;
+  /** Flink's trigger id of the disposal under way, once requested: later runs of the job follow it. */
+  triggerId?: string;
 }
 
 export const flinkJobIds = {
@@ -88,11 +91,16 @@ export function flinkTriggerId(snapcatTriggerId: string): string {
   return createHash('sha256').update(snapcatTriggerId).digest('hex').slice(0, 32);
 }
 
+/** Flink reports local paths as `file:/…` URIs; the catalog's locations are `file:///…` URIs or plain paths. */
+export function catalogLocation(flinkPath: string): string {
+  return flinkPath.replace(/^file:\/(?!\/)/, 'file:///');
+}
+
 /** Flink's CheckpointStatistics in the domain's terms (R68). */
 export function checkpointReport(stats: FlinkCheckpointStats): FlinkCheckpointReport {
   // FULL_CHECKPOINT and every savepoint share no files; CHECKPOINT is "full or incremental" (R58).
   const full = stats.isSavepoint || /FULL|SAVEPOINT/.test(stats.checkpointType);
-  const path = stats.externalPath;
+  const path = stats.externalPath === null ? null : catalogLocation(stats.externalPath);
   return {
     id: stats.id,
     status: stats.status,
@@ -273,7 +281,7 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
     snapshotId,
     outcome:
       outcome.status === 'COMPLETED'
-        ? { status: 'COMPLETED', location: outcome.location ?? snapshot.externalPath }
+        ? { status: 'COMPLETED', location: catalogLocation(outcome.location ?? snapshot.externalPath) }
         : { status: 'FAILED', cause: outcome.cause },
   });
   return { outcome: outcome.status, changed: result?.reply.changed ?? false };
@@ -290,9 +298,12 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
   if (!state.source || !snapshot?.discard || snapshot.discard.state === 'DONE')
     return { skipped: 'nothing to dispose' };
   const api = await deps.apis(state.source.cluster);
-  // One disposal per attempt: a failed one is not answered again under the same trigger id.
-  const triggerId = flinkTriggerId(`dispose-${jobId}-${snapshotId}-${snapshot.discard.attempts}`);
-  await api.disposeSavepoint(path, triggerId);
+  // Requested once per attempt; the trigger id Flink answers is kept, so a delayed run follows that one.
+  let triggerId = job.data.triggerId;
+  if (!triggerId) {
+    triggerId = (await api.disposeSavepoint(path)).triggerId;
+    await job.updateData({ ...job.data, triggerId });
+  }
   const outcome = await api.disposalStatus(triggerId);
   if (outcome.status === 'IN_PROGRESS') {
     await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
@@ -309,5 +320,7 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
     error: outcome.cause,
     retryable: true,
   });
+  const { triggerId: _failed, ...next } = job.data;
+  await job.updateData(next); // the retry requests a new disposal
   throw new Error(`Flink could not dispose of ${path}: ${outcome.cause}`);
 }
