@@ -42,6 +42,7 @@ const EnvSchema = z.object({
   SNAPCAT_SHUTDOWN_GRACE: IsoDuration.default('PT10S'),
   SNAPCAT_ON_FOREIGN_READ_MODEL: z.enum(['rebuild', 'refuse']).default('rebuild'),
   SNAPCAT_RETENTION_SWEEP: IsoDuration.default('PT1M'),
+  SNAPCAT_FLINK_POLL: IsoDuration.default('PT5S'),
   SNAPCAT_ORPHAN_GRACE: IsoDuration.default('PT24H'),
   SNAPCAT_DELETE_ORPHANS: z.enum(['true', 'false']).default('false'),
   SNAPCAT_DISCARD_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
@@ -111,6 +112,8 @@ export interface Config {
   /** When the prefix last held another store's state: build this store's afresh beside it, or exit 2. */
   onForeignReadModel: ForeignStatePolicy;
   retentionSweepMs: number;
+  /** How often the mirror of each managed job asks Flink for its checkpoints and status (issue 19). */
+  flinkPollMs: number;
   orphanGraceMs: number;
   deleteOrphans: boolean;
   discardAttempts: number;
@@ -207,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     onForeignReadModel: e.SNAPCAT_ON_FOREIGN_READ_MODEL,
     shutdownGraceMs: durationMs(e.SNAPCAT_SHUTDOWN_GRACE),
     retentionSweepMs: durationMs(e.SNAPCAT_RETENTION_SWEEP),
+    flinkPollMs: durationMs(e.SNAPCAT_FLINK_POLL),
     orphanGraceMs: durationMs(e.SNAPCAT_ORPHAN_GRACE),
     deleteOrphans: e.SNAPCAT_DELETE_ORPHANS === 'true',
     discardAttempts: e.SNAPCAT_DISCARD_ATTEMPTS,

@@ -60,7 +60,7 @@ export async function startWorkers({
     retentionSweepMs: config.retentionSweepMs,
     now: () => Date.now(),
   });
-  const pollMs = flinkPollMs ?? 5000;
+  const pollMs = flinkPollMs ?? config.flinkPollMs;
   const flink = new FlinkEnqueuer(queues.flink, pollMs);
   const processManager = new ProcessManager({ store, bus, redis, enqueue, flink, keyPrefix: prefix, log });
   const workers: Worker[] = startProcessors(connection, prefix, {

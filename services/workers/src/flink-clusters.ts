@@ -1,0 +1,46 @@
+import { Circuit, FlinkRestClient } from '@snapcat/flink';
+import type { LogFn } from '@snapcat/runtime';
+import type { FlinkApis } from './flink';
+
+/** A registered Flink cluster, its header values unsealed (the registry's interface, issue 19 item 1). */
+export interface FlinkCluster {
+  name: string;
+  restUrl: string;
+  headers: Record<string, string>;
+}
+export interface ClusterSource {
+  get(name: string): Promise<FlinkCluster | null>;
+}
+
+/**
+ * The Flink API of each registered cluster: one client per cluster configuration, and one circuit per
+ * cluster shared by them all, so that an unreachable cluster fails fast for every job on it and never
+ * delays another's. The circuit's transitions are logged (an operator's first sign of a cluster down).
+ */
+export function flinkApisFrom(
+  clusters: ClusterSource,
+  log: { warn: LogFn; info: LogFn },
+  options: { timeoutMs?: number; retries?: number } = {},
+): FlinkApis {
+  const circuits = new Map<string, Circuit>();
+  const clients = new Map<string, { key: string; client: FlinkRestClient }>();
+  return async (name) => {
+    const cluster = await clusters.get(name);
+    if (!cluster) throw new Error(`Flink cluster ${name} is not registered (PUT /api/v1/clusters/${name})`);
+    let circuit = circuits.get(name);
+    if (!circuit) {
+      circuit = new Circuit();
+      circuit.onChange((change) =>
+        (change === 'unreachable' ? log.warn : log.info)(`flink cluster ${change}`, { cluster: name }),
+      );
+      circuits.set(name, circuit);
+    }
+    // A changed URL or header makes a new client; the header values are compared, never logged.
+    const key = JSON.stringify([cluster.restUrl, cluster.headers]);
+    const cached = clients.get(name);
+    if (cached?.key === key) return cached.client;
+    const client = new FlinkRestClient(cluster, { circuit, ...options });
+    clients.set(name, { key, client });
+    return client;
+  };
+}
