@@ -16,3 +16,4 @@ export * from './webhooks';
 export * from './ack-log';
 export * from './shared-state';
 export * from './cow-map';
+export * from './clusters';
