@@ -113,13 +113,14 @@ export class ClusterRepository implements ClusterRegistry {
     return cluster ? this.opened(cluster) : null;
   }
 
+  /** Every cluster, by name. */
   async list(): Promise<FlinkCluster[]> {
-    return [...(await this.current()).values()].map((cluster) => this.opened(cluster));
+    return byName(await this.current()).map((cluster) => this.opened(cluster));
   }
 
   /** What a client may see of every cluster, by name. */
   async views(): Promise<ClusterView[]> {
-    return [...(await this.current()).values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(clusterView);
+    return byName(await this.current()).map(clusterView);
   }
 
   async view(name: string): Promise<ClusterView | null> {
@@ -250,6 +251,9 @@ function checked<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
   const path = [field, ...issue.path.map(String)].join('.');
   throw new CommandRejected('INVALID', path, rule, `${path}: ${issue.message}`);
 }
+
+const byName = (clusters: Clusters): StoredCluster[] =>
+  [...clusters.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
 
 /** Lowercased names, sorted: the order the log keeps them in. */
 const normalized = (headers: Record<string, string>): [string, string][] =>

@@ -80,8 +80,8 @@ describe('ClusterRepository', () => {
       headers: { authorization: `${SECRET}-2`, 'x-api-key': API_KEY },
     });
     expect(await registry.list()).toEqual([
-      expect.objectContaining({ name: 'flink-prod' }),
       { name: 'flink-dev', restUrl: 'http://localhost:8081', headers: {} },
+      expect.objectContaining({ name: 'flink-prod' }),
     ]);
     expect(await registry.get('nope')).toBeNull();
     expect((await clusters.views()).map((v) => v.name)).toEqual(['flink-dev', 'flink-prod']);
@@ -185,7 +185,7 @@ describe('ClusterRepository', () => {
     await a.put('two', { restUrl: 'http://two' });
     // b appends expecting revision 0: refused once, then decided again on the caught-up state.
     await b.put('three', { restUrl: 'http://three' });
-    expect((await a.list()).map((c) => c.name)).toEqual(['one', 'two', 'three']);
+    expect((await a.list()).map((c) => c.name)).toEqual(['one', 'three', 'two']);
     // And gives up after 10 lost races.
     let appends = 0;
     const racing: EventStore = Object.assign(Object.create(memory) as EventStore, {
