@@ -2,3 +2,4 @@ export * from './command-bus';
 export * from './streams';
 export * from './schedule-time';
 export * from './job-namespaces';
+export * from './clusters';

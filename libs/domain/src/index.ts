@@ -17,3 +17,4 @@ export * from './ack-log';
 export * from './shared-state';
 export * from './cow-map';
 export * from './flink-views';
+export * from './clusters';

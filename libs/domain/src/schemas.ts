@@ -243,10 +243,14 @@ export const TaskList = z
   .max(100_000)
   .refine((tasks) => new Set(tasks).size === tasks.length, { error: 'task ids must be unique' });
 
-/** A Flink cluster's name in snapcat's registry (issue 19): a DNS label. */
-export const ClusterName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
-  error: 'must be a DNS label: lowercase letters, digits and -, at most 63 characters',
-});
+/** A Flink cluster's name in snapcat's registry (issue 19): a DNS label, in URLs and in a job's source. */
+export const ClusterName = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, {
+    error: 'must be 1-63 lowercase letters, digits or hyphens, starting and ending with a letter or digit',
+  });
 
 /**
  * Where a job's snapshots come from (R67): `flink`, a Flink job snapcat manages through its cluster's REST

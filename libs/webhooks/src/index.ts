@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { EventStore } from '@snapcat/event-store';
+import { ClusterRepository } from '@snapcat/application';
 import { connectRedis, logQueueErrors, type Config, type LogFn } from '@snapcat/runtime';
 import { Deliveries } from './deliveries';
 import { startDeliveryWorker } from './delivery-worker';
@@ -17,6 +18,17 @@ export * from './signature';
 export * from './subscriptions';
 
 type Log = { info: LogFn; warn: LogFn; error: LogFn };
+
+/**
+ * The Flink clusters (issue 19) on the store, their header values sealed by the SecretBox webhook secrets are
+ * sealed with (SNAPCAT_SECRET_KEY; the public development key with SNAPCAT_ENV=development). Without a key
+ * clusters without headers still work; one with headers is refused (and a sealed one cannot be opened).
+ * It is the ClusterRegistry (@snapcat/application) the Flink connector reads.
+ */
+export function openClusters(config: Config, store: EventStore): ClusterRepository {
+  const key = config.webhooks.secretKey;
+  return new ClusterRepository(store, { box: key ? new SecretBox(key) : undefined });
+}
 
 /** Why webhooks are off, when they are; undefined when they can run. Said once, at start. */
 export function webhooksDisabledReason(config: Config): string | undefined {

@@ -54,6 +54,13 @@ export const REST_RULES = {
   'GET /api/v1/webhooks/{subscriptionId}/deliveries': 'operator',
   'POST /api/v1/webhooks/{subscriptionId}/deliveries/{deliveryId}/redeliver': 'operator',
   'POST /api/v1/webhooks/{subscriptionId}/test': 'operator',
+
+  // Flink clusters (decision 0018): their URLs and header names describe infrastructure, their headers carry
+  // credentials. Reading them is an operator's; changing where snapcat sends credentials is an admin's.
+  'GET /api/v1/clusters': 'operator',
+  'GET /api/v1/clusters/{name}': 'operator',
+  'PUT /api/v1/clusters/{name}': 'admin',
+  'DELETE /api/v1/clusters/{name}': 'admin',
 } as const satisfies Record<string, Rule>;
 
 /** The scope of each GraphQL root field (`Type.field`); introspection (`__schema`, `__type`) is public. */
@@ -75,6 +82,10 @@ export const GRAPHQL_RULES = {
   'Mutation.discardSnapshot': 'operator',
   'Mutation.setSavepointSchedule': 'operator',
   'Mutation.removeSavepointSchedule': 'operator',
+  'Query.clusters': 'operator',
+  'Query.cluster': 'operator',
+  'Mutation.setCluster': 'admin',
+  'Mutation.removeCluster': 'admin',
 } as const satisfies Record<string, Scope>;
 
 /**

@@ -1,12 +1,19 @@
 import express, { type Request } from 'express';
 import { grantsNamespace, jobView, snapshotView, type JobState } from '@snapcat/domain';
-import { jobStream, nextFireTime, recordedEventView, type CommandBus } from '@snapcat/application';
+import {
+  ClusterRepository,
+  jobStream,
+  nextFireTime,
+  recordedEventView,
+  type CommandBus,
+} from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware, sendProblem } from './problem';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
+import { clusterRoutes } from './clusters';
 import { listJobs, type JobListDeps } from './job-list';
 import { createUseCases, type Caller } from './use-cases';
 import { openApiDocument } from './openapi';
@@ -35,6 +42,11 @@ export interface AppDeps extends JobListDeps {
   redisReady?: () => boolean;
   /** Webhook subscriptions, or why they are disabled. */
   webhooks?: WebhookService | { disabled: string };
+  /**
+   * The Flink clusters snapcat may talk to (their header values sealed with SNAPCAT_SECRET_KEY). Absent: a
+   * repository on `store` without a key, which stores clusters without headers only.
+   */
+  clusters?: ClusterRepository;
   log: (msg: string, fields?: object) => void;
   /** The process's Prometheus registry, served at /metrics (a registry of the app's own if absent). */
   metrics?: Registry;
@@ -60,6 +72,7 @@ export function createApp({
   projectionLag,
   redisReady,
   webhooks,
+  clusters = new ClusterRepository(store),
   log,
   metrics = createMetricsRegistry(),
   requestLog,
@@ -268,6 +281,7 @@ export function createApp({
   });
 
   if (webhooks) api.use('/webhooks', webhookRoutes(webhooks));
+  api.use('/clusters', clusterRoutes(clusters));
   app.use('/api/v1', api);
   // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
   app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob, log }));

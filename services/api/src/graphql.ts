@@ -15,8 +15,15 @@ import {
   type JobSummaryView,
   type RestoreStrategy,
   type SnapshotView,
+  type ClusterView,
 } from '@snapcat/domain';
-import { JobNamespaces, jobStream, nextFireTime, recordedEventView } from '@snapcat/application';
+import {
+  ClusterRepository,
+  JobNamespaces,
+  jobStream,
+  nextFireTime,
+  recordedEventView,
+} from '@snapcat/application';
 import type { EventStore, Position } from '@snapcat/event-store';
 import {
   InvalidCursorError,
@@ -34,7 +41,8 @@ import { Problem } from './problem';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { ANONYMOUS, accessPlugin, principalOf, visibleNamespaces } from './access';
+import { ANONYMOUS, accessPlugin, principalOf, requireEveryNamespace, visibleNamespaces } from './access';
+import { CLUSTERS_SPAN_EVERY_NAMESPACE, clusterCommands } from './clusters';
 import { requestId } from './metrics';
 import { pageBudgetPlugin } from './page-budget';
 import type { Caller, UseCases } from './use-cases';
@@ -55,6 +63,8 @@ export interface GraphqlDeps {
   readModelAvailable?: () => boolean;
   /** The configured tokens: with some, every operation needs a token whose scopes allow it (access.ts). */
   tokens?: readonly TokenEntry[];
+  /** The Flink clusters (as REST's); absent, a repository on `store` without a key (no headers). */
+  clusters?: ClusterRepository;
 }
 
 /** A job as GraphQL sees it: from the read model, or (catalogAsOf) from a state folded from the log. */
@@ -87,6 +97,16 @@ export function createGraphql(deps: GraphqlDeps) {
   // Issue 18: a job outside the caller's namespaces reads as one that does not exist.
   const namespaces = new JobNamespaces(store);
   const visible = (context: Context, jobId: string) => namespaces.visible(grantOf(context), jobId);
+  const clusters = clusterCommands(deps.clusters ?? new ClusterRepository(store));
+  /** Runs a cluster command as REST does: for a token of every namespace, its problems as GraphQL errors. */
+  const onClusters = async <R>(context: Context, run: () => Promise<R>): Promise<R> => {
+    try {
+      if (context.req) requireEveryNamespace(context.req, CLUSTERS_SPAN_EVERY_NAMESPACE);
+      return await run();
+    } catch (error) {
+      throw asGraphqlError(error);
+    }
+  };
 
   const snapshotOf = async (
     job: JobParent,
@@ -254,6 +274,16 @@ export function createGraphql(deps: GraphqlDeps) {
           throw asGraphqlError(error);
         }
       },
+      clusters: (_: unknown, _args: unknown, context: Context) => onClusters(context, () => clusters.list()),
+      cluster: (_: unknown, { name }: { name: string }, context: Context) =>
+        onClusters(context, async () => {
+          try {
+            return await clusters.get({ name });
+          } catch (error) {
+            if (error instanceof Problem && error.status === 404) return null;
+            throw error;
+          }
+        }),
     },
 
     Mutation: {
@@ -325,6 +355,21 @@ export function createGraphql(deps: GraphqlDeps) {
         const job = await liveJob(jobId, context);
         return job && restoreOf(job);
       },
+      setCluster: (
+        _: unknown,
+        a: { name: string; restUrl: string; headers?: { name: string; value: string }[] | null },
+        context: Context,
+      ) =>
+        onClusters(context, async () => {
+          const body: Record<string, unknown> = { restUrl: a.restUrl };
+          if (a.headers) body.headers = headerRecord(a.headers);
+          return (await clusters.put({ name: a.name }, body)).cluster;
+        }),
+      removeCluster: (_: unknown, { name }: { name: string }, context: Context) =>
+        onClusters(context, async () => {
+          await clusters.remove({ name });
+          return true;
+        }),
     },
 
     Subscription: {
@@ -371,6 +416,10 @@ export function createGraphql(deps: GraphqlDeps) {
       schedule: (j: JobParent) => scheduleView(j.view),
       snapshots: (j: JobParent, a: SnapshotFilter & { first: number; after?: string }) =>
         snapshotsPage(j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j.state),
+    },
+
+    FlinkCluster: {
+      headerNames: (c: ClusterView) => c.headers,
     },
 
     Snapshot: {
@@ -445,6 +494,20 @@ function callerOf(context: Context): Caller {
 /** The arguments GraphQL was given: absent and null ones left out, as a REST body leaves them out. */
 function present(args: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined && v !== null));
+}
+
+/** GraphQL's list of headers as REST's object; a name given twice is refused, not overwritten. */
+function headerRecord(headers: { name: string; value: string }[]): Record<string, string> {
+  const record: Record<string, string> = Object.create(null);
+  for (const { name, value } of headers) {
+    if (Object.hasOwn(record, name)) {
+      throw new Problem(400, 'invalid-request', 'Invalid request', `headers: ${name} is given twice`, [
+        { field: `body.headers.${name}`, rule: 'unique', message: 'names a header already given' },
+      ]);
+    }
+    record[name] = value;
+  }
+  return record;
 }
 
 interface HistoryArgs {

@@ -15,7 +15,7 @@ import {
 } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
 import { openQueues, redisKeys, runWorkersOnly, startWorkers } from '@snapcat/workers';
-import { openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
+import { openClusters, openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
 import { CONSOLE_DIR, consoleBuilt } from './console';
 import { createApp } from './app';
 import { createGraphql, createSnapshotEventsPubSub } from './graphql';
@@ -117,6 +117,8 @@ async function main(): Promise<void> {
   });
 
   const defaults = { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir };
+  // The Flink clusters: REST and GraphQL share one fold (header values sealed like webhook secrets).
+  const clusters = openClusters(config, store);
   const app = createApp({
     bus,
     store,
@@ -132,6 +134,7 @@ async function main(): Promise<void> {
       topic: keys.channel,
       readModelAvailable: () => redisHealth.reachable,
       tokens: config.tokens,
+      clusters,
     }),
     tokens: config.tokens,
     rateLimiter: createRateLimiter(config.rateLimit, {
@@ -146,6 +149,7 @@ async function main(): Promise<void> {
     },
     storeCounters: store.counters,
     webhooks: webhooks?.service ?? { disabled: webhooksDisabledReason(config)! },
+    clusters,
     defaults,
     log: log.error,
     metrics,

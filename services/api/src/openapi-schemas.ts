@@ -345,3 +345,16 @@ export const RestoreReply = z
     nextSnapshotId: SnapshotNumber.meta({ description: 'The id the restored run’s next snapshot gets.' }),
   })
   .meta({ id: 'RestoreReply', description: 'A recorded restore (R62).' });
+
+export const FlinkCluster = z
+  .object({
+    name: z.string().meta({ example: 'flink-prod' }),
+    restUrl: z.string().meta({ example: 'https://flink-prod.example.com:8081' }),
+    headers: z.array(z.string()).meta({
+      description: 'The names (lowercased) of the headers sent to the cluster; never their values.',
+      example: ['authorization'],
+    }),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  })
+  .meta({ id: 'FlinkCluster', description: 'A Flink cluster snapcat may talk to (never a header value).' });

@@ -11,6 +11,7 @@ import { JobId, JobStatus, SnapshotStatus } from '@snapcat/domain';
 import { version } from '../package.json';
 import { requestSchemas } from './requests';
 import { webhookSchemas } from './webhooks';
+import { clusterSchemas } from './clusters';
 import { REST_RULES, type Rule } from './access';
 import * as S from './openapi-schemas';
 import * as F from './flink-compat';
@@ -718,6 +719,92 @@ function webhookRoutes(): DescribedRoute[] {
   ];
 }
 
+function clusterRoutes(): DescribedRoute[] {
+  const base = '/api/v1/clusters';
+  const path = { path: clusterSchemas.path };
+  const tags = ['clusters'];
+  const everyNamespace =
+    ' Needs a token for every namespace (`*`): a cluster serves the jobs of any namespace.';
+  return [
+    {
+      method: 'get',
+      path: base,
+      operation: {
+        operationId: 'listClusters',
+        tags,
+        summary: 'The Flink clusters',
+        description: `Every cluster, by name; headers by name only.${everyNamespace}`,
+        responses: responses(
+          { 200: json(z.object({ clusters: z.array(S.FlinkCluster) }), 'Every cluster.') },
+          [503],
+        ),
+      },
+    },
+    {
+      method: 'get',
+      path: `${base}/{name}`,
+      operation: {
+        operationId: 'getCluster',
+        tags,
+        summary: 'A Flink cluster',
+        description: `Its headers by name only.${everyNamespace}`,
+        requestParams: path,
+        responses: responses({ 200: json(S.FlinkCluster, 'The cluster.') }, [400, 404, 503]),
+      },
+    },
+    {
+      method: 'put',
+      path: `${base}/{name}`,
+      operation: {
+        operationId: 'putCluster',
+        tags,
+        summary: 'Register or replace a Flink cluster',
+        description:
+          'Creates the cluster (201) or replaces its whole definition (200; `changed: false` and nothing ' +
+          'written when it is the same). Header values are stored sealed with SNAPCAT_SECRET_KEY and never ' +
+          'shown again; without the key (outside development) a cluster with headers is refused with 503.' +
+          everyNamespace,
+        requestParams: path,
+        requestBody: body(clusterSchemas.put, {
+          plain: { summary: 'A cluster without credentials', value: { restUrl: 'http://localhost:8081' } },
+          authorized: {
+            summary: 'Behind a proxy that wants a bearer token',
+            value: {
+              restUrl: 'https://flink-prod.example.com:8081',
+              headers: { Authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.example' },
+            },
+          },
+        }),
+        responses: responses(
+          {
+            200: json(S.FlinkCluster.extend({ changed: z.boolean() }), 'Replaced (or unchanged).'),
+            201: json(S.FlinkCluster.extend({ changed: z.boolean() }), 'Registered.', {
+              headers: z.object({
+                Location: z
+                  .string()
+                  .meta({ description: 'The cluster.', example: '/api/v1/clusters/flink-prod' }),
+              }),
+            }),
+          },
+          [400, 413, 415, 503],
+        ),
+      },
+    },
+    {
+      method: 'delete',
+      path: `${base}/{name}`,
+      operation: {
+        operationId: 'deleteCluster',
+        tags,
+        summary: 'Remove a Flink cluster',
+        description: everyNamespace.trim(),
+        requestParams: path,
+        responses: responses({ 204: { description: 'Removed.' } }, [400, 404, 503]),
+      },
+    },
+  ];
+}
+
 function operationRoutes(): DescribedRoute[] {
   const tags = ['operations'];
   return [
@@ -905,6 +992,7 @@ export function describedRoutes(): DescribedRoute[] {
     ...scheduleRoutes(),
     ...webhookRoutes(),
     ...flinkRoutes(),
+    ...clusterRoutes(),
   ];
 }
 
@@ -956,6 +1044,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           description:
             "Flink's REST API's checkpoint reads, in Flink's shapes, for every job (decision 0017)",
         },
+        { name: 'clusters', description: 'The Flink clusters snapcat may talk to' },
         { name: 'operations', description: 'Health, readiness, metrics and this document' },
       ],
       paths,

@@ -38,6 +38,13 @@ import { concrete, registered, webhookStub } from './routes';
  */
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
+/** The GraphQL fields of the Flink clusters, which belong to no namespace. */
+const CLUSTER_FIELDS = new Set([
+  'Query.clusters',
+  'Query.cluster',
+  'Mutation.setCluster',
+  'Mutation.removeCluster',
+]);
 const tokens = Object.fromEntries(SCOPES.map((scope) => [scope, newToken()])) as Record<Scope, string>;
 /** Tokens of each scope limited to a namespace that holds none of the test's jobs (they are in `default`). */
 const elsewhere = Object.fromEntries(SCOPES.map((scope) => [scope, newToken()])) as Record<Scope, string>;
@@ -60,6 +67,8 @@ const authorization = (caller: Caller): Record<string, string> =>
 function expectedElsewhere(route: string, rule: Rule): 404 | 403 | 'pass' {
   if (rule === 'public') return 'pass';
   if (route === 'GET /api/v1/storage/orphans') return 403;
+  // The Flink clusters serve every namespace's jobs: only a token of every namespace sees or changes them.
+  if (route.includes(' /api/v1/clusters')) return 403;
   return /\{(jobId|subscriptionId)\}/.test(route) ? 404 : 'pass';
 }
 
@@ -99,7 +108,7 @@ describe('access matrix', () => {
       readModel,
       readModelAvailable: () => true,
       tokens: TOKENS,
-      graphql: ({ store, useCases }) =>
+      graphql: ({ store, useCases, clusters }) =>
         createGraphql({
           useCases,
           store,
@@ -107,6 +116,7 @@ describe('access matrix', () => {
           pubsub,
           topic: `${prefix}:events`,
           tokens: TOKENS,
+          clusters,
         }),
     });
     http = request(fx.app);
@@ -398,10 +408,11 @@ describe('access matrix', () => {
       ['catalogAsOf', `{ catalogAsOf(jobId: "${JOB}", at: "2099-01-01T00:00:00Z") { events } }`],
       ['restorePlan', `{ restorePlan(jobId: "${JOB}") { ok snapshot { id } } }`],
     ];
-    // Every query of a job's data (the viewer's own is not: its test is below).
+    // Every query of a job's data (the viewer's own is not: its test is below; nor the clusters', which
+    // belong to no namespace: their test is below too).
     expect(queries.map(([field]) => `Query.${field}`).sort()).toEqual(
       Object.keys(GRAPHQL_RULES)
-        .filter((f) => f.startsWith('Query.') && f !== 'Query.viewer')
+        .filter((f) => f.startsWith('Query.') && f !== 'Query.viewer' && !CLUSTER_FIELDS.has(f))
         .sort(),
     );
     await new Promise((r) => setTimeout(r, 300)); // the projector shows the checkpoint
@@ -421,7 +432,9 @@ describe('access matrix', () => {
       `mutation { removeSavepointSchedule(jobId: "${JOB}") }`,
       `mutation { restoreSnapshot(jobId: "${JOB}", snapshotId: ${id}, claimMode: CLAIM) { claimMode } }`,
     ];
-    expect(mutations.length).toBe(Object.keys(GRAPHQL_RULES).filter((f) => f.startsWith('Mutation.')).length);
+    expect(mutations.length).toBe(
+      Object.keys(GRAPHQL_RULES).filter((f) => f.startsWith('Mutation.') && !CLUSTER_FIELDS.has(f)).length,
+    );
     for (const mutation of mutations) {
       const answer = await ask(elsewhere.operator, mutation);
       expect([mutation, answer.errors?.[0]?.extensions?.code]).toEqual([mutation, 'NOT_FOUND']);
@@ -438,6 +451,38 @@ describe('access matrix', () => {
     await http.get(`/api/v1/jobs/${JOB}/savepoint-schedule`).set(admin).expect(404);
     const job = await http.get(`/api/v1/jobs/${JOB}`).set(admin).expect(200);
     expect(job.body).toMatchObject({ latestRestore: null, counts: { restored: 0 } });
+  });
+
+  it('GraphQL clusters: a token limited to namespaces is refused every cluster field (FORBIDDEN); one of every namespace is not', async () => {
+    const ask = async (token: string, query: string) =>
+      (
+        await http
+          .post('/graphql')
+          .set({ authorization: `Bearer ${token}` })
+          .send({ query })
+      ).body;
+    const operations: [string, string][] = [
+      ['Query.clusters', '{ clusters { name } }'],
+      ['Query.cluster', '{ cluster(name: "flink-ns") { name } }'],
+      [
+        'Mutation.setCluster',
+        'mutation { setCluster(name: "flink-ns", restUrl: "http://flink:8081") { name } }',
+      ],
+      ['Mutation.removeCluster', 'mutation { removeCluster(name: "flink-ns") }'],
+    ];
+    expect(operations.map(([field]) => field).sort()).toEqual([...CLUSTER_FIELDS].sort());
+    for (const [field, query] of operations) {
+      const outside = await ask(elsewhere.admin, query);
+      expect([field, outside.errors?.[0]?.extensions?.code]).toEqual([field, 'FORBIDDEN']);
+      expect([field, outside.data?.[field.split('.')[1]!] ?? null]).toEqual([field, null]);
+    }
+    // None of them happened: a token of every namespace sets, sees and removes it.
+    expect((await ask(tokens.admin, '{ cluster(name: "flink-ns") { name } }')).data.cluster).toBeNull();
+    for (const [field, query] of operations.reverse()) {
+      const everywhere = await ask(tokens.admin, query);
+      if (field === 'Mutation.removeCluster') continue; // (first: nothing to remove yet)
+      expect([field, everywhere.errors]).toEqual([field, undefined]);
+    }
   });
 
   it("a GraphQL subscription streams a job's events only to a token of the job's namespace", async () => {

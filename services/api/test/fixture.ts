@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandBus } from '@snapcat/application';
+import { ClusterRepository, CommandBus } from '@snapcat/application';
+import { SecretBox } from '@snapcat/webhooks';
 import { SqliteEventStore, type EventStore } from '@snapcat/event-store';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import { createApp, type AppDeps } from '../src/app';
@@ -9,6 +10,8 @@ import { createUseCases, type UseCases } from '../src/use-cases';
 
 export const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 export const BASE = '/api/v1';
+/** The SNAPCAT_SECRET_KEY of the tests: the fixture's clusters seal their header values with it. */
+export const TEST_SECRET_KEY = 'test-secret-key-0123456789-abcdefghij';
 
 /** The API on a real SQLite store in a temporary directory; supertest serves it over real HTTP. */
 export function apiFixture(
@@ -24,8 +27,14 @@ export function apiFixture(
       | 'rateLimiter'
       | 'requestLog'
       | 'consoleDir'
+      | 'clusters'
     > & {
-      graphql: (core: { bus: CommandBus; store: EventStore; useCases: UseCases }) => AppDeps['graphql'];
+      graphql: (core: {
+        bus: CommandBus;
+        store: EventStore;
+        useCases: UseCases;
+        clusters: ClusterRepository;
+      }) => AppDeps['graphql'];
     }
   > = {},
 ) {
@@ -35,19 +44,22 @@ export function apiFixture(
   const defaults = { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') };
   const storage = options.storage ?? new LocalSnapshotStorage([dir]);
   const useCases = createUseCases({ bus, storage, defaults });
+  const clusters = options.clusters ?? new ClusterRepository(store, { box: new SecretBox(TEST_SECRET_KEY) });
   const app = createApp({
     bus,
     store,
     defaults,
     storage,
     ...options,
-    graphql: options.graphql?.({ bus, store, useCases }),
+    clusters,
+    graphql: options.graphql?.({ bus, store, useCases, clusters }),
     log: () => {},
   });
   return {
     app,
     bus,
     store,
+    clusters,
     dir,
     async close() {
       await store.close();

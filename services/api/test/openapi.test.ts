@@ -334,6 +334,21 @@ describe('the API answers as the document says (over HTTP)', () => {
     expect((await call('get', webhook, undefined, '/api/v1/webhooks/nope')).status).toBe(400);
   });
 
+  it('the cluster routes answer as described', async () => {
+    const cluster = '/api/v1/clusters/{name}';
+    const put = { restUrl: 'https://flink.example.com', headers: { Authorization: 'Bearer x' } };
+    expect((await call('put', cluster, put, '/api/v1/clusters/described')).status).toBe(201);
+    expect((await call('put', cluster, put, '/api/v1/clusters/described')).status).toBe(200);
+    expect((await call('get', cluster, undefined, '/api/v1/clusters/described')).body.headers).toEqual([
+      'authorization',
+    ]);
+    expect((await call('get', '/api/v1/clusters')).body.clusters.length).toBeGreaterThan(0);
+    expect((await call('put', cluster, { restUrl: 'https://u:p@x' }, '/api/v1/clusters/x')).status).toBe(400);
+    expect((await call('get', cluster, undefined, '/api/v1/clusters/Not_A_Name')).status).toBe(400);
+    expect((await call('delete', cluster, undefined, '/api/v1/clusters/described')).status).toBe(204);
+    expect((await call('delete', cluster, undefined, '/api/v1/clusters/described')).status).toBe(404);
+  });
+
   it('every described route answered at least once', () => {
     expect(documented().filter((route) => !checked.has(route))).toEqual([]);
   });

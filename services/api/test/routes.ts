@@ -10,6 +10,7 @@ import { JOB } from './fixture';
  */
 
 export const SUBSCRIPTION = 'wh_4f1c2a9b7d3e5f60a1b2c3d4';
+export const CLUSTER = 'flink-prod';
 
 /** A route's path (`/jobs/{jobId}/...`) with its parameters filled in with the tests' job and subscription. */
 export const concrete = (path: string) =>
@@ -18,7 +19,8 @@ export const concrete = (path: string) =>
     .replace('{snapshotId}', '1')
     .replace('{checkpointId}', '1')
     .replace('{subscriptionId}', SUBSCRIPTION)
-    .replace('{deliveryId}', 'd1');
+    .replace('{deliveryId}', 'd1')
+    .replace('{name}', CLUSTER);
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };

@@ -1,16 +1,7 @@
 import { Circuit, FlinkRestClient } from '@snapcat/flink';
 import type { LogFn } from '@snapcat/runtime';
+import type { ClusterRegistry } from '@snapcat/application';
 import type { FlinkApis } from './flink';
-
-/** A registered Flink cluster, its header values unsealed (the registry's interface, issue 19 item 1). */
-export interface FlinkCluster {
-  name: string;
-  restUrl: string;
-  headers: Record<string, string>;
-}
-export interface ClusterSource {
-  get(name: string): Promise<FlinkCluster | null>;
-}
 
 /**
  * The Flink API of each registered cluster: one client per cluster configuration, and one circuit per
@@ -18,7 +9,7 @@ export interface ClusterSource {
  * delays another's. The circuit's transitions are logged (an operator's first sign of a cluster down).
  */
 export function flinkApisFrom(
-  clusters: ClusterSource,
+  clusters: Pick<ClusterRegistry, 'get'>,
   log: { warn: LogFn; info: LogFn },
   options: { timeoutMs?: number; retries?: number } = {},
 ): FlinkApis {

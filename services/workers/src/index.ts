@@ -3,13 +3,14 @@ import type { CommandBus } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
 import { connectRedis, logQueueErrors, type Config, type LogFn } from '@snapcat/runtime';
 import type { SnapshotStorage } from '@snapcat/storage';
-import { openWebhooks } from '@snapcat/webhooks';
+import { openClusters, openWebhooks } from '@snapcat/webhooks';
 import { Enqueuer } from './enqueue';
 import { ProcessManager } from './process-manager';
 import { startProcessors } from './processors';
 import { openQueues } from './queues';
 import { ScheduleIndex } from './schedule-index';
 import { FlinkEnqueuer, startFlinkWorker, type FlinkApis } from './flink';
+import { flinkApisFrom } from './flink-clusters';
 
 export { ProcessManager } from './process-manager';
 export { ScheduleIndex } from './schedule-index';
@@ -74,11 +75,8 @@ export async function startWorkers({
     schedules,
     log,
   });
-  const apis: FlinkApis =
-    flinkApis ??
-    (async (cluster) => {
-      throw new Error(`Flink cluster ${cluster} is not known to this worker (no cluster registry)`);
-    });
+  // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
+  const apis: FlinkApis = flinkApis ?? flinkApisFrom(openClusters(config, store), log);
   workers.push(startFlinkWorker(connection, prefix, { bus, apis, pollMs, log }));
   processManager.start();
   const webhooks = openWebhooks(config, prefix, store, log);

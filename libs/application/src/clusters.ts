@@ -1,0 +1,262 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ClusterEvent,
+  ClusterHeaders,
+  ClusterName,
+  ClusterRestUrl,
+  CommandRejected,
+  clusterView,
+  evolveClusters,
+  type ClusterView,
+  type Clusters,
+  type SealedSecret,
+  type StoredCluster,
+} from '@snapcat/domain';
+import type { z } from 'zod';
+import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '@snapcat/event-store';
+
+/** The stream every cluster event goes to: clusters are few and changed rarely. */
+export const CLUSTERS_STREAM = 'snapcat-clusters';
+
+/** A Flink cluster snapcat may talk to, its headers in clear: for the connector only, never for an answer. */
+export interface FlinkCluster {
+  name: string;
+  restUrl: string;
+  /** Lowercased names; the values in clear. */
+  headers: Record<string, string>;
+}
+
+/** What the Flink connector reads: the clusters as of now (every change durable before the call). */
+export interface ClusterRegistry {
+  get(name: string): Promise<FlinkCluster | null>;
+  list(): Promise<FlinkCluster[]>;
+}
+
+/**
+ * Seals and opens header values: `SecretBox` of @snapcat/webhooks (AES-256-GCM under SNAPCAT_SECRET_KEY),
+ * the one that seals webhook secrets. An interface here, so that this library need not depend on that one.
+ */
+export interface Sealer {
+  seal(plain: string): SealedSecret;
+  open(sealed: SealedSecret): string;
+}
+
+/** What a PUT gives: the whole definition (headers replace the previous ones). */
+export interface ClusterInput {
+  restUrl: string;
+  headers?: Record<string, string>;
+}
+
+/** Header values cannot be stored: there is no key to seal them with. */
+export class HeadersNeedKeyError extends Error {
+  constructor() {
+    super(
+      'headers are stored sealed: set SNAPCAT_SECRET_KEY (32+ characters) to give a cluster headers; ' +
+        'only SNAPCAT_ENV=development may run without one',
+    );
+    this.name = 'HeadersNeedKeyError';
+  }
+}
+
+/** A stored header cannot be opened: the key is not the one it was sealed with, or there is none. */
+export class ClusterHeadersUnreadableError extends Error {
+  constructor(cluster: string, why: string) {
+    super(`the headers of cluster ${cluster} cannot be opened: ${why}`);
+    this.name = 'ClusterHeadersUnreadableError';
+  }
+}
+
+const PAGE = 1000;
+const ATTEMPTS = 10;
+
+export interface ClusterRepositoryOptions {
+  /** Seals header values; without one, a cluster with headers is refused (HeadersNeedKeyError). */
+  box?: Sealer;
+  now?: () => number;
+}
+
+/**
+ * The clusters, folded from `snapcat-clusters` and caught up from their revision on each read, so that every
+ * process (API, workers) sees a change as soon as it is durable. Header values are sealed before they are
+ * written: the events, backups and audit exports never hold one in clear. It is the ClusterRegistry the
+ * connector reads (values opened), and what the API changes and shows (names only).
+ */
+export class ClusterRepository implements ClusterRegistry {
+  private state: Clusters = new Map();
+  private revision = -1n;
+  private lastCatchUp: Promise<unknown> = Promise.resolve();
+  private readonly box: Sealer | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: EventStore,
+    options: ClusterRepositoryOptions = {},
+  ) {
+    this.box = options.box;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Whether headers can be stored (a key to seal them with). */
+  get sealsHeaders(): boolean {
+    return this.box !== undefined;
+  }
+
+  /** The clusters as of now; catch-ups run one after the other, so that each event is applied once. */
+  current(): Promise<Clusters> {
+    const run = this.lastCatchUp.then(() => this.catchUp());
+    this.lastCatchUp = run.catch(() => undefined);
+    return run;
+  }
+
+  async get(name: string): Promise<FlinkCluster | null> {
+    const cluster = (await this.current()).get(name);
+    return cluster ? this.opened(cluster) : null;
+  }
+
+  /** Every cluster, by name. */
+  async list(): Promise<FlinkCluster[]> {
+    return byName(await this.current()).map((cluster) => this.opened(cluster));
+  }
+
+  /** What a client may see of every cluster, by name. */
+  async views(): Promise<ClusterView[]> {
+    return byName(await this.current()).map(clusterView);
+  }
+
+  async view(name: string): Promise<ClusterView | null> {
+    const cluster = (await this.current()).get(name);
+    return cluster ? clusterView(cluster) : null;
+  }
+
+  /**
+   * Registers or replaces the cluster. Unchanged (the same URL, the same headers with the same values):
+   * nothing is written. CommandRejected INVALID for a field that breaks a rule (the API checks them first);
+   * HeadersNeedKeyError for headers without a key.
+   */
+  async put(
+    name: string,
+    input: ClusterInput,
+  ): Promise<{ cluster: ClusterView; created: boolean; changed: boolean }> {
+    checked(ClusterName, name, 'name');
+    checked(ClusterRestUrl, input.restUrl, 'restUrl');
+    const headers = normalized(checked(ClusterHeaders, input.headers ?? {}, 'headers'));
+    if (headers.length > 0 && !this.box) throw new HeadersNeedKeyError();
+    for (let attempt = 1; ; attempt++) {
+      const state = await this.current();
+      const previous = state.get(name);
+      if (previous && previous.restUrl === input.restUrl && this.sameHeaders(previous, headers)) {
+        return { cluster: clusterView(previous), created: false, changed: false };
+      }
+      const event: ClusterEvent = {
+        type: previous ? 'ClusterChanged' : 'ClusterRegistered',
+        name,
+        restUrl: input.restUrl,
+        headers: headers.map(([header, value]) => ({ name: header, value: this.box!.seal(value) })),
+        occurredAt: new Date(this.now()).toISOString(),
+      };
+      if (await this.append(event, attempt)) {
+        const cluster = (await this.current()).get(name)!;
+        return { cluster: clusterView(cluster), created: !previous, changed: true };
+      }
+    }
+  }
+
+  /** Removes the cluster; false when there is none of that name (nothing written). */
+  async remove(name: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const state = await this.current();
+      if (!state.has(name)) return false;
+      const event: ClusterEvent = {
+        type: 'ClusterRemoved',
+        name,
+        occurredAt: new Date(this.now()).toISOString(),
+      };
+      if (await this.append(event, attempt)) return true;
+    }
+  }
+
+  /** True once appended; false on a concurrent change (decide again), which is retried ATTEMPTS times. */
+  private async append(event: ClusterEvent, attempt: number): Promise<boolean> {
+    try {
+      await this.store.append(
+        CLUSTERS_STREAM,
+        [{ id: randomUUID(), type: event.type, data: event }],
+        this.revision < 0n ? 'no_stream' : this.revision,
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError) || attempt >= ATTEMPTS) throw error;
+      return false;
+    }
+  }
+
+  /** Compared in clear: sealing twice never gives the same bytes. */
+  private sameHeaders(cluster: StoredCluster, headers: [string, string][]): boolean {
+    if (cluster.headers.length !== headers.length) return false;
+    if (headers.length === 0) return true;
+    if (!this.box) return false;
+    try {
+      return cluster.headers.every(
+        (stored, i) => stored.name === headers[i]![0] && this.box!.open(stored.value) === headers[i]![1],
+      );
+    } catch {
+      // Sealed under another key: replacing them is how they become readable again.
+      return false;
+    }
+  }
+
+  private opened(cluster: StoredCluster): FlinkCluster {
+    const headers: Record<string, string> = {};
+    if (cluster.headers.length > 0 && !this.box) {
+      throw new ClusterHeadersUnreadableError(cluster.name, 'SNAPCAT_SECRET_KEY is not set');
+    }
+    for (const header of cluster.headers) {
+      try {
+        headers[header.name] = this.box!.open(header.value);
+      } catch {
+        throw new ClusterHeadersUnreadableError(
+          cluster.name,
+          'SNAPCAT_SECRET_KEY is not the key they were sealed with (set them again with PUT)',
+        );
+      }
+    }
+    return { name: cluster.name, restUrl: cluster.restUrl, headers };
+  }
+
+  private async catchUp(): Promise<Clusters> {
+    for (;;) {
+      const page = await this.store.readStream(CLUSTERS_STREAM, {
+        fromRevision: this.revision + 1n,
+        maxCount: PAGE,
+      });
+      for (const recorded of page) this.apply(recorded);
+      if (page.length < PAGE) return this.state;
+    }
+  }
+
+  private apply(recorded: RecordedEvent): void {
+    if (recorded.revision <= this.revision) return;
+    this.state = evolveClusters(this.state, ClusterEvent.parse(recorded.data));
+    this.revision = recorded.revision;
+  }
+}
+
+/** The value, or CommandRejected INVALID naming the field (and the header) and the rule it breaks. */
+function checked<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const named = issue.code === 'custom' ? issue.params?.rule : undefined;
+  const rule = typeof named === 'string' ? named : issue.code.replace(/_/g, '-');
+  const path = [field, ...issue.path.map(String)].join('.');
+  throw new CommandRejected('INVALID', path, rule, `${path}: ${issue.message}`);
+}
+
+const byName = (clusters: Clusters): StoredCluster[] =>
+  [...clusters.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+
+/** Lowercased names, sorted: the order the log keeps them in. */
+const normalized = (headers: Record<string, string>): [string, string][] =>
+  Object.entries(headers)
+    .map(([name, value]): [string, string] => [name.toLowerCase(), value])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
