@@ -184,4 +184,69 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       'the next savepoint completed',
     );
   }, 60_000);
+
+  it('item 6: an unreachable cluster is recorded once and shown in /readyz and GraphQL, never delays another cluster’s jobs, and is recorded back', async () => {
+    const other = new FlinkTestServer();
+    await other.start();
+    try {
+      expect((await api.put('/clusters/other', { restUrl: other.url })).status).toBe(201);
+      const elsewhere = newJobId();
+      other.addJob(elsewhere, { checkpointDir: join(root, 'checkpoints'), checkpointIntervalMs: 200 });
+      await api.put(`/jobs/${elsewhere}`, {
+        source: { type: 'flink', cluster: 'other' },
+        storage: { checkpointDir: join(root, 'checkpoints'), savepointDir: join(root, 'savepoints') },
+      });
+      const jobId = await managedJob(200);
+      const mirroredOf = async (id: string) =>
+        (await snapshots(id)).filter((s) => s.flinkCheckpointId !== null).length;
+      await until(async () => ((await mirroredOf(jobId)) > 0 ? true : undefined), 10_000, 'first mirror');
+      await flink.outage(true);
+      const down = await until(
+        async () => {
+          const cluster = (await api.get('/clusters/local')).body;
+          return cluster.state === 'UNREACHABLE' ? cluster : undefined;
+        },
+        20_000,
+        'local recorded unreachable',
+      );
+      expect(down.lastError).toMatch(/fail/);
+      const ready = (await fetch(`${service.url}/readyz`)).status;
+      expect(ready).toBe(200); // a Flink cluster down never makes snapcat unready
+      const readyz = (await (await fetch(`${service.url}/readyz`)).json()) as {
+        flinkClusters: { name: string; state: string }[];
+      };
+      expect(readyz.flinkClusters).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'local', state: 'UNREACHABLE' })]),
+      );
+      // The other cluster's job goes on being mirrored meanwhile.
+      const before = await mirroredOf(elsewhere);
+      await until(
+        async () => ((await mirroredOf(elsewhere)) > before + 3 ? true : undefined),
+        10_000,
+        'other mirrored',
+      );
+      const graphql = await fetch(`${service.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ cluster(name: "local") { state stateSince lastError } }' }),
+      });
+      expect(((await graphql.json()) as { data: { cluster: { state: string } } }).data.cluster.state).toBe(
+        'UNREACHABLE',
+      );
+      await flink.outage(false);
+      await until(
+        async () => ((await api.get('/clusters/local')).body.state === 'REACHABLE' ? true : undefined),
+        30_000,
+        'local recorded back',
+      );
+      const after = await mirroredOf(jobId);
+      await until(
+        async () => ((await mirroredOf(jobId)) > after ? true : undefined),
+        10_000,
+        'local mirrored again',
+      );
+    } finally {
+      await other.stop();
+    }
+  }, 90_000);
 });

@@ -175,6 +175,27 @@ export class ClusterRepository implements ClusterRegistry {
     }
   }
 
+  /**
+   * Records what the connector found (issue 19, item 6): an event only when it changes what the log says,
+   * so several workers seeing one outage record it once. False when nothing was written (unknown cluster,
+   * or already recorded).
+   */
+  async recordReachability(name: string, reachable: boolean, error = ''): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const cluster = (await this.current()).get(name);
+      if (!cluster) return false;
+      const now = reachable ? 'REACHABLE' : 'UNREACHABLE';
+      if (cluster.reachability.state === now) return false;
+      // An outage ending is news only when one was recorded; a first success is the normal case.
+      if (reachable && cluster.reachability.state === 'UNKNOWN') return false;
+      const occurredAt = new Date(this.now()).toISOString();
+      const event: ClusterEvent = reachable
+        ? { type: 'FlinkClusterReachable', name, occurredAt }
+        : { type: 'FlinkClusterUnreachable', name, occurredAt, error: error.slice(0, 4096) };
+      if (await this.append(event, attempt)) return true;
+    }
+  }
+
   /** True once appended; false on a concurrent change (decide again), which is retried ATTEMPTS times. */
   private async append(event: ClusterEvent, attempt: number): Promise<boolean> {
     try {

@@ -50,6 +50,9 @@ describe('ClusterRepository', () => {
         headers: ['authorization', 'x-api-key'],
         createdAt: '2026-11-30T10:00:00.000Z',
         updatedAt: '2026-11-30T10:00:00.000Z',
+        state: 'UNKNOWN',
+        stateSince: null,
+        lastError: null,
       },
     });
     // The same definition (names in another case and order): nothing written.
@@ -198,5 +201,28 @@ describe('ClusterRepository', () => {
       new ClusterRepository(racing).put('four', { restUrl: 'http://four' }),
     ).rejects.toBeInstanceOf(WrongExpectedVersionError);
     expect(appends).toBe(10);
+  });
+
+  it('records a cluster found unreachable once per outage, and back once it answers, whoever saw it', async () => {
+    const clusters = new ClusterRepository(store, { box, now: () => T0 });
+    const other = new ClusterRepository(store, { box, now: () => Date.parse('2026-11-30T11:00:00.000Z') });
+    await clusters.put('flink-down', { restUrl: 'https://down.example.com' });
+    // A first success is the normal case: nothing to record.
+    expect(await clusters.recordReachability('flink-down', true)).toBe(false);
+    expect(await clusters.recordReachability('flink-down', false, 'refused')).toBe(true);
+    expect(await other.recordReachability('flink-down', false, 'refused too')).toBe(false); // already recorded
+    expect(await clusters.view('flink-down')).toMatchObject({ state: 'UNREACHABLE', lastError: 'refused' });
+    expect(await other.recordReachability('flink-down', true)).toBe(true);
+    expect(await clusters.view('flink-down')).toMatchObject({
+      state: 'REACHABLE',
+      stateSince: '2026-11-30T11:00:00.000Z',
+      lastError: null,
+    });
+    expect(await clusters.recordReachability('no-such-cluster', false)).toBe(false);
+    const types = (await store.readStream(CLUSTERS_STREAM)).map((e) => e.type);
+    expect(types.filter((t) => t.startsWith('FlinkCluster'))).toEqual([
+      'FlinkClusterUnreachable',
+      'FlinkClusterReachable',
+    ]);
   });
 });

@@ -116,8 +116,28 @@ export const ClusterChanged = z.strictObject({
   ...definition,
 });
 export const ClusterRemoved = z.strictObject({ type: z.literal('ClusterRemoved'), ...ofCluster });
+/**
+ * The connector's calls to the cluster failed so often in a row that its circuit opened: calls fail fast
+ * until a probe gets through (issue 19, item 6). Recorded once per outage, by whichever worker saw it first.
+ */
+export const FlinkClusterUnreachable = z.strictObject({
+  type: z.literal('FlinkClusterUnreachable'),
+  ...ofCluster,
+  error: z.string().max(4096),
+});
+/** A probe got through after an outage: the cluster answers again. */
+export const FlinkClusterReachable = z.strictObject({
+  type: z.literal('FlinkClusterReachable'),
+  ...ofCluster,
+});
 
-export const ClusterEvent = z.discriminatedUnion('type', [ClusterRegistered, ClusterChanged, ClusterRemoved]);
+export const ClusterEvent = z.discriminatedUnion('type', [
+  ClusterRegistered,
+  ClusterChanged,
+  ClusterRemoved,
+  FlinkClusterUnreachable,
+  FlinkClusterReachable,
+]);
 export type ClusterEvent = z.infer<typeof ClusterEvent>;
 export const CLUSTER_EVENT_TYPES = ClusterEvent.options.map((o) => o.shape.type.value);
 
@@ -128,7 +148,15 @@ export interface StoredCluster {
   headers: SealedHeader[];
   createdAt: string;
   updatedAt: string;
+  /** What the connector last recorded: UNKNOWN until a worker found the cluster unreachable, or back. */
+  reachability: {
+    state: 'UNKNOWN' | 'REACHABLE' | 'UNREACHABLE';
+    since: string | null;
+    error: string | null;
+  };
 }
+
+const UNKNOWN_REACHABILITY: StoredCluster['reachability'] = { state: 'UNKNOWN', since: null, error: null };
 
 /** Every cluster registered and not removed, by name. */
 export type Clusters = ReadonlyMap<string, StoredCluster>;
@@ -145,6 +173,22 @@ export function evolveClusters(state: Clusters, event: ClusterEvent): Clusters {
         headers: event.headers,
         createdAt,
         updatedAt: event.occurredAt,
+        reachability: state.get(event.name)?.reachability ?? UNKNOWN_REACHABILITY,
+      });
+      break;
+    }
+    case 'FlinkClusterUnreachable':
+    case 'FlinkClusterReachable': {
+      const cluster = state.get(event.name);
+      if (!cluster) break;
+      const unreachable = event.type === 'FlinkClusterUnreachable';
+      next.set(event.name, {
+        ...cluster,
+        reachability: {
+          state: unreachable ? 'UNREACHABLE' : 'REACHABLE',
+          since: event.occurredAt,
+          error: unreachable ? event.error : null,
+        },
       });
       break;
     }
@@ -169,6 +213,10 @@ export function clusterView(cluster: StoredCluster) {
     headers: cluster.headers.map((header) => header.name),
     createdAt: cluster.createdAt,
     updatedAt: cluster.updatedAt,
+    /** As the connector last found it (issue 19, item 6): REACHABLE, UNREACHABLE, or UNKNOWN until then. */
+    state: cluster.reachability.state,
+    stateSince: cluster.reachability.since,
+    lastError: cluster.reachability.error,
   };
 }
 export type ClusterView = ReturnType<typeof clusterView>;

@@ -166,7 +166,14 @@ export function createApp({
       // Redis went away between the health flag and the read (the flag follows within a moment).
       return redisDown();
     }
-    res.json({ status: 'ready', eventStore: 'reachable', redis, projectionLagMs });
+    // Each Flink cluster's state, as the connector recorded it: informative, never a reason to be unready
+    // (one cluster down must not take the catalog, nor the other clusters' jobs, with it).
+    const flinkClusters = (await clusters.views().catch(() => [])).map((c) => ({
+      name: c.name,
+      state: c.state,
+      since: c.stateSince,
+    }));
+    res.json({ status: 'ready', eventStore: 'reachable', redis, projectionLagMs, flinkClusters });
   });
 
   app.get('/metrics', async (_req, res) => {

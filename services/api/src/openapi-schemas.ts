@@ -356,5 +356,12 @@ export const FlinkCluster = z
     }),
     createdAt: Timestamp,
     updatedAt: Timestamp,
+    state: z.enum(['UNKNOWN', 'REACHABLE', 'UNREACHABLE']).meta({
+      description:
+        'As the connector last found it: UNREACHABLE once its circuit opened (calls fail fast), REACHABLE ' +
+        'once a probe got through again, UNKNOWN until an outage was seen.',
+    }),
+    stateSince: Timestamp.nullable(),
+    lastError: z.string().nullable().meta({ description: 'Why it was found unreachable.' }),
   })
   .meta({ id: 'FlinkCluster', description: 'A Flink cluster snapcat may talk to (never a header value).' });

@@ -835,6 +835,19 @@ function operationRoutes(): DescribedRoute[] {
               eventStore: z.literal('reachable'),
               redis: z.enum(['connected', 'not used']),
               projectionLagMs: z.unknown().meta({ description: "The read model's append-to-visible lag." }),
+              flinkClusters: z
+                .array(
+                  z.object({
+                    name: z.string(),
+                    state: z.enum(['UNKNOWN', 'REACHABLE', 'UNREACHABLE']),
+                    since: z.string().nullable(),
+                  }),
+                )
+                .meta({
+                  description:
+                    'Each Flink cluster as the connector last found it (informative: a cluster down never makes ' +
+                    'snapcat unready).',
+                }),
             }),
             'Ready.',
           ),

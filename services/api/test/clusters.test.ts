@@ -72,6 +72,9 @@ describe('Flink clusters over REST', () => {
       headers: ['authorization'],
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
+      state: 'UNKNOWN',
+      stateSince: null,
+      lastError: null,
       changed: true,
     });
     const replaced = seen(

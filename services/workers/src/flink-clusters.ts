@@ -1,6 +1,6 @@
 import { Circuit, FlinkRestClient } from '@snapcat/flink';
 import type { LogFn } from '@snapcat/runtime';
-import type { ClusterRegistry } from '@snapcat/application';
+import type { ClusterRegistry, ClusterRepository } from '@snapcat/application';
 import type { FlinkApis } from './flink';
 
 /**
@@ -9,7 +9,7 @@ import type { FlinkApis } from './flink';
  * delays another's. The circuit's transitions are logged (an operator's first sign of a cluster down).
  */
 export function flinkApisFrom(
-  clusters: Pick<ClusterRegistry, 'get'>,
+  clusters: Pick<ClusterRegistry, 'get'> & Partial<Pick<ClusterRepository, 'recordReachability'>>,
   log: { warn: LogFn; info: LogFn },
   options: { timeoutMs?: number; retries?: number } = {},
 ): FlinkApis {
@@ -21,9 +21,19 @@ export function flinkApisFrom(
     let circuit = circuits.get(name);
     if (!circuit) {
       circuit = new Circuit();
-      circuit.onChange((change) =>
-        (change === 'unreachable' ? log.warn : log.info)(`flink cluster ${change}`, { cluster: name }),
-      );
+      circuit.onChange((change) => {
+        (change === 'unreachable' ? log.warn : log.info)(`flink cluster ${change}`, { cluster: name });
+        // Recorded in the clusters' log (FlinkClusterUnreachable, FlinkClusterReachable): once per outage.
+        clusters
+          .recordReachability?.(
+            name,
+            change === 'reachable',
+            'calls failed repeatedly (refused connections, timeouts or 5xx answers): they fail fast until a probe gets through',
+          )
+          .catch((error: Error) =>
+            log.warn('cannot record a Flink cluster’s reachability', { cluster: name, error: error.message }),
+          );
+      });
       circuits.set(name, circuit);
     }
     // A changed URL or header makes a new client; the header values are compared, never logged.
