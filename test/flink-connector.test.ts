@@ -160,6 +160,32 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       expect(catalog).toContain(s.externalPath);
   }, 60_000);
 
+  it('R67 persisting a managed job’s checkpoint takes a NATIVE savepoint in Flink that stands for it', async () => {
+    const jobId = await managedJob(300);
+    const checkpoint = await until(
+      async () => (await snapshots(jobId)).find((s) => s.kind === 'CHECKPOINT' && s.status === 'COMPLETED'),
+      15_000,
+      'a mirrored checkpoint',
+    );
+    const persisted = await api.post(`/jobs/${jobId}/snapshots/${checkpoint.snapshotId}/persist`, {});
+    expect(persisted.status).toBe(202);
+    expect(persisted.body).toMatchObject({ persisted: false, changed: true });
+    const savepoint = await until(
+      async () => {
+        const s = (await api.get(`/jobs/${jobId}/snapshots/${persisted.body.savepointSnapshotId}`)).body;
+        return s.status === 'COMPLETED' ? s : undefined;
+      },
+      15_000,
+      'the savepoint completed',
+    );
+    expect(savepoint).toMatchObject({
+      kind: 'SAVEPOINT',
+      formatType: 'NATIVE',
+      standsFor: checkpoint.snapshotId,
+    });
+    expect(existsSync(localPath(savepoint.externalPath))).toBe(true);
+  }, 60_000);
+
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {
     const jobId = await managedJob();
     flink.failNextSavepoints(jobId, 1, 'Checkpoint was declined (tasks not ready)');

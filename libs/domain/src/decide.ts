@@ -45,7 +45,13 @@ export interface Replies {
     nextSnapshotId: number;
   };
   /** `savepointPath`: where snapcat's manifest lies (R39); `restorePath`: what Flink restores from (R57). */
-  PersistSnapshot: { savepointPath: string; restorePath: string; changed: boolean };
+  /** A managed job's checkpoint is persisted by a savepoint taken in Flink: `savepointSnapshotId` (R67). */
+  PersistSnapshot: {
+    savepointPath: string;
+    restorePath: string;
+    changed: boolean;
+    savepointSnapshotId?: number;
+  };
   RequestDiscard: { snapshotStatus: SnapshotStatus; changed: boolean };
   RecordDiscardCompleted: { snapshotStatus: SnapshotStatus; changed: boolean };
   RecordDiscardFailed: { snapshotStatus: SnapshotStatus };
@@ -974,8 +980,60 @@ function persist(d: Decider, c: CommandOf<'PersistSnapshot'>): Replies['PersistS
   const restorePath = snapshot.externalPath;
   if (snapshot.kind === 'SAVEPOINT') return { savepointPath: restorePath, restorePath, changed: false };
   if (snapshot.persisted) return { savepointPath: snapshot.persistedPath!, restorePath, changed: false };
+  if (d.state.source) return persistManaged(d, snapshot, c.targetDirectory ?? d.state.storage.savepointDir);
   const path = persistTo(d, snapshot, c.targetDirectory ?? d.state.storage.savepointDir, 'USER');
   return { savepointPath: path, restorePath, changed: true };
+}
+
+/**
+ * R67: Flink owns a managed job's checkpoints and deletes them when it subsumes them; nothing outside Flink
+ * can stop that. Persisting one takes a NATIVE savepoint of the job at once (FLIP-10's persist, as close as
+ * Flink allows), which records the checkpoint it stands for. Asked again, it answers that savepoint.
+ */
+function persistManaged(d: Decider, checkpoint: SnapshotState, dir: string): Replies['PersistSnapshot'] {
+  const s = d.state;
+  const triggerId = `persist-${checkpoint.snapshotId}`;
+  const existing = s.triggers.get(triggerId);
+  if (existing !== undefined) {
+    const savepoint = s.snapshots.get(existing)!;
+    return {
+      savepointPath: savepoint.externalPath,
+      restorePath: savepoint.externalPath,
+      changed: false,
+      savepointSnapshotId: existing,
+    };
+  }
+  if (s.status !== 'RUNNING') {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'managed-persist-running',
+      `persisting checkpoint ${checkpoint.snapshotId} of a managed job takes a savepoint of the job, which is ${s.status}, not RUNNING`,
+    );
+  }
+  const snapshotId = s.nextSnapshotId;
+  const externalPath = savepointPath(dir, s.jobId, `${snapshotId}/${triggerId}`);
+  d.emit({
+    type: 'SnapshotTriggered',
+    snapshotId,
+    kind: 'SAVEPOINT',
+    triggerType: 'MANUAL',
+    triggerId,
+    properties: propertiesFor('SAVEPOINT', s.checkpointing.retention),
+    formatType: 'NATIVE',
+    checkpointType: 'FULL',
+    ...versionsOf(s.jobVersion, s.flinkVersion),
+    tasks: s.tasks,
+    deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
+    externalPath,
+    standsFor: checkpoint.snapshotId,
+  });
+  return {
+    savepointPath: externalPath,
+    restorePath: externalPath,
+    changed: true,
+    savepointSnapshotId: snapshotId,
+  };
 }
 
 function persistTo(d: Decider, snapshot: SnapshotState, dir: string, cause: 'USER' | 'JOB_FAILED'): string {

@@ -90,6 +90,8 @@ export const SnapshotTriggered = z.strictObject({
   terminate: StopWithSavepoint.optional(),
   /** A managed job's checkpoint the mirror recorded (R68): Flink's id for it. */
   flinkCheckpointId: z.number().int().nonnegative().optional(),
+  /** A managed job's savepoint taken to persist one of its checkpoints (R67): that checkpoint's id. */
+  standsFor: SnapshotNumber.optional(),
 });
 
 export const SnapshotTriggerRejected = z.strictObject({

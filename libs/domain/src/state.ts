@@ -119,6 +119,8 @@ export interface SnapshotState {
   terminate: StopWithSavepoint | null;
   /** Flink's id of a managed job's checkpoint the mirror recorded (R68), null otherwise. */
   flinkCheckpointId: number | null;
+  /** A managed job's savepoint taken to persist a checkpoint (R67): that checkpoint's id; null otherwise. */
+  standsFor: number | null;
 }
 
 /** A restore of the job (R62): from one of its snapshots or from an external path. */
@@ -391,6 +393,7 @@ export class Draft {
             claimMode: null,
             terminate: event.terminate ?? null,
             flinkCheckpointId: event.flinkCheckpointId ?? null,
+            standsFor: event.standsFor ?? null,
           }),
         );
         this.owned.add(event.snapshotId);
@@ -668,6 +671,7 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     claimMode: s.claimMode,
     terminate: s.terminate,
     flinkCheckpointId: s.flinkCheckpointId,
+    standsFor: s.standsFor,
   };
 }
 

@@ -190,6 +190,34 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(recorded).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED', externalPath: theirs });
   });
 
+  it('R67 persisting a managed job’s checkpoint takes a NATIVE savepoint standing for it (once), not a manifest', () => {
+    const job = managed(3);
+    mirror(job, [report(4)]);
+    const checkpoint = job.state.flinkCheckpoints.get(4)!;
+    const { reply, events } = job.run({ type: 'PersistSnapshot', snapshotId: checkpoint });
+    expect(events.map((e) => e.type)).toEqual(['SnapshotTriggered']);
+    expect(reply).toMatchObject({ changed: true, savepointSnapshotId: checkpoint + 1 });
+    expect(job.snapshot(checkpoint + 1)).toMatchObject({
+      kind: 'SAVEPOINT',
+      status: 'PENDING',
+      formatType: 'NATIVE',
+      standsFor: checkpoint,
+    });
+    expect(job.snapshot(checkpoint).persisted).toBe(false);
+    expect(job.run({ type: 'PersistSnapshot', snapshotId: checkpoint })).toMatchObject({
+      events: [],
+      reply: { changed: false, savepointSnapshotId: checkpoint + 1 },
+    });
+    job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
+    mirror(job, [report(5)]);
+    expect(
+      job.reject({ type: 'PersistSnapshot', snapshotId: job.state.flinkCheckpoints.get(5)! }),
+    ).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'managed-persist-running',
+    });
+  });
+
   it('R68 Flink’s failure messages name their reason', () => {
     expect(failureReasonOf('Checkpoint expired before completing.')).toBe('CHECKPOINT_EXPIRED');
     expect(failureReasonOf('... CheckpointFailureReason IO_EXCEPTION ...')).toBe('IO_EXCEPTION');

@@ -55,6 +55,7 @@ function parseSnapshot(text: string): StoredSnapshot {
     jobVersion: view.jobVersion ?? null,
     flinkVersion: view.flinkVersion ?? null,
     flinkCheckpointId: view.flinkCheckpointId ?? null,
+    standsFor: view.standsFor ?? null,
   };
 }
 type UpgradedFields =
@@ -65,7 +66,8 @@ type UpgradedFields =
   | 'savepointType'
   | 'jobVersion'
   | 'flinkVersion'
-  | 'flinkCheckpointId';
+  | 'flinkCheckpointId'
+  | 'standsFor';
 
 export interface JobFilter {
   status?: JobStatus;

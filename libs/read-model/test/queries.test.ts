@@ -35,6 +35,7 @@ type Snap = Pick<
   | 'checkpointedSize'
   | 'claimMode'
   | 'flinkCheckpointId'
+  | 'standsFor'
   | 'savepointType'
   | 'jobVersion'
   | 'flinkVersion'
@@ -52,6 +53,7 @@ const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId:
   checkpointedSize: 0,
   claimMode: null,
   flinkCheckpointId: null,
+  standsFor: null,
   savepointType: null,
   jobVersion: null,
   flinkVersion: null,

@@ -231,7 +231,14 @@ export function createApp({
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/persist', async (req, res) => {
     const { snapshotId, reply } = await useCases.persist(caller(req), req.params, body(req));
-    const { savepointPath, restorePath, changed } = reply;
+    const { savepointPath, restorePath, changed, savepointSnapshotId } = reply;
+    if (savepointSnapshotId !== undefined) {
+      // A managed job's checkpoint: a NATIVE savepoint of the job is being taken in Flink for it (R67).
+      return void res
+        .status(202)
+        .location(`${req.baseUrl}/jobs/${req.params.jobId}/snapshots/${savepointSnapshotId}`)
+        .json({ snapshotId, persisted: false, savepointSnapshotId, savepointPath, restorePath, changed });
+    }
     res.json({ snapshotId, persisted: true, savepointPath, restorePath, changed });
   });
 

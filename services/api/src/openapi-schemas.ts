@@ -79,6 +79,9 @@ export const Snapshot = z
         'reported (INCREMENTAL if one did), else what was asked for; null for a checkpoint recorded before snapcat ' +
         'kept it.',
     }),
+    standsFor: SnapshotNumber.nullable().meta({
+      description: 'A managed job’s savepoint taken to persist a checkpoint (R67): that checkpoint’s id.',
+    }),
     flinkCheckpointId: z.number().int().nonnegative().nullable().meta({
       description: 'A managed job’s checkpoint the mirror recorded: Flink’s id for it (R68); null otherwise.',
     }),

@@ -487,6 +487,19 @@ function snapshotRoutes(): DescribedRoute[] {
               }),
               'Persisted.',
             ),
+            202: json(
+              z.object({
+                snapshotId: z.number().int().positive(),
+                persisted: z.literal(false),
+                savepointSnapshotId: z.number().int().positive().meta({
+                  description: 'The NATIVE savepoint being taken in Flink for the checkpoint (R67).',
+                }),
+                savepointPath: z.string(),
+                restorePath: z.string(),
+                changed: z.boolean(),
+              }),
+              'A managed job’s checkpoint: Flink owns it, so a NATIVE savepoint of the job stands for it (R67).',
+            ),
           },
           COMMAND,
         ),
