@@ -90,6 +90,8 @@ export const SnapshotTriggered = z.strictObject({
   terminate: StopWithSavepoint.optional(),
   /** A managed job's checkpoint the mirror recorded (R68): Flink's id for it. */
   flinkCheckpointId: z.number().int().nonnegative().optional(),
+  /** A snapshot that existed before it was catalogued (R69): completed in the same decision, owned by the user. */
+  imported: z.literal(true).optional(),
 });
 
 export const SnapshotTriggerRejected = z.strictObject({

@@ -30,6 +30,8 @@ export function snapshotView(s: SnapshotState) {
     /** The application's and Flink's version that took it (R61); null when unknown. */
     /** A managed job's checkpoint the mirror recorded: Flink's id for it (R68). */
     flinkCheckpointId: s.flinkCheckpointId,
+    /** Catalogued from a path that existed already (R69), not taken through snapcat. */
+    imported: s.imported,
     jobVersion: s.jobVersion,
     flinkVersion: s.flinkVersion,
     acknowledgedTasks: s.acknowledged,
