@@ -192,6 +192,22 @@ export const RecordStrayCleanupCompleted = z.strictObject({
   bytesReclaimed: z.number().int().nonnegative(),
 });
 
+/**
+ * Catalogue a savepoint or retained checkpoint that exists already, taken before snapcat or by hand (R69):
+ * it completes at once under the next snapshot id, and is retained and disposed of like the others. The
+ * caller checked that the path exists and measured it (`stateSize`).
+ */
+export const ImportSnapshot = z.strictObject({
+  type: z.literal('ImportSnapshot'),
+  jobId: JobId,
+  externalPath: Location,
+  kind: SnapshotKind,
+  /** A savepoint's format; absent: CANONICAL. */
+  formatType: FormatType.optional(),
+  /** Bytes in the directory, as the storage measured them; absent: 0. */
+  stateSize: z.number().int().nonnegative().optional(),
+});
+
 /** The mirror of a managed job: what Flink's checkpoint history reports, oldest first (R68). */
 export const RecordFlinkCheckpoints = z.strictObject({
   type: z.literal('RecordFlinkCheckpoints'),
@@ -230,6 +246,7 @@ export const Command = z.discriminatedUnion('type', [
   RecordStrayCleanupCompleted,
   RecordFlinkCheckpoints,
   RecordFlinkSavepoint,
+  ImportSnapshot,
 ]);
 export type Command = z.infer<typeof Command>;
 export type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;

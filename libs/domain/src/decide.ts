@@ -3,8 +3,8 @@ import type { Command, CommandOf } from './commands';
 import { CommandRejected } from './errors';
 import type { Event } from './events';
 import { durationMs } from './duration';
-import { checkpointPath, periodicTriggerId, restorePath, savepointPath } from './paths';
-import { discardsOn, propertiesFor } from './properties';
+import { checkpointPath, fnv1a, periodicTriggerId, restorePath, savepointPath } from './paths';
+import { discardsOn, persistedProperties, propertiesFor } from './properties';
 import {
   isTerminal,
   type AckResult,
@@ -26,7 +26,7 @@ import {
   type JobState,
   type SnapshotState,
 } from './state';
-import { deletingSnapshot, normaliseLocation, planDiscard, planStrayCleanup } from './shared-state';
+import { deletingSnapshot, isWithin, normaliseLocation, planDiscard, planStrayCleanup } from './shared-state';
 
 export interface Replies {
   ConfigureJob: { created: boolean; changed: boolean };
@@ -70,6 +70,8 @@ export interface Replies {
   /** How many of Flink's reports changed the catalog, by what they recorded (R68). */
   RecordFlinkCheckpoints: { recorded: number; completed: number; failed: number; discarded: number };
   RecordFlinkSavepoint: { snapshotStatus: SnapshotStatus; changed: boolean };
+  /** `duplicate`: the path was imported before, and this is that snapshot (R69). */
+  ImportSnapshot: { snapshotId: number; status: SnapshotStatus; duplicate: boolean };
 }
 export type ReplyOf<C extends Command> = Replies[C['type']];
 
@@ -87,6 +89,10 @@ class Decider {
   readonly events: Event[] = [];
   private readonly draft: Draft;
   private readonly occurredAt: string;
+
+  get occurredAtIso(): string {
+    return this.occurredAt;
+  }
 
   constructor(
     state: JobState,
@@ -244,7 +250,85 @@ function decideCommand(d: Decider, command: Command, expired: number[]): Replies
       return mirrorFlinkCheckpoints(d, command);
     case 'RecordFlinkSavepoint':
       return recordFlinkSavepoint(d, command);
+    case 'ImportSnapshot':
+      return importSnapshot(d, command);
   }
+}
+
+/** The triggerId of an imported path (R69): the same path, however written (R43), is the same import. */
+export function importTriggerId(externalPath: string): string {
+  return `import-${fnv1a(`snapcat import\n${normaliseLocation(externalPath)}`, 64)}`;
+}
+
+/**
+ * R69, R70: catalogues a savepoint or retained checkpoint that exists already. It gets the next id and is
+ * COMPLETED at once, owned by the user (every discard flag off: never subsumed, never discarded by the job's
+ * termination), its directory owned in the shared-state registry. Importing the same path again answers
+ * that snapshot; a path that is, lies in, or holds the directory of another live snapshot is refused.
+ */
+function importSnapshot(d: Decider, c: CommandOf<'ImportSnapshot'>): Replies['ImportSnapshot'] {
+  const s = d.state;
+  const triggerId = importTriggerId(c.externalPath);
+  const existingId = s.triggers.get(triggerId);
+  if (existingId !== undefined) {
+    const existing = s.snapshots.get(existingId)!;
+    if (existing.kind !== c.kind) {
+      throw new CommandRejected(
+        'CONFLICT',
+        'kind',
+        'import-kind',
+        `${c.externalPath} was imported as ${existing.kind.toLowerCase()} ${existingId}`,
+      );
+    }
+    return { snapshotId: existingId, status: existing.status, duplicate: true };
+  }
+  const path = normaliseLocation(c.externalPath);
+  for (const [directory, owners] of s.sharedState.directories.entries()) {
+    if (owners.length === 0) continue;
+    const owner = owners[0]!;
+    if (directory === path) {
+      throw new CommandRejected(
+        'CONFLICT',
+        'externalPath',
+        'already-catalogued',
+        `${c.externalPath} is the directory of snapshot ${owner}`,
+      );
+    }
+    if (isWithin(path, directory) || isWithin(directory, path)) {
+      throw new CommandRejected(
+        'CONFLICT',
+        'externalPath',
+        'overlaps-catalogued',
+        isWithin(path, directory)
+          ? `${c.externalPath} lies inside ${directory}, the directory of snapshot ${owner}`
+          : `${c.externalPath} holds ${directory}, the directory of snapshot ${owner}: its discard would delete it`,
+      );
+    }
+  }
+  const snapshotId = s.nextSnapshotId;
+  d.emit({
+    type: 'SnapshotTriggered',
+    snapshotId,
+    kind: c.kind,
+    triggerType: 'MANUAL',
+    triggerId,
+    // R70: the user's, whatever the job's retention: every discard flag off (a savepoint stays forced).
+    properties: persistedProperties(propertiesFor(c.kind, s.checkpointing.retention)),
+    formatType: c.formatType ?? 'CANONICAL',
+    ...(c.kind === 'SAVEPOINT' ? { checkpointType: 'FULL' as const } : {}),
+    tasks: [],
+    deadline: d.occurredAtIso,
+    externalPath: c.externalPath,
+    imported: true,
+  });
+  d.emit({
+    type: 'SnapshotCompleted',
+    snapshotId,
+    kind: c.kind,
+    stateSize: c.stateSize ?? 0,
+    externalPath: c.externalPath,
+  });
+  return { snapshotId, status: 'COMPLETED', duplicate: false };
 }
 
 function expireOverdue(d: Decider): number[] {
@@ -1069,7 +1153,9 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
   const plan = d.state.source
     ? {
         locations:
-          snapshot.kind === 'SAVEPOINT' && snapshot.status === 'COMPLETED' ? [snapshot.externalPath] : [],
+          (snapshot.kind === 'SAVEPOINT' || snapshot.imported) && snapshot.status === 'COMPLETED'
+            ? [snapshot.externalPath]
+            : [],
         stateHandles: [],
         kept: [],
       }

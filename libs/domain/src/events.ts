@@ -92,6 +92,8 @@ export const SnapshotTriggered = z.strictObject({
   flinkCheckpointId: z.number().int().nonnegative().optional(),
   /** A managed job's savepoint taken to persist one of its checkpoints (R67): that checkpoint's id. */
   standsFor: SnapshotNumber.optional(),
+  /** A snapshot that existed before it was catalogued (R69): completed in the same decision, owned by the user. */
+  imported: z.literal(true).optional(),
 });
 
 export const SnapshotTriggerRejected = z.strictObject({

@@ -129,7 +129,8 @@ function choose(state: JobState, strategy: RestoreStrategy): Candidate | undefin
   const newest = (match: (s: SnapshotState) => boolean): SnapshotState | undefined => {
     for (let i = state.completed.length - 1; i >= 0; i -= 1) {
       const s = state.snapshots.get(state.completed[i]!)!;
-      if (s.snapshotId >= firstOfRun && match(s)) return s;
+      // An imported snapshot (R70) is not the run's: restoring from it is asked for by its id.
+      if (s.snapshotId >= firstOfRun && !s.imported && match(s)) return s;
     }
     return restoredLive && match(restoredLive) ? restoredLive : undefined;
   };

@@ -121,6 +121,11 @@ export interface SnapshotState {
   flinkCheckpointId: number | null;
   /** A managed job's savepoint taken to persist a checkpoint (R67): that checkpoint's id; null otherwise. */
   standsFor: number | null;
+  /**
+   * Imported (R69): it existed before snapcat catalogued it. The user's (never subsumed, R70), and not part
+   * of the job's run: its completion resets no failure count, starts no pause, and no restore plan picks it.
+   */
+  imported: boolean;
 }
 
 /** A restore of the job (R62): from one of its snapshots or from an external path. */
@@ -394,6 +399,7 @@ export class Draft {
             terminate: event.terminate ?? null,
             flinkCheckpointId: event.flinkCheckpointId ?? null,
             standsFor: event.standsFor ?? null,
+            imported: event.imported ?? false,
           }),
         );
         this.owned.add(event.snapshotId);
@@ -467,6 +473,9 @@ export class Draft {
         if (event.checkpointedSize !== undefined) snap.checkpointedSize = event.checkpointedSize;
         this.own('pending').delete(event.snapshotId);
         insertSorted(this.own('completed'), event.snapshotId);
+        this.own('counts').completed += 1;
+        // R70: an imported snapshot is no completion of the job's run: no pause, no reset of the failures.
+        if (snap.imported) return;
         s.lastCompletedAt = at;
         if (snap.kind === 'CHECKPOINT') s.fullCheckpointOwed = false;
         // R29: CheckpointFailureManager.handleCheckpointSuccess, for checkpoints and savepoints alike:
@@ -475,7 +484,6 @@ export class Draft {
           s.lastSucceededSnapshotId = event.snapshotId;
           this.clearFailureCount();
         }
-        this.own('counts').completed += 1;
         return;
       }
       case 'SnapshotFailed': {
@@ -672,6 +680,7 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     terminate: s.terminate,
     flinkCheckpointId: s.flinkCheckpointId,
     standsFor: s.standsFor,
+    imported: s.imported,
   };
 }
 
@@ -682,7 +691,7 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
  */
 export function isJobOwned(s: SnapshotState): boolean {
   if (s.claimMode !== null) return s.claimMode === 'CLAIM';
-  return s.kind === 'CHECKPOINT' && !s.persisted;
+  return s.kind === 'CHECKPOINT' && !s.persisted && !s.imported;
 }
 
 /**
@@ -854,20 +863,26 @@ export function pendingStop(state: JobState): SnapshotState | undefined {
   return undefined;
 }
 
-/** The newest retained completed snapshot (checkpoint or savepoint), the one a restart would use. */
+/**
+ * The newest retained completed snapshot (checkpoint or savepoint) the job took, the one a restart would
+ * use; an imported one (R70) is not the job's.
+ */
 export function latestCompleted(state: JobState): SnapshotState | undefined {
-  const id = state.completed[state.completed.length - 1];
-  return id === undefined ? undefined : state.snapshots.get(id);
+  for (let i = state.completed.length - 1; i >= 0; i -= 1) {
+    const snapshot = state.snapshots.get(state.completed[i]!)!;
+    if (!snapshot.imported) return snapshot;
+  }
+  return undefined;
 }
 
-/** The newest completed snapshot, among those retained, that matches. */
+/** The newest completed snapshot the job took (not an imported one, R70), among those retained, that matches. */
 export function latestCompletedWhere(
   state: JobState,
   predicate: (s: SnapshotState) => boolean,
 ): SnapshotState | undefined {
   for (let i = state.completed.length - 1; i >= 0; i -= 1) {
     const snapshot = state.snapshots.get(state.completed[i]!)!;
-    if (predicate(snapshot)) return snapshot;
+    if (!snapshot.imported && predicate(snapshot)) return snapshot;
   }
   return undefined;
 }

@@ -32,6 +32,8 @@ export function snapshotView(s: SnapshotState) {
     flinkCheckpointId: s.flinkCheckpointId,
     /** A managed job's savepoint taken to persist a checkpoint (R67): that checkpoint's id. */
     standsFor: s.standsFor,
+    /** Catalogued from a path that existed already (R69), not taken through snapcat. */
+    imported: s.imported,
     jobVersion: s.jobVersion,
     flinkVersion: s.flinkVersion,
     acknowledgedTasks: s.acknowledged,

@@ -40,6 +40,7 @@ export const REST_RULES = {
   'POST /api/v1/jobs/{jobId}/snapshots/{snapshotId}/decline': 'runtime',
   'POST /api/v1/jobs/{jobId}/restores': 'runtime',
 
+  'POST /api/v1/jobs/{jobId}/snapshots/import': 'operator',
   'POST /api/v1/jobs/{jobId}/snapshots/{snapshotId}/persist': 'operator',
   'POST /api/v1/jobs/{jobId}/snapshots/{snapshotId}/discard': 'operator',
   'PUT /api/v1/jobs/{jobId}/savepoint-schedule': 'operator',
@@ -79,6 +80,7 @@ export const GRAPHQL_RULES = {
   'Mutation.setJobStatus': 'runtime',
   'Mutation.restoreSnapshot': 'runtime',
   'Mutation.persistSnapshot': 'operator',
+  'Mutation.importSnapshot': 'operator',
   'Mutation.discardSnapshot': 'operator',
   'Mutation.setSavepointSchedule': 'operator',
   'Mutation.removeSavepointSchedule': 'operator',

@@ -217,6 +217,15 @@ export function createApp({
       .json({ snapshotId: reply.snapshotId, triggerId: reply.triggerId, status: reply.status });
   });
 
+  api.post('/jobs/:jobId/snapshots/import', async (req, res) => {
+    const { jobId, reply } = await useCases.importSnapshot(caller(req), req.params, body(req));
+    const snapshot = (await bus.load(jobId)).snapshots.get(reply.snapshotId)!;
+    res
+      .status(reply.duplicate ? 200 : 201)
+      .location(`${req.baseUrl}/jobs/${jobId}/snapshots/${reply.snapshotId}`)
+      .json({ jobId, ...snapshotView(snapshot), duplicate: reply.duplicate });
+  });
+
   api.get('/jobs/:jobId/snapshots/:snapshotId', async (req, res) => {
     const { jobId, snapshotId } = snapshotPath(req);
     const snapshot = (await registeredJob(req, jobId)).snapshots.get(snapshotId);

@@ -315,6 +315,14 @@ export function createGraphql(deps: GraphqlDeps) {
         await execute(useCases.persist, context, { jobId, snapshotId }, body);
         return readModel.snapshot(jobId, snapshotId);
       },
+      importSnapshot: async (
+        _: unknown,
+        { jobId, ...body }: { jobId: string; externalPath: string; kind: string; formatType?: string },
+        context: Context,
+      ) => {
+        const { reply } = await execute(useCases.importSnapshot, context, { jobId }, body);
+        return readModel.snapshot(jobId, reply.snapshotId);
+      },
       discardSnapshot: async (
         _: unknown,
         {

@@ -16,3 +16,36 @@ export async function requireWithinRoots(
     [{ field, rule: 'within-storage-roots', message: 'must lie inside the configured storage roots' }],
   );
 }
+
+/**
+ * R69: the bytes of a snapshot directory that exists, measured through the storage port (local files or
+ * S3): a 400 naming the field when nothing lies there (`exists`), or when Flink's `_metadata` does not
+ * (`has-metadata`: `flink run -s` could not restore from it).
+ */
+export async function requireSnapshotDirectory(
+  storage: SnapshotStorage,
+  location: string,
+  field: string,
+): Promise<number> {
+  const directory = location.replace(/\/+$/, '');
+  const bytes = await storage.measure({ locations: [directory], stateHandles: [] });
+  // A `_metadata` file is never empty (Flink writes a magic number first): 0 bytes means there is none.
+  const metadata = await storage
+    .measure({ locations: [], stateHandles: [{ path: `${directory}/${METADATA_FILE}`, sizeBytes: 0 }] })
+    .catch((error: NodeJS.ErrnoException) => {
+      // The path is a file: nothing lies below it.
+      if (error.code === 'ENOTDIR') return 0;
+      throw error;
+    });
+  if (metadata > 0) return bytes;
+  const [rule, message] =
+    bytes === 0
+      ? ['exists', 'nothing lies there: give the directory of an existing savepoint or retained checkpoint']
+      : ['has-metadata', `holds no ${METADATA_FILE}: not a savepoint or retained checkpoint directory`];
+  throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
+    { field, rule, message },
+  ]);
+}
+
+/** Flink's metadata file in a snapshot's directory (`AbstractFsCheckpointStorageAccess.METADATA_FILE_NAME`). */
+const METADATA_FILE = '_metadata';

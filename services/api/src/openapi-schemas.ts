@@ -85,6 +85,10 @@ export const Snapshot = z
     flinkCheckpointId: z.number().int().nonnegative().nullable().meta({
       description: 'A managed job’s checkpoint the mirror recorded: Flink’s id for it (R68); null otherwise.',
     }),
+    imported: z.boolean().meta({
+      description:
+        'Catalogued from a path that existed already (R69): the user’s, never subsumed, picked by no restore plan (R70).',
+    }),
     jobVersion: z
       .string()
       .nullable()

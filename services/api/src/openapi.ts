@@ -372,6 +372,54 @@ function snapshotRoutes(): DescribedRoute[] {
       },
     },
     {
+      method: 'post',
+      path: `${base}/import`,
+      operation: {
+        operationId: 'importSnapshot',
+        tags: ['snapshots'],
+        summary: 'Import an existing savepoint or retained checkpoint',
+        description:
+          'Catalogues a savepoint or retained checkpoint that exists already (taken before snapcat, or by hand) so ' +
+          'that it is retained and disposed of like the others (R69): it gets the job’s next snapshot id and is ' +
+          'COMPLETED at once, its directory its restorePath, its size measured in the storage. It is the user’s: ' +
+          'never subsumed, and no restore plan picks it (R70). The path must lie inside the storage roots (400 ' +
+          '`within-storage-roots`) and hold Flink’s `_metadata` (400 `exists` when nothing lies there, ' +
+          '`has-metadata` without it); one that is, lies in or holds another live snapshot’s directory is a 409 ' +
+          '(`already-catalogued`, `overlaps-catalogued`). 201 with the snapshot (`Location` names it); the same ' +
+          'path again answers that snapshot with 200.',
+        requestParams: jobPath,
+        requestBody: body(schemas.import, {
+          savepoint: {
+            summary: 'A savepoint taken by hand',
+            value: {
+              externalPath: 'file:///data/snapcat/savepoints/savepoint-0a1b2c-3d4e5f6a7b8c',
+              kind: 'SAVEPOINT',
+            },
+          },
+          retained: {
+            summary: 'A checkpoint retained after the job that took it was cancelled',
+            value: {
+              externalPath: 'file:///data/snapcat/checkpoints/0a1b2c3d4e5f60718293a4b5c6d7e8f9/chk-42',
+              kind: 'CHECKPOINT',
+            },
+          },
+        }),
+        responses: responses(
+          {
+            201: json(S.JobSnapshot.extend({ duplicate: z.literal(false) }), 'Imported.', {
+              headers: z.object({ Location: z.string().meta({ description: 'The snapshot.' }) }),
+            }),
+            200: json(
+              S.JobSnapshot.extend({ duplicate: z.literal(true) }),
+              'The path was imported before: that snapshot.',
+              { headers: z.object({ Location: z.string().meta({ description: 'The snapshot.' }) }) },
+            ),
+          },
+          COMMAND,
+        ),
+      },
+    },
+    {
       method: 'get',
       path: `${base}/{snapshotId}`,
       operation: {

@@ -138,6 +138,17 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
       }),
     }),
     persist: z.strictObject({ targetDirectory: Location.optional() }),
+    import: z.strictObject({
+      externalPath: Location.meta({
+        description:
+          'The directory of a savepoint or retained checkpoint that exists already (Flink’s `_metadata` in it), ' +
+          'inside the storage roots: catalogued, retained and disposed of like the others (R69).',
+      }),
+      kind: SnapshotKind,
+      formatType: FormatType.optional().meta({
+        description: 'A savepoint’s format (CANONICAL or NATIVE); left out, CANONICAL.',
+      }),
+    }),
     restore: z
       .strictObject({
         snapshotId: SnapshotId.optional().meta({

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
+  CommandRejected,
   durationMs,
+  grantsNamespace,
   isIsoDuration,
   isSharedHandle,
   restorePlan,
@@ -10,7 +12,7 @@ import {
 import { cronProblem, type CommandBus, type CommandMetadata } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { Principal } from './access';
-import { requireWithinRoots } from './guards';
+import { requireSnapshotDirectory, requireWithinRoots } from './guards';
 import { Problem } from './problem';
 import { parse, requestSchemas } from './requests';
 
@@ -125,6 +127,24 @@ export function createUseCases({ bus, storage, defaults }: UseCaseDeps) {
       await requireWithinRoots(storage, input.targetDirectory, 'body.targetDirectory');
       const command = { type: 'PersistSnapshot' as const, jobId, snapshotId, ...input };
       return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
+    },
+
+    /**
+     * R69: catalogues a savepoint or retained checkpoint that exists already. The path must lie inside the
+     * storage roots and hold Flink's `_metadata`; its size is measured through the storage port.
+     */
+    async importSnapshot(caller: Caller, path: unknown, body: unknown) {
+      const { jobId } = job(path);
+      const input = parse(schemas.import, body, 'body');
+      // A job the caller may not see is not found (R55) before its storage is looked at.
+      const state = await bus.load(jobId);
+      if (!state.registered || !grantsNamespace(caller.principal?.namespaces ?? '*', state.namespace)) {
+        throw new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);
+      }
+      await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
+      const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
+      const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
+      return { jobId, ...(await run(command, metadataOf(caller))) };
     },
 
     async discard(caller: Caller, path: unknown, body: unknown) {

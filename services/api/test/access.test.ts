@@ -101,7 +101,11 @@ describe('access matrix', () => {
   beforeAll(async () => {
     redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
     const readModel = new ReadModel(redis, prefix);
-    const storage = { isWithinRoots: async () => true } as unknown as SnapshotStorage;
+    // Every path lies inside the roots and holds a snapshot (an import's `_metadata` included).
+    const storage = {
+      isWithinRoots: async () => true,
+      measure: async () => 1,
+    } as unknown as SnapshotStorage;
     fx = apiFixture({
       webhooks: webhookStub(),
       storage,
@@ -431,6 +435,7 @@ describe('access matrix', () => {
       `mutation { setSavepointSchedule(jobId: "${JOB}", schedule: { every: "PT1H" }) { every } }`,
       `mutation { removeSavepointSchedule(jobId: "${JOB}") }`,
       `mutation { restoreSnapshot(jobId: "${JOB}", snapshotId: ${id}, claimMode: CLAIM) { claimMode } }`,
+      `mutation { importSnapshot(jobId: "${JOB}", externalPath: "/tmp/nowhere", kind: SAVEPOINT) { id } }`,
     ];
     expect(mutations.length).toBe(
       Object.keys(GRAPHQL_RULES).filter((f) => f.startsWith('Mutation.') && !CLUSTER_FIELDS.has(f)).length,

@@ -180,7 +180,8 @@ export class FlinkEnqueuer {
     if (!state.source) return;
     if (!isTerminal(state.status)) await this.mirror(state.jobId);
     for (const snapshot of state.snapshots.values()) {
-      if (snapshot.kind !== 'SAVEPOINT') continue;
+      // An imported retained checkpoint (R69) is disposed of through Flink like a savepoint.
+      if (snapshot.kind !== 'SAVEPOINT' && !snapshot.imported) continue;
       if (snapshot.status === 'PENDING' && snapshot.flinkCheckpointId === null) {
         await this.savepoint(state.jobId, snapshot.snapshotId);
       }

@@ -133,6 +133,7 @@ export class ProcessManager extends LeasedLogConsumer {
         if (
           event.kind === 'SAVEPOINT' &&
           event.flinkCheckpointId === undefined &&
+          event.imported === undefined && // R69: an imported savepoint exists already
           (await this.managed(event.jobId))
         ) {
           await flink.savepoint(event.jobId, event.snapshotId);
