@@ -64,11 +64,16 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
   const snapshots = async (jobId: string): Promise<SnapshotBody[]> =>
     (await api.get(`/jobs/${jobId}`)).body.snapshots as SnapshotBody[];
   /** A job running in the simulated Flink, registered in snapcat as managed through it. */
-  const managedJob = async (checkpointIntervalMs?: number) => {
+  const managedJob = async (
+    checkpointIntervalMs?: number,
+    externalizedRetention:
+      'RETAIN_ON_CANCELLATION' | 'NO_EXTERNALIZED_CHECKPOINTS' = 'RETAIN_ON_CANCELLATION',
+  ) => {
     const jobId = newJobId();
     flink.addJob(jobId, {
       checkpointDir: join(root, 'checkpoints'),
       savepointDir: join(root, 'savepoints'),
+      externalizedRetention,
       ...(checkpointIntervalMs ? { checkpointIntervalMs } : {}),
     });
     const registered = await api.put(`/jobs/${jobId}`, {
@@ -184,6 +189,42 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       standsFor: checkpoint.snapshotId,
     });
     expect(existsSync(localPath(savepoint.externalPath))).toBe(true);
+  }, 60_000);
+
+  it('R67 the status follows Flink’s (one overview request per cluster), checkpoints cost one request per job per poll, and a job Flink would lose its checkpoints of is flagged', async () => {
+    const jobId = await managedJob(300, 'NO_EXTERNALIZED_CHECKPOINTS');
+    const warnings = await until(
+      async () => {
+        const job = (await api.get(`/jobs/${jobId}`)).body;
+        return job.warnings.length > 0 ? job.warnings : undefined;
+      },
+      10_000,
+      'the retention warning',
+    );
+    expect(warnings[0]).toMatch(/externalized checkpoints are off/);
+    flink.setJobState(jobId, 'RESTARTING');
+    await until(
+      async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'RESTARTING' ? true : undefined),
+      10_000,
+      'RESTARTING',
+    );
+    flink.setJobState(jobId, 'RUNNING');
+    await until(
+      async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'RUNNING' ? true : undefined),
+      10_000,
+      'RUNNING',
+    );
+    // Over 3 s at a 200 ms poll: at most one checkpoint-history request per poll, and no per-job status request.
+    const since = Date.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const mine = flink.requestsFor(jobId, since);
+    expect(mine.filter((r) => r.operationId === 'getCheckpointingStatistics').length).toBeLessThanOrEqual(
+      3000 / 200 + 1,
+    );
+    expect(mine.filter((r) => r.operationId === 'getJobDetails')).toEqual([]);
+    const overviews = flink.requests.filter((r) => r.operationId === 'getJobsOverview' && r.time >= since);
+    expect(overviews.length).toBeGreaterThan(0);
+    expect(overviews.length).toBeLessThanOrEqual(3000 / 200 + 1);
   }, 60_000);
 
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {

@@ -738,6 +738,8 @@ export class FlinkTestServer {
     switch (operationId) {
       case 'getJobDetails':
         return { status: 200, body: this.jobDetails(job()) };
+      case 'getJobsOverview':
+        return { status: 200, body: { jobs: [...this.jobs.values()].map((j) => this.jobOverview(j)) } };
       case 'getCheckpointingStatistics':
         return { status: 200, body: this.checkpointingStatistics(job()) };
       case 'getCheckpointConfig':
@@ -827,6 +829,21 @@ export class FlinkTestServer {
   }
 
   // ---- answers ----------------------------------------------------------------------------------------------
+
+  /** One job of GET /jobs/overview (Flink's JobDetails). */
+  private jobOverview(job: SimJob): object {
+    const now = Date.now();
+    return {
+      jid: job.id,
+      name: job.name,
+      state: job.state,
+      'start-time': job.startTime,
+      'end-time': job.endTime,
+      duration: (job.endTime > 0 ? job.endTime : now) - job.startTime,
+      'last-modification': now,
+      tasks: { total: job.parallelism, running: job.state === 'RUNNING' ? job.parallelism : 0 },
+    };
+  }
 
   private jobDetails(job: SimJob): object {
     const now = Date.now();

@@ -226,6 +226,14 @@ export const RecordFlinkSavepoint = z.strictObject({
   ]),
 });
 
+/** A managed job's checkpoint retention as Flink's `GET /jobs/{jobid}/checkpoints/config` reports it (R67). */
+export const RecordFlinkCheckpointConfig = z.strictObject({
+  type: z.literal('RecordFlinkCheckpointConfig'),
+  jobId: JobId,
+  externalized: z.boolean(),
+  deleteOnCancellation: z.boolean(),
+});
+
 export const Command = z.discriminatedUnion('type', [
   ConfigureJob,
   ChangeJobStatus,
@@ -247,6 +255,7 @@ export const Command = z.discriminatedUnion('type', [
   RecordFlinkCheckpoints,
   RecordFlinkSavepoint,
   ImportSnapshot,
+  RecordFlinkCheckpointConfig,
 ]);
 export type Command = z.infer<typeof Command>;
 export type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;

@@ -70,6 +70,7 @@ export interface Replies {
   /** How many of Flink's reports changed the catalog, by what they recorded (R68). */
   RecordFlinkCheckpoints: { recorded: number; completed: number; failed: number; discarded: number };
   RecordFlinkSavepoint: { snapshotStatus: SnapshotStatus; changed: boolean };
+  RecordFlinkCheckpointConfig: { changed: boolean };
   /** `duplicate`: the path was imported before, and this is that snapshot (R69). */
   ImportSnapshot: { snapshotId: number; status: SnapshotStatus; duplicate: boolean };
 }
@@ -250,6 +251,23 @@ function decideCommand(d: Decider, command: Command, expired: number[]): Replies
       return mirrorFlinkCheckpoints(d, command);
     case 'RecordFlinkSavepoint':
       return recordFlinkSavepoint(d, command);
+    case 'RecordFlinkCheckpointConfig': {
+      const { externalized, deleteOnCancellation } = command;
+      const known = d.state.flinkRetention;
+      if (!d.state.source) {
+        throw new CommandRejected(
+          'CONFLICT',
+          'jobId',
+          'managed-job',
+          `job ${d.state.jobId} is not managed through Flink`,
+        );
+      }
+      if (known?.externalized === externalized && known.deleteOnCancellation === deleteOnCancellation) {
+        return { changed: false };
+      }
+      d.emit({ type: 'FlinkCheckpointRetentionRecorded', externalized, deleteOnCancellation });
+      return { changed: true };
+    }
     case 'ImportSnapshot':
       return importSnapshot(d, command);
   }

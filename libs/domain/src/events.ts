@@ -259,6 +259,18 @@ export const SnapshotManifestWritten = z.strictObject({
   path: Location,
 });
 
+/**
+ * What a managed job's Flink configuration does with its checkpoints when the job ends (R67): externalized
+ * checkpoints are kept on failure (and on cancellation unless deleteOnCancellation); without them, Flink
+ * deletes every checkpoint of a job that fails, which snapcat cannot prevent.
+ */
+export const FlinkCheckpointRetentionRecorded = z.strictObject({
+  type: z.literal('FlinkCheckpointRetentionRecorded'),
+  ...base,
+  externalized: z.boolean(),
+  deleteOnCancellation: z.boolean(),
+});
+
 export const Event = z.discriminatedUnion('type', [
   JobRegistered,
   JobReconfigured,
@@ -281,6 +293,7 @@ export const Event = z.discriminatedUnion('type', [
   SavepointScheduleRemoved,
   PeriodicSavepointSkipped,
   SnapshotManifestWritten,
+  FlinkCheckpointRetentionRecorded,
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventOf<T extends Event['type']> = Extract<Event, { type: T }>;

@@ -187,6 +187,8 @@ export interface JobState {
   fullCheckpointOwed: boolean;
   /** A managed job's source (R67): its snapshots come from Flink; null for a job whose clients report them. */
   source: JobSource | null;
+  /** What Flink does with a managed job's checkpoints when it ends (R67); null until the connector read it. */
+  flinkRetention: { externalized: boolean; deleteOnCancellation: boolean } | null;
   /** The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became. */
   flinkCheckpoints: Map<number, number>;
   /** Its `countedCheckpointIds`: the snapshots counted since the last reset, each counted once (R28). */
@@ -241,6 +243,7 @@ export function initialState(jobId: string): JobState {
     restores: { count: 0, latest: null },
     fullCheckpointOwed: false,
     source: null,
+    flinkRetention: null,
     flinkCheckpoints: new Map(),
     countedFailures: new Set(),
     lastSucceededSnapshotId: 0,
@@ -595,6 +598,12 @@ export class Draft {
         return;
       case 'PeriodicSavepointSkipped':
         s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
+        return;
+      case 'FlinkCheckpointRetentionRecorded':
+        s.flinkRetention = {
+          externalized: event.externalized,
+          deleteOnCancellation: event.deleteOnCancellation,
+        };
         return;
       case 'SnapshotManifestWritten':
         this.snapshot(event.snapshotId).manifestPath = event.path;

@@ -88,6 +88,8 @@ export function jobSummaryView(state: JobState) {
     /** The job's current application and Flink version (R61); null until given. */
     /** A managed job's Flink cluster (R67), null for a job whose clients report its snapshots. */
     source: state.source,
+    /** What an operator should know about the job's configuration (R67). */
+    warnings: jobWarnings(state),
     jobVersion: state.jobVersion,
     flinkVersion: state.flinkVersion,
     registeredAt: iso(state.registeredAt),
@@ -135,3 +137,18 @@ export function jobView(state: JobState) {
   return { ...jobSummaryView(state), snapshots: snapshots.map(snapshotView) };
 }
 export type JobView = ReturnType<typeof jobView>;
+
+/**
+ * R67: Flink deletes a managed job's checkpoints as its own configuration says, and snapcat cannot stop it.
+ * Without externalized checkpoints a failed job loses every checkpoint: persisting the newest on failure
+ * (R38) is then impossible, and only savepoints survive.
+ */
+export function jobWarnings(state: JobState): string[] {
+  const retention = state.flinkRetention;
+  if (!state.source || !retention || retention.externalized) return [];
+  return [
+    'Flink deletes this job’s checkpoints when it fails or is cancelled (externalized checkpoints are off): ' +
+      'only savepoints survive it; set execution.checkpointing.externalized-checkpoint-retention to ' +
+      'RETAIN_ON_CANCELLATION or DELETE_ON_CANCELLATION, or take savepoints often',
+  ];
+}

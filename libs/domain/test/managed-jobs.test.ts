@@ -5,6 +5,7 @@ import {
   failureReasonOf,
   fold,
   initialState,
+  jobSummaryView,
   type FlinkCheckpointReport,
 } from '../src';
 import { JOB, Job, T0 } from './harness';
@@ -215,6 +216,28 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     ).toMatchObject({
       code: 'CONFLICT',
       rule: 'managed-persist-running',
+    });
+  });
+
+  it('R67 a managed job whose Flink deletes its checkpoints on failure says so, once recorded', () => {
+    const job = managed();
+    expect(jobSummaryView(job.state).warnings).toEqual([]);
+    job.run({ type: 'RecordFlinkCheckpointConfig', externalized: false, deleteOnCancellation: true });
+    expect(jobSummaryView(job.state).warnings).toEqual([
+      expect.stringContaining('externalized checkpoints are off'),
+    ]);
+    expect(
+      job.run({ type: 'RecordFlinkCheckpointConfig', externalized: false, deleteOnCancellation: true })
+        .events,
+    ).toEqual([]);
+    job.run({ type: 'RecordFlinkCheckpointConfig', externalized: true, deleteOnCancellation: false });
+    expect(jobSummaryView(job.state).warnings).toEqual([]);
+    expect(
+      new Job()
+        .register()
+        .reject({ type: 'RecordFlinkCheckpointConfig', externalized: true, deleteOnCancellation: true }),
+    ).toMatchObject({
+      code: 'CONFLICT',
     });
   });
 

@@ -171,6 +171,8 @@ const jobSchema = z
   .object({ jid: z.string(), name: z.string(), state: z.enum(FLINK_JOB_STATUSES) })
   .transform((j): FlinkJob => ({ jobId: j.jid, name: j.name, state: j.state }));
 
+const jobsOverviewSchema = z.object({ jobs: z.array(jobSchema) }).transform((o) => o.jobs);
+
 const checkpointsSchema = z
   .object({
     counts: z.object({
@@ -303,6 +305,11 @@ export class FlinkRestClient {
     this.backoffMs = options.backoffMs ?? 200;
     this.circuit = options.circuit ?? new Circuit();
     this.fetch = options.fetch ?? fetch;
+  }
+
+  /** Every job of the cluster with its status, in one request (`GET /jobs/overview`). */
+  async jobsOverview(): Promise<FlinkJob[]> {
+    return this.call({ method: 'GET', path: '/jobs/overview', schema: jobsOverviewSchema, repeatable: true });
   }
 
   async job(jobId: string): Promise<FlinkJob> {

@@ -72,6 +72,8 @@ describe('FlinkRestClient against the Flink test server', () => {
     const flink = client();
 
     expect(await flink.job(JOB)).toEqual({ jobId: JOB, name: 'orders', state: 'RUNNING' });
+    // Every job's status in one request: what the connector polls once per cluster.
+    expect(await flink.jobsOverview()).toContainEqual({ jobId: JOB, name: 'orders', state: 'RUNNING' });
 
     const stats = await flink.checkpoints(JOB);
     expect(stats.counts).toEqual({ restored: 0, total: 2, inProgress: 0, completed: 1, failed: 1 });

@@ -29,6 +29,7 @@ function parseJobSummary(text: string): StoredJobSummary {
     view.latestRestore ??= null;
     view.counts.restored ??= 0;
     view.source ??= null; // R67: before managed jobs, every job's clients reported its snapshots
+    view.warnings ??= [];
   }
   view.jobVersion ??= null;
   view.flinkVersion ??= null;

@@ -404,6 +404,7 @@ export function createGraphql(deps: GraphqlDeps) {
       checkpointing: (j: JobParent) => j.view.checkpointing,
       storage: (j: JobParent) => j.view.storage,
       source: (j: JobParent) => j.view.source ?? null,
+      warnings: (j: JobParent) => j.view.warnings ?? [],
       jobVersion: (j: JobParent) => j.view.jobVersion ?? null,
       flinkVersion: (j: JobParent) => j.view.flinkVersion ?? null,
       counts: (j: JobParent) => j.view.counts,

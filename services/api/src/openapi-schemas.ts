@@ -170,6 +170,10 @@ const jobSummaryShape = {
   status: JobStatus,
   checkpointing: CheckpointingConfig,
   storage: StorageConfig,
+  warnings: z.array(z.string()).meta({
+    description:
+      'What an operator should know about the job’s configuration, e.g. Flink deleting its checkpoints (R67).',
+  }),
   source: z
     .object({ type: z.literal('flink'), cluster: z.string() })
     .nullable()

@@ -95,6 +95,10 @@ export interface JobDetail {
     snapshot: { id: number } | null;
   } | null;
   schedule: Schedule | null;
+  /** A managed job's Flink cluster (R67). */
+  source: { type: string; cluster: string } | null;
+  /** What an operator should know about the job's configuration (R67). */
+  warnings: string[];
 }
 
 /** A restore plan (R64) as the job page shows it. */
@@ -125,6 +129,8 @@ export const JOB = `query Job($id: ID!) {
     latestCompletedCheckpoint { id completedAt stateSize }
     latestSavepoint { id status completedAt }
     latestRestore { claimMode restorePath restoredAt snapshot { id } }
+    source { type cluster }
+    warnings
     schedule { every cron tz targetDirectory retention { maxCount maxAge } nextFireAt lastSlotAt }
   }
   failover: restorePlan(jobId: $id, strategy: FAILOVER) { ${PLAN} }

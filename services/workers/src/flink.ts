@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { posix } from 'node:path';
 import {
   DelayedError,
@@ -22,7 +23,11 @@ import { KEEP, QUEUES } from './queues';
 
 /** What the connector asks of a Flink cluster: the subset of `@snapcat/flink`'s FlinkRestClient it uses. */
 export interface FlinkApi {
-  job(jobId: string): Promise<{ state: JobStatus }>;
+  /** Every job of the cluster and its status, in one request (`GET /jobs/overview`). */
+  jobsOverview(): Promise<{ jobId: string; state: JobStatus }[]>;
+  checkpointConfig(
+    jobId: string,
+  ): Promise<{ externalization: { enabled: boolean; deleteOnCancellation: boolean } }>;
   checkpoints(jobId: string): Promise<{ history: FlinkCheckpointStats[] }>;
   triggerSavepoint(
     jobId: string,
@@ -63,6 +68,12 @@ export const FLINK_QUEUE = QUEUES.flink;
 export interface MirrorJob {
   jobId: string;
 }
+export interface StatusJob {
+  cluster: string;
+}
+
+/** The managed jobs of a cluster (Redis set), whose statuses its status poll follows. */
+export const clusterJobsKey = (keyPrefix: string, cluster: string) => `${keyPrefix}:flink:jobs:${cluster}`;
 export interface SavepointJob {
   jobId: string;
   snapshotId: number;
@@ -77,6 +88,7 @@ export interface DisposeJob {
 
 export const flinkJobIds = {
   mirror: (jobId: string) => `flink-mirror-${jobId}`,
+  status: (cluster: string) => `flink-status-${cluster}`,
   savepoint: (jobId: string, snapshotId: number) => `flink-savepoint-${jobId}-${snapshotId}`,
   dispose: (jobId: string, snapshotId: number) => `flink-dispose-${jobId}-${snapshotId}`,
 };
@@ -120,6 +132,9 @@ export interface FlinkConnectorDeps {
   bus: CommandBus;
   apis: FlinkApis;
   pollMs: number;
+  /** The managed jobs of each cluster (`clusterJobsKey`), for its status poll. */
+  redis: Redis;
+  keyPrefix: string;
   /** How long a savepoint's status is polled before the job is tried again later. */
   statusPollMs?: number;
   log: { info: LogFn; warn: LogFn; error: LogFn };
@@ -129,11 +144,27 @@ export interface FlinkConnectorDeps {
 export class FlinkEnqueuer {
   constructor(
     private readonly queue: Queue,
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
     private readonly pollMs: number,
   ) {}
 
-  /** The job's mirror: every poll interval, at an offset of its own, so that 1,000 jobs do not poll at once. */
-  async mirror(jobId: string): Promise<void> {
+  /**
+   * The job's mirror: every poll interval, at an offset of its own, so that 1,000 jobs do not poll at once;
+   * and its cluster's status poll, one request for every job of the cluster (`GET /jobs/overview`), so that
+   * each job costs one request per interval.
+   */
+  async mirror(jobId: string, cluster: string): Promise<void> {
+    await this.redis.sadd(clusterJobsKey(this.keyPrefix, cluster), jobId);
+    await this.queue.upsertJobScheduler(
+      flinkJobIds.status(cluster),
+      { every: this.pollMs },
+      {
+        name: 'status',
+        data: { cluster },
+        opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } },
+      },
+    );
     await this.queue.upsertJobScheduler(
       flinkJobIds.mirror(jobId),
       { every: this.pollMs, offset: offsetOf(jobId, this.pollMs) },
@@ -145,8 +176,9 @@ export class FlinkEnqueuer {
     );
   }
 
-  async stopMirror(jobId: string): Promise<void> {
+  async stopMirror(jobId: string, cluster: string): Promise<void> {
     await this.queue.removeJobScheduler(flinkJobIds.mirror(jobId));
+    await this.redis.srem(clusterJobsKey(this.keyPrefix, cluster), jobId);
   }
 
   async savepoint(jobId: string, snapshotId: number): Promise<void> {
@@ -178,7 +210,7 @@ export class FlinkEnqueuer {
   /** What a managed job's state still owes the connector: its mirror, pending savepoints, disposals. */
   async reconcile(state: JobState): Promise<void> {
     if (!state.source) return;
-    if (!isTerminal(state.status)) await this.mirror(state.jobId);
+    if (!isTerminal(state.status)) await this.mirror(state.jobId, state.source.cluster);
     for (const snapshot of state.snapshots.values()) {
       // An imported retained checkpoint (R69) is disposed of through Flink like a savepoint.
       if (snapshot.kind !== 'SAVEPOINT' && !snapshot.imported) continue;
@@ -203,10 +235,11 @@ export function startFlinkWorker(
   prefix: string,
   deps: FlinkConnectorDeps,
 ): Worker {
-  const worker = new Worker<MirrorJob | SavepointJob | DisposeJob>(
+  const worker = new Worker<MirrorJob | StatusJob | SavepointJob | DisposeJob>(
     FLINK_QUEUE,
     async (job, token) => {
       if (job.name === 'mirror') return mirror(job.data as MirrorJob, deps);
+      if (job.name === 'status') return followStatuses(job.data as StatusJob, deps);
       if (job.name === 'savepoint') return savepoint(job as Job<SavepointJob>, token, deps);
       if (job.name === 'dispose') return dispose(job as Job<DisposeJob>, token, deps);
       throw new UnrecoverableError(`unknown flink job ${job.name}`);
@@ -229,20 +262,49 @@ async function execute<C extends Command>(bus: CommandBus, command: C) {
   }
 }
 
-/** R68: records what Flink's checkpoint history reports, then follows the job's status. */
+/**
+ * R68: records what Flink's checkpoint history reports: one request per job per poll interval. The first
+ * time, it also reads the job's checkpoint retention (R67: a warning when Flink would delete its
+ * checkpoints on failure).
+ */
 async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   const state = await deps.bus.load(jobId);
   if (!state.source) return { skipped: 'not managed' };
   const api = await deps.apis(state.source.cluster);
+  if (!state.flinkRetention) {
+    const { externalization } = await api.checkpointConfig(jobId);
+    await execute(deps.bus, {
+      type: 'RecordFlinkCheckpointConfig',
+      jobId,
+      externalized: externalization.enabled,
+      deleteOnCancellation: externalization.deleteOnCancellation,
+    });
+  }
   const { history } = await api.checkpoints(jobId);
   const checkpoints = [...history].sort((a, b) => a.id - b.id).map(checkpointReport);
   const recorded = await execute(deps.bus, { type: 'RecordFlinkCheckpoints', jobId, checkpoints });
-  const { state: status } = await api.job(jobId);
-  const current = await deps.bus.load(jobId);
-  if (status !== current.status && !isTerminal(current.status)) {
-    await execute(deps.bus, { type: 'ChangeJobStatus', jobId, status });
+  return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
+}
+
+/**
+ * The statuses of a cluster's managed jobs follow Flink's (every JobStatus, with the usual termination
+ * rules), read for all of them in one request per poll interval.
+ */
+async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) {
+  const jobIds = await deps.redis.smembers(clusterJobsKey(deps.keyPrefix, cluster));
+  if (jobIds.length === 0) return { jobs: 0 };
+  const api = await deps.apis(cluster);
+  const statuses = new Map((await api.jobsOverview()).map((job) => [job.jobId, job.state]));
+  let changed = 0;
+  for (const jobId of jobIds) {
+    const status = statuses.get(jobId);
+    if (!status) continue; // not (or no longer) known to this JobManager: nothing to follow
+    const current = await deps.bus.load(jobId);
+    if (current.source?.cluster !== cluster || status === current.status || isTerminal(current.status))
+      continue;
+    if (await execute(deps.bus, { type: 'ChangeJobStatus', jobId, status })) changed += 1;
   }
-  return { reported: checkpoints.length, ...(recorded?.reply ?? {}), status };
+  return { jobs: jobIds.length, changed };
 }
 
 /**

@@ -62,7 +62,7 @@ export async function startWorkers({
     now: () => Date.now(),
   });
   const pollMs = flinkPollMs ?? config.flinkPollMs;
-  const flink = new FlinkEnqueuer(queues.flink, pollMs);
+  const flink = new FlinkEnqueuer(queues.flink, redis, prefix, pollMs);
   const processManager = new ProcessManager({ store, bus, redis, enqueue, flink, keyPrefix: prefix, log });
   const workers: Worker[] = startProcessors(connection, prefix, {
     bus,
@@ -77,7 +77,7 @@ export async function startWorkers({
   });
   // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
   const apis: FlinkApis = flinkApis ?? flinkApisFrom(openClusters(config, store), log);
-  workers.push(startFlinkWorker(connection, prefix, { bus, apis, pollMs, log }));
+  workers.push(startFlinkWorker(connection, prefix, { bus, apis, pollMs, redis, keyPrefix: prefix, log }));
   processManager.start();
   const webhooks = openWebhooks(config, prefix, store, log);
   webhooks?.startDelivery();

@@ -119,13 +119,16 @@ export class ProcessManager extends LeasedLogConsumer {
     switch (event.type) {
       case 'JobRegistered':
         await enqueue.knownJob(event.jobId);
-        if (event.source) await flink.mirror(event.jobId);
+        if (event.source) await flink.mirror(event.jobId, event.source.cluster);
         break;
       case 'JobReconfigured':
-        if (event.source) await flink.mirror(event.jobId);
+        if (event.source) await flink.mirror(event.jobId, event.source.cluster);
         break;
       case 'JobStatusChanged':
-        if (isTerminal(event.to) && (await this.managed(event.jobId))) await flink.stopMirror(event.jobId);
+        if (isTerminal(event.to)) {
+          const { source } = await this.deps.bus.load(event.jobId);
+          if (source) await flink.stopMirror(event.jobId, source.cluster);
+        }
         break;
       case 'SnapshotTriggered':
         await enqueue.timeout(event.jobId, event.snapshotId, Date.parse(event.deadline));

@@ -154,6 +154,11 @@ export function JobPage({ jobId }: { jobId: string }) {
       <Notice text={actions.notice} />
       <Alert error={actions.error ?? job.error} onDismiss={actions.error ? actions.dismiss : undefined} />
       {!detail && !job.error && <Loading what="the job" />}
+      {detail?.warnings.map((warning) => (
+        <p class="panel warning" role="note" data-testid="job-warning">
+          {warning}
+        </p>
+      ))}
       {detail && <JobFacts job={detail} now={now} />}
 
       {detail && (
@@ -327,6 +332,10 @@ function JobFacts({ job, now }: { job: JobDetail; now: number }) {
           ],
           ['Checkpoint directory', <Mono>{job.storage.checkpointDir}</Mono>],
           ['Savepoint directory', <Mono>{job.storage.savepointDir}</Mono>],
+          [
+            'Source',
+            job.source ? `Flink cluster ${job.source.cluster} (managed)` : 'its clients report its snapshots',
+          ],
           ['Registered', <Instant iso={job.registeredAt} now={now} />],
         ]}
       />
