@@ -110,6 +110,10 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     const sorted = [...ids].sort((a, b) => a - b);
     // Flink's ids continue through the failover and none went missing (its history held 10: 3 s at 300 ms).
     expect(sorted).toEqual(Array.from({ length: sorted.length }, (_, i) => sorted[0]! + i));
+    // The failover's restore is recorded, with the catalogued checkpoint it restored from.
+    const restore = (await api.get(`/jobs/${jobId}`)).body.flinkRestore;
+    expect(restore).toMatchObject({ isSavepoint: false, snapshotId: expect.any(Number) });
+    expect(ids).toContain(restore.flinkCheckpointId);
     // Flink subsumed all but its newest: recorded as discarded by Flink, with nothing deleted by snapcat.
     const discarded = (await mirrored()).filter((s) => s.status === 'DISCARDED');
     expect(discarded.length).toBeGreaterThan(20);

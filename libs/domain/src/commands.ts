@@ -213,6 +213,15 @@ export const RecordFlinkCheckpoints = z.strictObject({
   type: z.literal('RecordFlinkCheckpoints'),
   jobId: JobId,
   checkpoints: z.array(FlinkCheckpointReport).max(1000),
+  /** What Flink reports the job last restored from (`latest.restored`), when it reports one (R68). */
+  restored: z
+    .strictObject({
+      id: z.number().int(),
+      restoreTimestamp: z.number().int().nonnegative(),
+      isSavepoint: z.boolean(),
+      externalPath: Location.nullable(),
+    })
+    .optional(),
 });
 
 /** The outcome of a savepoint a managed job took in Flink (`GET /jobs/{jobid}/savepoints/{triggerid}`, R67). */

@@ -992,6 +992,20 @@ function mirrorFlinkCheckpoints(
     );
   }
   const counts = { recorded: 0, completed: 0, failed: 0, discarded: 0 };
+  const restored = c.restored;
+  if (restored && restored.restoreTimestamp > (d.state.flinkRestore?.restoredAt ?? -1)) {
+    const snapshotId =
+      d.state.flinkCheckpoints.get(restored.id) ??
+      (restored.externalPath === null ? undefined : savepointAt(d.state, restored.externalPath));
+    d.emit({
+      type: 'FlinkRestoreRecorded',
+      flinkCheckpointId: restored.id,
+      ...(snapshotId !== undefined ? { snapshotId } : {}),
+      isSavepoint: restored.isSavepoint,
+      ...(restored.externalPath !== null ? { externalPath: restored.externalPath } : {}),
+      restoredAt: new Date(restored.restoreTimestamp).toISOString(),
+    });
+  }
   for (const report of c.checkpoints) {
     let id = d.state.flinkCheckpoints.get(report.id);
     if (id === undefined) {
@@ -1042,6 +1056,16 @@ function mirrorFlinkCheckpoints(
     }
   }
   return counts;
+}
+
+/** The catalogued savepoint at a location, if any. */
+function savepointAt(s: JobState, location: string): number | undefined {
+  const path = normaliseLocation(location);
+  for (const snapshot of s.snapshots.values()) {
+    if (snapshot.kind === 'SAVEPOINT' && normaliseLocation(snapshot.externalPath) === path)
+      return snapshot.snapshotId;
+  }
+  return undefined;
 }
 
 /** Whether the mirror records a savepoint Flink reports: not one of snapcat's (R68). */

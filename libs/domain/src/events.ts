@@ -271,6 +271,20 @@ export const FlinkCheckpointRetentionRecorded = z.strictObject({
   deleteOnCancellation: z.boolean(),
 });
 
+/**
+ * Flink restored a managed job (R68): after a failover from its latest checkpoint, or from a savepoint it was
+ * started with. Recorded once per restore; `snapshotId` when snapcat catalogued what it restored from.
+ */
+export const FlinkRestoreRecorded = z.strictObject({
+  type: z.literal('FlinkRestoreRecorded'),
+  ...base,
+  flinkCheckpointId: z.number().int(),
+  snapshotId: SnapshotNumber.optional(),
+  isSavepoint: z.boolean(),
+  externalPath: Location.optional(),
+  restoredAt: Timestamp,
+});
+
 export const Event = z.discriminatedUnion('type', [
   JobRegistered,
   JobReconfigured,
@@ -294,6 +308,7 @@ export const Event = z.discriminatedUnion('type', [
   PeriodicSavepointSkipped,
   SnapshotManifestWritten,
   FlinkCheckpointRetentionRecorded,
+  FlinkRestoreRecorded,
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventOf<T extends Event['type']> = Extract<Event, { type: T }>;

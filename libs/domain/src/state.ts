@@ -189,6 +189,14 @@ export interface JobState {
   source: JobSource | null;
   /** What Flink does with a managed job's checkpoints when it ends (R67); null until the connector read it. */
   flinkRetention: { externalized: boolean; deleteOnCancellation: boolean } | null;
+  /** What Flink last reported the managed job restored from (R68); null while it reported none. */
+  flinkRestore: {
+    flinkCheckpointId: number;
+    snapshotId: number | null;
+    isSavepoint: boolean;
+    externalPath: string | null;
+    restoredAt: number;
+  } | null;
   /** The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became. */
   flinkCheckpoints: Map<number, number>;
   /** Its `countedCheckpointIds`: the snapshots counted since the last reset, each counted once (R28). */
@@ -244,6 +252,7 @@ export function initialState(jobId: string): JobState {
     fullCheckpointOwed: false,
     source: null,
     flinkRetention: null,
+    flinkRestore: null,
     flinkCheckpoints: new Map(),
     countedFailures: new Set(),
     lastSucceededSnapshotId: 0,
@@ -598,6 +607,15 @@ export class Draft {
         return;
       case 'PeriodicSavepointSkipped':
         s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
+        return;
+      case 'FlinkRestoreRecorded':
+        s.flinkRestore = {
+          flinkCheckpointId: event.flinkCheckpointId,
+          snapshotId: event.snapshotId ?? null,
+          isSavepoint: event.isSavepoint,
+          externalPath: event.externalPath ?? null,
+          restoredAt: Date.parse(event.restoredAt),
+        };
         return;
       case 'FlinkCheckpointRetentionRecorded':
         s.flinkRetention = {

@@ -90,6 +90,10 @@ export function jobSummaryView(state: JobState) {
     source: state.source,
     /** What an operator should know about the job's configuration (R67). */
     warnings: jobWarnings(state),
+    /** What Flink last reported a managed job restored from (R68): after a failover, or at its start. */
+    flinkRestore: state.flinkRestore
+      ? { ...state.flinkRestore, restoredAt: iso(state.flinkRestore.restoredAt)! }
+      : null,
     jobVersion: state.jobVersion,
     flinkVersion: state.flinkVersion,
     registeredAt: iso(state.registeredAt),

@@ -241,6 +241,31 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     });
   });
 
+  it('R68 what Flink reports the job restored from is recorded once per restore, with the catalogued snapshot', () => {
+    const job = managed(3);
+    mirror(job, [report(1), report(2)]);
+    const restored = {
+      id: 2,
+      restoreTimestamp: T0 + 5000,
+      isSavepoint: false,
+      externalPath: `/data/chk/${JOB}/chk-2`,
+    };
+    const first = job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [], restored });
+    expect(first.events.map((e) => e.type)).toEqual(['FlinkRestoreRecorded']);
+    expect(jobSummaryView(job.state).flinkRestore).toMatchObject({
+      flinkCheckpointId: 2,
+      snapshotId: job.state.flinkCheckpoints.get(2),
+      isSavepoint: false,
+    });
+    expect(job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [], restored }).events).toEqual([]);
+    const later = job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: { ...restored, restoreTimestamp: T0 + 9000 },
+    });
+    expect(later.events.map((e) => e.type)).toEqual(['FlinkRestoreRecorded']);
+  });
+
   it('R68 Flink’s failure messages name their reason', () => {
     expect(failureReasonOf('Checkpoint expired before completing.')).toBe('CHECKPOINT_EXPIRED');
     expect(failureReasonOf('... CheckpointFailureReason IO_EXCEPTION ...')).toBe('IO_EXCEPTION');

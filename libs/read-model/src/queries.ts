@@ -30,6 +30,7 @@ function parseJobSummary(text: string): StoredJobSummary {
     view.counts.restored ??= 0;
     view.source ??= null; // R67: before managed jobs, every job's clients reported its snapshots
     view.warnings ??= [];
+    view.flinkRestore ??= null;
   }
   view.jobVersion ??= null;
   view.flinkVersion ??= null;

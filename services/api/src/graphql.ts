@@ -405,6 +405,10 @@ export function createGraphql(deps: GraphqlDeps) {
       storage: (j: JobParent) => j.view.storage,
       source: (j: JobParent) => j.view.source ?? null,
       warnings: (j: JobParent) => j.view.warnings ?? [],
+      flinkRestore: async (j: JobParent) => {
+        const restore = j.view.flinkRestore;
+        return restore && { ...restore, snapshot: await snapshotOf(j, restore.snapshotId) };
+      },
       jobVersion: (j: JobParent) => j.view.jobVersion ?? null,
       flinkVersion: (j: JobParent) => j.view.flinkVersion ?? null,
       counts: (j: JobParent) => j.view.counts,

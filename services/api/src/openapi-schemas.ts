@@ -170,6 +170,16 @@ const jobSummaryShape = {
   status: JobStatus,
   checkpointing: CheckpointingConfig,
   storage: StorageConfig,
+  flinkRestore: z
+    .object({
+      flinkCheckpointId: z.number().int(),
+      snapshotId: SnapshotNumber.nullable(),
+      isSavepoint: z.boolean(),
+      externalPath: z.string().nullable(),
+      restoredAt: Timestamp,
+    })
+    .nullable()
+    .meta({ description: 'What Flink last reported a managed job restored from (R68).' }),
   warnings: z.array(z.string()).meta({
     description:
       'What an operator should know about the job’s configuration, e.g. Flink deleting its checkpoints (R67).',

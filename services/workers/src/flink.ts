@@ -28,7 +28,17 @@ export interface FlinkApi {
   checkpointConfig(
     jobId: string,
   ): Promise<{ externalization: { enabled: boolean; deleteOnCancellation: boolean } }>;
-  checkpoints(jobId: string): Promise<{ history: FlinkCheckpointStats[] }>;
+  checkpoints(jobId: string): Promise<{
+    history: FlinkCheckpointStats[];
+    latest: {
+      restored: {
+        id: number;
+        restoreTimestamp: number;
+        isSavepoint: boolean;
+        externalPath: string | null;
+      } | null;
+    };
+  }>;
   triggerSavepoint(
     jobId: string,
     body: { targetDirectory: string; formatType: 'CANONICAL' | 'NATIVE'; triggerId: string },
@@ -280,9 +290,19 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
       deleteOnCancellation: externalization.deleteOnCancellation,
     });
   }
-  const { history } = await api.checkpoints(jobId);
+  const { history, latest } = await api.checkpoints(jobId);
   const checkpoints = [...history].sort((a, b) => a.id - b.id).map(checkpointReport);
-  const recorded = await execute(deps.bus, { type: 'RecordFlinkCheckpoints', jobId, checkpoints });
+  const restored = latest.restored && {
+    ...latest.restored,
+    externalPath:
+      latest.restored.externalPath === null ? null : catalogLocation(latest.restored.externalPath),
+  };
+  const recorded = await execute(deps.bus, {
+    type: 'RecordFlinkCheckpoints',
+    jobId,
+    checkpoints,
+    ...(restored ? { restored } : {}),
+  });
   return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
 }
 
