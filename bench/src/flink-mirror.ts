@@ -34,6 +34,8 @@ export interface MirrorFigures {
   max100msPerSecond: number;
   /** Polls (checkpoint-history requests) per job in the window: the fewest and the most of any job. */
   pollsPerJob: { min: number; max: number; expected: number };
+  /** Time between a job's consecutive polls in the window, ms: the shortest, median and longest. */
+  pollGap: { min: number; p50: number; max: number };
   /** Answers from Flink that were not 2xx, and requests of other operations than the two of a mirror. */
   non2xx: number;
   otherRequests: number;
@@ -177,13 +179,19 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
     const buckets = new Map<number, number>();
     const fine = new Map<number, number>();
     const polls = new Map<string, number>(ids.map((id) => [id, 0]));
+    const lastPoll = new Map<string, number>();
+    const gaps: number[] = [];
     for (const r of inWindow) {
       const s = Math.floor((r.time - from) / 1000);
       buckets.set(s, (buckets.get(s) ?? 0) + 1);
       const f = Math.floor((r.time - from) / 100);
       fine.set(f, (fine.get(f) ?? 0) + 1);
-      if (r.operationId === 'getCheckpointingStatistics' && r.jobId)
+      if (r.operationId === 'getCheckpointingStatistics' && r.jobId) {
         polls.set(r.jobId, (polls.get(r.jobId) ?? 0) + 1);
+        const last = lastPoll.get(r.jobId);
+        if (last !== undefined) gaps.push(r.time - last);
+        lastPoll.set(r.jobId, r.time);
+      }
     }
     const pollCounts = [...polls.values()];
 
@@ -230,6 +238,7 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
         max: Math.max(...pollCounts),
         expected: o.windowMs / o.pollMs,
       },
+      pollGap: { min: percentile(gaps, 0), p50: percentile(gaps, 0.5), max: percentile(gaps, 1) },
       non2xx: inWindow.filter((r) => (r.status ?? 0) >= 300).length,
       otherRequests: inWindow.filter((r) => !mirrorOps.has(r.operationId ?? '')).length,
       completedInFlink: completions.size,
