@@ -34,6 +34,11 @@ export interface MirrorFigures {
   max100msPerSecond: number;
   /** Polls (checkpoint-history requests) per job in the window: the fewest and the most of any job. */
   pollsPerJob: { min: number; max: number; expected: number };
+  /**
+   * Within one mirror, from its checkpoint-history request to its job-details request (what the workers did
+   * between the two: the answer parsed, RecordFlinkCheckpoints decided and appended), ms: p50 and p99.
+   */
+  mirrorStep: { p50: number; p99: number };
   /** Time between a job's consecutive polls in the window, ms: the shortest, median and longest. */
   pollGap: { min: number; p50: number; max: number };
   /** Answers from Flink that were not 2xx, and requests of other operations than the two of a mirror. */
@@ -49,6 +54,8 @@ export interface MirrorFigures {
   /** Resident memory of the workers process: before any job was registered, at its peak, at the end. */
   rssBefore: number;
   rssPeak: number;
+  /** At the window's start (every job mirrored once) and its end: what a minute of mirroring adds. */
+  rssStart: number;
   rssEnd: number;
   /** CPU seconds per second over the window: the workers process, and this process (the Flink server). */
   workersCpu: number;
@@ -181,6 +188,8 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
     const polls = new Map<string, number>(ids.map((id) => [id, 0]));
     const lastPoll = new Map<string, number>();
     const gaps: number[] = [];
+    const steps: number[] = [];
+    const askedHistory = new Map<string, number>();
     for (const r of inWindow) {
       const s = Math.floor((r.time - from) / 1000);
       buckets.set(s, (buckets.get(s) ?? 0) + 1);
@@ -191,6 +200,11 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
         const last = lastPoll.get(r.jobId);
         if (last !== undefined) gaps.push(r.time - last);
         lastPoll.set(r.jobId, r.time);
+        askedHistory.set(r.jobId, r.time);
+      }
+      if (r.operationId === 'getJobDetails' && r.jobId && askedHistory.has(r.jobId)) {
+        steps.push(r.time - askedHistory.get(r.jobId)!);
+        askedHistory.delete(r.jobId);
       }
     }
     const pollCounts = [...polls.values()];
@@ -238,6 +252,7 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
         max: Math.max(...pollCounts),
         expected: o.windowMs / o.pollMs,
       },
+      mirrorStep: { p50: percentile(steps, 0.5), p99: percentile(steps, 0.99) },
       pollGap: { min: percentile(gaps, 0), p50: percentile(gaps, 0.5), max: percentile(gaps, 1) },
       non2xx: inWindow.filter((r) => (r.status ?? 0) >= 300).length,
       otherRequests: inWindow.filter((r) => !mirrorOps.has(r.operationId ?? '')).length,
@@ -248,6 +263,7 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
       lagMax: percentile(lags, 1),
       rssBefore: percentile(before, 0.5),
       rssPeak,
+      rssStart: percentile(samples.slice(0, 5), 0.5),
       rssEnd: percentile(samples.slice(-5), 0.5),
       workersCpu,
       flinkCpu,
