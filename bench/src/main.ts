@@ -1000,14 +1000,14 @@ async function benchFlink(dir: string) {
     name: `${name}: mirror lag, Flink's completion to snapcat's SnapshotCompleted`,
     value: `p99 ${fmt(p99)} ms (p50 ${fmt(mid((f) => f.lagP50))} ms, max ${fmt(mid((f) => f.lagMax))} ms; ${fmt(mid((f) => f.recorded))} of ${fmt(mid((f) => f.completedInFlink))} checkpoints recorded)`,
     baseline: `poll interval ${fmt(options.pollMs)} ms`,
-    result: `p99 ratio ${fmt(p99 / options.pollMs, 2)}; ${missed} not recorded`,
+    result: `p99 ratio ${fmt(p99 / options.pollMs, 2)}; ${missed} not yet recorded 7 s after the window; a mirror's two requests ${fmt(mid((f) => f.mirrorStep.p50))} ms apart (p99 ${fmt(mid((f) => f.mirrorStep.p99))} ms)`,
     target: 'measured (a poll interval and a little)',
     met: null,
   });
   rows.push({
     id: 16,
     name: `${name}: workers' resident memory (\`npm run start:workers\`)`,
-    value: `${mb(end)} at the end of the window, ${mb(peak)} peak; ${fmt(mid((f) => f.workersCpu) * 100)}% of a core`,
+    value: `${mb(end)} at the end of the window (${mb(mid((f) => f.rssStart))} at its start), ${mb(peak)} peak; ${fmt(mid((f) => f.workersCpu) * 100)}% of a core`,
     baseline: `the same process before any job was registered ${mb(before)}`,
     result: `ratio ${fmt(end / before, 2)} (peak ${fmt(peak / before, 2)})`,
     target: 'measured',
