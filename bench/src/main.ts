@@ -21,6 +21,7 @@ import { quantile } from './stats';
 import { benchRegistry } from './registry';
 import { benchObjectDeletion } from './object-storage';
 import { benchConsoleLoad } from './console';
+import { benchFlinkMirror, type MirrorFigures } from './flink-mirror';
 
 const quick = process.argv.includes('--quick');
 /** `--only 6,8`: run just these benchmarks (during development; BENCHMARKS.md is then not rewritten). */
@@ -953,6 +954,68 @@ async function benchObjectStorage() {
 }
 
 /**
+ * #16: managed jobs mirrored from one simulated Flink cluster (bench/src/flink-mirror.ts), each job taking a
+ * checkpoint every 5 s and polled every 5 s (SNAPCAT_FLINK_POLL=PT5S): the requests sent to Flink against
+ * the design's 2 per job per poll, how evenly they are spread, the mirror's lag, and the workers' memory.
+ * Medians of RUNS runs, each on a fresh store and processes.
+ */
+async function benchFlink(dir: string) {
+  const options = {
+    jobs: quick ? 100 : 1_000,
+    checkpointMs: 5_000,
+    pollMs: 5_000,
+    windowMs: quick ? 15_000 : 60_000,
+  };
+  const runs: MirrorFigures[] = [];
+  for (let r = 0; r < (quick ? 1 : RUNS); r += 1) {
+    const run = await benchFlinkMirror(dir, options);
+    process.stderr.write(`#16 run ${r + 1}: ${JSON.stringify(run)}\n`);
+    runs.push(run);
+    startClean(dir);
+  }
+  const mid = (key: (f: MirrorFigures) => number) => median(runs.map(key));
+  const sent = mid((f) => f.sentPerSecond);
+  const ideal = runs[0]!.idealPerSecond;
+  const busiest = mid((f) => f.maxPerSecond);
+  const busiest100 = mid((f) => f.max100msPerSecond);
+  const p99 = mid((f) => f.lagP99);
+  const mb = (bytes: number) => `${fmt(bytes / 2 ** 20)} MB`;
+  const before = mid((f) => f.rssBefore);
+  const end = mid((f) => f.rssEnd);
+  const peak = mid((f) => f.rssPeak);
+  const missed = runs.reduce((n, f) => n + f.completedInFlink - f.recorded, 0);
+  const errors = runs.reduce((n, f) => n + f.non2xx + f.otherRequests + f.violations, 0);
+  const name = `${fmt(options.jobs)} managed jobs mirrored from one simulated cluster (a checkpoint every 5 s, poll PT5S)`;
+  rows.push({
+    id: 16,
+    name: `${name}: requests/s sent to Flink over ${options.windowMs / 1000} s`,
+    value: `${fmt(sent)} req/s; busiest second ${fmt(busiest)}, busiest 100 ms ${fmt(busiest100)}/s`,
+    baseline: `the design: 2 per job per poll, ${fmt(ideal)} req/s`,
+    result: `ratio ${fmt(sent / ideal, 2)}; busiest second ${fmt(busiest / sent, 2)}x the mean; a job's polls ${fmt(Math.min(...runs.map((f) => f.pollGap.min)))}-${fmt(Math.max(...runs.map((f) => f.pollGap.max)))} ms apart; ${errors} errors or violations`,
+    target: 'ratio 0.95-1.05, busiest second <= 1.5x the mean',
+    met: Math.abs(sent / ideal - 1) <= 0.05 && busiest / sent <= 1.5 && errors === 0,
+  });
+  rows.push({
+    id: 16,
+    name: `${name}: mirror lag, Flink's completion to snapcat's SnapshotCompleted`,
+    value: `p99 ${fmt(p99)} ms (p50 ${fmt(mid((f) => f.lagP50))} ms, max ${fmt(mid((f) => f.lagMax))} ms; ${fmt(mid((f) => f.recorded))} of ${fmt(mid((f) => f.completedInFlink))} checkpoints recorded)`,
+    baseline: `poll interval ${fmt(options.pollMs)} ms`,
+    result: `p99 ratio ${fmt(p99 / options.pollMs, 2)}; ${missed} not yet recorded 7 s after the window; a mirror's two requests ${fmt(mid((f) => f.mirrorStep.p50))} ms apart (p99 ${fmt(mid((f) => f.mirrorStep.p99))} ms)`,
+    target: 'measured (a poll interval and a little)',
+    met: null,
+  });
+  rows.push({
+    id: 16,
+    name: `${name}: workers' resident memory (\`npm run start:workers\`)`,
+    value: `${mb(end)} at the end of the window (${mb(mid((f) => f.rssStart))} at its start), ${mb(peak)} peak; ${fmt(mid((f) => f.workersCpu) * 100)}% of a core`,
+    baseline: `the same process before any job was registered ${mb(before)}`,
+    result: `ratio ${fmt(end / before, 2)} (peak ${fmt(peak / before, 2)})`,
+    target: 'measured',
+    met: null,
+  });
+}
+
+/**
  * Each benchmark starts on a quiet disk: the previous one's databases (#10 leaves ~250 MB) are deleted and
  * the kernel's dirty pages written back, so that their writeback does not land in the next one's fsyncs.
  */
@@ -981,6 +1044,7 @@ async function main() {
       [[13], () => benchReplicas(dir)],
       [[14], () => benchAuth(dir)],
       [[15], () => benchConsole(dir, baseline)],
+      [[16], () => benchFlink(dir)],
     ];
     for (const [ids, run] of benchmarks) {
       if (only && !ids.some((id) => only.has(id))) continue;

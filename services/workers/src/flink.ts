@@ -177,7 +177,7 @@ export class FlinkEnqueuer {
     );
     await this.queue.upsertJobScheduler(
       flinkJobIds.mirror(jobId),
-      { every: this.pollMs, offset: offsetOf(jobId, this.pollMs) },
+      { every: this.pollMs, offset: mirrorOffset(jobId, this.pollMs) },
       {
         name: 'mirror',
         data: { jobId },
@@ -235,8 +235,13 @@ export class FlinkEnqueuer {
   }
 }
 
-function offsetOf(jobId: string, pollMs: number): number {
-  return Number.parseInt(jobId.slice(0, 8), 16) % pollMs;
+/**
+ * A job's offset within the poll interval, from a hash of its whole id: Flink's fixed job ids (HA application
+ * mode, operators that derive them) are a 32-bit hash followed by zeros, so ids of one cluster may share
+ * their first digits, and an offset taken from those would put every such job's poll on the same instant.
+ */
+export function mirrorOffset(jobId: string, pollMs: number): number {
+  return createHash('sha256').update(jobId).digest().readUInt32BE(0) % pollMs;
 }
 
 /** Runs the connector's jobs: mirrors, savepoints taken in Flink, disposals through Flink. */
