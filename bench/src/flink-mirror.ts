@@ -26,7 +26,10 @@ export interface MirrorOptions {
 
 export interface MirrorFigures {
   jobs: number;
-  /** Requests snapcat sent to Flink per second over the window, and what the design promises (2 per job per poll). */
+  /**
+   * Requests snapcat sent to Flink per second over the window, and what the design promises: one per job per
+   * poll (its checkpoint history) and one per cluster (every job's status, GET /jobs/overview).
+   */
   sentPerSecond: number;
   idealPerSecond: number;
   /** The most requests in any 1-second bucket of the window, and in any 100 ms bucket (as a rate per second). */
@@ -138,11 +141,11 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
           ),
       );
     }
-    // Every job mirrored once (its job details asked for, the mirror's last request), then one more poll.
+    // Every job mirrored once (its checkpoint history asked for), then one more poll.
     const registered = Date.now();
     for (;;) {
       const seen = new Set(
-        flink.requests.filter((r) => r.operationId === 'getJobDetails').map((r) => r.jobId),
+        flink.requests.filter((r) => r.operationId === 'getCheckpointingStatistics').map((r) => r.jobId),
       );
       if (seen.size >= ids.length) break;
       if (Date.now() - registered > 120_000)
@@ -182,7 +185,7 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
     for (const s of services.splice(0)) await s.stop('SIGTERM');
 
     const inWindow = flink.requests.filter((r) => r.time >= from && r.time < to);
-    const mirrorOps = new Set(['getCheckpointingStatistics', 'getJobDetails']);
+    const mirrorOps = new Set(['getCheckpointingStatistics', 'getJobsOverview']);
     const buckets = new Map<number, number>();
     const fine = new Map<number, number>();
     const polls = new Map<string, number>(ids.map((id) => [id, 0]));
@@ -202,7 +205,8 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
         lastPoll.set(r.jobId, r.time);
         askedHistory.set(r.jobId, r.time);
       }
-      if (r.operationId === 'getJobDetails' && r.jobId && askedHistory.has(r.jobId)) {
+      // A mirror's step: its history request to the next request of the same job (a savepoint, a config).
+      if (r.operationId !== 'getCheckpointingStatistics' && r.jobId && askedHistory.has(r.jobId)) {
         steps.push(r.time - askedHistory.get(r.jobId)!);
         askedHistory.delete(r.jobId);
       }
@@ -244,7 +248,7 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
     return {
       jobs: o.jobs,
       sentPerSecond: inWindow.filter((r) => mirrorOps.has(r.operationId ?? '')).length / (o.windowMs / 1000),
-      idealPerSecond: (2 * o.jobs * 1000) / o.pollMs,
+      idealPerSecond: ((o.jobs + 1) * 1000) / o.pollMs,
       maxPerSecond: Math.max(...buckets.values()),
       max100msPerSecond: Math.max(...fine.values()) * 10,
       pollsPerJob: {
