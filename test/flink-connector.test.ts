@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FlinkTestServer } from './flink/server';
+import { OpenAPIBackend } from 'openapi-backend';
+import { FlinkTestServer, SPEC_PATH } from './flink/server';
 import { until } from './support/wait';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
@@ -114,6 +115,21 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     const restore = (await api.get(`/jobs/${jobId}`)).body.flinkRestore;
     expect(restore).toMatchObject({ isSavepoint: false, snapshotId: expect.any(Number) });
     expect(ids).toContain(restore.flinkCheckpointId);
+    // The Flink-compatible reads of the managed job answer as Flink's spec says, with the whole history.
+    const spec = new OpenAPIBackend({ definition: SPEC_PATH, quick: false, validate: true });
+    await spec.init();
+    const compat = async (path: string, operationId: string) => {
+      const res = await fetch(`${service.url}/api/flink/v1/jobs/${jobId}${path}`);
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      const valid = spec.validateResponse(body, operationId);
+      expect([operationId, valid.errors ?? []]).toEqual([operationId, []]);
+      return body as { history?: { id: number }[] };
+    };
+    const stats = await compat('/checkpoints', 'getCheckpointingStatistics');
+    expect(stats.history!.length).toBeGreaterThanOrEqual(30); // not Flink's last 10
+    await compat('/checkpoints/config', 'getCheckpointConfig');
+    await compat(`/checkpoints/details/${stats.history![0]!.id}`, 'getCheckpointStatisticDetails');
     // Flink subsumed all but its newest: recorded as discarded by Flink, with nothing deleted by snapcat.
     const discarded = (await mirrored()).filter((s) => s.status === 'DISCARDED');
     expect(discarded.length).toBeGreaterThan(20);
@@ -229,6 +245,25 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     const overviews = flink.requests.filter((r) => r.operationId === 'getJobsOverview' && r.time >= since);
     expect(overviews.length).toBeGreaterThan(0);
     expect(overviews.length).toBeLessThanOrEqual(3000 / 200 + 1);
+  }, 60_000);
+
+  it('R65, R66, R67 a stop-with-savepoint of a managed job goes through Flink’s /stop and finishes the job', async () => {
+    const jobId = await managedJob();
+    const stop = await api.post(`/jobs/${jobId}/snapshots`, {
+      kind: 'SAVEPOINT',
+      terminate: { drain: true },
+    });
+    expect(stop.status).toBe(202);
+    await until(
+      async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'FINISHED' ? true : undefined),
+      15_000,
+      'the job FINISHED',
+    );
+    const savepoint = (await api.get(`/jobs/${jobId}/snapshots/${stop.body.snapshotId}`)).body;
+    expect(savepoint).toMatchObject({ status: 'COMPLETED', savepointType: 'TERMINATE' });
+    expect(existsSync(localPath(savepoint.externalPath))).toBe(true);
+    expect(flink.requestsFor(jobId).some((r) => r.operationId === 'triggerStopWithSavepoint')).toBe(true);
+    expect(flink.job(jobId).state).toBe('FINISHED');
   }, 60_000);
 
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {
