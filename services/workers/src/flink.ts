@@ -311,6 +311,15 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
 }
 
+/** Whether the connector is following one of the job's savepoints in Flink (pending, taken by snapcat). */
+function followingSavepoint(state: JobState): boolean {
+  for (const id of state.pending) {
+    const snapshot = state.snapshots.get(id)!;
+    if (snapshot.kind === 'SAVEPOINT' && snapshot.flinkCheckpointId === null) return true;
+  }
+  return false;
+}
+
 /**
  * The statuses of a cluster's managed jobs follow Flink's (every JobStatus, with the usual termination
  * rules), read for all of them in one request per poll interval.
@@ -327,6 +336,10 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
     const current = await deps.bus.load(jobId);
     if (current.source?.cluster !== cluster || status === current.status || isTerminal(current.status))
       continue;
+    // A stop-with-savepoint ends the job in Flink as soon as its savepoint is written, before the savepoint
+    // job has recorded where: ending the job first would abort that savepoint. The status waits for it (it
+    // is recorded within a status poll, or expires at its deadline); R66 then finishes the job itself.
+    if (isTerminal(status) && followingSavepoint(current)) continue;
     if (await execute(deps.bus, { type: 'ChangeJobStatus', jobId, status })) changed += 1;
   }
   return { jobs: jobIds.length, changed };
