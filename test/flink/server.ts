@@ -29,22 +29,12 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
 import { OpenAPIBackend, type Document } from 'openapi-backend';
+import { JOB_STATUSES } from '@snapcat/domain/src/enum-values';
 
 export const SPEC_PATH = resolve(__dirname, '../../schema/flink/rest_v1_dispatcher.yml');
 
-export const JOB_STATUSES = [
-  'INITIALIZING',
-  'CREATED',
-  'RUNNING',
-  'FAILING',
-  'FAILED',
-  'CANCELLING',
-  'CANCELED',
-  'FINISHED',
-  'RESTARTING',
-  'SUSPENDED',
-  'RECONCILING',
-] as const;
+// Flink's JobStatus values, as the domain lists them (one list: libs/domain/src/enum-values.ts).
+export { JOB_STATUSES };
 export type FlinkJobStatus = (typeof JOB_STATUSES)[number];
 const GLOBALLY_TERMINAL: FlinkJobStatus[] = ['FAILED', 'CANCELED', 'FINISHED'];
 const EXECUTION_STATES = [

@@ -12,22 +12,12 @@
  * fast while the cluster is down.
  */
 import { z } from 'zod';
+import { JOB_STATUSES } from '@snapcat/domain/src/enum-values';
 import { Circuit } from './circuit';
 import { FlinkError, type FlinkErrorKind } from './errors';
 
-export const FLINK_JOB_STATUSES = [
-  'INITIALIZING',
-  'CREATED',
-  'RUNNING',
-  'FAILING',
-  'FAILED',
-  'CANCELLING',
-  'CANCELED',
-  'FINISHED',
-  'RESTARTING',
-  'SUSPENDED',
-  'RECONCILING',
-] as const;
+/** Flink's JobStatus values, as the domain lists them (one list). */
+export const FLINK_JOB_STATUSES = JOB_STATUSES;
 export type FlinkJobStatus = (typeof FLINK_JOB_STATUSES)[number];
 
 export interface FlinkCluster {
