@@ -266,6 +266,34 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(flink.job(jobId).state).toBe('FINISHED');
   }, 60_000);
 
+  it('R67 a disposal Flink fails for a savepoint no longer there (an earlier disposal did it, its answer lost) counts as done', async () => {
+    const jobId = await managedJob();
+    const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    const savepoint = await until(
+      async () => {
+        const s = (await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody;
+        return s.status === 'COMPLETED' ? s : undefined;
+      },
+      15_000,
+      'the savepoint completed',
+    );
+    rmSync(localPath(savepoint.externalPath), { recursive: true, force: true });
+    flink.failNextDisposals(100, 'java.io.FileNotFoundException: no savepoint there');
+    const before = flink.requests.filter((r) => r.operationId === 'triggerSavepointDisposal').length;
+    await api.post(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}/discard`, { force: true });
+    await until(
+      async () =>
+        ((await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody).status ===
+          'DISCARDED' || undefined,
+      15_000,
+      'DISCARDED',
+    );
+    expect(flink.requests.filter((r) => r.operationId === 'triggerSavepointDisposal').length - before).toBe(
+      1,
+    );
+    flink.failNextDisposals(0);
+  }, 60_000);
+
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {
     const jobId = await managedJob();
     flink.failNextSavepoints(jobId, 1, 'Checkpoint was declined (tasks not ready)');

@@ -18,6 +18,7 @@ import {
   type JobStatus,
 } from '@snapcat/domain';
 import type { CommandBus } from '@snapcat/application';
+import type { SnapshotStorage } from '@snapcat/storage';
 import { logQueueErrors, type LogFn } from '@snapcat/runtime';
 import { KEEP, QUEUES } from './queues';
 
@@ -142,6 +143,11 @@ export interface FlinkConnectorDeps {
   bus: CommandBus;
   apis: FlinkApis;
   pollMs: number;
+  /**
+   * Where snapcat can see the savepoints' files (its storage roots): a disposal Flink reports failed for a
+   * savepoint that is no longer there was done by an earlier request whose answer was lost.
+   */
+  storage?: Pick<SnapshotStorage, 'isWithinRoots' | 'measure'>;
   /** The managed jobs of each cluster (`clusterJobsKey`), for its status poll. */
   redis: Redis;
   keyPrefix: string;
@@ -311,6 +317,17 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
 }
 
+/**
+ * A savepoint disposal has no trigger id of the caller's: when the worker died between asking Flink and
+ * noting the answer, the next attempt asks again, and Flink fails that one for a savepoint already deleted.
+ * Where snapcat's storage roots hold the savepoint, nothing left there means the first disposal did it.
+ */
+async function goneAlready(path: string, deps: FlinkConnectorDeps): Promise<boolean> {
+  const storage = deps.storage;
+  if (!storage || !(await storage.isWithinRoots(path).catch(() => false))) return false;
+  return (await storage.measure({ locations: [path], stateHandles: [] }).catch(() => -1)) === 0;
+}
+
 /** Whether the connector is following one of the job's savepoints in Flink (pending, taken by snapcat). */
 function followingSavepoint(state: JobState): boolean {
   for (const id of state.pending) {
@@ -410,7 +427,7 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
     await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
     throw new DelayedError();
   }
-  if (outcome.status === 'COMPLETED') {
+  if (outcome.status === 'COMPLETED' || (await goneAlready(path, deps))) {
     await execute(deps.bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: 0 });
     return { disposed: path };
   }

@@ -77,7 +77,9 @@ export async function startWorkers({
   });
   // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
   const apis: FlinkApis = flinkApis ?? flinkApisFrom(openClusters(config, store), log);
-  workers.push(startFlinkWorker(connection, prefix, { bus, apis, pollMs, redis, keyPrefix: prefix, log }));
+  workers.push(
+    startFlinkWorker(connection, prefix, { bus, apis, pollMs, redis, keyPrefix: prefix, storage, log }),
+  );
   processManager.start();
   const webhooks = openWebhooks(config, prefix, store, log);
   webhooks?.startDelivery();
