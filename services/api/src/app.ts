@@ -110,7 +110,7 @@ export function createApp({
   const jobPath = (req: Request) => parse(schemas.jobPath, req.params, 'path');
   const snapshotPath = (req: Request) => parse(schemas.snapshotPath, req.params, 'path');
   const body = (req: Request) => req.body ?? {};
-  const useCases = createUseCases({ bus, storage, defaults });
+  const useCases = createUseCases({ bus, storage, defaults, clusters });
   // The request id and the caller's token: the audit trail of what it appends, and its namespaces.
   const caller = (req: Request): Caller => ({ requestId: requestId(req), principal: principalOf(req) });
 

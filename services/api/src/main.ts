@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     readModel,
     readModelAvailable: () => redisHealth.reachable,
     graphql: createGraphql({
-      useCases: createUseCases({ bus, storage, defaults }),
+      useCases: createUseCases({ bus, storage, defaults, clusters }),
       store,
       readModel,
       pubsub,

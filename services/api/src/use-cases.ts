@@ -9,7 +9,12 @@ import {
   taskHandlesOf,
   type RestoreStrategy,
 } from '@snapcat/domain';
-import { cronProblem, type CommandBus, type CommandMetadata } from '@snapcat/application';
+import {
+  cronProblem,
+  type ClusterRegistry,
+  type CommandBus,
+  type CommandMetadata,
+} from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { Principal } from './access';
 import { requireSnapshotDirectory, requireWithinRoots } from './guards';
@@ -27,6 +32,8 @@ export interface UseCaseDeps {
   /** Every directory a client names must lie inside its roots. */
   storage: SnapshotStorage;
   defaults: { checkpointDir: string; savepointDir: string };
+  /** The registered Flink clusters a managed job may name (issue 19); absent: not checked. */
+  clusters?: Pick<ClusterRegistry, 'get'>;
 }
 
 /**
@@ -39,7 +46,7 @@ export interface UseCaseDeps {
  * naming the field (`path.jobId`, `body.kind`) and the rule: REST sends them as problem+json, GraphQL as
  * errors with the same rule and the field without its location.
  */
-export function createUseCases({ bus, storage, defaults }: UseCaseDeps) {
+export function createUseCases({ bus, storage, defaults, clusters }: UseCaseDeps) {
   const schemas = requestSchemas(defaults);
   const job = (path: unknown) => parse(schemas.jobPath, path, 'path');
   const snapshot = (path: unknown) => parse(schemas.snapshotPath, path, 'path');
@@ -51,6 +58,13 @@ export function createUseCases({ bus, storage, defaults }: UseCaseDeps) {
       const input = parse(schemas.configureJob, body, 'body');
       await requireWithinRoots(storage, input.storage.checkpointDir, 'body.storage.checkpointDir');
       await requireWithinRoots(storage, input.storage.savepointDir, 'body.storage.savepointDir');
+      // R67: a managed job's cluster must be registered, or its connector would have nothing to call.
+      if (input.source && clusters && !(await clusters.get(input.source.cluster))) {
+        const message = `no Flink cluster ${input.source.cluster} is registered (PUT /api/v1/clusters/${input.source.cluster})`;
+        throw new Problem(400, 'invalid-request', 'Invalid request', `body.source.cluster: ${message}`, [
+          { field: 'body.source.cluster', rule: 'cluster-registered', message },
+        ]);
+      }
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },

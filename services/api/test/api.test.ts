@@ -70,6 +70,13 @@ describe('REST API over HTTP', () => {
       expect((await http.get(`${BASE}/jobs/${JOB}`)).body.checkpointing.persistOnFailure).toBe(false);
     });
     it('R67 a job managed through a Flink cluster needs no tasks and shows its source', async () => {
+      const unknown = await register({ source: { type: 'flink', cluster: 'prod-eu' } });
+      expectProblem(unknown, 400, 'body.source.cluster', 'cluster-registered'); // nothing to call yet
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).status).toBe(404);
+      await http
+        .put(`${BASE}/clusters/prod-eu`)
+        .send({ restUrl: 'http://flink.example.com:8081' })
+        .expect(201);
       const res = await register({ source: { type: 'flink', cluster: 'prod-eu' } });
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({ tasks: [], source: { type: 'flink', cluster: 'prod-eu' } });
