@@ -23,6 +23,7 @@ import {
   stateHandlesOf,
   latestCompleted,
   pendingStop,
+  pendingWhere,
   type JobState,
   type SnapshotState,
 } from './state';
@@ -423,13 +424,9 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
 }
 
 /** Whether one of the job's periodic savepoints is pending (the job has one schedule). */
-function pendingPeriodicSavepoint(s: JobState): boolean {
-  for (const id of s.pending) {
-    const snapshot = s.snapshots.get(id)!;
-    if (snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') return true;
-  }
-  return false;
-}
+const pendingPeriodicSavepoint = (s: JobState): boolean =>
+  pendingWhere(s, (snapshot) => snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') !==
+  undefined;
 
 /**
  * At most this many missed slots are recorded one by one when a slot fires (SLOT_MISSED): a job whose
@@ -591,7 +588,7 @@ function changeStatus(d: Decider, to: JobStatus): boolean {
   const abortReason: FailureReason = isTerminal(to)
     ? 'CHECKPOINT_COORDINATOR_SHUTDOWN'
     : 'CHECKPOINT_COORDINATOR_SUSPEND';
-  for (const id of [...d.state.pending].sort((a, b) => a - b)) fail(d, id, abortReason);
+  abortPending(d, abortReason);
   if (!isTerminal(to)) return true;
 
   if (to === 'FAILED' && d.state.checkpointing.persistOnFailure && !d.state.source) {
@@ -679,7 +676,7 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
   if (c.terminate) {
     // R65: SchedulerBase.stopWithSavepoint first stops the checkpoint scheduler, which aborts every pending
     // snapshot (CheckpointCoordinator.stopCheckpointScheduler: CHECKPOINT_COORDINATOR_SUSPEND).
-    for (const id of [...s.pending].sort((a, b) => a - b)) fail(d, id, 'CHECKPOINT_COORDINATOR_SUSPEND');
+    abortPending(d, 'CHECKPOINT_COORDINATOR_SUSPEND');
   }
   const snapshotId = s.nextSnapshotId;
   const externalPath =
@@ -853,6 +850,13 @@ function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'
   return { snapshotStatus: 'FAILED' };
 }
 
+/** Fails every pending snapshot, in id order, for the same reason (the coordinator stopping); returns their ids. */
+function abortPending(d: Decider, reason: FailureReason): number[] {
+  const ids = [...d.state.pending].sort((a, b) => a - b);
+  for (const id of ids) fail(d, id, reason);
+  return ids;
+}
+
 /**
  * Aborts a pending snapshot, discards its partial state, and counts the failure if Flink would: the fold of
  * SnapshotFailed counts it (R27, R28, R59, R60); when that takes the count beyond `tolerableFailures`,
@@ -925,8 +929,7 @@ function restore(d: Decider, c: CommandOf<'RestoreSnapshot'>): Replies['RestoreS
     requireStatus(snapshot, ['COMPLETED'], 'restore from');
     path = restorePath(snapshot)!;
   }
-  const aborted = [...d.state.pending].sort((a, b) => a - b);
-  for (const id of aborted) fail(d, id, 'CHECKPOINT_COORDINATOR_SUSPEND');
+  const aborted = abortPending(d, 'CHECKPOINT_COORDINATOR_SUSPEND');
   d.emit({
     type: 'SnapshotRestored',
     ...(c.snapshotId !== undefined ? { snapshotId: c.snapshotId } : {}),
@@ -1070,13 +1073,8 @@ function savepointAt(s: JobState, location: string): number | undefined {
 
 /** Whether the mirror records a savepoint Flink reports: not one of snapcat's (R68). */
 function mirrorsSavepoint(s: JobState, report: { externalPath: string | null }): boolean {
-  for (const id of s.pending) if (s.snapshots.get(id)!.kind === 'SAVEPOINT') return false;
-  if (report.externalPath === null) return true;
-  const path = normaliseLocation(report.externalPath);
-  for (const snapshot of s.snapshots.values()) {
-    if (snapshot.kind === 'SAVEPOINT' && normaliseLocation(snapshot.externalPath) === path) return false;
-  }
-  return true;
+  if (pendingWhere(s, (snapshot) => snapshot.kind === 'SAVEPOINT')) return false;
+  return report.externalPath === null || savepointAt(s, report.externalPath) === undefined;
 }
 
 /**

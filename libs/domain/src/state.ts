@@ -882,10 +882,17 @@ export function savepointTypeOf(snapshot: SnapshotState): SavepointType | null {
 }
 
 /** The pending stop-with-savepoint, if any: while it is, Flink's periodic scheduler is stopped (R65). */
-export function pendingStop(state: JobState): SnapshotState | undefined {
+export const pendingStop = (state: JobState): SnapshotState | undefined =>
+  pendingWhere(state, (snapshot) => snapshot.terminate !== null);
+
+/** A pending snapshot that matches, if any: `pending` is small, unlike the job's snapshots. */
+export function pendingWhere(
+  state: JobState,
+  match: (snapshot: SnapshotState) => boolean,
+): SnapshotState | undefined {
   for (const id of state.pending) {
     const snapshot = state.snapshots.get(id)!;
-    if (snapshot.terminate) return snapshot;
+    if (match(snapshot)) return snapshot;
   }
   return undefined;
 }
