@@ -10,67 +10,32 @@ import {
   type Queue,
 } from 'bullmq';
 import {
-  CommandRejected,
+  Location,
   isTerminal,
+  pendingWhere,
   type Command,
   type FlinkCheckpointReport,
   type JobState,
-  type JobStatus,
 } from '@snapcat/domain';
 import type { CommandBus } from '@snapcat/application';
+import type { FlinkCheckpoint, FlinkRestClient } from '@snapcat/flink';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { logQueueErrors, type LogFn } from '@snapcat/runtime';
+import { executeUnlessRejected } from './execute';
 import { KEEP, QUEUES } from './queues';
 
-/** What the connector asks of a Flink cluster: the subset of `@snapcat/flink`'s FlinkRestClient it uses. */
-export interface FlinkApi {
-  /** Every job of the cluster and its status, in one request (`GET /jobs/overview`). */
-  jobsOverview(): Promise<{ jobId: string; state: JobStatus }[]>;
-  checkpointConfig(
-    jobId: string,
-  ): Promise<{ externalization: { enabled: boolean; deleteOnCancellation: boolean } }>;
-  checkpoints(jobId: string): Promise<{
-    history: FlinkCheckpointStats[];
-    latest: {
-      restored: {
-        id: number;
-        restoreTimestamp: number;
-        isSavepoint: boolean;
-        externalPath: string | null;
-      } | null;
-    };
-  }>;
-  triggerSavepoint(
-    jobId: string,
-    body: { targetDirectory: string; formatType: 'CANONICAL' | 'NATIVE'; triggerId: string },
-  ): Promise<{ triggerId: string }>;
-  stopWithSavepoint(
-    jobId: string,
-    body: { targetDirectory: string; drain: boolean; formatType: 'CANONICAL' | 'NATIVE'; triggerId: string },
-  ): Promise<{ triggerId: string }>;
-  savepointStatus(jobId: string, triggerId: string): Promise<OperationStatus & { location?: string }>;
-  /** Flink's disposal takes no trigger id of the caller's: it answers the one it made. */
-  disposeSavepoint(path: string): Promise<{ triggerId: string }>;
-  disposalStatus(triggerId: string): Promise<OperationStatus>;
-}
-export type OperationStatus =
-  | { status: 'IN_PROGRESS' }
-  | { status: 'COMPLETED'; location?: string }
-  | { status: 'FAILED'; cause: string };
-
-/** A checkpoint as the client parses Flink's CheckpointStatistics. */
-export interface FlinkCheckpointStats {
-  id: number;
-  status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
-  isSavepoint: boolean;
-  checkpointType: string;
-  triggerTimestamp: number;
-  stateSize: number;
-  checkpointedSize: number;
-  externalPath: string | null;
-  discarded: boolean;
-  failureMessage: string | null;
-}
+/** What the connector asks of a Flink cluster: the part of `@snapcat/flink`'s client it uses. */
+export type FlinkApi = Pick<
+  FlinkRestClient,
+  | 'jobsOverview'
+  | 'checkpointConfig'
+  | 'checkpoints'
+  | 'triggerSavepoint'
+  | 'stopWithSavepoint'
+  | 'savepointStatus'
+  | 'disposeSavepoint'
+  | 'disposalStatus'
+>;
 
 /** The Flink API of a cluster by its registered name; throws when the cluster is not registered. */
 export type FlinkApis = (cluster: string) => Promise<FlinkApi>;
@@ -120,7 +85,7 @@ export function catalogLocation(flinkPath: string): string {
 }
 
 /** Flink's CheckpointStatistics in the domain's terms (R68). */
-export function checkpointReport(stats: FlinkCheckpointStats): FlinkCheckpointReport {
+export function checkpointReport(stats: FlinkCheckpoint): FlinkCheckpointReport {
   // FULL_CHECKPOINT and every savepoint share no files; CHECKPOINT is "full or incremental" (R58).
   const full = stats.isSavepoint || /FULL|SAVEPOINT/.test(stats.checkpointType);
   const path = stats.externalPath === null ? null : catalogLocation(stats.externalPath);
@@ -132,8 +97,8 @@ export function checkpointReport(stats: FlinkCheckpointStats): FlinkCheckpointRe
     triggerTimestamp: stats.triggerTimestamp,
     stateSize: stats.stateSize,
     checkpointedSize: stats.checkpointedSize,
-    // Flink answers a placeholder for a checkpoint that is not externally addressable.
-    externalPath: path && (path.startsWith('/') || /^[a-z][a-z0-9+.-]*:\/\//.test(path)) ? path : null,
+    // Only a location the catalog can hold (what the client does not already map to null).
+    externalPath: path !== null && Location.safeParse(path).success ? path : null,
     discarded: stats.discarded,
     failureMessage: stats.failureMessage,
   };
@@ -274,14 +239,9 @@ export function startFlinkWorker(
   return worker;
 }
 
-async function execute<C extends Command>(bus: CommandBus, command: C) {
-  try {
-    return await bus.execute(command, { correlationId: `flink-${command.type}`, actor: 'flink-connector' });
-  } catch (error) {
-    if (error instanceof CommandRejected) return undefined;
-    throw error;
-  }
-}
+/** The connector's commands, audited as its own. */
+const execute = <C extends Command>(bus: CommandBus, command: C) =>
+  executeUnlessRejected(bus, command, { correlationId: `flink-${command.type}`, actor: 'flink-connector' });
 
 /**
  * R68: records what Flink's checkpoint history reports: one request per job per poll interval. The first
@@ -329,13 +289,8 @@ async function goneAlready(path: string, deps: FlinkConnectorDeps): Promise<bool
 }
 
 /** Whether the connector is following one of the job's savepoints in Flink (pending, taken by snapcat). */
-function followingSavepoint(state: JobState): boolean {
-  for (const id of state.pending) {
-    const snapshot = state.snapshots.get(id)!;
-    if (snapshot.kind === 'SAVEPOINT' && snapshot.flinkCheckpointId === null) return true;
-  }
-  return false;
-}
+const followingSavepoint = (state: JobState): boolean =>
+  pendingWhere(state, (s) => s.kind === 'SAVEPOINT' && s.flinkCheckpointId === null) !== undefined;
 
 /**
  * The statuses of a cluster's managed jobs follow Flink's (every JobStatus, with the usual termination
@@ -399,7 +354,7 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
     snapshotId,
     outcome:
       outcome.status === 'COMPLETED'
-        ? { status: 'COMPLETED', location: catalogLocation(outcome.location ?? snapshot.externalPath) }
+        ? { status: 'COMPLETED', location: catalogLocation(outcome.location) }
         : { status: 'FAILED', cause: outcome.cause },
   });
   return { outcome: outcome.status, changed: result?.reply.changed ?? false };

@@ -1,7 +1,6 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  CommandRejected,
   discardPlanOf,
   taskHandlesOf,
   type Command,
@@ -20,6 +19,7 @@ import {
   type StrayJob,
   type TimeoutJob,
 } from './queues';
+import { executeUnlessRejected } from './execute';
 import { writeOrphanReport } from './orphans';
 import type { ScheduleIndex } from './schedule-index';
 
@@ -35,15 +35,9 @@ export interface ProcessorDeps {
   log: { info: LogFn; warn: LogFn; error: LogFn };
 }
 
-/** Runs a command; a job that no longer exists, or a state that moved on, is not an error for a worker. */
-async function execute<C extends Command>(bus: CommandBus, command: C) {
-  try {
-    return await bus.execute(command, { correlationId: `worker-${command.type}` });
-  } catch (error) {
-    if (error instanceof CommandRejected) return undefined;
-    throw error;
-  }
-}
+/** The storage, timeout and schedule workers' commands, audited as theirs. */
+const execute = <C extends Command>(bus: CommandBus, command: C) =>
+  executeUnlessRejected(bus, command, { correlationId: `worker-${command.type}` });
 
 export function startProcessors(
   connection: ConnectionOptions,

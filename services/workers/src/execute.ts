@@ -1,0 +1,19 @@
+import { CommandRejected, type Command } from '@snapcat/domain';
+import type { CommandBus, CommandMetadata } from '@snapcat/application';
+
+/**
+ * Runs a worker's command; a job that no longer exists, or a state that moved on (CommandRejected), is not
+ * an error for a worker: undefined. Anything else is thrown, and the job is retried.
+ */
+export async function executeUnlessRejected<C extends Command>(
+  bus: CommandBus,
+  command: C,
+  metadata: CommandMetadata,
+) {
+  try {
+    return await bus.execute(command, metadata);
+  } catch (error) {
+    if (error instanceof CommandRejected) return undefined;
+    throw error;
+  }
+}
