@@ -316,18 +316,10 @@ describe('domain invariants (fast-check)', () => {
     fc.assert(
       fc.property(whileRunning, (h) => {
         const claimed = new Set<number>();
-        const job = new Job().register({
-          tasks: TASKS,
-          retention: h.retention as never,
-          maxConcurrent: MAX_CONCURRENT,
-          minPauseMs: h.minPauseMs,
-          timeoutMs: 4000,
-          numRetained: 2,
-        });
-        for (const s of h.steps) {
-          const before = job.log.length;
-          apply(job, s);
-          const events = job.log.slice(before);
+        let seen = 0; // the log's length at the last step: each step's own events follow it
+        runHistory(h, (job) => {
+          const events = job.log.slice(seen);
+          seen = job.log.length;
           for (const e of events) {
             if (e.type === 'SnapshotRestored' && e.snapshotId !== undefined && e.claimMode === 'CLAIM') {
               claimed.add(e.snapshotId);
@@ -338,7 +330,7 @@ describe('domain invariants (fast-check)', () => {
             const owned = job.state.completed.filter((id) => isJobOwned(job.snapshot(id)));
             expect(owned.length).toBeLessThanOrEqual(job.state.checkpointing.numRetained);
           }
-        }
+        });
       }),
       runs,
     );
