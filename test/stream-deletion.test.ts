@@ -11,7 +11,10 @@ const TASKS = ['a', 'b', 'c'];
 // the EventStoreDB adapter: the job reads as gone, and the projector, process manager and webhook dispatcher
 // (all in this one service) go on.
 describe('a job stream hard-deleted from EventStoreDB', () => {
-  const fx = serviceOnEsdbTestServer('stream-deletion', { SNAPCAT_AGGREGATE_SNAPSHOT_EVERY: '2' });
+  const fx = serviceOnEsdbTestServer('stream-deletion', {
+    SNAPCAT_AGGREGATE_SNAPSHOT_EVERY: '2',
+    SNAPCAT_SECRET_KEY: 'test-secret-key-of-at-least-32-characters', // runs the webhook dispatcher
+  });
   let esdb: EventStoreDBClient;
   beforeAll(() => {
     esdb = EventStoreDBClient.connectionString(fx.server.connectionString);
@@ -44,6 +47,12 @@ describe('a job stream hard-deleted from EventStoreDB', () => {
       return metadata?.maxCount === undefined ? undefined : metadata;
     }, 10_000);
     expect(meta.maxCount).toBe(5);
+    // So does the dispatcher's checkpoint stream, which it caps when it becomes active.
+    const dispatcher = await until(async () => {
+      const { metadata } = await esdb.getStreamMetadata('snapcat-webhook-dispatcher');
+      return metadata?.maxCount;
+    }, 10_000);
+    expect(dispatcher).toBe(10);
     await until(async () => ((await gql(GONE))?.status === 'RUNNING' ? true : undefined), 10_000);
     expect(await gql(GONE)).toMatchObject({ deleted: false, deletedAt: null });
 
