@@ -10,6 +10,7 @@
  * where it does it; docs/decisions/0004-esdb-protocol-test-server.md sums it up.
  * It is test code only: snapcat's EventStoreDB adapter is verified against it, not against a real server.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { Any } from 'google-protobuf/google/protobuf/any_pb';
@@ -22,14 +23,19 @@ import {
   AppendResp,
   BatchAppendReq,
   BatchAppendResp,
+  DeleteReq,
+  DeleteResp,
   ReadReq,
   ReadResp,
+  TombstoneReq,
+  TombstoneResp,
 } from '@eventstore/db-client/generated/streams_pb';
 import { Status } from '@eventstore/db-client/generated/status_pb';
 import {
   AllStreamPosition,
   Empty,
   MaximumAppendSizeExceeded,
+  StreamDeleted,
   StreamIdentifier,
   Timeout,
   Unknown,
@@ -95,7 +101,8 @@ interface Proposed {
   getCustomMetadata_asU8(): Uint8Array;
 }
 
-type CommitResult = { ok: true; last: StoredEvent } | { ok: false; current: bigint };
+/** `deleted`: the stream is hard-deleted, or soft-deleted and the append expected it to exist. */
+type CommitResult = { ok: true; last: StoredEvent } | { ok: false; current: bigint; deleted?: true };
 
 export interface EsdbTestServerOptions {
   /** Answer ServerFeatures (default true), so the client appends with BatchAppend; false: plain Append. */
@@ -104,12 +111,178 @@ export interface EsdbTestServerOptions {
   maxAppendSize?: number;
 }
 
+export interface TestEventStoreDataOptions {
+  /**
+   * What a fresh node holds before any client writes (default true): its epoch, users, default ACL and
+   * projections registry, in `$` streams at the start of `$all` (see `seedSystemEvents`).
+   */
+  systemEvents?: boolean;
+  /**
+   * Run the standard projections `$by_category` and `$by_event_type` (default true), as a node started
+   * with `--run-projections=All --start-standard-projections=true`: each event appended to a stream
+   * that is not a system stream is followed in `$all` by `$>` link events in `$ce-<category>` and
+   * `$et-<type>`.
+   */
+  standardProjections?: boolean;
+}
+
 /** The data outlives a stop, so a test can take the server down and bring it back with its events. */
 export class TestEventStoreData {
   readonly log: StoredEvent[] = [];
   readonly streams = new Map<string, StoredEvent[]>();
   readonly appended = new EventEmitter().setMaxListeners(0);
   appendCalls = 0;
+  readonly standardProjections: boolean;
+
+  constructor(options: TestEventStoreDataOptions = {}) {
+    this.standardProjections = options.standardProjections ?? true;
+    if (options.systemEvents ?? true) seedSystemEvents(this);
+  }
+
+  /** Writes an event the server writes itself (metadata, tombstones, links, system events). */
+  write(
+    streamName: string,
+    type: string,
+    data: string,
+    revision?: bigint,
+    contentType = 'application/json',
+  ): StoredEvent {
+    const stream = this.streams.get(streamName) ?? [];
+    const event: StoredEvent = {
+      id: randomUUID(),
+      streamName,
+      revision: revision ?? lastRevision(stream) + 1n,
+      commit: BigInt(this.log.length + 1) * STRIDE,
+      type,
+      contentType,
+      created: BigInt(Date.now()) * TICKS_PER_MS,
+      data: Buffer.from(data, 'utf8'),
+      customMetadata: new Uint8Array(),
+    };
+    stream.push(event);
+    this.log.push(event);
+    this.streams.set(streamName, stream);
+    return event;
+  }
+
+  /**
+   * The metadata in force for a stream: the newest `$metadata` event of its metastream `$$<stream>`
+   * (SystemStreams.MetastreamOf). A metastream itself keeps one event (the server's metastream metadata,
+   * `MetaStreamMaxCount` = 1). Unreadable metadata counts as none, as `StreamMetadata.FromJsonBytes`
+   * failing does in the index writer.
+   */
+  metadataOf(streamName: string): StreamMetadata {
+    if (streamName.startsWith('$$')) return { maxCount: 1n, raw: {} };
+    const event = this.streams.get(`$$${streamName}`)?.at(-1);
+    if (!event) return { raw: {} };
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(Buffer.from(event.data).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return { raw: {} };
+    }
+    const revision = (v: unknown) => (typeof v === 'number' ? revisionOf(v) : undefined);
+    const maxAge = raw[SystemMetadata.MaxAge];
+    return {
+      raw,
+      maxCount: revision(raw[SystemMetadata.MaxCount]),
+      maxAge: typeof maxAge === 'number' ? maxAge : undefined,
+      tb: revision(raw[SystemMetadata.TruncateBefore]),
+    };
+  }
+
+  /** Writes a stream's metadata as the server does its own (soft delete, undelete): a `$metadata` event. */
+  writeMetadata(streamName: string, raw: Record<string, unknown>): StoredEvent {
+    // JSON.stringify cannot write a bigint: `$tb` of a soft delete is long.MaxValue, written as a number.
+    const json = JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? `#${v}#` : v));
+    return this.write(`$$${streamName}`, SystemEventTypes.StreamMetadata, json.replace(/"#(\d+)#"/g, '$1'));
+  }
+
+  /**
+   * `$by_category` and `$by_event_type` (KurrentDB docs, server/features/streams.md, "Streams created by
+   * system projections"): a link (`$>`, data `<revision>@<stream>`) to each new event of a user stream,
+   * in `$ce-<the stream name up to its first dash>` and `$et-<event type>`.
+   */
+  project(events: StoredEvent[]): void {
+    if (!this.standardProjections) return;
+    for (const event of events) {
+      if (event.streamName.startsWith('$') || event.type.startsWith('$')) continue;
+      const link = `${event.revision}@${event.streamName}`;
+      const category = event.streamName.split('-')[0]!;
+      this.write(`$ce-${category}`, SystemEventTypes.LinkTo, link, undefined, 'application/octet-stream');
+      this.write(`$et-${event.type}`, SystemEventTypes.LinkTo, link, undefined, 'application/octet-stream');
+    }
+  }
+}
+
+/** EventNumber.DeletedStream (long.MaxValue): a tombstone's revision, and the `$tb` of a soft delete. */
+export const DELETED_STREAM = 2n ** 63n - 1n;
+
+/** SystemEventTypes and SystemMetadata (KurrentDB `src/KurrentDB.Core/Services/SystemNames.cs`). */
+export const SystemEventTypes = {
+  StreamDeleted: '$streamDeleted',
+  StreamMetadata: '$metadata',
+  LinkTo: '$>',
+  Settings: '$settings',
+  EpochInformation: '$epoch-information',
+} as const;
+const SystemMetadata = { MaxAge: '$maxAge', MaxCount: '$maxCount', TruncateBefore: '$tb' } as const;
+
+interface StreamMetadata {
+  maxCount?: bigint;
+  /** Seconds. */
+  maxAge?: number;
+  tb?: bigint;
+  raw: Record<string, unknown>;
+}
+
+/** A revision read from metadata JSON: long.MaxValue does not survive a double, anything that large is it. */
+const revisionOf = (value: number): bigint =>
+  value >= Number(DELETED_STREAM) ? DELETED_STREAM : BigInt(Math.trunc(value));
+
+/** The revision of a stream's last event (a tombstone's is DELETED_STREAM); -1 when it has none. */
+function lastRevision(stream: StoredEvent[] | undefined): bigint {
+  return stream?.at(-1)?.revision ?? -1n;
+}
+
+/**
+ * What a fresh node writes before any client (stand-ins, with their real stream names and event types):
+ * the epoch (`$epoch-information`, SystemStreams.EpochInformationStream), the default users (`$users`
+ * listing them, `$user-admin` and `$user-ops` holding them), the default ACL (`$settings`), and the
+ * projections registry (`$projections-$all`: `$ProjectionsInitialized`, then `$ProjectionCreated` per
+ * standard projection; docs server/features/streams.md, "Projections events and streams").
+ */
+function seedSystemEvents(data: TestEventStoreData): void {
+  const json = (value: unknown) => JSON.stringify(value);
+  data.write(
+    '$epoch-information',
+    SystemEventTypes.EpochInformation,
+    json({ epochNumber: 0, epochPosition: 0, epochId: randomUUID(), leaderInstanceId: randomUUID() }),
+  );
+  for (const login of ['admin', 'ops']) {
+    data.write('$users', '$User', login, undefined, 'application/octet-stream');
+    data.write(
+      `$user-${login}`,
+      '$user',
+      json({ loginName: login, fullName: login, groups: [`$${login}s`], disabled: false }),
+    );
+  }
+  const acl = (who: string) => ({ $r: who, $w: who, $d: who, $mr: who, $mw: who });
+  data.write(
+    '$settings',
+    SystemEventTypes.Settings,
+    json({ $userStreamAcl: acl('$all'), $systemStreamAcl: acl('$admins') }),
+  );
+  data.write('$projections-$all', '$ProjectionsInitialized', json({}));
+  for (const name of [
+    '$streams',
+    '$stream_by_category',
+    '$by_category',
+    '$by_event_type',
+    '$by_correlation_id',
+  ]) {
+    data.write('$projections-$all', '$ProjectionCreated', name, undefined, 'application/octet-stream');
+  }
 }
 
 export class EsdbTestServer {
@@ -154,6 +327,12 @@ export class EsdbTestServer {
       ) => this.append(call, callback),
       read: (call: grpc.ServerWritableStream<ReadReq, ReadResp>) => this.read(call),
       batchAppend: (call: grpc.ServerDuplexStream<BatchAppendReq, BatchAppendResp>) => this.batchAppend(call),
+      delete: (call: grpc.ServerUnaryCall<DeleteReq, DeleteResp>, callback: grpc.sendUnaryData<DeleteResp>) =>
+        this.delete(call.request.getOptions()!, false, callback),
+      tombstone: (
+        call: grpc.ServerUnaryCall<TombstoneReq, TombstoneResp>,
+        callback: grpc.sendUnaryData<TombstoneResp>,
+      ) => this.delete(call.request.getOptions()!, true, callback),
     } as unknown as grpc.UntypedServiceImplementation);
     // Without ServerFeatures the client gets UNIMPLEMENTED, assumes an old server and uses plain Append.
     if (this.serverFeatures) {
@@ -225,6 +404,7 @@ export class EsdbTestServer {
         resp.setSuccess(ok);
         return callback(null, resp);
       }
+      if (result.deleted) return callback(streamDeletedError(streamName));
       const wrong = new AppendResp.WrongExpectedVersion();
       if (result.current >= 0n) wrong.setCurrentRevision(result.current.toString());
       else wrong.setCurrentNoStream(new Empty());
@@ -376,6 +556,14 @@ export class EsdbTestServer {
           resp.setSuccess(ok);
           return;
         }
+        if (result.deleted) {
+          // Google.Rpc.Status.StreamDeleted: code NotFound, message "StreamDeleted", the stream in the detail.
+          const detail = new StreamDeleted();
+          detail.setStreamIdentifier(identifier(write.streamName));
+          const packed = pack(detail, 'event_store.client.StreamDeleted');
+          resp.setError(status(grpc.status.NOT_FOUND, 'StreamDeleted', packed));
+          return;
+        }
         // Google.Rpc.Status.WrongExpectedVersion: code AlreadyExists, message "WrongExpectedVersion".
         const wrong = new WrongExpectedVersion();
         if (result.current >= 0n) wrong.setCurrentStreamRevision(result.current.toString());
@@ -398,7 +586,9 @@ export class EsdbTestServer {
 
   private commit(streamName: string, expected: Expected, proposed: Proposed[]): CommitResult {
     const stream = this.data.streams.get(streamName) ?? [];
-    const current = BigInt(stream.length) - 1n;
+    const verdict = this.checkCommit(streamName, expected);
+    const { current } = verdict;
+    if (verdict.decision === 'deleted') return { ok: false, current, deleted: true };
     const ids = proposed.map((m) => uuidOf(m.getId()));
 
     // Idempotence: the same event ids again, in order, succeed without being written twice.
@@ -406,21 +596,19 @@ export class EsdbTestServer {
     if (firstIndex >= 0 && ids.every((id, i) => stream[firstIndex + i]?.id === id)) {
       return { ok: true, last: stream[firstIndex + ids.length - 1]! };
     }
+    if (verdict.decision === 'wrong') return { ok: false, current };
 
-    const ok =
-      expected.kind === 'any' ||
-      (expected.kind === 'no_stream' && current < 0n) ||
-      (expected.kind === 'stream_exists' && current >= 0n) ||
-      (expected.kind === 'revision' && expected.revision === current);
-    if (!ok) return { ok: false, current };
-
+    // Writing a soft-deleted stream's metadata undeletes the stream too (`softUndeleteMetastream`).
+    const original = streamName.startsWith('$$') ? streamName.slice(2) : undefined;
+    const undeleteOriginal = original !== undefined && this.data.metadataOf(original).tb === DELETED_STREAM;
     const created = BigInt(Date.now()) * TICKS_PER_MS;
+    const written: StoredEvent[] = [];
     for (const message of proposed) {
       const metadata = message.getMetadataMap();
       const event: StoredEvent = {
         id: uuidOf(message.getId()),
         streamName,
-        revision: BigInt(stream.length),
+        revision: current + 1n + BigInt(written.length),
         commit: BigInt(this.data.log.length + 1) * STRIDE,
         type: metadata.get('type') ?? '',
         contentType: metadata.get('content-type') ?? 'application/octet-stream',
@@ -430,10 +618,94 @@ export class EsdbTestServer {
       };
       stream.push(event);
       this.data.log.push(event);
+      written.push(event);
     }
     this.data.streams.set(streamName, stream);
+    // StorageWriterService: appending to a soft-deleted stream recreates it, its earlier events truncated
+    // (`SoftUndeleteStream`: the metadata again, with `$tb` = the revision the new events start at).
+    if (verdict.softDeleted) {
+      this.data.writeMetadata(streamName, { ...this.data.metadataOf(streamName).raw, $tb: current + 1n });
+    }
+    if (undeleteOriginal) {
+      const tb = lastRevision(this.data.streams.get(original)) + 1n;
+      this.data.writeMetadata(original, { ...this.data.metadataOf(original).raw, $tb: tb });
+    }
+    this.data.project(written);
     this.data.appended.emit('appended');
     return { ok: true, last: stream[stream.length - 1]! };
+  }
+
+  /**
+   * Whether a write with this expected revision may go ahead, as KurrentDB `IndexWriter.CheckCommit`
+   * decides (idempotence aside): a hard-deleted stream refuses every write (Deleted); a soft-deleted one
+   * refuses `stream_exists` (Deleted) but takes `no_stream`, which recreates it; `stream_exists` also
+   * holds for a stream that has only metadata.
+   */
+  private checkCommit(
+    streamName: string,
+    expected: Expected,
+  ): { decision: 'ok' | 'wrong' | 'deleted'; current: bigint; softDeleted: boolean } {
+    const current = lastRevision(this.data.streams.get(streamName));
+    const softDeleted = this.data.metadataOf(streamName).tb === DELETED_STREAM;
+    const verdict = (decision: 'ok' | 'wrong' | 'deleted') => ({ decision, current, softDeleted });
+    if (current === DELETED_STREAM) return verdict('deleted');
+    switch (expected.kind) {
+      case 'any':
+        return verdict('ok');
+      case 'stream_exists':
+        if (softDeleted) return verdict('deleted');
+        return verdict(current >= 0n || this.data.streams.has(`$$${streamName}`) ? 'ok' : 'wrong');
+      case 'no_stream':
+        return verdict(current < 0n || softDeleted ? 'ok' : 'wrong');
+      case 'revision':
+        return verdict(expected.revision === current ? 'ok' : 'wrong');
+    }
+  }
+
+  /**
+   * Streams.Delete and Streams.Tombstone, as KurrentDB `Streams.Delete.cs` and `StorageWriterService`
+   * (`WriteDelete`) do them. A soft delete writes `{"$tb": long.MaxValue}` as the stream's metadata
+   * (replacing what it had): reads find no stream, and an append recreates it. A hard delete writes a
+   * `$streamDeleted` tombstone into the stream itself, revision long.MaxValue, empty data: `$all` shows
+   * it, reads and writes then fail with StreamDeleted (`RpcExceptions.StreamDeleted`). A soft delete of
+   * a stream that never existed, or a wrong expected revision, fails with `RpcExceptions.WrongExpectedVersion`.
+   */
+  private delete(
+    options: DeleteReq.Options | TombstoneReq.Options,
+    hard: boolean,
+    callback: grpc.sendUnaryData<DeleteResp | TombstoneResp>,
+  ): void {
+    const refused = this.refusal && this.unaryRefusal(this.refusal);
+    if (refused) return callback(refused);
+    const streamName = nameOf(options.getStreamIdentifier());
+    const C = DeleteReq.Options.ExpectedStreamRevisionCase; // TombstoneReq numbers its cases the same
+    const expected = expectedOf(options.getExpectedStreamRevisionCase(), () => options.getRevision(), {
+      revision: C.REVISION,
+      noStream: C.NO_STREAM,
+      streamExists: C.STREAM_EXISTS,
+    });
+    const { decision, current } = this.checkCommit(streamName, expected);
+    if (decision === 'deleted') return callback(streamDeletedError(streamName));
+    const neverExisted = current < 0n && !this.data.streams.has(`$$${streamName}`);
+    if (decision === 'wrong' || (!hard && neverExisted)) {
+      return callback(wrongExpectedVersionError(streamName, expected, current));
+    }
+    const event = hard
+      ? this.data.write(
+          streamName,
+          SystemEventTypes.StreamDeleted,
+          '',
+          DELETED_STREAM,
+          'application/octet-stream',
+        )
+      : this.data.writeMetadata(streamName, { $tb: DELETED_STREAM });
+    this.data.appended.emit('appended');
+    const resp = hard ? new TombstoneResp() : new DeleteResp();
+    const position = hard ? new TombstoneResp.Position() : new DeleteResp.Position();
+    position.setCommitPosition(event.commit.toString());
+    position.setPreparePosition(event.commit.toString());
+    (resp as DeleteResp).setPosition(position as DeleteResp.Position);
+    callback(null, resp);
   }
 
   private read(call: grpc.ServerWritableStream<ReadReq, ReadResp>): void {
@@ -450,7 +722,11 @@ export class EsdbTestServer {
     if (options.hasStream()) {
       const s = options.getStream()!;
       const name = nameOf(s.getStreamIdentifier());
-      const stream = this.data.streams.get(name);
+      const stream = this.visibleEvents(name);
+      if (stream === 'deleted') {
+        call.emit('error', streamDeletedError(name));
+        return;
+      }
       if (!stream) {
         const notFound = new ReadResp.StreamNotFound();
         notFound.setStreamIdentifier(identifier(name));
@@ -460,13 +736,16 @@ export class EsdbTestServer {
         call.end();
         return;
       }
-      const from = s.hasRevision() ? BigInt(s.getRevision()) : backwards ? BigInt(stream.length - 1) : 0n;
+      const last = lastRevision(this.data.streams.get(name));
+      const from = s.hasRevision() ? BigInt(s.getRevision()) : backwards ? last : 0n;
       events = backwards
         ? stream.filter((e) => e.revision <= from).reverse()
         : stream.filter((e) => e.revision >= from);
     } else {
       const all = options.getAll()!;
       const from = all.hasPosition() ? BigInt(all.getPosition()!.getCommitPosition()) : undefined;
+      // `$all` bypasses the index: deleted, truncated and tombstone events stay in it until a scavenge
+      // (docs server/features/streams.md, "Deleting streams and events"), so no metadata applies here.
       // EventStoreDB: forwards from a position includes the event at it; backwards gives the ones before it.
       events = backwards
         ? this.data.log.filter((e) => from === undefined || e.commit < from).reverse()
@@ -474,6 +753,26 @@ export class EsdbTestServer {
     }
     for (const event of events.slice(0, count)) call.write(eventResp(event));
     call.end();
+  }
+
+  /**
+   * A stream's events as a read sees them (KurrentDB `IndexReader.ReadStreamEventsForward/Backward`):
+   * 'deleted' after a tombstone; undefined when there is none or it is soft-deleted (`$tb` = long.MaxValue,
+   * read as StreamNotFound); otherwise without those before `$tb`, beyond the newest `$maxCount`, or older
+   * than `$maxAge` seconds.
+   */
+  private visibleEvents(name: string): StoredEvent[] | 'deleted' | undefined {
+    const stream = this.data.streams.get(name);
+    const last = lastRevision(stream);
+    if (last === DELETED_STREAM) return 'deleted';
+    const meta = this.data.metadataOf(name);
+    if (!stream || meta.tb === DELETED_STREAM) return undefined;
+    let min = 0n;
+    if (meta.maxCount !== undefined) min = last - meta.maxCount + 1n;
+    if (meta.tb !== undefined && meta.tb > min) min = meta.tb;
+    const oldest =
+      meta.maxAge === undefined ? undefined : BigInt(Date.now() - meta.maxAge * 1000) * TICKS_PER_MS;
+    return stream.filter((e) => e.revision >= min && (oldest === undefined || e.created >= oldest));
   }
 
   private subscribe(call: grpc.ServerWritableStream<ReadReq, ReadResp>, options: ReadReq.Options): void {
@@ -541,6 +840,8 @@ function supportedMethods(): SupportedMethods {
     method(streams, 'read', ['position', 'events']),
     method(streams, 'append'),
     method(streams, 'batchappend', ['deadline_duration']),
+    method(streams, 'delete'),
+    method(streams, 'tombstone'),
     method('event_store.client.server_features.serverfeatures', 'getsupportedmethods'),
   ]);
   return result;
@@ -568,6 +869,34 @@ function maxAppendSizeExceeded(max: number): grpc.ServiceError {
   metadata.set('maximum-append-size', String(max));
   const details = `Maximum Append Size of ${max} Exceeded.`;
   return Object.assign(new Error(details), { code: grpc.status.INVALID_ARGUMENT, details, metadata });
+}
+
+/** RpcExceptions.StreamDeleted: FAILED_PRECONDITION, the stream named in the trailers. */
+function streamDeletedError(streamName: string): grpc.ServiceError {
+  const metadata = new grpc.Metadata();
+  metadata.set('exception', 'stream-deleted');
+  metadata.set('stream-name', streamName);
+  const details = `Event stream '${streamName}' is deleted.`;
+  return Object.assign(new Error(details), { code: grpc.status.FAILED_PRECONDITION, details, metadata });
+}
+
+/** RpcExceptions.WrongExpectedVersion("Delete", ...): versions as the server's longs (-1 none, -2 any, -4 exists). */
+function wrongExpectedVersionError(
+  streamName: string,
+  expected: Expected,
+  actual: bigint,
+): grpc.ServiceError {
+  const long = { any: -2n, no_stream: -1n, stream_exists: -4n };
+  const expectedVersion = expected.kind === 'revision' ? expected.revision : long[expected.kind];
+  const metadata = new grpc.Metadata();
+  metadata.set('exception', 'wrong-expected-version');
+  metadata.set('stream-name', streamName);
+  metadata.set('expected-version', expectedVersion.toString());
+  metadata.set('actual-version', actual.toString());
+  const details =
+    `Delete failed due to WrongExpectedVersion. Stream: ${streamName}, ` +
+    `Expected version: ${expectedVersion}, Actual version: ${actual}`;
+  return Object.assign(new Error(details), { code: grpc.status.FAILED_PRECONDITION, details, metadata });
 }
 
 function status(code: grpc.status, message: string, details: Any): Status {

@@ -8,7 +8,7 @@ import { startService, type RunningService } from './service';
  * The service on the ESDB adapter against a protocol test server of the test's own, which the test may stop,
  * start or make refuse under it; `beforeAll`/`afterAll` set them up and tear them down.
  */
-export function serviceOnEsdbTestServer(name: string) {
+export function serviceOnEsdbTestServer(name: string, env: Record<string, string> = {}) {
   const fixture = {} as { dir: string; server: EsdbTestServer; service: RunningService };
   beforeAll(async () => {
     fixture.dir = mkdtempSync(join(tmpdir(), `snapcat-${name}-`));
@@ -17,6 +17,7 @@ export function serviceOnEsdbTestServer(name: string) {
     fixture.service = await startService({
       SNAPCAT_EVENT_STORE: fixture.server.connectionString,
       SNAPCAT_STORAGE_ROOTS: join(fixture.dir, 'snapshots'),
+      ...env,
     });
   });
   afterAll(async () => {

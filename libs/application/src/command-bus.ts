@@ -13,12 +13,13 @@ import {
   type ReplyOf,
 } from '@snapcat/domain';
 import {
+  StreamDeletedError,
   WrongExpectedVersionError,
   type EventStore,
   type NewEvent,
   type Position,
 } from '@snapcat/event-store';
-import { aggregateStream, domainEvent, jobStream } from './streams';
+import { AGGREGATE_SNAPSHOTS_KEPT, aggregateStream, domainEvent, jobStream } from './streams';
 
 export interface Clock {
   now(): number;
@@ -49,6 +50,18 @@ export class ConcurrencyExhaustedError extends Error {
   }
 }
 
+/** The job's stream (or its aggregate snapshots) was hard-deleted from the event store: the job is gone (410). */
+export class JobDeletedError extends Error {
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} was deleted from the event store`);
+    this.name = 'JobDeletedError';
+  }
+}
+
+/** A batch's failure as its callers see it: a deleted stream names the job. */
+const failureOf = (jobId: string, error: unknown): unknown =>
+  error instanceof StreamDeletedError ? new JobDeletedError(jobId) : error;
+
 interface Queued {
   /** 'load': a read, answered with the state once earlier commands are durable; no commands. */
   kind: 'load' | 'one' | 'many';
@@ -69,6 +82,8 @@ interface JobWriter {
   warmed: boolean;
   snapshotRevision: bigint;
   snapshotting: boolean;
+  /** True once this writer saw the aggregate stream's max count set (once per writer, off the command path). */
+  capped: boolean;
   /** Size of the last aggregate snapshot written: tasks, snapshots, acknowledgements and handles it held. */
   snapshotWeight: number;
 }
@@ -236,6 +251,7 @@ export class CommandBus {
         warmed: false,
         snapshotRevision: -1n,
         snapshotting: false,
+        capped: false,
         snapshotWeight: 0,
       };
       this.evictIdle();
@@ -255,7 +271,9 @@ export class CommandBus {
     try {
       while (writer.queue.length > 0) {
         const batch = this.nextBatch(writer.queue);
-        await this.process(writer, batch).catch((error: unknown) => batch.forEach((q) => q.reject(error)));
+        await this.process(writer, batch).catch((error: unknown) =>
+          batch.forEach((q) => q.reject(failureOf(writer.jobId, error))),
+        );
       }
     } finally {
       writer.draining = false;
@@ -343,7 +361,9 @@ export class CommandBus {
         // append (one request is atomic); an entry alone over the limit fails alone.
         const half = Math.ceil(batch.length / 2);
         for (const part of [batch.slice(0, half), batch.slice(half)]) {
-          await this.process(writer, part).catch((error: unknown) => part.forEach((q) => q.reject(error)));
+          await this.process(writer, part).catch((error: unknown) =>
+            part.forEach((q) => q.reject(failureOf(writer.jobId, error))),
+          );
         }
         this.stats.appendsSplit += 1;
         return;
@@ -437,11 +457,15 @@ export class CommandBus {
     writer.snapshotWeight = weight;
     const revision = writer.revision;
     const data: AggregateSnapshot = { revision: revision.toString(), state: encodeState(writer.state) };
+    const stream = aggregateStream(writer.jobId);
     const write = this.store
-      .append(aggregateStream(writer.jobId), [{ id: randomUUID(), type: 'AggregateSnapshot', data }], 'any')
-      .then(() => {
+      .append(stream, [{ id: randomUUID(), type: 'AggregateSnapshot', data }], 'any')
+      .then(async () => {
         writer.snapshotRevision = revision;
         this.stats.aggregateSnapshotsWritten += 1;
+        // Older snapshots serve no cold start: the side stream keeps a few (its max count), not every one.
+        if (!writer.capped) await this.store.setStreamMaxCount?.(stream, AGGREGATE_SNAPSHOTS_KEPT);
+        writer.capped = true;
       })
       .catch(this.onBackgroundError)
       .finally(() => {

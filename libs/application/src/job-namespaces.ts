@@ -1,5 +1,5 @@
 import { DEFAULT_NAMESPACE, grantsNamespace, type NamespaceGrant } from '@snapcat/domain';
-import type { EventStore } from '@snapcat/event-store';
+import { StreamDeletedError, type EventStore } from '@snapcat/event-store';
 import { domainEvent, jobStream } from './streams';
 
 /**
@@ -15,11 +15,14 @@ export class JobNamespaces {
     private readonly capacity = 100_000,
   ) {}
 
-  /** The job's namespace, or undefined when no job was ever registered under the id. */
+  /** The job's namespace, or undefined when no job was ever registered under the id, or it was deleted. */
   async of(jobId: string): Promise<string | undefined> {
     const cached = this.known.get(jobId);
     if (cached !== undefined) return cached;
-    const [first] = await this.store.readStream(jobStream(jobId), { maxCount: 1 });
+    const [first] = await this.store.readStream(jobStream(jobId), { maxCount: 1 }).catch((error: unknown) => {
+      if (error instanceof StreamDeletedError) return []; // hard-deleted: in no namespace any more
+      throw error;
+    });
     if (!first) return undefined;
     const event = domainEvent(first);
     const namespace = (event.type === 'JobRegistered' && event.namespace) || DEFAULT_NAMESPACE;

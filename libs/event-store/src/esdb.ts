@@ -6,6 +6,7 @@ import {
   FORWARDS,
   MaxAppendSizeExceededError,
   NotLeaderError,
+  StreamDeletedError as EsdbStreamDeletedError,
   StreamNotFoundError,
   TimeoutError,
   UnavailableError,
@@ -19,7 +20,9 @@ import {
 import {
   AppendTooLargeError,
   START,
+  STREAM_DELETED,
   StoreUnavailableError,
+  StreamDeletedError,
   WrongExpectedVersionError,
   comparePositions,
   matchesFilter,
@@ -45,6 +48,8 @@ const PAGE = 1000;
  */
 export class EsdbEventStore implements EventStore {
   private readonly client: EventStoreDBClient;
+  /** Streams whose `$maxCount` this process has seen in force (so it is read once per stream, not per call). */
+  private readonly maxCounts = new Map<string, number>();
 
   /** `maxAppendBytes`: the server's MaxAppendSize, 1 MiB unless the cluster is configured otherwise. */
   constructor(
@@ -82,7 +87,7 @@ export class EsdbEventStore implements EventStore {
       if (error instanceof MaxAppendSizeExceededError) {
         throw new AppendTooLargeError(streamId, error.maxAppendSize || undefined);
       }
-      throw unavailable(error);
+      throw portError(error, streamId);
     }
   }
 
@@ -99,7 +104,24 @@ export class EsdbEventStore implements EventStore {
       return out;
     } catch (error) {
       if (error instanceof StreamNotFoundError) return [];
-      throw unavailable(error);
+      throw portError(error, streamId);
+    }
+  }
+
+  /**
+   * Sets `$maxCount` in the stream's metadata (a `$metadata` event in `$$<stream>`), keeping what else the
+   * metadata holds; read first, so that a stream already capped costs a read, not a write, once per process.
+   */
+  async setStreamMaxCount(streamId: string, maxCount: number): Promise<void> {
+    if (this.maxCounts.get(streamId) === maxCount) return;
+    try {
+      const { metadata } = await this.client.getStreamMetadata(streamId);
+      if (metadata?.maxCount !== maxCount) {
+        await this.client.setStreamMetadata(streamId, { ...metadata, maxCount });
+      }
+      this.maxCounts.set(streamId, maxCount);
+    } catch (error) {
+      throw portError(error, streamId);
     }
   }
 
@@ -126,7 +148,7 @@ export class EsdbEventStore implements EventStore {
           last = event.position;
           // Whether the server includes the event at the position we start from, the port excludes it.
           if (after && comparePositions(event.position, after) !== (backwards ? -1 : 1)) continue;
-          if (event.streamId.startsWith('$') || !matchesFilter(event, options.filter)) continue;
+          if (!delivered(event) || !matchesFilter(event, options.filter)) continue;
           out.push(event);
           if (out.length >= max) {
             full = true;
@@ -141,7 +163,7 @@ export class EsdbEventStore implements EventStore {
         from = after = last; // the next page starts at the last event read, which it must not repeat
       }
     } catch (error) {
-      throw unavailable(error);
+      throw portError(error);
     }
   }
 
@@ -168,7 +190,7 @@ export class EsdbEventStore implements EventStore {
             if (closed) return;
             backoff = 100;
             const event = toRecorded(resolved);
-            if (!event.streamId.startsWith('$') && matchesFilter(event, options.filter)) await handler(event);
+            if (delivered(event) && matchesFilter(event, options.filter)) await handler(event);
             position = event.position;
           }
           if (closed) return;
@@ -203,6 +225,15 @@ export class EsdbEventStore implements EventStore {
   }
 }
 
+/**
+ * What of $all reaches snapcat: no system stream (`$…`: metadata streams, projections' links, the server's
+ * own), and no system event inside a user stream, except a tombstone, which consumers must see.
+ */
+function delivered(event: RecordedEvent): boolean {
+  if (event.streamId.startsWith('$')) return false;
+  return !event.type.startsWith('$') || event.type === STREAM_DELETED;
+}
+
 function toRecorded(resolved: ResolvedEvent): RecordedEvent {
   const e = resolved.event;
   if (!e || !e.position) throw new Error('EventStoreDB delivered an event without a record or position');
@@ -212,7 +243,8 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
     streamId: e.streamId,
     revision: e.revision,
     position: e.position,
-    data: e.data,
+    // A tombstone's data is empty bytes: none.
+    data: e.type === STREAM_DELETED ? null : e.data,
     metadata: (e.metadata ?? {}) as Record<string, unknown>,
     created: new Date(e.created),
   };
@@ -234,9 +266,12 @@ const NOT_READY_OR_BUSY = /\bServer Is (Not Ready|Busy|Too Busy)\b/;
  * The errors after which the caller may retry later, as StoreUnavailableError (HTTP 503 with
  * Retry-After): the server unreachable, not ready or too busy, a commit or prepare timeout (ABORTED,
  * TimeoutError; whether the append was written is unknown, the event ids make a retry idempotent), a
- * deadline, or a follower that is not the leader (the client reconnects to the leader it names).
+ * deadline, or a follower that is not the leader (the client reconnects to the leader it names). A
+ * hard-deleted stream is StreamDeletedError.
  */
-function unavailable(error: unknown): unknown {
+function portError(error: unknown, streamId?: string): unknown {
+  if (error instanceof EsdbStreamDeletedError)
+    return new StreamDeletedError(error.streamName ?? streamId ?? '');
   if (
     error instanceof UnavailableError ||
     error instanceof DeadlineExceededError ||

@@ -66,6 +66,10 @@ export class InstrumentedEventStore implements EventStore {
     return this.inner.subscribeToAll(options, handler, onError);
   }
 
+  async setStreamMaxCount(streamId: string, maxCount: number): Promise<void> {
+    await this.inner.setStreamMaxCount?.(streamId, maxCount);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

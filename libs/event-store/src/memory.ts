@@ -16,10 +16,15 @@ import {
   type Subscription,
 } from './port';
 
-/** An event store in process memory: for tests and for trying snapcat out. Nothing survives a restart. */
+/**
+ * An event store in process memory: for tests and for trying snapcat out. Nothing survives a restart.
+ * A stream's max count hides its older events from stream reads, as EventStoreDB does before a scavenge;
+ * they stay in memory and in $all (nothing here runs for long enough to need them gone).
+ */
 export class MemoryEventStore implements EventStore {
   private readonly log: RecordedEvent[] = [];
   private readonly streams = new Map<string, RecordedEvent[]>();
+  private readonly maxCounts = new Map<string, number>();
   private readonly byId = new Map<string, RecordedEvent>();
   private readonly appended = new EventEmitter().setMaxListeners(0);
 
@@ -51,17 +56,24 @@ export class MemoryEventStore implements EventStore {
     return { nextExpectedRevision: last.revision, position: last.position };
   }
 
+  async setStreamMaxCount(streamId: string, maxCount: number): Promise<void> {
+    this.maxCounts.set(streamId, maxCount);
+  }
+
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    const stream = this.streams.get(streamId) ?? [];
+    const all = this.streams.get(streamId) ?? [];
+    const kept = this.maxCounts.get(streamId);
+    const stream = kept === undefined ? all : all.slice(-kept);
     const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
+    const first = Number(stream[0]?.revision ?? 0n); // a revision is its index in `all`
     if (options.direction === 'backwards') {
-      const from = options.fromRevision ?? BigInt(stream.length - 1);
+      const from = options.fromRevision ?? BigInt(all.length - 1);
       return stream
         .filter((e) => e.revision <= from)
         .reverse()
         .slice(0, max);
     }
-    const from = Number(options.fromRevision ?? 0n);
+    const from = Math.max(0, Number(options.fromRevision ?? 0n) - first);
     return stream.slice(from, from + max);
   }
 

@@ -20,6 +20,18 @@ export interface NewEvent {
   metadata?: Record<string, unknown>;
 }
 
+/**
+ * The type of a hard-deleted stream's tombstone (EventStoreDB's `$streamDeleted`, written by a tombstone
+ * outside snapcat, e.g. an operator's client): see `isTombstone`.
+ */
+export const STREAM_DELETED = '$streamDeleted';
+
+/**
+ * Whether a recorded event from $all is a stream's tombstone: the stream was hard-deleted, and nothing of it
+ * can be read or written again (StreamDeletedError). Its data is null; it is no event of snapcat's.
+ */
+export const isTombstone = (event: Pick<RecordedEvent, 'type'>): boolean => event.type === STREAM_DELETED;
+
 export interface RecordedEvent {
   id: string;
   type: string;
@@ -75,19 +87,34 @@ export interface EventStore {
    * plus twice its type's length), when the store has such a limit (EventStoreDB's MaxAppendSize).
    */
   readonly maxAppendBytes?: number;
+  /** Throws StreamDeletedError when the stream was hard-deleted. */
   append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
-  /** The stream's events; a stream that does not exist reads as empty. */
+  /**
+   * The stream's events; a stream that does not exist (or was soft-deleted) reads as empty, one that was
+   * hard-deleted throws StreamDeletedError. Events beyond the stream's max count are not returned.
+   */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /**
+   * The global log. System streams and system events (named `$…`: metadata, links, a server's own) are
+   * left out, except a hard-deleted stream's tombstone (`isTombstone`), which stands where it was written.
+   */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /**
-   * Catch-up subscription to $all: the stored events after `from`, then live ones, in order. The handler
-   * is awaited before the next event; if it throws, the subscription stops and onError is called.
+   * Catch-up subscription to $all: the stored events after `from`, then live ones, in order, as readAll
+   * gives them (tombstones included). The handler is awaited before the next event; if it throws, the
+   * subscription stops and onError is called.
    */
   subscribeToAll(
     options: SubscribeOptions,
     handler: EventHandler,
     onError?: (error: unknown) => void,
   ): Subscription;
+  /**
+   * Keeps only the newest `maxCount` events of the stream readable (EventStoreDB's `$maxCount`, set in the
+   * stream's metadata; older ones go at its next scavenge), for streams of which only the last matter.
+   * Idempotent. A store without it keeps every event.
+   */
+  setStreamMaxCount?(streamId: string, maxCount: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -100,6 +127,14 @@ export class WrongExpectedVersionError extends Error {
   ) {
     super(`stream ${streamId}: expected revision ${String(expected)}, actual ${String(actual)}`);
     this.name = 'WrongExpectedVersionError';
+  }
+}
+
+/** The stream was hard-deleted (a tombstone): it can never be read or written again (HTTP 410). */
+export class StreamDeletedError extends Error {
+  constructor(readonly streamId: string) {
+    super(`stream ${streamId} was deleted from the event store`);
+    this.name = 'StreamDeletedError';
   }
 }
 

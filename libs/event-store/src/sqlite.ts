@@ -60,6 +60,8 @@ export class SqliteEventStore implements EventStore {
   private queued: QueuedAppend[] = [];
   /** Started with the first append: a process that only reads never writes to the log. */
   private checkpointer: Checkpointer | undefined;
+  /** Each stream's max count as last read or set here (0: none), so an append does not look it up again. */
+  private readonly maxCounts = new Map<string, number>();
 
   constructor(
     private readonly file: string,
@@ -82,6 +84,10 @@ export class SqliteEventStore implements EventStore {
         created INTEGER NOT NULL,
         UNIQUE (stream_id, revision)
       );
+      CREATE TABLE IF NOT EXISTS stream_max_counts (
+        stream_id TEXT PRIMARY KEY,
+        max_count INTEGER NOT NULL
+      );
     `);
     this.statements = {
       current: this.db.prepare<[string], { revision: number | null }>(
@@ -97,6 +103,14 @@ export class SqliteEventStore implements EventStore {
       backwards: this.db.prepare<[string, number, number], Row>(
         'SELECT * FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
       ),
+      maxCount: this.db.prepare<[string], { max_count: number }>(
+        'SELECT max_count FROM stream_max_counts WHERE stream_id = ?',
+      ),
+      setMaxCount: this.db.prepare(
+        'INSERT INTO stream_max_counts (stream_id, max_count) VALUES (?, ?) ' +
+          'ON CONFLICT (stream_id) DO UPDATE SET max_count = excluded.max_count',
+      ),
+      trim: this.db.prepare<[string, number]>('DELETE FROM events WHERE stream_id = ? AND revision <= ?'),
     };
     // A nested transaction is a savepoint: a failure rolls back that append only.
     const appendOne = this.db.transaction(
@@ -182,7 +196,29 @@ export class SqliteEventStore implements EventStore {
       );
       position = BigInt(info.lastInsertRowid);
     }
+    this.trim(streamId, revision);
     return { nextExpectedRevision: revision, position: { commit: position, prepare: position } };
+  }
+
+  /**
+   * Keeps the newest `maxCount` events of the stream and deletes the rest at once: the embedded store's
+   * scavenge, which frees the space (an aggregate snapshot can be megabytes). $all loses them too, as
+   * EventStoreDB's does after a scavenge; snapcat's consumers read no stream that is capped.
+   */
+  async setStreamMaxCount(streamId: string, maxCount: number): Promise<void> {
+    this.statements.setMaxCount.run(streamId, maxCount);
+    this.maxCounts.set(streamId, maxCount);
+    const last = this.statements.current.get(streamId)?.revision;
+    if (last != null) this.trim(streamId, BigInt(last));
+  }
+
+  private trim(streamId: string, last: bigint): void {
+    let kept = this.maxCounts.get(streamId);
+    if (kept === undefined) {
+      kept = this.statements.maxCount.get(streamId)?.max_count ?? 0;
+      this.maxCounts.set(streamId, kept);
+    }
+    if (kept > 0 && last >= BigInt(kept)) this.statements.trim.run(streamId, Number(last) - kept);
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

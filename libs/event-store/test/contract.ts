@@ -142,6 +142,27 @@ export function eventStoreContract(name: string, open: () => Promise<StoreFixtur
       expect(limited.map((e) => e.id)).toEqual([mine[0]!.id]);
     });
 
+    it('a stream with a max count reads as its newest events; revisions go on counting', async () => {
+      const s = stream();
+      await store.append(
+        s,
+        ['A', 'B', 'C'].map((t) => ev(t)),
+        'no_stream',
+      );
+      await store.setStreamMaxCount!(s, 2);
+      await store.setStreamMaxCount!(s, 2); // idempotent
+      const types = (events: RecordedEvent[]) => events.map((e) => `${e.type}${e.revision}`).join(' ');
+      expect(types(await store.readStream(s))).toBe('B1 C2');
+      await store.append(s, [ev('D'), ev('E')], 2n);
+      expect(types(await store.readStream(s))).toBe('D3 E4');
+      expect(types(await store.readStream(s, { direction: 'backwards', maxCount: 1 }))).toBe('E4');
+      expect(types(await store.readStream(s, { fromRevision: 4n }))).toBe('E4');
+      await expect(store.append(s, [ev('F')], 3n)).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      const other = stream();
+      await store.append(other, [ev('A'), ev('B')], 'no_stream');
+      expect(await store.readStream(other)).toHaveLength(2); // the cap is the stream's alone
+    });
+
     it('two appenders racing on one stream: exactly one wins, the other gets the conflict error', async () => {
       const s = stream();
       await store.append(s, [ev('A')], 'no_stream');

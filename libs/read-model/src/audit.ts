@@ -2,10 +2,12 @@ import type { Redis } from 'ioredis';
 import { scanKeys } from '@snapcat/runtime';
 import { isDeepStrictEqual } from 'node:util';
 import { fold, initialState, snapshotView, type Event, type JobState } from '@snapcat/domain';
-import { JOB_STREAM_PREFIX, domainEvent } from '@snapcat/application';
+import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream } from '@snapcat/application';
 import {
   START,
+  StreamDeletedError,
   comparePositions,
+  isTombstone,
   formatPosition,
   parsePosition,
   type EventStore,
@@ -19,7 +21,10 @@ const PAGE = 1000;
 
 const OLD_SPACE_GRACE_MS = 2500;
 
-/** Folds `$all` (job streams) from the start, up to `until` if given: every job's state, as the log says. */
+/**
+ * Folds `$all` (job streams) from the start, up to `until` if given: every job's state, as the log says,
+ * and when the jobs whose streams were hard-deleted were (their events stay in `$all` until a scavenge).
+ */
 export async function foldLog(
   store: EventStore,
   until?: Position,
@@ -27,11 +32,13 @@ export async function foldLog(
 ): Promise<{
   states: Map<string, JobState>;
   revisions: Map<string, bigint>;
+  deleted: Map<string, string>;
   position: Position;
   events: number;
 }> {
   const states = new Map<string, JobState>();
   const revisions = new Map<string, bigint>();
+  const deleted = new Map<string, string>();
   let after: Position = START;
   let events = 0;
   for (;;) {
@@ -44,6 +51,10 @@ export async function foldLog(
     if (page.length === 0) break;
     const byJob = new Map<string, Event[]>();
     for (const recorded of page) {
+      if (isTombstone(recorded)) {
+        deleted.set(jobIdOfStream(recorded.streamId), recorded.created.toISOString());
+        continue;
+      }
       const event = domainEvent(recorded);
       let list = byJob.get(event.jobId);
       if (!list) byJob.set(event.jobId, (list = []));
@@ -57,7 +68,7 @@ export async function foldLog(
     onPage?.(events, after);
     if (page.length < PAGE) break;
   }
-  return { states, revisions, position: after, events };
+  return { states, revisions, deleted, position: after, events };
 }
 
 /**
@@ -76,7 +87,7 @@ export async function rebuildReadModel(
   const version = oldVersion + 1;
   const space = keys.space(version);
   await deleteSpace(redis, space.ns);
-  const { states, revisions, position, events } = await foldLog(store, undefined, onPage);
+  const { states, revisions, deleted, position, events } = await foldLog(store, undefined, onPage);
   // A pipeline is sent whole by each exec(), and a second exec() resolves with the first's answer: a new
   // one for each chunk of about 5,000 writes, so memory stays bounded and each chunk is written once.
   let writes = redis.pipeline();
@@ -90,6 +101,7 @@ export async function rebuildReadModel(
       queued = 0;
     }
   }
+  for (const [jobId, at] of deleted) writes.hset(space.deleted, jobId, at);
   writes.set(space.position, formatPosition(position));
   await writes.exec();
   await redis.set(keys.current, String(version));
@@ -126,15 +138,23 @@ export async function verifyReadModel(
   const space = keys.space(Number((await redis.get(keys.current)) ?? '1'));
   const positionText = await redis.get(space.position);
   const until = positionText ? parsePosition(positionText) : START;
-  const { states, revisions } = await foldLog(store, until, onPage);
+  const { states, revisions, deleted } = await foldLog(store, until, onPage);
   const differences: Difference[] = [];
+  const deletedNow = await redis.hgetall(space.deleted);
+  for (const jobId of new Set([...deleted.keys(), ...Object.keys(deletedNow)])) {
+    const [want, have] = [deleted.get(jobId) ?? null, deletedNow[jobId] ?? null];
+    if (want !== have) differences.push({ key: `${space.deleted} ${jobId}`, expected: want, actual: have });
+  }
   const jobIds = new Set([...states.keys(), ...(await redis.zrange(space.jobs, 0, -1))]);
   for (const jobId of jobIds) {
     const actual = await jobAsApplied(redis, space, jobId);
     let expected: JobState | null = states.get(jobId) ?? null;
     if (actual.revision !== null && actual.revision !== revisions.get(jobId)) {
-      const at = await stateAt(store, jobId, { revision: actual.revision });
-      expected = at.revision >= 0n ? at.state : null;
+      const at = await stateAt(store, jobId, { revision: actual.revision }).catch((error: unknown) => {
+        if (error instanceof StreamDeletedError) return undefined; // deleted since: as the log folded it
+        throw error;
+      });
+      if (at) expected = at.revision >= 0n ? at.state : null;
     }
     const compare = (key: string, want: unknown, have: unknown) => {
       if (!isDeepStrictEqual(have, want)) differences.push({ key, expected: want, actual: have });

@@ -24,6 +24,8 @@ export class ReadModelKeys {
       position: `${ns}:position`,
       /** jobId -> the last revision of its stream applied */
       applied: `${ns}:applied`,
+      /** jobId -> when its stream was hard-deleted (its tombstone's time, ISO-8601): the job is gone. */
+      deleted: `${ns}:deleted`,
       jobs: `${ns}:jobs`,
       job: (jobId: string) => `${ns}:job:${jobId}`,
       /** Apart from the summary: written only when the tasks change, however often the summary does. */

@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
 import { fold, snapshotIdOf, type Event, type JobState } from '@snapcat/domain';
-import { JOB_STREAM_PREFIX, domainEvent } from '@snapcat/application';
+import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream } from '@snapcat/application';
 import {
   START,
+  StreamDeletedError,
   formatPosition,
+  isTombstone,
   parsePosition,
   type EventStore,
   type Position,
@@ -216,7 +218,14 @@ export class Projector {
     this.pending = [];
     if (batch.length === 0) return;
     const { redis } = this.deps;
-    const events = batch.map((recorded) => ({ recorded, event: domainEvent(recorded) }));
+    // A tombstone (the stream hard-deleted) is no job event: the job is marked deleted, its views kept.
+    const deleted = new Map<string, string>();
+    const events: { recorded: RecordedEvent; event: Event }[] = [];
+    for (const recorded of batch) {
+      if (isTombstone(recorded))
+        deleted.set(jobIdOfStream(recorded.streamId), recorded.created.toISOString());
+      else events.push({ recorded, event: domainEvent(recorded) });
+    }
     const unknown = [...new Set(events.map((e) => e.event.jobId))].filter(
       (id) => !this.appliedRevisions.has(id),
     );
@@ -257,6 +266,7 @@ export class Projector {
       const shared = this.deps.sharedStates?.cachedState(jobId, revision);
       if (shared) this.stats.shared += 1;
       const state = shared ?? (await this.foldRun(jobId, run));
+      if (!state) continue; // deleted since: its tombstone follows in the log
       this.remember(jobId, state, revision);
       touched.set(jobId, { state, snapshots, tasksChanged });
     }
@@ -272,6 +282,7 @@ export class Projector {
         writeJobViews(tx, space, state, snapshots, tasksChanged);
         tx.hset(space.applied, jobId, this.appliedRevisions.get(jobId)!.toString());
       }
+      for (const [jobId, at] of deleted) tx.hset(space.deleted, jobId, at);
       tx.set(space.position, formatPosition(batch[batch.length - 1]!.position));
       if ((await tx.exec()) !== null) break;
     }
@@ -293,8 +304,14 @@ export class Projector {
     if (this.lags.length > 1000) this.lags.splice(0, this.lags.length - 1000);
   }
 
-  /** The job's state after a run of its events: the cached state folded forward, reloaded after a gap. */
-  private async foldRun(jobId: string, run: { recorded: RecordedEvent; event: Event }[]): Promise<JobState> {
+  /**
+   * The job's state after a run of its events: the cached state folded forward, reloaded after a gap.
+   * Undefined when the reload finds the job's stream hard-deleted (its events are still in $all).
+   */
+  private async foldRun(
+    jobId: string,
+    run: { recorded: RecordedEvent; event: Event }[],
+  ): Promise<JobState | undefined> {
     let cached = this.cache.get(jobId);
     let pending: Event[] = [];
     let revision = cached?.revision ?? -2n;
@@ -302,7 +319,12 @@ export class Projector {
       if (recorded.revision !== revision + 1n) {
         // Not next to the cached state (first sight of the job, a restart): reload at the event. The
         // events folded so far are in that state already.
-        cached = await stateAt(this.deps.store, jobId, { revision: recorded.revision - 1n });
+        try {
+          cached = await stateAt(this.deps.store, jobId, { revision: recorded.revision - 1n });
+        } catch (error) {
+          if (error instanceof StreamDeletedError) return undefined;
+          throw error;
+        }
         this.stats.reloads += 1;
         pending = [];
       }

@@ -146,6 +146,11 @@ export class ReadModel {
     return text ? parseJobSummary(text) : null;
   }
 
+  /** When the job's stream was hard-deleted from the event store (ISO-8601); null while it was not. */
+  async deletedAt(jobId: string): Promise<string | null> {
+    return this.redis.hget((await this.space()).deleted, jobId);
+  }
+
   /** The job's tasks (kept apart from its summary). */
   async tasks(jobId: string): Promise<string[]> {
     const text = await this.redis.get((await this.space()).jobTasks(jobId));

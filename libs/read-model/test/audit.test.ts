@@ -74,6 +74,7 @@ describe('foldLog', () => {
     expect(await foldLog(new MemoryEventStore())).toEqual({
       states: new Map(),
       revisions: new Map(),
+      deleted: new Map(),
       position: { commit: -1n, prepare: -1n },
       events: 0,
     });

@@ -82,6 +82,7 @@ describe('ReadModelKeys', () => {
       ns: 'p:rm:v3',
       position: 'p:rm:v3:position',
       applied: 'p:rm:v3:applied',
+      deleted: 'p:rm:v3:deleted',
       jobs: 'p:rm:v3:jobs',
       job: expect.any(Function),
       jobTasks: expect.any(Function),

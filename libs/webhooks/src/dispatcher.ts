@@ -12,6 +12,7 @@ import {
   START,
   comparePositions,
   formatPosition,
+  isTombstone,
   parsePosition,
   type EventStore,
   type Position,
@@ -25,6 +26,11 @@ import { DELIVERY_FAILURES_STREAM, SUBSCRIPTIONS_STREAM } from './subscriptions'
 /** Durable checkpoints of the dispatcher, so that losing Redis costs redeliveries, never a lost message. */
 export const DISPATCHER_STREAM = 'snapcat-webhook-dispatcher';
 const CHECKPOINT_TYPE = 'WebhookDispatcherCheckpointed';
+/**
+ * The checkpoints its stream keeps (its `$maxCount`): a restart reads the newest only. The subscriptions and
+ * failures streams are not capped: the first is folded whole, the second holds messages to deliver.
+ */
+export const DISPATCHER_CHECKPOINTS_KEPT = 10;
 
 export interface DispatcherDeps {
   store: EventStore;
@@ -72,6 +78,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   }
 
   protected async subscribe(from: Position): Promise<Subscription> {
+    await this.deps.store.setStreamMaxCount?.(DISPATCHER_STREAM, DISPATCHER_CHECKPOINTS_KEPT);
     this.position = from;
     this.subscriptions = await this.subscriptionsAt(from);
     return this.deps.store.subscribeToAll(
@@ -107,7 +114,8 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     const before = this.position;
     if (recorded.streamId === SUBSCRIPTIONS_STREAM) {
       this.subscriptions = evolveSubscriptions(this.subscriptions, SubscriptionEvent.parse(recorded.data));
-    } else {
+    } else if (!isTombstone(recorded)) {
+      // A tombstone (a job's stream hard-deleted) is no message: nothing to deliver.
       const event = recorded.data as { type: string; occurredAt: string; jobId?: string };
       const body = JSON.stringify(webhookPayload(event));
       const namespace = await this.namespaceOf(event.jobId);

@@ -13,7 +13,7 @@ import {
   type JobState,
 } from '@snapcat/domain';
 import { StoreUnavailableError } from '@snapcat/event-store';
-import { ConcurrencyExhaustedError } from '@snapcat/application';
+import { ConcurrencyExhaustedError, JobDeletedError } from '@snapcat/application';
 import { Problem, validationProblem } from './problem';
 
 /*
@@ -263,6 +263,7 @@ function flinkErrors(log: FlinkCompatDeps['log']): ErrorRequestHandler {
         .json({ errors: [message] });
     if (error instanceof Problem) return send(error.status, error.detail);
     if (error instanceof CommandRejected) return send(error.code === 'NOT_FOUND' ? 404 : 400, error.message);
+    if (error instanceof JobDeletedError) return send(410, error.message);
     if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
       res.setHeader('Retry-After', '1');
       return send(503, (error as Error).message);

@@ -400,6 +400,9 @@ export function createGraphql(deps: GraphqlDeps) {
       name: (j: JobParent) => j.view.name,
       namespace: (j: JobParent) => j.view.namespace ?? DEFAULT_NAMESPACE,
       status: (j: JobParent) => j.view.status,
+      // A job folded from its stream (catalogAsOf) was read, so it was not deleted.
+      deleted: async (j: JobParent) => !j.state && (await readModel.deletedAt(j.view.jobId)) !== null,
+      deletedAt: (j: JobParent) => (j.state ? null : readModel.deletedAt(j.view.jobId)),
       tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
       checkpointing: (j: JobParent) => j.view.checkpointing,
       storage: (j: JobParent) => j.view.storage,

@@ -1,8 +1,8 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import { CommandRejected } from '@snapcat/domain';
-import { AppendTooLargeError, StoreUnavailableError } from '@snapcat/event-store';
-import { ConcurrencyExhaustedError } from '@snapcat/application';
+import { AppendTooLargeError, StoreUnavailableError, StreamDeletedError } from '@snapcat/event-store';
+import { ConcurrencyExhaustedError, JobDeletedError } from '@snapcat/application';
 
 /** One broken rule: which field (a dotted path such as body.tasks.2), which rule, and what it says. */
 export interface FieldError {
@@ -118,7 +118,19 @@ export function sendProblem(res: Response, problem: Problem): void {
 }
 
 /**
- * Maps every error to a problem: client mistakes to 4xx (an append larger than the store takes to 413),
+ * A job whose stream was hard-deleted from the event store (an operator's tombstone): gone for good, 410,
+ * naming the job (path.jobId, rule `deleted`).
+ */
+export function goneProblem(error: JobDeletedError | StreamDeletedError): Problem {
+  const field = error instanceof JobDeletedError ? 'path.jobId' : 'stream';
+  return new Problem(410, 'gone', 'Gone', error.message, [
+    { field, rule: 'deleted', message: error.message },
+  ]);
+}
+
+/**
+ * Maps every error to a problem: client mistakes to 4xx (an append larger than the store takes to 413, a
+ * deleted job to 410),
  * an unreachable or busy store to 503, the rest to 500.
  */
 export function problemMiddleware(log: (msg: string, fields: object) => void): ErrorRequestHandler {
@@ -157,6 +169,9 @@ export function problemMiddleware(log: (msg: string, fields: object) => void): E
           { field: 'body', rule: 'max-append-size', message: detail },
         ]),
       );
+    }
+    if (error instanceof JobDeletedError || error instanceof StreamDeletedError) {
+      return sendProblem(res, goneProblem(error));
     }
     if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
       res.setHeader('Retry-After', '1');

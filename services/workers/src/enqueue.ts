@@ -60,6 +60,12 @@ export class Enqueuer {
     await this.redis.sadd(this.knownJobsKey, jobId);
   }
 
+  /** A job whose stream was hard-deleted: out of the retention sweep, its schedule removed. */
+  async forget(jobId: string): Promise<void> {
+    await this.redis.srem(this.knownJobsKey, jobId);
+    await this.schedules.remove(jobId);
+  }
+
   async timeout(jobId: string, snapshotId: number, deadline: number): Promise<void> {
     await this.queues.timeouts.add(
       'expire',

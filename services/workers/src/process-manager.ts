@@ -9,9 +9,17 @@ import {
   type EventOf,
   type StateHandle,
 } from '@snapcat/domain';
-import { JOB_STREAM_PREFIX, domainEvent, jobStream, type CommandBus } from '@snapcat/application';
+import {
+  JOB_STREAM_PREFIX,
+  JobDeletedError,
+  domainEvent,
+  jobIdOfStream,
+  jobStream,
+  type CommandBus,
+} from '@snapcat/application';
 import {
   START,
+  isTombstone,
   type EventStore,
   type Position,
   type RecordedEvent,
@@ -81,7 +89,14 @@ export class ProcessManager extends LeasedLogConsumer {
       after = page[page.length - 1]!.position;
     }
     for (const jobId of jobIds) {
-      const state = await bus.load(jobId);
+      const state = await bus.load(jobId).catch((error: unknown) => {
+        if (error instanceof JobDeletedError) return undefined; // hard-deleted: nothing left to do for it
+        throw error;
+      });
+      if (!state) {
+        await enqueue.forget(jobId);
+        continue;
+      }
       await enqueue.reconcile(state, (ids) => this.discardRequests(jobId, ids));
       await this.deps.flink.reconcile(state);
     }
@@ -114,6 +129,11 @@ export class ProcessManager extends LeasedLogConsumer {
   }
 
   private async handle(recorded: RecordedEvent): Promise<void> {
+    if (isTombstone(recorded)) {
+      // The job's stream was hard-deleted: its schedule and sweeps would only fail from now on.
+      await this.deps.enqueue.forget(jobIdOfStream(recorded.streamId));
+      return this.handled(recorded);
+    }
     const event: Event = domainEvent(recorded);
     const { enqueue, flink } = this.deps;
     switch (event.type) {
@@ -170,6 +190,10 @@ export class ProcessManager extends LeasedLogConsumer {
       default:
         break;
     }
+    await this.handled(recorded);
+  }
+
+  private async handled(recorded: RecordedEvent): Promise<void> {
     this.stats.eventsHandled += 1;
     // Every enqueue is idempotent, so the position is saved now and then, not per event: a crash replays at
     // most a few hundred events, which enqueue nothing new (a burst of 10,000 firings was 10,000 SETs).
