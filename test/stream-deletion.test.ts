@@ -84,6 +84,20 @@ describe('a job stream hard-deleted from EventStoreDB', () => {
       expect(res.body.detail).toContain(GONE);
     }
 
+    // Its history, read from the log, is gone too: said as such (GONE), not masked as an unexpected error.
+    const history = await fetch(`${fx.service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `{ history(jobId: "${GONE}", first: 5) { edges { node { type } } } }` }),
+    });
+    const { errors } = (await history.json()) as { errors: { message: string; extensions: object }[] };
+    expect(errors).toEqual([
+      expect.objectContaining({
+        message: expect.stringContaining(GONE),
+        extensions: expect.objectContaining({ code: 'GONE', field: 'jobId', rule: 'deleted' }),
+      }),
+    ]);
+
     // The consumers kept running past the tombstone: another job is projected, and none of them failed.
     await register(KEPT);
     await until(async () => ((await gql(KEPT))?.status === 'RUNNING' ? true : undefined), 10_000);

@@ -19,12 +19,13 @@ import {
 } from '@snapcat/domain';
 import {
   ClusterRepository,
+  JobDeletedError,
   JobNamespaces,
   jobStream,
   nextFireTime,
   recordedEventView,
 } from '@snapcat/application';
-import type { EventStore, Position } from '@snapcat/event-store';
+import { StreamDeletedError, type EventStore, type Position } from '@snapcat/event-store';
 import {
   InvalidCursorError,
   decodeCursor,
@@ -474,7 +475,7 @@ export function createGraphql(deps: GraphqlDeps) {
                 extensions: { code: 'UNAVAILABLE' },
               },
             )
-          : maskError(error, message, isDev),
+          : (goneError(error) ?? maskError(error, message, isDev)),
     },
   });
   return yoga;
@@ -656,6 +657,18 @@ function asGraphqlError(error: unknown): unknown {
     });
   }
   return error;
+}
+
+/**
+ * A read of a job whose stream was hard-deleted (history, catalogAsOf): the job is gone, said as such
+ * (code GONE, as REST's 410) rather than masked as an unexpected error.
+ */
+function goneError(error: unknown): GraphQLError | undefined {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (!(original instanceof JobDeletedError || original instanceof StreamDeletedError)) return undefined;
+  return new GraphQLError(original.message, {
+    extensions: { code: 'GONE', field: 'jobId', rule: 'deleted' },
+  });
 }
 
 /** The pubsub of snapshot events; with a Redis event target it spans processes. */

@@ -97,6 +97,19 @@ const PROBLEMS = {
     detail: 'the latest completed snapshot of a running job is kept unless force is set',
     errors: [{ field: 'body.force', rule: 'not-latest', message: 'the latest completed snapshot is kept' }],
   }),
+  410: problemResponse(
+    'Gone',
+    "The job's stream was hard-deleted from the event store (a tombstone): it can never be read or written again.",
+    {
+      type: 'urn:snapcat:problem:gone',
+      title: 'Gone',
+      status: 410,
+      detail: `job ${JOB} was deleted from the event store`,
+      errors: [
+        { field: 'path.jobId', rule: 'deleted', message: `job ${JOB} was deleted from the event store` },
+      ],
+    },
+  ),
   413: problemResponse('TooLarge', 'The body is larger than 16 MB.', {
     type: 'urn:snapcat:problem:too-large',
     title: 'Payload too large',
@@ -178,10 +191,13 @@ function responses(own: ZodOpenApiResponsesObject, problems: ProblemStatus[]): Z
   return all;
 }
 
-/** A command's problems: a bad path or body, an unknown job, a refused command, a body not JSON or too large. */
-const COMMAND: ProblemStatus[] = [400, 404, 409, 413, 415, 503];
+/**
+ * A command's problems: a bad path or body, an unknown or deleted job, a refused command, a body not JSON or
+ * too large.
+ */
+const COMMAND: ProblemStatus[] = [400, 404, 409, 410, 413, 415, 503];
 /** A read of one job's state from the event store. */
-const READ: ProblemStatus[] = [400, 404, 503];
+const READ: ProblemStatus[] = [400, 404, 410, 503];
 
 const jobPath = { path: schemas.jobPath };
 const snapshotPath = { path: schemas.snapshotPath };

@@ -17,7 +17,7 @@ import {
   type FlinkCheckpointReport,
   type JobState,
 } from '@snapcat/domain';
-import type { CommandBus } from '@snapcat/application';
+import { JobDeletedError, type CommandBus } from '@snapcat/application';
 import type { FlinkCheckpoint, FlinkRestClient } from '@snapcat/flink';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { logQueueErrors, type LogFn } from '@snapcat/runtime';
@@ -162,6 +162,14 @@ export class FlinkEnqueuer {
     await this.redis.srem(clusterJobsKey(this.keyPrefix, cluster), jobId);
   }
 
+  /**
+   * A job whose stream was hard-deleted: its mirror stops. Its cluster can no longer be read from its state;
+   * the cluster's status poll drops it from the cluster's jobs when it meets it.
+   */
+  async forget(jobId: string): Promise<void> {
+    await this.queue.removeJobScheduler(flinkJobIds.mirror(jobId));
+  }
+
   async savepoint(jobId: string, snapshotId: number): Promise<void> {
     await this.queue.add(
       'savepoint',
@@ -215,6 +223,16 @@ export function mirrorOffset(jobId: string, pollMs: number): number {
   return createHash('sha256').update(jobId).digest().readUInt32BE(0) % pollMs;
 }
 
+/** The job's state, or undefined when its stream was hard-deleted. */
+async function loadUnlessDeleted(bus: CommandBus, jobId: string): Promise<JobState | undefined> {
+  try {
+    return await bus.load(jobId);
+  } catch (error) {
+    if (error instanceof JobDeletedError) return undefined;
+    throw error;
+  }
+}
+
 /** Runs the connector's jobs: mirrors, savepoints taken in Flink, disposals through Flink. */
 export function startFlinkWorker(
   connection: ConnectionOptions,
@@ -224,10 +242,16 @@ export function startFlinkWorker(
   const worker = new Worker<MirrorJob | StatusJob | SavepointJob | DisposeJob>(
     FLINK_QUEUE,
     async (job, token) => {
-      if (job.name === 'mirror') return mirror(job.data as MirrorJob, deps);
-      if (job.name === 'status') return followStatuses(job.data as StatusJob, deps);
-      if (job.name === 'savepoint') return savepoint(job as Job<SavepointJob>, token, deps);
-      if (job.name === 'dispose') return dispose(job as Job<DisposeJob>, token, deps);
+      try {
+        if (job.name === 'mirror') return await mirror(job.data as MirrorJob, deps);
+        if (job.name === 'status') return await followStatuses(job.data as StatusJob, deps);
+        if (job.name === 'savepoint') return await savepoint(job as Job<SavepointJob>, token, deps);
+        if (job.name === 'dispose') return await dispose(job as Job<DisposeJob>, token, deps);
+      } catch (error) {
+        // The job's stream was hard-deleted: there is nothing left to mirror, take or dispose of for it.
+        if (error instanceof JobDeletedError) return { skipped: 'job deleted' };
+        throw error;
+      }
       throw new UnrecoverableError(`unknown flink job ${job.name}`);
     },
     { connection, prefix, concurrency: 32, lockDuration: 30_000, stalledInterval: 10_000 },
@@ -305,7 +329,11 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
   for (const jobId of jobIds) {
     const status = statuses.get(jobId);
     if (!status) continue; // not (or no longer) known to this JobManager: nothing to follow
-    const current = await deps.bus.load(jobId);
+    const current = await loadUnlessDeleted(deps.bus, jobId);
+    if (!current) {
+      await deps.redis.srem(clusterJobsKey(deps.keyPrefix, cluster), jobId);
+      continue;
+    }
     if (current.source?.cluster !== cluster || status === current.status || isTerminal(current.status))
       continue;
     // A stop-with-savepoint ends the job in Flink as soon as its savepoint is written, before the savepoint

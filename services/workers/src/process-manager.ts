@@ -131,7 +131,9 @@ export class ProcessManager extends LeasedLogConsumer {
   private async handle(recorded: RecordedEvent): Promise<void> {
     if (isTombstone(recorded)) {
       // The job's stream was hard-deleted: its schedule and sweeps would only fail from now on.
-      await this.deps.enqueue.forget(jobIdOfStream(recorded.streamId));
+      const jobId = jobIdOfStream(recorded.streamId);
+      await this.deps.enqueue.forget(jobId);
+      await this.deps.flink.forget(jobId);
       return this.handled(recorded);
     }
     const event: Event = domainEvent(recorded);
