@@ -57,6 +57,19 @@ interface StoredEvent {
 }
 
 const STRIDE = 137n;
+/** A position in $all as the server compares them: commit, then prepare. */
+type Pos = { commit: bigint; prepare: bigint };
+/** KurrentDB `TFPos.HeadOfTf`: before everything (a subscription from the start). */
+const HEAD_OF_TF: Pos = { commit: -1n, prepare: -1n };
+/** KurrentDB `TFPos.FirstRecordOfTf`. */
+const FIRST_RECORD: Pos = { commit: 0n, prepare: 0n };
+/**
+ * KurrentDB `Enumerator.DefaultReadBatchSize`: a filtered subscription reads $all in pages of at most this
+ * many matching events, and it is the search window (events scanned per page) unless the client names one.
+ */
+const READ_BATCH_SIZE = 32;
+/** KurrentDB `ESConsts.CommittedEventsMemCacheLimit`: the recently committed event ids the node keeps. */
+export const COMMITTED_EVENTS_CACHE_BYTES = 8 * 1024 * 1024;
 const TICKS_PER_MS = 10_000n;
 /** The real server's default MaxAppendSize (1 MiB, `--max-append-size`). */
 export const DEFAULT_MAX_APPEND_SIZE = 1024 * 1024;
@@ -109,6 +122,8 @@ export interface EsdbTestServerOptions {
   serverFeatures?: boolean;
   /** MaxAppendSize in bytes, counted as the real server counts (default 1 MiB). */
   maxAppendSize?: number;
+  /** The bytes of the committed-events cache that deduplicates appends with `any` (default 8 MiB). */
+  committedEventsCacheBytes?: number;
 }
 
 export interface TestEventStoreDataOptions {
@@ -294,6 +309,14 @@ export class EsdbTestServer {
   refusal: Refusal | undefined;
   /** Appends answered so far by each path, so tests can tell which one the client took. */
   readonly calls = { append: 0, batchAppend: 0 };
+  /**
+   * What subscriptions did: events sent, checkpoints sent, and events a filtered subscription's catch-up
+   * read from the log (matching or not), as `ConsideredEventsCount` counts them.
+   */
+  readonly subscriptions = { events: 0, checkpoints: 0, eventsScanned: 0 };
+  private readonly committedEventsCacheBytes: number;
+  /** The node's in-memory cache of recently committed event ids; a restart empties it. */
+  private committedEvents: CommittedEvents;
 
   constructor(
     readonly data = new TestEventStoreData(),
@@ -301,6 +324,8 @@ export class EsdbTestServer {
   ) {
     this.serverFeatures = options.serverFeatures ?? true;
     this.maxAppendSize = options.maxAppendSize ?? DEFAULT_MAX_APPEND_SIZE;
+    this.committedEventsCacheBytes = options.committedEventsCacheBytes ?? COMMITTED_EVENTS_CACHE_BYTES;
+    this.committedEvents = new CommittedEvents(this.committedEventsCacheBytes);
   }
 
   /** Answers as a node that is not ready (true) or serves again (false). */
@@ -355,6 +380,7 @@ export class EsdbTestServer {
   async stop(): Promise<void> {
     this.server?.forceShutdown();
     this.server = undefined;
+    this.committedEvents = new CommittedEvents(this.committedEventsCacheBytes); // process memory
   }
 
   /**
@@ -591,12 +617,11 @@ export class EsdbTestServer {
     if (verdict.decision === 'deleted') return { ok: false, current, deleted: true };
     const ids = proposed.map((m) => uuidOf(m.getId()));
 
-    // Idempotence: the same event ids again, in order, succeed without being written twice.
-    const firstIndex = ids.length ? stream.findIndex((e) => e.id === ids[0]) : -1;
-    if (firstIndex >= 0 && ids.every((id, i) => stream[firstIndex + i]?.id === id)) {
-      return { ok: true, last: stream[firstIndex + ids.length - 1]! };
-    }
-    if (verdict.decision === 'wrong') return { ok: false, current };
+    const duplicate = verdict.softDeleted
+      ? 'write'
+      : this.checkIdempotence(streamName, stream, expected, ids);
+    if (typeof duplicate === 'object') return { ok: true, last: stream[Number(duplicate.last)]! };
+    if (duplicate === 'corrupted' || verdict.decision === 'wrong') return { ok: false, current };
 
     // Writing a soft-deleted stream's metadata undeletes the stream too (`softUndeleteMetastream`).
     const original = streamName.startsWith('$$') ? streamName.slice(2) : undefined;
@@ -619,6 +644,7 @@ export class EsdbTestServer {
       stream.push(event);
       this.data.log.push(event);
       written.push(event);
+      this.committedEvents.put(event.id, streamName, event.revision);
     }
     this.data.streams.set(streamName, stream);
     // StorageWriterService: appending to a soft-deleted stream recreates it, its earlier events truncated
@@ -708,6 +734,48 @@ export class EsdbTestServer {
     callback(null, resp);
   }
 
+  /**
+   * Whether an append is a retry of one already written, as KurrentDB `IndexWriter.CheckCommit` decides
+   * (`src/KurrentDB.Core/Services/Storage/ReaderIndex/IndexWriter.cs`) and the storage writer answers
+   * (`StorageWriterService.ActOnCommitCheckFailure`); the expected-revision check (`checkCommit`) decides
+   * the rest:
+   * - `any` and `stream_exists`: the ids are looked up in the cache of recently committed events
+   *   (`_committedEvents`, a `BoundedCache` of `ESConsts.CommittedEventsMemCacheLimit`, 8 MiB, filled as
+   *   the writer commits, in process memory). Every id found in this stream: the append was written
+   *   already (`Idempotent`), success with the last of those events. The first not found: a new append,
+   *   written, even if later ids are duplicates. The first found but a later one not:
+   *   `CorruptedIdempotency`, answered WrongExpectedVersion. An append older than the cache holds, or from
+   *   before a restart, is written again.
+   * - an exact revision, or `no_stream` (-1), below the stream's current revision: the ids are compared
+   *   with the events in the slots after the expected revision (cache or index: no bound). All equal:
+   *   idempotent; the first differs (or none given): a wrong expected version (`ConsistencyCheckFailure`);
+   *   the first equal but a later one not (or past the end): `CorruptedIdempotency`, WrongExpectedVersion.
+   * - at or above the current revision: no look for duplicates.
+   * A retry that was written but is not yet replicated (`IdempotentNotReady`) cannot happen on one node.
+   */
+  private checkIdempotence(
+    streamName: string,
+    stream: readonly StoredEvent[],
+    expected: Expected,
+    ids: readonly string[],
+  ): 'write' | 'corrupted' | { last: bigint } {
+    if (expected.kind === 'any' || expected.kind === 'stream_exists') {
+      let last: bigint | undefined;
+      for (const [i, id] of ids.entries()) {
+        const committed = this.committedEvents.get(id);
+        if (!committed || committed.streamName !== streamName) return i === 0 ? 'write' : 'corrupted';
+        last = committed.revision;
+      }
+      return last === undefined ? 'write' : { last };
+    }
+    const revision = expected.kind === 'revision' ? expected.revision : -1n;
+    if (revision >= BigInt(stream.length) - 1n || ids.length === 0) return 'write';
+    for (const [i, id] of ids.entries()) {
+      if (stream[Number(revision) + 1 + i]?.id !== id) return i === 0 ? 'write' : 'corrupted';
+    }
+    return { last: revision + BigInt(ids.length) };
+  }
+
   private read(call: grpc.ServerWritableStream<ReadReq, ReadResp>): void {
     // Streams.Read answers NotHandled with the same statuses as Append (RpcExceptions.TryHandleNotHandled).
     if (this.refusal === 'not-ready' || this.refusal === 'too-busy') {
@@ -775,38 +843,298 @@ export class EsdbTestServer {
     return stream.filter((e) => e.revision >= min && (oldest === undefined || e.created >= oldest));
   }
 
+  /**
+   * The $all subscription: a confirmation, the stored events after the start, CaughtUp, then live ones.
+   * Without a filter every event goes out (KurrentDB `Enumerator.AllSubscription`); with one, the events
+   * it matches and checkpoints (`filteredSubscription`). Positions compare by commit, then prepare.
+   */
   private subscribe(call: grpc.ServerWritableStream<ReadReq, ReadResp>, options: ReadReq.Options): void {
     const matches = filterOf(options);
     const all = options.getAll();
-    let after = all?.hasPosition() ? BigInt(all.getPosition()!.getCommitPosition()) : -1n;
-    if (all?.hasEnd()) after = this.data.log.at(-1)?.commit ?? -1n;
+    const log = this.data.log;
+    const last = log.at(-1);
+    // The confirmation's LastIndexedPosition: the last event's position.
+    const end = last ? positionOf(last) : HEAD_OF_TF;
+    const at = all?.getPosition();
+    const from: Pos = at
+      ? { commit: BigInt(at.getCommitPosition()), prepare: BigInt(at.getPreparePosition()) }
+      : all?.hasEnd()
+        ? end
+        : HEAD_OF_TF;
     const confirmation = new ReadResp();
     const confirm = new ReadResp.SubscriptionConfirmation();
     confirm.setSubscriptionId(`sub-${Math.random().toString(16).slice(2)}`);
     confirmation.setConfirmation(confirm);
     call.write(confirmation);
+    const send = (event: StoredEvent) => {
+      this.subscriptions.events += 1;
+      call.write(eventResp(event));
+    };
+    const caughtUp = () => {
+      const resp = new ReadResp();
+      resp.setCaughtUp(new ReadResp.CaughtUp());
+      call.write(resp);
+    };
+    const follow = (live: () => void) => {
+      this.data.appended.on('appended', live);
+      const stop = () => this.data.appended.off('appended', live);
+      call.on('cancelled', stop);
+      call.on('close', stop);
+      call.on('error', stop);
+    };
 
-    let caughtUp = false;
+    if (options.hasFilter()) {
+      this.filteredSubscription(call, options.getFilter()!, matches, from, end, send, caughtUp, follow);
+      return;
+    }
+    let after = from;
+    let isCaughtUp = false;
     const pump = () => {
-      for (const event of this.data.log) {
-        if (event.commit <= after) continue;
-        after = event.commit;
-        if (matches(event)) call.write(eventResp(event));
+      for (let i = firstAtOrAfter(log, after); i < log.length; i += 1) {
+        const event = log[i]!;
+        if (comparePos(positionOf(event), after) <= 0) continue;
+        after = positionOf(event);
+        if (matches(event)) send(event);
       }
-      if (!caughtUp) {
-        caughtUp = true;
-        const resp = new ReadResp();
-        resp.setCaughtUp(new ReadResp.CaughtUp());
-        call.write(resp);
+      if (!isCaughtUp) {
+        isCaughtUp = true;
+        caughtUp();
       }
     };
-    this.data.appended.on('appended', pump);
-    const stop = () => this.data.appended.off('appended', pump);
-    call.on('cancelled', stop);
-    call.on('close', stop);
-    call.on('error', stop);
+    follow(pump);
     pump();
   }
+
+  /** A filtered $all subscription: see FilteredSubscription. */
+  private filteredSubscription(
+    call: grpc.ServerWritableStream<ReadReq, ReadResp>,
+    filter: ReadReq.Options.FilterOptions,
+    matches: (e: StoredEvent) => boolean,
+    from: Pos,
+    end: Pos,
+    send: (event: StoredEvent) => void,
+    caughtUp: () => void,
+    follow: (live: () => void) => void,
+  ): void {
+    const window = filter.hasMax() ? filter.getMax() : READ_BATCH_SIZE;
+    const interval = window * filter.getCheckpointintervalmultiplier();
+    if (!(window > 0 && interval > 0)) {
+      // The real server throws in the enumerator's constructor (ThrowIfZero); the client never sends it.
+      call.emit('error', { code: grpc.status.UNKNOWN, details: 'Exception was thrown by handler.' });
+      return;
+    }
+    const subscription = new FilteredSubscription(this.data.log, matches, window, interval, from, {
+      event: send,
+      checkpoint: (at) => {
+        this.subscriptions.checkpoints += 1;
+        const message = new ReadResp.Checkpoint();
+        message.setCommitPosition(at.commit.toString());
+        message.setPreparePosition(at.prepare.toString());
+        const resp = new ReadResp();
+        resp.setCheckpoint(message);
+        call.write(resp);
+      },
+      scanned: (events) => (this.subscriptions.eventsScanned += events),
+    });
+    // SubscribeToLive comes first: the live side counts the events committed after this point.
+    if (comparePos(from, end) < 0) subscription.catchUp();
+    caughtUp();
+    const live = () => subscription.live();
+    follow(live);
+    live();
+  }
+}
+
+/**
+ * A filtered $all subscription, as KurrentDB `Enumerator.AllSubscriptionFiltered` (in
+ * `src/KurrentDB.Core/Services/Transport/Enumerators/`), the log read as `AllReader`'s
+ * `FilteredReadAllEventsForward` reads it (`Services/Storage/ReaderIndex/AllReader.cs`) and live events
+ * counted as `SubscriptionsService.ProcessEventCommitted` counts them (`Services/SubscriptionsService.cs`):
+ * - the search window is the filter's `max`, or 32 (`DefaultReadBatchSize`) for `count`; the checkpoint
+ *   interval is `checkpoint_interval_multiplier` × the window (`Streams.Read.cs`; the client's
+ *   `checkpointInterval`, 1 by default: every 32 events);
+ * - catch-up reads pages, the first at the start position, or (0, 0) from the start: a page holds at
+ *   most 32 matching events and scans at most the window; every event scanned counts, matching or not
+ *   (the one at the start position too, which is not sent again). After a page, the checkpoint is the
+ *   later of the last event sent and the page's start (if the page scanned anything); it is sent each
+ *   time the events scanned reach the interval (the count keeps the remainder), and when a page reaches
+ *   the end of the log, before CaughtUp. The next page starts just past the last event scanned, where the
+ *   next record begins, prepare 0 (`new TFPos(RecordPostPosition, 0)`): a checkpoint is then no event's
+ *   position, but sorts just before the next event's;
+ * - live, every event appended after the subscription counts, matching or not; at the interval a
+ *   checkpoint at that event's position is sent (after the event, if it matches), the count back at 0;
+ * - no checkpoint at or before the previous one, nor before any position (HeadOfTf).
+ * A subscription from a position at or past the last event goes live at once, with no checkpoint until
+ * the live count reaches the interval. Live events are never dropped here (the real one falls back to
+ * catch-up when 32 are waiting), and CaughtUp carries no position.
+ */
+class FilteredSubscription {
+  /** The event or checkpoint position most recently sent on. */
+  private checkpoint: Pos;
+  private lastCheckpointSent: Pos | undefined;
+  private liveNext: number;
+  private liveCount = 0;
+
+  constructor(
+    private readonly log: readonly StoredEvent[],
+    private readonly matches: (e: StoredEvent) => boolean,
+    private readonly window: number,
+    private readonly interval: number,
+    from: Pos,
+    private readonly out: {
+      event(event: StoredEvent): void;
+      checkpoint(at: Pos): void;
+      scanned(events: number): void;
+    },
+  ) {
+    this.checkpoint = from;
+    this.liveNext = log.length;
+  }
+
+  /** `CatchUp`: pages from the checkpoint to the end of the log, the last followed by a checkpoint. */
+  catchUp(): void {
+    let scanned = 0;
+    let start = comparePos(this.checkpoint, FIRST_RECORD) < 0 ? FIRST_RECORD : this.checkpoint;
+    for (;;) {
+      const page = this.readPage(start);
+      this.out.scanned(page.considered);
+      for (const event of page.found) {
+        if (comparePos(positionOf(event), this.checkpoint) <= 0) continue;
+        this.out.event(event);
+        this.checkpoint = positionOf(event);
+      }
+      if (comparePos(this.checkpoint, start) < 0 && comparePos(start, page.next) < 0) this.checkpoint = start;
+      scanned += page.considered;
+      if (page.endOfLog) {
+        if (comparePos(this.checkpoint, FIRST_RECORD) < 0 && comparePos(FIRST_RECORD, page.next) < 0) {
+          this.checkpoint = FIRST_RECORD;
+        }
+        this.sendCheckpoint(this.checkpoint);
+        return;
+      }
+      if (scanned >= this.interval) {
+        scanned %= this.interval;
+        this.sendCheckpoint(this.checkpoint);
+      }
+      start = page.next;
+    }
+  }
+
+  /**
+   * `AllReader.FilteredReadAllEventsForward` from `start`: at most 32 matching events, at most the window
+   * scanned; `next` is just past the last event scanned; the end of the log once it tried to read past it.
+   */
+  private readPage(start: Pos) {
+    let index = firstAtOrAfter(this.log, start);
+    let next = start;
+    let considered = 0;
+    let endOfLog = false;
+    const found: StoredEvent[] = [];
+    while (found.length < READ_BATCH_SIZE && considered < this.window) {
+      if (index >= this.log.length) {
+        endOfLog = true;
+        break;
+      }
+      const event = this.log[index++]!;
+      considered += 1;
+      if (this.matches(event)) found.push(event);
+      next = { commit: event.commit + STRIDE, prepare: 0n };
+    }
+    return { found, considered, next, endOfLog };
+  }
+
+  /** `GoLive` over `ProcessEventCommitted`: each new event, if it matches, then its count to a checkpoint. */
+  live(): void {
+    for (; this.liveNext < this.log.length; this.liveNext += 1) {
+      const event = this.log[this.liveNext]!;
+      const at = positionOf(event);
+      if (this.matches(event) && comparePos(at, this.checkpoint) > 0) {
+        this.out.event(event);
+        this.checkpoint = at;
+      }
+      this.liveCount += 1;
+      if (this.liveCount < this.interval) continue;
+      this.liveCount = 0;
+      if (comparePos(at, this.checkpoint) >= 0) {
+        this.sendCheckpoint(at);
+        this.checkpoint = at;
+      }
+    }
+  }
+
+  /** `SendCheckpointToSubscription`, then `MoveNextAsync`'s check that it is past the last one sent. */
+  private sendCheckpoint(at: Pos): void {
+    if (comparePos(at, HEAD_OF_TF) === 0) return;
+    if (this.lastCheckpointSent && comparePos(at, this.lastCheckpointSent) <= 0) return;
+    this.lastCheckpointSent = at;
+    this.out.checkpoint(at);
+  }
+}
+
+/**
+ * KurrentDB's committed-events cache (`BoundedCache<Guid, EventInfo>` in `IndexWriter`): event id to
+ * stream and revision, first in first out, bounded by the bytes it counts per entry (16 + 4 + a pointer,
+ * plus the stream name as `MemSizer.SizeOf` counts a .NET string), evicting the oldest entries while over
+ * the limit before it adds one. A duplicate id is queued and counted again but keeps its first entry.
+ */
+class CommittedEvents {
+  private readonly entries = new Map<string, { streamName: string; revision: bigint }>();
+  private readonly queue: string[] = [];
+  private head = 0;
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(id: string): { streamName: string; revision: bigint } | undefined {
+    return this.entries.get(id);
+  }
+
+  put(id: string, streamName: string, revision: bigint): void {
+    while (this.bytes > this.maxBytes && this.head < this.queue.length) {
+      const oldest = this.queue[this.head++]!;
+      const entry = this.entries.get(oldest);
+      if (entry) {
+        this.bytes -= entrySize(entry.streamName);
+        this.entries.delete(oldest);
+      }
+    }
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    this.bytes += entrySize(streamName);
+    this.queue.push(id);
+    if (!this.entries.has(id)) this.entries.set(id, { streamName, revision });
+  }
+}
+
+/** `16 + 4 + IntPtr.Size + MemSizer.SizeOf(streamName)`, a string being `(20 + 2 × length + 1)` rounded up to 8. */
+function entrySize(streamName: string): number {
+  const string = streamName.length === 0 ? 0 : Math.ceil((20 + 2 * streamName.length + 1) / 8) * 8;
+  return 16 + 4 + 8 + string;
+}
+
+function comparePos(a: Pos, b: Pos): number {
+  if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
+  if (a.prepare !== b.prepare) return a.prepare < b.prepare ? -1 : 1;
+  return 0;
+}
+
+/** An event's position in $all: its record's, commit and prepare alike (an implicitly committed write). */
+function positionOf(event: StoredEvent): Pos {
+  return { commit: event.commit, prepare: event.commit };
+}
+
+/** The index of the first event of the log at or after `at` (the log's length if none). */
+function firstAtOrAfter(log: readonly StoredEvent[], at: Pos): number {
+  let low = 0;
+  let high = log.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (comparePos(positionOf(log[mid]!), at) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 function filterOf(options: ReadReq.Options): (e: StoredEvent) => boolean {

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type {
-  EventHandler,
-  Position,
-  ReadAllOptions,
-  RecordedEvent,
-  SubscribeOptions,
-  Subscription,
+import {
+  comparePositions,
+  type EventHandler,
+  type Position,
+  type ReadAllOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
 } from './port';
 
 const BATCH = 500;
@@ -14,6 +15,10 @@ const BATCH = 500;
  * A catch-up subscription for stores that can read $all: read after the last delivered position until a
  * read comes back short, then wait for an append signal (or the poll interval, for writers in other
  * processes) and read again. One loop per subscription; the handler is awaited before the next event.
+ * With a filter, each read is preceded by a read of the log's last position: once a filtered read comes
+ * back short, every matching event up to that position was delivered, so the subscription moves on to it
+ * (the next read does not scan again what the filter skipped) and reports it to `onCheckpoint` when it is
+ * past the last event delivered.
  */
 export function catchUpSubscription(
   readAll: (options: ReadAllOptions) => Promise<RecordedEvent[]>,
@@ -48,6 +53,10 @@ export function catchUpSubscription(
   const loop = (async () => {
     while (!closed) {
       dirty = false;
+      // Read first: a log position no later than the end the filtered read below scans to.
+      const head = options.filter
+        ? (await readAll({ direction: 'backwards', maxCount: 1 }))[0]?.position
+        : undefined;
       const batch = await readAll({
         after: position,
         maxCount: BATCH,
@@ -57,6 +66,10 @@ export function catchUpSubscription(
         if (closed) return;
         await handler(event);
         position = event.position;
+      }
+      if (batch.length < BATCH && head && comparePositions(head, position) > 0 && !closed) {
+        position = head;
+        await options.onCheckpoint?.(head);
       }
       if (batch.length < BATCH && !closed && !dirty) await idle();
     }

@@ -42,9 +42,27 @@ import {
 const PAGE = 1000;
 
 /**
+ * A filtered subscription's checkpoint interval, as the multiplier the client sends: the server reports a
+ * checkpoint each time it has scanned this many times its search window of events (32, KurrentDB
+ * `Enumerator.DefaultReadBatchSize`, as this client names no window), matching or not: every 1,024 events
+ * of $all. A restart scans again at most about that many events the filter skips.
+ */
+const CHECKPOINT_INTERVAL_MULTIPLIER = 32;
+
+/**
+ * A checkpoint the client reported, put into the subscription's own stream where it came (the client
+ * calls `checkpointReached` while it turns a response into stream items), so that it reaches the loop
+ * after the events before it and before the ones after it.
+ */
+class CheckpointReached {
+  constructor(readonly position: Position) {}
+}
+
+/**
  * The production adapter: EventStoreDB through the official gRPC client. Event ids are chosen before the
  * append, so the server deduplicates a retried append. Filters on stream prefix run on the server
- * (subscriptions); event-type filters and $all reads filter on the client, which the client API requires.
+ * (subscriptions, which then report checkpoints); event-type filters and $all reads filter on the client,
+ * which the client API requires.
  */
 export class EsdbEventStore implements EventStore {
   private readonly client: EventStoreDBClient;
@@ -183,13 +201,30 @@ export class EsdbEventStore implements EventStore {
         try {
           const subscription = this.client.subscribeToAll({
             fromPosition: comparePositions(position, START) === 0 ? 'start' : position,
-            ...(prefixes ? { filter: streamNameFilter({ prefixes }) } : {}),
+            ...(prefixes
+              ? {
+                  filter: streamNameFilter({
+                    prefixes,
+                    checkpointInterval: CHECKPOINT_INTERVAL_MULTIPLIER,
+                    checkpointReached: (sub, at) => {
+                      sub.push(new CheckpointReached(at));
+                    },
+                  }),
+                }
+              : {}),
           });
           current = subscription;
-          for await (const resolved of subscription) {
+          for await (const item of subscription as AsyncIterable<ResolvedEvent | CheckpointReached>) {
             if (closed) return;
             backoff = 100;
-            const event = toRecorded(resolved);
+            if (item instanceof CheckpointReached) {
+              // The server may repeat a checkpoint, or send one at the event it just sent.
+              if (comparePositions(item.position, position) <= 0) continue;
+              await options.onCheckpoint?.(item.position);
+              position = item.position;
+              continue;
+            }
+            const event = toRecorded(item);
             if (delivered(event) && matchesFilter(event, options.filter)) await handler(event);
             position = event.position;
           }
@@ -205,7 +240,7 @@ export class EsdbEventStore implements EventStore {
             return;
           }
         }
-        // The server went away: resubscribe from the last delivered position, with backoff.
+        // The server went away: resubscribe from the last event or checkpoint delivered, with backoff.
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);
       }

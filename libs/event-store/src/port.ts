@@ -73,6 +73,16 @@ export interface SubscribeOptions {
   /** Deliver the events after this position; START for the whole log. */
   from: Position;
   filter?: EventFilter;
+  /**
+   * A filtered subscription's progress past events the filter skips: called with a position once the
+   * handler has returned for every matching event before it, and before any event after it is delivered
+   * (awaited like the handler, in the same order; if it throws, the subscription stops and onError is
+   * called). Every call is after the last event delivered and after the previous call. Subscribing again
+   * from it misses nothing: a consumer may save it as it saves an event's position, so that a restart does
+   * not scan again what the filter skipped. It need not be an event's position (EventStoreDB's are often
+   * between two events). Stores give it for subscriptions with a filter, as often as they see fit.
+   */
+  onCheckpoint?: (position: Position) => void | Promise<void>;
 }
 
 export interface Subscription {

@@ -5,6 +5,7 @@ import {
   comparePositions,
   type EventStore,
   type NewEvent,
+  type Position,
   type RecordedEvent,
 } from '../src';
 
@@ -224,6 +225,59 @@ export function eventStoreContract(name: string, open: () => Promise<StoreFixtur
         expect(seen).toEqual(['Keep']);
       } finally {
         await sub.close();
+      }
+    });
+
+    it('a filtered subscription reports checkpoints past the events it skips, in order; from one, only later events come', async () => {
+      const prefix = `cp${randomUUID().slice(0, 8)}-`;
+      const others = (n: number) => Array.from({ length: n }, () => ev('Other'));
+      const first = await store.append(`${prefix}a`, [ev('M1')], 'no_stream');
+      // More than one checkpoint interval of EventStoreDB (1,024 events scanned) of other streams.
+      await store.append(`other-${randomUUID()}`, others(1100), 'no_stream');
+      const seen: ({ event: string; position: Position } | { checkpoint: Position })[] = [];
+      const subscribe = (from: Position) =>
+        store.subscribeToAll(
+          {
+            from,
+            filter: { streamNamePrefixes: [prefix] },
+            onCheckpoint: (checkpoint) => {
+              seen.push({ checkpoint });
+            },
+          },
+          (e) => {
+            seen.push({ event: e.type, position: e.position });
+          },
+        );
+      const checkpoints = () => seen.flatMap((s) => ('checkpoint' in s ? [s.checkpoint] : []));
+      const events = () => seen.flatMap((s) => ('event' in s ? [s.event] : []));
+      const checkpointAfter = (position: Position) => () =>
+        checkpoints().some((c) => comparePositions(c, position) > 0) ? true : undefined;
+      const sub = subscribe(START);
+      let resumeFrom: Position;
+      try {
+        await waitFor(checkpointAfter(first.position));
+        const second = await store.append(`${prefix}a`, [ev('M2')], 0n);
+        await store.append(`other-${randomUUID()}`, others(1100), 'no_stream');
+        await waitFor(checkpointAfter(second.position));
+        // Each after what came before it: events and checkpoints in one order.
+        const positions = seen.map((s) => ('checkpoint' in s ? s.checkpoint : s.position));
+        for (let i = 1; i < positions.length; i += 1) {
+          expect(comparePositions(positions[i - 1]!, positions[i]!)).toBe(-1);
+        }
+        expect(events()).toEqual(['M1', 'M2']);
+        resumeFrom = checkpoints().at(-1)!;
+      } finally {
+        await sub.close();
+      }
+      seen.length = 0;
+      const again = subscribe(resumeFrom);
+      try {
+        await store.append(`${prefix}a`, [ev('M3')], 1n);
+        await waitFor(() => (seen.some((s) => 'event' in s) ? true : undefined));
+        await new Promise((r) => setTimeout(r, 100));
+        expect(events()).toEqual(['M3']);
+      } finally {
+        await again.close();
       }
     });
 

@@ -4,6 +4,7 @@ import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream } from '@snapcat/applicat
 import {
   START,
   StreamDeletedError,
+  comparePositions,
   formatPosition,
   isTombstone,
   parsePosition,
@@ -65,7 +66,9 @@ class LeaseLostError extends Error {
  * paused cannot write a stale batch over its successor's. A batch of events is applied in one MULTI with the
  * position and each job's applied revision, so a crash never applies an event twice nor skips one, and a
  * redelivered event is recognised by its revision. The views are computed with the domain's own fold, from the job's
- * state at the event's revision (cached; reloaded after a gap or a restart).
+ * state at the event's revision (cached; reloaded after a gap or a restart). The subscription's checkpoints
+ * (how far the store scanned past other streams' events) are written as the position too, with the next
+ * batch or alone, so a restart does not scan those events again.
  */
 export class Projector {
   private readonly keys: ReadModelKeys;
@@ -78,6 +81,8 @@ export class Projector {
   /** Bumped when a subscription ends, so that nothing it left behind is written afterwards. */
   private epoch = 0;
   private pending: RecordedEvent[] = [];
+  /** The latest checkpoint received and not written yet: every event before it is pending or written. */
+  private checkpoint: Position | undefined;
   private flushing: Promise<unknown> = Promise.resolve();
   /** The revision of each job's last applied event, as written in Redis (loaded once per job). */
   private readonly appliedRevisions = new Map<string, bigint>();
@@ -172,7 +177,11 @@ export class Projector {
     const stored = await this.deps.redis.get(space.position);
     const epoch = this.epoch;
     this.subscription = this.deps.store.subscribeToAll(
-      { from: stored ? parsePosition(stored) : START, filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } },
+      {
+        from: stored ? parsePosition(stored) : START,
+        filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] },
+        onCheckpoint: (position) => this.checkpointed(space, epoch, position),
+      },
       (event) => this.receive(space, epoch, event),
       (error) => this.fail(error),
     );
@@ -182,6 +191,7 @@ export class Projector {
   private reset(): void {
     this.epoch += 1;
     this.pending = [];
+    this.checkpoint = undefined;
     this.cache.clear();
     this.appliedRevisions.clear();
   }
@@ -200,11 +210,25 @@ export class Projector {
    */
   private async receive(space: KeySpace, epoch: number, recorded: RecordedEvent): Promise<void> {
     if (epoch !== this.epoch) return;
+    const idle = this.pending.length === 0 && !this.checkpoint;
     this.pending.push(recorded);
     if (this.pending.length >= BATCH) return this.flush(space, epoch);
-    if (this.pending.length === 1) {
-      setImmediate(() => this.flush(space, epoch).catch((error: unknown) => this.fail(error)));
-    }
+    if (idle) this.flushSoon(space, epoch);
+  }
+
+  /**
+   * A checkpoint comes after every event before it was received: it is written as the position with the
+   * batch those events are in (or alone, if they are written), never ahead of an unwritten event.
+   */
+  private checkpointed(space: KeySpace, epoch: number, position: Position): void {
+    if (epoch !== this.epoch) return;
+    const idle = this.pending.length === 0 && !this.checkpoint;
+    this.checkpoint = position;
+    if (idle) this.flushSoon(space, epoch);
+  }
+
+  private flushSoon(space: KeySpace, epoch: number): void {
+    setImmediate(() => this.flush(space, epoch).catch((error: unknown) => this.fail(error)));
   }
 
   private flush(space: KeySpace, epoch: number): Promise<void> {
@@ -215,8 +239,13 @@ export class Projector {
 
   private async write(space: KeySpace): Promise<void> {
     const batch = this.pending;
+    const checkpoint = this.checkpoint;
     this.pending = [];
-    if (batch.length === 0) return;
+    this.checkpoint = undefined;
+    const last = batch[batch.length - 1]?.position;
+    // Events and checkpoints arrive in order: the later of the two is where everything before is written.
+    const position = last && (!checkpoint || comparePositions(last, checkpoint) > 0) ? last : checkpoint;
+    if (!position) return;
     const { redis } = this.deps;
     // A tombstone (the stream hard-deleted) is no job event: the job is marked deleted, its views kept.
     const deleted = new Map<string, string>();
@@ -283,10 +312,10 @@ export class Projector {
         tx.hset(space.applied, jobId, this.appliedRevisions.get(jobId)!.toString());
       }
       for (const [jobId, at] of deleted) tx.hset(space.deleted, jobId, at);
-      tx.set(space.position, formatPosition(batch[batch.length - 1]!.position));
+      tx.set(space.position, formatPosition(position));
       if ((await tx.exec()) !== null) break;
     }
-    this.written = batch[batch.length - 1]!.position;
+    this.written = position;
     this.stats.applied += applied.length;
     const now = Date.now();
     for (const { recorded, event } of applied) {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { formatPosition, parsePosition, type Position } from '@snapcat/event-store';
+import { comparePositions, formatPosition, parsePosition, type Position } from '@snapcat/event-store';
 
 export const WEBHOOK_QUEUE = 'webhooks';
 
@@ -193,10 +193,19 @@ export class Deliveries {
 
   /** The position before the oldest unsettled delivery's event; undefined when every delivery settled. */
   async oldestUnsettled(): Promise<Position | undefined> {
-    const [oldest] = await this.redis.zrange(this.keys.unsettled, 0, 0);
-    if (!oldest) return undefined;
-    const text = await this.redis.hget(this.keys.unsettledFrom, oldest);
-    return text ? parsePosition(text) : undefined;
+    const [oldest, score] = await this.redis.zrange(this.keys.unsettled, 0, 0, 'WITHSCORES');
+    if (!oldest || score === undefined) return undefined;
+    // Scored by commit position alone: a checkpoint and the event after it may share one (EventStoreDB's
+    // checkpoint is (next record, 0)), so the earliest position of the ties.
+    const tied = await this.redis.zrangebyscore(this.keys.unsettled, score, score);
+    const texts = await this.redis.hmget(this.keys.unsettledFrom, ...tied);
+    let earliest: Position | undefined;
+    for (const text of texts) {
+      if (!text) continue;
+      const position = parsePosition(text);
+      if (!earliest || comparePositions(position, earliest) < 0) earliest = position;
+    }
+    return earliest;
   }
 
   async close(): Promise<void> {

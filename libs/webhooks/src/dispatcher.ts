@@ -85,6 +85,10 @@ export class WebhookDispatcher extends LeasedLogConsumer {
       {
         from,
         filter: { streamNamePrefixes: [JOB_STREAM_PREFIX, SUBSCRIPTIONS_STREAM, DELIVERY_FAILURES_STREAM] },
+        // Saved in Redis as an event's position is, so a restart does not scan again what the filter
+        // skipped. `position` and the durable checkpoint stay at the last event handled: moved past the
+        // dispatcher's own checkpoint events, a new durable checkpoint would follow each one, for ever.
+        onCheckpoint: (position) => this.savePosition(position),
       },
       (event) => this.handle(event),
       this.subscriptionFailed,

@@ -387,6 +387,26 @@ describe('webhook dispatcher', () => {
     }
   });
 
+  it('saves a checkpoint of its subscription, past other streams’ events, as its position', async () => {
+    const w = world('store-checkpoint');
+    try {
+      await w.subscribe('wh_everything01');
+      const { dispatcher } = w.start();
+      await w.event(JOB_A, 'JobRegistered');
+      await eventually(() => dispatcher.stats.deliveriesEnqueued === 1, 10_000, 'the delivery');
+      const others = Array.from({ length: 50 }, () => ({ id: randomUUID(), type: 'Other', data: {} }));
+      const { position } = await w.store.append(`other-${randomUUID()}`, others, 'no_stream');
+      await eventually(
+        async () => (await redis.get(`${w.prefix}:wh:position`)) === formatPosition(position),
+        10_000,
+        'the position at the checkpoint',
+      );
+      expect(dispatcher.stats.eventsHandled).toBe(2); // the subscription's event and the job's
+    } finally {
+      await w.close();
+    }
+  });
+
   // Last: it waits for the dispatcher's ticks (one a second).
   it('writes a durable checkpoint before the oldest unsettled delivery, once per change, at its pace', async () => {
     const w = world('checkpoint');

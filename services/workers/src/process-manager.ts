@@ -64,7 +64,11 @@ export class ProcessManager extends LeasedLogConsumer {
     // On taking over, and after a wipe (which recovered first): the schedulers exist, created from here only.
     await this.deps.enqueue.maintenanceSchedulers();
     return this.deps.store.subscribeToAll(
-      { from, filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } },
+      {
+        from,
+        filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] },
+        onCheckpoint: (position) => this.checkpointed(position),
+      },
       (event) => this.handle(event),
       this.subscriptionFailed,
     );
@@ -201,6 +205,15 @@ export class ProcessManager extends LeasedLogConsumer {
     // most a few hundred events, which enqueue nothing new (a burst of 10,000 firings was 10,000 SETs).
     this.unsaved = recorded.position;
     if (this.stats.eventsHandled % 500 === 0 || Date.now() - this.savedAt >= 250) await this.saveHandled();
+  }
+
+  /**
+   * The store scanned this far past other streams' events, every job event before it handled: saved as an
+   * event's position is (now and then), so a restart does not scan them again.
+   */
+  private async checkpointed(position: Position): Promise<void> {
+    this.unsaved = position;
+    if (Date.now() - this.savedAt >= 250) await this.saveHandled();
   }
 
   /** Whether the job is managed through Flink (its state is cached by the bus: no read per event). */
