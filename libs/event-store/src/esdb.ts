@@ -1,4 +1,5 @@
 import {
+  AccessDeniedError,
   BACKWARDS,
   CancelledError,
   DeadlineExceededError,
@@ -16,9 +17,11 @@ import {
   type ResolvedEvent,
   type JSONType,
 } from '@eventstore/db-client';
+import { connectionUser, toClientConnectionString } from './connection';
 import {
   AppendTooLargeError,
   START,
+  StoreAccessDeniedError,
   StoreUnavailableError,
   WrongExpectedVersionError,
   comparePositions,
@@ -32,6 +35,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StoreAccess,
   type SubscribeOptions,
   type Subscription,
 } from './port';
@@ -45,13 +49,40 @@ const PAGE = 1000;
  */
 export class EsdbEventStore implements EventStore {
   private readonly client: EventStoreDBClient;
+  /** The user the connection string logs in as, named when the server refuses it (never the password). */
+  private readonly user: string | undefined;
 
-  /** `maxAppendBytes`: the server's MaxAppendSize, 1 MiB unless the cluster is configured otherwise. */
+  /**
+   * `connectionString`: `esdb://`, `esdb+discover://`, or the same as `kurrentdb://` (mapped for the client:
+   * see connection.ts). `maxAppendBytes`: the server's MaxAppendSize, 1 MiB unless the cluster is configured
+   * otherwise.
+   */
   constructor(
     connectionString: string,
     readonly maxAppendBytes = 1_048_576,
   ) {
-    this.client = EventStoreDBClient.connectionString(connectionString);
+    this.client = EventStoreDBClient.connectionString(toClientConnectionString(connectionString));
+    this.user = connectionUser(connectionString);
+  }
+
+  /**
+   * A failure as the port names it: the server refusing the login or the operation (StoreAccessDeniedError),
+   * unreachable or busy (StoreUnavailableError), or the error itself.
+   */
+  private failure(error: unknown, access: StoreAccess): unknown {
+    const code = (error as { code?: unknown } | null)?.code;
+    // The client throws AccessDeniedError for PERMISSION_DENIED with the `access-denied` trailer, for
+    // UNAUTHENTICATED (a login refused: HTTP 401) and for BatchAppend's AccessDenied status (no code); an
+    // append's server-features probe fails with the raw gRPC error.
+    if (
+      error instanceof AccessDeniedError ||
+      code === GRPC_PERMISSION_DENIED ||
+      code === GRPC_UNAUTHENTICATED
+    ) {
+      const reason = code === GRPC_UNAUTHENTICATED ? 'not-authenticated' : 'access-denied';
+      return new StoreAccessDeniedError(reason, access, this.user, { cause: error });
+    }
+    return unavailable(error);
   }
 
   async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -82,7 +113,7 @@ export class EsdbEventStore implements EventStore {
       if (error instanceof MaxAppendSizeExceededError) {
         throw new AppendTooLargeError(streamId, error.maxAppendSize || undefined);
       }
-      throw unavailable(error);
+      throw this.failure(error, { operation: 'write', streamId });
     }
   }
 
@@ -99,7 +130,7 @@ export class EsdbEventStore implements EventStore {
       return out;
     } catch (error) {
       if (error instanceof StreamNotFoundError) return [];
-      throw unavailable(error);
+      throw this.failure(error, { operation: 'read', streamId });
     }
   }
 
@@ -141,7 +172,7 @@ export class EsdbEventStore implements EventStore {
         from = after = last; // the next page starts at the last event read, which it must not repeat
       }
     } catch (error) {
-      throw unavailable(error);
+      throw this.failure(error, ALL);
     }
   }
 
@@ -179,7 +210,7 @@ export class EsdbEventStore implements EventStore {
             error instanceof CancelledError ||
             error instanceof DeadlineExceededError;
           if (!reconnectable) {
-            onError?.(error);
+            onError?.(this.failure(error, ALL));
             return;
           }
         }
@@ -217,6 +248,10 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
     created: new Date(e.created),
   };
 }
+
+const ALL: StoreAccess = { operation: 'read', streamId: '$all' };
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNAUTHENTICATED = 16;
 
 /** gRPC status codes of a server that cannot be reached (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE). */
 const UNREACHABLE_GRPC_CODES = new Set([1, 4, 14]);
