@@ -9,7 +9,10 @@ import { startService, type RunningService } from './service';
  * start or make refuse under it; `beforeAll`/`afterAll` set them up and tear them down. The server is secure
  * (TLS, credentials, access control), as a production node is; `user` picks who the service logs in as.
  */
-export function serviceOnEsdbTestServer(name: string, { user = 'admin' }: { user?: string } = {}) {
+export function serviceOnEsdbTestServer(
+  name: string,
+  { user = 'admin', env = {} }: { user?: string; env?: Record<string, string> } = {},
+) {
   const fixture = {} as { dir: string; server: EsdbTestServer; service: RunningService };
   beforeAll(async () => {
     fixture.dir = mkdtempSync(join(tmpdir(), `snapcat-${name}-`));
@@ -18,6 +21,7 @@ export function serviceOnEsdbTestServer(name: string, { user = 'admin' }: { user
     fixture.service = await startService({
       SNAPCAT_EVENT_STORE: fixture.server.connectionString,
       SNAPCAT_STORAGE_ROOTS: join(fixture.dir, 'snapshots'),
+      ...env,
     });
   });
   afterAll(async () => {

@@ -89,7 +89,7 @@ export function parseEventStoreConnection(
   connection: string,
   fileExists: (path: string) => boolean = (path) => existsSync(path) && statSync(path).isFile(),
 ): EventStoreConnection {
-  const text = connection.trim().replace(/\/+$/, '');
+  const text = connection.trim();
   const schemeMatch = /^([^:/?#]+):\/\//.exec(text);
   const scheme = schemeMatch?.[1]?.toLowerCase() ?? '';
   const [base, discoverSuffix] = scheme.split('+');
@@ -103,7 +103,7 @@ export function parseEventStoreConnection(
       'must be esdb://, esdb+discover://, kurrentdb:// or kurrentdb+discover:// (also kurrent:// and kdb://)',
     );
   }
-  let rest = text.slice(schemeMatch[0].length);
+  let rest = text.slice(schemeMatch[0].length).replace(/\/+$/, ''); // as the client, ignore trailing `/`
   const warnings: string[] = [];
 
   // Credentials: `user:password@`, read as the client reads them (a user up to the first `:`, a password up
@@ -213,32 +213,34 @@ export function parseEventStoreConnection(
     );
   }
 
-  const discover = discoverSuffix === 'discover';
-  const mapped = `esdb${discover ? '+discover' : ''}://`;
   return {
     scheme,
-    discover: discover || hosts.length > 1,
+    discover: discoverSuffix === 'discover' || hosts.length > 1,
     hosts,
     user,
     tls,
     tlsCAFile: settings.has('tlsCAFile') ? decodeURIComponent(settings.get('tlsCAFile')!) : undefined,
     nodePreference,
-    clientConnectionString: mapped + text.slice(schemeMatch[0].length),
+    clientConnectionString: toClientConnectionString(text),
     redacted: `${scheme}://${redactedCredentials}${rest}`,
     warnings,
   };
 }
 
 /**
- * The string as the installed client takes it: the scheme mapped to `esdb(+discover)://`, nothing else
- * changed (unchecked: parseEventStoreConnection checks).
+ * The string as the installed client takes it (unchecked: parseEventStoreConnection checks): the scheme
+ * mapped to `esdb(+discover)://`, and `+discover` with several seeds written as `esdb://seed,seed`. Client
+ * 6.x takes only the first host of an `esdb+discover://` string (its parseConnectionString), while several
+ * hosts in `esdb://` are gossip seeds it tries in turn: the discovery the string asks for.
  */
 export function toClientConnectionString(connection: string): string {
-  return connection
-    .trim()
-    .replace(EVENT_STORE_SCHEME, (_match, _base: string, discover?: string) =>
-      discover ? 'esdb+discover://' : 'esdb://',
-    );
+  const text = connection.trim();
+  const match = EVENT_STORE_SCHEME.exec(text);
+  if (!match) return text;
+  const rest = text.slice(match[0].length);
+  const hosts = rest.replace(/^[^:]+:[^@]+@/, '').split('?')[0]!;
+  const discover = match[2] !== undefined && !hosts.includes(',');
+  return `${discover ? 'esdb+discover' : 'esdb'}://${rest}`;
 }
 
 /** The login a connection string carries, if any (for messages: the password is not returned). */
