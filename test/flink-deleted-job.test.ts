@@ -13,8 +13,10 @@ const KEPT = 'de1e7ed0f1170000de1e7ed0f1170001';
 describe('a managed job whose stream is hard-deleted', () => {
   const flink = new FlinkTestServer();
   const fx = serviceOnEsdbTestServer('flink-deleted', {
-    SNAPCAT_FLINK_POLL: 'PT0.2S',
-    SNAPCAT_SECRET_KEY: 'a'.repeat(64),
+    env: {
+      SNAPCAT_FLINK_POLL: 'PT0.2S',
+      SNAPCAT_SECRET_KEY: 'a'.repeat(64),
+    },
   });
   beforeAll(() => flink.start());
   afterAll(() => flink.stop());

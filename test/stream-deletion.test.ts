@@ -12,8 +12,10 @@ const TASKS = ['a', 'b', 'c'];
 // (all in this one service) go on.
 describe('a job stream hard-deleted from EventStoreDB', () => {
   const fx = serviceOnEsdbTestServer('stream-deletion', {
-    SNAPCAT_AGGREGATE_SNAPSHOT_EVERY: '2',
-    SNAPCAT_SECRET_KEY: 'test-secret-key-of-at-least-32-characters', // runs the webhook dispatcher
+    env: {
+      SNAPCAT_AGGREGATE_SNAPSHOT_EVERY: '2',
+      SNAPCAT_SECRET_KEY: 'test-secret-key-of-at-least-32-characters', // runs the webhook dispatcher
+    },
   });
   let esdb: EventStoreDBClient;
   beforeAll(() => {

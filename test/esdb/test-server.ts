@@ -17,6 +17,8 @@ import { Any } from 'google-protobuf/google/protobuf/any_pb';
 import { Empty as ProtobufEmpty } from 'google-protobuf/google/protobuf/empty_pb';
 import { StreamsService } from '@eventstore/db-client/generated/streams_grpc_pb';
 import { ServerFeaturesService } from '@eventstore/db-client/generated/serverfeatures_grpc_pb';
+import { GossipService } from '@eventstore/db-client/generated/gossip_grpc_pb';
+import { ClusterInfo, EndPoint, MemberInfo } from '@eventstore/db-client/generated/gossip_pb';
 import { SupportedMethod, SupportedMethods } from '@eventstore/db-client/generated/serverfeatures_pb';
 import {
   AppendReq,
@@ -32,6 +34,7 @@ import {
 } from '@eventstore/db-client/generated/streams_pb';
 import { Status } from '@eventstore/db-client/generated/status_pb';
 import {
+  AccessDenied,
   AllStreamPosition,
   Empty,
   MaximumAppendSizeExceeded,
@@ -42,6 +45,7 @@ import {
   UUID,
   WrongExpectedVersion,
 } from '@eventstore/db-client/generated/shared_pb';
+import { testCertificates } from './tls';
 
 interface StoredEvent {
   id: string;
@@ -124,6 +128,14 @@ export interface EsdbTestServerOptions {
   maxAppendSize?: number;
   /** The bytes of the committed-events cache that deduplicates appends with `any` (default 8 MiB). */
   committedEventsCacheBytes?: number;
+  /**
+   * A secure node, as a real one runs by default: a TLS listener with a certificate from a private CA
+   * (`server.caFile`), and KurrentDB's authentication and default access control (see `authorize`).
+   * Default false: an `--insecure` node, plain HTTP/2, no authentication.
+   */
+  secure?: boolean;
+  /** The user the connection string logs in as, on a secure node (default `admin`). */
+  user?: string;
 }
 
 export interface TestEventStoreDataOptions {
@@ -140,6 +152,15 @@ export interface TestEventStoreDataOptions {
    */
   standardProjections?: boolean;
 }
+
+/** A user of a secure node: its password and groups (roles). */
+export interface TestUser {
+  password: string;
+  groups: string[];
+}
+
+/** A stream operation the test server authorises, with the stream it is on (`$all` for the log). */
+export type StreamAccess = { operation: 'read' | 'write'; stream: string };
 
 /** The data outlives a stop, so a test can take the server down and bring it back with its events. */
 export class TestEventStoreData {
@@ -317,6 +338,31 @@ export class EsdbTestServer {
   private readonly committedEventsCacheBytes: number;
   /** The node's in-memory cache of recently committed event ids; a restart empties it. */
   private committedEvents: CommittedEvents;
+  readonly secure: boolean;
+  /** The user the connection string names (secure nodes). */
+  user: string;
+  /**
+   * A secure node's users: KurrentDB's two defaults (`admin` in `$admins`, `ops` in `$ops`, both with the
+   * password `changeit`). Tests may add users or change groups while the server runs.
+   */
+  readonly users = new Map<string, TestUser>([
+    ['admin', { password: 'changeit', groups: ['$admins'] }],
+    ['ops', { password: 'changeit', groups: ['$ops'] }],
+  ]);
+  /**
+   * The default ACL of user streams (the `$userStreamAcl` of `$settings`): the roles that may read and write
+   * a stream whose name does not start with `$`, and its metadata (`$mr`, `$mw`, in `$$<stream>`). `$all`
+   * is every authenticated user, as the default is (docs `security/acl.md`, "Default ACL").
+   */
+  userStreamAcl: { read: string[]; write: string[]; metadataRead: string[]; metadataWrite: string[] } = {
+    read: ['$all'],
+    write: ['$all'],
+    metadataRead: ['$all'],
+    metadataWrite: ['$all'],
+  };
+  /** Stream operations refused so far, by user (`(anonymous)` without credentials); bad logins as `refusedLogins`. */
+  readonly denied: { user: string; operation: string; stream: string }[] = [];
+  refusedLogins = 0;
 
   constructor(
     readonly data = new TestEventStoreData(),
@@ -326,6 +372,13 @@ export class EsdbTestServer {
     this.maxAppendSize = options.maxAppendSize ?? DEFAULT_MAX_APPEND_SIZE;
     this.committedEventsCacheBytes = options.committedEventsCacheBytes ?? COMMITTED_EVENTS_CACHE_BYTES;
     this.committedEvents = new CommittedEvents(this.committedEventsCacheBytes);
+    this.secure = options.secure ?? false;
+    this.user = options.user ?? 'admin';
+  }
+
+  /** The CA certificate a client must trust (`tlsCAFile`) to reach a secure node. */
+  get caFile(): string {
+    return testCertificates().caFile;
   }
 
   /** Answers as a node that is not ready (true) or serves again (false). */
@@ -338,42 +391,187 @@ export class EsdbTestServer {
     this.refusal = refusal;
   }
 
+  /**
+   * How a client reaches this node: `esdb://127.0.0.1:<port>?tls=false` when insecure; when secure, over TLS
+   * trusting the test CA, logged in as `user` (`esdb://admin:changeit@127.0.0.1:<port>?tls=true&tlsCAFile=…`).
+   */
   get connectionString(): string {
-    return `esdb://127.0.0.1:${this.port}?tls=false`;
+    return this.connectionStringAs(this.user);
+  }
+
+  /** The connection string of a secure node for another user, or with another password (a wrong one). */
+  connectionStringAs(user: string, password = this.users.get(user)?.password ?? ''): string {
+    if (!this.secure) return `esdb://127.0.0.1:${this.port}?tls=false`;
+    const credentials = `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+    const caFile = encodeURIComponent(this.caFile).replace(/%2F/g, '/');
+    return `esdb://${credentials}@127.0.0.1:${this.port}?tls=true&tlsCAFile=${caFile}`;
   }
 
   /** Starts on the given port (0: any free one; a restart passes the previous port). */
   async start(port = this.port): Promise<void> {
     const server = new grpc.Server();
+    // A secure node authenticates every call before it reaches a handler (a bad login never gets further);
+    // the stream operations are then authorised where the handler knows the stream.
     server.addService(StreamsService, {
       append: (
         call: grpc.ServerReadableStream<AppendReq, AppendResp>,
         callback: grpc.sendUnaryData<AppendResp>,
-      ) => this.append(call, callback),
-      read: (call: grpc.ServerWritableStream<ReadReq, ReadResp>) => this.read(call),
-      batchAppend: (call: grpc.ServerDuplexStream<BatchAppendReq, BatchAppendResp>) => this.batchAppend(call),
-      delete: (call: grpc.ServerUnaryCall<DeleteReq, DeleteResp>, callback: grpc.sendUnaryData<DeleteResp>) =>
-        this.delete(call.request.getOptions()!, false, callback),
+      ) => {
+        const refused = this.authenticate(call.metadata);
+        return refused ? callback(refused) : this.append(call, callback);
+      },
+      read: (call: grpc.ServerWritableStream<ReadReq, ReadResp>) => {
+        const options = call.request.getOptions();
+        const stream = options?.hasStream() ? nameOf(options.getStream()!.getStreamIdentifier()) : '$all';
+        const refused =
+          this.authenticate(call.metadata) ?? this.authorize(call.metadata, { operation: 'read', stream });
+        if (refused) return void call.emit('error', refused);
+        this.read(call);
+      },
+      batchAppend: (call: grpc.ServerDuplexStream<BatchAppendReq, BatchAppendResp>) => {
+        const refused = this.authenticate(call.metadata);
+        if (refused) return void call.emit('error', refused);
+        this.batchAppend(call);
+      },
+      delete: (
+        call: grpc.ServerUnaryCall<DeleteReq, DeleteResp>,
+        callback: grpc.sendUnaryData<DeleteResp>,
+      ) => {
+        const refused = this.refuseDeletion(call);
+        return refused ? callback(refused) : this.delete(call.request.getOptions()!, false, callback);
+      },
       tombstone: (
         call: grpc.ServerUnaryCall<TombstoneReq, TombstoneResp>,
         callback: grpc.sendUnaryData<TombstoneResp>,
-      ) => this.delete(call.request.getOptions()!, true, callback),
+      ) => {
+        const refused = this.refuseDeletion(call);
+        return refused ? callback(refused) : this.delete(call.request.getOptions()!, true, callback);
+      },
     } as unknown as grpc.UntypedServiceImplementation);
     // Without ServerFeatures the client gets UNIMPLEMENTED, assumes an old server and uses plain Append.
     if (this.serverFeatures) {
       server.addService(ServerFeaturesService, {
         getSupportedMethods: (
-          _call: grpc.ServerUnaryCall<unknown, SupportedMethods>,
+          call: grpc.ServerUnaryCall<unknown, SupportedMethods>,
           callback: grpc.sendUnaryData<SupportedMethods>,
-        ) => callback(null, supportedMethods()),
+        ) => callback(this.authenticate(call.metadata) ?? null, supportedMethods()),
       } as unknown as grpc.UntypedServiceImplementation);
     }
+    // Gossip.Read, for `esdb+discover://` (and several hosts in `esdb://`): a one-node cluster whose leader is
+    // this server. Anonymous, as KurrentDB's OverrideAnonymousEndpointAccessForGossip allows by default.
+    server.addService(GossipService, {
+      read: (_call: grpc.ServerUnaryCall<unknown, ClusterInfo>, callback: grpc.sendUnaryData<ClusterInfo>) =>
+        callback(null, this.clusterInfo()),
+    } as unknown as grpc.UntypedServiceImplementation);
+    const credentials = this.secure
+      ? grpc.ServerCredentials.createSsl(
+          null,
+          [{ private_key: testCertificates().nodeKey, cert_chain: testCertificates().nodeCert }],
+          false,
+        )
+      : grpc.ServerCredentials.createInsecure();
     this.port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      server.bindAsync(`127.0.0.1:${port}`, credentials, (error, bound) =>
         error ? reject(error) : resolve(bound),
       ),
     );
     this.server = server;
+  }
+
+  /** The gossip of a one-node cluster: this server, alive, leader, at 127.0.0.1:<port>. */
+  private clusterInfo(): ClusterInfo {
+    const member = new MemberInfo();
+    const id = new UUID();
+    id.setString('00000000-0000-4000-8000-000000000001');
+    member.setInstanceId(id);
+    member.setTimeStamp(String(BigInt(Date.now()) * TICKS_PER_MS));
+    member.setState(MemberInfo.VNodeState.LEADER);
+    member.setIsAlive(true);
+    const endpoint = new EndPoint();
+    endpoint.setAddress('127.0.0.1');
+    endpoint.setPort(this.port);
+    member.setHttpEndPoint(endpoint);
+    const info = new ClusterInfo();
+    info.setMembersList([member]);
+    return info;
+  }
+
+  /**
+   * Who a call logs in as, as KurrentDB's AuthenticationMiddleware finds it (`Transport/Http`): no
+   * `authorization` header is the anonymous user; `Basic` credentials of a known user with the right password
+   * are that user; anything else is answered HTTP 401 before any handler runs, which a gRPC client sees as
+   * UNAUTHENTICATED "Received HTTP status code 401" (grpc-js maps the HTTP status). An insecure node has no
+   * authentication at all: everyone is allowed everything.
+   */
+  private principal(metadata: grpc.Metadata): { name: string; groups: string[] } | 'anonymous' | 'refused' {
+    const header = metadata.get('authorization')[0];
+    if (header === undefined) return 'anonymous';
+    const basic = /^Basic (.+)$/.exec(String(header));
+    const decoded = basic ? Buffer.from(basic[1]!, 'base64').toString('utf8') : '';
+    const colon = decoded.indexOf(':');
+    const name = decoded.slice(0, colon);
+    const user = colon > 0 ? this.users.get(name) : undefined;
+    if (!user || user.password !== decoded.slice(colon + 1)) return 'refused';
+    return { name, groups: user.groups };
+  }
+
+  /** UNAUTHENTICATED for a bad login on a secure node (counted in `refusedLogins`); undefined otherwise. */
+  private authenticate(metadata: grpc.Metadata): grpc.ServiceError | undefined {
+    if (!this.secure || this.principal(metadata) !== 'refused') return undefined;
+    this.refusedLogins += 1;
+    const details = 'Received HTTP status code 401';
+    return Object.assign(new Error(details), {
+      code: grpc.status.UNAUTHENTICATED,
+      details,
+      metadata: new grpc.Metadata(),
+    });
+  }
+
+  /**
+   * Whether the caller may do this on a secure node, as KurrentDB's default access control decides
+   * (docs `security/user-authorization.md`, "Default ACL"; `Streams.Read.cs` checks `ReadOperation` on the
+   * stream or on `$all`, `Streams.Append.cs` and the BatchAppend worker `WriteOperation` on the stream):
+   * `$admins` may do everything; `$all` and the other `$` streams are system streams, whose default ACL
+   * (`$systemStreamAcl`) is `$admins` only; user streams follow `userStreamAcl` (by default every
+   * authenticated user); the anonymous user may touch no stream (AllowAnonymousStreamAccess is false by
+   * default since EventStoreDB 23.10). Refused: PERMISSION_DENIED "Access Denied" with the
+   * `exception: access-denied` trailer (`RpcExceptions.AccessDenied`), which the client throws as
+   * AccessDeniedError. Refusals are recorded in `denied`.
+   */
+  authorize(metadata: grpc.Metadata, { operation, stream }: StreamAccess): grpc.ServiceError | undefined {
+    if (!this.secure) return undefined;
+    const principal = this.principal(metadata);
+    if (principal === 'refused') return this.authenticate(metadata);
+    if (principal !== 'anonymous') {
+      const { name, groups } = principal;
+      if (groups.includes('$admins')) return undefined;
+      // `$$<stream>` holds the stream's metadata, governed by the stream's ACL ($mr/$mw), not as a system stream.
+      const metadataOf = stream.startsWith('$$') ? stream.slice(2) : undefined;
+      const right =
+        metadataOf === undefined ? operation : operation === 'read' ? 'metadataRead' : 'metadataWrite';
+      const roles = (metadataOf ?? stream).startsWith('$') ? ['$admins'] : this.userStreamAcl[right];
+      if (roles.some((role) => role === '$all' || role === name || groups.includes(role))) return undefined;
+    }
+    this.denied.push({ user: principal === 'anonymous' ? '(anonymous)' : principal.name, operation, stream });
+    const trailers = new grpc.Metadata();
+    trailers.set('exception', 'access-denied');
+    const details = 'Access Denied';
+    return Object.assign(new Error(details), {
+      code: grpc.status.PERMISSION_DENIED,
+      details,
+      metadata: trailers,
+    });
+  }
+
+  /**
+   * Streams.Delete and Streams.Tombstone check `DeleteOperation` on the stream (`Streams.Delete.cs`,
+   * `Streams.Tombstone.cs`); the default ACL grants delete to the same roles as write.
+   */
+  private refuseDeletion(
+    call: grpc.ServerUnaryCall<DeleteReq | TombstoneReq, unknown>,
+  ): grpc.ServiceError | undefined {
+    const stream = nameOf(call.request.getOptions()!.getStreamIdentifier());
+    return this.authenticate(call.metadata) ?? this.authorize(call.metadata, { operation: 'write', stream });
   }
 
   /** Stops at once, cutting open calls and subscriptions, as a crashed server would. */
@@ -401,6 +599,12 @@ export class EsdbTestServer {
     call.on('error', () => {});
     call.on('end', () => {
       if (!options) return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'no options' });
+      // Streams.Append.cs checks WriteOperation on the stream once the options are read, before the events.
+      const denied = this.authorize(call.metadata, {
+        operation: 'write',
+        stream: nameOf(options.getStreamIdentifier()),
+      });
+      if (denied) return callback(denied);
       // The real server counts as it reads and throws at the first message over the limit; the client
       // sees the same status either way, so this one answers once the request is complete.
       if (appendSize(proposed) > this.maxAppendSize) {
@@ -507,6 +711,15 @@ export class EsdbTestServer {
         if (deadline && deadline.toDate().getTime() <= Date.now()) {
           answer(streamName, (r) =>
             r.setError(status(grpc.status.DEADLINE_EXCEEDED, 'Timeout', timeoutDetail())),
+          );
+          return;
+        }
+        // The BatchAppend worker checks WriteOperation when an append's options arrive and answers a
+        // refusal by correlation id: `Status.AccessDenied` (PERMISSION_DENIED, an AccessDenied detail).
+        if (this.authorize(call.metadata, { operation: 'write', stream: streamName })) {
+          const detail = pack(new AccessDenied(), 'event_store.client.AccessDenied');
+          answer(streamName, (r) =>
+            r.setError(status(grpc.status.PERMISSION_DENIED, 'Access Denied', detail)),
           );
           return;
         }

@@ -6,13 +6,17 @@ import { startService, type RunningService } from './service';
 
 /**
  * The service on the ESDB adapter against a protocol test server of the test's own, which the test may stop,
- * start or make refuse under it; `beforeAll`/`afterAll` set them up and tear them down.
+ * start or make refuse under it; `beforeAll`/`afterAll` set them up and tear them down. The server is secure
+ * (TLS, credentials, access control), as a production node is; `user` picks who the service logs in as.
  */
-export function serviceOnEsdbTestServer(name: string, env: Record<string, string> = {}) {
+export function serviceOnEsdbTestServer(
+  name: string,
+  { user = 'admin', env = {} }: { user?: string; env?: Record<string, string> } = {},
+) {
   const fixture = {} as { dir: string; server: EsdbTestServer; service: RunningService };
   beforeAll(async () => {
     fixture.dir = mkdtempSync(join(tmpdir(), `snapcat-${name}-`));
-    fixture.server = new EsdbTestServer();
+    fixture.server = new EsdbTestServer(undefined, { secure: true, user });
     await fixture.server.start();
     fixture.service = await startService({
       SNAPCAT_EVENT_STORE: fixture.server.connectionString,

@@ -1,4 +1,5 @@
 import {
+  AccessDeniedError,
   BACKWARDS,
   CancelledError,
   DeadlineExceededError,
@@ -17,10 +18,12 @@ import {
   type ResolvedEvent,
   type JSONType,
 } from '@eventstore/db-client';
+import { connectionUser, toClientConnectionString } from './connection';
 import {
   AppendTooLargeError,
   START,
   STREAM_DELETED,
+  StoreAccessDeniedError,
   StoreUnavailableError,
   StreamDeletedError,
   WrongExpectedVersionError,
@@ -35,6 +38,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StoreAccess,
   type SubscribeOptions,
   type Subscription,
 } from './port';
@@ -68,13 +72,40 @@ export class EsdbEventStore implements EventStore {
   private readonly client: EventStoreDBClient;
   /** Streams whose `$maxCount` this process has seen in force (so it is read once per stream, not per call). */
   private readonly maxCounts = new Map<string, number>();
+  /** The user the connection string logs in as, named when the server refuses it (never the password). */
+  private readonly user: string | undefined;
 
-  /** `maxAppendBytes`: the server's MaxAppendSize, 1 MiB unless the cluster is configured otherwise. */
+  /**
+   * `connectionString`: `esdb://`, `esdb+discover://`, or the same as `kurrentdb://` (mapped for the client:
+   * see connection.ts). `maxAppendBytes`: the server's MaxAppendSize, 1 MiB unless the cluster is configured
+   * otherwise.
+   */
   constructor(
     connectionString: string,
     readonly maxAppendBytes = 1_048_576,
   ) {
-    this.client = EventStoreDBClient.connectionString(connectionString);
+    this.client = EventStoreDBClient.connectionString(toClientConnectionString(connectionString));
+    this.user = connectionUser(connectionString);
+  }
+
+  /**
+   * A failure as the port names it: the server refusing the login or the operation (StoreAccessDeniedError),
+   * unreachable or busy (StoreUnavailableError), or the error itself.
+   */
+  private failure(error: unknown, access: StoreAccess): unknown {
+    const code = (error as { code?: unknown } | null)?.code;
+    // The client throws AccessDeniedError for PERMISSION_DENIED with the `access-denied` trailer, for
+    // UNAUTHENTICATED (a login refused: HTTP 401) and for BatchAppend's AccessDenied status (no code); an
+    // append's server-features probe fails with the raw gRPC error.
+    if (
+      error instanceof AccessDeniedError ||
+      code === GRPC_PERMISSION_DENIED ||
+      code === GRPC_UNAUTHENTICATED
+    ) {
+      const reason = code === GRPC_UNAUTHENTICATED ? 'not-authenticated' : 'access-denied';
+      return new StoreAccessDeniedError(reason, access, this.user, { cause: error });
+    }
+    return portError(error, access.streamId);
   }
 
   async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -105,7 +136,7 @@ export class EsdbEventStore implements EventStore {
       if (error instanceof MaxAppendSizeExceededError) {
         throw new AppendTooLargeError(streamId, error.maxAppendSize || undefined);
       }
-      throw portError(error, streamId);
+      throw this.failure(error, { operation: 'write', streamId });
     }
   }
 
@@ -122,7 +153,7 @@ export class EsdbEventStore implements EventStore {
       return out;
     } catch (error) {
       if (error instanceof StreamNotFoundError) return [];
-      throw portError(error, streamId);
+      throw this.failure(error, { operation: 'read', streamId });
     }
   }
 
@@ -139,7 +170,7 @@ export class EsdbEventStore implements EventStore {
       }
       this.maxCounts.set(streamId, maxCount);
     } catch (error) {
-      throw portError(error, streamId);
+      throw this.failure(error, { operation: 'write', streamId });
     }
   }
 
@@ -181,7 +212,7 @@ export class EsdbEventStore implements EventStore {
         from = after = last; // the next page starts at the last event read, which it must not repeat
       }
     } catch (error) {
-      throw portError(error);
+      throw this.failure(error, ALL);
     }
   }
 
@@ -236,7 +267,7 @@ export class EsdbEventStore implements EventStore {
             error instanceof CancelledError ||
             error instanceof DeadlineExceededError;
           if (!reconnectable) {
-            onError?.(error);
+            onError?.(this.failure(error, ALL));
             return;
           }
         }
@@ -285,6 +316,10 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
   };
 }
 
+const ALL: StoreAccess = { operation: 'read', streamId: '$all' };
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNAUTHENTICATED = 16;
+
 /** gRPC status codes of a server that cannot be reached (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE). */
 const UNREACHABLE_GRPC_CODES = new Set([1, 4, 14]);
 
@@ -304,9 +339,8 @@ const NOT_READY_OR_BUSY = /\bServer Is (Not Ready|Busy|Too Busy)\b/;
  * deadline, or a follower that is not the leader (the client reconnects to the leader it names). A
  * hard-deleted stream is StreamDeletedError.
  */
-function portError(error: unknown, streamId?: string): unknown {
-  if (error instanceof EsdbStreamDeletedError)
-    return new StreamDeletedError(error.streamName ?? streamId ?? '');
+function portError(error: unknown, streamId: string): unknown {
+  if (error instanceof EsdbStreamDeletedError) return new StreamDeletedError(error.streamName ?? streamId);
   if (
     error instanceof UnavailableError ||
     error instanceof DeadlineExceededError ||

@@ -5,3 +5,14 @@ export { openEventStore } from './open';
 export { InstrumentedEventStore, type EventStoreCounters } from './instrumented';
 export { EsdbEventStore } from './esdb';
 export { storeIdentity, STORE_ID, STORE_IDENTITY_STREAM } from './identity';
+export {
+  ConnectionStringError,
+  EVENT_STORE_SCHEME,
+  connectionUser,
+  isEventStoreConnection,
+  parseEventStoreConnection,
+  redactConnection,
+  toClientConnectionString,
+  type EventStoreConnection,
+  type NodePreference,
+} from './connection';

@@ -1,14 +1,15 @@
-import type {
-  AppendResult,
-  EventHandler,
-  EventStore,
-  ExpectedRevision,
-  NewEvent,
-  ReadAllOptions,
-  ReadStreamOptions,
-  RecordedEvent,
-  SubscribeOptions,
-  Subscription,
+import {
+  StoreAccessDeniedError,
+  type AppendResult,
+  type EventHandler,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
 } from './port';
 
 export interface EventStoreCounters {
@@ -17,9 +18,17 @@ export interface EventStoreCounters {
   appendFailures: number;
   streamReads: number;
   eventsRead: number;
+  /** Operations the store refused for snapcat's credentials (StoreAccessDeniedError). */
+  accessDenied: number;
 }
 
-/** Wraps any adapter and counts what is asked of it, for /metrics and for tests that assert on I/O. */
+/**
+ * Wraps any adapter and counts what is asked of it, for /metrics and for tests that assert on I/O. It also
+ * remembers the store's refusals of snapcat's credentials (StoreAccessDeniedError) that still hold, whoever
+ * met them (a request, the projector, a consumer), so that /readyz can name the missing permission: a
+ * refused login until anything succeeds, a refused operation until the same operation succeeds (on `$all`,
+ * or on any stream).
+ */
 export class InstrumentedEventStore implements EventStore {
   readonly counters: EventStoreCounters = {
     appends: 0,
@@ -27,9 +36,29 @@ export class InstrumentedEventStore implements EventStore {
     appendFailures: 0,
     streamReads: 0,
     eventsRead: 0,
+    accessDenied: 0,
   };
+  private readonly refusals = new Map<string, StoreAccessDeniedError>();
 
   constructor(private readonly inner: EventStore) {}
+
+  /** The oldest refusal of snapcat's credentials that still holds; undefined when none does. */
+  get accessDenied(): StoreAccessDeniedError | undefined {
+    return this.refusals.values().next().value;
+  }
+
+  private refused(error: unknown): void {
+    if (!(error instanceof StoreAccessDeniedError)) return;
+    this.counters.accessDenied += 1;
+    const key = refusalKey(error.reason, error.access.operation, error.access.streamId);
+    if (!this.refusals.has(key)) this.refusals.set(key, error);
+  }
+
+  private succeeded(operation: 'read' | 'write', streamId: string): void {
+    if (this.refusals.size === 0) return;
+    this.refusals.delete(refusalKey('not-authenticated', operation, streamId));
+    this.refusals.delete(refusalKey('access-denied', operation, streamId));
+  }
 
   get maxAppendBytes(): number | undefined {
     return this.inner.maxAppendBytes;
@@ -40,22 +69,38 @@ export class InstrumentedEventStore implements EventStore {
     try {
       const result = await this.inner.append(streamId, events, expected);
       this.counters.eventsAppended += events.length;
+      this.succeeded('write', streamId);
       return result;
     } catch (error) {
       this.counters.appendFailures += 1;
+      this.refused(error);
       throw error;
     }
   }
 
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
-    const events = await this.inner.readStream(streamId, options);
+    let events: RecordedEvent[];
+    try {
+      events = await this.inner.readStream(streamId, options);
+    } catch (error) {
+      this.refused(error);
+      throw error;
+    }
     this.counters.streamReads += 1;
     this.counters.eventsRead += events.length;
+    this.succeeded('read', streamId);
     return events;
   }
 
-  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
-    return this.inner.readAll(options);
+  async readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
+    try {
+      const events = await this.inner.readAll(options);
+      this.succeeded('read', '$all');
+      return events;
+    } catch (error) {
+      this.refused(error);
+      throw error;
+    }
   }
 
   subscribeToAll(
@@ -63,7 +108,21 @@ export class InstrumentedEventStore implements EventStore {
     handler: EventHandler,
     onError?: (error: unknown) => void,
   ): Subscription {
-    return this.inner.subscribeToAll(options, handler, onError);
+    let delivered = false;
+    return this.inner.subscribeToAll(
+      options,
+      (event) => {
+        if (!delivered) {
+          delivered = true;
+          this.succeeded('read', '$all');
+        }
+        return handler(event);
+      },
+      (error) => {
+        this.refused(error);
+        onError?.(error);
+      },
+    );
   }
 
   async setStreamMaxCount(streamId: string, maxCount: number): Promise<void> {
@@ -73,4 +132,10 @@ export class InstrumentedEventStore implements EventStore {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/** One refusal per kind: the login; reading or writing `$all`; reading or writing streams. */
+function refusalKey(reason: StoreAccessDeniedError['reason'], operation: string, streamId: string): string {
+  if (reason === 'not-authenticated') return 'login';
+  return `${operation} ${streamId === '$all' ? '$all' : 'streams'}`;
 }

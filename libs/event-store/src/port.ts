@@ -156,6 +156,53 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/** What snapcat asked of the store when it was refused: reading or writing a stream, or reading `$all`. */
+export type StoreAccess = { operation: 'read' | 'write'; streamId: string };
+
+/**
+ * The store refuses snapcat's credentials: `not-authenticated`, the login itself (a wrong user name or
+ * password); `access-denied`, this operation for this user (EventStoreDB's ACLs or stream policies: reading
+ * `$all` needs the `$admins` role by default). It is a StoreUnavailableError (HTTP 503): nothing was done,
+ * and the same request succeeds once an operator grants the permission, without restarting snapcat. The
+ * message names the permission and the user, never a password.
+ */
+export class StoreAccessDeniedError extends StoreUnavailableError {
+  constructor(
+    readonly reason: 'access-denied' | 'not-authenticated',
+    readonly access: StoreAccess,
+    /** The user snapcat logs in as; undefined: no credentials (the anonymous user). */
+    readonly user: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(accessDeniedMessage(reason, access, user), options);
+    this.name = 'StoreAccessDeniedError';
+  }
+
+  /** Which permission is missing, in a few words (`read on $all`, `write on snapcat-job-…`), for metrics. */
+  get permission(): string {
+    return this.reason === 'not-authenticated'
+      ? 'login'
+      : `${this.access.operation} on ${this.access.streamId}`;
+  }
+}
+
+function accessDeniedMessage(
+  reason: StoreAccessDeniedError['reason'],
+  { operation, streamId }: StoreAccess,
+  user: string | undefined,
+): string {
+  if (reason === 'not-authenticated') {
+    return `event store: the login of user ${user ?? '(none)'} was refused: check the user name and password in SNAPCAT_EVENT_STORE`;
+  }
+  const who =
+    user === undefined ? 'anonymous access (SNAPCAT_EVENT_STORE names no user:password@)' : `user ${user}`;
+  if (streamId === '$all' && operation === 'read') {
+    return `event store: reading $all needs the $admins role (or a stream policy granting read on $all) for ${who}`;
+  }
+  const verb = operation === 'read' ? 'reading' : 'writing to';
+  return `event store: ${verb} stream ${streamId} needs ${operation} permission on it (an ACL or stream policy) for ${who}`;
+}
+
 /**
  * The store refuses an append this large (EventStoreDB's MaxAppendSize): nothing was written, and
  * retrying the same request cannot succeed (HTTP 413).

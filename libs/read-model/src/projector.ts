@@ -5,6 +5,7 @@ import {
   START,
   StreamDeletedError,
   comparePositions,
+  StoreAccessDeniedError,
   formatPosition,
   isTombstone,
   parsePosition,
@@ -13,7 +14,7 @@ import {
   type RecordedEvent,
   type Subscription,
 } from '@snapcat/event-store';
-import { RedisLease } from '@snapcat/runtime';
+import { ACCESS_RETRY_MS, RedisLease } from '@snapcat/runtime';
 import { ReadModelKeys, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeJobViews } from './writes';
@@ -47,6 +48,8 @@ export interface ProjectorDeps {
   /** How long the active projector's lease lasts without renewal: a standby takes over after it. */
   leaseMs?: number;
   tickMs?: number;
+  /** How long it stands by after the store refused snapcat's credentials (default 30 s). */
+  accessRetryMs?: number;
 }
 
 export interface SharedStates {
@@ -90,7 +93,9 @@ export class Projector {
   private ticking = false;
   private stopped = false;
   private written: Position | undefined;
-  readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
+  private refusal: StoreAccessDeniedError | undefined;
+  private blockedUntil = 0;
+  readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0, accessRefusals: 0 };
 
   constructor(private readonly deps: ProjectorDeps) {
     this.keys = new ReadModelKeys(deps.prefix);
@@ -123,18 +128,27 @@ export class Projector {
     return this.subscription !== undefined;
   }
 
+  /**
+   * Why the projector does not project: the store refused snapcat's credentials at its last attempt
+   * (reading `$all` needs the `$admins` role), and it has not subscribed since. Undefined otherwise.
+   */
+  get blocked(): StoreAccessDeniedError | undefined {
+    return this.refusal;
+  }
+
   /** The position of the last batch this projector wrote (for /metrics); undefined before its first. */
   get position(): Position | undefined {
     return this.written;
   }
 
   private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
+    if (this.ticking || this.stopped || Date.now() < this.blockedUntil) return;
     this.ticking = true;
     try {
       if (await this.lease.acquire()) {
         if (!this.subscription)
           this.deps.log.info('projector active: it holds the lease', { prefix: this.deps.prefix });
+        else this.refusal = undefined; // subscribed a tick ago, and not refused since
         return await this.follow();
       }
       if (this.subscription) {
@@ -197,11 +211,29 @@ export class Projector {
   }
 
   private fail(error: unknown): void {
+    if (error instanceof StoreAccessDeniedError) return void this.refused(error);
     this.deps.log.error('projector stopped; resubscribing', { error: String(error) });
     const subscription = this.subscription;
     this.subscription = undefined;
     this.reset();
     void subscription?.close().catch(() => undefined);
+  }
+
+  /**
+   * The store refused snapcat's credentials: retrying every tick would change nothing. Said loudly, the
+   * lease given up (a process whose credentials work may take over), the next attempt after accessRetryMs.
+   */
+  private async refused(error: StoreAccessDeniedError): Promise<void> {
+    const waitMs = this.deps.accessRetryMs ?? ACCESS_RETRY_MS;
+    this.stats.accessRefusals += 1;
+    this.refusal = error;
+    this.blockedUntil = Date.now() + waitMs;
+    this.deps.log.error(
+      `projector cannot follow the log: ${error.message}; it stands by and tries again in ${waitMs / 1000} s`,
+      { permission: error.permission, refusals: this.stats.accessRefusals },
+    );
+    await this.standBy();
+    await this.lease.release();
   }
 
   /**

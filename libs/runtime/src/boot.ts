@@ -1,6 +1,7 @@
 import { CommandBus } from '@snapcat/application';
 import {
   InstrumentedEventStore,
+  StoreAccessDeniedError,
   StoreUnavailableError,
   openEventStore,
   storeIdentity,
@@ -28,6 +29,7 @@ export function loadConfigOrExit(): Config {
 export function openCore(config: Config) {
   const log = createLogger(config.logLevel);
   redisHealth.reportTo(log);
+  for (const warning of config.eventStoreWarnings) log.warn(warning);
   const store = new InstrumentedEventStore(openEventStore(config.eventStore));
   const bus = new CommandBus(store, {
     snapshotEvery: config.aggregateSnapshotEvery,
@@ -75,7 +77,8 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
 /**
  * Fails fast: a store that does not answer within a few seconds of start is a misconfiguration or an
  * outage the operator must see, in one line and an exit code, not a service that seems up. (Supervisors
- * restart it; compose waits for the store's healthcheck first.)
+ * restart it; compose waits for the store's healthcheck first.) A store that refuses the login, or the
+ * identity stream, stops it at once: waiting does not change credentials.
  */
 async function identifyStore(store: EventStore, log: Logger, waitMs = 5000): Promise<string> {
   const deadline = Date.now() + waitMs;
@@ -83,7 +86,8 @@ async function identifyStore(store: EventStore, log: Logger, waitMs = 5000): Pro
     try {
       return await storeIdentity(store);
     } catch (error) {
-      if (!(error instanceof StoreUnavailableError) || Date.now() >= deadline) {
+      const retry = error instanceof StoreUnavailableError && !(error instanceof StoreAccessDeniedError);
+      if (!retry || Date.now() >= deadline) {
         log.error('cannot read the event store: stopping', { error: String(error) });
         process.exit(1);
       }

@@ -2,6 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { IsoDuration, durationMs } from '@snapcat/domain';
+import {
+  ConnectionStringError,
+  isEventStoreConnection,
+  parseEventStoreConnection,
+} from '@snapcat/event-store';
 import type { ForeignStatePolicy } from './store-namespace';
 import { REDIS_CLUSTER_URL } from './redis';
 import { TokenLineError, parseTokenList, type TokenEntry } from './tokens';
@@ -12,12 +17,7 @@ const EnvSchema = z.object({
   SNAPCAT_HOST: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
   SNAPCAT_TOKENS: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
   SNAPCAT_RATE_LIMIT: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
-  SNAPCAT_EVENT_STORE: z
-    .string()
-    .regex(/^(memory:|sqlite:.+|esdb(\+discover)?:\/\/.+)$/, {
-      error: 'must be memory:, sqlite:<file> or an esdb:// connection string',
-    })
-    .default('sqlite:./data/snapcat.db'),
+  SNAPCAT_EVENT_STORE: z.string().superRefine(checkEventStore).default('sqlite:./data/snapcat.db'),
   SNAPCAT_REDIS_URL: z
     .string()
     .refine((url) => REDIS_CLUSTER_URL.test(url) || z.url({ protocol: /^rediss?$/ }).safeParse(url).success, {
@@ -73,6 +73,29 @@ const EnvSchema = z.object({
   SNAPCAT_WEBHOOK_CHECKPOINT_EVERY: IsoDuration.default('PT1M'),
 });
 
+/**
+ * SNAPCAT_EVENT_STORE: `memory:`, `sqlite:<file>`, or an EventStoreDB/KurrentDB connection string checked
+ * rule by rule (connection.ts): the message names the setting and the rule, never the value (it may hold a
+ * password).
+ */
+function checkEventStore(value: string, ctx: z.RefinementCtx): void {
+  if (value === 'memory:' || /^sqlite:.+$/.test(value)) return;
+  if (!isEventStoreConnection(value)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must be memory:, sqlite:<file> or an EventStoreDB/KurrentDB connection string (esdb://, esdb+discover://, kurrentdb://, kurrentdb+discover://)',
+    });
+    return;
+  }
+  try {
+    parseEventStoreConnection(value);
+  } catch (error) {
+    if (!(error instanceof ConnectionStringError)) throw error;
+    ctx.addIssue({ code: 'custom', message: `${error.setting}: ${error.rule}` });
+  }
+}
+
 /** Used only with SNAPCAT_ENV=development and no SNAPCAT_SECRET_KEY: public, so never for real secrets. */
 export const DEVELOPMENT_SECRET_KEY = 'snapcat-development-key-not-secret-000';
 
@@ -88,7 +111,10 @@ export interface Config {
   tokens: TokenEntry[];
   /** Requests per second per token (per client address without tokens); 0: no limit. */
   rateLimit: number;
+  /** SNAPCAT_EVENT_STORE as given (it may hold a password: log `redactConnection(eventStore)`). */
   eventStore: string;
+  /** What the event store's connection string allows but probably does not mean, told once at start. */
+  eventStoreWarnings: string[];
   redisUrl: string;
   /**
    * Start a private redis-server (from PATH) when nothing answers at redisUrl, a loopback redis:// URL:
@@ -195,6 +221,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokens,
     rateLimit: e.SNAPCAT_RATE_LIMIT,
     eventStore: e.SNAPCAT_EVENT_STORE,
+    eventStoreWarnings: isEventStoreConnection(e.SNAPCAT_EVENT_STORE)
+      ? parseEventStoreConnection(e.SNAPCAT_EVENT_STORE).warnings
+      : [],
     redisUrl: e.SNAPCAT_REDIS_URL,
     embeddedRedis:
       e.SNAPCAT_EMBEDDED_REDIS === 'on' || (e.SNAPCAT_EMBEDDED_REDIS === 'auto' && !env.SNAPCAT_REDIS_URL),

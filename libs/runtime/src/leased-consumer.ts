@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { formatPosition, parsePosition, type Position, type Subscription } from '@snapcat/event-store';
+import {
+  StoreAccessDeniedError,
+  formatPosition,
+  parsePosition,
+  type Position,
+  type Subscription,
+} from '@snapcat/event-store';
 import { RedisLease } from './lease';
 import type { LogFn } from './log';
 
@@ -12,13 +18,24 @@ export interface LeasedConsumerOptions {
   log: { warn: LogFn; error: LogFn };
   leaseMs?: number;
   tickMs?: number;
+  /** How long the consumer stands by after the store refused snapcat's credentials (default 30 s). */
+  accessRetryMs?: number;
 }
+
+/** How long a consumer of the log stands by after the store refused snapcat's credentials. */
+export const ACCESS_RETRY_MS = 30_000;
 
 /**
  * A consumer of the log of which one process in the cluster is active at a time (a lease in Redis),
  * keeping its position in Redis. Every tick it renews the lease and checks the epoch key, which only
  * `recover` writes: when the epoch is gone, Redis lost what the consumer had done (a wipe), so it
  * recovers from the log and subscribes again. Subclasses say how to recover and what to do per event.
+ *
+ * When the store refuses snapcat's credentials (StoreAccessDeniedError: reading `$all` needs the `$admins`
+ * role), retrying every tick changes nothing: the consumer says so in an error line naming the permission,
+ * gives up its lease (a process whose credentials work may take over) and stands by for `accessRetryMs`
+ * before it tries again, reporting itself `blocked` meanwhile. It needs no restart once the permission
+ * is granted.
  */
 export abstract class LeasedLogConsumer {
   protected readonly keys: { position: string; epoch: string };
@@ -28,6 +45,10 @@ export abstract class LeasedLogConsumer {
   private ticking = false;
   private stopped = false;
   private saved: Position | undefined;
+  private refusal: StoreAccessDeniedError | undefined;
+  private blockedUntil = 0;
+  /** How many times the store refused this consumer's credentials (each followed by a wait). */
+  accessRefusals = 0;
 
   constructor(protected readonly consumer: LeasedConsumerOptions) {
     const p = consumer.keyPrefix;
@@ -42,6 +63,14 @@ export abstract class LeasedLogConsumer {
 
   get active(): boolean {
     return this.subscription !== undefined;
+  }
+
+  /**
+   * Why this consumer does not consume: the store refused snapcat's credentials at its last attempt, and it
+   * has not consumed since. Undefined otherwise.
+   */
+  get blocked(): StoreAccessDeniedError | undefined {
+    return this.refusal;
   }
 
   /** The last position this process saved (for /metrics); undefined before its first. */
@@ -68,11 +97,35 @@ export abstract class LeasedLogConsumer {
   protected async whileActive(): Promise<void> {}
 
   protected readonly subscriptionFailed = (error: unknown): void => {
+    if (error instanceof StoreAccessDeniedError) {
+      void this.refused(error);
+      return;
+    }
     this.consumer.log.error(`${this.consumer.name} subscription failed; resubscribing`, {
       error: String(error),
     });
     this.subscription = undefined;
   };
+
+  /** The store refused the credentials: said loudly, the lease given up, the next attempt later. */
+  private async refused(error: StoreAccessDeniedError): Promise<void> {
+    const { log, name } = this.consumer;
+    const waitMs = this.consumer.accessRetryMs ?? ACCESS_RETRY_MS;
+    this.accessRefusals += 1;
+    this.refusal = error;
+    this.blockedUntil = Date.now() + waitMs;
+    log.error(
+      `${name} cannot consume the log: ${error.message}; it stands by and tries again in ${waitMs / 1000} s`,
+      {
+        permission: error.permission,
+        refusals: this.accessRefusals,
+      },
+    );
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    await subscription?.close().catch(() => undefined);
+    await this.lease.release();
+  }
 
   protected async savePosition(position: Position): Promise<void> {
     await this.consumer.redis.set(this.keys.position, formatPosition(position));
@@ -86,7 +139,7 @@ export abstract class LeasedLogConsumer {
   }
 
   private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
+    if (this.ticking || this.stopped || Date.now() < this.blockedUntil) return;
     this.ticking = true;
     const { redis, log, name } = this.consumer;
     try {
@@ -99,14 +152,18 @@ export abstract class LeasedLogConsumer {
         return;
       }
       const epoch = await redis.get(this.keys.epoch);
-      if (this.subscription && epoch) return await this.whileActive();
+      if (this.subscription && epoch) {
+        this.refusal = undefined; // subscribed a tick ago, and not refused since
+        return await this.whileActive();
+      }
       await this.subscription?.close();
       this.subscription = undefined;
       const stored = epoch ? await redis.get(this.keys.position) : null;
       const from = stored ? parsePosition(stored) : await this.recover();
       this.subscription = await this.subscribe(from);
     } catch (error) {
-      log.error(`${name} tick failed`, { error: String(error) });
+      if (error instanceof StoreAccessDeniedError) await this.refused(error);
+      else log.error(`${name} tick failed`, { error: String(error) });
     } finally {
       this.ticking = false;
     }

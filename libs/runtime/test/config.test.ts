@@ -128,4 +128,62 @@ describe('SNAPCAT_SECRET_KEY', () => {
       expect(exit).not.toHaveBeenCalled();
     });
   });
+
+  describe('SNAPCAT_EVENT_STORE: EventStoreDB and KurrentDB connection strings', () => {
+    const PASSWORD = 'pw-never-echoed-51';
+    const caFile = __filename; // any file that exists
+    const store = (value: string) => loadConfig({ SNAPCAT_EVENT_STORE: value });
+    const refusal = (value: string) => {
+      try {
+        store(value);
+      } catch (error) {
+        if (error instanceof ConfigError) return error.message;
+        throw error;
+      }
+      return 'accepted';
+    };
+
+    it.each([
+      'esdb://eventstore:2113?tls=false',
+      `esdb://svc:${PASSWORD}@n1:2113?tls=true&tlsCAFile=${caFile}`,
+      `esdb+discover://svc:${PASSWORD}@n1:2113,n2:2113,n3:2113?tlsCAFile=${caFile}&nodePreference=leader`,
+      `kurrentdb://svc:${PASSWORD}@kurrentdb:2113?tlsCAFile=${caFile}`,
+      'kurrentdb+discover://cluster.example.com:2113?nodePreference=follower',
+    ])('%s is taken as given', (value) => {
+      expect(store(value).eventStore).toBe(value);
+    });
+
+    it.each([
+      [
+        'mysql://h',
+        /SNAPCAT_EVENT_STORE: must be memory:, sqlite:<file> or an EventStoreDB\/KurrentDB connection string/,
+      ],
+      [
+        'esdb://h?nodePreference=primary',
+        /SNAPCAT_EVENT_STORE: nodePreference: must be leader, follower, random, read_only_replica/,
+      ],
+      [
+        'esdb://h?tlsCAFile=/no/such/ca.crt',
+        /SNAPCAT_EVENT_STORE: tlsCAFile: no such file: \/no\/such\/ca.crt/,
+      ],
+      ['esdb://h?tlsVerifyCert=false', /SNAPCAT_EVENT_STORE: tlsVerifyCert: .*tlsCAFile/],
+      ['esdb://h?tlsCaPath=/x', /SNAPCAT_EVENT_STORE: tlsCaPath: is not a setting of the client/],
+      [
+        `esdb://svc:${PASSWORD}:x@h`,
+        /SNAPCAT_EVENT_STORE: credentials: the password must not contain a raw ":"/,
+      ],
+      [`esdb://svc:${PASSWORD}@x@h`, /SNAPCAT_EVENT_STORE: hosts: .*%40/],
+    ])('%s is refused, naming the setting and the rule, never the password', (value, message) => {
+      const text = refusal(value);
+      expect(text).toMatch(message);
+      expect(text).not.toContain(PASSWORD);
+    });
+
+    it('credentials with tls=false: accepted, with a warning told at start', () => {
+      expect(store(`esdb://svc:${PASSWORD}@h?tls=false`).eventStoreWarnings).toEqual([
+        expect.stringContaining('the client sends no credentials without TLS'),
+      ]);
+      expect(store('esdb://h?tls=false').eventStoreWarnings).toEqual([]);
+    });
+  });
 });

@@ -8,7 +8,7 @@ import {
   type CommandBus,
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
-import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
+import { StoreAccessDeniedError, type EventStore, type EventStoreCounters } from '@snapcat/event-store';
 import { Problem, problemMiddleware, sendProblem } from './problem';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
@@ -40,6 +40,11 @@ export interface AppDeps extends JobListDeps {
   projectionLag?: () => Promise<unknown>;
   /** Whether Redis (read model, queues, leases) answers: /readyz answers 503 while it does not. */
   redisReady?: () => boolean;
+  /**
+   * A refusal of snapcat's credentials by the event store that still holds (InstrumentedEventStore's
+   * `accessDenied`): /readyz answers 503 naming the permission while there is one.
+   */
+  storeAccessDenied?: () => StoreAccessDeniedError | undefined;
   /** Webhook subscriptions, or why they are disabled. */
   webhooks?: WebhookService | { disabled: string };
   /**
@@ -71,6 +76,7 @@ export function createApp({
   graphql,
   projectionLag,
   redisReady,
+  storeAccessDenied,
   webhooks,
   clusters = new ClusterRepository(store),
   log,
@@ -145,11 +151,21 @@ export function createApp({
       res.setHeader('Retry-After', '1');
       sendProblem(res, new Problem(503, 'unavailable', 'Not ready', detail, [], extra));
     };
+    // The store refusing snapcat's credentials is no outage: the problem names the permission and the user.
+    const accessDenied = (error: StoreAccessDeniedError) =>
+      notReady(error.message, {
+        eventStore: error.reason,
+        permission: error.permission,
+        user: error.user ?? null,
+      });
     try {
       await store.readAll({ direction: 'backwards', maxCount: 1 });
     } catch (error) {
+      if (error instanceof StoreAccessDeniedError) return accessDenied(error);
       return notReady(`event store unreachable: ${(error as Error).message}`);
     }
+    const refused = storeAccessDenied?.();
+    if (refused) return accessDenied(refused);
     // Not ready without Redis: the read model, the queues and the leases need it. Commands need only the
     // event store, so they go on; the answer says so, for whoever routes traffic on it.
     const redisDown = () =>

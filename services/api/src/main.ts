@@ -14,6 +14,7 @@ import {
   stopOnSignals,
 } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
+import { redactConnection } from '@snapcat/event-store';
 import { openQueues, redisKeys, runWorkersOnly, startWorkers } from '@snapcat/workers';
 import { openClusters, openWebhooks, webhooksDisabledReason } from '@snapcat/webhooks';
 import { CONSOLE_DIR, consoleBuilt } from './console';
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
           consumer: 'projector' as const,
           active: projector?.active ?? false,
           position: projector?.active ? projector.position : await readModel.position(),
+          blocked: projector?.blocked !== undefined,
         },
         ...(processManager
           ? [
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
                 consumer: 'process_manager' as const,
                 active: processManager.active,
                 position: processManager.active ? processManager.savedPosition : undefined,
+                blocked: processManager.blocked !== undefined,
               },
             ]
           : []),
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
                 consumer: 'webhook_dispatcher' as const,
                 active: dispatcher.active,
                 position: dispatcher.active ? dispatcher.savedPosition : undefined,
+                blocked: dispatcher.blocked !== undefined,
               },
             ]
           : []),
@@ -143,6 +147,8 @@ async function main(): Promise<void> {
     }),
     projectionLag,
     redisReady,
+    // What the store refuses snapcat's credentials (a request, the projector or a consumer met it): unready.
+    storeAccessDenied: () => store.accessDenied,
     orphanReport: async () => {
       const text = await redis.get(redisKeys(prefix).orphanReport);
       return text ? JSON.parse(text) : null;
@@ -167,7 +173,7 @@ async function main(): Promise<void> {
     log.info('listening', {
       port,
       host: config.host,
-      eventStore: redactStore(config.eventStore),
+      eventStore: redactConnection(config.eventStore),
       workers: workers ? 'embedded' : 'off',
       projector: projector ? 'embedded' : 'off',
       webhooks: webhooks ? 'on' : 'off',
@@ -203,11 +209,6 @@ async function main(): Promise<void> {
       await embeddedRedis?.stop();
     },
   });
-}
-
-/** Connection strings may carry credentials (esdb://user:pass@host): never log them. */
-function redactStore(connection: string): string {
-  return connection.replace(/\/\/[^@/]*@/, '//***@');
 }
 
 void main();

@@ -112,6 +112,8 @@ const eventStoreHelp = (key: string) =>
     appendFailures: 'Appends the event store refused or failed.',
     streamReads: 'Stream reads asked of the event store.',
     eventsRead: 'Events read from the event store streams.',
+    accessDenied:
+      "Operations the event store refused for snapcat's credentials (a missing permission, or a refused login).",
   })[key] ?? `The event store's ${key} counter.`;
 
 /** What /metrics needs to report a BullMQ queue: its name and its counts. */
@@ -137,6 +139,8 @@ export interface ConsumerState {
   active: boolean;
   /** Its position in the log, if known. */
   position: Position | null | undefined;
+  /** Whether it stands by because the event store refused snapcat's credentials (see /readyz). */
+  blocked?: boolean;
 }
 
 export interface ServiceMetricsDeps {
@@ -216,6 +220,17 @@ export function registerServiceMetrics(registry: Registry, deps: ServiceMetricsD
       timeoutMs,
       read: async () =>
         (await consumers()).map(({ consumer, active }) => ({ labels: { consumer }, value: active ? 1 : 0 })),
+    });
+    gaugeOnScrape(registry, {
+      name: 'snapcat_consumer_blocked',
+      help: "Whether the consumer stands by (1) because the event store refused snapcat's credentials (reading $all needs the $admins role).",
+      labelNames: ['consumer'],
+      timeoutMs,
+      read: async () =>
+        (await consumers()).map(({ consumer, blocked }) => ({
+          labels: { consumer },
+          value: blocked ? 1 : 0,
+        })),
     });
   }
   if (deps.store) {

@@ -55,7 +55,8 @@ export const ProblemDetails = z
     id: 'Problem',
     description:
       'An RFC 9457 problem (application/problem+json). Some carry more members: a rejected trigger its ' +
-      '`reason` and `triggerId`, /readyz `eventStore` and `redis`.',
+      '`reason` and `triggerId`, /readyz `eventStore` and `redis` (or, when the event store refuses ' +
+      "snapcat's credentials, `eventStore`, `permission` and `user`), `store-access-denied` `permission`.",
   });
 
 export const Snapshot = z

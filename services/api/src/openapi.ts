@@ -172,7 +172,10 @@ const PROBLEMS = {
   }),
   503: problemResponse(
     'Unavailable',
-    'The event store is unreachable (or, for reads of the read model and webhooks, Redis); try again.',
+    'The event store is unreachable (or, for reads of the read model and webhooks, Redis); try again. ' +
+      "`store-access-denied`: the event store refuses snapcat's own credentials (the detail names the " +
+      'permission its user lacks); nothing was written, and the request succeeds once an operator grants it ' +
+      '(Retry-After 30).',
     {
       type: 'urn:snapcat:problem:unavailable',
       title: 'Service unavailable',
@@ -904,7 +907,9 @@ function operationRoutes(): DescribedRoute[] {
         summary: 'The event store (and Redis) answer',
         description:
           'Not ready (503) while the event store or Redis is unreachable; the problem says which, and ' +
-          'that REST commands keep working without Redis.',
+          'that REST commands keep working without Redis. Not ready either while the event store refuses ' +
+          "snapcat's credentials (a wrong password, or a user that may not read `$all`, which the projector, " +
+          'the process manager and the webhook dispatcher need): the detail names the permission and the user.',
         responses: {
           200: json(
             z.object({

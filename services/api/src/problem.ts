@@ -1,7 +1,12 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import { CommandRejected } from '@snapcat/domain';
-import { AppendTooLargeError, StoreUnavailableError, StreamDeletedError } from '@snapcat/event-store';
+import {
+  AppendTooLargeError,
+  StoreAccessDeniedError,
+  StoreUnavailableError,
+  StreamDeletedError,
+} from '@snapcat/event-store';
 import { ConcurrencyExhaustedError, JobDeletedError } from '@snapcat/application';
 
 /** One broken rule: which field (a dotted path such as body.tasks.2), which rule, and what it says. */
@@ -117,6 +122,9 @@ export function sendProblem(res: Response, problem: Problem): void {
     });
 }
 
+/** Retry-After of a 503 for the store refusing snapcat's credentials: it lasts until an operator acts. */
+export const ACCESS_DENIED_RETRY_AFTER_S = 30;
+
 /**
  * A job whose stream was hard-deleted from the event store (an operator's tombstone): gone for good, 410,
  * naming the job (path.jobId, rule `deleted`).
@@ -132,8 +140,15 @@ export function goneProblem(error: JobDeletedError | StreamDeletedError): Proble
  * Maps every error to a problem: client mistakes to 4xx (an append larger than the store takes to 413, a
  * deleted job to 410),
  * an unreachable or busy store to 503, the rest to 500.
+ *
+ * The store refusing snapcat's own credentials (a write to a stream its user may not write, a refused
+ * login) is a 503 too, `store-access-denied`, naming the permission: the caller did nothing wrong (not a
+ * 4xx), it is no bug (not a 500), nothing was written, and the same request succeeds once an operator
+ * grants the permission, without a restart. Retry-After is 30 s, and the error is logged (once a minute
+ * per permission: a client retrying must not flood the log).
  */
 export function problemMiddleware(log: (msg: string, fields: object) => void): ErrorRequestHandler {
+  const loggedAt = new Map<string, number>();
   return (error: unknown, _req, res, _next) => {
     if (error instanceof Problem) return sendProblem(res, error);
     if (error instanceof CommandRejected) return sendProblem(res, fromCommandRejected(error));
@@ -172,6 +187,20 @@ export function problemMiddleware(log: (msg: string, fields: object) => void): E
     }
     if (error instanceof JobDeletedError || error instanceof StreamDeletedError) {
       return sendProblem(res, goneProblem(error));
+    }
+    if (error instanceof StoreAccessDeniedError) {
+      const now = Date.now();
+      if (now - (loggedAt.get(error.permission) ?? -Infinity) >= 60_000) {
+        loggedAt.set(error.permission, now);
+        log('the event store refused snapcat', { error: error.message, permission: error.permission });
+      }
+      res.setHeader('Retry-After', String(ACCESS_DENIED_RETRY_AFTER_S));
+      return sendProblem(
+        res,
+        new Problem(503, 'store-access-denied', 'Service unavailable', error.message, [], {
+          permission: error.permission,
+        }),
+      );
     }
     if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
       res.setHeader('Retry-After', '1');
