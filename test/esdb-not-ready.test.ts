@@ -72,7 +72,7 @@ describe('EventStoreDB not ready, and over MaxAppendSize, under a running servic
     expect(fx.server.calls.batchAppend).toBeGreaterThan(0);
   });
 
-  it('a registration whose event exceeds MaxAppendSize (1 MiB) is a 413 naming the body, and writes nothing', async () => {
+  it('a registration whose event exceeds MaxAppendSize (1 MiB) is a 413 naming body.tasks, refused before the store, and writes nothing', async () => {
     const api = client(fx.service.url);
     const job = 'feed0000beef0000feed0000beef0001';
     const tasks = Array.from({ length: 20_000 }, (_, i) => `${'t'.repeat(50)}-${String(i).padStart(5, '0')}`);
@@ -82,7 +82,7 @@ describe('EventStoreDB not ready, and over MaxAppendSize, under a running servic
     expect(res.body).toMatchObject({
       type: 'urn:snapcat:problem:too-large',
       status: 413,
-      errors: [{ field: 'body', rule: 'max-append-size' }],
+      errors: [{ field: 'body.tasks', rule: 'max-append-size' }],
     });
     expect(res.body.detail).toContain('1048576 bytes');
     expect(fx.server.data.log.length).toBe(before);

@@ -43,12 +43,12 @@ describe('a job stream hard-deleted from EventStoreDB', () => {
 
   it('caps the aggregate snapshots; GraphQL shows the deleted job as deleted; its commands are 410; the rest goes on', async () => {
     await register(GONE);
-    // The aggregate-snapshot side stream keeps a few snapshots: $maxCount in its metadata.
+    // The aggregate-snapshot side stream keeps two snapshots of the most parts: $maxCount in its metadata.
     const meta = await until(async () => {
       const { metadata } = await esdb.getStreamMetadata(`snapcat-aggregate-${GONE}`);
       return metadata?.maxCount === undefined ? undefined : metadata;
     }, 10_000);
-    expect(meta.maxCount).toBe(5);
+    expect(meta.maxCount).toBe(32);
     // So does the dispatcher's checkpoint stream, which it caps when it becomes active.
     const dispatcher = await until(async () => {
       const { metadata } = await esdb.getStreamMetadata('snapcat-webhook-dispatcher');

@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
   decideBatch,
-  decodeState,
-  encodeState,
   fold,
   initialState,
-  type EncodedJobState,
   type Command,
   type Event,
   type JobState,
@@ -13,13 +10,20 @@ import {
   type ReplyOf,
 } from '@snapcat/domain';
 import {
+  AppendTooLargeError,
   StreamDeletedError,
   WrongExpectedVersionError,
   type EventStore,
   type NewEvent,
   type Position,
 } from '@snapcat/event-store';
-import { AGGREGATE_SNAPSHOTS_KEPT, aggregateStream, domainEvent, jobStream } from './streams';
+import {
+  AGGREGATE_STREAM_MAX_COUNT,
+  AggregateSnapshotTooLargeError,
+  readAggregateSnapshot,
+  writeAggregateSnapshot,
+} from './aggregate-snapshots';
+import { aggregateStream, domainEvent, jobStream } from './streams';
 
 export interface Clock {
   now(): number;
@@ -80,17 +84,13 @@ interface JobWriter {
   draining: boolean;
   /** False until the writer looked for an aggregate snapshot (only a cold writer does). */
   warmed: boolean;
+  /** The revision of the last aggregate snapshot written or tried: the next one is due an interval later. */
   snapshotRevision: bigint;
   snapshotting: boolean;
   /** True once this writer saw the aggregate stream's max count set (once per writer, off the command path). */
   capped: boolean;
   /** Size of the last aggregate snapshot written: tasks, snapshots, acknowledgements and handles it held. */
   snapshotWeight: number;
-}
-
-interface AggregateSnapshot {
-  revision: string;
-  state: EncodedJobState;
 }
 
 export interface CommandBusOptions {
@@ -131,6 +131,43 @@ function appendBytes(events: readonly NewEvent[]): number {
   return bytes;
 }
 
+const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? '');
+
+/**
+ * One request's events over the store's limit: refused before the store. When one of its commands alone
+ * is over, the error names that command and the field of its events that weighs most, if the command has
+ * a field of that name (what the caller sent: an acknowledgement's `stateHandles`, a registration's
+ * `tasks`); otherwise the request as a whole is too large.
+ */
+function appendTooLarge(
+  jobId: string,
+  commands: readonly Command[],
+  outcomes: readonly { events: readonly Event[] }[],
+  limit: number,
+): AppendTooLargeError {
+  let total = 0;
+  let largest: { command: number; bytes: number; field?: string } | undefined;
+  commands.forEach((command, index) => {
+    let bytes = 0;
+    let field: { name: string; bytes: number } | undefined;
+    for (const event of outcomes[index]!.events) {
+      bytes += jsonBytes(event) + 2 * event.type.length;
+      for (const [name, value] of Object.entries(event)) {
+        const size = jsonBytes(value);
+        if (!field || size > field.bytes) field = { name, bytes: size };
+      }
+    }
+    total += bytes;
+    if (bytes > limit && (!largest || bytes > largest.bytes)) {
+      largest = { command: index, bytes, field: field && field.name in command ? field.name : undefined };
+    }
+  });
+  return new AppendTooLargeError(jobStream(jobId), limit, {
+    bytes: largest?.bytes ?? total,
+    ...(largest ? { command: largest.command, field: largest.field } : {}),
+  });
+}
+
 /** Each command's namespace grant, when some caller of the batch is limited to namespaces. */
 function grantsOf(batch: readonly Queued[]): NamespaceGrant[] | undefined {
   if (batch.every((q) => q.metadata.namespaces === undefined || q.metadata.namespaces === '*'))
@@ -162,6 +199,12 @@ export class CommandBus {
     eventsRead: 0,
     aggregateSnapshotsWritten: 0,
     aggregateSnapshotsLoaded: 0,
+    /** Aggregate snapshots over the store's append limit, written in several parts. */
+    aggregateSnapshotsChunked: 0,
+    /** Aggregate snapshots not written: more than the store takes in MAX_AGGREGATE_SNAPSHOT_PARTS appends. */
+    aggregateSnapshotsSkipped: 0,
+    /** Aggregate snapshots whose write failed otherwise (the store refused or was unreachable). */
+    aggregateSnapshotsFailed: 0,
     /** Group commits split because their events were more than the store takes in one append. */
     appendsSplit: 0,
   };
@@ -355,17 +398,11 @@ export class CommandBus {
         if (writer.revision !== decidedAt) continue; // others wrote: decide again on what they wrote
       }
       const limit = this.store.maxAppendBytes;
-      if (batch.length > 1 && limit !== undefined && appendBytes(events) > limit) {
-        // More than the store takes in one append (EventStoreDB's MaxAppendSize): the first half of the
-        // entries, then the rest, each decided on what the one before wrote. An entry's events stay in one
-        // append (one request is atomic); an entry alone over the limit fails alone.
-        const half = Math.ceil(batch.length / 2);
-        for (const part of [batch.slice(0, half), batch.slice(half)]) {
-          await this.process(writer, part).catch((error: unknown) =>
-            part.forEach((q) => q.reject(failureOf(writer.jobId, error))),
-          );
-        }
-        this.stats.appendsSplit += 1;
+      if (limit !== undefined && events.length > 0 && appendBytes(events) > limit) {
+        // More than the store takes in one append (EventStoreDB's MaxAppendSize). One entry (one request)
+        // is refused here, before the store, naming what made it large; a group is split.
+        if (batch.length === 1) throw appendTooLarge(writer.jobId, batch[0]!.commands, outcomes, limit);
+        await this.appendInHalves(writer, batch);
         return;
       }
       if (events.length > 0) {
@@ -399,21 +436,30 @@ export class CommandBus {
   }
 
   /**
+   * The first half of the entries, then the rest, each decided on what the one before wrote. An entry's
+   * events stay in one append (one request is atomic); an entry alone over the limit fails alone.
+   */
+  private async appendInHalves(writer: JobWriter, batch: Queued[]): Promise<void> {
+    const half = Math.ceil(batch.length / 2);
+    for (const part of [batch.slice(0, half), batch.slice(half)]) {
+      await this.process(writer, part).catch((error: unknown) =>
+        part.forEach((q) => q.reject(failureOf(writer.jobId, error))),
+      );
+    }
+    this.stats.appendsSplit += 1;
+  }
+
+  /**
    * Folds the events appended since the cached revision. A cold writer starts from the latest aggregate
    * snapshot, so loading a job reads at most `snapshotEvery` events whatever the stream's length.
    */
   private async catchUp(writer: JobWriter): Promise<void> {
     if (!writer.warmed) {
       writer.warmed = true;
-      const [latest] = await this.store.readStream(aggregateStream(writer.jobId), {
-        direction: 'backwards',
-        maxCount: 1,
-      });
-      const snapshot = latest?.data as AggregateSnapshot | undefined;
-      const state = snapshot && decodeState(snapshot.state);
-      if (snapshot && state && BigInt(snapshot.revision) > writer.revision) {
-        writer.state = state;
-        writer.revision = BigInt(snapshot.revision);
+      const snapshot = await readAggregateSnapshot(this.store, writer.jobId);
+      if (snapshot && snapshot.revision > writer.revision) {
+        writer.state = snapshot.state;
+        writer.revision = snapshot.revision;
         writer.snapshotRevision = writer.revision;
         this.stats.aggregateSnapshotsLoaded += 1;
       }
@@ -456,19 +502,24 @@ export class CommandBus {
     }
     writer.snapshotWeight = weight;
     const revision = writer.revision;
-    const data: AggregateSnapshot = { revision: revision.toString(), state: encodeState(writer.state) };
-    const stream = aggregateStream(writer.jobId);
-    const write = this.store
-      .append(stream, [{ id: randomUUID(), type: 'AggregateSnapshot', data }], 'any')
-      .then(async () => {
-        writer.snapshotRevision = revision;
+    const write = writeAggregateSnapshot(this.store, writer.jobId, revision, writer.state, weight)
+      .then(async (parts) => {
         this.stats.aggregateSnapshotsWritten += 1;
+        if (parts > 1) this.stats.aggregateSnapshotsChunked += 1;
         // Older snapshots serve no cold start: the side stream keeps a few (its max count), not every one.
-        if (!writer.capped) await this.store.setStreamMaxCount?.(stream, AGGREGATE_SNAPSHOTS_KEPT);
+        const stream = aggregateStream(writer.jobId);
+        if (!writer.capped) await this.store.setStreamMaxCount?.(stream, AGGREGATE_STREAM_MAX_COUNT);
         writer.capped = true;
       })
-      .catch(this.onBackgroundError)
+      .catch((error: unknown) => {
+        if (error instanceof AggregateSnapshotTooLargeError) this.stats.aggregateSnapshotsSkipped += 1;
+        else this.stats.aggregateSnapshotsFailed += 1;
+        this.onBackgroundError(error);
+      })
       .finally(() => {
+        // Written or not, the next try is an interval later: a snapshot that cannot be written is not
+        // encoded and tried again after every command (a cold start meanwhile reads further back).
+        writer.snapshotRevision = revision;
         writer.snapshotting = false;
         this.writingSnapshot = false;
         this.background.delete(write);

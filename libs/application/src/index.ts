@@ -1,5 +1,6 @@
 export * from './command-bus';
 export * from './streams';
+export * from './aggregate-snapshots';
 export * from './schedule-time';
 export * from './job-namespaces';
 export * from './clusters';

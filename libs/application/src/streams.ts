@@ -7,11 +7,6 @@ export const jobStream = (jobId: string): string => `${JOB_STREAM_PREFIX}${jobId
 export const jobIdOfStream = (streamId: string): string => streamId.slice(JOB_STREAM_PREFIX.length);
 /** Aggregate snapshots live beside the job stream; consumers of snapshot events filter on JOB_STREAM_PREFIX. */
 export const aggregateStream = (jobId: string): string => `snapcat-aggregate-${jobId}`;
-/**
- * The aggregate snapshots a job's side stream keeps (its `$maxCount`): a cold start needs the newest only,
- * a reader of an older revision (the projector reloading, `stateAt`) one at or below it, else it folds.
- */
-export const AGGREGATE_SNAPSHOTS_KEPT = 5;
 
 /** The domain event a recorded event carries. Events are validated when decided, not again on every read. */
 export const domainEvent = (recorded: RecordedEvent): Event => recorded.data as Event;

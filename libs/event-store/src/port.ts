@@ -208,16 +208,27 @@ function accessDeniedMessage(
  * retrying the same request cannot succeed (HTTP 413).
  */
 export class AppendTooLargeError extends Error {
+  /** What the refused events weighed, when known (the command bus counts them before the store). */
+  readonly bytes?: number;
+  /** Which of the request's commands was over the limit on its own (0 for a single command). */
+  readonly command?: number;
+  /** The field of that command whose events weighed most (`stateHandles`, `tasks`), when it names one. */
+  readonly field?: string;
+
   constructor(
     readonly streamId: string,
     /** The store's limit in bytes, when it says. */
     readonly maxBytes: number | undefined,
+    details: { bytes?: number; command?: number; field?: string } = {},
   ) {
     super(
       `stream ${streamId}: the append is larger than the event store accepts at once` +
-        (maxBytes === undefined ? '' : ` (${maxBytes} bytes)`),
+        (maxBytes === undefined ? '' : ` (${maxBytes} bytes)`) +
+        (details.bytes === undefined ? '' : `: ${details.bytes} bytes`) +
+        (details.field === undefined ? '' : `, most of it in ${details.field}`),
     );
     this.name = 'AppendTooLargeError';
+    Object.assign(this, details);
   }
 }
 

@@ -1,5 +1,5 @@
-import { decodeState, fold, initialState, type EncodedJobState, type JobState } from '@snapcat/domain';
-import { aggregateStream, domainEvent, jobStream } from '@snapcat/application';
+import { fold, initialState, type JobState } from '@snapcat/domain';
+import { domainEvent, jobStream, readAggregateSnapshot } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
 
 const PAGE = 1000;
@@ -16,19 +16,8 @@ export async function stateAt(
   let state = initialState(jobId);
   let revision = -1n;
   if (until.revision !== undefined && until.at === undefined) {
-    const snapshots = await store.readStream(aggregateStream(jobId), {
-      direction: 'backwards',
-      maxCount: 20,
-    });
-    for (const recorded of snapshots) {
-      const data = recorded.data as { revision: string; state: EncodedJobState };
-      const decoded = decodeState(data.state);
-      if (decoded && BigInt(data.revision) <= until.revision) {
-        state = decoded;
-        revision = BigInt(data.revision);
-        break;
-      }
-    }
+    const snapshot = await readAggregateSnapshot(store, jobId, until.revision);
+    if (snapshot) ({ state, revision } = snapshot);
   }
   for (;;) {
     if (until.revision !== undefined && revision >= until.revision) break;

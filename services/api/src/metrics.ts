@@ -103,6 +103,12 @@ const commandBusHelp = (key: string) =>
     eventsRead: 'Events the command bus read to rebuild job states.',
     aggregateSnapshotsWritten: 'Aggregate snapshots (cached job states) written to the log.',
     aggregateSnapshotsLoaded: 'Aggregate snapshots loaded instead of folding from the first event.',
+    aggregateSnapshotsChunked:
+      'Aggregate snapshots over the event store’s append limit, written in several parts.',
+    aggregateSnapshotsSkipped:
+      'Aggregate snapshots not written: too large even in parts (the job loads from its events, slower).',
+    aggregateSnapshotsFailed: 'Aggregate snapshots the event store refused or failed to write.',
+    appendsSplit: 'Group commits split because their events were more than the event store takes at once.',
   })[key] ?? `The command bus's ${key} counter.`;
 
 const eventStoreHelp = (key: string) =>

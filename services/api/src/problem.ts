@@ -137,6 +137,22 @@ export function goneProblem(error: JobDeletedError | StreamDeletedError): Proble
 }
 
 /**
+ * The body parsed, but what it records exceeds what the event store takes in one append (EventStoreDB's
+ * MaxAppendSize): nothing was written, and the same request cannot succeed. Names the field that weighs
+ * most when one command of the request is over the limit on its own (`body[3].stateHandles` in an array).
+ */
+function appendTooLarge(error: AppendTooLargeError, body: unknown): Problem {
+  const limit = error.maxBytes === undefined ? '' : ` (${error.maxBytes} bytes)`;
+  const at = Array.isArray(body) ? `body[${error.command ?? 0}]` : 'body';
+  const field = error.field === undefined ? 'body' : `${at}.${error.field}`;
+  const size = error.bytes === undefined ? '' : `${field} records ${error.bytes} bytes, `;
+  const detail = `${size}more than the event store accepts in one append${limit}; send less at once`;
+  return new Problem(413, 'too-large', 'Payload too large', detail, [
+    { field, rule: 'max-append-size', message: detail },
+  ]);
+}
+
+/**
  * Maps every error to a problem: client mistakes to 4xx (an append larger than the store takes to 413, a
  * deleted job to 410),
  * an unreachable or busy store to 503, the rest to 500.
@@ -149,7 +165,7 @@ export function goneProblem(error: JobDeletedError | StreamDeletedError): Proble
  */
 export function problemMiddleware(log: (msg: string, fields: object) => void): ErrorRequestHandler {
   const loggedAt = new Map<string, number>();
-  return (error: unknown, _req, res, _next) => {
+  return (error: unknown, req, res, _next) => {
     if (error instanceof Problem) return sendProblem(res, error);
     if (error instanceof CommandRejected) return sendProblem(res, fromCommandRejected(error));
     const e = error as { type?: string; status?: number; message?: string };
@@ -173,18 +189,7 @@ export function problemMiddleware(log: (msg: string, fields: object) => void): E
         new Problem(415, 'unsupported-encoding', 'Unsupported encoding', String(e.message)),
       );
     }
-    if (error instanceof AppendTooLargeError) {
-      // The body parsed, but what it records exceeds what the event store takes in one append
-      // (EventStoreDB's MaxAppendSize): nothing was written, and the same request cannot succeed.
-      const limit = error.maxBytes === undefined ? '' : ` (${error.maxBytes} bytes)`;
-      const detail = `the body records more than the event store accepts in one append${limit}; send less at once`;
-      return sendProblem(
-        res,
-        new Problem(413, 'too-large', 'Payload too large', detail, [
-          { field: 'body', rule: 'max-append-size', message: detail },
-        ]),
-      );
-    }
+    if (error instanceof AppendTooLargeError) return sendProblem(res, appendTooLarge(error, req.body));
     if (error instanceof JobDeletedError || error instanceof StreamDeletedError) {
       return sendProblem(res, goneProblem(error));
     }
