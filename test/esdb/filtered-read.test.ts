@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EsdbEventStore, matchesFilter, type EventFilter, type RecordedEvent } from '@snapcat/event-store';
 import { EsdbTestServer } from './test-server';
 import { eventually } from '../support/wait';
+import { seedBusyLog } from './busy-log';
 
 // A filtered readAll on the EventStoreDB adapter (the real client against the protocol test server): the
 // server filters, so only the matching events cross the wire, not the system events, the standard
@@ -27,27 +28,20 @@ describe('filtered readAll on EventStoreDB: filtered on the server', () => {
   });
 
   /**
-   * 20,000 events of webhook and other streams (put straight into the log, each with its `$>` links), 200
-   * job events appended through the client among them (types `JobRegistered` and `JobConfigured`), and
-   * a few snapshots of 900 KB in aggregate streams.
+   * 20,000 events of webhook and other streams (each with its `$>` links), 200 job events appended through
+   * the client among them (types `JobRegistered` and `JobConfigured`), and a few snapshots of 900 KB.
    */
-  async function seedLog(): Promise<void> {
-    const data = server.data;
-    let job = 0;
-    for (let i = 0; i < OTHER_EVENTS; i += 1) {
-      const stream = i % 3 === 0 ? `snapcat-webhook-deliveries-${i % 7}` : `other-${i % 50}`;
-      data.project([data.write(stream, 'SomethingElse', '{}')]);
-      if (i % (OTHER_EVENTS / JOB_EVENTS) === 0) {
+  const seedLog = () =>
+    seedBusyLog(server.data, {
+      otherEvents: OTHER_EVENTS,
+      snapshots: SNAPSHOTS,
+      snapshotBytes: SNAPSHOT_BYTES,
+      every: OTHER_EVENTS / JOB_EVENTS,
+      between: async (job) => {
         const type = job % 2 === 0 ? 'JobRegistered' : 'JobConfigured';
         await store.append(`${JOB_PREFIX}${job % 40}`, [{ id: randomUUID(), type, data: { job } }], 'any');
-        job += 1;
-      }
-      if (i % (OTHER_EVENTS / SNAPSHOTS) === 1) {
-        const snapshot = JSON.stringify({ state: 'x'.repeat(SNAPSHOT_BYTES) });
-        data.project([data.write(`snapcat-aggregate-${i}`, 'AggregateSnapshot', snapshot)]);
-      }
-    }
-  }
+      },
+    });
 
   /** What the client-side filter keeps of the whole log, as the old path read it. */
   const expected = (filter: EventFilter) =>
