@@ -335,6 +335,11 @@ export class EsdbTestServer {
    * read from the log (matching or not), as `ConsideredEventsCount` counts them.
    */
   readonly subscriptions = { events: 0, checkpoints: 0, eventsScanned: 0 };
+  /**
+   * Every event Streams.Read wrote to a client, a read's or a subscription's, and their data and metadata
+   * bytes: what a reader downloaded.
+   */
+  readonly sent = { events: 0, bytes: 0 };
   private readonly committedEventsCacheBytes: number;
   /** The node's in-memory cache of recently committed event ids; a restart empties it. */
   private committedEvents: CommittedEvents;
@@ -1032,8 +1037,14 @@ export class EsdbTestServer {
         ? this.data.log.filter((e) => from === undefined || e.commit < from).reverse()
         : this.data.log.filter((e) => from === undefined || e.commit >= from);
     }
-    for (const event of events.slice(0, count)) call.write(eventResp(event));
+    for (const event of events.slice(0, count)) this.sendEvent(call, event);
     call.end();
+  }
+
+  private sendEvent(call: grpc.ServerWritableStream<ReadReq, ReadResp>, event: StoredEvent): void {
+    this.sent.events += 1;
+    this.sent.bytes += event.data.byteLength + event.customMetadata.byteLength;
+    call.write(eventResp(event));
   }
 
   /**
@@ -1081,7 +1092,7 @@ export class EsdbTestServer {
     call.write(confirmation);
     const send = (event: StoredEvent) => {
       this.subscriptions.events += 1;
-      call.write(eventResp(event));
+      this.sendEvent(call, event);
     };
     const caughtUp = () => {
       const resp = new ReadResp();

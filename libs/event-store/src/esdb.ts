@@ -13,8 +13,11 @@ import {
   UnavailableError,
   UnknownError,
   WrongExpectedVersionError as EsdbWrongExpectedVersion,
+  eventTypeFilter,
   jsonEvent,
   streamNameFilter,
+  type AllStreamSubscription,
+  type Filter,
   type ResolvedEvent,
   type JSONType,
 } from '@eventstore/db-client';
@@ -30,6 +33,7 @@ import {
   comparePositions,
   matchesFilter,
   type AppendResult,
+  type EventFilter,
   type EventHandler,
   type EventStore,
   type ExpectedRevision,
@@ -44,6 +48,12 @@ import {
 } from './port';
 
 const PAGE = 1000;
+/**
+ * The first page of a client-side read of $all (KurrentDB's own read batch, `DefaultReadBatchSize`), then
+ * doubled up to PAGE: a backwards read of the last event (/readyz, metrics, reconcile) takes the few
+ * records after it (the standard projections' links), not a thousand, which may hold 1 MB snapshots.
+ */
+const FIRST_PAGE = 32;
 
 /**
  * A filtered subscription's checkpoint interval, as the multiplier the client sends: the server reports a
@@ -62,11 +72,17 @@ class CheckpointReached {
   constructor(readonly position: Position) {}
 }
 
+/** The subscription's CaughtUp, put into its stream after the catch-up's events (see readAllOnServer). */
+const CAUGHT_UP = Symbol('caught up');
+
 /**
  * The production adapter: EventStoreDB through the official gRPC client. Event ids are chosen before the
- * append, so the server deduplicates a retried append. Filters on stream prefix run on the server
- * (subscriptions, which then report checkpoints); event-type filters and $all reads filter on the client,
- * which the client API requires.
+ * append, so the server deduplicates a retried append. Filters run on the server where the client lets
+ * them: a subscription's stream prefixes (it then reports checkpoints), and a forwards filtered readAll,
+ * read as a catch-up subscription until CaughtUp, as client 6.x sends no filter on a plain read of $all
+ * (see readAllOnServer). The server filters on one kind (stream prefixes or event types); the other, and
+ * the system events the port leaves out, are filtered here. Backwards and unfiltered reads of $all page
+ * through the log and filter on the client.
  */
 export class EsdbEventStore implements EventStore {
   private readonly client: EventStoreDBClient;
@@ -175,12 +191,16 @@ export class EsdbEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const { filter } = options;
+    const onServer = filter && (filter.eventTypes ?? filter.streamNamePrefixes);
+    if (onServer && options.direction !== 'backwards') return this.readAllOnServer(filter, options);
     const backwards = options.direction === 'backwards';
     const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
     const out: RecordedEvent[] = [];
     // START (-1) is no position EventStoreDB can take: it means the beginning.
     let after = options.after && options.after.commit >= 0n ? options.after : undefined;
     let from: Position | 'start' | 'end' = after ?? (backwards ? 'end' : 'start');
+    let page = Math.min(PAGE, Math.max(FIRST_PAGE, max));
     try {
       for (;;) {
         let seen = 0;
@@ -188,7 +208,7 @@ export class EsdbEventStore implements EventStore {
         const read = this.client.readAll({
           direction: backwards ? BACKWARDS : FORWARDS,
           fromPosition: from,
-          maxCount: PAGE,
+          maxCount: page,
         });
         let full = false;
         for await (const resolved of read) {
@@ -208,11 +228,50 @@ export class EsdbEventStore implements EventStore {
           await read.cancel(); // end the call on the server too, or the client keeps it open until dispose
           return out;
         }
-        if (seen < PAGE || !last) return out;
+        if (seen < page || !last) return out;
         from = after = last; // the next page starts at the last event read, which it must not repeat
+        page = Math.min(PAGE, page * 2);
       }
     } catch (error) {
       throw this.failure(error, ALL);
+    }
+  }
+
+  /**
+   * A filtered forwards read of $all, filtered on the server: a catch-up subscription with the filter from
+   * `after`, ended at its CaughtUp (the end of the log as the server found it; a later event may come
+   * before it or not, as the port allows) or at `maxCount` events. Needs a server that sends CaughtUp
+   * (EventStoreDB 23.10 and later; KurrentDB `Enumerator.AllSubscriptionFiltered.GoLive`).
+   */
+  private async readAllOnServer(filter: EventFilter, options: ReadAllOptions): Promise<RecordedEvent[]> {
+    const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
+    const onServer = serverFilter(filter);
+    // An empty list of prefixes or types matches nothing (matchesFilter); the server would take it as all.
+    if (!onServer || max <= 0) return [];
+    const after = options.after && options.after.commit >= 0n ? options.after : undefined;
+    const out: RecordedEvent[] = [];
+    let subscription: AllStreamSubscription | undefined;
+    try {
+      const caughtUp = (subscription = this.client.subscribeToAll({
+        fromPosition: after ?? 'start',
+        filter: onServer,
+      }));
+      // Emitted while the client turns the CaughtUp response into stream items: after the events before it.
+      caughtUp.on('caughtUp', () => caughtUp.push(CAUGHT_UP));
+      for await (const item of subscription as AsyncIterable<ResolvedEvent | typeof CAUGHT_UP>) {
+        if (item === CAUGHT_UP) break;
+        const event = toRecorded(item);
+        if (after && comparePositions(event.position, after) <= 0) continue;
+        if (!delivered(event) || !matchesFilter(event, filter)) continue;
+        out.push(event);
+        if (out.length >= max) break;
+      }
+      return out;
+    } catch (error) {
+      throw this.failure(error, ALL);
+    } finally {
+      // Ends the call on the server, which would otherwise go on live.
+      await subscription?.unsubscribe();
     }
   }
 
@@ -289,6 +348,21 @@ export class EsdbEventStore implements EventStore {
   async close(): Promise<void> {
     await this.client.dispose();
   }
+}
+
+/**
+ * The part of a filter the server applies (it takes stream prefixes or event types, not both): the event
+ * types when given, as they are the narrower part of snapcat's filters (reconcile's `JobRegistered` among
+ * all job events), else the prefixes. Types go as prefixes (a type's own prefix matches it; matchesFilter
+ * drops a longer type). Undefined for an empty list, which matches nothing.
+ */
+function serverFilter(filter: EventFilter): Filter | undefined {
+  const base = { checkpointInterval: CHECKPOINT_INTERVAL_MULTIPLIER };
+  if (filter.eventTypes) {
+    return filter.eventTypes.length ? eventTypeFilter({ ...base, prefixes: filter.eventTypes }) : undefined;
+  }
+  const prefixes = filter.streamNamePrefixes ?? [];
+  return prefixes.length ? streamNameFilter({ ...base, prefixes }) : undefined;
 }
 
 /**

@@ -107,6 +107,8 @@ export interface EventStore {
   /**
    * The global log. System streams and system events (named `$…`: metadata, links, a server's own) are
    * left out, except a hard-deleted stream's tombstone (`isTombstone`), which stands where it was written.
+   * Events appended while it reads may be in the answer or not; what it gives is the log's events in
+   * order, with none missing between them.
    */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /**
