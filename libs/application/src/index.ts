@@ -3,3 +3,4 @@ export * from './streams';
 export * from './schedule-time';
 export * from './job-namespaces';
 export * from './clusters';
+export * from './job-state';

@@ -1,3 +1,5 @@
+import { CommandRejected } from './errors';
+import { decide } from './decide';
 import { isTerminal, type SavepointSchedule } from './schemas';
 import type { Event } from './events';
 import type { DiscardState, JobState, SnapshotState } from './state';
@@ -144,5 +146,15 @@ export function obligationsOfEvent(event: Event, managed = false): ObligationCha
       return { owed: [], ended: ['schedule'] };
     default:
       return none;
+  }
+}
+
+/** Whether the retention sweep owes the job an ApplyRetention now: whether the decider would discard anything. */
+export function retentionDue(state: JobState, now: number): boolean {
+  try {
+    return decide(state, { type: 'ApplyRetention', jobId: state.jobId }, now).events.length > 0;
+  } catch (error) {
+    if (error instanceof CommandRejected) return false;
+    throw error;
   }
 }
