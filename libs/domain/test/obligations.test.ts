@@ -6,6 +6,7 @@ import {
   obligations,
   obligationsOfEvent,
   asksWhetherManaged,
+  retentionDue,
   type Event,
   type JobState,
 } from '../src';
@@ -115,6 +116,22 @@ describe('obligations(state): what the workers owe a job', () => {
     expect(keys(job.state)).toEqual([`dispose:${id}`, 'mirror', 'retention']);
     job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
     expect(keys(job.state)).not.toContain('mirror');
+  });
+});
+
+describe('retentionDue: the sweep sends ApplyRetention only where it would discard', () => {
+  it('due once a periodic savepoint outlived the schedule’s maxAge', () => {
+    const job = new Job().register({ tasks: ['a'], numRetained: 3 });
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxAge: 'PT3S' } } });
+    job.complete('SAVEPOINT', 'PERIODIC');
+    job.complete('SAVEPOINT', 'PERIODIC');
+    job.complete('CHECKPOINT'); // the latest completed is kept while running (R34): a checkpoint here
+    expect(retentionDue(job.state, job.now)).toBe(false);
+    job.now += 5000;
+    expect(retentionDue(job.state, job.now)).toBe(true);
+    job.run({ type: 'ApplyRetention' });
+    expect(retentionDue(job.state, job.now)).toBe(false);
+    expect(retentionDue(new Job().state, job.now)).toBe(false); // not registered: rejected, not due
   });
 });
 
