@@ -4,3 +4,4 @@ export * from './aggregate-snapshots';
 export * from './schedule-time';
 export * from './job-namespaces';
 export * from './clusters';
+export * from './job-state';

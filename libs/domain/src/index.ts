@@ -18,3 +18,4 @@ export * from './shared-state';
 export * from './cow-map';
 export * from './flink-views';
 export * from './clusters';
+export * from './obligations';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Command, decide, encodeState, fold, initialState, type Event, type JobState } from '@snapcat/domain';
-import { aggregateStream, jobStream } from '@snapcat/application';
+import { aggregateStream, jobStream, readJobState } from '@snapcat/application';
 import { MemoryEventStore, type EventStore } from '@snapcat/event-store';
 import { stateAt } from '../src';
 
@@ -168,5 +168,20 @@ describe('stateAt', () => {
       state: folded(events, 1001),
       revision: 1001n,
     });
+  });
+});
+
+describe('readJobState: the sweeps read jobs past the command bus', () => {
+  it('the current state, from the newest aggregate snapshot and the events after it', async () => {
+    const base = new MemoryEventStore();
+    const events = await writeHistory(base, 12);
+    await snapshotAt(base, events, 6);
+    await snapshotAt(base, events, 9);
+    const { store, reads } = recording(base);
+    expect(await readJobState(store, JOB)).toEqual(folded(events, 11));
+    expect(reads).toEqual([
+      { stream: aggregateStream(JOB), fromRevision: undefined, direction: 'backwards' },
+      { stream: jobStream(JOB), fromRevision: 10n, direction: undefined },
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import {
   type DiscardPlan,
   type EventOf,
   type JobState,
+  type Obligation,
   type SavepointSchedule,
   type StateHandle,
 } from '@snapcat/domain';
@@ -127,37 +128,44 @@ export class Enqueuer {
   }
 
   /**
-   * Everything a job's state still owes the workers: its schedule, timeouts, unfinished deletions and
-   * manifests. What to delete is in the discard events, which `discardRequests` reads back for the ids given.
+   * Enqueues one obligation that needs nothing but itself. Discards and stray cleanups need their plans (the
+   * caller's: from the event, or read back); a managed job's are the FlinkEnqueuer's.
+   */
+  async owe(jobId: string, obligation: Obligation): Promise<void> {
+    if (obligation.kind === 'retention') return this.knownJob(jobId);
+    if (obligation.kind === 'schedule') return this.schedule(jobId, obligation.schedule);
+    if (obligation.kind === 'timeout') return this.timeout(jobId, obligation.snapshotId, obligation.deadline);
+    if (obligation.kind === 'manifest') return this.manifest(jobId, obligation.snapshotId);
+  }
+
+  /**
+   * Enqueues what a job's state still owes the workers (`owed`: its `obligations`), but Flink's. What to
+   * delete is in the discard events, which `discardRequests` reads back for the ids given.
    */
   async reconcile(
     state: JobState,
+    owed: readonly Obligation[],
     discardRequests: (snapshotIds: Set<number>) => Promise<EventOf<'SnapshotDiscardRequested'>[]>,
   ): Promise<void> {
-    await this.knownJob(state.jobId);
     // A slot that passed while the schedule index was gone fires once, late, rather than not at all (the
     // aggregate records those before it, since the last one handled, as missed).
     const missed = state.schedule && previousFireTime(state.schedule, this.options.now());
     const catchUp =
       missed && state.lastSlot !== null && state.status === 'RUNNING' && missed > state.lastSlot;
-    await this.schedule(state.jobId, state.schedule, catchUp ? missed : undefined);
+    if (!state.schedule) await this.schedule(state.jobId, null);
     const unfinished = new Set<number>();
-    for (const snapshot of state.snapshots.values()) {
-      if (snapshot.status === 'PENDING')
-        await this.timeout(state.jobId, snapshot.snapshotId, snapshot.deadline);
-      const discard = snapshot.discard;
-      if (discard && (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && discard.retryable))) {
-        unfinished.add(snapshot.snapshotId);
+    for (const obligation of owed) {
+      if (obligation.kind === 'schedule') {
+        await this.schedule(state.jobId, obligation.schedule, catchUp ? missed : undefined);
+      } else if (obligation.kind === 'discard') {
+        unfinished.add(obligation.snapshotId);
+      } else if (obligation.kind === 'stray' && obligation.cleanupId !== undefined) {
+        const locations = state.strayCleanups.get(obligation.cleanupId) ?? [];
+        const handles = locations.map((path) => ({ path, sizeBytes: 0 }));
+        await this.stray({ cleanupId: obligation.cleanupId }, state.jobId, handles);
+      } else {
+        await this.owe(state.jobId, obligation);
       }
-      if (snapshot.persisted && !snapshot.manifestPath && !snapshot.discard) {
-        await this.manifest(state.jobId, snapshot.snapshotId);
-      }
-    }
-    // A managed job's discards are Flink's (FlinkEnqueuer.reconcile): snapcat deletes nothing of it (R67).
-    if (state.source) return;
-    for (const [cleanupId, locations] of state.strayCleanups) {
-      const handles = locations.map((path) => ({ path, sizeBytes: 0 }));
-      await this.stray({ cleanupId }, state.jobId, handles);
     }
     if (unfinished.size === 0) return;
     for (const request of await discardRequests(unfinished)) {

@@ -13,9 +13,11 @@ import {
   Location,
   isTerminal,
   pendingWhere,
+  takenInFlink,
   type Command,
   type FlinkCheckpointReport,
   type JobState,
+  type Obligation,
 } from '@snapcat/domain';
 import { JobDeletedError, type CommandBus } from '@snapcat/application';
 import type { FlinkCheckpoint, FlinkRestClient } from '@snapcat/flink';
@@ -196,21 +198,16 @@ export class FlinkEnqueuer {
     );
   }
 
-  /** What a managed job's state still owes the connector: its mirror, pending savepoints, disposals. */
-  async reconcile(state: JobState): Promise<void> {
-    if (!state.source) return;
-    if (!isTerminal(state.status)) await this.mirror(state.jobId, state.source.cluster);
-    for (const snapshot of state.snapshots.values()) {
-      // An imported retained checkpoint (R69) is disposed of through Flink like a savepoint.
-      if (snapshot.kind !== 'SAVEPOINT' && !snapshot.imported) continue;
-      if (snapshot.status === 'PENDING' && snapshot.flinkCheckpointId === null) {
-        await this.savepoint(state.jobId, snapshot.snapshotId);
-      }
-      const discard = snapshot.discard;
-      if (discard && (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && discard.retryable))) {
-        await this.dispose(state.jobId, snapshot.snapshotId, snapshot.externalPath);
-      }
-    }
+  /** Enqueues a managed job's obligation to the connector; any other is the Enqueuer's. */
+  async owe(jobId: string, obligation: Obligation): Promise<void> {
+    if (obligation.kind === 'mirror') return this.mirror(jobId, obligation.cluster);
+    if (obligation.kind === 'flinkSavepoint') return this.savepoint(jobId, obligation.snapshotId);
+    if (obligation.kind === 'dispose') return this.dispose(jobId, obligation.snapshotId, obligation.path);
+  }
+
+  /** What a managed job's state still owes the connector (`owed`: its `obligations`): mirror, savepoints, disposals. */
+  async reconcile(jobId: string, owed: readonly Obligation[]): Promise<void> {
+    for (const obligation of owed) await this.owe(jobId, obligation);
   }
 }
 
@@ -313,8 +310,7 @@ async function goneAlready(path: string, deps: FlinkConnectorDeps): Promise<bool
 }
 
 /** Whether the connector is following one of the job's savepoints in Flink (pending, taken by snapcat). */
-const followingSavepoint = (state: JobState): boolean =>
-  pendingWhere(state, (s) => s.kind === 'SAVEPOINT' && s.flinkCheckpointId === null) !== undefined;
+const followingSavepoint = (state: JobState): boolean => pendingWhere(state, takenInFlink) !== undefined;
 
 /**
  * The statuses of a cluster's managed jobs follow Flink's (every JobStatus, with the usual termination

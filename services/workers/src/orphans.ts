@@ -1,5 +1,16 @@
+import type { Redis } from 'ioredis';
 import { normaliseLocation, whyKept, type SharedStateRegistry } from '@snapcat/domain';
-import type { ProcessorDeps } from './processors';
+import type { LogFn } from '@snapcat/runtime';
+import type { SnapshotStorage } from '@snapcat/storage';
+
+export interface OrphanReportDeps {
+  storage: SnapshotStorage;
+  redis: Redis;
+  orphanReportKey: string;
+  orphanGraceMs: number;
+  deleteOrphans: boolean;
+  log: { info: LogFn };
+}
 
 export interface OrphanReport {
   /** When the sweep began: the report shows the files and the live snapshots as of then, or later. */
@@ -14,12 +25,14 @@ export interface OrphanReport {
  * Files under the storage roots that no live snapshot references (its directory, its savepoint location
  * or one of its state handles), that no discard is deleting, and that are older than the grace period
  * (a checkpoint in progress writes files before any acknowledgement names them). Deleted only when configured.
+ * `registries`: every job's, read (by the sweep) after `startedAt`.
  */
-export async function writeOrphanReport(deps: ProcessorDeps, jobIds: string[]): Promise<number> {
-  const { bus, storage, redis } = deps;
-  const startedAt = Date.now();
-  const registries: SharedStateRegistry[] = [];
-  for (const jobId of jobIds) registries.push((await bus.load(jobId)).sharedState);
+export async function writeOrphanReport(
+  deps: OrphanReportDeps,
+  registries: readonly SharedStateRegistry[],
+  startedAt: number,
+): Promise<number> {
+  const { storage, redis } = deps;
   const cutoff = startedAt - deps.orphanGraceMs;
   // Live is what the discards keep (`whyKept`): one rule for both, so the report never lists what a
   // discard would keep, nor anything a discard in progress is deleting.

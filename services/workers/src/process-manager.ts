@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
 import {
   EMPTY_REGISTRY,
-  isTerminal,
+  asksWhetherManaged,
   discardPlanOf,
+  obligations,
+  obligationsOfEvent,
   planStrayCleanup,
   type DiscardPlan,
   type Event,
   type EventOf,
+  type Obligation,
   type StateHandle,
 } from '@snapcat/domain';
 import {
@@ -101,8 +104,9 @@ export class ProcessManager extends LeasedLogConsumer {
         await enqueue.forget(jobId);
         continue;
       }
-      await enqueue.reconcile(state, (ids) => this.discardRequests(jobId, ids));
-      await this.deps.flink.reconcile(state);
+      const owed = obligations(state);
+      await enqueue.reconcile(state, owed, (ids) => this.discardRequests(jobId, ids));
+      await this.deps.flink.reconcile(jobId, owed);
     }
     this.unsaved = undefined; // what was handled before the wipe is not where to resume now
     await this.markRecovered(end, new Date());
@@ -141,62 +145,33 @@ export class ProcessManager extends LeasedLogConsumer {
       return this.handled(recorded);
     }
     const event: Event = domainEvent(recorded);
-    const { enqueue, flink } = this.deps;
-    switch (event.type) {
-      case 'JobRegistered':
-        await enqueue.knownJob(event.jobId);
-        if (event.source) await flink.mirror(event.jobId, event.source.cluster);
-        break;
-      case 'JobReconfigured':
-        if (event.source) await flink.mirror(event.jobId, event.source.cluster);
-        break;
-      case 'JobStatusChanged':
-        if (isTerminal(event.to)) {
-          const { source } = await this.deps.bus.load(event.jobId);
-          if (source) await flink.stopMirror(event.jobId, source.cluster);
-        }
-        break;
-      case 'SnapshotTriggered':
-        await enqueue.timeout(event.jobId, event.snapshotId, Date.parse(event.deadline));
-        // A managed job's savepoint is taken in Flink (R67); what the mirror recorded, Flink took already.
-        if (
-          event.kind === 'SAVEPOINT' &&
-          event.flinkCheckpointId === undefined &&
-          event.imported === undefined && // R69: an imported savepoint exists already
-          (await this.managed(event.jobId))
-        ) {
-          await flink.savepoint(event.jobId, event.snapshotId);
-        }
-        break;
-      case 'SnapshotDiscardRequested':
-        if (await this.managed(event.jobId)) {
-          // R67: snapcat deletes nothing of a managed job; a completed savepoint is disposed of by Flink.
-          if (event.locations.length > 0)
-            await flink.dispose(event.jobId, event.snapshotId, event.locations[0]!);
-        } else {
-          await enqueue.discard(event.jobId, event.snapshotId, await this.discardPlan(event));
-        }
-        break;
-      case 'StrayAcknowledgementReceived':
-        await enqueue.stray(
-          event.cleanupId !== undefined ? { cleanupId: event.cleanupId } : { eventId: recorded.id },
-          event.jobId,
-          await this.strayCleanup(event),
-        );
-        break;
-      case 'SnapshotPersisted':
-        await enqueue.manifest(event.jobId, event.snapshotId);
-        break;
-      case 'SavepointScheduleSet':
-        await enqueue.schedule(event.jobId, event.schedule);
-        break;
-      case 'SavepointScheduleRemoved':
-        await enqueue.schedule(event.jobId, null);
-        break;
-      default:
-        break;
+    // The obligations the event adds, with the conditions the reconcile uses (decision 0021).
+    const managed = asksWhetherManaged(event) && (await this.managed(event.jobId));
+    const { owed, ended } = obligationsOfEvent(event, managed);
+    for (const obligation of owed) await this.owe(recorded, event, obligation);
+    for (const standing of ended) {
+      if (standing === 'schedule') await this.deps.enqueue.schedule(event.jobId, null);
+      if (standing === 'mirror') {
+        const { source } = await this.deps.bus.load(event.jobId);
+        if (source) await this.deps.flink.stopMirror(event.jobId, source.cluster);
+      }
     }
     await this.handled(recorded);
+  }
+
+  /** Enqueues an obligation an event added; a discard's and a stray cleanup's plans are the event's. */
+  private async owe(recorded: RecordedEvent, event: Event, obligation: Obligation): Promise<void> {
+    const { enqueue, flink } = this.deps;
+    if (obligation.kind === 'discard' && event.type === 'SnapshotDiscardRequested') {
+      return enqueue.discard(event.jobId, event.snapshotId, await this.discardPlan(event));
+    }
+    if (obligation.kind === 'stray' && event.type === 'StrayAcknowledgementReceived') {
+      const cleanup =
+        event.cleanupId !== undefined ? { cleanupId: event.cleanupId } : { eventId: recorded.id };
+      return enqueue.stray(cleanup, event.jobId, await this.strayCleanup(event));
+    }
+    await enqueue.owe(event.jobId, obligation);
+    await flink.owe(event.jobId, obligation);
   }
 
   private async handled(recorded: RecordedEvent): Promise<void> {

@@ -2,12 +2,15 @@ import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bu
 import type { Redis } from 'ioredis';
 import {
   discardPlanOf,
+  retentionDue,
   taskHandlesOf,
   type Command,
+  type JobState,
   type SnapshotState,
   type StateHandle,
 } from '@snapcat/domain';
-import { nextFireTime, previousFireTime, type CommandBus } from '@snapcat/application';
+import { nextFireTime, previousFireTime, readJobState, type CommandBus } from '@snapcat/application';
+import { StreamDeletedError, type EventStore } from '@snapcat/event-store';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
 import { logQueueErrors, type LogFn } from '@snapcat/runtime';
 import {
@@ -25,6 +28,8 @@ import type { ScheduleIndex } from './schedule-index';
 
 export interface ProcessorDeps {
   bus: CommandBus;
+  /** Where the sweeps read jobs' states, past the bus and its cache. */
+  store: EventStore;
   storage: SnapshotStorage;
   redis: Redis;
   knownJobsKey: string;
@@ -76,20 +81,10 @@ export function startProcessors(
     { ...common, concurrency: 1 },
   );
 
-  const maintenance = new Worker(
-    QUEUES.maintenance,
-    async () => {
-      const jobIds = await deps.redis.smembers(deps.knownJobsKey);
-      let discarded = 0;
-      for (const jobId of jobIds) {
-        const result = await execute(bus, { type: 'ApplyRetention', jobId });
-        discarded += result?.reply.discarded.length ?? 0;
-      }
-      const orphans = await writeOrphanReport(deps, jobIds);
-      return { jobs: jobIds.length, discarded, orphans };
-    },
-    { ...common, concurrency: 1 },
-  );
+  const maintenance = new Worker(QUEUES.maintenance, async () => retentionSweep(deps), {
+    ...common,
+    concurrency: 1,
+  });
 
   const workers = [timeouts, storageWorker, schedules, maintenance];
   for (const worker of workers) {
@@ -104,6 +99,39 @@ export function startProcessors(
     logQueueErrors(worker, log.error, { queue: worker.name });
   }
   return workers;
+}
+
+/** A job's state read past the bus; undefined when its stream was hard-deleted (nothing left of it). */
+async function readUnlessDeleted(store: EventStore, jobId: string): Promise<JobState | undefined> {
+  try {
+    return await readJobState(store, jobId);
+  } catch (error) {
+    if (error instanceof StreamDeletedError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The retention sweep and the orphan report. Every job is read past the bus (loading each through it every
+ * minute would churn its cache); only a job whose retention discards something now is sent ApplyRetention
+ * (the bus decides it again on its own state), and read again after it for the report.
+ */
+async function retentionSweep(deps: ProcessorDeps) {
+  const startedAt = Date.now();
+  const jobIds = await deps.redis.smembers(deps.knownJobsKey);
+  let discarded = 0;
+  const registries = [];
+  for (const jobId of jobIds) {
+    let state = await readUnlessDeleted(deps.store, jobId);
+    if (state && retentionDue(state, Date.now())) {
+      const result = await execute(deps.bus, { type: 'ApplyRetention', jobId });
+      discarded += result?.reply.discarded.length ?? 0;
+      state = await readUnlessDeleted(deps.store, jobId);
+    }
+    if (state) registries.push(state.sharedState);
+  }
+  const orphans = await writeOrphanReport(deps, registries, startedAt);
+  return { jobs: jobIds.length, discarded, orphans };
 }
 
 /** A claim on a due schedule outlives a stalled worker by this much; then another worker fires the slot. */

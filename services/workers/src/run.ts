@@ -1,6 +1,6 @@
 import { openStoreNamespace, stopOnSignals, type Config, type Core } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
-import { startWorkers } from './index';
+import { startWorkers } from './start';
 
 /** A process that runs the workers only: `npm run start:workers`, or `npm start` with SNAPCAT_ROLE=workers. */
 export async function runWorkersOnly(config: Config, { log, store, bus }: Core): Promise<void> {

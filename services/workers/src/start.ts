@@ -1,0 +1,97 @@
+import type { Worker } from 'bullmq';
+import type { CommandBus } from '@snapcat/application';
+import type { EventStore } from '@snapcat/event-store';
+import { connectRedis, logQueueErrors, type Config, type LogFn } from '@snapcat/runtime';
+import type { SnapshotStorage } from '@snapcat/storage';
+import { openClusters, openWebhooks } from '@snapcat/webhooks';
+import { Enqueuer } from './enqueue';
+import { ProcessManager } from './process-manager';
+import { startProcessors } from './processors';
+import { openQueues } from './queues';
+import { ScheduleIndex } from './schedule-index';
+import { FlinkEnqueuer, startFlinkWorker, type FlinkApis } from './flink';
+import { flinkApisFrom } from './flink-clusters';
+
+export interface WorkerDeps {
+  config: Config;
+  /** This store's Redis namespace (openStoreNamespace). */
+  prefix: string;
+  store: EventStore;
+  bus: CommandBus;
+  storage: SnapshotStorage;
+  log: { info: LogFn; warn: LogFn; error: LogFn };
+  /** The Flink clusters managed jobs run on (issue 19); without them a managed job's work waits and retries. */
+  flinkApis?: FlinkApis;
+  /** How often each managed job's mirror polls Flink (SNAPCAT_FLINK_POLL). */
+  flinkPollMs?: number;
+}
+
+export const redisKeys = (prefix: string) => ({
+  knownJobs: `${prefix}:jobs`,
+  orphanReport: `${prefix}:orphan-report`,
+});
+
+/** Starts the process manager (active on one process at a time) and the BullMQ workers (on every process). */
+export async function startWorkers({
+  config,
+  prefix,
+  store,
+  bus,
+  storage,
+  log,
+  flinkApis,
+  flinkPollMs,
+}: WorkerDeps) {
+  const redis = connectRedis(config.redisUrl);
+  const connection = connectRedis(config.redisUrl);
+  const keys = redisKeys(prefix);
+  const queues = openQueues(connection, prefix);
+  for (const queue of Object.values(queues)) logQueueErrors(queue, log.error, { queue: queue.name });
+  const schedules = new ScheduleIndex(redis, prefix);
+  const enqueue = new Enqueuer(queues, redis, keys.knownJobs, schedules, {
+    discardAttempts: config.discardAttempts,
+    discardBackoffMs: config.discardBackoffMs,
+    retentionSweepMs: config.retentionSweepMs,
+    now: () => Date.now(),
+  });
+  const pollMs = flinkPollMs ?? config.flinkPollMs;
+  const flink = new FlinkEnqueuer(queues.flink, redis, prefix, pollMs);
+  const processManager = new ProcessManager({ store, bus, redis, enqueue, flink, keyPrefix: prefix, log });
+  const workers: Worker[] = startProcessors(connection, prefix, {
+    bus,
+    store,
+    storage,
+    redis,
+    knownJobsKey: keys.knownJobs,
+    orphanReportKey: keys.orphanReport,
+    orphanGraceMs: config.orphanGraceMs,
+    deleteOrphans: config.deleteOrphans,
+    schedules,
+    log,
+  });
+  // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
+  const apis: FlinkApis = flinkApis ?? flinkApisFrom(openClusters(config, store), log);
+  workers.push(
+    startFlinkWorker(connection, prefix, { bus, apis, pollMs, redis, keyPrefix: prefix, storage, log }),
+  );
+  processManager.start();
+  const webhooks = openWebhooks(config, prefix, store, log);
+  webhooks?.startDelivery();
+  log.info('workers started', { prefix, webhooks: webhooks ? 'on' : 'off' });
+
+  return {
+    processManager,
+    queues,
+    /** Undefined when webhooks are disabled (no SNAPCAT_SECRET_KEY outside development). */
+    webhooks,
+    /** Graceful: stop consuming the log, let active jobs finish, close the connections. */
+    async close() {
+      await processManager.stop();
+      await webhooks?.close();
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await Promise.all([redis.quit(), connection.quit()]).catch(() => undefined);
+    },
+  };
+}
+export type RunningWorkers = Awaited<ReturnType<typeof startWorkers>>;
