@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { jobStream } from '@snapcat/application';
+import { client } from './support/service';
+import { serviceOnEsdbTestServer } from './support/esdb-service';
+
+// Issue 25: EventStoreDB refuses an append over MaxAppendSize (1 MiB). A Flink task of an incremental
+// RocksDB checkpoint reports one handle per shared file, `s3://…/<job>/shared/<uuid>`: ~150 bytes each in
+// the event, so one acknowledgement holds ~6,900 of them at most, and 10,000 (1.5 MB) can never be stored:
+// those are refused before the store (413 naming body.stateHandles), nothing written. The service on the
+// ESDB adapter (BatchAppend to the protocol test server) takes 1,000 acknowledgements at once: 990 of 600
+// handles (~90 KB each: a group commit of ~90 MB, which the bus splits into appends under 1 MiB) and 10 of
+// 10,000. (1,000 acks of ~6,800 handles each, ~1 GB and 6.8 million live file references in one
+// snapshot, is more than one process holds: about 247 bytes a file in the shared-state registry alone,
+// BENCHMARKS.md #11.)
+
+const JOB = '5a5a0000c0de0000c0de0000c0de5a5a';
+const TASKS = Array.from({ length: 1000 }, (_, i) => `source-${String(i).padStart(4, '0')}`);
+const FITS = 600;
+const OVER = 10_000;
+const OVERSIZED = new Set(TASKS.slice(-10));
+
+/** An acknowledgement as a task of an incremental checkpoint sends it, `count` shared files. */
+function ackBody(taskId: string, count: number): string {
+  const handles = Array.from({ length: count }, (_, i) => ({
+    path: `s3://flink-checkpoints/prod/${JOB}/shared/${randomUUID()}`,
+    sizeBytes: 1_000_000 + i * 37,
+    shared: true,
+  }));
+  return JSON.stringify({ taskId, stateSize: count * 1_000_000, stateHandles: handles });
+}
+
+describe('acknowledgements against EventStoreDB’s MaxAppendSize (1 MiB), over HTTP', () => {
+  const fx = serviceOnEsdbTestServer('append-size');
+
+  it(`1,000 concurrent acks: ${FITS} realistic handles each stored, split under 1 MiB; ${OVER} (1.5 MB) refused 413 naming body.stateHandles; no 500, every 2xx in the log, whole`, async () => {
+    const api = client(fx.service.url);
+    expect((await api.put(`/jobs/${JOB}`, { tasks: TASKS })).status).toBe(201);
+    expect((await api.post(`/jobs/${JOB}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
+    const sent = new Map<string, number>();
+    const ack = async (taskId: string, count: number) => {
+      const res = await fetch(`${fx.service.url}/api/v1/jobs/${JOB}/snapshots/1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: ackBody(taskId, count),
+      });
+      if (res.status < 300) sent.set(taskId, count);
+      return { taskId, status: res.status, body: (await res.json()) as unknown };
+    };
+
+    const answers = await Promise.all(TASKS.map((t) => ack(t, OVERSIZED.has(t) ? OVER : FITS)));
+    expect(answers.filter((a) => a.status !== 200 && a.status !== 413)).toEqual([]);
+    const refused = answers.filter((a) => a.status === 413);
+    expect(refused.map((a) => a.taskId).sort()).toEqual([...OVERSIZED].sort());
+    for (const { body } of refused) {
+      expect(body).toMatchObject({
+        type: 'urn:snapcat:problem:too-large',
+        errors: [{ field: 'body.stateHandles', rule: 'max-append-size' }],
+      });
+      expect((body as { detail: string }).detail).toContain('1048576 bytes');
+    }
+    // The group commits were split: no append reached the server over its limit, and several were made.
+    expect(fx.server.calls.batchAppend).toBeGreaterThan(50);
+    // Sent again with what fits, they complete the checkpoint.
+    for (const taskId of OVERSIZED) expect((await ack(taskId, FITS)).status).toBe(200);
+    expect((await api.get(`/jobs/${JOB}/snapshots/1`)).body).toMatchObject({ status: 'COMPLETED' });
+
+    // Every 2xx is in the job stream once, with every handle it carried; nothing of the 413s.
+    const recorded = new Map<string, number>();
+    for (const event of fx.server.data.streams.get(jobStream(JOB)) ?? []) {
+      if (event.type !== 'TaskAcknowledged') continue;
+      const data = JSON.parse(Buffer.from(event.data).toString()) as {
+        taskId: string;
+        stateHandles: unknown[];
+      };
+      expect(recorded.has(data.taskId)).toBe(false);
+      recorded.set(data.taskId, data.stateHandles.length);
+    }
+    expect(recorded).toEqual(sent);
+    expect(recorded.size).toBe(TASKS.length);
+    expect(fx.service.child.exitCode).toBeNull();
+    expect(fx.service.logs.join('\n')).not.toContain('request failed');
+  }, 180_000);
+});
