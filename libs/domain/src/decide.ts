@@ -12,6 +12,7 @@ import {
   type DiscardCause,
   FailureReason,
   type JobStatus,
+  type KeptLocation,
   type SnapshotStatus,
 } from './schemas';
 import {
@@ -435,6 +436,8 @@ const pendingPeriodicSavepoint = (s: JobState): boolean =>
  * `missedBefore`, how many earlier slots were missed too, so that even then no slot goes unaccounted for.
  */
 export const MAX_MISSED_SLOTS_RECORDED = 1000;
+/** A discard request lists this many of the handles it keeps outside what it deletes, and counts the rest. */
+export const KEPT_ELSEWHERE_LISTED = 100;
 
 /**
  * The schedule's slots strictly between the last slot the job handled (or the time its schedule was set,
@@ -1205,6 +1208,14 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
         stateHandlesOf(snapshot),
         directoriesOf(snapshot),
       );
+  // The deletion must know what to leave inside the directories it deletes. The handles kept elsewhere (an
+  // incremental checkpoint's shared files, which the newer checkpoint references: thousands for a wide job)
+  // are listed up to a bound and counted beyond it, or one completion's events would outgrow what the store
+  // takes in one append (decision 0022).
+  const directories = plan.locations.map(normaliseLocation);
+  const inside = (k: KeptLocation) => directories.some((directory) => isWithin(k.path, directory));
+  const elsewhere = plan.kept.filter((k) => !inside(k));
+  const listed = elsewhere.slice(0, KEPT_ELSEWHERE_LISTED);
   d.emit({
     type: 'SnapshotDiscardRequested',
     snapshotId: snapshot.snapshotId,
@@ -1212,7 +1223,8 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
     ...(reason !== undefined ? { reason } : {}),
     locations: plan.locations,
     stateHandles: plan.stateHandles,
-    kept: plan.kept,
+    kept: elsewhere.length > listed.length ? [...plan.kept.filter(inside), ...listed] : plan.kept,
+    ...(elsewhere.length > listed.length ? { keptUnlisted: elsewhere.length - listed.length } : {}),
   });
   // Nothing for snapcat to delete of a managed job's snapshot but a savepoint Flink disposes of: done now.
   if (d.state.source && plan.locations.length === 0) {

@@ -206,10 +206,18 @@ export const SnapshotDiscardRequested = z.strictObject({
   /** Files the tasks reported that no other live snapshot references (they may lie outside those directories). */
   stateHandles: z.array(StateHandle),
   /**
-   * What is not deleted, and why (decision 0011). Absent in events written before the shared-state
-   * registry, which listed every handle: their plan is computed again from the registry when folded.
+   * What is not deleted, and why (decision 0011): every location inside `locations` (what the deletion
+   * must leave), and of the snapshot's handles kept elsewhere the first 100 (decision 0022). Absent in
+   * events written before the shared-state registry, which listed every handle: their plan is computed
+   * again from the registry when folded.
    */
   kept: z.array(KeptLocation).optional(),
+  /**
+   * How many more of the snapshot's handles outside `locations` are kept (other live snapshots reference
+   * them) than `kept` lists (decision 0022: counted, not listed, so that the event stays small when an
+   * incremental checkpoint's shared files are subsumed).
+   */
+  keptUnlisted: z.number().int().positive().optional(),
 });
 
 export const SnapshotDiscarded = z.strictObject({

@@ -111,6 +111,24 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     expect(discard.kept).toEqual([{ path: `${base}/shared/s1`, reason: 'REFERENCED', snapshots: [first] }]);
   });
 
+  it('an incremental chain of 5,000 shared files: the subsumed checkpoint’s discard lists 100 of those that stay and counts the rest; the completion stays small', () => {
+    const job = new Job().register({ tasks: ['a'], numRetained: 1 });
+    const files = Array.from({ length: 5000 }, (_, i) => shared(`sst-${String(i).padStart(6, '0')}`));
+    const c1 = checkpoint(job, [...files, own(1, 'MANIFEST')]);
+    // chk 2 drops one file (compacted away) and adds one: 4,999 shared files stay live.
+    const c2 = checkpoint(job, [...files.slice(1), shared('sst-new'), own(2, 'MANIFEST')]);
+    const discard = discardOf(c2.events, c1.id);
+    expect(paths(discard.stateHandles)).toEqual([`${base}/chk-1/MANIFEST`, files[0]!.path]);
+    expect(discard).toMatchObject({ locations: [`${base}/chk-1`], keptUnlisted: 4899 });
+    expect(discard.kept).toHaveLength(100);
+    expect(discard.kept![0]).toEqual({ path: files[1]!.path, reason: 'REFERENCED', snapshots: [2] });
+    // What the completion appends beside the acknowledgement itself (which carries the task's 5,000
+    // handles) does not grow with the shared files: listing each kept one made it ~0.5 MB more.
+    const rest = c2.events.filter((e) => e.type !== 'TaskAcknowledged');
+    expect(JSON.stringify(rest).length).toBeLessThan(20_000);
+    expect(job.state.sharedState.references.size).toBe(5001);
+  });
+
   it('R20 a stray acknowledgement of a late task after the timeout keeps what the completed checkpoint shares', () => {
     const job = new Job().register({ tasks: ['a'], numRetained: 2 });
     checkpoint(job, [shared('s1')]);
