@@ -786,7 +786,7 @@ function strayAck(
     stateSize: c.stateSize,
     stateHandles: c.stateHandles,
     cleanup,
-    kept,
+    ...keptListed(kept, () => false),
     ...(cleanup.length > 0 ? { cleanupId: d.state.nextCleanupId } : {}),
   });
   return { result, snapshotStatus };
@@ -1190,6 +1190,22 @@ function requestDiscard(d: Decider, c: CommandOf<'RequestDiscard'>): Replies['Re
 }
 
 /** Requests the discard of a snapshot with what it deletes and keeps (Flink's `SharedStateRegistry`: only what no other live snapshot references). */
+/**
+ * What an event says it keeps (decision 0022): every location `mustList` names (what a deletion must leave),
+ * and of the others the first KEPT_ELSEWHERE_LISTED, counting the rest in `keptUnlisted`. Listing each
+ * shared file an incremental checkpoint still references (thousands for a wide job) would make one
+ * completion's events outgrow what the store takes in one append.
+ */
+function keptListed(
+  kept: KeptLocation[],
+  mustList: (location: KeptLocation) => boolean,
+): { kept: KeptLocation[]; keptUnlisted?: number } {
+  const elsewhere = kept.filter((k) => !mustList(k));
+  if (elsewhere.length <= KEPT_ELSEWHERE_LISTED) return { kept };
+  const unlisted = new Set(elsewhere.slice(KEPT_ELSEWHERE_LISTED));
+  return { kept: kept.filter((k) => !unlisted.has(k)), keptUnlisted: unlisted.size };
+}
+
 function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCause, reason?: string): void {
   // R67: of a managed job snapcat deletes nothing itself; Flink disposes of a completed savepoint (through the
   // connector) and owns the rest (its checkpoints, what a failed snapshot left behind).
@@ -1208,14 +1224,9 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
         stateHandlesOf(snapshot),
         directoriesOf(snapshot),
       );
-  // The deletion must know what to leave inside the directories it deletes. The handles kept elsewhere (an
-  // incremental checkpoint's shared files, which the newer checkpoint references: thousands for a wide job)
-  // are listed up to a bound and counted beyond it, or one completion's events would outgrow what the store
-  // takes in one append (decision 0022).
+  // The deletion must know what to leave inside the directories it deletes; what it keeps elsewhere is
+  // listed up to a bound (decision 0022).
   const directories = plan.locations.map(normaliseLocation);
-  const inside = (k: KeptLocation) => directories.some((directory) => isWithin(k.path, directory));
-  const elsewhere = plan.kept.filter((k) => !inside(k));
-  const listed = elsewhere.slice(0, KEPT_ELSEWHERE_LISTED);
   d.emit({
     type: 'SnapshotDiscardRequested',
     snapshotId: snapshot.snapshotId,
@@ -1223,8 +1234,7 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
     ...(reason !== undefined ? { reason } : {}),
     locations: plan.locations,
     stateHandles: plan.stateHandles,
-    kept: elsewhere.length > listed.length ? [...plan.kept.filter(inside), ...listed] : plan.kept,
-    ...(elsewhere.length > listed.length ? { keptUnlisted: elsewhere.length - listed.length } : {}),
+    ...keptListed(plan.kept, (k) => directories.some((directory) => isWithin(k.path, directory))),
   });
   // Nothing for snapcat to delete of a managed job's snapshot but a savepoint Flink disposes of: done now.
   if (d.state.source && plan.locations.length === 0) {

@@ -128,8 +128,10 @@ export const StrayAcknowledgementReceived = z.strictObject({
   stateHandles: z.array(StateHandle),
   /** Of those, the ones to delete: no live snapshot references them (absent in events before decision 0011: nothing is deleted). */
   cleanup: z.array(StateHandle).optional(),
-  /** The ones kept, and why. */
+  /** The ones kept, and why: the first 100 (decision 0022). */
   kept: z.array(KeptLocation).optional(),
+  /** How many more are kept than `kept` lists (decision 0022). */
+  keptUnlisted: z.number().int().positive().optional(),
   /** Names the cleanup (when `cleanup` is not empty) until `StrayStateDeleted` says it is done. */
   cleanupId: z.number().int().positive().optional(),
 });

@@ -129,6 +129,16 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     expect(job.state.sharedState.references.size).toBe(5001);
   });
 
+  it('a stray acknowledgement of 500 shared files a live checkpoint references lists 100 of them as kept and counts the rest', () => {
+    const job = new Job().register({ tasks: ['a'], numRetained: 1 });
+    const files = Array.from({ length: 500 }, (_, i) => shared(`sst-${String(i).padStart(6, '0')}`));
+    checkpoint(job, files);
+    const stray = ackWith(job, 99, 'a', [...files, own(99, 'junk')]).events[0]!;
+    expect(stray).toMatchObject({ type: 'StrayAcknowledgementReceived', cleanup: [own(99, 'junk')] });
+    expect(stray).toMatchObject({ keptUnlisted: 400 });
+    expect((stray as EventOf<'StrayAcknowledgementReceived'>).kept).toHaveLength(100);
+  });
+
   it('R20 a stray acknowledgement of a late task after the timeout keeps what the completed checkpoint shares', () => {
     const job = new Job().register({ tasks: ['a'], numRetained: 2 });
     checkpoint(job, [shared('s1')]);
