@@ -80,4 +80,35 @@ describe('acknowledgements against EventStoreDB’s MaxAppendSize (1 MiB), over 
     expect(fx.service.child.exitCode).toBeNull();
     expect(fx.service.logs.join('\n')).not.toContain('request failed');
   }, 180_000);
+
+  it('an incremental chain of 5,000 shared files per checkpoint completes at 1 MiB: the subsumed checkpoint’s discard request does not list every file kept', async () => {
+    const job = '5a5a0000c0de0000c0de0000c0de5a5b';
+    const api = client(fx.service.url);
+    expect((await api.put(`/jobs/${job}`, { tasks: ['a'], checkpointing: { numRetained: 1 } })).status).toBe(
+      201,
+    );
+    const file = (name: string) => ({
+      path: `s3://flink-checkpoints/prod/${job}/shared/${name}`,
+      sizeBytes: 1_000_000,
+      shared: true,
+    });
+    const files = Array.from({ length: 5000 }, () => file(randomUUID()));
+    const checkpoint = async (id: number, stateHandles: object[]) => {
+      expect((await api.post(`/jobs/${job}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
+      const res = await api.post(`/jobs/${job}/snapshots/${id}/acks`, {
+        taskId: 'a',
+        stateSize: 1,
+        stateHandles,
+      });
+      expect(res.status).toBe(200);
+    };
+    await checkpoint(1, files);
+    // chk 2 keeps 4,999 of chk 1's files (one compacted away, one new): completing it subsumes chk 1.
+    await checkpoint(2, [...files.slice(1), file(randomUUID())]);
+    expect((await api.get(`/jobs/${job}/snapshots/2`)).body).toMatchObject({ status: 'COMPLETED' });
+    const discard = (fx.server.data.streams.get(jobStream(job)) ?? [])
+      .filter((e) => e.type === 'SnapshotDiscardRequested')
+      .map((e) => JSON.parse(Buffer.from(e.data).toString()) as { snapshotId: number; keptUnlisted: number });
+    expect(discard).toEqual([expect.objectContaining({ snapshotId: 1, keptUnlisted: 4899 })]);
+  }, 60_000);
 });
