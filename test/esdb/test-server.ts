@@ -175,25 +175,33 @@ export class TestEventStoreData {
     if (options.systemEvents ?? true) seedSystemEvents(this);
   }
 
-  /** Writes an event the server writes itself (metadata, tombstones, links, system events). */
+  /**
+   * Writes an event at the end of a stream and of the log: a client's append (its id, metadata and time),
+   * or one the server writes itself (metadata, tombstones, links, system events).
+   */
   write(
     streamName: string,
     type: string,
-    data: string,
-    revision?: bigint,
-    contentType = 'application/json',
+    data: string | Uint8Array,
+    options: {
+      id?: string;
+      revision?: bigint;
+      contentType?: string;
+      created?: bigint;
+      customMetadata?: Uint8Array;
+    } = {},
   ): StoredEvent {
     const stream = this.streams.get(streamName) ?? [];
     const event: StoredEvent = {
-      id: randomUUID(),
+      id: options.id ?? randomUUID(),
       streamName,
-      revision: revision ?? lastRevision(stream) + 1n,
+      revision: options.revision ?? lastRevision(stream) + 1n,
       commit: BigInt(this.log.length + 1) * STRIDE,
       type,
-      contentType,
-      created: BigInt(Date.now()) * TICKS_PER_MS,
-      data: Buffer.from(data, 'utf8'),
-      customMetadata: new Uint8Array(),
+      contentType: options.contentType ?? 'application/json',
+      created: options.created ?? BigInt(Date.now()) * TICKS_PER_MS,
+      data: typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
+      customMetadata: options.customMetadata ?? new Uint8Array(),
     };
     stream.push(event);
     this.log.push(event);
@@ -245,8 +253,12 @@ export class TestEventStoreData {
       if (event.streamName.startsWith('$') || event.type.startsWith('$')) continue;
       const link = `${event.revision}@${event.streamName}`;
       const category = event.streamName.split('-')[0]!;
-      this.write(`$ce-${category}`, SystemEventTypes.LinkTo, link, undefined, 'application/octet-stream');
-      this.write(`$et-${event.type}`, SystemEventTypes.LinkTo, link, undefined, 'application/octet-stream');
+      this.write(`$ce-${category}`, SystemEventTypes.LinkTo, link, {
+        contentType: 'application/octet-stream',
+      });
+      this.write(`$et-${event.type}`, SystemEventTypes.LinkTo, link, {
+        contentType: 'application/octet-stream',
+      });
     }
   }
 }
@@ -296,7 +308,7 @@ function seedSystemEvents(data: TestEventStoreData): void {
     json({ epochNumber: 0, epochPosition: 0, epochId: randomUUID(), leaderInstanceId: randomUUID() }),
   );
   for (const login of ['admin', 'ops']) {
-    data.write('$users', '$User', login, undefined, 'application/octet-stream');
+    data.write('$users', '$User', login, { contentType: 'application/octet-stream' });
     data.write(
       `$user-${login}`,
       '$user',
@@ -317,7 +329,7 @@ function seedSystemEvents(data: TestEventStoreData): void {
     '$by_event_type',
     '$by_correlation_id',
   ]) {
-    data.write('$projections-$all', '$ProjectionCreated', name, undefined, 'application/octet-stream');
+    data.write('$projections-$all', '$ProjectionCreated', name, { contentType: 'application/octet-stream' });
   }
 }
 
@@ -848,23 +860,16 @@ export class EsdbTestServer {
     const written: StoredEvent[] = [];
     for (const message of proposed) {
       const metadata = message.getMetadataMap();
-      const event: StoredEvent = {
+      const event = this.data.write(streamName, metadata.get('type') ?? '', message.getData_asU8(), {
         id: uuidOf(message.getId()),
-        streamName,
         revision: current + 1n + BigInt(written.length),
-        commit: BigInt(this.data.log.length + 1) * STRIDE,
-        type: metadata.get('type') ?? '',
         contentType: metadata.get('content-type') ?? 'application/octet-stream',
         created,
-        data: message.getData_asU8(),
         customMetadata: message.getCustomMetadata_asU8(),
-      };
-      stream.push(event);
-      this.data.log.push(event);
+      });
       written.push(event);
       this.committedEvents.put(event.id, streamName, event.revision);
     }
-    this.data.streams.set(streamName, stream);
     // StorageWriterService: appending to a soft-deleted stream recreates it, its earlier events truncated
     // (`SoftUndeleteStream`: the metadata again, with `$tb` = the revision the new events start at).
     if (verdict.softDeleted) {
@@ -876,7 +881,7 @@ export class EsdbTestServer {
     }
     this.data.project(written);
     this.data.appended.emit('appended');
-    return { ok: true, last: stream[stream.length - 1]! };
+    return { ok: true, last: written.at(-1) ?? stream[stream.length - 1]! };
   }
 
   /**
@@ -935,13 +940,10 @@ export class EsdbTestServer {
       return callback(wrongExpectedVersionError(streamName, expected, current));
     }
     const event = hard
-      ? this.data.write(
-          streamName,
-          SystemEventTypes.StreamDeleted,
-          '',
-          DELETED_STREAM,
-          'application/octet-stream',
-        )
+      ? this.data.write(streamName, SystemEventTypes.StreamDeleted, '', {
+          revision: DELETED_STREAM,
+          contentType: 'application/octet-stream',
+        })
       : this.data.writeMetadata(streamName, { $tb: DELETED_STREAM });
     this.data.appended.emit('appended');
     const resp = hard ? new TombstoneResp() : new DeleteResp();
