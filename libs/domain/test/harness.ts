@@ -17,6 +17,9 @@ export const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 type Input<T extends Command['type']> = Omit<CommandOf<T>, 'jobId'> & { type: T };
 
 /** Drives the pure aggregate the way the command handler does: decide, then fold the events. */
+/** The source of a managed job in these tests (R67). */
+export const MANAGED_SOURCE = { type: 'flink' as const, cluster: 'prod-eu' };
+
 export class Job {
   state: JobState = initialState(JOB);
   log: Event[] = [];
@@ -65,6 +68,27 @@ export class Job {
         tolerableFailures: options.tolerableFailures ?? 0,
         retention: options.retention ?? 'NEVER_RETAIN_AFTER_TERMINATION',
         persistOnFailure: options.persistOnFailure ?? true,
+      },
+      storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
+    });
+    return this;
+  }
+
+  /** Registers the job as managed through Flink (R67): no tasks, `MANAGED_SOURCE` as its source. */
+  registerManaged(numRetained = 1): this {
+    this.run({
+      type: 'ConfigureJob',
+      name: 'managed',
+      tasks: [],
+      source: MANAGED_SOURCE,
+      checkpointing: {
+        numRetained,
+        timeoutMs: 60_000,
+        maxConcurrent: 1,
+        minPauseMs: 0,
+        tolerableFailures: 5,
+        retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+        persistOnFailure: true,
       },
       storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
     });

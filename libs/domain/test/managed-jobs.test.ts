@@ -8,31 +8,10 @@ import {
   jobSummaryView,
   type FlinkCheckpointReport,
 } from '../src';
-import { JOB, Job, T0 } from './harness';
+import { JOB, Job, MANAGED_SOURCE as SOURCE, T0 } from './harness';
 import { propertyRuns } from './property-runs';
 
-const SOURCE = { type: 'flink' as const, cluster: 'prod-eu' };
-
-function managed(numRetained = 1): Job {
-  const job = new Job();
-  job.run({
-    type: 'ConfigureJob',
-    name: 'managed',
-    tasks: [],
-    source: SOURCE,
-    checkpointing: {
-      numRetained,
-      timeoutMs: 60_000,
-      maxConcurrent: 1,
-      minPauseMs: 0,
-      tolerableFailures: 5,
-      retention: 'NEVER_RETAIN_AFTER_TERMINATION',
-      persistOnFailure: true,
-    },
-    storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
-  });
-  return job;
-}
+const managed = (numRetained = 1): Job => new Job().registerManaged(numRetained);
 
 const report = (id: number, over: Partial<FlinkCheckpointReport> = {}): FlinkCheckpointReport => ({
   id,

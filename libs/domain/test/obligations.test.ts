@@ -15,28 +15,8 @@ import { history, runHistory } from './histories';
 import { propertyRuns } from './property-runs';
 
 const keys = (state: JobState) => obligations(state).map(obligationKey).sort();
-const SOURCE = { type: 'flink' as const, cluster: 'prod-eu' };
 
-function managed(): Job {
-  const job = new Job();
-  job.run({
-    type: 'ConfigureJob',
-    name: 'managed',
-    tasks: [],
-    source: SOURCE,
-    checkpointing: {
-      numRetained: 1,
-      timeoutMs: 60_000,
-      maxConcurrent: 1,
-      minPauseMs: 0,
-      tolerableFailures: 5,
-      retention: 'NEVER_RETAIN_AFTER_TERMINATION',
-      persistOnFailure: true,
-    },
-    storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
-  });
-  return job;
-}
+const managed = (): Job => new Job().registerManaged();
 
 describe('obligations(state): what the workers owe a job', () => {
   it('a job not registered owes nothing; a registered one its retention sweep', () => {
