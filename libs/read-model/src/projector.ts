@@ -14,7 +14,7 @@ import {
   type RecordedEvent,
   type Subscription,
 } from '@snapcat/event-store';
-import { ACCESS_RETRY_MS, RedisLease } from '@snapcat/runtime';
+import { AccessRefusals, RedisLease } from '@snapcat/runtime';
 import { ReadModelKeys, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeJobViews } from './writes';
@@ -93,13 +93,13 @@ export class Projector {
   private ticking = false;
   private stopped = false;
   private written: Position | undefined;
-  private refusal: StoreAccessDeniedError | undefined;
-  private blockedUntil = 0;
-  readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0, accessRefusals: 0 };
+  private readonly refusals: AccessRefusals;
+  readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
 
   constructor(private readonly deps: ProjectorDeps) {
     this.keys = new ReadModelKeys(deps.prefix);
     this.lease = new RedisLease(deps.redis, this.keys.lease, deps.leaseMs ?? 5000);
+    this.refusals = new AccessRefusals(deps.accessRetryMs);
   }
 
   async start(): Promise<void> {
@@ -133,7 +133,7 @@ export class Projector {
    * (reading `$all` needs the `$admins` role), and it has not subscribed since. Undefined otherwise.
    */
   get blocked(): StoreAccessDeniedError | undefined {
-    return this.refusal;
+    return this.refusals.blocked;
   }
 
   /** The position of the last batch this projector wrote (for /metrics); undefined before its first. */
@@ -142,13 +142,13 @@ export class Projector {
   }
 
   private async tick(): Promise<void> {
-    if (this.ticking || this.stopped || Date.now() < this.blockedUntil) return;
+    if (this.ticking || this.stopped || this.refusals.waiting) return;
     this.ticking = true;
     try {
       if (await this.lease.acquire()) {
         if (!this.subscription)
           this.deps.log.info('projector active: it holds the lease', { prefix: this.deps.prefix });
-        else this.refusal = undefined; // subscribed a tick ago, and not refused since
+        else this.refusals.clear(); // subscribed a tick ago, and not refused since
         return await this.follow();
       }
       if (this.subscription) {
@@ -224,14 +224,7 @@ export class Projector {
    * lease given up (a process whose credentials work may take over), the next attempt after accessRetryMs.
    */
   private async refused(error: StoreAccessDeniedError): Promise<void> {
-    const waitMs = this.deps.accessRetryMs ?? ACCESS_RETRY_MS;
-    this.stats.accessRefusals += 1;
-    this.refusal = error;
-    this.blockedUntil = Date.now() + waitMs;
-    this.deps.log.error(
-      `projector cannot follow the log: ${error.message}; it stands by and tries again in ${waitMs / 1000} s`,
-      { permission: error.permission, refusals: this.stats.accessRefusals },
-    );
+    this.refusals.record(error, 'projector cannot follow the log', this.deps.log.error);
     await this.standBy();
     await this.lease.release();
   }

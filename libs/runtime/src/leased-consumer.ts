@@ -26,6 +26,46 @@ export interface LeasedConsumerOptions {
 export const ACCESS_RETRY_MS = 30_000;
 
 /**
+ * A log consumer's refusals by the store (StoreAccessDeniedError: reading `$all` needs the `$admins` role).
+ * Retrying every tick would change nothing: each refusal is said in an error line naming the permission,
+ * and the next attempt waits `retryMs`. The projector and every LeasedLogConsumer keep theirs in one.
+ */
+export class AccessRefusals {
+  private refusal: StoreAccessDeniedError | undefined;
+  private until = 0;
+  /** How many times the store refused the consumer's credentials (each followed by a wait). */
+  count = 0;
+
+  constructor(private readonly retryMs = ACCESS_RETRY_MS) {}
+
+  /** Why the consumer does not consume: the last refusal, until it consumes again. */
+  get blocked(): StoreAccessDeniedError | undefined {
+    return this.refusal;
+  }
+
+  /** True while the consumer waits before its next attempt. */
+  get waiting(): boolean {
+    return Date.now() < this.until;
+  }
+
+  /** The consumer subscribed a tick ago and was not refused since. */
+  clear(): void {
+    this.refusal = undefined;
+  }
+
+  /** Records a refusal and says it: `<what>: <the refusal>; it stands by and tries again in N s`. */
+  record(error: StoreAccessDeniedError, what: string, log: LogFn): void {
+    this.count += 1;
+    this.refusal = error;
+    this.until = Date.now() + this.retryMs;
+    log(`${what}: ${error.message}; it stands by and tries again in ${this.retryMs / 1000} s`, {
+      permission: error.permission,
+      refusals: this.count,
+    });
+  }
+}
+
+/**
  * A consumer of the log of which one process in the cluster is active at a time (a lease in Redis),
  * keeping its position in Redis. Every tick it renews the lease and checks the epoch key, which only
  * `recover` writes: when the epoch is gone, Redis lost what the consumer had done (a wipe), so it
@@ -45,12 +85,10 @@ export abstract class LeasedLogConsumer {
   private ticking = false;
   private stopped = false;
   private saved: Position | undefined;
-  private refusal: StoreAccessDeniedError | undefined;
-  private blockedUntil = 0;
-  /** How many times the store refused this consumer's credentials (each followed by a wait). */
-  accessRefusals = 0;
+  private readonly refusals: AccessRefusals;
 
   constructor(protected readonly consumer: LeasedConsumerOptions) {
+    this.refusals = new AccessRefusals(consumer.accessRetryMs);
     const p = consumer.keyPrefix;
     this.keys = { position: `${p}:position`, epoch: `${p}:epoch` };
     this.lease = new RedisLease(consumer.redis, `${p}:lease`, consumer.leaseMs ?? 5000);
@@ -70,7 +108,12 @@ export abstract class LeasedLogConsumer {
    * has not consumed since. Undefined otherwise.
    */
   get blocked(): StoreAccessDeniedError | undefined {
-    return this.refusal;
+    return this.refusals.blocked;
+  }
+
+  /** How many times the store refused this consumer's credentials (each followed by a wait). */
+  get accessRefusals(): number {
+    return this.refusals.count;
   }
 
   /** The last position this process saved (for /metrics); undefined before its first. */
@@ -110,17 +153,7 @@ export abstract class LeasedLogConsumer {
   /** The store refused the credentials: said loudly, the lease given up, the next attempt later. */
   private async refused(error: StoreAccessDeniedError): Promise<void> {
     const { log, name } = this.consumer;
-    const waitMs = this.consumer.accessRetryMs ?? ACCESS_RETRY_MS;
-    this.accessRefusals += 1;
-    this.refusal = error;
-    this.blockedUntil = Date.now() + waitMs;
-    log.error(
-      `${name} cannot consume the log: ${error.message}; it stands by and tries again in ${waitMs / 1000} s`,
-      {
-        permission: error.permission,
-        refusals: this.accessRefusals,
-      },
-    );
+    this.refusals.record(error, `${name} cannot consume the log`, log.error);
     const subscription = this.subscription;
     this.subscription = undefined;
     await subscription?.close().catch(() => undefined);
@@ -139,7 +172,7 @@ export abstract class LeasedLogConsumer {
   }
 
   private async tick(): Promise<void> {
-    if (this.ticking || this.stopped || Date.now() < this.blockedUntil) return;
+    if (this.ticking || this.stopped || this.refusals.waiting) return;
     this.ticking = true;
     const { redis, log, name } = this.consumer;
     try {
@@ -153,7 +186,7 @@ export abstract class LeasedLogConsumer {
       }
       const epoch = await redis.get(this.keys.epoch);
       if (this.subscription && epoch) {
-        this.refusal = undefined; // subscribed a tick ago, and not refused since
+        this.refusals.clear(); // subscribed a tick ago, and not refused since
         return await this.whileActive();
       }
       await this.subscription?.close();
