@@ -51,13 +51,13 @@ class RedisHealth {
 export const redisHealth = new RedisHealth();
 
 /**
- * Whether an error is Redis being unreachable (refused, reset, timed out, closed), which redisHealth reports
+ * Whether an error is Redis being unreachable (refused, reset, broken pipe, timed out, closed), which redisHealth reports
  * once per change; the error events of BullMQ queues and workers repeat it at every reconnection attempt.
  */
 export function isRedisConnectionError(error: unknown): boolean {
   const text =
     error instanceof Error ? `${(error as { code?: string }).code ?? ''} ${error.message}` : String(error);
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|Connection is closed|Command timed out/.test(
+  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|Connection is closed|Command timed out/.test(
     text,
   );
 }

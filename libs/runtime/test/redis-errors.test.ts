@@ -1,0 +1,40 @@
+import { isRedisConnectionError, logQueueErrors } from '../src/redis';
+import { EventEmitter } from 'node:events';
+
+function systemError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+describe('isRedisConnectionError: what redisHealth already reports once', () => {
+  it.each([
+    ['refused', systemError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:6379')],
+    ['reset', systemError('ECONNRESET', 'read ECONNRESET')],
+    // A queue writing on a socket the server has just closed (seen in CI when Redis stopped under load).
+    ['broken pipe', systemError('EPIPE', 'write EPIPE')],
+    ['timed out', systemError('ETIMEDOUT', 'connect ETIMEDOUT')],
+    ['no host', systemError('ENOTFOUND', 'getaddrinfo ENOTFOUND redis')],
+    ['closed', new Error('Connection is closed.')],
+    ['command timeout', new Error('Command timed out')],
+  ])('%s is a connection error', (_name, error) => {
+    expect(isRedisConnectionError(error)).toBe(true);
+  });
+
+  it.each([
+    ['a Lua script failing', new Error('ERR Error running script: a Lua script failed')],
+    ['out of memory', new Error("OOM command not allowed when used memory > 'maxmemory'")],
+    ['wrong type', new Error('WRONGTYPE Operation against a key holding the wrong kind of value')],
+  ])('%s is not', (_name, error) => {
+    expect(isRedisConnectionError(error)).toBe(false);
+  });
+
+  it('logQueueErrors keeps the queue quiet for a broken pipe and loud for anything else', () => {
+    const emitter = new EventEmitter();
+    const lines: { message: string; fields?: object }[] = [];
+    logQueueErrors(emitter, (message, fields) => lines.push({ message, fields }), { queue: 'timeouts' });
+    emitter.emit('error', systemError('EPIPE', 'write EPIPE'));
+    emitter.emit('error', new Error('ERR Error running script'));
+    expect(lines).toEqual([
+      { message: 'queue error', fields: { queue: 'timeouts', error: 'ERR Error running script' } },
+    ]);
+  });
+});
