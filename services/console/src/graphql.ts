@@ -79,6 +79,9 @@ export function graphqlHeaders(token: string | null, accept = 'application/json'
   };
 }
 
+/** The answer's JSON, or null when it is not JSON (a proxy's error page: errorOf speaks of the status). */
+const jsonBody = (response: Response): Promise<unknown> => response.json().catch(() => null);
+
 /** A query or mutation: its data, or an ApiError (UNAUTHENTICATED ones told to the session first). */
 export async function request<T>(
   session: Session,
@@ -93,12 +96,7 @@ export async function request<T>(
       body: JSON.stringify({ query, variables }),
       signal,
     });
-    let body: unknown = null;
-    try {
-      body = await response.json();
-    } catch {
-      // Not JSON (a proxy's error page): errorOf speaks of the status.
-    }
+    const body = await jsonBody(response);
     const error = errorOf(response.status, body);
     if (error) throw error;
     return (body as { data: T }).data;
@@ -138,6 +136,54 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done);
   });
 
+/** Opens the subscription's event stream, or throws why the server would not. */
+async function openStream(
+  session: Session,
+  query: string,
+  variables: Record<string, unknown>,
+  signal: AbortSignal,
+): Promise<ReadableStream<Uint8Array>> {
+  const response = await fetch(ENDPOINT, {
+    method: 'POST',
+    headers: graphqlHeaders(session.token(), 'text/event-stream'),
+    body: JSON.stringify({ query, variables }),
+    signal,
+  });
+  const type = response.headers.get('content-type') ?? '';
+  if (response.ok && response.body && type.includes('text/event-stream')) return response.body;
+  throw (
+    errorOf(response.status, await jsonBody(response)) ??
+    new ApiError('the subscription was not accepted', 'PROTOCOL', response.status)
+  );
+}
+
+/** Hands each `next` event's data to `next` until the stream ends or the server says `complete`. */
+async function readEvents<T>(stream: ReadableStream<Uint8Array>, next: (data: T) => void): Promise<void> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    for (const message of parser.push(decoder.decode(value, { stream: true }))) {
+      if (message.event === 'complete') {
+        await reader.cancel().catch(() => undefined);
+        return;
+      }
+      if (message.event !== 'next') continue;
+      let payload: unknown;
+      try {
+        payload = JSON.parse(message.data);
+      } catch {
+        throw new ApiError('the server sent an event that is not JSON', 'PROTOCOL');
+      }
+      const error = errorOf(200, payload);
+      if (error) throw error;
+      next((payload as { data: T }).data);
+    }
+  }
+}
+
 /**
  * Runs a subscription until `signal` aborts: reconnects after an error or the end of the stream, waiting
  * `delay(attempt)` (1 s doubling to 15 s; reset once connected). Stops for good on an error no retry cures.
@@ -154,52 +200,12 @@ export function subscribe<T>(
   let connectedBefore = false;
   const once = async () => {
     handlers.state?.('connecting');
-    const response = await fetch(ENDPOINT, {
-      method: 'POST',
-      headers: graphqlHeaders(session.token(), 'text/event-stream'),
-      body: JSON.stringify({ query, variables }),
-      signal,
-    });
-    const type = response.headers.get('content-type') ?? '';
-    if (!response.ok || !response.body || !type.includes('text/event-stream')) {
-      let body: unknown = null;
-      try {
-        body = await response.json();
-      } catch {
-        // errorOf speaks of the status.
-      }
-      throw (
-        errorOf(response.status, body) ??
-        new ApiError('the subscription was not accepted', 'PROTOCOL', response.status)
-      );
-    }
+    const stream = await openStream(session, query, variables, signal);
     handlers.open?.(connectedBefore);
     handlers.state?.('live');
     connectedBefore = true;
     attempt = 0;
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    const parser = new SseParser();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      for (const message of parser.push(decoder.decode(value, { stream: true }))) {
-        if (message.event === 'complete') {
-          await reader.cancel().catch(() => undefined);
-          return;
-        }
-        if (message.event !== 'next') continue;
-        let payload: unknown;
-        try {
-          payload = JSON.parse(message.data);
-        } catch {
-          throw new ApiError('the server sent an event that is not JSON', 'PROTOCOL');
-        }
-        const error = errorOf(200, payload);
-        if (error) throw error;
-        handlers.next((payload as { data: T }).data);
-      }
-    }
+    await readEvents<T>(stream, (data) => handlers.next(data));
   };
   return (async () => {
     while (!signal.aborted) {
