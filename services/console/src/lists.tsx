@@ -29,6 +29,39 @@ interface State<T> {
   error: ApiError | undefined;
 }
 
+const FIRST_READ: State<never> = {
+  items: [],
+  endCursor: null,
+  hasMore: false,
+  loaded: false,
+  loading: true,
+  error: undefined,
+};
+
+/** The list after a page arrived: appended to what is shown (`append`), or instead of it. */
+function withPage<T>(s: State<T>, page: Connection<T>, append: boolean): State<T> {
+  const nodes = page.edges.map((edge) => edge.node);
+  return {
+    items: append ? [...s.items, ...nodes] : nodes,
+    // An empty page after the end keeps the cursor it was read after.
+    endCursor: page.pageInfo.endCursor ?? (append ? s.endCursor : null),
+    hasMore: page.pageInfo.hasNextPage,
+    loaded: true,
+    loading: false,
+    error: undefined,
+  };
+}
+
+type Read = [first: number, after: string | null, append: boolean];
+
+/** What a refresh reads (see usePagedList's `mode`), or null when there is nothing new to show. */
+function refreshRead<T>(s: State<T>, pageSize: number, mode: 'replace' | 'append'): Read | null {
+  if (!s.loaded) return [pageSize, null, false];
+  if (mode === 'replace') return [Math.min(MAX_PAGE, Math.max(pageSize, s.items.length)), null, false];
+  if (s.hasMore || s.loading) return null; // the reader has not reached the end: nothing new to show
+  return [pageSize, s.endCursor, true];
+}
+
 /**
  * `mode` says how a refresh goes: 'replace' reads again as many as are shown, from the top (a list newest
  * first, whose rows change); 'append' reads on after the last one, once the end was reached (a log oldest
@@ -40,15 +73,7 @@ export function usePagedList<T>(
   deps: unknown[],
   mode: 'replace' | 'append',
 ): PagedList<T> {
-  const initial: State<T> = {
-    items: [],
-    endCursor: null,
-    hasMore: false,
-    loaded: false,
-    loading: true,
-    error: undefined,
-  };
-  const [state, setState] = useState<State<T>>(initial);
+  const [state, setState] = useState<State<T>>(FIRST_READ);
   const current = useRef(state);
   current.current = state;
   const fetcher = useRef(fetchPage);
@@ -62,17 +87,7 @@ export function usePagedList<T>(
     setState((s) => ({ ...s, loading: true }));
     fetcher.current(first, after, controller.signal).then(
       (page) => {
-        if (controller.signal.aborted) return;
-        const nodes = page.edges.map((edge) => edge.node);
-        setState((s) => ({
-          items: append ? [...s.items, ...nodes] : nodes,
-          // An empty page after the end keeps the cursor it was read after.
-          endCursor: page.pageInfo.endCursor ?? (append ? s.endCursor : null),
-          hasMore: page.pageInfo.hasNextPage,
-          loaded: true,
-          loading: false,
-          error: undefined,
-        }));
+        if (!controller.signal.aborted) setState((s) => withPage(s, page, append));
       },
       (error: unknown) => {
         if (controller.signal.aborted) return;
@@ -82,7 +97,7 @@ export function usePagedList<T>(
   }, []);
 
   useEffect(() => {
-    setState(initial);
+    setState(FIRST_READ);
     go(pageSize, null, false);
     return () => inFlight.current?.abort();
     // The caller's deps (filters, the job) start the list over.
@@ -94,13 +109,8 @@ export function usePagedList<T>(
   }, [go, pageSize]);
 
   const refresh = useCallback(() => {
-    const s = current.current;
-    if (!s.loaded) return go(pageSize, null, false);
-    if (mode === 'replace') {
-      return go(Math.min(MAX_PAGE, Math.max(pageSize, s.items.length)), null, false);
-    }
-    if (s.hasMore || s.loading) return undefined; // the reader has not reached the end: nothing new to show
-    return go(pageSize, s.endCursor, true);
+    const read = refreshRead(current.current, pageSize, mode);
+    if (read) go(...read);
   }, [go, pageSize, mode]);
 
   const patch = useCallback((update: (item: T) => T) => {
