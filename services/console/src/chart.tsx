@@ -30,7 +30,54 @@ export interface ChartProps {
   height?: number;
 }
 
-const timeOf = (seconds: number) => new Date(seconds * 1000).toLocaleString();
+/** A time axis's instant (uPlot's seconds) for people. */
+export const timeOf = (seconds: number) => new Date(seconds * 1000).toLocaleString();
+
+const MIN_WIDTH = 200;
+
+/** The plot's options: its axes and series in the colours of the stylesheet's `palette`. */
+function plotOptions(props: ChartProps, palette: Palette, width: number, height: number): uPlot.Options {
+  const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
+    stroke: palette('--muted'),
+    grid: { stroke: palette('--grid'), width: 1 },
+    ticks: { stroke: palette('--grid'), width: 1, size: 4 },
+    font: '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+    ...extra,
+  });
+  const { formatY } = props;
+  return {
+    width,
+    height,
+    scales: {
+      x: { time: true },
+      y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+    },
+    axes: [
+      axis(),
+      axis({ size: 72, values: (_u, splits) => splits.map((v) => (v === null ? '' : formatY(v))) }),
+    ],
+    series: [{ label: 'Time', value: (_u, v) => (v === null ? '—' : timeOf(v)) }, ...props.series(palette)],
+    legend: { show: true, live: true },
+    cursor: { drag: { x: true, y: false }, points: { size: 7 } },
+  };
+}
+
+/** Resizes `chart` to its box's width (once a frame at most); returns the stop. */
+function followWidth(node: HTMLElement, chart: uPlot, height: number): () => void {
+  let frame = 0;
+  const observer = new ResizeObserver(() => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(() => {
+      const width = Math.max(MIN_WIDTH, node.clientWidth);
+      if (width !== chart.width) chart.setSize({ width, height });
+    });
+  });
+  observer.observe(node);
+  return () => {
+    cancelAnimationFrame(frame);
+    observer.disconnect();
+  };
+}
 
 export function Chart(props: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
@@ -47,46 +94,12 @@ export function Chart(props: ChartProps) {
     if (!node || blank) return undefined;
     const style = getComputedStyle(node);
     const palette: Palette = (name) => style.getPropertyValue(name).trim() || 'currentColor';
-    const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
-      stroke: palette('--muted'),
-      grid: { stroke: palette('--grid'), width: 1 },
-      ticks: { stroke: palette('--grid'), width: 1, size: 4 },
-      font: '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
-      ...extra,
-    });
-    const { formatY } = latest.current;
-    const options: uPlot.Options = {
-      width: Math.max(200, node.clientWidth),
-      height,
-      scales: {
-        x: { time: true },
-        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
-      },
-      axes: [
-        axis(),
-        axis({ size: 72, values: (_u, splits) => splits.map((v) => (v === null ? '' : formatY(v))) }),
-      ],
-      series: [
-        { label: 'Time', value: (_u, v) => (v === null ? '—' : timeOf(v)) },
-        ...latest.current.series(palette),
-      ],
-      legend: { show: true, live: true },
-      cursor: { drag: { x: true, y: false }, points: { size: 7 } },
-    };
-    const chart = new uPlot(options, latest.current.data, node);
+    const width = Math.max(MIN_WIDTH, node.clientWidth);
+    const chart = new uPlot(plotOptions(latest.current, palette, width, height), latest.current.data, node);
     plot.current = chart;
-    let frame = 0;
-    const observer = new ResizeObserver(() => {
-      cancelAnimationFrame(frame);
-      frame = requestAnimationFrame(() => {
-        const width = Math.max(200, node.clientWidth);
-        if (width !== chart.width) chart.setSize({ width, height });
-      });
-    });
-    observer.observe(node);
+    const stopFollowing = followWidth(node, chart, height);
     return () => {
-      cancelAnimationFrame(frame);
-      observer.disconnect();
+      stopFollowing();
       chart.destroy();
       plot.current = null;
     };
