@@ -1,5 +1,6 @@
 // The shell: top bar, who the viewer is (or the token form when the server asks for one), and the page of
 // the location hash.
+import type { RefObject } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { type ApiError, toApiError } from './graphql';
 import { useTitle } from './hooks';
@@ -9,7 +10,7 @@ import { SnapshotPage } from './pages/snapshot';
 import { VIEWER, type Viewer } from './queries';
 import { parseRoute, type Route } from './route';
 import { gql, onUnauthenticated, tokens, ViewerContext } from './session';
-import { Alert, Loading } from './ui';
+import { Alert, Field, Loading, NotFound } from './ui';
 
 type Auth =
   | { state: 'checking' }
@@ -19,12 +20,10 @@ type Auth =
 
 const SCOPE_ORDER = ['admin', 'operator', 'runtime', 'read'];
 
-export function App() {
-  const [route, setRoute] = useState<Route>(() => parseRoute(window.location.hash));
+/** Who the viewer is: asked of the server at the start and on sign-in or out; the token form when it refuses. */
+function useAuth() {
   const [auth, setAuth] = useState<Auth>({ state: 'checking' });
   const [signedIn, setSignedIn] = useState(() => tokens.get() !== null);
-  const main = useRef<HTMLElement>(null);
-  const firstRoute = useRef(true);
 
   const check = useCallback(async () => {
     setAuth({ state: 'checking' });
@@ -54,20 +53,6 @@ export function App() {
   useEffect(() => {
     void check();
   }, [check]);
-  useEffect(() => {
-    const changed = () => setRoute(parseRoute(window.location.hash));
-    window.addEventListener('hashchange', changed);
-    return () => window.removeEventListener('hashchange', changed);
-  }, []);
-  useEffect(() => {
-    // A new page: start at its top, and let screen readers start there too.
-    if (firstRoute.current) {
-      firstRoute.current = false;
-      return;
-    }
-    window.scrollTo(0, 0);
-    main.current?.focus({ preventScroll: true });
-  }, [route]);
 
   const signIn = (token: string) => {
     tokens.set(token);
@@ -79,7 +64,33 @@ export function App() {
     setSignedIn(false);
     void check();
   };
+  return { auth, signedIn, check, signIn, signOut };
+}
 
+/** The location hash's route. A new one starts at the page's top, with the focus (for screen readers) on `main`. */
+function useRoute(main: RefObject<HTMLElement | null>): Route {
+  const [route, setRoute] = useState<Route>(() => parseRoute(window.location.hash));
+  const firstRoute = useRef(true);
+  useEffect(() => {
+    const changed = () => setRoute(parseRoute(window.location.hash));
+    window.addEventListener('hashchange', changed);
+    return () => window.removeEventListener('hashchange', changed);
+  }, []);
+  useEffect(() => {
+    if (firstRoute.current) {
+      firstRoute.current = false;
+      return;
+    }
+    window.scrollTo(0, 0);
+    main.current?.focus({ preventScroll: true });
+  }, [route]);
+  return route;
+}
+
+export function App() {
+  const main = useRef<HTMLElement>(null);
+  const { auth, signedIn, check, signIn, signOut } = useAuth();
+  const route = useRoute(main);
   const viewer = auth.state === 'ready' ? auth.viewer : null;
   return (
     <>
@@ -93,35 +104,7 @@ export function App() {
       >
         Skip to content
       </a>
-      <header class="topbar">
-        <a class="brand" href="#/">
-          snapcat
-        </a>
-        {viewer && (
-          <nav aria-label="Main">
-            <a href="#/" aria-current={route.page === 'jobs' ? 'page' : undefined}>
-              Jobs
-            </a>
-            <a href="/graphql">GraphiQL</a>
-          </nav>
-        )}
-        <div class="who">
-          {viewer && (
-            <span class="viewer" data-testid="viewer">
-              <span class="viewer-name">{viewer.name}</span>{' '}
-              <span class="muted small">
-                {SCOPE_ORDER.find((scope) => viewer.scopes.includes(scope)) ?? 'no scope'}
-                {viewer.authenticationEnabled ? '' : ' · authentication off'}
-              </span>
-            </span>
-          )}
-          {signedIn && auth.state !== 'token' && (
-            <button type="button" data-testid="sign-out" onClick={signOut}>
-              Sign out
-            </button>
-          )}
-        </div>
-      </header>
+      <TopBar viewer={viewer} route={route} onSignOut={signedIn && auth.state !== 'token' ? signOut : null} />
       <main id="main" ref={main} tabIndex={-1}>
         {auth.state === 'checking' && <Loading what="the console" />}
         {auth.state === 'token' && <TokenForm message={auth.message} onToken={signIn} />}
@@ -143,6 +126,42 @@ export function App() {
   );
 }
 
+/** The brand, the main navigation and who is signed in (once the server knows the viewer), and Sign out. */
+function TopBar(props: { viewer: Viewer | null; route: Route; onSignOut: (() => void) | null }) {
+  const { viewer, route } = props;
+  return (
+    <header class="topbar">
+      <a class="brand" href="#/">
+        snapcat
+      </a>
+      {viewer && (
+        <nav aria-label="Main">
+          <a href="#/" aria-current={route.page === 'jobs' ? 'page' : undefined}>
+            Jobs
+          </a>
+          <a href="/graphql">GraphiQL</a>
+        </nav>
+      )}
+      <div class="who">
+        {viewer && (
+          <span class="viewer" data-testid="viewer">
+            <span class="viewer-name">{viewer.name}</span>{' '}
+            <span class="muted small">
+              {SCOPE_ORDER.find((scope) => viewer.scopes.includes(scope)) ?? 'no scope'}
+              {viewer.authenticationEnabled ? '' : ' · authentication off'}
+            </span>
+          </span>
+        )}
+        {props.onSignOut && (
+          <button type="button" data-testid="sign-out" onClick={props.onSignOut}>
+            Sign out
+          </button>
+        )}
+      </div>
+    </header>
+  );
+}
+
 function Page({ route }: { route: Route }) {
   useTitle(
     route.page === 'jobs'
@@ -161,14 +180,7 @@ function Page({ route }: { route: Route }) {
     case 'snapshot':
       return <SnapshotPage jobId={route.jobId} snapshotId={route.snapshotId} />;
     default:
-      return (
-        <div class="empty">
-          <h1>Not found</h1>
-          <p>
-            Nothing here. <a href="#/">All jobs</a>
-          </p>
-        </div>
-      );
+      return <NotFound title="Not found">Nothing here.</NotFound>;
   }
 }
 
@@ -194,8 +206,7 @@ function TokenForm({ message, onToken }: { message?: string | undefined; onToken
           <p>{message}</p>
         </div>
       )}
-      <label class="field">
-        <span>Access token</span>
+      <Field label="Access token">
         <input
           type="password"
           name="token"
@@ -206,7 +217,7 @@ function TokenForm({ message, onToken }: { message?: string | undefined; onToken
           value={token}
           onInput={(event) => setToken(event.currentTarget.value)}
         />
-      </label>
+      </Field>
       <button type="submit" class="primary">
         Sign in
       </button>

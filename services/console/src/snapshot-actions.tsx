@@ -13,6 +13,39 @@ export type SnapshotChange = Pick<SnapshotRow, 'id'> & Partial<Pick<SnapshotRow,
 
 const kindName = (kind: string) => kind.toLowerCase();
 
+/** "Savepoint" or "Checkpoint", as a heading or a sentence starts. */
+export const kindTitle = (kind: string) => (kind === 'SAVEPOINT' ? 'Savepoint' : 'Checkpoint');
+
+/** Persist (a checkpoint not persisted yet) and Discard, for a completed snapshot. */
+function RowActions(props: { snapshot: Target; busy: boolean; onPersist(): void; onDiscard(): void }) {
+  const s = props.snapshot;
+  return (
+    <span class="row-actions">
+      {s.kind === 'CHECKPOINT' && !s.persisted && (
+        <button
+          type="button"
+          data-action="persist"
+          aria-label={`Persist checkpoint ${s.id}`}
+          disabled={props.busy}
+          onClick={props.onPersist}
+        >
+          Persist
+        </button>
+      )}
+      <button
+        type="button"
+        class="danger-outline"
+        data-action="discard"
+        aria-label={`Discard ${kindName(s.kind)} ${s.id}`}
+        disabled={props.busy}
+        onClick={props.onDiscard}
+      >
+        Discard
+      </button>
+    </span>
+  );
+}
+
 export function useSnapshotActions(
   job: { id: string; name: string } | undefined,
   actions: Actions,
@@ -46,36 +79,19 @@ export function useSnapshotActions(
         ...(force ? { force } : {}),
       });
       afterwards({ id: s.id, status: discardSnapshot.status });
-      return `${kindName(s.kind) === 'savepoint' ? 'Savepoint' : 'Checkpoint'} ${s.id}: discard requested (${discardSnapshot.status}).`;
+      return `${kindTitle(s.kind)} ${s.id}: discard requested (${discardSnapshot.status}).`;
     });
     setTarget(null);
   };
 
   const buttons = (s: Target) =>
     operator && s.status === 'COMPLETED' ? (
-      <span class="row-actions">
-        {s.kind === 'CHECKPOINT' && !s.persisted && (
-          <button
-            type="button"
-            data-action="persist"
-            aria-label={`Persist checkpoint ${s.id}`}
-            disabled={actions.busy}
-            onClick={() => void persist(s)}
-          >
-            Persist
-          </button>
-        )}
-        <button
-          type="button"
-          class="danger-outline"
-          data-action="discard"
-          aria-label={`Discard ${kindName(s.kind)} ${s.id}`}
-          disabled={actions.busy}
-          onClick={() => setTarget(s)}
-        >
-          Discard
-        </button>
-      </span>
+      <RowActions
+        snapshot={s}
+        busy={actions.busy}
+        onPersist={() => void persist(s)}
+        onDiscard={() => setTarget(s)}
+      />
     ) : null;
 
   const what = named ? `${kindName(named.kind)} ${named.id}` : 'snapshot';

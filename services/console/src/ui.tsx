@@ -1,8 +1,9 @@
 // Small pieces the pages share.
-import type { ComponentChildren } from 'preact';
+import { type ComponentChildren, Fragment, type RefObject } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatRelative } from './format';
 import type { ApiError } from './graphql';
+import type { Actions } from './hooks';
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
@@ -109,6 +110,26 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
+/** Shows `ref`'s dialog as a modal when `open` turns true (`onOpen` first), closes it when false or unmounted. */
+function useModal(ref: RefObject<HTMLDialogElement | null>, open: boolean, onOpen: () => void) {
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (open && !dialog.open) {
+      onOpen();
+      dialog.showModal();
+    } else if (!open && dialog.open) {
+      dialog.close();
+    }
+  }, [open]);
+  useEffect(
+    () => () => {
+      if (ref.current?.open) ref.current.close();
+    },
+    [],
+  );
+}
+
 /**
  * A modal confirmation (showModal: focus stays inside, Escape cancels). It stays in the document, closed,
  * between uses: opening it changes its text and `open`, nothing else. The optional reason goes to
@@ -127,23 +148,10 @@ export function ConfirmDialog(props: {
   const ref = useRef<HTMLDialogElement>(null);
   const [reason, setReason] = useState('');
   const [force, setForce] = useState(false);
-  useEffect(() => {
-    const dialog = ref.current;
-    if (!dialog) return;
-    if (props.open && !dialog.open) {
-      setReason('');
-      setForce(false);
-      dialog.showModal();
-    } else if (!props.open && dialog.open) {
-      dialog.close();
-    }
-  }, [props.open]);
-  useEffect(
-    () => () => {
-      if (ref.current?.open) ref.current.close();
-    },
-    [],
-  );
+  useModal(ref, props.open, () => {
+    setReason('');
+    setForce(false);
+  });
   return (
     <dialog
       ref={ref}
@@ -164,8 +172,7 @@ export function ConfirmDialog(props: {
       >
         <h2 id="confirm-title">{props.title}</h2>
         <p id="confirm-message">{props.message}</p>
-        <label class="field">
-          <span>Reason (optional)</span>
+        <Field label="Reason (optional)">
           <input
             name="reason"
             type="text"
@@ -174,7 +181,7 @@ export function ConfirmDialog(props: {
             value={reason}
             onInput={(event) => setReason(event.currentTarget.value)}
           />
-        </label>
+        </Field>
         {props.forceLabel && (
           <label class="check">
             <input
@@ -229,8 +236,7 @@ export function FilterSelect(props: {
   onChange: (value: string) => void;
 }) {
   return (
-    <label class="field">
-      <span>{props.label}</span>
+    <Field label={props.label}>
       <select name={props.name} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
         <option value="">All</option>
         {props.options.map((option) => {
@@ -242,6 +248,114 @@ export function FilterSelect(props: {
           );
         })}
       </select>
+    </Field>
+  );
+}
+
+/** A form control with its visible label; `width` narrows or widens it. */
+export function Field({
+  label,
+  width,
+  children,
+}: {
+  label: string;
+  width?: 'narrow' | 'wide';
+  children: ComponentChildren;
+}) {
+  return (
+    <label class={width ? `field ${width}` : 'field'}>
+      <span>{label}</span>
+      {children}
     </label>
+  );
+}
+
+/** A column's heading: its text, or that with `num` (numbers, right-aligned) and a `title` explaining it. */
+export type Column = string | { label: string; num?: boolean; title?: string };
+
+/**
+ * A table of `items`, one `row` each, under its caption and column headings (a `false` column is left out).
+ * With `empty`, no items show that sentence across the columns.
+ */
+export function DataTable<T>(props: {
+  testid?: string;
+  compact?: boolean;
+  caption: ComponentChildren;
+  columns: readonly (Column | false)[];
+  items: readonly T[];
+  row(item: T, index: number): ComponentChildren;
+  empty?: string;
+}) {
+  const columns = props.columns.filter((column): column is Column => column !== false);
+  return (
+    <table data-testid={props.testid} class={props.compact ? 'data compact' : 'data'}>
+      <caption>{props.caption}</caption>
+      <thead>
+        <tr>
+          {columns.map((column) =>
+            typeof column === 'string' ? (
+              <th scope="col">{column}</th>
+            ) : (
+              <th scope="col" class={column.num ? 'num' : undefined} title={column.title}>
+                {column.label}
+              </th>
+            ),
+          )}
+        </tr>
+      </thead>
+      <tbody>
+        {props.empty !== undefined && props.items.length === 0 && (
+          <tr>
+            <td colSpan={columns.length} class="muted">
+              {props.empty}
+            </td>
+          </tr>
+        )}
+        {props.items.map(props.row)}
+      </tbody>
+    </table>
+  );
+}
+
+/** A page that is not there: what is missing, and the way back to all jobs. */
+export function NotFound(props: { title: string; focusable?: boolean; children: ComponentChildren }) {
+  return (
+    <div class="empty">
+      <h1 tabIndex={props.focusable ? -1 : undefined}>{props.title}</h1>
+      <p>
+        {props.children} <a href="#/">All jobs</a>
+      </p>
+    </div>
+  );
+}
+
+/** The trail from all jobs to this page: links to those above it, then this page's name. */
+export function Crumbs({
+  above,
+  current,
+}: {
+  above: [href: string, name: string][];
+  current: ComponentChildren;
+}) {
+  return (
+    <nav class="crumbs" aria-label="Breadcrumb">
+      <a href="#/">Jobs</a> <span aria-hidden="true">/</span>{' '}
+      {above.map(([href, name]) => (
+        <Fragment key={href}>
+          <a href={href}>{name}</a> <span aria-hidden="true">/</span>{' '}
+        </Fragment>
+      ))}
+      <span aria-current="page">{current}</span>
+    </nav>
+  );
+}
+
+/** The page's action outcome (notice or alert, dismissible), else the error reading the page's data. */
+export function Outcome({ actions, loadError }: { actions: Actions; loadError: ApiError | undefined }) {
+  return (
+    <>
+      <Notice text={actions.notice} />
+      <Alert error={actions.error ?? loadError} onDismiss={actions.error ? actions.dismiss : undefined} />
+    </>
   );
 }
