@@ -1,10 +1,24 @@
 // A job's (or one snapshot's) events, oldest first as the event log holds them.
-import type { PagedList } from './lists';
-import { actorOf, eventSummary, type HistoryEvent } from './queries';
+import { type PagedList, usePagedList } from './lists';
+import { actorOf, type Connection, eventSummary, HISTORY, type HistoryEvent } from './queries';
 import { snapshotHref } from './route';
-import { Alert, Instant, Loading, More, TableWrap } from './ui';
+import { gql } from './session';
+import { Alert, DataTable, Instant, Loading, More, TableWrap } from './ui';
 
-export function HistoryTable(props: {
+/** The events of a job, or of one of its snapshots (`snapshotId`), read `pageSize` at a time. */
+export function useHistory(jobId: string, snapshotId: number | undefined, pageSize: number) {
+  return usePagedList<HistoryEvent>(
+    async (first, after, signal) =>
+      (await gql<{ history: Connection<HistoryEvent> }>(HISTORY, { jobId, snapshotId, first, after }, signal))
+        .history,
+    pageSize,
+    [jobId, snapshotId],
+    'append',
+  );
+}
+
+/** The page's History section: the events' table and "Load more". */
+export function HistorySection(props: {
   jobId: string;
   list: PagedList<HistoryEvent>;
   now: number;
@@ -13,53 +27,42 @@ export function HistoryTable(props: {
 }) {
   const { list, now, jobId } = props;
   return (
-    <>
+    <section aria-labelledby="history-title">
+      <h2 id="history-title">History</h2>
       <Alert error={list.error} />
       {!list.loaded && !list.error && <Loading what="events" />}
       {list.loaded && (
         <TableWrap label={props.caption}>
-          <table data-testid="history" class="data">
-            <caption>
-              {props.caption} <span class="muted">(oldest first)</span>
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Event</th>
-                {props.showSnapshot && <th scope="col">Snapshot</th>}
-                <th scope="col">Actor</th>
-                <th scope="col">Details</th>
+          <DataTable
+            testid="history"
+            caption={
+              <>
+                {props.caption} <span class="muted">(oldest first)</span>
+              </>
+            }
+            columns={['Time', 'Event', props.showSnapshot && 'Snapshot', 'Actor', 'Details']}
+            items={list.items}
+            empty="No events."
+            row={(event) => (
+              <tr key={event.eventId} data-event-type={event.type}>
+                <td class="nowrap">
+                  <Instant iso={event.occurredAt} now={now} />
+                </td>
+                <td>{event.type}</td>
+                {props.showSnapshot && (
+                  <td>
+                    {event.snapshotId === null ? (
+                      <span class="muted">—</span>
+                    ) : (
+                      <a href={snapshotHref(jobId, event.snapshotId)}>{event.snapshotId}</a>
+                    )}
+                  </td>
+                )}
+                <td>{actorOf(event) ?? <span class="muted">—</span>}</td>
+                <td class="details">{eventSummary(event)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {list.items.length === 0 && (
-                <tr>
-                  <td colSpan={props.showSnapshot ? 5 : 4} class="muted">
-                    No events.
-                  </td>
-                </tr>
-              )}
-              {list.items.map((event) => (
-                <tr key={event.eventId} data-event-type={event.type}>
-                  <td class="nowrap">
-                    <Instant iso={event.occurredAt} now={now} />
-                  </td>
-                  <td>{event.type}</td>
-                  {props.showSnapshot && (
-                    <td>
-                      {event.snapshotId === null ? (
-                        <span class="muted">—</span>
-                      ) : (
-                        <a href={snapshotHref(jobId, event.snapshotId)}>{event.snapshotId}</a>
-                      )}
-                    </td>
-                  )}
-                  <td>{actorOf(event) ?? <span class="muted">—</span>}</td>
-                  <td class="details">{eventSummary(event)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
         </TableWrap>
       )}
       <More
@@ -70,6 +73,6 @@ export function HistoryTable(props: {
         label="Load more events"
         onMore={list.more}
       />
-    </>
+    </section>
   );
 }

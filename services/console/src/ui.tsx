@@ -329,6 +329,13 @@ export function NotFound(props: { title: string; focusable?: boolean; children: 
   );
 }
 
+/** Why a job is missing: there is none, or the token may not see it. */
+export const JobNotVisible = ({ jobId }: { jobId: string }) => (
+  <>
+    There is no job <Mono>{jobId}</Mono>, or your token may not see its namespace.
+  </>
+);
+
 /** The trail from all jobs to this page: links to those above it, then this page's name. */
 export function Crumbs({
   above,

@@ -2,18 +2,16 @@
 // live through the job's snapshot events.
 import type { ComponentChildren } from 'preact';
 import { useMemo, useRef, useState } from 'preact/hooks';
-import { Chart, type Palette } from '../chart';
+import { Chart, type Palette, timeOf } from '../chart';
 import { describeSchedule, formatBytes, formatDuration, plural } from '../format';
-import { HistoryTable } from '../history';
-import { type Actions, useActions, useLiveJob, useNow, useResource } from '../hooks';
-import { usePagedList } from '../lists';
+import { HistorySection, useHistory } from '../history';
+import { type Actions, type Resource, useActions, useLiveJob, useNow, useResource } from '../hooks';
+import { type PagedList, usePagedList } from '../lists';
 import {
   allPages,
   can,
   CHECKPOINTS,
   type Connection,
-  HISTORY,
-  type HistoryEvent,
   JOB,
   type JobAnswer,
   type JobDetail,
@@ -33,18 +31,24 @@ import { useSnapshotActions } from '../snapshot-actions';
 import {
   Ago,
   Alert,
+  type Column,
+  Crumbs,
+  DataTable,
   Facts,
+  Field,
   FilterSelect,
   Instant,
+  JobNotVisible,
   Loading,
   Mono,
   More,
-  Notice,
+  NotFound,
+  Outcome,
   StatusBadge,
   TableWrap,
   yesNo,
 } from '../ui';
-import { LiveBadge } from './live-badge';
+import { LivePageHead } from './live-badge';
 
 const CHART_PAGE = 100;
 const CHART_MAX = 1000;
@@ -55,17 +59,89 @@ export function JobPage({ jobId }: { jobId: string }) {
   const viewer = useViewer();
   const now = useNow();
   const actions = useActions();
+  const job = useJob(jobId);
+  const checkpoints = useCheckpoints(jobId);
+  const snapshots = useSnapshots(jobId);
+  const history = useHistory(jobId, undefined, HISTORY_PAGE);
+  const refresh = () => {
+    job.reload();
+    checkpoints.reload();
+    snapshots.list.refresh();
+    history.refresh();
+  };
+  const liveState = useLiveJob(jobId, refresh);
+  const detail = job.data;
+  const snapshotActions = useSnapshotActions(detail ?? undefined, actions, (change) => {
+    snapshots.list.patch((row) => (row.id === change.id ? { ...row, ...change } : row));
+    refresh();
+  });
 
-  const job = useResource(
+  if (detail === null) {
+    return (
+      <NotFound title="Job not found" focusable>
+        <JobNotVisible jobId={jobId} />
+      </NotFound>
+    );
+  }
+
+  return (
+    <>
+      <Crumbs above={[]} current={detail?.name ?? jobId} />
+      <LivePageHead title={detail?.name ?? 'Job'} status={detail?.status} live={liveState}>
+        {can(viewer, 'runtime') && detail && (
+          <TriggerSavepointButton jobId={jobId} actions={actions} afterwards={refresh} />
+        )}
+      </LivePageHead>
+      <Outcome actions={actions} loadError={job.error} />
+      {!detail && !job.error && <Loading what="the job" />}
+      {detail && (
+        <JobOverview
+          job={detail}
+          now={now}
+          actions={actions}
+          operator={can(viewer, 'operator')}
+          afterwards={refresh}
+        />
+      )}
+      <ChartsSection checkpoints={checkpoints} />
+      <SnapshotsSection
+        jobId={jobId}
+        now={now}
+        snapshots={snapshots}
+        actionsColumn={snapshotActions.operator}
+        buttons={snapshotActions.buttons}
+      />
+      <HistorySection jobId={jobId} list={history} now={now} caption="Events of the job" showSnapshot />
+      {snapshotActions.dialog}
+    </>
+  );
+}
+
+type PlannedJob = JobDetail & {
+  plans: { failover: RestorePlanView | null; newestSavepoint: RestorePlanView | null };
+};
+
+/** The job with what a failover and the newest savepoint would restore from; null when there is none. */
+function useJob(jobId: string): Resource<PlannedJob | null> {
+  return useResource(
     async (signal) => {
       const { job, failover, newestSavepoint } = await gql<JobAnswer>(JOB, { id: jobId }, signal);
       return job && { ...job, plans: { failover, newestSavepoint } };
     },
     [jobId],
   );
-  const checkpoints = useCheckpoints(jobId);
-  const [filters, setFilters] = useState({ kind: '', status: '', persisted: '' });
-  const snapshots = usePagedList<SnapshotRow>(
+}
+
+interface SnapshotFilters {
+  kind: string;
+  status: string;
+  persisted: string;
+}
+
+/** The job's snapshots, newest first, a page at a time, as the filters choose (a new choice starts over). */
+function useSnapshots(jobId: string) {
+  const [filters, setFilters] = useState<SnapshotFilters>({ kind: '', status: '', persisted: '' });
+  const list = usePagedList<SnapshotRow>(
     async (first, after, signal) =>
       (
         await gql<{ snapshots: Connection<SnapshotRow> }>(
@@ -85,158 +161,133 @@ export function JobPage({ jobId }: { jobId: string }) {
     [jobId, filters.kind, filters.status, filters.persisted],
     'replace',
   );
-  const history = usePagedList<HistoryEvent>(
-    async (first, after, signal) =>
-      (await gql<{ history: Connection<HistoryEvent> }>(HISTORY, { jobId, first, after }, signal)).history,
-    HISTORY_PAGE,
-    [jobId],
-    'append',
+  return { filters, setFilters, list };
+}
+
+function TriggerSavepointButton(props: { jobId: string; actions: Actions; afterwards(): void }) {
+  const { jobId, actions } = props;
+  return (
+    <button
+      type="button"
+      class="primary"
+      data-action="trigger-savepoint"
+      disabled={actions.busy}
+      onClick={() =>
+        void actions.run(async () => {
+          const { triggerSnapshot } = await gql<{ triggerSnapshot: { id: number; status: string } }>(
+            TRIGGER_SAVEPOINT,
+            { jobId },
+          );
+          props.afterwards();
+          return `Savepoint ${triggerSnapshot.id} triggered (${triggerSnapshot.status}).`;
+        })
+      }
+    >
+      Trigger savepoint
+    </button>
   );
-  const refresh = () => {
-    job.reload();
-    checkpoints.reload();
-    snapshots.refresh();
-    history.refresh();
-  };
-  const liveState = useLiveJob(jobId, refresh);
-  const detail = job.data;
-  const snapshotActions = useSnapshotActions(detail ?? undefined, actions, (change) => {
-    snapshots.patch((row) => (row.id === change.id ? { ...row, ...change } : row));
-    refresh();
-  });
+}
 
-  if (job.data === null) {
-    return (
-      <div class="empty">
-        <h1 tabIndex={-1}>Job not found</h1>
-        <p>
-          There is no job <Mono>{jobId}</Mono>, or your token may not see its namespace.{' '}
-          <a href="#/">All jobs</a>
-        </p>
-      </div>
-    );
-  }
-
+/** The job's warnings, its facts, and the cards of its restore plans and savepoint schedule. */
+function JobOverview(props: {
+  job: PlannedJob;
+  now: number;
+  actions: Actions;
+  operator: boolean;
+  afterwards(): void;
+}) {
+  const { job, now } = props;
   return (
     <>
-      <nav class="crumbs" aria-label="Breadcrumb">
-        <a href="#/">Jobs</a> <span aria-hidden="true">/</span>{' '}
-        <span aria-current="page">{detail?.name ?? jobId}</span>
-      </nav>
-      <div class="page-head">
-        <h1>
-          {detail?.name ?? 'Job'} {detail && <StatusBadge status={detail.status} />}
-        </h1>
-        <div class="head-actions">
-          <LiveBadge state={liveState.state} error={liveState.error} />
-          {can(viewer, 'runtime') && detail && (
-            <button
-              type="button"
-              class="primary"
-              data-action="trigger-savepoint"
-              disabled={actions.busy}
-              onClick={() =>
-                void actions.run(async () => {
-                  const { triggerSnapshot } = await gql<{ triggerSnapshot: { id: number; status: string } }>(
-                    TRIGGER_SAVEPOINT,
-                    { jobId },
-                  );
-                  refresh();
-                  return `Savepoint ${triggerSnapshot.id} triggered (${triggerSnapshot.status}).`;
-                })
-              }
-            >
-              Trigger savepoint
-            </button>
-          )}
-        </div>
-      </div>
-      <Notice text={actions.notice} />
-      <Alert error={actions.error ?? job.error} onDismiss={actions.error ? actions.dismiss : undefined} />
-      {!detail && !job.error && <Loading what="the job" />}
-      {detail?.warnings.map((warning) => (
+      {job.warnings.map((warning) => (
         <p class="panel warning" role="note" data-testid="job-warning">
           {warning}
         </p>
       ))}
-      {detail && <JobFacts job={detail} now={now} />}
-
-      {detail && (
-        <div class="cards">
-          <RestorePlansCard job={detail} now={now} />
-          <ScheduleCard
-            job={detail}
-            now={now}
-            actions={actions}
-            operator={can(viewer, 'operator')}
-            afterwards={refresh}
-          />
-        </div>
-      )}
-
-      <section aria-labelledby="charts-title">
-        <h2 id="charts-title">Checkpoints over time</h2>
-        <Alert error={checkpoints.error} />
-        {checkpoints.data ? (
-          <Charts samples={checkpoints.data} />
-        ) : (
-          !checkpoints.error && <Loading what="checkpoints" />
-        )}
-      </section>
-
-      <section aria-labelledby="snapshots-title">
-        <h2 id="snapshots-title">Snapshots</h2>
-        <form class="filters" aria-label="Filter snapshots" onSubmit={(e) => e.preventDefault()}>
-          <FilterSelect
-            label="Kind"
-            name="kind"
-            value={filters.kind}
-            options={SNAPSHOT_KINDS}
-            onChange={(kind) => setFilters({ ...filters, kind })}
-          />
-          <FilterSelect
-            label="Status"
-            name="snapshotStatus"
-            value={filters.status}
-            options={SNAPSHOT_STATUSES}
-            onChange={(status) => setFilters({ ...filters, status })}
-          />
-          <FilterSelect
-            label="Persisted"
-            name="persisted"
-            value={filters.persisted}
-            options={[
-              ['true', 'Persisted'],
-              ['false', 'Not persisted'],
-            ]}
-            onChange={(persisted) => setFilters({ ...filters, persisted })}
-          />
-        </form>
-        <SnapshotsTable
-          jobId={jobId}
-          rows={snapshots.items}
-          loaded={snapshots.loaded}
-          now={now}
-          actionsColumn={snapshotActions.operator}
-          buttons={snapshotActions.buttons}
-        />
-        <Alert error={snapshots.error} />
-        <More
-          shown={snapshots.items.length}
-          hasMore={snapshots.hasMore}
-          loading={snapshots.loading && snapshots.loaded}
-          testid="more-snapshots"
-          label="Load more snapshots"
-          onMore={snapshots.more}
-        />
-      </section>
-
-      <section aria-labelledby="history-title">
-        <h2 id="history-title">History</h2>
-        <HistoryTable jobId={jobId} list={history} now={now} caption="Events of the job" showSnapshot />
-      </section>
-      {snapshotActions.dialog}
+      <JobFacts job={job} now={now} />
+      <div class="cards">
+        <RestorePlansCard job={job} now={now} />
+        <ScheduleCard {...props} />
+      </div>
     </>
+  );
+}
+
+function ChartsSection({ checkpoints }: { checkpoints: Resource<CheckpointSample[]> }) {
+  return (
+    <section aria-labelledby="charts-title">
+      <h2 id="charts-title">Checkpoints over time</h2>
+      <Alert error={checkpoints.error} />
+      {checkpoints.data ? (
+        <div class="charts">
+          <StateSizeChart samples={checkpoints.data} />
+          <DurationChart samples={checkpoints.data} />
+        </div>
+      ) : (
+        !checkpoints.error && <Loading what="checkpoints" />
+      )}
+    </section>
+  );
+}
+
+/** What a row of the snapshots table shows besides its snapshot. */
+interface SnapshotRowOptions {
+  jobId: string;
+  now: number;
+  actionsColumn: boolean;
+  buttons(row: SnapshotRow): ComponentChildren;
+}
+
+function SnapshotsSection(props: SnapshotRowOptions & { snapshots: ReturnType<typeof useSnapshots> }) {
+  const { snapshots, ...options } = props;
+  const { filters, setFilters, list } = snapshots;
+  return (
+    <section aria-labelledby="snapshots-title">
+      <h2 id="snapshots-title">Snapshots</h2>
+      <SnapshotFilterForm filters={filters} onChange={setFilters} />
+      <SnapshotsTable list={list} {...options} />
+      <Alert error={list.error} />
+      <More
+        shown={list.items.length}
+        hasMore={list.hasMore}
+        loading={list.loading && list.loaded}
+        testid="more-snapshots"
+        label="Load more snapshots"
+        onMore={list.more}
+      />
+    </section>
+  );
+}
+
+function SnapshotFilterForm(props: { filters: SnapshotFilters; onChange(filters: SnapshotFilters): void }) {
+  const { filters, onChange } = props;
+  return (
+    <form class="filters" aria-label="Filter snapshots" onSubmit={(e) => e.preventDefault()}>
+      <FilterSelect
+        label="Kind"
+        name="kind"
+        value={filters.kind}
+        options={SNAPSHOT_KINDS}
+        onChange={(kind) => onChange({ ...filters, kind })}
+      />
+      <FilterSelect
+        label="Status"
+        name="snapshotStatus"
+        value={filters.status}
+        options={SNAPSHOT_STATUSES}
+        onChange={(status) => onChange({ ...filters, status })}
+      />
+      <FilterSelect
+        label="Persisted"
+        name="persisted"
+        value={filters.persisted}
+        options={[
+          ['true', 'Persisted'],
+          ['false', 'Not persisted'],
+        ]}
+        onChange={(persisted) => onChange({ ...filters, persisted })}
+      />
+    </form>
   );
 }
 
@@ -343,10 +394,6 @@ function JobFacts({ job, now }: { job: JobDetail; now: number }) {
   );
 }
 
-type PlannedJob = JobDetail & {
-  plans: { failover: RestorePlanView | null; newestSavepoint: RestorePlanView | null };
-};
-
 /** What a failover and the newest savepoint would restore from (R64), and the job's last restore (R62). */
 function RestorePlansCard({ job, now }: { job: PlannedJob; now: number }) {
   const restore = job.latestRestore;
@@ -452,6 +499,34 @@ function ScheduleCard(props: {
   );
 }
 
+type ScheduleFields = Record<'every' | 'cron' | 'tz' | 'targetDirectory' | 'maxCount' | 'maxAge', string>;
+
+/** The form's fields, filled with the job's schedule (empty without one). */
+const scheduleFields = (s: JobDetail['schedule']): ScheduleFields => ({
+  every: s?.every ?? '',
+  cron: s?.cron ?? '',
+  tz: s?.tz ?? '',
+  targetDirectory: s?.targetDirectory ?? '',
+  maxCount: s?.retention?.maxCount != null ? String(s.retention.maxCount) : '',
+  maxAge: s?.retention?.maxAge ?? '',
+});
+
+/** The schedule the fields give setSavepointSchedule: an empty field is left out. */
+function scheduleInput(form: ScheduleFields) {
+  const text = (value: string) => (value.trim() === '' ? undefined : value.trim());
+  const retention = {
+    maxCount: text(form.maxCount) === undefined ? undefined : Number(form.maxCount),
+    maxAge: text(form.maxAge),
+  };
+  return {
+    every: text(form.every),
+    cron: text(form.cron),
+    tz: text(form.tz),
+    targetDirectory: text(form.targetDirectory),
+    retention: retention.maxCount === undefined && retention.maxAge === undefined ? undefined : retention,
+  };
+}
+
 function ScheduleForm({
   job,
   actions,
@@ -461,40 +536,18 @@ function ScheduleForm({
   actions: Actions;
   afterwards(): void;
 }) {
-  const s = job.schedule;
-  const [form, setForm] = useState({
-    every: s?.every ?? '',
-    cron: s?.cron ?? '',
-    tz: s?.tz ?? '',
-    targetDirectory: s?.targetDirectory ?? '',
-    maxCount: s?.retention?.maxCount != null ? String(s.retention.maxCount) : '',
-    maxAge: s?.retention?.maxAge ?? '',
-  });
-  const field = (name: keyof typeof form) => ({
+  const [form, setForm] = useState(() => scheduleFields(job.schedule));
+  const field = (name: keyof ScheduleFields) => ({
     name,
     value: form[name],
     onInput: (e: { currentTarget: HTMLInputElement }) => setForm({ ...form, [name]: e.currentTarget.value }),
   });
   const submit = () =>
     actions.run(async () => {
-      const text = (value: string) => (value.trim() === '' ? undefined : value.trim());
-      const retention = {
-        maxCount: text(form.maxCount) === undefined ? undefined : Number(form.maxCount),
-        maxAge: text(form.maxAge),
-      };
-      const schedule = {
-        every: text(form.every),
-        cron: text(form.cron),
-        tz: text(form.tz),
-        targetDirectory: text(form.targetDirectory),
-        retention: retention.maxCount === undefined && retention.maxAge === undefined ? undefined : retention,
-      };
+      const schedule = scheduleInput(form);
       const { setSavepointSchedule } = await gql<{ setSavepointSchedule: { nextFireAt: string } }>(
         SET_SCHEDULE,
-        {
-          jobId: job.id,
-          schedule,
-        },
+        { jobId: job.id, schedule },
       );
       afterwards();
       return `Schedule set: ${describeSchedule(schedule)}, next at ${new Date(setSavepointSchedule.nextFireAt).toLocaleString()}.`;
@@ -510,39 +563,33 @@ function ScheduleForm({
       }}
     >
       <div class="row">
-        <label class="field">
-          <span>Every (ISO-8601 duration)</span>
+        <Field label="Every (ISO-8601 duration)">
           <input type="text" placeholder="e.g. PT10M" autoComplete="off" {...field('every')} />
-        </label>
-        <label class="field">
-          <span>Cron</span>
+        </Field>
+        <Field label="Cron">
           <input type="text" placeholder="e.g. 0 */6 * * *" autoComplete="off" {...field('cron')} />
-        </label>
-        <label class="field narrow">
-          <span>Time zone</span>
+        </Field>
+        <Field label="Time zone" width="narrow">
           <input type="text" placeholder="UTC" autoComplete="off" {...field('tz')} />
-        </label>
+        </Field>
       </div>
       <details>
         <summary>Target directory and retention</summary>
         <div class="row">
-          <label class="field wide">
-            <span>Target directory</span>
+          <Field label="Target directory" width="wide">
             <input
               type="text"
               placeholder={job.storage.savepointDir}
               autoComplete="off"
               {...field('targetDirectory')}
             />
-          </label>
-          <label class="field narrow">
-            <span>Keep at most</span>
+          </Field>
+          <Field label="Keep at most" width="narrow">
             <input type="number" min={1} step={1} {...field('maxCount')} />
-          </label>
-          <label class="field narrow">
-            <span>Keep for (ISO-8601)</span>
+          </Field>
+          <Field label="Keep for (ISO-8601)" width="narrow">
             <input type="text" placeholder="e.g. P7D" autoComplete="off" {...field('maxAge')} />
-          </label>
+          </Field>
         </div>
       </details>
       <p class="muted small">Give either an interval or a cron expression.</p>
@@ -550,275 +597,250 @@ function ScheduleForm({
         <button type="submit" class="primary" data-action="set-schedule" disabled={actions.busy}>
           Set schedule
         </button>
-        {job.schedule && (
-          <button
-            type="button"
-            data-action="remove-schedule"
-            disabled={actions.busy}
-            onClick={() =>
-              void actions.run(async () => {
-                const { removeSavepointSchedule } = await gql<{ removeSavepointSchedule: boolean }>(
-                  REMOVE_SCHEDULE,
-                  {
-                    jobId: job.id,
-                  },
-                );
-                afterwards();
-                return removeSavepointSchedule ? 'Schedule removed.' : 'There was no schedule.';
-              })
-            }
-          >
-            Remove schedule
-          </button>
-        )}
+        {job.schedule && <RemoveScheduleButton jobId={job.id} actions={actions} afterwards={afterwards} />}
       </div>
     </form>
   );
 }
 
-function Charts({ samples }: { samples: CheckpointSample[] }) {
+function RemoveScheduleButton(props: { jobId: string; actions: Actions; afterwards(): void }) {
+  const { jobId, actions } = props;
+  return (
+    <button
+      type="button"
+      data-action="remove-schedule"
+      disabled={actions.busy}
+      onClick={() =>
+        void actions.run(async () => {
+          const { removeSavepointSchedule } = await gql<{ removeSavepointSchedule: boolean }>(
+            REMOVE_SCHEDULE,
+            {
+              jobId,
+            },
+          );
+          props.afterwards();
+          return removeSavepointSchedule ? 'Schedule removed.' : 'There was no schedule.';
+        })
+      }
+    >
+      Remove schedule
+    </button>
+  );
+}
+
+type Columns = [number[], ...(number | null)[][]];
+
+/** The whole, shared and uploaded state of each completed checkpoint. */
+function StateSizeChart({ samples }: { samples: CheckpointSample[] }) {
   const size = useMemo(() => sizeSeries(samples), [samples]);
-  const duration = useMemo(() => durationSeries(samples), [samples]);
-  const sizeData = useMemo(
-    () => [size.x, size.full, size.shared, size.uploaded] as [number[], ...(number | null)[][]],
-    [size],
-  );
-  const durationData = useMemo(
-    () => [duration.x, duration.duration, duration.failed] as [number[], ...(number | null)[][]],
-    [duration],
-  );
-  const time = (seconds: number) => new Date(seconds * 1000).toLocaleString();
-  const sizeSummary =
+  const data = useMemo(() => [size.x, size.full, size.shared, size.uploaded] as Columns, [size]);
+  const summary =
     size.points === 0
       ? 'State size: no completed checkpoints yet'
       : `State size of ${plural(size.points, 'completed checkpoint')}, latest ${formatBytes(size.latest)}`;
-  const durationSummary =
+  return (
+    <Chart
+      testid="state-size-chart"
+      title="State size"
+      summary={summary}
+      points={size.points}
+      failures={0}
+      data={data}
+      formatY={formatBytes}
+      empty="No completed checkpoints yet."
+      series={(palette: Palette) => [
+        {
+          // The whole state, whatever the checkpoint type (not FULL as opposed to INCREMENTAL, R58).
+          label: 'Whole state',
+          stroke: palette('--chart-1'),
+          fill: palette('--chart-1-fill'),
+          width: 2,
+          value: (_u, v) => formatBytes(v),
+        },
+        {
+          label: 'Shared (incremental)',
+          stroke: palette('--chart-2'),
+          width: 2,
+          dash: [6, 4],
+          spanGaps: true,
+          value: (_u, v) => formatBytes(v),
+        },
+        {
+          label: 'Uploaded (checkpointed size)',
+          stroke: palette('--chart-3'),
+          width: 2,
+          dash: [2, 3],
+          spanGaps: true,
+          value: (_u, v) => formatBytes(v),
+        },
+      ]}
+      table={() => (
+        <DataTable
+          compact
+          caption="State size of the completed checkpoints"
+          columns={[
+            'Completed',
+            { label: 'Whole state', num: true },
+            { label: 'Shared', num: true },
+            { label: 'Uploaded', num: true },
+          ]}
+          items={size.x}
+          row={(x, i) => (
+            <tr key={i}>
+              <td>{timeOf(x)}</td>
+              <td class="num">{formatBytes(size.full[i])}</td>
+              <td class="num">{formatBytes(size.shared[i])}</td>
+              <td class="num">{formatBytes(size.uploaded[i])}</td>
+            </tr>
+          )}
+        />
+      )}
+    />
+  );
+}
+
+/** How long each completed checkpoint took, and each failed one until it failed (marked). */
+function DurationChart({ samples }: { samples: CheckpointSample[] }) {
+  const duration = useMemo(() => durationSeries(samples), [samples]);
+  const data = useMemo(() => [duration.x, duration.duration, duration.failed] as Columns, [duration]);
+  const summary =
     duration.points === 0 && duration.failures === 0
       ? 'Checkpoint duration: no completed or failed checkpoints yet'
       : `Duration of ${plural(duration.points, 'completed checkpoint')}${
           duration.latest === null ? '' : `, latest ${formatDuration(duration.latest)}`
         }, ${duration.failures} failed`;
   return (
-    <div class="charts">
-      <Chart
-        testid="state-size-chart"
-        title="State size"
-        summary={sizeSummary}
-        points={size.points}
-        failures={0}
-        data={sizeData}
-        formatY={formatBytes}
-        empty="No completed checkpoints yet."
-        series={(palette: Palette) => [
-          {
-            // The whole state, whatever the checkpoint type (not FULL as opposed to INCREMENTAL, R58).
-            label: 'Whole state',
-            stroke: palette('--chart-1'),
-            fill: palette('--chart-1-fill'),
-            width: 2,
-            value: (_u, v) => formatBytes(v),
-          },
-          {
-            label: 'Shared (incremental)',
-            stroke: palette('--chart-2'),
-            width: 2,
-            dash: [6, 4],
-            spanGaps: true,
-            value: (_u, v) => formatBytes(v),
-          },
-          {
-            label: 'Uploaded (checkpointed size)',
-            stroke: palette('--chart-3'),
-            width: 2,
-            dash: [2, 3],
-            spanGaps: true,
-            value: (_u, v) => formatBytes(v),
-          },
-        ]}
-        table={() => (
-          <table class="data compact">
-            <caption>State size of the completed checkpoints</caption>
-            <thead>
-              <tr>
-                <th scope="col">Completed</th>
-                <th scope="col" class="num">
-                  Whole state
-                </th>
-                <th scope="col" class="num">
-                  Shared
-                </th>
-                <th scope="col" class="num">
-                  Uploaded
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {size.x.map((x, i) => (
-                <tr key={i}>
-                  <td>{time(x)}</td>
-                  <td class="num">{formatBytes(size.full[i])}</td>
-                  <td class="num">{formatBytes(size.shared[i])}</td>
-                  <td class="num">{formatBytes(size.uploaded[i])}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      />
-      <Chart
-        testid="duration-chart"
-        title="Checkpoint duration"
-        summary={durationSummary}
-        points={duration.points}
-        failures={duration.failures}
-        data={durationData}
-        formatY={formatDuration}
-        empty="No completed or failed checkpoints yet."
-        series={(palette: Palette) => [
-          {
-            label: 'Duration',
-            stroke: palette('--chart-3'),
-            width: 2,
-            spanGaps: true,
-            value: (_u, v) => formatDuration(v),
-          },
-          {
-            label: 'Failed',
-            stroke: palette('--danger'),
-            fill: palette('--danger'),
-            width: 0,
-            paths: () => null,
-            points: { show: true, size: 9, stroke: palette('--danger'), fill: palette('--danger'), width: 1 },
-            value: (_u, v) => (v === null ? '—' : `failed after ${formatDuration(v)}`),
-          },
-        ]}
-        table={() => (
-          <table class="data compact">
-            <caption>Checkpoint durations (failed ones: time to failure)</caption>
-            <thead>
-              <tr>
-                <th scope="col">At</th>
-                <th scope="col" class="num">
-                  Duration
-                </th>
-                <th scope="col">Outcome</th>
-              </tr>
-            </thead>
-            <tbody>
-              {duration.x.map((x, i) => (
-                <tr key={i}>
-                  <td>{time(x)}</td>
-                  <td class="num">{formatDuration(duration.duration[i] ?? duration.failed[i])}</td>
-                  <td>{duration.duration[i] !== null ? 'completed' : 'failed'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      />
-    </div>
+    <Chart
+      testid="duration-chart"
+      title="Checkpoint duration"
+      summary={summary}
+      points={duration.points}
+      failures={duration.failures}
+      data={data}
+      formatY={formatDuration}
+      empty="No completed or failed checkpoints yet."
+      series={(palette: Palette) => [
+        {
+          label: 'Duration',
+          stroke: palette('--chart-3'),
+          width: 2,
+          spanGaps: true,
+          value: (_u, v) => formatDuration(v),
+        },
+        {
+          label: 'Failed',
+          stroke: palette('--danger'),
+          fill: palette('--danger'),
+          width: 0,
+          paths: () => null,
+          points: { show: true, size: 9, stroke: palette('--danger'), fill: palette('--danger'), width: 1 },
+          value: (_u, v) => (v === null ? '—' : `failed after ${formatDuration(v)}`),
+        },
+      ]}
+      table={() => (
+        <DataTable
+          compact
+          caption="Checkpoint durations (failed ones: time to failure)"
+          columns={['At', { label: 'Duration', num: true }, 'Outcome']}
+          items={duration.x}
+          row={(x, i) => (
+            <tr key={i}>
+              <td>{timeOf(x)}</td>
+              <td class="num">{formatDuration(duration.duration[i] ?? duration.failed[i])}</td>
+              <td>{duration.duration[i] !== null ? 'completed' : 'failed'}</td>
+            </tr>
+          )}
+        />
+      )}
+    />
   );
 }
 
-function SnapshotsTable(props: {
-  jobId: string;
-  rows: SnapshotRow[];
-  loaded: boolean;
-  now: number;
-  actionsColumn: boolean;
-  buttons(row: SnapshotRow): ComponentChildren;
-}) {
-  const { rows, now, jobId } = props;
-  if (!props.loaded) return <Loading what="snapshots" />;
-  const columns = props.actionsColumn ? 14 : 13;
+const SNAPSHOT_COLUMNS: Column[] = [
+  'Id',
+  'Kind',
+  'Status',
+  'Trigger',
+  'Persisted',
+  'Format',
+  { label: 'Type', title: "FULL or INCREMENTAL (Flink's CheckpointType)" },
+  { label: 'State size', num: true },
+  { label: 'Shared / private', num: true },
+  'Path',
+  'Discard',
+  'Triggered',
+  'Completed / failed',
+];
+
+function SnapshotsTable(props: SnapshotRowOptions & { list: PagedList<SnapshotRow> }) {
+  const { list, ...options } = props;
+  if (!list.loaded) return <Loading what="snapshots" />;
   return (
     <TableWrap label="Snapshots">
-      <table data-testid="snapshots" class="data">
-        <caption>
-          Snapshots <span class="muted">(newest first)</span>
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Id</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Status</th>
-            <th scope="col">Trigger</th>
-            <th scope="col">Persisted</th>
-            <th scope="col">Format</th>
-            <th scope="col" title="FULL or INCREMENTAL (Flink's CheckpointType)">
-              Type
-            </th>
-            <th scope="col" class="num">
-              State size
-            </th>
-            <th scope="col" class="num">
-              Shared / private
-            </th>
-            <th scope="col">Path</th>
-            <th scope="col">Discard</th>
-            <th scope="col">Triggered</th>
-            <th scope="col">Completed / failed</th>
-            {props.actionsColumn && <th scope="col">Actions</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.length === 0 && (
-            <tr>
-              <td colSpan={columns} class="muted">
-                No snapshots match.
-              </td>
-            </tr>
-          )}
-          {rows.map((s) => (
-            <tr key={s.id} data-snapshot-id={String(s.id)} data-status={s.status}>
-              <th scope="row">
-                <a href={snapshotHref(jobId, s.id)}>{s.id}</a>
-              </th>
-              <td>{s.kind}</td>
-              <td>
-                <StatusBadge status={s.status} />
-              </td>
-              <td>{s.triggerType}</td>
-              <td>{yesNo(s.persisted)}</td>
-              <td>{s.formatType}</td>
-              <td data-field="checkpointType">{s.checkpointType ?? <span class="muted">—</span>}</td>
-              <td class="num">{formatBytes(s.stateSize)}</td>
-              <td class="num">
-                {formatBytes(s.sharedStateSize)} / {formatBytes(s.privateStateSize)}
-              </td>
-              <td class="path">
-                <Mono title={s.restorePath ? `flink run -s ${s.restorePath}` : s.externalPath}>
-                  {s.restorePath ?? s.externalPath}
-                </Mono>
-              </td>
-              <td class="nowrap">
-                {s.discard ? (
-                  <span title={s.discard.reason ?? undefined}>
-                    {s.discard.cause} / {s.discard.state}
-                  </span>
-                ) : (
-                  <span class="muted">—</span>
-                )}
-              </td>
-              <td class="nowrap">
-                <Ago iso={s.triggeredAt} now={now} />
-              </td>
-              <td class="nowrap">
-                {s.completedAt ? (
-                  <Ago iso={s.completedAt} now={now} />
-                ) : s.failedAt ? (
-                  <span class="failed-count" title={s.failureReason ?? undefined}>
-                    failed <Ago iso={s.failedAt} now={now} />
-                  </span>
-                ) : (
-                  <span class="muted">—</span>
-                )}
-              </td>
-              {props.actionsColumn && <td class="nowrap">{props.buttons(s)}</td>}
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        testid="snapshots"
+        caption={
+          <>
+            Snapshots <span class="muted">(newest first)</span>
+          </>
+        }
+        columns={[...SNAPSHOT_COLUMNS, props.actionsColumn && 'Actions']}
+        items={list.items}
+        empty="No snapshots match."
+        row={(s) => <SnapshotTableRow key={s.id} snapshot={s} {...options} />}
+      />
     </TableWrap>
+  );
+}
+
+function SnapshotTableRow(props: SnapshotRowOptions & { snapshot: SnapshotRow }) {
+  const { snapshot: s, now } = props;
+  return (
+    <tr data-snapshot-id={String(s.id)} data-status={s.status}>
+      <th scope="row">
+        <a href={snapshotHref(props.jobId, s.id)}>{s.id}</a>
+      </th>
+      <td>{s.kind}</td>
+      <td>
+        <StatusBadge status={s.status} />
+      </td>
+      <td>{s.triggerType}</td>
+      <td>{yesNo(s.persisted)}</td>
+      <td>{s.formatType}</td>
+      <td data-field="checkpointType">{s.checkpointType ?? <span class="muted">—</span>}</td>
+      <td class="num">{formatBytes(s.stateSize)}</td>
+      <td class="num">
+        {formatBytes(s.sharedStateSize)} / {formatBytes(s.privateStateSize)}
+      </td>
+      <td class="path">
+        <Mono title={s.restorePath ? `flink run -s ${s.restorePath}` : s.externalPath}>
+          {s.restorePath ?? s.externalPath}
+        </Mono>
+      </td>
+      <td class="nowrap">
+        {s.discard ? (
+          <span title={s.discard.reason ?? undefined}>
+            {s.discard.cause} / {s.discard.state}
+          </span>
+        ) : (
+          <span class="muted">—</span>
+        )}
+      </td>
+      <td class="nowrap">
+        <Ago iso={s.triggeredAt} now={now} />
+      </td>
+      <td class="nowrap">
+        {s.completedAt ? (
+          <Ago iso={s.completedAt} now={now} />
+        ) : s.failedAt ? (
+          <span class="failed-count" title={s.failureReason ?? undefined}>
+            failed <Ago iso={s.failedAt} now={now} />
+          </span>
+        ) : (
+          <span class="muted">—</span>
+        )}
+      </td>
+      {props.actionsColumn && <td class="nowrap">{props.buttons(s)}</td>}
+    </tr>
   );
 }

@@ -1,4 +1,6 @@
+import type { ComponentChildren } from 'preact';
 import type { ApiError, LiveState } from '../graphql';
+import { StatusBadge } from '../ui';
 
 const LABELS: Record<LiveState, string> = {
   connecting: 'Connecting…',
@@ -18,5 +20,25 @@ export function LiveBadge({ state, error }: { state: LiveState; error?: ApiError
       <span class="dot" aria-hidden="true" />
       {LABELS[state]}
     </span>
+  );
+}
+
+/** The head of a page that follows its job live: the title (with a status badge), the live badge, actions. */
+export function LivePageHead(props: {
+  title: ComponentChildren;
+  status: string | undefined;
+  live: { state: LiveState; error?: ApiError | undefined };
+  children?: ComponentChildren;
+}) {
+  return (
+    <div class="page-head">
+      <h1>
+        {props.title} {props.status && <StatusBadge status={props.status} />}
+      </h1>
+      <div class="head-actions">
+        <LiveBadge state={props.live.state} error={props.live.error} />
+        {props.children}
+      </div>
+    </div>
   );
 }
