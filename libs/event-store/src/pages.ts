@@ -23,7 +23,7 @@ export async function* readStreamPages(
   let from = fromRevision;
   for (;;) {
     const page = await store.readStream(streamId, {
-      direction,
+      ...(direction === 'backwards' ? { direction } : {}), // forwards is readStream's default
       ...(from !== undefined ? { fromRevision: from } : {}),
       maxCount: pageSize,
     });
