@@ -18,7 +18,7 @@ import {
   type EventStore,
   type Position,
   type RecordedEvent,
-  type Subscription,
+  type LogSubscription,
 } from '@snapcat/event-store';
 import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Deliveries } from './deliveries';
@@ -78,7 +78,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     return from;
   }
 
-  protected async subscribe(from: Position): Promise<Subscription> {
+  protected async subscribeToLog(from: Position): Promise<LogSubscription> {
     await this.deps.store.setStreamMaxCount?.(DISPATCHER_STREAM, DISPATCHER_CHECKPOINTS_KEPT);
     this.position = from;
     this.subscriptions = await this.subscriptionsAt(from);
@@ -92,7 +92,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
         onCheckpoint: (position) => this.savePosition(position),
       },
       (event) => this.handle(event),
-      this.subscriptionFailed,
+      this.logSubscriptionFailed,
     );
   }
 

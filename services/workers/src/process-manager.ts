@@ -28,7 +28,7 @@ import {
   type EventStore,
   type Position,
   type RecordedEvent,
-  type Subscription,
+  type LogSubscription,
 } from '@snapcat/event-store';
 import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Enqueuer } from './enqueue';
@@ -65,7 +65,7 @@ export class ProcessManager extends LeasedLogConsumer {
     return this.reconcile();
   }
 
-  protected async subscribe(from: Position): Promise<Subscription> {
+  protected async subscribeToLog(from: Position): Promise<LogSubscription> {
     // On taking over, and after a wipe (which recovered first): the schedulers exist, created from here only.
     await this.deps.enqueue.maintenanceSchedulers();
     return this.deps.store.subscribeToAll(
@@ -75,7 +75,7 @@ export class ProcessManager extends LeasedLogConsumer {
         onCheckpoint: (position) => this.checkpointed(position),
       },
       (event) => this.handle(event),
-      this.subscriptionFailed,
+      this.logSubscriptionFailed,
     );
   }
 
