@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { domainEvent } from '@snapcat/application';
+import { domainEvent, jobStream } from '@snapcat/application';
 import type { Event } from '@snapcat/domain';
-import { openEventStore, type EventStore } from '@snapcat/event-store';
+import { openEventStore, readStreamPages, type EventStore } from '@snapcat/event-store';
 import { ReadModel, verifyReadModel } from '@snapcat/read-model';
 import { connectRedis } from '@snapcat/runtime';
 import { newJobId } from './support/ids';
@@ -30,12 +30,8 @@ type Redis = { kind: 'one Redis' | 'a 3-master Redis Cluster'; url: string; stop
 
 async function jobEvents(store: EventStore, jobId: string): Promise<Event[]> {
   const events: Event[] = [];
-  for (let from = 0n; ;) {
-    const page = await store.readStream(`snapcat-job-${jobId}`, { fromRevision: from, maxCount: 1000 });
-    events.push(...page.map(domainEvent));
-    if (page.length < 1000) return events;
-    from = page[page.length - 1]!.revision + 1n;
-  }
+  for await (const page of readStreamPages(store, jobStream(jobId))) events.push(...page.map(domainEvent));
+  return events;
 }
 
 const redisSetups: [string, () => Promise<Redis>][] = [

@@ -1,9 +1,7 @@
 import { fold, initialState, type JobState } from '@snapcat/domain';
-import type { EventStore } from '@snapcat/event-store';
+import { foldStream, type EventStore } from '@snapcat/event-store';
 import { readAggregateSnapshot } from './aggregate-snapshots';
 import { domainEvent, jobStream } from './streams';
-
-const PAGE = 1000;
 
 interface Until {
   revision?: bigint;
@@ -36,28 +34,13 @@ async function fromStore(
   until: Until,
   fromSnapshot: boolean,
 ): Promise<{ state: JobState; revision: bigint }> {
-  let state = initialState(jobId);
-  let revision = -1n;
-  if (fromSnapshot) {
-    const snapshot = await readAggregateSnapshot(store, jobId, until.revision);
-    if (snapshot) ({ state, revision } = snapshot);
-  }
-  for (;;) {
-    if (until.revision !== undefined && revision >= until.revision) break;
-    const page = await store.readStream(jobStream(jobId), { fromRevision: revision + 1n, maxCount: PAGE });
-    let events = page;
-    if (until.revision !== undefined) events = events.filter((e) => e.revision <= until.revision!);
-    if (until.at !== undefined) {
-      const cut = events.findIndex((e) => Date.parse(domainEvent(e).occurredAt) > until.at!);
-      if (cut >= 0) {
-        state = fold(state, events.slice(0, cut).map(domainEvent));
-        return { state, revision: cut > 0 ? events[cut - 1]!.revision : revision };
-      }
-    }
-    if (events.length === 0) break;
-    state = fold(state, events.map(domainEvent));
-    revision = events[events.length - 1]!.revision;
-    if (page.length < PAGE) break;
-  }
-  return { state, revision };
+  const snapshot = fromSnapshot ? await readAggregateSnapshot(store, jobId, until.revision) : undefined;
+  const at = until.at;
+  return foldStream(store, jobStream(jobId), {
+    initialState: snapshot?.state ?? initialState(jobId),
+    from: (snapshot?.revision ?? -1n) + 1n,
+    evolve: (state, events) => fold(state, events.map(domainEvent)),
+    ...(until.revision !== undefined ? { until: until.revision } : {}),
+    ...(at !== undefined ? { takeWhile: (e) => Date.parse(domainEvent(e).occurredAt) <= at } : {}),
+  });
 }

@@ -5,8 +5,8 @@ import {
   type Position,
   type ReadAllOptions,
   type RecordedEvent,
-  type SubscribeOptions,
-  type Subscription,
+  type LogSubscribeOptions,
+  type LogSubscription,
 } from './port';
 
 const BATCH = 500;
@@ -23,11 +23,11 @@ const BATCH = 500;
 export function catchUpSubscription(
   readAll: (options: ReadAllOptions) => Promise<RecordedEvent[]>,
   appended: EventEmitter,
-  options: SubscribeOptions,
+  options: LogSubscribeOptions,
   handler: EventHandler,
   onError: ((error: unknown) => void) | undefined,
   pollMs: number,
-): Subscription {
+): LogSubscription {
   let position: Position = options.from;
   let closed = false;
   let wake: (() => void) | null = null;

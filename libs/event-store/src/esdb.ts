@@ -43,8 +43,8 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type StoreAccess,
-  type SubscribeOptions,
-  type Subscription,
+  type LogSubscribeOptions,
+  type LogSubscription,
 } from './port';
 
 const PAGE = 1000;
@@ -276,10 +276,10 @@ export class EsdbEventStore implements EventStore {
   }
 
   subscribeToAll(
-    options: SubscribeOptions,
+    options: LogSubscribeOptions,
     handler: EventHandler,
     onError?: (error: unknown) => void,
-  ): Subscription {
+  ): LogSubscription {
     let position = options.from;
     let closed = false;
     let current: { unsubscribe(): Promise<void> } | undefined;

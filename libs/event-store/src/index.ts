@@ -1,4 +1,5 @@
 export * from './port';
+export * from './pages';
 export { MemoryEventStore } from './memory';
 export { SqliteEventStore } from './sqlite';
 export { openEventStore } from './open';

@@ -8,8 +8,8 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
-  type SubscribeOptions,
-  type Subscription,
+  type LogSubscribeOptions,
+  type LogSubscription,
 } from './port';
 
 export interface EventStoreCounters {
@@ -104,10 +104,10 @@ export class InstrumentedEventStore implements EventStore {
   }
 
   subscribeToAll(
-    options: SubscribeOptions,
+    options: LogSubscribeOptions,
     handler: EventHandler,
     onError?: (error: unknown) => void,
-  ): Subscription {
+  ): LogSubscription {
     let delivered = false;
     return this.inner.subscribeToAll(
       options,

@@ -12,8 +12,8 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
-  type SubscribeOptions,
-  type Subscription,
+  type LogSubscribeOptions,
+  type LogSubscription,
 } from './port';
 
 /**
@@ -95,10 +95,10 @@ export class MemoryEventStore implements EventStore {
   }
 
   subscribeToAll(
-    options: SubscribeOptions,
+    options: LogSubscribeOptions,
     handler: EventHandler,
     onError?: (error: unknown) => void,
-  ): Subscription {
+  ): LogSubscription {
     return catchUpSubscription((o) => this.readAll(o), this.appended, options, handler, onError, 1000);
   }
 

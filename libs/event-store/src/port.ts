@@ -69,7 +69,7 @@ export interface ReadAllOptions {
   filter?: EventFilter;
 }
 
-export interface SubscribeOptions {
+export interface LogSubscribeOptions {
   /** Deliver the events after this position; START for the whole log. */
   from: Position;
   filter?: EventFilter;
@@ -85,7 +85,8 @@ export interface SubscribeOptions {
   onCheckpoint?: (position: Position) => void | Promise<void>;
 }
 
-export interface Subscription {
+/** A subscription to the log ($all); a webhook's subscription is libs/domain's `Subscription`. */
+export interface LogSubscription {
   close(): Promise<void>;
 }
 
@@ -117,10 +118,10 @@ export interface EventStore {
    * subscription stops and onError is called.
    */
   subscribeToAll(
-    options: SubscribeOptions,
+    options: LogSubscribeOptions,
     handler: EventHandler,
     onError?: (error: unknown) => void,
-  ): Subscription;
+  ): LogSubscription;
   /**
    * Keeps only the newest `maxCount` events of the stream readable (EventStoreDB's `$maxCount`, set in the
    * stream's metadata; older ones go at its next scavenge), for streams of which only the last matter.

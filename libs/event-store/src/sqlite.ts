@@ -17,8 +17,8 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
-  type SubscribeOptions,
-  type Subscription,
+  type LogSubscribeOptions,
+  type LogSubscription,
 } from './port';
 
 interface Row {
@@ -258,10 +258,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   subscribeToAll(
-    options: SubscribeOptions,
+    options: LogSubscribeOptions,
     handler: EventHandler,
     onError?: (error: unknown) => void,
-  ): Subscription {
+  ): LogSubscription {
     return catchUpSubscription(
       (o) => this.readAll(o),
       this.appended,

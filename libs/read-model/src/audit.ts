@@ -10,14 +10,13 @@ import {
   isTombstone,
   formatPosition,
   parsePosition,
+  readAllPages,
   type EventStore,
   type Position,
 } from '@snapcat/event-store';
 import { ReadModelKeys, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { storedJobViews, writeJobViews } from './writes';
-
-const PAGE = 1000;
 
 const OLD_SPACE_GRACE_MS = 2500;
 
@@ -41,13 +40,9 @@ export async function foldLog(
   const deleted = new Map<string, string>();
   let after: Position = START;
   let events = 0;
-  for (;;) {
-    let page = await store.readAll({
-      after,
-      maxCount: PAGE,
-      filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] },
-    });
-    if (until) page = page.filter((e) => comparePositions(e.position, until) <= 0);
+  const pages = readAllPages(store, { filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } });
+  for await (const read of pages) {
+    const page = until ? read.filter((e) => comparePositions(e.position, until) <= 0) : read;
     if (page.length === 0) break;
     const byJob = new Map<string, Event[]>();
     for (const recorded of page) {
@@ -66,7 +61,7 @@ export async function foldLog(
     events += page.length;
     after = page[page.length - 1]!.position;
     onPage?.(events, after);
-    if (page.length < PAGE) break;
+    if (page.length < read.length) break; // the rest is past `until`
   }
   return { states, revisions, deleted, position: after, events };
 }

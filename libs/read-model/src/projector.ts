@@ -12,7 +12,7 @@ import {
   type EventStore,
   type Position,
   type RecordedEvent,
-  type Subscription,
+  type LogSubscription,
 } from '@snapcat/event-store';
 import { AccessRefusals, RedisLease } from '@snapcat/runtime';
 import { ReadModelKeys, type KeySpace } from './keys';
@@ -76,7 +76,7 @@ class LeaseLostError extends Error {
 export class Projector {
   private readonly keys: ReadModelKeys;
   private version = 0;
-  private subscription: Subscription | undefined;
+  private subscription: LogSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly cache = new Map<string, { state: JobState; revision: bigint }>();
   private readonly lags: number[] = [];

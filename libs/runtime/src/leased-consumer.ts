@@ -4,7 +4,7 @@ import {
   formatPosition,
   parsePosition,
   type Position,
-  type Subscription,
+  type LogSubscription,
 } from '@snapcat/event-store';
 import { RedisLease } from './lease';
 import type { LogFn } from './log';
@@ -80,7 +80,7 @@ export class AccessRefusals {
 export abstract class LeasedLogConsumer {
   protected readonly keys: { position: string; epoch: string };
   private readonly lease: RedisLease;
-  private subscription: Subscription | undefined;
+  private subscription: LogSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private stopped = false;
@@ -133,13 +133,13 @@ export abstract class LeasedLogConsumer {
   /** Where to consume from when Redis holds no position; writes the position and the epoch. */
   protected abstract recover(): Promise<Position>;
 
-  /** Subscribes from `from` (exclusive); the subscription's errors go to `subscriptionFailed`. */
-  protected abstract subscribe(from: Position): Promise<Subscription>;
+  /** Subscribes from `from` (exclusive); the subscription's errors go to `logSubscriptionFailed`. */
+  protected abstract subscribeToLog(from: Position): Promise<LogSubscription>;
 
   /** Runs on every tick while this process is the active consumer. */
   protected async whileActive(): Promise<void> {}
 
-  protected readonly subscriptionFailed = (error: unknown): void => {
+  protected readonly logSubscriptionFailed = (error: unknown): void => {
     if (error instanceof StoreAccessDeniedError) {
       void this.refused(error);
       return;
@@ -193,7 +193,7 @@ export abstract class LeasedLogConsumer {
       this.subscription = undefined;
       const stored = epoch ? await redis.get(this.keys.position) : null;
       const from = stored ? parsePosition(stored) : await this.recover();
-      this.subscription = await this.subscribe(from);
+      this.subscription = await this.subscribeToLog(from);
     } catch (error) {
       if (error instanceof StoreAccessDeniedError) await this.refused(error);
       else log.error(`${name} tick failed`, { error: String(error) });

@@ -5,7 +5,7 @@ import {
   START,
   type Position,
   type RecordedEvent,
-  type Subscription,
+  type LogSubscription,
 } from '@snapcat/event-store';
 import { LeasedLogConsumer } from '../src';
 import { EsdbTestServer } from '../../../test/esdb/test-server';
@@ -33,8 +33,8 @@ class Recorder extends LeasedLogConsumer {
     await this.markRecovered(START, new Date());
     return START;
   }
-  protected async subscribe(from: Position): Promise<Subscription> {
-    return this.store.subscribeToAll({ from }, (e) => void this.seen.push(e), this.subscriptionFailed);
+  protected async subscribeToLog(from: Position): Promise<LogSubscription> {
+    return this.store.subscribeToAll({ from }, (e) => void this.seen.push(e), this.logSubscriptionFailed);
   }
 }
 

@@ -11,13 +11,14 @@ import { JOB_STREAM_PREFIX, JobNamespaces } from '@snapcat/application';
 import {
   START,
   comparePositions,
+  foldStream,
   formatPosition,
   isTombstone,
   parsePosition,
   type EventStore,
   type Position,
   type RecordedEvent,
-  type Subscription,
+  type LogSubscription,
 } from '@snapcat/event-store';
 import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Deliveries } from './deliveries';
@@ -77,7 +78,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     return from;
   }
 
-  protected async subscribe(from: Position): Promise<Subscription> {
+  protected async subscribeToLog(from: Position): Promise<LogSubscription> {
     await this.deps.store.setStreamMaxCount?.(DISPATCHER_STREAM, DISPATCHER_CHECKPOINTS_KEPT);
     this.position = from;
     this.subscriptions = await this.subscriptionsAt(from);
@@ -91,7 +92,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
         onCheckpoint: (position) => this.savePosition(position),
       },
       (event) => this.handle(event),
-      this.subscriptionFailed,
+      this.logSubscriptionFailed,
     );
   }
 
@@ -101,17 +102,13 @@ export class WebhookDispatcher extends LeasedLogConsumer {
 
   /** The subscriptions as they were at `position` (later changes arrive through $all, in order). */
   private async subscriptionsAt(position: Position): Promise<Subscriptions> {
-    let state: Subscriptions = new Map();
-    let fromRevision = 0n;
-    for (;;) {
-      const page = await this.deps.store.readStream(SUBSCRIPTIONS_STREAM, { fromRevision, maxCount: 1000 });
-      for (const recorded of page) {
-        if (comparePositions(recorded.position, position) > 0) return state;
-        state = evolveSubscriptions(state, SubscriptionEvent.parse(recorded.data));
-      }
-      if (page.length < 1000) return state;
-      fromRevision = page[page.length - 1]!.revision + 1n;
-    }
+    const { state } = await foldStream<Subscriptions>(this.deps.store, SUBSCRIPTIONS_STREAM, {
+      initialState: new Map(),
+      evolve: (subscriptions, events) =>
+        events.reduce((s, e) => evolveSubscriptions(s, SubscriptionEvent.parse(e.data)), subscriptions),
+      takeWhile: (recorded) => comparePositions(recorded.position, position) <= 0,
+    });
+    return state;
   }
 
   private async handle(recorded: RecordedEvent): Promise<void> {

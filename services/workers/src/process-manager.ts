@@ -23,10 +23,12 @@ import {
 import {
   START,
   isTombstone,
+  readAllPages,
+  readStreamPages,
   type EventStore,
   type Position,
   type RecordedEvent,
-  type Subscription,
+  type LogSubscription,
 } from '@snapcat/event-store';
 import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Enqueuer } from './enqueue';
@@ -63,7 +65,7 @@ export class ProcessManager extends LeasedLogConsumer {
     return this.reconcile();
   }
 
-  protected async subscribe(from: Position): Promise<Subscription> {
+  protected async subscribeToLog(from: Position): Promise<LogSubscription> {
     // On taking over, and after a wipe (which recovered first): the schedulers exist, created from here only.
     await this.deps.enqueue.maintenanceSchedulers();
     return this.deps.store.subscribeToAll(
@@ -73,7 +75,7 @@ export class ProcessManager extends LeasedLogConsumer {
         onCheckpoint: (position) => this.checkpointed(position),
       },
       (event) => this.handle(event),
-      this.subscriptionFailed,
+      this.logSubscriptionFailed,
     );
   }
 
@@ -84,17 +86,10 @@ export class ProcessManager extends LeasedLogConsumer {
     const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
     const end = last?.position ?? START;
     const jobIds = new Set<string>();
-    let after: Position = START;
-    for (;;) {
-      const page = await store.readAll({
-        after,
-        maxCount: 1000,
-        filter: { streamNamePrefixes: [JOB_STREAM_PREFIX], eventTypes: ['JobRegistered'] },
-      });
-      for (const e of page) jobIds.add(domainEvent(e).jobId);
-      if (page.length < 1000) break;
-      after = page[page.length - 1]!.position;
-    }
+    const registrations = readAllPages(store, {
+      filter: { streamNamePrefixes: [JOB_STREAM_PREFIX], eventTypes: ['JobRegistered'] },
+    });
+    for await (const page of registrations) for (const e of page) jobIds.add(domainEvent(e).jobId);
     for (const jobId of jobIds) {
       const state = await bus.load(jobId).catch((error: unknown) => {
         if (error instanceof JobDeletedError) return undefined; // hard-deleted: nothing left to do for it
@@ -119,19 +114,13 @@ export class ProcessManager extends LeasedLogConsumer {
   private async discardRequests(jobId: string, snapshotIds: Set<number>) {
     const wanted = new Set(snapshotIds);
     const found: EventOf<'SnapshotDiscardRequested'>[] = [];
-    let from: bigint | undefined;
-    while (wanted.size > 0) {
-      const page = await this.deps.store.readStream(jobStream(jobId), {
-        direction: 'backwards',
-        maxCount: 1000,
-        ...(from !== undefined ? { fromRevision: from } : {}),
-      });
+    if (wanted.size === 0) return found;
+    for await (const page of readStreamPages(this.deps.store, jobStream(jobId), { direction: 'backwards' })) {
       for (const recorded of page) {
         const event = domainEvent(recorded);
         if (event.type === 'SnapshotDiscardRequested' && wanted.delete(event.snapshotId)) found.push(event);
       }
-      if (page.length < 1000) break;
-      from = page[page.length - 1]!.revision - 1n;
+      if (wanted.size === 0) break;
     }
     return found;
   }
