@@ -157,22 +157,22 @@ export class CowMapEditor<V> implements ReadonlyCowMap<V> {
 
   private writableLeaf(hash: number): Leaf {
     const number = hash & (LEAVES - 1);
-    const r = number >>> BITS;
-    const l = number & (FAN - 1);
+    const rowIndex = number >>> BITS;
+    const leafIndex = number & (FAN - 1);
     if (!this.tableOwned) {
       this.table = this.table.slice();
       this.tableOwned = true;
     }
-    let row = this.table[r];
-    if (!this.ownedRows.has(r)) {
+    let row = this.table[rowIndex];
+    if (!this.ownedRows.has(rowIndex)) {
       row = row ? row.slice() : Array.from<Leaf | undefined>({ length: FAN });
-      this.table[r] = row;
-      this.ownedRows.add(r);
+      this.table[rowIndex] = row;
+      this.ownedRows.add(rowIndex);
     }
-    let leaf = row![l];
+    let leaf = row![leafIndex];
     if (!this.ownedLeaves.has(number)) {
       leaf = leaf ? leaf.slice() : [];
-      row![l] = leaf;
+      row![leafIndex] = leaf;
       this.ownedLeaves.add(number);
     }
     return leaf!;

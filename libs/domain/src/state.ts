@@ -757,9 +757,9 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
  * discarded as its retention says. Its own checkpoints, unless persisted or restored from without a claim;
  * and any snapshot it restored from in CLAIM mode.
  */
-export function isJobOwned(s: SnapshotState): boolean {
-  if (s.claimMode !== null) return s.claimMode === 'CLAIM';
-  return s.kind === 'CHECKPOINT' && !s.persisted && !s.imported;
+export function isJobOwned(snapshot: SnapshotState): boolean {
+  if (snapshot.claimMode !== null) return snapshot.claimMode === 'CLAIM';
+  return snapshot.kind === 'CHECKPOINT' && !snapshot.persisted && !snapshot.imported;
 }
 
 /**
@@ -767,9 +767,9 @@ export function isJobOwned(s: SnapshotState): boolean {
  * tasks reported (INCREMENTAL if one did), and what was asked for while none has said; null for a
  * checkpoint triggered before R58 whose tasks never said.
  */
-export function checkpointTypeOf(s: SnapshotState): CheckpointType | null {
-  if (s.requestedCheckpointType === 'FULL') return 'FULL';
-  return s.reportedCheckpointType ?? s.requestedCheckpointType;
+export function checkpointTypeOf(snapshot: SnapshotState): CheckpointType | null {
+  if (snapshot.requestedCheckpointType === 'FULL') return 'FULL';
+  return snapshot.reportedCheckpointType ?? snapshot.requestedCheckpointType;
 }
 
 /**
@@ -849,13 +849,14 @@ function checkpointingOf(recorded: RecordedCheckpointingConfig): CheckpointingCo
 }
 
 /** Whether two schedules have the same slots (they may differ in retention or target directory). */
-export function sameTiming(a: SavepointSchedule, b: SavepointSchedule): boolean {
-  const every = (x: SavepointSchedule) => (x.every === undefined ? undefined : durationMs(x.every));
-  return every(a) === every(b) && a.cron === b.cron && a.tz === b.tz;
+export function sameTiming(left: SavepointSchedule, right: SavepointSchedule): boolean {
+  const every = (schedule: SavepointSchedule) =>
+    schedule.every === undefined ? undefined : durationMs(schedule.every);
+  return every(left) === every(right) && left.cron === right.cron && left.tz === right.tz;
 }
 
-export function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a === b || (a.length === b.length && a.every((item, i) => item === b[i]));
+export function sameList(left: readonly string[], right: readonly string[]): boolean {
+  return left === right || (left.length === right.length && left.every((item, i) => item === right[i]));
 }
 
 const taskIndexes = new WeakMap<readonly string[], Set<string>>();
@@ -953,7 +954,7 @@ export function latestCompleted(state: JobState): SnapshotState | undefined {
 /** The newest completed snapshot the job took (not an imported one, R70), among those retained, that matches. */
 export function latestCompletedWhere(
   state: JobState,
-  predicate: (s: SnapshotState) => boolean,
+  predicate: (snapshot: SnapshotState) => boolean,
 ): SnapshotState | undefined {
   for (let i = state.completed.length - 1; i >= 0; i -= 1) {
     const snapshot = state.snapshots.get(state.completed[i]!)!;
