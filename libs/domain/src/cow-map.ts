@@ -100,9 +100,9 @@ function* entriesOf<V>(table: Table): Generator<[string, V]> {
 /** Changes a map without touching the version it started from; `seal()` gives the new version. */
 export class CowMapEditor<V> implements ReadonlyCowMap<V> {
   private table: Table;
-  private tableOwned = false;
-  private readonly ownedRows = new Set<number>();
-  private readonly ownedLeaves = new Set<number>();
+  private tableCopied = false;
+  private readonly copiedRows = new Set<number>();
+  private readonly copiedLeaves = new Set<number>();
 
   constructor(
     table: Table,
@@ -159,21 +159,21 @@ export class CowMapEditor<V> implements ReadonlyCowMap<V> {
     const number = hash & (LEAVES - 1);
     const rowIndex = number >>> BITS;
     const leafIndex = number & (FAN - 1);
-    if (!this.tableOwned) {
+    if (!this.tableCopied) {
       this.table = this.table.slice();
-      this.tableOwned = true;
+      this.tableCopied = true;
     }
     let row = this.table[rowIndex];
-    if (!this.ownedRows.has(rowIndex)) {
+    if (!this.copiedRows.has(rowIndex)) {
       row = row ? row.slice() : Array.from<Leaf | undefined>({ length: FAN });
       this.table[rowIndex] = row;
-      this.ownedRows.add(rowIndex);
+      this.copiedRows.add(rowIndex);
     }
     let leaf = row![leafIndex];
-    if (!this.ownedLeaves.has(number)) {
+    if (!this.copiedLeaves.has(number)) {
       leaf = leaf ? leaf.slice() : [];
       row![leafIndex] = leaf;
-      this.ownedLeaves.add(number);
+      this.copiedLeaves.add(number);
     }
     return leaf!;
   }

@@ -310,9 +310,9 @@ const COPY: { [K in SharedContainer]: (value: JobState[K]) => JobState[K] } = {
 export class Draft {
   readonly state: JobState;
   /** Snapshots copied into this draft (changed by it). */
-  private readonly owned = new Set<number>();
+  private readonly copiedSnapshots = new Set<number>();
   /** Containers copied into this draft: each is copied on its first change, so a batch of acknowledgements copies only the snapshot map, not the trigger index or the lists. */
-  private readonly copied = new Set<SharedContainer>();
+  private readonly copiedContainers = new Set<SharedContainer>();
 
   /** The registry being edited, from the first change on; sealed into the state by `seal()`. */
   private registry: RegistryEditor | undefined;
@@ -339,10 +339,10 @@ export class Draft {
     return this.registry;
   }
 
-  /** The draft's own copy of a container, to change. */
-  private own<K extends SharedContainer>(container: K): JobState[K] {
-    if (!this.copied.has(container)) {
-      this.copied.add(container);
+  /** The draft's copy of a container, to change (copied on the first call). */
+  private writable<K extends SharedContainer>(container: K): JobState[K] {
+    if (!this.copiedContainers.has(container)) {
+      this.copiedContainers.add(container);
       this.state[container] = (COPY[container] as (value: JobState[K]) => JobState[K])(this.state[container]);
     }
     return this.state[container];
@@ -444,7 +444,7 @@ export class Draft {
 
   private snapshotTriggered(event: EventOf<'SnapshotTriggered'>, at: number): void {
     const { state } = this;
-    this.own('snapshots').set(
+    this.writable('snapshots').set(
       event.snapshotId,
       snapshotRecord({
         snapshotId: event.snapshotId,
@@ -477,12 +477,12 @@ export class Draft {
         imported: event.imported ?? false,
       }),
     );
-    this.owned.add(event.snapshotId);
+    this.copiedSnapshots.add(event.snapshotId);
     if (event.flinkCheckpointId !== undefined) {
-      this.own('flinkCheckpoints').set(event.flinkCheckpointId, event.snapshotId);
+      this.writable('flinkCheckpoints').set(event.flinkCheckpointId, event.snapshotId);
     }
-    this.own('triggers').set(event.triggerId, event.snapshotId);
-    this.own('pending').add(event.snapshotId);
+    this.writable('triggers').set(event.triggerId, event.snapshotId);
+    this.writable('pending').add(event.snapshotId);
     state.nextSnapshotId = Math.max(state.nextSnapshotId, event.snapshotId + 1);
     if (event.slot !== undefined) state.lastSlot = Math.max(state.lastSlot ?? 0, event.slot);
     this.editRegistry().ownDirectory(event.snapshotId, event.externalPath);
@@ -493,7 +493,7 @@ export class Draft {
     const { cleanupId, cleanup } = event;
     if (cleanupId === undefined || !cleanup) return;
     const locations = cleanup.map((handle) => normaliseLocation(handle.path));
-    this.own('strayCleanups').set(cleanupId, locations);
+    this.writable('strayCleanups').set(cleanupId, locations);
     this.state.nextCleanupId = Math.max(this.state.nextCleanupId, cleanupId + 1);
     this.editRegistry().markDeleting(strayCleanupOwner(cleanupId), locations);
   }
@@ -501,7 +501,7 @@ export class Draft {
   private strayStateDeleted(event: EventOf<'StrayStateDeleted'>): void {
     const cleanup = this.state.strayCleanups.get(event.cleanupId);
     if (!cleanup) return;
-    this.own('strayCleanups').delete(event.cleanupId);
+    this.writable('strayCleanups').delete(event.cleanupId);
     const owner = strayCleanupOwner(event.cleanupId);
     this.editRegistry().deletionDone(owner, cleanup);
   }
@@ -541,9 +541,9 @@ export class Draft {
     snapshot.acks = AckLog.EMPTY;
     snapshot.stateSize = event.stateSize;
     if (event.checkpointedSize !== undefined) snapshot.checkpointedSize = event.checkpointedSize;
-    this.own('pending').delete(event.snapshotId);
-    insertSorted(this.own('completed'), event.snapshotId);
-    this.own('counts').completed += 1;
+    this.writable('pending').delete(event.snapshotId);
+    insertSorted(this.writable('completed'), event.snapshotId);
+    this.writable('counts').completed += 1;
     // R70: an imported snapshot is no completion of the job's run: no pause, no reset of the failures.
     if (snapshot.imported) return;
     state.lastCompletedAt = at;
@@ -564,8 +564,8 @@ export class Draft {
     snapshot.failureReason = event.reason;
     if (event.message !== undefined) snapshot.failureMessage = event.message;
     if (event.taskId !== undefined) snapshot.declinedBy = event.taskId;
-    this.own('pending').delete(event.snapshotId);
-    this.own('counts').failed += 1;
+    this.writable('pending').delete(event.snapshotId);
+    this.writable('counts').failed += 1;
     const taskLevel = isTaskLevelFailure(event.reason, event.taskId);
     if (
       // R60: checkFailureAgainstCounter ignores a failure of a snapshot older than the last success.
@@ -574,7 +574,7 @@ export class Draft {
       // R28: checkFailureCounter, "we should make sure one checkpoint only be counted once".
       !state.countedFailures.has(event.snapshotId)
     ) {
-      this.own('countedFailures').add(event.snapshotId);
+      this.writable('countedFailures').add(event.snapshotId);
       state.consecutiveFailures += 1;
     }
   }
@@ -619,8 +619,8 @@ export class Draft {
     const snapshot = this.snapshot(event.snapshotId);
     if (snapshot.status === 'COMPLETED') {
       snapshot.status = 'DISCARDING';
-      removeSorted(this.own('completed'), event.snapshotId);
-      this.own('counts').discarded += 1;
+      removeSorted(this.writable('completed'), event.snapshotId);
+      this.writable('counts').discarded += 1;
     }
     // The snapshot stops being live. Its plan is in the event; events written before the registry
     // (no `kept`) listed every handle, so theirs is planned again here, as the decider would now.
@@ -686,7 +686,7 @@ export class Draft {
   private clearFailureCount(): void {
     this.state.consecutiveFailures = 0;
     if (this.state.countedFailures.size > 0) {
-      this.copied.add('countedFailures');
+      this.copiedContainers.add('countedFailures');
       this.state.countedFailures = new Set();
     }
   }
@@ -695,11 +695,11 @@ export class Draft {
   private snapshot(id: number): SnapshotState {
     const current = this.state.snapshots.get(id);
     if (!current) throw new Error(`event refers to snapshot ${id}, which was never triggered`);
-    if (this.owned.has(id)) return current;
+    if (this.copiedSnapshots.has(id)) return current;
     // The acknowledgements are not copied: versions share their AckLog, each seeing its own prefix.
     const copy = snapshotRecord(current);
-    this.own('snapshots').set(id, copy);
-    this.owned.add(id);
+    this.writable('snapshots').set(id, copy);
+    this.copiedSnapshots.add(id);
     return copy;
   }
 }
