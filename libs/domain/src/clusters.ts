@@ -139,7 +139,7 @@ export const ClusterEvent = z.discriminatedUnion('type', [
   FlinkClusterReachable,
 ]);
 export type ClusterEvent = z.infer<typeof ClusterEvent>;
-export const CLUSTER_EVENT_TYPES = ClusterEvent.options.map((o) => o.shape.type.value);
+export const CLUSTER_EVENT_TYPES = ClusterEvent.options.map((schema) => schema.shape.type.value);
 
 export interface StoredCluster {
   name: string;

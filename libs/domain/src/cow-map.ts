@@ -100,9 +100,9 @@ function* entriesOf<V>(table: Table): Generator<[string, V]> {
 /** Changes a map without touching the version it started from; `seal()` gives the new version. */
 export class CowMapEditor<V> implements ReadonlyCowMap<V> {
   private table: Table;
-  private tableOwned = false;
-  private readonly ownedRows = new Set<number>();
-  private readonly ownedLeaves = new Set<number>();
+  private tableCopied = false;
+  private readonly copiedRows = new Set<number>();
+  private readonly copiedLeaves = new Set<number>();
 
   constructor(
     table: Table,
@@ -157,23 +157,23 @@ export class CowMapEditor<V> implements ReadonlyCowMap<V> {
 
   private writableLeaf(hash: number): Leaf {
     const number = hash & (LEAVES - 1);
-    const r = number >>> BITS;
-    const l = number & (FAN - 1);
-    if (!this.tableOwned) {
+    const rowIndex = number >>> BITS;
+    const leafIndex = number & (FAN - 1);
+    if (!this.tableCopied) {
       this.table = this.table.slice();
-      this.tableOwned = true;
+      this.tableCopied = true;
     }
-    let row = this.table[r];
-    if (!this.ownedRows.has(r)) {
+    let row = this.table[rowIndex];
+    if (!this.copiedRows.has(rowIndex)) {
       row = row ? row.slice() : Array.from<Leaf | undefined>({ length: FAN });
-      this.table[r] = row;
-      this.ownedRows.add(r);
+      this.table[rowIndex] = row;
+      this.copiedRows.add(rowIndex);
     }
-    let leaf = row![l];
-    if (!this.ownedLeaves.has(number)) {
+    let leaf = row![leafIndex];
+    if (!this.copiedLeaves.has(number)) {
       leaf = leaf ? leaf.slice() : [];
-      row![l] = leaf;
-      this.ownedLeaves.add(number);
+      row![leafIndex] = leaf;
+      this.copiedLeaves.add(number);
     }
     return leaf!;
   }

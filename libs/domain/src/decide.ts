@@ -46,8 +46,10 @@ export interface Replies {
     aborted: number[];
     nextSnapshotId: number;
   };
-  /** `savepointPath`: where snapcat's manifest lies (R39); `restorePath`: what Flink restores from (R57). */
-  /** A managed job's checkpoint is persisted by a savepoint taken in Flink: `savepointSnapshotId` (R67). */
+  /**
+   * `savepointPath`: where snapcat's manifest lies (R39); `restorePath`: what Flink restores from (R57). A
+   * managed job's checkpoint is persisted by a savepoint taken in Flink: `savepointSnapshotId` (R67).
+   */
   PersistSnapshot: {
     savepointPath: string;
     restorePath: string;
@@ -160,22 +162,22 @@ export function decideBatch(
   now: number,
   grants?: readonly NamespaceGrant[],
 ): BatchDecision {
-  const d = new Decider(state, now);
+  const decider = new Decider(state, now);
   const outcomes = commands.map((command, i): Outcome => {
-    const start = d.events.length;
+    const start = decider.events.length;
     try {
       const grant = grants?.[i] ?? '*';
-      if (grant !== '*') requireNamespace(d.state, command, grant);
-      if (command.type !== 'ConfigureJob' && !d.state.registered) throw notRegistered(command.jobId);
-      const expired = d.state.registered ? expireOverdue(d) : [];
-      const reply = decideCommand(d, command, expired);
-      return { ok: true, reply, events: d.events.slice(start) };
+      if (grant !== '*') requireNamespace(decider.state, command, grant);
+      if (command.type !== 'ConfigureJob' && !decider.state.registered) throw notRegistered(command.jobId);
+      const expired = decider.state.registered ? expireOverdue(decider) : [];
+      const reply = decideCommand(decider, command, expired);
+      return { ok: true, reply, events: decider.events.slice(start) };
     } catch (error) {
       if (!(error instanceof CommandRejected)) throw error;
-      return { ok: false, error, events: d.events.slice(start) };
+      return { ok: false, error, events: decider.events.slice(start) };
     }
   });
-  return { events: d.events, outcomes, state: d.seal() };
+  return { events: decider.events, outcomes, state: decider.seal() };
 }
 
 const notRegistered = (jobId: string) =>
@@ -203,75 +205,75 @@ function requireNamespace(state: JobState, command: Command, grant: readonly str
   }
 }
 
-function decideCommand(d: Decider, command: Command, expired: number[]): Replies[Command['type']] {
+function decideCommand(decider: Decider, command: Command, expired: number[]): Replies[Command['type']] {
   switch (command.type) {
     case 'ConfigureJob':
-      return configureJob(d, command);
+      return configureJob(decider, command);
     case 'ChangeJobStatus':
-      return { status: command.status, changed: changeStatus(d, command.status) };
+      return { status: command.status, changed: changeStatus(decider, command.status) };
     case 'TriggerSnapshot':
-      return trigger(d, command);
+      return trigger(decider, command);
     case 'AcknowledgeTask':
-      return acknowledge(d, command);
+      return acknowledge(decider, command);
     case 'DeclineTask':
-      return decline(d, command);
+      return decline(decider, command);
     case 'RestoreSnapshot':
-      return restore(d, command);
+      return restore(decider, command);
     case 'PersistSnapshot':
-      return persist(d, command);
+      return persist(decider, command);
     case 'RequestDiscard':
-      return requestDiscard(d, command);
+      return requestDiscard(decider, command);
     case 'RecordDiscardCompleted':
-      return recordDiscardCompleted(d, command);
+      return recordDiscardCompleted(decider, command);
     case 'RecordDiscardFailed':
-      return recordDiscardFailed(d, command);
+      return recordDiscardFailed(decider, command);
     case 'ExpireOverdue':
       return { expired };
     case 'SetSavepointSchedule':
-      if (sameJson(d.state.schedule, command.schedule)) return { changed: false };
-      d.emit({ type: 'SavepointScheduleSet', schedule: command.schedule });
+      if (sameJson(decider.state.schedule, command.schedule)) return { changed: false };
+      decider.emit({ type: 'SavepointScheduleSet', schedule: command.schedule });
       return { changed: true };
     case 'RemoveSavepointSchedule':
-      if (d.state.schedule === null) return { changed: false };
-      d.emit({ type: 'SavepointScheduleRemoved' });
+      if (decider.state.schedule === null) return { changed: false };
+      decider.emit({ type: 'SavepointScheduleRemoved' });
       return { changed: true };
     case 'FirePeriodicSavepoint':
-      return firePeriodic(d, command.slot);
+      return firePeriodic(decider, command.slot);
     case 'ApplyRetention':
-      return { discarded: applyRetention(d) };
+      return { discarded: applyRetention(decider) };
     case 'RecordManifestWritten':
-      return recordManifest(d, command);
+      return recordManifest(decider, command);
     case 'RecordStrayCleanupCompleted':
-      if (!d.state.strayCleanups.has(command.cleanupId)) return { changed: false };
-      d.emit({
+      if (!decider.state.strayCleanups.has(command.cleanupId)) return { changed: false };
+      decider.emit({
         type: 'StrayStateDeleted',
         cleanupId: command.cleanupId,
         bytesReclaimed: command.bytesReclaimed,
       });
       return { changed: true };
     case 'RecordFlinkCheckpoints':
-      return mirrorFlinkCheckpoints(d, command);
+      return mirrorFlinkCheckpoints(decider, command);
     case 'RecordFlinkSavepoint':
-      return recordFlinkSavepoint(d, command);
+      return recordFlinkSavepoint(decider, command);
     case 'RecordFlinkCheckpointConfig': {
       const { externalized, deleteOnCancellation } = command;
-      const known = d.state.flinkRetention;
-      if (!d.state.source) {
+      const known = decider.state.flinkRetention;
+      if (!decider.state.source) {
         throw new CommandRejected(
           'CONFLICT',
           'jobId',
           'managed-job',
-          `job ${d.state.jobId} is not managed through Flink`,
+          `job ${decider.state.jobId} is not managed through Flink`,
         );
       }
       if (known?.externalized === externalized && known.deleteOnCancellation === deleteOnCancellation) {
         return { changed: false };
       }
-      d.emit({ type: 'FlinkCheckpointRetentionRecorded', externalized, deleteOnCancellation });
+      decider.emit({ type: 'FlinkCheckpointRetentionRecorded', externalized, deleteOnCancellation });
       return { changed: true };
     }
     case 'ImportSnapshot':
-      return importSnapshot(d, command);
+      return importSnapshot(decider, command);
   }
 }
 
@@ -286,24 +288,24 @@ export function importTriggerId(externalPath: string): string {
  * termination), its directory owned in the shared-state registry. Importing the same path again answers
  * that snapshot; a path that is, lies in, or holds the directory of another live snapshot is refused.
  */
-function importSnapshot(d: Decider, c: CommandOf<'ImportSnapshot'>): Replies['ImportSnapshot'] {
-  const s = d.state;
-  const triggerId = importTriggerId(c.externalPath);
-  const existingId = s.triggers.get(triggerId);
+function importSnapshot(decider: Decider, command: CommandOf<'ImportSnapshot'>): Replies['ImportSnapshot'] {
+  const state = decider.state;
+  const triggerId = importTriggerId(command.externalPath);
+  const existingId = state.triggers.get(triggerId);
   if (existingId !== undefined) {
-    const existing = s.snapshots.get(existingId)!;
-    if (existing.kind !== c.kind) {
+    const existing = state.snapshots.get(existingId)!;
+    if (existing.kind !== command.kind) {
       throw new CommandRejected(
         'CONFLICT',
         'kind',
         'import-kind',
-        `${c.externalPath} was imported as ${existing.kind.toLowerCase()} ${existingId}`,
+        `${command.externalPath} was imported as ${existing.kind.toLowerCase()} ${existingId}`,
       );
     }
     return { snapshotId: existingId, status: existing.status, duplicate: true };
   }
-  const path = normaliseLocation(c.externalPath);
-  for (const [directory, owners] of s.sharedState.directories.entries()) {
+  const path = normaliseLocation(command.externalPath);
+  for (const [directory, owners] of state.sharedState.directories.entries()) {
     if (owners.length === 0) continue;
     const owner = owners[0]!;
     if (directory === path) {
@@ -311,7 +313,7 @@ function importSnapshot(d: Decider, c: CommandOf<'ImportSnapshot'>): Replies['Im
         'CONFLICT',
         'externalPath',
         'already-catalogued',
-        `${c.externalPath} is the directory of snapshot ${owner}`,
+        `${command.externalPath} is the directory of snapshot ${owner}`,
       );
     }
     if (isWithin(path, directory) || isWithin(directory, path)) {
@@ -320,48 +322,48 @@ function importSnapshot(d: Decider, c: CommandOf<'ImportSnapshot'>): Replies['Im
         'externalPath',
         'overlaps-catalogued',
         isWithin(path, directory)
-          ? `${c.externalPath} lies inside ${directory}, the directory of snapshot ${owner}`
-          : `${c.externalPath} holds ${directory}, the directory of snapshot ${owner}: its discard would delete it`,
+          ? `${command.externalPath} lies inside ${directory}, the directory of snapshot ${owner}`
+          : `${command.externalPath} holds ${directory}, the directory of snapshot ${owner}: its discard would delete it`,
       );
     }
   }
-  const snapshotId = s.nextSnapshotId;
-  d.emit({
+  const snapshotId = state.nextSnapshotId;
+  decider.emit({
     type: 'SnapshotTriggered',
     snapshotId,
-    kind: c.kind,
+    kind: command.kind,
     triggerType: 'MANUAL',
     triggerId,
     // R70: the user's, whatever the job's retention: every discard flag off (a savepoint stays forced).
-    properties: persistedProperties(propertiesFor(c.kind, s.checkpointing.retention)),
-    formatType: c.formatType ?? 'CANONICAL',
-    ...(c.kind === 'SAVEPOINT' ? { checkpointType: 'FULL' as const } : {}),
+    properties: persistedProperties(propertiesFor(command.kind, state.checkpointing.retention)),
+    formatType: command.formatType ?? 'CANONICAL',
+    ...(command.kind === 'SAVEPOINT' ? { checkpointType: 'FULL' as const } : {}),
     tasks: [],
-    deadline: d.occurredAtIso,
-    externalPath: c.externalPath,
+    deadline: decider.occurredAtIso,
+    externalPath: command.externalPath,
     imported: true,
   });
-  d.emit({
+  decider.emit({
     type: 'SnapshotCompleted',
     snapshotId,
-    kind: c.kind,
-    stateSize: c.stateSize ?? 0,
-    externalPath: c.externalPath,
+    kind: command.kind,
+    stateSize: command.stateSize ?? 0,
+    externalPath: command.externalPath,
   });
   return { snapshotId, status: 'COMPLETED', duplicate: false };
 }
 
-function expireOverdue(d: Decider): number[] {
+function expireOverdue(decider: Decider): number[] {
   // Runs before every command: cheap unless a snapshot is overdue.
   let overdue: SnapshotState[] | undefined;
-  for (const id of d.state.pending) {
-    const snapshot = d.state.snapshots.get(id)!;
-    if (snapshot.deadline <= d.now) (overdue ??= []).push(snapshot);
+  for (const id of decider.state.pending) {
+    const snapshot = decider.state.snapshots.get(id)!;
+    if (snapshot.deadline <= decider.now) (overdue ??= []).push(snapshot);
   }
   if (!overdue) return [];
   overdue.sort((a, b) => a.snapshotId - b.snapshotId);
-  for (const snapshot of overdue) fail(d, snapshot.snapshotId, 'CHECKPOINT_EXPIRED');
-  return overdue.map((s) => s.snapshotId);
+  for (const snapshot of overdue) fail(decider, snapshot.snapshotId, 'CHECKPOINT_EXPIRED');
+  return overdue.map((snapshot) => snapshot.snapshotId);
 }
 
 /**
@@ -370,53 +372,53 @@ function expireOverdue(d: Decider): number[] {
  * presented (its worker was killed and the next fires only the newest slot), are recorded as skipped
  * (SLOT_MISSED) before the slot itself is.
  */
-function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'] {
-  const s = d.state;
-  if (!s.schedule) return { fired: false, reason: 'NO_SCHEDULE' };
-  const triggerId = periodicTriggerId(s.jobId, s.schedule, slot);
-  if ((s.lastSlot !== null && slot <= s.lastSlot) || s.triggers.has(triggerId)) {
+function firePeriodic(decider: Decider, slot: number): Replies['FirePeriodicSavepoint'] {
+  const state = decider.state;
+  if (!state.schedule) return { fired: false, reason: 'NO_SCHEDULE' };
+  const triggerId = periodicTriggerId(state.jobId, state.schedule, slot);
+  if ((state.lastSlot !== null && slot <= state.lastSlot) || state.triggers.has(triggerId)) {
     return { fired: false, reason: 'SLOT_ALREADY_HANDLED' };
   }
-  const missed = missedSlots(s, slot);
+  const missed = missedSlots(state, slot);
   missed.slots.forEach((missedSlot, i) =>
-    d.emit({
+    decider.emit({
       type: 'PeriodicSavepointSkipped',
       slot: missedSlot,
       reason: 'SLOT_MISSED',
       ...(i === 0 && missed.omitted > 0 ? { missedBefore: missed.omitted } : {}),
     }),
   );
-  if (s.status !== 'RUNNING') {
-    d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
+  if (state.status !== 'RUNNING') {
+    decider.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' });
     return { fired: false, reason: 'NOT_ALL_REQUIRED_TASKS_RUNNING' };
   }
   // R65: a pending stop-with-savepoint stopped the periodic scheduler.
-  if (pendingStop(s)) {
-    d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'PERIODIC_SCHEDULER_SHUTDOWN' });
+  if (pendingStop(state)) {
+    decider.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'PERIODIC_SCHEDULER_SHUTDOWN' });
     return { fired: false, reason: 'PERIODIC_SCHEDULER_SHUTDOWN' };
   }
   // R50: while the previous periodic savepoint is pending the slot is skipped, as the Kubernetes operator
   // triggers none while one is in progress (SnapshotUtils.shouldTriggerSnapshot: `if (inProgress)`).
   // Overdue ones have expired already (R4), so a savepoint nobody acknowledges holds back its timeout only.
-  if (pendingPeriodicSavepoint(s)) {
-    d.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'PREVIOUS_SAVEPOINT_PENDING' });
+  if (pendingPeriodicSavepoint(state)) {
+    decider.emit({ type: 'PeriodicSavepointSkipped', slot, reason: 'PREVIOUS_SAVEPOINT_PENDING' });
     return { fired: false, reason: 'PREVIOUS_SAVEPOINT_PENDING' };
   }
-  const snapshotId = s.nextSnapshotId;
-  d.emit({
+  const snapshotId = state.nextSnapshotId;
+  decider.emit({
     type: 'SnapshotTriggered',
     snapshotId,
     kind: 'SAVEPOINT',
     triggerType: 'PERIODIC',
     triggerId,
-    properties: propertiesFor('SAVEPOINT', s.checkpointing.retention),
-    formatType: s.schedule.formatType ?? 'CANONICAL',
-    ...versionsOf(s.jobVersion, s.flinkVersion),
-    tasks: s.tasks,
-    deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
+    properties: propertiesFor('SAVEPOINT', state.checkpointing.retention),
+    formatType: state.schedule.formatType ?? 'CANONICAL',
+    ...versionsOf(state.jobVersion, state.flinkVersion),
+    tasks: state.tasks,
+    deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
     externalPath: savepointPath(
-      s.schedule.targetDirectory ?? s.storage.savepointDir,
-      s.jobId,
+      state.schedule.targetDirectory ?? state.storage.savepointDir,
+      state.jobId,
       `${snapshotId}/${triggerId}`,
     ),
     slot,
@@ -425,8 +427,8 @@ function firePeriodic(d: Decider, slot: number): Replies['FirePeriodicSavepoint'
 }
 
 /** Whether one of the job's periodic savepoints is pending (the job has one schedule). */
-const pendingPeriodicSavepoint = (s: JobState): boolean =>
-  pendingWhere(s, (snapshot) => snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') !==
+const pendingPeriodicSavepoint = (state: JobState): boolean =>
+  pendingWhere(state, (snapshot) => snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') !==
   undefined;
 
 /**
@@ -450,12 +452,12 @@ export const KEPT_ELSEWHERE_LISTED = 100;
  * them with cron-parser, whose answers depend on the host's time-zone data): no missed slots are computed
  * for it, and a cron slot that no worker presented is still not recorded.
  */
-export function missedSlots(s: JobState, slot: number): { slots: number[]; omitted: number } {
+export function missedSlots(state: JobState, slot: number): { slots: number[]; omitted: number } {
   const none = { slots: [], omitted: 0 };
-  if (!s.schedule?.every) return none;
-  const since = Math.max(s.lastSlot ?? -Infinity, s.scheduleSince ?? -Infinity);
+  if (!state.schedule?.every) return none;
+  const since = Math.max(state.lastSlot ?? -Infinity, state.scheduleSince ?? -Infinity);
   if (since === -Infinity) return none;
-  const period = durationMs(s.schedule.every);
+  const period = durationMs(state.schedule.every);
   const first = Math.floor(since / period) + 1; // the first multiple after `since`
   const last = Math.ceil(slot / period) - 1; // the last multiple before `slot`
   const count = last - first + 1;
@@ -473,49 +475,58 @@ export function missedSlots(s: JobState, slot: number): { slots: number[]; omitt
  * while the job has not terminated its latest completed snapshot is kept too (R34). Run by the sweep
  * (ApplyRetention) and whenever a periodic savepoint completes (`complete`).
  */
-function applyRetention(d: Decider): number[] {
-  const retention = d.state.schedule?.retention;
+function applyRetention(decider: Decider): number[] {
+  const retention = decider.state.schedule?.retention;
   if (!retention || (retention.maxCount === undefined && retention.maxAge === undefined)) return [];
-  const protectedId = isTerminal(d.state.status) ? undefined : latestCompleted(d.state)?.snapshotId;
+  const protectedId = isTerminal(decider.state.status)
+    ? undefined
+    : latestCompleted(decider.state)?.snapshotId;
   const maxAgeMs = retention.maxAge === undefined ? undefined : durationMs(retention.maxAge);
-  const periodic = [...d.state.completed]
+  const periodic = [...decider.state.completed]
     .reverse()
-    .map((id) => d.state.snapshots.get(id)!)
+    .map((id) => decider.state.snapshots.get(id)!)
     .filter(
       // A snapshot the job restored from is no longer the schedule's (R62): CLAIM made it the job's,
       // NO_CLAIM and LEGACY the user's.
-      (s) => s.kind === 'SAVEPOINT' && s.triggerType === 'PERIODIC' && !s.persisted && s.claimMode === null,
+      (savepoint) =>
+        savepoint.kind === 'SAVEPOINT' &&
+        savepoint.triggerType === 'PERIODIC' &&
+        !savepoint.persisted &&
+        savepoint.claimMode === null,
     );
   const expired = periodic.filter(
-    (s, newestFirst) =>
+    (savepoint, newestFirst) =>
       newestFirst > 0 &&
-      s.snapshotId !== protectedId &&
+      savepoint.snapshotId !== protectedId &&
       ((retention.maxCount !== undefined && newestFirst >= retention.maxCount) ||
-        (maxAgeMs !== undefined && d.now - s.completedAt! > maxAgeMs)),
+        (maxAgeMs !== undefined && decider.now - savepoint.completedAt! > maxAgeMs)),
   );
-  for (const snapshot of expired) requestDiscardOf(d, snapshot, 'RETENTION');
-  return expired.map((s) => s.snapshotId);
+  for (const snapshot of expired) requestDiscardOf(decider, snapshot, 'RETENTION');
+  return expired.map((savepoint) => savepoint.snapshotId);
 }
 
-function recordManifest(d: Decider, c: CommandOf<'RecordManifestWritten'>): Replies['RecordManifestWritten'] {
-  const snapshot = requireSnapshot(d.state, c.snapshotId);
+function recordManifest(
+  decider: Decider,
+  command: CommandOf<'RecordManifestWritten'>,
+): Replies['RecordManifestWritten'] {
+  const snapshot = requireSnapshot(decider.state, command.snapshotId);
   if (!snapshot.persisted) {
     throw new CommandRejected(
       'CONFLICT',
       'snapshotId',
       'persisted',
-      `snapshot ${c.snapshotId} is not persisted`,
+      `snapshot ${command.snapshotId} is not persisted`,
     );
   }
-  if (snapshot.manifestPath === c.path) return { changed: false };
-  d.emit({ type: 'SnapshotManifestWritten', snapshotId: c.snapshotId, path: c.path });
+  if (snapshot.manifestPath === command.path) return { changed: false };
+  decider.emit({ type: 'SnapshotManifestWritten', snapshotId: command.snapshotId, path: command.path });
   return { changed: true };
 }
 
-function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['ConfigureJob'] {
-  const s = d.state;
-  const source = c.source ?? s.source;
-  if (c.tasks.length === 0 && !source) {
+function configureJob(decider: Decider, command: CommandOf<'ConfigureJob'>): Replies['ConfigureJob'] {
+  const state = decider.state;
+  const source = command.source ?? state.source;
+  if (command.tasks.length === 0 && !source) {
     throw new CommandRejected(
       'INVALID',
       'tasks',
@@ -523,51 +534,51 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
       'name the tasks that acknowledge snapshots; only a job managed through Flink (source) has none (R67)',
     );
   }
-  if (!s.registered) {
-    d.emit({
+  if (!state.registered) {
+    decider.emit({
       type: 'JobRegistered',
-      name: c.name,
-      namespace: c.namespace ?? DEFAULT_NAMESPACE,
-      tasks: c.tasks,
-      status: c.status ?? 'RUNNING',
-      checkpointing: c.checkpointing,
-      storage: c.storage,
-      ...versionsOf(c.jobVersion, c.flinkVersion),
+      name: command.name,
+      namespace: command.namespace ?? DEFAULT_NAMESPACE,
+      tasks: command.tasks,
+      status: command.status ?? 'RUNNING',
+      checkpointing: command.checkpointing,
+      storage: command.storage,
+      ...versionsOf(command.jobVersion, command.flinkVersion),
       ...(source ? { source } : {}),
     });
     return { created: true, changed: true };
   }
-  if (c.namespace !== undefined && c.namespace !== s.namespace) {
+  if (command.namespace !== undefined && command.namespace !== state.namespace) {
     throw new CommandRejected(
       'CONFLICT',
       'namespace',
       'immutable',
-      `job ${c.jobId} is in namespace ${s.namespace}; a job's namespace never changes`,
+      `job ${command.jobId} is in namespace ${state.namespace}; a job's namespace never changes`,
     );
   }
   // R61: a version left out is kept; a new one alone is a reconfiguration, so that it is recorded.
-  const jobVersion = c.jobVersion ?? s.jobVersion;
-  const flinkVersion = c.flinkVersion ?? s.flinkVersion;
+  const jobVersion = command.jobVersion ?? state.jobVersion;
+  const flinkVersion = command.flinkVersion ?? state.flinkVersion;
   const configChanged =
-    s.name !== c.name ||
-    !sameJson(s.tasks, c.tasks) ||
-    !sameJson(s.checkpointing, c.checkpointing) ||
-    !sameJson(s.storage, c.storage) ||
-    jobVersion !== s.jobVersion ||
-    flinkVersion !== s.flinkVersion ||
-    !sameJson(source, s.source);
+    state.name !== command.name ||
+    !sameJson(state.tasks, command.tasks) ||
+    !sameJson(state.checkpointing, command.checkpointing) ||
+    !sameJson(state.storage, command.storage) ||
+    jobVersion !== state.jobVersion ||
+    flinkVersion !== state.flinkVersion ||
+    !sameJson(source, state.source);
   if (configChanged) {
-    d.emit({
+    decider.emit({
       type: 'JobReconfigured',
-      name: c.name,
-      tasks: c.tasks,
-      checkpointing: c.checkpointing,
-      storage: c.storage,
+      name: command.name,
+      tasks: command.tasks,
+      checkpointing: command.checkpointing,
+      storage: command.storage,
       ...versionsOf(jobVersion, flinkVersion),
       ...(source ? { source } : {}),
     });
   }
-  const statusChanged = c.status !== undefined && changeStatus(d, c.status);
+  const statusChanged = command.status !== undefined && changeStatus(decider, command.status);
   return { created: false, changed: configChanged || statusChanged };
 }
 
@@ -576,13 +587,13 @@ function configureJob(d: Decider, c: CommandOf<'ConfigureJob'>): Replies['Config
  * snapshot's discard flag, after persisting the newest checkpoint on FAILED when it would be discarded
  * (R38). SUSPENDED discards nothing that completed: the job will resume from it.
  */
-function changeStatus(d: Decider, to: JobStatus): boolean {
-  const from = d.state.status;
+function changeStatus(decider: Decider, to: JobStatus): boolean {
+  const from = decider.state.status;
   if (from === to) return false;
   if (isTerminal(from)) {
     throw new CommandRejected('CONFLICT', 'status', 'terminal-status', `job is ${from}, a terminal status`);
   }
-  d.emit({ type: 'JobStatusChanged', from, to });
+  decider.emit({ type: 'JobStatusChanged', from, to });
   if (to === 'RUNNING') return true;
 
   // Any status but RUNNING stops the checkpoint scheduler, which aborts what is pending
@@ -591,37 +602,91 @@ function changeStatus(d: Decider, to: JobStatus): boolean {
   const abortReason: FailureReason = isTerminal(to)
     ? 'CHECKPOINT_COORDINATOR_SHUTDOWN'
     : 'CHECKPOINT_COORDINATOR_SUSPEND';
-  abortPending(d, abortReason);
+  abortPending(decider, abortReason);
   if (!isTerminal(to)) return true;
 
-  if (to === 'FAILED' && d.state.checkpointing.persistOnFailure && !d.state.source) {
+  if (to === 'FAILED' && decider.state.checkpointing.persistOnFailure && !decider.state.source) {
     // R38 (snapcat, after FLIP-10): only the newest completed checkpoint, and only when its retention
     // would discard it (CompletedCheckpoint.shouldBeDiscardedOnShutdown); never an older one.
-    const newestCheckpoint = [...d.state.completed]
+    const newestCheckpoint = [...decider.state.completed]
       .reverse()
-      .map((id) => d.state.snapshots.get(id)!)
-      .find((s) => s.kind === 'CHECKPOINT');
+      .map((id) => decider.state.snapshots.get(id)!)
+      .find((snapshot) => snapshot.kind === 'CHECKPOINT');
     if (
       newestCheckpoint &&
       !newestCheckpoint.persisted &&
       discardsOn(newestCheckpoint.properties, 'FAILED')
     ) {
-      persistTo(d, newestCheckpoint, d.state.storage.savepointDir, 'JOB_FAILED');
+      persistTo(decider, newestCheckpoint, decider.state.storage.savepointDir, 'JOB_FAILED');
     }
   }
   const cause = `JOB_${to}` as DiscardCause;
-  for (const id of [...d.state.completed]) {
-    const snapshot = d.state.snapshots.get(id)!;
+  for (const id of [...decider.state.completed]) {
+    const snapshot = decider.state.snapshots.get(id)!;
     // R67: a managed job's checkpoints are Flink's to delete as its externalized retention says.
-    if (d.state.source && snapshot.kind === 'CHECKPOINT') continue;
-    if (discardsOn(snapshot.properties, to)) requestDiscardOf(d, snapshot, cause);
+    if (decider.state.source && snapshot.kind === 'CHECKPOINT') continue;
+    if (discardsOn(snapshot.properties, to)) requestDiscardOf(decider, snapshot, cause);
   }
   return true;
 }
 
-function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerSnapshot'] {
-  const s = d.state;
-  if (c.kind === 'SAVEPOINT' && c.checkpointType === 'INCREMENTAL') {
+function trigger(decider: Decider, command: CommandOf<'TriggerSnapshot'>): Replies['TriggerSnapshot'] {
+  const state = decider.state;
+  requireTriggerable(state, command);
+  const duplicate = repeatedTrigger(state, command);
+  if (duplicate) return duplicate;
+  const properties = propertiesFor(command.kind, state.checkpointing.retention);
+  const rejection = preflight(state, properties.forced, command.triggerType === 'PERIODIC', decider.now);
+  if (rejection) {
+    decider.emit({
+      type: 'SnapshotTriggerRejected',
+      kind: command.kind,
+      triggerType: command.triggerType,
+      triggerId: command.triggerId,
+      reason: rejection,
+    });
+    return { accepted: false, triggerId: command.triggerId, reason: rejection };
+  }
+  if (command.terminate) {
+    // R65: SchedulerBase.stopWithSavepoint first stops the checkpoint scheduler, which aborts every pending
+    // snapshot (CheckpointCoordinator.stopCheckpointScheduler: CHECKPOINT_COORDINATOR_SUSPEND).
+    abortPending(decider, 'CHECKPOINT_COORDINATOR_SUSPEND');
+  }
+  const snapshotId = state.nextSnapshotId;
+  const externalPath =
+    command.kind === 'CHECKPOINT'
+      ? checkpointPath(state.storage.checkpointDir, state.jobId, snapshotId)
+      : savepointPath(
+          command.targetDirectory ?? state.storage.savepointDir,
+          state.jobId,
+          `${snapshotId}/${command.triggerId}`,
+        );
+  decider.emit({
+    type: 'SnapshotTriggered',
+    snapshotId,
+    kind: command.kind,
+    triggerType: command.triggerType,
+    triggerId: command.triggerId,
+    properties,
+    formatType: command.formatType,
+    // R63: after a NO_CLAIM restore the job's first checkpoint is FULL (RecoveryClaimMode.NO_CLAIM).
+    checkpointType:
+      command.kind === 'SAVEPOINT' || state.fullCheckpointOwed
+        ? 'FULL'
+        : (command.checkpointType ?? 'INCREMENTAL'),
+    // R61: the versions the trigger names, else the job's current ones.
+    ...versionsOf(command.jobVersion ?? state.jobVersion, command.flinkVersion ?? state.flinkVersion),
+    tasks: state.tasks,
+    deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
+    externalPath,
+    ...(command.terminate ? { terminate: command.terminate } : {}),
+  });
+  return { accepted: true, snapshotId, triggerId: command.triggerId, status: 'PENDING', duplicate: false };
+}
+
+/** Refuses a trigger no job could accept as asked, and a checkpoint of a job whose checkpoints Flink takes. */
+function requireTriggerable(state: JobState, command: CommandOf<'TriggerSnapshot'>): void {
+  if (command.kind === 'SAVEPOINT' && command.checkpointType === 'INCREMENTAL') {
     throw new CommandRejected(
       'INVALID',
       'checkpointType',
@@ -629,15 +694,15 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
       'a savepoint is always FULL: it shares no files with other snapshots (R58)',
     );
   }
-  if (s.source && c.kind === 'CHECKPOINT') {
+  if (state.source && command.kind === 'CHECKPOINT') {
     throw new CommandRejected(
       'CONFLICT',
       'kind',
       'managed-job-checkpoints',
-      `job ${s.jobId} is managed through Flink cluster ${s.source.cluster}: Flink takes its checkpoints and the mirror records them (R68)`,
+      `job ${state.jobId} is managed through Flink cluster ${state.source.cluster}: Flink takes its checkpoints and the mirror records them (R68)`,
     );
   }
-  if (c.terminate && c.kind !== 'SAVEPOINT') {
+  if (command.terminate && command.kind !== 'SAVEPOINT') {
     throw new CommandRejected(
       'INVALID',
       'terminate',
@@ -645,106 +710,79 @@ function trigger(d: Decider, c: CommandOf<'TriggerSnapshot'>): Replies['TriggerS
       'only a savepoint stops the job: stop-with-savepoint (R65)',
     );
   }
-  const existingId = s.triggers.get(c.triggerId);
-  if (existingId !== undefined) {
-    const existing = s.snapshots.get(existingId)!;
-    if (existing.kind !== c.kind) {
-      throw new CommandRejected(
-        'CONFLICT',
-        'triggerId',
-        'trigger-id-unique',
-        `triggerId ${c.triggerId} was already used for ${existing.kind} ${existingId}`,
-      );
-    }
-    return {
-      accepted: true,
-      snapshotId: existingId,
-      triggerId: c.triggerId,
-      status: existing.status,
-      duplicate: true,
-    };
+}
+
+/**
+ * The reply to a trigger whose triggerId was used before (a client's retry), if it was; reusing it for
+ * another kind of snapshot is refused.
+ */
+function repeatedTrigger(
+  state: JobState,
+  command: CommandOf<'TriggerSnapshot'>,
+): Replies['TriggerSnapshot'] | undefined {
+  const existingId = state.triggers.get(command.triggerId);
+  if (existingId === undefined) return undefined;
+  const existing = state.snapshots.get(existingId)!;
+  if (existing.kind !== command.kind) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'triggerId',
+      'trigger-id-unique',
+      `triggerId ${command.triggerId} was already used for ${existing.kind} ${existingId}`,
+    );
   }
-  const properties = propertiesFor(c.kind, s.checkpointing.retention);
-  const rejection = preflight(s, properties.forced, c.triggerType === 'PERIODIC', d.now);
-  if (rejection) {
-    d.emit({
-      type: 'SnapshotTriggerRejected',
-      kind: c.kind,
-      triggerType: c.triggerType,
-      triggerId: c.triggerId,
-      reason: rejection,
-    });
-    return { accepted: false, triggerId: c.triggerId, reason: rejection };
-  }
-  if (c.terminate) {
-    // R65: SchedulerBase.stopWithSavepoint first stops the checkpoint scheduler, which aborts every pending
-    // snapshot (CheckpointCoordinator.stopCheckpointScheduler: CHECKPOINT_COORDINATOR_SUSPEND).
-    abortPending(d, 'CHECKPOINT_COORDINATOR_SUSPEND');
-  }
-  const snapshotId = s.nextSnapshotId;
-  const externalPath =
-    c.kind === 'CHECKPOINT'
-      ? checkpointPath(s.storage.checkpointDir, s.jobId, snapshotId)
-      : savepointPath(c.targetDirectory ?? s.storage.savepointDir, s.jobId, `${snapshotId}/${c.triggerId}`);
-  d.emit({
-    type: 'SnapshotTriggered',
-    snapshotId,
-    kind: c.kind,
-    triggerType: c.triggerType,
-    triggerId: c.triggerId,
-    properties,
-    formatType: c.formatType,
-    // R63: after a NO_CLAIM restore the job's first checkpoint is FULL (RecoveryClaimMode.NO_CLAIM).
-    checkpointType:
-      c.kind === 'SAVEPOINT' || s.fullCheckpointOwed ? 'FULL' : (c.checkpointType ?? 'INCREMENTAL'),
-    // R61: the versions the trigger names, else the job's current ones.
-    ...versionsOf(c.jobVersion ?? s.jobVersion, c.flinkVersion ?? s.flinkVersion),
-    tasks: s.tasks,
-    deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
-    externalPath,
-    ...(c.terminate ? { terminate: c.terminate } : {}),
-  });
-  return { accepted: true, snapshotId, triggerId: c.triggerId, status: 'PENDING', duplicate: false };
+  return {
+    accepted: true,
+    snapshotId: existingId,
+    triggerId: command.triggerId,
+    status: existing.status,
+    duplicate: true,
+  };
 }
 
 /**
  * Flink's pre-flight checks (CheckpointRequestDecider.chooseRequestToExecute): forced triggers (savepoints)
  * skip the limits, and the minimum pause holds back periodic requests only (`!isForce() && isPeriodic`).
  */
-function preflight(s: JobState, forced: boolean, periodic: boolean, now: number): FailureReason | null {
-  if (s.status !== 'RUNNING') return 'NOT_ALL_REQUIRED_TASKS_RUNNING';
+function preflight(state: JobState, forced: boolean, periodic: boolean, now: number): FailureReason | null {
+  if (state.status !== 'RUNNING') return 'NOT_ALL_REQUIRED_TASKS_RUNNING';
   // R65: a stop-with-savepoint stopped the periodic scheduler (CheckpointCoordinator.preCheckGlobalState).
-  if (periodic && pendingStop(s)) return 'PERIODIC_SCHEDULER_SHUTDOWN';
+  if (periodic && pendingStop(state)) return 'PERIODIC_SCHEDULER_SHUTDOWN';
   if (forced) return null;
-  if (s.pending.size >= s.checkpointing.maxConcurrent) return 'TOO_MANY_CHECKPOINT_REQUESTS';
-  if (periodic && s.lastCompletedAt !== null && now - s.lastCompletedAt < s.checkpointing.minPauseMs) {
+  if (state.pending.size >= state.checkpointing.maxConcurrent) return 'TOO_MANY_CHECKPOINT_REQUESTS';
+  if (
+    periodic &&
+    state.lastCompletedAt !== null &&
+    now - state.lastCompletedAt < state.checkpointing.minPauseMs
+  ) {
     return 'MINIMUM_TIME_BETWEEN_CHECKPOINTS';
   }
   return null;
 }
 
-function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['AcknowledgeTask'] {
-  const snapshot = d.state.snapshots.get(c.snapshotId);
-  if (!snapshot) return strayAck(d, c, 'UNKNOWN', null);
-  if (hasAcknowledged(snapshot, c.taskId)) return { result: 'DUPLICATE', snapshotStatus: snapshot.status };
+function acknowledge(decider: Decider, command: CommandOf<'AcknowledgeTask'>): Replies['AcknowledgeTask'] {
+  const snapshot = decider.state.snapshots.get(command.snapshotId);
+  if (!snapshot) return strayAck(decider, command, 'UNKNOWN', null);
+  if (hasAcknowledged(snapshot, command.taskId))
+    return { result: 'DUPLICATE', snapshotStatus: snapshot.status };
   // A snapshot being discarded keeps no task list: whoever acknowledges it now sends garbage to clean up.
-  if (snapshot.discard) return strayAck(d, c, 'DISCARDED', snapshot.status);
-  if (!expectsTask(snapshot, c.taskId)) return strayAck(d, c, 'UNKNOWN', snapshot.status);
-  if (snapshot.status !== 'PENDING') return strayAck(d, c, 'DISCARDED', snapshot.status);
+  if (snapshot.discard) return strayAck(decider, command, 'DISCARDED', snapshot.status);
+  if (!expectsTask(snapshot, command.taskId)) return strayAck(decider, command, 'UNKNOWN', snapshot.status);
+  if (snapshot.status !== 'PENDING') return strayAck(decider, command, 'DISCARDED', snapshot.status);
   // State that a requested discard is deleting cannot be part of a snapshot that must restore: the
   // snapshot fails, and the acknowledgement is cleaned up like any other that came too late.
-  for (const handle of c.stateHandles) {
-    const deleter = deletingSnapshot(d.state.sharedState, normaliseLocation(handle.path));
+  for (const handle of command.stateHandles) {
+    const deleter = deletingSnapshot(decider.state.sharedState, normaliseLocation(handle.path));
     if (deleter === undefined) continue;
     const by = deleter > 0 ? `the discard of snapshot ${deleter}` : `stray cleanup ${-deleter}`;
     const message = `state handle ${handle.path} is being deleted by ${by}`;
-    fail(d, c.snapshotId, 'CHECKPOINT_DECLINED', c.taskId, message);
-    return strayAck(d, c, 'DISCARDED', 'FAILED');
+    fail(decider, command.snapshotId, 'CHECKPOINT_DECLINED', command.taskId, message);
+    return strayAck(decider, command, 'DISCARDED', 'FAILED');
   }
 
   // Flink's task refuses to take an incremental snapshot where a full one was asked for
   // (StreamTask.checkForcedFullSnapshotSupport): it declines instead.
-  if (c.checkpointType === 'INCREMENTAL' && snapshot.requestedCheckpointType === 'FULL') {
+  if (command.checkpointType === 'INCREMENTAL' && snapshot.requestedCheckpointType === 'FULL') {
     throw new CommandRejected(
       'CONFLICT',
       'checkpointType',
@@ -752,18 +790,18 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
       `${snapshot.kind.toLowerCase()} ${snapshot.snapshotId} is FULL: a task that cannot take a full snapshot declines it (R58)`,
     );
   }
-  d.emit({
+  decider.emit({
     type: 'TaskAcknowledged',
-    snapshotId: c.snapshotId,
-    taskId: c.taskId,
-    stateSize: c.stateSize,
-    stateHandles: c.stateHandles,
-    ...(c.checkpointType !== undefined ? { checkpointType: c.checkpointType } : {}),
-    ...(c.checkpointedSize !== undefined ? { checkpointedSize: c.checkpointedSize } : {}),
+    snapshotId: command.snapshotId,
+    taskId: command.taskId,
+    stateSize: command.stateSize,
+    stateHandles: command.stateHandles,
+    ...(command.checkpointType !== undefined ? { checkpointType: command.checkpointType } : {}),
+    ...(command.checkpointedSize !== undefined ? { checkpointedSize: command.checkpointedSize } : {}),
   });
-  const acked = d.state.snapshots.get(c.snapshotId)!;
-  if (acked.acknowledged === acked.totalTasks) complete(d, acked);
-  return { result: 'SUCCESS', snapshotStatus: d.state.snapshots.get(c.snapshotId)!.status };
+  const acked = decider.state.snapshots.get(command.snapshotId)!;
+  if (acked.acknowledged === acked.totalTasks) complete(decider, acked);
+  return { result: 'SUCCESS', snapshotStatus: decider.state.snapshots.get(command.snapshotId)!.status };
 }
 
 /**
@@ -772,22 +810,22 @@ function acknowledge(d: Decider, c: CommandOf<'AcknowledgeTask'>): Replies['Ackn
  * discards the rest: `CheckpointCoordinator.receiveAcknowledgeMessage`).
  */
 function strayAck(
-  d: Decider,
-  c: CommandOf<'AcknowledgeTask'>,
+  decider: Decider,
+  command: CommandOf<'AcknowledgeTask'>,
   result: 'UNKNOWN' | 'DISCARDED',
   snapshotStatus: SnapshotStatus | null,
 ): Replies['AcknowledgeTask'] {
-  const { cleanup, kept } = planStrayCleanup(d.state.sharedState, c.stateHandles);
-  d.emit({
+  const { cleanup, kept } = planStrayCleanup(decider.state.sharedState, command.stateHandles);
+  decider.emit({
     type: 'StrayAcknowledgementReceived',
-    snapshotId: c.snapshotId,
-    taskId: c.taskId,
+    snapshotId: command.snapshotId,
+    taskId: command.taskId,
     result,
-    stateSize: c.stateSize,
-    stateHandles: c.stateHandles,
+    stateSize: command.stateSize,
+    stateHandles: command.stateHandles,
     cleanup,
     ...keptListed(kept, () => false),
-    ...(cleanup.length > 0 ? { cleanupId: d.state.nextCleanupId } : {}),
+    ...(cleanup.length > 0 ? { cleanupId: decider.state.nextCleanupId } : {}),
   });
   return { result, snapshotStatus };
 }
@@ -797,11 +835,11 @@ function strayAck(
  * non-persisted checkpoints beyond numRetained are subsumed oldest first, never the latest completed one.
  */
 function complete(
-  d: Decider,
+  decider: Decider,
   snapshot: SnapshotState,
   reported?: { externalPath: string; stateSize: number; checkpointedSize?: number },
 ): void {
-  d.emit({
+  decider.emit({
     type: 'SnapshotCompleted',
     snapshotId: snapshot.snapshotId,
     kind: snapshot.kind,
@@ -810,53 +848,59 @@ function complete(
     ...(reported?.checkpointedSize !== undefined ? { checkpointedSize: reported.checkpointedSize } : {}),
   });
   if (snapshot.kind === 'CHECKPOINT') {
-    const olderPending = [...d.state.pending]
-      .filter((id) => id < snapshot.snapshotId && d.state.snapshots.get(id)!.kind === 'CHECKPOINT')
+    const olderPending = [...decider.state.pending]
+      .filter((id) => id < snapshot.snapshotId && decider.state.snapshots.get(id)!.kind === 'CHECKPOINT')
       .sort((a, b) => a - b);
-    for (const id of olderPending) fail(d, id, 'CHECKPOINT_SUBSUMED');
+    for (const id of olderPending) fail(decider, id, 'CHECKPOINT_SUBSUMED');
   }
-  const latestId = latestCompleted(d.state)?.snapshotId;
+  const latestId = latestCompleted(decider.state)?.snapshotId;
   // R67: Flink subsumes a managed job's checkpoints itself; the mirror records what it deleted.
-  const subsumable = d.state.source
+  const subsumable = decider.state.source
     ? []
-    : d.state.completed.map((id) => d.state.snapshots.get(id)!).filter(isJobOwned);
-  let excess = subsumable.length - d.state.checkpointing.numRetained;
+    : decider.state.completed.map((id) => decider.state.snapshots.get(id)!).filter(isJobOwned);
+  let excess = subsumable.length - decider.state.checkpointing.numRetained;
   for (const old of subsumable) {
     if (excess <= 0) break;
     if (old.snapshotId === latestId) continue;
-    d.emit({ type: 'SnapshotSubsumed', snapshotId: old.snapshotId, subsumedBy: snapshot.snapshotId });
-    if (old.properties.discardSubsumed) requestDiscardOf(d, old, 'SUBSUMED');
+    decider.emit({ type: 'SnapshotSubsumed', snapshotId: old.snapshotId, subsumedBy: snapshot.snapshotId });
+    if (old.properties.discardSubsumed) requestDiscardOf(decider, old, 'SUBSUMED');
     excess -= 1;
   }
   // R53: a completing periodic savepoint applies its schedule's retention at once, not only on the sweep,
   // as the operator cleans up the savepoint history once it observes one complete.
-  if (snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') applyRetention(d);
+  if (snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') applyRetention(decider);
   // R66: a completed stop-with-savepoint finishes the job: its tasks end once it completes
   // (StopWithSavepointTerminationHandlerImpl.handleSavepointCreationSuccess, then FINISHED).
-  if (snapshot.terminate) changeStatus(d, 'FINISHED');
+  if (snapshot.terminate) changeStatus(decider, 'FINISHED');
 }
 
-function decline(d: Decider, c: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {
-  const snapshot = requireSnapshot(d.state, c.snapshotId);
+function decline(decider: Decider, command: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {
+  const snapshot = requireSnapshot(decider.state, command.snapshotId);
   requireStatus(snapshot, ['PENDING'], 'decline');
-  if (!expectsTask(snapshot, c.taskId)) {
+  if (!expectsTask(snapshot, command.taskId)) {
     throw new CommandRejected(
       'CONFLICT',
       'taskId',
       'expected-task',
-      `task ${c.taskId} is not part of snapshot ${c.snapshotId}`,
+      `task ${command.taskId} is not part of snapshot ${command.snapshotId}`,
     );
   }
   // R24: the reason the task gave (CheckpointCoordinator.receiveDeclineMessage takes it from the task's
   // CheckpointException), CHECKPOINT_DECLINED when it gave none.
-  fail(d, snapshot.snapshotId, c.failureReason ?? 'CHECKPOINT_DECLINED', c.taskId, c.reason);
+  fail(
+    decider,
+    snapshot.snapshotId,
+    command.failureReason ?? 'CHECKPOINT_DECLINED',
+    command.taskId,
+    command.reason,
+  );
   return { snapshotStatus: 'FAILED' };
 }
 
 /** Fails every pending snapshot, in id order, for the same reason (the coordinator stopping); returns their ids. */
-function abortPending(d: Decider, reason: FailureReason): number[] {
-  const ids = [...d.state.pending].sort((a, b) => a - b);
-  for (const id of ids) fail(d, id, reason);
+function abortPending(decider: Decider, reason: FailureReason): number[] {
+  const ids = [...decider.state.pending].sort((a, b) => a - b);
+  for (const id of ids) fail(decider, id, reason);
   return ids;
 }
 
@@ -868,29 +912,29 @@ function abortPending(d: Decider, reason: FailureReason): number[] {
  * then `clearCount()`). A failure with a task is task-level, one without job-level (R59).
  */
 function fail(
-  d: Decider,
+  decider: Decider,
   snapshotId: number,
   reason: FailureReason,
   taskId?: string,
   message?: string,
 ): void {
-  const countedBefore = d.state.consecutiveFailures;
-  d.emit({
+  const countedBefore = decider.state.consecutiveFailures;
+  decider.emit({
     type: 'SnapshotFailed',
     snapshotId,
     reason,
     ...(taskId !== undefined ? { taskId } : {}),
     ...(message !== undefined ? { message } : {}),
   });
-  const counted = d.state.consecutiveFailures > countedBefore;
-  const failed = d.state.snapshots.get(snapshotId)!;
-  requestDiscardOf(d, failed, 'ABORTED');
-  const { tolerableFailures } = d.state.checkpointing;
-  if (counted && d.state.consecutiveFailures > tolerableFailures) {
-    d.emit({
+  const counted = decider.state.consecutiveFailures > countedBefore;
+  const failed = decider.state.snapshots.get(snapshotId)!;
+  requestDiscardOf(decider, failed, 'ABORTED');
+  const { tolerableFailures } = decider.state.checkpointing;
+  if (counted && decider.state.consecutiveFailures > tolerableFailures) {
+    decider.emit({
       type: 'TolerableFailuresExceeded',
       snapshotId,
-      consecutiveFailures: d.state.consecutiveFailures,
+      consecutiveFailures: decider.state.consecutiveFailures,
       tolerableFailures,
     });
   }
@@ -901,8 +945,8 @@ function fail(
  * snapshot's properties follow the claim mode, the id counter continues above the restored id, and the
  * previous run's pending snapshots are aborted (CHECKPOINT_COORDINATOR_SUSPEND, not counted).
  */
-function restore(d: Decider, c: CommandOf<'RestoreSnapshot'>): Replies['RestoreSnapshot'] {
-  if ((c.snapshotId === undefined) === (c.externalPath === undefined)) {
+function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Replies['RestoreSnapshot'] {
+  if ((command.snapshotId === undefined) === (command.externalPath === undefined)) {
     throw new CommandRejected(
       'INVALID',
       'snapshotId',
@@ -910,7 +954,7 @@ function restore(d: Decider, c: CommandOf<'RestoreSnapshot'>): Replies['RestoreS
       'give exactly one of snapshotId (one of the job’s snapshots) or externalPath',
     );
   }
-  if (c.snapshotId !== undefined && c.checkpointId !== undefined) {
+  if (command.snapshotId !== undefined && command.checkpointId !== undefined) {
     throw new CommandRejected(
       'INVALID',
       'checkpointId',
@@ -918,35 +962,35 @@ function restore(d: Decider, c: CommandOf<'RestoreSnapshot'>): Replies['RestoreS
       'checkpointId is the id of an external path’s snapshot; a snapshot of the job has its own',
     );
   }
-  if (isTerminal(d.state.status)) {
+  if (isTerminal(decider.state.status)) {
     throw new CommandRejected(
       'CONFLICT',
       'status',
       'terminal-status',
-      `job is ${d.state.status}, a terminal status: Flink runs a restored job as a new job`,
+      `job is ${decider.state.status}, a terminal status: Flink runs a restored job as a new job`,
     );
   }
-  let path = c.externalPath;
-  if (c.snapshotId !== undefined) {
-    const snapshot = requireSnapshot(d.state, c.snapshotId);
+  let path = command.externalPath;
+  if (command.snapshotId !== undefined) {
+    const snapshot = requireSnapshot(decider.state, command.snapshotId);
     requireStatus(snapshot, ['COMPLETED'], 'restore from');
     path = restorePath(snapshot)!;
   }
-  const aborted = abortPending(d, 'CHECKPOINT_COORDINATOR_SUSPEND');
-  d.emit({
+  const aborted = abortPending(decider, 'CHECKPOINT_COORDINATOR_SUSPEND');
+  decider.emit({
     type: 'SnapshotRestored',
-    ...(c.snapshotId !== undefined ? { snapshotId: c.snapshotId } : {}),
+    ...(command.snapshotId !== undefined ? { snapshotId: command.snapshotId } : {}),
     restorePath: path!,
-    ...(c.checkpointId !== undefined ? { checkpointId: c.checkpointId } : {}),
-    claimMode: c.claimMode,
-    allowNonRestoredState: c.allowNonRestoredState,
+    ...(command.checkpointId !== undefined ? { checkpointId: command.checkpointId } : {}),
+    claimMode: command.claimMode,
+    allowNonRestoredState: command.allowNonRestoredState,
   });
   return {
-    snapshotId: c.snapshotId ?? null,
+    snapshotId: command.snapshotId ?? null,
     restorePath: path!,
-    claimMode: c.claimMode,
+    claimMode: command.claimMode,
     aborted,
-    nextSnapshotId: d.state.nextSnapshotId,
+    nextSnapshotId: decider.state.nextSnapshotId,
   };
 }
 
@@ -956,25 +1000,31 @@ function restore(d: Decider, c: CommandOf<'RestoreSnapshot'>): Replies['RestoreS
  * savepoint: never counted, R59). Idempotent: a snapshot no longer pending answers unchanged.
  */
 function recordFlinkSavepoint(
-  d: Decider,
-  c: CommandOf<'RecordFlinkSavepoint'>,
+  decider: Decider,
+  command: CommandOf<'RecordFlinkSavepoint'>,
 ): Replies['RecordFlinkSavepoint'] {
-  const snapshot = requireSnapshot(d.state, c.snapshotId);
-  if (!d.state.source || snapshot.kind !== 'SAVEPOINT') {
+  const snapshot = requireSnapshot(decider.state, command.snapshotId);
+  if (!decider.state.source || snapshot.kind !== 'SAVEPOINT') {
     throw new CommandRejected(
       'CONFLICT',
       'snapshotId',
       'managed-savepoint',
-      `snapshot ${c.snapshotId} is not a savepoint of a job managed through Flink`,
+      `snapshot ${command.snapshotId} is not a savepoint of a job managed through Flink`,
     );
   }
   if (snapshot.status !== 'PENDING') return { snapshotStatus: snapshot.status, changed: false };
-  if (c.outcome.status === 'COMPLETED') {
-    complete(d, snapshot, { externalPath: c.outcome.location, stateSize: snapshot.stateSize });
+  if (command.outcome.status === 'COMPLETED') {
+    complete(decider, snapshot, { externalPath: command.outcome.location, stateSize: snapshot.stateSize });
   } else {
-    fail(d, snapshot.snapshotId, failureReasonOf(c.outcome.cause), undefined, c.outcome.cause);
+    fail(
+      decider,
+      snapshot.snapshotId,
+      failureReasonOf(command.outcome.cause),
+      undefined,
+      command.outcome.cause,
+    );
   }
-  return { snapshotStatus: d.state.snapshots.get(c.snapshotId)!.status, changed: true };
+  return { snapshotStatus: decider.state.snapshots.get(command.snapshotId)!.status, changed: true };
 }
 
 /**
@@ -986,24 +1036,24 @@ function recordFlinkSavepoint(
  * that one completed, tells them apart).
  */
 function mirrorFlinkCheckpoints(
-  d: Decider,
-  c: CommandOf<'RecordFlinkCheckpoints'>,
+  decider: Decider,
+  command: CommandOf<'RecordFlinkCheckpoints'>,
 ): Replies['RecordFlinkCheckpoints'] {
-  if (!d.state.source) {
+  if (!decider.state.source) {
     throw new CommandRejected(
       'CONFLICT',
       'jobId',
       'managed-job',
-      `job ${d.state.jobId} is not managed through Flink: its clients report its snapshots`,
+      `job ${decider.state.jobId} is not managed through Flink: its clients report its snapshots`,
     );
   }
   const counts = { recorded: 0, completed: 0, failed: 0, discarded: 0 };
-  const restored = c.restored;
-  if (restored && restored.restoreTimestamp > (d.state.flinkRestore?.restoredAt ?? -1)) {
+  const restored = command.restored;
+  if (restored && restored.restoreTimestamp > (decider.state.flinkRestore?.restoredAt ?? -1)) {
     const snapshotId =
-      d.state.flinkCheckpoints.get(restored.id) ??
-      (restored.externalPath === null ? undefined : savepointAt(d.state, restored.externalPath));
-    d.emit({
+      decider.state.flinkCheckpoints.get(restored.id) ??
+      (restored.externalPath === null ? undefined : savepointAt(decider.state, restored.externalPath));
+    decider.emit({
       type: 'FlinkRestoreRecorded',
       flinkCheckpointId: restored.id,
       ...(snapshotId !== undefined ? { snapshotId } : {}),
@@ -1012,13 +1062,13 @@ function mirrorFlinkCheckpoints(
       restoredAt: new Date(restored.restoreTimestamp).toISOString(),
     });
   }
-  for (const report of c.checkpoints) {
-    let id = d.state.flinkCheckpoints.get(report.id);
+  for (const report of command.checkpoints) {
+    let id = decider.state.flinkCheckpoints.get(report.id);
     if (id === undefined) {
-      if (report.isSavepoint && !mirrorsSavepoint(d.state, report)) continue;
+      if (report.isSavepoint && !mirrorsSavepoint(decider.state, report)) continue;
       if (report.isSavepoint && report.status === 'IN_PROGRESS') continue;
-      id = d.state.nextSnapshotId;
-      d.emit({
+      id = decider.state.nextSnapshotId;
+      decider.emit({
         type: 'SnapshotTriggered',
         snapshotId: id,
         kind: report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
@@ -1026,24 +1076,25 @@ function mirrorFlinkCheckpoints(
         triggerId: `flink-${report.id}`,
         properties: propertiesFor(
           report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
-          d.state.checkpointing.retention,
+          decider.state.checkpointing.retention,
         ),
         formatType: 'CANONICAL',
         checkpointType: report.isSavepoint ? 'FULL' : report.checkpointType,
-        ...versionsOf(d.state.jobVersion, d.state.flinkVersion),
-        tasks: d.state.tasks,
+        ...versionsOf(decider.state.jobVersion, decider.state.flinkVersion),
+        tasks: decider.state.tasks,
         deadline: new Date(
-          Math.max(d.now, report.triggerTimestamp) + d.state.checkpointing.timeoutMs,
+          Math.max(decider.now, report.triggerTimestamp) + decider.state.checkpointing.timeoutMs,
         ).toISOString(),
         externalPath:
-          report.externalPath ?? checkpointPath(d.state.storage.checkpointDir, d.state.jobId, report.id),
+          report.externalPath ??
+          checkpointPath(decider.state.storage.checkpointDir, decider.state.jobId, report.id),
         flinkCheckpointId: report.id,
       });
       counts.recorded += 1;
     }
-    const snapshot = d.state.snapshots.get(id)!;
+    const snapshot = decider.state.snapshots.get(id)!;
     if (snapshot.status === 'PENDING' && report.status === 'COMPLETED') {
-      complete(d, snapshot, {
+      complete(decider, snapshot, {
         externalPath: report.externalPath ?? snapshot.externalPath,
         stateSize: report.stateSize,
         checkpointedSize: report.checkpointedSize,
@@ -1051,13 +1102,13 @@ function mirrorFlinkCheckpoints(
       counts.completed += 1;
     } else if (snapshot.status === 'PENDING' && report.status === 'FAILED') {
       const message = report.failureMessage ?? 'Flink reported the checkpoint failed';
-      fail(d, id, failureReasonOf(message), undefined, message);
+      fail(decider, id, failureReasonOf(message), undefined, message);
       counts.failed += 1;
     }
-    const now = d.state.snapshots.get(id)!;
+    const now = decider.state.snapshots.get(id)!;
     if (report.discarded && now.status === 'COMPLETED' && now.kind === 'CHECKPOINT') {
       // Flink deleted it: recorded with nothing for snapcat to delete, and done at once.
-      requestDiscardOf(d, now, 'SUBSUMED', 'deleted by Flink');
+      requestDiscardOf(decider, now, 'SUBSUMED', 'deleted by Flink');
       counts.discarded += 1;
     }
   }
@@ -1065,9 +1116,9 @@ function mirrorFlinkCheckpoints(
 }
 
 /** The catalogued savepoint at a location, if any. */
-function savepointAt(s: JobState, location: string): number | undefined {
+function savepointAt(state: JobState, location: string): number | undefined {
   const path = normaliseLocation(location);
-  for (const snapshot of s.snapshots.values()) {
+  for (const snapshot of state.snapshots.values()) {
     if (snapshot.kind === 'SAVEPOINT' && normaliseLocation(snapshot.externalPath) === path)
       return snapshot.snapshotId;
   }
@@ -1075,9 +1126,9 @@ function savepointAt(s: JobState, location: string): number | undefined {
 }
 
 /** Whether the mirror records a savepoint Flink reports: not one of snapcat's (R68). */
-function mirrorsSavepoint(s: JobState, report: { externalPath: string | null }): boolean {
-  if (pendingWhere(s, (snapshot) => snapshot.kind === 'SAVEPOINT')) return false;
-  return report.externalPath === null || savepointAt(s, report.externalPath) === undefined;
+function mirrorsSavepoint(state: JobState, report: { externalPath: string | null }): boolean {
+  if (pendingWhere(state, (snapshot) => snapshot.kind === 'SAVEPOINT')) return false;
+  return report.externalPath === null || savepointAt(state, report.externalPath) === undefined;
 }
 
 /**
@@ -1101,14 +1152,20 @@ export function failureReasonOf(message: string): FailureReason {
   return 'CHECKPOINT_DECLINED';
 }
 
-function persist(d: Decider, c: CommandOf<'PersistSnapshot'>): Replies['PersistSnapshot'] {
-  const snapshot = requireSnapshot(d.state, c.snapshotId);
+function persist(decider: Decider, command: CommandOf<'PersistSnapshot'>): Replies['PersistSnapshot'] {
+  const snapshot = requireSnapshot(decider.state, command.snapshotId);
   requireStatus(snapshot, ['COMPLETED'], 'persist');
   const restorePath = snapshot.externalPath;
   if (snapshot.kind === 'SAVEPOINT') return { savepointPath: restorePath, restorePath, changed: false };
   if (snapshot.persisted) return { savepointPath: snapshot.persistedPath!, restorePath, changed: false };
-  if (d.state.source) return persistManaged(d, snapshot, c.targetDirectory ?? d.state.storage.savepointDir);
-  const path = persistTo(d, snapshot, c.targetDirectory ?? d.state.storage.savepointDir, 'USER');
+  if (decider.state.source)
+    return persistManaged(decider, snapshot, command.targetDirectory ?? decider.state.storage.savepointDir);
+  const path = persistTo(
+    decider,
+    snapshot,
+    command.targetDirectory ?? decider.state.storage.savepointDir,
+    'USER',
+  );
   return { savepointPath: path, restorePath, changed: true };
 }
 
@@ -1117,12 +1174,16 @@ function persist(d: Decider, c: CommandOf<'PersistSnapshot'>): Replies['PersistS
  * can stop that. Persisting one takes a NATIVE savepoint of the job at once (FLIP-10's persist, as close as
  * Flink allows), which records the checkpoint it stands for. Asked again, it answers that savepoint.
  */
-function persistManaged(d: Decider, checkpoint: SnapshotState, dir: string): Replies['PersistSnapshot'] {
-  const s = d.state;
+function persistManaged(
+  decider: Decider,
+  checkpoint: SnapshotState,
+  dir: string,
+): Replies['PersistSnapshot'] {
+  const state = decider.state;
   const triggerId = `persist-${checkpoint.snapshotId}`;
-  const existing = s.triggers.get(triggerId);
+  const existing = state.triggers.get(triggerId);
   if (existing !== undefined) {
-    const savepoint = s.snapshots.get(existing)!;
+    const savepoint = state.snapshots.get(existing)!;
     return {
       savepointPath: savepoint.externalPath,
       restorePath: savepoint.externalPath,
@@ -1130,28 +1191,28 @@ function persistManaged(d: Decider, checkpoint: SnapshotState, dir: string): Rep
       savepointSnapshotId: existing,
     };
   }
-  if (s.status !== 'RUNNING') {
+  if (state.status !== 'RUNNING') {
     throw new CommandRejected(
       'CONFLICT',
       'snapshotId',
       'managed-persist-running',
-      `persisting checkpoint ${checkpoint.snapshotId} of a managed job takes a savepoint of the job, which is ${s.status}, not RUNNING`,
+      `persisting checkpoint ${checkpoint.snapshotId} of a managed job takes a savepoint of the job, which is ${state.status}, not RUNNING`,
     );
   }
-  const snapshotId = s.nextSnapshotId;
-  const externalPath = savepointPath(dir, s.jobId, `${snapshotId}/${triggerId}`);
-  d.emit({
+  const snapshotId = state.nextSnapshotId;
+  const externalPath = savepointPath(dir, state.jobId, `${snapshotId}/${triggerId}`);
+  decider.emit({
     type: 'SnapshotTriggered',
     snapshotId,
     kind: 'SAVEPOINT',
     triggerType: 'MANUAL',
     triggerId,
-    properties: propertiesFor('SAVEPOINT', s.checkpointing.retention),
+    properties: propertiesFor('SAVEPOINT', state.checkpointing.retention),
     formatType: 'NATIVE',
     checkpointType: 'FULL',
-    ...versionsOf(s.jobVersion, s.flinkVersion),
-    tasks: s.tasks,
-    deadline: new Date(d.now + s.checkpointing.timeoutMs).toISOString(),
+    ...versionsOf(state.jobVersion, state.flinkVersion),
+    tasks: state.tasks,
+    deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
     externalPath,
     standsFor: checkpoint.snapshotId,
   });
@@ -1163,21 +1224,26 @@ function persistManaged(d: Decider, checkpoint: SnapshotState, dir: string): Rep
   };
 }
 
-function persistTo(d: Decider, snapshot: SnapshotState, dir: string, cause: 'USER' | 'JOB_FAILED'): string {
+function persistTo(
+  decider: Decider,
+  snapshot: SnapshotState,
+  dir: string,
+  cause: 'USER' | 'JOB_FAILED',
+): string {
   // The directory snapcat's manifest is written to (R39); Flink restores from the checkpoint's own (R57).
-  const path = savepointPath(dir, d.state.jobId, `${snapshot.snapshotId}/${snapshot.triggerId}`);
-  d.emit({ type: 'SnapshotPersisted', snapshotId: snapshot.snapshotId, savepointPath: path, cause });
+  const path = savepointPath(dir, decider.state.jobId, `${snapshot.snapshotId}/${snapshot.triggerId}`);
+  decider.emit({ type: 'SnapshotPersisted', snapshotId: snapshot.snapshotId, savepointPath: path, cause });
   return path;
 }
 
-function requestDiscard(d: Decider, c: CommandOf<'RequestDiscard'>): Replies['RequestDiscard'] {
-  const snapshot = requireSnapshot(d.state, c.snapshotId);
+function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>): Replies['RequestDiscard'] {
+  const snapshot = requireSnapshot(decider.state, command.snapshotId);
   if (snapshot.status === 'DISCARDING' || snapshot.status === 'DISCARDED') {
     return { snapshotStatus: snapshot.status, changed: false };
   }
   requireStatus(snapshot, ['COMPLETED'], 'discard');
-  const isLatest = latestCompleted(d.state)?.snapshotId === snapshot.snapshotId;
-  if (isLatest && d.state.status === 'RUNNING' && !c.force) {
+  const isLatest = latestCompleted(decider.state)?.snapshotId === snapshot.snapshotId;
+  if (isLatest && decider.state.status === 'RUNNING' && !command.force) {
     throw new CommandRejected(
       'CONFLICT',
       'snapshotId',
@@ -1185,11 +1251,10 @@ function requestDiscard(d: Decider, c: CommandOf<'RequestDiscard'>): Replies['Re
       `snapshot ${snapshot.snapshotId} is the latest completed snapshot of a running job; set force to discard it`,
     );
   }
-  requestDiscardOf(d, snapshot, 'USER', c.reason);
+  requestDiscardOf(decider, snapshot, 'USER', command.reason);
   return { snapshotStatus: 'DISCARDING', changed: true };
 }
 
-/** Requests the discard of a snapshot with what it deletes and keeps (Flink's `SharedStateRegistry`: only what no other live snapshot references). */
 /**
  * What an event says it keeps (decision 0022): every location `mustList` names (what a deletion must leave),
  * and of the others the first KEPT_ELSEWHERE_LISTED, counting the rest in `keptUnlisted`. Listing each
@@ -1200,16 +1265,22 @@ function keptListed(
   kept: KeptLocation[],
   mustList: (location: KeptLocation) => boolean,
 ): { kept: KeptLocation[]; keptUnlisted?: number } {
-  const elsewhere = kept.filter((k) => !mustList(k));
+  const elsewhere = kept.filter((location) => !mustList(location));
   if (elsewhere.length <= KEPT_ELSEWHERE_LISTED) return { kept };
   const unlisted = new Set(elsewhere.slice(KEPT_ELSEWHERE_LISTED));
-  return { kept: kept.filter((k) => !unlisted.has(k)), keptUnlisted: unlisted.size };
+  return { kept: kept.filter((location) => !unlisted.has(location)), keptUnlisted: unlisted.size };
 }
 
-function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCause, reason?: string): void {
+/** Requests the discard of a snapshot with what it deletes and keeps (Flink's `SharedStateRegistry`: only what no other live snapshot references). */
+function requestDiscardOf(
+  decider: Decider,
+  snapshot: SnapshotState,
+  cause: DiscardCause,
+  reason?: string,
+): void {
   // R67: of a managed job snapcat deletes nothing itself; Flink disposes of a completed savepoint (through the
   // connector) and owns the rest (its checkpoints, what a failed snapshot left behind).
-  const plan = d.state.source
+  const plan = decider.state.source
     ? {
         locations:
           (snapshot.kind === 'SAVEPOINT' || snapshot.imported) && snapshot.status === 'COMPLETED'
@@ -1219,7 +1290,7 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
         kept: [],
       }
     : planDiscard(
-        d.state.sharedState,
+        decider.state.sharedState,
         snapshot.snapshotId,
         stateHandlesOf(snapshot),
         directoriesOf(snapshot),
@@ -1227,45 +1298,56 @@ function requestDiscardOf(d: Decider, snapshot: SnapshotState, cause: DiscardCau
   // The deletion must know what to leave inside the directories it deletes; what it keeps elsewhere is
   // listed up to a bound (decision 0022).
   const directories = plan.locations.map(normaliseLocation);
-  d.emit({
+  decider.emit({
     type: 'SnapshotDiscardRequested',
     snapshotId: snapshot.snapshotId,
     cause,
     ...(reason !== undefined ? { reason } : {}),
     locations: plan.locations,
     stateHandles: plan.stateHandles,
-    ...keptListed(plan.kept, (k) => directories.some((directory) => isWithin(k.path, directory))),
+    ...keptListed(plan.kept, (location) =>
+      directories.some((directory) => isWithin(location.path, directory)),
+    ),
   });
   // Nothing for snapcat to delete of a managed job's snapshot but a savepoint Flink disposes of: done now.
-  if (d.state.source && plan.locations.length === 0) {
-    d.emit({ type: 'SnapshotDiscarded', snapshotId: snapshot.snapshotId, bytesReclaimed: 0 });
+  if (decider.state.source && plan.locations.length === 0) {
+    decider.emit({ type: 'SnapshotDiscarded', snapshotId: snapshot.snapshotId, bytesReclaimed: 0 });
   }
 }
 
 function recordDiscardCompleted(
-  d: Decider,
-  c: CommandOf<'RecordDiscardCompleted'>,
+  decider: Decider,
+  command: CommandOf<'RecordDiscardCompleted'>,
 ): Replies['RecordDiscardCompleted'] {
-  const snapshot = requireDiscardRequested(d.state, c.snapshotId);
+  const snapshot = requireDiscardRequested(decider.state, command.snapshotId);
   if (snapshot.discard!.state === 'DONE') return { snapshotStatus: snapshot.status, changed: false };
-  d.emit({ type: 'SnapshotDiscarded', snapshotId: c.snapshotId, bytesReclaimed: c.bytesReclaimed });
-  return { snapshotStatus: d.state.snapshots.get(c.snapshotId)!.status, changed: true };
+  decider.emit({
+    type: 'SnapshotDiscarded',
+    snapshotId: command.snapshotId,
+    bytesReclaimed: command.bytesReclaimed,
+  });
+  return { snapshotStatus: decider.state.snapshots.get(command.snapshotId)!.status, changed: true };
 }
 
 function recordDiscardFailed(
-  d: Decider,
-  c: CommandOf<'RecordDiscardFailed'>,
+  decider: Decider,
+  command: CommandOf<'RecordDiscardFailed'>,
 ): Replies['RecordDiscardFailed'] {
-  const snapshot = requireDiscardRequested(d.state, c.snapshotId);
+  const snapshot = requireDiscardRequested(decider.state, command.snapshotId);
   if (snapshot.discard!.state === 'DONE') {
     throw new CommandRejected('CONFLICT', 'snapshotId', 'discard-pending', 'the discard already succeeded');
   }
-  d.emit({ type: 'SnapshotDiscardFailed', snapshotId: c.snapshotId, error: c.error, retryable: c.retryable });
+  decider.emit({
+    type: 'SnapshotDiscardFailed',
+    snapshotId: command.snapshotId,
+    error: command.error,
+    retryable: command.retryable,
+  });
   return { snapshotStatus: snapshot.status };
 }
 
-function requireSnapshot(s: JobState, snapshotId: number): SnapshotState {
-  const snapshot = s.snapshots.get(snapshotId);
+function requireSnapshot(state: JobState, snapshotId: number): SnapshotState {
+  const snapshot = state.snapshots.get(snapshotId);
   if (!snapshot) {
     throw new CommandRejected(
       'NOT_FOUND',
@@ -1288,8 +1370,8 @@ function requireStatus(snapshot: SnapshotState, allowed: SnapshotStatus[], actio
   }
 }
 
-function requireDiscardRequested(s: JobState, snapshotId: number): SnapshotState {
-  const snapshot = requireSnapshot(s, snapshotId);
+function requireDiscardRequested(state: JobState, snapshotId: number): SnapshotState {
+  const snapshot = requireSnapshot(state, snapshotId);
   if (!snapshot.discard) {
     throw new CommandRejected(
       'CONFLICT',
@@ -1312,6 +1394,6 @@ function versionsOf(
   };
 }
 
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+function sameJson(left: unknown, right: unknown): boolean {
+  return JSON.stringify(left) === JSON.stringify(right);
 }

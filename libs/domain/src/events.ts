@@ -322,7 +322,7 @@ export const Event = z.discriminatedUnion('type', [
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventOf<T extends Event['type']> = Extract<Event, { type: T }>;
-export const EVENT_TYPES = Event.options.map((o) => o.shape.type.value);
+export const EVENT_TYPES = Event.options.map((schema) => schema.shape.type.value);
 
 /** The snapshot an event is about, null for job-level events (and a restore from an external path). */
 export const snapshotIdOf = (event: Event): number | null =>

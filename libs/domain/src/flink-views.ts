@@ -117,23 +117,23 @@ export interface FlinkHistoryPage {
 }
 
 /** The Flink shape of one snapshot (CheckpointStatistics.generateCheckpointStatistics). */
-export function flinkCheckpoint(s: SnapshotState): FlinkCheckpoint {
+export function flinkCheckpoint(snapshot: SnapshotState): FlinkCheckpoint {
   const base = {
-    id: s.snapshotId,
-    is_savepoint: s.kind === 'SAVEPOINT',
-    ...(s.kind === 'SAVEPOINT' ? { savepointFormat: s.formatType } : {}),
-    trigger_timestamp: s.triggeredAt,
-    checkpointed_size: s.checkpointedSize,
-    state_size: s.stateSize,
+    id: snapshot.snapshotId,
+    is_savepoint: snapshot.kind === 'SAVEPOINT',
+    ...(snapshot.kind === 'SAVEPOINT' ? { savepointFormat: snapshot.formatType } : {}),
+    trigger_timestamp: snapshot.triggeredAt,
+    checkpointed_size: snapshot.checkpointedSize,
+    state_size: snapshot.stateSize,
     alignment_buffered: 0,
     processed_data: 0,
     persisted_data: 0,
-    num_subtasks: s.totalTasks,
-    num_acknowledged_subtasks: s.acknowledged,
-    checkpoint_type: flinkCheckpointType(s),
+    num_subtasks: snapshot.totalTasks,
+    num_acknowledged_subtasks: snapshot.acknowledged,
+    checkpoint_type: flinkCheckpointType(snapshot),
     tasks: {},
   };
-  if (s.status === 'PENDING') {
+  if (snapshot.status === 'PENDING') {
     // PendingCheckpointStats: the latest acknowledgement's time (-1 before one); the aggregate keeps none,
     // so -1, and end_to_end_duration max(0, latestAck - trigger) = 0 as Flink's before the first ack.
     return {
@@ -144,31 +144,31 @@ export function flinkCheckpoint(s: SnapshotState): FlinkCheckpoint {
       end_to_end_duration: 0,
     };
   }
-  if (s.status === 'FAILED') {
-    const failedAt = s.failedAt ?? s.triggeredAt;
+  if (snapshot.status === 'FAILED') {
+    const failedAt = snapshot.failedAt ?? snapshot.triggeredAt;
     // FailedCheckpointStats.getEndToEndDuration: failureTimestamp - triggerTimestamp.
     return {
       className: 'failed',
       ...base,
       status: 'FAILED',
       latest_ack_timestamp: -1,
-      end_to_end_duration: Math.max(0, failedAt - s.triggeredAt),
+      end_to_end_duration: Math.max(0, failedAt - snapshot.triggeredAt),
       failure_timestamp: failedAt,
-      failure_message: s.failureMessage ?? s.failureReason ?? 'CHECKPOINT_DECLINED',
+      failure_message: snapshot.failureMessage ?? snapshot.failureReason ?? 'CHECKPOINT_DECLINED',
     };
   }
   // COMPLETED, DISCARDING, DISCARDED: a completed checkpoint; CompletedCheckpointStats.isDiscarded once its
   // discard is asked for (Flink marks it when the store discards it).
-  const completedAt = s.completedAt ?? s.triggeredAt;
+  const completedAt = snapshot.completedAt ?? snapshot.triggeredAt;
   return {
     className: 'completed',
     ...base,
     status: 'COMPLETED',
     // It completes with its last acknowledgement.
     latest_ack_timestamp: completedAt,
-    end_to_end_duration: Math.max(0, completedAt - s.triggeredAt),
-    external_path: s.externalPath,
-    discarded: s.status !== 'COMPLETED',
+    end_to_end_duration: Math.max(0, completedAt - snapshot.triggeredAt),
+    external_path: snapshot.externalPath,
+    discarded: snapshot.status !== 'COMPLETED',
   };
 }
 
@@ -178,8 +178,8 @@ export function flinkCheckpoint(s: SnapshotState): FlinkCheckpoint {
  * INCREMENTAL (Flink's FULL_CHECKPOINT and CHECKPOINT), is CHECKPOINT, as the REST type has no FULL. A
  * persisted checkpoint stays a checkpoint: it was taken as one (is_savepoint false, decision 0017).
  */
-export function flinkCheckpointType(s: SnapshotState): FlinkCheckpointType {
-  const savepoint = savepointTypeOf(s);
+export function flinkCheckpointType(snapshot: SnapshotState): FlinkCheckpointType {
+  const savepoint = savepointTypeOf(snapshot);
   if (savepoint === null) return 'CHECKPOINT';
   return savepoint === 'SAVEPOINT' ? 'SAVEPOINT' : 'SYNC_SAVEPOINT';
 }
@@ -210,26 +210,28 @@ export function flinkCheckpointingStatistics(
   let completed = 0;
   let failed = 0;
   const ids: number[] = [];
-  for (const s of state.snapshots.values()) {
-    if (page.before === undefined || s.snapshotId < page.before) ids.push(s.snapshotId);
-    if (s.status === 'PENDING') {
+  for (const snapshot of state.snapshots.values()) {
+    if (page.before === undefined || snapshot.snapshotId < page.before) ids.push(snapshot.snapshotId);
+    if (snapshot.status === 'PENDING') {
       inProgress += 1;
-    } else if (s.status === 'FAILED') {
+    } else if (snapshot.status === 'FAILED') {
       failed += 1;
-      if (!latestFailed || s.snapshotId > latestFailed.snapshotId) latestFailed = s;
+      if (!latestFailed || snapshot.snapshotId > latestFailed.snapshotId) latestFailed = snapshot;
     } else {
       // CompletedCheckpointStatsSummary.updateSummary: every completed checkpoint and savepoint, whatever
       // became of it later.
       completed += 1;
-      values.checkpointed_size.push(s.checkpointedSize);
-      values.state_size.push(s.stateSize);
-      values.end_to_end_duration.push(Math.max(0, (s.completedAt ?? s.triggeredAt) - s.triggeredAt));
+      values.checkpointed_size.push(snapshot.checkpointedSize);
+      values.state_size.push(snapshot.stateSize);
+      values.end_to_end_duration.push(
+        Math.max(0, (snapshot.completedAt ?? snapshot.triggeredAt) - snapshot.triggeredAt),
+      );
       // alignment_buffered, processed_data, persisted_data are 0 for each (see above): their summary is zeros.
       // CheckpointStatsHistory: the latest completed checkpoint and the latest savepoint are kept apart.
-      if (s.kind === 'SAVEPOINT') {
-        if (!latestSavepoint || s.snapshotId > latestSavepoint.snapshotId) latestSavepoint = s;
-      } else if (!latestCompleted || s.snapshotId > latestCompleted.snapshotId) {
-        latestCompleted = s;
+      if (snapshot.kind === 'SAVEPOINT') {
+        if (!latestSavepoint || snapshot.snapshotId > latestSavepoint.snapshotId) latestSavepoint = snapshot;
+      } else if (!latestCompleted || snapshot.snapshotId > latestCompleted.snapshotId) {
+        latestCompleted = snapshot;
       }
     }
   }
@@ -287,7 +289,7 @@ export function statsSummary(values: readonly number[]): FlinkStatsSummary {
   if (values.length === 0) return { min: 0, max: 0, avg: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0 };
   const sorted = Float64Array.from(values).sort();
   let sum = 0;
-  for (const v of sorted) sum += v;
+  for (const value of sorted) sum += value;
   return {
     min: sorted[0]!,
     max: sorted[sorted.length - 1]!,
@@ -301,16 +303,16 @@ export function statsSummary(values: readonly number[]): FlinkStatsSummary {
 }
 
 /**
- * Commons Math `Percentile` with `EstimationType.LEGACY` (its default): position p·(n+1), the smallest value
- * below 1, the largest from n on, linear interpolation between the two neighbours otherwise.
+ * Commons Math `Percentile` with `EstimationType.LEGACY` (its default): position probability·(count+1), the
+ * smallest value below 1, the largest from count on, linear interpolation between the two neighbours otherwise.
  */
-export function quantile(sorted: ArrayLike<number>, p: number): number {
-  const n = sorted.length;
-  if (n === 0) return 0;
-  if (n === 1) return sorted[0]!;
-  const pos = p * (n + 1);
+export function quantile(sorted: ArrayLike<number>, probability: number): number {
+  const count = sorted.length;
+  if (count === 0) return 0;
+  if (count === 1) return sorted[0]!;
+  const pos = probability * (count + 1);
   if (pos < 1) return sorted[0]!;
-  if (pos >= n) return sorted[n - 1]!;
+  if (pos >= count) return sorted[count - 1]!;
   const lower = Math.floor(pos);
   const below = sorted[lower - 1]!;
   const above = sorted[lower]!;
@@ -319,7 +321,7 @@ export function quantile(sorted: ArrayLike<number>, p: number): number {
 
 /** Flink's `CheckpointConfigInfo` of the job (CheckpointConfigHandler.createCheckpointConfigInfo). */
 export function flinkCheckpointConfig(state: JobState) {
-  const c: CheckpointingConfig = state.checkpointing;
+  const checkpointing: CheckpointingConfig = state.checkpointing;
   return {
     // snapcat records no processing mode: Flink's default.
     mode: 'EXACTLY_ONCE' as const,
@@ -327,19 +329,19 @@ export function flinkCheckpointConfig(state: JobState) {
     // Flink's CheckpointConfig value for "no periodic checkpoints" (decision 0017: not Long.MAX_VALUE, the
     // coordinator's, which JSON parsers of doubles cannot read back as a 64-bit integer).
     interval: -1,
-    timeout: c.timeoutMs,
-    min_pause: c.minPauseMs,
-    max_concurrent: c.maxConcurrent,
+    timeout: checkpointing.timeoutMs,
+    min_pause: checkpointing.minPauseMs,
+    max_concurrent: checkpointing.maxConcurrent,
     // CheckpointConfigHandler: enabled unless NEVER_RETAIN_AFTER_TERMINATION, deleted on cancellation
     // unless RETAIN_ON_CANCELLATION (so RETAIN_ON_FAILURE: enabled, deleted on cancellation).
     externalization: {
-      enabled: c.retention !== 'NEVER_RETAIN_AFTER_TERMINATION',
-      delete_on_cancellation: c.retention !== 'RETAIN_ON_CANCELLATION',
+      enabled: checkpointing.retention !== 'NEVER_RETAIN_AFTER_TERMINATION',
+      delete_on_cancellation: checkpointing.retention !== 'RETAIN_ON_CANCELLATION',
     },
     // snapcat lays snapshots out as Flink's file-system checkpoint storage does (paths.ts, R14).
     checkpoint_storage: 'FileSystemCheckpointStorage',
     unaligned_checkpoints: false,
-    tolerable_failed_checkpoints: c.tolerableFailures,
+    tolerable_failed_checkpoints: checkpointing.tolerableFailures,
     aligned_checkpoint_timeout: 0,
     checkpoints_after_tasks_finish: true,
     state_changelog_enabled: false,

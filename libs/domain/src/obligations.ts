@@ -31,10 +31,10 @@ export interface ObligationChange {
 }
 
 /** One key per obligation, the same whatever the data: what the tests compare. */
-export function obligationKey(o: Obligation): string {
-  if ('snapshotId' in o) return `${o.kind}:${o.snapshotId}`;
-  if (o.kind === 'stray') return `stray:${o.cleanupId}`;
-  return o.kind;
+export function obligationKey(obligation: Obligation): string {
+  if ('snapshotId' in obligation) return `${obligation.kind}:${obligation.snapshotId}`;
+  if (obligation.kind === 'stray') return `stray:${obligation.cleanupId}`;
+  return obligation.kind;
 }
 
 /** A discard not done yet: requested, or failed in a way a retry may mend. */
@@ -47,19 +47,21 @@ export const discardUnfinished = (discard: DiscardState | undefined): boolean =>
  * reconcile's old condition; the live path enqueued one on every SnapshotPersisted, which is the same
  * thing, as a snapshot is persisted only once, while COMPLETED (so with no manifest and no discard).
  */
-export const owesManifest = (s: Pick<SnapshotState, 'persisted' | 'manifestPath' | 'discard'>): boolean =>
-  s.persisted && !s.manifestPath && !s.discard;
+export const owesManifest = (
+  snapshot: Pick<SnapshotState, 'persisted' | 'manifestPath' | 'discard'>,
+): boolean => snapshot.persisted && !snapshot.manifestPath && !snapshot.discard;
 
 /**
  * R67: a managed job's savepoint that snapcat triggered is taken in Flink; what the mirror recorded (a
  * Flink checkpoint id) Flink took already, and an imported one (R69) exists already.
  */
-export const takenInFlink = (s: Pick<SnapshotState, 'kind' | 'flinkCheckpointId' | 'imported'>): boolean =>
-  s.kind === 'SAVEPOINT' && s.flinkCheckpointId === null && !s.imported;
+export const takenInFlink = (
+  snapshot: Pick<SnapshotState, 'kind' | 'flinkCheckpointId' | 'imported'>,
+): boolean => snapshot.kind === 'SAVEPOINT' && snapshot.flinkCheckpointId === null && !snapshot.imported;
 
 /** R67: of a managed job, Flink disposes of savepoints and imported snapshots; the rest Flink owns. */
-export const disposedByFlink = (s: Pick<SnapshotState, 'kind' | 'imported'>): boolean =>
-  s.kind === 'SAVEPOINT' || s.imported;
+export const disposedByFlink = (snapshot: Pick<SnapshotState, 'kind' | 'imported'>): boolean =>
+  snapshot.kind === 'SAVEPOINT' || snapshot.imported;
 
 /** What one snapshot still owes: its timeout while pending, its deletion, its manifest. */
 export function snapshotObligations(snapshot: SnapshotState, managed: boolean): Obligation[] {

@@ -77,23 +77,23 @@ const interned = new Map<number, SnapshotProperties>();
  * One shared, frozen object per combination of the six flags (64 at most), so that snapshots folded from
  * the log do not each hold their own copy of the same properties. Pure: same flags, same object.
  */
-export function internProperties(p: SnapshotProperties): SnapshotProperties {
+export function internProperties(properties: SnapshotProperties): SnapshotProperties {
   const key =
-    Number(p.forced) |
-    (Number(p.discardSubsumed) << 1) |
-    (Number(p.discardFinished) << 2) |
-    (Number(p.discardCancelled) << 3) |
-    (Number(p.discardFailed) << 4) |
-    (Number(p.discardSuspended) << 5);
+    Number(properties.forced) |
+    (Number(properties.discardSubsumed) << 1) |
+    (Number(properties.discardFinished) << 2) |
+    (Number(properties.discardCancelled) << 3) |
+    (Number(properties.discardFailed) << 4) |
+    (Number(properties.discardSuspended) << 5);
   let shared = interned.get(key);
   if (!shared) {
     shared = Object.freeze({
-      forced: p.forced,
-      discardSubsumed: p.discardSubsumed,
-      discardFinished: p.discardFinished,
-      discardCancelled: p.discardCancelled,
-      discardFailed: p.discardFailed,
-      discardSuspended: p.discardSuspended,
+      forced: properties.forced,
+      discardSubsumed: properties.discardSubsumed,
+      discardFinished: properties.discardFinished,
+      discardCancelled: properties.discardCancelled,
+      discardFailed: properties.discardFailed,
+      discardSuspended: properties.discardSuspended,
     });
     interned.set(key, shared);
   }

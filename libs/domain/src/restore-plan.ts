@@ -126,11 +126,11 @@ function choose(state: JobState, strategy: RestoreStrategy): Candidate | undefin
   const restored = restore?.snapshotId != null ? state.snapshots.get(restore.snapshotId) : undefined;
   const restoredLive = restored?.status === 'COMPLETED' ? restored : undefined;
   /** The newest completed snapshot of the current run that matches, then the one it restored from. */
-  const newest = (match: (s: SnapshotState) => boolean): SnapshotState | undefined => {
+  const newest = (match: (snapshot: SnapshotState) => boolean): SnapshotState | undefined => {
     for (let i = state.completed.length - 1; i >= 0; i -= 1) {
-      const s = state.snapshots.get(state.completed[i]!)!;
+      const snapshot = state.snapshots.get(state.completed[i]!)!;
       // An imported snapshot (R70) is not the run's: restoring from it is asked for by its id.
-      if (s.snapshotId >= firstOfRun && !s.imported && match(s)) return s;
+      if (snapshot.snapshotId >= firstOfRun && !snapshot.imported && match(snapshot)) return snapshot;
     }
     return restoredLive && match(restoredLive) ? restoredLive : undefined;
   };
@@ -146,7 +146,9 @@ function choose(state: JobState, strategy: RestoreStrategy): Candidate | undefin
       : undefined;
   switch (strategy) {
     case 'FAILOVER': {
-      const checkpoint = newest((s) => s.kind === 'CHECKPOINT' && s.snapshotId !== restoredLive?.snapshotId);
+      const checkpoint = newest(
+        (snapshot) => snapshot.kind === 'CHECKPOINT' && snapshot.snapshotId !== restoredLive?.snapshotId,
+      );
       if (checkpoint)
         return { snapshot: checkpoint, why: 'the newest completed checkpoint, as a failover restores' };
       if (restoredLive)
@@ -161,16 +163,16 @@ function choose(state: JobState, strategy: RestoreStrategy): Candidate | undefin
       return latest ? { snapshot: latest, why: 'the newest completed snapshot' } : external;
     }
     case 'LATEST_SAVEPOINT': {
-      const savepoint = newest((s) => s.kind === 'SAVEPOINT' || s.persisted);
+      const savepoint = newest((snapshot) => snapshot.kind === 'SAVEPOINT' || snapshot.persisted);
       return savepoint && { snapshot: savepoint, why: 'the newest completed savepoint' };
     }
   }
 }
 
 /** What a snapshot is, in a few words (manual savepoint, checkpoint persisted as a savepoint, ...). */
-export function describeSnapshot(s: SnapshotState): string {
-  if (s.kind === 'SAVEPOINT') return `${s.triggerType.toLowerCase()} savepoint`;
-  return s.persisted ? 'checkpoint, persisted as a savepoint' : 'checkpoint';
+export function describeSnapshot(snapshot: SnapshotState): string {
+  if (snapshot.kind === 'SAVEPOINT') return `${snapshot.triggerType.toLowerCase()} savepoint`;
+  return snapshot.persisted ? 'checkpoint, persisted as a savepoint' : 'checkpoint';
 }
 
 function lineageNote(state: JobState): string {

@@ -101,8 +101,8 @@ const COORDINATOR_FAILURE_REASONS = [
 export const FailureReason = z.enum([
   ...COORDINATOR_FAILURE_REASONS,
   ...TaskFailureReason.options.filter(
-    (r): r is Exclude<TaskFailureReason, (typeof COORDINATOR_FAILURE_REASONS)[number]> =>
-      !(COORDINATOR_FAILURE_REASONS as readonly string[]).includes(r),
+    (reason): reason is Exclude<TaskFailureReason, (typeof COORDINATOR_FAILURE_REASONS)[number]> =>
+      !(COORDINATOR_FAILURE_REASONS as readonly string[]).includes(reason),
   ),
 ]);
 export type FailureReason = z.infer<typeof FailureReason>;
@@ -163,7 +163,7 @@ export const Location = z
   .min(1)
   .max(1024)
   .regex(/^[^\u0000-\u001f]*$/, { error: 'must not contain control characters' })
-  .refine((s) => s.startsWith('/') || /^[a-z][a-z0-9+.-]*:\/\//.test(s), {
+  .refine((location) => location.startsWith('/') || /^[a-z][a-z0-9+.-]*:\/\//.test(location), {
     error: 'must be an absolute path or a URI such as file:///data/checkpoints',
   });
 
@@ -315,7 +315,7 @@ export const RecordedSavepointRetention = SavepointRetention.extend({
 /** A periodic savepoint schedule (FLIP-10): exactly one of `every` (ISO-8601) or `cron` (with seconds, in `tz`). */
 export const SavepointSchedule = z
   .strictObject({
-    every: IsoDuration.refine((d) => durationMs(d) >= 1000, {
+    every: IsoDuration.refine((duration) => durationMs(duration) >= 1000, {
       error: 'must be at least one second',
     }).optional(),
     cron: z.string().min(1).max(256).optional(),

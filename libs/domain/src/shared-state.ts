@@ -124,9 +124,9 @@ function liveDirectoryOwners(
   directories?: Map<string, number[] | null>,
 ): number[] | undefined {
   if (registry.directories.size === 0) return undefined;
-  const own = registry.directories.get(location);
-  if (own) {
-    const others = without(own, discarding);
+  const owners = registry.directories.get(location);
+  if (owners) {
+    const others = without(owners, discarding);
     if (others.length > 0) return others;
   }
   const slash = location.lastIndexOf('/');

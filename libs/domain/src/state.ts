@@ -22,7 +22,7 @@ import {
   type StorageConfig,
   type TriggerType,
 } from './schemas';
-import type { Event } from './events';
+import type { Event, EventOf } from './events';
 import { AckLog } from './ack-log';
 import { durationMs } from './duration';
 import {
@@ -310,9 +310,9 @@ const COPY: { [K in SharedContainer]: (value: JobState[K]) => JobState[K] } = {
 export class Draft {
   readonly state: JobState;
   /** Snapshots copied into this draft (changed by it). */
-  private readonly owned = new Set<number>();
+  private readonly copiedSnapshots = new Set<number>();
   /** Containers copied into this draft: each is copied on its first change, so a batch of acknowledgements copies only the snapshot map, not the trigger index or the lists. */
-  private readonly copied = new Set<SharedContainer>();
+  private readonly copiedContainers = new Set<SharedContainer>();
 
   /** The registry being edited, from the first change on; sealed into the state by `seal()`. */
   private registry: RegistryEditor | undefined;
@@ -339,10 +339,10 @@ export class Draft {
     return this.registry;
   }
 
-  /** The draft's own copy of a container, to change. */
-  private own<K extends SharedContainer>(container: K): JobState[K] {
-    if (!this.copied.has(container)) {
-      this.copied.add(container);
+  /** The draft's copy of a container, to change (copied on the first call). */
+  private writable<K extends SharedContainer>(container: K): JobState[K] {
+    if (!this.copiedContainers.has(container)) {
+      this.copiedContainers.add(container);
       this.state[container] = (COPY[container] as (value: JobState[K]) => JobState[K])(this.state[container]);
     }
     return this.state[container];
@@ -350,302 +350,343 @@ export class Draft {
 
   /** `at` is `event.occurredAt` as epoch ms, when the caller has it (a decision): no parse per event. */
   apply(event: Event, at = Date.parse(event.occurredAt)): void {
-    const s = this.state;
-    s.version += 1;
-    s.updatedAt = at;
+    this.state.version += 1;
+    this.state.updatedAt = at;
+    // A switch, not a table of handlers: this is the hot path of replay and of every command.
     switch (event.type) {
       case 'JobRegistered':
-        s.registered = true;
-        s.registeredAt = at;
-        s.name = event.name;
-        s.namespace = event.namespace ?? DEFAULT_NAMESPACE;
-        s.tasks = event.tasks;
-        s.status = event.status;
-        s.checkpointing = checkpointingOf(event.checkpointing);
-        s.storage = event.storage;
-        s.jobVersion = event.jobVersion ?? null;
-        s.flinkVersion = event.flinkVersion ?? null;
-        s.source = event.source ?? null;
-        return;
+        return this.jobRegistered(event, at);
       case 'JobReconfigured':
-        s.name = event.name;
-        s.tasks = event.tasks;
-        s.checkpointing = checkpointingOf(event.checkpointing);
-        s.storage = event.storage;
-        // Absent: unchanged (R61); a version is replaced, never removed.
-        s.jobVersion = event.jobVersion ?? s.jobVersion;
-        s.flinkVersion = event.flinkVersion ?? s.flinkVersion;
-        s.source = event.source ?? s.source;
-        return;
+        return this.jobReconfigured(event);
       case 'JobStatusChanged':
-        s.status = event.to;
+        this.state.status = event.to;
         return;
       case 'SnapshotTriggered':
-        this.own('snapshots').set(
-          event.snapshotId,
-          snapshotRecord({
-            snapshotId: event.snapshotId,
-            kind: event.kind,
-            triggerType: event.triggerType,
-            triggerId: event.triggerId,
-            formatType: event.formatType,
-            requestedCheckpointType: event.checkpointType ?? (event.kind === 'SAVEPOINT' ? 'FULL' : null),
-            reportedCheckpointType: null,
-            jobVersion: event.jobVersion ?? null,
-            flinkVersion: event.flinkVersion ?? null,
-            properties: internProperties(event.properties),
-            status: 'PENDING',
-            persisted: false,
-            externalPath: event.externalPath,
-            expectedTasks: sameList(event.tasks, s.tasks) ? s.tasks : event.tasks,
-            totalTasks: event.tasks.length,
-            acks: new AckLog(),
-            acknowledged: 0,
-            stateSize: 0,
-            checkpointedSize: 0,
-            sharedStateSize: 0,
-            privateStateSize: 0,
-            triggeredAt: at,
-            deadline: Date.parse(event.deadline),
-            claimMode: null,
-            terminate: event.terminate ?? null,
-            flinkCheckpointId: event.flinkCheckpointId ?? null,
-            standsFor: event.standsFor ?? null,
-            imported: event.imported ?? false,
-          }),
-        );
-        this.owned.add(event.snapshotId);
-        if (event.flinkCheckpointId !== undefined) {
-          this.own('flinkCheckpoints').set(event.flinkCheckpointId, event.snapshotId);
-        }
-        this.own('triggers').set(event.triggerId, event.snapshotId);
-        this.own('pending').add(event.snapshotId);
-        s.nextSnapshotId = Math.max(s.nextSnapshotId, event.snapshotId + 1);
-        if (event.slot !== undefined) s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
-        this.editRegistry().ownDirectory(event.snapshotId, event.externalPath);
-        return;
-      case 'StrayAcknowledgementReceived': {
-        // Events before decision 0011 have no cleanup id: their cleanup was never tracked.
-        const { cleanupId, cleanup } = event;
-        if (cleanupId === undefined || !cleanup) return;
-        const locations = cleanup.map((h) => normaliseLocation(h.path));
-        this.own('strayCleanups').set(cleanupId, locations);
-        s.nextCleanupId = Math.max(s.nextCleanupId, cleanupId + 1);
-        this.editRegistry().markDeleting(strayCleanupOwner(cleanupId), locations);
-        return;
-      }
-      case 'StrayStateDeleted': {
-        const cleanup = s.strayCleanups.get(event.cleanupId);
-        if (!cleanup) return;
-        this.own('strayCleanups').delete(event.cleanupId);
-        const owner = strayCleanupOwner(event.cleanupId);
-        this.editRegistry().deletionDone(owner, cleanup);
-        return;
-      }
+        return this.snapshotTriggered(event, at);
+      case 'StrayAcknowledgementReceived':
+        return this.strayAcknowledgementReceived(event);
+      case 'StrayStateDeleted':
+        return this.strayStateDeleted(event);
       case 'SnapshotTriggerRejected':
         return;
       case 'TolerableFailuresExceeded':
         // R28: crossing the threshold clears the count (CheckpointFailureManager.checkFailureAgainstCounter:
         // `clearCount()` before the job is failed), so the next tolerableFailures + 1 failures cross it again.
-        this.clearFailureCount();
-        return;
-      case 'TaskAcknowledged': {
-        const snap = this.snapshot(event.snapshotId);
-        snap.acks.append(snap.acknowledged, event.taskId, event.stateHandles);
-        snap.acknowledged += 1;
-        snap.stateSize += event.stateSize;
-        snap.checkpointedSize += event.checkpointedSize ?? event.stateSize;
-        if (event.checkpointType !== undefined && snap.reportedCheckpointType !== 'INCREMENTAL') {
-          snap.reportedCheckpointType = event.checkpointType;
-        }
-        if (event.stateHandles.length > 0) {
-          for (const handle of event.stateHandles) {
-            if (isSharedHandle(handle)) snap.sharedStateSize += handle.sizeBytes;
-            else snap.privateStateSize += handle.sizeBytes;
-          }
-          this.editRegistry().reference(event.snapshotId, event.stateHandles);
-        }
-        return;
-      }
-      case 'SnapshotCompleted': {
-        const snap = this.snapshot(event.snapshotId);
-        snap.status = 'COMPLETED';
-        snap.completedAt = at;
-        // Only a managed job's: a client's completion repeats the trigger's path (old logs did not always).
-        if (s.source && event.externalPath !== snap.externalPath) {
-          // A managed job's savepoint lies where Flink wrote it (R67), not where its trigger planned it.
-          this.editRegistry().release(event.snapshotId, [], [snap.externalPath], []);
-          this.editRegistry().ownDirectory(event.snapshotId, event.externalPath);
-          snap.externalPath = event.externalPath;
-        }
-        const reported = snap.acks.entries(snap.acknowledged).filter(([, handles]) => handles.length > 0);
-        snap.taskHandles = retainedTaskHandles(reported);
-        snap.acks = AckLog.EMPTY;
-        snap.stateSize = event.stateSize;
-        if (event.checkpointedSize !== undefined) snap.checkpointedSize = event.checkpointedSize;
-        this.own('pending').delete(event.snapshotId);
-        insertSorted(this.own('completed'), event.snapshotId);
-        this.own('counts').completed += 1;
-        // R70: an imported snapshot is no completion of the job's run: no pause, no reset of the failures.
-        if (snap.imported) return;
-        s.lastCompletedAt = at;
-        if (snap.kind === 'CHECKPOINT') s.fullCheckpointOwed = false;
-        // R29: CheckpointFailureManager.handleCheckpointSuccess, for checkpoints and savepoints alike:
-        // only a completion newer than the last success resets the count.
-        if (event.snapshotId > s.lastSucceededSnapshotId) {
-          s.lastSucceededSnapshotId = event.snapshotId;
-          this.clearFailureCount();
-        }
-        return;
-      }
-      case 'SnapshotFailed': {
-        const snap = this.snapshot(event.snapshotId);
-        snap.status = 'FAILED';
-        snap.failedAt = at;
-        snap.failureReason = event.reason;
-        if (event.message !== undefined) snap.failureMessage = event.message;
-        if (event.taskId !== undefined) snap.declinedBy = event.taskId;
-        this.own('pending').delete(event.snapshotId);
-        this.own('counts').failed += 1;
-        const taskLevel = isTaskLevelFailure(event.reason, event.taskId);
-        if (
-          // R60: checkFailureAgainstCounter ignores a failure of a snapshot older than the last success.
-          event.snapshotId > s.lastSucceededSnapshotId &&
-          countsAgainstTolerance(snap, event.reason, taskLevel) &&
-          // R28: checkFailureCounter, "we should make sure one checkpoint only be counted once".
-          !s.countedFailures.has(event.snapshotId)
-        ) {
-          this.own('countedFailures').add(event.snapshotId);
-          s.consecutiveFailures += 1;
-        }
-        return;
-      }
+        return this.clearFailureCount();
+      case 'TaskAcknowledged':
+        return this.taskAcknowledged(event);
+      case 'SnapshotCompleted':
+        return this.snapshotCompleted(event, at);
+      case 'SnapshotFailed':
+        return this.snapshotFailed(event, at);
       case 'SnapshotSubsumed':
         this.snapshot(event.snapshotId).subsumedBy = event.subsumedBy;
         return;
-      case 'SnapshotRestored': {
-        if (event.snapshotId !== undefined) {
-          const snap = this.snapshot(event.snapshotId);
-          snap.claimMode = event.claimMode;
-          snap.properties = internProperties(
-            restoredProperties(event.claimMode, snap.properties, s.checkpointing.retention),
-          );
-        }
-        const restoredId = event.snapshotId ?? event.checkpointId;
-        if (restoredId !== undefined) s.nextSnapshotId = Math.max(s.nextSnapshotId, restoredId + 1);
-        s.restores = {
-          count: s.restores.count + 1,
-          latest: {
-            snapshotId: event.snapshotId ?? null,
-            restorePath: event.restorePath,
-            checkpointId: restoredId ?? null,
-            claimMode: event.claimMode,
-            allowNonRestoredState: event.allowNonRestoredState,
-            restoredAt: at,
-            firstSnapshotId: s.nextSnapshotId,
-          },
-        };
-        s.fullCheckpointOwed = event.claimMode === 'NO_CLAIM';
+      case 'SnapshotRestored':
+        return this.snapshotRestored(event, at);
+      case 'SnapshotPersisted':
+        return this.snapshotPersisted(event);
+      case 'SnapshotDiscardRequested':
+        return this.snapshotDiscardRequested(event, at);
+      case 'SnapshotDiscarded':
+        return this.snapshotDiscarded(event);
+      case 'SnapshotDiscardFailed':
+        return this.snapshotDiscardFailed(event);
+      case 'SnapshotManifestWritten':
+        this.snapshot(event.snapshotId).manifestPath = event.path;
         return;
-      }
-      case 'SnapshotPersisted': {
-        const snap = this.snapshot(event.snapshotId);
-        // Persisting takes a claimed snapshot back from the job (R62): it is a savepoint from now on.
-        snap.claimMode = snap.claimMode === 'CLAIM' ? null : snap.claimMode;
-        snap.persisted = true;
-        snap.persistedPath = event.savepointPath;
-        snap.properties = internProperties(persistedProperties(snap.properties));
-        this.editRegistry().ownDirectory(event.snapshotId, event.savepointPath);
-        return;
-      }
-      case 'SnapshotDiscardRequested': {
-        const snap = this.snapshot(event.snapshotId);
-        if (snap.status === 'COMPLETED') {
-          snap.status = 'DISCARDING';
-          removeSorted(this.own('completed'), event.snapshotId);
-          this.own('counts').discarded += 1;
-        }
-        // The snapshot stops being live. Its plan is in the event; events written before the registry
-        // (no `kept`) listed every handle, so theirs is planned again here, as the decider would now.
-        const handles = stateHandlesOf(snap);
-        const directories = directoriesOf(snap);
-        const plan: DiscardPlan = event.kept
-          ? { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept }
-          : planDiscard(s.sharedState, event.snapshotId, handles, directories);
-        const deleting = deletionIndex(plan);
-        this.editRegistry().release(event.snapshotId, handles, directories, deleting);
-        // The plan carries the state handles to delete; the aggregate keeps only the counts, so that a job's
-        // state grows with its retained snapshots, not with every acknowledgement it ever had.
-        snap.acks = AckLog.EMPTY;
-        snap.taskHandles = undefined;
-        snap.expectedTasks = [];
-        snap.discard = {
-          cause: event.cause,
-          requestedAt: at,
-          state: 'REQUESTED',
-          attempts: 0,
-          ...(event.reason !== undefined ? { reason: event.reason } : {}),
-          deleting,
-        };
-        return;
-      }
-      case 'SnapshotDiscarded': {
-        const snap = this.snapshot(event.snapshotId);
-        if (snap.status === 'DISCARDING') snap.status = 'DISCARDED';
-        const { deleting, ...done } = snap.discard!;
-        if (deleting) this.editRegistry().deletionDone(event.snapshotId, deleting);
-        snap.discard = { ...done, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
-        return;
-      }
       case 'SavepointScheduleSet':
-        if (!s.schedule || !sameTiming(s.schedule, event.schedule)) s.scheduleSince = at;
-        s.schedule = event.schedule;
-        return;
+        return this.savepointScheduleSet(event, at);
       case 'SavepointScheduleRemoved':
-        s.schedule = null;
-        s.scheduleSince = null;
+        this.state.schedule = null;
+        this.state.scheduleSince = null;
         return;
       case 'PeriodicSavepointSkipped':
-        s.lastSlot = Math.max(s.lastSlot ?? 0, event.slot);
+        this.state.lastSlot = Math.max(this.state.lastSlot ?? 0, event.slot);
         return;
       case 'FlinkRestoreRecorded':
-        s.flinkRestore = {
-          flinkCheckpointId: event.flinkCheckpointId,
-          snapshotId: event.snapshotId ?? null,
-          isSavepoint: event.isSavepoint,
-          externalPath: event.externalPath ?? null,
-          restoredAt: Date.parse(event.restoredAt),
-        };
-        return;
+        return this.flinkRestoreRecorded(event);
       case 'FlinkCheckpointRetentionRecorded':
-        s.flinkRetention = {
+        this.state.flinkRetention = {
           externalized: event.externalized,
           deleteOnCancellation: event.deleteOnCancellation,
         };
         return;
-      case 'SnapshotManifestWritten':
-        this.snapshot(event.snapshotId).manifestPath = event.path;
-        return;
-      case 'SnapshotDiscardFailed': {
-        const snap = this.snapshot(event.snapshotId);
-        const previous = snap.discard!;
-        snap.discard = {
-          ...previous,
-          state: 'FAILED',
-          error: event.error,
-          retryable: event.retryable,
-          attempts: previous.attempts + 1,
-        };
-        return;
-      }
     }
+  }
+
+  private jobRegistered(event: EventOf<'JobRegistered'>, at: number): void {
+    const { state } = this;
+    state.registered = true;
+    state.registeredAt = at;
+    state.name = event.name;
+    state.namespace = event.namespace ?? DEFAULT_NAMESPACE;
+    state.tasks = event.tasks;
+    state.status = event.status;
+    state.checkpointing = checkpointingOf(event.checkpointing);
+    state.storage = event.storage;
+    state.jobVersion = event.jobVersion ?? null;
+    state.flinkVersion = event.flinkVersion ?? null;
+    state.source = event.source ?? null;
+  }
+
+  private jobReconfigured(event: EventOf<'JobReconfigured'>): void {
+    const { state } = this;
+    state.name = event.name;
+    state.tasks = event.tasks;
+    state.checkpointing = checkpointingOf(event.checkpointing);
+    state.storage = event.storage;
+    // Absent: unchanged (R61); a version is replaced, never removed.
+    state.jobVersion = event.jobVersion ?? state.jobVersion;
+    state.flinkVersion = event.flinkVersion ?? state.flinkVersion;
+    state.source = event.source ?? state.source;
+  }
+
+  private snapshotTriggered(event: EventOf<'SnapshotTriggered'>, at: number): void {
+    const { state } = this;
+    this.writable('snapshots').set(
+      event.snapshotId,
+      snapshotRecord({
+        snapshotId: event.snapshotId,
+        kind: event.kind,
+        triggerType: event.triggerType,
+        triggerId: event.triggerId,
+        formatType: event.formatType,
+        requestedCheckpointType: event.checkpointType ?? (event.kind === 'SAVEPOINT' ? 'FULL' : null),
+        reportedCheckpointType: null,
+        jobVersion: event.jobVersion ?? null,
+        flinkVersion: event.flinkVersion ?? null,
+        properties: internProperties(event.properties),
+        status: 'PENDING',
+        persisted: false,
+        externalPath: event.externalPath,
+        expectedTasks: sameList(event.tasks, state.tasks) ? state.tasks : event.tasks,
+        totalTasks: event.tasks.length,
+        acks: new AckLog(),
+        acknowledged: 0,
+        stateSize: 0,
+        checkpointedSize: 0,
+        sharedStateSize: 0,
+        privateStateSize: 0,
+        triggeredAt: at,
+        deadline: Date.parse(event.deadline),
+        claimMode: null,
+        terminate: event.terminate ?? null,
+        flinkCheckpointId: event.flinkCheckpointId ?? null,
+        standsFor: event.standsFor ?? null,
+        imported: event.imported ?? false,
+      }),
+    );
+    this.copiedSnapshots.add(event.snapshotId);
+    if (event.flinkCheckpointId !== undefined) {
+      this.writable('flinkCheckpoints').set(event.flinkCheckpointId, event.snapshotId);
+    }
+    this.writable('triggers').set(event.triggerId, event.snapshotId);
+    this.writable('pending').add(event.snapshotId);
+    state.nextSnapshotId = Math.max(state.nextSnapshotId, event.snapshotId + 1);
+    if (event.slot !== undefined) state.lastSlot = Math.max(state.lastSlot ?? 0, event.slot);
+    this.editRegistry().ownDirectory(event.snapshotId, event.externalPath);
+  }
+
+  private strayAcknowledgementReceived(event: EventOf<'StrayAcknowledgementReceived'>): void {
+    // Events before decision 0011 have no cleanup id: their cleanup was never tracked.
+    const { cleanupId, cleanup } = event;
+    if (cleanupId === undefined || !cleanup) return;
+    const locations = cleanup.map((handle) => normaliseLocation(handle.path));
+    this.writable('strayCleanups').set(cleanupId, locations);
+    this.state.nextCleanupId = Math.max(this.state.nextCleanupId, cleanupId + 1);
+    this.editRegistry().markDeleting(strayCleanupOwner(cleanupId), locations);
+  }
+
+  private strayStateDeleted(event: EventOf<'StrayStateDeleted'>): void {
+    const cleanup = this.state.strayCleanups.get(event.cleanupId);
+    if (!cleanup) return;
+    this.writable('strayCleanups').delete(event.cleanupId);
+    const owner = strayCleanupOwner(event.cleanupId);
+    this.editRegistry().deletionDone(owner, cleanup);
+  }
+
+  private taskAcknowledged(event: EventOf<'TaskAcknowledged'>): void {
+    const snapshot = this.snapshot(event.snapshotId);
+    snapshot.acks.append(snapshot.acknowledged, event.taskId, event.stateHandles);
+    snapshot.acknowledged += 1;
+    snapshot.stateSize += event.stateSize;
+    snapshot.checkpointedSize += event.checkpointedSize ?? event.stateSize;
+    if (event.checkpointType !== undefined && snapshot.reportedCheckpointType !== 'INCREMENTAL') {
+      snapshot.reportedCheckpointType = event.checkpointType;
+    }
+    if (event.stateHandles.length > 0) {
+      for (const handle of event.stateHandles) {
+        if (isSharedHandle(handle)) snapshot.sharedStateSize += handle.sizeBytes;
+        else snapshot.privateStateSize += handle.sizeBytes;
+      }
+      this.editRegistry().reference(event.snapshotId, event.stateHandles);
+    }
+  }
+
+  private snapshotCompleted(event: EventOf<'SnapshotCompleted'>, at: number): void {
+    const { state } = this;
+    const snapshot = this.snapshot(event.snapshotId);
+    snapshot.status = 'COMPLETED';
+    snapshot.completedAt = at;
+    // Only a managed job's: a client's completion repeats the trigger's path (old logs did not always).
+    if (state.source && event.externalPath !== snapshot.externalPath) {
+      // A managed job's savepoint lies where Flink wrote it (R67), not where its trigger planned it.
+      this.editRegistry().release(event.snapshotId, [], [snapshot.externalPath], []);
+      this.editRegistry().ownDirectory(event.snapshotId, event.externalPath);
+      snapshot.externalPath = event.externalPath;
+    }
+    const reported = snapshot.acks.entries(snapshot.acknowledged).filter(([, handles]) => handles.length > 0);
+    snapshot.taskHandles = retainedTaskHandles(reported);
+    snapshot.acks = AckLog.EMPTY;
+    snapshot.stateSize = event.stateSize;
+    if (event.checkpointedSize !== undefined) snapshot.checkpointedSize = event.checkpointedSize;
+    this.writable('pending').delete(event.snapshotId);
+    insertSorted(this.writable('completed'), event.snapshotId);
+    this.writable('counts').completed += 1;
+    // R70: an imported snapshot is no completion of the job's run: no pause, no reset of the failures.
+    if (snapshot.imported) return;
+    state.lastCompletedAt = at;
+    if (snapshot.kind === 'CHECKPOINT') state.fullCheckpointOwed = false;
+    // R29: CheckpointFailureManager.handleCheckpointSuccess, for checkpoints and savepoints alike:
+    // only a completion newer than the last success resets the count.
+    if (event.snapshotId > state.lastSucceededSnapshotId) {
+      state.lastSucceededSnapshotId = event.snapshotId;
+      this.clearFailureCount();
+    }
+  }
+
+  private snapshotFailed(event: EventOf<'SnapshotFailed'>, at: number): void {
+    const { state } = this;
+    const snapshot = this.snapshot(event.snapshotId);
+    snapshot.status = 'FAILED';
+    snapshot.failedAt = at;
+    snapshot.failureReason = event.reason;
+    if (event.message !== undefined) snapshot.failureMessage = event.message;
+    if (event.taskId !== undefined) snapshot.declinedBy = event.taskId;
+    this.writable('pending').delete(event.snapshotId);
+    this.writable('counts').failed += 1;
+    const taskLevel = isTaskLevelFailure(event.reason, event.taskId);
+    if (
+      // R60: checkFailureAgainstCounter ignores a failure of a snapshot older than the last success.
+      event.snapshotId > state.lastSucceededSnapshotId &&
+      countsAgainstTolerance(snapshot, event.reason, taskLevel) &&
+      // R28: checkFailureCounter, "we should make sure one checkpoint only be counted once".
+      !state.countedFailures.has(event.snapshotId)
+    ) {
+      this.writable('countedFailures').add(event.snapshotId);
+      state.consecutiveFailures += 1;
+    }
+  }
+
+  private snapshotRestored(event: EventOf<'SnapshotRestored'>, at: number): void {
+    const { state } = this;
+    if (event.snapshotId !== undefined) {
+      const snapshot = this.snapshot(event.snapshotId);
+      snapshot.claimMode = event.claimMode;
+      snapshot.properties = internProperties(
+        restoredProperties(event.claimMode, snapshot.properties, state.checkpointing.retention),
+      );
+    }
+    const restoredId = event.snapshotId ?? event.checkpointId;
+    if (restoredId !== undefined) state.nextSnapshotId = Math.max(state.nextSnapshotId, restoredId + 1);
+    state.restores = {
+      count: state.restores.count + 1,
+      latest: {
+        snapshotId: event.snapshotId ?? null,
+        restorePath: event.restorePath,
+        checkpointId: restoredId ?? null,
+        claimMode: event.claimMode,
+        allowNonRestoredState: event.allowNonRestoredState,
+        restoredAt: at,
+        firstSnapshotId: state.nextSnapshotId,
+      },
+    };
+    state.fullCheckpointOwed = event.claimMode === 'NO_CLAIM';
+  }
+
+  private snapshotPersisted(event: EventOf<'SnapshotPersisted'>): void {
+    const snapshot = this.snapshot(event.snapshotId);
+    // Persisting takes a claimed snapshot back from the job (R62): it is a savepoint from now on.
+    snapshot.claimMode = snapshot.claimMode === 'CLAIM' ? null : snapshot.claimMode;
+    snapshot.persisted = true;
+    snapshot.persistedPath = event.savepointPath;
+    snapshot.properties = internProperties(persistedProperties(snapshot.properties));
+    this.editRegistry().ownDirectory(event.snapshotId, event.savepointPath);
+  }
+
+  private snapshotDiscardRequested(event: EventOf<'SnapshotDiscardRequested'>, at: number): void {
+    const snapshot = this.snapshot(event.snapshotId);
+    if (snapshot.status === 'COMPLETED') {
+      snapshot.status = 'DISCARDING';
+      removeSorted(this.writable('completed'), event.snapshotId);
+      this.writable('counts').discarded += 1;
+    }
+    // The snapshot stops being live. Its plan is in the event; events written before the registry
+    // (no `kept`) listed every handle, so theirs is planned again here, as the decider would now.
+    const handles = stateHandlesOf(snapshot);
+    const directories = directoriesOf(snapshot);
+    const plan: DiscardPlan = event.kept
+      ? { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept }
+      : planDiscard(this.state.sharedState, event.snapshotId, handles, directories);
+    const deleting = deletionIndex(plan);
+    this.editRegistry().release(event.snapshotId, handles, directories, deleting);
+    // The plan carries the state handles to delete; the aggregate keeps only the counts, so that a job's
+    // state grows with its retained snapshots, not with every acknowledgement it ever had.
+    snapshot.acks = AckLog.EMPTY;
+    snapshot.taskHandles = undefined;
+    snapshot.expectedTasks = [];
+    snapshot.discard = {
+      cause: event.cause,
+      requestedAt: at,
+      state: 'REQUESTED',
+      attempts: 0,
+      ...(event.reason !== undefined ? { reason: event.reason } : {}),
+      deleting,
+    };
+  }
+
+  private snapshotDiscarded(event: EventOf<'SnapshotDiscarded'>): void {
+    const snapshot = this.snapshot(event.snapshotId);
+    if (snapshot.status === 'DISCARDING') snapshot.status = 'DISCARDED';
+    const { deleting, ...done } = snapshot.discard!;
+    if (deleting) this.editRegistry().deletionDone(event.snapshotId, deleting);
+    snapshot.discard = { ...done, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
+  }
+
+  private snapshotDiscardFailed(event: EventOf<'SnapshotDiscardFailed'>): void {
+    const snapshot = this.snapshot(event.snapshotId);
+    const previous = snapshot.discard!;
+    snapshot.discard = {
+      ...previous,
+      state: 'FAILED',
+      error: event.error,
+      retryable: event.retryable,
+      attempts: previous.attempts + 1,
+    };
+  }
+
+  private savepointScheduleSet(event: EventOf<'SavepointScheduleSet'>, at: number): void {
+    const { state } = this;
+    if (!state.schedule || !sameTiming(state.schedule, event.schedule)) state.scheduleSince = at;
+    state.schedule = event.schedule;
+  }
+
+  private flinkRestoreRecorded(event: EventOf<'FlinkRestoreRecorded'>): void {
+    this.state.flinkRestore = {
+      flinkCheckpointId: event.flinkCheckpointId,
+      snapshotId: event.snapshotId ?? null,
+      isSavepoint: event.isSavepoint,
+      externalPath: event.externalPath ?? null,
+      restoredAt: Date.parse(event.restoredAt),
+    };
   }
 
   /** CheckpointFailureManager.clearCount: the counter and the ids it counted. */
   private clearFailureCount(): void {
     this.state.consecutiveFailures = 0;
     if (this.state.countedFailures.size > 0) {
-      this.copied.add('countedFailures');
+      this.copiedContainers.add('countedFailures');
       this.state.countedFailures = new Set();
     }
   }
@@ -654,11 +695,11 @@ export class Draft {
   private snapshot(id: number): SnapshotState {
     const current = this.state.snapshots.get(id);
     if (!current) throw new Error(`event refers to snapshot ${id}, which was never triggered`);
-    if (this.owned.has(id)) return current;
+    if (this.copiedSnapshots.has(id)) return current;
     // The acknowledgements are not copied: versions share their AckLog, each seeing its own prefix.
     const copy = snapshotRecord(current);
-    this.own('snapshots').set(id, copy);
-    this.owned.add(id);
+    this.writable('snapshots').set(id, copy);
+    this.copiedSnapshots.add(id);
     return copy;
   }
 }
@@ -716,9 +757,9 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
  * discarded as its retention says. Its own checkpoints, unless persisted or restored from without a claim;
  * and any snapshot it restored from in CLAIM mode.
  */
-export function isJobOwned(s: SnapshotState): boolean {
-  if (s.claimMode !== null) return s.claimMode === 'CLAIM';
-  return s.kind === 'CHECKPOINT' && !s.persisted && !s.imported;
+export function isJobOwned(snapshot: SnapshotState): boolean {
+  if (snapshot.claimMode !== null) return snapshot.claimMode === 'CLAIM';
+  return snapshot.kind === 'CHECKPOINT' && !snapshot.persisted && !snapshot.imported;
 }
 
 /**
@@ -726,9 +767,9 @@ export function isJobOwned(s: SnapshotState): boolean {
  * tasks reported (INCREMENTAL if one did), and what was asked for while none has said; null for a
  * checkpoint triggered before R58 whose tasks never said.
  */
-export function checkpointTypeOf(s: SnapshotState): CheckpointType | null {
-  if (s.requestedCheckpointType === 'FULL') return 'FULL';
-  return s.reportedCheckpointType ?? s.requestedCheckpointType;
+export function checkpointTypeOf(snapshot: SnapshotState): CheckpointType | null {
+  if (snapshot.requestedCheckpointType === 'FULL') return 'FULL';
+  return snapshot.reportedCheckpointType ?? snapshot.requestedCheckpointType;
 }
 
 /**
@@ -808,13 +849,14 @@ function checkpointingOf(recorded: RecordedCheckpointingConfig): CheckpointingCo
 }
 
 /** Whether two schedules have the same slots (they may differ in retention or target directory). */
-export function sameTiming(a: SavepointSchedule, b: SavepointSchedule): boolean {
-  const every = (x: SavepointSchedule) => (x.every === undefined ? undefined : durationMs(x.every));
-  return every(a) === every(b) && a.cron === b.cron && a.tz === b.tz;
+export function sameTiming(left: SavepointSchedule, right: SavepointSchedule): boolean {
+  const every = (schedule: SavepointSchedule) =>
+    schedule.every === undefined ? undefined : durationMs(schedule.every);
+  return every(left) === every(right) && left.cron === right.cron && left.tz === right.tz;
 }
 
-export function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a === b || (a.length === b.length && a.every((item, i) => item === b[i]));
+export function sameList(left: readonly string[], right: readonly string[]): boolean {
+  return left === right || (left.length === right.length && left.every((item, i) => item === right[i]));
 }
 
 const taskIndexes = new WeakMap<readonly string[], Set<string>>();
@@ -912,7 +954,7 @@ export function latestCompleted(state: JobState): SnapshotState | undefined {
 /** The newest completed snapshot the job took (not an imported one, R70), among those retained, that matches. */
 export function latestCompletedWhere(
   state: JobState,
-  predicate: (s: SnapshotState) => boolean,
+  predicate: (snapshot: SnapshotState) => boolean,
 ): SnapshotState | undefined {
   for (let i = state.completed.length - 1; i >= 0; i -= 1) {
     const snapshot = state.snapshots.get(state.completed[i]!)!;

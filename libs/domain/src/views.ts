@@ -13,62 +13,62 @@ const iso = (ms: number | undefined | null): string | null =>
   ms == null ? null : new Date(ms).toISOString();
 
 /** The JSON shape of a snapshot, as the REST API returns it. */
-export function snapshotView(s: SnapshotState) {
+export function snapshotView(snapshot: SnapshotState) {
   return {
-    snapshotId: s.snapshotId,
-    kind: s.kind,
-    status: s.status,
-    persisted: s.persisted,
-    properties: s.properties,
-    triggerType: s.triggerType,
-    triggerId: s.triggerId,
-    formatType: s.formatType,
+    snapshotId: snapshot.snapshotId,
+    kind: snapshot.kind,
+    status: snapshot.status,
+    persisted: snapshot.persisted,
+    properties: snapshot.properties,
+    triggerType: snapshot.triggerType,
+    triggerId: snapshot.triggerId,
+    formatType: snapshot.formatType,
     /** SAVEPOINT, or SUSPEND / TERMINATE for a stop-with-savepoint (R65); null for a checkpoint. */
-    savepointType: savepointTypeOf(s),
+    savepointType: savepointTypeOf(snapshot),
     /** FULL or INCREMENTAL (R58); null for a checkpoint triggered before snapcat recorded it. */
-    checkpointType: checkpointTypeOf(s),
-    /** The application's and Flink's version that took it (R61); null when unknown. */
+    checkpointType: checkpointTypeOf(snapshot),
     /** A managed job's checkpoint the mirror recorded: Flink's id for it (R68). */
-    flinkCheckpointId: s.flinkCheckpointId,
+    flinkCheckpointId: snapshot.flinkCheckpointId,
     /** A managed job's savepoint taken to persist a checkpoint (R67): that checkpoint's id. */
-    standsFor: s.standsFor,
+    standsFor: snapshot.standsFor,
     /** Catalogued from a path that existed already (R69), not taken through snapcat. */
-    imported: s.imported,
-    jobVersion: s.jobVersion,
-    flinkVersion: s.flinkVersion,
-    acknowledgedTasks: s.acknowledged,
-    totalTasks: s.totalTasks,
-    stateSize: s.stateSize,
+    imported: snapshot.imported,
+    /** The application's and Flink's version that took it (R61); null when unknown. */
+    jobVersion: snapshot.jobVersion,
+    flinkVersion: snapshot.flinkVersion,
+    acknowledgedTasks: snapshot.acknowledged,
+    totalTasks: snapshot.totalTasks,
+    stateSize: snapshot.stateSize,
     /** Bytes uploaded for this snapshot (Flink's checkpointed_size): less than stateSize when incremental. */
-    checkpointedSize: s.checkpointedSize,
-    sharedStateSize: s.sharedStateSize,
-    privateStateSize: s.privateStateSize,
-    triggeredAt: iso(s.triggeredAt),
-    deadline: iso(s.deadline),
-    completedAt: iso(s.completedAt),
-    failedAt: iso(s.failedAt),
-    externalPath: s.externalPath,
+    checkpointedSize: snapshot.checkpointedSize,
+    sharedStateSize: snapshot.sharedStateSize,
+    privateStateSize: snapshot.privateStateSize,
+    triggeredAt: iso(snapshot.triggeredAt),
+    deadline: iso(snapshot.deadline),
+    completedAt: iso(snapshot.completedAt),
+    failedAt: iso(snapshot.failedAt),
+    externalPath: snapshot.externalPath,
     /** What to pass to `flink run -s` (R57); for a checkpoint, persisted or not, its own chk-<id>. */
-    restorePath: restorePath(s),
+    restorePath: restorePath(snapshot),
     /** A persisted checkpoint's directory for snapcat's manifest (R39): not a path Flink restores from. */
-    savepointPath: s.persistedPath ?? null,
-    manifestPath: s.manifestPath ?? null,
+    savepointPath: snapshot.persistedPath ?? null,
+    manifestPath: snapshot.manifestPath ?? null,
     /** The claim mode of the newest restore from it (R62); null while the job never restored from it. */
-    claimMode: s.claimMode,
-    failureReason: s.failureReason ?? null,
-    failureMessage: s.failureMessage ?? null,
-    declinedBy: s.declinedBy ?? null,
-    subsumedBy: s.subsumedBy ?? null,
-    discard: s.discard
+    claimMode: snapshot.claimMode,
+    failureReason: snapshot.failureReason ?? null,
+    failureMessage: snapshot.failureMessage ?? null,
+    declinedBy: snapshot.declinedBy ?? null,
+    subsumedBy: snapshot.subsumedBy ?? null,
+    discard: snapshot.discard
       ? {
-          cause: s.discard.cause,
-          reason: s.discard.reason ?? null,
-          state: s.discard.state,
-          requestedAt: iso(s.discard.requestedAt),
-          bytesReclaimed: s.discard.bytesReclaimed ?? null,
-          error: s.discard.error ?? null,
-          retryable: s.discard.retryable ?? null,
-          attempts: s.discard.attempts,
+          cause: snapshot.discard.cause,
+          reason: snapshot.discard.reason ?? null,
+          state: snapshot.discard.state,
+          requestedAt: iso(snapshot.discard.requestedAt),
+          bytesReclaimed: snapshot.discard.bytesReclaimed ?? null,
+          error: snapshot.discard.error ?? null,
+          retryable: snapshot.discard.retryable ?? null,
+          attempts: snapshot.discard.attempts,
         }
       : null,
   };
@@ -101,9 +101,10 @@ export function jobSummaryView(state: JobState) {
     consecutiveFailures: state.consecutiveFailures,
     latestCompletedSnapshotId: latestCompleted(state)?.snapshotId ?? null,
     latestCompletedCheckpointId:
-      latestCompletedWhere(state, (s) => s.kind === 'CHECKPOINT')?.snapshotId ?? null,
+      latestCompletedWhere(state, (snapshot) => snapshot.kind === 'CHECKPOINT')?.snapshotId ?? null,
     latestSavepointId:
-      latestCompletedWhere(state, (s) => s.kind === 'SAVEPOINT' || s.persisted)?.snapshotId ?? null,
+      latestCompletedWhere(state, (snapshot) => snapshot.kind === 'SAVEPOINT' || snapshot.persisted)
+        ?.snapshotId ?? null,
     restorePoint: restorePoint(state),
     /** The newest restore (R62): from one of the job's snapshots or an external path; null while none. */
     latestRestore: state.restores.latest

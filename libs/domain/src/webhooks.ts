@@ -117,7 +117,7 @@ export const SubscriptionEvent = z.discriminatedUnion('type', [
   WebhookSubscriptionDeleted,
 ]);
 export type SubscriptionEvent = z.infer<typeof SubscriptionEvent>;
-export const SUBSCRIPTION_EVENT_TYPES = SubscriptionEvent.options.map((o) => o.shape.type.value);
+export const SUBSCRIPTION_EVENT_TYPES = SubscriptionEvent.options.map((schema) => schema.shape.type.value);
 
 export interface SigningKey {
   secret: SealedSecret;

@@ -57,6 +57,33 @@ export interface SharedStates {
   cachedState(jobId: string, revision: bigint): JobState | undefined;
 }
 
+/** A job event of the log, with the domain event it holds. */
+interface DecodedEvent {
+  recorded: RecordedEvent;
+  event: Event;
+}
+
+/** A job whose events a batch applied: its state after them, and what its views must rewrite. */
+interface TouchedJob {
+  state: JobState;
+  snapshots: Set<number>;
+  tasksChanged: boolean;
+}
+
+/**
+ * The batch's job events, decoded; and its tombstones (a stream hard-deleted), which are no job events: the
+ * job is marked deleted, its views kept.
+ */
+function decodeBatch(batch: RecordedEvent[]): { events: DecodedEvent[]; deleted: Map<string, string> } {
+  const deleted = new Map<string, string>();
+  const events: DecodedEvent[] = [];
+  for (const recorded of batch) {
+    if (isTombstone(recorded)) deleted.set(jobIdOfStream(recorded.streamId), recorded.created.toISOString());
+    else events.push({ recorded, event: domainEvent(recorded) });
+  }
+  return { events, deleted };
+}
+
 /** The write of a batch found the lease held by another projector: it was not written. */
 class LeaseLostError extends Error {
   override name = 'LeaseLostError';
@@ -271,28 +298,38 @@ export class Projector {
     // Events and checkpoints arrive in order: the later of the two is where everything before is written.
     const position = last && (!checkpoint || comparePositions(last, checkpoint) > 0) ? last : checkpoint;
     if (!position) return;
-    const { redis } = this.deps;
-    // A tombstone (the stream hard-deleted) is no job event: the job is marked deleted, its views kept.
-    const deleted = new Map<string, string>();
-    const events: { recorded: RecordedEvent; event: Event }[] = [];
-    for (const recorded of batch) {
-      if (isTombstone(recorded))
-        deleted.set(jobIdOfStream(recorded.streamId), recorded.created.toISOString());
-      else events.push({ recorded, event: domainEvent(recorded) });
-    }
-    const unknown = [...new Set(events.map((e) => e.event.jobId))].filter(
-      (id) => !this.appliedRevisions.has(id),
+    const { events, deleted } = decodeBatch(batch);
+    await this.loadAppliedRevisions(space, events);
+    const { runs, applied } = this.newEventsByJob(events);
+    const touched = await this.foldRuns(runs);
+    await this.commit(space, touched, deleted, position);
+    this.written = position;
+    this.stats.applied += applied.length;
+    this.announceWritten(applied);
+  }
+
+  /** Reads from Redis the applied revision of each job of the batch this projector has not seen yet. */
+  private async loadAppliedRevisions(space: KeySpace, events: DecodedEvent[]): Promise<void> {
+    const unknown = [...new Set(events.map(({ event }) => event.jobId))].filter(
+      (jobId) => !this.appliedRevisions.has(jobId),
     );
-    if (unknown.length > 0) {
-      const revisions = await redis.hmget(space.applied, ...unknown);
-      unknown.forEach((id, i) =>
-        this.appliedRevisions.set(id, revisions[i] == null ? -1n : BigInt(revisions[i]!)),
-      );
-    }
-    // Each job's events of the batch, in order; folded together (one copy-on-write draft per job, not per
-    // event: a draft copies the job's snapshot map, which is large for jobs that keep many snapshots).
-    const runs = new Map<string, { recorded: RecordedEvent; event: Event }[]>();
-    const applied: { recorded: RecordedEvent; event: Event }[] = [];
+    if (unknown.length === 0) return;
+    const revisions = await this.deps.redis.hmget(space.applied, ...unknown);
+    unknown.forEach((jobId, i) =>
+      this.appliedRevisions.set(jobId, revisions[i] == null ? -1n : BigInt(revisions[i]!)),
+    );
+  }
+
+  /**
+   * Each job's events of the batch not applied before (a redelivered one is counted as a duplicate), in
+   * order; and all of them, in the batch's order.
+   */
+  private newEventsByJob(events: DecodedEvent[]): {
+    runs: Map<string, DecodedEvent[]>;
+    applied: DecodedEvent[];
+  } {
+    const runs = new Map<string, DecodedEvent[]>();
+    const applied: DecodedEvent[] = [];
     for (const item of events) {
       const { recorded, event } = item;
       if (this.appliedRevisions.get(event.jobId)! >= recorded.revision) {
@@ -305,7 +342,16 @@ export class Projector {
       else runs.set(event.jobId, [item]);
       applied.push(item);
     }
-    const touched = new Map<string, { state: JobState; snapshots: Set<number>; tasksChanged: boolean }>();
+    return { runs, applied };
+  }
+
+  /**
+   * Each job's state after its run of events, with the snapshots they touched. A run is folded at once: one
+   * copy-on-write draft per job, not per event (a draft copies the job's snapshot map, which is large for
+   * jobs that keep many snapshots).
+   */
+  private async foldRuns(runs: Map<string, DecodedEvent[]>): Promise<Map<string, TouchedJob>> {
+    const touched = new Map<string, TouchedJob>();
     for (const [jobId, run] of runs) {
       const snapshots = new Set<number>();
       let tasksChanged = false;
@@ -324,7 +370,18 @@ export class Projector {
       this.remember(jobId, state, revision);
       touched.set(jobId, { state, snapshots, tasksChanged });
     }
-    // Fenced: EXEC fails if the lease key changed after the WATCH (our own renewal too: then write again).
+    return touched;
+  }
+
+  /** Writes the batch in one MULTI, fenced: EXEC fails if the lease key changed after the WATCH. */
+  private async commit(
+    space: KeySpace,
+    touched: Map<string, TouchedJob>,
+    deleted: Map<string, string>,
+    position: Position,
+  ): Promise<void> {
+    const { redis } = this.deps;
+    // Our own renewal of the lease fails the EXEC too: then it is written again.
     for (;;) {
       await redis.watch(this.keys.lease);
       if ((await redis.get(this.keys.lease)) !== this.lease.holder) {
@@ -338,10 +395,12 @@ export class Projector {
       }
       for (const [jobId, at] of deleted) tx.hset(space.deleted, jobId, at);
       tx.set(space.position, formatPosition(position));
-      if ((await tx.exec()) !== null) break;
+      if ((await tx.exec()) !== null) return;
     }
-    this.written = position;
-    this.stats.applied += applied.length;
+  }
+
+  /** Records each written event's lag, and publishes it (`deps.publish`) now that it is visible. */
+  private announceWritten(applied: DecodedEvent[]): void {
     const now = Date.now();
     for (const { recorded, event } of applied) {
       this.lags.push(now - recorded.created.getTime());
@@ -362,10 +421,7 @@ export class Projector {
    * The job's state after a run of its events: the cached state folded forward, reloaded after a gap.
    * Undefined when the reload finds the job's stream hard-deleted (its events are still in $all).
    */
-  private async foldRun(
-    jobId: string,
-    run: { recorded: RecordedEvent; event: Event }[],
-  ): Promise<JobState | undefined> {
+  private async foldRun(jobId: string, run: DecodedEvent[]): Promise<JobState | undefined> {
     let cached = this.cache.get(jobId);
     let pending: Event[] = [];
     let revision = cached?.revision ?? -2n;
