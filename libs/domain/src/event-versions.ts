@@ -74,6 +74,10 @@ export function upcast(
   return upcasted;
 }
 
+/** A stored event's data at its type's current version (not validated: see readEvent). */
+export const upcastStored = (stored: StoredEvent, registry: UpcasterRegistry = UPCASTERS): unknown =>
+  upcast(stored.type, schemaVersionOf(stored.type, stored.metadata), stored.data, registry);
+
 /** A stored event upcast, then validated against the current schema of its kind. */
 export function readEvent<T>(
   schema: z.ZodType<T>,
@@ -81,7 +85,7 @@ export function readEvent<T>(
   registry: UpcasterRegistry = UPCASTERS,
 ): T {
   const version = schemaVersionOf(stored.type, stored.metadata);
-  const parsed = schema.safeParse(upcast(stored.type, version, stored.data, registry));
+  const parsed = schema.safeParse(upcastStored(stored, registry));
   if (parsed.success) {
     const { type } = parsed.data as { type?: unknown };
     if (type === stored.type) return parsed.data;

@@ -3,6 +3,9 @@ import type { Redis } from 'ioredis';
 import {
   SubscriptionEvent,
   evolveSubscriptions,
+  readEvent,
+  upcastStored,
+  versionedMetadata,
   subscriptionMatches,
   webhookPayload,
   type Subscriptions,
@@ -107,7 +110,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
       const page = await this.deps.store.readStream(SUBSCRIPTIONS_STREAM, { fromRevision, maxCount: 1000 });
       for (const recorded of page) {
         if (comparePositions(recorded.position, position) > 0) return state;
-        state = evolveSubscriptions(state, SubscriptionEvent.parse(recorded.data));
+        state = evolveSubscriptions(state, readEvent(SubscriptionEvent, recorded));
       }
       if (page.length < 1000) return state;
       fromRevision = page[page.length - 1]!.revision + 1n;
@@ -117,10 +120,12 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   private async handle(recorded: RecordedEvent): Promise<void> {
     const before = this.position;
     if (recorded.streamId === SUBSCRIPTIONS_STREAM) {
-      this.subscriptions = evolveSubscriptions(this.subscriptions, SubscriptionEvent.parse(recorded.data));
+      this.subscriptions = evolveSubscriptions(this.subscriptions, readEvent(SubscriptionEvent, recorded));
     } else if (!isTombstone(recorded)) {
       // A tombstone (a job's stream hard-deleted) is no message: nothing to deliver.
-      const event = recorded.data as { type: string; occurredAt: string; jobId?: string };
+      // Upcast, so that a subscriber gets today's shape of an event stored long ago; not validated: the
+      // dispatcher forwards what the log holds, and one odd event must not stop every delivery.
+      const event = upcastStored(recorded) as { type: string; occurredAt: string; jobId?: string };
       const body = JSON.stringify(webhookPayload(event));
       const namespace = await this.namespaceOf(event.jobId);
       for (const subscription of this.subscriptions.values()) {
@@ -177,6 +182,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
           id: randomUUID(),
           type: CHECKPOINT_TYPE,
           data: { position: formatPosition(position), at: new Date(now).toISOString() },
+          metadata: versionedMetadata(CHECKPOINT_TYPE),
         },
       ],
       'any',
