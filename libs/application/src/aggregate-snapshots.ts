@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { decodeState, encodeState, type EncodedJobState, type JobState } from '@snapcat/domain';
+import {
+  decodeState,
+  encodeState,
+  versionedMetadata,
+  type EncodedJobState,
+  type JobState,
+} from '@snapcat/domain';
 import type { EventStore, RecordedEvent } from '@snapcat/event-store';
 import { aggregateStream } from './streams';
 
@@ -76,7 +82,9 @@ export async function writeAggregateSnapshot(
     throw new AggregateSnapshotTooLargeError(jobId, undefined, limit);
   }
   const data: AggregateSnapshot = { revision: revision.toString(), state: encodeState(state) };
-  const single = () => store.append(stream, [{ id: randomUUID(), type: SNAPSHOT, data }], 'any');
+  // The envelope's version; what the state means is versioned apart, by its codecVersion (decision 0023).
+  const metadata = versionedMetadata(SNAPSHOT);
+  const single = () => store.append(stream, [{ id: randomUUID(), type: SNAPSHOT, data, metadata }], 'any');
   if (limit === undefined) return single().then(() => 1);
   let text: string;
   try {
@@ -101,7 +109,11 @@ export async function writeAggregateSnapshot(
       parts: slices.length,
       text: slice,
     };
-    const result = await store.append(stream, [{ id: randomUUID(), type: PART, data: partData }], expected);
+    const result = await store.append(
+      stream,
+      [{ id: randomUUID(), type: PART, data: partData, metadata: versionedMetadata(PART) }],
+      expected,
+    );
     expected = result.nextExpectedRevision;
   }
   return slices.length;

@@ -7,6 +7,8 @@ import {
   CommandRejected,
   clusterView,
   evolveClusters,
+  readEvent,
+  versionedMetadata,
   type ClusterView,
   type Clusters,
   type SealedSecret,
@@ -201,7 +203,7 @@ export class ClusterRepository implements ClusterRegistry {
     try {
       await this.store.append(
         CLUSTERS_STREAM,
-        [{ id: randomUUID(), type: event.type, data: event }],
+        [{ id: randomUUID(), type: event.type, data: event, metadata: versionedMetadata(event.type) }],
         this.revision < 0n ? 'no_stream' : this.revision,
       );
       return true;
@@ -257,7 +259,7 @@ export class ClusterRepository implements ClusterRegistry {
 
   private apply(recorded: RecordedEvent): void {
     if (recorded.revision <= this.revision) return;
-    this.state = evolveClusters(this.state, ClusterEvent.parse(recorded.data));
+    this.state = evolveClusters(this.state, readEvent(ClusterEvent, recorded));
     this.revision = recorded.revision;
   }
 }

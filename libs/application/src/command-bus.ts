@@ -3,6 +3,7 @@ import {
   decideBatch,
   fold,
   initialState,
+  versionedMetadata,
   type Command,
   type Event,
   type JobState,
@@ -364,7 +365,12 @@ export class CommandBus {
         for (let i = 0; i < queued.commands.length; i += 1) {
           for (const event of outcomes[next + i]!.events) {
             metadata ??= eventMetadata(queued.metadata);
-            events.push({ id: randomUUID(), type: event.type, data: event, metadata });
+            events.push({
+              id: randomUUID(),
+              type: event.type,
+              data: event,
+              metadata: versionedMetadata(event.type, metadata),
+            });
           }
         }
         next += queued.commands.length;

@@ -1,4 +1,4 @@
-import { snapshotIdOf, type Event } from '@snapcat/domain';
+import { SCHEMA_VERSION_KEY, readDomainEvent, snapshotIdOf, type Event } from '@snapcat/domain';
 import { formatPosition, type RecordedEvent } from '@snapcat/event-store';
 
 export const JOB_STREAM_PREFIX = 'snapcat-job-';
@@ -8,8 +8,8 @@ export const jobIdOfStream = (streamId: string): string => streamId.slice(JOB_ST
 /** Aggregate snapshots live beside the job stream; consumers of snapshot events filter on JOB_STREAM_PREFIX. */
 export const aggregateStream = (jobId: string): string => `snapcat-aggregate-${jobId}`;
 
-/** The domain event a recorded event carries. Events are validated when decided, not again on every read. */
-export const domainEvent = (recorded: RecordedEvent): Event => recorded.data as Event;
+/** The domain event a recorded event carries, upcast to its current schema version (decision 0023). */
+export const domainEvent = (recorded: RecordedEvent): Event => readDomainEvent(recorded);
 
 /**
  * A recorded job event as every reader shows it: REST's `GET /jobs/{jobId}/events`, GraphQL's `history` and
@@ -17,6 +17,8 @@ export const domainEvent = (recorded: RecordedEvent): Event => recorded.data as 
  */
 export function recordedEventView(recorded: RecordedEvent) {
   const event = domainEvent(recorded);
+  // The data shown is upcast to today's schema: the version it was stored at would not describe it.
+  const { [SCHEMA_VERSION_KEY]: _stored, ...metadata } = recorded.metadata;
   return {
     revision: Number(recorded.revision),
     /** `commit:prepare` in $all, as every position snapcat shows or takes. */
@@ -27,7 +29,7 @@ export function recordedEventView(recorded: RecordedEvent) {
     recordedAt: recorded.created.toISOString(),
     snapshotId: snapshotIdOf(event),
     data: event,
-    metadata: recorded.metadata,
+    metadata,
   };
 }
 export type RecordedEventView = ReturnType<typeof recordedEventView>;

@@ -3,6 +3,7 @@ export * from './enum-values';
 export * from './namespaces';
 export * from './commands';
 export * from './events';
+export * from './event-versions';
 export * from './properties';
 export * from './state';
 export * from './decide';

@@ -704,13 +704,17 @@ export class Draft {
   }
 }
 
+/** Every field of T, the optional ones too (a value may still be undefined): a copy that must name them all. */
+type EveryField<T> = { [K in keyof Required<T>]: T[K] };
+
 /**
  * A snapshot's state with every field present, in one order. V8 then gives all snapshots one hidden class;
  * copies made by spreading and then given a field they lacked got one each (measured: 100,000 retained
- * savepoints held 100,000 hidden classes, a third of the live heap).
+ * savepoints held 100,000 hidden classes, a third of the live heap). Listed by hand, as a literal is the
+ * fastest copy; typed EveryField, so that a field added to SnapshotState does not compile until it is here.
  */
 export function snapshotRecord(s: SnapshotState): SnapshotState {
-  return {
+  const record: EveryField<SnapshotState> = {
     snapshotId: s.snapshotId,
     kind: s.kind,
     triggerType: s.triggerType,
@@ -750,6 +754,7 @@ export function snapshotRecord(s: SnapshotState): SnapshotState {
     standsFor: s.standsFor,
     imported: s.imported,
   };
+  return record;
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   parseRetryAfter,
   retryDelayMs,
   signingKeys,
+  versionedMetadata,
   type Subscription,
   type WebhookDeliveryFailed,
 } from '@snapcat/domain';
@@ -137,7 +138,7 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
       };
       await deps.store.append(
         DELIVERY_FAILURES_STREAM,
-        [{ id: randomUUID(), type: failed.type, data: failed }],
+        [{ id: randomUUID(), type: failed.type, data: failed, metadata: versionedMetadata(failed.type) }],
         'any',
       );
     }

@@ -3,6 +3,9 @@ import type { Redis } from 'ioredis';
 import {
   SubscriptionEvent,
   evolveSubscriptions,
+  readEvent,
+  upcastStored,
+  versionedMetadata,
   subscriptionMatches,
   webhookPayload,
   type Subscriptions,
@@ -105,7 +108,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     const { state } = await foldStream<Subscriptions>(this.deps.store, SUBSCRIPTIONS_STREAM, {
       initialState: new Map(),
       evolve: (subscriptions, events) =>
-        events.reduce((s, e) => evolveSubscriptions(s, SubscriptionEvent.parse(e.data)), subscriptions),
+        events.reduce((s, e) => evolveSubscriptions(s, readEvent(SubscriptionEvent, e)), subscriptions),
       takeWhile: (recorded) => comparePositions(recorded.position, position) <= 0,
     });
     return state;
@@ -114,10 +117,12 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   private async handle(recorded: RecordedEvent): Promise<void> {
     const before = this.position;
     if (recorded.streamId === SUBSCRIPTIONS_STREAM) {
-      this.subscriptions = evolveSubscriptions(this.subscriptions, SubscriptionEvent.parse(recorded.data));
+      this.subscriptions = evolveSubscriptions(this.subscriptions, readEvent(SubscriptionEvent, recorded));
     } else if (!isTombstone(recorded)) {
       // A tombstone (a job's stream hard-deleted) is no message: nothing to deliver.
-      const event = recorded.data as { type: string; occurredAt: string; jobId?: string };
+      // Upcast, so that a subscriber gets today's shape of an event stored long ago; not validated: the
+      // dispatcher forwards what the log holds, and one odd event must not stop every delivery.
+      const event = upcastStored(recorded) as { type: string; occurredAt: string; jobId?: string };
       const body = JSON.stringify(webhookPayload(event));
       const namespace = await this.namespaceOf(event.jobId);
       for (const subscription of this.subscriptions.values()) {
@@ -174,6 +179,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
           id: randomUUID(),
           type: CHECKPOINT_TYPE,
           data: { position: formatPosition(position), at: new Date(now).toISOString() },
+          metadata: versionedMetadata(CHECKPOINT_TYPE),
         },
       ],
       'any',

@@ -3,6 +3,8 @@ import {
   SubscriptionEvent,
   decideSubscription,
   evolveSubscriptions,
+  readEvent,
+  versionedMetadata,
   type SubscriptionCommand,
   type Subscriptions,
 } from '@snapcat/domain';
@@ -61,7 +63,12 @@ export class SubscriptionRepository {
       try {
         await this.store.append(
           SUBSCRIPTIONS_STREAM,
-          events.map((data) => ({ id: randomUUID(), type: data.type, data })),
+          events.map((data) => ({
+            id: randomUUID(),
+            type: data.type,
+            data,
+            metadata: versionedMetadata(data.type),
+          })),
           this.revision < 0n ? 'no_stream' : this.revision,
         );
         return { state: await this.current(), events };
@@ -73,7 +80,7 @@ export class SubscriptionRepository {
 
   private apply(recorded: RecordedEvent): void {
     if (recorded.revision <= this.revision) return;
-    this.state = evolveSubscriptions(this.state, SubscriptionEvent.parse(recorded.data));
+    this.state = evolveSubscriptions(this.state, readEvent(SubscriptionEvent, recorded));
     this.revision = recorded.revision;
   }
 }
