@@ -62,15 +62,16 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
   if (encoded.codecVersion !== STATE_CODEC_VERSION) return null;
   const { codecVersion: _version, ...rest } = encoded;
   const snapshots = new Map(
-    encoded.snapshots.map((s) => [
-      s.snapshotId,
+    encoded.snapshots.map((snapshot) => [
+      snapshot.snapshotId,
       snapshotRecord({
-        ...s,
+        ...snapshot,
         // Shared with the job's task list again, as `evolve` does (memory of jobs with many snapshots).
-        expectedTasks: s.expectedTasks ?? encoded.tasks,
-        properties: internProperties(s.properties),
-        ...(s.taskHandles ? { taskHandles: retainedTaskHandles(s.taskHandles) } : {}),
-        acks: s.status === 'PENDING' || s.acks.length > 0 ? AckLog.of(s.acks) : AckLog.EMPTY,
+        expectedTasks: snapshot.expectedTasks ?? encoded.tasks,
+        properties: internProperties(snapshot.properties),
+        ...(snapshot.taskHandles ? { taskHandles: retainedTaskHandles(snapshot.taskHandles) } : {}),
+        acks:
+          snapshot.status === 'PENDING' || snapshot.acks.length > 0 ? AckLog.of(snapshot.acks) : AckLog.EMPTY,
       }),
     ]),
   );
