@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   ClusterEvent,
   ClusterHeaders,
@@ -8,14 +7,15 @@ import {
   clusterView,
   evolveClusters,
   readEvent,
-  versionedMetadata,
   type ClusterView,
   type Clusters,
   type SealedSecret,
   type StoredCluster,
 } from '@snapcat/domain';
 import type { z } from 'zod';
-import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '@snapcat/event-store';
+import type { EventStore } from '@snapcat/event-store';
+import { DeciderHandler, oneCommandAtATime, singleStream } from './decider-handler';
+import { OptimisticRetry } from './optimistic-retry';
 
 /** The stream every cluster event goes to: clusters are few and changed rarely. */
 export const CLUSTERS_STREAM = 'snapcat-clusters';
@@ -68,8 +68,11 @@ export class ClusterHeadersUnreadableError extends Error {
   }
 }
 
-const PAGE = 1000;
-const ATTEMPTS = 10;
+/** A change to the clusters, as the repository decides it (the API's input checked first). */
+type ClusterCommand =
+  | { type: 'Put'; name: string; restUrl: string; headers: [string, string][] }
+  | { type: 'Remove'; name: string }
+  | { type: 'RecordReachability'; name: string; reachable: boolean; error: string };
 
 export interface ClusterRepositoryOptions {
   /** Seals header values; without one, a cluster with headers is refused (HeadersNeedKeyError). */
@@ -84,18 +87,27 @@ export interface ClusterRepositoryOptions {
  * connector reads (values opened), and what the API changes and shows (names only).
  */
 export class ClusterRepository implements ClusterRegistry {
-  private state: Clusters = new Map();
-  private revision = -1n;
-  private lastCatchUp: Promise<unknown> = Promise.resolve();
   private readonly box: Sealer | undefined;
-  private readonly now: () => number;
+  private readonly handler: DeciderHandler<Clusters, ClusterCommand, ClusterEvent, Clusters, undefined>;
 
-  constructor(
-    private readonly store: EventStore,
-    options: ClusterRepositoryOptions = {},
-  ) {
+  constructor(store: EventStore, options: ClusterRepositoryOptions = {}) {
     this.box = options.box;
-    this.now = options.now ?? Date.now;
+    const rules = oneCommandAtATime({
+      initialState: (): Clusters => new Map(),
+      decide: (state: Clusters, command: ClusterCommand, now: number) => this.decide(state, command, now),
+      evolve: evolveClusters,
+    });
+    this.handler = new DeciderHandler(
+      store,
+      rules,
+      singleStream(CLUSTERS_STREAM, (recorded) => readEvent(ClusterEvent, recorded)),
+      {
+        // A change decided and appended alone; after 10 lost races, the last one is the error.
+        maxBatch: 1,
+        clock: { now: options.now ?? Date.now },
+        retry: new OptimisticRetry({ attempts: 10, exhausted: (_id, conflict) => conflict }),
+      },
+    );
   }
 
   /** Whether headers can be stored (a key to seal them with). */
@@ -103,11 +115,9 @@ export class ClusterRepository implements ClusterRegistry {
     return this.box !== undefined;
   }
 
-  /** The clusters as of now; catch-ups run one after the other, so that each event is applied once. */
+  /** The clusters as of now: reads and changes go through one queue, so each event is applied once. */
   current(): Promise<Clusters> {
-    const run = this.lastCatchUp.then(() => this.catchUp());
-    this.lastCatchUp = run.catch(() => undefined);
-    return run;
+    return this.handler.load(CLUSTERS_STREAM, undefined);
   }
 
   async get(name: string): Promise<FlinkCluster | null> {
@@ -143,38 +153,15 @@ export class ClusterRepository implements ClusterRegistry {
     checked(ClusterRestUrl, input.restUrl, 'restUrl');
     const headers = normalized(checked(ClusterHeaders, input.headers ?? {}, 'headers'));
     if (headers.length > 0 && !this.box) throw new HeadersNeedKeyError();
-    for (let attempt = 1; ; attempt++) {
-      const state = await this.current();
-      const previous = state.get(name);
-      if (previous && previous.restUrl === input.restUrl && this.sameHeaders(previous, headers)) {
-        return { cluster: clusterView(previous), created: false, changed: false };
-      }
-      const event: ClusterEvent = {
-        type: previous ? 'ClusterChanged' : 'ClusterRegistered',
-        name,
-        restUrl: input.restUrl,
-        headers: headers.map(([header, value]) => ({ name: header, value: this.box!.seal(value) })),
-        occurredAt: new Date(this.now()).toISOString(),
-      };
-      if (await this.append(event, attempt)) {
-        const cluster = (await this.current()).get(name)!;
-        return { cluster: clusterView(cluster), created: !previous, changed: true };
-      }
-    }
+    const { reply, events } = await this.change({ type: 'Put', name, restUrl: input.restUrl, headers });
+    const cluster = clusterView(reply.get(name)!);
+    return { cluster, created: events[0]?.type === 'ClusterRegistered', changed: events.length > 0 };
   }
 
   /** Removes the cluster; false when there is none of that name (nothing written). */
   async remove(name: string): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      const state = await this.current();
-      if (!state.has(name)) return false;
-      const event: ClusterEvent = {
-        type: 'ClusterRemoved',
-        name,
-        occurredAt: new Date(this.now()).toISOString(),
-      };
-      if (await this.append(event, attempt)) return true;
-    }
+    const { events } = await this.change({ type: 'Remove', name });
+    return events.length > 0;
   }
 
   /**
@@ -183,33 +170,40 @@ export class ClusterRepository implements ClusterRegistry {
    * or already recorded).
    */
   async recordReachability(name: string, reachable: boolean, error = ''): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      const cluster = (await this.current()).get(name);
-      if (!cluster) return false;
-      const now = reachable ? 'REACHABLE' : 'UNREACHABLE';
-      if (cluster.reachability.state === now) return false;
-      // An outage ending is news only when one was recorded; a first success is the normal case.
-      if (reachable && cluster.reachability.state === 'UNKNOWN') return false;
-      const occurredAt = new Date(this.now()).toISOString();
-      const event: ClusterEvent = reachable
-        ? { type: 'FlinkClusterReachable', name, occurredAt }
-        : { type: 'FlinkClusterUnreachable', name, occurredAt, error: error.slice(0, 4096) };
-      if (await this.append(event, attempt)) return true;
-    }
+    const { events } = await this.change({ type: 'RecordReachability', name, reachable, error });
+    return events.length > 0;
   }
 
-  /** True once appended; false on a concurrent change (decide again), which is retried ATTEMPTS times. */
-  private async append(event: ClusterEvent, attempt: number): Promise<boolean> {
-    try {
-      await this.store.append(
-        CLUSTERS_STREAM,
-        [{ id: randomUUID(), type: event.type, data: event, metadata: versionedMetadata(event.type) }],
-        this.revision < 0n ? 'no_stream' : this.revision,
-      );
-      return true;
-    } catch (error) {
-      if (!(error instanceof WrongExpectedVersionError) || attempt >= ATTEMPTS) throw error;
-      return false;
+  /** Decided on the clusters as of now and appended; decided again after a concurrent change. */
+  private change(command: ClusterCommand) {
+    return this.handler.execute(CLUSTERS_STREAM, command, undefined);
+  }
+
+  /** The event a change makes, if any: nothing when the log already says it. */
+  private decide(state: Clusters, command: ClusterCommand, now: number): ClusterEvent[] {
+    const { name } = command;
+    const cluster = state.get(name);
+    const occurredAt = new Date(now).toISOString();
+    switch (command.type) {
+      case 'Put': {
+        const { restUrl, headers } = command;
+        if (cluster && cluster.restUrl === restUrl && this.sameHeaders(cluster, headers)) return [];
+        const sealed = headers.map(([header, value]) => ({ name: header, value: this.box!.seal(value) }));
+        const type = cluster ? 'ClusterChanged' : 'ClusterRegistered';
+        return [{ type, name, restUrl, headers: sealed, occurredAt }];
+      }
+      case 'Remove':
+        return cluster ? [{ type: 'ClusterRemoved', name, occurredAt }] : [];
+      case 'RecordReachability': {
+        if (!cluster) return [];
+        const { reachable, error } = command;
+        if (cluster.reachability.state === (reachable ? 'REACHABLE' : 'UNREACHABLE')) return [];
+        // An outage ending is news only when one was recorded; a first success is the normal case.
+        if (reachable && cluster.reachability.state === 'UNKNOWN') return [];
+        return reachable
+          ? [{ type: 'FlinkClusterReachable', name, occurredAt }]
+          : [{ type: 'FlinkClusterUnreachable', name, occurredAt, error: error.slice(0, 4096) }];
+      }
     }
   }
 
@@ -244,23 +238,6 @@ export class ClusterRepository implements ClusterRegistry {
       }
     }
     return { name: cluster.name, restUrl: cluster.restUrl, headers };
-  }
-
-  private async catchUp(): Promise<Clusters> {
-    for (;;) {
-      const page = await this.store.readStream(CLUSTERS_STREAM, {
-        fromRevision: this.revision + 1n,
-        maxCount: PAGE,
-      });
-      for (const recorded of page) this.apply(recorded);
-      if (page.length < PAGE) return this.state;
-    }
-  }
-
-  private apply(recorded: RecordedEvent): void {
-    if (recorded.revision <= this.revision) return;
-    this.state = evolveClusters(this.state, readEvent(ClusterEvent, recorded));
-    this.revision = recorded.revision;
   }
 }
 
