@@ -17,7 +17,7 @@ import { clusterRoutes } from './clusters';
 import { listJobs, type JobListDeps } from './job-list';
 import { createUseCases, type Caller } from './use-cases';
 import { openApiDocument } from './openapi';
-import { CONSOLE_DIR, consoleRoutes } from './console';
+import { consoleRoutes } from './console';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
 import { httpObservability, registerCommandMetrics, requestId } from './metrics';
@@ -62,7 +62,7 @@ export interface AppDeps extends JobListDeps {
   /** The per-caller rate limit (429 with Retry-After), if any. */
   rateLimiter?: RateLimiter;
   /** Where the web console's build is (console.ts), served at `/`. */
-  consoleDir?: string;
+  consoleDir: string;
 }
 
 /** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
@@ -86,7 +86,7 @@ export function createApp({
   readModelAvailable,
   tokens = [],
   rateLimiter,
-  consoleDir = CONSOLE_DIR,
+  consoleDir,
 }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Request as ExpressRequest } from 'express';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { createPubSub, createSchema, createYoga, filter, maskError, pipe, type PubSub } from 'graphql-yoga';
@@ -49,8 +48,6 @@ import { pageBudgetPlugin } from './page-budget';
 import type { Caller, UseCases } from './use-cases';
 import { SCOPE_IMPLIES, type TokenEntry } from '@snapcat/runtime';
 
-export const SCHEMA_FILE = join(__dirname, '..', '..', '..', 'schema', 'catalog.graphql');
-
 export type SnapshotEventsPubSub = PubSub<Record<string, [string, SnapshotEventMessage]>>;
 
 export interface GraphqlDeps {
@@ -66,6 +63,8 @@ export interface GraphqlDeps {
   tokens?: readonly TokenEntry[];
   /** The Flink clusters (as REST's); absent, a repository on `store` without a key (no headers). */
   clusters?: ClusterRepository;
+  /** schema/catalog.graphql, located by the entry point (a library's own directory is not the bundle's). */
+  schemaFile: string;
 }
 
 /** A job as GraphQL sees it: from the read model, or (catalogAsOf) from a state folded from the log. */
@@ -446,7 +445,7 @@ export function createGraphql(deps: GraphqlDeps) {
   };
 
   const yoga = createYoga({
-    schema: createSchema({ typeDefs: readFileSync(SCHEMA_FILE, 'utf8'), resolvers }),
+    schema: createSchema({ typeDefs: readFileSync(deps.schemaFile, 'utf8'), resolvers }),
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'snapcat catalog', additionalHeaders: { [CSRF_HEADER]: '1' } },
     // GraphiQL from the package, inlined in the page: yoga's default loads it from a CDN, which an air-gapped
