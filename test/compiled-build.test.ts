@@ -11,7 +11,7 @@ import { REPO_ROOT, client, testPrefix } from './support/service';
  * `npm run build` (docs/decisions/0013-compiled-build.md): the compiled entry points run with plain node, as
  * the Dockerfile's final stage runs them, with no tsx anywhere in the process.
  */
-const API = 'dist/services/api/src/main.js';
+const API = 'dist/services/server/src/main.js';
 const WORKERS = 'dist/services/workers/src/main.js';
 const PROJECTOR = 'dist/services/projector/src/main.js';
 const CLI = 'dist/services/cli/src/main.js';

@@ -4,7 +4,7 @@ import { periodicTriggerId, type Command } from '@snapcat/domain';
 import { MemoryEventStore } from '@snapcat/event-store';
 import { ScheduleIndex, fireDueSavepoints } from '@snapcat/workers';
 import { Enqueuer } from '../services/workers/src/enqueue';
-import { openQueues } from '../services/workers/src/queues';
+import { openQueues } from '@snapcat/runtime';
 import { deleteKeys } from './support/redis';
 import { testPrefix } from './support/service';
 import { newJobId } from './support/ids';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Fails when files of the workspace import each other in a cycle (type-only imports count: they tie the
-// files together just the same). Neither eslint-plugin-import nor dependency-cruiser is installed, so the
+// files together just the same), or across a layer boundary LAYER_RULES forbids. Neither eslint-plugin-import nor dependency-cruiser is installed, so the
 // imports are resolved with TypeScript's own module resolution, from the workspace's tsconfig.json.
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
@@ -20,13 +20,55 @@ function importGraph(configPath) {
     const targets = new Set();
     for (const { fileName } of imports) {
       const resolved = ts.resolveModuleName(fileName, file, parsed.options, ts.sys).resolvedModule;
-      if (!resolved || resolved.isExternalLibraryImport) continue;
+      // Workspace packages resolve through their node_modules links (isExternalLibraryImport): kept, by real path.
+      if (!resolved) continue;
       const target = realpathSync(resolved.resolvedFileName);
       if (!target.includes('/node_modules/')) targets.add(target);
     }
     graph.set(from, targets);
   }
   return graph;
+}
+
+/**
+ * Imports the layers forbid (docs/decisions, issue 15): `from` and `to` are path prefixes from the root;
+ * `except` lists targets that stay allowed (a package's entry point).
+ */
+const LAYER_RULES = [
+  {
+    why: 'the API does not know the workers: services/server starts both (queues and keys: @snapcat/runtime)',
+    from: 'services/api/',
+    to: 'services/workers/',
+  },
+  {
+    why: 'the read model reaches the application through its entry point only',
+    from: 'libs/read-model/',
+    to: 'libs/application/',
+    except: ['libs/application/src/index.ts'],
+  },
+  {
+    why: 'the runtime reaches the application through its entry point only',
+    from: 'libs/runtime/',
+    to: 'libs/application/',
+    except: ['libs/application/src/index.ts'],
+  },
+];
+
+/** Every import that breaks a layer rule, as `from -> to (why)`. */
+function layerViolations(graph) {
+  const found = [];
+  for (const [from, targets] of graph) {
+    const source = relative(root, from);
+    for (const target of targets) {
+      const to = relative(root, target);
+      for (const rule of LAYER_RULES) {
+        if (!source.startsWith(rule.from) || !to.startsWith(rule.to)) continue;
+        if (rule.except?.includes(to)) continue;
+        found.push(`${source} -> ${to} (${rule.why})`);
+      }
+    }
+  }
+  return found;
 }
 
 /** Strongly connected components of more than one file, or a file importing itself (Tarjan). */
@@ -61,10 +103,13 @@ function cycles(graph) {
   return found;
 }
 
-const found = configs.flatMap((config) => cycles(importGraph(config)));
+const graphs = configs.map(importGraph);
+const found = graphs.flatMap(cycles);
 const unique = [...new Map(found.map((c) => [c.join('\n'), c])).values()];
 for (const component of unique) {
   console.error(`import cycle between:\n  ${component.map((f) => relative(root, f)).join('\n  ')}`);
 }
-if (unique.length > 0) process.exit(1);
-console.log('no import cycles');
+const crossings = [...new Set(graphs.flatMap(layerViolations))];
+for (const crossing of crossings) console.error(`import across layers: ${crossing}`);
+if (unique.length > 0 || crossings.length > 0) process.exit(1);
+console.log('no import cycles, no imports across layers');

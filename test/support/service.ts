@@ -23,7 +23,7 @@ export const testPrefix = (name: string) => `snapcat-test-${name}-${process.pid}
  */
 export async function startService(
   env: Record<string, string>,
-  entry = 'services/api/src/main.ts',
+  entry = 'services/server/src/main.ts',
 ): Promise<RunningService> {
   // A prefix this helper made up is its to clean when the service stops; a given one is the caller's.
   const ownPrefix = env.SNAPCAT_QUEUE_PREFIX === undefined ? testPrefix('svc') : undefined;

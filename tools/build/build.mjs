@@ -2,8 +2,8 @@
 // each entry point with the workspace libraries (@snapcat/*) inlined and every npm package left external, to be
 // required from the production node_modules. See docs/decisions/0013-compiled-build.md.
 //
-// dist/ mirrors the sources (dist/services/api/src/main.js for services/api/src/main.ts), so that a path an
-// entry point builds from its own __dirname (services/api/src/graphql.ts: ../../../schema/catalog.graphql)
+// dist/ mirrors the sources (dist/services/server/src/main.js for services/server/src/main.ts), so that a path
+// an entry point builds from its own __dirname (services/server/src/files.ts: ../../../schema/catalog.graphql)
 // resolves inside dist/, where the build copies the runtime files. The build fails when:
 // - an npm package the bundle requires is not a production dependency of the root package.json (a
 //   `npm ci --omit=dev` install would not have it), or is tsx;
@@ -18,7 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = join(root, 'dist');
 
 export const ENTRY_POINTS = [
-  'services/api/src/main.ts',
+  'services/server/src/main.ts',
   'services/workers/src/main.ts',
   'services/projector/src/main.ts',
   'services/cli/src/main.ts',
@@ -95,7 +95,7 @@ for (const file of RUNTIME_FILES) {
   mkdirSync(dirname(join(out, file)), { recursive: true });
   cpSync(join(root, file), join(out, file));
 }
-// The web console, bundled afresh where the API's compiled code looks for it (services/api/src/console.ts).
+// The web console, bundled afresh where the server's compiled code looks for it (services/server/src/files.ts).
 const { buildConsole } = await import('../../services/console/build.mjs');
 await buildConsole({ outDir: join(out, 'services', 'console', 'dist') });
 // The bundles are CommonJS whatever the root package.json's "type" says.

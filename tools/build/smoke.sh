@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 SNAPCAT_PORT=0 SNAPCAT_HOST=127.0.0.1 SNAPCAT_EVENT_STORE=memory: SNAPCAT_REDIS_URL="$redis_url" \
   SNAPCAT_QUEUE_PREFIX="$prefix" SNAPCAT_STORAGE_ROOTS="$roots" \
-  node --enable-source-maps dist/services/api/src/main.js >"$log" 2>&1 &
+  node --enable-source-maps dist/services/server/src/main.js >"$log" 2>&1 &
 pid=$!
 port=
 for _ in $(seq 1 300); do

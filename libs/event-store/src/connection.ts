@@ -90,6 +90,35 @@ export function parseEventStoreConnection(
   fileExists: (path: string) => boolean = (path) => existsSync(path) && statSync(path).isFile(),
 ): EventStoreConnection {
   const text = connection.trim();
+  const { scheme, discover, afterScheme } = parseScheme(text);
+  const { user, redactedCredentials, rest } = parseCredentials(afterScheme);
+  const queryStart = rest.indexOf('?');
+  const hosts = parseHosts((queryStart >= 0 ? rest.slice(0, queryStart) : rest).replace(/\/$/, ''));
+  const settings = queryStart >= 0 ? parseSettings(rest.slice(queryStart + 1)) : new Map<string, string>();
+  const { tls, nodePreference } = checkSettings(settings, fileExists);
+  const warnings: string[] = [];
+  if (user !== undefined && !tls) {
+    warnings.push(
+      'SNAPCAT_EVENT_STORE has credentials and tls=false: the client sends no credentials without TLS, and a secure server refuses plain connections',
+    );
+  }
+
+  return {
+    scheme,
+    discover: discover || hosts.length > 1,
+    hosts,
+    user,
+    tls,
+    tlsCAFile: settings.has('tlsCAFile') ? decodeURIComponent(settings.get('tlsCAFile')!) : undefined,
+    nodePreference,
+    clientConnectionString: toClientConnectionString(text),
+    redacted: `${scheme}://${redactedCredentials}${rest}`,
+    warnings,
+  };
+}
+
+/** The scheme (lower-cased), whether it asks for discovery, and what follows `://` (trailing `/` dropped). */
+function parseScheme(text: string) {
   const schemeMatch = /^([^:/?#]+):\/\//.exec(text);
   const scheme = schemeMatch?.[1]?.toLowerCase() ?? '';
   const [base, discoverSuffix] = scheme.split('+');
@@ -103,36 +132,39 @@ export function parseEventStoreConnection(
       'must be esdb://, esdb+discover://, kurrentdb:// or kurrentdb+discover:// (also kurrent:// and kdb://)',
     );
   }
-  let rest = text.slice(schemeMatch[0].length).replace(/\/+$/, ''); // as the client, ignore trailing `/`
-  const warnings: string[] = [];
+  // As the client, ignore trailing `/`.
+  const afterScheme = text.slice(schemeMatch[0].length).replace(/\/+$/, '');
+  return { scheme, discover: discoverSuffix === 'discover', afterScheme };
+}
 
-  // Credentials: `user:password@`, read as the client reads them (a user up to the first `:`, a password up
-  // to the first `@`), so that what is checked is what it will send.
-  let user: string | undefined;
-  let redactedCredentials = '';
-  const credentials = /^([^:]+):([^@]+)@/.exec(rest);
-  if (credentials) {
-    const [whole, name, password] = credentials as unknown as [string, string, string];
-    rest = rest.slice(whole.length);
-    if (password.includes(':')) {
-      throw new ConnectionStringError(
-        'credentials',
-        'the password must not contain a raw ":" (the client would cut it there): percent-encode it as %3A',
-      );
+/**
+ * Credentials: `user:password@`, read as the client reads them (a user up to the first `:`, a password up
+ * to the first `@`), so that what is checked is what it will send. `rest` is what follows them.
+ */
+function parseCredentials(afterScheme: string) {
+  const credentials = /^([^:]+):([^@]+)@/.exec(afterScheme);
+  if (!credentials) {
+    if (/^[^?]*@/.test(afterScheme)) {
+      throw new ConnectionStringError('credentials', 'must be user:password@ (both non-empty)');
     }
-    user = decode(name, 'credentials', 'the user name');
-    decode(password, 'credentials', 'the password');
-    redactedCredentials = `${name}:***@`;
-  } else if (/^[^?]*@/.test(rest)) {
-    throw new ConnectionStringError('credentials', 'must be user:password@ (both non-empty)');
+    return { user: undefined, redactedCredentials: '', rest: afterScheme };
   }
+  const [whole, name, password] = credentials as unknown as [string, string, string];
+  if (password.includes(':')) {
+    throw new ConnectionStringError(
+      'credentials',
+      'the password must not contain a raw ":" (the client would cut it there): percent-encode it as %3A',
+    );
+  }
+  const user = decode(name, 'credentials', 'the user name');
+  decode(password, 'credentials', 'the password');
+  return { user, redactedCredentials: `${name}:***@`, rest: afterScheme.slice(whole.length) };
+}
 
-  // Hosts: `host[:port]`, comma-separated (the client's default port is 2113).
-  const queryStart = rest.indexOf('?');
-  const hostPart = (queryStart >= 0 ? rest.slice(0, queryStart) : rest).replace(/\/$/, '');
-  const query = queryStart >= 0 ? rest.slice(queryStart + 1) : '';
+/** Hosts: `host[:port]`, comma-separated (the client's default port is 2113). */
+function parseHosts(hostPart: string): { host: string; port: number }[] {
   if (!hostPart) throw new ConnectionStringError('hosts', 'name at least one host[:port]');
-  const hosts = hostPart.split(',').map((entry) => {
+  return hostPart.split(',').map((entry) => {
     const match = /^([^:$+!?*'(),;[\]{}|"%~#<>=&/@\s]+)(?::(\d{1,5}))?$/.exec(entry.trim());
     const port = match?.[2] === undefined ? 2113 : Number(match[2]);
     if (!match || port < 1 || port > 65535) {
@@ -144,26 +176,31 @@ export function parseEventStoreConnection(
     }
     return { host: match[1]!, port };
   });
+}
 
-  // Settings: `?key=value&key=value`.
+/** Settings: `key=value&key=value`, by the client's name of each (unknown, empty or repeated: refused). */
+function parseSettings(query: string): Map<string, string> {
   const settings = new Map<string, string>();
-  if (queryStart >= 0) {
-    for (const pair of query.split('&')) {
-      const eq = pair.indexOf('=');
-      const key = eq > 0 ? pair.slice(0, eq) : pair;
-      const value = eq > 0 ? pair.slice(eq + 1).trim() : '';
-      const name = SETTING_BY_FLAT_NAME.get(flat(key));
-      if (!name) {
-        throw new ConnectionStringError(
-          key.slice(0, 40) || '?',
-          `is not a setting of the client (known: ${SETTINGS.join(', ')})`,
-        );
-      }
-      if (!value) throw new ConnectionStringError(name, 'needs a value (key=value)');
-      if (settings.has(name)) throw new ConnectionStringError(name, 'is given twice');
-      settings.set(name, value);
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const key = eq > 0 ? pair.slice(0, eq) : pair;
+    const value = eq > 0 ? pair.slice(eq + 1).trim() : '';
+    const name = SETTING_BY_FLAT_NAME.get(flat(key));
+    if (!name) {
+      throw new ConnectionStringError(
+        key.slice(0, 40) || '?',
+        `is not a setting of the client (known: ${SETTINGS.join(', ')})`,
+      );
     }
+    if (!value) throw new ConnectionStringError(name, 'needs a value (key=value)');
+    if (settings.has(name)) throw new ConnectionStringError(name, 'is given twice');
+    settings.set(name, value);
   }
+  return settings;
+}
+
+/** The settings' values checked, where the client would go on wrong; TLS and the node preference they set. */
+function checkSettings(settings: Map<string, string>, fileExists: (path: string) => boolean) {
   for (const name of BOOLEAN_SETTINGS) {
     const value = settings.get(name);
     if (value !== undefined && value !== 'true' && value !== 'false') {
@@ -188,12 +225,22 @@ export function parseEventStoreConnection(
       'must stay true: snapcat reads a refused append from the error',
     );
   }
-  const preference = settings.get('nodePreference');
-  const nodePreference =
-    preference === undefined ? undefined : NODE_PREFERENCES.find((p) => flat(p) === flat(preference));
-  if (preference !== undefined && !nodePreference) {
+  const nodePreference = checkNodePreference(settings.get('nodePreference'));
+  checkFiles(settings, tls, fileExists);
+  return { tls, nodePreference };
+}
+
+function checkNodePreference(preference: string | undefined): NodePreference | undefined {
+  if (preference === undefined) return undefined;
+  const nodePreference = NODE_PREFERENCES.find((p) => flat(p) === flat(preference));
+  if (!nodePreference) {
     throw new ConnectionStringError('nodePreference', `must be ${NODE_PREFERENCES.join(', ')}`);
   }
+  return nodePreference;
+}
+
+/** The certificate files: they exist, need TLS, and a client certificate comes with its key. */
+function checkFiles(settings: Map<string, string>, tls: boolean, fileExists: (path: string) => boolean) {
   for (const name of FILE_SETTINGS) {
     const value = settings.get(name);
     if (value === undefined) continue;
@@ -207,24 +254,6 @@ export function parseEventStoreConnection(
       'and userKeyFile go together (a client certificate and its key)',
     );
   }
-  if (user !== undefined && !tls) {
-    warnings.push(
-      'SNAPCAT_EVENT_STORE has credentials and tls=false: the client sends no credentials without TLS, and a secure server refuses plain connections',
-    );
-  }
-
-  return {
-    scheme,
-    discover: discoverSuffix === 'discover' || hosts.length > 1,
-    hosts,
-    user,
-    tls,
-    tlsCAFile: settings.has('tlsCAFile') ? decodeURIComponent(settings.get('tlsCAFile')!) : undefined,
-    nodePreference,
-    clientConnectionString: toClientConnectionString(text),
-    redacted: `${scheme}://${redactedCredentials}${rest}`,
-    warnings,
-  };
 }
 
 /**

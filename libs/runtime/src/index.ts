@@ -8,3 +8,4 @@ export * from './store-namespace';
 export * from './embedded-redis';
 export * from './metrics';
 export * from './tokens';
+export * from './queues';

@@ -52,101 +52,7 @@ const UNREPORTED = new Set(['WebhookDeliveryFailed', 'WebhookTest']);
  * attempts run out, which appends WebhookDeliveryFailed to the log.
  */
 export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJob> {
-  const { deliveries, log } = deps;
-  /** The signing secrets in clear; undefined when they were sealed with another SNAPCAT_SECRET_KEY. */
-  const openKeys = (subscription: Subscription, now: number): string[] | undefined => {
-    try {
-      return signingKeys(subscription, now).map((sealed) => deps.box.open(sealed));
-    } catch {
-      return undefined;
-    }
-  };
-
-  const deliver = async (job: Job<DeliveryJob>) => {
-    const { deliveryId, subscriptionId, messageId, body, eventType } = job.data;
-    const attempt = job.attemptsMade + 1;
-    const final = attempt >= (job.opts.attempts ?? 1);
-    const subscription = (await deps.subscriptions.current()).get(subscriptionId);
-    if (!subscription?.enabled) {
-      await deliveries.settle(deliveryId, 'skipped', deps.now());
-      return;
-    }
-    const sentAt = deps.now();
-    const secrets = openKeys(subscription, sentAt);
-    const result: PostResult = !secrets
-      ? {
-          latencyMs: 0,
-          error: 'the subscription secret cannot be opened: was SNAPCAT_SECRET_KEY changed? (not sent)',
-        }
-      : await postWebhook({
-          url: subscription.url,
-          headers: webhookHeaders(messageId, Math.floor(sentAt / 1000), body, secrets),
-          body,
-          timeoutMs: deps.timeoutMs,
-          allowPrivate: deps.allowPrivate,
-        });
-    const succeeded = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
-    const gone = result.statusCode === 410;
-    const retryAfterMs = parseRetryAfter(result.retryAfter, deps.now());
-    const retrying = !succeeded && !gone && !final;
-    const nextAttemptInMs = retrying ? retryDelayMs(deps.scheduleMs, attempt, retryAfterMs) : undefined;
-    await deliveries.recordAttempt(
-      deliveryId,
-      {
-        attempt,
-        at: new Date(sentAt).toISOString(),
-        ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
-        latencyMs: result.latencyMs,
-        ...(result.error ? { error: result.error } : {}),
-        ...(nextAttemptInMs !== undefined ? { nextAttemptInMs } : {}),
-      },
-      deps.now(),
-    );
-    if (succeeded) return deliveries.settle(deliveryId, 'succeeded', deps.now());
-    // One line per failed attempt: what was tried and what comes next; never the secret nor the signature.
-    const attemptFields = {
-      subscriptionId,
-      eventId: messageId,
-      deliveryId,
-      attempt,
-      ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
-      ...(result.error ? { error: result.error } : {}),
-      nextAttemptAt:
-        nextAttemptInMs === undefined ? null : new Date(deps.now() + nextAttemptInMs).toISOString(),
-    };
-    if (gone) {
-      await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId });
-      log.warn('webhook receiver answered 410 Gone; subscription disabled', attemptFields);
-      return deliveries.settle(deliveryId, 'gone', deps.now());
-    }
-    if (retrying) {
-      log.warn('webhook delivery attempt failed; retrying', attemptFields);
-      throw new RetryableDeliveryError(result.error ?? 'failed', retryAfterMs);
-    }
-    if (!UNREPORTED.has(eventType)) {
-      const failed: WebhookDeliveryFailed = {
-        type: 'WebhookDeliveryFailed',
-        subscriptionId,
-        deliveryId,
-        eventId: messageId,
-        eventType,
-        ...(job.data.jobId ? { jobId: job.data.jobId } : {}),
-        attempts: attempt,
-        ...(result.statusCode !== undefined ? { lastStatusCode: result.statusCode } : {}),
-        lastError: result.error ?? 'failed',
-        occurredAt: new Date(deps.now()).toISOString(),
-      };
-      await deps.store.append(
-        DELIVERY_FAILURES_STREAM,
-        [{ id: randomUUID(), type: failed.type, data: failed, metadata: versionedMetadata(failed.type) }],
-        'any',
-      );
-    }
-    log.warn('webhook delivery failed after its last attempt', attemptFields);
-    return deliveries.settle(deliveryId, 'failed', deps.now());
-  };
-
-  const worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, deliver, {
+  const worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, (job) => deliver(deps, job), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency,
@@ -165,6 +71,120 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
         ),
     },
   });
-  logQueueErrors(worker, log.error, { queue: WEBHOOK_QUEUE });
+  logQueueErrors(worker, deps.log.error, { queue: WEBHOOK_QUEUE });
   return worker;
+}
+
+/** One attempt of a delivery: sent, recorded, then settled, retried (by throwing) or given up. */
+async function deliver(deps: DeliveryWorkerDeps, job: Job<DeliveryJob>): Promise<void> {
+  const { deliveries, log } = deps;
+  const { deliveryId, subscriptionId, messageId } = job.data;
+  const attempt = job.attemptsMade + 1;
+  const final = attempt >= (job.opts.attempts ?? 1);
+  const subscription = (await deps.subscriptions.current()).get(subscriptionId);
+  if (!subscription?.enabled) {
+    await deliveries.settle(deliveryId, 'skipped', deps.now());
+    return;
+  }
+  const sentAt = deps.now();
+  const result = await send(deps, subscription, job.data, sentAt);
+  const succeeded = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
+  const gone = result.statusCode === 410;
+  const retryAfterMs = parseRetryAfter(result.retryAfter, deps.now());
+  const retrying = !succeeded && !gone && !final;
+  const nextAttemptInMs = retrying ? retryDelayMs(deps.scheduleMs, attempt, retryAfterMs) : undefined;
+  await deliveries.recordAttempt(
+    deliveryId,
+    {
+      attempt,
+      at: new Date(sentAt).toISOString(),
+      ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
+      latencyMs: result.latencyMs,
+      ...(result.error ? { error: result.error } : {}),
+      ...(nextAttemptInMs !== undefined ? { nextAttemptInMs } : {}),
+    },
+    deps.now(),
+  );
+  if (succeeded) return deliveries.settle(deliveryId, 'succeeded', deps.now());
+  // One line per failed attempt: what was tried and what comes next; never the secret nor the signature.
+  const attemptFields = {
+    subscriptionId,
+    eventId: messageId,
+    deliveryId,
+    attempt,
+    ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
+    ...(result.error ? { error: result.error } : {}),
+    nextAttemptAt:
+      nextAttemptInMs === undefined ? null : new Date(deps.now() + nextAttemptInMs).toISOString(),
+  };
+  if (gone) {
+    await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId });
+    log.warn('webhook receiver answered 410 Gone; subscription disabled', attemptFields);
+    return deliveries.settle(deliveryId, 'gone', deps.now());
+  }
+  if (retrying) {
+    log.warn('webhook delivery attempt failed; retrying', attemptFields);
+    throw new RetryableDeliveryError(result.error ?? 'failed', retryAfterMs);
+  }
+  if (!UNREPORTED.has(job.data.eventType)) await reportFailure(deps, job.data, attempt, result);
+  log.warn('webhook delivery failed after its last attempt', attemptFields);
+  return deliveries.settle(deliveryId, 'failed', deps.now());
+}
+
+/** Signs the body with the subscription's keys valid at `sentAt` and POSTs it; not sent if they cannot be opened. */
+async function send(
+  deps: DeliveryWorkerDeps,
+  subscription: Subscription,
+  { messageId, body }: DeliveryJob,
+  sentAt: number,
+): Promise<PostResult> {
+  const secrets = openKeys(deps.box, subscription, sentAt);
+  if (!secrets) {
+    return {
+      latencyMs: 0,
+      error: 'the subscription secret cannot be opened: was SNAPCAT_SECRET_KEY changed? (not sent)',
+    };
+  }
+  return postWebhook({
+    url: subscription.url,
+    headers: webhookHeaders(messageId, Math.floor(sentAt / 1000), body, secrets),
+    body,
+    timeoutMs: deps.timeoutMs,
+    allowPrivate: deps.allowPrivate,
+  });
+}
+
+/** The signing secrets in clear; undefined when they were sealed with another SNAPCAT_SECRET_KEY. */
+function openKeys(box: SecretBox, subscription: Subscription, now: number): string[] | undefined {
+  try {
+    return signingKeys(subscription, now).map((sealed) => box.open(sealed));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Appends WebhookDeliveryFailed to the log: the delivery's last attempt failed. */
+async function reportFailure(
+  deps: DeliveryWorkerDeps,
+  delivery: DeliveryJob,
+  attempts: number,
+  result: PostResult,
+): Promise<void> {
+  const failed: WebhookDeliveryFailed = {
+    type: 'WebhookDeliveryFailed',
+    subscriptionId: delivery.subscriptionId,
+    deliveryId: delivery.deliveryId,
+    eventId: delivery.messageId,
+    eventType: delivery.eventType,
+    ...(delivery.jobId ? { jobId: delivery.jobId } : {}),
+    attempts,
+    ...(result.statusCode !== undefined ? { lastStatusCode: result.statusCode } : {}),
+    lastError: result.error ?? 'failed',
+    occurredAt: new Date(deps.now()).toISOString(),
+  };
+  await deps.store.append(
+    DELIVERY_FAILURES_STREAM,
+    [{ id: randomUUID(), type: failed.type, data: failed, metadata: versionedMetadata(failed.type) }],
+    'any',
+  );
 }

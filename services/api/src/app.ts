@@ -15,9 +15,9 @@ import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
 import { listJobs, type JobListDeps } from './job-list';
-import { createUseCases, type Caller } from './use-cases';
+import { createUseCases, type Caller, type UseCases } from './use-cases';
 import { openApiDocument } from './openapi';
-import { CONSOLE_DIR, consoleRoutes } from './console';
+import { consoleRoutes } from './console';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
 import { httpObservability, registerCommandMetrics, requestId } from './metrics';
@@ -62,148 +62,126 @@ export interface AppDeps extends JobListDeps {
   /** The per-caller rate limit (429 with Retry-After), if any. */
   rateLimiter?: RateLimiter;
   /** Where the web console's build is (console.ts), served at `/`. */
-  consoleDir?: string;
+  consoleDir: string;
 }
 
 /** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
-export function createApp({
-  bus,
-  store,
-  storeCounters,
-  defaults,
-  storage,
-  orphanReport,
-  graphql,
-  projectionLag,
-  redisReady,
-  storeAccessDenied,
-  webhooks,
-  clusters = new ClusterRepository(store),
-  log,
-  metrics = createMetricsRegistry(),
-  requestLog,
-  readModel,
-  readModelAvailable,
-  tokens = [],
-  rateLimiter,
-  consoleDir = CONSOLE_DIR,
-}: AppDeps): express.Express {
+export function createApp(deps: AppDeps): express.Express {
+  const { bus, defaults, storage, graphql, webhooks, log, readModel, readModelAvailable } = deps;
+  const { clusters = new ClusterRepository(deps.store), metrics = createMetricsRegistry() } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(httpObservability(metrics, requestLog));
+  app.use(httpObservability(metrics, deps.requestLog));
   // Before every route, the acks too: identify the caller, rate-limit, refuse what its scopes do not allow.
-  app.use(accessMiddleware({ tokens, rateLimiter }));
-  registerCommandMetrics(metrics, bus, storeCounters);
+  app.use(accessMiddleware({ tokens: deps.tokens ?? [], rateLimiter: deps.rateLimiter }));
+  registerCommandMetrics(metrics, bus, deps.storeCounters);
   const jsonBody = express.json({ limit: '16mb', type: ['application/json', 'application/*+json'] });
-  const requireJson: express.RequestHandler = (req, _res, next) => {
-    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-    if (hasBody && !req.is(['application/json', 'application/*+json'])) {
-      return next(
-        new Problem(
-          415,
-          'unsupported-media-type',
-          'Unsupported media type',
-          'send the body as application/json',
-          [{ field: 'header.content-type', rule: 'json', message: 'must be application/json' }],
-        ),
-      );
-    }
-    next();
-  };
-
-  const schemas = requestSchemas(defaults);
-  const jobPath = (req: Request) => parse(schemas.jobPath, req.params, 'path');
-  const snapshotPath = (req: Request) => parse(schemas.snapshotPath, req.params, 'path');
-  const body = (req: Request) => req.body ?? {};
-  const useCases = createUseCases({ bus, storage, defaults, clusters });
-  // The request id and the caller's token: the audit trail of what it appends, and its namespaces.
-  const caller = (req: Request): Caller => ({ requestId: requestId(req), principal: principalOf(req) });
-
-  /** The job's state; 404 when it is not registered or outside the caller's namespaces (not revealed). */
-  const registeredJob = async (req: Request, jobId: string): Promise<JobState> => {
-    const state = await bus.load(jobId);
-    const grant = principalOf(req)?.namespaces ?? '*';
-    if (!state.registered || !grantsNamespace(grant, state.namespace)) {
-      throw notFound('jobId', `job ${jobId} is not registered`);
-    }
-    return state;
-  };
+  const routes = routeContext(deps, createUseCases({ bus, storage, defaults, clusters }));
 
   // Acknowledgements are the hot path (a job's subtasks send thousands a second): matched first, on the
   // app itself, rather than after every other layer and through the /api/v1 router.
   app.post('/api/v1/jobs/:jobId/snapshots/:snapshotId/acks', jsonBody, requireJson, async (req, res) => {
-    const { many, replies } = await useCases.acknowledge(caller(req), req.params, body(req));
+    const { many, replies } = await routes.useCases.acknowledge(routes.caller(req), req.params, body(req));
     res.json(many ? replies : replies[0]);
   });
   // GraphQL before the JSON parser: yoga reads its own request bodies, so their size is checked here.
   if (graphql) app.use(graphql.graphqlEndpoint, graphqlBodyLimit, graphql);
   app.use(jsonBody, requireJson);
 
-  app.use(consoleRoutes(consoleDir));
+  app.use(consoleRoutes(deps.consoleDir));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-
-  app.get('/readyz', async (_req, res) => {
-    const notReady = (detail: string, extra: Record<string, unknown> = {}) => {
-      res.setHeader('Retry-After', '1');
-      sendProblem(res, new Problem(503, 'unavailable', 'Not ready', detail, [], extra));
-    };
-    // The store refusing snapcat's credentials is no outage: the problem names the permission and the user.
-    const accessDenied = (error: StoreAccessDeniedError) =>
-      notReady(error.message, {
-        eventStore: error.reason,
-        permission: error.permission,
-        user: error.user ?? null,
-      });
-    try {
-      await store.readAll({ direction: 'backwards', maxCount: 1 });
-    } catch (error) {
-      if (error instanceof StoreAccessDeniedError) return accessDenied(error);
-      return notReady(`event store unreachable: ${(error as Error).message}`);
-    }
-    const refused = storeAccessDenied?.();
-    if (refused) return accessDenied(refused);
-    // Not ready without Redis: the read model, the queues and the leases need it. Commands need only the
-    // event store, so they go on; the answer says so, for whoever routes traffic on it.
-    const redisDown = () =>
-      notReady(
-        'Redis is unreachable: GraphQL queries, the workers and webhooks wait for it; REST commands keep working',
-        { eventStore: 'reachable', redis: 'unreachable' },
-      );
-    const redis = redisReady ? (redisReady() ? 'connected' : 'unreachable') : 'not used';
-    if (redis === 'unreachable') return redisDown();
-    let projectionLagMs: unknown = null;
-    try {
-      if (redis === 'connected') projectionLagMs = (await projectionLag?.()) ?? null;
-    } catch {
-      // Redis went away between the health flag and the read (the flag follows within a moment).
-      return redisDown();
-    }
-    // Each Flink cluster's state, as the connector recorded it: informative, never a reason to be unready
-    // (one cluster down must not take the catalog, nor the other clusters' jobs, with it).
-    const flinkClusters = (await clusters.views().catch(() => [])).map((c) => ({
-      name: c.name,
-      state: c.state,
-      since: c.stateSince,
-    }));
-    res.json({ status: 'ready', eventStore: 'reachable', redis, projectionLagMs, flinkClusters });
-  });
-
+  app.get('/readyz', readiness({ ...deps, clusters }));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
 
   const api = express.Router();
-
   api.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument());
   });
+  api.get('/jobs', listJobs(routes.schemas.jobList, { readModel, readModelAvailable }));
+  mountJobRoutes(api, routes);
+  mountSnapshotRoutes(api, routes);
+  mountScheduleRoutes(api, routes);
+  api.get('/storage/orphans', async (req, res) => {
+    requireEveryNamespace(req, 'the orphan report covers the files of every namespace');
+    const report = deps.orphanReport ? await deps.orphanReport() : null;
+    if (!report) throw notFound('path', 'no orphan report yet: the retention sweep writes one');
+    res.json(report);
+  });
 
-  api.get('/jobs', listJobs(schemas.jobList, { readModel, readModelAvailable }));
+  if (webhooks) api.use('/webhooks', webhookRoutes(webhooks));
+  api.use('/clusters', clusterRoutes(clusters));
+  app.use('/api/v1', api);
+  // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
+  app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob: routes.registeredJob, log }));
+  app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
+  app.use(problemMiddleware(log));
+  return app;
+}
 
+/** What the /api/v1 routes share: the use cases, the request schemas, the caller and the job's state. */
+interface RouteContext {
+  bus: CommandBus;
+  store: EventStore;
+  useCases: UseCases;
+  schemas: ReturnType<typeof requestSchemas>;
+  caller: (req: Request) => Caller;
+  registeredJob: (req: Request, jobId: string) => Promise<JobState>;
+  jobPath: (req: Request) => { jobId: string };
+  snapshotPath: (req: Request) => { jobId: string; snapshotId: number };
+}
+
+function routeContext({ bus, store, defaults }: AppDeps, useCases: UseCases): RouteContext {
+  const schemas = requestSchemas(defaults);
+  return {
+    bus,
+    store,
+    useCases,
+    schemas,
+    // The request id and the caller's token: the audit trail of what it appends, and its namespaces.
+    caller: (req) => ({ requestId: requestId(req), principal: principalOf(req) }),
+    /** The job's state; 404 when it is not registered or outside the caller's namespaces (not revealed). */
+    registeredJob: async (req, jobId) => {
+      const state = await bus.load(jobId);
+      const grant = principalOf(req)?.namespaces ?? '*';
+      if (!state.registered || !grantsNamespace(grant, state.namespace)) {
+        throw notFound('jobId', `job ${jobId} is not registered`);
+      }
+      return state;
+    },
+    jobPath: (req) => parse(schemas.jobPath, req.params, 'path'),
+    snapshotPath: (req) => parse(schemas.snapshotPath, req.params, 'path'),
+  };
+}
+
+const body = (req: Request) => req.body ?? {};
+
+const requireJson: express.RequestHandler = (req, _res, next) => {
+  const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+  if (hasBody && !req.is(['application/json', 'application/*+json'])) {
+    return next(
+      new Problem(
+        415,
+        'unsupported-media-type',
+        'Unsupported media type',
+        'send the body as application/json',
+        [{ field: 'header.content-type', rule: 'json', message: 'must be application/json' }],
+      ),
+    );
+  }
+  next();
+};
+
+/** A job: registered or reconfigured, read, its status changed, a restore recorded, its events. */
+function mountJobRoutes(
+  api: express.Router,
+  { bus, store, useCases, schemas, caller, registeredJob, jobPath }: RouteContext,
+) {
   api.put('/jobs/:jobId', async (req, res) => {
     const { jobId, reply, events } = await useCases.configureJob(caller(req), req.params, body(req));
     const state = await bus.load(jobId);
@@ -225,6 +203,25 @@ export function createApp({
     res.status(201).json({ jobId, ...reply });
   });
 
+  api.get('/jobs/:jobId/events', async (req, res) => {
+    const { jobId } = jobPath(req);
+    const { from, limit } = parse(schemas.events, req.query, 'query');
+    await registeredJob(req, jobId);
+    const events = await store.readStream(jobStream(jobId), { fromRevision: BigInt(from), maxCount: limit });
+    if (events.length === 0 && from === 0) throw notFound('jobId', `job ${jobId} has no events`);
+    res.json({
+      jobId,
+      events: events.map(recordedEventView),
+      next: events.length === limit ? from + limit : null,
+    });
+  });
+}
+
+/** A job's snapshots: triggered, imported, read, declined, persisted, discarded. */
+function mountSnapshotRoutes(
+  api: express.Router,
+  { bus, useCases, caller, registeredJob, snapshotPath }: RouteContext,
+) {
   api.post('/jobs/:jobId/snapshots', async (req, res) => {
     const { jobId, reply } = await useCases.trigger(caller(req), req.params, body(req));
     res
@@ -271,7 +268,13 @@ export function createApp({
     const { snapshotId, reply } = await useCases.discard(caller(req), req.params, body(req));
     res.status(202).json({ snapshotId, status: reply.snapshotStatus, changed: reply.changed });
   });
+}
 
+/** A job's savepoint schedule: set, read, removed. */
+function mountScheduleRoutes(
+  api: express.Router,
+  { useCases, caller, registeredJob, jobPath }: RouteContext,
+) {
   api.put('/jobs/:jobId/savepoint-schedule', async (req, res) => {
     const { jobId, schedule, reply } = await useCases.setSchedule(caller(req), req.params, body(req));
     res.json({
@@ -298,35 +301,66 @@ export function createApp({
     const { jobId, reply } = await useCases.removeSchedule(caller(req), req.params);
     res.json({ jobId, changed: reply.changed });
   });
+}
 
-  api.get('/storage/orphans', async (req, res) => {
-    requireEveryNamespace(req, 'the orphan report covers the files of every namespace');
-    const report = orphanReport ? await orphanReport() : null;
-    if (!report) throw notFound('path', 'no orphan report yet: the retention sweep writes one');
-    res.json(report);
-  });
-
-  api.get('/jobs/:jobId/events', async (req, res) => {
-    const { jobId } = jobPath(req);
-    const { from, limit } = parse(schemas.events, req.query, 'query');
-    await registeredJob(req, jobId);
-    const events = await store.readStream(jobStream(jobId), { fromRevision: BigInt(from), maxCount: limit });
-    if (events.length === 0 && from === 0) throw notFound('jobId', `job ${jobId} has no events`);
-    res.json({
-      jobId,
-      events: events.map(recordedEventView),
-      next: events.length === limit ? from + limit : null,
-    });
-  });
-
-  if (webhooks) api.use('/webhooks', webhookRoutes(webhooks));
-  api.use('/clusters', clusterRoutes(clusters));
-  app.use('/api/v1', api);
-  // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
-  app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob, log }));
-  app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
-  app.use(problemMiddleware(log));
-  return app;
+/**
+ * `GET /readyz`: 200 when the event store answers (with snapcat's credentials) and Redis is connected;
+ * otherwise 503 naming what is missing. The Flink clusters' states are informative only.
+ */
+function readiness({
+  store,
+  storeAccessDenied,
+  redisReady,
+  projectionLag,
+  clusters,
+}: Pick<AppDeps, 'store' | 'storeAccessDenied' | 'redisReady' | 'projectionLag'> & {
+  clusters: ClusterRepository;
+}): express.RequestHandler {
+  return async (_req, res) => {
+    const notReady = (detail: string, extra: Record<string, unknown> = {}) => {
+      res.setHeader('Retry-After', '1');
+      sendProblem(res, new Problem(503, 'unavailable', 'Not ready', detail, [], extra));
+    };
+    // The store refusing snapcat's credentials is no outage: the problem names the permission and the user.
+    const accessDenied = (error: StoreAccessDeniedError) =>
+      notReady(error.message, {
+        eventStore: error.reason,
+        permission: error.permission,
+        user: error.user ?? null,
+      });
+    try {
+      await store.readAll({ direction: 'backwards', maxCount: 1 });
+    } catch (error) {
+      if (error instanceof StoreAccessDeniedError) return accessDenied(error);
+      return notReady(`event store unreachable: ${(error as Error).message}`);
+    }
+    const refused = storeAccessDenied?.();
+    if (refused) return accessDenied(refused);
+    // Not ready without Redis: the read model, the queues and the leases need it. Commands need only the
+    // event store, so they go on; the answer says so, for whoever routes traffic on it.
+    const redisDown = () =>
+      notReady(
+        'Redis is unreachable: GraphQL queries, the workers and webhooks wait for it; REST commands keep working',
+        { eventStore: 'reachable', redis: 'unreachable' },
+      );
+    const redis = redisReady ? (redisReady() ? 'connected' : 'unreachable') : 'not used';
+    if (redis === 'unreachable') return redisDown();
+    let projectionLagMs: unknown = null;
+    try {
+      if (redis === 'connected') projectionLagMs = (await projectionLag?.()) ?? null;
+    } catch {
+      // Redis went away between the health flag and the read (the flag follows within a moment).
+      return redisDown();
+    }
+    // Each Flink cluster's state, as the connector recorded it: informative, never a reason to be unready
+    // (one cluster down must not take the catalog, nor the other clusters' jobs, with it).
+    const flinkClusters = (await clusters.views().catch(() => [])).map((c) => ({
+      name: c.name,
+      state: c.state,
+      since: c.stateSince,
+    }));
+    res.json({ status: 'ready', eventStore: 'reachable', redis, projectionLagMs, flinkClusters });
+  };
 }
 
 /** The most a GraphQL request body may hold (a document and its variables). */

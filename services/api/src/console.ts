@@ -6,10 +6,9 @@ import { Problem } from './problem';
 /**
  * The web console (issue 21): static files that services/console/build.mjs bundles at install time (`npm ci`
  * runs it through `prepare`). It holds no data: the page reads and acts through /graphql with the token the
- * operator enters, so serving it needs no token. From the compiled build (dist/services/api/src) the same
- * relative path reaches dist/services/console/dist, where tools/build/build.mjs copies it.
+ * operator enters, so serving it needs no token. The entry point says where the build is (services/console/dist,
+ * or dist/services/console/dist in the compiled build, where tools/build/build.mjs copies it).
  */
-export const CONSOLE_DIR = join(__dirname, '..', '..', 'console', 'dist');
 
 /** The page's policy: its own scripts and styles only, talking to its own origin only, never framed. */
 export const CONSOLE_CSP = [
@@ -25,14 +24,14 @@ export const CONSOLE_CSP = [
 ].join('; ');
 
 /** Whether the console is built where this process looks for it. */
-export const consoleBuilt = (dir = CONSOLE_DIR) => existsSync(join(dir, 'index.html'));
+export const consoleBuilt = (dir: string) => existsSync(join(dir, 'index.html'));
 
 /**
  * `GET /` (the page, revalidated on every load, so that a new build is picked up) and `GET /assets/*` (named
  * by their content's hash: cached for a year, immutable; an unknown one falls through to the app's 404).
  * Without a build, `/` says how to make one (503).
  */
-export function consoleRoutes(dir = CONSOLE_DIR): express.Router {
+export function consoleRoutes(dir: string): express.Router {
   const router = express.Router();
   const secure: express.RequestHandler = (_req, res, next) => {
     res.setHeader('Content-Security-Policy', CONSOLE_CSP);

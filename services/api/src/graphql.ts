@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Request as ExpressRequest } from 'express';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { createPubSub, createSchema, createYoga, filter, maskError, pipe, type PubSub } from 'graphql-yoga';
@@ -49,8 +48,6 @@ import { pageBudgetPlugin } from './page-budget';
 import type { Caller, UseCases } from './use-cases';
 import { SCOPE_IMPLIES, type TokenEntry } from '@snapcat/runtime';
 
-export const SCHEMA_FILE = join(__dirname, '..', '..', '..', 'schema', 'catalog.graphql');
-
 export type SnapshotEventsPubSub = PubSub<Record<string, [string, SnapshotEventMessage]>>;
 
 export interface GraphqlDeps {
@@ -66,6 +63,8 @@ export interface GraphqlDeps {
   tokens?: readonly TokenEntry[];
   /** The Flink clusters (as REST's); absent, a repository on `store` without a key (no headers). */
   clusters?: ClusterRepository;
+  /** schema/catalog.graphql, located by the entry point (a library's own directory is not the bundle's). */
+  schemaFile: string;
 }
 
 /** A job as GraphQL sees it: from the read model, or (catalogAsOf) from a state folded from the log. */
@@ -94,359 +93,24 @@ export const GRAPHQL_LIMITS = {
 export const CSRF_HEADER = 'x-graphql-csrf';
 
 export function createGraphql(deps: GraphqlDeps) {
-  const { useCases, store, readModel, pubsub, topic } = deps;
-  // Issue 18: a job outside the caller's namespaces reads as one that does not exist.
-  const namespaces = new JobNamespaces(store);
-  const visible = (context: Context, jobId: string) => namespaces.visible(grantOf(context), jobId);
-  const clusters = clusterCommands(deps.clusters ?? new ClusterRepository(store));
-  /** Runs a cluster command as REST does: for a token of every namespace, its problems as GraphQL errors. */
-  const onClusters = async <R>(context: Context, run: () => Promise<R>): Promise<R> => {
-    try {
-      if (context.req) requireEveryNamespace(context.req, CLUSTERS_SPAN_EVERY_NAMESPACE);
-      return await run();
-    } catch (error) {
-      throw asGraphqlError(error);
-    }
-  };
-
-  const snapshotOf = async (
-    job: JobParent,
-    id: number | null | undefined,
-  ): Promise<StoredSnapshot | null> => {
-    if (id === null || id === undefined) return null;
-    if (job.state) {
-      const s = job.state.snapshots.get(id);
-      return s ? { jobId: job.view.jobId, ...snapshotView(s) } : null;
-    }
-    return readModel.snapshot(job.view.jobId, id);
-  };
-
-  /** The job's newest restore (R62), with the snapshot it restored from. */
-  const restoreOf = async (job: JobParent) => {
-    const restore = job.view.latestRestore;
-    return restore && { ...restore, snapshot: await snapshotOf(job, restore.snapshotId) };
-  };
-
-  const liveJob = async (jobId: string, context: Context): Promise<JobParent | null> => {
-    const view = await readModel.job(jobId);
-    if (!view || !grantsNamespace(grantOf(context), view.namespace ?? DEFAULT_NAMESPACE)) return null;
-    return { view };
-  };
-  /** The page of a job the caller may not see: as empty as one of a job that does not exist. */
-  const emptyPage = (first: number) => {
-    pageSize(first);
-    return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
-  };
-
-  const snapshotsPage = async (
-    jobId: string,
-    filterArgs: SnapshotFilter,
-    first: number,
-    after: string | undefined,
-    state?: JobState,
-  ) => {
-    const size = pageSize(first);
-    if (state) {
-      const all = [...state.snapshots.values()]
-        .sort((a, b) => b.snapshotId - a.snapshotId)
-        .map((s) => ({ jobId, ...snapshotView(s) }))
-        .filter((s) => matchesSnapshotFilter(s, filterArgs));
-      const start = after ? all.findIndex((s) => s.snapshotId < Number(decode(after, 'snapshot'))) : 0;
-      const rest = start < 0 ? [] : all.slice(start);
-      return connection(rest.slice(0, size + 1), size, (s) => encodeCursor('snapshot', String(s.snapshotId)));
-    }
-    if (after) decode(after, 'snapshot');
-    const page = await readModel.snapshots(jobId, filterArgs, size, after ?? undefined);
-    return {
-      edges: page.items.map((node) => ({ node, cursor: encodeCursor('snapshot', String(node.snapshotId)) })),
-      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
-    };
-  };
-
-  /**
-   * Runs a use case (the one REST runs: same validation, same rules) and answers once the read model shows
-   * its events (read your own writes). The arguments are its path and body; GraphQL's absent ones dropped.
-   */
-  const execute = async <R extends { position?: Position }>(
-    run: (caller: Caller, path: unknown, body: unknown) => Promise<R>,
-    context: Context,
-    path: Record<string, unknown>,
-    body: Record<string, unknown> = {},
-  ): Promise<R> => {
-    try {
-      const result = await run(callerOf(context), path, present(body));
-      if (result.position) await readModel.waitFor(result.position);
-      return result;
-    } catch (error) {
-      throw asGraphqlError(error);
-    }
-  };
-
+  const r = resolving(deps);
   const resolvers = {
-    DateTime: new GraphQLScalarType({
-      name: 'DateTime',
-      serialize: (v) => (typeof v === 'number' ? new Date(v).toISOString() : v),
-      parseValue: (v) => parseDate(v),
-      parseLiteral: (ast) => (ast.kind === Kind.STRING ? parseDate(ast.value) : null),
-    }),
-    Long: new GraphQLScalarType({
-      name: 'Long',
-      serialize: (v) => (typeof v === 'bigint' ? Number(v) : v),
-      parseValue: (v) => v,
-      parseLiteral: (ast) => (ast.kind === Kind.INT ? Number(ast.value) : null),
-    }),
-    JSON: new GraphQLScalarType({ name: 'JSON', serialize: (v) => v, parseValue: (v) => v }),
-
-    Query: {
-      viewer: (_: unknown, _args: unknown, context: Context) => {
-        const principal = (context.req && principalOf(context.req)) ?? ANONYMOUS;
-        return {
-          name: principal.name,
-          scopes: [...new Set(principal.scopes.flatMap((scope) => SCOPE_IMPLIES[scope]))],
-          namespaces: principal.namespaces === '*' ? null : principal.namespaces,
-          authenticationEnabled: (deps.tokens ?? []).length > 0,
-        };
-      },
-      job: (_: unknown, { id }: { id: string }, context: Context) => liveJob(id, context),
-      jobs: async (
-        _: unknown,
-        args: { status?: JobSummaryView['status']; namespace?: string; first: number; after?: string },
-        context: Context,
-      ) => {
-        const size = pageSize(args.first);
-        if (args.after) decode(args.after, 'job');
-        const filter = {
-          status: args.status ?? undefined,
-          namespaces: visibleNamespaces(grantOf(context), args.namespace ?? undefined),
-        };
-        const page = await readModel.jobs(filter, size, args.after ?? undefined);
-        return {
-          edges: page.items.map((view) => ({ node: { view }, cursor: encodeCursor('job', view.jobId) })),
-          pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
-        };
-      },
-      snapshot: async (_: unknown, { jobId, id }: { jobId: string; id: number }, context: Context) =>
-        (await visible(context, jobId)) ? readModel.snapshot(jobId, id) : null,
-      snapshots: async (
-        _: unknown,
-        a: SnapshotFilter & { jobId: string; first: number; after?: string },
-        context: Context,
-      ) =>
-        (await visible(context, a.jobId))
-          ? snapshotsPage(a.jobId, filterOf(a), a.first, a.after ?? undefined)
-          : emptyPage(a.first),
-      catalog: async (_: unknown, a: { jobId: string; first: number; after?: string }, context: Context) =>
-        (await visible(context, a.jobId))
-          ? snapshotsPage(a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined)
-          : emptyPage(a.first),
-      history: async (_: unknown, a: HistoryArgs, context: Context) =>
-        (await visible(context, a.jobId)) ? history(store, a) : emptyPage(a.first),
-      catalogAsOf: async (_: unknown, { jobId, at }: { jobId: string; at: number }, context: Context) => {
-        if (!(await visible(context, jobId))) return null;
-        const { state, revision } = await stateAt(store, jobId, { at });
-        if (!state.registered) return null;
-        const catalog = [...state.completed]
-          .reverse()
-          .map((id) => ({ jobId, ...snapshotView(state.snapshots.get(id)!) }));
-        return { at, events: Number(revision + 1n), job: { view: jobSummaryView(state), state }, catalog };
-      },
-      restorePlan: async (
-        _: unknown,
-        a: { jobId: string; strategy: RestoreStrategy; maxAge?: string | null },
-        context: Context,
-      ) => {
-        if (!(await visible(context, a.jobId))) return null;
-        try {
-          const { plan, state } = await useCases.restorePlan(a.jobId, a.strategy, a.maxAge ?? undefined);
-          if (!state.registered) return null;
-          const chosen = plan.snapshotId === null ? undefined : state.snapshots.get(plan.snapshotId);
-          return {
-            strategy: plan.strategy,
-            ok: plan.ok,
-            reason: plan.reason,
-            snapshot: chosen ? { jobId: a.jobId, ...snapshotView(chosen) } : null,
-            restorePath: plan.ok ? plan.restorePath : null,
-            claimMode: plan.ok ? plan.claimMode : null,
-            refusal: plan.ok ? null : plan.refusal,
-            completedAt: plan.ok ? plan.completedAt : null,
-            versionWarning: plan.ok ? plan.versionWarning : null,
-          };
-        } catch (error) {
-          throw asGraphqlError(error);
-        }
-      },
-      clusters: (_: unknown, _args: unknown, context: Context) => onClusters(context, () => clusters.list()),
-      cluster: (_: unknown, { name }: { name: string }, context: Context) =>
-        onClusters(context, async () => {
-          try {
-            return await clusters.get({ name });
-          } catch (error) {
-            if (error instanceof Problem && error.status === 404) return null;
-            throw error;
-          }
-        }),
-    },
-
-    Mutation: {
-      triggerSnapshot: async (
-        _: unknown,
-        {
-          jobId,
-          ...body
-        }: {
-          jobId: string;
-          kind: string;
-          triggerId?: string;
-          targetDirectory?: string;
-          checkpointType?: string;
-          jobVersion?: string;
-          flinkVersion?: string;
-          terminate?: { drain?: boolean };
-        },
-        context: Context,
-      ) => {
-        const { reply } = await execute(useCases.trigger, context, { jobId }, body);
-        return readModel.snapshot(jobId, reply.snapshotId);
-      },
-      persistSnapshot: async (
-        _: unknown,
-        { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; targetDirectory?: string },
-        context: Context,
-      ) => {
-        await execute(useCases.persist, context, { jobId, snapshotId }, body);
-        return readModel.snapshot(jobId, snapshotId);
-      },
-      importSnapshot: async (
-        _: unknown,
-        { jobId, ...body }: { jobId: string; externalPath: string; kind: string; formatType?: string },
-        context: Context,
-      ) => {
-        const { reply } = await execute(useCases.importSnapshot, context, { jobId }, body);
-        return readModel.snapshot(jobId, reply.snapshotId);
-      },
-      discardSnapshot: async (
-        _: unknown,
-        {
-          jobId,
-          snapshotId,
-          ...body
-        }: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
-        context: Context,
-      ) => {
-        await execute(useCases.discard, context, { jobId, snapshotId }, body);
-        return readModel.snapshot(jobId, snapshotId);
-      },
-      setJobStatus: async (
-        _: unknown,
-        { jobId, status }: { jobId: string; status: string },
-        context: Context,
-      ) => {
-        await execute(useCases.changeStatus, context, { jobId }, { status });
-        return liveJob(jobId, context);
-      },
-      setSavepointSchedule: async (
-        _: unknown,
-        { jobId, schedule }: { jobId: string; schedule: Record<string, unknown> },
-        context: Context,
-      ) => {
-        await execute(useCases.setSchedule, context, { jobId }, schedule);
-        const view = await readModel.job(jobId);
-        return view && scheduleView(view);
-      },
-      removeSavepointSchedule: async (_: unknown, { jobId }: { jobId: string }, context: Context) =>
-        (await execute(useCases.removeSchedule, context, { jobId })).reply.changed,
-      restoreSnapshot: async (
-        _: unknown,
-        { jobId, ...body }: { jobId: string } & Record<string, unknown>,
-        context: Context,
-      ) => {
-        await execute(useCases.restore, context, { jobId }, body);
-        const job = await liveJob(jobId, context);
-        return job && restoreOf(job);
-      },
-      setCluster: (
-        _: unknown,
-        a: { name: string; restUrl: string; headers?: { name: string; value: string }[] | null },
-        context: Context,
-      ) =>
-        onClusters(context, async () => {
-          const body: Record<string, unknown> = { restUrl: a.restUrl };
-          if (a.headers) body.headers = headerRecord(a.headers);
-          return (await clusters.put({ name: a.name }, body)).cluster;
-        }),
-      removeCluster: (_: unknown, { name }: { name: string }, context: Context) =>
-        onClusters(context, async () => {
-          await clusters.remove({ name });
-          return true;
-        }),
-    },
-
-    Subscription: {
-      snapshotEvents: {
-        // Checked per event, not once: a job may be registered (in some namespace) after the subscription.
-        subscribe: (_: unknown, a: { jobId: string; types?: string[] }, context: Context) =>
-          pipe(
-            pubsub.subscribe(topic, a.jobId),
-            filter(
-              async (m: SnapshotEventMessage) =>
-                (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),
-            ),
-          ),
-        resolve: (m: SnapshotEventMessage) => m,
-      },
-    },
-
-    Job: {
-      id: (j: JobParent) => j.view.jobId,
-      name: (j: JobParent) => j.view.name,
-      namespace: (j: JobParent) => j.view.namespace ?? DEFAULT_NAMESPACE,
-      status: (j: JobParent) => j.view.status,
-      // A job folded from its stream (catalogAsOf) was read, so it was not deleted.
-      deleted: async (j: JobParent) => !j.state && (await readModel.deletedAt(j.view.jobId)) !== null,
-      deletedAt: (j: JobParent) => (j.state ? null : readModel.deletedAt(j.view.jobId)),
-      tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
-      checkpointing: (j: JobParent) => j.view.checkpointing,
-      storage: (j: JobParent) => j.view.storage,
-      source: (j: JobParent) => j.view.source ?? null,
-      warnings: (j: JobParent) => j.view.warnings ?? [],
-      flinkRestore: async (j: JobParent) => {
-        const restore = j.view.flinkRestore;
-        return restore && { ...restore, snapshot: await snapshotOf(j, restore.snapshotId) };
-      },
-      jobVersion: (j: JobParent) => j.view.jobVersion ?? null,
-      flinkVersion: (j: JobParent) => j.view.flinkVersion ?? null,
-      counts: (j: JobParent) => j.view.counts,
-      referencedStateSize: (j: JobParent) => j.view.referencedStateSize ?? null,
-      referencedFiles: (j: JobParent) => j.view.referencedFiles ?? null,
-      consecutiveFailures: (j: JobParent) => j.view.consecutiveFailures,
-      registeredAt: (j: JobParent) => j.view.registeredAt,
-      updatedAt: (j: JobParent) => j.view.updatedAt,
-      latestCompletedCheckpoint: (j: JobParent) => snapshotOf(j, j.view.latestCompletedCheckpointId),
-      latestSavepoint: (j: JobParent) => snapshotOf(j, j.view.latestSavepointId),
-      restorePoint: async (j: JobParent) => {
-        const point = j.view.restorePoint;
-        if (!point) return null;
-        const snapshot = await snapshotOf(j, point.snapshotId);
-        return snapshot ? { snapshot, reason: point.reason } : null;
-      },
-      latestRestore: (j: JobParent) => restoreOf(j),
-      schedule: (j: JobParent) => scheduleView(j.view),
-      snapshots: (j: JobParent, a: SnapshotFilter & { first: number; after?: string }) =>
-        snapshotsPage(j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j.state),
-    },
-
+    ...scalarResolvers(),
+    Query: { ...viewerQuery(r), ...jobQueries(r), ...snapshotQueries(r), ...clusterQueries(r) },
+    Mutation: { ...snapshotMutations(r), ...jobMutations(r), ...clusterMutations(r) },
+    Subscription: subscriptionResolvers(r),
+    Job: jobResolvers(r),
     FlinkCluster: {
       headerNames: (c: ClusterView) => c.headers,
     },
-
     Snapshot: {
       id: (s: SnapshotView) => s.snapshotId,
-      stateHandles: (s: SnapshotView & { jobId: string }) => useCases.stateHandles(s.jobId, s.snapshotId),
+      stateHandles: (s: SnapshotView & { jobId: string }) => r.useCases.stateHandles(s.jobId, s.snapshotId),
     },
   };
 
   const yoga = createYoga({
-    schema: createSchema({ typeDefs: readFileSync(SCHEMA_FILE, 'utf8'), resolvers }),
+    schema: createSchema({ typeDefs: readFileSync(deps.schemaFile, 'utf8'), resolvers }),
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'snapcat catalog', additionalHeaders: { [CSRF_HEADER]: '1' } },
     // GraphiQL from the package, inlined in the page: yoga's default loads it from a CDN, which an air-gapped
@@ -479,6 +143,412 @@ export function createGraphql(deps: GraphqlDeps) {
     },
   });
   return yoga;
+}
+
+/** What the resolvers share: the API's parts, the caller's view of namespaces, the cluster commands. */
+function resolving(deps: GraphqlDeps) {
+  // Issue 18: a job outside the caller's namespaces reads as one that does not exist.
+  const namespaces = new JobNamespaces(deps.store);
+  return {
+    ...deps,
+    visible: (context: Context, jobId: string) => namespaces.visible(grantOf(context), jobId),
+    clusters: clusterCommands(deps.clusters ?? new ClusterRepository(deps.store)),
+  };
+}
+type Resolving = ReturnType<typeof resolving>;
+
+/** The scalars: DateTime (ISO-8601 in, ISO-8601 out), Long (a bigint as a number), JSON. */
+function scalarResolvers() {
+  return {
+    DateTime: new GraphQLScalarType({
+      name: 'DateTime',
+      serialize: (v) => (typeof v === 'number' ? new Date(v).toISOString() : v),
+      parseValue: (v) => parseDate(v),
+      parseLiteral: (ast) => (ast.kind === Kind.STRING ? parseDate(ast.value) : null),
+    }),
+    Long: new GraphQLScalarType({
+      name: 'Long',
+      serialize: (v) => (typeof v === 'bigint' ? Number(v) : v),
+      parseValue: (v) => v,
+      parseLiteral: (ast) => (ast.kind === Kind.INT ? Number(ast.value) : null),
+    }),
+    JSON: new GraphQLScalarType({ name: 'JSON', serialize: (v) => v, parseValue: (v) => v }),
+  };
+}
+
+/** Who the caller is: its token's name, scopes and namespaces. */
+function viewerQuery(r: Resolving) {
+  const { tokens } = r;
+  return {
+    viewer: (_: unknown, _args: unknown, context: Context) => {
+      const principal = (context.req && principalOf(context.req)) ?? ANONYMOUS;
+      return {
+        name: principal.name,
+        scopes: [...new Set(principal.scopes.flatMap((scope) => SCOPE_IMPLIES[scope]))],
+        namespaces: principal.namespaces === '*' ? null : principal.namespaces,
+        authenticationEnabled: (tokens ?? []).length > 0,
+      };
+    },
+  };
+}
+
+/** The jobs, from the read model: one, or a page of them in the caller's namespaces. */
+function jobQueries(r: Resolving) {
+  const { readModel } = r;
+  return {
+    job: (_: unknown, { id }: { id: string }, context: Context) => liveJob(readModel, id, context),
+    jobs: async (
+      _: unknown,
+      args: { status?: JobSummaryView['status']; namespace?: string; first: number; after?: string },
+      context: Context,
+    ) => {
+      const size = pageSize(args.first);
+      if (args.after) decode(args.after, 'job');
+      const filter = {
+        status: args.status ?? undefined,
+        namespaces: visibleNamespaces(grantOf(context), args.namespace ?? undefined),
+      };
+      const page = await readModel.jobs(filter, size, args.after ?? undefined);
+      return {
+        edges: page.items.map((view) => ({ node: { view }, cursor: encodeCursor('job', view.jobId) })),
+        pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+      };
+    },
+  };
+}
+
+/** A job's snapshots and events: from the read model, from the log (history), or as of a time. */
+function snapshotQueries(r: Resolving) {
+  const { useCases, store, readModel, visible } = r;
+  return {
+    snapshot: async (_: unknown, { jobId, id }: { jobId: string; id: number }, context: Context) =>
+      (await visible(context, jobId)) ? readModel.snapshot(jobId, id) : null,
+    snapshots: async (
+      _: unknown,
+      a: SnapshotFilter & { jobId: string; first: number; after?: string },
+      context: Context,
+    ) =>
+      (await visible(context, a.jobId))
+        ? snapshotsPage(readModel, a.jobId, filterOf(a), a.first, a.after ?? undefined)
+        : emptyPage(a.first),
+    catalog: async (_: unknown, a: { jobId: string; first: number; after?: string }, context: Context) =>
+      (await visible(context, a.jobId))
+        ? snapshotsPage(readModel, a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined)
+        : emptyPage(a.first),
+    history: async (_: unknown, a: HistoryArgs, context: Context) =>
+      (await visible(context, a.jobId)) ? history(store, a) : emptyPage(a.first),
+    catalogAsOf: async (_: unknown, { jobId, at }: { jobId: string; at: number }, context: Context) => {
+      if (!(await visible(context, jobId))) return null;
+      const { state, revision } = await stateAt(store, jobId, { at });
+      if (!state.registered) return null;
+      const catalog = [...state.completed]
+        .reverse()
+        .map((id) => ({ jobId, ...snapshotView(state.snapshots.get(id)!) }));
+      return { at, events: Number(revision + 1n), job: { view: jobSummaryView(state), state }, catalog };
+    },
+    restorePlan: async (
+      _: unknown,
+      a: { jobId: string; strategy: RestoreStrategy; maxAge?: string | null },
+      context: Context,
+    ) => {
+      if (!(await visible(context, a.jobId))) return null;
+      try {
+        const { plan, state } = await useCases.restorePlan(a.jobId, a.strategy, a.maxAge ?? undefined);
+        if (!state.registered) return null;
+        const chosen = plan.snapshotId === null ? undefined : state.snapshots.get(plan.snapshotId);
+        return {
+          strategy: plan.strategy,
+          ok: plan.ok,
+          reason: plan.reason,
+          snapshot: chosen ? { jobId: a.jobId, ...snapshotView(chosen) } : null,
+          restorePath: plan.ok ? plan.restorePath : null,
+          claimMode: plan.ok ? plan.claimMode : null,
+          refusal: plan.ok ? null : plan.refusal,
+          completedAt: plan.ok ? plan.completedAt : null,
+          versionWarning: plan.ok ? plan.versionWarning : null,
+        };
+      } catch (error) {
+        throw asGraphqlError(error);
+      }
+    },
+  };
+}
+
+/** The Flink clusters (a token of every namespace). */
+function clusterQueries(r: Resolving) {
+  const { clusters } = r;
+  return {
+    clusters: (_: unknown, _args: unknown, context: Context) => onClusters(context, () => clusters.list()),
+    cluster: (_: unknown, { name }: { name: string }, context: Context) =>
+      onClusters(context, async () => {
+        try {
+          return await clusters.get({ name });
+        } catch (error) {
+          if (error instanceof Problem && error.status === 404) return null;
+          throw error;
+        }
+      }),
+  };
+}
+
+/** Snapshots triggered, persisted, imported, discarded, restored from; each answers once the read model shows it. */
+function snapshotMutations(r: Resolving) {
+  const { useCases, readModel } = r;
+  return {
+    triggerSnapshot: async (
+      _: unknown,
+      {
+        jobId,
+        ...body
+      }: {
+        jobId: string;
+        kind: string;
+        triggerId?: string;
+        targetDirectory?: string;
+        checkpointType?: string;
+        jobVersion?: string;
+        flinkVersion?: string;
+        terminate?: { drain?: boolean };
+      },
+      context: Context,
+    ) => {
+      const { reply } = await execute(readModel, useCases.trigger, context, { jobId }, body);
+      return readModel.snapshot(jobId, reply.snapshotId);
+    },
+    persistSnapshot: async (
+      _: unknown,
+      { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; targetDirectory?: string },
+      context: Context,
+    ) => {
+      await execute(readModel, useCases.persist, context, { jobId, snapshotId }, body);
+      return readModel.snapshot(jobId, snapshotId);
+    },
+    importSnapshot: async (
+      _: unknown,
+      { jobId, ...body }: { jobId: string; externalPath: string; kind: string; formatType?: string },
+      context: Context,
+    ) => {
+      const { reply } = await execute(readModel, useCases.importSnapshot, context, { jobId }, body);
+      return readModel.snapshot(jobId, reply.snapshotId);
+    },
+    discardSnapshot: async (
+      _: unknown,
+      { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
+      context: Context,
+    ) => {
+      await execute(readModel, useCases.discard, context, { jobId, snapshotId }, body);
+      return readModel.snapshot(jobId, snapshotId);
+    },
+    restoreSnapshot: async (
+      _: unknown,
+      { jobId, ...body }: { jobId: string } & Record<string, unknown>,
+      context: Context,
+    ) => {
+      await execute(readModel, useCases.restore, context, { jobId }, body);
+      const job = await liveJob(readModel, jobId, context);
+      return job && restoreOf(readModel, job);
+    },
+  };
+}
+
+/** A job's status and savepoint schedule. */
+function jobMutations(r: Resolving) {
+  const { useCases, readModel } = r;
+  return {
+    setJobStatus: async (
+      _: unknown,
+      { jobId, status }: { jobId: string; status: string },
+      context: Context,
+    ) => {
+      await execute(readModel, useCases.changeStatus, context, { jobId }, { status });
+      return liveJob(readModel, jobId, context);
+    },
+    setSavepointSchedule: async (
+      _: unknown,
+      { jobId, schedule }: { jobId: string; schedule: Record<string, unknown> },
+      context: Context,
+    ) => {
+      await execute(readModel, useCases.setSchedule, context, { jobId }, schedule);
+      const view = await readModel.job(jobId);
+      return view && scheduleView(view);
+    },
+    removeSavepointSchedule: async (_: unknown, { jobId }: { jobId: string }, context: Context) =>
+      (await execute(readModel, useCases.removeSchedule, context, { jobId })).reply.changed,
+  };
+}
+
+/** The Flink clusters registered, changed, removed (a token of every namespace). */
+function clusterMutations(r: Resolving) {
+  const { clusters } = r;
+  return {
+    setCluster: (
+      _: unknown,
+      a: { name: string; restUrl: string; headers?: { name: string; value: string }[] | null },
+      context: Context,
+    ) =>
+      onClusters(context, async () => {
+        const body: Record<string, unknown> = { restUrl: a.restUrl };
+        if (a.headers) body.headers = headerRecord(a.headers);
+        return (await clusters.put({ name: a.name }, body)).cluster;
+      }),
+    removeCluster: (_: unknown, { name }: { name: string }, context: Context) =>
+      onClusters(context, async () => {
+        await clusters.remove({ name });
+        return true;
+      }),
+  };
+}
+
+/** Snapshot events as they are projected, for the jobs the caller may see. */
+function subscriptionResolvers(r: Resolving) {
+  const { pubsub, topic, visible } = r;
+  return {
+    snapshotEvents: {
+      // Checked per event, not once: a job may be registered (in some namespace) after the subscription.
+      subscribe: (_: unknown, a: { jobId: string; types?: string[] }, context: Context) =>
+        pipe(
+          pubsub.subscribe(topic, a.jobId),
+          filter(
+            async (m: SnapshotEventMessage) =>
+              (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),
+          ),
+        ),
+      resolve: (m: SnapshotEventMessage) => m,
+    },
+  };
+}
+
+/** A job's fields: from its read-model summary, or from its folded state (catalogAsOf). */
+function jobResolvers(r: Resolving) {
+  const { readModel } = r;
+  return {
+    id: (j: JobParent) => j.view.jobId,
+    name: (j: JobParent) => j.view.name,
+    namespace: (j: JobParent) => j.view.namespace ?? DEFAULT_NAMESPACE,
+    status: (j: JobParent) => j.view.status,
+    // A job folded from its stream (catalogAsOf) was read, so it was not deleted.
+    deleted: async (j: JobParent) => !j.state && (await readModel.deletedAt(j.view.jobId)) !== null,
+    deletedAt: (j: JobParent) => (j.state ? null : readModel.deletedAt(j.view.jobId)),
+    tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
+    checkpointing: (j: JobParent) => j.view.checkpointing,
+    storage: (j: JobParent) => j.view.storage,
+    source: (j: JobParent) => j.view.source ?? null,
+    warnings: (j: JobParent) => j.view.warnings ?? [],
+    flinkRestore: async (j: JobParent) => {
+      const restore = j.view.flinkRestore;
+      return restore && { ...restore, snapshot: await snapshotOf(readModel, j, restore.snapshotId) };
+    },
+    jobVersion: (j: JobParent) => j.view.jobVersion ?? null,
+    flinkVersion: (j: JobParent) => j.view.flinkVersion ?? null,
+    counts: (j: JobParent) => j.view.counts,
+    referencedStateSize: (j: JobParent) => j.view.referencedStateSize ?? null,
+    referencedFiles: (j: JobParent) => j.view.referencedFiles ?? null,
+    consecutiveFailures: (j: JobParent) => j.view.consecutiveFailures,
+    registeredAt: (j: JobParent) => j.view.registeredAt,
+    updatedAt: (j: JobParent) => j.view.updatedAt,
+    latestCompletedCheckpoint: (j: JobParent) => snapshotOf(readModel, j, j.view.latestCompletedCheckpointId),
+    latestSavepoint: (j: JobParent) => snapshotOf(readModel, j, j.view.latestSavepointId),
+    restorePoint: async (j: JobParent) => {
+      const point = j.view.restorePoint;
+      if (!point) return null;
+      const snapshot = await snapshotOf(readModel, j, point.snapshotId);
+      return snapshot ? { snapshot, reason: point.reason } : null;
+    },
+    latestRestore: (j: JobParent) => restoreOf(readModel, j),
+    schedule: (j: JobParent) => scheduleView(j.view),
+    snapshots: (j: JobParent, a: SnapshotFilter & { first: number; after?: string }) =>
+      snapshotsPage(readModel, j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j.state),
+  };
+}
+
+/** Runs a cluster command as REST does: for a token of every namespace, its problems as GraphQL errors. */
+async function onClusters<R>(context: Context, run: () => Promise<R>): Promise<R> {
+  try {
+    if (context.req) requireEveryNamespace(context.req, CLUSTERS_SPAN_EVERY_NAMESPACE);
+    return await run();
+  } catch (error) {
+    throw asGraphqlError(error);
+  }
+}
+
+/** A snapshot of the job: from its folded state (catalogAsOf), else from the read model. */
+async function snapshotOf(
+  readModel: ReadModel,
+  job: JobParent,
+  id: number | null | undefined,
+): Promise<StoredSnapshot | null> {
+  if (id === null || id === undefined) return null;
+  if (job.state) {
+    const s = job.state.snapshots.get(id);
+    return s ? { jobId: job.view.jobId, ...snapshotView(s) } : null;
+  }
+  return readModel.snapshot(job.view.jobId, id);
+}
+
+/** The job's newest restore (R62), with the snapshot it restored from. */
+async function restoreOf(readModel: ReadModel, job: JobParent) {
+  const restore = job.view.latestRestore;
+  return restore && { ...restore, snapshot: await snapshotOf(readModel, job, restore.snapshotId) };
+}
+
+/** The job from the read model; null when it does not exist or lies outside the caller's namespaces. */
+async function liveJob(readModel: ReadModel, jobId: string, context: Context): Promise<JobParent | null> {
+  const view = await readModel.job(jobId);
+  if (!view || !grantsNamespace(grantOf(context), view.namespace ?? DEFAULT_NAMESPACE)) return null;
+  return { view };
+}
+
+/** The page of a job the caller may not see: as empty as one of a job that does not exist. */
+function emptyPage(first: number) {
+  pageSize(first);
+  return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
+}
+
+/** A page of the job's snapshots, newest first: from its folded state (catalogAsOf), else the read model. */
+async function snapshotsPage(
+  readModel: ReadModel,
+  jobId: string,
+  filterArgs: SnapshotFilter,
+  first: number,
+  after: string | undefined,
+  state?: JobState,
+) {
+  const size = pageSize(first);
+  if (state) {
+    const all = [...state.snapshots.values()]
+      .sort((a, b) => b.snapshotId - a.snapshotId)
+      .map((s) => ({ jobId, ...snapshotView(s) }))
+      .filter((s) => matchesSnapshotFilter(s, filterArgs));
+    const start = after ? all.findIndex((s) => s.snapshotId < Number(decode(after, 'snapshot'))) : 0;
+    const rest = start < 0 ? [] : all.slice(start);
+    return connection(rest.slice(0, size + 1), size, (s) => encodeCursor('snapshot', String(s.snapshotId)));
+  }
+  if (after) decode(after, 'snapshot');
+  const page = await readModel.snapshots(jobId, filterArgs, size, after ?? undefined);
+  return {
+    edges: page.items.map((node) => ({ node, cursor: encodeCursor('snapshot', String(node.snapshotId)) })),
+    pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+  };
+}
+
+/**
+ * Runs a use case (the one REST runs: same validation, same rules) and answers once the read model shows
+ * its events (read your own writes). The arguments are its path and body; GraphQL's absent ones dropped.
+ */
+async function execute<R extends { position?: Position }>(
+  readModel: ReadModel,
+  run: (caller: Caller, path: unknown, body: unknown) => Promise<R>,
+  context: Context,
+  path: Record<string, unknown>,
+  body: Record<string, unknown> = {},
+): Promise<R> {
+  try {
+    const result = await run(callerOf(context), path, present(body));
+    if (result.position) await readModel.waitFor(result.position);
+    return result;
+  } catch (error) {
+    throw asGraphqlError(error);
+  }
 }
 
 /** A job's savepoint schedule as GraphQL shows it: with the next slot it fires at. */

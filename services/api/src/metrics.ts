@@ -173,84 +173,104 @@ export function registerServiceMetrics(registry: Registry, deps: ServiceMetricsD
   const needRedis = () => {
     if (deps.redisReady && !deps.redisReady()) throw new Error('redis unreachable');
   };
-  if (deps.queues) {
-    const queues = deps.queues;
-    gaugeOnScrape(registry, {
-      name: 'snapcat_queue_depth',
-      help: 'Jobs in each BullMQ queue, by state (read from Redis on scrape).',
-      labelNames: ['queue', 'state'],
-      timeoutMs,
-      read: async () => {
-        needRedis();
-        const all = queues();
-        const counts = await Promise.all(all.map((q) => q.getJobCounts(...QUEUE_STATES)));
-        return all.flatMap((q, i) =>
-          QUEUE_STATES.map((state) => ({ labels: { queue: q.name, state }, value: counts[i]![state] ?? 0 })),
-        );
-      },
-    });
-  }
-  if (deps.projectionLag) {
-    const lag = deps.projectionLag;
-    const read = perScrape(async () => asLag(await lag()));
-    const seconds = (value: unknown) => (typeof value === 'number' ? [{ value: value / 1000 }] : []);
-    gaugeOnScrape(registry, {
-      name: 'snapcat_projection_lag_seconds',
-      help: 'Append-to-visible lag of the read model: the last event the projector applied.',
-      timeoutMs,
-      read: async () => (needRedis(), seconds((await read())?.last)),
-    });
-    gaugeOnScrape(registry, {
-      name: 'snapcat_projection_lag_p99_seconds',
-      help: 'Append-to-visible lag of the read model: 99th percentile of the last 1,000 events applied.',
-      timeoutMs,
-      read: async () => (needRedis(), seconds((await read())?.p99)),
-    });
-  }
-  if (deps.consumers) {
-    const consumers = perScrape(async () => deps.consumers!());
-    gaugeOnScrape(registry, {
-      name: 'snapcat_consumer_position',
-      help: 'Commit position in the log up to which each consumer has handled events.',
-      labelNames: ['consumer'],
-      timeoutMs,
-      read: async () =>
-        (await consumers()).flatMap(({ consumer, position }) =>
-          position ? [{ labels: { consumer }, value: positionValue(position) }] : [],
-        ),
-    });
-    gaugeOnScrape(registry, {
-      name: 'snapcat_consumer_active',
-      help: 'Whether this process holds the consumer lease (1) or stands by (0).',
-      labelNames: ['consumer'],
-      timeoutMs,
-      read: async () =>
-        (await consumers()).map(({ consumer, active }) => ({ labels: { consumer }, value: active ? 1 : 0 })),
-    });
-    gaugeOnScrape(registry, {
-      name: 'snapcat_consumer_blocked',
-      help: "Whether the consumer stands by (1) because the event store refused snapcat's credentials (reading $all needs the $admins role).",
-      labelNames: ['consumer'],
-      timeoutMs,
-      read: async () =>
-        (await consumers()).map(({ consumer, blocked }) => ({
-          labels: { consumer },
-          value: blocked ? 1 : 0,
-        })),
-    });
-  }
-  if (deps.store) {
-    const store = deps.store;
-    gaugeOnScrape(registry, {
-      name: 'snapcat_event_store_head_position',
-      help: 'Commit position of the last event in the log: a consumer is behind by the difference.',
-      timeoutMs,
-      read: async () => {
-        const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
-        return last ? [{ value: positionValue(last.position) }] : [];
-      },
-    });
-  }
+  const family = { registry, timeoutMs, needRedis };
+  if (deps.queues) registerQueueDepth(family, deps.queues);
+  if (deps.projectionLag) registerProjectionLag(family, deps.projectionLag);
+  if (deps.consumers) registerConsumers(family, deps.consumers);
+  if (deps.store) registerHeadPosition(family, deps.store);
+}
+
+/** What each family registered on scrape shares: the registry, its time limit, the Redis precondition. */
+interface ScrapedFamily {
+  registry: Registry;
+  timeoutMs: number;
+  /** Throws while Redis is unreachable, so that a family read from it is left empty at once. */
+  needRedis: () => void;
+}
+
+function registerQueueDepth({ registry, timeoutMs, needRedis }: ScrapedFamily, queues: () => CountedQueue[]) {
+  gaugeOnScrape(registry, {
+    name: 'snapcat_queue_depth',
+    help: 'Jobs in each BullMQ queue, by state (read from Redis on scrape).',
+    labelNames: ['queue', 'state'],
+    timeoutMs,
+    read: async () => {
+      needRedis();
+      const all = queues();
+      const counts = await Promise.all(all.map((q) => q.getJobCounts(...QUEUE_STATES)));
+      return all.flatMap((q, i) =>
+        QUEUE_STATES.map((state) => ({ labels: { queue: q.name, state }, value: counts[i]![state] ?? 0 })),
+      );
+    },
+  });
+}
+
+function registerProjectionLag(
+  { registry, timeoutMs, needRedis }: ScrapedFamily,
+  lag: () => Promise<unknown>,
+) {
+  const read = perScrape(async () => asLag(await lag()));
+  const seconds = (value: unknown) => (typeof value === 'number' ? [{ value: value / 1000 }] : []);
+  gaugeOnScrape(registry, {
+    name: 'snapcat_projection_lag_seconds',
+    help: 'Append-to-visible lag of the read model: the last event the projector applied.',
+    timeoutMs,
+    read: async () => (needRedis(), seconds((await read())?.last)),
+  });
+  gaugeOnScrape(registry, {
+    name: 'snapcat_projection_lag_p99_seconds',
+    help: 'Append-to-visible lag of the read model: 99th percentile of the last 1,000 events applied.',
+    timeoutMs,
+    read: async () => (needRedis(), seconds((await read())?.p99)),
+  });
+}
+
+function registerConsumers(
+  { registry, timeoutMs }: ScrapedFamily,
+  read: NonNullable<ServiceMetricsDeps['consumers']>,
+) {
+  const consumers = perScrape(async () => read());
+  gaugeOnScrape(registry, {
+    name: 'snapcat_consumer_position',
+    help: 'Commit position in the log up to which each consumer has handled events.',
+    labelNames: ['consumer'],
+    timeoutMs,
+    read: async () =>
+      (await consumers()).flatMap(({ consumer, position }) =>
+        position ? [{ labels: { consumer }, value: positionValue(position) }] : [],
+      ),
+  });
+  gaugeOnScrape(registry, {
+    name: 'snapcat_consumer_active',
+    help: 'Whether this process holds the consumer lease (1) or stands by (0).',
+    labelNames: ['consumer'],
+    timeoutMs,
+    read: async () =>
+      (await consumers()).map(({ consumer, active }) => ({ labels: { consumer }, value: active ? 1 : 0 })),
+  });
+  gaugeOnScrape(registry, {
+    name: 'snapcat_consumer_blocked',
+    help: "Whether the consumer stands by (1) because the event store refused snapcat's credentials (reading $all needs the $admins role).",
+    labelNames: ['consumer'],
+    timeoutMs,
+    read: async () =>
+      (await consumers()).map(({ consumer, blocked }) => ({
+        labels: { consumer },
+        value: blocked ? 1 : 0,
+      })),
+  });
+}
+
+function registerHeadPosition({ registry, timeoutMs }: ScrapedFamily, store: EventStore) {
+  gaugeOnScrape(registry, {
+    name: 'snapcat_event_store_head_position',
+    help: 'Commit position of the last event in the log: a consumer is behind by the difference.',
+    timeoutMs,
+    read: async () => {
+      const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+      return last ? [{ value: positionValue(last.position) }] : [];
+    },
+  });
 }
 
 /** One read shared by the families of a scrape (the registry collects them all at once). */

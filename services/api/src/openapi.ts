@@ -204,9 +204,15 @@ const READ: ProblemStatus[] = [400, 404, 410, 503];
 
 const jobPath = { path: schemas.jobPath };
 const snapshotPath = { path: schemas.snapshotPath };
+const SNAPSHOTS = '/api/v1/jobs/{jobId}/snapshots';
 const snapshotStatusReply = z.object({ snapshotId: z.number().int().positive(), status: SnapshotStatus });
 
 function jobRoutes(): DescribedRoute[] {
+  return [...jobRegistrationRoutes(), ...jobStateRoutes()];
+}
+
+/** The job list, and registering or reconfiguring a job. */
+function jobRegistrationRoutes(): DescribedRoute[] {
   return [
     {
       method: 'get',
@@ -274,6 +280,12 @@ function jobRoutes(): DescribedRoute[] {
         ),
       },
     },
+  ];
+}
+
+/** A job's state: read, its status changed, its restores recorded, its events. */
+function jobStateRoutes(): DescribedRoute[] {
+  return [
     {
       method: 'get',
       path: '/api/v1/jobs/{jobId}',
@@ -349,11 +361,21 @@ function jobRoutes(): DescribedRoute[] {
 }
 
 function snapshotRoutes(): DescribedRoute[] {
-  const base = '/api/v1/jobs/{jobId}/snapshots';
+  return [
+    ...snapshotTriggerRoutes(),
+    ...snapshotImportRoutes(),
+    ...taskReportRoutes(),
+    ...snapshotPersistRoutes(),
+    ...snapshotDiscardRoutes(),
+  ];
+}
+
+/** Triggering a checkpoint or savepoint. */
+function snapshotTriggerRoutes(): DescribedRoute[] {
   return [
     {
       method: 'post',
-      path: base,
+      path: SNAPSHOTS,
       operation: {
         operationId: 'triggerSnapshot',
         tags: ['snapshots'],
@@ -390,9 +412,15 @@ function snapshotRoutes(): DescribedRoute[] {
         ),
       },
     },
+  ];
+}
+
+/** Cataloguing a snapshot that exists already, and reading one. */
+function snapshotImportRoutes(): DescribedRoute[] {
+  return [
     {
       method: 'post',
-      path: `${base}/import`,
+      path: `${SNAPSHOTS}/import`,
       operation: {
         operationId: 'importSnapshot',
         tags: ['snapshots'],
@@ -440,7 +468,7 @@ function snapshotRoutes(): DescribedRoute[] {
     },
     {
       method: 'get',
-      path: `${base}/{snapshotId}`,
+      path: `${SNAPSHOTS}/{snapshotId}`,
       operation: {
         operationId: 'getSnapshot',
         tags: ['snapshots'],
@@ -449,9 +477,15 @@ function snapshotRoutes(): DescribedRoute[] {
         responses: responses({ 200: json(S.JobSnapshot, 'The snapshot.') }, READ),
       },
     },
+  ];
+}
+
+/** The tasks' reports on a snapshot: acknowledgements and declines. */
+function taskReportRoutes(): DescribedRoute[] {
+  return [
     {
       method: 'post',
-      path: `${base}/{snapshotId}/acks`,
+      path: `${SNAPSHOTS}/{snapshotId}/acks`,
       operation: {
         operationId: 'acknowledgeTasks',
         tags: ['snapshots'],
@@ -494,7 +528,7 @@ function snapshotRoutes(): DescribedRoute[] {
     },
     {
       method: 'post',
-      path: `${base}/{snapshotId}/decline`,
+      path: `${SNAPSHOTS}/{snapshotId}/decline`,
       operation: {
         operationId: 'declineSnapshot',
         tags: ['snapshots'],
@@ -517,9 +551,15 @@ function snapshotRoutes(): DescribedRoute[] {
         responses: responses({ 200: json(snapshotStatusReply, 'The snapshot status.') }, COMMAND),
       },
     },
+  ];
+}
+
+/** Persisting a snapshot (a checkpoint kept past its retention, or moved). */
+function snapshotPersistRoutes(): DescribedRoute[] {
+  return [
     {
       method: 'post',
-      path: `${base}/{snapshotId}/persist`,
+      path: `${SNAPSHOTS}/{snapshotId}/persist`,
       operation: {
         operationId: 'persistSnapshot',
         tags: ['snapshots'],
@@ -572,9 +612,15 @@ function snapshotRoutes(): DescribedRoute[] {
         ),
       },
     },
+  ];
+}
+
+/** Discarding a snapshot. */
+function snapshotDiscardRoutes(): DescribedRoute[] {
+  return [
     {
       method: 'post',
-      path: `${base}/{snapshotId}/discard`,
+      path: `${SNAPSHOTS}/{snapshotId}/discard`,
       operation: {
         operationId: 'discardSnapshot',
         tags: ['snapshots'],
@@ -663,12 +709,23 @@ function scheduleRoutes(): DescribedRoute[] {
 }
 
 function webhookRoutes(): DescribedRoute[] {
+  return [...webhookSubscriptionRoutes(), ...webhookChangeRoutes(), ...webhookDeliveryRoutes()];
+}
+
+/** What the webhook routes share: paths, tag, the disabled note, the problems. */
+function webhookRouteShared() {
   const base = '/api/v1/webhooks';
   const path = { path: webhookSchemas.path };
   const tags = ['webhooks'];
   const disabled =
     ' Without SNAPCAT_SECRET_KEY (outside development) every webhook route answers 503 saying so.';
   const problems: ProblemStatus[] = [400, 404, 503];
+  return { base, path, tags, disabled, problems };
+}
+
+/** Subscriptions created, listed and read. */
+function webhookSubscriptionRoutes(): DescribedRoute[] {
+  const { base, path, tags, disabled, problems } = webhookRouteShared();
   return [
     {
       method: 'post',
@@ -717,6 +774,13 @@ function webhookRoutes(): DescribedRoute[] {
         responses: responses({ 200: json(S.Subscription, 'The subscription.') }, problems),
       },
     },
+  ];
+}
+
+/** A subscription updated, deleted, or its secret rotated. */
+function webhookChangeRoutes(): DescribedRoute[] {
+  const { base, path, tags, problems } = webhookRouteShared();
+  return [
     {
       method: 'patch',
       path: `${base}/{subscriptionId}`,
@@ -759,6 +823,13 @@ function webhookRoutes(): DescribedRoute[] {
         responses: responses({ 200: json(S.SubscriptionWithSecret, 'The new secret.') }, problems),
       },
     },
+  ];
+}
+
+/** A subscription's deliveries listed, one redelivered, a test sent. */
+function webhookDeliveryRoutes(): DescribedRoute[] {
+  const { base, path, tags, problems } = webhookRouteShared();
+  return [
     {
       method: 'get',
       path: `${base}/{subscriptionId}/deliveries`,
@@ -800,11 +871,22 @@ function webhookRoutes(): DescribedRoute[] {
 }
 
 function clusterRoutes(): DescribedRoute[] {
+  return [...clusterReadRoutes(), ...clusterWriteRoutes()];
+}
+
+/** What the cluster routes share: paths, tag, the every-namespace note. */
+function clusterRouteShared() {
   const base = '/api/v1/clusters';
   const path = { path: clusterSchemas.path };
   const tags = ['clusters'];
   const everyNamespace =
     ' Needs a token for every namespace (`*`): a cluster serves the jobs of any namespace.';
+  return { base, path, tags, everyNamespace };
+}
+
+/** The clusters listed, and one read. */
+function clusterReadRoutes(): DescribedRoute[] {
+  const { base, path, tags, everyNamespace } = clusterRouteShared();
   return [
     {
       method: 'get',
@@ -832,6 +914,13 @@ function clusterRoutes(): DescribedRoute[] {
         responses: responses({ 200: json(S.FlinkCluster, 'The cluster.') }, [400, 404, 503]),
       },
     },
+  ];
+}
+
+/** A cluster registered or changed, and deleted. */
+function clusterWriteRoutes(): DescribedRoute[] {
+  const { base, path, tags, everyNamespace } = clusterRouteShared();
+  return [
     {
       method: 'put',
       path: `${base}/{name}`,
@@ -886,7 +975,18 @@ function clusterRoutes(): DescribedRoute[] {
 }
 
 function operationRoutes(): DescribedRoute[] {
+  return [...probeRoutes(), ...diagnosticRoutes()];
+}
+
+/** What the operations routes share: their tag. */
+function operationRouteShared() {
   const tags = ['operations'];
+  return { tags };
+}
+
+/** Liveness and readiness. */
+function probeRoutes(): DescribedRoute[] {
+  const { tags } = operationRouteShared();
   return [
     {
       method: 'get',
@@ -937,6 +1037,13 @@ function operationRoutes(): DescribedRoute[] {
         },
       },
     },
+  ];
+}
+
+/** Metrics, this document, and the orphan report. */
+function diagnosticRoutes(): DescribedRoute[] {
+  const { tags } = operationRouteShared();
+  return [
     {
       method: 'get',
       path: '/metrics',

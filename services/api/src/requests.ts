@@ -55,6 +55,16 @@ const JobCursor = z
 /** Request shapes of the REST API, built from the domain's schemas so a rule is written once. */
 export function requestSchemas(defaults: { checkpointDir: string; savepointDir: string }) {
   return {
+    ...jobSchemas(defaults),
+    ...snapshotTakingSchemas(),
+    ...snapshotLifecycleSchemas(),
+    ...readingSchemas(),
+  };
+}
+
+/** A job: its path parameters, its configuration (storage defaulted from the service's), status and schedule. */
+function jobSchemas(defaults: { checkpointDir: string; savepointDir: string }) {
+  return {
     jobPath: z.strictObject({ jobId: JobId }),
     snapshotPath: z.strictObject({ jobId: JobId, snapshotId: SnapshotId }),
     configureJob: z.strictObject({
@@ -97,6 +107,12 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
         'Exactly one of `every` (an ISO-8601 duration of at least PT1S) or `cron` (with seconds, in the ' +
         "IANA time zone `tz`, by default the server's; `tz` only with `cron`).",
     }),
+  };
+}
+
+/** Taking a snapshot: the trigger and the tasks' acknowledgements and declines. */
+function snapshotTakingSchemas() {
+  return {
     trigger: z.strictObject({
       kind: SnapshotKind,
       triggerId: TriggerIdSchema.optional(),
@@ -137,6 +153,12 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
           '(R27), and a savepoint’s decline for IO_EXCEPTION, a pre-flight reason, does not (R59).',
       }),
     }),
+  };
+}
+
+/** A snapshot once taken: persisted, imported, restored from, discarded. */
+function snapshotLifecycleSchemas() {
+  return {
     persist: z.strictObject({ targetDirectory: Location.optional() }),
     import: z.strictObject({
       externalPath: Location.meta({
@@ -176,6 +198,12 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
         params: { rule: 'snapshot-or-external-path' },
       }),
     discard: z.strictObject({ reason: z.string().max(4096).optional(), force: z.boolean().default(false) }),
+  };
+}
+
+/** Reading: a job's events, and the job list's filters. */
+function readingSchemas() {
+  return {
     events: z.strictObject({
       from: z.coerce.number().int().min(0).default(0),
       limit: z.coerce.number().int().min(1).max(1000).default(100),

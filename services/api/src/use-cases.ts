@@ -16,6 +16,7 @@ import {
   type CommandMetadata,
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
+import type { z } from 'zod';
 import type { Principal } from './access';
 import { requireSnapshotDirectory, requireWithinRoots } from './guards';
 import { Problem } from './problem';
@@ -48,23 +49,45 @@ export interface UseCaseDeps {
  */
 export function createUseCases({ bus, storage, defaults, clusters }: UseCaseDeps) {
   const schemas = requestSchemas(defaults);
-  const job = (path: unknown) => parse(schemas.jobPath, path, 'path');
-  const snapshot = (path: unknown) => parse(schemas.snapshotPath, path, 'path');
-  const run = bus.execute.bind(bus);
+  const context: UseCaseContext = {
+    bus,
+    storage,
+    clusters,
+    schemas,
+    job: (path) => parse(schemas.jobPath, path, 'path'),
+    snapshot: (path) => parse(schemas.snapshotPath, path, 'path'),
+    run: bus.execute.bind(bus),
+  };
+  return {
+    ...jobUseCases(context),
+    ...snapshotTakingUseCases(context),
+    ...snapshotLifecycleUseCases(context),
+  };
+}
+export type UseCases = ReturnType<typeof createUseCases>;
 
+type RequestSchemas = ReturnType<typeof requestSchemas>;
+
+/** What the use cases share: the bus, the storage roots, the request schemas and the path parsers. */
+interface UseCaseContext {
+  bus: CommandBus;
+  storage: SnapshotStorage;
+  clusters: UseCaseDeps['clusters'];
+  schemas: RequestSchemas;
+  job: (path: unknown) => z.infer<RequestSchemas['jobPath']>;
+  snapshot: (path: unknown) => z.infer<RequestSchemas['snapshotPath']>;
+  run: CommandBus['execute'];
+}
+
+/** A job: its configuration, status and savepoint schedule. */
+function jobUseCases({ storage, clusters, schemas, job, run }: UseCaseContext) {
   return {
     async configureJob(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const input = parse(schemas.configureJob, body, 'body');
       await requireWithinRoots(storage, input.storage.checkpointDir, 'body.storage.checkpointDir');
       await requireWithinRoots(storage, input.storage.savepointDir, 'body.storage.savepointDir');
-      // R67: a managed job's cluster must be registered, or its connector would have nothing to call.
-      if (input.source && clusters && !(await clusters.get(input.source.cluster))) {
-        const message = `no Flink cluster ${input.source.cluster} is registered (PUT /api/v1/clusters/${input.source.cluster})`;
-        throw new Problem(400, 'invalid-request', 'Invalid request', `body.source.cluster: ${message}`, [
-          { field: 'body.source.cluster', rule: 'cluster-registered', message },
-        ]);
-      }
+      if (input.source && clusters) await requireRegisteredCluster(clusters, input.source.cluster);
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
@@ -75,6 +98,25 @@ export function createUseCases({ bus, storage, defaults, clusters }: UseCaseDeps
       return { jobId, ...(await run({ type: 'ChangeJobStatus', jobId, status }, metadataOf(caller))) };
     },
 
+    async setSchedule(caller: Caller, path: unknown, body: unknown) {
+      const { jobId } = job(path);
+      const schedule = parse(schemas.schedule, body, 'body');
+      if (schedule.cron !== undefined) requireValidCron(schedule.cron, schedule.tz);
+      await requireWithinRoots(storage, schedule.targetDirectory, 'body.targetDirectory');
+      const executed = await run({ type: 'SetSavepointSchedule', jobId, schedule }, metadataOf(caller));
+      return { jobId, schedule, ...executed };
+    },
+
+    async removeSchedule(caller: Caller, path: unknown) {
+      const { jobId } = job(path);
+      return { jobId, ...(await run({ type: 'RemoveSavepointSchedule', jobId }, metadataOf(caller))) };
+    },
+  };
+}
+
+/** Taking a snapshot: the trigger, and the tasks' acknowledgements and declines. */
+function snapshotTakingUseCases({ bus, storage, schemas, job, snapshot, run }: UseCaseContext) {
+  return {
     /** 409 `trigger-rejected` with Flink's reason when the pre-flight checks refuse it. */
     async trigger(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
@@ -119,7 +161,12 @@ export function createUseCases({ bus, storage, defaults, clusters }: UseCaseDeps
       const command = { type: 'DeclineTask' as const, jobId, snapshotId, ...input };
       return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
     },
+  };
+}
 
+/** A snapshot once taken: restored from, persisted, imported, discarded, its state handles. */
+function snapshotLifecycleUseCases({ bus, storage, schemas, job, snapshot, run }: UseCaseContext) {
+  return {
     /** R62: the job (re)started from one of its snapshots or from an external path. */
     async restore(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
@@ -168,28 +215,6 @@ export function createUseCases({ bus, storage, defaults, clusters }: UseCaseDeps
       return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
     },
 
-    async setSchedule(caller: Caller, path: unknown, body: unknown) {
-      const { jobId } = job(path);
-      const schedule = parse(schemas.schedule, body, 'body');
-      if (schedule.cron !== undefined) {
-        const problem = cronProblem(schedule.cron, schedule.tz);
-        if (problem) {
-          const field = problem.startsWith('unknown time zone') ? 'body.tz' : 'body.cron';
-          throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${problem}`, [
-            { field, rule: field === 'body.tz' ? 'iana-time-zone' : 'cron-expression', message: problem },
-          ]);
-        }
-      }
-      await requireWithinRoots(storage, schedule.targetDirectory, 'body.targetDirectory');
-      const executed = await run({ type: 'SetSavepointSchedule', jobId, schedule }, metadataOf(caller));
-      return { jobId, schedule, ...executed };
-    },
-
-    async removeSchedule(caller: Caller, path: unknown) {
-      const { jobId } = job(path);
-      return { jobId, ...(await run({ type: 'RemoveSavepointSchedule', jobId }, metadataOf(caller))) };
-    },
-
     /**
      * The state handles a snapshot's tasks reported, by task: the one read that needs the job's state, as
      * the read model keeps sizes, not handles. The caller has checked that it may see the job.
@@ -203,7 +228,28 @@ export function createUseCases({ bus, storage, defaults, clusters }: UseCaseDeps
     },
   };
 }
-export type UseCases = ReturnType<typeof createUseCases>;
+
+/** R67: a managed job's cluster must be registered, or its connector would have nothing to call. */
+async function requireRegisteredCluster(
+  clusters: Pick<ClusterRegistry, 'get'>,
+  cluster: string,
+): Promise<void> {
+  if (await clusters.get(cluster)) return;
+  const message = `no Flink cluster ${cluster} is registered (PUT /api/v1/clusters/${cluster})`;
+  throw new Problem(400, 'invalid-request', 'Invalid request', `body.source.cluster: ${message}`, [
+    { field: 'body.source.cluster', rule: 'cluster-registered', message },
+  ]);
+}
+
+/** A schedule's cron expression and time zone, else a 400 naming the one that is wrong. */
+function requireValidCron(cron: string, tz: string | undefined): void {
+  const problem = cronProblem(cron, tz);
+  if (!problem) return;
+  const field = problem.startsWith('unknown time zone') ? 'body.tz' : 'body.cron';
+  throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${problem}`, [
+    { field, rule: field === 'body.tz' ? 'iana-time-zone' : 'cron-expression', message: problem },
+  ]);
+}
 
 /** What the caller's events record (its request id and token name), and the namespaces it may touch. */
 function metadataOf({ requestId, principal }: Caller): CommandMetadata {

@@ -25,7 +25,8 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { GRAPHQL_RULES, REST_RULES, restRule, type Rule } from '../src/access';
-import { SCHEMA_FILE, createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { SCHEMA_FILE } from './files';
 import { describedRoutes, openApiDocument } from '../src/openapi';
 import { apiFixture, JOB } from './fixture';
 import { concrete, registered, webhookStub } from './routes';
@@ -114,6 +115,7 @@ describe('access matrix', () => {
       tokens: TOKENS,
       graphql: ({ store, useCases, clusters }) =>
         createGraphql({
+          schemaFile: SCHEMA_FILE,
           useCases,
           store,
           readModel,

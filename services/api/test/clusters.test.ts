@@ -5,6 +5,7 @@ import type { ReadModel } from '@snapcat/read-model';
 import { createLogger, newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { SecretBox } from '@snapcat/webhooks';
 import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { SCHEMA_FILE } from './files';
 import { apiFixture, expectProblem, TEST_SECRET_KEY } from './fixture';
 
 /*
@@ -22,6 +23,7 @@ const graphqlFor =
   (tokens?: ReturnType<typeof parseTokenList>) =>
   ({ store, useCases, clusters }: { store: never; useCases: never; clusters: ClusterRepository }) =>
     createGraphql({
+      schemaFile: SCHEMA_FILE,
       useCases,
       store,
       // The cluster fields never read the read model.

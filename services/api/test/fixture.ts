@@ -7,6 +7,7 @@ import { SqliteEventStore, type EventStore } from '@snapcat/event-store';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import { createApp, type AppDeps } from '../src/app';
 import { createUseCases, type UseCases } from '../src/use-cases';
+import { CONSOLE_DIR } from './files';
 
 export const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 export const BASE = '/api/v1';
@@ -50,6 +51,7 @@ export function apiFixture(
     store,
     defaults,
     storage,
+    consoleDir: CONSOLE_DIR,
     ...options,
     clusters,
     graphql: options.graphql?.({ bus, store, useCases, clusters }),

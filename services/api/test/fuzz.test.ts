@@ -7,6 +7,7 @@ import type { SnapshotStorage } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { REST_RULES } from '../src/access';
 import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { SCHEMA_FILE } from './files';
 import { apiFixture, JOB } from './fixture';
 import { webhookStub } from './routes';
 
@@ -121,6 +122,7 @@ describe('fuzz: malformed requests', () => {
       readModelAvailable: () => true,
       graphql: ({ store, useCases }) =>
         createGraphql({
+          schemaFile: SCHEMA_FILE,
           useCases,
           store,
           readModel,

@@ -5,6 +5,7 @@ import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { deleteKeys } from '../../../test/support/redis';
 import { GRAPHQL_BODY_LIMIT } from '../src/app';
 import { CSRF_HEADER, GRAPHQL_LIMITS, createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { SCHEMA_FILE } from './files';
 import { createRateLimiter } from '../src/rate-limit';
 import { apiFixture, expectProblem, JOB } from './fixture';
 
@@ -97,6 +98,7 @@ describe('GraphQL limits', () => {
       storage: { isWithinRoots: async () => true } as never,
       graphql: ({ store, useCases }) =>
         createGraphql({
+          schemaFile: SCHEMA_FILE,
           useCases,
           store,
           readModel: readModel(),

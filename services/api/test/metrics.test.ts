@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { CommandBus } from '@snapcat/application';
 import { InstrumentedEventStore, SqliteEventStore } from '@snapcat/event-store';
-import { createLogger, createMetricsRegistry, type Registry } from '@snapcat/runtime';
+import { createLogger, createMetricsRegistry, openQueues, type Registry } from '@snapcat/runtime';
 import { LocalSnapshotStorage } from '@snapcat/storage';
-import { openQueues } from '@snapcat/workers';
 import { createApp } from '../src/app';
+import { CONSOLE_DIR } from './files';
 import { registerServiceMetrics, type CountedQueue, type ServiceMetricsDeps } from '../src/metrics';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
@@ -37,6 +37,7 @@ function setUp(
     log: log.error,
     metrics: registry,
     requestLog: log.debug,
+    consoleDir: CONSOLE_DIR,
   });
   return {
     http: request(app),

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { buildSchema, parse } from 'graphql';
-import { SCHEMA_FILE } from '../src/graphql';
+import { SCHEMA_FILE } from './files';
 import { requestedItems } from '../src/page-budget';
 
 const schema = buildSchema(readFileSync(SCHEMA_FILE, 'utf8'));

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { ReadModel } from '@snapcat/read-model';
 import { deleteKeys } from '../../../test/support/redis';
 import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { SCHEMA_FILE } from './files';
 import { apiFixture, JOB } from './fixture';
 
 /*
@@ -92,6 +93,7 @@ describe('REST and GraphQL run the same use cases', () => {
   const fx = apiFixture({
     graphql: ({ store, useCases }) =>
       createGraphql({
+        schemaFile: SCHEMA_FILE,
         useCases,
         store,
         readModel: new ReadModel(redis, prefix),

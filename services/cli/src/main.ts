@@ -103,38 +103,48 @@ async function main(argv: string[]): Promise<number> {
       if (command === 'redis forget')
         return await forgetStore(redis, config.queuePrefix, storeId, positionals[2]);
       const prefix = storeNamespace(config.queuePrefix, storeId);
-      if (command === 'replay') {
-        const progress = await Progress.overLog(store, 'replay');
-        const r = await rebuildReadModel(store, redis, prefix, (events, at) =>
-          progress.update(events, Number(at.commit)),
-        );
-        progress.finish();
-        process.stdout.write(
-          `replayed ${r.events} events of ${r.jobs} jobs in ${r.seconds.toFixed(2)} s: ` +
-            `${Math.round(r.eventsPerSecond)} events/s; read model version ${r.version} is now current\n`,
-        );
-        return 0;
-      }
-      const progress = await Progress.overLog(store, 'audit verify');
-      const differences = await verifyReadModel(store, redis, prefix, (events, at) =>
-        progress.update(events, Number(at.commit)),
-      );
-      progress.finish();
-      for (const d of differences) {
-        process.stdout.write(
-          `DRIFT ${d.key}\n  expected: ${JSON.stringify(d.expected)}\n  actual:   ${JSON.stringify(d.actual)}\n`,
-        );
-      }
-      process.stdout.write(
-        differences.length ? `${differences.length} differences\n` : 'read model matches the log\n',
-      );
-      return differences.length ? 1 : 0;
+      if (command === 'replay') return await replay(store, redis, prefix);
+      return await auditVerify(store, redis, prefix);
     } finally {
       redis.disconnect();
     }
   } finally {
     await store.close();
   }
+}
+
+type Store = ReturnType<typeof openEventStore>;
+
+/** Rebuilds the read model into a fresh key space, then makes it current. */
+async function replay(store: Store, redis: Redis, prefix: string): Promise<number> {
+  const progress = await Progress.overLog(store, 'replay');
+  const r = await rebuildReadModel(store, redis, prefix, (events, at) =>
+    progress.update(events, Number(at.commit)),
+  );
+  progress.finish();
+  process.stdout.write(
+    `replayed ${r.events} events of ${r.jobs} jobs in ${r.seconds.toFixed(2)} s: ` +
+      `${Math.round(r.eventsPerSecond)} events/s; read model version ${r.version} is now current\n`,
+  );
+  return 0;
+}
+
+/** Compares the read model with the log; exit 1 when they differ. */
+async function auditVerify(store: Store, redis: Redis, prefix: string): Promise<number> {
+  const progress = await Progress.overLog(store, 'audit verify');
+  const differences = await verifyReadModel(store, redis, prefix, (events, at) =>
+    progress.update(events, Number(at.commit)),
+  );
+  progress.finish();
+  for (const d of differences) {
+    process.stdout.write(
+      `DRIFT ${d.key}\n  expected: ${JSON.stringify(d.expected)}\n  actual:   ${JSON.stringify(d.actual)}\n`,
+    );
+  }
+  process.stdout.write(
+    differences.length ? `${differences.length} differences\n` : 'read model matches the log\n',
+  );
+  return differences.length ? 1 : 0;
 }
 
 async function listStores(redis: Redis, prefix: string, storeId: string): Promise<number> {
@@ -209,7 +219,7 @@ function writeSchemas(dir: string, openapi: string): number {
 }
 
 async function exportJob(
-  store: ReturnType<typeof openEventStore>,
+  store: Store,
   values: { job?: string; from?: string; to?: string },
 ): Promise<number> {
   const job = JobId.safeParse(values.job);

@@ -9,7 +9,8 @@ import {
   type StateHandle,
 } from '@snapcat/domain';
 import { nextFireTime, previousFireTime } from '@snapcat/application';
-import { KEEP, SAVEPOINT_TICK_MS, discardJob, jobIds, type Queues } from './queues';
+import type { Queues } from '@snapcat/runtime';
+import { KEEP, SAVEPOINT_TICK_MS, discardJob, jobIds } from './queues';
 import type { ScheduleIndex } from './schedule-index';
 
 export interface EnqueueOptions {

@@ -22,9 +22,9 @@ import {
 import { JobDeletedError, type CommandBus } from '@snapcat/application';
 import type { FlinkCheckpoint, FlinkRestClient } from '@snapcat/flink';
 import type { SnapshotStorage } from '@snapcat/storage';
-import { logQueueErrors, type LogFn } from '@snapcat/runtime';
+import { QUEUES, logQueueErrors, type LogFn } from '@snapcat/runtime';
 import { executeUnlessRejected } from './execute';
-import { KEEP, QUEUES } from './queues';
+import { KEEP } from './queues';
 
 /** What the connector asks of a Flink cluster: the part of `@snapcat/flink`'s client it uses. */
 export type FlinkApi = Pick<

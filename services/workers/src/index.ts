@@ -2,8 +2,7 @@
 export { ProcessManager } from './process-manager';
 export { ScheduleIndex } from './schedule-index';
 export { fireDueSavepoints } from './processors';
-export { openQueues, QUEUES, type Queues } from './queues';
 export type { OrphanReport } from './orphans';
 export { FlinkEnqueuer, checkpointReport, flinkTriggerId, type FlinkApi, type FlinkApis } from './flink';
-export { startWorkers, redisKeys, type WorkerDeps, type RunningWorkers } from './start';
+export { startWorkers, type WorkerDeps, type RunningWorkers } from './start';
 export { runWorkersOnly } from './run';

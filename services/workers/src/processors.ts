@@ -12,16 +12,16 @@ import {
 import { nextFireTime, previousFireTime, readJobState, type CommandBus } from '@snapcat/application';
 import { StreamDeletedError, type EventStore } from '@snapcat/event-store';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
-import { logQueueErrors, type LogFn } from '@snapcat/runtime';
 import {
   QUEUES,
-  discardJob,
+  logQueueErrors,
   type DiscardJob,
-  SAVEPOINT_TICK_MS,
+  type LogFn,
   type ManifestJob,
   type StrayJob,
   type TimeoutJob,
-} from './queues';
+} from '@snapcat/runtime';
+import { SAVEPOINT_TICK_MS, discardJob } from './queues';
 import { executeUnlessRejected } from './execute';
 import { writeOrphanReport } from './orphans';
 import type { ScheduleIndex } from './schedule-index';

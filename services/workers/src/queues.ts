@@ -1,43 +1,9 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import type { DiscardPlan, StateHandle } from '@snapcat/domain';
+import type { JobsOptions } from 'bullmq';
+import type { DiscardPlan } from '@snapcat/domain';
+import type { DiscardJob } from '@snapcat/runtime';
 
-/** One queue per concern, so a slow storage cleanup never delays a checkpoint timeout. */
-export const QUEUES = {
-  timeouts: 'timeouts',
-  storage: 'storage',
-  schedules: 'schedules',
-  maintenance: 'maintenance',
-  /** The Flink connector's mirrors, savepoints and disposals (issue 19), apart from snapcat's own storage. */
-  flink: 'flink',
-} as const;
+// The queues and their jobs' shapes are in @snapcat/runtime (queues.ts): an API process reads them too.
 
-export interface TimeoutJob {
-  jobId: string;
-  snapshotId: number;
-}
-export interface DiscardJob {
-  jobId: string;
-  snapshotId: number;
-  locations: string[];
-  stateHandles: StateHandle[];
-  /** Locations live snapshots still need, never deleted (absent in jobs enqueued before decision 0011). */
-  keep?: string[];
-  /** Measured before the first deletion, so a retry after a crash reports the full amount. */
-  bytes?: number;
-}
-export interface StrayJob {
-  jobId: string;
-  /** The handles to delete: the stray acknowledgement's cleanup. */
-  stateHandles: StateHandle[];
-  /** Recorded as done when deleted (absent for stray acknowledgements before decision 0011). */
-  cleanupId?: number;
-  /** Measured before the first deletion, so a retry after a crash reports the full amount. */
-  bytes?: number;
-}
-export interface ManifestJob {
-  jobId: string;
-  snapshotId: number;
-}
 /** The storage worker's orders for one discard: the plan the discard event recorded. */
 export function discardJob(jobId: string, snapshotId: number, plan: DiscardPlan): DiscardJob {
   return {
@@ -68,15 +34,3 @@ export const KEEP: JobsOptions = {
   removeOnComplete: { age: 24 * 3600, count: 100_000 },
   removeOnFail: { age: 7 * 24 * 3600 },
 };
-
-export function openQueues(connection: ConnectionOptions, prefix: string) {
-  const make = <T>(name: string) => new Queue<T>(name, { connection, prefix });
-  return {
-    timeouts: make<TimeoutJob>(QUEUES.timeouts),
-    storage: make<DiscardJob | StrayJob | ManifestJob>(QUEUES.storage),
-    schedules: make<Record<string, never>>(QUEUES.schedules),
-    maintenance: make<Record<string, never>>(QUEUES.maintenance),
-    flink: make<Record<string, unknown>>(QUEUES.flink),
-  };
-}
-export type Queues = ReturnType<typeof openQueues>;

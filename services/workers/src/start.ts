@@ -1,13 +1,19 @@
 import type { Worker } from 'bullmq';
 import type { CommandBus } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
-import { connectRedis, logQueueErrors, type Config, type LogFn } from '@snapcat/runtime';
+import {
+  connectRedis,
+  logQueueErrors,
+  openQueues,
+  workerKeys,
+  type Config,
+  type LogFn,
+} from '@snapcat/runtime';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { openClusters, openWebhooks } from '@snapcat/webhooks';
 import { Enqueuer } from './enqueue';
 import { ProcessManager } from './process-manager';
 import { startProcessors } from './processors';
-import { openQueues } from './queues';
 import { ScheduleIndex } from './schedule-index';
 import { FlinkEnqueuer, startFlinkWorker, type FlinkApis } from './flink';
 import { flinkApisFrom } from './flink-clusters';
@@ -26,11 +32,6 @@ export interface WorkerDeps {
   flinkPollMs?: number;
 }
 
-export const redisKeys = (prefix: string) => ({
-  knownJobs: `${prefix}:jobs`,
-  orphanReport: `${prefix}:orphan-report`,
-});
-
 /** Starts the process manager (active on one process at a time) and the BullMQ workers (on every process). */
 export async function startWorkers({
   config,
@@ -44,7 +45,7 @@ export async function startWorkers({
 }: WorkerDeps) {
   const redis = connectRedis(config.redisUrl);
   const connection = connectRedis(config.redisUrl);
-  const keys = redisKeys(prefix);
+  const keys = workerKeys(prefix);
   const queues = openQueues(connection, prefix);
   for (const queue of Object.values(queues)) logQueueErrors(queue, log.error, { queue: queue.name });
   const schedules = new ScheduleIndex(redis, prefix);

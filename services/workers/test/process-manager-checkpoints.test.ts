@@ -6,7 +6,7 @@ import { MemoryEventStore, formatPosition } from '@snapcat/event-store';
 import { Enqueuer } from '../src/enqueue';
 import { FlinkEnqueuer } from '../src/flink';
 import { ProcessManager } from '../src/process-manager';
-import { openQueues } from '../src/queues';
+import { openQueues } from '@snapcat/runtime';
 import { ScheduleIndex } from '../src/schedule-index';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';

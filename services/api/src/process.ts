@@ -1,0 +1,303 @@
+import type { Server } from 'node:http';
+import type { Redis } from 'ioredis';
+import type express from 'express';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
+import {
+  closeRedis,
+  connectRedis,
+  createMetricsRegistry,
+  openQueues,
+  openStoreNamespace,
+  redisHealth,
+  startEmbeddedRedis,
+  stopOnSignals,
+  workerKeys,
+  type Config,
+  type Core,
+  type Registry,
+} from '@snapcat/runtime';
+import { openSnapshotStorage, type SnapshotStorage } from '@snapcat/storage';
+import { redactConnection } from '@snapcat/event-store';
+import { openClusters, openWebhooks, webhooksDisabledReason, type Webhooks } from '@snapcat/webhooks';
+import { consoleBuilt } from './console';
+import { createApp } from './app';
+import { createGraphql, createSnapshotEventsPubSub, type SnapshotEventsPubSub } from './graphql';
+import { createUseCases } from './use-cases';
+import { registerServiceMetrics, type ConsumerState, type CountedQueue } from './metrics';
+import { createRateLimiter } from './rate-limit';
+
+/** What an API process needs of the workers it runs beside (SNAPCAT_ROLE=all): they share its /metrics. */
+export interface EmbeddedWorkers {
+  queues: Record<string, CountedQueue>;
+  processManager: { active: boolean; savedPosition: ConsumerState['position']; blocked?: unknown };
+  /** Undefined when webhooks are disabled; with workers, their webhooks serve the API too. */
+  webhooks: Webhooks | undefined;
+  close(): Promise<void>;
+}
+
+/** What the workers are started with: the process's core, its store's Redis namespace and its storage. */
+export interface EmbeddedWorkerDeps extends Core {
+  config: Config;
+  prefix: string;
+  storage: SnapshotStorage;
+}
+
+export interface ApiProcessOptions {
+  /** The files the API reads at run time: located by the entry point (decision 0013). */
+  files: { schemaFile: string; consoleDir: string };
+  /** Starts the workers in this process; absent, the API runs alone (SNAPCAT_ROLE=api). */
+  startWorkers?: (deps: EmbeddedWorkerDeps) => Promise<EmbeddedWorkers>;
+}
+
+/**
+ * An API process: the REST and GraphQL API, a projector unless SNAPCAT_PROJECTOR=off, and the workers when
+ * the entry point gives `startWorkers`. It serves until a signal stops it.
+ */
+export async function runApi(config: Config, core: Core, options: ApiProcessOptions): Promise<void> {
+  const { log, store, bus } = core;
+  const embeddedRedis = await startEmbeddedRedis(config, log);
+  const prefix = await openStoreNamespace(config, store, log);
+  const storage = openSnapshotStorage(config.storageRoots, config.s3);
+  const redis = trackedRedis(config);
+  const keys = new ReadModelKeys(prefix);
+  const pubsub = createSnapshotEventsPubSub(
+    createRedisEventTarget({ publishClient: redis.connect(), subscribeClient: redis.connect() }),
+  );
+  // Its own connection: the queries of concurrent requests are pipelined together. A query fails within
+  // 2 s when Redis does not answer, rather than wait for it to come back.
+  const readModel = new ReadModel(redis.connect({ autoPipelining: true, commandTimeoutMs: 2000 }), prefix);
+
+  const workers = await options.startWorkers?.({ ...core, config, prefix, storage });
+  // With embedded workers, their webhooks serve the API too; otherwise the API opens its own (no dispatcher).
+  const webhooks = workers ? workers.webhooks : openWebhooks(config, prefix, store, log);
+  const projector = config.projector
+    ? new Projector({
+        store,
+        redis: redis.connect(), // its own: its writes WATCH its lease
+        prefix,
+        log,
+        sharedStates: bus,
+        publish: (message) => pubsub.publish(keys.channel, message.jobId, message),
+      })
+    : undefined;
+  // Not awaited: the REST API serves commands (the event store is the truth) while Redis is still down.
+  projector
+    ?.start()
+    .catch((error: unknown) => log.error('projector did not start', { error: String(error) }));
+  const running: RunningParts = { projector, readModel, workers, webhooks };
+
+  // One registry for the process: the app adds HTTP and command metrics, these are read on scrape.
+  const metrics = createMetricsRegistry();
+  // An API process without workers counts the queues too: a workers-only process serves no /metrics.
+  const queues = workers ? undefined : openQueues(redis.connect(), prefix);
+  registerProcessMetrics(metrics, core, running, workers?.queues ?? queues!, redis.ready);
+  const app = composeApp({ config, core, options, prefix, storage, redis, pubsub, keys, running, metrics });
+  const server = listen(app, config, core, running, options.files.consoleDir);
+
+  stopOnSignals(log, config.shutdownGraceMs, {
+    drain: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await workers?.close();
+      if (!workers) await webhooks?.close();
+      await projector?.stop();
+      await Promise.all(Object.values(queues ?? {}).map((queue) => queue.close()));
+    },
+    close: async () => {
+      await Promise.all(redis.connections.map(closeRedis));
+      await bus.flush();
+      await store.close();
+      await embeddedRedis?.stop();
+    },
+  });
+}
+
+/** The parts of an API process its metrics, readiness and start-up line report on. */
+interface RunningParts {
+  projector: Projector | undefined;
+  readModel: ReadModel;
+  workers: EmbeddedWorkers | undefined;
+  webhooks: Webhooks | undefined;
+}
+
+/** The process's Redis connections, each opened for one use and all closed together at shutdown. */
+function trackedRedis(config: Config) {
+  const connections: Redis[] = [];
+  const connect = (options?: Parameters<typeof connectRedis>[1]) => {
+    connections.push(connectRedis(config.redisUrl, options));
+    return connections[connections.length - 1]!;
+  };
+  const main = connect();
+  return {
+    connections,
+    connect,
+    /** The process's own connection (the orphan report). */
+    main,
+    ready: () => redisHealth.reachable && main.status === 'ready',
+  };
+}
+type TrackedRedis = ReturnType<typeof trackedRedis>;
+
+/** A standby projector (another process holds the lease) knows no lag: the active one's is in Redis. */
+const projectionLagOf =
+  ({ projector, readModel }: RunningParts) =>
+  async () =>
+    projector?.active ? projector.lag() : await readModel.lag();
+
+function registerProcessMetrics(
+  metrics: Registry,
+  { store }: Core,
+  running: RunningParts,
+  queues: Record<string, CountedQueue>,
+  redisReady: () => boolean,
+): void {
+  const { webhooks } = running;
+  registerServiceMetrics(metrics, {
+    queues: () => [...Object.values(queues), ...(webhooks ? [webhooks.deliveries.queue] : [])],
+    projectionLag: projectionLagOf(running),
+    consumers: () => consumerStates(running),
+    redisReady,
+    store,
+  });
+}
+
+/** The projector, and the process manager and webhook dispatcher when this process runs them. */
+async function consumerStates({ projector, readModel, workers, webhooks }: RunningParts) {
+  const leased = (
+    consumer: ConsumerState['consumer'],
+    state: { active: boolean; savedPosition: ConsumerState['position']; blocked?: unknown },
+  ): ConsumerState => ({
+    consumer,
+    active: state.active,
+    position: state.active ? state.savedPosition : undefined,
+    blocked: state.blocked !== undefined,
+  });
+  const processManager = workers?.processManager;
+  const dispatcher = webhooks?.dispatcher;
+  return [
+    {
+      consumer: 'projector' as const,
+      active: projector?.active ?? false,
+      position: projector?.active ? projector.position : await readModel.position(),
+      blocked: projector?.blocked !== undefined,
+    },
+    ...(processManager ? [leased('process_manager', processManager)] : []),
+    ...(dispatcher ? [leased('webhook_dispatcher', dispatcher)] : []),
+  ];
+}
+
+interface AppParts {
+  config: Config;
+  core: Core;
+  options: ApiProcessOptions;
+  prefix: string;
+  storage: SnapshotStorage;
+  redis: TrackedRedis;
+  pubsub: SnapshotEventsPubSub;
+  keys: ReadModelKeys;
+  running: RunningParts;
+  metrics: Registry;
+}
+
+/** The express app with its GraphQL endpoint, on this process's store, Redis and workers. */
+function composeApp({
+  config,
+  core,
+  options,
+  prefix,
+  storage,
+  redis,
+  pubsub,
+  keys,
+  running,
+  metrics,
+}: AppParts) {
+  const { log, store, bus } = core;
+  const { readModel, webhooks } = running;
+  const defaults = { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir };
+  // The Flink clusters: REST and GraphQL share one fold (header values sealed like webhook secrets).
+  const clusters = openClusters(config, store);
+  return createApp({
+    bus,
+    store,
+    storage,
+    // GET /api/v1/jobs lists from the read model; 503 at once while Redis is unreachable, as GraphQL.
+    readModel,
+    readModelAvailable: () => redisHealth.reachable,
+    graphql: createGraphql({
+      useCases: createUseCases({ bus, storage, defaults, clusters }),
+      store,
+      readModel,
+      pubsub,
+      topic: keys.channel,
+      readModelAvailable: () => redisHealth.reachable,
+      tokens: config.tokens,
+      clusters,
+      schemaFile: options.files.schemaFile,
+    }),
+    tokens: config.tokens,
+    rateLimiter: createRateLimiter(config.rateLimit, {
+      client: redis.connect({ autoPipelining: true, commandTimeoutMs: 500 }),
+      keyPrefix: `${prefix}:ratelimit`,
+    }),
+    projectionLag: projectionLagOf(running),
+    redisReady: redis.ready,
+    // What the store refuses snapcat's credentials (a request, the projector or a consumer met it): unready.
+    storeAccessDenied: () => store.accessDenied,
+    orphanReport: async () => {
+      const text = await redis.main.get(workerKeys(prefix).orphanReport);
+      return text ? JSON.parse(text) : null;
+    },
+    storeCounters: store.counters,
+    webhooks: webhooks?.service ?? { disabled: webhooksDisabledReason(config)! },
+    clusters,
+    defaults,
+    log: log.error,
+    metrics,
+    requestLog: log.debug,
+    consoleDir: options.files.consoleDir,
+  });
+}
+
+/** Listens on the configured address and logs `listening` with what runs; a failed bind stops the process. */
+function listen(
+  app: express.Express,
+  config: Config,
+  { log }: Core,
+  { workers, projector, webhooks }: RunningParts,
+  consoleDir: string,
+): Server {
+  const server: Server = app.listen(config.port, config.host, (error?: Error) => {
+    if (error) {
+      // Express 5 hands a failed bind (EADDRINUSE, EACCES) to this callback: without the port the process
+      // must not go on running its workers and projector against the shared store and Redis.
+      log.error('cannot listen: stopping', { port: config.port, host: config.host, error: error.message });
+      process.exit(1);
+    }
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    log.info('listening', {
+      port,
+      host: config.host,
+      eventStore: redactConnection(config.eventStore),
+      workers: workers ? 'embedded' : 'off',
+      projector: projector ? 'embedded' : 'off',
+      webhooks: webhooks ? 'on' : 'off',
+      authentication: config.tokens.length > 0 ? `${config.tokens.length} tokens` : 'off',
+      console: consoleBuilt(consoleDir) ? `http://${config.host}:${port}/` : 'not built',
+    });
+    if (!consoleBuilt(consoleDir)) {
+      log.warn(`the web console is not built (${consoleDir}): run \`npm run build:console\`; / answers 503`);
+    }
+    if (config.tokens.length === 0) {
+      log.warn(
+        `authentication is off: no SNAPCAT_TOKENS, so every request may do everything; listening on ${config.host} only. ` +
+          "Make a token with `npx snapcat token create --name <name> --scope admin --namespace '*'` and set SNAPCAT_TOKENS to its line",
+      );
+    }
+  });
+  return server;
+}
