@@ -24,7 +24,7 @@ import {
   nextFireTime,
   recordedEventView,
 } from '@snapcat/application';
-import { StreamDeletedError, type EventStore, type Position } from '@snapcat/event-store';
+import { StreamDeletedError, readStreamPages, type EventStore, type Position } from '@snapcat/event-store';
 import {
   InvalidCursorError,
   decodeCursor,
@@ -610,10 +610,9 @@ interface HistoryArgs {
 /** The job's events from the event store, oldest first, filtered; the cursor is the stream revision. */
 async function history(store: EventStore, a: HistoryArgs) {
   const size = pageSize(a.first);
-  let next = a.after ? BigInt(decode(a.after, 'revision')) + 1n : 0n;
+  const fromRevision = a.after ? BigInt(decode(a.after, 'revision')) + 1n : 0n;
   const found: { node: object; cursor: string }[] = [];
-  for (;;) {
-    const page = await store.readStream(jobStream(a.jobId), { fromRevision: next, maxCount: 1000 });
+  for await (const page of readStreamPages(store, jobStream(a.jobId), { fromRevision })) {
     for (const recorded of page) {
       const node = recordedEventView(recorded);
       const at = Date.parse(node.occurredAt);
@@ -624,9 +623,8 @@ async function history(store: EventStore, a: HistoryArgs) {
       found.push({ cursor: encodeCursor('revision', recorded.revision.toString()), node });
       if (found.length > size) return connection(found, size);
     }
-    if (page.length < 1000) return connection(found, size);
-    next = page[page.length - 1]!.revision + 1n;
   }
+  return connection(found, size);
 }
 
 function connection<T extends { cursor: string }>(

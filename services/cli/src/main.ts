@@ -19,7 +19,7 @@ import {
   storeNamespace,
   tokenLine,
 } from '@snapcat/runtime';
-import { STORE_ID, openEventStore, storeIdentity } from '@snapcat/event-store';
+import { STORE_ID, openEventStore, readStreamPages, storeIdentity } from '@snapcat/event-store';
 import { Progress } from './progress';
 
 /** Each command and what it does: the usage, and `<command> --help`. */
@@ -236,10 +236,8 @@ async function exportJob(
   }
   const [last] = await store.readStream(jobStream(job.data), { direction: 'backwards', maxCount: 1 });
   const progress = new Progress('audit export', Number(last!.revision) + 1);
-  let next = 0n;
   let events = 0;
-  for (;;) {
-    const page = await store.readStream(jobStream(job.data), { fromRevision: next, maxCount: 1000 });
+  for await (const page of readStreamPages(store, jobStream(job.data))) {
     for (const recorded of page) {
       const view = recordedEventView(recorded);
       const at = Date.parse(view.occurredAt);
@@ -248,12 +246,9 @@ async function exportJob(
     }
     events += page.length;
     progress.update(events, events);
-    if (page.length < 1000) {
-      progress.finish();
-      return 0;
-    }
-    next = page[page.length - 1]!.revision + 1n;
   }
+  progress.finish();
+  return 0;
 }
 
 main(process.argv.slice(2)).then(
