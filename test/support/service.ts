@@ -45,7 +45,11 @@ export async function startService(
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start:\n${logs.join('')}`)), 30_000);
+    // A service that misses the start is killed, so that it neither outlives the test nor keeps jest waiting.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`service did not start in 30 s:\n${logs.join('')}`));
+    }, 30_000);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`service exited with ${code}:\n${logs.join('')}`));
