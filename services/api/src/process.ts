@@ -262,6 +262,9 @@ function composeApp({
   });
 }
 
+/** How long an idle keep-alive connection stays open. */
+const HTTP_KEEP_ALIVE_MS = 65_000;
+
 /** Listens on the configured address and logs `listening` with what runs; a failed bind stops the process. */
 function listen(
   app: express.Express,
@@ -299,5 +302,10 @@ function listen(
       );
     }
   });
+  // Idle keep-alive connections stay open longer than a load balancer's idle timeout (AWS ALB: 60 s), so the
+  // server never closes one just as a proxy or client sends on it (Node's default, 5 s, races them: the client
+  // sees the connection closed under its request). The header timeout must exceed it.
+  server.keepAliveTimeout = HTTP_KEEP_ALIVE_MS;
+  server.headersTimeout = HTTP_KEEP_ALIVE_MS + 1000;
   return server;
 }
