@@ -14,7 +14,7 @@ function healthz(url: string, agent: Agent) {
         res.on('end', () =>
           resolve({
             status: res.statusCode!,
-            keepAlive: res.headers['keep-alive'],
+            keepAlive: res.headers['keep-alive']?.toString(),
             reused: request.reusedSocket,
           }),
         );
