@@ -44,11 +44,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-flink-'));
     root = join(dir, 'root');
-    // Flink keeps 10 checkpoints in its history by default (web.checkpoints.history); 25 here, so that R68's
-    // restart (SIGKILL, then a new process: 2.3 s on a quiet machine, several more on a loaded one) stays
-    // inside the history at one checkpoint every 500 ms. Fewer than the 30 R68 mirrors, so the whole history
-    // the Flink-compatible reads show is snapcat's.
-    flink = new FlinkTestServer({ savepointDelayMs: 50, disposalDelayMs: 30, historySize: 25 });
+    flink = new FlinkTestServer({ savepointDelayMs: 50, disposalDelayMs: 30 });
     await flink.start();
     service = await startService(env());
     api = client(service.url);
@@ -73,6 +69,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     checkpointIntervalMs?: number,
     externalizedRetention:
       'RETAIN_ON_CANCELLATION' | 'NO_EXTERNALIZED_CHECKPOINTS' = 'RETAIN_ON_CANCELLATION',
+    historySize?: number,
   ) => {
     const jobId = newJobId();
     flink.addJob(jobId, {
@@ -80,6 +77,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       savepointDir: join(root, 'savepoints'),
       externalizedRetention,
       ...(checkpointIntervalMs ? { checkpointIntervalMs } : {}),
+      ...(historySize ? { historySize } : {}),
     });
     const registered = await api.put(`/jobs/${jobId}`, {
       source: { type: 'flink', cluster: 'local' },
@@ -90,7 +88,11 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
   };
 
   it('R68 the mirror records 30 checkpoints exactly once each, across a snapcat restart and a JobManager failover', async () => {
-    const jobId = await managedJob(500);
+    // Flink keeps 10 checkpoints in its history by default (web.checkpoints.history); 25 here, so that the
+    // restart below (SIGKILL, then a new process: 2.3 s on a quiet machine, several more on a loaded one)
+    // stays inside it at one checkpoint every 500 ms. Fewer than the 30 mirrored, so the whole history the
+    // Flink-compatible reads show is snapcat's.
+    const jobId = await managedJob(500, 'RETAIN_ON_CANCELLATION', 25);
     const mirrored = async () =>
       (await snapshots(jobId)).filter((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId !== null);
     await until(
