@@ -1,18 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CommandRejected, type Command, type CommandOf } from '@snapcat/domain';
 import {
   EsdbEventStore,
   InstrumentedEventStore,
-  MemoryEventStore,
-  SqliteEventStore,
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
 } from '@snapcat/event-store';
 import { EsdbTestServer } from '../../../test/esdb/test-server';
 import { CommandBus, jobStream } from '../src';
+import { embeddedStores } from './stores';
 
 const JOB = '00112233445566778899aabbccddeeff';
 const storage = { checkpointDir: '/data/chk', savepointDir: '/data/sp' };
@@ -63,27 +59,7 @@ interface Adapter {
   open(): Promise<{ store: EventStore; close(): Promise<void> }>;
 }
 const adapters: Adapter[] = [
-  {
-    name: 'memory',
-    open: async () => {
-      const store = new MemoryEventStore();
-      return { store, close: () => store.close() };
-    },
-  },
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'snapcat-bus-'));
-      const store = new SqliteEventStore(join(dir, 'e.db'));
-      return {
-        store,
-        close: async () => {
-          await store.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
+  ...embeddedStores.map((stores) => ({ name: stores.name, open: async () => stores.open() })),
   {
     name: 'esdb (protocol test server)',
     open: async () => {
