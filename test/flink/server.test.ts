@@ -291,6 +291,23 @@ describe('the Flink test server', () => {
     expect(server.violations).toEqual([]);
   });
 
+  it('a failover aborts the checkpoint in flight: it never completes and its id is not used again', async () => {
+    server.addJob(JOB, { checkpointDir: join(dir, 'chk') });
+    const first = await server.checkpointNow(JOB);
+    const aborted = server.checkpointNow(JOB);
+    server.failover(JOB);
+    expect(await aborted).toBe(first + 1);
+    const during = (await get(`/jobs/${JOB}/checkpoints`)).body as Json;
+    expect([during.latest, during.counts.completed]).toEqual([{}, 0]);
+    expect(existsSync(join(dir, 'chk', JOB, `chk-${first + 1}`))).toBe(false);
+    await eventually(() => server.job(JOB).state === 'RUNNING', 5_000, 'RUNNING');
+    expect(await server.checkpointNow(JOB)).toBe(first + 2);
+    const stats = (await get(`/jobs/${JOB}/checkpoints`)).body as Json;
+    expect(stats.history.map((c: Json) => c.id)).toEqual([first + 2]);
+    expect(stats.latest.restored).toMatchObject({ id: first });
+    expect(server.violations).toEqual([]);
+  });
+
   it('logs requests, answers 503 in an outage, refuses connections and answers slowly', async () => {
     server.addJob(JOB, { checkpointDir: join(dir, 'chk') });
     await get(`/jobs/${JOB}`);

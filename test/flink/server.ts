@@ -162,6 +162,8 @@ export interface SimJob {
   retained: SimCheckpoint[];
   sharedFiles: string[];
   checkpointRunning: boolean;
+  /** Bumped by a failover: a checkpoint triggered under an older JobManager never completes. */
+  leaderEpoch: number;
   failCheckpoints: { n: number; message: string };
   failSavepoints: { n: number; message: string };
   savepoints: Map<string, Operation>;
@@ -301,6 +303,7 @@ export class FlinkTestServer {
       retained: [],
       sharedFiles: [],
       checkpointRunning: false,
+      leaderEpoch: 0,
       failCheckpoints: { n: 0, message: '' },
       failSavepoints: { n: 0, message: '' },
       savepoints: new Map(),
@@ -345,11 +348,14 @@ export class FlinkTestServer {
   /**
    * A JobManager failover: the new JobManager's checkpoint statistics start empty (history, latest, counts),
    * checkpoint ids continue (the counter lives in HA storage), the job restarts from the newest retained
-   * checkpoint, which `latest.restored` names.
+   * checkpoint, which `latest.restored` names. A checkpoint in flight is aborted and its id is never used
+   * again (CheckpointCoordinator.shutdown aborts pending checkpoints with CHECKPOINT_COORDINATOR_SHUTDOWN).
    */
   failover(jobId: string): void {
     const job = this.job(jobId);
     const from = job.retained.at(-1);
+    job.leaderEpoch += 1;
+    job.checkpointRunning = false;
     job.history = [];
     job.latestCompleted = job.latestSavepoint = job.latestFailed = undefined;
     job.restored = undefined;
@@ -462,7 +468,9 @@ export class FlinkTestServer {
       discarded: false,
     };
     this.record(job, checkpoint);
+    const epoch = job.leaderEpoch;
     this.later(this.options.checkpointDurationMs, () => {
+      if (epoch !== job.leaderEpoch) return done?.(checkpoint.id); // aborted by a failover
       job.checkpointRunning = false;
       if (job.failCheckpoints.n > 0) {
         job.failCheckpoints.n -= 1;
