@@ -9,6 +9,15 @@ export function propertyRuns(): { numRuns: number; seed?: number } {
   return seed === undefined ? { numRuns } : { numRuns, seed };
 }
 
+/**
+ * What a generator-coverage floor ("the case under test is reached in about `share` of the histories")
+ * asks of a run: the share itself when the run is statistical (100 histories or more), only "reached at
+ * all" in the short seeded runs of `npm run mutate`, where 10 histories make any share a coin toss.
+ */
+export function reachFloor(runs: { numRuns: number }, share: number): number {
+  return runs.numRuns >= 100 ? runs.numRuns * share : 0;
+}
+
 function positiveInteger(name: string): number | undefined {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return undefined;
