@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Before every route, the acks too: identify the caller, rate-limit, refuse what its scopes do not allow.
   app.use(accessMiddleware({ tokens: deps.tokens ?? [], rateLimiter: deps.rateLimiter }));
   registerCommandMetrics(metrics, bus, deps.storeCounters);
-  const jsonBody = express.json({ limit: '16mb', type: ['application/json', 'application/*+json'] });
+  const jsonBody = express.json({ limit: REST_BODY_LIMIT, type: ['application/json', 'application/*+json'] });
   const routes = routeContext(deps, createUseCases({ bus, storage, defaults, clusters }));
 
   // Acknowledgements are the hot path (a job's subtasks send thousands a second): matched first, on the
@@ -362,6 +362,9 @@ function readiness({
     res.json({ status: 'ready', eventStore: 'reachable', redis, projectionLagMs, flinkClusters });
   };
 }
+
+/** The most a REST request body may hold (a batch of acknowledgements is the largest). */
+export const REST_BODY_LIMIT = 16 * 1024 * 1024;
 
 /** The most a GraphQL request body may hold (a document and its variables). */
 export const GRAPHQL_BODY_LIMIT = 1024 * 1024;

@@ -2,6 +2,7 @@ import type express from 'express';
 import { CommandRejected, grantCovers, type NamespaceGrant } from '@snapcat/domain';
 import type { WebhookService } from '@snapcat/webhooks';
 import { CONSOLE_PAGES } from '../src/access';
+import { describedRoutes } from '../src/openapi';
 import { JOB } from './fixture';
 
 /*
@@ -21,6 +22,27 @@ export const concrete = (path: string) =>
     .replace('{subscriptionId}', SUBSCRIPTION)
     .replace('{deliveryId}', 'd1')
     .replace('{name}', CLUSTER);
+
+/** One request example of the OpenAPI document: its operation (`POST /api/v1/jobs/{jobId}/status`) and body. */
+export interface RequestExample {
+  method: string;
+  path: string;
+  name: string;
+  value: unknown;
+}
+
+/** Every request example of the OpenAPI document, operation by operation in the document's order. */
+export const requestExamples = (): RequestExample[] =>
+  describedRoutes().flatMap(({ method, path, operation }) => {
+    const content = operation.requestBody?.content?.['application/json'] as
+      { examples?: Record<string, { value: unknown }> } | undefined;
+    return Object.entries(content?.examples ?? {}).map(([name, { value }]) => ({
+      method,
+      path,
+      name,
+      value,
+    }));
+  });
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };
