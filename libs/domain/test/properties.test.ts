@@ -13,7 +13,7 @@ import {
 } from '../src';
 import { JOB, Job } from './harness';
 import { propertyRuns, reachFloor } from './property-runs';
-import { MAX_CONCURRENT, apply, history, retention, runHistory, step } from './histories';
+import { MAX_CONCURRENT, apply, history, retention, runHistory, step, stopping } from './histories';
 
 const whileRunning = fc.record({
   retention,
@@ -158,7 +158,7 @@ describe('domain invariants (fast-check)', () => {
   it('R65, R66 no periodic snapshot starts while a stop-with-savepoint is pending; one that completes finishes the job', () => {
     let stopped = 0;
     fc.assert(
-      fc.property(history, (h) => {
+      fc.property(stopping, (h) => {
         const job = runHistory(h, () => {});
         const pendingStops = new Set<number>();
         job.log.forEach((e, i) => {
@@ -184,7 +184,8 @@ describe('domain invariants (fast-check)', () => {
       }),
       runs,
     );
-    expect(stopped).toBeGreaterThan(reachFloor(runs, 1 / 20));
+    // Stops that complete are reached: 248 to 260 of 300 histories in three runs (12 in the shared mix once).
+    expect(stopped).toBeGreaterThan(reachFloor(runs, 1 / 3));
   });
 
   it('R9 at most maxConcurrent non-forced snapshots are pending', () => {
