@@ -151,8 +151,9 @@ describe('domain invariants (fast-check)', () => {
       }),
       runs,
     );
-    // The generator must reach the case under test: a claimed snapshot subsumed by later checkpoints.
-    expect(claimedSubsumed).toBeGreaterThan(reachFloor(runs, 1 / 20));
+    // The generator must reach the case under test: a claimed snapshot subsumed by later checkpoints (27 to
+    // 34 per 300 histories in three runs: a floor of 15 was 2.5 standard deviations away, 5 is over 4).
+    expect(claimedSubsumed).toBeGreaterThan(reachFloor(runs, 1 / 60));
   });
 
   it('R65, R66 no periodic snapshot starts while a stop-with-savepoint is pending; one that completes finishes the job', () => {
