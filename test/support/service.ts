@@ -62,7 +62,7 @@ export async function startService(
  * a process without HTTP). A process that misses the start is killed, so that it neither outlives the test nor
  * keeps jest waiting.
  */
-async function untilListening(
+export async function untilListening(
   child: ChildProcess,
   ms = 30_000,
   kill: () => void = () => child.kill('SIGKILL'),
