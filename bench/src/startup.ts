@@ -93,7 +93,12 @@ export async function benchStartup(rounds: number, idleMs: number) {
   for (let round = 0; round < rounds; round += 1) {
     for (let k = 0; k < kinds.length; k += 1) {
       const kind = kinds[(round + k) % kinds.length]!;
-      figures[kind].push(await measureStart(kind, idleMs));
+      const figure = await measureStart(kind, idleMs);
+      figures[kind].push(figure);
+      const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
+      process.stderr.write(
+        `start ${round + 1} ${kind}: ready ${Math.round(figure.readyMs)} ms, group ${mb(figure.groupRss)} (node ${mb(figure.serviceRss)})\n`,
+      );
     }
   }
   return figures;

@@ -6,14 +6,15 @@
 // its exit code is npm's. <dist> is SNAPCAT_DIST_DIR or dist/ (the scripts in package.json say the same).
 // See docs/decisions/0013-compiled-build.md; `npm run dev` runs the sources through tsx instead.
 import { spawnSync } from 'node:child_process';
-import { relative } from 'node:path';
+import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, distDir, staleness } from './inputs.mjs';
 
 const out = distDir();
 const reason = staleness(out);
 if (reason !== undefined) {
-  process.stderr.write(`npm start: building ${relative(ROOT, out) || '.'}/ (${reason}): npm run build\n`);
+  const where = out.startsWith(`${ROOT}${sep}`) ? relative(ROOT, out) : out;
+  process.stderr.write(`npm start: building ${where}/ (${reason}): npm run build\n`);
   // The build's report and errors go to stderr: the service's stdout stays its JSON log lines.
   const build = spawnSync(process.execPath, [fileURLToPath(new URL('build.mjs', import.meta.url))], {
     cwd: ROOT,
