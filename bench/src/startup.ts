@@ -66,7 +66,7 @@ export async function measureStart(kind: StartKind, idleMs: number): Promise<Sta
     const readyMs = performance.now() - started;
     await new Promise((resolve) => setTimeout(resolve, idleMs));
     const group = processGroup(service.group);
-    const own = group.find((p) => p.command.startsWith('node '));
+    const own = group.find((p) => !p.command.startsWith('npm'));
     return {
       readyMs,
       groupRss: group.reduce((sum, p) => sum + p.rssBytes, 0),
