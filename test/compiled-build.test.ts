@@ -1,15 +1,18 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { newJobId } from './support/ids';
 import { deleteKeys } from './support/redis';
-import { REPO_ROOT, client, testPrefix } from './support/service';
+import { REPO_ROOT, client, ownDistDir, processGroup, startNpm, testPrefix } from './support/service';
+import { until } from './support/wait';
 
 /**
  * `npm run build` (docs/decisions/0013-compiled-build.md): the compiled entry points run with plain node, as
- * the Dockerfile's final stage runs them, with no tsx anywhere in the process.
+ * the Dockerfile's final stage runs them, with no tsx anywhere in the process. The build is made by `npm start`
+ * on a tree without one, into a dist/ of this file's own (SNAPCAT_DIST_DIR); `built('dist/…')` is where a
+ * path of the repository's dist/ lies in it.
  */
 const API = 'dist/services/server/src/main.js';
 const WORKERS = 'dist/services/workers/src/main.js';
@@ -25,19 +28,63 @@ interface Compiled {
 
 describe('the compiled build (dist/, node without tsx)', () => {
   let dir: string;
+  const build = ownDistDir();
+  const built = (path: string) => join(build.dist, relative('dist', path));
   const prefix = testPrefix('compiled');
   const running: Compiled[] = [];
+  /** What `npm start` did on a tree without dist/: its logs, its process group while it served, its exit. */
+  let firstStart: { logs: string[]; group: string[]; readyz: number; code: number | null; left: number };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-compiled-'));
-    const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
-  }, 60_000);
+    const npm = await startNpm(['start'], {
+      SNAPCAT_DIST_DIR: build.dist,
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'npm-start.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    });
+    try {
+      const group = processGroup(npm.group).map((p) => p.command);
+      const readyz = await until(
+        async () => ((await fetch(`${npm.url}/readyz`)).status === 200 ? 200 : undefined),
+        10_000,
+        '/readyz',
+      );
+      const code = await npm.stop('SIGTERM');
+      const left = await until(
+        async () => (processGroup(npm.group).length === 0 ? 0 : undefined),
+        5000,
+        'no process of the group left',
+      ).catch(() => processGroup(npm.group).length);
+      firstStart = { logs: npm.logs, group, readyz, code, left };
+    } finally {
+      npm.killGroup();
+    }
+  }, 90_000);
   afterAll(async () => {
     for (const service of running) service.child.kill('SIGKILL');
     await Promise.all(running.map((service) => service.exited));
     await deleteKeys(prefix);
     rmSync(dir, { recursive: true, force: true });
+    build.remove();
+  });
+
+  it('npm start on a tree without dist/ builds it (saying so in one line), runs it with node alone, and SIGTERM to npm exits 0 leaving no process', () => {
+    const builds = firstStart.logs
+      .join('\n')
+      .split('\n')
+      .filter((line) => line.startsWith('npm start: '));
+    expect(builds).toEqual([
+      `npm start: building ${relative(REPO_ROOT, build.dist)}/ (no complete build yet): npm run build`,
+    ]);
+    expect(firstStart.group.sort()).toEqual([
+      `node --enable-source-maps ${built(API)}`,
+      expect.stringMatching(/^npm/),
+    ]);
+    expect(firstStart.readyz).toBe(200);
+    expect(firstStart.code).toBe(0);
+    expect(firstStart.logs.join('\n')).toContain('"msg":"stopped"');
+    expect(firstStart.left).toBe(0);
   });
 
   /**
@@ -53,7 +100,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
         modules: Object.keys(require.cache), execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS,
       })));\n`,
     );
-    const child = spawn(process.execPath, ['--enable-source-maps', '--require', preload, entry], {
+    const child = spawn(process.execPath, ['--enable-source-maps', '--require', preload, built(entry)], {
       cwd: REPO_ROOT,
       env: {
         ...process.env,
@@ -120,16 +167,16 @@ describe('the compiled build (dist/, node without tsx)', () => {
 
   it('bundles the workspace libraries, leaves npm packages external and never requires tsx', () => {
     for (const entry of [API, WORKERS, PROJECTOR, CLI]) {
-      const code = readFileSync(join(REPO_ROOT, entry), 'utf8');
+      const code = readFileSync(built(entry), 'utf8');
       expect(code).toContain(`//# sourceMappingURL=main.js.map`);
-      expect(existsSync(join(REPO_ROOT, `${entry}.map`))).toBe(true);
+      expect(existsSync(`${built(entry)}.map`)).toBe(true);
       const required = [...code.matchAll(/\brequire\("([^"]+)"\)/g)].map(([, name]) => name!);
       expect(required.filter((name) => name.startsWith('@snapcat/') || /^tsx|^esbuild/.test(name))).toEqual(
         [],
       );
       expect(required).toContain('better-sqlite3');
     }
-    expect(readFileSync(join(REPO_ROOT, 'dist/schema/catalog.graphql'), 'utf8')).toContain('type Query');
+    expect(readFileSync(built('dist/schema/catalog.graphql'), 'utf8')).toContain('type Query');
   });
 
   it('the API: /readyz, a job registered over REST, GraphQL (its schema file), the image healthcheck, SIGTERM exits 0', async () => {
@@ -175,7 +222,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
     expect(code).toBe(0);
     expect(api.logs.join('\n')).toContain('"msg":"stopped"');
     noTsx(loaded);
-    expect(loaded.modules).toContain(join(REPO_ROOT, API));
+    expect(loaded.modules).toContain(built(API));
     expect(probe()).toBe(1);
   });
 
@@ -194,7 +241,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
   });
 
   it('the CLI answers --help', () => {
-    const help = spawnSync(process.execPath, [CLI, '--help'], {
+    const help = spawnSync(process.execPath, [built(CLI), '--help'], {
       cwd: REPO_ROOT,
       env: { ...process.env, NODE_OPTIONS: '' },
       encoding: 'utf8',
@@ -216,7 +263,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
     expect(snapcat.length).toBeGreaterThanOrEqual(3);
     for (const command of snapcat) {
       expect(command.join(' ')).not.toContain('tsx');
-      expect(existsSync(join(REPO_ROOT, command[command.length - 1]!))).toBe(true);
+      expect(existsSync(built(command[command.length - 1]!))).toBe(true);
     }
   });
 });

@@ -1,72 +1,86 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join, relative } from 'node:path';
 import { deleteKeys } from './support/redis';
-import { REPO_ROOT, testPrefix } from './support/service';
+import { REPO_ROOT, ownDistDir, processGroup, startNpm, testPrefix } from './support/service';
 import { until } from './support/wait';
+
+const sha256 = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
 
 describe('signals: what a supervisor or `docker stop` sends to `npm start`', () => {
   let dir: string;
+  let build: ReturnType<typeof ownDistDir>;
   const prefix = testPrefix('signals');
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-signals-'));
+    build = ownDistDir();
   });
   afterAll(async () => {
     await deleteKeys(prefix);
     rmSync(dir, { recursive: true, force: true });
+    build.remove();
   });
 
-  it('SIGTERM to the npm process stops the service gracefully: stopped logged, port closed, store closed', async () => {
-    const npm = spawn('npm', ['start'], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        SNAPCAT_PORT: '0',
-        SNAPCAT_HOST: '127.0.0.1',
-        SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
-        SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-        SNAPCAT_QUEUE_PREFIX: prefix,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group: whatever it leaves behind can be killed after the test
+  it('npm start rebuilds a stale dist/; SIGTERM to the npm process then stops the service gracefully: exit 0, stopped logged, port closed, store closed, no process left', async () => {
+    // A build made before services/server/src/main.ts changed (its record holds another hash of that file),
+    // whose entry point would exit 3 if it ran.
+    const main = join(build.dist, 'services', 'server', 'src', 'main.js');
+    mkdirSync(join(main, '..'), { recursive: true });
+    writeFileSync(main, 'console.error("the stale build ran"); process.exit(3);\n');
+    const inputs = {
+      'package.json': sha256(readFileSync(join(REPO_ROOT, 'package.json'))),
+      'services/server/src/main.ts': sha256('an earlier main.ts'),
+    };
+    writeFileSync(join(build.dist, 'build-inputs.json'), JSON.stringify({ inputs }));
+
+    const npm = await startNpm(['start'], {
+      SNAPCAT_DIST_DIR: build.dist,
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
     });
-    const lines: string[] = [];
-    createInterface({ input: npm.stdout! }).on('line', (line) => lines.push(line));
-    const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
     try {
-      await stopsOnSigterm();
-    } finally {
-      try {
-        process.kill(-npm.pid!, 'SIGKILL'); // anything of the group still running (it should be none)
-      } catch {
-        // the whole group is gone
-      }
-    }
-
-    async function stopsOnSigterm() {
-      const port = await until(
-        async () => {
-          const listening = lines.find((l) => l.includes('"msg":"listening"'));
-          return listening ? (JSON.parse(listening) as { port: number }).port : undefined;
-        },
-        30_000,
-        'the service listening',
+      const rebuilt = npm.logs.join('\n');
+      expect(rebuilt).toContain(
+        `npm start: building ${relative(REPO_ROOT, build.dist)}/ (services/server/src/main.ts changed since the last build): npm run build`,
       );
-      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      expect(rebuilt).not.toContain('the stale build ran');
+      const record = JSON.parse(readFileSync(join(build.dist, 'build-inputs.json'), 'utf8')) as {
+        inputs: Record<string, string>;
+      };
+      expect(record.inputs['services/server/src/main.ts']).toBe(
+        sha256(readFileSync(join(REPO_ROOT, 'services/server/src/main.ts'))),
+      );
+      expect(Object.keys(record.inputs)).toEqual(
+        expect.arrayContaining(['libs/domain/src/index.ts', 'schema/catalog.graphql', 'package-lock.json']),
+      );
+      // npm, and the compiled service in the place of the shell npm started: nothing in between.
+      expect(
+        processGroup(npm.group)
+          .map((p) => p.command)
+          .sort(),
+      ).toEqual([
+        `node --enable-source-maps ${build.dist}/services/server/src/main.js`,
+        expect.stringMatching(/^npm/),
+      ]);
+      expect((await fetch(`${npm.url}/readyz`)).status).toBe(200);
 
-      npm.kill('SIGTERM');
-      await exited;
+      expect(await npm.stop('SIGTERM')).toBe(0);
       await until(
-        async () => (lines.some((l) => l.includes('"msg":"stopped"')) ? true : undefined),
+        async () => (npm.logs.some((l) => l.includes('"msg":"stopped"')) ? true : undefined),
         10_000,
         'the service logging stopped',
+      );
+      await until(
+        async () => (processGroup(npm.group).length === 0 ? true : undefined),
+        5000,
+        'no process of the group left',
       );
       // Nothing is left serving: the port refuses connections, and the SQLite store was closed cleanly.
       await until(
         async () =>
-          await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          await fetch(`${npm.url}/healthz`).then(
             () => undefined,
             () => true,
           ),
@@ -74,6 +88,8 @@ describe('signals: what a supervisor or `docker stop` sends to `npm start`', () 
         'the port closed',
       );
       expect(existsSync(join(dir, 'events.db-wal'))).toBe(false);
+    } finally {
+      npm.killGroup(); // anything of the group still running (it should be none)
     }
-  }, 60_000);
+  }, 90_000);
 });

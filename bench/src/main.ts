@@ -22,6 +22,7 @@ import { benchRegistry } from './registry';
 import { benchObjectDeletion } from './object-storage';
 import { benchConsoleLoad } from './console';
 import { benchFlinkMirror, type MirrorFigures } from './flink-mirror';
+import { benchStartup, type StartFigures } from './startup';
 
 const quick = process.argv.includes('--quick');
 /** `--only 6,8`: run just these benchmarks (during development; BENCHMARKS.md is then not rewritten). */
@@ -1016,6 +1017,41 @@ async function benchFlink(dir: string) {
 }
 
 /**
+ * #17: `npm start` (the compiled build) from spawn to the first 200 of /readyz, and its process group's idle
+ * resident memory 10 s later (3 s in quick runs), beside `npm run dev` (tsx) and a bare express server
+ * (`node -e`), interleaved: medians of 5 starts each (bench/src/startup.ts).
+ */
+async function benchStart() {
+  const rounds = 5;
+  const figures = await benchStartup(rounds, quick ? 3_000 : 10_000);
+  const mid = (kind: keyof typeof figures, key: keyof StartFigures) =>
+    median(figures[kind].map((f) => f[key]));
+  const ms = (kind: keyof typeof figures) => `${fmt(mid(kind, 'readyMs'))} ms`;
+  const mb = (bytes: number) => `${fmt(bytes / 2 ** 20)} MB`;
+  const group = (kind: keyof typeof figures) =>
+    `${mb(mid(kind, 'groupRss'))} (npm ${mb(mid(kind, 'groupRss') - mid(kind, 'serviceRss'))}, node ${mb(mid(kind, 'serviceRss'))})`;
+  const name = `\`npm start\` (compiled, issue 22), ${rounds} fresh starts, SQLite and Redis defaults`;
+  rows.push({
+    id: 17,
+    name: `${name}: spawn to the first 200 of /readyz`,
+    value: ms('compiled'),
+    baseline: `\`npm run dev\` (tsx, the start before) ${ms('tsx')}; bare express \`node -e\` ${ms('floor')}`,
+    result: `ratio ${fmt(mid('compiled', 'readyMs') / mid('tsx', 'readyMs'), 2)} (floor ${fmt(mid('compiled', 'readyMs') / mid('floor', 'readyMs'), 1)}x)`,
+    target: '<= 2 s',
+    met: mid('compiled', 'readyMs') <= 2000,
+  });
+  rows.push({
+    id: 17,
+    name: `${name}: resident memory of the process group ${quick ? 3 : 10} s after ready`,
+    value: group('compiled'),
+    baseline: `\`npm run dev\` ${group('tsx')}; bare express \`node -e\` ${mb(mid('floor', 'groupRss'))}`,
+    result: `ratio ${fmt(mid('compiled', 'groupRss') / mid('tsx', 'groupRss'), 2)} (node alone ${fmt(mid('compiled', 'serviceRss') / mid('tsx', 'serviceRss'), 2)})`,
+    target: '<= 90 MB',
+    met: mid('compiled', 'groupRss') <= 90 * 2 ** 20,
+  });
+}
+
+/**
  * Each benchmark starts on a quiet disk: the previous one's databases (#10 leaves ~250 MB) are deleted and
  * the kernel's dirty pages written back, so that their writeback does not land in the next one's fsyncs.
  */
@@ -1045,6 +1081,7 @@ async function main() {
       [[14], () => benchAuth(dir)],
       [[15], () => benchConsole(dir, baseline)],
       [[16], () => benchFlink(dir)],
+      [[17], () => benchStart()],
     ];
     for (const [ids, run] of benchmarks) {
       if (only && !ids.some((id) => only.has(id))) continue;

@@ -35,7 +35,7 @@ const page = ({ js, css }) => `<!doctype html>
 
 /**
  * Builds the console into `outDir` (emptied first). Resolves to what dist/build.json holds: the asset URLs
- * and their sizes, raw and gzipped.
+ * and their sizes, raw and gzipped; and `inputs`, the files it read, relative to the repository root.
  */
 export async function buildConsole({ outDir = DEFAULT_OUT_DIR, minify = true } = {}) {
   rmSync(outDir, { recursive: true, force: true });
@@ -72,7 +72,11 @@ export async function buildConsole({ outDir = DEFAULT_OUT_DIR, minify = true } =
   const manifest = { js: asset('.js'), css: asset('.css') };
   writeFileSync(join(outDir, 'index.html'), page({ js: manifest.js.file, css: manifest.css.file }));
   writeFileSync(join(outDir, 'build.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+  const root = join(here, '..', '..');
+  const inputs = Object.keys(result.metafile.inputs).map((file) =>
+    relative(root, join(here, file)).split(sep).join('/'),
+  );
+  return { ...manifest, inputs };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { deleteKeys } from './redis';
@@ -41,15 +42,39 @@ export async function startService(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const { logs, exited, port } = await untilListening(child);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    child,
+    logs,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await exited;
+      if (ownPrefix && !env.SNAPCAT_REDIS_URL) await deleteKeys(ownPrefix);
+      return code;
+    },
+  };
+}
+
+/**
+ * Collects a service's log lines (stdout) and stderr, and resolves once it logs `listening` with its port (0 for
+ * a process without HTTP). A process that misses the start is killed, so that it neither outlives the test nor
+ * keeps jest waiting.
+ */
+export async function untilListening(
+  child: ChildProcess,
+  ms = 30_000,
+  kill: () => void = () => child.kill('SIGKILL'),
+) {
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    // A service that misses the start is killed, so that it neither outlives the test nor keeps jest waiting.
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`service did not start in 30 s:\n${logs.join('')}`));
-    }, 30_000);
+      kill();
+      reject(new Error(`service did not start in ${ms / 1000} s:\n${logs.join('')}`));
+    }, ms);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`service exited with ${code}:\n${logs.join('')}`));
@@ -67,18 +92,88 @@ export async function startService(
       }
     });
   });
+  return { logs, exited, port };
+}
+
+export interface NpmService extends RunningService {
+  /** npm's pid, which is also the process group of everything it started. */
+  group: number;
+  /** SIGKILL to whatever of the group is left (after a failed test). */
+  killGroup(): void;
+}
+
+/**
+ * `npm <args>` (`['start']`, `['run', 'dev']`) in the repository, as an operator or a supervisor runs it, in a
+ * process group of its own (see `processGroup`); resolves once the service logs `listening`. `stop` signals
+ * npm alone, which passes the signal on, and resolves to npm's exit code. Loopback, port 0, Redis at
+ * 127.0.0.1:6379: `env` adds the event store, the key prefix and the rest.
+ */
+export async function startNpm(
+  args: string[],
+  env: Record<string, string>,
+  ms = 60_000,
+): Promise<NpmService> {
+  const child = spawn('npm', args, {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      SNAPCAT_PORT: '0',
+      SNAPCAT_HOST: '127.0.0.1',
+      SNAPCAT_REDIS_URL: 'redis://127.0.0.1:6379',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const killGroup = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the whole group is gone
+    }
+  };
+  const { logs, exited, port } = await untilListening(child, ms, killGroup);
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     child,
     logs,
+    group: child.pid!,
+    killGroup,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const code = await exited;
-      if (ownPrefix && !env.SNAPCAT_REDIS_URL) await deleteKeys(ownPrefix);
-      return code;
+      return exited;
     },
   };
+}
+
+/**
+ * A directory of the test's own for the compiled build (SNAPCAT_DIST_DIR), so that no test rebuilds or runs the
+ * repository's dist/ under another one. Inside the repository, where the bundles' npm packages resolve; named
+ * `dist` inside a dot-directory, so that git, ESLint and Prettier ignore it. `remove` deletes both.
+ */
+export function ownDistDir(): { dist: string; remove(): void } {
+  const parent = mkdtempSync(join(REPO_ROOT, '.test-build-'));
+  return { dist: join(parent, 'dist'), remove: () => rmSync(parent, { recursive: true, force: true }) };
+}
+
+/** The processes of a process group, and their resident memory (from /proc: Linux). */
+export function processGroup(group: number): { pid: number; command: string; rssBytes: number }[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((name) => {
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after its last ')'.
+        const [, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(pgrp) !== group) return [];
+        const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${name}/status`, 'utf8'));
+        const command = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').trim();
+        return [{ pid: Number(name), command, rssBytes: rss ? Number(rss[1]) * 1024 : 0 }];
+      } catch {
+        return []; // gone meanwhile
+      }
+    });
 }
 
 /** A small JSON client for the REST API (with a bearer token when given). */

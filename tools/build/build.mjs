@@ -8,14 +8,15 @@
 // - an npm package the bundle requires is not a production dependency of the root package.json (a
 //   `npm ci --omit=dev` install would not have it), or is tsx;
 // - an inlined library file uses __dirname, __filename or import.meta (it would see the bundle's directory).
+// Last, it records what it was built from (tools/build/inputs.mjs), for `npm start` to rebuild when that changes.
+// SNAPCAT_DIST_DIR builds elsewhere than dist/ (inside the repository, where the npm packages resolve).
 import { build } from 'esbuild';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT as root, distDir, recordInputs } from './inputs.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const out = join(root, 'dist');
+const out = distDir();
 
 export const ENTRY_POINTS = [
   'services/server/src/main.ts',
@@ -97,9 +98,29 @@ for (const file of RUNTIME_FILES) {
 }
 // The web console, bundled afresh where the server's compiled code looks for it (services/server/src/files.ts).
 const { buildConsole } = await import('../../services/console/build.mjs');
-await buildConsole({ outDir: join(out, 'services', 'console', 'dist') });
+const consoleBuild = await buildConsole({ outDir: join(out, 'services', 'console', 'dist') });
 // The bundles are CommonJS whatever the root package.json's "type" says.
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs', private: true }, null, 2)}\n`);
+
+const sources = [...Object.keys(result.metafile.inputs), ...consoleBuild.inputs].filter(
+  (file) => !file.includes('node_modules/'),
+);
+/** A workspace's package.json and tsconfig.json steer how esbuild resolves and compiles its sources. */
+const workspaceFiles = [...new Set(sources.map((file) => file.split('/').slice(0, 2).join('/')))]
+  .flatMap((workspace) => [`${workspace}/package.json`, `${workspace}/tsconfig.json`])
+  .filter((file) => existsSync(join(root, file)));
+recordInputs(out, [
+  ...sources,
+  ...workspaceFiles,
+  ...RUNTIME_FILES,
+  'tools/build/build.mjs',
+  'tools/build/inputs.mjs',
+  'services/console/build.mjs',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'tsconfig.base.json',
+]);
 
 const bytes = Object.entries(result.metafile.outputs)
   .filter(([file]) => file.endsWith('.js'))

@@ -5,7 +5,7 @@ set -eu
 cd "${1:-.}/node_modules"
 # The workspace links: dist/ inlines the libraries, and the image has no libs/ or services/ to point at.
 rm -rf @snapcat
-# tsx and the esbuild it runs stay a dependency for `npm start` in development; dist/ never loads them.
+# tsx and the esbuild it runs stay a dependency for `npm run dev` (the sources through tsx); dist/ never loads them.
 rm -rf tsx esbuild @esbuild .bin/tsx .bin/esbuild
 # better-sqlite3 built from source: keep the addon, drop SQLite's sources and the compiler's objects.
 rm -rf better-sqlite3/deps better-sqlite3/src
