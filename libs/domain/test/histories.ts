@@ -70,7 +70,7 @@ export const step = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('stop' as const),
       drain: fc.boolean(),
-      acked: fc.constant(false),
+      acked: fc.constant<boolean>(false),
     }),
   },
   {
