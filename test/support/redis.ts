@@ -1,4 +1,4 @@
-import IORedis from 'ioredis';
+import IORedis, { type Command } from 'ioredis';
 
 /** Deletes every key under a prefix (a test's queues, leases and positions). */
 export async function deleteKeys(prefix: string, url = 'redis://127.0.0.1:6379'): Promise<void> {
@@ -53,4 +53,26 @@ export async function startRedisServer(
       await new Promise((r) => child.once('exit', r));
     },
   };
+}
+
+/**
+ * Records what a test's own (real) connection sends from now on: each command's name, and the round trips.
+ * Commands written with no reply arriving in between share a round trip (as auto-pipelining sends them);
+ * a command written after a reply starts another (it may depend on that reply).
+ */
+export function recordRoundTrips(connection: IORedis): { commands: string[]; roundTrips: number } {
+  const record = { commands: [] as string[], roundTrips: 0 };
+  let replied = true;
+  const send = connection.sendCommand.bind(connection);
+  connection.sendCommand = (command: Command, stream?: Parameters<IORedis['sendCommand']>[1]) => {
+    record.commands.push(command.name);
+    if (replied) record.roundTrips += 1;
+    replied = false;
+    command.promise.then(
+      () => (replied = true),
+      () => (replied = true),
+    );
+    return send(command, stream);
+  };
+  return record;
 }

@@ -32,6 +32,8 @@ export class ReadModelKeys {
       jobTasks: (jobId: string) => `${ns}:tasks:${jobId}`,
       snapshots: (jobId: string) => `${ns}:snaps:${jobId}`,
       snapshot: (jobId: string, id: number) => `${ns}:snap:${jobId}:${id}`,
+      /** What every snapshot view key of the job starts with (for a script that builds them from ids). */
+      snapshotKeyPrefix: (jobId: string) => `${ns}:snap:${jobId}:`,
     };
   }
 }

@@ -10,6 +10,7 @@ import {
 } from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
 import { ReadModelKeys, type KeySpace } from './keys';
+import { JOB_FIRST_PAGE_SCRIPT } from './job-first-page-script';
 import type { StoredJobSummary } from './writes';
 
 export type StoredSnapshot = SnapshotView & { jobId: string };
@@ -95,8 +96,28 @@ export interface Page<T> {
   endCursor: string | null;
 }
 
+/** A job's summary with its newest snapshots, read in one round trip (ReadModel.jobWithNewestSnapshots). */
+export interface JobWithNewestSnapshots {
+  summary: StoredJobSummary;
+  /** As ReadModel.deletedAt. */
+  deletedAt: string | null;
+  /** Unfiltered, newest first: up to `first + 1` views (one more says whether a next page exists). */
+  newest: StoredSnapshot[];
+  first: number;
+}
+
 const SCAN = 200;
 const SPACE_TTL_MS = 1000;
+
+/** The script's command, defined on the connection by ReadModel (ioredis runs it by EVALSHA). */
+const JOB_FIRST_PAGE = 'snapcatJobFirstPage';
+type JobFirstPageReply = [] | [summary: string, deletedAt: string | null, views: string[]];
+type JobFirstPageCommand = Record<
+  typeof JOB_FIRST_PAGE,
+  (
+    ...args: [...keys: string[], jobId: string, viewKeyPrefix: string, want: number]
+  ) => Promise<JobFirstPageReply>
+>;
 
 /** Reads the read model (the version `current` names). Cursors are opaque base64 strings. */
 export class ReadModel {
@@ -107,6 +128,9 @@ export class ReadModel {
     prefix: string,
   ) {
     this.keys = new ReadModelKeys(prefix);
+    if (!(JOB_FIRST_PAGE in redis)) {
+      redis.defineCommand(JOB_FIRST_PAGE, { numberOfKeys: 3, lua: JOB_FIRST_PAGE_SCRIPT });
+    }
   }
 
   private cachedSpace: { at: number; space: Promise<KeySpace> } | undefined;
@@ -144,6 +168,27 @@ export class ReadModel {
   async job(jobId: string): Promise<StoredJobSummary | null> {
     const text = await this.redis.get((await this.space()).job(jobId));
     return text ? parseJobSummary(text) : null;
+  }
+
+  /**
+   * The job's summary, deletion time and newest `first` snapshots (unfiltered) in one round trip, all from
+   * one key space at one instant: what a GraphQL `job` query with its first page asks. Null: no such job.
+   */
+  async jobWithNewestSnapshots(jobId: string, first: number): Promise<JobWithNewestSnapshots | null> {
+    const space = await this.space();
+    const command = (this.redis as unknown as JobFirstPageCommand)[JOB_FIRST_PAGE];
+    const reply = await command.call(
+      this.redis,
+      space.job(jobId),
+      space.deleted,
+      space.snapshots(jobId),
+      jobId,
+      space.snapshotKeyPrefix(jobId),
+      first + 1,
+    );
+    if (reply.length === 0) return null;
+    const [summary, deletedAt, views] = reply;
+    return { summary: parseJobSummary(summary), deletedAt, newest: views.map(parseSnapshot), first };
   }
 
   /** When the job's stream was hard-deleted from the event store (ISO-8601); null while it was not. */
@@ -214,7 +259,7 @@ export class ReadModel {
       if (items.length > first || ids.length < scan) break;
       max = `(${ids[ids.length - 1]}`;
     }
-    return page(items, first, (s) => encodeCursor('snapshot', String(s.snapshotId)));
+    return page(items, first, snapshotCursor);
   }
 
   async lag(): Promise<{ last: number | null; p99: number | null; at?: number } | null> {
@@ -234,6 +279,19 @@ export function matchesSnapshotFilter(s: StoredSnapshot, f: SnapshotFilter): boo
     (f.flinkVersion === undefined || s.flinkVersion === f.flinkVersion)
   );
 }
+
+/**
+ * The page ReadModel.snapshots would give for `first` unfiltered snapshots from the start, out of a job read
+ * with its newest ones; undefined when it holds fewer than that page needs.
+ */
+export function newestSnapshotsPage(
+  job: JobWithNewestSnapshots,
+  first: number,
+): Page<StoredSnapshot> | undefined {
+  return first <= job.first ? page(job.newest.slice(0, first + 1), first, snapshotCursor) : undefined;
+}
+
+const snapshotCursor = (s: StoredSnapshot) => encodeCursor('snapshot', String(s.snapshotId));
 
 function page<T>(items: T[], first: number, cursor: (item: T) => string): Page<T> {
   const hasNextPage = items.length > first;

@@ -6,9 +6,10 @@ import {
   decodeCursor,
   encodeCursor,
   matchesSnapshotFilter,
+  newestSnapshotsPage,
   type StoredSnapshot,
 } from '../src';
-import { deleteKeys } from '../../../test/support/redis';
+import { deleteKeys, recordRoundTrips } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 
 // The read model's queries on the real Redis, over keys written here directly (the projector's job).
@@ -88,12 +89,20 @@ describe('ReadModelKeys', () => {
       jobTasks: expect.any(Function),
       snapshots: expect.any(Function),
       snapshot: expect.any(Function),
+      snapshotKeyPrefix: expect.any(Function),
     });
-    expect([s.job('j'), s.jobTasks('j'), s.snapshots('j'), s.snapshot('j', 7)]).toEqual([
+    expect([
+      s.job('j'),
+      s.jobTasks('j'),
+      s.snapshots('j'),
+      s.snapshot('j', 7),
+      s.snapshotKeyPrefix('j'),
+    ]).toEqual([
       'p:rm:v3:job:j',
       'p:rm:v3:tasks:j',
       'p:rm:v3:snaps:j',
       'p:rm:v3:snap:j:7',
+      'p:rm:v3:snap:j:',
     ]);
   });
 });
@@ -640,5 +649,140 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
     const readModel = new ReadModel(appearing as IORedis, own);
     expect(await readModel.waitFor({ commit: 11n, prepare: 11n }, 0)).toBe(true);
     expect(looks).toBe(2);
+  });
+});
+
+describe('ReadModel.jobWithNewestSnapshots (real Redis): the job and its first page in one round trip', () => {
+  const own = testPrefix('rm-queries-first-page');
+  const ownKeys = new ReadModelKeys(own);
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await deleteKeys(own);
+  });
+
+  async function writeJob(version: number, summary: object, snapshotIds: number[], over: Partial<Snap> = {}) {
+    const space = ownKeys.space(version);
+    await redis.set(space.job(JOB), JSON.stringify({ jobId: JOB, status: 'RUNNING', ...summary }));
+    for (const id of snapshotIds) {
+      await redis.set(space.snapshot(JOB, id), JSON.stringify(snapshot(id, over)));
+      await redis.zadd(space.snapshots(JOB), id, String(id));
+    }
+  }
+
+  /** What the resolvers read apart before: the summary, the deletion time and ReadModel.snapshots' page. */
+  async function readApart(readModel: ReadModel, first: number) {
+    return {
+      summary: await readModel.job(JOB),
+      deletedAt: await readModel.deletedAt(JOB),
+      page: await readModel.snapshots(JOB, {}, first),
+    };
+  }
+
+  async function readTogether(readModel: ReadModel, first: number) {
+    const job = await readModel.jobWithNewestSnapshots(JOB, first);
+    return job && { summary: job.summary, deletedAt: job.deletedAt, page: newestSnapshotsPage(job, first) };
+  }
+
+  it('answers as the summary, deletedAt and the first page read apart, for pages of every size; ids without a view are skipped', async () => {
+    await writeJob(1, { name: 'orders' }, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // Listed ids whose views are missing: the page reads on past them, as ReadModel.snapshots does.
+    await redis.del(ownKeys.space(1).snapshot(JOB, 11), ownKeys.space(1).snapshot(JOB, 8));
+    await redis.zadd(ownKeys.space(1).snapshots(JOB), 13, '13');
+    const readModel = new ReadModel(redis, own);
+    for (const first of [1, 2, 3, 4, 9, 10, 11, 20, 500]) {
+      expect(await readTogether(readModel, first)).toEqual(await readApart(readModel, first));
+    }
+    expect((await readTogether(readModel, 3))?.page).toMatchObject({
+      items: [{ snapshotId: 12 }, { snapshotId: 10 }, { snapshotId: 9 }],
+      hasNextPage: true,
+      endCursor: encodeCursor('snapshot', '9'),
+    });
+  });
+
+  it('serves any smaller first page from what it read, and no larger one', async () => {
+    await writeJob(1, {}, [1, 2, 3, 4, 5]);
+    const readModel = new ReadModel(redis, own);
+    const job = (await readModel.jobWithNewestSnapshots(JOB, 4))!;
+    expect(job.newest.map((s) => s.snapshotId)).toEqual([5, 4, 3, 2, 1]);
+    for (const first of [1, 2, 3, 4]) {
+      expect(newestSnapshotsPage(job, first)).toEqual(await readModel.snapshots(JOB, {}, first));
+    }
+    expect(newestSnapshotsPage(job, 5)).toBeUndefined();
+  });
+
+  it('a job without snapshots has an empty page; an unknown job is null', async () => {
+    await writeJob(1, {}, []);
+    const readModel = new ReadModel(redis, own);
+    expect(await readTogether(readModel, 20)).toEqual(await readApart(readModel, 20));
+    expect((await readTogether(readModel, 20))?.page).toEqual({
+      items: [],
+      hasNextPage: false,
+      endCursor: null,
+    });
+    expect(await readModel.jobWithNewestSnapshots(jobId(0xfff), 20)).toBeNull();
+  });
+
+  it('a hard-deleted job comes with its deletion time', async () => {
+    await writeJob(1, {}, [1, 2]);
+    await redis.hset(ownKeys.space(1).deleted, JOB, '2026-12-01T10:00:00.000Z');
+    const readModel = new ReadModel(redis, own);
+    expect((await readModel.jobWithNewestSnapshots(JOB, 1))?.deletedAt).toBe('2026-12-01T10:00:00.000Z');
+    expect(await readTogether(readModel, 1)).toEqual(await readApart(readModel, 1));
+  });
+
+  it('reads a summary and views stored in an older shape as the other reads do', async () => {
+    const space = ownKeys.space(1);
+    await redis.set(space.job(JOB), JSON.stringify({ jobId: JOB, status: 'RUNNING', counts: { total: 1 } }));
+    const old = { jobId: JOB, snapshotId: 3, kind: 'SAVEPOINT', status: 'COMPLETED', persisted: true };
+    await redis.set(space.snapshot(JOB, 3), JSON.stringify({ ...old, stateSize: 7, externalPath: '/sp/3' }));
+    await redis.zadd(space.snapshots(JOB), 3, '3');
+    const readModel = new ReadModel(redis, own);
+    const job = (await readModel.jobWithNewestSnapshots(JOB, 5))!;
+    expect(job.summary).toMatchObject({ latestRestore: null, jobVersion: null, counts: { restored: 0 } });
+    expect(job.newest[0]).toMatchObject({ checkpointType: 'FULL', checkpointedSize: 7, standsFor: null });
+    expect(await readTogether(readModel, 5)).toEqual(await readApart(readModel, 5));
+  });
+
+  it('reads one version whole: the one `current` named when looked up, then the new one after a rebuild switched', async () => {
+    await writeJob(1, { name: 'before' }, [1, 2, 3], { kind: 'CHECKPOINT' });
+    await writeJob(2, { name: 'after' }, [1, 2], { kind: 'SAVEPOINT' });
+    const now = jest.spyOn(Date, 'now');
+    const t0 = Date.parse('2026-12-01T10:00:00.000Z');
+    now.mockReturnValue(t0);
+    const readModel = new ReadModel(redis, own);
+    const names = async () => {
+      const job = (await readModel.jobWithNewestSnapshots(JOB, 5))!;
+      return [job.summary.name, ...new Set(job.newest.map((s) => s.kind)), job.newest.length];
+    };
+    expect(await names()).toEqual(['before', 'CHECKPOINT', 3]);
+    await redis.set(ownKeys.current, '2'); // the rebuild switches over; the old space stays readable a while
+    expect(await names()).toEqual(['before', 'CHECKPOINT', 3]);
+    expect(await readTogether(readModel, 5)).toEqual(await readApart(readModel, 5));
+    now.mockReturnValue(t0 + 1001);
+    expect(await names()).toEqual(['after', 'SAVEPOINT', 2]);
+    expect(await readTogether(readModel, 5)).toEqual(await readApart(readModel, 5));
+  });
+
+  it('takes one round trip (one command) where the reads apart take three', async () => {
+    await writeJob(
+      1,
+      {},
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+    const connection = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    try {
+      const readModel = new ReadModel(connection, own);
+      await readTogether(readModel, 20); // `current` looked up, the script loaded on the connection
+      const together = recordRoundTrips(connection);
+      await readTogether(readModel, 20);
+      expect(together).toEqual({ commands: ['evalsha'], roundTrips: 1 });
+      // As the GraphQL resolvers read before: the summary, then the job's fields (its deletion, its page).
+      const apart = recordRoundTrips(connection);
+      await readModel.job(JOB);
+      await Promise.all([readModel.deletedAt(JOB), readModel.snapshots(JOB, {}, 20)]);
+      expect(apart).toEqual({ commands: ['get', 'hget', 'zrevrangebyscore', 'mget'], roundTrips: 3 });
+    } finally {
+      connection.disconnect();
+    }
   });
 });

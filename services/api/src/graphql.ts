@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Request as ExpressRequest } from 'express';
 import { randomUUID } from 'node:crypto';
-import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import {
+  GraphQLError,
+  GraphQLScalarType,
+  Kind,
+  getArgumentValues,
+  type GraphQLObjectType,
+  type GraphQLResolveInfo,
+} from 'graphql';
 import { createPubSub, createSchema, createYoga, filter, maskError, pipe, type PubSub } from 'graphql-yoga';
 import { z } from 'zod';
 import {
@@ -30,7 +37,10 @@ import {
   decodeCursor,
   encodeCursor,
   matchesSnapshotFilter,
+  newestSnapshotsPage,
   stateAt,
+  type JobWithNewestSnapshots,
+  type Page,
   type ReadModel,
   type SnapshotEventMessage,
   type SnapshotFilter,
@@ -72,7 +82,11 @@ interface JobParent {
   /** From the read model the task list is not in the summary; folded (catalogAsOf), it is. */
   view: StoredJobSummary & { tasks?: string[] };
   state?: JobState;
+  /** Its newest snapshots and deletion time, read with the summary when the query asks for its first page. */
+  prefetched?: JobWithNewestSnapshots;
 }
+
+type SnapshotArgs = SnapshotFilter & { first: number; after?: string };
 
 const MAX_PAGE = 500;
 
@@ -196,7 +210,8 @@ function viewerQuery(r: Resolving) {
 function jobQueries(r: Resolving) {
   const { readModel } = r;
   return {
-    job: (_: unknown, { id }: { id: string }, context: Context) => liveJob(readModel, id, context),
+    job: (_: unknown, { id }: { id: string }, context: Context, info: GraphQLResolveInfo) =>
+      liveJob(readModel, id, context, newestSnapshotsAsked(info)),
     jobs: async (
       _: unknown,
       args: { status?: JobSummaryView['status']; namespace?: string; first: number; after?: string },
@@ -427,8 +442,8 @@ function jobResolvers(r: Resolving) {
     namespace: (j: JobParent) => j.view.namespace ?? DEFAULT_NAMESPACE,
     status: (j: JobParent) => j.view.status,
     // A job folded from its stream (catalogAsOf) was read, so it was not deleted.
-    deleted: async (j: JobParent) => !j.state && (await readModel.deletedAt(j.view.jobId)) !== null,
-    deletedAt: (j: JobParent) => (j.state ? null : readModel.deletedAt(j.view.jobId)),
+    deleted: async (j: JobParent) => !j.state && (await deletedAtOf(readModel, j)) !== null,
+    deletedAt: (j: JobParent) => (j.state ? null : deletedAtOf(readModel, j)),
     tasks: (j: JobParent) => j.view.tasks ?? readModel.tasks(j.view.jobId),
     checkpointing: (j: JobParent) => j.view.checkpointing,
     storage: (j: JobParent) => j.view.storage,
@@ -456,7 +471,8 @@ function jobResolvers(r: Resolving) {
     },
     latestRestore: (j: JobParent) => restoreOf(readModel, j),
     schedule: (j: JobParent) => scheduleView(j.view),
-    snapshots: (j: JobParent, a: SnapshotFilter & { first: number; after?: string }) =>
+    snapshots: (j: JobParent, a: SnapshotArgs) =>
+      prefetchedPage(j, a) ??
       snapshotsPage(readModel, j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j.state),
   };
 }
@@ -482,7 +498,12 @@ async function snapshotOf(
     const s = job.state.snapshots.get(id);
     return s ? { jobId: job.view.jobId, ...snapshotView(s) } : null;
   }
-  return readModel.snapshot(job.view.jobId, id);
+  return job.prefetched?.newest.find((s) => s.snapshotId === id) ?? readModel.snapshot(job.view.jobId, id);
+}
+
+/** When the job's stream was hard-deleted: as read with the job, else from the read model. */
+function deletedAtOf(readModel: ReadModel, job: JobParent): Promise<string | null> | string | null {
+  return job.prefetched ? job.prefetched.deletedAt : readModel.deletedAt(job.view.jobId);
 }
 
 /** The job's newest restore (R62), with the snapshot it restored from. */
@@ -491,11 +512,53 @@ async function restoreOf(readModel: ReadModel, job: JobParent) {
   return restore && { ...restore, snapshot: await snapshotOf(readModel, job, restore.snapshotId) };
 }
 
-/** The job from the read model; null when it does not exist or lies outside the caller's namespaces. */
-async function liveJob(readModel: ReadModel, jobId: string, context: Context): Promise<JobParent | null> {
-  const view = await readModel.job(jobId);
-  if (!view || !grantsNamespace(grantOf(context), view.namespace ?? DEFAULT_NAMESPACE)) return null;
-  return { view };
+/**
+ * The job from the read model; null when it does not exist or lies outside the caller's namespaces. With
+ * `newestAsked`, its newest snapshots come in the same round trip (the first page the query asks for).
+ */
+async function liveJob(
+  readModel: ReadModel,
+  jobId: string,
+  context: Context,
+  newestAsked = 0,
+): Promise<JobParent | null> {
+  let job: JobParent | null;
+  if (newestAsked > 0) {
+    const prefetched = await readModel.jobWithNewestSnapshots(jobId, newestAsked);
+    job = prefetched && { view: prefetched.summary, prefetched };
+  } else {
+    const view = await readModel.job(jobId);
+    job = view && { view };
+  }
+  return job && grantsNamespace(grantOf(context), job.view.namespace ?? DEFAULT_NAMESPACE) ? job : null;
+}
+
+/**
+ * How many of the job's newest snapshots to read with it: the largest `first` among the query's `snapshots`
+ * fields of the job that are unfiltered and start from the newest; 0 for none. Fields inside fragments are
+ * not looked at: they read their page apart, as any filtered or later page does.
+ */
+function newestSnapshotsAsked(info: GraphQLResolveInfo): number {
+  const field = (info.schema.getType('Job') as GraphQLObjectType).getFields().snapshots!;
+  let most = 0;
+  for (const node of info.fieldNodes) {
+    for (const selection of node.selectionSet?.selections ?? []) {
+      if (selection.kind !== Kind.FIELD || selection.name.value !== 'snapshots') continue;
+      const a = getArgumentValues(field, selection, info.variableValues) as unknown as SnapshotArgs;
+      if (startsUnfiltered(a) && isPageSize(a.first)) most = Math.max(most, a.first);
+    }
+  }
+  return most;
+}
+
+/** Whether a `snapshots` field asks for the first page of every snapshot (the one read with the job). */
+const startsUnfiltered = (a: SnapshotArgs) => !a.after && Object.keys(filterOf(a)).length === 0;
+
+/** The page out of the snapshots read with the job, when it holds it; undefined to read it apart. */
+function prefetchedPage(job: JobParent, a: SnapshotArgs) {
+  if (!job.prefetched || !startsUnfiltered(a)) return undefined;
+  const page = newestSnapshotsPage(job.prefetched, pageSize(a.first));
+  return page && snapshotConnection(page);
 }
 
 /** The page of a job the caller may not see: as empty as one of a job that does not exist. */
@@ -524,7 +587,10 @@ async function snapshotsPage(
     return connection(rest.slice(0, size + 1), size, (s) => encodeCursor('snapshot', String(s.snapshotId)));
   }
   if (after) decode(after, 'snapshot');
-  const page = await readModel.snapshots(jobId, filterArgs, size, after ?? undefined);
+  return snapshotConnection(await readModel.snapshots(jobId, filterArgs, size, after ?? undefined));
+}
+
+function snapshotConnection(page: Page<StoredSnapshot>) {
   return {
     edges: page.items.map((node) => ({ node, cursor: encodeCursor('snapshot', String(node.snapshotId)) })),
     pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
@@ -650,8 +716,10 @@ function connection<T>(items: T[], size: number, cursor?: (item: T) => string) {
   };
 }
 
+const isPageSize = (first: number) => Number.isInteger(first) && first >= 1 && first <= MAX_PAGE;
+
 function pageSize(first: number): number {
-  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
+  if (!isPageSize(first)) {
     throw new GraphQLError(`first must be between 1 and ${MAX_PAGE}`, {
       extensions: { code: 'BAD_USER_INPUT', field: 'first', rule: 'range' },
     });

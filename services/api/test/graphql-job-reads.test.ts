@@ -1,0 +1,142 @@
+import IORedis from 'ioredis';
+import request from 'supertest';
+import { Projector, ReadModel } from '@snapcat/read-model';
+import { deleteKeys, recordRoundTrips } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { BASE, JOB, apiFixture } from './fixture';
+import { SCHEMA_FILE } from './files';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const SNAPSHOTS = 25;
+const NODE = 'id kind status stateSize completedAt';
+/** The query of benchmark #6: the job, its latest savepoint, its restore point and its first page. */
+const BENCH_QUERY = `query($id: ID!) { job(id: $id) { id name status counts { total completed inProgress }
+  latestSavepoint { id status externalPath } restorePoint { snapshot { id } }
+  snapshots(first: 20) { edges { node { ${NODE} } } pageInfo { hasNextPage endCursor } } } }`;
+
+// The GraphQL `job` query reads the job with its first page of snapshots in one round trip (decision 0025);
+// every other page reads apart. A real SQLite store, projector and Redis; the read model on a connection
+// of the test's own, whose commands are recorded.
+describe('GraphQL job: the job and its first page of snapshots in one round trip', () => {
+  const prefix = testPrefix('graphql-job-reads');
+  const connection = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const projectorRedis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const readModel = new ReadModel(connection, prefix);
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  let projector: Projector;
+
+  const gql = async (query: string, variables: object = {}) => {
+    const res = await http.post('/graphql').send({ query, variables }).expect(200);
+    expect(res.body.errors).toBeUndefined();
+    return res.body.data.job;
+  };
+  /** The same `snapshots` field inside an inline fragment: not looked at by the `job` resolver, read apart. */
+  const apart = (field: string) => `... on Job { ${field} }`;
+
+  beforeAll(async () => {
+    fx = apiFixture({
+      readModel,
+      readModelAvailable: () => true,
+      graphql: ({ store, useCases, clusters }) =>
+        createGraphql({
+          schemaFile: SCHEMA_FILE,
+          useCases,
+          store,
+          readModel,
+          pubsub: createSnapshotEventsPubSub(),
+          topic: `${prefix}:events`,
+          clusters,
+        }),
+    });
+    http = request(fx.app);
+    projector = new Projector({
+      store: fx.store,
+      redis: projectorRedis,
+      prefix,
+      log: { info: () => {}, error: () => {} },
+      publish: () => {},
+      tickMs: 50,
+    });
+    await projector.start();
+    await http
+      .put(`${BASE}/jobs/${JOB}`)
+      .send({ name: 'orders', tasks: ['a'] })
+      .expect(201);
+    await http.post(`${BASE}/jobs/${JOB}/status`).send({ status: 'RUNNING' }).expect(200);
+    // Every 4th a savepoint; the newest, 25, is still pending.
+    for (let id = 1; id <= SNAPSHOTS; id += 1) {
+      await http
+        .post(`${BASE}/jobs/${JOB}/snapshots`)
+        .send({ kind: id % 4 === 0 ? 'SAVEPOINT' : 'CHECKPOINT' });
+      if (id !== SNAPSHOTS)
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/${id}/acks`).send({ taskId: 'a', stateSize: id });
+    }
+    for (let tries = 0; tries < 200; tries += 1) {
+      const job = await gql(`{ job(id: "${JOB}") { counts { total } latestSavepoint { id } } }`);
+      if (job?.counts.total === SNAPSHOTS && job.latestSavepoint?.id === 24) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }, 30_000);
+  afterAll(async () => {
+    await projector.stop();
+    projectorRedis.disconnect();
+    await fx.close();
+    await deleteKeys(prefix);
+    connection.disconnect();
+  });
+
+  it('answers the first page of every size as the page read apart does', async () => {
+    for (const first of [1, 2, 5, 19, 20, 24, 25, 26, 60]) {
+      const field = `snapshots(first: ${first}) { edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } }`;
+      const together = await gql(`{ job(id: "${JOB}") { deleted deletedAt ${field} } }`);
+      expect(together).toEqual(await gql(`{ job(id: "${JOB}") { deleted deletedAt ${apart(field)} } }`));
+      expect(together.snapshots.edges).toHaveLength(Math.min(first, SNAPSHOTS));
+      expect(together.snapshots.pageInfo.hasNextPage).toBe(first < SNAPSHOTS);
+    }
+  });
+
+  it('answers several pages, filtered ones and later ones, as read apart; a variable first as a literal', async () => {
+    const first = await gql(`{ job(id: "${JOB}") { snapshots(first: 3) { pageInfo { endCursor } } } }`);
+    const after = first.snapshots.pageInfo.endCursor as string;
+    const fields = [
+      `a: snapshots(first: 3) { edges { node { ${NODE} } } pageInfo { hasNextPage endCursor } }`,
+      `b: snapshots(first: $first) { edges { node { id } } pageInfo { hasNextPage } }`,
+      `c: snapshots(first: 4, kinds: [SAVEPOINT]) { edges { node { id kind } } pageInfo { hasNextPage } }`,
+      `d: snapshots(first: 2, after: "${after}") { edges { node { id } } pageInfo { hasNextPage } }`,
+      `e: snapshots(first: 3, statuses: [PENDING]) { edges { node { id status } } }`,
+      `latestSavepoint { ${NODE} } latestCompletedCheckpoint { id } restorePoint { reason snapshot { id } }`,
+    ];
+    const query = (wrap: (field: string) => string) =>
+      `query($first: Int!) { job(id: "${JOB}") { ${fields.map(wrap).join(' ')} } }`;
+    const together = await gql(
+      query((f) => f),
+      { first: 10 },
+    );
+    expect(together).toEqual(await gql(query(apart), { first: 10 }));
+    expect(together.b.edges.map((e: { node: { id: number } }) => e.node.id)).toEqual([
+      25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+    ]);
+    expect(together.c.edges.map((e: { node: { id: number } }) => e.node.id)).toEqual([24, 20, 16, 12]);
+    expect(together.d.edges.map((e: { node: { id: number } }) => e.node.id)).toEqual([22, 21]);
+    expect(together.e.edges).toEqual([{ node: { id: 25, status: 'PENDING' } }]);
+  });
+
+  it('a job that does not exist is null, as before', async () => {
+    const field = 'snapshots(first: 5) { edges { node { id } } }';
+    expect(await gql(`{ job(id: "${'f'.repeat(32)}") { ${field} } }`)).toBeNull();
+  });
+
+  it('benchmark #6’s query takes one round trip to Redis (one command); read apart it took three', async () => {
+    await gql(BENCH_QUERY, { id: JOB }); // the key space looked up, the script loaded on the connection
+    const together = recordRoundTrips(connection);
+    const job = await gql(BENCH_QUERY, { id: JOB });
+    expect(together).toEqual({ commands: ['evalsha'], roundTrips: 1 });
+    expect(job).toMatchObject({ latestSavepoint: { id: 24 }, restorePoint: { snapshot: { id: 24 } } });
+    const readApart = recordRoundTrips(connection);
+    await gql(BENCH_QUERY.replace(/(snapshots\(first: 20\).*) \} \}$/s, `${apart('$1')} } }`), { id: JOB });
+    // The summary; then the two snapshots it names and the page's ids; then the page's views.
+    expect(readApart).toEqual({ commands: ['get', 'get', 'get', 'zrevrangebyscore', 'mget'], roundTrips: 3 });
+  });
+});
