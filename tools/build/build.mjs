@@ -13,7 +13,7 @@
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { ROOT as root, distDir, recordInputs } from './inputs.mjs';
 
 const out = distDir();
@@ -26,6 +26,11 @@ export const ENTRY_POINTS = [
 ];
 /** Files read at run time, relative to the repository root; copied to the same place under dist/. */
 export const RUNTIME_FILES = ['schema/catalog.graphql'];
+/**
+ * Plain JavaScript files a library starts as worker threads by `require.resolve('./<name>')`: in a bundle that
+ * resolves beside the bundle, so each is copied into every entry point's directory under dist/.
+ */
+export const THREAD_FILES = ['libs/event-store/src/sqlite-writer-thread.cjs'];
 
 const rootPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const productionDependencies = new Set(Object.keys(rootPackage.dependencies ?? {}));
@@ -53,6 +58,14 @@ const externalNpm = {
       else if (!productionDependencies.has(name) && !args.path.startsWith('@types/')) {
         problems.push(`${from} imports ${name}, which is not in package.json "dependencies"`);
       }
+      return { path: args.path, external: true };
+    });
+    // A thread's file (THREAD_FILES) is started, not bundled.
+    esbuild.onResolve({ filter: /^\./ }, (args) => {
+      if (args.kind !== 'require-resolve') return undefined;
+      const file = relative(root, join(args.resolveDir, args.path));
+      if (!THREAD_FILES.includes(file))
+        problems.push(`${relative(root, args.importer)} resolves ${file}, not in THREAD_FILES`);
       return { path: args.path, external: true };
     });
   },
@@ -96,6 +109,9 @@ for (const file of RUNTIME_FILES) {
   mkdirSync(dirname(join(out, file)), { recursive: true });
   cpSync(join(root, file), join(out, file));
 }
+for (const entry of ENTRY_POINTS) {
+  for (const file of THREAD_FILES) cpSync(join(root, file), join(out, dirname(entry), basename(file)));
+}
 // The web console, bundled afresh where the server's compiled code looks for it (services/server/src/files.ts).
 const { buildConsole } = await import('../../services/console/build.mjs');
 const consoleBuild = await buildConsole({ outDir: join(out, 'services', 'console', 'dist') });
@@ -113,6 +129,7 @@ recordInputs(out, [
   ...sources,
   ...workspaceFiles,
   ...RUNTIME_FILES,
+  ...THREAD_FILES,
   'tools/build/build.mjs',
   'tools/build/inputs.mjs',
   'services/console/build.mjs',

@@ -3,11 +3,11 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { catchUpSubscription } from './catch-up';
-import { retriedAppend } from './memory';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
+import { SqliteWriter, appendOp } from './sqlite-writer';
 import {
   START,
-  checkExpected,
+  StoreUnavailableError,
   type AppendResult,
   type EventFilter,
   type EventHandler,
@@ -35,42 +35,32 @@ interface Row {
 /** How often the log is checkpointed: often enough that each copy is small. */
 const CHECKPOINT_EVERY_MS = 100;
 
-interface QueuedAppend {
-  streamId: string;
-  events: NewEvent[];
-  expected: ExpectedRevision;
-  resolve(result: AppendResult): void;
-  reject(error: unknown): void;
-}
-
-type AppendOutcome = { ok: AppendResult } | { error: unknown };
-
 /**
  * The embedded event store: one SQLite file in WAL mode with synchronous=FULL, so an append has been
- * fsynced when its promise resolves (a 2xx means durable). Several processes may share the file; live
- * subscriptions in another process see new events within the poll interval.
+ * fsynced when its promise resolves (a 2xx means durable). Appends are committed by a thread of their own
+ * (sqlite-writer.ts), off the event loop; reads use this connection, on the main thread, and see every
+ * append whose promise has resolved. Several processes may share the file; live subscriptions in another
+ * process see new events within the poll interval.
  */
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly appended = new EventEmitter().setMaxListeners(0);
   private readonly statements;
   private readonly readAllStatements = new Map<string, Database.Statement<unknown[], Row>>();
-  /** Built once: better-sqlite3 wraps a function in a transaction on each `transaction()` call. */
-  private readonly transactions;
-  private queued: QueuedAppend[] = [];
-  /** Started with the first append: a process that only reads never writes to the log. */
+  /** Started with the first write: a process that only reads starts no thread. */
+  private writer: SqliteWriter | undefined;
   private checkpointer: Checkpointer | undefined;
-  /** Each stream's max count as last read or set here (0: none), so an append does not look it up again. */
-  private readonly maxCounts = new Map<string, number>();
+  private closed = false;
 
   constructor(
     private readonly file: string,
     private readonly options: { pollMs?: number } = {},
   ) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    // The writer thread's connection would be a database of its own.
+    if (file === ':memory:') throw new Error('the SQLite event store needs a file: use memory: for none');
+    mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS events (
@@ -90,114 +80,45 @@ export class SqliteEventStore implements EventStore {
       );
     `);
     this.statements = {
-      current: this.db.prepare<[string], { revision: number | null }>(
-        'SELECT MAX(revision) AS revision FROM events WHERE stream_id = ?',
-      ),
-      byId: this.db.prepare<[string], Row>('SELECT * FROM events WHERE event_id = ?'),
-      insert: this.db.prepare(
-        'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
       forwards: this.db.prepare<[string, number, number], Row>(
         'SELECT * FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision ASC LIMIT ?',
       ),
       backwards: this.db.prepare<[string, number, number], Row>(
         'SELECT * FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
       ),
-      maxCount: this.db.prepare<[string], { max_count: number }>(
-        'SELECT max_count FROM stream_max_counts WHERE stream_id = ?',
-      ),
-      setMaxCount: this.db.prepare(
-        'INSERT INTO stream_max_counts (stream_id, max_count) VALUES (?, ?) ' +
-          'ON CONFLICT (stream_id) DO UPDATE SET max_count = excluded.max_count',
-      ),
-      trim: this.db.prepare<[string, number]>('DELETE FROM events WHERE stream_id = ? AND revision <= ?'),
-    };
-    // A nested transaction is a savepoint: a failure rolls back that append only.
-    const appendOne = this.db.transaction(
-      (streamId: string, events: NewEvent[], expected: ExpectedRevision): AppendResult =>
-        this.appendOne(streamId, events, expected),
-    );
-    this.transactions = {
-      batch: this.db.transaction((batch: QueuedAppend[], outcomes: AppendOutcome[]) => {
-        for (const a of batch) {
-          try {
-            outcomes.push({ ok: appendOne(a.streamId, a.events, a.expected) });
-          } catch (error) {
-            outcomes.push({ error });
-          }
-        }
-      }),
     };
   }
 
   /**
-   * The durability settings of this store's own connection, as SQLite reports them: a 2xx means fsynced
-   * only with the log in WAL mode and `synchronous=FULL` (NORMAL survives a crash of the process, not of
-   * the machine).
+   * The durability settings of the connection that writes (the writer thread's), as SQLite reports them:
+   * a 2xx means fsynced only with the log in WAL mode and `synchronous=FULL` (NORMAL survives a crash of
+   * the process, not of the machine).
    */
   durability(): { journalMode: string; synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA' } {
-    const journalMode = this.db.pragma('journal_mode', { simple: true }) as string;
-    const level = this.db.pragma('synchronous', { simple: true }) as number;
-    return { journalMode, synchronous: (['OFF', 'NORMAL', 'FULL', 'EXTRA'] as const)[level]! };
+    return this.writerThread().durability();
   }
 
   /**
-   * Appends that arrive in the same turn of the event loop, to any streams, are written in one
-   * transaction: one fsync for all of them (group commit across jobs). Each append runs in its own
-   * savepoint, so one that fails (wrong expected revision) writes nothing and fails alone.
+   * The writer thread (started by the first write): its counters, and the thread itself. A thread that
+   * stops fails every later call to this store with StoreUnavailableError (HTTP 503, /readyz not ready).
    */
-  append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.queued.push({ streamId, events, expected, resolve, reject });
-      if (this.queued.length === 1) setImmediate(() => this.flush());
-      this.checkpointer ??= this.startCheckpointer();
-    });
+  writerThread(): SqliteWriter {
+    if (this.closed) throw new StoreUnavailableError('the SQLite event store is closed');
+    if (!this.writer) {
+      this.writer = new SqliteWriter(this.file, () => this.appended.emit('appended'));
+      this.checkpointer = this.startCheckpointer();
+    }
+    return this.writer;
   }
 
-  private flush(): void {
-    const batch = this.queued;
-    this.queued = [];
-    const outcomes: AppendOutcome[] = [];
-    try {
-      this.transactions.batch.immediate(batch, outcomes);
-    } catch (error) {
-      batch.forEach((a) => a.reject(error)); // the commit itself failed: nothing of the batch is stored
-      return;
-    }
-    this.appended.emit('appended');
-    batch.forEach((a, i) => {
-      const outcome = outcomes[i]!;
-      if ('ok' in outcome) a.resolve(outcome.ok);
-      else a.reject(outcome.error);
-    });
-  }
-
-  private appendOne(streamId: string, events: NewEvent[], expected: ExpectedRevision): AppendResult {
-    const retried = retriedAppend(streamId, events, (id) => {
-      const row = this.statements.byId.get(id);
-      return row && toRecorded(row);
-    });
-    if (retried) return retried;
-    const current = BigInt(this.statements.current.get(streamId)?.revision ?? -1);
-    checkExpected(streamId, expected, current);
-    const created = Date.now();
-    let revision = current;
-    let position = 0n;
-    for (const event of events) {
-      revision += 1n;
-      const info = this.statements.insert.run(
-        streamId,
-        revision,
-        event.id,
-        event.type,
-        JSON.stringify(event.data),
-        JSON.stringify(event.metadata ?? {}),
-        created,
-      );
-      position = BigInt(info.lastInsertRowid);
-    }
-    this.trim(streamId, revision);
-    return { nextExpectedRevision: revision, position: { commit: position, prepare: position } };
+  /**
+   * Appends that arrive in the same turn of the event loop, or while the writer thread commits, to any
+   * streams, are written in one transaction: one fsync for all of them (group commit across jobs). Each
+   * append runs in its own savepoint, so one that fails (wrong expected revision) writes nothing and fails
+   * alone.
+   */
+  async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    return (await this.writerThread().submit(appendOp(streamId, events, expected)))!;
   }
 
   /**
@@ -206,22 +127,16 @@ export class SqliteEventStore implements EventStore {
    * EventStoreDB's does after a scavenge; snapcat's consumers read no stream that is capped.
    */
   async setStreamMaxCount(streamId: string, maxCount: number): Promise<void> {
-    this.statements.setMaxCount.run(streamId, maxCount);
-    this.maxCounts.set(streamId, maxCount);
-    const last = this.statements.current.get(streamId)?.revision;
-    if (last != null) this.trim(streamId, BigInt(last));
+    await this.writerThread().submit({ kind: 'maxCount', streamId, maxCount });
   }
 
-  private trim(streamId: string, last: bigint): void {
-    let kept = this.maxCounts.get(streamId);
-    if (kept === undefined) {
-      kept = this.statements.maxCount.get(streamId)?.max_count ?? 0;
-      this.maxCounts.set(streamId, kept);
-    }
-    if (kept > 0 && last >= BigInt(kept)) this.statements.trim.run(streamId, Number(last) - kept);
+  /** Reads fail too once the writer thread is gone: the store is unavailable, not quietly read-only. */
+  private checkWriter(): void {
+    if (this.writer?.failure) throw this.writer.failure;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.checkWriter();
     const max = options.maxCount ?? -1;
     const rows =
       options.direction === 'backwards'
@@ -235,6 +150,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.checkWriter();
     const backwards = options.direction === 'backwards';
     const where: string[] = [];
     const params: (string | number)[] = [];
@@ -273,19 +189,18 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * This connection writes; a thread of its own checkpoints (sqlite-checkpointer.ts), so that no commit
-   * also pays for copying the log into the file. Should that thread fail, this connection checkpoints
-   * again, as SQLite does by default, rather than let the log grow.
+   * The writer thread's connection does not checkpoint; a thread of its own does (sqlite-checkpointer.ts),
+   * so that no commit also pays for copying the log into the file. Should that thread fail, the writer
+   * checkpoints again, as SQLite does by default, rather than let the log grow.
    */
-  private startCheckpointer(): Checkpointer | undefined {
-    if (this.file === ':memory:') return undefined;
-    this.db.pragma('wal_autocheckpoint = 0');
-    return startCheckpointer(this.file, CHECKPOINT_EVERY_MS, () => {
-      if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
-    });
+  private startCheckpointer(): Checkpointer {
+    return startCheckpointer(this.file, CHECKPOINT_EVERY_MS, () => this.writer?.checkpointItself());
   }
 
+  /** Writes what is queued, stops the threads, then closes this connection (the last: it removes the log). */
   async close(): Promise<void> {
+    this.closed = true;
+    await this.writer?.close();
     await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }

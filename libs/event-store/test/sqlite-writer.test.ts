@@ -1,0 +1,123 @@
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore, StoreUnavailableError, WrongExpectedVersionError, type NewEvent } from '../src';
+
+/** The writer thread (sqlite-writer.ts): commits off the event loop, grouped, and loud when it dies. */
+describe('sqlite store: the writer thread', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-writer-'));
+    store = new SqliteEventStore(join(dir, 'events.db'));
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const events = (n: number, padding = 0): NewEvent[] =>
+    Array.from({ length: n }, () => ({ id: randomUUID(), type: 'E', data: { pad: 'x'.repeat(padding) } }));
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('the event loop goes on while a large commit is written: timers and reads run before it resolves', async () => {
+    await store.append('warm', events(1), 'no_stream'); // the thread is up
+    const order: string[] = [];
+    const large = store.append('large', events(20_000, 200), 'no_stream').then(() => order.push('append'));
+    let turns = 0;
+    const counting = (async () => {
+      while (!order.includes('append')) {
+        await turn();
+        turns += 1;
+      }
+    })();
+    await turn();
+    await turn(); // the batch is with the thread now
+    order.push(`read ${(await store.readStream('warm')).length}`);
+    await large;
+    await counting;
+    expect(order).toEqual(['read 1', 'append']);
+    expect(turns).toBeGreaterThan(2);
+    // Read-your-writes: resolved means visible to this thread's connection.
+    expect(await store.readStream('large', { direction: 'backwards', maxCount: 1 })).toMatchObject([
+      { revision: 19_999n },
+    ]);
+  });
+
+  it('appends from many callers share commits; those arriving during a commit form the next one', async () => {
+    await store.append('warm', events(1), 'no_stream');
+    const { stats } = store.writerThread();
+    const before = { ...stats };
+    const concurrent = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => store.append(`s-${i}`, events(1), 'no_stream')),
+    );
+    expect(concurrent).toHaveLength(200);
+    expect(stats.operations - before.operations).toBe(200);
+    expect(stats.commits - before.commits).toBeLessThan(200);
+
+    const mark = { ...stats };
+    const large = store.append('large', events(5_000, 200), 'no_stream');
+    await turn(); // sent: the thread commits it
+    const during = Array.from({ length: 50 }, (_, i) => store.append(`d-${i}`, events(1), 'no_stream'));
+    await Promise.all([large, ...during]);
+    expect(stats.commits - mark.commits).toBe(2);
+    expect(stats.operations - mark.operations).toBe(51);
+  });
+
+  it('errors come back as the classes the store throws, and fail only their own append', async () => {
+    const shared = events(1);
+    await store.append('a', shared, 'no_stream');
+    const results = await Promise.allSettled([
+      store.append('a', events(1), 'no_stream'),
+      store.append('b', shared, 'no_stream'), // an event id of another stream
+      store.append('c', events(1), 'no_stream'),
+    ]);
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: expect.any(WrongExpectedVersionError) });
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ streamId: 'a', actual: 0n });
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(Database.SqliteError);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
+    expect(results[2]).toMatchObject({ status: 'fulfilled' });
+    expect(await store.readStream('b')).toEqual([]);
+  });
+
+  it('a killed writer thread fails the appends in flight and every later call loudly; nothing half-written', async () => {
+    await store.append('warm', events(1), 'no_stream');
+    const inFlight = store.append('large', events(20_000, 200), 'no_stream');
+    const queued = (async () => {
+      await turn();
+      await turn();
+      const next = store.append('next', events(1), 'no_stream');
+      await store.writerThread().terminate();
+      return next;
+    })();
+    await expect(inFlight).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(queued).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.append('later', events(1), 'no_stream')).rejects.toThrow(/writer thread stopped/);
+    await expect(store.readAll({ maxCount: 1 })).rejects.toBeInstanceOf(StoreUnavailableError);
+
+    const reopened = new SqliteEventStore(join(dir, 'events.db'));
+    try {
+      expect([0, 20_000]).toContain((await reopened.readStream('large')).length); // one transaction
+      expect(await reopened.readStream('warm')).toHaveLength(1);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('close writes what was appended before it, then stops the thread', async () => {
+    const appended = Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append(`c-${i}`, events(1), 'any')),
+    );
+    await store.close();
+    await expect(appended).resolves.toHaveLength(20);
+    await expect(store.append('after', events(1), 'any')).rejects.toBeInstanceOf(StoreUnavailableError);
+    const reopened = new SqliteEventStore(join(dir, 'events.db'));
+    try {
+      expect(await reopened.readAll()).toHaveLength(20);
+    } finally {
+      await reopened.close();
+    }
+  });
+});
