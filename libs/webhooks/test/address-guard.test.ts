@@ -104,6 +104,8 @@ describe('address guard', () => {
     ['64:ff9b::c0a8:a0a', true], // the same in hex: as a resolver or a URL writes it
     ['64:ff9b::a00:1', true], // 10.0.0.1
     ['64:ff9b::808:808', false], // 8.8.8.8
+    ['64:ff9b::a00:1:5', false], // 64:ff9b:0:0:0:a00:1:5, outside 64:ff9b::/96: no IPv4 in it
+    ['::ffff:7f00:1:5', false], // 0:0:0:0:ffff:7f00:1:5, outside ::ffff:0:0/96: not 127.0.0.1
     ['', true],
   ])('isPrivateAddress(%s) is %s', (address, expected) => {
     expect(isPrivateAddress(address)).toBe(expected);

@@ -221,6 +221,28 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
     }
   });
 
+  it('of deliveries tied on the commit position, answers the earliest position, wherever it ranks among them', async () => {
+    // Ranked by commit alone, ties come back in the order of their ids; the earliest position is the middle one.
+    const own = new Deliveries(redis, connection, `${prefix}-ties`, 1);
+    try {
+      await own.enqueue(job({ deliveryId: 'tie-a' }), T0, { commit: 40n, prepare: 45n });
+      await own.enqueue(job({ deliveryId: 'tie-b' }), T0, { commit: 40n, prepare: 41n });
+      await own.enqueue(job({ deliveryId: 'tie-c' }), T0, { commit: 40n, prepare: 47n });
+      await own.enqueue(job({ deliveryId: 'later' }), T0, { commit: 50n, prepare: 40n });
+      expect(await redis.zrangebyscore(`${prefix}-ties:wh:unsettled`, 40, 40)).toEqual([
+        'tie-a',
+        'tie-b',
+        'tie-c',
+      ]);
+      expect(await own.oldestUnsettled()).toEqual({ commit: 40n, prepare: 41n });
+      await own.settle('tie-b', 'succeeded', T0);
+      expect(await own.oldestUnsettled()).toEqual({ commit: 40n, prepare: 45n });
+    } finally {
+      await own.close();
+      await deleteKeys(`${prefix}-ties`);
+    }
+  });
+
   it('two deployments on one Redis under different prefixes keep their unsettled positions apart, for the same delivery id', async () => {
     // A copied or restored store keeps its events' ids: beside the original (another prefix) its deliveries
     // have the same ids, and settling one in one deployment must not touch the other's position.

@@ -344,6 +344,11 @@ describe('delivery worker', () => {
       expect(failure).not.toHaveProperty('lastStatusCode');
       expect(failure).not.toHaveProperty('jobId');
       expect(failure!.lastError).toMatch(/ECONNREFUSED/);
+      // Nor has its log line a status code: no field at all, not one left undefined for the logger to render.
+      const [line] = t.logs.filter((l) => l.level === 'warn');
+      expect(line!.message).toBe('webhook delivery failed after its last attempt');
+      expect(line!.fields).not.toHaveProperty('statusCode');
+      expect(line!.fields).toMatchObject({ error: expect.stringMatching(/ECONNREFUSED/) });
     } finally {
       await t.close();
     }

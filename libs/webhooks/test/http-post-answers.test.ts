@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { postWebhook } from '../src/http-post';
 
 // What postWebhook makes of each kind of answer, from a receiver on loopback (private addresses allowed).
@@ -97,6 +97,29 @@ describe('postWebhook', () => {
       const result = await post();
       expect(result.statusCode).toBe(status);
       expect(result.error === undefined).toBe(ok);
+    }
+  });
+
+  it('a final answer with a status below 200 (099, 000: Node takes them, its server cannot send them) is a failure', async () => {
+    for (const [line, status] of [
+      ['HTTP/1.1 099 Odd', 99],
+      ['HTTP/1.1 000 Odd', 0],
+    ] as const) {
+      const raw = createTcpServer((socket) =>
+        socket.once('data', () => socket.end(`${line}\r\ncontent-length: 2\r\n\r\nno`)),
+      );
+      await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = raw.address() as AddressInfo;
+        const result = await post('/hook', { url: `http://127.0.0.1:${port}/hook` });
+        expect(result).toEqual({
+          statusCode: status,
+          latencyMs: expect.any(Number),
+          error: `HTTP ${status}: no`,
+        });
+      } finally {
+        await new Promise<void>((resolve) => raw.close(() => resolve()));
+      }
     }
   });
 
