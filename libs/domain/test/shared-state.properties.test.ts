@@ -164,10 +164,18 @@ class Oracle {
         this.acked.set(event.snapshotId, set);
         return;
       }
-      case 'StrayAcknowledgementReceived':
+      case 'StrayAcknowledgementReceived': {
+        // A late acknowledgement's file in a directory a discard is deleting is named again on purpose
+        // (whyKept: the directory's deletion may have passed it): a second deletion, not a count of two.
+        const renamed = event.cleanup!.filter((h) => this.inDiscardedDirectory(normaliseLocation(h.path)));
+        const counts = renamed.map((h) => [h.path, this.deletions.get(normaliseLocation(h.path))] as const);
         this.acknowledged(event.stateHandles);
         this.deleted(`stray ack ${event.snapshotId}`, undefined, event.cleanup!, [], []);
+        for (const [path, count] of counts) {
+          if (count !== undefined && count > 0) this.deletions.set(normaliseLocation(path), count);
+        }
         return;
+      }
       case 'SnapshotDiscardRequested':
         this.deleted(
           `discard of ${event.snapshotId}`,
@@ -181,6 +189,13 @@ class Oracle {
       default:
         return;
     }
+  }
+
+  /** Whether the location lies in the directory of a snapshot whose discard was requested. */
+  private inDiscardedDirectory(location: string): boolean {
+    return [...this.released].some((id) =>
+      (this.directories.get(id) ?? []).some((d) => isWithin(location, d)),
+    );
   }
 
   /** Locations already deleted: Flink never writes a file under a name it used before. */
