@@ -88,10 +88,9 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
   };
 
   it('R68 the mirror records 30 checkpoints exactly once each, across a snapcat restart and a JobManager failover', async () => {
-    // Flink keeps 10 checkpoints in its history by default (web.checkpoints.history); 25 here, so that the
-    // restart below (SIGKILL, then a new process: 2.3 s on a quiet machine, several more on a loaded one)
-    // stays inside it at one checkpoint every 500 ms. Fewer than the 30 mirrored, so the whole history the
-    // Flink-compatible reads show is snapcat's.
+    // Flink keeps 10 checkpoints in its history by default (web.checkpoints.history); 25 here: fewer than the
+    // 30 mirrored, so the whole history the Flink-compatible reads show is snapcat's. (What leaves Flink's
+    // history, or a failover wipes, before any poll read it is lost to every observer, snapcat included.)
     const jobId = await managedJob(500, 'RETAIN_ON_CANCELLATION', 25);
     const mirrored = async () =>
       (await snapshots(jobId)).filter((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId !== null);
@@ -100,17 +99,33 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       20_000,
       '8 checkpoints mirrored',
     );
+    // While snapcat is down Flink takes exactly three checkpoints (the periodic ones are held, so a slow
+    // restart on a loaded machine cannot outlast Flink's history); the restarted mirror must catch up on them.
+    flink.holdCheckpoints(jobId, true);
     await service.stop('SIGKILL');
+    for (let i = 0; i < 3; i += 1) await flink.checkpointNow(jobId);
     service = await startService(env());
     api = client(service.url);
+    flink.holdCheckpoints(jobId, false);
     // The restarted mirror catches up on what Flink's history still holds, then the JobManager fails over
     // (what a failover wipes before anyone read it is lost to any observer, snapcat included).
     await until(async () => ((await mirrored()).length >= 14 ? true : undefined), 20_000, 'caught up');
-    // Between two checkpoints: a failover aborts the one in flight, and its id never completes.
+    // The failover comes once snapcat has recorded Flink's newest completed checkpoint and before the next
+    // one starts: a failover aborts the checkpoint in flight, and wipes a completion no poll has read yet.
+    // (Checked after the read, in one synchronous step with the failover, so Flink cannot move in between.)
     await until(
-      async () => (flink.job(jobId).checkpointRunning ? undefined : (flink.failover(jobId), true)),
-      5_000,
-      'no checkpoint in flight',
+      async () => {
+        const recorded = (await mirrored())
+          .filter((s) => s.status !== 'PENDING')
+          .map((s) => s.flinkCheckpointId);
+        const flinkJob = flink.job(jobId);
+        if (flinkJob.checkpointRunning || !recorded.includes(flinkJob.latestCompleted?.id ?? null))
+          return undefined;
+        flink.failover(jobId);
+        return true;
+      },
+      10_000,
+      'snapcat caught up with Flink, no checkpoint in flight',
     );
     await until(
       async () => ((await mirrored()).filter((s) => s.status !== 'PENDING').length >= 30 ? true : undefined),

@@ -162,6 +162,8 @@ export interface SimJob {
   retained: SimCheckpoint[];
   sharedFiles: string[];
   checkpointRunning: boolean;
+  /** The periodic trigger is held (`holdCheckpoints`): only `checkpointNow` takes checkpoints. */
+  held: boolean;
   /** Bumped by a failover: a checkpoint triggered under an older JobManager never completes. */
   leaderEpoch: number;
   failCheckpoints: { n: number; message: string };
@@ -303,6 +305,7 @@ export class FlinkTestServer {
       retained: [],
       sharedFiles: [],
       checkpointRunning: false,
+      held: false,
       leaderEpoch: 0,
       failCheckpoints: { n: 0, message: '' },
       failSavepoints: { n: 0, message: '' },
@@ -312,7 +315,7 @@ export class FlinkTestServer {
     this.setJobState(jobId, job.state);
     if (job.intervalMs !== undefined) {
       job.timer = setInterval(() => {
-        if (job.state === 'RUNNING' && !job.checkpointRunning) this.checkpoint(job);
+        if (job.state === 'RUNNING' && !job.checkpointRunning && !job.held) this.checkpoint(job);
       }, job.intervalMs);
       job.timer.unref();
     }
@@ -336,6 +339,11 @@ export class FlinkTestServer {
 
   failNextDisposals(n: number, message = 'Failure while disposing the savepoint.'): void {
     this.failDisposals = { n, message };
+  }
+
+  /** Holds (or resumes) the job's periodic checkpoints: a test decides exactly what happens meanwhile. */
+  holdCheckpoints(jobId: string, held: boolean): void {
+    this.job(jobId).held = held;
   }
 
   /** Takes a checkpoint now (outside the interval) and resolves with its id when it completed or failed. */

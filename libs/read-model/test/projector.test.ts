@@ -292,10 +292,12 @@ describe('read-model projector (real Redis)', () => {
     );
     try {
       await caughtUp(new ReadModel(redis, prefix));
+      const appliedBefore = projector.stats.applied;
       const audits: number[] = [];
       for (let i = 0; i < 5; i += 1) audits.push((await verifyReadModel(store, redis, prefix)).length);
       expect(audits).toEqual([0, 0, 0, 0, 0]);
-      expect(projector.stats.applied).toBeGreaterThan(100); // it was writing all along
+      // It was writing while the audits read (a count, not a rate: 88 events in one loaded CI run, 100s quiet).
+      expect(projector.stats.applied).toBeGreaterThan(appliedBefore);
 
       const key = new ReadModelKeys(prefix).space(1).snapshot(JOB, 3);
       const view = JSON.parse((await redis.get(key))!);
