@@ -1,25 +1,10 @@
-import {
-  AccessDeniedError,
-  BACKWARDS,
-  CancelledError,
-  DeadlineExceededError,
+import type * as EsdbClient from '@eventstore/db-client';
+import type {
+  AllStreamSubscription,
   EventStoreDBClient,
-  FORWARDS,
-  MaxAppendSizeExceededError,
-  NotLeaderError,
-  StreamDeletedError as EsdbStreamDeletedError,
-  StreamNotFoundError,
-  TimeoutError,
-  UnavailableError,
-  UnknownError,
-  WrongExpectedVersionError as EsdbWrongExpectedVersion,
-  eventTypeFilter,
-  jsonEvent,
-  streamNameFilter,
-  type AllStreamSubscription,
-  type Filter,
-  type ResolvedEvent,
-  type JSONType,
+  Filter,
+  JSONType,
+  ResolvedEvent,
 } from '@eventstore/db-client';
 import { connectionUser, toClientConnectionString } from './connection';
 import {
@@ -46,6 +31,16 @@ import {
   type LogSubscribeOptions,
   type LogSubscription,
 } from './port';
+
+/**
+ * The client, required when the first EsdbEventStore is made rather than when this module loads: with gRPC
+ * it is 2.2 MB of JavaScript that every start on SQLite would parse for nothing (BENCHMARKS.md #17).
+ */
+let loadedClient: typeof EsdbClient | undefined;
+function esdb(): typeof EsdbClient {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- on first use, as said above
+  return (loadedClient ??= require('@eventstore/db-client') as typeof EsdbClient);
+}
 
 const PAGE = 1000;
 /**
@@ -100,7 +95,7 @@ export class EsdbEventStore implements EventStore {
     connectionString: string,
     readonly maxAppendBytes = 1_048_576,
   ) {
-    this.client = EventStoreDBClient.connectionString(toClientConnectionString(connectionString));
+    this.client = esdb().EventStoreDBClient.connectionString(toClientConnectionString(connectionString));
     this.user = connectionUser(connectionString);
   }
 
@@ -114,7 +109,7 @@ export class EsdbEventStore implements EventStore {
     // UNAUTHENTICATED (a login refused: HTTP 401) and for BatchAppend's AccessDenied status (no code); an
     // append's server-features probe fails with the raw gRPC error.
     if (
-      error instanceof AccessDeniedError ||
+      error instanceof esdb().AccessDeniedError ||
       code === GRPC_PERMISSION_DENIED ||
       code === GRPC_UNAUTHENTICATED
     ) {
@@ -129,7 +124,7 @@ export class EsdbEventStore implements EventStore {
       const result = await this.client.appendToStream(
         streamId,
         events.map((e) =>
-          jsonEvent({
+          esdb().jsonEvent({
             id: e.id,
             type: e.type,
             data: e.data as JSONType,
@@ -141,7 +136,7 @@ export class EsdbEventStore implements EventStore {
       if (!result.position) throw new Error('EventStoreDB answered an append without a position');
       return { nextExpectedRevision: result.nextExpectedRevision, position: result.position };
     } catch (error) {
-      if (error instanceof EsdbWrongExpectedVersion) {
+      if (error instanceof esdb().WrongExpectedVersionError) {
         const actual = error.actualVersion;
         throw new WrongExpectedVersionError(
           streamId,
@@ -149,7 +144,7 @@ export class EsdbEventStore implements EventStore {
           typeof actual === 'bigint' ? actual : 'no_stream',
         );
       }
-      if (error instanceof MaxAppendSizeExceededError) {
+      if (error instanceof esdb().MaxAppendSizeExceededError) {
         throw new AppendTooLargeError(streamId, error.maxAppendSize || undefined);
       }
       throw this.failure(error, { operation: 'write', streamId });
@@ -161,14 +156,14 @@ export class EsdbEventStore implements EventStore {
     const out: RecordedEvent[] = [];
     try {
       const read = this.client.readStream(streamId, {
-        direction: backwards ? BACKWARDS : FORWARDS,
+        direction: backwards ? esdb().BACKWARDS : esdb().FORWARDS,
         fromRevision: options.fromRevision ?? (backwards ? 'end' : 'start'),
         maxCount: options.maxCount ?? Number.MAX_SAFE_INTEGER,
       });
       for await (const resolved of read) out.push(toRecorded(resolved));
       return out;
     } catch (error) {
-      if (error instanceof StreamNotFoundError) return [];
+      if (error instanceof esdb().StreamNotFoundError) return [];
       throw this.failure(error, { operation: 'read', streamId });
     }
   }
@@ -206,7 +201,7 @@ export class EsdbEventStore implements EventStore {
         let seen = 0;
         let last: Position | undefined;
         const read = this.client.readAll({
-          direction: backwards ? BACKWARDS : FORWARDS,
+          direction: backwards ? esdb().BACKWARDS : esdb().FORWARDS,
           fromPosition: from,
           maxCount: page,
         });
@@ -293,7 +288,7 @@ export class EsdbEventStore implements EventStore {
             fromPosition: comparePositions(position, START) === 0 ? 'start' : position,
             ...(prefixes
               ? {
-                  filter: streamNameFilter({
+                  filter: esdb().streamNameFilter({
                     prefixes,
                     checkpointInterval: CHECKPOINT_INTERVAL_MULTIPLIER,
                     checkpointReached: (sub, at) => {
@@ -322,9 +317,9 @@ export class EsdbEventStore implements EventStore {
         } catch (error) {
           if (closed) return;
           const reconnectable =
-            error instanceof UnavailableError ||
-            error instanceof CancelledError ||
-            error instanceof DeadlineExceededError;
+            error instanceof esdb().UnavailableError ||
+            error instanceof esdb().CancelledError ||
+            error instanceof esdb().DeadlineExceededError;
           if (!reconnectable) {
             onError?.(this.failure(error, ALL));
             return;
@@ -359,10 +354,12 @@ export class EsdbEventStore implements EventStore {
 function serverFilter(filter: EventFilter): Filter | undefined {
   const base = { checkpointInterval: CHECKPOINT_INTERVAL_MULTIPLIER };
   if (filter.eventTypes) {
-    return filter.eventTypes.length ? eventTypeFilter({ ...base, prefixes: filter.eventTypes }) : undefined;
+    return filter.eventTypes.length
+      ? esdb().eventTypeFilter({ ...base, prefixes: filter.eventTypes })
+      : undefined;
   }
   const prefixes = filter.streamNamePrefixes ?? [];
-  return prefixes.length ? streamNameFilter({ ...base, prefixes }) : undefined;
+  return prefixes.length ? esdb().streamNameFilter({ ...base, prefixes }) : undefined;
 }
 
 /**
@@ -414,14 +411,14 @@ const NOT_READY_OR_BUSY = /\bServer Is (Not Ready|Busy|Too Busy)\b/;
  * hard-deleted stream is StreamDeletedError.
  */
 function portError(error: unknown, streamId: string): unknown {
-  if (error instanceof EsdbStreamDeletedError) return new StreamDeletedError(error.streamName ?? streamId);
+  if (error instanceof esdb().StreamDeletedError) return new StreamDeletedError(error.streamName ?? streamId);
   if (
-    error instanceof UnavailableError ||
-    error instanceof DeadlineExceededError ||
-    error instanceof CancelledError ||
-    error instanceof TimeoutError ||
-    error instanceof NotLeaderError ||
-    (error instanceof UnknownError && NOT_READY_OR_BUSY.test(error.message)) ||
+    error instanceof esdb().UnavailableError ||
+    error instanceof esdb().DeadlineExceededError ||
+    error instanceof esdb().CancelledError ||
+    error instanceof esdb().TimeoutError ||
+    error instanceof esdb().NotLeaderError ||
+    (error instanceof esdb().UnknownError && NOT_READY_OR_BUSY.test(error.message)) ||
     // An append's server-features probe fails with the raw gRPC error, not the client's wrapped one.
     UNREACHABLE_GRPC_CODES.has((error as { code?: unknown } | null)?.code as number)
   ) {

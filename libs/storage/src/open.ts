@@ -1,8 +1,7 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import { LocalSnapshotStorage } from './local';
 import type { SnapshotStorage } from './port';
 import { RoutingSnapshotStorage } from './routing';
-import { S3_SCHEME, S3SnapshotStorage } from './s3';
+import { S3_SCHEME, S3SnapshotStorage, s3Sdk } from './s3';
 
 export interface S3Settings {
   /** Path-style requests (`http://host/bucket/key`), which MinIO, Ceph and most local servers need. */
@@ -21,7 +20,7 @@ export function openSnapshotStorage(roots: string[], s3: S3Settings): SnapshotSt
   const remote = roots.filter((root) => S3_SCHEME.test(root));
   const client =
     remote.length > 0
-      ? new S3Client({
+      ? new (s3Sdk().S3Client)({
           forcePathStyle: s3.forcePathStyle,
           // The SDK needs a region even for stores that have none (MinIO, Ceph).
           region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',

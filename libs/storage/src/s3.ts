@@ -1,10 +1,5 @@
-import {
-  DeleteObjectsCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type * as S3Sdk from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { normaliseLocation } from '@snapcat/domain';
 import {
   LocationRefusedError,
@@ -16,6 +11,16 @@ import {
 
 /** `s3://`, and Flink's `s3a://` and `s3p://` for the same store. */
 export const S3_SCHEME = /^s3[ap]?:\/\//i;
+
+/**
+ * The AWS SDK, required when S3 is first used rather than when this module loads: ~1 MB of JavaScript that
+ * every start without an s3:// root would parse for nothing (BENCHMARKS.md #17).
+ */
+let loadedSdk: typeof S3Sdk | undefined;
+export function s3Sdk(): typeof S3Sdk {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- on first use, as said above
+  return (loadedSdk ??= require('@aws-sdk/client-s3') as typeof S3Sdk);
+}
 
 export interface S3Location {
   bucket: string;
@@ -126,7 +131,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
     const target = { bucket: dir.bucket, key: `${dir.key}/${MANIFEST_FILE_NAME}` };
     // A PUT is atomic: a reader sees the whole manifest or none.
     await this.client.send(
-      new PutObjectCommand({
+      new (s3Sdk().PutObjectCommand)({
         Bucket: target.bucket,
         Key: target.key,
         Body: `${JSON.stringify(manifest, null, 2)}\n`,
@@ -183,7 +188,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
     do {
       const page = await this.withBackoff(() =>
         this.client.send(
-          new ListObjectsV2Command({
+          new (s3Sdk().ListObjectsV2Command)({
             Bucket: bucket,
             Prefix: prefix,
             ...(token ? { ContinuationToken: token } : {}),
@@ -200,7 +205,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
   private async sizeOf(o: S3Location): Promise<number | undefined> {
     try {
       const head = await this.withBackoff(() =>
-        this.client.send(new HeadObjectCommand({ Bucket: o.bucket, Key: o.key })),
+        this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: o.bucket, Key: o.key })),
       );
       return head.ContentLength ?? 0;
     } catch (error) {
@@ -217,7 +222,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
     for (let attempt = 1; ; attempt += 1) {
       const answer = await this.withBackoff(() =>
         this.client.send(
-          new DeleteObjectsCommand({
+          new (s3Sdk().DeleteObjectsCommand)({
             Bucket: bucket,
             Delete: { Objects: left.map((o) => ({ Key: o.key })), Quiet: true },
           }),

@@ -50,7 +50,6 @@ import {
 import { Problem } from './problem';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { ANONYMOUS, accessPlugin, principalOf, requireEveryNamespace, visibleNamespaces } from './access';
 import { CLUSTERS_SPAN_EVERY_NAMESPACE, clusterCommands } from './clusters';
 import { requestId } from './metrics';
@@ -128,8 +127,10 @@ export function createGraphql(deps: GraphqlDeps) {
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'snapcat catalog', additionalHeaders: { [CSRF_HEADER]: '1' } },
     // GraphiQL from the package, inlined in the page: yoga's default loads it from a CDN, which an air-gapped
-    // operator cannot reach (issue 21).
-    renderGraphiQL,
+    // operator cannot reach (issue 21). Required on the first page view, not at start: the package is 8.9 MB of
+    // JavaScript that every start would parse (BENCHMARKS.md #17).
+    renderGraphiQL: async (options) =>
+      (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     logging: false,
     plugins: [
       // A browser may send a GET or a form POST to another site without a preflight: such requests must
