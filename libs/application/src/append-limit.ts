@@ -31,10 +31,8 @@ export function appendTooLarge(
     let field: { name: string; bytes: number } | undefined;
     for (const event of outcomes[index]!.events) {
       bytes += jsonBytes(event) + 2 * event.type.length;
-      for (const [name, value] of Object.entries(event)) {
-        const size = jsonBytes(value);
-        if (!field || size > field.bytes) field = { name, bytes: size };
-      }
+      const heaviest = heaviestField(event);
+      if (heaviest && (!field || heaviest.bytes > field.bytes)) field = heaviest;
     }
     total += bytes;
     if (bytes > limit && (!largest || bytes > largest.bytes)) {
@@ -45,4 +43,45 @@ export function appendTooLarge(
     bytes: largest?.bytes ?? total,
     ...(largest ? { command: largest.command, field: largest.field } : {}),
   });
+}
+
+/** The field of `value` whose JSON weighs most. */
+function heaviestField(value: object): { name: string; bytes: number } | undefined {
+  let field: { name: string; bytes: number } | undefined;
+  for (const [name, v] of Object.entries(value)) {
+    const bytes = jsonBytes(v);
+    if (!field || bytes > field.bytes) field = { name, bytes };
+  }
+  return field;
+}
+
+/**
+ * Room an event needs beyond the fields its command carries (its type, times and the state's own fields)
+ * and its metadata (request id, caller, schema version): a command whose JSON is within this of the limit
+ * may be over it once decided.
+ */
+export const EVENT_ALLOWANCE_BYTES = 4096;
+
+/**
+ * The first command of a request of many that cannot fit in one append on its own, found before any of the
+ * request is written: the bus splits such a request's commands across appends when together they are over
+ * the limit, but never one command, so one that is over alone would fail after the others were written.
+ * `bytes` is the command's JSON and the allowance.
+ */
+export function commandOverLimit(
+  stream: string,
+  commands: readonly object[],
+  limit: number,
+): AppendTooLargeError | undefined {
+  for (const [index, command] of commands.entries()) {
+    const bytes = jsonBytes(command) + EVENT_ALLOWANCE_BYTES;
+    if (bytes > limit) {
+      return new AppendTooLargeError(stream, limit, {
+        bytes,
+        command: index,
+        field: heaviestField(command)?.name,
+      });
+    }
+  }
+  return undefined;
 }

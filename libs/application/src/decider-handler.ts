@@ -8,7 +8,7 @@ import {
   type RecordedEvent,
 } from '@snapcat/event-store';
 import { AggregateCache, type Evictable } from './aggregate-cache';
-import { appendBytes, appendTooLarge } from './append-limit';
+import { appendBytes, appendTooLarge, commandOverLimit } from './append-limit';
 import {
   GroupCommitQueue,
   settle,
@@ -204,7 +204,8 @@ export class DeciderHandler<State, Command extends object, Event extends { type:
   /**
    * Commands to one aggregate, decided in order and appended together: one queue entry and one promise for
    * each `maxBatch` of them, not one each. Rejects with the first command's rejection, as `Promise.all`
-   * over `execute` would; the others are decided and written all the same.
+   * over `execute` would; the others are decided and written all the same. A store with an append limit
+   * refuses the request before any of it is written when one of its commands cannot fit on its own.
    */
   async executeAll(
     id: string,
@@ -212,6 +213,12 @@ export class DeciderHandler<State, Command extends object, Event extends { type:
     metadata: Metadata,
   ): Promise<CommandResult<Reply, Event>[]> {
     this.stats.commands += commands.length;
+    const limit = this.store.maxAppendBytes;
+    if (limit !== undefined && commands.length > 1) {
+      // Before anything is written: the request's commands may go to the store in several appends.
+      const refused = commandOverLimit(this.streams.streamOf(id), commands, limit);
+      if (refused) throw refused;
+    }
     const queue = this.cache.use(id).queue;
     const chunks: Promise<unknown>[] = [];
     for (let i = 0; i < commands.length; i += this.maxBatch) {
@@ -260,11 +267,14 @@ export class DeciderHandler<State, Command extends object, Event extends { type:
       }
       const limit = this.store.maxAppendBytes;
       if (limit !== undefined && events.length > 0 && appendBytes(events) > limit) {
-        // More than the store takes in one append (EventStoreDB's MaxAppendSize). One entry (one request)
-        // is refused here, before the store, naming what made it large; a group is split.
-        const stream = this.streams.streamOf(aggregate.id);
-        if (batch.length === 1) throw appendTooLarge(stream, batch[0]!.commands, decision.outcomes, limit);
-        await aggregate.queue.commitInHalves(batch);
+        // More than the store takes in one append (EventStoreDB's MaxAppendSize). One command is refused
+        // here, before the store, naming what made it large; a group is split by request, and a request of
+        // many commands (a batch of acknowledgements, each answered on its own) by command.
+        const only = batch.length === 1 ? batch[0]! : undefined;
+        if (only?.commands.length === 1) {
+          throw appendTooLarge(this.streams.streamOf(aggregate.id), only.commands, decision.outcomes, limit);
+        }
+        await (only ? aggregate.queue.commitInParts(only) : aggregate.queue.commitInHalves(batch));
         this.stats.appendsSplit += 1;
         return;
       }

@@ -100,14 +100,37 @@ export class GroupCommitQueue<Command, Metadata> {
 
   /**
    * The first half of the entries, then the rest, each committed on what the one before wrote: a batch
-   * whose events are more than the store takes at once. An entry's events stay in one append (a request is
-   * atomic); an entry alone over the limit fails alone.
+   * whose events are more than the store takes at once. An entry's events stay in one append here; an entry
+   * alone over the limit is split by commitInParts, or fails alone when it is one command.
    */
   async commitInHalves(batch: Entry<Command, Metadata>[]): Promise<void> {
     const half = Math.ceil(batch.length / 2);
     for (const part of [batch.slice(0, half), batch.slice(half)]) {
       await this.commit(part).catch((error: unknown) => this.fail(part, error));
     }
+  }
+
+  /**
+   * One request of many commands whose events are more than the store takes at once: the first half of its
+   * commands, then the rest on what the first wrote, answered together as one entry (its results in order,
+   * or its first rejection, as settle answers). A failed commit throws: the caller's batch fails with it.
+   */
+  async commitInParts(entry: Entry<Command, Metadata>): Promise<void> {
+    const half = Math.ceil(entry.commands.length / 2);
+    const results: unknown[] = [];
+    let rejection: { error: unknown } | undefined;
+    for (const commands of [entry.commands.slice(0, half), entry.commands.slice(half)]) {
+      const part: Entry<Command, Metadata> = {
+        kind: 'many',
+        commands,
+        metadata: entry.metadata,
+        resolve: (executed) => results.push(...(executed as unknown[])),
+        reject: (error) => (rejection ??= { error }),
+      };
+      await this.commit([part]); // a failure rejects the whole entry (drain), and the rest is not written
+    }
+    if (rejection) entry.reject(rejection.error);
+    else entry.resolve(results);
   }
 
   private async drain(): Promise<void> {

@@ -16,6 +16,10 @@ export interface OptimisticRetryOptions {
    * batch wrote nothing but kept finding new events). Default: ConcurrencyExhaustedError.
    */
   exhausted?: (id: string, conflict: WrongExpectedVersionError | undefined) => unknown;
+  /** How a pause is taken (tests observe the pauses asked for instead of timing them). Default: a timer. */
+  pause?: (ms: number) => Promise<void>;
+  /** A number in [0, 1) that picks the pause. Default: Math.random. */
+  random?: () => number;
 }
 
 /**
@@ -27,11 +31,15 @@ export interface OptimisticRetryOptions {
 export class OptimisticRetry {
   readonly attempts: number;
   private readonly exhausted: NonNullable<OptimisticRetryOptions['exhausted']>;
+  private readonly pause: NonNullable<OptimisticRetryOptions['pause']>;
+  private readonly random: NonNullable<OptimisticRetryOptions['random']>;
 
   constructor(options: OptimisticRetryOptions) {
     if (!(options.attempts >= 1)) throw new RangeError('an optimistic retry makes at least one attempt');
     this.attempts = options.attempts;
     this.exhausted = options.exhausted ?? ((id) => new ConcurrencyExhaustedError(id));
+    this.pause = options.pause ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
   }
 
   /** Whether an append failed because another writer appended first: catch up and decide again. */
@@ -46,6 +54,6 @@ export class OptimisticRetry {
    */
   async beforeNext(id: string, attempt: number, conflict?: WrongExpectedVersionError): Promise<void> {
     if (attempt + 1 >= this.attempts) throw this.exhausted(id, conflict);
-    if (conflict) await new Promise((r) => setTimeout(r, Math.random() * 2 ** Math.min(attempt, 6)));
+    if (conflict) await this.pause(this.random() * 2 ** Math.min(attempt, 6));
   }
 }

@@ -5,7 +5,8 @@ import { CommandBus, jobStream } from '../src';
 
 // Issue 25: EventStoreDB refuses an append over MaxAppendSize. A group commit gathers whatever requests
 // queued up, so together they can be over it while each one alone is small: the bus splits such a group
-// (each request's events still in one append); one request over the limit on its own fails alone.
+// (each request's events in one append, but for a request of many commands, split by command); one
+// command over the limit on its own fails alone, and a request of many holding one is refused whole.
 
 const JOB = '5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e';
 const LIMIT = 64 * 1024;
@@ -92,5 +93,41 @@ describe('group commits and the store’s MaxAppendSize (EventStoreDB protocol t
       .map((e) => (e.data as { taskId: string }).taskId);
     expect(tasks).not.toContain('task-150');
     expect(tasks).toEqual(expect.arrayContaining(TASKS.slice(151, 160)));
+  });
+
+  it('one request of many acknowledgements, over the limit together, is written in several appends and answered whole', async () => {
+    const splitBefore = bus.stats.appendsSplit;
+    const appendsBefore = store.counters.appends;
+    // 30 acknowledgements of ~3 KB in one request (a batch-ack body): ~90 KB, over the 64 KB limit.
+    const batch = TASKS.slice(160, 190);
+    const executed = await bus.executeAll(batch.map((taskId) => ack(taskId, 20)));
+    expect(executed.map((e) => e.reply)).toEqual(
+      batch.map(() => expect.objectContaining({ result: 'SUCCESS' })),
+    );
+    expect(bus.stats.appendsSplit).toBeGreaterThan(splitBefore);
+    expect(store.counters.appends - appendsBefore).toBeGreaterThanOrEqual(2);
+    const acked = (await store.readStream(jobStream(JOB), { maxCount: 10_000 }))
+      .filter((e) => e.type === 'TaskAcknowledged')
+      .map((e) => (e.data as { taskId: string }).taskId);
+    expect(acked).toEqual(expect.arrayContaining(batch));
+  });
+
+  it('a request of many with one acknowledgement over the limit on its own is refused before any of it is written', async () => {
+    const appendsBefore = store.counters.appends;
+    const small = TASKS.slice(190, 199).map((taskId) => ack(taskId, 20));
+    const commands = [...small.slice(0, 5), ack('task-150', 600), ...small.slice(5)];
+    await expect(bus.executeAll(commands)).rejects.toMatchObject({
+      name: 'AppendTooLargeError',
+      command: 5,
+      field: 'stateHandles',
+      maxBytes: LIMIT,
+    });
+    expect(store.counters.appends).toBe(appendsBefore);
+    const acked = (await store.readStream(jobStream(JOB), { maxCount: 10_000 }))
+      .filter((e) => e.type === 'TaskAcknowledged')
+      .map((e) => (e.data as { taskId: string }).taskId);
+    expect(acked.filter((taskId) => TASKS.slice(190, 199).includes(taskId) || taskId === 'task-150')).toEqual(
+      [],
+    );
   });
 });

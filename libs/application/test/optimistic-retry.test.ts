@@ -42,19 +42,26 @@ describe.each(embeddedStores)('optimistic retry on $name', (adapter) => {
 });
 
 describe('optimistic retry', () => {
-  it('pauses after a lost append at most 2^attempt ms (64 ms at most), and not when nothing was lost', async () => {
-    const retry = new OptimisticRetry({ attempts: 100 });
+  it('pauses after a lost append for a random share of 2^attempt ms (64 ms at most), and not when nothing was lost', async () => {
+    const asked: number[] = [];
+    let draw = 0;
+    const retry = new OptimisticRetry({
+      attempts: 100,
+      pause: async (ms) => void asked.push(ms),
+      random: () => [0.5, 0.999, 0][draw++ % 3]!,
+    });
     const conflict = new WrongExpectedVersionError('s', 0n, 1n);
-    const took = async (attempt: number, lost?: WrongExpectedVersionError) => {
-      const started = performance.now();
-      await retry.beforeNext('s', attempt, lost);
-      return performance.now() - started;
-    };
-    for (let i = 0; i < 5; i += 1) expect(await took(0, conflict)).toBeLessThan(20);
-    expect(await took(50)).toBeLessThan(20);
-    const long = await Promise.all(Array.from({ length: 20 }, () => took(50, conflict)));
-    expect(Math.max(...long)).toBeLessThan(64 + 40);
-    expect(Math.max(...long)).toBeGreaterThan(10); // 20 random pauses in [0, 64): some are long
+    await retry.beforeNext('s', 50); // nothing lost: no pause
+    expect(asked).toEqual([]);
+    for (const attempt of [0, 3, 6, 50]) await retry.beforeNext('s', attempt, conflict);
+    expect(asked).toEqual([0.5 * 1, 0.999 * 8, 0 * 64, 0.5 * 64]);
+  });
+
+  it('takes its pauses on a timer by default', async () => {
+    const retry = new OptimisticRetry({ attempts: 100, random: () => 0.99 });
+    const started = performance.now();
+    await retry.beforeNext('s', 6, new WrongExpectedVersionError('s', 0n, 1n));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(60); // 0.99 x 64 ms, a lower bound only
   });
 
   it('makes at least one attempt', () => {
