@@ -213,6 +213,11 @@ export class Projector {
     if (version === this.version && this.subscription) return;
     await this.subscription?.close();
     this.reset();
+    // A write of the previous subscription may still be in flight (and flushes queued behind it): it ends
+    // before this subscription starts, so that it can neither take this one's events nor leave its
+    // revisions in the caches this one starts from (then cleared again).
+    await this.flushing;
+    this.reset();
     this.version = version;
     const space = this.keys.space(version);
     const stored = await this.deps.redis.get(space.position);

@@ -1,5 +1,6 @@
 import IORedis from 'ioredis';
 import { snapshotView, type JobState } from '@snapcat/domain';
+import { jobStream } from '@snapcat/application';
 import { formatPosition, type RecordedEvent } from '@snapcat/event-store';
 import { Projector, ReadModel, ReadModelKeys, verifyReadModel, type SnapshotEventMessage } from '../src';
 import { storedJobViews } from '../src/writes';
@@ -639,6 +640,62 @@ describe('projector (in process): its ticks, lease and subscription', () => {
       expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
       expect(await redis.hget(t.keys.space(1).applied, job(1))).toBe('0');
     } finally {
+      await t.stop();
+    }
+  });
+
+  it('a switch of `current` while a write is in flight: the new key space is followed once that write ended, and gets every event', async () => {
+    const t = setUp('switch-in-flight');
+    const { store, subscriptions } = tracked(t.store);
+    // The projector's reads of applied revisions wait at a gate while `hold` (the real Redis; the command is
+    // sent when the gate opens): a write of version 1 in flight, between its read and its MULTI.
+    let hold = false;
+    let held!: () => void;
+    const reached = new Promise<void>((resolve) => (held = resolve));
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const gated = new Proxy(redis, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        const method = (value as (...a: unknown[]) => Promise<unknown>).bind(target);
+        if (property !== 'hmget') return method;
+        return async (...args: unknown[]) => {
+          if (hold) {
+            held();
+            await gate;
+          }
+          return method(...args);
+        };
+      },
+    });
+    try {
+      // A lease longer than the hold: the held write still commits to version 1 when the gate opens.
+      const projector = t.make({ store, redis: gated as IORedis, leaseMs: 10_000 });
+      await projector.start();
+      await writeJob(t.store, job(1), 1);
+      await t.caughtUp();
+      hold = true;
+      await writeJob(t.store, job(2), 1); // a job the projector has not seen: its write reads its revision
+      await reached;
+      await redis.set(t.keys.current, '2'); // as a rebuild's switch does (the projector then fills version 2)
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // 20 ticks: time enough to switch
+      // Before the fix, version 2 was followed at once: its events waited behind the held write, whose
+      // job-2 revision stayed in the cache, so version 2 skipped job 2's events as already applied.
+      expect(subscriptions).toHaveLength(1);
+      hold = false;
+      open();
+      await eventually(() => subscriptions.length === 2, 5000, 'version 2 followed');
+      const [last] = await t.store.readAll({ direction: 'backwards', maxCount: 1 });
+      expect(await t.readModel.waitFor(last!.position, 5000)).toBe(true);
+      const lastRevision = async (jobId: string) =>
+        String((await t.store.readStream(jobStream(jobId), { maxCount: 1000 })).length - 1);
+      const expected = [await lastRevision(job(1)), await lastRevision(job(2))];
+      expect(await redis.hmget(t.keys.space(2).applied, job(1), job(2))).toEqual(expected);
+      expect(await redis.hmget(t.keys.space(1).applied, job(1), job(2))).toEqual(expected);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+    } finally {
+      open();
       await t.stop();
     }
   });
