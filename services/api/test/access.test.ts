@@ -25,10 +25,10 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { GRAPHQL_RULES, REST_RULES, restRule, type Rule } from '../src/access';
-import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
+import { createSnapshotEventsPubSub } from '../src/graphql';
 import { SCHEMA_FILE } from './files';
 import { openApiDocument } from '../src/openapi';
-import { apiFixture, JOB } from './fixture';
+import { apiFixture, JOB, graphqlOver, startProjector } from './fixture';
 import { concrete, registered, requestExamples, webhookStub } from './routes';
 
 /*
@@ -110,29 +110,11 @@ describe('access matrix', () => {
       readModel,
       readModelAvailable: () => true,
       tokens: TOKENS,
-      graphql: ({ store, useCases, clusters }) =>
-        createGraphql({
-          schemaFile: SCHEMA_FILE,
-          useCases,
-          store,
-          readModel,
-          pubsub,
-          topic: `${prefix}:events`,
-          tokens: TOKENS,
-          clusters,
-        }),
+      graphql: graphqlOver({ readModel, topic: `${prefix}:events`, tokens: TOKENS, pubsub }),
     });
     http = request(fx.app);
     // The mutations answer once the read model shows their events.
-    projector = new Projector({
-      store: fx.store,
-      redis: projectorRedis,
-      prefix,
-      log: { info: () => {}, error: () => {} },
-      publish: () => {},
-      tickMs: 50,
-    });
-    await projector.start();
+    projector = await startProjector(fx.store, projectorRedis, prefix);
     const admin = authorization('admin');
     await http
       .put(`/api/v1/jobs/${JOB}`)

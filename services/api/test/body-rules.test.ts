@@ -22,9 +22,8 @@ import { testPrefix } from '../../../test/support/service';
 import { DEFAULT_RULE, GRAPHQL_RULES, restRule } from '../src/access';
 import { REST_BODY_LIMIT } from '../src/app';
 import { openApiDocument } from '../src/openapi';
-import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
 import { SCHEMA_FILE } from './files';
-import { apiFixture, BASE, expectProblem, JOB } from './fixture';
+import { apiFixture, BASE, expectProblem, JOB, graphqlOver } from './fixture';
 import { concrete, requestExamples, SUBSCRIPTION } from './routes';
 
 /*
@@ -136,17 +135,11 @@ describe('every body: unknown fields and oversized bodies', () => {
     fx = apiFixture({
       tokens: TOKENS,
       webhooks,
-      graphql: ({ store, useCases, clusters }) =>
-        createGraphql({
-          schemaFile: SCHEMA_FILE,
-          useCases,
-          store,
-          readModel: new ReadModel(redis, prefix),
-          pubsub: createSnapshotEventsPubSub(),
-          topic: `${prefix}:events`,
-          tokens: TOKENS,
-          clusters,
-        }),
+      graphql: graphqlOver({
+        readModel: new ReadModel(redis, prefix),
+        topic: `${prefix}:events`,
+        tokens: TOKENS,
+      }),
     });
     http = request(fx.app);
     // What the paths name: the job, its snapshot 1, a webhook subscription (a cluster's PUT creates it).

@@ -4,9 +4,7 @@ import { MemoryEventStore } from '@snapcat/event-store';
 import type { ReadModel } from '@snapcat/read-model';
 import { createLogger, newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { SecretBox } from '@snapcat/webhooks';
-import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
-import { SCHEMA_FILE } from './files';
-import { apiFixture, expectProblem, TEST_SECRET_KEY } from './fixture';
+import { apiFixture, expectProblem, TEST_SECRET_KEY, graphqlOver } from './fixture';
 
 /*
  * The Flink clusters snapcat may talk to (issue 19): PUT/GET/DELETE /api/v1/clusters and their GraphQL
@@ -19,20 +17,9 @@ const API_KEY = 'proxy-key-9d8c7b6a5f4e3d2c1b0a';
 const PLAINTEXTS = [SECRET, 'cluster-secret-7f3a', API_KEY];
 const URL = '/api/v1/clusters';
 
-const graphqlFor =
-  (tokens?: ReturnType<typeof parseTokenList>) =>
-  ({ store, useCases, clusters }: { store: never; useCases: never; clusters: ClusterRepository }) =>
-    createGraphql({
-      schemaFile: SCHEMA_FILE,
-      useCases,
-      store,
-      // The cluster fields never read the read model.
-      readModel: {} as unknown as ReadModel,
-      pubsub: createSnapshotEventsPubSub(),
-      topic: 'clusters-test',
-      tokens,
-      clusters,
-    });
+// The cluster fields never read the read model.
+const graphqlFor = (tokens?: ReturnType<typeof parseTokenList>) =>
+  graphqlOver({ readModel: {} as unknown as ReadModel, topic: 'clusters-test', tokens });
 
 describe('Flink clusters over REST', () => {
   const raw: string[] = [];

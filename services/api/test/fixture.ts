@@ -5,14 +5,61 @@ import { ClusterRepository, CommandBus } from '@snapcat/application';
 import { SecretBox } from '@snapcat/webhooks';
 import { SqliteEventStore, type EventStore } from '@snapcat/event-store';
 import { LocalSnapshotStorage } from '@snapcat/storage';
+import type { Redis } from 'ioredis';
+import { Projector, type ReadModel } from '@snapcat/read-model';
+import type { TokenEntry } from '@snapcat/runtime';
 import { createApp, type AppDeps } from '../src/app';
+import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
 import { createUseCases, type UseCases } from '../src/use-cases';
-import { CONSOLE_DIR } from './files';
+import { CONSOLE_DIR, SCHEMA_FILE } from './files';
 
 export const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 export const BASE = '/api/v1';
 /** The SNAPCAT_SECRET_KEY of the tests: the fixture's clusters seal their header values with it. */
 export const TEST_SECRET_KEY = 'test-secret-key-0123456789-abcdefghij';
+
+/** What the fixture's GraphQL is made over: its bus, store, use cases and clusters. */
+export interface GraphqlCore {
+  bus: CommandBus;
+  store: EventStore;
+  useCases: UseCases;
+  clusters: ClusterRepository;
+}
+
+/** The fixture's `graphql` option: the real GraphQL over the fixture's own parts, reading `readModel`. */
+export function graphqlOver(options: {
+  readModel: ReadModel;
+  /** The pub/sub topic of snapshot events (the subscriptions'). */
+  topic: string;
+  tokens?: readonly TokenEntry[];
+  pubsub?: ReturnType<typeof createSnapshotEventsPubSub>;
+}) {
+  return ({ store, useCases, clusters }: GraphqlCore) =>
+    createGraphql({
+      schemaFile: SCHEMA_FILE,
+      useCases,
+      store,
+      readModel: options.readModel,
+      pubsub: options.pubsub ?? createSnapshotEventsPubSub(),
+      topic: options.topic,
+      tokens: options.tokens,
+      clusters,
+    });
+}
+
+/** The read model's projector of `store` under `prefix`, quiet and ticking every 50 ms, started. */
+export async function startProjector(store: EventStore, redis: Redis, prefix: string): Promise<Projector> {
+  const projector = new Projector({
+    store,
+    redis,
+    prefix,
+    log: { info: () => {}, error: () => {} },
+    publish: () => {},
+    tickMs: 50,
+  });
+  await projector.start();
+  return projector;
+}
 
 /** The API on a real SQLite store in a temporary directory; supertest serves it over real HTTP. */
 export function apiFixture(
@@ -30,12 +77,7 @@ export function apiFixture(
       | 'consoleDir'
       | 'clusters'
     > & {
-      graphql: (core: {
-        bus: CommandBus;
-        store: EventStore;
-        useCases: UseCases;
-        clusters: ClusterRepository;
-      }) => AppDeps['graphql'];
+      graphql: (core: GraphqlCore) => AppDeps['graphql'];
     }
   > = {},
 ) {

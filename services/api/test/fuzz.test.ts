@@ -6,9 +6,7 @@ import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { REST_RULES } from '../src/access';
-import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
-import { SCHEMA_FILE } from './files';
-import { apiFixture, JOB } from './fixture';
+import { apiFixture, JOB, graphqlOver } from './fixture';
 import { webhookStub } from './routes';
 
 /*
@@ -120,16 +118,7 @@ describe('fuzz: malformed requests', () => {
       storage,
       readModel,
       readModelAvailable: () => true,
-      graphql: ({ store, useCases }) =>
-        createGraphql({
-          schemaFile: SCHEMA_FILE,
-          useCases,
-          store,
-          readModel,
-          pubsub: createSnapshotEventsPubSub(),
-          topic: `${prefix}:e`,
-          tokens: TOKENS,
-        }),
+      graphql: graphqlOver({ readModel, topic: `${prefix}:e`, tokens: TOKENS }),
     });
     http = request(fx.app);
   });

@@ -3,9 +3,7 @@ import request from 'supertest';
 import { Projector, ReadModel } from '@snapcat/read-model';
 import { deleteKeys, recordRoundTrips } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
-import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
-import { BASE, JOB, apiFixture } from './fixture';
-import { SCHEMA_FILE } from './files';
+import { BASE, JOB, apiFixture, graphqlOver, startProjector } from './fixture';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const SNAPSHOTS = 25;
@@ -39,27 +37,10 @@ describe('GraphQL job: the job and its first page of snapshots in one round trip
     fx = apiFixture({
       readModel,
       readModelAvailable: () => true,
-      graphql: ({ store, useCases, clusters }) =>
-        createGraphql({
-          schemaFile: SCHEMA_FILE,
-          useCases,
-          store,
-          readModel,
-          pubsub: createSnapshotEventsPubSub(),
-          topic: `${prefix}:events`,
-          clusters,
-        }),
+      graphql: graphqlOver({ readModel, topic: `${prefix}:events` }),
     });
     http = request(fx.app);
-    projector = new Projector({
-      store: fx.store,
-      redis: projectorRedis,
-      prefix,
-      log: { info: () => {}, error: () => {} },
-      publish: () => {},
-      tickMs: 50,
-    });
-    await projector.start();
+    projector = await startProjector(fx.store, projectorRedis, prefix);
     await http
       .put(`${BASE}/jobs/${JOB}`)
       .send({ name: 'orders', tasks: ['a'] })

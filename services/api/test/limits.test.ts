@@ -4,10 +4,9 @@ import { ReadModel } from '@snapcat/read-model';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { deleteKeys } from '../../../test/support/redis';
 import { GRAPHQL_BODY_LIMIT } from '../src/app';
-import { CSRF_HEADER, GRAPHQL_LIMITS, createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
-import { SCHEMA_FILE } from './files';
+import { CSRF_HEADER, GRAPHQL_LIMITS } from '../src/graphql';
 import { createRateLimiter } from '../src/rate-limit';
-import { apiFixture, expectProblem, JOB } from './fixture';
+import { apiFixture, expectProblem, JOB, graphqlOver } from './fixture';
 
 /*
  * Issue 18, item 6: the per-caller rate limit (429 + Retry-After, never on the probes, shared through Redis),
@@ -96,15 +95,7 @@ describe('GraphQL limits', () => {
   beforeAll(() => {
     fx = apiFixture({
       storage: { isWithinRoots: async () => true } as never,
-      graphql: ({ store, useCases }) =>
-        createGraphql({
-          schemaFile: SCHEMA_FILE,
-          useCases,
-          store,
-          readModel: readModel(),
-          pubsub: createSnapshotEventsPubSub(),
-          topic: `${prefix}:events`,
-        }),
+      graphql: graphqlOver({ readModel: readModel(), topic: `${prefix}:events` }),
     });
     http = request(fx.app);
   });

@@ -2,9 +2,7 @@ import IORedis from 'ioredis';
 import request from 'supertest';
 import { ReadModel } from '@snapcat/read-model';
 import { deleteKeys } from '../../../test/support/redis';
-import { createGraphql, createSnapshotEventsPubSub } from '../src/graphql';
-import { SCHEMA_FILE } from './files';
-import { apiFixture, JOB } from './fixture';
+import { apiFixture, JOB, graphqlOver } from './fixture';
 
 /*
  * Issue 18, item 1: REST and GraphQL run the same use cases (src/use-cases.ts), so the same bad input or the
@@ -91,15 +89,7 @@ describe('REST and GraphQL run the same use cases', () => {
   const prefix = `snapcat-test-use-cases-${process.pid}-${Date.now().toString(36)}`;
   const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
   const fx = apiFixture({
-    graphql: ({ store, useCases }) =>
-      createGraphql({
-        schemaFile: SCHEMA_FILE,
-        useCases,
-        store,
-        readModel: new ReadModel(redis, prefix),
-        pubsub: createSnapshotEventsPubSub(),
-        topic: `${prefix}:events`,
-      }),
+    graphql: graphqlOver({ readModel: new ReadModel(redis, prefix), topic: `${prefix}:events` }),
   });
   const http = request(fx.app);
 
