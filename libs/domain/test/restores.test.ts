@@ -4,6 +4,7 @@ import {
   encodeState,
   fold,
   initialState,
+  describeSnapshot,
   restorePlan,
   snapshotView,
   jobSummaryView,
@@ -306,6 +307,89 @@ describe('restore plans (R64)', () => {
     });
     expect(plan(job, 'FAILOVER', MINUTE)).toMatchObject({ ok: false, refusal: 'AGE_UNKNOWN' });
     expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({ ok: false, refusal: 'NO_CANDIDATE' });
+  });
+
+  it('R64 every plan and refusal says why in words, naming the run that counts after a restore', () => {
+    const job = new Job().register({ numRetained: 5 });
+    expect(plan(job, 'FAILOVER')).toMatchObject({
+      reason:
+        'the job has no completed snapshot (checkpoint, or snapshot the job restored from) to restore from',
+    });
+    expect(plan(job, 'LATEST_STATE')).toMatchObject({
+      reason: 'the job has no completed snapshot to restore from',
+    });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({
+      reason: 'the job has no completed savepoint to restore from',
+    });
+    const checkpoint = job.complete();
+    const savepoint = job.complete('SAVEPOINT');
+    expect(plan(job, 'FAILOVER')).toMatchObject({
+      reason: `the newest completed checkpoint, as a failover restores: snapshot ${checkpoint} (checkpoint)`,
+    });
+    expect(plan(job, 'LATEST_STATE')).toMatchObject({
+      reason: `the newest completed snapshot: snapshot ${savepoint} (${describeSnapshot(job.snapshot(savepoint))})`,
+    });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({
+      reason: `the newest completed savepoint: snapshot ${savepoint} (${describeSnapshot(job.snapshot(savepoint))})`,
+    });
+    // Ages in whole seconds; a candidate exactly maxAge old is still young enough.
+    job.now = job.snapshot(checkpoint).completedAt! + 600_000;
+    expect(plan(job, 'FAILOVER', 300_000)).toMatchObject({
+      ok: false,
+      reason: `the newest completed checkpoint, as a failover restores, snapshot ${checkpoint}, completed 600 s ago: older than maxAge (300 s)`,
+    });
+    expect(plan(job, 'FAILOVER', 600_000)).toMatchObject({ ok: true, snapshotId: checkpoint });
+    expect(plan(job, 'FAILOVER', 599_999)).toMatchObject({ ok: false, refusal: 'TOO_OLD' });
+
+    // After a restore from the checkpoint: only the run since counts, and every reason says so.
+    restore(job, checkpoint, 'NO_CLAIM');
+    const note = `; only the run since the restore from snapshot ${checkpoint} counts`;
+    expect(plan(job, 'FAILOVER')).toMatchObject({
+      snapshotId: checkpoint,
+      reason: `the snapshot the job restored from (no checkpoint completed since): snapshot ${checkpoint} (checkpoint)${note}`,
+    });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({
+      ok: false,
+      reason: `the job has no completed savepoint to restore from${note}`,
+    });
+  });
+
+  it('R64 a restored snapshot that is gone since is no candidate, and nothing else takes its place', () => {
+    const job = new Job().register({ numRetained: 5 });
+    const checkpoint = job.complete();
+    job.run({ type: 'PersistSnapshot', snapshotId: checkpoint });
+    restore(job, checkpoint, 'NO_CLAIM');
+    job.run({ type: 'RequestDiscard', snapshotId: checkpoint, force: true });
+    expect(job.snapshot(checkpoint).status).not.toBe('COMPLETED');
+    for (const strategy of ['FAILOVER', 'LATEST_STATE', 'LATEST_SAVEPOINT'] as const) {
+      expect(plan(job, strategy)).toMatchObject({ ok: false, refusal: 'NO_CANDIDATE', snapshotId: null });
+    }
+  });
+
+  it('R64 an external path restored in CLAIM mode is planned in CLAIM mode, and named in the reasons', () => {
+    const job = new Job().register();
+    const path = '/data/sp/savepoint-012345-abcdefabcdef';
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: path,
+      claimMode: 'CLAIM',
+      allowNonRestoredState: false,
+    });
+    expect(plan(job, 'LATEST_STATE')).toMatchObject({
+      ok: true,
+      snapshotId: null,
+      restorePath: path,
+      claimMode: 'CLAIM',
+      reason: 'the external path the job last restored from (nothing completed since)',
+    });
+    expect(plan(job, 'LATEST_STATE', 60_000)).toMatchObject({
+      ok: false,
+      refusal: 'AGE_UNKNOWN',
+      reason: `the external path the job last restored from (nothing completed since): ${path}, whose age snapcat does not know`,
+    });
+    expect(plan(job, 'LATEST_SAVEPOINT')).toMatchObject({
+      reason: `the job has no completed savepoint to restore from; only the run since the restore from ${path} counts`,
+    });
   });
 
   it('R64, R61 a plan says when another job or Flink version took the chosen snapshot', () => {
