@@ -262,6 +262,54 @@ describe("Flink's shapes of a job's snapshots (issue 19 item 5, decision 0017)",
     expect(FLINK_HISTORY_DEFAULT).toBeGreaterThanOrEqual(10_000);
   });
 
+  it('CheckpointingStatistics counts a pending snapshot in progress, keeps the newest savepoint apart, and sums durations', () => {
+    const job = new Job().register({ numRetained: 5, tasks: ['a'] });
+    const first = job.complete('SAVEPOINT');
+    const second = job.complete('SAVEPOINT');
+    const checkpoint = idOf(job.trigger());
+    job.now += 4_000;
+    job.ack(checkpoint, 'a', 10); // completes 4 s after its trigger
+    const pending = idOf(job.trigger());
+    const { statistics } = flinkCheckpointingStatistics(job.state);
+    expect(statistics.counts).toEqual({ restored: 0, total: 4, in_progress: 1, completed: 3, failed: 0 });
+    expect(statistics.latest.savepoint).toMatchObject({ id: second });
+    expect(statistics.latest.completed).toMatchObject({ id: checkpoint });
+    expect(statistics.history.map((h) => h.id)).toEqual([pending, checkpoint, second, first]);
+    expect(statistics.summary.end_to_end_duration).toMatchObject({ min: 0, max: 4_000 });
+  });
+
+  it('a restore from the job’s own checkpoint is no savepoint; an external path is one only when its directory is named savepoint-…', () => {
+    const job = new Job().register({ numRetained: 3 });
+    const checkpoint = job.complete();
+    job.run({
+      type: 'RestoreSnapshot',
+      snapshotId: checkpoint,
+      claimMode: 'NO_CLAIM',
+      allowNonRestoredState: false,
+    });
+    expect(flinkCheckpointingStatistics(job.state).statistics.latest.restored).toMatchObject({
+      id: checkpoint,
+      is_savepoint: false,
+    });
+    const restoredFrom = (externalPath: string) => {
+      job.run({ type: 'RestoreSnapshot', externalPath, claimMode: 'NO_CLAIM', allowNonRestoredState: false });
+      return flinkCheckpointingStatistics(job.state).statistics.latest.restored?.is_savepoint;
+    };
+    expect(restoredFrom('/sp/savepoint-abc/_metadata')).toBe(true);
+    expect(restoredFrom('/sp/savepoint-abc/')).toBe(true);
+    expect(restoredFrom('/sp/mysavepoint-abc')).toBe(false);
+    expect(restoredFrom('/sp/savepoint-abc/chk-3')).toBe(false);
+    expect(restoredFrom('/sp/savepoint-abc/_metadata.bak')).toBe(false);
+  });
+
+  it('the summary sorts what it is given; the quantiles of none are 0, and a position at the count is the largest', () => {
+    expect(statsSummary([30, 10, 20])).toMatchObject({ min: 10, max: 30, p50: 20 });
+    expect(quantile([], 0.5)).toBe(0);
+    expect(quantile([1, 2, 3], 0.75)).toBe(3); // pos = 0.75 x 4 = 3 = count
+    expect(quantile([1, 2, 3], 0.5)).toBe(2);
+    expect(quantile([1, 2, 3], 0.375)).toBe(1.5);
+  });
+
   it('the summary: min, max, the truncated average and Commons Math LEGACY quantiles', () => {
     expect(statsSummary([10, 20, 30, 40])).toEqual({
       min: 10,
