@@ -7,6 +7,11 @@ import {
   obligationsOfEvent,
   asksWhetherManaged,
   retentionDue,
+  discardUnfinished,
+  disposedByFlink,
+  snapshotObligations,
+  takenInFlink,
+  type DiscardState,
   type Event,
   type JobState,
 } from '../src';
@@ -191,5 +196,86 @@ describe('the live path and the reconcile agree (fast-check)', () => {
       propertyRuns(),
     );
     expect(reached).toBeGreaterThan(0);
+  });
+});
+
+describe('the predicates behind the obligations, case by case', () => {
+  const discard = (state: DiscardState['state'], retryable?: boolean): DiscardState => ({
+    cause: 'SUBSUMED',
+    requestedAt: T0,
+    state,
+    attempts: 1,
+    ...(retryable === undefined ? {} : { retryable }),
+  });
+
+  it('a discard is unfinished while requested or failed retryably, never once done', () => {
+    expect(discardUnfinished(undefined)).toBe(false);
+    expect(discardUnfinished(discard('REQUESTED'))).toBe(true);
+    expect(discardUnfinished(discard('FAILED', true))).toBe(true);
+    expect(discardUnfinished(discard('FAILED', false))).toBe(false);
+    expect(discardUnfinished(discard('DONE', true))).toBe(false); // done after a retryable failure
+  });
+
+  it('R67 what is taken in Flink, and what Flink disposes of', () => {
+    const savepoint = { kind: 'SAVEPOINT' as const, flinkCheckpointId: null, imported: false };
+    expect(takenInFlink(savepoint)).toBe(true);
+    expect(takenInFlink({ ...savepoint, flinkCheckpointId: 7 })).toBe(false);
+    expect(takenInFlink({ ...savepoint, imported: true })).toBe(false);
+    expect(takenInFlink({ ...savepoint, kind: 'CHECKPOINT' })).toBe(false);
+    expect(disposedByFlink({ kind: 'SAVEPOINT', imported: false })).toBe(true);
+    expect(disposedByFlink({ kind: 'CHECKPOINT', imported: true })).toBe(true);
+    expect(disposedByFlink({ kind: 'CHECKPOINT', imported: false })).toBe(false);
+  });
+
+  it('R67 a managed job’s checkpoint being discarded owes nothing: Flink owns it', () => {
+    const job = new Job().register({ numRetained: 2 });
+    const checkpoint = job.complete();
+    const snapshot = { ...job.snapshot(checkpoint), discard: discard('REQUESTED') };
+    expect(snapshotObligations(snapshot, false).map(obligationKey)).toEqual([`discard:${checkpoint}`]);
+    expect(snapshotObligations(snapshot, true)).toEqual([]);
+    const savepoint = { ...snapshot, kind: 'SAVEPOINT' as const };
+    expect(snapshotObligations(savepoint, true).map(obligationKey)).toEqual([`dispose:${checkpoint}`]);
+  });
+
+  it('R67 a managed job owes no stray cleanup, whatever its state holds', () => {
+    const state = { ...managed().state, strayCleanups: new Map([[3, ['/data/chk/x']]]) };
+    expect(obligations(state).map(obligationKey)).not.toContain('stray:3');
+    expect(obligations({ ...state, source: null }).map(obligationKey)).toContain('stray:3');
+  });
+
+  it('a discard request and a stray acknowledgement ask whether the job is managed; other events do not', () => {
+    const of = (type: string) => ({ type }) as unknown as Event;
+    expect(asksWhetherManaged(of('SnapshotDiscardRequested'))).toBe(true);
+    expect(asksWhetherManaged(of('StrayAcknowledgementReceived'))).toBe(true);
+    expect(asksWhetherManaged(of('SnapshotCompleted'))).toBe(false);
+  });
+
+  it('a savepoint trigger of an old log (no flinkCheckpointId, no imported field) is taken in Flink', () => {
+    const job = new Job().register({ tasks: ['a'] });
+    job.trigger('SAVEPOINT');
+    const event = job.log.find((e) => e.type === 'SnapshotTriggered')! as Record<string, unknown>;
+    const { flinkCheckpointId: _id, imported: _imported, ...old } = event;
+    expect(asksWhetherManaged(old as unknown as Event)).toBe(true);
+  });
+
+  it('a stray acknowledgement: its cleanup when it names one, one planned now for an old event, none of a managed job', () => {
+    const stray = (fields: object) =>
+      ({ type: 'StrayAcknowledgementReceived', snapshotId: 1, taskId: 'a', ...fields }) as unknown as Event;
+    expect(obligationsOfEvent(stray({ cleanupId: 4 })).owed).toEqual([{ kind: 'stray', cleanupId: 4 }]);
+    expect(obligationsOfEvent(stray({})).owed).toEqual([{ kind: 'stray' }]);
+    expect(obligationsOfEvent(stray({ cleanup: { locations: [] } })).owed).toEqual([]);
+    expect(obligationsOfEvent(stray({ cleanupId: 4 }), true).owed).toEqual([]);
+  });
+
+  it('retentionDue says no to a refused command, and lets any other error through', () => {
+    expect(retentionDue(new Job().state, T0)).toBe(false); // not registered: refused
+    // A state the fold cannot make (a schedule with retention over a snapshot map that is missing): a bug, loud.
+    const broken = {
+      ...new Job().register().state,
+      schedule: { every: 'PT1M', retention: { maxCount: 1 } },
+      completed: [1],
+      snapshots: undefined,
+    } as unknown as JobState;
+    expect(() => retentionDue(broken, T0)).toThrow(TypeError);
   });
 });
