@@ -106,3 +106,59 @@ describe('event schema versions', () => {
     });
   });
 });
+
+describe('what an unreadable event says', () => {
+  const registered = {
+    type: 'JobStatusChanged',
+    jobId: JOB,
+    occurredAt: AT,
+    from: 'CREATED',
+    to: 'RUNNING',
+  };
+  const read =
+    (type: string, data: unknown, metadata: Record<string, unknown> = {}) =>
+    () =>
+      readDomainEvent({ type, data, metadata });
+  const message = (run: () => unknown): string => {
+    try {
+      run();
+    } catch (error) {
+      expect(error).toBeInstanceOf(UnreadableEventError);
+      expect((error as Error).name).toBe('UnreadableEventError');
+      return (error as Error).message;
+    }
+    throw new Error('read without an error');
+  };
+
+  it('a current event passes the quick check only when it is an object of the type it is stored under', () => {
+    expect(readDomainEvent({ type: 'JobStatusChanged', data: registered, metadata: {} })).toBe(registered);
+    expect(message(read('JobStatusChanged', null))).toMatch(
+      /^event JobStatusChanged \(schema version 1\): data: /,
+    );
+    expect(message(read('JobStatusChanged', 'text'))).toMatch(
+      /^event JobStatusChanged \(schema version 1\): data: /,
+    );
+    expect(message(read('JobRegistered', registered))).toBe(
+      'event JobRegistered (schema version 1): its data is of type JobStatusChanged',
+    );
+    expect(() => read('JobStatusChanged', { ...registered, occurredAt: Date.parse(AT) })()).toThrow(
+      /^event JobStatusChanged \(schema version 1\): occurredAt: /,
+    );
+  });
+
+  it('names the field at fault by its path, and a version that is no positive integer', () => {
+    const { jobId: _jobId, ...withoutJob } = registered;
+    expect(message(read('JobStatusChanged', withoutJob))).toMatch(
+      /^event JobStatusChanged \(schema version 1\): jobId: /,
+    );
+    const Nested = z.strictObject({ type: z.literal('Nested'), inner: z.strictObject({ x: z.number() }) });
+    expect(
+      message(() =>
+        readEvent(Nested, { type: 'Nested', data: { type: 'Nested', inner: { x: 'a' } }, metadata: {} }),
+      ),
+    ).toMatch(/^event Nested \(schema version 1\): inner\.x: /);
+    expect(message(read('JobStatusChanged', registered, { [SCHEMA_VERSION_KEY]: 0 }))).toBe(
+      'event JobStatusChanged (schema version 0): its schema version is not a positive integer',
+    );
+  });
+});
