@@ -292,3 +292,29 @@ describe('R48 periodic triggerIds in the format of Flink’s TriggerId (Abstract
     });
   });
 });
+
+describe('R48 a slot’s trigger id', () => {
+  const JOB_ID = '0123456789abcdef0123456789abcdef';
+
+  it('names the schedule’s timing: another cron, another time zone or another interval is another id', () => {
+    const ids = [
+      periodicTriggerId(JOB_ID, { cron: '0 * * * *', tz: 'Europe/Berlin' }, 7),
+      periodicTriggerId(JOB_ID, { cron: '0 * * * *', tz: 'UTC' }, 7),
+      periodicTriggerId(JOB_ID, { cron: '0 * * * *' }, 7),
+      periodicTriggerId(JOB_ID, { cron: '5 * * * *' }, 7),
+      periodicTriggerId(JOB_ID, { every: 'PT1M' }, 7),
+      periodicTriggerId(JOB_ID, { every: 'PT1M' }, 8),
+    ];
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(id).toMatch(FLINK_TRIGGER_ID);
+  });
+
+  it('is the same in every release: workers of two versions during an upgrade hand Flink one trigger per slot', () => {
+    // Written once (2026-12-02) from the seed `snapcat periodic savepoint\n<job>\n<timing>\n<slot>`.
+    expect(periodicTriggerId(JOB_ID, { cron: '0 * * * *', tz: 'Europe/Berlin' }, 7)).toBe(
+      '63d5ec341a4037426a5946ac89bf74e9',
+    );
+    expect(periodicTriggerId(JOB_ID, { cron: '0 * * * *' }, 7)).toBe('bac6ed4c199ae7a1db6952177edcc66c');
+    expect(periodicTriggerId(JOB_ID, { every: 'PT1M' }, 7)).toBe('208ba44d270e93618c402e3f4e6b3e11');
+  });
+});
