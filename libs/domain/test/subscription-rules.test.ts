@@ -7,6 +7,7 @@ import {
   parseRetryAfter,
   requireSubscription,
   signingKeys,
+  subscriptionMatches,
   subscriptionView,
   webhookPayload,
   webhookPayloadSchemas,
@@ -329,5 +330,38 @@ describe('webhook messages', () => {
     ['https://example.com/x#part', false],
   ])('WebhookUrl %s: %s', (url, ok) => {
     expect(WebhookUrl.safeParse(url).success).toBe(ok);
+  });
+});
+
+describe('subscriptions limited to namespaces', () => {
+  const limited = (namespaces: '*' | string[]) =>
+    apply(new Map(), {
+      type: 'CreateSubscription',
+      subscriptionId: ID,
+      url: 'https://example.com/hook',
+      eventTypes: [],
+      jobIds: [],
+      secret: sealed(1),
+      namespaces,
+    } as SubscriptionCommand);
+
+  it('keeps the namespaces given (a copy), and records none for every namespace', () => {
+    const given = ['team-a', 'team-b'];
+    const { events, state } = limited(given);
+    expect(events[0]).toMatchObject({ namespaces: ['team-a', 'team-b'] });
+    expect((events[0] as { namespaces: string[] }).namespaces).not.toBe(given);
+    expect(state.get(ID)!.namespaces).toEqual(['team-a', 'team-b']);
+    expect(limited('*').events[0]).not.toHaveProperty('namespaces');
+    expect(limited('*').state.get(ID)!.namespaces).toBe('*');
+  });
+
+  it('gets its namespaces’ jobs’ events, and the events of no job', () => {
+    const subscription = limited(['team-a']).state.get(ID)!;
+    expect(subscriptionMatches(subscription, { type: 'SnapshotCompleted', jobId: JOB }, 'team-a')).toBe(true);
+    expect(subscriptionMatches(subscription, { type: 'SnapshotCompleted', jobId: JOB }, 'team-b')).toBe(
+      false,
+    );
+    expect(subscriptionMatches(subscription, { type: 'SnapshotCompleted', jobId: JOB })).toBe(false);
+    expect(subscriptionMatches(subscription, { type: 'WebhookDeliveryFailed' })).toBe(true);
   });
 });
