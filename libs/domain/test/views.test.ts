@@ -16,6 +16,8 @@ import {
   snapshotView,
   taskHandlesOf,
   type EventOf,
+  sameList,
+  sameTiming,
 } from '../src';
 import { JOB, Job, T0 } from './harness';
 
@@ -375,5 +377,28 @@ describe('durations', () => {
     expect(durationMs('P1W2DT3H4M5.5S')).toBe(((((7 + 2) * 24 + 3) * 60 + 4) * 60 + 5.5) * 1000);
     expect(() => durationMs('P1DT')).toThrow('not an ISO-8601 duration: P1DT');
     expect(() => durationMs('soon')).toThrow('not an ISO-8601 duration: soon');
+  });
+});
+
+describe('the comparisons the fold and the decider use', () => {
+  it('sameTiming: the same slots, whatever the retention; another cron, time zone or interval differs', () => {
+    expect(sameTiming({ every: 'PT60S' }, { every: 'PT1M', retention: { maxCount: 3 } })).toBe(true);
+    expect(sameTiming({ every: 'PT1M' }, { every: 'PT2M' })).toBe(false);
+    expect(sameTiming({ cron: '0 * * * *', tz: 'UTC' }, { cron: '0 * * * *', tz: 'UTC' })).toBe(true);
+    expect(sameTiming({ cron: '0 * * * *', tz: 'UTC' }, { cron: '5 * * * *', tz: 'UTC' })).toBe(false);
+    expect(sameTiming({ cron: '0 * * * *', tz: 'UTC' }, { cron: '0 * * * *', tz: 'Europe/Berlin' })).toBe(
+      false,
+    );
+    expect(sameTiming({ cron: '0 * * * *' }, { every: 'PT1H' })).toBe(false);
+  });
+
+  it('sameList: the same items in the same order', () => {
+    const list = ['a', 'b'];
+    expect(sameList(list, list)).toBe(true);
+    expect(sameList(['a', 'b'], ['a', 'b'])).toBe(true);
+    expect(sameList([], [])).toBe(true);
+    expect(sameList(['a', 'b'], ['b', 'a'])).toBe(false);
+    expect(sameList(['a'], ['a', 'b'])).toBe(false);
+    expect(sameList(['a', 'b'], ['a'])).toBe(false);
   });
 });
