@@ -341,9 +341,10 @@ describe('subscriptions limited to namespaces', () => {
       url: 'https://example.com/hook',
       eventTypes: [],
       jobIds: [],
+      description: '',
       secret: sealed(1),
       namespaces,
-    } as SubscriptionCommand);
+    });
 
   it('keeps the namespaces given (a copy), and records none for every namespace', () => {
     const given = ['team-a', 'team-b'];
