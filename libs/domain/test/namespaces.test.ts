@@ -8,6 +8,8 @@ import {
   evolveSubscriptions,
   fold,
   grantCovers,
+  grantsNamespace,
+  TaskList,
   initialState,
   subscriptionMatches,
   type JobState,
@@ -175,5 +177,26 @@ describe('namespaces', () => {
     expect(grantCovers(['search'], limited.namespaces)).toBe(false);
     expect(grantCovers(['payments'], everywhere.namespaces)).toBe(false);
     expect(grantCovers('*', everywhere.namespaces)).toBe(true);
+  });
+});
+
+describe('grants, case by case', () => {
+  it('`*` grants every namespace; a list only its own', () => {
+    expect(grantsNamespace('*', 'team-a')).toBe(true);
+    expect(grantsNamespace(['team-a'], 'team-a')).toBe(true);
+    expect(grantsNamespace(['team-a'], 'team-b')).toBe(false);
+  });
+
+  it('a grant covers a list when it holds every namespace of it, not some', () => {
+    expect(grantCovers(['team-a', 'team-b'], ['team-a', 'team-b'])).toBe(true);
+    expect(grantCovers(['team-a'], ['team-a', 'team-b'])).toBe(false);
+    expect(grantCovers(['team-a'], '*')).toBe(false);
+    expect(grantCovers('*', '*')).toBe(true);
+  });
+
+  it('a job’s task ids are unique', () => {
+    expect(TaskList.safeParse(['a', 'b']).success).toBe(true);
+    expect(TaskList.safeParse(['a', 'a']).success).toBe(false);
+    expect(TaskList.safeParse([]).success).toBe(true);
   });
 });
