@@ -202,8 +202,11 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     const job = managed();
     expect(jobSummaryView(job.state).warnings).toEqual([]);
     job.run({ type: 'RecordFlinkCheckpointConfig', externalized: false, deleteOnCancellation: true });
+    // Word for word: it names Flink's option and the values that keep checkpoints.
     expect(jobSummaryView(job.state).warnings).toEqual([
-      expect.stringContaining('externalized checkpoints are off'),
+      'Flink deletes this job’s checkpoints when it fails or is cancelled (externalized checkpoints are off): ' +
+        'only savepoints survive it; set execution.checkpointing.externalized-checkpoint-retention to ' +
+        'RETAIN_ON_CANCELLATION or DELETE_ON_CANCELLATION, or take savepoints often',
     ]);
     expect(
       job.run({ type: 'RecordFlinkCheckpointConfig', externalized: false, deleteOnCancellation: true })
