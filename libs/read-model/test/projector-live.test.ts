@@ -328,20 +328,13 @@ describe('projector (in process)', () => {
   it('a failing write is logged, and the projector resubscribes and catches up', async () => {
     const t = setUp('failing');
     let failures = 1;
-    const flaky = new Proxy(redis, {
-      get(target, property, receiver) {
-        if (property === 'hmget' && failures > 0) {
-          return async () => {
-            failures -= 1;
-            throw new Error('redis hiccup');
-          };
-        }
-        const value = Reflect.get(target, property, receiver) as unknown;
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const flaky = intercepting('hmget', (method) => async (...args) => {
+      if (failures === 0) return method(...args);
+      failures -= 1;
+      throw new Error('redis hiccup');
     });
     try {
-      const projector = t.make({ redis: flaky as IORedis });
+      const projector = t.make({ redis: flaky });
       await projector.start();
       await writeJob(t.store, job(1), 0);
       await t.caughtUp();
@@ -431,33 +424,39 @@ function tracked(store: MemoryEventStore) {
   return { store: proxy, subscriptions };
 }
 
+type Command = (...args: unknown[]) => Promise<unknown>;
+
+/** The real Redis client with one command wrapped: `wrap` gets the client's own, bound, and calls it or not. */
+function intercepting(command: string, wrap: (original: Command) => Command): IORedis {
+  return new Proxy(redis, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = (value as Command).bind(target);
+      return property === command ? wrap(method) : method;
+    },
+  });
+}
+
 /** The real Redis client, with its next lease renewal (the ACQUIRE script) held or failed on demand. */
 function leaseControlled() {
   const control: { next?: 'hold' | 'fail'; held?: Promise<void>; release?: () => void; holding?: boolean } =
     {};
-  const proxy = new Proxy(redis, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      const method = (value as (...a: unknown[]) => unknown).bind(target);
-      if (property !== 'eval') return method;
-      return async (...args: unknown[]) => {
-        const acquire = String(args[0]).includes("'PEXPIRE'");
-        if (acquire && control.next === 'fail') {
-          control.next = undefined;
-          throw new Error('redis hiccup in the lease');
-        }
-        if (acquire && control.next === 'hold') {
-          control.next = undefined;
-          control.holding = true;
-          await new Promise<void>((r) => (control.release = r));
-          control.holding = false;
-        }
-        return method(...args);
-      };
-    },
+  const proxy = intercepting('eval', (method) => async (...args) => {
+    const acquire = String(args[0]).includes("'PEXPIRE'");
+    if (acquire && control.next === 'fail') {
+      control.next = undefined;
+      throw new Error('redis hiccup in the lease');
+    }
+    if (acquire && control.next === 'hold') {
+      control.next = undefined;
+      control.holding = true;
+      await new Promise<void>((r) => (control.release = r));
+      control.holding = false;
+    }
+    return method(...args);
   });
-  return { redis: proxy as IORedis, control };
+  return { redis: proxy, control };
 }
 
 describe('projector (in process): its ticks, lease and subscription', () => {
@@ -654,24 +653,16 @@ describe('projector (in process): its ticks, lease and subscription', () => {
     const reached = new Promise<void>((resolve) => (held = resolve));
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
-    const gated = new Proxy(redis, {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver) as unknown;
-        if (typeof value !== 'function') return value;
-        const method = (value as (...a: unknown[]) => Promise<unknown>).bind(target);
-        if (property !== 'hmget') return method;
-        return async (...args: unknown[]) => {
-          if (hold) {
-            held();
-            await gate;
-          }
-          return method(...args);
-        };
-      },
+    const gated = intercepting('hmget', (method) => async (...args) => {
+      if (hold) {
+        held();
+        await gate;
+      }
+      return method(...args);
     });
     try {
       // A lease longer than the hold: the held write still commits to version 1 when the gate opens.
-      const projector = t.make({ store, redis: gated as IORedis, leaseMs: 10_000 });
+      const projector = t.make({ store, redis: gated, leaseMs: 10_000 });
       await projector.start();
       await writeJob(t.store, job(1), 1);
       await t.caughtUp();
@@ -703,20 +694,12 @@ describe('projector (in process): its ticks, lease and subscription', () => {
   it('reads each job’s applied revision from Redis once, not in every batch', async () => {
     const t = setUp('applied-once');
     const fields: string[] = [];
-    const counting = new Proxy(redis, {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver) as unknown;
-        if (typeof value !== 'function') return value;
-        const method = (value as (...a: unknown[]) => unknown).bind(target);
-        if (property !== 'hmget') return method;
-        return (key: string, ...ids: string[]) => {
-          fields.push(...ids);
-          return method(key, ...ids);
-        };
-      },
+    const counting = intercepting('hmget', (method) => (key, ...ids) => {
+      fields.push(...(ids as string[]));
+      return method(key, ...ids);
     });
     try {
-      const projector = t.make({ redis: counting as IORedis });
+      const projector = t.make({ redis: counting });
       await projector.start();
       const a = await writeJob(t.store, job(1), 0);
       await t.caughtUp();
