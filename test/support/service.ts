@@ -158,7 +158,7 @@ export function ownDistDir(): { dist: string; remove(): void } {
   return { dist: join(parent, 'dist'), remove: () => rmSync(parent, { recursive: true, force: true }) };
 }
 
-/** The processes of a process group, and their resident memory (from /proc: Linux). */
+/** The live processes of a process group, and their resident memory (from /proc: Linux). */
 export function processGroup(group: number): { pid: number; command: string; rssBytes: number }[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
@@ -166,8 +166,11 @@ export function processGroup(group: number): { pid: number; command: string; rss
       try {
         const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
         // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after its last ')'.
-        const [, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         if (Number(pgrp) !== group) return [];
+        // A zombie (Z) or dying (X) process has exited and holds no memory or port: only its parent has not reaped
+        // it yet (an exited build step, say). It is not a process left running, so it is not counted.
+        if (state === 'Z' || state === 'X') return [];
         const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${name}/status`, 'utf8'));
         const command = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').trim();
         return [{ pid: Number(name), command, rssBytes: rss ? Number(rss[1]) * 1024 : 0 }];
