@@ -221,6 +221,21 @@ describe('R28 crossing the threshold (CheckpointFailureManager.checkFailureAgain
     expect(twice.consecutiveFailures).toBe(1);
     expect([...twice.countedFailures]).toEqual([id]);
   });
+
+  it('R28 a trigger rejected before it starts neither counts nor clears the count (a pre-flight failure: checkFailureCounter ignores it, and only a crossing clears)', () => {
+    const job = new Job().register({ tolerableFailures: 5, maxConcurrent: 1 });
+    const declined = pending(job);
+    decline(job, declined);
+    pending(job);
+    expect(job.trigger()).toMatchObject({ accepted: false, reason: 'TOO_MANY_CHECKPOINT_REQUESTS' });
+    expect(job.log.at(-1)).toMatchObject({ type: 'SnapshotTriggerRejected' });
+    expect(job.state.consecutiveFailures).toBe(1);
+    expect([...job.state.countedFailures]).toEqual([declined]);
+    // The fold of the log agrees: the rejection event changes no count.
+    const replayed = fold(initialState(JOB), job.log);
+    expect(replayed.consecutiveFailures).toBe(1);
+    expect([...replayed.countedFailures]).toEqual([declined]);
+  });
 });
 
 describe('R29 completions (CheckpointFailureManager.handleCheckpointSuccess)', () => {

@@ -145,6 +145,24 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     });
   });
 
+  it('R68 a checkpoint completed where Flink began it leaves the registry as it was: an import overlapping it names the same directory before and after', () => {
+    const job = managed(3);
+    // chk-1 and chk-6533 fall in one leaf of the registry's directory map (CowMap), which lists a leaf's
+    // entries in the order they were added: what an overlapping import names first.
+    mirror(job, [report(1, { status: 'IN_PROGRESS', externalPath: null })]);
+    mirror(job, [report(6533, { status: 'IN_PROGRESS', externalPath: null })]);
+    const overlapping = () =>
+      job.reject({ type: 'ImportSnapshot', externalPath: `/data/chk/${JOB}`, kind: 'CHECKPOINT' });
+    const directories = () => [...job.state.sharedState.directories.entries()];
+    const message = `/data/chk/${JOB} holds /data/chk/${JOB}/chk-1, the directory of snapshot 1: its discard would delete it`;
+    expect(overlapping()).toMatchObject({ rule: 'overlaps-catalogued', message });
+    const before = directories();
+    mirror(job, [report(1)]);
+    expect(job.snapshot(1)).toMatchObject({ status: 'COMPLETED', externalPath: `/data/chk/${JOB}/chk-1` });
+    expect(overlapping()).toMatchObject({ rule: 'overlaps-catalogued', message });
+    expect(directories()).toEqual(before);
+  });
+
   it('R68 a savepoint snapcat took is not recorded twice; one taken in Flink by someone else is, once completed', () => {
     const job = managed(3);
     const ours = job.trigger('SAVEPOINT');

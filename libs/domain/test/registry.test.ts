@@ -387,6 +387,37 @@ describe('CowMap', () => {
     expect(editor.has(keys[0]!)).toBe(false);
   });
 
+  it('an editor’s changes to several leaves of one row all reach the new version; the version it started from keeps its own', () => {
+    // Keys in one row (the hash's bits 6 to 11) but in different leaves (bits 0 to 5).
+    const rowOf = (key: string) => (fnv(key) & 4095) >>> 6;
+    const leafOf = (key: string) => fnv(key) & 63;
+    const keys = ['r0'];
+    for (let i = 1; keys.length < 3; i += 1) {
+      const key = `r${i}`;
+      if (rowOf(key) === rowOf('r0') && !keys.some((other) => leafOf(other) === leafOf(key))) keys.push(key);
+    }
+    const [a, b, c] = keys as [string, string, string];
+    const start = CowMap.empty<string>().edit();
+    start.set(a, 'a0');
+    start.set(b, 'b0');
+    const old = start.seal();
+    const editor = old.edit();
+    editor.set(a, 'a1');
+    editor.set(b, 'b1');
+    editor.set(c, 'c1');
+    editor.set(a, 'a2');
+    editor.delete(b);
+    const next = editor.seal();
+    expect(next.toJSON()).toEqual([
+      [a, 'a2'],
+      [c, 'c1'],
+    ]);
+    expect(old.toJSON()).toEqual([
+      [a, 'a0'],
+      [b, 'b0'],
+    ]);
+  });
+
   it('toJSON lists the entries sorted by key, whatever the insertion order and the leaves', () => {
     const editor = CowMap.empty<number>().edit();
     const keys = Array.from({ length: 300 }, (_, i) => `/data/${(i * 7919) % 1000}`);

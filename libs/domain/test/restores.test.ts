@@ -107,6 +107,19 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     expect(job.snapshot(2).status).toBe('COMPLETED');
   });
 
+  it.each(['NO_CLAIM', 'LEGACY'] as const)(
+    'R62 persisting a checkpoint restored in %s mode keeps its claim mode: only a claimed one is taken back',
+    (claimMode) => {
+      const job = new Job().register({ numRetained: 1 });
+      job.complete();
+      job.complete();
+      restore(job, 2, claimMode);
+      job.run({ type: 'PersistSnapshot', snapshotId: 2 });
+      expect(job.snapshot(2)).toMatchObject({ persisted: true, claimMode });
+      expect(snapshotView(job.snapshot(2)).claimMode).toBe(claimMode);
+    },
+  );
+
   it('R62 the id counter continues above the restored id (CheckpointCoordinator.restoreSavepoint: checkpointIdCounter.setCount)', () => {
     const job = new Job().register({ numRetained: 3 });
     const { reply } = job.run({
