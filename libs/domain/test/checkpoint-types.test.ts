@@ -73,6 +73,10 @@ describe('checkpoint types (docs/domain.md R58)', () => {
     });
     expect(rejection.code).toBe('INVALID');
     expect(rejection.field).toBe('checkpointType');
+    expect(rejection.rule).toBe('savepoint-is-full');
+    expect(rejection.message).toBe(
+      'a savepoint is always FULL: it shares no files with other snapshots (R58)',
+    );
     expect(job.log.length).toBe(before);
     expect(job.state.nextSnapshotId).toBe(1);
   });

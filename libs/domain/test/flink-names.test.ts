@@ -49,6 +49,19 @@ describe('R14 directories as Flink names them (AbstractFsCheckpointStorageAccess
     expect(savepointPath('/sp', JOB, '1/t-1')).toBe('/sp/savepoint-012345-fa696998e8db');
   });
 
+  it('R14 a triggered savepoint’s 12 hex are those of its id and triggerId, manual or periodic', () => {
+    const job = new Job().register();
+    job.trigger('SAVEPOINT'); // snapshot 1, triggerId t-1
+    expect(job.snapshot(1).externalPath).toBe(savepointPath('/data/sp', JOB, '1/t-1'));
+    expect(job.snapshot(1).externalPath).toBe('/data/sp/savepoint-012345-fa696998e8db');
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT2S' } });
+    const fired = job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 }).reply;
+    const triggerId = periodicTriggerId(JOB, { every: 'PT2S' }, T0 + 2000);
+    expect(fired).toEqual({ fired: true, snapshotId: 2, triggerId });
+    expect(job.snapshot(2).externalPath).toBe(savepointPath('/data/sp', JOB, `2/${triggerId}`));
+    expect(job.snapshot(2).externalPath).not.toBe(savepointPath('/data/sp', JOB, ''));
+  });
+
   it('R14 savepoints of one job differ by id and triggerId; jobs sharing the first 6 characters do not collide', () => {
     const other = `${JOB.slice(0, 6)}ffffffffffffffffffffffffff`;
     const paths = [

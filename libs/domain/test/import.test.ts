@@ -47,26 +47,74 @@ describe('import (R69, R70)', () => {
     expect(again.events).toEqual([]);
     expect(again.reply).toEqual({ snapshotId: reply.snapshotId, status: 'COMPLETED', duplicate: true });
     const other = job.reject({ type: 'ImportSnapshot', externalPath: SAVEPOINT, kind: 'CHECKPOINT' });
-    expect(other).toMatchObject({ code: 'CONFLICT', field: 'kind' });
+    expect(other).toMatchObject({
+      code: 'CONFLICT',
+      field: 'kind',
+      rule: 'import-kind',
+      message: `${SAVEPOINT} was imported as savepoint ${reply.snapshotId}`,
+    });
   });
 
   it('R69 a path that is, lies in or holds another live snapshot’s directory is refused', () => {
     const job = new Job().register();
     const id = job.complete();
     const own = job.snapshot(id).externalPath;
+    expect(own).toBe(`/data/chk/${JOB}/chk-${id}`);
     expect(job.reject({ type: 'ImportSnapshot', externalPath: own, kind: 'CHECKPOINT' })).toMatchObject({
       code: 'CONFLICT',
       field: 'externalPath',
       rule: 'already-catalogued',
+      message: `${own} is the directory of snapshot ${id}`,
     });
     expect(
       job.reject({ type: 'ImportSnapshot', externalPath: `${own}/sub`, kind: 'CHECKPOINT' }),
-    ).toMatchObject({ code: 'CONFLICT', field: 'externalPath', rule: 'overlaps-catalogued' });
+    ).toMatchObject({
+      code: 'CONFLICT',
+      field: 'externalPath',
+      rule: 'overlaps-catalogued',
+      message: `${own}/sub lies inside ${own}, the directory of snapshot ${id}`,
+    });
     expect(
       job.reject({ type: 'ImportSnapshot', externalPath: `/data/chk/${JOB}`, kind: 'CHECKPOINT' }),
-    ).toMatchObject({ code: 'CONFLICT', field: 'externalPath', rule: 'overlaps-catalogued' });
+    ).toMatchObject({
+      code: 'CONFLICT',
+      field: 'externalPath',
+      rule: 'overlaps-catalogued',
+      message: `/data/chk/${JOB} holds ${own}, the directory of snapshot ${id}: its discard would delete it`,
+    });
     // A sibling is not inside: chk-1 and chk-10 are different directories.
     expect(importOf(job, `${own}0`, 'CHECKPOINT').reply.duplicate).toBe(false);
+  });
+
+  it('R69, R58 an import’s trigger expects no task; an imported savepoint is FULL, a checkpoint’s type unknown', () => {
+    const job = new Job().register();
+    const retainAll = {
+      discardSubsumed: false,
+      discardFinished: false,
+      discardCancelled: false,
+      discardFailed: false,
+      discardSuspended: false,
+    };
+    const triggered = (externalPath: string, kind: 'SAVEPOINT' | 'CHECKPOINT', snapshotId: number) => ({
+      type: 'SnapshotTriggered',
+      jobId: JOB,
+      occurredAt: new Date(T0).toISOString(),
+      snapshotId,
+      kind,
+      triggerType: 'MANUAL',
+      triggerId: importTriggerId(externalPath),
+      properties: { forced: kind === 'SAVEPOINT', ...retainAll },
+      formatType: 'CANONICAL',
+      ...(kind === 'SAVEPOINT' ? { checkpointType: 'FULL' } : {}),
+      tasks: [],
+      deadline: new Date(T0).toISOString(),
+      externalPath,
+      imported: true,
+    });
+    expect(importOf(job, SAVEPOINT).events[0]).toEqual(triggered(SAVEPOINT, 'SAVEPOINT', 1));
+    expect(importOf(job, RETAINED, 'CHECKPOINT').events[0]).toEqual(triggered(RETAINED, 'CHECKPOINT', 2));
+    expect(job.snapshot(1)).toMatchObject({ expectedTasks: [], requestedCheckpointType: 'FULL' });
+    expect(job.snapshot(2)).toMatchObject({ expectedTasks: [], requestedCheckpointType: null });
   });
 
   it('R69 a terminal job may import; its discard deletes the directory whole', () => {

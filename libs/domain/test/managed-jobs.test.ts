@@ -44,7 +44,38 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
         checkpointing: job.state.checkpointing,
         storage: job.state.storage,
       }),
-    ).toMatchObject({ code: 'INVALID', field: 'tasks' });
+    ).toMatchObject({
+      code: 'INVALID',
+      field: 'tasks',
+      rule: 'min-length',
+      message:
+        'name the tasks that acknowledge snapshots; only a job managed through Flink (source) has none (R67)',
+    });
+  });
+
+  it('R67 a managed job reconfigured without naming its source keeps it, and its event says so', () => {
+    const job = managed();
+    const { events, reply } = job.run({
+      type: 'ConfigureJob',
+      name: 'renamed',
+      tasks: [],
+      checkpointing: job.state.checkpointing,
+      storage: job.state.storage,
+    });
+    expect(reply).toEqual({ created: false, changed: true });
+    expect(events).toEqual([
+      {
+        type: 'JobReconfigured',
+        jobId: JOB,
+        occurredAt: new Date(T0).toISOString(),
+        name: 'renamed',
+        tasks: [],
+        checkpointing: job.state.checkpointing,
+        storage: job.state.storage,
+        source: SOURCE,
+      },
+    ]);
+    expect(job.state.source).toEqual(SOURCE);
   });
 
   it('R67 a savepoint is completed where Flink wrote it, or failed with Flink’s cause (not counted)', () => {
@@ -238,6 +269,35 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
         .reject({ type: 'RecordFlinkCheckpointConfig', externalized: true, deleteOnCancellation: true }),
     ).toMatchObject({
       code: 'CONFLICT',
+    });
+  });
+
+  it('R67 Flink’s checkpoint retention is recorded when either of its settings changes, only for a managed job', () => {
+    const job = managed();
+    const record = (externalized: boolean, deleteOnCancellation: boolean) =>
+      job.run({ type: 'RecordFlinkCheckpointConfig', externalized, deleteOnCancellation });
+    const retention = (externalized: boolean, deleteOnCancellation: boolean) => ({
+      type: 'FlinkCheckpointRetentionRecorded',
+      jobId: JOB,
+      occurredAt: new Date(T0).toISOString(),
+      externalized,
+      deleteOnCancellation,
+    });
+    expect(record(true, false)).toEqual({ events: [retention(true, false)], reply: { changed: true } });
+    expect(record(true, false)).toEqual({ events: [], reply: { changed: false } });
+    // The same externalization, deleted on cancellation now: a change.
+    expect(record(true, true)).toEqual({ events: [retention(true, true)], reply: { changed: true } });
+    expect(job.state.flinkRetention).toEqual({ externalized: true, deleteOnCancellation: true });
+    expect(record(false, true)).toEqual({ events: [retention(false, true)], reply: { changed: true } });
+    expect(
+      new Job()
+        .register()
+        .reject({ type: 'RecordFlinkCheckpointConfig', externalized: true, deleteOnCancellation: true }),
+    ).toMatchObject({
+      code: 'CONFLICT',
+      field: 'jobId',
+      rule: 'managed-job',
+      message: `job ${JOB} is not managed through Flink`,
     });
   });
 

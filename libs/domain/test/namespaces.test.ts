@@ -130,10 +130,26 @@ describe('namespaces', () => {
       'namespace',
       'immutable',
     ]);
+    expect(moved.ok ? 'ok' : moved.error.message).toBe(
+      `job ${JOB} is in namespace payments; a job's namespace never changes`,
+    );
     const kept = decideBatch(state, [configure()], T0 + 1);
     expect(kept.outcomes[0]!.ok).toBe(true);
     expect(kept.state.namespace).toBe('payments');
-    expect(decideBatch(state, [configure('payments')], T0 + 1).events).toEqual([]);
+    // Naming the job's own namespace is no move: accepted, and nothing changed.
+    const same = decideBatch(state, [configure('payments')], T0 + 1);
+    expect(same.outcomes[0]).toEqual({ ok: true, reply: { created: false, changed: false }, events: [] });
+    expect(same.events).toEqual([]);
+  });
+
+  it('R55 a registration outside the grant is refused naming the namespace asked for and those granted', () => {
+    const { outcomes, events } = decideBatch(initialState(JOB), [configure('search')], T0, [
+      ['payments', 'default'],
+    ]);
+    expect(events).toEqual([]);
+    const error = outcomes[0]!.ok ? undefined : outcomes[0]!.error;
+    expect(error).toMatchObject({ code: 'FORBIDDEN', field: 'namespace', rule: 'namespace-granted' });
+    expect(error?.message).toBe('this token may not act in namespace search (it may in payments, default)');
   });
 
   it('R54 a job registered before namespaces existed (no namespace in its event) is in default', () => {

@@ -718,6 +718,17 @@ describe('periodic savepoints (FLIP-10)', () => {
     expect(late.reply).toMatchObject({ fired: true });
     expect(late.events.filter((e) => e.type === 'SnapshotFailed').map((e) => e.snapshotId)).toEqual([2, 3]);
   });
+  it('R50 a pending periodic checkpoint does not hold the schedule back: only a periodic savepoint does', () => {
+    const job = new Job().register();
+    schedule(job);
+    expect(job.trigger('CHECKPOINT', 'PERIODIC')).toMatchObject({ accepted: true, snapshotId: 1 });
+    expect(job.run({ type: 'FirePeriodicSavepoint', slot: T0 + 2000 }).reply).toEqual({
+      fired: true,
+      snapshotId: 2,
+      triggerId: periodicTriggerId(JOB, { every: 'PT2S' }, T0 + 2000),
+    });
+    expect(job.snapshot(1).status).toBe('PENDING');
+  });
   it('R49 a schedule’s formatType is its savepoints’ (CANONICAL when not given)', () => {
     const job = new Job().register();
     schedule(job, { formatType: 'NATIVE' });
@@ -989,6 +1000,17 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
     periodicSavepoints(job, 3);
     expect([1, 2, 3].map((id) => job.snapshot(id).status)).toEqual(['DISCARDING', 'DISCARDING', 'COMPLETED']);
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
+  });
+  it('R53, R62 a periodic savepoint the job restored from is no longer the schedule’s: its retention keeps it', () => {
+    const job = new Job().register();
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxCount: 1 } } });
+    periodicSavepoints(job, 1);
+    job.run({ type: 'RestoreSnapshot', snapshotId: 1, claimMode: 'NO_CLAIM', allowNonRestoredState: false });
+    periodicSavepoints(job, 2);
+    expect([1, 2, 3].map((id) => job.snapshot(id).status)).toEqual(['COMPLETED', 'DISCARDING', 'COMPLETED']);
+    job.now += 60_000;
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
+    expect(job.snapshot(1).status).toBe('COMPLETED');
   });
   it('R53 periodic checkpoints are not the schedule’s: retention leaves them to numRetained', () => {
     const job = new Job().register({ numRetained: 5 });
