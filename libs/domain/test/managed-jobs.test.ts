@@ -137,6 +137,38 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(events.map((e) => e.type)).toEqual(['JobStatusChanged']);
   });
 
+  // Pins today's rule, which docs/mutation-testing.md lists as an open question: after a CLAIM restore Flink also
+  // holds the savepoint in its checkpoint store (CheckpointCoordinator.restoreSavepoint) and may delete it itself.
+  it.each([
+    ['CLAIM', 'DISCARDING'],
+    ['NO_CLAIM', 'COMPLETED'],
+  ] as const)(
+    'R62 R67 a managed job’s savepoint restored from in %s mode: when the job is canceled it is %s',
+    (claimMode, status) => {
+      const job = managed();
+      const savepoint = job.trigger('SAVEPOINT');
+      if (!savepoint.accepted) throw new Error('rejected');
+      job.run({
+        type: 'RecordFlinkSavepoint',
+        snapshotId: savepoint.snapshotId,
+        outcome: { status: 'COMPLETED', location: '/data/sp/savepoint-012345-abcdefabcdef' },
+      });
+      job.run({
+        type: 'RestoreSnapshot',
+        snapshotId: savepoint.snapshotId,
+        claimMode,
+        allowNonRestoredState: false,
+      });
+      const { events } = job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+      expect(job.snapshot(savepoint.snapshotId).status).toBe(status);
+      expect(events.filter((e) => e.type === 'SnapshotDiscardRequested')).toEqual(
+        status === 'DISCARDING'
+          ? [expect.objectContaining({ snapshotId: savepoint.snapshotId, cause: 'JOB_CANCELED' })]
+          : [],
+      );
+    },
+  );
+
   it('R68 the mirror records each Flink checkpoint once: in progress, then completed or failed, then discarded', () => {
     const job = managed(3);
     const first = mirror(job, [report(7, { status: 'IN_PROGRESS', externalPath: null })]);
