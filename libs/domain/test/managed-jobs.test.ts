@@ -493,6 +493,24 @@ describe('managed jobs, case by case (R67, R68)', () => {
     expect(job.state.flinkRestore).toMatchObject({ flinkCheckpointId: 12, snapshotId: savepoint });
   });
 
+  it('R68, R70 a restore Flink reports from a retained checkpoint imported into the catalogue names that checkpoint', () => {
+    const job = managed(3);
+    // A checkpoint of an earlier run, imported (R70), that the job was then started from: the mirror never
+    // saw its Flink id, only its location.
+    const retained = '/retained/earlier-run/chk-41';
+    const imported = job.run({ type: 'ImportSnapshot', externalPath: retained, kind: 'CHECKPOINT' }).reply;
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: { id: 41, restoreTimestamp: T0 + 1, isSavepoint: false, externalPath: retained },
+    });
+    expect(job.state.flinkRestore).toMatchObject({
+      flinkCheckpointId: 41,
+      snapshotId: imported.snapshotId,
+      isSavepoint: false,
+    });
+  });
+
   it('R68 only a catalogued savepoint at its location makes a reported savepoint snapcat’s: a checkpoint there does not', () => {
     const job = managed(3);
     mirror(job, [report(1)]);
