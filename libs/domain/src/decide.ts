@@ -13,6 +13,7 @@ import {
   FailureReason,
   type JobStatus,
   type KeptLocation,
+  type SnapshotKind,
   type SnapshotStatus,
 } from './schemas';
 import {
@@ -1052,7 +1053,7 @@ function mirrorFlinkCheckpoints(
   if (restored && restored.restoreTimestamp > (decider.state.flinkRestore?.restoredAt ?? -1)) {
     const snapshotId =
       decider.state.flinkCheckpoints.get(restored.id) ??
-      (restored.externalPath === null ? undefined : savepointAt(decider.state, restored.externalPath));
+      (restored.externalPath === null ? undefined : snapshotAt(decider.state, restored.externalPath));
     decider.emit({
       type: 'FlinkRestoreRecorded',
       flinkCheckpointId: restored.id,
@@ -1115,11 +1116,14 @@ function mirrorFlinkCheckpoints(
   return counts;
 }
 
-/** The catalogued savepoint at a location, if any. */
-function savepointAt(state: JobState, location: string): number | undefined {
+/**
+ * The catalogued snapshot at a location, if any; of the kind given, when one is. A restore looks for either
+ * kind: a checkpoint the mirror never saw (an imported one, R70) is known by its location only.
+ */
+function snapshotAt(state: JobState, location: string, kind?: SnapshotKind): number | undefined {
   const path = normaliseLocation(location);
   for (const snapshot of state.snapshots.values()) {
-    if (snapshot.kind === 'SAVEPOINT' && normaliseLocation(snapshot.externalPath) === path)
+    if ((kind === undefined || snapshot.kind === kind) && normaliseLocation(snapshot.externalPath) === path)
       return snapshot.snapshotId;
   }
   return undefined;
@@ -1128,7 +1132,7 @@ function savepointAt(state: JobState, location: string): number | undefined {
 /** Whether the mirror records a savepoint Flink reports: not one of snapcat's (R68). */
 function mirrorsSavepoint(state: JobState, report: { externalPath: string | null }): boolean {
   if (pendingWhere(state, (snapshot) => snapshot.kind === 'SAVEPOINT')) return false;
-  return report.externalPath === null || savepointAt(state, report.externalPath) === undefined;
+  return report.externalPath === null || snapshotAt(state, report.externalPath, 'SAVEPOINT') === undefined;
 }
 
 /**

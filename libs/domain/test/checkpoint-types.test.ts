@@ -111,11 +111,18 @@ describe('checkpoint types (docs/domain.md R58)', () => {
       stateHandles: [],
       checkpointType: 'INCREMENTAL',
     });
-    expect(rejection.code).toBe('CONFLICT');
-    expect(rejection.field).toBe('checkpointType');
+    expect(rejection).toMatchObject({
+      code: 'CONFLICT',
+      field: 'checkpointType',
+      rule: 'full-snapshot-acknowledged-incremental',
+      message: `checkpoint ${id} is FULL: a task that cannot take a full snapshot declines it (R58)`,
+    });
     expect(job.log.length).toBe(before);
     ack(job, id, 'a', { checkpointType: 'FULL' });
-    ack(job, id, 'b');
+    // A task that names no type: its acknowledgement records none (not even an undefined one).
+    const untyped = ack(job, id, 'b').events[0]!;
+    expect(untyped.type).toBe('TaskAcknowledged');
+    expect('checkpointType' in untyped).toBe(false);
     expect(snapshotView(job.snapshot(id))).toMatchObject({ status: 'COMPLETED', checkpointType: 'FULL' });
 
     const savepoint = triggered(job, 'SAVEPOINT');
@@ -127,8 +134,8 @@ describe('checkpoint types (docs/domain.md R58)', () => {
         stateSize: 10,
         stateHandles: [],
         checkpointType: 'INCREMENTAL',
-      }).code,
-    ).toBe('CONFLICT');
+      }).message,
+    ).toBe(`savepoint ${savepoint.id} is FULL: a task that cannot take a full snapshot declines it (R58)`);
   });
 
   it('R58 checkpointedSize sums what the tasks uploaded (Flink CheckpointStatistics checkpointed_size), each task’s stateSize where it gave none', () => {

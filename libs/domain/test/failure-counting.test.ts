@@ -128,6 +128,24 @@ describe('R27 the reasons Flink counts (CheckpointFailureManager.checkFailureCou
   });
 });
 
+describe('R28 a count above a lowered tolerableFailures (checkFailureAgainstCounter runs only for a counted failure)', () => {
+  it('R28 a failure that is not counted does not cross a tolerance lowered below the count; the next counted one does', () => {
+    const job = new Job().register({ tolerableFailures: 5 });
+    for (let i = 0; i < 3; i += 1) decline(job, pending(job));
+    expect(job.state.consecutiveFailures).toBe(3);
+    job.register({ tolerableFailures: 1 }); // the count stays 3, above the new tolerance
+    expect(job.state.consecutiveFailures).toBe(3);
+    const uncounted = decline(job, pending(job), 'CHECKPOINT_DECLINED_TASK_NOT_READY');
+    expect(job.types(uncounted)).toEqual(['SnapshotFailed', 'SnapshotDiscardRequested']);
+    expect(job.state.consecutiveFailures).toBe(3);
+    const counted = decline(job, pending(job));
+    expect(exceeded(counted)).toEqual([
+      expect.objectContaining({ consecutiveFailures: 4, tolerableFailures: 1 }),
+    ]);
+    expect(job.state.consecutiveFailures).toBe(0);
+  });
+});
+
 describe('R59 task-level and job-level failures (CheckpointFailureManager.handleCheckpointException)', () => {
   it('R59 a task’s decline of a (non-synchronous) savepoint counts like a checkpoint’s (handleTaskLevelCheckpointException)', () => {
     const job = new Job().register({ tolerableFailures: 1 });

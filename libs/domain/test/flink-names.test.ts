@@ -62,6 +62,14 @@ describe('R14 directories as Flink names them (AbstractFsCheckpointStorageAccess
     expect(job.snapshot(2).externalPath).not.toBe(savepointPath('/data/sp', JOB, ''));
   });
 
+  it('R14 a persisted checkpoint’s savepoint directory is named after the checkpoint’s id and triggerId', () => {
+    const job = new Job().register();
+    job.complete(); // checkpoint 1, trigger t-1
+    const { reply } = job.run({ type: 'PersistSnapshot', snapshotId: 1 });
+    expect(reply.savepointPath).toBe(savepointPath('/data/sp', JOB, '1/t-1'));
+    expect(job.snapshot(1).persistedPath).toBe(savepointPath('/data/sp', JOB, '1/t-1'));
+  });
+
   it('R14 savepoints of one job differ by id and triggerId; jobs sharing the first 6 characters do not collide', () => {
     const other = `${JOB.slice(0, 6)}ffffffffffffffffffffffffff`;
     const paths = [

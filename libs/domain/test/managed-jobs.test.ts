@@ -6,6 +6,7 @@ import {
   fold,
   initialState,
   jobSummaryView,
+  savepointPath,
   type FlinkCheckpointReport,
 } from '../src';
 import { JOB, Job, MANAGED_SOURCE as SOURCE, T0 } from './harness';
@@ -410,5 +411,251 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
       ),
       runs,
     );
+  });
+});
+
+describe('managed jobs, case by case (R67, R68)', () => {
+  const LOCATION = '/data/sp/savepoint-012345-abcdefabcdef';
+  const idOf = (reply: ReturnType<Job['trigger']>): number => {
+    if (!reply.accepted) throw new Error(`trigger rejected: ${reply.reason}`);
+    return reply.snapshotId;
+  };
+
+  it('R68 a checkpoint of a managed job is refused naming kind, the job’s cluster and who takes them', () => {
+    expect(
+      managed().reject({
+        type: 'TriggerSnapshot',
+        kind: 'CHECKPOINT',
+        triggerId: 'c',
+        triggerType: 'MANUAL',
+        formatType: 'CANONICAL',
+      }),
+    ).toMatchObject({
+      code: 'CONFLICT',
+      field: 'kind',
+      rule: 'managed-job-checkpoints',
+      message: `job ${JOB} is managed through Flink cluster prod-eu: Flink takes its checkpoints and the mirror records them (R68)`,
+    });
+  });
+
+  it('R67 a savepoint’s outcome answers whether it changed the savepoint: once, then unchanged', () => {
+    const job = managed(3);
+    const completed = idOf(job.trigger('SAVEPOINT'));
+    const done = { type: 'RecordFlinkSavepoint' as const, snapshotId: completed };
+    expect(job.run({ ...done, outcome: { status: 'COMPLETED', location: LOCATION } }).reply).toEqual({
+      snapshotStatus: 'COMPLETED',
+      changed: true,
+    });
+    expect(job.run({ ...done, outcome: { status: 'COMPLETED', location: LOCATION } }).reply).toEqual({
+      snapshotStatus: 'COMPLETED',
+      changed: false,
+    });
+    const failed = idOf(job.trigger('SAVEPOINT'));
+    const outcome = { status: 'FAILED' as const, cause: 'Task has failed.' };
+    expect(job.run({ type: 'RecordFlinkSavepoint', snapshotId: failed, outcome }).reply).toEqual({
+      snapshotStatus: 'FAILED',
+      changed: true,
+    });
+    expect(job.run({ type: 'RecordFlinkSavepoint', snapshotId: failed, outcome }).reply).toEqual({
+      snapshotStatus: 'FAILED',
+      changed: false,
+    });
+  });
+
+  it('R67 a savepoint outcome is refused for a checkpoint of a managed job and for a savepoint of a job not managed', () => {
+    const job = managed(3);
+    mirror(job, [report(4, { status: 'IN_PROGRESS', externalPath: null })]);
+    const checkpoint = job.state.flinkCheckpoints.get(4)!;
+    const outcome = { status: 'COMPLETED' as const, location: LOCATION };
+    expect(job.reject({ type: 'RecordFlinkSavepoint', snapshotId: checkpoint, outcome })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'snapshotId',
+      rule: 'managed-savepoint',
+      message: `snapshot ${checkpoint} is not a savepoint of a job managed through Flink`,
+    });
+    expect(job.snapshot(checkpoint).status).toBe('PENDING');
+    const native = new Job().register();
+    const savepoint = idOf(native.trigger('SAVEPOINT'));
+    expect(native.reject({ type: 'RecordFlinkSavepoint', snapshotId: savepoint, outcome })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'snapshotId',
+      rule: 'managed-savepoint',
+      message: `snapshot ${savepoint} is not a savepoint of a job managed through Flink`,
+    });
+    expect(native.snapshot(savepoint).status).toBe('PENDING');
+  });
+
+  it('R68 the checkpoints of a job not managed through Flink are not mirrored: its clients report them', () => {
+    const job = new Job().register();
+    expect(job.reject({ type: 'RecordFlinkCheckpoints', checkpoints: [report(1)] })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'jobId',
+      rule: 'managed-job',
+      message: `job ${JOB} is not managed through Flink: its clients report its snapshots`,
+    });
+    expect(job.state.snapshots.size).toBe(0);
+  });
+
+  it('R68 a mirrored checkpoint is triggered as flink-<id>, with its deadline from the later of now and Flink’s trigger time', () => {
+    const job = managed(3);
+    job.now = T0 + 10_000;
+    // Triggered in Flink before snapcat heard of it: the deadline counts from now.
+    mirror(job, [report(7, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: T0 + 1000 })]);
+    // Triggered after now (clocks differ): from Flink's trigger time.
+    mirror(job, [report(8, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: T0 + 25_000 })]);
+    const [seven, eight] = [7, 8].map((id) => job.snapshot(job.state.flinkCheckpoints.get(id)!));
+    expect(seven).toMatchObject({ triggerId: 'flink-7', deadline: T0 + 10_000 + 60_000 });
+    expect(eight).toMatchObject({ triggerId: 'flink-8', deadline: T0 + 25_000 + 60_000 });
+    expect(job.state.triggers.get('flink-7')).toBe(seven!.snapshotId);
+  });
+
+  it('R68 a checkpoint Flink reports failed without a message fails with the mirror’s own', () => {
+    const job = managed(3);
+    mirror(job, [report(3, { status: 'FAILED', externalPath: null, failureMessage: null })]);
+    expect(job.snapshot(job.state.flinkCheckpoints.get(3)!)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'CHECKPOINT_DECLINED',
+      failureMessage: 'Flink reported the checkpoint failed',
+    });
+  });
+
+  it('R68 only a completed checkpoint Flink reports deleted is discarded, with the reason that Flink deleted it', () => {
+    const job = managed(3);
+    mirror(job, [report(2, { status: 'FAILED', externalPath: null })]);
+    const failed = job.state.flinkCheckpoints.get(2)!;
+    const failedDiscard = job.snapshot(failed).discard;
+    // A failed checkpoint Flink reports deleted: discarded already when it failed, nothing more.
+    const again = mirror(job, [report(2, { status: 'FAILED', externalPath: null, discarded: true })]);
+    expect(again.reply).toEqual({ recorded: 0, completed: 0, failed: 0, discarded: 0 });
+    expect(again.events).toEqual([]);
+    expect(job.snapshot(failed).discard).toEqual(failedDiscard);
+    // A savepoint someone took in Flink, reported deleted: Flink's history says nothing of its disposal.
+    const theirs = '/data/sp/savepoint-012345-000000000002';
+    const savepoint = mirror(job, [
+      report(4, { isSavepoint: true, externalPath: theirs, checkpointType: 'FULL', discarded: true }),
+    ]);
+    expect(savepoint.reply).toEqual({ recorded: 1, completed: 1, failed: 0, discarded: 0 });
+    expect(job.snapshot(job.state.flinkCheckpoints.get(4)!)).toMatchObject({ status: 'COMPLETED' });
+    // A completed checkpoint reported deleted: discarded, Flink named as the reason.
+    const gone = mirror(job, [report(5, { discarded: true })]);
+    expect(gone.reply).toEqual({ recorded: 1, completed: 1, failed: 0, discarded: 1 });
+    expect(gone.events.find((e) => e.type === 'SnapshotDiscardRequested')).toMatchObject({
+      cause: 'SUBSUMED',
+      reason: 'deleted by Flink',
+    });
+  });
+
+  it('R68 a pending checkpoint of Flink’s does not hold back the record of a savepoint someone took in Flink', () => {
+    const job = managed(3);
+    mirror(job, [report(6, { status: 'IN_PROGRESS', externalPath: null })]);
+    const theirs = '/data/sp/savepoint-012345-000000000003';
+    const { reply } = mirror(job, [
+      report(6, { status: 'IN_PROGRESS', externalPath: null }),
+      report(7, { isSavepoint: true, externalPath: theirs, checkpointType: 'FULL' }),
+    ]);
+    expect(reply).toEqual({ recorded: 1, completed: 1, failed: 0, discarded: 0 });
+    expect(job.snapshot(job.state.flinkCheckpoints.get(7)!)).toMatchObject({
+      kind: 'SAVEPOINT',
+      status: 'COMPLETED',
+      externalPath: theirs,
+    });
+  });
+
+  it('R68 a restore Flink reports is recorded with the path it names, even at time 0, and with no snapshot when none is catalogued there', () => {
+    const job = managed(3);
+    const externalPath = '/data/sp/savepoint-012345-0000000000aa';
+    const { events } = job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: { id: 41, restoreTimestamp: 0, isSavepoint: true, externalPath },
+    });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'FlinkRestoreRecorded',
+      flinkCheckpointId: 41,
+      isSavepoint: true,
+      externalPath,
+      restoredAt: '1970-01-01T00:00:00.000Z',
+    });
+    expect('snapshotId' in events[0]!).toBe(false);
+    expect(job.state.flinkRestore).toEqual({
+      flinkCheckpointId: 41,
+      snapshotId: null,
+      isSavepoint: true,
+      externalPath,
+      restoredAt: 0,
+    });
+  });
+
+  it('R68 a restore from an id Flink never reported is matched to the savepoint catalogued at its path', () => {
+    const job = managed(3);
+    const savepoint = idOf(job.trigger('SAVEPOINT'));
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: savepoint,
+      outcome: { status: 'COMPLETED', location: LOCATION },
+    });
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: { id: 12, restoreTimestamp: T0 + 1, isSavepoint: true, externalPath: LOCATION },
+    });
+    expect(job.state.flinkRestore).toMatchObject({ flinkCheckpointId: 12, snapshotId: savepoint });
+  });
+
+  it('R68, R70 a restore Flink reports from a retained checkpoint imported into the catalogue names that checkpoint', () => {
+    const job = managed(3);
+    // A checkpoint of an earlier run, imported (R70), that the job was then started from: the mirror never
+    // saw its Flink id, only its location.
+    const retained = '/retained/earlier-run/chk-41';
+    const imported = job.run({ type: 'ImportSnapshot', externalPath: retained, kind: 'CHECKPOINT' }).reply;
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: { id: 41, restoreTimestamp: T0 + 1, isSavepoint: false, externalPath: retained },
+    });
+    expect(job.state.flinkRestore).toMatchObject({
+      flinkCheckpointId: 41,
+      snapshotId: imported.snapshotId,
+      isSavepoint: false,
+    });
+  });
+
+  it('R68 only a catalogued savepoint at its location makes a reported savepoint snapcat’s: a checkpoint there does not', () => {
+    const job = managed(3);
+    mirror(job, [report(1)]);
+    const { reply } = mirror(job, [
+      report(2, { isSavepoint: true, externalPath: `/data/chk/${JOB}/chk-1`, checkpointType: 'FULL' }),
+    ]);
+    expect(reply).toEqual({ recorded: 1, completed: 1, failed: 0, discarded: 0 });
+    expect(job.snapshot(job.state.flinkCheckpoints.get(2)!)).toMatchObject({ kind: 'SAVEPOINT' });
+  });
+
+  it('R67 persisting a checkpoint of a managed job that is not running is refused, naming the checkpoint and the status', () => {
+    const job = managed(3);
+    mirror(job, [report(5)]);
+    job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
+    const checkpoint = job.state.flinkCheckpoints.get(5)!;
+    expect(job.reject({ type: 'PersistSnapshot', snapshotId: checkpoint })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'snapshotId',
+      rule: 'managed-persist-running',
+      message: `persisting checkpoint ${checkpoint} of a managed job takes a savepoint of the job, which is SUSPENDED, not RUNNING`,
+    });
+  });
+
+  it('R67 the savepoint persisting a managed job’s checkpoint is named after its id and trigger', () => {
+    const job = managed(3);
+    mirror(job, [report(4)]);
+    const checkpoint = job.state.flinkCheckpoints.get(4)!;
+    const { reply } = job.run({ type: 'PersistSnapshot', snapshotId: checkpoint, targetDirectory: '/keep' });
+    const path = savepointPath('/keep', JOB, `${checkpoint + 1}/persist-${checkpoint}`);
+    expect(reply).toEqual({
+      savepointPath: path,
+      restorePath: path,
+      changed: true,
+      savepointSnapshotId: checkpoint + 1,
+    });
+    expect(job.snapshot(checkpoint + 1).externalPath).toBe(path);
   });
 });

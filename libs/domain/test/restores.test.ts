@@ -194,6 +194,63 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     expect(job.log.slice(before).map((e) => e.type)).toEqual(['SnapshotDiscardRequested']);
   });
 
+  it('R62 each refusal names its field and rule, and says why word for word', () => {
+    const job = new Job().register();
+    const done = job.complete();
+    const pending = idOf(job.trigger());
+    const base = {
+      type: 'RestoreSnapshot' as const,
+      claimMode: 'CLAIM' as const,
+      allowNonRestoredState: false,
+    };
+    const either = {
+      code: 'INVALID',
+      field: 'snapshotId',
+      rule: 'snapshot-or-external-path',
+      message: 'give exactly one of snapshotId (one of the job’s snapshots) or externalPath',
+    };
+    expect(job.reject({ ...base })).toMatchObject(either);
+    expect(job.reject({ ...base, snapshotId: done, externalPath: '/data/x' })).toMatchObject(either);
+    expect(job.reject({ ...base, snapshotId: done, checkpointId: 9 })).toMatchObject({
+      code: 'INVALID',
+      field: 'checkpointId',
+      rule: 'external-path-only',
+      message: 'checkpointId is the id of an external path’s snapshot; a snapshot of the job has its own',
+    });
+    expect(job.reject({ ...base, snapshotId: pending })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'snapshotId',
+      rule: 'status-completed',
+      message: `cannot restore from snapshot ${pending}: it is PENDING, not COMPLETED`,
+    });
+    job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    expect(job.reject({ ...base, snapshotId: done })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'status',
+      rule: 'terminal-status',
+      message: 'job is CANCELED, a terminal status: Flink runs a restored job as a new job',
+    });
+  });
+
+  it('R62 a restore’s event names only what the command gave: no snapshotId from an external path, no checkpointId from a snapshot', () => {
+    const job = new Job().register();
+    const done = job.complete();
+    const fromSnapshot = restore(job, done, 'NO_CLAIM').events.at(-1)!;
+    expect(fromSnapshot).toMatchObject({ type: 'SnapshotRestored', snapshotId: done });
+    expect('checkpointId' in fromSnapshot).toBe(false);
+    const fromPath = job
+      .run({
+        type: 'RestoreSnapshot',
+        externalPath: '/data/sp/elsewhere',
+        claimMode: 'NO_CLAIM',
+        allowNonRestoredState: false,
+      })
+      .events.at(-1)!;
+    expect(fromPath).toMatchObject({ type: 'SnapshotRestored', restorePath: '/data/sp/elsewhere' });
+    expect('snapshotId' in fromPath).toBe(false);
+    expect('checkpointId' in fromPath).toBe(false);
+  });
+
   it('R62 restores replay to the same state and survive the aggregate codec', () => {
     const job = withPersistedCheckpoint();
     restore(job, 1, 'CLAIM');

@@ -112,6 +112,13 @@ describe('trigger', () => {
     job.complete();
     job.trigger('CHECKPOINT', 'PERIODIC'); // rejected by min pause
     expect(job.trigger('SAVEPOINT')).toMatchObject({ accepted: true, snapshotId: 2 });
+    // With maxConcurrent snapshots pending already (the savepoint), another is still accepted.
+    expect(job.trigger('CHECKPOINT')).toMatchObject({
+      accepted: false,
+      reason: 'TOO_MANY_CHECKPOINT_REQUESTS',
+    });
+    expect(job.trigger('SAVEPOINT')).toMatchObject({ accepted: true, snapshotId: 3 });
+    expect(job.trigger('SAVEPOINT', 'PERIODIC')).toMatchObject({ accepted: true, snapshotId: 4 });
   });
   it.each<JobStatus>(['SUSPENDED', 'FINISHED', 'CANCELED', 'FAILED'])(
     'R8 any trigger needs the job RUNNING: %s rejects with NOT_ALL_REQUIRED_TASKS_RUNNING',
@@ -1011,6 +1018,23 @@ describe('savepoint retention (PERIODIC savepoints only)', () => {
     job.now += 60_000;
     expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([]);
     expect(job.snapshot(1).status).toBe('COMPLETED');
+  });
+
+  it('R53 retention applies as a periodic savepoint completes, not as a periodic checkpoint or a manual savepoint does', () => {
+    const job = new Job().register({ numRetained: 5 });
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1S', retention: { maxAge: 'PT5S' } } });
+    periodicSavepoints(job, 3); // completed at +1s, +2s, +3s
+    job.now += 60_000; // the two older ones are past maxAge (the newest is never removed)
+    const discardsWhile = (complete: () => number) => {
+      const before = job.log.length;
+      const id = complete();
+      expect(job.snapshot(id).status).toBe('COMPLETED');
+      return job.log.slice(before).filter((e) => e.type === 'SnapshotDiscardRequested');
+    };
+    expect(discardsWhile(() => job.complete('CHECKPOINT', 'PERIODIC'))).toEqual([]);
+    expect(discardsWhile(() => job.complete('SAVEPOINT', 'MANUAL'))).toEqual([]);
+    expect(completedPeriodic(job)).toEqual([1, 2, 3]);
+    expect(job.run({ type: 'ApplyRetention' }).reply.discarded).toEqual([2, 1]);
   });
   it('R53 periodic checkpoints are not the schedule’s: retention leaves them to numRetained', () => {
     const job = new Job().register({ numRetained: 5 });

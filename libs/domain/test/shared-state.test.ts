@@ -129,6 +129,33 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     expect(job.state.sharedState.references.size).toBe(5001);
   });
 
+  it('a discard that keeps exactly 100 shared files elsewhere lists them all and counts none', () => {
+    const job = new Job().register({ tasks: ['a'], numRetained: 1 });
+    const files = Array.from({ length: 101 }, (_, i) => shared(`sst-${String(i).padStart(6, '0')}`));
+    const c1 = checkpoint(job, [...files, own(1, 'MANIFEST')]);
+    const c2 = checkpoint(job, [...files.slice(1), own(2, 'MANIFEST')]);
+    const discard = discardOf(c2.events, c1.id);
+    expect(discard.kept).toHaveLength(100);
+    expect('keptUnlisted' in discard).toBe(false);
+  });
+
+  it('what a discard keeps inside any of its directories is always listed: only what it keeps elsewhere is counted beyond 100', () => {
+    const job = new Job().register({ tasks: ['a'], numRetained: 2 });
+    const files = Array.from({ length: 101 }, (_, i) => shared(`sst-${String(i).padStart(6, '0')}`));
+    const inside = own(1, 'reused');
+    const c1 = checkpoint(job, [...files, inside, own(1, 'MANIFEST')]);
+    job.run({ type: 'PersistSnapshot', snapshotId: c1.id }); // its directories: chk-1 and the savepoint's
+    checkpoint(job, [...files, inside, own(2, 'MANIFEST')]);
+    const discard = discardOf(
+      job.run({ type: 'RequestDiscard', snapshotId: c1.id, force: false }).events,
+      c1.id,
+    );
+    expect(discard.locations).toHaveLength(2);
+    expect(discard.keptUnlisted).toBe(1);
+    expect(discard.kept).toHaveLength(101);
+    expect(discard.kept).toContainEqual(expect.objectContaining({ path: inside.path }));
+  });
+
   it('a stray acknowledgement of 500 shared files a live checkpoint references lists 100 of them as kept and counts the rest', () => {
     const job = new Job().register({ tasks: ['a'], numRetained: 1 });
     const files = Array.from({ length: 500 }, (_, i) => shared(`sst-${String(i).padStart(6, '0')}`));

@@ -35,6 +35,7 @@ describe('stop-with-savepoint (R65, R66; SchedulerBase.stopWithSavepoint, Savepo
       code: 'INVALID',
       field: 'terminate',
       rule: 'stop-with-savepoint',
+      message: 'only a savepoint stops the job: stop-with-savepoint (R65)',
     });
   });
 
