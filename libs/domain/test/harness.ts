@@ -13,6 +13,14 @@ import {
 
 export const JOB = '0123456789abcdef0123456789abcdef';
 export const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+/** Every discard flag off: a savepoint's properties, an imported snapshot's, a NO_CLAIMed one's (R62, R69). */
+export const RETAIN_ALL = {
+  discardSubsumed: false,
+  discardFinished: false,
+  discardCancelled: false,
+  discardFailed: false,
+  discardSuspended: false,
+} as const;
 
 type Input<T extends Command['type']> = Omit<CommandOf<T>, 'jobId'> & { type: T };
 

@@ -1,5 +1,5 @@
 import { decodeState, encodeState, importTriggerId, restorePlan } from '../src';
-import { JOB, Job, T0 } from './harness';
+import { JOB, Job, T0, RETAIN_ALL } from './harness';
 
 const SAVEPOINT = '/data/old/savepoint-012345-abcdefabcdef';
 const RETAINED = `/data/old-chk/${JOB}/chk-42`;
@@ -88,13 +88,6 @@ describe('import (R69, R70)', () => {
 
   it('R69, R58 an import’s trigger expects no task; an imported savepoint is FULL, a checkpoint’s type unknown', () => {
     const job = new Job().register();
-    const retainAll = {
-      discardSubsumed: false,
-      discardFinished: false,
-      discardCancelled: false,
-      discardFailed: false,
-      discardSuspended: false,
-    };
     const triggered = (externalPath: string, kind: 'SAVEPOINT' | 'CHECKPOINT', snapshotId: number) => ({
       type: 'SnapshotTriggered',
       jobId: JOB,
@@ -103,7 +96,7 @@ describe('import (R69, R70)', () => {
       kind,
       triggerType: 'MANUAL',
       triggerId: importTriggerId(externalPath),
-      properties: { forced: kind === 'SAVEPOINT', ...retainAll },
+      properties: { forced: kind === 'SAVEPOINT', ...RETAIN_ALL },
       formatType: 'CANONICAL',
       ...(kind === 'SAVEPOINT' ? { checkpointType: 'FULL' } : {}),
       tasks: [],

@@ -10,7 +10,7 @@ import {
   jobSummaryView,
   type ClaimMode,
 } from '../src';
-import { JOB, Job, T0 } from './harness';
+import { JOB, Job, T0, RETAIN_ALL } from './harness';
 
 const MINUTE = 60_000;
 
@@ -494,13 +494,6 @@ describe('logs written before restores and stop-with-savepoint', () => {
   it('R62, R65 replay to the same catalog: nothing restored, no claim, every savepoint a plain SAVEPOINT', () => {
     const base = { jobId: JOB, occurredAt: '2026-01-01T00:00:00.000Z' };
     const path = `/data/sp/${JOB}/savepoint-012345-0123456789ab`;
-    const retainAll = {
-      discardSubsumed: false,
-      discardFinished: false,
-      discardCancelled: false,
-      discardFailed: false,
-      discardSuspended: false,
-    };
     const old = [
       {
         type: 'JobRegistered',
@@ -525,7 +518,7 @@ describe('logs written before restores and stop-with-savepoint', () => {
         kind: 'SAVEPOINT',
         triggerType: 'MANUAL',
         triggerId: 'old-1',
-        properties: { forced: true, ...retainAll },
+        properties: { forced: true, ...RETAIN_ALL },
         formatType: 'CANONICAL',
         tasks: ['a'],
         deadline: '2026-01-01T00:01:00.000Z',
