@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
 import { snapshotView } from '@snapcat/domain';
+import { jobStream } from '@snapcat/application';
 import { formatPosition } from '@snapcat/event-store';
 import { ReadModel, ReadModelKeys, foldLog, rebuildReadModel, verifyReadModel } from '../src';
 import { storedJobViews } from '../src/writes';
@@ -367,5 +368,105 @@ describe('rebuildReadModel and verifyReadModel: costs and bounds', () => {
     await write(registered);
     expect(registered.version - 1).toBe(0);
     expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+  });
+});
+
+describe('verifyReadModel: hard-deleted jobs', () => {
+  it('foldLog and the rebuild keep when a job’s stream was hard-deleted; the audit names a deletion time missing, different or extra', async () => {
+    const store = new MemoryEventStore();
+    const deleted = await writeJob(store, job(1), 1);
+    const kept = await writeJob(store, job(2), 0);
+    const tombstone = await store.tombstone(jobStream(job(1)));
+    const at = tombstone.created.toISOString();
+    const folded = await foldLog(store);
+    expect(folded.deleted).toEqual(new Map([[job(1), at]]));
+    // Its events stay in the log: the job is folded as they say, the tombstone is no event of it.
+    expect(folded.states).toEqual(
+      new Map([
+        [job(1), deleted],
+        [job(2), kept],
+      ]),
+    );
+    expect(folded.events).toBe(deleted.version + kept.version + 1);
+    const prefix = fresh('tombstone');
+    await rebuildReadModel(store, redis, prefix);
+    const space = new ReadModelKeys(prefix).space(1);
+    expect(await redis.hgetall(space.deleted)).toEqual({ [job(1)]: at });
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+
+    await redis.hset(space.deleted, job(1), '2026-01-01T00:00:00.000Z', job(2), at);
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([
+      { key: `${space.deleted} ${job(1)}`, expected: at, actual: '2026-01-01T00:00:00.000Z' },
+      { key: `${space.deleted} ${job(2)}`, expected: null, actual: at },
+    ]);
+    await redis.hdel(space.deleted, job(1), job(2));
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([
+      { key: `${space.deleted} ${job(1)}`, expected: at, actual: null },
+    ]);
+  });
+
+  /** A read model rebuilt with job 1 after one checkpoint, then its views written one event later. */
+  async function appliedPastThePosition(store: MemoryEventStore, prefix: string) {
+    const first = await writeJob(store, job(1), 1);
+    await rebuildReadModel(store, redis, prefix);
+    const space = new ReadModelKeys(prefix).space(1);
+    const moved = await decideAll(
+      store,
+      job(1),
+      [{ type: 'TriggerSnapshot', kind: 'SAVEPOINT', triggerId: 'late', ...MANUAL }],
+      first,
+    );
+    const { summary, tasks } = storedJobViews(moved);
+    const tx = redis.multi();
+    tx.set(space.job(job(1)), JSON.stringify(summary));
+    tx.set(space.jobTasks(job(1)), JSON.stringify(tasks));
+    for (const s of moved.snapshots.values()) {
+      tx.set(space.snapshot(job(1), s.snapshotId), JSON.stringify({ jobId: job(1), ...snapshotView(s) }));
+      tx.zadd(space.snapshots(job(1)), s.snapshotId, String(s.snapshotId));
+    }
+    tx.hset(space.applied, job(1), String(moved.version - 1));
+    await tx.exec();
+    return { first, moved, space };
+  }
+
+  it('a job applied past the position whose stream was hard-deleted since is compared as the log folded it', async () => {
+    const store = new MemoryEventStore();
+    const prefix = fresh('deleted-since');
+    const { first, moved, space } = await appliedPastThePosition(store, prefix);
+    await store.tombstone(jobStream(job(1)));
+    // Its state at the applied revision is gone with the stream: the views are compared with the fold up to
+    // the position (one event behind them), and the tombstone, past the position, is not audited yet.
+    const expected = storedJobViews(first).summary;
+    const actual = storedJobViews(moved).summary;
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([
+      {
+        key: space.job(job(1)),
+        expected: JSON.parse(JSON.stringify(expected)),
+        actual: JSON.parse(JSON.stringify(actual)),
+      },
+      ...[...moved.snapshots.keys()]
+        .filter((id) => !first.snapshots.has(id))
+        .map((id) => ({ key: space.snapshot(job(1), id), expected: null, actual: 'present' })),
+    ]);
+  });
+
+  it('an audit whose read of a job’s stream fails otherwise fails with that error', async () => {
+    const base = new MemoryEventStore();
+    const prefix = fresh('stream-fails');
+    await appliedPastThePosition(base, prefix);
+    const store = new Proxy(base, {
+      get(target, property, receiver) {
+        if (property === 'readStream') {
+          return async (streamId: string, options?: Parameters<MemoryEventStore['readStream']>[1]) => {
+            if (streamId === jobStream(job(1))) throw new Error(`store unavailable reading ${streamId}`);
+            return target.readStream(streamId, options);
+          };
+        }
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    await expect(verifyReadModel(store, redis, prefix)).rejects.toThrow(
+      `store unavailable reading ${jobStream(job(1))}`,
+    );
   });
 });

@@ -3,7 +3,12 @@ import { Command, decide, initialState, type JobState } from '@snapcat/domain';
 import { jobStream } from '@snapcat/application';
 import {
   MemoryEventStore as ClonedMemoryEventStore,
+  STREAM_DELETED,
+  StreamDeletedError,
+  type AppendResult,
   type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
@@ -20,11 +25,31 @@ const MANUAL = { triggerType: 'MANUAL', formatType: 'CANONICAL' };
  */
 const asJson = (e: RecordedEvent): RecordedEvent => ({ ...e, data: JSON.parse(JSON.stringify(e.data)) });
 export class MemoryEventStore extends ClonedMemoryEventStore {
+  private readonly tombstoned = new Set<string>();
+  override async append(
+    streamId: string,
+    events: NewEvent[],
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> {
+    if (this.tombstoned.has(streamId)) throw new StreamDeletedError(streamId);
+    return super.append(streamId, events, expected);
+  }
   override async readAll(options?: ReadAllOptions) {
     return (await super.readAll(options)).map(asJson);
   }
   override async readStream(streamId: string, options?: ReadStreamOptions) {
+    if (this.tombstoned.has(streamId)) throw new StreamDeletedError(streamId);
     return (await super.readStream(streamId, options)).map(asJson);
+  }
+  /**
+   * Hard-deletes the stream, as EventStoreDB's tombstone: a `$streamDeleted` event in $all where it was
+   * written (the stream's events stay there), and every read or write of the stream fails after it.
+   */
+  async tombstone(streamId: string): Promise<RecordedEvent> {
+    await super.append(streamId, [{ id: randomUUID(), type: STREAM_DELETED, data: null }], 'any');
+    this.tombstoned.add(streamId);
+    const [tombstone] = await this.readAll({ direction: 'backwards', maxCount: 1 });
+    return tombstone!;
   }
 }
 
