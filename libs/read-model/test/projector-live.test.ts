@@ -1,13 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
 import { snapshotView, type JobState } from '@snapcat/domain';
 import { jobStream } from '@snapcat/application';
-import { formatPosition, type RecordedEvent } from '@snapcat/event-store';
+import {
+  StoreAccessDeniedError,
+  formatPosition,
+  type LogSubscribeOptions,
+  type Position,
+  type RecordedEvent,
+} from '@snapcat/event-store';
 import { Projector, ReadModel, ReadModelKeys, verifyReadModel, type SnapshotEventMessage } from '../src';
 import { storedJobViews } from '../src/writes';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { eventually } from '../../../test/support/wait';
-import { MemoryEventStore, checkpoint, decideAll, job, writeJob } from './jobs';
+import { MemoryEventStore, checkpoint, configure, decideAll, job, writeJob } from './jobs';
 
 // The projector in this process, on a memory store and the real Redis, with a fast tick: what it writes,
 // publishes and measures, and how it hands over. (projector.test.ts: crashes, fencing, rebuilds, on SQLite.)
@@ -103,7 +110,7 @@ describe('projector (in process)', () => {
       // Published: every event, in order, as the log has it.
       const all = await t.store.readAll({ maxCount: 1000 });
       expect(t.published.map((m) => m.position)).toEqual(all.map((e) => formatPosition(e.position)));
-      expect(projector.stats.applied).toBe(all.length);
+      expect(projector.stats).toMatchObject({ applied: all.length, shared: 0 }); // no shared states given
       const [registered] = t.published;
       const first = all[0]!;
       expect(registered).toEqual({
@@ -152,12 +159,14 @@ describe('projector (in process)', () => {
       const projector = t.make();
       expect(projector.lag()).toEqual({ last: null, p99: null, samples: 0 });
       await projector.start();
+      const appending = Date.now();
       await writeJob(t.store, job(1), 1);
       await t.caughtUp();
       const lag = projector.lag();
       expect(lag.samples).toBe(5);
       expect(lag.last).toBeGreaterThanOrEqual(0);
       expect(lag.p99).toBeGreaterThanOrEqual(lag.last!);
+      expect(lag.p99).toBeLessThanOrEqual(Date.now() - appending); // from append to written, in ms
       await eventually(async () => (await t.readModel.lag()) !== null, 5000, 'the lag written');
       const stored = (await t.readModel.lag())!;
       expect(stored).toMatchObject({ last: lag.last, p99: lag.p99, samples: 5 });
@@ -416,6 +425,38 @@ function tracked(store: MemoryEventStore) {
             },
           });
           return inner;
+        };
+      }
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+  return { store: proxy, subscriptions };
+}
+
+/**
+ * The store, but its subscriptions deliver nothing by themselves: the test hands each its events and
+ * checkpoints, in the order and grouping it chooses, and fails it when it says.
+ */
+function scripted(store: MemoryEventStore) {
+  const subscriptions: {
+    deliver: (e: RecordedEvent) => Promise<void>;
+    checkpoint: (position: Position) => void;
+    fail: (error: Error) => void;
+  }[] = [];
+  const proxy = new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'subscribeToAll') {
+        return (
+          options: LogSubscribeOptions,
+          handler: (e: RecordedEvent) => void | Promise<void>,
+          onError?: (error: unknown) => void,
+        ) => {
+          subscriptions.push({
+            deliver: async (e) => handler(e),
+            checkpoint: (position) => void options.onCheckpoint?.(position),
+            fail: (error) => onError?.(error),
+          });
+          return { close: async () => {} };
         };
       }
       return Reflect.get(target, property, receiver) as unknown;
@@ -708,6 +749,185 @@ describe('projector (in process): its ticks, lease and subscription', () => {
       await writeJob(t.store, job(2), 0);
       await t.caughtUp();
       expect(fields).toEqual([job(1), job(2)]);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+describe('projector (in process): checkpoints, hard-deleted jobs, refusals', () => {
+  /** Job 1's events, two events of another stream, job 2's events, one more of another stream. */
+  async function logWithOtherStreams(store: MemoryEventStore) {
+    const other = () => store.append('snapcat-webhooks', [{ id: randomUUID(), type: 'X', data: {} }], 'any');
+    await writeJob(store, job(1), 0);
+    await other();
+    await other();
+    await writeJob(store, job(2), 0);
+    await other();
+    const log = await store.readAll({ maxCount: 100 });
+    const of = (n: number) => log.filter((e) => e.streamId === jobStream(job(n)));
+    const others = log.filter((e) => e.streamId === 'snapcat-webhooks').map((e) => e.position);
+    return { job1: of(1), job2: of(2), others };
+  }
+
+  it('the position written with a batch is the later of its last event and its checkpoint; a checkpoint alone is written too', async () => {
+    const t = setUp('checkpoint-batches');
+    const { store, subscriptions } = scripted(t.store);
+    try {
+      const { job1, job2, others } = await logWithOtherStreams(t.store);
+      const position = async () => redis.get(t.keys.space(1).position);
+      await t.make({ store }).start();
+      const [subscription] = subscriptions;
+      // Job 1's events, then a checkpoint past them (the other stream scanned), in one turn: one batch.
+      for (const e of job1) void subscription!.deliver(e);
+      subscription!.checkpoint(others[0]!);
+      expect(await t.readModel.waitFor(others[0]!, 3000)).toBe(true);
+      expect(await position()).toBe(formatPosition(others[0]!));
+      // A checkpoint, then the events after it, in one turn.
+      subscription!.checkpoint(others[1]!);
+      for (const e of job2) void subscription!.deliver(e);
+      const last = job2[job2.length - 1]!.position;
+      expect(await t.readModel.waitFor(last, 3000)).toBe(true);
+      expect(await position()).toBe(formatPosition(last));
+      expect(await t.readModel.job(job(2))).not.toBeNull();
+      // Everything written: a checkpoint alone.
+      subscription!.checkpoint(others[2]!);
+      expect(await t.readModel.waitFor(others[2]!, 3000)).toBe(true);
+      expect(await position()).toBe(formatPosition(others[2]!));
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a checkpoint a closed subscription still delivers is ignored, and the new one carries on', async () => {
+    const t = setUp('late-checkpoint');
+    const { store, subscriptions } = scripted(t.store);
+    try {
+      const { job1, job2 } = await logWithOtherStreams(t.store);
+      await t.make({ store }).start();
+      for (const e of job1) await subscriptions[0]!.deliver(e);
+      expect(await t.readModel.waitFor(job1[job1.length - 1]!.position, 3000)).toBe(true);
+      subscriptions[0]!.fail(new Error('connection dropped'));
+      await eventually(() => subscriptions.length === 2, 5000, 'subscribed again');
+      subscriptions[0]!.checkpoint({ commit: 1_000_000n, prepare: 1_000_000n }); // left in the old one's buffer
+      for (const e of job2) await subscriptions[1]!.deliver(e);
+      const last = job2[job2.length - 1]!.position;
+      expect(await t.readModel.waitFor(last, 3000)).toBe(true);
+      expect(await redis.get(t.keys.space(1).position)).toBe(formatPosition(last));
+      expect(await t.readModel.job(job(2))).not.toBeNull();
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a job whose stream was hard-deleted before the projector reloaded it keeps its views as written, marked deleted', async () => {
+    const t = setUp('tombstoned');
+    try {
+      const a = await writeJob(t.store, job(1), 1);
+      const first = t.make();
+      await first.start();
+      await t.caughtUp();
+      await first.stop();
+      // More of job 1, then its stream hard-deleted: the next projector starts with no state of it, and the
+      // reload at its first new event finds the stream gone.
+      await decideAll(t.store, job(1), checkpoint(2), a);
+      const tombstone = await t.store.tombstone(jobStream(job(1)));
+      const second = t.make();
+      await second.start();
+      await t.caughtUp();
+      expect(await t.readModel.job(job(1))).toEqual(views(a).summary);
+      expect(await t.readModel.deletedAt(job(1))).toBe(tombstone.created.toISOString());
+      expect(await redis.hget(t.keys.space(1).applied, job(1))).toBe(String(a.version - 1));
+      expect(second.stats.reloads).toBe(0);
+      expect(t.logs.filter((l) => l.level === 'error')).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a reload that fails otherwise fails the batch: logged, and written after resubscribing', async () => {
+    const t = setUp('reload-fails');
+    try {
+      const a = await writeJob(t.store, job(1), 1);
+      const first = t.make();
+      await first.start();
+      await t.caughtUp();
+      await first.stop();
+      const b = await decideAll(t.store, job(1), checkpoint(2), a);
+      let failures = 1;
+      const store = new Proxy(t.store, {
+        get(target, property, receiver) {
+          if (property === 'readStream') {
+            return async (streamId: string, options?: Parameters<MemoryEventStore['readStream']>[1]) => {
+              if (streamId === jobStream(job(1)) && failures-- > 0) throw new Error('store hiccup');
+              return target.readStream(streamId, options);
+            };
+          }
+          return Reflect.get(target, property, receiver) as unknown;
+        },
+      });
+      await t.make({ store }).start();
+      await t.caughtUp();
+      expect(await t.readModel.job(job(1))).toEqual(views(b).summary);
+      expect(t.logs).toContainEqual({
+        level: 'error',
+        message: 'projector stopped; resubscribing',
+        fields: { error: 'Error: store hiccup' },
+      });
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a store that refuses its credentials: the projector says so, gives up its lease and stands by, blocked', async () => {
+    const t = setUp('refused');
+    const { store, subscriptions } = tracked(t.store);
+    try {
+      const projector = t.make({ store });
+      await projector.start();
+      expect(projector.active).toBe(true);
+      const refusal = new StoreAccessDeniedError(
+        'access-denied',
+        { operation: 'read', streamId: '$all' },
+        'snapcat',
+      );
+      await subscriptions[0]!.drop(refusal);
+      expect(t.logs).toContainEqual({
+        level: 'error',
+        message: `projector cannot follow the log: ${refusal.message}; it stands by and tries again in 30 s`,
+        fields: { permission: 'read on $all', refusals: 1 },
+      });
+      expect(projector.blocked).toBe(refusal);
+      await eventually(async () => (await redis.get(t.keys.lease)) === null, 3000, 'the lease given up');
+      expect(projector.active).toBe(false);
+      await new Promise((r) => setTimeout(r, 200)); // several ticks: it waits, not subscribing again
+      expect(subscriptions).toHaveLength(1);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('writes a job’s task list when it is registered or reconfigured, and leaves it alone otherwise', async () => {
+    const t = setUp('tasks');
+    try {
+      await t.make().start();
+      const a = await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      expect(await t.readModel.tasks(job(1))).toEqual(['a', 'b']);
+      // A task list no event wrote: a checkpoint's events rewrite the summary, not the task list.
+      await redis.set(t.keys.space(1).jobTasks(job(1)), JSON.stringify(['left alone']));
+      const b = await decideAll(t.store, job(1), checkpoint(1), a);
+      await t.caughtUp();
+      expect(await t.readModel.job(job(1))).toEqual(views(b).summary);
+      expect(await t.readModel.tasks(job(1))).toEqual(['left alone']);
+      // Reconfigured with another task list: a batch of that one event.
+      const before = (await t.store.readAll({ maxCount: 1000 })).length;
+      const c = await decideAll(t.store, job(1), [{ ...configure('job 01'), tasks: ['a', 'b', 'c'] }], b);
+      const added = (await t.store.readAll({ maxCount: 1000 })).slice(before);
+      expect(added.map((e) => e.type)).toEqual(['JobReconfigured']);
+      await t.caughtUp();
+      expect(await t.readModel.tasks(job(1))).toEqual(['a', 'b', 'c']);
+      expect(await t.readModel.job(job(1))).toEqual(views(c).summary);
     } finally {
       await t.stop();
     }

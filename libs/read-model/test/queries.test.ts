@@ -547,6 +547,8 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
     });
     expect((await readModel.job(jobId(2)))?.checkpointing.persistOnFailure).toBe(false);
     expect(await readModel.job(jobId(1))).toMatchObject({ latestRestore: null, counts: { restored: 0 } });
+    // R67: a summary written before warnings existed has none.
+    expect((await readModel.job(jobId(1)))?.warnings).toEqual([]);
     expect((await readModel.jobs({}, 10)).items.map((j) => j.checkpointing.persistOnFailure)).toEqual([
       true,
       false,
