@@ -64,7 +64,12 @@ describe('signals: what a supervisor or `docker stop` sends to `npm start`', () 
         `node --enable-source-maps ${build.dist}/services/server/src/main.js`,
         expect.stringMatching(/^npm/),
       ]);
-      expect((await fetch(`${npm.url}/readyz`)).status).toBe(200);
+      // Listening comes before ready (the projector takes its lease and catches up): on a busy machine, later.
+      await until(
+        async () => ((await fetch(`${npm.url}/readyz`)).status === 200 ? true : undefined),
+        15_000,
+        'the service answering /readyz with 200',
+      );
 
       expect(await npm.stop('SIGTERM')).toBe(0);
       await until(
