@@ -823,11 +823,7 @@ describe('projector (in process): checkpoints, hard-deleted jobs, refusals', () 
   it('a job whose stream was hard-deleted before the projector reloaded it keeps its views as written, marked deleted', async () => {
     const t = setUp('tombstoned');
     try {
-      const a = await writeJob(t.store, job(1), 1);
-      const first = t.make();
-      await first.start();
-      await t.caughtUp();
-      await first.stop();
+      const a = await projectedOnceThenStopped(t);
       // More of job 1, then its stream hard-deleted: the next projector starts with no state of it, and the
       // reload at its first new event finds the stream gone.
       await decideAll(t.store, job(1), checkpoint(2), a);
@@ -848,11 +844,7 @@ describe('projector (in process): checkpoints, hard-deleted jobs, refusals', () 
   it('a reload that fails otherwise fails the batch: logged, and written after resubscribing', async () => {
     const t = setUp('reload-fails');
     try {
-      const a = await writeJob(t.store, job(1), 1);
-      const first = t.make();
-      await first.start();
-      await t.caughtUp();
-      await first.stop();
+      const a = await projectedOnceThenStopped(t);
       const b = await decideAll(t.store, job(1), checkpoint(2), a);
       let failures = 1;
       const store = new Proxy(t.store, {
@@ -933,3 +925,13 @@ describe('projector (in process): checkpoints, hard-deleted jobs, refusals', () 
     }
   });
 });
+
+/** Job 1 written and projected by a first projector, which then stops: a second one starts with no state of it. */
+async function projectedOnceThenStopped(t: ReturnType<typeof setUp>) {
+  const a = await writeJob(t.store, job(1), 1);
+  const first = t.make();
+  await first.start();
+  await t.caughtUp();
+  await first.stop();
+  return a;
+}
