@@ -549,6 +549,22 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
     expect(await readModel.job(jobId(1))).toMatchObject({ latestRestore: null, counts: { restored: 0 } });
     // R67: a summary written before warnings existed has none.
     expect((await readModel.job(jobId(1)))?.warnings).toEqual([]);
+    // R67, R68: one written before managed jobs has no source and no restore reported by Flink (null, not
+    // absent: GraphQL and REST answer null); one written with them reads them as written.
+    expect(await readModel.job(jobId(1))).toMatchObject({ source: null, flinkRestore: null });
+    const source = { type: 'flink', cluster: 'prod' };
+    const flinkRestore = {
+      flinkCheckpointId: 7,
+      snapshotId: null,
+      isSavepoint: false,
+      externalPath: '/cp/7',
+      restoredAt: 1,
+    };
+    await redis.set(
+      space.job(jobId(3)),
+      JSON.stringify({ jobId: jobId(3), status: 'RUNNING', checkpointing, counts, source, flinkRestore }),
+    );
+    expect(await readModel.job(jobId(3))).toMatchObject({ source, flinkRestore });
     expect((await readModel.jobs({}, 10)).items.map((j) => j.checkpointing.persistOnFailure)).toEqual([
       true,
       false,
