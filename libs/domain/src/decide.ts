@@ -4,7 +4,7 @@ import { CommandRejected } from './errors';
 import type { Event } from './events';
 import { durationMs } from './duration';
 import { checkpointPath, fnv1a, periodicTriggerId, restorePath, savepointPath } from './paths';
-import { discardsOn, persistedProperties, propertiesFor } from './properties';
+import { discardsOn, flinkRetentionPolicy, persistedProperties, propertiesFor } from './properties';
 import {
   isTerminal,
   type AckResult,
@@ -14,6 +14,7 @@ import {
   type JobStatus,
   type KeptLocation,
   type SnapshotKind,
+  type SnapshotProperties,
   type SnapshotStatus,
 } from './schemas';
 import {
@@ -624,11 +625,33 @@ function changeStatus(decider: Decider, to: JobStatus): boolean {
   const cause = `JOB_${to}` as DiscardCause;
   for (const id of [...decider.state.completed]) {
     const snapshot = decider.state.snapshots.get(id)!;
-    // R67: a managed job's checkpoints are Flink's to delete as its externalized retention says.
-    if (decider.state.source && snapshot.kind === 'CHECKPOINT') continue;
-    if (discardsOn(snapshot.properties, to)) requestDiscardOf(decider, snapshot, cause);
+    if (!decider.state.source) {
+      if (discardsOn(snapshot.properties, to)) requestDiscardOf(decider, snapshot, cause);
+    } else if (snapshot.claimMode === 'CLAIM') {
+      // R67: a snapshot the managed job claimed is in Flink's checkpoint store, which deletes it on shutdown
+      // as the job's checkpoint retention says (DefaultCompletedCheckpointStore.shutdown,
+      // CompletedCheckpoint.shouldBeDiscardedOnShutdown): recorded so, with nothing for snapcat to delete.
+      if (discardsOn(flinkOwnedProperties(decider.state, snapshot), to)) {
+        requestDiscardOf(decider, snapshot, cause, DELETED_BY_FLINK);
+      }
+    } else if (snapshot.kind !== 'CHECKPOINT' && discardsOn(snapshot.properties, to)) {
+      // R67: the managed job's own checkpoints are Flink's to delete; the mirror records it (R68).
+      requestDiscardOf(decider, snapshot, cause);
+    }
   }
   return true;
+}
+
+const DELETED_BY_FLINK = 'deleted by Flink';
+
+/**
+ * The properties Flink gives a snapshot a managed job claimed: its checkpoints' (R62), by the retention Flink
+ * reported for the job (`RecordFlinkCheckpointConfig`), else by the one the catalogue has.
+ */
+function flinkOwnedProperties(state: JobState, snapshot: SnapshotState): SnapshotProperties {
+  return state.flinkRetention
+    ? propertiesFor('CHECKPOINT', flinkRetentionPolicy(state.flinkRetention))
+    : snapshot.properties;
 }
 
 function trigger(decider: Decider, command: CommandOf<'TriggerSnapshot'>): Replies['TriggerSnapshot'] {
@@ -1109,7 +1132,7 @@ function mirrorFlinkCheckpoints(
     const now = decider.state.snapshots.get(id)!;
     if (report.discarded && now.status === 'COMPLETED' && now.kind === 'CHECKPOINT') {
       // Flink deleted it: recorded with nothing for snapcat to delete, and done at once.
-      requestDiscardOf(decider, now, 'SUBSUMED', 'deleted by Flink');
+      requestDiscardOf(decider, now, 'SUBSUMED', DELETED_BY_FLINK);
       counts.discarded += 1;
     }
   }
@@ -1283,11 +1306,14 @@ function requestDiscardOf(
   reason?: string,
 ): void {
   // R67: of a managed job snapcat deletes nothing itself; Flink disposes of a completed savepoint (through the
-  // connector) and owns the rest (its checkpoints, what a failed snapshot left behind).
+  // connector) and owns the rest (its checkpoints, what a failed snapshot left behind, and a snapshot the job
+  // claimed: its later incremental checkpoints may reference the claimed files, which a disposal would delete).
   const plan = decider.state.source
     ? {
         locations:
-          (snapshot.kind === 'SAVEPOINT' || snapshot.imported) && snapshot.status === 'COMPLETED'
+          (snapshot.kind === 'SAVEPOINT' || snapshot.imported) &&
+          snapshot.status === 'COMPLETED' &&
+          snapshot.claimMode !== 'CLAIM'
             ? [snapshot.externalPath]
             : [],
         stateHandles: [],

@@ -20,6 +20,20 @@ export function propertiesFor(kind: SnapshotKind, retention: Retention): Snapsho
   }
 }
 
+/**
+ * The retention policy of a Flink job's checkpoints from its `CheckpointConfigInfo.externalization`
+ * (CheckpointConfigHandler.createCheckpointConfigInfo, inverted): not externalized is
+ * NEVER_RETAIN_AFTER_TERMINATION, externalized and deleted on cancellation RETAIN_ON_FAILURE, else
+ * RETAIN_ON_CANCELLATION (flink-views.ts `flinkCheckpointConfig` writes the same mapping the other way).
+ */
+export function flinkRetentionPolicy(retention: {
+  externalized: boolean;
+  deleteOnCancellation: boolean;
+}): Retention {
+  if (!retention.externalized) return 'NEVER_RETAIN_AFTER_TERMINATION';
+  return retention.deleteOnCancellation ? 'RETAIN_ON_FAILURE' : 'RETAIN_ON_CANCELLATION';
+}
+
 /** FLIP-10: a persisted checkpoint is a savepoint; every discard flag is off, `forced` stays as it was. */
 export function persistedProperties(properties: SnapshotProperties): SnapshotProperties {
   return { forced: properties.forced, ...retainAll };

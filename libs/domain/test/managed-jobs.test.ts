@@ -138,37 +138,109 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(events.map((e) => e.type)).toEqual(['JobStatusChanged']);
   });
 
-  // Pins today's rule, which docs/mutation-testing.md lists as an open question: after a CLAIM restore Flink also
-  // holds the savepoint in its checkpoint store (CheckpointCoordinator.restoreSavepoint) and may delete it itself.
+  const stamp = { jobId: JOB, occurredAt: new Date(T0).toISOString() };
+
+  /** A managed job with a completed savepoint of snapcat's, restored from in `claimMode`. */
+  function restoredFromSavepoint(claimMode: 'CLAIM' | 'NO_CLAIM' | 'LEGACY') {
+    const job = managed();
+    const savepoint = job.trigger('SAVEPOINT');
+    if (!savepoint.accepted) throw new Error('rejected');
+    const location = '/data/sp/savepoint-012345-abcdefabcdef';
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: savepoint.snapshotId,
+      outcome: { status: 'COMPLETED', location },
+    });
+    job.run({
+      type: 'RestoreSnapshot',
+      snapshotId: savepoint.snapshotId,
+      claimMode,
+      allowNonRestoredState: false,
+    });
+    return { job, id: savepoint.snapshotId, location };
+  }
+
+  // Flink's CheckpointCoordinator.restoreSavepoint puts a claimed snapshot in the job's checkpoint store with the
+  // job's checkpoint properties; the store deletes it on shutdown as they say
+  // (DefaultCompletedCheckpointStore.shutdown → CompletedCheckpoint.shouldBeDiscardedOnShutdown).
   it.each([
-    ['CLAIM', 'DISCARDING'],
-    ['NO_CLAIM', 'COMPLETED'],
+    // Flink's retention unknown: the catalogue's (NEVER_RETAIN_AFTER_TERMINATION for `managed()`).
+    [null, 'CANCELED', true],
+    [null, 'FAILED', true],
+    // Not externalized: NEVER_RETAIN_AFTER_TERMINATION.
+    [{ externalized: false, deleteOnCancellation: true }, 'FAILED', true],
+    // DELETE_ON_CANCELLATION: RETAIN_ON_FAILURE.
+    [{ externalized: true, deleteOnCancellation: true }, 'CANCELED', true],
+    [{ externalized: true, deleteOnCancellation: true }, 'FAILED', false],
+    [{ externalized: true, deleteOnCancellation: true }, 'FINISHED', true],
+    // RETAIN_ON_CANCELLATION.
+    [{ externalized: true, deleteOnCancellation: false }, 'CANCELED', false],
+    [{ externalized: true, deleteOnCancellation: false }, 'FAILED', false],
+    [{ externalized: true, deleteOnCancellation: false }, 'FINISHED', true],
   ] as const)(
-    'R62 R67 a managed job’s savepoint restored from in %s mode: when the job is canceled it is %s',
-    (claimMode, status) => {
-      const job = managed();
-      const savepoint = job.trigger('SAVEPOINT');
-      if (!savepoint.accepted) throw new Error('rejected');
-      job.run({
-        type: 'RecordFlinkSavepoint',
-        snapshotId: savepoint.snapshotId,
-        outcome: { status: 'COMPLETED', location: '/data/sp/savepoint-012345-abcdefabcdef' },
-      });
-      job.run({
-        type: 'RestoreSnapshot',
-        snapshotId: savepoint.snapshotId,
-        claimMode,
-        allowNonRestoredState: false,
-      });
-      const { events } = job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
-      expect(job.snapshot(savepoint.snapshotId).status).toBe(status);
-      expect(events.filter((e) => e.type === 'SnapshotDiscardRequested')).toEqual(
-        status === 'DISCARDING'
-          ? [expect.objectContaining({ snapshotId: savepoint.snapshotId, cause: 'JOB_CANCELED' })]
-          : [],
-      );
+    'R62 R67 a savepoint a managed job claimed is Flink’s: with Flink’s retention %j, when the job is %s Flink deletes it: %s; snapcat deletes nothing of it',
+    (retention, status, deleted) => {
+      const { job, id } = restoredFromSavepoint('CLAIM');
+      if (retention) job.run({ type: 'RecordFlinkCheckpointConfig', ...retention });
+      const { events } = job.run({ type: 'ChangeJobStatus', status });
+      if (deleted) {
+        expect(events.filter((e) => e.type !== 'JobStatusChanged')).toEqual([
+          {
+            ...stamp,
+            type: 'SnapshotDiscardRequested',
+            snapshotId: id,
+            cause: `JOB_${status}`,
+            reason: 'deleted by Flink',
+            locations: [],
+            stateHandles: [],
+            kept: [],
+          },
+          { ...stamp, type: 'SnapshotDiscarded', snapshotId: id, bytesReclaimed: 0 },
+        ]);
+        expect(job.snapshot(id)).toMatchObject({ status: 'DISCARDED' });
+      } else {
+        expect(events.map((e) => e.type)).toEqual(['JobStatusChanged']);
+        expect(job.snapshot(id)).toMatchObject({ status: 'COMPLETED' });
+      }
+      expect(fold(initialState(JOB), job.log)).toEqual(job.state);
     },
   );
+
+  it.each(['NO_CLAIM', 'LEGACY'] as const)(
+    'R62 R67 a savepoint a managed job restored from in %s mode stays the user’s: kept when the job is canceled, disposed of through Flink on request',
+    (claimMode) => {
+      const { job, id, location } = restoredFromSavepoint(claimMode);
+      expect(job.run({ type: 'ChangeJobStatus', status: 'CANCELED' }).events.map((e) => e.type)).toEqual([
+        'JobStatusChanged',
+      ]);
+      expect(job.snapshot(id).status).toBe('COMPLETED');
+      const { events } = job.run({ type: 'RequestDiscard', snapshotId: id, force: false });
+      expect(events).toEqual([
+        expect.objectContaining({ type: 'SnapshotDiscardRequested', locations: [location] }),
+      ]);
+      expect(job.snapshot(id).status).toBe('DISCARDING');
+    },
+  );
+
+  it('R62 R67 a user’s discard of a savepoint the running managed job claimed deletes nothing: the job’s later incremental checkpoints may use its files', () => {
+    const { job, id } = restoredFromSavepoint('CLAIM');
+    mirror(job, [report(2)]);
+    const { events } = job.run({ type: 'RequestDiscard', snapshotId: id, force: false, reason: 'cleanup' });
+    expect(events).toEqual([
+      {
+        ...stamp,
+        type: 'SnapshotDiscardRequested',
+        snapshotId: id,
+        cause: 'USER',
+        reason: 'cleanup',
+        locations: [],
+        stateHandles: [],
+        kept: [],
+      },
+      { ...stamp, type: 'SnapshotDiscarded', snapshotId: id, bytesReclaimed: 0 },
+    ]);
+    expect(job.snapshot(id).status).toBe('DISCARDED');
+  });
 
   it('R68 the mirror records each Flink checkpoint once: in progress, then completed or failed, then discarded', () => {
     const job = managed(3);
