@@ -634,10 +634,9 @@ function changeStatus(decider: Decider, to: JobStatus): boolean {
       if (discardsOn(flinkOwnedProperties(decider.state, snapshot), to)) {
         requestDiscardOf(decider, snapshot, cause, DELETED_BY_FLINK);
       }
-    } else if (snapshot.kind !== 'CHECKPOINT' && discardsOn(snapshot.properties, to)) {
-      // R67: the managed job's own checkpoints are Flink's to delete; the mirror records it (R68).
-      requestDiscardOf(decider, snapshot, cause);
     }
+    // The rest of a managed job's snapshots stay: its checkpoints are Flink's to delete (the mirror records
+    // it, R68), and its savepoints, unclaimed, keep every discard flag off (R62).
   }
   return true;
 }
