@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
 import {
   comparePositions,
+  type EventStore,
   type EventHandler,
   type Position,
-  type ReadAllOptions,
-  type RecordedEvent,
   type LogSubscribeOptions,
   type LogSubscription,
 } from './port';
@@ -21,7 +20,7 @@ const BATCH = 500;
  * past the last event delivered.
  */
 export function catchUpSubscription(
-  readAll: (options: ReadAllOptions) => Promise<RecordedEvent[]>,
+  store: Pick<EventStore, 'readAll' | 'lastPosition'>,
   appended: EventEmitter,
   options: LogSubscribeOptions,
   handler: EventHandler,
@@ -54,10 +53,8 @@ export function catchUpSubscription(
     while (!closed) {
       dirty = false;
       // Read first: a log position no later than the end the filtered read below scans to.
-      const head = options.filter
-        ? (await readAll({ direction: 'backwards', maxCount: 1 }))[0]?.position
-        : undefined;
-      const batch = await readAll({
+      const head = options.filter ? await store.lastPosition() : undefined;
+      const batch = await store.readAll({
         after: position,
         maxCount: BATCH,
         ...(options.filter ? { filter: options.filter } : {}),

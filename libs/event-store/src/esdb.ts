@@ -185,6 +185,11 @@ export class EsdbEventStore implements EventStore {
     }
   }
 
+  /** EventStoreDB has no read of a position alone: the newest event, read once (its subscriptions do not poll). */
+  async lastPosition(): Promise<Position | undefined> {
+    return (await this.readAll({ direction: 'backwards', maxCount: 1 }))[0]?.position;
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const { filter } = options;
     const onServer = filter && (filter.eventTypes ?? filter.streamNamePrefixes);

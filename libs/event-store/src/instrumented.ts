@@ -5,6 +5,7 @@ import {
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
+  type Position,
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
@@ -97,6 +98,17 @@ export class InstrumentedEventStore implements EventStore {
       const events = await this.inner.readAll(options);
       this.succeeded('read', '$all');
       return events;
+    } catch (error) {
+      this.refused(error);
+      throw error;
+    }
+  }
+
+  async lastPosition(): Promise<Position | undefined> {
+    try {
+      const position = await this.inner.lastPosition();
+      this.succeeded('read', '$all');
+      return position;
     } catch (error) {
       this.refused(error);
       throw error;

@@ -9,6 +9,7 @@ import {
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
+  type Position,
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
@@ -94,12 +95,16 @@ export class MemoryEventStore implements EventStore {
     return out;
   }
 
+  async lastPosition(): Promise<Position | undefined> {
+    return (await this.readAll({ direction: 'backwards', maxCount: 1 }))[0]?.position;
+  }
+
   subscribeToAll(
     options: LogSubscribeOptions,
     handler: EventHandler,
     onError?: (error: unknown) => void,
   ): LogSubscription {
-    return catchUpSubscription((o) => this.readAll(o), this.appended, options, handler, onError, 1000);
+    return catchUpSubscription(this, this.appended, options, handler, onError, 1000);
   }
 
   async close(): Promise<void> {}

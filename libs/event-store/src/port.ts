@@ -113,6 +113,12 @@ export interface EventStore {
    */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /**
+   * Where the log ends: the position of the newest event `readAll` gives, undefined while it is empty. Asked
+   * by readers that need only the position (subscriptions on every poll, readiness, metrics): the newest
+   * event is often an aggregate snapshot, megabytes that reading it would fetch and parse each time.
+   */
+  lastPosition(): Promise<Position | undefined>;
+  /**
    * Catch-up subscription to $all: the stored events after `from`, then live ones, in order, as readAll
    * gives them (tombstones included). The handler is awaited before the next event; if it throws, the
    * subscription stops and onError is called.

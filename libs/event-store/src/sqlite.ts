@@ -14,6 +14,7 @@ import {
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
+  type Position,
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
@@ -85,6 +86,9 @@ export class SqliteEventStore implements EventStore {
       ),
       backwards: this.db.prepare<[string, number, number], Row>(
         'SELECT * FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
+      ),
+      lastPosition: this.db.prepare<[], { position: number }>(
+        'SELECT position FROM events ORDER BY position DESC LIMIT 1',
       ),
     };
   }
@@ -173,19 +177,20 @@ export class SqliteEventStore implements EventStore {
     return statement.all(...params).map(toRecorded);
   }
 
+  async lastPosition(): Promise<Position | undefined> {
+    this.checkWriter();
+    const row = this.statements.lastPosition.get();
+    if (!row) return undefined;
+    const position = BigInt(row.position);
+    return { commit: position, prepare: position };
+  }
+
   subscribeToAll(
     options: LogSubscribeOptions,
     handler: EventHandler,
     onError?: (error: unknown) => void,
   ): LogSubscription {
-    return catchUpSubscription(
-      (o) => this.readAll(o),
-      this.appended,
-      options,
-      handler,
-      onError,
-      this.options.pollMs ?? 200,
-    );
+    return catchUpSubscription(this, this.appended, options, handler, onError, this.options.pollMs ?? 200);
   }
 
   /**

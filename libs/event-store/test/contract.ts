@@ -143,6 +143,14 @@ export function eventStoreContract(name: string, open: () => Promise<StoreFixtur
       expect(limited.map((e) => e.id)).toEqual([mine[0]!.id]);
     });
 
+    it('lastPosition is the position of the newest event readAll gives, and moves with each append', async () => {
+      await store.append(stream(), [ev('A'), ev('B')], 'no_stream');
+      const [newest] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+      expect(comparePositions((await store.lastPosition())!, newest!.position)).toBe(0);
+      const appended = await store.append(stream(), [ev('C')], 'no_stream');
+      expect(comparePositions((await store.lastPosition())!, appended.position)).toBe(0);
+    });
+
     it('a stream with a max count reads as its newest events; revisions go on counting', async () => {
       const s = stream();
       await store.append(

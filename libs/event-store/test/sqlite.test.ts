@@ -37,6 +37,47 @@ describe('sqlite store: durability', () => {
   });
 });
 
+describe('sqlite store: an idle filtered subscription', () => {
+  it('polls where the log ends without reading its newest event (an aggregate snapshot can be megabytes)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));
+    const store = new SqliteEventStore(join(dir, 'events.db'), { pollMs: 10 });
+    // The log ends with a large event the subscription's filter skips, as a job's aggregate snapshot is.
+    await store.append('job-1', [{ id: randomUUID(), type: 'A', data: {}, metadata: {} }], 'no_stream');
+    const big = { blob: 'x'.repeat(1_000_000) };
+    await store.append(
+      'aggregate-1',
+      [{ id: randomUUID(), type: 'Big', data: big, metadata: {} }],
+      'no_stream',
+    );
+    const reads: string[] = [];
+    const readAll = store.readAll.bind(store);
+    store.readAll = (options) => {
+      reads.push(options?.direction === 'backwards' ? 'backwards' : 'forwards');
+      return readAll(options);
+    };
+    const checkpoints: unknown[] = [];
+    const subscription = store.subscribeToAll(
+      {
+        from: { commit: 0n, prepare: 0n },
+        filter: { streamNamePrefixes: ['job-'] },
+        onCheckpoint: (p) => void checkpoints.push(p),
+      },
+      async () => undefined,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      // It polled (a read every 10 ms) and moved past the skipped event; it never read an event backwards.
+      expect(reads.length).toBeGreaterThan(5);
+      expect(reads.filter((r) => r === 'backwards')).toEqual([]);
+      expect(checkpoints).toEqual([await store.lastPosition()]);
+    } finally {
+      await subscription.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('sqlite store: checkpoints', () => {
   it('a thread copies the write-ahead log into the database file; commits do not wait for it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));

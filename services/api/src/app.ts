@@ -329,7 +329,7 @@ function readiness({
         user: error.user ?? null,
       });
     try {
-      await store.readAll({ direction: 'backwards', maxCount: 1 });
+      await store.lastPosition();
     } catch (error) {
       if (error instanceof StoreAccessDeniedError) return accessDenied(error);
       return notReady(`event store unreachable: ${(error as Error).message}`);

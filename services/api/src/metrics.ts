@@ -267,8 +267,8 @@ function registerHeadPosition({ registry, timeoutMs }: ScrapedFamily, store: Eve
     help: 'Commit position of the last event in the log: a consumer is behind by the difference.',
     timeoutMs,
     read: async () => {
-      const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
-      return last ? [{ value: positionValue(last.position) }] : [];
+      const last = await store.lastPosition();
+      return last ? [{ value: positionValue(last) }] : [];
     },
   });
 }

@@ -20,8 +20,8 @@ export class Progress {
 
   /** How far the read is along `$all`: the commit position against the log's last one. */
   static async overLog(store: EventStore, label: string): Promise<Progress> {
-    const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
-    return new Progress(label, Number(last?.position.commit ?? 0n));
+    const last = await store.lastPosition();
+    return new Progress(label, Number(last?.commit ?? 0n));
   }
 
   update(events: number, done: number): void {

@@ -83,8 +83,7 @@ export class ProcessManager extends LeasedLogConsumer {
   private async reconcile(): Promise<Position> {
     const { store, bus, enqueue, log } = this.deps;
     const started = Date.now();
-    const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
-    const end = last?.position ?? START;
+    const end = (await store.lastPosition()) ?? START;
     const jobIds = new Set<string>();
     const registrations = readAllPages(store, {
       filter: { streamNamePrefixes: [JOB_STREAM_PREFIX], eventTypes: ['JobRegistered'] },
