@@ -7,6 +7,7 @@ import type {
   ResolvedEvent,
 } from '@eventstore/db-client';
 import { connectionUser, toClientConnectionString } from './connection';
+import { newestEventPosition } from './pages';
 import {
   AppendTooLargeError,
   START,
@@ -186,8 +187,8 @@ export class EsdbEventStore implements EventStore {
   }
 
   /** EventStoreDB has no read of a position alone: the newest event, read once (its subscriptions do not poll). */
-  async lastPosition(): Promise<Position | undefined> {
-    return (await this.readAll({ direction: 'backwards', maxCount: 1 }))[0]?.position;
+  lastPosition(): Promise<Position | undefined> {
+    return newestEventPosition(this);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {

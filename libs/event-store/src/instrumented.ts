@@ -93,22 +93,20 @@ export class InstrumentedEventStore implements EventStore {
     return events;
   }
 
-  async readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
-    try {
-      const events = await this.inner.readAll(options);
-      this.succeeded('read', '$all');
-      return events;
-    } catch (error) {
-      this.refused(error);
-      throw error;
-    }
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
+    return this.readingAll(() => this.inner.readAll(options));
   }
 
-  async lastPosition(): Promise<Position | undefined> {
+  lastPosition(): Promise<Position | undefined> {
+    return this.readingAll(() => this.inner.lastPosition());
+  }
+
+  /** A read of `$all`: its success clears the log's read refusal, its refusal is recorded. */
+  private async readingAll<T>(read: () => Promise<T>): Promise<T> {
     try {
-      const position = await this.inner.lastPosition();
+      const result = await read();
       this.succeeded('read', '$all');
-      return position;
+      return result;
     } catch (error) {
       this.refused(error);
       throw error;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { catchUpSubscription } from './catch-up';
+import { newestEventPosition } from './pages';
 import {
   START,
   checkExpected,
@@ -95,8 +96,8 @@ export class MemoryEventStore implements EventStore {
     return out;
   }
 
-  async lastPosition(): Promise<Position | undefined> {
-    return (await this.readAll({ direction: 'backwards', maxCount: 1 }))[0]?.position;
+  lastPosition(): Promise<Position | undefined> {
+    return newestEventPosition(this);
   }
 
   subscribeToAll(

@@ -100,3 +100,11 @@ export async function foldStream<S>(
   }
   return { state, revision };
 }
+
+/**
+ * `lastPosition` for a store that has no cheaper way than reading the log's newest event (the memory store
+ * holds it already; EventStoreDB has no read of a position alone).
+ */
+export async function newestEventPosition(store: Pick<EventStore, 'readAll'>): Promise<Position | undefined> {
+  return (await store.readAll({ direction: 'backwards', maxCount: 1 }))[0]?.position;
+}
