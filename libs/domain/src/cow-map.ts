@@ -134,11 +134,21 @@ export class CowMapEditor<V> implements ReadonlyCowMap<V> {
     }
   }
 
+  /** Sets the key only when it has no value yet; whether it did. One hash and one scan. */
+  setIfAbsent(key: string, value: V): boolean {
+    const hash = hashOf(key);
+    if (indexIn(leafIn(this.table, hash), hash, key) >= 0) return false;
+    this.writableLeaf(hash).push(hash, key, value);
+    this.count += 1;
+    return true;
+  }
+
   delete(key: string): void {
     const hash = hashOf(key);
-    if (indexIn(leafIn(this.table, hash), hash, key) < 0) return;
+    const i = indexIn(leafIn(this.table, hash), hash, key);
+    if (i < 0) return;
+    // A copied leaf keeps its triples in order: the index found in the version is the copy's.
     const leaf = this.writableLeaf(hash);
-    const i = indexIn(leaf, hash, key);
     // The last triple takes the deleted one's place: order within a leaf means nothing.
     const last = leaf.length - 3;
     for (let k = 0; k < 3; k += 1) leaf[i + k] = leaf[last + k];

@@ -290,7 +290,8 @@ export class RegistryEditor implements SharedStateRegistry {
 
   /**
    * The snapshot stops being live: it no longer references its handles nor owns its directories, and
-   * what its discard deletes is marked as being deleted until the discard completes.
+   * what its discard deletes is marked as being deleted until the discard completes. `deleting` is
+   * normalised already (`deletionIndex`).
    */
   release(
     snapshotId: number,
@@ -319,15 +320,16 @@ export class RegistryEditor implements SharedStateRegistry {
       if (owners.length === 1 && owners[0] === snapshotId) this.directories.delete(location);
       else this.directories.set(location, without(owners, snapshotId));
     }
-    this.markDeleting(snapshotId, deleting);
+    this.markNormalisedDeleting(snapshotId, deleting);
   }
 
   /** Locations that a discard or a stray cleanup deletes from now until `deletionDone`. */
   markDeleting(owner: DeletionOwner, locations: readonly string[]): void {
-    for (const location of locations) {
-      const key = normaliseLocation(location);
-      if (!this.deleting.has(key)) this.deleting.set(key, owner);
-    }
+    this.markNormalisedDeleting(owner, locations.map(normaliseLocation));
+  }
+
+  private markNormalisedDeleting(owner: DeletionOwner, keys: readonly string[]): void {
+    for (const key of keys) this.deleting.setIfAbsent(key, owner);
   }
 
   /** The deletions are done: those locations are no longer being deleted. */

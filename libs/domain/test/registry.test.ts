@@ -387,6 +387,37 @@ describe('CowMap', () => {
     expect(editor.has(keys[0]!)).toBe(false);
   });
 
+  it('deleting from a leaf the version shares deletes that key in the editor’s copy, and leaves the version whole', () => {
+    const leafOf = (key: string) => fnv(key) & 4095;
+    const keys: string[] = [];
+    for (let i = 0; keys.length < 4; i += 1) if (leafOf(`d${i}`) === leafOf('d0')) keys.push(`d${i}`);
+    const start = CowMap.empty<string>().edit();
+    for (const key of keys) start.set(key, `v-${key}`);
+    const version = start.seal();
+    const editor = version.edit();
+    editor.delete(keys[1]!);
+    expect(editor.size).toBe(3);
+    expect(editor.has(keys[1]!)).toBe(false);
+    for (const key of [keys[0]!, keys[2]!, keys[3]!]) expect(editor.get(key)).toBe(`v-${key}`);
+    expect(version.toJSON()).toEqual(keys.map((key) => [key, `v-${key}`]).sort());
+  });
+
+  it('setIfAbsent sets a key only when it has no value, says whether it did, and leaves the version it started from', () => {
+    const start = CowMap.empty<number>().edit();
+    expect(start.setIfAbsent('costarring', 1)).toBe(true);
+    const version = start.seal();
+    const editor = version.edit();
+    expect(editor.setIfAbsent('costarring', 2)).toBe(false);
+    expect(editor.setIfAbsent('liquid', 3)).toBe(true); // the same hash as costarring: one leaf
+    expect(editor.setIfAbsent('liquid', 4)).toBe(false);
+    expect(editor.size).toBe(2);
+    expect(editor.seal().toJSON()).toEqual([
+      ['costarring', 1],
+      ['liquid', 3],
+    ]);
+    expect(version.toJSON()).toEqual([['costarring', 1]]);
+  });
+
   it('an editor’s changes to several leaves of one row all reach the new version; the version it started from keeps its own', () => {
     // Keys in one row (the hash's bits 6 to 11) but in different leaves (bits 0 to 5).
     const rowOf = (key: string) => (fnv(key) & 4095) >>> 6;

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { scanKeys } from '@snapcat/runtime';
 import { isDeepStrictEqual } from 'node:util';
-import { fold, initialState, snapshotView, type Event, type JobState } from '@snapcat/domain';
+import { Draft, initialState, snapshotView, type JobState } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream } from '@snapcat/application';
 import {
   START,
@@ -35,7 +35,9 @@ export async function foldLog(
   position: Position;
   events: number;
 }> {
-  const states = new Map<string, JobState>();
+  // One draft per job for the whole fold, sealed at the end: each copy-on-write leaf and container is
+  // copied once, not once per page (a page's fold used to copy the leaves it touched: bench #7).
+  const drafts = new Map<string, Draft>();
   const revisions = new Map<string, bigint>();
   const deleted = new Map<string, string>();
   let after: Position = START;
@@ -44,25 +46,24 @@ export async function foldLog(
   for await (const read of pages) {
     const page = until ? read.filter((e) => comparePositions(e.position, until) <= 0) : read;
     if (page.length === 0) break;
-    const byJob = new Map<string, Event[]>();
     for (const recorded of page) {
       if (isTombstone(recorded)) {
         deleted.set(jobIdOfStream(recorded.streamId), recorded.created.toISOString());
         continue;
       }
       const event = domainEvent(recorded);
-      let list = byJob.get(event.jobId);
-      if (!list) byJob.set(event.jobId, (list = []));
-      list.push(event);
+      let draft = drafts.get(event.jobId);
+      if (!draft) drafts.set(event.jobId, (draft = new Draft(initialState(event.jobId))));
+      draft.apply(event);
       revisions.set(event.jobId, recorded.revision);
     }
-    for (const [jobId, list] of byJob)
-      states.set(jobId, fold(states.get(jobId) ?? initialState(jobId), list));
     events += page.length;
     after = page[page.length - 1]!.position;
     onPage?.(events, after);
     if (page.length < read.length) break; // the rest is past `until`
   }
+  const states = new Map<string, JobState>();
+  for (const [jobId, draft] of drafts) states.set(jobId, draft.seal());
   return { states, revisions, deleted, position: after, events };
 }
 
