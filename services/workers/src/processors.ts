@@ -9,7 +9,13 @@ import {
   type SnapshotState,
   type StateHandle,
 } from '@snapcat/domain';
-import { nextFireTime, previousFireTime, readJobState, type CommandBus } from '@snapcat/application';
+import {
+  jobStream,
+  nextFireTime,
+  previousFireTime,
+  readJobState,
+  type CommandBus,
+} from '@snapcat/application';
 import { StreamDeletedError, type EventStore } from '@snapcat/event-store';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
 import {
@@ -101,10 +107,20 @@ export function startProcessors(
   return workers;
 }
 
-/** A job's state read past the bus; undefined when its stream was hard-deleted (nothing left of it). */
-async function readUnlessDeleted(store: EventStore, jobId: string): Promise<JobState | undefined> {
+/**
+ * A job's current state for the sweep; undefined when its stream was hard-deleted (nothing left of it).
+ * The bus's cached state when it is at the stream's newest revision (one small read), else read past the
+ * bus: decoding every job's aggregate snapshot each sweep is what an idle service spent its memory and CPU
+ * on (bench #10), and loading them through the bus would churn its cache.
+ */
+export async function sweepState(
+  { bus, store }: Pick<ProcessorDeps, 'bus' | 'store'>,
+  jobId: string,
+): Promise<JobState | undefined> {
   try {
-    return await readJobState(store, jobId);
+    const [newest] = await store.readStream(jobStream(jobId), { direction: 'backwards', maxCount: 1 });
+    const cached = newest && bus.cachedState(jobId, newest.revision);
+    return cached || (await readJobState(store, jobId));
   } catch (error) {
     if (error instanceof StreamDeletedError) return undefined;
     throw error;
@@ -112,9 +128,9 @@ async function readUnlessDeleted(store: EventStore, jobId: string): Promise<JobS
 }
 
 /**
- * The retention sweep and the orphan report. Every job is read past the bus (loading each through it every
- * minute would churn its cache); only a job whose retention discards something now is sent ApplyRetention
- * (the bus decides it again on its own state), and read again after it for the report.
+ * The retention sweep and the orphan report. Every job is read as `sweepState` reads it; only a job whose
+ * retention discards something now is sent ApplyRetention (the bus decides it again on its own state), and
+ * read again after it for the report.
  */
 async function retentionSweep(deps: ProcessorDeps) {
   const startedAt = Date.now();
@@ -122,11 +138,11 @@ async function retentionSweep(deps: ProcessorDeps) {
   let discarded = 0;
   const registries = [];
   for (const jobId of jobIds) {
-    let state = await readUnlessDeleted(deps.store, jobId);
+    let state = await sweepState(deps, jobId);
     if (state && retentionDue(state, Date.now())) {
       const result = await execute(deps.bus, { type: 'ApplyRetention', jobId });
       discarded += result?.reply.discarded.length ?? 0;
-      state = await readUnlessDeleted(deps.store, jobId);
+      state = await sweepState(deps, jobId);
     }
     if (state) registries.push(state.sharedState);
   }
