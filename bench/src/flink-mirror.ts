@@ -112,9 +112,11 @@ export async function benchFlinkMirror(dir: string, o: MirrorOptions): Promise<M
   };
   const services: RunningService[] = [];
   try {
-    const api = await startService({ ...env, SNAPCAT_ROLE: 'api', SNAPCAT_PROJECTOR: 'off' });
+    const api = await startService({ ...env, SNAPCAT_ROLE: 'api', SNAPCAT_PROJECTOR: 'off' }, undefined, [], {
+      compiled: true,
+    });
     services.push(api);
-    const workers = await startService(env, 'services/workers/src/main.ts');
+    const workers = await startService(env, 'services/workers/src/main.ts', [], { compiled: true });
     services.push(workers);
     const pid = workers.child.pid!;
     await http(api.url, 'PUT', '/clusters/bench', { restUrl: flink.url });

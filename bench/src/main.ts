@@ -99,6 +99,7 @@ async function serve(
     },
     undefined,
     nodeFlags,
+    { compiled: true },
   );
   return Object.assign(service, {
     async shutdown() {
@@ -1094,6 +1095,9 @@ function startClean(dir: string) {
 }
 
 async function main() {
+  // The services run their compiled build, as `npm start` runs them: built here when missing or stale.
+  const build = spawnSync(process.execPath, ['tools/build/start.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error(`the build failed (exit ${build.status})`);
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-bench-'));
   const started = Date.now();
   const baseline = await startService({}, 'bench/src/baseline-server.ts', GC_TRACE_FLAGS);

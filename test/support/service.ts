@@ -21,18 +21,24 @@ export const testPrefix = (name: string) => `snapcat-test-${name}-${process.pid}
 /**
  * Starts snapcat as a child process, as `npm start` does (API and workers), and waits until it is up.
  * `entry` picks `services/workers/src/main.ts` for a workers-only process; `nodeFlags` go to its node.
+ * From the sources through tsx, or with `compiled` the entry's compiled build in dist/, run as `npm start`
+ * runs it (the caller makes sure dist/ is current: `node tools/build/start.mjs`).
  */
 export async function startService(
   env: Record<string, string>,
   entry = 'services/server/src/main.ts',
   nodeFlags: string[] = [],
+  { compiled = false }: { compiled?: boolean } = {},
 ): Promise<RunningService> {
   // A prefix this helper made up is its to clean when the service stops; a given one is the caller's.
   const ownPrefix = env.SNAPCAT_QUEUE_PREFIX === undefined ? testPrefix('svc') : undefined;
   // e.g. SNAPCAT_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a benchmark's services
   // (node refuses --cpu-prof in NODE_OPTIONS).
   const flags = [...nodeFlags, ...(process.env.SNAPCAT_CHILD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
-  const child = spawn(process.execPath, [...flags, '--import', 'tsx', entry], {
+  const run = compiled
+    ? ['--enable-source-maps', join('dist', entry.replace(/\.ts$/, '.js'))]
+    : ['--import', 'tsx', entry];
+  const child = spawn(process.execPath, [...flags, ...run], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
