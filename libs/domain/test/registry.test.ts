@@ -365,12 +365,19 @@ describe('CowMap', () => {
     expect(map.get('costarring')).toBe(1); // the version it started from is untouched
   });
 
-  it('deletes from a leaf of several keys without disturbing the others; deleting a missing key does nothing', () => {
+  /** Four keys `<prefix><n>` that share one leaf (the hash's low 12 bits), each mapped to `v-<key>`. */
+  function fourKeysInOneLeaf(prefix: string) {
     const leafOf = (key: string) => fnv(key) & 4095;
     const keys: string[] = [];
-    for (let i = 0; keys.length < 4; i += 1) if (leafOf(`k${i}`) === leafOf('k0')) keys.push(`k${i}`);
+    for (let i = 0; keys.length < 4; i += 1)
+      if (leafOf(`${prefix}${i}`) === leafOf(`${prefix}0`)) keys.push(`${prefix}${i}`);
     const editor = CowMap.empty<string>().edit();
     for (const key of keys) editor.set(key, `v-${key}`);
+    return { keys, editor };
+  }
+
+  it('deletes from a leaf of several keys without disturbing the others; deleting a missing key does nothing', () => {
+    const { keys, editor } = fourKeysInOneLeaf('k');
     editor.delete(keys[0]!);
     expect(editor.size).toBe(3);
     for (const key of keys.slice(1)) expect(editor.get(key)).toBe(`v-${key}`);
@@ -388,11 +395,7 @@ describe('CowMap', () => {
   });
 
   it('deleting from a leaf the version shares deletes that key in the editor’s copy, and leaves the version whole', () => {
-    const leafOf = (key: string) => fnv(key) & 4095;
-    const keys: string[] = [];
-    for (let i = 0; keys.length < 4; i += 1) if (leafOf(`d${i}`) === leafOf('d0')) keys.push(`d${i}`);
-    const start = CowMap.empty<string>().edit();
-    for (const key of keys) start.set(key, `v-${key}`);
+    const { keys, editor: start } = fourKeysInOneLeaf('d');
     const version = start.seal();
     const editor = version.edit();
     editor.delete(keys[1]!);
