@@ -816,7 +816,12 @@ async function benchSchedules(dir: string) {
             // Nothing acknowledges the savepoints: each expires before the next slot, which therefore fires
             // (a slot is skipped while the schedule's previous savepoint is pending, R50).
             checkpointing: { ...checkpointing, timeoutMs: (everySec * 1000) / 2 },
-            storage: { checkpointDir: '/bench', savepointDir: '/bench' },
+            // Inside the service's storage roots (`serve`), as an operator's are: the expired savepoints' discards
+            // succeed, as they would in production, instead of failing as outside the roots.
+            storage: {
+              checkpointDir: join(dir, 'snapshots', 'sched'),
+              savepointDir: join(dir, 'snapshots', 'sched'),
+            },
           }),
         );
         await bus.execute(
