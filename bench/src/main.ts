@@ -1100,7 +1100,8 @@ function startClean(dir: string) {
 }
 
 async function main() {
-  // The services run their compiled build, as `npm start` runs them: built here when missing or stale.
+  // The services run their compiled build, as `npm start` runs them (and #17 starts it): built here, once,
+  // when missing or stale.
   const build = spawnSync(process.execPath, ['tools/build/start.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error(`the build failed (exit ${build.status})`);
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-bench-'));

@@ -6,7 +6,7 @@
  * start is fresh: a new SQLite store in a directory of its own, Redis at 127.0.0.1:6379 under a key prefix of
  * its own (deleted afterwards), port 0, the defaults otherwise.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,11 +82,9 @@ export async function measureStart(kind: StartKind, idleMs: number): Promise<Sta
 
 /**
  * `rounds` rounds of the three kinds, interleaved (each round in another order), after one unmeasured start
- * of each (the page cache, tsx's cache, dist/ built if it was missing or stale).
+ * of each (the page cache, tsx's cache). dist/ is current: `npm run bench` builds it before any benchmark.
  */
 export async function benchStartup(rounds: number, idleMs: number) {
-  const built = spawnSync(process.execPath, ['tools/build/start.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
-  if (built.status !== 0) throw new Error('the compiled build failed');
   const kinds: StartKind[] = ['tsx', 'compiled', 'floor'];
   for (const kind of kinds) await measureStart(kind, 0);
   const figures: Record<StartKind, StartFigures[]> = { tsx: [], compiled: [], floor: [] };

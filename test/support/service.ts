@@ -21,8 +21,8 @@ export const testPrefix = (name: string) => `snapcat-test-${name}-${process.pid}
 /**
  * Starts snapcat as a child process, as `npm start` does (API and workers), and waits until it is up.
  * `entry` picks `services/workers/src/main.ts` for a workers-only process; `nodeFlags` go to its node.
- * From the sources through tsx, or with `compiled` the entry's compiled build in dist/, run as `npm start`
- * runs it (the caller makes sure dist/ is current: `node tools/build/start.mjs`).
+ * From the sources through tsx, or with `compiled` the entry's compiled build, run as `npm start` runs it
+ * (the caller makes sure the build is current: `node tools/build/start.mjs`).
  */
 export async function startService(
   env: Record<string, string>,
@@ -35,8 +35,10 @@ export async function startService(
   // e.g. SNAPCAT_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a benchmark's services
   // (node refuses --cpu-prof in NODE_OPTIONS).
   const flags = [...nodeFlags, ...(process.env.SNAPCAT_CHILD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
+  // The compiled build is where `npm start` looks for it: SNAPCAT_DIST_DIR, else dist/.
+  const dist = env.SNAPCAT_DIST_DIR ?? process.env.SNAPCAT_DIST_DIR ?? 'dist';
   const run = compiled
-    ? ['--enable-source-maps', join('dist', entry.replace(/\.ts$/, '.js'))]
+    ? ['--enable-source-maps', join(dist, entry.replace(/\.ts$/, '.js'))]
     : ['--import', 'tsx', entry];
   const child = spawn(process.execPath, [...flags, ...run], {
     cwd: REPO_ROOT,
