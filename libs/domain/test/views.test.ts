@@ -19,6 +19,7 @@ import {
   sameList,
   sameTiming,
 } from '../src';
+import fc from 'fast-check';
 import { JOB, Job, T0 } from './harness';
 
 // The views the API and the read model show, and the folds behind their fields.
@@ -352,6 +353,29 @@ describe('paths', () => {
       'd228cb696f1a8caf78912b704e4a8964',
       '343e1662793c64bf6f0d3597ba446f18',
     ]);
+  });
+
+  it('R14, R48 hashes as the FNV-1a definition does, in BigInt arithmetic, for any text (16-bit limbs)', () => {
+    // The definition itself: hash = (hash XOR byte) * prime mod 2^bits over the UTF-8 bytes.
+    const reference = (text: string, bits: 64 | 128) => {
+      const [offset, prime] =
+        bits === 64
+          ? [0xcbf29ce484222325n, 0x100000001b3n]
+          : [0x6c62272e07bb014262b821756295c58dn, 0x1000000000000000000013bn];
+      let hash = offset;
+      for (const byte of new TextEncoder().encode(text)) {
+        hash = ((hash ^ BigInt(byte)) * prime) & ((1n << BigInt(bits)) - 1n);
+      }
+      return hash.toString(16).padStart(bits / 4, '0');
+    };
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 200 }),
+        fc.constantFrom(64 as const, 128 as const),
+        (text, bits) => expect(fnv1a(text, bits)).toBe(reference(text, bits)),
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('R14 names savepoints savepoint-<first 6 of the jobId>-<12 hex of FNV-1a 64 of jobId and seed>', () => {
