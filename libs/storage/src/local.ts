@@ -44,13 +44,13 @@ export class LocalSnapshotStorage implements SnapshotStorage {
 
   async measure(request: DeletionRequest): Promise<number> {
     let bytes = 0;
-    for (const file of await this.filesOf(request)) bytes += file.size;
+    for (const file of (await this.filesOf(request)).files) bytes += file.size;
     return bytes;
   }
 
   async remove(request: DeletionRequest): Promise<number> {
     let bytes = 0;
-    const files = await this.filesOf(request);
+    const { files, directories } = await this.filesOf(request);
     for (const file of files) {
       try {
         await unlink(file.path);
@@ -59,10 +59,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       }
     }
-    for (const location of request.locations) {
-      const dir = await this.confine(location);
-      await removeEmptyDirs(dir);
-    }
+    for (const dir of directories) await removeEmptyDirs(dir);
     return bytes;
   }
 
@@ -109,14 +106,21 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return this.realRoots;
   }
 
-  /** Every regular file (or link, which is deleted as a link) the request covers, confined and deduplicated. */
-  private async filesOf(request: DeletionRequest): Promise<{ path: string; size: number }[]> {
+  /**
+   * Every regular file (or link, which is deleted as a link) the request covers, confined and deduplicated,
+   * and the real paths of its locations that exist (whose emptied directories a removal takes away): each
+   * location is resolved once, as a real path costs a system call per component (~50 us each here).
+   */
+  private async filesOf(
+    request: DeletionRequest,
+  ): Promise<{ files: { path: string; size: number }[]; directories: string[] }> {
     const kept = await this.keptPaths(request.keep ?? []);
     const files = new Map<string, number>();
+    const directories: string[] = [];
     for (const location of request.locations) {
       const dir = await this.confine(location);
       const found: { path: string; size: number; mtimeMs: number }[] = [];
-      await walk(dir, found);
+      if (await walk(dir, found)) directories.push(dir);
       for (const f of found) files.set(f.path, f.size);
     }
     for (const handle of request.stateHandles) {
@@ -124,7 +128,8 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       const stat = await lstat(path).catch(() => undefined);
       if (stat && !stat.isDirectory()) files.set(path, stat.size);
     }
-    return [...files].filter(([path]) => !isKept(path, kept)).map(([path, size]) => ({ path, size }));
+    const unkept = [...files].filter(([path]) => !isKept(path, kept));
+    return { files: unkept.map(([path, size]) => ({ path, size })), directories };
   }
 
   /** Kept locations as real paths; one that cannot be a local path cannot lie in what is deleted. */
@@ -167,18 +172,18 @@ async function realpathOfExistingPrefix(path: string): Promise<string> {
   }
 }
 
-/** Files below `dir`, not following symlinks (a link is listed as itself). */
-async function walk(dir: string, out: { path: string; size: number; mtimeMs: number }[]): Promise<void> {
+/** Files below `dir`, not following symlinks (a link is listed as itself); whether `dir` is a directory. */
+async function walk(dir: string, out: { path: string; size: number; mtimeMs: number }[]): Promise<boolean> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
+    if (code === 'ENOENT') return false;
     if (code === 'ENOTDIR') {
       const stat = await lstat(dir);
       out.push({ path: dir, size: stat.size, mtimeMs: stat.mtimeMs });
-      return;
+      return false;
     }
     throw error;
   }
@@ -190,6 +195,7 @@ async function walk(dir: string, out: { path: string; size: number; mtimeMs: num
       if (stat) out.push({ path, size: stat.size, mtimeMs: stat.mtimeMs });
     }
   }
+  return true;
 }
 
 async function removeEmptyDirs(dir: string): Promise<void> {
