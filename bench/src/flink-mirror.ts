@@ -12,7 +12,7 @@ import { SqliteEventStore } from '@snapcat/event-store';
 import { FlinkTestServer } from '../../test/flink/server';
 import { startService, testPrefix, type RunningService } from '../../test/support/service';
 import { deleteKeys } from '../../test/support/redis';
-import { quantile } from './stats';
+import { percentile } from './stats';
 
 export interface MirrorOptions {
   jobs: number;
@@ -79,12 +79,6 @@ function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
-
-const percentile = (xs: number[], q: number) =>
-  quantile(
-    [...xs].sort((a, b) => a - b),
-    q,
-  ) ?? NaN;
 
 async function http(url: string, method: string, path: string, body: unknown) {
   const res = await fetch(`${url}/api/v1${path}`, {
