@@ -76,7 +76,7 @@ function limbsOf(hex: string): readonly number[] {
 /**
  * FNV-1a over the UTF-8 bytes of the text, as bits/4 lowercase hex digits: deterministic, no randomness.
  * In 16-bit limbs rather than BigInt: a periodic slot hashes twice per firing, and a BigInt per byte made
- * the hashing a tenth of the firing's CPU (bench #9). The multiplication by the prime is a shift and a small
+ * the hashing about 7 % of the firing's CPU (bench #9's profile). The multiplication by the prime is a shift and a small
  * product, each limb's partial sums staying well inside a double's exact integers.
  */
 export function fnv1a(text: string, bits: 64 | 128): string {
