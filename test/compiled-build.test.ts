@@ -36,7 +36,15 @@ describe('the compiled build (dist/, node without tsx)', () => {
   const prefix = testPrefix('compiled');
   const running: Compiled[] = [];
   /** What `npm start` did on a tree without dist/: its logs, its process group while it served, its exit. */
-  let firstStart: { logs: string[]; group: string[]; readyz: number; code: number | null; left: number };
+  let firstStart: {
+    logs: string[];
+    group: string[];
+    /** NODE_ENV as the service's node saw it, npm started without one. */
+    nodeEnv: string | undefined;
+    readyz: number;
+    code: number | null;
+    left: number;
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-compiled-'));
@@ -45,9 +53,14 @@ describe('the compiled build (dist/, node without tsx)', () => {
       SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'npm-start.db')}`,
       SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
       SNAPCAT_QUEUE_PREFIX: prefix,
+      NODE_ENV: '', // unset, as an operator's shell has it (jest sets `test`)
     });
     try {
-      const group = processGroup(npm.group).map((p) => p.command);
+      const processes = processGroup(npm.group);
+      const group = processes.map((p) => p.command);
+      const node = processes.find((p) => p.command.startsWith('node '));
+      const environ = node ? readFileSync(`/proc/${node.pid}/environ`, 'utf8').split('\0') : [];
+      const nodeEnv = environ.find((v) => v.startsWith('NODE_ENV='))?.slice('NODE_ENV='.length);
       const readyz = await until(
         async () => ((await fetch(`${npm.url}/readyz`)).status === 200 ? 200 : undefined),
         10_000,
@@ -59,7 +72,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
         5000,
         'no process of the group left',
       ).catch(() => processGroup(npm.group).length);
-      firstStart = { logs: npm.logs, group, readyz, code, left };
+      firstStart = { logs: npm.logs, group, nodeEnv, readyz, code, left };
     } finally {
       npm.killGroup();
     }
@@ -84,6 +97,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
       `node --enable-source-maps ${built(API)}`,
       expect.stringMatching(/^npm/),
     ]);
+    expect(firstStart.nodeEnv).toBe('production'); // as in the Dockerfile, unless the operator sets one
     expect(firstStart.readyz).toBe(200);
     expect(firstStart.code).toBe(0);
     expect(firstStart.logs.join('\n')).toContain('"msg":"stopped"');

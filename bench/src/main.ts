@@ -1097,7 +1097,9 @@ async function main() {
   if (build.status !== 0) throw new Error(`the build failed (exit ${build.status})`);
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-bench-'));
   const started = Date.now();
-  const baseline = await startService({}, 'bench/src/baseline-server.ts', GC_TRACE_FLAGS);
+  // In the mode snapcat's services run in (`npm start`: production unless NODE_ENV says otherwise).
+  const mode = { NODE_ENV: process.env.NODE_ENV ?? 'production' };
+  const baseline = await startService(mode, 'bench/src/baseline-server.ts', GC_TRACE_FLAGS);
   try {
     const benchmarks: [number[], () => Promise<void>][] = [
       [[1, 2, 4], () => benchAcks(dir, baseline)],

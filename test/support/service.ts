@@ -43,6 +43,8 @@ export async function startService(
   const child = spawn(process.execPath, [...flags, ...run], {
     cwd: REPO_ROOT,
     env: {
+      // As `npm start` runs the compiled build: production mode unless the caller's environment names one.
+      ...(compiled && process.env.NODE_ENV === undefined ? { NODE_ENV: 'production' } : {}),
       ...process.env,
       SNAPCAT_PORT: '0',
       SNAPCAT_HOST: '127.0.0.1',

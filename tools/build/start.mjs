@@ -1,4 +1,5 @@
-// `npm start` (and `npm run start:*`): `node tools/build/start.mjs && exec node --enable-source-maps <dist>/…/main.js`.
+// `npm start` (and `npm run start:*`): `node tools/build/start.mjs && NODE_ENV=${NODE_ENV:-production} exec node
+// --enable-source-maps <dist>/…/main.js` (production mode unless the operator says otherwise, as in the Dockerfile).
 // This script only makes sure the compiled build is there and matches the tree (tools/build/inputs.mjs); it
 // builds with tools/build/build.mjs, saying so in one line on stderr, when the build is missing or stale, and
 // exits non-zero with the build's own error when that fails. The shell then replaces itself with node on the
