@@ -73,14 +73,14 @@ interface Lease {
 
 /**
  * Serves a caller's requests from leases of `size` points taken at once from the shared per-second limit,
- * so that a busy caller costs one Redis round trip per `size` requests instead of one each (issue 22: the
- * round trip was about a tenth of an acknowledgement's CPU). A lease lasts until the window it was taken in
- * ends, never longer, so leased requests are counted in the window they are served in and no caller gets
- * more than its limit. Requests that find no lease wait for the one being taken (one round trip per caller
- * at a time), and for the next if others drained it first. When the window has fewer than `size` points left the lease is refused (Redis counts the
- * refused points too), and until that window ends every request goes to `exact`, the limiter without
- * leases (the burst allowance, then 429). The cost of leasing: a caller near its limit may fall back to its
- * burst allowance up to `size` requests early each second, once per process (decision 0028).
+ * so that a busy caller costs one Redis round trip per `size` requests instead of one each. A lease lasts
+ * until the window it was taken in ends, never longer, so leased requests are counted in the window they
+ * are served in and no caller gets more than its limit. Requests that find no lease wait for the one being
+ * taken (one round trip per caller at a time), and for the next if others drained it first. When the
+ * window has fewer than `size` points left the lease is refused (Redis counts the refused points too), and
+ * until that window ends every request goes to `exact`, the limiter without leases (the burst allowance,
+ * then 429). The cost: a caller near its limit may reach its burst allowance up to `size` requests early
+ * each second, once per process (decision 0028).
  */
 export function leasing(
   rate: PointsLimiter,
