@@ -11,7 +11,7 @@ import type { RateLimiter } from './access';
 /** A lease is a hundredth of the per-second limit, at most (docs/decisions/0028). */
 const LEASE_FRACTION = 100;
 const MAX_LEASE = 100;
-/** Past this many callers with a lease, expired leases are dropped when a new one is taken. */
+/** Past this many callers with a lease, expired leases are dropped when a new one is taken, once a second. */
 const LEASES_KEPT = 10_000;
 
 /**
@@ -90,6 +90,7 @@ export function leasing(
 ): RateLimiter {
   const leases = new Map<string, Lease>();
   const taking = new Map<string, Promise<void>>();
+  let sweptAt = -Infinity; // a lease lasts a second at most: sweeping more often than that finds little
   const take = (key: string): boolean => {
     const lease = leases.get(key);
     if (!lease || lease.refused || lease.left === 0 || now() >= lease.until) return false;
@@ -106,7 +107,8 @@ export function leasing(
       if (!(error instanceof RateLimiterRes)) throw error;
       lease = { left: 0, until: sent + error.msBeforeNext, refused: true };
     }
-    if (leases.size >= LEASES_KEPT) {
+    if (leases.size >= LEASES_KEPT && sent - sweptAt >= 1000) {
+      sweptAt = sent;
       for (const [k, l] of leases) if (l.until <= sent) leases.delete(k);
     }
     leases.set(key, lease);
