@@ -14,7 +14,13 @@ import { CommandBus, jobStream } from '@snapcat/application';
 import type { Command } from '@snapcat/domain';
 import { MemoryEventStore, SqliteEventStore, type EventStore } from '@snapcat/event-store';
 import { rebuildReadModel } from '@snapcat/read-model';
-import { REPO_ROOT, startService, testPrefix, type RunningService } from '../../test/support/service';
+import {
+  REPO_ROOT,
+  npmStartNodeEnv,
+  startService,
+  testPrefix,
+  type RunningService,
+} from '../../test/support/service';
 import { deleteKeys } from '../../test/support/redis';
 import type { LoadJob, LoadResult } from './load';
 import { percentile } from './stats';
@@ -1097,8 +1103,8 @@ async function main() {
   if (build.status !== 0) throw new Error(`the build failed (exit ${build.status})`);
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-bench-'));
   const started = Date.now();
-  // In the mode snapcat's services run in (`npm start`: production unless NODE_ENV says otherwise).
-  const mode = { NODE_ENV: process.env.NODE_ENV ?? 'production' };
+  // In the mode snapcat's services run in, as `npm start` runs them.
+  const mode = { NODE_ENV: npmStartNodeEnv() };
   const baseline = await startService(mode, 'bench/src/baseline-server.ts', GC_TRACE_FLAGS);
   try {
     const benchmarks: [number[], () => Promise<void>][] = [

@@ -18,6 +18,9 @@ export interface RunningService {
 /** A Redis key prefix of its own for each test, so parallel suites never share queues or leases. */
 export const testPrefix = (name: string) => `snapcat-test-${name}-${process.pid}-${Date.now().toString(36)}`;
 
+/** NODE_ENV as `npm start` sets it (package.json's `${NODE_ENV:-production}`): the environment's, else production. */
+export const npmStartNodeEnv = (): string => process.env.NODE_ENV || 'production';
+
 /**
  * Starts snapcat as a child process, as `npm start` does (API and workers), and waits until it is up.
  * `entry` picks `services/workers/src/main.ts` for a workers-only process; `nodeFlags` go to its node.
@@ -43,9 +46,8 @@ export async function startService(
   const child = spawn(process.execPath, [...flags, ...run], {
     cwd: REPO_ROOT,
     env: {
-      // As `npm start` runs the compiled build: production mode unless the caller's environment names one.
-      ...(compiled && process.env.NODE_ENV === undefined ? { NODE_ENV: 'production' } : {}),
       ...process.env,
+      ...(compiled ? { NODE_ENV: npmStartNodeEnv() } : {}),
       SNAPCAT_PORT: '0',
       SNAPCAT_HOST: '127.0.0.1',
       ...(ownPrefix ? { SNAPCAT_QUEUE_PREFIX: ownPrefix } : {}),
