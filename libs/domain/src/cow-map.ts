@@ -160,8 +160,17 @@ export class CowMapEditor<V> implements ReadonlyCowMap<V> {
     yield* entriesOf<V>(this.table);
   }
 
-  /** The edited version; the editor must not be used afterwards. */
+  /**
+   * The edited version; the editor must not be used afterwards. The leaves it copied are copied once more,
+   * to their exact size: a leaf that was pushed to keeps room for ~16 more elements, which the version would
+   * hold for as long as it lives (~100 bytes a leaf: 4 MB of the heap at 100,000 retained snapshots, #10).
+   */
   seal(): CowMap<V> {
+    for (const number of this.copiedLeaves) {
+      const row = this.table[number >>> BITS]!;
+      const leaf = row[number & (FAN - 1)]!;
+      row[number & (FAN - 1)] = leaf.length > 0 ? leaf.slice() : undefined;
+    }
     return new CowMap(this.table, this.count);
   }
 

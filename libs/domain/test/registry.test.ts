@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import {
   CowMap,
   EMPTY_REGISTRY,
@@ -460,5 +461,46 @@ describe('CowMap', () => {
     expect(json.map(([key]) => key)).toEqual([...keys].sort());
     expect(json).toHaveLength(300);
     expect(new Map(json).get(keys[5]!)).toBe(5);
+  });
+  it('every sealed version reads as a Map model of its edits, however later editors set and delete (fast-check)', () => {
+    // Few keys over few leaves' worth of hashes: leaves fill, empty (sealed as none) and fill again.
+    const key = fc.integer({ min: 0, max: 40 }).map((n) => `/data/chk-${n}`);
+    const op = fc.oneof(
+      fc.record({ set: key, value: fc.integer() }),
+      fc.record({ delete: key }),
+      fc.record({ setIfAbsent: key, value: fc.integer() }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.array(op, { maxLength: 30 }), { minLength: 1, maxLength: 8 }), (rounds) => {
+        let version = CowMap.empty<number>();
+        let model = new Map<string, number>();
+        const versions: [CowMap<number>, Map<string, number>][] = [];
+        for (const round of rounds) {
+          const editor = version.edit();
+          model = new Map(model);
+          for (const o of round) {
+            if ('delete' in o) {
+              editor.delete(o.delete);
+              model.delete(o.delete);
+            } else if ('setIfAbsent' in o) {
+              expect(editor.setIfAbsent(o.setIfAbsent, o.value)).toBe(!model.has(o.setIfAbsent));
+              if (!model.has(o.setIfAbsent)) model.set(o.setIfAbsent, o.value);
+            } else {
+              editor.set(o.set, o.value);
+              model.set(o.set, o.value);
+            }
+          }
+          version = editor.seal();
+          versions.push([version, model]);
+        }
+        // Each version still reads as it was sealed: later editors copied what they changed.
+        for (const [sealed, expected] of versions) {
+          expect(sealed.size).toBe(expected.size);
+          expect(sealed.toJSON()).toEqual([...expected].sort(([a], [b]) => (a < b ? -1 : 1)));
+          for (const [k, v] of expected) expect(sealed.get(k)).toBe(v);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
