@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { PAGE_CACHE_KIB, cacheSizePragma } from './sqlite-page-cache';
 
 /**
  * Copies the SQLite write-ahead log into the database file from a thread of its own. SQLite's automatic
@@ -10,6 +11,7 @@ const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file);
+db.pragma(workerData.cacheSize);
 const timer = setInterval(() => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
@@ -37,7 +39,12 @@ export function startCheckpointer(
 ): Checkpointer {
   const worker = new Worker(WORKER, {
     eval: true,
-    workerData: { driver: require.resolve('better-sqlite3'), file, everyMs },
+    workerData: {
+      driver: require.resolve('better-sqlite3'),
+      file,
+      everyMs,
+      cacheSize: cacheSizePragma(PAGE_CACHE_KIB.checkpointer),
+    },
     execArgv: [],
   });
   worker.unref(); // never what keeps a process alive

@@ -15,6 +15,7 @@ try {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
+  db.pragma(workerData.cacheSize); // sqlite-page-cache.ts
   // A thread of its own checkpoints (sqlite-checkpointer.ts); `checkpoint-itself` turns this back on.
   db.pragma('wal_autocheckpoint = 0');
 } finally {
@@ -25,6 +26,7 @@ try {
     db ? workerData.journalModes.indexOf(db.pragma('journal_mode', { simple: true })) : -1,
   );
   Atomics.store(settings, 2, db ? db.pragma('synchronous', { simple: true }) : -1);
+  Atomics.store(settings, 3, db ? db.pragma('cache_size', { simple: true }) : 0);
   Atomics.store(settings, 0, db ? 1 : 2);
   Atomics.notify(settings, 0);
 }

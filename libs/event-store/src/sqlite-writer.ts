@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
+import { PAGE_CACHE_KIB, cacheSizePragma } from './sqlite-page-cache';
 import {
   StoreUnavailableError,
   WrongExpectedVersionError,
@@ -78,8 +79,8 @@ export class SqliteWriter {
   /** Set once the thread is gone without being closed: every write (and the store's reads) fails with it. */
   failure: StoreUnavailableError | undefined;
   private readonly worker: Worker;
-  /** [0] 0 opening, 1 open, 2 failed to open; [1] journal mode index; [2] synchronous level. */
-  private readonly settings = new Int32Array(new SharedArrayBuffer(12));
+  /** [0] 0 opening, 1 open, 2 failed to open; [1] journal mode index; [2] synchronous level; [3] cache_size. */
+  private readonly settings = new Int32Array(new SharedArrayBuffer(16));
   private queued: Pending[] = [];
   private inFlight: Pending[] | undefined;
   private scheduled = false;
@@ -98,6 +99,7 @@ export class SqliteWriter {
         driver: require.resolve('better-sqlite3'),
         journalModes: JOURNAL_MODES,
         settings: this.settings.buffer,
+        cacheSize: cacheSizePragma(PAGE_CACHE_KIB.writer),
       },
       execArgv: [],
     });
@@ -139,6 +141,12 @@ export class SqliteWriter {
       journalMode: JOURNAL_MODES[this.settings[1]!] ?? 'unknown',
       synchronous: SYNCHRONOUS[this.settings[2]!]!,
     };
+  }
+
+  /** The thread's connection's `cache_size`, as SQLite reports it (negative: KiB). */
+  cacheSize(): number {
+    this.durability(); // waits for the thread to open it, or throws why it did not
+    return this.settings[3]!;
   }
 
   /** Stops the thread at once, as a crash would: what is in flight fails (how tests kill it). */

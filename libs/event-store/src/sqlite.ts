@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { catchUpSubscription } from './catch-up';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
+import { PAGE_CACHE_KIB, cacheSizePragma } from './sqlite-page-cache';
 import { SqliteWriter, appendOp } from './sqlite-writer';
 import {
   START,
@@ -63,6 +64,7 @@ export class SqliteEventStore implements EventStore {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
+    this.db.pragma(cacheSizePragma(PAGE_CACHE_KIB.reader));
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS events (
         position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -100,6 +102,15 @@ export class SqliteEventStore implements EventStore {
    */
   durability(): { journalMode: string; synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA' } {
     return this.writerThread().durability();
+  }
+
+  /** The reader's and the writer thread's page caches in KiB, as SQLite reports them (sqlite-page-cache.ts). */
+  pageCacheKiB(): { reader: number; writer: number } {
+    // Set in KiB, so SQLite reports them negative (a positive cache_size counts pages).
+    return {
+      reader: -(this.db.pragma('cache_size', { simple: true }) as number),
+      writer: -this.writerThread().cacheSize(),
+    };
   }
 
   /**

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, type ExpectedRevision } from '../src';
 import { eventStoreContract } from './contract';
+import { PAGE_CACHE_KIB } from '../src/sqlite-page-cache';
 
 eventStoreContract('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));
@@ -30,6 +31,20 @@ describe('sqlite store: durability', () => {
     const store = new SqliteEventStore(join(dir, 'events.db'));
     try {
       expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'FULL' });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sqlite store: page caches', () => {
+  it("keeps the reader's and the writer's page caches small, not better-sqlite3's 16 MB each (bench #10)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));
+    const store = new SqliteEventStore(join(dir, 'events.db'));
+    try {
+      expect(store.pageCacheKiB()).toEqual({ reader: PAGE_CACHE_KIB.reader, writer: PAGE_CACHE_KIB.writer });
+      expect(Math.max(PAGE_CACHE_KIB.reader, PAGE_CACHE_KIB.writer)).toBeLessThan(16_000);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
