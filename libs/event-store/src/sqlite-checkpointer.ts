@@ -59,6 +59,7 @@ export function startCheckpointer(
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   return {
     async stop() {
+      worker.ref(); // until it exits: a process with nothing else to do must not exit in the middle of stop
       worker.postMessage('stop');
       await exited;
     },

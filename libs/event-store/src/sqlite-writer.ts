@@ -164,6 +164,9 @@ export class SqliteWriter {
     if (this.inFlight || this.queued.length > 0) {
       await new Promise<void>((resolve) => (this.drained = resolve));
     }
+    // Referenced until it exits: unref'd, a process with nothing else to do would exit in the middle of close
+    // (exit code 0, the connection not closed, whatever follows close skipped).
+    this.worker.ref();
     this.post({ kind: 'close' });
     await this.exited;
   }
@@ -202,7 +205,7 @@ export class SqliteWriter {
   /** The next batch if appends queued meanwhile; otherwise idle (and closed, if close() waits). */
   private next(): void {
     if (this.queued.length > 0) return this.send();
-    this.worker.unref();
+    if (!this.closing) this.worker.unref();
     this.drained?.();
   }
 

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -120,4 +121,24 @@ describe('sqlite store: the writer thread', () => {
       await reopened.close();
     }
   });
+
+  it('close resolves in a process that has nothing else to wait for (a script, the CLI): what follows it runs', () => {
+    // The threads are unref'd so that an idle store never keeps a process alive; while closing, they must be
+    // what keeps it alive, or the process exits (0) in the middle of close and skips whatever comes after.
+    const script = [
+      "const { SqliteEventStore } = require('./libs/event-store/src');",
+      `const store = new SqliteEventStore(${JSON.stringify(join(dir, 'script.db'))});`,
+      'store',
+      "  .append('s', [{ id: 'e1', type: 'E', data: {} }], 'no_stream')",
+      '  .then(() => store.close())',
+      "  .then(() => { process.stdout.write('closed'); process.exitCode = 3; });",
+    ].join('\n');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      cwd: join(__dirname, '..', '..', '..'),
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('closed');
+    expect(run.status).toBe(3);
+  }, 30_000);
 });
