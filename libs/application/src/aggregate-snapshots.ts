@@ -6,7 +6,7 @@ import {
   type EncodedJobState,
   type JobState,
 } from '@snapcat/domain';
-import type { EventStore, RecordedEvent } from '@snapcat/event-store';
+import { newEventId, type EventStore, type RecordedEvent } from '@snapcat/event-store';
 import { aggregateStream } from './streams';
 
 // Decision 0003. An aggregate snapshot is one `AggregateSnapshot` event, unless the store limits an append
@@ -84,7 +84,7 @@ export async function writeAggregateSnapshot(
   const data: AggregateSnapshot = { revision: revision.toString(), state: encodeState(state) };
   // The envelope's version; what the state means is versioned apart, by its codecVersion (decision 0023).
   const metadata = versionedMetadata(SNAPSHOT);
-  const single = () => store.append(stream, [{ id: randomUUID(), type: SNAPSHOT, data, metadata }], 'any');
+  const single = () => store.append(stream, [{ id: newEventId(), type: SNAPSHOT, data, metadata }], 'any');
   if (limit === undefined) return single().then(() => 1);
   let text: string;
   try {
@@ -111,7 +111,7 @@ export async function writeAggregateSnapshot(
     };
     const result = await store.append(
       stream,
-      [{ id: randomUUID(), type: PART, data: partData, metadata: versionedMetadata(PART) }],
+      [{ id: newEventId(), type: PART, data: partData, metadata: versionedMetadata(PART) }],
       expected,
     );
     expected = result.nextExpectedRevision;

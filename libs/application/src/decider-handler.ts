@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { versionedMetadata } from '@snapcat/domain';
 import {
+  newEventId,
   foldStream,
   type EventStore,
   type NewEvent,
@@ -308,7 +308,7 @@ export class DeciderHandler<State, Command extends object, Event extends { type:
         for (const event of outcomes[next + i]!.events) {
           metadata ??= this.eventMetadata(entry.metadata);
           events.push({
-            id: randomUUID(),
+            id: newEventId(),
             type: event.type,
             data: event,
             metadata: versionedMetadata(event.type, metadata),

@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { newEventId } from './event-id';
 import { WrongExpectedVersionError, type EventStore } from './port';
 
 /** The stream that names a store: one event, written by the first process that opens the store. */
@@ -21,7 +22,7 @@ export async function storeIdentity(store: EventStore): Promise<string> {
       STORE_IDENTITY_STREAM,
       [
         {
-          id: randomUUID(),
+          id: newEventId(),
           type: IDENTIFIED,
           data: { storeId: randomBytes(8).toString('hex'), createdAt: new Date().toISOString() },
         },

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import {
   parseRetryAfter,
@@ -8,7 +7,7 @@ import {
   type Subscription,
   type WebhookDeliveryFailed,
 } from '@snapcat/domain';
-import type { EventStore } from '@snapcat/event-store';
+import { newEventId, type EventStore } from '@snapcat/event-store';
 import { logQueueErrors, type LogFn } from '@snapcat/runtime';
 import { WEBHOOK_QUEUE, type Deliveries, type DeliveryJob } from './deliveries';
 import { postWebhook, type PostResult } from './http-post';
@@ -184,7 +183,7 @@ async function reportFailure(
   };
   await deps.store.append(
     DELIVERY_FAILURES_STREAM,
-    [{ id: randomUUID(), type: failed.type, data: failed, metadata: versionedMetadata(failed.type) }],
+    [{ id: newEventId(), type: failed.type, data: failed, metadata: versionedMetadata(failed.type) }],
     'any',
   );
 }

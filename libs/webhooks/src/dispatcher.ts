@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
   SubscriptionEvent,
@@ -12,6 +11,7 @@ import {
 } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, JobNamespaces } from '@snapcat/application';
 import {
+  newEventId,
   START,
   comparePositions,
   foldStream,
@@ -176,7 +176,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
       DISPATCHER_STREAM,
       [
         {
-          id: randomUUID(),
+          id: newEventId(),
           type: CHECKPOINT_TYPE,
           data: { position: formatPosition(position), at: new Date(now).toISOString() },
           metadata: versionedMetadata(CHECKPOINT_TYPE),
