@@ -320,6 +320,68 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     flink.failNextDisposals(0);
   }, 60_000);
 
+  it('R67 a savepoint is triggered once, then followed by the id Flink answered with (a server may make its own)', async () => {
+    const jobId = await managedJob();
+    // Long enough for several status polls (every 500 ms), each of which used to send the trigger again.
+    flink.configure({ ownTriggerIds: true, savepointDelayMs: 1_600 });
+    try {
+      const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+      expect(taken.status).toBe(202);
+      const savepoint = await until(
+        async () => {
+          const s = (await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody;
+          return s.status === 'COMPLETED' ? s : undefined;
+        },
+        20_000,
+        'the savepoint completed',
+      );
+      expect(existsSync(localPath(savepoint.externalPath))).toBe(true);
+      const requests = flink.requestsFor(jobId);
+      expect(requests.filter((r) => r.operationId === 'triggerSavepoint')).toHaveLength(1);
+      expect(requests.filter((r) => r.operationId === 'getSavepointStatus').length).toBeGreaterThan(1);
+      expect(flink.job(jobId).savepoints.size).toBe(1);
+    } finally {
+      flink.configure({ ownTriggerIds: false, savepointDelayMs: 50 });
+    }
+  }, 60_000);
+
+  it('R67 a disposal whose result Flink no longer holds (expired, or lost in a failover) is asked for again, not followed forever', async () => {
+    const jobId = await managedJob();
+    const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    await until(
+      async () =>
+        ((await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody).status ===
+          'COMPLETED' || undefined,
+      15_000,
+      'the savepoint completed',
+    );
+    flink.configure({ disposalDelayMs: 1_500 });
+    try {
+      const since = Date.now();
+      const disposals = () =>
+        flink.requests.filter((r) => r.operationId === 'triggerSavepointDisposal' && r.time >= since).length;
+      await api.post(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}/discard`, { force: true });
+      await until(
+        async () =>
+          flink.requests.some((r) => r.operationId === 'getSavepointDisposalStatus' && r.time >= since) ||
+          undefined,
+        15_000,
+        'the connector follows the disposal',
+      );
+      flink.forgetOperations();
+      await until(
+        async () =>
+          ((await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody)
+            .status === 'DISCARDED' || undefined,
+        20_000,
+        'DISCARDED',
+      );
+      expect(disposals()).toBe(2);
+    } finally {
+      flink.configure({ disposalDelayMs: 30 });
+    }
+  }, 60_000);
+
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {
     const jobId = await managedJob();
     flink.failNextSavepoints(jobId, 1, 'Checkpoint was declined (tasks not ready)');

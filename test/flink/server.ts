@@ -79,6 +79,12 @@ export interface FlinkTestServerOptions {
   disposalDelayMs?: number;
   /** How long a failover keeps the job RESTARTING. */
   restartDelayMs?: number;
+  /**
+   * Answer a savepoint trigger with an id of the server's own, whatever `triggerId` the request carries (the
+   * spec makes the request's optional, and TriggerResponse's `request-id` is the one to follow). Such a server
+   * cannot tell a repeated trigger: each one takes a savepoint.
+   */
+  ownTriggerIds?: boolean;
 }
 
 export interface Violation {
@@ -258,6 +264,7 @@ export class FlinkTestServer {
       savepointDelayMs: options.savepointDelayMs ?? 30,
       disposalDelayMs: options.disposalDelayMs ?? 20,
       restartDelayMs: options.restartDelayMs ?? 20,
+      ownTriggerIds: options.ownTriggerIds ?? false,
     };
   }
 
@@ -405,6 +412,17 @@ export class FlinkTestServer {
       this.down = false;
       if (wasRefusing) await this.listen(this.port);
     }
+  }
+
+  /**
+   * Drops every asynchronous operation's result (savepoints, disposals), as Flink does
+   * `rest.async.store-duration` (5 minutes) after an operation ends, and as a JobManager failover does: an
+   * operation under way still finishes, but asking after it answers 404, and a trigger with the same id
+   * starts a new one.
+   */
+  forgetOperations(): void {
+    this.disposals.clear();
+    for (const job of this.jobs.values()) job.savepoints.clear();
   }
 
   /** Changes the simulation's timings from now on. */
@@ -762,7 +780,8 @@ export class FlinkTestServer {
       case 'triggerStopWithSavepoint': {
         const j = job();
         const stop = operationId === 'triggerStopWithSavepoint';
-        const triggerId = (body['triggerId'] as string | undefined) ?? hex(16);
+        const requested = body['triggerId'] as string | undefined;
+        const triggerId = this.options.ownTriggerIds ? hex(16) : (requested ?? hex(16));
         if (!j.savepoints.has(triggerId)) {
           const cancel = body['cancel-job'] === true;
           this.savepoint(j, triggerId, {

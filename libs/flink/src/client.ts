@@ -69,6 +69,8 @@ export interface FlinkRestoredCheckpoint {
 export interface FlinkCheckpoints {
   counts: { restored: number; total: number; inProgress: number; completed: number; failed: number };
   history: FlinkCheckpoint[];
+  /** History entries left out because they could not be read (no id or status, say): the rest still counts. */
+  unreadable: number;
   latest: {
     completed: FlinkCheckpoint | null;
     savepoint: FlinkCheckpoint | null;
@@ -99,6 +101,8 @@ export type FlinkDisposalStatus =
   { status: 'IN_PROGRESS' } | { status: 'COMPLETED' } | { status: 'FAILED'; cause: string };
 
 // ---- Flink's answers (only what is used) -------------------------------------------------------------------
+// Flink itself writes every field below; its published spec requires almost none of them (CheckpointStatistics
+// only `className`). A field nothing decides on has a default, so that a server that leaves it out is read.
 
 /** Flink writes this external path for a checkpoint its storage cannot address (JobManager storage). */
 const NOT_EXTERNALLY_ADDRESSABLE = '<checkpoint-not-externally-addressable>';
@@ -107,21 +111,39 @@ const PERIODIC_CHECKPOINTS_OFF = 2 ** 62;
 
 const nullable = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? null);
 
+/**
+ * A list read entry by entry: an entry that does not parse is left out (and counted) instead of failing the whole
+ * answer. One checkpoint a server describes oddly, or one job of another team in a status this client does not
+ * know yet, must not stop the mirror of every other.
+ */
+const eachReadable = <T extends z.ZodType>(entry: T) =>
+  z
+    .array(z.unknown())
+    .nullish()
+    .transform((entries) => {
+      const items: z.output<T>[] = [];
+      for (const raw of entries ?? []) {
+        const parsed = entry.safeParse(raw);
+        if (parsed.success) items.push(parsed.data);
+      }
+      return { items, unreadable: (entries?.length ?? 0) - items.length };
+    });
+
 const checkpointSchema = z
   .object({
     id: z.number().int(),
     status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED']),
-    is_savepoint: z.boolean(),
+    is_savepoint: z.boolean().default(false),
     savepointFormat: nullable(z.string()),
-    checkpoint_type: z.string(),
+    checkpoint_type: z.string().default('CHECKPOINT'),
     trigger_timestamp: z.number(),
-    latest_ack_timestamp: z.number(),
-    state_size: z.number(),
+    latest_ack_timestamp: z.number().default(-1),
+    state_size: z.number().default(0),
     checkpointed_size: z.number().optional(),
     external_path: nullable(z.string()),
     discarded: z.boolean().optional(),
-    num_subtasks: z.number().int(),
-    num_acknowledged_subtasks: z.number().int(),
+    num_subtasks: z.number().int().default(0),
+    num_acknowledged_subtasks: z.number().int().default(0),
     failure_timestamp: nullable(z.number()),
     failure_message: nullable(z.string()),
   })
@@ -158,27 +180,31 @@ const restoredSchema = z
   }));
 
 const jobSchema = z
-  .object({ jid: z.string(), name: z.string(), state: z.enum(FLINK_JOB_STATUSES) })
+  .object({ jid: z.string(), name: z.string().default(''), state: z.enum(FLINK_JOB_STATUSES) })
   .transform((j): FlinkJob => ({ jobId: j.jid, name: j.name, state: j.state }));
 
-const jobsOverviewSchema = z.object({ jobs: z.array(jobSchema) }).transform((o) => o.jobs);
+// Every job of the cluster, not only snapcat's: one in a state this client cannot read is left out.
+const jobsOverviewSchema = z.object({ jobs: eachReadable(jobSchema) }).transform((o) => o.jobs.items);
 
 const checkpointsSchema = z
   .object({
-    counts: z.object({
-      restored: z.number().int(),
-      total: z.number().int(),
-      in_progress: z.number().int(),
-      completed: z.number().int(),
-      failed: z.number().int(),
-    }),
-    history: z.array(checkpointSchema),
+    counts: z
+      .object({
+        restored: z.number().int().default(0),
+        total: z.number().int().default(0),
+        in_progress: z.number().int().default(0),
+        completed: z.number().int().default(0),
+        failed: z.number().int().default(0),
+      })
+      .default({ restored: 0, total: 0, in_progress: 0, completed: 0, failed: 0 }),
+    history: eachReadable(checkpointSchema),
     latest: z
       .object({
-        completed: nullable(checkpointSchema),
-        savepoint: nullable(checkpointSchema),
-        failed: nullable(checkpointSchema),
-        restored: nullable(restoredSchema),
+        // What cannot be read is not known: as when Flink has none to report.
+        completed: nullable(checkpointSchema).catch(null),
+        savepoint: nullable(checkpointSchema).catch(null),
+        failed: nullable(checkpointSchema).catch(null),
+        restored: nullable(restoredSchema).catch(null),
       })
       .nullish(),
   })
@@ -190,7 +216,8 @@ const checkpointsSchema = z
       completed: s.counts.completed,
       failed: s.counts.failed,
     },
-    history: s.history,
+    history: s.history.items,
+    unreadable: s.history.unreadable,
     latest: {
       completed: s.latest?.completed ?? null,
       savepoint: s.latest?.savepoint ?? null,
@@ -476,7 +503,8 @@ export class FlinkRestClient {
         headers,
         body: call.body === undefined ? undefined : JSON.stringify(call.body),
         signal: AbortSignal.timeout(this.timeoutMs),
-        redirect: 'error',
+        // Never followed (the headers are the cluster's secrets), but told apart from an unreachable cluster.
+        redirect: 'manual',
       });
       text = await response.text();
     } catch (error) {
@@ -527,10 +555,13 @@ export class FlinkRestClient {
       return { ok: true, value: parsed.data };
     }
     const kind: FlinkErrorKind = status === 404 ? 'not-found' : status >= 500 ? 'server' : 'rejected';
+    const redirect = status >= 300 && status < 400 ? response.headers.get('location') : null;
     return {
       ok: false,
       kind,
-      detail: `answered ${status}${flinkMessage(text)}`,
+      detail: redirect
+        ? `answered ${status}, a redirect to ${redirect}: register the cluster with the REST URL it leads to`
+        : `answered ${status}${flinkMessage(text)}`,
       status,
       reachedServer: true,
     };

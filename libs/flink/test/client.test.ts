@@ -1,4 +1,6 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -343,6 +345,63 @@ describe('FlinkRestClient against the Flink test server', () => {
     expect(error.message).toContain('state');
     const notJson = client({ fetch: async () => new Response('<html>', { status: 200 }) });
     expect((await failure(notJson.job(JOB))).kind).toBe('protocol');
+  });
+
+  it('reads what the spec allows a server to leave out, and leaves out (and counts) a list entry it cannot read', async () => {
+    const answer = (body: unknown) => new Response(JSON.stringify(body), { status: 200 });
+    const sparse = client({
+      fetch: async (input) =>
+        String(input).endsWith('/jobs/overview')
+          ? answer({
+              jobs: [
+                { jid: JOB, state: 'RUNNING' },
+                { jid: IDLE, name: 'x', state: 'NEW_IN_FLINK_3' },
+              ],
+            })
+          : answer({
+              history: [
+                { id: 2, status: 'IN_PROGRESS', trigger_timestamp: 1_000 },
+                { status: 'COMPLETED', trigger_timestamp: 900 },
+                { id: 1, status: 'COMPLETED', trigger_timestamp: 500, external_path: 'file:/c/chk-1' },
+              ],
+              latest: { completed: { id: 'one' }, restored: null },
+            }),
+    });
+    expect(await sparse.jobsOverview()).toEqual([{ jobId: JOB, name: '', state: 'RUNNING' }]);
+    const stats = await sparse.checkpoints(JOB);
+    expect(stats.history.map((c) => c.id)).toEqual([2, 1]);
+    expect(stats.unreadable).toBe(1);
+    expect(stats.history[0]).toMatchObject({
+      isSavepoint: false,
+      checkpointType: 'CHECKPOINT',
+      latestAckTimestamp: -1,
+      stateSize: 0,
+      numSubtasks: 0,
+    });
+    expect(stats.history[1]).toMatchObject({ externalPath: 'file:/c/chk-1', checkpointedSize: 0 });
+    expect(stats.counts).toEqual({ restored: 0, total: 0, inProgress: 0, completed: 0, failed: 0 });
+    expect(stats.latest.completed).toBeNull();
+  });
+
+  it('a redirect (a proxy sending http to https, say) is refused as such, not followed, and not an outage', async () => {
+    const proxy = createServer((_req, res) => {
+      res.writeHead(301, { location: 'https://flink.example.com/jobs/overview' }).end();
+    });
+    await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', done));
+    try {
+      const circuit = new Circuit({ failureThreshold: 1, coolDownMs: 60_000 });
+      const redirected = new FlinkRestClient(
+        { name: 'prod', restUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` },
+        { backoffMs: 10, circuit },
+      );
+      const error = await failure(redirected.jobsOverview());
+      expect(error.kind).toBe('rejected');
+      expect(error.details.attempts).toBe(1);
+      expect(error.message).toContain('a redirect to https://flink.example.com/jobs/overview');
+      expect(circuit.state).toBe('CLOSED'); // the cluster answered: no outage
+    } finally {
+      await new Promise((done) => proxy.close(done));
+    }
   });
 
   it('cuts header values out of what Flink echoes', async () => {

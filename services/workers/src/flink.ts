@@ -18,9 +18,10 @@ import {
   type FlinkCheckpointReport,
   type JobState,
   type Obligation,
+  type SnapshotState,
 } from '@snapcat/domain';
 import { JobDeletedError, type CommandBus } from '@snapcat/application';
-import type { FlinkCheckpoint, FlinkRestClient } from '@snapcat/flink';
+import { FlinkError, type FlinkCheckpoint, type FlinkRestClient } from '@snapcat/flink';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { QUEUES, logQueueErrors, type LogFn } from '@snapcat/runtime';
 import { executeUnlessRejected } from './execute';
@@ -55,6 +56,11 @@ export const clusterJobsKey = (keyPrefix: string, cluster: string) => `${keyPref
 export interface SavepointJob {
   jobId: string;
   snapshotId: number;
+  /**
+   * The id Flink answered the trigger with (TriggerResponse's `request-id`), once it did: later runs of the job
+   * follow that operation and never trigger again. A server may answer with an id of its own.
+   */
+  requestId?: string;
 }
 export interface DisposeJob {
   jobId: string;
@@ -282,7 +288,13 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
       deleteOnCancellation: externalization.deleteOnCancellation,
     });
   }
-  const { history, latest } = await api.checkpoints(jobId);
+  const { history, latest, unreadable } = await api.checkpoints(jobId);
+  if (unreadable > 0) {
+    deps.log.warn('flink checkpoint history entries left out: they could not be read', {
+      job: jobId,
+      unreadable,
+    });
+  }
   const checkpoints = [...history].sort((a, b) => a.id - b.id).map(checkpointReport);
   const restored = latest.restored && {
     ...latest.restored,
@@ -343,9 +355,12 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
 
 /**
  * R67: takes a pending savepoint of a managed job in Flink (stop-with-savepoint for a terminating one),
- * with a trigger id derived from snapcat's, then follows its status until Flink says how it ended. While it
- * is in progress the job is delayed and looked at again; a retry after a crash asks Flink with the same
- * trigger id, which answers the operation already started.
+ * with a trigger id derived from snapcat's, then follows its status until Flink says how it ended. The
+ * trigger is sent once: later runs (the job is delayed while the savepoint is in progress) follow the id Flink
+ * answered with. Flink keeps an operation's result for `rest.async.store-duration` (5 minutes) and not across
+ * a JobManager failover: when it no longer knows the operation, the next attempt triggers again with the same
+ * trigger id. A retry after a crash before the answer was noted does the same, and Flink, still holding the
+ * operation, answers with the one already started (DispatcherCachedOperationsHandler).
  */
 async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps: FlinkConnectorDeps) {
   const { jobId, snapshotId } = job.data;
@@ -353,21 +368,12 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   const snapshot = state.snapshots.get(snapshotId);
   if (!state.source || !snapshot || snapshot.status !== 'PENDING') return { skipped: 'not pending' };
   const api = await deps.apis(state.source.cluster);
-  const triggerId = flinkTriggerId(snapshot.triggerId);
-  // Flink names the savepoint's directory itself, inside the target directory (R14).
-  const targetDirectory = posix.dirname(snapshot.externalPath);
-  const formatType = snapshot.formatType;
-  if (snapshot.terminate) {
-    await api.stopWithSavepoint(jobId, {
-      targetDirectory,
-      drain: snapshot.terminate.drain,
-      formatType,
-      triggerId,
-    });
-  } else {
-    await api.triggerSavepoint(jobId, { targetDirectory, formatType, triggerId });
+  let requestId = job.data.requestId;
+  if (!requestId) {
+    requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
+    await job.updateData({ ...job.data, requestId });
   }
-  const outcome = await api.savepointStatus(jobId, triggerId);
+  const outcome = await followed(job, () => api.savepointStatus(jobId, requestId), 'requestId');
   if (outcome.status === 'IN_PROGRESS') {
     await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
     throw new DelayedError();
@@ -382,6 +388,36 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
         : { status: 'FAILED', cause: outcome.cause },
   });
   return { outcome: outcome.status, changed: result?.reply.changed ?? false };
+}
+
+/** Sends the savepoint's trigger (or stop-with-savepoint) to Flink, with a trigger id derived from snapcat's. */
+function triggerInFlink(api: FlinkApi, jobId: string, snapshot: PendingSavepoint) {
+  const triggerId = flinkTriggerId(snapshot.triggerId);
+  // Flink names the savepoint's directory itself, inside the target directory (R14).
+  const targetDirectory = posix.dirname(snapshot.externalPath);
+  const { formatType, terminate } = snapshot;
+  return terminate
+    ? api.stopWithSavepoint(jobId, { targetDirectory, drain: terminate.drain, formatType, triggerId })
+    : api.triggerSavepoint(jobId, { targetDirectory, formatType, triggerId });
+}
+type PendingSavepoint = Pick<SnapshotState, 'triggerId' | 'externalPath' | 'formatType' | 'terminate'>;
+
+/**
+ * The status of an asynchronous operation Flink started for the job. When Flink answers 404 (it dropped the
+ * result after `rest.async.store-duration`, or a failover lost it), the operation's id is forgotten before the
+ * error is thrown, so that the next attempt starts the operation again instead of asking after it forever.
+ */
+async function followed<T>(job: Job, status: () => Promise<T>, key: 'requestId' | 'triggerId'): Promise<T> {
+  try {
+    return await status();
+  } catch (error) {
+    if (error instanceof FlinkError && error.kind === 'not-found') {
+      const data = { ...job.data };
+      delete data[key];
+      await job.updateData(data);
+    }
+    throw error;
+  }
 }
 
 /**
@@ -401,7 +437,7 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
     triggerId = (await api.disposeSavepoint(path)).triggerId;
     await job.updateData({ ...job.data, triggerId });
   }
-  const outcome = await api.disposalStatus(triggerId);
+  const outcome = await followed(job, () => api.disposalStatus(triggerId), 'triggerId');
   if (outcome.status === 'IN_PROGRESS') {
     await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
     throw new DelayedError();
