@@ -289,6 +289,12 @@ function causeOf(answer: OperationAnswer): string | undefined {
 // ---- the client ---------------------------------------------------------------------------------------------
 
 const ID = /^[0-9a-f]{32}$/;
+/**
+ * The answers that say the cluster itself is down (a proxy without it, a JobManager without a leader). A 500 is
+ * one handler's failure for one request (Flink answers checkpoint statistics it cannot build with one): retried,
+ * but the cluster did answer, so it never opens the circuit every job of the cluster shares.
+ */
+const CLUSTER_DOWN = new Set([502, 503, 504]);
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 interface Call<T> {
@@ -481,7 +487,8 @@ export class FlinkRestClient {
       }
       last = outcome;
       const { kind, detail, status, reachedServer } = outcome;
-      if (kind === 'unreachable' || kind === 'timeout' || kind === 'server') this.circuit.failure();
+      if (kind === 'unreachable' || kind === 'timeout' || CLUSTER_DOWN.has(status ?? 0))
+        this.circuit.failure();
       else this.circuit.success();
       const retryable =
         (kind === 'unreachable' || kind === 'timeout' || kind === 'server') &&

@@ -272,6 +272,30 @@ describe('FlinkRestClient against the Flink test server', () => {
     expect(server.requestsFor(JOB)).toHaveLength(3);
   });
 
+  it('retries a 500, but a 500 is one request failing, not the cluster: it never opens the shared circuit', async () => {
+    const circuit = new Circuit({ failureThreshold: 2, coolDownMs: 60_000 });
+    let sent = 0;
+    const failing = client({
+      retries: 3,
+      circuit,
+      fetch: async () => {
+        sent += 1;
+        return new Response(JSON.stringify({ errors: ['Internal server error.'] }), { status: 500 });
+      },
+    });
+    const error = await failure(failing.checkpoints(JOB));
+    expect(error).toMatchObject({
+      kind: 'server',
+      status: 500,
+      details: expect.objectContaining({ attempts: 4 }),
+    });
+    expect(sent).toBe(4);
+    expect(circuit.state).toBe('CLOSED');
+    const down = client({ retries: 1, circuit, fetch: async () => new Response('', { status: 503 }) });
+    await failure(down.checkpoints(JOB));
+    expect(circuit.state).toBe('OPEN');
+  });
+
   it('retries a refused connection, and reports it as unreachable', async () => {
     await server.outage(true, 'refuse');
     const error = await failure(client({ retries: 1 }).job(JOB));
