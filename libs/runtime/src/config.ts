@@ -28,7 +28,7 @@ const EnvSchema = z.object({
   SNAPCAT_STORAGE_ROOTS: z.string().min(1).default('./data/snapshots'),
   SNAPCAT_CHECKPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_SAVEPOINT_DIR: z.string().min(1).optional(),
-  SNAPCAT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
+  SNAPCAT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
   SNAPCAT_S3_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   SNAPCAT_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   SNAPCAT_QUEUE_PREFIX: z
@@ -126,7 +126,7 @@ export interface Config {
   defaultCheckpointDir: string;
   defaultSavepointDir: string;
   /** How to reach s3:// roots (endpoint, region and credentials come from the AWS environment). */
-  s3: { forcePathStyle: boolean; concurrency: number };
+  s3: { forcePathStyle: boolean | undefined; concurrency: number };
   logLevel: z.infer<typeof EnvSchema>['SNAPCAT_LOG_LEVEL'];
   /**
    * Prefix of every Redis key snapcat uses (BullMQ queues, positions, leases, the read model); a store's keys
@@ -231,7 +231,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultCheckpointDir: storageLocation(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`),
     defaultSavepointDir: storageLocation(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`),
     s3: {
-      forcePathStyle: e.SNAPCAT_S3_FORCE_PATH_STYLE === 'true',
+      forcePathStyle:
+        e.SNAPCAT_S3_FORCE_PATH_STYLE === undefined ? undefined : e.SNAPCAT_S3_FORCE_PATH_STYLE === 'true',
       concurrency: e.SNAPCAT_S3_CONCURRENCY,
     },
     logLevel: e.SNAPCAT_LOG_LEVEL,

@@ -123,6 +123,15 @@ export class S3SnapshotStorage implements SnapshotStorage {
       const deleted = await inParallel(batches, this.concurrency, (batch) => this.deleteBatch(bucket, batch));
       bytes += deleted.reduce((total, n) => total + n, 0);
     }
+    // The directories listed again: a store may answer DeleteObjects without deleting, and an object may have
+    // arrived since the listing. What is left fails the deletion (its discard is retried), so that the catalog
+    // says DISCARDED only when nothing of it is left.
+    const left = await this.objectsOf({ ...request, stateHandles: [] });
+    if (left.length > 0) {
+      throw new Error(
+        `${left.length} objects are still there after their deletion (the first: ${url(left[0]!)}): tried again later`,
+      );
+    }
     return bytes;
   }
 
@@ -183,23 +192,41 @@ export class S3SnapshotStorage implements SnapshotStorage {
     return [...found.values()].filter((o) => !isKept(normaliseLocation(url(o)), keep));
   }
 
+  /**
+   * Every object under the prefix, a page at a time. A truncated page without a continuation token (a server
+   * answering as ListObjects V1 does) goes on after its last key; a server that hands the same token back, or
+   * a truncated page with neither, is an error rather than a listing that silently stops short, since what is
+   * listed here is what a discard deletes and counts.
+   */
   private async *list(bucket: string, prefix: string) {
     let token: string | undefined;
-    do {
+    let after: string | undefined;
+    for (;;) {
       const page = await this.withBackoff(() =>
         this.client.send(
           new (s3Sdk().ListObjectsV2Command)({
             Bucket: bucket,
             Prefix: prefix,
-            ...(token ? { ContinuationToken: token } : {}),
+            ...(token ? { ContinuationToken: token } : after ? { StartAfter: after } : {}),
           }),
         ),
       );
-      for (const o of page.Contents ?? []) {
+      const contents = page.Contents ?? [];
+      for (const o of contents) {
         yield { bucket, key: o.Key!, size: o.Size ?? 0, modified: o.LastModified?.getTime() ?? 0 };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+      if (!page.IsTruncated) return;
+      const last = contents.at(-1)?.Key;
+      if (page.NextContinuationToken && page.NextContinuationToken !== token) {
+        token = page.NextContinuationToken;
+      } else if (!page.NextContinuationToken && last !== undefined && last !== after) {
+        [token, after] = [undefined, last];
+      } else {
+        throw new Error(
+          `s3://${bucket}/${prefix}: the store's listing does not advance (a truncated page with no new continuation token or key)`,
+        );
+      }
+    }
   }
 
   private async sizeOf(o: S3Location): Promise<number | undefined> {
@@ -274,7 +301,10 @@ function isRetryable(error: unknown): boolean {
     e.name === 'SlowDown' ||
     e.Code === 'SlowDown' ||
     e.code === 'ECONNRESET' ||
-    e.code === 'ECONNREFUSED'
+    e.code === 'ECONNREFUSED' ||
+    // No answer within the request timeout (the client's requestHandler), or the socket's own.
+    e.name === 'TimeoutError' ||
+    e.code === 'ETIMEDOUT'
   );
 }
 

@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { openSnapshotStorage } from '../src';
+
+/**
+ * The S3 client against what S3-compatible stores other than our test server do (a plain HTTP server answering
+ * by hand): the checksum headers they accept, ListObjects answers in V1 style or stuck, and no answer at all.
+ */
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+let server: Server;
+let seen: Seen[] = [];
+let answer: (request: Seen) => { status: number; body: string } | 'hang';
+const saved = { ...process.env };
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const request = {
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
+      seen.push(request);
+      const reply = answer(request);
+      if (reply === 'hang') return;
+      res.writeHead(reply.status, { 'content-type': 'application/xml' }).end(reply.body);
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  process.env.AWS_ENDPOINT_URL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  process.env.AWS_ACCESS_KEY_ID = 'test';
+  process.env.AWS_SECRET_ACCESS_KEY = 'test-secret';
+  delete process.env.AWS_ENDPOINT_URL_S3;
+  delete process.env.AWS_PROFILE;
+});
+afterAll(async () => {
+  process.env = saved;
+  server.closeAllConnections();
+  await new Promise((done) => server.close(done));
+});
+beforeEach(() => {
+  seen = [];
+});
+
+const listing = (keys: string[], more: { truncated?: boolean; token?: string } = {}) =>
+  `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>flink</Name><IsTruncated>${more.truncated ?? false}</IsTruncated>` +
+  (more.token ? `<NextContinuationToken>${more.token}</NextContinuationToken>` : '') +
+  keys.map((k) => `<Contents><Key>${k}</Key><Size>10</Size></Contents>`).join('') +
+  '</ListBucketResult>';
+const storage = (requestTimeoutMs?: number) =>
+  openSnapshotStorage(['s3://flink/state'], {
+    concurrency: 2,
+    ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
+  });
+const chk1 = { locations: ['s3://flink/state/job/chk-1'], stateHandles: [] };
+
+it('DeleteObjects carries Content-MD5 and no CRC32 checksum headers; a PUT none; a custom endpoint gets path-style requests', async () => {
+  answer = (r) =>
+    r.method === 'GET'
+      ? // Listed again after the deletion: gone.
+        {
+          status: 200,
+          body: listing(
+            seen.some((x) => x.method === 'POST') ? [] : ['state/job/chk-1/_metadata', 'state/job/chk-1/a'],
+          ),
+        }
+      : { status: 200, body: r.method === 'POST' ? '<DeleteResult></DeleteResult>' : '' };
+  const s3 = storage();
+  expect(await s3.remove(chk1)).toBe(20);
+  await s3.writeManifest('s3://flink/state/job/sp-1', { snapshot: 1 });
+  const del = seen.find((r) => r.method === 'POST')!;
+  expect(del.url).toMatch(/^\/flink\/?\?delete/);
+  expect(del.headers['content-md5']).toBe(createHash('md5').update(del.body).digest('base64'));
+  expect(Object.keys(del.headers).filter((h) => /checksum/.test(h))).toEqual([]);
+  const put = seen.find((r) => r.method === 'PUT')!;
+  expect(put.url.split('?')[0]).toBe('/flink/state/job/sp-1/snapcat-manifest.json');
+  expect(Object.keys(put.headers).filter((h) => /checksum/.test(h))).toEqual([]);
+});
+
+it('a truncated page without a continuation token (a V1-style answer) goes on after its last key', async () => {
+  answer = (r) =>
+    r.url.includes('start-after=')
+      ? { status: 200, body: listing(['state/job/chk-1/c']) }
+      : { status: 200, body: listing(['state/job/chk-1/a', 'state/job/chk-1/b'], { truncated: true }) };
+  expect(await storage().measure(chk1)).toBe(30);
+  expect(seen.filter((r) => r.method === 'GET')).toHaveLength(2);
+  expect(decodeURIComponent(seen[1]!.url)).toContain('start-after=state/job/chk-1/b');
+});
+
+it('a listing that does not advance (the same token back, or the same page) fails instead of stopping short or looping', async () => {
+  answer = () => ({ status: 200, body: listing(['state/job/chk-1/a'], { truncated: true, token: 'T' }) });
+  await expect(storage().measure(chk1)).rejects.toThrow(/does not advance/);
+  expect(seen).toHaveLength(2);
+  seen = [];
+  answer = () => ({ status: 200, body: listing(['state/job/chk-1/a'], { truncated: true }) });
+  await expect(storage().measure(chk1)).rejects.toThrow(/does not advance/);
+  expect(seen).toHaveLength(2);
+});
+
+it('a store that never answers fails the request after its timeout (retried, then an error), not never', async () => {
+  answer = () => 'hang';
+  const started = Date.now();
+  await expect(storage(150).measure(chk1)).rejects.toThrow(/timeout|timed out/i);
+  expect(seen.length).toBeGreaterThan(1);
+  expect(Date.now() - started).toBeLessThan(15_000);
+}, 30_000);
+
+it('a DeleteObjects answered 200 that deleted nothing fails the deletion: it is never counted as done', async () => {
+  answer = (r) =>
+    r.method === 'GET'
+      ? { status: 200, body: listing(['state/job/chk-1/_metadata']) }
+      : { status: 200, body: '<DeleteResult></DeleteResult>' };
+  await expect(storage().remove(chk1)).rejects.toThrow(
+    /1 objects are still there after their deletion \(the first: s3:\/\/flink\/state\/job\/chk-1\/_metadata\)/,
+  );
+});
