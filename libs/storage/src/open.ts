@@ -46,6 +46,8 @@ function s3Client(settings: S3Settings): S3Client {
     forcePathStyle: settings.forcePathStyle ?? Boolean(endpoint),
     // The SDK needs a region even for stores that have none (MinIO, Ceph).
     region: process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
+    // A bucket in another region than the configured one is followed there rather than failing every call.
+    followRegionRedirects: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {

@@ -70,6 +70,16 @@ export function parseS3Location(location: string): S3Location {
 
 const url = (o: S3Location) => `s3://${o.bucket}/${o.key}`;
 
+function isAddressable(o: S3Location): boolean {
+  try {
+    parseS3Location(url(o));
+    return true;
+  } catch (error) {
+    if (error instanceof LocationRefusedError) return false;
+    throw error;
+  }
+}
+
 /**
  * Snapshot storage on S3 and S3-compatible stores (MinIO, Ceph, GCS's interoperability API), through the
  * AWS SDK, confined to `s3://bucket/prefix` roots exactly as local storage is to its directories. A
@@ -154,6 +164,9 @@ export class S3SnapshotStorage implements SnapshotStorage {
     const out: StoredFile[] = [];
     for (const root of this.roots) {
       for await (const o of this.list(root.bucket, root.key === '' ? '' : `${root.key}/`)) {
+        // A directory marker (Hadoop's S3A writes `dir/` objects) is no file; a key this adapter would refuse to
+        // delete (`a//b`, `..`, a percent-encoded slash) is left out too, so that it cannot fail a whole sweep.
+        if (o.key.endsWith('/') || !isAddressable(o)) continue;
         out.push({ path: url(o), size: o.size, mtimeMs: o.modified });
       }
     }
@@ -255,16 +268,18 @@ export class S3SnapshotStorage implements SnapshotStorage {
           }),
         ),
       );
-      // A missing key counts as deleted (S3 answers so too): deletion is idempotent.
-      const failed = new Set((answer.Errors ?? []).map((e) => e.Key));
-      if (failed.size === 0) return sum(batch);
+      // A missing key counts as deleted (S3 answers so; some stores answer NoSuchKey): deletion is idempotent.
+      const errors = (answer.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (errors.length === 0) return sum(batch);
       if (attempt >= this.attempts) {
-        const first = answer.Errors![0]!;
+        const first = errors[0]!;
         throw new Error(
-          `could not delete ${failed.size} objects of s3://${bucket}: ${first.Code} ${first.Message ?? ''}`,
+          `could not delete ${errors.length} objects of s3://${bucket}: ${first.Code} ${first.Message ?? ''}`,
         );
       }
-      left = left.filter((o) => failed.has(o.key));
+      // An error that names no key (some stores) leaves every key of the batch in doubt: all are sent again.
+      const failed = new Set(errors.map((e) => e.Key));
+      if (!failed.has(undefined)) left = left.filter((o) => failed.has(o.key));
       await sleep(this.backoffMs * 2 ** (attempt - 1));
     }
   }

@@ -124,3 +124,40 @@ it('a DeleteObjects answered 200 that deleted nothing fails the deletion: it is 
     /1 objects are still there after their deletion \(the first: s3:\/\/flink\/state\/job\/chk-1\/_metadata\)/,
   );
 });
+
+it('per-key errors: NoSuchKey counts as deleted, and an error naming no key sends the whole batch again', async () => {
+  const deletes: string[] = [];
+  answer = (r) => {
+    if (r.method === 'GET') {
+      const listed = deletes.length >= 2 ? [] : ['state/job/chk-1/a', 'state/job/chk-1/b'];
+      return { status: 200, body: listing(listed) };
+    }
+    deletes.push(r.body);
+    const body =
+      deletes.length === 1
+        ? '<DeleteResult><Error><Code>InternalError</Code><Message>try again</Message></Error></DeleteResult>'
+        : '<DeleteResult><Error><Key>state/job/chk-1/b</Key><Code>NoSuchKey</Code></Error></DeleteResult>';
+    return { status: 200, body };
+  };
+  expect(await storage().remove(chk1)).toBe(20);
+  expect(deletes).toHaveLength(2);
+  for (const body of deletes) expect(body.match(/<Key>/g)).toHaveLength(2);
+});
+
+it('the files under the roots leave out directory markers and keys the adapter would refuse to delete', async () => {
+  answer = () => ({
+    status: 200,
+    body: listing([
+      'state/job/shared/',
+      'state/job/shared/f1',
+      'state/job//odd',
+      'state/job/%2F',
+      'state/job/chk-1/_metadata',
+    ]),
+  });
+  const files = await storage().listFiles();
+  expect(files.map((f) => f.path)).toEqual([
+    's3://flink/state/job/shared/f1',
+    's3://flink/state/job/chk-1/_metadata',
+  ]);
+});
