@@ -382,6 +382,39 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     }
   }, 60_000);
 
+  it('R67 a job Flink has no checkpoint statistics for (404 from both checkpoint endpoints) is managed all the same: nothing fails, savepoints work (FLIP-10)', async () => {
+    const jobId = newJobId();
+    flink.addJob(jobId, {
+      checkpointDir: join(root, 'checkpoints'),
+      savepointDir: join(root, 'savepoints'),
+      checkpointStatistics: false,
+    });
+    const registered = await api.put(`/jobs/${jobId}`, {
+      source: { type: 'flink', cluster: 'local' },
+      storage: { checkpointDir: join(root, 'checkpoints'), savepointDir: join(root, 'savepoints') },
+    });
+    expect(registered.status).toBe(201);
+    await until(
+      async () =>
+        flink.requestsFor(jobId).filter((r) => r.operationId === 'getCheckpointingStatistics').length >= 3 ||
+        undefined,
+      15_000,
+      'three mirror polls',
+    );
+    const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    expect(taken.status).toBe(202);
+    await until(
+      async () =>
+        ((await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody).status ===
+          'COMPLETED' || undefined,
+      15_000,
+      'the savepoint completed',
+    );
+    expect(service.logs.filter((line) => line.includes('flink job failed') && line.includes(jobId))).toEqual(
+      [],
+    );
+  }, 60_000);
+
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {
     const jobId = await managedJob();
     flink.failNextSavepoints(jobId, 1, 'Checkpoint was declined (tasks not ready)');

@@ -65,6 +65,12 @@ export interface AddJobOptions {
   savepointDir?: string;
   /** web.checkpoints.history */
   historySize?: number;
+  /**
+   * false: the job has no checkpoint statistics, and both checkpoint endpoints answer 404, as Flink does for a
+   * job without a checkpoint coordinator (CheckpointingStatisticsHandler, CheckpointConfigHandler) and as a
+   * server may for a job that does not checkpoint. Savepoints still work.
+   */
+  checkpointStatistics?: boolean;
   /** state.checkpoints.num-retained */
   numRetained?: number;
   parallelism?: number;
@@ -175,6 +181,7 @@ export interface SimJob {
   failCheckpoints: { n: number; message: string };
   failSavepoints: { n: number; message: string };
   savepoints: Map<string, Operation>;
+  checkpointStatistics: boolean;
 }
 
 /**
@@ -317,6 +324,7 @@ export class FlinkTestServer {
       failCheckpoints: { n: 0, message: '' },
       failSavepoints: { n: 0, message: '' },
       savepoints: new Map(),
+      checkpointStatistics: options.checkpointStatistics ?? true,
     };
     this.jobs.set(jobId, job);
     this.setJobState(jobId, job.state);
@@ -765,8 +773,11 @@ export class FlinkTestServer {
       case 'getJobsOverview':
         return { status: 200, body: { jobs: [...this.jobs.values()].map((j) => this.jobOverview(j)) } };
       case 'getCheckpointingStatistics':
+        if (!job().checkpointStatistics) throw new HttpError(404, 'Checkpointing has not been enabled.');
         return { status: 200, body: this.checkpointingStatistics(job()) };
       case 'getCheckpointConfig':
+        if (!job().checkpointStatistics)
+          throw new HttpError(404, 'Checkpointing is not enabled for this job.');
         return { status: 200, body: this.checkpointConfig(job()) };
       case 'getCheckpointStatisticDetails': {
         const j = job();

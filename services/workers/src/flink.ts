@@ -280,15 +280,21 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   if (!state.source) return { skipped: 'not managed' };
   const api = await deps.apis(state.source.cluster);
   if (!state.flinkRetention) {
-    const { externalization } = await api.checkpointConfig(jobId);
-    await execute(deps.bus, {
-      type: 'RecordFlinkCheckpointConfig',
-      jobId,
-      externalized: externalization.enabled,
-      deleteOnCancellation: externalization.deleteOnCancellation,
-    });
+    const config = await unlessNotFound(api.checkpointConfig(jobId));
+    if (config) {
+      await execute(deps.bus, {
+        type: 'RecordFlinkCheckpointConfig',
+        jobId,
+        externalized: config.externalization.enabled,
+        deleteOnCancellation: config.externalization.deleteOnCancellation,
+      });
+    }
   }
-  const { history, latest, unreadable } = await api.checkpoints(jobId);
+  // A job without checkpoint statistics (404: no checkpoint coordinator, or a server's job that does not
+  // checkpoint) has nothing to mirror; its savepoints and status are followed all the same (FLIP-10).
+  const stats = await unlessNotFound(api.checkpoints(jobId));
+  if (!stats) return { skipped: 'no checkpoint statistics' };
+  const { history, latest, unreadable } = stats;
   if (unreadable > 0) {
     deps.log.warn('flink checkpoint history entries left out: they could not be read', {
       job: jobId,
@@ -308,6 +314,16 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
     ...(restored ? { restored } : {}),
   });
   return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
+}
+
+/** The answer, or undefined where Flink answers 404 (what it has not got). */
+async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof FlinkError && error.kind === 'not-found') return undefined;
+    throw error;
+  }
 }
 
 /**
