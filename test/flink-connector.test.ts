@@ -64,12 +64,23 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
 
   const snapshots = async (jobId: string): Promise<SnapshotBody[]> =>
     (await api.get(`/jobs/${jobId}`)).body.snapshots as SnapshotBody[];
+  /** The snapshot once it has the status (waits up to `ms`). */
+  const snapshotWhen = (jobId: string, snapshotId: number, status: string, ms: number) =>
+    until(
+      async () => {
+        const s = (await api.get(`/jobs/${jobId}/snapshots/${snapshotId}`)).body as SnapshotBody;
+        return s.status === status ? s : undefined;
+      },
+      ms,
+      `snapshot ${snapshotId} ${status}`,
+    );
   /** A job running in the simulated Flink, registered in snapcat as managed through it. */
   const managedJob = async (
     checkpointIntervalMs?: number,
     externalizedRetention:
       'RETAIN_ON_CANCELLATION' | 'NO_EXTERNALIZED_CHECKPOINTS' = 'RETAIN_ON_CANCELLATION',
     historySize?: number,
+    more: { checkpointStatistics?: boolean } = {},
   ) => {
     const jobId = newJobId();
     flink.addJob(jobId, {
@@ -78,6 +89,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       externalizedRetention,
       ...(checkpointIntervalMs ? { checkpointIntervalMs } : {}),
       ...(historySize ? { historySize } : {}),
+      ...more,
     });
     const registered = await api.put(`/jobs/${jobId}`, {
       source: { type: 'flink', cluster: 'local' },
@@ -295,25 +307,12 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
   it('R67 a disposal Flink fails for a savepoint no longer there (an earlier disposal did it, its answer lost) counts as done', async () => {
     const jobId = await managedJob();
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
-    const savepoint = await until(
-      async () => {
-        const s = (await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody;
-        return s.status === 'COMPLETED' ? s : undefined;
-      },
-      15_000,
-      'the savepoint completed',
-    );
+    const savepoint = await snapshotWhen(jobId, taken.body.snapshotId, 'COMPLETED', 15_000);
     rmSync(localPath(savepoint.externalPath), { recursive: true, force: true });
     flink.failNextDisposals(100, 'java.io.FileNotFoundException: no savepoint there');
     const before = flink.requests.filter((r) => r.operationId === 'triggerSavepointDisposal').length;
     await api.post(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}/discard`, { force: true });
-    await until(
-      async () =>
-        ((await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody).status ===
-          'DISCARDED' || undefined,
-      15_000,
-      'DISCARDED',
-    );
+    await snapshotWhen(jobId, taken.body.snapshotId, 'DISCARDED', 15_000);
     expect(flink.requests.filter((r) => r.operationId === 'triggerSavepointDisposal').length - before).toBe(
       1,
     );
@@ -327,14 +326,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     try {
       const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
       expect(taken.status).toBe(202);
-      const savepoint = await until(
-        async () => {
-          const s = (await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody;
-          return s.status === 'COMPLETED' ? s : undefined;
-        },
-        20_000,
-        'the savepoint completed',
-      );
+      const savepoint = await snapshotWhen(jobId, taken.body.snapshotId, 'COMPLETED', 20_000);
       expect(existsSync(localPath(savepoint.externalPath))).toBe(true);
       const requests = flink.requestsFor(jobId);
       expect(requests.filter((r) => r.operationId === 'triggerSavepoint')).toHaveLength(1);
@@ -348,13 +340,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
   it('R67 a disposal whose result Flink no longer holds (expired, or lost in a failover) is asked for again, not followed forever', async () => {
     const jobId = await managedJob();
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
-    await until(
-      async () =>
-        ((await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody).status ===
-          'COMPLETED' || undefined,
-      15_000,
-      'the savepoint completed',
-    );
+    await snapshotWhen(jobId, taken.body.snapshotId, 'COMPLETED', 15_000);
     flink.configure({ disposalDelayMs: 1_500 });
     try {
       const since = Date.now();
@@ -369,13 +355,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
         'the connector follows the disposal',
       );
       flink.forgetOperations();
-      await until(
-        async () =>
-          ((await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody)
-            .status === 'DISCARDED' || undefined,
-        20_000,
-        'DISCARDED',
-      );
+      await snapshotWhen(jobId, taken.body.snapshotId, 'DISCARDED', 20_000);
       expect(disposals()).toBe(2);
     } finally {
       flink.configure({ disposalDelayMs: 30 });
@@ -383,17 +363,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
   }, 60_000);
 
   it('R67 a job Flink has no checkpoint statistics for (404 from both checkpoint endpoints) is managed all the same: nothing fails, savepoints work (FLIP-10)', async () => {
-    const jobId = newJobId();
-    flink.addJob(jobId, {
-      checkpointDir: join(root, 'checkpoints'),
-      savepointDir: join(root, 'savepoints'),
-      checkpointStatistics: false,
-    });
-    const registered = await api.put(`/jobs/${jobId}`, {
-      source: { type: 'flink', cluster: 'local' },
-      storage: { checkpointDir: join(root, 'checkpoints'), savepointDir: join(root, 'savepoints') },
-    });
-    expect(registered.status).toBe(201);
+    const jobId = await managedJob(undefined, undefined, undefined, { checkpointStatistics: false });
     await until(
       async () =>
         flink.requestsFor(jobId).filter((r) => r.operationId === 'getCheckpointingStatistics').length >= 3 ||
@@ -403,13 +373,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     );
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
     expect(taken.status).toBe(202);
-    await until(
-      async () =>
-        ((await api.get(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}`)).body as SnapshotBody).status ===
-          'COMPLETED' || undefined,
-      15_000,
-      'the savepoint completed',
-    );
+    await snapshotWhen(jobId, taken.body.snapshotId, 'COMPLETED', 15_000);
     expect(service.logs.filter((line) => line.includes('flink job failed') && line.includes(jobId))).toEqual(
       [],
     );
@@ -420,24 +384,10 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     flink.failNextSavepoints(jobId, 1, 'Checkpoint was declined (tasks not ready)');
     const triggered = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
     expect(triggered.status).toBe(202);
-    const failed = await until(
-      async () => {
-        const s = (await api.get(`/jobs/${jobId}/snapshots/${triggered.body.snapshotId}`))
-          .body as SnapshotBody;
-        return s.status === 'FAILED' ? s : undefined;
-      },
-      15_000,
-      'the savepoint failed',
-    );
+    const failed = await snapshotWhen(jobId, triggered.body.snapshotId, 'FAILED', 15_000);
     expect(failed.failureMessage).toContain('Checkpoint was declined (tasks not ready)');
     const next = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
-    await until(
-      async () =>
-        ((await api.get(`/jobs/${jobId}/snapshots/${next.body.snapshotId}`)).body as SnapshotBody).status ===
-          'COMPLETED' || undefined,
-      15_000,
-      'the next savepoint completed',
-    );
+    await snapshotWhen(jobId, next.body.snapshotId, 'COMPLETED', 15_000);
   }, 60_000);
 
   it('item 6: an unreachable cluster is recorded once and shown in /readyz and GraphQL, never delays another cluster’s jobs, and is recorded back', async () => {
