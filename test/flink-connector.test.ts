@@ -379,6 +379,34 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     );
   }, 60_000);
 
+  it('R67 a managed job its JobManager no longer lists is said once in the log, not followed in silence', async () => {
+    const jobId = await managedJob();
+    await until(
+      async () => flink.requests.some((r) => r.operationId === 'getJobsOverview') || undefined,
+      15_000,
+      'a status poll',
+    );
+    flink.forgetJob(jobId);
+    const since = Date.now();
+    await until(
+      async () =>
+        flink.requests.filter((r) => r.operationId === 'getJobsOverview' && r.time >= since).length >= 4 ||
+        undefined,
+      15_000,
+      'four status polls without the job',
+    );
+    const said = service.logs.filter(
+      (line) => line.includes('not in its Flink cluster') && line.includes(jobId),
+    );
+    expect(said).toHaveLength(1);
+    expect(JSON.parse(said[0]!)).toMatchObject({
+      level: 'warn',
+      job: jobId,
+      cluster: 'local',
+      status: 'RUNNING',
+    });
+  }, 60_000);
+
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {
     const jobId = await managedJob();
     flink.failNextSavepoints(jobId, 1, 'Checkpoint was declined (tasks not ready)');

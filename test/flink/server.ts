@@ -433,6 +433,13 @@ export class FlinkTestServer {
     for (const job of this.jobs.values()) job.savepoints.clear();
   }
 
+  /** The JobManager no longer knows the job (restarted without HA, or its history expired): it is not listed. */
+  forgetJob(jobId: string): void {
+    const job = this.job(jobId);
+    if (job.timer) clearInterval(job.timer);
+    this.jobs.delete(jobId);
+  }
+
   /** Changes the simulation's timings from now on. */
   configure(options: FlinkTestServerOptions): void {
     Object.assign(this.options, options);

@@ -340,6 +340,25 @@ async function goneAlready(path: string, deps: FlinkConnectorDeps): Promise<bool
 /** Whether the connector is following one of the job's savepoints in Flink (pending, taken by snapcat). */
 const followingSavepoint = (state: JobState): boolean => pendingWhere(state, takenInFlink) !== undefined;
 
+/** The managed jobs this process has said are missing from their cluster's overview (said once, until back). */
+const notInOverview = new Set<string>();
+
+/**
+ * A managed job its JobManager does not list: not submitted yet, or gone (a JobManager restarted without HA,
+ * Flink's job history expired). Its status cannot be followed, so it would stay as it is without a word: said
+ * once (per process) while it lasts, for a job that has not ended.
+ */
+function warnUnknownOnce(jobId: string, current: JobState, cluster: string, deps: FlinkConnectorDeps) {
+  if (isTerminal(current.status) || notInOverview.has(jobId)) return;
+  notInOverview.add(jobId);
+  deps.log.warn('managed job not in its Flink cluster’s job overview: its status is not followed', {
+    job: jobId,
+    cluster,
+    status: current.status,
+    why: 'not submitted yet, or gone from Flink (a JobManager restarted without HA, its job history expired)',
+  });
+}
+
 /**
  * The statuses of a cluster's managed jobs follow Flink's (every JobStatus, with the usual termination
  * rules), read for all of them in one request per poll interval.
@@ -352,12 +371,16 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
   let changed = 0;
   for (const jobId of jobIds) {
     const status = statuses.get(jobId);
-    if (!status) continue; // not (or no longer) known to this JobManager: nothing to follow
     const current = await loadUnlessDeleted(deps.bus, jobId);
     if (!current) {
       await deps.redis.srem(clusterJobsKey(deps.keyPrefix, cluster), jobId);
       continue;
     }
+    if (!status) {
+      warnUnknownOnce(jobId, current, cluster, deps);
+      continue;
+    }
+    notInOverview.delete(jobId);
     if (current.source?.cluster !== cluster || status === current.status || isTerminal(current.status))
       continue;
     // A stop-with-savepoint ends the job in Flink as soon as its savepoint is written, before the savepoint
