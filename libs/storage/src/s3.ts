@@ -249,9 +249,12 @@ export class S3SnapshotStorage implements SnapshotStorage {
       );
       return head.ContentLength ?? 0;
     } catch (error) {
-      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
-        return undefined; // already gone: nothing to reclaim
-      }
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return undefined; // already gone: nothing to reclaim
+      // Without s3:ListBucket on the key itself (the policy above grants it for listings under the roots), S3
+      // answers a HEAD of a key that is gone with 403, not 404. Its size is unknown (counted 0); DeleteObjects,
+      // which is idempotent, deletes it if it is there, and says so if deleting is refused too.
+      if (status === 403) return 0;
       throw error;
     }
   }

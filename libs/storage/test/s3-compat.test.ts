@@ -161,3 +161,16 @@ it('the files under the roots leave out directory markers and keys the adapter w
     's3://flink/state/job/chk-1/_metadata',
   ]);
 });
+
+it('a state handle whose HEAD is refused (403, as S3 answers for a key that is gone without s3:ListBucket on it) is deleted all the same', async () => {
+  answer = (r) =>
+    r.method === 'HEAD'
+      ? { status: 403, body: '' }
+      : r.method === 'GET'
+        ? { status: 200, body: listing([]) }
+        : { status: 200, body: '<DeleteResult></DeleteResult>' };
+  const handle = { path: 's3://flink/state/job/shared/f1', sizeBytes: 7 };
+  expect(await storage().remove({ locations: [], stateHandles: [handle] })).toBe(0);
+  const del = seen.find((r) => r.method === 'POST')!;
+  expect(del.body).toContain('<Key>state/job/shared/f1</Key>');
+});
