@@ -407,6 +407,25 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     });
   }, 60_000);
 
+  it('R68 a restore Flink reports from a path the catalog cannot hold is recorded without it, and fails no poll', async () => {
+    const jobId = await managedJob();
+    flink.restore(jobId, { externalPath: 'savepoints/relative-1', isSavepoint: true });
+    const restore = await until(
+      async () => {
+        const job = (await api.get(`/jobs/${jobId}`)).body as {
+          flinkRestore: { externalPath: unknown } | null;
+        };
+        return job.flinkRestore ?? undefined;
+      },
+      15_000,
+      'the restore recorded',
+    );
+    expect(restore.externalPath).toBeNull();
+    expect(service.logs.filter((line) => line.includes('flink job failed') && line.includes(jobId))).toEqual(
+      [],
+    );
+  }, 60_000);
+
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {
     const jobId = await managedJob();
     flink.failNextSavepoints(jobId, 1, 'Checkpoint was declined (tasks not ready)');

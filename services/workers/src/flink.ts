@@ -92,11 +92,16 @@ export function catalogLocation(flinkPath: string): string {
   return flinkPath.replace(/^file:\/(?!\/)/, 'file:///');
 }
 
+/** A path Flink reported, as a catalog location; null where it is none the catalog can hold (a relative path). */
+function reportedLocation(flinkPath: string | null): string | null {
+  const path = flinkPath === null ? null : catalogLocation(flinkPath);
+  return path !== null && Location.safeParse(path).success ? path : null;
+}
+
 /** Flink's CheckpointStatistics in the domain's terms (R68). */
 export function checkpointReport(stats: FlinkCheckpoint): FlinkCheckpointReport {
   // FULL_CHECKPOINT and every savepoint share no files; CHECKPOINT is "full or incremental" (R58).
   const full = stats.isSavepoint || /FULL|SAVEPOINT/.test(stats.checkpointType);
-  const path = stats.externalPath === null ? null : catalogLocation(stats.externalPath);
   return {
     id: stats.id,
     status: stats.status,
@@ -105,8 +110,7 @@ export function checkpointReport(stats: FlinkCheckpoint): FlinkCheckpointReport 
     triggerTimestamp: stats.triggerTimestamp,
     stateSize: stats.stateSize,
     checkpointedSize: stats.checkpointedSize,
-    // Only a location the catalog can hold (what the client does not already map to null).
-    externalPath: path !== null && Location.safeParse(path).success ? path : null,
+    externalPath: reportedLocation(stats.externalPath),
     discarded: stats.discarded,
     failureMessage: stats.failureMessage,
   };
@@ -304,8 +308,7 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   const checkpoints = [...history].sort((a, b) => a.id - b.id).map(checkpointReport);
   const restored = latest.restored && {
     ...latest.restored,
-    externalPath:
-      latest.restored.externalPath === null ? null : catalogLocation(latest.restored.externalPath),
+    externalPath: reportedLocation(latest.restored.externalPath),
   };
   const recorded = await execute(deps.bus, {
     type: 'RecordFlinkCheckpoints',
