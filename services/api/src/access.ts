@@ -329,3 +329,59 @@ export function accessPlugin(enabled: boolean): Plugin {
   };
   return { onExecute: check, onSubscribe: check } as Plugin;
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Requests a browser was tricked into sending. Any page may send a "simple" POST (a form, text/plain, no body)
+ * to another site without a preflight, and may point a name of its own at 127.0.0.1 (DNS rebinding); without
+ * tokens nothing else would stand in the way of a page discarding snapshots on an operator's laptop. So a
+ * request that changes something and carries an Origin (browsers send one; curl, Flink and other programs do
+ * not) must come from this service's own origin, as the web console does; and without tokens, when only a
+ * loopback address is listened on, the Host must be a loopback name.
+ */
+export function crossSiteGuard(authenticationOn: boolean): express.RequestHandler {
+  return (req, _res, next) => {
+    const host = req.get('host') ?? '';
+    if (!authenticationOn && !isLoopbackHost(host)) {
+      return next(
+        new Problem(
+          403,
+          'forbidden',
+          'Forbidden',
+          `without tokens only requests addressed to a loopback name are answered, not to ${JSON.stringify(host)}`,
+          [{ field: 'header.host', rule: 'loopback', message: 'must be localhost, 127.0.0.1 or [::1]' }],
+        ),
+      );
+    }
+    const origin = req.get('origin');
+    if (origin !== undefined && !SAFE_METHODS.has(req.method) && !isOriginOf(origin, host)) {
+      return next(
+        new Problem(
+          403,
+          'forbidden',
+          'Forbidden',
+          `a page of ${origin} may not change anything here: cross-site requests are refused`,
+          [{ field: 'header.origin', rule: 'same-origin', message: `must be this service's own origin` }],
+        ),
+      );
+    }
+    next();
+  };
+}
+
+function isOriginOf(origin: string, host: string): boolean {
+  try {
+    return new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false; // "null" (a sandboxed page, a file) or garbage
+  }
+}
+
+function isLoopbackHost(host: string): boolean {
+  const name = host
+    .toLowerCase()
+    .replace(/:\d+$/, '')
+    .replace(/^\[(.*)\]$/, '$1');
+  return name === 'localhost' || name === '::1' || /^127(\.\d{1,3}){3}$/.test(name);
+}

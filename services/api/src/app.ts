@@ -21,7 +21,13 @@ import { consoleRoutes } from './console';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
 import { httpObservability, registerCommandMetrics, requestId } from './metrics';
-import { accessMiddleware, principalOf, requireEveryNamespace, type RateLimiter } from './access';
+import {
+  accessMiddleware,
+  crossSiteGuard,
+  principalOf,
+  requireEveryNamespace,
+  type RateLimiter,
+} from './access';
 import type { TokenEntry } from '@snapcat/runtime';
 
 export interface AppDeps extends JobListDeps {
@@ -73,6 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(httpObservability(metrics, deps.requestLog));
+  app.use(crossSiteGuard((deps.tokens ?? []).length > 0));
   // Before every route, the acks too: identify the caller, rate-limit, refuse what its scopes do not allow.
   app.use(accessMiddleware({ tokens: deps.tokens ?? [], rateLimiter: deps.rateLimiter }));
   registerCommandMetrics(metrics, bus, deps.storeCounters);

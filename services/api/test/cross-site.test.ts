@@ -1,0 +1,79 @@
+import request from 'supertest';
+import { newToken, tokenLine, parseTokenList } from '@snapcat/runtime';
+import { apiFixture, JOB } from './fixture';
+
+/** What a page in a browser could make the API do: cross-site requests and DNS rebinding (issue 18). */
+describe('requests a browser was tricked into sending', () => {
+  const fixture = apiFixture();
+  afterAll(() => fixture.close());
+  const put = () =>
+    request(fixture.app)
+      .put(`/api/v1/jobs/${JOB}`)
+      .set('content-type', 'application/json')
+      .send({ name: 'orders', tasks: ['t0'] });
+
+  it('a change from another origin is refused, whatever its content type; from the service’s own origin it goes through', async () => {
+    await put().expect(201);
+    const evil = await request(fixture.app)
+      .post(`/api/v1/jobs/${JOB}/snapshots`)
+      .set('origin', 'https://evil.example')
+      .set('content-type', 'text/plain')
+      .send('');
+    expect(evil.status).toBe(403);
+    expect(evil.body.errors).toEqual([
+      expect.objectContaining({ field: 'header.origin', rule: 'same-origin' }),
+    ]);
+    const sandboxed = await request(fixture.app).post(`/api/v1/jobs/${JOB}/snapshots`).set('origin', 'null');
+    expect(sandboxed.status).toBe(403);
+    expect(
+      (await request(fixture.app).get(`/api/v1/jobs/${JOB}`).set('origin', 'https://evil.example')).status,
+    ).toBe(200);
+    const own = await request(fixture.app)
+      .post(`/api/v1/jobs/${JOB}/snapshots`)
+      .set('host', 'localhost:8080')
+      .set('origin', 'http://localhost:8080')
+      .set('content-type', 'application/json')
+      .send({ kind: 'SAVEPOINT' });
+    expect(own.body).toMatchObject({ snapshotId: 1 });
+    // Programs send no Origin at all.
+    const ack = await request(fixture.app)
+      .post(`/api/v1/jobs/${JOB}/snapshots/1/acks`)
+      .send({ taskId: 't0' });
+    expect(ack.body).toMatchObject({ result: 'SUCCESS' });
+  });
+
+  it('without tokens a Host that is not a loopback name (DNS rebinding) is refused, reads too', async () => {
+    for (const host of ['localhost', '127.0.0.1:8080', '[::1]:8080', 'LOCALHOST:1']) {
+      expect((await request(fixture.app).get('/healthz').set('host', host)).status).toBe(200);
+    }
+    const rebound = await request(fixture.app)
+      .get(`/api/v1/jobs/${JOB}`)
+      .set('host', 'attacker.example:8080');
+    expect(rebound.status).toBe(403);
+    expect(rebound.body.errors).toEqual([
+      expect.objectContaining({ field: 'header.host', rule: 'loopback' }),
+    ]);
+  });
+
+  it('with tokens (listening beyond loopback) any Host is answered; the Origin rule stays', async () => {
+    const token = newToken();
+    const tokens = parseTokenList(tokenLine({ name: 'ops', scopes: ['admin'], namespaces: '*' }, token));
+    const guarded = apiFixture({ tokens });
+    try {
+      const res = await request(guarded.app)
+        .get(`/api/v1/jobs/${JOB}`)
+        .set('host', 'snapcat.internal:8080')
+        .set('authorization', `Bearer ${token}`);
+      expect(res.status).toBe(404); // answered: the job is not registered there
+      const evil = await request(guarded.app)
+        .put(`/api/v1/jobs/${JOB}`)
+        .set('host', 'snapcat.internal:8080')
+        .set('origin', 'https://evil.example')
+        .set('authorization', `Bearer ${token}`)
+        .send({ tasks: ['t0'] });
+      expect(evil.status).toBe(403);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
