@@ -598,7 +598,11 @@ export class FlinkRestClient {
   private redact(text: string): string {
     let result = text;
     for (const value of Object.values(this.cluster.headers ?? {})) {
-      if (value.length >= 4) result = result.split(value).join('[redacted]');
+      // The whole value, and each word of it long enough to be a secret: a server may echo the token of
+      // `Bearer <token>` alone.
+      for (const secret of [value, ...value.split(/\s+/).filter((word) => word.length >= 8)]) {
+        if (secret.length >= 4) result = result.split(secret).join('[redacted]');
+      }
     }
     return result;
   }

@@ -437,6 +437,15 @@ describe('FlinkRestClient against the Flink test server', () => {
     expect(error.message).toContain('[redacted]');
   });
 
+  it('cuts out the token of a `Bearer <token>` header when Flink echoes it alone', async () => {
+    const echo = client({
+      fetch: async () =>
+        new Response(JSON.stringify({ errors: ['token s3cr3t-token-value is not valid'] }), { status: 401 }),
+    });
+    const error = await failure(echo.job(JOB)); // failure() asserts no 's3cr3t' anywhere in the error
+    expect(error.message).toContain('token [redacted] is not valid');
+  });
+
   it('refuses a REST URL with credentials, without repeating them', () => {
     expect(() => new FlinkRestClient({ name: 'x', restUrl: 'http://user:s3cr3t@flink:8081' })).toThrow(
       /^(?!.*s3cr3t).*credentials/,
