@@ -188,23 +188,25 @@ const notRegistered = (jobId: string) =>
 /**
  * Issue 18: a job outside the caller's namespaces is answered as if it did not exist (its existence is not
  * revealed); registering a job in a namespace the caller may not act in is forbidden. Checked per command,
- * on the state the command is decided on, so a job registered earlier in the same batch counts.
+ * on the state the command is decided on, so a job registered earlier in the same batch counts. A
+ * registration is checked against the namespace it asks for first, whether or not the id is taken in
+ * another namespace, so that a refusal tells nothing of other namespaces; only a caller who may register
+ * in that namespace learns that the id is taken (NOT_FOUND), as job ids are global.
  */
 function requireNamespace(state: JobState, command: Command, grant: readonly string[]): void {
-  if (state.registered) {
-    if (!grantsNamespace(grant, state.namespace)) throw notRegistered(command.jobId);
-    return;
+  const visible = state.registered && grantsNamespace(grant, state.namespace);
+  if (command.type === 'ConfigureJob' && !visible) {
+    const namespace = command.namespace ?? DEFAULT_NAMESPACE;
+    if (!grantsNamespace(grant, namespace)) {
+      throw new CommandRejected(
+        'FORBIDDEN',
+        'namespace',
+        'namespace-granted',
+        `this token may not act in namespace ${namespace} (it may in ${grant.join(', ')})`,
+      );
+    }
   }
-  if (command.type !== 'ConfigureJob') return; // refused below as not registered
-  const namespace = command.namespace ?? DEFAULT_NAMESPACE;
-  if (!grantsNamespace(grant, namespace)) {
-    throw new CommandRejected(
-      'FORBIDDEN',
-      'namespace',
-      'namespace-granted',
-      `this token may not act in namespace ${namespace} (it may in ${grant.join(', ')})`,
-    );
-  }
+  if (state.registered && !visible) throw notRegistered(command.jobId);
 }
 
 function decideCommand(decider: Decider, command: Command, expired: number[]): Replies[Command['type']] {
