@@ -236,6 +236,15 @@ function unauthenticated(res: express.Response, identity: 'missing' | 'unknown')
   ]);
 }
 
+/**
+ * A part of a request that needs more than its route's scope: `source` of a job (which Flink cluster snapcat
+ * drives for it, with the credentials an admin registered) needs `operator`, though registering a job is a
+ * runtime's. Without a principal (no tokens) everything is allowed.
+ */
+export function requireScope(principal: Principal | undefined, needed: Scope): void {
+  if (principal && !grants(principal.scopes, needed)) throw forbidden(needed, principal);
+}
+
 function forbidden(needed: Scope, principal: Principal): Problem {
   const detail = `this needs the ${needed} scope; token ${principal.name} has ${principal.scopes.join(', ')}`;
   return new Problem(

@@ -17,7 +17,7 @@ import {
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { z } from 'zod';
-import type { Principal } from './access';
+import { requireScope, type Principal } from './access';
 import { requireSnapshotDirectory, requireWithinRoots } from './guards';
 import { Problem } from './problem';
 import { parse, requestSchemas } from './requests';
@@ -87,6 +87,7 @@ function jobUseCases({ storage, clusters, schemas, job, run }: UseCaseContext) {
       const input = parse(schemas.configureJob, body, 'body');
       await requireWithinRoots(storage, input.storage.checkpointDir, 'body.storage.checkpointDir');
       await requireWithinRoots(storage, input.storage.savepointDir, 'body.storage.savepointDir');
+      if (input.source) requireScope(caller.principal, 'operator');
       if (input.source && clusters) await requireRegisteredCluster(clusters, input.source.cluster);
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
       return { jobId, ...(await run(command, metadataOf(caller))) };

@@ -77,3 +77,40 @@ describe('requests a browser was tricked into sending', () => {
     }
   });
 });
+
+describe('a managed job’s source', () => {
+  it('needs the operator scope: a runtime token may register jobs, not point snapcat at a Flink cluster', async () => {
+    const runtime = newToken();
+    const operator = newToken();
+    const tokens = parseTokenList(
+      [
+        tokenLine({ name: 'rt', scopes: ['runtime'], namespaces: '*' }, runtime),
+        tokenLine({ name: 'op', scopes: ['operator'], namespaces: '*' }, operator),
+      ].join('\n'),
+    );
+    const guarded = apiFixture({ tokens });
+    try {
+      const managed = { tasks: ['t0'], source: { type: 'flink', cluster: 'nowhere' } };
+      const refused = await request(guarded.app)
+        .put(`/api/v1/jobs/${JOB}`)
+        .set('authorization', `Bearer ${runtime}`)
+        .send(managed);
+      expect(refused.status).toBe(403);
+      expect(refused.body).toMatchObject({ requiredScope: 'operator' });
+      // The operator gets past the scope (to the check that the cluster is registered).
+      const operated = await request(guarded.app)
+        .put(`/api/v1/jobs/${JOB}`)
+        .set('authorization', `Bearer ${operator}`)
+        .send(managed);
+      expect(operated.body.errors).toEqual([expect.objectContaining({ rule: 'cluster-registered' })]);
+      // Without a source a runtime token registers the job as before.
+      await request(guarded.app)
+        .put(`/api/v1/jobs/${JOB}`)
+        .set('authorization', `Bearer ${runtime}`)
+        .send({ tasks: ['t0'] })
+        .expect(201);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
