@@ -342,17 +342,20 @@ export function accessPlugin(enabled: boolean): Plugin {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * Requests a browser was tricked into sending. Any page may send a "simple" POST (a form, text/plain, no body)
- * to another site without a preflight, and may point a name of its own at 127.0.0.1 (DNS rebinding); without
- * tokens nothing else would stand in the way of a page discarding snapshots on an operator's laptop. So a
- * request that changes something and carries an Origin (browsers send one; curl, Flink and other programs do
- * not) must come from this service's own origin, as the web console does; and without tokens, when only a
- * loopback address is listened on, the Host must be a loopback name.
+ * Requests a browser was tricked into sending, when there are no tokens (the quick start). Any page may send a
+ * "simple" POST (a form, text/plain, no body) to another site without a preflight, and may point a name of its
+ * own at 127.0.0.1 (DNS rebinding); without tokens nothing else would stand in the way of a page discarding
+ * snapshots on an operator's laptop. So then a request that changes something and carries an Origin (browsers
+ * send one; curl, Flink and other programs do not) must come from the service's own origin, as the web
+ * console's do, and every request must be addressed to a loopback name. With tokens a request needs an
+ * Authorization header, which no page can make a browser send to another site: nothing to add (and a proxy's
+ * Host need not match the browser's origin).
  */
 export function crossSiteGuard(authenticationOn: boolean): express.RequestHandler {
   return (req, _res, next) => {
+    if (authenticationOn) return next();
     const host = req.get('host') ?? '';
-    if (!authenticationOn && !isLoopbackHost(host)) {
+    if (!isLoopbackHost(host)) {
       return next(
         new Problem(
           403,
