@@ -70,16 +70,6 @@ export function parseS3Location(location: string): S3Location {
 
 const url = (o: S3Location) => `s3://${o.bucket}/${o.key}`;
 
-function isAddressable(o: S3Location): boolean {
-  try {
-    parseS3Location(url(o));
-    return true;
-  } catch (error) {
-    if (error instanceof LocationRefusedError) return false;
-    throw error;
-  }
-}
-
 /**
  * Snapshot storage on S3 and S3-compatible stores (MinIO, Ceph, GCS's interoperability API), through the
  * AWS SDK, confined to `s3://bucket/prefix` roots exactly as local storage is to its directories. A
@@ -166,7 +156,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
       for await (const o of this.list(root.bucket, root.key === '' ? '' : `${root.key}/`)) {
         // A directory marker (Hadoop's S3A writes `dir/` objects) is no file; a key this adapter would refuse to
         // delete (`a//b`, `..`, a percent-encoded slash) is left out too, so that it cannot fail a whole sweep.
-        if (o.key.endsWith('/') || !isAddressable(o)) continue;
+        if (o.key.endsWith('/') || !(await this.isWithinRoots(url(o)))) continue;
         out.push({ path: url(o), size: o.size, mtimeMs: o.modified });
       }
     }

@@ -1,6 +1,26 @@
 import request from 'supertest';
 import { newToken, tokenLine, parseTokenList } from '@snapcat/runtime';
+import type { Express } from 'express';
 import { apiFixture, JOB } from './fixture';
+
+/** One token of each scope these tests use, for every namespace. */
+const TOKEN = { runtime: newToken(), operator: newToken(), admin: newToken() };
+const TOKENS = parseTokenList(
+  Object.entries(TOKEN)
+    .map(([scope, token]) =>
+      tokenLine({ name: scope, scopes: [scope as keyof typeof TOKEN], namespaces: '*' }, token),
+    )
+    .join('\n'),
+);
+const bearer = (scope: keyof typeof TOKEN) => ({ authorization: `Bearer ${TOKEN[scope]}` });
+
+/** What a page of another site can make a browser send without a preflight: a text/plain POST. */
+const postFromPage = (app: Express) =>
+  request(app)
+    .post(`/api/v1/jobs/${JOB}/snapshots`)
+    .set('origin', 'https://evil.example')
+    .set('content-type', 'text/plain')
+    .send('');
 
 /** What a page in a browser could make the API do: cross-site requests and DNS rebinding (issue 18). */
 describe('requests a browser was tricked into sending', () => {
@@ -14,11 +34,7 @@ describe('requests a browser was tricked into sending', () => {
 
   it('a change from another origin is refused, whatever its content type; from the service’s own origin it goes through', async () => {
     await put().expect(201);
-    const evil = await request(fixture.app)
-      .post(`/api/v1/jobs/${JOB}/snapshots`)
-      .set('origin', 'https://evil.example')
-      .set('content-type', 'text/plain')
-      .send('');
+    const evil = await postFromPage(fixture.app);
     expect(evil.status).toBe(403);
     expect(evil.body.errors).toEqual([
       expect.objectContaining({ field: 'header.origin', rule: 'same-origin' }),
@@ -56,24 +72,17 @@ describe('requests a browser was tricked into sending', () => {
   });
 
   it('with tokens (listening beyond loopback, perhaps behind a proxy) neither rule applies: a bearer token is no ambient credential', async () => {
-    const token = newToken();
-    const tokens = parseTokenList(tokenLine({ name: 'ops', scopes: ['admin'], namespaces: '*' }, token));
-    const guarded = apiFixture({ tokens });
+    const guarded = apiFixture({ tokens: TOKENS });
     try {
       const res = await request(guarded.app)
         .put(`/api/v1/jobs/${JOB}`)
         .set('host', 'snapcat.internal:8080')
         .set('origin', 'https://snapcat.example.com')
-        .set('authorization', `Bearer ${token}`)
+        .set(bearer('admin'))
         .send({ tasks: ['t0'] });
       expect(res.status).toBe(201);
       // Without the token the page gets nowhere anyway.
-      const page = await request(guarded.app)
-        .post(`/api/v1/jobs/${JOB}/snapshots`)
-        .set('origin', 'https://evil.example')
-        .set('content-type', 'text/plain')
-        .send('');
-      expect(page.status).toBe(401);
+      expect((await postFromPage(guarded.app)).status).toBe(401);
     } finally {
       await guarded.close();
     }
@@ -82,33 +91,25 @@ describe('requests a browser was tricked into sending', () => {
 
 describe('a managed job’s source', () => {
   it('needs the operator scope: a runtime token may register jobs, not point snapcat at a Flink cluster', async () => {
-    const runtime = newToken();
-    const operator = newToken();
-    const tokens = parseTokenList(
-      [
-        tokenLine({ name: 'rt', scopes: ['runtime'], namespaces: '*' }, runtime),
-        tokenLine({ name: 'op', scopes: ['operator'], namespaces: '*' }, operator),
-      ].join('\n'),
-    );
-    const guarded = apiFixture({ tokens });
+    const guarded = apiFixture({ tokens: TOKENS });
     try {
       const managed = { tasks: ['t0'], source: { type: 'flink', cluster: 'nowhere' } };
       const refused = await request(guarded.app)
         .put(`/api/v1/jobs/${JOB}`)
-        .set('authorization', `Bearer ${runtime}`)
+        .set(bearer('runtime'))
         .send(managed);
       expect(refused.status).toBe(403);
       expect(refused.body).toMatchObject({ requiredScope: 'operator' });
       // The operator gets past the scope (to the check that the cluster is registered).
       const operated = await request(guarded.app)
         .put(`/api/v1/jobs/${JOB}`)
-        .set('authorization', `Bearer ${operator}`)
+        .set(bearer('operator'))
         .send(managed);
       expect(operated.body.errors).toEqual([expect.objectContaining({ rule: 'cluster-registered' })]);
       // Without a source a runtime token registers the job as before.
       await request(guarded.app)
         .put(`/api/v1/jobs/${JOB}`)
-        .set('authorization', `Bearer ${runtime}`)
+        .set(bearer('runtime'))
         .send({ tasks: ['t0'] })
         .expect(201);
     } finally {

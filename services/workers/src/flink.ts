@@ -319,12 +319,15 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
 }
 
+/** Flink answered 404: it has not got the job's statistics, or no longer knows an operation. */
+const isNotFound = (error: unknown) => error instanceof FlinkError && error.kind === 'not-found';
+
 /** The answer, or undefined where Flink answers 404 (what it has not got). */
 async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {
   try {
     return await call;
   } catch (error) {
-    if (error instanceof FlinkError && error.kind === 'not-found') return undefined;
+    if (isNotFound(error)) return undefined;
     throw error;
   }
 }
@@ -453,7 +456,7 @@ async function followed<T>(job: Job, status: () => Promise<T>, key: 'requestId' 
   try {
     return await status();
   } catch (error) {
-    if (error instanceof FlinkError && error.kind === 'not-found') {
+    if (isNotFound(error)) {
       const data = { ...job.data };
       delete data[key];
       await job.updateData(data);
