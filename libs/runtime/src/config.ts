@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { IsoDuration, durationMs } from '@snapcat/domain';
+import { IsoDuration, NAMESPACE_PATTERN, durationMs, isWithin, normaliseLocation } from '@snapcat/domain';
 import {
   ConnectionStringError,
   isEventStoreConnection,
@@ -28,6 +28,7 @@ const EnvSchema = z.object({
   SNAPCAT_STORAGE_ROOTS: z.string().min(1).default('./data/snapshots'),
   SNAPCAT_CHECKPOINT_DIR: z.string().min(1).optional(),
   SNAPCAT_SAVEPOINT_DIR: z.string().min(1).optional(),
+  SNAPCAT_NAMESPACE_ROOTS: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
   SNAPCAT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
   SNAPCAT_S3_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   SNAPCAT_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -125,6 +126,11 @@ export interface Config {
   /** Where a job's snapshots go when its registration names no directory. */
   defaultCheckpointDir: string;
   defaultSavepointDir: string;
+  /**
+   * SNAPCAT_NAMESPACE_ROOTS: the storage each namespace's tokens may name beyond the default directories and
+   * their jobs' own (`services/api/src/namespace-storage.ts`); disjoint, inside the storage roots.
+   */
+  namespaceRoots: Record<string, string[]>;
   /** How to reach s3:// roots (endpoint, region and credentials come from the AWS environment). */
   s3: { forcePathStyle: boolean | undefined; concurrency: number };
   logLevel: z.infer<typeof EnvSchema>['SNAPCAT_LOG_LEVEL'];
@@ -177,6 +183,63 @@ function storageLocation(location: string): string {
   return resolve(location);
 }
 
+/** Where snapshots live: the roots, the default directories, and each namespace's storage. */
+function storageConfig(
+  e: z.infer<typeof EnvSchema>,
+): Pick<Config, 'storageRoots' | 'defaultCheckpointDir' | 'defaultSavepointDir' | 'namespaceRoots'> {
+  const storageRoots = e.SNAPCAT_STORAGE_ROOTS.split(',').map((root) => storageLocation(root.trim()));
+  const firstRoot = storageRoots[0]!;
+  const defaultCheckpointDir = storageLocation(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`);
+  const defaultSavepointDir = storageLocation(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`);
+  const defaults = [defaultCheckpointDir, defaultSavepointDir];
+  const namespaceRoots = parseNamespaceRoots(e.SNAPCAT_NAMESPACE_ROOTS, storageRoots, defaults);
+  return { storageRoots, defaultCheckpointDir, defaultSavepointDir, namespaceRoots };
+}
+
+/**
+ * SNAPCAT_NAMESPACE_ROOTS: `team-a=s3://bucket/team-a,/data/team-a;team-b=/data/team-b`. Each namespace's
+ * storage must lie inside the storage roots, and no two namespaces' (nor a namespace's and the default
+ * directories, which every namespace writes new directories in) may overlap: a team's token could otherwise
+ * name, and so import and discard, another team's files.
+ */
+export function parseNamespaceRoots(
+  value: string | undefined,
+  storageRoots: readonly string[],
+  defaultDirs: readonly string[],
+): Record<string, string[]> {
+  const fail = (message: string): never => {
+    throw new ConfigError(`invalid configuration:\n  SNAPCAT_NAMESPACE_ROOTS: ${message}`);
+  };
+  const roots: Record<string, string[]> = {};
+  const claimed: { namespace: string; location: string }[] = [
+    ...defaultDirs.map((location) => ({ namespace: 'the default directories', location })),
+  ];
+  for (const entry of (value ?? '').split(';').map((part) => part.trim())) {
+    if (entry === '') continue;
+    const [namespace = '', locations = ''] = entry.split('=', 2).map((part) => part.trim());
+    if (!entry.includes('=') || locations === '') fail(`"${entry}" is not namespace=location[,location]`);
+    if (!NAMESPACE_PATTERN.test(namespace)) fail(`${namespace} is not a namespace name`);
+    if (roots[namespace]) fail(`namespace ${namespace} is given twice`);
+    roots[namespace] = locations.split(',').map((location) => storageLocation(location.trim()));
+    for (const location of roots[namespace]) {
+      const key = normaliseLocation(location);
+      if (!storageRoots.some((root) => isWithin(key, normaliseLocation(root)))) {
+        fail(`${location} (namespace ${namespace}) is not inside SNAPCAT_STORAGE_ROOTS`);
+      }
+      const overlap = claimed.find(
+        (other) =>
+          isWithin(key, normaliseLocation(other.location)) ||
+          isWithin(normaliseLocation(other.location), key),
+      );
+      if (overlap) {
+        fail(`${location} (namespace ${namespace}) overlaps ${overlap.location} (${overlap.namespace})`);
+      }
+      claimed.push({ namespace: `namespace ${namespace}`, location });
+    }
+  }
+  return roots;
+}
+
 /** A plain redis:// URL on this machine: where a private redis-server may be started. */
 export function isLoopbackRedisUrl(url: string): boolean {
   const parsed = URL.canParse(url) ? new URL(url) : undefined;
@@ -191,8 +254,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  const storageRoots = e.SNAPCAT_STORAGE_ROOTS.split(',').map((root) => storageLocation(root.trim()));
-  const firstRoot = storageRoots[0]!;
   if (e.SNAPCAT_ROLE && e.SNAPCAT_WORKERS === 'off' && e.SNAPCAT_ROLE !== 'api') {
     throw new ConfigError(
       `invalid configuration:\n  SNAPCAT_WORKERS: off contradicts SNAPCAT_ROLE=${e.SNAPCAT_ROLE} (use SNAPCAT_ROLE alone)`,
@@ -227,9 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.SNAPCAT_REDIS_URL,
     embeddedRedis:
       e.SNAPCAT_EMBEDDED_REDIS === 'on' || (e.SNAPCAT_EMBEDDED_REDIS === 'auto' && !env.SNAPCAT_REDIS_URL),
-    storageRoots,
-    defaultCheckpointDir: storageLocation(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`),
-    defaultSavepointDir: storageLocation(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`),
+    ...storageConfig(e),
     s3: {
       forcePathStyle:
         e.SNAPCAT_S3_FORCE_PATH_STYLE === undefined ? undefined : e.SNAPCAT_S3_FORCE_PATH_STYLE === 'true',

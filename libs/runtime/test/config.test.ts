@@ -186,4 +186,37 @@ describe('SNAPCAT_SECRET_KEY', () => {
       expect(store('esdb://h?tls=false').eventStoreWarnings).toEqual([]);
     });
   });
+  describe('SNAPCAT_NAMESPACE_ROOTS (decision 0030)', () => {
+    const roots = { SNAPCAT_STORAGE_ROOTS: '/data,s3://bucket' };
+    it('maps each namespace to its storage, inside the roots; absent: none', () => {
+      expect(loadConfig(roots).namespaceRoots).toEqual({});
+      const config = loadConfig({
+        ...roots,
+        SNAPCAT_NAMESPACE_ROOTS: 'team-a=/data/a, s3a://bucket/a/ ; team-b=/data/b',
+      });
+      expect(config.namespaceRoots).toEqual({
+        'team-a': ['/data/a', 's3a://bucket/a'],
+        'team-b': ['/data/b'],
+      });
+    });
+
+    it.each([
+      ['team-a', /"team-a" is not namespace=location/],
+      ['Team=/data/a', /Team is not a namespace name/],
+      ['team-a=/elsewhere', /\/elsewhere \(namespace team-a\) is not inside SNAPCAT_STORAGE_ROOTS/],
+      ['team-a=/data/a;team-a=/data/b', /namespace team-a is given twice/],
+      [
+        'team-a=/data/a;team-b=/data/a/b',
+        /\/data\/a\/b \(namespace team-b\) overlaps \/data\/a \(namespace team-a\)/,
+      ],
+      ['team-a=s3://bucket/a;team-b=s3p://bucket', /s3p:\/\/bucket \(namespace team-b\) overlaps/],
+      [
+        'team-a=/data',
+        /\/data \(namespace team-a\) overlaps \/data\/checkpoints \(the default directories\)/,
+      ],
+    ])('%s is refused, naming the variable and the rule', (value, message) => {
+      expect(() => loadConfig({ ...roots, SNAPCAT_NAMESPACE_ROOTS: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ ...roots, SNAPCAT_NAMESPACE_ROOTS: value })).toThrow(message);
+    });
+  });
 });

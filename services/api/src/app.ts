@@ -36,6 +36,8 @@ export interface AppDeps extends JobListDeps {
   /** Counters of the store adapter, when it is instrumented. */
   storeCounters?: EventStoreCounters;
   defaults: { checkpointDir: string; savepointDir: string };
+  /** SNAPCAT_NAMESPACE_ROOTS: the storage each namespace's tokens may name (decision 0030). */
+  namespaceRoots?: Readonly<Record<string, readonly string[]>>;
   /** Every directory a client names must lie inside its roots. */
   storage: SnapshotStorage;
   /** The latest orphan report of the workers, when they run. */
@@ -84,7 +86,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(accessMiddleware({ tokens: deps.tokens ?? [], rateLimiter: deps.rateLimiter }));
   registerCommandMetrics(metrics, bus, deps.storeCounters);
   const jsonBody = express.json({ limit: REST_BODY_LIMIT, type: ['application/json', 'application/*+json'] });
-  const routes = routeContext(deps, createUseCases({ bus, storage, defaults, clusters }));
+  const routes = routeContext(
+    deps,
+    createUseCases({ bus, storage, defaults, clusters, namespaceRoots: deps.namespaceRoots }),
+  );
 
   // Acknowledgements are the hot path (a job's subtasks send thousands a second): matched first, on the
   // app itself, rather than after every other layer and through the /api/v1 router.

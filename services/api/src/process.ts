@@ -228,7 +228,7 @@ function composeApp({
     readModel,
     readModelAvailable: () => redisHealth.reachable,
     graphql: createGraphql({
-      useCases: createUseCases({ bus, storage, defaults, clusters }),
+      useCases: createUseCases({ bus, storage, defaults, clusters, namespaceRoots: config.namespaceRoots }),
       store,
       readModel,
       pubsub,
@@ -255,6 +255,7 @@ function composeApp({
     webhooks: webhooks?.service ?? { disabled: webhooksDisabledReason(config)! },
     clusters,
     defaults,
+    namespaceRoots: config.namespaceRoots,
     log: log.error,
     metrics,
     requestLog: log.debug,

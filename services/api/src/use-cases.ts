@@ -19,6 +19,7 @@ import type { SnapshotStorage } from '@snapcat/storage';
 import type { z } from 'zod';
 import { requireScope, type Principal } from './access';
 import { requireSnapshotDirectory, requireWithinRoots } from './guards';
+import { NamespaceStorage } from './namespace-storage';
 import { Problem } from './problem';
 import { parse, requestSchemas } from './requests';
 
@@ -35,6 +36,8 @@ export interface UseCaseDeps {
   defaults: { checkpointDir: string; savepointDir: string };
   /** The registered Flink clusters a managed job may name (issue 19); absent: not checked. */
   clusters?: Pick<ClusterRegistry, 'get'>;
+  /** SNAPCAT_NAMESPACE_ROOTS: the storage a namespace's tokens may name (decision 0030); absent: none. */
+  namespaceRoots?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -47,11 +50,15 @@ export interface UseCaseDeps {
  * naming the field (`path.jobId`, `body.kind`) and the rule: REST sends them as problem+json, GraphQL as
  * errors with the same rule and the field without its location.
  */
-export function createUseCases({ bus, storage, defaults, clusters }: UseCaseDeps) {
+export function createUseCases({ bus, storage, defaults, clusters, namespaceRoots = {} }: UseCaseDeps) {
   const schemas = requestSchemas(defaults);
+  const namespaces = new NamespaceStorage(namespaceRoots, defaults);
   const context: UseCaseContext = {
     bus,
     storage,
+    namespaces,
+    ownJob: async (caller, jobId) =>
+      namespaces.limits(caller.principal) ? namespaces.ownJob(caller.principal, await bus.load(jobId)) : null,
     clusters,
     schemas,
     job: (path) => parse(schemas.jobPath, path, 'path'),
@@ -72,6 +79,10 @@ type RequestSchemas = ReturnType<typeof requestSchemas>;
 interface UseCaseContext {
   bus: CommandBus;
   storage: SnapshotStorage;
+  /** What a token limited to namespaces may name in storage. */
+  namespaces: NamespaceStorage;
+  /** The job as a limited caller's fallbacks see it (null: new, not visible, or the caller is not limited). */
+  ownJob: (caller: Caller, jobId: string) => Promise<ReturnType<NamespaceStorage['ownJob']>>;
   clusters: UseCaseDeps['clusters'];
   schemas: RequestSchemas;
   job: (path: unknown) => z.infer<RequestSchemas['jobPath']>;
@@ -80,13 +91,17 @@ interface UseCaseContext {
 }
 
 /** A job: its configuration, status and savepoint schedule. */
-function jobUseCases({ storage, clusters, schemas, job, run }: UseCaseContext) {
+function jobUseCases({ storage, namespaces, ownJob, clusters, schemas, job, run }: UseCaseContext) {
   return {
     async configureJob(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const input = parse(schemas.configureJob, body, 'body');
       await requireWithinRoots(storage, input.storage.checkpointDir, 'body.storage.checkpointDir');
       await requireWithinRoots(storage, input.storage.savepointDir, 'body.storage.savepointDir');
+      const own = await ownJob(caller, jobId);
+      const { principal } = caller;
+      namespaces.requirePlace(principal, input.storage.checkpointDir, 'body.storage.checkpointDir', own);
+      namespaces.requirePlace(principal, input.storage.savepointDir, 'body.storage.savepointDir', own);
       if (input.source) requireScope(caller.principal, 'operator');
       if (input.source && clusters) await requireRegisteredCluster(clusters, input.source.cluster);
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
@@ -104,6 +119,10 @@ function jobUseCases({ storage, clusters, schemas, job, run }: UseCaseContext) {
       const schedule = parse(schemas.schedule, body, 'body');
       if (schedule.cron !== undefined) requireValidCron(schedule.cron, schedule.tz);
       await requireWithinRoots(storage, schedule.targetDirectory, 'body.targetDirectory');
+      if (schedule.targetDirectory !== undefined) {
+        const own = await ownJob(caller, jobId);
+        namespaces.requirePlace(caller.principal, schedule.targetDirectory, 'body.targetDirectory', own);
+      }
       const executed = await run({ type: 'SetSavepointSchedule', jobId, schedule }, metadataOf(caller));
       return { jobId, schedule, ...executed };
     },
@@ -116,13 +135,26 @@ function jobUseCases({ storage, clusters, schemas, job, run }: UseCaseContext) {
 }
 
 /** Taking a snapshot: the trigger, and the tasks' acknowledgements and declines. */
-function snapshotTakingUseCases({ bus, storage, schemas, job, snapshot, run }: UseCaseContext) {
+function snapshotTakingUseCases({
+  bus,
+  storage,
+  namespaces,
+  ownJob,
+  schemas,
+  job,
+  snapshot,
+  run,
+}: UseCaseContext) {
   return {
     /** 409 `trigger-rejected` with Flink's reason when the pre-flight checks refuse it. */
     async trigger(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const input = parse(schemas.trigger, body, 'body');
       await requireWithinRoots(storage, input.targetDirectory, 'body.targetDirectory');
+      if (input.targetDirectory !== undefined) {
+        const own = await ownJob(caller, jobId);
+        namespaces.requirePlace(caller.principal, input.targetDirectory, 'body.targetDirectory', own);
+      }
       const executed = await run(
         { type: 'TriggerSnapshot', jobId, ...input, triggerId: input.triggerId ?? randomUUID() },
         metadataOf(caller),
@@ -149,6 +181,20 @@ function snapshotTakingUseCases({ bus, storage, schemas, job, snapshot, run }: U
       const { jobId, snapshotId } = snapshot(path);
       const many = Array.isArray(body);
       const acks = many ? parse(schemas.acks, body, 'body') : [parse(schemas.ack, body, 'body')];
+      if (namespaces.limits(caller.principal)) {
+        for (const [index, ack] of acks.entries()) {
+          const field = (handle: number) => `body${many ? `[${index}]` : ''}.stateHandles[${handle}].path`;
+          const load = () => bus.load(jobId);
+          await namespaces.requireAcknowledged(
+            caller.principal,
+            jobId,
+            snapshotId,
+            ack.stateHandles,
+            field,
+            load,
+          );
+        }
+      }
       const results = await bus.executeAll(
         acks.map((ack) => ({ type: 'AcknowledgeTask' as const, jobId, snapshotId, ...ack })),
         metadataOf(caller),
@@ -166,12 +212,17 @@ function snapshotTakingUseCases({ bus, storage, schemas, job, snapshot, run }: U
 }
 
 /** A snapshot once taken: restored from, persisted, imported, discarded, its state handles. */
-function snapshotLifecycleUseCases({ bus, storage, schemas, job, snapshot, run }: UseCaseContext) {
+function snapshotLifecycleUseCases(context: UseCaseContext) {
+  const { bus, storage, namespaces, ownJob, schemas, job, snapshot, run } = context;
   return {
     /** R62: the job (re)started from one of its snapshots or from an external path. */
     async restore(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const input = parse(schemas.restore, body, 'body');
+      if (input.externalPath !== undefined) {
+        const own = await ownJob(caller, jobId);
+        namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
+      }
       return { jobId, ...(await run({ type: 'RestoreSnapshot', jobId, ...input }, metadataOf(caller))) };
     },
 
@@ -187,6 +238,10 @@ function snapshotLifecycleUseCases({ bus, storage, schemas, job, snapshot, run }
       const { jobId, snapshotId } = snapshot(path);
       const input = parse(schemas.persist, body, 'body');
       await requireWithinRoots(storage, input.targetDirectory, 'body.targetDirectory');
+      if (input.targetDirectory !== undefined) {
+        const own = await ownJob(caller, jobId);
+        namespaces.requirePlace(caller.principal, input.targetDirectory, 'body.targetDirectory', own);
+      }
       const command = { type: 'PersistSnapshot' as const, jobId, snapshotId, ...input };
       return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
     },
@@ -204,6 +259,8 @@ function snapshotLifecycleUseCases({ bus, storage, schemas, job, snapshot, run }
         throw new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);
       }
       await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
+      const own = namespaces.limits(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
+      namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
       const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
       return { jobId, ...(await run(command, metadataOf(caller))) };

@@ -77,6 +77,8 @@ export function apiFixture(
       | 'consoleDir'
       | 'clusters'
     > & {
+      /** SNAPCAT_NAMESPACE_ROOTS, made from the fixture's temporary directory (the storage root). */
+      namespaceRoots: (dir: string) => NonNullable<AppDeps['namespaceRoots']>;
       graphql: (core: GraphqlCore) => AppDeps['graphql'];
     }
   > = {},
@@ -86,7 +88,8 @@ export function apiFixture(
   const bus = new CommandBus(store);
   const defaults = { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') };
   const storage = options.storage ?? new LocalSnapshotStorage([dir]);
-  const useCases = createUseCases({ bus, storage, defaults });
+  const namespaceRoots = options.namespaceRoots?.(dir);
+  const useCases = createUseCases({ bus, storage, defaults, namespaceRoots });
   const clusters = options.clusters ?? new ClusterRepository(store, { box: new SecretBox(TEST_SECRET_KEY) });
   const app = createApp({
     bus,
@@ -95,6 +98,7 @@ export function apiFixture(
     storage,
     consoleDir: CONSOLE_DIR,
     ...options,
+    namespaceRoots,
     clusters,
     graphql: options.graphql?.({ bus, store, useCases, clusters }),
     log: () => {},
@@ -105,6 +109,7 @@ export function apiFixture(
     store,
     clusters,
     dir,
+    defaults,
     async close() {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

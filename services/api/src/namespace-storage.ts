@@ -1,0 +1,164 @@
+import {
+  directoriesOf,
+  grantsNamespace,
+  isWithin,
+  normaliseLocation,
+  type JobState,
+  type StateHandle,
+} from '@snapcat/domain';
+import type { Principal } from './access';
+import { Problem } from './problem';
+
+/**
+ * The job a path is named for: its state when the caller may see it, null when it is not registered, and
+ * `hidden` when it is another namespace's: nothing is checked then, as the command is refused as for a job
+ * that does not exist (R55), and a refusal here would tell the job exists.
+ */
+type OwnJob = Pick<JobState, 'jobId' | 'storage' | 'snapshots'> | null | 'hidden';
+
+/**
+ * Where a token limited to namespaces may name storage (decision 0030). Every namespace shares the storage
+ * roots, and what a job names it may later delete (an imported directory on discard; an acknowledged file
+ * once no live snapshot references it), so a team's token that named another team's files could have
+ * snapcat delete them. A token of every namespace (`*`, and every caller while authentication is off) may
+ * name anything inside the roots; a limited token names only
+ * - its namespaces' storage (SNAPCAT_NAMESPACE_ROOTS);
+ * - the job's own: its checkpoint area `<checkpointDir>/<jobId>` (Flink's layout, where the job's tasks
+ *   write), and for an acknowledgement the directory snapcat laid out for the snapshot acknowledged;
+ * - as a place to create directories in (a job's directories, a savepoint's target), exactly the service's
+ *   default directories or the job's registered ones: what is created there is named by snapcat
+ *   (`<jobId>`, `savepoint-<jobId>-<random>`), so naming such a place names no existing file.
+ */
+export class NamespaceStorage {
+  private readonly areas: Map<string, string[]>;
+  private readonly defaultPlaces: string[];
+  /** Checkpoint areas of jobs seen (normalised): acknowledgements check these without loading the job. */
+  private readonly checkpointAreas = new Map<string, Set<string>>();
+
+  constructor(
+    namespaceRoots: Readonly<Record<string, readonly string[]>>,
+    defaults: { checkpointDir: string; savepointDir: string },
+  ) {
+    this.areas = new Map(
+      Object.entries(namespaceRoots).map(([namespace, roots]) => [namespace, roots.map(normaliseLocation)]),
+    );
+    this.defaultPlaces = [defaults.checkpointDir, defaults.savepointDir].map(normaliseLocation);
+  }
+
+  /** Whether the caller is limited to some namespaces: only then is anything checked (the acks' fast path). */
+  limits(principal: Principal | undefined): principal is Principal & { namespaces: string[] } {
+    return principal !== undefined && principal.namespaces !== '*';
+  }
+
+  /** The job as a limited caller's checks see it (`OwnJob`). */
+  ownJob(principal: Principal, state: JobState): OwnJob {
+    if (!state.registered) return null;
+    return grantsNamespace(principal.namespaces, state.namespace) ? state : 'hidden';
+  }
+
+  /** A place new directories are created in: a job's checkpoint or savepoint directory, a savepoint's target. */
+  requirePlace(
+    principal: Principal | undefined,
+    location: string | undefined,
+    field: string,
+    job: OwnJob,
+  ): void {
+    if (location === undefined || !this.limits(principal) || job === 'hidden') return;
+    const key = normaliseLocation(location);
+    if (this.inAreas(principal, key)) return;
+    const places = job ? [job.storage.checkpointDir, job.storage.savepointDir].map(normaliseLocation) : [];
+    if ([...this.defaultPlaces, ...places].includes(key)) return;
+    throw this.refusal(principal, field, 'or be the default directories or the job’s own');
+  }
+
+  /** Existing state a job takes on: an imported directory, a restore's path. */
+  requireState(
+    principal: Principal | undefined,
+    location: string | undefined,
+    field: string,
+    job: OwnJob,
+  ): void {
+    if (location === undefined || !this.limits(principal) || job === 'hidden') return;
+    const key = normaliseLocation(location);
+    if (this.inAreas(principal, key) || (job && isWithin(key, checkpointArea(job)))) return;
+    throw this.refusal(principal, field, 'or lie in the job’s own checkpoint directory');
+  }
+
+  /**
+   * The files an acknowledgement reports (`handles[i]` named `field(i)`): each in the caller's namespaces'
+   * storage, the job's checkpoint area, or the snapshot's own directory. `load` is called only when a file
+   * lies in none the caller's areas and the job's known checkpoint areas hold.
+   */
+  async requireAcknowledged(
+    principal: Principal | undefined,
+    jobId: string,
+    snapshotId: number,
+    handles: readonly StateHandle[],
+    field: (index: number) => string,
+    load: () => Promise<JobState>,
+  ): Promise<void> {
+    if (handles.length === 0 || !this.limits(principal)) return;
+    let own: string[] | undefined;
+    for (let index = 0; index < handles.length; index += 1) {
+      const key = normaliseLocation(handles[index]!.path);
+      if (this.inAreas(principal, key) || this.inKnownCheckpointArea(jobId, key)) continue;
+      if (!own) {
+        const job = this.ownJob(principal, await load());
+        if (job === 'hidden') return;
+        const snapshot = job?.snapshots.get(snapshotId);
+        own = job
+          ? [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])]
+          : [];
+        if (job) this.remember(jobId, own[0]!);
+      }
+      if (own.some((directory) => isWithin(key, directory))) continue;
+      throw this.refusal(
+        principal,
+        field(index),
+        'or lie in the job’s checkpoint directory or the snapshot’s',
+      );
+    }
+  }
+
+  private inAreas(principal: Principal & { namespaces: string[] }, key: string): boolean {
+    for (const namespace of principal.namespaces) {
+      for (const area of this.areas.get(namespace) ?? []) if (isWithin(key, area)) return true;
+    }
+    return false;
+  }
+
+  private inKnownCheckpointArea(jobId: string, key: string): boolean {
+    for (const area of this.checkpointAreas.get(jobId) ?? []) if (isWithin(key, area)) return true;
+    return false;
+  }
+
+  /** A job's checkpoint area only grows the set: a job's former area holds its own older checkpoints. */
+  private remember(jobId: string, area: string): void {
+    if (this.checkpointAreas.size >= MAX_JOBS_REMEMBERED) this.checkpointAreas.clear();
+    const areas = this.checkpointAreas.get(jobId) ?? new Set<string>();
+    this.checkpointAreas.set(jobId, areas.add(area));
+  }
+
+  private refusal(
+    principal: Principal & { namespaces: string[] },
+    field: string,
+    otherwise: string,
+  ): Problem {
+    const areas = principal.namespaces.flatMap((namespace) => this.areas.get(namespace) ?? []);
+    const where =
+      areas.length > 0
+        ? `inside the storage of namespace ${principal.namespaces.join(', ')} (${areas.join(', ')})`
+        : `inside storage of namespace ${principal.namespaces.join(', ')}, and none is configured (SNAPCAT_NAMESPACE_ROOTS)`;
+    const message = `must lie ${where}, ${otherwise}: token ${principal.name} may not name other namespaces’ files`;
+    return new Problem(403, 'forbidden', 'Forbidden', `${field}: ${message}`, [
+      { field, rule: 'namespace-storage', message },
+    ]);
+  }
+}
+
+/** Flink's directory of a job's checkpoints and their shared files (`<checkpointDir>/<jobId>`), normalised. */
+const checkpointArea = (job: Pick<JobState, 'jobId' | 'storage'>): string =>
+  normaliseLocation(`${job.storage.checkpointDir}/${job.jobId}`);
+
+/** Bounds the areas remembered; forgetting one costs a load of the job at its next acknowledgement. */
+const MAX_JOBS_REMEMBERED = 10_000;

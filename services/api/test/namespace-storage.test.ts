@@ -1,0 +1,308 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import IORedis from 'ioredis';
+import request from 'supertest';
+import { ReadModel } from '@snapcat/read-model';
+import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
+import { apiFixture, BASE, expectProblem, graphqlOver } from './fixture';
+
+/** Team A's job, team B's job, and a job an admin registered for team A in a directory of its choice. */
+const A_JOB = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+const B_JOB = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+const LEGACY_JOB = 'cccccccccccccccccccccccccccccccc';
+
+const TOKEN = { a: newToken(), b: newToken(), admin: newToken() };
+const TOKENS = parseTokenList(
+  [
+    tokenLine({ name: 'team-a', scopes: ['operator'], namespaces: ['team-a'] }, TOKEN.a),
+    tokenLine({ name: 'team-b', scopes: ['operator'], namespaces: ['team-b'] }, TOKEN.b),
+    tokenLine({ name: 'admin', scopes: ['admin'], namespaces: '*' }, TOKEN.admin),
+  ].join('\n'),
+);
+const as = (who: keyof typeof TOKEN) => ({ authorization: `Bearer ${TOKEN[who]}` });
+
+/**
+ * Decision 0030: every namespace shares the storage roots, and what a job names snapcat may later delete (an
+ * imported directory on discard, an acknowledged file once nothing references it). A token limited to
+ * namespaces names only its namespaces' storage (SNAPCAT_NAMESPACE_ROOTS), the default directories as places
+ * to create in, and its job's own directories; a token of every namespace is not limited.
+ */
+describe('a team’s token names only its own storage', () => {
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  let teamB: string;
+  beforeEach(async () => {
+    fx = apiFixture({
+      tokens: TOKENS,
+      namespaceRoots: (dir) => ({ 'team-a': [join(dir, 'a')], 'team-b': [join(dir, 'b')] }),
+    });
+    http = request(fx.app);
+    teamB = join(fx.dir, 'b');
+    await http
+      .put(`${BASE}/jobs/${B_JOB}`)
+      .set(as('b'))
+      .send({
+        namespace: 'team-b',
+        tasks: ['t'],
+        storage: { checkpointDir: join(teamB, 'chk'), savepointDir: teamB },
+      })
+      .expect(201);
+    await http
+      .put(`${BASE}/jobs/${A_JOB}`)
+      .set(as('a'))
+      .send({ namespace: 'team-a', tasks: ['t'] })
+      .expect(201);
+  });
+  afterEach(() => fx.close());
+
+  /** A savepoint directory as Flink writes one, with `_metadata`. */
+  const savepoint = (parent: string, name = 'savepoint-bbbbbb-0123456789ab') => {
+    const dir = join(parent, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, '_metadata'), Buffer.alloc(100, 1));
+    return dir;
+  };
+  const snapshot = (jobId: string, snapshotId: number) =>
+    http.get(`${BASE}/jobs/${jobId}/snapshots/${snapshotId}`).set(as('admin'));
+
+  it('importing another team’s savepoint (which a discard would then delete) is 403 and catalogues nothing', async () => {
+    const theirs = savepoint(teamB);
+    const res = await http
+      .post(`${BASE}/jobs/${A_JOB}/snapshots/import`)
+      .set(as('a'))
+      .send({ externalPath: theirs, kind: 'SAVEPOINT' });
+    expectProblem(res, 403, 'body.externalPath', 'namespace-storage');
+    expect(res.body.detail).toContain(join(fx.dir, 'a'));
+    expect(res.body.detail).not.toContain(teamB);
+    expect((await snapshot(A_JOB, 1)).status).toBe(404);
+    expect(existsSync(join(theirs, '_metadata'))).toBe(true);
+    // Written another way, it is still theirs.
+    const sneaky = `file://${join(fx.dir, 'a', '..', 'b', 'savepoint-bbbbbb-0123456789ab')}/`;
+    const again = await http
+      .post(`${BASE}/jobs/${A_JOB}/snapshots/import`)
+      .set(as('a'))
+      .send({ externalPath: sneaky, kind: 'SAVEPOINT' });
+    expectProblem(again, 403, 'body.externalPath', 'namespace-storage');
+    // Its own savepoint, in its namespace's storage, imports.
+    const ours = savepoint(join(fx.dir, 'a'), 'savepoint-aaaaaa-0123456789ab');
+    const imported = await http
+      .post(`${BASE}/jobs/${A_JOB}/snapshots/import`)
+      .set(as('a'))
+      .send({ externalPath: ours, kind: 'SAVEPOINT' });
+    expect(imported.status).toBe(201);
+  });
+
+  it('acknowledging another team’s files is 403 and records nothing; the job’s own checkpoint directory and its namespace’s storage are accepted', async () => {
+    const triggered = await http
+      .post(`${BASE}/jobs/${A_JOB}/snapshots`)
+      .set(as('a'))
+      .send({ kind: 'CHECKPOINT' });
+    const snapshotId = triggered.body.snapshotId as number;
+    const acks = `${BASE}/jobs/${A_JOB}/snapshots/${snapshotId}/acks`;
+    const own = join(fx.defaults.checkpointDir, A_JOB, 'shared', 'sst-1');
+    const theirs = join(teamB, 'chk', B_JOB, 'shared', 'sst-9');
+    const single = await http
+      .post(acks)
+      .set(as('a'))
+      .send({
+        taskId: 't',
+        stateHandles: [
+          { path: own, sizeBytes: 1 },
+          { path: theirs, sizeBytes: 1 },
+        ],
+      });
+    expectProblem(single, 403, 'body.stateHandles[1].path', 'namespace-storage');
+    const batch = await http
+      .post(acks)
+      .set(as('a'))
+      .send([
+        { taskId: 't', stateHandles: [{ path: own, sizeBytes: 1 }] },
+        { taskId: 't', stateHandles: [{ path: `s3://elsewhere/${B_JOB}/x`, sizeBytes: 1 }] },
+      ]);
+    expectProblem(batch, 403, 'body[1].stateHandles[0].path', 'namespace-storage');
+    const shown = await snapshot(A_JOB, snapshotId).expect(200);
+    expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
+
+    const accepted = await http
+      .post(acks)
+      .set(as('a'))
+      .send({
+        taskId: 't',
+        stateHandles: [
+          { path: own, sizeBytes: 1 },
+          { path: join(fx.dir, 'a', 'restored', 'sst-2'), sizeBytes: 1 },
+        ],
+      });
+    expect(accepted.status).toBe(200);
+    expect(accepted.body).toMatchObject({ result: 'SUCCESS' });
+  });
+
+  it('a savepoint’s files are accepted inside the directory snapcat laid out for it', async () => {
+    const triggered = await http
+      .post(`${BASE}/jobs/${A_JOB}/snapshots`)
+      .set(as('a'))
+      .send({ kind: 'SAVEPOINT' });
+    const { snapshotId } = triggered.body as { snapshotId: number };
+    const { externalPath } = (await snapshot(A_JOB, snapshotId).expect(200)).body as { externalPath: string };
+    expect(externalPath.startsWith(fx.defaults.savepointDir)).toBe(true);
+    const acks = `${BASE}/jobs/${A_JOB}/snapshots/${snapshotId}/acks`;
+    const inside = await http
+      .post(acks)
+      .set(as('a'))
+      .send({ taskId: 't', stateHandles: [{ path: `${externalPath}/state-0`, sizeBytes: 1 }] });
+    expect(inside.body).toMatchObject({ result: 'SUCCESS' });
+  });
+
+  it('a job’s directories and a savepoint’s target: its namespace’s storage, the defaults, or the job’s own; nothing else', async () => {
+    const elsewhere = await http
+      .put(`${BASE}/jobs/${A_JOB}`)
+      .set(as('a'))
+      .send({ namespace: 'team-a', tasks: ['t'], storage: { checkpointDir: join(teamB, 'chk') } });
+    expectProblem(elsewhere, 403, 'body.storage.checkpointDir', 'namespace-storage');
+    const inOwn = await http
+      .put(`${BASE}/jobs/${A_JOB}`)
+      .set(as('a'))
+      .send({ namespace: 'team-a', tasks: ['t'], storage: { checkpointDir: join(fx.dir, 'a', 'chk') } });
+    expect(inOwn.status).toBe(200);
+
+    const target = (targetDirectory: string) =>
+      http.post(`${BASE}/jobs/${A_JOB}/snapshots`).set(as('a')).send({ kind: 'SAVEPOINT', targetDirectory });
+    expectProblem(await target(teamB), 403, 'body.targetDirectory', 'namespace-storage');
+    expectProblem(await target(fx.dir), 403, 'body.targetDirectory', 'namespace-storage');
+    expect((await target(fx.defaults.savepointDir)).body).toMatchObject({ snapshotId: 1, status: 'PENDING' });
+    const schedule = await http
+      .put(`${BASE}/jobs/${A_JOB}/savepoint-schedule`)
+      .set(as('a'))
+      .send({ every: 'PT1H', targetDirectory: join(teamB, 'periodic') });
+    expectProblem(schedule, 403, 'body.targetDirectory', 'namespace-storage');
+    const restore = await http
+      .post(`${BASE}/jobs/${A_JOB}/restores`)
+      .set(as('a'))
+      .send({ externalPath: savepoint(teamB), claimMode: 'CLAIM' });
+    expectProblem(restore, 403, 'body.externalPath', 'namespace-storage');
+  });
+
+  it('a job an admin placed outside its namespace’s storage keeps working for the team: its own directories are its own', async () => {
+    const legacy = join(fx.dir, 'legacy');
+    const storage = { checkpointDir: join(legacy, 'chk'), savepointDir: join(legacy, 'sp') };
+    await http
+      .put(`${BASE}/jobs/${LEGACY_JOB}`)
+      .set(as('admin'))
+      .send({ namespace: 'team-a', tasks: ['t'], storage })
+      .expect(201);
+    // The same registration again, from the team's token: the job's own directories.
+    await http
+      .put(`${BASE}/jobs/${LEGACY_JOB}`)
+      .set(as('a'))
+      .send({ namespace: 'team-a', tasks: ['t'], storage })
+      .expect(200);
+    const moved = await http
+      .put(`${BASE}/jobs/${LEGACY_JOB}`)
+      .set(as('a'))
+      .send({
+        namespace: 'team-a',
+        tasks: ['t'],
+        storage: { ...storage, checkpointDir: join(legacy, 'other') },
+      });
+    expectProblem(moved, 403, 'body.storage.checkpointDir', 'namespace-storage');
+    const { snapshotId } = (
+      await http.post(`${BASE}/jobs/${LEGACY_JOB}/snapshots`).set(as('a')).send({ kind: 'CHECKPOINT' })
+    ).body as { snapshotId: number };
+    const ack = await http
+      .post(`${BASE}/jobs/${LEGACY_JOB}/snapshots/${snapshotId}/acks`)
+      .set(as('a'))
+      .send({
+        taskId: 't',
+        stateHandles: [{ path: join(legacy, 'chk', LEGACY_JOB, 'shared', 's'), sizeBytes: 1 }],
+      });
+    expect(ack.body).toMatchObject({ result: 'SUCCESS' });
+    // Its retained checkpoint imports; a neighbour's directory in the same legacy place does not.
+    const retained = savepoint(join(legacy, 'chk', LEGACY_JOB), 'chk-7');
+    const imported = await http
+      .post(`${BASE}/jobs/${LEGACY_JOB}/snapshots/import`)
+      .set(as('a'))
+      .send({ externalPath: retained, kind: 'CHECKPOINT' });
+    expect(imported.status).toBe(201);
+    const neighbour = savepoint(join(legacy, 'chk', B_JOB), 'chk-3');
+    const refused = await http
+      .post(`${BASE}/jobs/${LEGACY_JOB}/snapshots/import`)
+      .set(as('a'))
+      .send({ externalPath: neighbour, kind: 'CHECKPOINT' });
+    expectProblem(refused, 403, 'body.externalPath', 'namespace-storage');
+  });
+
+  it('a token of every namespace is not limited: an admin may name any place inside the roots', async () => {
+    const res = await http
+      .post(`${BASE}/jobs/${A_JOB}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: savepoint(join(fx.dir, 'shared-by-hand')), kind: 'SAVEPOINT' });
+    expect(res.status).toBe(201);
+  });
+});
+
+describe('without SNAPCAT_NAMESPACE_ROOTS a team’s token has no storage of its own', () => {
+  it('it may use the defaults and its job’s own directories, and says how to configure more', async () => {
+    const fx = apiFixture({ tokens: TOKENS });
+    try {
+      const http = request(fx.app);
+      await http
+        .put(`${BASE}/jobs/${A_JOB}`)
+        .set(as('a'))
+        .send({ namespace: 'team-a', tasks: ['t'] })
+        .expect(201);
+      const res = await http
+        .put(`${BASE}/jobs/${A_JOB}`)
+        .set(as('a'))
+        .send({ namespace: 'team-a', tasks: ['t'], storage: { savepointDir: join(fx.dir, 'mine') } });
+      expectProblem(res, 403, 'body.storage.savepointDir', 'namespace-storage');
+      expect(res.body.detail).toContain('SNAPCAT_NAMESPACE_ROOTS');
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
+describe('GraphQL mutations name storage by the same rule', () => {
+  it('importSnapshot of another team’s savepoint is FORBIDDEN with the rule, and writes nothing', async () => {
+    const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    const prefix = `snapcat-test-ns-storage-${process.pid}`;
+    const readModel = new ReadModel(redis, prefix);
+    const fx = apiFixture({
+      tokens: TOKENS,
+      readModel,
+      readModelAvailable: () => true,
+      namespaceRoots: (dir) => ({ 'team-a': [join(dir, 'a')] }),
+      graphql: graphqlOver({ readModel, topic: `${prefix}:events`, tokens: TOKENS }),
+    });
+    try {
+      const http = request(fx.app);
+      await http
+        .put(`${BASE}/jobs/${A_JOB}`)
+        .set(as('a'))
+        .send({ namespace: 'team-a', tasks: ['t'] })
+        .expect(201);
+      const theirs = join(fx.dir, 'b', 'savepoint-bbbbbb-0123456789ab');
+      mkdirSync(theirs, { recursive: true });
+      writeFileSync(join(theirs, '_metadata'), 'x');
+      const res = await http
+        .post('/graphql')
+        .set(as('a'))
+        .send({
+          query: `mutation { importSnapshot(jobId: "${A_JOB}", externalPath: "${theirs}", kind: SAVEPOINT) { id } }`,
+        });
+      expect(res.body.errors).toEqual([
+        expect.objectContaining({
+          extensions: expect.objectContaining({
+            code: 'FORBIDDEN',
+            rule: 'namespace-storage',
+            field: 'externalPath',
+          }),
+        }),
+      ]);
+      expect((await http.get(`${BASE}/jobs/${A_JOB}/snapshots/1`).set(as('a'))).status).toBe(404);
+    } finally {
+      await fx.close();
+      redis.disconnect();
+    }
+  });
+});
