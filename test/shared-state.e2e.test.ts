@@ -177,6 +177,58 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
       snapshots: { edges: [{ node: { id: 4, sharedStateSize: 6000, privateStateSize: 44 } }] },
     });
   }, 90_000);
+  it('a job restored from another job’s checkpoint never deletes the files it inherited from it (decision 0031)', async () => {
+    const [jobA, jobB] = [newJobId(), newJobId()];
+    for (const jobId of [jobA, jobB]) {
+      const res = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
+      expect(res.status).toBe(201);
+    }
+    const areaA = join(root, 'checkpoints', jobA);
+    const areaB = join(root, 'checkpoints', jobB);
+    const inherited = put(join(areaA, 'shared', 'sst-a'), 500);
+    expect(await checkpoint(jobA, [{ ...inherited, shared: true }, put(join(areaA, 'chk-1', 'p'), 5)])).toBe(
+      1,
+    );
+
+    // B starts from A's checkpoint, claimed: its incremental checkpoints report A's file until compaction.
+    const restored = await api.post(`/jobs/${jobB}/restores`, {
+      externalPath: join(areaA, 'chk-1'),
+      claimMode: 'CLAIM',
+    });
+    expect(restored.status).toBe(201);
+    const first = await checkpoint(jobB, [{ ...inherited, shared: true }, put(join(areaB, 'chk-1', 'p'), 6)]);
+    const own = put(join(areaB, 'shared', 'sst-b'), 700);
+    await checkpoint(jobB, [{ ...own, shared: true }, put(join(areaB, 'chk-2', 'p'), 7)]);
+    const subsumed = await discarded(jobB, first);
+    expect(subsumed.discard.bytesReclaimed).toBe(6);
+    expect(existsSync(inherited.path)).toBe(true);
+    expect(existsSync(join(areaB, 'chk-1'))).toBe(false);
+
+    // A stray acknowledgement to B naming A's file does not delete it either.
+    const stray = await api.post(`/jobs/${jobB}/snapshots/99/acks`, {
+      taskId: 'a',
+      stateHandles: [inherited],
+    });
+    expect(stray.body.result).toBe('UNKNOWN');
+    type Recorded = { type: string; data: { snapshotId?: number; kept?: unknown[] } };
+    const events = await until(
+      async () => {
+        const all = (await api.get(`/jobs/${jobB}/events?limit=1000`)).body.events as Recorded[];
+        return all.some((e) => e.type === 'StrayAcknowledgementReceived') ? all : undefined;
+      },
+      15_000,
+      'stray acknowledgement recorded',
+    );
+    const keptOther = [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }];
+    const request = events.find((e) => e.type === 'SnapshotDiscardRequested' && e.data.snapshotId === first);
+    expect(request?.data.kept).toEqual(keptOther);
+    expect(events.find((e) => e.type === 'StrayAcknowledgementReceived')?.data).toMatchObject({
+      cleanup: [],
+      kept: keptOther,
+    });
+    expect(existsSync(inherited.path)).toBe(true);
+    expect(await snapshot(jobA, 1)).toMatchObject({ status: 'COMPLETED' });
+  }, 60_000);
 });
 
 describe('orphan report and discards agree on what is live (one rule in the domain)', () => {

@@ -840,7 +840,11 @@ function strayAck(
   result: 'UNKNOWN' | 'DISCARDED',
   snapshotStatus: SnapshotStatus | null,
 ): Replies['AcknowledgeTask'] {
-  const { cleanup, kept } = planStrayCleanup(decider.state.sharedState, command.stateHandles);
+  const { cleanup, kept } = planStrayCleanup(
+    decider.state.sharedState,
+    command.stateHandles,
+    decider.state.jobId,
+  );
   decider.emit({
     type: 'StrayAcknowledgementReceived',
     snapshotId: command.snapshotId,
@@ -1325,6 +1329,7 @@ function requestDiscardOf(
         snapshot.snapshotId,
         stateHandlesOf(snapshot),
         directoriesOf(snapshot),
+        decider.state.jobId,
       );
   // The deletion must know what to leave inside the directories it deletes; what it keeps elsewhere is
   // listed up to a bound (decision 0022).

@@ -188,8 +188,12 @@ export type StateHandle = z.infer<typeof StateHandle>;
 /** A location a discard or a stray cleanup does not delete, and why (decision 0011). */
 export const KeptLocation = z.strictObject({
   path: Location,
-  /** REFERENCED: other live snapshots reported it; LIVE_DIRECTORY: it lies in a live snapshot's directory; BEING_DELETED: another discard deletes it. */
-  reason: z.enum(['REFERENCED', 'LIVE_DIRECTORY', 'BEING_DELETED']),
+  /**
+   * REFERENCED: other live snapshots reported it; LIVE_DIRECTORY: it lies in a live snapshot's directory;
+   * BEING_DELETED: another discard deletes it; OTHER_JOB: it lies in another job's checkpoint directory
+   * (inherited through a restore: that job's snapshots may need it; `snapshots` is empty).
+   */
+  reason: z.enum(['REFERENCED', 'LIVE_DIRECTORY', 'BEING_DELETED', 'OTHER_JOB']),
   /** The snapshots that reference it, own the directory, or whose discard deletes it. */
   snapshots: z.array(z.number().int().positive()),
   /** BEING_DELETED by the cleanup of a stray acknowledgement: that cleanup's id. */

@@ -170,9 +170,11 @@ export function planDiscard(
   snapshotId: number,
   handles: readonly StateHandle[],
   directories: readonly string[],
+  /** The job discarding: its files in another job's checkpoint directory are kept (`jobAreaOf`). */
+  jobId?: string,
 ): DiscardPlan {
   const seen = new Set<string>();
-  const { deleted, kept } = partitionHandles(registry, handles, snapshotId, seen);
+  const { deleted, kept } = partitionHandles(registry, handles, snapshotId, seen, jobId);
   const plan: DiscardPlan = { locations: [], stateHandles: deleted, kept };
   for (const directory of directories) {
     const location = normaliseLocation(directory);
@@ -207,8 +209,9 @@ export function planDiscard(
 export function planStrayCleanup(
   registry: SharedStateRegistry,
   handles: readonly StateHandle[],
+  jobId?: string,
 ): { cleanup: StateHandle[]; kept: KeptLocation[] } {
-  const { deleted, kept } = partitionHandles(registry, handles, undefined, new Set());
+  const { deleted, kept } = partitionHandles(registry, handles, undefined, new Set(), jobId);
   return { cleanup: deleted, kept };
 }
 
@@ -218,6 +221,7 @@ function partitionHandles(
   handles: readonly StateHandle[],
   discarding: number | undefined,
   seen: Set<string>,
+  jobId: string | undefined,
 ): { deleted: StateHandle[]; kept: KeptLocation[] } {
   const deleted: StateHandle[] = [];
   const kept: KeptLocation[] = [];
@@ -228,9 +232,33 @@ function partitionHandles(
     seen.add(location);
     const why = whyKept(registry, location, discarding, parents);
     if (why) kept.push({ path: location, ...why });
-    else deleted.push(handle);
+    else if (jobId !== undefined && isOtherJobsFile(location, jobId)) {
+      kept.push({ path: location, reason: 'OTHER_JOB', snapshots: [] });
+    } else deleted.push(handle);
   }
   return { deleted, kept };
+}
+
+/**
+ * Flink's layout names the job a checkpoint's files belong to: `<checkpointDir>/<jobId>/chk-<n>/…`,
+ * `…/<jobId>/shared/…`, `…/<jobId>/taskowned/…` (`AbstractFsCheckpointStorageAccess`:
+ * `getCheckpointDirectoryForJob`, `CHECKPOINT_DIR_PREFIX`, `CHECKPOINT_SHARED_STATE_DIR`,
+ * `CHECKPOINT_TASK_OWNED_STATE_DIR`). The job id there, if the location has one.
+ */
+export function jobAreaOf(location: string): string | undefined {
+  return FLINK_JOB_AREA.exec(location)?.[1];
+}
+const FLINK_JOB_AREA = /\/([0-9a-f]{32})\/(?:chk-\d+|shared|taskowned)(?:\/|$)/;
+
+/**
+ * A file in another job's checkpoint directory: a job restored from another's checkpoint (LEGACY, CLAIM)
+ * reports the files it inherited, which that job's live snapshots may still need; the registry is per job
+ * (decision 0011), so a discard keeps them rather than guess (decision 0031; Flink's `RestoreMode.LEGACY`
+ * deletes none of them either).
+ */
+function isOtherJobsFile(location: string, jobId: string): boolean {
+  const owner = jobAreaOf(location);
+  return owner !== undefined && owner !== jobId;
 }
 
 /**
@@ -366,11 +394,12 @@ export function discardPlanOf(
   registry: SharedStateRegistry,
   snapshotId: number,
   request: { locations: string[]; stateHandles: StateHandle[]; kept?: KeptLocation[] | undefined },
+  jobId?: string,
 ): DiscardPlan {
   if (request.kept) {
     return { locations: request.locations, stateHandles: request.stateHandles, kept: request.kept };
   }
-  return planDiscard(registry, snapshotId, request.stateHandles, request.locations);
+  return planDiscard(registry, snapshotId, request.stateHandles, request.locations, jobId);
 }
 
 /** A registry's map as a version (a draft's view is never the origin of another draft: see `isSealed`). */

@@ -628,7 +628,7 @@ export class Draft {
     const directories = directoriesOf(snapshot);
     const plan: DiscardPlan = event.kept
       ? { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept }
-      : planDiscard(this.state.sharedState, event.snapshotId, handles, directories);
+      : planDiscard(this.state.sharedState, event.snapshotId, handles, directories, this.state.jobId);
     const deleting = deletionIndex(plan);
     this.editRegistry().release(event.snapshotId, handles, directories, deleting);
     // The plan carries the state handles to delete; the aggregate keeps only the counts, so that a job's

@@ -6,6 +6,7 @@ import {
   deletingSnapshot,
   discardPlanOf,
   isWithin,
+  jobAreaOf,
   normaliseLocation,
   planDiscard,
   planStrayCleanup,
@@ -501,6 +502,85 @@ describe('CowMap', () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('files in another job’s checkpoint directory (decision 0031)', () => {
+  const OWN = 'a'.repeat(32);
+  const OTHER = 'b'.repeat(32);
+
+  it.each([
+    [`/data/chk/${OTHER}/shared/sst-1`, OTHER],
+    [`s3://bucket/chk/${OTHER}/chk-12/f`, OTHER],
+    [`/data/chk/${OTHER}/taskowned/f`, OTHER],
+    [`/data/chk/${OTHER}/chk-3`, OTHER],
+    [`/data/chk/${OTHER}/savepoint-x/f`, undefined],
+    [`/data/chk/${OTHER}x/shared/f`, undefined],
+    ['/data/chk/job/shared/f', undefined],
+    [`/data/chk/${OTHER.toUpperCase()}/shared/f`, undefined],
+  ])('jobAreaOf(%s) is %s', (location, job) => {
+    expect(jobAreaOf(location)).toBe(job);
+  });
+
+  it('a discard and a stray cleanup keep them, and say why; the job’s own and unlaid-out files go', () => {
+    const inherited = handle(`/data/chk/${OTHER}/shared/sst-1`);
+    const own = handle(`/data/chk/${OWN}/shared/sst-2`);
+    const elsewhere = handle('/data/restored/sst-3');
+    const plan = planDiscard(EMPTY_REGISTRY, 1, [inherited, own, elsewhere], [`/data/chk/${OWN}/chk-1`], OWN);
+    expect(plan).toEqual({
+      locations: [`/data/chk/${OWN}/chk-1`],
+      stateHandles: [own, elsewhere],
+      kept: [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }],
+    });
+    expect(planStrayCleanup(EMPTY_REGISTRY, [inherited, own], OWN)).toEqual({
+      cleanup: [own],
+      kept: [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }],
+    });
+    // Referenced by a live snapshot of the job, the reference is the reason given.
+    const r = registry((e) => e.reference(2, [inherited]));
+    expect(planDiscard(r, 1, [inherited], [], OWN).kept).toEqual([
+      { path: inherited.path, reason: 'REFERENCED', snapshots: [2] },
+    ]);
+  });
+
+  it('property: whatever the handles, no plan deletes a file laid out under another job id', () => {
+    const job = fc.constantFrom(OWN, OTHER, 'c'.repeat(32));
+    const path = fc
+      .tuple(
+        fc.constantFrom('/data/chk', 's3://bucket/chk', 'file:///data/chk', 's3a://bucket/chk'),
+        job,
+        fc.constantFrom('shared', 'taskowned', 'chk-1', 'chk-22', 'savepoint-1', 'other'),
+        fc.constantFrom('f', 'sst-1', 'x/y'),
+      )
+      .map((parts) => parts.join('/'));
+    fc.assert(
+      fc.property(
+        fc.array(path, { maxLength: 20 }),
+        fc.array(path, { maxLength: 5 }),
+        (files, referenced) => {
+          const r = registry((e) =>
+            e.reference(
+              2,
+              referenced.map((p) => handle(p)),
+            ),
+          );
+          const handles = files.map((p) => handle(p));
+          const deleted = [
+            ...planDiscard(r, 1, handles, [], OWN).stateHandles,
+            ...planStrayCleanup(r, handles, OWN).cleanup,
+          ];
+          for (const file of deleted) {
+            const owner = jobAreaOf(normaliseLocation(file.path));
+            expect(owner === undefined || owner === OWN).toBe(true);
+            expect(referenced.map(normaliseLocation)).not.toContain(normaliseLocation(file.path));
+          }
+          // Nothing is lost: each distinct file is deleted or kept.
+          const plan = planDiscard(r, 1, handles, [], OWN);
+          const distinct = new Set(files.map(normaliseLocation));
+          expect(plan.stateHandles.length + plan.kept.length).toBe(distinct.size);
+        },
+      ),
     );
   });
 });

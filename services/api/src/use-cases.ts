@@ -5,6 +5,8 @@ import {
   grantsNamespace,
   isIsoDuration,
   isSharedHandle,
+  jobAreaOf,
+  normaliseLocation,
   restorePlan,
   taskHandlesOf,
   type RestoreStrategy,
@@ -261,6 +263,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
       const own = namespaces.limits(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
+      await requireNotAnotherJobs(bus, jobId, input.externalPath);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
       const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
       return { jobId, ...(await run(command, metadataOf(caller))) };
@@ -285,6 +288,23 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       );
     },
   };
+}
+
+/**
+ * A directory laid out under another catalogued job's id (`<checkpointDir>/<jobId>/chk-<n>`) is that job's:
+ * imported here too, either job's discard would delete it under the other (decision 0031). A previous run's
+ * checkpoint under a job id the catalogue does not hold imports.
+ */
+async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPath: string): Promise<void> {
+  const owner = jobAreaOf(normaliseLocation(externalPath));
+  if (owner === undefined || owner === jobId || !(await bus.load(owner)).registered) return;
+  throw new CommandRejected(
+    'CONFLICT',
+    'externalPath',
+    'another-jobs-checkpoint',
+    `${externalPath} lies in the checkpoint directory of job ${owner}, which the catalogue holds: ` +
+      `restore from it (POST /api/v1/jobs/${jobId}/restores with its externalPath) rather than import it`,
+  );
 }
 
 /** R67: a managed job's cluster must be registered, or its connector would have nothing to call. */

@@ -139,4 +139,19 @@ describe('POST /jobs/{jobId}/snapshots/import', () => {
       await secured.close();
     }
   });
+  it('refuses a checkpoint laid out under another catalogued job’s id (409): either discard would delete it under the other', async () => {
+    await register();
+    const other = 'f'.repeat(32);
+    await http
+      .put(`${BASE}/jobs/${other}`)
+      .send({ tasks: ['a'] })
+      .expect(201);
+    const theirs = savepointDir(join('..', 'chk', other, 'chk-5'));
+    const res = await importOf({ externalPath: theirs, kind: 'CHECKPOINT' });
+    expectProblem(res, 409, 'body.externalPath', 'another-jobs-checkpoint');
+    expect(res.body.detail).toContain(`job ${other}`);
+    // A previous run's checkpoint, under a job id the catalogue does not hold, imports.
+    const previousRun = savepointDir(join('..', 'chk', 'e'.repeat(32), 'chk-5'));
+    expect((await importOf({ externalPath: previousRun, kind: 'CHECKPOINT' })).status).toBe(201);
+  });
 });

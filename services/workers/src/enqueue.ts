@@ -170,7 +170,7 @@ export class Enqueuer {
     }
     if (unfinished.size === 0) return;
     for (const request of await discardRequests(unfinished)) {
-      const plan = discardPlanOf(state.sharedState, request.snapshotId, request);
+      const plan = discardPlanOf(state.sharedState, request.snapshotId, request, state.jobId);
       await this.discard(state.jobId, request.snapshotId, plan);
     }
   }

@@ -190,13 +190,15 @@ export class ProcessManager extends LeasedLogConsumer {
    */
   private async discardPlan(event: EventOf<'SnapshotDiscardRequested'>): Promise<DiscardPlan> {
     if (event.kept) return discardPlanOf(EMPTY_REGISTRY, event.snapshotId, event);
-    return discardPlanOf((await this.deps.bus.load(event.jobId)).sharedState, event.snapshotId, event);
+    const { sharedState } = await this.deps.bus.load(event.jobId);
+    return discardPlanOf(sharedState, event.snapshotId, event, event.jobId);
   }
 
   /** A stray acknowledgement's handles to delete; for an event from before the registry, planned now. */
   private async strayCleanup(event: EventOf<'StrayAcknowledgementReceived'>): Promise<StateHandle[]> {
     if (event.cleanup) return event.cleanup;
-    return planStrayCleanup((await this.deps.bus.load(event.jobId)).sharedState, event.stateHandles).cleanup;
+    const { sharedState } = await this.deps.bus.load(event.jobId);
+    return planStrayCleanup(sharedState, event.stateHandles, event.jobId).cleanup;
   }
 
   private async saveHandled(): Promise<void> {

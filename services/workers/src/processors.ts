@@ -214,7 +214,7 @@ async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
   if (orders.keep === undefined) {
     const state = await bus.load(jobId);
     if (state.snapshots.get(snapshotId)?.discard?.state === 'DONE') return { skipped: true };
-    orders = discardJob(jobId, snapshotId, discardPlanOf(state.sharedState, snapshotId, orders));
+    orders = discardJob(jobId, snapshotId, discardPlanOf(state.sharedState, snapshotId, orders, jobId));
     await job.updateData(orders);
   }
   const { locations, stateHandles, keep } = orders;
