@@ -177,7 +177,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
       snapshots: { edges: [{ node: { id: 4, sharedStateSize: 6000, privateStateSize: 44 } }] },
     });
   }, 90_000);
-  it('a job restored from another job’s checkpoint never deletes the files it inherited from it (decision 0031)', async () => {
+  it('a job restored from another job’s checkpoint never deletes the files it inherited, and holds that checkpoint while it uses them (decisions 0031, 0032)', async () => {
     const [jobA, jobB] = [newJobId(), newJobId()];
     for (const jobId of [jobA, jobB]) {
       const res = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
@@ -197,6 +197,16 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     });
     expect(restored.status).toBe(201);
     const first = await checkpoint(jobB, [{ ...inherited, shared: true }, put(join(areaB, 'chk-1', 'p'), 6)]);
+
+    // Decision 0032: while B uses A's files, A's checkpoint is held: not subsumed by A's next one, and a
+    // user's discard of it is refused, naming B.
+    expect(await checkpoint(jobA, [put(join(areaA, 'chk-2', 'p'), 8)])).toBe(2);
+    expect(await snapshot(jobA, 1)).toMatchObject({ status: 'COMPLETED' });
+    const refused = await api.post(`/jobs/${jobA}/snapshots/1/discard`, { force: true });
+    expect(refused.status).toBe(409);
+    expect(refused.body.errors[0]).toMatchObject({ rule: 'held-by-restore' });
+    expect(refused.body.detail).toContain(jobB);
+
     const own = put(join(areaB, 'shared', 'sst-b'), 700);
     await checkpoint(jobB, [{ ...own, shared: true }, put(join(areaB, 'chk-2', 'p'), 7)]);
     const subsumed = await discarded(jobB, first);
@@ -228,6 +238,20 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     });
     expect(existsSync(inherited.path)).toBe(true);
     expect(await snapshot(jobA, 1)).toMatchObject({ status: 'COMPLETED' });
+
+    // B's live checkpoints use none of A's files now: the process manager released the hold, and A's next
+    // checkpoint subsumes its first, whose files nothing needs any more.
+    await until(
+      async () => {
+        const all = (await api.get(`/jobs/${jobA}/events?limit=1000`)).body.events as Recorded[];
+        return all.some((e) => e.type === 'SnapshotHoldReleased') ? true : undefined;
+      },
+      15_000,
+      'hold released',
+    );
+    expect(await checkpoint(jobA, [put(join(areaA, 'chk-3', 'p'), 9)])).toBe(3);
+    await discarded(jobA, 1);
+    expect(existsSync(inherited.path)).toBe(false);
   }, 60_000);
 });
 

@@ -243,6 +243,25 @@ export const RecordFlinkCheckpointConfig = z.strictObject({
   deleteOnCancellation: z.boolean(),
 });
 
+/**
+ * Another job was restored from this snapshot (decision 0032): its checkpoints may use the snapshot's files,
+ * which this job must not delete until it lets go (`ReleaseSnapshotHolds`).
+ */
+export const HoldSnapshot = z.strictObject({
+  type: z.literal('HoldSnapshot'),
+  jobId: JobId,
+  snapshotId: SnapshotId,
+  holderJobId: JobId,
+});
+
+/** The holder's snapshots no longer use this job's files: its holds (on one snapshot, or all) go. */
+export const ReleaseSnapshotHolds = z.strictObject({
+  type: z.literal('ReleaseSnapshotHolds'),
+  jobId: JobId,
+  holderJobId: JobId,
+  snapshotId: SnapshotId.optional(),
+});
+
 export const Command = z.discriminatedUnion('type', [
   ConfigureJob,
   ChangeJobStatus,
@@ -265,6 +284,8 @@ export const Command = z.discriminatedUnion('type', [
   RecordFlinkSavepoint,
   ImportSnapshot,
   RecordFlinkCheckpointConfig,
+  HoldSnapshot,
+  ReleaseSnapshotHolds,
 ]);
 export type Command = z.infer<typeof Command>;
 export type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;

@@ -77,6 +77,9 @@ export interface Replies {
   RecordFlinkCheckpoints: { recorded: number; completed: number; failed: number; discarded: number };
   RecordFlinkSavepoint: { snapshotStatus: SnapshotStatus; changed: boolean };
   RecordFlinkCheckpointConfig: { changed: boolean };
+  HoldSnapshot: { changed: boolean };
+  /** The snapshots released, and those of them discarded now (their own job had let them go meanwhile). */
+  ReleaseSnapshotHolds: { released: number[]; discarded: number[] };
   /** `duplicate`: the path was imported before, and this is that snapshot (R69). */
   ImportSnapshot: { snapshotId: number; status: SnapshotStatus; duplicate: boolean };
 }
@@ -278,7 +281,56 @@ function decideCommand(decider: Decider, command: Command, expired: number[]): R
     }
     case 'ImportSnapshot':
       return importSnapshot(decider, command);
+    case 'HoldSnapshot':
+      return holdSnapshot(decider, command);
+    case 'ReleaseSnapshotHolds':
+      return releaseSnapshotHolds(decider, command);
   }
+}
+
+/**
+ * Decision 0032: another job restored from the snapshot, and its checkpoints may use the snapshot's files
+ * (LEGACY, CLAIM, or NO_CLAIM until its first checkpoint: Flink's `RestoreMode`). Held, the snapshot is
+ * neither subsumed, nor discarded by retention or the job's end, nor by a user.
+ */
+function holdSnapshot(decider: Decider, command: CommandOf<'HoldSnapshot'>): Replies['HoldSnapshot'] {
+  const snapshot = requireSnapshot(decider.state, command.snapshotId);
+  requireStatus(snapshot, ['COMPLETED'], 'restore another job from');
+  if (snapshot.heldBy?.includes(command.holderJobId)) return { changed: false };
+  decider.emit({ type: 'SnapshotHeld', snapshotId: snapshot.snapshotId, holderJobId: command.holderJobId });
+  return { changed: true };
+}
+
+/**
+ * The holder lets go. A released snapshot its job has ended without keeping is discarded now, as the job's
+ * end would have; one the running job would have subsumed goes at its next completion (R31).
+ */
+function releaseSnapshotHolds(
+  decider: Decider,
+  command: CommandOf<'ReleaseSnapshotHolds'>,
+): Replies['ReleaseSnapshotHolds'] {
+  const released: number[] = [];
+  const discarded: number[] = [];
+  const { state } = decider;
+  const ids = command.snapshotId !== undefined ? [command.snapshotId] : [...state.snapshots.keys()];
+  for (const id of ids) {
+    if (!state.snapshots.get(id)?.heldBy?.includes(command.holderJobId)) continue;
+    decider.emit({ type: 'SnapshotHoldReleased', snapshotId: id, holderJobId: command.holderJobId });
+    released.push(id);
+    const snapshot = decider.state.snapshots.get(id)!;
+    const status = decider.state.status;
+    if (
+      !snapshot.heldBy &&
+      snapshot.status === 'COMPLETED' &&
+      !decider.state.source &&
+      isTerminal(status) &&
+      discardsOn(snapshot.properties, status)
+    ) {
+      requestDiscardOf(decider, snapshot, `JOB_${status}` as DiscardCause);
+      discarded.push(id);
+    }
+  }
+  return { released, discarded };
 }
 
 /** The triggerId of an imported path (R69): the same path, however written (R43), is the same import. */
@@ -496,7 +548,8 @@ function applyRetention(decider: Decider): number[] {
         savepoint.kind === 'SAVEPOINT' &&
         savepoint.triggerType === 'PERIODIC' &&
         !savepoint.persisted &&
-        savepoint.claimMode === null,
+        savepoint.claimMode === null &&
+        !savepoint.heldBy,
     );
   const expired = periodic.filter(
     (savepoint, newestFirst) =>
@@ -628,7 +681,8 @@ function changeStatus(decider: Decider, to: JobStatus): boolean {
   for (const id of [...decider.state.completed]) {
     const snapshot = decider.state.snapshots.get(id)!;
     if (!decider.state.source) {
-      if (discardsOn(snapshot.properties, to)) requestDiscardOf(decider, snapshot, cause);
+      // A held snapshot stays until its holder lets go (decision 0032; `releaseSnapshotHolds`).
+      if (discardsOn(snapshot.properties, to) && !snapshot.heldBy) requestDiscardOf(decider, snapshot, cause);
     } else if (snapshot.claimMode === 'CLAIM') {
       // R67: a snapshot the managed job claimed is in Flink's checkpoint store, which deletes it on shutdown
       // as the job's checkpoint retention says (DefaultCompletedCheckpointStore.shutdown,
@@ -886,7 +940,9 @@ function complete(
   // R67: Flink subsumes a managed job's checkpoints itself; the mirror records what it deleted.
   const subsumable = decider.state.source
     ? []
-    : decider.state.completed.map((id) => decider.state.snapshots.get(id)!).filter(isJobOwned);
+    : decider.state.completed
+        .map((id) => decider.state.snapshots.get(id)!)
+        .filter((old) => isJobOwned(old) && !old.heldBy);
   let excess = subsumable.length - decider.state.checkpointing.numRetained;
   for (const old of subsumable) {
     if (excess <= 0) break;
@@ -1274,6 +1330,15 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
     return { snapshotStatus: snapshot.status, changed: false };
   }
   requireStatus(snapshot, ['COMPLETED'], 'discard');
+  if (snapshot.heldBy) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'held-by-restore',
+      `snapshot ${snapshot.snapshotId} is held by job ${snapshot.heldBy.join(', ')}, restored from it: its ` +
+        'checkpoints may use its files; the hold ends once none of its live snapshots does (decision 0032)',
+    );
+  }
   const isLatest = latestCompleted(decider.state)?.snapshotId === snapshot.snapshotId;
   if (isLatest && decider.state.status === 'RUNNING' && !command.force) {
     throw new CommandRejected(

@@ -168,6 +168,20 @@ export const SnapshotSubsumed = z.strictObject({
   subsumedBy: SnapshotNumber,
 });
 
+/** Another job restored from the snapshot and may use its files (decision 0032): none is deleted meanwhile. */
+export const SnapshotHeld = z.strictObject({
+  type: z.literal('SnapshotHeld'),
+  ...ofSnapshot,
+  holderJobId: JobId,
+});
+
+/** The job that held the snapshot no longer uses its files (decision 0032). */
+export const SnapshotHoldReleased = z.strictObject({
+  type: z.literal('SnapshotHoldReleased'),
+  ...ofSnapshot,
+  holderJobId: JobId,
+});
+
 export const TolerableFailuresExceeded = z.strictObject({
   type: z.literal('TolerableFailuresExceeded'),
   ...base,
@@ -319,6 +333,8 @@ export const Event = z.discriminatedUnion('type', [
   SnapshotManifestWritten,
   FlinkCheckpointRetentionRecorded,
   FlinkRestoreRecorded,
+  SnapshotHeld,
+  SnapshotHoldReleased,
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventOf<T extends Event['type']> = Extract<Event, { type: T }>;

@@ -20,3 +20,4 @@ export * from './cow-map';
 export * from './flink-views';
 export * from './clusters';
 export * from './obligations';
+export * from './holds';

@@ -117,6 +117,11 @@ export interface SnapshotState {
   claimMode: ClaimMode | null;
   /** A stop-with-savepoint's request (R65), null for every other snapshot. */
   terminate: StopWithSavepoint | null;
+  /**
+   * Jobs restored from this snapshot whose checkpoints may use its files (decision 0032): absent while none.
+   * Nothing discards a held snapshot; a user's discard is refused.
+   */
+  heldBy?: readonly string[];
   /** Flink's id of a managed job's checkpoint the mirror recorded (R68), null otherwise. */
   flinkCheckpointId: number | null;
   /** A managed job's savepoint taken to persist a checkpoint (R67): that checkpoint's id; null otherwise. */
@@ -382,6 +387,18 @@ export class Draft {
       case 'SnapshotSubsumed':
         this.snapshot(event.snapshotId).subsumedBy = event.subsumedBy;
         return;
+      case 'SnapshotHeld': {
+        const snapshot = this.snapshot(event.snapshotId);
+        snapshot.heldBy = [...(snapshot.heldBy ?? []), event.holderJobId];
+        return;
+      }
+      case 'SnapshotHoldReleased': {
+        const snapshot = this.snapshot(event.snapshotId);
+        const heldBy = (snapshot.heldBy ?? []).filter((holder) => holder !== event.holderJobId);
+        // Left present (undefined), not deleted: every snapshot keeps one hidden class (`snapshotRecord`).
+        snapshot.heldBy = heldBy.length > 0 ? heldBy : undefined;
+        return;
+      }
       case 'SnapshotRestored':
         return this.snapshotRestored(event, at);
       case 'SnapshotPersisted':
@@ -750,6 +767,7 @@ export function snapshotRecord(snapshot: SnapshotState): SnapshotState {
     manifestPath: snapshot.manifestPath,
     claimMode: snapshot.claimMode,
     terminate: snapshot.terminate,
+    heldBy: snapshot.heldBy,
     flinkCheckpointId: snapshot.flinkCheckpointId,
     standsFor: snapshot.standsFor,
     imported: snapshot.imported,

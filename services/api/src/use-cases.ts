@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   CommandRejected,
+  directoriesOf,
   durationMs,
   grantsNamespace,
   isIsoDuration,
@@ -9,6 +10,7 @@ import {
   normaliseLocation,
   restorePlan,
   taskHandlesOf,
+  type CommandOf,
   type RestoreStrategy,
 } from '@snapcat/domain';
 import {
@@ -225,7 +227,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
         const own = await ownJob(caller, jobId);
         namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       }
-      return { jobId, ...(await run({ type: 'RestoreSnapshot', jobId, ...input }, metadataOf(caller))) };
+      return { jobId, ...(await restoreHolding(bus, caller, { type: 'RestoreSnapshot', jobId, ...input })) };
     },
 
     /** R64: what to restore the job from; needs the job's state (the read model keeps no lineage). */
@@ -305,6 +307,49 @@ async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPat
     `${externalPath} lies in the checkpoint directory of job ${owner}, which the catalogue holds: ` +
       `restore from it (POST /api/v1/jobs/${jobId}/restores with its externalPath) rather than import it`,
   );
+}
+
+/** The restore, with the hold it needs on another job's snapshot (`holdRestoredSnapshot`) placed first. */
+async function restoreHolding(bus: CommandBus, caller: Caller, command: CommandOf<'RestoreSnapshot'>) {
+  const { jobId, externalPath } = command;
+  const held = externalPath !== undefined && (await holdRestoredSnapshot(bus, caller, jobId, externalPath));
+  try {
+    return await bus.execute(command, metadataOf(caller));
+  } catch (error) {
+    // The restore was refused: the hold it placed goes with it.
+    if (held) await bus.execute({ type: 'ReleaseSnapshotHolds', ...held }, systemMetadataOf(caller));
+    throw error;
+  }
+}
+
+/**
+ * Decision 0032: a restore from another catalogued job's checkpoint (`<checkpointDir>/<otherJobId>/chk-<n>`)
+ * holds that snapshot in its job before the restore is recorded, so no discard of that job deletes files the
+ * restored job may use; the process manager releases it once the restored job's live snapshots use none.
+ * The hold is the catalogue's own protection, placed whatever the caller's namespaces.
+ */
+async function holdRestoredSnapshot(
+  bus: CommandBus,
+  caller: Caller,
+  jobId: string,
+  externalPath: string,
+): Promise<{ jobId: string; snapshotId: number; holderJobId: string } | undefined> {
+  const path = normaliseLocation(externalPath);
+  const owner = jobAreaOf(path);
+  if (owner === undefined || owner === jobId) return undefined;
+  const state = await bus.load(owner);
+  const restored = state.completed
+    .map((id) => state.snapshots.get(id)!)
+    .find((snapshot) => directoriesOf(snapshot).some((directory) => normaliseLocation(directory) === path));
+  if (!restored) return undefined;
+  const hold = { jobId: owner, snapshotId: restored.snapshotId, holderJobId: jobId };
+  await bus.execute({ type: 'HoldSnapshot', ...hold }, systemMetadataOf(caller));
+  return hold;
+}
+
+/** The caller's audit metadata without its namespaces: for what the catalogue does to protect state. */
+function systemMetadataOf({ requestId, principal }: Caller): CommandMetadata {
+  return { correlationId: requestId, actor: principal?.name };
 }
 
 /** R67: a managed job's cluster must be registered, or its connector would have nothing to call. */

@@ -6,6 +6,7 @@ import {
   obligations,
   obligationsOfEvent,
   planStrayCleanup,
+  restoreHoldToRelease,
   type DiscardPlan,
   type Event,
   type EventOf,
@@ -32,7 +33,15 @@ import {
 } from '@snapcat/event-store';
 import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Enqueuer } from './enqueue';
+import { executeUnlessRejected } from './execute';
 import type { FlinkEnqueuer } from './flink';
+
+/** Events after which a restored job may no longer use the files of the job it was restored from. */
+const LETTING_GO = new Set<Event['type']>([
+  'SnapshotCompleted',
+  'SnapshotDiscardRequested',
+  'JobStatusChanged',
+]);
 
 export interface ProcessManagerDeps {
   store: EventStore;
@@ -101,6 +110,7 @@ export class ProcessManager extends LeasedLogConsumer {
       const owed = obligations(state);
       await enqueue.reconcile(state, owed, (ids) => this.discardRequests(jobId, ids));
       await this.deps.flink.reconcile(jobId, owed);
+      await this.releaseRestoreHold(jobId);
     }
     this.unsaved = undefined; // what was handled before the wipe is not where to resume now
     await this.markRecovered(end, new Date());
@@ -144,7 +154,26 @@ export class ProcessManager extends LeasedLogConsumer {
         if (source) await this.deps.flink.stopMirror(event.jobId, source.cluster);
       }
     }
+    if (LETTING_GO.has(event.type)) await this.releaseRestoreHold(event.jobId, recorded.id);
     await this.handled(recorded);
+  }
+
+  /**
+   * Decision 0032: a job restored from another job's checkpoint releases its hold there once its own live
+   * snapshots use none of that job's files (`restoreHoldToRelease`). Asked again after every completion and
+   * discard, so a crash between the two only delays it.
+   */
+  private async releaseRestoreHold(jobId: string, causationId?: string): Promise<void> {
+    const { bus } = this.deps;
+    const owner = restoreHoldToRelease(await bus.load(jobId));
+    if (owner === undefined) return;
+    const held = await bus.load(owner);
+    if (!held.completed.some((id) => held.snapshots.get(id)!.heldBy?.includes(jobId))) return;
+    await executeUnlessRejected(
+      bus,
+      { type: 'ReleaseSnapshotHolds', jobId: owner, holderJobId: jobId },
+      { causationId },
+    );
   }
 
   /** Enqueues an obligation an event added; a discard's and a stray cleanup's plans are the event's. */

@@ -1,0 +1,165 @@
+import fc from 'fast-check';
+import { restoreHoldToRelease } from '../src';
+import { JOB, Job } from './harness';
+
+// Decision 0032: a snapshot another job restored from is held; nothing of this job discards it until the
+// holder lets go.
+
+const HOLDER = 'f'.repeat(32);
+const OTHER_HOLDER = 'e'.repeat(32);
+
+const hold = (job: Job, snapshotId: number, holderJobId = HOLDER) =>
+  job.run({ type: 'HoldSnapshot', snapshotId, holderJobId });
+const release = (job: Job, holderJobId = HOLDER, snapshotId?: number) =>
+  job.run({ type: 'ReleaseSnapshotHolds', holderJobId, ...(snapshotId !== undefined ? { snapshotId } : {}) });
+
+describe('holds of snapshots other jobs restored from (decision 0032)', () => {
+  it('R71 a held checkpoint is not subsumed; released, it is at the next completion', () => {
+    const job = new Job().register({ numRetained: 1 });
+    const first = job.complete();
+    expect(hold(job, first).reply).toEqual({ changed: true });
+    expect(hold(job, first).events).toEqual([]);
+    job.complete();
+    job.complete();
+    expect(job.snapshot(first)).toMatchObject({ status: 'COMPLETED', heldBy: [HOLDER] });
+    expect(job.snapshot(first).subsumedBy).toBeUndefined();
+    // The job's own checkpoints are subsumed as before, the held one not counted among them.
+    expect(job.snapshot(2).status).toBe('DISCARDING');
+    const { reply, events } = release(job);
+    expect(reply).toEqual({ released: [first], discarded: [] });
+    expect(job.types(events)).toEqual(['SnapshotHoldReleased']);
+    expect(job.snapshot(first).heldBy).toBeUndefined();
+    job.complete();
+    expect(job.snapshot(first).status).toBe('DISCARDING');
+  });
+
+  it('R71 a user’s discard of a held snapshot is refused, naming the holder; so is holding what is not COMPLETED', () => {
+    const job = new Job().register({ numRetained: 5 });
+    const id = job.complete();
+    job.complete();
+    hold(job, id);
+    const refused = job.reject({ type: 'RequestDiscard', snapshotId: id, force: true });
+    expect(refused).toMatchObject({ code: 'CONFLICT', rule: 'held-by-restore' });
+    expect(refused.message).toContain(HOLDER);
+    release(job);
+    expect(job.run({ type: 'RequestDiscard', snapshotId: id, force: false }).reply).toMatchObject({
+      snapshotStatus: 'DISCARDING',
+    });
+    expect(job.reject({ type: 'HoldSnapshot', snapshotId: id, holderJobId: HOLDER })).toMatchObject({
+      code: 'CONFLICT',
+    });
+  });
+
+  it('R71 the job’s end keeps a held snapshot its retention discards; the release discards it then', () => {
+    const job = new Job().register({ numRetained: 2 });
+    const held = job.complete();
+    const free = job.complete();
+    hold(job, held);
+    hold(job, held, OTHER_HOLDER);
+    job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    expect(job.snapshot(free).status).toBe('DISCARDING');
+    expect(job.snapshot(held).status).toBe('COMPLETED');
+    expect(release(job).reply).toEqual({ released: [held], discarded: [] });
+    expect(job.snapshot(held).heldBy).toEqual([OTHER_HOLDER]);
+    expect(release(job, OTHER_HOLDER, held).reply).toEqual({ released: [held], discarded: [held] });
+    expect(job.snapshot(held).discard?.cause).toBe('JOB_CANCELED');
+  });
+
+  it('R71 a held periodic savepoint is not discarded by its schedule’s retention', () => {
+    const job = new Job().register();
+    job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1H', retention: { maxCount: 1 } } });
+    const held = job.complete('SAVEPOINT', 'PERIODIC');
+    hold(job, held);
+    job.complete('SAVEPOINT', 'PERIODIC');
+    job.complete('SAVEPOINT', 'PERIODIC');
+    expect(job.snapshot(held).status).toBe('COMPLETED');
+    expect(job.snapshot(2).status).toBe('DISCARDING');
+  });
+
+  it('R71 property: whatever happens to the job, a held snapshot is never asked to be discarded', () => {
+    const step = fc.constantFrom('complete', 'savepoint', 'discard-oldest', 'cancel', 'release');
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.array(step, { maxLength: 12 }), (numRetained, steps) => {
+        const job = new Job().register({ numRetained });
+        const held = job.complete();
+        hold(job, held);
+        let released = false;
+        for (const s of steps) {
+          if (job.state.status === 'CANCELED' && s !== 'release') continue;
+          if (s === 'complete') job.complete();
+          if (s === 'savepoint') job.complete('SAVEPOINT');
+          if (s === 'cancel') job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+          if (s === 'release') {
+            release(job);
+            released = true;
+          }
+          if (s === 'discard-oldest') {
+            const oldest = job.state.completed[0];
+            if (oldest !== undefined) {
+              try {
+                job.run({ type: 'RequestDiscard', snapshotId: oldest, force: true });
+              } catch {
+                // refused: held, or the latest of a running job
+              }
+            }
+          }
+          if (!released) expect(job.snapshot(held).status).toBe('COMPLETED');
+        }
+        const requested = job.log.some((e) => e.type === 'SnapshotDiscardRequested' && e.snapshotId === held);
+        const releasedAt = job.log.findIndex((e) => e.type === 'SnapshotHoldReleased');
+        const requestedAt = job.log.findIndex(
+          (e) => e.type === 'SnapshotDiscardRequested' && e.snapshotId === held,
+        );
+        if (requested) expect(releasedAt).toBeGreaterThanOrEqual(0);
+        if (requested) expect(requestedAt).toBeGreaterThan(releasedAt);
+      }),
+    );
+  });
+
+  it('R71 the restored job lets go once it has a snapshot of its own since the restore and uses none of the other job’s files', () => {
+    const other = HOLDER;
+    const job = new Job().register({ numRetained: 1 });
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: `/data/chk/${other}/chk-5`,
+      claimMode: 'LEGACY',
+      allowNonRestoredState: false,
+    });
+    expect(restoreHoldToRelease(job.state)).toBeUndefined(); // nothing of its own yet
+    const inheriting = job.trigger();
+    if (!inheriting.accepted) throw new Error('rejected');
+    for (const taskId of job.state.tasks) {
+      job.run({
+        type: 'AcknowledgeTask',
+        snapshotId: inheriting.snapshotId,
+        taskId,
+        stateSize: 1,
+        stateHandles: [{ path: `/data/chk/${other}/shared/sst-${taskId}`, sizeBytes: 1 }],
+      });
+    }
+    expect(job.snapshot(inheriting.snapshotId).status).toBe('COMPLETED');
+    expect(restoreHoldToRelease(job.state)).toBeUndefined(); // it uses the other job's files
+    job.complete(); // compaction: its own files only; the inheriting checkpoint is subsumed
+    expect(restoreHoldToRelease(job.state)).toBe(other);
+    // A restore from its own checkpoint, or from a path no job's layout names, holds nothing.
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: `/data/chk/${JOB}/chk-1`,
+      claimMode: 'CLAIM',
+      allowNonRestoredState: false,
+    });
+    expect(restoreHoldToRelease(job.state)).toBeUndefined();
+  });
+
+  it('R71 a restored job that ended before any checkpoint of its own lets go', () => {
+    const job = new Job().register();
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: `s3://bucket/chk/${HOLDER}/chk-2`,
+      claimMode: 'NO_CLAIM',
+      allowNonRestoredState: false,
+    });
+    job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    expect(restoreHoldToRelease(job.state)).toBe(HOLDER);
+  });
+});
