@@ -920,7 +920,12 @@ function strayAck(
 function complete(
   decider: Decider,
   snapshot: SnapshotState,
-  reported?: { externalPath: string; stateSize: number; checkpointedSize?: number },
+  reported?: {
+    externalPath: string;
+    stateSize: number;
+    checkpointedSize?: number;
+    externallyAddressable?: false;
+  },
 ): void {
   decider.emit({
     type: 'SnapshotCompleted',
@@ -929,6 +934,7 @@ function complete(
     stateSize: reported?.stateSize ?? snapshot.stateSize,
     externalPath: reported?.externalPath ?? snapshot.externalPath,
     ...(reported?.checkpointedSize !== undefined ? { checkpointedSize: reported.checkpointedSize } : {}),
+    ...(reported?.externallyAddressable === false ? { externallyAddressable: false as const } : {}),
   });
   if (snapshot.kind === 'CHECKPOINT') {
     const olderPending = [...decider.state.pending]
@@ -1059,7 +1065,16 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
   if (command.snapshotId !== undefined) {
     const snapshot = requireSnapshot(decider.state, command.snapshotId);
     requireStatus(snapshot, ['COMPLETED'], 'restore from');
-    path = restorePath(snapshot)!;
+    const addressable = restorePath(snapshot);
+    if (addressable === null) {
+      throw new CommandRejected(
+        'CONFLICT',
+        'snapshotId',
+        'externally-addressable',
+        `snapshot ${snapshot.snapshotId} is not externally addressable: Flink keeps it in the JobManager's memory only`,
+      );
+    }
+    path = addressable;
   }
   const aborted = abortPending(decider, 'CHECKPOINT_COORDINATOR_SUSPEND');
   decider.emit({
@@ -1118,7 +1133,8 @@ function recordFlinkSavepoint(
  * and discarded when Flink reports it deleted (nothing for snapcat to delete: the discard is done at once).
  * A savepoint is recorded only once completed or failed, and not when it is one snapcat took (its location
  * is already a savepoint's) or while one of snapcat's savepoints is still pending (the next report, with
- * that one completed, tells them apart).
+ * that one completed, tells them apart). A completed checkpoint without a path (Flink's
+ * `<checkpoint-not-externally-addressable>`, read as null by the connector) has no restore path.
  */
 function mirrorFlinkCheckpoints(
   decider: Decider,
@@ -1183,6 +1199,7 @@ function mirrorFlinkCheckpoints(
         externalPath: report.externalPath ?? snapshot.externalPath,
         stateSize: report.stateSize,
         checkpointedSize: report.checkpointedSize,
+        ...(report.externalPath === null ? { externallyAddressable: false as const } : {}),
       });
       counts.completed += 1;
     } else if (snapshot.status === 'PENDING' && report.status === 'FAILED') {

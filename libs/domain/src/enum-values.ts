@@ -22,3 +22,6 @@ export const JOB_STATUSES = [
 ] as const;
 export const SNAPSHOT_KINDS = ['CHECKPOINT', 'SAVEPOINT'] as const;
 export const SNAPSHOT_STATUSES = ['PENDING', 'COMPLETED', 'FAILED', 'DISCARDING', 'DISCARDED'] as const;
+
+/** The external path Flink reports for a checkpoint its storage cannot address (`JobManagerCheckpointStorage`). */
+export const NOT_EXTERNALLY_ADDRESSABLE = '<checkpoint-not-externally-addressable>';

@@ -152,6 +152,12 @@ export const SnapshotCompleted = z.strictObject({
   externalPath: Location,
   /** A managed job's checkpoint: the bytes Flink reports it uploaded (R68); absent: the tasks' sum. */
   checkpointedSize: z.number().int().nonnegative().optional(),
+  /**
+   * false: Flink reported the completed checkpoint `<checkpoint-not-externally-addressable>` (it keeps it in
+   * the JobManager's memory, `JobManagerCheckpointStorage`): `externalPath` is where it would lie, and nothing
+   * outside the running job can restore from it (R68). Absent: addressable.
+   */
+  externallyAddressable: z.literal(false).optional(),
 });
 
 export const SnapshotFailed = z.strictObject({

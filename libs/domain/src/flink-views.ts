@@ -1,3 +1,4 @@
+import { NOT_EXTERNALLY_ADDRESSABLE } from './enum-values';
 import type { CheckpointingConfig } from './schemas';
 import { savepointTypeOf, type JobState, type RestoreRecord, type SnapshotState } from './state';
 
@@ -167,7 +168,7 @@ export function flinkCheckpoint(snapshot: SnapshotState): FlinkCheckpoint {
     // It completes with its last acknowledgement.
     latest_ack_timestamp: completedAt,
     end_to_end_duration: Math.max(0, completedAt - snapshot.triggeredAt),
-    external_path: snapshot.externalPath,
+    external_path: snapshot.externallyAddressable ? snapshot.externalPath : NOT_EXTERNALLY_ADDRESSABLE,
     discarded: snapshot.status !== 'COMPLETED',
   };
 }

@@ -49,8 +49,14 @@ export function periodicTriggerId(
  * (`FsCheckpointStorageLocation`, `Checkpoints.storeCheckpointMetadata`); a completed savepoint from its
  * directory. Anything not COMPLETED (pending, failed, being or been discarded) has none.
  */
-export function restorePath(snapshot: { status: SnapshotStatus; externalPath: string }): string | null {
-  return snapshot.status === 'COMPLETED' ? snapshot.externalPath : null;
+export function restorePath(snapshot: {
+  status: SnapshotStatus;
+  externalPath: string;
+  externallyAddressable?: boolean;
+}): string | null {
+  return snapshot.status === 'COMPLETED' && snapshot.externallyAddressable !== false
+    ? snapshot.externalPath
+    : null;
 }
 
 function trimSlash(dir: string): string {

@@ -124,13 +124,21 @@ function choose(state: JobState, strategy: RestoreStrategy): Candidate | undefin
   const restore = state.restores.latest;
   const firstOfRun = restore?.firstSnapshotId ?? 0;
   const restored = restore?.snapshotId != null ? state.snapshots.get(restore.snapshotId) : undefined;
-  const restoredLive = restored?.status === 'COMPLETED' ? restored : undefined;
+  const restoredLive = restored && restorePath(restored) !== null ? restored : undefined;
   /** The newest completed snapshot of the current run that matches, then the one it restored from. */
   const newest = (match: (snapshot: SnapshotState) => boolean): SnapshotState | undefined => {
     for (let i = state.completed.length - 1; i >= 0; i -= 1) {
       const snapshot = state.snapshots.get(state.completed[i]!)!;
       // An imported snapshot (R70) is not the run's: restoring from it is asked for by its id.
-      if (snapshot.snapshotId >= firstOfRun && !snapshot.imported && match(snapshot)) return snapshot;
+      // One Flink keeps in memory only (R68) has no restore path.
+      if (
+        snapshot.snapshotId >= firstOfRun &&
+        !snapshot.imported &&
+        snapshot.externallyAddressable &&
+        match(snapshot)
+      ) {
+        return snapshot;
+      }
     }
     return restoredLive && match(restoredLive) ? restoredLive : undefined;
   };

@@ -117,6 +117,8 @@ export interface SnapshotState {
   claimMode: ClaimMode | null;
   /** A stop-with-savepoint's request (R65), null for every other snapshot. */
   terminate: StopWithSavepoint | null;
+  /** false for a managed job's checkpoint Flink keeps in memory only (R68): it has no restore path. */
+  externallyAddressable: boolean;
   /**
    * Jobs restored from this snapshot whose checkpoints may use its files (decision 0032): absent while none.
    * Nothing discards a held snapshot; a user's discard is refused.
@@ -489,6 +491,7 @@ export class Draft {
         deadline: Date.parse(event.deadline),
         claimMode: null,
         terminate: event.terminate ?? null,
+        externallyAddressable: true,
         flinkCheckpointId: event.flinkCheckpointId ?? null,
         standsFor: event.standsFor ?? null,
         imported: event.imported ?? false,
@@ -558,6 +561,7 @@ export class Draft {
     snapshot.acks = AckLog.EMPTY;
     snapshot.stateSize = event.stateSize;
     if (event.checkpointedSize !== undefined) snapshot.checkpointedSize = event.checkpointedSize;
+    if (event.externallyAddressable === false) snapshot.externallyAddressable = false;
     this.writable('pending').delete(event.snapshotId);
     insertSorted(this.writable('completed'), event.snapshotId);
     this.writable('counts').completed += 1;
@@ -767,6 +771,7 @@ export function snapshotRecord(snapshot: SnapshotState): SnapshotState {
     manifestPath: snapshot.manifestPath,
     claimMode: snapshot.claimMode,
     terminate: snapshot.terminate,
+    externallyAddressable: snapshot.externallyAddressable,
     heldBy: snapshot.heldBy,
     flinkCheckpointId: snapshot.flinkCheckpointId,
     standsFor: snapshot.standsFor,

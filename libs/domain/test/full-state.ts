@@ -67,6 +67,7 @@ export function fullSnapshot(): Required<SnapshotState> {
     claimMode: 'CLAIM',
     terminate: { drain: true },
     heldBy: ['0123456789abcdef0123456789abcdef'],
+    externallyAddressable: false,
     flinkCheckpointId: 41,
     standsFor: 6,
     imported: true,

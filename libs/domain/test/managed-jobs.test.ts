@@ -5,8 +5,11 @@ import {
   failureReasonOf,
   fold,
   initialState,
+  flinkCheckpoint,
   jobSummaryView,
+  restorePlan,
   savepointPath,
+  snapshotView,
   type FlinkCheckpointReport,
 } from '../src';
 import { JOB, Job, MANAGED_SOURCE as SOURCE, T0 } from './harness';
@@ -297,6 +300,30 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(job.snapshot(1)).toMatchObject({ status: 'COMPLETED', externalPath: `/data/chk/${JOB}/chk-1` });
     expect(overlapping()).toMatchObject({ rule: 'overlaps-catalogued', message });
     expect(directories()).toEqual(before);
+  });
+
+  it('R68 a checkpoint Flink completes as not externally addressable has no restore path: no plan picks it, no restore names it', () => {
+    const job = managed(3);
+    mirror(job, [report(1), report(2, { externalPath: null })]);
+    expect(job.snapshot(2)).toMatchObject({ status: 'COMPLETED', externallyAddressable: false });
+    expect(snapshotView(job.snapshot(2))).toMatchObject({ restorePath: null });
+    expect(snapshotView(job.snapshot(1))).toMatchObject({ restorePath: `/data/chk/${JOB}/chk-1` });
+    const plan = restorePlan(job.state, 'LATEST_STATE', T0);
+    expect(plan).toMatchObject({ ok: true, snapshotId: 1, restorePath: `/data/chk/${JOB}/chk-1` });
+    const refused = job.reject({
+      type: 'RestoreSnapshot',
+      snapshotId: 2,
+      claimMode: 'NO_CLAIM',
+      allowNonRestoredState: false,
+    });
+    expect(refused).toMatchObject({ code: 'CONFLICT', rule: 'externally-addressable' });
+    expect(flinkCheckpoint(job.snapshot(2))).toMatchObject({
+      external_path: '<checkpoint-not-externally-addressable>',
+    });
+    // It survives an aggregate snapshot.
+    expect(decodeState(JSON.parse(JSON.stringify(encodeState(job.state))))!.snapshots.get(2)).toMatchObject({
+      externallyAddressable: false,
+    });
   });
 
   it('R68 a savepoint snapcat took is not recorded twice; one taken in Flink by someone else is, once completed', () => {

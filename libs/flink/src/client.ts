@@ -12,7 +12,7 @@
  * fast while the cluster is down.
  */
 import { z } from 'zod';
-import { JOB_STATUSES } from '@snapcat/domain/src/enum-values';
+import { JOB_STATUSES, NOT_EXTERNALLY_ADDRESSABLE } from '@snapcat/domain/src/enum-values';
 import { Circuit } from './circuit';
 import { FlinkError, type FlinkErrorKind } from './errors';
 
@@ -104,8 +104,6 @@ export type FlinkDisposalStatus =
 // Flink itself writes every field below; its published spec requires almost none of them (CheckpointStatistics
 // only `className`). A field nothing decides on has a default, so that a server that leaves it out is read.
 
-/** Flink writes this external path for a checkpoint its storage cannot address (JobManager storage). */
-const NOT_EXTERNALLY_ADDRESSABLE = '<checkpoint-not-externally-addressable>';
 /** Long.MAX_VALUE, as JSON numbers reach JavaScript. */
 const PERIODIC_CHECKPOINTS_OFF = 2 ** 62;
 
