@@ -105,6 +105,12 @@ export interface Principal {
   scopes: Scope[];
   namespaces: '*' | string[];
 }
+/** Whether the principal may act in some namespaces only, not in all (`*`). */
+export const isLimited = (
+  principal: Principal | undefined,
+): principal is Principal & { namespaces: string[] } =>
+  principal !== undefined && principal.namespaces !== '*';
+
 export const ANONYMOUS: Principal = { name: 'anonymous', scopes: ['admin'], namespaces: '*' };
 
 /** How a request identified itself: a principal, no token at all, or a token that is not configured. */

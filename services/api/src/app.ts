@@ -24,6 +24,7 @@ import { httpObservability, registerCommandMetrics, requestId } from './metrics'
 import {
   accessMiddleware,
   crossSiteGuard,
+  isLimited,
   principalOf,
   requireEveryNamespace,
   type RateLimiter,
@@ -132,7 +133,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
   app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob: routes.registeredJob, log }));
   app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
-  app.use(problemMiddleware(log));
+  app.use(problemMiddleware(log, (req) => isLimited(principalOf(req))));
   return app;
 }
 

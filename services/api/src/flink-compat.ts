@@ -14,7 +14,8 @@ import {
 } from '@snapcat/domain';
 import { StoreUnavailableError } from '@snapcat/event-store';
 import { ConcurrencyExhaustedError, JobDeletedError } from '@snapcat/application';
-import { Problem, validationProblem } from './problem';
+import { isLimited, principalOf } from './access';
+import { Problem, deletedJobProblem, validationProblem } from './problem';
 
 /*
  * The Flink-compatible read API (issue 19, item 5; docs/decisions/0017-flink-compatible-api.md): for every
@@ -255,7 +256,7 @@ export function flinkCompatRoutes({ registeredJob, log }: FlinkCompatDeps): expr
 
 /** Every error of the routes above as Flink's ErrorResponseBody, with snapcat's status for it. */
 function flinkErrors(log: FlinkCompatDeps['log']): ErrorRequestHandler {
-  return (error: unknown, _req, res, _next) => {
+  return (error: unknown, req, res, _next) => {
     const send = (status: number, message: string) =>
       res
         .status(status)
@@ -263,7 +264,10 @@ function flinkErrors(log: FlinkCompatDeps['log']): ErrorRequestHandler {
         .json({ errors: [message] });
     if (error instanceof Problem) return send(error.status, error.detail);
     if (error instanceof CommandRejected) return send(error.code === 'NOT_FOUND' ? 404 : 400, error.message);
-    if (error instanceof JobDeletedError) return send(410, error.message);
+    if (error instanceof JobDeletedError) {
+      const problem = deletedJobProblem(error, isLimited(principalOf(req)), true);
+      return send(problem.status, problem.detail);
+    }
     if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
       res.setHeader('Retry-After', '1');
       return send(503, (error as Error).message);

@@ -6,7 +6,7 @@ import {
   type JobState,
   type StateHandle,
 } from '@snapcat/domain';
-import type { Principal } from './access';
+import { isLimited, type Principal } from './access';
 import { Problem } from './problem';
 
 /**
@@ -47,7 +47,7 @@ export class NamespaceStorage {
 
   /** Whether the caller is limited to some namespaces: only then is anything checked (the acks' fast path). */
   limits(principal: Principal | undefined): principal is Principal & { namespaces: string[] } {
-    return principal !== undefined && principal.namespaces !== '*';
+    return isLimited(principal);
   }
 
   /** The job as a limited caller's checks see it (`OwnJob`). */

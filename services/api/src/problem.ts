@@ -137,6 +137,27 @@ export function goneProblem(error: JobDeletedError | StreamDeletedError): Proble
 }
 
 /**
+ * A hard-deleted job, as the caller may be told of it: gone (410) to a caller of every namespace; to one
+ * limited to some, not found (404) as for a job never registered (R55): the deleted stream no longer says
+ * which namespace it was in, and "gone" would tell another team's token the id was used.
+ */
+export function deletedJobProblem(
+  error: JobDeletedError | StreamDeletedError,
+  limited: boolean,
+  /** A read answers an unknown job with rule `exists`, a command with the domain's `job-exists`. */
+  read: boolean,
+): Problem {
+  if (!limited || !(error instanceof JobDeletedError)) return goneProblem(error);
+  const detail = `job ${error.jobId} is not registered`;
+  if (read) {
+    return new Problem(404, 'not-found', 'Not found', detail, [
+      { field: 'path.jobId', rule: 'exists', message: detail },
+    ]);
+  }
+  return fromCommandRejected(new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', detail));
+}
+
+/**
  * The body parsed, but what it records exceeds what the event store takes in one append (EventStoreDB's
  * MaxAppendSize): nothing was written, and the same request cannot succeed. Names the field that weighs
  * most when one command of the request is over the limit on its own (`body[3].stateHandles` in an array).
@@ -163,7 +184,11 @@ function appendTooLarge(error: AppendTooLargeError, body: unknown): Problem {
  * grants the permission, without a restart. Retry-After is 30 s, and the error is logged (once a minute
  * per permission: a client retrying must not flood the log).
  */
-export function problemMiddleware(log: (msg: string, fields: object) => void): ErrorRequestHandler {
+export function problemMiddleware(
+  log: (msg: string, fields: object) => void,
+  /** Whether the request's caller is limited to some namespaces (`deletedJobProblem`). */
+  limitedCaller: (req: object) => boolean = () => false,
+): ErrorRequestHandler {
   const loggedAt = new Map<string, number>();
   return (error: unknown, req, res, _next) => {
     if (error instanceof Problem) return sendProblem(res, error);
@@ -191,7 +216,8 @@ export function problemMiddleware(log: (msg: string, fields: object) => void): E
     }
     if (error instanceof AppendTooLargeError) return sendProblem(res, appendTooLarge(error, req.body));
     if (error instanceof JobDeletedError || error instanceof StreamDeletedError) {
-      return sendProblem(res, goneProblem(error));
+      const read = req.method === 'GET' || req.method === 'HEAD';
+      return sendProblem(res, deletedJobProblem(error, limitedCaller(req), read));
     }
     if (error instanceof StoreAccessDeniedError) {
       const now = Date.now();

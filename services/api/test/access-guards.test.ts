@@ -1,6 +1,9 @@
 import request from 'supertest';
 import { newToken, tokenLine, parseTokenList } from '@snapcat/runtime';
-import type { Express } from 'express';
+import express, { type Express } from 'express';
+import { JobDeletedError } from '@snapcat/application';
+import { accessMiddleware, isLimited, principalOf } from '../src/access';
+import { problemMiddleware } from '../src/problem';
 import { apiFixture, JOB } from './fixture';
 
 /** One token of each scope these tests use, for every namespace. */
@@ -115,5 +118,51 @@ describe('a managed job’s source', () => {
     } finally {
       await guarded.close();
     }
+  });
+});
+
+describe('a hard-deleted job, as each caller may be told of it', () => {
+  const DELETED = 'de1e7ed0beef0000de1e7ed0beef0000';
+  const team = newToken();
+  const tokens = parseTokenList(
+    [
+      tokenLine({ name: 'admin', scopes: ['admin'], namespaces: '*' }, TOKEN.admin),
+      tokenLine({ name: 'team', scopes: ['operator'], namespaces: ['team-a'] }, team),
+    ].join('\n'),
+  );
+  // The route as the API's own: the access middleware, then the error handlers, around a read whose job
+  // stream was hard-deleted (the bus throws JobDeletedError).
+  const app = express();
+  app.use(accessMiddleware({ tokens }));
+  const deleted = () => {
+    throw new JobDeletedError(DELETED);
+  };
+  app.get('/api/v1/jobs/:jobId', deleted);
+  app.post('/api/v1/jobs/:jobId/snapshots', deleted);
+  app.use(
+    problemMiddleware(
+      () => {},
+      (req) => isLimited(principalOf(req)),
+    ),
+  );
+
+  it('gone (410) to a token of every namespace; not found (404), as a job never registered, to a team’s token', async () => {
+    const gone = await request(app).get(`/api/v1/jobs/${DELETED}`).set(bearer('admin'));
+    expect(gone.status).toBe(410);
+    expect(gone.body.errors).toEqual([expect.objectContaining({ rule: 'deleted' })]);
+    const hidden = await request(app)
+      .get(`/api/v1/jobs/${DELETED}`)
+      .set({ authorization: `Bearer ${team}` });
+    expect(hidden.status).toBe(404);
+    expect(hidden.body.errors).toEqual([expect.objectContaining({ field: 'path.jobId', rule: 'exists' })]);
+    expect(hidden.body.detail).toBe(`job ${DELETED} is not registered`);
+    // As the routes answer a job that never was: a read with rule `exists`, a command with `job-exists`.
+    const command = await request(app)
+      .post(`/api/v1/jobs/${DELETED}/snapshots`)
+      .set({ authorization: `Bearer ${team}` });
+    expect(command.status).toBe(404);
+    expect(command.body.errors).toEqual([
+      expect.objectContaining({ field: 'path.jobId', rule: 'job-exists' }),
+    ]);
   });
 });
