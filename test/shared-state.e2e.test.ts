@@ -192,7 +192,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
 
     // B starts from A's checkpoint, claimed: its incremental checkpoints report A's file until compaction.
     const restored = await api.post(`/jobs/${jobB}/restores`, {
-      externalPath: join(areaA, 'chk-1'),
+      externalPath: `file://${join(areaA, 'chk-1', '_metadata')}`, // as Flink takes it, too
       claimMode: 'CLAIM',
     });
     expect(restored.status).toBe(201);

@@ -334,7 +334,8 @@ async function holdRestoredSnapshot(
   jobId: string,
   externalPath: string,
 ): Promise<{ jobId: string; snapshotId: number; holderJobId: string } | undefined> {
-  const path = normaliseLocation(externalPath);
+  // Flink restores from a snapshot's directory or from its `_metadata` file alike.
+  const path = normaliseLocation(externalPath).replace(/\/_metadata$/, '');
   const owner = jobAreaOf(path);
   if (owner === undefined || owner === jobId) return undefined;
   const state = await bus.load(owner);
