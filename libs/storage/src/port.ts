@@ -36,6 +36,11 @@ export interface SnapshotStorage {
   isWithinRoots(location: string): Promise<boolean>;
   /** Files under the roots, for the orphan report. */
   listFiles(): Promise<StoredFile[]>;
+  /**
+   * What the storage's own configuration means for snapcat's deletions, said once at start (a versioned
+   * bucket keeps what snapcat deletes); empty when nothing needs saying or it cannot be read.
+   */
+  deletionCaveats?(): Promise<string[]>;
 }
 
 /** A location outside the roots, or one that cannot be a local path: never retried. */

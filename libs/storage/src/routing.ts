@@ -25,6 +25,10 @@ export class RoutingSnapshotStorage implements SnapshotStorage {
     return bytes;
   }
 
+  async deletionCaveats(): Promise<string[]> {
+    return (await this.s3?.deletionCaveats?.()) ?? [];
+  }
+
   writeManifest(directory: string, manifest: unknown): Promise<string> {
     return this.storageOf(directory).writeManifest(directory, manifest);
   }

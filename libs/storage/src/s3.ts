@@ -94,6 +94,30 @@ export class S3SnapshotStorage implements SnapshotStorage {
     this.backoffMs = options.backoffMs ?? 200;
   }
 
+  /**
+   * A bucket with versioning enabled (or suspended, with versions kept from before) keeps every object
+   * snapcat deletes as a noncurrent version behind a delete marker: the bytes a discard reports reclaimed
+   * are still stored (and billed) until a lifecycle rule expires noncurrent versions. Said, not refused: the
+   * catalogue is right either way. A bucket whose versioning may not be read (s3:GetBucketVersioning) is
+   * passed over.
+   */
+  async deletionCaveats(): Promise<string[]> {
+    const caveats: string[] = [];
+    for (const bucket of new Set(this.roots.map((root) => root.bucket))) {
+      const status = await this.client
+        .send(new (s3Sdk().GetBucketVersioningCommand)({ Bucket: bucket }))
+        .then((answer) => answer.Status)
+        .catch(() => undefined);
+      if (status !== 'Enabled' && status !== 'Suspended') continue;
+      caveats.push(
+        `bucket ${bucket} has versioning ${status.toLowerCase()}: what snapcat deletes stays stored as noncurrent ` +
+          'versions (behind delete markers) until a lifecycle rule expires them (NoncurrentVersionExpiration); ' +
+          'the bytes reclaimed snapcat reports are freed only then',
+      );
+    }
+    return caveats;
+  }
+
   async isWithinRoots(location: string): Promise<boolean> {
     try {
       this.confine(location);

@@ -174,3 +174,32 @@ it('a state handle whose HEAD is refused (403, as S3 answers for a key that is g
   const del = seen.find((r) => r.method === 'POST')!;
   expect(del.body).toContain('<Key>state/job/shared/f1</Key>');
 });
+
+it('says once that a versioned bucket keeps what snapcat deletes; passes over one whose versioning it may not read', async () => {
+  const versioning = (status: string) =>
+    `<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration><Status>${status}</Status></VersioningConfiguration>`;
+  const twoBuckets = openSnapshotStorage(['s3://flink/state', 's3://flink/other', 's3://archive/x'], {
+    concurrency: 2,
+  });
+  answer = (r) =>
+    r.url.startsWith('/flink/?versioning')
+      ? { status: 200, body: versioning('Enabled') }
+      : { status: 403, body: '<Error><Code>AccessDenied</Code><Message>no</Message></Error>' };
+  const caveats = await twoBuckets.deletionCaveats!();
+  expect(caveats).toEqual([expect.stringContaining('bucket flink has versioning enabled')]);
+  expect(caveats[0]).toContain('NoncurrentVersionExpiration');
+  // One request per bucket, not per root.
+  expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+    'GET /flink/?versioning=',
+    'GET /archive/?versioning=',
+  ]);
+
+  answer = () => ({ status: 200, body: versioning('Suspended') });
+  expect(await storage().deletionCaveats!()).toEqual([expect.stringContaining('versioning suspended')]);
+  // A bucket that never had versioning answers no Status at all.
+  answer = () => ({
+    status: 200,
+    body: '<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration></VersioningConfiguration>',
+  });
+  expect(await storage().deletionCaveats!()).toEqual([]);
+});

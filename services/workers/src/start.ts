@@ -79,6 +79,11 @@ export async function startWorkers({
   const webhooks = openWebhooks(config, prefix, store, log);
   webhooks?.startDelivery();
   log.info('workers started', { prefix, webhooks: webhooks ? 'on' : 'off' });
+  // In the background: a store slow to answer must not hold the workers back.
+  void storage
+    .deletionCaveats?.()
+    .then((caveats) => caveats.forEach((caveat) => log.warn(caveat)))
+    .catch(() => undefined);
 
   return {
     processManager,
