@@ -63,12 +63,11 @@ export class NamespaceStorage {
     field: string,
     job: OwnJob,
   ): void {
-    if (location === undefined || !this.limits(principal) || job === 'hidden') return;
-    const key = normaliseLocation(location);
-    if (this.inAreas(principal, key)) return;
-    const places = job ? [job.storage.checkpointDir, job.storage.savepointDir].map(normaliseLocation) : [];
-    if ([...this.defaultPlaces, ...places].includes(key)) return;
-    throw this.refusal(principal, field, 'or be the default directories or the job’s own');
+    const named = this.toCheck(principal, location, job);
+    if (!named || this.inAreas(named.principal, named.key)) return;
+    const own = job && job !== 'hidden' ? [job.storage.checkpointDir, job.storage.savepointDir] : [];
+    if ([...this.defaultPlaces, ...own.map(normaliseLocation)].includes(named.key)) return;
+    throw this.refusal(named.principal, field, 'or be the default directories or the job’s own');
   }
 
   /** Existing state a job takes on: an imported directory, a restore's path. */
@@ -78,10 +77,20 @@ export class NamespaceStorage {
     field: string,
     job: OwnJob,
   ): void {
-    if (location === undefined || !this.limits(principal) || job === 'hidden') return;
-    const key = normaliseLocation(location);
-    if (this.inAreas(principal, key) || (job && isWithin(key, checkpointArea(job)))) return;
-    throw this.refusal(principal, field, 'or lie in the job’s own checkpoint directory');
+    const named = this.toCheck(principal, location, job);
+    if (!named || this.inAreas(named.principal, named.key)) return;
+    if (job && job !== 'hidden' && isWithin(named.key, checkpointArea(job))) return;
+    throw this.refusal(named.principal, field, 'or lie in the job’s own checkpoint directory');
+  }
+
+  /** What there is to check: nothing for a caller of every namespace, no path, or another namespace's job. */
+  private toCheck(
+    principal: Principal | undefined,
+    location: string | undefined,
+    job: OwnJob,
+  ): { principal: Principal & { namespaces: string[] }; key: string } | undefined {
+    if (location === undefined || !this.limits(principal) || job === 'hidden') return undefined;
+    return { principal, key: normaliseLocation(location) };
   }
 
   /**

@@ -20,6 +20,13 @@ const TOKENS = parseTokenList(
   ].join('\n'),
 );
 const as = (who: keyof typeof TOKEN) => ({ authorization: `Bearer ${TOKEN[who]}` });
+/** Team A registers its job with the default directories. */
+const registerTeamAJob = (http: ReturnType<typeof request>) =>
+  http
+    .put(`${BASE}/jobs/${A_JOB}`)
+    .set(as('a'))
+    .send({ namespace: 'team-a', tasks: ['t'] })
+    .expect(201);
 
 /**
  * Decision 0030: every namespace shares the storage roots, and what a job names snapcat may later delete (an
@@ -47,11 +54,7 @@ describe('a team’s token names only its own storage', () => {
         storage: { checkpointDir: join(teamB, 'chk'), savepointDir: teamB },
       })
       .expect(201);
-    await http
-      .put(`${BASE}/jobs/${A_JOB}`)
-      .set(as('a'))
-      .send({ namespace: 'team-a', tasks: ['t'] })
-      .expect(201);
+    await registerTeamAJob(http);
   });
   afterEach(() => fx.close());
 
@@ -101,24 +104,17 @@ describe('a team’s token names only its own storage', () => {
     const acks = `${BASE}/jobs/${A_JOB}/snapshots/${snapshotId}/acks`;
     const own = join(fx.defaults.checkpointDir, A_JOB, 'shared', 'sst-1');
     const theirs = join(teamB, 'chk', B_JOB, 'shared', 'sst-9');
-    const single = await http
-      .post(acks)
-      .set(as('a'))
-      .send({
-        taskId: 't',
-        stateHandles: [
-          { path: own, sizeBytes: 1 },
-          { path: theirs, sizeBytes: 1 },
-        ],
-      });
+    /** One acknowledgement of task t reporting these files. */
+    const ackOf = (...paths: string[]) => ({
+      taskId: 't',
+      stateHandles: paths.map((path) => ({ path, sizeBytes: 1 })),
+    });
+    const single = await http.post(acks).set(as('a')).send(ackOf(own, theirs));
     expectProblem(single, 403, 'body.stateHandles[1].path', 'namespace-storage');
     const batch = await http
       .post(acks)
       .set(as('a'))
-      .send([
-        { taskId: 't', stateHandles: [{ path: own, sizeBytes: 1 }] },
-        { taskId: 't', stateHandles: [{ path: `s3://elsewhere/${B_JOB}/x`, sizeBytes: 1 }] },
-      ]);
+      .send([ackOf(own), ackOf(`s3://elsewhere/${B_JOB}/x`)]);
     expectProblem(batch, 403, 'body[1].stateHandles[0].path', 'namespace-storage');
     const shown = await snapshot(A_JOB, snapshotId).expect(200);
     expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
@@ -126,13 +122,7 @@ describe('a team’s token names only its own storage', () => {
     const accepted = await http
       .post(acks)
       .set(as('a'))
-      .send({
-        taskId: 't',
-        stateHandles: [
-          { path: own, sizeBytes: 1 },
-          { path: join(fx.dir, 'a', 'restored', 'sst-2'), sizeBytes: 1 },
-        ],
-      });
+      .send(ackOf(own, join(fx.dir, 'a', 'restored', 'sst-2')));
     expect(accepted.status).toBe(200);
     expect(accepted.body).toMatchObject({ result: 'SUCCESS' });
   });
@@ -245,11 +235,7 @@ describe('without SNAPCAT_NAMESPACE_ROOTS a team’s token has no storage of its
     const fx = apiFixture({ tokens: TOKENS });
     try {
       const http = request(fx.app);
-      await http
-        .put(`${BASE}/jobs/${A_JOB}`)
-        .set(as('a'))
-        .send({ namespace: 'team-a', tasks: ['t'] })
-        .expect(201);
+      await registerTeamAJob(http);
       const res = await http
         .put(`${BASE}/jobs/${A_JOB}`)
         .set(as('a'))
@@ -276,11 +262,7 @@ describe('GraphQL mutations name storage by the same rule', () => {
     });
     try {
       const http = request(fx.app);
-      await http
-        .put(`${BASE}/jobs/${A_JOB}`)
-        .set(as('a'))
-        .send({ namespace: 'team-a', tasks: ['t'] })
-        .expect(201);
+      await registerTeamAJob(http);
       const theirs = join(fx.dir, 'b', 'savepoint-bbbbbb-0123456789ab');
       mkdirSync(theirs, { recursive: true });
       writeFileSync(join(theirs, '_metadata'), 'x');
