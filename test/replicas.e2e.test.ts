@@ -62,9 +62,11 @@ describe.each(process.env.SNAPCAT_E2E_STORE === 'esdb' ? redisSetups.slice(1) : 
     afterAll(async () => {
       await Promise.all(running.map((s) => s.stop('SIGKILL')));
       await receiver?.close();
-      if (redis.kind === 'one Redis') await deleteKeys(prefix);
-      await redis.stop();
-      await store.close();
+      // What beforeAll opened: it may have failed part way (`as` admits what the types do not).
+      const opened = { redis: redis as Redis | undefined, store: store as typeof store | undefined };
+      if (opened.redis?.kind === 'one Redis') await deleteKeys(prefix);
+      await opened.redis?.stop();
+      await opened.store?.close();
       rmSync(dir, { recursive: true, force: true });
     });
 

@@ -20,6 +20,22 @@ const freePort = () =>
 export async function startRedisCluster(
   masters = 3,
 ): Promise<{ url: string; ports: number[]; stop(): Promise<void> }> {
+  // A port found free can be taken before redis-server binds it (another suite starting its own cluster):
+  // that server exits at once, and the cluster is started again on other ports.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startRedisClusterOnce(masters);
+    } catch (error) {
+      if (!(error instanceof ServerExited) || attempt === 3) throw error;
+    }
+  }
+}
+
+class ServerExited extends Error {}
+
+async function startRedisClusterOnce(
+  masters: number,
+): Promise<{ url: string; ports: number[]; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-redis-cluster-'));
   const ports: number[] = [];
   for (let i = 0; i < masters; i += 1) ports.push(await freePort());
@@ -56,8 +72,13 @@ export async function startRedisCluster(
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const port of ports)
-      await until(async () => (await ask(port, ['PING'])) === 'PONG', 'redis-server up');
+    for (const [i, port] of ports.entries()) {
+      await until(async () => {
+        const exitCode = children[i]!.exitCode;
+        if (exitCode !== null) throw new ServerExited(`redis-server on port ${port} exited (${exitCode})`);
+        return (await ask(port, ['PING'])) === 'PONG';
+      }, 'redis-server up');
+    }
     const created = spawnSync(
       'redis-cli',
       [

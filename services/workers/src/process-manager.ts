@@ -165,10 +165,16 @@ export class ProcessManager extends LeasedLogConsumer {
    */
   private async releaseRestoreHold(jobId: string, causationId?: string): Promise<void> {
     const { bus } = this.deps;
-    const owner = restoreHoldToRelease(await bus.load(jobId));
+    const load = (id: string) =>
+      bus.load(id).catch((error: unknown) => {
+        if (error instanceof JobDeletedError) return undefined; // hard-deleted: nothing to release, or to hold
+        throw error;
+      });
+    const holder = await load(jobId);
+    const owner = holder && restoreHoldToRelease(holder);
     if (owner === undefined) return;
-    const held = await bus.load(owner);
-    if (!held.completed.some((id) => held.snapshots.get(id)!.heldBy?.includes(jobId))) return;
+    const held = await load(owner);
+    if (!held?.completed.some((id) => held.snapshots.get(id)!.heldBy?.includes(jobId))) return;
     await executeUnlessRejected(
       bus,
       { type: 'ReleaseSnapshotHolds', jobId: owner, holderJobId: jobId },
