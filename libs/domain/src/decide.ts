@@ -1347,13 +1347,15 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
     return { snapshotStatus: snapshot.status, changed: false };
   }
   requireStatus(snapshot, ['COMPLETED'], 'discard');
-  if (snapshot.heldBy) {
+  // `force` is the operator's way out of a hold that would never end (a holder deleted, or restored since).
+  if (snapshot.heldBy && !command.force) {
     throw new CommandRejected(
       'CONFLICT',
       'snapshotId',
       'held-by-restore',
       `snapshot ${snapshot.snapshotId} is held by job ${snapshot.heldBy.join(', ')}, restored from it: its ` +
-        'checkpoints may use its files; the hold ends once none of its live snapshots does (decision 0032)',
+        'checkpoints may use its files; the hold ends once none of its live snapshots does (decision 0032); ' +
+        'set force to discard it anyway',
     );
   }
   const isLatest = latestCompleted(decider.state)?.snapshotId === snapshot.snapshotId;

@@ -3,21 +3,39 @@ import { isTerminal } from './schemas';
 import type { JobState } from './state';
 
 /**
+ * Decision 0032: the other job this job was last restored from (by an external path laid out under that
+ * job's id), whose snapshot it may hold; undefined when none. O(1): asked after every completion.
+ */
+export function restoredFromJob(state: JobState): string | undefined {
+  const restore = state.restores.latest;
+  if (!restore || restore.snapshotId !== null) return undefined;
+  const owner = jobAreaOf(normaliseLocation(restore.restorePath));
+  return owner === state.jobId ? undefined : owner;
+}
+
+/**
  * Decision 0032: the job whose checkpoint this job was restored from, once this job lets go of it, else
  * undefined. It lets go when it has a completed snapshot since the restore (or has ended) and none of its live
  * snapshots references a file laid out under that job's id: after a NO_CLAIM restore, its first (full)
  * checkpoint; after LEGACY or CLAIM, once compaction left nothing of the restored files in use (Flink's
- * `RestoreMode`: LEGACY "can directly depend on the existence of the files of the restored checkpoint").
+ * `RestoreMode`: LEGACY "can directly depend on the existence of the files of the restored checkpoint"). A
+ * managed job's mirrored checkpoints carry no files to look at: after LEGACY or CLAIM it lets go only when it
+ * ends.
  */
 export function restoreHoldToRelease(state: JobState): string | undefined {
+  const owner = restoredFromJob(state);
   const restore = state.restores.latest;
-  if (!restore || restore.snapshotId !== null) return undefined;
-  const owner = jobAreaOf(normaliseLocation(restore.restorePath));
-  if (owner === undefined || owner === state.jobId) return undefined;
-  const ownSince = state.completed.some((id) => id >= restore.firstSnapshotId);
-  if (!ownSince && !isTerminal(state.status)) return undefined;
+  if (owner === undefined || !restore) return undefined;
+  if (isTerminal(state.status)) return usesFilesOf(state, owner) ? undefined : owner;
+  if (state.source && restore.claimMode !== 'NO_CLAIM') return undefined;
+  if (!state.completed.some((id) => id >= restore.firstSnapshotId)) return undefined;
+  return usesFilesOf(state, owner) ? undefined : owner;
+}
+
+/** Whether a live snapshot of the job references a file laid out under the other job's id (a registry scan). */
+function usesFilesOf(state: JobState, owner: string): boolean {
   for (const [location] of state.sharedState.references.entries()) {
-    if (jobAreaOf(location) === owner) return undefined;
+    if (jobAreaOf(location) === owner) return true;
   }
-  return owner;
+  return false;
 }

@@ -33,16 +33,23 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     expect(job.snapshot(first).status).toBe('DISCARDING');
   });
 
-  it('R71 a user’s discard of a held snapshot is refused, naming the holder; so is holding what is not COMPLETED', () => {
+  it('R71 a user’s discard of a held snapshot is refused, naming the holder, unless forced; so is holding what is not COMPLETED', () => {
     const job = new Job().register({ numRetained: 5 });
     const id = job.complete();
     job.complete();
     hold(job, id);
-    const refused = job.reject({ type: 'RequestDiscard', snapshotId: id, force: true });
+    const refused = job.reject({ type: 'RequestDiscard', snapshotId: id, force: false });
     expect(refused).toMatchObject({ code: 'CONFLICT', rule: 'held-by-restore' });
     expect(refused.message).toContain(HOLDER);
     release(job);
     expect(job.run({ type: 'RequestDiscard', snapshotId: id, force: false }).reply).toMatchObject({
+      snapshotStatus: 'DISCARDING',
+    });
+    // `force` is the operator's way out of a hold that would never end.
+    const stuck = job.complete();
+    job.complete();
+    hold(job, stuck);
+    expect(job.run({ type: 'RequestDiscard', snapshotId: stuck, force: true }).reply).toMatchObject({
       snapshotStatus: 'DISCARDING',
     });
     expect(job.reject({ type: 'HoldSnapshot', snapshotId: id, holderJobId: HOLDER })).toMatchObject({
@@ -76,7 +83,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     expect(job.snapshot(2).status).toBe('DISCARDING');
   });
 
-  it('R71 property: whatever happens to the job, a held snapshot is never asked to be discarded', () => {
+  it('R71 property: whatever happens to the job, a held snapshot is never asked to be discarded unless forced', () => {
     const step = fc.constantFrom('complete', 'savepoint', 'discard-oldest', 'cancel', 'release');
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 3 }), fc.array(step, { maxLength: 12 }), (numRetained, steps) => {
@@ -97,7 +104,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
             const oldest = job.state.completed[0];
             if (oldest !== undefined) {
               try {
-                job.run({ type: 'RequestDiscard', snapshotId: oldest, force: true });
+                job.run({ type: 'RequestDiscard', snapshotId: oldest, force: false });
               } catch {
                 // refused: held, or the latest of a running job
               }
@@ -162,4 +169,41 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
     expect(restoreHoldToRelease(job.state)).toBe(HOLDER);
   });
+
+  it.each([
+    ['LEGACY', undefined],
+    ['CLAIM', undefined],
+    ['NO_CLAIM', HOLDER],
+  ] as const)(
+    'R71 a managed job restored in %s mode: its mirrored checkpoints carry no files, so it lets go after its first only for NO_CLAIM (%s), else when it ends',
+    (claimMode, released) => {
+      const job = new Job().registerManaged();
+      job.run({
+        type: 'RestoreSnapshot',
+        externalPath: `/data/chk/${HOLDER}/chk-3`,
+        claimMode,
+        allowNonRestoredState: false,
+      });
+      job.run({
+        type: 'RecordFlinkCheckpoints',
+        checkpoints: [
+          {
+            id: 4,
+            status: 'COMPLETED',
+            isSavepoint: false,
+            checkpointType: 'INCREMENTAL',
+            triggerTimestamp: job.now,
+            stateSize: 10,
+            checkpointedSize: 1,
+            externalPath: `/data/chk/${JOB}/chk-4`,
+            discarded: false,
+            failureMessage: null,
+          },
+        ],
+      });
+      expect(restoreHoldToRelease(job.state)).toBe(released);
+      job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+      expect(restoreHoldToRelease(job.state)).toBe(HOLDER);
+    },
+  );
 });

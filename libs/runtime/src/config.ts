@@ -216,7 +216,10 @@ export function parseNamespaceRoots(
   ];
   for (const entry of (value ?? '').split(';').map((part) => part.trim())) {
     if (entry === '') continue;
-    const [namespace = '', locations = ''] = entry.split('=', 2).map((part) => part.trim());
+    // At the first `=` only: a location may hold one (`s3://bucket/env=prod`).
+    const equals = entry.indexOf('=');
+    const namespace = entry.slice(0, Math.max(equals, 0)).trim();
+    const locations = equals < 0 ? '' : entry.slice(equals + 1).trim();
     if (!entry.includes('=') || locations === '') fail(`"${entry}" is not namespace=location[,location]`);
     if (!NAMESPACE_PATTERN.test(namespace)) fail(`${namespace} is not a namespace name`);
     if (roots[namespace]) fail(`namespace ${namespace} is given twice`);

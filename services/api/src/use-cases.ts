@@ -11,9 +11,11 @@ import {
   restorePlan,
   taskHandlesOf,
   type CommandOf,
+  type JobState,
   type RestoreStrategy,
 } from '@snapcat/domain';
 import {
+  JobDeletedError,
   cronProblem,
   type ClusterRegistry,
   type CommandBus,
@@ -265,8 +267,8 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
       const own = namespaces.limits(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
-      await requireNotAnotherJobs(bus, jobId, input.externalPath);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
+      await requireNotAnotherJobs(bus, jobId, input.externalPath);
       const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
@@ -299,7 +301,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
  */
 async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPath: string): Promise<void> {
   const owner = jobAreaOf(normaliseLocation(externalPath));
-  if (owner === undefined || owner === jobId || !(await bus.load(owner)).registered) return;
+  if (owner === undefined || owner === jobId || !(await catalogued(bus, owner))?.registered) return;
   throw new CommandRejected(
     'CONFLICT',
     'externalPath',
@@ -309,14 +311,26 @@ async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPat
   );
 }
 
+/** A job's state, or undefined when its stream was hard-deleted (nothing of it is catalogued any more). */
+async function catalogued(bus: CommandBus, jobId: string): Promise<JobState | undefined> {
+  return bus.load(jobId).catch((error: unknown) => {
+    if (error instanceof JobDeletedError) return undefined;
+    throw error;
+  });
+}
+
 /** The restore, with the hold it needs on another job's snapshot (`holdRestoredSnapshot`) placed first. */
 async function restoreHolding(bus: CommandBus, caller: Caller, command: CommandOf<'RestoreSnapshot'>) {
   const { jobId, externalPath } = command;
-  const held = externalPath !== undefined && (await holdRestoredSnapshot(bus, caller, jobId, externalPath));
+  // Only for the caller's own registered job: the domain refuses the rest (R55) without a hold placed.
+  const restoring = externalPath !== undefined ? await catalogued(bus, jobId) : undefined;
+  const own =
+    restoring?.registered && grantsNamespace(caller.principal?.namespaces ?? '*', restoring.namespace);
+  const held = own && (await holdRestoredSnapshot(bus, caller, jobId, externalPath!));
   try {
     return await bus.execute(command, metadataOf(caller));
   } catch (error) {
-    // The restore was refused: the hold it placed goes with it.
+    // The restore was refused: a hold it placed goes with it (one that was there before stays).
     if (held) await bus.execute({ type: 'ReleaseSnapshotHolds', ...held }, systemMetadataOf(caller));
     throw error;
   }
@@ -338,14 +352,15 @@ async function holdRestoredSnapshot(
   const path = normaliseLocation(externalPath).replace(/\/_metadata$/, '');
   const owner = jobAreaOf(path);
   if (owner === undefined || owner === jobId) return undefined;
-  const state = await bus.load(owner);
+  const state = await catalogued(bus, owner);
+  if (!state) return undefined;
   const restored = state.completed
     .map((id) => state.snapshots.get(id)!)
     .find((snapshot) => directoriesOf(snapshot).some((directory) => normaliseLocation(directory) === path));
   if (!restored) return undefined;
   const hold = { jobId: owner, snapshotId: restored.snapshotId, holderJobId: jobId };
-  await bus.execute({ type: 'HoldSnapshot', ...hold }, systemMetadataOf(caller));
-  return hold;
+  const { reply } = await bus.execute({ type: 'HoldSnapshot', ...hold }, systemMetadataOf(caller));
+  return reply.changed ? hold : undefined;
 }
 
 /** The caller's audit metadata without its namespaces: for what the catalogue does to protect state. */

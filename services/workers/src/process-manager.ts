@@ -7,6 +7,7 @@ import {
   obligationsOfEvent,
   planStrayCleanup,
   restoreHoldToRelease,
+  restoredFromJob,
   type DiscardPlan,
   type Event,
   type EventOf,
@@ -171,10 +172,12 @@ export class ProcessManager extends LeasedLogConsumer {
         throw error;
       });
     const holder = await load(jobId);
-    const owner = holder && restoreHoldToRelease(holder);
+    // Cheapest first: most jobs were not restored from another's checkpoint, and a released hold is gone.
+    const owner = holder && restoredFromJob(holder);
     if (owner === undefined) return;
     const held = await load(owner);
     if (!held?.completed.some((id) => held.snapshots.get(id)!.heldBy?.includes(jobId))) return;
+    if (restoreHoldToRelease(holder!) !== owner) return;
     await executeUnlessRejected(
       bus,
       { type: 'ReleaseSnapshotHolds', jobId: owner, holderJobId: jobId },

@@ -1,0 +1,77 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import request from 'supertest';
+import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
+import { apiFixture, BASE, expectProblem } from './fixture';
+
+const A = 'a0'.repeat(16);
+const B = 'b0'.repeat(16);
+const OTHER_TEAM_JOB = 'c0'.repeat(16);
+const TOKEN = { admin: newToken(), team: newToken() };
+const TOKENS = parseTokenList(
+  [
+    tokenLine({ name: 'admin', scopes: ['admin'], namespaces: '*' }, TOKEN.admin),
+    tokenLine({ name: 'team', scopes: ['operator'], namespaces: ['team'] }, TOKEN.team),
+  ].join('\n'),
+);
+const as = (who: keyof typeof TOKEN) => ({ authorization: `Bearer ${TOKEN[who]}` });
+
+/** Decision 0032 at the API: the hold a restore places, and only that one, goes with a refused restore. */
+describe('holds placed by restores from another job’s checkpoint', () => {
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  let chk1: string;
+  beforeEach(async () => {
+    fx = apiFixture({ tokens: TOKENS });
+    http = request(fx.app);
+    for (const [jobId, namespace] of [
+      [A, 'default'],
+      [B, 'default'],
+      [OTHER_TEAM_JOB, 'other'],
+    ]) {
+      await http
+        .put(`${BASE}/jobs/${jobId}`)
+        .set(as('admin'))
+        .send({ namespace, tasks: ['t'], checkpointing: { numRetained: 5 } })
+        .expect(201);
+    }
+    const { snapshotId } = (
+      await http.post(`${BASE}/jobs/${A}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' })
+    ).body as { snapshotId: number };
+    await http
+      .post(`${BASE}/jobs/${A}/snapshots/${snapshotId}/acks`)
+      .set(as('admin'))
+      .send({ taskId: 't' })
+      .expect(200);
+    // A newer one, so that chk-1 is not the running job's latest (which a discard needs `force` for).
+    await http.post(`${BASE}/jobs/${A}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' }).expect(202);
+    await http.post(`${BASE}/jobs/${A}/snapshots/2/acks`).set(as('admin')).send({ taskId: 't' }).expect(200);
+    chk1 = join(fx.defaults.checkpointDir, A, 'chk-1');
+    mkdirSync(chk1, { recursive: true });
+    writeFileSync(join(chk1, '_metadata'), 'x');
+  });
+  afterEach(() => fx.close());
+
+  const discardA1 = () => http.post(`${BASE}/jobs/${A}/snapshots/1/discard`).set(as('admin')).send({});
+  const restore = (jobId: string, who: keyof typeof TOKEN = 'admin') =>
+    http
+      .post(`${BASE}/jobs/${jobId}/restores`)
+      .set(as(who))
+      .send({ externalPath: chk1, claimMode: 'LEGACY' });
+
+  it('a restore holds the checkpoint; a second, refused, restore leaves the first hold in place', async () => {
+    expect((await restore(B)).status).toBe(201);
+    expectProblem(await discardA1(), 409, 'path.snapshotId', 'held-by-restore');
+    await http.post(`${BASE}/jobs/${B}/status`).set(as('admin')).send({ status: 'FAILED' }).expect(200);
+    expectProblem(await restore(B), 409, undefined);
+    expectProblem(await discardA1(), 409, 'path.snapshotId', 'held-by-restore');
+  });
+
+  it('a refused restore holds nothing; a job the caller may not see places no hold', async () => {
+    await http.post(`${BASE}/jobs/${B}/status`).set(as('admin')).send({ status: 'CANCELED' }).expect(200);
+    expectProblem(await restore(B), 409, undefined);
+    expect((await restore(OTHER_TEAM_JOB, 'team')).status).toBe(404);
+    const res = await discardA1();
+    expect([res.status, res.body.errors?.[0]?.rule]).toEqual([202, undefined]);
+  });
+});
