@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   decideBatch,
   fold,
@@ -87,6 +88,9 @@ function grantsOf(batch: readonly Request<Command, CommandMetadata>[]): Namespac
   return batch.flatMap((q) => q.commands.map(() => q.metadata.namespaces ?? '*'));
 }
 
+/** What savepoint directory names take that no client can predict (`savepointPath`): 48 random bits. */
+const drawEntropy = (): string => randomBytes(6).toString('hex');
+
 /** The job aggregate's rules (libs/domain) as the handler takes them: a batch decided with one draft. */
 const jobDecider: Decider<JobState, Command, Event, ReplyOf<Command>, CommandMetadata> = {
   initialState,
@@ -96,6 +100,7 @@ const jobDecider: Decider<JobState, Command, Event, ReplyOf<Command>, CommandMet
       requests.length === 1 ? requests[0]!.commands : requests.flatMap((q) => q.commands),
       now,
       grantsOf(requests),
+      drawEntropy,
     ),
   evolve: fold,
 };

@@ -1,4 +1,4 @@
-import { CommandRejected, type Command, type CommandOf } from '@snapcat/domain';
+import { CommandRejected, savepointPath, type Command, type CommandOf } from '@snapcat/domain';
 import {
   EsdbEventStore,
   InstrumentedEventStore,
@@ -209,5 +209,29 @@ describe.each(adapters)('command bus on $name', (adapter) => {
     expect(state?.version).toBe(1 + triggered.events.length);
     expect(bus.cachedState(JOB, revision - 1n)).toBeUndefined();
     expect(bus.cachedState(JOB, revision + 1n)).toBeUndefined();
+  });
+});
+
+describe('savepoint directory names', () => {
+  it('take characters the command bus draws at random: a client that chose the job id and triggerId cannot predict them', async () => {
+    const paths: string[] = [];
+    for (let run = 0; run < 2; run += 1) {
+      const stores = embeddedStores[0]!;
+      const opened = await stores.open();
+      try {
+        const bus = new CommandBus(opened.store);
+        await bus.execute(configure(['a']));
+        const { events } = await bus.execute({ ...trigger('same-trigger'), kind: 'SAVEPOINT' });
+        const triggered = events.find((e) => e.type === 'SnapshotTriggered');
+        paths.push(triggered && 'externalPath' in triggered ? triggered.externalPath : '');
+      } finally {
+        await opened.close();
+      }
+    }
+    // The same job id, triggerId and snapshot id: the name snapcat would derive from them alone is neither.
+    const predictable = savepointPath(storage.savepointDir, JOB, '1/same-trigger');
+    expect(paths[0]).toMatch(/^\/data\/sp\/savepoint-001122-[0-9a-f]{12}$/);
+    expect(paths[0]).not.toBe(paths[1]);
+    expect(paths).not.toContain(predictable);
   });
 });

@@ -107,9 +107,17 @@ class Decider {
   constructor(
     state: JobState,
     readonly now: number,
+    /** Random characters for the names of savepoint directories (`savepointPath`), drawn on first use. */
+    private readonly drawEntropy: () => string = () => '',
   ) {
     this.draft = new Draft(state);
     this.occurredAt = new Date(now).toISOString();
+  }
+
+  private drawn: string | undefined;
+  /** The batch's entropy: one draw for all its savepoints (each names its own snapshot id besides). */
+  entropy(): string {
+    return (this.drawn ??= this.drawEntropy());
   }
 
   get state(): JobState {
@@ -166,8 +174,10 @@ export function decideBatch(
   commands: readonly Command[],
   now: number,
   grants?: readonly NamespaceGrant[],
+  /** Random characters for savepoint directory names (the command bus draws them; tests need none). */
+  drawEntropy?: () => string,
 ): BatchDecision {
-  const decider = new Decider(state, now);
+  const decider = new Decider(state, now, drawEntropy);
   const outcomes = commands.map((command, i): Outcome => {
     const start = decider.events.length;
     try {
@@ -476,6 +486,7 @@ function firePeriodic(decider: Decider, slot: number): Replies['FirePeriodicSave
       state.schedule.targetDirectory ?? state.storage.savepointDir,
       state.jobId,
       `${snapshotId}/${triggerId}`,
+      decider.entropy(),
     ),
     slot,
   });
@@ -739,6 +750,7 @@ function trigger(decider: Decider, command: CommandOf<'TriggerSnapshot'>): Repli
           command.targetDirectory ?? state.storage.savepointDir,
           state.jobId,
           `${snapshotId}/${command.triggerId}`,
+          decider.entropy(),
         );
   decider.emit({
     type: 'SnapshotTriggered',
@@ -1305,7 +1317,7 @@ function persistManaged(
     );
   }
   const snapshotId = state.nextSnapshotId;
-  const externalPath = savepointPath(dir, state.jobId, `${snapshotId}/${triggerId}`);
+  const externalPath = savepointPath(dir, state.jobId, `${snapshotId}/${triggerId}`, decider.entropy());
   decider.emit({
     type: 'SnapshotTriggered',
     snapshotId,
@@ -1336,7 +1348,12 @@ function persistTo(
   cause: 'USER' | 'JOB_FAILED',
 ): string {
   // The directory snapcat's manifest is written to (R39); Flink restores from the checkpoint's own (R57).
-  const path = savepointPath(dir, decider.state.jobId, `${snapshot.snapshotId}/${snapshot.triggerId}`);
+  const path = savepointPath(
+    dir,
+    decider.state.jobId,
+    `${snapshot.snapshotId}/${snapshot.triggerId}`,
+    decider.entropy(),
+  );
   decider.emit({ type: 'SnapshotPersisted', snapshotId: snapshot.snapshotId, savepointPath: path, cause });
   return path;
 }

@@ -15,13 +15,16 @@ export function checkpointPath(checkpointDir: string, jobId: string, snapshotId:
  * (`AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint`: prefix `"savepoint-" +
  * jobId.toString().substring(0, 6) + '-'`, then `FileUtils.getRandomFilename`, 12 random hex characters).
  * The domain is pure, so snapcat's 12 characters are not random: they are the FNV-1a hash of the jobId and a
- * seed naming the savepoint within its job (its id and triggerId, or the checkpoint a persist keeps), and a
- * replay gives the same path. Paths already recorded stay as they were written (they are in the events).
+ * seed naming the savepoint within its job (its id and triggerId, or the checkpoint a persist keeps), and
+ * `entropy` the command bus draws at random for each decision: a client chooses the job id and the triggerId,
+ * and without it could compute a triggerId whose path is another job's existing savepoint directory, which
+ * the discard of its own (failed) savepoint would then delete. The path is recorded in the event, so a replay
+ * never computes it again.
  */
-export function savepointPath(savepointDir: string, jobId: string, seed: string): string {
-  const entropy = fnv1a(`${jobId}\n${seed}`, 64).slice(0, 12);
+export function savepointPath(savepointDir: string, jobId: string, seed: string, entropy = ''): string {
+  const hash = fnv1a(`${jobId}\n${seed}${entropy === '' ? '' : `\n${entropy}`}`, 64).slice(0, 12);
   const dir = trimSlash(savepointDir);
-  return `${dir}${dir.endsWith('/') ? '' : '/'}savepoint-${jobId.slice(0, 6)}-${entropy}`;
+  return `${dir}${dir.endsWith('/') ? '' : '/'}savepoint-${jobId.slice(0, 6)}-${hash}`;
 }
 
 /**
