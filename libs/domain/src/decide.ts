@@ -1145,8 +1145,8 @@ function recordFlinkSavepoint(
  * and discarded when Flink reports it deleted (nothing for snapcat to delete: the discard is done at once).
  * A savepoint is recorded only once completed or failed, and not when it is one snapcat took (its location
  * is already a savepoint's) or while one of snapcat's savepoints is still pending (the next report, with
- * that one completed, tells them apart). A completed checkpoint without a path (Flink's
- * `<checkpoint-not-externally-addressable>`, read as null by the connector) has no restore path.
+ * that one completed, tells them apart). A completed checkpoint Flink reports as
+ * `<checkpoint-not-externally-addressable>` has no restore path.
  */
 function mirrorFlinkCheckpoints(
   decider: Decider,
@@ -1211,7 +1211,7 @@ function mirrorFlinkCheckpoints(
         externalPath: report.externalPath ?? snapshot.externalPath,
         stateSize: report.stateSize,
         checkpointedSize: report.checkpointedSize,
-        ...(report.externalPath === null ? { externallyAddressable: false as const } : {}),
+        ...(report.externallyAddressable === false ? { externallyAddressable: false as const } : {}),
       });
       counts.completed += 1;
     } else if (snapshot.status === 'PENDING' && report.status === 'FAILED') {

@@ -277,6 +277,11 @@ export const FlinkCheckpointReport = z.strictObject({
   stateSize: z.number().int().nonnegative(),
   checkpointedSize: z.number().int().nonnegative(),
   externalPath: Location.nullable(),
+  /**
+   * false: Flink reported `<checkpoint-not-externally-addressable>` (R68); absent when it reported a path, or
+   * none at all (a server that leaves the field out: the checkpoint is taken to lie where the layout says).
+   */
+  externallyAddressable: z.literal(false).optional(),
   /** Flink deleted it (subsumed, or its job ended): snapcat records that, and deletes nothing. */
   discarded: z.boolean(),
   failureMessage: z.string().max(4096).nullable(),

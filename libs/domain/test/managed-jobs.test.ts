@@ -304,24 +304,30 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
 
   it('R68 a checkpoint Flink completes as not externally addressable has no restore path: no plan picks it, no restore names it', () => {
     const job = managed(3);
-    mirror(job, [report(1), report(2, { externalPath: null })]);
-    expect(job.snapshot(2)).toMatchObject({ status: 'COMPLETED', externallyAddressable: false });
-    expect(snapshotView(job.snapshot(2))).toMatchObject({ restorePath: null });
-    expect(snapshotView(job.snapshot(1))).toMatchObject({ restorePath: `/data/chk/${JOB}/chk-1` });
+    mirror(job, [
+      report(1),
+      // A server that leaves the path out says nothing of it: the layout's path, addressable.
+      report(2, { externalPath: null }),
+      report(3, { externalPath: null, externallyAddressable: false }),
+    ]);
+    expect(snapshotView(job.snapshot(2))).toMatchObject({ restorePath: `/data/chk/${JOB}/chk-2` });
+    expect(job.snapshot(3)).toMatchObject({ status: 'COMPLETED', externallyAddressable: false });
+    expect(snapshotView(job.snapshot(3))).toMatchObject({ restorePath: null });
+    // The newest completed checkpoint is passed over.
     const plan = restorePlan(job.state, 'LATEST_STATE', T0);
-    expect(plan).toMatchObject({ ok: true, snapshotId: 1, restorePath: `/data/chk/${JOB}/chk-1` });
+    expect(plan).toMatchObject({ ok: true, snapshotId: 2, restorePath: `/data/chk/${JOB}/chk-2` });
     const refused = job.reject({
       type: 'RestoreSnapshot',
-      snapshotId: 2,
+      snapshotId: 3,
       claimMode: 'NO_CLAIM',
       allowNonRestoredState: false,
     });
     expect(refused).toMatchObject({ code: 'CONFLICT', rule: 'externally-addressable' });
-    expect(flinkCheckpoint(job.snapshot(2))).toMatchObject({
+    expect(flinkCheckpoint(job.snapshot(3))).toMatchObject({
       external_path: '<checkpoint-not-externally-addressable>',
     });
     // It survives an aggregate snapshot.
-    expect(decodeState(JSON.parse(JSON.stringify(encodeState(job.state))))!.snapshots.get(2)).toMatchObject({
+    expect(decodeState(JSON.parse(JSON.stringify(encodeState(job.state))))!.snapshots.get(3)).toMatchObject({
       externallyAddressable: false,
     });
   });

@@ -52,6 +52,8 @@ export interface FlinkCheckpoint {
   stateSize: number;
   checkpointedSize: number;
   externalPath: string | null;
+  /** false when Flink said `<checkpoint-not-externally-addressable>`; a path left out says nothing of it. */
+  externallyAddressable: boolean;
   discarded: boolean;
   numSubtasks: number;
   numAcknowledgedSubtasks: number;
@@ -156,6 +158,7 @@ const checkpointSchema = z
     stateSize: c.state_size,
     checkpointedSize: c.checkpointed_size ?? c.state_size,
     externalPath: c.external_path === NOT_EXTERNALLY_ADDRESSABLE ? null : c.external_path,
+    externallyAddressable: c.external_path !== NOT_EXTERNALLY_ADDRESSABLE,
     discarded: c.discarded ?? false,
     numSubtasks: c.num_subtasks,
     numAcknowledgedSubtasks: c.num_acknowledged_subtasks,

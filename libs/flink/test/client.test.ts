@@ -387,13 +387,19 @@ describe('FlinkRestClient against the Flink test server', () => {
                 { id: 2, status: 'IN_PROGRESS', trigger_timestamp: 1_000 },
                 { status: 'COMPLETED', trigger_timestamp: 900 },
                 { id: 1, status: 'COMPLETED', trigger_timestamp: 500, external_path: 'file:/c/chk-1' },
+                {
+                  id: 0,
+                  status: 'COMPLETED',
+                  trigger_timestamp: 400,
+                  external_path: '<checkpoint-not-externally-addressable>',
+                },
               ],
               latest: { completed: { id: 'one' }, restored: null },
             }),
     });
     expect(await sparse.jobsOverview()).toEqual([{ jobId: JOB, name: '', state: 'RUNNING' }]);
     const stats = await sparse.checkpoints(JOB);
-    expect(stats.history.map((c) => c.id)).toEqual([2, 1]);
+    expect(stats.history.map((c) => c.id)).toEqual([2, 1, 0]);
     expect(stats.unreadable).toBe(1);
     expect(stats.history[0]).toMatchObject({
       isSavepoint: false,
@@ -402,7 +408,14 @@ describe('FlinkRestClient against the Flink test server', () => {
       stateSize: 0,
       numSubtasks: 0,
     });
-    expect(stats.history[1]).toMatchObject({ externalPath: 'file:/c/chk-1', checkpointedSize: 0 });
+    expect(stats.history[1]).toMatchObject({
+      externalPath: 'file:/c/chk-1',
+      externallyAddressable: true,
+      checkpointedSize: 0,
+    });
+    // Left out, the path says nothing; Flink's literal says the checkpoint is in the JobManager's memory only.
+    expect(stats.history[0]).toMatchObject({ externalPath: null, externallyAddressable: true });
+    expect(stats.history[2]).toMatchObject({ externalPath: null, externallyAddressable: false });
     expect(stats.counts).toEqual({ restored: 0, total: 0, inProgress: 0, completed: 0, failed: 0 });
     expect(stats.latest.completed).toBeNull();
   });

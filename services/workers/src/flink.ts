@@ -111,6 +111,7 @@ export function checkpointReport(stats: FlinkCheckpoint): FlinkCheckpointReport 
     stateSize: stats.stateSize,
     checkpointedSize: stats.checkpointedSize,
     externalPath: reportedLocation(stats.externalPath),
+    ...(stats.externallyAddressable ? {} : { externallyAddressable: false as const }),
     discarded: stats.discarded,
     failureMessage: stats.failureMessage,
   };
