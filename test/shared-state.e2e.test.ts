@@ -202,7 +202,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     // user's discard of it is refused, naming B.
     expect(await checkpoint(jobA, [put(join(areaA, 'chk-2', 'p'), 8)])).toBe(2);
     expect(await snapshot(jobA, 1)).toMatchObject({ status: 'COMPLETED' });
-    const refused = await api.post(`/jobs/${jobA}/snapshots/1/discard`, { force: true });
+    const refused = await api.post(`/jobs/${jobA}/snapshots/1/discard`, {});
     expect(refused.status).toBe(409);
     expect(refused.body.errors[0]).toMatchObject({ rule: 'held-by-restore' });
     expect(refused.body.detail).toContain(jobB);

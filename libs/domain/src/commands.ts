@@ -252,14 +252,22 @@ export const HoldSnapshot = z.strictObject({
   jobId: JobId,
   snapshotId: SnapshotId,
   holderJobId: JobId,
+  /** Which of the holder's restores it is for: its restore count once that restore is recorded. */
+  holderRestore: z.number().int().nonnegative(),
 });
 
-/** The holder's snapshots no longer use this job's files: its holds (on one snapshot, or all) go. */
+/**
+ * The holder's snapshots no longer use this job's files: its holds go, on one snapshot or all, for the
+ * restores up to `throughRestore` (what the holder's state was decided on: a later restore's hold stays), or
+ * for exactly `holderRestore` (a refused restore takes back its own).
+ */
 export const ReleaseSnapshotHolds = z.strictObject({
   type: z.literal('ReleaseSnapshotHolds'),
   jobId: JobId,
   holderJobId: JobId,
   snapshotId: SnapshotId.optional(),
+  throughRestore: z.number().int().nonnegative().optional(),
+  holderRestore: z.number().int().nonnegative().optional(),
 });
 
 export const Command = z.discriminatedUnion('type', [

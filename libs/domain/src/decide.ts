@@ -28,6 +28,7 @@ import {
   pendingStop,
   pendingWhere,
   type JobState,
+  type SnapshotHold,
   type SnapshotState,
 } from './state';
 import { deletingSnapshot, isWithin, normaliseLocation, planDiscard, planStrayCleanup } from './shared-state';
@@ -306,8 +307,11 @@ function decideCommand(decider: Decider, command: Command, expired: number[]): R
 function holdSnapshot(decider: Decider, command: CommandOf<'HoldSnapshot'>): Replies['HoldSnapshot'] {
   const snapshot = requireSnapshot(decider.state, command.snapshotId);
   requireStatus(snapshot, ['COMPLETED'], 'restore another job from');
-  if (snapshot.heldBy?.includes(command.holderJobId)) return { changed: false };
-  decider.emit({ type: 'SnapshotHeld', snapshotId: snapshot.snapshotId, holderJobId: command.holderJobId });
+  const { holderJobId, holderRestore } = command;
+  if (snapshot.heldBy?.some((hold) => hold.jobId === holderJobId && hold.restore === holderRestore)) {
+    return { changed: false };
+  }
+  decider.emit({ type: 'SnapshotHeld', snapshotId: snapshot.snapshotId, holderJobId, holderRestore });
   return { changed: true };
 }
 
@@ -323,9 +327,22 @@ function releaseSnapshotHolds(
   const discarded: number[] = [];
   const { state } = decider;
   const ids = command.snapshotId !== undefined ? [command.snapshotId] : [...state.snapshots.keys()];
+  const { holderJobId, throughRestore, holderRestore } = command;
+  const releases = (hold: SnapshotHold) =>
+    hold.jobId === holderJobId &&
+    (holderRestore === undefined || hold.restore === holderRestore) &&
+    (throughRestore === undefined || hold.restore <= throughRestore);
   for (const id of ids) {
-    if (!state.snapshots.get(id)?.heldBy?.includes(command.holderJobId)) continue;
-    decider.emit({ type: 'SnapshotHoldReleased', snapshotId: id, holderJobId: command.holderJobId });
+    const holds = state.snapshots.get(id)?.heldBy?.filter(releases) ?? [];
+    if (holds.length === 0) continue;
+    for (const hold of holds) {
+      decider.emit({
+        type: 'SnapshotHoldReleased',
+        snapshotId: id,
+        holderJobId,
+        holderRestore: hold.restore,
+      });
+    }
     released.push(id);
     const snapshot = decider.state.snapshots.get(id)!;
     const status = decider.state.status;
@@ -1370,7 +1387,7 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
       'CONFLICT',
       'snapshotId',
       'held-by-restore',
-      `snapshot ${snapshot.snapshotId} is held by job ${snapshot.heldBy.join(', ')}, restored from it: its ` +
+      `snapshot ${snapshot.snapshotId} is held by job ${[...new Set(snapshot.heldBy.map((hold) => hold.jobId))].join(', ')}, restored from it: its ` +
         'checkpoints may use its files; the hold ends once none of its live snapshots does (decision 0032); ' +
         'set force to discard it anyway',
     );

@@ -179,6 +179,8 @@ export const SnapshotHeld = z.strictObject({
   type: z.literal('SnapshotHeld'),
   ...ofSnapshot,
   holderJobId: JobId,
+  /** The holder's restore count once the restore this hold is for was recorded. */
+  holderRestore: z.number().int().nonnegative(),
 });
 
 /** The job that held the snapshot no longer uses its files (decision 0032). */
@@ -186,6 +188,7 @@ export const SnapshotHoldReleased = z.strictObject({
   type: z.literal('SnapshotHoldReleased'),
   ...ofSnapshot,
   holderJobId: JobId,
+  holderRestore: z.number().int().nonnegative(),
 });
 
 export const TolerableFailuresExceeded = z.strictObject({

@@ -123,7 +123,7 @@ export interface SnapshotState {
    * Jobs restored from this snapshot whose checkpoints may use its files (decision 0032): absent while none.
    * Nothing discards a held snapshot; a user's discard is refused.
    */
-  heldBy?: readonly string[];
+  heldBy?: readonly SnapshotHold[];
   /** Flink's id of a managed job's checkpoint the mirror recorded (R68), null otherwise. */
   flinkCheckpointId: number | null;
   /** A managed job's savepoint taken to persist a checkpoint (R67): that checkpoint's id; null otherwise. */
@@ -133,6 +133,12 @@ export interface SnapshotState {
    * of the job's run: its completion resets no failure count, starts no pause, and no restore plan picks it.
    */
   imported: boolean;
+}
+
+/** Another job restored from a snapshot (decision 0032): which job, and which of its restores. */
+export interface SnapshotHold {
+  jobId: string;
+  restore: number;
 }
 
 /** A restore of the job (R62): from one of its snapshots or from an external path. */
@@ -391,12 +397,15 @@ export class Draft {
         return;
       case 'SnapshotHeld': {
         const snapshot = this.snapshot(event.snapshotId);
-        snapshot.heldBy = [...(snapshot.heldBy ?? []), event.holderJobId];
+        const hold = { jobId: event.holderJobId, restore: event.holderRestore };
+        snapshot.heldBy = [...(snapshot.heldBy ?? []), hold];
         return;
       }
       case 'SnapshotHoldReleased': {
         const snapshot = this.snapshot(event.snapshotId);
-        const heldBy = (snapshot.heldBy ?? []).filter((holder) => holder !== event.holderJobId);
+        const heldBy = (snapshot.heldBy ?? []).filter(
+          (hold) => hold.jobId !== event.holderJobId || hold.restore !== event.holderRestore,
+        );
         // Left present (undefined), not deleted: every snapshot keeps one hidden class (`snapshotRecord`).
         snapshot.heldBy = heldBy.length > 0 ? heldBy : undefined;
         return;

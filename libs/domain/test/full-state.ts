@@ -66,7 +66,7 @@ export function fullSnapshot(): Required<SnapshotState> {
     manifestPath: 'file:///data/savepoints/persisted-7/snapcat-manifest.json',
     claimMode: 'CLAIM',
     terminate: { drain: true },
-    heldBy: ['0123456789abcdef0123456789abcdef'],
+    heldBy: [{ jobId: '0123456789abcdef0123456789abcdef', restore: 2 }],
     externallyAddressable: false,
     flinkCheckpointId: 41,
     standsFor: 6,

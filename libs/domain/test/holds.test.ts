@@ -8,8 +8,8 @@ import { JOB, Job } from './harness';
 const HOLDER = 'f'.repeat(32);
 const OTHER_HOLDER = 'e'.repeat(32);
 
-const hold = (job: Job, snapshotId: number, holderJobId = HOLDER) =>
-  job.run({ type: 'HoldSnapshot', snapshotId, holderJobId });
+const hold = (job: Job, snapshotId: number, holderJobId = HOLDER, holderRestore = 1) =>
+  job.run({ type: 'HoldSnapshot', snapshotId, holderJobId, holderRestore });
 const release = (job: Job, holderJobId = HOLDER, snapshotId?: number) =>
   job.run({ type: 'ReleaseSnapshotHolds', holderJobId, ...(snapshotId !== undefined ? { snapshotId } : {}) });
 
@@ -21,7 +21,10 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     expect(hold(job, first).events).toEqual([]);
     job.complete();
     job.complete();
-    expect(job.snapshot(first)).toMatchObject({ status: 'COMPLETED', heldBy: [HOLDER] });
+    expect(job.snapshot(first)).toMatchObject({
+      status: 'COMPLETED',
+      heldBy: [{ jobId: HOLDER, restore: 1 }],
+    });
     expect(job.snapshot(first).subsumedBy).toBeUndefined();
     // The job's own checkpoints are subsumed as before, the held one not counted among them.
     expect(job.snapshot(2).status).toBe('DISCARDING');
@@ -52,9 +55,32 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     expect(job.run({ type: 'RequestDiscard', snapshotId: stuck, force: true }).reply).toMatchObject({
       snapshotStatus: 'DISCARDING',
     });
-    expect(job.reject({ type: 'HoldSnapshot', snapshotId: id, holderJobId: HOLDER })).toMatchObject({
+    expect(
+      job.reject({ type: 'HoldSnapshot', snapshotId: id, holderJobId: HOLDER, holderRestore: 1 }),
+    ).toMatchObject({
       code: 'CONFLICT',
     });
+  });
+
+  it('R71 holds are kept per restore of the holder: a release through restore n leaves a later restore’s hold, an exact one takes back only its own', () => {
+    const job = new Job().register({ numRetained: 1 });
+    const id = job.complete();
+    hold(job, id, HOLDER, 1);
+    expect(hold(job, id, HOLDER, 1).reply).toEqual({ changed: false });
+    expect(hold(job, id, HOLDER, 2).reply).toEqual({ changed: true });
+    // The process manager decided on the holder's state after its first restore: the second's hold stays.
+    const through = job.run({ type: 'ReleaseSnapshotHolds', holderJobId: HOLDER, throughRestore: 1 });
+    expect(through.events).toEqual([
+      expect.objectContaining({ type: 'SnapshotHoldReleased', holderRestore: 1 }),
+    ]);
+    expect(job.snapshot(id).heldBy).toEqual([{ jobId: HOLDER, restore: 2 }]);
+    job.complete();
+    expect(job.snapshot(id).status).toBe('COMPLETED');
+    hold(job, id, HOLDER, 3);
+    job.run({ type: 'ReleaseSnapshotHolds', holderJobId: HOLDER, snapshotId: id, holderRestore: 3 });
+    expect(job.snapshot(id).heldBy).toEqual([{ jobId: HOLDER, restore: 2 }]);
+    release(job);
+    expect(job.snapshot(id).heldBy).toBeUndefined();
   });
 
   it('R71 the job’s end keeps a held snapshot its retention discards; the release discards it then', () => {
@@ -67,7 +93,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     expect(job.snapshot(free).status).toBe('DISCARDING');
     expect(job.snapshot(held).status).toBe('COMPLETED');
     expect(release(job).reply).toEqual({ released: [held], discarded: [] });
-    expect(job.snapshot(held).heldBy).toEqual([OTHER_HOLDER]);
+    expect(job.snapshot(held).heldBy).toEqual([{ jobId: OTHER_HOLDER, restore: 1 }]);
     expect(release(job, OTHER_HOLDER, held).reply).toEqual({ released: [held], discarded: [held] });
     expect(job.snapshot(held).discard?.cause).toBe('JOB_CANCELED');
   });

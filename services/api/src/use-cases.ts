@@ -326,7 +326,9 @@ async function restoreHolding(bus: CommandBus, caller: Caller, command: CommandO
   const restoring = externalPath !== undefined ? await catalogued(bus, jobId) : undefined;
   const own =
     restoring?.registered && grantsNamespace(caller.principal?.namespaces ?? '*', restoring.namespace);
-  const held = own && (await holdRestoredSnapshot(bus, caller, jobId, externalPath!));
+  // The hold is for the restore about to be recorded: the job's next restore count.
+  const holder = { jobId, restore: (restoring?.restores.count ?? 0) + 1 };
+  const held = own && (await holdRestoredSnapshot(bus, caller, holder, externalPath!));
   try {
     return await bus.execute(command, metadataOf(caller));
   } catch (error) {
@@ -345,9 +347,9 @@ async function restoreHolding(bus: CommandBus, caller: Caller, command: CommandO
 async function holdRestoredSnapshot(
   bus: CommandBus,
   caller: Caller,
-  jobId: string,
+  { jobId, restore }: { jobId: string; restore: number },
   externalPath: string,
-): Promise<{ jobId: string; snapshotId: number; holderJobId: string } | undefined> {
+): Promise<{ jobId: string; snapshotId: number; holderJobId: string; holderRestore: number } | undefined> {
   // Flink restores from a snapshot's directory or from its `_metadata` file alike.
   const path = normaliseLocation(externalPath).replace(/\/_metadata$/, '');
   const owner = jobAreaOf(path);
@@ -358,7 +360,7 @@ async function holdRestoredSnapshot(
     .map((id) => state.snapshots.get(id)!)
     .find((snapshot) => directoriesOf(snapshot).some((directory) => normaliseLocation(directory) === path));
   if (!restored) return undefined;
-  const hold = { jobId: owner, snapshotId: restored.snapshotId, holderJobId: jobId };
+  const hold = { jobId: owner, snapshotId: restored.snapshotId, holderJobId: jobId, holderRestore: restore };
   const { reply } = await bus.execute({ type: 'HoldSnapshot', ...hold }, systemMetadataOf(caller));
   return reply.changed ? hold : undefined;
 }

@@ -176,11 +176,17 @@ export class ProcessManager extends LeasedLogConsumer {
     const owner = holder && restoredFromJob(holder);
     if (owner === undefined) return;
     const held = await load(owner);
-    if (!held?.completed.some((id) => held.snapshots.get(id)!.heldBy?.includes(jobId))) return;
+    // Up to the restore this state was decided on: a hold a later restore placed meanwhile stays.
+    const throughRestore = holder!.restores.count;
+    const holds = (id: number) => held!.snapshots.get(id)!.heldBy ?? [];
+    if (
+      !held?.completed.some((id) => holds(id).some((h) => h.jobId === jobId && h.restore <= throughRestore))
+    )
+      return;
     if (restoreHoldToRelease(holder!) !== owner) return;
     await executeUnlessRejected(
       bus,
-      { type: 'ReleaseSnapshotHolds', jobId: owner, holderJobId: jobId },
+      { type: 'ReleaseSnapshotHolds', jobId: owner, holderJobId: jobId, throughRestore },
       { causationId },
     );
   }
