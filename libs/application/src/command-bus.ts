@@ -168,6 +168,16 @@ export class CommandBus {
     return this.handler.load(jobId, LOAD);
   }
 
+  /** The job's current state, or undefined when its stream was hard-deleted (nothing of it is left). */
+  async loadUnlessDeleted(jobId: string): Promise<JobState | undefined> {
+    try {
+      return await this.load(jobId);
+    } catch (error) {
+      if (error instanceof JobDeletedError) return undefined;
+      throw error;
+    }
+  }
+
   /** The cached state of a job if it is exactly at `revision`, without I/O: a reader in this process may share it. */
   cachedState(jobId: string, revision: bigint): JobState | undefined {
     return this.handler.cachedState(jobId, revision);

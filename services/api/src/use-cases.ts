@@ -11,11 +11,9 @@ import {
   restorePlan,
   taskHandlesOf,
   type CommandOf,
-  type JobState,
   type RestoreStrategy,
 } from '@snapcat/domain';
 import {
-  JobDeletedError,
   cronProblem,
   type ClusterRegistry,
   type CommandBus,
@@ -301,7 +299,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
  */
 async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPath: string): Promise<void> {
   const owner = jobAreaOf(normaliseLocation(externalPath));
-  if (owner === undefined || owner === jobId || !(await catalogued(bus, owner))?.registered) return;
+  if (owner === undefined || owner === jobId || !(await bus.loadUnlessDeleted(owner))?.registered) return;
   throw new CommandRejected(
     'CONFLICT',
     'externalPath',
@@ -311,19 +309,11 @@ async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPat
   );
 }
 
-/** A job's state, or undefined when its stream was hard-deleted (nothing of it is catalogued any more). */
-async function catalogued(bus: CommandBus, jobId: string): Promise<JobState | undefined> {
-  return bus.load(jobId).catch((error: unknown) => {
-    if (error instanceof JobDeletedError) return undefined;
-    throw error;
-  });
-}
-
 /** The restore, with the hold it needs on another job's snapshot (`holdRestoredSnapshot`) placed first. */
 async function restoreHolding(bus: CommandBus, caller: Caller, command: CommandOf<'RestoreSnapshot'>) {
   const { jobId, externalPath } = command;
   // Only for the caller's own registered job: the domain refuses the rest (R55) without a hold placed.
-  const restoring = externalPath !== undefined ? await catalogued(bus, jobId) : undefined;
+  const restoring = externalPath !== undefined ? await bus.loadUnlessDeleted(jobId) : undefined;
   const own =
     restoring?.registered && grantsNamespace(caller.principal?.namespaces ?? '*', restoring.namespace);
   // The hold is for the restore about to be recorded: the job's next restore count.
@@ -354,7 +344,7 @@ async function holdRestoredSnapshot(
   const path = normaliseLocation(externalPath).replace(/\/_metadata$/, '');
   const owner = jobAreaOf(path);
   if (owner === undefined || owner === jobId) return undefined;
-  const state = await catalogued(bus, owner);
+  const state = await bus.loadUnlessDeleted(owner);
   if (!state) return undefined;
   const restored = state.completed
     .map((id) => state.snapshots.get(id)!)

@@ -231,16 +231,6 @@ export function mirrorOffset(jobId: string, pollMs: number): number {
   return createHash('sha256').update(jobId).digest().readUInt32BE(0) % pollMs;
 }
 
-/** The job's state, or undefined when its stream was hard-deleted. */
-async function loadUnlessDeleted(bus: CommandBus, jobId: string): Promise<JobState | undefined> {
-  try {
-    return await bus.load(jobId);
-  } catch (error) {
-    if (error instanceof JobDeletedError) return undefined;
-    throw error;
-  }
-}
-
 /** Runs the connector's jobs: mirrors, savepoints taken in Flink, disposals through Flink. */
 export function startFlinkWorker(
   connection: ConnectionOptions,
@@ -378,7 +368,7 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
   let changed = 0;
   for (const jobId of jobIds) {
     const status = statuses.get(jobId);
-    const current = await loadUnlessDeleted(deps.bus, jobId);
+    const current = await deps.bus.loadUnlessDeleted(jobId);
     if (!current) {
       await deps.redis.srem(clusterJobsKey(deps.keyPrefix, cluster), jobId);
       continue;

@@ -16,7 +16,6 @@ import {
 } from '@snapcat/domain';
 import {
   JOB_STREAM_PREFIX,
-  JobDeletedError,
   domainEvent,
   jobIdOfStream,
   jobStream,
@@ -100,10 +99,7 @@ export class ProcessManager extends LeasedLogConsumer {
     });
     for await (const page of registrations) for (const e of page) jobIds.add(domainEvent(e).jobId);
     for (const jobId of jobIds) {
-      const state = await bus.load(jobId).catch((error: unknown) => {
-        if (error instanceof JobDeletedError) return undefined; // hard-deleted: nothing left to do for it
-        throw error;
-      });
+      const state = await bus.loadUnlessDeleted(jobId); // undefined: hard-deleted, nothing left to do for it
       if (!state) {
         await enqueue.forget(jobId);
         continue;
@@ -166,16 +162,11 @@ export class ProcessManager extends LeasedLogConsumer {
    */
   private async releaseRestoreHold(jobId: string, causationId?: string): Promise<void> {
     const { bus } = this.deps;
-    const load = (id: string) =>
-      bus.load(id).catch((error: unknown) => {
-        if (error instanceof JobDeletedError) return undefined; // hard-deleted: nothing to release, or to hold
-        throw error;
-      });
-    const holder = await load(jobId);
+    const holder = await bus.loadUnlessDeleted(jobId);
     // Cheapest first: most jobs were not restored from another's checkpoint, and a released hold is gone.
     const owner = holder && restoredFromJob(holder);
     if (owner === undefined) return;
-    const held = await load(owner);
+    const held = await bus.loadUnlessDeleted(owner);
     // Up to the restore this state was decided on: a hold a later restore placed meanwhile stays.
     const throughRestore = holder!.restores.count;
     const holds = (id: number) => held!.snapshots.get(id)!.heldBy ?? [];
