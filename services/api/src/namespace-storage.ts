@@ -45,11 +45,6 @@ export class NamespaceStorage {
     this.defaultPlaces = [defaults.checkpointDir, defaults.savepointDir].map(normaliseLocation);
   }
 
-  /** Whether the caller is limited to some namespaces: only then is anything checked (the acks' fast path). */
-  limits(principal: Principal | undefined): principal is Principal & { namespaces: string[] } {
-    return isLimited(principal);
-  }
-
   /** The job as a limited caller's checks see it (`OwnJob`). */
   ownJob(principal: Principal, state: JobState): OwnJob {
     if (!state.registered) return null;
@@ -89,43 +84,46 @@ export class NamespaceStorage {
     location: string | undefined,
     job: OwnJob,
   ): { principal: Principal & { namespaces: string[] }; key: string } | undefined {
-    if (location === undefined || !this.limits(principal) || job === 'hidden') return undefined;
+    if (location === undefined || !isLimited(principal) || job === 'hidden') return undefined;
     return { principal, key: normaliseLocation(location) };
   }
 
   /**
-   * The files an acknowledgement reports (`handles[i]` named `field(i)`): each in the caller's namespaces'
-   * storage, the job's checkpoint area, or the snapshot's own directory. `load` is called only when a file
-   * lies in none the caller's areas and the job's known checkpoint areas hold.
+   * The files the acknowledgements of one request report (`acks[a].stateHandles[h]`, named `field(a, h)`): each
+   * in the caller's namespaces' storage, the job's checkpoint area, or the snapshot's own directory. `load` is
+   * called at most once per request, and only when a file lies in none of the caller's areas nor the job's
+   * known checkpoint areas.
    */
   async requireAcknowledged(
     principal: Principal | undefined,
     jobId: string,
     snapshotId: number,
-    handles: readonly StateHandle[],
-    field: (index: number) => string,
+    acks: readonly { stateHandles: readonly StateHandle[] }[],
+    field: (ack: number, handle: number) => string,
     load: () => Promise<JobState>,
   ): Promise<void> {
-    if (handles.length === 0 || !this.limits(principal)) return;
+    if (!isLimited(principal)) return;
     let own: string[] | undefined;
-    for (let index = 0; index < handles.length; index += 1) {
-      const key = normaliseLocation(handles[index]!.path);
-      if (this.inAreas(principal, key) || this.inKnownCheckpointArea(jobId, key)) continue;
-      if (!own) {
-        const job = this.ownJob(principal, await load());
-        if (job === 'hidden') return;
-        const snapshot = job?.snapshots.get(snapshotId);
-        own = job
-          ? [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])]
-          : [];
-        if (job) this.remember(jobId, own[0]!);
+    for (const [a, { stateHandles }] of acks.entries()) {
+      for (const [h, handle] of stateHandles.entries()) {
+        const key = normaliseLocation(handle.path);
+        if (this.inAreas(principal, key) || this.inKnownCheckpointArea(jobId, key)) continue;
+        if (!own) {
+          const job = this.ownJob(principal, await load());
+          if (job === 'hidden') return;
+          const snapshot = job?.snapshots.get(snapshotId);
+          own = job
+            ? [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])]
+            : [];
+          if (job) this.remember(jobId, own[0]!);
+        }
+        if (own.some((directory) => isWithin(key, directory))) continue;
+        throw this.refusal(
+          principal,
+          field(a, h),
+          'or lie in the job’s checkpoint directory or the snapshot’s',
+        );
       }
-      if (own.some((directory) => isWithin(key, directory))) continue;
-      throw this.refusal(
-        principal,
-        field(index),
-        'or lie in the job’s checkpoint directory or the snapshot’s',
-      );
     }
   }
 

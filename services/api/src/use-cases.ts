@@ -11,6 +11,7 @@ import {
   restorePlan,
   taskHandlesOf,
   type CommandOf,
+  type JobState,
   type RestoreStrategy,
 } from '@snapcat/domain';
 import {
@@ -21,7 +22,7 @@ import {
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { z } from 'zod';
-import { requireScope, type Principal } from './access';
+import { isLimited, requireScope, type Principal } from './access';
 import { requireSnapshotDirectory, requireWithinRoots } from './guards';
 import { NamespaceStorage } from './namespace-storage';
 import { Problem } from './problem';
@@ -61,8 +62,12 @@ export function createUseCases({ bus, storage, defaults, clusters, namespaceRoot
     bus,
     storage,
     namespaces,
-    ownJob: async (caller, jobId) =>
-      namespaces.limits(caller.principal) ? namespaces.ownJob(caller.principal, await bus.load(jobId)) : null,
+    async requirePlaces(caller, jobId, places) {
+      for (const [location, field] of places) await requireWithinRoots(storage, location, field);
+      if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
+      const own = namespaces.ownJob(caller.principal, await bus.load(jobId));
+      for (const [location, field] of places) namespaces.requirePlace(caller.principal, location, field, own);
+    },
     clusters,
     schemas,
     job: (path) => parse(schemas.jobPath, path, 'path'),
@@ -85,8 +90,11 @@ interface UseCaseContext {
   storage: SnapshotStorage;
   /** What a token limited to namespaces may name in storage. */
   namespaces: NamespaceStorage;
-  /** The job as a limited caller's fallbacks see it (null: new, not visible, or the caller is not limited). */
-  ownJob: (caller: Caller, jobId: string) => Promise<ReturnType<NamespaceStorage['ownJob']>>;
+  /**
+   * Places a command creates directories in (`[location, field]`, undefined: none named): inside the storage
+   * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
+   */
+  requirePlaces: (caller: Caller, jobId: string, places: [string | undefined, string][]) => Promise<void>;
   clusters: UseCaseDeps['clusters'];
   schemas: RequestSchemas;
   job: (path: unknown) => z.infer<RequestSchemas['jobPath']>;
@@ -95,17 +103,15 @@ interface UseCaseContext {
 }
 
 /** A job: its configuration, status and savepoint schedule. */
-function jobUseCases({ storage, namespaces, ownJob, clusters, schemas, job, run }: UseCaseContext) {
+function jobUseCases({ requirePlaces, clusters, schemas, job, run }: UseCaseContext) {
   return {
     async configureJob(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const input = parse(schemas.configureJob, body, 'body');
-      await requireWithinRoots(storage, input.storage.checkpointDir, 'body.storage.checkpointDir');
-      await requireWithinRoots(storage, input.storage.savepointDir, 'body.storage.savepointDir');
-      const own = await ownJob(caller, jobId);
-      const { principal } = caller;
-      namespaces.requirePlace(principal, input.storage.checkpointDir, 'body.storage.checkpointDir', own);
-      namespaces.requirePlace(principal, input.storage.savepointDir, 'body.storage.savepointDir', own);
+      await requirePlaces(caller, jobId, [
+        [input.storage.checkpointDir, 'body.storage.checkpointDir'],
+        [input.storage.savepointDir, 'body.storage.savepointDir'],
+      ]);
       if (input.source) requireScope(caller.principal, 'operator');
       if (input.source && clusters) await requireRegisteredCluster(clusters, input.source.cluster);
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
@@ -122,11 +128,7 @@ function jobUseCases({ storage, namespaces, ownJob, clusters, schemas, job, run 
       const { jobId } = job(path);
       const schedule = parse(schemas.schedule, body, 'body');
       if (schedule.cron !== undefined) requireValidCron(schedule.cron, schedule.tz);
-      await requireWithinRoots(storage, schedule.targetDirectory, 'body.targetDirectory');
-      if (schedule.targetDirectory !== undefined) {
-        const own = await ownJob(caller, jobId);
-        namespaces.requirePlace(caller.principal, schedule.targetDirectory, 'body.targetDirectory', own);
-      }
+      await requirePlaces(caller, jobId, [[schedule.targetDirectory, 'body.targetDirectory']]);
       const executed = await run({ type: 'SetSavepointSchedule', jobId, schedule }, metadataOf(caller));
       return { jobId, schedule, ...executed };
     },
@@ -141,9 +143,8 @@ function jobUseCases({ storage, namespaces, ownJob, clusters, schemas, job, run 
 /** Taking a snapshot: the trigger, and the tasks' acknowledgements and declines. */
 function snapshotTakingUseCases({
   bus,
-  storage,
   namespaces,
-  ownJob,
+  requirePlaces,
   schemas,
   job,
   snapshot,
@@ -154,11 +155,7 @@ function snapshotTakingUseCases({
     async trigger(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const input = parse(schemas.trigger, body, 'body');
-      await requireWithinRoots(storage, input.targetDirectory, 'body.targetDirectory');
-      if (input.targetDirectory !== undefined) {
-        const own = await ownJob(caller, jobId);
-        namespaces.requirePlace(caller.principal, input.targetDirectory, 'body.targetDirectory', own);
-      }
+      await requirePlaces(caller, jobId, [[input.targetDirectory, 'body.targetDirectory']]);
       const executed = await run(
         { type: 'TriggerSnapshot', jobId, ...input, triggerId: input.triggerId ?? randomUUID() },
         metadataOf(caller),
@@ -185,19 +182,12 @@ function snapshotTakingUseCases({
       const { jobId, snapshotId } = snapshot(path);
       const many = Array.isArray(body);
       const acks = many ? parse(schemas.acks, body, 'body') : [parse(schemas.ack, body, 'body')];
-      if (namespaces.limits(caller.principal)) {
-        for (const [index, ack] of acks.entries()) {
-          const field = (handle: number) => `body${many ? `[${index}]` : ''}.stateHandles[${handle}].path`;
-          const load = () => bus.load(jobId);
-          await namespaces.requireAcknowledged(
-            caller.principal,
-            jobId,
-            snapshotId,
-            ack.stateHandles,
-            field,
-            load,
-          );
-        }
+      if (isLimited(caller.principal)) {
+        const field = (ack: number, handle: number) =>
+          `body${many ? `[${ack}]` : ''}.stateHandles[${handle}].path`;
+        await namespaces.requireAcknowledged(caller.principal, jobId, snapshotId, acks, field, () =>
+          bus.load(jobId),
+        );
       }
       const results = await bus.executeAll(
         acks.map((ack) => ({ type: 'AcknowledgeTask' as const, jobId, snapshotId, ...ack })),
@@ -217,17 +207,21 @@ function snapshotTakingUseCases({
 
 /** A snapshot once taken: restored from, persisted, imported, discarded, its state handles. */
 function snapshotLifecycleUseCases(context: UseCaseContext) {
-  const { bus, storage, namespaces, ownJob, schemas, job, snapshot, run } = context;
+  const { bus, storage, namespaces, requirePlaces, schemas, job, snapshot, run } = context;
   return {
     /** R62: the job (re)started from one of its snapshots or from an external path. */
     async restore(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const input = parse(schemas.restore, body, 'body');
-      if (input.externalPath !== undefined) {
-        const own = await ownJob(caller, jobId);
+      const command = { type: 'RestoreSnapshot' as const, jobId, ...input };
+      if (input.externalPath === undefined) return { jobId, ...(await run(command, metadataOf(caller))) };
+      // Loaded once, for the path's check and the hold (a hard-deleted job is refused by the command).
+      const state = await bus.loadUnlessDeleted(jobId);
+      if (state && isLimited(caller.principal)) {
+        const own = namespaces.ownJob(caller.principal, state);
         namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       }
-      return { jobId, ...(await restoreHolding(bus, caller, { type: 'RestoreSnapshot', jobId, ...input })) };
+      return { jobId, ...(await restoreHolding(bus, caller, command, state)) };
     },
 
     /** R64: what to restore the job from; needs the job's state (the read model keeps no lineage). */
@@ -241,11 +235,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
     async persist(caller: Caller, path: unknown, body: unknown) {
       const { jobId, snapshotId } = snapshot(path);
       const input = parse(schemas.persist, body, 'body');
-      await requireWithinRoots(storage, input.targetDirectory, 'body.targetDirectory');
-      if (input.targetDirectory !== undefined) {
-        const own = await ownJob(caller, jobId);
-        namespaces.requirePlace(caller.principal, input.targetDirectory, 'body.targetDirectory', own);
-      }
+      await requirePlaces(caller, jobId, [[input.targetDirectory, 'body.targetDirectory']]);
       const command = { type: 'PersistSnapshot' as const, jobId, snapshotId, ...input };
       return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
     },
@@ -259,11 +249,11 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       const input = parse(schemas.import, body, 'body');
       // A job the caller may not see is not found (R55) before its storage is looked at.
       const state = await bus.load(jobId);
-      if (!state.registered || !grantsNamespace(caller.principal?.namespaces ?? '*', state.namespace)) {
+      if (!visibleTo(caller, state)) {
         throw new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);
       }
       await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
-      const own = namespaces.limits(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
+      const own = isLimited(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
       await requireNotAnotherJobs(bus, jobId, input.externalPath);
@@ -310,12 +300,15 @@ async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPat
 }
 
 /** The restore, with the hold it needs on another job's snapshot (`holdRestoredSnapshot`) placed first. */
-async function restoreHolding(bus: CommandBus, caller: Caller, command: CommandOf<'RestoreSnapshot'>) {
+async function restoreHolding(
+  bus: CommandBus,
+  caller: Caller,
+  command: CommandOf<'RestoreSnapshot'>,
+  restoring: JobState | undefined,
+) {
   const { jobId, externalPath } = command;
   // Only for the caller's own registered job: the domain refuses the rest (R55) without a hold placed.
-  const restoring = externalPath !== undefined ? await bus.loadUnlessDeleted(jobId) : undefined;
-  const own =
-    restoring?.registered && grantsNamespace(caller.principal?.namespaces ?? '*', restoring.namespace);
+  const own = restoring !== undefined && visibleTo(caller, restoring);
   // The hold is for the restore about to be recorded: the job's next restore count.
   const holder = { jobId, restore: (restoring?.restores.count ?? 0) + 1 };
   const held = own && (await holdRestoredSnapshot(bus, caller, holder, externalPath!));
@@ -353,6 +346,11 @@ async function holdRestoredSnapshot(
   const hold = { jobId: owner, snapshotId: restored.snapshotId, holderJobId: jobId, holderRestore: restore };
   const { reply } = await bus.execute({ type: 'HoldSnapshot', ...hold }, systemMetadataOf(caller));
   return reply.changed ? hold : undefined;
+}
+
+/** Whether the job is registered in one of the caller's namespaces (R55: otherwise it does not exist for it). */
+function visibleTo({ principal }: Caller, state: JobState): boolean {
+  return state.registered && grantsNamespace(principal?.namespaces ?? '*', state.namespace);
 }
 
 /** The caller's audit metadata without its namespaces: for what the catalogue does to protect state. */
