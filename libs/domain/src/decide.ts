@@ -346,18 +346,22 @@ function releaseSnapshotHolds(
     released.push(id);
     const snapshot = decider.state.snapshots.get(id)!;
     const status = decider.state.status;
-    if (
-      !snapshot.heldBy &&
-      snapshot.status === 'COMPLETED' &&
-      !decider.state.source &&
-      isTerminal(status) &&
-      discardsOn(snapshot.properties, status)
-    ) {
+    const ended = snapshot.status === 'COMPLETED' && !decider.state.source && isTerminal(status);
+    if (ended && discardedAtEnd(snapshot, status)) {
       requestDiscardOf(decider, snapshot, `JOB_${status}` as DiscardCause);
       discarded.push(id);
     }
   }
   return { released, discarded };
+}
+
+/**
+ * R46: whether the job's end in `status` discards the snapshot (its flag for that status), for a job whose
+ * snapshots snapcat deletes itself. A held one stays until its holder lets go (decision 0032), and its
+ * release applies this rule then (`releaseSnapshotHolds`).
+ */
+function discardedAtEnd(snapshot: SnapshotState, status: JobStatus): boolean {
+  return !snapshot.heldBy && discardsOn(snapshot.properties, status);
 }
 
 /** The triggerId of an imported path (R69): the same path, however written (R43), is the same import. */
@@ -709,8 +713,7 @@ function changeStatus(decider: Decider, to: JobStatus): boolean {
   for (const id of [...decider.state.completed]) {
     const snapshot = decider.state.snapshots.get(id)!;
     if (!decider.state.source) {
-      // A held snapshot stays until its holder lets go (decision 0032; `releaseSnapshotHolds`).
-      if (discardsOn(snapshot.properties, to) && !snapshot.heldBy) requestDiscardOf(decider, snapshot, cause);
+      if (discardedAtEnd(snapshot, to)) requestDiscardOf(decider, snapshot, cause);
     } else if (snapshot.claimMode === 'CLAIM') {
       // R67: a snapshot the managed job claimed is in Flink's checkpoint store, which deletes it on shutdown
       // as the job's checkpoint retention says (DefaultCompletedCheckpointStore.shutdown,

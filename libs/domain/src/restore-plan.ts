@@ -134,7 +134,7 @@ function choose(state: JobState, strategy: RestoreStrategy): Candidate | undefin
       if (
         snapshot.snapshotId >= firstOfRun &&
         !snapshot.imported &&
-        snapshot.externallyAddressable &&
+        restorePath(snapshot) !== null &&
         match(snapshot)
       ) {
         return snapshot;

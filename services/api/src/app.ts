@@ -9,7 +9,7 @@ import {
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { StoreAccessDeniedError, type EventStore, type EventStoreCounters } from '@snapcat/event-store';
-import { Problem, problemMiddleware, sendProblem } from './problem';
+import { Problem, notFound, problemMiddleware, sendProblem } from './problem';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
@@ -395,10 +395,3 @@ const graphqlBodyLimit: express.RequestHandler = (req, _res, next) => {
     ),
   );
 };
-
-function notFound(field: string, detail: string): Problem {
-  const location = field === 'path' ? 'path' : `path.${field}`;
-  return new Problem(404, 'not-found', 'Not found', detail, [
-    { field: location, rule: 'exists', message: detail },
-  ]);
-}

@@ -136,6 +136,14 @@ export function goneProblem(error: JobDeletedError | StreamDeletedError): Proble
   ]);
 }
 
+/** 404 for what a path names that does not exist (`path.<field>`, rule `exists`), or for the path itself. */
+export function notFound(field: string, detail: string): Problem {
+  const location = field === 'path' ? 'path' : `path.${field}`;
+  return new Problem(404, 'not-found', 'Not found', detail, [
+    { field: location, rule: 'exists', message: detail },
+  ]);
+}
+
 /**
  * A hard-deleted job, as the caller may be told of it: gone (410) to a caller of every namespace; to one
  * limited to some, not found (404) as for a job never registered (R55): the deleted stream no longer says
@@ -149,11 +157,7 @@ export function deletedJobProblem(
 ): Problem {
   if (!limited || !(error instanceof JobDeletedError)) return goneProblem(error);
   const detail = `job ${error.jobId} is not registered`;
-  if (read) {
-    return new Problem(404, 'not-found', 'Not found', detail, [
-      { field: 'path.jobId', rule: 'exists', message: detail },
-    ]);
-  }
+  if (read) return notFound('jobId', detail);
   return fromCommandRejected(new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', detail));
 }
 
