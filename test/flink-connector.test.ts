@@ -193,7 +193,13 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     await api.delete(`/jobs/${jobId}/savepoint-schedule`);
     const savepoints = (await snapshots(jobId)).filter((s) => s.kind === 'SAVEPOINT');
     // One Flink savepoint per snapcat savepoint (per slot): Flink keys them by trigger id, so a POST the
-    // connector repeats while it follows one is that one, not another.
+    // connector repeats while it follows one is that one, not another. The last slot's POST may still be on
+    // its way when the schedule is removed: waited for, then the counts must be equal (a duplicate never is).
+    await until(
+      async () => (flink.job(jobId).savepoints.size >= savepoints.length ? true : undefined),
+      10_000,
+      'every savepoint posted to Flink',
+    );
     expect(flink.job(jobId).savepoints.size).toBe(savepoints.length);
     expect(
       flink.requestsFor(jobId).filter((r) => r.operationId === 'triggerSavepoint').length,
