@@ -158,6 +158,16 @@ export function requireEveryNamespace(req: object, why: string): void {
   );
 }
 
+/**
+ * Whether the caller may read the Flink clusters' registrations: the scope of `GET /api/v1/clusters` and a
+ * token of every namespace (decision 0018), as the clusters' routes require.
+ */
+export function mayReadClusters(principal: Principal | undefined): boolean {
+  const rule = restRule('GET', '/api/v1/clusters');
+  if (rule === 'public') return true;
+  return principal?.namespaces === '*' && rule !== 'graphql' && holds(principal, rule);
+}
+
 function holds(principal: Principal, needed: Scope): boolean {
   return grants(principal.scopes, needed);
 }

@@ -25,6 +25,7 @@ import {
   accessMiddleware,
   crossSiteGuard,
   isLimited,
+  mayReadClusters,
   principalOf,
   requireEveryNamespace,
   type RateLimiter,
@@ -329,7 +330,7 @@ function readiness({
 }: Pick<AppDeps, 'store' | 'storeAccessDenied' | 'redisReady' | 'projectionLag'> & {
   clusters: ClusterRepository;
 }): express.RequestHandler {
-  return async (_req, res) => {
+  return async (req, res) => {
     const notReady = (detail: string, extra: Record<string, unknown> = {}) => {
       res.setHeader('Retry-After', '1');
       sendProblem(res, new Problem(503, 'unavailable', 'Not ready', detail, [], extra));
@@ -366,9 +367,11 @@ function readiness({
       return redisDown();
     }
     // Each Flink cluster's state, as the connector recorded it: informative, never a reason to be unready
-    // (one cluster down must not take the catalog, nor the other clusters' jobs, with it).
+    // (one cluster down must not take the catalog, nor the other clusters' jobs, with it). The route is
+    // public, cluster names describe infrastructure: they go to callers who may read /clusters only.
+    const named = mayReadClusters(principalOf(req));
     const flinkClusters = (await clusters.views().catch(() => [])).map((c) => ({
-      name: c.name,
+      ...(named ? { name: c.name } : {}),
       state: c.state,
       since: c.stateSince,
     }));

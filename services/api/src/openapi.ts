@@ -1020,7 +1020,9 @@ function probeRoutes(): DescribedRoute[] {
               flinkClusters: z
                 .array(
                   z.object({
-                    name: z.string(),
+                    name: z.string().optional().meta({
+                      description: 'Only to a caller whose token may read the clusters (operator).',
+                    }),
                     state: z.enum(['UNKNOWN', 'REACHABLE', 'UNREACHABLE']),
                     since: z.string().nullable(),
                   }),

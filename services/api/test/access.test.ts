@@ -474,6 +474,27 @@ describe('access matrix', () => {
     }
   });
 
+  it('/readyz is public, but names the Flink clusters only to a token that may read them (operator, every namespace)', async () => {
+    await http
+      .put('/api/v1/clusters/flink-readyz')
+      .set(authorization('admin'))
+      .send({ restUrl: 'http://flink-readyz:8081' })
+      .expect((r) => expect([200, 201]).toContain(r.status));
+    const clustersOf = async (token?: string) => {
+      const call = http.get('/readyz');
+      const answer = await (token ? call.set({ authorization: `Bearer ${token}` }) : call).expect(200);
+      return answer.body.flinkClusters as { name?: string; state: string }[];
+    };
+    for (const token of [undefined, tokens.read, tokens.runtime, elsewhere.admin, 'not-a-token']) {
+      const seen = await clustersOf(token);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.filter((c) => 'name' in c)).toEqual([]);
+    }
+    for (const token of [tokens.operator, tokens.admin]) {
+      expect((await clustersOf(token)).map((c) => c.name)).toContain('flink-readyz');
+    }
+  });
+
   it("a GraphQL subscription streams a job's events only to a token of the job's namespace", async () => {
     const received: Record<'everywhere' | 'outside', string> = { everywhere: '', outside: '' };
     const responses: { destroy(): void }[] = [];
