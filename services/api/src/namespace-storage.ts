@@ -51,6 +51,11 @@ export class NamespaceStorage {
     return grantsNamespace(principal.namespaces, state.namespace) ? state : 'hidden';
   }
 
+  /** Whether a limited caller names a place outside its namespaces' storage: one every namespace shares. */
+  isSharedPlace(principal: Principal | undefined, location: string): boolean {
+    return isLimited(principal) && !this.inAreas(principal, normaliseLocation(location));
+  }
+
   /** A place new directories are created in: a job's checkpoint or savepoint directory, a savepoint's target. */
   requirePlace(
     principal: Principal | undefined,
@@ -165,7 +170,10 @@ export class NamespaceStorage {
 
 /** Flink's directory of a job's checkpoints and their shared files (`<checkpointDir>/<jobId>`), normalised. */
 const checkpointArea = (job: Pick<JobState, 'jobId' | 'storage'>): string =>
-  normaliseLocation(`${job.storage.checkpointDir}/${job.jobId}`);
+  checkpointAreaOf(job.storage.checkpointDir, job.jobId);
+
+export const checkpointAreaOf = (checkpointDir: string, jobId: string): string =>
+  normaliseLocation(`${checkpointDir}/${jobId}`);
 
 /** Bounds the areas remembered; forgetting one costs a load of the job at its next acknowledgement. */
 const MAX_JOBS_REMEMBERED = 10_000;

@@ -24,7 +24,7 @@ import type { SnapshotStorage } from '@snapcat/storage';
 import type { z } from 'zod';
 import { isLimited, requireScope, type Principal } from './access';
 import { requireSnapshotDirectory, requireWithinRoots } from './guards';
-import { NamespaceStorage } from './namespace-storage';
+import { NamespaceStorage, checkpointAreaOf } from './namespace-storage';
 import { Problem } from './problem';
 import { parse, requestSchemas } from './requests';
 
@@ -68,6 +68,21 @@ export function createUseCases({ bus, storage, defaults, clusters, namespaceRoot
       const own = namespaces.ownJob(caller.principal, await bus.load(jobId));
       for (const [location, field] of places) namespaces.requirePlace(caller.principal, location, field, own);
     },
+    async requireUnclaimedArea(caller, jobId, checkpointDir) {
+      if (!namespaces.isSharedPlace(caller.principal, checkpointDir)) return;
+      if ((await bus.load(jobId)).registered) return;
+      const area = checkpointAreaOf(checkpointDir, jobId);
+      if ((await storage.measure({ locations: [area], stateHandles: [] })) === 0) return;
+      throw new CommandRejected(
+        'CONFLICT',
+        'jobId',
+        'checkpoint-area-in-use',
+        `${area} already holds files of a job the catalogue does not hold: a token limited to namespaces may ` +
+          'not take on a shared directory’s files under a job id it chose (another team’s Flink job may write ' +
+          'there). Register the job with a token of every namespace, or place its checkpoints in the ' +
+          'namespace’s storage (SNAPCAT_NAMESPACE_ROOTS)',
+      );
+    },
     clusters,
     schemas,
     job: (path) => parse(schemas.jobPath, path, 'path'),
@@ -95,6 +110,12 @@ interface UseCaseContext {
    * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
    */
   requirePlaces: (caller: Caller, jobId: string, places: [string | undefined, string][]) => Promise<void>;
+  /**
+   * A new job of a caller limited to namespaces, whose checkpoints go to a shared directory (the default):
+   * its area `<checkpointDir>/<jobId>` holds no files yet (decision 0030). The area is the job's own to
+   * name and to delete from, so a client-chosen id must not claim an uncatalogued Flink job's files.
+   */
+  requireUnclaimedArea: (caller: Caller, jobId: string, checkpointDir: string) => Promise<void>;
   clusters: UseCaseDeps['clusters'];
   schemas: RequestSchemas;
   job: (path: unknown) => z.infer<RequestSchemas['jobPath']>;
@@ -103,7 +124,8 @@ interface UseCaseContext {
 }
 
 /** A job: its configuration, status and savepoint schedule. */
-function jobUseCases({ requirePlaces, clusters, schemas, job, run }: UseCaseContext) {
+function jobUseCases(context: UseCaseContext) {
+  const { requirePlaces, requireUnclaimedArea, clusters, schemas, job, run } = context;
   return {
     async configureJob(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
@@ -112,6 +134,7 @@ function jobUseCases({ requirePlaces, clusters, schemas, job, run }: UseCaseCont
         [input.storage.checkpointDir, 'body.storage.checkpointDir'],
         [input.storage.savepointDir, 'body.storage.savepointDir'],
       ]);
+      await requireUnclaimedArea(caller, jobId, input.storage.checkpointDir);
       if (input.source) requireScope(caller.principal, 'operator');
       if (input.source && clusters) await requireRegisteredCluster(clusters, input.source.cluster);
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };

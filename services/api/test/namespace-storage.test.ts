@@ -221,6 +221,50 @@ describe('a team’s token names only its own storage', () => {
     expectProblem(refused, 403, 'body.externalPath', 'namespace-storage');
   });
 
+  it('a team’s new job may not take an area of the shared checkpoint directory that already holds files (an uncatalogued Flink job’s): 409, nothing recorded', async () => {
+    const unknown = 'dddddddddddddddddddddddddddddddd';
+    const chk = join(fx.dir, 'chk', unknown, 'chk-7');
+    mkdirSync(chk, { recursive: true });
+    writeFileSync(join(chk, '_metadata'), Buffer.alloc(100, 1));
+    const register = (who: keyof typeof TOKEN, body: object) =>
+      http
+        .put(`${BASE}/jobs/${unknown}`)
+        .set(as(who))
+        .send({ namespace: 'team-a', tasks: ['t'], ...body });
+    expectProblem(await register('a', {}), 409, 'path.jobId', 'checkpoint-area-in-use');
+    expect((await http.get(`${BASE}/jobs/${unknown}`).set(as('admin'))).status).toBe(404);
+    // In the namespace's own storage the area is the team's: no other team's job writes there.
+    const own = { storage: { checkpointDir: join(fx.dir, 'a', 'chk'), savepointDir: join(fx.dir, 'sp') } };
+    mkdirSync(join(fx.dir, 'a', 'chk', unknown), { recursive: true });
+    writeFileSync(join(fx.dir, 'a', 'chk', unknown, 'x'), 'x');
+    expect((await register('a', own)).status).toBe(201);
+    // Registered, the job is the team's: a change is no new claim.
+    expect((await register('a', own)).status).toBe(200);
+    // A new job whose area is empty, and an admin's registration, are not refused.
+    expect((await register('a', {})).status).toBe(200);
+    const fresh = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee';
+    expect(
+      (
+        await http
+          .put(`${BASE}/jobs/${fresh}`)
+          .set(as('a'))
+          .send({ namespace: 'team-a', tasks: ['t'] })
+      ).status,
+    ).toBe(201);
+  });
+
+  it('an admin may register a job whose area in the shared checkpoint directory already holds files (adopting it)', async () => {
+    const unknown = 'dddddddddddddddddddddddddddddddd';
+    const chk = join(fx.dir, 'chk', unknown, 'chk-7');
+    mkdirSync(chk, { recursive: true });
+    writeFileSync(join(chk, '_metadata'), Buffer.alloc(100, 1));
+    const res = await http
+      .put(`${BASE}/jobs/${unknown}`)
+      .set(as('admin'))
+      .send({ namespace: 'team-a', tasks: ['t'] });
+    expect(res.status).toBe(201);
+  });
+
   it('a token of every namespace is not limited: an admin may name any place inside the roots', async () => {
     const res = await http
       .post(`${BASE}/jobs/${A_JOB}/snapshots/import`)
