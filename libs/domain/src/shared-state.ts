@@ -251,15 +251,30 @@ export function jobAreaOf(location: string): string | undefined {
 const FLINK_JOB_AREA = /\/([0-9a-f]{32})\/(?:chk-\d+|shared|taskowned)(?:\/|$)/;
 
 /**
- * A file in another job's checkpoint directory: a job restored from another's checkpoint (LEGACY, CLAIM)
- * reports the files it inherited, which that job's live snapshots may still need; the registry is per job
- * (decision 0011), so a discard keeps them rather than guess (decision 0031; Flink's `RestoreMode.LEGACY`
- * deletes none of them either).
+ * A file in another job's checkpoint directory, or in a savepoint directory another job's id names: a job
+ * restored from another's checkpoint or (native) savepoint with LEGACY or CLAIM reports the files it
+ * inherited, which that job's live snapshots may still need; the registry is per job (decision 0011), so a
+ * discard keeps them rather than guess (decision 0031; Flink's `RestoreMode.LEGACY` deletes none of them
+ * either). A savepoint directory names only the first six characters of its job's id, so a job whose id
+ * shares them is not told apart (its files are then treated as its own, as before).
  */
 function isOtherJobsFile(location: string, jobId: string): boolean {
   const owner = jobAreaOf(location);
-  return owner !== undefined && owner !== jobId;
+  if (owner !== undefined) return owner !== jobId;
+  const savepointOf = savepointJobPrefixOf(location);
+  return savepointOf !== undefined && savepointOf !== jobId.slice(0, 6);
 }
+
+/**
+ * The job-id prefix of the savepoint directory a location lies in: Flink names one
+ * `savepoint-<first 6 characters of the job id>-<12 random hex>`
+ * (`AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint`, `FileUtils.getRandomFilename`), and so
+ * does snapcat (`savepointPath`).
+ */
+export function savepointJobPrefixOf(location: string): string | undefined {
+  return FLINK_SAVEPOINT_DIRECTORY.exec(location)?.[1];
+}
+const FLINK_SAVEPOINT_DIRECTORY = /\/savepoint-([0-9a-f]{6})-[0-9a-f]{12}(?:\/|$)/;
 
 /**
  * Edits a registry in place for one draft: the maps are copied on write (Immutable.js `asMutable`), so

@@ -7,6 +7,7 @@ import {
   discardPlanOf,
   isWithin,
   jobAreaOf,
+  savepointJobPrefixOf,
   normaliseLocation,
   planDiscard,
   planStrayCleanup,
@@ -506,7 +507,7 @@ describe('CowMap', () => {
   });
 });
 
-describe('files in another job’s checkpoint directory (decision 0031)', () => {
+describe('files in another job’s checkpoint or savepoint directory (decision 0031)', () => {
   const OWN = 'a'.repeat(32);
   const OTHER = 'b'.repeat(32);
 
@@ -544,15 +545,45 @@ describe('files in another job’s checkpoint directory (decision 0031)', () => 
     ]);
   });
 
+  it.each([
+    [`/data/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab/f`, OTHER.slice(0, 6)],
+    [`s3://bucket/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab`, OTHER.slice(0, 6)],
+    [`/data/sp/savepoint-${OTHER.slice(0, 6)}-0123456789a/f`, undefined],
+    [`/data/sp/savepoint-${OTHER.slice(0, 6)}-0123456789abc/f`, undefined],
+    [`/data/sp/my-savepoint-${OTHER.slice(0, 6)}-0123456789ab/f`, undefined],
+    ['/data/sp/savepoint-1/f', undefined],
+  ])('savepointJobPrefixOf(%s) is %s', (location, prefix) => {
+    expect(savepointJobPrefixOf(location)).toBe(prefix);
+  });
+
+  it('files in a savepoint directory another job’s id names are kept too (a restore from its native savepoint); the job’s own savepoint’s go', () => {
+    const inherited = handle(`s3://b/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab/sst-1`);
+    const own = handle(`s3://b/sp/savepoint-${OWN.slice(0, 6)}-0123456789ab/sst-2`);
+    expect(planDiscard(EMPTY_REGISTRY, 1, [inherited, own], [], OWN)).toEqual({
+      locations: [],
+      stateHandles: [own],
+      kept: [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }],
+    });
+  });
+
   it('property: whatever the handles, no plan deletes a file laid out under another job id', () => {
     const job = fc.constantFrom(OWN, OTHER, 'c'.repeat(32));
-    const path = fc
+    const area = fc
       .tuple(
         fc.constantFrom('/data/chk', 's3://bucket/chk', 'file:///data/chk', 's3a://bucket/chk'),
         job,
         fc.constantFrom('shared', 'taskowned', 'chk-1', 'chk-22', 'savepoint-1', 'other'),
-        fc.constantFrom('f', 'sst-1', 'x/y'),
       )
+      .map((parts) => parts.join('/'));
+    const savepoint = fc
+      .tuple(
+        fc.constantFrom('/data/sp', 's3://bucket/sp'),
+        job,
+        fc.constantFrom('0123456789ab', 'fedcba987654'),
+      )
+      .map(([dir, id, random]) => `${dir}/savepoint-${id.slice(0, 6)}-${random}`);
+    const path = fc
+      .tuple(fc.oneof(area, savepoint), fc.constantFrom('f', 'sst-1', 'x/y'))
       .map((parts) => parts.join('/'));
     fc.assert(
       fc.property(
@@ -573,6 +604,8 @@ describe('files in another job’s checkpoint directory (decision 0031)', () => 
           for (const file of deleted) {
             const owner = jobAreaOf(normaliseLocation(file.path));
             expect(owner === undefined || owner === OWN).toBe(true);
+            const savepointOf = savepointJobPrefixOf(normaliseLocation(file.path));
+            expect(savepointOf === undefined || savepointOf === OWN.slice(0, 6)).toBe(true);
             expect(referenced.map(normaliseLocation)).not.toContain(normaliseLocation(file.path));
           }
           // Nothing is lost: each distinct file is deleted or kept.
