@@ -113,6 +113,8 @@ export const RestoreSnapshot = z.strictObject({
   checkpointId: SnapshotId.optional(),
   claimMode: ClaimMode,
   allowNonRestoredState: z.boolean(),
+  /** Another job whose snapshot `externalPath` is, and which holds it for this restore (decision 0032). */
+  fromJobId: JobId.optional(),
 });
 
 export const PersistSnapshot = z.strictObject({

@@ -1077,6 +1077,17 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
       'give exactly one of snapshotId (one of the job’s snapshots) or externalPath',
     );
   }
+  if (
+    command.fromJobId !== undefined &&
+    (command.externalPath === undefined || command.fromJobId === command.jobId)
+  ) {
+    throw new CommandRejected(
+      'INVALID',
+      'fromJobId',
+      'another-job',
+      'fromJobId names another job, whose snapshot externalPath is',
+    );
+  }
   if (command.snapshotId !== undefined && command.checkpointId !== undefined) {
     throw new CommandRejected(
       'INVALID',
@@ -1116,6 +1127,7 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
     ...(command.checkpointId !== undefined ? { checkpointId: command.checkpointId } : {}),
     claimMode: command.claimMode,
     allowNonRestoredState: command.allowNonRestoredState,
+    ...(command.fromJobId !== undefined ? { fromJobId: command.fromJobId } : {}),
   });
   return {
     snapshotId: command.snapshotId ?? null,

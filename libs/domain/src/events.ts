@@ -219,6 +219,11 @@ export const SnapshotRestored = z.strictObject({
   checkpointId: SnapshotNumber.optional(),
   claimMode: ClaimMode,
   allowNonRestoredState: z.boolean(),
+  /**
+   * The other catalogued job whose snapshot `restorePath` is, held for this restore (decision 0032): given when
+   * the restore named it (`fromJobId`); absent, a path in another job's checkpoint directory names it.
+   */
+  fromJobId: JobId.optional(),
 });
 
 export const SnapshotDiscardRequested = z.strictObject({

@@ -1,15 +1,16 @@
-import { normaliseLocation, jobAreaOf } from './shared-state';
+import { normaliseLocation, jobAreaOf, savepointJobPrefixOf } from './shared-state';
 import { isTerminal } from './schemas';
 import type { JobState } from './state';
 
 /**
- * Decision 0032: the other job this job was last restored from (by an external path laid out under that
- * job's id), whose snapshot it may hold; undefined when none. O(1): asked after every completion.
+ * Decision 0032: the other job this job was last restored from (named by the restore, or by an external path
+ * laid out under that job's id), whose snapshot it may hold; undefined when none. O(1): asked after every
+ * completion.
  */
 export function restoredFromJob(state: JobState): string | undefined {
   const restore = state.restores.latest;
   if (!restore || restore.snapshotId !== null) return undefined;
-  const owner = jobAreaOf(normaliseLocation(restore.restorePath));
+  const owner = restore.fromJobId ?? jobAreaOf(normaliseLocation(restore.restorePath));
   return owner === state.jobId ? undefined : owner;
 }
 
@@ -32,10 +33,14 @@ export function restoreHoldToRelease(state: JobState): string | undefined {
   return usesFilesOf(state, owner) ? undefined : owner;
 }
 
-/** Whether a live snapshot of the job references a file laid out under the other job's id (a registry scan). */
+/**
+ * Whether a live snapshot of the job references a file laid out under the other job's id: in its checkpoint
+ * directory, or in a savepoint directory named for it (a registry scan).
+ */
 function usesFilesOf(state: JobState, owner: string): boolean {
+  const prefix = owner.slice(0, 6);
   for (const [location] of state.sharedState.references.entries()) {
-    if (jobAreaOf(location) === owner) return true;
+    if (jobAreaOf(location) === owner || savepointJobPrefixOf(location) === prefix) return true;
   }
   return false;
 }

@@ -151,6 +151,8 @@ export interface RestoreRecord {
   checkpointId: number | null;
   claimMode: ClaimMode;
   allowNonRestoredState: boolean;
+  /** The other job whose snapshot it was, as the restore named it (decision 0032); null: not named. */
+  fromJobId: string | null;
   restoredAt: number;
   /** The first snapshot id of the run that started from it: snapshots below it belong to earlier runs. */
   firstSnapshotId: number;
@@ -628,6 +630,7 @@ export class Draft {
         checkpointId: restoredId ?? null,
         claimMode: event.claimMode,
         allowNonRestoredState: event.allowNonRestoredState,
+        fromJobId: event.fromJobId ?? null,
         restoredAt: at,
         firstSnapshotId: state.nextSnapshotId,
       },

@@ -115,6 +115,7 @@ export function fullJobState(): Required<JobState> {
         checkpointId: 6,
         claimMode: 'NO_CLAIM',
         allowNonRestoredState: true,
+        fromJobId: 'f'.repeat(32),
         restoredAt: 1_795_514_000_000,
         firstSnapshotId: 7,
       },

@@ -184,6 +184,63 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     expect(restoreHoldToRelease(job.state)).toBeUndefined();
   });
 
+  it('R71 restored from another job’s savepoint named by fromJobId, the job lets go once none of its live snapshots uses a file of that savepoint', () => {
+    const other = HOLDER;
+    const savepoint = `s3://bucket/sp/savepoint-${other.slice(0, 6)}-0123456789ab`;
+    const job = new Job().register({ numRetained: 1 });
+    const restored = job.run({
+      type: 'RestoreSnapshot',
+      externalPath: savepoint,
+      fromJobId: other,
+      claimMode: 'LEGACY',
+      allowNonRestoredState: false,
+    });
+    expect(restored.events[restored.events.length - 1]).toMatchObject({ fromJobId: other });
+    expect(job.state.restores.latest?.fromJobId).toBe(other);
+    const inheriting = job.trigger();
+    if (!inheriting.accepted) throw new Error('rejected');
+    for (const taskId of job.state.tasks) {
+      job.run({
+        type: 'AcknowledgeTask',
+        snapshotId: inheriting.snapshotId,
+        taskId,
+        stateSize: 1,
+        stateHandles: [{ path: `${savepoint}/sst-${taskId}`, sizeBytes: 1 }],
+      });
+    }
+    expect(restoreHoldToRelease(job.state)).toBeUndefined(); // it uses the savepoint's files
+    job.complete();
+    expect(restoreHoldToRelease(job.state)).toBe(other);
+    // Without fromJobId, a savepoint's path names no job: nothing to let go of.
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: savepoint,
+      claimMode: 'LEGACY',
+      allowNonRestoredState: false,
+    });
+    job.complete();
+    expect(restoreHoldToRelease(job.state)).toBeUndefined();
+    // fromJobId is another job's, and goes with an external path.
+    expect(
+      job.reject({
+        type: 'RestoreSnapshot',
+        externalPath: savepoint,
+        fromJobId: JOB,
+        claimMode: 'LEGACY',
+        allowNonRestoredState: false,
+      }),
+    ).toMatchObject({ code: 'INVALID', rule: 'another-job' });
+    expect(
+      job.reject({
+        type: 'RestoreSnapshot',
+        snapshotId: 1,
+        fromJobId: other,
+        claimMode: 'LEGACY',
+        allowNonRestoredState: false,
+      }),
+    ).toMatchObject({ code: 'INVALID', rule: 'another-job' });
+  });
+
   it('R71 a restored job that ended before any checkpoint of its own lets go', () => {
     const job = new Job().register();
     job.run({

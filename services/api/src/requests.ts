@@ -174,7 +174,16 @@ function snapshotLifecycleSchemas() {
     restore: z
       .strictObject({
         snapshotId: SnapshotId.optional().meta({
-          description: 'One of the job’s completed snapshots; give this or externalPath.',
+          description:
+            'One of the job’s completed snapshots (with fromJobId: of that job); give this or externalPath.',
+        }),
+        fromJobId: JobId.optional().meta({
+          description:
+            'Another job whose completed snapshot this restores from (by snapshotId, or externalPath its ' +
+            'directory): that job holds the snapshot, neither subsumed nor discarded, until this job’s live ' +
+            'snapshots use none of its files (decision 0032). A path in another job’s checkpoint directory is ' +
+            'held without it; a savepoint’s directory names only six characters of its job’s id, so name the ' +
+            'job to have a restore from its savepoint held.',
         }),
         externalPath: Location.optional().meta({
           description:

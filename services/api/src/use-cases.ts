@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   CommandRejected,
+  DEFAULT_NAMESPACE,
   directoriesOf,
   durationMs,
   grantsNamespace,
@@ -8,10 +9,12 @@ import {
   isSharedHandle,
   jobAreaOf,
   normaliseLocation,
+  restorePath,
   restorePlan,
   taskHandlesOf,
   type CommandOf,
   type JobState,
+  type SnapshotState,
   type RestoreStrategy,
 } from '@snapcat/domain';
 import {
@@ -68,8 +71,10 @@ export function createUseCases({ bus, storage, defaults, clusters, namespaceRoot
       const own = namespaces.ownJob(caller.principal, await bus.load(jobId));
       for (const [location, field] of places) namespaces.requirePlace(caller.principal, location, field, own);
     },
-    async requireUnclaimedArea(caller, jobId, checkpointDir) {
-      if (!namespaces.isSharedPlace(caller.principal, checkpointDir)) return;
+    async requireUnclaimedArea({ principal }, jobId, checkpointDir, namespace = DEFAULT_NAMESPACE) {
+      if (!namespaces.isSharedPlace(principal, checkpointDir)) return;
+      // A namespace the token lacks is the domain's to refuse (403), before anything here is said.
+      if (!grantsNamespace(principal!.namespaces, namespace)) return;
       if ((await bus.load(jobId)).registered) return;
       const area = checkpointAreaOf(checkpointDir, jobId);
       if ((await storage.measure({ locations: [area], stateHandles: [] })) === 0) return;
@@ -115,7 +120,12 @@ interface UseCaseContext {
    * its area `<checkpointDir>/<jobId>` holds no files yet (decision 0030). The area is the job's own to
    * name and to delete from, so a client-chosen id must not claim an uncatalogued Flink job's files.
    */
-  requireUnclaimedArea: (caller: Caller, jobId: string, checkpointDir: string) => Promise<void>;
+  requireUnclaimedArea: (
+    caller: Caller,
+    jobId: string,
+    checkpointDir: string,
+    namespace: string | undefined,
+  ) => Promise<void>;
   clusters: UseCaseDeps['clusters'];
   schemas: RequestSchemas;
   job: (path: unknown) => z.infer<RequestSchemas['jobPath']>;
@@ -134,7 +144,7 @@ function jobUseCases(context: UseCaseContext) {
         [input.storage.checkpointDir, 'body.storage.checkpointDir'],
         [input.storage.savepointDir, 'body.storage.savepointDir'],
       ]);
-      await requireUnclaimedArea(caller, jobId, input.storage.checkpointDir);
+      await requireUnclaimedArea(caller, jobId, input.storage.checkpointDir, input.namespace);
       if (input.source) requireScope(caller.principal, 'operator');
       if (input.source && clusters) await requireRegisteredCluster(clusters, input.source.cluster);
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
@@ -232,10 +242,14 @@ function snapshotTakingUseCases({
 function snapshotLifecycleUseCases(context: UseCaseContext) {
   const { bus, storage, namespaces, requirePlaces, schemas, job, snapshot, run } = context;
   return {
-    /** R62: the job (re)started from one of its snapshots or from an external path. */
+    /**
+     * R62: the job (re)started from one of its snapshots, from an external path, or from another job's
+     * snapshot (`fromJobId`, decision 0032), which that job then holds.
+     */
     async restore(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
-      const input = parse(schemas.restore, body, 'body');
+      const { fromJobId: from, ...input } = parse(schemas.restore, body, 'body');
+      if (from !== undefined) return { jobId, ...(await restoreFrom(bus, caller, jobId, from, input)) };
       const command = { type: 'RestoreSnapshot' as const, jobId, ...input };
       if (input.externalPath === undefined) return { jobId, ...(await run(command, metadataOf(caller))) };
       // Loaded once, for the path's check and the hold (a hard-deleted job is refused by the command).
@@ -244,7 +258,8 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
         const own = namespaces.ownJob(caller.principal, state);
         namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       }
-      return { jobId, ...(await restoreHolding(bus, caller, command, state)) };
+      const inArea = await snapshotInAnotherJobsArea(bus, jobId, input.externalPath);
+      return { jobId, ...(await restoreHolding(bus, caller, command, state, inArea)) };
     },
 
     /** R64: what to restore the job from; needs the job's state (the read model keeps no lineage). */
@@ -322,21 +337,31 @@ async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPat
   );
 }
 
-/** The restore, with the hold it needs on another job's snapshot (`holdRestoredSnapshot`) placed first. */
+/** Another job's completed snapshot a restore starts from, which that job holds for it (decision 0032). */
+interface RestoredFrom {
+  jobId: string;
+  snapshotId: number;
+  restorePath: string;
+  /** The id Flink's metadata of it holds: the restored job's snapshot ids continue above it. */
+  checkpointId: number;
+}
+
+/** The restore, recorded with the other job it is from, and the hold that job places for it first. */
 async function restoreHolding(
   bus: CommandBus,
   caller: Caller,
   command: CommandOf<'RestoreSnapshot'>,
   restoring: JobState | undefined,
+  from: RestoredFrom | undefined,
 ) {
-  const { jobId, externalPath } = command;
+  const { jobId } = command;
   // Only for the caller's own registered job: the domain refuses the rest (R55) without a hold placed.
   const own = restoring !== undefined && visibleTo(caller, restoring);
   // The hold is for the restore about to be recorded: the job's next restore count.
   const holder = { jobId, restore: (restoring?.restores.count ?? 0) + 1 };
-  const held = own && (await holdRestoredSnapshot(bus, caller, holder, externalPath!));
+  const held = own && from && (await holdRestoredSnapshot(bus, caller, holder, from));
   try {
-    return await bus.execute(command, metadataOf(caller));
+    return await bus.execute(from ? { ...command, fromJobId: from.jobId } : command, metadataOf(caller));
   } catch (error) {
     // The restore was refused: a hold it placed goes with it (one that was there before stays).
     if (held) await bus.execute({ type: 'ReleaseSnapshotHolds', ...held }, systemMetadataOf(caller));
@@ -345,30 +370,114 @@ async function restoreHolding(
 }
 
 /**
- * Decision 0032: a restore from another catalogued job's checkpoint (`<checkpointDir>/<otherJobId>/chk-<n>`)
- * holds that snapshot in its job before the restore is recorded, so no discard of that job deletes files the
- * restored job may use; the process manager releases it once the restored job's live snapshots use none.
- * The hold is the catalogue's own protection, placed whatever the caller's namespaces.
+ * Decision 0032: a restore from another catalogued job's snapshot holds that snapshot in its job before the
+ * restore is recorded, so no discard of that job deletes files the restored job may use; the process manager
+ * releases it once the restored job's live snapshots use none. The hold is the catalogue's own protection,
+ * placed whatever the caller's namespaces.
  */
 async function holdRestoredSnapshot(
   bus: CommandBus,
   caller: Caller,
   { jobId, restore }: { jobId: string; restore: number },
-  externalPath: string,
+  from: RestoredFrom,
 ): Promise<{ jobId: string; snapshotId: number; holderJobId: string; holderRestore: number } | undefined> {
-  // Flink restores from a snapshot's directory or from its `_metadata` file alike.
-  const path = normaliseLocation(externalPath).replace(/\/_metadata$/, '');
-  const owner = jobAreaOf(path);
-  if (owner === undefined || owner === jobId) return undefined;
-  const state = await bus.loadUnlessDeleted(owner);
-  if (!state) return undefined;
-  const restored = state.completed
-    .map((id) => state.snapshots.get(id)!)
-    .find((snapshot) => directoriesOf(snapshot).some((directory) => normaliseLocation(directory) === path));
-  if (!restored) return undefined;
-  const hold = { jobId: owner, snapshotId: restored.snapshotId, holderJobId: jobId, holderRestore: restore };
+  const hold = { jobId: from.jobId, snapshotId: from.snapshotId, holderJobId: jobId, holderRestore: restore };
   const { reply } = await bus.execute({ type: 'HoldSnapshot', ...hold }, systemMetadataOf(caller));
   return reply.changed ? hold : undefined;
+}
+
+/**
+ * The other catalogued job's completed snapshot a path in its checkpoint directory
+ * (`<checkpointDir>/<otherJobId>/chk-<n>`, or its `_metadata`) is; undefined when it is none.
+ */
+async function snapshotInAnotherJobsArea(
+  bus: CommandBus,
+  jobId: string,
+  externalPath: string,
+): Promise<RestoredFrom | undefined> {
+  const owner = jobAreaOf(restoredDirectory(externalPath));
+  if (owner === undefined || owner === jobId) return undefined;
+  const state = await bus.loadUnlessDeleted(owner);
+  return state && completedSnapshotAt(state, externalPath);
+}
+
+/** A restore from another job's snapshot named by `fromJobId`, which that job holds for it. */
+async function restoreFrom(
+  bus: CommandBus,
+  caller: Caller,
+  jobId: string,
+  fromJobId: string,
+  input: Omit<CommandOf<'RestoreSnapshot'>, 'type' | 'jobId' | 'fromJobId'>,
+) {
+  const state = await bus.loadUnlessDeleted(jobId);
+  const from = await anotherJobsSnapshot(bus, caller, jobId, fromJobId, input);
+  const command = {
+    type: 'RestoreSnapshot' as const,
+    jobId,
+    externalPath: from.restorePath,
+    checkpointId: input.checkpointId ?? from.checkpointId,
+    claimMode: input.claimMode,
+    allowNonRestoredState: input.allowNonRestoredState,
+  };
+  return restoreHolding(bus, caller, command, state, from);
+}
+
+/**
+ * `fromJobId` of a restore: the job must exist for the caller (R55), and `snapshotId` (or `externalPath`) name
+ * one of its completed, externally addressable snapshots; a savepoint's directory names only six characters
+ * of its job's id, so a restore from another job's savepoint is held only when the caller names the job.
+ */
+async function anotherJobsSnapshot(
+  bus: CommandBus,
+  caller: Caller,
+  jobId: string,
+  fromJobId: string,
+  input: { snapshotId?: number; externalPath?: string },
+): Promise<RestoredFrom> {
+  if (fromJobId === jobId) {
+    throw new CommandRejected(
+      'INVALID',
+      'fromJobId',
+      'another-job',
+      'fromJobId names another job; leave it out to restore from one of this job’s snapshots',
+    );
+  }
+  const state = await bus.loadUnlessDeleted(fromJobId);
+  if (!state || !visibleTo(caller, state)) {
+    throw new CommandRejected('NOT_FOUND', 'fromJobId', 'job-exists', `job ${fromJobId} is not registered`);
+  }
+  const snapshot =
+    input.snapshotId !== undefined
+      ? restoredFrom(state, state.snapshots.get(input.snapshotId))
+      : completedSnapshotAt(state, input.externalPath!);
+  if (snapshot) return snapshot;
+  const [field, named] =
+    input.snapshotId !== undefined
+      ? ['body.snapshotId', `snapshot ${input.snapshotId}`]
+      : ['body.externalPath', input.externalPath!];
+  const message = `${named} is not a completed, externally addressable snapshot of job ${fromJobId}`;
+  // A Problem, not a CommandRejected: snapshotId is the body's here, not the path's.
+  throw new Problem(409, 'conflict', 'Conflict', message, [{ field, rule: 'from-job-snapshot', message }]);
+}
+
+/** Flink restores from a snapshot's directory or from its `_metadata` file alike. */
+const restoredDirectory = (externalPath: string): string =>
+  normaliseLocation(externalPath).replace(/\/_metadata$/, '');
+
+/** The job's completed snapshot whose directory the path is, if any. */
+function completedSnapshotAt(state: JobState, externalPath: string): RestoredFrom | undefined {
+  const path = restoredDirectory(externalPath);
+  const snapshot = state.completed
+    .map((id) => state.snapshots.get(id)!)
+    .find((s) => directoriesOf(s).some((directory) => normaliseLocation(directory) === path));
+  return restoredFrom(state, snapshot);
+}
+
+function restoredFrom(state: JobState, snapshot: SnapshotState | undefined): RestoredFrom | undefined {
+  const path = snapshot ? restorePath(snapshot) : null;
+  if (!snapshot || path === null) return undefined;
+  const checkpointId = snapshot.flinkCheckpointId ?? snapshot.snapshotId;
+  return { jobId: state.jobId, snapshotId: snapshot.snapshotId, restorePath: path, checkpointId };
 }
 
 /** Whether the job is registered in one of the caller's namespaces (R55: otherwise it does not exist for it). */

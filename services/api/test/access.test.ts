@@ -102,10 +102,12 @@ describe('access matrix', () => {
   beforeAll(async () => {
     redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
     const readModel = new ReadModel(redis, prefix);
-    // Every path lies inside the roots and holds a snapshot (an import's `_metadata` included).
+    // Every path lies inside the roots and holds a snapshot (an import's `_metadata` included); a new job's
+    // checkpoint area (`<dir>/<jobId>`) is empty, as no uncatalogued job wrote there.
     const storage = {
       isWithinRoots: async () => true,
-      measure: async () => 1,
+      measure: async ({ locations }: { locations: string[] }) =>
+        locations.some((location) => /\/[0-9a-f]{32}$/.test(location)) ? 0 : 1,
     } as unknown as SnapshotStorage;
     fx = apiFixture({
       webhooks: webhookStub(),

@@ -75,3 +75,103 @@ describe('holds placed by restores from another job’s checkpoint', () => {
     expect([res.status, res.body.errors?.[0]?.rule]).toEqual([202, undefined]);
   });
 });
+
+/** Decision 0032: a restore from another job's snapshot named by `fromJobId` (a savepoint's path names no job). */
+describe('restores from another job’s snapshot named by fromJobId', () => {
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  /** A's completed savepoint. */
+  let savepoint: { snapshotId: number; externalPath: string };
+  beforeEach(async () => {
+    fx = apiFixture({ tokens: TOKENS });
+    http = request(fx.app);
+    for (const [jobId, namespace] of [
+      [A, 'team'],
+      [B, 'team'],
+      [OTHER_TEAM_JOB, 'other'],
+    ]) {
+      await http
+        .put(`${BASE}/jobs/${jobId}`)
+        .set(as('admin'))
+        .send({ namespace, tasks: ['t'] })
+        .expect(201);
+    }
+    const { snapshotId } = (
+      await http.post(`${BASE}/jobs/${A}/snapshots`).set(as('admin')).send({ kind: 'SAVEPOINT' }).expect(202)
+    ).body as { snapshotId: number };
+    await http
+      .post(`${BASE}/jobs/${A}/snapshots/${snapshotId}/acks`)
+      .set(as('admin'))
+      .send({ taskId: 't' })
+      .expect(200);
+    const got = await http.get(`${BASE}/jobs/${A}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
+    savepoint = { snapshotId, externalPath: got.body.externalPath };
+    expect(savepoint.externalPath).toMatch(new RegExp(`/savepoint-${A.slice(0, 6)}-[0-9a-f]{12}$`));
+  });
+  afterEach(() => fx.close());
+
+  const discard = () =>
+    http.post(`${BASE}/jobs/${A}/snapshots/${savepoint.snapshotId}/discard`).set(as('admin')).send({});
+  const restoreB = (body: object, who: keyof typeof TOKEN = 'team') =>
+    http
+      .post(`${BASE}/jobs/${B}/restores`)
+      .set(as(who))
+      .send({ claimMode: 'LEGACY', ...body });
+  const eventsOf = async (jobId: string) =>
+    (await http.get(`${BASE}/jobs/${jobId}/events`).set(as('admin')).expect(200)).body.events as {
+      type: string;
+      data: Record<string, unknown>;
+    }[];
+
+  it('by snapshotId: B restores from A’s savepoint path, A holds it (its discard is 409), and B’s restore names A', async () => {
+    const res = await restoreB({ fromJobId: A, snapshotId: savepoint.snapshotId });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ restorePath: savepoint.externalPath, snapshotId: null });
+    expect(res.body.nextSnapshotId).toBeGreaterThan(savepoint.snapshotId);
+    expectProblem(await discard(), 409, 'path.snapshotId', 'held-by-restore');
+    const restored = (await eventsOf(B)).find((e) => e.type === 'SnapshotRestored');
+    expect(restored?.data).toMatchObject({ fromJobId: A, restorePath: savepoint.externalPath });
+    const held = (await eventsOf(A)).find((e) => e.type === 'SnapshotHeld');
+    expect(held?.data).toMatchObject({ snapshotId: savepoint.snapshotId, holderJobId: B, holderRestore: 1 });
+  });
+
+  it('by externalPath (its directory or its _metadata): held the same way, though the token may not name that directory otherwise', async () => {
+    expectProblem(
+      await restoreB({ externalPath: savepoint.externalPath }),
+      403,
+      'body.externalPath',
+      'namespace-storage',
+    );
+    const res = await restoreB({ fromJobId: A, externalPath: `${savepoint.externalPath}/_metadata` });
+    expect(res.status).toBe(201);
+    expectProblem(await discard(), 409, 'path.snapshotId', 'held-by-restore');
+  });
+
+  it('refused, and nothing written, for a job the caller may not see, a snapshot that is not a completed one of it, or the job itself', async () => {
+    const before = { a: (await eventsOf(A)).length, b: (await eventsOf(B)).length };
+    expectProblem(
+      await restoreB({ fromJobId: OTHER_TEAM_JOB, snapshotId: 1 }),
+      404,
+      'body.fromJobId',
+      'job-exists',
+    );
+    expectProblem(
+      await restoreB({ fromJobId: A, snapshotId: 99 }),
+      409,
+      'body.snapshotId',
+      'from-job-snapshot',
+    );
+    expectProblem(
+      await restoreB({
+        fromJobId: A,
+        externalPath: join(fx.defaults.savepointDir, 'savepoint-a0a0a0-000000000000'),
+      }),
+      409,
+      'body.externalPath',
+      'from-job-snapshot',
+    );
+    expectProblem(await restoreB({ fromJobId: B, snapshotId: 1 }), 400, 'body.fromJobId', 'another-job');
+    // No hold on A, no restore of B.
+    expect({ a: (await eventsOf(A)).length, b: (await eventsOf(B)).length }).toEqual(before);
+  });
+});
