@@ -253,6 +253,61 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     await discarded(jobA, 1);
     expect(existsSync(inherited.path)).toBe(false);
   }, 60_000);
+
+  it('a job restored from another job’s native savepoint named by fromJobId keeps its files, and that job holds the savepoint while they are used (decisions 0031, 0032)', async () => {
+    // newJobId's ids are time-ordered: A's and B's share their first six characters, all that a savepoint's
+    // directory names of its job. The restore named A, which tells A's savepoint's files from B's own.
+    const [jobA, jobB] = [newJobId(), newJobId()];
+    expect(jobA.slice(0, 6)).toBe(jobB.slice(0, 6));
+    for (const jobId of [jobA, jobB]) {
+      const res = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
+      expect(res.status).toBe(201);
+    }
+    const triggered = await api.post(`/jobs/${jobA}/snapshots`, { kind: 'SAVEPOINT', formatType: 'NATIVE' });
+    expect(triggered.status).toBe(202);
+    const savepointId = triggered.body.snapshotId as number;
+    const savepointDir = (await snapshot(jobA, savepointId)).externalPath as string;
+    expect(savepointDir).toMatch(new RegExp(`/savepoint-${jobA.slice(0, 6)}-[0-9a-f]{12}$`));
+    const inherited = put(join(savepointDir, 'sst-1'), 300);
+    const ack = await api.post(`/jobs/${jobA}/snapshots/${savepointId}/acks`, {
+      taskId: 'a',
+      stateHandles: [inherited],
+    });
+    expect(ack.body.snapshotStatus).toBe('COMPLETED');
+    const areaA = join(root, 'checkpoints', jobA);
+    await checkpoint(jobA, [put(join(areaA, `chk-${savepointId + 1}`, 'p'), 3)]); // the savepoint is not A's latest
+
+    const restored = await api.post(`/jobs/${jobB}/restores`, {
+      fromJobId: jobA,
+      snapshotId: savepointId,
+      claimMode: 'LEGACY',
+    });
+    expect(restored.status).toBe(201);
+    expect(restored.body.restorePath).toBe(savepointDir);
+    const areaB = join(root, 'checkpoints', jobB);
+    const first = await checkpoint(jobB, [inherited, put(join(areaB, 'chk-1', 'p'), 4)]);
+    const refused = await api.post(`/jobs/${jobA}/snapshots/${savepointId}/discard`, {});
+    expect([refused.status, refused.body.errors?.[0]?.rule]).toEqual([409, 'held-by-restore']);
+
+    // B's compaction: its own files only. Its first checkpoint is subsumed without deleting A's savepoint's
+    // file, and the hold is released.
+    await checkpoint(jobB, [put(join(areaB, 'shared', 'sst-b'), 7)]);
+    const subsumed = await discarded(jobB, first);
+    expect(subsumed.discard.bytesReclaimed).toBe(4);
+    expect(existsSync(inherited.path)).toBe(true);
+    type Recorded = { type: string };
+    await until(
+      async () => {
+        const all = (await api.get(`/jobs/${jobA}/events?limit=1000`)).body.events as Recorded[];
+        return all.some((e) => e.type === 'SnapshotHoldReleased') ? true : undefined;
+      },
+      15_000,
+      'hold released',
+    );
+    expect((await api.post(`/jobs/${jobA}/snapshots/${savepointId}/discard`, {})).status).toBe(202);
+    await discarded(jobA, savepointId);
+    expect(existsSync(savepointDir)).toBe(false);
+  }, 60_000);
 });
 
 describe('orphan report and discards agree on what is live (one rule in the domain)', () => {

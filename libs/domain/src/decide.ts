@@ -27,6 +27,7 @@ import {
   latestCompleted,
   pendingStop,
   pendingWhere,
+  planningJobOf,
   type JobState,
   type SnapshotHold,
   type SnapshotState,
@@ -929,7 +930,7 @@ function strayAck(
   const { cleanup, kept } = planStrayCleanup(
     decider.state.sharedState,
     command.stateHandles,
-    decider.state.jobId,
+    planningJobOf(decider.state),
   );
   decider.emit({
     type: 'StrayAcknowledgementReceived',
@@ -1462,7 +1463,7 @@ function requestDiscardOf(
         snapshot.snapshotId,
         stateHandlesOf(snapshot),
         directoriesOf(snapshot),
-        decider.state.jobId,
+        planningJobOf(decider.state),
       );
   // The deletion must know what to leave inside the directories it deletes; what it keeps elsewhere is
   // listed up to a bound (decision 0022).

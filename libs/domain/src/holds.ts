@@ -1,6 +1,6 @@
-import { normaliseLocation, jobAreaOf, savepointJobPrefixOf } from './shared-state';
+import { isWithin, normaliseLocation, jobAreaOf, savepointJobPrefixOf } from './shared-state';
 import { isTerminal } from './schemas';
-import type { JobState } from './state';
+import { planningJobOf, type JobState } from './state';
 
 /**
  * Decision 0032: the other job this job was last restored from (named by the restore, or by an external path
@@ -39,8 +39,10 @@ export function restoreHoldToRelease(state: JobState): string | undefined {
  */
 function usesFilesOf(state: JobState, owner: string): boolean {
   const prefix = owner.slice(0, 6);
+  const { restoredFrom } = planningJobOf(state);
   for (const [location] of state.sharedState.references.entries()) {
     if (jobAreaOf(location) === owner || savepointJobPrefixOf(location) === prefix) return true;
+    if (restoredFrom !== undefined && isWithin(location, restoredFrom)) return true;
   }
   return false;
 }

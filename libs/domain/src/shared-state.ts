@@ -170,11 +170,11 @@ export function planDiscard(
   snapshotId: number,
   handles: readonly StateHandle[],
   directories: readonly string[],
-  /** The job discarding: its files in another job's checkpoint directory are kept (`jobAreaOf`). */
-  jobId?: string,
+  /** The job discarding: its files in another job's directories are kept (`isOtherJobsFile`). */
+  job?: string | PlanningJob,
 ): DiscardPlan {
   const seen = new Set<string>();
-  const { deleted, kept } = partitionHandles(registry, handles, snapshotId, seen, jobId);
+  const { deleted, kept } = partitionHandles(registry, handles, snapshotId, seen, job);
   const plan: DiscardPlan = { locations: [], stateHandles: deleted, kept };
   for (const directory of directories) {
     const location = normaliseLocation(directory);
@@ -209,9 +209,9 @@ export function planDiscard(
 export function planStrayCleanup(
   registry: SharedStateRegistry,
   handles: readonly StateHandle[],
-  jobId?: string,
+  job?: string | PlanningJob,
 ): { cleanup: StateHandle[]; kept: KeptLocation[] } {
-  const { deleted, kept } = partitionHandles(registry, handles, undefined, new Set(), jobId);
+  const { deleted, kept } = partitionHandles(registry, handles, undefined, new Set(), job);
   return { cleanup: deleted, kept };
 }
 
@@ -221,8 +221,9 @@ function partitionHandles(
   handles: readonly StateHandle[],
   discarding: number | undefined,
   seen: Set<string>,
-  jobId: string | undefined,
+  job: string | PlanningJob | undefined,
 ): { deleted: StateHandle[]; kept: KeptLocation[] } {
+  const planning = typeof job === 'string' ? { jobId: job } : job;
   const deleted: StateHandle[] = [];
   const kept: KeptLocation[] = [];
   const parents = new Map<string, number[] | null>();
@@ -232,7 +233,7 @@ function partitionHandles(
     seen.add(location);
     const why = whyKept(registry, location, discarding, parents);
     if (why) kept.push({ path: location, ...why });
-    else if (jobId !== undefined && isOtherJobsFile(location, jobId)) {
+    else if (planning !== undefined && isOtherJobsFile(location, planning)) {
       kept.push({ path: location, reason: 'OTHER_JOB', snapshots: [] });
     } else deleted.push(handle);
   }
@@ -258,11 +259,23 @@ const FLINK_JOB_AREA = /\/([0-9a-f]{32})\/(?:chk-\d+|shared|taskowned)(?:\/|$)/;
  * either). A savepoint directory names only the first six characters of its job's id, so a job whose id
  * shares them is not told apart (its files are then treated as its own, as before).
  */
-function isOtherJobsFile(location: string, jobId: string): boolean {
+function isOtherJobsFile(location: string, { jobId, restoredFrom }: PlanningJob): boolean {
   const owner = jobAreaOf(location);
   if (owner !== undefined) return owner !== jobId;
+  if (restoredFrom !== undefined && isWithin(location, restoredFrom)) return true;
   const savepointOf = savepointJobPrefixOf(location);
   return savepointOf !== undefined && savepointOf !== jobId.slice(0, 6);
+}
+
+/** The job a plan deletes for, as `isOtherJobsFile` tells its files from other jobs'. */
+export interface PlanningJob {
+  jobId: string;
+  /**
+   * The directory of another job's snapshot the job was last restored from, as the restore named that job
+   * (decision 0032): its files are that job's, even where the directory's name does not tell (a savepoint's
+   * six characters of the job id, shared with this job's).
+   */
+  restoredFrom?: string;
 }
 
 /**
@@ -409,12 +422,12 @@ export function discardPlanOf(
   registry: SharedStateRegistry,
   snapshotId: number,
   request: { locations: string[]; stateHandles: StateHandle[]; kept?: KeptLocation[] | undefined },
-  jobId?: string,
+  job?: string | PlanningJob,
 ): DiscardPlan {
   if (request.kept) {
     return { locations: request.locations, stateHandles: request.stateHandles, kept: request.kept };
   }
-  return planDiscard(registry, snapshotId, request.stateHandles, request.locations, jobId);
+  return planDiscard(registry, snapshotId, request.stateHandles, request.locations, job);
 }
 
 /** A registry's map as a version (a draft's view is never the origin of another draft: see `isSealed`). */

@@ -35,6 +35,7 @@ import {
   planDiscard,
   strayCleanupOwner,
   type DiscardPlan,
+  type PlanningJob,
   type SharedStateRegistry,
 } from './shared-state';
 
@@ -661,7 +662,13 @@ export class Draft {
     const directories = directoriesOf(snapshot);
     const plan: DiscardPlan = event.kept
       ? { locations: event.locations, stateHandles: event.stateHandles, kept: event.kept }
-      : planDiscard(this.state.sharedState, event.snapshotId, handles, directories, this.state.jobId);
+      : planDiscard(
+          this.state.sharedState,
+          event.snapshotId,
+          handles,
+          directories,
+          planningJobOf(this.state),
+        );
     const deleting = deletionIndex(plan);
     this.editRegistry().release(event.snapshotId, handles, directories, deleting);
     // The plan carries the state handles to delete; the aggregate keeps only the counts, so that a job's
@@ -1012,4 +1019,18 @@ function insertSorted(ids: number[], id: number): void {
 function removeSorted(ids: number[], id: number): void {
   const i = ids.indexOf(id);
   if (i >= 0) ids.splice(i, 1);
+}
+
+/** Flink restores from a snapshot's directory or from its `_metadata` file alike: the directory, normalised. */
+export const restoredDirectory = (restorePath: string): string =>
+  normaliseLocation(restorePath).replace(/\/_metadata$/, '');
+
+/**
+ * The job as its discard plans see it: with the directory of the other job's snapshot its latest restore
+ * named (`fromJobId`), whose files are that job's (decision 0032).
+ */
+export function planningJobOf(state: Pick<JobState, 'jobId' | 'restores'>): PlanningJob {
+  const restore = state.restores.latest;
+  if (!restore?.fromJobId || restore.fromJobId === state.jobId) return { jobId: state.jobId };
+  return { jobId: state.jobId, restoredFrom: restoredDirectory(restore.restorePath) };
 }

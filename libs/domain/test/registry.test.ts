@@ -566,6 +566,20 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
     });
   });
 
+  it('files in the directory of the other job’s snapshot the job was restored from are kept, though its name shares the job’s six characters', () => {
+    const sibling = `${OWN.slice(0, 6)}${'d'.repeat(26)}`;
+    const restoredFrom = `/data/sp/savepoint-${sibling.slice(0, 6)}-0123456789ab`;
+    const inherited = handle(`${restoredFrom}/sst-1`);
+    const own = handle(`/data/sp/savepoint-${OWN.slice(0, 6)}-ba9876543210/sst-2`);
+    expect(planDiscard(EMPTY_REGISTRY, 1, [inherited, own], [], { jobId: OWN, restoredFrom })).toEqual({
+      locations: [],
+      stateHandles: [own],
+      kept: [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }],
+    });
+    // Without the restore's directory, six characters cannot tell them apart.
+    expect(planDiscard(EMPTY_REGISTRY, 1, [inherited, own], [], OWN).stateHandles).toEqual([inherited, own]);
+  });
+
   it('property: whatever the handles, no plan deletes a file laid out under another job id', () => {
     const job = fc.constantFrom(OWN, OTHER, 'c'.repeat(32));
     const area = fc

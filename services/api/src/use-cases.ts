@@ -9,6 +9,7 @@ import {
   isSharedHandle,
   jobAreaOf,
   normaliseLocation,
+  restoredDirectory,
   restorePath,
   restorePlan,
   taskHandlesOf,
@@ -459,10 +460,6 @@ async function anotherJobsSnapshot(
   // A Problem, not a CommandRejected: snapshotId is the body's here, not the path's.
   throw new Problem(409, 'conflict', 'Conflict', message, [{ field, rule: 'from-job-snapshot', message }]);
 }
-
-/** Flink restores from a snapshot's directory or from its `_metadata` file alike. */
-const restoredDirectory = (externalPath: string): string =>
-  normaliseLocation(externalPath).replace(/\/_metadata$/, '');
 
 /** The job's completed snapshot whose directory the path is, if any. */
 function completedSnapshotAt(state: JobState, externalPath: string): RestoredFrom | undefined {

@@ -7,6 +7,7 @@ import {
   type Obligation,
   type SavepointSchedule,
   type StateHandle,
+  planningJobOf,
 } from '@snapcat/domain';
 import { nextFireTime, previousFireTime } from '@snapcat/application';
 import type { Queues } from '@snapcat/runtime';
@@ -170,7 +171,7 @@ export class Enqueuer {
     }
     if (unfinished.size === 0) return;
     for (const request of await discardRequests(unfinished)) {
-      const plan = discardPlanOf(state.sharedState, request.snapshotId, request, state.jobId);
+      const plan = discardPlanOf(state.sharedState, request.snapshotId, request, planningJobOf(state));
       await this.discard(state.jobId, request.snapshotId, plan);
     }
   }

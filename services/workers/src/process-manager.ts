@@ -13,6 +13,7 @@ import {
   type EventOf,
   type Obligation,
   type StateHandle,
+  planningJobOf,
 } from '@snapcat/domain';
 import {
   JOB_STREAM_PREFIX,
@@ -225,15 +226,15 @@ export class ProcessManager extends LeasedLogConsumer {
    */
   private async discardPlan(event: EventOf<'SnapshotDiscardRequested'>): Promise<DiscardPlan> {
     if (event.kept) return discardPlanOf(EMPTY_REGISTRY, event.snapshotId, event);
-    const { sharedState } = await this.deps.bus.load(event.jobId);
-    return discardPlanOf(sharedState, event.snapshotId, event, event.jobId);
+    const state = await this.deps.bus.load(event.jobId);
+    return discardPlanOf(state.sharedState, event.snapshotId, event, planningJobOf(state));
   }
 
   /** A stray acknowledgement's handles to delete; for an event from before the registry, planned now. */
   private async strayCleanup(event: EventOf<'StrayAcknowledgementReceived'>): Promise<StateHandle[]> {
     if (event.cleanup) return event.cleanup;
-    const { sharedState } = await this.deps.bus.load(event.jobId);
-    return planStrayCleanup(sharedState, event.stateHandles, event.jobId).cleanup;
+    const state = await this.deps.bus.load(event.jobId);
+    return planStrayCleanup(state.sharedState, event.stateHandles, planningJobOf(state)).cleanup;
   }
 
   private async saveHandled(): Promise<void> {

@@ -8,6 +8,7 @@ import {
   type JobState,
   type SnapshotState,
   type StateHandle,
+  planningJobOf,
 } from '@snapcat/domain';
 import {
   jobStream,
@@ -214,7 +215,11 @@ async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
   if (orders.keep === undefined) {
     const state = await bus.load(jobId);
     if (state.snapshots.get(snapshotId)?.discard?.state === 'DONE') return { skipped: true };
-    orders = discardJob(jobId, snapshotId, discardPlanOf(state.sharedState, snapshotId, orders, jobId));
+    orders = discardJob(
+      jobId,
+      snapshotId,
+      discardPlanOf(state.sharedState, snapshotId, orders, planningJobOf(state)),
+    );
     await job.updateData(orders);
   }
   const { locations, stateHandles, keep } = orders;
