@@ -83,6 +83,17 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     return body.data;
   };
 
+  /** Decision 0032: the process manager released the job's hold of a snapshot another job restored from. */
+  const holdReleased = (jobId: string) =>
+    until(
+      async () => {
+        const all = (await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as { type: string }[];
+        return all.some((e) => e.type === 'SnapshotHoldReleased') ? true : undefined;
+      },
+      15_000,
+      'hold released',
+    );
+
   it('subsumption, persist, a user discard and a stray ack keep every shared file a live checkpoint needs', async () => {
     const jobId = newJobId();
     expect(
@@ -241,14 +252,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
 
     // B's live checkpoints use none of A's files now: the process manager released the hold, and A's next
     // checkpoint subsumes its first, whose files nothing needs any more.
-    await until(
-      async () => {
-        const all = (await api.get(`/jobs/${jobA}/events?limit=1000`)).body.events as Recorded[];
-        return all.some((e) => e.type === 'SnapshotHoldReleased') ? true : undefined;
-      },
-      15_000,
-      'hold released',
-    );
+    await holdReleased(jobA);
     expect(await checkpoint(jobA, [put(join(areaA, 'chk-3', 'p'), 9)])).toBe(3);
     await discarded(jobA, 1);
     expect(existsSync(inherited.path)).toBe(false);
@@ -295,15 +299,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     const subsumed = await discarded(jobB, first);
     expect(subsumed.discard.bytesReclaimed).toBe(4);
     expect(existsSync(inherited.path)).toBe(true);
-    type Recorded = { type: string };
-    await until(
-      async () => {
-        const all = (await api.get(`/jobs/${jobA}/events?limit=1000`)).body.events as Recorded[];
-        return all.some((e) => e.type === 'SnapshotHoldReleased') ? true : undefined;
-      },
-      15_000,
-      'hold released',
-    );
+    await holdReleased(jobA);
     expect((await api.post(`/jobs/${jobA}/snapshots/${savepointId}/discard`, {})).status).toBe(202);
     await discarded(jobA, savepointId);
     expect(existsSync(savepointDir)).toBe(false);

@@ -13,6 +13,22 @@ const hold = (job: Job, snapshotId: number, holderJobId = HOLDER, holderRestore 
 const release = (job: Job, holderJobId = HOLDER, snapshotId?: number) =>
   job.run({ type: 'ReleaseSnapshotHolds', holderJobId, ...(snapshotId !== undefined ? { snapshotId } : {}) });
 
+/** A checkpoint of the job whose every task reports one file in `directory` (inherited through a restore). */
+function completeReferencing(job: Job, directory: string): number {
+  const triggered = job.trigger();
+  if (!triggered.accepted) throw new Error('rejected');
+  for (const taskId of job.state.tasks) {
+    job.run({
+      type: 'AcknowledgeTask',
+      snapshotId: triggered.snapshotId,
+      taskId,
+      stateSize: 1,
+      stateHandles: [{ path: `${directory}/sst-${taskId}`, sizeBytes: 1 }],
+    });
+  }
+  return triggered.snapshotId;
+}
+
 describe('holds of snapshots other jobs restored from (decision 0032)', () => {
   it('R71 a held checkpoint is not subsumed; released, it is at the next completion', () => {
     const job = new Job().register({ numRetained: 1 });
@@ -159,18 +175,8 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
       allowNonRestoredState: false,
     });
     expect(restoreHoldToRelease(job.state)).toBeUndefined(); // nothing of its own yet
-    const inheriting = job.trigger();
-    if (!inheriting.accepted) throw new Error('rejected');
-    for (const taskId of job.state.tasks) {
-      job.run({
-        type: 'AcknowledgeTask',
-        snapshotId: inheriting.snapshotId,
-        taskId,
-        stateSize: 1,
-        stateHandles: [{ path: `/data/chk/${other}/shared/sst-${taskId}`, sizeBytes: 1 }],
-      });
-    }
-    expect(job.snapshot(inheriting.snapshotId).status).toBe('COMPLETED');
+    const inheriting = completeReferencing(job, `/data/chk/${other}/shared`);
+    expect(job.snapshot(inheriting).status).toBe('COMPLETED');
     expect(restoreHoldToRelease(job.state)).toBeUndefined(); // it uses the other job's files
     job.complete(); // compaction: its own files only; the inheriting checkpoint is subsumed
     expect(restoreHoldToRelease(job.state)).toBe(other);
@@ -197,17 +203,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     });
     expect(restored.events[restored.events.length - 1]).toMatchObject({ fromJobId: other });
     expect(job.state.restores.latest?.fromJobId).toBe(other);
-    const inheriting = job.trigger();
-    if (!inheriting.accepted) throw new Error('rejected');
-    for (const taskId of job.state.tasks) {
-      job.run({
-        type: 'AcknowledgeTask',
-        snapshotId: inheriting.snapshotId,
-        taskId,
-        stateSize: 1,
-        stateHandles: [{ path: `${savepoint}/sst-${taskId}`, sizeBytes: 1 }],
-      });
-    }
+    completeReferencing(job, savepoint);
     expect(restoreHoldToRelease(job.state)).toBeUndefined(); // it uses the savepoint's files
     job.complete();
     expect(restoreHoldToRelease(job.state)).toBe(other);

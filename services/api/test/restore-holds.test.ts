@@ -16,6 +16,37 @@ const TOKENS = parseTokenList(
 );
 const as = (who: keyof typeof TOKEN) => ({ authorization: `Bearer ${TOKEN[who]}` });
 
+/** Jobs A and B in `namespace`, and another team's job. */
+async function registerJobs(http: ReturnType<typeof request>, namespace: string, config: object = {}) {
+  for (const [jobId, ns] of [
+    [A, namespace],
+    [B, namespace],
+    [OTHER_TEAM_JOB, 'other'],
+  ] as const) {
+    await http
+      .put(`${BASE}/jobs/${jobId}`)
+      .set(as('admin'))
+      .send({ namespace: ns, tasks: ['t'], ...config })
+      .expect(201);
+  }
+}
+
+/** A snapshot of job A, triggered and acknowledged by its one task: completed. */
+async function completeA(http: ReturnType<typeof request>, kind: 'CHECKPOINT' | 'SAVEPOINT') {
+  const triggered = await http
+    .post(`${BASE}/jobs/${A}/snapshots`)
+    .set(as('admin'))
+    .send({ kind })
+    .expect(202);
+  const { snapshotId } = triggered.body as { snapshotId: number };
+  await http
+    .post(`${BASE}/jobs/${A}/snapshots/${snapshotId}/acks`)
+    .set(as('admin'))
+    .send({ taskId: 't' })
+    .expect(200);
+  return snapshotId;
+}
+
 /** Decision 0032 at the API: the hold a restore places, and only that one, goes with a refused restore. */
 describe('holds placed by restores from another job’s checkpoint', () => {
   let fx: ReturnType<typeof apiFixture>;
@@ -24,25 +55,8 @@ describe('holds placed by restores from another job’s checkpoint', () => {
   beforeEach(async () => {
     fx = apiFixture({ tokens: TOKENS });
     http = request(fx.app);
-    for (const [jobId, namespace] of [
-      [A, 'default'],
-      [B, 'default'],
-      [OTHER_TEAM_JOB, 'other'],
-    ]) {
-      await http
-        .put(`${BASE}/jobs/${jobId}`)
-        .set(as('admin'))
-        .send({ namespace, tasks: ['t'], checkpointing: { numRetained: 5 } })
-        .expect(201);
-    }
-    const { snapshotId } = (
-      await http.post(`${BASE}/jobs/${A}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' })
-    ).body as { snapshotId: number };
-    await http
-      .post(`${BASE}/jobs/${A}/snapshots/${snapshotId}/acks`)
-      .set(as('admin'))
-      .send({ taskId: 't' })
-      .expect(200);
+    await registerJobs(http, 'default', { checkpointing: { numRetained: 5 } });
+    await completeA(http, 'CHECKPOINT');
     // A newer one, so that chk-1 is not the running job's latest (which a discard needs `force` for).
     await http.post(`${BASE}/jobs/${A}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' }).expect(202);
     await http.post(`${BASE}/jobs/${A}/snapshots/2/acks`).set(as('admin')).send({ taskId: 't' }).expect(200);
@@ -85,25 +99,8 @@ describe('restores from another job’s snapshot named by fromJobId', () => {
   beforeEach(async () => {
     fx = apiFixture({ tokens: TOKENS });
     http = request(fx.app);
-    for (const [jobId, namespace] of [
-      [A, 'team'],
-      [B, 'team'],
-      [OTHER_TEAM_JOB, 'other'],
-    ]) {
-      await http
-        .put(`${BASE}/jobs/${jobId}`)
-        .set(as('admin'))
-        .send({ namespace, tasks: ['t'] })
-        .expect(201);
-    }
-    const { snapshotId } = (
-      await http.post(`${BASE}/jobs/${A}/snapshots`).set(as('admin')).send({ kind: 'SAVEPOINT' }).expect(202)
-    ).body as { snapshotId: number };
-    await http
-      .post(`${BASE}/jobs/${A}/snapshots/${snapshotId}/acks`)
-      .set(as('admin'))
-      .send({ taskId: 't' })
-      .expect(200);
+    await registerJobs(http, 'team');
+    const snapshotId = await completeA(http, 'SAVEPOINT');
     const got = await http.get(`${BASE}/jobs/${A}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
     savepoint = { snapshotId, externalPath: got.body.externalPath };
     expect(savepoint.externalPath).toMatch(new RegExp(`/savepoint-${A.slice(0, 6)}-[0-9a-f]{12}$`));
