@@ -16,6 +16,7 @@ import {
   type RecordedEvent,
 } from '../src';
 import { EsdbTestServer } from '../../../test/esdb/test-server';
+import { collect } from '../../../test/support/async';
 
 interface Fixture {
   store: EventStore;
@@ -36,12 +37,6 @@ async function fill(store: EventStore, stream: string, n: number): Promise<void>
 
 const revisionsOf = (page: RecordedEvent[]) => page.map((e) => Number(e.revision));
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
-
-async function collect(pages: AsyncIterable<RecordedEvent[]>): Promise<RecordedEvent[][]> {
-  const out: RecordedEvent[][] = [];
-  for await (const page of pages) out.push(page);
-  return out;
-}
 
 const sum = (state: number, events: RecordedEvent[]) =>
   events.reduce((total, e) => total + (e.data as { n: number }).n, state);

@@ -1,7 +1,13 @@
 import { lstat, mkdir, readdir, realpath, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocationRefusedError, MANIFEST_FILE_NAME, type DeletionRequest, type SnapshotStorage } from './port';
+import {
+  LocationRefusedError,
+  MANIFEST_FILE_NAME,
+  type DeletionRequest,
+  type SnapshotStorage,
+  type StoredFile,
+} from './port';
 
 /**
  * Snapshot storage on the local filesystem (file:// locations and absolute paths), confined to roots.
@@ -74,16 +80,14 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   }
 
   /** Files under the roots, named under the roots as configured (as snapshots name them), not their real paths. */
-  async listFiles(): Promise<{ path: string; size: number; mtimeMs: number }[]> {
-    const out: { path: string; size: number; mtimeMs: number }[] = [];
+  async *listFiles(): AsyncGenerator<StoredFile> {
     const real = await this.resolvedRoots();
     for (const [i, root] of real.entries()) {
-      const found: { path: string; size: number; mtimeMs: number }[] = [];
-      await walk(root, found);
       const configured = resolve(this.roots[i]!);
-      for (const file of found) out.push({ ...file, path: configured + file.path.slice(root.length) });
+      for await (const file of filesUnder(root)) {
+        yield { ...file, path: configured + file.path.slice(root.length) };
+      }
     }
-    return out;
   }
 
   /** The real path of a location, if it lies inside a root; a missing tail is resolved lexically. */
@@ -119,7 +123,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     const directories: string[] = [];
     for (const location of request.locations) {
       const dir = await this.confine(location);
-      const found: { path: string; size: number; mtimeMs: number }[] = [];
+      const found: StoredFile[] = [];
       if (await walk(dir, found)) directories.push(dir);
       for (const f of found) files.set(f.path, f.size);
     }
@@ -173,7 +177,21 @@ async function realpathOfExistingPrefix(path: string): Promise<string> {
 }
 
 /** Files below `dir`, not following symlinks (a link is listed as itself); whether `dir` is a directory. */
-async function walk(dir: string, out: { path: string; size: number; mtimeMs: number }[]): Promise<boolean> {
+/** Collects the files under `dir` (`filesUnder`); true when `dir` is a directory. */
+async function walk(dir: string, out: StoredFile[]): Promise<boolean> {
+  const files = filesUnder(dir);
+  for (;;) {
+    const next = await files.next();
+    if (next.done) return next.value;
+    out.push(next.value);
+  }
+}
+
+/**
+ * The files under `dir`, depth first, one directory's entries at a time (`dir` itself when it is a file);
+ * returns whether `dir` is a directory.
+ */
+async function* filesUnder(dir: string): AsyncGenerator<StoredFile, boolean> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -182,17 +200,17 @@ async function walk(dir: string, out: { path: string; size: number; mtimeMs: num
     if (code === 'ENOENT') return false;
     if (code === 'ENOTDIR') {
       const stat = await lstat(dir);
-      out.push({ path: dir, size: stat.size, mtimeMs: stat.mtimeMs });
+      yield { path: dir, size: stat.size, mtimeMs: stat.mtimeMs };
       return false;
     }
     throw error;
   }
   for (const entry of entries) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) await walk(path, out);
+    if (entry.isDirectory()) yield* filesUnder(path);
     else {
       const stat = await lstat(path).catch(() => undefined);
-      if (stat) out.push({ path, size: stat.size, mtimeMs: stat.mtimeMs });
+      if (stat) yield { path, size: stat.size, mtimeMs: stat.mtimeMs };
     }
   }
   return true;

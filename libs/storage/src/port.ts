@@ -34,8 +34,11 @@ export interface SnapshotStorage {
   writeManifest(directory: string, manifest: unknown): Promise<string>;
   /** Whether a location lies inside the roots (registration uses it to refuse other directories). */
   isWithinRoots(location: string): Promise<boolean>;
-  /** Files under the roots, for the orphan report. */
-  listFiles(): Promise<StoredFile[]>;
+  /**
+   * Files under the roots, for the orphan report: streamed (a page of objects, a directory's entries at a
+   * time), so a bucket of millions of objects is never held in memory.
+   */
+  listFiles(): AsyncIterable<StoredFile>;
   /**
    * What the storage's own configuration means for snapcat's deletions, said once at start (a versioned
    * bucket keeps what snapcat deletes); empty when nothing needs saying or it cannot be read.

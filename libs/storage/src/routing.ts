@@ -38,10 +38,8 @@ export class RoutingSnapshotStorage implements SnapshotStorage {
     return storage ? storage.isWithinRoots(location) : false;
   }
 
-  async listFiles(): Promise<StoredFile[]> {
-    const files: StoredFile[] = [];
-    for (const storage of [this.local, this.s3]) if (storage) files.push(...(await storage.listFiles()));
-    return files;
+  async *listFiles(): AsyncGenerator<StoredFile> {
+    for (const storage of [this.local, this.s3]) if (storage) yield* storage.listFiles();
   }
 
   private storageOf(location: string): SnapshotStorage {

@@ -174,17 +174,15 @@ export class S3SnapshotStorage implements SnapshotStorage {
     return url(target);
   }
 
-  async listFiles(): Promise<StoredFile[]> {
-    const out: StoredFile[] = [];
+  async *listFiles(): AsyncGenerator<StoredFile> {
     for (const root of this.roots) {
       for await (const o of this.list(root.bucket, root.key === '' ? '' : `${root.key}/`)) {
         // A directory marker (Hadoop's S3A writes `dir/` objects) is no file; a key this adapter would refuse to
         // delete (`a//b`, `..`, a percent-encoded slash) is left out too, so that it cannot fail a whole sweep.
         if (o.key.endsWith('/') || !(await this.isWithinRoots(url(o)))) continue;
-        out.push({ path: url(o), size: o.size, mtimeMs: o.modified });
+        yield { path: url(o), size: o.size, mtimeMs: o.modified };
       }
     }
-    return out;
   }
 
   /** The location as a bucket and key, if it lies inside a root; refused otherwise. */

@@ -1,4 +1,5 @@
 import { LocationRefusedError, MANIFEST_FILE_NAME, type SnapshotStorage } from '../src';
+import { collect } from '../../../test/support/async';
 
 /** What the contract needs of a storage under test, and of the place it stores in. */
 export interface StorageFixture {
@@ -111,7 +112,7 @@ export function storageContract(
       const before = Date.now() - 60_000;
       await f.put(`${f.root}/job/chk-3/a`, 3);
       await f.put(`${f.root}/shared/b`, 4);
-      const files = await f.storage.listFiles();
+      const files = await collect(f.storage.listFiles());
       expect(files.map((x) => [x.path, x.size]).sort()).toEqual([
         [`${f.root}/job/chk-3/a`, 3],
         [`${f.root}/shared/b`, 4],

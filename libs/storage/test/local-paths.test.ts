@@ -11,6 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalSnapshotStorage, LocationRefusedError } from '../src';
+import { collect } from '../../../test/support/async';
 
 // Local storage beyond the contract: how locations become paths, what remove leaves, what listFiles names.
 let base: string;
@@ -174,7 +175,7 @@ describe('LocalSnapshotStorage: listFiles', () => {
     file(join(real, 'a', 'b'), 2);
     file(join(other, 'c'), 3);
     symlinkSync(join(other, 'c'), join(real, 'l'));
-    const files = await storage.listFiles();
+    const files = await collect(storage.listFiles());
     expect(files.map((f) => [f.path, f.size]).sort()).toEqual(
       [
         [join(linked, 'a', 'b'), 2],

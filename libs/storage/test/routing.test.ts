@@ -11,6 +11,7 @@ import {
   type SnapshotStorage,
   type StoredFile,
 } from '../src';
+import { collect } from '../../../test/support/async';
 
 /** A storage that records what it is asked and answers fixed numbers. */
 class Recording implements SnapshotStorage {
@@ -35,8 +36,8 @@ class Recording implements SnapshotStorage {
     this.requests.push(['isWithinRoots', location]);
     return true;
   }
-  async listFiles() {
-    return this.files;
+  async *listFiles() {
+    yield* this.files;
   }
 }
 
@@ -121,10 +122,14 @@ describe('RoutingSnapshotStorage', () => {
     const a = { path: '/data/a', size: 1, mtimeMs: 1 };
     const b = { path: 's3://b/b', size: 2, mtimeMs: 2 };
     expect(
-      await new RoutingSnapshotStorage(new Recording(0, [a]), new Recording(0, [b])).listFiles(),
+      await collect(new RoutingSnapshotStorage(new Recording(0, [a]), new Recording(0, [b])).listFiles()),
     ).toEqual([a, b]);
-    expect(await new RoutingSnapshotStorage(undefined, new Recording(0, [b])).listFiles()).toEqual([b]);
-    expect(await new RoutingSnapshotStorage(new Recording(0, [a]), undefined).listFiles()).toEqual([a]);
+    expect(await collect(new RoutingSnapshotStorage(undefined, new Recording(0, [b])).listFiles())).toEqual([
+      b,
+    ]);
+    expect(await collect(new RoutingSnapshotStorage(new Recording(0, [a]), undefined).listFiles())).toEqual([
+      a,
+    ]);
   });
 });
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openSnapshotStorage } from '../src';
+import { collect } from '../../../test/support/async';
 
 /**
  * The S3 client against what S3-compatible stores other than our test server do (a plain HTTP server answering
@@ -155,7 +156,7 @@ it('the files under the roots leave out directory markers and keys the adapter w
       'state/job/chk-1/_metadata',
     ]),
   });
-  const files = await storage().listFiles();
+  const files = await collect(storage().listFiles());
   expect(files.map((f) => f.path)).toEqual([
     's3://flink/state/job/shared/f1',
     's3://flink/state/job/chk-1/_metadata',

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { LocationRefusedError, S3SnapshotStorage, parseS3Location } from '../src';
+import { collect } from '../../../test/support/async';
 
 // The S3 adapter's own logic (paging, batching, retries, backoff, confinement, what is kept) against an
 // S3 client faked in memory: every request is seen, and any of them can be made to fail. The same
@@ -460,7 +461,7 @@ describe('S3SnapshotStorage (fake S3 client)', () => {
     s3.put(`${ROOT}/a`, 3, new Date(5000));
     s3.put(`${ROOT}x/not-mine`, 3, new Date(5000));
     s3.put('s3://other/deep/b', -1);
-    expect(await storage.listFiles()).toEqual([
+    expect(await collect(storage.listFiles())).toEqual([
       { path: `${ROOT}/a`, size: 3, mtimeMs: 5000 },
       { path: 's3://other/deep/b', size: 0, mtimeMs: 0 },
     ]);

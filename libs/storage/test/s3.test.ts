@@ -3,6 +3,7 @@ import { LocationRefusedError, RoutingSnapshotStorage, S3SnapshotStorage, parseS
 import { FaultyS3Proxy } from '../../../test/s3/faulty-proxy';
 import { S3TestServer } from '../../../test/s3/server';
 import { storageContract } from './contract';
+import { collect } from '../../../test/support/async';
 
 // A real S3-protocol server (s3rver) on a local port, reached through the real AWS SDK client.
 const server = new S3TestServer();
@@ -95,7 +96,7 @@ describe('s3 snapshot storage', () => {
     const big = new S3SnapshotStorage(['s3://snapcat/big/root'], client);
     expect(await big.measure({ locations: [dir], stateHandles: [] })).toBe(bytes);
     expect(await big.remove({ locations: [dir], stateHandles: [] })).toBe(bytes);
-    expect(await big.listFiles()).toEqual([]);
+    expect(await collect(big.listFiles())).toEqual([]);
   }, 120_000);
 
   it('routes each location to its storage, and refuses s3:// when no s3 root is configured', async () => {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { normaliseLocation, whyKept, type SharedStateRegistry } from '@snapcat/domain';
 import type { LogFn } from '@snapcat/runtime';
-import type { SnapshotStorage } from '@snapcat/storage';
+import type { SnapshotStorage, StoredFile } from '@snapcat/storage';
 
 export interface OrphanReportDeps {
   storage: SnapshotStorage;
@@ -17,15 +17,23 @@ export interface OrphanReport {
   generatedAt: string;
   graceMs: number;
   deleted: boolean;
+  /** The orphans, the first ORPHANS_LISTED of them; `fileCount` and `totalBytes` count them all. */
   files: { path: string; size: number; modifiedAt: string }[];
+  fileCount: number;
   totalBytes: number;
 }
+
+/** Orphans listed in a report at most: a bucket full of others' files must not make one of gigabytes. */
+export const ORPHANS_LISTED = 10_000;
+/** Orphans deleted in one storage call, as the listing goes (it is never held whole). */
+const DELETION_BATCH = 1_000;
 
 /**
  * Files under the storage roots that no live snapshot references (its directory, its savepoint location
  * or one of its state handles), that no discard is deleting, and that are older than the grace period
  * (a checkpoint in progress writes files before any acknowledgement names them). Deleted only when configured.
- * `registries`: every job's, read (by the sweep) after `startedAt`.
+ * `registries`: every job's, read (by the sweep) after `startedAt`. The listing is streamed: memory holds
+ * the report's files and one batch of deletions, not the storage's listing.
  */
 export async function writeOrphanReport(
   deps: OrphanReportDeps,
@@ -34,31 +42,46 @@ export async function writeOrphanReport(
 ): Promise<number> {
   const { storage, redis } = deps;
   const cutoff = startedAt - deps.orphanGraceMs;
-  // Live is what the discards keep (`whyKept`): one rule for both, so the report never lists what a
-  // discard would keep, nor anything a discard in progress is deleting.
-  const orphans = (await storage.listFiles()).filter((f) => {
-    if (f.mtimeMs >= cutoff) return false;
-    const location = normaliseLocation(f.path);
-    return registries.every((registry) => whyKept(registry, location) === null);
-  });
-  if (deps.deleteOrphans && orphans.length > 0) {
-    await storage.remove({
-      locations: [],
-      stateHandles: orphans.map((f) => ({ path: f.path, sizeBytes: f.size })),
-    });
-  }
   const report: OrphanReport = {
     generatedAt: new Date(startedAt).toISOString(),
     graceMs: deps.orphanGraceMs,
     deleted: deps.deleteOrphans,
-    files: orphans.map((f) => ({
-      path: f.path,
-      size: f.size,
-      modifiedAt: new Date(f.mtimeMs).toISOString(),
-    })),
-    totalBytes: orphans.reduce((sum, f) => sum + f.size, 0),
+    files: [],
+    fileCount: 0,
+    totalBytes: 0,
   };
+  let batch: StoredFile[] = [];
+  const deleteBatch = async () => {
+    if (deps.deleteOrphans && batch.length > 0) {
+      await storage.remove({
+        locations: [],
+        stateHandles: batch.map((f) => ({ path: f.path, sizeBytes: f.size })),
+      });
+    }
+    batch = [];
+  };
+  for await (const file of storage.listFiles()) {
+    // Live is what the discards keep (`whyKept`): one rule for both, so the report never lists what a
+    // discard would keep, nor anything a discard in progress is deleting.
+    if (file.mtimeMs >= cutoff) continue;
+    const location = normaliseLocation(file.path);
+    if (!registries.every((registry) => whyKept(registry, location) === null)) continue;
+    report.fileCount += 1;
+    report.totalBytes += file.size;
+    if (report.files.length < ORPHANS_LISTED) {
+      report.files.push({
+        path: file.path,
+        size: file.size,
+        modifiedAt: new Date(file.mtimeMs).toISOString(),
+      });
+    }
+    batch.push(file);
+    if (batch.length >= DELETION_BATCH) await deleteBatch();
+  }
+  await deleteBatch();
   await redis.set(deps.orphanReportKey, JSON.stringify(report));
-  if (orphans.length) deps.log.info('orphan report', { files: orphans.length, bytes: report.totalBytes });
-  return orphans.length;
+  if (report.fileCount) {
+    deps.log.info('orphan report', { files: report.fileCount, bytes: report.totalBytes });
+  }
+  return report.fileCount;
 }

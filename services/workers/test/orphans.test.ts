@@ -1,0 +1,66 @@
+import IORedis from 'ioredis';
+import { EMPTY_REGISTRY, RegistryEditor } from '@snapcat/domain';
+import type { DeletionRequest, SnapshotStorage, StoredFile } from '@snapcat/storage';
+import { deleteKeys } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+import { ORPHANS_LISTED, writeOrphanReport, type OrphanReport } from '../src/orphans';
+
+/**
+ * A storage of many objects, listed as S3 lists them (a page at a time): it records how far the listing had
+ * gone at each deletion, and what was deleted.
+ */
+class ManyObjects implements Pick<SnapshotStorage, 'listFiles' | 'remove'> {
+  listed = 0;
+  readonly removals: { listedBefore: number; paths: string[] }[] = [];
+  constructor(private readonly count: number) {}
+  async *listFiles(): AsyncGenerator<StoredFile> {
+    for (let i = 0; i < this.count; i += 1) {
+      this.listed += 1;
+      yield { path: `s3://b/state/${i % 7 === 0 ? 'live' : 'old'}/f-${i}`, size: 10, mtimeMs: 1_000 };
+    }
+  }
+  async remove(request: DeletionRequest) {
+    this.removals.push({ listedBefore: this.listed, paths: request.stateHandles.map((h) => h.path) });
+    return 0;
+  }
+}
+
+describe('the orphan report over a large bucket (streamed)', () => {
+  const prefix = testPrefix('orphans');
+  const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  afterAll(async () => {
+    await deleteKeys(prefix);
+    redis.disconnect();
+  });
+
+  it('lists the first ORPHANS_LISTED, counts them all, and deletes in batches as the listing goes', async () => {
+    const count = 25_000;
+    const storage = new ManyObjects(count);
+    // A live snapshot's directory: its files are no orphans.
+    const editor = new RegistryEditor(EMPTY_REGISTRY);
+    editor.ownDirectory(1, 's3://b/state/live');
+    const registry = editor.seal();
+    const key = `${prefix}:report`;
+    const deps = {
+      storage: storage as unknown as SnapshotStorage,
+      redis,
+      orphanReportKey: key,
+      orphanGraceMs: 0,
+      deleteOrphans: true,
+      log: { info: () => {} },
+    };
+    const orphans = await writeOrphanReport(deps, [registry], 10_000);
+    const expected = Array.from({ length: count }, (_, i) => i).filter((i) => i % 7 !== 0);
+    expect(orphans).toBe(expected.length);
+    const report = JSON.parse((await redis.get(key))!) as OrphanReport;
+    expect(report.fileCount).toBe(expected.length);
+    expect(report.totalBytes).toBe(expected.length * 10);
+    expect(report.files).toHaveLength(ORPHANS_LISTED);
+    expect(report.files[0]!.path).toBe('s3://b/state/old/f-1');
+    // Every orphan deleted once, live files never, in batches of at most 1,000 made while listing.
+    const deleted = storage.removals.flatMap((r) => r.paths);
+    expect(deleted).toEqual(expected.map((i) => `s3://b/state/old/f-${i}`));
+    expect(Math.max(...storage.removals.map((r) => r.paths.length))).toBeLessThanOrEqual(1_000);
+    expect(storage.removals[0]!.listedBefore).toBeLessThan(count / 10);
+  });
+});
