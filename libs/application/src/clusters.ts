@@ -4,11 +4,13 @@ import {
   ClusterName,
   ClusterRestUrl,
   CommandRejected,
+  NamespaceGrantSchema,
   clusterView,
   evolveClusters,
   readEvent,
   type ClusterView,
   type Clusters,
+  type NamespaceGrant,
   type SealedSecret,
   type StoredCluster,
 } from '@snapcat/domain';
@@ -47,6 +49,8 @@ export interface Sealer {
 export interface ClusterInput {
   restUrl: string;
   headers?: Record<string, string>;
+  /** The namespaces whose jobs may name the cluster as their source; absent: every namespace (`*`). */
+  namespaces?: NamespaceGrant;
 }
 
 /** Header values cannot be stored: there is no key to seal them with. */
@@ -70,7 +74,7 @@ export class ClusterHeadersUnreadableError extends Error {
 
 /** A change to the clusters, as the repository decides it (the API's input checked first). */
 type ClusterCommand =
-  | { type: 'Put'; name: string; restUrl: string; headers: [string, string][] }
+  | { type: 'Put'; name: string; restUrl: string; headers: [string, string][]; namespaces: '*' | string[] }
   | { type: 'Remove'; name: string }
   | { type: 'RecordReachability'; name: string; reachable: boolean; error: string };
 
@@ -153,7 +157,9 @@ export class ClusterRepository implements ClusterRegistry {
     checked(ClusterRestUrl, input.restUrl, 'restUrl');
     const headers = normalized(checked(ClusterHeaders, input.headers ?? {}, 'headers'));
     if (headers.length > 0 && !this.box) throw new HeadersNeedKeyError();
-    const { reply, events } = await this.change({ type: 'Put', name, restUrl: input.restUrl, headers });
+    const namespaces = sortedGrant(checked(NamespaceGrantSchema, input.namespaces ?? '*', 'namespaces'));
+    const put = { type: 'Put' as const, name, restUrl: input.restUrl, headers, namespaces };
+    const { reply, events } = await this.change(put);
     const cluster = clusterView(reply.get(name)!);
     return { cluster, created: events[0]?.type === 'ClusterRegistered', changed: events.length > 0 };
   }
@@ -186,11 +192,13 @@ export class ClusterRepository implements ClusterRegistry {
     const occurredAt = new Date(now).toISOString();
     switch (command.type) {
       case 'Put': {
-        const { restUrl, headers } = command;
-        if (cluster && cluster.restUrl === restUrl && this.sameHeaders(cluster, headers)) return [];
+        const { restUrl, headers, namespaces } = command;
+        const sameGrant = cluster && JSON.stringify(cluster.namespaces) === JSON.stringify(namespaces);
+        if (cluster && cluster.restUrl === restUrl && sameGrant && this.sameHeaders(cluster, headers))
+          return [];
         const sealed = headers.map(([header, value]) => ({ name: header, value: this.box!.seal(value) }));
         const type = cluster ? 'ClusterChanged' : 'ClusterRegistered';
-        return [{ type, name, restUrl, headers: sealed, occurredAt }];
+        return [{ type, name, restUrl, headers: sealed, namespaces, occurredAt }];
       }
       case 'Remove':
         return cluster ? [{ type: 'ClusterRemoved', name, occurredAt }] : [];
@@ -260,3 +268,7 @@ const normalized = (headers: Record<string, string>): [string, string][] =>
   Object.entries(headers)
     .map(([name, value]): [string, string] => [name.toLowerCase(), value])
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+/** A grant in one spelling (sorted, without repeats), so that the same one given again changes nothing. */
+const sortedGrant = (grant: NamespaceGrant): '*' | string[] =>
+  grant === '*' ? '*' : [...new Set(grant)].sort();

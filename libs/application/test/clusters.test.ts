@@ -48,6 +48,7 @@ describe('ClusterRepository', () => {
         name: 'flink-prod',
         restUrl: 'https://flink.example.com:8081',
         headers: ['authorization', 'x-api-key'],
+        namespaces: '*',
         createdAt: '2026-11-30T10:00:00.000Z',
         updatedAt: '2026-11-30T10:00:00.000Z',
         state: 'UNKNOWN',

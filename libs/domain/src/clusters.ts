@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ClusterName } from './schemas';
+import { NamespaceGrantSchema, type NamespaceGrant } from './namespaces';
 import { SealedSecret } from './webhooks';
 
 /**
@@ -102,7 +103,12 @@ export const SealedHeader = z.strictObject({ name: z.string(), value: SealedSecr
 export type SealedHeader = z.infer<typeof SealedHeader>;
 
 const ofCluster = { name: ClusterName, occurredAt: Timestamp };
-const definition = { restUrl: ClusterRestUrl, headers: z.array(SealedHeader).max(MAX_CLUSTER_HEADERS) };
+const definition = {
+  restUrl: ClusterRestUrl,
+  headers: z.array(SealedHeader).max(MAX_CLUSTER_HEADERS),
+  /** The namespaces whose jobs the cluster may run (absent: every namespace, as before it could be set). */
+  namespaces: NamespaceGrantSchema.optional(),
+};
 
 export const ClusterRegistered = z.strictObject({
   type: z.literal('ClusterRegistered'),
@@ -146,6 +152,8 @@ export interface StoredCluster {
   restUrl: string;
   /** Sorted by name. */
   headers: SealedHeader[];
+  /** The namespaces whose jobs may name it as their source (R67): `*` for every one. */
+  namespaces: NamespaceGrant;
   createdAt: string;
   updatedAt: string;
   /** What the connector last recorded: UNKNOWN until a worker found the cluster unreachable, or back. */
@@ -171,6 +179,7 @@ export function evolveClusters(state: Clusters, event: ClusterEvent): Clusters {
         name: event.name,
         restUrl: event.restUrl,
         headers: event.headers,
+        namespaces: event.namespaces ?? '*',
         createdAt,
         updatedAt: event.occurredAt,
         reachability: state.get(event.name)?.reachability ?? UNKNOWN_REACHABILITY,
@@ -211,6 +220,7 @@ export function clusterView(cluster: StoredCluster) {
     name: cluster.name,
     restUrl: cluster.restUrl,
     headers: cluster.headers.map((header) => header.name),
+    namespaces: cluster.namespaces,
     createdAt: cluster.createdAt,
     updatedAt: cluster.updatedAt,
     /** As the connector last found it (issue 19, item 6): REACHABLE, UNREACHABLE, or UNKNOWN until then. */

@@ -1,6 +1,12 @@
 import express from 'express';
 import { z } from 'zod';
-import { ClusterHeaders, ClusterName, ClusterRestUrl, type ClusterView } from '@snapcat/domain';
+import {
+  ClusterHeaders,
+  ClusterName,
+  ClusterRestUrl,
+  NamespaceGrantSchema,
+  type ClusterView,
+} from '@snapcat/domain';
 import { HeadersNeedKeyError, type ClusterRepository } from '@snapcat/application';
 import { Problem } from './problem';
 import { parse } from './requests';
@@ -20,6 +26,11 @@ const schemas = {
         'names (not host, content-length, connection, transfer-encoding or another hop-by-hop one), values ' +
         'of at most 4096 characters. The values are stored sealed with SNAPCAT_SECRET_KEY and never shown ' +
         'again: answers name the headers only. A PUT replaces them all; left out, the cluster has none.',
+    }),
+    namespaces: NamespaceGrantSchema.optional().meta({
+      description:
+        'The namespaces whose jobs may name the cluster as their `source` (snapcat drives them with this ' +
+        'cluster’s headers): `*`, or a list such as `["payments"]`. Left out: `*`, every namespace.',
     }),
   }),
 };

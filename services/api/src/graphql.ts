@@ -115,6 +115,7 @@ export function createGraphql(deps: GraphqlDeps) {
     Job: jobResolvers(r),
     FlinkCluster: {
       headerNames: (c: ClusterView) => c.headers,
+      namespaces: (c: ClusterView) => (c.namespaces === '*' ? ['*'] : c.namespaces),
     },
     Snapshot: {
       id: (s: SnapshotView) => s.snapshotId,
@@ -399,12 +400,19 @@ function clusterMutations(r: Resolving) {
   return {
     setCluster: (
       _: unknown,
-      a: { name: string; restUrl: string; headers?: { name: string; value: string }[] | null },
+      a: {
+        name: string;
+        restUrl: string;
+        headers?: { name: string; value: string }[] | null;
+        namespaces?: string[] | null;
+      },
       context: Context,
     ) =>
       onClusters(context, async () => {
         const body: Record<string, unknown> = { restUrl: a.restUrl };
         if (a.headers) body.headers = headerRecord(a.headers);
+        // GraphQL lists cannot mix `*` with names: ["*"] is every namespace, as the REST field's "*".
+        if (a.namespaces) body.namespaces = a.namespaces.includes('*') ? '*' : a.namespaces;
         return (await clusters.put({ name: a.name }, body)).cluster;
       }),
     removeCluster: (_: unknown, { name }: { name: string }, context: Context) =>

@@ -381,6 +381,10 @@ export const FlinkCluster = z
       description: 'The names (lowercased) of the headers sent to the cluster; never their values.',
       example: ['authorization'],
     }),
+    namespaces: NamespaceGrantSchema.meta({
+      description: 'The namespaces whose jobs may name the cluster as their source: `*` for every one.',
+      example: ['payments'],
+    }),
     createdAt: Timestamp,
     updatedAt: Timestamp,
     state: z.enum(['UNKNOWN', 'REACHABLE', 'UNREACHABLE']).meta({

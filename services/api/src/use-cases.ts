@@ -20,7 +20,7 @@ import {
 } from '@snapcat/domain';
 import {
   cronProblem,
-  type ClusterRegistry,
+  type ClusterRepository,
   type CommandBus,
   type CommandMetadata,
 } from '@snapcat/application';
@@ -44,7 +44,7 @@ export interface UseCaseDeps {
   storage: SnapshotStorage;
   defaults: { checkpointDir: string; savepointDir: string };
   /** The registered Flink clusters a managed job may name (issue 19); absent: not checked. */
-  clusters?: Pick<ClusterRegistry, 'get'>;
+  clusters?: Pick<ClusterRepository, 'view'>;
   /** SNAPCAT_NAMESPACE_ROOTS: the storage a namespace's tokens may name (decision 0030); absent: none. */
   namespaceRoots?: Readonly<Record<string, readonly string[]>>;
 }
@@ -136,7 +136,7 @@ interface UseCaseContext {
 
 /** A job: its configuration, status and savepoint schedule. */
 function jobUseCases(context: UseCaseContext) {
-  const { requirePlaces, requireUnclaimedArea, clusters, schemas, job, run } = context;
+  const { bus, requirePlaces, requireUnclaimedArea, clusters, schemas, job, run } = context;
   return {
     async configureJob(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
@@ -147,7 +147,10 @@ function jobUseCases(context: UseCaseContext) {
       ]);
       await requireUnclaimedArea(caller, jobId, input.storage.checkpointDir, input.namespace);
       if (input.source) requireScope(caller.principal, 'operator');
-      if (input.source && clusters) await requireRegisteredCluster(clusters, input.source.cluster);
+      if (input.source && clusters) {
+        const namespace = input.namespace ?? (await bus.loadUnlessDeleted(jobId))?.namespace;
+        await requireClusterFor(clusters, input.source.cluster, namespace ?? DEFAULT_NAMESPACE);
+      }
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
@@ -487,15 +490,28 @@ function systemMetadataOf({ requestId, principal }: Caller): CommandMetadata {
   return { correlationId: requestId, actor: principal?.name };
 }
 
-/** R67: a managed job's cluster must be registered, or its connector would have nothing to call. */
-async function requireRegisteredCluster(
-  clusters: Pick<ClusterRegistry, 'get'>,
+/**
+ * R67: a managed job's cluster must be registered, or its connector would have nothing to call, and serve
+ * the job's namespace: snapcat drives the jobs of the cluster (savepoints, stops) with its admin's
+ * credentials, so a team names only the clusters an admin opened to it (decision 0033).
+ */
+async function requireClusterFor(
+  clusters: Pick<ClusterRepository, 'view'>,
   cluster: string,
+  namespace: string,
 ): Promise<void> {
-  if (await clusters.get(cluster)) return;
-  const message = `no Flink cluster ${cluster} is registered (PUT /api/v1/clusters/${cluster})`;
-  throw new Problem(400, 'invalid-request', 'Invalid request', `body.source.cluster: ${message}`, [
-    { field: 'body.source.cluster', rule: 'cluster-registered', message },
+  const view = await clusters.view(cluster);
+  if (view && grantsNamespace(view.namespaces, namespace)) return;
+  const [status, rule, message] = view
+    ? ([403, 'cluster-namespace', `Flink cluster ${cluster} does not serve namespace ${namespace}`] as const)
+    : ([
+        400,
+        'cluster-registered',
+        `no Flink cluster ${cluster} is registered (PUT /api/v1/clusters/${cluster})`,
+      ] as const);
+  const [slug, title] = status === 403 ? ['forbidden', 'Forbidden'] : ['invalid-request', 'Invalid request'];
+  throw new Problem(status, slug, title, `body.source.cluster: ${message}`, [
+    { field: 'body.source.cluster', rule, message },
   ]);
 }
 

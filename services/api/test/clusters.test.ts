@@ -59,6 +59,7 @@ describe('Flink clusters over REST', () => {
       name: 'flink-prod',
       restUrl: 'https://flink.example.com:8081',
       headers: ['authorization'],
+      namespaces: '*',
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
       state: 'UNKNOWN',
@@ -352,6 +353,42 @@ describe('Flink clusters: who may', () => {
     expect((await ask(scoped.operator, '{ clusters { name } }')).data.clusters).toEqual([{ name: 'g' }]);
     expect((await ask(scoped.admin, 'mutation { removeCluster(name: "g") }')).data.removeCluster).toBe(true);
   });
+
+  it('a managed job names only a cluster that serves its namespace (403 cluster-namespace otherwise, nothing written)', async () => {
+    const put = (name: string, namespaces?: unknown) =>
+      http
+        .put(`${URL}/${name}`)
+        .set(as(scoped.admin))
+        .send({ restUrl: 'http://flink:8081', ...(namespaces ? { namespaces } : {}) });
+    expect((await put('flink-team', ['team'])).body.namespaces).toEqual(['team']);
+    expect((await put('flink-other', ['other', 'ops', 'other'])).body.namespaces).toEqual(['ops', 'other']);
+    // The same grant in another order changes nothing.
+    expect((await put('flink-other', ['other', 'ops'])).body.changed).toBe(false);
+    expectProblem(await put('flink-bad', ['Not A Namespace']), 400, 'body.namespaces.0', 'format-regex');
+    const register = (token: string, jobId: string, namespace: string, cluster: string) =>
+      http
+        .put(`/api/v1/jobs/${jobId}`)
+        .set(as(token))
+        .send({ namespace, tasks: ['t'], source: { type: 'flink', cluster } });
+    const jobId = 'a1'.repeat(16);
+    const refused = await register(scoped.adminElsewhere, jobId, 'team', 'flink-other');
+    expectProblem(refused, 403, 'body.source.cluster', 'cluster-namespace');
+    // Not for a token of every namespace either: the cluster serves the job's namespace or not.
+    expectProblem(
+      await register(scoped.admin, jobId, 'default', 'flink-team'),
+      403,
+      'body.source.cluster',
+      'cluster-namespace',
+    );
+    await http.get(`/api/v1/jobs/${jobId}`).set(as(scoped.admin)).expect(404);
+    expect((await register(scoped.adminElsewhere, jobId, 'team', 'flink-team')).status).toBe(201);
+    // A change that leaves the namespace out is checked against the job's own.
+    const moved = await http
+      .put(`/api/v1/jobs/${jobId}`)
+      .set(as(scoped.adminElsewhere))
+      .send({ tasks: ['t'], source: { type: 'flink', cluster: 'flink-other' } });
+    expectProblem(moved, 403, 'body.source.cluster', 'cluster-namespace');
+  });
 });
 
 describe('Flink clusters over GraphQL', () => {
@@ -390,6 +427,15 @@ describe('Flink clusters over GraphQL', () => {
     expect(await fx.clusters.get('flink-gql')).toMatchObject({ headers: {} });
     await gql(set, { headers: [{ name: 'X-Api-Key', value: API_KEY }] });
     expect(await fx.clusters.get('flink-gql')).toMatchObject({ headers: { 'x-api-key': API_KEY } });
+    // Namespaces: ["*"] is every namespace; a list, those only (as REST's "*" and list).
+    const scope = `mutation ($namespaces: [String!]) {
+      setCluster(name: "flink-ns", restUrl: "https://ns.example.com", namespaces: $namespaces) { namespaces }
+    }`;
+    expect((await gql(scope, {})).data.setCluster.namespaces).toEqual(['*']);
+    expect((await gql(scope, { namespaces: ['b', 'a'] })).data.setCluster.namespaces).toEqual(['a', 'b']);
+    expect((await fx.clusters.view('flink-ns'))?.namespaces).toEqual(['a', 'b']);
+    expect((await gql(scope, { namespaces: ['*'] })).data.setCluster.namespaces).toEqual(['*']);
+    await gql('mutation { removeCluster(name: "flink-ns") }');
 
     const refused = async (query: string, variables?: object) =>
       (await gql(query, variables)).errors?.[0]?.extensions;
