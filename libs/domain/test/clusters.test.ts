@@ -107,6 +107,7 @@ describe('the clusters fold', () => {
       name: 'prod',
       restUrl: 'http://jm:8081',
       headers: [{ name: 'authorization', value: sealed('a') }],
+      namespaces: '*', // an event without namespaces (written before they existed): every namespace
       createdAt: '2026-12-01T10:00:00.000Z',
       updatedAt: '2026-12-01T10:00:00.000Z',
       reachability: { state: 'UNKNOWN', since: null, error: null },
@@ -128,12 +129,14 @@ describe('the clusters fold', () => {
         occurredAt: '2026-12-01T11:00:00.000Z',
         restUrl: 'https://jm:8443',
         headers: [],
+        namespaces: ['payments'],
       },
     ]);
     expect(clusters.get('prod')).toEqual({
       name: 'prod',
       restUrl: 'https://jm:8443',
       headers: [],
+      namespaces: ['payments'],
       createdAt: '2026-12-01T10:00:00.000Z',
       updatedAt: '2026-12-01T11:00:00.000Z',
       reachability: { state: 'UNREACHABLE', since: '2026-12-01T10:05:00.000Z', error: 'ECONNREFUSED' },
@@ -195,6 +198,7 @@ describe('the clusters fold', () => {
       name: 'prod',
       restUrl: 'http://jm:8081',
       headers: ['authorization'],
+      namespaces: '*',
       createdAt: '2026-12-01T10:00:00.000Z',
       updatedAt: '2026-12-01T10:00:00.000Z',
       state: 'UNKNOWN',
