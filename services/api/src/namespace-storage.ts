@@ -32,8 +32,11 @@ type OwnJob = Pick<JobState, 'jobId' | 'storage' | 'snapshots'> | null | 'hidden
 export class NamespaceStorage {
   private readonly areas: Map<string, string[]>;
   private readonly defaultPlaces: string[];
-  /** Checkpoint areas of jobs seen (normalised): acknowledgements check these without loading the job. */
-  private readonly checkpointAreas = new Map<string, Set<string>>();
+  /**
+   * The job's own directories seen (normalised): its checkpoint areas and the directories snapcat laid out for
+   * its snapshots acknowledged. Acknowledgements check these without loading the job.
+   */
+  private readonly jobAreas = new Map<string, Set<string>>();
 
   constructor(
     namespaceRoots: Readonly<Record<string, readonly string[]>>,
@@ -112,7 +115,7 @@ export class NamespaceStorage {
     for (const [a, { stateHandles }] of acks.entries()) {
       for (const [h, handle] of stateHandles.entries()) {
         const key = normaliseLocation(handle.path);
-        if (this.inAreas(principal, key) || this.inKnownCheckpointArea(jobId, key)) continue;
+        if (this.inAreas(principal, key) || this.inKnownJobArea(jobId, key)) continue;
         if (!own) {
           const job = this.ownJob(principal, await load());
           if (job === 'hidden') return;
@@ -120,7 +123,7 @@ export class NamespaceStorage {
           own = job
             ? [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])]
             : [];
-          if (job) this.remember(jobId, own[0]!);
+          if (job) this.remember(jobId, own);
         }
         if (own.some((directory) => isWithin(key, directory))) continue;
         throw this.refusal(
@@ -139,16 +142,25 @@ export class NamespaceStorage {
     return false;
   }
 
-  private inKnownCheckpointArea(jobId: string, key: string): boolean {
-    for (const area of this.checkpointAreas.get(jobId) ?? []) if (isWithin(key, area)) return true;
+  private inKnownJobArea(jobId: string, key: string): boolean {
+    for (const area of this.jobAreas.get(jobId) ?? []) if (isWithin(key, area)) return true;
     return false;
   }
 
-  /** A job's checkpoint area only grows the set: a job's former area holds its own older checkpoints. */
-  private remember(jobId: string, area: string): void {
-    if (this.checkpointAreas.size >= MAX_JOBS_REMEMBERED) this.checkpointAreas.clear();
-    const areas = this.checkpointAreas.get(jobId) ?? new Set<string>();
-    this.checkpointAreas.set(jobId, areas.add(area));
+  /** Adds the job's directories; its former checkpoint area stays (it holds the job's own older checkpoints). */
+  private remember(jobId: string, directories: readonly string[]): void {
+    if (this.jobAreas.size >= MAX_JOBS_REMEMBERED) this.jobAreas.clear();
+    const areas = this.jobAreas.get(jobId) ?? new Set<string>();
+    for (const directory of directories) {
+      areas.delete(directory); // re-added: the most recently seen last
+      areas.add(directory);
+    }
+    // The oldest first: a job's periodic savepoints would grow the set without end.
+    for (const oldest of areas) {
+      if (areas.size <= MAX_AREAS_PER_JOB) break;
+      areas.delete(oldest);
+    }
+    this.jobAreas.set(jobId, areas);
   }
 
   private refusal(
@@ -175,5 +187,7 @@ const checkpointArea = (job: Pick<JobState, 'jobId' | 'storage'>): string =>
 export const checkpointAreaOf = (checkpointDir: string, jobId: string): string =>
   normaliseLocation(`${checkpointDir}/${jobId}`);
 
+/** Bounds the directories remembered per job (a savepoint's, once its acknowledgements are over, is not needed). */
+const MAX_AREAS_PER_JOB = 64;
 /** Bounds the areas remembered; forgetting one costs a load of the job at its next acknowledgement. */
 const MAX_JOBS_REMEMBERED = 10_000;

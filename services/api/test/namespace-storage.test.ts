@@ -5,6 +5,10 @@ import request from 'supertest';
 import { ReadModel } from '@snapcat/read-model';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { apiFixture, BASE, expectProblem, graphqlOver } from './fixture';
+import { CommandBus } from '@snapcat/application';
+import { Command } from '@snapcat/domain';
+import { MemoryEventStore } from '@snapcat/event-store';
+import { NamespaceStorage } from '../src/namespace-storage';
 
 /** Team A's job, team B's job, and a job an admin registered for team A in a directory of its choice. */
 const A_JOB = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
@@ -330,5 +334,56 @@ describe('GraphQL mutations name storage by the same rule', () => {
       await fx.close();
       redis.disconnect();
     }
+  });
+});
+
+describe('NamespaceStorage: a savepoint’s acknowledgements from a team’s token', () => {
+  it('load the job once for the savepoint’s directory, however many requests; other files are still refused', async () => {
+    const jobId = 'f1'.repeat(16);
+    const defaults = { checkpointDir: '/data/chk', savepointDir: '/data/sp' };
+    const bus = new CommandBus(new MemoryEventStore());
+    await bus.execute(
+      Command.parse({
+        type: 'ConfigureJob',
+        jobId,
+        name: 'j',
+        namespace: 'team-a',
+        tasks: ['a', 'b', 'c', 'd'],
+        checkpointing: { numRetained: 1 },
+        storage: defaults,
+      }),
+    );
+    const { reply } = await bus.execute(
+      Command.parse({
+        type: 'TriggerSnapshot',
+        jobId,
+        kind: 'SAVEPOINT',
+        triggerId: 't1',
+        triggerType: 'MANUAL',
+        formatType: 'CANONICAL',
+      }),
+    );
+    const snapshotId = (reply as { snapshotId: number }).snapshotId;
+    const directory = (await bus.load(jobId)).snapshots.get(snapshotId)!.externalPath;
+    const namespaces = new NamespaceStorage({}, defaults);
+    const principal = { name: 'team-a', scopes: ['runtime' as const], namespaces: ['team-a'] };
+    let loads = 0;
+    const load = () => {
+      loads += 1;
+      return bus.load(jobId);
+    };
+    const ack = (path: string) =>
+      namespaces.requireAcknowledged(
+        principal,
+        jobId,
+        snapshotId,
+        [{ stateHandles: [{ path, sizeBytes: 1 }] }],
+        (a, h) => `body[${a}].stateHandles[${h}].path`,
+        load,
+      );
+    for (const task of ['a', 'b', 'c']) await ack(`${directory}/${task}`);
+    await ack(`/data/chk/${jobId}/shared/x`); // the checkpoint area, remembered with it
+    expect(loads).toBe(1);
+    await expect(ack('/data/sp/savepoint-000000-000000000000/f')).rejects.toMatchObject({ status: 403 });
   });
 });
