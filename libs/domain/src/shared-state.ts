@@ -114,6 +114,35 @@ export function whyKept(
 }
 
 /**
+ * Whether any of the registries keeps a location: `whyKept(registry, location) !== null` for some registry,
+ * answered from one index of their live locations built once, instead of every registry asked per location.
+ * The orphan sweep asks it for every file under the roots, over every job's registry (files x jobs lookups
+ * before). A property test holds it to `whyKept`.
+ */
+export function keptByAnyOf(registries: readonly SharedStateRegistry[]): (location: string) => boolean {
+  const exact = new Set<string>();
+  const directories = new Set<string>();
+  for (const registry of registries) {
+    for (const [location, reference] of registry.references.entries()) {
+      if (reference.snapshots.length > 0) exact.add(location);
+    }
+    for (const [location] of registry.deleting.entries()) exact.add(location);
+    for (const [directory, owners] of registry.directories.entries()) {
+      if (owners.length > 0) directories.add(directory);
+    }
+  }
+  return (location) => {
+    if (exact.has(location)) return true;
+    if (directories.size === 0) return false;
+    const last = firstAncestorEnd(location);
+    for (let end = location.length; end >= last; end = location.lastIndexOf('/', end - 1)) {
+      if (directories.has(end === location.length ? location : location.slice(0, end))) return true;
+    }
+    return false;
+  };
+}
+
+/**
  * The live snapshots (other than `discarding`) owning the location or a directory it lies in, if any.
  * `directories` caches the answer per directory for one plan: a discard's handles share a few parents.
  */

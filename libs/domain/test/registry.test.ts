@@ -7,6 +7,7 @@ import {
   discardPlanOf,
   isWithin,
   jobAreaOf,
+  keptByAnyOf,
   savepointJobPrefixOf,
   normaliseLocation,
   planDiscard,
@@ -628,6 +629,61 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
           expect(plan.stateHandles.length + plan.kept.length).toBe(distinct.size);
         },
       ),
+    );
+  });
+});
+
+describe('keptByAnyOf (the orphan sweep’s index of every registry’s live locations)', () => {
+  it('property: answers as whyKept over every registry does, for any registries and locations', () => {
+    const segment = fc.constantFrom('a', 'b', 'chk-1', 'shared', 'x.sst');
+    const path = fc
+      .tuple(
+        fc.constantFrom('/data', 's3://bucket', 's3://bucket/p', 'file:///data'),
+        fc.array(segment, { minLength: 0, maxLength: 4 }),
+      )
+      .map(([root, parts]) => [root, ...parts].join('/'));
+    const edit = fc.oneof(
+      fc.record({ reference: fc.integer({ min: 1, max: 4 }), paths: fc.array(path, { maxLength: 3 }) }),
+      fc.record({ own: fc.integer({ min: 1, max: 4 }), path }),
+      fc.record({ release: fc.integer({ min: 1, max: 4 }), paths: fc.array(path, { maxLength: 3 }) }),
+      fc.record({
+        deleting: fc.integer({ min: -3, max: 4 }).filter((n) => n !== 0),
+        paths: fc.array(path, { maxLength: 2 }),
+      }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(edit, { maxLength: 8 }), { maxLength: 4 }),
+        fc.array(path, { maxLength: 12 }),
+        (jobs, asked) => {
+          const registries = jobs.map((edits) =>
+            registry((r) => {
+              for (const e of edits) {
+                if ('reference' in e)
+                  r.reference(
+                    e.reference,
+                    e.paths.map((p) => handle(p)),
+                  );
+                else if ('own' in e) r.ownDirectory(e.own, e.path);
+                else if ('release' in e)
+                  r.release(
+                    e.release,
+                    e.paths.map((p) => handle(p)),
+                    e.paths,
+                    [],
+                  );
+                else r.markDeleting(e.deleting, e.paths);
+              }
+            }),
+          );
+          const kept = keptByAnyOf(registries);
+          for (const location of asked.map(normaliseLocation)) {
+            const expected = registries.some((r) => whyKept(r, location) !== null);
+            expect([location, kept(location)]).toEqual([location, expected]);
+          }
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

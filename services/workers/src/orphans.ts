@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { normaliseLocation, whyKept, type SharedStateRegistry } from '@snapcat/domain';
+import { keptByAnyOf, normaliseLocation, type SharedStateRegistry } from '@snapcat/domain';
 import type { LogFn } from '@snapcat/runtime';
 import type { SnapshotStorage, StoredFile } from '@snapcat/storage';
 
@@ -60,12 +60,11 @@ export async function writeOrphanReport(
     }
     batch = [];
   };
+  // Live is what the discards keep (`whyKept`, through `keptByAnyOf`): one rule for both, so the report never
+  // lists what a discard would keep, nor anything a discard in progress is deleting.
+  const kept = keptByAnyOf(registries);
   for await (const file of storage.listFiles()) {
-    // Live is what the discards keep (`whyKept`): one rule for both, so the report never lists what a
-    // discard would keep, nor anything a discard in progress is deleting.
-    if (file.mtimeMs >= cutoff) continue;
-    const location = normaliseLocation(file.path);
-    if (!registries.every((registry) => whyKept(registry, location) === null)) continue;
+    if (file.mtimeMs >= cutoff || kept(normaliseLocation(file.path))) continue;
     report.fileCount += 1;
     report.totalBytes += file.size;
     if (report.files.length < ORPHANS_LISTED) {
