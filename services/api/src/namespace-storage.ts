@@ -55,7 +55,10 @@ export class NamespaceStorage {
   }
 
   /** Whether a limited caller names a place outside its namespaces' storage: one every namespace shares. */
-  isSharedPlace(principal: Principal | undefined, location: string): boolean {
+  isSharedPlace(
+    principal: Principal | undefined,
+    location: string,
+  ): principal is Principal & { namespaces: string[] } {
     return isLimited(principal) && !this.inAreas(principal, normaliseLocation(location));
   }
 

@@ -72,11 +72,11 @@ export function createUseCases({ bus, storage, defaults, clusters, namespaceRoot
       const own = namespaces.ownJob(caller.principal, await bus.load(jobId));
       for (const [location, field] of places) namespaces.requirePlace(caller.principal, location, field, own);
     },
-    async requireUnclaimedArea({ principal }, jobId, checkpointDir, namespace = DEFAULT_NAMESPACE) {
+    async requireUnclaimedArea({ principal }, jobId, existing, checkpointDir, namespace = DEFAULT_NAMESPACE) {
       if (!namespaces.isSharedPlace(principal, checkpointDir)) return;
-      // A namespace the token lacks is the domain's to refuse (403), before anything here is said.
-      if (!grantsNamespace(principal!.namespaces, namespace)) return;
-      if ((await bus.load(jobId)).registered) return;
+      // A namespace the token lacks is the domain's to refuse (403), before anything here is said; so is a
+      // hard-deleted job (undefined), and a registered one is the caller's already.
+      if (!grantsNamespace(principal.namespaces, namespace) || existing?.registered !== false) return;
       const area = checkpointAreaOf(checkpointDir, jobId);
       if ((await storage.measure({ locations: [area], stateHandles: [] })) === 0) return;
       throw new CommandRejected(
@@ -124,6 +124,8 @@ interface UseCaseContext {
   requireUnclaimedArea: (
     caller: Caller,
     jobId: string,
+    /** The job as it stands (undefined: hard-deleted; not read for a caller of every namespace). */
+    existing: JobState | undefined,
     checkpointDir: string,
     namespace: string | undefined,
   ) => Promise<void>;
@@ -145,11 +147,14 @@ function jobUseCases(context: UseCaseContext) {
         [input.storage.checkpointDir, 'body.storage.checkpointDir'],
         [input.storage.savepointDir, 'body.storage.savepointDir'],
       ]);
-      await requireUnclaimedArea(caller, jobId, input.storage.checkpointDir, input.namespace);
+      // Loaded once for both checks below, and only when one needs it: a limited caller's, a managed job's.
+      const needed = isLimited(caller.principal) || input.source !== undefined;
+      const existing = needed ? await bus.loadUnlessDeleted(jobId) : undefined;
+      await requireUnclaimedArea(caller, jobId, existing, input.storage.checkpointDir, input.namespace);
       if (input.source) requireScope(caller.principal, 'operator');
       if (input.source && clusters) {
-        const namespace = input.namespace ?? (await bus.loadUnlessDeleted(jobId))?.namespace;
-        await requireClusterFor(clusters, input.source.cluster, namespace ?? DEFAULT_NAMESPACE);
+        const namespace = input.namespace ?? existing?.namespace ?? DEFAULT_NAMESPACE;
+        await requireClusterFor(clusters, input.source.cluster, namespace);
       }
       const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
       return { jobId, ...(await run(command, metadataOf(caller))) };
@@ -452,7 +457,7 @@ async function anotherJobsSnapshot(
   }
   const snapshot =
     input.snapshotId !== undefined
-      ? restoredFrom(state, state.snapshots.get(input.snapshotId))
+      ? restoreSourceOf(state, state.snapshots.get(input.snapshotId))
       : completedSnapshotAt(state, input.externalPath!);
   if (snapshot) return snapshot;
   const [field, named] =
@@ -470,10 +475,11 @@ function completedSnapshotAt(state: JobState, externalPath: string): RestoredFro
   const snapshot = state.completed
     .map((id) => state.snapshots.get(id)!)
     .find((s) => directoriesOf(s).some((directory) => normaliseLocation(directory) === path));
-  return restoredFrom(state, snapshot);
+  return restoreSourceOf(state, snapshot);
 }
 
-function restoredFrom(state: JobState, snapshot: SnapshotState | undefined): RestoredFrom | undefined {
+/** The snapshot as a restore's source, if it is a completed, externally addressable one. */
+function restoreSourceOf(state: JobState, snapshot: SnapshotState | undefined): RestoredFrom | undefined {
   const path = snapshot ? restorePath(snapshot) : null;
   if (!snapshot || path === null) return undefined;
   const checkpointId = snapshot.flinkCheckpointId ?? snapshot.snapshotId;
@@ -501,17 +507,17 @@ async function requireClusterFor(
   namespace: string,
 ): Promise<void> {
   const view = await clusters.view(cluster);
-  if (view && grantsNamespace(view.namespaces, namespace)) return;
-  const [status, rule, message] = view
-    ? ([403, 'cluster-namespace', `Flink cluster ${cluster} does not serve namespace ${namespace}`] as const)
-    : ([
-        400,
-        'cluster-registered',
-        `no Flink cluster ${cluster} is registered (PUT /api/v1/clusters/${cluster})`,
-      ] as const);
-  const [slug, title] = status === 403 ? ['forbidden', 'Forbidden'] : ['invalid-request', 'Invalid request'];
-  throw new Problem(status, slug, title, `body.source.cluster: ${message}`, [
-    { field: 'body.source.cluster', rule, message },
+  const field = 'body.source.cluster';
+  if (!view) {
+    const message = `no Flink cluster ${cluster} is registered (PUT /api/v1/clusters/${cluster})`;
+    throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
+      { field, rule: 'cluster-registered', message },
+    ]);
+  }
+  if (grantsNamespace(view.namespaces, namespace)) return;
+  const message = `Flink cluster ${cluster} does not serve namespace ${namespace}`;
+  throw new Problem(403, 'forbidden', 'Forbidden', `${field}: ${message}`, [
+    { field, rule: 'cluster-namespace', message },
   ]);
 }
 
