@@ -200,7 +200,7 @@ export function planDiscard(
   handles: readonly StateHandle[],
   directories: readonly string[],
   /** The job discarding: its files in another job's directories are kept (`isOtherJobsFile`). */
-  job?: string | PlanningJob,
+  job?: PlanningJob,
 ): DiscardPlan {
   const seen = new Set<string>();
   const { deleted, kept } = partitionHandles(registry, handles, snapshotId, seen, job);
@@ -238,7 +238,7 @@ export function planDiscard(
 export function planStrayCleanup(
   registry: SharedStateRegistry,
   handles: readonly StateHandle[],
-  job?: string | PlanningJob,
+  job?: PlanningJob,
 ): { cleanup: StateHandle[]; kept: KeptLocation[] } {
   const { deleted, kept } = partitionHandles(registry, handles, undefined, new Set(), job);
   return { cleanup: deleted, kept };
@@ -250,9 +250,8 @@ function partitionHandles(
   handles: readonly StateHandle[],
   discarding: number | undefined,
   seen: Set<string>,
-  job: string | PlanningJob | undefined,
+  job: PlanningJob | undefined,
 ): { deleted: StateHandle[]; kept: KeptLocation[] } {
-  const planning = typeof job === 'string' ? { jobId: job } : job;
   const deleted: StateHandle[] = [];
   const kept: KeptLocation[] = [];
   const parents = new Map<string, number[] | null>();
@@ -262,7 +261,7 @@ function partitionHandles(
     seen.add(location);
     const why = whyKept(registry, location, discarding, parents);
     if (why) kept.push({ path: location, ...why });
-    else if (planning !== undefined && isOtherJobsFile(location, planning)) {
+    else if (job !== undefined && isOtherJobsFile(location, job)) {
       kept.push({ path: location, reason: 'OTHER_JOB', snapshots: [] });
     } else deleted.push(handle);
   }
@@ -451,7 +450,7 @@ export function discardPlanOf(
   registry: SharedStateRegistry,
   snapshotId: number,
   request: { locations: string[]; stateHandles: StateHandle[]; kept?: KeptLocation[] | undefined },
-  job?: string | PlanningJob,
+  job?: PlanningJob,
 ): DiscardPlan {
   if (request.kept) {
     return { locations: request.locations, stateHandles: request.stateHandles, kept: request.kept };

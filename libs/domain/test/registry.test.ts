@@ -510,6 +510,8 @@ describe('CowMap', () => {
 
 describe('files in another job’s checkpoint or savepoint directory (decision 0031)', () => {
   const OWN = 'a'.repeat(32);
+  /** The job discarding, as its plans see it without a restore from another job. */
+  const PLANNING = { jobId: OWN };
   const OTHER = 'b'.repeat(32);
 
   it.each([
@@ -529,19 +531,25 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
     const inherited = handle(`/data/chk/${OTHER}/shared/sst-1`);
     const own = handle(`/data/chk/${OWN}/shared/sst-2`);
     const elsewhere = handle('/data/restored/sst-3');
-    const plan = planDiscard(EMPTY_REGISTRY, 1, [inherited, own, elsewhere], [`/data/chk/${OWN}/chk-1`], OWN);
+    const plan = planDiscard(
+      EMPTY_REGISTRY,
+      1,
+      [inherited, own, elsewhere],
+      [`/data/chk/${OWN}/chk-1`],
+      PLANNING,
+    );
     expect(plan).toEqual({
       locations: [`/data/chk/${OWN}/chk-1`],
       stateHandles: [own, elsewhere],
       kept: [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }],
     });
-    expect(planStrayCleanup(EMPTY_REGISTRY, [inherited, own], OWN)).toEqual({
+    expect(planStrayCleanup(EMPTY_REGISTRY, [inherited, own], PLANNING)).toEqual({
       cleanup: [own],
       kept: [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }],
     });
     // Referenced by a live snapshot of the job, the reference is the reason given.
     const r = registry((e) => e.reference(2, [inherited]));
-    expect(planDiscard(r, 1, [inherited], [], OWN).kept).toEqual([
+    expect(planDiscard(r, 1, [inherited], [], PLANNING).kept).toEqual([
       { path: inherited.path, reason: 'REFERENCED', snapshots: [2] },
     ]);
   });
@@ -560,7 +568,7 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
   it('files in a savepoint directory another job’s id names are kept too (a restore from its native savepoint); the job’s own savepoint’s go', () => {
     const inherited = handle(`s3://b/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab/sst-1`);
     const own = handle(`s3://b/sp/savepoint-${OWN.slice(0, 6)}-0123456789ab/sst-2`);
-    expect(planDiscard(EMPTY_REGISTRY, 1, [inherited, own], [], OWN)).toEqual({
+    expect(planDiscard(EMPTY_REGISTRY, 1, [inherited, own], [], PLANNING)).toEqual({
       locations: [],
       stateHandles: [own],
       kept: [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }],
@@ -578,7 +586,10 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
       kept: [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }],
     });
     // Without the restore's directory, six characters cannot tell them apart.
-    expect(planDiscard(EMPTY_REGISTRY, 1, [inherited, own], [], OWN).stateHandles).toEqual([inherited, own]);
+    expect(planDiscard(EMPTY_REGISTRY, 1, [inherited, own], [], PLANNING).stateHandles).toEqual([
+      inherited,
+      own,
+    ]);
   });
 
   it('property: whatever the handles, no plan deletes a file laid out under another job id', () => {
@@ -613,8 +624,8 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
           );
           const handles = files.map((p) => handle(p));
           const deleted = [
-            ...planDiscard(r, 1, handles, [], OWN).stateHandles,
-            ...planStrayCleanup(r, handles, OWN).cleanup,
+            ...planDiscard(r, 1, handles, [], PLANNING).stateHandles,
+            ...planStrayCleanup(r, handles, PLANNING).cleanup,
           ];
           for (const file of deleted) {
             const owner = jobAreaOf(normaliseLocation(file.path));
@@ -624,7 +635,7 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
             expect(referenced.map(normaliseLocation)).not.toContain(normaliseLocation(file.path));
           }
           // Nothing is lost: each distinct file is deleted or kept.
-          const plan = planDiscard(r, 1, handles, [], OWN);
+          const plan = planDiscard(r, 1, handles, [], PLANNING);
           const distinct = new Set(files.map(normaliseLocation));
           expect(plan.stateHandles.length + plan.kept.length).toBe(distinct.size);
         },

@@ -176,7 +176,6 @@ async function realpathOfExistingPrefix(path: string): Promise<string> {
   }
 }
 
-/** Files below `dir`, not following symlinks (a link is listed as itself); whether `dir` is a directory. */
 /** Collects the files under `dir` (`filesUnder`); true when `dir` is a directory. */
 async function walk(dir: string, out: StoredFile[]): Promise<boolean> {
   const files = filesUnder(dir);
@@ -188,8 +187,8 @@ async function walk(dir: string, out: StoredFile[]): Promise<boolean> {
 }
 
 /**
- * The files under `dir`, depth first, one directory's entries at a time (`dir` itself when it is a file);
- * returns whether `dir` is a directory.
+ * The files under `dir`, depth first, one directory's entries at a time, not following symlinks (a link is
+ * listed as itself; `dir` itself when it is a file); returns whether `dir` is a directory.
  */
 async function* filesUnder(dir: string): AsyncGenerator<StoredFile, boolean> {
   let entries;
