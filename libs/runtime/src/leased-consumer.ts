@@ -136,8 +136,11 @@ export abstract class LeasedLogConsumer {
   /** Subscribes from `from` (exclusive); the subscription's errors go to `logSubscriptionFailed`. */
   protected abstract subscribeToLog(from: Position): Promise<LogSubscription>;
 
-  /** Runs on every tick while this process is the active consumer. */
-  protected async whileActive(): Promise<void> {}
+  /**
+   * Runs on every tick while this process is the active consumer; `epoch` is the epoch key the tick read
+   * (a Redis wiped after that read holds none, or another one).
+   */
+  protected async whileActive(_epoch: string): Promise<void> {}
 
   protected readonly logSubscriptionFailed = (error: unknown): void => {
     if (error instanceof StoreAccessDeniedError) {
@@ -187,7 +190,7 @@ export abstract class LeasedLogConsumer {
       const epoch = await redis.get(this.keys.epoch);
       if (this.subscription && epoch) {
         this.refusals.clear(); // subscribed a tick ago, and not refused since
-        return await this.whileActive();
+        return await this.whileActive(epoch);
       }
       await this.subscription?.close();
       this.subscription = undefined;

@@ -99,8 +99,8 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     );
   }
 
-  protected override whileActive(): Promise<void> {
-    return this.checkpoint();
+  protected override whileActive(epoch: string): Promise<void> {
+    return this.checkpoint(epoch);
   }
 
   /** The subscriptions as they were at `position` (later changes arrive through $all, in order). */
@@ -165,10 +165,15 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   }
 
   /** Writes where a restart without Redis must resume: before the oldest unsettled delivery. */
-  private async checkpoint(): Promise<void> {
+  private async checkpoint(epoch: string): Promise<void> {
     const now = this.deps.now();
     if (now - this.lastCheckpoint.at < this.deps.checkpointEveryMs) return;
-    const position = (await this.deps.deliveries.oldestUnsettled()) ?? this.position;
+    const handled = this.position; // read first: every delivery up to it is in Redis by now
+    const oldest = await this.deps.deliveries.oldestUnsettled();
+    // A wipe after the tick read the epoch leaves no unsettled delivery to read, and `handled` would then
+    // skip every delivery Redis lost: only what was read from a Redis of the same epoch is believed.
+    if ((await this.deps.redis.get(this.keys.epoch)) !== epoch) return;
+    const position = oldest ?? handled;
     this.lastCheckpoint.at = now;
     if (this.lastCheckpoint.position && comparePositions(this.lastCheckpoint.position, position) === 0)
       return;

@@ -46,8 +46,13 @@ function world(name: string) {
     prefix,
     tick: (ms: number) => (now += ms),
     /** A dispatcher (and its delivery queue) on `onPrefix`, started; reading `onStore` (the world's store by default). */
-    start(onPrefix = prefix, checkpointEveryMs = 0, onStore: EventStore = store) {
-      const deliveries = new Deliveries(redis, { host: '127.0.0.1', port: 6379 }, onPrefix, 1);
+    start(
+      onPrefix = prefix,
+      checkpointEveryMs = 0,
+      onStore: EventStore = store,
+      DeliveriesOf: typeof Deliveries = Deliveries,
+    ) {
+      const deliveries = new DeliveriesOf(redis, { host: '127.0.0.1', port: 6379 }, onPrefix, 1);
       const dispatcher = new WebhookDispatcher({
         store: onStore,
         redis,
@@ -462,6 +467,44 @@ describe('webhook dispatcher', () => {
         fields: { error: 'Error: checkpoint unreadable' },
       });
       expect((await deliveriesOf(deliveries, 'wh_everything01')).map((d) => d.messageId)).toEqual([event.id]);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a wipe between the tick’s epoch read and the read of unsettled deliveries writes no checkpoint past them', async () => {
+    const w = world('wipe-race');
+    try {
+      let wipeNextRead = false;
+      // FLUSHALL landing just after the tick saw the epoch: the unsettled set reads empty.
+      class WipedWhileRead extends Deliveries {
+        override async oldestUnsettled() {
+          if (wipeNextRead) {
+            wipeNextRead = false;
+            await deleteKeys(w.prefix);
+          }
+          return super.oldestUnsettled();
+        }
+      }
+      await w.subscribe('wh_everything01');
+      const [created] = await w.store.readStream(SUBSCRIPTIONS_STREAM, { fromRevision: 0n, maxCount: 1 });
+      const { dispatcher } = w.start(w.prefix, 0, w.store, WipedWhileRead);
+      const event = await w.event(JOB_A, 'JobRegistered');
+      await eventually(() => dispatcher.stats.deliveriesEnqueued === 1, 10_000, 'the delivery');
+      const checkpoints = async () =>
+        (await w.store.readStream(DISPATCHER_STREAM, { fromRevision: 0n, maxCount: 100 })).map(
+          (e) => (e.data as { position: string }).position,
+        );
+      await eventually(
+        async () => (await checkpoints()).includes(formatPosition(created!.position)),
+        10_000,
+        'a checkpoint before the unsettled delivery',
+      );
+      wipeNextRead = true;
+      // The next tick finds the epoch gone and recovers: the delivery Redis lost is enqueued again.
+      await eventually(() => dispatcher.stats.deliveriesEnqueued === 2, 10_000, 'the delivery again');
+      expect(await checkpoints()).not.toContain(formatPosition(event.position));
+      expect(w.logs.filter((l) => l.message.includes('resumes from its durable checkpoint'))).toHaveLength(2);
     } finally {
       await w.close();
     }
