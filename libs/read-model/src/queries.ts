@@ -219,6 +219,15 @@ export class ReadModel {
     return text ? (JSON.parse(text) as string[]) : [];
   }
 
+  /**
+   * The ids of the jobs the read model holds whose id starts with `prefix` (hard-deleted ones too: the caller
+   * reads each from the store). A savepoint's directory names six characters of its job's id.
+   */
+  async jobIdsStartingWith(prefix: string): Promise<string[]> {
+    // Scored alike, the index orders by bytes: every id with the prefix sorts below prefix + U+00FF.
+    return this.redis.zrangebylex((await this.space()).jobs, `[${prefix}`, `(${prefix}\u00ff`);
+  }
+
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */
   async jobs(filter: JobFilter, first: number, after?: string): Promise<Page<StoredJobSummary>> {
     const { status, namespaces } = filter;

@@ -14,7 +14,7 @@ import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
-import { listJobs, type JobListDeps } from './job-list';
+import { listJobs, readModelJobIds, type JobListDeps } from './job-list';
 import { createUseCases, type Caller, type UseCases } from './use-cases';
 import { openApiDocument } from './openapi';
 import { consoleRoutes } from './console';
@@ -90,7 +90,14 @@ export function createApp(deps: AppDeps): express.Express {
   const jsonBody = express.json({ limit: REST_BODY_LIMIT, type: ['application/json', 'application/*+json'] });
   const routes = routeContext(
     deps,
-    createUseCases({ bus, storage, defaults, clusters, namespaceRoots: deps.namespaceRoots }),
+    createUseCases({
+      bus,
+      storage,
+      defaults,
+      clusters,
+      namespaceRoots: deps.namespaceRoots,
+      jobIds: readModel && readModelJobIds(readModel, readModelAvailable),
+    }),
   );
 
   // Acknowledgements are the hot path (a job's subtasks send thousands a second): matched first, on the

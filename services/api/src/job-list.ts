@@ -4,10 +4,11 @@ import { isRedisConnectionError } from '@snapcat/runtime';
 import { Problem } from './problem';
 import { principalOf, visibleNamespaces } from './access';
 import { parse, type requestSchemas } from './requests';
+import type { JobIdIndex } from './use-cases';
 
 export interface JobListDeps {
   /** The Redis read model the list is read from (kept by the projector). */
-  readModel?: Pick<ReadModel, 'jobs'>;
+  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith'>;
   /** Whether Redis answers: while it does not, the list answers 503 at once. */
   readModelAvailable?: () => boolean;
 }
@@ -24,26 +25,47 @@ export function listJobs(
   return async (req, res) => {
     const { status, namespace, limit, after } = parse(schema, req.query, 'query');
     const namespaces = visibleNamespaces(principalOf(req)?.namespaces ?? '*', namespace);
-    const unavailable = (why: string) => {
-      res.setHeader('Retry-After', '1');
-      return new Problem(
-        503,
-        'read-model-unavailable',
-        'Read model unavailable',
-        `the read model is unavailable: ${why} (REST commands keep working)`,
-      );
-    };
-    if (!readModel) throw unavailable('this process has no read model (Redis)');
-    if (readModelAvailable?.() === false) throw unavailable('Redis is unreachable');
-    let page: Awaited<ReturnType<ReadModel['jobs']>>;
-    try {
-      page = await readModel.jobs({ status, namespaces }, limit, after);
-    } catch (error) {
-      if (readModelAvailable?.() === false || isRedisConnectionError(error)) {
-        throw unavailable(`Redis is unreachable (${(error as Error).message})`);
-      }
-      throw error;
-    }
+    if (!readModel) throw readModelUnavailable('this process has no read model (Redis)');
+    const page = await fromReadModel(
+      () => readModel.jobs({ status, namespaces }, limit, after),
+      readModelAvailable,
+    );
     res.json({ jobs: page.items, nextCursor: page.hasNextPage ? page.endCursor : null });
   };
+}
+
+/**
+ * The read model's index of job ids for the use cases (`JobIdIndex`): whose savepoint a path is. A 503
+ * while Redis is unreachable, never an empty answer, which would leave a restored savepoint without its hold.
+ */
+export function readModelJobIds(
+  readModel: Pick<ReadModel, 'jobIdsStartingWith'>,
+  readModelAvailable?: () => boolean,
+): JobIdIndex {
+  return {
+    startingWith: (prefix) => fromReadModel(() => readModel.jobIdsStartingWith(prefix), readModelAvailable),
+  };
+}
+
+/** A read of the read model; Redis unreachable (before or during it) is a 503 problem. */
+async function fromReadModel<T>(read: () => Promise<T>, available?: () => boolean): Promise<T> {
+  if (available?.() === false) throw readModelUnavailable('Redis is unreachable');
+  try {
+    return await read();
+  } catch (error) {
+    if (available?.() === false || isRedisConnectionError(error)) {
+      throw readModelUnavailable(`Redis is unreachable (${(error as Error).message})`);
+    }
+    throw error;
+  }
+}
+
+/** 503: the read model cannot answer (Retry-After is the problem middleware's). */
+function readModelUnavailable(why: string): Problem {
+  return new Problem(
+    503,
+    'read-model-unavailable',
+    'Read model unavailable',
+    `the read model is unavailable: ${why} (REST commands keep working)`,
+  );
 }

@@ -328,7 +328,11 @@ function jobStateRoutes(): DescribedRoute[] {
           '(`externalPath`), in Flink’s claim mode (R62): CLAIM hands the snapshot to the job, which subsumes ' +
           'and discards it like its own checkpoints; NO_CLAIM and LEGACY leave it the user’s, and after NO_CLAIM ' +
           'the next checkpoint is FULL (R63). The previous run’s pending snapshots are aborted. GraphQL ' +
-          '`restorePlan` says what to restore from.',
+          '`restorePlan` says what to restore from. A completed snapshot of another catalogued job (named by ' +
+          '`fromJobId`, or found from the path: its checkpoint directory names the job, a savepoint directory ' +
+          'six characters of it, looked up in the read model) is held by that job until this one no longer ' +
+          'uses its files (decision 0032): 409 `one-owner` when two other jobs hold the path, 503 while Redis ' +
+          'cannot tell.',
         requestParams: jobPath,
         requestBody: body(schemas.restore, {
           claim: { summary: 'Claim a retained checkpoint', value: { snapshotId: 42, claimMode: 'CLAIM' } },

@@ -195,7 +195,11 @@ export function problemMiddleware(
 ): ErrorRequestHandler {
   const loggedAt = new Map<string, number>();
   return (error: unknown, req, res, _next) => {
-    if (error instanceof Problem) return sendProblem(res, error);
+    if (error instanceof Problem) {
+      // Every 503 is worth a retry: one second unless the handler said otherwise.
+      if (error.status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '1');
+      return sendProblem(res, error);
+    }
     if (error instanceof CommandRejected) return sendProblem(res, fromCommandRejected(error));
     const e = error as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') {

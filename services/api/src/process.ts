@@ -24,6 +24,7 @@ import { consoleBuilt } from './console';
 import { createApp } from './app';
 import { createGraphql, createSnapshotEventsPubSub, type SnapshotEventsPubSub } from './graphql';
 import { createUseCases } from './use-cases';
+import { readModelJobIds } from './job-list';
 import { registerServiceMetrics, type ConsumerState, type CountedQueue } from './metrics';
 import { createRateLimiter } from './rate-limit';
 
@@ -228,7 +229,14 @@ function composeApp({
     readModel,
     readModelAvailable: () => redisHealth.reachable,
     graphql: createGraphql({
-      useCases: createUseCases({ bus, storage, defaults, clusters, namespaceRoots: config.namespaceRoots }),
+      useCases: createUseCases({
+        bus,
+        storage,
+        defaults,
+        clusters,
+        namespaceRoots: config.namespaceRoots,
+        jobIds: readModelJobIds(readModel, () => redisHealth.reachable),
+      }),
       store,
       readModel,
       pubsub,

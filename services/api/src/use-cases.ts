@@ -12,6 +12,7 @@ import {
   restoredDirectory,
   restorePath,
   restorePlan,
+  savepointJobPrefixOf,
   taskHandlesOf,
   type CommandOf,
   type JobState,
@@ -47,6 +48,17 @@ export interface UseCaseDeps {
   clusters?: Pick<ClusterRepository, 'view'>;
   /** SNAPCAT_NAMESPACE_ROOTS: the storage a namespace's tokens may name (decision 0030); absent: none. */
   namespaceRoots?: Readonly<Record<string, readonly string[]>>;
+  /** The catalogue's job ids by prefix: whose savepoint a restored or imported path is; absent: not asked. */
+  jobIds?: JobIdIndex;
+}
+
+/**
+ * The catalogue's job ids by prefix (the read model's index of jobs). A savepoint's directory names only six
+ * characters of its job's id; the candidates are then read from the store. Throws rather than answer
+ * nothing when it cannot tell (Redis unreachable): an owner missed is a hold not placed.
+ */
+export interface JobIdIndex {
+  startingWith(prefix: string): Promise<readonly string[]>;
 }
 
 /**
@@ -59,13 +71,15 @@ export interface UseCaseDeps {
  * naming the field (`path.jobId`, `body.kind`) and the rule: REST sends them as problem+json, GraphQL as
  * errors with the same rule and the field without its location.
  */
-export function createUseCases({ bus, storage, defaults, clusters, namespaceRoots = {} }: UseCaseDeps) {
+export function createUseCases(deps: UseCaseDeps) {
+  const { bus, storage, defaults, clusters, namespaceRoots = {}, jobIds } = deps;
   const schemas = requestSchemas(defaults);
   const namespaces = new NamespaceStorage(namespaceRoots, defaults);
   const context: UseCaseContext = {
     bus,
     storage,
     namespaces,
+    anotherJobsSnapshotAt: (jobId, externalPath) => anotherJobsSnapshotAt(bus, jobIds, jobId, externalPath),
     async requirePlaces(caller, jobId, places) {
       for (const [location, field] of places) await requireWithinRoots(storage, location, field);
       if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
@@ -111,6 +125,8 @@ interface UseCaseContext {
   storage: SnapshotStorage;
   /** What a token limited to namespaces may name in storage. */
   namespaces: NamespaceStorage;
+  /** Another catalogued job's completed snapshot `externalPath` is (not `jobId`'s), if any. */
+  anotherJobsSnapshotAt: (jobId: string, externalPath: string) => Promise<RestoredFrom | undefined>;
   /**
    * Places a command creates directories in (`[location, field]`, undefined: none named): inside the storage
    * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
@@ -250,6 +266,7 @@ function snapshotTakingUseCases({
 /** A snapshot once taken: restored from, persisted, imported, discarded, its state handles. */
 function snapshotLifecycleUseCases(context: UseCaseContext) {
   const { bus, storage, namespaces, requirePlaces, schemas, job, snapshot, run } = context;
+  const { anotherJobsSnapshotAt } = context;
   return {
     /**
      * R62: the job (re)started from one of its snapshots, from an external path, or from another job's
@@ -267,8 +284,8 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
         const own = namespaces.ownJob(caller.principal, state);
         namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       }
-      const inArea = await snapshotInAnotherJobsArea(bus, jobId, input.externalPath);
-      return { jobId, ...(await restoreHolding(bus, caller, command, state, inArea)) };
+      const source = await anotherJobsSnapshotAt(jobId, input.externalPath);
+      return { jobId, ...(await restoreHolding(bus, caller, command, state, source)) };
     },
 
     /** R64: what to restore the job from; needs the job's state (the read model keeps no lineage). */
@@ -304,6 +321,16 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
       await requireNotAnotherJobs(bus, jobId, input.externalPath);
+      if (await anotherJobsSnapshotAt(jobId, input.externalPath)) {
+        throw new CommandRejected(
+          'CONFLICT',
+          'externalPath',
+          'another-jobs-snapshot',
+          `${input.externalPath} is a completed snapshot of another job the catalogue holds: imported here ` +
+            'too, either job’s discard would delete it under the other. Restore from it instead ' +
+            `(POST /api/v1/jobs/${jobId}/restores with fromJobId and its externalPath)`,
+        );
+      }
       const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
@@ -396,18 +423,36 @@ async function holdRestoredSnapshot(
 }
 
 /**
- * The other catalogued job's completed snapshot a path in its checkpoint directory
- * (`<checkpointDir>/<otherJobId>/chk-<n>`, or its `_metadata`) is; undefined when it is none.
+ * The other catalogued job's completed snapshot a path (a directory or its `_metadata`) is; undefined when it
+ * is none. In a checkpoint directory the path names its job (`<checkpointDir>/<otherJobId>/chk-<n>`). A
+ * savepoint's (`savepoint-<6 characters of the job id>-<12 hex>`, Flink's
+ * AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint) names six characters: every other job
+ * whose id starts with them is asked, since ids chosen by people (PIPELINE_FIXED_JOB_ID) often share them.
+ * Two owners is a 409: the caller names the one with `fromJobId`.
  */
-async function snapshotInAnotherJobsArea(
+async function anotherJobsSnapshotAt(
   bus: CommandBus,
+  jobIds: JobIdIndex | undefined,
   jobId: string,
   externalPath: string,
 ): Promise<RestoredFrom | undefined> {
-  const owner = jobAreaOf(restoredDirectory(externalPath));
-  if (owner === undefined || owner === jobId) return undefined;
-  const state = await bus.loadUnlessDeleted(owner);
-  return state && completedSnapshotAt(state, externalPath);
+  const directory = restoredDirectory(externalPath);
+  const inArea = jobAreaOf(directory);
+  const prefix = inArea === undefined ? savepointJobPrefixOf(directory) : undefined;
+  const candidates =
+    inArea !== undefined ? [inArea] : prefix !== undefined && jobIds ? await jobIds.startingWith(prefix) : [];
+  const found: RestoredFrom[] = [];
+  for (const candidate of candidates) {
+    if (candidate === jobId) continue;
+    const state = await bus.loadUnlessDeleted(candidate);
+    const snapshot = state && completedSnapshotAt(state, externalPath);
+    if (snapshot) found.push(snapshot);
+  }
+  if (found.length <= 1) return found[0];
+  const message = `${externalPath} is a completed snapshot of more than one other job: name the one with fromJobId`;
+  throw new Problem(409, 'conflict', 'Conflict', message, [
+    { field: 'body.externalPath', rule: 'one-owner', message },
+  ]);
 }
 
 /** A restore from another job's snapshot named by `fromJobId`, which that job holds for it. */

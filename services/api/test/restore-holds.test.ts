@@ -1,7 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import IORedis from 'ioredis';
 import request from 'supertest';
+import { rebuildReadModel, ReadModel } from '@snapcat/read-model';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
+import { deleteKeys } from '../../../test/support/redis';
 import { apiFixture, BASE, expectProblem } from './fixture';
 
 const A = 'a0'.repeat(16);
@@ -170,5 +173,99 @@ describe('restores from another job’s snapshot named by fromJobId', () => {
     expectProblem(await restoreB({ fromJobId: B, snapshotId: 1 }), 400, 'body.fromJobId', 'another-job');
     // No hold on A, no restore of B.
     expect({ a: (await eventsOf(A)).length, b: (await eventsOf(B)).length }).toEqual(before);
+  });
+});
+
+/**
+ * Decision 0032: a restore from another job's savepoint by its path alone. The directory names six characters
+ * of the job's id, so the jobs starting with them are found in the read model (a real Redis) and read.
+ */
+describe('restores from another job’s savepoint by its path alone', () => {
+  const prefix = `snapcat-test-restore-path-${process.pid}-${Date.now().toString(36)}`;
+  /** Shares A's first six characters, as ids chosen by people do: not the savepoint's owner. */
+  const A_TWIN = `${A.slice(0, 6)}${'f'.repeat(26)}`;
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  let redis: IORedis;
+  let reachable: boolean;
+  let savepoint: { snapshotId: number; externalPath: string };
+  beforeEach(async () => {
+    redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    reachable = true;
+    fx = apiFixture({
+      tokens: TOKENS,
+      readModel: new ReadModel(redis, prefix),
+      readModelAvailable: () => reachable,
+    });
+    http = request(fx.app);
+    await registerJobs(http, 'default');
+    await http
+      .put(`${BASE}/jobs/${A_TWIN}`)
+      .set(as('admin'))
+      .send({ tasks: ['t'] })
+      .expect(201);
+    const snapshotId = await completeA(http, 'SAVEPOINT');
+    const got = await http.get(`${BASE}/jobs/${A}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
+    savepoint = { snapshotId, externalPath: got.body.externalPath };
+    mkdirSync(savepoint.externalPath, { recursive: true });
+    writeFileSync(join(savepoint.externalPath, '_metadata'), 'x');
+    await rebuildReadModel(fx.store, redis, prefix);
+  });
+  afterEach(async () => {
+    await fx.close();
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  const discard = () =>
+    http.post(`${BASE}/jobs/${A}/snapshots/${savepoint.snapshotId}/discard`).set(as('admin')).send({});
+  const restoreB = () =>
+    http
+      .post(`${BASE}/jobs/${B}/restores`)
+      .set(as('admin'))
+      .send({ externalPath: `${savepoint.externalPath}/_metadata`, claimMode: 'CLAIM' });
+  const typesOf = async (jobId: string) =>
+    (
+      (await http.get(`${BASE}/jobs/${jobId}/events`).set(as('admin')).expect(200)).body.events as {
+        type: string;
+        data: Record<string, unknown>;
+      }[]
+    ).map((e) => ({ type: e.type, ...e.data }));
+
+  it('the owner holds it (its discard is 409) and the restore names it, not the job sharing its prefix', async () => {
+    expect((await restoreB()).status).toBe(201);
+    expectProblem(await discard(), 409, 'path.snapshotId', 'held-by-restore');
+    expect((await typesOf(B)).find((e) => e.type === 'SnapshotRestored')).toMatchObject({ fromJobId: A });
+    expect((await typesOf(A)).find((e) => e.type === 'SnapshotHeld')).toMatchObject({ holderJobId: B });
+    expect((await typesOf(A_TWIN)).map((e) => e.type)).toEqual(['JobRegistered']);
+  });
+
+  it('while Redis is unreachable the restore is a 503 and writes nothing: a restore without its hold is worse than none', async () => {
+    reachable = false;
+    const res = await restoreB();
+    expectProblem(res, 503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
+    expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
+  });
+
+  it('importing it into another job is a 409 (either discard would delete it under the other)', async () => {
+    const res = await http
+      .post(`${BASE}/jobs/${B}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: savepoint.externalPath, kind: 'SAVEPOINT' });
+    expectProblem(res, 409, 'body.externalPath', 'another-jobs-snapshot');
+    expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
+  });
+
+  it('a savepoint two other jobs hold (imported before this check) is a 409 asking for fromJobId', async () => {
+    await fx.bus.execute({
+      type: 'ImportSnapshot',
+      jobId: A_TWIN,
+      externalPath: savepoint.externalPath,
+      kind: 'SAVEPOINT',
+    });
+    expectProblem(await restoreB(), 409, 'body.externalPath', 'one-owner');
+    expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
   });
 });
