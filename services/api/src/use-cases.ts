@@ -274,18 +274,15 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
      */
     async restore(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
-      const { fromJobId: from, ...input } = parse(schemas.restore, body, 'body');
-      if (from !== undefined) return { jobId, ...(await restoreFrom(bus, caller, jobId, from, input)) };
+      const { fromJobId, ...input } = parse(schemas.restore, body, 'body');
+      if (fromJobId !== undefined)
+        return { jobId, ...(await restoreFrom(bus, caller, jobId, fromJobId, input)) };
       const command = { type: 'RestoreSnapshot' as const, jobId, ...input };
       if (input.externalPath === undefined) return { jobId, ...(await run(command, metadataOf(caller))) };
-      // Loaded once, for the path's check and the hold (a hard-deleted job is refused by the command).
-      const state = await bus.loadUnlessDeleted(jobId);
-      if (state && isLimited(caller.principal)) {
-        const own = namespaces.ownJob(caller.principal, state);
-        namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
-      }
-      const source = await anotherJobsSnapshotAt(jobId, input.externalPath);
-      return { jobId, ...(await restoreHolding(bus, caller, command, state, source)) };
+      return {
+        jobId,
+        ...(await restoreFromPath(context, caller, { ...command, externalPath: input.externalPath })),
+      };
     },
 
     /** R64: what to restore the job from; needs the job's state (the read model keeps no lineage). */
@@ -320,17 +317,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       const own = isLimited(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
-      await requireNotAnotherJobs(bus, jobId, input.externalPath);
-      if (await anotherJobsSnapshotAt(jobId, input.externalPath)) {
-        throw new CommandRejected(
-          'CONFLICT',
-          'externalPath',
-          'another-jobs-snapshot',
-          `${input.externalPath} is a completed snapshot of another job the catalogue holds: imported here ` +
-            'too, either job’s discard would delete it under the other. Restore from it instead ' +
-            `(POST /api/v1/jobs/${jobId}/restores with fromJobId and its externalPath)`,
-        );
-      }
+      await requireNotAnotherJobs(bus, anotherJobsSnapshotAt, jobId, input.externalPath);
       const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
@@ -358,18 +345,34 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
 
 /**
  * A directory laid out under another catalogued job's id (`<checkpointDir>/<jobId>/chk-<n>`) is that job's:
- * imported here too, either job's discard would delete it under the other (decision 0031). A previous run's
- * checkpoint under a job id the catalogue does not hold imports.
+ * imported here too, either job's discard would delete it under the other (decision 0031); so is another
+ * job's completed snapshot elsewhere (a savepoint). A previous run's checkpoint under a job id the catalogue
+ * does not hold imports.
  */
-async function requireNotAnotherJobs(bus: CommandBus, jobId: string, externalPath: string): Promise<void> {
+async function requireNotAnotherJobs(
+  bus: CommandBus,
+  anotherJobsSnapshotAt: UseCaseContext['anotherJobsSnapshotAt'],
+  jobId: string,
+  externalPath: string,
+): Promise<void> {
   const owner = jobAreaOf(normaliseLocation(externalPath));
-  if (owner === undefined || owner === jobId || !(await bus.loadUnlessDeleted(owner))?.registered) return;
+  if (owner !== undefined && owner !== jobId && (await bus.loadUnlessDeleted(owner))?.registered) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'externalPath',
+      'another-jobs-checkpoint',
+      `${externalPath} lies in the checkpoint directory of job ${owner}, which the catalogue holds: ` +
+        `restore from it (POST /api/v1/jobs/${jobId}/restores with its externalPath) rather than import it`,
+    );
+  }
+  if (owner !== undefined || !(await anotherJobsSnapshotAt(jobId, externalPath))) return;
   throw new CommandRejected(
     'CONFLICT',
     'externalPath',
-    'another-jobs-checkpoint',
-    `${externalPath} lies in the checkpoint directory of job ${owner}, which the catalogue holds: ` +
-      `restore from it (POST /api/v1/jobs/${jobId}/restores with its externalPath) rather than import it`,
+    'another-jobs-snapshot',
+    `${externalPath} is a completed snapshot of another job the catalogue holds: imported here too, either ` +
+      'job’s discard would delete it under the other. Restore from it instead ' +
+      `(POST /api/v1/jobs/${jobId}/restores with fromJobId and its externalPath)`,
   );
 }
 
@@ -453,6 +456,23 @@ async function anotherJobsSnapshotAt(
   throw new Problem(409, 'conflict', 'Conflict', message, [
     { field: 'body.externalPath', rule: 'one-owner', message },
   ]);
+}
+
+/** A restore from a path: a limited caller may name only its namespace's; another job's snapshot is held. */
+async function restoreFromPath(
+  { bus, namespaces, anotherJobsSnapshotAt }: UseCaseContext,
+  caller: Caller,
+  command: CommandOf<'RestoreSnapshot'> & { externalPath: string },
+) {
+  const { jobId, externalPath } = command;
+  // Loaded once, for the path's check and the hold (a hard-deleted job is refused by the command).
+  const state = await bus.loadUnlessDeleted(jobId);
+  if (state && isLimited(caller.principal)) {
+    const own = namespaces.ownJob(caller.principal, state);
+    namespaces.requireState(caller.principal, externalPath, 'body.externalPath', own);
+  }
+  const from = await anotherJobsSnapshotAt(jobId, externalPath);
+  return restoreHolding(bus, caller, command, state, from);
 }
 
 /** A restore from another job's snapshot named by `fromJobId`, which that job holds for it. */
