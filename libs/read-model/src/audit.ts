@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { scanKeys } from '@snapcat/runtime';
 import { isDeepStrictEqual } from 'node:util';
 import { Draft, initialState, snapshotView, type JobState } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream } from '@snapcat/application';
@@ -14,7 +13,7 @@ import {
   type EventStore,
   type Position,
 } from '@snapcat/event-store';
-import { ReadModelKeys, type KeySpace } from './keys';
+import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { storedJobViews, writeJobViews } from './writes';
 
@@ -195,8 +194,4 @@ async function jobAsApplied(redis: Redis, space: KeySpace, jobId: string) {
     }
     if (attempt >= 20) throw new Error(`job ${jobId} kept changing while the audit read it (20 tries)`);
   }
-}
-
-async function deleteSpace(redis: Redis, ns: string): Promise<void> {
-  for await (const found of scanKeys(redis, `${ns}:*`)) await redis.del(...found);
 }

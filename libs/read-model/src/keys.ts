@@ -1,3 +1,6 @@
+import type { Redis } from 'ioredis';
+import { scanKeys } from '@snapcat/runtime';
+
 /**
  * Redis keys of the read model. Everything lives under a version, `<prefix>:rm:v<N>:…`; `<prefix>:rm:current`
  * names the version queries use, so a rebuild fills a fresh key space and switches over in one SET.
@@ -22,6 +25,11 @@ export class ReadModelKeys {
     return {
       ns,
       position: `${ns}:position`,
+      /**
+       * Set by the projector when it starts to follow the space, and by nothing else: missing while it
+       * follows, Redis lost the space (a wipe) even where later writes put other keys back.
+       */
+      origin: `${ns}:origin`,
       /** jobId -> the last revision of its stream applied */
       applied: `${ns}:applied`,
       /** jobId -> when its stream was hard-deleted (its tombstone's time, ISO-8601): the job is gone. */
@@ -38,3 +46,8 @@ export class ReadModelKeys {
   }
 }
 export type KeySpace = ReturnType<ReadModelKeys['space']>;
+
+/** Deletes every key of a version's key space. */
+export async function deleteSpace(redis: Redis, ns: string): Promise<void> {
+  for await (const found of scanKeys(redis, `${ns}:*`)) await redis.del(...found);
+}

@@ -15,7 +15,7 @@ import {
   type LogSubscription,
 } from '@snapcat/event-store';
 import { AccessRefusals, RedisLease } from '@snapcat/runtime';
-import { ReadModelKeys, type KeySpace } from './keys';
+import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeJobViews } from './writes';
 
@@ -209,8 +209,10 @@ export class Projector {
   }
 
   private async follow(): Promise<void> {
-    const version = Number((await this.deps.redis.get(this.keys.current)) ?? '1');
-    if (version === this.version && this.subscription) return;
+    const { redis, log } = this.deps;
+    const version = Number((await redis.get(this.keys.current)) ?? '1');
+    const following = version === this.version && this.subscription !== undefined;
+    if (following && (await redis.exists(this.keys.space(version).origin))) return;
     await this.subscription?.close();
     this.reset();
     // A write of the previous subscription may still be in flight (and flushes queued behind it): it ends
@@ -220,7 +222,19 @@ export class Projector {
     this.reset();
     this.version = version;
     const space = this.keys.space(version);
-    const stored = await this.deps.redis.get(space.position);
+    if (following) {
+      // Redis lost the space under this projector (FLUSHALL, a failover to an empty replica): what its
+      // writes put back since is a fragment, and the applied revisions in it would skip events. Emptied,
+      // and the whole log projected again; queries show a catching-up read model meanwhile, not a wrong one.
+      log.error('the read model was lost from Redis (wiped?): projecting the log again from its start', {
+        version,
+      });
+      await deleteSpace(redis, space.ns);
+      await redis.setnx(this.keys.current, String(version));
+    }
+    // The origin first: a wipe after it removes it (the next tick sees that), one before it leaves no position.
+    await redis.set(space.origin, new Date().toISOString(), 'NX');
+    const stored = await redis.get(space.position);
     const epoch = this.epoch;
     this.subscription = this.deps.store.subscribeToAll(
       {

@@ -82,6 +82,7 @@ describe('ReadModelKeys', () => {
     expect(s).toEqual({
       ns: 'p:rm:v3',
       position: 'p:rm:v3:position',
+      origin: 'p:rm:v3:origin',
       applied: 'p:rm:v3:applied',
       deleted: 'p:rm:v3:deleted',
       jobs: 'p:rm:v3:jobs',
