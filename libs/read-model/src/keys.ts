@@ -30,6 +30,12 @@ export class ReadModelKeys {
        * follows, Redis lost the space (a wipe) even where later writes put other keys back.
        */
       origin: `${ns}:origin`,
+      /**
+       * Set once the space holds the whole log up to some moment: until then (a first start, a rebuild
+       * after a wipe) a question about every job, such as which jobs' ids start with six characters, would
+       * be answered from a part of them.
+       */
+      complete: `${ns}:complete`,
       /** jobId -> the last revision of its stream applied */
       applied: `${ns}:applied`,
       /** jobId -> when its stream was hard-deleted (its tombstone's time, ISO-8601): the job is gone. */

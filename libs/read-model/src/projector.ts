@@ -120,6 +120,8 @@ export class Projector {
   private ticking = false;
   private stopped = false;
   private written: Position | undefined;
+  /** The log's end when this projector started to follow a space not yet complete; written, it is. */
+  private completeAt: Position | undefined;
   private readonly refusals: AccessRefusals;
   readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
 
@@ -235,6 +237,15 @@ export class Projector {
     // The origin first: a wipe after it removes it (the next tick sees that), one before it leaves no position.
     await redis.set(space.origin, new Date().toISOString(), 'NX');
     const stored = await redis.get(space.position);
+    // The log's end, not its last job event, which on EventStoreDB may lie behind a long tail of other
+    // streams' events (a scan backwards); a position past that tail comes with the store's next checkpoint.
+    this.completeAt = (await redis.exists(space.complete))
+      ? undefined
+      : ((await this.deps.store.lastPosition()) ?? START);
+    if (this.completeAt && comparePositions(stored ? parsePosition(stored) : START, this.completeAt) >= 0) {
+      await redis.set(space.complete, '1');
+      this.completeAt = undefined;
+    }
     const epoch = this.epoch;
     this.subscription = this.deps.store.subscribeToAll(
       {
@@ -414,7 +425,12 @@ export class Projector {
       }
       for (const [jobId, at] of deleted) tx.hset(space.deleted, jobId, at);
       tx.set(space.position, formatPosition(position));
-      if ((await tx.exec()) !== null) return;
+      const completes = this.completeAt !== undefined && comparePositions(position, this.completeAt) >= 0;
+      if (completes) tx.set(space.complete, '1');
+      if ((await tx.exec()) !== null) {
+        if (completes) this.completeAt = undefined;
+        return;
+      }
     }
   }
 

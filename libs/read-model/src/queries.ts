@@ -221,11 +221,19 @@ export class ReadModel {
 
   /**
    * The ids of the jobs the read model holds whose id starts with `prefix` (hard-deleted ones too: the caller
-   * reads each from the store). A savepoint's directory names six characters of its job's id.
+   * reads each from the store); undefined while the read model does not hold the whole log yet (a first
+   * start, a projection again after a wipe), when the answer could leave some out. A savepoint's directory
+   * names six characters of its job's id.
    */
-  async jobIdsStartingWith(prefix: string): Promise<string[]> {
+  async jobIdsStartingWith(prefix: string): Promise<string[] | undefined> {
+    const space = await this.space();
     // Scored alike, the index orders by bytes: every id with the prefix sorts below prefix + U+00FF.
-    return this.redis.zrangebylex((await this.space()).jobs, `[${prefix}`, `(${prefix}\u00ff`);
+    const [[, complete], [, ids]] = (await this.redis
+      .pipeline()
+      .exists(space.complete)
+      .zrangebylex(space.jobs, `[${prefix}`, `(${prefix}\u00ff`)
+      .exec()) as [[unknown, number], [unknown, string[]]];
+    return complete ? ids : undefined;
   }
 
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */

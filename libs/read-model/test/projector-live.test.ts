@@ -924,6 +924,37 @@ describe('projector (in process): checkpoints, hard-deleted jobs, refusals', () 
       await t.stop();
     }
   });
+
+  it('a key space is complete once the log up to the projector’s start is in it; a wipe empties it, and it is projected again', async () => {
+    const t = setUp('complete');
+    try {
+      // Job ids sharing their first six characters, as a savepoint's directory names them.
+      const ids = [job(1), job(2), `abcdef${'0'.repeat(26)}`];
+      for (const id of ids) await writeJob(t.store, id, 1);
+      // Before any projector: not complete, so no answer (an empty one would be wrong).
+      expect(await t.readModel.jobIdsStartingWith('000000')).toBeUndefined();
+      const projector = t.make();
+      await projector.start();
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsStartingWith('000000')).toEqual([job(1), job(2)]);
+      expect(await t.readModel.jobIdsStartingWith('abcdef')).toEqual([ids[2]]);
+      // A wipe (every key of the prefix) while the log is quiet: noticed at the next tick.
+      await deleteKeys(t.prefix);
+      await eventually(
+        () => t.logs.some((l) => l.message.startsWith('the read model was lost from Redis')),
+        5_000,
+        'the loss noticed',
+      );
+      // One more job: had the projector gone on in the emptied space, it would be all the index held.
+      await writeJob(t.store, job(3), 0);
+      await t.caughtUp();
+      await eventually(async () => (await t.readModel.jobIdsStartingWith('000000'))?.length === 3, 5_000);
+      expect(await t.readModel.jobIdsStartingWith('000000')).toEqual([job(1), job(2), job(3)]);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
 });
 
 /** Job 1 written and projected by a first projector, which then stops: a second one starts with no state of it. */

@@ -83,6 +83,7 @@ describe('ReadModelKeys', () => {
       ns: 'p:rm:v3',
       position: 'p:rm:v3:position',
       origin: 'p:rm:v3:origin',
+      complete: 'p:rm:v3:complete',
       applied: 'p:rm:v3:applied',
       deleted: 'p:rm:v3:deleted',
       jobs: 'p:rm:v3:jobs',

@@ -36,14 +36,19 @@ export function listJobs(
 
 /**
  * The read model's index of job ids for the use cases (`JobIdIndex`): whose savepoint a path is. A 503
- * while Redis is unreachable, never an empty answer, which would leave a restored savepoint without its hold.
+ * while Redis is unreachable or the read model is catching up, never an answer that may leave the owner
+ * out, which would leave a restored savepoint without its hold.
  */
 export function readModelJobIds(
   readModel: Pick<ReadModel, 'jobIdsStartingWith'>,
   readModelAvailable?: () => boolean,
 ): JobIdIndex {
   return {
-    startingWith: (prefix) => fromReadModel(() => readModel.jobIdsStartingWith(prefix), readModelAvailable),
+    async startingWith(prefix) {
+      const ids = await fromReadModel(() => readModel.jobIdsStartingWith(prefix), readModelAvailable);
+      if (ids) return ids;
+      throw readModelUnavailable('it is catching up with the log, and does not know every job yet');
+    },
   };
 }
 

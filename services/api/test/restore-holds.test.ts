@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import request from 'supertest';
-import { rebuildReadModel, ReadModel } from '@snapcat/read-model';
+import { rebuildReadModel, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { deleteKeys } from '../../../test/support/redis';
 import { apiFixture, BASE, expectProblem } from './fixture';
@@ -247,6 +247,15 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect(res.headers['retry-after']).toBe('1');
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
     expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
+  });
+
+  it('while the read model catches up with the log (after a wipe) the restore is a 503 and writes nothing', async () => {
+    const keys = new ReadModelKeys(prefix);
+    await redis.del(keys.space(Number(await redis.get(keys.current))).complete);
+    const res = await restoreB();
+    expectProblem(res, 503);
+    expect(res.body.detail).toMatch(/catching up/);
+    expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
   });
 
   it('importing it into another job is a 409 (either discard would delete it under the other)', async () => {
