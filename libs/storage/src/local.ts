@@ -79,6 +79,13 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return target;
   }
 
+  async holdsFiles(location: string): Promise<boolean> {
+    const files = filesUnder(await this.confine(location));
+    const first = await files.next();
+    await files.return(false); // closes the walk
+    return first.done !== true;
+  }
+
   /** Files under the roots, named under the roots as configured (as snapshots name them), not their real paths. */
   async *listFiles(): AsyncGenerator<StoredFile> {
     const real = await this.resolvedRoots();

@@ -32,6 +32,11 @@ export interface SnapshotStorage {
   remove(request: DeletionRequest): Promise<number>;
   /** Writes `<directory>/snapcat-manifest.json` (creating the directory) and returns its location. */
   writeManifest(directory: string, manifest: unknown): Promise<string>;
+  /**
+   * Whether a file lies at or under the location; stops at the first one found (one page of a listing), where
+   * `measure` reads them all. Refuses anything outside the roots.
+   */
+  holdsFiles(location: string): Promise<boolean>;
   /** Whether a location lies inside the roots (registration uses it to refuse other directories). */
   isWithinRoots(location: string): Promise<boolean>;
   /**

@@ -29,6 +29,10 @@ export class RoutingSnapshotStorage implements SnapshotStorage {
     return (await this.s3?.deletionCaveats?.()) ?? [];
   }
 
+  holdsFiles(location: string): Promise<boolean> {
+    return this.storageOf(location).holdsFiles(location);
+  }
+
   writeManifest(directory: string, manifest: unknown): Promise<string> {
     return this.storageOf(directory).writeManifest(directory, manifest);
   }

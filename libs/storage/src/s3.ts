@@ -132,6 +132,15 @@ export class S3SnapshotStorage implements SnapshotStorage {
     return sum(await this.objectsOf(request));
   }
 
+  async holdsFiles(location: string): Promise<boolean> {
+    const at = this.confine(location);
+    // The listing is lazy: leaving the loop at the first object asks for no second page.
+    for await (const o of this.list(at.bucket, at.key)) {
+      if (o.key === at.key || o.key.startsWith(`${at.key}/`)) return true;
+    }
+    return false;
+  }
+
   async remove(request: DeletionRequest): Promise<number> {
     const objects = await this.objectsOf(request);
     const byBucket = new Map<string, S3Object[]>();

@@ -62,6 +62,17 @@ export function storageContract(
       }
     });
 
+    it('says whether a location holds a file (a directory with one at any depth, an empty file), and refuses one outside the roots', async () => {
+      const area = `${f.root}/checkpoints/job-a`;
+      expect(await f.storage.holdsFiles(area)).toBe(false); // nothing there
+      await f.put(`${f.root}/checkpoints/job-ab/chk-1/_metadata`, 10); // a sibling sharing the name's start
+      expect(await f.storage.holdsFiles(area)).toBe(false);
+      await f.put(`${area}/shared/deep/x`, 0); // empty: `measure` would say 0 bytes
+      expect(await f.storage.holdsFiles(area)).toBe(true);
+      expect(await f.storage.holdsFiles(`${area}/shared/deep/x`)).toBe(true); // the file itself
+      await expect(f.storage.holdsFiles(f.outside)).rejects.toBeInstanceOf(LocationRefusedError);
+    });
+
     it('a handle that is already gone is deleted: no error, no bytes', async () => {
       const request = { locations: [], stateHandles: [{ path: `${f.root}/gone/x`, sizeBytes: 9 }] };
       expect(await f.storage.measure(request)).toBe(0);

@@ -92,7 +92,7 @@ export function createUseCases(deps: UseCaseDeps) {
       // hard-deleted job (undefined), and a registered one is the caller's already.
       if (!grantsNamespace(principal.namespaces, namespace) || existing?.registered !== false) return;
       const area = checkpointAreaOf(checkpointDir, jobId);
-      if ((await storage.measure({ locations: [area], stateHandles: [] })) === 0) return;
+      if (!(await storage.holdsFiles(area))) return;
       throw new CommandRejected(
         'CONFLICT',
         'jobId',
