@@ -185,7 +185,9 @@ export class Projector {
         await this.standBy();
       }
     } catch (error) {
-      this.deps.log.error('projector tick failed', { error: String(error) });
+      // Refused credentials may come before the subscription's own read (the log's end, read on subscribing).
+      if (error instanceof StoreAccessDeniedError) await this.refused(error);
+      else this.deps.log.error('projector tick failed', { error: String(error) });
     } finally {
       this.ticking = false;
     }
