@@ -432,6 +432,43 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     );
   }, 60_000);
 
+  it('decision 0033: once an admin narrows a cluster to other namespaces, snapcat sends nothing for the jobs left out: a savepoint fails with the reason, the mirror stops', async () => {
+    expect(
+      (await api.put('/clusters/narrowed', { restUrl: flink.url, namespaces: ['default'] })).status,
+    ).toBe(201);
+    const jobId = newJobId();
+    flink.addJob(jobId, {
+      checkpointDir: join(root, 'checkpoints'),
+      savepointDir: join(root, 'savepoints'),
+      externalizedRetention: 'RETAIN_ON_CANCELLATION',
+      checkpointIntervalMs: 200,
+    });
+    const registered = await api.put(`/jobs/${jobId}`, {
+      source: { type: 'flink', cluster: 'narrowed' },
+      storage: { checkpointDir: join(root, 'checkpoints'), savepointDir: join(root, 'savepoints') },
+    });
+    expect(registered.status).toBe(201);
+    // Served: the mirror polls the job.
+    await until(
+      async () =>
+        flink.requestsFor(jobId).some((r) => r.operationId === 'getCheckpointingStatistics') || undefined,
+      10_000,
+      'a mirror poll',
+    );
+    expect((await api.put('/clusters/narrowed', { restUrl: flink.url, namespaces: ['team-b'] })).status).toBe(
+      200,
+    );
+    await new Promise((r) => setTimeout(r, 1_000)); // a poll under way when the change landed ends
+    const since = Date.now();
+    const triggered = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    expect(triggered.status).toBe(202);
+    const failed = await snapshotWhen(jobId, triggered.body.snapshotId, 'FAILED', 15_000);
+    expect(failed.failureMessage).toContain('Flink cluster narrowed no longer serves namespace default');
+    await new Promise((r) => setTimeout(r, 1_000)); // five poll intervals
+    expect(flink.requestsFor(jobId, since)).toEqual([]);
+    expect(service.logs.join('\n')).toContain('no longer serves namespace default');
+  }, 60_000);
+
   it('R67 a savepoint Flink fails becomes a failed snapshot with Flink’s cause', async () => {
     const jobId = await managedJob();
     flink.failNextSavepoints(jobId, 1, 'Checkpoint was declined (tasks not ready)');

@@ -1,7 +1,8 @@
 import { Circuit, FlinkRestClient } from '@snapcat/flink';
 import type { LogFn } from '@snapcat/runtime';
+import { grantsNamespace } from '@snapcat/domain';
 import type { ClusterRegistry, ClusterRepository } from '@snapcat/application';
-import type { FlinkApis } from './flink';
+import type { FlinkApis, FlinkConnectorDeps } from './flink';
 
 /**
  * The Flink API of each registered cluster: one client per cluster configuration, and one circuit per
@@ -43,5 +44,13 @@ export function flinkApisFrom(
     const client = new FlinkRestClient(cluster, { circuit, ...options });
     clients.set(name, { key, client });
     return client;
+  };
+}
+
+/** Whether a registered cluster serves a namespace now, read from the clusters' log (decision 0033). */
+export function servesNamespace(clusters: Pick<ClusterRepository, 'view'>): FlinkConnectorDeps['serves'] {
+  return async (cluster, namespace) => {
+    const view = await clusters.view(cluster);
+    return view !== null && grantsNamespace(view.namespaces, namespace);
   };
 }

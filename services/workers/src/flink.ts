@@ -120,12 +120,17 @@ export function checkpointReport(stats: FlinkCheckpoint): FlinkCheckpointReport 
 export interface FlinkConnectorDeps {
   bus: CommandBus;
   apis: FlinkApis;
+  /**
+   * Whether the cluster serves the namespace now (decision 0033): an admin may narrow a cluster after jobs
+   * were registered on it, and snapcat then drives none of theirs through it with the admin's credentials.
+   */
+  serves: (cluster: string, namespace: string) => Promise<boolean>;
   pollMs: number;
   /**
    * Where snapcat can see the savepoints' files (its storage roots): a disposal Flink reports failed for a
    * savepoint that is no longer there was done by an earlier request whose answer was lost.
    */
-  storage?: Pick<SnapshotStorage, 'isWithinRoots' | 'measure'>;
+  storage?: Pick<SnapshotStorage, 'isWithinRoots' | 'holdsFiles'>;
   /** The managed jobs of each cluster (`clusterJobsKey`), for its status poll. */
   redis: Redis;
   keyPrefix: string;
@@ -273,6 +278,9 @@ const execute = <C extends Command>(bus: CommandBus, command: C) =>
 async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   const state = await deps.bus.load(jobId);
   if (!state.source) return { skipped: 'not managed' };
+  const refusal = await clusterRefusal(state, deps);
+  if (refusal) return warnRefusedOnce(state, refusal, deps);
+  refusedJobs.delete(jobId);
   const api = await deps.apis(state.source.cluster);
   if (!state.flinkRetention) {
     const config = await unlessNotFound(api.checkpointConfig(jobId));
@@ -331,7 +339,7 @@ async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {
 async function goneAlready(path: string, deps: FlinkConnectorDeps): Promise<boolean> {
   const storage = deps.storage;
   if (!storage || !(await storage.isWithinRoots(path).catch(() => false))) return false;
-  return (await storage.measure({ locations: [path], stateHandles: [] }).catch(() => -1)) === 0;
+  return !(await storage.holdsFiles(path).catch(() => true));
 }
 
 /** Whether the connector is following one of the job's savepoints in Flink (pending, taken by snapcat). */
@@ -380,6 +388,8 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
     notInOverview.delete(jobId);
     if (current.source?.cluster !== cluster || status === current.status || isTerminal(current.status))
       continue;
+    // A job of a namespace the cluster no longer serves: the id may now be another team's job there.
+    if (!(await deps.serves(cluster, current.namespace))) continue;
     // A stop-with-savepoint ends the job in Flink as soon as its savepoint is written, before the savepoint
     // job has recorded where: ending the job first would abort that savepoint. The status waits for it (it
     // is recorded within a status poll, or expires at its deadline); R66 then finishes the job itself.
@@ -403,6 +413,17 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   const state = await deps.bus.load(jobId);
   const snapshot = state.snapshots.get(snapshotId);
   if (!state.source || !snapshot || snapshot.status !== 'PENDING') return { skipped: 'not pending' };
+  const refusal = !job.data.requestId && (await clusterRefusal(state, deps));
+  if (refusal) {
+    // Not sent: the savepoint fails at once with the reason, as one Flink failed would.
+    await execute(deps.bus, {
+      type: 'RecordFlinkSavepoint',
+      jobId,
+      snapshotId,
+      outcome: { status: 'FAILED', cause: refusal },
+    });
+    return { outcome: 'FAILED', refused: refusal };
+  }
   const api = await deps.apis(state.source.cluster);
   let requestId = job.data.requestId;
   if (!requestId) {
@@ -424,6 +445,32 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
         : { status: 'FAILED', cause: outcome.cause },
   });
   return { outcome: outcome.status, changed: result?.reply.changed ?? false };
+}
+
+/**
+ * Decision 0033: why snapcat may not drive the managed job through its cluster now (the cluster no longer
+ * serves the job's namespace), or undefined. Asked before anything is sent; an operation Flink already
+ * started is followed to its end.
+ */
+async function clusterRefusal(state: JobState, deps: FlinkConnectorDeps): Promise<string | undefined> {
+  const { cluster } = state.source!;
+  if (await deps.serves(cluster, state.namespace)) return undefined;
+  return (
+    `Flink cluster ${cluster} no longer serves namespace ${state.namespace} (decision 0033): snapcat sends ` +
+    `nothing for job ${state.jobId} to it. An admin gives the namespace back (PUT /api/v1/clusters/${cluster}) ` +
+    'or registers the job with another cluster'
+  );
+}
+
+/** Jobs whose refusal was logged by this process: a mirror is polled every few seconds. */
+const refusedJobs = new Set<string>();
+
+function warnRefusedOnce(state: JobState, refusal: string, deps: FlinkConnectorDeps) {
+  if (!refusedJobs.has(state.jobId)) {
+    refusedJobs.add(state.jobId);
+    deps.log.warn(refusal, { job: state.jobId, cluster: state.source!.cluster, namespace: state.namespace });
+  }
+  return { skipped: refusal };
 }
 
 /** Sends the savepoint's trigger (or stop-with-savepoint) to Flink, with a trigger id derived from snapcat's. */
@@ -466,6 +513,17 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
   const snapshot = state.snapshots.get(snapshotId);
   if (!state.source || !snapshot?.discard || snapshot.discard.state === 'DONE')
     return { skipped: 'nothing to dispose' };
+  const refusal = !job.data.triggerId && (await clusterRefusal(state, deps));
+  if (refusal) {
+    await execute(deps.bus, {
+      type: 'RecordDiscardFailed',
+      jobId,
+      snapshotId,
+      error: refusal,
+      retryable: false,
+    });
+    return { skipped: refusal };
+  }
   const api = await deps.apis(state.source.cluster);
   // Requested once per attempt; the trigger id Flink answers is kept, so a delayed run follows that one.
   let triggerId = job.data.triggerId;

@@ -16,7 +16,7 @@ import { ProcessManager } from './process-manager';
 import { startProcessors } from './processors';
 import { ScheduleIndex } from './schedule-index';
 import { FlinkEnqueuer, startFlinkWorker, type FlinkApis } from './flink';
-import { flinkApisFrom } from './flink-clusters';
+import { flinkApisFrom, servesNamespace } from './flink-clusters';
 
 export interface WorkerDeps {
   config: Config;
@@ -71,9 +71,20 @@ export async function startWorkers({
     log,
   });
   // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
-  const apis: FlinkApis = flinkApis ?? flinkApisFrom(openClusters(config, store), log);
+  const clusters = openClusters(config, store);
+  const apis: FlinkApis = flinkApis ?? flinkApisFrom(clusters, log);
+  const serves = servesNamespace(clusters);
   workers.push(
-    startFlinkWorker(connection, prefix, { bus, apis, pollMs, redis, keyPrefix: prefix, storage, log }),
+    startFlinkWorker(connection, prefix, {
+      bus,
+      apis,
+      serves,
+      pollMs,
+      redis,
+      keyPrefix: prefix,
+      storage,
+      log,
+    }),
   );
   processManager.start();
   const webhooks = openWebhooks(config, prefix, store, log);
