@@ -106,8 +106,8 @@ describe('access matrix', () => {
     // checkpoint area (`<dir>/<jobId>`) is empty, as no uncatalogued job wrote there.
     const storage = {
       isWithinRoots: async () => true,
-      measure: async ({ locations }: { locations: string[] }) =>
-        locations.some((location) => /\/[0-9a-f]{32}$/.test(location)) ? 0 : 1,
+      measure: async () => 1,
+      holdsFiles: async (location: string) => !/\/[0-9a-f]{32}$/.test(location),
     } as unknown as SnapshotStorage;
     fx = apiFixture({
       webhooks: webhookStub(),
