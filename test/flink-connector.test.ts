@@ -432,6 +432,40 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     );
   }, 60_000);
 
+  it('decision 0032: a managed job Flink restored from another job’s savepoint has that job hold it until it ends', async () => {
+    const a = await managedJob();
+    const taken = await api.post(`/jobs/${a}/snapshots`, { kind: 'SAVEPOINT' });
+    const savepoint = await snapshotWhen(a, taken.body.snapshotId, 'COMPLETED', 15_000);
+    // A newer one: the latest completed snapshot of a running job is kept whatever holds it.
+    const newer = await api.post(`/jobs/${a}/snapshots`, { kind: 'SAVEPOINT' });
+    await snapshotWhen(a, newer.body.snapshotId, 'COMPLETED', 15_000);
+    const b = await managedJob();
+    // Started in Flink from A's savepoint (an operator's initialSavepointPath), not through snapcat.
+    flink.restore(b, { externalPath: localPath(savepoint.externalPath), isSavepoint: true });
+    const discardA = () => api.post(`/jobs/${a}/snapshots/${savepoint.snapshotId}/discard`, {});
+    const eventOf = async (jobId: string, type: string) =>
+      ((await api.get(`/jobs/${jobId}/events`)).body.events as { type: string; data: object }[]).find(
+        (e) => e.type === type,
+      );
+    const restored = await until(() => eventOf(b, 'FlinkRestoreRecorded'), 15_000, 'the restore mirrored');
+    expect(restored.data).toMatchObject({ fromJobId: a });
+    const hold = await until(() => eventOf(a, 'SnapshotHeld'), 15_000, 'the hold');
+    expect(hold.data).toMatchObject({ snapshotId: savepoint.snapshotId, holderJobId: b });
+    const refused = await discardA();
+    expect([refused.status, refused.body.errors?.[0]?.rule]).toEqual([409, 'held-by-restore']);
+    // B ends in Flink: the hold goes, and A's discard of its savepoint is accepted.
+    flink.setJobState(b, 'CANCELED');
+    const accepted = await until(
+      async () => {
+        const res = await discardA();
+        return res.status === 202 ? res : undefined;
+      },
+      15_000,
+      'the hold released',
+    );
+    expect(accepted.status).toBe(202);
+  }, 60_000);
+
   it('decision 0033: once an admin narrows a cluster to other namespaces, snapcat sends nothing for the jobs left out: a savepoint fails with the reason, the mirror stops', async () => {
     expect(
       (await api.put('/clusters/narrowed', { restUrl: flink.url, namespaces: ['default'] })).status,

@@ -11,3 +11,4 @@ export * from './schedule-time';
 export * from './job-namespaces';
 export * from './clusters';
 export * from './job-state';
+export * from './snapshot-owners';

@@ -222,6 +222,11 @@ export const RecordFlinkCheckpoints = z.strictObject({
       restoreTimestamp: z.number().int().nonnegative(),
       isSavepoint: z.boolean(),
       externalPath: Location.nullable(),
+      /**
+       * The other catalogued job whose completed snapshot `externalPath` is, as the connector found it
+       * (decision 0032): that job holds it while this one runs.
+       */
+      fromJobId: JobId.optional(),
     })
     .optional(),
 });

@@ -1194,20 +1194,7 @@ function mirrorFlinkCheckpoints(
     );
   }
   const counts = { recorded: 0, completed: 0, failed: 0, discarded: 0 };
-  const restored = command.restored;
-  if (restored && restored.restoreTimestamp > (decider.state.flinkRestore?.restoredAt ?? -1)) {
-    const snapshotId =
-      decider.state.flinkCheckpoints.get(restored.id) ??
-      (restored.externalPath === null ? undefined : snapshotAt(decider.state, restored.externalPath));
-    decider.emit({
-      type: 'FlinkRestoreRecorded',
-      flinkCheckpointId: restored.id,
-      ...(snapshotId !== undefined ? { snapshotId } : {}),
-      isSavepoint: restored.isSavepoint,
-      ...(restored.externalPath !== null ? { externalPath: restored.externalPath } : {}),
-      restoredAt: new Date(restored.restoreTimestamp).toISOString(),
-    });
-  }
+  recordFlinkRestore(decider, command.restored);
   for (const report of command.checkpoints) {
     let id = decider.state.flinkCheckpoints.get(report.id);
     if (id === undefined) {
@@ -1260,6 +1247,29 @@ function mirrorFlinkCheckpoints(
     }
   }
   return counts;
+}
+
+/** R68: a restore Flink reports for the first time; from another job's snapshot when the connector found one. */
+function recordFlinkRestore(
+  decider: Decider,
+  restored: CommandOf<'RecordFlinkCheckpoints'>['restored'],
+): void {
+  if (!restored || restored.restoreTimestamp <= (decider.state.flinkRestore?.restoredAt ?? -1)) return;
+  const snapshotId =
+    decider.state.flinkCheckpoints.get(restored.id) ??
+    (restored.externalPath === null ? undefined : snapshotAt(decider.state, restored.externalPath));
+  // Its own snapshot is no other job's, whatever the connector found.
+  const fromJobId =
+    snapshotId === undefined && restored.fromJobId !== decider.state.jobId ? restored.fromJobId : undefined;
+  decider.emit({
+    type: 'FlinkRestoreRecorded',
+    flinkCheckpointId: restored.id,
+    ...(snapshotId !== undefined ? { snapshotId } : {}),
+    isSavepoint: restored.isSavepoint,
+    ...(restored.externalPath !== null ? { externalPath: restored.externalPath } : {}),
+    restoredAt: new Date(restored.restoreTimestamp).toISOString(),
+    ...(fromJobId !== undefined ? { fromJobId } : {}),
+  });
 }
 
 /**

@@ -321,6 +321,8 @@ export const FlinkRestoreRecorded = z.strictObject({
   isSavepoint: z.boolean(),
   externalPath: Location.optional(),
   restoredAt: Timestamp,
+  /** Another catalogued job's snapshot it was (decision 0032), which that job holds while this one runs. */
+  fromJobId: JobId.optional(),
 });
 
 export const Event = z.discriminatedUnion('type', [

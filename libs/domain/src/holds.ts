@@ -8,6 +8,8 @@ import { planningJobOf, type JobState } from './state';
  * completion.
  */
 export function restoredFromJob(state: JobState): string | undefined {
+  const mirrored = mirroredRestoreFrom(state);
+  if (mirrored !== undefined) return mirrored;
   const restore = state.restores.latest;
   if (!restore || restore.snapshotId !== null) return undefined;
   const owner = restore.fromJobId ?? jobAreaOf(normaliseLocation(restore.restorePath));
@@ -21,16 +23,31 @@ export function restoredFromJob(state: JobState): string | undefined {
  * checkpoint; after LEGACY or CLAIM, once compaction left nothing of the restored files in use (Flink's
  * `RestoreMode`: LEGACY "can directly depend on the existence of the files of the restored checkpoint"). A
  * managed job's mirrored checkpoints carry no files to look at: after LEGACY or CLAIM it lets go only when it
- * ends.
+ * ends, and so after a restore Flink reported (its claim mode unknown).
  */
 export function restoreHoldToRelease(state: JobState): string | undefined {
   const owner = restoredFromJob(state);
+  // Flink reports no claim mode, and a managed job's mirrored checkpoints carry no files: held until it ends.
+  if (owner !== undefined && mirroredRestoreFrom(state) === owner) {
+    return isTerminal(state.status) ? owner : undefined;
+  }
   const restore = state.restores.latest;
   if (owner === undefined || !restore) return undefined;
   if (isTerminal(state.status)) return usesFilesOf(state, owner) ? undefined : owner;
   if (state.source && restore.claimMode !== 'NO_CLAIM') return undefined;
   if (!state.completed.some((id) => id >= restore.firstSnapshotId)) return undefined;
   return usesFilesOf(state, owner) ? undefined : owner;
+}
+
+/**
+ * The other job a managed job's latest restore in Flink (seen by the mirror, `FlinkRestoreRecorded`) was from,
+ * when that restore is the job's latest; undefined otherwise.
+ */
+export function mirroredRestoreFrom(state: JobState): string | undefined {
+  const mirrored = state.flinkRestore;
+  if (mirrored?.fromJobId === undefined) return undefined;
+  const recorded = state.restores.latest;
+  return recorded && recorded.restoredAt > mirrored.restoredAt ? undefined : mirrored.fromJobId;
 }
 
 /**

@@ -212,6 +212,8 @@ export interface JobState {
     isSavepoint: boolean;
     externalPath: string | null;
     restoredAt: number;
+    /** The other job whose snapshot it was (decision 0032); absent: none, or not catalogued. */
+    fromJobId?: string;
   } | null;
   /** The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became. */
   flinkCheckpoints: Map<number, number>;
@@ -719,6 +721,7 @@ export class Draft {
       isSavepoint: event.isSavepoint,
       externalPath: event.externalPath ?? null,
       restoredAt: Date.parse(event.restoredAt),
+      ...(event.fromJobId !== undefined ? { fromJobId: event.fromJobId } : {}),
     };
   }
 

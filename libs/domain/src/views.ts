@@ -91,9 +91,7 @@ export function jobSummaryView(state: JobState) {
     /** What an operator should know about the job's configuration (R67). */
     warnings: jobWarnings(state),
     /** What Flink last reported a managed job restored from (R68): after a failover, or at its start. */
-    flinkRestore: state.flinkRestore
-      ? { ...state.flinkRestore, restoredAt: iso(state.flinkRestore.restoredAt)! }
-      : null,
+    flinkRestore: state.flinkRestore ? flinkRestoreView(state.flinkRestore) : null,
     jobVersion: state.jobVersion,
     flinkVersion: state.flinkVersion,
     registeredAt: iso(state.registeredAt),
@@ -156,4 +154,9 @@ export function jobWarnings(state: JobState): string[] {
       'only savepoints survive it; set execution.checkpointing.externalized-checkpoint-retention to ' +
       'RETAIN_ON_CANCELLATION or DELETE_ON_CANCELLATION, or take savepoints often',
   ];
+}
+
+/** What Flink last reported the managed job restored from, as the views show it (the hold's owner aside). */
+function flinkRestoreView({ fromJobId: _owner, ...restore }: NonNullable<JobState['flinkRestore']>) {
+  return { ...restore, restoredAt: iso(restore.restoredAt)! };
 }

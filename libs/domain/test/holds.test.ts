@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { restoreHoldToRelease } from '../src';
+import { mirroredRestoreFrom, restoreHoldToRelease } from '../src';
 import { JOB, Job } from './harness';
 
 // Decision 0032: a snapshot another job restored from is held; nothing of this job discards it until the
@@ -285,4 +285,72 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
       expect(restoreHoldToRelease(job.state)).toBe(HOLDER);
     },
   );
+
+  it('R71 a managed job Flink restored from another job’s savepoint (the connector named the job): held while it runs, let go when it ends, whatever its checkpoints', () => {
+    const job = new Job().registerManaged();
+    const savepoint = `/data/sp/savepoint-${HOLDER.slice(0, 6)}-0123456789ab`;
+    const report = (id: number) => ({
+      id,
+      status: 'COMPLETED' as const,
+      isSavepoint: false,
+      checkpointType: 'INCREMENTAL' as const,
+      triggerTimestamp: job.now,
+      stateSize: 10,
+      checkpointedSize: 1,
+      externalPath: `/data/chk/${JOB}/chk-${id}`,
+      discarded: false,
+      failureMessage: null,
+    });
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: {
+        id: 3,
+        restoreTimestamp: job.now,
+        isSavepoint: true,
+        externalPath: savepoint,
+        fromJobId: HOLDER,
+      },
+    });
+    expect(job.log.find((e) => e.type === 'FlinkRestoreRecorded')).toMatchObject({ fromJobId: HOLDER });
+    expect(mirroredRestoreFrom(job.state)).toBe(HOLDER);
+    job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(4), report(5)] });
+    expect(restoreHoldToRelease(job.state)).toBeUndefined();
+    job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    expect(restoreHoldToRelease(job.state)).toBe(HOLDER);
+  });
+
+  it('R71 a restore Flink reports from the job’s own snapshot names no other job, whatever the connector said', () => {
+    const job = new Job().registerManaged();
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [
+        {
+          id: 7,
+          status: 'COMPLETED',
+          isSavepoint: false,
+          checkpointType: 'FULL',
+          triggerTimestamp: job.now,
+          stateSize: 10,
+          checkpointedSize: 10,
+          externalPath: `/data/chk/${JOB}/chk-7`,
+          discarded: false,
+          failureMessage: null,
+        },
+      ],
+    });
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: {
+        id: 7,
+        restoreTimestamp: job.now + 1,
+        isSavepoint: false,
+        externalPath: null,
+        fromJobId: HOLDER,
+      },
+    });
+    expect(job.log.find((e) => e.type === 'FlinkRestoreRecorded')).not.toHaveProperty('fromJobId');
+    expect(mirroredRestoreFrom(job.state)).toBeUndefined();
+  });
 });

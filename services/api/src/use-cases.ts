@@ -2,17 +2,14 @@ import { randomUUID } from 'node:crypto';
 import {
   CommandRejected,
   DEFAULT_NAMESPACE,
-  directoriesOf,
   durationMs,
   grantsNamespace,
   isIsoDuration,
   isSharedHandle,
   jobAreaOf,
   normaliseLocation,
-  restoredDirectory,
   restorePath,
   restorePlan,
-  savepointJobPrefixOf,
   taskHandlesOf,
   type CommandOf,
   type JobState,
@@ -20,6 +17,8 @@ import {
   type RestoreStrategy,
 } from '@snapcat/domain';
 import {
+  completedSnapshotAt,
+  otherJobsSnapshotsAt,
   cronProblem,
   type ClusterRepository,
   type CommandBus,
@@ -426,12 +425,8 @@ async function holdRestoredSnapshot(
 }
 
 /**
- * The other catalogued job's completed snapshot a path (a directory or its `_metadata`) is; undefined when it
- * is none. In a checkpoint directory the path names its job (`<checkpointDir>/<otherJobId>/chk-<n>`). A
- * savepoint's (`savepoint-<6 characters of the job id>-<12 hex>`, Flink's
- * AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint) names six characters: every other job
- * whose id starts with them is asked, since ids chosen by people (PIPELINE_FIXED_JOB_ID) often share them.
- * Two owners is a 409: the caller names the one with `fromJobId`.
+ * The other catalogued job's completed snapshot a path is (`otherJobsSnapshotsAt`), as a restore's source;
+ * undefined when it is none. Two owners is a 409: the caller names the one with `fromJobId`.
  */
 async function anotherJobsSnapshotAt(
   bus: CommandBus,
@@ -439,19 +434,9 @@ async function anotherJobsSnapshotAt(
   jobId: string,
   externalPath: string,
 ): Promise<RestoredFrom | undefined> {
-  const directory = restoredDirectory(externalPath);
-  const inArea = jobAreaOf(directory);
-  const prefix = inArea === undefined ? savepointJobPrefixOf(directory) : undefined;
-  const candidates =
-    inArea !== undefined ? [inArea] : prefix !== undefined && jobIds ? await jobIds.startingWith(prefix) : [];
-  const found: RestoredFrom[] = [];
-  for (const candidate of candidates) {
-    if (candidate === jobId) continue;
-    const state = await bus.loadUnlessDeleted(candidate);
-    const snapshot = state && completedSnapshotAt(state, externalPath);
-    if (snapshot) found.push(snapshot);
-  }
-  if (found.length <= 1) return found[0];
+  const startingWith = jobIds && ((prefix: string) => jobIds.startingWith(prefix));
+  const found = await otherJobsSnapshotsAt(bus, startingWith, jobId, externalPath);
+  if (found.length <= 1) return found[0] && restoreSourceOf(found[0].owner, found[0].snapshot);
   const message = `${externalPath} is a completed snapshot of more than one other job: name the one with fromJobId`;
   throw new Problem(409, 'conflict', 'Conflict', message, [
     { field: 'body.externalPath', rule: 'one-owner', message },
@@ -523,7 +508,7 @@ async function anotherJobsSnapshot(
   const snapshot =
     input.snapshotId !== undefined
       ? restoreSourceOf(state, state.snapshots.get(input.snapshotId))
-      : completedSnapshotAt(state, input.externalPath!);
+      : restoreSourceOf(state, completedSnapshotAt(state, input.externalPath!));
   if (snapshot) return snapshot;
   const [field, named] =
     input.snapshotId !== undefined
@@ -532,15 +517,6 @@ async function anotherJobsSnapshot(
   const message = `${named} is not a completed, externally addressable snapshot of job ${fromJobId}`;
   // A Problem, not a CommandRejected: snapshotId is the body's here, not the path's.
   throw new Problem(409, 'conflict', 'Conflict', message, [{ field, rule: 'from-job-snapshot', message }]);
-}
-
-/** The job's completed snapshot whose directory the path is, if any. */
-function completedSnapshotAt(state: JobState, externalPath: string): RestoredFrom | undefined {
-  const path = restoredDirectory(externalPath);
-  const snapshot = state.completed
-    .map((id) => state.snapshots.get(id)!)
-    .find((s) => directoriesOf(s).some((directory) => normaliseLocation(directory) === path));
-  return restoreSourceOf(state, snapshot);
 }
 
 /** The snapshot as a restore's source, if it is a completed, externally addressable one. */

@@ -63,6 +63,25 @@ export class Enqueuer {
     await this.redis.sadd(this.knownJobsKey, jobId);
   }
 
+  /** The known jobs whose id starts with `prefix` (a hex prefix: no glob characters in it). */
+  async knownJobsStartingWith(prefix: string): Promise<string[]> {
+    const found = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, ids] = await this.redis.sscan(
+        this.knownJobsKey,
+        cursor,
+        'MATCH',
+        `${prefix}*`,
+        'COUNT',
+        1000,
+      );
+      for (const id of ids) found.add(id);
+      cursor = next;
+    } while (cursor !== '0');
+    return [...found];
+  }
+
   /** A job whose stream was hard-deleted: out of the retention sweep, its schedule removed. */
   async forget(jobId: string): Promise<void> {
     await this.redis.srem(this.knownJobsKey, jobId);

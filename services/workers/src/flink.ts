@@ -20,7 +20,12 @@ import {
   type Obligation,
   type SnapshotState,
 } from '@snapcat/domain';
-import { JobDeletedError, type CommandBus } from '@snapcat/application';
+import {
+  JobDeletedError,
+  otherJobsSnapshotsAt,
+  type CommandBus,
+  type JobIdsStartingWith,
+} from '@snapcat/application';
 import { FlinkError, type FlinkCheckpoint, type FlinkRestClient } from '@snapcat/flink';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { QUEUES, logQueueErrors, type LogFn } from '@snapcat/runtime';
@@ -125,6 +130,8 @@ export interface FlinkConnectorDeps {
    * were registered on it, and snapcat then drives none of theirs through it with the admin's credentials.
    */
   serves: (cluster: string, namespace: string) => Promise<boolean>;
+  /** The catalogued jobs by id prefix: whose savepoint a managed job was restored from in Flink. */
+  jobIdsStartingWith?: JobIdsStartingWith;
   pollMs: number;
   /**
    * Where snapcat can see the savepoints' files (its storage roots): a disposal Flink reports failed for a
@@ -309,13 +316,28 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
     ...latest.restored,
     externalPath: reportedLocation(latest.restored.externalPath),
   };
+  // A restore not seen before, from another catalogued job's snapshot: recorded with that job, which holds it.
+  const fromJobId =
+    restored?.externalPath && restored.restoreTimestamp > (state.flinkRestore?.restoredAt ?? -1)
+      ? await restoredFromOtherJob(jobId, restored.externalPath, deps)
+      : undefined;
   const recorded = await execute(deps.bus, {
     type: 'RecordFlinkCheckpoints',
     jobId,
     checkpoints,
-    ...(restored ? { restored } : {}),
+    ...(restored ? { restored: { ...restored, ...(fromJobId ? { fromJobId } : {}) } } : {}),
   });
   return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
+}
+
+/**
+ * Decision 0032: the other catalogued job whose completed snapshot a managed job was restored from in Flink,
+ * found as the API finds it for a restore by path (`otherJobsSnapshotsAt`), the candidates of a savepoint
+ * from the known jobs; none when there is no one owner.
+ */
+async function restoredFromOtherJob(jobId: string, path: string, deps: FlinkConnectorDeps) {
+  const found = await otherJobsSnapshotsAt(deps.bus, deps.jobIdsStartingWith, jobId, path);
+  return found.length === 1 ? found[0]!.owner.jobId : undefined;
 }
 
 /** Flink answered 404: it has not got the job's statistics, or no longer knows an operation. */

@@ -6,6 +6,8 @@ import {
   obligations,
   obligationsOfEvent,
   planStrayCleanup,
+  isTerminal,
+  mirroredRestoreFrom,
   restoreHoldToRelease,
   restoredFromJob,
   type DiscardPlan,
@@ -17,6 +19,7 @@ import {
 } from '@snapcat/domain';
 import {
   JOB_STREAM_PREFIX,
+  completedSnapshotAt,
   domainEvent,
   jobIdOfStream,
   jobStream,
@@ -108,6 +111,7 @@ export class ProcessManager extends LeasedLogConsumer {
       const owed = obligations(state);
       await enqueue.reconcile(state, owed, (ids) => this.discardRequests(jobId, ids));
       await this.deps.flink.reconcile(jobId, owed);
+      await this.holdMirroredRestore(jobId);
       await this.releaseRestoreHold(jobId);
     }
     this.unsaved = undefined; // what was handled before the wipe is not where to resume now
@@ -152,8 +156,39 @@ export class ProcessManager extends LeasedLogConsumer {
         if (source) await this.deps.flink.stopMirror(event.jobId, source.cluster);
       }
     }
+    if (event.type === 'FlinkRestoreRecorded' && event.fromJobId) {
+      await this.holdMirroredRestore(event.jobId, recorded.id);
+    }
     if (LETTING_GO.has(event.type)) await this.releaseRestoreHold(event.jobId, recorded.id);
     await this.handled(recorded);
+  }
+
+  /**
+   * Decision 0032: a managed job Flink restored from another catalogued job's snapshot (found by the
+   * connector, `FlinkRestoreRecorded.fromJobId`) has that job hold it, as a restore through the API does;
+   * placed after the fact, it still keeps every later discard off the files. Idempotent: asked again by the
+   * reconcile after a restart or a wipe.
+   */
+  private async holdMirroredRestore(jobId: string, causationId?: string): Promise<void> {
+    const { bus } = this.deps;
+    const holder = await bus.loadUnlessDeleted(jobId);
+    const owner = holder && mirroredRestoreFrom(holder);
+    const path = holder?.flinkRestore?.externalPath;
+    if (owner === undefined || !path || isTerminal(holder!.status)) return;
+    const held = await bus.loadUnlessDeleted(owner);
+    const snapshot = held && completedSnapshotAt(held, path);
+    if (!snapshot) return; // discarded before Flink's report came: too late to hold
+    await executeUnlessRejected(
+      bus,
+      {
+        type: 'HoldSnapshot',
+        jobId: owner,
+        snapshotId: snapshot.snapshotId,
+        holderJobId: jobId,
+        holderRestore: holder!.restores.count,
+      },
+      { causationId },
+    );
   }
 
   /**

@@ -79,6 +79,7 @@ export async function startWorkers({
       bus,
       apis,
       serves,
+      jobIdsStartingWith: (idPrefix: string) => enqueue.knownJobsStartingWith(idPrefix),
       pollMs,
       redis,
       keyPrefix: prefix,
