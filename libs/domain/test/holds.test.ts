@@ -14,6 +14,20 @@ const release = (job: Job, holderJobId = HOLDER, snapshotId?: number) =>
   job.run({ type: 'ReleaseSnapshotHolds', holderJobId, ...(snapshotId !== undefined ? { snapshotId } : {}) });
 
 /** A checkpoint of the job whose every task reports one file in `directory` (inherited through a restore). */
+/** A completed checkpoint of the managed job as Flink's history reports it, in its own directory. */
+const flinkReport = (job: Job, id: number, checkpointType: 'FULL' | 'INCREMENTAL' = 'INCREMENTAL') => ({
+  id,
+  status: 'COMPLETED' as const,
+  isSavepoint: false,
+  checkpointType,
+  triggerTimestamp: job.now,
+  stateSize: 10,
+  checkpointedSize: 1,
+  externalPath: `/data/chk/${JOB}/chk-${id}`,
+  discarded: false,
+  failureMessage: null,
+});
+
 function completeReferencing(job: Job, directory: string): number {
   const triggered = job.trigger();
   if (!triggered.accepted) throw new Error('rejected');
@@ -263,23 +277,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
         claimMode,
         allowNonRestoredState: false,
       });
-      job.run({
-        type: 'RecordFlinkCheckpoints',
-        checkpoints: [
-          {
-            id: 4,
-            status: 'COMPLETED',
-            isSavepoint: false,
-            checkpointType: 'INCREMENTAL',
-            triggerTimestamp: job.now,
-            stateSize: 10,
-            checkpointedSize: 1,
-            externalPath: `/data/chk/${JOB}/chk-4`,
-            discarded: false,
-            failureMessage: null,
-          },
-        ],
-      });
+      job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 4)] });
       expect(restoreHoldToRelease(job.state)).toBe(released);
       job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
       expect(restoreHoldToRelease(job.state)).toBe(HOLDER);
@@ -289,18 +287,6 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
   it('R71 a managed job Flink restored from another job’s savepoint (the connector named the job): held while it runs, let go when it ends, whatever its checkpoints', () => {
     const job = new Job().registerManaged();
     const savepoint = `/data/sp/savepoint-${HOLDER.slice(0, 6)}-0123456789ab`;
-    const report = (id: number) => ({
-      id,
-      status: 'COMPLETED' as const,
-      isSavepoint: false,
-      checkpointType: 'INCREMENTAL' as const,
-      triggerTimestamp: job.now,
-      stateSize: 10,
-      checkpointedSize: 1,
-      externalPath: `/data/chk/${JOB}/chk-${id}`,
-      discarded: false,
-      failureMessage: null,
-    });
     job.run({
       type: 'RecordFlinkCheckpoints',
       checkpoints: [],
@@ -314,7 +300,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     });
     expect(job.log.find((e) => e.type === 'FlinkRestoreRecorded')).toMatchObject({ fromJobId: HOLDER });
     expect(mirroredRestoreFrom(job.state)).toBe(HOLDER);
-    job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(4), report(5)] });
+    job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 4), flinkReport(job, 5)] });
     expect(restoreHoldToRelease(job.state)).toBeUndefined();
     job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
     expect(restoreHoldToRelease(job.state)).toBe(HOLDER);
@@ -324,20 +310,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     const job = new Job().registerManaged();
     job.run({
       type: 'RecordFlinkCheckpoints',
-      checkpoints: [
-        {
-          id: 7,
-          status: 'COMPLETED',
-          isSavepoint: false,
-          checkpointType: 'FULL',
-          triggerTimestamp: job.now,
-          stateSize: 10,
-          checkpointedSize: 10,
-          externalPath: `/data/chk/${JOB}/chk-7`,
-          discarded: false,
-          failureMessage: null,
-        },
-      ],
+      checkpoints: [flinkReport(job, 7, 'FULL')],
     });
     job.run({
       type: 'RecordFlinkCheckpoints',
