@@ -233,6 +233,8 @@ export class Projector {
       log.error('the read model was lost from Redis (wiped?): projecting the log again from its start', {
         version,
       });
+      // The position and the mark first: a projector taking over meanwhile starts from the log's start.
+      await redis.del(space.position, space.complete);
       await deleteSpace(redis, space.ns);
       await redis.setnx(this.keys.current, String(version));
     }
