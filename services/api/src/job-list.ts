@@ -25,7 +25,7 @@ export function listJobs(
   return async (req, res) => {
     const { status, namespace, limit, after } = parse(schema, req.query, 'query');
     const namespaces = visibleNamespaces(principalOf(req)?.namespaces ?? '*', namespace);
-    if (!readModel) throw readModelUnavailable('this process has no read model (Redis)');
+    if (!readModel) throw readModelUnavailable('this process has no read model (Redis)', LISTING);
     const page = await fromReadModel(
       () => readModel.jobs({ status, namespaces }, limit, after),
       readModelAvailable,
@@ -45,32 +45,46 @@ export function readModelJobIds(
 ): JobIdIndex {
   return {
     async startingWith(prefix) {
-      const ids = await fromReadModel(() => readModel.jobIdsStartingWith(prefix), readModelAvailable);
+      const read = () => readModel.jobIdsStartingWith(prefix);
+      const ids = await fromReadModel(read, readModelAvailable, OWNER_LOOKUP);
       if (ids) return ids;
-      throw readModelUnavailable('it is catching up with the log, and does not know every job yet');
+      throw readModelUnavailable(
+        'it is catching up with the log, and does not know every job yet',
+        OWNER_LOOKUP,
+      );
     },
   };
 }
 
+/** What a 503 says the caller may do meanwhile: the list's and the savepoint owner lookup's. */
+const LISTING = 'REST commands keep working';
+const OWNER_LOOKUP =
+  'so no one can tell whose savepoint the path is, and the restore is not recorded without its hold; ' +
+  'retry, or name the job with fromJobId';
+
 /** A read of the read model; Redis unreachable (before or during it) is a 503 problem. */
-async function fromReadModel<T>(read: () => Promise<T>, available?: () => boolean): Promise<T> {
-  if (available?.() === false) throw readModelUnavailable('Redis is unreachable');
+async function fromReadModel<T>(
+  read: () => Promise<T>,
+  available?: () => boolean,
+  meanwhile = LISTING,
+): Promise<T> {
+  if (available?.() === false) throw readModelUnavailable('Redis is unreachable', meanwhile);
   try {
     return await read();
   } catch (error) {
     if (available?.() === false || isRedisConnectionError(error)) {
-      throw readModelUnavailable(`Redis is unreachable (${(error as Error).message})`);
+      throw readModelUnavailable(`Redis is unreachable (${(error as Error).message})`, meanwhile);
     }
     throw error;
   }
 }
 
 /** 503: the read model cannot answer (Retry-After is the problem middleware's). */
-function readModelUnavailable(why: string): Problem {
+function readModelUnavailable(why: string, meanwhile: string): Problem {
   return new Problem(
     503,
     'read-model-unavailable',
     'Read model unavailable',
-    `the read model is unavailable: ${why} (REST commands keep working)`,
+    `the read model is unavailable: ${why} (${meanwhile})`,
   );
 }

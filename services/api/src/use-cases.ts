@@ -434,6 +434,9 @@ async function anotherJobsSnapshotAt(
   jobId: string,
   externalPath: string,
 ): Promise<RestoredFrom | undefined> {
+  // The job's own snapshot is nobody else's: no lookup (which needs Redis) for the commonest restore.
+  const own = await bus.loadUnlessDeleted(jobId);
+  if (own && completedSnapshotAt(own, externalPath)) return undefined;
   const startingWith = jobIds && ((prefix: string) => jobIds.startingWith(prefix));
   const found = await otherJobsSnapshotsAt(bus, startingWith, jobId, externalPath);
   if (found.length <= 1) return found[0] && restoreSourceOf(found[0].owner, found[0].snapshot);

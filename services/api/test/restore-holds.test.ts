@@ -245,8 +245,31 @@ describe('restores from another job’s savepoint by its path alone', () => {
     const res = await restoreB();
     expectProblem(res, 503);
     expect(res.headers['retry-after']).toBe('1');
+    expect(res.body.detail).toMatch(/whose savepoint the path is.*name the job with fromJobId/);
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
     expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
+  });
+
+  it('a restore from the job’s own savepoint asks nobody: it works while Redis is unreachable', async () => {
+    const triggered = await http
+      .post(`${BASE}/jobs/${B}/snapshots`)
+      .set(as('admin'))
+      .send({ kind: 'SAVEPOINT' })
+      .expect(202);
+    const { snapshotId } = triggered.body as { snapshotId: number };
+    await http
+      .post(`${BASE}/jobs/${B}/snapshots/${snapshotId}/acks`)
+      .set(as('admin'))
+      .send({ taskId: 't' })
+      .expect(200);
+    const own = await http.get(`${BASE}/jobs/${B}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
+    reachable = false;
+    const res = await http
+      .post(`${BASE}/jobs/${B}/restores`)
+      .set(as('admin'))
+      .send({ externalPath: own.body.externalPath, claimMode: 'CLAIM' });
+    expect(res.status).toBe(201);
+    expect((await typesOf(B)).find((e) => e.type === 'SnapshotRestored')).not.toHaveProperty('fromJobId');
   });
 
   it('while the read model catches up with the log (after a wipe) the restore is a 503 and writes nothing', async () => {
