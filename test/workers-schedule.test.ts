@@ -123,10 +123,23 @@ describe('periodic savepoints with two worker processes, and a Redis wipe in the
       data: { triggerType?: string; slot?: number; reason?: string };
     }[];
     // A slot fired late after the wipe may still be pending at the next one, which is then skipped
-    // (R50, PREVIOUS_SAVEPOINT_PENDING): handled, not lost. Nothing else is skipped.
+    // (R50, PREVIOUS_SAVEPOINT_PENDING): handled, not lost. A slot that passed while Redis was gone and the
+    // process manager had not reconciled yet, when that took longer than a slot (a loaded machine), is
+    // recorded as SLOT_MISSED (the reconcile fires only the latest one late): recorded, not lost, and only
+    // in that window. Nothing else is skipped.
     const skipped = events.filter((e) => e.type === 'PeriodicSavepointSkipped');
-    expect(skipped.every((e) => e.data.reason === 'PREVIOUS_SAVEPOINT_PENDING')).toBe(true);
-    expect(skipped.length).toBeLessThanOrEqual(2);
+    const inOutage = (slot: number) => slot > wipedAt - 4000 && slot < wipedAt + backAfter;
+    for (const { data } of skipped) {
+      if (data.reason !== 'SLOT_MISSED') expect(data.reason).toBe('PREVIOUS_SAVEPOINT_PENDING');
+      else
+        expect({ slot: data.slot, inOutage: inOutage(data.slot!) }).toEqual({
+          slot: data.slot,
+          inOutage: true,
+        });
+    }
+    expect(skipped.filter((e) => e.data.reason === 'PREVIOUS_SAVEPOINT_PENDING').length).toBeLessThanOrEqual(
+      2,
+    );
     const handled = [...slots, ...skipped.map((e) => e.data.slot!)].sort((a, b) => a - b);
     // One per slot: consecutive slots, 2 s apart, about ten of them over 20 s, none missed.
     for (let i = 1; i < handled.length; i += 1) expect(handled[i]! - handled[i - 1]!).toBe(2000);
