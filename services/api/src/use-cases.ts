@@ -460,15 +460,7 @@ async function restoreFromPath(
     namespaces.requireState(caller.principal, externalPath, 'body.externalPath', own);
   }
   const from = await anotherJobsSnapshotAt(jobId, externalPath);
-  // As with `fromJobId`: the job's snapshot ids continue above the one Flink's metadata of it holds.
-  const checkpointId = command.checkpointId ?? from?.checkpointId;
-  return restoreHolding(
-    bus,
-    caller,
-    { ...command, ...(checkpointId !== undefined ? { checkpointId } : {}) },
-    state,
-    from,
-  );
+  return restoreHolding(bus, caller, command, state, from);
 }
 
 /** A restore from another job's snapshot named by `fromJobId`, which that job holds for it. */
