@@ -78,7 +78,8 @@ export function createUseCases(deps: UseCaseDeps) {
     bus,
     storage,
     namespaces,
-    anotherJobsSnapshotAt: (jobId, externalPath) => anotherJobsSnapshotAt(bus, jobIds, jobId, externalPath),
+    anotherJobsSnapshotAt: (restoring, jobId, externalPath) =>
+      anotherJobsSnapshotAt(bus, jobIds, restoring, jobId, externalPath),
     async requirePlaces(caller, jobId, places) {
       for (const [location, field] of places) await requireWithinRoots(storage, location, field);
       if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
@@ -124,8 +125,15 @@ interface UseCaseContext {
   storage: SnapshotStorage;
   /** What a token limited to namespaces may name in storage. */
   namespaces: NamespaceStorage;
-  /** Another catalogued job's completed snapshot `externalPath` is (not `jobId`'s), if any. */
-  anotherJobsSnapshotAt: (jobId: string, externalPath: string) => Promise<RestoredFrom | undefined>;
+  /**
+   * Another catalogued job's completed snapshot `externalPath` is (not `jobId`'s), if any; `restoring` is the
+   * job as its caller loaded it (undefined: hard-deleted).
+   */
+  anotherJobsSnapshotAt: (
+    restoring: JobState | undefined,
+    jobId: string,
+    externalPath: string,
+  ) => Promise<RestoredFrom | undefined>;
   /**
    * Places a command creates directories in (`[location, field]`, undefined: none named): inside the storage
    * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
@@ -316,7 +324,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       const own = isLimited(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
-      await requireNotAnotherJobs(bus, anotherJobsSnapshotAt, jobId, input.externalPath);
+      await requireNotAnotherJobs(bus, anotherJobsSnapshotAt, state, input.externalPath);
       const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
@@ -351,9 +359,10 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
 async function requireNotAnotherJobs(
   bus: CommandBus,
   anotherJobsSnapshotAt: UseCaseContext['anotherJobsSnapshotAt'],
-  jobId: string,
+  importing: JobState,
   externalPath: string,
 ): Promise<void> {
+  const { jobId } = importing;
   const owner = jobAreaOf(normaliseLocation(externalPath));
   if (owner !== undefined && owner !== jobId && (await bus.loadUnlessDeleted(owner))?.registered) {
     throw new CommandRejected(
@@ -364,7 +373,7 @@ async function requireNotAnotherJobs(
         `restore from it (POST /api/v1/jobs/${jobId}/restores with its externalPath) rather than import it`,
     );
   }
-  if (owner !== undefined || !(await anotherJobsSnapshotAt(jobId, externalPath))) return;
+  if (owner !== undefined || !(await anotherJobsSnapshotAt(importing, jobId, externalPath))) return;
   throw new CommandRejected(
     'CONFLICT',
     'externalPath',
@@ -431,12 +440,12 @@ async function holdRestoredSnapshot(
 async function anotherJobsSnapshotAt(
   bus: CommandBus,
   jobIds: JobIdIndex | undefined,
+  restoring: JobState | undefined,
   jobId: string,
   externalPath: string,
 ): Promise<RestoredFrom | undefined> {
   // The job's own snapshot is nobody else's: no lookup (which needs Redis) for the commonest restore.
-  const own = await bus.loadUnlessDeleted(jobId);
-  if (own && completedSnapshotAt(own, externalPath)) return undefined;
+  if (restoring && completedSnapshotAt(restoring, externalPath)) return undefined;
   const startingWith = jobIds && ((prefix: string) => jobIds.startingWith(prefix));
   const found = await otherJobsSnapshotsAt(bus, startingWith, jobId, externalPath);
   if (found.length <= 1) return found[0] && restoreSourceOf(found[0].owner, found[0].snapshot);
@@ -459,7 +468,7 @@ async function restoreFromPath(
     const own = namespaces.ownJob(caller.principal, state);
     namespaces.requireState(caller.principal, externalPath, 'body.externalPath', own);
   }
-  const from = await anotherJobsSnapshotAt(jobId, externalPath);
+  const from = await anotherJobsSnapshotAt(state, jobId, externalPath);
   return restoreHolding(bus, caller, command, state, from);
 }
 
