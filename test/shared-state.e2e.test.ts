@@ -207,7 +207,9 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
       claimMode: 'CLAIM',
     });
     expect(restored.status).toBe(201);
-    const first = await checkpoint(jobB, [{ ...inherited, shared: true }, put(join(areaB, 'chk-1', 'p'), 6)]);
+    // B's ids continue above the checkpoint it restored from, as Flink's counter does: its first is 2.
+    expect(restored.body.nextSnapshotId).toBe(2);
+    const first = await checkpoint(jobB, [{ ...inherited, shared: true }, put(join(areaB, 'chk-2', 'p'), 6)]);
 
     // Decision 0032: while B uses A's files, A's checkpoint is held: not subsumed by A's next one, and a
     // user's discard of it is refused, naming B.
@@ -219,11 +221,11 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(refused.body.detail).toContain(jobB);
 
     const own = put(join(areaB, 'shared', 'sst-b'), 700);
-    await checkpoint(jobB, [{ ...own, shared: true }, put(join(areaB, 'chk-2', 'p'), 7)]);
+    await checkpoint(jobB, [{ ...own, shared: true }, put(join(areaB, 'chk-3', 'p'), 7)]);
     const subsumed = await discarded(jobB, first);
     expect(subsumed.discard.bytesReclaimed).toBe(6);
     expect(existsSync(inherited.path)).toBe(true);
-    expect(existsSync(join(areaB, 'chk-1'))).toBe(false);
+    expect(existsSync(join(areaB, 'chk-2'))).toBe(false);
 
     // A stray acknowledgement to B naming A's file does not delete it either.
     const stray = await api.post(`/jobs/${jobB}/snapshots/99/acks`, {

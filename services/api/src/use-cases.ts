@@ -469,7 +469,15 @@ async function restoreFromPath(
     namespaces.requireState(caller.principal, externalPath, 'body.externalPath', own);
   }
   const from = await anotherJobsSnapshotAt(state, jobId, externalPath);
-  return restoreHolding(bus, caller, command, state, from);
+  // As with `fromJobId`: the job's snapshot ids continue above the one Flink's metadata of it holds.
+  const checkpointId = command.checkpointId ?? from?.checkpointId;
+  return restoreHolding(
+    bus,
+    caller,
+    { ...command, ...(checkpointId !== undefined ? { checkpointId } : {}) },
+    state,
+    from,
+  );
 }
 
 /** A restore from another job's snapshot named by `fromJobId`, which that job holds for it. */

@@ -233,7 +233,10 @@ describe('restores from another job’s savepoint by its path alone', () => {
     ).map((e) => ({ type: e.type, ...e.data }));
 
   it('the owner holds it (its discard is 409) and the restore names it, not the job sharing its prefix', async () => {
-    expect((await restoreB()).status).toBe(201);
+    const restored = await restoreB();
+    expect(restored.status).toBe(201);
+    // The ids continue above the savepoint's, as after a restore naming the job.
+    expect(restored.body.nextSnapshotId).toBeGreaterThan(savepoint.snapshotId);
     expectProblem(await discard(), 409, 'path.snapshotId', 'held-by-restore');
     expect((await typesOf(B)).find((e) => e.type === 'SnapshotRestored')).toMatchObject({ fromJobId: A });
     expect((await typesOf(A)).find((e) => e.type === 'SnapshotHeld')).toMatchObject({ holderJobId: B });
