@@ -260,6 +260,51 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(existsSync(inherited.path)).toBe(false);
   }, 60_000);
 
+  it('a job restored from a second job before it let go of the first releases the first once nothing of its earlier run is live (decision 0032)', async () => {
+    const [jobA, jobB, jobC] = [newJobId(), newJobId(), newJobId()];
+    for (const [jobId, numRetained] of [
+      [jobA, 2],
+      [jobB, 1],
+      [jobC, 1],
+    ] as const) {
+      const res = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained } });
+      expect(res.status).toBe(201);
+    }
+    const area = (jobId: string) => join(root, 'checkpoints', jobId);
+    const fromA = put(join(area(jobA), 'shared', 'sst-a'), 500);
+    const fromC = put(join(area(jobC), 'shared', 'sst-c'), 300);
+    expect(await checkpoint(jobA, [{ ...fromA, shared: true }, put(join(area(jobA), 'chk-1', 'p'), 5)])).toBe(
+      1,
+    );
+    expect(await checkpoint(jobA, [put(join(area(jobA), 'chk-2', 'p'), 5)])).toBe(2);
+    expect(await checkpoint(jobC, [{ ...fromC, shared: true }, put(join(area(jobC), 'chk-1', 'p'), 5)])).toBe(
+      1,
+    );
+    const restore = (from: string) =>
+      api.post(`/jobs/${jobB}/restores`, { externalPath: join(area(from), 'chk-1'), claimMode: 'CLAIM' });
+
+    expect((await restore(jobA)).status).toBe(201);
+    const inheriting = await checkpoint(jobB, [{ ...fromA, shared: true }]);
+    expect(inheriting).toBe(2); // above A's checkpoint 1
+    // B is restored again, from C, while its checkpoint of the run from A is live: A's hold stays.
+    expect((await restore(jobC)).status).toBe(201);
+    const discardFirst = (jobId: string) => api.post(`/jobs/${jobId}/snapshots/1/discard`, {});
+    const refused = await discardFirst(jobA);
+    expect([refused.status, refused.body.errors?.[0]?.rule]).toEqual([409, 'held-by-restore']);
+    // B's first checkpoint from C uses C's file only and subsumes the one that used A's.
+    await checkpoint(jobB, [{ ...fromC, shared: true }]);
+    await discarded(jobB, inheriting);
+    await holdReleased(jobA);
+    const eventsOfC = (await api.get(`/jobs/${jobC}/events?limit=1000`)).body.events as { type: string }[];
+    expect(eventsOfC.map((e) => e.type)).toContain('SnapshotHeld');
+    expect(eventsOfC.map((e) => e.type)).not.toContain('SnapshotHoldReleased');
+    // A's first checkpoint goes now, and with it the file only it needs.
+    expect((await discardFirst(jobA)).status).toBe(202);
+    await discarded(jobA, 1);
+    expect(existsSync(fromA.path)).toBe(false);
+    expect(existsSync(fromC.path)).toBe(true);
+  }, 60_000);
+
   it('a job restored from another job’s native savepoint named by fromJobId keeps its files, and that job holds the savepoint while they are used (decisions 0031, 0032)', async () => {
     // newJobId's ids are time-ordered: A's and B's share their first six characters, all that a savepoint's
     // directory names of its job. The restore named A, which tells A's savepoint's files from B's own.

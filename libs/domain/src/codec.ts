@@ -10,7 +10,7 @@ import {
 } from './state';
 
 /** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
-export const STATE_CODEC_VERSION = 16;
+export const STATE_CODEC_VERSION = 17;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];

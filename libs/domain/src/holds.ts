@@ -1,20 +1,12 @@
-import { isWithin, normaliseLocation, jobAreaOf, savepointJobPrefixOf } from './shared-state';
+import { isWithin, jobAreaOf, savepointJobPrefixOf } from './shared-state';
 import { isTerminal } from './schemas';
-import { planningJobOf, type JobState } from './state';
-
-/**
- * Decision 0032: the other job this job was last restored from (named by the restore, or by an external path
- * laid out under that job's id), whose snapshot it may hold; undefined when none. O(1): asked after every
- * completion.
- */
-export function restoredFromJob(state: JobState): string | undefined {
-  const mirrored = mirroredRestoreFrom(state);
-  if (mirrored !== undefined) return mirrored;
-  const restore = state.restores.latest;
-  if (!restore || restore.snapshotId !== null) return undefined;
-  const owner = restore.fromJobId ?? jobAreaOf(normaliseLocation(restore.restorePath));
-  return owner === state.jobId ? undefined : owner;
-}
+import {
+  mirroredRestoreFrom,
+  planningJobOf,
+  restoredFromJob,
+  type FormerRestoreOwner,
+  type JobState,
+} from './state';
 
 /**
  * Decision 0032: the job whose checkpoint this job was restored from, once this job lets go of it, else
@@ -33,30 +25,39 @@ export function restoreHoldToRelease(state: JobState): string | undefined {
   }
   const restore = state.restores.latest;
   if (owner === undefined || !restore) return undefined;
-  if (isTerminal(state.status)) return usesFilesOf(state, owner) ? undefined : owner;
+  const { restoredFrom } = planningJobOf(state);
+  if (isTerminal(state.status)) return usesFilesOf(state, owner, restoredFrom) ? undefined : owner;
   if (state.source && restore.claimMode !== 'NO_CLAIM') return undefined;
   if (!state.completed.some((id) => id >= restore.firstSnapshotId)) return undefined;
-  return usesFilesOf(state, owner) ? undefined : owner;
+  return usesFilesOf(state, owner, restoredFrom) ? undefined : owner;
 }
 
 /**
- * The other job a managed job's latest restore in Flink (seen by the mirror, `FlinkRestoreRecorded`) was from,
- * when that restore is the job's latest; undefined otherwise.
+ * Decision 0032: the other jobs earlier restores were from (superseded by a later restore) that this job has
+ * let go of: none of its live checkpoints was taken before the restore that superseded the owner (such a run
+ * may have used the owner's files: mirrored checkpoints carry none to look at), and no live snapshot references
+ * a file laid out under the owner's id. The current owner is `restoreHoldToRelease`'s.
  */
-export function mirroredRestoreFrom(state: JobState): string | undefined {
-  const mirrored = state.flinkRestore;
-  if (mirrored?.fromJobId === undefined) return undefined;
-  const recorded = state.restores.latest;
-  return recorded && recorded.restoredAt > mirrored.restoredAt ? undefined : mirrored.fromJobId;
+export function formerHoldsToRelease(state: JobState): string[] {
+  const current = restoredFromJob(state);
+  return state.formerRestoreOwners
+    .filter((former) => former.jobId !== current && !mayStillUse(state, former))
+    .map((former) => former.jobId);
+}
+
+function mayStillUse(state: JobState, former: FormerRestoreOwner): boolean {
+  const before = (id: number) =>
+    id < former.untilSnapshotId && state.snapshots.get(id)?.kind === 'CHECKPOINT';
+  if (state.completed.some(before) || [...state.pending].some(before)) return true;
+  return usesFilesOf(state, former.jobId, former.restoredFrom);
 }
 
 /**
  * Whether a live snapshot of the job references a file laid out under the other job's id: in its checkpoint
  * directory, or in a savepoint directory named for it (a registry scan).
  */
-function usesFilesOf(state: JobState, owner: string): boolean {
+function usesFilesOf(state: JobState, owner: string, restoredFrom: string | undefined): boolean {
   const prefix = owner.slice(0, 6);
-  const { restoredFrom } = planningJobOf(state);
   for (const [location] of state.sharedState.references.entries()) {
     if (jobAreaOf(location) === owner || savepointJobPrefixOf(location) === prefix) return true;
     if (restoredFrom !== undefined && isWithin(location, restoredFrom)) return true;

@@ -31,6 +31,7 @@ import {
   deletionIndex,
   isSealed,
   isSharedHandle,
+  jobAreaOf,
   normaliseLocation,
   planDiscard,
   strayCleanupOwner,
@@ -159,6 +160,15 @@ export interface RestoreRecord {
   firstSnapshotId: number;
 }
 
+/** Another job an earlier restore was from, and the first snapshot id of the restore that superseded it. */
+export interface FormerRestoreOwner {
+  jobId: string;
+  /** This job's checkpoints below it may have been taken in the run that used that job's files. */
+  untilSnapshotId: number;
+  /** The directory of that job's snapshot the restore named, when it named the job (`planningJobOf`). */
+  restoredFrom?: string;
+}
+
 export interface JobState {
   jobId: string;
   registered: boolean;
@@ -199,6 +209,11 @@ export interface JobState {
   consecutiveFailures: number;
   /** How many restores the job recorded, and the newest (R62). */
   restores: { count: number; latest: RestoreRecord | null };
+  /**
+   * Other jobs earlier restores were from, superseded by a later restore (decision 0032): each may still
+   * hold a snapshot for this job, released once nothing of this job may use its files (`formerHoldsToRelease`).
+   */
+  formerRestoreOwners: FormerRestoreOwner[];
   /** After a NO_CLAIM restore, until a checkpoint completes: checkpoints are triggered FULL (R63). */
   fullCheckpointOwed: boolean;
   /** A managed job's source (R67): its snapshots come from Flink; null for a job whose clients report them. */
@@ -267,6 +282,7 @@ export function initialState(jobId: string): JobState {
     nextCleanupId: 1,
     consecutiveFailures: 0,
     restores: { count: 0, latest: null },
+    formerRestoreOwners: [],
     fullCheckpointOwed: false,
     source: null,
     flinkRetention: null,
@@ -616,6 +632,7 @@ export class Draft {
 
   private snapshotRestored(event: EventOf<'SnapshotRestored'>, at: number): void {
     const { state } = this;
+    const owner = this.restoreOwner();
     if (event.snapshotId !== undefined) {
       const snapshot = this.snapshot(event.snapshotId);
       snapshot.claimMode = event.claimMode;
@@ -639,6 +656,26 @@ export class Draft {
       },
     };
     state.fullCheckpointOwed = event.claimMode === 'NO_CLAIM';
+    this.supersedeRestoreOwner(owner);
+  }
+
+  /** The other job the job's latest restore was from, before a new restore supersedes it. */
+  private restoreOwner(): Omit<FormerRestoreOwner, 'untilSnapshotId'> | undefined {
+    const jobId = restoredFromJob(this.state);
+    if (jobId === undefined) return undefined;
+    const { restoredFrom } = planningJobOf(this.state);
+    return restoredFrom !== undefined && mirroredRestoreFrom(this.state) === undefined
+      ? { jobId, restoredFrom }
+      : { jobId };
+  }
+
+  /** Decision 0032: the other job the restore before this one was from joins the former owners. */
+  private supersedeRestoreOwner(owner: Omit<FormerRestoreOwner, 'untilSnapshotId'> | undefined): void {
+    const { state } = this;
+    if (owner === undefined || owner.jobId === restoredFromJob(state)) return;
+    const former = { ...owner, untilSnapshotId: state.nextSnapshotId };
+    const others = state.formerRestoreOwners.filter((f) => f.jobId !== owner.jobId);
+    state.formerRestoreOwners = [...others, former];
   }
 
   private snapshotPersisted(event: EventOf<'SnapshotPersisted'>): void {
@@ -715,6 +752,7 @@ export class Draft {
   }
 
   private flinkRestoreRecorded(event: EventOf<'FlinkRestoreRecorded'>): void {
+    const owner = this.restoreOwner();
     this.state.flinkRestore = {
       flinkCheckpointId: event.flinkCheckpointId,
       snapshotId: event.snapshotId ?? null,
@@ -723,6 +761,7 @@ export class Draft {
       restoredAt: Date.parse(event.restoredAt),
       ...(event.fromJobId !== undefined ? { fromJobId: event.fromJobId } : {}),
     };
+    this.supersedeRestoreOwner(owner);
   }
 
   /** CheckpointFailureManager.clearCount: the counter and the ids it counted. */
@@ -1036,4 +1075,29 @@ export function planningJobOf(state: Pick<JobState, 'jobId' | 'restores'>): Plan
   const restore = state.restores.latest;
   if (!restore?.fromJobId || restore.fromJobId === state.jobId) return { jobId: state.jobId };
   return { jobId: state.jobId, restoredFrom: restoredDirectory(restore.restorePath) };
+}
+
+/**
+ * Decision 0032: the other job this job was last restored from (named by the restore, or by an external path
+ * laid out under that job's id), whose snapshot it may hold; undefined when none. O(1): asked after every
+ * completion.
+ */
+export function restoredFromJob(state: JobState): string | undefined {
+  const mirrored = mirroredRestoreFrom(state);
+  if (mirrored !== undefined) return mirrored;
+  const restore = state.restores.latest;
+  if (!restore || restore.snapshotId !== null) return undefined;
+  const owner = restore.fromJobId ?? jobAreaOf(normaliseLocation(restore.restorePath));
+  return owner === state.jobId ? undefined : owner;
+}
+
+/**
+ * The other job a managed job's latest restore in Flink (seen by the mirror, `FlinkRestoreRecorded`) was from,
+ * when that restore is the job's latest; undefined otherwise.
+ */
+export function mirroredRestoreFrom(state: JobState): string | undefined {
+  const mirrored = state.flinkRestore;
+  if (mirrored?.fromJobId === undefined) return undefined;
+  const recorded = state.restores.latest;
+  return recorded && recorded.restoredAt > mirrored.restoredAt ? undefined : mirrored.fromJobId;
 }

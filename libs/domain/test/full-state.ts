@@ -120,6 +120,13 @@ export function fullJobState(): Required<JobState> {
         firstSnapshotId: 7,
       },
     },
+    formerRestoreOwners: [
+      {
+        jobId: 'e'.repeat(32),
+        untilSnapshotId: 5,
+        restoredFrom: 'file:///data/savepoints/savepoint-eeeeee-1',
+      },
+    ],
     fullCheckpointOwed: true,
     source: { type: 'flink', cluster: 'flink-prod' },
     flinkRetention: { externalized: true, deleteOnCancellation: true },

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { mirroredRestoreFrom, restoreHoldToRelease } from '../src';
+import { formerHoldsToRelease, mirroredRestoreFrom, restoreHoldToRelease } from '../src';
 import { JOB, Job } from './harness';
 
 // Decision 0032: a snapshot another job restored from is held; nothing of this job discards it until the
@@ -325,5 +325,114 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     });
     expect(job.log.find((e) => e.type === 'FlinkRestoreRecorded')).not.toHaveProperty('fromJobId');
     expect(mirroredRestoreFrom(job.state)).toBeUndefined();
+  });
+
+  describe('a restore that supersedes one from another job', () => {
+    const restoreFrom = (job: Job, owner: string, claimMode: 'LEGACY' | 'CLAIM' | 'NO_CLAIM' = 'LEGACY') =>
+      job.run({
+        type: 'RestoreSnapshot',
+        externalPath: `/data/chk/${owner}/chk-5`,
+        claimMode,
+        allowNonRestoredState: false,
+      });
+
+    it('R71 the earlier owner is let go once no checkpoint of the run restored from it is live and no file of it is referenced', () => {
+      const job = new Job().register({ numRetained: 1 });
+      restoreFrom(job, HOLDER);
+      const inheriting = completeReferencing(job, `/data/chk/${HOLDER}/shared`);
+      restoreFrom(job, OTHER_HOLDER);
+      expect(job.state.formerRestoreOwners).toEqual([{ jobId: HOLDER, untilSnapshotId: inheriting + 1 }]);
+      // The checkpoint of the run from HOLDER is live and references HOLDER's files.
+      expect(formerHoldsToRelease(job.state)).toEqual([]);
+      expect(restoreHoldToRelease(job.state)).toBeUndefined(); // the current owner: nothing of its own yet
+      job.complete(); // subsumes the inheriting checkpoint
+      expect(job.snapshot(inheriting).status).toBe('DISCARDING');
+      expect(formerHoldsToRelease(job.state)).toEqual([HOLDER]);
+      expect(restoreHoldToRelease(job.state)).toBe(OTHER_HOLDER);
+    });
+
+    it('R71 restored from its own checkpoint of that run, the job still references the owner’s files after that checkpoint is gone: held until compaction', () => {
+      const job = new Job().register({ numRetained: 1 });
+      restoreFrom(job, HOLDER);
+      const inheriting = completeReferencing(job, `/data/chk/${HOLDER}/shared`);
+      job.run({
+        type: 'RestoreSnapshot',
+        snapshotId: inheriting,
+        claimMode: 'CLAIM',
+        allowNonRestoredState: false,
+      });
+      expect(job.state.formerRestoreOwners.map((f) => f.jobId)).toEqual([HOLDER]);
+      completeReferencing(job, `/data/chk/${HOLDER}/shared`); // subsumes the one it restored from
+      expect(job.snapshot(inheriting).status).toBe('DISCARDING');
+      expect(formerHoldsToRelease(job.state)).toEqual([]);
+      job.complete(); // compaction
+      expect(formerHoldsToRelease(job.state)).toEqual([HOLDER]);
+    });
+
+    it('R71 a checkpoint of the earlier run keeps the owner held even without files to show (a managed job’s mirrored checkpoints carry none)', () => {
+      const job = new Job().registerManaged();
+      restoreFrom(job, HOLDER);
+      job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 6)] });
+      const mirrored = job.state.completed[job.state.completed.length - 1]!;
+      restoreFrom(job, OTHER_HOLDER);
+      expect(formerHoldsToRelease(job.state)).toEqual([]);
+      job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 7, 'FULL')] });
+      job.run({ type: 'RequestDiscard', snapshotId: mirrored, force: false });
+      expect(formerHoldsToRelease(job.state)).toEqual([HOLDER]);
+    });
+
+    it('R71 restored from another job and then from elsewhere before any checkpoint, the first is let go at once; restored from it again, it is the current owner and not a former one', () => {
+      const job = new Job().register();
+      restoreFrom(job, HOLDER, 'CLAIM');
+      restoreFrom(job, OTHER_HOLDER, 'CLAIM');
+      expect(formerHoldsToRelease(job.state)).toEqual([HOLDER]);
+      restoreFrom(job, HOLDER, 'CLAIM');
+      expect(formerHoldsToRelease(job.state)).toEqual([OTHER_HOLDER]);
+      expect(job.state.formerRestoreOwners.map((f) => f.jobId)).toEqual([HOLDER, OTHER_HOLDER]);
+    });
+
+    it('R71 property: a former owner is never let go while a live snapshot references its files, and always once the job moved on', () => {
+      const owners = [HOLDER, OTHER_HOLDER, 'd'.repeat(32)];
+      const step = fc.oneof(
+        fc.record({ restore: fc.constantFrom(...owners, JOB) }),
+        fc.record({ checkpoint: fc.boolean() }),
+        // Files of an earlier owner reach later checkpoints through restores of the job's own checkpoints.
+        fc.record({ inherit: fc.constantFrom(...owners) }),
+      );
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 3 }),
+          fc.array(step, { maxLength: 14 }),
+          (numRetained, steps) => {
+            const job = new Job().register({ numRetained });
+            let current: string | undefined;
+            for (const s of steps) {
+              if ('restore' in s) {
+                restoreFrom(job, s.restore);
+                current = s.restore === JOB ? undefined : s.restore;
+              } else if ('inherit' in s) {
+                completeReferencing(job, `/data/chk/${s.inherit}/shared`);
+              } else if (s.checkpoint && current !== undefined) {
+                completeReferencing(job, `/data/chk/${current}/shared`);
+              } else {
+                job.complete();
+              }
+              for (const owner of formerHoldsToRelease(job.state)) {
+                const referenced = [...job.state.sharedState.references.entries()].some(([path]) =>
+                  path.startsWith(`/data/chk/${owner}/`),
+                );
+                expect(referenced).toBe(false);
+              }
+            }
+            // Moved on: restored from its own checkpoint, then enough checkpoints of its own to subsume the rest.
+            restoreFrom(job, JOB, 'NO_CLAIM');
+            for (let i = 0; i <= numRetained; i++) job.complete();
+            const formers = job.state.formerRestoreOwners.map((f) => f.jobId);
+            expect(new Set(formerHoldsToRelease(job.state))).toEqual(new Set(formers));
+            if (current !== undefined) expect(formers).toContain(current);
+          },
+        ),
+      );
+    });
   });
 });

@@ -8,11 +8,13 @@ import {
   planStrayCleanup,
   isTerminal,
   mirroredRestoreFrom,
+  formerHoldsToRelease,
   restoreHoldToRelease,
   restoredFromJob,
   type DiscardPlan,
   type Event,
   type EventOf,
+  type JobState,
   type Obligation,
   type StateHandle,
   planningJobOf,
@@ -45,6 +47,9 @@ const LETTING_GO = new Set<Event['type']>([
   'SnapshotCompleted',
   'SnapshotDiscardRequested',
   'JobStatusChanged',
+  // A restore may leave the job an earlier restore was from behind at once.
+  'SnapshotRestored',
+  'FlinkRestoreRecorded',
 ]);
 
 export interface ProcessManagerDeps {
@@ -193,27 +198,39 @@ export class ProcessManager extends LeasedLogConsumer {
 
   /**
    * Decision 0032: a job restored from another job's checkpoint releases its hold there once its own live
-   * snapshots use none of that job's files (`restoreHoldToRelease`). Asked again after every completion and
-   * discard, so a crash between the two only delays it.
+   * snapshots use none of that job's files (`restoreHoldToRelease`), and the holds of the jobs earlier
+   * restores were from once nothing of theirs may be used (`formerHoldsToRelease`). Asked again after every
+   * completion, discard and restore, so a crash between the two only delays it.
    */
   private async releaseRestoreHold(jobId: string, causationId?: string): Promise<void> {
-    const { bus } = this.deps;
-    const holder = await bus.loadUnlessDeleted(jobId);
+    const holder = await this.deps.bus.loadUnlessDeleted(jobId);
+    if (!holder) return;
     // Cheapest first: most jobs were not restored from another's checkpoint, and a released hold is gone.
-    const owner = holder && restoredFromJob(holder);
-    if (owner === undefined) return;
-    const held = await bus.loadUnlessDeleted(owner);
-    // Up to the restore this state was decided on: a hold a later restore placed meanwhile stays.
-    const throughRestore = holder!.restores.count;
+    const owner = restoredFromJob(holder);
+    if (owner !== undefined && (await this.holdsFor(owner, holder))) {
+      if (restoreHoldToRelease(holder) === owner) await this.releaseHolds(owner, holder, causationId);
+    }
+    if (holder.formerRestoreOwners.length === 0) return;
+    for (const former of formerHoldsToRelease(holder)) {
+      if (await this.holdsFor(former, holder)) await this.releaseHolds(former, holder, causationId);
+    }
+  }
+
+  /** Whether the job holds a snapshot for the holder through the restore its state was decided on. */
+  private async holdsFor(owner: string, holder: JobState): Promise<boolean> {
+    const held = await this.deps.bus.loadUnlessDeleted(owner);
     const holds = (id: number) => held!.snapshots.get(id)!.heldBy ?? [];
-    if (
-      !held?.completed.some((id) => holds(id).some((h) => h.jobId === jobId && h.restore <= throughRestore))
-    )
-      return;
-    if (restoreHoldToRelease(holder!) !== owner) return;
+    const mine = (h: { jobId: string; restore: number }) =>
+      h.jobId === holder.jobId && h.restore <= holder.restores.count;
+    return held?.completed.some((id) => holds(id).some(mine)) ?? false;
+  }
+
+  /** Up to the restore the holder's state was decided on: a hold a later restore placed meanwhile stays. */
+  private async releaseHolds(owner: string, holder: JobState, causationId?: string): Promise<void> {
+    const throughRestore = holder.restores.count;
     await executeUnlessRejected(
-      bus,
-      { type: 'ReleaseSnapshotHolds', jobId: owner, holderJobId: jobId, throughRestore },
+      this.deps.bus,
+      { type: 'ReleaseSnapshotHolds', jobId: owner, holderJobId: holder.jobId, throughRestore },
       { causationId },
     );
   }
