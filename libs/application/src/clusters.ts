@@ -4,6 +4,7 @@ import {
   ClusterName,
   ClusterRestUrl,
   CommandRejected,
+  fieldName,
   NamespaceGrantSchema,
   clusterView,
   evolveClusters,
@@ -256,7 +257,7 @@ function checked<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
   const issue = result.error.issues[0]!;
   const named = issue.code === 'custom' ? issue.params?.rule : undefined;
   const rule = typeof named === 'string' ? named : issue.code.replace(/_/g, '-');
-  const path = [field, ...issue.path.map(String)].join('.');
+  const path = fieldName(field, issue.path);
   throw new CommandRejected('INVALID', path, rule, `${path}: ${issue.message}`);
 }
 

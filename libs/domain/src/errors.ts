@@ -3,6 +3,17 @@
  * NOT_FOUND -> 404, CONFLICT -> 409 (the state does not allow it), INVALID -> 400, FORBIDDEN -> 403
  * (the caller may not act in the namespace it named).
  */
+/**
+ * A field as every problem names it (README): `body[0].stateHandles[1].path`, `body.namespaces[0]`. The path
+ * is a schema's (zod's issue path): numbers index lists.
+ */
+export function fieldName(location: string, path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (name, key) => (typeof key === 'number' ? `${name}[${key}]` : `${name}.${String(key)}`),
+    location,
+  );
+}
+
 export class CommandRejected extends Error {
   constructor(
     readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID' | 'FORBIDDEN',

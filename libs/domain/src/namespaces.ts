@@ -15,7 +15,9 @@ export const DEFAULT_NAMESPACE = 'default';
 
 /** The namespaces a caller may act in: `*` for all (the workers, and callers while authentication is off). */
 export type NamespaceGrant = '*' | readonly string[];
-export const NamespaceGrantSchema = z.union([z.literal('*'), z.array(Namespace).min(1)]);
+export const NamespaceGrantSchema = z.union([z.literal('*'), z.array(Namespace).min(1)], {
+  error: 'must be "*" (every namespace) or a list of namespace names',
+});
 
 /** Whether a caller holding `grant` may see or act on what lies in `namespace`. */
 export const grantsNamespace = (grant: NamespaceGrant, namespace: string): boolean =>

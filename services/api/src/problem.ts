@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
-import { CommandRejected } from '@snapcat/domain';
+import { CommandRejected, fieldName } from '@snapcat/domain';
 import {
   AppendTooLargeError,
   StoreAccessDeniedError,
@@ -36,7 +36,7 @@ export function validationProblem(
   input: unknown,
 ): Problem {
   const errors = error.issues.flatMap((issue): FieldError[] => {
-    const path = [location, ...issue.path.map(String)].join('.');
+    const path = fieldName(location, issue.path);
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({
         field: `${path}.${key}`,
@@ -87,6 +87,8 @@ function ruleOf(issue: z.core.$ZodIssue): string {
     case 'custom':
       // A refinement names its rule in `params.rule` (the domain's rule names, so both paths agree).
       return typeof issue.params?.rule === 'string' ? issue.params.rule : 'custom';
+    case 'invalid_union':
+      return 'one-of'; // none of the forms the field may take (its message names them)
     default:
       return issue.code.replace(/_/g, '-');
   }

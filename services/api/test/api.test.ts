@@ -398,11 +398,11 @@ describe('REST API over HTTP', () => {
       await register();
       await trigger();
       expectProblem(await ack(1, { taskId: 'a', stateSize: -1 }), 400, 'body.stateSize', 'minimum');
-      expectProblem(await ack(1, [{ taskId: 'a' }, { stateSize: 1 }]), 400, 'body.1.taskId', 'required');
+      expectProblem(await ack(1, [{ taskId: 'a' }, { stateSize: 1 }]), 400, 'body[1].taskId', 'required');
       expectProblem(
         await ack(1, { taskId: 'a', stateHandles: [{ path: '../x', sizeBytes: 1 }] }),
         400,
-        'body.stateHandles.0.path',
+        'body.stateHandles[0].path',
       );
       expectProblem(
         await http.post(`${BASE}/jobs/${JOB}/snapshots/abc/acks`).send({ taskId: 'a' }),

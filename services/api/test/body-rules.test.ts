@@ -92,14 +92,18 @@ function bodyObjects(value: unknown, schema: JsonSchema, at: string[] = []): str
   ];
 }
 
-/** Each example with `unexpected` in one of its objects: 400 naming `body.<path>.unexpected`. */
+/** Each example with `unexpected` in one of its objects: 400 naming `body.<path>.unexpected` (`body[0].unexpected`). */
 const UNKNOWN = EXAMPLES.flatMap((e) => {
   const schema = doc.paths[e.path]![e.method]!.requestBody.content['application/json']!.schema;
   return bodyObjects(e.value, schema).map((at) => {
     const body = structuredClone(e.value) as Record<string, unknown>;
     const object = at.reduce((o, key) => o[key] as Record<string, unknown>, body);
     object.unexpected = 1;
-    return { ...e, at, body, field: ['body', ...at, 'unexpected'].join('.') };
+    const field = [...at, 'unexpected'].reduce(
+      (n, key) => (/^\d+$/.test(key) ? `${n}[${key}]` : `${n}.${key}`),
+      'body',
+    );
+    return { ...e, at, body, field };
   });
 });
 

@@ -364,7 +364,11 @@ describe('Flink clusters: who may', () => {
     expect((await put('flink-other', ['other', 'ops', 'other'])).body.namespaces).toEqual(['ops', 'other']);
     // The same grant in another order changes nothing.
     expect((await put('flink-other', ['other', 'ops'])).body.changed).toBe(false);
-    expectProblem(await put('flink-bad', ['Not A Namespace']), 400, 'body.namespaces.0', 'format-regex');
+    expectProblem(await put('flink-bad', ['Not A Namespace']), 400, 'body.namespaces[0]', 'format-regex');
+    // Neither "*" nor a list: the message names both forms.
+    const neither = await put('flink-bad', 'ops');
+    expectProblem(neither, 400, 'body.namespaces', 'one-of');
+    expect(neither.body.errors[0].message).toBe('must be "*" (every namespace) or a list of namespace names');
     const register = (token: string, jobId: string, namespace: string, cluster: string) =>
       http
         .put(`/api/v1/jobs/${jobId}`)
