@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { JOB_STATUSES, NOT_EXTERNALLY_ADDRESSABLE } from '@snapcat/domain/src/enum-values';
 import { Circuit } from './circuit';
 import { FlinkError, type FlinkErrorKind } from './errors';
+import { serializedThrowableHeadline } from './serialized-throwable';
 
 /** Flink's JobStatus values, as the domain lists them (one list). */
 export const FLINK_JOB_STATUSES = JOB_STATUSES;
@@ -271,6 +272,7 @@ const operationSchema = z.object({
         z.object({
           class: nullable(z.string()),
           'stack-trace': nullable(z.string()),
+          'serialized-throwable': nullable(z.string()),
         }),
       ),
     })
@@ -279,12 +281,21 @@ const operationSchema = z.object({
 
 type OperationAnswer = z.infer<typeof operationSchema>;
 
-/** The failure of an asynchronous operation, as one line: the first line of Java's stack trace. */
+/**
+ * The failure of an asynchronous operation, as one line: the first line of Java's stack trace, from the
+ * serialized throwable when the answer carries only that (the published description's one property).
+ */
 function causeOf(answer: OperationAnswer): string | undefined {
   const cause = answer.operation?.['failure-cause'];
   if (!cause) return undefined;
   const firstLine = cause['stack-trace']?.split('\n', 1)[0]?.trim();
-  return firstLine || cause.class || 'unknown failure';
+  const serialized = cause['serialized-throwable'];
+  return (
+    firstLine ||
+    cause.class ||
+    (serialized ? serializedThrowableHeadline(serialized) : undefined) ||
+    'unknown failure'
+  );
 }
 
 // ---- the client ---------------------------------------------------------------------------------------------

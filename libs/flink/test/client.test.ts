@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -205,6 +205,29 @@ describe('FlinkRestClient against the Flink test server', () => {
     });
     const unknown = await failure(flink.savepointStatus(JOB, T2));
     expect(unknown.kind).toBe('not-found');
+    expect(server.violations).toEqual([]);
+  });
+
+  it('reads a failed savepoint’s cause from the serialized throwable when that is all the answer holds (the published description’s one property)', async () => {
+    await server.stop();
+    const described = readFileSync(
+      join(__dirname, '..', '..', '..', 'test', 'fixtures', 'flink', 'serialized-throwable.b64'),
+      'utf8',
+    ).trim();
+    server = new FlinkTestServer({ savepointDelayMs: 5, describedFailureCause: described });
+    ({ url } = await server.start());
+    server.addJob(JOB, { name: 'orders', checkpointDir: join(dir, 'chk'), checkpointIntervalMs: 60_000 });
+    server.failNextSavepoints(JOB, 1);
+    const flink = client();
+    await flink.triggerSavepoint(JOB, {
+      targetDirectory: join(dir, 'sp'),
+      formatType: 'CANONICAL',
+      triggerId: T1,
+    });
+    expect(await poll(() => flink.savepointStatus(JOB, T1))).toEqual({
+      status: 'FAILED',
+      cause: 'java.lang.RuntimeException: Failed to trigger savepoint (taskmanager lost)',
+    });
     expect(server.violations).toEqual([]);
   });
 

@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { serializedThrowableHeadline } from '../src/serialized-throwable';
+
+// The fixture is the Java serialization of a SerializedThrowable (Flink's field names and serialVersionUID)
+// of a RuntimeException caused by an IOException, written by JDK 17 from test/fixtures/flink/SerializedThrowable.java.
+const FIXTURE = readFileSync(
+  join(__dirname, '..', '..', '..', 'test', 'fixtures', 'flink', 'serialized-throwable.b64'),
+  'utf8',
+).trim();
+
+const FAILURE = 'java.lang.RuntimeException: Failed to trigger savepoint (taskmanager lost)';
+const CAUSE = 'java.io.IOException: Permission denied: /data/savepoints/savepoint-a1b2c3-0123456789ab';
+
+describe('serializedThrowableHeadline', () => {
+  it('reads the failure’s own stack trace from Java’s serialization, not its cause’s (written before it)', () => {
+    expect(serializedThrowableHeadline(FIXTURE)).toBe(FAILURE);
+    // Both traces are in the stream, the cause's first: the longest is the failure's.
+    const text = Buffer.from(FIXTURE, 'base64').toString('latin1');
+    expect(text.indexOf(CAUSE)).toBeLessThan(text.indexOf(FAILURE));
+  });
+
+  it('finds no trace in what is not such a stream', () => {
+    expect(serializedThrowableHeadline('')).toBeUndefined();
+    expect(serializedThrowableHeadline('not base64 at all!')).toBeUndefined();
+    expect(
+      serializedThrowableHeadline(Buffer.from('java.lang.Exception: x\n\tat a.b(c)').toString('base64')),
+    ).toBe(undefined);
+  });
+
+  it('never reads past the end of a truncated stream', () => {
+    const bytes = Buffer.from(FIXTURE, 'base64');
+    const seen = new Set<string | undefined>();
+    for (const cut of [1, 10, 100, bytes.length / 2, bytes.length - 1]) {
+      const headline = serializedThrowableHeadline(bytes.subarray(0, Math.floor(cut)).toString('base64'));
+      // What is left holds the failure's trace, its cause's (written first), or none: never a made-up line.
+      expect([undefined, FAILURE, CAUSE]).toContain(headline);
+      seen.add(headline);
+    }
+    expect(seen).toEqual(new Set([undefined, CAUSE, FAILURE]));
+  });
+});
