@@ -385,6 +385,32 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     );
   }, 60_000);
 
+  it('R67 a checkpoint configuration without externalization (the spec requires none of its fields) is asked once, said once, and the mirror goes on', async () => {
+    let jobId = '';
+    flink.reshapeAnswers('getCheckpointConfig', (body, params) => (params['jobid'] === jobId ? {} : body));
+    try {
+      jobId = await managedJob(100);
+      await until(
+        async () => ((await snapshots(jobId)).some((s) => s.status === 'COMPLETED') ? true : undefined),
+        15_000,
+        'a mirrored checkpoint',
+      );
+      const polls = () =>
+        flink.requestsFor(jobId).filter((r) => r.operationId === 'getCheckpointingStatistics').length;
+      const since = polls();
+      await until(async () => polls() >= since + 3 || undefined, 15_000, 'three more mirror polls');
+      expect(flink.requestsFor(jobId).filter((r) => r.operationId === 'getCheckpointConfig')).toHaveLength(1);
+      const said = service.logs.filter(
+        (line) => line.includes('without externalization') && line.includes(jobId),
+      );
+      expect(said).toHaveLength(1);
+      const events = (await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as { type: string }[];
+      expect(events.map((e) => e.type)).not.toContain('FlinkCheckpointRetentionRecorded');
+    } finally {
+      flink.reshapeAnswers('getCheckpointConfig', undefined);
+    }
+  }, 60_000);
+
   it('R67 a managed job its JobManager no longer lists is said once in the log, not followed in silence', async () => {
     const jobId = await managedJob();
     await until(

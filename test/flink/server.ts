@@ -141,6 +141,9 @@ interface Restored {
   externalPath?: string;
 }
 
+/** An answer as another server would give it, from the simulated one and the request's path parameters. */
+type Reshape = (body: unknown, params: Record<string, string>) => unknown;
+
 interface Failure {
   className: string;
   message: string;
@@ -265,6 +268,7 @@ export class FlinkTestServer {
   private api: OpenAPIBackend | undefined;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly reshapes = new Map<string, Reshape>();
   private port = 0;
   private down: false | 'unavailable' | 'refuse' = false;
   private delayMs = 0;
@@ -352,6 +356,15 @@ export class FlinkTestServer {
 
   failNextCheckpoints(jobId: string, n: number, message = 'Checkpoint expired before completing.'): void {
     this.job(jobId).failCheckpoints = { n, message };
+  }
+
+  /**
+   * Answers the operation with what `reshape` makes of the simulated answer (still checked against the spec):
+   * a server that leaves out what the spec does not require, or says it in another allowed form.
+   */
+  reshapeAnswers(operationId: string, reshape: Reshape | undefined): void {
+    if (reshape) this.reshapes.set(operationId, reshape);
+    else this.reshapes.delete(operationId);
   }
 
   failNextSavepoints(jobId: string, n: number, message = 'Failure while taking the savepoint.'): void {
@@ -721,6 +734,8 @@ export class FlinkTestServer {
     let answer: Answer;
     try {
       answer = this.answer(operationId, params, (req.body ?? {}) as Record<string, unknown>);
+      const reshape = this.reshapes.get(operationId);
+      if (reshape && answer.status < 300) answer = { ...answer, body: reshape(answer.body, params) };
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
       return send({ status: error.status, body: { errors: [error.message] } });

@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { JOB_STATUSES, NOT_EXTERNALLY_ADDRESSABLE } from '@snapcat/domain/src/enum-values';
+import { savepointJobPrefixOf } from '@snapcat/domain/src/shared-state';
 import { Circuit } from './circuit';
 import { FlinkError, type FlinkErrorKind } from './errors';
 import { serializedThrowableHeadline } from './serialized-throwable';
@@ -82,14 +83,16 @@ export interface FlinkCheckpoints {
   };
 }
 
+/** Null where the answer left a field out (the spec requires none of them). */
 export interface FlinkCheckpointConfig {
-  mode: 'EXACTLY_ONCE' | 'AT_LEAST_ONCE';
-  /** null: periodic checkpoints are off (Flink reports Long.MAX_VALUE). */
+  mode: 'EXACTLY_ONCE' | 'AT_LEAST_ONCE' | null;
+  /** null: periodic checkpoints are off (Flink reports Long.MAX_VALUE), or not said. */
   intervalMs: number | null;
-  timeoutMs: number;
-  minPauseMs: number;
-  maxConcurrent: number;
-  externalization: { enabled: boolean; deleteOnCancellation: boolean };
+  timeoutMs: number | null;
+  minPauseMs: number | null;
+  maxConcurrent: number | null;
+  /** What Flink does with retained checkpoints: null when not said in whole. */
+  externalization: { enabled: boolean; deleteOnCancellation: boolean } | null;
   stateBackend: string | null;
   checkpointStorage: string | null;
   tolerableFailedCheckpoints: number | null;
@@ -130,54 +133,77 @@ const eachReadable = <T extends z.ZodType>(entry: T) =>
       return { items, unreadable: (entries?.length ?? 0) - items.length };
     });
 
-const checkpointSchema = z
-  .object({
-    id: z.number().int(),
-    status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED']),
-    is_savepoint: z.boolean().default(false),
-    savepointFormat: nullable(z.string()),
-    checkpoint_type: z.string().default('CHECKPOINT'),
-    trigger_timestamp: z.number(),
-    latest_ack_timestamp: z.number().default(-1),
-    state_size: z.number().default(0),
-    checkpointed_size: z.number().optional(),
-    external_path: nullable(z.string()),
-    discarded: z.boolean().optional(),
-    num_subtasks: z.number().int().default(0),
-    num_acknowledged_subtasks: z.number().int().default(0),
-    failure_timestamp: nullable(z.number()),
-    failure_message: nullable(z.string()),
-  })
-  .transform((c): FlinkCheckpoint => ({
-    id: c.id,
-    status: c.status,
-    isSavepoint: c.is_savepoint,
-    savepointFormat: c.savepointFormat,
-    checkpointType: c.checkpoint_type,
-    triggerTimestamp: c.trigger_timestamp,
-    latestAckTimestamp: c.latest_ack_timestamp,
-    stateSize: c.state_size,
-    checkpointedSize: c.checkpointed_size ?? c.state_size,
-    externalPath: c.external_path === NOT_EXTERNALLY_ADDRESSABLE ? null : c.external_path,
-    externallyAddressable: c.external_path !== NOT_EXTERNALLY_ADDRESSABLE,
-    discarded: c.discarded ?? false,
-    numSubtasks: c.num_subtasks,
-    numAcknowledgedSubtasks: c.num_acknowledged_subtasks,
-    failureTimestamp: c.failure_timestamp,
-    failureMessage: c.failure_message,
-  }));
+/** The spec's discriminator of CheckpointStatistics (its one required field), for an entry without `status`. */
+const STATUS_OF_CLASS: Record<string, string> = {
+  completed: 'COMPLETED',
+  failed: 'FAILED',
+  in_progress: 'IN_PROGRESS',
+};
+const SAVEPOINT_TYPES = new Set(['SAVEPOINT', 'SYNC_SAVEPOINT']);
+
+/** What the spec lets a server leave out and the entry still tells: its status, whether it is a savepoint. */
+const completedEntry = (raw: unknown): unknown => {
+  if (raw === null || typeof raw !== 'object') return raw;
+  const entry = raw as Record<string, unknown>;
+  const status = entry.status ?? STATUS_OF_CLASS[String(entry.className)];
+  const isSavepoint =
+    entry.is_savepoint ??
+    (typeof entry.checkpoint_type === 'string' ? SAVEPOINT_TYPES.has(entry.checkpoint_type) : undefined);
+  return { ...entry, status, is_savepoint: isSavepoint };
+};
+
+const checkpointSchema = z.preprocess(
+  completedEntry,
+  z
+    .object({
+      id: z.number().int(),
+      status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED']),
+      is_savepoint: z.boolean().default(false),
+      savepointFormat: nullable(z.string()),
+      checkpoint_type: z.string().default('CHECKPOINT'),
+      trigger_timestamp: z.number(),
+      latest_ack_timestamp: z.number().default(-1),
+      state_size: z.number().default(0),
+      checkpointed_size: z.number().optional(),
+      external_path: nullable(z.string()),
+      discarded: z.boolean().optional(),
+      num_subtasks: z.number().int().default(0),
+      num_acknowledged_subtasks: z.number().int().default(0),
+      failure_timestamp: nullable(z.number()),
+      failure_message: nullable(z.string()),
+    })
+    .transform((c): FlinkCheckpoint => ({
+      id: c.id,
+      status: c.status,
+      isSavepoint: c.is_savepoint,
+      savepointFormat: c.savepointFormat,
+      checkpointType: c.checkpoint_type,
+      triggerTimestamp: c.trigger_timestamp,
+      latestAckTimestamp: c.latest_ack_timestamp,
+      stateSize: c.state_size,
+      checkpointedSize: c.checkpointed_size ?? c.state_size,
+      externalPath: c.external_path === NOT_EXTERNALLY_ADDRESSABLE ? null : c.external_path,
+      externallyAddressable: c.external_path !== NOT_EXTERNALLY_ADDRESSABLE,
+      discarded: c.discarded ?? false,
+      numSubtasks: c.num_subtasks,
+      numAcknowledgedSubtasks: c.num_acknowledged_subtasks,
+      failureTimestamp: c.failure_timestamp,
+      failureMessage: c.failure_message,
+    })),
+);
 
 const restoredSchema = z
   .object({
     id: z.number().int(),
     restore_timestamp: z.number(),
-    is_savepoint: z.boolean(),
+    // The spec requires none of these; without the flag, a savepoint's directory name tells it.
+    is_savepoint: z.boolean().optional(),
     external_path: nullable(z.string()),
   })
   .transform((r): FlinkRestoredCheckpoint => ({
     id: r.id,
     restoreTimestamp: r.restore_timestamp,
-    isSavepoint: r.is_savepoint,
+    isSavepoint: r.is_savepoint ?? savepointJobPrefixOf(r.external_path ?? '') !== undefined,
     externalPath: r.external_path === NOT_EXTERNALLY_ADDRESSABLE ? null : r.external_path,
   }));
 
@@ -231,29 +257,37 @@ const checkpointsSchema = z
 const configSchema = z
   .object({
     // Flink's own answers have written the mode in lower case (its @JsonValue), the spec in upper case.
-    mode: z
-      .string()
-      .transform((m) => m.toUpperCase())
-      .pipe(z.enum(['EXACTLY_ONCE', 'AT_LEAST_ONCE'])),
-    interval: z.number(),
-    timeout: z.number(),
-    min_pause: z.number(),
-    max_concurrent: z.number().int(),
-    externalization: z.object({ enabled: z.boolean(), delete_on_cancellation: z.boolean() }),
+    // The spec requires none of these; what a server leaves out is not known (null), never guessed.
+    mode: nullable(
+      z
+        .string()
+        .transform((m) => m.toUpperCase())
+        .pipe(z.enum(['EXACTLY_ONCE', 'AT_LEAST_ONCE'])),
+    ),
+    interval: nullable(z.number()),
+    timeout: nullable(z.number()),
+    min_pause: nullable(z.number()),
+    max_concurrent: nullable(z.number().int()),
+    externalization: nullable(
+      z.object({ enabled: nullable(z.boolean()), delete_on_cancellation: nullable(z.boolean()) }),
+    ),
     state_backend: nullable(z.string()),
     checkpoint_storage: nullable(z.string()),
     tolerable_failed_checkpoints: nullable(z.number().int()),
   })
   .transform((c): FlinkCheckpointConfig => ({
     mode: c.mode,
-    intervalMs: c.interval >= PERIODIC_CHECKPOINTS_OFF ? null : c.interval,
+    intervalMs: c.interval === null || c.interval >= PERIODIC_CHECKPOINTS_OFF ? null : c.interval,
     timeoutMs: c.timeout,
     minPauseMs: c.min_pause,
     maxConcurrent: c.max_concurrent,
-    externalization: {
-      enabled: c.externalization.enabled,
-      deleteOnCancellation: c.externalization.delete_on_cancellation,
-    },
+    externalization:
+      c.externalization?.enabled != null && c.externalization.delete_on_cancellation != null
+        ? {
+            enabled: c.externalization.enabled,
+            deleteOnCancellation: c.externalization.delete_on_cancellation,
+          }
+        : null,
     stateBackend: c.state_backend,
     checkpointStorage: c.checkpoint_storage,
     tolerableFailedCheckpoints: c.tolerable_failed_checkpoints,
@@ -263,18 +297,35 @@ const triggerSchema = z
   .object({ 'request-id': z.string().regex(/^[0-9a-f]{32}$/) })
   .transform((t) => ({ triggerId: t['request-id'] }));
 
+/**
+ * A trigger's answer where the request named its trigger id: the spec does not require `request-id` in the
+ * answer, and without it the operation is followed by the id the request gave (the savepoint is taken
+ * already; failing here would lose it).
+ */
+const triggerAnswering = (sent: string) =>
+  z
+    .object({
+      'request-id': z
+        .string()
+        .regex(/^[0-9a-f]{32}$/)
+        .optional(),
+    })
+    .transform((t) => ({ triggerId: t['request-id'] ?? sent }));
+
+const failureCauseSchema = z.object({
+  class: nullable(z.string()),
+  'stack-trace': nullable(z.string()),
+  'serialized-throwable': nullable(z.string()),
+});
+
 const operationSchema = z.object({
   status: z.object({ id: z.enum(['IN_PROGRESS', 'COMPLETED']) }),
   operation: z
     .object({
       location: nullable(z.string()),
-      'failure-cause': nullable(
-        z.object({
-          class: nullable(z.string()),
-          'stack-trace': nullable(z.string()),
-          'serialized-throwable': nullable(z.string()),
-        }),
-      ),
+      'failure-cause': nullable(failureCauseSchema),
+      // The spec's `operation` may also be a CheckpointInfo, whose failure is `failureCause`.
+      failureCause: nullable(failureCauseSchema),
     })
     .nullish(),
 });
@@ -286,7 +337,7 @@ type OperationAnswer = z.infer<typeof operationSchema>;
  * serialized throwable when the answer carries only that (the published description's one property).
  */
 function causeOf(answer: OperationAnswer): string | undefined {
-  const cause = answer.operation?.['failure-cause'];
+  const cause = answer.operation?.['failure-cause'] ?? answer.operation?.failureCause;
   if (!cause) return undefined;
   const firstLine = cause['stack-trace']?.split('\n', 1)[0]?.trim();
   const serialized = cause['serialized-throwable'];
@@ -395,7 +446,7 @@ export class FlinkRestClient {
         formatType: request.formatType,
         triggerId: id(request.triggerId),
       },
-      schema: triggerSchema,
+      schema: triggerAnswering(request.triggerId),
       repeatable: true,
     });
   }
@@ -434,7 +485,7 @@ export class FlinkRestClient {
         formatType: request.formatType,
         triggerId: id(request.triggerId),
       },
-      schema: triggerSchema,
+      schema: triggerAnswering(request.triggerId),
       repeatable: true,
     });
   }

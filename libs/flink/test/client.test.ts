@@ -443,6 +443,64 @@ describe('FlinkRestClient against the Flink test server', () => {
     expect(stats.latest.completed).toBeNull();
   });
 
+  it('reads a server that answers only what the spec requires, or in another form it allows (every answer checked against the spec)', async () => {
+    type Entry = Record<string, unknown>;
+    // CheckpointStatistics requires only className: no status, no is_savepoint.
+    const bare = ({ className, id, trigger_timestamp, checkpoint_type, external_path }: Entry) => ({
+      className,
+      id,
+      trigger_timestamp,
+      checkpoint_type,
+      ...(external_path !== undefined ? { external_path } : {}),
+    });
+    server.reshapeAnswers('getCheckpointingStatistics', (body) => ({
+      history: ((body as { history: Entry[] }).history ?? []).map(bare),
+    }));
+    server.reshapeAnswers('getCheckpointConfig', () => ({}));
+    server.reshapeAnswers('triggerSavepoint', () => ({}));
+    const flink = client();
+    const config = await flink.checkpointConfig(JOB);
+    expect(config).toMatchObject({ mode: null, timeoutMs: null, maxConcurrent: null, externalization: null });
+    // Without `request-id` in the answer, the savepoint is followed by the trigger id the request gave.
+    const request = { targetDirectory: join(dir, 'sp'), formatType: 'CANONICAL' as const, triggerId: T1 };
+    expect(await flink.triggerSavepoint(JOB, request)).toEqual({ triggerId: T1 });
+    const done = await poll(() => flink.savepointStatus(JOB, T1));
+    expect(done.status).toBe('COMPLETED');
+    await server.checkpointNow(JOB);
+    const stats = await flink.checkpoints(JOB);
+    expect(stats.unreadable).toBe(0);
+    const byType = (type: string) => stats.history.find((c) => c.checkpointType === type);
+    expect(byType('SAVEPOINT')).toMatchObject({ status: 'COMPLETED', isSavepoint: true });
+    expect(byType('CHECKPOINT')).toMatchObject({ status: 'COMPLETED', isSavepoint: false });
+    // What a job restored from, without the flag: a savepoint's directory name tells it.
+    const savepointDir = `file:${join(dir, 'sp', 'savepoint-a1b2c3-0123456789ab')}`;
+    server.restore(JOB, { externalPath: savepointDir, isSavepoint: true });
+    server.reshapeAnswers('getCheckpointingStatistics', (body) => {
+      const { id, restore_timestamp, external_path } = (body as { latest: { restored: Entry } }).latest
+        .restored;
+      return { latest: { restored: { id, restore_timestamp, external_path } } };
+    });
+    expect((await flink.checkpoints(JOB)).latest.restored).toMatchObject({
+      isSavepoint: true,
+      externalPath: savepointDir,
+    });
+    // A disposal's failure in the CheckpointInfo form the spec's `operation` also allows.
+    const described = readFileSync(
+      join(__dirname, '..', '..', '..', 'test', 'fixtures', 'flink', 'serialized-throwable.b64'),
+      'utf8',
+    ).trim();
+    server.reshapeAnswers('getSavepointDisposalStatus', () => ({
+      status: { id: 'COMPLETED' },
+      operation: { failureCause: { 'serialized-throwable': described } },
+    }));
+    const disposal = await flink.disposeSavepoint((done as { location: string }).location);
+    expect(await flink.disposalStatus(disposal.triggerId)).toEqual({
+      status: 'FAILED',
+      cause: 'java.lang.RuntimeException: Failed to trigger savepoint (taskmanager lost)',
+    });
+    expect(server.violations).toEqual([]);
+  });
+
   it('a redirect (a proxy sending http to https, say) is refused as such, not followed, and not an outage', async () => {
     const proxy = createServer((_req, res) => {
       res.writeHead(301, { location: 'https://flink.example.com/jobs/overview' }).end();

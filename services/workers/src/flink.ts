@@ -289,17 +289,7 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   if (refusal) return warnRefusedOnce(state, refusal, deps);
   refusedJobs.delete(jobId);
   const api = await deps.apis(state.source.cluster);
-  if (!state.flinkRetention) {
-    const config = await unlessNotFound(api.checkpointConfig(jobId));
-    if (config) {
-      await execute(deps.bus, {
-        type: 'RecordFlinkCheckpointConfig',
-        jobId,
-        externalized: config.externalization.enabled,
-        deleteOnCancellation: config.externalization.deleteOnCancellation,
-      });
-    }
-  }
+  if (!state.flinkRetention && !retentionUnsaid.has(jobId)) await recordRetention(api, jobId, deps);
   // A job without checkpoint statistics (404: no checkpoint coordinator, or a server's job that does not
   // checkpoint) has nothing to mirror; its savepoints and status are followed all the same (FLIP-10).
   const stats = await unlessNotFound(api.checkpoints(jobId));
@@ -482,6 +472,31 @@ async function clusterRefusal(state: JobState, deps: FlinkConnectorDeps): Promis
     `nothing for job ${state.jobId} to it. An admin gives the namespace back (PUT /api/v1/clusters/${cluster}) ` +
     'or registers the job with another cluster'
   );
+}
+
+/**
+ * Jobs whose checkpoint configuration left out the retention (the spec requires none of its fields): asked
+ * once per process, the catalogue's own properties stand for theirs (R67), and the warning is logged once.
+ */
+const retentionUnsaid = new Set<string>();
+
+async function recordRetention(api: FlinkApi, jobId: string, deps: FlinkConnectorDeps): Promise<void> {
+  const config = await unlessNotFound(api.checkpointConfig(jobId));
+  if (!config) return;
+  if (!config.externalization) {
+    retentionUnsaid.add(jobId);
+    deps.log.warn(
+      "flink checkpoint configuration without externalization: what Flink does with the job's checkpoints when it ends is not known; the catalogue keeps its own retention for them",
+      { job: jobId },
+    );
+    return;
+  }
+  await execute(deps.bus, {
+    type: 'RecordFlinkCheckpointConfig',
+    jobId,
+    externalized: config.externalization.enabled,
+    deleteOnCancellation: config.externalization.deleteOnCancellation,
+  });
 }
 
 /** Jobs whose refusal was logged by this process: a mirror is polled every few seconds. */
