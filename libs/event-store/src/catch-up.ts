@@ -49,6 +49,7 @@ export function catchUpSubscription(
       wake = done;
     });
 
+  let caughtUp = false;
   const loop = (async () => {
     while (!closed) {
       dirty = false;
@@ -67,6 +68,10 @@ export function catchUpSubscription(
       if (batch.length < BATCH && head && comparePositions(head, position) > 0 && !closed) {
         position = head;
         await options.onCheckpoint?.(head);
+      }
+      if (batch.length < BATCH && !caughtUp && !closed) {
+        caughtUp = true;
+        await options.onCaughtUp?.();
       }
       if (batch.length < BATCH && !closed && !dirty) await idle();
     }

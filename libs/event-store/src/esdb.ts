@@ -286,6 +286,7 @@ export class EsdbEventStore implements EventStore {
     let current: { unsubscribe(): Promise<void> } | undefined;
     const prefixes = options.filter?.streamNamePrefixes;
 
+    let caughtUp = false;
     const run = async () => {
       let backoff = 100;
       while (!closed) {
@@ -305,9 +306,17 @@ export class EsdbEventStore implements EventStore {
               : {}),
           });
           current = subscription;
-          for await (const item of subscription as AsyncIterable<ResolvedEvent | CheckpointReached>) {
+          // Emitted while the client turns the CaughtUp response into stream items: after the events before it.
+          subscription.on('caughtUp', () => subscription.push(CAUGHT_UP));
+          type Item = ResolvedEvent | CheckpointReached | typeof CAUGHT_UP;
+          for await (const item of subscription as AsyncIterable<Item>) {
             if (closed) return;
             backoff = 100;
+            if (item === CAUGHT_UP) {
+              if (!caughtUp) await options.onCaughtUp?.();
+              caughtUp = true;
+              continue;
+            }
             if (item instanceof CheckpointReached) {
               // The server may repeat a checkpoint, or send one at the event it just sent.
               if (comparePositions(item.position, position) <= 0) continue;

@@ -83,6 +83,13 @@ export interface LogSubscribeOptions {
    * between two events). Stores give it for subscriptions with a filter, as often as they see fit.
    */
   onCheckpoint?: (position: Position) => void | Promise<void>;
+  /**
+   * Called once, when the handler has returned for every matching event of the log as it was when the
+   * subscription started (EventStoreDB's CaughtUp; a catch-up store's first short read): the subscription is
+   * live from then on. Awaited like the handler. A consumer may need it where checkpoints lag the log's end
+   * (EventStoreDB reports one only every so many events scanned).
+   */
+  onCaughtUp?: () => void | Promise<void>;
 }
 
 /** A subscription to the log ($all); a webhook's subscription is libs/domain's `Subscription`. */

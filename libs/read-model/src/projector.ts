@@ -122,6 +122,8 @@ export class Projector {
   private written: Position | undefined;
   /** The log's end when this projector started to follow a space not yet complete; written, it is. */
   private completeAt: Position | undefined;
+  /** Where the subscription started: the space's stored position (START for none). */
+  private followedFrom: Position = START;
   private readonly refusals: AccessRefusals;
   readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
 
@@ -251,11 +253,13 @@ export class Projector {
       this.completeAt = undefined;
     }
     const epoch = this.epoch;
+    this.followedFrom = stored ? parsePosition(stored) : START;
     this.subscription = this.deps.store.subscribeToAll(
       {
-        from: stored ? parsePosition(stored) : START,
+        from: this.followedFrom,
         filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] },
         onCheckpoint: (position) => this.checkpointed(space, epoch, position),
+        onCaughtUp: () => this.caughtUp(space, epoch),
       },
       (event) => this.receive(space, epoch, event),
       (error) => this.fail(error),
@@ -311,6 +315,27 @@ export class Projector {
     const idle = this.pending.length === 0 && !this.checkpoint;
     this.checkpoint = position;
     if (idle) this.flushSoon(space, epoch);
+  }
+
+  /**
+   * The subscription delivered every job event of the log as it was: once what it received is written, the
+   * space is complete. Needed on EventStoreDB, whose checkpoints come only every so many events scanned, so
+   * the stored position may stay short of the log's end read at the start (a tail of other streams' events)
+   * until the log grows.
+   */
+  private caughtUp(space: KeySpace, epoch: number): void {
+    if (epoch !== this.epoch || this.completeAt === undefined) return;
+    const last = this.pending[this.pending.length - 1]?.position;
+    const checkpoint = this.checkpoint;
+    const received =
+      last && checkpoint
+        ? comparePositions(last, checkpoint) > 0
+          ? last
+          : checkpoint
+        : (last ?? checkpoint ?? this.written ?? this.followedFrom);
+    if (comparePositions(received, this.completeAt) < 0) this.completeAt = received;
+    // Nothing left to write: written again where it is, with the mark.
+    if (!last && !checkpoint) this.checkpointed(space, epoch, received);
   }
 
   private flushSoon(space: KeySpace, epoch: number): void {
