@@ -122,8 +122,8 @@ export class Projector {
   private written: Position | undefined;
   /** The log's end when this projector started to follow a space not yet complete; written, it is. */
   private completeAt: Position | undefined;
-  /** Where the subscription started: the space's stored position (START for none). */
-  private followedFrom: Position = START;
+  /** The latest position this subscription delivered (an event's or a checkpoint's), from where it started. */
+  private received: Position = START;
   private readonly refusals: AccessRefusals;
   readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
 
@@ -253,10 +253,10 @@ export class Projector {
       this.completeAt = undefined;
     }
     const epoch = this.epoch;
-    this.followedFrom = stored ? parsePosition(stored) : START;
+    this.received = stored ? parsePosition(stored) : START;
     this.subscription = this.deps.store.subscribeToAll(
       {
-        from: this.followedFrom,
+        from: this.received,
         filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] },
         onCheckpoint: (position) => this.checkpointed(space, epoch, position),
         onCaughtUp: () => this.caughtUp(space, epoch),
@@ -301,6 +301,7 @@ export class Projector {
   private async receive(space: KeySpace, epoch: number, recorded: RecordedEvent): Promise<void> {
     if (epoch !== this.epoch) return;
     const idle = this.pending.length === 0 && !this.checkpoint;
+    this.received = recorded.position;
     this.pending.push(recorded);
     if (this.pending.length >= BATCH) return this.flush(space, epoch);
     if (idle) this.flushSoon(space, epoch);
@@ -313,6 +314,7 @@ export class Projector {
   private checkpointed(space: KeySpace, epoch: number, position: Position): void {
     if (epoch !== this.epoch) return;
     const idle = this.pending.length === 0 && !this.checkpoint;
+    this.received = position;
     this.checkpoint = position;
     if (idle) this.flushSoon(space, epoch);
   }
@@ -325,17 +327,11 @@ export class Projector {
    */
   private caughtUp(space: KeySpace, epoch: number): void {
     if (epoch !== this.epoch || this.completeAt === undefined) return;
-    const last = this.pending[this.pending.length - 1]?.position;
-    const checkpoint = this.checkpoint;
-    const received =
-      last && checkpoint
-        ? comparePositions(last, checkpoint) > 0
-          ? last
-          : checkpoint
-        : (last ?? checkpoint ?? this.written ?? this.followedFrom);
+    const received = this.received;
     if (comparePositions(received, this.completeAt) < 0) this.completeAt = received;
-    // Nothing left to write: written again where it is, with the mark.
-    if (!last && !checkpoint) this.checkpointed(space, epoch, received);
+    // Nothing waiting to be written (a batch may be in flight, at `received`): written again there, with the
+    // mark. Never an earlier position: the stored one must not go back.
+    if (this.pending.length === 0 && !this.checkpoint) this.checkpointed(space, epoch, received);
   }
 
   private flushSoon(space: KeySpace, epoch: number): void {
