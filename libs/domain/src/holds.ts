@@ -25,6 +25,9 @@ export function restoreHoldToRelease(state: JobState): string | undefined {
   }
   const restore = state.restores.latest;
   if (owner === undefined || !restore) return undefined;
+  // Restored from it before as well (A, then C, then A again): what that earlier run may use keeps it too.
+  const earlier = state.formerRestoreOwners.find((former) => former.jobId === owner);
+  if (earlier && mayStillUse(state, earlier)) return undefined;
   const { restoredFrom } = planningJobOf(state);
   if (isTerminal(state.status)) return usesFilesOf(state, owner, restoredFrom) ? undefined : owner;
   if (state.source && restore.claimMode !== 'NO_CLAIM') return undefined;
@@ -34,11 +37,14 @@ export function restoreHoldToRelease(state: JobState): string | undefined {
 
 /**
  * Decision 0032: the other jobs earlier restores were from (superseded by a later restore) that this job has
- * let go of: none of its live checkpoints was taken before the restore that superseded the owner (such a run
- * may have used the owner's files: mirrored checkpoints carry none to look at), and no live snapshot references
- * a file laid out under the owner's id. The current owner is `restoreHoldToRelease`'s.
+ * let go of: none of its live checkpoints was taken before the restore that superseded the owner, and no live
+ * snapshot references a file laid out under the owner's id; a managed job lets go of them only when it ends.
+ * The current owner is `restoreHoldToRelease`'s.
  */
 export function formerHoldsToRelease(state: JobState): string[] {
+  // A managed job's mirrored checkpoints carry no files to look at, and a later run (a failover to its own
+  // checkpoint) may still reference the owner's shared files: as for its current owner, held until it ends.
+  if (state.source && !isTerminal(state.status)) return [];
   const current = restoredFromJob(state);
   return state.formerRestoreOwners
     .filter((former) => former.jobId !== current && !mayStillUse(state, former))

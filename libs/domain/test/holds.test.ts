@@ -369,7 +369,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
       expect(formerHoldsToRelease(job.state)).toEqual([HOLDER]);
     });
 
-    it('R71 a checkpoint of the earlier run keeps the owner held even without files to show (a managed job’s mirrored checkpoints carry none)', () => {
+    it('R71 a managed job lets go of an earlier owner only when it ends: its mirrored checkpoints carry no files, and a later run may still use the owner’s', () => {
       const job = new Job().registerManaged();
       restoreFrom(job, HOLDER);
       job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 6)] });
@@ -378,7 +378,52 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
       expect(formerHoldsToRelease(job.state)).toEqual([]);
       job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 7, 'FULL')] });
       job.run({ type: 'RequestDiscard', snapshotId: mirrored, force: false });
+      expect(formerHoldsToRelease(job.state)).toEqual([]);
+      job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
       expect(formerHoldsToRelease(job.state)).toEqual([HOLDER]);
+    });
+
+    it('R71 a managed job Flink restored from another job, then failed over to its own checkpoint, keeps holding while it runs', () => {
+      const job = new Job().registerManaged();
+      const restored = (id: number, fromJobId?: string) => ({
+        id,
+        restoreTimestamp: (job.now += 1_000),
+        isSavepoint: false,
+        externalPath: fromJobId ? `/data/chk/${fromJobId}/chk-${id}` : null,
+        ...(fromJobId ? { fromJobId } : {}),
+      });
+      job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [], restored: restored(3, HOLDER) });
+      expect(mirroredRestoreFrom(job.state)).toBe(HOLDER);
+      job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 4), flinkReport(job, 5)] });
+      // The failover: Flink restores the job from its own checkpoint 5, whose incremental files reach A's.
+      job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [], restored: restored(5) });
+      expect(job.state.formerRestoreOwners.map((f) => f.jobId)).toEqual([HOLDER]);
+      job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 6), flinkReport(job, 7)] });
+      for (const id of [...job.state.completed].slice(0, -1)) {
+        job.run({ type: 'RequestDiscard', snapshotId: id, force: false });
+      }
+      expect(formerHoldsToRelease(job.state)).toEqual([]);
+      job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+      expect(formerHoldsToRelease(job.state)).toEqual([HOLDER]);
+    });
+
+    it('R71 restored from A, then C, then A again: the current hold on A waits for what the first run from A may still use', () => {
+      const job = new Job().register({ numRetained: 3 });
+      const savepoint = `s3://bucket/imported/sp-${HOLDER.slice(0, 4)}`; // a directory that names no job
+      job.run({
+        type: 'RestoreSnapshot',
+        externalPath: savepoint,
+        fromJobId: HOLDER,
+        claimMode: 'LEGACY',
+        allowNonRestoredState: false,
+      });
+      const firstRun = completeReferencing(job, savepoint);
+      restoreFrom(job, OTHER_HOLDER, 'NO_CLAIM');
+      restoreFrom(job, HOLDER, 'NO_CLAIM');
+      job.complete(); // the third run's first checkpoint: its own files only
+      expect(restoreHoldToRelease(job.state)).toBeUndefined(); // the first run's checkpoint uses the savepoint
+      job.run({ type: 'RequestDiscard', snapshotId: firstRun, force: false });
+      expect(restoreHoldToRelease(job.state)).toBe(HOLDER);
     });
 
     it('R71 restored from another job and then from elsewhere before any checkpoint, the first is let go at once; restored from it again, it is the current owner and not a former one', () => {
