@@ -28,6 +28,14 @@ describe('serializedThrowableHeadline', () => {
     ).toBe(undefined);
   });
 
+  it('is not misled by a letter t in the text that reads as a longer string record', () => {
+    // 0x74 is `t`: here one followed by two bytes that read as a length of 8,192, over text with a trace in
+    // it, longer than the real trace. Only a record followed by the class name it starts with is a trace.
+    const text = Buffer.from(`eException: not the failure\n\tat a.b.C.d(C.java:1)\n${'x'.repeat(8_300)}`);
+    const misleading = Buffer.concat([Buffer.from([0x74, 0x20, 0x00]), text, Buffer.from(FIXTURE, 'base64')]);
+    expect(serializedThrowableHeadline(misleading.toString('base64'))).toBe(FAILURE);
+  });
+
   it('never reads past the end of a truncated stream', () => {
     const bytes = Buffer.from(FIXTURE, 'base64');
     const seen = new Set<string | undefined>();
