@@ -91,11 +91,6 @@ export interface FlinkTestServerOptions {
    * cannot tell a repeated trigger: each one takes a savepoint.
    */
   ownTriggerIds?: boolean;
-  /**
-   * A failed operation's `failure-cause` as the published description has it: only `serialized-throwable`,
-   * these bytes (base64), where Flink's own serializer writes `class` and `stack-trace` beside them.
-   */
-  describedFailureCause?: string;
 }
 
 export interface Violation {
@@ -281,7 +276,6 @@ export class FlinkTestServer {
       disposalDelayMs: options.disposalDelayMs ?? 20,
       restartDelayMs: options.restartDelayMs ?? 20,
       ownTriggerIds: options.ownTriggerIds ?? false,
-      describedFailureCause: options.describedFailureCause ?? '',
     };
   }
 
@@ -885,11 +879,7 @@ export class FlinkTestServer {
     return {
       status: { id: 'COMPLETED' },
       operation: operation.failure
-        ? {
-            'failure-cause': this.options.describedFailureCause
-              ? { 'serialized-throwable': this.options.describedFailureCause }
-              : serializedThrowable(operation.failure),
-          }
+        ? { 'failure-cause': serializedThrowable(operation.failure) }
         : operation.location !== undefined
           ? { location: operation.location }
           : {},

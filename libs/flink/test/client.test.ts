@@ -1,10 +1,14 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { FlinkTestServer } from '../../../test/flink/server';
+import {
+  SERIALIZED_FAILURE,
+  SERIALIZED_FAILURE_LINE,
+} from '../../../test/flink/serialized-throwable-fixture';
 import { Circuit, FlinkError, FlinkRestClient, type CircuitChange, type FlinkClientOptions } from '../src';
 
 const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -37,6 +41,16 @@ async function failure(promise: Promise<unknown>): Promise<FlinkError> {
     return flink;
   }
   throw new Error('expected a FlinkError');
+}
+
+/** Triggers a savepoint of JOB (trigger id T1) and follows it to its end. */
+async function failedSavepoint(flink: FlinkRestClient) {
+  await flink.triggerSavepoint(JOB, {
+    targetDirectory: join(dir, 'sp'),
+    formatType: 'CANONICAL',
+    triggerId: T1,
+  });
+  return poll(() => flink.savepointStatus(JOB, T1));
 }
 
 async function poll<T extends { status: string }>(probe: () => Promise<T>): Promise<T> {
@@ -194,12 +208,7 @@ describe('FlinkRestClient against the Flink test server', () => {
   it('reports a failed savepoint with its cause', async () => {
     server.failNextSavepoints(JOB, 1, 'Task has failed.');
     const flink = client();
-    await flink.triggerSavepoint(JOB, {
-      targetDirectory: join(dir, 'sp'),
-      formatType: 'CANONICAL',
-      triggerId: T1,
-    });
-    expect(await poll(() => flink.savepointStatus(JOB, T1))).toEqual({
+    expect(await failedSavepoint(flink)).toEqual({
       status: 'FAILED',
       cause: 'org.apache.flink.runtime.checkpoint.CheckpointException: Task has failed.',
     });
@@ -209,25 +218,14 @@ describe('FlinkRestClient against the Flink test server', () => {
   });
 
   it('reads a failed savepoint’s cause from the serialized throwable when that is all the answer holds (the published description’s one property)', async () => {
-    await server.stop();
-    const described = readFileSync(
-      join(__dirname, '..', '..', '..', 'test', 'fixtures', 'flink', 'serialized-throwable.b64'),
-      'utf8',
-    ).trim();
-    server = new FlinkTestServer({ savepointDelayMs: 5, describedFailureCause: described });
-    ({ url } = await server.start());
-    server.addJob(JOB, { name: 'orders', checkpointDir: join(dir, 'chk'), checkpointIntervalMs: 60_000 });
+    server.reshapeAnswers('getSavepointStatus', (body) => {
+      const { status, operation } = body as { status: unknown; operation?: Record<string, unknown> };
+      return operation?.['failure-cause']
+        ? { status, operation: { 'failure-cause': { 'serialized-throwable': SERIALIZED_FAILURE } } }
+        : body;
+    });
     server.failNextSavepoints(JOB, 1);
-    const flink = client();
-    await flink.triggerSavepoint(JOB, {
-      targetDirectory: join(dir, 'sp'),
-      formatType: 'CANONICAL',
-      triggerId: T1,
-    });
-    expect(await poll(() => flink.savepointStatus(JOB, T1))).toEqual({
-      status: 'FAILED',
-      cause: 'java.lang.RuntimeException: Failed to trigger savepoint (taskmanager lost)',
-    });
+    expect(await failedSavepoint(client())).toEqual({ status: 'FAILED', cause: SERIALIZED_FAILURE_LINE });
     expect(server.violations).toEqual([]);
   });
 
@@ -485,18 +483,14 @@ describe('FlinkRestClient against the Flink test server', () => {
       externalPath: savepointDir,
     });
     // A disposal's failure in the CheckpointInfo form the spec's `operation` also allows.
-    const described = readFileSync(
-      join(__dirname, '..', '..', '..', 'test', 'fixtures', 'flink', 'serialized-throwable.b64'),
-      'utf8',
-    ).trim();
     server.reshapeAnswers('getSavepointDisposalStatus', () => ({
       status: { id: 'COMPLETED' },
-      operation: { failureCause: { 'serialized-throwable': described } },
+      operation: { failureCause: { 'serialized-throwable': SERIALIZED_FAILURE } },
     }));
     const disposal = await flink.disposeSavepoint((done as { location: string }).location);
     expect(await flink.disposalStatus(disposal.triggerId)).toEqual({
       status: 'FAILED',
-      cause: 'java.lang.RuntimeException: Failed to trigger savepoint (taskmanager lost)',
+      cause: SERIALIZED_FAILURE_LINE,
     });
     expect(server.violations).toEqual([]);
   });

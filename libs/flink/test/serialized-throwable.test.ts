@@ -1,16 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { serializedThrowableHeadline } from '../src/serialized-throwable';
-
-// The fixture is the Java serialization of a SerializedThrowable (Flink's field names and serialVersionUID)
-// of a RuntimeException caused by an IOException, written by JDK 17 from test/fixtures/flink/SerializedThrowable.java.
-const FIXTURE = readFileSync(
-  join(__dirname, '..', '..', '..', 'test', 'fixtures', 'flink', 'serialized-throwable.b64'),
-  'utf8',
-).trim();
-
-const FAILURE = 'java.lang.RuntimeException: Failed to trigger savepoint (taskmanager lost)';
-const CAUSE = 'java.io.IOException: Permission denied: /data/savepoints/savepoint-a1b2c3-0123456789ab';
+import {
+  SERIALIZED_CAUSE_LINE as CAUSE,
+  SERIALIZED_FAILURE as FIXTURE,
+  SERIALIZED_FAILURE_LINE as FAILURE,
+} from '../../../test/flink/serialized-throwable-fixture';
 
 describe('serializedThrowableHeadline', () => {
   it('reads the failure’s own stack trace from Java’s serialization, not its cause’s (written before it)', () => {
