@@ -1,9 +1,4 @@
 /**
- * A command the domain refuses. It carries what an HTTP problem needs: which field, which rule.
- * NOT_FOUND -> 404, CONFLICT -> 409 (the state does not allow it), INVALID -> 400, FORBIDDEN -> 403
- * (the caller may not act in the namespace it named).
- */
-/**
  * A field as every problem names it (README): `body[0].stateHandles[1].path`, `body.namespaces[0]`. The path
  * is a schema's (zod's issue path): numbers index lists.
  */
@@ -14,6 +9,11 @@ export function fieldName(location: string, path: readonly PropertyKey[]): strin
   );
 }
 
+/**
+ * A command the domain refuses. It carries what an HTTP problem needs: which field, which rule.
+ * NOT_FOUND -> 404, CONFLICT -> 409 (the state does not allow it), INVALID -> 400, FORBIDDEN -> 403
+ * (the caller may not act in the namespace it named).
+ */
 export class CommandRejected extends Error {
   constructor(
     readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID' | 'FORBIDDEN',

@@ -142,7 +142,7 @@ const STATUS_OF_CLASS: Record<string, string> = {
 const SAVEPOINT_TYPES = new Set(['SAVEPOINT', 'SYNC_SAVEPOINT']);
 
 /** What the spec lets a server leave out and the entry still tells: its status, whether it is a savepoint. */
-const completedEntry = (raw: unknown): unknown => {
+const withStatusAndKind = (raw: unknown): unknown => {
   if (raw === null || typeof raw !== 'object') return raw;
   const entry = raw as Record<string, unknown>;
   const status = entry.status ?? STATUS_OF_CLASS[String(entry.className)];
@@ -153,7 +153,7 @@ const completedEntry = (raw: unknown): unknown => {
 };
 
 const checkpointSchema = z.preprocess(
-  completedEntry,
+  withStatusAndKind,
   z
     .object({
       id: z.number().int(),
@@ -293,8 +293,11 @@ const configSchema = z
     tolerableFailedCheckpoints: c.tolerable_failed_checkpoints,
   }));
 
+/** Flink's TriggerId: 32 hex characters. */
+const requestId = z.string().regex(/^[0-9a-f]{32}$/);
+
 const triggerSchema = z
-  .object({ 'request-id': z.string().regex(/^[0-9a-f]{32}$/) })
+  .object({ 'request-id': requestId })
   .transform((t) => ({ triggerId: t['request-id'] }));
 
 /**
@@ -303,14 +306,7 @@ const triggerSchema = z
  * already; failing here would lose it).
  */
 const triggerAnswering = (sent: string) =>
-  z
-    .object({
-      'request-id': z
-        .string()
-        .regex(/^[0-9a-f]{32}$/)
-        .optional(),
-    })
-    .transform((t) => ({ triggerId: t['request-id'] ?? sent }));
+  z.object({ 'request-id': requestId.optional() }).transform((t) => ({ triggerId: t['request-id'] ?? sent }));
 
 const failureCauseSchema = z.object({
   class: nullable(z.string()),

@@ -34,16 +34,16 @@ async function registerJobs(http: ReturnType<typeof request>, namespace: string,
   }
 }
 
-/** A snapshot of job A, triggered and acknowledged by its one task: completed. */
-async function completeA(http: ReturnType<typeof request>, kind: 'CHECKPOINT' | 'SAVEPOINT') {
+/** A snapshot of the job (A unless named), triggered and acknowledged by its one task: completed. */
+async function complete(http: ReturnType<typeof request>, kind: 'CHECKPOINT' | 'SAVEPOINT', jobId = A) {
   const triggered = await http
-    .post(`${BASE}/jobs/${A}/snapshots`)
+    .post(`${BASE}/jobs/${jobId}/snapshots`)
     .set(as('admin'))
     .send({ kind })
     .expect(202);
   const { snapshotId } = triggered.body as { snapshotId: number };
   await http
-    .post(`${BASE}/jobs/${A}/snapshots/${snapshotId}/acks`)
+    .post(`${BASE}/jobs/${jobId}/snapshots/${snapshotId}/acks`)
     .set(as('admin'))
     .send({ taskId: 't' })
     .expect(200);
@@ -59,7 +59,7 @@ describe('holds placed by restores from another job’s checkpoint', () => {
     fx = apiFixture({ tokens: TOKENS });
     http = request(fx.app);
     await registerJobs(http, 'default', { checkpointing: { numRetained: 5 } });
-    await completeA(http, 'CHECKPOINT');
+    await complete(http, 'CHECKPOINT');
     // A newer one, so that chk-1 is not the running job's latest (which a discard needs `force` for).
     await http.post(`${BASE}/jobs/${A}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' }).expect(202);
     await http.post(`${BASE}/jobs/${A}/snapshots/2/acks`).set(as('admin')).send({ taskId: 't' }).expect(200);
@@ -103,7 +103,7 @@ describe('restores from another job’s snapshot named by fromJobId', () => {
     fx = apiFixture({ tokens: TOKENS });
     http = request(fx.app);
     await registerJobs(http, 'team');
-    const snapshotId = await completeA(http, 'SAVEPOINT');
+    const snapshotId = await complete(http, 'SAVEPOINT');
     const got = await http.get(`${BASE}/jobs/${A}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
     savepoint = { snapshotId, externalPath: got.body.externalPath };
     expect(savepoint.externalPath).toMatch(new RegExp(`/savepoint-${A.slice(0, 6)}-[0-9a-f]{12}$`));
@@ -204,7 +204,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
       .set(as('admin'))
       .send({ tasks: ['t'] })
       .expect(201);
-    const snapshotId = await completeA(http, 'SAVEPOINT');
+    const snapshotId = await complete(http, 'SAVEPOINT');
     const got = await http.get(`${BASE}/jobs/${A}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
     savepoint = { snapshotId, externalPath: got.body.externalPath };
     mkdirSync(savepoint.externalPath, { recursive: true });
@@ -254,17 +254,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
   });
 
   it('a restore from the job’s own savepoint asks nobody: it works while Redis is unreachable', async () => {
-    const triggered = await http
-      .post(`${BASE}/jobs/${B}/snapshots`)
-      .set(as('admin'))
-      .send({ kind: 'SAVEPOINT' })
-      .expect(202);
-    const { snapshotId } = triggered.body as { snapshotId: number };
-    await http
-      .post(`${BASE}/jobs/${B}/snapshots/${snapshotId}/acks`)
-      .set(as('admin'))
-      .send({ taskId: 't' })
-      .expect(200);
+    const snapshotId = await complete(http, 'SAVEPOINT', B);
     const own = await http.get(`${BASE}/jobs/${B}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
     reachable = false;
     const res = await http

@@ -210,7 +210,6 @@ export class ProcessManager extends LeasedLogConsumer {
     if (owner !== undefined && (await this.holdsFor(owner, holder))) {
       if (restoreHoldToRelease(holder) === owner) await this.releaseHolds(owner, holder, causationId);
     }
-    if (holder.formerRestoreOwners.length === 0) return;
     for (const former of formerHoldsToRelease(holder)) {
       if (await this.holdsFor(former, holder)) await this.releaseHolds(former, holder, causationId);
     }
