@@ -82,6 +82,22 @@ describe('savepoint schedule index and tick (real Redis)', () => {
     expect(await index.earliest()).toBe(10_000);
   });
 
+  it('claims of different leases advance in one call each, every one to its own next slot', async () => {
+    const [a, b] = [newJobId(), newJobId()];
+    await index.set(a, every, 1_000);
+    const first = await index.claimDue(1_000, 30_000, 10);
+    await index.set(b, every, 1_000);
+    const second = await index.claimDue(2_000, 30_000, 10);
+    expect(first[0]!.lease).not.toBe(second[0]!.lease);
+    const fired = [
+      { due: first[0]!, nextSlot: 61_000 },
+      { due: second[0]!, nextSlot: 62_000 },
+    ];
+    expect(await index.advance(fired)).toBe(2);
+    expect(await redis.zscore(index.dueKey, a)).toBe('61000');
+    expect(await redis.zscore(index.dueKey, b)).toBe('62000');
+  });
+
   it('two ticks side by side fire each of 500 due schedules exactly once, and move them to the next slot', async () => {
     const bus = new CommandBus(new MemoryEventStore());
     const jobs = Array.from({ length: 500 }, () => newJobId());

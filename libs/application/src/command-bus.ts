@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import {
   decideBatch,
   fold,
@@ -88,8 +88,22 @@ function grantsOf(batch: readonly Request<Command, CommandMetadata>[]): Namespac
   return batch.flatMap((q) => q.commands.map(() => q.metadata.namespaces ?? '*'));
 }
 
-/** What savepoint directory names take that no client can predict (`savepointPath`): 48 random bits. */
-const drawEntropy = (): string => randomBytes(6).toString('hex');
+/**
+ * What savepoint directory names take that no client can predict (`savepointPath`): 48 random bits, from
+ * the same CSPRNG, drawn a pool at a time: a `randomBytes` call per savepoint was 6 % of the main thread while
+ * 10,000 periodic savepoints fired (bench #9).
+ */
+const ENTROPY_BYTES = 6;
+const entropyPool = Buffer.alloc(ENTROPY_BYTES * 512);
+let entropyDrawn = entropyPool.length;
+const drawEntropy = (): string => {
+  if (entropyDrawn === entropyPool.length) {
+    randomFillSync(entropyPool);
+    entropyDrawn = 0;
+  }
+  entropyDrawn += ENTROPY_BYTES;
+  return entropyPool.toString('hex', entropyDrawn - ENTROPY_BYTES, entropyDrawn);
+};
 
 /** The job aggregate's rules (libs/domain) as the handler takes them: a batch decided with one draft. */
 const jobDecider: Decider<JobState, Command, Event, ReplyOf<Command>, CommandMetadata> = {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { keptByAnyOf, normaliseLocation, type SharedStateRegistry } from '@snapcat/domain';
 import type { LogFn } from '@snapcat/runtime';
 import type { SnapshotStorage, StoredFile } from '@snapcat/storage';
+import type { UrgentWork } from './urgent-work';
 
 export interface OrphanReportDeps {
   storage: SnapshotStorage;
@@ -10,6 +11,8 @@ export interface OrphanReportDeps {
   orphanGraceMs: number;
   deleteOrphans: boolean;
   log: { info: LogFn };
+  /** Waited for between files: the report is housekeeping. */
+  urgent?: UrgentWork;
 }
 
 export interface OrphanReport {
@@ -62,8 +65,10 @@ export async function writeOrphanReport(
   };
   // Live is what the discards keep (`whyKept`, through `keptByAnyOf`): one rule for both, so the report never
   // lists what a discard would keep, nor anything a discard in progress is deleting.
+  await deps.urgent?.idle();
   const kept = keptByAnyOf(registries);
   for await (const file of storage.listFiles()) {
+    await deps.urgent?.idle();
     if (file.mtimeMs >= cutoff || kept(normaliseLocation(file.path))) continue;
     report.fileCount += 1;
     report.totalBytes += file.size;

@@ -41,6 +41,7 @@ import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
 import type { Enqueuer } from './enqueue';
 import { executeUnlessRejected } from './execute';
 import type { FlinkEnqueuer } from './flink';
+import type { UrgentWork } from './urgent-work';
 
 /** Events after which a restored job may no longer use the files of the job it was restored from. */
 const LETTING_GO = new Set<Event['type']>([
@@ -61,6 +62,8 @@ export interface ProcessManagerDeps {
   flink: FlinkEnqueuer;
   keyPrefix: string;
   log: { info: LogFn; warn: LogFn; error: LogFn };
+  /** Waited for before each event: what the events call for can wait while periodic savepoints fire. */
+  urgent?: UrgentWork;
 }
 
 /**
@@ -142,6 +145,7 @@ export class ProcessManager extends LeasedLogConsumer {
   }
 
   private async handle(recorded: RecordedEvent): Promise<void> {
+    await this.deps.urgent?.idle();
     if (isTombstone(recorded)) {
       // The job's stream was hard-deleted: its schedule and sweeps would only fail from now on.
       const jobId = jobIdOfStream(recorded.streamId);

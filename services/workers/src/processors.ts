@@ -32,6 +32,7 @@ import { SAVEPOINT_TICK_MS, discardJob } from './queues';
 import { executeUnlessRejected } from './execute';
 import { writeOrphanReport } from './orphans';
 import type { ScheduleIndex } from './schedule-index';
+import { UrgentWork } from './urgent-work';
 
 export interface ProcessorDeps {
   bus: CommandBus;
@@ -44,6 +45,8 @@ export interface ProcessorDeps {
   orphanGraceMs: number;
   deleteOrphans: boolean;
   schedules: ScheduleIndex;
+  /** The process's: the sweep waits while a tick fires (another process's firing has cores of its own). */
+  urgent: UrgentWork;
   log: { info: LogFn; warn: LogFn; error: LogFn };
 }
 
@@ -139,6 +142,7 @@ async function retentionSweep(deps: ProcessorDeps) {
   let discarded = 0;
   const registries = [];
   for (const jobId of jobIds) {
+    await deps.urgent.idle();
     let state = await sweepState(deps, jobId);
     if (state && retentionDue(state, Date.now())) {
       const result = await execute(deps.bus, { type: 'ApplyRetention', jobId });
@@ -165,7 +169,12 @@ const CLAIM_BATCH = 1000;
  * with reason SLOT_MISSED.
  */
 export async function fireDueSavepoints(
-  { bus, schedules, log }: Pick<ProcessorDeps, 'bus' | 'schedules' | 'log'>,
+  {
+    bus,
+    schedules,
+    log,
+    urgent = new UrgentWork(),
+  }: Pick<ProcessorDeps, 'bus' | 'schedules' | 'log'> & { urgent?: UrgentWork },
   until: number,
 ) {
   let fired = 0;
@@ -182,25 +191,27 @@ export async function fireDueSavepoints(
         await new Promise((r) => setTimeout(r, Math.max(0, earliest - Date.now())));
         continue;
       }
-      const settled = await Promise.all(
-        due.map(async (claim) => {
-          // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed;
-          // the aggregate records the slots before it that no worker presented as missed (SLOT_MISSED).
-          const slot = previousFireTime(claim.schedule, now);
-          try {
-            await execute(bus, { type: 'FirePeriodicSavepoint', jobId: claim.jobId, slot });
-            return { due: claim, nextSlot: nextFireTime(claim.schedule, now) };
-          } catch (error) {
-            // Left claimed: its lease lapses and a later tick fires the slot (the store may be down).
-            log.warn('periodic savepoint not fired', { job: claim.jobId, slot, error: String(error) });
-            return undefined;
-          }
-        }),
-      );
-      const succeeded = settled.filter((x) => x !== undefined);
-      fired += succeeded.length;
-      failed += due.length - succeeded.length;
-      await schedules.advance(succeeded);
+      await urgent.run(async () => {
+        const settled = await Promise.all(
+          due.map(async (claim) => {
+            // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed;
+            // the aggregate records the slots before it that no worker presented as missed (SLOT_MISSED).
+            const slot = previousFireTime(claim.schedule, now);
+            try {
+              await execute(bus, { type: 'FirePeriodicSavepoint', jobId: claim.jobId, slot });
+              return { due: claim, nextSlot: nextFireTime(claim.schedule, now) };
+            } catch (error) {
+              // Left claimed: its lease lapses and a later tick fires the slot (the store may be down).
+              log.warn('periodic savepoint not fired', { job: claim.jobId, slot, error: String(error) });
+              return undefined;
+            }
+          }),
+        );
+        const succeeded = settled.filter((x) => x !== undefined);
+        fired += succeeded.length;
+        failed += due.length - succeeded.length;
+        await schedules.advance(succeeded);
+      });
     }
   };
   await Promise.all([claimer(), claimer()]);

@@ -9,6 +9,7 @@ type ScriptedRedis = Redis & {
     json: string,
     slot: number,
   ): Promise<number>;
+  snapcatAdvanceSchedules(due: string, lease: number, ...jobsAndSlots: (string | number)[]): Promise<number>;
   snapcatClaimDueSchedules(
     due: string,
     schedules: string,
@@ -17,9 +18,6 @@ type ScriptedRedis = Redis & {
     limit: number,
   ): Promise<string[]>;
 };
-interface ScriptedPipeline {
-  snapcatAdvanceSchedule(due: string, jobId: string, lease: number, nextSlot: number): unknown;
-}
 
 /** A schedule that fell due and is now claimed by one worker until `lease` (epoch ms). */
 export interface DueSchedule {
@@ -56,13 +54,17 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1`;
 
-// Moves a claimed member to its next slot, unless the schedule was set again or removed meanwhile.
+// Moves each member claimed until the lease ARGV[1] (ARGV[2], ARGV[4], ...) to its next slot (ARGV[3], ARGV[5],
+// ...), unless its schedule was set again or removed meanwhile; returns how many moved.
 const ADVANCE = `
-if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1])) == tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-  return 1
+local advanced = 0
+for i = 2, #ARGV, 2 do
+  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i])) == tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+    advanced = advanced + 1
+  end
 end
-return 0`;
+return advanced`;
 
 /**
  * Every job's savepoint schedule and its next slot, in Redis (derived state: the process manager writes it
@@ -80,7 +82,7 @@ export class ScheduleIndex {
     this.schedulesKey = `${prefix}:savepoint-schedules`;
     // Sent once and then called by hash (EVALSHA), as ioredis does for defined commands.
     redis.defineCommand('snapcatClaimDueSchedules', { numberOfKeys: 2, lua: CLAIM });
-    redis.defineCommand('snapcatAdvanceSchedule', { numberOfKeys: 1, lua: ADVANCE });
+    redis.defineCommand('snapcatAdvanceSchedules', { numberOfKeys: 1, lua: ADVANCE });
     redis.defineCommand('snapcatSetSchedule', { numberOfKeys: 2, lua: SET });
     this.redis = redis as ScriptedRedis;
   }
@@ -125,14 +127,21 @@ export class ScheduleIndex {
     return claimed;
   }
 
-  /** Releases the claims to their next slots, in one round trip; returns how many were still claimed. */
+  /**
+   * Releases the claims to their next slots, one script call for the claims of one lease (a batch's: a call per
+   * claim was 5 % of the main thread while 10,000 periodic savepoints fired); returns how many were still claimed.
+   */
   async advance(fired: { due: DueSchedule; nextSlot: number }[]): Promise<number> {
-    if (fired.length === 0) return 0;
-    const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & ScriptedPipeline;
+    const byLease = new Map<number, (string | number)[]>();
     for (const { due, nextSlot } of fired) {
-      pipeline.snapcatAdvanceSchedule(this.dueKey, due.jobId, due.lease, nextSlot);
+      const args = byLease.get(due.lease);
+      if (args) args.push(due.jobId, nextSlot);
+      else byLease.set(due.lease, [due.jobId, nextSlot]);
     }
-    const results = (await pipeline.exec()) ?? [];
-    return results.filter(([error, advanced]) => !error && advanced === 1).length;
+    let advanced = 0;
+    for (const [lease, args] of byLease) {
+      advanced += await this.redis.snapcatAdvanceSchedules(this.dueKey, lease, ...args);
+    }
+    return advanced;
   }
 }

@@ -14,6 +14,7 @@ import { openClusters, openWebhooks } from '@snapcat/webhooks';
 import { Enqueuer } from './enqueue';
 import { ProcessManager } from './process-manager';
 import { startProcessors } from './processors';
+import { UrgentWork } from './urgent-work';
 import { ScheduleIndex } from './schedule-index';
 import { FlinkEnqueuer, startFlinkWorker, type FlinkApis } from './flink';
 import { flinkApisFrom, servesNamespace } from './flink-clusters';
@@ -57,7 +58,18 @@ export async function startWorkers({
   });
   const pollMs = flinkPollMs ?? config.flinkPollMs;
   const flink = new FlinkEnqueuer(queues.flink, redis, prefix, pollMs);
-  const processManager = new ProcessManager({ store, bus, redis, enqueue, flink, keyPrefix: prefix, log });
+  // Firing periodic savepoints is due on the second: the process manager and the sweep wait while it runs.
+  const urgent = new UrgentWork();
+  const processManager = new ProcessManager({
+    store,
+    bus,
+    redis,
+    enqueue,
+    flink,
+    keyPrefix: prefix,
+    log,
+    urgent,
+  });
   const workers: Worker[] = startProcessors(connection, prefix, {
     bus,
     store,
@@ -68,6 +80,7 @@ export async function startWorkers({
     orphanGraceMs: config.orphanGraceMs,
     deleteOrphans: config.deleteOrphans,
     schedules,
+    urgent,
     log,
   });
   // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).

@@ -4,6 +4,7 @@ import type { DeletionRequest, SnapshotStorage, StoredFile } from '@snapcat/stor
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { ORPHANS_LISTED, writeOrphanReport, type OrphanReport } from '../src/orphans';
+import { UrgentWork } from '../src/urgent-work';
 
 /**
  * A storage of many objects, listed as S3 lists them (a page at a time): it records how far the listing had
@@ -62,5 +63,30 @@ describe('the orphan report over a large bucket (streamed)', () => {
     expect(deleted).toEqual(expected.map((i) => `s3://b/state/old/f-${i}`));
     expect(Math.max(...storage.removals.map((r) => r.paths.length))).toBeLessThanOrEqual(1_000);
     expect(storage.removals[0]!.listedBefore).toBeLessThan(count / 10);
+  });
+
+  it('waits to list and report while urgent work (a tick firing savepoints) runs in the process', async () => {
+    const storage = new ManyObjects(10);
+    const key = `${prefix}:report-after-firing`;
+    const urgent = new UrgentWork();
+    let fire!: () => void;
+    const firing = urgent.run(() => new Promise<void>((resolve) => (fire = resolve)));
+    const deps = {
+      storage: storage as unknown as SnapshotStorage,
+      redis,
+      orphanReportKey: key,
+      orphanGraceMs: 0,
+      deleteOrphans: false,
+      log: { info: () => {} },
+      urgent,
+    };
+    const report = writeOrphanReport(deps, [EMPTY_REGISTRY], 10_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(storage.listed).toBe(0);
+    expect(await redis.get(key)).toBeNull();
+    fire();
+    await firing;
+    expect(await report).toBe(10);
+    expect(storage.listed).toBe(10);
   });
 });
