@@ -59,29 +59,16 @@ export async function startWorkers({
   const pollMs = flinkPollMs ?? config.flinkPollMs;
   const flink = new FlinkEnqueuer(queues.flink, redis, prefix, pollMs);
   // Firing periodic savepoints is due on the second: the process manager and the sweep wait while it runs.
-  const urgent = new UrgentWork();
-  const processManager = new ProcessManager({
-    store,
-    bus,
-    redis,
-    enqueue,
-    flink,
-    keyPrefix: prefix,
-    log,
-    urgent,
-  });
+  const common = { store, bus, redis, log, urgent: new UrgentWork() };
+  const processManager = new ProcessManager({ ...common, enqueue, flink, keyPrefix: prefix });
   const workers: Worker[] = startProcessors(connection, prefix, {
-    bus,
-    store,
+    ...common,
     storage,
-    redis,
     knownJobsKey: keys.knownJobs,
     orphanReportKey: keys.orphanReport,
     orphanGraceMs: config.orphanGraceMs,
     deleteOrphans: config.deleteOrphans,
     schedules,
-    urgent,
-    log,
   });
   // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
   const clusters = openClusters(config, store);
