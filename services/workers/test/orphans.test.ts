@@ -3,7 +3,7 @@ import { EMPTY_REGISTRY, RegistryEditor } from '@snapcat/domain';
 import type { DeletionRequest, SnapshotStorage, StoredFile } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
-import { ORPHANS_LISTED, writeOrphanReport, type OrphanReport } from '../src/orphans';
+import { ORPHANS_LISTED, writeOrphanReport, type OrphanReport, type OrphanReportDeps } from '../src/orphans';
 import { UrgentWork } from '../src/urgent-work';
 
 /**
@@ -33,6 +33,18 @@ describe('the orphan report over a large bucket (streamed)', () => {
     await deleteKeys(prefix);
     redis.disconnect();
   });
+  const reportDeps = (
+    storage: ManyObjects,
+    key: string,
+    options: { deleteOrphans: boolean; urgent?: UrgentWork },
+  ): OrphanReportDeps => ({
+    storage: storage as unknown as SnapshotStorage,
+    redis,
+    orphanReportKey: key,
+    orphanGraceMs: 0,
+    log: { info: () => {} },
+    ...options,
+  });
 
   it('lists the first ORPHANS_LISTED, counts them all, and deletes in batches as the listing goes', async () => {
     const count = 25_000;
@@ -42,14 +54,7 @@ describe('the orphan report over a large bucket (streamed)', () => {
     editor.ownDirectory(1, 's3://b/state/live');
     const registry = editor.seal();
     const key = `${prefix}:report`;
-    const deps = {
-      storage: storage as unknown as SnapshotStorage,
-      redis,
-      orphanReportKey: key,
-      orphanGraceMs: 0,
-      deleteOrphans: true,
-      log: { info: () => {} },
-    };
+    const deps = reportDeps(storage, key, { deleteOrphans: true });
     const orphans = await writeOrphanReport(deps, [registry], 10_000);
     const expected = Array.from({ length: count }, (_, i) => i).filter((i) => i % 7 !== 0);
     expect(orphans).toBe(expected.length);
@@ -71,15 +76,7 @@ describe('the orphan report over a large bucket (streamed)', () => {
     const urgent = new UrgentWork();
     let fire!: () => void;
     const firing = urgent.run(() => new Promise<void>((resolve) => (fire = resolve)));
-    const deps = {
-      storage: storage as unknown as SnapshotStorage,
-      redis,
-      orphanReportKey: key,
-      orphanGraceMs: 0,
-      deleteOrphans: false,
-      log: { info: () => {} },
-      urgent,
-    };
+    const deps = reportDeps(storage, key, { deleteOrphans: false, urgent });
     const report = writeOrphanReport(deps, [EMPTY_REGISTRY], 10_000);
     await new Promise((r) => setTimeout(r, 50));
     expect(storage.listed).toBe(0);

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
 import { CommandBus } from '@snapcat/application';
-import { Command } from '@snapcat/domain';
 import { MemoryEventStore, formatPosition } from '@snapcat/event-store';
 import { Enqueuer } from '../src/enqueue';
 import { FlinkEnqueuer } from '../src/flink';
@@ -9,6 +8,7 @@ import { ProcessManager } from '../src/process-manager';
 import { openQueues } from '@snapcat/runtime';
 import { ScheduleIndex } from '../src/schedule-index';
 import { UrgentWork } from '../src/urgent-work';
+import { configureJob } from './jobs';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { eventually } from '../../../test/support/wait';
@@ -52,16 +52,6 @@ function managerOnMemory(name: string, urgent?: UrgentWork) {
     },
   };
 }
-
-const configureJob = (jobId: string) =>
-  Command.parse({
-    type: 'ConfigureJob',
-    jobId,
-    name: 'j',
-    tasks: ['a'],
-    checkpointing: { numRetained: 5 },
-    storage: { checkpointDir: '/data/c', savepointDir: '/data/s' },
-  });
 
 // The process manager on a memory store, real Redis and BullMQ: its subscription's checkpoints move the
 // position it saves past other streams' events, as a handled event's does.

@@ -7,6 +7,7 @@ import {
   type ReadStreamOptions,
 } from '@snapcat/event-store';
 import { sweepState } from '../src/processors';
+import { configureJob } from './jobs';
 
 /** A memory store that records every stream read (its stream and direction). */
 function countingStore(deleted = new Set<string>()) {
@@ -26,14 +27,7 @@ function countingStore(deleted = new Set<string>()) {
 }
 
 const jobId = 'f0000000000000000000000000000001';
-const configure = Command.parse({
-  type: 'ConfigureJob',
-  jobId,
-  name: 'j',
-  tasks: ['a'],
-  checkpointing: { numRetained: 5 },
-  storage: { checkpointDir: '/data/c', savepointDir: '/data/s' },
-});
+const configure = configureJob(jobId);
 const trigger = Command.parse({
   type: 'TriggerSnapshot',
   jobId,
