@@ -1,4 +1,5 @@
 import { AckLog } from './ack-log';
+import { LayeredMap } from './layered-map';
 import { internProperties } from './properties';
 import type { StateHandle } from './schemas';
 import {
@@ -61,7 +62,7 @@ export function encodeState(state: JobState): EncodedJobState {
 export function decodeState(encoded: EncodedJobState): JobState | null {
   if (encoded.codecVersion !== STATE_CODEC_VERSION) return null;
   const { codecVersion: _version, ...rest } = encoded;
-  const snapshots = new Map(
+  const snapshots = LayeredMap.of(
     encoded.snapshots.map((snapshot) => [
       snapshot.snapshotId,
       snapshotRecord({
@@ -81,9 +82,9 @@ export function decodeState(encoded: EncodedJobState): JobState | null {
     snapshots,
     strayCleanups,
     sharedState: rebuildRegistry(snapshots.values(), strayCleanups),
-    triggers: new Map(encoded.triggers),
+    triggers: LayeredMap.of(encoded.triggers),
     pending: new Set(encoded.pending),
     countedFailures: new Set(encoded.countedFailures),
-    flinkCheckpoints: new Map(encoded.flinkCheckpoints),
+    flinkCheckpoints: LayeredMap.of(encoded.flinkCheckpoints),
   };
 }

@@ -21,3 +21,4 @@ export * from './flink-views';
 export * from './clusters';
 export * from './obligations';
 export * from './holds';
+export * from './layered-map';

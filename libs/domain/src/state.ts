@@ -24,6 +24,7 @@ import {
 } from './schemas';
 import type { Event, EventOf } from './events';
 import { AckLog } from './ack-log';
+import { LayeredMap } from './layered-map';
 import { durationMs } from './duration';
 import {
   EMPTY_REGISTRY,
@@ -187,8 +188,10 @@ export interface JobState {
   flinkVersion: string | null;
   /** The id the next snapshot gets; one counter for checkpoints and savepoints, as in Flink. */
   nextSnapshotId: number;
-  snapshots: Map<number, SnapshotState>;
-  triggers: Map<string, number>;
+  /** Every snapshot the job had, by id in id order; shared by versions (LayeredMap: no copy per command). */
+  snapshots: ReadonlyMap<number, SnapshotState>;
+  /** The snapshot each trigger id made (idempotent triggers); shared by versions like `snapshots`. */
+  triggers: ReadonlyMap<string, number>;
   /** Ids of PENDING snapshots, kept so that commands do not scan every snapshot the job ever had. */
   pending: Set<number>;
   /** Ids of COMPLETED snapshots (retained, not being discarded), ascending. */
@@ -231,7 +234,7 @@ export interface JobState {
     fromJobId?: string;
   } | null;
   /** The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became. */
-  flinkCheckpoints: Map<number, number>;
+  flinkCheckpoints: ReadonlyMap<number, number>;
   /** Its `countedCheckpointIds`: the snapshots counted since the last reset, each counted once (R28). */
   countedFailures: Set<number>;
   /** Its `lastSucceededCheckpointId`: the greatest id that completed, 0 before any did (R29, R60). */
@@ -271,8 +274,8 @@ export function initialState(jobId: string): JobState {
     jobVersion: null,
     flinkVersion: null,
     nextSnapshotId: 1,
-    snapshots: new Map(),
-    triggers: new Map(),
+    snapshots: LayeredMap.of(),
+    triggers: LayeredMap.of(),
     pending: new Set(),
     completed: [],
     lastCompletedAt: null,
@@ -287,7 +290,7 @@ export function initialState(jobId: string): JobState {
     source: null,
     flinkRetention: null,
     flinkRestore: null,
-    flinkCheckpoints: new Map(),
+    flinkCheckpoints: LayeredMap.of(),
     countedFailures: new Set(),
     lastSucceededSnapshotId: 0,
     schedule: null,
@@ -320,24 +323,28 @@ const NO_TASK_HANDLES: [string, StateHandle[]][] = [];
 export const retainedTaskHandles = (reported: [string, StateHandle[]][]): [string, StateHandle[]][] =>
   reported.length > 0 ? reported : NO_TASK_HANDLES;
 
-type SharedContainer =
-  | 'snapshots'
-  | 'triggers'
-  | 'pending'
-  | 'completed'
-  | 'counts'
-  | 'strayCleanups'
-  | 'countedFailures'
-  | 'flinkCheckpoints';
-const COPY: { [K in SharedContainer]: (value: JobState[K]) => JobState[K] } = {
+/** The containers a draft copies on its first change, as the draft changes them. */
+interface WritableContainers {
+  snapshots: LayeredMap<number, SnapshotState>;
+  triggers: LayeredMap<string, number>;
+  flinkCheckpoints: LayeredMap<number, number>;
+  pending: Set<number>;
+  completed: number[];
+  counts: JobState['counts'];
+  strayCleanups: Map<number, string[]>;
+  countedFailures: Set<number>;
+}
+type SharedContainer = keyof WritableContainers;
+const COPY: { [K in SharedContainer]: (value: JobState[K]) => WritableContainers[K] } = {
   countedFailures: (set) => new Set(set),
-  snapshots: (map) => new Map(map),
-  triggers: (map) => new Map(map),
+  // These grow with the job's history: a new layer over the shared map, not a copy of it.
+  snapshots: (map) => LayeredMap.editOf(map),
+  triggers: (map) => LayeredMap.editOf(map),
+  flinkCheckpoints: (map) => LayeredMap.editOf(map),
   pending: (set) => new Set(set),
   completed: (list) => [...list],
   counts: (counts) => ({ ...counts }),
   strayCleanups: (map) => new Map(map),
-  flinkCheckpoints: (map) => new Map(map),
 };
 
 /** A private, mutable copy of a state; the decider emits into one so each command sees its own events. */
@@ -374,12 +381,13 @@ export class Draft {
   }
 
   /** The draft's copy of a container, to change (copied on the first call). */
-  private writable<K extends SharedContainer>(container: K): JobState[K] {
+  private writable<K extends SharedContainer>(container: K): WritableContainers[K] {
     if (!this.copiedContainers.has(container)) {
       this.copiedContainers.add(container);
-      this.state[container] = (COPY[container] as (value: JobState[K]) => JobState[K])(this.state[container]);
+      const copy = COPY[container] as (value: JobState[K]) => WritableContainers[K];
+      this.state[container] = copy(this.state[container]) as JobState[K];
     }
-    return this.state[container];
+    return this.state[container] as WritableContainers[K];
   }
 
   /** `at` is `event.occurredAt` as epoch ms, when the caller has it (a decision): no parse per event. */

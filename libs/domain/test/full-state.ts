@@ -1,4 +1,4 @@
-import { AckLog, rebuildRegistry, type JobState, type SnapshotState } from '../src';
+import { AckLog, LayeredMap, rebuildRegistry, type JobState, type SnapshotState } from '../src';
 
 // A job state and a snapshot in which every field holds a value other than its default (decision 0023).
 // Typed Required<…>, so a field added to JobState or SnapshotState does not compile until it is given one
@@ -75,7 +75,7 @@ export function fullSnapshot(): Required<SnapshotState> {
 }
 
 export function fullJobState(): Required<JobState> {
-  const snapshots = new Map([[7, fullSnapshot()]]);
+  const snapshots = LayeredMap.of([[7, fullSnapshot()]]);
   const strayCleanups = new Map([[2, [`${DIR}/stray`]]]);
   return {
     jobId: FULL_JOB_ID,
@@ -98,7 +98,7 @@ export function fullJobState(): Required<JobState> {
     flinkVersion: '1.20.0',
     nextSnapshotId: 10,
     snapshots,
-    triggers: new Map([['trigger-7', 7]]),
+    triggers: LayeredMap.of([['trigger-7', 7]]),
     pending: new Set([7]),
     completed: [7],
     lastCompletedAt: 1_795_514_460_000,
@@ -137,7 +137,7 @@ export function fullJobState(): Required<JobState> {
       externalPath: `${DIR}/chk-6`,
       restoredAt: 1_795_514_000_000,
     },
-    flinkCheckpoints: new Map([[41, 7]]),
+    flinkCheckpoints: LayeredMap.of([[41, 7]]),
     countedFailures: new Set([8]),
     lastSucceededSnapshotId: 7,
     schedule: { every: 'PT1H', retention: { maxCount: 3 }, formatType: 'NATIVE' },
