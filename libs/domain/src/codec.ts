@@ -10,8 +10,12 @@ import {
   type SnapshotState,
 } from './state';
 
-/** Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored. */
-export const STATE_CODEC_VERSION = 17;
+/**
+ * Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored
+ * (the job's stream is replayed once, and a new aggregate written). 18: finished snapshots leave the state
+ * (decision 0035); a state of 17 still holds every one, which a replay would not.
+ */
+export const STATE_CODEC_VERSION = 18;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];

@@ -19,6 +19,8 @@ import {
 } from './schemas';
 import {
   Draft,
+  FINISHED_SNAPSHOTS_KEPT,
+  wasCompacted,
   directoriesOf,
   expectsTask,
   hasAcknowledged,
@@ -1197,6 +1199,8 @@ function mirrorFlinkCheckpoints(
   recordFlinkRestore(decider, command.restored);
   for (const report of command.checkpoints) {
     let id = decider.state.flinkCheckpoints.get(report.id);
+    // Recorded, finished and compacted out of the state (decision 0035): nothing left to mirror.
+    if (id !== undefined && !decider.state.snapshots.has(id)) continue;
     if (id === undefined) {
       if (report.isSavepoint && !mirrorsSavepoint(decider.state, report)) continue;
       if (report.isSavepoint && report.status === 'IN_PROGRESS') continue;
@@ -1255,8 +1259,9 @@ function recordFlinkRestore(
   restored: CommandOf<'RecordFlinkCheckpoints'>['restored'],
 ): void {
   if (!restored || restored.restoreTimestamp <= (decider.state.flinkRestore?.restoredAt ?? -1)) return;
+  const recorded = decider.state.flinkCheckpoints.get(restored.id);
   const snapshotId =
-    decider.state.flinkCheckpoints.get(restored.id) ??
+    (recorded !== undefined && decider.state.snapshots.has(recorded) ? recorded : undefined) ??
     (restored.externalPath === null ? undefined : snapshotAt(decider.state, restored.externalPath));
   // Its own snapshot is no other job's, whatever the connector found.
   const fromJobId =
@@ -1499,6 +1504,8 @@ function recordDiscardCompleted(
   decider: Decider,
   command: CommandOf<'RecordDiscardCompleted'>,
 ): Replies['RecordDiscardCompleted'] {
+  // Its discard was done, or it would not have been compacted (decision 0035): a retried report.
+  if (wasCompacted(decider.state, command.snapshotId)) return { snapshotStatus: 'DISCARDED', changed: false };
   const snapshot = requireDiscardRequested(decider.state, command.snapshotId);
   if (snapshot.discard!.state === 'DONE') return { snapshotStatus: snapshot.status, changed: false };
   decider.emit({
@@ -1506,7 +1513,10 @@ function recordDiscardCompleted(
     snapshotId: command.snapshotId,
     bytesReclaimed: command.bytesReclaimed,
   });
-  return { snapshotStatus: decider.state.snapshots.get(command.snapshotId)!.status, changed: true };
+  // Finished now: the snapshot may have left the state with this event (decision 0035).
+  const after = decider.state.snapshots.get(command.snapshotId);
+  const status = after?.status ?? (snapshot.status === 'DISCARDING' ? 'DISCARDED' : snapshot.status);
+  return { snapshotStatus: status, changed: true };
 }
 
 function recordDiscardFailed(
@@ -1533,7 +1543,9 @@ function requireSnapshot(state: JobState, snapshotId: number): SnapshotState {
       'NOT_FOUND',
       'snapshotId',
       'snapshot-exists',
-      `snapshot ${snapshotId} does not exist`,
+      wasCompacted(state, snapshotId)
+        ? `snapshot ${snapshotId} is not in the job: its discard is done, and only the newest ${FINISHED_SNAPSHOTS_KEPT} finished snapshots stay (decision 0035)`
+        : `snapshot ${snapshotId} does not exist`,
     );
   }
   return snapshot;

@@ -208,20 +208,16 @@ export function flinkCheckpointingStatistics(
   let latestSavepoint: SnapshotState | undefined;
   let latestFailed: SnapshotState | undefined;
   let inProgress = 0;
-  let completed = 0;
-  let failed = 0;
   const ids: number[] = [];
   for (const snapshot of state.snapshots.values()) {
     if (page.before === undefined || snapshot.snapshotId < page.before) ids.push(snapshot.snapshotId);
     if (snapshot.status === 'PENDING') {
       inProgress += 1;
     } else if (snapshot.status === 'FAILED') {
-      failed += 1;
       if (!latestFailed || snapshot.snapshotId > latestFailed.snapshotId) latestFailed = snapshot;
     } else {
       // CompletedCheckpointStatsSummary.updateSummary: every completed checkpoint and savepoint, whatever
       // became of it later.
-      completed += 1;
       values.checkpointed_size.push(snapshot.checkpointedSize);
       values.state_size.push(snapshot.stateSize);
       values.end_to_end_duration.push(
@@ -242,10 +238,11 @@ export function flinkCheckpointingStatistics(
   const statistics: FlinkCheckpointingStatistics = {
     counts: {
       restored: state.restores.count,
-      total: state.snapshots.size,
+      // CheckpointStatsCounts counts every checkpoint of the job, those compacted out of its state too.
+      total: state.snapshots.size + state.counts.compacted,
       in_progress: inProgress,
-      completed,
-      failed,
+      completed: state.counts.completed,
+      failed: state.counts.failed,
     },
     summary: Object.fromEntries(
       SUMMARY_FIELDS.map((field) => [field, statsSummary(values[field])]),

@@ -8,7 +8,7 @@
  * `new Map(map)`).
  *
  * Iteration keeps a `Map`'s order: keys of the base in its order, each with its latest value, then keys
- * added since, in the order they were added. Entries are never removed (the state keeps its history).
+ * added since, in the order they were added (a key deleted and set again counts as added, as in a `Map`).
  */
 export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   // Private fields (#), not TypeScript's `private`: they are not enumerable, so two maps with the same
@@ -17,18 +17,21 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   #base: ReadonlyMap<K, V>;
   /** Changed values of keys of the base. */
   #changed: Map<K, V>;
-  /** Keys the base lacks, in the order they were added. */
+  /** Keys the base lacks (or that were deleted from it and set again), in the order they were added. */
   #added: Map<K, V>;
+  /** Keys of the base deleted. */
+  #deleted: Set<K>;
 
-  private constructor(base: ReadonlyMap<K, V>, changed: Map<K, V>, added: Map<K, V>) {
+  private constructor(base: ReadonlyMap<K, V>, changed: Map<K, V>, added: Map<K, V>, deleted: Set<K>) {
     this.#base = base;
     this.#changed = changed;
     this.#added = added;
+    this.#deleted = deleted;
   }
 
   /** A map of these entries, in their order. */
   static of<K, V>(entries: Iterable<readonly [K, V]> = []): LayeredMap<K, V> {
-    return new LayeredMap(new Map(entries), new Map(), new Map());
+    return new LayeredMap(new Map(entries), new Map(), new Map(), new Set());
   }
 
   /**
@@ -38,46 +41,63 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   static editOf<K, V>(map: ReadonlyMap<K, V>): LayeredMap<K, V> {
     if (map instanceof LayeredMap) {
       const layered = map as LayeredMap<K, V>;
-      return new LayeredMap(layered.#base, new Map(layered.#changed), new Map(layered.#added));
+      return new LayeredMap(
+        layered.#base,
+        new Map(layered.#changed),
+        new Map(layered.#added),
+        new Set(layered.#deleted),
+      );
     }
-    return new LayeredMap(map, new Map(), new Map());
+    return new LayeredMap(map, new Map(), new Map(), new Set());
   }
 
   /** The entries of this version's own layer: what the next edit copies. */
   get layerSize(): number {
-    return this.#changed.size + this.#added.size;
+    return this.#changed.size + this.#added.size + this.#deleted.size;
   }
 
   get size(): number {
-    return this.#base.size + this.#added.size;
+    return this.#base.size - this.#deleted.size + this.#added.size;
   }
 
   get(key: K): V | undefined {
-    return this.#added.get(key) ?? this.#changed.get(key) ?? this.#base.get(key);
+    const added = this.#added.get(key);
+    if (added !== undefined || this.#deleted.has(key)) return added;
+    return this.#changed.get(key) ?? this.#base.get(key);
   }
 
   has(key: K): boolean {
-    return this.#added.has(key) || this.#base.has(key);
+    return this.#added.has(key) || (this.#base.has(key) && !this.#deleted.has(key));
   }
 
   /** For the version's editor only (a draft), before the state is sealed: versions before it are untouched. */
   set(key: K, value: V): this {
-    if (this.#base.has(key)) this.#changed.set(key, value);
+    if (this.#base.has(key) && !this.#deleted.has(key)) this.#changed.set(key, value);
     else this.#added.set(key, value);
-    if (this.layerSize > 32 + Math.sqrt(this.#base.size)) this.merge();
+    this.mergeIfLarge();
     return this;
+  }
+
+  /** For the version's editor only, like `set`. */
+  delete(key: K): boolean {
+    if (this.#added.delete(key)) return true;
+    if (!this.#base.has(key) || this.#deleted.has(key)) return false;
+    this.#changed.delete(key);
+    this.#deleted.add(key);
+    this.mergeIfLarge();
+    return true;
   }
 
   *entries(): MapIterator<[K, V]> {
     const changed = this.#changed;
-    if (changed.size === 0) yield* this.#base.entries();
-    else for (const [key, value] of this.#base) yield [key, changed.get(key) ?? value];
+    const deleted = this.#deleted;
+    if (changed.size === 0 && deleted.size === 0) yield* this.#base.entries();
+    else for (const [key, value] of this.#base) if (!deleted.has(key)) yield [key, changed.get(key) ?? value];
     yield* this.#added.entries();
   }
 
   *keys(): MapIterator<K> {
-    yield* this.#base.keys();
-    yield* this.#added.keys();
+    for (const [key] of this.entries()) yield key;
   }
 
   *values(): MapIterator<V> {
@@ -97,12 +117,15 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   /** A new base with the layer in it; the old base stays as the versions before this one see it. */
-  private merge(): void {
+  private mergeIfLarge(): void {
+    if (this.layerSize <= 32 + Math.sqrt(this.#base.size)) return;
     const base = new Map(this.#base);
+    for (const key of this.#deleted) base.delete(key);
     for (const [key, value] of this.#changed) base.set(key, value);
     for (const [key, value] of this.#added) base.set(key, value);
     this.#base = base;
     this.#changed = new Map();
     this.#added = new Map();
+    this.#deleted = new Set();
   }
 }

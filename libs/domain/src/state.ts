@@ -198,7 +198,18 @@ export interface JobState {
   completed: number[];
   lastCompletedAt: number | null;
   /** Running totals, so views need not scan every snapshot the job ever had. */
-  counts: { completed: number; failed: number; discarded: number };
+  counts: {
+    completed: number;
+    failed: number;
+    discarded: number;
+    /** Finished snapshots dropped from `snapshots` (decision 0035). */
+    compacted: number;
+  };
+  /**
+   * Ids of the finished snapshots still in `snapshots` (their discard done: nothing left to delete or
+   * restore), ascending; at most FINISHED_SNAPSHOTS_KEPT, the greatest ids (decision 0035).
+   */
+  finished: number[];
   /** Which live snapshots reference each state location (decision 0011); derived from the snapshots. */
   sharedState: SharedStateRegistry;
   /** Cleanups of stray acknowledgements' state not done yet, by cleanup id: the locations each deletes. */
@@ -279,7 +290,8 @@ export function initialState(jobId: string): JobState {
     pending: new Set(),
     completed: [],
     lastCompletedAt: null,
-    counts: { completed: 0, failed: 0, discarded: 0 },
+    counts: { completed: 0, failed: 0, discarded: 0, compacted: 0 },
+    finished: [],
     sharedState: EMPTY_REGISTRY,
     strayCleanups: new Map(),
     nextCleanupId: 1,
@@ -303,11 +315,36 @@ export function initialState(jobId: string): JobState {
 }
 
 /**
+ * How many finished snapshots a job's state keeps (decision 0035): the rest leave it, so that a job's state
+ * grows with its live snapshots, not with its age. Flink keeps less: the ids of 16 recent checkpoints
+ * (CheckpointCoordinator.NUM_GHOST_CHECKPOINT_IDS) and a statistics history of `web.checkpoints.history`
+ * (10 by default, CheckpointStatsTracker). The read model keeps every snapshot's last view.
+ */
+export const FINISHED_SNAPSHOTS_KEPT = 100;
+
+/** Whether nothing is left of the snapshot to delete, restore or hold: its discard is done. */
+export const isFinished = (snapshot: SnapshotState): boolean =>
+  snapshot.discard?.state === 'DONE' && !snapshot.heldBy?.length;
+
+/**
+ * Whether the id may be of a snapshot compacted out of the state (decision 0035): an id missing below the
+ * finished ones kept. (Ids a restore's jump skipped look the same; either way, it is not in the state.)
+ */
+export const wasCompacted = (state: JobState, snapshotId: number): boolean =>
+  state.counts.compacted > 0 &&
+  snapshotId > 0 &&
+  snapshotId < (state.finished[0] ?? state.nextSnapshotId) &&
+  !state.snapshots.has(snapshotId);
+
+/** Told of each snapshot a fold drops from the state (decision 0035), as it was last: its final view. */
+export type OnCompacted = (snapshot: SnapshotState) => void;
+
+/**
  * Folds events into a state without touching the given one. Containers are copied once per fold and
  * each snapshot at most once, so folding a batch costs O(snapshots + events), not O(snapshots x events).
  */
-export function fold(state: JobState, events: readonly Event[]): JobState {
-  const draft = new Draft(state);
+export function fold(state: JobState, events: readonly Event[], onCompacted?: OnCompacted): JobState {
+  const draft = new Draft(state, onCompacted);
   for (const event of events) draft.apply(event);
   return draft.seal();
 }
@@ -330,6 +367,7 @@ interface WritableContainers {
   flinkCheckpoints: LayeredMap<number, number>;
   pending: Set<number>;
   completed: number[];
+  finished: number[];
   counts: JobState['counts'];
   strayCleanups: Map<number, string[]>;
   countedFailures: Set<number>;
@@ -343,6 +381,7 @@ const COPY: { [K in SharedContainer]: (value: JobState[K]) => WritableContainers
   flinkCheckpoints: (map) => LayeredMap.editOf(map),
   pending: (set) => new Set(set),
   completed: (list) => [...list],
+  finished: (list) => [...list],
   counts: (counts) => ({ ...counts }),
   strayCleanups: (map) => new Map(map),
 };
@@ -358,7 +397,10 @@ export class Draft {
   /** The registry being edited, from the first change on; sealed into the state by `seal()`. */
   private registry: RegistryEditor | undefined;
 
-  constructor(base: JobState) {
+  constructor(
+    base: JobState,
+    private readonly onCompacted?: OnCompacted,
+  ) {
     // An unsealed base would share the maps a previous draft still edits in place.
     if (!isSealed(base.sharedState)) throw new Error('a draft of a state whose draft was never sealed');
     this.state = { ...base };
@@ -739,6 +781,29 @@ export class Draft {
     const { deleting, ...done } = snapshot.discard!;
     if (deleting) this.editRegistry().deletionDone(event.snapshotId, deleting);
     snapshot.discard = { ...done, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
+    if (isFinished(snapshot)) this.finish(snapshot.snapshotId);
+  }
+
+  /**
+   * Notes a finished snapshot; beyond FINISHED_SNAPSHOTS_KEPT, the one of the smallest id leaves the state
+   * with its trigger id (decision 0035). Smallest id, not oldest finish: the kept ones are then the greatest
+   * ids finished, whatever the order, so a state decoded from an aggregate (`finishedOf`) is the same.
+   */
+  private finish(snapshotId: number): void {
+    const finished = this.writable('finished');
+    insertSorted(finished, snapshotId);
+    if (finished.length > FINISHED_SNAPSHOTS_KEPT) this.compact(finished.shift()!);
+  }
+
+  private compact(snapshotId: number): void {
+    const dropped = this.state.snapshots.get(snapshotId)!;
+    this.writable('snapshots').delete(dropped.snapshotId);
+    this.copiedSnapshots.delete(dropped.snapshotId);
+    // A retry of its trigger id now makes a new snapshot, as Flink's operation cache forgets a trigger.
+    if (this.state.triggers.get(dropped.triggerId) === dropped.snapshotId)
+      this.writable('triggers').delete(dropped.triggerId);
+    this.writable('counts').compacted += 1;
+    this.onCompacted?.(dropped);
   }
 
   private snapshotDiscardFailed(event: EventOf<'SnapshotDiscardFailed'>): void {

@@ -118,11 +118,12 @@ export function jobSummaryView(state: JobState) {
     schedule: state.schedule,
     lastSlotAt: iso(state.lastSlot),
     counts: {
-      total: state.snapshots.size,
+      total: state.snapshots.size + state.counts.compacted,
       inProgress: state.pending.size,
       completed: state.counts.completed,
       failed: state.counts.failed,
       discarded: state.counts.discarded,
+      compacted: state.counts.compacted,
       restored: state.restores.count,
     },
     /** Bytes of the distinct files the live snapshots reference (what restoring any of them needs). */
@@ -134,7 +135,7 @@ export function jobSummaryView(state: JobState) {
 }
 export type JobSummaryView = ReturnType<typeof jobSummaryView>;
 
-/** The job with every snapshot, newest first, as the REST API returns it. */
+/** The job with every snapshot in its state (not those compacted, decision 0035), newest first, as REST returns it. */
 export function jobView(state: JobState) {
   const snapshots = [...state.snapshots.values()].sort((a, b) => b.snapshotId - a.snapshotId);
   return { ...jobSummaryView(state), snapshots: snapshots.map(snapshotView) };

@@ -438,7 +438,7 @@ describe('R28, R59, R60 a log written before failure counting followed Flink', (
       [4, 'COMPLETED', null],
       [5, 'FAILED', 'CHECKPOINT_DECLINED'],
     ]);
-    expect(state.counts).toEqual({ completed: 1, failed: 4, discarded: 0 });
+    expect(state.counts).toEqual({ completed: 1, failed: 4, discarded: 0, compacted: 0 });
     // Savepoint 4 completed after checkpoint 5 failed: 4 is newer than any success before, so it resets the
     // count (handleCheckpointSuccess compares with the last success, not with the failures).
     expect(state).toMatchObject({ lastSucceededSnapshotId: 4, consecutiveFailures: 0 });

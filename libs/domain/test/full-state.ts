@@ -102,7 +102,8 @@ export function fullJobState(): Required<JobState> {
     pending: new Set([7]),
     completed: [7],
     lastCompletedAt: 1_795_514_460_000,
-    counts: { completed: 5, failed: 2, discarded: 1 },
+    counts: { completed: 5, failed: 2, discarded: 1, compacted: 3 },
+    finished: [3, 5], // the codec carries the list as it is, without looking the ids up
     sharedState: rebuildRegistry(snapshots.values(), strayCleanups),
     strayCleanups,
     nextCleanupId: 3,

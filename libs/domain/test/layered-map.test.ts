@@ -18,8 +18,11 @@ describe('LayeredMap: versions of a growing map share it, each reading as its ow
   test('property: after edits branching off any version, every version reads as its own Map would', () => {
     const edit = fc.record({
       from: fc.nat(),
-      // Mostly new keys (a job's next snapshot), some changes of existing ones, in runs long enough to merge.
-      sets: fc.array(fc.tuple(fc.nat({ max: 400 }), fc.string({ maxLength: 3 })), { maxLength: 60 }),
+      // Sets of new keys (a job's next snapshot) and of existing ones, and deletes (null), in runs long
+      // enough to merge.
+      sets: fc.array(fc.tuple(fc.nat({ max: 400 }), fc.option(fc.string({ maxLength: 3 }), { freq: 4 })), {
+        maxLength: 60,
+      }),
     });
     fc.assert(
       fc.property(fc.array(edit, { maxLength: 30 }), (edits) => {
@@ -29,8 +32,11 @@ describe('LayeredMap: versions of a growing map share it, each reading as its ow
           const next = LayeredMap.editOf(base);
           const model = new Map(baseModel);
           for (const [key, value] of sets) {
-            next.set(key, value);
-            model.set(key, value);
+            if (value === null) expect(next.delete(key)).toBe(model.delete(key));
+            else {
+              next.set(key, value);
+              model.set(key, value);
+            }
           }
           versions.push([next, model]);
         }

@@ -489,7 +489,7 @@ describe('replies', () => {
     expect(expired).not.toHaveProperty('taskId');
     expect(expired).not.toHaveProperty('message');
     expect(job.snapshot(expiring.snapshotId).declinedBy).toBeUndefined();
-    expect(job.state.counts).toEqual({ completed: 0, failed: 3, discarded: 0 });
+    expect(job.state.counts).toEqual({ completed: 0, failed: 3, discarded: 0, compacted: 0 });
   });
 
   it('R22 completing a checkpoint fails only the older pending checkpoints (not savepoints, not newer ones)', () => {

@@ -247,7 +247,7 @@ describe('the fold behind the views', () => {
     expect(job.state.completed).toEqual([1, 2]);
     job.run({ type: 'RecordDiscardCompleted', snapshotId: failing.snapshotId, bytesReclaimed: 0 });
     expect(job.snapshot(failing.snapshotId).status).toBe('FAILED');
-    expect(job.state.counts).toEqual({ completed: 2, failed: 1, discarded: 0 });
+    expect(job.state.counts).toEqual({ completed: 2, failed: 1, discarded: 0, compacted: 0 });
   });
 
   it('R2 counts completions, failures and discards; a snapshot being discarded expects no more tasks', () => {
@@ -255,7 +255,7 @@ describe('the fold behind the views', () => {
     const a = job.complete();
     job.complete();
     job.run({ type: 'RequestDiscard', snapshotId: a, force: false });
-    expect(job.state.counts).toEqual({ completed: 2, failed: 0, discarded: 1 });
+    expect(job.state.counts).toEqual({ completed: 2, failed: 0, discarded: 1, compacted: 0 });
     expect(job.snapshot(a).expectedTasks).toEqual([]);
     expect(job.ack(a, 'a')).toEqual({ result: 'DISCARDED', snapshotStatus: 'DISCARDING' });
   });

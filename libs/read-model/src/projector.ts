@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { fold, snapshotIdOf, type Event, type JobState } from '@snapcat/domain';
+import { fold, snapshotIdOf, type Event, type JobState, type SnapshotState } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream } from '@snapcat/application';
 import {
   START,
@@ -68,6 +68,8 @@ interface TouchedJob {
   state: JobState;
   snapshots: Set<number>;
   tasksChanged: boolean;
+  /** Snapshots the fold compacted out of the state (decision 0035), as they were last. */
+  compacted: Map<number, SnapshotState>;
 }
 
 /**
@@ -418,12 +420,15 @@ export class Projector {
       const revision = run[run.length - 1]!.recorded.revision;
       // The command bus of this process may hold the very same state already: sharing it saves the fold
       // and a second copy of every job's state in memory (states are immutable, so sharing is safe).
-      const shared = this.deps.sharedStates?.cachedState(jobId, revision);
+      let shared = this.deps.sharedStates?.cachedState(jobId, revision);
+      // A snapshot the run touched and compacted is only in the fold's `compacted`: fold it then.
+      for (const id of snapshots) if (shared && !shared.snapshots.has(id)) shared = undefined;
       if (shared) this.stats.shared += 1;
-      const state = shared ?? (await this.foldRun(jobId, run));
+      const compacted = new Map<number, SnapshotState>();
+      const state = shared ?? (await this.foldRun(jobId, run, compacted));
       if (!state) continue; // deleted since: its tombstone follows in the log
       this.remember(jobId, state, revision);
-      touched.set(jobId, { state, snapshots, tasksChanged });
+      touched.set(jobId, { state, snapshots, tasksChanged, compacted });
     }
     return touched;
   }
@@ -444,8 +449,8 @@ export class Projector {
         throw new LeaseLostError('another projector holds the lease: batch not written');
       }
       const tx = redis.multi();
-      for (const [jobId, { state, snapshots, tasksChanged }] of touched) {
-        writeJobViews(tx, space, state, snapshots, tasksChanged);
+      for (const [jobId, { state, snapshots, tasksChanged, compacted }] of touched) {
+        writeJobViews(tx, space, state, snapshots, tasksChanged, compacted);
         tx.hset(space.applied, jobId, this.appliedRevisions.get(jobId)!.toString());
       }
       for (const [jobId, at] of deleted) tx.hset(space.deleted, jobId, at);
@@ -481,7 +486,11 @@ export class Projector {
    * The job's state after a run of its events: the cached state folded forward, reloaded after a gap.
    * Undefined when the reload finds the job's stream hard-deleted (its events are still in $all).
    */
-  private async foldRun(jobId: string, run: DecodedEvent[]): Promise<JobState | undefined> {
+  private async foldRun(
+    jobId: string,
+    run: DecodedEvent[],
+    compacted: Map<number, SnapshotState>,
+  ): Promise<JobState | undefined> {
     let cached = this.cache.get(jobId);
     let pending: Event[] = [];
     let revision = cached?.revision ?? -2n;
@@ -501,7 +510,7 @@ export class Projector {
       pending.push(event);
       revision = recorded.revision;
     }
-    return fold(cached!.state, pending);
+    return fold(cached!.state, pending, (snapshot) => compacted.set(snapshot.snapshotId, snapshot));
   }
 
   private remember(jobId: string, state: JobState, revision: bigint): void {

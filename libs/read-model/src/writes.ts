@@ -1,5 +1,11 @@
 import type { ChainableCommander } from 'ioredis';
-import { jobSummaryView, snapshotView, type JobState, type JobSummaryView } from '@snapcat/domain';
+import {
+  jobSummaryView,
+  snapshotView,
+  type JobState,
+  type JobSummaryView,
+  type SnapshotState,
+} from '@snapcat/domain';
 import type { KeySpace } from './keys';
 
 /** A job's summary as the read model stores it: without the task list, which has a key of its own. */
@@ -13,7 +19,8 @@ export function storedJobViews(state: JobState): { summary: StoredJobSummary; ta
 
 /**
  * Queues the writes of a job's views: its summary, its task list when `tasksChanged`, and the snapshots
- * named. Used by the projector (per batch) and the rebuild (everything).
+ * named, from the state or, for those the fold compacted out of it (decision 0035), from their last record.
+ * Used by the projector (per batch) and the rebuild (everything).
  */
 export function writeJobViews(
   tx: ChainableCommander,
@@ -21,6 +28,7 @@ export function writeJobViews(
   state: JobState,
   snapshotIds: Iterable<number>,
   tasksChanged: boolean,
+  compacted?: ReadonlyMap<number, SnapshotState>,
 ): void {
   const jobId = state.jobId;
   const { summary, tasks } = storedJobViews(state);
@@ -30,7 +38,7 @@ export function writeJobViews(
     tx.zadd(space.jobs, 0, jobId);
   }
   for (const snapshotId of snapshotIds) {
-    const snapshot = state.snapshots.get(snapshotId);
+    const snapshot = state.snapshots.get(snapshotId) ?? compacted?.get(snapshotId);
     if (!snapshot) continue;
     tx.set(space.snapshot(jobId, snapshotId), JSON.stringify({ jobId, ...snapshotView(snapshot) }));
     tx.zadd(space.snapshots(jobId), snapshotId, String(snapshotId));

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
-import { snapshotView } from '@snapcat/domain';
+import { FINISHED_SNAPSHOTS_KEPT, snapshotView } from '@snapcat/domain';
 import { jobStream } from '@snapcat/application';
 import { formatPosition } from '@snapcat/event-store';
 import { ReadModel, ReadModelKeys, foldLog, rebuildReadModel, verifyReadModel } from '../src';
 import { storedJobViews } from '../src/writes';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
-import { MANUAL, MemoryEventStore, decideAll, job, writeJob } from './jobs';
+import { MANUAL, MemoryEventStore, checkpoint, configure, decideAll, job, writeJob } from './jobs';
 
 // foldLog, the rebuild and the audit, on a memory store and the real Redis.
 const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
@@ -74,6 +74,7 @@ describe('foldLog', () => {
     // An empty log.
     expect(await foldLog(new MemoryEventStore())).toEqual({
       states: new Map(),
+      compacted: new Map(),
       revisions: new Map(),
       deleted: new Map(),
       position: { commit: -1n, prepare: -1n },
@@ -123,6 +124,35 @@ describe('rebuildReadModel and verifyReadModel', () => {
     ]);
     expect(await redis.zrange(space.jobs, 0, -1)).toEqual([job(1), job(2)]);
     expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+  });
+
+  it('rebuilds the last view of every snapshot compacted out of its job (decision 0035); the audit checks them', async () => {
+    const store = new MemoryEventStore();
+    // numRetained 5: each completion past the fifth subsumes one, whose discard the worker then records.
+    const commands: Record<string, unknown>[] = [configure()];
+    for (let id = 1; id <= 130; id += 1) {
+      commands.push(...checkpoint(id));
+      if (id > 5) commands.push({ type: 'RecordDiscardCompleted', snapshotId: id - 5, bytesReclaimed: 1 });
+    }
+    const state = await decideAll(store, job(1), commands);
+    expect(state.counts.compacted).toBe(125 - FINISHED_SNAPSHOTS_KEPT);
+    expect(state.snapshots.has(1)).toBe(false);
+    const prefix = fresh('compacted');
+    await rebuildReadModel(store, redis, prefix);
+    const readModel = new ReadModel(redis, prefix);
+    expect(await readModel.snapshot(job(1), 1)).toMatchObject({
+      snapshotId: 1,
+      status: 'DISCARDED',
+      discard: { state: 'DONE' },
+    });
+    const space = new ReadModelKeys(prefix).space(1);
+    expect(await redis.zcard(space.snapshots(job(1)))).toBe(130);
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+    // A compacted snapshot's view that drifted is named.
+    await redis.set(space.snapshot(job(1), 1), JSON.stringify({ jobId: job(1), snapshotId: 1 }));
+    expect((await verifyReadModel(store, redis, prefix)).map((d) => d.key)).toEqual([
+      space.snapshot(job(1), 1),
+    ]);
   });
 
   it('the audit names each view that differs from the log', async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
-import type { Command, CommandOf } from '@snapcat/domain';
+import { FINISHED_SNAPSHOTS_KEPT, type Command, type CommandOf } from '@snapcat/domain';
 import { CommandBus } from '@snapcat/application';
 import {
   SqliteEventStore,
@@ -325,6 +325,54 @@ describe('read-model projector (real Redis)', () => {
       status: 'CANCELED',
       counts: { completed: 6 },
     });
+  });
+
+  it('a snapshot compacted by the event that finished it (decision 0035): its last view is written, shared state or not', async () => {
+    const bus = new CommandBus(store);
+    const projector = new Projector({ store, redis, prefix, log: quiet, sharedStates: bus });
+    await projector.start();
+    const run = (c: object) => bus.execute({ ...c, jobId: JOB } as Command);
+    const take = async (kind: 'CHECKPOINT' | 'SAVEPOINT', id: number) => {
+      await run({
+        type: 'TriggerSnapshot',
+        kind,
+        triggerId: `t${id}`,
+        triggerType: 'MANUAL',
+        formatType: 'CANONICAL',
+      });
+      await run({ type: 'AcknowledgeTask', snapshotId: id, taskId: 'a', stateSize: 1, stateHandles: [] });
+    };
+    await run({
+      type: 'ConfigureJob',
+      name: 'c',
+      tasks: ['a'],
+      checkpointing: {
+        numRetained: 1,
+        timeoutMs: 60_000,
+        maxConcurrent: 1,
+        minPauseMs: 0,
+        tolerableFailures: 0,
+        retention: 'NEVER_RETAIN_AFTER_TERMINATION',
+        persistOnFailure: true,
+      },
+      storage: { checkpointDir: '/data/c', savepointDir: '/data/s' },
+    });
+    await take('SAVEPOINT', 1); // kept until discarded: the smallest id of the job
+    for (let id = 2; id <= FINISHED_SNAPSHOTS_KEPT + 3; id += 1) {
+      await take('CHECKPOINT', id);
+      if (id > 2) await run({ type: 'RecordDiscardCompleted', snapshotId: id - 1, bytesReclaimed: 1 });
+    }
+    await run({ type: 'RequestDiscard', snapshotId: 1, force: false });
+    await run({ type: 'RecordDiscardCompleted', snapshotId: 1, bytesReclaimed: 1 });
+    expect((await bus.load(JOB)).snapshots.has(1)).toBe(false); // finished with the smallest id: compacted at once
+    const readModel = new ReadModel(redis, prefix);
+    await caughtUp(readModel);
+    await projector.stop();
+    expect(await readModel.snapshot(JOB, 1)).toMatchObject({
+      status: 'DISCARDED',
+      discard: { state: 'DONE' },
+    });
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
   });
 
   it('rebuild into a fresh key space and switch over; the live projector follows the new space', async () => {

@@ -14,6 +14,7 @@ import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
+import type { ReadModel } from '@snapcat/read-model';
 import { listJobs, readModelJobIds, type JobListDeps } from './job-list';
 import { createUseCases, type Caller, type UseCases } from './use-cases';
 import { openApiDocument } from './openapi';
@@ -33,6 +34,8 @@ import {
 import type { TokenEntry } from '@snapcat/runtime';
 
 export interface AppDeps extends JobListDeps {
+  /** The read model: the job list, and the last view of a snapshot compacted out of its job (decision 0035). */
+  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith'> & Partial<Pick<ReadModel, 'snapshot'>>;
   bus: CommandBus;
   store: EventStore;
   /** Counters of the store adapter, when it is instrumented. */
@@ -155,13 +158,15 @@ interface RouteContext {
   registeredJob: (req: Request, jobId: string) => Promise<JobState>;
   jobPath: (req: Request) => { jobId: string };
   snapshotPath: (req: Request) => { jobId: string; snapshotId: number };
+  readModel: AppDeps['readModel'];
 }
 
-function routeContext({ bus, store, defaults }: AppDeps, useCases: UseCases): RouteContext {
+function routeContext({ bus, store, defaults, readModel }: AppDeps, useCases: UseCases): RouteContext {
   const schemas = requestSchemas(defaults);
   return {
     bus,
     store,
+    readModel,
     useCases,
     schemas,
     // The request id and the caller's token: the audit trail of what it appends, and its namespaces.
@@ -241,7 +246,7 @@ function mountJobRoutes(
 /** A job's snapshots: triggered, imported, read, declined, persisted, discarded. */
 function mountSnapshotRoutes(
   api: express.Router,
-  { bus, useCases, caller, registeredJob, snapshotPath }: RouteContext,
+  { bus, useCases, caller, registeredJob, snapshotPath, readModel }: RouteContext,
 ) {
   api.post('/jobs/:jobId/snapshots', async (req, res) => {
     const { jobId, reply } = await useCases.trigger(caller(req), req.params, body(req));
@@ -263,8 +268,11 @@ function mountSnapshotRoutes(
   api.get('/jobs/:jobId/snapshots/:snapshotId', async (req, res) => {
     const { jobId, snapshotId } = snapshotPath(req);
     const snapshot = (await registeredJob(req, jobId)).snapshots.get(snapshotId);
-    if (!snapshot) throw notFound('snapshotId', `snapshot ${snapshotId} of job ${jobId} does not exist`);
-    res.json({ jobId, ...snapshotView(snapshot) });
+    if (snapshot) return void res.json({ jobId, ...snapshotView(snapshot) });
+    // A finished snapshot compacted out of the job's state (decision 0035): its last view is in the read model.
+    const compacted = await readModel?.snapshot?.(jobId, snapshotId);
+    if (!compacted) throw notFound('snapshotId', `snapshot ${snapshotId} of job ${jobId} does not exist`);
+    res.json(compacted);
   });
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/decline', async (req, res) => {

@@ -226,6 +226,10 @@ const jobSummaryShape = {
     completed: Count,
     failed: Count,
     discarded: Count,
+    compacted: Count.meta({
+      description:
+        'Finished snapshots (discard done) no longer in the job: only the newest 100 stay (decision 0035).',
+    }),
     restored: Count,
   }),
   referencedStateSize: Count.meta({

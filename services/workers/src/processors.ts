@@ -225,7 +225,9 @@ async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
   let orders = job.data;
   if (orders.keep === undefined) {
     const state = await bus.load(jobId);
-    if (state.snapshots.get(snapshotId)?.discard?.state === 'DONE') return { skipped: true };
+    const snapshot = state.snapshots.get(snapshotId);
+    // Done, or done and compacted out of the state since (decision 0035).
+    if (!snapshot || snapshot.discard?.state === 'DONE') return { skipped: true };
     orders = discardJob(
       jobId,
       snapshotId,

@@ -1,0 +1,79 @@
+import IORedis from 'ioredis';
+import request from 'supertest';
+import { FINISHED_SNAPSHOTS_KEPT } from '@snapcat/domain';
+import { ReadModel, type Projector } from '@snapcat/read-model';
+import { deleteKeys } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+import { BASE, JOB, apiFixture, startProjector } from './fixture';
+
+// Decision 0035: finished snapshots leave the job's state once FINISHED_SNAPSHOTS_KEPT newer ones finished.
+// The REST API still answers for them from the read model, and counts them. A real SQLite store, projector
+// and Redis.
+describe('REST: snapshots compacted out of their job (decision 0035)', () => {
+  const CHECKPOINTS = FINISHED_SNAPSHOTS_KEPT + 6;
+  const prefix = testPrefix('compacted-snapshots');
+  const connection = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  const readModel = new ReadModel(connection, prefix);
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  let projector: Projector;
+
+  beforeAll(async () => {
+    fx = apiFixture({ readModel, readModelAvailable: () => true });
+    http = request(fx.app);
+    projector = await startProjector(fx.store, connection.duplicate(), prefix);
+    await http
+      .put(`${BASE}/jobs/${JOB}`)
+      .send({ name: 'orders', tasks: ['a'], checkpointing: { numRetained: 1 } })
+      .expect(201);
+    for (let id = 1; id <= CHECKPOINTS; id += 1) {
+      await http.post(`${BASE}/jobs/${JOB}/snapshots`).send({ kind: 'CHECKPOINT' }).expect(202);
+      await http
+        .post(`${BASE}/jobs/${JOB}/snapshots/${id}/acks`)
+        .send({ taskId: 'a', stateSize: id })
+        .expect(200);
+      // The storage worker's report for the checkpoint this one subsumed.
+      if (id > 1)
+        await fx.bus.execute({
+          type: 'RecordDiscardCompleted',
+          jobId: JOB,
+          snapshotId: id - 1,
+          bytesReclaimed: 1,
+        });
+    }
+    const [last] = await fx.store.readAll({ direction: 'backwards', maxCount: 1 });
+    expect(await readModel.waitFor(last!.position, 10_000)).toBe(true);
+  }, 60_000);
+  afterAll(async () => {
+    await projector.stop();
+    await fx.close();
+    await deleteKeys(prefix);
+    connection.disconnect();
+  });
+
+  it('the job lists what its state keeps and counts every snapshot', async () => {
+    const job = (await http.get(`${BASE}/jobs/${JOB}`).expect(200)).body;
+    const compacted = CHECKPOINTS - 1 - FINISHED_SNAPSHOTS_KEPT;
+    expect(job.counts).toMatchObject({ total: CHECKPOINTS, compacted });
+    expect(job.snapshots).toHaveLength(FINISHED_SNAPSHOTS_KEPT + 1);
+    expect(job.snapshots.at(-1).snapshotId).toBe(compacted + 1);
+  });
+
+  it('a compacted snapshot is read from the read model; an id never used is still 404', async () => {
+    const first = (await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200)).body;
+    expect(first).toMatchObject({
+      jobId: JOB,
+      snapshotId: 1,
+      status: 'DISCARDED',
+      discard: { state: 'DONE' },
+    });
+    expect(first).toEqual(await readModel.snapshot(JOB, 1));
+    await http.get(`${BASE}/jobs/${JOB}/snapshots/9999`).expect(404);
+  });
+
+  it('a command on a compacted snapshot is a 404 that says why', async () => {
+    const res = await http.post(`${BASE}/jobs/${JOB}/snapshots/1/discard`).send({}).expect(404);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.body.detail).toContain('decision 0035');
+  });
+});
