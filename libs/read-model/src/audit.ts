@@ -65,7 +65,9 @@ export async function foldLog(
       if (!draft) {
         const dropped = new Map<number, SnapshotState>();
         compacted.set(event.jobId, dropped);
-        draft = new Draft(initialState(event.jobId), (snapshot) => dropped.set(snapshot.snapshotId, snapshot));
+        draft = new Draft(initialState(event.jobId), (snapshot) =>
+          dropped.set(snapshot.snapshotId, snapshot),
+        );
         drafts.set(event.jobId, draft);
       }
       draft.apply(event);
