@@ -29,6 +29,7 @@ function parseJobSummary(text: string): StoredJobSummary {
   if (view.counts) {
     view.latestRestore ??= null;
     view.counts.restored ??= 0;
+    view.counts.compacted ??= 0; // decision 0035: before finished snapshots left the state, none had
     view.source ??= null; // R67: before managed jobs, every job's clients reported its snapshots
     view.warnings ??= [];
     view.flinkRestore ??= null;

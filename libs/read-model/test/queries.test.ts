@@ -548,7 +548,10 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
       persistOnFailure: true,
     });
     expect((await readModel.job(jobId(2)))?.checkpointing.persistOnFailure).toBe(false);
-    expect(await readModel.job(jobId(1))).toMatchObject({ latestRestore: null, counts: { restored: 0 } });
+    expect(await readModel.job(jobId(1))).toMatchObject({
+      latestRestore: null,
+      counts: { restored: 0, compacted: 0 },
+    });
     // R67: a summary written before warnings existed has none.
     expect((await readModel.job(jobId(1)))?.warnings).toEqual([]);
     // R67, R68: one written before managed jobs has no source and no restore reported by Flink (null, not
