@@ -456,6 +456,27 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(found).toEqual([]);
   });
 
+  it('decision 0032: a snapshot another job restored from names that job, linked, on its page', async () => {
+    const triggered = await api.post(`/jobs/${JOB.id}/snapshots`, { kind: 'SAVEPOINT' });
+    expect(triggered.status).toBe(202);
+    const savepoint = triggered.body.snapshotId as number;
+    await complete(JOB.id, savepoint, 1);
+    const holder = JOBS[2]!.id;
+    const restored = await api.post(`/jobs/${holder}/restores`, { fromJobId: JOB.id, snapshotId: savepoint });
+    expect(restored.status).toBe(201);
+    await page.goto(`${service.url}/#/jobs/${JOB.id}/snapshots/${savepoint}`);
+    await page.reload();
+    const holderShown = async () =>
+      (await fact('heldBy')
+        .innerText()
+        .catch(() => '')) === holder
+        ? true
+        : undefined;
+    await until(holderShown, 10_000, 'the holder on the snapshot page');
+    await fact('heldBy').locator('a').click();
+    await page.waitForURL(new RegExp(`#/jobs/${holder}$`));
+  });
+
   it('reads well at phone width and in the dark', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
     const previous = page;

@@ -13,6 +13,9 @@ const iso = (ms: number | undefined | null): string | null =>
   ms == null ? null : new Date(ms).toISOString();
 
 /** The JSON shape of a snapshot, as the REST API returns it. */
+/** Shared by the views of snapshots nobody holds (never mutated: views are serialised as they are). */
+const NO_HOLDERS: string[] = [];
+
 export function snapshotView(snapshot: SnapshotState) {
   return {
     snapshotId: snapshot.snapshotId,
@@ -59,6 +62,8 @@ export function snapshotView(snapshot: SnapshotState) {
     failureMessage: snapshot.failureMessage ?? null,
     declinedBy: snapshot.declinedBy ?? null,
     subsumedBy: snapshot.subsumedBy ?? null,
+    /** The jobs whose restore from it holds it (decision 0032): it is not discarded while any does. */
+    heldBy: snapshot.heldBy ? [...new Set(snapshot.heldBy.map((hold) => hold.jobId))] : NO_HOLDERS,
     discard: snapshot.discard
       ? {
           cause: snapshot.discard.cause,

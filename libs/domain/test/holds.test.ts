@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { formerHoldsToRelease, mirroredRestoreFrom, restoreHoldToRelease } from '../src';
+import { formerHoldsToRelease, mirroredRestoreFrom, restoreHoldToRelease, snapshotView } from '../src';
 import { JOB, Job } from './harness';
 
 // Decision 0032: a snapshot another job restored from is held; nothing of this job discards it until the
@@ -56,12 +56,14 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
       heldBy: [{ jobId: HOLDER, restore: 1 }],
     });
     expect(job.snapshot(first).subsumedBy).toBeUndefined();
+    expect(snapshotView(job.snapshot(first)).heldBy).toEqual([HOLDER]);
     // The job's own checkpoints are subsumed as before, the held one not counted among them.
     expect(job.snapshot(2).status).toBe('DISCARDING');
     const { reply, events } = release(job);
     expect(reply).toEqual({ released: [first], discarded: [] });
     expect(job.types(events)).toEqual(['SnapshotHoldReleased']);
     expect(job.snapshot(first).heldBy).toBeUndefined();
+    expect(snapshotView(job.snapshot(first)).heldBy).toEqual([]);
     job.complete();
     expect(job.snapshot(first).status).toBe('DISCARDING');
   });

@@ -62,6 +62,7 @@ function parseSnapshot(text: string): StoredSnapshot {
     flinkVersion: view.flinkVersion ?? null,
     flinkCheckpointId: view.flinkCheckpointId ?? null,
     standsFor: view.standsFor ?? null,
+    heldBy: view.heldBy ?? [], // written before holds were shown: a replay would show them
   };
 }
 const isCurrent = (view: Partial<StoredSnapshot>): view is StoredSnapshot =>
@@ -74,7 +75,8 @@ const isCurrent = (view: Partial<StoredSnapshot>): view is StoredSnapshot =>
   view.jobVersion !== undefined &&
   view.flinkVersion !== undefined &&
   view.flinkCheckpointId !== undefined &&
-  view.standsFor !== undefined;
+  view.standsFor !== undefined &&
+  view.heldBy !== undefined;
 type UpgradedFields =
   | 'restorePath'
   | 'checkpointType'
@@ -84,7 +86,8 @@ type UpgradedFields =
   | 'jobVersion'
   | 'flinkVersion'
   | 'flinkCheckpointId'
-  | 'standsFor';
+  | 'standsFor'
+  | 'heldBy';
 
 export interface JobFilter {
   status?: JobStatus;

@@ -37,6 +37,7 @@ type Snap = Pick<
   | 'claimMode'
   | 'flinkCheckpointId'
   | 'standsFor'
+  | 'heldBy'
   | 'savepointType'
   | 'jobVersion'
   | 'flinkVersion'
@@ -58,6 +59,7 @@ const snapshot = (snapshotId: number, over: Partial<Snap> = {}): Snap & { jobId:
   savepointType: null,
   jobVersion: null,
   flinkVersion: null,
+  heldBy: [],
   ...over,
 });
 
@@ -440,6 +442,7 @@ describe('ReadModel (real Redis): filters, page ends and reads', () => {
       checkpointType: null,
       checkpointedSize: 700,
       claimMode: null, // R62: nothing restored from it before restores were recorded
+      heldBy: [], // decision 0032: a view written before holds were shown names no holder
     });
     expect((await readModel.snapshot(JOB, 4))?.restorePath).toBeNull();
     // R65: a savepoint projected before stop-with-savepoint was a plain one.

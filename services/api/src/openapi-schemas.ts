@@ -149,6 +149,10 @@ export const Snapshot = z
     failureMessage: z.string().nullable(),
     declinedBy: z.string().nullable(),
     subsumedBy: SnapshotNumber.nullable(),
+    heldBy: z.array(JobId).meta({
+      description:
+        'The jobs whose restore from this snapshot holds it (decision 0032): not discarded while any does, unless forced.',
+    }),
     discard: z
       .object({
         cause: DiscardCause,

@@ -133,6 +133,12 @@ describe('restores from another job’s snapshot named by fromJobId', () => {
     expect(restored?.data).toMatchObject({ fromJobId: A, restorePath: savepoint.externalPath });
     const held = (await eventsOf(A)).find((e) => e.type === 'SnapshotHeld');
     expect(held?.data).toMatchObject({ snapshotId: savepoint.snapshotId, holderJobId: B, holderRestore: 1 });
+    // The snapshot's view names the holder: why its discard is refused.
+    const view = await http
+      .get(`${BASE}/jobs/${A}/snapshots/${savepoint.snapshotId}`)
+      .set(as('admin'))
+      .expect(200);
+    expect(view.body.heldBy).toEqual([B]);
   });
 
   it('by externalPath (its directory or its _metadata): held the same way, though the token may not name that directory otherwise', async () => {
@@ -241,6 +247,9 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect((await typesOf(B)).find((e) => e.type === 'SnapshotRestored')).toMatchObject({ fromJobId: A });
     expect((await typesOf(A)).find((e) => e.type === 'SnapshotHeld')).toMatchObject({ holderJobId: B });
     expect((await typesOf(A_TWIN)).map((e) => e.type)).toEqual(['JobRegistered']);
+    // The read model's view names the holder too (what GraphQL and the console show).
+    await rebuildReadModel(fx.store, redis, prefix);
+    expect((await new ReadModel(redis, prefix).snapshot(A, savepoint.snapshotId))?.heldBy).toEqual([B]);
   });
 
   it('while Redis is unreachable the restore is a 503 and writes nothing: a restore without its hold is worse than none', async () => {

@@ -201,6 +201,8 @@ export interface SnapshotDetail extends SnapshotRow {
   /** The application's and Flink's version that took it (R61); null when unknown. */
   jobVersion: string | null;
   flinkVersion: string | null;
+  /** The jobs whose restore from it holds it (decision 0032): not discarded while any does, unless forced. */
+  heldBy: string[];
   properties: {
     forced: boolean;
     discardSubsumed: boolean;
@@ -225,7 +227,7 @@ export const SNAPSHOT = `query Snapshot($jobId: ID!, $id: Int!) {
   job(id: $jobId) { id name status }
   snapshot(jobId: $jobId, id: $id) {
     ${SNAPSHOT_ROW}
-    jobId triggerId acknowledgedTasks totalTasks manifestPath failureMessage jobVersion flinkVersion
+    jobId triggerId acknowledgedTasks totalTasks manifestPath failureMessage jobVersion flinkVersion heldBy
     properties { forced discardSubsumed discardFinished discardCancelled discardFailed discardSuspended }
     discard { cause reason state requestedAt bytesReclaimed error retryable }
     stateHandles { taskId path sizeBytes shared }

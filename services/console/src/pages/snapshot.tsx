@@ -133,6 +133,12 @@ function SnapshotFacts(props: {
           ['kind', s.kind],
           ['status', <StatusBadge status={s.status} />],
           ['persisted', yesNo(s.persisted)],
+          [
+            'heldBy',
+            s.heldBy.length === 0
+              ? '—'
+              : s.heldBy.map((holder, i) => [i > 0 ? ', ' : '', <a href={jobHref(holder)}>{holder}</a>]),
+          ],
           ['triggerType', s.triggerType],
           ['triggerId', <Mono>{s.triggerId}</Mono>],
           ['formatType', s.formatType],
