@@ -25,6 +25,7 @@ import { deleteKeys } from '../../test/support/redis';
 import type { LoadJob, LoadResult } from './load';
 import { percentile } from './stats';
 import { benchRegistry } from './registry';
+import { benchHistory } from './history';
 import { benchObjectDeletion } from './object-storage';
 import { benchConsoleLoad } from './console';
 import { benchFlinkMirror, type MirrorFigures } from './flink-mirror';
@@ -970,6 +971,32 @@ function benchSharedState() {
   });
 }
 
+/**
+ * #19: a job's history (decision 0035): after 20,000 checkpoints (2,000 in quick runs), each subsumed and its
+ * discard done, beside the same job after 200; in this process, medians of RUNS.
+ */
+function benchJobHistory() {
+  const long = quick ? 2_000 : 20_000;
+  const runs = Array.from({ length: RUNS }, () => ({ short: benchHistory(200), long: benchHistory(long) }));
+  const mid = (key: (r: (typeof runs)[number]) => number) => median(runs.map(key));
+  const micros = mid((r) => r.long.microsPerCheckpoint);
+  const baseMicros = mid((r) => r.short.microsPerCheckpoint);
+  const kib = (bytes: number) => `${fmt(bytes / 1024)} KiB`;
+  const [longAggregate, shortAggregate] = [
+    mid((r) => r.long.aggregateBytes),
+    mid((r) => r.short.aggregateBytes),
+  ];
+  rows.push({
+    id: 19,
+    name: `a job's state after ${fmt(long)} checkpoints, each subsumed and its discard done (in-process decide + fold)`,
+    value: `${micros.toFixed(1)} us a checkpoint (trigger, ack, discard recorded); state ${kib(mid((r) => r.long.stateBytes))} on the heap, aggregate ${kib(longAggregate)}, ${fmt(runs[0]!.long.snapshotsInState)} snapshots kept`,
+    baseline: `after 200: ${baseMicros.toFixed(1)} us; state ${kib(mid((r) => r.short.stateBytes))}, aggregate ${kib(shortAggregate)}`,
+    result: `time ratio ${(micros / baseMicros).toFixed(2)}, aggregate ratio ${(longAggregate / shortAggregate).toFixed(2)}`,
+    target: 'ratios <= 1.5 (decision 0035)',
+    met: micros / baseMicros <= 1.5 && longAggregate / shortAggregate <= 1.5,
+  });
+}
+
 /** #12: objects deleted per second on a local S3-protocol server beside local files (medians of RUNS). */
 async function benchObjectStorage() {
   const objects = quick ? 1_000 : 5_000;
@@ -1116,6 +1143,7 @@ async function main() {
       [[10], () => benchMemory(dir)],
       [[9], () => benchSchedules(dir)],
       [[11], async () => benchSharedState()],
+      [[19], async () => benchJobHistory()],
       [[12], () => benchObjectStorage()],
       [[13], () => benchReplicas(dir)],
       [[14], () => benchAuth(dir)],
