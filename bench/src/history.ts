@@ -27,15 +27,8 @@ export function benchHistory(cycles: number): HistoryFigures {
     type: 'ConfigureJob',
     name: 'history',
     tasks: ['t'],
-    checkpointing: {
-      numRetained: 1,
-      timeoutMs: 600_000,
-      maxConcurrent: 1,
-      minPauseMs: 0,
-      tolerableFailures: 0,
-      retention: 'NEVER_RETAIN_AFTER_TERMINATION',
-      persistOnFailure: true,
-    },
+    // The defaults: numRetained 1, so each checkpoint subsumes the one before.
+    checkpointing: initialState(JOB).checkpointing,
     storage: { checkpointDir: '/bench/checkpoints', savepointDir: '/bench/savepoints' },
   });
   const checkpoint = (id: number) => {

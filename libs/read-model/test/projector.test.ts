@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
-import { FINISHED_SNAPSHOTS_KEPT, type Command, type CommandOf } from '@snapcat/domain';
+import { FINISHED_SNAPSHOTS_KEPT, initialState, type Command, type CommandOf } from '@snapcat/domain';
 import { CommandBus } from '@snapcat/application';
 import {
   SqliteEventStore,
@@ -346,15 +346,7 @@ describe('read-model projector (real Redis)', () => {
       type: 'ConfigureJob',
       name: 'c',
       tasks: ['a'],
-      checkpointing: {
-        numRetained: 1,
-        timeoutMs: 60_000,
-        maxConcurrent: 1,
-        minPauseMs: 0,
-        tolerableFailures: 0,
-        retention: 'NEVER_RETAIN_AFTER_TERMINATION',
-        persistOnFailure: true,
-      },
+      checkpointing: initialState(JOB).checkpointing, // numRetained 1
       storage: { checkpointDir: '/data/c', savepointDir: '/data/s' },
     });
     await take('SAVEPOINT', 1); // kept until discarded: the smallest id of the job
