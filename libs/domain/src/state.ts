@@ -188,7 +188,7 @@ export interface JobState {
   flinkVersion: string | null;
   /** The id the next snapshot gets; one counter for checkpoints and savepoints, as in Flink. */
   nextSnapshotId: number;
-  /** Every snapshot the job had, by id in id order; shared by versions (LayeredMap: no copy per command). */
+  /** Its live snapshots and newest finished ones (decision 0035), in id order; shared by versions (LayeredMap). */
   snapshots: ReadonlyMap<number, SnapshotState>;
   /** The snapshot each trigger id made (idempotent triggers); shared by versions like `snapshots`. */
   triggers: ReadonlyMap<string, number>;
