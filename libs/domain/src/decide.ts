@@ -20,6 +20,7 @@ import {
 import {
   Draft,
   FINISHED_SNAPSHOTS_KEPT,
+  statusOnceDiscarded,
   wasCompacted,
   directoriesOf,
   expectsTask,
@@ -1515,8 +1516,7 @@ function recordDiscardCompleted(
   });
   // Finished now: the snapshot may have left the state with this event (decision 0035).
   const after = decider.state.snapshots.get(command.snapshotId);
-  const status = after?.status ?? (snapshot.status === 'DISCARDING' ? 'DISCARDED' : snapshot.status);
-  return { snapshotStatus: status, changed: true };
+  return { snapshotStatus: after?.status ?? statusOnceDiscarded(snapshot.status), changed: true };
 }
 
 function recordDiscardFailed(

@@ -336,6 +336,10 @@ export const wasCompacted = (state: JobState, snapshotId: number): boolean =>
   snapshotId < (state.finished[0] ?? state.nextSnapshotId) &&
   !state.snapshots.has(snapshotId);
 
+/** A snapshot's status once its discard is done: DISCARDED if it was being discarded, else as it was (FAILED). */
+export const statusOnceDiscarded = (status: SnapshotStatus): SnapshotStatus =>
+  status === 'DISCARDING' ? 'DISCARDED' : status;
+
 /** Told of each snapshot a fold drops from the state (decision 0035), as it was last: its final view. */
 export type OnCompacted = (snapshot: SnapshotState) => void;
 
@@ -777,7 +781,7 @@ export class Draft {
 
   private snapshotDiscarded(event: EventOf<'SnapshotDiscarded'>): void {
     const snapshot = this.snapshot(event.snapshotId);
-    if (snapshot.status === 'DISCARDING') snapshot.status = 'DISCARDED';
+    snapshot.status = statusOnceDiscarded(snapshot.status);
     const { deleting, ...done } = snapshot.discard!;
     if (deleting) this.editRegistry().deletionDone(event.snapshotId, deleting);
     snapshot.discard = { ...done, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
@@ -787,7 +791,7 @@ export class Draft {
   /**
    * Notes a finished snapshot; beyond FINISHED_SNAPSHOTS_KEPT, the one of the smallest id leaves the state
    * with its trigger id (decision 0035). Smallest id, not oldest finish: the kept ones are then the greatest
-   * ids finished, whatever the order, so a state decoded from an aggregate (`finishedOf`) is the same.
+   * ids finished, whatever the order they finished in.
    */
   private finish(snapshotId: number): void {
     const finished = this.writable('finished');
