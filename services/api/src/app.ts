@@ -1,5 +1,5 @@
 import express, { type Request } from 'express';
-import { grantsNamespace, jobView, snapshotView, type JobState } from '@snapcat/domain';
+import { grantsNamespace, jobView, snapshotView, wasCompacted, type JobState } from '@snapcat/domain';
 import {
   ClusterRepository,
   jobStream,
@@ -15,7 +15,7 @@ import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
 import type { ReadModel } from '@snapcat/read-model';
-import { listJobs, readModelJobIds, type JobListDeps } from './job-list';
+import { fromReadModel, listJobs, readModelJobIds, type JobListDeps } from './job-list';
 import { createUseCases, type Caller, type UseCases } from './use-cases';
 import { openApiDocument } from './openapi';
 import { consoleRoutes } from './console';
@@ -159,14 +159,19 @@ interface RouteContext {
   jobPath: (req: Request) => { jobId: string };
   snapshotPath: (req: Request) => { jobId: string; snapshotId: number };
   readModel: AppDeps['readModel'];
+  readModelAvailable: AppDeps['readModelAvailable'];
 }
 
-function routeContext({ bus, store, defaults, readModel }: AppDeps, useCases: UseCases): RouteContext {
+function routeContext(
+  { bus, store, defaults, readModel, readModelAvailable }: AppDeps,
+  useCases: UseCases,
+): RouteContext {
   const schemas = requestSchemas(defaults);
   return {
     bus,
     store,
     readModel,
+    readModelAvailable,
     useCases,
     schemas,
     // The request id and the caller's token: the audit trail of what it appends, and its namespaces.
@@ -246,7 +251,7 @@ function mountJobRoutes(
 /** A job's snapshots: triggered, imported, read, declined, persisted, discarded. */
 function mountSnapshotRoutes(
   api: express.Router,
-  { bus, useCases, caller, registeredJob, snapshotPath, readModel }: RouteContext,
+  { bus, useCases, caller, registeredJob, snapshotPath, readModel, readModelAvailable }: RouteContext,
 ) {
   api.post('/jobs/:jobId/snapshots', async (req, res) => {
     const { jobId, reply } = await useCases.trigger(caller(req), req.params, body(req));
@@ -267,10 +272,18 @@ function mountSnapshotRoutes(
 
   api.get('/jobs/:jobId/snapshots/:snapshotId', async (req, res) => {
     const { jobId, snapshotId } = snapshotPath(req);
-    const snapshot = (await registeredJob(req, jobId)).snapshots.get(snapshotId);
+    const state = await registeredJob(req, jobId);
+    const snapshot = state.snapshots.get(snapshotId);
     if (snapshot) return void res.json({ jobId, ...snapshotView(snapshot) });
     // A finished snapshot compacted out of the job's state (decision 0035): its last view is in the read model.
-    const compacted = await readModel?.snapshot?.(jobId, snapshotId);
+    const lookup = wasCompacted(state, snapshotId) ? readModel?.snapshot?.bind(readModel) : undefined;
+    const compacted = lookup
+      ? await fromReadModel(
+          () => lookup(jobId, snapshotId),
+          readModelAvailable,
+          'snapshots still in their job are served from it',
+        )
+      : null;
     if (!compacted) throw notFound('snapshotId', `snapshot ${snapshotId} of job ${jobId} does not exist`);
     res.json(compacted);
   });

@@ -63,7 +63,7 @@ const OWNER_LOOKUP =
   'retry, or name the job with fromJobId';
 
 /** A read of the read model; Redis unreachable (before or during it) is a 503 problem. */
-async function fromReadModel<T>(
+export async function fromReadModel<T>(
   read: () => Promise<T>,
   available?: () => boolean,
   meanwhile = LISTING,

@@ -17,9 +17,10 @@ describe('REST: snapshots compacted out of their job (decision 0035)', () => {
   let fx: ReturnType<typeof apiFixture>;
   let http: ReturnType<typeof request>;
   let projector: Projector;
+  let available = true;
 
   beforeAll(async () => {
-    fx = apiFixture({ readModel, readModelAvailable: () => true });
+    fx = apiFixture({ readModel, readModelAvailable: () => available });
     http = request(fx.app);
     projector = await startProjector(fx.store, connection.duplicate(), prefix);
     await http
@@ -69,6 +70,18 @@ describe('REST: snapshots compacted out of their job (decision 0035)', () => {
     });
     expect(first).toEqual(await readModel.snapshot(JOB, 1));
     await http.get(`${BASE}/jobs/${JOB}/snapshots/9999`).expect(404);
+  });
+
+  it('with Redis unreachable a compacted snapshot is a 503; one still in the job and an unused id answer as before', async () => {
+    available = false;
+    try {
+      const res = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(503);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      await http.get(`${BASE}/jobs/${JOB}/snapshots/${CHECKPOINTS}`).expect(200);
+      await http.get(`${BASE}/jobs/${JOB}/snapshots/9999`).expect(404);
+    } finally {
+      available = true;
+    }
   });
 
   it('a command on a compacted snapshot is a 404 that says why', async () => {
