@@ -1,9 +1,10 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { GraphQLError, Kind, getOperationAST, type DocumentNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { bearerToken, findToken, grants, type Scope, type TokenEntry } from '@snapcat/runtime';
 import { grantsNamespace } from '@snapcat/domain';
-import { Problem, sendProblem } from './problem';
+import { Problem } from './problem';
 
 /**
  * Who may call what (issue 18, docs/decisions/0014-access-control.md): the one table of the scope each REST
@@ -208,10 +209,25 @@ export interface AccessOptions {
  * `WWW-Authenticate: Bearer` for no or an unknown token, 403 naming the scope needed. /graphql is let through
  * identified: its operations are checked by accessPlugin.
  */
-export function accessMiddleware({ tokens, rateLimiter }: AccessOptions): express.RequestHandler {
-  return (req, res, next) => {
-    const rule = restRule(req.method, req.path);
-    const identity = identify(tokens, req.get('authorization'));
+export function accessMiddleware(options: AccessOptions): express.RequestHandler {
+  const check = accessCheck(options);
+  return (req, res, next) => check(req, req.path, req.ip, res, next);
+}
+
+/**
+ * accessMiddleware's check on Node's request and response (the acknowledgement front door's too): calls
+ * `next()` to go on, `next(problem)` to refuse, having set WWW-Authenticate or Retry-After on `res`.
+ */
+export function accessCheck({ tokens, rateLimiter }: AccessOptions) {
+  return (
+    req: IncomingMessage,
+    path: string,
+    ip: string | undefined,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+  ): void => {
+    const rule = restRule(req.method ?? 'GET', path);
+    const identity = identify(tokens, req.headers.authorization);
     identities.set(req, identity);
     const decide = () => {
       if (rule === 'public' || rule === 'graphql') return next();
@@ -219,14 +235,13 @@ export function accessMiddleware({ tokens, rateLimiter }: AccessOptions): expres
       if (!holds(identity, rule)) return next(forbidden(rule, identity));
       next();
     };
-    if (!rateLimiter || UNLIMITED.has(req.path)) return decide();
-    const key = typeof identity === 'object' && tokens.length > 0 ? `token:${identity.name}` : `ip:${req.ip}`;
+    if (!rateLimiter || UNLIMITED.has(path)) return decide();
+    const key = typeof identity === 'object' && tokens.length > 0 ? `token:${identity.name}` : `ip:${ip}`;
     rateLimiter.consume(key).then((verdict) => {
       if (verdict.allowed) return decide();
       const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
       res.setHeader('Retry-After', String(seconds));
-      sendProblem(
-        res,
+      next(
         new Problem(
           429,
           'too-many-requests',
@@ -238,7 +253,7 @@ export function accessMiddleware({ tokens, rateLimiter }: AccessOptions): expres
   };
 }
 
-function unauthenticated(res: express.Response, identity: 'missing' | 'unknown'): Problem {
+function unauthenticated(res: ServerResponse, identity: 'missing' | 'unknown'): Problem {
   res.setHeader(
     'WWW-Authenticate',
     identity === 'missing' ? 'Bearer realm="snapcat"' : 'Bearer realm="snapcat", error="invalid_token"',
@@ -368,34 +383,32 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * Host need not match the browser's origin).
  */
 export function crossSiteGuard(authenticationOn: boolean): express.RequestHandler {
-  return (req, _res, next) => {
-    if (authenticationOn) return next();
-    const host = req.get('host') ?? '';
-    if (!isLoopbackHost(host)) {
-      return next(
-        new Problem(
-          403,
-          'forbidden',
-          'Forbidden',
-          `without tokens only requests addressed to a loopback name are answered, not to ${JSON.stringify(host)}`,
-          [{ field: 'header.host', rule: 'loopback', message: 'must be localhost, 127.0.0.1 or [::1]' }],
-        ),
-      );
-    }
-    const origin = req.get('origin');
-    if (origin !== undefined && !SAFE_METHODS.has(req.method) && !isOriginOf(origin, host)) {
-      return next(
-        new Problem(
-          403,
-          'forbidden',
-          'Forbidden',
-          `a page of ${origin} may not change anything here: cross-site requests are refused`,
-          [{ field: 'header.origin', rule: 'same-origin', message: `must be this service's own origin` }],
-        ),
-      );
-    }
-    next();
-  };
+  return (req, _res, next) => next(authenticationOn ? undefined : crossSiteProblem(req));
+}
+
+/** crossSiteGuard's rule for a request while authentication is off: the refusal, or undefined. */
+export function crossSiteProblem(req: IncomingMessage): Problem | undefined {
+  const host = req.headers.host ?? '';
+  if (!isLoopbackHost(host)) {
+    return new Problem(
+      403,
+      'forbidden',
+      'Forbidden',
+      `without tokens only requests addressed to a loopback name are answered, not to ${JSON.stringify(host)}`,
+      [{ field: 'header.host', rule: 'loopback', message: 'must be localhost, 127.0.0.1 or [::1]' }],
+    );
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined && !SAFE_METHODS.has(req.method ?? 'GET') && !isOriginOf(origin, host)) {
+    return new Problem(
+      403,
+      'forbidden',
+      'Forbidden',
+      `a page of ${origin} may not change anything here: cross-site requests are refused`,
+      [{ field: 'header.origin', rule: 'same-origin', message: `must be this service's own origin` }],
+    );
+  }
+  return undefined;
 }
 
 function isOriginOf(origin: string, host: string): boolean {

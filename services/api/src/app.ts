@@ -9,7 +9,9 @@ import {
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { StoreAccessDeniedError, type EventStore, type EventStoreCounters } from '@snapcat/event-store';
-import { Problem, notFound, problemMiddleware, sendProblem } from './problem';
+import type { RequestListener } from 'node:http';
+import { Problem, notFound, problemMiddleware, problemResponder, sendProblem } from './problem';
+import { ACK_ROUTE, ackFrontDoor } from './ack-front-door';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
@@ -21,8 +23,9 @@ import { openApiDocument } from './openapi';
 import { consoleRoutes } from './console';
 import type { WebhookService } from '@snapcat/webhooks';
 import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
-import { httpObservability, registerCommandMetrics, requestId } from './metrics';
+import { httpObservability, registerCommandMetrics, requestId, requestObserver } from './metrics';
 import {
+  accessCheck,
   accessMiddleware,
   crossSiteGuard,
   isLimited,
@@ -78,17 +81,27 @@ export interface AppDeps extends JobListDeps {
   consoleDir: string;
 }
 
+/**
+ * The HTTP API: the acknowledgement front door (ack-front-door.ts, decision 0036), then the express app
+ * (`express`), which answers every other request.
+ */
+export type App = RequestListener & { readonly express: express.Express };
+
 /** The REST API. Every command goes through the command bus; its promise resolves once the events are durable. */
-export function createApp(deps: AppDeps): express.Express {
-  const { bus, defaults, storage, graphql, webhooks, log, readModel, readModelAvailable } = deps;
+export function createApp(deps: AppDeps): App {
+  const { bus, defaults, storage, graphql, log, readModel, readModelAvailable } = deps;
   const { clusters = new ClusterRepository(deps.store), metrics = createMetricsRegistry() } = deps;
+  const authenticationOn = (deps.tokens ?? []).length > 0;
+  const observe = requestObserver(metrics, deps.requestLog);
+  const accessOptions = { tokens: deps.tokens ?? [], rateLimiter: deps.rateLimiter };
+  const limitedCaller = (req: object) => isLimited(principalOf(req));
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(httpObservability(metrics, deps.requestLog));
-  app.use(crossSiteGuard((deps.tokens ?? []).length > 0));
+  app.use(httpObservability(observe));
+  app.use(crossSiteGuard(authenticationOn));
   // Before every route, the acks too: identify the caller, rate-limit, refuse what its scopes do not allow.
-  app.use(accessMiddleware({ tokens: deps.tokens ?? [], rateLimiter: deps.rateLimiter }));
+  app.use(accessMiddleware(accessOptions));
   registerCommandMetrics(metrics, bus, deps.storeCounters);
   const jsonBody = express.json({ limit: REST_BODY_LIMIT, type: ['application/json', 'application/*+json'] });
   const routes = routeContext(
@@ -103,9 +116,9 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
-  // Acknowledgements are the hot path (a job's subtasks send thousands a second): matched first, on the
-  // app itself, rather than after every other layer and through the /api/v1 router.
-  app.post('/api/v1/jobs/:jobId/snapshots/:snapshotId/acks', jsonBody, requireJson, async (req, res) => {
+  // Acknowledgements are the hot path: the front door answers the plain ones; this route every other form.
+  // Matched first, on the app itself, rather than after every other layer and through the /api/v1 router.
+  app.post(ACK_ROUTE, jsonBody, requireJson, async (req, res) => {
     const { many, replies } = await routes.useCases.acknowledge(routes.caller(req), req.params, body(req));
     res.json(many ? replies : replies[0]);
   });
@@ -123,6 +136,29 @@ export function createApp(deps: AppDeps): express.Express {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
 
+  app.use('/api/v1', apiRouter(deps, routes, clusters));
+  // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
+  app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob: routes.registeredJob, log }));
+  app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
+  const respondWithProblem = problemResponder(log, limitedCaller);
+  app.use(problemMiddleware(respondWithProblem));
+  const frontDoor = ackFrontDoor({
+    observe,
+    authenticationOn,
+    access: accessCheck(accessOptions),
+    acknowledge: routes.useCases.acknowledge,
+    respondWithProblem,
+    bodyLimit: REST_BODY_LIMIT,
+  });
+  const listener: RequestListener = (req, res) => {
+    if (!frontDoor(req, res)) app(req, res);
+  };
+  return Object.assign(listener, { express: app });
+}
+
+/** The /api/v1 routes but the acknowledgements (matched first, on the app itself). */
+function apiRouter(deps: AppDeps, routes: RouteContext, clusters: ClusterRepository): express.Router {
+  const { readModel, readModelAvailable, webhooks } = deps;
   const api = express.Router();
   api.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument());
@@ -140,12 +176,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   if (webhooks) api.use('/webhooks', webhookRoutes(webhooks));
   api.use('/clusters', clusterRoutes(clusters));
-  app.use('/api/v1', api);
-  // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
-  app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob: routes.registeredJob, log }));
-  app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
-  app.use(problemMiddleware(log, (req) => isLimited(principalOf(req))));
-  return app;
+  return api;
 }
 
 /** What the /api/v1 routes share: the use cases, the request schemas, the caller and the job's state. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { CommandBus } from '@snapcat/application';
@@ -43,7 +44,24 @@ export function routeLabel(req: express.Request): string {
  * it by method, route pattern and status (`http_requests_total`, `http_request_duration_seconds`), and logs
  * one line per request at debug (nothing at the default level, info).
  */
-export function httpObservability(registry: Registry, requestLog?: LogFn): express.RequestHandler {
+export function httpObservability(observe: RequestObserver): express.RequestHandler {
+  return (req, res, next) => {
+    (res.locals as { requestId?: string }).requestId = observe(
+      req,
+      res,
+      () => routeLabel(req),
+      req.originalUrl,
+    );
+    next();
+  };
+}
+
+/**
+ * httpObservability's work on Node's request and response (the acknowledgement front door's too): gives the
+ * request its id (returned, and echoed in `x-correlation-id`), and once the response is finished counts, times
+ * and logs it under `route()`.
+ */
+export function requestObserver(registry: Registry, requestLog?: LogFn) {
   const labelNames = ['method', 'route', 'status'] as const;
   const requests = new Counter({
     name: 'http_requests_total',
@@ -58,29 +76,34 @@ export function httpObservability(registry: Registry, requestLog?: LogFn): expre
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  return (req, res, next) => {
+  return (
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: () => string,
+    url: string | undefined,
+  ): string => {
     const started = process.hrtime.bigint();
-    const given = req.get(REQUEST_ID_HEADER);
-    const id = given !== undefined && SANE_ID.test(given) ? given : randomUUID();
-    (res.locals as { requestId?: string }).requestId = id;
+    const given = req.headers[REQUEST_ID_HEADER];
+    const id = typeof given === 'string' && SANE_ID.test(given) ? given : randomUUID();
     res.setHeader(REQUEST_ID_HEADER, id);
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const labels = { method: req.method, route: routeLabel(req), status: String(res.statusCode) };
+      const labels = { method: req.method ?? '', route: route(), status: String(res.statusCode) };
       requests.inc(labels);
       duration.observe(labels, seconds);
       requestLog?.('request', {
         requestId: id,
         method: req.method,
         route: labels.route,
-        url: req.originalUrl,
+        url,
         status: res.statusCode,
         durationMs: Math.round(seconds * 1e6) / 1e3,
       });
     });
-    next();
+    return id;
   };
 }
+export type RequestObserver = ReturnType<typeof requestObserver>;
 
 /** The command bus's and the event store's counters, under the names /metrics has always used. */
 export function registerCommandMetrics(

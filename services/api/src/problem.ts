@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorRequestHandler } from 'express';
 import type { z } from 'zod';
 import { CommandRejected, fieldName } from '@snapcat/domain';
 import {
@@ -110,18 +111,35 @@ function fromCommandRejected(e: CommandRejected): Problem {
   return new Problem(status, slug, title, e.message, [{ field, rule: e.rule, message: e.message }]);
 }
 
-export function sendProblem(res: Response, problem: Problem): void {
-  res
-    .status(problem.status)
-    .type('application/problem+json')
-    .json({
-      type: `urn:snapcat:problem:${problem.slug}`,
-      title: problem.title,
-      status: problem.status,
-      detail: problem.detail,
-      ...(problem.errors.length ? { errors: problem.errors } : {}),
-      ...problem.extra,
-    });
+/**
+ * Answers with the problem as application/problem+json. On Node's response, not express's: the
+ * acknowledgement front door (ack-front-door.ts) answers without express, and both must say the same.
+ */
+export function sendProblem(res: ServerResponse, problem: Problem): void {
+  const text = JSON.stringify({
+    type: `urn:snapcat:problem:${problem.slug}`,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    ...(problem.errors.length ? { errors: problem.errors } : {}),
+    ...problem.extra,
+  });
+  res.statusCode = problem.status;
+  res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/** A body that is not JSON (or, as body-parser's strict mode, JSON that is neither an object nor an array). */
+export function invalidJsonProblem(message: string | undefined): Problem {
+  return new Problem(400, 'invalid-json', 'Invalid JSON', 'the body is not valid JSON', [
+    { field: 'body', rule: 'json', message: message ?? 'not valid JSON' },
+  ]);
+}
+
+/** A body larger than REST_BODY_LIMIT. */
+export function bodyTooLargeProblem(): Problem {
+  return new Problem(413, 'too-large', 'Payload too large', 'the body is larger than allowed');
 }
 
 /** Retry-After of a 503 for the store refusing snapcat's credentials: it lasts until an operator acts. */
@@ -190,13 +208,32 @@ function appendTooLarge(error: AppendTooLargeError, body: unknown): Problem {
  * grants the permission, without a restart. Retry-After is 30 s, and the error is logged (once a minute
  * per permission: a client retrying must not flood the log).
  */
-export function problemMiddleware(
+export function problemMiddleware(respond: ProblemResponder): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => respond(error, req, res);
+}
+
+/** An http-errors client error (body-parser's), which says its message may be shown (`expose`). */
+function isClientHttpError(e: {
+  status?: number;
+  expose?: unknown;
+  message?: string;
+}): e is { status: number; message: string } {
+  return typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true;
+}
+
+export type ProblemResponder = (error: unknown, req: ProblemRequest, res: ServerResponse) => void;
+
+/** A request as problemResponder reads it: its method, and its parsed body (to name a field too large). */
+export type ProblemRequest = Pick<IncomingMessage, 'method'> & { body?: unknown };
+
+/** The mapping, on Node's request and response (the acknowledgement front door's too). */
+export function problemResponder(
   log: (msg: string, fields: object) => void,
   /** Whether the request's caller is limited to some namespaces (`deletedJobProblem`). */
   limitedCaller: (req: object) => boolean = () => false,
-): ErrorRequestHandler {
+): ProblemResponder {
   const loggedAt = new Map<string, number>();
-  return (error: unknown, req, res, _next) => {
+  return (error, req, res) => {
     if (error instanceof Problem) {
       // Every 503 is worth a retry: one second unless the handler said otherwise.
       if (error.status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '1');
@@ -204,24 +241,22 @@ export function problemMiddleware(
     }
     if (error instanceof CommandRejected) return sendProblem(res, fromCommandRejected(error));
     const e = error as { type?: string; status?: number; message?: string };
-    if (e.type === 'entity.parse.failed') {
-      return sendProblem(
-        res,
-        new Problem(400, 'invalid-json', 'Invalid JSON', 'the body is not valid JSON', [
-          { field: 'body', rule: 'json', message: e.message ?? 'not valid JSON' },
-        ]),
-      );
-    }
-    if (e.type === 'entity.too.large') {
-      return sendProblem(
-        res,
-        new Problem(413, 'too-large', 'Payload too large', 'the body is larger than allowed'),
-      );
-    }
+    if (e.type === 'entity.parse.failed') return sendProblem(res, invalidJsonProblem(e.message));
+    if (e.type === 'entity.too.large') return sendProblem(res, bodyTooLargeProblem());
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
       return sendProblem(
         res,
         new Problem(415, 'unsupported-encoding', 'Unsupported encoding', String(e.message)),
+      );
+    }
+    if (isClientHttpError(e)) {
+      // The rest of what the body parser refuses (a body that does not inflate, one cut short): the client's.
+      const detail = `the body cannot be read: ${e.message}`;
+      return sendProblem(
+        res,
+        new Problem(e.status, 'unreadable-body', 'Unreadable body', detail, [
+          { field: 'body', rule: 'readable', message: detail },
+        ]),
       );
     }
     if (error instanceof AppendTooLargeError) return sendProblem(res, appendTooLarge(error, req.body));

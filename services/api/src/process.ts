@@ -1,6 +1,5 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
-import type express from 'express';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import {
@@ -21,7 +20,7 @@ import { openSnapshotStorage, type SnapshotStorage } from '@snapcat/storage';
 import { redactConnection } from '@snapcat/event-store';
 import { openClusters, openWebhooks, webhooksDisabledReason, type Webhooks } from '@snapcat/webhooks';
 import { consoleBuilt } from './console';
-import { createApp } from './app';
+import { createApp, type App } from './app';
 import { createGraphql, createSnapshotEventsPubSub, type SnapshotEventsPubSub } from './graphql';
 import { createUseCases } from './use-cases';
 import { readModelJobIds } from './job-list';
@@ -203,7 +202,7 @@ interface AppParts {
   metrics: Registry;
 }
 
-/** The express app with its GraphQL endpoint, on this process's store, Redis and workers. */
+/** The HTTP API with its GraphQL endpoint, on this process's store, Redis and workers. */
 function composeApp({
   config,
   core,
@@ -276,16 +275,25 @@ const HTTP_KEEP_ALIVE_MS = 65_000;
 
 /** Listens on the configured address and logs `listening` with what runs; a failed bind stops the process. */
 function listen(
-  app: express.Express,
+  app: App,
   config: Config,
   { log }: Core,
   { workers, projector, webhooks }: RunningParts,
   consoleDir: string,
 ): Server {
-  const server: Server = app.listen(config.port, config.host, (error?: Error) => {
+  const server = createServer(app);
+  // A failed bind (EADDRINUSE, EACCES) is the server's first error, before it listens: handed to the callback
+  // as express's app.listen does.
+  const failedToBind = (error: Error) => started(error);
+  server.once('error', failedToBind);
+  server.listen(config.port, config.host, () => {
+    server.off('error', failedToBind);
+    started();
+  });
+  function started(error?: Error) {
     if (error) {
-      // Express 5 hands a failed bind (EADDRINUSE, EACCES) to this callback: without the port the process
-      // must not go on running its workers and projector against the shared store and Redis.
+      // Without the port the process must not go on running its workers and projector against the shared
+      // store and Redis.
       log.error('cannot listen: stopping', { port: config.port, host: config.host, error: error.message });
       process.exit(1);
     }
@@ -310,7 +318,7 @@ function listen(
           "Make a token with `npx snapcat token create --name <name> --scope admin --namespace '*'` and set SNAPCAT_TOKENS to its line",
       );
     }
-  });
+  }
   // Idle keep-alive connections stay open longer than a load balancer's idle timeout (AWS ALB: 60 s), so the
   // server never closes one just as a proxy or client sends on it (Node's default, 5 s, races them: the client
   // sees the connection closed under its request). The header timeout must exceed it.

@@ -1,9 +1,10 @@
 import request from 'supertest';
 import { newToken, tokenLine, parseTokenList } from '@snapcat/runtime';
-import express, { type Express } from 'express';
+import express from 'express';
 import { JobDeletedError } from '@snapcat/application';
 import { accessMiddleware, isLimited, principalOf } from '../src/access';
-import { problemMiddleware } from '../src/problem';
+import { problemMiddleware, problemResponder } from '../src/problem';
+import type { App } from '../src/app';
 import { apiFixture, JOB } from './fixture';
 
 /** One token of each scope these tests use, for every namespace. */
@@ -18,7 +19,7 @@ const TOKENS = parseTokenList(
 const bearer = (scope: keyof typeof TOKEN) => ({ authorization: `Bearer ${TOKEN[scope]}` });
 
 /** What a page of another site can make a browser send without a preflight: a text/plain POST. */
-const postFromPage = (app: Express) =>
+const postFromPage = (app: App) =>
   request(app)
     .post(`/api/v1/jobs/${JOB}/snapshots`)
     .set('origin', 'https://evil.example')
@@ -141,8 +142,10 @@ describe('a hard-deleted job, as each caller may be told of it', () => {
   app.post('/api/v1/jobs/:jobId/snapshots', deleted);
   app.use(
     problemMiddleware(
-      () => {},
-      (req) => isLimited(principalOf(req)),
+      problemResponder(
+        () => {},
+        (req) => isLimited(principalOf(req)),
+      ),
     ),
   );
 

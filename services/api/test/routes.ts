@@ -1,4 +1,4 @@
-import type express from 'express';
+import type { App } from '../src/app';
 import { CommandRejected, grantCovers, type NamespaceGrant } from '@snapcat/domain';
 import type { WebhookService } from '@snapcat/webhooks';
 import { CONSOLE_PAGES } from '../src/access';
@@ -54,7 +54,7 @@ interface Layer {
  * Every (method, path) of the API the express app registers, walking its router and the routers mounted on
  * it; the web console's page is not an API route (access.ts CONSOLE_PAGES, tested in console.test.ts).
  */
-export function registered(app: express.Express): string[] {
+export function registered(app: App): string[] {
   const found: string[] = [];
   const walk = (stack: Layer[], prefix: string) => {
     for (const layer of stack) {
@@ -69,7 +69,7 @@ export function registered(app: express.Express): string[] {
       }
     }
   };
-  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
+  walk((app.express as unknown as { router: { stack: Layer[] } }).router.stack, '');
   return found;
 }
 
