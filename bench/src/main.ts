@@ -41,9 +41,11 @@ const DURATION = quick ? 2 : 10;
 const CONNECTIONS = 50;
 /**
  * Latency is measured at a fixed rate, in an open loop (requests on an even schedule, each timed from when
- * it was due: bench/src/load.ts, decision 0010), over at most this many connections.
+ * it was due: bench/src/load.ts, decision 0010), over at most this many connections: as many as the
+ * throughput runs use, since n connections carry at most n / latency requests a second (with 10, half of
+ * #1's rate left each ack 2.6 ms, and the generator timed its own queue).
  */
-const LATENCY_CONNECTIONS = 10;
+const LATENCY_CONNECTIONS = CONNECTIONS;
 
 interface Row {
   id: number;
