@@ -9,9 +9,9 @@ import {
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { StoreAccessDeniedError, type EventStore, type EventStoreCounters } from '@snapcat/event-store';
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Problem, notFound, problemMiddleware, problemResponder, sendProblem } from './problem';
-import { ACK_ROUTE, ackFrontDoor } from './ack-front-door';
+import { ACK_ROUTE, frontDoor } from './front-door';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
@@ -51,7 +51,7 @@ export interface AppDeps extends JobListDeps {
   /** The latest orphan report of the workers, when they run. */
   orphanReport?: () => Promise<unknown>;
   /** The GraphQL endpoint (graphql-yoga), mounted at /graphql. */
-  graphql?: express.RequestHandler & { graphqlEndpoint: string };
+  graphql?: ((req: IncomingMessage, res: ServerResponse) => unknown) & { graphqlEndpoint: string };
   /** Append-to-visible lag of the read model, for /readyz. */
   projectionLag?: () => Promise<unknown>;
   /** Whether Redis (read model, queues, leases) answers: /readyz answers 503 while it does not. */
@@ -82,7 +82,7 @@ export interface AppDeps extends JobListDeps {
 }
 
 /**
- * The HTTP API: the acknowledgement front door (ack-front-door.ts, decision 0036), then the express app
+ * The HTTP API: the front door of the two hot routes (front-door.ts, decision 0036), then the express app
  * (`express`), which answers every other request.
  */
 export type App = RequestListener & { readonly express: express.Express };
@@ -142,16 +142,17 @@ export function createApp(deps: AppDeps): App {
   app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
   const respondWithProblem = problemResponder(log, limitedCaller);
   app.use(problemMiddleware(respondWithProblem));
-  const frontDoor = ackFrontDoor({
+  const hotRoutes = frontDoor({
     observe,
     authenticationOn,
     access: accessCheck(accessOptions),
     acknowledge: routes.useCases.acknowledge,
-    respondWithProblem,
     bodyLimit: REST_BODY_LIMIT,
+    ...(graphql ? { graphql: { handle: graphql, bodyLimit: GRAPHQL_BODY_LIMIT } } : {}),
+    respondWithProblem,
   });
   const listener: RequestListener = (req, res) => {
-    if (!frontDoor(req, res)) app(req, res);
+    if (!hotRoutes(req, res)) app(req, res);
   };
   return Object.assign(listener, { express: app });
 }

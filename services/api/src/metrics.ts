@@ -12,10 +12,13 @@ export const REQUEST_ID_HEADER = 'x-correlation-id';
 /** A client's id is kept if it is a sane header value; anything else is replaced by a fresh one. */
 const SANE_ID = /^[\x21-\x7e]{1,200}$/;
 
-/** The request's id (as set by httpObservability), which is also its commands' correlation id. */
-export function requestId(req: express.Request): string {
-  const id = (req.res?.locals as { requestId?: string } | undefined)?.requestId;
-  return id ?? req.get(REQUEST_ID_HEADER) ?? randomUUID();
+/** The id requestObserver gave each request it saw. */
+const requestIds = new WeakMap<object, string>();
+
+/** The request's id (as set by requestObserver), which is also its commands' correlation id. */
+export function requestId(req: IncomingMessage): string {
+  const given = req.headers[REQUEST_ID_HEADER];
+  return requestIds.get(req) ?? (typeof given === 'string' ? given : randomUUID());
 }
 
 /**
@@ -46,20 +49,15 @@ export function routeLabel(req: express.Request): string {
  */
 export function httpObservability(observe: RequestObserver): express.RequestHandler {
   return (req, res, next) => {
-    (res.locals as { requestId?: string }).requestId = observe(
-      req,
-      res,
-      () => routeLabel(req),
-      req.originalUrl,
-    );
+    observe(req, res, () => routeLabel(req), req.originalUrl);
     next();
   };
 }
 
 /**
- * httpObservability's work on Node's request and response (the acknowledgement front door's too): gives the
- * request its id (returned, and echoed in `x-correlation-id`), and once the response is finished counts, times
- * and logs it under `route()`.
+ * httpObservability's work on Node's request and response (the front door's too): gives the request its id
+ * (returned, kept for `requestId`, and echoed in `x-correlation-id`), and once the response is finished counts,
+ * times and logs it under `route()`.
  */
 export function requestObserver(registry: Registry, requestLog?: LogFn) {
   const labelNames = ['method', 'route', 'status'] as const;
@@ -85,6 +83,7 @@ export function requestObserver(registry: Registry, requestLog?: LogFn) {
     const started = process.hrtime.bigint();
     const given = req.headers[REQUEST_ID_HEADER];
     const id = typeof given === 'string' && SANE_ID.test(given) ? given : randomUUID();
+    requestIds.set(req, id);
     res.setHeader(REQUEST_ID_HEADER, id);
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

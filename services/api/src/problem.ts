@@ -113,7 +113,7 @@ function fromCommandRejected(e: CommandRejected): Problem {
 
 /**
  * Answers with the problem as application/problem+json. On Node's response, not express's: the
- * acknowledgement front door (ack-front-door.ts) answers without express, and both must say the same.
+ * front door (front-door.ts) answers without express, and both must say the same.
  */
 export function sendProblem(res: ServerResponse, problem: Problem): void {
   const text = JSON.stringify({

@@ -3,17 +3,22 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
-import { ackFrontDoor, ACK_ROUTE } from '../src/ack-front-door';
+import { frontDoor, ACK_ROUTE, GRAPHQL_ROUTE } from '../src/front-door';
 import { accessCheck } from '../src/access';
 import { requestObserver } from '../src/metrics';
 import { problemResponder } from '../src/problem';
 import { createRateLimiter } from '../src/rate-limit';
 import { createMetricsRegistry } from '@snapcat/runtime';
-import { apiFixture, BASE, JOB } from './fixture';
+import IORedis from 'ioredis';
+import { ReadModel } from '@snapcat/read-model';
+import { deleteKeys } from '../../../test/support/redis';
+import { apiFixture, BASE, graphqlOver, JOB } from './fixture';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /*
- * Decision 0036: the plain acknowledgements are answered before express. The front door must answer every
- * request it takes exactly as the express route does, and leave every other form to express.
+ * Decision 0036: the plain acknowledgements and GraphQL POSTs are answered before express. The front door must
+ * answer every request it takes exactly as the express app does, and leave every other form to express.
  */
 
 const ACKS = `${BASE}/jobs/${JOB}/snapshots/1/acks`;
@@ -139,13 +144,17 @@ async function answers(
   options: Parameters<typeof apiFixture>[0],
   through: 'the app' | 'express alone',
   headers: Record<string, string> = {},
+  /** Register the job and trigger snapshot 1 first (the acks need them). */
+  setUp = true,
 ) {
   const fx = apiFixture(options);
   try {
     const listener: RequestListener = through === 'the app' ? fx.app : fx.app.express;
     const http = request(listener);
-    await http.put(`${BASE}/jobs/${JOB}`).set(headers).send({ tasks: TASKS }).expect(201);
-    await http.post(`${BASE}/jobs/${JOB}/snapshots`).set(headers).send({ kind: 'SAVEPOINT' }).expect(202);
+    if (setUp) {
+      await http.put(`${BASE}/jobs/${JOB}`).set(headers).send({ tasks: TASKS }).expect(201);
+      await http.post(`${BASE}/jobs/${JOB}/snapshots`).set(headers).send({ kind: 'SAVEPOINT' }).expect(202);
+    }
     const out = [];
     for (const c of cases) {
       const res = await http
@@ -161,7 +170,7 @@ async function answers(
   }
 }
 
-describe('the acknowledgement front door (decision 0036)', () => {
+describe('the front door (decision 0036)', () => {
   it('answers every request as the express route does, without tokens', async () => {
     const front = await answers(CASES, {}, 'the app');
     const express = await answers(CASES, {}, 'express alone');
@@ -190,17 +199,18 @@ describe('the acknowledgement front door (decision 0036)', () => {
     expect(front.map((a) => a.status)).toEqual([401, 401, 403, 200, 200, 429]);
   });
 
-  it('takes the plain acknowledgements and leaves every other form to express', async () => {
-    const frontDoor = ackFrontDoor({
+  it('takes the plain acknowledgements and GraphQL POSTs, and leaves every other form to express', async () => {
+    const takes = frontDoor({
       observe: requestObserver(createMetricsRegistry()),
       authenticationOn: false,
       access: accessCheck({ tokens: [] }),
       acknowledge: async () => ({ many: false, replies: [{ result: 'SUCCESS', snapshotStatus: null }] }),
       respondWithProblem: problemResponder(() => {}),
       bodyLimit: 64,
+      graphql: { handle: (_req, res) => res.writeHead(298).end(), bodyLimit: 64 },
     });
     const server = createServer((req, res) => {
-      if (!frontDoor(req, res)) res.writeHead(299).end('express');
+      if (!takes(req, res)) res.writeHead(299).end('express');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -240,8 +250,109 @@ describe('the acknowledgement front door (decision 0036)', () => {
       expect(chunked.status).toBe(299);
       const get = await fetch(`${url}${ACKS}`);
       expect(get.status).toBe(299);
+      // GraphQL: a POST to the endpoint within its limit goes to yoga; anything else to express.
+      const graphql = async (init: RequestInit, path = GRAPHQL_ROUTE) =>
+        (await fetch(`${url}${path}`, init)).status;
+      const query = JSON.stringify({ query: '{ viewer { name } }' });
+      expect(await graphql({ method: 'POST', headers: json, body: query })).toBe(298);
+      expect(await graphql({ method: 'POST', headers: { 'content-type': 'text/plain' }, body: query })).toBe(
+        298,
+      );
+      expect(await graphql({ method: 'GET' }, `${GRAPHQL_ROUTE}?query=%7Bviewer%7Bname%7D%7D`)).toBe(299);
+      expect(await graphql({ method: 'POST', headers: json, body: query }, `${GRAPHQL_ROUTE}?x=1`)).toBe(299);
+      expect(await graphql({ method: 'POST', headers: json, body: query }, `${GRAPHQL_ROUTE}/`)).toBe(299);
+      const large = JSON.stringify({ query: `{ viewer { name } } ${'#'.repeat(64)}` });
+      expect(await graphql({ method: 'POST', headers: json, body: large })).toBe(299);
     } finally {
       server.close();
+    }
+  });
+
+  it('answers GraphQL as the express app does, with tokens and without', async () => {
+    const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const prefix = `snapcat-test-front-door-${process.pid}-${Date.now().toString(36)}`;
+    const viewer = JSON.stringify({ query: '{ viewer { name scopes authenticationEnabled } }' });
+    const trigger = JSON.stringify({
+      query: `mutation { triggerSnapshot(jobId: "${JOB}", kind: SAVEPOINT) { id } }`,
+    });
+    const graphqlCases = (tokens: boolean): Case[] => [
+      { name: 'a query', path: GRAPHQL_ROUTE, headers: json, body: viewer },
+      {
+        name: 'a document that does not parse',
+        path: GRAPHQL_ROUTE,
+        headers: json,
+        body: '{"query":"{ viewer {"}',
+      },
+      { name: 'a body that is not JSON', path: GRAPHQL_ROUTE, headers: json, body: '{"query":' },
+      { name: 'a form post', path: GRAPHQL_ROUTE, headers: { 'content-type': 'text/plain' }, body: viewer },
+      {
+        name: 'a correlation id',
+        path: GRAPHQL_ROUTE,
+        headers: { ...json, 'x-correlation-id': 'dash-7' },
+        body: viewer,
+      },
+      ...(tokens
+        ? [
+            { name: 'no token', path: GRAPHQL_ROUTE, headers: json, body: viewer },
+            {
+              name: 'a read token',
+              path: GRAPHQL_ROUTE,
+              headers: { ...json, authorization: `Bearer ${reader}` },
+              body: viewer,
+            },
+            {
+              name: 'a mutation beyond it',
+              path: GRAPHQL_ROUTE,
+              headers: { ...json, authorization: `Bearer ${reader}` },
+              body: trigger,
+            },
+          ]
+        : [
+            {
+              name: 'another host',
+              path: GRAPHQL_ROUTE,
+              headers: { ...json, host: 'evil.example' },
+              body: viewer,
+            },
+            {
+              name: 'a page of another origin',
+              path: GRAPHQL_ROUTE,
+              headers: { ...json, origin: 'https://evil.example' },
+              body: viewer,
+            },
+          ]),
+    ];
+    const options = (tokens: boolean) => ({
+      ...(tokens ? { tokens: TOKENS } : {}),
+      graphql: graphqlOver({
+        readModel: new ReadModel(redis, prefix),
+        topic: `${prefix}:events`,
+        tokens: tokens ? TOKENS : undefined,
+      }),
+    });
+    try {
+      for (const tokens of [false, true]) {
+        const cases = graphqlCases(tokens);
+        const front = await answers(cases, options(tokens), 'the app', {}, false);
+        const express = await answers(cases, options(tokens), 'express alone', {}, false);
+        expect(front).toEqual(express);
+        expect(front.map((a) => a.status)).toEqual(
+          tokens ? [401, 200, 400, 403, 401, 401, 200, 403] : [200, 200, 400, 403, 200, 403, 403],
+        );
+        if (!tokens) {
+          expect(front[0]!.body).toEqual({
+            data: { viewer: { name: 'anonymous', scopes: expect.any(Array), authenticationEnabled: false } },
+          });
+        } else {
+          expect(front[6]!.body).toEqual({
+            data: { viewer: { name: 'dashboards', scopes: ['read'], authenticationEnabled: true } },
+          });
+          expect(front[7]!.body).toMatchObject({ errors: [{ extensions: { code: 'FORBIDDEN' } }] });
+        }
+      }
+    } finally {
+      await deleteKeys(prefix);
+      redis.disconnect();
     }
   });
 });
