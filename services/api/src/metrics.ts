@@ -74,6 +74,13 @@ export function requestObserver(registry: Registry, requestLog?: LogFn) {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const counted = new Map<
+    string,
+    {
+      requests: Counter.Internal;
+      duration: Histogram.Internal<(typeof labelNames)[number]>;
+    }
+  >();
   return (
     req: IncomingMessage,
     res: ServerResponse,
@@ -87,13 +94,26 @@ export function requestObserver(registry: Registry, requestLog?: LogFn) {
     res.setHeader(REQUEST_ID_HEADER, id);
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const labels = { method: req.method ?? '', route: route(), status: String(res.statusCode) };
-      requests.inc(labels);
-      duration.observe(labels, seconds);
+      const method = req.method ?? '';
+      const path = route();
+      const status = String(res.statusCode);
+      // One pair of label children per method, route and status (few: routes are patterns), not a hash of
+      // the labels per request.
+      const key = `${method} ${path} ${status}`;
+      let series = counted.get(key);
+      if (!series) {
+        series = {
+          requests: requests.labels(method, path, status),
+          duration: duration.labels(method, path, status),
+        };
+        counted.set(key, series);
+      }
+      series.requests.inc();
+      series.duration.observe(seconds);
       requestLog?.('request', {
         requestId: id,
         method: req.method,
-        route: labels.route,
+        route: path,
         url,
         status: res.statusCode,
         durationMs: Math.round(seconds * 1e6) / 1e3,
