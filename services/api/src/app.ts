@@ -148,7 +148,9 @@ export function createApp(deps: AppDeps): App {
     access: accessCheck(accessOptions),
     acknowledge: routes.useCases.acknowledge,
     bodyLimit: REST_BODY_LIMIT,
-    ...(graphql ? { graphql: { handle: graphql, bodyLimit: GRAPHQL_BODY_LIMIT } } : {}),
+    ...(graphql
+      ? { graphql: { handle: graphql, endpoint: graphql.graphqlEndpoint, bodyLimit: GRAPHQL_BODY_LIMIT } }
+      : {}),
     respondWithProblem,
   });
   const listener: RequestListener = (req, res) => {

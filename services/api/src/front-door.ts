@@ -7,9 +7,6 @@ import type { Caller, UseCases } from './use-cases';
 /** The acknowledgement route, as express declares it and /metrics labels it. */
 export const ACK_ROUTE = '/api/v1/jobs/:jobId/snapshots/:snapshotId/acks';
 
-/** The GraphQL endpoint, as express mounts it and /metrics labels it. */
-export const GRAPHQL_ROUTE = '/graphql';
-
 /** The plain form of the ack route: no query string, no escaped character, no trailing slash, lower case. */
 const PLAIN_ACK_PATH = /^\/api\/v1\/jobs\/([^/%?]+)\/snapshots\/([^/%?]+)\/acks$/;
 
@@ -26,8 +23,12 @@ export interface FrontDoorDeps {
   acknowledge: UseCases['acknowledge'];
   /** The most an ack request's body may hold; a larger one is left to express, which refuses it (413). */
   bodyLimit: number;
-  /** GraphQL (yoga), and the most its request body may hold; absent: /graphql is express's. */
-  graphql?: { handle: (req: IncomingMessage, res: ServerResponse) => unknown; bodyLimit: number };
+  /** GraphQL (yoga), its endpoint, and the most its request body may hold; absent: express answers GraphQL. */
+  graphql?: {
+    handle: (req: IncomingMessage, res: ServerResponse) => unknown;
+    endpoint: string;
+    bodyLimit: number;
+  };
   /** The app's error mapping (problemMiddleware's). */
   respondWithProblem: (error: unknown, req: ProblemRequest, res: ServerResponse) => void;
 }
@@ -102,12 +103,13 @@ function graphqlRoute(req: IncomingMessage, graphql: FrontDoorDeps['graphql']): 
   if (
     !graphql ||
     req.method !== 'POST' ||
-    req.url !== GRAPHQL_ROUTE ||
+    req.url !== graphql.endpoint ||
     !isPlainBody(req, graphql.bodyLimit)
   ) {
     return undefined;
   }
-  return { route: GRAPHQL_ROUTE, answer: (res) => void graphql.handle(req, res) };
+  // Labelled as express labels a handler mounted with app.use: its mount path.
+  return { route: graphql.endpoint, answer: (res) => void graphql.handle(req, res) };
 }
 
 /** A body of a declared length within the limit, neither compressed nor chunked. */

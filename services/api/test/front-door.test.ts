@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
-import { frontDoor, ACK_ROUTE, GRAPHQL_ROUTE } from '../src/front-door';
+import { frontDoor, ACK_ROUTE } from '../src/front-door';
+
+const GRAPHQL_ROUTE = '/graphql';
 import { accessCheck } from '../src/access';
 import { requestObserver } from '../src/metrics';
 import { problemResponder } from '../src/problem';
@@ -207,7 +209,7 @@ describe('the front door (decision 0036)', () => {
       acknowledge: async () => ({ many: false, replies: [{ result: 'SUCCESS', snapshotStatus: null }] }),
       respondWithProblem: problemResponder(() => {}),
       bodyLimit: 64,
-      graphql: { handle: (_req, res) => res.writeHead(298).end(), bodyLimit: 64 },
+      graphql: { handle: (_req, res) => res.writeHead(298).end(), endpoint: GRAPHQL_ROUTE, bodyLimit: 64 },
     });
     const server = createServer((req, res) => {
       if (!takes(req, res)) res.writeHead(299).end('express');
