@@ -215,7 +215,7 @@ export function accessMiddleware(options: AccessOptions): express.RequestHandler
 }
 
 /**
- * accessMiddleware's check on Node's request and response (the acknowledgement front door's too): calls
+ * accessMiddleware's check on Node's request and response (the front door's too): calls
  * `next()` to go on, `next(problem)` to refuse, having set WWW-Authenticate or Retry-After on `res`.
  */
 export function accessCheck({ tokens, rateLimiter }: AccessOptions) {

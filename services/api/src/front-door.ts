@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { principalOf, crossSiteProblem, type accessCheck } from './access';
 import type { RequestObserver } from './metrics';
-import { invalidJsonProblem, type ProblemRequest } from './problem';
+import { invalidJsonProblem, sendJson, type ProblemRequest } from './problem';
 import type { Caller, UseCases } from './use-cases';
 
 /** The acknowledgement route, as express declares it and /metrics labels it. */
@@ -91,7 +91,7 @@ function ackRoute(deps: FrontDoorDeps) {
               { jobId: path[1], snapshotId: path[2] },
               body,
             );
-            sendJson(res, many ? replies : replies[0]);
+            sendJson(res, 200, many ? replies : replies[0]);
           })
           .catch(fail),
     };
@@ -145,12 +145,4 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       }
     });
   });
-}
-
-function sendJson(res: ServerResponse, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.statusCode = 200;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
 }

@@ -116,16 +116,27 @@ function fromCommandRejected(e: CommandRejected): Problem {
  * front door (front-door.ts) answers without express, and both must say the same.
  */
 export function sendProblem(res: ServerResponse, problem: Problem): void {
-  const text = JSON.stringify({
+  const body = {
     type: `urn:snapcat:problem:${problem.slug}`,
     title: problem.title,
     status: problem.status,
     detail: problem.detail,
     ...(problem.errors.length ? { errors: problem.errors } : {}),
     ...problem.extra,
-  });
-  res.statusCode = problem.status;
-  res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+  };
+  sendJson(res, problem.status, body, 'application/problem+json');
+}
+
+/** Answers with `value` as JSON in UTF-8, on Node's response (the front door's answers and every problem). */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  type = 'application/json',
+): void {
+  const text = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader('Content-Type', `${type}; charset=utf-8`);
   res.setHeader('Content-Length', Buffer.byteLength(text));
   res.end(text);
 }
@@ -135,11 +146,6 @@ export function invalidJsonProblem(message: string | undefined): Problem {
   return new Problem(400, 'invalid-json', 'Invalid JSON', 'the body is not valid JSON', [
     { field: 'body', rule: 'json', message: message ?? 'not valid JSON' },
   ]);
-}
-
-/** A body larger than REST_BODY_LIMIT. */
-export function bodyTooLargeProblem(): Problem {
-  return new Problem(413, 'too-large', 'Payload too large', 'the body is larger than allowed');
 }
 
 /** Retry-After of a 503 for the store refusing snapcat's credentials: it lasts until an operator acts. */
@@ -226,7 +232,7 @@ export type ProblemResponder = (error: unknown, req: ProblemRequest, res: Server
 /** A request as problemResponder reads it: its method, and its parsed body (to name a field too large). */
 export type ProblemRequest = Pick<IncomingMessage, 'method'> & { body?: unknown };
 
-/** The mapping, on Node's request and response (the acknowledgement front door's too). */
+/** The mapping, on Node's request and response (the front door's too). */
 export function problemResponder(
   log: (msg: string, fields: object) => void,
   /** Whether the request's caller is limited to some namespaces (`deletedJobProblem`). */
@@ -242,7 +248,12 @@ export function problemResponder(
     if (error instanceof CommandRejected) return sendProblem(res, fromCommandRejected(error));
     const e = error as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') return sendProblem(res, invalidJsonProblem(e.message));
-    if (e.type === 'entity.too.large') return sendProblem(res, bodyTooLargeProblem());
+    if (e.type === 'entity.too.large') {
+      return sendProblem(
+        res,
+        new Problem(413, 'too-large', 'Payload too large', 'the body is larger than allowed'),
+      );
+    }
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
       return sendProblem(
         res,

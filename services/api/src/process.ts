@@ -282,12 +282,10 @@ function listen(
   consoleDir: string,
 ): Server {
   const server = createServer(app);
-  // A failed bind (EADDRINUSE, EACCES) is the server's first error, before it listens: handed to the callback
-  // as express's app.listen does.
-  const failedToBind = (error: Error) => started(error);
-  server.once('error', failedToBind);
+  // A failed bind (EADDRINUSE, EACCES) is the server's first error, before it listens.
+  server.once('error', started);
   server.listen(config.port, config.host, () => {
-    server.off('error', failedToBind);
+    server.off('error', started);
     started();
   });
   function started(error?: Error) {
