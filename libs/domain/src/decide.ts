@@ -429,7 +429,7 @@ function importSnapshot(decider: Decider, command: CommandOf<'ImportSnapshot'>):
     properties: persistedProperties(propertiesFor(command.kind, state.checkpointing.retention)),
     formatType: command.formatType ?? 'CANONICAL',
     ...(command.kind === 'SAVEPOINT' ? { checkpointType: 'FULL' as const } : {}),
-    tasks: [],
+    tasks: [], // not the job's (decision 0037): no task acknowledges an imported snapshot
     deadline: decider.occurredAtIso,
     externalPath: command.externalPath,
     imported: true,
@@ -505,7 +505,6 @@ function firePeriodic(decider: Decider, slot: number): Replies['FirePeriodicSave
     properties: propertiesFor('SAVEPOINT', state.checkpointing.retention),
     formatType: state.schedule.formatType ?? 'CANONICAL',
     ...versionsOf(state.jobVersion, state.flinkVersion),
-    tasks: state.tasks,
     deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
     externalPath: savepointPath(
       state.schedule.targetDirectory ?? state.storage.savepointDir,
@@ -791,7 +790,6 @@ function trigger(decider: Decider, command: CommandOf<'TriggerSnapshot'>): Repli
         : (command.checkpointType ?? 'INCREMENTAL'),
     // R61: the versions the trigger names, else the job's current ones.
     ...versionsOf(command.jobVersion ?? state.jobVersion, command.flinkVersion ?? state.flinkVersion),
-    tasks: state.tasks,
     deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
     externalPath,
     ...(command.terminate ? { terminate: command.terminate } : {}),
@@ -1219,7 +1217,6 @@ function mirrorFlinkCheckpoints(
         formatType: 'CANONICAL',
         checkpointType: report.isSavepoint ? 'FULL' : report.checkpointType,
         ...versionsOf(decider.state.jobVersion, decider.state.flinkVersion),
-        tasks: decider.state.tasks,
         deadline: new Date(
           Math.max(decider.now, report.triggerTimestamp) + decider.state.checkpointing.timeoutMs,
         ).toISOString(),
@@ -1377,7 +1374,6 @@ function persistManaged(
     formatType: 'NATIVE',
     checkpointType: 'FULL',
     ...versionsOf(state.jobVersion, state.flinkVersion),
-    tasks: state.tasks,
     deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
     externalPath,
     standsFor: checkpoint.snapshotId,

@@ -24,11 +24,18 @@ export type Upcaster = (data: Record<string, unknown>) => Record<string, unknown
 export type UpcasterRegistry = Readonly<Record<string, readonly Upcaster[]>>;
 
 /**
- * snapcat's event history. Empty so far: every change to an event's shape has added an optional field
- * whose absence keeps its old meaning (decision 0023), so every type is at version 1. A rename or a
- * changed meaning adds a step here, and a golden file `test/fixtures/events/<Type>.v<N>.json`.
+ * snapcat's event history (decision 0023). Most changes to an event's shape have added an optional field
+ * whose absence keeps its old meaning: no step. A rename or a changed meaning adds a step here, and a golden
+ * file `test/fixtures/events/<Type>.v<N>.json`.
  */
-export const UPCASTERS: UpcasterRegistry = {};
+export const UPCASTERS: UpcasterRegistry = {
+  SnapshotTriggered: [
+    // v2 (decision 0037): `tasks` absent means the job's tasks. Every v1 event has them, so its data is
+    // already a v2 event; the step is there so that a snapcat that reads only v1 refuses a v2 event
+    // (UnreadableEventError) rather than failing on the missing field, or guessing.
+    (data) => data,
+  ],
+};
 
 /** An event that cannot be read: written by a newer snapcat, or not of the shape its version says. */
 export class UnreadableEventError extends Error {

@@ -81,7 +81,12 @@ export const SnapshotTriggered = z.strictObject({
   /** The versions that took the snapshot (R61): the trigger's, else the job's; absent when unknown. */
   jobVersion: VersionLabel.optional(),
   flinkVersion: VersionLabel.optional(),
-  tasks: z.array(TaskId),
+  /**
+   * The tasks that must acknowledge it. Recorded up to schema version 1 (decision 0037); from version 2 on
+   * absent, meaning the job's tasks when it was triggered (its last JobRegistered or JobReconfigured): a job
+   * of 40,000 subtasks wrote 350 KB into every trigger.
+   */
+  tasks: z.array(TaskId).optional(),
   deadline: Timestamp,
   externalPath: Location,
   /** The schedule slot (epoch ms) of a periodic savepoint. */

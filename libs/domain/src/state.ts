@@ -547,6 +547,8 @@ export class Draft {
 
   private snapshotTriggered(event: EventOf<'SnapshotTriggered'>, at: number): void {
     const { state } = this;
+    // Absent from schema version 2 on: the job's tasks (decision 0037); a list equal to them is shared.
+    const tasks = event.tasks === undefined || sameList(event.tasks, state.tasks) ? state.tasks : event.tasks;
     this.writable('snapshots').set(
       event.snapshotId,
       snapshotRecord({
@@ -563,8 +565,8 @@ export class Draft {
         status: 'PENDING',
         persisted: false,
         externalPath: event.externalPath,
-        expectedTasks: sameList(event.tasks, state.tasks) ? state.tasks : event.tasks,
-        totalTasks: event.tasks.length,
+        expectedTasks: tasks,
+        totalTasks: tasks.length,
         acks: new AckLog(),
         acknowledged: 0,
         stateSize: 0,

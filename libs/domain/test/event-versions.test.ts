@@ -15,7 +15,7 @@ const JOB = '0123456789abcdef0123456789abcdef';
 const AT = '2026-11-24T10:00:00.000Z';
 
 /**
- * A made-up history, to test the mechanism (snapcat's own events are all at version 1): v1 `path`, v2
+ * A made-up history, to test the mechanism (snapcat's own are at most at version 2): v1 `path`, v2
  * renamed it `location`, v3 added `bytes` (0 before it was recorded).
  */
 const HISTORY: UpcasterRegistry = {
@@ -98,10 +98,14 @@ describe('event schema versions', () => {
       expect(versionedMetadata('ClusterRemoved')).toEqual({ schemaVersion: 1 });
     });
 
-    it('gives the events of one command one metadata object, as before versions', () => {
+    it('gives the events of one command one metadata object per version, as before versions', () => {
       const writer = { actor: 'ops' };
-      expect(versionedMetadata('SnapshotTriggered', writer)).toBe(
+      expect(versionedMetadata('SnapshotCompleted', writer)).toBe(
         versionedMetadata('TaskAcknowledged', writer),
+      );
+      expect(versionedMetadata('SnapshotTriggered', writer)).toEqual({ actor: 'ops', schemaVersion: 2 });
+      expect(versionedMetadata('SnapshotTriggered', writer)).toBe(
+        versionedMetadata('SnapshotTriggered', writer),
       );
     });
   });

@@ -311,6 +311,27 @@ describe('the fold behind the views', () => {
     }
   });
 
+  it('decision 0037 a trigger leaves out the job’s tasks; the fold reads their absence as the tasks the job has then', () => {
+    const job = new Job().register({ tasks: ['a', 'b'] });
+    const [triggered] = job.run({
+      type: 'TriggerSnapshot',
+      kind: 'CHECKPOINT',
+      triggerId: 't',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+    }).events as [EventOf<'SnapshotTriggered'>];
+    expect(triggered).not.toHaveProperty('tasks');
+    const snapshot = job.snapshot(triggered.snapshotId);
+    expect(snapshot.expectedTasks).toBe(job.state.tasks);
+    expect(snapshot.totalTasks).toBe(2);
+    job.register({ tasks: ['a', 'b', 'c'] });
+    expect(job.log.at(-1)!.type).toBe('JobReconfigured');
+    // The reconfiguration comes after the trigger: the snapshot still waits for the two it was triggered with.
+    expect(job.snapshot(triggered.snapshotId).expectedTasks).toEqual(['a', 'b']);
+    const replayed = fold(initialState(JOB), job.log).snapshots.get(triggered.snapshotId)!;
+    expect(replayed.expectedTasks).toEqual(['a', 'b']);
+  });
+
   it('the fold refuses an event of a snapshot never triggered, and a state whose registry is still being edited', () => {
     const job = new Job().register();
     job.complete();
