@@ -63,6 +63,18 @@ export function schemaVersionOf(type: string, metadata: Record<string, unknown>)
   return version;
 }
 
+/**
+ * Whether a stored event was written at a schema version newer than this snapcat reads: its store is used by
+ * a newer snapcat, and this process is out of date (it can never read the event; an upgrade can).
+ */
+export function writtenByNewerSnapcat(
+  stored: Pick<StoredEvent, 'type' | 'metadata'>,
+  registry: UpcasterRegistry = UPCASTERS,
+): boolean {
+  const version = stored.metadata[SCHEMA_VERSION_KEY];
+  return typeof version === 'number' && version > currentSchemaVersion(stored.type, registry);
+}
+
 /** The event's data brought from `version` to its type's current version, one step after the other. */
 export function upcast(
   type: string,

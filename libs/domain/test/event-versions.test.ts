@@ -8,6 +8,7 @@ import {
   schemaVersionOf,
   upcast,
   versionedMetadata,
+  writtenByNewerSnapcat,
   type UpcasterRegistry,
 } from '../src';
 
@@ -47,6 +48,21 @@ describe('event schema versions', () => {
       ...v3,
       bytes: 7,
     });
+  });
+
+  it('tells an event a newer snapcat wrote: a version above its type’s current one, and only that', () => {
+    const at = (schemaVersion: unknown) => ({
+      type: 'Moved',
+      metadata: { [SCHEMA_VERSION_KEY]: schemaVersion },
+    });
+    expect(writtenByNewerSnapcat(at(4), HISTORY)).toBe(true);
+    expect(writtenByNewerSnapcat(at(3), HISTORY)).toBe(false);
+    expect(writtenByNewerSnapcat(at(1), HISTORY)).toBe(false);
+    expect(writtenByNewerSnapcat({ type: 'Moved', metadata: {} }, HISTORY)).toBe(false); // before versions
+    expect(writtenByNewerSnapcat(at('4'), HISTORY)).toBe(false); // not a version: readEvent says why
+    expect(writtenByNewerSnapcat({ type: 'SnapshotTriggered', metadata: { [SCHEMA_VERSION_KEY]: 3 } })).toBe(
+      true,
+    );
   });
 
   it('refuses an event of a version newer than it knows (written by a newer snapcat)', () => {

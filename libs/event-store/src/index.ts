@@ -4,7 +4,12 @@ export { newEventId } from './event-id';
 export { MemoryEventStore } from './memory';
 export { SqliteEventStore } from './sqlite';
 export { openEventStore } from './open';
-export { InstrumentedEventStore, type EventStoreCounters } from './instrumented';
+export {
+  InstrumentedEventStore,
+  type EventStoreCounters,
+  type InstrumentOptions,
+  type NewerEvent,
+} from './instrumented';
 export { EsdbEventStore } from './esdb';
 export { storeIdentity, STORE_ID, STORE_IDENTITY_STREAM } from './identity';
 export {

@@ -23,12 +23,24 @@ export interface EventStoreCounters {
   accessDenied: number;
 }
 
+export interface InstrumentOptions {
+  /** Whether a newer snapcat wrote the event (the domain's schema versions; decision 0023). */
+  writtenByNewer?: (event: RecordedEvent) => boolean;
+}
+
+/** An event of a schema version newer than this process reads: where it is, and its type and version. */
+export interface NewerEvent {
+  type: string;
+  streamId: string;
+  schemaVersion: unknown;
+}
+
 /**
  * Wraps any adapter and counts what is asked of it, for /metrics and for tests that assert on I/O. It also
  * remembers the store's refusals of snapcat's credentials (StoreAccessDeniedError) that still hold, whoever
  * met them (a request, the projector, a consumer), so that /readyz can name the missing permission: a
  * refused login until anything succeeds, a refused operation until the same operation succeeds (on `$all`,
- * or on any stream).
+ * or on any stream). And it notes the first event it reads that a newer snapcat wrote (`newerEvent`).
  */
 export class InstrumentedEventStore implements EventStore {
   readonly counters: EventStoreCounters = {
@@ -40,8 +52,32 @@ export class InstrumentedEventStore implements EventStore {
     accessDenied: 0,
   };
   private readonly refusals = new Map<string, StoreAccessDeniedError>();
+  private newer: NewerEvent | undefined;
 
-  constructor(private readonly inner: EventStore) {}
+  constructor(
+    private readonly inner: EventStore,
+    private readonly options: InstrumentOptions = {},
+  ) {}
+
+  /**
+   * The first event this process read that a newer snapcat wrote (`options.writtenByNewer`); sticky: the
+   * process cannot read the log past it until it is upgraded, so /readyz says so for as long as it runs.
+   */
+  get newerEvent(): NewerEvent | undefined {
+    return this.newer;
+  }
+
+  private inspect(event: RecordedEvent): void {
+    if (this.newer === undefined && this.options.writtenByNewer?.(event)) {
+      const version = event.metadata['schemaVersion'];
+      this.newer = { type: event.type, streamId: event.streamId, schemaVersion: version };
+    }
+  }
+
+  private inspectAll(events: readonly RecordedEvent[]): void {
+    if (this.newer !== undefined || !this.options.writtenByNewer) return;
+    for (const event of events) this.inspect(event);
+  }
 
   /** The oldest refusal of snapcat's credentials that still holds; undefined when none does. */
   get accessDenied(): StoreAccessDeniedError | undefined {
@@ -90,11 +126,14 @@ export class InstrumentedEventStore implements EventStore {
     this.counters.streamReads += 1;
     this.counters.eventsRead += events.length;
     this.succeeded('read', streamId);
+    this.inspectAll(events);
     return events;
   }
 
-  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
-    return this.readingAll(() => this.inner.readAll(options));
+  async readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
+    const events = await this.readingAll(() => this.inner.readAll(options));
+    this.inspectAll(events);
+    return events;
   }
 
   lastPosition(): Promise<Position | undefined> {
@@ -126,6 +165,7 @@ export class InstrumentedEventStore implements EventStore {
           delivered = true;
           this.succeeded('read', '$all');
         }
+        this.inspect(event);
         return handler(event);
       },
       (error) => {

@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { CommandBus } from '@snapcat/application';
+import { writtenByNewerSnapcat } from '@snapcat/domain';
 import {
   InstrumentedEventStore,
   StoreAccessDeniedError,
@@ -47,7 +48,9 @@ export function openCore(config: Config) {
   const log = createLogger(config.logLevel);
   redisHealth.reportTo(log);
   for (const warning of config.eventStoreWarnings) log.warn(warning);
-  const store = new InstrumentedEventStore(openEventStore(config.eventStore));
+  const store = new InstrumentedEventStore(openEventStore(config.eventStore), {
+    writtenByNewer: writtenByNewerSnapcat,
+  });
   const bus = new CommandBus(store, {
     snapshotEvery: config.aggregateSnapshotEvery,
     onBackgroundError: (error) => log.warn('aggregate snapshot failed', { error: String(error) }),

@@ -1,5 +1,12 @@
 import express, { type Request } from 'express';
-import { grantsNamespace, jobView, snapshotView, wasCompacted, type JobState } from '@snapcat/domain';
+import {
+  currentSchemaVersion,
+  grantsNamespace,
+  jobView,
+  snapshotView,
+  wasCompacted,
+  type JobState,
+} from '@snapcat/domain';
 import {
   ClusterRepository,
   jobStream,
@@ -8,7 +15,12 @@ import {
   type CommandBus,
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
-import { StoreAccessDeniedError, type EventStore, type EventStoreCounters } from '@snapcat/event-store';
+import {
+  StoreAccessDeniedError,
+  type EventStore,
+  type EventStoreCounters,
+  type NewerEvent,
+} from '@snapcat/event-store';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Problem, notFound, problemMiddleware, problemResponder, sendProblem } from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
@@ -61,6 +73,11 @@ export interface AppDeps extends JobListDeps {
    * `accessDenied`): /readyz answers 503 naming the permission while there is one.
    */
   storeAccessDenied?: () => StoreAccessDeniedError | undefined;
+  /**
+   * The first event this process read that a newer snapcat wrote (InstrumentedEventStore's `newerEvent`):
+   * /readyz answers 503 from then on, as the process can no longer follow the log (decision 0037).
+   */
+  storeOutdated?: () => NewerEvent | undefined;
   /** Webhook subscriptions, or why they are disabled. */
   webhooks?: WebhookService | { disabled: string };
   /**
@@ -386,12 +403,15 @@ function mountScheduleRoutes(
 function readiness({
   store,
   storeAccessDenied,
+  storeOutdated,
   redisReady,
   projectionLag,
   clusters,
-}: Pick<AppDeps, 'store' | 'storeAccessDenied' | 'redisReady' | 'projectionLag'> & {
+  log,
+}: Pick<AppDeps, 'store' | 'storeAccessDenied' | 'storeOutdated' | 'redisReady' | 'projectionLag' | 'log'> & {
   clusters: ClusterRepository;
 }): express.RequestHandler {
+  let outdatedSaid = false;
   return async (req, res) => {
     const notReady = (detail: string, extra: Record<string, unknown> = {}) => {
       res.setHeader('Retry-After', '1');
@@ -412,6 +432,22 @@ function readiness({
     }
     const refused = storeAccessDenied?.();
     if (refused) return accessDenied(refused);
+    const newer = storeOutdated?.();
+    if (newer) {
+      const readable = currentSchemaVersion(newer.type);
+      if (!outdatedSaid) {
+        outdatedSaid = true;
+        log('the event store holds an event a newer snapcat wrote: this process is out of date', {
+          ...newer,
+        });
+      }
+      // The stream (a job's id) stays in the log: /readyz is public.
+      return notReady(
+        `the event store holds events a newer snapcat wrote (${newer.type} of schema version ` +
+          `${String(newer.schemaVersion)}; this snapcat reads up to version ${readable}): upgrade this process`,
+        { eventStore: 'newer-events', eventType: newer.type, schemaVersion: newer.schemaVersion },
+      );
+    }
     // Not ready without Redis: the read model, the queues and the leases need it. Commands need only the
     // event store, so they go on; the answer says so, for whoever routes traffic on it.
     const redisDown = () =>

@@ -15,6 +15,7 @@ import {
   CommandRejected,
   DEFAULT_NAMESPACE,
   grantsNamespace,
+  UnreadableEventError,
   jobSummaryView,
   snapshotView,
   type JobState,
@@ -155,7 +156,7 @@ export function createGraphql(deps: GraphqlDeps) {
                 extensions: { code: 'UNAVAILABLE' },
               },
             )
-          : (goneError(error) ?? maskError(error, message, isDev)),
+          : (goneError(error) ?? unreadableEventError(error) ?? maskError(error, message, isDev)),
     },
   });
   return yoga;
@@ -813,6 +814,19 @@ function goneError(error: unknown): GraphQLError | undefined {
   if (!(original instanceof JobDeletedError || original instanceof StreamDeletedError)) return undefined;
   return new GraphQLError(original.message, {
     extensions: { code: 'GONE', field: 'jobId', rule: 'deleted' },
+  });
+}
+
+/** An event of the log this snapcat cannot read (a newer one wrote it): UNAVAILABLE, as REST's 503. */
+function unreadableEventError(error: unknown): GraphQLError | undefined {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (!(original instanceof UnreadableEventError)) return undefined;
+  return new GraphQLError(original.message, {
+    extensions: {
+      code: 'UNAVAILABLE',
+      eventType: original.eventType,
+      schemaVersion: original.schemaVersion ?? 1,
+    },
   });
 }
 

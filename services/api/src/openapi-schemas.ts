@@ -56,7 +56,9 @@ export const ProblemDetails = z
     description:
       'An RFC 9457 problem (application/problem+json). Some carry more members: a rejected trigger its ' +
       '`reason` and `triggerId`, /readyz `eventStore` and `redis` (or, when the event store refuses ' +
-      "snapcat's credentials, `eventStore`, `permission` and `user`), `store-access-denied` `permission`.",
+      "snapcat's credentials, `eventStore`, `permission` and `user`; when it holds events a newer snapcat " +
+      'wrote, `eventStore`, `eventType` and `schemaVersion`), `store-access-denied` `permission`, ' +
+      '`unreadable-event` `eventType` and `schemaVersion`.',
   });
 
 export const Snapshot = z

@@ -175,7 +175,8 @@ const PROBLEMS = {
     'The event store is unreachable (or, for reads of the read model and webhooks, Redis); try again. ' +
       "`store-access-denied`: the event store refuses snapcat's own credentials (the detail names the " +
       'permission its user lacks); nothing was written, and the request succeeds once an operator grants it ' +
-      '(Retry-After 30).',
+      "(Retry-After 30). `unreadable-event`: the job's log holds an event a newer snapcat wrote, which this " +
+      'process cannot read (a rolling upgrade, decision 0037): an upgraded replica answers.',
     {
       type: 'urn:snapcat:problem:unavailable',
       title: 'Service unavailable',

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { z } from 'zod';
-import { CommandRejected, fieldName } from '@snapcat/domain';
+import { CommandRejected, UnreadableEventError, fieldName } from '@snapcat/domain';
 import {
   AppendTooLargeError,
   StoreAccessDeniedError,
@@ -275,28 +275,52 @@ export function problemResponder(
       const read = req.method === 'GET' || req.method === 'HEAD';
       return sendProblem(res, deletedJobProblem(error, limitedCaller(req), read));
     }
-    if (error instanceof StoreAccessDeniedError) {
-      const now = Date.now();
-      if (now - (loggedAt.get(error.permission) ?? -Infinity) >= 60_000) {
-        loggedAt.set(error.permission, now);
-        log('the event store refused snapcat', { error: error.message, permission: error.permission });
-      }
-      res.setHeader('Retry-After', String(ACCESS_DENIED_RETRY_AFTER_S));
-      return sendProblem(
-        res,
-        new Problem(503, 'store-access-denied', 'Service unavailable', error.message, [], {
-          permission: error.permission,
-        }),
-      );
-    }
-    if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
-      res.setHeader('Retry-After', '1');
-      return sendProblem(
-        res,
-        new Problem(503, 'unavailable', 'Service unavailable', (error as Error).message),
-      );
+    const unavailable = unavailableProblem(error, (key, msg, fields) => {
+      // Said once a minute per cause: each request meets it again until an operator acts.
+      if (Date.now() - (loggedAt.get(key) ?? -Infinity) < 60_000) return;
+      loggedAt.set(key, Date.now());
+      log(msg, fields);
+    });
+    if (unavailable) {
+      res.setHeader('Retry-After', String(unavailable.retryAfterS));
+      return sendProblem(res, unavailable.problem);
     }
     log('request failed', { error: error instanceof Error ? error.stack : String(error) });
     return sendProblem(res, new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred'));
   };
+}
+
+/**
+ * The 503s: the store refuses snapcat's credentials, holds an event a newer snapcat wrote, or does not answer.
+ * Undefined for any other error. `say` logs a cause (keyed, so that the caller can say each once a while).
+ */
+function unavailableProblem(
+  error: unknown,
+  say: (key: string, msg: string, fields: object) => void,
+): { problem: Problem; retryAfterS: number } | undefined {
+  if (error instanceof StoreAccessDeniedError) {
+    say(error.permission, 'the event store refused snapcat', {
+      error: error.message,
+      permission: error.permission,
+    });
+    const problem = new Problem(503, 'store-access-denied', 'Service unavailable', error.message, [], {
+      permission: error.permission,
+    });
+    return { problem, retryAfterS: ACCESS_DENIED_RETRY_AFTER_S };
+  }
+  if (error instanceof UnreadableEventError) {
+    // The job's log holds an event this snapcat cannot read (a newer one wrote it, decision 0037): no answer
+    // from this process would be right; an upgraded replica can give one.
+    say(error.message, 'an event of the log cannot be read', { error: error.message });
+    const problem = new Problem(503, 'unreadable-event', 'Service unavailable', error.message, [], {
+      eventType: error.eventType,
+      schemaVersion: error.schemaVersion ?? 1,
+    });
+    return { problem, retryAfterS: 1 };
+  }
+  if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
+    const problem = new Problem(503, 'unavailable', 'Service unavailable', (error as Error).message);
+    return { problem, retryAfterS: 1 };
+  }
+  return undefined;
 }

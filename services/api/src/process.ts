@@ -254,6 +254,8 @@ function composeApp({
     redisReady: redis.ready,
     // What the store refuses snapcat's credentials (a request, the projector or a consumer met it): unready.
     storeAccessDenied: () => store.accessDenied,
+    // An event a newer snapcat wrote (a rolling upgrade): unready, so traffic goes to upgraded replicas.
+    storeOutdated: () => store.newerEvent,
     orphanReport: async () => {
       const text = await redis.main.get(workerKeys(prefix).orphanReport);
       return text ? JSON.parse(text) : null;
