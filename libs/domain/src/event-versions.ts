@@ -64,15 +64,17 @@ export function schemaVersionOf(type: string, metadata: Record<string, unknown>)
 }
 
 /**
- * Whether a stored event was written at a schema version newer than this snapcat reads: its store is used by
- * a newer snapcat, and this process is out of date (it can never read the event; an upgrade can).
+ * The schema version of a stored event when it is newer than this snapcat reads (a newer snapcat wrote it,
+ * and this process is out of date: it can never read the event, an upgrade can); undefined otherwise.
  */
-export function writtenByNewerSnapcat(
+export function newerSchemaVersion(
   stored: Pick<StoredEvent, 'type' | 'metadata'>,
   registry: UpcasterRegistry = UPCASTERS,
-): boolean {
+): number | undefined {
   const version = stored.metadata[SCHEMA_VERSION_KEY];
-  return typeof version === 'number' && version > currentSchemaVersion(stored.type, registry);
+  return typeof version === 'number' && version > currentSchemaVersion(stored.type, registry)
+    ? version
+    : undefined;
 }
 
 /** The event's data brought from `version` to its type's current version, one step after the other. */

@@ -8,7 +8,7 @@ import {
   schemaVersionOf,
   upcast,
   versionedMetadata,
-  writtenByNewerSnapcat,
+  newerSchemaVersion,
   type UpcasterRegistry,
 } from '../src';
 
@@ -50,19 +50,17 @@ describe('event schema versions', () => {
     });
   });
 
-  it('tells an event a newer snapcat wrote: a version above its type’s current one, and only that', () => {
+  it('names the version of an event a newer snapcat wrote: one above its type’s current one, and only that', () => {
     const at = (schemaVersion: unknown) => ({
       type: 'Moved',
       metadata: { [SCHEMA_VERSION_KEY]: schemaVersion },
     });
-    expect(writtenByNewerSnapcat(at(4), HISTORY)).toBe(true);
-    expect(writtenByNewerSnapcat(at(3), HISTORY)).toBe(false);
-    expect(writtenByNewerSnapcat(at(1), HISTORY)).toBe(false);
-    expect(writtenByNewerSnapcat({ type: 'Moved', metadata: {} }, HISTORY)).toBe(false); // before versions
-    expect(writtenByNewerSnapcat(at('4'), HISTORY)).toBe(false); // not a version: readEvent says why
-    expect(writtenByNewerSnapcat({ type: 'SnapshotTriggered', metadata: { [SCHEMA_VERSION_KEY]: 3 } })).toBe(
-      true,
-    );
+    expect(newerSchemaVersion(at(4), HISTORY)).toBe(4);
+    expect(newerSchemaVersion(at(3), HISTORY)).toBeUndefined();
+    expect(newerSchemaVersion(at(1), HISTORY)).toBeUndefined();
+    expect(newerSchemaVersion({ type: 'Moved', metadata: {} }, HISTORY)).toBeUndefined(); // before versions
+    expect(newerSchemaVersion(at('4'), HISTORY)).toBeUndefined(); // not a version: readEvent says why
+    expect(newerSchemaVersion({ type: 'SnapshotTriggered', metadata: { [SCHEMA_VERSION_KEY]: 3 } })).toBe(3);
   });
 
   it('refuses an event of a version newer than it knows (written by a newer snapcat)', () => {

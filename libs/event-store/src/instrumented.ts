@@ -24,15 +24,15 @@ export interface EventStoreCounters {
 }
 
 export interface InstrumentOptions {
-  /** Whether a newer snapcat wrote the event (the domain's schema versions; decision 0023). */
-  writtenByNewer?: (event: RecordedEvent) => boolean;
+  /** The event's schema version when a newer snapcat wrote it, else undefined (the domain's; decision 0023). */
+  newerSchemaVersion?: (event: RecordedEvent) => number | undefined;
 }
 
 /** An event of a schema version newer than this process reads: where it is, and its type and version. */
 export interface NewerEvent {
   type: string;
   streamId: string;
-  schemaVersion: unknown;
+  schemaVersion: number;
 }
 
 /**
@@ -60,7 +60,7 @@ export class InstrumentedEventStore implements EventStore {
   ) {}
 
   /**
-   * The first event this process read that a newer snapcat wrote (`options.writtenByNewer`); sticky: the
+   * The first event this process read that a newer snapcat wrote (`options.newerSchemaVersion`); sticky: the
    * process cannot read the log past it until it is upgraded, so /readyz says so for as long as it runs.
    */
   get newerEvent(): NewerEvent | undefined {
@@ -68,14 +68,14 @@ export class InstrumentedEventStore implements EventStore {
   }
 
   private inspect(event: RecordedEvent): void {
-    if (this.newer === undefined && this.options.writtenByNewer?.(event)) {
-      const version = event.metadata['schemaVersion'];
-      this.newer = { type: event.type, streamId: event.streamId, schemaVersion: version };
-    }
+    if (this.newer !== undefined) return;
+    const schemaVersion = this.options.newerSchemaVersion?.(event);
+    if (schemaVersion !== undefined)
+      this.newer = { type: event.type, streamId: event.streamId, schemaVersion };
   }
 
   private inspectAll(events: readonly RecordedEvent[]): void {
-    if (this.newer !== undefined || !this.options.writtenByNewer) return;
+    if (this.newer !== undefined || !this.options.newerSchemaVersion) return;
     for (const event of events) this.inspect(event);
   }
 

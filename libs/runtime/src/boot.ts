@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { CommandBus } from '@snapcat/application';
-import { writtenByNewerSnapcat } from '@snapcat/domain';
+import { newerSchemaVersion } from '@snapcat/domain';
 import {
   InstrumentedEventStore,
   StoreAccessDeniedError,
@@ -49,7 +49,7 @@ export function openCore(config: Config) {
   redisHealth.reportTo(log);
   for (const warning of config.eventStoreWarnings) log.warn(warning);
   const store = new InstrumentedEventStore(openEventStore(config.eventStore), {
-    writtenByNewer: writtenByNewerSnapcat,
+    newerSchemaVersion,
   });
   const bus = new CommandBus(store, {
     snapshotEvery: config.aggregateSnapshotEvery,
