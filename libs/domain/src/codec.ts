@@ -13,9 +13,10 @@ import {
 /**
  * Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored
  * (the job's stream is replayed once, and a new aggregate written). 18: finished snapshots leave the state
- * (decision 0035); a state of 17 still holds every one, which a replay would not.
+ * (decision 0035); a state of 17 still holds every one, which a replay would not. 19: their Flink ids leave
+ * `flinkCheckpoints` with them, below `flinkCheckpointFloor`.
  */
-export const STATE_CODEC_VERSION = 18;
+export const STATE_CODEC_VERSION = 19;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];

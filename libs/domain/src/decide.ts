@@ -1199,6 +1199,7 @@ function mirrorFlinkCheckpoints(
   for (const report of command.checkpoints) {
     let id = decider.state.flinkCheckpoints.get(report.id);
     // Recorded, finished and compacted out of the state (decision 0035): nothing left to mirror.
+    if (id === undefined && report.id <= decider.state.flinkCheckpointFloor) continue;
     if (id !== undefined && !decider.state.snapshots.has(id)) continue;
     if (id === undefined) {
       if (report.isSavepoint && !mirrorsSavepoint(decider.state, report)) continue;

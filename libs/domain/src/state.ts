@@ -244,8 +244,17 @@ export interface JobState {
     /** The other job whose snapshot it was (decision 0032); absent: none, or not catalogued. */
     fromJobId?: string;
   } | null;
-  /** The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became. */
+  /**
+   * The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became, while that
+   * snapshot is in the state; its entry leaves with it (decision 0035).
+   */
   flinkCheckpoints: ReadonlyMap<number, number>;
+  /**
+   * The greatest Flink checkpoint id whose snapshot left the state (-1: none). An id at or below it that
+   * `flinkCheckpoints` does not hold was recorded and compacted, or is older than anything recorded: as
+   * Flink's `CheckpointCoordinator` keeps 16 ghost ids rather than every id, the mirror remembers a floor.
+   */
+  flinkCheckpointFloor: number;
   /** Its `countedCheckpointIds`: the snapshots counted since the last reset, each counted once (R28). */
   countedFailures: Set<number>;
   /** Its `lastSucceededCheckpointId`: the greatest id that completed, 0 before any did (R29, R60). */
@@ -303,6 +312,7 @@ export function initialState(jobId: string): JobState {
     flinkRetention: null,
     flinkRestore: null,
     flinkCheckpoints: LayeredMap.of(),
+    flinkCheckpointFloor: -1,
     countedFailures: new Set(),
     lastSucceededSnapshotId: 0,
     schedule: null,
@@ -808,6 +818,12 @@ export class Draft {
     // A retry of its trigger id now makes a new snapshot, as Flink's operation cache forgets a trigger.
     if (this.state.triggers.get(dropped.triggerId) === dropped.snapshotId)
       this.writable('triggers').delete(dropped.triggerId);
+    // Its Flink id leaves too: the floor stands for it, so the mirror's record stays bounded.
+    const flinkId = dropped.flinkCheckpointId;
+    if (flinkId !== null && this.state.flinkCheckpoints.get(flinkId) === dropped.snapshotId) {
+      this.writable('flinkCheckpoints').delete(flinkId);
+      this.state.flinkCheckpointFloor = Math.max(this.state.flinkCheckpointFloor, flinkId);
+    }
     this.writable('counts').compacted += 1;
     this.onCompacted?.(dropped);
   }

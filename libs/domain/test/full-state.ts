@@ -139,6 +139,7 @@ export function fullJobState(): Required<JobState> {
       restoredAt: 1_795_514_000_000,
     },
     flinkCheckpoints: LayeredMap.of([[41, 7]]),
+    flinkCheckpointFloor: 12,
     countedFailures: new Set([8]),
     lastSucceededSnapshotId: 7,
     schedule: { every: 'PT1H', retention: { maxCount: 3 }, formatType: 'NATIVE' },

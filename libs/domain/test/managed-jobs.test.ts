@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  FINISHED_SNAPSHOTS_KEPT,
   decodeState,
   encodeState,
   failureReasonOf,
@@ -282,6 +283,32 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
       locations: [],
       stateHandles: [],
     });
+  });
+
+  it('decision 0035 a compacted checkpoint’s Flink id leaves the record below a floor; an id at or below it is never recorded again', () => {
+    const job = managed(1);
+    const total = FINISHED_SNAPSHOTS_KEPT + 150;
+    // Flink's history as each poll gives it: the previous checkpoint deleted (subsumed), the new one completed.
+    for (let id = 1; id <= total; id += 1) {
+      mirror(job, [...(id > 1 ? [report(id - 1, { discarded: true })] : []), report(id)]);
+    }
+    const { state } = job;
+    expect(state.counts.compacted).toBe(total - 1 - FINISHED_SNAPSHOTS_KEPT);
+    // One entry per snapshot still in the state, not one per checkpoint ever mirrored.
+    expect(state.flinkCheckpoints.size).toBe(state.snapshots.size);
+    expect(state.flinkCheckpoints.size).toBe(FINISHED_SNAPSHOTS_KEPT + 1);
+    expect(state.flinkCheckpointFloor).toBe(total - 1 - FINISHED_SNAPSHOTS_KEPT);
+    // Reported again (a history older than the record), compacted ones stay compacted; kept ones are the same.
+    const floor = state.flinkCheckpointFloor;
+    expect(
+      mirror(job, [report(1), report(floor, { discarded: true }), report(floor + 1, { discarded: true })])
+        .events,
+    ).toEqual([]);
+    // A new id is recorded as before.
+    expect(mirror(job, [report(total + 1)]).reply).toMatchObject({ recorded: 1, completed: 1 });
+    // An aggregate decodes to the same record, and the fold from the log gives it too.
+    expect(decodeState(JSON.parse(JSON.stringify(encodeState(job.state))))).toEqual(job.state);
+    expect(fold(initialState(JOB), job.log)).toEqual(job.state);
   });
 
   it('R68 a checkpoint completed where Flink began it leaves the registry as it was: an import overlapping it names the same directory before and after', () => {
