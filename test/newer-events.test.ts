@@ -11,8 +11,9 @@ const STREAM = `snapcat-job-${JOB}`;
 
 // A rolling upgrade: a newer snapcat shares the store and records an event of a schema version this one does
 // not read (decision 0037; decision 0023's versions). This process must not answer from a log it cannot read,
-// nor look ready: it says so on /readyz (so traffic goes to the upgraded replicas), and its requests on that
-// job are a 503 naming the event, never a 500 "unexpected error" nor a half-written command.
+// nor look ready: it says so on /readyz (so traffic goes to the upgraded replicas), its requests on that job
+// are a 503 naming the event, never a 500 "unexpected error" nor a half-written command, and its consumers
+// leave their leases to the upgraded processes.
 describe('an event a newer snapcat wrote, in the store of a running one', () => {
   let dir: string;
   let file: string;
@@ -93,8 +94,29 @@ describe('an event a newer snapcat wrote, in the store of a running one', () => 
       extensions: { code: 'UNAVAILABLE', eventType: 'SnapshotTriggered', schemaVersion: 99 },
     });
 
+    // Its consumers give up their leases for good, for an upgraded process to take (said once each), rather
+    // than hold them and resubscribe every second: the read model and the workers would stall for every replica.
+    const standsDown = (consumer: string) =>
+      service.logs.some((l) => l.includes(`"${consumer} stands down:`));
+    await eventually(
+      () => standsDown('projector') && standsDown('process manager'),
+      15_000,
+      'the stand-downs',
+    );
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    for (const consumer of ['projector', 'process_manager']) {
+      expect(metrics).toMatch(new RegExp(`^snapcat_consumer_active\\{consumer="${consumer}"\\} 0$`, 'm'));
+      expect(metrics).toMatch(new RegExp(`^snapcat_consumer_blocked\\{consumer="${consumer}"\\} 1$`, 'm'));
+    }
+    const logged = service.logs.length;
+    await new Promise((r) => setTimeout(r, 2500));
+    const since = service.logs.slice(logged).join('\n');
+    expect(since).not.toContain('resubscribing');
+    expect(since).not.toContain('stands down');
+
     const lines = service.logs.join('\n');
     expect(lines).toContain('this process is out of date');
+    expect(lines.match(/"projector stands down:/g)).toHaveLength(1);
     expect(lines).not.toContain('an unexpected error');
     expect(lines).not.toMatch(/"msg":"request failed"/);
   }, 60_000);

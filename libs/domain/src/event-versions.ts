@@ -47,6 +47,13 @@ export class UnreadableEventError extends Error {
     super(`event ${eventType} (schema version ${String(schemaVersion)}): ${reason}`);
     this.name = 'UnreadableEventError';
   }
+
+  /** Whether a newer snapcat wrote it (an upgrade reads it), rather than it not fitting its version's shape. */
+  get writtenByNewer(): boolean {
+    return (
+      typeof this.schemaVersion === 'number' && this.schemaVersion > currentSchemaVersion(this.eventType)
+    );
+  }
 }
 
 /** The version written today for events of this type: one more than its upcasting steps. */

@@ -63,6 +63,12 @@ describe('event schema versions', () => {
     expect(newerSchemaVersion({ type: 'SnapshotTriggered', metadata: { [SCHEMA_VERSION_KEY]: 3 } })).toBe(3);
   });
 
+  it('an unreadable event says whether a newer snapcat wrote it, or it does not fit its version', () => {
+    expect(new UnreadableEventError('SnapshotTriggered', 3, 'newer').writtenByNewer).toBe(true);
+    expect(new UnreadableEventError('SnapshotTriggered', 2, 'bad shape').writtenByNewer).toBe(false);
+    expect(new UnreadableEventError('SnapshotTriggered', '3', 'not a version').writtenByNewer).toBe(false);
+  });
+
   it('refuses an event of a version newer than it knows (written by a newer snapcat)', () => {
     expect(() => upcast('Moved', 4, {}, HISTORY)).toThrow(/reads up to version 3/);
     expect(() => upcast('JobRegistered', 2, {})).toThrow(UnreadableEventError);

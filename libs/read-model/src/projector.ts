@@ -1,5 +1,12 @@
 import type { Redis } from 'ioredis';
-import { fold, snapshotIdOf, type Event, type JobState, type SnapshotState } from '@snapcat/domain';
+import {
+  UnreadableEventError,
+  fold,
+  snapshotIdOf,
+  type Event,
+  type JobState,
+  type SnapshotState,
+} from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream } from '@snapcat/application';
 import {
   START,
@@ -14,7 +21,7 @@ import {
   type RecordedEvent,
   type LogSubscription,
 } from '@snapcat/event-store';
-import { AccessRefusals, RedisLease } from '@snapcat/runtime';
+import { ConsumerBlocks, RedisLease, writtenByNewer } from '@snapcat/runtime';
 import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeJobViews } from './writes';
@@ -126,13 +133,13 @@ export class Projector {
   private completeAt: Position | undefined;
   /** The latest position this subscription delivered (an event's or a checkpoint's), from where it started. */
   private received: Position = START;
-  private readonly refusals: AccessRefusals;
+  private readonly refusals: ConsumerBlocks;
   readonly stats = { applied: 0, duplicates: 0, reloads: 0, shared: 0 };
 
   constructor(private readonly deps: ProjectorDeps) {
     this.keys = new ReadModelKeys(deps.prefix);
     this.lease = new RedisLease(deps.redis, this.keys.lease, deps.leaseMs ?? 5000);
-    this.refusals = new AccessRefusals(deps.accessRetryMs);
+    this.refusals = new ConsumerBlocks(deps.accessRetryMs);
   }
 
   async start(): Promise<void> {
@@ -163,9 +170,10 @@ export class Projector {
 
   /**
    * Why the projector does not project: the store refused snapcat's credentials at its last attempt
-   * (reading `$all` needs the `$admins` role), and it has not subscribed since. Undefined otherwise.
+   * (reading `$all` needs the `$admins` role), and it has not subscribed since; or the log holds an event a
+   * newer snapcat wrote (for good). Undefined otherwise.
    */
-  get blocked(): StoreAccessDeniedError | undefined {
+  get blocked(): StoreAccessDeniedError | UnreadableEventError | undefined {
     return this.refusals.blocked;
   }
 
@@ -190,7 +198,7 @@ export class Projector {
       }
     } catch (error) {
       // Refused credentials may come before the subscription's own read (the log's end, read on subscribing).
-      if (error instanceof StoreAccessDeniedError) await this.refused(error);
+      if (error instanceof StoreAccessDeniedError || writtenByNewer(error)) await this.refused(error);
       else this.deps.log.error('projector tick failed', { error: String(error) });
     } finally {
       this.ticking = false;
@@ -278,7 +286,7 @@ export class Projector {
   }
 
   private fail(error: unknown): void {
-    if (error instanceof StoreAccessDeniedError) return void this.refused(error);
+    if (error instanceof StoreAccessDeniedError || writtenByNewer(error)) return void this.refused(error);
     this.deps.log.error('projector stopped; resubscribing', { error: String(error) });
     const subscription = this.subscription;
     this.subscription = undefined;
@@ -287,11 +295,14 @@ export class Projector {
   }
 
   /**
-   * The store refused snapcat's credentials: retrying every tick would change nothing. Said loudly, the
-   * lease given up (a process whose credentials work may take over), the next attempt after accessRetryMs.
+   * The store refused snapcat's credentials, or the log holds an event a newer snapcat wrote: retrying every
+   * tick would change nothing. Said loudly, the lease given up (a process whose credentials work, or an
+   * upgraded one, may take over), the next attempt after accessRetryMs (none after an unreadable event).
    */
-  private async refused(error: StoreAccessDeniedError): Promise<void> {
-    this.refusals.record(error, 'projector cannot follow the log', this.deps.log.error);
+  private async refused(error: StoreAccessDeniedError | UnreadableEventError): Promise<void> {
+    if (error instanceof UnreadableEventError)
+      this.refusals.standDown(error, 'projector', this.deps.log.error);
+    else this.refusals.record(error, 'projector cannot follow the log', this.deps.log.error);
     await this.standBy();
     await this.lease.release();
   }

@@ -6,6 +6,7 @@ import {
   type Position,
   type LogSubscription,
 } from '@snapcat/event-store';
+import { UnreadableEventError } from '@snapcat/domain';
 import { RedisLease } from './lease';
 import type { LogFn } from './log';
 
@@ -25,27 +26,35 @@ export interface LeasedConsumerOptions {
 /** How long a consumer of the log stands by after the store refused snapcat's credentials. */
 export const ACCESS_RETRY_MS = 30_000;
 
+/** An event a newer snapcat wrote, which this one cannot read: the consumers stand down on it (ConsumerBlocks). */
+export const writtenByNewer = (error: unknown): error is UnreadableEventError =>
+  error instanceof UnreadableEventError && error.writtenByNewer;
+
 /**
- * A log consumer's refusals by the store (StoreAccessDeniedError: reading `$all` needs the `$admins` role).
- * Retrying every tick would change nothing: each refusal is said in an error line naming the permission,
- * and the next attempt waits `retryMs`. The projector and every LeasedLogConsumer keep theirs in one.
+ * Why a log consumer does not consume. Two causes retrying every tick would not change:
+ * - the store refuses snapcat's credentials (StoreAccessDeniedError: reading `$all` needs the `$admins` role):
+ *   each refusal is said in an error line naming the permission, and the next attempt waits `retryMs`;
+ * - the log holds an event a newer snapcat wrote (UnreadableEventError, decision 0037): this process can never
+ *   read past it, so the consumer stands down for good, said once, and its lease is left to an upgraded one.
+ * The projector and every LeasedLogConsumer keep theirs in one.
  */
-export class AccessRefusals {
+export class ConsumerBlocks {
   private refusal: StoreAccessDeniedError | undefined;
+  private outdated: UnreadableEventError | undefined;
   private until = 0;
   /** How many times the store refused the consumer's credentials (each followed by a wait). */
   count = 0;
 
   constructor(private readonly retryMs = ACCESS_RETRY_MS) {}
 
-  /** Why the consumer does not consume: the last refusal, until it consumes again. */
-  get blocked(): StoreAccessDeniedError | undefined {
-    return this.refusal;
+  /** Why the consumer does not consume: the last refusal, until it consumes again; or an unreadable event. */
+  get blocked(): StoreAccessDeniedError | UnreadableEventError | undefined {
+    return this.refusal ?? this.outdated;
   }
 
-  /** True while the consumer waits before its next attempt. */
+  /** True while the consumer waits before its next attempt; for good once it stood down. */
   get waiting(): boolean {
-    return Date.now() < this.until;
+    return this.outdated !== undefined || Date.now() < this.until;
   }
 
   /** The consumer subscribed a tick ago and was not refused since. */
@@ -63,6 +72,18 @@ export class AccessRefusals {
       refusals: this.count,
     });
   }
+
+  /** Records an event this snapcat cannot read, and says so once: `<name> stands down: …`. */
+  standDown(error: UnreadableEventError, name: string, log: LogFn): void {
+    if (this.outdated === undefined) {
+      log(
+        `${name} stands down: ${error.message}; a newer snapcat wrote the log, so this process gives up ` +
+          'its lease for an upgraded one to take, and consumes nothing until it is upgraded',
+        { eventType: error.eventType, schemaVersion: error.schemaVersion },
+      );
+    }
+    this.outdated = error;
+  }
 }
 
 /**
@@ -75,7 +96,7 @@ export class AccessRefusals {
  * role), retrying every tick changes nothing: the consumer says so in an error line naming the permission,
  * gives up its lease (a process whose credentials work may take over) and stands by for `accessRetryMs`
  * before it tries again, reporting itself `blocked` meanwhile. It needs no restart once the permission
- * is granted.
+ * is granted. When the log holds an event a newer snapcat wrote, it gives up its lease for good (ConsumerBlocks).
  */
 export abstract class LeasedLogConsumer {
   protected readonly keys: { position: string; epoch: string };
@@ -85,10 +106,10 @@ export abstract class LeasedLogConsumer {
   private ticking = false;
   private stopped = false;
   private saved: Position | undefined;
-  private readonly refusals: AccessRefusals;
+  private readonly refusals: ConsumerBlocks;
 
   constructor(protected readonly consumer: LeasedConsumerOptions) {
-    this.refusals = new AccessRefusals(consumer.accessRetryMs);
+    this.refusals = new ConsumerBlocks(consumer.accessRetryMs);
     const p = consumer.keyPrefix;
     this.keys = { position: `${p}:position`, epoch: `${p}:epoch` };
     this.lease = new RedisLease(consumer.redis, `${p}:lease`, consumer.leaseMs ?? 5000);
@@ -107,7 +128,7 @@ export abstract class LeasedLogConsumer {
    * Why this consumer does not consume: the store refused snapcat's credentials at its last attempt, and it
    * has not consumed since. Undefined otherwise.
    */
-  get blocked(): StoreAccessDeniedError | undefined {
+  get blocked(): StoreAccessDeniedError | UnreadableEventError | undefined {
     return this.refusals.blocked;
   }
 
@@ -143,7 +164,7 @@ export abstract class LeasedLogConsumer {
   protected async whileActive(_epoch: string): Promise<void> {}
 
   protected readonly logSubscriptionFailed = (error: unknown): void => {
-    if (error instanceof StoreAccessDeniedError) {
+    if (error instanceof StoreAccessDeniedError || writtenByNewer(error)) {
       void this.refused(error);
       return;
     }
@@ -153,10 +174,14 @@ export abstract class LeasedLogConsumer {
     this.subscription = undefined;
   };
 
-  /** The store refused the credentials: said loudly, the lease given up, the next attempt later. */
-  private async refused(error: StoreAccessDeniedError): Promise<void> {
+  /**
+   * The store refused the credentials (the next attempt later), or the log holds an event this snapcat cannot
+   * read (no attempt until an upgrade): said loudly, the lease given up.
+   */
+  private async refused(error: StoreAccessDeniedError | UnreadableEventError): Promise<void> {
     const { log, name } = this.consumer;
-    this.refusals.record(error, `${name} cannot consume the log`, log.error);
+    if (error instanceof UnreadableEventError) this.refusals.standDown(error, name, log.error);
+    else this.refusals.record(error, `${name} cannot consume the log`, log.error);
     const subscription = this.subscription;
     this.subscription = undefined;
     await subscription?.close().catch(() => undefined);
@@ -198,7 +223,7 @@ export abstract class LeasedLogConsumer {
       const from = stored ? parsePosition(stored) : await this.recover();
       this.subscription = await this.subscribeToLog(from);
     } catch (error) {
-      if (error instanceof StoreAccessDeniedError) await this.refused(error);
+      if (error instanceof StoreAccessDeniedError || writtenByNewer(error)) await this.refused(error);
       else log.error(`${name} tick failed`, { error: String(error) });
     } finally {
       this.ticking = false;
