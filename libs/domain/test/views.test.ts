@@ -298,13 +298,8 @@ describe('the fold behind the views', () => {
   it('R17 a triggered snapshot expects the tasks its event names, even when the job’s tasks differ', () => {
     const job = new Job().register({ tasks: ['a', 'b'] });
     const before = job.state;
-    const [triggered] = job.run({
-      type: 'TriggerSnapshot',
-      kind: 'CHECKPOINT',
-      triggerId: 't',
-      triggerType: 'MANUAL',
-      formatType: 'CANONICAL',
-    }).events as [EventOf<'SnapshotTriggered'>];
+    job.trigger();
+    const triggered = job.log.at(-1) as EventOf<'SnapshotTriggered'>;
     for (const tasks of [['a', 'b'], ['x', 'y'], ['a', 'y'], ['a'], ['a', 'b', 'c']]) {
       const state = fold(before, [{ ...triggered, tasks }]);
       expect(state.snapshots.get(triggered.snapshotId)!.expectedTasks).toEqual(tasks);
@@ -313,13 +308,8 @@ describe('the fold behind the views', () => {
 
   it('decision 0037 a trigger leaves out the job’s tasks; the fold reads their absence as the tasks the job has then', () => {
     const job = new Job().register({ tasks: ['a', 'b'] });
-    const [triggered] = job.run({
-      type: 'TriggerSnapshot',
-      kind: 'CHECKPOINT',
-      triggerId: 't',
-      triggerType: 'MANUAL',
-      formatType: 'CANONICAL',
-    }).events as [EventOf<'SnapshotTriggered'>];
+    job.trigger();
+    const triggered = job.log.at(-1) as EventOf<'SnapshotTriggered'>;
     expect(triggered).not.toHaveProperty('tasks');
     const snapshot = job.snapshot(triggered.snapshotId);
     expect(snapshot.expectedTasks).toBe(job.state.tasks);

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
+import { UnreadableEventError, readDomainEvent } from '@snapcat/domain';
 import {
   EsdbEventStore,
+  MemoryEventStore,
   START,
   type Position,
   type RecordedEvent,
@@ -103,4 +105,88 @@ describe('a leased log consumer the event store refuses', () => {
     await until(() => ops.seen.some((e) => e.streamId === 's-after'), 5000);
     await until(() => ops.blocked === undefined, 5000);
   }, 30_000);
+});
+
+/** A consumer that reads each job event as snapcat does (upcast, then validated): some it cannot read. */
+class Reader extends LeasedLogConsumer {
+  constructor(
+    private readonly store: MemoryEventStore,
+    redis: IORedis,
+    keyPrefix: string,
+    readonly errors: string[],
+  ) {
+    super({
+      redis,
+      keyPrefix,
+      name: 'reader',
+      log: { warn: () => {}, error: (msg) => errors.push(msg) },
+      leaseMs: 1000,
+      tickMs: 50,
+    });
+  }
+  protected async recover(): Promise<Position> {
+    await this.markRecovered(START, new Date());
+    return START;
+  }
+  protected async subscribeToLog(from: Position): Promise<LogSubscription> {
+    return this.store.subscribeToAll({ from }, (e) => void readDomainEvent(e), this.logSubscriptionFailed);
+  }
+}
+
+// Decision 0037: a rolling upgrade. An event a newer snapcat wrote can never be read by this process: the
+// consumer gives its lease up for good (an upgraded process takes it), said once. An event that does not fit
+// its own version is no upgrade's business: the consumer keeps saying so and trying.
+describe('a leased log consumer that meets an event it cannot read', () => {
+  let redis: IORedis;
+  const prefix = `snapcat-test-unreadable-${process.pid}-${randomUUID()}`;
+  const consumers: Reader[] = [];
+  const reading = async (schemaVersion: number, data: object) => {
+    const store = new MemoryEventStore();
+    await store.append(
+      'snapcat-job-x',
+      [{ id: randomUUID(), type: 'JobStatusChanged', data, metadata: { schemaVersion } }],
+      'any',
+    );
+    const keyPrefix = `${prefix}-${schemaVersion}`;
+    const reader = new Reader(store, redis, keyPrefix, []);
+    consumers.push(reader);
+    reader.start();
+    return { reader, lease: `${keyPrefix}:lease` };
+  };
+  const statusChanged = {
+    type: 'JobStatusChanged',
+    jobId: '0123456789abcdef0123456789abcdef',
+    occurredAt: '2026-12-04T10:00:00.000Z',
+    from: 'CREATED',
+    to: 'RUNNING',
+  };
+  beforeAll(() => {
+    redis = new IORedis('redis://127.0.0.1:6379');
+  });
+  afterAll(async () => {
+    for (const c of consumers) await c.stop();
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('stands down for good on a newer event: said once, blocked, its lease given up and never taken again', async () => {
+    const { reader, lease } = await reading(2, statusChanged);
+    await until(() => reader.blocked !== undefined, 5000);
+    expect(reader.blocked).toBeInstanceOf(UnreadableEventError);
+    await new Promise((r) => setTimeout(r, 500)); // ten ticks
+    expect(reader.errors).toEqual([
+      expect.stringMatching(/^reader stands down: event JobStatusChanged \(schema version 2\)/),
+    ]);
+    expect(reader.active).toBe(false);
+    expect(await redis.exists(lease)).toBe(0);
+  });
+
+  it('keeps trying on an event that does not fit its version, and holds its lease', async () => {
+    const { reader, lease } = await reading(1, { ...statusChanged, jobId: 42 });
+    await until(() => reader.errors.length >= 3, 5000);
+    expect(reader.blocked).toBeUndefined();
+    expect(reader.errors.every((e) => e === 'reader subscription failed; resubscribing')).toBe(true);
+    expect(await redis.exists(lease)).toBe(1);
+  });
 });
