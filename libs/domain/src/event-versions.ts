@@ -50,15 +50,17 @@ export class UnreadableEventError extends Error {
 
   /** Whether a newer snapcat wrote it (an upgrade reads it), rather than it not fitting its version's shape. */
   get writtenByNewer(): boolean {
-    return (
-      typeof this.schemaVersion === 'number' && this.schemaVersion > currentSchemaVersion(this.eventType)
-    );
+    return isNewerThanRead(this.eventType, this.schemaVersion);
   }
 }
 
 /** The version written today for events of this type: one more than its upcasting steps. */
 export const currentSchemaVersion = (type: string, registry: UpcasterRegistry = UPCASTERS): number =>
   (registry[type]?.length ?? 0) + 1;
+
+/** Whether `version` is a schema version of `type` newer than this snapcat reads (a newer one wrote it). */
+const isNewerThanRead = (type: string, version: unknown, registry: UpcasterRegistry = UPCASTERS): boolean =>
+  typeof version === 'number' && version > currentSchemaVersion(type, registry);
 
 /** The version a stored event was written at: its metadata's, 1 when it has none (written before versions). */
 export function schemaVersionOf(type: string, metadata: Record<string, unknown>): number {
@@ -79,9 +81,7 @@ export function newerSchemaVersion(
   registry: UpcasterRegistry = UPCASTERS,
 ): number | undefined {
   const version = stored.metadata[SCHEMA_VERSION_KEY];
-  return typeof version === 'number' && version > currentSchemaVersion(stored.type, registry)
-    ? version
-    : undefined;
+  return isNewerThanRead(stored.type, version, registry) ? (version as number) : undefined;
 }
 
 /** The event's data brought from `version` to its type's current version, one step after the other. */
@@ -92,7 +92,7 @@ export function upcast(
   registry: UpcasterRegistry = UPCASTERS,
 ): unknown {
   const steps = registry[type] ?? [];
-  if (version > steps.length + 1) {
+  if (isNewerThanRead(type, version, registry)) {
     throw new UnreadableEventError(type, version, `this snapcat reads up to version ${steps.length + 1}`);
   }
   let upcasted = data;
