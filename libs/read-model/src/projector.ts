@@ -21,7 +21,7 @@ import {
   type RecordedEvent,
   type LogSubscription,
 } from '@snapcat/event-store';
-import { ConsumerBlocks, RedisLease, writtenByNewer } from '@snapcat/runtime';
+import { ConsumerBlocks, RedisLease } from '@snapcat/runtime';
 import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeJobViews } from './writes';
@@ -198,7 +198,7 @@ export class Projector {
       }
     } catch (error) {
       // Refused credentials may come before the subscription's own read (the log's end, read on subscribing).
-      if (error instanceof StoreAccessDeniedError || writtenByNewer(error)) await this.refused(error);
+      if (ConsumerBlocks.blocks(error)) await this.refused(error);
       else this.deps.log.error('projector tick failed', { error: String(error) });
     } finally {
       this.ticking = false;
@@ -286,7 +286,7 @@ export class Projector {
   }
 
   private fail(error: unknown): void {
-    if (error instanceof StoreAccessDeniedError || writtenByNewer(error)) return void this.refused(error);
+    if (ConsumerBlocks.blocks(error)) return void this.refused(error);
     this.deps.log.error('projector stopped; resubscribing', { error: String(error) });
     const subscription = this.subscription;
     this.subscription = undefined;
@@ -300,9 +300,7 @@ export class Projector {
    * upgraded one, may take over), the next attempt after accessRetryMs (none after an unreadable event).
    */
   private async refused(error: StoreAccessDeniedError | UnreadableEventError): Promise<void> {
-    if (error instanceof UnreadableEventError)
-      this.refusals.standDown(error, 'projector', this.deps.log.error);
-    else this.refusals.record(error, 'projector cannot follow the log', this.deps.log.error);
+    this.refusals.note(error, 'projector', 'projector cannot follow the log', this.deps.log.error);
     await this.standBy();
     await this.lease.release();
   }

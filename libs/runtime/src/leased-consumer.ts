@@ -26,10 +26,6 @@ export interface LeasedConsumerOptions {
 /** How long a consumer of the log stands by after the store refused snapcat's credentials. */
 export const ACCESS_RETRY_MS = 30_000;
 
-/** An event a newer snapcat wrote, which this one cannot read: the consumers stand down on it (ConsumerBlocks). */
-export const writtenByNewer = (error: unknown): error is UnreadableEventError =>
-  error instanceof UnreadableEventError && error.writtenByNewer;
-
 /**
  * Why a log consumer does not consume. Two causes retrying every tick would not change:
  * - the store refuses snapcat's credentials (StoreAccessDeniedError: reading `$all` needs the `$admins` role):
@@ -62,8 +58,30 @@ export class ConsumerBlocks {
     this.refusal = undefined;
   }
 
+  /** Whether the error is one of the two causes (else the consumer logs it and resubscribes). */
+  static blocks(error: unknown): error is StoreAccessDeniedError | UnreadableEventError {
+    return (
+      error instanceof StoreAccessDeniedError ||
+      (error instanceof UnreadableEventError && error.writtenByNewer)
+    );
+  }
+
+  /**
+   * Records either cause and says it: a refusal as `<refused>: …` (each time), an unreadable event as
+   * `<name> stands down: …` (once).
+   */
+  note(
+    error: StoreAccessDeniedError | UnreadableEventError,
+    name: string,
+    refused: string,
+    log: LogFn,
+  ): void {
+    if (error instanceof UnreadableEventError) this.standDown(error, name, log);
+    else this.record(error, refused, log);
+  }
+
   /** Records a refusal and says it: `<what>: <the refusal>; it stands by and tries again in N s`. */
-  record(error: StoreAccessDeniedError, what: string, log: LogFn): void {
+  private record(error: StoreAccessDeniedError, what: string, log: LogFn): void {
     this.count += 1;
     this.refusal = error;
     this.until = Date.now() + this.retryMs;
@@ -74,7 +92,7 @@ export class ConsumerBlocks {
   }
 
   /** Records an event this snapcat cannot read, and says so once: `<name> stands down: …`. */
-  standDown(error: UnreadableEventError, name: string, log: LogFn): void {
+  private standDown(error: UnreadableEventError, name: string, log: LogFn): void {
     if (this.outdated === undefined) {
       log(
         `${name} stands down: ${error.message}; a newer snapcat wrote the log, so this process gives up ` +
@@ -164,7 +182,7 @@ export abstract class LeasedLogConsumer {
   protected async whileActive(_epoch: string): Promise<void> {}
 
   protected readonly logSubscriptionFailed = (error: unknown): void => {
-    if (error instanceof StoreAccessDeniedError || writtenByNewer(error)) {
+    if (ConsumerBlocks.blocks(error)) {
       void this.refused(error);
       return;
     }
@@ -180,8 +198,7 @@ export abstract class LeasedLogConsumer {
    */
   private async refused(error: StoreAccessDeniedError | UnreadableEventError): Promise<void> {
     const { log, name } = this.consumer;
-    if (error instanceof UnreadableEventError) this.refusals.standDown(error, name, log.error);
-    else this.refusals.record(error, `${name} cannot consume the log`, log.error);
+    this.refusals.note(error, name, `${name} cannot consume the log`, log.error);
     const subscription = this.subscription;
     this.subscription = undefined;
     await subscription?.close().catch(() => undefined);
@@ -223,7 +240,7 @@ export abstract class LeasedLogConsumer {
       const from = stored ? parsePosition(stored) : await this.recover();
       this.subscription = await this.subscribeToLog(from);
     } catch (error) {
-      if (error instanceof StoreAccessDeniedError || writtenByNewer(error)) await this.refused(error);
+      if (ConsumerBlocks.blocks(error)) await this.refused(error);
       else log.error(`${name} tick failed`, { error: String(error) });
     } finally {
       this.ticking = false;
