@@ -5,6 +5,7 @@ import {
   EsdbEventStore,
   MemoryEventStore,
   START,
+  type EventStore,
   type Position,
   type RecordedEvent,
   type LogSubscription,
@@ -12,19 +13,21 @@ import {
 import { LeasedLogConsumer } from '../src';
 import { EsdbTestServer } from '../../../test/esdb/test-server';
 
-/** The smallest consumer of $all: it records what it is handed. */
+/** The smallest consumer of $all: it records what it is handed, after `read` (which may throw) took it. */
 class Recorder extends LeasedLogConsumer {
   readonly seen: RecordedEvent[] = [];
   constructor(
-    private readonly store: EsdbEventStore,
+    private readonly store: EventStore,
     redis: IORedis,
     keyPrefix: string,
     readonly errors: string[],
+    name = 'recorder',
+    private readonly read: (event: RecordedEvent) => unknown = () => undefined,
   ) {
     super({
       redis,
       keyPrefix,
-      name: 'recorder',
+      name,
       log: { warn: () => {}, error: (msg) => errors.push(msg) },
       leaseMs: 1000,
       tickMs: 50,
@@ -36,7 +39,11 @@ class Recorder extends LeasedLogConsumer {
     return START;
   }
   protected async subscribeToLog(from: Position): Promise<LogSubscription> {
-    return this.store.subscribeToAll({ from }, (e) => void this.seen.push(e), this.logSubscriptionFailed);
+    const handle = (event: RecordedEvent) => {
+      this.read(event);
+      this.seen.push(event);
+    };
+    return this.store.subscribeToAll({ from }, handle, this.logSubscriptionFailed);
   }
 }
 
@@ -107,39 +114,13 @@ describe('a leased log consumer the event store refuses', () => {
   }, 30_000);
 });
 
-/** A consumer that reads each job event as snapcat does (upcast, then validated): some it cannot read. */
-class Reader extends LeasedLogConsumer {
-  constructor(
-    private readonly store: MemoryEventStore,
-    redis: IORedis,
-    keyPrefix: string,
-    readonly errors: string[],
-  ) {
-    super({
-      redis,
-      keyPrefix,
-      name: 'reader',
-      log: { warn: () => {}, error: (msg) => errors.push(msg) },
-      leaseMs: 1000,
-      tickMs: 50,
-    });
-  }
-  protected async recover(): Promise<Position> {
-    await this.markRecovered(START, new Date());
-    return START;
-  }
-  protected async subscribeToLog(from: Position): Promise<LogSubscription> {
-    return this.store.subscribeToAll({ from }, (e) => void readDomainEvent(e), this.logSubscriptionFailed);
-  }
-}
-
 // Decision 0037: a rolling upgrade. An event a newer snapcat wrote can never be read by this process: the
 // consumer gives its lease up for good (an upgraded process takes it), said once. An event that does not fit
 // its own version is no upgrade's business: the consumer keeps saying so and trying.
 describe('a leased log consumer that meets an event it cannot read', () => {
   let redis: IORedis;
   const prefix = `snapcat-test-unreadable-${process.pid}-${randomUUID()}`;
-  const consumers: Reader[] = [];
+  const consumers: Recorder[] = [];
   const reading = async (schemaVersion: number, data: object) => {
     const store = new MemoryEventStore();
     await store.append(
@@ -148,7 +129,8 @@ describe('a leased log consumer that meets an event it cannot read', () => {
       'any',
     );
     const keyPrefix = `${prefix}-${schemaVersion}`;
-    const reader = new Reader(store, redis, keyPrefix, []);
+    // It reads each job event as snapcat does (upcast, then validated).
+    const reader = new Recorder(store, redis, keyPrefix, [], 'reader', readDomainEvent);
     consumers.push(reader);
     reader.start();
     return { reader, lease: `${keyPrefix}:lease` };
