@@ -131,6 +131,11 @@ export class SqliteWriter {
     });
   }
 
+  /** Nothing queued, scheduled or being committed. */
+  get idle(): boolean {
+    return !this.inFlight && !this.scheduled && this.queued.length === 0;
+  }
+
   /** The thread's connection's settings, as SQLite reports them (waits for the thread to open it). */
   durability(): { journalMode: string; synchronous: (typeof SYNCHRONOUS)[number] } {
     Atomics.wait(this.settings, 0, 0, 10_000);

@@ -38,6 +38,13 @@ interface Row {
 const CHECKPOINT_EVERY_MS = 100;
 
 /**
+ * How long the writer and checkpointer threads outlive the last commit (between this and twice this). Each
+ * holds ~6 MB (an isolate and a connection) and the checkpointer wakes ten times a second: a store at rest
+ * holds neither. The next write starts them again (a few milliseconds, once).
+ */
+const THREADS_IDLE_MS = 30_000;
+
+/**
  * The embedded event store: one SQLite file in WAL mode with synchronous=FULL, so an append has been
  * fsynced when its promise resolves (a 2xx means durable). Appends are committed by a thread of their own
  * (sqlite-writer.ts), off the event loop; reads use this connection, on the main thread, and see every
@@ -49,14 +56,17 @@ export class SqliteEventStore implements EventStore {
   private readonly appended = new EventEmitter().setMaxListeners(0);
   private readonly statements;
   private readonly readAllStatements = new Map<string, Database.Statement<unknown[], Row>>();
-  /** Started with the first write: a process that only reads starts no thread. */
+  /** Started with the first write and stopped when idle: a process that only reads starts no thread. */
   private writer: SqliteWriter | undefined;
   private checkpointer: Checkpointer | undefined;
+  private idleCheck: NodeJS.Timeout | undefined;
+  /** Threads being stopped for idleness: close waits for them. */
+  private retiring: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(
     private readonly file: string,
-    private readonly options: { pollMs?: number } = {},
+    private readonly options: { pollMs?: number; threadsIdleMs?: number } = {},
   ) {
     // The writer thread's connection would be a database of its own.
     if (file === ':memory:') throw new Error('the SQLite event store needs a file: use memory: for none');
@@ -122,8 +132,31 @@ export class SqliteEventStore implements EventStore {
     if (!this.writer) {
       this.writer = new SqliteWriter(this.file, () => this.appended.emit('appended'));
       this.checkpointer = this.startCheckpointer();
+      this.stopThreadsWhenIdle(this.writer);
     }
     return this.writer;
+  }
+
+  /**
+   * Stops the threads once a whole period has passed without a commit and nothing is queued. A thread that
+   * failed is kept: its failure is what every later call must see. A write during the stop starts new ones
+   * (the old connection, with nothing left to write, only closes).
+   */
+  private stopThreadsWhenIdle(writer: SqliteWriter): void {
+    let commits = -1;
+    const check = setInterval(() => {
+      if (writer.failure || !writer.idle || writer.stats.commits !== commits) {
+        commits = writer.stats.commits;
+        return;
+      }
+      clearInterval(check);
+      const checkpointer = this.checkpointer;
+      this.writer = this.checkpointer = this.idleCheck = undefined;
+      // Neither rejects (a thread that exits is stopped either way); allSettled so that nothing is unhandled.
+      this.retiring = Promise.allSettled([this.retiring, writer.close(), checkpointer?.stop()]).then(() => undefined);
+    }, this.options.threadsIdleMs ?? THREADS_IDLE_MS);
+    check.unref();
+    this.idleCheck = check;
   }
 
   /**
@@ -216,8 +249,10 @@ export class SqliteEventStore implements EventStore {
   /** Writes what is queued, stops the threads, then closes this connection (the last: it removes the log). */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.idleCheck);
     await this.writer?.close();
     await this.checkpointer?.stop();
+    await this.retiring;
     if (this.db.open) this.db.close();
   }
 }

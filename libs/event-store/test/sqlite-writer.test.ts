@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, StoreUnavailableError, WrongExpectedVersionError, type NewEvent } from '../src';
@@ -141,4 +141,65 @@ describe('sqlite store: the writer thread', () => {
     expect(run.stdout).toBe('closed');
     expect(run.status).toBe(3);
   }, 30_000);
+
+  describe('at rest', () => {
+    const IDLE_MS = 150;
+    let idle: SqliteEventStore;
+    beforeEach(() => {
+      idle = new SqliteEventStore(join(dir, 'idle.db'), { threadsIdleMs: IDLE_MS });
+    });
+    afterEach(() => idle.close());
+    // The process's own threads, as the kernel counts them: a worker thread is one.
+    const threads = () => readdirSync('/proc/self/task').length;
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const waitFor = async (done: () => boolean) => {
+      for (let waited = 0; !done(); waited += 20) {
+        if (waited > 5_000) throw new Error('not within 5 s');
+        await sleep(20);
+      }
+    };
+
+    it('the writer and checkpointer threads stop once idle, and the next write starts them again', async () => {
+      const before = threads();
+      await idle.append('s', events(1), 'no_stream');
+      const first = idle.writerThread();
+      expect(threads()).toBe(before + 2);
+      await waitFor(() => threads() === before);
+
+      await idle.append('s', events(1), 0n); // a new writer: durable and visible as before
+      expect(idle.writerThread()).not.toBe(first);
+      expect(threads()).toBe(before + 2);
+      expect(await idle.readStream('s')).toHaveLength(2);
+      await waitFor(() => threads() === before);
+    });
+
+    it('writes keep them running, and writes racing their stop are all committed, in order', async () => {
+      const before = threads();
+      let revision = -1;
+      const busyUntil = Date.now() + 3 * IDLE_MS;
+      while (Date.now() < busyUntil) {
+        await idle.append('busy', events(1), revision < 0 ? 'no_stream' : BigInt(revision));
+        revision += 1;
+        await sleep(10);
+      }
+      expect(threads()).toBe(before + 2); // never idle for a whole period
+      // Writes at every offset around the moment they stop: each lands on the old thread or a new one.
+      for (let i = 0; i < 12; i += 1) {
+        await sleep(IDLE_MS + (i % 4) * 40);
+        await idle.append('busy', events(1), BigInt(revision));
+        revision += 1;
+      }
+      const stream = await idle.readStream('busy');
+      expect(stream.map((e) => e.revision)).toEqual(stream.map((_, i) => BigInt(i)));
+      expect(stream).toHaveLength(revision + 1);
+    });
+
+    it('a failed writer is kept, however long idle: every call goes on failing loudly', async () => {
+      await idle.append('s', events(1), 'no_stream');
+      await idle.writerThread().terminate();
+      await sleep(3 * IDLE_MS);
+      await expect(idle.append('s', events(1), 0n)).rejects.toThrow(/writer thread stopped/);
+      await expect(idle.readStream('s')).rejects.toBeInstanceOf(StoreUnavailableError);
+    });
+  });
 });
