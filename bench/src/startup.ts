@@ -21,6 +21,11 @@ export interface StartFigures {
   /** Resident bytes of the whole process group, and of the service's own process, after the idle wait. */
   groupRss: number;
   serviceRss: number;
+  /**
+   * The same at rest, `restMs` after ready (when asked): V8 gives back its young generation after ~20-30 s
+   * without work, and the SQLite store its writer threads after 30-60 s without a write.
+   */
+  rest?: { groupRss: number; serviceRss: number };
 }
 
 const FLOOR = `const app = require('express')();
@@ -54,7 +59,7 @@ async function launch(kind: StartKind, dir: string, prefix: string) {
 }
 
 /** One fresh start of `kind`, measured, then stopped; its store and Redis keys deleted. */
-export async function measureStart(kind: StartKind, idleMs: number): Promise<StartFigures> {
+export async function measureStart(kind: StartKind, idleMs: number, restMs?: number): Promise<StartFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-bench-start-'));
   const prefix = testPrefix(`start-${kind}`);
   const started = performance.now();
@@ -64,14 +69,16 @@ export async function measureStart(kind: StartKind, idleMs: number): Promise<Sta
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const readyMs = performance.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, idleMs));
-    const group = processGroup(service.group);
-    const own = group.find((p) => !p.command.startsWith('npm'));
-    return {
-      readyMs,
-      groupRss: group.reduce((sum, p) => sum + p.rssBytes, 0),
-      serviceRss: own?.rssBytes ?? NaN,
+    const resident = () => {
+      const group = processGroup(service.group);
+      const own = group.find((p) => !p.command.startsWith('npm'));
+      return { groupRss: group.reduce((sum, p) => sum + p.rssBytes, 0), serviceRss: own?.rssBytes ?? NaN };
     };
+    await new Promise((resolve) => setTimeout(resolve, idleMs));
+    const idle = resident();
+    if (restMs === undefined) return { readyMs, ...idle };
+    await new Promise((resolve) => setTimeout(resolve, restMs - idleMs));
+    return { readyMs, ...idle, rest: resident() };
   } finally {
     const code = await service.stop();
     await deleteKeys(prefix);
@@ -84,18 +91,22 @@ export async function measureStart(kind: StartKind, idleMs: number): Promise<Sta
  * `rounds` rounds of the three kinds, interleaved (each round in another order), after one unmeasured start
  * of each (the page cache, tsx's cache). dist/ is current: `npm run bench` builds it before any benchmark.
  */
-export async function benchStartup(rounds: number, idleMs: number) {
+export async function benchStartup(rounds: number, idleMs: number, restMs?: number) {
   const kinds: StartKind[] = ['tsx', 'compiled', 'floor'];
   for (const kind of kinds) await measureStart(kind, 0);
   const figures: Record<StartKind, StartFigures[]> = { tsx: [], compiled: [], floor: [] };
   for (let round = 0; round < rounds; round += 1) {
     for (let k = 0; k < kinds.length; k += 1) {
       const kind = kinds[(round + k) % kinds.length]!;
-      const figure = await measureStart(kind, idleMs);
+      // At rest: the compiled build only (what `npm start` runs), so that the run stays short.
+      const figure = await measureStart(kind, idleMs, kind === 'compiled' ? restMs : undefined);
       figures[kind].push(figure);
       const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
+      const rest = figure.rest
+        ? `; at rest group ${mb(figure.rest.groupRss)} (node ${mb(figure.rest.serviceRss)})`
+        : '';
       process.stderr.write(
-        `start ${round + 1} ${kind}: ready ${Math.round(figure.readyMs)} ms, group ${mb(figure.groupRss)} (node ${mb(figure.serviceRss)})\n`,
+        `start ${round + 1} ${kind}: ready ${Math.round(figure.readyMs)} ms, group ${mb(figure.groupRss)} (node ${mb(figure.serviceRss)})${rest}\n`,
       );
     }
   }
