@@ -61,6 +61,6 @@ EXPOSE 8080
 # Ready: the event store answers and Redis is connected (503 otherwise). No curl in the slim image: node
 # asks. A SNAPCAT_ROLE=workers process serves no HTTP: run it with --no-healthcheck.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SNAPCAT_PORT || 8080) + '/readyz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SNAPCAT_OPS_PORT || process.env.SNAPCAT_PORT || 8080) + '/readyz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "--enable-source-maps", "dist/services/server/src/main.js"]

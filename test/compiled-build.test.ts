@@ -260,6 +260,21 @@ describe('the compiled build (dist/, node without tsx)', () => {
     noTsx(loaded);
   });
 
+  it('a workers process with SNAPCAT_OPS_PORT: the image healthcheck asks its /readyz there', async () => {
+    const workers = await start(WORKERS, { SNAPCAT_ROLE: 'workers', SNAPCAT_OPS_PORT: '0' });
+    const healthcheck = healthcheckCommand();
+    const probe = (env: Record<string, string>) =>
+      spawnSync(healthcheck[0] === 'node' ? process.execPath : healthcheck[0]!, healthcheck.slice(1), {
+        env: { ...process.env, SNAPCAT_PORT: '1', ...env }, // nothing on SNAPCAT_PORT: the ops port decides
+        timeout: 10_000,
+      }).status;
+    expect(probe({ SNAPCAT_OPS_PORT: new URL(workers.url).port })).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // its signal handlers (see above)
+    const { code } = await stop(workers);
+    expect(code).toBe(0);
+    expect(probe({ SNAPCAT_OPS_PORT: new URL(workers.url).port })).toBe(1);
+  });
+
   it('the CLI answers --help', () => {
     const help = spawnSync(process.execPath, [built(CLI), '--help'], {
       cwd: REPO_ROOT,

@@ -153,7 +153,9 @@ export class SqliteEventStore implements EventStore {
       const checkpointer = this.checkpointer;
       this.writer = this.checkpointer = this.idleCheck = undefined;
       // Neither rejects (a thread that exits is stopped either way); allSettled so that nothing is unhandled.
-      this.retiring = Promise.allSettled([this.retiring, writer.close(), checkpointer?.stop()]).then(() => undefined);
+      this.retiring = Promise.allSettled([this.retiring, writer.close(), checkpointer?.stop()]).then(
+        () => undefined,
+      );
     }, this.options.threadsIdleMs ?? THREADS_IDLE_MS);
     check.unref();
     this.idleCheck = check;

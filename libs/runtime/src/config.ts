@@ -13,6 +13,10 @@ import { TokenLineError, parseTokenList, type TokenEntry } from './tokens';
 
 const EnvSchema = z.object({
   SNAPCAT_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  SNAPCAT_OPS_PORT: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.coerce.number().int().min(0).max(65535).optional(),
+  ),
   // Its default depends on SNAPCAT_TOKENS (loopback without tokens): see loadConfig.
   SNAPCAT_HOST: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
   SNAPCAT_TOKENS: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
@@ -106,6 +110,11 @@ export interface Config {
   /** Whether an API process runs a projector too (one is active per prefix and store, the rest stand by). */
   projector: boolean;
   port: number;
+  /**
+   * SNAPCAT_OPS_PORT: where a workers or projector process serves /healthz, /readyz and /metrics (ops-server.ts);
+   * unset, it serves no HTTP. An API process serves them on `port` and ignores it.
+   */
+  opsPort: number | undefined;
   /** 127.0.0.1 by default without tokens, 0.0.0.0 with; a non-loopback host without tokens is refused. */
   host: string;
   /** The configured tokens (SNAPCAT_TOKENS), hashes only; empty: authentication is off. */
@@ -281,6 +290,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     role,
     projector: e.SNAPCAT_PROJECTOR === 'on',
     port: e.SNAPCAT_PORT,
+    opsPort: e.SNAPCAT_OPS_PORT,
     host,
     tokens,
     rateLimit: e.SNAPCAT_RATE_LIMIT,

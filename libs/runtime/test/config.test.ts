@@ -11,6 +11,13 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ SNAPCAT_PROJECTOR: 'off' }).projector).toBe(false);
   });
 
+  it('SNAPCAT_OPS_PORT: unset (or empty) serves no ops endpoints; a port, or 0 for any free one', () => {
+    expect(loadConfig({}).opsPort).toBeUndefined();
+    expect(loadConfig({ SNAPCAT_OPS_PORT: '' }).opsPort).toBeUndefined();
+    expect(loadConfig({ SNAPCAT_ROLE: 'workers', SNAPCAT_OPS_PORT: '9464' }).opsPort).toBe(9464);
+    expect(loadConfig({ SNAPCAT_OPS_PORT: '0' }).opsPort).toBe(0);
+  });
+
   it.each([
     [{ SNAPCAT_ROLE: 'projector' }, /SNAPCAT_ROLE/],
     [{ SNAPCAT_WORKERS: 'no' }, /SNAPCAT_WORKERS/],
@@ -19,6 +26,8 @@ describe('configuration from the environment', () => {
       /SNAPCAT_WORKERS: off contradicts SNAPCAT_ROLE=workers/,
     ],
     [{ SNAPCAT_PROJECTOR: 'false' }, /SNAPCAT_PROJECTOR/],
+    [{ SNAPCAT_OPS_PORT: '65536' }, /SNAPCAT_OPS_PORT/],
+    [{ SNAPCAT_OPS_PORT: 'metrics' }, /SNAPCAT_OPS_PORT/],
     [{ SNAPCAT_ON_FOREIGN_READ_MODEL: 'drop' }, /SNAPCAT_ON_FOREIGN_READ_MODEL/],
   ])('%j is refused, naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

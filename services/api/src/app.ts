@@ -1,12 +1,5 @@
 import express, { type Request } from 'express';
-import {
-  currentSchemaVersion,
-  grantsNamespace,
-  jobView,
-  snapshotView,
-  wasCompacted,
-  type JobState,
-} from '@snapcat/domain';
+import { grantsNamespace, jobView, snapshotView, wasCompacted, type JobState } from '@snapcat/domain';
 import {
   ClusterRepository,
   jobStream,
@@ -22,7 +15,7 @@ import {
   type NewerEvent,
 } from '@snapcat/event-store';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { Problem, notFound, problemMiddleware, problemResponder, sendProblem } from './problem';
+import { Problem, notFound, problemMiddleware, problemResponder } from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
@@ -34,8 +27,16 @@ import { createUseCases, type Caller, type UseCases } from './use-cases';
 import { openApiDocument } from './openapi';
 import { consoleRoutes } from './console';
 import type { WebhookService } from '@snapcat/webhooks';
-import { createMetricsRegistry, type LogFn, type Registry } from '@snapcat/runtime';
-import { httpObservability, registerCommandMetrics, requestId, requestObserver } from './metrics';
+import {
+  createMetricsRegistry,
+  readinessCheck,
+  redisUnreachable,
+  registerCommandMetrics,
+  sendProblem,
+  type LogFn,
+  type Registry,
+} from '@snapcat/runtime';
+import { httpObservability, requestId, requestObserver } from './metrics';
 import {
   accessCheck,
   accessMiddleware,
@@ -398,71 +399,31 @@ function mountScheduleRoutes(
 
 /**
  * `GET /readyz`: 200 when the event store answers (with snapcat's credentials) and Redis is connected;
- * otherwise 503 naming what is missing. The Flink clusters' states are informative only.
+ * otherwise 503 naming what is missing (readiness.ts). The Flink clusters' states are informative only.
  */
 function readiness({
-  store,
-  storeAccessDenied,
-  storeOutdated,
-  redisReady,
   projectionLag,
   clusters,
-  log,
+  ...deps
 }: Pick<AppDeps, 'store' | 'storeAccessDenied' | 'storeOutdated' | 'redisReady' | 'projectionLag' | 'log'> & {
   clusters: ClusterRepository;
 }): express.RequestHandler {
-  let outdatedSaid = false;
+  // Commands need only the event store, so they go on; the answer says so, for whoever routes traffic on it.
+  const waitingForRedis = 'GraphQL queries, the workers and webhooks wait for it; REST commands keep working';
+  const check = readinessCheck({ ...deps, waitingForRedis });
   return async (req, res) => {
-    const notReady = (detail: string, extra: Record<string, unknown> = {}) => {
+    const notReady = ({ detail, extra }: { detail: string; extra: Record<string, unknown> }) => {
       res.setHeader('Retry-After', '1');
       sendProblem(res, new Problem(503, 'unavailable', 'Not ready', detail, [], extra));
     };
-    // The store refusing snapcat's credentials is no outage: the problem names the permission and the user.
-    const accessDenied = (error: StoreAccessDeniedError) =>
-      notReady(error.message, {
-        eventStore: error.reason,
-        permission: error.permission,
-        user: error.user ?? null,
-      });
-    try {
-      await store.lastPosition();
-    } catch (error) {
-      if (error instanceof StoreAccessDeniedError) return accessDenied(error);
-      return notReady(`event store unreachable: ${(error as Error).message}`);
-    }
-    const refused = storeAccessDenied?.();
-    if (refused) return accessDenied(refused);
-    const newer = storeOutdated?.();
-    if (newer) {
-      const readable = currentSchemaVersion(newer.type);
-      if (!outdatedSaid) {
-        outdatedSaid = true;
-        log('the event store holds an event a newer snapcat wrote: this process is out of date', {
-          ...newer,
-        });
-      }
-      // The stream (a job's id) stays in the log: /readyz is public.
-      return notReady(
-        `the event store holds events a newer snapcat wrote (${newer.type} of schema version ` +
-          `${String(newer.schemaVersion)}; this snapcat reads up to version ${readable}): upgrade this process`,
-        { eventStore: 'newer-events', eventType: newer.type, schemaVersion: newer.schemaVersion },
-      );
-    }
-    // Not ready without Redis: the read model, the queues and the leases need it. Commands need only the
-    // event store, so they go on; the answer says so, for whoever routes traffic on it.
-    const redisDown = () =>
-      notReady(
-        'Redis is unreachable: GraphQL queries, the workers and webhooks wait for it; REST commands keep working',
-        { eventStore: 'reachable', redis: 'unreachable' },
-      );
-    const redis = redisReady ? (redisReady() ? 'connected' : 'unreachable') : 'not used';
-    if (redis === 'unreachable') return redisDown();
+    const state = await check();
+    if (!state.ready) return notReady(state);
     let projectionLagMs: unknown = null;
     try {
-      if (redis === 'connected') projectionLagMs = (await projectionLag?.()) ?? null;
+      if (state.redis === 'connected') projectionLagMs = (await projectionLag?.()) ?? null;
     } catch {
       // Redis went away between the health flag and the read (the flag follows within a moment).
-      return redisDown();
+      return notReady(redisUnreachable(waitingForRedis));
     }
     // Each Flink cluster's state, as the connector recorded it: informative, never a reason to be unready
     // (one cluster down must not take the catalog, nor the other clusters' jobs, with it). The route is
@@ -473,7 +434,13 @@ function readiness({
       state: c.state,
       since: c.stateSince,
     }));
-    res.json({ status: 'ready', eventStore: 'reachable', redis, projectionLagMs, flinkClusters });
+    res.json({
+      status: 'ready',
+      eventStore: 'reachable',
+      redis: state.redis,
+      projectionLagMs,
+      flinkClusters,
+    });
   };
 }
 

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { principalOf, crossSiteProblem, type accessCheck } from './access';
 import type { RequestObserver } from './metrics';
-import { invalidJsonProblem, sendJson, type ProblemRequest } from './problem';
+import { sendJson } from '@snapcat/runtime';
+import { invalidJsonProblem, type ProblemRequest } from './problem';
 import type { Caller, UseCases } from './use-cases';
 
 /** The acknowledgement route, as express declares it and /metrics labels it. */

@@ -9,13 +9,7 @@ import {
   StreamDeletedError,
 } from '@snapcat/event-store';
 import { ConcurrencyExhaustedError, JobDeletedError } from '@snapcat/application';
-
-/** One broken rule: which field (a dotted path such as body.tasks.2), which rule, and what it says. */
-export interface FieldError {
-  field: string;
-  rule: string;
-  message: string;
-}
+import { sendProblem, type FieldError } from '@snapcat/runtime';
 
 /** An RFC 9457 problem. Thrown by handlers, rendered by the error middleware as application/problem+json. */
 export class Problem extends Error {
@@ -109,36 +103,6 @@ function fromCommandRejected(e: CommandRejected): Problem {
   const [status, slug, title] = REJECTIONS[e.code];
   const field = PATH_FIELDS.has(e.field) ? `path.${e.field}` : `body.${e.field}`;
   return new Problem(status, slug, title, e.message, [{ field, rule: e.rule, message: e.message }]);
-}
-
-/**
- * Answers with the problem as application/problem+json. On Node's response, not express's: the
- * front door (front-door.ts) answers without express, and both must say the same.
- */
-export function sendProblem(res: ServerResponse, problem: Problem): void {
-  const body = {
-    type: `urn:snapcat:problem:${problem.slug}`,
-    title: problem.title,
-    status: problem.status,
-    detail: problem.detail,
-    ...(problem.errors.length ? { errors: problem.errors } : {}),
-    ...problem.extra,
-  };
-  sendJson(res, problem.status, body, 'application/problem+json');
-}
-
-/** Answers with `value` as JSON in UTF-8, on Node's response (the front door's answers and every problem). */
-export function sendJson(
-  res: ServerResponse,
-  status: number,
-  value: unknown,
-  type = 'application/json',
-): void {
-  const text = JSON.stringify(value);
-  res.statusCode = status;
-  res.setHeader('Content-Type', `${type}; charset=utf-8`);
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
 }
 
 /** A body that is not JSON (or, as body-parser's strict mode, JSON that is neither an object nor an array). */

@@ -8,12 +8,16 @@ import {
   createMetricsRegistry,
   openQueues,
   openStoreNamespace,
+  leasedConsumerState,
   redisHealth,
+  registerServiceMetrics,
   startEmbeddedRedis,
   stopOnSignals,
   workerKeys,
   type Config,
+  type ConsumerState,
   type Core,
+  type CountedQueue,
   type Registry,
 } from '@snapcat/runtime';
 import { openSnapshotStorage, type SnapshotStorage } from '@snapcat/storage';
@@ -24,7 +28,6 @@ import { createApp, type App } from './app';
 import { createGraphql, createSnapshotEventsPubSub, type SnapshotEventsPubSub } from './graphql';
 import { createUseCases } from './use-cases';
 import { readModelJobIds } from './job-list';
-import { registerServiceMetrics, type ConsumerState, type CountedQueue } from './metrics';
 import { createRateLimiter } from './rate-limit';
 
 /** What an API process needs of the workers it runs beside (SNAPCAT_ROLE=all): they share its /metrics. */
@@ -166,15 +169,6 @@ function registerProcessMetrics(
 
 /** The projector, and the process manager and webhook dispatcher when this process runs them. */
 async function consumerStates({ projector, readModel, workers, webhooks }: RunningParts) {
-  const leased = (
-    consumer: ConsumerState['consumer'],
-    state: { active: boolean; savedPosition: ConsumerState['position']; blocked?: unknown },
-  ): ConsumerState => ({
-    consumer,
-    active: state.active,
-    position: state.active ? state.savedPosition : undefined,
-    blocked: state.blocked !== undefined,
-  });
   const processManager = workers?.processManager;
   const dispatcher = webhooks?.dispatcher;
   return [
@@ -184,8 +178,8 @@ async function consumerStates({ projector, readModel, workers, webhooks }: Runni
       position: projector?.active ? projector.position : await readModel.position(),
       blocked: projector?.blocked !== undefined,
     },
-    ...(processManager ? [leased('process_manager', processManager)] : []),
-    ...(dispatcher ? [leased('webhook_dispatcher', dispatcher)] : []),
+    ...(processManager ? [leasedConsumerState('process_manager', processManager)] : []),
+    ...(dispatcher ? [leasedConsumerState('webhook_dispatcher', dispatcher)] : []),
   ];
 }
 

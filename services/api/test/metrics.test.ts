@@ -4,11 +4,18 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { CommandBus } from '@snapcat/application';
 import { InstrumentedEventStore, SqliteEventStore } from '@snapcat/event-store';
-import { createLogger, createMetricsRegistry, openQueues, type Registry } from '@snapcat/runtime';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import { createApp } from '../src/app';
 import { CONSOLE_DIR } from './files';
-import { registerServiceMetrics, type CountedQueue, type ServiceMetricsDeps } from '../src/metrics';
+import {
+  createLogger,
+  createMetricsRegistry,
+  openQueues,
+  registerServiceMetrics,
+  type CountedQueue,
+  type Registry,
+  type ServiceMetricsDeps,
+} from '@snapcat/runtime';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { BASE, JOB } from './fixture';

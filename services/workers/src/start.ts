@@ -5,6 +5,7 @@ import {
   connectRedis,
   logQueueErrors,
   openQueues,
+  redisHealth,
   workerKeys,
   type Config,
   type LogFn,
@@ -100,6 +101,8 @@ export async function startWorkers({
   return {
     processManager,
     queues,
+    /** Whether the workers' Redis answers (a workers process's /readyz). */
+    redisReady: () => redisHealth.reachable && redis.status === 'ready',
     /** Undefined when webhooks are disabled (no SNAPCAT_SECRET_KEY outside development). */
     webhooks,
     /** Graceful: stop consuming the log, let active jobs finish, close the connections. */

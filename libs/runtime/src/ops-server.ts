@@ -1,0 +1,155 @@
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import { sendJson, sendProblem } from './http-json';
+import type { Core } from './boot';
+import type { Config } from './config';
+import type { Logger } from './log';
+import { createMetricsRegistry } from './metrics';
+import { readinessCheck, type Readiness } from './readiness';
+import { registerCommandMetrics, registerServiceMetrics, type ServiceMetricsDeps } from './service-metrics';
+
+export interface OpsServerOptions {
+  host: string;
+  /** SNAPCAT_OPS_PORT; 0 takes any free port (logged). */
+  port: number;
+  /** Named in the answers and the log: what this process runs. */
+  role: 'workers' | 'projector';
+  metrics: Registry;
+  ready: () => Promise<Readiness>;
+  log: Logger;
+}
+
+/**
+ * The operations endpoints of a process that serves no API (a workers or a projector process), on
+ * SNAPCAT_OPS_PORT: `GET /healthz` (the process runs), `GET /readyz` (it can do its work: the event store
+ * answers and holds nothing a newer snapcat wrote, Redis is connected) and `GET /metrics` (Prometheus),
+ * in the same shapes as an API process's. Public, as there, and nothing else: no command reaches it.
+ * Resolves once listening; a port it cannot take stops the process (it must not run unseen).
+ */
+export async function serveOps(options: OpsServerOptions): Promise<Server> {
+  const { role, metrics, ready, log } = options;
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const routes: Record<string, () => Promise<void> | void> = {
+      '/healthz': () => sendJson(res, 200, { status: 'ok', role }),
+      '/readyz': async () => {
+        const state = await ready();
+        if (state.ready) {
+          return sendJson(res, 200, { status: 'ready', role, eventStore: 'reachable', redis: state.redis });
+        }
+        res.setHeader('Retry-After', '1');
+        sendProblem(res, {
+          status: 503,
+          slug: 'unavailable',
+          title: 'Not ready',
+          ...state,
+          extra: { role, ...state.extra },
+        });
+      },
+      '/metrics': async () => {
+        const text = await metrics.metrics();
+        res.setHeader('Content-Type', metrics.contentType);
+        res.end(text);
+      },
+    };
+    const route = path ? routes[path] : undefined;
+    if (!route) {
+      const detail = `a ${role} process serves only /healthz, /readyz and /metrics`;
+      return sendProblem(res, {
+        status: 404,
+        slug: 'not-found',
+        title: 'Not found',
+        detail,
+        errors: [{ field: 'path', rule: 'exists', message: detail }],
+      });
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return sendProblem(res, {
+        status: 405,
+        slug: 'method-not-allowed',
+        title: 'Method not allowed',
+        detail: `${path} answers GET only`,
+        errors: [{ field: 'method', rule: 'allowed', message: 'must be GET or HEAD' }],
+      });
+    }
+    Promise.resolve()
+      .then(route)
+      .catch((error: unknown) => {
+        log.error('ops endpoint failed', { path, error: String(error) });
+        if (!res.headersSent)
+          sendProblem(res, {
+            status: 500,
+            slug: 'internal',
+            title: 'Internal error',
+            detail: 'an unexpected error occurred',
+          });
+      });
+  });
+  await new Promise<void>((resolve) => {
+    // A failed bind (EADDRINUSE, EACCES) is the server's first error, before it listens.
+    const failed = (error: Error) => {
+      log.error('cannot listen: stopping', { port: options.port, host: options.host, error: error.message });
+      process.exit(1);
+    };
+    server.once('error', failed);
+    server.listen(options.port, options.host, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
+  return server;
+}
+
+/** Where the ops endpoints listen, for the `listening` line (nothing when there are none). */
+export function opsAddress(server: Server | undefined): { host?: string; port?: number } {
+  const address = server?.address();
+  return typeof address === 'object' && address ? { host: address.address, port: address.port } : {};
+}
+
+/**
+ * A workers or projector process's operations endpoints, when SNAPCAT_OPS_PORT is set (undefined when not:
+ * such a process then serves no HTTP, as before): the command bus's and the store's counters and `service`'s
+ * families on /metrics beside Node's own, and readiness from the store, its refusals and Redis.
+ */
+export async function startOpsEndpoints(
+  config: Config,
+  { store, bus, log }: Core,
+  options: {
+    role: OpsServerOptions['role'];
+    redisReady: () => boolean;
+    waitingForRedis: string;
+    service: ServiceMetricsDeps;
+  },
+): Promise<Server | undefined> {
+  if (config.opsPort === undefined) return undefined;
+  const metrics = createMetricsRegistry();
+  registerCommandMetrics(metrics, bus, store.counters);
+  registerServiceMetrics(metrics, { store, redisReady: options.redisReady, ...options.service });
+  const ready = readinessCheck({
+    store,
+    storeAccessDenied: () => store.accessDenied,
+    storeOutdated: () => store.newerEvent,
+    redisReady: options.redisReady,
+    waitingForRedis: options.waitingForRedis,
+    log: log.error,
+  });
+  const server = await serveOps({
+    host: config.host,
+    port: config.opsPort,
+    role: options.role,
+    metrics,
+    ready,
+    log,
+  });
+  return server;
+}
+
+/** Stops accepting connections and closes the idle ones (a scrape in progress finishes). */
+export async function closeOps(server: Server | undefined): Promise<void> {
+  if (!server) return;
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}

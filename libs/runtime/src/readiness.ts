@@ -1,0 +1,85 @@
+import { currentSchemaVersion } from '@snapcat/domain';
+import { StoreAccessDeniedError, type EventStore, type NewerEvent } from '@snapcat/event-store';
+
+/** What every snapcat process's /readyz looks at (an API process adds its read model's lag and Flink's clusters). */
+export interface ReadinessDeps {
+  store: EventStore;
+  /**
+   * A refusal of snapcat's credentials by the event store that still holds (InstrumentedEventStore's
+   * `accessDenied`): not ready, naming the permission, while there is one.
+   */
+  storeAccessDenied?: () => StoreAccessDeniedError | undefined;
+  /**
+   * The first event this process read that a newer snapcat wrote (InstrumentedEventStore's `newerEvent`):
+   * not ready from then on, as the process can no longer follow the log (decision 0037).
+   */
+  storeOutdated?: () => NewerEvent | undefined;
+  /** Whether Redis (read model, queues, leases) answers; absent: the process uses none. */
+  redisReady?: () => boolean;
+  /** What of the process waits while Redis is down, and what goes on (said when it is). */
+  waitingForRedis: string;
+  log: (msg: string, fields?: object) => void;
+}
+
+export type Readiness =
+  | { ready: true; redis: 'connected' | 'not used' }
+  /** `detail` says why; `extra` names it for machines (problem extension members). */
+  | { ready: false; detail: string; extra: Record<string, unknown> };
+
+/**
+ * Whether the process can do its work: the event store answers with snapcat's credentials, holds nothing a
+ * newer snapcat wrote, and Redis is connected. The outdated store is logged once, with its stream, which the
+ * answer leaves out (/readyz is public).
+ */
+export function readinessCheck({
+  store,
+  storeAccessDenied,
+  storeOutdated,
+  redisReady,
+  waitingForRedis,
+  log,
+}: ReadinessDeps): () => Promise<Readiness> {
+  let outdatedSaid = false;
+  // The store refusing snapcat's credentials is no outage: the answer names the permission and the user.
+  const accessDenied = (error: StoreAccessDeniedError): Readiness => ({
+    ready: false,
+    detail: error.message,
+    extra: { eventStore: error.reason, permission: error.permission, user: error.user ?? null },
+  });
+  return async () => {
+    try {
+      await store.lastPosition();
+    } catch (error) {
+      if (error instanceof StoreAccessDeniedError) return accessDenied(error);
+      return { ready: false, detail: `event store unreachable: ${(error as Error).message}`, extra: {} };
+    }
+    const refused = storeAccessDenied?.();
+    if (refused) return accessDenied(refused);
+    const newer = storeOutdated?.();
+    if (newer) {
+      if (!outdatedSaid) {
+        outdatedSaid = true;
+        log('the event store holds an event a newer snapcat wrote: this process is out of date', {
+          ...newer,
+        });
+      }
+      return {
+        ready: false,
+        detail:
+          `the event store holds events a newer snapcat wrote (${newer.type} of schema version ` +
+          `${String(newer.schemaVersion)}; this snapcat reads up to version ${currentSchemaVersion(newer.type)}): ` +
+          'upgrade this process',
+        extra: { eventStore: 'newer-events', eventType: newer.type, schemaVersion: newer.schemaVersion },
+      };
+    }
+    if (redisReady && !redisReady()) return redisUnreachable(waitingForRedis);
+    return { ready: true, redis: redisReady ? 'connected' : 'not used' };
+  };
+}
+
+/** Not ready without Redis: the read model, the queues and the leases need it. */
+export const redisUnreachable = (waiting: string): Readiness & { ready: false } => ({
+  ready: false,
+  detail: `Redis is unreachable: ${waiting}`,
+  extra: { eventStore: 'reachable', redis: 'unreachable' },
+});
