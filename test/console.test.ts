@@ -336,6 +336,52 @@ describe('the web console in a real browser (offline), against a running snapcat
     await jobPage(); // where the next test expects the operator's page
   });
 
+  it('R62 an operator records that the job restarted from the failover plan’s checkpoint, with the claim mode given to Flink', async () => {
+    const card = page.locator('[data-testid="restore-plans"]');
+    const failover = card.locator('.restore-plan').first();
+    const planned = /checkpoint (\d+)/.exec(await failover.innerText())![1]!;
+    const before = (await api.get(`/jobs/${JOB.id}`)).body as {
+      latestRestore: unknown;
+      nextSnapshotId: number;
+    };
+    expect(before.latestRestore).toBeNull();
+
+    const dialog = page.locator('dialog[data-testid="record-restore"]');
+    await failover.locator('button[data-action="record-restore"]').click();
+    await dialog.waitFor();
+    expect(await dialog.innerText()).toContain(
+      `Record that ${JOB.name} restarted from checkpoint ${planned}`,
+    );
+    expect(await dialog.locator('input[name="reason"]').count()).toBe(0); // a record, not a deletion
+    // The plan's claim mode by default (a persisted checkpoint is the user's: NO_CLAIM).
+    expect(await dialog.locator('select[name="claimMode"]').inputValue()).toBe('NO_CLAIM');
+    await dialog.locator('button[data-action="cancel"]').click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect((await api.get(`/jobs/${JOB.id}`)).body.latestRestore).toBeNull(); // cancelled: nothing recorded
+
+    await failover.locator('button[data-action="record-restore"]').click();
+    await dialog.waitFor();
+    await dialog.locator('select[name="claimMode"]').selectOption('LEGACY');
+    await dialog.locator('input[name="allowNonRestoredState"]').check();
+    await dialog.locator('button[data-action="confirm"]').click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByText(`Restore of ${JOB.name} from checkpoint ${planned} recorded (LEGACY).`).waitFor();
+    await until(
+      async () => ((await card.innerText()).includes(`snapshot ${planned}`) ? true : undefined),
+      10_000,
+      'the last restore on the card',
+    );
+    expect(await card.innerText()).toContain('(LEGACY)');
+    const after = (await api.get(`/jobs/${JOB.id}`)).body as {
+      latestRestore: { snapshotId: number; claimMode: string; allowNonRestoredState: boolean };
+    };
+    expect(after.latestRestore).toMatchObject({
+      snapshotId: Number(planned),
+      claimMode: 'LEGACY',
+      allowNonRestoredState: true,
+    });
+  });
+
   it('R58 the snapshots table and a snapshot page show the checkpoint type (FULL for a savepoint) and the uploaded size', async () => {
     const snapshots = await snapshotsOf(JOB.id);
     const latest = Math.max(

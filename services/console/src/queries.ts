@@ -261,6 +261,14 @@ export const PERSIST = `mutation Persist($jobId: ID!, $snapshotId: Int!) {
 export const DISCARD = `mutation Discard($jobId: ID!, $snapshotId: Int!, $reason: String, $force: Boolean) {
   discardSnapshot(jobId: $jobId, snapshotId: $snapshotId, reason: $reason, force: $force) { id status }
 }`;
+export const CLAIM_MODES = ['NO_CLAIM', 'CLAIM', 'LEGACY'] as const;
+export const RECORD_RESTORE = `mutation RecordRestore(
+  $jobId: ID!, $snapshotId: Int!, $claimMode: ClaimMode!, $allowNonRestoredState: Boolean!
+) {
+  restoreSnapshot(
+    jobId: $jobId, snapshotId: $snapshotId, claimMode: $claimMode, allowNonRestoredState: $allowNonRestoredState
+  ) { claimMode restorePath snapshot { id } }
+}`;
 export const SET_SCHEDULE = `mutation SetSchedule($jobId: ID!, $schedule: SavepointScheduleInput!) {
   setSavepointSchedule(jobId: $jobId, schedule: $schedule) { every cron tz nextFireAt }
 }`;

@@ -133,7 +133,9 @@ function useModal(ref: RefObject<HTMLDialogElement | null>, open: boolean, onOpe
 /**
  * A modal confirmation (showModal: focus stays inside, Escape cancels). It stays in the document, closed,
  * between uses: opening it changes its text and `open`, nothing else. The optional reason goes to
- * `onConfirm` (null when left empty), with the `force` box when there is one (`forceLabel`).
+ * `onConfirm` (null when left empty), with the `force` box when there is one (`forceLabel`). `children` are
+ * fields of the caller's own, above the buttons; `reason={false}` leaves the reason out, `tone="primary"` is
+ * for an action that destroys nothing.
  */
 export function ConfirmDialog(props: {
   open: boolean;
@@ -142,10 +144,16 @@ export function ConfirmDialog(props: {
   confirmLabel: string;
   busy: boolean;
   forceLabel?: string;
+  reason?: boolean;
+  tone?: 'danger' | 'primary';
+  /** Its data-testid, and the prefix of its elements' ids (one page may hold several). */
+  testid?: string;
+  children?: ComponentChildren;
   onConfirm(reason: string | null, force: boolean): void;
   onCancel(): void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const testid = props.testid ?? 'confirm';
   const [reason, setReason] = useState('');
   const [force, setForce] = useState(false);
   useModal(ref, props.open, () => {
@@ -156,9 +164,9 @@ export function ConfirmDialog(props: {
     <dialog
       ref={ref}
       class="confirm"
-      data-testid="confirm"
-      aria-labelledby="confirm-title"
-      aria-describedby="confirm-message"
+      data-testid={testid}
+      aria-labelledby={`${testid}-title`}
+      aria-describedby={`${testid}-message`}
       onClose={() => {
         // Escape closes it natively: tell the owner.
         if (props.open) props.onCancel();
@@ -170,18 +178,21 @@ export function ConfirmDialog(props: {
           props.onConfirm(reason.trim() === '' ? null : reason.trim(), force);
         }}
       >
-        <h2 id="confirm-title">{props.title}</h2>
-        <p id="confirm-message">{props.message}</p>
-        <Field label="Reason (optional)">
-          <input
-            name="reason"
-            type="text"
-            autoComplete="off"
-            maxLength={500}
-            value={reason}
-            onInput={(event) => setReason(event.currentTarget.value)}
-          />
-        </Field>
+        <h2 id={`${testid}-title`}>{props.title}</h2>
+        <p id={`${testid}-message`}>{props.message}</p>
+        {props.reason !== false && (
+          <Field label="Reason (optional)">
+            <input
+              name="reason"
+              type="text"
+              autoComplete="off"
+              maxLength={500}
+              value={reason}
+              onInput={(event) => setReason(event.currentTarget.value)}
+            />
+          </Field>
+        )}
+        {props.children}
         {props.forceLabel && (
           <label class="check">
             <input
@@ -197,7 +208,7 @@ export function ConfirmDialog(props: {
           <button type="button" data-action="cancel" onClick={props.onCancel}>
             Cancel
           </button>
-          <button type="submit" class="danger" data-action="confirm" disabled={props.busy}>
+          <button type="submit" class={props.tone ?? 'danger'} data-action="confirm" disabled={props.busy}>
             {props.confirmLabel}
           </button>
         </div>

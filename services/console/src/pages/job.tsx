@@ -1,7 +1,7 @@
 // `#/jobs/<jobId>`: the job, its checkpoints charted, its snapshots, restore point, schedule and history;
 // live through the job's snapshot events.
 import type { ComponentChildren } from 'preact';
-import { useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Chart, type Palette, timeOf } from '../chart';
 import { describeSchedule, formatBytes, formatDuration, plural } from '../format';
 import { HistorySection, useHistory } from '../history';
@@ -11,10 +11,12 @@ import {
   allPages,
   can,
   CHECKPOINTS,
+  CLAIM_MODES,
   type Connection,
   JOB,
   type JobAnswer,
   type JobDetail,
+  RECORD_RESTORE,
   type RestorePlanView,
   REMOVE_SCHEDULE,
   SET_SCHEDULE,
@@ -32,6 +34,7 @@ import {
   Ago,
   Alert,
   type Column,
+  ConfirmDialog,
   Crumbs,
   DataTable,
   Facts,
@@ -100,6 +103,7 @@ export function JobPage({ jobId }: { jobId: string }) {
           now={now}
           actions={actions}
           operator={can(viewer, 'operator')}
+          runtime={can(viewer, 'runtime')}
           afterwards={refresh}
         />
       )}
@@ -194,6 +198,7 @@ function JobOverview(props: {
   now: number;
   actions: Actions;
   operator: boolean;
+  runtime: boolean;
   afterwards(): void;
 }) {
   const { job, now } = props;
@@ -206,7 +211,7 @@ function JobOverview(props: {
       ))}
       <JobFacts job={job} now={now} />
       <div class="cards">
-        <RestorePlansCard job={job} now={now} />
+        <RestorePlansCard {...props} />
         <ScheduleCard {...props} />
       </div>
     </>
@@ -394,9 +399,23 @@ function JobFacts({ job, now }: { job: JobDetail; now: number }) {
   );
 }
 
-/** What a failover and the newest savepoint would restore from (R64), and the job's last restore (R62). */
-function RestorePlansCard({ job, now }: { job: PlannedJob; now: number }) {
+/**
+ * What a failover and the newest savepoint would restore from (R64), and the job's last restore (R62). A
+ * caller with the runtime scope may record that the job restarted from a plan's snapshot (after running
+ * `flink run -s <path>`): snapcat cannot see that of a job it does not mirror from Flink.
+ */
+function RestorePlansCard(props: {
+  job: PlannedJob;
+  now: number;
+  actions: Actions;
+  runtime: boolean;
+  afterwards(): void;
+}) {
+  const { job, now } = props;
   const restore = job.latestRestore;
+  const [target, setTarget] = useState<RestorePlanView | null>(null);
+  const recordable = (plan: RestorePlanView | null) =>
+    props.runtime && plan?.ok && plan.snapshot && !job.source ? () => setTarget(plan) : undefined;
   return (
     <section class="panel card" aria-labelledby="restore-title" data-testid="restore-plans">
       <h2 id="restore-title">Restore from</h2>
@@ -405,8 +424,24 @@ function RestorePlansCard({ job, now }: { job: PlannedJob; now: number }) {
         plan={job.plans.failover}
         job={job}
         now={now}
+        onRecord={recordable(job.plans.failover)}
       />
-      <RestorePlanRow title="The newest savepoint" plan={job.plans.newestSavepoint} job={job} now={now} />
+      <RestorePlanRow
+        title="The newest savepoint"
+        plan={job.plans.newestSavepoint}
+        job={job}
+        now={now}
+        onRecord={recordable(job.plans.newestSavepoint)}
+      />
+      {props.runtime && (
+        <RecordRestoreDialog
+          job={job}
+          plan={target}
+          actions={props.actions}
+          onClose={() => setTarget(null)}
+          afterwards={props.afterwards}
+        />
+      )}
       {restore && (
         <p class="muted small">
           Last restored <Ago iso={restore.restoredAt} now={now} /> from{' '}
@@ -422,7 +457,92 @@ function RestorePlansCard({ job, now }: { job: PlannedJob; now: number }) {
   );
 }
 
-function RestorePlanRow(props: { title: string; plan: RestorePlanView | null; job: JobDetail; now: number }) {
+/**
+ * Records the restore (GraphQL `restoreSnapshot`, R62) with the claim mode the operator gave Flink: the plan's
+ * by default. The page shows the job's new last restore once it answers.
+ */
+function RecordRestoreDialog(props: {
+  job: JobDetail;
+  plan: RestorePlanView | null;
+  actions: Actions;
+  onClose(): void;
+  afterwards(): void;
+}) {
+  const { job, plan, actions } = props;
+  const [claimMode, setClaimMode] = useState<string>('NO_CLAIM');
+  const [allowNonRestoredState, setAllowNonRestoredState] = useState(false);
+  // The dialog keeps the last plan's words while it closes; each opening starts from the plan's claim mode.
+  const last = useRef<RestorePlanView | null>(null);
+  if (plan) last.current = plan;
+  const shown = plan ?? last.current;
+  useEffect(() => {
+    if (!plan) return;
+    setClaimMode(plan.claimMode ?? 'NO_CLAIM');
+    setAllowNonRestoredState(false);
+  }, [plan]);
+  const what = shown?.snapshot ? `${shown.snapshot.kind.toLowerCase()} ${shown.snapshot.id}` : 'a snapshot';
+  const record = (snapshotId: number) =>
+    actions.run(async () => {
+      const { restoreSnapshot } = await gql<{ restoreSnapshot: { claimMode: string } }>(RECORD_RESTORE, {
+        jobId: job.id,
+        snapshotId,
+        claimMode,
+        allowNonRestoredState,
+      });
+      props.onClose();
+      props.afterwards();
+      return `Restore of ${job.name} from ${what} recorded (${restoreSnapshot.claimMode}).`;
+    });
+  return (
+    <ConfirmDialog
+      open={plan !== null}
+      title={`Record a restore from ${what}`}
+      message={
+        `Record that ${job.name} restarted from ${what}` +
+        (shown?.restorePath ? ` (${shown.restorePath})` : '') +
+        '? Its next snapshots continue above that id; the claim mode says who owns its files from now on.'
+      }
+      confirmLabel="Record restore"
+      tone="primary"
+      reason={false}
+      testid="record-restore"
+      busy={actions.busy}
+      onCancel={props.onClose}
+      onConfirm={() => {
+        if (plan?.snapshot) void record(plan.snapshot.id);
+      }}
+    >
+      <Field label="Claim mode (as given to Flink)">
+        <select
+          name="claimMode"
+          value={claimMode}
+          onChange={(event) => setClaimMode(event.currentTarget.value)}
+        >
+          {CLAIM_MODES.map((mode) => (
+            <option value={mode}>{mode}</option>
+          ))}
+        </select>
+      </Field>
+      <label class="check">
+        <input
+          type="checkbox"
+          name="allowNonRestoredState"
+          checked={allowNonRestoredState}
+          onChange={(event) => setAllowNonRestoredState(event.currentTarget.checked)}
+        />
+        <span>Allow non-restored state (state of removed operators was skipped)</span>
+      </label>
+    </ConfirmDialog>
+  );
+}
+
+function RestorePlanRow(props: {
+  title: string;
+  plan: RestorePlanView | null;
+  job: JobDetail;
+  now: number;
+  onRecord?: () => void;
+}) {
   const { plan, job, now } = props;
   return (
     <div class="restore-plan">
@@ -449,6 +569,16 @@ function RestorePlanRow(props: { title: string; plan: RestorePlanView | null; jo
             </Mono>
           </p>
           {plan.versionWarning && <p class="warning small">{plan.versionWarning}</p>}
+          {props.onRecord && (
+            <button
+              type="button"
+              data-action="record-restore"
+              aria-label={`Record a restore from ${plan.snapshot?.kind.toLowerCase() ?? 'snapshot'} ${plan.snapshot?.id ?? ''}`}
+              onClick={props.onRecord}
+            >
+              Record restore…
+            </button>
+          )}
         </>
       ) : null}
       <p class="muted small">{plan?.reason ?? 'No plan.'}</p>
