@@ -366,12 +366,10 @@ describe('the web console in a real browser (offline), against a running snapcat
     await dialog.locator('button[data-action="confirm"]').click();
     await dialog.waitFor({ state: 'hidden' });
     await page.getByText(`Restore of ${JOB.name} from checkpoint ${planned} recorded (LEGACY).`).waitFor();
-    await until(
-      async () => ((await card.innerText()).includes(`snapshot ${planned}`) ? true : undefined),
-      10_000,
-      'the last restore on the card',
-    );
-    expect(await card.innerText()).toContain('(LEGACY)');
+    // The card's last line, once the page has reloaded the job (the plans name the snapshot too).
+    const lastRestore = card.locator('p', { hasText: 'Last restored' });
+    await lastRestore.waitFor({ timeout: 10_000 });
+    expect(await lastRestore.innerText()).toMatch(new RegExp(`from snapshot ${planned} \\(LEGACY\\)$`));
     const after = (await api.get(`/jobs/${JOB.id}`)).body as {
       latestRestore: { snapshotId: number; claimMode: string; allowNonRestoredState: boolean };
     };

@@ -194,15 +194,7 @@ export function ConfirmDialog(props: {
         )}
         {props.children}
         {props.forceLabel && (
-          <label class="check">
-            <input
-              type="checkbox"
-              name="force"
-              checked={force}
-              onChange={(event) => setForce(event.currentTarget.checked)}
-            />
-            <span>{props.forceLabel}</span>
-          </label>
+          <Check name="force" label={props.forceLabel} checked={force} onChange={setForce} />
         )}
         <div class="dialog-actions">
           <button type="button" data-action="cancel" onClick={props.onCancel}>
@@ -264,6 +256,26 @@ export function FilterSelect(props: {
 }
 
 /** A form control with its visible label; `width` narrows or widens it. */
+/** A checkbox with its label. */
+export function Check(props: {
+  name: string;
+  label: string;
+  checked: boolean;
+  onChange(checked: boolean): void;
+}) {
+  return (
+    <label class="check">
+      <input
+        type="checkbox"
+        name={props.name}
+        checked={props.checked}
+        onChange={(event) => props.onChange(event.currentTarget.checked)}
+      />
+      <span>{props.label}</span>
+    </label>
+  );
+}
+
 export function Field({
   label,
   width,

@@ -33,6 +33,7 @@ import { useSnapshotActions } from '../snapshot-actions';
 import {
   Ago,
   Alert,
+  Check,
   type Column,
   ConfirmDialog,
   Crumbs,
@@ -419,20 +420,14 @@ function RestorePlansCard(props: {
   return (
     <section class="panel card" aria-labelledby="restore-title" data-testid="restore-plans">
       <h2 id="restore-title">Restore from</h2>
-      <RestorePlanRow
-        title="On a failover (what Flink restores)"
-        plan={job.plans.failover}
-        job={job}
-        now={now}
-        onRecord={recordable(job.plans.failover)}
-      />
-      <RestorePlanRow
-        title="The newest savepoint"
-        plan={job.plans.newestSavepoint}
-        job={job}
-        now={now}
-        onRecord={recordable(job.plans.newestSavepoint)}
-      />
+      {(
+        [
+          ['On a failover (what Flink restores)', job.plans.failover],
+          ['The newest savepoint', job.plans.newestSavepoint],
+        ] as const
+      ).map(([title, plan]) => (
+        <RestorePlanRow title={title} plan={plan} job={job} now={now} onRecord={recordable(plan)} />
+      ))}
       {props.runtime && (
         <RecordRestoreDialog
           job={job}
@@ -523,15 +518,12 @@ function RecordRestoreDialog(props: {
           ))}
         </select>
       </Field>
-      <label class="check">
-        <input
-          type="checkbox"
-          name="allowNonRestoredState"
-          checked={allowNonRestoredState}
-          onChange={(event) => setAllowNonRestoredState(event.currentTarget.checked)}
-        />
-        <span>Allow non-restored state (state of removed operators was skipped)</span>
-      </label>
+      <Check
+        name="allowNonRestoredState"
+        label="Allow non-restored state (state of removed operators was skipped)"
+        checked={allowNonRestoredState}
+        onChange={setAllowNonRestoredState}
+      />
     </ConfirmDialog>
   );
 }
