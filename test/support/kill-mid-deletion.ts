@@ -40,6 +40,10 @@ export async function discardKilledMidway(o: {
   const events = new QueueEvents('storage', {
     connection: { url: 'redis://127.0.0.1:6379' },
     prefix: await namespaceOf(o.eventStore, o.queuePrefix),
+    // From the stream's start, not from `$`: its first XREAD may be issued after `waitUntilReady`, and a
+    // discard enqueued and taken before it would be missed (the test then waited 45 s for nothing, twice,
+    // on a loaded machine). The job id is this snapshot's alone, so older events are no match.
+    lastEventId: '0-0',
   });
   await events.waitUntilReady();
   const active = new Promise<void>((resolve) =>
