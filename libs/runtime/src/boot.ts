@@ -15,9 +15,9 @@ import { closeRedis, connectRedis, redisHealth } from './redis';
 import { ForeignStateError, claimStoreNamespace, storeNamespace } from './store-namespace';
 
 /** The configuration, or a message naming the bad variable and exit code 2. */
-export function loadConfigOrExit(): Config {
+export function loadConfigOrExit(options?: Parameters<typeof loadConfig>[1]): Config {
   try {
-    return loadConfig();
+    return loadConfig(process.env, options);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`snapcat: ${error.message}\n`);

@@ -259,7 +259,15 @@ export function isLoopbackRedisUrl(url: string): boolean {
 }
 
 /** Reads the configuration from the environment; a bad value is a ConfigError naming the variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * `servesApi: false` for an entry point that never serves the API (the workers and projector processes):
+ * without tokens it may still listen beyond loopback, as its ops endpoints are public anyway. By default
+ * SNAPCAT_ROLE decides (`workers` serves none).
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  { servesApi }: { servesApi?: boolean } = {},
+): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
@@ -279,7 +287,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const tokens = loadTokens(e.SNAPCAT_TOKENS);
   const role = e.SNAPCAT_ROLE ?? (e.SNAPCAT_WORKERS === 'off' ? 'api' : 'all');
   const host = e.SNAPCAT_HOST ?? (tokens.length > 0 ? '0.0.0.0' : '127.0.0.1');
-  if (tokens.length === 0 && role !== 'workers' && !isLoopbackHost(host)) {
+  if (tokens.length === 0 && (servesApi ?? role !== 'workers') && !isLoopbackHost(host)) {
     throw new ConfigError(
       `invalid configuration:\n  SNAPCAT_HOST: ${host} is not a loopback address, and without SNAPCAT_TOKENS ` +
         'authentication is off: make a token with `npx snapcat token create --name <name> --scope admin ' +

@@ -11,6 +11,16 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ SNAPCAT_PROJECTOR: 'off' }).projector).toBe(false);
   });
 
+  it('without tokens, a process that serves no API may listen beyond loopback (its ops endpoints are public)', () => {
+    const everywhere = { SNAPCAT_HOST: '0.0.0.0', SNAPCAT_OPS_PORT: '9464' };
+    expect(() => loadConfig(everywhere)).toThrow(/SNAPCAT_HOST: 0.0.0.0 is not a loopback address/);
+    expect(loadConfig(everywhere, { servesApi: false }).host).toBe('0.0.0.0'); // start:workers, start:projector
+    expect(loadConfig({ ...everywhere, SNAPCAT_ROLE: 'workers' }).host).toBe('0.0.0.0');
+    expect(() => loadConfig({ ...everywhere, SNAPCAT_ROLE: 'workers' }, { servesApi: true })).toThrow(
+      /not a loopback address/,
+    );
+  });
+
   it('SNAPCAT_OPS_PORT: unset (or empty) serves no ops endpoints; a port, or 0 for any free one', () => {
     expect(loadConfig({}).opsPort).toBeUndefined();
     expect(loadConfig({ SNAPCAT_OPS_PORT: '' }).opsPort).toBeUndefined();

@@ -19,7 +19,7 @@ import {
  * With SNAPCAT_OPS_PORT it serves /healthz, /readyz and /metrics there (its lease, position and lag).
  */
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit({ servesApi: false });
   const core = openCore(config);
   const { log, store } = core;
   const prefix = await openStoreNamespace(config, store, log);

@@ -3,7 +3,7 @@ import { runWorkersOnly } from './run';
 
 /** The workers on their own: `npm run start:workers`. */
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit({ servesApi: false });
   await runWorkersOnly(config, openCore(config));
 }
 
