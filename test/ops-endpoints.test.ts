@@ -130,10 +130,11 @@ describe('the ops endpoints of a workers and a projector process (SNAPCAT_OPS_PO
     expect((await json(`${workers.url}/healthz`)).status).toBe(200); // alive, only not ready
   }, 90_000);
 
-  it('a projector process: ready, its lease on /metrics', async () => {
+  it('a projector process: ready, its lease on /metrics; on every interface without tokens (it serves no API)', async () => {
     const projector = await start(
       {
         SNAPCAT_OPS_PORT: '0',
+        SNAPCAT_HOST: '0.0.0.0', // no SNAPCAT_TOKENS: an API process would be refused this
         SNAPCAT_QUEUE_PREFIX: `${prefix}-p`,
         // A store of its own: the first test's holds an event a newer snapcat wrote.
         SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'projector.db')}`,
