@@ -42,7 +42,7 @@ export async function serveOps(options: OpsServerOptions): Promise<Server> {
           status: 503,
           slug: 'unavailable',
           title: 'Not ready',
-          ...state,
+          detail: state.detail,
           extra: { role, ...state.extra },
         });
       },
@@ -134,15 +134,7 @@ export async function startOpsEndpoints(
     waitingForRedis: options.waitingForRedis,
     log: log.error,
   });
-  const server = await serveOps({
-    host: config.host,
-    port: config.opsPort,
-    role: options.role,
-    metrics,
-    ready,
-    log,
-  });
-  return server;
+  return serveOps({ host: config.host, port: config.opsPort, role: options.role, metrics, ready, log });
 }
 
 /** Stops accepting connections and closes the idle ones (a scrape in progress finishes). */
