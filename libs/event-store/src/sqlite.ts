@@ -130,9 +130,10 @@ export class SqliteEventStore implements EventStore {
   writerThread(): SqliteWriter {
     if (this.closed) throw new StoreUnavailableError('the SQLite event store is closed');
     if (!this.writer) {
-      this.writer = new SqliteWriter(this.file, () => this.appended.emit('appended'));
-      this.checkpointer = this.startCheckpointer();
-      this.stopThreadsWhenIdle(this.writer);
+      const writer = new SqliteWriter(this.file, () => this.appended.emit('appended'));
+      this.writer = writer;
+      this.checkpointer = this.startCheckpointer(writer);
+      this.stopThreadsWhenIdle(writer);
     }
     return this.writer;
   }
@@ -244,8 +245,9 @@ export class SqliteEventStore implements EventStore {
    * so that no commit also pays for copying the log into the file. Should that thread fail, the writer
    * checkpoints again, as SQLite does by default, rather than let the log grow.
    */
-  private startCheckpointer(): Checkpointer {
-    return startCheckpointer(this.file, CHECKPOINT_EVERY_MS, () => this.writer?.checkpointItself());
+  private startCheckpointer(writer: SqliteWriter): Checkpointer {
+    // Its own writer's: a checkpointer failing as it stops at rest must not turn the next writer's off.
+    return startCheckpointer(this.file, CHECKPOINT_EVERY_MS, () => writer.checkpointItself());
   }
 
   /** Writes what is queued, stops the threads, then closes this connection (the last: it removes the log). */
