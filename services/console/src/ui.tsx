@@ -255,7 +255,6 @@ export function FilterSelect(props: {
   );
 }
 
-/** A form control with its visible label; `width` narrows or widens it. */
 /** A checkbox with its label. */
 export function Check(props: {
   name: string;
@@ -276,6 +275,7 @@ export function Check(props: {
   );
 }
 
+/** A form control with its visible label; `width` narrows or widens it. */
 export function Field({
   label,
   width,

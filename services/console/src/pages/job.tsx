@@ -426,7 +426,14 @@ function RestorePlansCard(props: {
           ['The newest savepoint', job.plans.newestSavepoint],
         ] as const
       ).map(([title, plan]) => (
-        <RestorePlanRow title={title} plan={plan} job={job} now={now} onRecord={recordable(plan)} />
+        <RestorePlanRow
+          key={title}
+          title={title}
+          plan={plan}
+          job={job}
+          now={now}
+          onRecord={recordable(plan)}
+        />
       ))}
       {props.runtime && (
         <RecordRestoreDialog
@@ -476,18 +483,21 @@ function RecordRestoreDialog(props: {
     setAllowNonRestoredState(false);
   }, [plan]);
   const what = shown?.snapshot ? `${shown.snapshot.kind.toLowerCase()} ${shown.snapshot.id}` : 'a snapshot';
-  const record = (snapshotId: number) =>
-    actions.run(async () => {
+  // Closed whatever the answer, as the discard dialog is: a refusal is said on the page, which the open
+  // modal would keep out of reach.
+  const record = async (snapshotId: number) => {
+    await actions.run(async () => {
       const { restoreSnapshot } = await gql<{ restoreSnapshot: { claimMode: string } }>(RECORD_RESTORE, {
         jobId: job.id,
         snapshotId,
         claimMode,
         allowNonRestoredState,
       });
-      props.onClose();
       props.afterwards();
       return `Restore of ${job.name} from ${what} recorded (${restoreSnapshot.claimMode}).`;
     });
+    props.onClose();
+  };
   return (
     <ConfirmDialog
       open={plan !== null}
@@ -565,7 +575,7 @@ function RestorePlanRow(props: {
             <button
               type="button"
               data-action="record-restore"
-              aria-label={`Record a restore from ${plan.snapshot?.kind.toLowerCase() ?? 'snapshot'} ${plan.snapshot?.id ?? ''}`}
+              aria-label={`Record restore… from ${plan.snapshot?.kind.toLowerCase() ?? 'snapshot'} ${plan.snapshot?.id ?? ''}`}
               onClick={props.onRecord}
             >
               Record restore…
