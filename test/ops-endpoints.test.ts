@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@snapcat/event-store';
-import { client, startService, testPrefix, type RunningService } from './support/service';
+import { REPO_ROOT, client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 import { eventually } from './support/wait';
 
@@ -154,6 +156,43 @@ describe('the ops endpoints of a workers and a projector process (SNAPCAT_OPS_PO
       );
     } finally {
       await deleteKeys(`${prefix}-p`);
+    }
+  }, 60_000);
+
+  it('a projector whose Redis is down at its start: alive and saying why it is not ready, while it waits', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/projector/src/main.ts'], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        ...env,
+        SNAPCAT_OPS_PORT: '0',
+        SNAPCAT_HOST: '127.0.0.1',
+        SNAPCAT_REDIS_URL: 'redis://127.0.0.1:1', // nothing listens there
+        SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'no-redis.db')}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no ops endpoints within 30 s')), 30_000);
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          if (!line.includes('"ops endpoints listening"')) return;
+          clearTimeout(timer);
+          resolve((JSON.parse(line) as { port: number }).port);
+        });
+      });
+      const url = `http://127.0.0.1:${port}`;
+      expect(await json(`${url}/healthz`)).toMatchObject({ status: 200, body: { role: 'projector' } });
+      await eventually(
+        async () => (await json(`${url}/readyz`)).body.redis === 'unreachable',
+        10_000,
+        'Redis named',
+      );
+      const unready = await json(`${url}/readyz`);
+      expect(unready).toMatchObject({ status: 503, body: { role: 'projector', redis: 'unreachable' } });
+      expect(unready.body.detail).toContain('Redis is unreachable: the read model waits for it');
+    } finally {
+      child.kill('SIGKILL');
     }
   }, 60_000);
 

@@ -86,6 +86,9 @@ export async function serveOps(options: OpsServerOptions): Promise<Server> {
           });
       });
   });
+  // Probes and scrapes are small and quick: a client that sends its request slowly holds nothing for long.
+  server.headersTimeout = 5_000;
+  server.requestTimeout = 10_000;
   await new Promise<void>((resolve) => {
     // A failed bind (EADDRINUSE, EACCES) is the server's first error, before it listens.
     const failed = (error: Error) => {
@@ -110,13 +113,16 @@ export function opsAddress(server: Server | undefined): { host?: string; port?: 
 /**
  * A workers or projector process's operations endpoints, when SNAPCAT_OPS_PORT is set (undefined when not:
  * such a process then serves no HTTP, as before): the command bus's and the store's counters and `service`'s
- * families on /metrics beside Node's own, and readiness from the store, its refusals and Redis.
+ * families on /metrics beside Node's own, and readiness from the store, its refusals and Redis. Started
+ * before the process's own parts (`starting` says until when), so that a start waiting for Redis or the
+ * store is seen alive but not ready, and a port it cannot take stops it before it takes any work.
  */
 export async function startOpsEndpoints(
   config: Config,
   { store, bus, log }: Core,
   options: {
     role: OpsServerOptions['role'];
+    starting: () => string | undefined;
     redisReady: () => boolean;
     waitingForRedis: string;
     service: ServiceMetricsDeps;
@@ -132,16 +138,27 @@ export async function startOpsEndpoints(
     storeOutdated: () => store.newerEvent,
     redisReady: options.redisReady,
     waitingForRedis: options.waitingForRedis,
+    starting: options.starting,
     log: log.error,
   });
-  return serveOps({ host: config.host, port: config.opsPort, role: options.role, metrics, ready, log });
+  const server = await serveOps({
+    host: config.host,
+    port: config.opsPort,
+    role: options.role,
+    metrics,
+    ready,
+    log,
+  });
+  // Said at once: what follows may wait a long time (for Redis, for the store), probed meanwhile.
+  log.info('ops endpoints listening', { role: options.role, ...opsAddress(server) });
+  return server;
 }
 
-/** Stops accepting connections and closes the idle ones (a scrape in progress finishes). */
-export async function closeOps(server: Server | undefined): Promise<void> {
-  if (!server) return;
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
+/**
+ * Stops accepting connections and drops the open ones: the last step of a shutdown, after the store is closed
+ * (a probe still open then only learns that the process is gone).
+ */
+export function closeOps(server: Server | undefined): void {
+  server?.close();
+  server?.closeAllConnections();
 }

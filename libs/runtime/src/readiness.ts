@@ -18,6 +18,8 @@ export interface ReadinessDeps {
   redisReady?: () => boolean;
   /** What of the process waits while Redis is down, and what goes on (said when it is). */
   waitingForRedis: string;
+  /** What the process is still starting, if it is (not ready until it has started). */
+  starting?: () => string | undefined;
   log: (msg: string, fields?: object) => void;
 }
 
@@ -37,6 +39,7 @@ export function readinessCheck({
   storeOutdated,
   redisReady,
   waitingForRedis,
+  starting,
   log,
 }: ReadinessDeps): () => Promise<Readiness> {
   let outdatedSaid = false;
@@ -73,6 +76,8 @@ export function readinessCheck({
       };
     }
     if (redisReady && !redisReady()) return redisUnreachable(waitingForRedis);
+    const unfinished = starting?.();
+    if (unfinished) return { ready: false, detail: `starting: ${unfinished}`, extra: { starting: true } };
     return { ready: true, redis: redisReady ? 'connected' : 'not used' };
   };
 }

@@ -16,14 +16,38 @@ import {
 
 /**
  * The projector on its own (`npm run start:projector`); the API may then run with SNAPCAT_PROJECTOR=off.
- * With SNAPCAT_OPS_PORT it serves /healthz, /readyz and /metrics there (its lease, position and lag).
+ * With SNAPCAT_OPS_PORT it serves /healthz, /readyz and /metrics there (its lease, position and lag), from
+ * before the projector starts.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit({ servesApi: false });
   const core = openCore(config);
   const { log, store } = core;
-  const prefix = await openStoreNamespace(config, store, log);
+  let projector: Projector | undefined = undefined; // set once it is made: the ops endpoints come first
+  let started = false;
   const redis = connectRedis(config.redisUrl);
+  const ops = await startOpsEndpoints(config, core, {
+    role: 'projector',
+    starting: () => (started ? undefined : 'the projector (the store’s namespace in Redis, its lease)'),
+    redisReady: () => redisHealth.reachable && redis.status === 'ready',
+    waitingForRedis: 'the read model waits for it',
+    service: {
+      // A standby knows no lag: the active projector's is reported by its own process.
+      projectionLag: async () => (projector?.active ? projector.lag() : null),
+      consumers: () =>
+        projector
+          ? [
+              {
+                consumer: 'projector',
+                active: projector.active,
+                position: projector.position,
+                blocked: projector.blocked !== undefined,
+              },
+            ]
+          : [],
+    },
+  });
+  const prefix = await openStoreNamespace(config, store, log);
   const pubsub = createPubSub({
     eventTarget: createRedisEventTarget({
       publishClient: connectRedis(config.redisUrl),
@@ -31,39 +55,23 @@ async function main(): Promise<void> {
     }),
   });
   const channel = new ReadModelKeys(prefix).channel;
-  const projector = new Projector({
+  const running = new Projector({
     store,
     redis,
     prefix,
     log,
     publish: (message) => pubsub.publish(channel, message.jobId, message),
   });
-  await projector.start();
-  const ops = await startOpsEndpoints(config, core, {
-    role: 'projector',
-    redisReady: () => redisHealth.reachable && redis.status === 'ready',
-    waitingForRedis: 'the read model waits for it',
-    service: {
-      // A standby knows no lag: the active projector's is reported by its own process.
-      projectionLag: async () => (projector.active ? projector.lag() : null),
-      consumers: () => [
-        {
-          consumer: 'projector',
-          active: projector.active,
-          position: projector.position,
-          blocked: projector.blocked !== undefined,
-        },
-      ],
-    },
-  });
+  projector = running;
+  await running.start();
+  started = true;
   // Signals are handled before `listening` is logged: a supervisor may stop the process at once.
   stopOnSignals(log, config.shutdownGraceMs, {
-    drain: () => projector.stop(),
-    // The probes answer until the end: a supervisor sees a draining process as alive.
+    drain: () => running.stop(),
     close: async () => {
-      await closeOps(ops);
       await closeRedis(redis);
       await store.close();
+      closeOps(ops); // the probes answer until the end: a supervisor sees a draining process as alive
     },
   });
   log.info('listening', { role: 'projector', ...opsAddress(ops) });

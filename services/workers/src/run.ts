@@ -3,22 +3,48 @@ import {
   leasedConsumerState,
   openStoreNamespace,
   opsAddress,
+  redisHealth,
   startOpsEndpoints,
   stopOnSignals,
   type Config,
   type Core,
 } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
-import { startWorkers } from './start';
+import { startWorkers, type RunningWorkers } from './start';
 
 /**
  * A process that runs the workers only: `npm run start:workers`, or `npm start` with SNAPCAT_ROLE=workers.
  * With SNAPCAT_OPS_PORT it serves /healthz, /readyz and /metrics there (its queues, its process manager's
- * and webhook dispatcher's leases, which only this process can report).
+ * and webhook dispatcher's leases, which only this process can report), from before the workers start.
  */
 export async function runWorkersOnly(config: Config, core: Core): Promise<void> {
   const { log, store, bus } = core;
-  const workers = await startWorkers({
+  let workers: RunningWorkers | undefined = undefined; // set once they run: the ops endpoints come first
+  const ops = await startOpsEndpoints(config, core, {
+    role: 'workers',
+    starting: () => (workers ? undefined : 'the workers (the store’s namespace in Redis, the queues)'),
+    redisReady: () => (workers ? workers.redisReady() : redisHealth.reachable),
+    waitingForRedis: 'the queues, the process manager and webhook deliveries wait for it',
+    service: {
+      queues: () =>
+        workers
+          ? [
+              ...Object.values(workers.queues),
+              ...(workers.webhooks ? [workers.webhooks.deliveries.queue] : []),
+            ]
+          : [],
+      consumers: () =>
+        workers
+          ? [
+              leasedConsumerState('process_manager', workers.processManager),
+              ...(workers.webhooks?.dispatcher
+                ? [leasedConsumerState('webhook_dispatcher', workers.webhooks.dispatcher)]
+                : []),
+            ]
+          : [],
+    },
+  });
+  const running = await startWorkers({
     config,
     prefix: await openStoreNamespace(config, store, log),
     store,
@@ -26,27 +52,14 @@ export async function runWorkersOnly(config: Config, core: Core): Promise<void> 
     storage: openSnapshotStorage(config.storageRoots, config.s3),
     log,
   });
-  const { processManager, webhooks } = workers;
-  const ops = await startOpsEndpoints(config, core, {
-    role: 'workers',
-    redisReady: workers.redisReady,
-    waitingForRedis: 'the queues, the process manager and webhook deliveries wait for it',
-    service: {
-      queues: () => [...Object.values(workers.queues), ...(webhooks ? [webhooks.deliveries.queue] : [])],
-      consumers: () => [
-        leasedConsumerState('process_manager', processManager),
-        ...(webhooks?.dispatcher ? [leasedConsumerState('webhook_dispatcher', webhooks.dispatcher)] : []),
-      ],
-    },
-  });
+  workers = running;
   // Signals are handled before `listening` is logged: a supervisor may stop the process at once.
   stopOnSignals(log, config.shutdownGraceMs, {
-    drain: () => workers.close(),
-    // The probes answer until the end: a supervisor sees a draining process as alive.
+    drain: () => running.close(),
     close: async () => {
-      await closeOps(ops);
       await bus.flush();
       await store.close();
+      closeOps(ops); // the probes answer until the end: a supervisor sees a draining process as alive
     },
   });
   log.info('listening', { role: 'workers', ...opsAddress(ops) });
