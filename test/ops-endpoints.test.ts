@@ -55,7 +55,13 @@ describe('the ops endpoints of a workers and a projector process (SNAPCAT_OPS_PO
   });
 
   it('a workers process: alive, ready, its leases and queues on /metrics, nothing else; unready once outdated', async () => {
-    const api = await start({ SNAPCAT_ROLE: 'api' });
+    const api = await start({ SNAPCAT_ROLE: 'api', SNAPCAT_OPS_PORT: '9' }); // ignored, and said so
+    await eventually(
+      () =>
+        api.logs.some((line) => line.includes('SNAPCAT_OPS_PORT (9) is for a workers or projector process')),
+      5_000,
+      'the warning that SNAPCAT_OPS_PORT is ignored',
+    );
     const workers = await start({ SNAPCAT_ROLE: 'workers', SNAPCAT_OPS_PORT: '0' });
     expect(workers.port).toBeGreaterThan(0); // its `listening` line names the port it took
 

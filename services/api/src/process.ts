@@ -303,6 +303,12 @@ function listen(
       authentication: config.tokens.length > 0 ? `${config.tokens.length} tokens` : 'off',
       console: consoleBuilt(consoleDir) ? `http://${config.host}:${port}/` : 'not built',
     });
+    if (config.opsPort !== undefined) {
+      log.warn(
+        `SNAPCAT_OPS_PORT (${config.opsPort}) is for a workers or projector process and is ignored here: ` +
+          `this process serves /healthz, /readyz and /metrics on its API port (${port})`,
+      );
+    }
     if (!consoleBuilt(consoleDir)) {
       log.warn(`the web console is not built (${consoleDir}): run \`npm run build:console\`; / answers 503`);
     }
