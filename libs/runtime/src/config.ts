@@ -258,8 +258,8 @@ export function isLoopbackRedisUrl(url: string): boolean {
   return parsed?.protocol === 'redis:' && ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
 }
 
-/** Reads the configuration from the environment; a bad value is a ConfigError naming the variable. */
 /**
+ * Reads the configuration from the environment; a bad value is a ConfigError naming the variable.
  * `servesApi: false` for an entry point that never serves the API (the workers and projector processes):
  * without tokens it may still listen beyond loopback, as its ops endpoints are public anyway. By default
  * SNAPCAT_ROLE decides (`workers` serves none).

@@ -76,16 +76,44 @@ export interface ConsumerState {
   blocked?: boolean;
 }
 
+/** What /metrics reads of a leased log consumer (the process manager, the webhook dispatcher). */
+interface LeasedConsumer {
+  active: boolean;
+  savedPosition: ConsumerState['position'];
+  blocked?: unknown;
+}
+
 /** A leased consumer's state as /metrics reports it: its position only while this process holds the lease. */
 export const leasedConsumerState = (
   consumer: ConsumerState['consumer'],
-  state: { active: boolean; savedPosition: ConsumerState['position']; blocked?: unknown },
+  state: LeasedConsumer,
 ): ConsumerState => ({
   consumer,
   active: state.active,
   position: state.active ? state.savedPosition : undefined,
   blocked: state.blocked !== undefined,
 });
+
+/** The workers' part of a process's /metrics: their queues and webhook deliveries', and their two consumers. */
+export function workerMetricSources(
+  queues: Record<string, CountedQueue>,
+  parts: {
+    processManager?: LeasedConsumer;
+    webhooks?: { deliveries: { queue: CountedQueue }; dispatcher?: LeasedConsumer };
+  },
+) {
+  const { processManager, webhooks } = parts;
+  return {
+    queues: (): CountedQueue[] => [
+      ...Object.values(queues),
+      ...(webhooks ? [webhooks.deliveries.queue] : []),
+    ],
+    consumers: (): ConsumerState[] => [
+      ...(processManager ? [leasedConsumerState('process_manager', processManager)] : []),
+      ...(webhooks?.dispatcher ? [leasedConsumerState('webhook_dispatcher', webhooks.dispatcher)] : []),
+    ],
+  };
+}
 
 export interface ServiceMetricsDeps {
   /** The BullMQ queues to count (workers' and webhook deliveries'), read on scrape. */

@@ -8,9 +8,9 @@ import {
   createMetricsRegistry,
   openQueues,
   openStoreNamespace,
-  leasedConsumerState,
   redisHealth,
   registerServiceMetrics,
+  workerMetricSources,
   startEmbeddedRedis,
   stopOnSignals,
   workerKeys,
@@ -157,30 +157,27 @@ function registerProcessMetrics(
   queues: Record<string, CountedQueue>,
   redisReady: () => boolean,
 ): void {
-  const { webhooks } = running;
+  const workerSources = workerMetricSources(queues, {
+    processManager: running.workers?.processManager,
+    webhooks: running.webhooks,
+  });
   registerServiceMetrics(metrics, {
-    queues: () => [...Object.values(queues), ...(webhooks ? [webhooks.deliveries.queue] : [])],
+    queues: workerSources.queues,
     projectionLag: projectionLagOf(running),
-    consumers: () => consumerStates(running),
+    consumers: async () => [await projectorState(running), ...workerSources.consumers()],
     redisReady,
     store,
   });
 }
 
-/** The projector, and the process manager and webhook dispatcher when this process runs them. */
-async function consumerStates({ projector, readModel, workers, webhooks }: RunningParts) {
-  const processManager = workers?.processManager;
-  const dispatcher = webhooks?.dispatcher;
-  return [
-    {
-      consumer: 'projector' as const,
-      active: projector?.active ?? false,
-      position: projector?.active ? projector.position : await readModel.position(),
-      blocked: projector?.blocked !== undefined,
-    },
-    ...(processManager ? [leasedConsumerState('process_manager', processManager)] : []),
-    ...(dispatcher ? [leasedConsumerState('webhook_dispatcher', dispatcher)] : []),
-  ];
+/** The projector: this process's, or the active one's position from Redis while this one stands by. */
+async function projectorState({ projector, readModel }: RunningParts): Promise<ConsumerState> {
+  return {
+    consumer: 'projector',
+    active: projector?.active ?? false,
+    position: projector?.active ? projector.position : await readModel.position(),
+    blocked: projector?.blocked !== undefined,
+  };
 }
 
 interface AppParts {

@@ -1,16 +1,19 @@
 import {
   closeOps,
-  leasedConsumerState,
   openStoreNamespace,
   opsAddress,
   redisHealth,
   startOpsEndpoints,
   stopOnSignals,
+  workerMetricSources,
   type Config,
   type Core,
 } from '@snapcat/runtime';
 import { openSnapshotStorage } from '@snapcat/storage';
 import { startWorkers, type RunningWorkers } from './start';
+
+/** What its /metrics reads of the running workers. */
+const sources = (workers: RunningWorkers) => workerMetricSources(workers.queues, workers);
 
 /**
  * A process that runs the workers only: `npm run start:workers`, or `npm start` with SNAPCAT_ROLE=workers.
@@ -25,23 +28,10 @@ export async function runWorkersOnly(config: Config, core: Core): Promise<void> 
     starting: () => (workers ? undefined : 'the workers (the store’s namespace in Redis, the queues)'),
     redisReady: () => (workers ? workers.redisReady() : redisHealth.reachable),
     waitingForRedis: 'the queues, the process manager and webhook deliveries wait for it',
+    // Read on scrape: nothing until the workers run.
     service: {
-      queues: () =>
-        workers
-          ? [
-              ...Object.values(workers.queues),
-              ...(workers.webhooks ? [workers.webhooks.deliveries.queue] : []),
-            ]
-          : [],
-      consumers: () =>
-        workers
-          ? [
-              leasedConsumerState('process_manager', workers.processManager),
-              ...(workers.webhooks?.dispatcher
-                ? [leasedConsumerState('webhook_dispatcher', workers.webhooks.dispatcher)]
-                : []),
-            ]
-          : [],
+      queues: () => (workers ? sources(workers).queues() : []),
+      consumers: () => (workers ? sources(workers).consumers() : []),
     },
   });
   const running = await startWorkers({
