@@ -89,19 +89,27 @@ export async function serveOps(options: OpsServerOptions): Promise<Server> {
   // Probes and scrapes are small and quick: a client that sends its request slowly holds nothing for long.
   server.headersTimeout = 5_000;
   server.requestTimeout = 10_000;
-  await new Promise<void>((resolve) => {
+  await listenOrExit(server, options.port, options.host, log);
+  return server;
+}
+
+/**
+ * Listens, or stops the process (exit 1) saying why: a process without its port must not go on working
+ * against the shared store and Redis unseen. Resolves once listening.
+ */
+export function listenOrExit(server: Server, port: number, host: string, log: Logger): Promise<void> {
+  return new Promise((resolve) => {
     // A failed bind (EADDRINUSE, EACCES) is the server's first error, before it listens.
     const failed = (error: Error) => {
-      log.error('cannot listen: stopping', { port: options.port, host: options.host, error: error.message });
+      log.error('cannot listen: stopping', { port, host, error: error.message });
       process.exit(1);
     };
     server.once('error', failed);
-    server.listen(options.port, options.host, () => {
+    server.listen(port, host, () => {
       server.off('error', failed);
       resolve();
     });
   });
-  return server;
 }
 
 /** Where the ops endpoints listen, for the `listening` line (nothing when there are none). */

@@ -6,6 +6,7 @@ import {
   closeRedis,
   connectRedis,
   createMetricsRegistry,
+  listenOrExit,
   openQueues,
   openStoreNamespace,
   redisHealth,
@@ -275,19 +276,8 @@ function listen(
   consoleDir: string,
 ): Server {
   const server = createServer(app);
-  // A failed bind (EADDRINUSE, EACCES) is the server's first error, before it listens.
-  server.once('error', started);
-  server.listen(config.port, config.host, () => {
-    server.off('error', started);
-    started();
-  });
-  function started(error?: Error) {
-    if (error) {
-      // Without the port the process must not go on running its workers and projector against the shared
-      // store and Redis.
-      log.error('cannot listen: stopping', { port: config.port, host: config.host, error: error.message });
-      process.exit(1);
-    }
+  void listenOrExit(server, config.port, config.host, log).then(started);
+  function started() {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     log.info('listening', {
