@@ -8,12 +8,7 @@ import {
   type CommandBus,
 } from '@snapcat/application';
 import type { SnapshotStorage } from '@snapcat/storage';
-import {
-  StoreAccessDeniedError,
-  type EventStore,
-  type EventStoreCounters,
-  type NewerEvent,
-} from '@snapcat/event-store';
+import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Problem, notFound, problemMiddleware, problemResponder } from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
@@ -34,6 +29,7 @@ import {
   registerCommandMetrics,
   sendProblem,
   type LogFn,
+  type ReadinessDeps,
   type Registry,
 } from '@snapcat/runtime';
 import { httpObservability, requestId, requestObserver } from './metrics';
@@ -49,7 +45,9 @@ import {
 } from './access';
 import type { TokenEntry } from '@snapcat/runtime';
 
-export interface AppDeps extends JobListDeps {
+/** `redisReady`, `storeAccessDenied` and `storeOutdated` make /readyz 503 (readiness.ts says when). */
+export interface AppDeps
+  extends JobListDeps, Pick<ReadinessDeps, 'redisReady' | 'storeAccessDenied' | 'storeOutdated'> {
   /** The read model: the job list, and the last view of a snapshot compacted out of its job (decision 0035). */
   readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith'> & Partial<Pick<ReadModel, 'snapshot'>>;
   bus: CommandBus;
@@ -67,18 +65,6 @@ export interface AppDeps extends JobListDeps {
   graphql?: ((req: IncomingMessage, res: ServerResponse) => unknown) & { graphqlEndpoint: string };
   /** Append-to-visible lag of the read model, for /readyz. */
   projectionLag?: () => Promise<unknown>;
-  /** Whether Redis (read model, queues, leases) answers: /readyz answers 503 while it does not. */
-  redisReady?: () => boolean;
-  /**
-   * A refusal of snapcat's credentials by the event store that still holds (InstrumentedEventStore's
-   * `accessDenied`): /readyz answers 503 naming the permission while there is one.
-   */
-  storeAccessDenied?: () => StoreAccessDeniedError | undefined;
-  /**
-   * The first event this process read that a newer snapcat wrote (InstrumentedEventStore's `newerEvent`):
-   * /readyz answers 503 from then on, as the process can no longer follow the log (decision 0037).
-   */
-  storeOutdated?: () => NewerEvent | undefined;
   /** Webhook subscriptions, or why they are disabled. */
   webhooks?: WebhookService | { disabled: string };
   /**
