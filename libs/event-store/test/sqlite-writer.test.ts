@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, StoreUnavailableError, WrongExpectedVersionError, type NewEvent } from '../src';
+import { eventually, sleep } from '../../../test/support/wait';
 
 /** The writer thread (sqlite-writer.ts): commits off the event loop, grouped, and loud when it dies. */
 describe('sqlite store: the writer thread', () => {
@@ -151,26 +152,19 @@ describe('sqlite store: the writer thread', () => {
     afterEach(() => idle.close());
     // The process's own threads, as the kernel counts them: a worker thread is one.
     const threads = () => readdirSync('/proc/self/task').length;
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    const waitFor = async (done: () => boolean) => {
-      for (let waited = 0; !done(); waited += 20) {
-        if (waited > 5_000) throw new Error('not within 5 s');
-        await sleep(20);
-      }
-    };
 
     it('the writer and checkpointer threads stop once idle, and the next write starts them again', async () => {
       const before = threads();
       await idle.append('s', events(1), 'no_stream');
       const first = idle.writerThread();
       expect(threads()).toBe(before + 2);
-      await waitFor(() => threads() === before);
+      await eventually(() => threads() === before, 5_000, 'the threads to stop');
 
       await idle.append('s', events(1), 0n); // a new writer: durable and visible as before
       expect(idle.writerThread()).not.toBe(first);
       expect(threads()).toBe(before + 2);
       expect(await idle.readStream('s')).toHaveLength(2);
-      await waitFor(() => threads() === before);
+      await eventually(() => threads() === before, 5_000, 'the threads to stop');
     });
 
     it('writes keep them running, and writes racing their stop are all committed, in order', async () => {
