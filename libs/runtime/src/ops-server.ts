@@ -5,7 +5,7 @@ import type { Core } from './boot';
 import type { Config } from './config';
 import type { Logger } from './log';
 import { createMetricsRegistry } from './metrics';
-import { readinessCheck, type Readiness } from './readiness';
+import { readinessCheck, sendNotReady, type Readiness } from './readiness';
 import { registerCommandMetrics, registerServiceMetrics, type ServiceMetricsDeps } from './service-metrics';
 
 export interface OpsServerOptions {
@@ -37,14 +37,7 @@ export async function serveOps(options: OpsServerOptions): Promise<Server> {
         if (state.ready) {
           return sendJson(res, 200, { status: 'ready', role, eventStore: 'reachable', redis: state.redis });
         }
-        res.setHeader('Retry-After', '1');
-        sendProblem(res, {
-          status: 503,
-          slug: 'unavailable',
-          title: 'Not ready',
-          detail: state.detail,
-          extra: { role, ...state.extra },
-        });
+        sendNotReady(res, state, { role });
       },
       '/metrics': async () => {
         const text = await metrics.metrics();

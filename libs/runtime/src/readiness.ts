@@ -1,5 +1,7 @@
 import { currentSchemaVersion } from '@snapcat/domain';
+import type { ServerResponse } from 'node:http';
 import { StoreAccessDeniedError, type EventStore, type NewerEvent } from '@snapcat/event-store';
+import { sendProblem } from './http-json';
 
 /** What every snapcat process's /readyz looks at (an API process adds its read model's lag and Flink's clusters). */
 export interface ReadinessDeps {
@@ -88,3 +90,19 @@ export const redisUnreachable = (waiting: string): Readiness & { ready: false } 
   detail: `Redis is unreachable: ${waiting}`,
   extra: { eventStore: 'reachable', redis: 'unreachable' },
 });
+
+/** /readyz's 503: the reason as a problem (`more` adds members, such as the process's role), asked again in 1 s. */
+export function sendNotReady(
+  res: ServerResponse,
+  { detail, extra }: { detail: string; extra: Record<string, unknown> },
+  more: Record<string, unknown> = {},
+): void {
+  res.setHeader('Retry-After', '1');
+  sendProblem(res, {
+    status: 503,
+    slug: 'unavailable',
+    title: 'Not ready',
+    detail,
+    extra: { ...more, ...extra },
+  });
+}

@@ -26,8 +26,8 @@ import {
   createMetricsRegistry,
   readinessCheck,
   redisUnreachable,
+  sendNotReady,
   registerCommandMetrics,
-  sendProblem,
   type LogFn,
   type ReadinessDeps,
   type Registry,
@@ -398,18 +398,14 @@ function readiness({
   const waitingForRedis = 'GraphQL queries, the workers and webhooks wait for it; REST commands keep working';
   const check = readinessCheck({ ...deps, waitingForRedis });
   return async (req, res) => {
-    const notReady = ({ detail, extra }: { detail: string; extra: Record<string, unknown> }) => {
-      res.setHeader('Retry-After', '1');
-      sendProblem(res, new Problem(503, 'unavailable', 'Not ready', detail, [], extra));
-    };
     const state = await check();
-    if (!state.ready) return notReady(state);
+    if (!state.ready) return sendNotReady(res, state);
     let projectionLagMs: unknown = null;
     try {
       if (state.redis === 'connected') projectionLagMs = (await projectionLag?.()) ?? null;
     } catch {
       // Redis went away between the health flag and the read (the flag follows within a moment).
-      return notReady(redisUnreachable(waitingForRedis));
+      return sendNotReady(res, redisUnreachable(waitingForRedis));
     }
     // Each Flink cluster's state, as the connector recorded it: informative, never a reason to be unready
     // (one cluster down must not take the catalog, nor the other clusters' jobs, with it). The route is
