@@ -48,6 +48,11 @@ export class UnreadableEventError extends Error {
     this.name = 'UnreadableEventError';
   }
 
+  /** What an answer names of it: its type and version (1 for an event written before versions). */
+  get named(): { eventType: string; schemaVersion: unknown } {
+    return { eventType: this.eventType, schemaVersion: this.schemaVersion ?? 1 };
+  }
+
   /** Whether a newer snapcat wrote it (an upgrade reads it), rather than it not fitting its version's shape. */
   get writtenByNewer(): boolean {
     return isNewerThanRead(this.eventType, this.schemaVersion);

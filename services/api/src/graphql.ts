@@ -822,11 +822,7 @@ function unreadableEventError(error: unknown): GraphQLError | undefined {
   const original = error instanceof GraphQLError ? error.originalError : error;
   if (!(original instanceof UnreadableEventError)) return undefined;
   return new GraphQLError(original.message, {
-    extensions: {
-      code: 'UNAVAILABLE',
-      eventType: original.eventType,
-      schemaVersion: original.schemaVersion ?? 1,
-    },
+    extensions: { code: 'UNAVAILABLE', ...original.named },
   });
 }
 

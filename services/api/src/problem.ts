@@ -276,10 +276,14 @@ function unavailableProblem(
     // The job's log holds an event this snapcat cannot read (a newer one wrote it, decision 0037): no answer
     // from this process would be right; an upgraded replica can give one.
     say(error.message, 'an event of the log cannot be read', { error: error.message });
-    const problem = new Problem(503, 'unreadable-event', 'Service unavailable', error.message, [], {
-      eventType: error.eventType,
-      schemaVersion: error.schemaVersion ?? 1,
-    });
+    const problem = new Problem(
+      503,
+      'unreadable-event',
+      'Service unavailable',
+      error.message,
+      [],
+      error.named,
+    );
     return { problem, retryAfterS: 1 };
   }
   if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
