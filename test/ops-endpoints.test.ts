@@ -139,16 +139,14 @@ describe('the ops endpoints of a workers and a projector process (SNAPCAT_OPS_PO
   }, 90_000);
 
   it('a projector process: ready, its lease on /metrics; on every interface without tokens (it serves no API)', async () => {
-    const projector = await start(
-      {
-        SNAPCAT_OPS_PORT: '0',
-        SNAPCAT_HOST: '0.0.0.0', // no SNAPCAT_TOKENS: an API process would be refused this
-        SNAPCAT_QUEUE_PREFIX: `${prefix}-p`,
-        // A store of its own: the first test's holds an event a newer snapcat wrote.
-        SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'projector.db')}`,
-      },
-      'services/projector/src/main.ts',
-    );
+    const projectorEnv = {
+      SNAPCAT_OPS_PORT: '0',
+      SNAPCAT_HOST: '0.0.0.0', // no SNAPCAT_TOKENS: an API process would be refused this
+      SNAPCAT_QUEUE_PREFIX: `${prefix}-p`,
+      // A store of its own: the first test's holds an event a newer snapcat wrote.
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'projector.db')}`,
+    };
+    const projector = await start(projectorEnv, 'services/projector/src/main.ts');
     try {
       expect(await json(`${projector.url}/readyz`)).toMatchObject({
         status: 200,
@@ -160,10 +158,40 @@ describe('the ops endpoints of a workers and a projector process (SNAPCAT_OPS_PO
         10_000,
         'the projector’s lease',
       );
+
+      // A standby beside it reports where the read model is (the active one's position), not none.
+      const standby = await start(projectorEnv, 'services/projector/src/main.ts');
+      const api = await start({
+        ...projectorEnv,
+        SNAPCAT_HOST: '127.0.0.1',
+        SNAPCAT_OPS_PORT: '',
+        SNAPCAT_ROLE: 'api',
+        SNAPCAT_PROJECTOR: 'off',
+      });
+      expect((await client(api.url).put(`/jobs/${JOB}`, { tasks: ['a'] })).status).toBe(201);
+      const positions = async () => {
+        const [active, standing] = await Promise.all([metricsOf(projector), metricsOf(standby)]);
+        const position = sample('snapcat_consumer_position', 'projector');
+        return {
+          active: sample('snapcat_consumer_active', 'projector').exec(standing)?.[1],
+          activePosition: position.exec(active)?.[1],
+          standbyPosition: position.exec(standing)?.[1],
+        };
+      };
+      await eventually(
+        async () => {
+          const { active, activePosition, standbyPosition } = await positions();
+          return active === '0' && activePosition !== undefined && standbyPosition === activePosition;
+        },
+        15_000,
+        'the standby to report the active projector’s position',
+      );
+      expect(Number((await positions()).standbyPosition)).toBeGreaterThan(0);
     } finally {
+      for (const service of running) await service.stop(); // before their keys go
       await deleteKeys(`${prefix}-p`);
     }
-  }, 60_000);
+  }, 90_000);
 
   it('a projector whose Redis is down at its start: alive and saying why it is not ready, while it waits', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/projector/src/main.ts'], {

@@ -94,6 +94,30 @@ export const leasedConsumerState = (
   blocked: state.blocked !== undefined,
 });
 
+/** What /metrics reads of the read model's projector. */
+interface ProjectorConsumer {
+  active: boolean;
+  position: Position | undefined;
+  blocked?: unknown;
+}
+
+/**
+ * The projector as /metrics reports it: this process's position while its projector holds the lease, else
+ * the read model's (the active projector's, from Redis). A standby reports where the read model is, not
+ * where it stood when it last held the lease, so every process reports the same position.
+ */
+export async function projectorConsumerState(
+  projector: ProjectorConsumer | undefined,
+  readModelPosition: () => Promise<Position | null>,
+): Promise<ConsumerState> {
+  return {
+    consumer: 'projector',
+    active: projector?.active ?? false,
+    position: projector?.active ? projector.position : await readModelPosition(),
+    blocked: projector?.blocked !== undefined,
+  };
+}
+
 /** The workers' part of a process's /metrics: their queues and webhook deliveries', and their two consumers. */
 export function workerMetricSources(
   queues: Record<string, CountedQueue>,

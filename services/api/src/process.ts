@@ -9,6 +9,7 @@ import {
   listenOrExit,
   openQueues,
   openStoreNamespace,
+  projectorConsumerState,
   redisHealth,
   registerServiceMetrics,
   workerMetricSources,
@@ -165,20 +166,13 @@ function registerProcessMetrics(
   registerServiceMetrics(metrics, {
     queues: workerSources.queues,
     projectionLag: projectionLagOf(running),
-    consumers: async () => [await projectorState(running), ...workerSources.consumers()],
+    consumers: async () => [
+      await projectorConsumerState(running.projector, () => running.readModel.position()),
+      ...workerSources.consumers(),
+    ],
     redisReady,
     store,
   });
-}
-
-/** The projector: this process's, or the active one's position from Redis while this one stands by. */
-async function projectorState({ projector, readModel }: RunningParts): Promise<ConsumerState> {
-  return {
-    consumer: 'projector',
-    active: projector?.active ?? false,
-    position: projector?.active ? projector.position : await readModel.position(),
-    blocked: projector?.blocked !== undefined,
-  };
 }
 
 interface AppParts {

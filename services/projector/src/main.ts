@@ -1,6 +1,6 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
-import { Projector, ReadModelKeys } from '@snapcat/read-model';
+import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import {
   closeOps,
   closeRedis,
@@ -9,6 +9,7 @@ import {
   openCore,
   openStoreNamespace,
   opsAddress,
+  projectorConsumerState,
   redisHealth,
   startOpsEndpoints,
   stopOnSignals,
@@ -23,7 +24,9 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit({ servesApi: false });
   const core = openCore(config);
   const { log, store } = core;
-  let projector: Projector | undefined = undefined; // set once it is made: the ops endpoints come first
+  // Set once they are made: the ops endpoints come first.
+  let projector: Projector | undefined = undefined;
+  let readModel: ReadModel | undefined = undefined;
   let started = false;
   const redis = connectRedis(config.redisUrl);
   const ops = await startOpsEndpoints(config, core, {
@@ -34,17 +37,10 @@ async function main(): Promise<void> {
     service: {
       // A standby knows no lag: the active projector's is reported by its own process.
       projectionLag: async () => (projector?.active ? projector.lag() : null),
-      consumers: () =>
-        projector
-          ? [
-              {
-                consumer: 'projector',
-                active: projector.active,
-                position: projector.position,
-                blocked: projector.blocked !== undefined,
-              },
-            ]
-          : [],
+      consumers: async () => {
+        const model = readModel;
+        return projector && model ? [await projectorConsumerState(projector, () => model.position())] : [];
+      },
     },
   });
   const prefix = await openStoreNamespace(config, store, log);
@@ -62,6 +58,7 @@ async function main(): Promise<void> {
     log,
     publish: (message) => pubsub.publish(channel, message.jobId, message),
   });
+  readModel = new ReadModel(redis, prefix);
   projector = running;
   await running.start();
   started = true;
