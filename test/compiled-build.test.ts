@@ -41,6 +41,8 @@ describe('the compiled build (dist/, node without tsx)', () => {
     group: string[];
     /** NODE_ENV as the service's node saw it, npm started without one. */
     nodeEnv: string | undefined;
+    /** glibc's MALLOC_ARENA_MAX as the service's node saw it, npm started without one. */
+    mallocArenaMax: string | undefined;
     readyz: number;
     code: number | null;
     left: number;
@@ -54,13 +56,17 @@ describe('the compiled build (dist/, node without tsx)', () => {
       SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
       SNAPCAT_QUEUE_PREFIX: prefix,
       NODE_ENV: '', // unset, as an operator's shell has it (jest sets `test`)
+      MALLOC_ARENA_MAX: '',
     });
     try {
       const processes = processGroup(npm.group);
       const group = processes.map((p) => p.command);
       const node = processes.find((p) => p.command.startsWith('node '));
       const environ = node ? readFileSync(`/proc/${node.pid}/environ`, 'utf8').split('\0') : [];
-      const nodeEnv = environ.find((v) => v.startsWith('NODE_ENV='))?.slice('NODE_ENV='.length);
+      const variable = (name: string) =>
+        environ.find((v) => v.startsWith(`${name}=`))?.slice(name.length + 1);
+      const nodeEnv = variable('NODE_ENV');
+      const mallocArenaMax = variable('MALLOC_ARENA_MAX');
       const readyz = await until(
         async () => ((await fetch(`${npm.url}/readyz`)).status === 200 ? 200 : undefined),
         10_000,
@@ -72,7 +78,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
         5000,
         'no process of the group left',
       ).catch(() => processGroup(npm.group).length);
-      firstStart = { logs: npm.logs, group, nodeEnv, readyz, code, left };
+      firstStart = { logs: npm.logs, group, nodeEnv, mallocArenaMax, readyz, code, left };
     } finally {
       npm.killGroup();
     }
@@ -98,6 +104,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
       expect.stringMatching(/^npm/),
     ]);
     expect(firstStart.nodeEnv).toBe('production'); // as in the Dockerfile, unless the operator sets one
+    expect(firstStart.mallocArenaMax).toBe('2'); // decision 0029: two malloc arenas, as in the Dockerfile
     expect(firstStart.readyz).toBe(200);
     expect(firstStart.code).toBe(0);
     expect(firstStart.logs.join('\n')).toContain('"msg":"stopped"');
@@ -290,6 +297,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
     const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
     expect(cmd).toEqual(['node', '--enable-source-maps', API]);
+    expect(dockerfile).toMatch(/^\s+MALLOC_ARENA_MAX=2 \\$/m); // as `npm start` runs it (decision 0029)
     const compose = readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
     const commands = [...compose.matchAll(/^\s+command: (\[.*\])$/gm)].map(([, list]) =>
       JSON.parse(list!.replace(/'/g, '"')),

@@ -16,7 +16,7 @@ import { MemoryEventStore, SqliteEventStore, type EventStore } from '@snapcat/ev
 import { rebuildReadModel } from '@snapcat/read-model';
 import {
   REPO_ROOT,
-  npmStartNodeEnv,
+  npmStartEnv,
   startService,
   testPrefix,
   type RunningService,
@@ -1145,7 +1145,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-bench-'));
   const started = Date.now();
   // In the mode snapcat's services run in, as `npm start` runs them.
-  const mode = { NODE_ENV: npmStartNodeEnv() };
+  const mode = npmStartEnv();
   const baseline = await startService(mode, 'bench/src/baseline-server.ts', GC_TRACE_FLAGS);
   try {
     const benchmarks: [number[], () => Promise<void>][] = [

@@ -18,8 +18,14 @@ export interface RunningService {
 /** A Redis key prefix of its own for each test, so parallel suites never share queues or leases. */
 export const testPrefix = (name: string) => `snapcat-test-${name}-${process.pid}-${Date.now().toString(36)}`;
 
-/** NODE_ENV as `npm start` sets it (package.json's `${NODE_ENV:-production}`): the environment's, else production. */
-export const npmStartNodeEnv = (): string => process.env.NODE_ENV || 'production';
+/**
+ * The environment `npm start` gives the service (package.json's `${NODE_ENV:-production}` and
+ * `${MALLOC_ARENA_MAX:-2}`): the environment's values, else production mode and two malloc arenas.
+ */
+export const npmStartEnv = (): Record<string, string> => ({
+  NODE_ENV: process.env.NODE_ENV || 'production',
+  MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || '2',
+});
 
 /**
  * Starts snapcat as a child process, as `npm start` does (API and workers), and waits until it is up.
@@ -47,7 +53,7 @@ export async function startService(
     cwd: REPO_ROOT,
     env: {
       ...process.env,
-      ...(compiled ? { NODE_ENV: npmStartNodeEnv() } : {}),
+      ...(compiled ? npmStartEnv() : {}),
       SNAPCAT_PORT: '0',
       SNAPCAT_HOST: '127.0.0.1',
       ...(ownPrefix ? { SNAPCAT_QUEUE_PREFIX: ownPrefix } : {}),

@@ -1,5 +1,6 @@
-// `npm start` (and `npm run start:*`): `node tools/build/start.mjs && NODE_ENV=${NODE_ENV:-production} exec node
-// --enable-source-maps <dist>/…/main.js` (production mode unless the operator says otherwise, as in the Dockerfile).
+// `npm start` (and `npm run start:*`): `node tools/build/start.mjs && NODE_ENV=${NODE_ENV:-production}
+// MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} exec node --enable-source-maps <dist>/…/main.js` (production mode and two
+// malloc arenas unless the operator says otherwise, as in the Dockerfile; decision 0029 for the arenas).
 // This script only makes sure the compiled build is there and matches the tree (tools/build/inputs.mjs); it
 // builds with tools/build/build.mjs, saying so in one line on stderr, when the build is missing or stale, and
 // exits non-zero with the build's own error when that fails. The shell then replaces itself with node on the
