@@ -69,6 +69,12 @@ describe('the ops endpoints of a workers and a projector process (SNAPCAT_OPS_PO
       status: 200,
       body: { status: 'ok', role: 'workers' },
     });
+    // Listening comes before ready: the workers' own Redis connections may still be connecting.
+    await eventually(
+      async () => (await fetch(`${workers.url}/readyz`)).status === 200,
+      10_000,
+      'the workers process to be ready',
+    );
     expect(await json(`${workers.url}/readyz`)).toMatchObject({
       status: 200,
       body: { status: 'ready', role: 'workers', eventStore: 'reachable', redis: 'connected' },
