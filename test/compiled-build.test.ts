@@ -259,7 +259,7 @@ describe('the compiled build (dist/, node without tsx)', () => {
   ])('the %s entry point starts and stops on SIGTERM with exit 0', async (role, entry) => {
     const service = await start(entry);
     expect(service.logs.join('\n')).toContain(`"role":"${role}"`);
-    // These entry points log `listening` just before they install their signal handlers (stopOnSignals): a
+    // These entry points log `listening` just before they install their signal handlers: a
     // SIGTERM in between would meet node's default action, whichever way the code was compiled.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const { code, loaded } = await stop(service);

@@ -179,6 +179,10 @@ export class InstrumentedEventStore implements EventStore {
     await this.inner.setStreamMaxCount?.(streamId, maxCount);
   }
 
+  onUnrecoverable(listener: (error: Error) => void): void {
+    this.inner.onUnrecoverable?.(listener);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

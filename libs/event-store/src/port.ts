@@ -141,6 +141,12 @@ export interface EventStore {
    * Idempotent. A store without it keeps every event.
    */
   setStreamMaxCount?(streamId: string, maxCount: number): Promise<void>;
+  /**
+   * Calls the listener once the store has failed in a way only a new process cures (the embedded store's
+   * writer thread stopped): every later call fails, so the process should stop and be restarted. A store
+   * without such failures never calls it.
+   */
+  onUnrecoverable?(listener: (error: Error) => void): void;
   close(): Promise<void>;
 }
 

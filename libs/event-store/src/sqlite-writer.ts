@@ -92,6 +92,8 @@ export class SqliteWriter {
     file: string,
     /** Called after each commit, before its callers hear of it (subscriptions' wake-up). */
     private readonly onCommit: () => void,
+    /** Called once if the thread stops without being closed, with the error every later call gets. */
+    private readonly onStopped: (failure: StoreUnavailableError) => void = () => {},
   ) {
     this.worker = new Worker(require.resolve('./sqlite-writer-thread.cjs'), {
       workerData: {
@@ -218,13 +220,14 @@ export class SqliteWriter {
   private stopped(reason: string): void {
     if (this.failure || (this.closing && !this.inFlight && this.queued.length === 0)) return;
     this.failure = new StoreUnavailableError(
-      `the SQLite event store's writer thread stopped (${reason}): nothing can be written until the process restarts`,
+      `the SQLite event store's writer thread stopped (${reason}): nothing can be written or read until the process restarts`,
     );
     const lost = [...(this.inFlight ?? []), ...this.queued];
     this.inFlight = undefined;
     this.queued = [];
     lost.forEach((p) => p.reject(this.failure));
     this.drained?.();
+    this.onStopped(this.failure);
   }
 }
 

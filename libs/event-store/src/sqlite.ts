@@ -54,6 +54,7 @@ const THREADS_IDLE_MS = 30_000;
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly appended = new EventEmitter().setMaxListeners(0);
+  private readonly unrecoverable: ((error: Error) => void)[] = [];
   private readonly statements;
   private readonly readAllStatements = new Map<string, Database.Statement<unknown[], Row>>();
   /** Started with the first write and stopped when idle: a process that only reads starts no thread. */
@@ -130,12 +131,21 @@ export class SqliteEventStore implements EventStore {
   writerThread(): SqliteWriter {
     if (this.closed) throw new StoreUnavailableError('the SQLite event store is closed');
     if (!this.writer) {
-      const writer = new SqliteWriter(this.file, () => this.appended.emit('appended'));
+      const writer = new SqliteWriter(
+        this.file,
+        () => this.appended.emit('appended'),
+        (failure) => this.unrecoverable.forEach((listener) => listener(failure)),
+      );
       this.writer = writer;
       this.checkpointer = this.startCheckpointer(writer);
       this.stopThreadsWhenIdle(writer);
     }
     return this.writer;
+  }
+
+  /** A writer thread that stopped without being closed: this store fails every call until the process ends. */
+  onUnrecoverable(listener: (error: Error) => void): void {
+    this.unrecoverable.push(listener);
   }
 
   /**

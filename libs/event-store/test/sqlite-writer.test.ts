@@ -85,6 +85,8 @@ describe('sqlite store: the writer thread', () => {
   });
 
   it('a killed writer thread fails the appends in flight and every later call loudly; nothing half-written', async () => {
+    const unrecoverable: Error[] = [];
+    store.onUnrecoverable((error) => unrecoverable.push(error));
     await store.append('warm', events(1), 'no_stream');
     const inFlight = store.append('large', events(20_000, 200), 'no_stream');
     const queued = (async () => {
@@ -98,6 +100,10 @@ describe('sqlite store: the writer thread', () => {
     await expect(queued).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(store.append('later', events(1), 'no_stream')).rejects.toThrow(/writer thread stopped/);
     await expect(store.readAll({ maxCount: 1 })).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Said once, with the error every call gets: the process stops on it (stopOnSignalOrStoreFailure).
+    expect(unrecoverable).toHaveLength(1);
+    expect(unrecoverable[0]).toBeInstanceOf(StoreUnavailableError);
+    expect(unrecoverable[0]!.message).toMatch(/writer thread stopped/);
 
     const reopened = new SqliteEventStore(join(dir, 'events.db'));
     try {
@@ -154,6 +160,8 @@ describe('sqlite store: the writer thread', () => {
     const threads = () => readdirSync('/proc/self/task').length;
 
     it('the writer and checkpointer threads stop once idle, and the next write starts them again', async () => {
+      const unrecoverable: Error[] = [];
+      idle.onUnrecoverable((error) => unrecoverable.push(error));
       const before = threads();
       await idle.append('s', events(1), 'no_stream');
       const first = idle.writerThread();
@@ -165,6 +173,8 @@ describe('sqlite store: the writer thread', () => {
       expect(threads()).toBe(before + 2);
       expect(await idle.readStream('s')).toHaveLength(2);
       await eventually(() => threads() === before, 5_000, 'the threads to stop');
+      await idle.close();
+      expect(unrecoverable).toEqual([]); // stopping at rest, or closing, is no failure
     });
 
     it('writes keep them running, and writes racing their stop are all committed, in order', async () => {

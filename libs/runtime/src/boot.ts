@@ -121,18 +121,23 @@ async function identifyStore(store: EventStore, log: Logger, waitMs = 5000): Pro
  * `drain`: what talks to Redis or to clients (HTTP server, workers, projector), abandoned with a warning
  * two seconds before the grace ends, since a Redis that is down never lets it finish. Then `close`: flush
  * and close the event store, which must always happen (a clean SQLite close leaves no -wal behind).
+ *
+ * A store that fails beyond repair (the embedded store's writer thread stopped: every call fails from then
+ * on) runs the same shutdown and exits 1, so that the supervisor (systemd, Docker's restart policy,
+ * Kubernetes) starts a new process: staying up unready would need a person to notice, as liveness is fine.
  */
-export function stopOnSignals(
+export function stopOnSignalOrStoreFailure(
   log: Logger,
+  store: Pick<EventStore, 'onUnrecoverable'>,
   graceMs: number,
   steps: { drain: () => Promise<void>; close: () => Promise<void> },
 ): void {
   let stopping = false;
-  const handler = (signal: string) => {
+  const stop = (why: { signal: string } | { failure: string }, exitCode: 0 | 1) => {
     if (stopping) return;
     stopping = true;
     const started = Date.now();
-    log.info('stopping', { signal });
+    log.info('stopping', why);
     setTimeout(() => process.exit(1), graceMs).unref();
     const drainMs = Math.max(graceMs - 2000, graceMs / 2);
     const abandoned = new Promise<boolean>((resolve) => setTimeout(() => resolve(true), drainMs).unref());
@@ -148,13 +153,19 @@ export function stopOnSignals(
         if (timedOut) log.warn('shutdown: stopped waiting for Redis and clients', { afterMs: drainMs });
         await steps.close();
         log.info('stopped', { ms: Date.now() - started, drained: !timedOut });
-        process.exit(0);
+        process.exit(exitCode);
       })
       .catch((error: unknown) => {
         log.error('stop failed', { error: String(error) });
         process.exit(1);
       });
   };
-  process.on('SIGTERM', () => handler('SIGTERM'));
-  process.on('SIGINT', () => handler('SIGINT'));
+  process.on('SIGTERM', () => stop({ signal: 'SIGTERM' }, 0));
+  process.on('SIGINT', () => stop({ signal: 'SIGINT' }, 0));
+  store.onUnrecoverable?.((error) => {
+    log.error('the event store cannot go on: stopping with exit code 1 so that a new process takes over', {
+      error: error.message,
+    });
+    stop({ failure: error.message }, 1);
+  });
 }

@@ -14,7 +14,7 @@ import {
   registerServiceMetrics,
   workerMetricSources,
   startEmbeddedRedis,
-  stopOnSignals,
+  stopOnSignalOrStoreFailure,
   workerKeys,
   type Config,
   type ConsumerState,
@@ -100,7 +100,7 @@ export async function runApi(config: Config, core: Core, options: ApiProcessOpti
   const app = composeApp({ config, core, options, prefix, storage, redis, pubsub, keys, running, metrics });
   const server = listen(app, config, core, running, options.files.consoleDir);
 
-  stopOnSignals(log, config.shutdownGraceMs, {
+  stopOnSignalOrStoreFailure(log, store, config.shutdownGraceMs, {
     drain: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -12,7 +12,7 @@ import {
   projectorConsumerState,
   redisHealth,
   startOpsEndpoints,
-  stopOnSignals,
+  stopOnSignalOrStoreFailure,
 } from '@snapcat/runtime';
 
 /**
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   await running.start();
   started = true;
   // Signals are handled before `listening` is logged: a supervisor may stop the process at once.
-  stopOnSignals(log, config.shutdownGraceMs, {
+  stopOnSignalOrStoreFailure(log, store, config.shutdownGraceMs, {
     drain: () => running.stop(),
     close: async () => {
       await closeRedis(redis);

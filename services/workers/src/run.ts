@@ -4,7 +4,7 @@ import {
   opsAddress,
   redisHealth,
   startOpsEndpoints,
-  stopOnSignals,
+  stopOnSignalOrStoreFailure,
   workerMetricSources,
   type Config,
   type Core,
@@ -44,7 +44,7 @@ export async function runWorkersOnly(config: Config, core: Core): Promise<void> 
   });
   workers = running;
   // Signals are handled before `listening` is logged: a supervisor may stop the process at once.
-  stopOnSignals(log, config.shutdownGraceMs, {
+  stopOnSignalOrStoreFailure(log, store, config.shutdownGraceMs, {
     drain: () => running.close(),
     close: async () => {
       await bus.flush();
