@@ -6,6 +6,7 @@ import type { Config } from './config';
 import type { Logger } from './log';
 import { createMetricsRegistry } from './metrics';
 import { readinessCheck, sendNotReady, type Readiness } from './readiness';
+import type { RedisState } from './redis';
 import { registerCommandMetrics, registerServiceMetrics, type ServiceMetricsDeps } from './service-metrics';
 
 export interface OpsServerOptions {
@@ -124,7 +125,7 @@ export async function startOpsEndpoints(
   options: {
     role: OpsServerOptions['role'];
     starting: () => string | undefined;
-    redisReady: () => boolean;
+    redisState: () => RedisState;
     waitingForRedis: string;
     service: ServiceMetricsDeps;
   },
@@ -132,12 +133,12 @@ export async function startOpsEndpoints(
   if (config.opsPort === undefined) return undefined;
   const metrics = createMetricsRegistry();
   registerCommandMetrics(metrics, bus, store.counters);
-  registerServiceMetrics(metrics, { store, redisReady: options.redisReady, ...options.service });
+  registerServiceMetrics(metrics, { store, redisState: options.redisState, ...options.service });
   const ready = readinessCheck({
     store,
     storeAccessDenied: () => store.accessDenied,
     storeOutdated: () => store.newerEvent,
-    redisReady: options.redisReady,
+    redisState: options.redisState,
     waitingForRedis: options.waitingForRedis,
     starting: options.starting,
     log: log.error,

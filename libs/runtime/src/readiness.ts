@@ -2,6 +2,7 @@ import { currentSchemaVersion } from '@snapcat/domain';
 import type { ServerResponse } from 'node:http';
 import { StoreAccessDeniedError, type EventStore, type NewerEvent } from '@snapcat/event-store';
 import { sendProblem } from './http-json';
+import type { RedisState } from './redis';
 
 /** What every snapcat process's /readyz looks at (an API process adds its read model's lag and Flink's clusters). */
 export interface ReadinessDeps {
@@ -17,7 +18,7 @@ export interface ReadinessDeps {
    */
   storeOutdated?: () => NewerEvent | undefined;
   /** Whether Redis (read model, queues, leases) answers; absent: the process uses none. */
-  redisReady?: () => boolean;
+  redisState?: () => RedisState;
   /** What of the process waits while Redis is down, and what goes on (said when it is). */
   waitingForRedis: string;
   /** What the process is still starting, if it is (not ready until it has started). */
@@ -39,7 +40,7 @@ export function readinessCheck({
   store,
   storeAccessDenied,
   storeOutdated,
-  redisReady,
+  redisState,
   waitingForRedis,
   starting,
   log,
@@ -77,18 +78,22 @@ export function readinessCheck({
         extra: { eventStore: 'newer-events', eventType: newer.type, schemaVersion: newer.schemaVersion },
       };
     }
-    if (redisReady && !redisReady()) return redisUnreachable(waitingForRedis);
+    const redis = redisState?.();
+    if (redis !== undefined && redis !== 'ready') return redisNotReady(redis, waitingForRedis);
     const unfinished = starting?.();
     if (unfinished) return { ready: false, detail: `starting: ${unfinished}`, extra: { starting: true } };
-    return { ready: true, redis: redisReady ? 'connected' : 'not used' };
+    return { ready: true, redis: redisState ? 'connected' : 'not used' };
   };
 }
 
 /** Not ready without Redis: the read model, the queues and the leases need it. */
-export const redisUnreachable = (waiting: string): Readiness & { ready: false } => ({
+export const redisNotReady = (
+  redis: 'connecting' | 'unreachable',
+  waiting: string,
+): Readiness & { ready: false } => ({
   ready: false,
-  detail: `Redis is unreachable: ${waiting}`,
-  extra: { eventStore: 'reachable', redis: 'unreachable' },
+  detail: redis === 'connecting' ? `connecting to Redis: ${waiting}` : `Redis is unreachable: ${waiting}`,
+  extra: { eventStore: 'reachable', redis },
 });
 
 /** /readyz's 503: the reason as a problem (`more` adds members, such as the process's role), asked again in 1 s. */

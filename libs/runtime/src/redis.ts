@@ -50,6 +50,16 @@ class RedisHealth {
 
 export const redisHealth = new RedisHealth();
 
+/** What /readyz says of Redis: `connecting` until a new connection is first ready, unless one has failed. */
+export type RedisState = 'ready' | 'connecting' | 'unreachable';
+
+/** The state of one connection, and `unreachable` while any connection connectRedis made is failing. */
+export function connectionState(connection: { status: string }): RedisState {
+  if (!redisHealth.reachable) return 'unreachable';
+  if (connection.status === 'ready') return 'ready';
+  return ['wait', 'connecting', 'connect'].includes(connection.status) ? 'connecting' : 'unreachable';
+}
+
 /**
  * Whether an error is Redis being unreachable (refused, reset, broken pipe, timed out, closed), which redisHealth reports
  * once per change; the error events of BullMQ queues and workers repeat it at every reconnection attempt.

@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { CommandBus } from '@snapcat/application';
 import type { EventStore, EventStoreCounters, Position } from '@snapcat/event-store';
 import { countersOnScrape, gaugeOnScrape, positionValue } from './metrics';
+import type { RedisState } from './redis';
 
 /*
  * The families every snapcat process reports on /metrics beside Node's own: the command bus's and the event
@@ -146,8 +147,8 @@ export interface ServiceMetricsDeps {
   projectionLag?: () => Promise<unknown>;
   /** The log consumers and their positions. */
   consumers?: () => ConsumerState[] | Promise<ConsumerState[]>;
-  /** Whether Redis answers: while it does not, the families read from it are left empty at once. */
-  redisReady?: () => boolean;
+  /** Whether Redis answers: until it does, the families read from it are left empty at once. */
+  redisState?: () => RedisState;
   /** The log, for its head position. */
   store?: EventStore;
   /** How long a scrape waits for Redis or the store before leaving a family empty. */
@@ -161,7 +162,8 @@ export interface ServiceMetricsDeps {
 export function registerServiceMetrics(registry: Registry, deps: ServiceMetricsDeps): void {
   const timeoutMs = deps.timeoutMs ?? 1000;
   const needRedis = () => {
-    if (deps.redisReady && !deps.redisReady()) throw new Error('redis unreachable');
+    const redis = deps.redisState?.();
+    if (redis !== undefined && redis !== 'ready') throw new Error(`redis ${redis}`);
   };
   const family = { registry, timeoutMs, needRedis };
   if (deps.queues) registerQueueDepth(family, deps.queues);

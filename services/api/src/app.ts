@@ -25,7 +25,7 @@ import type { WebhookService } from '@snapcat/webhooks';
 import {
   createMetricsRegistry,
   readinessCheck,
-  redisUnreachable,
+  redisNotReady,
   sendNotReady,
   registerCommandMetrics,
   type LogFn,
@@ -45,9 +45,9 @@ import {
 } from './access';
 import type { TokenEntry } from '@snapcat/runtime';
 
-/** `redisReady`, `storeAccessDenied` and `storeOutdated` make /readyz 503 (readiness.ts says when). */
+/** `redisState`, `storeAccessDenied` and `storeOutdated` make /readyz 503 (readiness.ts says when). */
 export interface AppDeps
-  extends JobListDeps, Pick<ReadinessDeps, 'redisReady' | 'storeAccessDenied' | 'storeOutdated'> {
+  extends JobListDeps, Pick<ReadinessDeps, 'redisState' | 'storeAccessDenied' | 'storeOutdated'> {
   /** The read model: the job list, and the last view of a snapshot compacted out of its job (decision 0035). */
   readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith'> & Partial<Pick<ReadModel, 'snapshot'>>;
   bus: CommandBus;
@@ -391,7 +391,7 @@ function readiness({
   projectionLag,
   clusters,
   ...deps
-}: Pick<AppDeps, 'store' | 'storeAccessDenied' | 'storeOutdated' | 'redisReady' | 'projectionLag' | 'log'> & {
+}: Pick<AppDeps, 'store' | 'storeAccessDenied' | 'storeOutdated' | 'redisState' | 'projectionLag' | 'log'> & {
   clusters: ClusterRepository;
 }): express.RequestHandler {
   // Commands need only the event store, so they go on; the answer says so, for whoever routes traffic on it.
@@ -405,7 +405,7 @@ function readiness({
       if (state.redis === 'connected') projectionLagMs = (await projectionLag?.()) ?? null;
     } catch {
       // Redis went away between the health flag and the read (the flag follows within a moment).
-      return sendNotReady(res, redisUnreachable(waitingForRedis));
+      return sendNotReady(res, redisNotReady('unreachable', waitingForRedis));
     }
     // Each Flink cluster's state, as the connector recorded it: informative, never a reason to be unready
     // (one cluster down must not take the catalog, nor the other clusters' jobs, with it). The route is

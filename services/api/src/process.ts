@@ -11,6 +11,8 @@ import {
   openStoreNamespace,
   projectorConsumerState,
   redisHealth,
+  connectionState,
+  type RedisState,
   registerServiceMetrics,
   workerMetricSources,
   startEmbeddedRedis,
@@ -96,7 +98,7 @@ export async function runApi(config: Config, core: Core, options: ApiProcessOpti
   const metrics = createMetricsRegistry();
   // An API process without workers counts the queues too: a workers-only process serves no /metrics.
   const queues = workers ? undefined : openQueues(redis.connect(), prefix);
-  registerProcessMetrics(metrics, core, running, workers?.queues ?? queues!, redis.ready);
+  registerProcessMetrics(metrics, core, running, workers?.queues ?? queues!, redis.state);
   const app = composeApp({ config, core, options, prefix, storage, redis, pubsub, keys, running, metrics });
   const server = listen(app, config, core, running, options.files.consoleDir);
 
@@ -141,7 +143,7 @@ function trackedRedis(config: Config) {
     connect,
     /** The process's own connection (the orphan report). */
     main,
-    ready: () => redisHealth.reachable && main.status === 'ready',
+    state: () => connectionState(main),
   };
 }
 type TrackedRedis = ReturnType<typeof trackedRedis>;
@@ -157,7 +159,7 @@ function registerProcessMetrics(
   { store }: Core,
   running: RunningParts,
   queues: Record<string, CountedQueue>,
-  redisReady: () => boolean,
+  redisState: () => RedisState,
 ): void {
   const workerSources = workerMetricSources(queues, {
     processManager: running.workers?.processManager,
@@ -170,7 +172,7 @@ function registerProcessMetrics(
       await projectorConsumerState(running.projector, () => running.readModel.position()),
       ...workerSources.consumers(),
     ],
-    redisReady,
+    redisState,
     store,
   });
 }
@@ -237,7 +239,7 @@ function composeApp({
       keyPrefix: `${prefix}:ratelimit`,
     }),
     projectionLag: projectionLagOf(running),
-    redisReady: redis.ready,
+    redisState: redis.state,
     // What the store refuses snapcat's credentials (a request, the projector or a consumer met it): unready.
     storeAccessDenied: () => store.accessDenied,
     // An event a newer snapcat wrote (a rolling upgrade): unready, so traffic goes to upgraded replicas.

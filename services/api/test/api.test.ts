@@ -29,13 +29,21 @@ describe('REST API over HTTP', () => {
       expect(ready.body.status).toBe('ready');
     });
     it('/readyz answers 503 naming Redis while it is unreachable, and says that commands go on', async () => {
-      const down = apiFixture({ redisReady: () => false });
+      const down = apiFixture({ redisState: () => 'unreachable' });
       const ready = await request(down.app).get('/readyz');
       await down.close();
       expect(ready.status).toBe(503);
       expect(ready.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(ready.body).toMatchObject({ status: 503, eventStore: 'reachable', redis: 'unreachable' });
       expect(ready.body.detail).toMatch(/Redis is unreachable.*REST commands keep working/);
+    });
+    it('/readyz says connecting, not unreachable, while the first connection to Redis is being made', async () => {
+      const starting = apiFixture({ redisState: () => 'connecting' });
+      const ready = await request(starting.app).get('/readyz');
+      await starting.close();
+      expect(ready.status).toBe(503);
+      expect(ready.body).toMatchObject({ status: 503, eventStore: 'reachable', redis: 'connecting' });
+      expect(ready.body.detail).toMatch(/^connecting to Redis: .*REST commands keep working/);
     });
     it('an unknown route is a 404 problem', async () => {
       expectProblem(await http.get(`${BASE}/nope`), 404, 'path');

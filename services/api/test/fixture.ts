@@ -66,7 +66,7 @@ export function apiFixture(
   options: Partial<
     Pick<
       AppDeps,
-      | 'redisReady'
+      | 'redisState'
       | 'readModel'
       | 'readModelAvailable'
       | 'storage'

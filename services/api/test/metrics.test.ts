@@ -186,7 +186,7 @@ describe('/metrics (prom-client)', () => {
             { consumer: 'projector', active: true, position: { commit: 42n, prepare: 42n } },
             { consumer: 'process_manager', active: false, position: undefined },
           ],
-          redisReady: () => true,
+          redisState: () => 'ready',
         }),
       });
       const text = await t.scrape();
@@ -219,7 +219,7 @@ describe('/metrics (prom-client)', () => {
       service: () => ({
         queues: () => [stuck],
         projectionLag: () => new Promise(() => {}),
-        redisReady: () => redisUp,
+        redisState: () => (redisUp ? 'ready' : 'unreachable'),
         timeoutMs: 200,
       }),
     });

@@ -10,7 +10,7 @@ import {
   openStoreNamespace,
   opsAddress,
   projectorConsumerState,
-  redisHealth,
+  connectionState,
   startOpsEndpoints,
   stopOnSignalOrStoreFailure,
 } from '@snapcat/runtime';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const ops = await startOpsEndpoints(config, core, {
     role: 'projector',
     starting: () => (started ? undefined : 'the projector (the store’s namespace in Redis, its lease)'),
-    redisReady: () => redisHealth.reachable && redis.status === 'ready',
+    redisState: () => connectionState(redis),
     waitingForRedis: 'the read model waits for it',
     service: {
       // A standby knows no lag: the active projector's is reported by its own process.

@@ -26,7 +26,8 @@ export async function runWorkersOnly(config: Config, core: Core): Promise<void> 
   const ops = await startOpsEndpoints(config, core, {
     role: 'workers',
     starting: () => (workers ? undefined : 'the workers (the store’s namespace in Redis, the queues)'),
-    redisReady: () => (workers ? workers.redisReady() : redisHealth.reachable),
+    // Until the workers run, `starting` says what is missing; Redis is named only if it has failed.
+    redisState: () => (workers ? workers.redisState() : redisHealth.reachable ? 'ready' : 'unreachable'),
     waitingForRedis: 'the queues, the process manager and webhook deliveries wait for it',
     // Read on scrape: nothing until the workers run.
     service: {

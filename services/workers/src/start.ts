@@ -5,7 +5,7 @@ import {
   connectRedis,
   logQueueErrors,
   openQueues,
-  redisHealth,
+  connectionState,
   workerKeys,
   type Config,
   type LogFn,
@@ -102,7 +102,7 @@ export async function startWorkers({
     processManager,
     queues,
     /** Whether the workers' Redis answers (a workers process's /readyz). */
-    redisReady: () => redisHealth.reachable && redis.status === 'ready',
+    redisState: () => connectionState(redis),
     /** Undefined when webhooks are disabled (no SNAPCAT_SECRET_KEY outside development). */
     webhooks,
     /** Graceful: stop consuming the log, let active jobs finish, close the connections. */
