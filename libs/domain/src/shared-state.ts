@@ -63,7 +63,11 @@ export function normaliseLocation(location: string): string {
   if (location.startsWith('/')) return normalisePath(location);
   if (location.startsWith('file:')) {
     const path = location.replace(/^file:(\/\/[^/]*)?/, '');
-    return normalisePath(safeDecode(path));
+    // An empty segment counts for the URL parser (`/a//..` is `/a/`), not for a split on slashes.
+    if (!PLAIN_FILE_URI.test(location) || path.includes('//')) {
+      return normalisePath(safeDecode(urlPath(location)));
+    }
+    return normalisePath(path);
   }
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(location);
   if (!scheme) return location;
@@ -119,9 +123,13 @@ export function whyKept(
  * The orphan sweep asks it for every file under the roots, over every job's registry (files x jobs lookups
  * before). A property test holds it to `whyKept`.
  */
-export function keptByAnyOf(registries: readonly SharedStateRegistry[]): (location: string) => boolean {
+export function keptByAnyOf(
+  registries: readonly SharedStateRegistry[],
+  /** Directories kept whole besides (normalised): the areas Flink owns (`flinkOwnedAreas`). */
+  alsoKept: Iterable<string> = [],
+): (location: string) => boolean {
   const exact = new Set<string>();
-  const directories = new Set<string>();
+  const directories = new Set<string>(alsoKept);
   for (const registry of registries) {
     for (const [location, reference] of registry.references.entries()) {
       if (reference.snapshots.length > 0) exact.add(location);
@@ -495,6 +503,24 @@ function normalisePath(path: string): string {
     else out.push(segment);
   }
   return `/${out.join('/')}`;
+}
+
+/**
+ * A file: URI the URL parser reads as a plain split on slashes does. Storage opens file: URIs with that
+ * parser (`fileURLToPath`), which cuts off a fragment or query, reads a backslash as a slash, drops tabs
+ * and newlines, trims spaces at either end, keeps a Windows drive letter through `..`, counts an empty
+ * segment (`//`) as one and reads `%2e%2e` as `..` even beside a malformed escape: a URI with any such
+ * character (or any escape) is keyed as the parser reads it, so that the registry, the namespace checks and a deletion all mean the same path
+ * (`file:///data/b#/../../a` is /data/b, not /data/a).
+ */
+const PLAIN_FILE_URI = /^file:[A-Za-z0-9._~!$&'()*+,;=@/-]*$/;
+
+function urlPath(location: string): string {
+  try {
+    return new URL(location).pathname;
+  } catch {
+    return location.replace(/^file:(\/\/[^/]*)?/, ''); // storage refuses it: the key only has to be stable
+  }
 }
 
 function safeDecode(path: string): string {
