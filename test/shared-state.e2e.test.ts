@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { FlinkTestServer } from './flink/server';
 import { until } from './support/wait';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
@@ -358,12 +359,16 @@ describe('orphan report and discards agree on what is live (one rule in the doma
   let root: string;
   let service: RunningService;
   let api: ReturnType<typeof client>;
+  let flink: FlinkTestServer;
   const prefix = testPrefix('orphans');
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-orphans-'));
     root = join(dir, 'root');
+    flink = new FlinkTestServer();
+    await flink.start();
     service = await startService({
+      SNAPCAT_FLINK_POLL: 'PT0.2S',
       SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
       SNAPCAT_STORAGE_ROOTS: root,
       SNAPCAT_QUEUE_PREFIX: prefix,
@@ -375,9 +380,21 @@ describe('orphan report and discards agree on what is live (one rule in the doma
   });
   afterAll(async () => {
     await service.stop('SIGKILL');
+    await flink.stop();
     await deleteKeys(prefix);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  /** The first orphan report made after `since`. */
+  const reportAfter = (since: number) =>
+    until(
+      async () => {
+        const r = await api.get('/storage/orphans');
+        return r.status === 200 && Date.parse(r.body.generatedAt) > since ? r.body : undefined;
+      },
+      20_000,
+      'an orphan report made after the files aged',
+    );
 
   it('only old files that no live snapshot needs are reported and deleted: not young ones, not those of pending snapshots', async () => {
     const jobId = newJobId();
@@ -409,21 +426,42 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     for (const file of [shared, own, pendingShared, uploading, orphan]) {
       utimesSync(file.path, twoHoursAgo, twoHoursAgo);
     }
-    const aged = Date.now();
-
-    const report = await until(
-      async () => {
-        const r = await api.get('/storage/orphans');
-        return r.status === 200 && Date.parse(r.body.generatedAt) > aged ? r.body : undefined;
-      },
-      20_000,
-      'an orphan report made after the files aged',
-    );
+    const report = await reportAfter(Date.now());
     expect(report.files.map((f: { path: string }) => f.path)).toEqual([orphan.path]);
     expect(report.totalBytes).toBe(123);
     expect(report.deleted).toBe(true);
     expect(existsSync(orphan.path)).toBe(false);
     for (const live of [shared, own, pendingShared, uploading, young])
       expect(existsSync(live.path)).toBe(true);
+  }, 60_000);
+
+  it('R67: nothing in a managed job’s checkpoint area is an orphan, though the mirror names none of its shared files (Flink deletes there)', async () => {
+    expect((await api.put('/clusters/local', { restUrl: flink.url })).status).toBe(201);
+    const jobId = newJobId();
+    const checkpointDir = join(root, 'checkpoints');
+    flink.addJob(jobId, { checkpointDir, savepointDir: join(root, 'savepoints'), checkpointIntervalMs: 200 });
+    const registered = await api.put(`/jobs/${jobId}`, {
+      source: { type: 'flink', cluster: 'local' },
+      storage: { checkpointDir, savepointDir: join(root, 'savepoints') },
+    });
+    expect(registered.status).toBe(201);
+    await until(
+      async () => {
+        const { snapshots } = (await api.get(`/jobs/${jobId}`)).body as { snapshots: { status: string }[] };
+        return snapshots.some((s) => s.status === 'COMPLETED') ? true : undefined;
+      },
+      20_000,
+      'a mirrored checkpoint',
+    );
+    // RocksDB's incremental layout: SST files the retained checkpoints share, and task-owned state.
+    const area = join(checkpointDir, jobId);
+    const flinks = [put(join(area, 'shared', 'sst-1'), 10), put(join(area, 'taskowned', 'log-1'), 10)];
+    const stray = put(join(root, 'checkpoints', 'leftover', 'x'), 5);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    for (const file of [...flinks, stray]) utimesSync(file.path, twoHoursAgo, twoHoursAgo);
+
+    const report = await reportAfter(Date.now());
+    expect(report.files.map((f: { path: string }) => f.path)).toEqual([stray.path]);
+    for (const file of flinks) expect(existsSync(file.path)).toBe(true);
   }, 60_000);
 });

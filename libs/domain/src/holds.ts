@@ -1,4 +1,4 @@
-import { isWithin, jobAreaOf, savepointJobPrefixOf } from './shared-state';
+import { isWithin, jobAreaOf, normaliseLocation, savepointJobPrefixOf } from './shared-state';
 import { isTerminal } from './schemas';
 import {
   mirroredRestoreFrom,
@@ -7,6 +7,25 @@ import {
   type FormerRestoreOwner,
   type JobState,
 } from './state';
+
+/**
+ * R67: Flink owns a managed job's checkpoints, and deletes in their area itself: `<checkpointDir>/<jobId>/`
+ * (`chk-N/`, `shared/`, `taskowned/`; Flink's `FsCheckpointStorageAccess`), wherever its mirrored
+ * checkpoints lie. The mirror records no state handles, so no reference names the incremental `shared/`
+ * files its checkpoints use: the orphan sweep keeps these areas whole, whatever the job's status (a
+ * checkpoint Flink retained when the job ended still needs them). Normalised; none for a job whose
+ * clients report its snapshots.
+ */
+export function flinkOwnedAreas(state: JobState): string[] {
+  if (!state.source) return [];
+  const areas = new Set([normaliseLocation(`${state.storage.checkpointDir}/${state.jobId}`)]);
+  for (const snapshot of state.snapshots.values()) {
+    const path = snapshot.flinkCheckpointId === null ? undefined : snapshot.externalPath;
+    const area = path && /^(.*\/[0-9a-f]{32})\/chk-\d+\/?$/.exec(normaliseLocation(path))?.[1];
+    if (area) areas.add(area);
+  }
+  return [...areas];
+}
 
 /**
  * Decision 0032: the job whose checkpoint this job was restored from, once this job lets go of it, else

@@ -34,13 +34,14 @@ const DELETION_BATCH = 1_000;
 /**
  * Files under the storage roots that no live snapshot references (its directory, its savepoint location
  * or one of its state handles), that no discard is deleting, and that are older than the grace period
- * (a checkpoint in progress writes files before any acknowledgement names them). Deleted only when configured.
- * `registries`: every job's, read (by the sweep) after `startedAt`. The listing is streamed: memory holds
+ * (a checkpoint in progress writes files before any acknowledgement names them), and that lie outside the
+ * areas Flink owns for managed jobs. Deleted only when configured. `live`: every job's registry and Flink's
+ * areas, read (by the sweep) after `startedAt`. The listing is streamed: memory holds
  * the report's files and one batch of deletions, not the storage's listing.
  */
 export async function writeOrphanReport(
   deps: OrphanReportDeps,
-  registries: readonly SharedStateRegistry[],
+  live: { registries: readonly SharedStateRegistry[]; flinkOwnedAreas: readonly string[] },
   startedAt: number,
 ): Promise<number> {
   const { storage, redis } = deps;
@@ -66,7 +67,7 @@ export async function writeOrphanReport(
   // Live is what the discards keep (`whyKept`, through `keptByAnyOf`): one rule for both, so the report never
   // lists what a discard would keep, nor anything a discard in progress is deleting.
   await deps.urgent?.idle();
-  const kept = keptByAnyOf(registries);
+  const kept = keptByAnyOf(live.registries, live.flinkOwnedAreas);
   for await (const file of storage.listFiles()) {
     await deps.urgent?.idle();
     if (file.mtimeMs >= cutoff || kept(normaliseLocation(file.path))) continue;

@@ -2,11 +2,13 @@ import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bu
 import type { Redis } from 'ioredis';
 import {
   discardPlanOf,
+  flinkOwnedAreas,
   retentionDue,
   taskHandlesOf,
   type Command,
   type JobState,
   type SnapshotState,
+  type SharedStateRegistry,
   type StateHandle,
   planningJobOf,
 } from '@snapcat/domain';
@@ -140,7 +142,7 @@ async function retentionSweep(deps: ProcessorDeps) {
   const startedAt = Date.now();
   const jobIds = await deps.redis.smembers(deps.knownJobsKey);
   let discarded = 0;
-  const registries = [];
+  const live = { registries: [] as SharedStateRegistry[], flinkOwnedAreas: [] as string[] };
   for (const jobId of jobIds) {
     await deps.urgent.idle();
     let state = await sweepState(deps, jobId);
@@ -149,9 +151,11 @@ async function retentionSweep(deps: ProcessorDeps) {
       discarded += result?.reply.discarded.length ?? 0;
       state = await sweepState(deps, jobId);
     }
-    if (state) registries.push(state.sharedState);
+    if (!state) continue;
+    live.registries.push(state.sharedState);
+    live.flinkOwnedAreas.push(...flinkOwnedAreas(state));
   }
-  const orphans = await writeOrphanReport(deps, registries, startedAt);
+  const orphans = await writeOrphanReport(deps, live, startedAt);
   return { jobs: jobIds.length, discarded, orphans };
 }
 

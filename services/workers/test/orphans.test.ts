@@ -55,7 +55,7 @@ describe('the orphan report over a large bucket (streamed)', () => {
     const registry = editor.seal();
     const key = `${prefix}:report`;
     const deps = reportDeps(storage, key, { deleteOrphans: true });
-    const orphans = await writeOrphanReport(deps, [registry], 10_000);
+    const orphans = await writeOrphanReport(deps, { registries: [registry], flinkOwnedAreas: [] }, 10_000);
     const expected = Array.from({ length: count }, (_, i) => i).filter((i) => i % 7 !== 0);
     expect(orphans).toBe(expected.length);
     const report = JSON.parse((await redis.get(key))!) as OrphanReport;
@@ -77,7 +77,7 @@ describe('the orphan report over a large bucket (streamed)', () => {
     let fire!: () => void;
     const firing = urgent.run(() => new Promise<void>((resolve) => (fire = resolve)));
     const deps = reportDeps(storage, key, { deleteOrphans: false, urgent });
-    const report = writeOrphanReport(deps, [EMPTY_REGISTRY], 10_000);
+    const report = writeOrphanReport(deps, { registries: [EMPTY_REGISTRY], flinkOwnedAreas: [] }, 10_000);
     await new Promise((r) => setTimeout(r, 50));
     expect(storage.listed).toBe(0);
     expect(await redis.get(key)).toBeNull();
