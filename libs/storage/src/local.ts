@@ -66,6 +66,15 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       }
     }
     for (const dir of directories) await removeEmptyDirs(dir);
+    // The directories walked again, as the S3 adapter lists them again: a file a task uploaded after the walk
+    // fails the deletion (its discard is retried), so that the catalog says DISCARDED only when nothing of
+    // it is left. What is kept stays, and is no reason to fail.
+    const left = (await this.filesOf({ ...request, stateHandles: [] })).files;
+    if (left.length > 0) {
+      throw new Error(
+        `${left.length} files are still there after their deletion (the first: ${left[0]!.path}): tried again later`,
+      );
+    }
     return bytes;
   }
 
@@ -86,13 +95,29 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return first.done !== true;
   }
 
-  /** Files under the roots, named under the roots as configured (as snapshots name them), not their real paths. */
+  /**
+   * Files under the roots, named under the roots as configured (as snapshots name them), not their real paths.
+   * A symbolic link is not listed (Flink writes none; it is no orphan, and unlinking one would cut every path
+   * through it). One to a place inside the roots fails the listing: the files there have two names, and
+   * only one of them is listed, so a file live under the other would look unreferenced (the orphan sweep).
+   */
   async *listFiles(): AsyncGenerator<StoredFile> {
     const real = await this.resolvedRoots();
     for (const [i, root] of real.entries()) {
       const configured = resolve(this.roots[i]!);
       for await (const file of filesUnder(root)) {
-        yield { ...file, path: configured + file.path.slice(root.length) };
+        const path = configured + file.path.slice(root.length);
+        if (!file.link) {
+          yield { path, size: file.size, mtimeMs: file.mtimeMs };
+          continue;
+        }
+        const target = await realpath(file.path).catch(() => undefined); // a dangling link aliases nothing
+        if (target && real.some((r) => target === r || target.startsWith(r + sep))) {
+          throw new Error(
+            `${path} is a symbolic link to ${target}, inside the storage roots: its files have two names, so ` +
+              'no listing can tell which are live: replace the link with the directory it points to',
+          );
+        }
       }
     }
   }
@@ -197,7 +222,7 @@ async function walk(dir: string, out: StoredFile[]): Promise<boolean> {
  * The files under `dir`, depth first, one directory's entries at a time, not following symlinks (a link is
  * listed as itself; `dir` itself when it is a file); returns whether `dir` is a directory.
  */
-async function* filesUnder(dir: string): AsyncGenerator<StoredFile, boolean> {
+async function* filesUnder(dir: string): AsyncGenerator<StoredFile & { link?: true }, boolean> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -216,7 +241,13 @@ async function* filesUnder(dir: string): AsyncGenerator<StoredFile, boolean> {
     if (entry.isDirectory()) yield* filesUnder(path);
     else {
       const stat = await lstat(path).catch(() => undefined);
-      if (stat) yield { path, size: stat.size, mtimeMs: stat.mtimeMs };
+      if (stat)
+        yield {
+          path,
+          size: stat.size,
+          mtimeMs: stat.mtimeMs,
+          ...(stat.isSymbolicLink() ? { link: true as const } : {}),
+        };
     }
   }
   return true;

@@ -174,16 +174,27 @@ describe('LocalSnapshotStorage: listFiles', () => {
     const storage = new LocalSnapshotStorage([`${linked}/`, other]);
     file(join(real, 'a', 'b'), 2);
     file(join(other, 'c'), 3);
-    symlinkSync(join(other, 'c'), join(real, 'l'));
+    file(join(base, 'outside', 'd'), 4);
+    symlinkSync(join(base, 'outside'), join(real, 'out')); // not followed, and not listed
+    symlinkSync(join(base, 'gone'), join(other, 'dangling'));
     const files = await collect(storage.listFiles());
     expect(files.map((f) => [f.path, f.size]).sort()).toEqual(
       [
         [join(linked, 'a', 'b'), 2],
-        [join(linked, 'l'), expect.any(Number)],
         [join(other, 'c'), 3],
       ].sort(),
     );
     for (const f of files) expect(f.mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('a symbolic link to a place inside the roots fails the listing: what lies there has two names (the orphan sweep would see one)', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'vol1', 'job', 'shared', 's1'), 2);
+    symlinkSync(join(root, 'vol1'), join(root, 'chk'));
+    await expect(collect(storage.listFiles())).rejects.toThrow(
+      `${join(root, 'chk')} is a symbolic link to ${join(root, 'vol1')}, inside the storage roots`,
+    );
+    expect(existsSync(join(root, 'vol1', 'job', 'shared', 's1'))).toBe(true);
   });
 });
 
@@ -198,7 +209,11 @@ describe('LocalSnapshotStorage: file-system errors', () => {
   it('a file gone before its unlink was deleted by someone else; any other unlink error fails the removal', async () => {
     const storage = new LocalSnapshotStorage([root]);
     file(join(root, 'chk', 'f'), 4);
-    jest.spyOn(fsp, 'unlink').mockRejectedValueOnce(failure('ENOENT'));
+    const unlink = fsp.unlink;
+    jest.spyOn(fsp, 'unlink').mockImplementationOnce(async (path) => {
+      await unlink(path); // someone else, just before
+      throw failure('ENOENT');
+    });
     expect(await storage.remove({ locations: [join(root, 'chk')], stateHandles: [] })).toBe(0);
     file(join(root, 'chk', 'f'), 4);
     jest.spyOn(fsp, 'unlink').mockRejectedValueOnce(failure('EACCES'));
@@ -218,6 +233,23 @@ describe('LocalSnapshotStorage: file-system errors', () => {
     ).rejects.toMatchObject({ code: 'ENOTDIR' });
     expect(existsSync(join(root, 'chk', 'a'))).toBe(true);
     await expect(storage.isWithinRoots(below)).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  it('a file that arrives in a directory while it is deleted fails the removal (the discard is tried again); kept files do not', async () => {
+    const storage = new LocalSnapshotStorage([root]);
+    file(join(root, 'chk', 'f'), 4);
+    file(join(root, 'chk', 'kept'), 1);
+    const unlink = fsp.unlink;
+    jest.spyOn(fsp, 'unlink').mockImplementationOnce(async (path) => {
+      await unlink(path);
+      file(join(root, 'chk', 'late'), 2); // a task still uploading
+    });
+    const request = { locations: [join(root, 'chk')], stateHandles: [], keep: [join(root, 'chk', 'kept')] };
+    await expect(storage.remove(request)).rejects.toThrow(
+      `1 files are still there after their deletion (the first: ${join(root, 'chk', 'late')}): tried again later`,
+    );
+    expect(await storage.remove(request)).toBe(2); // the retry
+    expect(readdirSync(join(root, 'chk'))).toEqual(['kept']);
   });
 
   it('removing emptied directories never follows a symlink (to an empty directory outside the roots)', async () => {
