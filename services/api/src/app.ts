@@ -3,7 +3,7 @@ import { grantsNamespace, jobView, snapshotView, wasCompacted, type JobState } f
 import {
   ClusterRepository,
   jobStream,
-  nextFireTime,
+  nextFireAt,
   recordedEventView,
   type CommandBus,
 } from '@snapcat/application';
@@ -360,7 +360,7 @@ function mountScheduleRoutes(
     res.json({
       jobId,
       schedule,
-      nextFireAt: new Date(nextFireTime(schedule, Date.now())).toISOString(),
+      nextFireAt: nextFireAt(schedule, Date.now()),
       changed: reply.changed,
     });
   });
@@ -372,7 +372,7 @@ function mountScheduleRoutes(
     res.json({
       jobId,
       schedule,
-      nextFireAt: new Date(nextFireTime(schedule, Date.now())).toISOString(),
+      nextFireAt: nextFireAt(schedule, Date.now()),
       lastSlotAt: lastSlot === null ? null : new Date(lastSlot).toISOString(),
     });
   });
@@ -432,9 +432,14 @@ export const REST_BODY_LIMIT = 16 * 1024 * 1024;
 /** The most a GraphQL request body may hold (a document and its variables). */
 export const GRAPHQL_BODY_LIMIT = 1024 * 1024;
 
-const graphqlBodyLimit: express.RequestHandler = (req, _res, next) => {
-  const declared = Number(req.get('content-length') ?? 0);
-  if (declared <= GRAPHQL_BODY_LIMIT) return next();
+/** A body without a declared length (chunked), read here within the limit; yoga then takes the bytes read. */
+const graphqlChunkedBody = express.raw({ limit: GRAPHQL_BODY_LIMIT, type: () => true, inflate: false });
+
+const graphqlBodyLimit: express.RequestHandler = (req, res, next) => {
+  const length = req.get('content-length');
+  if (length === undefined && req.get('transfer-encoding') !== undefined)
+    return graphqlChunkedBody(req, res, next);
+  if (Number(length ?? 0) <= GRAPHQL_BODY_LIMIT) return next();
   next(
     new Problem(
       413,

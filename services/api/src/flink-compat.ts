@@ -15,7 +15,7 @@ import {
 import { StoreUnavailableError } from '@snapcat/event-store';
 import { ConcurrencyExhaustedError, JobDeletedError } from '@snapcat/application';
 import { isLimited, principalOf } from './access';
-import { Problem, deletedJobProblem, validationProblem } from './problem';
+import { Problem, deletedJobProblem, malformedPathProblem, validationProblem } from './problem';
 
 /*
  * The Flink-compatible read API (issue 19, item 5; docs/decisions/0017-flink-compatible-api.md): for every
@@ -262,11 +262,12 @@ function flinkErrors(log: FlinkCompatDeps['log']): ErrorRequestHandler {
         .status(status)
         .type('application/json')
         .json({ errors: [message] });
-    if (error instanceof Problem) return send(error.status, error.detail);
+    const problem = error instanceof Problem ? error : malformedPathProblem(error);
+    if (problem) return send(problem.status, problem.detail);
     if (error instanceof CommandRejected) return send(error.code === 'NOT_FOUND' ? 404 : 400, error.message);
     if (error instanceof JobDeletedError) {
-      const problem = deletedJobProblem(error, isLimited(principalOf(req)), true);
-      return send(problem.status, problem.detail);
+      const deleted = deletedJobProblem(error, isLimited(principalOf(req)), true);
+      return send(deleted.status, deleted.detail);
     }
     if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
       res.setHeader('Retry-After', '1');

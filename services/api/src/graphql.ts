@@ -29,7 +29,7 @@ import {
   JobDeletedError,
   JobNamespaces,
   jobStream,
-  nextFireTime,
+  nextFireAt,
   recordedEventView,
 } from '@snapcat/application';
 import { StreamDeletedError, readStreamPages, type EventStore, type Position } from '@snapcat/event-store';
@@ -632,7 +632,7 @@ function scheduleView(view: StoredJobSummary) {
   return (
     view.schedule && {
       ...view.schedule,
-      nextFireAt: new Date(nextFireTime(view.schedule, Date.now())).toISOString(),
+      nextFireAt: nextFireAt(view.schedule, Date.now()),
       lastSlotAt: view.lastSlotAt,
     }
   );

@@ -1,13 +1,27 @@
 import type { SnapshotStorage } from '@snapcat/storage';
 import { Problem } from './problem';
 
+/**
+ * What the file system answers for a path no snapshot can lie at: below a regular file, a name too long, a
+ * loop of links, or one snapcat may not enter. The client's path, not the service's fault: a 400.
+ */
+const UNUSABLE_PATH = new Set(['ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EACCES']);
+
 /** Refuses a directory outside the storage roots: nothing outside them may ever be written or deleted. */
 export async function requireWithinRoots(
   storage: SnapshotStorage,
   location: string | undefined,
   field: string,
 ): Promise<void> {
-  if (location === undefined || (await storage.isWithinRoots(location))) return;
+  if (location === undefined) return;
+  const within = await storage.isWithinRoots(location).catch((error: NodeJS.ErrnoException) => {
+    if (!UNUSABLE_PATH.has(error.code ?? '')) throw error;
+    const message = `names a path the file system refuses (${error.code})`;
+    throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
+      { field, rule: 'usable-path', message },
+    ]);
+  });
+  if (within) return;
   throw new Problem(
     400,
     'invalid-request',

@@ -280,7 +280,8 @@ export const AckReply = z.object({ result: AckResult, snapshotStatus: SnapshotSt
 export const ScheduleView = z.object({
   jobId: JobId,
   schedule: RecordedSavepointSchedule,
-  nextFireAt: Timestamp,
+  /** Null if the schedule never fires (one recorded before such schedules were refused). */
+  nextFireAt: Timestamp.nullable(),
 });
 
 export const EventPage = z.object({

@@ -3,6 +3,7 @@ import {
   Kind,
   getNamedType,
   getOperationAST,
+  getVariableValues,
   isObjectType,
   valueFromAST,
   type DocumentNode,
@@ -21,7 +22,8 @@ export const MAX_REQUESTED_ITEMS = 10_000;
  * items per item of the lists around it, so `jobs(first: 100) { … snapshots(first: 100) }` asks for
  * 100 + 100 × 100. GraphQL Armor's cost limit multiplies only a literal `first`, as it runs before the
  * variables are known: with `first: $n`, or a schema default, a nested query went unpriced. This counts
- * after the variables are known, taking `first` from the literal, the variable, or the argument's default.
+ * after the variables are known, taking `first` from the literal, the variable (or the variable's default),
+ * or the argument's default.
  */
 export function requestedItems(
   schema: GraphQLSchema,
@@ -31,6 +33,9 @@ export function requestedItems(
 ): number {
   const operation = getOperationAST(document, operationName ?? undefined);
   if (!operation) return 0;
+  // The variables as execution sees them: a variable the request leaves out takes its default (`$n: Int = 500`).
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {});
+  const values = coerced.coerced ?? variables ?? {};
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions)
     if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
@@ -50,9 +55,7 @@ export function requestedItems(
         let per = 1;
         if (firstArg) {
           const given = selection.arguments?.find((a) => a.name.value === 'first');
-          const value = given
-            ? valueFromAST(given.value, firstArg.type, variables ?? {})
-            : firstArg.defaultValue;
+          const value = given ? valueFromAST(given.value, firstArg.type, values) : firstArg.defaultValue;
           per = typeof value === 'number' && value > 0 ? value : 1;
           items += around * per;
         }

@@ -183,6 +183,18 @@ export function problemMiddleware(respond: ProblemResponder): ErrorRequestHandle
 }
 
 /** An http-errors client error (body-parser's), which says its message may be shown (`expose`). */
+/**
+ * A path parameter that does not decode (`/jobs/%zz`): express's router throws a URIError marked 400 but not
+ * `expose`d, which would otherwise be answered as an internal error.
+ */
+export function malformedPathProblem(error: unknown): Problem | undefined {
+  if (!(error instanceof URIError) || (error as { status?: unknown }).status !== 400) return undefined;
+  const detail = `the path holds a malformed percent-escape (${error.message})`;
+  return new Problem(400, 'invalid-path', 'Invalid path', detail, [
+    { field: 'path', rule: 'percent-encoding', message: detail },
+  ]);
+}
+
 function isClientHttpError(e: {
   status?: number;
   expose?: unknown;
@@ -224,6 +236,8 @@ export function problemResponder(
         new Problem(415, 'unsupported-encoding', 'Unsupported encoding', String(e.message)),
       );
     }
+    const badPath = malformedPathProblem(error);
+    if (badPath) return sendProblem(res, badPath);
     if (isClientHttpError(e)) {
       // The rest of what the body parser refuses (a body that does not inflate, one cut short): the client's.
       const detail = `the body cannot be read: ${e.message}`;

@@ -15,11 +15,12 @@ import {
   type JobState,
   type SnapshotState,
   type RestoreStrategy,
+  type SavepointSchedule,
 } from '@snapcat/domain';
 import {
   completedSnapshotAt,
   otherJobsSnapshotsAt,
-  cronProblem,
+  scheduleProblem,
   type ClusterRepository,
   type CommandBus,
   type CommandMetadata,
@@ -192,7 +193,7 @@ function jobUseCases(context: UseCaseContext) {
     async setSchedule(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const schedule = parse(schemas.schedule, body, 'body');
-      if (schedule.cron !== undefined) requireValidCron(schedule.cron, schedule.tz);
+      requireValidSchedule(schedule);
       await requirePlaces(caller, jobId, [[schedule.targetDirectory, 'body.targetDirectory']]);
       const executed = await run({ type: 'SetSavepointSchedule', jobId, schedule }, metadataOf(caller));
       return { jobId, schedule, ...executed };
@@ -582,13 +583,13 @@ async function requireClusterFor(
   ]);
 }
 
-/** A schedule's cron expression and time zone, else a 400 naming the one that is wrong. */
-function requireValidCron(cron: string, tz: string | undefined): void {
-  const problem = cronProblem(cron, tz);
+/** A schedule that fires: a cron expression some date matches in a known time zone, an interval of at most a century; else a 400 naming the field. */
+function requireValidSchedule(schedule: SavepointSchedule): void {
+  const problem = scheduleProblem(schedule, Date.now());
   if (!problem) return;
-  const field = problem.startsWith('unknown time zone') ? 'body.tz' : 'body.cron';
-  throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${problem}`, [
-    { field, rule: field === 'body.tz' ? 'iana-time-zone' : 'cron-expression', message: problem },
+  const field = `body.${problem.field}`;
+  throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${problem.message}`, [
+    { field, rule: problem.rule, message: problem.message },
   ]);
 }
 

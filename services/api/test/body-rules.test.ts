@@ -338,3 +338,55 @@ describe('PUT savepoint-schedule: retention and format (docs/domain.md R49, R53)
     expectProblem(bad, 400, 'body.formatType');
   });
 });
+
+describe('input the checks above let through, each a 400 naming its field with nothing written (a review of session 34)', () => {
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  const written = async () => (await fx.store.readStream(`snapcat-job-${JOB}`)).length;
+  beforeAll(async () => {
+    fx = apiFixture();
+    http = request(fx.app);
+    await http.put(`${BASE}/jobs/${JOB}`).send({ tasks: ['a'] });
+  });
+  afterAll(() => fx.close());
+
+  it.each([
+    ['an interval past what a date holds', { every: 'P999999999D' }, 'body.every', 'at-most-a-century'],
+    ['a cron expression no date matches', { cron: '0 0 0 31 2,4 *' }, 'body.cron', 'fires'],
+    ['an unknown time zone', { cron: '0 0 * * * *', tz: 'Mars/Base' }, 'body.tz', 'iana-time-zone'],
+  ])('a savepoint schedule with %s', async (_what, schedule, field, rule) => {
+    const before = await written();
+    expectProblem(await http.put(`${BASE}/jobs/${JOB}/savepoint-schedule`).send(schedule), 400, field, rule);
+    expect(await written()).toBe(before);
+    expect((await http.get(`${BASE}/jobs/${JOB}/savepoint-schedule`)).status).toBe(404);
+  });
+
+  it('a schedule at the longest interval is taken and says when it fires', async () => {
+    const res = await http.put(`${BASE}/jobs/${JOB}/savepoint-schedule`).send({ every: 'P36525D' });
+    expect(res.status).toBe(200);
+    expect(Date.parse(res.body.nextFireAt)).toBeGreaterThan(Date.now());
+    expect((await http.delete(`${BASE}/jobs/${JOB}/savepoint-schedule`)).status).toBe(200);
+  });
+
+  it.each([
+    ['below a regular file', '/etc/hostname/x', 'ENOTDIR'],
+    ['with a name longer than the file system takes', `/${'a'.repeat(300)}`, 'ENAMETOOLONG'],
+  ])('a target directory %s', async (_what, targetDirectory, code) => {
+    const before = await written();
+    const res = await http.post(`${BASE}/jobs/${JOB}/snapshots`).send({ kind: 'SAVEPOINT', targetDirectory });
+    expectProblem(res, 400, 'body.targetDirectory', 'usable-path');
+    expect(res.body.detail).toContain(code);
+    expect(await written()).toBe(before);
+  });
+
+  it('a path parameter that does not decode', async () => {
+    for (const path of [`${BASE}/jobs/%zz`, `${BASE}/jobs/%zz/snapshots/1/acks`]) {
+      const res = await http.post(path).send({ taskId: 'a' });
+      expectProblem(res, 400, 'path', 'percent-encoding');
+    }
+    expectProblem(await http.get(`${BASE}/jobs/%E0%A4%A`), 400, 'path', 'percent-encoding');
+    const flink = await http.get('/api/flink/v1/jobs/%zz/checkpoints');
+    expect(flink.status).toBe(400);
+    expect(flink.body.errors[0]).toMatch(/malformed percent-escape/);
+  });
+});

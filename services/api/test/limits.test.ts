@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import { ReadModel } from '@snapcat/read-model';
@@ -146,6 +149,15 @@ describe('GraphQL limits', () => {
     // Defaults count too: jobs (20) and 20 snapshots each, 420 in all.
     const defaults = await post('{ jobs { edges { node { snapshots { edges { cursor } } } } } }');
     expect(defaults.body.errors).toBeUndefined();
+    // A variable the request leaves out runs with its default: priced with it, not as 1.
+    const withDefault = await http
+      .post('/graphql')
+      .set('accept', 'application/graphql-response+json')
+      .send({ query: nested.replace('$n: Int', '$n: Int = 500') });
+    expect(withDefault.body.errors?.[0]?.extensions).toMatchObject({
+      rule: 'max-requested-items',
+      requested: 500 + 500 * 500,
+    });
   });
 
   it('introspection (as GraphiQL sends it) is on and within the limits', async () => {
@@ -185,6 +197,40 @@ describe('GraphQL limits', () => {
       .set('content-type', 'application/json')
       .send(JSON.stringify({ query: '{ __typename }', variables: { x: 'x'.repeat(GRAPHQL_BODY_LIMIT) } }));
     expectProblem(res as never, 413, 'body', 'max-size');
+  });
+
+  it('so is one sent chunked (no Content-Length), counted as it arrives; a small chunked one is answered', async () => {
+    const server = createServer(fx.app).listen(0);
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const chunked = (body: string) =>
+      new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          { port, method: 'POST', path: '/graphql', headers: { 'content-type': 'application/json' } },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () =>
+              resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: text }),
+            );
+          },
+        );
+        req.on('error', reject);
+        for (let i = 0; i < body.length; i += 64 * 1024) req.write(body.slice(i, i + 64 * 1024));
+        req.end();
+      });
+    try {
+      const large = await chunked(
+        JSON.stringify({ query: '{ __typename }', variables: { x: 'x'.repeat(GRAPHQL_BODY_LIMIT) } }),
+      );
+      expect(large.status).toBe(413);
+      expect(large.type).toMatch(/^application\/problem\+json/);
+      const small = await chunked(JSON.stringify({ query: '{ __typename }' }));
+      expect(small.status).toBe(200);
+      expect(JSON.parse(small.body)).toEqual({ data: { __typename: 'Query' } });
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -32,7 +32,7 @@ export interface ScheduleSummary {
   every: string | null;
   cron: string | null;
   tz: string | null;
-  nextFireAt: string;
+  nextFireAt: string | null; // null: it never fires
 }
 export interface Schedule extends ScheduleSummary {
   targetDirectory: string | null;
