@@ -115,6 +115,7 @@ const jobDecider: Decider<JobState, Command, Event, ReplyOf<Command>, CommandMet
       now,
       grantsOf(requests),
       drawEntropy,
+      requests.map((q) => q.commands.length),
     ),
   evolve: fold,
 };

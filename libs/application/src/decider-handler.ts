@@ -47,8 +47,8 @@ export interface Decider<State, Command, Event, Reply, Metadata = undefined> {
 
 /**
  * A decider of one command at a time (`decide` answers its events or throws why it refuses): decided in
- * order, each on the state after the ones before; a refused command fails alone. Its reply is the state
- * after it.
+ * order, each on the state after the ones before; a refused command fails alone, and a request of several
+ * commands with it (all or nothing, as the job decider's `requestSizes`). Its reply is the state after it.
  */
 export function oneCommandAtATime<State, Command, Event, Metadata = undefined>(rules: {
   initialState(id: string): State;
@@ -62,15 +62,22 @@ export function oneCommandAtATime<State, Command, Event, Metadata = undefined>(r
     decide(state, requests, now) {
       const outcomes: Outcome<Event, State>[] = [];
       for (const request of requests) {
+        const before = state;
+        const decided: Outcome<Event, State>[] = [];
         for (const command of request.commands) {
           try {
             const events = rules.decide(state, command, now);
             state = evolve(state, events);
-            outcomes.push({ ok: true, reply: state, events });
+            decided.push({ ok: true, reply: state, events });
           } catch (error) {
-            outcomes.push({ ok: false, error, events: [] });
+            decided.push({ ok: false, error, events: [] });
           }
         }
+        const refusal = request.commands.length > 1 ? decided.find((o) => !o.ok) : undefined;
+        if (refusal && !refusal.ok) {
+          state = before;
+          outcomes.push(...decided.map(() => ({ ok: false as const, error: refusal.error, events: [] })));
+        } else outcomes.push(...decided);
       }
       return { state, outcomes };
     },
@@ -202,10 +209,11 @@ export class DeciderHandler<State, Command extends object, Event extends { type:
   }
 
   /**
-   * Commands to one aggregate, decided in order and appended together: one queue entry and one promise for
-   * each `maxBatch` of them, not one each. Rejects with the first command's rejection, as `Promise.all`
-   * over `execute` would; the others are decided and written all the same. A store with an append limit
-   * refuses the request before any of it is written when one of its commands cannot fit on its own.
+   * Commands to one aggregate, decided in order and appended together: one queue entry (a batch of its own
+   * when larger than `maxBatch`), all or nothing: the decider refuses the whole request with its first
+   * refusal, and nothing of it is written. A store with an append limit refuses the request before any of it
+   * is written when one of its commands cannot fit on its own; a request too large for one append is written
+   * in parts (`commitInParts`), each of them all or nothing.
    */
   async executeAll(
     id: string,
@@ -219,12 +227,8 @@ export class DeciderHandler<State, Command extends object, Event extends { type:
       const refused = commandOverLimit(this.streams.streamOf(id), commands, limit);
       if (refused) throw refused;
     }
-    const queue = this.cache.use(id).queue;
-    const chunks: Promise<unknown>[] = [];
-    for (let i = 0; i < commands.length; i += this.maxBatch) {
-      chunks.push(queue.push('many', commands.slice(i, i + this.maxBatch), metadata));
-    }
-    return ((await Promise.all(chunks)) as CommandResult<Reply, Event>[][]).flat();
+    if (commands.length === 0) return [];
+    return (await this.cache.use(id).queue.push('many', commands, metadata)) as CommandResult<Reply, Event>[];
   }
 
   /** The aggregate's current state, including every command accepted before this call (in any process). */

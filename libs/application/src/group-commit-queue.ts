@@ -30,8 +30,8 @@ export interface Entry<Command, Metadata> extends Request<Command, Metadata> {
 
 /**
  * Answers a committed batch's callers: a load with the state, a command with its reply or rejection, a
- * request of many commands with all their results or its first rejection (as `Promise.all` would; the
- * others were decided and written all the same). `outcomes` are in the order of the entries' commands.
+ * request of many commands with all their results or its first rejection (the job's decider refuses such a
+ * request whole: `decideBatch`'s `requestSizes`). `outcomes` are in the order of the entries' commands.
  */
 export function settle<State, Event, Reply>(
   batch: readonly Entry<unknown, unknown>[],

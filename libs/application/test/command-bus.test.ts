@@ -167,7 +167,7 @@ describe.each(adapters)('command bus on $name', (adapter) => {
     expect((await bus.load(JOB)).snapshots.get(1)!.status).toBe('COMPLETED');
   });
 
-  it('executeAll decides commands in order as one entry, splits at maxBatch, and fails with the first rejection', async () => {
+  it('executeAll decides commands in order as one entry (past maxBatch too), all or nothing: a rejection fails the call and writes none of it', async () => {
     const counted = new InstrumentedEventStore(opened.store);
     const bus = new CommandBus(counted, { maxBatch: 10 });
     const tasks = Array.from({ length: 25 }, (_, i) => `t${i}`);
@@ -177,14 +177,15 @@ describe.each(adapters)('command bus on $name', (adapter) => {
     const results = await bus.executeAll(tasks.map((t) => ack(1, t)));
     expect(results.map((r) => r.reply.result)).toEqual(tasks.map(() => 'SUCCESS'));
     expect(results[24]!.reply.snapshotStatus).toBe('COMPLETED'); // the last acknowledgement completes it
-    expect(counted.counters.appends - appends).toBe(3); // 10 + 10 + 5 commands
+    expect(counted.counters.appends - appends).toBe(1); // one request, one append, whatever maxBatch
     const acked = (await opened.store.readStream(jobStream(JOB)))
       .filter((e) => e.type === 'TaskAcknowledged')
       .map((e) => (e.data as { taskId: string }).taskId);
     expect(acked).toEqual(tasks);
 
-    // A rejection rejects the call; the commands around it are decided and written all the same.
+    // A rejection rejects the call; the commands around it are not written either.
     await bus.execute(trigger('t2'));
+    const written = (await opened.store.readStream(jobStream(JOB))).length;
     await expect(
       bus.executeAll([
         ack(2, 't0'),
@@ -192,7 +193,16 @@ describe.each(adapters)('command bus on $name', (adapter) => {
         ack(2, 't2'),
       ]),
     ).rejects.toBeInstanceOf(CommandRejected);
-    expect((await bus.load(JOB)).snapshots.get(2)!.acknowledged).toBe(2);
+    expect((await bus.load(JOB)).snapshots.get(2)!.acknowledged).toBe(0);
+    expect((await opened.store.readStream(jobStream(JOB))).length).toBe(written);
+    // Beside it in the same group commit, another caller's command is decided and written as ever.
+    const [alone, batch] = await Promise.allSettled([
+      bus.execute(ack(2, 't3')),
+      bus.executeAll([ack(2, 't4'), { type: 'DeclineTask', jobId: JOB, snapshotId: 9, taskId: 't5' }]),
+    ]);
+    expect(alone.status).toBe('fulfilled');
+    expect(batch.status).toBe('rejected');
+    expect((await bus.load(JOB)).snapshots.get(2)!.acknowledged).toBe(1);
     expect(await bus.executeAll([])).toEqual([]);
   });
 

@@ -81,12 +81,12 @@ describe.each(embeddedStores)('decider handler on $name', (adapter) => {
     ]);
   });
 
-  it('executeAll splits at maxBatch and rejects with the first refusal, the others written', async () => {
+  it('executeAll is one entry (past maxBatch too) and all or nothing: the first refusal, nothing written', async () => {
     const counted = new InstrumentedEventStore(opened.store);
     const h = handler(counted, { maxBatch: 2 });
     const adds = [1, 1, 1, 1, 1].map((n) => ({ type: 'add' as const, n }));
     expect((await h.executeAll('c', adds, {})).map((r) => r.reply)).toEqual([1, 2, 3, 4, 5]);
-    expect(counted.counters.appends).toBe(3);
+    expect(counted.counters.appends).toBe(1);
     await expect(
       h.executeAll(
         'c',
@@ -98,7 +98,8 @@ describe.each(embeddedStores)('decider handler on $name', (adapter) => {
         {},
       ),
     ).rejects.toThrow('only 4 to take');
-    expect(await h.load('c', {})).toBe(3);
+    expect(await h.load('c', {})).toBe(5);
+    expect(counted.counters.appends).toBe(1);
   });
 
   it('two processes on one stream: lost races are decided again, every command lands once', async () => {

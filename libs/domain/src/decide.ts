@@ -173,6 +173,11 @@ export interface BatchDecision {
  * Decides commands in order, each seeing the events of those before it (group commit). One draft serves
  * the whole batch, so its cost does not grow with the batch times the aggregate's size. A rejected
  * command writes nothing of its own; expirations it triggered are facts and stay.
+ *
+ * `requestSizes` groups the commands into requests (a batch of acknowledgements is one): a request of
+ * several commands is all or nothing. When one of its commands is refused, the batch is decided again
+ * without it and each of its commands answers that refusal, so that a 4xx never leaves part of a request
+ * written. Absent, each command stands alone.
  */
 export function decideBatch(
   state: JobState,
@@ -181,9 +186,37 @@ export function decideBatch(
   grants?: readonly NamespaceGrant[],
   /** Random characters for savepoint directory names (the command bus draws them; tests need none). */
   drawEntropy?: () => string,
+  requestSizes?: readonly number[],
+): BatchDecision {
+  const requestOf = requestIndexes(commands.length, requestSizes);
+  const refused = new Map<number, CommandRejected>(); // a request of several commands, by its first refusal
+  for (;;) {
+    const decision = decideCommands(state, commands, now, grants, drawEntropy, (i) =>
+      refused.get(requestOf[i]!),
+    );
+    let again = false;
+    decision.outcomes.forEach((outcome, i) => {
+      const request = requestOf[i]!;
+      if (outcome.ok || refused.has(request) || !isMany(request, requestSizes)) return;
+      refused.set(request, outcome.error);
+      again = true;
+    });
+    if (!again) return decision;
+  }
+}
+
+function decideCommands(
+  state: JobState,
+  commands: readonly Command[],
+  now: number,
+  grants: readonly NamespaceGrant[] | undefined,
+  drawEntropy: (() => string) | undefined,
+  refusedRequest: (command: number) => CommandRejected | undefined,
 ): BatchDecision {
   const decider = new Decider(state, now, drawEntropy);
   const outcomes = commands.map((command, i): Outcome => {
+    const refused = refusedRequest(i);
+    if (refused) return { ok: false, error: refused, events: [] };
     const start = decider.events.length;
     try {
       const grant = grants?.[i] ?? '*';
@@ -199,6 +232,14 @@ export function decideBatch(
   });
   return { events: decider.events, outcomes, state: decider.seal() };
 }
+
+/** Each command's request, by index (every command its own when the sizes are not given). */
+function requestIndexes(count: number, sizes: readonly number[] | undefined): number[] {
+  if (!sizes) return Array.from({ length: count }, (_, i) => i);
+  return sizes.flatMap((size, request) => Array<number>(size).fill(request));
+}
+
+const isMany = (request: number, sizes: readonly number[] | undefined) => (sizes?.[request] ?? 1) > 1;
 
 const notRegistered = (jobId: string) =>
   new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);

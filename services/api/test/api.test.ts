@@ -284,6 +284,26 @@ describe('REST API over HTTP', () => {
       await trigger({ kind: 'CHECKPOINT' });
       expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/2`)).body.checkpointType).toBe('INCREMENTAL');
     });
+    it('a batch of acks is all or nothing: one refused ack answers its 409 and none of the batch is written', async () => {
+      await register({ tasks: ['a', 'b'] });
+      expect((await trigger({ kind: 'SAVEPOINT' })).status).toBe(202);
+      const events = async () => (await http.get(`${BASE}/jobs/${JOB}/events`)).body.events.length as number;
+      const before = await events();
+      expectProblem(
+        await ack(1, [{ taskId: 'a' }, { taskId: 'b', checkpointType: 'INCREMENTAL' }]),
+        409,
+        'body.checkpointType',
+        'full-snapshot-acknowledged-incremental',
+      );
+      expect(await events()).toBe(before);
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body).toMatchObject({
+        status: 'PENDING',
+        acknowledgedTasks: 0,
+      });
+      // The same batch, corrected, goes through whole.
+      expect((await ack(1, [{ taskId: 'a' }, { taskId: 'b' }])).status).toBe(200);
+      expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body.status).toBe('COMPLETED');
+    });
     it('R61 versions: a registration names them, a trigger with none takes the job’s, one with its own records those, a PUT without them keeps them; GET shows them; a bad one is 400 naming it', async () => {
       const registered = await register({
         tasks: ['a'],
