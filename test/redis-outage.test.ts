@@ -43,9 +43,10 @@ describe('Redis goes down under a running service, comes back, and goes down aga
       'ready once Redis is connected',
     );
 
+    // Counted from before the stop: the service may log the outage while the stop still waits for the exit.
+    const linesBefore = service.logs.length;
     await redis.stop();
     const downAt = Date.now();
-    const linesBefore = service.logs.length;
     const notReady = await until(
       async () => {
         const res = await fetch(`${service.url}/readyz`);
