@@ -81,10 +81,13 @@ export function createUseCases(deps: UseCaseDeps) {
     namespaces,
     anotherJobsSnapshotAt: (restoring, jobId, externalPath) =>
       anotherJobsSnapshotAt(bus, jobIds, restoring, jobId, externalPath),
-    async requirePlaces(caller, jobId, places) {
+    async requirePlaces(caller, jobId, places, registering = false) {
       for (const [location, field] of places) await requireWithinRoots(storage, location, field);
       if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
       const own = namespaces.ownJob(caller.principal, await bus.load(jobId));
+      // A command on a job that is not registered answers 404, as one on another namespace's job does: a 403
+      // about the storage first would tell the two apart.
+      if (own === null && !registering) return;
       for (const [location, field] of places) namespaces.requirePlace(caller.principal, location, field, own);
     },
     async requireUnclaimedArea({ principal }, jobId, existing, checkpointDir, namespace = DEFAULT_NAMESPACE) {
@@ -139,7 +142,13 @@ interface UseCaseContext {
    * Places a command creates directories in (`[location, field]`, undefined: none named): inside the storage
    * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
    */
-  requirePlaces: (caller: Caller, jobId: string, places: [string | undefined, string][]) => Promise<void>;
+  /** `registering`: the job may be new (PUT /jobs); otherwise a job not registered is left to the command's 404. */
+  requirePlaces: (
+    caller: Caller,
+    jobId: string,
+    places: [string | undefined, string][],
+    registering?: boolean,
+  ) => Promise<void>;
   /**
    * A new job of a caller limited to namespaces, whose checkpoints go to a shared directory (the default):
    * its area `<checkpointDir>/<jobId>` holds no files yet (decision 0030). The area is the job's own to
@@ -167,10 +176,15 @@ function jobUseCases(context: UseCaseContext) {
     async configureJob(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
       const input = parse(schemas.configureJob, body, 'body');
-      await requirePlaces(caller, jobId, [
-        [input.storage.checkpointDir, 'body.storage.checkpointDir'],
-        [input.storage.savepointDir, 'body.storage.savepointDir'],
-      ]);
+      await requirePlaces(
+        caller,
+        jobId,
+        [
+          [input.storage.checkpointDir, 'body.storage.checkpointDir'],
+          [input.storage.savepointDir, 'body.storage.savepointDir'],
+        ],
+        true,
+      );
       // Loaded once for both checks below, and only when one needs it: a limited caller's, a managed job's.
       const needed = isLimited(caller.principal) || input.source !== undefined;
       const existing = needed ? await bus.loadUnlessDeleted(jobId) : undefined;
@@ -465,7 +479,8 @@ async function restoreFromPath(
   const { jobId, externalPath } = command;
   // Loaded once, for the path's check and the hold (a hard-deleted job is refused by the command).
   const state = await bus.loadUnlessDeleted(jobId);
-  if (state && isLimited(caller.principal)) {
+  // Not registered: the command's 404, as for another namespace's job (a 403 first would tell them apart).
+  if (state?.registered && isLimited(caller.principal)) {
     const own = namespaces.ownJob(caller.principal, state);
     namespaces.requireState(caller.principal, externalPath, 'body.externalPath', own);
   }

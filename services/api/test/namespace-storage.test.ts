@@ -176,6 +176,27 @@ describe('a team’s token names only its own storage', () => {
     expectProblem(restore, 403, 'body.externalPath', 'namespace-storage');
   });
 
+  it('a job the token may not see and one that does not exist answer alike: 404 before any storage check', async () => {
+    const UNKNOWN = 'dddddddddddddddddddddddddddddddd';
+    for (const jobId of [B_JOB, UNKNOWN]) {
+      const trigger = await http
+        .post(`${BASE}/jobs/${jobId}/snapshots`)
+        .set(as('a'))
+        .send({ kind: 'SAVEPOINT', targetDirectory: join(fx.dir, 'elsewhere') });
+      expectProblem(trigger, 404, 'path.jobId', 'job-exists');
+      const schedule = await http
+        .put(`${BASE}/jobs/${jobId}/savepoint-schedule`)
+        .set(as('a'))
+        .send({ every: 'PT1H', targetDirectory: join(fx.dir, 'elsewhere') });
+      expectProblem(schedule, 404, 'path.jobId', 'job-exists');
+      const restore = await http
+        .post(`${BASE}/jobs/${jobId}/restores`)
+        .set(as('a'))
+        .send({ externalPath: savepoint(teamB), claimMode: 'CLAIM' });
+      expectProblem(restore, 404, 'path.jobId', 'job-exists');
+    }
+  });
+
   it('a job an admin placed outside its namespace’s storage keeps working for the team: its own directories are its own', async () => {
     const legacy = join(fx.dir, 'legacy');
     const storage = { checkpointDir: join(legacy, 'chk'), savepointDir: join(legacy, 'sp') };
