@@ -112,7 +112,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
           continue;
         }
         const target = await realpath(file.path).catch(() => undefined); // a dangling link aliases nothing
-        if (target && real.some((r) => target === r || target.startsWith(r + sep))) {
+        if (target && isInside(target, real)) {
           throw new Error(
             `${path} is a symbolic link to ${target}, inside the storage roots: its files have two names, so ` +
               'no listing can tell which are live: replace the link with the directory it points to',
@@ -126,7 +126,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   private async confine(location: string): Promise<string> {
     const path = await realpathOfExistingPrefix(this.toPath(location));
     const roots = await this.resolvedRoots();
-    if (!roots.some((root) => path === root || path.startsWith(root + sep))) {
+    if (!isInside(path, roots)) {
       throw new LocationRefusedError(location, 'outside the configured storage roots');
     }
     return path;
@@ -180,6 +180,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     }
     return paths;
   }
+}
+
+/** Whether a real path is one of the real roots or lies below one. */
+function isInside(path: string, roots: readonly string[]): boolean {
+  return roots.some((root) => path === root || path.startsWith(root + sep));
 }
 
 /** Whether the path, or a directory it lies in, is kept: O(depth), whatever the number kept. */
