@@ -14,6 +14,8 @@ import { sleep, until } from './support/wait';
 import { discardKilledMidway } from './support/kill-mid-deletion';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
+import { namespaceOf } from './support/namespace';
+import { Queue } from 'bullmq';
 
 let counter = 0;
 const newJobId = () =>
@@ -303,5 +305,49 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     expect(existsSync(join(directory, '_metadata'))).toBe(false);
     expect(existsSync(manifest)).toBe(false);
     expect(existsSync(directory)).toBe(false);
+  });
+
+  it('orders in the storage queue that the store did not give delete nothing (a restored backup keeps the namespace; a job edited by hand)', async () => {
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 5 } });
+    const first = await completed(jobId, { kind: 'CHECKPOINT' });
+    const chk = (await snapshot(jobId, first)).externalPath as string;
+    const file = join(chk, 'state');
+    mkdirSync(chk, { recursive: true });
+    writeFileSync(file, 'live');
+    const live = await completed(jobId, { kind: 'CHECKPOINT' }, [{ path: file, sizeBytes: 4 }]);
+    const queue = new Queue('storage', {
+      connection: { url: 'redis://127.0.0.1:6379' },
+      prefix: await namespaceOf(`sqlite:${join(dir, 'events.db')}`, prefix),
+    });
+    try {
+      const orders = [
+        // The live checkpoint's discard, as a queue from another timeline of the store would hold it.
+        queue.add('discard', { jobId, snapshotId: live, locations: [chk], stateHandles: [], keep: [] }),
+        // A stray cleanup the store never opened, and one from before decision 0011 (untracked).
+        queue.add('stray', { jobId, cleanupId: 77, stateHandles: [{ path: file, sizeBytes: 4 }] }),
+        queue.add('stray', { jobId, stateHandles: [{ path: file, sizeBytes: 4 }] }),
+      ];
+      for (const added of await Promise.all(orders)) {
+        const result = await until(
+          async () => {
+            const job = await queue.getJob(added.id!);
+            return (await job?.isCompleted()) ? job!.returnvalue : undefined;
+          },
+          20_000,
+          `${added.name} order settled`,
+        );
+        // The untracked cleanup is planned on the registry: the live snapshot's file is kept, nothing is left.
+        expect(result).toEqual(
+          added.name === 'discard' || added.data.cleanupId ? { skipped: true } : { bytes: 0 },
+        );
+      }
+    } finally {
+      await queue.close();
+    }
+    expect(readFileSync(file, 'utf8')).toBe('live');
+    const kept = await snapshot(jobId, live);
+    expect(kept.status).toBe('COMPLETED');
+    expect(kept.discard).toBeNull();
   });
 });

@@ -451,6 +451,23 @@ export function deletionIndex(plan: DiscardPlan): string[] {
 }
 
 /**
+ * The first place an order to delete (`plan`) would delete that the catalogue has not marked as being
+ * deleted (`deleting`, a requested discard's `deletionIndex`), or undefined: the worker carries out only
+ * what the store decided, whatever the queue says.
+ */
+export function unorderedDeletion(
+  deleting: readonly string[],
+  plan: Pick<DiscardPlan, 'locations' | 'stateHandles'>,
+): string | undefined {
+  const marked = new Set(deleting);
+  for (const place of deletionIndex({ ...plan, kept: [] })) {
+    if (marked.has(place)) continue;
+    if (!deleting.some((directory) => isWithin(place, directory))) return place;
+  }
+  return undefined;
+}
+
+/**
  * The plan of a discard request: as its event recorded it, or, for an event written before the registry
  * (no `kept`: it listed every handle), planned from the registry as it is now.
  */

@@ -10,6 +10,7 @@ import {
   normaliseLocation,
   planDiscard,
   snapshotView,
+  unorderedDeletion,
   whyKept,
   type Event,
   type EventOf,
@@ -244,6 +245,25 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     });
     job.run({ type: 'RecordDiscardCompleted', snapshotId: 1, bytesReclaimed: 110 });
     expect(whyKept(job.state.sharedState, `${base}/shared/s1`)).toBeNull();
+  });
+
+  it('a worker carries out only the deletion the store decided: an order naming anything else is told apart', () => {
+    const job = new Job().register({ tasks: ['a'], numRetained: 1 });
+    const c1 = checkpoint(job, [shared('s1'), shared('s0'), own(1, 'p1')]);
+    const c2 = checkpoint(job, [shared('s1'), own(2, 'p2')]);
+    const plan = discardOf(c2.events, c1.id);
+    const deleting = job.state.snapshots.get(c1.id)!.discard!.deleting!;
+    expect(unorderedDeletion(deleting, plan)).toBeUndefined();
+    // A file inside a directory being deleted is part of that deletion, however it is spelled.
+    const inside = { path: `file://${base}/chk-1/more`, sizeBytes: 1 };
+    expect(unorderedDeletion(deleting, { ...plan, stateHandles: [inside] })).toBeUndefined();
+    // What chk 2 still references, chk 2's directory, another job's file: not this discard's to delete.
+    expect(unorderedDeletion(deleting, { ...plan, stateHandles: [shared('s1')] })).toBe(`${base}/shared/s1`);
+    expect(unorderedDeletion(deleting, { locations: [`${base}/chk-2`], stateHandles: [] })).toBe(
+      `${base}/chk-2`,
+    );
+    expect(unorderedDeletion(deleting, { locations: [base], stateHandles: [] })).toBe(base);
+    expect(unorderedDeletion([], plan)).toBe(`${base}/chk-1`);
   });
 
   it('views: shared and private sizes per snapshot, distinct referenced bytes per job', () => {

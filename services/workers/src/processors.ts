@@ -11,6 +11,8 @@ import {
   type SharedStateRegistry,
   type StateHandle,
   planningJobOf,
+  planStrayCleanup,
+  unorderedDeletion,
 } from '@snapcat/domain';
 import {
   jobStream,
@@ -222,16 +224,30 @@ export async function fireDueSavepoints(
   return { fired, failed };
 }
 
-/** Deletes a snapshot's files, then records it; the catalog says DISCARDED only after the files are gone. */
-async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
+/**
+ * Deletes a snapshot's files, then records it; the catalog says DISCARDED only after the files are gone.
+ * The store, not the queue, says whether to: a job in Redis may come from another timeline of this store (a
+ * backup restored beside the live Redis keeps the store's id, so its namespace) or be edited by hand, and
+ * the snapshot it names may be live in the store that runs now.
+ */
+async function discard(job: Job<DiscardJob>, { bus, storage, log }: ProcessorDeps) {
   const { jobId, snapshotId } = job.data;
+  const state = await bus.load(jobId);
+  const snapshot = state.snapshots.get(snapshotId);
+  // Done, or done and compacted out of the state since (decision 0035), or never requested in this store.
+  if (!snapshot?.discard || snapshot.discard.state === 'DONE') {
+    if (snapshot && !snapshot.discard) {
+      log.warn('discard order for a snapshot the catalogue does not discard: nothing deleted', {
+        job: jobId,
+        snapshot: snapshotId,
+        status: snapshot.status,
+      });
+    }
+    return { skipped: true };
+  }
   // A job enqueued before the shared-state registry lists every handle: plan it from the registry now.
   let orders = job.data;
   if (orders.keep === undefined) {
-    const state = await bus.load(jobId);
-    const snapshot = state.snapshots.get(snapshotId);
-    // Done, or done and compacted out of the state since (decision 0035).
-    if (!snapshot || snapshot.discard?.state === 'DONE') return { skipped: true };
     orders = discardJob(
       jobId,
       snapshotId,
@@ -240,6 +256,15 @@ async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
     await job.updateData(orders);
   }
   const { locations, stateHandles, keep } = orders;
+  const unordered = unorderedDeletion(snapshot.discard.deleting ?? [], orders);
+  if (unordered !== undefined) {
+    log.error('discard order names a place the catalogue does not discard: nothing deleted', {
+      job: jobId,
+      snapshot: snapshotId,
+      path: unordered,
+    });
+    return { skipped: true };
+  }
   // Bytes are measured without what is kept, so they count only what this discard really deletes.
   const request = { locations, stateHandles, keep };
   try {
@@ -265,11 +290,33 @@ async function discard(job: Job<DiscardJob>, { bus, storage }: ProcessorDeps) {
   }
 }
 
-/** State handles of acknowledgements for unknown or aborted snapshots: garbage, deleted if inside the roots. */
+/**
+ * State handles of acknowledgements for unknown or aborted snapshots: garbage, deleted if inside the roots.
+ * As for a discard, the store says whether: a tracked cleanup must still be open in it; the handles of one
+ * from before decision 0011 (untracked) are planned again on the registry as it is now.
+ */
 async function stray(job: Job<StrayJob>, { bus, storage, log }: ProcessorDeps) {
   const { jobId, cleanupId } = job.data;
+  const state = await bus.load(jobId);
+  let handles = job.data.stateHandles;
+  if (cleanupId === undefined) {
+    handles = planStrayCleanup(state.sharedState, handles, planningJobOf(state)).cleanup;
+  } else {
+    // Done (recorded, then the registry let go of its locations), or never opened in this store.
+    const open = state.strayCleanups.get(cleanupId);
+    if (!open) return { skipped: true };
+    const unordered = unorderedDeletion(open, { locations: [], stateHandles: handles });
+    if (unordered !== undefined) {
+      log.error('stray cleanup order names a place the catalogue does not clean up: nothing deleted', {
+        job: jobId,
+        cleanup: cleanupId,
+        path: unordered,
+      });
+      return { skipped: true };
+    }
+  }
   const inside: StateHandle[] = [];
-  for (const handle of job.data.stateHandles) {
+  for (const handle of handles) {
     if (await storage.isWithinRoots(handle.path)) inside.push(handle);
     else log.warn('stray state outside the storage roots left in place', { job: jobId, path: handle.path });
   }
