@@ -385,16 +385,37 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The first orphan report made after `since`. */
-  const reportAfter = (since: number) =>
-    until(
+  const reportNow = async () => {
+    const r = await api.get('/storage/orphans');
+    return r.status === 200
+      ? (r.body as { generatedAt: string; files: { path: string }[]; totalBytes: number; deleted: boolean })
+      : undefined;
+  };
+  /**
+   * The first report listing `orphan`, and the first made wholly after it. A sweep lists every file it
+   * deletes; one that began before the files were aged may list and delete them, so a report is not waited
+   * for by when it began.
+   */
+  const reportsListing = async (orphan: string) => {
+    const listing = await until(
       async () => {
-        const r = await api.get('/storage/orphans');
-        return r.status === 200 && Date.parse(r.body.generatedAt) > since ? r.body : undefined;
+        const report = await reportNow();
+        return report?.files.some((f) => f.path === orphan) ? report : undefined;
       },
       20_000,
-      'an orphan report made after the files aged',
+      `a report listing ${orphan}`,
     );
+    const seen = Date.now();
+    const next = await until(
+      async () => {
+        const report = await reportNow();
+        return report && Date.parse(report.generatedAt) > seen ? report : undefined;
+      },
+      20_000,
+      'the next report',
+    );
+    return [listing, next].map((report) => ({ ...report, paths: report.files.map((f) => f.path) }));
+  };
 
   it('only old files that no live snapshot needs are reported and deleted: not young ones, not those of pending snapshots', async () => {
     const jobId = newJobId();
@@ -426,10 +447,11 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     for (const file of [shared, own, pendingShared, uploading, orphan]) {
       utimesSync(file.path, twoHoursAgo, twoHoursAgo);
     }
-    const report = await reportAfter(Date.now());
-    expect(report.files.map((f: { path: string }) => f.path)).toEqual([orphan.path]);
-    expect(report.totalBytes).toBe(123);
-    expect(report.deleted).toBe(true);
+    const [report, next] = await reportsListing(orphan.path);
+    expect(report!.paths).toEqual([orphan.path]);
+    expect(report!.totalBytes).toBe(123);
+    expect(report!.deleted).toBe(true);
+    expect(next!.paths).toEqual([]);
     expect(existsSync(orphan.path)).toBe(false);
     for (const live of [shared, own, pendingShared, uploading, young])
       expect(existsSync(live.path)).toBe(true);
@@ -460,8 +482,48 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     for (const file of [...flinks, stray]) utimesSync(file.path, twoHoursAgo, twoHoursAgo);
 
-    const report = await reportAfter(Date.now());
-    expect(report.files.map((f: { path: string }) => f.path)).toEqual([stray.path]);
+    const [report, next] = await reportsListing(stray.path);
+    expect(report!.paths).toEqual([stray.path]);
+    expect(next!.paths).toEqual([]);
     for (const file of flinks) expect(existsSync(file.path)).toBe(true);
+  }, 60_000);
+
+  it('a managed job’s data files under an entropy prefix, and the uncatalogued run Flink restored it from, are not orphans', async () => {
+    const jobId = newJobId();
+    const earlierRun = newJobId(); // a run snapcat never catalogued: only Flink's `latest.restored` names it
+    const checkpointDir = join(root, 'entropy', 'checkpoints');
+    flink.addJob(jobId, { checkpointDir, savepointDir: join(root, 'savepoints'), checkpointIntervalMs: 200 });
+    flink.restore(jobId, {
+      externalPath: `file:${join(checkpointDir, earlierRun, 'chk-42')}`,
+      isSavepoint: false,
+    });
+    const registered = await api.put(`/jobs/${jobId}`, {
+      source: { type: 'flink', cluster: 'local' },
+      storage: { checkpointDir, savepointDir: join(root, 'savepoints') },
+    });
+    expect(registered.status).toBe(201);
+    await until(
+      async () => ((await api.get(`/jobs/${jobId}`)).body.flinkRestore ? true : undefined),
+      20_000,
+      'the restore mirrored',
+    );
+    // `s3.entropy.key`: Flink writes data files with random characters where the key is, `_metadata` without.
+    const entropy = [
+      put(join(root, 'x7q2', 'checkpoints', jobId, 'shared', 'sst-1'), 10),
+      put(join(root, 'ab12', 'checkpoints', jobId, 'chk-1', 'op-state'), 10),
+    ];
+    const inherited = [
+      put(join(checkpointDir, earlierRun, 'shared', 'sst-0'), 10),
+      put(join(checkpointDir, earlierRun, 'chk-42', '_metadata'), 10),
+    ];
+    const stray = put(join(root, 'x7q2', 'checkpoints', newJobId(), 'shared', 'nobodys'), 5);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    for (const file of [...entropy, ...inherited, stray]) utimesSync(file.path, twoHoursAgo, twoHoursAgo);
+
+    const [report, next] = await reportsListing(stray.path);
+    expect(report!.paths).toEqual([stray.path]);
+    expect(next!.paths).toEqual([]);
+    expect(existsSync(stray.path)).toBe(false);
+    for (const file of [...entropy, ...inherited]) expect(existsSync(file.path)).toBe(true);
   }, 60_000);
 });

@@ -3,6 +3,7 @@ import { isTerminal } from './schemas';
 import {
   mirroredRestoreFrom,
   planningJobOf,
+  restoredDirectory,
   restoredFromJob,
   type FormerRestoreOwner,
   type JobState,
@@ -21,10 +22,40 @@ export function flinkOwnedAreas(state: JobState): string[] {
   const areas = new Set([normaliseLocation(`${state.storage.checkpointDir}/${state.jobId}`)]);
   for (const snapshot of state.snapshots.values()) {
     const path = snapshot.flinkCheckpointId === null ? undefined : snapshot.externalPath;
-    const area = path && /^(.*\/[0-9a-f]{32})\/chk-\d+\/?$/.exec(normaliseLocation(path))?.[1];
+    const area = path && checkpointAreaOf(normaliseLocation(path));
     if (area) areas.add(area);
   }
   return [...areas];
+}
+
+/** `<checkpointDir>/<jobId>` of a checkpoint's `chk-N` directory, else undefined. */
+function checkpointAreaOf(location: string): string | undefined {
+  return /^(.*\/[0-9a-f]{32})\/chk-\d+\/?$/.exec(location)?.[1];
+}
+
+/**
+ * What the job's latest restore was from, when nothing catalogued keeps it (a path outside the catalogue:
+ * a snapshot of the catalogue is kept by its own job, and held, decision 0032), for the orphan sweep.
+ * A managed job (R67): the source's whole checkpoint area, whatever the job's status, as its own area is
+ * kept: after a LEGACY or CLAIM restore Flink's checkpoints use the source run's `shared/` files until
+ * compaction rewrites them (`RestoreMode.LEGACY`), and the mirror lists no files. A job whose clients report
+ * its snapshots: the restored directory until the job has completed a snapshot since the restore (a
+ * failover before then restores from it again); the shared files its checkpoints inherit are referenced by
+ * their acknowledgements. Normalised.
+ */
+export function restoreSourcesKept(state: JobState): string[] {
+  if (state.source) {
+    const paths = [state.flinkRestore?.externalPath, state.restores.latest?.restorePath];
+    return paths.flatMap((path) => {
+      if (!path) return [];
+      const directory = restoredDirectory(path);
+      return [checkpointAreaOf(directory) ?? directory];
+    });
+  }
+  const restore = state.restores.latest;
+  if (!restore || restore.snapshotId !== null || isTerminal(state.status)) return [];
+  if (state.completed.some((id) => id >= restore.firstSnapshotId)) return [];
+  return [restoredDirectory(restore.restorePath)];
 }
 
 /**

@@ -125,8 +125,10 @@ export function whyKept(
  */
 export function keptByAnyOf(
   registries: readonly SharedStateRegistry[],
-  /** Directories kept whole besides (normalised): the areas Flink owns (`flinkOwnedAreas`). */
+  /** Directories kept whole besides (normalised): the areas Flink owns (`flinkOwnedAreas`), restore sources. */
   alsoKept: Iterable<string> = [],
+  /** Jobs whose every file laid out under their id is kept, wherever the prefix before it (`jobAreaOf`). */
+  keptJobs: ReadonlySet<string> = new Set(),
 ): (location: string) => boolean {
   const exact = new Set<string>();
   const directories = new Set<string>(alsoKept);
@@ -141,6 +143,10 @@ export function keptByAnyOf(
   }
   return (location) => {
     if (exact.has(location)) return true;
+    if (keptJobs.size > 0) {
+      const owner = jobAreaOf(location);
+      if (owner !== undefined && keptJobs.has(owner)) return true;
+    }
     if (directories.size === 0) return false;
     const last = firstAncestorEnd(location);
     for (let end = location.length; end >= last; end = location.lastIndexOf('/', end - 1)) {

@@ -1,5 +1,12 @@
 import fc from 'fast-check';
-import { formerHoldsToRelease, mirroredRestoreFrom, restoreHoldToRelease, snapshotView } from '../src';
+import {
+  formerHoldsToRelease,
+  keptByAnyOf,
+  mirroredRestoreFrom,
+  restoreHoldToRelease,
+  restoreSourcesKept,
+  snapshotView,
+} from '../src';
 import { JOB, Job } from './harness';
 
 // Decision 0032: a snapshot another job restored from is held; nothing of this job discards it until the
@@ -481,5 +488,76 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
         ),
       );
     });
+  });
+});
+
+describe('what the orphan sweep keeps of a restore source outside the catalogue', () => {
+  it('a managed job Flink restored from an uncatalogued run keeps that run’s whole area (LEGACY or CLAIM: its shared files), whatever its status', () => {
+    const job = new Job().registerManaged();
+    expect(restoreSourcesKept(job.state)).toEqual([]);
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: {
+        id: 42,
+        restoreTimestamp: job.now,
+        isSavepoint: false,
+        externalPath: `file:///data/chk/${HOLDER}/chk-42/`,
+      },
+    });
+    expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}`]);
+    const kept = keptByAnyOf([], restoreSourcesKept(job.state));
+    expect(kept(`/data/chk/${HOLDER}/shared/sst-1`)).toBe(true);
+    expect(kept(`/data/chk/${OTHER_HOLDER}/shared/sst-1`)).toBe(false);
+    job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}`]);
+  });
+
+  it('a managed job restored from a savepoint keeps the savepoint directory, named by it or by its _metadata', () => {
+    const job = new Job().registerManaged();
+    const savepoint = `/data/sp/savepoint-${HOLDER.slice(0, 6)}-0123456789ab`;
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: {
+        id: 3,
+        restoreTimestamp: job.now,
+        isSavepoint: true,
+        externalPath: `${savepoint}/_metadata`,
+      },
+    });
+    expect(restoreSourcesKept(job.state)).toEqual([savepoint]);
+  });
+
+  it('a job whose clients report its snapshots keeps the restored directory until it completes a snapshot since, or ends', () => {
+    const job = new Job().register({ numRetained: 1 });
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: `/data/chk/${HOLDER}/chk-5/_metadata`,
+      claimMode: 'LEGACY',
+      allowNonRestoredState: false,
+    });
+    expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}/chk-5`]);
+    completeReferencing(job, `/data/chk/${HOLDER}/shared`);
+    // From now on its acknowledgements name what it uses of the source (the registry keeps them).
+    expect(restoreSourcesKept(job.state)).toEqual([]);
+
+    const ended = new Job().register({ numRetained: 1 });
+    ended.run({
+      type: 'RestoreSnapshot',
+      externalPath: `/data/chk/${HOLDER}/chk-5`,
+      claimMode: 'NO_CLAIM',
+      allowNonRestoredState: false,
+    });
+    ended.run({ type: 'ChangeJobStatus', status: 'FAILED' });
+    expect(restoreSourcesKept(ended.state)).toEqual([]);
+  });
+
+  it('a managed job keeps every file laid out under its id, wherever the path before it (Flink’s entropy injection)', () => {
+    const kept = keptByAnyOf([], [], new Set([JOB]));
+    expect(kept(`s3://bucket/x7q2/checkpoints/${JOB}/shared/sst-1`)).toBe(true);
+    expect(kept(`s3://bucket/ab12/checkpoints/${JOB}/chk-5/op-state`)).toBe(true);
+    expect(kept(`s3://bucket/ab12/checkpoints/${HOLDER}/shared/sst-1`)).toBe(false);
+    expect(kept(`s3://bucket/ab12/${JOB}-notes/x`)).toBe(false);
   });
 });

@@ -59,5 +59,12 @@ export type Queues = ReturnType<typeof openQueues>;
 /** The workers' own Redis keys in a store's namespace (openStoreNamespace). */
 export const workerKeys = (prefix: string) => ({
   knownJobs: `${prefix}:jobs`,
+  /**
+   * The process manager's epoch (its LeasedConsumer key `<prefix>:pm:epoch`): written once it has listed
+   * every job of the store into `knownJobs` since Redis last lost its state, so the list is whole while it
+   * exists.
+   */
+  knownJobsWhole: `${prefix}:pm:epoch`,
   orphanReport: `${prefix}:orphan-report`,
 });
+export type WorkerKeys = ReturnType<typeof workerKeys>;

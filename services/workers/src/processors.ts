@@ -2,13 +2,11 @@ import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bu
 import type { Redis } from 'ioredis';
 import {
   discardPlanOf,
-  flinkOwnedAreas,
   retentionDue,
   taskHandlesOf,
   type Command,
   type JobState,
   type SnapshotState,
-  type SharedStateRegistry,
   type StateHandle,
   planningJobOf,
   planStrayCleanup,
@@ -31,10 +29,11 @@ import {
   type ManifestJob,
   type StrayJob,
   type TimeoutJob,
+  type WorkerKeys,
 } from '@snapcat/runtime';
 import { SAVEPOINT_TICK_MS, discardJob } from './queues';
 import { executeUnlessRejected } from './execute';
-import { writeOrphanReport } from './orphans';
+import { addLive, noLiveState, writeOrphanReport, type LiveState } from './orphans';
 import type { ScheduleIndex } from './schedule-index';
 import { UrgentWork } from './urgent-work';
 
@@ -44,8 +43,7 @@ export interface ProcessorDeps {
   store: EventStore;
   storage: SnapshotStorage;
   redis: Redis;
-  knownJobsKey: string;
-  orphanReportKey: string;
+  keys: WorkerKeys;
   orphanGraceMs: number;
   deleteOrphans: boolean;
   schedules: ScheduleIndex;
@@ -142,9 +140,9 @@ export async function sweepState(
  */
 async function retentionSweep(deps: ProcessorDeps) {
   const startedAt = Date.now();
-  const jobIds = await deps.redis.smembers(deps.knownJobsKey);
+  const jobIds = await deps.redis.smembers(deps.keys.knownJobs);
   let discarded = 0;
-  const live = { registries: [] as SharedStateRegistry[], flinkOwnedAreas: [] as string[] };
+  const live = noLiveState();
   for (const jobId of jobIds) {
     await deps.urgent.idle();
     let state = await sweepState(deps, jobId);
@@ -153,12 +151,29 @@ async function retentionSweep(deps: ProcessorDeps) {
       discarded += result?.reply.discarded.length ?? 0;
       state = await sweepState(deps, jobId);
     }
-    if (!state) continue;
-    live.registries.push(state.sharedState);
-    live.flinkOwnedAreas.push(...flinkOwnedAreas(state));
+    if (state) addLive(live, state);
   }
-  const orphans = await writeOrphanReport(deps, live, startedAt);
+  const reportDeps = { ...deps, orphanReportKey: deps.keys.orphanReport };
+  const orphans = await writeOrphanReport(reportDeps, live, startedAt, () => liveNow(deps));
   return { jobs: jobIds.length, discarded, orphans };
+}
+
+/**
+ * Every known job's state, read as the sweep reads it, for the orphan deletions; undefined unless the list
+ * of known jobs is whole before and after it is read (a job left out would make its files orphans).
+ */
+async function liveNow(deps: ProcessorDeps): Promise<LiveState | undefined> {
+  const whole = async () => (await deps.redis.exists(deps.keys.knownJobsWhole)) === 1;
+  if (!(await whole())) return undefined;
+  const jobIds = await deps.redis.smembers(deps.keys.knownJobs);
+  if (!(await whole())) return undefined;
+  const live = noLiveState();
+  for (const jobId of jobIds) {
+    await deps.urgent.idle();
+    const state = await sweepState(deps, jobId);
+    if (state) addLive(live, state);
+  }
+  return live;
 }
 
 /** A claim on a due schedule outlives a stalled worker by this much; then another worker fires the slot. */

@@ -65,8 +65,7 @@ export async function startWorkers({
   const workers: Worker[] = startProcessors(connection, prefix, {
     ...common,
     storage,
-    knownJobsKey: keys.knownJobs,
-    orphanReportKey: keys.orphanReport,
+    keys,
     orphanGraceMs: config.orphanGraceMs,
     deleteOrphans: config.deleteOrphans,
     schedules,

@@ -3,7 +3,13 @@ import { EMPTY_REGISTRY, RegistryEditor } from '@snapcat/domain';
 import type { DeletionRequest, SnapshotStorage, StoredFile } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
-import { ORPHANS_LISTED, writeOrphanReport, type OrphanReport, type OrphanReportDeps } from '../src/orphans';
+import {
+  ORPHANS_LISTED,
+  noLiveState,
+  writeOrphanReport,
+  type OrphanReport,
+  type OrphanReportDeps,
+} from '../src/orphans';
 import { UrgentWork } from '../src/urgent-work';
 
 /**
@@ -42,7 +48,7 @@ describe('the orphan report over a large bucket (streamed)', () => {
     redis,
     orphanReportKey: key,
     orphanGraceMs: 0,
-    log: { info: () => {} },
+    log: { info: () => {}, warn: () => {} },
     ...options,
   });
 
@@ -55,7 +61,7 @@ describe('the orphan report over a large bucket (streamed)', () => {
     const registry = editor.seal();
     const key = `${prefix}:report`;
     const deps = reportDeps(storage, key, { deleteOrphans: true });
-    const orphans = await writeOrphanReport(deps, { registries: [registry], flinkOwnedAreas: [] }, 10_000);
+    const orphans = await writeOrphanReport(deps, { ...noLiveState(), registries: [registry] }, 10_000);
     const expected = Array.from({ length: count }, (_, i) => i).filter((i) => i % 7 !== 0);
     expect(orphans).toBe(expected.length);
     const report = JSON.parse((await redis.get(key))!) as OrphanReport;
@@ -70,6 +76,33 @@ describe('the orphan report over a large bucket (streamed)', () => {
     expect(storage.removals[0]!.listedBefore).toBeLessThan(count / 10);
   });
 
+  it('checks each batch against the jobs as they are just before deleting it, and deletes nothing while their list is not whole', async () => {
+    const storage = new ManyObjects(3_000);
+    const key = `${prefix}:report-rechecked`;
+    const deps = reportDeps(storage, key, { deleteOrphans: true });
+    // A directory imported after the sweep began: live by the time the first batch is deleted.
+    const editor = new RegistryEditor(EMPTY_REGISTRY);
+    editor.ownDirectory(1, 's3://b/state/old');
+    const imported = { ...noLiveState(), registries: [editor.seal()] };
+    expect(await writeOrphanReport(deps, noLiveState(), 10_000, async () => imported)).toBe(3_000);
+    expect(storage.removals.flatMap((r) => r.paths).filter((p) => p.includes('/old/'))).toEqual([]);
+    expect(storage.removals.flatMap((r) => r.paths)).toHaveLength(429); // the 'live' ones, nobody's now
+
+    // Redis lost the list of jobs and the process manager is listing them again: the report, no deletion.
+    const unsure = new ManyObjects(3_000);
+    let asked = 0;
+    const lost = async () => {
+      asked += 1;
+      return undefined;
+    };
+    expect(
+      await writeOrphanReport(reportDeps(unsure, key, { deleteOrphans: true }), noLiveState(), 10_000, lost),
+    ).toBe(3_000);
+    expect(unsure.removals).toEqual([]);
+    expect(asked).toBe(1);
+    expect((JSON.parse((await redis.get(key))!) as OrphanReport).deleted).toBe(false);
+  });
+
   it('waits to list and report while urgent work (a tick firing savepoints) runs in the process', async () => {
     const storage = new ManyObjects(10);
     const key = `${prefix}:report-after-firing`;
@@ -77,7 +110,7 @@ describe('the orphan report over a large bucket (streamed)', () => {
     let fire!: () => void;
     const firing = urgent.run(() => new Promise<void>((resolve) => (fire = resolve)));
     const deps = reportDeps(storage, key, { deleteOrphans: false, urgent });
-    const report = writeOrphanReport(deps, { registries: [EMPTY_REGISTRY], flinkOwnedAreas: [] }, 10_000);
+    const report = writeOrphanReport(deps, { ...noLiveState(), registries: [EMPTY_REGISTRY] }, 10_000);
     await new Promise((r) => setTimeout(r, 50));
     expect(storage.listed).toBe(0);
     expect(await redis.get(key)).toBeNull();
