@@ -1244,7 +1244,10 @@ function mirrorFlinkCheckpoints(
     if (id !== undefined && !decider.state.snapshots.has(id)) continue;
     if (id === undefined) {
       if (report.isSavepoint && !mirrorsSavepoint(decider.state, report)) continue;
-      if (report.isSavepoint && report.status === 'IN_PROGRESS') continue;
+      // A savepoint is mirrored once Flink completed it. One that failed holds no state, and has no path to
+      // tell it from the catalogue's own savepoint that failed with it (that one is recorded already, through
+      // Flink's asynchronous operation): mirrored, it was catalogued twice.
+      if (report.isSavepoint && report.status !== 'COMPLETED') continue;
       id = decider.state.nextSnapshotId;
       decider.emit({
         type: 'SnapshotTriggered',

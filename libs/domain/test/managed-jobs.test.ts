@@ -384,6 +384,27 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(recorded).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED', externalPath: theirs });
   });
 
+  it('R68 a savepoint that failed in Flink is catalogued once: Flink’s history entry of it (no path) is not mirrored', () => {
+    const job = managed(3);
+    const ours = job.trigger('SAVEPOINT');
+    if (!ours.accepted) throw new Error('rejected');
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: ours.snapshotId,
+      outcome: { status: 'FAILED', cause: 'Checkpoint expired before completing.' },
+    });
+    const failed = report(6, {
+      isSavepoint: true,
+      status: 'FAILED',
+      externalPath: null,
+      checkpointType: 'FULL',
+      failureMessage: 'Checkpoint expired before completing.',
+    });
+    expect(mirror(job, [failed]).events).toEqual([]);
+    const savepoints = [...job.state.snapshots.values()].filter((s) => s.kind === 'SAVEPOINT');
+    expect(savepoints.map((s) => [s.snapshotId, s.status])).toEqual([[ours.snapshotId, 'FAILED']]);
+  });
+
   it('R67 persisting a managed job’s checkpoint takes a NATIVE savepoint standing for it (once), not a manifest', () => {
     const job = managed(3);
     mirror(job, [report(4)]);
