@@ -758,21 +758,26 @@ function changeStatus(decider: Decider, to: JobStatus): boolean {
     const snapshot = decider.state.snapshots.get(id)!;
     if (!decider.state.source) {
       if (discardedAtEnd(snapshot, to)) requestDiscardOf(decider, snapshot, cause);
-    } else if (snapshot.claimMode === 'CLAIM') {
-      // R67: a snapshot the managed job claimed is in Flink's checkpoint store, which deletes it on shutdown
-      // as the job's checkpoint retention says (DefaultCompletedCheckpointStore.shutdown,
-      // CompletedCheckpoint.shouldBeDiscardedOnShutdown): recorded so, with nothing for snapcat to delete.
+    } else if (snapshot.claimMode === 'CLAIM' || inFlinksCheckpointStore(snapshot)) {
+      // R67: a snapshot the managed job claimed, and every checkpoint it mirrored, is in Flink's checkpoint
+      // store, which deletes it on shutdown as the job's checkpoint retention says
+      // (DefaultCompletedCheckpointStore.shutdown, CompletedCheckpoint.shouldBeDiscardedOnShutdown):
+      // recorded so, with nothing for snapcat to delete. The mirror stops at the job's end, so it would not.
       if (discardsOn(flinkOwnedProperties(decider.state, snapshot), to)) {
         requestDiscardOf(decider, snapshot, cause, DELETED_BY_FLINK);
       }
     }
-    // The rest of a managed job's snapshots stay: its checkpoints are Flink's to delete (the mirror records
-    // it, R68), and its savepoints, unclaimed, keep every discard flag off (R62).
+    // The rest of a managed job's snapshots stay: its savepoints, unclaimed, keep every discard flag off (R62),
+    // and a persisted checkpoint is catalogued as the savepoint taken for it.
   }
   return true;
 }
 
 const DELETED_BY_FLINK = 'deleted by Flink';
+
+/** A checkpoint the mirror recorded from Flink's history, not persisted: Flink's store holds it alone. */
+const inFlinksCheckpointStore = (snapshot: SnapshotState) =>
+  snapshot.kind === 'CHECKPOINT' && snapshot.flinkCheckpointId !== null && !snapshot.persisted;
 
 /**
  * The properties Flink gives a snapshot a managed job claimed: its checkpoints' (R62), by the retention Flink

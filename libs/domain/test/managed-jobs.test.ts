@@ -122,7 +122,7 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(decodeState(JSON.parse(JSON.stringify(encodeState(job.state))))).toEqual(job.state);
   });
 
-  it('R67 checkpoints are Flink’s: snapcat triggers none, subsumes none, and deletes none when the job ends', () => {
+  it('R67 checkpoints are Flink’s: snapcat triggers none, subsumes none, and deletes none itself when the job ends', () => {
     const job = managed(1);
     expect(
       job.reject({
@@ -138,9 +138,45 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     });
     mirror(job, [report(1), report(2), report(3)]);
     expect([...job.state.completed]).toHaveLength(3);
+    // What Flink deletes at the end is recorded as its deletion (below): snapcat has nothing to delete.
     const { events } = job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
-    expect(events.map((e) => e.type)).toEqual(['JobStatusChanged']);
+    expect(events[0]!.type).toBe('JobStatusChanged');
+    for (const event of events.filter((e) => e.type === 'SnapshotDiscardRequested')) {
+      expect(event).toMatchObject({ locations: [], stateHandles: [] });
+    }
   });
+
+  // DefaultCompletedCheckpointStore.shutdown discards each retained checkpoint whose properties say so for the
+  // job's end (CompletedCheckpoint.shouldBeDiscardedOnShutdown); the mirror stops when the job ends, so the
+  // catalogue records it at the end, as deleted by Flink (nothing for snapcat to delete).
+  it.each([
+    [false, false, 'CANCELED', [1, 2, 3]],
+    [false, false, 'FINISHED', [1, 2, 3]],
+    [true, false, 'CANCELED', []],
+    [true, false, 'FINISHED', [1, 2, 3]],
+    [true, true, 'CANCELED', [1, 2, 3]],
+    [true, true, 'FAILED', []],
+  ] as const)(
+    'R67 externalized %s, deleteOnCancellation %s: ending %s, Flink deletes the mirrored checkpoints %j, recorded so',
+    (externalized, deleteOnCancellation, status, deleted) => {
+      const job = managed(3);
+      job.run({ type: 'RecordFlinkCheckpointConfig', externalized, deleteOnCancellation });
+      mirror(job, [report(1), report(2), report(3)]);
+      const ids = [1, 2, 3].map((flinkId) => job.state.flinkCheckpoints.get(flinkId)!);
+      const { events } = job.run({ type: 'ChangeJobStatus', status });
+      const discards = events.filter((e) => e.type === 'SnapshotDiscardRequested');
+      expect(discards.map((e) => e.snapshotId)).toEqual(deleted.map((flinkId) => ids[flinkId - 1]));
+      for (const discard of discards) {
+        expect(discard).toMatchObject({ cause: `JOB_${status}`, locations: [], stateHandles: [] });
+      }
+      for (const flinkId of deleted) {
+        expect(job.snapshot(ids[flinkId - 1]!)).toMatchObject({
+          status: 'DISCARDED',
+          discard: { state: 'DONE', reason: 'deleted by Flink' },
+        });
+      }
+    },
+  );
 
   const stamp = { jobId: JOB, occurredAt: new Date(T0).toISOString() };
 

@@ -289,7 +289,7 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   if (refusal) return warnRefusedOnce(state, refusal, deps);
   refusedJobs.delete(jobId);
   const api = await deps.apis(state.source.cluster);
-  if (!state.flinkRetention && !retentionUnsaid.has(jobId)) await recordRetention(api, jobId, deps);
+  if (!state.flinkRetention) await readRetentionOnce(api, jobId, deps);
   // A job without checkpoint statistics (404: no checkpoint coordinator, or a server's job that does not
   // checkpoint) has nothing to mirror; its savepoints and status are followed all the same (FLIP-10).
   const stats = await unlessNotFound(api.checkpoints(jobId));
@@ -475,16 +475,31 @@ async function clusterRefusal(state: JobState, deps: FlinkConnectorDeps): Promis
 }
 
 /**
- * Jobs whose checkpoint configuration left out the retention (the spec requires none of its fields): asked
- * once per process, the catalogue's own properties stand for theirs (R67), and the warning is logged once.
+ * Jobs whose checkpoint configuration this process has read (R67): once per process. One that records the
+ * retention is not asked again anyway; one whose configuration leaves it out (the spec requires none of
+ * its fields) keeps the catalogue's own properties for Flink's, and is warned about once; one without
+ * checkpointing (404) has nothing of Flink's to retain. A poll overlapping a slow read of the same job waits
+ * for that read (`retentionReads`) rather than asking again.
  */
-const retentionUnsaid = new Set<string>();
+const retentionRead = new Set<string>();
+const retentionReads = new Map<string, Promise<void>>();
+
+function readRetentionOnce(api: FlinkApi, jobId: string, deps: FlinkConnectorDeps): Promise<void> {
+  if (retentionRead.has(jobId)) return Promise.resolve();
+  let read = retentionReads.get(jobId);
+  if (!read) {
+    read = recordRetention(api, jobId, deps)
+      .then(() => void retentionRead.add(jobId))
+      .finally(() => retentionReads.delete(jobId));
+    retentionReads.set(jobId, read);
+  }
+  return read;
+}
 
 async function recordRetention(api: FlinkApi, jobId: string, deps: FlinkConnectorDeps): Promise<void> {
   const config = await unlessNotFound(api.checkpointConfig(jobId));
   if (!config) return;
   if (!config.externalization) {
-    retentionUnsaid.add(jobId);
     deps.log.warn(
       "flink checkpoint configuration without externalization: what Flink does with the job's checkpoints when it ends is not known; the catalogue keeps its own retention for them",
       { job: jobId },
