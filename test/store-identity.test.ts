@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newJobId } from './support/ids';
@@ -165,10 +165,60 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     expect(await keysOf(storeA)).toBeGreaterThan(0);
   }, 120_000);
 
+  it('a backup of the store restored beside the live Redis: its later state is dropped and rebuilt from the log (refuse: exit 2), so nothing written since is skipped', async () => {
+    const database = join(root, 'restored', 'events.db');
+    const first = await start('restored');
+    const api = client(first.url);
+    const kept = newJobId();
+    expect((await api.put(`/jobs/${kept}`, { tasks: ['t'] })).status).toBe(201);
+    await eventually(async () => (await jobIds(first)).includes(kept), 10_000, 'the first job in GraphQL');
+    const store = storeIdOf(first);
+    expect(await first.stop()).toBe(0);
+    copyFileSync(database, `${database}.backup`); // closed cleanly: the WAL is in the file
+
+    const second = await start('restored');
+    const lost = [newJobId(), newJobId()];
+    for (const jobId of lost)
+      expect((await client(second.url).put(`/jobs/${jobId}`, { tasks: ['t'] })).status).toBe(201);
+    await eventually(async () => (await jobIds(second)).length === 3, 10_000, 'three jobs in GraphQL');
+    expect(await second.stop()).toBe(0);
+
+    // The backup restored: the store has the same id, so the same namespace, and a shorter log.
+    for (const suffix of ['-wal', '-shm']) rmSync(`${database}${suffix}`, { force: true });
+    copyFileSync(`${database}.backup`, database);
+    expect(existsSync(`${database}-wal`)).toBe(false);
+    const refused = await start('restored', { SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }).then(
+      () => 'it started',
+      (error: Error) => error.message,
+    );
+    expect(refused).toMatch(/^service exited with 2/);
+    expect(refused).toContain(`a later point of event store ${store}'s log`);
+    expect(refused).toContain('start once with SNAPCAT_ON_FOREIGN_READ_MODEL=rebuild');
+
+    const restored = await start('restored');
+    expect(storeIdOf(restored)).toBe(store);
+    await eventually(
+      () =>
+        restored.logs.some(
+          (l) => l.includes('"level":"error"') && l.includes('a later point of event store'),
+        ),
+      5000,
+      'the drop, logged as an error',
+    );
+    // Events written now take the positions the lost ones had: they are projected, not skipped as seen.
+    const after = newJobId();
+    expect((await client(restored.url).put(`/jobs/${after}`, { tasks: ['t'] })).status).toBe(201);
+    await eventually(
+      async () => (await jobIds(restored)).sort().join() === [kept, after].sort().join(),
+      15_000,
+      'the restored job and the new one in GraphQL, the lost ones gone',
+    );
+  }, 120_000);
+
   it('state written before stores had ids counts as foreign: a warning, or refused; the same store is quiet', async () => {
     const space = `${prefix}-legacy`;
     const warnings: string[] = [];
-    const log = { warn: (m: string) => warnings.push(m) };
+    const log = { error: () => {}, warn: (m: string) => warnings.push(m) };
     try {
       await redis.set(`${space}:rm:current`, '3'); // what a pre-identity snapcat left
       await expect(claimStoreNamespace(redis, space, '00000000000000aa', 'refuse', log)).rejects.toThrow(

@@ -140,6 +140,10 @@ export class InstrumentedEventStore implements EventStore {
     return this.readingAll(() => this.inner.lastPosition());
   }
 
+  logEnd(): Promise<Position | undefined> {
+    return this.readingAll(() => this.inner.logEnd());
+  }
+
   /** A read of `$all`: its success clears the log's read refusal, its refusal is recorded. */
   private async readingAll<T>(read: () => Promise<T>): Promise<T> {
     try {

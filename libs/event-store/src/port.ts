@@ -126,6 +126,12 @@ export interface EventStore {
    */
   lastPosition(): Promise<Position | undefined>;
   /**
+   * The position of the log's newest record of any kind (EventStoreDB's system events included), undefined
+   * while it is empty: no position a consumer saved (an event's, or a subscription's checkpoint) lies past
+   * it, unless the log was rewound since (a backup restored, a copy of the store run beside the original).
+   */
+  logEnd(): Promise<Position | undefined>;
+  /**
    * Catch-up subscription to $all: the stored events after `from`, then live ones, in order, as readAll
    * gives them (tombstones included). The handler is awaited before the next event; if it throws, the
    * subscription stops and onError is called.

@@ -151,6 +151,16 @@ export function eventStoreContract(name: string, open: () => Promise<StoreFixtur
       expect(comparePositions((await store.lastPosition())!, appended.position)).toBe(0);
     });
 
+    it('logEnd is at or past lastPosition (system records included) and past every append', async () => {
+      const appended = await store.append(stream(), [ev('A')], 'no_stream');
+      const end = (await store.logEnd())!;
+      expect(comparePositions(end, (await store.lastPosition())!)).toBeGreaterThanOrEqual(0);
+      expect(comparePositions(end, appended.position)).toBeGreaterThanOrEqual(0);
+      const later = await store.append(stream(), [ev('B')], 'no_stream');
+      expect(comparePositions((await store.logEnd())!, later.position)).toBeGreaterThanOrEqual(0);
+      expect(comparePositions(later.position, end)).toBeGreaterThan(0);
+    });
+
     it('a stream with a max count reads as its newest events; revisions go on counting', async () => {
       const s = stream();
       await store.append(

@@ -70,12 +70,8 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
   const namespace = storeNamespace(config.queuePrefix, storeId);
   log.info('event store identified', { store: storeId, redisNamespace: namespace });
   const redis = connectRedis(config.redisUrl);
-  const claim = claimStoreNamespace(
-    redis,
-    config.queuePrefix,
-    storeId,
-    config.onForeignReadModel,
-    log,
+  const claim = claimStoreNamespace(redis, config.queuePrefix, storeId, config.onForeignReadModel, log, () =>
+    store.logEnd(),
   ).finally(() => closeRedis(redis));
   if (config.onForeignReadModel === 'refuse') {
     try {

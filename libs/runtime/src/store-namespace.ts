@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
 import type { LogFn } from './log';
 import { scanKeys } from './redis';
 
@@ -41,14 +42,65 @@ async function storeIsRunning(redis: Redis, prefix: string, storeId: string): Pr
   return (await redis.exists(...LIVE_LEASES.map((lease) => `${ns}:${lease}`))) > 0;
 }
 
-/** Deletes everything snapcat keeps in Redis for a store (its namespace); the number of keys deleted. */
+/**
+ * The keys that say how far a consumer got (positions, epochs, the read model's version, origin and
+ * completeness): deleted first, so that a drop stopped halfway (a killed process, a Ctrl-C) leaves state its
+ * consumers rebuild, never a position above what is gone.
+ */
+const isProgressMarker = (key: string) => /:(position|epoch|origin|complete|rm:current)$/.test(key);
+
+/**
+ * Deletes everything snapcat keeps in Redis for a store (its namespace), its progress markers first; the
+ * number of keys deleted. The prefix no longer names the store as its last owner either.
+ */
 export async function forgetStoreState(redis: Redis, prefix: string, storeId: string): Promise<number> {
+  const pattern = `${storeNamespace(prefix, storeId)}:*`;
   let deleted = 0;
-  for await (const keys of scanKeys(redis, `${storeNamespace(prefix, storeId)}:*`)) {
-    deleted += await redis.unlink(...keys);
+  for await (const keys of scanKeys(redis, pattern)) {
+    const markers = keys.filter(isProgressMarker);
+    if (markers.length > 0) deleted += await redis.unlink(...markers);
   }
-  await redis.hdel(namespaceKeys(prefix).stores, storeId);
+  for await (const keys of scanKeys(redis, pattern)) deleted += await redis.unlink(...keys);
+  const { stores, owner } = namespaceKeys(prefix);
+  await redis.hdel(stores, storeId);
+  // Compare and delete in one script: a store that starts meanwhile keeps its claim.
+  await redis.eval(
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+    1,
+    owner,
+    storeId,
+  );
   return deleted;
+}
+
+/**
+ * The saved positions in the store's namespace that lie past the log's end (`logEnd`): Redis holds the
+ * state of a later point of this store's log than the store has (a backup restored beside the live Redis,
+ * or a copy of the store run on the same prefix: the store's id comes with it, so its namespace). Its
+ * consumers would skip the events written from now on up to those positions.
+ */
+async function positionsPastEnd(
+  redis: Redis,
+  namespace: string,
+  logEnd: () => Promise<Position | undefined>,
+) {
+  const saved = new Map<string, Position>();
+  for await (const keys of scanKeys(redis, `${namespace}:*position`)) {
+    const found = keys.filter((key) => key.endsWith(':position'));
+    const values = found.length > 0 ? await redis.mget(...found) : [];
+    found.forEach((key, i) => {
+      const value = values[i];
+      if (value) saved.set(key, parsePosition(value));
+    });
+  }
+  if (saved.size === 0) return [];
+  // Read after the positions: a process running meanwhile saves only positions of events already in the log.
+  const end = await logEnd();
+  const past: string[] = [];
+  for (const [key, position] of saved) {
+    if (position.commit >= 0n && (!end || comparePositions(position, end) > 0)) past.push(key);
+  }
+  return past;
 }
 
 export class ForeignStateError extends Error {
@@ -68,8 +120,11 @@ export async function claimStoreNamespace(
   prefix: string,
   storeId: string,
   policy: ForeignStatePolicy,
-  log: { warn: LogFn },
+  log: { warn: LogFn; error: LogFn },
+  /** The store's `logEnd`: this store's own state is checked against it when given. */
+  logEnd?: () => Promise<Position | undefined>,
 ): Promise<void> {
+  if (logEnd) await claimOwnTimeline(redis, prefix, storeId, policy, log, logEnd);
   const keys = namespaceKeys(prefix);
   const previous = await redis.get(keys.owner);
   const foreign =
@@ -83,7 +138,10 @@ export async function claimStoreNamespace(
       `Redis prefix '${prefix}' holds ${foreign}, not of this event store ${storeId} ` +
       '(a fresh or different store beside an old Redis, or a second deployment on the same Redis and prefix)';
     if (policy === 'refuse') {
-      throw new ForeignStateError(`${message}; refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse)`);
+      const remedy = previous ? `; once it is not wanted: npx snapcat redis forget ${previous}` : '';
+      throw new ForeignStateError(
+        `${message}; refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse)${remedy}`,
+      );
     }
     let other = 'the other state is left in place';
     if (previous && (await storeIsRunning(redis, prefix, previous))) {
@@ -103,4 +161,36 @@ export async function claimStoreNamespace(
   // Two commands, not one transaction: the two keys may live in different slots of a cluster.
   await redis.hset(keys.stores, storeId, new Date().toISOString());
   await redis.set(keys.owner, storeId);
+}
+
+/**
+ * This store's namespace against its log: where saved positions lie past the log's end, the state is of
+ * another timeline of the store and is dropped, loudly (its consumers rebuild from this log: the read model
+ * from the start, the process manager from every job's state, webhooks from their durable checkpoint in
+ * the store), or, with `refuse`, the start is refused.
+ */
+async function claimOwnTimeline(
+  redis: Redis,
+  prefix: string,
+  storeId: string,
+  policy: ForeignStatePolicy,
+  log: { error: LogFn },
+  logEnd: () => Promise<Position | undefined>,
+): Promise<void> {
+  const past = await positionsPastEnd(redis, storeNamespace(prefix, storeId), logEnd);
+  if (past.length === 0) return;
+  const message =
+    `Redis holds the state of a later point of event store ${storeId}'s log than the store has ` +
+    `(positions past its end: ${past.slice(0, 3).join(', ')}): a backup of the store restored, or a copy ` +
+    'of it run on the same Redis and prefix';
+  if (policy === 'refuse') {
+    throw new ForeignStateError(
+      `${message}; refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse). To drop it and rebuild ` +
+        'from this log, start once with SNAPCAT_ON_FOREIGN_READ_MODEL=rebuild',
+    );
+  }
+  const deleted = await forgetStoreState(redis, prefix, storeId);
+  log.error(`${message}: that state was dropped (${deleted} keys) and is rebuilt from this log`, {
+    store: storeId,
+  });
 }
