@@ -286,12 +286,13 @@ function partitionHandles(
  * Flink's layout names the job a checkpoint's files belong to: `<checkpointDir>/<jobId>/chk-<n>/…`,
  * `…/<jobId>/shared/…`, `…/<jobId>/taskowned/…` (`AbstractFsCheckpointStorageAccess`:
  * `getCheckpointDirectoryForJob`, `CHECKPOINT_DIR_PREFIX`, `CHECKPOINT_SHARED_STATE_DIR`,
- * `CHECKPOINT_TASK_OWNED_STATE_DIR`). The job id there, if the location has one.
+ * `CHECKPOINT_TASK_OWNED_STATE_DIR`), and the changelog state backend's `<dstl.dfs.base-path>/<jobId>/dstl/…`
+ * (`StateChangeFsUploader.PATH_SUB_DIR`). The job id there, if the location has one.
  */
 export function jobAreaOf(location: string): string | undefined {
   return FLINK_JOB_AREA.exec(location)?.[1];
 }
-const FLINK_JOB_AREA = /\/([0-9a-f]{32})\/(?:chk-\d+|shared|taskowned)(?:\/|$)/;
+const FLINK_JOB_AREA = /\/([0-9a-f]{32})\/(?:chk-\d+|shared|taskowned|dstl)(?:\/|$)/;
 
 /**
  * A file in another job's checkpoint directory, or in a savepoint directory another job's id names: a job

@@ -519,6 +519,9 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
     [`s3://bucket/chk/${OTHER}/chk-12/f`, OTHER],
     [`/data/chk/${OTHER}/taskowned/f`, OTHER],
     [`/data/chk/${OTHER}/chk-3`, OTHER],
+    // The changelog state backend: <dstl.dfs.base-path>/<jobId>/dstl/<uuid> (StateChangeFsUploader).
+    [`s3://b/changelog/${OTHER}/dstl/6f1c-uuid`, OTHER],
+    [`/data/changelog/${OTHER}/dstlx/f`, undefined],
     [`/data/chk/${OTHER}/savepoint-x/f`, undefined],
     [`/data/chk/${OTHER}x/shared/f`, undefined],
     ['/data/chk/job/shared/f', undefined],
@@ -598,7 +601,7 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
       .tuple(
         fc.constantFrom('/data/chk', 's3://bucket/chk', 'file:///data/chk', 's3a://bucket/chk'),
         job,
-        fc.constantFrom('shared', 'taskowned', 'chk-1', 'chk-22', 'savepoint-1', 'other'),
+        fc.constantFrom('shared', 'taskowned', 'dstl', 'chk-1', 'chk-22', 'savepoint-1', 'other'),
       )
       .map((parts) => parts.join('/'));
     const savepoint = fc
