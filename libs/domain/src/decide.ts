@@ -1264,7 +1264,9 @@ function mirrorFlinkCheckpoints(
           report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
           decider.state.checkpointing.retention,
         ),
-        formatType: 'CANONICAL',
+        // A checkpoint is in the state backend's own format; a savepoint in the one Flink reports (its
+        // default, CANONICAL, when it reports none). Restore plans read it (R58: NATIVE is not portable).
+        formatType: report.isSavepoint ? (report.savepointFormat ?? 'CANONICAL') : 'CANONICAL',
         checkpointType: report.isSavepoint ? 'FULL' : report.checkpointType,
         ...versionsOf(decider.state.jobVersion, decider.state.flinkVersion),
         deadline: new Date(

@@ -285,6 +285,8 @@ export const FlinkCheckpointReport = z.strictObject({
   /** Flink deleted it (subsumed, or its job ended): snapcat records that, and deletes nothing. */
   discarded: z.boolean(),
   failureMessage: z.string().max(4096).nullable(),
+  /** A savepoint's format as Flink reports it (`savepointFormat`); absent when it reports none (CANONICAL). */
+  savepointFormat: FormatType.optional(),
 });
 export type FlinkCheckpointReport = z.infer<typeof FlinkCheckpointReport>;
 

@@ -420,6 +420,25 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(recorded).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED', externalPath: theirs });
   });
 
+  it('R68 a savepoint taken in Flink is catalogued in the format Flink reports (NATIVE is not portable), CANONICAL when it reports none', () => {
+    const job = managed(3);
+    mirror(job, [
+      report(7, {
+        isSavepoint: true,
+        externalPath: '/data/sp/savepoint-012345-00000000000a',
+        checkpointType: 'FULL',
+        savepointFormat: 'NATIVE',
+      }),
+      report(8, {
+        isSavepoint: true,
+        externalPath: '/data/sp/savepoint-012345-00000000000b',
+        checkpointType: 'FULL',
+      }),
+    ]);
+    expect(job.snapshot(job.state.flinkCheckpoints.get(7)!).formatType).toBe('NATIVE');
+    expect(job.snapshot(job.state.flinkCheckpoints.get(8)!).formatType).toBe('CANONICAL');
+  });
+
   it('R68 a savepoint that failed in Flink is catalogued once: Flink’s history entry of it (no path) is not mirrored', () => {
     const job = managed(3);
     const ours = job.trigger('SAVEPOINT');

@@ -10,6 +10,7 @@ import {
   type Queue,
 } from 'bullmq';
 import {
+  FormatType,
   Location,
   isTerminal,
   pendingWhere,
@@ -119,8 +120,13 @@ export function checkpointReport(stats: FlinkCheckpoint): FlinkCheckpointReport 
     ...(stats.externallyAddressable ? {} : { externallyAddressable: false as const }),
     discarded: stats.discarded,
     failureMessage: stats.failureMessage,
+    ...(stats.isSavepoint && isFormatType(stats.savepointFormat)
+      ? { savepointFormat: stats.savepointFormat }
+      : {}),
   };
 }
+
+const isFormatType = (format: string | null): format is FormatType => FormatType.safeParse(format).success;
 
 export interface FlinkConnectorDeps {
   bus: CommandBus;

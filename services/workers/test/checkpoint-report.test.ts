@@ -1,0 +1,35 @@
+import type { FlinkCheckpoint } from '@snapcat/flink';
+import { checkpointReport } from '../src/flink';
+
+const stats = (over: Partial<FlinkCheckpoint>): FlinkCheckpoint => ({
+  id: 7,
+  status: 'COMPLETED',
+  isSavepoint: true,
+  savepointFormat: null,
+  checkpointType: 'SAVEPOINT',
+  triggerTimestamp: 1_000,
+  latestAckTimestamp: 1_100,
+  stateSize: 10,
+  checkpointedSize: 10,
+  externalPath: 'file:/data/sp/savepoint-012345-00000000000a',
+  externallyAddressable: true,
+  discarded: false,
+  numSubtasks: 1,
+  numAcknowledgedSubtasks: 1,
+  failureTimestamp: null,
+  failureMessage: null,
+  ...over,
+});
+
+describe("Flink's CheckpointStatistics as the mirror's report (R68)", () => {
+  it.each([
+    ['NATIVE', true, 'NATIVE'],
+    ['CANONICAL', true, 'CANONICAL'],
+    [null, true, undefined],
+    ['SOMETHING_NEWER', true, undefined],
+    // Flink sends null for a checkpoint's; a value there is not a savepoint's format.
+    ['NATIVE', false, undefined],
+  ] as const)('savepointFormat %s of a savepoint (%s) is reported as %s', (format, isSavepoint, reported) => {
+    expect(checkpointReport(stats({ savepointFormat: format, isSavepoint })).savepointFormat).toBe(reported);
+  });
+});
