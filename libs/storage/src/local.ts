@@ -12,7 +12,10 @@ import {
 /**
  * Snapshot storage on the local filesystem (file:// locations and absolute paths), confined to roots.
  * Every path is resolved to its real path (symlinks followed, `..` collapsed, URI escapes decoded)
- * before it is compared with the real paths of the roots; nothing outside them is read or deleted.
+ * before it is compared with the real paths of the roots; nothing outside them is read or deleted. A path
+ * must also be spelled under a root as configured: one inside only through a link (a root that is a
+ * symbolic link, named by its target, or `/private/tmp` for a root `/tmp`) is refused, since the listing
+ * names files under the roots as configured and the orphan sweep would not know the other spelling live.
  */
 export class LocalSnapshotStorage implements SnapshotStorage {
   private realRoots: Promise<string[]> | undefined;
@@ -124,10 +127,18 @@ export class LocalSnapshotStorage implements SnapshotStorage {
 
   /** The real path of a location, if it lies inside a root; a missing tail is resolved lexically. */
   private async confine(location: string): Promise<string> {
-    const path = await realpathOfExistingPrefix(this.toPath(location));
+    const spelled = this.toPath(location);
+    const path = await realpathOfExistingPrefix(spelled);
     const roots = await this.resolvedRoots();
     if (!isInside(path, roots)) {
       throw new LocationRefusedError(location, 'outside the configured storage roots');
+    }
+    const configured = this.roots.map((root) => resolve(root));
+    if (!isInside(spelled, configured)) {
+      throw new LocationRefusedError(
+        location,
+        `inside the storage roots only through a symbolic link: name it under a root as configured (${configured.join(', ')})`,
+      );
     }
     return path;
   }

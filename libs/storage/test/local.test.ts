@@ -80,6 +80,26 @@ describe('local snapshot storage', () => {
     expect(readFileSync(join(outside, 'secret'), 'utf8')).toBe('do not delete');
   });
 
+  it('a root that is a symbolic link: paths are taken only as spelled under it, the spelling its listing uses', async () => {
+    const real = join(base, 'real');
+    mkdirSync(join(real, 'chk'), { recursive: true });
+    writeFileSync(join(real, 'chk', 'f'), 'live');
+    const link = join(base, 'link');
+    symlinkSync(real, link);
+    const linked = new LocalSnapshotStorage([link]);
+    expect(await linked.isWithinRoots(join(link, 'chk', 'f'))).toBe(true);
+    // Inside by its real path, but the orphan sweep lists it as link/chk/f: a reference by this name would
+    // not keep it.
+    expect(await linked.isWithinRoots(join(real, 'chk', 'f'))).toBe(false);
+    await expect(
+      linked.remove({ locations: [], stateHandles: [{ path: join(real, 'chk', 'f'), sizeBytes: 4 }] }),
+    ).rejects.toThrow(/only through a symbolic link: name it under a root as configured/);
+    expect(readFileSync(join(real, 'chk', 'f'), 'utf8')).toBe('live');
+    const listed: string[] = [];
+    for await (const file of linked.listFiles()) listed.push(file.path);
+    expect(listed).toEqual([join(link, 'chk', 'f')]);
+  });
+
   it('writes the manifest atomically (no temporary file left) and names it by path', async () => {
     const path = await storage.writeManifest(pathToFileURL(join(root, 'sp', 'x')).href, { snapshotId: 2 });
     expect(path).toBe(join(root, 'sp', 'x', 'snapcat-manifest.json'));
