@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OpenAPIBackend } from 'openapi-backend';
 import { FlinkTestServer, SPEC_PATH } from './flink/server';
-import { until } from './support/wait';
+import { sleep, until } from './support/wait';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 
@@ -536,6 +536,22 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(triggered.status).toBe(202);
     const failed = await snapshotWhen(jobId, triggered.body.snapshotId, 'FAILED', 15_000);
     expect(failed.failureMessage).toContain('Checkpoint was declined (tasks not ready)');
+    const next = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    await snapshotWhen(jobId, next.body.snapshotId, 'COMPLETED', 15_000);
+  }, 60_000);
+
+  it('R67 a savepoint Flink refuses to take (a 4xx to the trigger) fails at once with Flink’s answer, not sent again', async () => {
+    const jobId = await managedJob();
+    const refusal = 'Request did not match expected format SavepointTriggerRequestBody.';
+    flink.refuseNext('triggerSavepoint', 1, 400, refusal);
+    const since = Date.now();
+    const triggered = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    expect(triggered.status).toBe(202);
+    const failed = await snapshotWhen(jobId, triggered.body.snapshotId, 'FAILED', 15_000);
+    expect(failed.failureMessage).toContain(refusal);
+    await sleep(1_500); // a retry would have been sent by now (the first backoff is 1 s)
+    const triggers = flink.requestsFor(jobId, since).filter((r) => r.operationId === 'triggerSavepoint');
+    expect(triggers).toHaveLength(1);
     const next = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
     await snapshotWhen(jobId, next.body.snapshotId, 'COMPLETED', 15_000);
   }, 60_000);

@@ -264,6 +264,7 @@ export class FlinkTestServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly reshapes = new Map<string, Reshape>();
+  private readonly refusals = new Map<string, { n: number; status: number; message: string }>();
   private port = 0;
   private down: false | 'unavailable' | 'refuse' = false;
   private delayMs = 0;
@@ -359,6 +360,15 @@ export class FlinkTestServer {
   reshapeAnswers(operationId: string, reshape: Reshape | undefined): void {
     if (reshape) this.reshapes.set(operationId, reshape);
     else this.reshapes.delete(operationId);
+  }
+
+  /**
+   * Answers the next `n` requests of the operation, valid as they are by the spec, with a 4xx and Flink's
+   * error body: a stricter or older Flink (one whose request bodies lack a field snapcat sends, or that
+   * refuses a request for a reason of its own).
+   */
+  refuseNext(operationId: string, n: number, status: number, message: string): void {
+    this.refusals.set(operationId, { n, status, message });
   }
 
   failNextSavepoints(jobId: string, n: number, message = 'Failure while taking the savepoint.'): void {
@@ -724,6 +734,11 @@ export class FlinkTestServer {
           ],
         },
       });
+    }
+    const refusal = this.refusals.get(operationId);
+    if (refusal && refusal.n > 0) {
+      refusal.n -= 1;
+      return send({ status: refusal.status, body: { errors: [refusal.message] } });
     }
     let answer: Answer;
     try {

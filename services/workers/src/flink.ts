@@ -445,7 +445,26 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   const api = await deps.apis(state.source.cluster);
   let requestId = job.data.requestId;
   if (!requestId) {
-    requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
+    try {
+      requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
+    } catch (error) {
+      if (!refusedByFlink(error)) throw error;
+      // Flink answered that it will not take it (a 4xx other than 404 and 429: a request an older or stricter
+      // Flink does not accept, credentials it refuses): failed now, with Flink's answer as its cause,
+      // rather than sent again until the deadline with no cause recorded.
+      deps.log.warn('flink refused the savepoint', {
+        job: jobId,
+        snapshot: snapshotId,
+        error: error.message,
+      });
+      await execute(deps.bus, {
+        type: 'RecordFlinkSavepoint',
+        jobId,
+        snapshotId,
+        outcome: { status: 'FAILED', cause: `Flink refused the savepoint: ${error.message}` },
+      });
+      return { outcome: 'FAILED', refused: error.message };
+    }
     await job.updateData({ ...job.data, requestId });
   }
   const outcome = await followed(job, () => api.savepointStatus(jobId, requestId), 'requestId');
@@ -464,6 +483,9 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   });
   return { outcome: outcome.status, changed: result?.reply.changed ?? false };
 }
+
+const refusedByFlink = (error: unknown): error is FlinkError =>
+  error instanceof FlinkError && error.kind === 'rejected' && error.status !== 429;
 
 /**
  * Decision 0033: why snapcat may not drive the managed job through its cluster now (the cluster no longer
