@@ -243,11 +243,16 @@ export const RecordFlinkSavepoint = z.strictObject({
 });
 
 /** A managed job's checkpoint retention as Flink's `GET /jobs/{jobid}/checkpoints/config` reports it (R67). */
+/** Longer timeouts are not recorded (a deadline must be a date; Flink's default is 10 minutes). */
+export const MAX_FLINK_TIMEOUT_MS = 31 * 24 * 3600_000;
+
 export const RecordFlinkCheckpointConfig = z.strictObject({
   type: z.literal('RecordFlinkCheckpointConfig'),
   jobId: JobId,
   externalized: z.boolean(),
   deleteOnCancellation: z.boolean(),
+  /** Flink's checkpoint timeout for the job (`/checkpoints/config` `timeout`), when it reports one. */
+  timeoutMs: z.number().int().positive().max(MAX_FLINK_TIMEOUT_MS).optional(),
 });
 
 /**

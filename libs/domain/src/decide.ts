@@ -319,7 +319,7 @@ function decideCommand(decider: Decider, command: Command, expired: number[]): R
     case 'RecordFlinkSavepoint':
       return recordFlinkSavepoint(decider, command);
     case 'RecordFlinkCheckpointConfig': {
-      const { externalized, deleteOnCancellation } = command;
+      const { externalized, deleteOnCancellation, timeoutMs } = command;
       const known = decider.state.flinkRetention;
       if (!decider.state.source) {
         throw new CommandRejected(
@@ -329,10 +329,19 @@ function decideCommand(decider: Decider, command: Command, expired: number[]): R
           `job ${decider.state.jobId} is not managed through Flink`,
         );
       }
-      if (known?.externalized === externalized && known.deleteOnCancellation === deleteOnCancellation) {
+      if (
+        known?.externalized === externalized &&
+        known.deleteOnCancellation === deleteOnCancellation &&
+        known.timeoutMs === timeoutMs
+      ) {
         return { changed: false };
       }
-      decider.emit({ type: 'FlinkCheckpointRetentionRecorded', externalized, deleteOnCancellation });
+      decider.emit({
+        type: 'FlinkCheckpointRetentionRecorded',
+        externalized,
+        deleteOnCancellation,
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      });
       return { changed: true };
     }
     case 'ImportSnapshot':
@@ -774,6 +783,17 @@ function changeStatus(decider: Decider, to: JobStatus): boolean {
 }
 
 const DELETED_BY_FLINK = 'deleted by Flink';
+
+/**
+ * How long the catalogue waits for Flink's outcome of a checkpoint the mirror saw start: Flink's own timeout
+ * decides it (`CheckpointCoordinator` expires it then, and the mirror records that), so the catalogue's expiry
+ * is only a safety net for an outcome the mirror never sees (a JobManager failover forgets a checkpoint in
+ * progress): the longer of the two timeouts, and a minute for the mirror's polls to see Flink's answer.
+ */
+function mirroredTimeoutMs(state: JobState): number {
+  return Math.max(state.checkpointing.timeoutMs, state.flinkRetention?.timeoutMs ?? 0) + MIRROR_GRACE_MS;
+}
+const MIRROR_GRACE_MS = 60_000;
 
 /** A checkpoint the mirror recorded from Flink's history, not persisted: Flink's store holds it alone. */
 const inFlinksCheckpointStore = (snapshot: SnapshotState) =>
@@ -1270,7 +1290,7 @@ function mirrorFlinkCheckpoints(
         checkpointType: report.isSavepoint ? 'FULL' : report.checkpointType,
         ...versionsOf(decider.state.jobVersion, decider.state.flinkVersion),
         deadline: new Date(
-          Math.max(decider.now, report.triggerTimestamp) + decider.state.checkpointing.timeoutMs,
+          Math.max(decider.now, report.triggerTimestamp) + mirroredTimeoutMs(decider.state),
         ).toISOString(),
         externalPath:
           report.externalPath ??

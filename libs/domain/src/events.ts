@@ -312,6 +312,8 @@ export const FlinkCheckpointRetentionRecorded = z.strictObject({
   ...base,
   externalized: z.boolean(),
   deleteOnCancellation: z.boolean(),
+  /** Flink's checkpoint timeout for the job; absent: not reported (or recorded before it was read). */
+  timeoutMs: z.number().int().positive().optional(),
 });
 
 /**

@@ -233,7 +233,7 @@ export interface JobState {
   /** A managed job's source (R67): its snapshots come from Flink; null for a job whose clients report them. */
   source: JobSource | null;
   /** What Flink does with a managed job's checkpoints when it ends (R67); null until the connector read it. */
-  flinkRetention: { externalized: boolean; deleteOnCancellation: boolean } | null;
+  flinkRetention: { externalized: boolean; deleteOnCancellation: boolean; timeoutMs?: number } | null;
   /** What Flink last reported the managed job restored from (R68); null while it reported none. */
   flinkRestore: {
     flinkCheckpointId: number;
@@ -523,6 +523,7 @@ export class Draft {
         this.state.flinkRetention = {
           externalized: event.externalized,
           deleteOnCancellation: event.deleteOnCancellation,
+          ...(event.timeoutMs !== undefined ? { timeoutMs: event.timeoutMs } : {}),
         };
         return;
     }

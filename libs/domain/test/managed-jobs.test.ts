@@ -712,9 +712,42 @@ describe('managed jobs, case by case (R67, R68)', () => {
     // Triggered after now (clocks differ): from Flink's trigger time.
     mirror(job, [report(8, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: T0 + 25_000 })]);
     const [seven, eight] = [7, 8].map((id) => job.snapshot(job.state.flinkCheckpoints.get(id)!));
-    expect(seven).toMatchObject({ triggerId: 'flink-7', deadline: T0 + 10_000 + 60_000 });
-    expect(eight).toMatchObject({ triggerId: 'flink-8', deadline: T0 + 25_000 + 60_000 });
+    // The catalogue's timeout (60 s here) and a minute for the mirror to see Flink's outcome.
+    expect(seven).toMatchObject({ triggerId: 'flink-7', deadline: T0 + 10_000 + 60_000 + 60_000 });
+    expect(eight).toMatchObject({ triggerId: 'flink-8', deadline: T0 + 25_000 + 60_000 + 60_000 });
     expect(job.state.triggers.get('flink-7')).toBe(seven!.snapshotId);
+  });
+
+  it('R68 a mirrored checkpoint waits for Flink’s own timeout: one Flink completes after the catalogue’s timeout is recorded COMPLETED', () => {
+    const job = managed(3);
+    job.run({
+      type: 'RecordFlinkCheckpointConfig',
+      externalized: true,
+      deleteOnCancellation: false,
+      timeoutMs: 600_000,
+    });
+    expect(job.state.flinkRetention).toMatchObject({ timeoutMs: 600_000 });
+    mirror(job, [report(9, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now })]);
+    const id = job.state.flinkCheckpoints.get(9)!;
+    expect(job.snapshot(id).deadline).toBe(job.now + 600_000 + 60_000);
+    job.now += 90_000; // past the catalogue's 60 s, within Flink's 10 minutes
+    job.run({ type: 'ExpireOverdue' });
+    expect(job.snapshot(id).status).toBe('PENDING');
+    mirror(job, [report(9)]);
+    expect(job.snapshot(id).status).toBe('COMPLETED');
+    // The same configuration again records nothing; a changed timeout does.
+    expect(
+      job.run({
+        type: 'RecordFlinkCheckpointConfig',
+        externalized: true,
+        deleteOnCancellation: false,
+        timeoutMs: 600_000,
+      }).events,
+    ).toEqual([]);
+    expect(
+      job.run({ type: 'RecordFlinkCheckpointConfig', externalized: true, deleteOnCancellation: false })
+        .events,
+    ).toHaveLength(1);
   });
 
   it('R68 a checkpoint Flink reports failed without a message fails with the mirror’s own', () => {

@@ -12,6 +12,7 @@ import {
 import {
   FormatType,
   Location,
+  MAX_FLINK_TIMEOUT_MS,
   isTerminal,
   pendingWhere,
   takenInFlink,
@@ -539,6 +540,9 @@ async function recordRetention(api: FlinkApi, jobId: string, deps: FlinkConnecto
     jobId,
     externalized: config.externalization.enabled,
     deleteOnCancellation: config.externalization.deleteOnCancellation,
+    ...(config.timeoutMs !== null && config.timeoutMs > 0 && config.timeoutMs <= MAX_FLINK_TIMEOUT_MS
+      ? { timeoutMs: config.timeoutMs }
+      : {}),
   });
 }
 
