@@ -318,32 +318,8 @@ function decideCommand(decider: Decider, command: Command, expired: number[]): R
       return mirrorFlinkCheckpoints(decider, command);
     case 'RecordFlinkSavepoint':
       return recordFlinkSavepoint(decider, command);
-    case 'RecordFlinkCheckpointConfig': {
-      const { externalized, deleteOnCancellation, timeoutMs } = command;
-      const known = decider.state.flinkRetention;
-      if (!decider.state.source) {
-        throw new CommandRejected(
-          'CONFLICT',
-          'jobId',
-          'managed-job',
-          `job ${decider.state.jobId} is not managed through Flink`,
-        );
-      }
-      if (
-        known?.externalized === externalized &&
-        known.deleteOnCancellation === deleteOnCancellation &&
-        known.timeoutMs === timeoutMs
-      ) {
-        return { changed: false };
-      }
-      decider.emit({
-        type: 'FlinkCheckpointRetentionRecorded',
-        externalized,
-        deleteOnCancellation,
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      });
-      return { changed: true };
-    }
+    case 'RecordFlinkCheckpointConfig':
+      return recordFlinkCheckpointConfig(decider, command);
     case 'ImportSnapshot':
       return importSnapshot(decider, command);
     case 'HoldSnapshot':
@@ -780,6 +756,37 @@ function changeStatus(decider: Decider, to: JobStatus): boolean {
     // and a persisted checkpoint is catalogued as the savepoint taken for it.
   }
   return true;
+}
+
+/** R67: what Flink does with the managed job's checkpoints when it ends, and its checkpoint timeout. */
+function recordFlinkCheckpointConfig(
+  decider: Decider,
+  command: CommandOf<'RecordFlinkCheckpointConfig'>,
+): Replies['RecordFlinkCheckpointConfig'] {
+  const { externalized, deleteOnCancellation, timeoutMs } = command;
+  const known = decider.state.flinkRetention;
+  if (!decider.state.source) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'jobId',
+      'managed-job',
+      `job ${decider.state.jobId} is not managed through Flink`,
+    );
+  }
+  if (
+    known?.externalized === externalized &&
+    known.deleteOnCancellation === deleteOnCancellation &&
+    known.timeoutMs === timeoutMs
+  ) {
+    return { changed: false };
+  }
+  decider.emit({
+    type: 'FlinkCheckpointRetentionRecorded',
+    externalized,
+    deleteOnCancellation,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+  });
+  return { changed: true };
 }
 
 const DELETED_BY_FLINK = 'deleted by Flink';

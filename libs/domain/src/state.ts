@@ -520,12 +520,7 @@ export class Draft {
       case 'FlinkRestoreRecorded':
         return this.flinkRestoreRecorded(event);
       case 'FlinkCheckpointRetentionRecorded':
-        this.state.flinkRetention = {
-          externalized: event.externalized,
-          deleteOnCancellation: event.deleteOnCancellation,
-          ...(event.timeoutMs !== undefined ? { timeoutMs: event.timeoutMs } : {}),
-        };
-        return;
+        return this.flinkRetentionRecorded(event);
     }
   }
 
@@ -845,6 +840,14 @@ export class Draft {
     const { state } = this;
     if (!state.schedule || !sameTiming(state.schedule, event.schedule)) state.scheduleSince = at;
     state.schedule = event.schedule;
+  }
+
+  private flinkRetentionRecorded(event: EventOf<'FlinkCheckpointRetentionRecorded'>): void {
+    this.state.flinkRetention = {
+      externalized: event.externalized,
+      deleteOnCancellation: event.deleteOnCancellation,
+      ...(event.timeoutMs !== undefined ? { timeoutMs: event.timeoutMs } : {}),
+    };
   }
 
   private flinkRestoreRecorded(event: EventOf<'FlinkRestoreRecorded'>): void {
