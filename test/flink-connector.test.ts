@@ -540,6 +540,31 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     await snapshotWhen(jobId, next.body.snapshotId, 'COMPLETED', 15_000);
   }, 60_000);
 
+  it('R67 a savepoint whose operation Flink forgot while it ran (404 on its status) is followed in Flink’s history, not taken twice', async () => {
+    const jobId = await managedJob();
+    flink.configure({ savepointDelayMs: 1_500 });
+    try {
+      const since = Date.now();
+      const triggered = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+      expect(triggered.status).toBe(202);
+      await until(
+        async () =>
+          flink.requestsFor(jobId, since).some((r) => r.operationId === 'getSavepointStatus') || undefined,
+        15_000,
+        'the connector follows the savepoint',
+      );
+      flink.forgetOperations(); // a JobManager failover, or the result's store duration passed
+      const done = await snapshotWhen(jobId, triggered.body.snapshotId, 'COMPLETED', 20_000);
+      const triggers = flink.requestsFor(jobId, since).filter((r) => r.operationId === 'triggerSavepoint');
+      expect(triggers).toHaveLength(1);
+      expect(done.externalPath).toMatch(/savepoint-/);
+      const savepoints = (await snapshots(jobId)).filter((s) => s.kind === 'SAVEPOINT');
+      expect(savepoints).toHaveLength(1);
+    } finally {
+      flink.configure({ savepointDelayMs: 30 });
+    }
+  }, 60_000);
+
   it('R67 a savepoint Flink refuses to take (a 4xx to the trigger) fails at once with Flink’s answer, not sent again', async () => {
     const jobId = await managedJob();
     const refusal = 'Request did not match expected format SavepointTriggerRequestBody.';

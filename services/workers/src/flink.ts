@@ -14,6 +14,8 @@ import {
   Location,
   MAX_FLINK_TIMEOUT_MS,
   isTerminal,
+  isWithin,
+  normaliseLocation,
   pendingWhere,
   takenInFlink,
   type Command,
@@ -28,7 +30,12 @@ import {
   type CommandBus,
   type JobIdsStartingWith,
 } from '@snapcat/application';
-import { FlinkError, type FlinkCheckpoint, type FlinkRestClient } from '@snapcat/flink';
+import {
+  FlinkError,
+  type FlinkCheckpoint,
+  type FlinkOperationStatus,
+  type FlinkRestClient,
+} from '@snapcat/flink';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { QUEUES, logQueueErrors, type LogFn } from '@snapcat/runtime';
 import { executeUnlessRejected } from './execute';
@@ -68,6 +75,11 @@ export interface SavepointJob {
    * follow that operation and never trigger again. A server may answer with an id of its own.
    */
   requestId?: string;
+  /**
+   * When the trigger was sent (ms): when Flink no longer knows the operation (404), a savepoint it started
+   * since is looked for in its checkpoint history before the trigger is sent again.
+   */
+  triggeredAt?: number;
 }
 export interface DisposeJob {
   jobId: string;
@@ -445,8 +457,10 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   }
   const api = await deps.apis(state.source.cluster);
   let requestId = job.data.requestId;
+  let triggeredAt = job.data.triggeredAt;
   if (!requestId) {
     try {
+      triggeredAt = Date.now();
       requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
     } catch (error) {
       if (!refusedByFlink(error)) throw error;
@@ -466,9 +480,23 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
       });
       return { outcome: 'FAILED', refused: error.message };
     }
-    await job.updateData({ ...job.data, requestId });
+    await job.updateData({ ...job.data, requestId, triggeredAt });
   }
-  const outcome = await followed(job, () => api.savepointStatus(jobId, requestId), 'requestId');
+  const outcome = await followed(
+    job,
+    async () => {
+      try {
+        return await api.savepointStatus(jobId, requestId);
+      } catch (error) {
+        // Flink dropped the operation's result (`rest.async.store-duration` after it ended, or a JobManager
+        // failover): the savepoint it took is in its history. Triggered again, Flink would take another.
+        const seen = isNotFound(error) && (await savepointSince(api, jobId, snapshot, triggeredAt));
+        if (seen) return seen;
+        throw error;
+      }
+    },
+    'requestId',
+  );
   if (outcome.status === 'IN_PROGRESS') {
     await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
     throw new DelayedError();
@@ -483,6 +511,34 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
         : { status: 'FAILED', cause: outcome.cause },
   });
   return { outcome: outcome.status, changed: result?.reply.changed ?? false };
+}
+
+/**
+ * The outcome of the savepoint Flink's checkpoint history shows taken for this one: a savepoint triggered
+ * since `triggeredAt` (a second of clock skew allowed), in progress, failed, or completed inside the target
+ * directory; undefined when there is none (or the trigger's time is not known: a job from before it was kept).
+ */
+async function savepointSince(
+  api: FlinkApi,
+  jobId: string,
+  snapshot: PendingSavepoint,
+  triggeredAt: number | undefined,
+): Promise<FlinkOperationStatus | undefined> {
+  if (triggeredAt === undefined) return undefined;
+  const stats = await unlessNotFound(api.checkpoints(jobId));
+  const target = normaliseLocation(posix.dirname(snapshot.externalPath));
+  const taken = stats?.history.find(
+    (c) =>
+      c.isSavepoint &&
+      c.triggerTimestamp >= triggeredAt - 1_000 &&
+      (c.externalPath === null || isWithin(normaliseLocation(catalogLocation(c.externalPath)), target)),
+  );
+  if (!taken) return undefined;
+  if (taken.status === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
+  if (taken.status === 'FAILED') {
+    return { status: 'FAILED', cause: taken.failureMessage ?? 'Flink reported the savepoint failed' };
+  }
+  return taken.externalPath === null ? undefined : { status: 'COMPLETED', location: taken.externalPath };
 }
 
 const refusedByFlink = (error: unknown): error is FlinkError =>
