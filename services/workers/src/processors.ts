@@ -117,16 +117,21 @@ export function startProcessors(
  * A job's current state for the sweep; undefined when its stream was hard-deleted (nothing left of it).
  * The bus's cached state when it is at the stream's newest revision (one small read), else read past the
  * bus: decoding every job's aggregate snapshot each sweep is what an idle service spent its memory and CPU
- * on (bench #10), and loading them through the bus would churn its cache.
+ * on (bench #10), and loading them through the bus would churn its cache. `seen`: the states this sweep
+ * read already, by the revision they were read at, taken again while the stream has not moved.
  */
 export async function sweepState(
   { bus, store }: Pick<ProcessorDeps, 'bus' | 'store'>,
   jobId: string,
+  seen?: Map<string, { revision: bigint; state: JobState }>,
 ): Promise<JobState | undefined> {
   try {
     const [newest] = await store.readStream(jobStream(jobId), { direction: 'backwards', maxCount: 1 });
-    const cached = newest && bus.cachedState(jobId, newest.revision);
-    return cached || (await readJobState(store, jobId));
+    const earlier = seen?.get(jobId);
+    if (newest && earlier?.revision === newest.revision) return earlier.state;
+    const state = (newest && bus.cachedState(jobId, newest.revision)) || (await readJobState(store, jobId));
+    if (newest) seen?.set(jobId, { revision: newest.revision, state });
+    return state;
   } catch (error) {
     if (error instanceof StreamDeletedError) return undefined;
     throw error;
@@ -143,18 +148,21 @@ async function retentionSweep(deps: ProcessorDeps) {
   const jobIds = await deps.redis.smembers(deps.keys.knownJobs);
   let discarded = 0;
   const live = noLiveState();
+  // Deleting orphans checks each batch against the jobs again: the states read are kept for the sweep, and
+  // only a job whose stream moved since is read again (one small read each otherwise).
+  const seen = deps.deleteOrphans ? new Map<string, { revision: bigint; state: JobState }>() : undefined;
   for (const jobId of jobIds) {
     await deps.urgent.idle();
-    let state = await sweepState(deps, jobId);
+    let state = await sweepState(deps, jobId, seen);
     if (state && retentionDue(state, Date.now())) {
       const result = await execute(deps.bus, { type: 'ApplyRetention', jobId });
       discarded += result?.reply.discarded.length ?? 0;
-      state = await sweepState(deps, jobId);
+      state = await sweepState(deps, jobId, seen);
     }
     if (state) addLive(live, state);
   }
   const reportDeps = { ...deps, orphanReportKey: deps.keys.orphanReport };
-  const orphans = await writeOrphanReport(reportDeps, live, startedAt, () => liveNow(deps));
+  const orphans = await writeOrphanReport(reportDeps, live, startedAt, () => liveNow(deps, seen));
   return { jobs: jobIds.length, discarded, orphans };
 }
 
@@ -162,7 +170,10 @@ async function retentionSweep(deps: ProcessorDeps) {
  * Every known job's state, read as the sweep reads it, for the orphan deletions; undefined unless the list
  * of known jobs is whole before and after it is read (a job left out would make its files orphans).
  */
-async function liveNow(deps: ProcessorDeps): Promise<LiveState | undefined> {
+async function liveNow(
+  deps: ProcessorDeps,
+  seen: Map<string, { revision: bigint; state: JobState }> | undefined,
+): Promise<LiveState | undefined> {
   const whole = async () => (await deps.redis.exists(deps.keys.knownJobsWhole)) === 1;
   if (!(await whole())) return undefined;
   const jobIds = await deps.redis.smembers(deps.keys.knownJobs);
@@ -170,7 +181,7 @@ async function liveNow(deps: ProcessorDeps): Promise<LiveState | undefined> {
   const live = noLiveState();
   for (const jobId of jobIds) {
     await deps.urgent.idle();
-    const state = await sweepState(deps, jobId);
+    const state = await sweepState(deps, jobId, seen);
     if (state) addLive(live, state);
   }
   return live;

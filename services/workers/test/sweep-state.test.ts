@@ -73,4 +73,19 @@ describe('the retention sweep’s state of a job', () => {
     expect((await sweepState({ bus, store }, jobId))!.version).toBe(1);
     expect(await sweepState({ bus, store }, 'f0000000000000000000000000000002')).toBeUndefined();
   });
+
+  it('read once in a sweep that deletes orphans: taken again while the stream has not moved, read again once it has', async () => {
+    const { store, reads } = countingStore();
+    const bus = new CommandBus(store);
+    await new CommandBus(store).execute(configure); // another replica: this bus holds nothing
+    const seen = new Map();
+    const first = await sweepState({ bus, store }, jobId, seen);
+    reads.length = 0;
+    expect(await sweepState({ bus, store }, jobId, seen)).toBe(first);
+    expect(reads).toEqual([`${jobStream(jobId)} backwards`]);
+    await new CommandBus(store).execute(trigger);
+    const moved = await sweepState({ bus, store }, jobId, seen);
+    expect(moved).not.toBe(first);
+    expect(moved!.snapshots.size).toBe(1);
+  });
 });
