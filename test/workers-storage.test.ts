@@ -331,8 +331,9 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
       for (const added of await Promise.all(orders)) {
         const result = await until(
           async () => {
+            // One read of the job: its result and its finishing time are written together.
             const job = await queue.getJob(added.id!);
-            return (await job?.isCompleted()) ? job!.returnvalue : undefined;
+            return job?.finishedOn ? (job.returnvalue as unknown) : undefined;
           },
           20_000,
           `${added.name} order settled`,

@@ -743,7 +743,7 @@ function changeStatus(decider: Decider, to: JobStatus): boolean {
     const snapshot = decider.state.snapshots.get(id)!;
     if (!decider.state.source) {
       if (discardedAtEnd(snapshot, to)) requestDiscardOf(decider, snapshot, cause);
-    } else if (snapshot.claimMode === 'CLAIM' || inFlinksCheckpointStore(snapshot)) {
+    } else if (snapshot.claimMode === 'CLAIM' || inFlinksCheckpointStore(decider.state, snapshot)) {
       // R67: a snapshot the managed job claimed, and every checkpoint it mirrored, is in Flink's checkpoint
       // store, which deletes it on shutdown as the job's checkpoint retention says
       // (DefaultCompletedCheckpointStore.shutdown, CompletedCheckpoint.shouldBeDiscardedOnShutdown):
@@ -802,9 +802,16 @@ function mirroredTimeoutMs(state: JobState): number {
 }
 const MIRROR_GRACE_MS = 60_000;
 
-/** A checkpoint the mirror recorded from Flink's history, not persisted: Flink's store holds it alone. */
-const inFlinksCheckpointStore = (snapshot: SnapshotState) =>
-  snapshot.kind === 'CHECKPOINT' && snapshot.flinkCheckpointId !== null && !snapshot.persisted;
+/**
+ * A checkpoint the mirror recorded from Flink's history, not persisted: Flink's store holds it alone. Its
+ * end is recorded only by the retention Flink reported: a guess from the catalogue's would record checkpoints
+ * Flink retained as deleted.
+ */
+const inFlinksCheckpointStore = (state: JobState, snapshot: SnapshotState) =>
+  state.flinkRetention !== null &&
+  snapshot.kind === 'CHECKPOINT' &&
+  snapshot.flinkCheckpointId !== null &&
+  !snapshot.persisted;
 
 /**
  * The properties Flink gives a snapshot a managed job claimed: its checkpoints' (R62), by the retention Flink

@@ -36,26 +36,26 @@ function checkpointAreaOf(location: string): string | undefined {
 /**
  * What the job's latest restore was from, when nothing catalogued keeps it (a path outside the catalogue:
  * a snapshot of the catalogue is kept by its own job, and held, decision 0032), for the orphan sweep.
- * A managed job (R67): the source's whole checkpoint area, whatever the job's status, as its own area is
- * kept: after a LEGACY or CLAIM restore Flink's checkpoints use the source run's `shared/` files until
+ * The source's whole checkpoint area when it is a checkpoint (`<checkpointDir>/<jobId>`: its `shared/` files
+ * with it), else the restored directory. A managed job (R67) keeps it whatever its status, as its own area
+ * is kept: after a LEGACY or CLAIM restore Flink's checkpoints use the source run's `shared/` files until
  * compaction rewrites them (`RestoreMode.LEGACY`), and the mirror lists no files. A job whose clients report
- * its snapshots: the restored directory until the job has completed a snapshot since the restore (a
- * failover before then restores from it again); the shared files its checkpoints inherit are referenced by
- * their acknowledgements. Normalised.
+ * its snapshots keeps it until the job has completed a snapshot since the restore (a failover before then
+ * restores from it again); from then on its acknowledgements name what it inherited. Normalised.
  */
 export function restoreSourcesKept(state: JobState): string[] {
+  const areaOf = (path: string) => {
+    const directory = restoredDirectory(path);
+    return checkpointAreaOf(directory) ?? directory;
+  };
   if (state.source) {
     const paths = [state.flinkRestore?.externalPath, state.restores.latest?.restorePath];
-    return paths.flatMap((path) => {
-      if (!path) return [];
-      const directory = restoredDirectory(path);
-      return [checkpointAreaOf(directory) ?? directory];
-    });
+    return paths.flatMap((path) => (path ? [areaOf(path)] : []));
   }
   const restore = state.restores.latest;
   if (!restore || restore.snapshotId !== null || isTerminal(state.status)) return [];
   if (state.completed.some((id) => id >= restore.firstSnapshotId)) return [];
-  return [restoredDirectory(restore.restorePath)];
+  return [areaOf(restore.restorePath)];
 }
 
 /**

@@ -138,12 +138,10 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     });
     mirror(job, [report(1), report(2), report(3)]);
     expect([...job.state.completed]).toHaveLength(3);
-    // What Flink deletes at the end is recorded as its deletion (below): snapcat has nothing to delete.
+    // Flink's retention not read (yet): what Flink deletes at the end is not guessed (below: it is recorded
+    // as Flink's deletion once the retention is known).
     const { events } = job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
-    expect(events[0]!.type).toBe('JobStatusChanged');
-    for (const event of events.filter((e) => e.type === 'SnapshotDiscardRequested')) {
-      expect(event).toMatchObject({ locations: [], stateHandles: [] });
-    }
+    expect(events.map((e) => e.type)).toEqual(['JobStatusChanged']);
   });
 
   // DefaultCompletedCheckpointStore.shutdown discards each retained checkpoint whose properties say so for the

@@ -191,21 +191,6 @@ export class EsdbEventStore implements EventStore {
     return newestEventPosition(this);
   }
 
-  /** The newest record of $all, system events included (readAll leaves them out; checkpoints pass them). */
-  async logEnd(): Promise<Position | undefined> {
-    try {
-      const read = this.client.readAll({ direction: esdb().BACKWARDS, fromPosition: 'end', maxCount: 1 });
-      let end: Position | undefined;
-      for await (const resolved of read) {
-        const position = resolved.event?.position ?? resolved.link?.position;
-        if (position) end = { commit: position.commit, prepare: position.prepare };
-      }
-      return end;
-    } catch (error) {
-      throw this.failure(error, ALL);
-    }
-  }
-
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const { filter } = options;
     const onServer = filter && (filter.eventTypes ?? filter.streamNamePrefixes);

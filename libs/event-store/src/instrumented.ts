@@ -140,8 +140,9 @@ export class InstrumentedEventStore implements EventStore {
     return this.readingAll(() => this.inner.lastPosition());
   }
 
-  logEnd(): Promise<Position | undefined> {
-    return this.readingAll(() => this.inner.logEnd());
+  get logEnd(): (() => Promise<Position | undefined>) | undefined {
+    const inner = this.inner;
+    return inner.logEnd && (() => this.readingAll(() => inner.logEnd!()));
   }
 
   /** A read of `$all`: its success clears the log's read refusal, its refusal is recorded. */

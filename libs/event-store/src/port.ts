@@ -126,11 +126,13 @@ export interface EventStore {
    */
   lastPosition(): Promise<Position | undefined>;
   /**
-   * The position of the log's newest record of any kind (EventStoreDB's system events included), undefined
-   * while it is empty: no position a consumer saved (an event's, or a subscription's checkpoint) lies past
-   * it, unless the log was rewound since (a backup restored, a copy of the store run beside the original).
+   * The position of the log's newest record, undefined while it is empty: no position a consumer saved (an
+   * event's, or a subscription's checkpoint) lies past it, unless the log was rewound since (a backup
+   * restored, a copy of the store run beside the original). Only a store whose saved positions are its
+   * records' own has it: EventStoreDB's subscriptions report checkpoints just past the last record
+   * (its post-position), which no read gives, so it has none (decision 0012).
    */
-  logEnd(): Promise<Position | undefined>;
+  logEnd?(): Promise<Position | undefined>;
   /**
    * Catch-up subscription to $all: the stored events after `from`, then live ones, in order, as readAll
    * gives them (tombstones included). The handler is awaited before the next event; if it throws, the

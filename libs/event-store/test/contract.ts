@@ -151,13 +151,15 @@ export function eventStoreContract(name: string, open: () => Promise<StoreFixtur
       expect(comparePositions((await store.lastPosition())!, appended.position)).toBe(0);
     });
 
-    it('logEnd is at or past lastPosition (system records included) and past every append', async () => {
+    it('logEnd, where the store has it, is at or past lastPosition and every append', async () => {
       const appended = await store.append(stream(), [ev('A')], 'no_stream');
+      // EventStoreDB's checkpoints lie past its last record, where no read reaches: it has none.
+      if (!store.logEnd) return expect(store.constructor.name).toBe('EsdbEventStore');
       const end = (await store.logEnd())!;
-      expect(comparePositions(end, (await store.lastPosition())!)).toBeGreaterThanOrEqual(0);
-      expect(comparePositions(end, appended.position)).toBeGreaterThanOrEqual(0);
+      expect(comparePositions(end, (await store.lastPosition())!)).toBe(0);
+      expect(comparePositions(end, appended.position)).toBe(0);
       const later = await store.append(stream(), [ev('B')], 'no_stream');
-      expect(comparePositions((await store.logEnd())!, later.position)).toBeGreaterThanOrEqual(0);
+      expect(comparePositions((await store.logEnd())!, later.position)).toBe(0);
       expect(comparePositions(later.position, end)).toBeGreaterThan(0);
     });
 

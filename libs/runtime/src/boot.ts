@@ -70,8 +70,14 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
   const namespace = storeNamespace(config.queuePrefix, storeId);
   log.info('event store identified', { store: storeId, redisNamespace: namespace });
   const redis = connectRedis(config.redisUrl);
-  const claim = claimStoreNamespace(redis, config.queuePrefix, storeId, config.onForeignReadModel, log, () =>
-    store.logEnd(),
+  const logEnd = store.logEnd && (() => store.logEnd!());
+  const claim = claimStoreNamespace(
+    redis,
+    config.queuePrefix,
+    storeId,
+    config.onForeignReadModel,
+    log,
+    logEnd,
   ).finally(() => closeRedis(redis));
   if (config.onForeignReadModel === 'refuse') {
     try {

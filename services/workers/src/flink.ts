@@ -527,12 +527,15 @@ async function savepointSince(
   if (triggeredAt === undefined) return undefined;
   const stats = await unlessNotFound(api.checkpoints(jobId));
   const target = normaliseLocation(posix.dirname(snapshot.externalPath));
-  const taken = stats?.history.find(
-    (c) =>
-      c.isSavepoint &&
-      c.triggerTimestamp >= triggeredAt - 1_000 &&
-      (c.externalPath === null || isWithin(normaliseLocation(catalogLocation(c.externalPath)), target)),
-  );
+  // The oldest such savepoint (Flink's history is newest first): a later one is another trigger's.
+  const taken = [...(stats?.history ?? [])]
+    .reverse()
+    .find(
+      (c) =>
+        c.isSavepoint &&
+        c.triggerTimestamp >= triggeredAt - 1_000 &&
+        (c.externalPath === null || isWithin(normaliseLocation(catalogLocation(c.externalPath)), target)),
+    );
   if (!taken) return undefined;
   if (taken.status === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
   if (taken.status === 'FAILED') {
@@ -562,9 +565,9 @@ async function clusterRefusal(state: JobState, deps: FlinkConnectorDeps): Promis
 /**
  * Jobs whose checkpoint configuration this process has read (R67): once per process. One that records the
  * retention is not asked again anyway; one whose configuration leaves it out (the spec requires none of
- * its fields) keeps the catalogue's own properties for Flink's, and is warned about once; one without
- * checkpointing (404) has nothing of Flink's to retain. A poll overlapping a slow read of the same job waits
- * for that read (`retentionReads`) rather than asking again.
+ * its fields) keeps the catalogue's own properties for Flink's, and is warned about once. A 404 (no
+ * checkpointing, or a JobManager that does not know the job yet) is asked again at the next poll. A poll
+ * overlapping a slow read of the same job waits for that read (`retentionReads`) rather than asking again.
  */
 const retentionRead = new Set<string>();
 const retentionReads = new Map<string, Promise<void>>();
@@ -574,22 +577,23 @@ function readRetentionOnce(api: FlinkApi, jobId: string, deps: FlinkConnectorDep
   let read = retentionReads.get(jobId);
   if (!read) {
     read = recordRetention(api, jobId, deps)
-      .then(() => void retentionRead.add(jobId))
+      .then((answered) => void (answered && retentionRead.add(jobId)))
       .finally(() => retentionReads.delete(jobId));
     retentionReads.set(jobId, read);
   }
   return read;
 }
 
-async function recordRetention(api: FlinkApi, jobId: string, deps: FlinkConnectorDeps): Promise<void> {
+/** Whether Flink answered with the job's configuration (false: 404). */
+async function recordRetention(api: FlinkApi, jobId: string, deps: FlinkConnectorDeps): Promise<boolean> {
   const config = await unlessNotFound(api.checkpointConfig(jobId));
-  if (!config) return;
+  if (!config) return false;
   if (!config.externalization) {
     deps.log.warn(
       "flink checkpoint configuration without externalization: what Flink does with the job's checkpoints when it ends is not known; the catalogue keeps its own retention for them",
       { job: jobId },
     );
-    return;
+    return true;
   }
   await execute(deps.bus, {
     type: 'RecordFlinkCheckpointConfig',
@@ -600,6 +604,7 @@ async function recordRetention(api: FlinkApi, jobId: string, deps: FlinkConnecto
       ? { timeoutMs: config.timeoutMs }
       : {}),
   });
+  return true;
 }
 
 /** Jobs whose refusal was logged by this process: a mirror is polled every few seconds. */
