@@ -91,6 +91,7 @@ export async function writeOrphanReport(
     totalBytes: 0,
   };
   let batch: StoredFile[] = [];
+  let checked: { live: LiveState; kept: (location: string) => boolean } | undefined;
   const deleteBatch = async () => {
     const files = batch;
     batch = [];
@@ -103,7 +104,9 @@ export async function writeOrphanReport(
       });
       return;
     }
-    const keptNow = keptBy(current);
+    // An index of every job's live files is as large as the registries: built again only when a job moved.
+    if (checked?.live !== current) checked = { live: current, kept: keptBy(current) };
+    const keptNow = checked.kept;
     const orphans = files.filter((f) => !keptNow(normaliseLocation(f.path)));
     if (orphans.length === 0) return;
     await storage.remove({

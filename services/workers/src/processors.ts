@@ -162,29 +162,48 @@ async function retentionSweep(deps: ProcessorDeps) {
     if (state) addLive(live, state);
   }
   const reportDeps = { ...deps, orphanReportKey: deps.keys.orphanReport };
-  const orphans = await writeOrphanReport(reportDeps, live, startedAt, () => liveNow(deps, seen));
+  let last: { states: JobState[]; live: LiveState } | undefined;
+  const orphans = await writeOrphanReport(reportDeps, live, startedAt, async () => {
+    const now = await liveNow(deps, seen);
+    // The same states as the batch before: the same object, so the report keeps its index of them.
+    if (
+      now &&
+      last?.states.length === now.states.length &&
+      now.states.every((s, i) => s === last!.states[i])
+    ) {
+      return last.live;
+    }
+    last = now;
+    return now?.live;
+  });
   return { jobs: jobIds.length, discarded, orphans };
 }
 
 /**
  * Every known job's state, read as the sweep reads it, for the orphan deletions; undefined unless the list
- * of known jobs is whole before and after it is read (a job left out would make its files orphans).
+ * of known jobs is whole, and the same list, before and after it is read (a job left out would make its
+ * files orphans).
  */
 async function liveNow(
   deps: ProcessorDeps,
   seen: Map<string, { revision: bigint; state: JobState }> | undefined,
-): Promise<LiveState | undefined> {
-  const whole = async () => (await deps.redis.exists(deps.keys.knownJobsWhole)) === 1;
-  if (!(await whole())) return undefined;
+): Promise<{ states: JobState[]; live: LiveState } | undefined> {
+  const epoch = () => deps.redis.get(deps.keys.knownJobsWhole);
+  const before = await epoch();
+  if (before === null) return undefined;
   const jobIds = await deps.redis.smembers(deps.keys.knownJobs);
-  if (!(await whole())) return undefined;
+  if ((await epoch()) !== before) return undefined;
   const live = noLiveState();
+  const states: JobState[] = [];
   for (const jobId of jobIds) {
     await deps.urgent.idle();
     const state = await sweepState(deps, jobId, seen);
-    if (state) addLive(live, state);
+    if (state) {
+      addLive(live, state);
+      states.push(state);
+    }
   }
-  return live;
+  return { states, live };
 }
 
 /** A claim on a due schedule outlives a stalled worker by this much; then another worker fires the slot. */
