@@ -14,9 +14,10 @@ import {
  * Bump when `evolve` changes what a state means: stored aggregate snapshots of another version are ignored
  * (the job's stream is replayed once, and a new aggregate written). 18: finished snapshots leave the state
  * (decision 0035); a state of 17 still holds every one, which a replay would not. 19: their Flink ids leave
- * `flinkCheckpoints` with them, below `flinkCheckpointFloor`.
+ * `flinkCheckpoints` with them, below `flinkCheckpointFloor`. 20: `flinkRestoreSources`, the uncatalogued runs
+ * a managed job was restored from (a state of 19 lacks those it was restored from before).
  */
-export const STATE_CODEC_VERSION = 19;
+export const STATE_CODEC_VERSION = 20;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];

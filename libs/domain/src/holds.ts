@@ -1,9 +1,15 @@
-import { isWithin, jobAreaOf, normaliseLocation, savepointJobPrefixOf } from './shared-state';
+import {
+  checkpointAreaOf,
+  isWithin,
+  jobAreaOf,
+  normaliseLocation,
+  savepointJobPrefixOf,
+} from './shared-state';
 import { isTerminal } from './schemas';
 import {
   mirroredRestoreFrom,
   planningJobOf,
-  restoredDirectory,
+  restoredArea,
   restoredFromJob,
   type FormerRestoreOwner,
   type JobState,
@@ -28,11 +34,6 @@ export function flinkOwnedAreas(state: JobState): string[] {
   return [...areas];
 }
 
-/** `<checkpointDir>/<jobId>` of a checkpoint's `chk-N` directory, else undefined. */
-function checkpointAreaOf(location: string): string | undefined {
-  return /^(.*\/[0-9a-f]{32})\/chk-\d+\/?$/.exec(location)?.[1];
-}
-
 /**
  * What the job's latest restore was from, when nothing catalogued keeps it (a path outside the catalogue:
  * a snapshot of the catalogue is kept by its own job, and held, decision 0032), for the orphan sweep.
@@ -44,18 +45,15 @@ function checkpointAreaOf(location: string): string | undefined {
  * restores from it again); from then on its acknowledgements name what it inherited. Normalised.
  */
 export function restoreSourcesKept(state: JobState): string[] {
-  const areaOf = (path: string) => {
-    const directory = restoredDirectory(path);
-    return checkpointAreaOf(directory) ?? directory;
-  };
   if (state.source) {
     const paths = [state.flinkRestore?.externalPath, state.restores.latest?.restorePath];
-    return paths.flatMap((path) => (path ? [areaOf(path)] : []));
+    const areas = paths.flatMap((path) => (path ? [restoredArea(path)] : []));
+    return [...new Set([...state.flinkRestoreSources, ...areas])];
   }
   const restore = state.restores.latest;
   if (!restore || restore.snapshotId !== null || isTerminal(state.status)) return [];
   if (state.completed.some((id) => id >= restore.firstSnapshotId)) return [];
-  return [areaOf(restore.restorePath)];
+  return [restoredArea(restore.restorePath)];
 }
 
 /**

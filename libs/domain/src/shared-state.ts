@@ -294,6 +294,11 @@ export function jobAreaOf(location: string): string | undefined {
 }
 const FLINK_JOB_AREA = /\/([0-9a-f]{32})\/(?:chk-\d+|shared|taskowned|dstl)(?:\/|$)/;
 
+/** `<checkpointDir>/<jobId>` of a checkpoint's `chk-N` directory (normalised), else undefined. */
+export function checkpointAreaOf(location: string): string | undefined {
+  return /^(.*\/[0-9a-f]{32})\/chk-\d+\/?$/.exec(location)?.[1];
+}
+
 /**
  * A file in another job's checkpoint directory, or in a savepoint directory another job's id names: a job
  * restored from another's checkpoint or (native) savepoint with LEGACY or CLAIM reports the files it

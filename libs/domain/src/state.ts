@@ -28,6 +28,7 @@ import { LayeredMap } from './layered-map';
 import { durationMs } from './duration';
 import {
   EMPTY_REGISTRY,
+  checkpointAreaOf,
   RegistryEditor,
   deletionIndex,
   isSealed,
@@ -245,6 +246,12 @@ export interface JobState {
     fromJobId?: string;
   } | null;
   /**
+   * The areas of the uncatalogued runs Flink reported this managed job restored from (`restoredArea`), in
+   * order: kept by the orphan sweep as long as the job is (R67). A later restore (a failover to the job's own
+   * checkpoint) replaces `flinkRestore`, while the job's checkpoints may still use the first run's files.
+   */
+  flinkRestoreSources: string[];
+  /**
    * The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became, while that
    * snapshot is in the state; its entry leaves with it (decision 0035).
    */
@@ -311,6 +318,7 @@ export function initialState(jobId: string): JobState {
     source: null,
     flinkRetention: null,
     flinkRestore: null,
+    flinkRestoreSources: [],
     flinkCheckpoints: LayeredMap.of(),
     flinkCheckpointFloor: -1,
     countedFailures: new Set(),
@@ -852,6 +860,16 @@ export class Draft {
 
   private flinkRestoreRecorded(event: EventOf<'FlinkRestoreRecorded'>): void {
     const owner = this.restoreOwner();
+    const area = event.externalPath === undefined ? undefined : restoredArea(event.externalPath);
+    const own = normaliseLocation(`${this.state.storage.checkpointDir}/${this.state.jobId}`);
+    if (
+      area &&
+      event.snapshotId === undefined &&
+      area !== own &&
+      !this.state.flinkRestoreSources.includes(area)
+    ) {
+      this.state.flinkRestoreSources = [...this.state.flinkRestoreSources, area];
+    }
     this.state.flinkRestore = {
       flinkCheckpointId: event.flinkCheckpointId,
       snapshotId: event.snapshotId ?? null,
@@ -1165,6 +1183,12 @@ function removeSorted(ids: number[], id: number): void {
 /** Flink restores from a snapshot's directory or from its `_metadata` file alike: the directory, normalised. */
 export const restoredDirectory = (restorePath: string): string =>
   normaliseLocation(restorePath).replace(/\/_metadata$/, '');
+
+/** What a restore path keeps: a checkpoint's whole area (its run's `shared/` files with it), else its directory. */
+export function restoredArea(restorePath: string): string {
+  const directory = restoredDirectory(restorePath);
+  return checkpointAreaOf(directory) ?? directory;
+}
 
 /**
  * The job as its discard plans see it: with the directory of the other job's snapshot its latest restore

@@ -138,6 +138,7 @@ export function fullJobState(): Required<JobState> {
       externalPath: `${DIR}/chk-6`,
       restoredAt: 1_795_514_000_000,
     },
+    flinkRestoreSources: [`/data/checkpoints/${'c'.repeat(32)}`],
     flinkCheckpoints: LayeredMap.of([[41, 7]]),
     flinkCheckpointFloor: 12,
     countedFailures: new Set([8]),

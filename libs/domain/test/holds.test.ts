@@ -513,6 +513,35 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
     expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}`]);
   });
 
+  it('a managed job keeps the uncatalogued run it was restored from after a failover to its own checkpoint (its checkpoints still use that run’s files)', () => {
+    const job = new Job().registerManaged();
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: {
+        id: 42,
+        restoreTimestamp: job.now,
+        isSavepoint: false,
+        externalPath: `/data/chk/${HOLDER}/chk-42`,
+      },
+    });
+    job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 43)] });
+    job.now += 1_000;
+    job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [],
+      restored: {
+        id: 43,
+        restoreTimestamp: job.now,
+        isSavepoint: false,
+        externalPath: `/data/chk/${JOB}/chk-43`,
+      },
+    });
+    expect(job.state.flinkRestore).toMatchObject({ externalPath: `/data/chk/${JOB}/chk-43` });
+    expect(restoreSourcesKept(job.state)).toContain(`/data/chk/${HOLDER}`);
+    expect(job.state.flinkRestoreSources).toEqual([`/data/chk/${HOLDER}`]);
+  });
+
   it('a managed job restored from a savepoint keeps the savepoint directory, named by it or by its _metadata', () => {
     const job = new Job().registerManaged();
     const savepoint = `/data/sp/savepoint-${HOLDER.slice(0, 6)}-0123456789ab`;
