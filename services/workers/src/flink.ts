@@ -490,7 +490,7 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
       } catch (error) {
         // Flink dropped the operation's result (`rest.async.store-duration` after it ended, or a JobManager
         // failover): the savepoint it took is in its history. Triggered again, Flink would take another.
-        const seen = isNotFound(error) && (await savepointSince(api, jobId, snapshot, triggeredAt));
+        const seen = isNotFound(error) && (await savepointSince(api, state, snapshot, triggeredAt));
         if (seen) return seen;
         throw error;
       }
@@ -520,22 +520,27 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
  */
 async function savepointSince(
   api: FlinkApi,
-  jobId: string,
+  state: JobState,
   snapshot: PendingSavepoint,
   triggeredAt: number | undefined,
 ): Promise<FlinkOperationStatus | undefined> {
   if (triggeredAt === undefined) return undefined;
-  const stats = await unlessNotFound(api.checkpoints(jobId));
+  const stats = await unlessNotFound(api.checkpoints(state.jobId));
   const target = normaliseLocation(posix.dirname(snapshot.externalPath));
+  // Another savepoint of the catalogue's (the trigger of one taken meanwhile) is not this one.
+  const catalogued = new Set<string>();
+  for (const s of state.snapshots.values()) {
+    if (s.kind === 'SAVEPOINT' && s.status !== 'PENDING') catalogued.add(normaliseLocation(s.externalPath));
+  }
+  const mayBeThis = (path: string | null) => {
+    if (path === null) return true;
+    const location = normaliseLocation(catalogLocation(path));
+    return isWithin(location, target) && !catalogued.has(location);
+  };
   // The oldest such savepoint (Flink's history is newest first): a later one is another trigger's.
   const taken = [...(stats?.history ?? [])]
     .reverse()
-    .find(
-      (c) =>
-        c.isSavepoint &&
-        c.triggerTimestamp >= triggeredAt - 1_000 &&
-        (c.externalPath === null || isWithin(normaliseLocation(catalogLocation(c.externalPath)), target)),
-    );
+    .find((c) => c.isSavepoint && c.triggerTimestamp >= triggeredAt - 1_000 && mayBeThis(c.externalPath));
   if (!taken) return undefined;
   if (taken.status === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
   if (taken.status === 'FAILED') {
