@@ -35,6 +35,14 @@ const flinkReport = (job: Job, id: number, checkpointType: 'FULL' | 'INCREMENTAL
   failureMessage: null,
 });
 
+/** Flink's `latest.restored` for the managed job, as the mirror reports it (R68). */
+const restoredInFlink = (
+  job: Job,
+  restored: { id: number; isSavepoint: boolean; externalPath: string | null; fromJobId?: string },
+  restoreTimestamp = job.now,
+) =>
+  job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [], restored: { ...restored, restoreTimestamp } });
+
 function completeReferencing(job: Job, directory: string): number {
   const triggered = job.trigger();
   if (!triggered.accepted) throw new Error('rejected');
@@ -296,17 +304,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
   it('R71 a managed job Flink restored from another job’s savepoint (the connector named the job): held while it runs, let go when it ends, whatever its checkpoints', () => {
     const job = new Job().registerManaged();
     const savepoint = `/data/sp/savepoint-${HOLDER.slice(0, 6)}-0123456789ab`;
-    job.run({
-      type: 'RecordFlinkCheckpoints',
-      checkpoints: [],
-      restored: {
-        id: 3,
-        restoreTimestamp: job.now,
-        isSavepoint: true,
-        externalPath: savepoint,
-        fromJobId: HOLDER,
-      },
-    });
+    restoredInFlink(job, { id: 3, isSavepoint: true, externalPath: savepoint, fromJobId: HOLDER });
     expect(job.log.find((e) => e.type === 'FlinkRestoreRecorded')).toMatchObject({ fromJobId: HOLDER });
     expect(mirroredRestoreFrom(job.state)).toBe(HOLDER);
     job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 4), flinkReport(job, 5)] });
@@ -321,17 +319,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
       type: 'RecordFlinkCheckpoints',
       checkpoints: [flinkReport(job, 7, 'FULL')],
     });
-    job.run({
-      type: 'RecordFlinkCheckpoints',
-      checkpoints: [],
-      restored: {
-        id: 7,
-        restoreTimestamp: job.now + 1,
-        isSavepoint: false,
-        externalPath: null,
-        fromJobId: HOLDER,
-      },
-    });
+    restoredInFlink(job, { id: 7, isSavepoint: false, externalPath: null, fromJobId: HOLDER }, job.now + 1);
     expect(job.log.find((e) => e.type === 'FlinkRestoreRecorded')).not.toHaveProperty('fromJobId');
     expect(mirroredRestoreFrom(job.state)).toBeUndefined();
   });
@@ -495,16 +483,7 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
   it('a managed job Flink restored from an uncatalogued run keeps that run’s whole area (LEGACY or CLAIM: its shared files), whatever its status', () => {
     const job = new Job().registerManaged();
     expect(restoreSourcesKept(job.state)).toEqual([]);
-    job.run({
-      type: 'RecordFlinkCheckpoints',
-      checkpoints: [],
-      restored: {
-        id: 42,
-        restoreTimestamp: job.now,
-        isSavepoint: false,
-        externalPath: `file:///data/chk/${HOLDER}/chk-42/`,
-      },
-    });
+    restoredInFlink(job, { id: 42, isSavepoint: false, externalPath: `file:///data/chk/${HOLDER}/chk-42/` });
     expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}`]);
     const kept = keptByAnyOf([], restoreSourcesKept(job.state));
     expect(kept(`/data/chk/${HOLDER}/shared/sst-1`)).toBe(true);
@@ -515,28 +494,10 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
 
   it('a managed job keeps the uncatalogued run it was restored from after a failover to its own checkpoint (its checkpoints still use that run’s files)', () => {
     const job = new Job().registerManaged();
-    job.run({
-      type: 'RecordFlinkCheckpoints',
-      checkpoints: [],
-      restored: {
-        id: 42,
-        restoreTimestamp: job.now,
-        isSavepoint: false,
-        externalPath: `/data/chk/${HOLDER}/chk-42`,
-      },
-    });
+    restoredInFlink(job, { id: 42, isSavepoint: false, externalPath: `/data/chk/${HOLDER}/chk-42` });
     job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [flinkReport(job, 43)] });
     job.now += 1_000;
-    job.run({
-      type: 'RecordFlinkCheckpoints',
-      checkpoints: [],
-      restored: {
-        id: 43,
-        restoreTimestamp: job.now,
-        isSavepoint: false,
-        externalPath: `/data/chk/${JOB}/chk-43`,
-      },
-    });
+    restoredInFlink(job, { id: 43, isSavepoint: false, externalPath: `/data/chk/${JOB}/chk-43` });
     expect(job.state.flinkRestore).toMatchObject({ externalPath: `/data/chk/${JOB}/chk-43` });
     expect(restoreSourcesKept(job.state)).toContain(`/data/chk/${HOLDER}`);
     expect(job.state.flinkRestoreSources).toEqual([`/data/chk/${HOLDER}`]);
@@ -545,16 +506,7 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
   it('a managed job restored from a savepoint keeps the savepoint directory, named by it or by its _metadata', () => {
     const job = new Job().registerManaged();
     const savepoint = `/data/sp/savepoint-${HOLDER.slice(0, 6)}-0123456789ab`;
-    job.run({
-      type: 'RecordFlinkCheckpoints',
-      checkpoints: [],
-      restored: {
-        id: 3,
-        restoreTimestamp: job.now,
-        isSavepoint: true,
-        externalPath: `${savepoint}/_metadata`,
-      },
-    });
+    restoredInFlink(job, { id: 3, isSavepoint: true, externalPath: `${savepoint}/_metadata` });
     expect(restoreSourcesKept(job.state)).toEqual([savepoint]);
   });
 
