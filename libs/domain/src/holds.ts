@@ -8,6 +8,7 @@ import {
 import { isTerminal } from './schemas';
 import {
   mirroredRestoreFrom,
+  ownCheckpointArea,
   planningJobOf,
   restoredArea,
   restoredFromJob,
@@ -25,7 +26,7 @@ import {
  */
 export function flinkOwnedAreas(state: JobState): string[] {
   if (!state.source) return [];
-  const areas = new Set([normaliseLocation(`${state.storage.checkpointDir}/${state.jobId}`)]);
+  const areas = new Set([ownCheckpointArea(state)]);
   for (const snapshot of state.snapshots.values()) {
     const path = snapshot.flinkCheckpointId === null ? undefined : snapshot.externalPath;
     const area = path && checkpointAreaOf(normaliseLocation(path));

@@ -861,7 +861,7 @@ export class Draft {
   private flinkRestoreRecorded(event: EventOf<'FlinkRestoreRecorded'>): void {
     const owner = this.restoreOwner();
     const area = event.externalPath === undefined ? undefined : restoredArea(event.externalPath);
-    const own = normaliseLocation(`${this.state.storage.checkpointDir}/${this.state.jobId}`);
+    const own = ownCheckpointArea(this.state);
     if (
       area &&
       event.snapshotId === undefined &&
@@ -1183,6 +1183,10 @@ function removeSorted(ids: number[], id: number): void {
 /** Flink restores from a snapshot's directory or from its `_metadata` file alike: the directory, normalised. */
 export const restoredDirectory = (restorePath: string): string =>
   normaliseLocation(restorePath).replace(/\/_metadata$/, '');
+
+/** The job's own checkpoint area, `<checkpointDir>/<jobId>` (Flink's `FsCheckpointStorageAccess`), normalised. */
+export const ownCheckpointArea = (state: Pick<JobState, 'storage' | 'jobId'>): string =>
+  normaliseLocation(`${state.storage.checkpointDir}/${state.jobId}`);
 
 /** What a restore path keeps: a checkpoint's whole area (its run's `shared/` files with it), else its directory. */
 export function restoredArea(restorePath: string): string {

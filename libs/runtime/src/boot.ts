@@ -70,7 +70,7 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
   const namespace = storeNamespace(config.queuePrefix, storeId);
   log.info('event store identified', { store: storeId, redisNamespace: namespace });
   const redis = connectRedis(config.redisUrl);
-  const logEnd = store.logEnd && (() => store.logEnd!());
+  const logEnd = store.logEnd?.bind(store);
   const claim = claimStoreNamespace(
     redis,
     config.queuePrefix,
