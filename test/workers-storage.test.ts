@@ -351,4 +351,66 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     expect(kept.status).toBe('COMPLETED');
     expect(kept.discard).toBeNull();
   });
+
+  /**
+   * A checkpoint subsumed once a second completes (numRetained 1), with `stale` already waiting in the storage
+   * queue under the id the store's own order takes (so that one is not enqueued): the order a queue from
+   * another timeline of the store, or a hand edit, could hold. Returns the first checkpoint's directory.
+   */
+  async function subsumedUnderStaleOrder(
+    jobId: string,
+    stale: (chk: string) => { locations: string[]; keep: string[] },
+    secondHandles: (chk: string) => { path: string; sizeBytes: number }[],
+  ) {
+    await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
+    const first = await completed(jobId, { kind: 'CHECKPOINT' });
+    const chk = (await snapshot(jobId, first)).externalPath as string;
+    mkdirSync(chk, { recursive: true });
+    writeFileSync(join(chk, 'private'), 'first only');
+    writeFileSync(join(chk, 'shared'), 'both');
+    const queue = new Queue('storage', {
+      connection: { url: 'redis://127.0.0.1:6379' },
+      prefix: await namespaceOf(`sqlite:${join(dir, 'events.db')}`, prefix),
+    });
+    try {
+      // Runs once the store has requested the discard (the second checkpoint completes well within 3 s).
+      await queue.add(
+        'discard',
+        { jobId, snapshotId: first, stateHandles: [], ...stale(chk) },
+        { jobId: `discard-${jobId}-${first}`, delay: 3000 },
+      );
+    } finally {
+      await queue.close();
+    }
+    await completed(jobId, { kind: 'CHECKPOINT' }, secondHandles(chk));
+    await until(
+      async () => ((await snapshot(jobId, first)).status === 'DISCARDED' ? true : undefined),
+      20_000,
+      'the first checkpoint discarded',
+    );
+    return chk;
+  }
+
+  it("an order's keep list does not decide what is kept: a file a live snapshot references stays", async () => {
+    const chk = await subsumedUnderStaleOrder(
+      newJobId(),
+      (c) => ({ locations: [c], keep: [] }),
+      (c) => [{ path: join(c, 'shared'), sizeBytes: 4 }],
+    );
+    expect(existsSync(join(chk, 'private'))).toBe(false);
+    expect(readFileSync(join(chk, 'shared'), 'utf8')).toBe('both');
+  });
+
+  it("an order naming a place the store does not discard is replaced by the store's own request", async () => {
+    const elsewhere = join(root, 'elsewhere');
+    mkdirSync(elsewhere, { recursive: true });
+    writeFileSync(join(elsewhere, 'file'), 'not ordered');
+    const chk = await subsumedUnderStaleOrder(
+      newJobId(),
+      () => ({ locations: [elsewhere], keep: [] }),
+      () => [],
+    );
+    expect(existsSync(chk)).toBe(false);
+    expect(readFileSync(join(elsewhere, 'file'), 'utf8')).toBe('not ordered');
+  });
 });

@@ -24,20 +24,19 @@ import {
   completedSnapshotAt,
   domainEvent,
   jobIdOfStream,
-  jobStream,
   type CommandBus,
 } from '@snapcat/application';
 import {
   START,
   isTombstone,
   readAllPages,
-  readStreamPages,
   type EventStore,
   type Position,
   type RecordedEvent,
   type LogSubscription,
 } from '@snapcat/event-store';
 import { LeasedLogConsumer, type LogFn } from '@snapcat/runtime';
+import { newestDiscardRequests } from './discard-requests';
 import type { Enqueuer } from './enqueue';
 import { executeUnlessRejected } from './execute';
 import type { FlinkEnqueuer } from './flink';
@@ -117,7 +116,7 @@ export class ProcessManager extends LeasedLogConsumer {
         continue;
       }
       const owed = obligations(state);
-      await enqueue.reconcile(state, owed, (ids) => this.discardRequests(jobId, ids));
+      await enqueue.reconcile(state, owed, (ids) => newestDiscardRequests(this.deps.store, jobId, ids));
       await this.deps.flink.reconcile(jobId, owed);
       await this.holdMirroredRestore(jobId);
       await this.releaseRestoreHold(jobId);
@@ -127,21 +126,6 @@ export class ProcessManager extends LeasedLogConsumer {
     this.stats.reconciliations += 1;
     log.info('process manager reconciled', { jobs: jobIds.size, ms: Date.now() - started });
     return end;
-  }
-
-  /** The newest discard request of each snapshot named, read backwards from the end of the job stream. */
-  private async discardRequests(jobId: string, snapshotIds: Set<number>) {
-    const wanted = new Set(snapshotIds);
-    const found: EventOf<'SnapshotDiscardRequested'>[] = [];
-    if (wanted.size === 0) return found;
-    for await (const page of readStreamPages(this.deps.store, jobStream(jobId), { direction: 'backwards' })) {
-      for (const recorded of page) {
-        const event = domainEvent(recorded);
-        if (event.type === 'SnapshotDiscardRequested' && wanted.delete(event.snapshotId)) found.push(event);
-      }
-      if (wanted.size === 0) break;
-    }
-    return found;
   }
 
   private async handle(recorded: RecordedEvent): Promise<void> {

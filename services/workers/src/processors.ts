@@ -6,6 +6,7 @@ import {
   taskHandlesOf,
   type Command,
   type JobState,
+  type KeptLocation,
   type SnapshotState,
   type StateHandle,
   planningJobOf,
@@ -32,6 +33,7 @@ import {
   type WorkerKeys,
 } from '@snapcat/runtime';
 import { SAVEPOINT_TICK_MS, discardJob } from './queues';
+import { newestDiscardRequests } from './discard-requests';
 import { executeUnlessRejected } from './execute';
 import { addLive, noLiveState, writeOrphanReport, type LiveState } from './orphans';
 import type { ScheduleIndex } from './schedule-index';
@@ -275,7 +277,8 @@ export async function fireDueSavepoints(
  * backup restored beside the live Redis keeps the store's id, so its namespace) or be edited by hand, and
  * the snapshot it names may be live in the store that runs now.
  */
-async function discard(job: Job<DiscardJob>, { bus, storage, log }: ProcessorDeps) {
+async function discard(job: Job<DiscardJob>, deps: ProcessorDeps) {
+  const { bus, storage, log } = deps;
   const { jobId, snapshotId } = job.data;
   const state = await bus.load(jobId);
   const snapshot = state.snapshots.get(snapshotId);
@@ -290,26 +293,18 @@ async function discard(job: Job<DiscardJob>, { bus, storage, log }: ProcessorDep
     }
     return { skipped: true };
   }
-  // A job enqueued before the shared-state registry lists every handle: plan it from the registry now.
-  let orders = job.data;
-  if (orders.keep === undefined) {
-    orders = discardJob(
-      jobId,
-      snapshotId,
-      discardPlanOf(state.sharedState, snapshotId, orders, planningJobOf(state)),
-    );
-    await job.updateData(orders);
-  }
-  const { locations, stateHandles, keep } = orders;
-  const unordered = unorderedDeletion(snapshot.discard.deleting ?? [], orders);
-  if (unordered !== undefined) {
-    log.error('discard order names a place the catalogue does not discard: nothing deleted', {
-      job: jobId,
-      snapshot: snapshotId,
-      path: unordered,
-    });
-    return { skipped: true };
-  }
+  const orders = await storesOrder(job, state, snapshot, deps);
+  if (!orders) return { skipped: true };
+  const { locations, stateHandles } = orders;
+  // What the registry holds live now is kept, whatever the order's keep list says: the store is the judge
+  // of what a live snapshot needs, and an order can be older than a reference made since (or forged).
+  const liveNow = discardPlanOf(
+    state.sharedState,
+    snapshotId,
+    { locations, stateHandles },
+    planningJobOf(state),
+  );
+  const keep = [...new Set([...(orders.keep ?? []), ...liveNow.kept.map((k) => k.path)])];
   // Bytes are measured without what is kept, so they count only what this discard really deletes.
   const request = { locations, stateHandles, keep };
   try {
@@ -333,6 +328,55 @@ async function discard(job: Job<DiscardJob>, { bus, storage, log }: ProcessorDep
     if (refused) throw new UnrecoverableError((error as Error).message);
     throw error;
   }
+}
+
+/**
+ * The order to carry out: the queue's when the store requested what it deletes; the store's own request
+ * (its newest `SnapshotDiscardRequested`) when the queue's names anything else. A refused order would
+ * complete and its job id (one per snapshot) would keep the store's own order out of the queue for a day.
+ * Undefined: the store has no request that can be carried out (nothing is deleted).
+ */
+async function storesOrder(
+  job: Job<DiscardJob>,
+  state: JobState,
+  snapshot: SnapshotState,
+  { store, log }: ProcessorDeps,
+): Promise<DiscardJob | undefined> {
+  const { jobId, snapshotId } = job.data;
+  const deleting = snapshot.discard?.deleting ?? [];
+  // An order enqueued before the shared-state registry listed every handle: planned from the registry now.
+  let orders = job.data.keep === undefined ? planned(state, job.data) : job.data;
+  const unordered = unorderedDeletion(deleting, orders);
+  if (unordered !== undefined) {
+    const [request] = await newestDiscardRequests(store, jobId, new Set([snapshotId]));
+    const own = request && planned(state, request);
+    const refused = own === undefined || unorderedDeletion(deleting, own) !== undefined;
+    log.error(
+      refused
+        ? 'discard order names a place the catalogue does not discard: nothing deleted'
+        : "discard order names a place the catalogue does not discard: the store's own request is carried out",
+      { job: jobId, snapshot: snapshotId, path: unordered },
+    );
+    if (refused) return undefined;
+    orders = own;
+  }
+  if (orders !== job.data) await job.updateData(orders);
+  return orders;
+}
+
+/** A discard's orders as the job's registry plans them now (a request's own plan when it recorded one). */
+function planned(
+  state: JobState,
+  request: Pick<DiscardJob, 'jobId' | 'snapshotId' | 'locations' | 'stateHandles'> & {
+    kept?: KeptLocation[];
+  },
+): DiscardJob {
+  const { jobId, snapshotId } = request;
+  return discardJob(
+    jobId,
+    snapshotId,
+    discardPlanOf(state.sharedState, snapshotId, request, planningJobOf(state)),
+  );
 }
 
 /**
