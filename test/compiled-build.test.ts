@@ -250,6 +250,8 @@ describe('the compiled build (dist/, node without tsx)', () => {
     // Required on first use only (BENCHMARKS.md #17): a start on SQLite and local roots that never showed
     // GraphiQL parses none of these packages (with them, its start loaded 21.9 MB of JavaScript; without, 9.7).
     expect(loaded.modules.filter((file) => LOADED_ON_FIRST_USE.test(file))).toEqual([]);
+    // The query above ran compiled (decision 0040): graphql-jit, required by the first execution, is loaded.
+    expect(loaded.modules.some((file) => /[\\/]node_modules[\\/]graphql-jit[\\/]/.test(file))).toBe(true);
     expect(probe()).toBe(1);
   });
 

@@ -128,11 +128,17 @@ export interface JobWithNewestSnapshots {
 const SCAN = 200;
 const SPACE_TTL_MS = 1000;
 
-/** The script's command, defined on the connection by ReadModel (ioredis runs it by EVALSHA). */
+/**
+ * The script's command, defined on the connection by ReadModel (ioredis runs it by EVALSHA). Read as
+ * buffers, turned into strings here: strings ioredis makes while it parses a reply outlive two young-
+ * generation collections and are promoted (~16 KB a `job` query, a major GC every second under load:
+ * bench/NOTES.md, twenty-fourth round); the same bytes read as buffers and decoded here die young.
+ */
 const JOB_FIRST_PAGE = 'snapcatJobFirstPage';
-type JobFirstPageReply = [] | [summary: string, deletedAt: string | null, views: string[]];
+const JOB_FIRST_PAGE_BUFFERS = `${JOB_FIRST_PAGE}Buffer`;
+type JobFirstPageReply = [] | [summary: Buffer, deletedAt: Buffer | null, views: Buffer[]];
 type JobFirstPageCommand = Record<
-  typeof JOB_FIRST_PAGE,
+  typeof JOB_FIRST_PAGE_BUFFERS,
   (
     ...args: [...keys: string[], jobId: string, viewKeyPrefix: string, want: number]
   ) => Promise<JobFirstPageReply>
@@ -195,7 +201,7 @@ export class ReadModel {
    */
   async jobWithNewestSnapshots(jobId: string, first: number): Promise<JobWithNewestSnapshots | null> {
     const space = await this.space();
-    const command = (this.redis as unknown as JobFirstPageCommand)[JOB_FIRST_PAGE];
+    const command = (this.redis as unknown as JobFirstPageCommand)[JOB_FIRST_PAGE_BUFFERS];
     const reply = await command.call(
       this.redis,
       space.job(jobId),
@@ -208,8 +214,14 @@ export class ReadModel {
     if (reply.length === 0) return null;
     const [summary, deletedAt, views] = reply;
     // The script reads one view more than asked, to tell whether a next page exists: that one stays unparsed.
-    const newest = views.slice(0, first).map(parseSnapshot);
-    return { summary: parseJobSummary(summary), deletedAt, newest, more: views.length > first, first };
+    const newest = views.slice(0, first).map((view) => parseSnapshot(view.toString()));
+    return {
+      summary: parseJobSummary(summary.toString()),
+      deletedAt: deletedAt && deletedAt.toString(),
+      newest,
+      more: views.length > first,
+      first,
+    };
   }
 
   /** When the job's stream was hard-deleted from the event store (ISO-8601); null while it was not. */

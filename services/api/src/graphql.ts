@@ -6,10 +6,21 @@ import {
   GraphQLScalarType,
   Kind,
   getArgumentValues,
+  getOperationAST,
+  type ExecutionArgs,
   type GraphQLObjectType,
   type GraphQLResolveInfo,
 } from 'graphql';
-import { createPubSub, createSchema, createYoga, filter, maskError, pipe, type PubSub } from 'graphql-yoga';
+import {
+  createPubSub,
+  createSchema,
+  createYoga,
+  filter,
+  maskError,
+  pipe,
+  type Plugin,
+  type PubSub,
+} from 'graphql-yoga';
 import { z } from 'zod';
 import {
   CommandRejected,
@@ -134,6 +145,10 @@ export function createGraphql(deps: GraphqlDeps) {
     renderGraphiQL: async (options) =>
       (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     logging: false,
+    // The app's `graphqlBodyLimit` bounds every body before yoga sees it (a declared length, or a chunked body
+    // read within the limit). Yoga's own check pipes each body through a TransformStream whose listeners keep
+    // the request alive past two young-generation collections: ~5 KB promoted per query (bench/NOTES.md).
+    maxRequestBodySize: false,
     plugins: [
       // A browser may send a GET or a form POST to another site without a preflight: such requests must
       // carry a header a page cannot set cross-site without CORS (JSON POSTs, as from GraphiQL, are preflighted).
@@ -146,6 +161,7 @@ export function createGraphql(deps: GraphqlDeps) {
       }),
       accessPlugin((deps.tokens ?? []).length > 0),
       pageBudgetPlugin(),
+      compiledQueries(),
     ],
     maskedErrors: {
       maskError: (error, message, isDev) =>
@@ -160,6 +176,31 @@ export function createGraphql(deps: GraphqlDeps) {
     },
   });
   return yoga;
+}
+
+/**
+ * Queries run compiled (graphql-jit; decision 0040); mutations and subscriptions keep the standard executor.
+ * The plugin is required on the first execution, not at start: 58 ms and 2 MB (ajv, fast-json-stringify) that
+ * a start would pay (BENCHMARKS.md #17).
+ */
+function compiledQueries(): Plugin {
+  let jit: Plugin | undefined;
+  return {
+    onExecute(payload) {
+      // A document it cannot compile answers with the errors it gave, which the client receives: nothing to
+      // log (the plugin's default prints them).
+      jit ??= jitPlugin().useGraphQlJit({}, { enableIf: isQuery, onError: () => undefined }) as Plugin;
+      return jit.onExecute!(payload);
+    },
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- on first use, as said above
+const jitPlugin = () => require('@envelop/graphql-jit') as typeof import('@envelop/graphql-jit');
+
+/** Whether the operation executed is a query. */
+function isQuery({ document, operationName }: ExecutionArgs): boolean {
+  return getOperationAST(document, operationName)?.operation === 'query';
 }
 
 /** What the resolvers share: the API's parts, the caller's view of namespaces, the cluster commands. */
