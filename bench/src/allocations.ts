@@ -8,15 +8,28 @@
 export const GC_TRACE_FLAGS = ['--trace-gc-nvp'];
 
 const TRACE_LINE = /^\[\d+:(0x[0-9a-f]+)\][^\n]*\ballocated=(\d+)/;
+/** A young-generation collection's line: what it moved to the old generation (`promoted=`). */
+const PROMOTED = /\bgc=s\b[^\n]*\bpromoted=(\d+)/;
 
-/** Bytes the busiest isolate allocated by the collections logged in `lines[from..]` (a service's stdout). */
-export function mainThreadAllocated(lines: readonly string[], from: number): number {
-  const byIsolate = new Map<string, number>();
+/**
+ * Bytes the busiest isolate allocated by the collections logged in `lines[from..]` (a service's stdout), and
+ * how many of them its young-generation collections promoted: what outlived two of them, which only a major
+ * collection (a pause that grows with the heap) frees again.
+ */
+export function mainThreadGc(
+  lines: readonly string[],
+  from: number,
+): { allocated: number; promoted: number } {
+  const byIsolate = new Map<string, { allocated: number; promoted: number }>();
   for (const line of lines.slice(from)) {
     const match = TRACE_LINE.exec(line);
-    if (match) byIsolate.set(match[1]!, (byIsolate.get(match[1]!) ?? 0) + Number(match[2]));
+    if (!match) continue;
+    const isolate = byIsolate.get(match[1]!) ?? { allocated: 0, promoted: 0 };
+    isolate.allocated += Number(match[2]);
+    isolate.promoted += Number(PROMOTED.exec(line)?.[1] ?? 0);
+    byIsolate.set(match[1]!, isolate);
   }
   if (byIsolate.size === 0)
     throw new Error('no GC trace lines: was the process started with GC_TRACE_FLAGS?');
-  return Math.max(...byIsolate.values());
+  return [...byIsolate.values()].reduce((a, b) => (b.allocated > a.allocated ? b : a));
 }
