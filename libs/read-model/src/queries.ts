@@ -21,8 +21,8 @@ export type StoredSnapshot = SnapshotView & { jobId: string };
  * written before versions (R61) lack them: unknown (null); those written before restores (R62) had none: no
  * latest restore, none counted.
  */
-function parseJobSummary(text: string): StoredJobSummary {
-  const view = JSON.parse(text) as StoredJobSummary;
+function parseJobSummary(bytes: Buffer): StoredJobSummary {
+  const view = JSON.parse(bytes.toString()) as StoredJobSummary;
   if (view.checkpointing && view.checkpointing.persistOnFailure === undefined) {
     view.checkpointing = { ...view.checkpointing, persistOnFailure: true };
   }
@@ -45,8 +45,8 @@ function parseJobSummary(text: string): StoredJobSummary {
  * type FULL for a savepoint and unknown for a checkpoint, and the checkpointed size as the state size, as
  * no task reported one (R58), the versions that took it unknown (null, R61).
  */
-function parseSnapshot(text: string): StoredSnapshot {
-  const view = JSON.parse(text) as Partial<StoredSnapshot> & Omit<StoredSnapshot, UpgradedFields>;
+function parseSnapshot(bytes: Buffer): StoredSnapshot {
+  const view = JSON.parse(bytes.toString()) as Partial<StoredSnapshot> & Omit<StoredSnapshot, UpgradedFields>;
   // What the projector writes today has every field: as parsed, not copied (a page parses 20 such views).
   if (isCurrent(view)) return view;
   return {
@@ -128,12 +128,7 @@ export interface JobWithNewestSnapshots {
 const SCAN = 200;
 const SPACE_TTL_MS = 1000;
 
-/**
- * The script's command, defined on the connection by ReadModel (ioredis runs it by EVALSHA). Read as
- * buffers, turned into strings here: strings ioredis makes while it parses a reply outlive two young-
- * generation collections and are promoted (~16 KB a `job` query, a major GC every second under load:
- * bench/NOTES.md, twenty-fourth round); the same bytes read as buffers and decoded here die young.
- */
+/** The script's command, defined on the connection by ReadModel (ioredis runs it by EVALSHA). */
 const JOB_FIRST_PAGE = 'snapcatJobFirstPage';
 const JOB_FIRST_PAGE_BUFFERS = `${JOB_FIRST_PAGE}Buffer`;
 type JobFirstPageReply = [] | [summary: Buffer, deletedAt: Buffer | null, views: Buffer[]];
@@ -144,7 +139,12 @@ type JobFirstPageCommand = Record<
   ) => Promise<JobFirstPageReply>
 >;
 
-/** Reads the read model (the version `current` names). Cursors are opaque base64 strings. */
+/**
+ * Reads the read model (the version `current` names). Cursors are opaque base64 strings. Views are read as
+ * buffers and decoded where they are parsed: strings ioredis makes while it parses a reply outlive two
+ * young-generation collections and are promoted (~16 KB a GraphQL `job` query, a major GC every second under
+ * load); the same bytes read as buffers die young (decision 0040).
+ */
 export class ReadModel {
   private readonly keys: ReadModelKeys;
 
@@ -191,8 +191,8 @@ export class ReadModel {
   }
 
   async job(jobId: string): Promise<StoredJobSummary | null> {
-    const text = await this.redis.get((await this.space()).job(jobId));
-    return text ? parseJobSummary(text) : null;
+    const bytes = await this.redis.getBuffer((await this.space()).job(jobId));
+    return bytes ? parseJobSummary(bytes) : null;
   }
 
   /**
@@ -214,9 +214,9 @@ export class ReadModel {
     if (reply.length === 0) return null;
     const [summary, deletedAt, views] = reply;
     // The script reads one view more than asked, to tell whether a next page exists: that one stays unparsed.
-    const newest = views.slice(0, first).map((view) => parseSnapshot(view.toString()));
+    const newest = views.slice(0, first).map(parseSnapshot);
     return {
-      summary: parseJobSummary(summary.toString()),
+      summary: parseJobSummary(summary),
       deletedAt: deletedAt && deletedAt.toString(),
       newest,
       more: views.length > first,
@@ -231,8 +231,8 @@ export class ReadModel {
 
   /** The job's tasks (kept apart from its summary). */
   async tasks(jobId: string): Promise<string[]> {
-    const text = await this.redis.get((await this.space()).jobTasks(jobId));
-    return text ? (JSON.parse(text) as string[]) : [];
+    const bytes = await this.redis.getBuffer((await this.space()).jobTasks(jobId));
+    return bytes ? (JSON.parse(bytes.toString()) as string[]) : [];
   }
 
   /**
@@ -261,10 +261,10 @@ export class ReadModel {
     for (;;) {
       const ids = await this.redis.zrangebylex(space.jobs, from, '+', 'LIMIT', 0, SCAN);
       if (ids.length === 0) break;
-      const views = await this.redis.mget(ids.map((id) => space.job(id)));
-      for (const text of views) {
-        if (!text) continue;
-        const view = parseJobSummary(text);
+      const views = await this.redis.mgetBuffer(ids.map((id) => space.job(id)));
+      for (const bytes of views) {
+        if (!bytes) continue;
+        const view = parseJobSummary(bytes);
         if (status && view.status !== status) continue;
         // Summaries written before namespaces existed have none: those jobs are in `default`.
         if (namespaces && !namespaces.includes(view.namespace ?? DEFAULT_NAMESPACE)) continue;
@@ -278,8 +278,8 @@ export class ReadModel {
   }
 
   async snapshot(jobId: string, snapshotId: number): Promise<StoredSnapshot | null> {
-    const text = await this.redis.get((await this.space()).snapshot(jobId, snapshotId));
-    return text ? parseSnapshot(text) : null;
+    const bytes = await this.redis.getBuffer((await this.space()).snapshot(jobId, snapshotId));
+    return bytes ? parseSnapshot(bytes) : null;
   }
 
   /** A job's snapshots, newest first, filtered, a page at a time. */
@@ -298,10 +298,10 @@ export class ReadModel {
     for (;;) {
       const ids = await this.redis.zrevrangebyscore(space.snapshots(jobId), max, '-inf', 'LIMIT', 0, scan);
       if (ids.length === 0) break;
-      const views = await this.redis.mget(ids.map((id) => space.snapshot(jobId, Number(id))));
-      for (const text of views) {
-        if (!text) continue;
-        const view = parseSnapshot(text);
+      const views = await this.redis.mgetBuffer(ids.map((id) => space.snapshot(jobId, Number(id))));
+      for (const bytes of views) {
+        if (!bytes) continue;
+        const view = parseSnapshot(bytes);
         if (!matchesSnapshotFilter(view, filter)) continue;
         items.push(view);
         if (items.length > first) break;

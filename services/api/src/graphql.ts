@@ -5,10 +5,13 @@ import {
   GraphQLError,
   GraphQLScalarType,
   Kind,
+  BREAK,
   getArgumentValues,
-  getOperationAST,
+  visit,
+  type DocumentNode,
   type ExecutionArgs,
   type GraphQLObjectType,
+  type OperationDefinitionNode,
   type GraphQLResolveInfo,
 } from 'graphql';
 import {
@@ -187,9 +190,10 @@ function compiledQueries(): Plugin {
   let jit: Plugin | undefined;
   return {
     onExecute(payload) {
+      if (!compilable(payload.args)) return;
       // A document it cannot compile answers with the errors it gave, which the client receives: nothing to
       // log (the plugin's default prints them).
-      jit ??= jitPlugin().useGraphQlJit({}, { enableIf: isQuery, onError: () => undefined }) as Plugin;
+      jit ??= jitPlugin().useGraphQlJit({}, { onError: () => undefined }) as Plugin;
       return jit.onExecute!(payload);
     },
   };
@@ -198,9 +202,37 @@ function compiledQueries(): Plugin {
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- on first use, as said above
 const jitPlugin = () => require('@envelop/graphql-jit') as typeof import('@envelop/graphql-jit');
 
-/** Whether the operation executed is a query. */
-function isQuery({ document, operationName }: ExecutionArgs): boolean {
-  return getOperationAST(document, operationName)?.operation === 'query';
+/** Per parsed document (yoga caches them by text): whether it is one query without @skip or @include. */
+const singleQueries = new WeakMap<DocumentNode, OperationDefinitionNode | null>();
+
+/**
+ * Whether graphql-jit runs this execution: a document of one query, named as the request names it, without
+ * @skip or @include. The plugin caches a compiled query per document whatever the operation name (a document
+ * of two queries would answer the second with the first's result, after the access check looked at the
+ * second), and keeps skip/include conditions on the AST nodes a document shares (a fragment spread under two
+ * conditions loses fields: graphql-jit issues 111 and 166).
+ */
+function compilable({ document, operationName }: ExecutionArgs): boolean {
+  let query = singleQueries.get(document);
+  if (query === undefined) {
+    const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+    const only = operations.length === 1 ? operations[0]! : undefined;
+    query = only?.operation === 'query' && !hasSkipOrInclude(document) ? only : null;
+    singleQueries.set(document, query);
+  }
+  return query !== null && (!operationName || operationName === query.name?.value);
+}
+
+function hasSkipOrInclude(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value !== 'skip' && node.name.value !== 'include') return undefined;
+      found = true;
+      return BREAK;
+    },
+  });
+  return found;
 }
 
 /** What the resolvers share: the API's parts, the caller's view of namespaces, the cluster commands. */

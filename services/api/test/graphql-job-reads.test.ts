@@ -120,4 +120,37 @@ describe('GraphQL job: the job and its first page of snapshots in one round trip
     // The summary; then the two snapshots it names and the page's ids; then the page's views.
     expect(readApart).toEqual({ commands: ['get', 'get', 'get', 'zrevrangebyscore', 'mget'], roundTrips: 3 });
   });
+
+  // Queries run compiled (graphql-jit, decision 0040), which caches one compiled query per parsed document.
+  it('a document of two queries answers each by its operation name, one after the other', async () => {
+    const document = `query A { job(id: "${JOB}") { id } } query B { job(id: "${JOB}") { counts { total } } }`;
+    const run = async (operationName: string) =>
+      (await http.post('/graphql').send({ query: document, operationName }).expect(200)).body;
+    for (const round of [1, 2]) {
+      expect({ round, ...(await run('A')) }).toEqual({ round, data: { job: { id: JOB } } });
+      expect({ round, ...(await run('B')) }).toEqual({
+        round,
+        data: { job: { counts: { total: SNAPSHOTS } } },
+      });
+    }
+  });
+
+  it('a fragment spread twice, once under @include(if: false), keeps its fields where it is not skipped', async () => {
+    const query = `query($with: Boolean!) { job(id: "${JOB}") {
+      a: snapshots(first: 2) { edges { node { ...F @include(if: $with) } } }
+      b: snapshots(first: 2) { edges { node { ...F } } } } }
+      fragment F on Snapshot { id kind }`;
+    for (const include of [false, true, false]) {
+      const job = await gql(query, { with: include });
+      expect(job.a.edges).toEqual(
+        include
+          ? [{ node: { id: 25, kind: 'CHECKPOINT' } }, { node: { id: 24, kind: 'SAVEPOINT' } }]
+          : [{ node: {} }, { node: {} }],
+      );
+      expect(job.b.edges).toEqual([
+        { node: { id: 25, kind: 'CHECKPOINT' } },
+        { node: { id: 24, kind: 'SAVEPOINT' } },
+      ]);
+    }
+  });
 });
