@@ -413,4 +413,13 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     expect(existsSync(chk)).toBe(false);
     expect(readFileSync(join(elsewhere, 'file'), 'utf8')).toBe('not ordered');
   });
+
+  it("an order naming less than the store discards is replaced by the store's own request (no files left behind)", async () => {
+    const chk = await subsumedUnderStaleOrder(
+      newJobId(),
+      () => ({ locations: [], keep: [] }),
+      () => [],
+    );
+    expect(existsSync(chk)).toBe(false);
+  });
 });

@@ -480,6 +480,23 @@ export function unorderedDeletion(
 }
 
 /**
+ * The first place the catalogue marked as being deleted (`deleting`) that an order to delete (`plan`) leaves
+ * out, or undefined: carried out, such an order would record the discard done with those files still there.
+ */
+export function unplannedMark(
+  deleting: readonly string[],
+  plan: Pick<DiscardPlan, 'locations' | 'stateHandles'>,
+): string | undefined {
+  const index = deletionIndex({ ...plan, kept: [] });
+  const planned = new Set(index);
+  for (const mark of deleting) {
+    if (planned.has(mark)) continue;
+    if (!index.some((directory) => isWithin(mark, directory))) return mark;
+  }
+  return undefined;
+}
+
+/**
  * The plan of a discard request: as its event recorded it, or, for an event written before the registry
  * (no `kept`: it listed every handle), planned from the registry as it is now.
  */

@@ -11,6 +11,7 @@ import {
 } from '@snapcat/event-store';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
+import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis, redisHealth } from './redis';
 import { ForeignStateError, claimStoreNamespace, storeNamespace } from './store-namespace';
 
@@ -61,9 +62,10 @@ export type Core = ReturnType<typeof openCore>;
 
 /**
  * The store's id (waiting a few seconds for a store that is still starting), then this store's Redis
- * namespace. The prefix is claimed for the store in the background (a Redis that is down does not stop the
- * API from serving commands), except with SNAPCAT_ON_FOREIGN_READ_MODEL=refuse: then the claim is awaited,
- * and another store's state on the prefix exits 2 with the message.
+ * namespace. The prefix is claimed for the store before the process goes on, unless Redis is unreachable
+ * (then in the background: a Redis that is down does not stop the API from serving commands). With
+ * SNAPCAT_ON_FOREIGN_READ_MODEL=refuse the claim is always awaited, and another store's state on the prefix
+ * exits 2 with the message.
  */
 export async function openStoreNamespace(config: Config, store: EventStore, log: Logger): Promise<string> {
   const storeId = await identifyStore(store, log);
@@ -92,8 +94,31 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
     claim.catch((error: unknown) =>
       log.error('could not record the store on the Redis prefix', { error: String(error) }),
     );
+    await settledOrUnreachable(claim, redis);
   }
   return namespace;
+}
+
+/** The longest a start waits for the claim (a drop of a large namespace may take longer: it goes on). */
+const CLAIM_WAIT_MS = 5000;
+
+/**
+ * Waits for the claim while Redis answers, so that the process's queue workers and consumers start after it,
+ * not on state a drop (another timeline's or a foreign store's, decision 0012) is deleting under them (BullMQ
+ * logged its own jobs' keys missing). Not while Redis is unreachable, nor for more than CLAIM_WAIT_MS (a
+ * proxy that accepts connections to a Redis that is down, a cluster slot without a master): the API serves
+ * commands meanwhile, and the claim finishes in the background.
+ */
+function settledOrUnreachable(claim: Promise<void>, redis: Redis): Promise<void> {
+  return new Promise((resolve) => {
+    const unreachable = () => resolve();
+    const timer = setTimeout(resolve, CLAIM_WAIT_MS);
+    redis.once('error', unreachable);
+    void claim.then(resolve, resolve).finally(() => {
+      clearTimeout(timer);
+      redis.off('error', unreachable);
+    });
+  });
 }
 
 /**

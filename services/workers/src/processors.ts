@@ -12,6 +12,7 @@ import {
   planningJobOf,
   planStrayCleanup,
   unorderedDeletion,
+  unplannedMark,
 } from '@snapcat/domain';
 import {
   jobStream,
@@ -281,6 +282,7 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps) {
   const { bus, storage, log } = deps;
   const { jobId, snapshotId } = job.data;
   const state = await bus.load(jobId);
+  if (managedThroughFlink(state, log, { snapshot: snapshotId })) return { skipped: true };
   const snapshot = state.snapshots.get(snapshotId);
   // Done, or done and compacted out of the state since (decision 0035), or never requested in this store.
   if (!snapshot?.discard || snapshot.discard.state === 'DONE') {
@@ -346,15 +348,17 @@ async function storesOrder(
   const deleting = snapshot.discard?.deleting ?? [];
   // An order enqueued before the shared-state registry listed every handle: planned from the registry now.
   let orders = job.data.keep === undefined ? planned(state, job.data) : job.data;
-  const unordered = unorderedDeletion(deleting, orders);
+  // Naming more than the store marked could delete what it did not decide; naming less would record the
+  // discard done with files left behind for good.
+  const unordered = unorderedDeletion(deleting, orders) ?? unplannedMark(deleting, orders);
   if (unordered !== undefined) {
     const [request] = await newestDiscardRequests(store, jobId, new Set([snapshotId]));
     const own = request && planned(state, request);
     const refused = own === undefined || unorderedDeletion(deleting, own) !== undefined;
     log.error(
       refused
-        ? 'discard order names a place the catalogue does not discard: nothing deleted'
-        : "discard order names a place the catalogue does not discard: the store's own request is carried out",
+        ? "discard order differs from the catalogue's at a place: nothing deleted"
+        : "discard order differs from the catalogue's at a place: the store's own request is carried out",
       { job: jobId, snapshot: snapshotId, path: unordered },
     );
     if (refused) return undefined;
@@ -362,6 +366,20 @@ async function storesOrder(
   }
   if (orders !== job.data) await job.updateData(orders);
   return orders;
+}
+
+/**
+ * R67: snapcat deletes nothing of a job managed through Flink (Flink disposes of what it owns), and the process
+ * manager enqueues no storage order for one: an order for it came from elsewhere (another timeline of the
+ * store, a hand edit) or from before the job was managed.
+ */
+function managedThroughFlink(state: JobState, log: ProcessorDeps['log'], order: object): boolean {
+  if (state.source === null) return false;
+  log.warn('storage order for a job managed through Flink: nothing deleted (R67)', {
+    job: state.jobId,
+    ...order,
+  });
+  return true;
 }
 
 /** A discard's orders as the job's registry plans them now (a request's own plan when it recorded one). */
@@ -387,6 +405,7 @@ function planned(
 async function stray(job: Job<StrayJob>, { bus, storage, log }: ProcessorDeps) {
   const { jobId, cleanupId } = job.data;
   const state = await bus.load(jobId);
+  if (managedThroughFlink(state, log, { cleanup: cleanupId })) return { skipped: true };
   let handles = job.data.stateHandles;
   if (cleanupId === undefined) {
     handles = planStrayCleanup(state.sharedState, handles, planningJobOf(state)).cleanup;
