@@ -7,6 +7,8 @@ import { FlinkTestServer, SPEC_PATH } from './flink/server';
 import { sleep, until } from './support/wait';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
+import { namespaceOf } from './support/namespace';
+import { Queue } from 'bullmq';
 
 let counter = 0;
 const newJobId = () =>
@@ -323,6 +325,47 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       1,
     );
     flink.failNextDisposals(0);
+  }, 60_000);
+
+  it('R67 a storage order for a managed job’s savepoint whose disposal is requested deletes nothing: Flink disposes of it', async () => {
+    const jobId = await managedJob();
+    const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    const snapshotId = taken.body.snapshotId as number;
+    const savepoint = await snapshotWhen(jobId, snapshotId, 'COMPLETED', 15_000);
+    const directory = localPath(savepoint.externalPath);
+    expect(existsSync(directory)).toBe(true);
+    // Flink refuses the disposal, so the discard stays requested while the order runs.
+    flink.failNextDisposals(100, 'java.io.IOException: disposal refused');
+    const queue = new Queue('storage', {
+      connection: { url: 'redis://127.0.0.1:6379' },
+      prefix: await namespaceOf(`sqlite:${join(dir, 'events.db')}`, prefix),
+    });
+    try {
+      expect((await api.post(`/jobs/${jobId}/snapshots/${snapshotId}/discard`, { force: true })).status).toBe(
+        202,
+      );
+      // The order a queue from another timeline of the store, or a hand edit, could hold.
+      const order = await queue.add('discard', {
+        jobId,
+        snapshotId,
+        locations: [savepoint.externalPath],
+        stateHandles: [],
+        keep: [],
+      });
+      const result = await until(
+        async () => {
+          const job = await queue.getJob(order.id!);
+          return job?.finishedOn ? (job.returnvalue as unknown) : undefined;
+        },
+        20_000,
+        'the order settled',
+      );
+      expect(result).toEqual({ skipped: true });
+      expect(existsSync(directory)).toBe(true);
+    } finally {
+      flink.failNextDisposals(0);
+      await queue.close();
+    }
   }, 60_000);
 
   it('R67 a savepoint is triggered once, then followed by the id Flink answered with (a server may make its own)', async () => {
