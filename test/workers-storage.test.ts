@@ -422,4 +422,13 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     );
     expect(existsSync(chk)).toBe(false);
   });
+
+  it("an order keeping what the store discards is replaced by the store's own request (no files left behind)", async () => {
+    const chk = await subsumedUnderStaleOrder(
+      newJobId(),
+      (c) => ({ locations: [c], keep: [c] }),
+      () => [],
+    );
+    expect(existsSync(chk)).toBe(false);
+  });
 });

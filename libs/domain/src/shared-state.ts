@@ -497,6 +497,16 @@ export function unplannedMark(
 }
 
 /**
+ * The first place the catalogue marked as being deleted that an order's keep list keeps (the place itself or a
+ * directory around it), or undefined. A discard's plan never keeps what it marks: such an order would record
+ * the discard done with those files left.
+ */
+export function keptMark(deleting: readonly string[], keep: readonly string[]): string | undefined {
+  const kept = keep.map(normaliseLocation);
+  return deleting.find((mark) => kept.some((k) => mark === k || isWithin(mark, k)));
+}
+
+/**
  * The plan of a discard request: as its event recorded it, or, for an event written before the registry
  * (no `kept`: it listed every handle), planned from the registry as it is now.
  */

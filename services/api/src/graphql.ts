@@ -220,7 +220,9 @@ function compilable({ document, operationName }: ExecutionArgs): boolean {
     query = only?.operation === 'query' && !hasSkipOrInclude(document) ? only : null;
     singleQueries.set(document, query);
   }
-  return query !== null && (!operationName || operationName === query.name?.value);
+  // `== null`, not falsy: "" names no operation (yoga refuses it before execution today), where graphql-jit,
+  // testing the name as falsy, would run the only one.
+  return query !== null && (operationName == null || operationName === query.name?.value);
 }
 
 function hasSkipOrInclude(document: DocumentNode): boolean {

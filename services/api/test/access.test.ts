@@ -595,6 +595,27 @@ describe('access matrix', () => {
     expect(filtered.body.jobs).toEqual([]);
   });
 
+  // Yoga refuses such a request before execution (OPERATION_RESOLUTION_FAILURE), so neither the access check (which
+  // finds no fields to check in it) nor graphql-jit (which took any falsy name as none) ever sees it.
+  it('an operation name that names no operation of the document is refused before execution, with or without a token', async () => {
+    const query = `{ job(id: "${JOB}") { id } }`;
+    for (const operationName of ['', 'Other', 0, false]) {
+      for (const token of [undefined, 'read'] as const) {
+        const call = http.post('/graphql').set('accept', 'application/graphql-response+json');
+        if (token) call.set(authorization(token));
+        const res = await call.send({ query, operationName });
+        expect({ operationName, token, status: res.status, data: res.body.data ?? null }).toEqual({
+          operationName,
+          token,
+          status: 400,
+          data: null,
+        });
+      }
+    }
+    const named = await http.post('/graphql').set(authorization('read')).send({ query, operationName: null });
+    expect(named.body.data.job).toEqual({ id: JOB });
+  });
+
   it('introspection needs no token; a mixed operation needs the strongest scope of its fields', async () => {
     const introspection = await http.post('/graphql').send({ query: '{ __schema { queryType { name } } }' });
     expect(introspection.status).toBe(200);

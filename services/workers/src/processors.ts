@@ -11,6 +11,7 @@ import {
   type StateHandle,
   planningJobOf,
   planStrayCleanup,
+  keptMark,
   unorderedDeletion,
   unplannedMark,
 } from '@snapcat/domain';
@@ -348,9 +349,12 @@ async function storesOrder(
   const deleting = snapshot.discard?.deleting ?? [];
   // An order enqueued before the shared-state registry listed every handle: planned from the registry now.
   let orders = job.data.keep === undefined ? planned(state, job.data) : job.data;
-  // Naming more than the store marked could delete what it did not decide; naming less would record the
-  // discard done with files left behind for good.
-  const unordered = unorderedDeletion(deleting, orders) ?? unplannedMark(deleting, orders);
+  // Naming more than the store marked could delete what it did not decide; naming less, or keeping what it
+  // marked, would record the discard done with files left behind for good.
+  const unordered =
+    unorderedDeletion(deleting, orders) ??
+    unplannedMark(deleting, orders) ??
+    keptMark(deleting, orders.keep ?? []);
   if (unordered !== undefined) {
     const [request] = await newestDiscardRequests(store, jobId, new Set([snapshotId]));
     const own = request && planned(state, request);
