@@ -23,6 +23,7 @@ import {
   statusOnceDiscarded,
   wasCompacted,
   directoriesOf,
+  discardUnfinished,
   expectsTask,
   hasAcknowledged,
   isJobOwned,
@@ -641,6 +642,23 @@ function recordManifest(
   return { changed: true };
 }
 
+/**
+ * R67: snapcat deletes nothing of a job managed through Flink, so a job becomes managed only once its own
+ * deletions are done. A discard or stray cleanup still open would never finish (nothing owes a managed job one),
+ * and a discard request handled after the switch would go to Flink's disposal, which ignores what its plan keeps.
+ */
+function refuseManagingWhileDeleting(state: JobState): void {
+  let open = state.strayCleanups.size;
+  for (const snapshot of state.snapshots.values()) if (discardUnfinished(snapshot.discard)) open += 1;
+  if (open === 0) return;
+  throw new CommandRejected(
+    'CONFLICT',
+    'source',
+    'deletions-open',
+    `job ${state.jobId} has ${open} discard(s) or stray cleanup(s) still running: it can be managed through Flink once they are done (R67)`,
+  );
+}
+
 function configureJob(decider: Decider, command: CommandOf<'ConfigureJob'>): Replies['ConfigureJob'] {
   const state = decider.state;
   const source = command.source ?? state.source;
@@ -674,6 +692,7 @@ function configureJob(decider: Decider, command: CommandOf<'ConfigureJob'>): Rep
       `job ${command.jobId} is in namespace ${state.namespace}; a job's namespace never changes`,
     );
   }
+  if (source && !state.source) refuseManagingWhileDeleting(state);
   // R61: a version left out is kept; a new one alone is a reconfiguration, so that it is recorded.
   const jobVersion = command.jobVersion ?? state.jobVersion;
   const flinkVersion = command.flinkVersion ?? state.flinkVersion;

@@ -2,7 +2,7 @@ import { CommandRejected } from './errors';
 import { decide } from './decide';
 import { isTerminal, type SavepointSchedule } from './schemas';
 import type { Event } from './events';
-import type { DiscardState, JobState, SnapshotState } from './state';
+import { discardUnfinished, type JobState, type SnapshotState } from './state';
 
 /**
  * What the workers owe a job (decision 0021): each is enqueued idempotently (by a deterministic id), so
@@ -36,11 +36,6 @@ export function obligationKey(obligation: Obligation): string {
   if (obligation.kind === 'stray') return `stray:${obligation.cleanupId}`;
   return obligation.kind;
 }
-
-/** A discard not done yet: requested, or failed in a way a retry may mend. */
-export const discardUnfinished = (discard: DiscardState | undefined): boolean =>
-  discard !== undefined &&
-  (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && !!discard.retryable));
 
 /**
  * R39: a manifest is owed by a persisted snapshot that has none yet and is not being discarded. This is the

@@ -55,6 +55,11 @@ export interface DiscardState {
   deleting?: string[];
 }
 
+/** A discard not done yet: requested, or failed in a way a retry may mend. */
+export const discardUnfinished = (discard: DiscardState | undefined): boolean =>
+  discard !== undefined &&
+  (discard.state === 'REQUESTED' || (discard.state === 'FAILED' && !!discard.retryable));
+
 export interface SnapshotState {
   snapshotId: number;
   kind: SnapshotKind;

@@ -898,3 +898,31 @@ describe('managed jobs, case by case (R67, R68)', () => {
     expect(job.snapshot(checkpoint + 1).externalPath).toBe(path);
   });
 });
+
+describe('R67 a job becomes managed through Flink only once its own deletions are done', () => {
+  const withSource = (job: Job) =>
+    ({
+      type: 'ConfigureJob',
+      name: 'job',
+      tasks: [...job.state.tasks],
+      checkpointing: job.state.checkpointing,
+      storage: job.state.storage,
+      source: SOURCE,
+    }) as const;
+
+  it('a discard still running refuses the source (CONFLICT on `source`); once it is done the job is managed', () => {
+    const job = new Job().register();
+    const first = job.complete();
+    job.complete();
+    job.run({ type: 'RequestDiscard', snapshotId: first, force: true });
+    expect(job.reject(withSource(job))).toMatchObject({
+      code: 'CONFLICT',
+      field: 'source',
+      rule: 'deletions-open',
+    });
+    expect(job.state.source).toBeNull();
+    job.run({ type: 'RecordDiscardCompleted', snapshotId: first, bytesReclaimed: 1 });
+    job.run(withSource(job));
+    expect(job.state.source).toEqual(SOURCE);
+  });
+});
