@@ -900,15 +900,14 @@ describe('managed jobs, case by case (R67, R68)', () => {
 });
 
 describe('R67 a job becomes managed through Flink only once its own deletions are done', () => {
-  const withSource = (job: Job) =>
-    ({
-      type: 'ConfigureJob',
-      name: 'job',
-      tasks: [...job.state.tasks],
-      checkpointing: job.state.checkpointing,
-      storage: job.state.storage,
-      source: SOURCE,
-    }) as const;
+  const withSource = (job: Job) => ({
+    type: 'ConfigureJob' as const,
+    name: 'job',
+    tasks: [...job.state.tasks],
+    checkpointing: job.state.checkpointing,
+    storage: job.state.storage,
+    source: SOURCE,
+  });
 
   it('a discard still running refuses the source (CONFLICT on `source`); once it is done the job is managed', () => {
     const job = new Job().register();
