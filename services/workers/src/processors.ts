@@ -9,6 +9,7 @@ import {
   type KeptLocation,
   type SnapshotState,
   type StateHandle,
+  planDiscard,
   planningJobOf,
   planStrayCleanup,
   keptMark,
@@ -301,12 +302,7 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps) {
   const { locations, stateHandles } = orders;
   // What the registry holds live now is kept, whatever the order's keep list says: the store is the judge
   // of what a live snapshot needs, and an order can be older than a reference made since (or forged).
-  const liveNow = discardPlanOf(
-    state.sharedState,
-    snapshotId,
-    { locations, stateHandles },
-    planningJobOf(state),
-  );
+  const liveNow = planDiscard(state.sharedState, snapshotId, stateHandles, locations, planningJobOf(state));
   const keep = [...new Set([...(orders.keep ?? []), ...liveNow.kept.map((k) => k.path)])];
   // Bytes are measured without what is kept, so they count only what this discard really deletes.
   const request = { locations, stateHandles, keep };
