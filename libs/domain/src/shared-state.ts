@@ -480,29 +480,27 @@ export function unorderedDeletion(
 }
 
 /**
- * The first place the catalogue marked as being deleted (`deleting`) that an order to delete (`plan`) leaves
- * out, or undefined: carried out, such an order would record the discard done with those files still there.
+ * The first place where an order to delete (`order`, with the paths its keep list keeps) differs from what the
+ * catalogue marked as being deleted (`deleting`), or undefined. Naming more than the marks could delete what
+ * the store did not decide; leaving a mark out, or keeping one (the place itself or a directory around it),
+ * would record the discard done with those files left behind for good.
  */
-export function unplannedMark(
+export function orderMismatch(
   deleting: readonly string[],
-  plan: Pick<DiscardPlan, 'locations' | 'stateHandles'>,
+  order: Pick<DiscardPlan, 'locations' | 'stateHandles'> & { keep?: readonly string[] | undefined },
 ): string | undefined {
-  const index = deletionIndex({ ...plan, kept: [] });
+  const index = deletionIndex({ ...order, kept: [] });
+  const marked = new Set(deleting);
+  const unordered = index.find(
+    (place) => !marked.has(place) && !deleting.some((directory) => isWithin(place, directory)),
+  );
+  if (unordered !== undefined) return unordered;
   const planned = new Set(index);
-  for (const mark of deleting) {
-    if (planned.has(mark)) continue;
-    if (!index.some((directory) => isWithin(mark, directory))) return mark;
-  }
-  return undefined;
-}
-
-/**
- * The first place the catalogue marked as being deleted that an order's keep list keeps (the place itself or a
- * directory around it), or undefined. A discard's plan never keeps what it marks: such an order would record
- * the discard done with those files left.
- */
-export function keptMark(deleting: readonly string[], keep: readonly string[]): string | undefined {
-  const kept = keep.map(normaliseLocation);
+  const unplanned = deleting.find(
+    (mark) => !planned.has(mark) && !index.some((directory) => isWithin(mark, directory)),
+  );
+  if (unplanned !== undefined) return unplanned;
+  const kept = (order.keep ?? []).map(normaliseLocation);
   return deleting.find((mark) => kept.some((k) => mark === k || isWithin(mark, k)));
 }
 

@@ -8,6 +8,7 @@ import {
   initialState,
   jobSummaryView,
   normaliseLocation,
+  orderMismatch,
   planDiscard,
   snapshotView,
   unorderedDeletion,
@@ -264,6 +265,30 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     );
     expect(unorderedDeletion(deleting, { locations: [base], stateHandles: [] })).toBe(base);
     expect(unorderedDeletion([], plan)).toBe(`${base}/chk-1`);
+  });
+
+  it('an order that leaves out or keeps what the store marked differs from it as well (nothing would be left)', () => {
+    const job = new Job().register({ tasks: ['a'], numRetained: 1 });
+    const c1 = checkpoint(job, [shared('s0'), own(1, 'p1')]);
+    const c2 = checkpoint(job, [own(2, 'p2')]);
+    const plan = discardOf(c2.events, c1.id);
+    const deleting = job.state.snapshots.get(c1.id)!.discard!.deleting!;
+    expect(deleting).toEqual(expect.arrayContaining([`${base}/chk-1`, `${base}/shared/s0`]));
+    expect(orderMismatch(deleting, { ...plan, keep: [] })).toBeUndefined();
+    // Naming more, as unorderedDeletion finds.
+    expect(orderMismatch(deleting, { ...plan, stateHandles: [...plan.stateHandles, own(2, 'p2')] })).toBe(
+      `${base}/chk-2/p2`,
+    );
+    // Leaving a mark out: the shared file would be recorded deleted and stay.
+    const withoutShared = plan.stateHandles.filter((h) => !h.path.includes('/shared/'));
+    expect(orderMismatch(deleting, { ...plan, stateHandles: withoutShared })).toBe(`${base}/shared/s0`);
+    // Covered by a directory the order deletes: not left out.
+    const marks = [`${base}/chk-1`, `${base}/chk-1/p1`];
+    expect(orderMismatch(marks, { locations: [`${base}/chk-1`], stateHandles: [] })).toBeUndefined();
+    // Keeping a mark, or a directory around it.
+    expect(orderMismatch(deleting, { ...plan, keep: [`${base}/shared/s0`] })).toBe(`${base}/shared/s0`);
+    expect(orderMismatch(deleting, { ...plan, keep: [`file://${base}/shared`] })).toBe(`${base}/shared/s0`);
+    expect(orderMismatch(deleting, { ...plan, keep: [`${base}/shared/s9`] })).toBeUndefined();
   });
 
   it('views: shared and private sizes per snapshot, distinct referenced bytes per job', () => {

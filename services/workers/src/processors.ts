@@ -12,9 +12,8 @@ import {
   planDiscard,
   planningJobOf,
   planStrayCleanup,
-  keptMark,
+  orderMismatch,
   unorderedDeletion,
-  unplannedMark,
 } from '@snapcat/domain';
 import {
   jobStream,
@@ -347,10 +346,7 @@ async function storesOrder(
   let orders = job.data.keep === undefined ? planned(state, job.data) : job.data;
   // Naming more than the store marked could delete what it did not decide; naming less, or keeping what it
   // marked, would record the discard done with files left behind for good.
-  const unordered =
-    unorderedDeletion(deleting, orders) ??
-    unplannedMark(deleting, orders) ??
-    keptMark(deleting, orders.keep ?? []);
+  const unordered = orderMismatch(deleting, orders);
   if (unordered !== undefined) {
     const [request] = await newestDiscardRequests(store, jobId, new Set([snapshotId]));
     const own = request && planned(state, request);
