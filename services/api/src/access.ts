@@ -124,12 +124,29 @@ export function principalOf(req: object): Principal | undefined {
   return typeof identity === 'object' ? identity : undefined;
 }
 
-function identify(tokens: readonly TokenEntry[], authorization: string | undefined): Identity {
-  if (tokens.length === 0) return ANONYMOUS;
-  if (authorization === undefined) return 'missing';
-  const token = bearerToken(authorization);
-  const entry = token === undefined ? undefined : findToken(tokens, token);
-  return entry ? { name: entry.name, scopes: entry.scopes, namespaces: entry.namespaces } : 'unknown';
+/**
+ * How requests are identified by their bearer token. A token that matched a configured hash is remembered, so
+ * its next requests skip the SHA-256 (about 3 % of an acknowledgement's CPU, BENCHMARKS.md #14): at most one
+ * token per configured entry is kept (a token is kept only once its hash was found among them), and an unknown
+ * token pays the hash and the constant-time comparison every time. Whether a token is known is no secret to
+ * its caller: the answer (200 or 401) says it.
+ */
+function identifier(tokens: readonly TokenEntry[]): (authorization: string | undefined) => Identity {
+  const known = new Map<string, Principal>();
+  return (authorization) => {
+    if (tokens.length === 0) return ANONYMOUS;
+    if (authorization === undefined) return 'missing';
+    const token = bearerToken(authorization);
+    if (token === undefined) return 'unknown';
+    let principal = known.get(token);
+    if (principal === undefined) {
+      const entry = findToken(tokens, token);
+      if (!entry) return 'unknown';
+      principal = { name: entry.name, scopes: entry.scopes, namespaces: entry.namespaces };
+      known.set(token, principal);
+    }
+    return principal;
+  };
 }
 
 /**
@@ -219,6 +236,7 @@ export function accessMiddleware(options: AccessOptions): express.RequestHandler
  * `next()` to go on, `next(problem)` to refuse, having set WWW-Authenticate or Retry-After on `res`.
  */
 export function accessCheck({ tokens, rateLimiter }: AccessOptions) {
+  const identify = identifier(tokens);
   return (
     req: IncomingMessage,
     path: string,
@@ -227,7 +245,7 @@ export function accessCheck({ tokens, rateLimiter }: AccessOptions) {
     next: (error?: unknown) => void,
   ): void => {
     const rule = restRule(req.method ?? 'GET', path);
-    const identity = identify(tokens, req.headers.authorization);
+    const identity = identify(req.headers.authorization);
     identities.set(req, identity);
     const decide = () => {
       if (rule === 'public' || rule === 'graphql') return next();

@@ -682,3 +682,40 @@ describe('tokens never reach the log', () => {
     }
   });
 });
+
+describe('a known token is remembered, an unknown one never', () => {
+  it('answers by the token presented each time: known, then a near miss, then the known one again', async () => {
+    const fx = apiFixture({ tokens: TOKENS });
+    try {
+      const http = request(fx.app);
+      const known = tokens.read;
+      // A near miss (one character changed), a prefix and the token with more after it: never the known one.
+      const nearMiss = `${known.slice(0, -1)}${known.endsWith('A') ? 'B' : 'A'}`;
+      for (let round = 0; round < 2; round += 1) {
+        await http
+          .get(`/api/v1/jobs/${JOB}`)
+          .set({ authorization: `Bearer ${known}` })
+          .expect(round === 0 ? 404 : 200);
+        for (const wrong of [nearMiss, known.slice(0, -1), `${known}x`]) {
+          await http
+            .get(`/api/v1/jobs/${JOB}`)
+            .set({ authorization: `Bearer ${wrong}` })
+            .expect(401);
+        }
+        // The scope is the token's own, whichever token was remembered first.
+        await http
+          .put(`/api/v1/jobs/${JOB}`)
+          .set({ authorization: `Bearer ${known}` })
+          .send({ tasks: ['a'] })
+          .expect(403);
+        await http
+          .put(`/api/v1/jobs/${JOB}`)
+          .set(authorization('operator'))
+          .send({ tasks: ['a'] })
+          .expect(round === 0 ? 201 : 200);
+      }
+    } finally {
+      await fx.close();
+    }
+  });
+});
