@@ -58,6 +58,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   }
 
   async remove(request: DeletionRequest): Promise<number> {
+    await this.refuseRoots(request.locations);
     let bytes = 0;
     const { files, directories } = await this.filesOf(request);
     for (const file of files) {
@@ -140,7 +141,35 @@ export class LocalSnapshotStorage implements SnapshotStorage {
         `inside the storage roots only through a symbolic link: name it under a root as configured (${configured.join(', ')})`,
       );
     }
+    // Below its root a path must be its own real path. Through a link (the place itself, or a directory on
+    // the way) it would name, and delete, what the link points to: another job's files, which that job's
+    // references name differently, so no keep list here protects them.
+    const unaliased = configured.some(
+      (root, i) => isInside(spelled, [root]) && roots[i]! + spelled.slice(root.length) === path,
+    );
+    if (!unaliased) {
+      throw new LocationRefusedError(
+        location,
+        'passes through a symbolic link below its storage root: name the place the link points to',
+      );
+    }
     return path;
+  }
+
+  /**
+   * A snapshot's directory lies below a root, never is one: deleting a root would take every other job's
+   * files in it, which this job's keep list does not name.
+   */
+  private async refuseRoots(locations: readonly string[]): Promise<void> {
+    const roots = await this.resolvedRoots();
+    for (const location of locations) {
+      if (roots.includes(await this.confine(location))) {
+        throw new LocationRefusedError(
+          location,
+          'is a storage root: a snapshot lies below one, never is one',
+        );
+      }
+    }
   }
 
   private resolvedRoots(): Promise<string[]> {
@@ -154,7 +183,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   }
 
   /**
-   * Every regular file (or link, which is deleted as a link) the request covers, confined and deduplicated,
+   * Every regular file (or link inside a location, deleted as a link) the request covers, confined and deduplicated,
    * and the real paths of its locations that exist (whose emptied directories a removal takes away): each
    * location is resolved once, as a real path costs a system call per component (~50 us each here).
    */

@@ -142,6 +142,17 @@ export class S3SnapshotStorage implements SnapshotStorage {
   }
 
   async remove(request: DeletionRequest): Promise<number> {
+    // A snapshot's directory lies below a root, never is one: deleting a root (a whole bucket, for a root
+    // without a key) would take every other job's objects in it, which this job's keep list does not name.
+    for (const location of request.locations) {
+      const at = this.confine(location);
+      if (this.roots.some((root) => root.bucket === at.bucket && root.key === at.key)) {
+        throw new LocationRefusedError(
+          location,
+          'is a storage root: a snapshot lies below one, never is one',
+        );
+      }
+    }
     const objects = await this.objectsOf(request);
     const byBucket = new Map<string, S3Object[]>();
     for (const o of objects) {

@@ -71,6 +71,44 @@ describe('local snapshot storage', () => {
     expect(readFileSync(join(outside, 'secret'), 'utf8')).toBe('do not delete');
   });
 
+  it("refuses a place named through a link to another job's files inside the root, and deletes nothing", async () => {
+    // Team B's live checkpoint; team A's job names a link to it (its own spelling, its own area).
+    const theirs = join(root, 'team-b', 'job-b', 'chk-9');
+    plant(theirs, 2, 5);
+    const ours = join(root, 'team-a', 'job-a');
+    mkdirSync(ours, { recursive: true });
+    symlinkSync(theirs, join(ours, 'chk-1'));
+    symlinkSync(join(theirs, 'f0'), join(ours, 'handle'));
+    symlinkSync(join(root, 'team-b', 'job-b'), join(ours, 'through'));
+    const requests = [
+      { locations: [join(ours, 'chk-1')], stateHandles: [] },
+      { locations: [], stateHandles: [{ path: join(ours, 'handle'), sizeBytes: 5 }] },
+      { locations: [join(ours, 'through', 'chk-9')], stateHandles: [] },
+      { locations: [], stateHandles: [{ path: `file://${ours}/through/chk-9/f1`, sizeBytes: 5 }] },
+    ];
+    for (const request of requests) {
+      await expect(storage.remove(request)).rejects.toThrow(
+        /passes through a symbolic link below its storage root/,
+      );
+      await expect(storage.measure(request)).rejects.toBeInstanceOf(LocationRefusedError);
+    }
+    expect(readdirSync(theirs).sort()).toEqual(['f0', 'f1']);
+    // Its own files, named as they are, are deleted as before.
+    plant(join(ours, 'chk-2'), 1, 3);
+    expect(await storage.remove({ locations: [join(ours, 'chk-2')], stateHandles: [] })).toBe(3);
+  });
+
+  it('refuses to delete a storage root itself: the other jobs below it are not in any keep list', async () => {
+    plant(join(root, 'job-a', 'chk-1'), 1, 4);
+    plant(join(root, 'job-b', 'chk-7'), 1, 4);
+    for (const location of [root, `${root}/`, `file://${root}`]) {
+      await expect(storage.remove({ locations: [location], stateHandles: [] })).rejects.toThrow(
+        /is a storage root: a snapshot lies below one, never is one/,
+      );
+    }
+    expect(readdirSync(root).sort()).toEqual(['job-a', 'job-b']);
+  });
+
   it('deletes a symlink inside a snapshot directory as a link, never what it points to', async () => {
     const chk = join(root, 'job', 'chk-2');
     plant(chk, 1, 10);

@@ -74,6 +74,19 @@ describe('s3 snapshot storage', () => {
     expect(await read('s3://other-bucket/tricks/root/chk-1/secret')).toBe('do not delete');
   });
 
+  it("refuses to delete a storage root itself (a key's or a whole bucket's): the other jobs below it are in no keep list", async () => {
+    await put(`${root}/job-a/chk-1/f`, 'aaa');
+    await put('s3://snapcat/whole/job-b/chk-1/f', 'bbbb');
+    const both = new S3SnapshotStorage([root, 's3://snapcat'], client, { backoffMs: 1 });
+    for (const location of [root, `${root}/`, 's3a://snapcat/tricks/root', 's3://snapcat', 's3://snapcat/']) {
+      await expect(both.remove({ locations: [location], stateHandles: [] })).rejects.toThrow(
+        /is a storage root: a snapshot lies below one, never is one/,
+      );
+    }
+    expect(await read(`${root}/job-a/chk-1/f`)).toBe('aaa');
+    expect(await read('s3://snapcat/whole/job-b/chk-1/f')).toBe('bbbb');
+  });
+
   it('takes s3a:// and s3p:// locations as the same store', async () => {
     await put(`${root}/alias/a`, 5);
     expect(await storage().remove({ locations: ['s3a://snapcat/tricks/root/alias'], stateHandles: [] })).toBe(

@@ -1,4 +1,4 @@
-import type { SnapshotStorage } from '@snapcat/storage';
+import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
 import { Problem } from './problem';
 
 /**
@@ -22,13 +22,25 @@ export async function requireWithinRoots(
     ]);
   });
   if (within) return;
-  throw new Problem(
-    400,
-    'invalid-request',
-    'Invalid request',
-    `${field}: must lie inside the storage roots`,
-    [{ field, rule: 'within-storage-roots', message: 'must lie inside the configured storage roots' }],
-  );
+  throw outsideRoots(field);
+}
+
+const outsideRoots = (field: string, why = 'must lie inside the configured storage roots') =>
+  new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${why}`, [
+    { field, rule: 'within-storage-roots', message: why },
+  ]);
+
+/**
+ * What the storage refuses below a place already checked (a file in it that is a symbolic link, say) is the
+ * client's path too: a 400 naming the field, with the storage's reason.
+ */
+export async function asClientPath<T>(field: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof LocationRefusedError) throw outsideRoots(field, error.message);
+    throw error;
+  }
 }
 
 /**
@@ -42,15 +54,18 @@ export async function requireSnapshotDirectory(
   field: string,
 ): Promise<number> {
   const directory = location.replace(/\/+$/, '');
-  const bytes = await storage.measure({ locations: [directory], stateHandles: [] });
+  const measure = (request: Parameters<SnapshotStorage['measure']>[0]) =>
+    asClientPath(field, () => storage.measure(request));
+  const bytes = await measure({ locations: [directory], stateHandles: [] });
   // A `_metadata` file is never empty (Flink writes a magic number first): 0 bytes means there is none.
-  const metadata = await storage
-    .measure({ locations: [], stateHandles: [{ path: `${directory}/${METADATA_FILE}`, sizeBytes: 0 }] })
-    .catch((error: NodeJS.ErrnoException) => {
-      // The path is a file: nothing lies below it.
-      if (error.code === 'ENOTDIR') return 0;
-      throw error;
-    });
+  const metadata = await measure({
+    locations: [],
+    stateHandles: [{ path: `${directory}/${METADATA_FILE}`, sizeBytes: 0 }],
+  }).catch((error: NodeJS.ErrnoException) => {
+    // The path is a file: nothing lies below it.
+    if (error.code === 'ENOTDIR') return 0;
+    throw error;
+  });
   if (metadata > 0) return bytes;
   const [rule, message] =
     bytes === 0

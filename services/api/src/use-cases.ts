@@ -28,7 +28,7 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { z } from 'zod';
 import { isLimited, requireScope, type Principal } from './access';
-import { requireSnapshotDirectory, requireWithinRoots } from './guards';
+import { asClientPath, requireSnapshotDirectory, requireWithinRoots } from './guards';
 import { NamespaceStorage, checkpointAreaOf } from './namespace-storage';
 import { Problem } from './problem';
 import { parse, requestSchemas } from './requests';
@@ -96,7 +96,7 @@ export function createUseCases(deps: UseCaseDeps) {
       // hard-deleted job (undefined), and a registered one is the caller's already.
       if (!grantsNamespace(principal.namespaces, namespace) || existing?.registered !== false) return;
       const area = checkpointAreaOf(checkpointDir, jobId);
-      if (!(await storage.holdsFiles(area))) return;
+      if (!(await asClientPath('storage.checkpointDir', () => storage.holdsFiles(area)))) return;
       throw new CommandRejected(
         'CONFLICT',
         'jobId',

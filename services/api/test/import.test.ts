@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
@@ -96,6 +96,29 @@ describe('POST /jobs/{jobId}/snapshots/import', () => {
     await register();
     const res = await importOf({ externalPath: pathOf(fx.dir), kind: 'SAVEPOINT' });
     expectProblem(res, 400, 'body.externalPath', rule);
+    expect((await http.get(`${BASE}/jobs/${JOB}`)).body.counts.completed).toBe(0);
+  });
+
+  it('refuses a savepoint named through a symbolic link, or whose _metadata is one (400, nothing imported)', async () => {
+    await register();
+    const real = savepointDir();
+    const linked = join(fx.dir, 'old', 'savepoint-a1b2c3-linked000000');
+    symlinkSync(real, linked);
+    expectProblem(
+      await importOf({ externalPath: linked, kind: 'SAVEPOINT' }),
+      400,
+      'body.externalPath',
+      'within-storage-roots',
+    );
+    const odd = savepointDir('savepoint-a1b2c3-odd000000000');
+    const elsewhere = join(fx.dir, 'elsewhere-metadata');
+    writeFileSync(elsewhere, Buffer.alloc(100, 1));
+    // A link where Flink's `_metadata` should be: the storage refuses it, a 400 naming the field, not a 500.
+    rmSync(join(odd, '_metadata'));
+    symlinkSync(elsewhere, join(odd, '_metadata'));
+    const res = await importOf({ externalPath: odd, kind: 'SAVEPOINT' });
+    expectProblem(res, 400, 'body.externalPath', 'within-storage-roots');
+    expect(res.body.detail).toMatch(/passes through a symbolic link/);
     expect((await http.get(`${BASE}/jobs/${JOB}`)).body.counts.completed).toBe(0);
   });
 
