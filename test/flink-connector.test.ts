@@ -608,6 +608,51 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     }
   }, 60_000);
 
+  it('R67 a stop whose savepoint Flink took but whose job failed while stopping (StopWithSavepointStoppingException) catalogues that savepoint, and the job runs on', async () => {
+    const jobId = await managedJob();
+    flink.failNextStops(jobId, 1);
+    const stop = await api.post(`/jobs/${jobId}/snapshots`, {
+      kind: 'SAVEPOINT',
+      terminate: { drain: false },
+    });
+    expect(stop.status).toBe(202);
+    const done = await snapshotWhen(jobId, stop.body.snapshotId, 'COMPLETED', 15_000);
+    expect(done.externalPath).toMatch(/savepoint-/);
+    expect(existsSync(localPath(done.externalPath))).toBe(true);
+    expect(flink.job(jobId).state).not.toBe('FINISHED');
+    // Not finished in the catalogue either: it follows Flink's status (a failover, then RUNNING) and takes
+    // savepoints again.
+    await until(
+      async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'RUNNING' ? true : undefined),
+      15_000,
+      'the job RUNNING',
+    );
+    const next = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    expect(next.status).toBe(202);
+    await snapshotWhen(jobId, next.body.snapshotId, 'COMPLETED', 15_000);
+  }, 60_000);
+
+  it('R67 a savepoint answered completed without its location (the spec requires none) is found in Flink’s history, not taken twice', async () => {
+    const jobId = await managedJob();
+    flink.reshapeAnswers('getSavepointStatus', (body) =>
+      (body as { status: { id: string } }).status.id === 'COMPLETED'
+        ? { status: { id: 'COMPLETED' }, operation: {} }
+        : body,
+    );
+    try {
+      const since = Date.now();
+      const triggered = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+      expect(triggered.status).toBe(202);
+      const done = await snapshotWhen(jobId, triggered.body.snapshotId, 'COMPLETED', 20_000);
+      expect(done.externalPath).toMatch(/savepoint-/);
+      expect(existsSync(localPath(done.externalPath))).toBe(true);
+      const triggers = flink.requestsFor(jobId, since).filter((r) => r.operationId === 'triggerSavepoint');
+      expect(triggers).toHaveLength(1);
+    } finally {
+      flink.reshapeAnswers('getSavepointStatus', undefined);
+    }
+  }, 60_000);
+
   it('R67 a savepoint Flink refuses to take (a 4xx to the trigger) fails at once with Flink’s answer, not sent again', async () => {
     const jobId = await managedJob();
     const refusal = 'Request did not match expected format SavepointTriggerRequestBody.';

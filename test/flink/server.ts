@@ -183,6 +183,8 @@ export interface SimJob {
   leaderEpoch: number;
   failCheckpoints: { n: number; message: string };
   failSavepoints: { n: number; message: string };
+  /** Stops whose savepoint is written but whose job then fails while stopping (and restarts). */
+  failStops: number;
   savepoints: Map<string, Operation>;
   checkpointStatistics: boolean;
 }
@@ -328,6 +330,7 @@ export class FlinkTestServer {
       leaderEpoch: 0,
       failCheckpoints: { n: 0, message: '' },
       failSavepoints: { n: 0, message: '' },
+      failStops: 0,
       savepoints: new Map(),
       checkpointStatistics: options.checkpointStatistics ?? true,
     };
@@ -373,6 +376,15 @@ export class FlinkTestServer {
 
   failNextSavepoints(jobId: string, n: number, message = 'Failure while taking the savepoint.'): void {
     this.job(jobId).failSavepoints = { n, message };
+  }
+
+  /**
+   * The next n stops-with-savepoint write their savepoint, then the job fails while stopping: the operation
+   * fails with Flink's StopWithSavepointStoppingException, which names the savepoint, and the job fails over
+   * (RESTARTING, then RUNNING again) instead of ending (StopWithSavepointTerminationHandlerImpl).
+   */
+  failNextStops(jobId: string, n: number): void {
+    this.job(jobId).failStops = n;
   }
 
   failNextDisposals(n: number, message = 'Failure while disposing the savepoint.'): void {
@@ -633,6 +645,25 @@ export class FlinkTestServer {
       checkpoint.directory = directory;
       checkpoint.stateSize = checkpoint.checkpointedSize = dirSize(directory);
       this.complete(job, checkpoint);
+      if (request.then && job.failStops > 0) {
+        job.failStops -= 1;
+        // The job fails over first; the operation's result follows (its handler completes the stop's future
+        // once the failover is under way): a second in which the job is RESTARTING with the stop unanswered.
+        this.setJobState(job.id, 'RESTARTING');
+        this.later(1_000, () => {
+          finish({
+            failure: {
+              className: 'java.util.concurrent.CompletionException',
+              message:
+                `org.apache.flink.runtime.scheduler.stopwithsavepoint.StopWithSavepointStoppingException: A savepoint has been created at: ${fileUri(directory)}, ` +
+                `but the corresponding job ${job.id} failed during stopping. The savepoint is consistent, but might have uncommitted transactions. ` +
+                'If you want to commit the transaction please restart a job from this savepoint.',
+            },
+          });
+          this.later(200, () => this.setJobState(job.id, 'RUNNING'));
+        });
+        return;
+      }
       finish({ location: fileUri(directory) });
       if (request.then) this.setJobState(job.id, request.then);
     });

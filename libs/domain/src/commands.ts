@@ -237,7 +237,16 @@ export const RecordFlinkSavepoint = z.strictObject({
   jobId: JobId,
   snapshotId: SnapshotId,
   outcome: z.discriminatedUnion('status', [
-    z.strictObject({ status: z.literal('COMPLETED'), location: Location }),
+    z.strictObject({
+      status: z.literal('COMPLETED'),
+      location: Location,
+      /**
+       * A stop-with-savepoint whose savepoint Flink created, but whose job failed while stopping (Flink's
+       * StopWithSavepointStoppingException): the savepoint is catalogued, the job is not finished (Flink fails
+       * it over and it runs on).
+       */
+      stopFailure: z.string().max(4096).optional(),
+    }),
     z.strictObject({ status: z.literal('FAILED'), cause: z.string().max(4096) }),
   ]),
 });

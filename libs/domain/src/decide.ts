@@ -1059,6 +1059,7 @@ function complete(
     checkpointedSize?: number;
     externallyAddressable?: false;
   },
+  stopsJob = true,
 ): void {
   decider.emit({
     type: 'SnapshotCompleted',
@@ -1094,8 +1095,9 @@ function complete(
   // as the operator cleans up the savepoint history once it observes one complete.
   if (snapshot.kind === 'SAVEPOINT' && snapshot.triggerType === 'PERIODIC') applyRetention(decider);
   // R66: a completed stop-with-savepoint finishes the job: its tasks end once it completes
-  // (StopWithSavepointTerminationHandlerImpl.handleSavepointCreationSuccess, then FINISHED).
-  if (snapshot.terminate) changeStatus(decider, 'FINISHED');
+  // (StopWithSavepointTerminationHandlerImpl.handleSavepointCreationSuccess, then FINISHED); unless Flink
+  // reported the job failed while stopping (StopWithSavepointStoppingException: it fails over, runs on).
+  if (snapshot.terminate && stopsJob) changeStatus(decider, 'FINISHED');
 }
 
 function decline(decider: Decider, command: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {
@@ -1259,7 +1261,8 @@ function recordFlinkSavepoint(
   }
   if (snapshot.status !== 'PENDING') return { snapshotStatus: snapshot.status, changed: false };
   if (command.outcome.status === 'COMPLETED') {
-    complete(decider, snapshot, { externalPath: command.outcome.location, stateSize: snapshot.stateSize });
+    const reported = { externalPath: command.outcome.location, stateSize: snapshot.stateSize };
+    complete(decider, snapshot, reported, command.outcome.stopFailure === undefined);
   } else {
     fail(
       decider,

@@ -83,6 +83,45 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(job.state.source).toEqual(SOURCE);
   });
 
+  it('R66 a stop whose job failed while stopping keeps its savepoint, and the job is not finished (it fails over)', () => {
+    const job = managed();
+    const stop = job.run({
+      type: 'TriggerSnapshot',
+      kind: 'SAVEPOINT',
+      triggerId: 'stop-1',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+      terminate: { drain: false },
+    }).reply;
+    if (!stop.accepted) throw new Error('rejected');
+    const location = `/data/sp/savepoint-012345-abcdefabcdef`;
+    const stopFailure = `StopWithSavepointStoppingException: A savepoint has been created at: ${location}, …`;
+    const { events } = job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: stop.snapshotId,
+      outcome: { status: 'COMPLETED', location, stopFailure },
+    });
+    expect(job.snapshot(stop.snapshotId)).toMatchObject({ status: 'COMPLETED', externalPath: location });
+    expect(events.map((e) => e.type)).not.toContain('JobStatusChanged');
+    expect(job.state.status).toBe('RUNNING');
+    // A stop that ends as Flink's stops do finishes the job.
+    const again = job.run({
+      type: 'TriggerSnapshot',
+      kind: 'SAVEPOINT',
+      triggerId: 'stop-2',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+      terminate: { drain: false },
+    }).reply;
+    if (!again.accepted) throw new Error('rejected');
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: again.snapshotId,
+      outcome: { status: 'COMPLETED', location: `/data/sp/savepoint-012345-bcdefabcdefa` },
+    });
+    expect(job.state.status).toBe('FINISHED');
+  });
+
   it('R67 a savepoint is completed where Flink wrote it, or failed with Flink’s cause (not counted)', () => {
     const job = managed();
     const first = job.trigger('SAVEPOINT');

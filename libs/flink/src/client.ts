@@ -100,8 +100,15 @@ export interface FlinkCheckpointConfig {
 
 export type SavepointFormatType = 'CANONICAL' | 'NATIVE';
 
+/**
+ * A savepoint operation's state. COMPLETED's `location` is null when the answer leaves it out (the spec's
+ * SavepointInfo requires nothing): Flink's checkpoint history names it. `stopFailure`: a stop-with-savepoint
+ * whose savepoint was taken, but whose job failed while stopping (it fails over and keeps running).
+ */
 export type FlinkOperationStatus =
-  { status: 'IN_PROGRESS' } | { status: 'COMPLETED'; location: string } | { status: 'FAILED'; cause: string };
+  | { status: 'IN_PROGRESS' }
+  | { status: 'COMPLETED'; location: string | null; stopFailure?: string }
+  | { status: 'FAILED'; cause: string };
 
 export type FlinkDisposalStatus =
   { status: 'IN_PROGRESS' } | { status: 'COMPLETED' } | { status: 'FAILED'; cause: string };
@@ -148,7 +155,10 @@ const withStatusAndKind = (raw: unknown): unknown => {
   const status = entry.status ?? STATUS_OF_CLASS[String(entry.className)];
   const isSavepoint =
     entry.is_savepoint ??
-    (typeof entry.checkpoint_type === 'string' ? SAVEPOINT_TYPES.has(entry.checkpoint_type) : undefined);
+    (typeof entry.checkpoint_type === 'string'
+      ? SAVEPOINT_TYPES.has(entry.checkpoint_type)
+      : // Neither said: a savepoint's directory name tells it, as for what a job restored from.
+        typeof entry.external_path === 'string' && savepointJobPrefixOf(entry.external_path) !== undefined);
   return { ...entry, status, is_savepoint: isSavepoint };
 };
 
@@ -345,9 +355,38 @@ function causeOf(answer: OperationAnswer): string | undefined {
   );
 }
 
+/**
+ * Flink's StopWithSavepointStoppingException (flink-runtime, scheduler/stopwithsavepoint): the savepoint of a
+ * stop was created and is consistent, but the job failed while stopping; the operation fails with it, and its
+ * message is the one place that names the savepoint's path (`getSavepointPath()` does not reach REST).
+ */
+const FAILED_STOP =
+  /StopWithSavepointStoppingException: A savepoint has been created at: (.+?), but the corresponding job ([0-9a-f]{32}) failed during stopping/;
+
+/** The savepoint a stop-with-savepoint of this job took before the job failed while stopping, or undefined. */
+function savepointOfFailedStop(answer: OperationAnswer, jobId: string): string | undefined {
+  const cause = answer.operation?.['failure-cause'] ?? answer.operation?.failureCause;
+  if (!cause) return undefined;
+  const serialized = cause['serialized-throwable'];
+  const text = [
+    cause['stack-trace'],
+    cause.class,
+    serialized ? serializedThrowableHeadline(serialized) : undefined,
+  ].join('\n');
+  const match = FAILED_STOP.exec(text);
+  return match?.[2] === jobId ? match[1] : undefined;
+}
+
 // ---- the client ---------------------------------------------------------------------------------------------
 
 const ID = /^[0-9a-f]{32}$/;
+
+/**
+ * JSON.parse's reviver: a property whose value is null is left out. Flink's Jackson writes null for what it
+ * does not know (`latest.completed`), and another server may write it for any field the spec does not
+ * require; nothing here tells null from absent, so every default and optional field reads both alike.
+ */
+const withoutNulls = (key: string, value: unknown) => (value === null && key !== '' ? undefined : value);
 /**
  * The answers that say the cluster itself is down (a proxy without it, a JobManager without a leader). A 500 is
  * one handler's failure for one request (Flink answers checkpoint statistics it cannot build with one): retried,
@@ -452,16 +491,14 @@ export class FlinkRestClient {
     return this.call({
       method: 'GET',
       path,
-      schema: operationSchema.transform((answer, ctx): FlinkOperationStatus => {
+      schema: operationSchema.transform((answer): FlinkOperationStatus => {
         if (answer.status.id === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
         const cause = causeOf(answer);
-        if (cause !== undefined) return { status: 'FAILED', cause };
-        const location = answer.operation?.location;
-        if (!location) {
-          ctx.addIssue({ code: 'custom', message: 'a completed savepoint without a location or a failure' });
-          return z.NEVER;
-        }
-        return { status: 'COMPLETED', location };
+        if (cause === undefined) return { status: 'COMPLETED', location: answer.operation?.location || null };
+        const taken = savepointOfFailedStop(answer, jobId);
+        return taken
+          ? { status: 'COMPLETED', location: taken, stopFailure: cause }
+          : { status: 'FAILED', cause };
       }),
       repeatable: true,
     });
@@ -596,7 +633,7 @@ export class FlinkRestClient {
     if (status >= 200 && status < 300) {
       let json: unknown;
       try {
-        json = JSON.parse(text);
+        json = JSON.parse(text, withoutNulls);
       } catch {
         return {
           ok: false,

@@ -441,6 +441,119 @@ describe('FlinkRestClient against the Flink test server', () => {
     expect(stats.latest.completed).toBeNull();
   });
 
+  it('reads null as left out, wherever a server writes it (Jackson writes null for what it does not know)', async () => {
+    const answer = (body: unknown) => new Response(JSON.stringify(body), { status: 200 });
+    const nulls = client({
+      fetch: async (input) => {
+        const path = String(input);
+        if (path.endsWith('/jobs/overview'))
+          return answer({ jobs: [{ jid: JOB, name: null, state: 'RUNNING' }, null] });
+        if (path.endsWith('/savepoints')) return answer({ 'request-id': null });
+        return answer({
+          counts: { restored: null, total: 2, in_progress: null, completed: 2, failed: null },
+          history: [
+            {
+              id: 3,
+              status: 'COMPLETED',
+              is_savepoint: null,
+              checkpoint_type: null,
+              trigger_timestamp: 900,
+              latest_ack_timestamp: null,
+              state_size: null,
+              checkpointed_size: null,
+              external_path: 'file:/c/chk-3',
+              discarded: null,
+              num_subtasks: null,
+              num_acknowledged_subtasks: null,
+              failure_timestamp: null,
+              failure_message: null,
+              savepointFormat: null,
+            },
+          ],
+          latest: { completed: null, savepoint: null, failed: null, restored: null },
+        });
+      },
+    });
+    expect(await nulls.jobsOverview()).toEqual([{ jobId: JOB, name: '', state: 'RUNNING' }]);
+    const stats = await nulls.checkpoints(JOB);
+    expect(stats.counts).toEqual({ restored: 0, total: 2, inProgress: 0, completed: 2, failed: 0 });
+    expect(stats.unreadable).toBe(0);
+    expect(stats.history[0]).toMatchObject({
+      id: 3,
+      isSavepoint: false,
+      checkpointType: 'CHECKPOINT',
+      latestAckTimestamp: -1,
+      stateSize: 0,
+      checkpointedSize: 0,
+      discarded: false,
+      numSubtasks: 0,
+      failureMessage: null,
+      savepointFormat: null,
+    });
+    const request = { targetDirectory: join(dir, 'sp'), formatType: 'CANONICAL' as const, triggerId: T1 };
+    expect(await nulls.triggerSavepoint(JOB, request)).toEqual({ triggerId: T1 });
+  });
+
+  it('a savepoint that says neither whether it is one nor its type is told by its directory name', async () => {
+    const answer = (body: unknown) => new Response(JSON.stringify(body), { status: 200 });
+    const sparse = client({
+      fetch: async () =>
+        answer({
+          history: [
+            {
+              className: 'completed',
+              id: 7,
+              trigger_timestamp: 2,
+              external_path: 's3://b/sp/savepoint-a1b2c3-0123456789ab',
+            },
+            { className: 'completed', id: 6, trigger_timestamp: 1, external_path: 's3://b/chk/a1b2c3/chk-6' },
+          ],
+        }),
+    });
+    const stats = await sparse.checkpoints(JOB);
+    expect(stats.history.map((c) => [c.id, c.status, c.isSavepoint])).toEqual([
+      [7, 'COMPLETED', true],
+      [6, 'COMPLETED', false],
+    ]);
+  });
+
+  it('a stop whose job failed while stopping completes with the savepoint Flink names in the failure', async () => {
+    const location = 'file:/data/sp/savepoint-a1b2c3-0123456789ab';
+    const trace =
+      'java.util.concurrent.CompletionException: org.apache.flink.runtime.scheduler.stopwithsavepoint.' +
+      `StopWithSavepointStoppingException: A savepoint has been created at: ${location}, but the corresponding job ` +
+      `${JOB} failed during stopping. The savepoint is consistent, but might have uncommitted transactions.\n\tat x(Y.java:1)`;
+    const answers = [
+      { status: { id: 'COMPLETED' }, operation: { 'failure-cause': { 'stack-trace': trace } } },
+      // Another job's stop (its id in the message) says nothing of this one's: the failure is this savepoint's.
+      {
+        status: { id: 'COMPLETED' },
+        operation: { 'failure-cause': { 'stack-trace': trace.replace(JOB, IDLE) } },
+      },
+      // Any other failure is the savepoint's.
+      {
+        status: { id: 'COMPLETED' },
+        operation: { 'failure-cause': { 'stack-trace': 'java.io.IOException: disk full' } },
+      },
+      { status: { id: 'COMPLETED' }, operation: {} },
+    ];
+    const stopped = client({
+      fetch: async () => new Response(JSON.stringify(answers.shift()), { status: 200 }),
+    });
+    expect(await stopped.savepointStatus(JOB, T1)).toEqual({
+      status: 'COMPLETED',
+      location,
+      stopFailure: expect.stringContaining('StopWithSavepointStoppingException'),
+    });
+    expect(await stopped.savepointStatus(JOB, T1)).toMatchObject({ status: 'FAILED' });
+    expect(await stopped.savepointStatus(JOB, T1)).toEqual({
+      status: 'FAILED',
+      cause: 'java.io.IOException: disk full',
+    });
+    // Completed without a location (the spec requires none): told as such, for the history to name it.
+    expect(await stopped.savepointStatus(JOB, T1)).toEqual({ status: 'COMPLETED', location: null });
+  });
+
   it('reads a server that answers only what the spec requires, or in another form it allows (every answer checked against the spec)', async () => {
     type Entry = Record<string, unknown>;
     // CheckpointStatistics requires only className: no status, no is_savepoint.

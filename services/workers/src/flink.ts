@@ -16,9 +16,11 @@ import {
   isTerminal,
   isWithin,
   normaliseLocation,
+  pendingStop,
   pendingWhere,
   takenInFlink,
   type Command,
+  type CommandOf,
   type FlinkCheckpointReport,
   type JobState,
   type Obligation,
@@ -423,8 +425,10 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
     if (!(await deps.serves(cluster, current.namespace))) continue;
     // A stop-with-savepoint ends the job in Flink as soon as its savepoint is written, before the savepoint
     // job has recorded where: ending the job first would abort that savepoint. The status waits for it (it
-    // is recorded within a status poll, or expires at its deadline); R66 then finishes the job itself.
-    if (isTerminal(status) && followingSavepoint(current)) continue;
+    // is recorded within a status poll, or expires at its deadline); R66 then finishes the job itself. So
+    // does any status during a stop: a job that fails while stopping (StopWithSavepointStoppingException)
+    // restarts right after its savepoint was written, and RESTARTING would abort that savepoint too.
+    if ((isTerminal(status) || pendingStop(current)) && followingSavepoint(current)) continue;
     if (await execute(deps.bus, { type: 'ChangeJobStatus', jobId, status })) changed += 1;
   }
   return { jobs: jobIds.length, changed };
@@ -484,33 +488,75 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   }
   const outcome = await followed(
     job,
-    async () => {
-      try {
-        return await api.savepointStatus(jobId, requestId);
-      } catch (error) {
-        // Flink dropped the operation's result (`rest.async.store-duration` after it ended, or a JobManager
-        // failover): the savepoint it took is in its history. Triggered again, Flink would take another.
-        const seen = isNotFound(error) && (await savepointSince(api, state, snapshot, triggeredAt));
-        if (seen) return seen;
-        throw error;
-      }
-    },
+    () => savepointStatus(api, state, snapshot, requestId, triggeredAt),
     'requestId',
   );
   if (outcome.status === 'IN_PROGRESS') {
     await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
     throw new DelayedError();
   }
+  const recorded = recordedOutcome(outcome, snapshot);
+  if (recorded.status === 'COMPLETED' && recorded.stopFailure) {
+    // The savepoint is consistent and catalogued; the job did not stop (Flink fails it over).
+    deps.log.warn('flink took the savepoint of a stop, but the job failed while stopping', {
+      job: jobId,
+      snapshot: snapshotId,
+      error: recorded.stopFailure,
+    });
+  }
   const result = await execute(deps.bus, {
     type: 'RecordFlinkSavepoint',
     jobId,
     snapshotId,
-    outcome:
-      outcome.status === 'COMPLETED'
-        ? { status: 'COMPLETED', location: catalogLocation(outcome.location) }
-        : { status: 'FAILED', cause: outcome.cause },
+    outcome: recorded,
   });
   return { outcome: outcome.status, changed: result?.reply.changed ?? false };
+}
+
+/** The savepoint operation's state, from Flink's checkpoint history where the operation's answer cannot tell. */
+async function savepointStatus(
+  api: FlinkApi,
+  state: JobState,
+  snapshot: PendingSavepoint,
+  requestId: string,
+  triggeredAt: number | undefined,
+): Promise<FlinkOperationStatus> {
+  try {
+    const answer = await api.savepointStatus(state.jobId, requestId);
+    if (answer.status !== 'COMPLETED' || answer.location !== null) return answer;
+    // Completed, its location left out (the spec allows it): Flink's checkpoint history names it.
+    const seen = await savepointSince(api, state, snapshot, triggeredAt);
+    if (seen?.status === 'COMPLETED') return seen;
+    throw new Error(
+      'Flink answered the savepoint completed without its location, and its checkpoint history does not show it yet',
+    );
+  } catch (error) {
+    // Flink dropped the operation's result (`rest.async.store-duration` after it ended, or a JobManager
+    // failover): the savepoint it took is in its history. Triggered again, Flink would take another.
+    const seen = isNotFound(error) && (await savepointSince(api, state, snapshot, triggeredAt));
+    if (seen) return seen;
+    throw error;
+  }
+}
+
+/**
+ * What is recorded of Flink's outcome. A savepoint named by a stop's failure (the job failed while stopping) is
+ * this snapshot's only when the snapshot is a stop and the path lies in its target directory: the text of a
+ * failure is no proof, as a job's own exception could name any path.
+ */
+function recordedOutcome(
+  outcome: Exclude<FlinkOperationStatus, { status: 'IN_PROGRESS' }>,
+  snapshot: PendingSavepoint,
+): CommandOf<'RecordFlinkSavepoint'>['outcome'] {
+  if (outcome.status === 'FAILED') return { status: 'FAILED', cause: outcome.cause };
+  // Null only where the history was asked and named it (the savepoint's status probe above).
+  const location = catalogLocation(outcome.location!);
+  if (outcome.stopFailure === undefined) return { status: 'COMPLETED', location };
+  const target = normaliseLocation(posix.dirname(snapshot.externalPath));
+  if (!snapshot.terminate || !isWithin(normaliseLocation(location), target)) {
+    return { status: 'FAILED', cause: outcome.stopFailure };
+  }
+  return { status: 'COMPLETED', location, stopFailure: outcome.stopFailure.slice(0, 4096) };
 }
 
 /**
