@@ -124,6 +124,9 @@ export function principalOf(req: object): Principal | undefined {
   return typeof identity === 'object' ? identity : undefined;
 }
 
+/** Authentication off: every caller is `anonymous`. */
+const anonymous = (): Identity => ANONYMOUS;
+
 /**
  * How requests are identified by their bearer token. A token that matched a configured hash is remembered, so
  * its next requests skip the SHA-256 (about 3 % of an acknowledgement's CPU, BENCHMARKS.md #14): at most one
@@ -132,9 +135,9 @@ export function principalOf(req: object): Principal | undefined {
  * its caller: the answer (200 or 401) says it.
  */
 function identifier(tokens: readonly TokenEntry[]): (authorization: string | undefined) => Identity {
+  if (tokens.length === 0) return anonymous;
   const known = new Map<string, Principal>();
   return (authorization) => {
-    if (tokens.length === 0) return ANONYMOUS;
     if (authorization === undefined) return 'missing';
     const token = bearerToken(authorization);
     if (token === undefined) return 'unknown';
