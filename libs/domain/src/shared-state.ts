@@ -471,12 +471,15 @@ export function unorderedDeletion(
   deleting: readonly string[],
   plan: Pick<DiscardPlan, 'locations' | 'stateHandles'>,
 ): string | undefined {
+  return firstUnmarked(deletionIndex({ ...plan, kept: [] }), deleting);
+}
+
+/** The first place of a deletion index that is neither marked nor inside a marked directory, or undefined. */
+function firstUnmarked(index: readonly string[], deleting: readonly string[]): string | undefined {
   const marked = new Set(deleting);
-  for (const place of deletionIndex({ ...plan, kept: [] })) {
-    if (marked.has(place)) continue;
-    if (!deleting.some((directory) => isWithin(place, directory))) return place;
-  }
-  return undefined;
+  return index.find(
+    (place) => !marked.has(place) && !deleting.some((directory) => isWithin(place, directory)),
+  );
 }
 
 /**
@@ -490,10 +493,7 @@ export function orderMismatch(
   order: Pick<DiscardPlan, 'locations' | 'stateHandles'> & { keep?: readonly string[] | undefined },
 ): string | undefined {
   const index = deletionIndex({ ...order, kept: [] });
-  const marked = new Set(deleting);
-  const unordered = index.find(
-    (place) => !marked.has(place) && !deleting.some((directory) => isWithin(place, directory)),
-  );
+  const unordered = firstUnmarked(index, deleting);
   if (unordered !== undefined) return unordered;
   const planned = new Set(index);
   const unplanned = deleting.find(

@@ -85,14 +85,16 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
 
   it('R66 a stop whose job failed while stopping keeps its savepoint, and the job is not finished (it fails over)', () => {
     const job = managed();
-    const stop = job.run({
-      type: 'TriggerSnapshot',
-      kind: 'SAVEPOINT',
-      triggerId: 'stop-1',
-      triggerType: 'MANUAL',
-      formatType: 'CANONICAL',
-      terminate: { drain: false },
-    }).reply;
+    const stopWithSavepoint = (on: Job, triggerId: string) =>
+      on.run({
+        type: 'TriggerSnapshot',
+        kind: 'SAVEPOINT',
+        triggerId,
+        triggerType: 'MANUAL',
+        formatType: 'CANONICAL',
+        terminate: { drain: false },
+      }).reply;
+    const stop = stopWithSavepoint(job, 'stop-1');
     if (!stop.accepted) throw new Error('rejected');
     const location = `/data/sp/savepoint-012345-abcdefabcdef`;
     const stopFailure = `StopWithSavepointStoppingException: A savepoint has been created at: ${location}, …`;
@@ -105,14 +107,7 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(events.map((e) => e.type)).not.toContain('JobStatusChanged');
     expect(job.state.status).toBe('RUNNING');
     // A stop that ends as Flink's stops do finishes the job.
-    const again = job.run({
-      type: 'TriggerSnapshot',
-      kind: 'SAVEPOINT',
-      triggerId: 'stop-2',
-      triggerType: 'MANUAL',
-      formatType: 'CANONICAL',
-      terminate: { drain: false },
-    }).reply;
+    const again = stopWithSavepoint(job, 'stop-2');
     if (!again.accepted) throw new Error('rejected');
     job.run({
       type: 'RecordFlinkSavepoint',

@@ -338,12 +338,16 @@ const operationSchema = z.object({
 
 type OperationAnswer = z.infer<typeof operationSchema>;
 
+/** An operation's failure, in either form the spec's `operation` allows. */
+const failureOf = (answer: OperationAnswer) =>
+  answer.operation?.['failure-cause'] ?? answer.operation?.failureCause;
+
 /**
  * The failure of an asynchronous operation, as one line: the first line of Java's stack trace, from the
  * serialized throwable when the answer carries only that (the published description's one property).
  */
 function causeOf(answer: OperationAnswer): string | undefined {
-  const cause = answer.operation?.['failure-cause'] ?? answer.operation?.failureCause;
+  const cause = failureOf(answer);
   if (!cause) return undefined;
   const firstLine = cause['stack-trace']?.split('\n', 1)[0]?.trim();
   const serialized = cause['serialized-throwable'];
@@ -365,7 +369,7 @@ const FAILED_STOP =
 
 /** The savepoint a stop-with-savepoint of this job took before the job failed while stopping, or undefined. */
 function savepointOfFailedStop(answer: OperationAnswer, jobId: string): string | undefined {
-  const cause = answer.operation?.['failure-cause'] ?? answer.operation?.failureCause;
+  const cause = failureOf(answer);
   if (!cause) return undefined;
   const serialized = cause['serialized-throwable'];
   const text = [

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import {
   LocationRefusedError,
   MANIFEST_FILE_NAME,
+  STORAGE_ROOT_REFUSED,
   type DeletionRequest,
   type SnapshotStorage,
   type StoredFile,
@@ -58,9 +59,8 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   }
 
   async remove(request: DeletionRequest): Promise<number> {
-    await this.refuseRoots(request.locations);
     let bytes = 0;
-    const { files, directories } = await this.filesOf(request);
+    const { files, directories } = await this.filesOf(request, { deleting: true });
     for (const file of files) {
       try {
         await unlink(file.path);
@@ -156,22 +156,6 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return path;
   }
 
-  /**
-   * A snapshot's directory lies below a root, never is one: deleting a root would take every other job's
-   * files in it, which this job's keep list does not name.
-   */
-  private async refuseRoots(locations: readonly string[]): Promise<void> {
-    const roots = await this.resolvedRoots();
-    for (const location of locations) {
-      if (roots.includes(await this.confine(location))) {
-        throw new LocationRefusedError(
-          location,
-          'is a storage root: a snapshot lies below one, never is one',
-        );
-      }
-    }
-  }
-
   private resolvedRoots(): Promise<string[]> {
     this.realRoots ??= Promise.all(
       this.roots.map(async (root) => {
@@ -186,15 +170,19 @@ export class LocalSnapshotStorage implements SnapshotStorage {
    * Every regular file (or link inside a location, deleted as a link) the request covers, confined and deduplicated,
    * and the real paths of its locations that exist (whose emptied directories a removal takes away): each
    * location is resolved once, as a real path costs a system call per component (~50 us each here).
+   * `deleting`: a location that is a storage root is refused (STORAGE_ROOT_REFUSED).
    */
   private async filesOf(
     request: DeletionRequest,
+    { deleting = false } = {},
   ): Promise<{ files: { path: string; size: number }[]; directories: string[] }> {
     const kept = await this.keptPaths(request.keep ?? []);
     const files = new Map<string, number>();
     const directories: string[] = [];
+    const roots = deleting ? await this.resolvedRoots() : [];
     for (const location of request.locations) {
       const dir = await this.confine(location);
+      if (roots.includes(dir)) throw new LocationRefusedError(location, STORAGE_ROOT_REFUSED);
       const found: StoredFile[] = [];
       if (await walk(dir, found)) directories.push(dir);
       for (const f of found) files.set(f.path, f.size);

@@ -51,6 +51,12 @@ export interface SnapshotStorage {
   deletionCaveats?(): Promise<string[]>;
 }
 
+/**
+ * Why a deletion of a storage root itself is refused: a snapshot's directory lies below a root, and deleting a
+ * root would take every other job's files in it, which one job's keep list does not name.
+ */
+export const STORAGE_ROOT_REFUSED = 'is a storage root: a snapshot lies below one, never is one';
+
 /** A location outside the roots, or one that cannot be a local path: never retried. */
 export class LocationRefusedError extends Error {
   constructor(

@@ -4,6 +4,7 @@ import { normaliseLocation } from '@snapcat/domain';
 import {
   LocationRefusedError,
   MANIFEST_FILE_NAME,
+  STORAGE_ROOT_REFUSED,
   type DeletionRequest,
   type SnapshotStorage,
   type StoredFile,
@@ -142,15 +143,11 @@ export class S3SnapshotStorage implements SnapshotStorage {
   }
 
   async remove(request: DeletionRequest): Promise<number> {
-    // A snapshot's directory lies below a root, never is one: deleting a root (a whole bucket, for a root
-    // without a key) would take every other job's objects in it, which this job's keep list does not name.
+    // A root without a key is a whole bucket: its listing would name nothing (and report success).
     for (const location of request.locations) {
       const at = this.confine(location);
       if (this.roots.some((root) => root.bucket === at.bucket && root.key === at.key)) {
-        throw new LocationRefusedError(
-          location,
-          'is a storage root: a snapshot lies below one, never is one',
-        );
+        throw new LocationRefusedError(location, STORAGE_ROOT_REFUSED);
       }
     }
     const objects = await this.objectsOf(request);
