@@ -661,7 +661,10 @@ export class FlinkRestClient {
       }
       return { ok: true, value: parsed.data };
     }
-    const kind: FlinkErrorKind = status === 404 ? 'not-found' : status >= 500 ? 'server' : 'rejected';
+    // A 408 is the server (or a proxy before it) giving up on the request, as our own timeout does: the
+    // request may have been taken, so it is treated as one (a trigger is sent again with its trigger id).
+    const kind: FlinkErrorKind =
+      status === 404 ? 'not-found' : status === 408 ? 'timeout' : status >= 500 ? 'server' : 'rejected';
     const redirect = status >= 300 && status < 400 ? response.headers.get('location') : null;
     return {
       ok: false,

@@ -1,7 +1,7 @@
 /**
  * What can go wrong talking to a Flink cluster:
  * - `unreachable`: no connection (refused, reset, DNS), or the cluster's circuit is open (no request sent);
- * - `timeout`: no answer within the client's timeout;
+ * - `timeout`: no answer within the client's timeout, or a 408 (the server or a proxy gave up on the request);
  * - `server`: a 5xx answer (after the retries);
  * - `not-found`: a 404 (unknown job, checkpoint or trigger id);
  * - `rejected`: another 4xx (the request did not match what Flink accepts);

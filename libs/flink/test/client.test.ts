@@ -317,6 +317,28 @@ describe('FlinkRestClient against the Flink test server', () => {
     expect(circuit.state).toBe('OPEN');
   });
 
+  it('takes a 408 as a timeout: asked again (a trigger with its trigger id), then transient, not refused', async () => {
+    let sent = 0;
+    const slowProxy = () =>
+      client({
+        retries: 2,
+        backoffMs: 1,
+        fetch: async () => {
+          sent += 1;
+          return new Response('', { status: 408 });
+        },
+      });
+    const query = await failure(slowProxy().checkpoints(JOB));
+    expect(query).toMatchObject({ kind: 'timeout', status: 408 });
+    expect(query.transient).toBe(true);
+    expect(sent).toBe(3);
+    sent = 0;
+    const request = { targetDirectory: '/tmp/sp', formatType: 'CANONICAL' as const, triggerId: T1 };
+    const trigger = await failure(slowProxy().triggerSavepoint(JOB, request));
+    expect(trigger).toMatchObject({ kind: 'timeout', status: 408 });
+    expect(sent).toBe(3);
+  });
+
   it('retries a refused connection, and reports it as unreachable', async () => {
     await server.outage(true, 'refuse');
     const error = await failure(client({ retries: 1 }).job(JOB));

@@ -468,7 +468,7 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
       requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
     } catch (error) {
       if (!refusedByFlink(error)) throw error;
-      // Flink answered that it will not take it (a 4xx other than 404 and 429: a request an older or stricter
+      // Flink answered that it will not take it (a 4xx other than 404, 408 and 429: a request an older or stricter
       // Flink does not accept, credentials it refuses): failed now, with Flink's answer as its cause,
       // rather than sent again until the deadline with no cause recorded.
       deps.log.warn('flink refused the savepoint', {
