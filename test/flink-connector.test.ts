@@ -632,6 +632,21 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     await snapshotWhen(jobId, next.body.snapshotId, 'COMPLETED', 15_000);
   }, 60_000);
 
+  it('R67 a savepoint Flink completed just before the job failed over is catalogued: the status waits for Flink’s answer', async () => {
+    const jobId = await managedJob();
+    flink.restartAfterNextSavepoints(jobId, 1);
+    const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    expect(taken.status).toBe(202);
+    // Flink's job is RESTARTING for a second before the operation answers COMPLETED (several status polls).
+    const done = await snapshotWhen(jobId, taken.body.snapshotId, 'COMPLETED', 15_000);
+    expect(existsSync(localPath(done.externalPath))).toBe(true);
+    await until(
+      async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'RUNNING' ? true : undefined),
+      15_000,
+      'the job RUNNING',
+    );
+  }, 60_000);
+
   it('R67 a savepoint answered completed without its location (the spec requires none) is found in Flink’s history, not taken twice', async () => {
     const jobId = await managedJob();
     flink.reshapeAnswers('getSavepointStatus', (body) =>

@@ -185,6 +185,8 @@ export interface SimJob {
   failSavepoints: { n: number; message: string };
   /** Stops whose savepoint is written but whose job then fails while stopping (and restarts). */
   failStops: number;
+  /** Plain savepoints after which the job fails over (restartAfterNextSavepoints). */
+  restartAfterSavepoints: number;
   savepoints: Map<string, Operation>;
   checkpointStatistics: boolean;
 }
@@ -331,6 +333,7 @@ export class FlinkTestServer {
       failCheckpoints: { n: 0, message: '' },
       failSavepoints: { n: 0, message: '' },
       failStops: 0,
+      restartAfterSavepoints: 0,
       savepoints: new Map(),
       checkpointStatistics: options.checkpointStatistics ?? true,
     };
@@ -385,6 +388,14 @@ export class FlinkTestServer {
    */
   failNextStops(jobId: string, n: number): void {
     this.job(jobId).failStops = n;
+  }
+
+  /**
+   * The next n plain savepoints complete, and the job fails over right after (RESTARTING, then RUNNING): the
+   * operation's COMPLETED answer follows a second later, so a status poll sees RESTARTING first.
+   */
+  restartAfterNextSavepoints(jobId: string, n: number): void {
+    this.job(jobId).restartAfterSavepoints = n;
   }
 
   failNextDisposals(n: number, message = 'Failure while disposing the savepoint.'): void {
@@ -660,6 +671,15 @@ export class FlinkTestServer {
                 'If you want to commit the transaction please restart a job from this savepoint.',
             },
           });
+          this.later(200, () => this.setJobState(job.id, 'RUNNING'));
+        });
+        return;
+      }
+      if (!request.then && job.restartAfterSavepoints > 0) {
+        job.restartAfterSavepoints -= 1;
+        this.setJobState(job.id, 'RESTARTING');
+        this.later(1_000, () => {
+          finish({ location: fileUri(directory) });
           this.later(200, () => this.setJobState(job.id, 'RUNNING'));
         });
         return;

@@ -16,7 +16,6 @@ import {
   isTerminal,
   isWithin,
   normaliseLocation,
-  pendingStop,
   pendingWhere,
   takenInFlink,
   type Command,
@@ -423,12 +422,13 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
       continue;
     // A job of a namespace the cluster no longer serves: the id may now be another team's job there.
     if (!(await deps.serves(cluster, current.namespace))) continue;
-    // A stop-with-savepoint ends the job in Flink as soon as its savepoint is written, before the savepoint
-    // job has recorded where: ending the job first would abort that savepoint. The status waits for it (it
-    // is recorded within a status poll, or expires at its deadline); R66 then finishes the job itself. So
-    // does any status during a stop: a job that fails while stopping (StopWithSavepointStoppingException)
-    // restarts right after its savepoint was written, and RESTARTING would abort that savepoint too.
-    if ((isTerminal(status) || pendingStop(current)) && followingSavepoint(current)) continue;
+    // While a savepoint snapcat took is in progress in Flink, Flink's answer for it says how it ended; a
+    // status recorded first would abort it (R45) though Flink may have written it: a stop-with-savepoint
+    // ends the job as soon as its savepoint is written, a job that fails while stopping
+    // (StopWithSavepointStoppingException) or right after a savepoint restarts. The status waits for that
+    // answer (it comes within a status poll, or the savepoint expires at its deadline); R66 then finishes a
+    // stopped job itself. A savepoint Flink aborts because the job failed over is answered FAILED.
+    if (followingSavepoint(current)) continue;
     if (await execute(deps.bus, { type: 'ChangeJobStatus', jobId, status })) changed += 1;
   }
   return { jobs: jobIds.length, changed };
