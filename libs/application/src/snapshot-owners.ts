@@ -1,7 +1,6 @@
 import {
-  directoriesOf,
+  completedSnapshotAt,
   jobAreaOf,
-  normaliseLocation,
   restoredDirectory,
   savepointJobPrefixOf,
   type JobState,
@@ -45,14 +44,4 @@ export async function otherJobsSnapshotsAt(
     if (snapshot) found.push({ owner, snapshot });
   }
   return found;
-}
-
-/** The job's completed snapshot whose directory the path is (or whose `_metadata` it names), if any. */
-export function completedSnapshotAt(state: JobState, externalPath: string): SnapshotState | undefined {
-  const path = restoredDirectory(externalPath);
-  for (const id of state.completed) {
-    const snapshot = state.snapshots.get(id)!;
-    if (directoriesOf(snapshot).some((directory) => normaliseLocation(directory) === path)) return snapshot;
-  }
-  return undefined;
 }

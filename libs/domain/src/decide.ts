@@ -35,6 +35,7 @@ import {
   type JobState,
   type SnapshotHold,
   type SnapshotState,
+  completedSnapshotAt,
 } from './state';
 import { deletingSnapshot, isWithin, normaliseLocation, planDiscard, planStrayCleanup } from './shared-state';
 
@@ -348,7 +349,7 @@ function holdSnapshot(decider: Decider, command: CommandOf<'HoldSnapshot'>): Rep
 
 /**
  * The holder lets go. A released snapshot its job has ended without keeping is discarded now, as the job's
- * end would have; one the running job would have subsumed goes at its next completion (R31).
+ * end would have; one the running job would have subsumed goes at its next checkpoint (R31).
  */
 function releaseSnapshotHolds(
   decider: Decider,
@@ -1047,8 +1048,11 @@ function strayAck(
 }
 
 /**
- * Completion, then Flink's subsumption: older pending checkpoints abort (CHECKPOINT_SUBSUMED); completed,
- * non-persisted checkpoints beyond numRetained are subsumed oldest first, never the latest completed one.
+ * Completion, then Flink's subsumption: older pending checkpoints abort (CHECKPOINT_SUBSUMED); when a
+ * checkpoint of the job completed, completed, non-persisted checkpoints beyond numRetained are subsumed oldest
+ * first, never the latest completed one. A savepoint subsumes nothing (R31): Flink adds only checkpoints to
+ * its store (`CheckpointCoordinator.completePendingCheckpoint`), so after a restore the restored snapshot stays
+ * what a failover restores from until a checkpoint completes.
  */
 function complete(
   decider: Decider,
@@ -1078,11 +1082,12 @@ function complete(
   }
   const latestId = latestCompleted(decider.state)?.snapshotId;
   // R67: Flink subsumes a managed job's checkpoints itself; the mirror records what it deleted.
-  const subsumable = decider.state.source
-    ? []
-    : decider.state.completed
-        .map((id) => decider.state.snapshots.get(id)!)
-        .filter((old) => isJobOwned(old) && !old.heldBy);
+  const subsumable =
+    decider.state.source || snapshot.kind !== 'CHECKPOINT' || snapshot.imported
+      ? []
+      : decider.state.completed
+          .map((id) => decider.state.snapshots.get(id)!)
+          .filter((old) => isJobOwned(old) && !old.heldBy);
   let excess = subsumable.length - decider.state.checkpointing.numRetained;
   for (const old of subsumable) {
     if (excess <= 0) break;
@@ -1207,9 +1212,16 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
       `job is ${decider.state.status}, a terminal status: Flink runs a restored job as a new job`,
     );
   }
+  // A path that is one of the job's own completed snapshots is that snapshot, as if named by its id: its claim
+  // mode applies to it (R62), else NO_CLAIM or LEGACY would leave it the job's to subsume or discard.
+  const snapshotId =
+    command.snapshotId ??
+    (command.fromJobId === undefined
+      ? completedSnapshotAt(decider.state, command.externalPath!)?.snapshotId
+      : undefined);
   let path = command.externalPath;
-  if (command.snapshotId !== undefined) {
-    const snapshot = requireSnapshot(decider.state, command.snapshotId);
+  if (snapshotId !== undefined) {
+    const snapshot = requireSnapshot(decider.state, snapshotId);
     requireStatus(snapshot, ['COMPLETED'], 'restore from');
     const addressable = restorePath(snapshot);
     if (addressable === null) {
@@ -1225,15 +1237,17 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
   const aborted = abortPending(decider, 'CHECKPOINT_COORDINATOR_SUSPEND');
   decider.emit({
     type: 'SnapshotRestored',
-    ...(command.snapshotId !== undefined ? { snapshotId: command.snapshotId } : {}),
+    ...(snapshotId !== undefined ? { snapshotId } : {}),
     restorePath: path!,
-    ...(command.checkpointId !== undefined ? { checkpointId: command.checkpointId } : {}),
+    ...(snapshotId === undefined && command.checkpointId !== undefined
+      ? { checkpointId: command.checkpointId }
+      : {}),
     claimMode: command.claimMode,
     allowNonRestoredState: command.allowNonRestoredState,
     ...(command.fromJobId !== undefined ? { fromJobId: command.fromJobId } : {}),
   });
   return {
-    snapshotId: command.snapshotId ?? null,
+    snapshotId: snapshotId ?? null,
     restorePath: path!,
     claimMode: command.claimMode,
     aborted,

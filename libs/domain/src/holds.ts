@@ -42,8 +42,9 @@ export function flinkOwnedAreas(state: JobState): string[] {
  * with it), else the restored directory. A managed job (R67) keeps it whatever its status, as its own area
  * is kept: after a LEGACY or CLAIM restore Flink's checkpoints use the source run's `shared/` files until
  * compaction rewrites them (`RestoreMode.LEGACY`), and the mirror lists no files. A job whose clients report
- * its snapshots keeps it until the job has completed a snapshot since the restore (a failover before then
- * restores from it again); from then on its acknowledgements name what it inherited. Normalised.
+ * its snapshots keeps it until the job has completed a checkpoint since the restore (a failover before then
+ * restores from it again, savepoints or not); from then on its acknowledgements name what it inherited.
+ * Normalised.
  */
 export function restoreSourcesKept(state: JobState): string[] {
   if (state.source) {
@@ -53,13 +54,27 @@ export function restoreSourcesKept(state: JobState): string[] {
   }
   const restore = state.restores.latest;
   if (!restore || restore.snapshotId !== null || isTerminal(state.status)) return [];
-  if (state.completed.some((id) => id >= restore.firstSnapshotId)) return [];
+  if (checkpointedSince(state, restore.firstSnapshotId)) return [];
   return [restoredArea(restore.restorePath)];
 }
 
 /**
+ * Whether a checkpoint of the job completed since the restore whose first snapshot id is given: until then a
+ * failover restores from the restored snapshot, whatever savepoints the run took (Flink adds only checkpoints
+ * to its store: `CheckpointCoordinator.completePendingCheckpoint`; `restoreSavepoint` put the restored one
+ * there). An imported snapshot is no part of the run (R70).
+ */
+function checkpointedSince(state: JobState, firstSnapshotId: number): boolean {
+  return state.completed.some((id) => {
+    if (id < firstSnapshotId) return false;
+    const snapshot = state.snapshots.get(id)!;
+    return snapshot.kind === 'CHECKPOINT' && !snapshot.imported;
+  });
+}
+
+/**
  * Decision 0032: the job whose checkpoint this job was restored from, once this job lets go of it, else
- * undefined. It lets go when it has a completed snapshot since the restore (or has ended) and none of its live
+ * undefined. It lets go when it has a completed checkpoint since the restore (or has ended) and none of its live
  * snapshots references a file laid out under that job's id: after a NO_CLAIM restore, its first (full)
  * checkpoint; after LEGACY or CLAIM, once compaction left nothing of the restored files in use (Flink's
  * `RestoreMode`: LEGACY "can directly depend on the existence of the files of the restored checkpoint"). A
@@ -80,7 +95,7 @@ export function restoreHoldToRelease(state: JobState): string | undefined {
   const { restoredFrom } = planningJobOf(state);
   if (isTerminal(state.status)) return usesFilesOf(state, owner, restoredFrom) ? undefined : owner;
   if (state.source && restore.claimMode !== 'NO_CLAIM') return undefined;
-  if (!state.completed.some((id) => id >= restore.firstSnapshotId)) return undefined;
+  if (!checkpointedSince(state, restore.firstSnapshotId)) return undefined;
   return usesFilesOf(state, owner, restoredFrom) ? undefined : owner;
 }
 

@@ -1189,6 +1189,16 @@ function removeSorted(ids: number[], id: number): void {
 export const restoredDirectory = (restorePath: string): string =>
   normaliseLocation(restorePath).replace(/\/_metadata$/, '');
 
+/** The job's completed snapshot whose directory the path is (or whose `_metadata` it names), if any. */
+export function completedSnapshotAt(state: JobState, externalPath: string): SnapshotState | undefined {
+  const path = restoredDirectory(externalPath);
+  for (const id of state.completed) {
+    const snapshot = state.snapshots.get(id)!;
+    if (directoriesOf(snapshot).some((directory) => normaliseLocation(directory) === path)) return snapshot;
+  }
+  return undefined;
+}
+
 /** The job's own checkpoint area, `<checkpointDir>/<jobId>` (Flink's `FsCheckpointStorageAccess`), normalised. */
 export const ownCheckpointArea = (state: Pick<JobState, 'storage' | 'jobId'>): string =>
   normaliseLocation(`${state.storage.checkpointDir}/${state.jobId}`);

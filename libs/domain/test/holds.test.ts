@@ -221,6 +221,27 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     expect(restoreHoldToRelease(job.state)).toBeUndefined();
   });
 
+  it.each(['NO_CLAIM', 'LEGACY', 'CLAIM'] as const)(
+    'R71 restored in %s mode, the job keeps its hold through savepoints and imports: a failover restores from the restored checkpoint until a checkpoint completes',
+    (claimMode) => {
+      const other = HOLDER;
+      const job = new Job().register({ numRetained: 1 });
+      job.run({
+        type: 'RestoreSnapshot',
+        externalPath: `/data/chk/${other}/chk-5`,
+        claimMode,
+        allowNonRestoredState: false,
+      });
+      job.complete('SAVEPOINT');
+      job.run({ type: 'ImportSnapshot', externalPath: '/data/imports/chk-9', kind: 'CHECKPOINT' });
+      expect(restoreHoldToRelease(job.state)).toBeUndefined();
+      expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${other}`]);
+      job.complete();
+      expect(restoreHoldToRelease(job.state)).toBe(other);
+      expect(restoreSourcesKept(job.state)).toEqual([]);
+    },
+  );
+
   it('R71 restored from another job’s savepoint named by fromJobId, the job lets go once none of its live snapshots uses a file of that savepoint', () => {
     const other = HOLDER;
     const savepoint = `s3://bucket/sp/savepoint-${other.slice(0, 6)}-0123456789ab`;

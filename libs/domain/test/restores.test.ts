@@ -80,6 +80,43 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     }
   });
 
+  it('R31, R62 a savepoint completing after a CLAIM restore subsumes nothing: the claimed snapshot is what a failover restores from until a checkpoint completes', () => {
+    const job = new Job().register({ numRetained: 1 });
+    job.complete();
+    const savepoint = job.complete('SAVEPOINT');
+    job.complete(); // the run that is given up: its checkpoint 3 subsumed checkpoint 1
+    restore(job, savepoint, 'CLAIM');
+    const later = job.complete('SAVEPOINT');
+    expect(job.snapshot(later).status).toBe('COMPLETED');
+    expect(job.snapshot(savepoint).status).toBe('COMPLETED');
+    expect(job.snapshot(savepoint).subsumedBy).toBeUndefined();
+    expect(restorePlan(job.state, 'FAILOVER', job.now)).toMatchObject({ snapshotId: savepoint });
+    const checkpoint = job.complete();
+    expect(job.snapshot(savepoint).status).toBe('DISCARDING');
+    expect(job.snapshot(savepoint).subsumedBy).toBe(checkpoint);
+  });
+
+  it.each(['NO_CLAIM', 'LEGACY'] as const)(
+    'R62 a restore in %s by the path of one of the job’s own snapshots is a restore of that snapshot: it leaves the job’s hands',
+    (claimMode) => {
+      const job = new Job().register({ numRetained: 1 });
+      const checkpoint = job.complete();
+      const path = `${job.snapshot(checkpoint).externalPath}/_metadata`;
+      const { reply, events } = job.run({
+        type: 'RestoreSnapshot',
+        externalPath: path,
+        checkpointId: 7,
+        claimMode,
+        allowNonRestoredState: false,
+      });
+      expect(reply).toMatchObject({ snapshotId: checkpoint, claimMode });
+      expect(events.find((e) => e.type === 'SnapshotRestored')).not.toHaveProperty('checkpointId');
+      for (let i = 0; i < 3; i += 1) job.complete();
+      expect(job.snapshot(checkpoint)).toMatchObject({ status: 'COMPLETED', claimMode });
+      expect(job.snapshot(checkpoint).properties.discardSubsumed).toBe(false);
+    },
+  );
+
   it('R62 the job terminating discards a CLAIMed snapshot as its retention says, never a NO_CLAIMed one', () => {
     for (const [claimMode, status] of [
       ['CLAIM', 'DISCARDING'],

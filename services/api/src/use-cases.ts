@@ -16,9 +16,9 @@ import {
   type SnapshotState,
   type RestoreStrategy,
   type SavepointSchedule,
+  completedSnapshotAt,
 } from '@snapcat/domain';
 import {
-  completedSnapshotAt,
   otherJobsSnapshotsAt,
   scheduleProblem,
   type ClusterRepository,

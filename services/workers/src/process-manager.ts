@@ -18,14 +18,9 @@ import {
   type Obligation,
   type StateHandle,
   planningJobOf,
-} from '@snapcat/domain';
-import {
-  JOB_STREAM_PREFIX,
   completedSnapshotAt,
-  domainEvent,
-  jobIdOfStream,
-  type CommandBus,
-} from '@snapcat/application';
+} from '@snapcat/domain';
+import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream, type CommandBus } from '@snapcat/application';
 import {
   START,
   isTombstone,
