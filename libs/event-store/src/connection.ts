@@ -285,10 +285,12 @@ export function connectionUser(connection: string): string | undefined {
 
 /**
  * A connection string fit for a log line: the password of any `scheme://user:password@` replaced by `***`
- * (the whole userinfo when it cannot be read), whatever the scheme; other strings unchanged.
+ * (the whole userinfo when it cannot be read), whatever the scheme; other strings unchanged. The userinfo
+ * runs to the first `@`, as `parseCredentials` reads it (a password may hold `?`, `/` or `#`): a string
+ * with no credentials but an `@` in its query loses more than its password, never less.
  */
 export function redactConnection(connection: string): string {
-  return connection.replace(/^([^:/?#]+:\/\/)([^@?]*)@/, (_match, scheme: string, userinfo: string) => {
+  return connection.replace(/^([^:/?#]+:\/\/)([^@]*)@/, (_match, scheme: string, userinfo: string) => {
     const colon = userinfo.indexOf(':');
     return colon > 0 ? `${scheme}${userinfo.slice(0, colon)}:***@` : `${scheme}***@`;
   });

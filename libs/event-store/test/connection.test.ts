@@ -116,5 +116,8 @@ describe('EventStoreDB/KurrentDB connection strings', () => {
     expect(redactConnection('kurrentdb+discover://a:b/c@h')).toBe('kurrentdb+discover://a:***@h');
     expect(redactConnection('esdb://h:2113?tls=false')).toBe('esdb://h:2113?tls=false');
     expect(redactConnection('sqlite:./data/x.db')).toBe('sqlite:./data/x.db');
+    // The parser takes the password up to the first "@": a "?" or "#" in it is the password's too.
+    expect(parse('esdb://admin:pa?ss#w@h:2113').user).toBe('admin');
+    expect(redactConnection('esdb://admin:pa?ss#w@h:2113?tls=true')).toBe('esdb://admin:***@h:2113?tls=true');
   });
 });

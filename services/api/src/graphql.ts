@@ -62,10 +62,17 @@ import {
   type StoredJobSummary,
   type StoredSnapshot,
 } from '@snapcat/read-model';
-import { Problem } from './problem';
+import { Problem, deletedJobProblem } from './problem';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { ANONYMOUS, accessPlugin, principalOf, requireEveryNamespace, visibleNamespaces } from './access';
+import {
+  ANONYMOUS,
+  accessPlugin,
+  isLimited,
+  principalOf,
+  requireEveryNamespace,
+  visibleNamespaces,
+} from './access';
 import { CLUSTERS_SPAN_EVERY_NAMESPACE, clusterCommands } from './clusters';
 import { requestId } from './metrics';
 import { pageBudgetPlugin } from './page-budget';
@@ -693,11 +700,15 @@ async function execute<R extends { position?: Position }>(
   path: Record<string, unknown>,
   body: Record<string, unknown> = {},
 ): Promise<R> {
+  const caller = callerOf(context);
   try {
-    const result = await run(callerOf(context), path, present(body));
+    const result = await run(caller, path, present(body));
     if (result.position) await readModel.waitFor(result.position);
     return result;
   } catch (error) {
+    // A hard-deleted job is GONE only to a caller of every namespace, as REST answers (deletedJobProblem).
+    if (error instanceof JobDeletedError && isLimited(caller.principal))
+      throw asGraphqlError(deletedJobProblem(error, true, false));
     throw asGraphqlError(error);
   }
 }

@@ -112,7 +112,9 @@ export function requestObserver(registry: Registry, requestLog?: LogFn) {
         requestId: id,
         method: req.method,
         route: path,
-        url,
+        // Without its query: a GraphQL GET carries its whole document there (a mutation's arguments: header
+        // values, secrets) and pino's redaction sees no field in it.
+        url: url?.split('?', 1)[0],
         status: res.statusCode,
         durationMs: Math.round(seconds * 1e6) / 1e3,
       });

@@ -121,12 +121,12 @@ export class NamespaceStorage {
         if (this.inAreas(principal, key) || this.inKnownJobArea(jobId, key)) continue;
         if (!own) {
           const job = this.ownJob(principal, await load());
-          if (job === 'hidden') return;
-          const snapshot = job?.snapshots.get(snapshotId);
-          own = job
-            ? [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])]
-            : [];
-          if (job) this.remember(jobId, own);
+          // Another namespace's job and one never registered alike: the domain answers 404 for both (a 403
+          // here for the unregistered one only would tell which ids another team uses).
+          if (job === 'hidden' || job === null) return;
+          const snapshot = job.snapshots.get(snapshotId);
+          own = [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])];
+          this.remember(jobId, own);
         }
         if (own.some((directory) => isWithin(key, directory))) continue;
         throw this.refusal(

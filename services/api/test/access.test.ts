@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import { Projector, ReadModel } from '@snapcat/read-model';
+import { StreamDeletedError } from '@snapcat/event-store';
 import {
   SCOPES,
   createLogger,
@@ -442,6 +443,37 @@ describe('access matrix', () => {
     await http.get(`/api/v1/jobs/${JOB}/savepoint-schedule`).set(admin).expect(404);
     const job = await http.get(`/api/v1/jobs/${JOB}`).set(admin).expect(200);
     expect(job.body).toMatchObject({ latestRestore: null, counts: { restored: 0 } });
+  });
+
+  it('GraphQL mutations of a hard-deleted job: GONE to a token of every namespace, NOT_FOUND (as never registered) to a team’s', async () => {
+    const DELETED = 'de1e7ed0beef0000de1e7ed0beef0002';
+    // The job's stream was hard-deleted: the store answers as EventStoreDB does for a tombstoned stream.
+    const readStream = fx.store.readStream.bind(fx.store);
+    fx.store.readStream = async (streamId, options) => {
+      if (streamId === `snapcat-job-${DELETED}`) throw new StreamDeletedError(streamId);
+      return readStream(streamId, options);
+    };
+    try {
+      const mutation = `mutation { setJobStatus(jobId: "${DELETED}", status: RUNNING) { id } }`;
+      const ask = async (token: string) =>
+        (
+          await http
+            .post('/graphql')
+            .set({ authorization: `Bearer ${token}` })
+            .send({ query: mutation })
+        ).body as { errors: { message: string; extensions: Record<string, unknown> }[] };
+      const everywhere = await ask(tokens.operator);
+      expect(everywhere.errors[0]!.extensions).toMatchObject({ code: 'GONE', rule: 'deleted' });
+      const team = await ask(elsewhere.operator);
+      expect(team.errors[0]!.extensions).toMatchObject({
+        code: 'NOT_FOUND',
+        field: 'jobId',
+        rule: 'job-exists',
+      });
+      expect(team.errors[0]!.message).toBe(`job ${DELETED} is not registered`);
+    } finally {
+      fx.store.readStream = readStream;
+    }
   });
 
   it('GraphQL clusters: a token limited to namespaces is refused every cluster field (FORBIDDEN); one of every namespace is not', async () => {

@@ -392,6 +392,23 @@ describe('Flink clusters: who may', () => {
       .set(as(scoped.adminElsewhere))
       .send({ tasks: ['t'], source: { type: 'flink', cluster: 'flink-other' } });
     expectProblem(moved, 403, 'body.source.cluster', 'cluster-namespace');
+    // A token of some namespaces may not read clusters: a cluster that does not exist answers as one that
+    // does not serve the namespace, so that the answer tells no cluster names.
+    const unknown = await register(scoped.adminElsewhere, jobId, 'team', 'no-such-cluster');
+    expectProblem(unknown, 403, 'body.source.cluster', 'cluster-namespace');
+    expect((await register(scoped.admin, jobId, 'team', 'no-such-cluster')).body.errors).toEqual([
+      expect.objectContaining({ rule: 'cluster-registered' }),
+    ]);
+    // Another namespace's job, its namespace left out: judged as an unregistered id would be (the default
+    // namespace), never naming the namespace it is in.
+    const otherTeams = 'b2'.repeat(16);
+    expect((await register(scoped.admin, otherTeams, 'ops', 'flink-other')).status).toBe(201);
+    const probe = await http
+      .put(`/api/v1/jobs/${otherTeams}`)
+      .set(as(scoped.adminElsewhere))
+      .send({ tasks: ['t'], source: { type: 'flink', cluster: 'flink-team' } });
+    expect(probe.status).toBe(403);
+    expect(JSON.stringify(probe.body)).not.toContain('ops');
   });
 });
 

@@ -284,6 +284,14 @@ describe('request ids and request logs', () => {
     expect(events.body.events[0].metadata.$correlationId).toBe('req-from-client-1');
   });
 
+  it('the logged url leaves out the query (a GraphQL GET carries its document, arguments and all, there)', async () => {
+    t = setUp({ level: 'debug' });
+    await t.http.get(`${BASE}/jobs?secret=s3cr3t-value`);
+    const line = t.lines.find((l) => l.msg === 'request');
+    expect(line).toMatchObject({ url: `${BASE}/jobs` });
+    expect(JSON.stringify(t.lines)).not.toContain('s3cr3t-value');
+  });
+
   it('without an id from the client, a fresh one per request, in the header and the log line', async () => {
     t = setUp({ level: 'debug' });
     const first = await t.http.get('/healthz');

@@ -194,6 +194,15 @@ describe('a team’s token names only its own storage', () => {
         .set(as('a'))
         .send({ externalPath: savepoint(teamB), claimMode: 'CLAIM' });
       expectProblem(restore, 404, 'path.jobId', 'job-exists');
+      const ack = await http
+        .post(`${BASE}/jobs/${jobId}/snapshots/1/acks`)
+        .set(as('a'))
+        .send({
+          taskId: 't',
+          stateSize: 1,
+          stateHandles: [{ path: join(fx.dir, 'elsewhere', 'f'), sizeBytes: 1 }],
+        });
+      expectProblem(ack, 404, 'path.jobId', 'job-exists');
     }
   });
 
