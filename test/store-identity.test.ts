@@ -5,7 +5,14 @@ import { newJobId } from './support/ids';
 import { startReceiver, type Receiver } from './support/receiver';
 import { deleteKeys } from './support/redis';
 import IORedis from 'ioredis';
-import { ForeignStateError, claimStoreNamespace, storeNamespace } from '@snapcat/runtime';
+import {
+  ForeignStateError,
+  claimStoreNamespace,
+  closeRedis,
+  connectRedis,
+  storeNamespace,
+} from '@snapcat/runtime';
+import { startRedisCluster } from './support/redis-cluster';
 import { client, runCli, startService, testPrefix, type RunningService } from './support/service';
 import { eventually } from './support/wait';
 
@@ -237,4 +244,32 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
       await deleteKeys(space);
     }
   });
+});
+
+describe('the store claim on a 3-master Redis Cluster', () => {
+  let cluster: Awaited<ReturnType<typeof startRedisCluster>>;
+  let redis: ReturnType<typeof connectRedis>;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    redis = connectRedis(cluster.url);
+  }, 60_000);
+  afterAll(async () => {
+    await closeRedis(redis);
+    await cluster.stop();
+  });
+
+  it('records the store, and finds state from before stores had ids, whichever slots its keys lie in (no CROSSSLOT)', async () => {
+    const warnings: string[] = [];
+    const log = { error: () => {}, warn: (m: string) => warnings.push(m) };
+    await claimStoreNamespace(redis, 'fresh', '00000000000000aa', 'refuse', log);
+    expect(await redis.get('fresh:store')).toBe('00000000000000aa');
+    // The legacy keys lie in different slots; the last of them alone is left.
+    await redis.set('legacy:jobs', '1');
+    await expect(claimStoreNamespace(redis, 'legacy', '00000000000000aa', 'refuse', log)).rejects.toThrow(
+      ForeignStateError,
+    );
+    await claimStoreNamespace(redis, 'legacy', '00000000000000aa', 'rebuild', log);
+    expect(warnings).toEqual([expect.stringContaining('from before stores had ids')]);
+    expect(await redis.get('legacy:store')).toBe('00000000000000aa');
+  }, 60_000);
 });

@@ -33,6 +33,12 @@ const legacyKeys = (prefix: string) => [
   `${prefix}:jobs`,
 ];
 
+/** Whether any of the keys exists: one EXISTS each, as the keys lie in different slots of a cluster (CROSSSLOT). */
+async function anyExists(redis: Redis, keys: string[]): Promise<boolean> {
+  const found = await Promise.all(keys.map((key) => redis.exists(key)));
+  return found.some((count) => count > 0);
+}
+
 /** Leases a running process of a store renews every second: projector, process manager, webhook dispatcher. */
 const LIVE_LEASES = ['rm:lease', 'pm:lease', 'wh:lease'];
 
@@ -130,7 +136,7 @@ export async function claimStoreNamespace(
   const foreign =
     previous !== null && previous !== storeId
       ? `the state of event store ${previous}`
-      : previous === null && (await redis.exists(...legacyKeys(prefix))) > 0
+      : previous === null && (await anyExists(redis, legacyKeys(prefix)))
         ? 'the state of an event store from before stores had ids'
         : undefined;
   if (foreign) {
