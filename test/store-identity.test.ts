@@ -170,6 +170,12 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     expect((await cli('redis', 'stores')).stdout).not.toContain(storeD);
     expect(await cli('redis', 'forget', storeA)).toMatchObject({ status: 2 });
     expect(await keysOf(storeA)).toBeGreaterThan(0);
+    // Run with another store's settings (a mistyped SNAPCAT_EVENT_STORE), A is another store: still refused
+    // while a process of A holds a lease.
+    const mistyped = await runCli(['redis', 'forget', storeA], env('d'));
+    expect(mistyped).toMatchObject({ status: 2 });
+    expect(mistyped.stderr).toContain(`store ${storeA} is running`);
+    expect(await keysOf(storeA)).toBeGreaterThan(0);
   }, 120_000);
 
   it('a backup of the store restored beside the live Redis: its later state is dropped and rebuilt from the log (refuse: exit 2), so nothing written since is skipped', async () => {
@@ -222,6 +228,28 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     );
     expect(restored.logs.filter((l) => l.includes('queue error'))).toEqual([]);
   }, 120_000);
+
+  it('state of a later point of the store’s log is not dropped while a process of it runs (holds a lease): refused, whatever the policy', async () => {
+    const space = `${prefix}-timeline`;
+    const ns = storeNamespace(space, '00000000000000cc');
+    const errors: string[] = [];
+    const log = { error: (m: string) => errors.push(m), warn: () => {} };
+    const emptyLog = async () => undefined; // the restored store has no event yet
+    try {
+      await redis.set(`${ns}:rm:position`, '42:42');
+      await redis.set(`${ns}:pm:lease`, 'another-process', 'PX', 5000);
+      await expect(
+        claimStoreNamespace(redis, space, '00000000000000cc', 'rebuild', log, emptyLog),
+      ).rejects.toThrow(/holds a lease on that state/);
+      expect(await redis.get(`${ns}:rm:position`)).toBe('42:42'); // nothing dropped
+      await redis.del(`${ns}:pm:lease`); // the other copy stopped
+      await claimStoreNamespace(redis, space, '00000000000000cc', 'rebuild', log, emptyLog);
+      expect(errors).toEqual([expect.stringContaining('that state was dropped')]);
+      expect(await redis.get(`${ns}:rm:position`)).toBeNull();
+    } finally {
+      await deleteKeys(space);
+    }
+  });
 
   it('state written before stores had ids counts as foreign: a warning, or refused; the same store is quiet', async () => {
     const space = `${prefix}-legacy`;

@@ -42,8 +42,11 @@ async function anyExists(redis: Redis, keys: string[]): Promise<boolean> {
 /** Leases a running process of a store renews every second: projector, process manager, webhook dispatcher. */
 const LIVE_LEASES = ['rm:lease', 'pm:lease', 'wh:lease'];
 
-/** Whether some process of the store is running: it holds one of the leases in its namespace. */
-async function storeIsRunning(redis: Redis, prefix: string, storeId: string): Promise<boolean> {
+/**
+ * Whether some process of the store is running: it holds one of the leases in its namespace (a process that
+ * ended without letting go holds it until it expires, 5 s at most).
+ */
+export async function storeIsRunning(redis: Redis, prefix: string, storeId: string): Promise<boolean> {
   const ns = storeNamespace(prefix, storeId);
   return (await redis.exists(...LIVE_LEASES.map((lease) => `${ns}:${lease}`))) > 0;
 }
@@ -189,6 +192,15 @@ async function claimOwnTimeline(
     `Redis holds the state of a later point of event store ${storeId}'s log than the store has ` +
     `(positions past its end: ${past.slice(0, 3).join(', ')}): a backup of the store restored, or a copy ` +
     'of it run on the same Redis and prefix';
+  if (await storeIsRunning(redis, prefix, storeId)) {
+    // A process of the other timeline is running on that state: dropping it under that process would leave two
+    // logs feeding one namespace (whichever holds a lease projects and enqueues from its own), whatever the
+    // policy says about state nobody uses.
+    throw new ForeignStateError(
+      `${message}, and a process of it holds a lease on that state (it is running); refusing to start. ` +
+        'Stop the other copy (its leases expire within 5 s), or give this one another SNAPCAT_QUEUE_PREFIX',
+    );
+  }
   if (policy === 'refuse') {
     throw new ForeignStateError(
       `${message}; refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse). To drop it and rebuild ` +

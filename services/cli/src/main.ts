@@ -12,6 +12,7 @@ import {
   TokenLineError,
   connectRedis,
   forgetStoreState,
+  storeIsRunning,
   loadConfigOrExit,
   namespaceKeys,
   newToken,
@@ -167,6 +168,13 @@ async function forgetStore(redis: Redis, prefix: string, storeId: string, target
   }
   if (target === storeId) {
     process.stderr.write(`${target} is this event store (SNAPCAT_EVENT_STORE): its state is in use\n`);
+    return 2;
+  }
+  if (await storeIsRunning(redis, prefix, target)) {
+    // SNAPCAT_EVENT_STORE may be mistyped (a fresh SQLite file is another store): never under a live process.
+    process.stderr.write(
+      `store ${target} is running: a process of it holds a lease on its state (leases expire within 5 s of its end)\n`,
+    );
     return 2;
   }
   const deleted = await forgetStoreState(redis, prefix, target);
