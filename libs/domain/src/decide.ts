@@ -37,7 +37,15 @@ import {
   type SnapshotState,
   completedSnapshotAt,
 } from './state';
-import { deletingSnapshot, isWithin, normaliseLocation, planDiscard, planStrayCleanup } from './shared-state';
+import {
+  deletingSnapshot,
+  isWithin,
+  normaliseLocation,
+  planDiscard,
+  planStrayCleanup,
+  type DeletionOwner,
+  type SharedStateRegistry,
+} from './shared-state';
 
 export interface Replies {
   ConfigureJob: { created: boolean; changed: boolean };
@@ -407,6 +415,32 @@ export function importTriggerId(externalPath: string): string {
  * termination), its directory owned in the shared-state registry. Importing the same path again answers
  * that snapshot; a path that is, lies in, or holds the directory of another live snapshot is refused.
  */
+/**
+ * R70: an import keeps its directory whole, so nothing in it may be on its way out: a requested discard or a
+ * stray cleanup deleting the directory, or a file in it, would take part of the imported snapshot with it.
+ * (A restore is not refused so: it records what the job did, and the catalogue must know it.)
+ */
+function requireNothingBeingDeleted(registry: SharedStateRegistry, path: string, given: string): void {
+  const describe = (owner: DeletionOwner) =>
+    owner < 0 ? `stray cleanup ${-owner}` : `the discard of snapshot ${owner}`;
+  const covering = deletingSnapshot(registry, path);
+  const inside =
+    covering === undefined
+      ? [...registry.deleting.entries()].find(([location]) => isWithin(location, path))
+      : undefined;
+  if (covering === undefined && inside === undefined) return;
+  const message =
+    covering !== undefined
+      ? `${given} lies in what ${describe(covering)} is deleting`
+      : `${given} holds ${inside![0]}, which ${describe(inside![1])} is deleting`;
+  throw new CommandRejected(
+    'CONFLICT',
+    'externalPath',
+    'being-deleted',
+    `${message}: import it once that is done`,
+  );
+}
+
 function importSnapshot(decider: Decider, command: CommandOf<'ImportSnapshot'>): Replies['ImportSnapshot'] {
   const state = decider.state;
   const triggerId = importTriggerId(command.externalPath);
@@ -446,6 +480,7 @@ function importSnapshot(decider: Decider, command: CommandOf<'ImportSnapshot'>):
       );
     }
   }
+  requireNothingBeingDeleted(state.sharedState, path, command.externalPath);
   const snapshotId = state.nextSnapshotId;
   decider.emit({
     type: 'SnapshotTriggered',

@@ -346,10 +346,12 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
   });
 
   describe('a restore that supersedes one from another job', () => {
+    // The job's own area at a checkpoint the catalogue does not hold (chk-5 would be its snapshot 5, restored
+    // as such: R62), other jobs' at chk-5.
     const restoreFrom = (job: Job, owner: string, claimMode: 'LEGACY' | 'CLAIM' | 'NO_CLAIM' = 'LEGACY') =>
       job.run({
         type: 'RestoreSnapshot',
-        externalPath: `/data/chk/${owner}/chk-5`,
+        externalPath: `/data/chk/${owner}/chk-${owner === JOB ? 1000 : 5}`,
         claimMode,
         allowNonRestoredState: false,
       });

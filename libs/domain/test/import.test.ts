@@ -14,6 +14,29 @@ function importOf(
 }
 
 describe('import (R69, R70)', () => {
+  it('R70 a directory that holds a file a stray cleanup or a discard is deleting is not imported (CONFLICT being-deleted) until that is done', () => {
+    const job = new Job().register({ tasks: ['a'] });
+    const stray = job.run({
+      type: 'AcknowledgeTask',
+      snapshotId: 99, // no such snapshot: its files are garbage, cleaned up
+      taskId: 'a',
+      stateSize: 1,
+      stateHandles: [{ path: '/data/imports/nightly/000010.sst', sizeBytes: 1 }],
+    });
+    const [cleanupId] = [...job.state.strayCleanups.keys()];
+    expect(cleanupId).toBeDefined();
+    expect(stray.events.map((e) => e.type)).toEqual(['StrayAcknowledgementReceived']);
+    expect(() => importOf(job, '/data/imports/nightly')).toThrow(
+      expect.objectContaining({ code: 'CONFLICT', field: 'externalPath', rule: 'being-deleted' }),
+    );
+    expect(() => importOf(job, '/data/imports/nightly/000010.sst')).toThrow(
+      expect.objectContaining({ rule: 'being-deleted' }),
+    );
+    expect(job.state.snapshots.size).toBe(0);
+    job.run({ type: 'RecordStrayCleanupCompleted', cleanupId: cleanupId!, bytesReclaimed: 1 });
+    expect(importOf(job, '/data/imports/nightly').reply).toMatchObject({ status: 'COMPLETED' });
+  });
+
   it('R69 an imported savepoint gets the next id and completes at once, its path its restorePath', () => {
     const job = new Job().register();
     const first = job.complete();
