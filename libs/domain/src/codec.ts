@@ -15,9 +15,10 @@ import {
  * (the job's stream is replayed once, and a new aggregate written). 18: finished snapshots leave the state
  * (decision 0035); a state of 17 still holds every one, which a replay would not. 19: their Flink ids leave
  * `flinkCheckpoints` with them, below `flinkCheckpointFloor`. 20: `flinkRestoreSources`, the uncatalogued runs
- * a managed job was restored from (a state of 19 lacks those it was restored from before).
+ * a managed job was restored from (a state of 19 lacks those it was restored from before). 21: its own
+ * catalogued savepoints Flink restored it from are among them (`inUseByManagedRun`).
  */
-export const STATE_CODEC_VERSION = 20;
+export const STATE_CODEC_VERSION = 21;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];

@@ -37,6 +37,8 @@ import {
   type SnapshotState,
   completedSnapshotAt,
 } from './state';
+import { restorePlan } from './restore-plan';
+import { inUseByManagedRun } from './holds';
 import {
   deletingSnapshot,
   isWithin,
@@ -647,7 +649,8 @@ function applyRetention(decider: Decider): number[] {
         savepoint.triggerType === 'PERIODIC' &&
         !savepoint.persisted &&
         savepoint.claimMode === null &&
-        !savepoint.heldBy,
+        !savepoint.heldBy &&
+        !inUseByManagedRun(decider.state, savepoint),
     );
   const expired = periodic.filter(
     (savepoint, newestFirst) =>
@@ -1577,6 +1580,16 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
         'set force to discard it anyway',
     );
   }
+  if (!command.force && inUseByManagedRun(decider.state, snapshot)) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'restored-by-running-job',
+      `job ${decider.state.jobId} restored from snapshot ${snapshot.snapshotId} and runs on: its checkpoints may ` +
+        "use the snapshot's files, and Flink disposes of a savepoint whole; discard it once the job ended, " +
+        'or set force to discard it anyway',
+    );
+  }
   const isLatest = latestCompleted(decider.state)?.snapshotId === snapshot.snapshotId;
   if (isLatest && decider.state.status === 'RUNNING' && !command.force) {
     throw new CommandRejected(
@@ -1584,6 +1597,17 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
       'snapshotId',
       'latest-completed-retained',
       `snapshot ${snapshot.snapshotId} is the latest completed snapshot of a running job; set force to discard it`,
+    );
+  }
+  // After a restore from an older snapshot, the given-up run's newest checkpoint has the highest id; what a
+  // failover restores from is the restored snapshot until a checkpoint completes (R34, R64).
+  const failover = decider.state.status === 'RUNNING' && restorePlan(decider.state, 'FAILOVER', decider.now);
+  if (failover && failover.ok && failover.snapshotId === snapshot.snapshotId && !command.force) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'failover-base',
+      `snapshot ${snapshot.snapshotId} is what a failover of the running job restores from (no checkpoint completed since it was restored); set force to discard it`,
     );
   }
   requestDiscardOf(decider, snapshot, 'USER', command.reason);

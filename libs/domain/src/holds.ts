@@ -14,6 +14,7 @@ import {
   restoredFromJob,
   type FormerRestoreOwner,
   type JobState,
+  type SnapshotState,
 } from './state';
 
 /**
@@ -70,6 +71,21 @@ function checkpointedSince(state: JobState, firstSnapshotId: number): boolean {
     const snapshot = state.snapshots.get(id)!;
     return snapshot.kind === 'CHECKPOINT' && !snapshot.imported;
   });
+}
+
+/**
+ * R67: whether a running managed job restored from the snapshot (a restore snapcat recorded, in NO_CLAIM or
+ * LEGACY, or one Flink reported, its claim mode unknown). Flink disposes of a savepoint whole, while the job's
+ * checkpoints may still use its files (a NATIVE savepoint's after LEGACY or CLAIM: `RecoveryClaimMode`) or
+ * a failover restore from it (before a checkpoint completed): no retention disposes of it, and a user's
+ * discard is a CONFLICT unless forced, until the job ends. A CLAIMed snapshot is Flink's: never disposed
+ * (decision 0026).
+ */
+export function inUseByManagedRun(state: JobState, snapshot: SnapshotState): boolean {
+  if (!state.source || isTerminal(state.status) || snapshot.claimMode === 'CLAIM') return false;
+  return (
+    snapshot.claimMode !== null || state.flinkRestoreSources.includes(restoredArea(snapshot.externalPath))
+  );
 }
 
 /**

@@ -251,9 +251,11 @@ export interface JobState {
     fromJobId?: string;
   } | null;
   /**
-   * The areas of the uncatalogued runs Flink reported this managed job restored from (`restoredArea`), in
-   * order: kept by the orphan sweep as long as the job is (R67). A later restore (a failover to the job's own
-   * checkpoint) replaces `flinkRestore`, while the job's checkpoints may still use the first run's files.
+   * The areas Flink reported this managed job restored from (`restoredArea`; not its own checkpoint area),
+   * uncatalogued runs and its own savepoints alike, in order: kept by the orphan sweep as long as the job is,
+   * and no savepoint among them is disposed of while it runs (R67, `inUseByManagedRun`). A later restore (a
+   * failover to the job's own checkpoint) replaces `flinkRestore`, while the job's checkpoints may still use
+   * the first run's files.
    */
   flinkRestoreSources: string[];
   /**
@@ -867,12 +869,9 @@ export class Draft {
     const owner = this.restoreOwner();
     const area = event.externalPath === undefined ? undefined : restoredArea(event.externalPath);
     const own = ownCheckpointArea(this.state);
-    if (
-      area &&
-      event.snapshotId === undefined &&
-      area !== own &&
-      !this.state.flinkRestoreSources.includes(area)
-    ) {
+    // Catalogued or not (a savepoint of the job's too): what a run restored from, which its later checkpoints
+    // may use (inUseByManagedRun).
+    if (area && area !== own && !this.state.flinkRestoreSources.includes(area)) {
       this.state.flinkRestoreSources = [...this.state.flinkRestoreSources, area];
     }
     this.state.flinkRestore = {

@@ -661,6 +661,44 @@ describe('managed jobs, case by case (R67, R68)', () => {
     return reply.snapshotId;
   };
 
+  it('R67 a savepoint a running managed job restored from (Flink reported it) is disposed of by no retention, and a user’s discard is a CONFLICT unless forced, until the job ends', () => {
+    const periodicSavepoint = (job: Job, location: string) => {
+      const id = idOf(job.trigger('SAVEPOINT', 'PERIODIC'));
+      job.run({ type: 'RecordFlinkSavepoint', snapshotId: id, outcome: { status: 'COMPLETED', location } });
+      return id;
+    };
+    const setUp = (restored: boolean) => {
+      const job = managed(3);
+      job.run({ type: 'SetSavepointSchedule', schedule: { every: 'PT1M', retention: { maxCount: 1 } } });
+      const first = periodicSavepoint(job, LOCATION);
+      if (restored) {
+        job.run({
+          type: 'RecordFlinkCheckpoints',
+          checkpoints: [],
+          restored: { id: 12, restoreTimestamp: T0 + 1, isSavepoint: true, externalPath: LOCATION },
+        });
+      }
+      job.now += 60_000;
+      periodicSavepoint(job, '/data/sp/savepoint-012345-bcdefabcdefa');
+      return { job, first };
+    };
+    // Not restored from: the schedule's retention disposes of it (through Flink).
+    const plain = setUp(false);
+    expect(plain.job.snapshot(plain.first).status).toBe('DISCARDING');
+    const { job, first } = setUp(true);
+    expect(job.snapshot(first).status).toBe('COMPLETED');
+    expect(job.reject({ type: 'RequestDiscard', snapshotId: first, force: false })).toMatchObject({
+      code: 'CONFLICT',
+      field: 'snapshotId',
+      rule: 'restored-by-running-job',
+    });
+    // Once the job ended, its user discards it as any savepoint.
+    job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    expect(job.run({ type: 'RequestDiscard', snapshotId: first, force: false }).reply).toMatchObject({
+      snapshotStatus: 'DISCARDING',
+    });
+  });
+
   it('R68 a checkpoint of a managed job is refused naming kind, the job’s cluster and who takes them', () => {
     expect(
       managed().reject({

@@ -117,6 +117,31 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     },
   );
 
+  it('R34, R64 what a failover of a running job restores from is not discarded without force: the restored snapshot until a checkpoint completes, else the newest checkpoint', () => {
+    const job = new Job().register({ numRetained: 2 });
+    const savepoint = job.complete('SAVEPOINT');
+    job.complete();
+    job.complete(); // the given-up run's newest checkpoint: the highest id
+    restore(job, savepoint, 'NO_CLAIM');
+    expect(job.reject({ type: 'RequestDiscard', snapshotId: savepoint, force: false })).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'failover-base',
+    });
+    const checkpoint = job.complete();
+    const later = job.complete('SAVEPOINT');
+    expect(later).toBeGreaterThan(checkpoint);
+    // Savepoints do not enter Flink's store: the newest checkpoint is the failover's, not the later savepoint.
+    expect(job.reject({ type: 'RequestDiscard', snapshotId: checkpoint, force: false })).toMatchObject({
+      rule: 'failover-base',
+    });
+    expect(job.run({ type: 'RequestDiscard', snapshotId: savepoint, force: false }).reply).toMatchObject({
+      snapshotStatus: 'DISCARDING',
+    });
+    expect(job.run({ type: 'RequestDiscard', snapshotId: checkpoint, force: true }).reply).toMatchObject({
+      snapshotStatus: 'DISCARDING',
+    });
+  });
+
   it('R62 the job terminating discards a CLAIMed snapshot as its retention says, never a NO_CLAIMed one', () => {
     for (const [claimMode, status] of [
       ['CLAIM', 'DISCARDING'],
