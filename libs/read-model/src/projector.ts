@@ -21,7 +21,7 @@ import {
   type RecordedEvent,
   type LogSubscription,
 } from '@snapcat/event-store';
-import { ConsumerBlocks, RedisLease } from '@snapcat/runtime';
+import { ConsumerBlocks, RedisLease, positionBehind } from '@snapcat/runtime';
 import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeJobViews } from './writes';
@@ -228,7 +228,22 @@ export class Projector {
     const { redis, log } = this.deps;
     const version = Number((await redis.get(this.keys.current)) ?? '1');
     const following = version === this.version && this.subscription !== undefined;
-    if (following && (await redis.exists(this.keys.space(version).origin))) return;
+    // What this projector had written before asking: a batch committed meanwhile cannot look like a loss.
+    const written = this.written;
+    const wiped = following && !(await redis.exists(this.keys.space(version).origin));
+    if (following && !wiped) {
+      const stored = await redis.get(this.keys.space(version).position);
+      if (!positionBehind(stored, written)) return;
+      // Redis lost batches it had acknowledged (a failover to a replica that lagged, a restart without its
+      // last second of appends): the views, revisions and position it kept are one consistent earlier point
+      // (one slot, one transaction a batch), so the log is projected again from there, as on a takeover.
+      log.error('Redis lost read-model writes it had acknowledged: projecting again from its position', {
+        version,
+        written: formatPosition(written!),
+        redis: stored ?? 'none',
+      });
+    }
+    this.written = undefined;
     await this.subscription?.close();
     this.reset();
     // A write of the previous subscription may still be in flight (and flushes queued behind it): it ends
@@ -238,7 +253,7 @@ export class Projector {
     this.reset();
     this.version = version;
     const space = this.keys.space(version);
-    if (following) {
+    if (wiped) {
       // Redis lost the space under this projector (FLUSHALL, a failover to an empty replica): what its
       // writes put back since is a fragment, and the applied revisions in it would skip events. Emptied,
       // and the whole log projected again; queries show a catching-up read model meanwhile, not a wrong one.

@@ -925,6 +925,42 @@ describe('projector (in process): checkpoints, hard-deleted jobs, refusals', () 
     }
   });
 
+  it('Redis losing acknowledged batches (a lagging replica promoted) is noticed: projected again from the position it kept', async () => {
+    const t = setUp('rewound');
+    try {
+      await t.make().start();
+      const a = await writeJob(t.store, job(1), 0);
+      await t.caughtUp();
+      // What a replica holds: every key as it was then (the lease aside: renewed every tick, it is current).
+      const kept = new Map<string, [Buffer, number]>();
+      for (const key of await redis.keys(`${t.prefix}*`)) {
+        if (key.endsWith(':lease')) continue;
+        kept.set(key, [(await redis.dumpBuffer(key))!, await redis.pttl(key)]);
+      }
+      const b = await decideAll(t.store, job(1), checkpoint(1), a);
+      await writeJob(t.store, job(2), 0);
+      await t.caughtUp();
+      expect(await t.readModel.job(job(1))).toEqual(views(b).summary);
+      // The failover: the later batches are gone, the earlier point comes back whole.
+      for (const key of await redis.keys(`${t.prefix}*`)) {
+        if (!key.endsWith(':lease') && !kept.has(key)) await redis.del(key);
+      }
+      for (const [key, [dump, ttl]] of kept) await redis.restore(key, ttl > 0 ? ttl : 0, dump, 'REPLACE');
+      await eventually(
+        () => t.logs.some((l) => l.message.startsWith('Redis lost read-model writes it had acknowledged')),
+        5_000,
+        'the loss noticed',
+      );
+      await t.caughtUp();
+      expect(await t.readModel.job(job(1))).toEqual(views(b).summary);
+      expect(await t.readModel.job(job(2))).not.toBeNull();
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      expect(t.logs.filter((l) => l.message.startsWith('the read model was lost'))).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('a key space is complete once the log up to the projector’s start is in it; a wipe empties it, and it is projected again', async () => {
     const t = setUp('complete');
     try {

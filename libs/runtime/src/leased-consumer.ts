@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   StoreAccessDeniedError,
+  comparePositions,
   formatPosition,
   parsePosition,
   type Position,
@@ -102,6 +103,16 @@ export class ConsumerBlocks {
     }
     this.outdated = error;
   }
+}
+
+/**
+ * Whether the position Redis answers is behind the one this process saved there before asking (gone counts
+ * as behind): Redis lost writes it had acknowledged (a failover to a replica that lagged, a restart without
+ * its last second of appends).
+ */
+export function positionBehind(stored: string | null, saved: Position | undefined): boolean {
+  if (saved === undefined) return false;
+  return stored === null || comparePositions(parsePosition(stored), saved) < 0;
 }
 
 /**
@@ -229,14 +240,29 @@ export abstract class LeasedLogConsumer {
         }
         return;
       }
+      // What this process had saved before asking: a save that lands meanwhile cannot look like a loss.
+      const saved = this.saved;
       const epoch = await redis.get(this.keys.epoch);
+      const stored = epoch ? await redis.get(this.keys.position) : null;
       if (this.subscription && epoch) {
-        this.refusals.clear(); // subscribed a tick ago, and not refused since
-        return await this.whileActive(epoch);
+        if (!positionBehind(stored, saved)) {
+          this.refusals.clear(); // subscribed a tick ago, and not refused since
+          return await this.whileActive(epoch);
+        }
+        // Redis answered an older position than it acknowledged to this process: it lost acknowledged writes
+        // (a failover to a replica that lagged, a restart without its last second of appends). What those
+        // writes did (queued jobs, deliveries) is lost with them: consumed again from where Redis is.
+        log.error(
+          `${name}: Redis lost writes it had acknowledged; consuming the log again from its position`,
+          {
+            saved: formatPosition(saved!),
+            redis: stored ?? 'none',
+          },
+        );
       }
       await this.subscription?.close();
       this.subscription = undefined;
-      const stored = epoch ? await redis.get(this.keys.position) : null;
+      this.saved = undefined;
       const from = stored ? parsePosition(stored) : await this.recover();
       this.subscription = await this.subscribeToLog(from);
     } catch (error) {

@@ -5,6 +5,7 @@ import {
   EsdbEventStore,
   MemoryEventStore,
   START,
+  formatPosition,
   type EventStore,
   type Position,
   type RecordedEvent,
@@ -23,6 +24,8 @@ class Recorder extends LeasedLogConsumer {
     readonly errors: string[],
     name = 'recorder',
     private readonly read: (event: RecordedEvent) => unknown = () => undefined,
+    /** Saves each event's position, as the real consumers do once they handled it. */
+    private readonly saves = false,
   ) {
     super({
       redis,
@@ -42,6 +45,7 @@ class Recorder extends LeasedLogConsumer {
     const handle = (event: RecordedEvent) => {
       this.read(event);
       this.seen.push(event);
+      if (this.saves) void this.savePosition(event.position);
     };
     return this.store.subscribeToAll({ from }, handle, this.logSubscriptionFailed);
   }
@@ -170,5 +174,48 @@ describe('a leased log consumer that meets an event it cannot read', () => {
     expect(reader.blocked).toBeUndefined();
     expect(reader.errors.every((e) => e === 'reader subscription failed; resubscribing')).toBe(true);
     expect(await redis.exists(lease)).toBe(1);
+  });
+});
+
+// Redis acknowledged a position, then lost it (a failover to a replica that lagged): the running consumer
+// sees its position go back and consumes again from there, rather than going on past what it had done.
+describe('a leased log consumer whose Redis loses acknowledged writes', () => {
+  let redis: IORedis;
+  const keyPrefix = `snapcat-test-rewound-${process.pid}-${randomUUID()}`;
+  let saver: Recorder | undefined;
+  beforeAll(() => {
+    redis = new IORedis('redis://127.0.0.1:6379');
+  });
+  afterAll(async () => {
+    await saver?.stop();
+    const keys = await redis.keys(`${keyPrefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('says so and consumes again from the position Redis holds', async () => {
+    const store = new MemoryEventStore();
+    const errors: string[] = [];
+    saver = new Recorder(store, redis, keyPrefix, errors, 'saver', undefined, true);
+    saver.start();
+    await until(() => saver!.active, 5000);
+    for (const n of [1, 2, 3])
+      await store.append(`s-${n}`, [{ id: randomUUID(), type: 'T', data: {} }], 'any');
+    await until(() => saver!.seen.length === 3 && saver!.savedPosition !== undefined, 5000);
+    await until(
+      () => formatPosition(saver!.savedPosition!) === formatPosition(saver!.seen[2]!.position),
+      5000,
+    );
+    // Redis comes back with the position after the first event only.
+    await redis.set(`${keyPrefix}:position`, formatPosition(saver.seen[0]!.position));
+    await until(() => saver!.seen.length === 5, 5000);
+    expect(saver.seen.slice(3).map((e) => e.streamId)).toEqual(['s-2', 's-3']);
+    expect(errors).toEqual([
+      'saver: Redis lost writes it had acknowledged; consuming the log again from its position',
+    ]);
+    // Caught up again: quiet.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(errors).toHaveLength(1);
+    expect(saver.seen).toHaveLength(5);
   });
 });
