@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +106,45 @@ describe('a private redis-server when nothing answers at the Redis address', () 
       'the adopted Redis stopped',
     );
   });
+
+  it('two replicas on the same defaults share it: neither stops it under the other; left running, the next start adopts it', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    const started: Awaited<ReturnType<typeof startService>>[] = [];
+    const start = async () => {
+      const service = await startService(env(url));
+      started.push(service);
+      return service;
+    };
+    try {
+      const a = await start();
+      const b = await start();
+      expect(logged(b.logs, 'using the private Redis another snapcat process runs')).toHaveLength(1);
+      expect(logged(b.logs, 'started a private Redis')).toHaveLength(0);
+      // The one that started it stops first: B still uses it, so it stays.
+      expect(await a.stop('SIGTERM')).toBe(0);
+      expect(logged(a.logs, 'left the private Redis running')).toHaveLength(1);
+      expect(await redisAnswers(url)).toBe(true);
+      expect((await client(b.url).put(`/jobs/${newJobId()}`, { tasks: ['a'] })).status).toBe(201);
+      expect((await fetch(`${b.url}/readyz`)).status).toBe(200);
+      // B never owned it: it leaves it running too; the next start adopts it and stops it with itself.
+      expect(await b.stop('SIGTERM')).toBe(0);
+      expect(await redisAnswers(url)).toBe(true);
+      const c = await start();
+      expect(logged(c.logs, 'using the private Redis a previous start left running')).toHaveLength(1);
+      expect(await c.stop('SIGTERM')).toBe(0);
+      await until(
+        async () => ((await redisAnswers(url)) ? undefined : true),
+        5000,
+        'the adopted Redis stopped',
+      );
+    } finally {
+      for (const service of started) await service.stop('SIGKILL');
+      // Left running by a failure above: its pid file is there while it runs.
+      if (await redisAnswers(url)) {
+        process.kill(Number(readFileSync(join(dir, 'redis', 'redis.pid'), 'utf8')), 'SIGKILL');
+      }
+    }
+  }, 60_000);
 
   it('leaves a Redis that is not its own alone', async () => {
     // The machine's Redis answers at the default address: nothing is started, nothing adopted.

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from './config';
@@ -25,17 +25,30 @@ export async function startEmbeddedRedis(config: Config, log: Logger): Promise<E
   const port = Number(url.port || 6379);
   const dataDir = embeddedRedisDir(config.eventStore);
   const pidFile = join(dataDir, 'redis.pid');
+  const ownerFile = join(dataDir, 'redis.owner');
   if (await answers(host, port)) {
     // A private Redis a previous start left running (that process was killed): adopt it, so it stops with
-    // this one. Anything else answering there is someone else's Redis, used as it is.
+    // this one. One a live snapcat process started or adopted (a second replica on the same defaults) is
+    // that process's: used, not stopped with this one. Anything else answering there is someone else's
+    // Redis, used as it is.
     const pid = leftRunning(pidFile);
     if (pid === undefined) return undefined;
+    const owner = liveOwner(ownerFile);
+    if (owner !== undefined) {
+      log.info('using the private Redis another snapcat process runs (it stops with that process)', {
+        redis: config.redisUrl,
+        pid,
+        owner,
+      });
+      return undefined;
+    }
+    writeFileSync(ownerFile, String(process.pid));
     log.info('using the private Redis a previous start left running', {
       redis: config.redisUrl,
       pid,
       dataDir,
     });
-    return { pid, dataDir, stop: () => stopProcess(pid) };
+    return { pid, dataDir, stop: () => stopUnlessUsed(host, port, ownerFile, () => stopProcess(pid), log) };
   }
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (version.error || version.status !== 0) {
@@ -82,15 +95,75 @@ export async function startEmbeddedRedis(config: Config, log: Logger): Promise<E
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  // Whatever way this process exits (a failed bind, the shutdown grace), the private Redis goes with it.
-  process.once('exit', () => child.kill('SIGTERM'));
+  writeFileSync(ownerFile, String(process.pid));
+  // Whatever way this process exits (a failed bind, the shutdown grace), the private Redis goes with it
+  // (`stop`, the orderly way, leaves it to another process still using it).
+  const exitWithProcess = () => child.kill('SIGTERM');
+  process.once('exit', exitWithProcess);
   log.info('started a private Redis (no Redis answered at the default address; it stops with snapcat)', {
     redis: config.redisUrl,
     pid: child.pid,
     dataDir,
     version: /v=(\S+)/.exec(version.stdout)?.[1],
   });
-  return { pid: child.pid!, dataDir, stop: () => stopChild(child, exited) };
+  const stop = async () => {
+    process.off('exit', exitWithProcess);
+    await stopUnlessUsed(host, port, ownerFile, () => stopChild(child, exited), log);
+  };
+  return { pid: child.pid!, dataDir, stop };
+}
+
+/** The pid in the owner file when that process still runs, and is not this one. */
+function liveOwner(ownerFile: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(ownerFile, 'utf8').trim());
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops the private Redis unless another process still has connections to it (a second replica using it:
+ * this process's own are closed by now). Left running, it has no owner: the next start adopts it.
+ */
+async function stopUnlessUsed(
+  host: string,
+  port: number,
+  ownerFile: string,
+  stop: () => Promise<void>,
+  log: Logger,
+): Promise<void> {
+  const clients = await connectedClients(host, port);
+  // The probe's own connection is one of them.
+  if (clients !== undefined && clients > 1) {
+    rmSync(ownerFile, { force: true });
+    log.info('left the private Redis running: other processes use it', { clients: clients - 1 });
+    return;
+  }
+  await stop();
+}
+
+/** `connected_clients` of INFO clients, or undefined when the Redis does not answer within 500 ms. */
+function connectedClients(host: string, port: number): Promise<number | undefined> {
+  return new Promise((done) => {
+    const socket = createConnection({ host, port });
+    let text = '';
+    const finish = (result: number | undefined) => {
+      socket.destroy();
+      done(result);
+    };
+    socket.setTimeout(500, () => finish(undefined));
+    socket.once('error', () => finish(undefined));
+    socket.once('connect', () => socket.write('INFO clients\r\n'));
+    socket.on('data', (data) => {
+      text += data.toString();
+      const found = /connected_clients:(\d+)/.exec(text);
+      if (found) finish(Number(found[1]));
+    });
+  });
 }
 
 /** `<dir of the SQLite file>/redis`, or ./data/redis for the other stores. */
