@@ -26,30 +26,7 @@ export async function startEmbeddedRedis(config: Config, log: Logger): Promise<E
   const dataDir = embeddedRedisDir(config.eventStore);
   const pidFile = join(dataDir, 'redis.pid');
   const ownerFile = join(dataDir, 'redis.owner');
-  if (await answers(host, port)) {
-    // A private Redis a previous start left running (that process was killed): adopt it, so it stops with
-    // this one. One a live snapcat process started or adopted (a second replica on the same defaults) is
-    // that process's: used, not stopped with this one. Anything else answering there is someone else's
-    // Redis, used as it is.
-    const pid = leftRunning(pidFile);
-    if (pid === undefined) return undefined;
-    const owner = liveOwner(ownerFile);
-    if (owner !== undefined) {
-      log.info('using the private Redis another snapcat process runs (it stops with that process)', {
-        redis: config.redisUrl,
-        pid,
-        owner,
-      });
-      return undefined;
-    }
-    writeFileSync(ownerFile, String(process.pid));
-    log.info('using the private Redis a previous start left running', {
-      redis: config.redisUrl,
-      pid,
-      dataDir,
-    });
-    return { pid, dataDir, stop: () => stopUnlessUsed(host, port, ownerFile, () => stopProcess(pid), log) };
-  }
+  if (await answers(host, port)) return adoptLeftRunning({ host, port, dataDir, ownerFile }, config, log);
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (version.error || version.status !== 0) {
     log.warn(
@@ -164,6 +141,34 @@ function connectedClients(host: string, port: number): Promise<number | undefine
       if (found) finish(Number(found[1]));
     });
   });
+}
+
+/**
+ * Something answers at the address. A private Redis a previous start left running (that process was killed):
+ * adopted, so it stops with this one. One a live snapcat process started or adopted (a second replica on the
+ * same defaults) is that process's: used, not stopped with this one. Anything else answering there is
+ * someone else's Redis, used as it is.
+ */
+function adoptLeftRunning(
+  at: { host: string; port: number; dataDir: string; ownerFile: string },
+  config: Config,
+  log: Logger,
+): EmbeddedRedis | undefined {
+  const { host, port, dataDir, ownerFile } = at;
+  const pid = leftRunning(join(dataDir, 'redis.pid'));
+  if (pid === undefined) return undefined;
+  const owner = liveOwner(ownerFile);
+  if (owner !== undefined) {
+    log.info('using the private Redis another snapcat process runs (it stops with that process)', {
+      redis: config.redisUrl,
+      pid,
+      owner,
+    });
+    return undefined;
+  }
+  writeFileSync(ownerFile, String(process.pid));
+  log.info('using the private Redis a previous start left running', { redis: config.redisUrl, pid, dataDir });
+  return { pid, dataDir, stop: () => stopUnlessUsed(host, port, ownerFile, () => stopProcess(pid), log) };
 }
 
 /** `<dir of the SQLite file>/redis`, or ./data/redis for the other stores. */
