@@ -412,12 +412,6 @@ export function importTriggerId(externalPath: string): string {
 }
 
 /**
- * R69, R70: catalogues a savepoint or retained checkpoint that exists already. It gets the next id and is
- * COMPLETED at once, owned by the user (every discard flag off: never subsumed, never discarded by the job's
- * termination), its directory owned in the shared-state registry. Importing the same path again answers
- * that snapshot; a path that is, lies in, or holds the directory of another live snapshot is refused.
- */
-/**
  * R70: an import keeps its directory whole, so nothing in it may be on its way out: a requested discard or a
  * stray cleanup deleting the directory, or a file in it, would take part of the imported snapshot with it.
  * (A restore is not refused so: it records what the job did, and the catalogue must know it.)
@@ -443,6 +437,12 @@ function requireNothingBeingDeleted(registry: SharedStateRegistry, path: string,
   );
 }
 
+/**
+ * R69, R70: catalogues a savepoint or retained checkpoint that exists already. It gets the next id and is
+ * COMPLETED at once, owned by the user (every discard flag off: never subsumed, never discarded by the job's
+ * termination), its directory owned in the shared-state registry. Importing the same path again answers
+ * that snapshot; a path that is, lies in, or holds the directory of another live snapshot is refused.
+ */
 function importSnapshot(decider: Decider, command: CommandOf<'ImportSnapshot'>): Replies['ImportSnapshot'] {
   const state = decider.state;
   const triggerId = importTriggerId(command.externalPath);
@@ -1251,15 +1251,13 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
     );
   }
   // A path that is one of the job's own completed snapshots is that snapshot, as if named by its id: its claim
-  // mode applies to it (R62), else NO_CLAIM or LEGACY would leave it the job's to subsume or discard.
-  const snapshotId =
-    command.snapshotId ??
-    (command.fromJobId === undefined
-      ? completedSnapshotAt(decider.state, command.externalPath!)?.snapshotId
-      : undefined);
+  // mode applies to it (R62), else NO_CLAIM or LEGACY would leave it the job's to subsume or discard. The path
+  // is recorded as given (a persisted checkpoint has two); a checkpoint id that is not the snapshot's says
+  // the path held another checkpoint then: recorded as an external path.
+  const snapshotId = command.snapshotId ?? ownSnapshotAt(decider.state, command);
   let path = command.externalPath;
-  if (snapshotId !== undefined) {
-    const snapshot = requireSnapshot(decider.state, snapshotId);
+  if (command.snapshotId !== undefined) {
+    const snapshot = requireSnapshot(decider.state, command.snapshotId);
     requireStatus(snapshot, ['COMPLETED'], 'restore from');
     const addressable = restorePath(snapshot);
     if (addressable === null) {
@@ -1291,6 +1289,20 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
     aborted,
     nextSnapshotId: decider.state.nextSnapshotId,
   };
+}
+
+/**
+ * R62: the job's own completed snapshot a restore's external path is (its directory, or its `_metadata`),
+ * unless the restore names another job, or a checkpoint id that is not the snapshot's.
+ */
+function ownSnapshotAt(state: JobState, command: CommandOf<'RestoreSnapshot'>): number | undefined {
+  if (command.fromJobId !== undefined || command.externalPath === undefined) return undefined;
+  const snapshot = completedSnapshotAt(state, command.externalPath);
+  if (!snapshot) return undefined;
+  const checkpointId = snapshot.flinkCheckpointId ?? snapshot.snapshotId;
+  return command.checkpointId === undefined || command.checkpointId === checkpointId
+    ? snapshot.snapshotId
+    : undefined;
 }
 
 /**

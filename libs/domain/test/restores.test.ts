@@ -102,14 +102,24 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
       const job = new Job().register({ numRetained: 1 });
       const checkpoint = job.complete();
       const path = `${job.snapshot(checkpoint).externalPath}/_metadata`;
-      const { reply, events } = job.run({
+      // A checkpoint id that is not the snapshot's: the path held another checkpoint then, an external path.
+      const other = job.run({
         type: 'RestoreSnapshot',
         externalPath: path,
         checkpointId: 7,
         claimMode,
         allowNonRestoredState: false,
       });
-      expect(reply).toMatchObject({ snapshotId: checkpoint, claimMode });
+      expect(other.reply).toMatchObject({ snapshotId: null, restorePath: path });
+      const { reply, events } = job.run({
+        type: 'RestoreSnapshot',
+        externalPath: path,
+        checkpointId: checkpoint,
+        claimMode,
+        allowNonRestoredState: false,
+      });
+      // Recorded as given (the `_metadata` path), its snapshot named.
+      expect(reply).toMatchObject({ snapshotId: checkpoint, claimMode, restorePath: path });
       expect(events.find((e) => e.type === 'SnapshotRestored')).not.toHaveProperty('checkpointId');
       for (let i = 0; i < 3; i += 1) job.complete();
       expect(job.snapshot(checkpoint)).toMatchObject({ status: 'COMPLETED', claimMode });

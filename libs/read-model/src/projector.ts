@@ -371,6 +371,7 @@ export class Projector {
   }
 
   private async write(space: KeySpace): Promise<void> {
+    const epoch = this.epoch;
     const batch = this.pending;
     const checkpoint = this.checkpoint;
     this.pending = [];
@@ -384,7 +385,8 @@ export class Projector {
     const { runs, applied } = this.newEventsByJob(events);
     const touched = await this.foldRuns(runs);
     await this.commit(space, touched, deleted, position);
-    this.written = position;
+    // Not once the subscription was reset meanwhile: the next one compares Redis with what it wrote itself.
+    if (epoch === this.epoch) this.written = position;
     this.stats.applied += applied.length;
     this.announceWritten(applied);
   }

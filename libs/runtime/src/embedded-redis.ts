@@ -55,8 +55,11 @@ export async function startEmbeddedRedis(config: Config, log: Logger): Promise<E
       '--daemonize',
       'no',
     ],
-    { stdio: 'ignore' },
+    // A process group of its own: a Ctrl-C (SIGINT to the terminal's group) or a group stop reaches snapcat,
+    // whose orderly stop decides whether it goes (another process may still use it), not the Redis itself.
+    { stdio: 'ignore', detached: true },
   );
+  child.unref();
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   child.once('error', () => undefined); // reported through `exited` (spawn failures exit too)
   const deadline = Date.now() + 5000;

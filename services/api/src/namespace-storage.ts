@@ -1,4 +1,5 @@
 import {
+  CommandRejected,
   directoriesOf,
   grantsNamespace,
   isWithin,
@@ -121,9 +122,12 @@ export class NamespaceStorage {
         if (this.inAreas(principal, key) || this.inKnownJobArea(jobId, key)) continue;
         if (!own) {
           const job = this.ownJob(principal, await load());
-          // Another namespace's job and one never registered alike: the domain answers 404 for both (a 403
-          // here for the unregistered one only would tell which ids another team uses).
-          if (job === 'hidden' || job === null) return;
+          // Another namespace's job and one never registered alike: 404, as the domain answers (a 403 for the
+          // unregistered one only would tell which ids another team uses). Refused here, not left to the
+          // domain: the job may be registered between this read and the ack's decision.
+          if (job === 'hidden' || job === null) {
+            throw new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);
+          }
           const snapshot = job.snapshots.get(snapshotId);
           own = [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])];
           this.remember(jobId, own);

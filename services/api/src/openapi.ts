@@ -326,7 +326,8 @@ function jobStateRoutes(): DescribedRoute[] {
         summary: 'Record that the job (re)started from a snapshot',
         description:
           'From one of the job’s completed snapshots (`snapshotId`) or any path Flink restores from ' +
-          '(`externalPath`), in Flink’s claim mode (R62): CLAIM hands the snapshot to the job, which subsumes ' +
+          '(`externalPath`; the directory or `_metadata` of one of the job’s own completed snapshots is that ' +
+          'snapshot), in Flink’s claim mode (R62): CLAIM hands the snapshot to the job, which subsumes ' +
           'and discards it like its own checkpoints; NO_CLAIM and LEGACY leave it the user’s, and after NO_CLAIM ' +
           'the next checkpoint is FULL (R63). The previous run’s pending snapshots are aborted. GraphQL ' +
           '`restorePlan` says what to restore from. A completed snapshot of another catalogued job (named by ' +
@@ -631,8 +632,11 @@ function snapshotDiscardRoutes(): DescribedRoute[] {
         tags: ['snapshots'],
         summary: 'Discard a snapshot',
         description:
-          'Requested (202); the workers delete its files. The latest completed snapshot of a running job ' +
-          'is refused (409) unless `force`.',
+          'Requested (202); the workers delete its files. Refused (409) unless `force`: the latest completed ' +
+          'snapshot of a running job (`latest-completed-retained`), what a failover of it restores from ' +
+          '(`failover-base`: its newest checkpoint, or the snapshot it restored from until a checkpoint ' +
+          'completed), a snapshot another job restored from (`held-by-restore`), and a savepoint a running ' +
+          'managed job restored from (`restored-by-running-job`).',
         requestParams: snapshotPath,
         requestBody: body(
           schemas.discard,

@@ -103,7 +103,7 @@ export function useSnapshotActions(
       confirmLabel="Discard"
       busy={actions.busy}
       onCancel={() => setTarget(null)}
-      forceLabel="Force: discard it even if it is the running job's latest completed snapshot"
+      forceLabel="Force: discard it even if the running job still needs it (its latest snapshot, what a failover restores from, or what a job restored from)"
       onConfirm={(reason, force) => {
         if (target) void discard(target, reason, force);
       }}

@@ -374,8 +374,12 @@ async function goneAlready(path: string, deps: FlinkConnectorDeps): Promise<bool
   return !(await storage.holdsFiles(path).catch(() => true));
 }
 
-/** Whether the connector is following one of the job's savepoints in Flink (pending, taken by snapcat). */
-const followingSavepoint = (state: JobState): boolean => pendingWhere(state, takenInFlink) !== undefined;
+/**
+ * Whether the connector is following one of the job's savepoints in Flink (pending, taken by snapcat, not
+ * past its deadline: one whose savepoint job was lost waits for no answer; the status recorded expires it).
+ */
+const followingSavepoint = (state: JobState): boolean =>
+  pendingWhere(state, (snapshot) => takenInFlink(snapshot) && snapshot.deadline > Date.now()) !== undefined;
 
 /** The managed jobs this process has said are missing from their cluster's overview (said once, until back). */
 const notInOverview = new Set<string>();

@@ -81,6 +81,9 @@ export class ProcessManager extends LeasedLogConsumer {
   }
 
   protected async subscribeToLog(from: Position): Promise<LogSubscription> {
+    // What an earlier subscription handled and did not save is not saved now: consumption goes on from `from`
+    // (after Redis lost writes, a position past it would skip what is queued again).
+    this.unsaved = undefined;
     // On taking over, and after a wipe (which recovered first): the schedulers exist, created from here only.
     await this.deps.enqueue.maintenanceSchedulers();
     return this.deps.store.subscribeToAll(
