@@ -16,9 +16,11 @@ import {
  * (decision 0035); a state of 17 still holds every one, which a replay would not. 19: their Flink ids leave
  * `flinkCheckpoints` with them, below `flinkCheckpointFloor`. 20: `flinkRestoreSources`, the uncatalogued runs
  * a managed job was restored from (a state of 19 lacks those it was restored from before). 21: its own
- * catalogued savepoints Flink restored it from are among them (`inUseByManagedRun`).
+ * catalogued savepoints Flink restored it from are among them (`inUseByManagedRun`). 22: a former restore
+ * owner found by its path's layout keeps the restored directory too (`planningJobOf`: a NO_CLAIM or LEGACY
+ * external path stays the user's).
  */
-export const STATE_CODEC_VERSION = 21;
+export const STATE_CODEC_VERSION = 22;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];

@@ -152,6 +152,43 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     });
   });
 
+  it.each([
+    ['LEGACY', false],
+    ['NO_CLAIM', false],
+    ['CLAIM', true],
+  ] as const)(
+    'R62 restored from an external path in %s, a file of it a checkpoint reported is deleted with that checkpoint: %s',
+    (claimMode, deleted) => {
+      const job = new Job().register({ numRetained: 1, tasks: ['a'] });
+      job.run({
+        type: 'RestoreSnapshot',
+        externalPath: '/data/imports/nightly/_metadata',
+        claimMode,
+        allowNonRestoredState: false,
+      });
+      const inherited = '/data/imports/nightly/000010.sst';
+      const first = idOf(job.trigger());
+      job.run({
+        type: 'AcknowledgeTask',
+        snapshotId: first,
+        taskId: 'a',
+        stateSize: 1,
+        stateHandles: [{ path: inherited, sizeBytes: 1 }],
+      });
+      const { events } = job.run({
+        type: 'AcknowledgeTask',
+        snapshotId: idOf(job.trigger()),
+        taskId: 'a',
+        stateSize: 1,
+        stateHandles: [{ path: `/data/chk/${JOB}/shared/own.sst`, sizeBytes: 1 }],
+      });
+      const discard = events.find((e) => e.type === 'SnapshotDiscardRequested');
+      expect(discard).toMatchObject({ snapshotId: first, cause: 'SUBSUMED' });
+      const paths = (discard as { stateHandles: { path: string }[] }).stateHandles.map((h) => h.path);
+      expect(paths.includes(inherited)).toBe(deleted);
+    },
+  );
+
   it('R62 the job terminating discards a CLAIMed snapshot as its retention says, never a NO_CLAIMed one', () => {
     for (const [claimMode, status] of [
       ['CLAIM', 'DISCARDING'],
