@@ -217,7 +217,8 @@ export function planDiscard(
   job?: PlanningJob,
 ): DiscardPlan {
   const seen = new Set<string>();
-  const { deleted, kept } = partitionHandles(registry, handles, snapshotId, seen, job);
+  const own = directories.map(normaliseLocation);
+  const { deleted, kept } = partitionHandles(registry, handles, snapshotId, seen, job, own);
   const plan: DiscardPlan = { locations: [], stateHandles: deleted, kept };
   for (const directory of directories) {
     const location = normaliseLocation(directory);
@@ -265,6 +266,11 @@ function partitionHandles(
   discarding: number | undefined,
   seen: Set<string>,
   job: PlanningJob | undefined,
+  /**
+   * The discarded snapshot's own directories: a file in them goes with them, never another job's (a restore
+   * from a path holding them, `/data` say, would otherwise keep the files and delete the directory around them).
+   */
+  ownDirectories: readonly string[] = [],
 ): { deleted: StateHandle[]; kept: KeptLocation[] } {
   const deleted: StateHandle[] = [];
   const kept: KeptLocation[] = [];
@@ -275,7 +281,11 @@ function partitionHandles(
     seen.add(location);
     const why = whyKept(registry, location, discarding, parents);
     if (why) kept.push({ path: location, ...why });
-    else if (job !== undefined && isOtherJobsFile(location, job)) {
+    else if (
+      job !== undefined &&
+      !ownDirectories.some((directory) => isWithin(location, directory)) &&
+      isOtherJobsFile(location, job)
+    ) {
       kept.push({ path: location, reason: 'OTHER_JOB', snapshots: [] });
     } else deleted.push(handle);
   }
@@ -319,9 +329,10 @@ function isOtherJobsFile(location: string, { jobId, restoredFrom }: PlanningJob)
 export interface PlanningJob {
   jobId: string;
   /**
-   * The directory of another job's snapshot the job was last restored from, as the restore named that job
-   * (decision 0032): its files are that job's, even where the directory's name does not tell (a savepoint's
-   * six characters of the job id, shared with this job's).
+   * The directory the job was last restored from when its files are not the job's (`planningJobOf`): another
+   * job's snapshot the restore named (decision 0032; even where the directory's name does not tell, a
+   * savepoint's six characters of the job id shared with this job's), or an external path restored in
+   * NO_CLAIM or LEGACY (decision 0031, later), which stays the user's.
    */
   restoredFrom?: string;
 }

@@ -189,6 +189,35 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     },
   );
 
+  it('R62 restored in LEGACY from a path that holds the job’s own snapshots (/data), a discarded snapshot’s files in its own directory go with it', () => {
+    const job = new Job().register({ numRetained: 1, tasks: ['a'] });
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: '/data/_metadata',
+      claimMode: 'LEGACY',
+      allowNonRestoredState: false,
+    });
+    const savepoint = idOf(job.trigger('SAVEPOINT'));
+    const directory = job.snapshot(savepoint).externalPath;
+    expect(directory.startsWith('/data/')).toBe(true);
+    job.run({
+      type: 'AcknowledgeTask',
+      snapshotId: savepoint,
+      taskId: 'a',
+      stateSize: 1,
+      stateHandles: [{ path: `${directory}/op-1`, sizeBytes: 1 }],
+    });
+    job.complete(); // a checkpoint after it: the savepoint is not the latest, nor what a failover restores
+    const { events } = job.run({ type: 'RequestDiscard', snapshotId: savepoint, force: false });
+    const discard = events.find((e) => e.type === 'SnapshotDiscardRequested') as {
+      locations: string[];
+      stateHandles: { path: string }[];
+      kept: { path: string }[];
+    };
+    expect(discard.locations).toEqual([directory]);
+    expect(discard.kept.map((k) => k.path)).not.toContain(`${directory}/op-1`);
+  });
+
   it('R62 the job terminating discards a CLAIMed snapshot as its retention says, never a NO_CLAIMed one', () => {
     for (const [claimMode, status] of [
       ['CLAIM', 'DISCARDING'],
