@@ -18,9 +18,9 @@ import {
  * a managed job was restored from (a state of 19 lacks those it was restored from before). 21: its own
  * catalogued savepoints Flink restored it from are among them (`inUseByManagedRun`). 22: a former restore
  * owner found by its path's layout keeps the restored directory too (`planningJobOf`: a NO_CLAIM or LEGACY
- * external path stays the user's).
+ * external path stays the user's). 23: `usersRestoreDirectories`, every such path the job restored from.
  */
-export const STATE_CODEC_VERSION = 22;
+export const STATE_CODEC_VERSION = 23;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];

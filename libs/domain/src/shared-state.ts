@@ -317,10 +317,11 @@ export function checkpointAreaOf(location: string): string | undefined {
  * either). A savepoint directory names only the first six characters of its job's id, so a job whose id
  * shares them is not told apart (its files are then treated as its own, as before).
  */
-function isOtherJobsFile(location: string, { jobId, restoredFrom }: PlanningJob): boolean {
+function isOtherJobsFile(location: string, { jobId, restoredFrom, usersDirectories }: PlanningJob): boolean {
   const owner = jobAreaOf(location);
   if (owner !== undefined) return owner !== jobId;
   if (restoredFrom !== undefined && isWithin(location, restoredFrom)) return true;
+  if (usersDirectories?.some((directory) => isWithin(location, directory))) return true;
   const savepointOf = savepointJobPrefixOf(location);
   return savepointOf !== undefined && savepointOf !== jobId.slice(0, 6);
 }
@@ -335,6 +336,8 @@ export interface PlanningJob {
    * NO_CLAIM or LEGACY (decision 0031, later), which stays the user's.
    */
   restoredFrom?: string;
+  /** The directories of every restore from an external path in NO_CLAIM or LEGACY: the user's, kept too. */
+  usersDirectories?: readonly string[];
 }
 
 /**

@@ -259,6 +259,12 @@ export interface JobState {
    */
   flinkRestoreSources: string[];
   /**
+   * The directories of the job's restores from an external path in NO_CLAIM or LEGACY, normalised, in order:
+   * the user's, whose files are never the job's to delete (`planningJobOf`; R62, decision 0031), after later
+   * restores too (a failover to the job's own checkpoint may still reference them).
+   */
+  usersRestoreDirectories: string[];
+  /**
    * The mirror's record (R68): Flink's checkpoint ids recorded, and the snapshot each became, while that
    * snapshot is in the state; its entry leaves with it (decision 0035).
    */
@@ -326,6 +332,7 @@ export function initialState(jobId: string): JobState {
     flinkRetention: null,
     flinkRestore: null,
     flinkRestoreSources: [],
+    usersRestoreDirectories: [],
     flinkCheckpoints: LayeredMap.of(),
     flinkCheckpointFloor: -1,
     countedFailures: new Set(),
@@ -733,6 +740,12 @@ export class Draft {
       },
     };
     state.fullCheckpointOwed = event.claimMode === 'NO_CLAIM';
+    if (event.snapshotId === undefined && event.claimMode !== 'CLAIM') {
+      const directory = restoredDirectory(event.restorePath);
+      if (!state.usersRestoreDirectories.includes(directory)) {
+        state.usersRestoreDirectories = [...state.usersRestoreDirectories, directory];
+      }
+    }
     this.supersedeRestoreOwner(owner);
   }
 
@@ -1215,13 +1228,17 @@ export function restoredArea(restorePath: string): string {
  * `RecoveryClaimMode.LEGACY` "will not delete the files"), whoever else may use it (an imported snapshot of
  * another job, a savepoint several jobs started from). A CLAIMed external path is the job's, as in Flink.
  */
-export function planningJobOf(state: Pick<JobState, 'jobId' | 'restores'>): PlanningJob {
+export function planningJobOf(
+  state: Pick<JobState, 'jobId' | 'restores' | 'usersRestoreDirectories'>,
+): PlanningJob {
   const restore = state.restores.latest;
-  if (!restore) return { jobId: state.jobId };
+  const users = state.usersRestoreDirectories;
+  const job = users.length > 0 ? { jobId: state.jobId, usersDirectories: users } : { jobId: state.jobId };
+  if (!restore) return job;
   const named = restore.fromJobId !== null && restore.fromJobId !== state.jobId;
   const usersPath = restore.snapshotId === null && restore.claimMode !== 'CLAIM';
-  if (!named && !usersPath) return { jobId: state.jobId };
-  return { jobId: state.jobId, restoredFrom: restoredDirectory(restore.restorePath) };
+  if (!named && !usersPath) return job;
+  return { ...job, restoredFrom: restoredDirectory(restore.restorePath) };
 }
 
 /**

@@ -139,6 +139,7 @@ export function fullJobState(): Required<JobState> {
       restoredAt: 1_795_514_000_000,
     },
     flinkRestoreSources: [`/data/checkpoints/${'c'.repeat(32)}`],
+    usersRestoreDirectories: ['/data/imports/nightly'],
     flinkCheckpoints: LayeredMap.of([[41, 7]]),
     flinkCheckpointFloor: 12,
     countedFailures: new Set([8]),

@@ -189,6 +189,41 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     },
   );
 
+  it('R62 a file of an external path restored in LEGACY stays kept after a later restore (a failover to the job’s own checkpoint)', () => {
+    const job = new Job().register({ numRetained: 1, tasks: ['a'] });
+    job.run({
+      type: 'RestoreSnapshot',
+      externalPath: '/data/imports/nightly',
+      claimMode: 'LEGACY',
+      allowNonRestoredState: false,
+    });
+    const inherited = '/data/imports/nightly/000010.sst';
+    const first = idOf(job.trigger());
+    job.run({
+      type: 'AcknowledgeTask',
+      snapshotId: first,
+      taskId: 'a',
+      stateSize: 1,
+      stateHandles: [{ path: inherited, sizeBytes: 1 }],
+    });
+    restore(job, first, 'CLAIM'); // the job fails over to its own checkpoint
+    const { events } = job.run({
+      type: 'AcknowledgeTask',
+      snapshotId: idOf(job.trigger()),
+      taskId: 'a',
+      stateSize: 1,
+      stateHandles: [{ path: `/data/chk/${JOB}/shared/own.sst`, sizeBytes: 1 }],
+    });
+    const discard = events.find((e) => e.type === 'SnapshotDiscardRequested') as {
+      snapshotId: number;
+      stateHandles: { path: string }[];
+      kept: { path: string; reason: string }[];
+    };
+    expect(discard.snapshotId).toBe(first);
+    expect(discard.stateHandles.map((h) => h.path)).not.toContain(inherited);
+    expect(discard.kept).toContainEqual(expect.objectContaining({ path: inherited, reason: 'OTHER_JOB' }));
+  });
+
   it('R62 restored in LEGACY from a path that holds the job’s own snapshots (/data), a discarded snapshot’s files in its own directory go with it', () => {
     const job = new Job().register({ numRetained: 1, tasks: ['a'] });
     job.run({
