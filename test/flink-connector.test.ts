@@ -621,11 +621,15 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(existsSync(localPath(done.externalPath))).toBe(true);
     expect(flink.job(jobId).state).not.toBe('FINISHED');
     // Not finished in the catalogue either: it follows Flink's status (a failover, then RUNNING) and takes
-    // savepoints again.
+    // savepoints again. Both must be RUNNING again first: the catalogue may never have seen the failover, and
+    // Flink fails a savepoint triggered while the job restarts (a CI run did exactly that).
     await until(
-      async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'RUNNING' ? true : undefined),
+      async () =>
+        flink.job(jobId).state === 'RUNNING' && (await api.get(`/jobs/${jobId}`)).body.status === 'RUNNING'
+          ? true
+          : undefined,
       15_000,
-      'the job RUNNING',
+      'the job RUNNING in Flink and in the catalogue',
     );
     const next = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
     expect(next.status).toBe(202);
