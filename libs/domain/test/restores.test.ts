@@ -32,6 +32,33 @@ function restore(job: Job, snapshotId: number, claimMode: ClaimMode) {
   return job.run({ type: 'RestoreSnapshot', snapshotId, claimMode, allowNonRestoredState: false });
 }
 
+const INHERITED = '/data/imports/nightly/000010.sst';
+
+/** A job of task `a` restored from `/data/imports/nightly` by path; its first checkpoint reports a file of it. */
+function restoredFromImports(claimMode: ClaimMode): { job: Job; first: number } {
+  const job = new Job().register({ numRetained: 1, tasks: ['a'] });
+  job.run({
+    type: 'RestoreSnapshot',
+    externalPath: '/data/imports/nightly/_metadata',
+    claimMode,
+    allowNonRestoredState: false,
+  });
+  return { job, first: checkpointReporting(job, INHERITED).snapshotId };
+}
+
+/** A checkpoint whose one task reports one file: its id and the events of the acknowledgement. */
+function checkpointReporting(job: Job, path: string) {
+  const snapshotId = idOf(job.trigger());
+  const { events } = job.run({
+    type: 'AcknowledgeTask',
+    snapshotId,
+    taskId: 'a',
+    stateSize: 1,
+    stateHandles: [{ path, sizeBytes: 1 }],
+  });
+  return { snapshotId, events };
+}
+
 describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint, RecoveryClaimMode)', () => {
   it.each([
     ['CLAIM', 'DISCARDING'],
@@ -159,69 +186,27 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
   ] as const)(
     'R62 restored from an external path in %s, a file of it a checkpoint reported is deleted with that checkpoint: %s',
     (claimMode, deleted) => {
-      const job = new Job().register({ numRetained: 1, tasks: ['a'] });
-      job.run({
-        type: 'RestoreSnapshot',
-        externalPath: '/data/imports/nightly/_metadata',
-        claimMode,
-        allowNonRestoredState: false,
-      });
-      const inherited = '/data/imports/nightly/000010.sst';
-      const first = idOf(job.trigger());
-      job.run({
-        type: 'AcknowledgeTask',
-        snapshotId: first,
-        taskId: 'a',
-        stateSize: 1,
-        stateHandles: [{ path: inherited, sizeBytes: 1 }],
-      });
-      const { events } = job.run({
-        type: 'AcknowledgeTask',
-        snapshotId: idOf(job.trigger()),
-        taskId: 'a',
-        stateSize: 1,
-        stateHandles: [{ path: `/data/chk/${JOB}/shared/own.sst`, sizeBytes: 1 }],
-      });
+      const { job, first } = restoredFromImports(claimMode);
+      const { events } = checkpointReporting(job, `/data/chk/${JOB}/shared/own.sst`);
       const discard = events.find((e) => e.type === 'SnapshotDiscardRequested');
       expect(discard).toMatchObject({ snapshotId: first, cause: 'SUBSUMED' });
       const paths = (discard as { stateHandles: { path: string }[] }).stateHandles.map((h) => h.path);
-      expect(paths.includes(inherited)).toBe(deleted);
+      expect(paths.includes(INHERITED)).toBe(deleted);
     },
   );
 
   it('R62 a file of an external path restored in LEGACY stays kept after a later restore (a failover to the job’s own checkpoint)', () => {
-    const job = new Job().register({ numRetained: 1, tasks: ['a'] });
-    job.run({
-      type: 'RestoreSnapshot',
-      externalPath: '/data/imports/nightly',
-      claimMode: 'LEGACY',
-      allowNonRestoredState: false,
-    });
-    const inherited = '/data/imports/nightly/000010.sst';
-    const first = idOf(job.trigger());
-    job.run({
-      type: 'AcknowledgeTask',
-      snapshotId: first,
-      taskId: 'a',
-      stateSize: 1,
-      stateHandles: [{ path: inherited, sizeBytes: 1 }],
-    });
+    const { job, first } = restoredFromImports('LEGACY');
     restore(job, first, 'CLAIM'); // the job fails over to its own checkpoint
-    const { events } = job.run({
-      type: 'AcknowledgeTask',
-      snapshotId: idOf(job.trigger()),
-      taskId: 'a',
-      stateSize: 1,
-      stateHandles: [{ path: `/data/chk/${JOB}/shared/own.sst`, sizeBytes: 1 }],
-    });
+    const { events } = checkpointReporting(job, `/data/chk/${JOB}/shared/own.sst`);
     const discard = events.find((e) => e.type === 'SnapshotDiscardRequested') as {
       snapshotId: number;
       stateHandles: { path: string }[];
       kept: { path: string; reason: string }[];
     };
     expect(discard.snapshotId).toBe(first);
-    expect(discard.stateHandles.map((h) => h.path)).not.toContain(inherited);
-    expect(discard.kept).toContainEqual(expect.objectContaining({ path: inherited, reason: 'OTHER_JOB' }));
+    expect(discard.stateHandles.map((h) => h.path)).not.toContain(INHERITED);
+    expect(discard.kept).toContainEqual(expect.objectContaining({ path: INHERITED, reason: 'OTHER_JOB' }));
   });
 
   it('R62 restored in LEGACY from a path that holds the job’s own snapshots (/data), a discarded snapshot’s files in its own directory go with it', () => {
