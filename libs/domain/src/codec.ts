@@ -16,9 +16,8 @@ import {
  * (decision 0035); a state of 17 still holds every one, which a replay would not. 19: their Flink ids leave
  * `flinkCheckpoints` with them, below `flinkCheckpointFloor`. 20: `flinkRestoreSources`, the uncatalogued runs
  * a managed job was restored from (a state of 19 lacks those it was restored from before). 21: its own
- * catalogued savepoints Flink restored it from are among them (`inUseByManagedRun`). 22: a former restore
- * owner found by its path's layout keeps the restored directory too (`planningJobOf`: a NO_CLAIM or LEGACY
- * external path stays the user's). 23: `usersRestoreDirectories`, every such path the job restored from.
+ * catalogued savepoints Flink restored it from are among them (`inUseByManagedRun`). 22: a NO_CLAIM or LEGACY
+ * external path stays the user's (`planningJobOf`). 23: `usersRestoreDirectories`, every such path the job restored from.
  */
 export const STATE_CODEC_VERSION = 23;
 

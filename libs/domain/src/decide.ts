@@ -1613,8 +1613,11 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
   }
   // After a restore from an older snapshot, the given-up run's newest checkpoint has the highest id; what a
   // failover restores from is the restored snapshot until a checkpoint completes (R34, R64).
-  const failover = decider.state.status === 'RUNNING' && restorePlan(decider.state, 'FAILOVER', decider.now);
-  if (failover && failover.ok && failover.snapshotId === snapshot.snapshotId && !command.force) {
+  const failover =
+    !command.force &&
+    decider.state.status === 'RUNNING' &&
+    restorePlan(decider.state, 'FAILOVER', decider.now);
+  if (failover && failover.ok && failover.snapshotId === snapshot.snapshotId) {
     throw new CommandRejected(
       'CONFLICT',
       'snapshotId',

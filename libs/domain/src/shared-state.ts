@@ -330,10 +330,9 @@ function isOtherJobsFile(location: string, { jobId, restoredFrom, usersDirectori
 export interface PlanningJob {
   jobId: string;
   /**
-   * The directory the job was last restored from when its files are not the job's (`planningJobOf`): another
-   * job's snapshot the restore named (decision 0032; even where the directory's name does not tell, a
-   * savepoint's six characters of the job id shared with this job's), or an external path restored in
-   * NO_CLAIM or LEGACY (decision 0031, later), which stays the user's.
+   * The directory of another job's snapshot the job was last restored from, as the restore named that job
+   * (decision 0032): its files are that job's, even where the directory's name does not tell (a savepoint's
+   * six characters of the job id, shared with this job's).
    */
   restoredFrom?: string;
   /** The directories of every restore from an external path in NO_CLAIM or LEGACY: the user's, kept too. */

@@ -172,7 +172,7 @@ export interface FormerRestoreOwner {
   jobId: string;
   /** This job's checkpoints below it may have been taken in the run that used that job's files. */
   untilSnapshotId: number;
-  /** The directory the restore was from, when its files were not the job's (`planningJobOf`). */
+  /** The directory of that job's snapshot the restore named, when it named the job (`planningJobOf`). */
   restoredFrom?: string;
 }
 
@@ -1222,11 +1222,12 @@ export function restoredArea(restorePath: string): string {
 }
 
 /**
- * The job as its discard plans see it: with the directory its latest restore was from when the files in it are
- * not the job's to delete: another job's snapshot the restore named (`fromJobId`, decision 0032), or an
- * external path restored in NO_CLAIM or LEGACY, which stays the user's (R62: recorded, never adopted; Flink's
- * `RecoveryClaimMode.LEGACY` "will not delete the files"), whoever else may use it (an imported snapshot of
- * another job, a savepoint several jobs started from). A CLAIMed external path is the job's, as in Flink.
+ * The job as its discard plans see it, with the directories whose files are not the job's to delete: another
+ * job's snapshot its latest restore named (`fromJobId`, decision 0032), and every external path it restored
+ * from in NO_CLAIM or LEGACY (`usersRestoreDirectories`), which stays the user's (R62: recorded, never
+ * adopted; Flink's `RecoveryClaimMode.LEGACY` "will not delete the files"), whoever else may use it (an
+ * imported snapshot of another job, a savepoint several jobs started from). A CLAIMed external path is the
+ * job's, as in Flink.
  */
 export function planningJobOf(
   state: Pick<JobState, 'jobId' | 'restores' | 'usersRestoreDirectories'>,
@@ -1234,10 +1235,7 @@ export function planningJobOf(
   const restore = state.restores.latest;
   const users = state.usersRestoreDirectories;
   const job = users.length > 0 ? { jobId: state.jobId, usersDirectories: users } : { jobId: state.jobId };
-  if (!restore) return job;
-  const named = restore.fromJobId !== null && restore.fromJobId !== state.jobId;
-  const usersPath = restore.snapshotId === null && restore.claimMode !== 'CLAIM';
-  if (!named && !usersPath) return job;
+  if (!restore?.fromJobId || restore.fromJobId === state.jobId) return job;
   return { ...job, restoredFrom: restoredDirectory(restore.restorePath) };
 }
 

@@ -361,10 +361,7 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
       restoreFrom(job, HOLDER);
       const inheriting = completeReferencing(job, `/data/chk/${HOLDER}/shared`);
       restoreFrom(job, OTHER_HOLDER);
-      // The restore named no job, but its path (LEGACY) stays the user's: its directory is recorded too.
-      expect(job.state.formerRestoreOwners).toEqual([
-        { jobId: HOLDER, untilSnapshotId: inheriting + 1, restoredFrom: `/data/chk/${HOLDER}/chk-5` },
-      ]);
+      expect(job.state.formerRestoreOwners).toEqual([{ jobId: HOLDER, untilSnapshotId: inheriting + 1 }]);
       // The checkpoint of the run from HOLDER is live and references HOLDER's files.
       expect(formerHoldsToRelease(job.state)).toEqual([]);
       expect(restoreHoldToRelease(job.state)).toBeUndefined(); // the current owner: nothing of its own yet
