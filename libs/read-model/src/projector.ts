@@ -21,7 +21,7 @@ import {
   type RecordedEvent,
   type LogSubscription,
 } from '@snapcat/event-store';
-import { ConsumerBlocks, RedisLease, positionBehind } from '@snapcat/runtime';
+import { ConsumerBlocks, LeaseLostError, RedisLease, positionBehind } from '@snapcat/runtime';
 import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { writeJobViews } from './writes';
@@ -91,11 +91,6 @@ function decodeBatch(batch: RecordedEvent[]): { events: DecodedEvent[]; deleted:
     else events.push({ recorded, event: domainEvent(recorded) });
   }
   return { events, deleted };
-}
-
-/** The write of a batch found the lease held by another projector: it was not written. */
-class LeaseLostError extends Error {
-  override name = 'LeaseLostError';
 }
 
 /**

@@ -8,6 +8,13 @@ if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** Sets KEYS[2] to ARGV[2] while KEYS[1] names us; 1 when set. */
+const SET_WHILE_HELD = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) return 1 end return 0`;
+
+/** A write refused because this process no longer holds the lease it was made under. */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+}
 
 /**
  * A lease in Redis that one process of the cluster holds at a time, for the consumers of the log that
@@ -27,6 +34,14 @@ export class RedisLease {
   /** Takes or renews the lease; true when this process holds it. */
   async acquire(): Promise<boolean> {
     return (await this.redis.eval(ACQUIRE, 1, this.key, this.holder, this.ttlMs)) === 1;
+  }
+
+  /**
+   * Sets `key` (in the lease's hash slot) to `value` only while this process holds the lease, in one step:
+   * a holder deposed meanwhile (paused past the TTL) cannot overwrite what its successor wrote.
+   */
+  async setWhileHeld(key: string, value: string): Promise<boolean> {
+    return (await this.redis.eval(SET_WHILE_HELD, 2, this.key, key, this.holder, value)) === 1;
   }
 
   async release(): Promise<void> {

@@ -8,7 +8,7 @@ import {
   type LogSubscription,
 } from '@snapcat/event-store';
 import { UnreadableEventError } from '@snapcat/domain';
-import { RedisLease } from './lease';
+import { LeaseLostError, RedisLease } from './lease';
 import type { LogFn } from './log';
 
 export interface LeasedConsumerOptions {
@@ -197,6 +197,12 @@ export abstract class LeasedLogConsumer {
       void this.refused(error);
       return;
     }
+    if (error instanceof LeaseLostError) {
+      // Another process consumes now; the next tick finds the lease taken and stands by.
+      this.consumer.log.warn(`${this.consumer.name} lost its lease; standing by`);
+      this.subscription = undefined;
+      return;
+    }
     this.consumer.log.error(`${this.consumer.name} subscription failed; resubscribing`, {
       error: String(error),
     });
@@ -216,8 +222,15 @@ export abstract class LeasedLogConsumer {
     await this.lease.release();
   }
 
+  /**
+   * Saves the position, fenced on the lease: a process that lost it (paused past the TTL while another took
+   * over) throws LeaseLostError instead of setting the position back under its successor, which would read
+   * that as Redis losing writes and consume again.
+   */
   protected async savePosition(position: Position): Promise<void> {
-    await this.consumer.redis.set(this.keys.position, formatPosition(position));
+    if (!(await this.lease.setWhileHeld(this.keys.position, formatPosition(position)))) {
+      throw new LeaseLostError(`${this.consumer.name} no longer holds its lease: position not saved`);
+    }
     this.saved = position;
   }
 

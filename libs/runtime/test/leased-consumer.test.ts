@@ -26,12 +26,13 @@ class Recorder extends LeasedLogConsumer {
     private readonly read: (event: RecordedEvent) => unknown = () => undefined,
     /** Saves each event's position, as the real consumers do once they handled it. */
     private readonly saves = false,
+    readonly warnings: string[] = [],
   ) {
     super({
       redis,
       keyPrefix,
       name,
-      log: { warn: () => {}, error: (msg) => errors.push(msg) },
+      log: { warn: (msg) => warnings.push(msg), error: (msg) => errors.push(msg) },
       leaseMs: 1000,
       tickMs: 50,
       accessRetryMs: 500,
@@ -42,10 +43,10 @@ class Recorder extends LeasedLogConsumer {
     return START;
   }
   protected async subscribeToLog(from: Position): Promise<LogSubscription> {
-    const handle = (event: RecordedEvent) => {
+    const handle = async (event: RecordedEvent) => {
       this.read(event);
       this.seen.push(event);
-      if (this.saves) void this.savePosition(event.position);
+      if (this.saves) await this.savePosition(event.position);
     };
     return this.store.subscribeToAll({ from }, handle, this.logSubscriptionFailed);
   }
@@ -217,5 +218,55 @@ describe('a leased log consumer whose Redis loses acknowledged writes', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(errors).toHaveLength(1);
     expect(saver.seen).toHaveLength(5);
+  });
+});
+
+describe('a leased log consumer deposed while it handles an event', () => {
+  let redis: IORedis;
+  const keyPrefix = `snapcat-test-deposed-${process.pid}-${randomUUID()}`;
+  let saver: Recorder | undefined;
+  beforeAll(() => {
+    redis = new IORedis('redis://127.0.0.1:6379');
+  });
+  afterAll(async () => {
+    await saver?.stop();
+    const keys = await redis.keys(`${keyPrefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('does not set the position back under its successor: it stands by, and takes over from what the successor saved', async () => {
+    const store = new MemoryEventStore();
+    const errors: string[] = [];
+    const warnings: string[] = [];
+    saver = new Recorder(store, redis, keyPrefix, errors, 'saver', undefined, true, warnings);
+    saver.start();
+    await until(() => saver!.active, 5000);
+    for (const n of [1, 2, 3])
+      await store.append(`s-${n}`, [{ id: randomUUID(), type: 'T', data: {} }], 'any');
+    await until(() => saver!.seen.length === 3, 5000);
+    await until(
+      () => formatPosition(saver!.savedPosition!) === formatPosition(saver!.seen[2]!.position),
+      5000,
+    );
+    // Paused past its lease: a successor took it over and saved where it got to, the third event. Until the
+    // saver's next tick notices, its subscription still delivers the fourth event.
+    const successors = formatPosition(saver.seen[2]!.position);
+    await redis.set(`${keyPrefix}:lease`, 'successor', 'PX', 400);
+    await store.append('s-4', [{ id: randomUUID(), type: 'T', data: {} }], 'any');
+    await until(() => saver!.seen.length === 4, 5000);
+    await until(() => warnings.length > 0, 5000);
+    expect(await redis.get(`${keyPrefix}:position`)).toBe(successors);
+    expect(warnings[0]).toBe('saver lost its lease; standing by');
+    // The successor's lease lapses without a further save: the saver takes over from the stored position and
+    // handles the fourth event again (its save had not landed), without a false alarm of lost writes.
+    await until(() => saver!.seen.length === 5, 5000);
+    expect(saver.seen[4]!.streamId).toBe('s-4');
+    await until(
+      () => formatPosition(saver!.savedPosition!) === formatPosition(saver!.seen[4]!.position),
+      5000,
+    );
+    expect(await redis.get(`${keyPrefix}:position`)).toBe(formatPosition(saver.seen[4]!.position));
+    expect(errors).toEqual([]);
   });
 });
