@@ -6,7 +6,10 @@ import { JOB_STATUSES, SNAPSHOT_KINDS, SNAPSHOT_STATUSES } from './enum-values';
 export const JobId = z
   .string()
   .regex(/^[0-9a-f]{32}$/, { error: 'must be a Flink JobID: 32 lowercase hex characters' });
-export const SnapshotId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** A snapshot id in a body or a command: a JSON integer, nothing coerced (`"0x10"`, `true`, `"1e3"` are refused). */
+export const SnapshotId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** A snapshot id in a URL's path or query, where it is text: read as a number. */
+export const SnapshotIdParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const TaskId = z.string().min(1).max(256);
 
 export const JobStatus = z.enum(JOB_STATUSES);
@@ -301,8 +304,11 @@ export const SnapshotProperties = z.strictObject({
 });
 export type SnapshotProperties = z.infer<typeof SnapshotProperties>;
 
+// `abort`: zod runs the refinements after a failed check too, and the ones that measure the duration
+// (durationMs) throw on text that is none (a 500 for `every: "P"`, a review found).
 export const IsoDuration = z.string().max(64).refine(isIsoDuration, {
   error: 'must be an ISO-8601 duration such as PT2S, PT1H or P7D (no years or months)',
+  abort: true,
 });
 
 /**

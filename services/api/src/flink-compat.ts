@@ -6,7 +6,7 @@ import {
   FLINK_HISTORY_MAX,
   FormatType,
   JobId,
-  SnapshotId,
+  SnapshotIdParam,
   flinkCheckpoint,
   flinkCheckpointConfig,
   flinkCheckpointingStatistics,
@@ -181,7 +181,7 @@ export const FlinkCheckpointConfigInfo = z
 /** Request shapes: Flink names the parameters jobid and checkpointid; snapcat's routes jobId, checkpointId. */
 export const flinkRequestSchemas = {
   jobPath: z.strictObject({ jobId: JobId }),
-  checkpointPath: z.strictObject({ jobId: JobId, checkpointId: SnapshotId }),
+  checkpointPath: z.strictObject({ jobId: JobId, checkpointId: SnapshotIdParam }),
   history: z.strictObject({
     limit: z.coerce
       .number()
@@ -192,7 +192,7 @@ export const flinkRequestSchemas = {
       .meta({
         description: `At most this many history entries (not in Flink's API; default ${FLINK_HISTORY_DEFAULT}).`,
       }),
-    before: SnapshotId.optional().meta({
+    before: SnapshotIdParam.optional().meta({
       description:
         'Only snapshots with a smaller id: the next page (not in Flink’s API; the `Link` header names it).',
     }),

@@ -263,13 +263,14 @@ function scalarResolvers() {
       name: 'DateTime',
       serialize: (v) => (typeof v === 'number' ? new Date(v).toISOString() : v),
       parseValue: (v) => parseDate(v),
-      parseLiteral: (ast) => (ast.kind === Kind.STRING ? parseDate(ast.value) : null),
+      // An invalid literal throws: returning null would make it the value null (a silently dropped argument).
+      parseLiteral: (ast) => parseDate(ast.kind === Kind.STRING ? ast.value : undefined),
     }),
     Long: new GraphQLScalarType({
       name: 'Long',
       serialize: (v) => (typeof v === 'bigint' ? Number(v) : v),
-      parseValue: (v) => v,
-      parseLiteral: (ast) => (ast.kind === Kind.INT ? Number(ast.value) : null),
+      parseValue: (v) => parseLong(v, 'variable'),
+      parseLiteral: (ast) => parseLong(ast.kind === Kind.INT ? Number(ast.value) : undefined, 'literal'),
     }),
     JSON: new GraphQLScalarType({ name: 'JSON', serialize: (v) => v, parseValue: (v) => v }),
   };
@@ -858,6 +859,16 @@ function parseDate(value: unknown): number {
     });
   }
   return Date.parse(value);
+}
+
+/** A Long argument: an integer JSON number a double holds exactly; nothing is coerced (`true`, `"0x10"`, 1.5). */
+function parseLong(value: unknown, from: 'variable' | 'literal'): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+  const rule = `must be an integer between ${-Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`;
+  // A literal's plain Error: validation names the type and the value (a GraphQLError is reported as is). A
+  // variable's must be a GraphQLError, which yoga does not mask as an internal error; it names the variable.
+  if (from === 'literal') throw new Error(rule);
+  throw new GraphQLError(rule, { extensions: { code: 'BAD_USER_INPUT', rule: 'integer' } });
 }
 
 const PROBLEM_CODES: Record<number, string> = {

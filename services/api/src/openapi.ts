@@ -114,7 +114,8 @@ const PROBLEMS = {
     type: 'urn:snapcat:problem:too-large',
     title: 'Payload too large',
     status: 413,
-    detail: 'the body is larger than allowed',
+    detail: 'the body is larger than 16777216 bytes',
+    errors: [{ field: 'body', rule: 'max-size', message: 'must be at most 16777216 bytes' }],
   }),
   415: problemResponse('UnsupportedMediaType', 'The body is not application/json.', {
     type: 'urn:snapcat:problem:unsupported-media-type',

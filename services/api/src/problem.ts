@@ -25,6 +25,14 @@ export class Problem extends Error {
   }
 }
 
+/** A body over the parser's limit (bytes): 413 naming `body` and `max-size`, as GraphQL's 413 does. */
+export function bodyTooLargeProblem(limit: number | undefined): Problem {
+  const most = limit === undefined ? 'the size allowed' : `${limit} bytes`;
+  return new Problem(413, 'too-large', 'Payload too large', `the body is larger than ${most}`, [
+    { field: 'body', rule: 'max-size', message: `must be at most ${most}` },
+  ]);
+}
+
 export function validationProblem(
   error: z.ZodError,
   location: 'body' | 'path' | 'query',
@@ -222,14 +230,9 @@ export function problemResponder(
       return sendProblem(res, error);
     }
     if (error instanceof CommandRejected) return sendProblem(res, fromCommandRejected(error));
-    const e = error as { type?: string; status?: number; message?: string };
+    const e = error as { type?: string; status?: number; message?: string; limit?: number };
     if (e.type === 'entity.parse.failed') return sendProblem(res, invalidJsonProblem(e.message));
-    if (e.type === 'entity.too.large') {
-      return sendProblem(
-        res,
-        new Problem(413, 'too-large', 'Payload too large', 'the body is larger than allowed'),
-      );
-    }
+    if (e.type === 'entity.too.large') return sendProblem(res, bodyTooLargeProblem(e.limit));
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
       return sendProblem(
         res,

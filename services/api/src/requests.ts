@@ -11,6 +11,7 @@ import {
   Namespace,
   SavepointSchedule,
   SnapshotId,
+  SnapshotIdParam,
   SnapshotKind,
   StateHandle,
   StopWithSavepoint,
@@ -66,7 +67,7 @@ export function requestSchemas(defaults: { checkpointDir: string; savepointDir: 
 function jobSchemas(defaults: { checkpointDir: string; savepointDir: string }) {
   return {
     jobPath: z.strictObject({ jobId: JobId }),
-    snapshotPath: z.strictObject({ jobId: JobId, snapshotId: SnapshotId }),
+    snapshotPath: z.strictObject({ jobId: JobId, snapshotId: SnapshotIdParam }),
     configureJob: z.strictObject({
       name: z.string().min(1).max(256).optional(),
       namespace: Namespace.optional().meta({

@@ -187,8 +187,11 @@ describe('every body: unknown fields and oversized bodies', () => {
     const before = await written();
     const huge = `{"pad":"${'x'.repeat(REST_BODY_LIMIT)}"}`;
     const res = await send(e.method, e.path).set('content-type', 'application/json').send(huge);
-    expectProblem(res, 413);
-    expect(res.body).toMatchObject({ status: 413 });
+    expectProblem(res, 413, 'body', 'max-size');
+    expect(res.body).toMatchObject({
+      status: 413,
+      detail: `the body is larger than ${REST_BODY_LIMIT} bytes`,
+    });
     expect(await written()).toEqual(before);
   });
 
@@ -389,4 +392,89 @@ describe('input the checks above let through, each a 400 naming its field with n
     expect(flink.status).toBe(400);
     expect(flink.body.errors[0]).toMatch(/malformed percent-escape/);
   });
+});
+
+describe('input a fuzzing review let through (session 39): a 4xx naming the field, nothing written', () => {
+  const fuzzPrefix = testPrefix('body-rules-fuzz');
+  const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  const written = async () => (await fx.store.readStream(`snapcat-job-${JOB}`)).length;
+  beforeAll(async () => {
+    const readModel = new ReadModel(redis, fuzzPrefix);
+    fx = apiFixture({ graphql: graphqlOver({ readModel, topic: `${fuzzPrefix}:events` }) });
+    http = request(fx.app);
+    await http.put(`${BASE}/jobs/${JOB}`).send({ tasks: ['a'] });
+  });
+  afterAll(async () => {
+    await fx.close();
+    await deleteKeys(fuzzPrefix, REDIS_URL);
+    redis.disconnect();
+  });
+
+  // zod ran the one-second refinement on text that was no duration, and durationMs threw: a 500.
+  it.each(['P', '', 'garbage', 'T1S', `P${'9'.repeat(70)}D`])(
+    'a schedule every %j is a 400 naming body.every',
+    async (every) => {
+      const before = await written();
+      expectProblem(
+        await http.put(`${BASE}/jobs/${JOB}/savepoint-schedule`).send({ every }),
+        400,
+        'body.every',
+      );
+      expect(await written()).toBe(before);
+    },
+  );
+
+  it('GraphQL: a schedule every "P" is BAD_USER_INPUT, not an internal error', async () => {
+    const res = await http.post('/graphql').send({
+      query: `mutation { setSavepointSchedule(jobId: "${JOB}", schedule: { every: "P" }) { every } }`,
+    });
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  // The body's integers were coerced: "0x10" recorded checkpoint 16, true 1, "1e3" 1000.
+  it.each([['0x10'], [true], ['1e3'], ['16'], [1.5]])(
+    'a restore with checkpointId %j is a 400',
+    async (checkpointId) => {
+      const before = await written();
+      const res = await http
+        .post(`${BASE}/jobs/${JOB}/restores`)
+        .send({ externalPath: '/tmp/snapcat-restore-source/chk-16', checkpointId });
+      expectProblem(res, 400, 'body.checkpointId');
+      expect(await written()).toBe(before);
+    },
+  );
+
+  // The Long scalar's literal parser answered null for anything else (the argument dropped, the restore
+  // recorded without it), and its variable parser passed everything through to a coercing schema.
+  it.each(['1.5', '"abc"', 'true', '[1]', '1e309'])(
+    'GraphQL: restoreSnapshot with the literal checkpointId %s is refused, nothing written',
+    async (literal) => {
+      const before = await written();
+      const res = await http.post('/graphql').send({
+        query: `mutation { restoreSnapshot(jobId: "${JOB}", externalPath: "/tmp/snapcat-restore-source/chk-16", checkpointId: ${literal}) { restorePath } }`,
+      });
+      expect(res.body.errors?.[0]?.message).toMatch(
+        /^Expected value of type "Long", found .*; must be an integer/,
+      );
+      expect(res.body.data ?? null).toBeNull();
+      expect(await written()).toBe(before);
+    },
+  );
+
+  it.each([[true], ['0x10'], ['16'], [1.5], [2 ** 53]])(
+    'GraphQL: restoreSnapshot with the variable checkpointId %j is refused, nothing written',
+    async (checkpointId) => {
+      const before = await written();
+      const res = await http.post('/graphql').send({
+        query: `mutation($id: Long) { restoreSnapshot(jobId: "${JOB}", externalPath: "/tmp/snapcat-restore-source/chk-16", checkpointId: $id) { restorePath } }`,
+        variables: { id: checkpointId },
+      });
+      expect(res.body.errors?.[0]?.message).toMatch(
+        /^Variable "\$id" got invalid value .*must be an integer/,
+      );
+      expect(await written()).toBe(before);
+    },
+  );
 });
