@@ -312,6 +312,33 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(flink.job(jobId).state).toBe('FINISHED');
   }, 60_000);
 
+  it('R68 a job stopped with a savepoint outside snapcat (the Kubernetes operator, `flink stop`) has that savepoint catalogued: the history is read before the status', async () => {
+    const jobId = await managedJob();
+    await until(
+      async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'RUNNING' ? true : undefined),
+      15_000,
+      'the job RUNNING',
+    );
+    // The mirror's reads of the history fail for a while: the status poll sees FINISHED first.
+    flink.refuseNext('getCheckpointingStatistics', 10, 500, 'the JobManager is busy');
+    const stopped = await fetch(`${flink.url}/jobs/${jobId}/stop`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ targetDirectory: join(root, 'savepoints'), drain: false }),
+    });
+    expect(stopped.status).toBe(202);
+    await until(
+      async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'FINISHED' ? true : undefined),
+      20_000,
+      'the job FINISHED',
+    );
+    const finalSavepoint = flink.job(jobId).latestSavepoint!.directory!;
+    const savepoints = (await snapshots(jobId)).filter((s) => s.kind === 'SAVEPOINT');
+    expect(savepoints.map((s) => localPath(s.externalPath))).toEqual([finalSavepoint]);
+    expect(savepoints[0]).toMatchObject({ status: 'COMPLETED' });
+    expect(existsSync(finalSavepoint)).toBe(true);
+  }, 60_000);
+
   it('R67 a disposal Flink fails for a savepoint no longer there (an earlier disposal did it, its answer lost) counts as done', async () => {
     const jobId = await managedJob();
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
