@@ -570,7 +570,7 @@ function firePeriodic(decider: Decider, slot: number): Replies['FirePeriodicSave
     properties: propertiesFor('SAVEPOINT', state.checkpointing.retention),
     formatType: state.schedule.formatType ?? 'CANONICAL',
     ...versionsOf(state.jobVersion, state.flinkVersion),
-    deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
+    deadline: new Date(decider.now + triggerTimeoutMs(state)).toISOString(),
     externalPath: savepointPath(
       state.schedule.targetDirectory ?? state.storage.savepointDir,
       state.jobId,
@@ -861,6 +861,16 @@ function mirroredTimeoutMs(state: JobState): number {
 const MIRROR_GRACE_MS = 60_000;
 
 /**
+ * How long a snapshot snapcat triggers may take. A managed job's savepoint is taken by Flink, which expires
+ * it by the job's own `execution.checkpointing.timeout` (`CheckpointCoordinator`'s canceller; production jobs
+ * set 30-60 minutes): the catalogue's shorter timeout failed a savepoint Flink was still writing, and a stop
+ * that then ended the job (a review against a real server's timeouts). Otherwise the catalogue's.
+ */
+function triggerTimeoutMs(state: JobState): number {
+  return state.source ? mirroredTimeoutMs(state) : state.checkpointing.timeoutMs;
+}
+
+/**
  * A checkpoint the mirror recorded from Flink's history, not persisted: Flink's store holds it alone. Its
  * end is recorded only by the retention Flink reported: a guess from the catalogue's would record checkpoints
  * Flink retained as deleted.
@@ -928,7 +938,7 @@ function trigger(decider: Decider, command: CommandOf<'TriggerSnapshot'>): Repli
         : (command.checkpointType ?? 'INCREMENTAL'),
     // R61: the versions the trigger names, else the job's current ones.
     ...versionsOf(command.jobVersion ?? state.jobVersion, command.flinkVersion ?? state.flinkVersion),
-    deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
+    deadline: new Date(decider.now + triggerTimeoutMs(state)).toISOString(),
     externalPath,
     ...(command.terminate ? { terminate: command.terminate } : {}),
   });
@@ -1546,7 +1556,7 @@ function persistManaged(
     formatType: 'NATIVE',
     checkpointType: 'FULL',
     ...versionsOf(state.jobVersion, state.flinkVersion),
-    deadline: new Date(decider.now + state.checkpointing.timeoutMs).toISOString(),
+    deadline: new Date(decider.now + triggerTimeoutMs(state)).toISOString(),
     externalPath,
     standsFor: checkpoint.snapshotId,
   });

@@ -820,6 +820,34 @@ describe('managed jobs, case by case (R67, R68)', () => {
     ).toHaveLength(1);
   });
 
+  it('R67 a managed job’s savepoints, stops and persists wait for Flink’s own timeout, not the catalogue’s (a review against a real server)', () => {
+    const job = managed(3);
+    job.run({
+      type: 'RecordFlinkCheckpointConfig',
+      externalized: true,
+      deleteOnCancellation: false,
+      timeoutMs: 3_600_000,
+    });
+    mirror(job, [report(4)]);
+    const taken = job.trigger('SAVEPOINT');
+    if (!taken.accepted) throw new Error('rejected');
+    const savepoint = taken.snapshotId;
+    const persisted = job.run({ type: 'PersistSnapshot', snapshotId: job.state.flinkCheckpoints.get(4)! })
+      .reply.savepointSnapshotId!;
+    const flinks = job.now + 3_600_000 + 60_000;
+    expect([job.snapshot(savepoint).deadline, job.snapshot(persisted).deadline]).toEqual([flinks, flinks]);
+    job.now += 10 * 60_000; // past the catalogue's 60 s, within Flink's hour
+    job.run({ type: 'ExpireOverdue' });
+    expect([job.snapshot(savepoint).status, job.snapshot(persisted).status]).toEqual(['PENDING', 'PENDING']);
+    // A job whose clients report its snapshots keeps the catalogue's timeout.
+    const reported = new Job().register();
+    const own = reported.trigger('SAVEPOINT');
+    if (!own.accepted) throw new Error('rejected');
+    expect(reported.snapshot(own.snapshotId).deadline).toBe(
+      reported.now + reported.state.checkpointing.timeoutMs,
+    );
+  });
+
   it('R68 a checkpoint Flink reports failed without a message fails with the mirror’s own', () => {
     const job = managed(3);
     mirror(job, [report(3, { status: 'FAILED', externalPath: null, failureMessage: null })]);
