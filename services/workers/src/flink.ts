@@ -107,9 +107,14 @@ export function flinkTriggerId(snapcatTriggerId: string): string {
   return createHash('sha256').update(snapcatTriggerId).digest('hex').slice(0, 32);
 }
 
-/** Flink reports local paths as `file:/…` URIs; the catalog's locations are `file:///…` URIs or plain paths. */
+/**
+ * Flink's `Path.toString()` writes `//authority` only when the URI has one: a local path is `file:/…`, and a
+ * file system's default authority too (`hdfs:///flink/sp` is reported as `hdfs:/flink/sp/…`, `viewfs:/…`).
+ * The catalog's locations are `<scheme>:///…` URIs or plain paths: without it a savepoint Flink reported was
+ * not found under its own directory (and was catalogued twice), nor a restore's source (no hold).
+ */
 export function catalogLocation(flinkPath: string): string {
-  return flinkPath.replace(/^file:\/(?!\/)/, 'file:///');
+  return flinkPath.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*):\/(?!\/)/, '$1:///');
 }
 
 /** A path Flink reported, as a catalog location; null where it is none the catalog can hold (a relative path). */

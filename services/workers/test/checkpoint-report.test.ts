@@ -1,5 +1,5 @@
 import type { FlinkCheckpoint } from '@snapcat/flink';
-import { checkpointReport } from '../src/flink';
+import { catalogLocation, checkpointReport } from '../src/flink';
 
 const stats = (over: Partial<FlinkCheckpoint>): FlinkCheckpoint => ({
   id: 7,
@@ -31,5 +31,20 @@ describe("Flink's CheckpointStatistics as the mirror's report (R68)", () => {
     ['NATIVE', false, undefined],
   ] as const)('savepointFormat %s of a savepoint (%s) is reported as %s', (format, isSavepoint, reported) => {
     expect(checkpointReport(stats({ savepointFormat: format, isSavepoint })).savepointFormat).toBe(reported);
+  });
+});
+
+describe('paths as Flink writes them (`Path.toString()`: `//authority` only when there is one), as catalog locations', () => {
+  it.each([
+    ['file:/data/sp/savepoint-012345-00000000000a', 'file:///data/sp/savepoint-012345-00000000000a'],
+    ['hdfs:/flink/sp/savepoint-012345-00000000000a', 'hdfs:///flink/sp/savepoint-012345-00000000000a'],
+    ['viewfs:/cluster/chk/0123', 'viewfs:///cluster/chk/0123'],
+    ['hdfs://namenode:8020/flink/sp', 'hdfs://namenode:8020/flink/sp'],
+    ['s3://bucket/flink/sp', 's3://bucket/flink/sp'],
+    ['file:///data/sp', 'file:///data/sp'],
+    ['/data/sp', '/data/sp'],
+  ])('%s is %s', (flink, catalog) => {
+    expect(catalogLocation(flink)).toBe(catalog);
+    expect(checkpointReport(stats({ externalPath: flink })).externalPath).toBe(catalog);
   });
 });
