@@ -635,6 +635,35 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     }
   }, 60_000);
 
+  it('R67 a savepoint whose operation Flink forgot after it left the bounded history is found in latest.savepoint, not taken twice', async () => {
+    const jobId = await managedJob(undefined, 'RETAIN_ON_CANCELLATION', 2);
+    flink.holdCheckpoints(jobId, true);
+    const since = Date.now();
+    // The connector cannot follow the operation for a while (snapcat busy, or down).
+    flink.refuseNext('getSavepointStatus', 1_000, 503, 'the JobManager is busy');
+    try {
+      const triggered = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+      expect(triggered.status).toBe(202);
+      await until(
+        async () => flink.job(jobId).latestSavepoint?.directory,
+        15_000,
+        'Flink took the savepoint',
+      );
+      // Three checkpoints push it out of Flink's history (web.checkpoints.history: 2), and the operation's
+      // result is dropped (rest.async.store-duration passed, or a JobManager failover).
+      for (let i = 0; i < 3; i += 1) await flink.checkpointNow(jobId);
+      flink.forgetOperations();
+    } finally {
+      flink.refuseNext('getSavepointStatus', 0, 503, '');
+    }
+    const savepoint = (await snapshots(jobId)).find((s) => s.kind === 'SAVEPOINT')!;
+    const done = await snapshotWhen(jobId, savepoint.snapshotId, 'COMPLETED', 20_000);
+    expect(localPath(done.externalPath)).toBe(flink.job(jobId).latestSavepoint!.directory);
+    const triggers = flink.requestsFor(jobId, since).filter((r) => r.operationId === 'triggerSavepoint');
+    expect(triggers).toHaveLength(1);
+    flink.holdCheckpoints(jobId, false);
+  }, 60_000);
+
   it('R67 a stop whose savepoint Flink took but whose job failed while stopping (StopWithSavepointStoppingException) catalogues that savepoint, and the job runs on', async () => {
     const jobId = await managedJob();
     flink.failNextStops(jobId, 1);

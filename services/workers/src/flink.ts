@@ -495,7 +495,9 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   let triggeredAt = job.data.triggeredAt;
   if (!requestId) {
     try {
-      triggeredAt = Date.now();
+      // The first attempt's time: a trigger sent again (its answer lost, or Flink forgot the operation) must
+      // still find a savepoint the first one started in Flink's history.
+      triggeredAt ??= Date.now();
       requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
     } catch (error) {
       if (!refusedByFlink(error)) throw error;
@@ -614,9 +616,16 @@ async function savepointSince(
     const location = normaliseLocation(catalogLocation(path));
     return isWithin(location, target) && !catalogued.has(location);
   };
-  // The oldest such savepoint (Flink's history is newest first): a later one is another trigger's.
-  const taken = [...(stats?.history ?? [])]
-    .reverse()
+  // The history holds the last `web.checkpoints.history` entries; `latest` keeps the newest savepoint and
+  // failure after they left it (`CheckpointStatsHistory`): Flink drops an operation's result 5 minutes after
+  // it ended, by which time its savepoint may be out of a busy job's history.
+  const reported = new Map<number, FlinkCheckpoint>();
+  for (const c of [...(stats?.history ?? []), stats?.latest.savepoint, stats?.latest.failed]) {
+    if (c && !reported.has(c.id)) reported.set(c.id, c);
+  }
+  // The oldest such savepoint: a later one is another trigger's.
+  const taken = [...reported.values()]
+    .sort((a, b) => a.id - b.id)
     .find((c) => c.isSavepoint && c.triggerTimestamp >= triggeredAt - 1_000 && mayBeThis(c.externalPath));
   if (!taken) return undefined;
   if (taken.status === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
