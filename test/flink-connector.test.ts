@@ -339,6 +339,39 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(existsSync(finalSavepoint)).toBe(true);
   }, 60_000);
 
+  it('R45, R68 a checkpoint Flink completed just before the job failed over stays COMPLETED: the history is read before RESTARTING', async () => {
+    const jobId = await managedJob();
+    flink.holdCheckpoints(jobId, true);
+    flink.configure({ checkpointDurationMs: 1_500 });
+    try {
+      const done = flink.checkpointNow(jobId);
+      const mirrored = async () =>
+        (await snapshots(jobId)).find((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId !== null);
+      await until(
+        async () => (await mirrored())?.status === 'PENDING' || undefined,
+        15_000,
+        'seen in progress',
+      );
+      // The mirror's next read comes after the status poll's (a slow answer): Flink completes the checkpoint,
+      // then the job fails over.
+      flink.refuseNext('getCheckpointingStatistics', 100_000, 500, 'the JobManager is busy');
+      const id = await done;
+      flink.setJobState(jobId, 'RESTARTING');
+      await sleep(1_000); // five status polls
+      flink.refuseNext('getCheckpointingStatistics', 0, 500, '');
+      await until(
+        async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'RESTARTING' ? true : undefined),
+        15_000,
+        'the job RESTARTING',
+      );
+      expect(await mirrored()).toMatchObject({ flinkCheckpointId: id, status: 'COMPLETED' });
+    } finally {
+      flink.refuseNext('getCheckpointingStatistics', 0, 500, '');
+      flink.configure({ checkpointDurationMs: 5 });
+      flink.setJobState(jobId, 'RUNNING');
+    }
+  }, 60_000);
+
   it('R67 a disposal Flink fails for a savepoint no longer there (an earlier disposal did it, its answer lost) counts as done', async () => {
     const jobId = await managedJob();
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
