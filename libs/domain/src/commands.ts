@@ -15,7 +15,8 @@ import {
   StopWithSavepoint,
   StorageConfig,
   TaskFailureReason,
-  TaskId,
+  TaskIdInput,
+  withoutControlCharacters,
   TaskList,
   TriggerType,
   JobSource,
@@ -32,7 +33,7 @@ export const TriggerIdSchema = z
 export const ConfigureJob = z.strictObject({
   type: z.literal('ConfigureJob'),
   jobId: JobId,
-  name: z.string().min(1).max(256),
+  name: withoutControlCharacters(z.string().min(1).max(256)),
   /** Set once, at registration (default `default`); naming another one later is a conflict. */
   namespace: Namespace.optional(),
   /** Required unless `source` says Flink reports the job's snapshots itself (R67). */
@@ -81,7 +82,7 @@ export const AcknowledgeTask = z.strictObject({
   type: z.literal('AcknowledgeTask'),
   jobId: JobId,
   snapshotId: SnapshotId,
-  taskId: TaskId,
+  taskId: TaskIdInput,
   stateSize: z.number().int().nonnegative(),
   stateHandles: z.array(StateHandle).max(10_000),
   /** What the task took (R58), when it says. */
@@ -94,7 +95,7 @@ export const DeclineTask = z.strictObject({
   type: z.literal('DeclineTask'),
   jobId: JobId,
   snapshotId: SnapshotId,
-  taskId: TaskId,
+  taskId: TaskIdInput,
   /** The task's message (free text). */
   reason: z.string().max(4096).optional(),
   /** Why, as Flink's `CheckpointFailureReason` names it (R24); absent: CHECKPOINT_DECLINED. */

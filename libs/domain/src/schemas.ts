@@ -10,7 +10,14 @@ export const JobId = z
 export const SnapshotId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** A snapshot id in a URL's path or query, where it is text: read as a number. */
 export const SnapshotIdParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** A task's id as recorded (events keep what was accepted when they were written). */
 export const TaskId = z.string().min(1).max(256);
+
+/** Text a client names things with, shown in logs, webhooks and the console: no control characters (C0, DEL or C1). */
+export const withoutControlCharacters = (text: z.ZodString) =>
+  text.regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, { error: 'must not contain control characters' });
+/** A task's id as a command names it. */
+export const TaskIdInput = withoutControlCharacters(TaskId);
 
 export const JobStatus = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;
@@ -174,11 +181,7 @@ export const Location = z
  * A version a job or snapshot is recorded with (R61): `jobVersion`, the application's (its release, jar or
  * image), or `flinkVersion`. Free text, 1 to 256 characters, no control characters (C0, DEL or C1).
  */
-export const VersionLabel = z
-  .string()
-  .min(1)
-  .max(256)
-  .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, { error: 'must not contain control characters' });
+export const VersionLabel = withoutControlCharacters(z.string().min(1).max(256));
 
 export const StateHandle = z.strictObject({
   path: Location,
@@ -239,14 +242,14 @@ export const StorageConfig = z.strictObject({
 export type StorageConfig = z.infer<typeof StorageConfig>;
 
 export const Tasks = z
-  .array(TaskId)
+  .array(TaskIdInput)
   .min(1)
   .max(100_000)
   .refine((tasks) => new Set(tasks).size === tasks.length, { error: 'task ids must be unique' });
 
 /** A job's tasks; none for a job whose snapshots Flink reports itself (a managed job, R67). */
 export const TaskList = z
-  .array(TaskId)
+  .array(TaskIdInput)
   .max(100_000)
   .refine((tasks) => new Set(tasks).size === tasks.length, { error: 'task ids must be unique' });
 

@@ -16,7 +16,8 @@ import {
   StateHandle,
   StopWithSavepoint,
   TaskFailureReason,
-  TaskId,
+  TaskIdInput,
+  withoutControlCharacters,
   TaskList,
   JobSource,
   TriggerIdSchema,
@@ -69,7 +70,7 @@ function jobSchemas(defaults: { checkpointDir: string; savepointDir: string }) {
     jobPath: z.strictObject({ jobId: JobId }),
     snapshotPath: z.strictObject({ jobId: JobId, snapshotId: SnapshotIdParam }),
     configureJob: z.strictObject({
-      name: z.string().min(1).max(256).optional(),
+      name: withoutControlCharacters(z.string().min(1).max(256)).optional(),
       namespace: Namespace.optional().meta({
         description:
           'The namespace the job belongs to, set at registration (default `default`) and never changed; ' +
@@ -145,7 +146,7 @@ function snapshotTakingSchemas() {
     ack: AckBody,
     acks: z.array(AckBody).min(1).max(10_000),
     decline: z.strictObject({
-      taskId: TaskId,
+      taskId: TaskIdInput,
       reason: z.string().max(4096).optional().meta({ description: 'The task’s message, free text.' }),
       failureReason: TaskFailureReason.optional().meta({
         description:
@@ -239,7 +240,7 @@ function readingSchemas() {
 }
 
 const AckBody = z.strictObject({
-  taskId: TaskId,
+  taskId: TaskIdInput,
   stateSize: z.number().int().nonnegative().default(0),
   stateHandles: z.array(StateHandle).max(10_000).default([]),
   checkpointType: CheckpointType.optional().meta({

@@ -1,6 +1,6 @@
 import express, { type Request } from 'express';
 import { z } from 'zod';
-import { SubscriptionFields, SubscriptionId } from '@snapcat/domain';
+import { SubscriptionFields, SubscriptionId, withoutControlCharacters } from '@snapcat/domain';
 import type { WebhookService } from '@snapcat/webhooks';
 import { Problem } from './problem';
 import { parse } from './requests';
@@ -13,14 +13,14 @@ const schemas = {
     url: SubscriptionFields.url,
     eventTypes: SubscriptionFields.eventTypes.default([]),
     jobIds: SubscriptionFields.jobIds.default([]),
-    description: SubscriptionFields.description.default(''),
+    description: withoutControlCharacters(SubscriptionFields.description).default(''),
   }),
   update: z
     .strictObject({
       url: SubscriptionFields.url.optional(),
       eventTypes: SubscriptionFields.eventTypes.optional(),
       jobIds: SubscriptionFields.jobIds.optional(),
-      description: SubscriptionFields.description.optional(),
+      description: withoutControlCharacters(SubscriptionFields.description).optional(),
       enabled: z.boolean().optional(),
     })
     .refine((patch) => Object.keys(patch).length > 0, { error: 'name at least one field to change' }),

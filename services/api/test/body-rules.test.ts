@@ -433,6 +433,20 @@ describe('input a fuzzing review let through (session 39): a 4xx naming the fiel
     expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
+  // Names a client gives are shown in logs, webhooks and the console: no control characters, as versions.
+  it.each([
+    ['PUT', `/jobs/${JOB}`, { name: 'a\u0000b', tasks: ['a'] }, 'body.name'],
+    ['PUT', `/jobs/${JOB}`, { tasks: ['a', 'b\nc'] }, 'body.tasks[1]'],
+    ['POST', `/jobs/${JOB}/snapshots/1/acks`, { taskId: 'a\u001b[31m' }, 'body.taskId'],
+    ['POST', `/jobs/${JOB}/snapshots/1/decline`, { taskId: 'a\u0085' }, 'body.taskId'],
+  ])('%s %s with a control character is a 400 naming %s', async (method, path, body, field) => {
+    const before = await written();
+    const res = await http[method === 'PUT' ? 'put' : 'post'](`${BASE}${path}`).send(body);
+    expectProblem(res, 400, field);
+    expect(res.body.errors[0].message).toBe('must not contain control characters');
+    expect(await written()).toBe(before);
+  });
+
   // The body's integers were coerced: "0x10" recorded checkpoint 16, true 1, "1e3" 1000.
   it.each([['0x10'], [true], ['1e3'], ['16'], [1.5]])(
     'a restore with checkpointId %j is a 400',
