@@ -99,8 +99,8 @@ export class S3SnapshotStorage implements SnapshotStorage {
    * A bucket with versioning enabled (or suspended, with versions kept from before) keeps every object
    * snapcat deletes as a noncurrent version behind a delete marker: the bytes a discard reports reclaimed
    * are still stored (and billed) until a lifecycle rule expires noncurrent versions. Said, not refused: the
-   * catalogue is right either way. A bucket whose versioning may not be read (s3:GetBucketVersioning) is
-   * passed over.
+   * catalogue is right either way. A bucket whose versioning may not be read (s3:GetBucketVersioning, in the
+   * README's policy) is said too: it may be versioned.
    */
   async deletionCaveats(): Promise<string[]> {
     const caveats: string[] = [];
@@ -108,7 +108,15 @@ export class S3SnapshotStorage implements SnapshotStorage {
       const status = await this.client
         .send(new (s3Sdk().GetBucketVersioningCommand)({ Bucket: bucket }))
         .then((answer) => answer.Status)
-        .catch(() => undefined);
+        .catch((error: Error) => error);
+      if (status instanceof Error) {
+        caveats.push(
+          `the versioning of bucket ${bucket} could not be read (${status.name}: allow s3:GetBucketVersioning): ` +
+            'if it is versioned, what snapcat deletes stays stored as noncurrent versions and the bytes reclaimed ' +
+            'snapcat reports are freed only when a lifecycle rule expires them',
+        );
+        continue;
+      }
       if (status !== 'Enabled' && status !== 'Suspended') continue;
       caveats.push(
         `bucket ${bucket} has versioning ${status.toLowerCase()}: what snapcat deletes stays stored as noncurrent ` +
@@ -143,8 +151,10 @@ export class S3SnapshotStorage implements SnapshotStorage {
   }
 
   async remove(request: DeletionRequest): Promise<number> {
-    // A root without a key is a whole bucket: its listing would name nothing (and report success).
-    for (const location of request.locations) {
+    // A root without a key is a whole bucket: its listing would name nothing (and report success). A state
+    // handle naming a root is the object whose key is the root's own (`s3://b/root`, not under `root/`):
+    // outside every root's key space, so never deleted (a review deleted it through a handle).
+    for (const location of [...request.locations, ...request.stateHandles.map((h) => h.path)]) {
       const at = this.confine(location);
       if (this.roots.some((root) => root.bucket === at.bucket && root.key === at.key)) {
         throw new LocationRefusedError(location, STORAGE_ROOT_REFUSED);

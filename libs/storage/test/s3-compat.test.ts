@@ -176,7 +176,7 @@ it('a state handle whose HEAD is refused (403, as S3 answers for a key that is g
   expect(del.body).toContain('<Key>state/job/shared/f1</Key>');
 });
 
-it('says once that a versioned bucket keeps what snapcat deletes; passes over one whose versioning it may not read', async () => {
+it('says once that a versioned bucket keeps what snapcat deletes, and that one whose versioning it may not read may', async () => {
   const versioning = (status: string) =>
     `<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration><Status>${status}</Status></VersioningConfiguration>`;
   const twoBuckets = openSnapshotStorage(['s3://flink/state', 's3://flink/other', 's3://archive/x'], {
@@ -187,7 +187,10 @@ it('says once that a versioned bucket keeps what snapcat deletes; passes over on
       ? { status: 200, body: versioning('Enabled') }
       : { status: 403, body: '<Error><Code>AccessDenied</Code><Message>no</Message></Error>' };
   const caveats = await twoBuckets.deletionCaveats!();
-  expect(caveats).toEqual([expect.stringContaining('bucket flink has versioning enabled')]);
+  expect(caveats).toEqual([
+    expect.stringContaining('bucket flink has versioning enabled'),
+    expect.stringContaining('the versioning of bucket archive could not be read (AccessDenied'),
+  ]);
   expect(caveats[0]).toContain('NoncurrentVersionExpiration');
   // One request per bucket, not per root.
   expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([

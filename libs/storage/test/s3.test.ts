@@ -91,6 +91,16 @@ describe('s3 snapshot storage', () => {
     expect(await read('s3://snapcat/whole/job-b/chk-1/f')).toBe('bbbb');
   });
 
+  it('refuses a state handle naming a root: the object whose key is the root’s own lies outside its key space', async () => {
+    // `tricks/root` as an object is beside `tricks/root/…`, where snapcat's files are; no listing of the root
+    // shows it. A review deleted it through a handle.
+    await put(root, 'not a snapshot file');
+    await expect(
+      storage().remove({ locations: [], stateHandles: [{ path: root, sizeBytes: 19 }] }),
+    ).rejects.toThrow(/is a storage root/);
+    expect(await read(root)).toBe('not a snapshot file');
+  });
+
   it('takes s3a:// and s3p:// locations as the same store', async () => {
     await put(`${root}/alias/a`, 5);
     expect(await storage().remove({ locations: ['s3a://snapcat/tricks/root/alias'], stateHandles: [] })).toBe(
