@@ -174,10 +174,18 @@ export class S3SnapshotStorage implements SnapshotStorage {
       const deleted = await inParallel(batches, this.concurrency, (batch) => this.deleteBatch(bucket, batch));
       bytes += deleted.reduce((total, n) => total + n, 0);
     }
-    // The directories listed again: a store may answer DeleteObjects without deleting, and an object may have
-    // arrived since the listing. What is left fails the deletion (its discard is retried), so that the catalog
-    // says DISCARDED only when nothing of it is left.
-    const left = await this.objectsOf({ ...request, stateHandles: [] });
+    // The directories listed again, and each state handle deleted looked up by its key: a store may answer
+    // DeleteObjects without deleting (S3's quiet answer to a success is empty, so the answer cannot tell), and
+    // an object may have arrived since the listing. What is left fails the deletion (its discard is retried),
+    // so that the catalog says DISCARDED only when nothing of it is left.
+    const inDirectories = await this.objectsOf({ ...request, stateHandles: [] });
+    const directories = request.locations.map((l) => this.confine(l));
+    const handles = objects.filter(
+      (o) =>
+        !directories.some((d) => d.bucket === o.bucket && (o.key === d.key || o.key.startsWith(`${d.key}/`))),
+    );
+    const handlesLeft = await inParallel(handles, this.concurrency, (h) => this.listedObject(h));
+    const left = [...inDirectories, ...handlesLeft.filter((o) => o !== undefined)];
     if (left.length > 0) {
       throw new Error(
         `${left.length} objects are still there after their deletion (the first: ${url(left[0]!)}): tried again later`,
@@ -290,12 +298,26 @@ export class S3SnapshotStorage implements SnapshotStorage {
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 404) return undefined; // already gone: nothing to reclaim
-      // Without s3:ListBucket on the key itself (the policy above grants it for listings under the roots), S3
-      // answers a HEAD of a key that is gone with 403, not 404. Its size is unknown (counted 0); DeleteObjects,
+      // 403: without s3:ListBucket on the key itself S3 answers a HEAD of a key that is gone so, and a bucket
+      // policy may refuse HEAD (GetObject) of one that is there. The listing, which the README's policy grants
+      // under the roots, tells which, and the size. Not listable either: unknown (counted 0); DeleteObjects,
       // which is idempotent, deletes it if it is there, and says so if deleting is refused too.
-      if (status === 403) return 0;
+      if (status === 403) {
+        const listed = await this.listedObject(o).catch(() => ({ size: 0 }));
+        return listed?.size;
+      }
       throw error;
     }
+  }
+
+  /** The object at exactly this key, from a listing of one (the key sorts before every longer one). */
+  private async listedObject(o: S3Location): Promise<S3Object | undefined> {
+    const page = await this.withBackoff(() =>
+      this.client.send(new (s3Sdk().ListObjectsV2Command)({ Bucket: o.bucket, Prefix: o.key, MaxKeys: 1 })),
+    );
+    const first = page.Contents?.[0];
+    if (first?.Key !== o.key) return undefined;
+    return { bucket: o.bucket, key: o.key, size: first.Size ?? 0 };
   }
 
   /** Deletes one batch; keys that failed are retried with backoff. Returns the bytes deleted. */

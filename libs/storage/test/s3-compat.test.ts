@@ -163,17 +163,71 @@ it('the files under the roots leave out directory markers and keys the adapter w
   ]);
 });
 
-it('a state handle whose HEAD is refused (403, as S3 answers for a key that is gone without s3:ListBucket on it) is deleted all the same', async () => {
+it('a DeleteObjects answered 200 that did not delete a state handle fails the deletion too (looked up by its key afterwards)', async () => {
+  // Reported by a review against moto behind a proxy that answered 200 without passing the request on: the
+  // handle was reported deleted (9 bytes) and was still there.
   answer = (r) =>
     r.method === 'HEAD'
-      ? { status: 403, body: '' }
+      ? { status: 200, body: '' }
       : r.method === 'GET'
-        ? { status: 200, body: listing([]) }
+        ? { status: 200, body: listing(['state/job/shared/h1']) }
         : { status: 200, body: '<DeleteResult></DeleteResult>' };
+  const handle = { path: 's3://flink/state/job/shared/h1', sizeBytes: 9 };
+  await expect(storage().remove({ locations: [], stateHandles: [handle] })).rejects.toThrow(
+    /1 objects are still there after their deletion \(the first: s3:\/\/flink\/state\/job\/shared\/h1\)/,
+  );
+  const lookup = seen.find((r) => r.method === 'GET')!;
+  expect(lookup.url).toMatch(/list-type=2/);
+  expect(lookup.url).toMatch(/max-keys=1/);
+  expect(lookup.url).toMatch(/prefix=state%2Fjob%2Fshared%2Fh1/);
+});
+
+describe('a state handle whose HEAD is refused (403: S3 answers so for a key that is gone without s3:ListBucket on it, and a bucket policy may refuse HEAD of one that is there)', () => {
   const handle = { path: 's3://flink/state/job/shared/f1', sizeBytes: 7 };
-  expect(await storage().remove({ locations: [], stateHandles: [handle] })).toBe(0);
-  const del = seen.find((r) => r.method === 'POST')!;
-  expect(del.body).toContain('<Key>state/job/shared/f1</Key>');
+  const deleted = () =>
+    seen.some((r) => r.method === 'POST' && r.body.includes('<Key>state/job/shared/f1</Key>'));
+
+  it('listed there: measured by its listed size and deleted', async () => {
+    let gone = false;
+    answer = (r) => {
+      if (r.method === 'HEAD') return { status: 403, body: '' };
+      if (r.method === 'GET') {
+        const body = gone
+          ? listing([])
+          : listing(['state/job/shared/f1']).replace('<Size>10</Size>', '<Size>7</Size>');
+        return { status: 200, body };
+      }
+      gone = true;
+      return { status: 200, body: '<DeleteResult></DeleteResult>' };
+    };
+    expect(await storage().remove({ locations: [], stateHandles: [handle] })).toBe(7);
+    expect(deleted()).toBe(true);
+  });
+
+  it('listed as gone: nothing to delete', async () => {
+    answer = (r) =>
+      r.method === 'HEAD'
+        ? { status: 403, body: '' }
+        : r.method === 'GET'
+          ? { status: 200, body: listing(['state/job/shared/f1-other']) }
+          : { status: 200, body: '<DeleteResult></DeleteResult>' };
+    expect(await storage().remove({ locations: [], stateHandles: [handle] })).toBe(0);
+    expect(deleted()).toBe(false);
+  });
+
+  it('not listable either: deleted all the same, its size unknown (0)', async () => {
+    let posted = false;
+    answer = (r) => {
+      if (r.method === 'HEAD') return { status: 403, body: '' };
+      if (r.method === 'GET' && !posted)
+        return { status: 403, body: '<Error><Code>AccessDenied</Code><Message>no</Message></Error>' };
+      if (r.method === 'GET') return { status: 200, body: listing([]) };
+      posted = true;
+      return { status: 200, body: '<DeleteResult></DeleteResult>' };
+    };
+    expect(await storage().remove({ locations: [], stateHandles: [handle] })).toBe(0);
+    expect(deleted()).toBe(true);
+  });
 });
 
 it('says once that a versioned bucket keeps what snapcat deletes, and that one whose versioning it may not read may', async () => {
