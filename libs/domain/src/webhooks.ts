@@ -322,6 +322,8 @@ export function decideSubscription(
 export interface Deliverable {
   type: string;
   jobId?: string;
+  /** A WebhookDeliveryFailed's: the subscription whose delivery failed. */
+  subscriptionId?: string;
 }
 
 /**
@@ -338,6 +340,15 @@ export function subscriptionMatches(
   if (subscription.namespaces !== '*' && event.jobId !== undefined) {
     if (namespace === undefined || !grantsNamespace(subscription.namespaces, namespace)) return false;
   }
+  // Another subscription's failure names its receiver's answer (`lastError`: up to 512 bytes of its body, an
+  // internal address it could not reach): only a subscription of every namespace gets others' failures.
+  if (
+    event.type === 'WebhookDeliveryFailed' &&
+    subscription.namespaces !== '*' &&
+    event.subscriptionId !== subscription.id
+  ) {
+    return false;
+  }
   if (
     subscription.eventTypes.length > 0 &&
     !subscription.eventTypes.includes(event.type as SubscribableEventType)
@@ -353,7 +364,7 @@ export function subscriptionMatches(
 
 /**
  * The wait before attempt `attemptsMade + 1` (the schedule's entry for it), at least as long as the
- * receiver asked for with Retry-After; -1 when the schedule is exhausted.
+ * receiver asked for with Retry-After (up to the schedule's longest wait); -1 when the schedule is exhausted.
  */
 export function retryDelayMs(
   schedule: readonly number[],
@@ -362,7 +373,9 @@ export function retryDelayMs(
 ): number {
   const planned = schedule[attemptsMade];
   if (planned === undefined) return -1;
-  return Math.max(planned, retryAfterMs ?? 0);
+  // Honoured up to the schedule's longest wait: a receiver asking for years (Retry-After: 315360000) would
+  // hold its delivery, and the dispatcher's checkpoint behind it, that long.
+  return Math.max(planned, Math.min(retryAfterMs ?? 0, Math.max(...schedule)));
 }
 
 /** Retry-After in milliseconds from now: delta-seconds or an HTTP date; undefined when absent or unreadable. */

@@ -8,6 +8,7 @@ import {
   retryDelayMs,
   signingKeys,
   subscriptionMatches,
+  type Subscription,
   subscriptionView,
   type SealedSecret,
   type SubscriptionCommand,
@@ -156,12 +157,40 @@ describe('webhook subscriptions (domain)', () => {
     expect(subscriptionMatches(state.get(IDS[0]!)!, { type: 'WebhookSubscriptionCreated' })).toBe(false);
   });
 
+  test('a subscription limited to namespaces gets its own delivery failures only; one of every namespace gets all', () => {
+    const subscription = (id: string, namespaces: Subscription['namespaces']): Subscription => ({
+      id,
+      url: 'https://x.example/h',
+      eventTypes: [],
+      jobIds: [],
+      description: '',
+      namespaces,
+      enabled: true,
+      keys: [],
+      createdAt: '2026-12-05T00:00:00Z',
+      updatedAt: '2026-12-05T00:00:00Z',
+    });
+    const failure = (subscriptionId: string) => ({
+      type: 'WebhookDeliveryFailed',
+      jobId: JOB_A,
+      subscriptionId,
+    });
+    const teamB = subscription(IDS[0]!, ['team-b']);
+    const admin = subscription(IDS[1]!, '*');
+    // The admin's delivery of a team-b job failed: its lastError names the admin's receiver's answer.
+    expect(subscriptionMatches(teamB, failure(admin.id), 'team-b')).toBe(false);
+    expect(subscriptionMatches(teamB, failure(teamB.id), 'team-b')).toBe(true);
+    expect(subscriptionMatches(admin, failure(teamB.id), 'team-b')).toBe(true);
+  });
+
   test('retry delays follow the schedule, stretched by Retry-After, and end with it', () => {
     const schedule = [0, 5_000, 300_000];
     expect(retryDelayMs(schedule, 1)).toBe(5_000);
     expect(retryDelayMs(schedule, 2, 1_000)).toBe(300_000);
     expect(retryDelayMs(schedule, 1, 60_000)).toBe(60_000);
     expect(retryDelayMs(schedule, 3)).toBe(-1);
+    // Honoured up to the schedule's longest wait, not ten years (a review's receiver asked for 315360000 s).
+    expect(retryDelayMs(schedule, 1, 315_360_000_000)).toBe(300_000);
     const now = Date.parse('2026-11-24T10:00:00Z');
     expect(parseRetryAfter('120', now)).toBe(120_000);
     expect(parseRetryAfter('Tue, 24 Nov 2026 10:00:30 GMT', now)).toBe(30_000);
