@@ -362,9 +362,13 @@ export function subscriptionMatches(
   );
 }
 
+/** A Retry-After the schedule does not exceed is honoured up to this. */
+const RETRY_AFTER_HONOURED_MS = 3_600_000;
+
 /**
  * The wait before attempt `attemptsMade + 1` (the schedule's entry for it), at least as long as the
- * receiver asked for with Retry-After (up to the schedule's longest wait); -1 when the schedule is exhausted.
+ * receiver asked for with Retry-After (up to the schedule's longest wait or an hour); -1 when the schedule
+ * is exhausted.
  */
 export function retryDelayMs(
   schedule: readonly number[],
@@ -373,9 +377,9 @@ export function retryDelayMs(
 ): number {
   const planned = schedule[attemptsMade];
   if (planned === undefined) return -1;
-  // Honoured up to the schedule's longest wait: a receiver asking for years (Retry-After: 315360000) would
-  // hold its delivery, and the dispatcher's checkpoint behind it, that long.
-  return Math.max(planned, Math.min(retryAfterMs ?? 0, Math.max(...schedule)));
+  // Honoured up to the schedule's longest wait or an hour, whichever is longer: a receiver asking for years
+  // (Retry-After: 315360000) would hold its delivery, and the dispatcher's checkpoint behind it, that long.
+  return Math.max(planned, Math.min(retryAfterMs ?? 0, Math.max(...schedule, RETRY_AFTER_HONOURED_MS)));
 }
 
 /** Retry-After in milliseconds from now: delta-seconds or an HTTP date; undefined when absent or unreadable. */

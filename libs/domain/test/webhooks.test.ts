@@ -189,8 +189,10 @@ describe('webhook subscriptions (domain)', () => {
     expect(retryDelayMs(schedule, 2, 1_000)).toBe(300_000);
     expect(retryDelayMs(schedule, 1, 60_000)).toBe(60_000);
     expect(retryDelayMs(schedule, 3)).toBe(-1);
-    // Honoured up to the schedule's longest wait, not ten years (a review's receiver asked for 315360000 s).
-    expect(retryDelayMs(schedule, 1, 315_360_000_000)).toBe(300_000);
+    // Honoured up to the schedule's longest wait or an hour, not ten years (a review's receiver asked for
+    // 315360000 s).
+    expect(retryDelayMs(schedule, 1, 315_360_000_000)).toBe(3_600_000);
+    expect(retryDelayMs([0, 7_200_000], 1, 315_360_000_000)).toBe(7_200_000);
     const now = Date.parse('2026-11-24T10:00:00Z');
     expect(parseRetryAfter('120', now)).toBe(120_000);
     expect(parseRetryAfter('Tue, 24 Nov 2026 10:00:30 GMT', now)).toBe(30_000);

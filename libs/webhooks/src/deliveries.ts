@@ -44,10 +44,20 @@ export interface DeliveryRecord {
 const LOG_TTL_SECONDS = 30 * 24 * 3600;
 const LOG_PER_SUBSCRIPTION = 1000;
 
-/** Records the delivery unless it is known (a replayed event must not reset the status of a finished one). */
+/**
+ * Records the delivery unless it is known (a replayed event must not reset the status of a finished one), and
+ * ranks it unsettled at its position (ARGV[4], ARGV[5]; empty: not tracked) unless it settled already: a
+ * settled one is never settled again, so ranked it would hold the dispatcher's checkpoint there for good.
+ */
 const RECORD = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local known = redis.call('EXISTS', KEYS[1]) == 1
+if known and redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
+  redis.call('HSETNX', KEYS[4], ARGV[3], ARGV[5])
+end
+if known then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -${LOG_PER_SUBSCRIPTION + 1})
@@ -94,22 +104,20 @@ export class Deliveries {
       createdAt: new Date(now).toISOString(),
       updatedAt: new Date(now).toISOString(),
     };
-    const pipeline = this.redis.multi();
-    pipeline.eval(
+    await this.redis.eval(
       RECORD,
-      2,
+      4,
       this.keys.delivery(job.deliveryId),
       this.keys.bySubscription(job.subscriptionId),
+      this.keys.unsettled,
+      this.keys.unsettledFrom,
       LOG_TTL_SECONDS,
       now,
       job.deliveryId,
+      after ? Number(after.commit) : '',
+      after ? formatPosition(after) : '',
       ...Object.entries(fields).flat(),
     );
-    if (after) {
-      pipeline.zadd(this.keys.unsettled, 'NX', Number(after.commit), job.deliveryId);
-      pipeline.hsetnx(this.keys.unsettledFrom, job.deliveryId, formatPosition(after));
-    }
-    await pipeline.exec();
     await this.add(job, job.deliveryId);
   }
 

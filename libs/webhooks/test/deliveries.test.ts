@@ -221,6 +221,28 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
     }
   });
 
+  it('a delivery enqueued again after it settled (its event handled twice) is not unsettled again', async () => {
+    // Ranked again, it would never be settled again (its BullMQ job is done): the dispatcher's checkpoint would
+    // stay before its event for good, and a Redis loss would send everything since again (a review found it).
+    const own = new Deliveries(redis, connection, `${prefix}-settled`, 1);
+    try {
+      const j = job();
+      await own.enqueue(j, T0, { commit: 42n, prepare: 42n });
+      await own.settle(j.deliveryId, 'succeeded', T0);
+      await own.enqueue(j, T0, { commit: 42n, prepare: 42n });
+      expect(await own.oldestUnsettled()).toBeUndefined();
+      expect(await own.get(j.deliveryId)).toMatchObject({ status: 'succeeded' });
+      // A pending one enqueued again stays ranked where it first was.
+      const k = job();
+      await own.enqueue(k, T0, { commit: 50n, prepare: 50n });
+      await own.enqueue(k, T0, { commit: 60n, prepare: 60n });
+      expect(await own.oldestUnsettled()).toEqual({ commit: 50n, prepare: 50n });
+    } finally {
+      await own.close();
+      await deleteKeys(`${prefix}-settled`);
+    }
+  });
+
   it('of deliveries tied on the commit position, answers the earliest position, wherever it ranks among them', async () => {
     // Ranked by commit alone, ties come back in the order of their ids; the earliest position is the middle one.
     const own = new Deliveries(redis, connection, `${prefix}-ties`, 1);
