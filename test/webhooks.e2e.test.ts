@@ -282,6 +282,9 @@ describe('webhooks: signed, retried, at-least-once delivery (real receivers, Red
     const log = (await api.get(`/webhooks/${sub.id}/deliveries`)).body.deliveries[0];
     expect(log.attempts).toHaveLength(2);
     expect((await api.post(`/webhooks/${sub.id}/deliveries/nope/redeliver`)).status).toBe(404);
+    // Another key of the delivery log (a list) was read as a delivery: a 500, found by a review.
+    const crafted = await api.post(`/webhooks/${sub.id}/deliveries/${delivery.id}:attempts/redeliver`);
+    expect(crafted).toMatchObject({ status: 400, body: { errors: [{ field: 'path.deliveryId' }] } });
 
     const test = await api.post(`/webhooks/${sub.id}/test`);
     expect(test.status).toBe(202);

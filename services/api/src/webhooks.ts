@@ -8,7 +8,15 @@ import { principalOf } from './access';
 
 const schemas = {
   path: z.strictObject({ subscriptionId: SubscriptionId }),
-  deliveryPath: z.strictObject({ subscriptionId: SubscriptionId, deliveryId: z.string().min(1).max(256) }),
+  deliveryPath: z.strictObject({
+    subscriptionId: SubscriptionId,
+    // `<event id>-<subscription id>`: no colon, which would name another key of the delivery log (a 500).
+    deliveryId: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[A-Za-z0-9_-]+$/, { error: 'must be a delivery id: letters, digits, - and _' }),
+  }),
   create: z.strictObject({
     url: SubscriptionFields.url,
     eventTypes: SubscriptionFields.eventTypes.default([]),
