@@ -19,9 +19,14 @@ for (const [network, prefix] of [
   refused.addSubnet(network, prefix, 'ipv4');
 }
 for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
+  ['::', 96], // unspecified, loopback, and IPv4-compatible (::7f00:1 is 127.0.0.1)
+  ['::ffff:0:0:0', 96], // IPv4-translated
+  ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): the IPv4 it carries is the network's own choice
+  ['100::', 64], // discard
+  ['2001::', 32], // Teredo: a tunnel to whatever IPv4 it encodes
+  ['2002::', 16], // 6to4: likewise
   ['fc00::', 7], // unique local
+  ['fec0::', 10], // site-local (deprecated, still routed by some networks)
   ['fe80::', 10], // link-local
   ['ff00::', 8], // multicast
 ] as const) {

@@ -106,6 +106,16 @@ describe('address guard', () => {
     ['64:ff9b::808:808', false], // 8.8.8.8
     ['64:ff9b::a00:1:5', false], // 64:ff9b:0:0:0:a00:1:5, outside 64:ff9b::/96: no IPv4 in it
     ['::ffff:7f00:1:5', false], // 0:0:0:0:ffff:7f00:1:5, outside ::ffff:0:0/96: not 127.0.0.1
+    // Ranges carrying IPv4 or reaching a local network a review found let through:
+    ['::7f00:1', true], // IPv4-compatible 127.0.0.1
+    ['::a00:1', true], // IPv4-compatible 10.0.0.1
+    ['::ffff:0:7f00:1', true], // IPv4-translated
+    ['64:ff9b:1::a00:1', true], // local-use NAT64
+    ['2002:7f00:1::1', true], // 6to4 of 127.0.0.1
+    ['2001:0:4136:e378::1', true], // Teredo
+    ['fec0::1', true], // site-local
+    ['100::1', true], // discard
+    ['2606:4700:4700::1111', false], // a public address
     ['', true],
   ])('isPrivateAddress(%s) is %s', (address, expected) => {
     expect(isPrivateAddress(address)).toBe(expected);
