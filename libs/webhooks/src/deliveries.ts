@@ -199,6 +199,40 @@ export class Deliveries {
     );
   }
 
+  /**
+   * Drops the subscription's deliveries still waiting in the queue (a first attempt not taken yet, or a retry
+   * delayed by hours), once it is deleted or disabled: each is settled `skipped` now rather than when its
+   * attempt comes due, so that nothing holds the dispatcher's checkpoint for it. One being sent finishes.
+   */
+  async dropQueued(subscriptionId: string, now: number): Promise<number> {
+    const ids = await this.redis.zrange(this.keys.bySubscription(subscriptionId), 0, -1);
+    let dropped = 0;
+    for (const id of ids) {
+      const [status, redeliveries] = await this.redis.hmget(this.keys.delivery(id), 'status', 'redeliveries');
+      if (status !== 'pending') continue;
+      const rounds = Number(redeliveries ?? 0);
+      const bullIds = [id, ...Array.from({ length: rounds }, (_, i) => `${id}-r${i + 1}`)];
+      let waiting = false;
+      for (const bullId of bullIds) {
+        const job = await this.queue.getJob(bullId);
+        const state = job && (await job.getState());
+        if (state !== 'delayed' && state !== 'waiting' && state !== 'prioritized') continue;
+        // A job a worker took meanwhile cannot be removed: it runs, and skips the delivery itself.
+        if (
+          await job!.remove().then(
+            () => true,
+            () => false,
+          )
+        )
+          waiting = true;
+      }
+      if (!waiting) continue;
+      await this.settle(id, 'skipped', now);
+      dropped += 1;
+    }
+    return dropped;
+  }
+
   /** The position before the oldest unsettled delivery's event; undefined when every delivery settled. */
   async oldestUnsettled(): Promise<Position | undefined> {
     const [oldest, score] = await this.redis.zrange(this.keys.unsettled, 0, 0, 'WITHSCORES');

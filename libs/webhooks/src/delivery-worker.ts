@@ -119,7 +119,9 @@ async function deliver(deps: DeliveryWorkerDeps, job: Job<DeliveryJob>): Promise
   if (gone) {
     await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId });
     log.warn('webhook receiver answered 410 Gone; subscription disabled', attemptFields);
-    return deliveries.settle(deliveryId, 'gone', deps.now());
+    await deliveries.settle(deliveryId, 'gone', deps.now());
+    await deliveries.dropQueued(subscriptionId, deps.now());
+    return;
   }
   if (retrying) {
     log.warn('webhook delivery attempt failed; retrying', attemptFields);

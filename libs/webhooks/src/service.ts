@@ -75,12 +75,15 @@ export class WebhookService {
       subscriptionId,
       ...patch,
     });
+    if (patch.enabled === false) await this.deps.deliveries.dropQueued(subscriptionId, this.deps.now());
     return this.view(state.get(subscriptionId)!);
   }
 
+  /** Deletes the subscription; its deliveries still queued are dropped (settled `skipped`). */
   async delete(subscriptionId: string, grant: NamespaceGrant = '*'): Promise<void> {
     await this.existing(subscriptionId, grant);
     await this.deps.subscriptions.execute({ type: 'DeleteSubscription', subscriptionId });
+    await this.deps.deliveries.dropQueued(subscriptionId, this.deps.now());
   }
 
   /** A new secret; the previous one keeps signing for the overlap, so receivers can switch without loss. */

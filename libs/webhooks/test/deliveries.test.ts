@@ -243,6 +243,39 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
     }
   });
 
+  it('drops the deliveries of a subscription still queued (first attempts and redeliveries), settled skipped; not the settled ones nor another subscription’s', async () => {
+    const own = new Deliveries(redis, connection, `${prefix}-drop`, 3);
+    try {
+      const queued = job({ subscriptionId: 'wh_dropped00' });
+      const redelivered = job({ subscriptionId: 'wh_dropped00' });
+      const done = job({ subscriptionId: 'wh_dropped00' });
+      const other = job({ subscriptionId: 'wh_kept0000' });
+      for (const [j, commit] of [
+        [queued, 10n],
+        [redelivered, 11n],
+        [done, 12n],
+        [other, 13n],
+      ] as const) {
+        await own.enqueue(j, T0, { commit, prepare: commit });
+      }
+      await own.settle(redelivered.deliveryId, 'failed', T0);
+      await own.redeliver((await own.get(redelivered.deliveryId))!, T0);
+      await own.settle(done.deliveryId, 'succeeded', T0);
+      expect(await own.dropQueued('wh_dropped00', T0 + 1000)).toBe(2);
+      for (const j of [queued, redelivered]) {
+        expect(await own.get(j.deliveryId)).toMatchObject({ status: 'skipped' });
+      }
+      expect(await own.get(done.deliveryId)).toMatchObject({ status: 'succeeded' });
+      expect(await own.queue.getJob(queued.deliveryId)).toBeUndefined();
+      expect(await own.queue.getJob(`${redelivered.deliveryId}-r1`)).toBeUndefined();
+      expect(await own.queue.getJob(other.deliveryId)).toBeDefined();
+      expect(await own.oldestUnsettled()).toEqual({ commit: 13n, prepare: 13n });
+    } finally {
+      await own.close();
+      await deleteKeys(`${prefix}-drop`);
+    }
+  });
+
   it('of deliveries tied on the commit position, answers the earliest position, wherever it ranks among them', async () => {
     // Ranked by commit alone, ties come back in the order of their ids; the earliest position is the middle one.
     const own = new Deliveries(redis, connection, `${prefix}-ties`, 1);

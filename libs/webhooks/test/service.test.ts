@@ -143,6 +143,19 @@ describe('WebhookService: subscriptions', () => {
 });
 
 describe('WebhookService: the delivery log', () => {
+  it('disabling or deleting a subscription drops its deliveries still queued (README: they are dropped), not at their next attempt hours later', async () => {
+    const { service: s } = service();
+    for (const end of ['disable', 'delete'] as const) {
+      const { id } = await s.create(input);
+      const sent = await s.test(id);
+      expect(await deliveries.queue.getJob(sent.deliveryId)).toBeDefined();
+      if (end === 'disable') await s.update(id, { enabled: false });
+      else await s.delete(id);
+      expect(await deliveries.queue.getJob(sent.deliveryId)).toBeUndefined();
+      expect(await deliveries.get(sent.deliveryId)).toMatchObject({ status: 'skipped' });
+    }
+  });
+
   it('sends a test message through the queue: a WebhookTest payload, a msg_ id, logged as pending', async () => {
     const { service: s } = service();
     const { id } = await s.create(input);
