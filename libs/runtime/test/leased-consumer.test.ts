@@ -180,36 +180,39 @@ describe('a leased log consumer that meets an event it cannot read', () => {
 
 // Redis acknowledged a position, then lost it (a failover to a replica that lagged): the running consumer
 // sees its position go back and consumes again from there, rather than going on past what it had done.
-describe('a leased log consumer whose Redis loses acknowledged writes', () => {
-  let redis: IORedis;
-  const keyPrefix = `snapcat-test-rewound-${process.pid}-${randomUUID()}`;
-  let saver: Recorder | undefined;
-  beforeAll(() => {
-    redis = new IORedis('redis://127.0.0.1:6379');
-  });
+/**
+ * A saving consumer of its own store, on Redis under a key prefix of its own; stopped, its keys deleted and
+ * Redis disconnected after the describe block it is set up in.
+ */
+function savingConsumer(name: string) {
+  const keyPrefix = `snapcat-test-${name}-${process.pid}-${randomUUID()}`;
+  const redis = new IORedis('redis://127.0.0.1:6379');
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const store = new MemoryEventStore();
+  const saver = new Recorder(store, redis, keyPrefix, errors, 'saver', undefined, true, warnings);
   afterAll(async () => {
-    await saver?.stop();
+    await saver.stop();
     const keys = await redis.keys(`${keyPrefix}:*`);
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
   });
+  return { keyPrefix, redis, errors, warnings, store, saver };
+}
+
+describe('a leased log consumer whose Redis loses acknowledged writes', () => {
+  const { keyPrefix, redis, errors, store, saver } = savingConsumer('rewound');
 
   it('says so and consumes again from the position Redis holds', async () => {
-    const store = new MemoryEventStore();
-    const errors: string[] = [];
-    saver = new Recorder(store, redis, keyPrefix, errors, 'saver', undefined, true);
     saver.start();
-    await until(() => saver!.active, 5000);
+    await until(() => saver.active, 5000);
     for (const n of [1, 2, 3])
       await store.append(`s-${n}`, [{ id: randomUUID(), type: 'T', data: {} }], 'any');
-    await until(() => saver!.seen.length === 3 && saver!.savedPosition !== undefined, 5000);
-    await until(
-      () => formatPosition(saver!.savedPosition!) === formatPosition(saver!.seen[2]!.position),
-      5000,
-    );
+    await until(() => saver.seen.length === 3 && saver.savedPosition !== undefined, 5000);
+    await until(() => formatPosition(saver.savedPosition!) === formatPosition(saver.seen[2]!.position), 5000);
     // Redis comes back with the position after the first event only.
     await redis.set(`${keyPrefix}:position`, formatPosition(saver.seen[0]!.position));
-    await until(() => saver!.seen.length === 5, 5000);
+    await until(() => saver.seen.length === 5, 5000);
     expect(saver.seen.slice(3).map((e) => e.streamId)).toEqual(['s-2', 's-3']);
     expect(errors).toEqual([
       'saver: Redis lost writes it had acknowledged; consuming the log again from its position',
@@ -222,50 +225,29 @@ describe('a leased log consumer whose Redis loses acknowledged writes', () => {
 });
 
 describe('a leased log consumer deposed while it handles an event', () => {
-  let redis: IORedis;
-  const keyPrefix = `snapcat-test-deposed-${process.pid}-${randomUUID()}`;
-  let saver: Recorder | undefined;
-  beforeAll(() => {
-    redis = new IORedis('redis://127.0.0.1:6379');
-  });
-  afterAll(async () => {
-    await saver?.stop();
-    const keys = await redis.keys(`${keyPrefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  });
+  const { keyPrefix, redis, errors, warnings, store, saver } = savingConsumer('deposed');
 
   it('does not set the position back under its successor: it stands by, and takes over from what the successor saved', async () => {
-    const store = new MemoryEventStore();
-    const errors: string[] = [];
-    const warnings: string[] = [];
-    saver = new Recorder(store, redis, keyPrefix, errors, 'saver', undefined, true, warnings);
     saver.start();
-    await until(() => saver!.active, 5000);
+    await until(() => saver.active, 5000);
     for (const n of [1, 2, 3])
       await store.append(`s-${n}`, [{ id: randomUUID(), type: 'T', data: {} }], 'any');
-    await until(() => saver!.seen.length === 3, 5000);
-    await until(
-      () => formatPosition(saver!.savedPosition!) === formatPosition(saver!.seen[2]!.position),
-      5000,
-    );
+    await until(() => saver.seen.length === 3, 5000);
+    await until(() => formatPosition(saver.savedPosition!) === formatPosition(saver.seen[2]!.position), 5000);
     // Paused past its lease: a successor took it over and saved where it got to, the third event. Until the
     // saver's next tick notices, its subscription still delivers the fourth event.
     const successors = formatPosition(saver.seen[2]!.position);
     await redis.set(`${keyPrefix}:lease`, 'successor', 'PX', 400);
     await store.append('s-4', [{ id: randomUUID(), type: 'T', data: {} }], 'any');
-    await until(() => saver!.seen.length === 4, 5000);
+    await until(() => saver.seen.length === 4, 5000);
     await until(() => warnings.length > 0, 5000);
     expect(await redis.get(`${keyPrefix}:position`)).toBe(successors);
     expect(warnings[0]).toBe('saver lost its lease; standing by');
     // The successor's lease lapses without a further save: the saver takes over from the stored position and
     // handles the fourth event again (its save had not landed), without a false alarm of lost writes.
-    await until(() => saver!.seen.length === 5, 5000);
+    await until(() => saver.seen.length === 5, 5000);
     expect(saver.seen[4]!.streamId).toBe('s-4');
-    await until(
-      () => formatPosition(saver!.savedPosition!) === formatPosition(saver!.seen[4]!.position),
-      5000,
-    );
+    await until(() => formatPosition(saver.savedPosition!) === formatPosition(saver.seen[4]!.position), 5000);
     expect(await redis.get(`${keyPrefix}:position`)).toBe(formatPosition(saver.seen[4]!.position));
     expect(errors).toEqual([]);
   });
