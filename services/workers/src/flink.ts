@@ -450,20 +450,36 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
  * Kubernetes operator, `flink stop`, the web UI) ends the job within a second of its savepoint, and the status
  * recorded first ended the mirror with that savepoint unread (a review lost it in 3 runs of 6); a checkpoint
  * completed just before a failover was aborted by RESTARTING (R45). When the history cannot be read now, the
- * status waits for the next poll.
+ * status waits for the next poll, for a minute at most: a history Flink never answers must not freeze the
+ * status (recorded then, said as an error).
  */
 async function mirroredFirst(jobId: string, deps: FlinkConnectorDeps): Promise<boolean> {
   try {
     await mirror({ jobId }, deps);
+    historyUnreadableSince.delete(jobId);
     return true;
   } catch (error) {
-    deps.log.warn('flink job status not recorded yet: its checkpoint history could not be read first', {
-      job: jobId,
-      error: (error as Error).message,
-    });
-    return false;
+    const since = historyUnreadableSince.get(jobId) ?? Date.now();
+    historyUnreadableSince.set(jobId, since);
+    const fields = { job: jobId, error: (error as Error).message };
+    if (Date.now() - since < HISTORY_WAIT_MS) {
+      deps.log.warn(
+        'flink job status not recorded yet: its checkpoint history could not be read first',
+        fields,
+      );
+      return false;
+    }
+    historyUnreadableSince.delete(jobId);
+    deps.log.error(
+      'flink job status recorded without its checkpoint history, unreadable for a minute',
+      fields,
+    );
+    return true;
   }
 }
+/** Since when each job's history could not be read before a status change (per process). */
+const historyUnreadableSince = new Map<string, number>();
+const HISTORY_WAIT_MS = 60_000;
 
 /**
  * R67: takes a pending savepoint of a managed job in Flink (stop-with-savepoint for a terminating one),
