@@ -115,6 +115,16 @@ export class WebhookService {
         `delivery ${deliveryId} is not in the log`,
       );
     }
+    // A delivery still being attempted: a second job would POST side by side with it (the same webhook-id)
+    // and both would write its record (a review saw three parallel POSTs and attempts 1,1,1,2,2,2).
+    if (record.status === 'pending') {
+      throw new CommandRejected(
+        'CONFLICT',
+        'deliveryId',
+        'delivery-pending',
+        `delivery ${deliveryId} is still being attempted: redeliver it once it succeeded, failed or was skipped`,
+      );
+    }
     await this.deps.deliveries.redeliver(record, this.deps.now());
     return { deliveryId, messageId: record.messageId };
   }

@@ -188,6 +188,14 @@ describe('WebhookService: the delivery log', () => {
     const a = await s.create(input);
     const b = await s.create(input);
     const sent = await s.test(a.id);
+    // Still being attempted: a redelivery would run beside it.
+    expect(await rejection(s.redeliver(a.id, sent.deliveryId))).toMatchObject({
+      code: 'CONFLICT',
+      field: 'deliveryId',
+      rule: 'delivery-pending',
+    });
+    expect(await deliveries.queue.getJob(`${sent.deliveryId}-r1`)).toBeUndefined();
+    await deliveries.settle(sent.deliveryId, 'failed', Date.now());
     expect(await s.redeliver(a.id, sent.deliveryId)).toEqual(sent);
     expect(await deliveries.queue.getJob(`${sent.deliveryId}-r1`)).toBeDefined();
     for (const [subscriptionId, deliveryId] of [

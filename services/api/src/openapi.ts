@@ -861,9 +861,11 @@ function webhookDeliveryRoutes(): DescribedRoute[] {
         operationId: 'redeliverWebhook',
         tags,
         summary: 'Send a delivery again',
-        description: 'The same webhook-id and body, with fresh attempts.',
+        description:
+          'The same webhook-id and body, with fresh attempts. 409 `delivery-pending` while the delivery is ' +
+          'still being attempted (its attempts would run side by side).',
         requestParams: { path: webhookSchemas.deliveryPath },
-        responses: responses({ 202: json(S.DeliveryReceipt, 'Queued.') }, problems),
+        responses: responses({ 202: json(S.DeliveryReceipt, 'Queued.') }, [...problems, 409]),
       },
     },
     {
