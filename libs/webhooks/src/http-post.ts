@@ -34,6 +34,9 @@ export function postWebhook(options: {
   }
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
+    // The status the receiver answered, once its status line arrived: a body still coming at the timeout does
+    // not unsay it (a 2xx whose body trickled in was counted a failure and sent again, a review found).
+    let answered: number | undefined;
     const req = send(url, {
       method: 'POST',
       headers: {
@@ -46,12 +49,10 @@ export function postWebhook(options: {
       ...(options.allowPrivate ? {} : { lookup: publicOnlyLookup }),
     });
     req.on('response', (res) => {
+      answered = res.statusCode;
       let kept = '';
       res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (kept.length < KEPT_BODY) kept += chunk.slice(0, KEPT_BODY - kept.length);
-      });
-      res.on('end', () => {
+      const end = () => {
         const statusCode = res.statusCode ?? 0;
         const ok = statusCode >= 200 && statusCode < 300;
         resolve({
@@ -60,7 +61,16 @@ export function postWebhook(options: {
           ...(ok ? {} : { error: `HTTP ${statusCode}${kept ? `: ${kept}` : ''}` }),
           ...(res.headers['retry-after'] ? { retryAfter: res.headers['retry-after'] } : {}),
         });
+      };
+      res.on('data', (chunk: string) => {
+        kept += chunk.slice(0, KEPT_BODY - kept.length);
+        // What is kept is all that is read: the rest of a long body is not waited for.
+        if (kept.length >= KEPT_BODY) {
+          end();
+          res.destroy();
+        }
       });
+      res.on('end', end);
       res.on('error', (error) =>
         resolve({ statusCode: res.statusCode, latencyMs: latency(), error: error.message }),
       );
@@ -68,8 +78,13 @@ export function postWebhook(options: {
     req.on('error', (error) => {
       const timedOut = error.name === 'AbortError' || error.name === 'TimeoutError';
       resolve({
+        ...(answered !== undefined ? { statusCode: answered } : {}),
         latencyMs: latency(),
-        error: timedOut ? `no answer within ${options.timeoutMs} ms` : error.message,
+        error: !timedOut
+          ? error.message
+          : answered === undefined
+            ? `no answer within ${options.timeoutMs} ms`
+            : `the answer's body did not end within ${options.timeoutMs} ms`,
       });
     });
     req.end(options.body);

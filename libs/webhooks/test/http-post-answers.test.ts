@@ -147,6 +147,29 @@ describe('postWebhook', () => {
     expect(result.error).not.toBe('');
   });
 
+  it('a 2xx whose body is still coming at the timeout keeps its status (it was counted a failure and sent again)', async () => {
+    handle = (_req, _body, res) => {
+      res.writeHead(200);
+      res.write('.'); // and never ends
+    };
+    const result = await post('/trickle', { timeoutMs: 150 });
+    expect(result).toEqual({
+      statusCode: 200,
+      latencyMs: expect.any(Number),
+      error: "the answer's body did not end within 150 ms",
+    });
+  });
+
+  it('a body longer than what is kept is not waited for', async () => {
+    handle = (_req, _body, res) => {
+      res.writeHead(500);
+      res.write('x'.repeat(600)); // and never ends
+    };
+    const result = await post('/long', { timeoutMs: 1_500 });
+    expect(result).toMatchObject({ statusCode: 500, error: `HTTP 500: ${'x'.repeat(512)}` });
+    expect(result.latencyMs).toBeLessThan(1_000);
+  });
+
   it('a refused connection is an error with the system’s message', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
