@@ -159,7 +159,8 @@ export async function verifyReadModel(
     const [want, have] = [deleted.get(jobId) ?? null, deletedNow[jobId] ?? null];
     if (want !== have) differences.push({ key: `${space.deleted} ${jobId}`, expected: want, actual: have });
   }
-  const jobIds = new Set([...states.keys(), ...(await redis.zrange(space.jobs, 0, -1))]);
+  const indexed = new Set(await redis.zrange(space.jobs, 0, -1));
+  const jobIds = new Set([...states.keys(), ...indexed]);
   for (const jobId of jobIds) {
     const actual = await jobAsApplied(redis, space, jobId);
     let expected: JobState | null = states.get(jobId) ?? null;
@@ -179,6 +180,12 @@ export async function verifyReadModel(
     if (!expected) {
       compare(space.job(jobId), null, actual.summary === null ? null : 'present');
       continue;
+    }
+    // The lists (REST and GraphQL `jobs`) read the index: a job missing there is missing from every list.
+    compare(`${space.jobs} ${jobId}`, 'indexed', indexed.has(jobId) ? 'indexed' : null);
+    // A job's pages read its snapshot index, ranked by id: a wrong rank shows a page out of order.
+    for (const [id, rank] of actual.ranks) {
+      if (rank !== id) compare(`${space.snapshots(jobId)} ${id}`, id, rank);
     }
     const { summary, tasks } = storedJobViews(expected);
     compare(space.job(jobId), summary, actual.summary);
@@ -200,11 +207,13 @@ async function jobAsApplied(redis: Redis, space: KeySpace, jobId: string) {
   const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
   for (let attempt = 0; ; attempt += 1) {
     const before = await redis.hget(space.applied, jobId);
-    const [summary, tasks, ids] = await Promise.all([
+    const [summary, tasks, ranked] = await Promise.all([
       redis.get(space.job(jobId)),
       redis.get(space.jobTasks(jobId)),
-      redis.zrange(space.snapshots(jobId), 0, -1),
+      redis.zrange(space.snapshots(jobId), 0, -1, 'WITHSCORES'),
     ]);
+    const ids = ranked.filter((_, i) => i % 2 === 0);
+    const ranks = new Map(ids.map((id, i) => [Number(id), Number(ranked[2 * i + 1])]));
     const views = ids.length ? await redis.mget(...ids.map((id) => space.snapshot(jobId, Number(id)))) : [];
     const after = await redis.hget(space.applied, jobId);
     if (before === after) {
@@ -213,6 +222,7 @@ async function jobAsApplied(redis: Redis, space: KeySpace, jobId: string) {
         summary: parse(summary),
         tasks: parse(tasks),
         snapshots: new Map(ids.map((id, i) => [Number(id), parse(views[i] ?? null)])),
+        ranks,
       };
     }
     if (attempt >= 20) throw new Error(`job ${jobId} kept changing while the audit read it (20 tries)`);

@@ -187,6 +187,22 @@ describe('rebuildReadModel and verifyReadModel', () => {
     );
   });
 
+  it('the audit checks the indexes the lists and pages read: a job left out of the job index, a snapshot ranked out of order (a review)', async () => {
+    const store = new MemoryEventStore();
+    await writeJob(store, job(1), 3);
+    await writeJob(store, job(2), 0);
+    const prefix = fresh('indexes');
+    await rebuildReadModel(store, redis, prefix);
+    const space = new ReadModelKeys(prefix).space(1);
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
+    await redis.zrem(space.jobs, job(2)); // gone from GET /jobs and GraphQL `jobs`
+    await redis.zadd(space.snapshots(job(1)), 999, '2'); // job(1)'s first page starts with snapshot 2
+    expect((await verifyReadModel(store, redis, prefix)).map((d) => [d.key, d.expected, d.actual])).toEqual([
+      [`${space.snapshots(job(1))} 2`, 2, 999],
+      [`${space.jobs} ${job(2)}`, 'indexed', null],
+    ]);
+  });
+
   it('a job listed but never applied, with no view, is no difference; one with a view is', async () => {
     const store = new MemoryEventStore();
     await writeJob(store, job(1), 0);
@@ -272,6 +288,7 @@ describe('rebuildReadModel and verifyReadModel', () => {
     expect(await verifyReadModel(store, redis, prefix)).toEqual(
       JSON.parse(
         JSON.stringify([
+          { key: `${space.jobs} ${job(1)}`, expected: 'indexed', actual: null },
           { key: space.job(job(1)), expected: summary, actual: null },
           { key: space.jobTasks(job(1)), expected: tasks, actual: null },
         ]),
