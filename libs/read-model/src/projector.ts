@@ -126,6 +126,8 @@ export class Projector {
   private written: Position | undefined;
   /** The log's end when this projector started to follow a space not yet complete; written, it is. */
   private completeAt: Position | undefined;
+  /** The position of the last event this process published to live subscriptions. */
+  private announced: Position | undefined;
   /** The latest position this subscription delivered (an event's or a checkpoint's), from where it started. */
   private received: Position = START;
   private readonly refusals: ConsumerBlocks;
@@ -485,11 +487,18 @@ export class Projector {
     }
   }
 
-  /** Records each written event's lag, and publishes it (`deps.publish`) now that it is visible. */
+  /**
+   * Records each written event's lag, and publishes it (`deps.publish`) now that it is visible. An event this
+   * process published before is not published again: after Redis lost the read model (or acknowledged
+   * writes) the log is projected again, and live subscriptions received the whole history a second time (a
+   * review).
+   */
   private announceWritten(applied: DecodedEvent[]): void {
     const now = Date.now();
     for (const { recorded, event } of applied) {
       this.lags.push(now - recorded.created.getTime());
+      if (this.announced && comparePositions(recorded.position, this.announced) <= 0) continue;
+      this.announced = recorded.position;
       this.deps.publish?.({
         jobId: event.jobId,
         type: event.type,

@@ -987,6 +987,10 @@ describe('projector (in process): checkpoints, hard-deleted jobs, refusals', () 
       await eventually(async () => (await t.readModel.jobIdsStartingWith('000000'))?.length === 3, 5_000);
       expect(await t.readModel.jobIdsStartingWith('000000')).toEqual([job(1), job(2), job(3)]);
       expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      // Projected again, the history is not published again to live subscriptions: each event once.
+      const positions = t.published.map((m) => m.position);
+      expect(new Set(positions).size).toBe(positions.length);
+      expect(t.published.filter((m) => m.jobId === job(3))).toHaveLength(1);
     } finally {
       await t.stop();
     }
