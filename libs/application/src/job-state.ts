@@ -1,4 +1,4 @@
-import { fold, initialState, type JobState } from '@snapcat/domain';
+import { fold, initialState, type JobState, type OnCompacted } from '@snapcat/domain';
 import { foldStream, type EventStore } from '@snapcat/event-store';
 import { readAggregateSnapshot } from './aggregate-snapshots';
 import { domainEvent, jobStream } from './streams';
@@ -16,8 +16,9 @@ export function stateAt(
   store: EventStore,
   jobId: string,
   until: Until = {},
+  onCompacted?: OnCompacted,
 ): Promise<{ state: JobState; revision: bigint }> {
-  return fromStore(store, jobId, until, until.revision !== undefined && until.at === undefined);
+  return fromStore(store, jobId, until, until.revision !== undefined && until.at === undefined, onCompacted);
 }
 
 /**
@@ -33,13 +34,14 @@ async function fromStore(
   jobId: string,
   until: Until,
   fromSnapshot: boolean,
+  onCompacted?: OnCompacted,
 ): Promise<{ state: JobState; revision: bigint }> {
   const snapshot = fromSnapshot ? await readAggregateSnapshot(store, jobId, until.revision) : undefined;
   const at = until.at;
   return foldStream(store, jobStream(jobId), {
     initialState: snapshot?.state ?? initialState(jobId),
     from: (snapshot?.revision ?? -1n) + 1n,
-    evolve: (state, events) => fold(state, events.map(domainEvent)),
+    evolve: (state, events) => fold(state, events.map(domainEvent), onCompacted),
     ...(until.revision !== undefined ? { until: until.revision } : {}),
     ...(at !== undefined ? { takeWhile: (e) => Date.parse(domainEvent(e).occurredAt) <= at } : {}),
   });

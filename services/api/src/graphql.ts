@@ -33,6 +33,7 @@ import {
   jobSummaryView,
   snapshotView,
   type JobState,
+  type SnapshotState,
   type JobSummaryView,
   type RestoreStrategy,
   type SnapshotView,
@@ -102,7 +103,9 @@ export interface GraphqlDeps {
 interface JobParent {
   /** From the read model the task list is not in the summary; folded (catalogAsOf), it is. */
   view: StoredJobSummary & { tasks?: string[] };
+  /** Folded (catalogAsOf): the state, and the snapshots the fold compacted out of it (decision 0035). */
   state?: JobState;
+  compacted?: ReadonlyMap<number, SnapshotState>;
   /** Its newest snapshots and deletion time, read with the summary when the query asks for its first page. */
   prefetched?: JobWithNewestSnapshots;
 }
@@ -340,12 +343,15 @@ function snapshotQueries(r: Resolving) {
       (await visible(context, a.jobId)) ? history(store, a) : emptyPage(a.first),
     catalogAsOf: async (_: unknown, { jobId, at }: { jobId: string; at: number }, context: Context) => {
       if (!(await visible(context, jobId))) return null;
-      const { state, revision } = await stateAt(store, jobId, { at });
+      // The snapshots the fold compacts out of the state (decision 0035) are listed too, as its counts count them.
+      const compacted = new Map<number, SnapshotState>();
+      const { state, revision } = await stateAt(store, jobId, { at }, (s) => compacted.set(s.snapshotId, s));
       if (!state.registered) return null;
       const catalog = [...state.completed]
         .reverse()
         .map((id) => ({ jobId, ...snapshotView(state.snapshots.get(id)!) }));
-      return { at, events: Number(revision + 1n), job: { view: jobSummaryView(state), state }, catalog };
+      const job = { view: jobSummaryView(state), state, compacted };
+      return { at, events: Number(revision + 1n), job, catalog };
     },
     restorePlan: async (
       _: unknown,
@@ -566,7 +572,7 @@ function jobResolvers(r: Resolving) {
     schedule: (j: JobParent) => scheduleView(j.view),
     snapshots: (j: JobParent, a: SnapshotArgs) =>
       prefetchedPage(j, a) ??
-      snapshotsPage(readModel, j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j.state),
+      snapshotsPage(readModel, j.view.jobId, filterOf(a), a.first, a.after ?? undefined, j),
   };
 }
 
@@ -660,18 +666,20 @@ function emptyPage(first: number) {
   return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
 }
 
-/** A page of the job's snapshots, newest first: from its folded state (catalogAsOf), else the read model. */
+/** A page of the job's snapshots, newest first: from its folded state and what the fold compacted (catalogAsOf), else the read model. */
 async function snapshotsPage(
   readModel: ReadModel,
   jobId: string,
   filterArgs: SnapshotFilter,
   first: number,
   after: string | undefined,
-  state?: JobState,
+  folded?: Pick<JobParent, 'state' | 'compacted'>,
 ) {
   const size = pageSize(first);
+  const state = folded?.state;
   if (state) {
-    const all = [...state.snapshots.values()]
+    const left = [...(folded.compacted?.values() ?? [])].filter((s) => !state.snapshots.has(s.snapshotId));
+    const all = [...state.snapshots.values(), ...left]
       .sort((a, b) => b.snapshotId - a.snapshotId)
       .map((s) => ({ jobId, ...snapshotView(s) }))
       .filter((s) => matchesSnapshotFilter(s, filterArgs));

@@ -4,7 +4,7 @@ import { FINISHED_SNAPSHOTS_KEPT } from '@snapcat/domain';
 import { ReadModel, type Projector } from '@snapcat/read-model';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
-import { BASE, JOB, apiFixture, startProjector } from './fixture';
+import { BASE, JOB, apiFixture, graphqlOver, startProjector } from './fixture';
 
 // Decision 0035: finished snapshots leave the job's state once FINISHED_SNAPSHOTS_KEPT newer ones finished.
 // The REST API still answers for them from the read model, and counts them. A real SQLite store, projector
@@ -20,7 +20,11 @@ describe('REST: snapshots compacted out of their job (decision 0035)', () => {
   let available = true;
 
   beforeAll(async () => {
-    fx = apiFixture({ readModel, readModelAvailable: () => available });
+    fx = apiFixture({
+      readModel,
+      readModelAvailable: () => available,
+      graphql: graphqlOver({ readModel, topic: `${prefix}:events` }),
+    });
     http = request(fx.app);
     projector = await startProjector(fx.store, connection.duplicate(), prefix);
     await http
@@ -58,6 +62,28 @@ describe('REST: snapshots compacted out of their job (decision 0035)', () => {
     expect(job.counts).toMatchObject({ total: CHECKPOINTS, compacted });
     expect(job.snapshots).toHaveLength(FINISHED_SNAPSHOTS_KEPT + 1);
     expect(job.snapshots.at(-1).snapshotId).toBe(compacted + 1);
+  });
+
+  it('GraphQL catalogAsOf lists every snapshot its counts count, the compacted ones too, as the job’s own page does (a review)', async () => {
+    const ask = async (query: string) => {
+      const body = (await http.post('/graphql').send({ query }).expect(200)).body;
+      if (!body.data) throw new Error(JSON.stringify(body.errors));
+      return body.data;
+    };
+    const ids = (page: { edges: { node: { id: number } }[] }) => page.edges.map((e) => e.node.id);
+    const page = `snapshots(first: ${CHECKPOINTS}) { edges { node { id status } } }`;
+    const { job } = await ask(`{ job(id: "${JOB}") { ${page} } }`);
+    const at = new Date(Date.now() + 60_000).toISOString();
+    const { catalogAsOf } = await ask(
+      `{ catalogAsOf(jobId: "${JOB}", at: "${at}") { job { counts { total compacted } ${page} } } }`,
+    );
+    expect(catalogAsOf.job.counts).toMatchObject({
+      total: CHECKPOINTS,
+      compacted: CHECKPOINTS - 1 - FINISHED_SNAPSHOTS_KEPT,
+    });
+    expect(ids(catalogAsOf.job.snapshots)).toHaveLength(CHECKPOINTS);
+    expect(ids(catalogAsOf.job.snapshots)).toEqual(ids(job.snapshots));
+    expect(catalogAsOf.job.snapshots.edges.at(-1).node).toEqual({ id: 1, status: 'DISCARDED' });
   });
 
   it('a compacted snapshot is read from the read model; an id never used is still 404', async () => {
