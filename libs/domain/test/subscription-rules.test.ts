@@ -356,13 +356,18 @@ describe('subscriptions limited to namespaces', () => {
     expect(limited('*').state.get(ID)!.namespaces).toBe('*');
   });
 
-  it('gets its namespaces’ jobs’ events, and the events of no job', () => {
+  it('gets its namespaces’ jobs’ events, and its own delivery failures of no job (not another subscription’s)', () => {
     const subscription = limited(['team-a']).state.get(ID)!;
     expect(subscriptionMatches(subscription, { type: 'SnapshotCompleted', jobId: JOB }, 'team-a')).toBe(true);
     expect(subscriptionMatches(subscription, { type: 'SnapshotCompleted', jobId: JOB }, 'team-b')).toBe(
       false,
     );
     expect(subscriptionMatches(subscription, { type: 'SnapshotCompleted', jobId: JOB })).toBe(false);
-    expect(subscriptionMatches(subscription, { type: 'WebhookDeliveryFailed' })).toBe(true);
+    expect(subscriptionMatches(subscription, { type: 'WebhookDeliveryFailed', subscriptionId: ID })).toBe(
+      true,
+    );
+    expect(
+      subscriptionMatches(subscription, { type: 'WebhookDeliveryFailed', subscriptionId: 'wh_other000' }),
+    ).toBe(false);
   });
 });
