@@ -145,7 +145,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
     const at = this.confine(location);
     // The listing is lazy: leaving the loop at the first object asks for no second page.
     for await (const o of this.list(at.bucket, at.key)) {
-      if (o.key === at.key || o.key.startsWith(`${at.key}/`)) return true;
+      if (isUnder(o, at)) return true;
     }
     return false;
   }
@@ -180,10 +180,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
     // so that the catalog says DISCARDED only when nothing of it is left.
     const inDirectories = await this.objectsOf({ ...request, stateHandles: [] });
     const directories = request.locations.map((l) => this.confine(l));
-    const handles = objects.filter(
-      (o) =>
-        !directories.some((d) => d.bucket === o.bucket && (o.key === d.key || o.key.startsWith(`${d.key}/`))),
-    );
+    const handles = objects.filter((o) => !directories.some((d) => isUnder(o, d)));
     const handlesLeft = await inParallel(handles, this.concurrency, (h) => this.listedObject(h));
     const left = [...inDirectories, ...handlesLeft.filter((o) => o !== undefined)];
     if (left.length > 0) {
@@ -239,7 +236,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
     const handles = request.stateHandles.map((h) => this.confine(h.path));
     for (const dir of directories) {
       for await (const o of this.list(dir.bucket, dir.key)) {
-        if (o.key === dir.key || o.key.startsWith(`${dir.key}/`)) found.set(url(o), o);
+        if (isUnder(o, dir)) found.set(url(o), o);
       }
     }
     const missing = handles.filter((h) => !found.has(url(h)));
@@ -359,6 +356,11 @@ export class S3SnapshotStorage implements SnapshotStorage {
       }
     }
   }
+}
+
+/** Whether the object is the directory's key itself or lies below it (a key prefix alone also names `dir-x`). */
+function isUnder(o: S3Location, dir: S3Location): boolean {
+  return o.bucket === dir.bucket && (o.key === dir.key || o.key.startsWith(`${dir.key}/`));
 }
 
 /** Whether the location, or a directory above it (down to its bucket), is kept: O(depth). */
