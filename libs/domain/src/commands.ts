@@ -16,7 +16,7 @@ import {
   StorageConfig,
   TaskFailureReason,
   TaskIdInput,
-  withoutControlCharacters,
+  JobName,
   TaskList,
   TriggerType,
   JobSource,
@@ -33,7 +33,7 @@ export const TriggerIdSchema = z
 export const ConfigureJob = z.strictObject({
   type: z.literal('ConfigureJob'),
   jobId: JobId,
-  name: withoutControlCharacters(z.string().min(1).max(256)),
+  name: JobName,
   /** Set once, at registration (default `default`); naming another one later is a conflict. */
   namespace: Namespace.optional(),
   /** Required unless `source` says Flink reports the job's snapshots itself (R67). */

@@ -182,6 +182,8 @@ export const Location = z
  * image), or `flinkVersion`. Free text, 1 to 256 characters, no control characters (C0, DEL or C1).
  */
 export const VersionLabel = withoutControlCharacters(z.string().min(1).max(256));
+/** A job's name: free text as a version is. */
+export const JobName = VersionLabel;
 
 export const StateHandle = z.strictObject({
   path: Location,

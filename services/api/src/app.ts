@@ -10,7 +10,7 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { Problem, notFound, problemMiddleware, problemResponder } from './problem';
+import { Problem, bodyTooLargeProblem, notFound, problemMiddleware, problemResponder } from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
@@ -440,13 +440,6 @@ const graphqlBodyLimit: express.RequestHandler = (req, res, next) => {
   if (length === undefined && req.get('transfer-encoding') !== undefined)
     return graphqlChunkedBody(req, res, next);
   if (Number(length ?? 0) <= GRAPHQL_BODY_LIMIT) return next();
-  next(
-    new Problem(
-      413,
-      'too-large',
-      'Payload too large',
-      `a GraphQL request may hold ${GRAPHQL_BODY_LIMIT} bytes`,
-      [{ field: 'body', rule: 'max-size', message: `at most ${GRAPHQL_BODY_LIMIT} bytes` }],
-    ),
-  );
+  // The same problem as a chunked body over the limit (the parser's) and a REST body over its own.
+  next(bodyTooLargeProblem(GRAPHQL_BODY_LIMIT));
 };

@@ -17,7 +17,7 @@ import {
   StopWithSavepoint,
   TaskFailureReason,
   TaskIdInput,
-  withoutControlCharacters,
+  JobName,
   TaskList,
   JobSource,
   TriggerIdSchema,
@@ -70,7 +70,7 @@ function jobSchemas(defaults: { checkpointDir: string; savepointDir: string }) {
     jobPath: z.strictObject({ jobId: JobId }),
     snapshotPath: z.strictObject({ jobId: JobId, snapshotId: SnapshotIdParam }),
     configureJob: z.strictObject({
-      name: withoutControlCharacters(z.string().min(1).max(256)).optional(),
+      name: JobName.optional(),
       namespace: Namespace.optional().meta({
         description:
           'The namespace the job belongs to, set at registration (default `default`) and never changed; ' +
