@@ -7,14 +7,22 @@ import { newJobId } from './support/ids';
 import { client, startService } from './support/service';
 import { until } from './support/wait';
 
-/** A port nothing listens on (yet). */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
+/**
+ * A port nothing listens on (yet), below the kernel's ephemeral range (32768-60999 here): a port the kernel
+ * handed out once can be handed to another test's server listening on port 0 before the Redis takes it (a CI
+ * run saw an HTTP server answer there: "got H as reply type byte").
+ */
+const freePort = async (): Promise<number> => {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer()
+        .once('error', () => resolve(false))
+        .listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+};
 
 const redisAnswers = async (url: string) => {
   const redis = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
