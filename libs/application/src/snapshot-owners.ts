@@ -8,8 +8,20 @@ import {
 } from '@snapcat/domain';
 import type { CommandBus } from './command-bus';
 
-/** The catalogued job ids starting with a prefix (the API's read model, the workers' set of known jobs). */
-export type JobIdsStartingWith = (prefix: string) => Promise<readonly string[]>;
+/**
+ * The catalogued jobs a path may be a snapshot of, found by what the path says (the API's read model, the
+ * workers' known jobs). Each throws rather than answer nothing when it cannot tell (Redis unreachable, the
+ * read model catching up): an owner missed is a hold not placed.
+ */
+export interface CataloguedJobIds {
+  /** The ids starting with a prefix: a savepoint's directory names six characters of its job's id. */
+  startingWith(prefix: string): Promise<readonly string[]>;
+  /**
+   * The jobs with a completed snapshot in a directory no Flink layout names (`unnamedDirectories`: an
+   * imported snapshot's); absent, such a directory's owner is not looked up.
+   */
+  withSnapshotIn?(directory: string): Promise<readonly string[]>;
+}
 
 /** A completed snapshot of another catalogued job, and that job. */
 export interface OwnedSnapshot {
@@ -23,25 +35,35 @@ export interface OwnedSnapshot {
  * A savepoint's (`savepoint-<6 characters of the job id>-<12 hex>`, Flink's
  * AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint) names six: every job whose id starts with
  * them is read, since ids chosen by people (PIPELINE_FIXED_JOB_ID) often share them, and the match is the
- * snapshot's directory. Without `startingWith` savepoints are not looked up. Usually none or one.
+ * snapshot's directory. A directory that names no job (an imported snapshot's) is looked up in the index of
+ * such directories. Without `catalogued` only checkpoint directories are looked up. Usually none or one.
  */
 export async function otherJobsSnapshotsAt(
   bus: Pick<CommandBus, 'loadUnlessDeleted'>,
-  startingWith: JobIdsStartingWith | undefined,
+  catalogued: CataloguedJobIds | undefined,
   jobId: string,
   externalPath: string,
 ): Promise<OwnedSnapshot[]> {
   const directory = restoredDirectory(externalPath);
-  const inArea = jobAreaOf(directory);
-  const prefix = inArea === undefined ? savepointJobPrefixOf(directory) : undefined;
-  const candidates =
-    inArea !== undefined ? [inArea] : prefix !== undefined && startingWith ? await startingWith(prefix) : [];
   const found: OwnedSnapshot[] = [];
-  for (const candidate of candidates) {
+  for (const candidate of await candidatesFor(directory, catalogued)) {
     if (candidate === jobId) continue;
     const owner = await bus.loadUnlessDeleted(candidate);
     const snapshot = owner && completedSnapshotAt(owner, externalPath);
     if (snapshot) found.push({ owner, snapshot });
   }
   return found;
+}
+
+/** The jobs whose snapshot a (normalised) directory may be, by what it names. */
+async function candidatesFor(
+  directory: string,
+  catalogued: CataloguedJobIds | undefined,
+): Promise<readonly string[]> {
+  const inArea = jobAreaOf(directory);
+  if (inArea !== undefined) return [inArea];
+  const prefix = savepointJobPrefixOf(directory);
+  if (prefix !== undefined) return catalogued ? catalogued.startingWith(prefix) : [];
+  // Named neither way: an `unnamedDirectories` one.
+  return catalogued?.withSnapshotIn ? catalogued.withSnapshotIn(directory) : [];
 }

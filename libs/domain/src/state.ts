@@ -36,6 +36,7 @@ import {
   jobAreaOf,
   normaliseLocation,
   planDiscard,
+  savepointJobPrefixOf,
   strayCleanupOwner,
   type DiscardPlan,
   type PlanningJob,
@@ -1209,6 +1210,23 @@ export function completedSnapshotAt(state: JobState, externalPath: string): Snap
     if (directoriesOf(snapshot).some((directory) => normaliseLocation(directory) === path)) return snapshot;
   }
   return undefined;
+}
+
+/**
+ * The directories among `paths` (a snapshot's external and savepoint paths, normalised) that name no job the
+ * way Flink's layout does (`<jobId>/chk-N`, `savepoint-<6 of the id>-…`): an imported snapshot's, a path a
+ * client reported. A restore from one cannot tell whose snapshot it is from the path, so the read model
+ * indexes them (decision 0032) and the restore looks its owner up there.
+ */
+export function unnamedDirectories(paths: Iterable<string | null | undefined>): string[] {
+  const found = new Set<string>();
+  for (const path of paths) {
+    if (!path) continue;
+    const directory = normaliseLocation(path);
+    if (jobAreaOf(directory) === undefined && savepointJobPrefixOf(directory) === undefined)
+      found.add(directory);
+  }
+  return [...found];
 }
 
 /** The job's own checkpoint area, `<checkpointDir>/<jobId>` (Flink's `FsCheckpointStorageAccess`), normalised. */

@@ -10,6 +10,7 @@ import {
   keptByAnyOf,
   savepointJobPrefixOf,
   normaliseLocation,
+  unnamedDirectories,
   planDiscard,
   planStrayCleanup,
   strayCleanupOwner,
@@ -566,6 +567,20 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
     ['/data/sp/savepoint-1/f', undefined],
   ])('savepointJobPrefixOf(%s) is %s', (location, prefix) => {
     expect(savepointJobPrefixOf(location)).toBe(prefix);
+  });
+
+  it('unnamedDirectories: a snapshot’s directories no Flink layout names, normalised, once each', () => {
+    expect(
+      unnamedDirectories([
+        'file:///data/imports/nightly/',
+        '/data/imports/nightly/_metadata/..',
+        `/data/c/${OTHER}/chk-3`,
+        `s3://b/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab`,
+        's3://b/imports/weekly',
+        null,
+        undefined,
+      ]),
+    ).toEqual(['/data/imports/nightly', 's3://b/imports/weekly']);
   });
 
   it('files in a savepoint directory another job’s id names are kept too (a restore from its native savepoint); the job’s own savepoint’s go', () => {

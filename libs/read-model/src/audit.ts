@@ -4,6 +4,7 @@ import {
   Draft,
   initialState,
   snapshotView,
+  unnamedDirectories,
   wasCompacted,
   type JobState,
   type SnapshotState,
@@ -20,7 +21,7 @@ import {
   type EventStore,
   type Position,
 } from '@snapcat/event-store';
-import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
+import { ReadModelKeys, deleteSpace, directoryMember, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { storedJobViews, writeJobViews } from './writes';
 
@@ -117,6 +118,7 @@ export async function rebuildReadModel(
   for (const [jobId, at] of deleted) writes.hset(space.deleted, jobId, at);
   writes.set(space.position, formatPosition(position));
   writes.set(space.complete, '1');
+  writes.set(space.directoriesIndexed, '1');
   await writes.exec();
   await redis.set(keys.current, String(version));
   // Readers and projectors look `current` up once a second: the old space stays until they moved on.
@@ -160,6 +162,7 @@ export async function verifyReadModel(
     if (want !== have) differences.push({ key: `${space.deleted} ${jobId}`, expected: want, actual: have });
   }
   const indexed = new Set(await redis.zrange(space.jobs, 0, -1));
+  const directories = new Set(await redis.zrange(space.directories, 0, -1));
   const jobIds = new Set([...states.keys(), ...indexed]);
   for (const jobId of jobIds) {
     const actual = await jobAsApplied(redis, space, jobId);
@@ -193,6 +196,15 @@ export async function verifyReadModel(
     for (const snapshot of [...expected.snapshots.values(), ...dropped.values()]) {
       const key = space.snapshot(jobId, snapshot.snapshotId);
       compare(key, { jobId, ...snapshotView(snapshot) }, actual.snapshots.get(snapshot.snapshotId) ?? null);
+    }
+    // A restore by path finds the owner of an imported snapshot in the directory index: one missing there
+    // is a restore recorded without its hold.
+    for (const id of expected.completed) {
+      const snapshot = expected.snapshots.get(id)!;
+      for (const directory of unnamedDirectories([snapshot.externalPath, snapshot.persistedPath])) {
+        const member = directoryMember(directory, jobId);
+        compare(`${space.directories} ${member}`, 'indexed', directories.has(member) ? 'indexed' : null);
+      }
     }
     for (const id of actual.snapshots.keys()) {
       const known = expected.snapshots.has(id) || dropped.has(id) || wasCompacted(expected, id);

@@ -40,6 +40,17 @@ export class ReadModelKeys {
       applied: `${ns}:applied`,
       /** jobId -> when its stream was hard-deleted (its tombstone's time, ISO-8601): the job is gone. */
       deleted: `${ns}:deleted`,
+      /**
+       * The completed snapshots' directories no Flink layout names (`unnamedDirectories`), each as
+       * `<directory>\u0000<jobId>` scored alike (so one directory's jobs are a lex range): whose snapshot a
+       * restore's path is. Only ever added to; the restore reads each candidate from the store.
+       */
+      directories: `${ns}:dirs`,
+      /**
+       * Set once `directories` holds every completed snapshot of the space: when the space was started
+       * empty, or by the backfill of a space written before the index existed.
+       */
+      directoriesIndexed: `${ns}:dirs-indexed`,
       jobs: `${ns}:jobs`,
       job: (jobId: string) => `${ns}:job:${jobId}`,
       /** Apart from the summary: written only when the tasks change, however often the summary does. */
@@ -52,6 +63,9 @@ export class ReadModelKeys {
   }
 }
 export type KeySpace = ReturnType<ReadModelKeys['space']>;
+
+/** A member of `directories`: the directory, then the job whose completed snapshot it is. */
+export const directoryMember = (directory: string, jobId: string): string => `${directory}\u0000${jobId}`;
 
 /** Deletes every key of a version's key space. */
 export async function deleteSpace(redis: Redis, ns: string): Promise<void> {

@@ -21,10 +21,18 @@ import {
   type RecordedEvent,
   type LogSubscription,
 } from '@snapcat/event-store';
-import { ConsumerBlocks, LeaseLostError, RedisLease, positionBehind } from '@snapcat/runtime';
+import { ConsumerBlocks, LeaseLostError, RedisLease, positionBehind, scanKeys } from '@snapcat/runtime';
 import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
-import { writeJobViews } from './writes';
+import { indexDirectories, writeJobViews } from './writes';
+
+/** What the directories' backfill reads of a stored snapshot view. */
+interface StoredSnapshotPaths {
+  jobId: string;
+  status: string;
+  externalPath: string | null;
+  savepointPath: string | null;
+}
 
 const BATCH = 1000;
 
@@ -265,6 +273,11 @@ export class Projector {
     // The origin first: a wipe after it removes it (the next tick sees that), one before it leaves no position.
     await redis.set(space.origin, new Date().toISOString(), 'NX');
     const stored = await redis.get(space.position);
+    if (!(await redis.exists(space.directoriesIndexed))) {
+      // A space with no position holds nothing yet, and everything projected into it is indexed as written.
+      if (stored !== null) await this.indexDirectoriesOfViews(space);
+      await redis.set(space.directoriesIndexed, '1');
+    }
     // The log's end, not its last job event, which on EventStoreDB may lie behind a long tail of other
     // streams' events (a scan backwards); a position past that tail comes with the store's next checkpoint.
     this.completeAt = (await redis.exists(space.complete))
@@ -286,6 +299,29 @@ export class Projector {
       (event) => this.receive(space, epoch, event),
       (error) => this.fail(error),
     );
+  }
+
+  /**
+   * Indexes the directories of the completed snapshots a space holds (`directories`), from their views: a
+   * space written before the index existed (an upgrade) would otherwise answer that no job owns an imported
+   * snapshot a restore names. Idempotent; the lease is renewed as it goes, and lost, the next holder starts over.
+   */
+  private async indexDirectoriesOfViews(space: KeySpace): Promise<void> {
+    const { redis, log } = this.deps;
+    let views = 0;
+    for await (const keys of scanKeys(redis, `${space.snapshotKeyPrefix('*')}*`)) {
+      const texts = await redis.mget(...keys);
+      const writes = redis.pipeline();
+      for (const text of texts) {
+        const view = text === null ? undefined : (JSON.parse(text) as StoredSnapshotPaths);
+        if (view?.status !== 'COMPLETED') continue;
+        indexDirectories(writes, space, view.jobId, [view.externalPath, view.savepointPath]);
+      }
+      await writes.exec();
+      views += keys.length;
+      if (!(await this.lease.acquire())) throw new LeaseLostError('projector lost its lease while indexing');
+    }
+    log.info('projector indexed the directories of the read model written before that index', { views });
   }
 
   /** Forgets what a stopped subscription left: its unwritten events come again from the stored position. */

@@ -9,7 +9,7 @@ import {
   type TriggerType,
 } from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
-import { ReadModelKeys, type KeySpace } from './keys';
+import { ReadModelKeys, directoryMember, type KeySpace } from './keys';
 import { JOB_FIRST_PAGE_SCRIPT } from './job-first-page-script';
 import type { StoredJobSummary } from './writes';
 
@@ -250,6 +250,24 @@ export class ReadModel {
       .zrangebylex(space.jobs, `[${prefix}`, `(${prefix}\u00ff`)
       .exec()) as [[unknown, number], [unknown, string[]]];
     return complete ? ids : undefined;
+  }
+
+  /**
+   * The ids of the jobs with a completed snapshot in `directory` (normalised, one no Flink layout names:
+   * `unnamedDirectories`), ever: the caller reads each from the store. Undefined while the read model does
+   * not hold the whole log yet, or has not indexed its directories (a space written before the index, until
+   * the projector's backfill), when the answer could leave the owner out.
+   */
+  async jobIdsWithSnapshotIn(directory: string): Promise<string[] | undefined> {
+    const space = await this.space();
+    const from = directoryMember(directory, '');
+    const [[, complete], [, indexed], [, members]] = (await this.redis
+      .pipeline()
+      .exists(space.complete)
+      .exists(space.directoriesIndexed)
+      .zrangebylex(space.directories, `[${from}`, `(${directory}\u0001`)
+      .exec()) as [[unknown, number], [unknown, number], [unknown, string[]]];
+    return complete && indexed ? members.map((member) => member.slice(from.length)) : undefined;
   }
 
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */

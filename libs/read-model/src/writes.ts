@@ -2,11 +2,12 @@ import type { ChainableCommander } from 'ioredis';
 import {
   jobSummaryView,
   snapshotView,
+  unnamedDirectories,
   type JobState,
   type JobSummaryView,
   type SnapshotState,
 } from '@snapcat/domain';
-import type { KeySpace } from './keys';
+import { directoryMember, type KeySpace } from './keys';
 
 /** A job's summary as the read model stores it: without the task list, which has a key of its own. */
 export type StoredJobSummary = Omit<JobSummaryView, 'tasks'>;
@@ -42,5 +43,18 @@ export function writeJobViews(
     if (!snapshot) continue;
     tx.set(space.snapshot(jobId, snapshotId), JSON.stringify({ jobId, ...snapshotView(snapshot) }));
     tx.zadd(space.snapshots(jobId), snapshotId, String(snapshotId));
+    if (snapshot.status === 'COMPLETED')
+      indexDirectories(tx, space, jobId, [snapshot.externalPath, snapshot.persistedPath]);
   }
+}
+
+/** Queues the index entries (`directories`) of a completed snapshot's paths no Flink layout names. */
+export function indexDirectories(
+  tx: ChainableCommander,
+  space: KeySpace,
+  jobId: string,
+  paths: Iterable<string | null | undefined>,
+): void {
+  for (const directory of unnamedDirectories(paths))
+    tx.zadd(space.directories, 0, directoryMember(directory, jobId));
 }

@@ -346,9 +346,9 @@ describe('rebuildReadModel and verifyReadModel: costs and bounds', () => {
     });
     const result = await rebuildReadModel(store, counting as IORedis, prefix);
     expect(result.jobs).toBe(1001);
-    // Commands: 4 per job (summary, tasks, listing, applied) and 2 per snapshot; the position and the
-    // completeness mark at the end.
-    expect(sizes).toEqual([4 + 998 * 6 + 8, 4 + 2]);
+    // Commands: 4 per job (summary, tasks, listing, applied) and 2 per snapshot; the position, the
+    // completeness mark and the directory index's mark at the end.
+    expect(sizes).toEqual([4 + 998 * 6 + 8, 4 + 3]);
     expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
   }, 60_000);
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
-import { snapshotView, type JobState } from '@snapcat/domain';
+import { restoredDirectory, snapshotView, type JobState } from '@snapcat/domain';
 import { jobStream } from '@snapcat/application';
 import {
   StoreAccessDeniedError,
@@ -991,6 +991,51 @@ describe('projector (in process): checkpoints, hard-deleted jobs, refusals', () 
       const positions = t.published.map((m) => m.position);
       expect(new Set(positions).size).toBe(positions.length);
       expect(t.published.filter((m) => m.jobId === job(3))).toHaveLength(1);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+describe('the index of directories no Flink layout names (decision 0032)', () => {
+  it('holds each completed snapshot’s such directory, by exact directory; a space written before the index is indexed from its views', async () => {
+    const t = setUp('directories');
+    try {
+      await writeJob(t.store, job(1), 2); // checkpoints in `<jobId>/chk-N`: their path names the job
+      const importInto = (jobId: string, externalPath: string) =>
+        decideAll(t.store, jobId, [
+          configure('importer'),
+          { type: 'ImportSnapshot', externalPath, kind: 'SAVEPOINT' },
+        ]);
+      await importInto(job(2), 'file:///data/imports/nightly/');
+      await importInto(job(3), '/data/imports/nightly-2');
+      const nightly = restoredDirectory('/data/imports/nightly/_metadata');
+      // Before any projector: not complete, so no answer (an empty one would leave the owner out).
+      expect(await t.readModel.jobIdsWithSnapshotIn(nightly)).toBeUndefined();
+      const projector = t.make();
+      await projector.start();
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsWithSnapshotIn(nightly)).toEqual([job(2)]);
+      expect(await t.readModel.jobIdsWithSnapshotIn('/data/imports')).toEqual([]);
+      expect(await t.readModel.jobIdsWithSnapshotIn(`/data/c/${job(1)}/chk-1`)).toEqual([]);
+      const space = t.keys.space(1);
+      expect(await redis.zcard(space.directories)).toBe(2);
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      await projector.stop();
+      // As an older snapcat left it: views, no index. The audit tells, and the next projector indexes it.
+      await redis.del(space.directories, space.directoriesIndexed);
+      expect(await t.readModel.jobIdsWithSnapshotIn(nightly)).toBeUndefined();
+      expect((await verifyReadModel(t.store, redis, t.prefix)).map((d) => d.key)).toEqual([
+        `${space.directories} /data/imports/nightly\u0000${job(2)}`,
+        `${space.directories} /data/imports/nightly-2\u0000${job(3)}`,
+      ]);
+      await t.make().start();
+      expect(await t.readModel.jobIdsWithSnapshotIn(nightly)).toEqual([job(2)]);
+      expect(await t.readModel.jobIdsWithSnapshotIn('/data/imports/nightly-2')).toEqual([job(3)]);
+      expect(t.logs).toContainEqual(
+        expect.objectContaining({ message: expect.stringMatching(/indexed the directories/) }),
+      );
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
     } finally {
       await t.stop();
     }

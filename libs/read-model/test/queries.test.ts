@@ -88,6 +88,8 @@ describe('ReadModelKeys', () => {
       complete: 'p:rm:v3:complete',
       applied: 'p:rm:v3:applied',
       deleted: 'p:rm:v3:deleted',
+      directories: 'p:rm:v3:dirs',
+      directoriesIndexed: 'p:rm:v3:dirs-indexed',
       jobs: 'p:rm:v3:jobs',
       job: expect.any(Function),
       jobTasks: expect.any(Function),

@@ -49,7 +49,8 @@ import type { TokenEntry } from '@snapcat/runtime';
 export interface AppDeps
   extends JobListDeps, Pick<ReadinessDeps, 'redisState' | 'storeAccessDenied' | 'storeOutdated'> {
   /** The read model: the job list, and the last view of a snapshot compacted out of its job (decision 0035). */
-  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith'> & Partial<Pick<ReadModel, 'snapshot'>>;
+  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn'> &
+    Partial<Pick<ReadModel, 'snapshot'>>;
   bus: CommandBus;
   store: EventStore;
   /** Counters of the store adapter, when it is instrumented. */

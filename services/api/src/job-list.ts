@@ -4,11 +4,11 @@ import { isRedisConnectionError } from '@snapcat/runtime';
 import { Problem } from './problem';
 import { principalOf, visibleNamespaces } from './access';
 import { parse, type requestSchemas } from './requests';
-import type { JobIdIndex } from './use-cases';
+import type { CataloguedJobIds } from '@snapcat/application';
 
 export interface JobListDeps {
   /** The Redis read model the list is read from (kept by the projector). */
-  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith'>;
+  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn'>;
   /** Whether Redis answers: while it does not, the list answers 503 at once. */
   readModelAvailable?: () => boolean;
 }
@@ -35,31 +35,32 @@ export function listJobs(
 }
 
 /**
- * The read model's index of job ids for the use cases (`JobIdIndex`): whose savepoint a path is. A 503
- * while Redis is unreachable or the read model is catching up, never an answer that may leave the owner
- * out, which would leave a restored savepoint without its hold.
+ * The read model's indexes for the use cases (`CataloguedJobIds`): whose savepoint or imported snapshot a
+ * path is. A 503 while Redis is unreachable or the read model is catching up (or indexing), never an answer
+ * that may leave the owner out, which would leave a restored snapshot without its hold.
  */
 export function readModelJobIds(
-  readModel: Pick<ReadModel, 'jobIdsStartingWith'>,
+  readModel: Pick<ReadModel, 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn'>,
   readModelAvailable?: () => boolean,
-): JobIdIndex {
+): CataloguedJobIds {
+  const lookUp = async (read: () => Promise<string[] | undefined>) => {
+    const ids = await fromReadModel(read, readModelAvailable, OWNER_LOOKUP);
+    if (ids) return ids;
+    throw readModelUnavailable(
+      'it is catching up with the log, and does not know every job yet',
+      OWNER_LOOKUP,
+    );
+  };
   return {
-    async startingWith(prefix) {
-      const read = () => readModel.jobIdsStartingWith(prefix);
-      const ids = await fromReadModel(read, readModelAvailable, OWNER_LOOKUP);
-      if (ids) return ids;
-      throw readModelUnavailable(
-        'it is catching up with the log, and does not know every job yet',
-        OWNER_LOOKUP,
-      );
-    },
+    startingWith: (prefix) => lookUp(() => readModel.jobIdsStartingWith(prefix)),
+    withSnapshotIn: (directory) => lookUp(() => readModel.jobIdsWithSnapshotIn(directory)),
   };
 }
 
 /** What a 503 says the caller may do meanwhile: the list's and the savepoint owner lookup's. */
 const LISTING = 'REST commands keep working';
 const OWNER_LOOKUP =
-  'so no one can tell whose savepoint the path is, and the restore is not recorded without its hold; ' +
+  'so no one can tell whose snapshot the path is, and the restore is not recorded without its hold; ' +
   'retry, or name the job with fromJobId';
 
 /** A read of the read model; Redis unreachable (before or during it) is a 503 problem. */

@@ -20,6 +20,7 @@ import {
 } from '@snapcat/domain';
 import {
   otherJobsSnapshotsAt,
+  type CataloguedJobIds,
   scheduleProblem,
   type ClusterRepository,
   type CommandBus,
@@ -48,17 +49,8 @@ export interface UseCaseDeps {
   clusters?: Pick<ClusterRepository, 'view'>;
   /** SNAPCAT_NAMESPACE_ROOTS: the storage a namespace's tokens may name (decision 0030); absent: none. */
   namespaceRoots?: Readonly<Record<string, readonly string[]>>;
-  /** The catalogue's job ids by prefix: whose savepoint a restored or imported path is; absent: not asked. */
-  jobIds?: JobIdIndex;
-}
-
-/**
- * The catalogue's job ids by prefix (the read model's index of jobs). A savepoint's directory names only six
- * characters of its job's id; the candidates are then read from the store. Throws rather than answer
- * nothing when it cannot tell (Redis unreachable): an owner missed is a hold not placed.
- */
-export interface JobIdIndex {
-  startingWith(prefix: string): Promise<readonly string[]>;
+  /** The catalogued jobs a restored path may be a snapshot of (the read model); absent: not asked. */
+  jobIds?: CataloguedJobIds;
 }
 
 /**
@@ -458,15 +450,14 @@ async function holdRestoredSnapshot(
  */
 async function anotherJobsSnapshotAt(
   bus: CommandBus,
-  jobIds: JobIdIndex | undefined,
+  jobIds: CataloguedJobIds | undefined,
   restoring: JobState | undefined,
   jobId: string,
   externalPath: string,
 ): Promise<RestoredFrom | undefined> {
   // The job's own snapshot is nobody else's: no lookup (which needs Redis) for the commonest restore.
   if (restoring && completedSnapshotAt(restoring, externalPath)) return undefined;
-  const startingWith = jobIds && ((prefix: string) => jobIds.startingWith(prefix));
-  const found = await otherJobsSnapshotsAt(bus, startingWith, jobId, externalPath);
+  const found = await otherJobsSnapshotsAt(bus, jobIds, jobId, externalPath);
   if (found.length <= 1) return found[0] && restoreSourceOf(found[0].owner, found[0].snapshot);
   const message = `${externalPath} is a completed snapshot of more than one other job: name the one with fromJobId`;
   throw new Problem(409, 'conflict', 'Conflict', message, [

@@ -257,7 +257,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
     const res = await restoreB();
     expectProblem(res, 503);
     expect(res.headers['retry-after']).toBe('1');
-    expect(res.body.detail).toMatch(/whose savepoint the path is.*name the job with fromJobId/);
+    expect(res.body.detail).toMatch(/whose snapshot the path is.*name the job with fromJobId/);
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
     expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
   });
@@ -301,5 +301,101 @@ describe('restores from another job’s savepoint by its path alone', () => {
     });
     expectProblem(await restoreB(), 409, 'body.externalPath', 'one-owner');
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
+  });
+});
+
+/**
+ * Decision 0032: an imported snapshot's directory names no job (no `<jobId>/chk-N`, no `savepoint-<6>-…`), so
+ * its owner is found in the read model's index of such directories. Without it, a restore by the path placed
+ * no hold, and the importing job's discard deleted the directory the restored job was using.
+ */
+describe('restores from another job’s imported snapshot by its path alone', () => {
+  const prefix = `snapcat-test-restore-import-${process.pid}-${Date.now().toString(36)}`;
+  let fx: ReturnType<typeof apiFixture>;
+  let http: ReturnType<typeof request>;
+  let redis: IORedis;
+  let nightly: string;
+  let imported: number;
+  beforeEach(async () => {
+    redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    fx = apiFixture({
+      tokens: TOKENS,
+      readModel: new ReadModel(redis, prefix),
+      readModelAvailable: () => true,
+    });
+    http = request(fx.app);
+    await registerJobs(http, 'default');
+    // Imports look the directory's owner up too (a second import would be deleted under the first).
+    await rebuildReadModel(fx.store, redis, prefix);
+    nightly = join(fx.dir, 'imports', 'nightly');
+    mkdirSync(nightly, { recursive: true });
+    writeFileSync(join(nightly, '_metadata'), 'x');
+    // A neighbour whose name starts with the directory's: not the same directory.
+    mkdirSync(`${nightly}-2`, { recursive: true });
+    writeFileSync(join(`${nightly}-2`, '_metadata'), 'x');
+    const res = await http
+      .post(`${BASE}/jobs/${A}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: `file://${nightly}/`, kind: 'SAVEPOINT' })
+      .expect(201);
+    imported = res.body.snapshotId as number;
+    await http
+      .post(`${BASE}/jobs/${OTHER_TEAM_JOB}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: `${nightly}-2`, kind: 'SAVEPOINT' })
+      .expect(201);
+    await rebuildReadModel(fx.store, redis, prefix);
+  });
+  afterEach(async () => {
+    await fx.close();
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  const restoreB = (externalPath = `${nightly}/_metadata`) =>
+    http.post(`${BASE}/jobs/${B}/restores`).set(as('admin')).send({ externalPath, claimMode: 'NO_CLAIM' });
+  const discardImport = () =>
+    http.post(`${BASE}/jobs/${A}/snapshots/${imported}/discard`).set(as('admin')).send({});
+  const eventsOf = async (jobId: string) =>
+    (
+      (await http.get(`${BASE}/jobs/${jobId}/events`).set(as('admin')).expect(200)).body.events as {
+        type: string;
+        data: Record<string, unknown>;
+      }[]
+    ).map((e) => ({ type: e.type, ...e.data }));
+
+  it('the importing job holds it (its discard is 409) and the restore names it', async () => {
+    expect((await restoreB()).status).toBe(201);
+    expectProblem(await discardImport(), 409, 'path.snapshotId', 'held-by-restore');
+    expect((await eventsOf(B)).find((e) => e.type === 'SnapshotRestored')).toMatchObject({ fromJobId: A });
+    expect((await eventsOf(A)).find((e) => e.type === 'SnapshotHeld')).toMatchObject({ holderJobId: B });
+    // The neighbour's owner was not read as this directory's: it holds nothing.
+    expect((await eventsOf(OTHER_TEAM_JOB)).map((e) => e.type)).not.toContain('SnapshotHeld');
+  });
+
+  it('importing the same directory into another job is a 409 (either discard would delete it under the other)', async () => {
+    const res = await http
+      .post(`${BASE}/jobs/${B}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: nightly, kind: 'SAVEPOINT' });
+    expectProblem(res, 409, 'body.externalPath', 'another-jobs-snapshot');
+  });
+
+  it('a read model whose directories are not indexed yet (written before the index) is a 503, and nothing is written', async () => {
+    const keys = new ReadModelKeys(prefix);
+    await redis.del(keys.space(Number(await redis.get(keys.current))).directoriesIndexed);
+    const res = await restoreB();
+    expectProblem(res, 503);
+    expect((await eventsOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
+    expect((await eventsOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
+  });
+
+  it('a directory no catalogued snapshot is, beside the import, is restored from without a hold', async () => {
+    const weekly = join(fx.dir, 'imports', 'weekly');
+    mkdirSync(weekly, { recursive: true });
+    writeFileSync(join(weekly, '_metadata'), 'x');
+    expect((await restoreB(weekly)).status).toBe(201);
+    expect((await eventsOf(B)).find((e) => e.type === 'SnapshotRestored')).not.toHaveProperty('fromJobId');
+    expect((await discardImport()).status).toBe(202);
   });
 });

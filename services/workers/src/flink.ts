@@ -28,8 +28,8 @@ import {
 import {
   JobDeletedError,
   otherJobsSnapshotsAt,
+  type CataloguedJobIds,
   type CommandBus,
-  type JobIdsStartingWith,
 } from '@snapcat/application';
 import {
   FlinkError,
@@ -155,8 +155,8 @@ export interface FlinkConnectorDeps {
    * were registered on it, and snapcat then drives none of theirs through it with the admin's credentials.
    */
   serves: (cluster: string, namespace: string) => Promise<boolean>;
-  /** The catalogued jobs by id prefix: whose savepoint a managed job was restored from in Flink. */
-  jobIdsStartingWith?: JobIdsStartingWith;
+  /** The catalogued jobs a path may be a snapshot of: whose snapshot a managed job was restored from in Flink. */
+  catalogued?: CataloguedJobIds;
   pollMs: number;
   /**
    * Where snapcat can see the savepoints' files (its storage roots): a disposal Flink reports failed for a
@@ -348,10 +348,10 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
 /**
  * Decision 0032: the other catalogued job whose completed snapshot a managed job was restored from in Flink,
  * found as the API finds it for a restore by path (`otherJobsSnapshotsAt`), the candidates of a savepoint
- * from the known jobs; none when there is no one owner.
+ * from the known jobs, an imported snapshot's from the read model's index; none when there is no one owner.
  */
 async function restoredFromOtherJob(jobId: string, path: string, deps: FlinkConnectorDeps) {
-  const found = await otherJobsSnapshotsAt(deps.bus, deps.jobIdsStartingWith, jobId, path);
+  const found = await otherJobsSnapshotsAt(deps.bus, deps.catalogued, jobId, path);
   return found.length === 1 ? found[0]!.owner.jobId : undefined;
 }
 

@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
-import type { CommandBus } from '@snapcat/application';
+import type { CataloguedJobIds, CommandBus } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
+import { ReadModel } from '@snapcat/read-model';
 import {
   connectRedis,
   logQueueErrors,
@@ -79,7 +80,7 @@ export async function startWorkers({
       bus,
       apis,
       serves,
-      jobIdsStartingWith: (idPrefix: string) => enqueue.knownJobsStartingWith(idPrefix),
+      catalogued: cataloguedJobIds(enqueue, new ReadModel(redis, prefix)),
       pollMs,
       redis,
       keyPrefix: prefix,
@@ -115,3 +116,22 @@ export async function startWorkers({
   };
 }
 export type RunningWorkers = Awaited<ReturnType<typeof startWorkers>>;
+
+/**
+ * Whose snapshot a path a managed job was restored from is: a savepoint's candidates are the jobs the process
+ * manager knows; an imported snapshot's, the read model's index of directories. That index not complete yet
+ * (the projector catching up, or none running) fails the poll, which is retried: a restore recorded without
+ * its hold would let the owner's discard delete what the job restored from.
+ */
+function cataloguedJobIds(enqueue: Enqueuer, readModel: ReadModel): CataloguedJobIds {
+  return {
+    startingWith: (idPrefix) => enqueue.knownJobsStartingWith(idPrefix),
+    async withSnapshotIn(directory) {
+      const ids = await readModel.jobIdsWithSnapshotIn(directory);
+      if (ids) return ids;
+      throw new Error(
+        `cannot tell whose snapshot ${directory} is: the read model has not indexed every job yet (is a projector running?)`,
+      );
+    },
+  };
+}
