@@ -203,6 +203,15 @@ export function restRule(method: string, path: string): Rule | 'graphql' {
   }
   return DEFAULT_RULE;
 }
+
+/**
+ * The methods the API serves at a path (HEAD with GET), from the same table; none for a path it does not
+ * serve at all. What a 405's `Allow` lists.
+ */
+export function allowedMethods(path: string): string[] {
+  const verbs = COMPILED.filter(([pattern]) => pattern.path.test(path)).map(([pattern]) => pattern.verb);
+  return [...new Set(verbs.flatMap((verb) => (verb === 'GET' ? ['GET', 'HEAD'] : [verb])))];
+}
 const COMPILED = Object.entries(REST_RULES).map(([key, rule]) => {
   const [verb, path] = key.split(' ') as [string, string];
   const source = path.replace(/[.]/g, '\\.').replace(/\{\w+\}/g, '[^/]+');

@@ -10,7 +10,14 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { EventStore, EventStoreCounters } from '@snapcat/event-store';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { Problem, bodyTooLargeProblem, notFound, problemMiddleware, problemResponder } from './problem';
+import {
+  Problem,
+  bodyTooLargeProblem,
+  methodNotAllowed,
+  notFound,
+  problemMiddleware,
+  problemResponder,
+} from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
 import { parse, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
@@ -35,6 +42,7 @@ import {
 import { httpObservability, requestId, requestObserver } from './metrics';
 import {
   accessCheck,
+  allowedMethods,
   accessMiddleware,
   crossSiteGuard,
   isLimited,
@@ -144,7 +152,12 @@ export function createApp(deps: AppDeps): App {
   app.use('/api/v1', apiRouter(deps, routes, clusters));
   // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
   app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob: routes.registeredJob, log }));
-  app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
+  app.use((req, res, next) => {
+    const allowed = allowedMethods(req.path);
+    if (allowed.length === 0) return next(notFound('path', `no route for ${req.method} ${req.path}`));
+    res.set('Allow', allowed.join(', '));
+    next(methodNotAllowed(req.method, req.path, allowed));
+  });
   const respondWithProblem = problemResponder(log, limitedCaller);
   app.use(problemMiddleware(respondWithProblem));
   const hotRoutes = frontDoor({

@@ -142,6 +142,14 @@ export function notFound(field: string, detail: string): Problem {
   ]);
 }
 
+/** 405 for a method the API does not serve at a path it serves others at (`Allow` lists those). */
+export function methodNotAllowed(method: string, path: string, allowed: readonly string[]): Problem {
+  const detail = `${method} is not served at ${path}; ${allowed.join(', ')} ${allowed.length === 1 ? 'is' : 'are'}`;
+  return new Problem(405, 'method-not-allowed', 'Method not allowed', detail, [
+    { field: 'method', rule: 'allowed-methods', message: detail },
+  ]);
+}
+
 /**
  * A hard-deleted job, as the caller may be told of it: gone (410) to a caller of every namespace; to one
  * limited to some, not found (404) as for a job never registered (R55): the deleted stream no longer says

@@ -48,6 +48,20 @@ describe('REST API over HTTP', () => {
     it('an unknown route is a 404 problem', async () => {
       expectProblem(await http.get(`${BASE}/nope`), 404, 'path');
     });
+    it('a method a route does not serve is a 405 problem whose Allow lists those it does', async () => {
+      const snapshot = await http.delete(`${BASE}/jobs/${'a'.repeat(32)}/snapshots/1`);
+      expectProblem(snapshot, 405, 'method', 'allowed-methods');
+      expect(snapshot.headers.allow).toBe('GET, HEAD');
+      expect(snapshot.body.detail).toBe(
+        `DELETE is not served at ${BASE}/jobs/${'a'.repeat(32)}/snapshots/1; GET, HEAD are`,
+      );
+      const job = await http.patch(`${BASE}/jobs/${'a'.repeat(32)}`).send({});
+      expectProblem(job, 405, 'method', 'allowed-methods');
+      expect(job.headers.allow).toBe('GET, HEAD, PUT');
+      expect((await http.put(`${BASE}/jobs/${'a'.repeat(32)}/snapshots/1/acks`).send({})).headers.allow).toBe(
+        'POST',
+      );
+    });
   });
 
   describe('PUT /jobs/:jobId', () => {
