@@ -82,7 +82,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     externalizedRetention:
       'RETAIN_ON_CANCELLATION' | 'NO_EXTERNALIZED_CHECKPOINTS' = 'RETAIN_ON_CANCELLATION',
     historySize?: number,
-    more: { checkpointStatistics?: boolean } = {},
+    more: { checkpointStatistics?: boolean; numRetained?: number } = {},
   ) => {
     const jobId = newJobId();
     flink.addJob(jobId, {
@@ -371,6 +371,61 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       flink.setJobState(jobId, 'RUNNING');
     }
   }, 60_000);
+
+  it('decision 0019: checkpoints Flink deleted after they left its history (num-retained above its size, a JobManager failover) are recorded deleted once their directory is gone; those it retains stay COMPLETED', async () => {
+    // A history of 2 and 3 retained: each completion deletes a checkpoint the history no longer reports.
+    const jobId = await managedJob(500, 'RETAIN_ON_CANCELLATION', 2, { numRetained: 3 });
+    const mirrored = async () =>
+      (await snapshots(jobId)).filter((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId !== null);
+    const completedIds = async () =>
+      (await mirrored())
+        .filter((s) => s.status === 'COMPLETED')
+        .map((s) => s.flinkCheckpointId!)
+        .sort((a, b) => a - b);
+    const retainedIds = () => flink.job(jobId).retained.map((c) => c.id);
+    /**
+     * Once Flink completed one more: the catalogue's completed checkpoints are exactly those Flink retains (of
+     * those the mirror saw: one that left the history before any poll read it is known to nobody).
+     */
+    const catalogueMatchesFlink = async (what: string) => {
+      await flink.checkpointNow(jobId);
+      await until(
+        async () => {
+          const seen = new Set((await mirrored()).map((s) => s.flinkCheckpointId));
+          const want = retainedIds().filter((id) => seen.has(id));
+          return JSON.stringify(await completedIds()) === JSON.stringify(want) && want.length >= 2
+            ? true
+            : undefined;
+        },
+        15_000,
+        `${what}: the completed checkpoints are Flink's retained ones, ${JSON.stringify(retainedIds())}`,
+      );
+    };
+    await until(
+      async () => ((await mirrored()).filter((s) => s.status !== 'PENDING').length >= 8 ? true : undefined),
+      30_000,
+      '8 checkpoints mirrored',
+    );
+    flink.holdCheckpoints(jobId, true);
+    await catalogueMatchesFlink('num-retained above the history');
+    const deleted = (await mirrored()).filter((s) => s.status === 'DISCARDED');
+    expect(deleted.length).toBeGreaterThanOrEqual(4);
+    expect(deleted.every((s) => s.discard?.cause === 'SUBSUMED')).toBe(true);
+    // After a JobManager failover the history starts empty: the restored checkpoint and the two before it are
+    // deleted as new ones complete, none of them ever reported discarded.
+    const beforeFailover = retainedIds();
+    flink.failover(jobId);
+    await until(
+      async () => (flink.job(jobId).state === 'RUNNING' ? true : undefined),
+      10_000,
+      'RUNNING again',
+    );
+    for (let i = 0; i < 2; i += 1) await flink.checkpointNow(jobId);
+    await catalogueMatchesFlink('after a failover');
+    const statusOf = async (flinkId: number) =>
+      (await mirrored()).find((s) => s.flinkCheckpointId === flinkId)?.status;
+    for (const flinkId of beforeFailover) expect(await statusOf(flinkId)).toBe('DISCARDED');
+  }, 90_000);
 
   it('R67 a disposal Flink fails for a savepoint no longer there (an earlier disposal did it, its answer lost) counts as done', async () => {
     const jobId = await managedJob();

@@ -230,6 +230,11 @@ export const RecordFlinkCheckpoints = z.strictObject({
       fromJobId: JobId.optional(),
     })
     .optional(),
+  /**
+   * Flink's ids of mirrored checkpoints older than anything its history reports whose directory the
+   * connector found gone from storage: Flink deleted them out of the history's sight (decision 0019).
+   */
+  deleted: z.array(z.number().int()).max(1000).optional(),
 });
 
 /** The outcome of a savepoint a managed job took in Flink (`GET /jobs/{jobid}/savepoints/{triggerid}`, R67). */

@@ -1352,7 +1352,8 @@ function recordFlinkSavepoint(
 /**
  * R68: the mirror of a managed job records each checkpoint Flink reports once, by Flink's id: triggered
  * while in progress, then completed (where Flink wrote it, its sizes and type) or failed (Flink's message),
- * and discarded when Flink reports it deleted (nothing for snapcat to delete: the discard is done at once).
+ * and discarded when Flink reports it deleted (nothing for snapcat to delete: the discard is done at once),
+ * or when the connector found one older than the history gone from storage (`deleted`, decision 0019).
  * A savepoint is recorded only once completed or failed, and not when it is one snapcat took (its location
  * is already a savepoint's) or while one of snapcat's savepoints is still pending (the next report, with
  * that one completed, tells them apart). A completed checkpoint Flink reports as
@@ -1430,7 +1431,27 @@ function mirrorFlinkCheckpoints(
       counts.discarded += 1;
     }
   }
+  counts.discarded += recordDeletedOutOfSight(decider, command);
   return counts;
+}
+
+/**
+ * Decision 0019: the checkpoints the connector found deleted from storage after they left Flink's history,
+ * which never reports them discarded: discarded by Flink, as when it does. Their count.
+ */
+function recordDeletedOutOfSight(decider: Decider, command: CommandOf<'RecordFlinkCheckpoints'>): number {
+  let discarded = 0;
+  for (const flinkId of command.deleted ?? []) {
+    const id = decider.state.flinkCheckpoints.get(flinkId);
+    const gone = id === undefined ? undefined : decider.state.snapshots.get(id);
+    // Only what the history no longer reports: an entry it does report says itself whether it was deleted.
+    if (command.checkpoints.some((report) => report.id === flinkId)) continue;
+    if (gone?.status === 'COMPLETED' && gone.kind === 'CHECKPOINT' && !gone.discard) {
+      requestDiscardOf(decider, gone, 'SUBSUMED', DELETED_BY_FLINK);
+      discarded += 1;
+    }
+  }
+  return discarded;
 }
 
 /** R68: a restore Flink reports for the first time; from another job's snapshot when the connector found one. */

@@ -353,6 +353,35 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     });
   });
 
+  it('decision 0019 a completed checkpoint the connector found deleted out of the history’s sight is discarded by Flink; one the history reports, a savepoint, or an unknown id is not', () => {
+    const job = managed(3);
+    mirror(job, [report(4), report(5), report(6)]);
+    const savepoint = mirror(job, [report(7, { isSavepoint: true, externalPath: '/data/sp/savepoint-1' })]);
+    expect(savepoint.reply.recorded).toBe(1);
+    const idOf = (flinkId: number) => job.state.flinkCheckpoints.get(flinkId)!;
+    const gone = job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: [report(6)],
+      deleted: [4, 6, 7, 99],
+    });
+    expect(gone.reply).toMatchObject({ discarded: 1 });
+    expect(job.snapshot(idOf(4))).toMatchObject({
+      status: 'DISCARDED',
+      discard: { cause: 'SUBSUMED', bytesReclaimed: 0 },
+    });
+    expect(gone.events.find((e) => e.type === 'SnapshotDiscardRequested')).toMatchObject({
+      snapshotId: idOf(4),
+      locations: [],
+      stateHandles: [],
+    });
+    // Reported by the history (it says itself whether Flink deleted it), and a savepoint: left as they are.
+    expect(job.snapshot(idOf(6)).status).toBe('COMPLETED');
+    expect(job.snapshot(idOf(7)).status).toBe('COMPLETED');
+    expect(job.snapshot(idOf(5)).status).toBe('COMPLETED');
+    // Told again: nothing more happens.
+    expect(job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [], deleted: [4] }).events).toEqual([]);
+  });
+
   it('decision 0035 a compacted checkpoint’s Flink id leaves the record below a floor; an id at or below it is never recorded again', () => {
     const job = managed(1);
     const total = FINISHED_SNAPSHOTS_KEPT + 150;

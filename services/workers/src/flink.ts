@@ -336,13 +336,47 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
     restored?.externalPath && restored.restoreTimestamp > (state.flinkRestore?.restoredAt ?? -1)
       ? await restoredFromOtherJob(jobId, restored.externalPath, deps)
       : undefined;
+  const deleted = await deletedOutOfSight(state, history, deps);
   const recorded = await execute(deps.bus, {
     type: 'RecordFlinkCheckpoints',
     jobId,
     checkpoints,
     ...(restored ? { restored: { ...restored, ...(fromJobId ? { fromJobId } : {}) } } : {}),
+    ...(deleted.length > 0 ? { deleted } : {}),
   });
   return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
+}
+
+/**
+ * Decision 0019: the mirrored checkpoints Flink deleted out of its history's sight. Flink deletes the
+ * checkpoints a completion subsumes (`CheckpointSubsumeHelper`, beyond num-retained); with num-retained at
+ * least `web.checkpoints.history`, or after a JobManager failover (the new one's history starts empty), such
+ * a checkpoint has left the history and is never reported `discarded`. So when the history shows a completion
+ * not recorded yet, each completed checkpoint older than anything the history reports is looked for in
+ * snapcat's storage roots: one with no file left is gone (Flink deletes asynchronously: one still being
+ * deleted is found at the next completion). Retained ones (a previous run's, one restored from in NO_CLAIM)
+ * are still there and stay; where snapcat cannot see the storage, nothing is said.
+ */
+async function deletedOutOfSight(
+  state: JobState,
+  history: readonly FlinkCheckpoint[],
+  deps: FlinkConnectorDeps,
+): Promise<number[]> {
+  const recordedAs = (flinkId: number) => state.snapshots.get(state.flinkCheckpoints.get(flinkId) ?? -1);
+  const completion = history.some(
+    (c) => c.status === 'COMPLETED' && recordedAs(c.id)?.status !== 'COMPLETED',
+  );
+  if (!deps.storage || !completion) return [];
+  const oldestReported = Math.min(...history.map((c) => c.id));
+  const gone: number[] = [];
+  for (const flinkId of state.flinkCheckpoints.keys()) {
+    const snapshot = recordedAs(flinkId);
+    if (flinkId >= oldestReported || snapshot?.kind !== 'CHECKPOINT' || snapshot.status !== 'COMPLETED')
+      continue;
+    if (snapshot.discard || !snapshot.externallyAddressable) continue;
+    if (await goneAlready(snapshot.externalPath, deps)) gone.push(flinkId);
+  }
+  return gone;
 }
 
 /**
@@ -369,9 +403,10 @@ async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {
 }
 
 /**
- * A savepoint disposal has no trigger id of the caller's: when the worker died between asking Flink and
- * noting the answer, the next attempt asks again, and Flink fails that one for a savepoint already deleted.
- * Where snapcat's storage roots hold the savepoint, nothing left there means the first disposal did it.
+ * Whether snapcat's storage roots hold the path and nothing is left there; false where it cannot tell. A
+ * savepoint disposal has no trigger id of the caller's: when the worker died between asking Flink and
+ * noting the answer, the next attempt asks again, and Flink fails that one for a savepoint already deleted,
+ * which the first disposal did. A checkpoint Flink deleted out of its history's sight is told so too.
  */
 async function goneAlready(path: string, deps: FlinkConnectorDeps): Promise<boolean> {
   const storage = deps.storage;
