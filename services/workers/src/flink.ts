@@ -348,6 +348,13 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
 }
 
 /**
+ * How far below Flink's newest checkpoint id `deletedOutOfSight` looks: Flink retains no more unless its
+ * num-retained is about this high, and a previous run's retained checkpoint (which Flink never deletes) is
+ * looked for at most this many times rather than at every completion for good.
+ */
+const OUT_OF_SIGHT_IDS_LOOKED_AT = 100;
+
+/**
  * Decision 0019: the mirrored checkpoints Flink deleted out of its history's sight. Flink deletes the
  * checkpoints a completion subsumes (`CheckpointSubsumeHelper`, beyond num-retained); with num-retained at
  * least `web.checkpoints.history`, or after a JobManager failover (the new one's history starts empty), such
@@ -355,7 +362,8 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
  * not recorded yet, each completed checkpoint older than anything the history reports is looked for in
  * snapcat's storage roots: one with no file left is gone (Flink deletes asynchronously: one still being
  * deleted is found at the next completion). Retained ones (a previous run's, one restored from in NO_CLAIM)
- * are still there and stay; where snapcat cannot see the storage, nothing is said.
+ * are still there and stay; where snapcat cannot see the storage, nothing is said. Ids more than
+ * OUT_OF_SIGHT_IDS_LOOKED_AT below the newest are not looked for (one listing each per completion).
  */
 async function deletedOutOfSight(
   state: JobState,
@@ -367,12 +375,13 @@ async function deletedOutOfSight(
     (c) => c.status === 'COMPLETED' && recordedAs(c.id)?.status !== 'COMPLETED',
   );
   if (!deps.storage || !completion) return [];
-  const oldestReported = Math.min(...history.map((c) => c.id));
+  const ids = history.map((c) => c.id);
+  const [oldestReported, lowest] = [Math.min(...ids), Math.max(...ids) - OUT_OF_SIGHT_IDS_LOOKED_AT];
   const gone: number[] = [];
   for (const flinkId of state.flinkCheckpoints.keys()) {
     const snapshot = recordedAs(flinkId);
-    if (flinkId >= oldestReported || snapshot?.kind !== 'CHECKPOINT' || snapshot.status !== 'COMPLETED')
-      continue;
+    if (flinkId >= oldestReported || flinkId < lowest) continue;
+    if (snapshot?.kind !== 'CHECKPOINT' || snapshot.status !== 'COMPLETED') continue;
     if (snapshot.discard || !snapshot.externallyAddressable) continue;
     if (await goneAlready(snapshot.externalPath, deps)) gone.push(flinkId);
   }
