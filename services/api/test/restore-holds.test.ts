@@ -50,6 +50,15 @@ async function complete(http: ReturnType<typeof request>, kind: 'CHECKPOINT' | '
   return snapshotId;
 }
 
+/** The job's events as the REST history gives them, each its type and data in one object. */
+async function historyOf(http: ReturnType<typeof request>, jobId: string) {
+  const res = await http.get(`${BASE}/jobs/${jobId}/events`).set(as('admin')).expect(200);
+  return (res.body.events as { type: string; data: Record<string, unknown> }[]).map((e) => ({
+    type: e.type,
+    ...e.data,
+  }));
+}
+
 /** Decision 0032 at the API: the hold a restore places, and only that one, goes with a refused restore. */
 describe('holds placed by restores from another job’s checkpoint', () => {
   let fx: ReturnType<typeof apiFixture>;
@@ -230,13 +239,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
       .post(`${BASE}/jobs/${B}/restores`)
       .set(as('admin'))
       .send({ externalPath: `${savepoint.externalPath}/_metadata`, claimMode: 'CLAIM' });
-  const typesOf = async (jobId: string) =>
-    (
-      (await http.get(`${BASE}/jobs/${jobId}/events`).set(as('admin')).expect(200)).body.events as {
-        type: string;
-        data: Record<string, unknown>;
-      }[]
-    ).map((e) => ({ type: e.type, ...e.data }));
+  const typesOf = (jobId: string) => historyOf(http, jobId);
 
   it('the owner holds it (its discard is 409) and the restore names it, not the job sharing its prefix', async () => {
     const restored = await restoreB();
@@ -356,21 +359,18 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     http.post(`${BASE}/jobs/${B}/restores`).set(as('admin')).send({ externalPath, claimMode: 'NO_CLAIM' });
   const discardImport = () =>
     http.post(`${BASE}/jobs/${A}/snapshots/${imported}/discard`).set(as('admin')).send({});
-  const eventsOf = async (jobId: string) =>
-    (
-      (await http.get(`${BASE}/jobs/${jobId}/events`).set(as('admin')).expect(200)).body.events as {
-        type: string;
-        data: Record<string, unknown>;
-      }[]
-    ).map((e) => ({ type: e.type, ...e.data }));
 
   it('the importing job holds it (its discard is 409) and the restore names it', async () => {
     expect((await restoreB()).status).toBe(201);
     expectProblem(await discardImport(), 409, 'path.snapshotId', 'held-by-restore');
-    expect((await eventsOf(B)).find((e) => e.type === 'SnapshotRestored')).toMatchObject({ fromJobId: A });
-    expect((await eventsOf(A)).find((e) => e.type === 'SnapshotHeld')).toMatchObject({ holderJobId: B });
+    expect((await historyOf(http, B)).find((e) => e.type === 'SnapshotRestored')).toMatchObject({
+      fromJobId: A,
+    });
+    expect((await historyOf(http, A)).find((e) => e.type === 'SnapshotHeld')).toMatchObject({
+      holderJobId: B,
+    });
     // The neighbour's owner was not read as this directory's: it holds nothing.
-    expect((await eventsOf(OTHER_TEAM_JOB)).map((e) => e.type)).not.toContain('SnapshotHeld');
+    expect((await historyOf(http, OTHER_TEAM_JOB)).map((e) => e.type)).not.toContain('SnapshotHeld');
   });
 
   it('importing the same directory into another job is a 409 (either discard would delete it under the other)', async () => {
@@ -386,8 +386,8 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     await redis.del(keys.space(Number(await redis.get(keys.current))).directoriesIndexed);
     const res = await restoreB();
     expectProblem(res, 503);
-    expect((await eventsOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
-    expect((await eventsOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
+    expect((await historyOf(http, B)).map((e) => e.type)).toEqual(['JobRegistered']);
+    expect((await historyOf(http, A)).map((e) => e.type)).not.toContain('SnapshotHeld');
   });
 
   it('a directory no catalogued snapshot is, beside the import, is restored from without a hold', async () => {
@@ -395,7 +395,9 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     mkdirSync(weekly, { recursive: true });
     writeFileSync(join(weekly, '_metadata'), 'x');
     expect((await restoreB(weekly)).status).toBe(201);
-    expect((await eventsOf(B)).find((e) => e.type === 'SnapshotRestored')).not.toHaveProperty('fromJobId');
+    expect((await historyOf(http, B)).find((e) => e.type === 'SnapshotRestored')).not.toHaveProperty(
+      'fromJobId',
+    );
     expect((await discardImport()).status).toBe(202);
   });
 });
