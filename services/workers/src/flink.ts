@@ -336,7 +336,7 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
     restored?.externalPath && restored.restoreTimestamp > (state.flinkRestore?.restoredAt ?? -1)
       ? await restoredFromOtherJob(jobId, restored.externalPath, deps)
       : undefined;
-  const deleted = await deletedOutOfSight(state, history, deps);
+  const deleted = await deletedOutOfSight(state, checkpoints, deps);
   const recorded = await execute(deps.bus, {
     type: 'RecordFlinkCheckpoints',
     jobId,
@@ -362,28 +362,35 @@ const OUT_OF_SIGHT_IDS_LOOKED_AT = 100;
  * not recorded yet, each completed checkpoint older than anything the history reports is looked for in
  * snapcat's storage roots: one with no file left is gone (Flink deletes asynchronously: one still being
  * deleted is found at the next completion). Retained ones (a previous run's, one restored from in NO_CLAIM)
- * are still there and stay; where snapcat cannot see the storage, nothing is said. Ids more than
+ * are still there and stay. Where snapcat's storage does not show Flink's newest checkpoint (outside the
+ * roots, another volume at the same path, a server that writes no files) nothing is said. Ids more than
  * OUT_OF_SIGHT_IDS_LOOKED_AT below the newest are not looked for (one listing each per completion).
  */
-async function deletedOutOfSight(
+export async function deletedOutOfSight(
   state: JobState,
-  history: readonly FlinkCheckpoint[],
-  deps: FlinkConnectorDeps,
+  reports: readonly FlinkCheckpointReport[],
+  deps: Pick<FlinkConnectorDeps, 'storage'>,
 ): Promise<number[]> {
   const recordedAs = (flinkId: number) => state.snapshots.get(state.flinkCheckpoints.get(flinkId) ?? -1);
-  const completion = history.some(
-    (c) => c.status === 'COMPLETED' && recordedAs(c.id)?.status !== 'COMPLETED',
-  );
-  if (!deps.storage || !completion) return [];
-  const ids = history.map((c) => c.id);
+  const completed = reports.filter((c) => c.status === 'COMPLETED');
+  if (!completed.some((c) => recordedAs(c.id)?.status !== 'COMPLETED')) return [];
+  const ids = reports.map((c) => c.id);
   const [oldestReported, lowest] = [Math.min(...ids), Math.max(...ids) - OUT_OF_SIGHT_IDS_LOOKED_AT];
-  const gone: number[] = [];
-  for (const flinkId of state.flinkCheckpoints.keys()) {
+  const candidates = [...state.flinkCheckpoints.keys()].filter((flinkId) => {
     const snapshot = recordedAs(flinkId);
-    if (flinkId >= oldestReported || flinkId < lowest) continue;
-    if (snapshot?.kind !== 'CHECKPOINT' || snapshot.status !== 'COMPLETED') continue;
-    if (snapshot.discard || !snapshot.externallyAddressable) continue;
-    if (await goneAlready(snapshot.externalPath, deps)) gone.push(flinkId);
+    if (flinkId >= oldestReported || flinkId < lowest || snapshot?.kind !== 'CHECKPOINT') return false;
+    return snapshot.status === 'COMPLETED' && !snapshot.discard && snapshot.externallyAddressable;
+  });
+  // Only a storage that shows Flink's newest checkpoint is the one Flink writes to (not another volume
+  // mounted at the same path, not a server that writes no files): elsewhere an absence proves nothing.
+  const newest = completed.filter((c) => !c.isSavepoint && !c.discarded && c.externalPath).at(-1);
+  if (candidates.length === 0 || !newest || (await storageShows(newest.externalPath!, deps)) !== 'files') {
+    return [];
+  }
+  const gone: number[] = [];
+  for (const flinkId of candidates) {
+    const path = recordedAs(flinkId)!.externalPath;
+    if ((await storageShows(path, deps)) === 'nothing') gone.push(flinkId);
   }
   return gone;
 }
@@ -412,15 +419,19 @@ async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {
 }
 
 /**
- * Whether snapcat's storage roots hold the path and nothing is left there; false where it cannot tell. A
- * savepoint disposal has no trigger id of the caller's: when the worker died between asking Flink and
- * noting the answer, the next attempt asks again, and Flink fails that one for a savepoint already deleted,
- * which the first disposal did. A checkpoint Flink deleted out of its history's sight is told so too.
+ * What snapcat's storage roots show at a path: `files`, `nothing` left, or `unknown` (outside the roots, or
+ * the storage failed). A savepoint disposal has no trigger id of the caller's: when the worker died between
+ * asking Flink and noting the answer, the next attempt asks again, and Flink fails that one for a savepoint
+ * already deleted: nothing there means the first disposal did it. A checkpoint Flink deleted out of its
+ * history's sight shows nothing too (`deletedOutOfSight`).
  */
-async function goneAlready(path: string, deps: FlinkConnectorDeps): Promise<boolean> {
-  const storage = deps.storage;
-  if (!storage || !(await storage.isWithinRoots(path).catch(() => false))) return false;
-  return !(await storage.holdsFiles(path).catch(() => true));
+async function storageShows(
+  path: string,
+  { storage }: Pick<FlinkConnectorDeps, 'storage'>,
+): Promise<'files' | 'nothing' | 'unknown'> {
+  if (!storage || !(await storage.isWithinRoots(path).catch(() => false))) return 'unknown';
+  const holds = await storage.holdsFiles(path).catch(() => undefined);
+  return holds === undefined ? 'unknown' : holds ? 'files' : 'nothing';
 }
 
 /**
@@ -832,7 +843,7 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
     await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
     throw new DelayedError();
   }
-  if (outcome.status === 'COMPLETED' || (await goneAlready(path, deps))) {
+  if (outcome.status === 'COMPLETED' || (await storageShows(path, deps)) === 'nothing') {
     await execute(deps.bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: 0 });
     return { disposed: path };
   }

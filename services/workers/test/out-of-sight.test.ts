@@ -1,0 +1,77 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FlinkCheckpointReport } from '@snapcat/domain';
+import { LocalSnapshotStorage } from '@snapcat/storage';
+import { JOB, Job, T0 } from '../../../libs/domain/test/harness';
+import { deletedOutOfSight } from '../src/flink';
+
+// Decision 0019: which mirrored checkpoints the connector tells the catalogue Flink deleted out of its
+// history's sight, on a real local storage (the adapter's own listing, not a stand-in).
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'snapcat-out-of-sight-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const directoryOf = (id: number) => join(root, JOB, `chk-${id}`);
+const report = (id: number): FlinkCheckpointReport => ({
+  id,
+  status: 'COMPLETED',
+  isSavepoint: false,
+  checkpointType: 'INCREMENTAL',
+  triggerTimestamp: T0 + id,
+  stateSize: 1,
+  checkpointedSize: 1,
+  externalPath: directoryOf(id),
+  discarded: false,
+  failureMessage: null,
+});
+/** Flink's files of each checkpoint: `_metadata` in its `chk-N`. */
+const written = (...ids: number[]) => {
+  for (const id of ids) {
+    mkdirSync(directoryOf(id), { recursive: true });
+    writeFileSync(join(directoryOf(id), '_metadata'), 'x');
+  }
+};
+/** A managed job whose mirror recorded these checkpoints completed (none reported discarded). */
+const mirrored = (...ids: number[]) => {
+  const job = new Job().registerManaged();
+  job.run({ type: 'RecordFlinkCheckpoints', checkpoints: ids.map(report) });
+  return job.state;
+};
+
+describe('checkpoints Flink deleted after they left its history (decision 0019)', () => {
+  const storage = () => new LocalSnapshotStorage([root]);
+
+  it('at a completion not recorded yet, a completed checkpoint older than the history with no file left is gone; retained ones are not', async () => {
+    const state = mirrored(1, 2, 3, 10);
+    // Flink retains 2 and 3 (and its history's); it deleted 1, whose place chk-10 shares a prefix with.
+    written(2, 3, 10, 11);
+    expect(await deletedOutOfSight(state, [report(10), report(11)], { storage: storage() })).toEqual([1]);
+  });
+
+  it('nothing is looked for without a completion not recorded yet, nor without storage', async () => {
+    const state = mirrored(1, 2, 10);
+    written(2, 10);
+    expect(await deletedOutOfSight(state, [report(10)], { storage: storage() })).toEqual([]);
+    written(11);
+    expect(await deletedOutOfSight(state, [report(10), report(11)], {})).toEqual([]);
+  });
+
+  it('a storage that does not show Flink’s newest checkpoint (another volume, a server writing no files, outside the roots) proves nothing', async () => {
+    const state = mirrored(1, 2, 10);
+    written(10); // not 11, the newest: snapcat does not see where Flink writes
+    expect(await deletedOutOfSight(state, [report(10), report(11)], { storage: storage() })).toEqual([]);
+    written(11);
+    const elsewhere = new LocalSnapshotStorage([join(root, 'elsewhere')]);
+    expect(await deletedOutOfSight(state, [report(10), report(11)], { storage: elsewhere })).toEqual([]);
+    expect(await deletedOutOfSight(state, [report(10), report(11)], { storage: storage() })).toEqual([1, 2]);
+  });
+
+  it('checkpoints more than 100 ids below Flink’s newest are not looked for', async () => {
+    const state = mirrored(1, 150, 200);
+    written(200, 201);
+    expect(await deletedOutOfSight(state, [report(200), report(201)], { storage: storage() })).toEqual([150]);
+  });
+});
