@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -648,6 +648,29 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       'the hold released',
     );
     expect(accepted.status).toBe(202);
+  }, 60_000);
+
+  it('decision 0032: a managed job Flink restored from another job’s imported snapshot (a directory naming no job) has that job hold it', async () => {
+    const a = await managedJob();
+    const imports = join(root, 'imports', `nightly-${a.slice(0, 8)}`);
+    mkdirSync(imports, { recursive: true });
+    writeFileSync(join(imports, '_metadata'), 'x');
+    const imported = await api.post(`/jobs/${a}/snapshots/import`, {
+      externalPath: imports,
+      kind: 'SAVEPOINT',
+    });
+    expect(imported.status).toBe(201);
+    const b = await managedJob();
+    // Started in Flink from A's import (an operator's initialSavepointPath): only the index knows whose it is.
+    flink.restore(b, { externalPath: imports, isSavepoint: true });
+    const eventOf = async (jobId: string, type: string) =>
+      ((await api.get(`/jobs/${jobId}/events`)).body.events as { type: string; data: object }[]).find(
+        (e) => e.type === type,
+      );
+    const restored = await until(() => eventOf(b, 'FlinkRestoreRecorded'), 15_000, 'the restore mirrored');
+    expect(restored.data).toMatchObject({ fromJobId: a });
+    const hold = await until(() => eventOf(a, 'SnapshotHeld'), 15_000, 'the hold');
+    expect(hold.data).toMatchObject({ snapshotId: imported.body.snapshotId, holderJobId: b });
   }, 60_000);
 
   it('decision 0033: once an admin narrows a cluster to other namespaces, snapcat sends nothing for the jobs left out: a savepoint fails with the reason, the mirror stops', async () => {

@@ -1,10 +1,17 @@
 import { SCHEMA_VERSION_KEY, readDomainEvent, snapshotIdOf, type Event } from '@snapcat/domain';
-import { formatPosition, type RecordedEvent } from '@snapcat/event-store';
+import { formatPosition, type EventStore, type Position, type RecordedEvent } from '@snapcat/event-store';
 
 export const JOB_STREAM_PREFIX = 'snapcat-job-';
 export const jobStream = (jobId: string): string => `${JOB_STREAM_PREFIX}${jobId}`;
 /** The job a job stream is of (its name without JOB_STREAM_PREFIX); a tombstone names only its stream. */
 export const jobIdOfStream = (streamId: string): string => streamId.slice(JOB_STREAM_PREFIX.length);
+/** Where the newest event of any job's stream lies in the log; undefined while there is none. */
+export async function newestJobEventPosition(
+  store: Pick<EventStore, 'readAll'>,
+): Promise<Position | undefined> {
+  const filter = { streamNamePrefixes: [JOB_STREAM_PREFIX] };
+  return (await store.readAll({ direction: 'backwards', maxCount: 1, filter }))[0]?.position;
+}
 /** Aggregate snapshots live beside the job stream; consumers of snapshot events filter on JOB_STREAM_PREFIX. */
 export const aggregateStream = (jobId: string): string => `snapcat-aggregate-${jobId}`;
 

@@ -202,7 +202,7 @@ export async function verifyReadModel(
     for (const id of expected.completed) {
       const snapshot = expected.snapshots.get(id)!;
       for (const directory of unnamedDirectories([snapshot.externalPath, snapshot.persistedPath])) {
-        const member = directoryMember(directory, jobId);
+        const member = directoryMember(directory, jobId, id);
         compare(`${space.directories} ${member}`, 'indexed', directories.has(member) ? 'indexed' : null);
       }
     }

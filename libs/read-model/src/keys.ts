@@ -42,8 +42,9 @@ export class ReadModelKeys {
       deleted: `${ns}:deleted`,
       /**
        * The completed snapshots' directories no Flink layout names (`unnamedDirectories`), each as
-       * `<directory>\u0000<jobId>` scored alike (so one directory's jobs are a lex range): whose snapshot a
-       * restore's path is. Only ever added to; the restore reads each candidate from the store.
+       * `<directory>\u0000<jobId>\u0000<snapshotId>` scored alike (so one directory's are a lex range): whose
+       * snapshot a restore's path is. A snapshot's entry goes when it stops being completed; the restore reads
+       * each candidate job from the store.
        */
       directories: `${ns}:dirs`,
       /**
@@ -64,8 +65,9 @@ export class ReadModelKeys {
 }
 export type KeySpace = ReturnType<ReadModelKeys['space']>;
 
-/** A member of `directories`: the directory, then the job whose completed snapshot it is. */
-export const directoryMember = (directory: string, jobId: string): string => `${directory}\u0000${jobId}`;
+/** A member of `directories`: the directory, then the job and the id of the completed snapshot it is. */
+export const directoryMember = (directory: string, jobId: string, snapshotId: number): string =>
+  `${directory}\u0000${jobId}\u0000${snapshotId}`;
 
 /** Deletes every key of a version's key space. */
 export async function deleteSpace(redis: Redis, ns: string): Promise<void> {

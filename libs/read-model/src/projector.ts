@@ -29,6 +29,7 @@ import { indexDirectories, writeJobViews } from './writes';
 /** What the directories' backfill reads of a stored snapshot view. */
 interface StoredSnapshotPaths {
   jobId: string;
+  snapshotId: number;
   status: string;
   externalPath: string | null;
   savepointPath: string | null;
@@ -315,7 +316,7 @@ export class Projector {
       for (const text of texts) {
         const view = text === null ? undefined : (JSON.parse(text) as StoredSnapshotPaths);
         if (view?.status !== 'COMPLETED') continue;
-        indexDirectories(writes, space, view.jobId, [view.externalPath, view.savepointPath]);
+        indexDirectories(writes, space, view, [view.externalPath, view.savepointPath]);
       }
       await writes.exec();
       views += keys.length;

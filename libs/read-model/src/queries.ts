@@ -9,7 +9,7 @@ import {
   type TriggerType,
 } from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
-import { ReadModelKeys, directoryMember, type KeySpace } from './keys';
+import { ReadModelKeys, type KeySpace } from './keys';
 import { JOB_FIRST_PAGE_SCRIPT } from './job-first-page-script';
 import type { StoredJobSummary } from './writes';
 
@@ -260,14 +260,16 @@ export class ReadModel {
    */
   async jobIdsWithSnapshotIn(directory: string): Promise<string[] | undefined> {
     const space = await this.space();
-    const from = directoryMember(directory, '');
+    const from = `${directory}\u0000`;
     const [[, complete], [, indexed], [, members]] = (await this.redis
       .pipeline()
       .exists(space.complete)
       .exists(space.directoriesIndexed)
       .zrangebylex(space.directories, `[${from}`, `(${directory}\u0001`)
       .exec()) as [[unknown, number], [unknown, number], [unknown, string[]]];
-    return complete && indexed ? members.map((member) => member.slice(from.length)) : undefined;
+    if (!complete || !indexed) return undefined;
+    // `<directory>\0<jobId>\0<snapshotId>`: each job once, however many of its snapshots are there.
+    return [...new Set(members.map((member) => member.slice(from.length, member.lastIndexOf('\u0000'))))];
   }
 
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */

@@ -43,18 +43,28 @@ export function writeJobViews(
     if (!snapshot) continue;
     tx.set(space.snapshot(jobId, snapshotId), JSON.stringify({ jobId, ...snapshotView(snapshot) }));
     tx.zadd(space.snapshots(jobId), snapshotId, String(snapshotId));
-    if (snapshot.status === 'COMPLETED')
-      indexDirectories(tx, space, jobId, [snapshot.externalPath, snapshot.persistedPath]);
+    // Completed: indexed; finished otherwise (discarded, failed): no longer anyone's to hold, and left out,
+    // so the index follows the live snapshots rather than every one ever taken in such a directory.
+    if (snapshot.status !== 'PENDING') {
+      const paths = [snapshot.externalPath, snapshot.persistedPath];
+      indexDirectories(tx, space, { jobId, snapshotId }, paths, snapshot.status === 'COMPLETED');
+    }
   }
 }
 
-/** Queues the index entries (`directories`) of a completed snapshot's paths no Flink layout names. */
+/**
+ * Queues the index entries (`directories`) of a snapshot's paths no Flink layout names: added while it is
+ * completed (`indexed`), removed once it is not.
+ */
 export function indexDirectories(
   tx: ChainableCommander,
   space: KeySpace,
-  jobId: string,
+  { jobId, snapshotId }: { jobId: string; snapshotId: number },
   paths: Iterable<string | null | undefined>,
+  indexed = true,
 ): void {
-  for (const directory of unnamedDirectories(paths))
-    tx.zadd(space.directories, 0, directoryMember(directory, jobId));
+  const members = unnamedDirectories(paths).map((directory) => directoryMember(directory, jobId, snapshotId));
+  if (members.length === 0) return;
+  if (indexed) tx.zadd(space.directories, ...members.flatMap((member) => [0, member]));
+  else tx.zrem(space.directories, ...members);
 }

@@ -1007,7 +1007,7 @@ describe('the index of directories no Flink layout names (decision 0032)', () =>
           configure('importer'),
           { type: 'ImportSnapshot', externalPath, kind: 'SAVEPOINT' },
         ]);
-      await importInto(job(2), 'file:///data/imports/nightly/');
+      const importer = await importInto(job(2), 'file:///data/imports/nightly/');
       await importInto(job(3), '/data/imports/nightly-2');
       const nightly = restoredDirectory('/data/imports/nightly/_metadata');
       // Before any projector: not complete, so no answer (an empty one would leave the owner out).
@@ -1026,8 +1026,8 @@ describe('the index of directories no Flink layout names (decision 0032)', () =>
       await redis.del(space.directories, space.directoriesIndexed);
       expect(await t.readModel.jobIdsWithSnapshotIn(nightly)).toBeUndefined();
       expect((await verifyReadModel(t.store, redis, t.prefix)).map((d) => d.key)).toEqual([
-        `${space.directories} /data/imports/nightly\u0000${job(2)}`,
-        `${space.directories} /data/imports/nightly-2\u0000${job(3)}`,
+        `${space.directories} /data/imports/nightly\u0000${job(2)}\u00001`,
+        `${space.directories} /data/imports/nightly-2\u0000${job(3)}\u00001`,
       ]);
       await t.make().start();
       expect(await t.readModel.jobIdsWithSnapshotIn(nightly)).toEqual([job(2)]);
@@ -1035,6 +1035,27 @@ describe('the index of directories no Flink layout names (decision 0032)', () =>
       expect(t.logs).toContainEqual(
         expect.objectContaining({ message: expect.stringMatching(/indexed the directories/) }),
       );
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      // The index follows the live snapshots: a discarded import leaves it; the directory imported into
+      // another job then is that job's.
+      await decideAll(
+        t.store,
+        job(2),
+        [
+          { type: 'RequestDiscard', snapshotId: 1, force: true },
+          { type: 'RecordDiscardCompleted', snapshotId: 1, bytesReclaimed: 0 },
+        ],
+        importer,
+      );
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsWithSnapshotIn(nightly)).toEqual([]);
+      await importInto(job(4), nightly);
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsWithSnapshotIn(nightly)).toEqual([job(4)]);
+      expect(await redis.zrange(space.directories, 0, -1)).toEqual([
+        `/data/imports/nightly\u0000${job(4)}\u00001`,
+        `/data/imports/nightly-2\u0000${job(3)}\u00001`,
+      ]);
       expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
     } finally {
       await t.stop();

@@ -143,11 +143,11 @@ export class S3SnapshotStorage implements SnapshotStorage {
 
   async holdsFiles(location: string): Promise<boolean> {
     const at = this.confine(location);
-    // The listing is lazy: leaving the loop at the first object asks for no second page.
-    for await (const o of this.list(at.bucket, at.key)) {
-      if (isUnder(o, at)) return true;
-    }
-    return false;
+    if (at.key === '') return !(await this.list(at.bucket, '').next()).done; // a whole bucket
+    // Below it first, listed as `key/` (a listing of `chk-1` alone pages through every `chk-1…` neighbour
+    // before it can say no), then the object at the key itself: one page each at most (the listing is lazy).
+    if (!(await this.list(at.bucket, `${at.key}/`).next()).done) return true;
+    return (await this.listedObject(at)) !== undefined;
   }
 
   async remove(request: DeletionRequest): Promise<number> {

@@ -201,6 +201,9 @@ export function restRule(method: string, path: string): Rule | 'graphql' {
   for (const [pattern, rule] of COMPILED) {
     if (pattern.verb === verb && pattern.path.test(path)) return rule;
   }
+  // A method no route serves at a path others are served at reaches no handler: the 405 that lists them is
+  // everyone's, rather than a 403 that suggests an admin could do it.
+  if (verb !== 'OPTIONS' && allowedMethods(path).length > 0) return 'public';
   return DEFAULT_RULE;
 }
 

@@ -3,6 +3,7 @@ import { grantsNamespace, jobView, snapshotView, wasCompacted, type JobState } f
 import {
   ClusterRepository,
   jobStream,
+  newestJobEventPosition,
   nextFireAt,
   recordedEventView,
   type CommandBus,
@@ -57,7 +58,7 @@ import type { TokenEntry } from '@snapcat/runtime';
 export interface AppDeps
   extends JobListDeps, Pick<ReadinessDeps, 'redisState' | 'storeAccessDenied' | 'storeOutdated'> {
   /** The read model: the job list, and the last view of a snapshot compacted out of its job (decision 0035). */
-  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn'> &
+  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn' | 'waitFor'> &
     Partial<Pick<ReadModel, 'snapshot'>>;
   bus: CommandBus;
   store: EventStore;
@@ -125,7 +126,8 @@ export function createApp(deps: AppDeps): App {
       defaults,
       clusters,
       namespaceRoots: deps.namespaceRoots,
-      jobIds: readModel && readModelJobIds(readModel, readModelAvailable),
+      jobIds:
+        readModel && readModelJobIds(readModel, readModelAvailable, () => newestJobEventPosition(deps.store)),
     }),
   );
 

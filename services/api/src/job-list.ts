@@ -5,10 +5,11 @@ import { Problem } from './problem';
 import { principalOf, visibleNamespaces } from './access';
 import { parse, type requestSchemas } from './requests';
 import type { CataloguedJobIds } from '@snapcat/application';
+import type { Position } from '@snapcat/event-store';
 
 export interface JobListDeps {
   /** The Redis read model the list is read from (kept by the projector). */
-  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn'>;
+  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn' | 'waitFor'>;
   /** Whether Redis answers: while it does not, the list answers 503 at once. */
   readModelAvailable?: () => boolean;
 }
@@ -37,14 +38,22 @@ export function listJobs(
 /**
  * The read model's indexes for the use cases (`CataloguedJobIds`): whose savepoint or imported snapshot a
  * path is. A 503 while Redis is unreachable or the read model is catching up (or indexing), never an answer
- * that may leave the owner out, which would leave a restored snapshot without its hold.
+ * that may leave the owner out, which would leave a restored snapshot without its hold. With
+ * `newestJobEvent`, the read model first catches up (within CATCH_UP_MS) with every job event appended
+ * before the question: a snapshot imported a moment ago is then found.
  */
 export function readModelJobIds(
-  readModel: Pick<ReadModel, 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn'>,
+  readModel: Pick<ReadModel, 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn' | 'waitFor'>,
   readModelAvailable?: () => boolean,
+  newestJobEvent?: () => Promise<Position | undefined>,
 ): CataloguedJobIds {
+  const caughtUp = async () => {
+    const newest = await newestJobEvent?.();
+    return !newest || (await readModel.waitFor(newest, CATCH_UP_MS));
+  };
   const lookUp = async (read: () => Promise<string[] | undefined>) => {
-    const ids = await fromReadModel(read, readModelAvailable, OWNER_LOOKUP);
+    const answer = async () => ((await caughtUp()) ? read() : undefined);
+    const ids = await fromReadModel(answer, readModelAvailable, OWNER_LOOKUP);
     if (ids) return ids;
     throw readModelUnavailable(
       'it is catching up with the log, and does not know every job yet',
@@ -57,11 +66,14 @@ export function readModelJobIds(
   };
 }
 
+/** How long an owner lookup waits for the projection of what was appended just before it. */
+const CATCH_UP_MS = 2000;
+
 /** What a 503 says the caller may do meanwhile: the list's and the savepoint owner lookup's. */
 const LISTING = 'REST commands keep working';
 const OWNER_LOOKUP =
-  'so no one can tell whose snapshot the path is, and the restore is not recorded without its hold; ' +
-  'retry, or name the job with fromJobId';
+  'so no one can tell whose snapshot the path is, and the restore or import is not recorded without it; ' +
+  'retry (a restore may name the owner with fromJobId)';
 
 /** A read of the read model; Redis unreachable (before or during it) is a 503 problem. */
 export async function fromReadModel<T>(

@@ -26,6 +26,7 @@ import {
 } from '@snapcat/runtime';
 import { openSnapshotStorage, type SnapshotStorage } from '@snapcat/storage';
 import { redactConnection } from '@snapcat/event-store';
+import { newestJobEventPosition } from '@snapcat/application';
 import { openClusters, openWebhooks, webhooksDisabledReason, type Webhooks } from '@snapcat/webhooks';
 import { consoleBuilt } from './console';
 import { createApp, type App } from './app';
@@ -222,7 +223,11 @@ function composeApp({
         defaults,
         clusters,
         namespaceRoots: config.namespaceRoots,
-        jobIds: readModelJobIds(readModel, () => redisHealth.reachable),
+        jobIds: readModelJobIds(
+          readModel,
+          () => redisHealth.reachable,
+          () => newestJobEventPosition(store),
+        ),
       }),
       store,
       readModel,

@@ -270,6 +270,17 @@ describe('access matrix', () => {
     ).map((field) => [type, field] as const),
   );
 
+  it('a method no route serves at a path is a 405 to every caller, without a token too (no 403 suggesting an admin could)', async () => {
+    const path = `/api/v1/jobs/${JOB}/snapshots/1`;
+    for (const headers of [authorization('none'), authorization('read'), authorization('admin')]) {
+      const res = await http.delete(path).set(headers);
+      expect([res.status, res.headers.allow]).toEqual([405, 'GET, HEAD']);
+    }
+    // A route's own method still needs its scope; an unknown path still needs admin (deny by default).
+    expect((await http.get(path)).status).toBe(401);
+    expect((await http.get('/api/v1/nothing').set(authorization('read'))).status).toBe(403);
+  });
+
   it('has a rule for exactly the root fields of the schema', () => {
     expect(fields.map(([type, f]) => `${type}.${f.name}`).sort()).toEqual(Object.keys(GRAPHQL_RULES).sort());
   });

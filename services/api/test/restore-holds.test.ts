@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import request from 'supertest';
-import { rebuildReadModel, ReadModel, ReadModelKeys } from '@snapcat/read-model';
+import { Projector, rebuildReadModel, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { deleteKeys } from '../../../test/support/redis';
 import { apiFixture, BASE, expectProblem } from './fixture';
@@ -260,7 +260,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
     const res = await restoreB();
     expectProblem(res, 503);
     expect(res.headers['retry-after']).toBe('1');
-    expect(res.body.detail).toMatch(/whose snapshot the path is.*name the job with fromJobId/);
+    expect(res.body.detail).toMatch(/whose snapshot the path is.*name the owner with fromJobId/);
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
     expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
   });
@@ -302,6 +302,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
       externalPath: savepoint.externalPath,
       kind: 'SAVEPOINT',
     });
+    await rebuildReadModel(fx.store, redis, prefix);
     expectProblem(await restoreB(), 409, 'body.externalPath', 'one-owner');
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
   });
@@ -342,6 +343,7 @@ describe('restores from another job’s imported snapshot by its path alone', ()
       .send({ externalPath: `file://${nightly}/`, kind: 'SAVEPOINT' })
       .expect(201);
     imported = res.body.snapshotId as number;
+    await rebuildReadModel(fx.store, redis, prefix); // as a projector would have shown it
     await http
       .post(`${BASE}/jobs/${OTHER_TEAM_JOB}/snapshots/import`)
       .set(as('admin'))
@@ -388,6 +390,44 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     expectProblem(res, 503);
     expect((await historyOf(http, B)).map((e) => e.type)).toEqual(['JobRegistered']);
     expect((await historyOf(http, A)).map((e) => e.type)).not.toContain('SnapshotHeld');
+  });
+
+  it('a snapshot imported a moment ago is not missed: the lookup waits for the projection, a 503 while it lags', async () => {
+    const weekly = join(fx.dir, 'imports', 'weekly');
+    mkdirSync(weekly, { recursive: true });
+    writeFileSync(join(weekly, '_metadata'), 'x');
+    // Imported after the read model was last written, and no projector runs: the index cannot know it yet.
+    const res = await http
+      .post(`${BASE}/jobs/${A}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: weekly, kind: 'SAVEPOINT' });
+    expect(res.status).toBe(201);
+    const lagging = await restoreB(weekly);
+    expectProblem(lagging, 503);
+    expect(lagging.body.detail).toMatch(/catching up/);
+    expect((await historyOf(http, B)).map((e) => e.type)).toEqual(['JobRegistered']);
+    // A projector catches up: the same restore holds the import.
+    const projector = new Projector({
+      store: fx.store,
+      redis,
+      prefix,
+      log: { info: () => {}, error: () => {} },
+    });
+    await projector.start();
+    try {
+      expect((await restoreB(weekly)).status).toBe(201);
+      expectProblem(
+        await http
+          .post(`${BASE}/jobs/${A}/snapshots/${res.body.snapshotId}/discard`)
+          .set(as('admin'))
+          .send({}),
+        409,
+        'path.snapshotId',
+        'held-by-restore',
+      );
+    } finally {
+      await projector.stop();
+    }
   });
 
   it('a directory no catalogued snapshot is, beside the import, is restored from without a hold', async () => {

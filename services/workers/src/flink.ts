@@ -373,20 +373,25 @@ export async function deletedOutOfSight(
 ): Promise<number[]> {
   const recordedAs = (flinkId: number) => state.snapshots.get(state.flinkCheckpoints.get(flinkId) ?? -1);
   const completed = reports.filter((c) => c.status === 'COMPLETED');
-  if (!completed.some((c) => recordedAs(c.id)?.status !== 'COMPLETED')) return [];
+  // A completion not recorded yet (new, or recorded in progress): not one recorded discarded since, nor
+  // one compacted out of the state, which every later poll of the same history would report again.
+  const isNew = (c: FlinkCheckpointReport) =>
+    c.id > state.flinkCheckpointFloor && [undefined, 'PENDING'].includes(recordedAs(c.id)?.status);
+  if (!completed.some(isNew)) return [];
   const ids = reports.map((c) => c.id);
   const [oldestReported, lowest] = [Math.min(...ids), Math.max(...ids) - OUT_OF_SIGHT_IDS_LOOKED_AT];
+  // Only a storage that shows Flink's newest checkpoint is the one Flink writes to (not another volume
+  // mounted at the same path, not a server that writes no files), and only beside it: a path the mirror
+  // made up for a checkpoint Flink reported without one may lie where Flink never wrote.
+  const newest = completed.filter((c) => !c.isSavepoint && !c.discarded && c.externalPath).at(-1);
+  const beside = newest && parentOf(newest.externalPath!);
   const candidates = [...state.flinkCheckpoints.keys()].filter((flinkId) => {
     const snapshot = recordedAs(flinkId);
     if (flinkId >= oldestReported || flinkId < lowest || snapshot?.kind !== 'CHECKPOINT') return false;
-    return snapshot.status === 'COMPLETED' && !snapshot.discard && snapshot.externallyAddressable;
+    if (snapshot.status !== 'COMPLETED' || snapshot.discard || !snapshot.externallyAddressable) return false;
+    return parentOf(snapshot.externalPath) === beside;
   });
-  // Only a storage that shows Flink's newest checkpoint is the one Flink writes to (not another volume
-  // mounted at the same path, not a server that writes no files): elsewhere an absence proves nothing.
-  const newest = completed.filter((c) => !c.isSavepoint && !c.discarded && c.externalPath).at(-1);
-  if (candidates.length === 0 || !newest || (await storageShows(newest.externalPath!, deps)) !== 'files') {
-    return [];
-  }
+  if (candidates.length === 0 || (await storageShows(newest!.externalPath!, deps)) !== 'files') return [];
   const gone: number[] = [];
   for (const flinkId of candidates) {
     const path = recordedAs(flinkId)!.externalPath;
@@ -417,6 +422,9 @@ async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {
     throw error;
   }
 }
+
+/** The directory a location lies in, normalised (`<checkpointDir>/<jobId>` of a `chk-N`). */
+const parentOf = (location: string) => normaliseLocation(location).replace(/\/[^/]*$/, '');
 
 /**
  * What snapcat's storage roots show at a path: `files`, `nothing` left, or `unknown` (outside the roots, or

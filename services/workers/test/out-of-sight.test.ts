@@ -51,6 +51,14 @@ describe('checkpoints Flink deleted after they left its history (decision 0019)'
     expect(await deletedOutOfSight(state, [report(10), report(11)], { storage: storage() })).toEqual([1]);
   });
 
+  it('only checkpoints beside Flink’s newest are looked for: a path recorded elsewhere (one the mirror made up for a checkpoint reported without one) proves nothing', async () => {
+    const job = new Job().registerManaged();
+    const elsewhere = { ...report(4), externalPath: join(root, 'catalogue-dir', JOB, 'chk-4') };
+    job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(1), elsewhere, report(10)] });
+    written(10, 11);
+    expect(await deletedOutOfSight(job.state, [report(10), report(11)], { storage: storage() })).toEqual([1]);
+  });
+
   it('nothing is looked for without a completion not recorded yet, nor without storage', async () => {
     const state = mirrored(1, 2, 10);
     written(2, 10);
@@ -67,6 +75,26 @@ describe('checkpoints Flink deleted after they left its history (decision 0019)'
     const elsewhere = new LocalSnapshotStorage([join(root, 'elsewhere')]);
     expect(await deletedOutOfSight(state, [report(10), report(11)], { storage: elsewhere })).toEqual([]);
     expect(await deletedOutOfSight(state, [report(10), report(11)], { storage: storage() })).toEqual([1, 2]);
+  });
+
+  it('a history all recorded (completed, or discarded since) looks nothing up, poll after poll', async () => {
+    const job = new Job().registerManaged();
+    const discarded = { ...report(9), discarded: true };
+    job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(1), report(9), report(10)] });
+    job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [discarded, report(10)] });
+    written(10); // 1 is gone, and would be found if anything were looked up
+    const local = storage();
+    const lookups: string[] = [];
+    const counting = {
+      isWithinRoots: (path: string) => local.isWithinRoots(path),
+      holdsFiles: (path: string) => (lookups.push(path), local.holdsFiles(path)),
+    };
+    expect(await deletedOutOfSight(job.state, [discarded, report(10)], { storage: counting })).toEqual([]);
+    expect(lookups).toEqual([]);
+    // A completion not recorded yet: now 1 is looked for, and found gone.
+    written(11);
+    const withNew = [discarded, report(10), report(11)];
+    expect(await deletedOutOfSight(job.state, withNew, { storage: counting })).toEqual([1]);
   });
 
   it('checkpoints more than 100 ids below Flink’s newest are not looked for', async () => {
