@@ -198,9 +198,8 @@ export function restRule(method: string, path: string): Rule | 'graphql' {
   if (/^\/graphql\/?$/i.test(path)) return 'graphql';
   const verb = method === 'HEAD' ? 'GET' : method;
   if (verb === 'GET' && CONSOLE_PAGES.test(path)) return 'public';
-  for (const [pattern, rule] of COMPILED) {
-    if (pattern.verb === verb && pattern.path.test(path)) return rule;
-  }
+  const route = routeOf(method, path);
+  if (route) return REST_RULES[route];
   // A method no route serves at a path others are served at reaches no handler: the 405 that lists them is
   // everyone's, rather than a 403 that suggests an admin could do it.
   if (verb !== 'OPTIONS' && allowedMethods(path).length > 0) return 'public';
@@ -218,8 +217,15 @@ export function allowedMethods(path: string): string[] {
 const COMPILED = Object.entries(REST_RULES).map(([key, rule]) => {
   const [verb, path] = key.split(' ') as [string, string];
   const source = path.replace(/[.]/g, '\\.').replace(/\{\w+\}/g, '[^/]+');
-  return [{ verb, path: new RegExp(`^${source}/?$`, 'i') }, rule as Rule] as const;
+  return [{ verb, path: new RegExp(`^${source}/?$`, 'i'), key }, rule as Rule] as const;
 });
+
+/** The route (`GET /api/v1/jobs/{jobId}`, a key of REST_RULES) a request is for; undefined for none. */
+export function routeOf(method: string, path: string): keyof typeof REST_RULES | undefined {
+  const verb = method === 'HEAD' ? 'GET' : method;
+  const found = COMPILED.find(([pattern]) => pattern.verb === verb && pattern.path.test(path));
+  return found?.[0].key as keyof typeof REST_RULES | undefined;
+}
 
 /** Per-caller request budget: resolves whether the request may go on, or after how long to retry. */
 export interface RateLimiter {

@@ -18,9 +18,10 @@ import {
   notFound,
   problemMiddleware,
   problemResponder,
+  requireUtf8,
 } from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
-import { parse, requestSchemas } from './requests';
+import { parse, refuseUnknownQuery, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
@@ -116,8 +117,8 @@ export function createApp(deps: AppDeps): App {
   app.use(crossSiteGuard(authenticationOn));
   // Before every route, the acks too: identify the caller, rate-limit, refuse what its scopes do not allow.
   app.use(accessMiddleware(accessOptions));
+  app.use(refuseUnknownQuery);
   registerCommandMetrics(metrics, bus, deps.storeCounters);
-  const jsonBody = express.json({ limit: REST_BODY_LIMIT, type: ['application/json', 'application/*+json'] });
   const routes = routeContext(
     deps,
     createUseCases({
@@ -444,6 +445,13 @@ function readiness({
 
 /** The most a REST request body may hold (a batch of acknowledgements is the largest). */
 export const REST_BODY_LIMIT = 16 * 1024 * 1024;
+
+/** REST bodies: JSON (any +json type too) in UTF-8, within the limit. */
+const jsonBody = express.json({
+  limit: REST_BODY_LIMIT,
+  type: ['application/json', 'application/*+json'],
+  verify: (_req, _res, bytes) => requireUtf8(bytes),
+});
 
 /** The most a GraphQL request body may hold (a document and its variables). */
 export const GRAPHQL_BODY_LIMIT = 1024 * 1024;

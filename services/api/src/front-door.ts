@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { principalOf, crossSiteProblem, type accessCheck } from './access';
 import type { RequestObserver } from './metrics';
 import { sendJson } from '@snapcat/runtime';
-import { invalidJsonProblem, type ProblemRequest } from './problem';
+import { invalidJsonProblem, requireUtf8, type ProblemRequest } from './problem';
 import type { Caller, UseCases } from './use-cases';
 
 /** The acknowledgement route, as express declares it and /metrics labels it. */
@@ -132,9 +132,13 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('error', reject);
     req.on('end', () => {
-      const text = Buffer.concat(chunks)
-        .toString('utf8')
-        .replace(/^\uFEFF/, '');
+      const bytes = Buffer.concat(chunks);
+      try {
+        requireUtf8(bytes);
+      } catch (problem) {
+        return reject(problem);
+      }
+      const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
       const first = /^[\x20\x09\x0a\x0d]*(.)/.exec(text)?.[1];
       if (first !== '{' && first !== '[') {
         return reject(invalidJsonProblem(`Unexpected token ${first ?? 'end'} at the start of the body`));

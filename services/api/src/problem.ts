@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { z } from 'zod';
@@ -117,6 +118,17 @@ function fromCommandRejected(e: CommandRejected): Problem {
 export function invalidJsonProblem(message: string | undefined): Problem {
   return new Problem(400, 'invalid-json', 'Invalid JSON', 'the body is not valid JSON', [
     { field: 'body', rule: 'json', message: message ?? 'not valid JSON' },
+  ]);
+}
+
+/**
+ * A JSON body must be UTF-8 (RFC 8259, section 8.1): one that is not would be read with U+FFFD in place of
+ * its bad bytes, and recorded so. A 400 naming the body, rule `utf-8`.
+ */
+export function requireUtf8(bytes: Uint8Array): void {
+  if (isUtf8(bytes)) return;
+  throw new Problem(400, 'invalid-json', 'Invalid JSON', 'the body is not valid UTF-8', [
+    { field: 'body', rule: 'utf-8', message: 'is not valid UTF-8, which JSON must be' },
   ]);
 }
 

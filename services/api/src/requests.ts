@@ -1,3 +1,4 @@
+import type express from 'express';
 import { z } from 'zod';
 import type { ZodOpenApiOverrideMetaContext } from 'zod-openapi';
 import {
@@ -26,6 +27,7 @@ import {
 } from '@snapcat/domain';
 import { decodeCursor } from '@snapcat/read-model';
 import { validationProblem } from './problem';
+import { routeOf } from './access';
 
 /** A storage directory a registration may leave out: the server's configured default fills it in. */
 const defaultedDirectory = (location: string, variable: string) =>
@@ -262,3 +264,24 @@ export function parse<T extends z.ZodType>(
   if (!result.success) throw validationProblem(result.error, location, value);
   return result.data;
 }
+
+/**
+ * The REST routes that take query parameters: each parses its own strictly. Every other route of the API
+ * refuses any (`refuseUnknownQuery`), so that a parameter a client thinks exists (`?dryRun=1`) is a 400, not
+ * a command carried out. The OpenAPI document must agree (services/api/test/api.test.ts checks it).
+ */
+export const ROUTES_WITH_QUERY: ReadonlySet<string> = new Set([
+  'GET /api/v1/jobs',
+  'GET /api/v1/jobs/{jobId}/events',
+  'GET /api/v1/webhooks/{subscriptionId}/deliveries',
+  'GET /api/flink/v1/jobs/{jobId}/checkpoints',
+]);
+const NO_QUERY = z.strictObject({});
+
+/** 400 for a query parameter on a route of /api/v1 that takes none (field `query.<name>`, `unknown-field`). */
+export const refuseUnknownQuery: express.RequestHandler = (req, _res, next) => {
+  const route = routeOf(req.method, req.path);
+  const checked = route?.includes(' /api/v1/') && route !== 'GET /api/v1/openapi.json';
+  if (checked && !ROUTES_WITH_QUERY.has(route!)) parse(NO_QUERY, req.query, 'query');
+  next();
+};

@@ -1,4 +1,9 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { openApiDocument } from '../src/openapi';
+import { ROUTES_WITH_QUERY } from '../src/requests';
 import { apiFixture, BASE, expectProblem, JOB } from './fixture';
 
 describe('REST API over HTTP', () => {
@@ -47,6 +52,66 @@ describe('REST API over HTTP', () => {
     });
     it('an unknown route is a 404 problem', async () => {
       expectProblem(await http.get(`${BASE}/nope`), 404, 'path');
+    });
+    it('a query parameter a route does not take is a 400 naming it, and nothing is done', async () => {
+      await http
+        .put(`${BASE}/jobs/${JOB}`)
+        .send({ tasks: ['t'] })
+        .expect(201);
+      const dryRun = await http.post(`${BASE}/jobs/${JOB}/snapshots?dryRun=1`).send({ kind: 'CHECKPOINT' });
+      expectProblem(dryRun, 400, 'query.dryRun', 'unknown-field');
+      const view = await http.get(`${BASE}/jobs/${JOB}`).expect(200);
+      expect(view.body.snapshots).toEqual([]); // not triggered
+      expectProblem(await http.get(`${BASE}/jobs/${JOB}?x=1`), 400, 'query.x', 'unknown-field');
+      expectProblem(
+        await http.post(`${BASE}/jobs/${JOB}/snapshots/1/acks?x=1`).send({ taskId: 't' }),
+        400,
+        'query.x',
+      );
+      // The routes that take some still take theirs.
+      expect((await http.get(`${BASE}/jobs?limit=1`)).status).toBe(503); // no read model here, but no 400
+      await http.get(`${BASE}/jobs/${JOB}/events?limit=1`).expect(200);
+    });
+    it('a body that is not UTF-8 is a 400 naming it, not a value recorded with U+FFFD in it', async () => {
+      const server = createServer(fx.app).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      /** A raw POST or PUT: supertest would serialise a Buffer as JSON. */
+      const raw = async (method: string, path: string, ...parts: (string | number[])[]) => {
+        const body = Buffer.concat(parts.map((p) => Buffer.from(p as string)));
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+          method,
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        return { status: res.status, headers: Object.fromEntries(res.headers), body: await res.json() };
+      };
+      try {
+        const res = await raw('PUT', `${BASE}/jobs/${JOB}`, '{"tasks":["', [0xff, 0xfe], '"]}');
+        expectProblem(res, 400, 'body', 'utf-8');
+        expect((await http.get(`${BASE}/jobs/${JOB}`)).status).toBe(404); // nothing registered
+        // The acks' front door reads the same way.
+        await http
+          .put(`${BASE}/jobs/${JOB}`)
+          .send({ tasks: ['t'] })
+          .expect(201);
+        await http.post(`${BASE}/jobs/${JOB}/snapshots`).send({ kind: 'CHECKPOINT' }).expect(202);
+        const acked = await raw('POST', `${BASE}/jobs/${JOB}/snapshots/1/acks`, '{"taskId":"', [0xc3], '"}');
+        expectProblem(acked, 400, 'body', 'utf-8');
+      } finally {
+        server.close();
+      }
+    });
+    it('the routes that take query parameters are those the OpenAPI document gives some', () => {
+      const document = openApiDocument() as unknown as {
+        paths: Record<string, Record<string, { parameters?: { in: string }[] }>>;
+      };
+      const withQuery = Object.entries(document.paths).flatMap(([path, operations]) =>
+        Object.entries(operations)
+          .filter(([, op]) => (op.parameters ?? []).some((p) => p.in === 'query'))
+          .map(([method]) => `${method.toUpperCase()} ${path}`),
+      );
+      expect(withQuery.sort()).toEqual([...ROUTES_WITH_QUERY].sort());
     });
     it('a method a route does not serve is a 405 problem whose Allow lists those it does', async () => {
       const snapshot = await http.delete(`${BASE}/jobs/${'a'.repeat(32)}/snapshots/1`);
