@@ -144,6 +144,8 @@ describe('webhooks: guards', () => {
       const res = await fetch(`${service.url}/api/v1/webhooks`);
       expect(res.status).toBe(503);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
+      // A configuration to change, not a moment's unavailability: no retry within the second.
+      expect(res.headers.get('retry-after')).toBe('3600');
       const problem = await res.json();
       expect(problem.detail).toContain('SNAPCAT_SECRET_KEY');
       expect(service.logs.join('\n')).toContain('webhooks are disabled: set SNAPCAT_SECRET_KEY');

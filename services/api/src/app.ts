@@ -18,6 +18,7 @@ import {
   notFound,
   problemMiddleware,
   problemResponder,
+  rejectedInBody,
   requireUtf8,
 } from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
@@ -285,7 +286,10 @@ function mountJobRoutes(
   });
 
   api.post('/jobs/:jobId/restores', async (req, res) => {
-    const { jobId, reply } = await useCases.restore(caller(req), req.params, body(req));
+    const restored = useCases.restore(caller(req), req.params, body(req));
+    const { jobId, reply } = await restored.catch((error: unknown) => {
+      throw rejectedInBody(error, 'snapshotId');
+    });
     res.status(201).json({ jobId, ...reply });
   });
 

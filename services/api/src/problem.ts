@@ -108,10 +108,18 @@ const REJECTIONS: Record<CommandRejected['code'], [number, string, string]> = {
   FORBIDDEN: [403, 'forbidden', 'Forbidden'],
 };
 
-function fromCommandRejected(e: CommandRejected): Problem {
+function fromCommandRejected(e: CommandRejected, inBody = false): Problem {
   const [status, slug, title] = REJECTIONS[e.code];
-  const field = PATH_FIELDS.has(e.field) ? `path.${e.field}` : `body.${e.field}`;
+  const field = PATH_FIELDS.has(e.field) && !inBody ? `path.${e.field}` : `body.${e.field}`;
   return new Problem(status, slug, title, e.message, [{ field, rule: e.rule, message: e.message }]);
+}
+
+/**
+ * A rejection as a request that sends the field in its body sees it: a restore's `snapshotId` (the source)
+ * is `body.snapshotId`, where a snapshot's own routes have it in the path. Anything else as it is.
+ */
+export function rejectedInBody(error: unknown, field: string): unknown {
+  return error instanceof CommandRejected && error.field === field ? fromCommandRejected(error, true) : error;
 }
 
 /** A body that is not JSON (or, as body-parser's strict mode, JSON that is neither an object nor an array). */
@@ -254,9 +262,16 @@ export function problemResponder(
     if (e.type === 'entity.parse.failed') return sendProblem(res, invalidJsonProblem(e.message));
     if (e.type === 'entity.too.large') return sendProblem(res, bodyTooLargeProblem(e.limit));
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+      // Named as every other problem names what it refuses: the header and its rule.
+      const charset = e.type === 'charset.unsupported';
+      const field = charset ? 'header.content-type' : 'header.content-encoding';
+      const rule = charset ? 'utf-8' : 'supported-encoding';
+      const detail = String(e.message);
       return sendProblem(
         res,
-        new Problem(415, 'unsupported-encoding', 'Unsupported encoding', String(e.message)),
+        new Problem(415, 'unsupported-encoding', 'Unsupported encoding', detail, [
+          { field, rule, message: detail },
+        ]),
       );
     }
     const badPath = malformedPathProblem(error);

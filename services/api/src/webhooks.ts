@@ -37,6 +37,9 @@ const schemas = {
 /** The request shapes of the webhook routes (the OpenAPI document describes them). */
 export { schemas as webhookSchemas };
 
+/** Retry-After of the 503 while webhooks are disabled: a configuration, not a moment's unavailability. */
+const WEBHOOKS_DISABLED_RETRY_AFTER_S = 3600;
+
 /**
  * /api/v1/webhooks. When webhooks are disabled (no SNAPCAT_SECRET_KEY outside development) every route
  * answers 503 saying why, rather than 404, so an operator sees what to configure.
@@ -44,13 +47,15 @@ export { schemas as webhookSchemas };
 export function webhookRoutes(webhooks: WebhookService | { disabled: string }): express.Router {
   const router = express.Router();
   if ('disabled' in webhooks) {
-    router.use((_req, _res, next) =>
+    router.use((_req, res, next) => {
+      // Until an operator configures it and restarts: no client should retry within the second.
+      res.setHeader('Retry-After', String(WEBHOOKS_DISABLED_RETRY_AFTER_S));
       next(
         new Problem(503, 'webhooks-disabled', 'Webhooks are disabled', webhooks.disabled, [
           { field: 'env.SNAPCAT_SECRET_KEY', rule: 'required', message: 'is required for webhooks' },
         ]),
-      ),
-    );
+      );
+    });
     return router;
   }
   const id = (req: Request) => parse(schemas.path, req.params, 'path').subscriptionId;

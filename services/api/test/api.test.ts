@@ -102,6 +102,27 @@ describe('REST API over HTTP', () => {
         server.close();
       }
     });
+    it('a body in another charset or an unknown content encoding is a 415 naming the header', async () => {
+      const latin1 = await http
+        .put(`${BASE}/jobs/${JOB}`)
+        .set('content-type', 'application/json; charset=latin1')
+        .send('{"tasks":["t"]}');
+      expectProblem(latin1, 415, 'header.content-type', 'utf-8');
+      const compressed = await http
+        .put(`${BASE}/jobs/${JOB}`)
+        .set('content-type', 'application/json')
+        .set('content-encoding', 'compress')
+        .send('{"tasks":["t"]}');
+      expectProblem(compressed, 415, 'header.content-encoding', 'supported-encoding');
+    });
+    it('a restore from a snapshot the job does not have names the body’s snapshotId (where the id was sent)', async () => {
+      await http
+        .put(`${BASE}/jobs/${JOB}`)
+        .send({ tasks: ['t'] })
+        .expect(201);
+      const res = await http.post(`${BASE}/jobs/${JOB}/restores`).send({ snapshotId: 42 });
+      expectProblem(res, 404, 'body.snapshotId');
+    });
     it('the routes that take query parameters are those the OpenAPI document gives some', () => {
       const document = openApiDocument() as unknown as {
         paths: Record<string, Record<string, { parameters?: { in: string }[] }>>;
