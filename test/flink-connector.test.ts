@@ -389,17 +389,20 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
      */
     const catalogueMatchesFlink = async (what: string) => {
       await flink.checkpointNow(jobId);
+      let last = '';
       await until(
         async () => {
           const seen = new Set((await mirrored()).map((s) => s.flinkCheckpointId));
           const want = retainedIds().filter((id) => seen.has(id));
-          return JSON.stringify(await completedIds()) === JSON.stringify(want) && want.length >= 2
-            ? true
-            : undefined;
+          const have = await completedIds();
+          last = `completed ${JSON.stringify(have)}, Flink retains ${JSON.stringify(retainedIds())}`;
+          return JSON.stringify(have) === JSON.stringify(want) && want.length >= 2 ? true : undefined;
         },
-        15_000,
-        `${what}: the completed checkpoints are Flink's retained ones, ${JSON.stringify(retainedIds())}`,
-      );
+        45_000,
+        `${what}: the completed checkpoints are Flink's retained ones`,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message} (${last})`);
+      });
     };
     await until(
       async () => ((await mirrored()).filter((s) => s.status !== 'PENDING').length >= 8 ? true : undefined),
