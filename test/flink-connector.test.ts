@@ -66,6 +66,17 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
 
   const snapshots = async (jobId: string): Promise<SnapshotBody[]> =>
     (await api.get(`/jobs/${jobId}`)).body.snapshots as SnapshotBody[];
+  /** Decision 0032: B's restore in Flink is mirrored as from A's snapshot, and A holds that snapshot for B. */
+  const heldFor = async (b: string, a: string, snapshotId: number) => {
+    const eventOf = async (jobId: string, type: string) =>
+      ((await api.get(`/jobs/${jobId}/events`)).body.events as { type: string; data: object }[]).find(
+        (e) => e.type === type,
+      );
+    const restored = await until(() => eventOf(b, 'FlinkRestoreRecorded'), 15_000, 'the restore mirrored');
+    expect(restored.data).toMatchObject({ fromJobId: a });
+    const hold = await until(() => eventOf(a, 'SnapshotHeld'), 15_000, 'the hold');
+    expect(hold.data).toMatchObject({ snapshotId, holderJobId: b });
+  };
   /** The snapshot once it has the status (waits up to `ms`). */
   const snapshotWhen = (jobId: string, snapshotId: number, status: string, ms: number) =>
     until(
@@ -630,14 +641,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     // Started in Flink from A's savepoint (an operator's initialSavepointPath), not through snapcat.
     flink.restore(b, { externalPath: localPath(savepoint.externalPath), isSavepoint: true });
     const discardA = () => api.post(`/jobs/${a}/snapshots/${savepoint.snapshotId}/discard`, {});
-    const eventOf = async (jobId: string, type: string) =>
-      ((await api.get(`/jobs/${jobId}/events`)).body.events as { type: string; data: object }[]).find(
-        (e) => e.type === type,
-      );
-    const restored = await until(() => eventOf(b, 'FlinkRestoreRecorded'), 15_000, 'the restore mirrored');
-    expect(restored.data).toMatchObject({ fromJobId: a });
-    const hold = await until(() => eventOf(a, 'SnapshotHeld'), 15_000, 'the hold');
-    expect(hold.data).toMatchObject({ snapshotId: savepoint.snapshotId, holderJobId: b });
+    await heldFor(b, a, savepoint.snapshotId);
     const refused = await discardA();
     expect([refused.status, refused.body.errors?.[0]?.rule]).toEqual([409, 'held-by-restore']);
     // B ends in Flink: the hold goes, and A's discard of its savepoint is accepted.
@@ -666,14 +670,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     const b = await managedJob();
     // Started in Flink from A's import (an operator's initialSavepointPath): only the index knows whose it is.
     flink.restore(b, { externalPath: imports, isSavepoint: true });
-    const eventOf = async (jobId: string, type: string) =>
-      ((await api.get(`/jobs/${jobId}/events`)).body.events as { type: string; data: object }[]).find(
-        (e) => e.type === type,
-      );
-    const restored = await until(() => eventOf(b, 'FlinkRestoreRecorded'), 15_000, 'the restore mirrored');
-    expect(restored.data).toMatchObject({ fromJobId: a });
-    const hold = await until(() => eventOf(a, 'SnapshotHeld'), 15_000, 'the hold');
-    expect(hold.data).toMatchObject({ snapshotId: imported.body.snapshotId, holderJobId: b });
+    await heldFor(b, a, imported.body.snapshotId);
   }, 60_000);
 
   it('decision 0033: once an admin narrows a cluster to other namespaces, snapcat sends nothing for the jobs left out: a savepoint fails with the reason, the mirror stops', async () => {
