@@ -146,6 +146,8 @@ describe('webhooks: guards', () => {
       expect(res.headers.get('content-type')).toContain('application/problem+json');
       // A configuration to change, not a moment's unavailability: no retry within the second.
       expect(res.headers.get('retry-after')).toBe('3600');
+      // A method no webhook route serves is the 405 it is with webhooks on, not this 503.
+      expect((await fetch(`${service.url}/api/v1/webhooks`, { method: 'DELETE' })).status).toBe(405);
       const problem = await res.json();
       expect(problem.detail).toContain('SNAPCAT_SECRET_KEY');
       expect(service.logs.join('\n')).toContain('webhooks are disabled: set SNAPCAT_SECRET_KEY');

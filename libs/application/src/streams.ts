@@ -5,12 +5,18 @@ export const JOB_STREAM_PREFIX = 'snapcat-job-';
 export const jobStream = (jobId: string): string => `${JOB_STREAM_PREFIX}${jobId}`;
 /** The job a job stream is of (its name without JOB_STREAM_PREFIX); a tombstone names only its stream. */
 export const jobIdOfStream = (streamId: string): string => streamId.slice(JOB_STREAM_PREFIX.length);
-/** Where the newest event of any job's stream lies in the log; undefined while there is none. */
-export async function newestJobEventPosition(
+/**
+ * Where the newest job event lies, when it is among the log's newest `within` events (else, and for an empty
+ * log, undefined): what a reader of the read model waits for to see what was appended a moment ago. Bounded,
+ * as EventStoreDB filters a backwards read on the client and would page through whatever other streams (other
+ * applications, on a shared server) wrote since.
+ */
+export async function recentJobEventPosition(
   store: Pick<EventStore, 'readAll'>,
+  within = 64,
 ): Promise<Position | undefined> {
-  const filter = { streamNamePrefixes: [JOB_STREAM_PREFIX] };
-  return (await store.readAll({ direction: 'backwards', maxCount: 1, filter }))[0]?.position;
+  const newest = await store.readAll({ direction: 'backwards', maxCount: within });
+  return newest.find((event) => event.streamId.startsWith(JOB_STREAM_PREFIX))?.position;
 }
 /** Aggregate snapshots live beside the job stream; consumers of snapshot events filter on JOB_STREAM_PREFIX. */
 export const aggregateStream = (jobId: string): string => `snapcat-aggregate-${jobId}`;

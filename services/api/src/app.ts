@@ -3,7 +3,7 @@ import { grantsNamespace, jobView, snapshotView, wasCompacted, type JobState } f
 import {
   ClusterRepository,
   jobStream,
-  newestJobEventPosition,
+  recentJobEventPosition,
   nextFireAt,
   recordedEventView,
   type CommandBus,
@@ -20,6 +20,7 @@ import {
   problemResponder,
   rejectedInBody,
   requireUtf8,
+  unsupportedCharset,
 } from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
 import { parse, refuseUnknownQuery, requestSchemas } from './requests';
@@ -129,7 +130,7 @@ export function createApp(deps: AppDeps): App {
       clusters,
       namespaceRoots: deps.namespaceRoots,
       jobIds:
-        readModel && readModelJobIds(readModel, readModelAvailable, () => newestJobEventPosition(deps.store)),
+        readModel && readModelJobIds(readModel, readModelAvailable, () => recentJobEventPosition(deps.store)),
     }),
   );
 
@@ -454,7 +455,10 @@ export const REST_BODY_LIMIT = 16 * 1024 * 1024;
 const jsonBody = express.json({
   limit: REST_BODY_LIMIT,
   type: ['application/json', 'application/*+json'],
-  verify: (_req, _res, bytes) => requireUtf8(bytes),
+  verify: (_req, _res, bytes, charset) => {
+    if (charset !== 'utf-8') throw unsupportedCharset(`unsupported charset "${charset.toUpperCase()}"`);
+    requireUtf8(bytes);
+  },
 });
 
 /** The most a GraphQL request body may hold (a document and its variables). */

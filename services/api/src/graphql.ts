@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Request as ExpressRequest } from 'express';
 import { randomUUID } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import {
   GraphQLError,
   GraphQLScalarType,
@@ -15,6 +16,7 @@ import {
   type GraphQLResolveInfo,
 } from 'graphql';
 import {
+  createGraphQLError,
   createPubSub,
   createSchema,
   createYoga,
@@ -173,6 +175,7 @@ export function createGraphql(deps: GraphqlDeps) {
         blockFieldSuggestion: { enabled: false },
       }),
       accessPlugin((deps.tokens ?? []).length > 0),
+      utf8Bodies(),
       pageBudgetPlugin(),
       compiledQueries(),
     ],
@@ -189,6 +192,23 @@ export function createGraphql(deps: GraphqlDeps) {
     },
   });
   return yoga;
+}
+
+/**
+ * A POSTed document must be UTF-8, as REST bodies must (`requireUtf8`): yoga decodes its own bodies, and bad
+ * bytes would reach a mutation's arguments as U+FFFD and be recorded so. The body is read from a clone here
+ * (at most GRAPHQL_BODY_LIMIT) and again by yoga's own parser.
+ */
+function utf8Bodies(): Plugin {
+  return {
+    async onRequestParse({ request }) {
+      if (request.method !== 'POST' || request.body === null) return;
+      if (isUtf8(new Uint8Array(await request.clone().arrayBuffer()))) return;
+      throw createGraphQLError('the body is not valid UTF-8, which JSON must be', {
+        extensions: { http: { status: 400 }, code: 'BAD_REQUEST', field: 'body', rule: 'utf-8' },
+      });
+    },
+  };
 }
 
 /**

@@ -39,16 +39,16 @@ export function listJobs(
  * The read model's indexes for the use cases (`CataloguedJobIds`): whose savepoint or imported snapshot a
  * path is. A 503 while Redis is unreachable or the read model is catching up (or indexing), never an answer
  * that may leave the owner out, which would leave a restored snapshot without its hold. With
- * `newestJobEvent`, the read model first catches up (within CATCH_UP_MS) with every job event appended
- * before the question: a snapshot imported a moment ago is then found.
+ * `recentJobEvent`, the read model first catches up (within CATCH_UP_MS) with the job event appended last
+ * before the question (`recentJobEventPosition`): a snapshot imported a moment ago is then found.
  */
 export function readModelJobIds(
   readModel: Pick<ReadModel, 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn' | 'waitFor'>,
   readModelAvailable?: () => boolean,
-  newestJobEvent?: () => Promise<Position | undefined>,
+  recentJobEvent?: () => Promise<Position | undefined>,
 ): CataloguedJobIds {
   const caughtUp = async () => {
-    const newest = await newestJobEvent?.();
+    const newest = await recentJobEvent?.();
     return !newest || (await readModel.waitFor(newest, CATCH_UP_MS));
   };
   const lookUp = async (read: () => Promise<string[] | undefined>) => {

@@ -129,6 +129,13 @@ export function invalidJsonProblem(message: string | undefined): Problem {
   ]);
 }
 
+/** 415 for a body declared in a charset other than UTF-8 (body-parser would decode utf-16 and utf-7 too). */
+export function unsupportedCharset(detail: string): Problem {
+  return new Problem(415, 'unsupported-encoding', 'Unsupported encoding', detail, [
+    { field: 'header.content-type', rule: 'utf-8', message: detail },
+  ]);
+}
+
 /**
  * A JSON body must be UTF-8 (RFC 8259, section 8.1): one that is not would be read with U+FFFD in place of
  * its bad bytes, and recorded so. A 400 naming the body, rule `utf-8`.
@@ -261,16 +268,13 @@ export function problemResponder(
     const e = error as { type?: string; status?: number; message?: string; limit?: number };
     if (e.type === 'entity.parse.failed') return sendProblem(res, invalidJsonProblem(e.message));
     if (e.type === 'entity.too.large') return sendProblem(res, bodyTooLargeProblem(e.limit));
-    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
-      // Named as every other problem names what it refuses: the header and its rule.
-      const charset = e.type === 'charset.unsupported';
-      const field = charset ? 'header.content-type' : 'header.content-encoding';
-      const rule = charset ? 'utf-8' : 'supported-encoding';
+    if (e.type === 'charset.unsupported') return sendProblem(res, unsupportedCharset(String(e.message)));
+    if (e.type === 'encoding.unsupported') {
       const detail = String(e.message);
       return sendProblem(
         res,
         new Problem(415, 'unsupported-encoding', 'Unsupported encoding', detail, [
-          { field, rule, message: detail },
+          { field: 'header.content-encoding', rule: 'supported-encoding', message: detail },
         ]),
       );
     }

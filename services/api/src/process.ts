@@ -26,7 +26,7 @@ import {
 } from '@snapcat/runtime';
 import { openSnapshotStorage, type SnapshotStorage } from '@snapcat/storage';
 import { redactConnection } from '@snapcat/event-store';
-import { newestJobEventPosition } from '@snapcat/application';
+import { recentJobEventPosition } from '@snapcat/application';
 import { openClusters, openWebhooks, webhooksDisabledReason, type Webhooks } from '@snapcat/webhooks';
 import { consoleBuilt } from './console';
 import { createApp, type App } from './app';
@@ -226,7 +226,7 @@ function composeApp({
         jobIds: readModelJobIds(
           readModel,
           () => redisHealth.reachable,
-          () => newestJobEventPosition(store),
+          () => recentJobEventPosition(store),
         ),
       }),
       store,

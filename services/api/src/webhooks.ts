@@ -4,7 +4,7 @@ import { SubscriptionFields, SubscriptionId, withoutControlCharacters } from '@s
 import type { WebhookService } from '@snapcat/webhooks';
 import { Problem } from './problem';
 import { parse } from './requests';
-import { principalOf } from './access';
+import { principalOf, routeOf } from './access';
 
 const schemas = {
   path: z.strictObject({ subscriptionId: SubscriptionId }),
@@ -47,7 +47,9 @@ const WEBHOOKS_DISABLED_RETRY_AFTER_S = 3600;
 export function webhookRoutes(webhooks: WebhookService | { disabled: string }): express.Router {
   const router = express.Router();
   if ('disabled' in webhooks) {
-    router.use((_req, res, next) => {
+    router.use((req, res, next) => {
+      // A method no webhook route serves goes on to the 405, which says nothing of the configuration.
+      if (!routeOf(req.method, req.baseUrl + req.path)) return next();
       // Until an operator configures it and restarts: no client should retry within the second.
       res.setHeader('Retry-After', String(WEBHOOKS_DISABLED_RETRY_AFTER_S));
       next(

@@ -108,6 +108,12 @@ describe('REST API over HTTP', () => {
         .set('content-type', 'application/json; charset=latin1')
         .send('{"tasks":["t"]}');
       expectProblem(latin1, 415, 'header.content-type', 'utf-8');
+      // Another Unicode encoding too: body-parser would decode it, but JSON on the wire is UTF-8.
+      const utf16 = await http
+        .put(`${BASE}/jobs/${JOB}`)
+        .set('content-type', 'application/json; charset=utf-16le')
+        .send('{"tasks":["t"]}');
+      expectProblem(utf16, 415, 'header.content-type', 'utf-8');
       const compressed = await http
         .put(`${BASE}/jobs/${JOB}`)
         .set('content-type', 'application/json')

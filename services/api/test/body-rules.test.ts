@@ -11,6 +11,9 @@ import {
   type GraphQLInputType,
 } from 'graphql';
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import { MemoryEventStore } from '@snapcat/event-store';
@@ -431,6 +434,33 @@ describe('input a fuzzing review let through (session 39): a 4xx naming the fiel
       query: `mutation { setSavepointSchedule(jobId: "${JOB}", schedule: { every: "P" }) { every } }`,
     });
     expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('GraphQL: a body that is not UTF-8 is a 400, and the mutation is not run', async () => {
+    const server = createServer(fx.app).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      // The bad bytes sit in a comment: decoded as U+FFFD, the document would run.
+      const document = `mutation { triggerSnapshot(jobId: "${JOB}", kind: CHECKPOINT) { snapshotId } } # `;
+      const body = Buffer.concat([
+        Buffer.from(`{"query":${JSON.stringify(document).slice(0, -1)}`),
+        Buffer.from([0xff]),
+        Buffer.from('"}'),
+      ]);
+      const before = await written();
+      const { port } = server.address() as AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { errors: { message: string }[] }).errors[0]!.message).toMatch(/UTF-8/);
+      expect(await written()).toBe(before);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   // Names a client gives are shown in logs, webhooks and the console: no control characters, as versions.
