@@ -141,6 +141,15 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
       ).toHaveLength(1);
     }
     expect(readFileSync(outsideFile, 'utf8')).toBe('keep me');
+    // The operator's way out: a forced discard ends the refused one, recorded discarded with nothing
+    // reclaimed; the file outside the roots stays.
+    const forced = await api.post(`/jobs/${jobIds[0]}/snapshots/1/discard`, { force: true });
+    expect([forced.status, forced.body]).toEqual([202, expect.objectContaining({ changed: true })]);
+    expect(await snapshot(jobIds[0]!, 1)).toMatchObject({
+      status: 'DISCARDED',
+      discard: { state: 'DONE', bytesReclaimed: 0 },
+    });
+    expect(readFileSync(outsideFile, 'utf8')).toBe('keep me');
   }, 30_000);
 
   it('registration with a directory outside the roots is refused', async () => {

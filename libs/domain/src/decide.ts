@@ -1608,6 +1608,15 @@ function persistTo(
 
 function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>): Replies['RequestDiscard'] {
   const snapshot = requireSnapshot(decider.state, command.snapshotId);
+  const refused = snapshot.discard?.state === 'FAILED' && snapshot.discard.retryable === false;
+  if (snapshot.status === 'DISCARDING' && refused && command.force) {
+    // The operator's way out of a discard the storage refused for good (a file outside the storage roots):
+    // recorded discarded with nothing reclaimed. The refused files stay where they are, as they must; the
+    // others its plan named are no live snapshot's any more, so the orphan sweep reports them.
+    decider.emit({ type: 'SnapshotDiscarded', snapshotId: snapshot.snapshotId, bytesReclaimed: 0 });
+    const after = decider.state.snapshots.get(snapshot.snapshotId);
+    return { snapshotStatus: after?.status ?? statusOnceDiscarded(snapshot.status), changed: true };
+  }
   if (snapshot.status === 'DISCARDING' || snapshot.status === 'DISCARDED') {
     return { snapshotStatus: snapshot.status, changed: false };
   }

@@ -164,6 +164,36 @@ describe('rejections', () => {
     });
   });
 
+  it('R40 a discard the storage refused for good is ended by a forced discard (nothing reclaimed); one a retry may mend is not', () => {
+    const job = new Job().register();
+    const [refused, retried] = [job.complete(), job.complete()];
+    job.complete(); // the latest, so the others are discarded without force
+    for (const id of [refused, retried]) job.run({ type: 'RequestDiscard', snapshotId: id, force: false });
+    job.run({
+      type: 'RecordDiscardFailed',
+      snapshotId: refused,
+      error: 'outside the roots',
+      retryable: false,
+    });
+    job.run({ type: 'RecordDiscardFailed', snapshotId: retried, error: 'io', retryable: true });
+    // Without force, as before: nothing changes.
+    expect(job.run({ type: 'RequestDiscard', snapshotId: refused, force: false })).toEqual({
+      events: [],
+      reply: { snapshotStatus: 'DISCARDING', changed: false },
+    });
+    const forced = job.run({ type: 'RequestDiscard', snapshotId: refused, force: true });
+    expect(forced.reply).toEqual({ snapshotStatus: 'DISCARDED', changed: true });
+    expect(forced.events).toEqual([
+      expect.objectContaining({ type: 'SnapshotDiscarded', snapshotId: refused, bytesReclaimed: 0 }),
+    ]);
+    expect(job.snapshot(refused).discard).toMatchObject({ state: 'DONE', bytesReclaimed: 0 });
+    // A failure a retry may mend is the workers' to retry: force does not end it.
+    expect(job.run({ type: 'RequestDiscard', snapshotId: retried, force: true }).reply).toEqual({
+      snapshotStatus: 'DISCARDING',
+      changed: false,
+    });
+  });
+
   it('R40 discard results: none requested, or recorded as done already', () => {
     const job = new Job().register();
     const id = job.complete();

@@ -637,7 +637,9 @@ function snapshotDiscardRoutes(): DescribedRoute[] {
           'snapshot of a running job (`latest-completed-retained`), what a failover of it restores from ' +
           '(`failover-base`: its newest checkpoint, or the snapshot it restored from until a checkpoint ' +
           'completed), a snapshot another job restored from (`held-by-restore`), and a savepoint a running ' +
-          'managed job restored from (`restored-by-running-job`).',
+          'managed job restored from (`restored-by-running-job`). A discard the storage refused for good (a ' +
+          'file outside the storage roots: `discard.retryable` false) is ended by a discard with `force`, ' +
+          'recorded discarded with nothing reclaimed; the refused files stay.',
         requestParams: snapshotPath,
         requestBody: body(
           schemas.discard,
