@@ -30,6 +30,7 @@ import { z } from 'zod';
 import {
   CommandRejected,
   DEFAULT_NAMESPACE,
+  JobId,
   grantsNamespace,
   UnreadableEventError,
   jobSummaryView,
@@ -273,11 +274,20 @@ function resolving(deps: GraphqlDeps) {
   const namespaces = new JobNamespaces(deps.store);
   return {
     ...deps,
-    visible: (context: Context, jobId: string) => namespaces.visible(grantOf(context), jobId),
+    visible: (context: Context, jobId: string) =>
+      namespaces.visible(grantOf(context), jobIdArgument(jobId, 'jobId')),
     clusters: clusterCommands(deps.clusters ?? new ClusterRepository(deps.store)),
   };
 }
 type Resolving = ReturnType<typeof resolving>;
+
+/** A job id argument: a Flink JobID, else BAD_USER_INPUT naming the argument (not an answer of no job). */
+function jobIdArgument(value: string, field: string): string {
+  if (JobId.safeParse(value).success) return value;
+  throw new GraphQLError(`${field} must be a Flink JobID: 32 lowercase hexadecimal characters`, {
+    extensions: { code: 'BAD_USER_INPUT', field, rule: 'job-id' },
+  });
+}
 
 /** The scalars: DateTime (ISO-8601 in, ISO-8601 out), Long (a bigint as a number), JSON. */
 function scalarResolvers() {
@@ -320,7 +330,7 @@ function jobQueries(r: Resolving) {
   const { readModel } = r;
   return {
     job: (_: unknown, { id }: { id: string }, context: Context, info: GraphQLResolveInfo) =>
-      liveJob(readModel, id, context, newestSnapshotsAsked(info)),
+      liveJob(readModel, jobIdArgument(id, 'id'), context, newestSnapshotsAsked(info)),
     jobs: async (
       _: unknown,
       args: { status?: JobSummaryView['status']; namespace?: string; first: number; after?: string },
@@ -541,7 +551,7 @@ function subscriptionResolvers(r: Resolving) {
       // Checked per event, not once: a job may be registered (in some namespace) after the subscription.
       subscribe: (_: unknown, a: { jobId: string; types?: string[] }, context: Context) =>
         pipe(
-          pubsub.subscribe(topic, a.jobId),
+          pubsub.subscribe(topic, jobIdArgument(a.jobId, 'jobId')),
           filter(
             async (m: SnapshotEventMessage) =>
               (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),

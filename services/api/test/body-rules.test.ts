@@ -436,6 +436,22 @@ describe('input a fuzzing review let through (session 39): a 4xx naming the fiel
     expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
+  it.each([
+    ['job', '{ job(id: "nothex") { name } }', 'id'],
+    ['snapshot', '{ snapshot(jobId: "NOTHEX", id: 1) { id } }', 'jobId'],
+    ['history', '{ history(jobId: "x") { edges { cursor } } }', 'jobId'],
+  ])(
+    'GraphQL %s with an id that is no Flink JobID is BAD_USER_INPUT naming the argument, not null',
+    async (_, query, field) => {
+      const res = await http.post('/graphql').send({ query });
+      expect(res.body.errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        field,
+        rule: 'job-id',
+      });
+    },
+  );
+
   it('GraphQL: a body that is not UTF-8 is a 400, and the mutation is not run', async () => {
     const server = createServer(fx.app).listen(0, '127.0.0.1');
     await once(server, 'listening');
