@@ -254,7 +254,7 @@ export class ReadModel {
 
   /**
    * The ids of the jobs with a completed snapshot in `directory` (normalised, one no Flink layout names:
-   * `unnamedDirectories`), ever: the caller reads each from the store. Undefined while the read model does
+   * `unnamedDirectories`): the caller reads each from the store. Undefined while the read model does
    * not hold the whole log yet, or has not indexed its directories (a space written before the index, until
    * the projector's backfill), when the answer could leave the owner out.
    */

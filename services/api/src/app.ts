@@ -3,7 +3,6 @@ import { grantsNamespace, jobView, snapshotView, wasCompacted, type JobState } f
 import {
   ClusterRepository,
   jobStream,
-  recentJobEventPosition,
   nextFireAt,
   recordedEventView,
   type CommandBus,
@@ -129,8 +128,7 @@ export function createApp(deps: AppDeps): App {
       defaults,
       clusters,
       namespaceRoots: deps.namespaceRoots,
-      jobIds:
-        readModel && readModelJobIds(readModel, readModelAvailable, () => recentJobEventPosition(deps.store)),
+      jobIds: readModel && readModelJobIds(readModel, readModelAvailable, deps.store),
     }),
   );
 

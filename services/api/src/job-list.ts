@@ -4,8 +4,8 @@ import { isRedisConnectionError } from '@snapcat/runtime';
 import { Problem } from './problem';
 import { principalOf, visibleNamespaces } from './access';
 import { parse, type requestSchemas } from './requests';
-import type { CataloguedJobIds } from '@snapcat/application';
-import type { Position } from '@snapcat/event-store';
+import { recentJobEventPosition, type CataloguedJobIds } from '@snapcat/application';
+import type { EventStore } from '@snapcat/event-store';
 
 export interface JobListDeps {
   /** The Redis read model the list is read from (kept by the projector). */
@@ -38,17 +38,17 @@ export function listJobs(
 /**
  * The read model's indexes for the use cases (`CataloguedJobIds`): whose savepoint or imported snapshot a
  * path is. A 503 while Redis is unreachable or the read model is catching up (or indexing), never an answer
- * that may leave the owner out, which would leave a restored snapshot without its hold. With
- * `recentJobEvent`, the read model first catches up (within CATCH_UP_MS) with the job event appended last
- * before the question (`recentJobEventPosition`): a snapshot imported a moment ago is then found.
+ * that may leave the owner out, which would leave a restored snapshot without its hold. Given the `store`,
+ * the read model first catches up (within CATCH_UP_MS) with the job event appended last before the question
+ * (`recentJobEventPosition`): a snapshot imported a moment ago is then found.
  */
 export function readModelJobIds(
   readModel: Pick<ReadModel, 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn' | 'waitFor'>,
   readModelAvailable?: () => boolean,
-  recentJobEvent?: () => Promise<Position | undefined>,
+  store?: Pick<EventStore, 'readAll'>,
 ): CataloguedJobIds {
   const caughtUp = async () => {
-    const newest = await recentJobEvent?.();
+    const newest = store && (await recentJobEventPosition(store));
     return !newest || (await readModel.waitFor(newest, CATCH_UP_MS));
   };
   const lookUp = async (read: () => Promise<string[] | undefined>) => {

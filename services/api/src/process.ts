@@ -26,7 +26,6 @@ import {
 } from '@snapcat/runtime';
 import { openSnapshotStorage, type SnapshotStorage } from '@snapcat/storage';
 import { redactConnection } from '@snapcat/event-store';
-import { recentJobEventPosition } from '@snapcat/application';
 import { openClusters, openWebhooks, webhooksDisabledReason, type Webhooks } from '@snapcat/webhooks';
 import { consoleBuilt } from './console';
 import { createApp, type App } from './app';
@@ -223,11 +222,7 @@ function composeApp({
         defaults,
         clusters,
         namespaceRoots: config.namespaceRoots,
-        jobIds: readModelJobIds(
-          readModel,
-          () => redisHealth.reachable,
-          () => recentJobEventPosition(store),
-        ),
+        jobIds: readModelJobIds(readModel, () => redisHealth.reachable, store),
       }),
       store,
       readModel,

@@ -383,15 +383,18 @@ export async function deletedOutOfSight(
   // Only a storage that shows Flink's newest checkpoint is the one Flink writes to (not another volume
   // mounted at the same path, not a server that writes no files), and only beside it: a path the mirror
   // made up for a checkpoint Flink reported without one may lie where Flink never wrote.
-  const newest = completed.filter((c) => !c.isSavepoint && !c.discarded && c.externalPath).at(-1);
-  const beside = newest && parentOf(newest.externalPath!);
+  const newest = completed
+    .filter((c) => !c.isSavepoint && !c.discarded && c.externalPath)
+    .at(-1)?.externalPath;
+  if (!newest) return [];
+  const beside = parentOf(newest);
   const candidates = [...state.flinkCheckpoints.keys()].filter((flinkId) => {
     const snapshot = recordedAs(flinkId);
     if (flinkId >= oldestReported || flinkId < lowest || snapshot?.kind !== 'CHECKPOINT') return false;
     if (snapshot.status !== 'COMPLETED' || snapshot.discard || !snapshot.externallyAddressable) return false;
     return parentOf(snapshot.externalPath) === beside;
   });
-  if (candidates.length === 0 || (await storageShows(newest!.externalPath!, deps)) !== 'files') return [];
+  if (candidates.length === 0 || (await storageShows(newest, deps)) !== 'files') return [];
   const gone: number[] = [];
   for (const flinkId of candidates) {
     const path = recordedAs(flinkId)!.externalPath;
