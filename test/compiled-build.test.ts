@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { newJobId } from './support/ids';
 import { deleteKeys } from './support/redis';
 import { REPO_ROOT, client, ownDistDir, processGroup, startNpm, testPrefix } from './support/service';
-import { until } from './support/wait';
+import { eventually, until } from './support/wait';
 
 /**
  * `npm run build` (docs/decisions/0013-compiled-build.md): the compiled entry points run with plain node, as
@@ -21,6 +21,9 @@ const CLI = 'dist/services/cli/src/main.js';
 /** The EventStoreDB client (with gRPC), the AWS SDK, and GraphiQL's page. */
 const LOADED_ON_FIRST_USE =
   /[\\/]node_modules[\\/](@eventstore[\\/]db-client|@grpc|@aws-sdk|@smithy|@graphql-yoga[\\/]render-graphiql)[\\/]/;
+/** GraphQL and yoga's packages: an API process makes its endpoint on the first request to it (decision 0041). */
+const GRAPHQL_PACKAGES =
+  /[\\/]node_modules[\\/](graphql|graphql-yoga|graphql-jit|@graphql-tools|@graphql-yoga|@envelop|@escape\.tech)[\\/]/;
 
 interface Compiled {
   url: string;
@@ -255,6 +258,17 @@ describe('the compiled build (dist/, node without tsx)', () => {
     expect(probe()).toBe(1);
   });
 
+  it('an API process that served no GraphQL request never loaded GraphQL: it is made on the first one (decision 0041)', async () => {
+    const api = await start(API);
+    await eventually(async () => (await fetch(`${api.url}/readyz`)).status === 200, 10_000, 'ready');
+    const jobId = newJobId();
+    expect((await client(api.url).put(`/jobs/${jobId}`, { tasks: ['a'] })).status).toBe(201);
+    expect((await client(api.url).get(`/jobs/${jobId}`)).status).toBe(200);
+    const { code, loaded } = await stop(api);
+    expect(code).toBe(0);
+    expect(loaded.modules.filter((file) => GRAPHQL_PACKAGES.test(file))).toEqual([]);
+  });
+
   it.each([
     ['workers', WORKERS],
     ['projector', PROJECTOR],
@@ -267,6 +281,8 @@ describe('the compiled build (dist/, node without tsx)', () => {
     const { code, loaded } = await stop(service);
     expect(code).toBe(0);
     noTsx(loaded);
+    // The projector publishes live events without yoga's pubsub (snapshotEventPublisher); workers serve none.
+    expect(loaded.modules.filter((file) => GRAPHQL_PACKAGES.test(file))).toEqual([]);
   });
 
   it('a workers process with SNAPCAT_OPS_PORT: the image healthcheck asks its /readyz there', async () => {

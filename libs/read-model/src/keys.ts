@@ -73,3 +73,20 @@ export const directoryMember = (directory: string, jobId: string, snapshotId: nu
 export async function deleteSpace(redis: Redis, ns: string): Promise<void> {
   for await (const found of scanKeys(redis, `${ns}:*`)) await redis.del(...found);
 }
+
+/**
+ * What the projector publishes for live subscriptions: each applied event on `<channel>:<jobId>` as JSON, the
+ * topic and encoding of graphql-yoga's pubsub over `@graphql-yoga/redis-event-target` (`publish(channel,
+ * jobId, message)`), which the API subscribes with. Written without them so that a process loads GraphQL only
+ * with its endpoint (decision 0041). A message Redis does not take is lost, as one published while no
+ * subscriber listens: the read model and `history` hold every event.
+ */
+export function snapshotEventPublisher(
+  redis: Pick<Redis, 'publish'>,
+  keys: ReadModelKeys,
+): (message: { jobId: string }) => void {
+  const channel = keys.channel;
+  return (message) => {
+    redis.publish(`${channel}:${message.jobId}`, JSON.stringify(message)).catch(() => undefined);
+  };
+}

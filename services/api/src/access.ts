@@ -1,7 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
-import { GraphQLError, Kind, getOperationAST, type DocumentNode, type SelectionSetNode } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
 import { bearerToken, findToken, grants, type Scope, type TokenEntry } from '@snapcat/runtime';
 import { grantsNamespace } from '@snapcat/domain';
 import { Problem } from './problem';
@@ -115,8 +113,11 @@ export const isLimited = (
 export const ANONYMOUS: Principal = { name: 'anonymous', scopes: ['admin'], namespaces: '*' };
 
 /** How a request identified itself: a principal, no token at all, or a token that is not configured. */
-type Identity = Principal | 'missing' | 'unknown';
+export type Identity = Principal | 'missing' | 'unknown';
 const identities = new WeakMap<object, Identity>();
+
+/** How a request the access middleware saw identified itself (GraphQL's access plugin decides on it). */
+export const identityOf = (req: object): Identity | undefined => identities.get(req);
 
 /** The principal of a request the access middleware let through (undefined for public routes without token). */
 export function principalOf(req: object): Principal | undefined {
@@ -245,7 +246,7 @@ export interface AccessOptions {
  * Identifies the caller (Bearer token, compared in constant time), applies the rate limit (per token, per
  * client address without one), then refuses what the caller's scopes do not allow: 401 problem+json with
  * `WWW-Authenticate: Bearer` for no or an unknown token, 403 naming the scope needed. /graphql is let through
- * identified: its operations are checked by accessPlugin.
+ * identified: its operations are checked by accessPlugin (graphql-access.ts).
  */
 export function accessMiddleware(options: AccessOptions): express.RequestHandler {
   const check = accessCheck(options);
@@ -325,88 +326,6 @@ function forbidden(needed: Scope, principal: Principal): Problem {
     [{ field: 'header.authorization', rule: 'scope', message: `needs the ${needed} scope` }],
     { requiredScope: needed },
   );
-}
-
-/** The root fields an operation selects, through fragments (`Type.field`, Type the operation's root type). */
-export function rootFields(document: DocumentNode, operationName?: string | null): string[] {
-  const operation = getOperationAST(document, operationName ?? undefined);
-  if (!operation) return [];
-  const type = { query: 'Query', mutation: 'Mutation', subscription: 'Subscription' }[operation.operation];
-  const fragments = new Map(
-    document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d]] : [])),
-  );
-  const fields = new Set<string>();
-  const seen = new Set<string>();
-  const walk = (set: SelectionSetNode) => {
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD) fields.add(`${type}.${selection.name.value}`);
-      else if (selection.kind === Kind.INLINE_FRAGMENT) walk(selection.selectionSet);
-      else if (!seen.has(selection.name.value)) {
-        seen.add(selection.name.value);
-        const fragment = fragments.get(selection.name.value);
-        if (fragment) walk(fragment.selectionSet);
-      }
-    }
-  };
-  walk(operation.selectionSet);
-  return [...fields];
-}
-
-const PUBLIC_FIELDS = /\.__(schema|type|typename)$/;
-
-/** The scope an operation needs to its last field: the strongest any of its root fields needs. */
-function refusal(identity: Identity | undefined, fields: string[]): GraphQLError | undefined {
-  const needed = fields
-    .filter((field) => !PUBLIC_FIELDS.test(field))
-    .map((field) => (GRAPHQL_RULES as Record<string, Scope>)[field] ?? DEFAULT_RULE);
-  if (needed.length === 0) return undefined;
-  if (identity === undefined || typeof identity !== 'object') {
-    const missing = identity !== 'unknown';
-    return new GraphQLError(
-      missing ? 'this operation needs a token: send Authorization: Bearer <token>' : 'the token is not valid',
-      {
-        extensions: {
-          code: 'UNAUTHENTICATED',
-          http: {
-            status: 401,
-            headers: {
-              'WWW-Authenticate': missing
-                ? 'Bearer realm="snapcat"'
-                : 'Bearer realm="snapcat", error="invalid_token"',
-            },
-          },
-        },
-      },
-    );
-  }
-  const lacking = needed.find((scope) => !holds(identity, scope));
-  if (lacking === undefined) return undefined;
-  return new GraphQLError(
-    `this operation needs the ${lacking} scope; token ${identity.name} has ${identity.scopes.join(', ')}`,
-    { extensions: { code: 'FORBIDDEN', requiredScope: lacking, http: { status: 403 } } },
-  );
-}
-
-/**
- * GraphQL's half of the access rules: before an operation executes (or subscribes), every root field it
- * selects must be allowed to the caller the access middleware identified; otherwise the whole operation is
- * refused with one error (UNAUTHENTICATED, HTTP 401; FORBIDDEN, HTTP 403) and nothing runs.
- */
-export function accessPlugin(enabled: boolean): Plugin {
-  if (!enabled) return {};
-  const check = ({
-    args,
-    setResultAndStopExecution,
-  }: {
-    args: { document: DocumentNode; operationName?: string | null; contextValue: unknown };
-    setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void;
-  }) => {
-    const req = (args.contextValue as { req?: object }).req;
-    const identity = req ? identities.get(req) : undefined;
-    const error = refusal(identity, rootFields(args.document, args.operationName));
-    if (error) setResultAndStopExecution({ errors: [error] });
-  };
-  return { onExecute: check, onSubscribe: check } as Plugin;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

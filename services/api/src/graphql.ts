@@ -69,14 +69,9 @@ import {
 import { Problem, deletedJobProblem } from './problem';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import {
-  ANONYMOUS,
-  accessPlugin,
-  isLimited,
-  principalOf,
-  requireEveryNamespace,
-  visibleNamespaces,
-} from './access';
+import { ANONYMOUS, isLimited, principalOf, requireEveryNamespace, visibleNamespaces } from './access';
+import { accessPlugin } from './graphql-access';
+import { GRAPHQL_ENDPOINT } from './graphql-endpoint';
 import { CLUSTERS_SPAN_EVERY_NAMESPACE, clusterCommands } from './clusters';
 import { requestId } from './metrics';
 import { pageBudgetPlugin } from './page-budget';
@@ -153,7 +148,7 @@ export function createGraphql(deps: GraphqlDeps) {
 
   const yoga = createYoga({
     schema: createSchema({ typeDefs: readFileSync(deps.schemaFile, 'utf8'), resolvers }),
-    graphqlEndpoint: '/graphql',
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
     graphiql: { title: 'snapcat catalog', additionalHeaders: { [CSRF_HEADER]: '1' } },
     // GraphiQL from the package, inlined in the page: yoga's default loads it from a CDN, which an air-gapped
     // operator cannot reach (issue 21). Required on the first page view, not at start: the package is 8.9 MB of

@@ -1,7 +1,7 @@
+import { accessSync, constants } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
+import { Projector, ReadModel, ReadModelKeys, snapshotEventPublisher } from '@snapcat/read-model';
 import {
   closeRedis,
   connectRedis,
@@ -29,7 +29,7 @@ import { redactConnection } from '@snapcat/event-store';
 import { openClusters, openWebhooks, webhooksDisabledReason, type Webhooks } from '@snapcat/webhooks';
 import { consoleBuilt } from './console';
 import { createApp, type App } from './app';
-import { createGraphql, createSnapshotEventsPubSub, type SnapshotEventsPubSub } from './graphql';
+import { graphqlOnFirstRequest } from './graphql-endpoint';
 import { createUseCases } from './use-cases';
 import { readModelJobIds } from './job-list';
 import { createRateLimiter } from './rate-limit';
@@ -63,14 +63,13 @@ export interface ApiProcessOptions {
  */
 export async function runApi(config: Config, core: Core, options: ApiProcessOptions): Promise<void> {
   const { log, store, bus } = core;
+  // GraphQL is made on its first request (decision 0041): a build without its schema must not start at all.
+  accessSync(options.files.schemaFile, constants.R_OK);
   const embeddedRedis = await startEmbeddedRedis(config, log);
   const prefix = await openStoreNamespace(config, store, log);
   const storage = openSnapshotStorage(config.storageRoots, config.s3);
   const redis = trackedRedis(config);
   const keys = new ReadModelKeys(prefix);
-  const pubsub = createSnapshotEventsPubSub(
-    createRedisEventTarget({ publishClient: redis.connect(), subscribeClient: redis.connect() }),
-  );
   // Its own connection: the queries of concurrent requests are pipelined together. A query fails within
   // 2 s when Redis does not answer, rather than wait for it to come back.
   const readModel = new ReadModel(redis.connect({ autoPipelining: true, commandTimeoutMs: 2000 }), prefix);
@@ -85,7 +84,7 @@ export async function runApi(config: Config, core: Core, options: ApiProcessOpti
         prefix,
         log,
         sharedStates: bus,
-        publish: (message) => pubsub.publish(keys.channel, message.jobId, message),
+        publish: snapshotEventPublisher(redis.main, keys),
       })
     : undefined;
   // Not awaited: the REST API serves commands (the event store is the truth) while Redis is still down.
@@ -99,7 +98,7 @@ export async function runApi(config: Config, core: Core, options: ApiProcessOpti
   // An API process without workers counts the queues too: a workers-only process serves no /metrics.
   const queues = workers ? undefined : openQueues(redis.connect(), prefix);
   registerProcessMetrics(metrics, core, running, workers?.queues ?? queues!, redis.state);
-  const app = composeApp({ config, core, options, prefix, storage, redis, pubsub, keys, running, metrics });
+  const app = composeApp({ config, core, options, prefix, storage, redis, keys, running, metrics });
   const server = listen(app, config, core, running, options.files.consoleDir);
 
   stopOnSignalOrStoreFailure(log, store, config.shutdownGraceMs, {
@@ -184,25 +183,13 @@ interface AppParts {
   prefix: string;
   storage: SnapshotStorage;
   redis: TrackedRedis;
-  pubsub: SnapshotEventsPubSub;
   keys: ReadModelKeys;
   running: RunningParts;
   metrics: Registry;
 }
 
 /** The HTTP API with its GraphQL endpoint, on this process's store, Redis and workers. */
-function composeApp({
-  config,
-  core,
-  options,
-  prefix,
-  storage,
-  redis,
-  pubsub,
-  keys,
-  running,
-  metrics,
-}: AppParts) {
+function composeApp({ config, core, options, prefix, storage, redis, keys, running, metrics }: AppParts) {
   const { log, store, bus } = core;
   const { readModel, webhooks } = running;
   const defaults = { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir };
@@ -215,24 +202,31 @@ function composeApp({
     // GET /api/v1/jobs lists from the read model; 503 at once while Redis is unreachable, as GraphQL.
     readModel,
     readModelAvailable: () => redisHealth.reachable,
-    graphql: createGraphql({
-      useCases: createUseCases({
-        bus,
-        storage,
-        defaults,
+    graphql: graphqlOnFirstRequest(async () => {
+      const { createGraphql, createSnapshotEventsPubSub } = await import('./graphql');
+      const { createRedisEventTarget } = await import('@graphql-yoga/redis-event-target');
+      return createGraphql({
+        useCases: createUseCases({
+          bus,
+          storage,
+          defaults,
+          clusters,
+          namespaceRoots: config.namespaceRoots,
+          jobIds: readModelJobIds(readModel, () => redisHealth.reachable, store),
+        }),
+        store,
+        readModel,
+        // Subscriptions only: the projector publishes (snapshotEventPublisher), this process's or another's.
+        pubsub: createSnapshotEventsPubSub(
+          createRedisEventTarget({ publishClient: redis.main, subscribeClient: redis.connect() }),
+        ),
+        topic: keys.channel,
+        readModelAvailable: () => redisHealth.reachable,
+        tokens: config.tokens,
         clusters,
-        namespaceRoots: config.namespaceRoots,
-        jobIds: readModelJobIds(readModel, () => redisHealth.reachable, store),
-      }),
-      store,
-      readModel,
-      pubsub,
-      topic: keys.channel,
-      readModelAvailable: () => redisHealth.reachable,
-      tokens: config.tokens,
-      clusters,
-      schemaFile: options.files.schemaFile,
-    }),
+        schemaFile: options.files.schemaFile,
+      });
+    }, log.error),
     tokens: config.tokens,
     rateLimiter: createRateLimiter(config.rateLimit, {
       client: redis.connect({ autoPipelining: true, commandTimeoutMs: 500 }),

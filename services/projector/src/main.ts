@@ -1,6 +1,4 @@
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { createPubSub } from 'graphql-yoga';
-import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
+import { Projector, ReadModel, ReadModelKeys, snapshotEventPublisher } from '@snapcat/read-model';
 import {
   closeOps,
   closeRedis,
@@ -44,19 +42,13 @@ async function main(): Promise<void> {
     },
   });
   const prefix = await openStoreNamespace(config, store, log);
-  const pubsub = createPubSub({
-    eventTarget: createRedisEventTarget({
-      publishClient: connectRedis(config.redisUrl),
-      subscribeClient: connectRedis(config.redisUrl),
-    }),
-  });
-  const channel = new ReadModelKeys(prefix).channel;
+  const publishing = connectRedis(config.redisUrl);
   const running = new Projector({
     store,
     redis,
     prefix,
     log,
-    publish: (message) => pubsub.publish(channel, message.jobId, message),
+    publish: snapshotEventPublisher(publishing, new ReadModelKeys(prefix)),
   });
   readModel = new ReadModel(redis, prefix);
   projector = running;
@@ -67,6 +59,7 @@ async function main(): Promise<void> {
     drain: () => running.stop(),
     close: async () => {
       await closeRedis(redis);
+      await closeRedis(publishing);
       await store.close();
       closeOps(ops); // the probes answer until the end: a supervisor sees a draining process as alive
     },
