@@ -212,19 +212,31 @@ export function restRule(method: string, path: string): Rule | 'graphql' {
  * serve at all. What a 405's `Allow` lists.
  */
 export function allowedMethods(path: string): string[] {
-  const verbs = COMPILED.filter(([pattern]) => pattern.path.test(path)).map(([pattern]) => pattern.verb);
+  const verbs = resourceOf(path).map(([pattern]) => pattern.verb);
   return [...new Set(verbs.flatMap((verb) => (verb === 'GET' ? ['GET', 'HEAD'] : [verb])))];
 }
 const COMPILED = Object.entries(REST_RULES).map(([key, rule]) => {
   const [verb, path] = key.split(' ') as [string, string];
   const source = path.replace(/[.]/g, '\\.').replace(/\{\w+\}/g, '[^/]+');
-  return [{ verb, path: new RegExp(`^${source}/?$`, 'i'), key }, rule as Rule] as const;
+  const parameters = path.split('{').length - 1;
+  return [{ verb, path: new RegExp(`^${source}/?$`, 'i'), key, parameters }, rule as Rule] as const;
 });
+
+/**
+ * The routes of the resource a path names: of the routes that match it, those with the fewest parameters. A
+ * literal segment names a resource of its own that a parameter does not take: `GET …/snapshots/import` is a
+ * 405 (only POST serves it), not a read of snapshot "import".
+ */
+function resourceOf(path: string): (typeof COMPILED)[number][] {
+  const matching = COMPILED.filter(([pattern]) => pattern.path.test(path));
+  const fewest = Math.min(...matching.map(([pattern]) => pattern.parameters));
+  return matching.filter(([pattern]) => pattern.parameters === fewest);
+}
 
 /** The route (`GET /api/v1/jobs/{jobId}`, a key of REST_RULES) a request is for; undefined for none. */
 export function routeOf(method: string, path: string): keyof typeof REST_RULES | undefined {
   const verb = method === 'HEAD' ? 'GET' : method;
-  const found = COMPILED.find(([pattern]) => pattern.verb === verb && pattern.path.test(path));
+  const found = resourceOf(path).find(([pattern]) => pattern.verb === verb);
   return found?.[0].key as keyof typeof REST_RULES | undefined;
 }
 

@@ -46,6 +46,7 @@ import { httpObservability, requestId, requestObserver } from './metrics';
 import {
   accessCheck,
   allowedMethods,
+  routeOf,
   accessMiddleware,
   crossSiteGuard,
   isLimited,
@@ -152,15 +153,11 @@ export function createApp(deps: AppDeps): App {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
 
+  app.use(methodNotServed);
   app.use('/api/v1', apiRouter(deps, routes, clusters));
   // Flink's REST API's checkpoint reads, in Flink's shapes (decision 0017).
   app.use(FLINK_BASE, flinkCompatRoutes({ registeredJob: routes.registeredJob, log }));
-  app.use((req, res, next) => {
-    const allowed = allowedMethods(req.path);
-    if (allowed.length === 0) return next(notFound('path', `no route for ${req.method} ${req.path}`));
-    res.set('Allow', allowed.join(', '));
-    next(methodNotAllowed(req.method, req.path, allowed));
-  });
+  app.use((req, _res, next) => next(notFound('path', `no route for ${req.method} ${req.path}`)));
   const respondWithProblem = problemResponder(log, limitedCaller);
   app.use(problemMiddleware(respondWithProblem));
   const hotRoutes = frontDoor({
@@ -458,6 +455,29 @@ const jsonBody = express.json({
     requireUtf8(bytes);
   },
 });
+
+/**
+ * A method the path's resource is not served with is a 405 before any router sees it: a router's guard (a
+ * namespace-limited token on /clusters) or a route with a parameter in the literal's place (`GET
+ * …/snapshots/import` as snapshot "import") would answer something else. A path that does not decode is left
+ * to the routers' 400 (`percent-encoding`), whatever the method.
+ */
+const methodNotServed: express.RequestHandler = (req, res, next) => {
+  if (req.method === 'OPTIONS' || routeOf(req.method, req.path) || !decodes(req.path)) return next();
+  const allowed = allowedMethods(req.path);
+  if (allowed.length === 0) return next();
+  res.set('Allow', allowed.join(', '));
+  next(methodNotAllowed(req.method, req.path, allowed));
+};
+
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The most a GraphQL request body may hold (a document and its variables). */
 export const GRAPHQL_BODY_LIMIT = 1024 * 1024;

@@ -141,7 +141,9 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
       const first = /^[\x20\x09\x0a\x0d]*(.)/.exec(text)?.[1];
       if (first !== '{' && first !== '[') {
-        return reject(invalidJsonProblem(`Unexpected token ${first ?? 'end'} at the start of the body`));
+        return reject(
+          invalidJsonProblem(`Unexpected token ${first ?? 'end'} at the start of the body`, text),
+        );
       }
       try {
         resolve(JSON.parse(text));

@@ -122,11 +122,33 @@ export function rejectedInBody(error: unknown, field: string): unknown {
   return error instanceof CommandRejected && error.field === field ? fromCommandRejected(error, true) : error;
 }
 
-/** A body that is not JSON (or, as body-parser's strict mode, JSON that is neither an object nor an array). */
-export function invalidJsonProblem(message: string | undefined): Problem {
+/**
+ * A body that is not JSON, or JSON that is neither an object nor an array (body-parser's strict mode; the
+ * front door's): `null`, `5` or `"text"` are JSON, so they are told so (`type-object`), not "not valid JSON".
+ */
+export function invalidJsonProblem(message: string | undefined, text?: string): Problem {
+  const scalar = text === undefined ? undefined : jsonScalar(text);
+  if (scalar !== undefined) {
+    const detail = `body: must be a JSON object (or an array where the route takes a batch), not ${scalar}`;
+    return new Problem(400, 'invalid-request', 'Invalid request', detail, [
+      { field: 'body', rule: 'type-object', message: detail.slice('body: '.length) },
+    ]);
+  }
   return new Problem(400, 'invalid-json', 'Invalid JSON', 'the body is not valid JSON', [
     { field: 'body', rule: 'json', message: message ?? 'not valid JSON' },
   ]);
+}
+
+/** What kind of JSON scalar `text` is (`null`, `a number`...), or undefined when it is not one. */
+function jsonScalar(text: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null) return 'null';
+  return typeof value === 'object' ? undefined : `a ${typeof value}`;
 }
 
 /** 415 for a body declared in a charset other than UTF-8 (body-parser would decode utf-16 and utf-7 too). */
@@ -265,8 +287,9 @@ export function problemResponder(
       return sendProblem(res, error);
     }
     if (error instanceof CommandRejected) return sendProblem(res, fromCommandRejected(error));
-    const e = error as { type?: string; status?: number; message?: string; limit?: number };
-    if (e.type === 'entity.parse.failed') return sendProblem(res, invalidJsonProblem(e.message));
+    const e = error as { type?: string; status?: number; message?: string; limit?: number; body?: string };
+    if (e.type === 'entity.parse.failed')
+      return sendProblem(res, invalidJsonProblem(e.message, typeof e.body === 'string' ? e.body : undefined));
     if (e.type === 'entity.too.large') return sendProblem(res, bodyTooLargeProblem(e.limit));
     if (e.type === 'charset.unsupported') return sendProblem(res, unsupportedCharset(String(e.message)));
     if (e.type === 'encoding.unsupported') {

@@ -276,6 +276,11 @@ describe('access matrix', () => {
       const res = await http.delete(path).set(headers);
       expect([res.status, res.headers.allow]).toEqual([405, 'GET, HEAD']);
     }
+    // A token of some namespaces meets the 405 too, not the clusters' every-namespace guard (a 403).
+    const cluster = await http
+      .patch('/api/v1/clusters/flink-prod')
+      .set(`authorization`, `Bearer ${elsewhere.admin}`);
+    expect([cluster.status, cluster.headers.allow]).toEqual([405, 'GET, HEAD, PUT, DELETE']);
     // A route's own method still needs its scope; an unknown path still needs admin (deny by default).
     expect((await http.get(path)).status).toBe(401);
     expect((await http.get('/api/v1/nothing').set(authorization('read'))).status).toBe(403);

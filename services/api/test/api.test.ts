@@ -153,6 +153,10 @@ describe('REST API over HTTP', () => {
       expect((await http.put(`${BASE}/jobs/${'a'.repeat(32)}/snapshots/1/acks`).send({})).headers.allow).toBe(
         'POST',
       );
+      // A literal segment is a resource of its own, not the value of the parameter in its place.
+      const imports = await http.get(`${BASE}/jobs/${'a'.repeat(32)}/snapshots/import`);
+      expectProblem(imports, 405, 'method', 'allowed-methods');
+      expect(imports.headers.allow).toBe('POST');
     });
   });
 
@@ -264,6 +268,26 @@ describe('REST API over HTTP', () => {
         'json',
       );
     });
+    it.each([
+      ['PUT', `/jobs/${JOB}`],
+      ['POST', `/jobs/${JOB}/snapshots/1/acks`],
+    ])(
+      '%s %s: JSON that is no object (null, a number, a string) is told so, not "not valid JSON"',
+      async (method, path) => {
+        const send = () => (method === 'PUT' ? http.put(`${BASE}${path}`) : http.post(`${BASE}${path}`));
+        for (const [text, kind] of [
+          ['null', 'null'],
+          [' 5 ', 'a number'],
+          ['"str"', 'a string'],
+          ['true', 'a boolean'],
+        ]) {
+          const res = await send().set('content-type', 'application/json').send(text);
+          expectProblem(res, 400, 'body', 'type-object');
+          expect(res.body.detail).toContain(`not ${kind}`);
+        }
+        expect((await http.get(`${BASE}/jobs/${JOB}`)).status).toBe(404);
+      },
+    );
   });
 
   describe('GET /jobs/:jobId', () => {
