@@ -923,11 +923,14 @@ function asGraphqlError(error: unknown): unknown {
   }
   if (error instanceof Problem) {
     const first = error.errors[0];
-    return new GraphQLError(error.detail, {
+    const field = first?.field.replace(/^(body|path|query)\./, '');
+    // REST's detail names the field where REST has it (`body.targetDirectory: …`); GraphQL's, the argument.
+    const message = first && field ? error.detail.split(first.field).join(field) : error.detail;
+    return new GraphQLError(message, {
       extensions: {
         ...error.extra,
         code: PROBLEM_CODES[error.status] ?? error.slug,
-        field: first?.field.replace(/^(body|path|query)\./, ''),
+        field,
         rule: first?.rule,
       },
     });

@@ -122,7 +122,9 @@ describe('REST and GraphQL run the same use cases', () => {
       rule: error?.extensions?.rule,
       field: error?.extensions?.field,
     }).toEqual({ code: GRAPHQL_CODE[status], rule, field });
-    expect(error?.message).toBe(viaRest.body.detail);
+    // The same words, naming GraphQL's argument where REST names the body's or the path's field.
+    expect(error?.message).toBe(viaRest.body.detail.split(problem.field).join(field));
+    expect(error?.message).not.toMatch(/\b(body|path)\.\w/);
   });
 
   it("REST's events and GraphQL's history show each event alike (one rendering, recordedEventView)", async () => {
