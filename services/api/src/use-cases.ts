@@ -266,7 +266,13 @@ function snapshotTakingUseCases({
         );
       }
       const results = await bus.executeAll(
-        acks.map((ack) => ({ type: 'AcknowledgeTask' as const, jobId, snapshotId, ...ack })),
+        acks.map((ack) => ({
+          type: 'AcknowledgeTask' as const,
+          jobId,
+          snapshotId,
+          ...ack,
+          stateSize: ack.stateSize ?? handlesSize(ack.stateHandles),
+        })),
         metadataOf(caller),
       );
       return { many, replies: results.map((r) => r.reply) };
@@ -628,4 +634,11 @@ function parseMaxAge(maxAge: string): number {
     );
   }
   return durationMs(maxAge);
+}
+
+/** What an acknowledgement without `stateSize` reports: its handles' bytes, as Flink sums a subtask's state. */
+function handlesSize(handles: readonly { sizeBytes: number }[]): number {
+  let bytes = 0;
+  for (const handle of handles) bytes += handle.sizeBytes;
+  return bytes;
 }

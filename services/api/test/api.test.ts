@@ -552,6 +552,20 @@ describe('REST API over HTTP', () => {
       ]);
       expect((await ack(99, { taskId: 'a' })).body).toEqual({ result: 'UNKNOWN', snapshotStatus: null });
     });
+    it('an ack without stateSize reports its handles’ bytes, as Flink sums a subtask’s state; a given one stands', async () => {
+      await register({ tasks: ['a', 'b'] });
+      await trigger();
+      const handles = [
+        { path: '/s/1/chk-1/a', sizeBytes: 10 },
+        { path: '/s/1/shared/a', sizeBytes: 20, shared: true },
+      ];
+      expect((await ack(1, { taskId: 'a', stateHandles: handles })).body.snapshotStatus).toBe('PENDING');
+      const pending = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
+      expect(pending.body.stateSize).toBe(30);
+      await ack(1, { taskId: 'b', stateSize: 5, stateHandles: [{ path: '/s/1/chk-1/b', sizeBytes: 100 }] });
+      const done = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
+      expect(done.body).toMatchObject({ status: 'COMPLETED', stateSize: 35 });
+    });
     it('400 naming the field for a bad ack, a bad item in an array, a bad snapshot id; nothing is written', async () => {
       await register();
       await trigger();
