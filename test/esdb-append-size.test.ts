@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { jobStream } from '@snapcat/application';
 import { client } from './support/service';
 import { serviceOnEsdbTestServer } from './support/esdb-service';
@@ -36,10 +37,13 @@ async function inBatchesOf<T, R>(items: T[], limit: number, task: (item: T) => P
   return answers;
 }
 
-/** An acknowledgement as a task of an incremental checkpoint sends it, `count` shared files. */
-function ackBody(taskId: string, count: number): string {
+/**
+ * An acknowledgement as a task of an incremental checkpoint sends it, `count` shared files, in the service's
+ * storage root (`root`: acks naming files outside the roots are refused).
+ */
+function ackBody(root: string, taskId: string, count: number): string {
   const handles = Array.from({ length: count }, (_, i) => ({
-    path: `s3://flink-checkpoints/prod/${JOB}/shared/${randomUUID()}`,
+    path: `${root}/${JOB}/shared/${randomUUID()}`,
     sizeBytes: 1_000_000 + i * 37,
     shared: true,
   }));
@@ -58,7 +62,7 @@ describe('acknowledgements against EventStoreDB’s MaxAppendSize (1 MiB), over 
       const res = await fetch(`${fx.service.url}/api/v1/jobs/${JOB}/snapshots/1/acks`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: ackBody(taskId, count),
+        body: ackBody(join(fx.dir, 'snapshots'), taskId, count),
       }).catch((error: Error) => {
         throw new Error(`ack of ${taskId}: ${error.message} (${String(error.cause)})`);
       });
@@ -107,7 +111,7 @@ describe('acknowledgements against EventStoreDB’s MaxAppendSize (1 MiB), over 
       201,
     );
     const file = (name: string) => ({
-      path: `s3://flink-checkpoints/prod/${job}/shared/${name}`,
+      path: `${join(fx.dir, 'snapshots')}/${job}/shared/${name}`,
       sizeBytes: 1_000_000,
       shared: true,
     });

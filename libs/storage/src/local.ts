@@ -42,6 +42,14 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return resolve(path);
   }
 
+  spelledWithinRoots(location: string): boolean {
+    try {
+      return isInside(this.toPath(location), this.configuredRoots());
+    } catch (error) {
+      if (error instanceof LocationRefusedError) return false;
+      throw error;
+    }
+  }
   async isWithinRoots(location: string): Promise<boolean> {
     try {
       await this.confine(location);
@@ -134,7 +142,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     if (!isInside(path, roots)) {
       throw new LocationRefusedError(location, 'outside the configured storage roots');
     }
-    const configured = this.roots.map((root) => resolve(root));
+    const configured = this.configuredRoots();
     if (!isInside(spelled, configured)) {
       throw new LocationRefusedError(
         location,
@@ -154,6 +162,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       );
     }
     return path;
+  }
+
+  /** The roots as configured, made absolute (not through their links: `resolvedRoots`). */
+  private configuredRoots(): string[] {
+    return this.roots.map((root) => resolve(root));
   }
 
   private resolvedRoots(): Promise<string[]> {

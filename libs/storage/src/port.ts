@@ -40,6 +40,11 @@ export interface SnapshotStorage {
   /** Whether a location lies inside the roots (registration uses it to refuse other directories). */
   isWithinRoots(location: string): Promise<boolean>;
   /**
+   * Whether a location is spelled inside a root, without asking the file system: what an acknowledgement's
+   * every state handle is checked with (a deletion checks the real path again, and refuses a link out).
+   */
+  spelledWithinRoots(location: string): boolean;
+  /**
    * Files under the roots, for the orphan report: streamed (a page of objects, a directory's entries at a
    * time), so a bucket of millions of objects is never held in memory.
    */

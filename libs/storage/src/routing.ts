@@ -37,6 +37,11 @@ export class RoutingSnapshotStorage implements SnapshotStorage {
     return this.storageOf(directory).writeManifest(directory, manifest);
   }
 
+  spelledWithinRoots(location: string): boolean {
+    const storage = S3_SCHEME.test(location) ? this.s3 : this.local;
+    return storage ? storage.spelledWithinRoots(location) : false;
+  }
+
   async isWithinRoots(location: string): Promise<boolean> {
     const storage = S3_SCHEME.test(location) ? this.s3 : this.local;
     return storage ? storage.isWithinRoots(location) : false;

@@ -127,6 +127,16 @@ export class S3SnapshotStorage implements SnapshotStorage {
     return caveats;
   }
 
+  spelledWithinRoots(location: string): boolean {
+    try {
+      this.confine(location);
+      return true;
+    } catch (error) {
+      if (error instanceof LocationRefusedError) return false;
+      throw error;
+    }
+  }
+
   async isWithinRoots(location: string): Promise<boolean> {
     try {
       this.confine(location);

@@ -119,6 +119,14 @@ export function storageContract(
       expect(await f.storage.isWithinRoots(`${f.root}-evil/x`)).toBe(false);
     });
 
+    it('tells, from the spelling alone, whether a location lies within the roots (what each ack handle is checked with)', () => {
+      expect(f.storage.spelledWithinRoots(`${f.root}/a/b`)).toBe(true);
+      expect(f.storage.spelledWithinRoots(f.outside)).toBe(false);
+      expect(f.storage.spelledWithinRoots(`${f.root}-evil/x`)).toBe(false);
+      expect(f.storage.spelledWithinRoots(`${f.root}/a/../../escaped`)).toBe(false);
+      expect(f.storage.spelledWithinRoots('relative/x')).toBe(false);
+    });
+
     it('lists the files under the roots with their sizes and times, named as snapshots name them', async () => {
       const before = Date.now() - 60_000;
       await f.put(`${f.root}/job/chk-3/a`, 3);

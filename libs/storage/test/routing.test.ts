@@ -36,6 +36,10 @@ class Recording implements SnapshotStorage {
     this.requests.push(['isWithinRoots', location]);
     return true;
   }
+  spelledWithinRoots(location: string) {
+    this.requests.push(['spelledWithinRoots', location]);
+    return true;
+  }
   async holdsFiles(location: string) {
     this.requests.push(['holdsFiles', location]);
     return this.bytes > 0;

@@ -25,7 +25,7 @@ export async function requireWithinRoots(
   throw outsideRoots(field);
 }
 
-const outsideRoots = (field: string, why = 'must lie inside the configured storage roots') =>
+export const outsideRoots = (field: string, why = 'must lie inside the configured storage roots') =>
   new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${why}`, [
     { field, rule: 'within-storage-roots', message: why },
   ]);

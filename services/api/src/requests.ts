@@ -243,11 +243,16 @@ function readingSchemas() {
 
 const AckBody = z.strictObject({
   taskId: TaskIdInput,
-  stateSize: z.number().int().nonnegative().optional().meta({
-    description:
-      'Bytes of the state the task reported; default the sum of its stateHandles’ sizeBytes, as Flink sums a ' +
-      'subtask’s state objects (TaskStateSnapshot#getStateSize).',
-  }),
+  stateSize: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .meta({
+      description:
+        'Bytes of the state the task reported; default the sum of its stateHandles’ sizeBytes, as Flink sums a ' +
+        'subtask’s state objects (TaskStateSnapshot#getStateSize).',
+    }),
   stateHandles: z.array(StateHandle).max(10_000).default([]),
   checkpointType: CheckpointType.optional().meta({
     description:

@@ -29,7 +29,7 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { z } from 'zod';
 import { isLimited, requireScope, type Principal } from './access';
-import { asClientPath, requireSnapshotDirectory, requireWithinRoots } from './guards';
+import { asClientPath, outsideRoots, requireSnapshotDirectory, requireWithinRoots } from './guards';
 import { NamespaceStorage, checkpointAreaOf } from './namespace-storage';
 import { Problem } from './problem';
 import { parse, requestSchemas } from './requests';
@@ -219,6 +219,7 @@ function jobUseCases(context: UseCaseContext) {
 /** Taking a snapshot: the trigger, and the tasks' acknowledgements and declines. */
 function snapshotTakingUseCases({
   bus,
+  storage,
   namespaces,
   requirePlaces,
   schemas,
@@ -258,9 +259,16 @@ function snapshotTakingUseCases({
       const { jobId, snapshotId } = snapshot(path);
       const many = Array.isArray(body);
       const acks = many ? parse(schemas.acks, body, 'body') : [parse(schemas.ack, body, 'body')];
+      const field = (ack: number, handle: number) =>
+        `body${many ? `[${ack}]` : ''}.stateHandles[${handle}].path`;
+      // A file outside the roots could never be deleted: its snapshot's discard would fail for good, and a
+      // cleanup of it would hold the file as being deleted for good (a new user's walkthrough, session 41).
+      for (const [a, { stateHandles }] of acks.entries()) {
+        for (const [h, handle] of stateHandles.entries()) {
+          if (!storage.spelledWithinRoots(handle.path)) throw outsideRoots(field(a, h));
+        }
+      }
       if (isLimited(caller.principal)) {
-        const field = (ack: number, handle: number) =>
-          `body${many ? `[${ack}]` : ''}.stateHandles[${handle}].path`;
         await namespaces.requireAcknowledged(caller.principal, jobId, snapshotId, acks, field, () =>
           bus.load(jobId),
         );

@@ -107,6 +107,7 @@ describe('access matrix', () => {
     // checkpoint area (`<dir>/<jobId>`) is empty, as no uncatalogued job wrote there.
     const storage = {
       isWithinRoots: async () => true,
+      spelledWithinRoots: () => true,
       measure: async () => 1,
       holdsFiles: async (location: string) => !/\/[0-9a-f]{32}$/.test(location),
     } as unknown as SnapshotStorage;

@@ -539,7 +539,7 @@ describe('REST API over HTTP', () => {
       const one = await ack(1, {
         taskId: 'a',
         stateSize: 10,
-        stateHandles: [{ path: '/s/a', sizeBytes: 10 }],
+        stateHandles: [{ path: `${fx.dir}/chk/${JOB}/shared/a`, sizeBytes: 10 }],
       });
       expect(one.status).toBe(200);
       expect(one.body).toEqual({ result: 'SUCCESS', snapshotStatus: 'PENDING' });
@@ -556,15 +556,42 @@ describe('REST API over HTTP', () => {
       await register({ tasks: ['a', 'b'] });
       await trigger();
       const handles = [
-        { path: '/s/1/chk-1/a', sizeBytes: 10 },
-        { path: '/s/1/shared/a', sizeBytes: 20, shared: true },
+        { path: `${fx.dir}/chk/${JOB}/chk-1/a`, sizeBytes: 10 },
+        { path: `${fx.dir}/chk/${JOB}/shared/a`, sizeBytes: 20, shared: true },
       ];
       expect((await ack(1, { taskId: 'a', stateHandles: handles })).body.snapshotStatus).toBe('PENDING');
       const pending = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
       expect(pending.body.stateSize).toBe(30);
-      await ack(1, { taskId: 'b', stateSize: 5, stateHandles: [{ path: '/s/1/chk-1/b', sizeBytes: 100 }] });
+      await ack(1, {
+        taskId: 'b',
+        stateSize: 5,
+        stateHandles: [{ path: `${fx.dir}/chk/${JOB}/chk-1/b`, sizeBytes: 100 }],
+      });
       const done = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
       expect(done.body).toMatchObject({ status: 'COMPLETED', stateSize: 35 });
+    });
+    it('a state handle outside the storage roots is a 400 naming it, whoever acknowledges: it could never be deleted', async () => {
+      await register({ tasks: ['a', 'b'] });
+      await trigger();
+      const inside = { path: `${fx.dir}/chk/${JOB}/shared/in`, sizeBytes: 1 };
+      const outside = { path: '/elsewhere/x.sst', sizeBytes: 1 };
+      expectProblem(
+        await ack(1, { taskId: 'a', stateHandles: [inside, outside] }),
+        400,
+        'body.stateHandles[1].path',
+        'within-storage-roots',
+      );
+      expectProblem(
+        await ack(1, [
+          { taskId: 'a', stateHandles: [inside] },
+          { taskId: 'b', stateHandles: [outside] },
+        ]),
+        400,
+        'body[1].stateHandles[0].path',
+        'within-storage-roots',
+      );
+      const shown = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
+      expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
     });
     it('400 naming the field for a bad ack, a bad item in an array, a bad snapshot id; nothing is written', async () => {
       await register();

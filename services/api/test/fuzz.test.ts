@@ -111,7 +111,10 @@ describe('fuzz: malformed requests', () => {
   beforeAll(() => {
     redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
     const readModel = new ReadModel(redis, prefix);
-    const storage = { isWithinRoots: async () => true } as unknown as SnapshotStorage;
+    const storage = {
+      isWithinRoots: async () => true,
+      spelledWithinRoots: () => true,
+    } as unknown as SnapshotStorage;
     fx = apiFixture({
       tokens: TOKENS,
       webhooks: webhookStub(),

@@ -118,8 +118,14 @@ describe('a team’s token names only its own storage', () => {
     const batch = await http
       .post(acks)
       .set(as('a'))
-      .send([ackOf(own), ackOf(`s3://elsewhere/${B_JOB}/x`)]);
+      .send([ackOf(own), ackOf(join(teamB, 'x'))]);
     expectProblem(batch, 403, 'body[1].stateHandles[0].path', 'namespace-storage');
+    // Outside every storage root it is no namespace's: the 400 every caller gets.
+    const outside = await http
+      .post(acks)
+      .set(as('a'))
+      .send([ackOf(own), ackOf(`s3://elsewhere/${B_JOB}/x`)]);
+    expectProblem(outside, 400, 'body[1].stateHandles[0].path', 'within-storage-roots');
     const shown = await snapshot(A_JOB, snapshotId).expect(200);
     expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
 

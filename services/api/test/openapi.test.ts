@@ -183,7 +183,10 @@ describe('the API answers as the document says (over HTTP)', () => {
     fx = apiFixture({
       webhooks: webhookStub(),
       // Every directory allowed: the examples name /data/snapcat/…, which this machine need not have.
-      storage: { isWithinRoots: async () => true } as unknown as SnapshotStorage,
+      storage: {
+        isWithinRoots: async () => true,
+        spelledWithinRoots: () => true,
+      } as unknown as SnapshotStorage,
       readModel: new ReadModel(redis, prefix),
       readModelAvailable: () => true,
     });
