@@ -441,6 +441,35 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     for (const flinkId of beforeFailover) expect(await statusOf(flinkId)).toBe('DISCARDED');
   }, 90_000);
 
+  it('a job run again under the same JobID with its checkpoint ids from 1 (no HA) stops the mirror, said once: the earlier run’s checkpoints are not taken for the new run’s', async () => {
+    const jobId = await managedJob(undefined, 'RETAIN_ON_CANCELLATION', 10, { numRetained: 2 });
+    flink.holdCheckpoints(jobId, true); // only the checkpoints taken here
+    for (let i = 0; i < 5; i += 1) await flink.checkpointNow(jobId);
+    const recorded = async () =>
+      (await snapshots(jobId))
+        .filter((s) => s.flinkCheckpointId !== null)
+        .map((s) => [s.flinkCheckpointId, s.status] as const)
+        .sort((a, b) => a[0]! - b[0]!);
+    await until(
+      async () =>
+        (await recorded()).filter(([, status]) => status !== 'PENDING').length === 5 ? true : undefined,
+      15_000,
+      'the first run mirrored',
+    );
+    const before = await recorded();
+    flink.resubmit(jobId);
+    // The new run takes three (ids 1 to 3) and, retaining 2, deletes its own 1: the earlier run's 1 to 5 must
+    // stay as they were, and nothing of the new run is recorded under the earlier run's ids.
+    for (let i = 0; i < 3; i += 1) await flink.checkpointNow(jobId);
+    const said = () =>
+      service.logs.filter((line) => line.includes('checkpoint ids went back') && line.includes(jobId));
+    await until(async () => (said().length > 0 ? true : undefined), 10_000, 'the rerun said');
+    await sleep(1_000); // five more polls
+    expect(said()).toHaveLength(1);
+    expect(JSON.parse(said()[0]!)).toMatchObject({ level: 'error', reported: 3, recorded: 5 });
+    expect(await recorded()).toEqual(before);
+  });
+
   it('R67 a disposal Flink fails for a savepoint no longer there (an earlier disposal did it, its answer lost) counts as done', async () => {
     const jobId = await managedJob();
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });

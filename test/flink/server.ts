@@ -438,6 +438,25 @@ export class FlinkTestServer {
     });
   }
 
+  /**
+   * The job runs again under the same JobID from nothing, as after a JobManager restart without high
+   * availability (application mode resubmits it) or a stateless redeploy with a fixed JobID: a new checkpoint
+   * coordinator whose ids start at 1 (no `CheckpointIDCounter` in HA storage), empty statistics, no restore.
+   * The earlier run's retained checkpoints stay on storage (Flink never deletes them: no store knows them).
+   */
+  resubmit(jobId: string): void {
+    const job = this.job(jobId);
+    job.leaderEpoch += 1;
+    job.checkpointRunning = false;
+    job.nextId = 1;
+    job.history = [];
+    job.retained = [];
+    job.sharedFiles = [];
+    job.latestCompleted = job.latestSavepoint = job.latestFailed = undefined;
+    job.restored = undefined;
+    job.counts = { restored: 0, total: 0, in_progress: 0, completed: 0, failed: 0 };
+  }
+
   /** The job (re)started from a checkpoint or savepoint: `latest.restored` names it. */
   restore(jobId: string, from: { checkpointId?: number; externalPath?: string; isSavepoint: boolean }): void {
     const job = this.job(jobId);

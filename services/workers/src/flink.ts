@@ -327,6 +327,9 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
     });
   }
   const checkpoints = [...history].sort((a, b) => a.id - b.id).map(checkpointReport);
+  const rerun = idsWentBack(state, checkpoints);
+  if (rerun) return warnRerunOnce(state, rerun, deps);
+  rerunJobs.delete(jobId);
   const restored = latest.restored && {
     ...latest.restored,
     externalPath: reportedLocation(latest.restored.externalPath),
@@ -782,6 +785,45 @@ async function recordRetention(api: FlinkApi, jobId: string, deps: FlinkConnecto
 
 /** Jobs whose refusal was logged by this process: a mirror is polled every few seconds. */
 const refusedJobs = new Set<string>();
+
+/**
+ * Flink's newest checkpoint id below the newest the mirror recorded: the job runs again under the same JobID
+ * with its ids from 1 (a resubmission, or a JobManager restarted without HA; with HA the id counter goes on,
+ * `CheckpointIDCounter`). Within one run Flink's ids only grow and its history always holds its newest, so
+ * this is no failover. Recording such a history would take its checkpoints for the earlier run's ones of the
+ * same ids (and the earlier run's as deleted when the new run deletes its own): the mirror stops instead,
+ * and says so, until Flink's ids pass the recorded ones. Undefined when the ids go on.
+ */
+export function idsWentBack(
+  state: JobState,
+  checkpoints: readonly { id: number }[],
+): { reported: number; recorded: number } | undefined {
+  const reported = checkpoints.at(-1)?.id;
+  if (reported === undefined) return undefined;
+  let recorded = state.flinkCheckpointFloor;
+  for (const id of state.flinkCheckpoints.keys()) if (id > recorded) recorded = id;
+  return reported < recorded ? { reported, recorded } : undefined;
+}
+
+const rerunJobs = new Set<string>();
+
+function warnRerunOnce(
+  state: JobState,
+  { reported, recorded }: { reported: number; recorded: number },
+  deps: FlinkConnectorDeps,
+) {
+  if (!rerunJobs.has(state.jobId)) {
+    rerunJobs.add(state.jobId);
+    deps.log.error(
+      `Flink's checkpoint ids went back (its newest is ${reported}, snapcat recorded up to ${recorded}): the job ` +
+        'runs again under the same JobID without its checkpoint counter (a resubmission, or a JobManager restart ' +
+        `without high availability). Its checkpoints are not mirrored until their ids pass ${recorded}; run such a ` +
+        'job with high availability, or under a new JobID registered as a new job',
+      { job: state.jobId, cluster: state.source!.cluster, reported, recorded },
+    );
+  }
+  return { skipped: 'checkpoint ids went back' };
+}
 
 function warnRefusedOnce(state: JobState, refusal: string, deps: FlinkConnectorDeps) {
   if (!refusedJobs.has(state.jobId)) {

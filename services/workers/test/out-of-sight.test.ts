@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FlinkCheckpointReport } from '@snapcat/domain';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import { JOB, Job, T0 } from '../../../libs/domain/test/harness';
-import { deletedOutOfSight } from '../src/flink';
+import { deletedOutOfSight, idsWentBack } from '../src/flink';
 
 // Decision 0019: which mirrored checkpoints the connector tells the catalogue Flink deleted out of its
 // history's sight, on a real local storage (the adapter's own listing, not a stand-in).
@@ -101,5 +101,25 @@ describe('checkpoints Flink deleted after they left its history (decision 0019)'
     const state = mirrored(1, 150, 200);
     written(200, 201);
     expect(await deletedOutOfSight(state, [report(200), report(201)], { storage: storage() })).toEqual([150]);
+  });
+});
+
+describe('a job run again under the same JobID, its checkpoint ids from 1 (no HA)', () => {
+  it('Flink’s newest id below the newest recorded is a rerun; ids that go on, an empty history or a failover’s are not', () => {
+    const state = mirrored(5, 6, 7);
+    expect(idsWentBack(state, [report(1), report(2)])).toEqual({ reported: 2, recorded: 7 });
+    expect(idsWentBack(state, [report(6), report(7)])).toBeUndefined(); // the same run, nothing new
+    expect(idsWentBack(state, [report(12)])).toBeUndefined(); // a failover: the new history starts higher
+    expect(idsWentBack(state, [])).toBeUndefined();
+    expect(idsWentBack(new Job().registerManaged().state, [report(1)])).toBeUndefined();
+  });
+
+  it('recorded ids compacted out of the state count too (the floor)', () => {
+    const job = new Job().registerManaged();
+    for (let id = 1; id <= 400; id += 1) {
+      job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [{ ...report(id), discarded: id < 400 }] });
+    }
+    expect(job.state.flinkCheckpointFloor).toBeGreaterThan(3);
+    expect(idsWentBack(job.state, [report(3)])).toEqual({ reported: 3, recorded: 400 });
   });
 });
