@@ -171,7 +171,8 @@ const checkpointSchema = z.preprocess(
       is_savepoint: z.boolean().default(false),
       savepointFormat: nullable(z.string()),
       checkpoint_type: z.string().default('CHECKPOINT'),
-      trigger_timestamp: z.number(),
+      // The spec requires none of it: unknown is 0 (the mirror then times a pending one from its own clock).
+      trigger_timestamp: z.number().default(0),
       latest_ack_timestamp: z.number().default(-1),
       state_size: z.number().default(0),
       checkpointed_size: z.number().optional(),
