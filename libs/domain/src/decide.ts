@@ -504,6 +504,8 @@ function importSnapshot(decider: Decider, command: CommandOf<'ImportSnapshot'>):
     snapshotId,
     kind: command.kind,
     stateSize: command.stateSize ?? 0,
+    // All of it was written for it (it names no earlier checkpoint snapcat knows): Flink's checkpointed size.
+    checkpointedSize: command.stateSize ?? 0,
     externalPath: command.externalPath,
   });
   return { snapshotId, status: 'COMPLETED', duplicate: false };

@@ -45,6 +45,7 @@ describe('POST /jobs/{jobId}/snapshots/import', () => {
       triggerType: 'MANUAL',
       formatType: 'CANONICAL',
       stateSize: 1000,
+      checkpointedSize: 1000, // all of it written for it, as Flink's checkpointed_size says of a savepoint
       externalPath: path,
       restorePath: path,
       duplicate: false,
