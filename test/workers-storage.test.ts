@@ -98,19 +98,35 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     process.stdout.write(`cleanup kill: ${left} of 1000 files left at the kill\n`);
   }, 240_000);
 
-  it('each path-escape trick ends in SnapshotDiscardFailed (not retryable) and the planted file stays', async () => {
+  it('each path-escape trick is refused: spelled outside the roots at the acknowledgement (400), through a link at the discard (SnapshotDiscardFailed, not retryable); the planted file stays', async () => {
     const outsideFile = join(dir, 'outside', 'planted');
     writeFileSync(outsideFile, 'keep me');
     symlinkSync(join(dir, 'outside'), join(root, 'escape-link'));
     symlinkSync(outsideFile, join(root, 'escape-file-link'));
-    const tricks = [
+    // Spelled outside the roots: refused with the acknowledgement, which records nothing.
+    const spelledOutside = [
       `${root}/../outside/planted`,
-      join(root, 'escape-link', 'planted'),
-      join(root, 'escape-file-link'),
       outsideFile,
       `file://${root}/%2e%2e/outside/planted`,
       `file://${root}/..%2foutside%2fplanted`,
     ];
+    const refusedAt = newJobId();
+    await api.put(`/jobs/${refusedAt}`, { tasks: ['a'], checkpointing: { numRetained: 10 } });
+    expect((await api.post(`/jobs/${refusedAt}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
+    for (const path of spelledOutside) {
+      const ack = await api.post(`/jobs/${refusedAt}/snapshots/1/acks`, {
+        taskId: 'a',
+        stateHandles: [{ path, sizeBytes: 7 }],
+      });
+      expect([path, ack.status, ack.body.errors?.[0]]).toEqual([
+        path,
+        400,
+        expect.objectContaining({ field: 'body.stateHandles[0].path', rule: 'within-storage-roots' }),
+      ]);
+    }
+    expect(await snapshot(refusedAt, 1)).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
+    // Spelled inside, out through a link: only the deletion, which resolves real paths, can tell.
+    const tricks = [join(root, 'escape-link', 'planted'), join(root, 'escape-file-link')];
     // One job per trick: several of them name the same file, and within one job the shared-state
     // registry would have only the last snapshot to reference it delete it (the others keep it).
     const jobIds = tricks.map(() => newJobId());
