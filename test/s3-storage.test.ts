@@ -190,26 +190,25 @@ describe('checkpoints and savepoints on S3: the same safety as local files', () 
     expect(await exists(orphan.path)).toBe(true);
   }, 40_000);
 
-  it('escape tricks (another bucket, .., encoded) are refused and recorded; nothing is deleted', async () => {
+  it('escape tricks (another bucket, .., encoded) are refused with the acknowledgement that names them; nothing is recorded or deleted', async () => {
     const planted = await put('s3://other-bucket/flink/checkpoints/secret', 7);
     const outside = await put('s3://snapcat/elsewhere/secret', 7);
     const tricks = [planted.path, `${root}/../elsewhere/secret`, `${root}/%2e%2e/elsewhere/secret`];
+    const jobId = newJobId();
+    await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 5 } });
+    expect((await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
     for (const path of tricks) {
-      const jobId = newJobId();
-      await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 5 } });
-      await checkpoint(jobId, [{ path, sizeBytes: 7 }]);
-      await checkpoint(jobId, []);
-      expect((await api.post(`/jobs/${jobId}/snapshots/1/discard`, {})).status).toBe(202);
-      const failed = await until(
-        async () => {
-          const s = await snapshot(jobId, 1);
-          return s.discard?.state === 'FAILED' ? s : undefined;
-        },
-        15_000,
-        `refusal of ${path}`,
-      );
-      expect(failed.discard).toMatchObject({ retryable: false, error: expect.stringMatching(/refused/) });
+      const ack = await api.post(`/jobs/${jobId}/snapshots/1/acks`, {
+        taskId: 'a',
+        stateHandles: [{ path, sizeBytes: 7 }],
+      });
+      expect([path, ack.status, ack.body.errors?.[0]]).toEqual([
+        path,
+        400,
+        expect.objectContaining({ field: 'body.stateHandles[0].path', rule: 'within-storage-roots' }),
+      ]);
     }
+    expect(await snapshot(jobId, 1)).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
     expect(await exists(planted.path)).toBe(true);
     expect(await exists(outside.path)).toBe(true);
   }, 60_000);
