@@ -69,7 +69,8 @@ describe("the README's examples, run in order against a started service", () => 
     service = await startService({
       SNAPCAT_WEBHOOK_ALLOW_PRIVATE: 'true',
       SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'snapcat.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      // The default root, ./data/snapshots, under the directory the README's commands run in (`ROOT=$PWD/…`).
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'data', 'snapshots'),
       SNAPCAT_QUEUE_PREFIX: prefix,
       SNAPCAT_SECRET_KEY: 'readme-example-key-000000000000000000000', // as `export SNAPCAT_SECRET_KEY=…`
     });
