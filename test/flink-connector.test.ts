@@ -932,6 +932,11 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       expect(((await graphql.json()) as { data: { cluster: { state: string } } }).data.cluster.state).toBe(
         'UNREACHABLE',
       );
+      // While the circuit is open the polls send nothing and log nothing: the outage is said once.
+      const openCircuitLines = service.logs.filter(
+        (line) => line.includes('flink job failed') && line.includes('the circuit is open'),
+      );
+      expect(openCircuitLines).toEqual([]);
       await flink.outage(false);
       await until(
         async () => ((await api.get('/clusters/local')).body.state === 'REACHABLE' ? true : undefined),

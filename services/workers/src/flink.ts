@@ -285,6 +285,11 @@ export function startFlinkWorker(
       } catch (error) {
         // The job's stream was hard-deleted: there is nothing left to mirror, take or dispose of for it.
         if (error instanceof JobDeletedError) return { skipped: 'job deleted' };
+        // A poll while the cluster's circuit is open sent nothing: the outage is logged once (and recorded),
+        // the next poll asks again. A savepoint or a disposal fails, to be retried by its own backoff.
+        const polling = job.name === 'mirror' || job.name === 'status';
+        if (polling && error instanceof FlinkError && error.details.failedFast)
+          return { skipped: 'circuit open' };
         throw error;
       }
       throw new UnrecoverableError(`unknown flink job ${job.name}`);
