@@ -482,6 +482,12 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(flink.requests.filter((r) => r.operationId === 'triggerSavepointDisposal').length - before).toBe(
       1,
     );
+    // Recorded as done, and said so with Flink's cause (the README's "with Flink's error" holds in the log).
+    const said = service.logs.filter(
+      (line) => line.includes('no longer on storage: recorded as done') && line.includes(jobId),
+    );
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain('FileNotFoundException');
     flink.failNextDisposals(0);
   }, 60_000);
 

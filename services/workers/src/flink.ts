@@ -902,6 +902,15 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
     throw new DelayedError();
   }
   if (outcome.status === 'COMPLETED' || (await storageShows(path, deps)) === 'nothing') {
+    if (outcome.status !== 'COMPLETED') {
+      // Said, not hidden: the files are gone (an earlier disposal whose answer was lost, or someone else).
+      deps.log.info('Flink failed a disposal of a savepoint no longer on storage: recorded as done', {
+        job: jobId,
+        snapshot: snapshotId,
+        path,
+        cause: outcome.cause.slice(0, 500),
+      });
+    }
     await execute(deps.bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: 0 });
     return { disposed: path };
   }
