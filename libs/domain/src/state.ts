@@ -781,6 +781,16 @@ export class Draft {
 
   private snapshotDiscardRequested(event: EventOf<'SnapshotDiscardRequested'>, at: number): void {
     const snapshot = this.snapshot(event.snapshotId);
+    // A running job's tasks build their next incremental checkpoint on the newest completed one (its shared
+    // files): with that one discarded (only with force), the next is FULL, as after a NO_CLAIM restore (R63),
+    // or it would name files this discard deletes.
+    if (
+      this.state.status === 'RUNNING' &&
+      snapshot.kind === 'CHECKPOINT' &&
+      latestCompletedWhere(this.state, (s) => s.kind === 'CHECKPOINT')?.snapshotId === event.snapshotId
+    ) {
+      this.state.fullCheckpointOwed = true;
+    }
     if (snapshot.status === 'COMPLETED') {
       snapshot.status = 'DISCARDING';
       removeSorted(this.writable('completed'), event.snapshotId);

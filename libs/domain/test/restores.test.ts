@@ -460,6 +460,31 @@ describe('the first checkpoint after a NO_CLAIM restore (R63; RecoveryClaimMode.
   );
 });
 
+describe('the next checkpoint after the newest completed one is discarded', () => {
+  it('is FULL: the tasks would build an incremental one on the files the discard (a forced one) deletes', () => {
+    const job = new Job().register({ numRetained: 3 });
+    job.complete();
+    const newest = job.complete();
+    job.run({ type: 'RequestDiscard', snapshotId: newest, force: true });
+    const full = job.complete();
+    expect(job.snapshot(full).requestedCheckpointType).toBe('FULL');
+    expect(job.snapshot(job.complete()).requestedCheckpointType).toBe('INCREMENTAL');
+    // The newest checkpoint behind a newer savepoint (what a failover restores from: force too) owes one as well.
+    const checkpoint = job.complete();
+    job.complete('SAVEPOINT');
+    job.run({ type: 'RequestDiscard', snapshotId: checkpoint, force: true });
+    expect(job.snapshot(job.complete()).requestedCheckpointType).toBe('FULL');
+  });
+
+  it('an older checkpoint discarded, or one of a job that is not running, owes nothing', () => {
+    const job = new Job().register({ numRetained: 3 });
+    const older = job.complete();
+    job.complete();
+    job.run({ type: 'RequestDiscard', snapshotId: older, force: false });
+    expect(job.snapshot(job.complete()).requestedCheckpointType).toBe('INCREMENTAL');
+  });
+});
+
 describe('restore plans (R64)', () => {
   const plan = (job: Job, strategy: 'FAILOVER' | 'LATEST_STATE' | 'LATEST_SAVEPOINT', maxAgeMs?: number) =>
     restorePlan(job.state, strategy, job.now, maxAgeMs);
