@@ -19,6 +19,7 @@ import {
   completedSnapshotAt,
 } from '@snapcat/domain';
 import {
+  JobDeletedError,
   otherJobsSnapshotsAt,
   type CataloguedJobIds,
   scheduleProblem,
@@ -261,18 +262,14 @@ function snapshotTakingUseCases({
       const acks = many ? parse(schemas.acks, body, 'body') : [parse(schemas.ack, body, 'body')];
       const field = (ack: number, handle: number) =>
         `body${many ? `[${ack}]` : ''}.stateHandles[${handle}].path`;
-      // A file outside the roots could never be deleted: its snapshot's discard would fail for good, and a
-      // cleanup of it would hold the file as being deleted for good (a new user's walkthrough, session 41).
-      for (const [a, { stateHandles }] of acks.entries()) {
-        for (const [h, handle] of stateHandles.entries()) {
-          if (!storage.spelledWithinRoots(handle.path)) throw outsideRoots(field(a, h));
-        }
-      }
+      const foreign = otherJobsNamed(storage, jobId, acks, field);
       if (isLimited(caller.principal)) {
         await namespaces.requireAcknowledged(caller.principal, jobId, snapshotId, acks, field, () =>
           bus.load(jobId),
         );
       }
+      // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
+      if (foreign) await requireHoldsOf(bus, jobId, foreign);
       const results = await bus.executeAll(
         acks.map((ack) => ({
           type: 'AcknowledgeTask' as const,
@@ -649,4 +646,66 @@ function handlesSize(handles: readonly { sizeBytes: number }[]): number {
   let bytes = 0;
   for (const handle of handles) bytes += handle.sizeBytes;
   return bytes;
+}
+
+/**
+ * Checks every state handle of the acknowledgements on their spelling, and answers the other jobs whose Flink
+ * layout (`<dir>/<jobId>/shared/…`) they name, each with the field of its first file (undefined: none). A file
+ * outside the roots could never be deleted: its snapshot's discard would fail for good, and a cleanup of it
+ * would hold the file as being deleted for good (decision 0042).
+ */
+function otherJobsNamed(
+  storage: SnapshotStorage,
+  jobId: string,
+  acks: readonly { stateHandles: readonly { path: string }[] }[],
+  field: (ack: number, handle: number) => string,
+): Map<string, string> | undefined {
+  let foreign: Map<string, string> | undefined;
+  for (const [a, { stateHandles }] of acks.entries()) {
+    for (const [h, handle] of stateHandles.entries()) {
+      if (!storage.spelledWithinRoots(handle.path)) throw outsideRoots(field(a, h));
+      const owner = jobAreaOf(normaliseLocation(handle.path));
+      if (owner !== undefined && owner !== jobId && !foreign?.has(owner)) {
+        (foreign ??= new Map()).set(owner, field(a, h));
+      }
+    }
+  }
+  return foreign;
+}
+
+/**
+ * A file laid out under another catalogued job's id (`<dir>/<otherJobId>/shared/…`) is that job's: it deletes
+ * it when its own snapshots no longer need it, knowing nothing of this job's references (the registry is per
+ * job, decision 0011). Flink's tasks name another job's files only after restoring from its snapshot, and a
+ * restore recorded here holds that snapshot, files and all, while this job may use them (decision 0032). An
+ * acknowledgement naming such a file with no hold of this job on any of that job's snapshots is refused
+ * (409 `restore-recorded`): without it the file would be deleted under the checkpoint that names it.
+ * `foreign`: each other job named, with the field of its first file.
+ */
+async function requireHoldsOf(bus: CommandBus, jobId: string, foreign: ReadonlyMap<string, string>) {
+  for (const [owner, field] of foreign) {
+    let state: JobState;
+    try {
+      state = await bus.load(owner);
+    } catch (error) {
+      if (error instanceof JobDeletedError) continue; // gone: nothing of it deletes the file
+      throw error;
+    }
+    if (!state.registered) continue; // not catalogued: snapcat never deletes its files
+    let held = false;
+    for (const snapshot of state.snapshots.values()) {
+      if (snapshot.heldBy?.some((hold) => hold.jobId === jobId)) {
+        held = true;
+        break;
+      }
+    }
+    if (held) continue;
+    const detail =
+      `names a file of job ${owner}, and no restore of this job from a snapshot of ${owner} is recorded: ` +
+      `job ${owner} would delete it while this checkpoint needs it. Record the restore first ` +
+      `(POST /api/v1/jobs/${jobId}/restores)`;
+    throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
+      { field, rule: 'restore-recorded', message: detail },
+    ]);
+  }
 }

@@ -93,6 +93,36 @@ describe('holds placed by restores from another job’s checkpoint', () => {
     expectProblem(await discardA1(), 409, 'path.snapshotId', 'held-by-restore');
   });
 
+  it('an acknowledgement naming a file of another job is refused until a restore from that job holds its snapshot', async () => {
+    const shared = join(fx.defaults.checkpointDir, A, 'shared', 'sst-1');
+    const trigger = async () =>
+      (
+        await http
+          .post(`${BASE}/jobs/${B}/snapshots`)
+          .set(as('admin'))
+          .send({ kind: 'CHECKPOINT' })
+          .expect(202)
+      ).body.snapshotId as number;
+    const ack = (snapshotId: number) =>
+      http
+        .post(`${BASE}/jobs/${B}/snapshots/${snapshotId}/acks`)
+        .set(as('admin'))
+        .send({ taskId: 't', stateHandles: [{ path: shared, sizeBytes: 1, shared: true }] });
+    const first = await trigger();
+    const refused = await ack(first);
+    expectProblem(refused, 409, 'body.stateHandles[0].path', 'restore-recorded');
+    expect(refused.body.detail).toContain(`job ${A}`);
+    expect((await http.get(`${BASE}/jobs/${B}/snapshots/${first}`).set(as('admin'))).body).toMatchObject({
+      status: 'PENDING',
+      acknowledgedTasks: 0,
+    });
+    // Restored from A's checkpoint (held while B may use it): B's tasks may name A's files.
+    const restored = await restore(B);
+    expect([restored.status, restored.body.detail]).toEqual([201, undefined]);
+    const accepted = await ack(await trigger());
+    expect([accepted.status, accepted.body.result]).toEqual([200, 'SUCCESS']);
+  });
+
   it('a refused restore holds nothing; a job the caller may not see places no hold', async () => {
     await http.post(`${BASE}/jobs/${B}/status`).set(as('admin')).send({ status: 'CANCELED' }).expect(200);
     expectProblem(await restore(B), 409, undefined);
