@@ -221,6 +221,13 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(refused.body.errors[0]).toMatchObject({ rule: 'held-by-restore' });
     expect(refused.body.detail).toContain(jobB);
 
+    // A stray acknowledgement to B naming A's file (accepted while the hold stands) does not delete it either.
+    const stray = await api.post(`/jobs/${jobB}/snapshots/99/acks`, {
+      taskId: 'a',
+      stateHandles: [inherited],
+    });
+    expect(stray.body.result).toBe('UNKNOWN');
+
     const own = put(join(areaB, 'shared', 'sst-b'), 700);
     await checkpoint(jobB, [{ ...own, shared: true }, put(join(areaB, 'chk-3', 'p'), 7)]);
     const subsumed = await discarded(jobB, first);
@@ -228,12 +235,6 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(existsSync(inherited.path)).toBe(true);
     expect(existsSync(join(areaB, 'chk-2'))).toBe(false);
 
-    // A stray acknowledgement to B naming A's file does not delete it either.
-    const stray = await api.post(`/jobs/${jobB}/snapshots/99/acks`, {
-      taskId: 'a',
-      stateHandles: [inherited],
-    });
-    expect(stray.body.result).toBe('UNKNOWN');
     type Recorded = { type: string; data: { snapshotId?: number; kept?: unknown[] } };
     const events = await until(
       async () => {
@@ -246,9 +247,10 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     const keptOther = [{ path: inherited.path, reason: 'OTHER_JOB', snapshots: [] }];
     const request = events.find((e) => e.type === 'SnapshotDiscardRequested' && e.data.snapshotId === first);
     expect(request?.data.kept).toEqual(keptOther);
+    // The stray came while B's first checkpoint named the file too: kept as referenced by it.
     expect(events.find((e) => e.type === 'StrayAcknowledgementReceived')?.data).toMatchObject({
       cleanup: [],
-      kept: keptOther,
+      kept: [{ path: inherited.path, reason: 'REFERENCED', snapshots: [first] }],
     });
     expect(existsSync(inherited.path)).toBe(true);
     expect(await snapshot(jobA, 1)).toMatchObject({ status: 'COMPLETED' });
@@ -256,6 +258,13 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     // B's live checkpoints use none of A's files now: the process manager released the hold, and A's next
     // checkpoint subsumes its first, whose files nothing needs any more.
     await holdReleased(jobA);
+    // With no hold left, B naming A's file again is refused: A would delete it under B's checkpoint.
+    const late = await api.post(`/jobs/${jobB}/snapshots`, { kind: 'CHECKPOINT' });
+    const named = await api.post(`/jobs/${jobB}/snapshots/${late.body.snapshotId}/acks`, {
+      taskId: 'a',
+      stateHandles: [{ ...inherited, shared: true }],
+    });
+    expect([named.status, named.body.errors?.[0]?.rule]).toEqual([409, 'restore-recorded']);
     expect(await checkpoint(jobA, [put(join(areaA, 'chk-3', 'p'), 9)])).toBe(3);
     await discarded(jobA, 1);
     expect(existsSync(inherited.path)).toBe(false);
