@@ -12,7 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep, until } from './support/wait';
 import { discardKilledMidway } from './support/kill-mid-deletion';
-import { client, startService, testPrefix, type RunningService } from './support/service';
+import {
+  client,
+  expectAcksRefusedOutsideRoots,
+  startService,
+  testPrefix,
+  type RunningService,
+} from './support/service';
 import { deleteKeys } from './support/redis';
 import { namespaceOf } from './support/namespace';
 import { Queue } from 'bullmq';
@@ -110,21 +116,7 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
       `file://${root}/%2e%2e/outside/planted`,
       `file://${root}/..%2foutside%2fplanted`,
     ];
-    const refusedAt = newJobId();
-    await api.put(`/jobs/${refusedAt}`, { tasks: ['a'], checkpointing: { numRetained: 10 } });
-    expect((await api.post(`/jobs/${refusedAt}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
-    for (const path of spelledOutside) {
-      const ack = await api.post(`/jobs/${refusedAt}/snapshots/1/acks`, {
-        taskId: 'a',
-        stateHandles: [{ path, sizeBytes: 7 }],
-      });
-      expect([path, ack.status, ack.body.errors?.[0]]).toEqual([
-        path,
-        400,
-        expect.objectContaining({ field: 'body.stateHandles[0].path', rule: 'within-storage-roots' }),
-      ]);
-    }
-    expect(await snapshot(refusedAt, 1)).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
+    await expectAcksRefusedOutsideRoots(api, newJobId(), spelledOutside);
     // Spelled inside, out through a link: only the deletion, which resolves real paths, can tell.
     const tricks = [join(root, 'escape-link', 'planted'), join(root, 'escape-file-link')];
     // One job per trick: several of them name the same file, and within one job the shared-state

@@ -240,3 +240,29 @@ export function runCli(
     child.on('exit', (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+/**
+ * Decision 0042: each path, named alone by an acknowledgement of a new job's pending checkpoint, is refused
+ * (400 `within-storage-roots` naming the handle) and records nothing.
+ */
+export async function expectAcksRefusedOutsideRoots(
+  api: ReturnType<typeof client>,
+  jobId: string,
+  paths: readonly string[],
+): Promise<void> {
+  expect((await api.put(`/jobs/${jobId}`, { tasks: ['a'] })).status).toBe(201);
+  expect((await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
+  for (const path of paths) {
+    const ack = await api.post(`/jobs/${jobId}/snapshots/1/acks`, {
+      taskId: 'a',
+      stateHandles: [{ path, sizeBytes: 7 }],
+    });
+    expect([path, ack.status, ack.body.errors?.[0]]).toEqual([
+      path,
+      400,
+      expect.objectContaining({ field: 'body.stateHandles[0].path', rule: 'within-storage-roots' }),
+    ]);
+  }
+  const shown = await api.get(`/jobs/${jobId}/snapshots/1`);
+  expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
+}
