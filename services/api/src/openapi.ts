@@ -499,7 +499,10 @@ function taskReportRoutes(): DescribedRoute[] {
         summary: 'Acknowledge tasks',
         description:
           "One task's acknowledgement, or an array of them (decided in order, appended together): an array " +
-          'answers an array. The last one completes the snapshot.',
+          'answers an array. The last one completes the snapshot. Every state handle must lie inside the ' +
+          'storage roots (400 `within-storage-roots`, decision 0042); one laid out under another catalogued ' +
+          "job's id (`<dir>/<otherJobId>/shared/…`) needs a restore of this job holding one of that job's " +
+          'snapshots (409 `restore-recorded`, decision 0032).',
         requestParams: snapshotPath,
         requestBody: body(z.union([schemas.ack, schemas.acks]), {
           one: {
