@@ -461,7 +461,7 @@ describe('the first checkpoint after a NO_CLAIM restore (R63; RecoveryClaimMode.
 });
 
 describe('the next checkpoint after the newest completed one is discarded', () => {
-  it('is FULL: the tasks would build an incremental one on the files the discard (a forced one) deletes', () => {
+  it('R72 is FULL: the tasks would build an incremental one on the files the discard (a forced one) deletes', () => {
     const job = new Job().register({ numRetained: 3 });
     job.complete();
     const newest = job.complete();

@@ -570,7 +570,7 @@ describe('REST API over HTTP', () => {
       const done = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
       expect(done.body).toMatchObject({ status: 'COMPLETED', stateSize: 35 });
     });
-    it('a state handle outside the storage roots is a 400 naming it, whoever acknowledges: it could never be deleted', async () => {
+    it('R72 a state handle outside the storage roots is a 400 naming it, whoever acknowledges: it could never be deleted', async () => {
       await register({ tasks: ['a', 'b'] });
       await trigger();
       const inside = { path: `${fx.dir}/chk/${JOB}/shared/in`, sizeBytes: 1 };

@@ -93,7 +93,7 @@ describe('holds placed by restores from another job’s checkpoint', () => {
     expectProblem(await discardA1(), 409, 'path.snapshotId', 'held-by-restore');
   });
 
-  it('an acknowledgement naming a file of another job is refused until a restore from that job holds its snapshot', async () => {
+  it('R72 an acknowledgement naming a file of another job is refused until a restore from that job holds its snapshot', async () => {
     const shared = join(fx.defaults.checkpointDir, A, 'shared', 'sst-1');
     const trigger = async () =>
       (
