@@ -150,3 +150,11 @@ function usesFilesOf(state: JobState, owner: string, restoredFrom: string | unde
   }
   return false;
 }
+
+/** R71, R72: whether one of the job's snapshots is held for the holder job (a restore of it from that one). */
+export function holdsSnapshotFor(state: JobState, holderJobId: string): boolean {
+  for (const snapshot of state.snapshots.values()) {
+    if (snapshot.heldBy?.some((hold) => hold.jobId === holderJobId)) return true;
+  }
+  return false;
+}

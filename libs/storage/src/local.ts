@@ -20,9 +20,12 @@ import {
  */
 export class LocalSnapshotStorage implements SnapshotStorage {
   private realRoots: Promise<string[]> | undefined;
+  /** The roots as configured, made absolute once (not through their links: `resolvedRoots`). */
+  private readonly configuredRoots: string[];
 
-  constructor(private readonly roots: string[]) {
+  constructor(roots: string[]) {
     if (roots.length === 0) throw new Error('at least one storage root is required');
+    this.configuredRoots = roots.map((root) => resolve(root));
   }
 
   toPath(location: string): string {
@@ -44,7 +47,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
 
   spelledWithinRoots(location: string): boolean {
     try {
-      return isInside(this.toPath(location), this.configuredRoots());
+      return isInside(this.toPath(location), this.configuredRoots);
     } catch (error) {
       if (error instanceof LocationRefusedError) return false;
       throw error;
@@ -116,7 +119,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   async *listFiles(): AsyncGenerator<StoredFile> {
     const real = await this.resolvedRoots();
     for (const [i, root] of real.entries()) {
-      const configured = resolve(this.roots[i]!);
+      const configured = this.configuredRoots[i]!;
       for await (const file of filesUnder(root)) {
         const path = configured + file.path.slice(root.length);
         if (!file.link) {
@@ -142,7 +145,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     if (!isInside(path, roots)) {
       throw new LocationRefusedError(location, 'outside the configured storage roots');
     }
-    const configured = this.configuredRoots();
+    const configured = this.configuredRoots;
     if (!isInside(spelled, configured)) {
       throw new LocationRefusedError(
         location,
@@ -164,16 +167,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return path;
   }
 
-  /** The roots as configured, made absolute (not through their links: `resolvedRoots`). */
-  private configuredRoots(): string[] {
-    return this.roots.map((root) => resolve(root));
-  }
-
   private resolvedRoots(): Promise<string[]> {
     this.realRoots ??= Promise.all(
-      this.roots.map(async (root) => {
-        await mkdir(resolve(root), { recursive: true });
-        return realpath(resolve(root));
+      this.configuredRoots.map(async (root) => {
+        await mkdir(root, { recursive: true });
+        return realpath(root);
       }),
     );
     return this.realRoots;

@@ -18,6 +18,7 @@ export function graphqlOnFirstRequest(
   log: (msg: string, fields: object) => void,
 ): Handler & { graphqlEndpoint: string } {
   let made: Promise<Handler> | undefined;
+  /** `made`'s value once it settled: the requests after the first call it without a promise each. */
   let handler: Handler | undefined;
   const endpoint = (req: IncomingMessage, res: ServerResponse): unknown => {
     if (handler) return handler(req, res);

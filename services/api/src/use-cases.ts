@@ -4,6 +4,7 @@ import {
   DEFAULT_NAMESPACE,
   durationMs,
   grantsNamespace,
+  holdsSnapshotFor,
   isIsoDuration,
   isSharedHandle,
   jobAreaOf,
@@ -691,15 +692,8 @@ async function requireHoldsOf(bus: CommandBus, jobId: string, foreign: ReadonlyM
       if (error instanceof JobDeletedError) continue; // gone: nothing of it deletes the file
       throw error;
     }
-    if (!state.registered) continue; // not catalogued: snapcat never deletes its files
-    let held = false;
-    for (const snapshot of state.snapshots.values()) {
-      if (snapshot.heldBy?.some((hold) => hold.jobId === jobId)) {
-        held = true;
-        break;
-      }
-    }
-    if (held) continue;
+    // Not catalogued, snapcat never deletes its files; held for this job, it keeps them.
+    if (!state.registered || holdsSnapshotFor(state, jobId)) continue;
     const detail =
       `names a file of job ${owner}, and no restore of this job from a snapshot of ${owner} is recorded: ` +
       `job ${owner} would delete it while this checkpoint needs it. Record the restore first ` +

@@ -317,7 +317,7 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   if (!state.source) return { skipped: 'not managed' };
   const refusal = await clusterRefusal(state, deps);
   if (refusal) return warnRefusedOnce(state, refusal, deps);
-  refusedJobs.delete(jobId);
+  refusedJobs.over(jobId);
   const api = await deps.apis(state.source.cluster);
   if (!state.flinkRetention) await readRetentionOnce(api, jobId, deps);
   // A job without checkpoint statistics (404: no checkpoint coordinator, or a server's job that does not
@@ -334,7 +334,7 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   const checkpoints = [...history].sort((a, b) => a.id - b.id).map(checkpointReport);
   const rerun = idsWentBack(state, checkpoints);
   if (rerun) return warnRerunOnce(state, rerun, deps);
-  rerunJobs.delete(jobId);
+  rerunJobs.over(jobId);
   const restored = latest.restored && {
     ...latest.restored,
     externalPath: reportedLocation(latest.restored.externalPath),
@@ -460,8 +460,26 @@ async function storageShows(
 const followingSavepoint = (state: JobState): boolean =>
   pendingWhere(state, (snapshot) => takenInFlink(snapshot) && snapshot.deadline > Date.now()) !== undefined;
 
+/**
+ * A condition of a job that this process says once while it lasts, not at every poll of the job: `say` logs
+ * it the first time, `over` forgets it, to be said again should it come back.
+ */
+class SaidOnce {
+  private readonly said = new Set<string>();
+
+  say(jobId: string, log: () => void): void {
+    if (this.said.has(jobId)) return;
+    this.said.add(jobId);
+    log();
+  }
+
+  over(jobId: string): void {
+    this.said.delete(jobId);
+  }
+}
+
 /** The managed jobs this process has said are missing from their cluster's overview (said once, until back). */
-const notInOverview = new Set<string>();
+const notInOverview = new SaidOnce();
 
 /**
  * A managed job its JobManager does not list: not submitted yet, or gone (a JobManager restarted without HA,
@@ -469,14 +487,15 @@ const notInOverview = new Set<string>();
  * once (per process) while it lasts, for a job that has not ended.
  */
 function warnUnknownOnce(jobId: string, current: JobState, cluster: string, deps: FlinkConnectorDeps) {
-  if (isTerminal(current.status) || notInOverview.has(jobId)) return;
-  notInOverview.add(jobId);
-  deps.log.warn('managed job not in its Flink cluster’s job overview: its status is not followed', {
-    job: jobId,
-    cluster,
-    status: current.status,
-    why: 'not submitted yet, or gone from Flink (a JobManager restarted without HA, its job history expired)',
-  });
+  if (isTerminal(current.status)) return;
+  notInOverview.say(jobId, () =>
+    deps.log.warn('managed job not in its Flink cluster’s job overview: its status is not followed', {
+      job: jobId,
+      cluster,
+      status: current.status,
+      why: 'not submitted yet, or gone from Flink (a JobManager restarted without HA, its job history expired)',
+    }),
+  );
 }
 
 /**
@@ -500,7 +519,7 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
       warnUnknownOnce(jobId, current, cluster, deps);
       continue;
     }
-    notInOverview.delete(jobId);
+    notInOverview.over(jobId);
     if (current.source?.cluster !== cluster || status === current.status || isTerminal(current.status))
       continue;
     // A job of a namespace the cluster no longer serves: the id may now be another team's job there.
@@ -789,7 +808,7 @@ async function recordRetention(api: FlinkApi, jobId: string, deps: FlinkConnecto
 }
 
 /** Jobs whose refusal was logged by this process: a mirror is polled every few seconds. */
-const refusedJobs = new Set<string>();
+const refusedJobs = new SaidOnce();
 
 /**
  * Flink's newest checkpoint id below the newest the mirror recorded: the job runs again under the same JobID
@@ -810,31 +829,30 @@ export function idsWentBack(
   return reported < recorded ? { reported, recorded } : undefined;
 }
 
-const rerunJobs = new Set<string>();
+/** Jobs whose rerun under the same JobID was logged by this process (`idsWentBack`). */
+const rerunJobs = new SaidOnce();
 
 function warnRerunOnce(
   state: JobState,
   { reported, recorded }: { reported: number; recorded: number },
   deps: FlinkConnectorDeps,
 ) {
-  if (!rerunJobs.has(state.jobId)) {
-    rerunJobs.add(state.jobId);
+  rerunJobs.say(state.jobId, () =>
     deps.log.error(
       `Flink's checkpoint ids went back (its newest is ${reported}, snapcat recorded up to ${recorded}): the job ` +
         'runs again under the same JobID without its checkpoint counter (a resubmission, or a JobManager restart ' +
         `without high availability). Its checkpoints are not mirrored until their ids pass ${recorded}; run such a ` +
         'job with high availability, or under a new JobID registered as a new job',
       { job: state.jobId, cluster: state.source!.cluster, reported, recorded },
-    );
-  }
+    ),
+  );
   return { skipped: 'checkpoint ids went back' };
 }
 
 function warnRefusedOnce(state: JobState, refusal: string, deps: FlinkConnectorDeps) {
-  if (!refusedJobs.has(state.jobId)) {
-    refusedJobs.add(state.jobId);
-    deps.log.warn(refusal, { job: state.jobId, cluster: state.source!.cluster, namespace: state.namespace });
-  }
+  refusedJobs.say(state.jobId, () =>
+    deps.log.warn(refusal, { job: state.jobId, cluster: state.source!.cluster, namespace: state.namespace }),
+  );
   return { skipped: refusal };
 }
 
