@@ -357,6 +357,23 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(subsumed.discard.bytesReclaimed).toBe(4);
     expect(existsSync(inherited.path)).toBe(true);
     await holdReleased(jobA);
+    // R72: without a hold of its own, no job names a file of A's savepoint (A's discard would delete it under
+    // the checkpoint that named it): neither B, its hold released, nor a job never restored from it.
+    const jobC = newJobId();
+    expect((await api.put(`/jobs/${jobC}`, { tasks: ['a'] })).status).toBe(201);
+    for (const jobId of [jobB, jobC]) {
+      const pending = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+      const named = await api.post(`/jobs/${jobId}/snapshots/${pending.body.snapshotId}/acks`, {
+        taskId: 'a',
+        stateHandles: [inherited],
+      });
+      const [problem] = named.body.errors;
+      expect([named.status, problem.rule, problem.field]).toEqual([
+        409,
+        'restore-recorded',
+        'body.stateHandles[0].path',
+      ]);
+    }
     expect((await api.post(`/jobs/${jobA}/snapshots/${savepointId}/discard`, {})).status).toBe(202);
     await discarded(jobA, savepointId);
     expect(existsSync(savepointDir)).toBe(false);

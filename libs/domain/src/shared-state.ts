@@ -350,6 +350,11 @@ export function savepointJobPrefixOf(location: string): string | undefined {
 }
 const FLINK_SAVEPOINT_DIRECTORY = /\/savepoint-([0-9a-f]{6})-[0-9a-f]{12}(?:\/|$)/;
 
+/** The savepoint directory (Flink's naming, `savepointJobPrefixOf`) a normalised location lies in, else undefined. */
+export function savepointDirectoryOf(location: string): string | undefined {
+  return /^(.*?\/savepoint-[0-9a-f]{6}-[0-9a-f]{12})(?:\/|$)/.exec(location)?.[1];
+}
+
 /**
  * Edits a registry in place for one draft: the maps are copied on write (Immutable.js `asMutable`), so
  * the registry it started from is left as it was; `seal()` gives the immutable result.

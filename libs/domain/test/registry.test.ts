@@ -9,6 +9,7 @@ import {
   jobAreaOf,
   keptByAnyOf,
   savepointJobPrefixOf,
+  savepointDirectoryOf,
   normaliseLocation,
   unnamedDirectories,
   planDiscard,
@@ -568,6 +569,25 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
   ])('savepointJobPrefixOf(%s) is %s', (location, prefix) => {
     expect(savepointJobPrefixOf(location)).toBe(prefix);
   });
+
+  it.each([
+    [
+      `/data/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab/op/f`,
+      `/data/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab`,
+    ],
+    [
+      `s3://b/savepoint-${OTHER.slice(0, 6)}-0123456789ab`,
+      `s3://b/savepoint-${OTHER.slice(0, 6)}-0123456789ab`,
+    ],
+    [`/a/savepoint-aaaaaa-0123456789ab/savepoint-bbbbbb-0123456789ab/f`, '/a/savepoint-aaaaaa-0123456789ab'],
+    [`/data/sp/my-savepoint-${OTHER.slice(0, 6)}-0123456789ab/f`, undefined],
+    [`/data/sp/savepoint-${OTHER.slice(0, 6)}-0123456789abc/f`, undefined],
+  ])(
+    'R72: savepointDirectoryOf(%s) is %s (the directory whose owner an acknowledgement naming it needs a hold of)',
+    (location, directory) => {
+      expect(savepointDirectoryOf(location)).toBe(directory);
+    },
+  );
 
   it('unnamedDirectories: a snapshot’s directories no Flink layout names, normalised, once each', () => {
     expect(

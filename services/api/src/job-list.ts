@@ -72,7 +72,8 @@ const CATCH_UP_MS = 2000;
 /** What a 503 says the caller may do meanwhile: the list's and the savepoint owner lookup's. */
 const LISTING = 'REST commands keep working';
 const OWNER_LOOKUP =
-  'so no one can tell whose snapshot the path is, and the restore or import is not recorded without it; ' +
+  'so no one can tell whose snapshot the path is, and the restore, import or acknowledgement (of files in ' +
+  "another job's savepoint) is not recorded without it; " +
   'retry (a restore may name the owner with fromJobId)';
 
 /** A read of the read model; Redis unreachable (before or during it) is a 503 problem. */

@@ -501,8 +501,9 @@ function taskReportRoutes(): DescribedRoute[] {
           "One task's acknowledgement, or an array of them (decided in order, appended together): an array " +
           'answers an array. The last one completes the snapshot. Every state handle must lie inside the ' +
           'storage roots (400 `within-storage-roots`, decision 0042); one laid out under another catalogued ' +
-          "job's id (`<dir>/<otherJobId>/shared/…`) needs a restore of this job holding one of that job's " +
-          'snapshots (409 `restore-recorded`, decision 0032).',
+          "job's id (`<dir>/<otherJobId>/shared/…`), or in another catalogued job's completed savepoint, needs " +
+          "a restore of this job holding one of that job's snapshots (409 `restore-recorded`, decision 0032; " +
+          "503 while the read model cannot tell a savepoint directory's owner).",
         requestParams: snapshotPath,
         requestBody: body(z.union([schemas.ack, schemas.acks]), {
           one: {

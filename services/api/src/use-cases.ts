@@ -10,6 +10,7 @@ import {
   jobAreaOf,
   normaliseLocation,
   restorePath,
+  savepointDirectoryOf,
   restorePlan,
   taskHandlesOf,
   type CommandOf,
@@ -75,6 +76,20 @@ export function createUseCases(deps: UseCaseDeps) {
     namespaces,
     anotherJobsSnapshotAt: (restoring, jobId, externalPath) =>
       anotherJobsSnapshotAt(bus, jobIds, restoring, jobId, externalPath),
+    async ownersOf(jobId, named) {
+      const owners = new Map(named.jobs);
+      if (named.savepoints.size === 0) return owners;
+      // A live snapshot's directory of the job's own (the savepoint being acknowledged, the commonest) is no
+      // other job's (an import refuses another's): no lookup, which needs Redis and a caught-up read model.
+      const own = (await bus.load(jobId)).sharedState.directories;
+      for (const [directory, field] of named.savepoints) {
+        if (own.has(directory)) continue;
+        for (const { owner } of await otherJobsSnapshotsAt(bus, jobIds, jobId, directory)) {
+          if (!owners.has(owner.jobId)) owners.set(owner.jobId, field);
+        }
+      }
+      return owners;
+    },
     async requirePlaces(caller, jobId, places, registering = false) {
       for (const [location, field] of places) await requireWithinRoots(storage, location, field);
       if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
@@ -132,6 +147,11 @@ interface UseCaseContext {
     jobId: string,
     externalPath: string,
   ) => Promise<RestoredFrom | undefined>;
+  /**
+   * The other jobs what acknowledged files name belongs to, each with the field of its first file: those whose
+   * layout they lie in, and the catalogued owners of the savepoint directories they lie in.
+   */
+  ownersOf: (jobId: string, named: NamedElsewhere) => Promise<Map<string, string>>;
   /**
    * Places a command creates directories in (`[location, field]`, undefined: none named): inside the storage
    * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
@@ -228,6 +248,7 @@ function snapshotTakingUseCases({
   job,
   snapshot,
   run,
+  ownersOf,
 }: UseCaseContext) {
   return {
     /** 409 `trigger-rejected` with Flink's reason when the pre-flight checks refuse it. */
@@ -263,14 +284,14 @@ function snapshotTakingUseCases({
       const acks = many ? parse(schemas.acks, body, 'body') : [parse(schemas.ack, body, 'body')];
       const field = (ack: number, handle: number) =>
         `body${many ? `[${ack}]` : ''}.stateHandles[${handle}].path`;
-      const foreign = otherJobsNamed(storage, jobId, acks, field);
+      const named = otherJobsNamed(storage, jobId, acks, field);
       if (isLimited(caller.principal)) {
         await namespaces.requireAcknowledged(caller.principal, jobId, snapshotId, acks, field, () =>
           bus.load(jobId),
         );
       }
       // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
-      if (foreign) await requireHoldsOf(bus, jobId, foreign);
+      if (named) await requireHoldsOf(bus, jobId, await ownersOf(jobId, named));
       const results = await bus.executeAll(
         acks.map((ack) => ({
           type: 'AcknowledgeTask' as const,
@@ -650,37 +671,54 @@ function handlesSize(handles: readonly { sizeBytes: number }[]): number {
 }
 
 /**
- * Checks every state handle of the acknowledgements on their spelling, and answers the other jobs whose Flink
- * layout (`<dir>/<jobId>/shared/…`) they name, each with the field of its first file (undefined: none). A file
- * outside the roots could never be deleted: its snapshot's discard would fail for good, and a cleanup of it
- * would hold the file as being deleted for good (decision 0042).
+ * What acknowledged files name of other jobs, each with the field of its first file: the jobs whose Flink
+ * layout (`<dir>/<jobId>/shared/…`) they lie in, and the savepoint directories (`savepoint-<6 of an id>-…`)
+ * they lie in, whose owner the catalogue is asked for.
+ */
+interface NamedElsewhere {
+  jobs: Map<string, string>;
+  savepoints: Map<string, string>;
+}
+
+/**
+ * Checks every state handle of the acknowledgements on their spelling, and answers what they name of other
+ * jobs (undefined: nothing). A file outside the roots could never be deleted: its snapshot's discard would
+ * fail for good, and a cleanup of it would hold the file as being deleted for good (decision 0042).
  */
 function otherJobsNamed(
   storage: SnapshotStorage,
   jobId: string,
   acks: readonly { stateHandles: readonly { path: string }[] }[],
   field: (ack: number, handle: number) => string,
-): Map<string, string> | undefined {
-  let foreign: Map<string, string> | undefined;
+): NamedElsewhere | undefined {
+  let named: NamedElsewhere | undefined;
   for (const [a, { stateHandles }] of acks.entries()) {
     for (const [h, handle] of stateHandles.entries()) {
       if (!storage.spelledWithinRoots(handle.path)) throw outsideRoots(field(a, h));
-      const owner = jobAreaOf(normaliseLocation(handle.path));
-      if (owner !== undefined && owner !== jobId && !foreign?.has(owner)) {
-        (foreign ??= new Map()).set(owner, field(a, h));
-      }
+      const location = normaliseLocation(handle.path);
+      const owner = jobAreaOf(location);
+      if (owner === jobId) continue; // the commonest: the job's own checkpoint area
+      const [key, place] =
+        owner !== undefined
+          ? [owner, 'jobs' as const]
+          : [savepointDirectoryOf(location), 'savepoints' as const];
+      if (key === undefined) continue;
+      named ??= { jobs: new Map(), savepoints: new Map() };
+      if (!named[place].has(key)) named[place].set(key, field(a, h));
     }
   }
-  return foreign;
+  return named;
 }
 
 /**
- * A file laid out under another catalogued job's id (`<dir>/<otherJobId>/shared/…`) is that job's: it deletes
- * it when its own snapshots no longer need it, knowing nothing of this job's references (the registry is per
- * job, decision 0011). Flink's tasks name another job's files only after restoring from its snapshot, and a
- * restore recorded here holds that snapshot, files and all, while this job may use them (decision 0032). An
- * acknowledgement naming such a file with no hold of this job on any of that job's snapshots is refused
- * (409 `restore-recorded`): without it the file would be deleted under the checkpoint that names it.
+ * A file laid out under another catalogued job's id (`<dir>/<otherJobId>/shared/…`), or in another catalogued
+ * job's completed savepoint (`savepoint-<6 of its id>-…`), is that job's: it deletes it when its own snapshots
+ * no longer need it, knowing nothing of this job's references (the registry is per job, decision 0011).
+ * Flink's tasks name another job's files only after restoring from its snapshot (a native savepoint's after a
+ * LEGACY or CLAIM restore), and a restore recorded here holds that snapshot, files and all, while this job may
+ * use them (decision 0032). An acknowledgement naming such a file with no hold of this job on any of that
+ * job's snapshots is refused (409 `restore-recorded`): without it the file would be deleted under the
+ * checkpoint that names it.
  * `foreign`: each other job named, with the field of its first file.
  */
 async function requireHoldsOf(bus: CommandBus, jobId: string, foreign: ReadonlyMap<string, string>) {
