@@ -129,12 +129,32 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     flink.holdCheckpoints(jobId, true);
     await service.stop('SIGKILL');
     for (let i = 0; i < 3; i += 1) await flink.checkpointNow(jobId);
+    // Taken while snapcat was down: catalogued with Flink's times, not the restarted mirror's (R68).
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const takenWhileDown = flink
+      .job(jobId)
+      .history.filter((c) => c.status === 'COMPLETED')
+      .slice(0, 3)
+      .map((c) => ({
+        id: c.id,
+        triggeredAt: iso(c.triggerTimestamp),
+        completedAt: iso(c.latestAckTimestamp),
+      }));
+    expect(takenWhileDown).toHaveLength(3);
     service = await startService(env());
     api = client(service.url);
     flink.holdCheckpoints(jobId, false);
     // The restarted mirror catches up on what Flink's history still holds, then the JobManager fails over
     // (what a failover wipes before anyone read it is lost to any observer, snapcat included).
     await until(async () => ((await mirrored()).length >= 14 ? true : undefined), 20_000, 'caught up');
+    const recorded = new Map((await mirrored()).map((s) => [s.flinkCheckpointId, s]));
+    expect(
+      takenWhileDown.map(({ id }) => ({
+        id,
+        triggeredAt: recorded.get(id)?.triggeredAt,
+        completedAt: recorded.get(id)?.completedAt,
+      })),
+    ).toEqual(takenWhileDown);
     // The failover comes once snapcat has recorded Flink's newest completed checkpoint and before the next
     // one starts: a failover aborts the checkpoint in flight, and wipes a completion no poll has read yet.
     // (Checked after the read, in one synchronous step with the failover, so Flink cannot move in between.)

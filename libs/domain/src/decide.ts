@@ -1112,6 +1112,8 @@ function complete(
     stateSize: number;
     checkpointedSize?: number;
     externallyAddressable?: false;
+    /** When Flink completed it (R68), if it says. */
+    flinkCompletedAt?: string;
   },
   stopsJob = true,
 ): void {
@@ -1123,6 +1125,7 @@ function complete(
     externalPath: reported?.externalPath ?? snapshot.externalPath,
     ...(reported?.checkpointedSize !== undefined ? { checkpointedSize: reported.checkpointedSize } : {}),
     ...(reported?.externallyAddressable === false ? { externallyAddressable: false as const } : {}),
+    ...(reported?.flinkCompletedAt !== undefined ? { flinkCompletedAt: reported.flinkCompletedAt } : {}),
   });
   if (snapshot.kind === 'CHECKPOINT') {
     const olderPending = [...decider.state.pending]
@@ -1409,6 +1412,7 @@ function mirrorFlinkCheckpoints(
           report.externalPath ??
           checkpointPath(decider.state.storage.checkpointDir, decider.state.jobId, report.id),
         flinkCheckpointId: report.id,
+        ...flinkTime('flinkTriggeredAt', report.triggerTimestamp, decider),
       });
       counts.recorded += 1;
     }
@@ -1419,6 +1423,7 @@ function mirrorFlinkCheckpoints(
         stateSize: report.stateSize,
         checkpointedSize: report.checkpointedSize,
         ...(report.externallyAddressable === false ? { externallyAddressable: false as const } : {}),
+        ...flinkTime('flinkCompletedAt', report.latestAckTimestamp, decider, snapshot.triggeredAt),
       });
       counts.completed += 1;
     } else if (snapshot.status === 'PENDING' && report.status === 'FAILED') {
@@ -1435,6 +1440,22 @@ function mirrorFlinkCheckpoints(
   }
   counts.discarded += recordDeletedOutOfSight(decider, command);
   return counts;
+}
+
+/**
+ * R68: a time Flink reported (epoch ms) as the field of a mirrored event, within what it can be: no later than
+ * the decision (a JobManager's clock ahead of snapcat's) nor earlier than `notBefore` (a completion before its
+ * recorded trigger). None for a time Flink does not know (0 or absent).
+ */
+function flinkTime<K extends 'flinkTriggeredAt' | 'flinkCompletedAt'>(
+  field: K,
+  reported: number | undefined,
+  decider: Decider,
+  notBefore = 0,
+): { [key in K]?: string } {
+  if (reported === undefined || reported <= 0) return {};
+  const at = Math.min(decider.now, Math.max(notBefore, reported));
+  return { [field]: new Date(at).toISOString() } as { [key in K]?: string };
 }
 
 /**

@@ -95,6 +95,11 @@ export const SnapshotTriggered = z.strictObject({
   terminate: StopWithSavepoint.optional(),
   /** A managed job's checkpoint the mirror recorded (R68): Flink's id for it. */
   flinkCheckpointId: z.number().int().nonnegative().optional(),
+  /**
+   * A mirrored checkpoint's trigger time as Flink reports it (`trigger_timestamp`, R68), no later than the
+   * event; absent: the snapshot was triggered when the event occurred.
+   */
+  flinkTriggeredAt: Timestamp.optional(),
   /** A managed job's savepoint taken to persist one of its checkpoints (R67): that checkpoint's id. */
   standsFor: SnapshotNumber.optional(),
   /** A snapshot that existed before it was catalogued (R69): completed in the same decision, owned by the user. */
@@ -163,6 +168,11 @@ export const SnapshotCompleted = z.strictObject({
    * outside the running job can restore from it (R68). Absent: addressable.
    */
   externallyAddressable: z.literal(false).optional(),
+  /**
+   * A mirrored checkpoint's completion as Flink reports it (`latest_ack_timestamp`, R68), no later than the
+   * event; absent: it completed when the event occurred.
+   */
+  flinkCompletedAt: Timestamp.optional(),
 });
 
 export const SnapshotFailed = z.strictObject({

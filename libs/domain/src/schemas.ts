@@ -282,6 +282,8 @@ export const FlinkCheckpointReport = z.strictObject({
   /** FULL or INCREMENTAL, from Flink's `checkpoint_type` (FULL_CHECKPOINT, SAVEPOINT: FULL; CHECKPOINT: INCREMENTAL). */
   checkpointType: CheckpointType,
   triggerTimestamp: z.number().int().nonnegative(),
+  /** Flink's `latest_ack_timestamp`: a completed one's completion (its last acknowledgement); absent: unknown. */
+  latestAckTimestamp: z.number().int().positive().optional(),
   stateSize: z.number().int().nonnegative(),
   checkpointedSize: z.number().int().nonnegative(),
   externalPath: Location.nullable(),

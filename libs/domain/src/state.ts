@@ -602,7 +602,7 @@ export class Draft {
         checkpointedSize: 0,
         sharedStateSize: 0,
         privateStateSize: 0,
-        triggeredAt: at,
+        triggeredAt: event.flinkTriggeredAt ? Date.parse(event.flinkTriggeredAt) : at,
         deadline: Date.parse(event.deadline),
         claimMode: null,
         terminate: event.terminate ?? null,
@@ -663,7 +663,7 @@ export class Draft {
     const { state } = this;
     const snapshot = this.snapshot(event.snapshotId);
     snapshot.status = 'COMPLETED';
-    snapshot.completedAt = at;
+    snapshot.completedAt = event.flinkCompletedAt ? Date.parse(event.flinkCompletedAt) : at;
     // Only a managed job's: a client's completion repeats the trigger's path (old logs did not always).
     if (state.source && event.externalPath !== snapshot.externalPath) {
       // A managed job's savepoint lies where Flink wrote it (R67), not where its trigger planned it.

@@ -817,6 +817,39 @@ describe('managed jobs, case by case (R67, R68)', () => {
     expect(job.state.triggers.get('flink-7')).toBe(seven!.snapshotId);
   });
 
+  it('R68 a mirrored checkpoint is timed as Flink timed it (trigger_timestamp, latest_ack_timestamp), never after the decision nor completed before its trigger', () => {
+    const job = managed(5);
+    job.now = T0 + 60_000;
+    mirror(job, [report(3, { status: 'IN_PROGRESS', triggerTimestamp: T0 + 1_000 })]);
+    mirror(job, [report(3, { triggerTimestamp: T0 + 1_000, latestAckTimestamp: T0 + 4_500 })]);
+    // Seen completed at once; Flink's clock ahead of the catalogue's; a completion reported before its trigger.
+    mirror(job, [
+      report(4, { triggerTimestamp: T0 + 10_000, latestAckTimestamp: T0 + 12_000 }),
+      report(5, { triggerTimestamp: T0 + 90_000, latestAckTimestamp: T0 + 95_000 }),
+      report(6, { triggerTimestamp: T0 + 20_000, latestAckTimestamp: T0 + 19_000 }),
+      report(7, { triggerTimestamp: 0 }),
+    ]);
+    const timed = (flinkId: number) => {
+      const { triggeredAt, completedAt } = job.snapshot(job.state.flinkCheckpoints.get(flinkId)!)!;
+      return [triggeredAt - T0, completedAt! - T0];
+    };
+    expect([3, 4, 5, 6, 7].map(timed)).toEqual([
+      [1_000, 4_500],
+      [10_000, 12_000],
+      [60_000, 60_000],
+      [20_000, 20_000],
+      [60_000, 60_000], // Flink said neither: when the mirror recorded it
+    ]);
+    const view = snapshotView(job.snapshot(job.state.flinkCheckpoints.get(4)!)!);
+    expect([view.triggeredAt, view.completedAt]).toEqual([
+      new Date(T0 + 10_000).toISOString(),
+      new Date(T0 + 12_000).toISOString(),
+    ]);
+    // The fold of the log gives the same times (the projector's read model, a replay).
+    const replayed = fold(initialState(JOB), job.log);
+    expect(replayed.snapshots.get(job.state.flinkCheckpoints.get(3)!)!.completedAt).toBe(T0 + 4_500);
+  });
+
   it('R68 a mirrored checkpoint waits for Flink’s own timeout: one Flink completes after the catalogue’s timeout is recorded COMPLETED', () => {
     const job = managed(3);
     job.run({

@@ -133,6 +133,7 @@ export function checkpointReport(stats: FlinkCheckpoint): FlinkCheckpointReport 
     isSavepoint: stats.isSavepoint,
     checkpointType: full ? 'FULL' : 'INCREMENTAL',
     triggerTimestamp: stats.triggerTimestamp,
+    ...(stats.latestAckTimestamp > 0 ? { latestAckTimestamp: stats.latestAckTimestamp } : {}),
     stateSize: stats.stateSize,
     checkpointedSize: stats.checkpointedSize,
     externalPath: reportedLocation(stats.externalPath),
