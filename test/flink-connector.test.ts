@@ -23,6 +23,8 @@ interface SnapshotBody {
   flinkCheckpointId: number | null;
   failureMessage: string | null;
   discard: { cause: string; state: string; error: string | null } | null;
+  triggeredAt: string;
+  completedAt: string | null;
 }
 
 /** A catalog location (`file:///…` or a path) as a local path, to look at the file system. */

@@ -116,7 +116,16 @@ export class LocalSnapshotStorage implements SnapshotStorage {
    * through it). One to a place inside the roots fails the listing: the files there have two names, and
    * only one of them is listed, so a file live under the other would look unreferenced (the orphan sweep).
    */
-  async *listFiles(): AsyncGenerator<StoredFile> {
+  async *listFiles(under?: string): AsyncGenerator<StoredFile> {
+    if (under !== undefined) {
+      const real = await this.confine(under);
+      const spelled = under.replace(/\/+$/, '');
+      for await (const file of filesUnder(real)) {
+        if (!file.link)
+          yield { path: spelled + file.path.slice(real.length), size: file.size, mtimeMs: file.mtimeMs };
+      }
+      return;
+    }
     const real = await this.resolvedRoots();
     for (const [i, root] of real.entries()) {
       const configured = this.configuredRoots[i]!;

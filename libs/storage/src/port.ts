@@ -45,10 +45,11 @@ export interface SnapshotStorage {
    */
   spelledWithinRoots(location: string): boolean;
   /**
-   * Files under the roots, for the orphan report: streamed (a page of objects, a directory's entries at a
-   * time), so a bucket of millions of objects is never held in memory.
+   * Files under the roots, for the orphan report, or under one location inside them (`under`: what an import
+   * checks its directory holds), named as `under` is spelled: streamed (a page of objects, a directory's
+   * entries at a time), so a bucket of millions of objects is never held in memory.
    */
-  listFiles(): AsyncIterable<StoredFile>;
+  listFiles(under?: string): AsyncIterable<StoredFile>;
   /**
    * What the storage's own configuration means for snapcat's deletions, said once at start (a versioned
    * bucket keeps what snapcat deletes); empty when nothing needs saying or it cannot be read.

@@ -47,7 +47,8 @@ export class RoutingSnapshotStorage implements SnapshotStorage {
     return storage ? storage.isWithinRoots(location) : false;
   }
 
-  async *listFiles(): AsyncGenerator<StoredFile> {
+  async *listFiles(under?: string): AsyncGenerator<StoredFile> {
+    if (under !== undefined) return yield* this.storageOf(under).listFiles(under);
     for (const storage of [this.local, this.s3]) if (storage) yield* storage.listFiles();
   }
 

@@ -211,8 +211,8 @@ export class S3SnapshotStorage implements SnapshotStorage {
     return url(target);
   }
 
-  async *listFiles(): AsyncGenerator<StoredFile> {
-    for (const root of this.roots) {
+  async *listFiles(under?: string): AsyncGenerator<StoredFile> {
+    for (const root of under === undefined ? this.roots : [this.confine(under)]) {
       for await (const o of this.list(root.bucket, root.key === '' ? '' : `${root.key}/`)) {
         // A directory marker (Hadoop's S3A writes `dir/` objects) is no file; a key this adapter would refuse to
         // delete (`a//b`, `..`, a percent-encoded slash) is left out too, so that it cannot fail a whole sweep.

@@ -138,5 +138,20 @@ export function storageContract(
       ]);
       for (const file of files) expect(file.mtimeMs).toBeGreaterThan(before);
     });
+
+    it('lists the files under one location only, named as it is spelled (what an import checks it holds)', async () => {
+      await f.put(`${f.root}/sp/savepoint-1/_metadata`, 3);
+      await f.put(`${f.root}/sp/savepoint-1/op/x`, 4);
+      await f.put(`${f.root}/sp/savepoint-10/_metadata`, 5); // a neighbour sharing its spelling's start
+      const files = await collect(f.storage.listFiles(`${f.root}/sp/savepoint-1/`));
+      expect(files.map((x) => [x.path, x.size]).sort()).toEqual([
+        [`${f.root}/sp/savepoint-1/_metadata`, 3],
+        [`${f.root}/sp/savepoint-1/op/x`, 4],
+      ]);
+      expect(await collect(f.storage.listFiles(`${f.root}/sp/none`))).toEqual([]);
+      await expect(collect(f.storage.listFiles(f.outside))).rejects.toThrow(
+        /outside the configured storage roots/,
+      );
+    });
   });
 }
