@@ -121,8 +121,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       const real = await this.confine(under);
       const spelled = under.replace(/\/+$/, '');
       for await (const file of filesUnder(real)) {
-        if (!file.link)
-          yield { path: spelled + file.path.slice(real.length), size: file.size, mtimeMs: file.mtimeMs };
+        const path = spelled + file.path.slice(real.length);
+        // What lies there through a link is another place's: no snapshot of this one (a discard would not
+        // delete it, `remove` refuses it).
+        if (file.link) throw new LocationRefusedError(path, THROUGH_A_LINK);
+        yield { path, size: file.size, mtimeMs: file.mtimeMs };
       }
       return;
     }
@@ -168,10 +171,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       (root, i) => isInside(spelled, [root]) && roots[i]! + spelled.slice(root.length) === path,
     );
     if (!unaliased) {
-      throw new LocationRefusedError(
-        location,
-        'passes through a symbolic link below its storage root: name the place the link points to',
-      );
+      throw new LocationRefusedError(location, THROUGH_A_LINK);
     }
     return path;
   }
@@ -275,6 +275,9 @@ async function walk(dir: string, out: StoredFile[]): Promise<boolean> {
  * The files under `dir`, depth first, one directory's entries at a time, not following symlinks (a link is
  * listed as itself; `dir` itself when it is a file); returns whether `dir` is a directory.
  */
+const THROUGH_A_LINK =
+  'passes through a symbolic link below its storage root: name the place the link points to';
+
 async function* filesUnder(dir: string): AsyncGenerator<StoredFile & { link?: true }, boolean> {
   let entries;
   try {

@@ -1,4 +1,5 @@
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
+import { jobAreaOf, savepointJobPrefixOf } from '@snapcat/domain';
 import { Problem } from './problem';
 
 /**
@@ -44,9 +45,12 @@ export async function asClientPath<T>(field: string, read: () => Promise<T>): Pr
 }
 
 /**
- * R69: the bytes of a snapshot directory that exists, measured through the storage port (local files or
- * S3): a 400 naming the field when nothing lies there (`exists`), or when Flink's `_metadata` does not
- * (`has-metadata`: `flink run -s` could not restore from it).
+ * R69: the bytes of a snapshot directory that exists, listed through the storage port (local files or S3): a
+ * 400 naming the field when nothing lies there (`exists`), when Flink's `_metadata` does not (`has-metadata`:
+ * `flink run -s` could not restore from it), or when it holds more than one snapshot (`one-snapshot`: another
+ * `_metadata` below its own, a checkpoint area `<jobId>/chk-N|shared|taskowned` or a savepoint directory
+ * inside it). The discard of an import deletes its directory whole: of a directory holding other snapshots,
+ * theirs too, other jobs' included (a walkthrough imported a checkpoint directory's parent).
  */
 export async function requireSnapshotDirectory(
   storage: SnapshotStorage,
@@ -54,18 +58,21 @@ export async function requireSnapshotDirectory(
   field: string,
 ): Promise<number> {
   const directory = location.replace(/\/+$/, '');
-  const measure = (request: Parameters<SnapshotStorage['measure']>[0]) =>
-    asClientPath(field, () => storage.measure(request));
-  const bytes = await measure({ locations: [directory], stateHandles: [] });
-  // A `_metadata` file is never empty (Flink writes a magic number first): 0 bytes means there is none.
-  const metadata = await measure({
-    locations: [],
-    stateHandles: [{ path: `${directory}/${METADATA_FILE}`, sizeBytes: 0 }],
-  }).catch((error: NodeJS.ErrnoException) => {
-    // The path is a file: nothing lies below it.
-    if (error.code === 'ENOTDIR') return 0;
-    throw error;
+  let [bytes, metadata] = [0, 0];
+  const listing = asClientPath(field, async () => {
+    for await (const file of storage.listFiles(directory)) {
+      const below = file.path.slice(directory.length); // `/_metadata`, `/op/x`, or '' for the file itself
+      if (below === `/${METADATA_FILE}`) metadata = file.size;
+      else if (below.endsWith(`/${METADATA_FILE}`) || jobAreaOf(below) || savepointJobPrefixOf(below)) {
+        throw notOneSnapshot(field, directory + below);
+      }
+      bytes += file.size;
+    }
   });
+  await listing.catch((error: NodeJS.ErrnoException) => {
+    if (!UNUSABLE_PATH.has(error.code ?? '')) throw error;
+  });
+  // A `_metadata` file is never empty (Flink writes a magic number first): 0 bytes means there is none.
   if (metadata > 0) return bytes;
   const [rule, message] =
     bytes === 0
@@ -73,6 +80,15 @@ export async function requireSnapshotDirectory(
       : ['has-metadata', `holds no ${METADATA_FILE}: not a savepoint or retained checkpoint directory`];
   throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
     { field, rule, message },
+  ]);
+}
+
+function notOneSnapshot(field: string, found: string): Problem {
+  const message =
+    `holds another snapshot or checkpoint area (${found}): give one snapshot's own directory, as its ` +
+    'discard deletes the directory whole';
+  return new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
+    { field, rule: 'one-snapshot', message },
   ]);
 }
 

@@ -438,7 +438,9 @@ function snapshotImportRoutes(): DescribedRoute[] {
           'COMPLETED at once, its directory its restorePath, its size measured in the storage. It is the user’s: ' +
           'never subsumed, and no restore plan picks it (R70). The path must lie inside the storage roots (400 ' +
           '`within-storage-roots`) and hold Flink’s `_metadata` (400 `exists` when nothing lies there, ' +
-          '`has-metadata` without it); one that is, lies in or holds another live snapshot’s directory is a 409 ' +
+          '`has-metadata` without it), and be one snapshot’s only (400 `one-snapshot`: no other `_metadata`, ' +
+          'checkpoint area or savepoint directory inside it, which its discard would delete); one that is, lies ' +
+          'in or holds another live snapshot’s directory is a 409 ' +
           '(`already-catalogued`, `overlaps-catalogued`). 201 with the snapshot (`Location` names it); the same ' +
           'path again answers that snapshot with 200.',
         requestParams: jobPath,

@@ -109,6 +109,9 @@ describe('access matrix', () => {
       isWithinRoots: async () => true,
       spelledWithinRoots: () => true,
       measure: async () => 1,
+      async *listFiles(under: string) {
+        yield { path: `${under.replace(/\/+$/, '')}/_metadata`, size: 1, mtimeMs: 0 };
+      },
       holdsFiles: async (location: string) => !/\/[0-9a-f]{32}$/.test(location),
     } as unknown as SnapshotStorage;
     fx = apiFixture({

@@ -123,6 +123,40 @@ describe('POST /jobs/{jobId}/snapshots/import', () => {
     expect((await http.get(`${BASE}/jobs/${JOB}`)).body.counts.completed).toBe(0);
   });
 
+  it('refuses a directory holding more than one snapshot (400 one-snapshot, nothing imported): its discard would delete them all', async () => {
+    await register();
+    const holding = (inside: string) => {
+      const dir = join(fx.dir, 'held', `holding-${inside.replace(/\W/g, '')}`);
+      mkdirSync(join(dir, inside), { recursive: true });
+      writeFileSync(join(dir, '_metadata'), Buffer.alloc(10, 1)); // made to look like one
+      writeFileSync(join(dir, inside, 'x'), Buffer.alloc(5, 1));
+      return dir;
+    };
+    const other = 'b'.repeat(32);
+    const cases = [
+      [holding(`${other}/chk-3`), `/${other}/chk-3/x`], // a checkpoint directory's parent: other jobs' areas
+      [holding(`${other}/shared`), `/${other}/shared/x`],
+      [holding('savepoint-bbbbbb-0123456789ab'), '/savepoint-bbbbbb-0123456789ab/x'],
+    ];
+    // A savepoint directory's parent, made to look like one: the savepoints' own `_metadata` are inside.
+    const parent = join(savepointDir(), '..');
+    writeFileSync(join(parent, '_metadata'), Buffer.alloc(10, 1));
+    cases.push([parent, '/savepoint-a1b2c3-0123456789ab/']);
+    for (const [path, found] of cases) {
+      const res = await importOf({ externalPath: path, kind: 'SAVEPOINT' });
+      expectProblem(res, 400, 'body.externalPath', 'one-snapshot');
+      expect(res.body.detail).toContain(`${path}${found}`);
+    }
+    expect((await http.get(`${BASE}/jobs/${JOB}`)).body.counts.completed).toBe(0);
+    // One snapshot's directory with a subdirectory of its own state (no snapshot, no Flink layout) imports.
+    const nested = savepointDir('savepoint-a1b2c3-000000000001');
+    mkdirSync(join(nested, 'op-1'));
+    writeFileSync(join(nested, 'op-1', 'part-0'), Buffer.alloc(24, 1));
+    expect((await importOf({ externalPath: nested, kind: 'SAVEPOINT' })).body).toMatchObject({
+      stateSize: 1024,
+    });
+  });
+
   it('refuses a body without kind or path (400), and an unknown job (404)', async () => {
     await register();
     expectProblem(await importOf({ externalPath: savepointDir() }), 400, 'body.kind');
