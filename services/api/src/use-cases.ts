@@ -91,7 +91,10 @@ export function createUseCases(deps: UseCaseDeps) {
       return owners;
     },
     async requirePlaces(caller, jobId, places, registering = false) {
-      for (const [location, field] of places) await requireWithinRoots(storage, location, field);
+      for (const [location, field] of places) {
+        await requireWithinRoots(storage, location, field);
+        requireOutsideSnapshots(location, field);
+      }
       if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
       const own = namespaces.ownJob(caller.principal, await bus.load(jobId));
       // A command on a job that is not registered answers 404, as one on another namespace's job does: a 403
@@ -668,6 +671,24 @@ function handlesSize(handles: readonly { sizeBytes: number }[]): number {
   let bytes = 0;
   for (const handle of handles) bytes += handle.sizeBytes;
   return bytes;
+}
+
+/**
+ * A place for new snapshots (a checkpoint or savepoint directory, a savepoint's target) inside a checkpoint's
+ * part of a job's area (`<jobId>/chk-N`, `shared`, `taskowned`) or in a savepoint's directory is refused (400
+ * `outside-snapshots`): that snapshot's discard deletes its directory whole, with what was placed in it (a
+ * walkthrough's savepoint targeted into another job's `chk-2` was deleted when that job subsumed it).
+ */
+function requireOutsideSnapshots(location: string | undefined, field: string): void {
+  if (location === undefined) return;
+  const normalised = normaliseLocation(location);
+  if (jobAreaOf(normalised) === undefined && savepointDirectoryOf(normalised) === undefined) return;
+  const message =
+    "lies inside a checkpoint's directory or area (`<jobId>/chk-N`, `shared`, `taskowned`) or a savepoint's " +
+    "directory, which that snapshot's discard deletes whole: choose a place beside them";
+  throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
+    { field, rule: 'outside-snapshots', message },
+  ]);
 }
 
 /**

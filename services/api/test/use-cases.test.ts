@@ -127,6 +127,41 @@ describe('REST and GraphQL run the same use cases', () => {
     expect(error?.message).not.toMatch(/\b(body|path)\.\w/);
   });
 
+  it('a place for snapshots inside a checkpoint directory or area, or a savepoint directory, is refused (400 outside-snapshots), through both', async () => {
+    const other = 'b'.repeat(32);
+    const { checkpointDir, savepointDir } = fx.defaults;
+    const places = [
+      `${checkpointDir}/${other}/chk-2`, // a walkthrough's: deleted when that job subsumed its chk-2
+      `${checkpointDir}/${other}/shared/sp`,
+      `${savepointDir}/savepoint-bbbbbb-0123456789ab/nested`,
+    ];
+    for (const place of places) {
+      const viaRest = await http
+        .post(`/api/v1/jobs/${JOB}/snapshots`)
+        .send({ kind: 'SAVEPOINT', targetDirectory: place });
+      expect([viaRest.status, viaRest.body.errors?.[0]?.rule]).toEqual([400, 'outside-snapshots']);
+      const viaGraphql = await http.post('/graphql').send({
+        query: `mutation { triggerSnapshot(jobId: "${JOB}", kind: SAVEPOINT, targetDirectory: "${place}") { id } }`,
+      });
+      expect(viaGraphql.body.errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        rule: 'outside-snapshots',
+      });
+    }
+    const configured = await http
+      .put(`/api/v1/jobs/${JOB}`)
+      .send({ tasks: ['a'], storage: { checkpointDir: `${checkpointDir}/${other}/chk-3` } });
+    expect([configured.status, configured.body.errors?.[0]?.field]).toEqual([
+      400,
+      'body.storage.checkpointDir',
+    ]);
+    // Beside them is fine: the job's area root, a directory next to the savepoints.
+    const beside = await http
+      .post(`/api/v1/jobs/${JOB}/snapshots`)
+      .send({ kind: 'SAVEPOINT', targetDirectory: `${savepointDir}/team-x` });
+    expect(beside.body.errors?.[0]?.rule).not.toBe('outside-snapshots');
+  });
+
   it("REST's events and GraphQL's history show each event alike (one rendering, recordedEventView)", async () => {
     const rest = (await http.get(`/api/v1/jobs/${JOB}/events`).expect(200)).body.events;
     const fields = 'eventId type revision position occurredAt recordedAt snapshotId data metadata';
