@@ -120,3 +120,34 @@ describe('Redis goes down under a running service, comes back, and goes down aga
     expect(existsSync(join(dir, 'events.db-wal'))).toBe(false);
   }, 90_000);
 });
+
+describe('an API without workers (SNAPCAT_WORKERS=off) while Redis is down', () => {
+  it('logs JSON lines only, and few: its queues (read for /metrics) print no connection errors', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-redis-outage-api-'));
+    let redis = await startRedisServer();
+    const service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_REDIS_URL: redis.url,
+      SNAPCAT_WORKERS: 'off',
+    });
+    try {
+      await until(
+        async () => ((await fetch(`${service.url}/readyz`)).status === 200 ? true : undefined),
+        10_000,
+        'ready',
+      );
+      const linesBefore = service.logs.length;
+      await redis.stop();
+      await sleep(8000);
+      const during = service.logs.slice(linesBefore);
+      for (const line of during) expect(() => JSON.parse(line)).not.toThrow();
+      expect(during.length < 10 ? 'quiet' : during).toBe('quiet');
+      redis = await startRedisServer(redis.port);
+    } finally {
+      await service.stop('SIGKILL');
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+});

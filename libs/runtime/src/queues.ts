@@ -45,7 +45,14 @@ export interface ManifestJob {
 }
 
 export function openQueues(connection: ConnectionOptions, prefix: string) {
-  const make = <T>(name: string) => new Queue<T>(name, { connection, prefix });
+  const make = <T>(name: string) => {
+    const queue = new Queue<T>(name, { connection, prefix });
+    // Without a listener BullMQ writes each connection error to the console as a multi-line stack (a
+    // thousand non-JSON lines a minute while Redis is down); the connection's health is said once, by
+    // the process's RedisHealth, and a command on the queue still fails to its caller.
+    queue.on('error', () => undefined);
+    return queue;
+  };
   return {
     timeouts: make<TimeoutJob>(QUEUES.timeouts),
     storage: make<DiscardJob | StrayJob | ManifestJob>(QUEUES.storage),
