@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newJobId } from './support/ids';
 import { startReceiver, type Receiver } from './support/receiver';
-import { deleteKeys } from './support/redis';
+import { deleteKeys, startRedisServer } from './support/redis';
 import IORedis from 'ioredis';
 import {
   ForeignStateError,
@@ -300,4 +300,70 @@ describe('the store claim on a 3-master Redis Cluster', () => {
     expect(warnings).toEqual([expect.stringContaining('from before stores had ids')]);
     expect(await redis.get('legacy:store')).toBe('00000000000000aa');
   }, 60_000);
+});
+
+describe('a restored backup of the store while Redis hangs at the start', () => {
+  it('the process whose consumers started on the later state exits 2 once Redis answers; its restart drops that state and rebuilds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-identity-hung-'));
+    const redis = await startRedisServer();
+    const database = join(dir, 'events.db');
+    const env = {
+      SNAPCAT_EVENT_STORE: `sqlite:${database}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_REDIS_URL: redis.url,
+      SNAPCAT_QUEUE_PREFIX: testPrefix('hung'), // one for every start: the state the restore is beside
+    };
+    const jobsOf = async (service: RunningService) => {
+      const res = await fetch(`${service.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ jobs(first: 100) { edges { node { id } } } }' }),
+      });
+      const body = (await res.json()) as Gql;
+      return body.data?.jobs.edges.map((e) => e.node.id).sort() ?? [];
+    };
+    const services: RunningService[] = [];
+    const start = async () => {
+      services.push(await startService(env));
+      return services[services.length - 1]!;
+    };
+    try {
+      const first = await start();
+      const kept = newJobId();
+      expect((await client(first.url).put(`/jobs/${kept}`, { tasks: ['t'] })).status).toBe(201);
+      await eventually(async () => (await jobsOf(first)).includes(kept), 10_000, 'the first job shown');
+      expect(await first.stop()).toBe(0);
+      copyFileSync(database, `${database}.backup`);
+      const second = await start();
+      expect((await client(second.url).put(`/jobs/${newJobId()}`, { tasks: ['t'] })).status).toBe(201);
+      await eventually(async () => (await jobsOf(second)).length === 2, 10_000, 'two jobs shown');
+      expect(await second.stop()).toBe(0);
+      for (const suffix of ['-wal', '-shm']) rmSync(`${database}${suffix}`, { force: true });
+      copyFileSync(`${database}.backup`, database);
+
+      // Redis hangs while the restored store starts: the claim waits for it in the background, and the
+      // consumers start meanwhile (on positions past this log's end). Once Redis answers, that process stops.
+      redis.pause();
+      const third = await start();
+      redis.resume();
+      await eventually(async () => third.child.exitCode !== null, 20_000, 'the third process exits');
+      expect(await third.stop()).toBe(2);
+      expect(third.logs.join('')).toContain('a later point of event store');
+
+      // Its restart (leases expire within 5 s) claims before its consumers start: dropped, rebuilt.
+      await new Promise((resolve) => setTimeout(resolve, 5500));
+      const restarted = await start();
+      const after = newJobId();
+      expect((await client(restarted.url).put(`/jobs/${after}`, { tasks: ['t'] })).status).toBe(201);
+      await eventually(
+        async () => (await jobsOf(restarted)).join() === [kept, after].sort().join(),
+        15_000,
+        'the restored job and the new one shown, the lost one gone',
+      );
+    } finally {
+      await Promise.all(services.map((s) => s.stop('SIGKILL')));
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

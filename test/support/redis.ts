@@ -18,7 +18,7 @@ export async function deleteKeys(prefix: string, url = 'redis://127.0.0.1:6379')
 /** A Redis server of the test's own, so that FLUSHALL wipes nothing another suite uses. */
 export async function startRedisServer(
   onPort?: number,
-): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+): Promise<{ url: string; port: number; stop(): Promise<void>; pause(): void; resume(): void }> {
   const { spawn } = await import('node:child_process');
   const { createServer } = await import('node:net');
   const port =
@@ -47,8 +47,11 @@ export async function startRedisServer(
   return {
     url,
     port,
+    /** Hung, not gone: connections stay open and nothing is answered (SIGSTOP), until `resume`. */
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return; // stopped already
+      if (child.exitCode !== null || child.signalCode !== null) return; // stopped already (SIGKILL ends a paused one)
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
     },

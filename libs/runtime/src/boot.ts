@@ -81,19 +81,27 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
     log,
     logEnd,
   ).finally(() => closeRedis(redis));
+  const refused = (error: ForeignStateError) => {
+    log.error(error.message);
+    process.stderr.write(`snapcat: ${error.message}\n`);
+    process.exit(2);
+  };
   if (config.onForeignReadModel === 'refuse') {
     try {
       await claim;
     } catch (error) {
       if (!(error instanceof ForeignStateError)) throw error;
-      log.error(error.message);
-      process.stderr.write(`snapcat: ${error.message}\n`);
-      process.exit(2);
+      refused(error);
     }
   } else {
-    claim.catch((error: unknown) =>
-      log.error('could not record the store on the Redis prefix', { error: String(error) }),
-    );
+    claim.catch((error: unknown) => {
+      // Finished in the background (Redis came back after the start): this process's consumers run on that
+      // state already, so it stops, loudly, rather than project and enqueue from another timeline's
+      // positions (a walkthrough's restored backup skipped every event written since). A restart claims
+      // again before they start.
+      if (error instanceof ForeignStateError) refused(error);
+      log.error('could not record the store on the Redis prefix', { error: String(error) });
+    });
     await settledOrUnreachable(claim, redis);
   }
   return namespace;
