@@ -44,8 +44,11 @@ export function flinkOwnedAreas(state: JobState): string[] {
  * is kept: after a LEGACY or CLAIM restore Flink's checkpoints use the source run's `shared/` files until
  * compaction rewrites them (`RestoreMode.LEGACY`), and the mirror lists no files. A job whose clients report
  * its snapshots keeps it until the job has completed a checkpoint since the restore (a failover before then
- * restores from it again, savepoints or not); from then on its acknowledgements name what it inherited.
- * Normalised.
+ * restores from it again, savepoints or not); from then on its acknowledgements name what it inherited. An
+ * external path it restored from in NO_CLAIM or LEGACY stays the user's whatever happens (R62: recorded,
+ * never adopted; Flink's `RecoveryClaimMode` never deletes it): kept whole, the whole checkpoint area of a
+ * checkpoint (a walkthrough's sweep deleted all but the acknowledged files of a LEGACY-restored savepoint,
+ * which then restored nothing). Normalised.
  */
 export function restoreSourcesKept(state: JobState): string[] {
   if (state.source) {
@@ -53,10 +56,11 @@ export function restoreSourcesKept(state: JobState): string[] {
     const areas = paths.flatMap((path) => (path ? [restoredArea(path)] : []));
     return [...new Set([...state.flinkRestoreSources, ...areas])];
   }
+  const users = state.usersRestoreDirectories.map(restoredArea);
   const restore = state.restores.latest;
-  if (!restore || restore.snapshotId !== null || isTerminal(state.status)) return [];
-  if (checkpointedSince(state, restore.firstSnapshotId)) return [];
-  return [restoredArea(restore.restorePath)];
+  if (!restore || restore.snapshotId !== null || isTerminal(state.status)) return users;
+  if (checkpointedSince(state, restore.firstSnapshotId)) return users;
+  return [...new Set([...users, restoredArea(restore.restorePath)])];
 }
 
 /**

@@ -238,7 +238,10 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
       expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${other}`]);
       job.complete();
       expect(restoreHoldToRelease(job.state)).toBe(other);
-      expect(restoreSourcesKept(job.state)).toEqual([]);
+      // R62: a path restored from in NO_CLAIM or LEGACY stays the user's, kept whole; a CLAIMed one is the job's.
+      expect(restoreSourcesKept(job.state)).toEqual(claimMode === 'CLAIM' ? [] : [`/data/chk/${other}`]);
+      job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+      expect(restoreSourcesKept(job.state)).toEqual(claimMode === 'CLAIM' ? [] : [`/data/chk/${other}`]);
     },
   );
 
@@ -533,25 +536,44 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
     expect(restoreSourcesKept(job.state)).toEqual([savepoint]);
   });
 
-  it('a job whose clients report its snapshots keeps the restored directory until it completes a snapshot since, or ends', () => {
+  it.each(['LEGACY', 'NO_CLAIM'] as const)(
+    'R62: a job whose clients report its snapshots keeps a path it restored from in %s whole, whatever it did since (it stays the user’s)',
+    (claimMode) => {
+      const job = new Job().register({ numRetained: 1 });
+      job.run({
+        type: 'RestoreSnapshot',
+        externalPath: `/data/chk/${HOLDER}/chk-5/_metadata`,
+        claimMode,
+        allowNonRestoredState: false,
+      });
+      // The run's whole area: its shared files are what a failover before the first checkpoint restores.
+      expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}`]);
+      completeReferencing(job, `/data/chk/${HOLDER}/shared`);
+      // Its acknowledgements name what it uses of the source; the rest is the user's still (a walkthrough's
+      // sweep deleted a LEGACY-restored savepoint's unacknowledged files: it restored nothing after).
+      expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}`]);
+      job.run({ type: 'ChangeJobStatus', status: 'FAILED' });
+      expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}`]);
+    },
+  );
+
+  it('a job whose clients report its snapshots keeps a path it CLAIMed until it completes a checkpoint since, or ends: then it is the job’s', () => {
     const job = new Job().register({ numRetained: 1 });
     job.run({
       type: 'RestoreSnapshot',
-      externalPath: `/data/chk/${HOLDER}/chk-5/_metadata`,
-      claimMode: 'LEGACY',
+      externalPath: `/data/chk/${HOLDER}/chk-5`,
+      claimMode: 'CLAIM',
       allowNonRestoredState: false,
     });
-    // The run's whole area: its shared files are what a failover before the first checkpoint restores.
     expect(restoreSourcesKept(job.state)).toEqual([`/data/chk/${HOLDER}`]);
     completeReferencing(job, `/data/chk/${HOLDER}/shared`);
-    // From now on its acknowledgements name what it uses of the source (the registry keeps them).
     expect(restoreSourcesKept(job.state)).toEqual([]);
 
     const ended = new Job().register({ numRetained: 1 });
     ended.run({
       type: 'RestoreSnapshot',
       externalPath: `/data/chk/${HOLDER}/chk-5`,
-      claimMode: 'NO_CLAIM',
+      claimMode: 'CLAIM',
       allowNonRestoredState: false,
     });
     ended.run({ type: 'ChangeJobStatus', status: 'FAILED' });
