@@ -466,11 +466,15 @@ describe('orphan report and discards agree on what is live (one rule in the doma
       stateHandles: [pendingShared],
     });
     const uploading = put(join(base, `chk-${t2.body.snapshotId}`, 'uploading'), 10);
-    // Nobody's: an old leftover (an orphan) and a young file (maybe a checkpoint just starting).
-    const orphan = put(join(base, 'shared', 'orphan'), 123);
+    // Uploaded long ago (a timeout longer than the grace) by a task of the pending checkpoint that has not
+    // acknowledged yet: kept while a checkpoint of the job is pending (a walkthrough's sweep deleted it).
+    const unacknowledged = put(join(base, 'shared', 'uploaded-not-acknowledged'), 10);
+    // Nobody's: an old leftover outside any job's area (an orphan), and a young file (maybe a checkpoint
+    // just starting).
+    const orphan = put(join(root, 'leftovers', jobId, 'orphan'), 123);
     const young = put(join(base, 'shared', 'young'), 7);
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
-    for (const file of [shared, own, pendingShared, uploading, orphan]) {
+    for (const file of [shared, own, pendingShared, uploading, unacknowledged, orphan]) {
       utimesSync(file.path, twoHoursAgo, twoHoursAgo);
     }
     const [report, next] = await reportsListing(orphan.path);
@@ -479,7 +483,7 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     expect(report!.deleted).toBe(true);
     expect(next!.paths).toEqual([]);
     expect(existsSync(orphan.path)).toBe(false);
-    for (const live of [shared, own, pendingShared, uploading, young])
+    for (const live of [shared, own, pendingShared, uploading, unacknowledged, young])
       expect(existsSync(live.path)).toBe(true);
   }, 60_000);
 

@@ -37,6 +37,20 @@ export function flinkOwnedAreas(state: JobState): string[] {
 }
 
 /**
+ * Where a pending snapshot's tasks may have written what they have not acknowledged yet: the job's checkpoint
+ * area (`chk-N/`, `shared/`) and each pending snapshot's directory, which the orphan sweep keeps while one is
+ * pending. Its grace counts from a file's time: a timeout longer than the grace let a walkthrough's sweep
+ * delete an upload the acknowledgement then named in a completed checkpoint. Normalised; none when nothing is
+ * pending.
+ */
+export function pendingSnapshotAreas(state: JobState): string[] {
+  if (state.pending.size === 0) return [];
+  const areas = new Set([ownCheckpointArea(state)]);
+  for (const id of state.pending) areas.add(normaliseLocation(state.snapshots.get(id)!.externalPath));
+  return [...areas];
+}
+
+/**
  * What the job's latest restore was from, when nothing catalogued keeps it (a path outside the catalogue:
  * a snapshot of the catalogue is kept by its own job, and held, decision 0032), for the orphan sweep.
  * The source's whole checkpoint area when it is a checkpoint (`<checkpointDir>/<jobId>`: its `shared/` files

@@ -3,6 +3,8 @@ import {
   formerHoldsToRelease,
   keptByAnyOf,
   mirroredRestoreFrom,
+  normaliseLocation,
+  pendingSnapshotAreas,
   restoreHoldToRelease,
   restoreSourcesKept,
   snapshotView,
@@ -578,6 +580,23 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
     });
     ended.run({ type: 'ChangeJobStatus', status: 'FAILED' });
     expect(restoreSourcesKept(ended.state)).toEqual([]);
+  });
+
+  it('a pending snapshot keeps the job’s checkpoint area and its own directory from the sweep until it ends (its tasks upload before they acknowledge)', () => {
+    const job = new Job().register({ numRetained: 1 });
+    expect(pendingSnapshotAreas(job.state)).toEqual([]);
+    const reply = job.trigger('SAVEPOINT');
+    if (!reply.accepted) throw new Error(reply.reason);
+    const area = `/data/chk/${JOB}`;
+    const savepoint = normaliseLocation(job.snapshot(reply.snapshotId).externalPath);
+    expect(pendingSnapshotAreas(job.state).sort()).toEqual([area, savepoint].sort());
+    const kept = keptByAnyOf([], pendingSnapshotAreas(job.state));
+    expect(kept(`${area}/shared/uploaded-not-acknowledged`)).toBe(true);
+    expect(kept(`/data/chk/${HOLDER}/shared/x`)).toBe(false);
+    job.now += 24 * 3_600_000; // past any timeout
+    job.run({ type: 'ExpireOverdue' });
+    expect(job.state.pending.size).toBe(0);
+    expect(pendingSnapshotAreas(job.state)).toEqual([]);
   });
 
   it('a managed job keeps every file laid out under its id, wherever the path before it (Flink’s entropy injection)', () => {

@@ -3,6 +3,7 @@ import {
   flinkOwnedAreas,
   keptByAnyOf,
   normaliseLocation,
+  pendingSnapshotAreas,
   restoreSourcesKept,
   type JobState,
   type SharedStateRegistry,
@@ -36,7 +37,10 @@ export interface OrphanReport {
 /** What the sweep keeps, gathered from every job's state (`addLive`). */
 export interface LiveState {
   registries: SharedStateRegistry[];
-  /** Directories kept whole: Flink's areas of managed jobs (`flinkOwnedAreas`), restore sources. */
+  /**
+   * Directories kept whole: Flink's areas of managed jobs (`flinkOwnedAreas`), restore sources, where pending
+   * snapshots write (`pendingSnapshotAreas`).
+   */
   areas: string[];
   /**
    * Managed jobs: a file laid out under one of their ids is kept wherever the path before it, since
@@ -50,7 +54,7 @@ export const noLiveState = (): LiveState => ({ registries: [], areas: [], jobs: 
 
 export function addLive(live: LiveState, state: JobState): void {
   live.registries.push(state.sharedState);
-  live.areas.push(...flinkOwnedAreas(state), ...restoreSourcesKept(state));
+  live.areas.push(...flinkOwnedAreas(state), ...restoreSourcesKept(state), ...pendingSnapshotAreas(state));
   if (state.source) live.jobs.add(state.jobId);
 }
 
