@@ -294,7 +294,7 @@ function snapshotTakingUseCases({
         );
       }
       // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
-      if (named) await requireHoldsOf(bus, jobId, await ownersOf(jobId, named));
+      if (named) await requireHoldsOf(bus, caller, jobId, await ownersOf(jobId, named));
       const results = await bus.executeAll(
         acks.map((ack) => ({
           type: 'AcknowledgeTask' as const,
@@ -371,7 +371,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       const own = isLimited(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
-      await requireNotAnotherJobs(bus, anotherJobsSnapshotAt, state, input.externalPath);
+      await requireNotAnotherJobs(bus, caller, anotherJobsSnapshotAt, state, input.externalPath);
       const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
@@ -405,13 +405,20 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
  */
 async function requireNotAnotherJobs(
   bus: CommandBus,
+  caller: Caller,
   anotherJobsSnapshotAt: UseCaseContext['anotherJobsSnapshotAt'],
   importing: JobState,
   externalPath: string,
 ): Promise<void> {
   const { jobId } = importing;
+  // Another namespace's job is judged as an id the catalogue does not hold (R55, decision 0033): its files
+  // lie in its namespace's storage, which a caller limited to others cannot name.
+  const visible = async (id: string) => {
+    const state = await bus.loadUnlessDeleted(id);
+    return state !== undefined && visibleTo(caller, state);
+  };
   const owner = jobAreaOf(normaliseLocation(externalPath));
-  if (owner !== undefined && owner !== jobId && (await bus.loadUnlessDeleted(owner))?.registered) {
+  if (owner !== undefined && owner !== jobId && (await visible(owner))) {
     throw new CommandRejected(
       'CONFLICT',
       'externalPath',
@@ -420,7 +427,9 @@ async function requireNotAnotherJobs(
         `restore from it (POST /api/v1/jobs/${jobId}/restores with its externalPath) rather than import it`,
     );
   }
-  if (owner !== undefined || !(await anotherJobsSnapshotAt(importing, jobId, externalPath))) return;
+  if (owner !== undefined) return;
+  const from = await anotherJobsSnapshotAt(importing, jobId, externalPath);
+  if (!from || !(await visible(from.jobId))) return;
   throw new CommandRejected(
     'CONFLICT',
     'externalPath',
@@ -742,7 +751,12 @@ function otherJobsNamed(
  * checkpoint that names it.
  * `foreign`: each other job named, with the field of its first file.
  */
-async function requireHoldsOf(bus: CommandBus, jobId: string, foreign: ReadonlyMap<string, string>) {
+async function requireHoldsOf(
+  bus: CommandBus,
+  caller: Caller,
+  jobId: string,
+  foreign: ReadonlyMap<string, string>,
+) {
   for (const [owner, field] of foreign) {
     let state: JobState;
     try {
@@ -751,8 +765,10 @@ async function requireHoldsOf(bus: CommandBus, jobId: string, foreign: ReadonlyM
       if (error instanceof JobDeletedError) continue; // gone: nothing of it deletes the file
       throw error;
     }
-    // Not catalogued, snapcat never deletes its files; held for this job, it keeps them.
-    if (!state.registered || holdsSnapshotFor(state, jobId)) continue;
+    // Not catalogued, snapcat never deletes its files; held for this job, it keeps them. Another namespace's
+    // job is judged as an id the catalogue does not hold (R55, decision 0033: the answer must not tell them
+    // apart); its files lie in its namespace's storage, which this caller cannot name.
+    if (!visibleTo(caller, state) || holdsSnapshotFor(state, jobId)) continue;
     const detail =
       `names a file of job ${owner}, and no restore of this job from a snapshot of ${owner} is recorded: ` +
       `job ${owner} would delete it while this checkpoint needs it. Record the restore first ` +

@@ -137,6 +137,45 @@ describe('a team’s token names only its own storage', () => {
     expect(accepted.body).toMatchObject({ result: 'SUCCESS' });
   });
 
+  it('in its own storage, a path laid out under another team’s job id answers as under an id the catalogue does not hold (R55): no oracle of another namespace’s jobs', async () => {
+    const unknown = 'dddddddddddddddddddddddddddddddd';
+    const triggered = await http
+      .post(`${BASE}/jobs/${A_JOB}/snapshots`)
+      .set(as('a'))
+      .send({ kind: 'CHECKPOINT' });
+    const acks = `${BASE}/jobs/${A_JOB}/snapshots/${triggered.body.snapshotId}/acks`;
+    const ackNaming = (jobId: string, taskId: string) => ({
+      taskId,
+      stateHandles: [{ path: join(fx.dir, 'a', 'restored', jobId, 'shared', 'x'), sizeBytes: 1 }],
+    });
+    const answers = [];
+    for (const [i, jobId] of [B_JOB, unknown].entries()) {
+      const res = await http
+        .post(acks)
+        .set(as('a'))
+        .send(ackNaming(jobId, `t${i}`));
+      answers.push([res.status, res.body.result ?? res.body.errors?.[0]?.rule]);
+      expect(JSON.stringify(res.body)).not.toContain(B_JOB);
+    }
+    expect(answers[0]).toEqual(answers[1]);
+    // Imports alike: a checkpoint laid out under team B's job id in team A's storage.
+    const imported = [];
+    for (const jobId of [B_JOB, unknown]) {
+      const dir = join(fx.dir, 'a', 'runs', jobId, 'chk-1');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, '_metadata'), Buffer.alloc(10, 1));
+      const res = await http
+        .post(`${BASE}/jobs/${A_JOB}/snapshots/import`)
+        .set(as('a'))
+        .send({ externalPath: dir, kind: 'CHECKPOINT' });
+      imported.push(res.status);
+    }
+    expect(imported).toEqual([201, 201]);
+    // A token of every namespace is told: the job is catalogued there.
+    const told = await http.post(acks).set(as('admin')).send(ackNaming(B_JOB, 't2'));
+    expect([told.status, told.body.errors?.[0]?.rule]).toEqual([409, 'restore-recorded']);
+  });
+
   it('a savepoint’s files are accepted inside the directory snapcat laid out for it', async () => {
     const triggered = await http
       .post(`${BASE}/jobs/${A_JOB}/snapshots`)
