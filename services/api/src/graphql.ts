@@ -50,7 +50,13 @@ import {
   nextFireAt,
   recordedEventView,
 } from '@snapcat/application';
-import { StreamDeletedError, readStreamPages, type EventStore, type Position } from '@snapcat/event-store';
+import {
+  StreamDeletedError,
+  formatPosition,
+  readStreamPages,
+  type EventStore,
+  type Position,
+} from '@snapcat/event-store';
 import {
   InvalidCursorError,
   decodeCursor,
@@ -735,16 +741,35 @@ async function execute<R extends { position?: Position }>(
   body: Record<string, unknown> = {},
 ): Promise<R> {
   const caller = callerOf(context);
+  let result: R;
   try {
-    const result = await run(caller, path, present(body));
-    if (result.position) await readModel.waitFor(result.position);
-    return result;
+    result = await run(caller, path, present(body));
   } catch (error) {
     // A hard-deleted job is GONE only to a caller of every namespace, as REST answers (deletedJobProblem).
     if (error instanceof JobDeletedError && isLimited(caller.principal))
       throw asGraphqlError(deletedJobProblem(error, true, false));
     throw asGraphqlError(error);
   }
+  const shown = result.position
+    ? await readModel.waitFor(result.position).catch(() => false) // Redis unreachable: not shown either
+    : true;
+  if (!shown) throw recordedNotShown(result.position!);
+  return result;
+}
+
+/**
+ * A mutation whose events are stored (durable, as REST's 2xx) but which the read model did not show within
+ * its wait (the projector stopped or catching up, Redis unreachable): said as such (code RECORDED, with the
+ * position), not as an unexpected error a client would answer by sending it again (a walkthrough's retried
+ * trigger took a second savepoint).
+ */
+function recordedNotShown(position: Position): GraphQLError {
+  return new GraphQLError(
+    `recorded (event store position ${formatPosition(position)}), but the read model has not shown it yet ` +
+      '(its projector is behind or stopped, or Redis is unreachable): do not send it again; read it later, ' +
+      'or through REST, which answers from the event store',
+    { extensions: { code: 'RECORDED', position: formatPosition(position) } },
+  );
 }
 
 /** A job's savepoint schedule as GraphQL shows it: with the next slot it fires at. */

@@ -181,4 +181,18 @@ describe('REST and GraphQL run the same use cases', () => {
       'JobStatusChanged',
     ]);
   });
+
+  it('a mutation stored but not shown by the read model in time (no projector runs here) says RECORDED, not an unexpected error', async () => {
+    const res = await http
+      .post('/graphql')
+      .send({ query: `mutation { setJobStatus(jobId: "${JOB}", status: RUNNING) { id status } }` });
+    const [error] = res.body.errors;
+    expect(error.extensions).toMatchObject({
+      code: 'RECORDED',
+      position: expect.stringMatching(/^\d+:\d+$/),
+    });
+    expect(error.message).toMatch(/^recorded \(event store position \d+:\d+\), .*do not send it again/);
+    // Durable, as the answer says: the job's state (REST reads the event store) has it.
+    expect((await http.get(`/api/v1/jobs/${JOB}`).expect(200)).body.status).toBe('RUNNING');
+  }, 15_000);
 });
