@@ -151,3 +151,41 @@ describe('an API without workers (SNAPCAT_WORKERS=off) while Redis is down', () 
     }
   }, 40_000);
 });
+
+describe('Redis hangs (stopped, no connection closed) under a running service', () => {
+  it('is found by the heartbeat: said once, /readyz 503 with redis unreachable; and said again when it answers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-redis-hung-'));
+    const redis = await startRedisServer();
+    const service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_REDIS_URL: redis.url,
+    });
+    const readiness = async () => {
+      const res = await fetch(`${service.url}/readyz`);
+      return { status: res.status, redis: ((await res.json()) as { redis?: string }).redis };
+    };
+    try {
+      await until(async () => ((await readiness()).status === 200 ? true : undefined), 10_000, 'ready');
+      redis.pause();
+      await until(
+        async () => (service.logs.some((l) => l.includes('"redis unreachable')) ? true : undefined),
+        10_000,
+        'the hang said in the log',
+      );
+      expect(await readiness()).toEqual({ status: 503, redis: 'unreachable' });
+      redis.resume();
+      await until(
+        async () => (service.logs.some((l) => l.includes('"redis reachable again"')) ? true : undefined),
+        10_000,
+        'the recovery said in the log',
+      );
+      await until(async () => ((await readiness()).status === 200 ? true : undefined), 10_000, 'ready again');
+      expect(service.logs.filter((l) => l.includes('"redis unreachable'))).toHaveLength(1);
+    } finally {
+      await service.stop('SIGKILL');
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

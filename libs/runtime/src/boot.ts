@@ -69,6 +69,7 @@ export type Core = ReturnType<typeof openCore>;
  */
 export async function openStoreNamespace(config: Config, store: EventStore, log: Logger): Promise<string> {
   const storeId = await identifyStore(store, log);
+  redisHealth.heartbeat(config.redisUrl);
   const namespace = storeNamespace(config.queuePrefix, storeId);
   log.info('event store identified', { store: storeId, redisNamespace: namespace });
   const redis = connectRedis(config.redisUrl);
@@ -186,6 +187,7 @@ export function stopOnSignalOrStoreFailure(
     Promise.race([drained, abandoned])
       .then(async (timedOut) => {
         if (timedOut) log.warn('shutdown: stopped waiting for Redis and clients', { afterMs: drainMs });
+        await redisHealth.stopHeartbeat();
         await steps.close();
         log.info('stopped', { ms: Date.now() - started, drained: !timedOut });
         process.exit(exitCode);

@@ -11,6 +11,7 @@ class RedisHealth {
   private log: { warn: LogFn; info: LogFn } | undefined;
   private downSince = 0;
   private reportedAt = 0;
+  private beating: Redis | undefined;
 
   /** The log that hears about the changes (set once by the process's composition root). */
   reportTo(log: { warn: LogFn; info: LogFn }): void {
@@ -19,6 +20,37 @@ class RedisHealth {
 
   get reachable(): boolean {
     return this.failing.size === 0;
+  }
+
+  /**
+   * Pings Redis every `everyMs` on a connection of its own, for a long-running process: a Redis that hangs
+   * (stopped, a network that drops packets) closes no connection and sends no error event, so only a command
+   * left unanswered tells (a walkthrough's workers and projector said `ready` through a minute of it).
+   */
+  heartbeat(url: string, everyMs = 2000): void {
+    if (this.beating) return;
+    const connection = connectRedis(url, { commandTimeoutMs: everyMs });
+    this.beating = connection;
+    const unanswered = { status: 'unanswered' }; // not a connection's state: its own entry in `failing`
+    const beat = async () => {
+      if (this.beating !== connection) return; // stopped
+      try {
+        await connection.ping();
+        this.recovered(unanswered);
+      } catch (error) {
+        if (this.beating === connection) this.failed(unanswered, error);
+      }
+      setTimeout(() => void beat(), everyMs).unref();
+    };
+    void beat();
+  }
+
+  /** Closes the heartbeat's connection (a private Redis stops only when no other client is connected). */
+  async stopHeartbeat(): Promise<void> {
+    const connection = this.beating;
+    if (!connection) return;
+    this.beating = undefined;
+    await closeRedis(connection);
   }
 
   watch(connection: { on(event: string, listener: (...args: unknown[]) => void): unknown; status: string }) {
