@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { catchUpSubscription } from './catch-up';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
@@ -64,6 +64,7 @@ export class SqliteEventStore implements EventStore {
   /** Threads being stopped for idleness: close waits for them. */
   private retiring: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly identityCheck: NodeJS.Timeout;
 
   constructor(
     private readonly file: string,
@@ -93,6 +94,7 @@ export class SqliteEventStore implements EventStore {
         max_count INTEGER NOT NULL
       );
     `);
+    this.identityCheck = this.watchFileIdentity();
     this.statements = {
       forwards: this.db.prepare<[string, number, number], Row>(
         'SELECT * FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision ASC LIMIT ?',
@@ -146,6 +148,37 @@ export class SqliteEventStore implements EventStore {
   /** A writer thread that stopped without being closed: this store fails every call until the process ends. */
   onUnrecoverable(listener: (error: Error) => void): void {
     this.unrecoverable.push(listener);
+  }
+
+  /**
+   * The file this process opened must stay the store's: one deleted or replaced under it (a restore copied
+   * over it, `rm` and a new start) keeps taking this process's writes in a file no other process sees, and
+   * its workers act on that state (a walkthrough's deleted the new store's live checkpoint). Checked every
+   * few seconds; a change is unrecoverable, so the process stops (exit 1) rather than run on it.
+   */
+  private watchFileIdentity(everyMs = 2000): NodeJS.Timeout {
+    const identity = (): string | undefined => {
+      try {
+        const stat = statSync(this.file);
+        // With its birth time: a file made anew at the path may get the deleted one's inode number.
+        return `${stat.dev}:${stat.ino}:${stat.birthtimeMs}`;
+      } catch {
+        return undefined; // gone
+      }
+    };
+    const opened = identity();
+    const check = setInterval(() => {
+      const now = identity();
+      if (this.closed || now === opened) return;
+      clearInterval(check);
+      const failure = new Error(
+        `the SQLite store file ${this.file} was ${now === undefined ? 'deleted' : 'replaced'} while this process ` +
+          'had it open: its writes would go to a file no other process reads',
+      );
+      this.unrecoverable.forEach((listener) => listener(failure));
+    }, everyMs);
+    check.unref();
+    return check;
   }
 
   /**
@@ -268,6 +301,7 @@ export class SqliteEventStore implements EventStore {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.idleCheck);
+    clearInterval(this.identityCheck);
     await this.writer?.close();
     await this.checkpointer?.stop();
     await this.retiring;

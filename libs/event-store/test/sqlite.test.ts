@@ -123,3 +123,31 @@ describe('sqlite store: checkpoints', () => {
     }
   });
 });
+
+describe('sqlite store: its file stays the store', () => {
+  it.each(['deleted', 'replaced'] as const)(
+    'a file %s under the open store is unrecoverable (its writes would go where no other process reads)',
+    async (how) => {
+      const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));
+      const file = join(dir, 'events.db');
+      const store = new SqliteEventStore(file);
+      const failures: Error[] = [];
+      store.onUnrecoverable((error) => failures.push(error));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        expect(failures).toEqual([]); // untouched: nothing said
+        rmSync(file);
+        if (how === 'replaced') await new SqliteEventStore(file).close(); // a new store at the same path
+        const deadline = Date.now() + 5000;
+        while (failures.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        expect(failures.map((e) => e.message)).toEqual([
+          `the SQLite store file ${file} was ${how} while this process had it open: its writes would go to a file no other process reads`,
+        ]);
+      } finally {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    15_000,
+  );
+});
