@@ -122,10 +122,14 @@ const MAX_PAGE = 500;
  * Limits on what one GraphQL document may ask (GraphQL Armor), well above what the schema's real queries need
  * (the README's deepest, catalogAsOf → job → snapshots → edges → node → fields, is 6 deep). Introspection is
  * exempt from depth and cost, and stays on; field suggestions stay on too, as introspection tells as much.
+ * Armor's cost multiplies a selection by a literal `first`: at 5,000 a page of the advertised 500 jobs with
+ * two fields was refused (8,125); the items a document may ask for, `first` as a literal, a variable or a
+ * default, are bounded by `max-requested-items` (page-budget.ts), so the cost limit only needs to stop what
+ * that does not price (wide selections, deep ones): 50,000 admits a top-level page of 500 with a dozen fields.
  */
 export const GRAPHQL_LIMITS = {
   maxDepth: { n: 10 },
-  costLimit: { maxCost: 5000 },
+  costLimit: { maxCost: 50_000 },
   maxAliases: { n: 15 },
   maxTokens: { n: 2000 },
   maxDirectives: { n: 20 },

@@ -129,6 +129,20 @@ describe('GraphQL limits', () => {
     expect(message(await post(`{ __typename ${directives.join(' ')} }`))).toMatch(/directive/i);
   });
 
+  it('admits a page of the advertised 500 with a dozen fields, given as a literal (which Armor’s cost multiplies)', async () => {
+    const fields = 'id name namespace status tasks updatedAt';
+    for (const query of [
+      `{ jobs(first: 500) { edges { cursor node { ${fields} } } pageInfo { hasNextPage endCursor } } }`,
+      `{ job(id: "${JOB}") { id snapshots(first: 500) { edges { node { id kind status stateSize triggeredAt completedAt externalPath } } } } }`,
+    ]) {
+      expect(message(await post(query))).toBe('');
+    }
+    // Wider than that is still priced: the same page with every field a hundred times over (aliased away).
+    expect(
+      message(await post(`{ jobs(first: 500) { edges { node { ${`${fields} `.repeat(20)} } } } }`)),
+    ).toMatch(/cost/i);
+  });
+
   it('prices `first` given as a variable or left to its default, which the cost limit does not see', async () => {
     const nested =
       'query($n: Int) { jobs(first: $n) { edges { node { snapshots(first: $n) { edges { cursor } } } } } }';
