@@ -1681,11 +1681,17 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
     decider.state.status === 'RUNNING' &&
     restorePlan(decider.state, 'FAILOVER', decider.now);
   if (failover && failover.ok && failover.snapshotId === snapshot.snapshotId) {
+    // Said as it is: the restored snapshot (no checkpoint since), or the newest checkpoint, which savepoints
+    // taken after it do not replace (a walkthrough's job, never restored, was told it had been).
+    const why =
+      decider.state.restores.latest?.snapshotId === snapshot.snapshotId
+        ? 'no checkpoint completed since it was restored'
+        : 'its newest completed checkpoint: a failover restores from no savepoint';
     throw new CommandRejected(
       'CONFLICT',
       'snapshotId',
       'failover-base',
-      `snapshot ${snapshot.snapshotId} is what a failover of the running job restores from (no checkpoint completed since it was restored); set force to discard it`,
+      `snapshot ${snapshot.snapshotId} is what a failover of the running job restores from (${why}); set force to discard it`,
     );
   }
   requestDiscardOf(decider, snapshot, 'USER', command.reason);

@@ -163,6 +163,7 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     expect(job.reject({ type: 'RequestDiscard', snapshotId: savepoint, force: false })).toMatchObject({
       code: 'CONFLICT',
       rule: 'failover-base',
+      message: expect.stringContaining('(no checkpoint completed since it was restored)'),
     });
     const checkpoint = job.complete();
     const later = job.complete('SAVEPOINT');
@@ -170,6 +171,9 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     // Savepoints do not enter Flink's store: the newest checkpoint is the failover's, not the later savepoint.
     expect(job.reject({ type: 'RequestDiscard', snapshotId: checkpoint, force: false })).toMatchObject({
       rule: 'failover-base',
+      message: expect.stringContaining(
+        '(its newest completed checkpoint: a failover restores from no savepoint)',
+      ),
     });
     expect(job.run({ type: 'RequestDiscard', snapshotId: savepoint, force: false }).reply).toMatchObject({
       snapshotStatus: 'DISCARDING',
