@@ -17,9 +17,9 @@ import {
  * `flinkCheckpoints` with them, below `flinkCheckpointFloor`. 20: `flinkRestoreSources`, the uncatalogued runs
  * a managed job was restored from (a state of 19 lacks those it was restored from before). 21: its own
  * catalogued savepoints Flink restored it from are among them (`inUseByManagedRun`). 22: a NO_CLAIM or LEGACY
- * external path stays the user's (`planningJobOf`). 23: `usersRestoreDirectories`, every such path the job restored from.
+ * external path stays the user's (`planningJobOf`). 23: `usersRestoreDirectories`, every such path the job restored from. 24: `discardAwaits`, a subsumed checkpoint whose discard waits for the checkpoints pending then (R73).
  */
-export const STATE_CODEC_VERSION = 23;
+export const STATE_CODEC_VERSION = 24;
 
 interface EncodedSnapshot extends Omit<SnapshotState, 'acks' | 'expectedTasks'> {
   acks: [string, StateHandle[]][];

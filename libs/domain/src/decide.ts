@@ -1140,13 +1140,26 @@ function complete(
       ? []
       : decider.state.completed
           .map((id) => decider.state.snapshots.get(id)!)
-          .filter((old) => isJobOwned(old) && !old.heldBy);
+          .filter((old) => isJobOwned(old) && !old.heldBy && old.subsumedBy === undefined);
   let excess = subsumable.length - decider.state.checkpointing.numRetained;
+  // R73: a checkpoint still pending may be built on a subsumed one (an incremental checkpoint reuses the
+  // files of the checkpoint completed when it was triggered, and its tasks name them only when they
+  // acknowledge): that one's discard waits for them, so that it deletes only what none of them named.
+  const pendingCheckpoints = [...decider.state.pending].filter(
+    (id) => decider.state.snapshots.get(id)!.kind === 'CHECKPOINT',
+  );
+  const discardAwaits = pendingCheckpoints.length > 0 ? Math.max(...pendingCheckpoints) : undefined;
   for (const old of subsumable) {
     if (excess <= 0) break;
     if (old.snapshotId === latestId) continue;
-    decider.emit({ type: 'SnapshotSubsumed', snapshotId: old.snapshotId, subsumedBy: snapshot.snapshotId });
-    if (old.properties.discardSubsumed) requestDiscardOf(decider, old, 'SUBSUMED');
+    const waits = old.properties.discardSubsumed && discardAwaits !== undefined;
+    decider.emit({
+      type: 'SnapshotSubsumed',
+      snapshotId: old.snapshotId,
+      subsumedBy: snapshot.snapshotId,
+      ...(waits ? { discardAwaits } : {}),
+    });
+    if (old.properties.discardSubsumed && !waits) requestDiscardOf(decider, old, 'SUBSUMED');
     excess -= 1;
   }
   // R53: a completing periodic savepoint applies its schedule's retention at once, not only on the sweep,
@@ -1156,6 +1169,25 @@ function complete(
   // (StopWithSavepointTerminationHandlerImpl.handleSavepointCreationSuccess, then FINISHED); unless Flink
   // reported the job failed while stopping (StopWithSavepointStoppingException: it fails over, runs on).
   if (snapshot.terminate && stopsJob) changeStatus(decider, 'FINISHED');
+  requestAwaitedDiscards(decider);
+}
+
+/**
+ * R73: the discards of subsumed checkpoints that waited for the checkpoints pending when they were subsumed,
+ * once none of those is pending any more (completed, its references now live in the registry, or failed).
+ */
+function requestAwaitedDiscards(decider: Decider): void {
+  const { pending, completed, snapshots } = decider.state;
+  let lowestPending = Infinity;
+  for (const id of pending) {
+    if (snapshots.get(id)!.kind === 'CHECKPOINT') lowestPending = Math.min(lowestPending, id);
+  }
+  const due = completed.filter((id) => {
+    const { discardAwaits, discard, heldBy } = snapshots.get(id)!;
+    return discardAwaits !== undefined && !discard && !heldBy && lowestPending > discardAwaits;
+  });
+  // Each request changes the state: the snapshot is read again from the state it is decided on.
+  for (const id of due) requestDiscardOf(decider, decider.state.snapshots.get(id)!, 'SUBSUMED');
 }
 
 function decline(decider: Decider, command: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {
@@ -1213,6 +1245,7 @@ function fail(
   const counted = decider.state.consecutiveFailures > countedBefore;
   const failed = decider.state.snapshots.get(snapshotId)!;
   requestDiscardOf(decider, failed, 'ABORTED');
+  requestAwaitedDiscards(decider);
   const { tolerableFailures } = decider.state.checkpointing;
   if (counted && decider.state.consecutiveFailures > tolerableFailures) {
     decider.emit({

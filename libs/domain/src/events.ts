@@ -187,6 +187,11 @@ export const SnapshotSubsumed = z.strictObject({
   type: z.literal('SnapshotSubsumed'),
   ...ofSnapshot,
   subsumedBy: SnapshotNumber,
+  /**
+   * R73: its discard waits until the checkpoints pending when it was subsumed, up to this id, have ended:
+   * each may be an incremental checkpoint built on it. Absent: discarded at once (as before R73).
+   */
+  discardAwaits: SnapshotNumber.optional(),
 });
 
 /** Another job restored from the snapshot and may use its files (decision 0032): none is deleted meanwhile. */

@@ -114,6 +114,8 @@ export interface SnapshotState {
   failureMessage?: string;
   declinedBy?: string;
   subsumedBy?: number;
+  /** R73: subsumed while checkpoints up to this id were pending: discarded once they have ended. */
+  discardAwaits?: number;
   discard?: DiscardState;
   /**
    * Where snapcat's manifest of a persisted checkpoint was written (R39): `snapcat-manifest.json` in its
@@ -500,9 +502,12 @@ export class Draft {
         return this.snapshotCompleted(event, at);
       case 'SnapshotFailed':
         return this.snapshotFailed(event, at);
-      case 'SnapshotSubsumed':
-        this.snapshot(event.snapshotId).subsumedBy = event.subsumedBy;
+      case 'SnapshotSubsumed': {
+        const snapshot = this.snapshot(event.snapshotId);
+        snapshot.subsumedBy = event.subsumedBy;
+        if (event.discardAwaits !== undefined) snapshot.discardAwaits = event.discardAwaits;
         return;
+      }
       case 'SnapshotHeld': {
         const snapshot = this.snapshot(event.snapshotId);
         const hold = { jobId: event.holderJobId, restore: event.holderRestore };
@@ -973,6 +978,7 @@ export function snapshotRecord(snapshot: SnapshotState): SnapshotState {
     failureMessage: snapshot.failureMessage,
     declinedBy: snapshot.declinedBy,
     subsumedBy: snapshot.subsumedBy,
+    discardAwaits: snapshot.discardAwaits,
     discard: snapshot.discard,
     manifestPath: snapshot.manifestPath,
     claimMode: snapshot.claimMode,

@@ -52,6 +52,7 @@ export function fullSnapshot(): Required<SnapshotState> {
     failureMessage: 'expired before completing',
     declinedBy: 'sink',
     subsumedBy: 9,
+    discardAwaits: 10,
     discard: {
       cause: 'RETENTION',
       reason: 'older than P7D',

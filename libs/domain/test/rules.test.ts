@@ -267,6 +267,46 @@ describe('subsumption on completion', () => {
     ]);
     expect(job.snapshot(1)).toMatchObject({ subsumedBy: 3, discard: { cause: 'SUBSUMED' } });
   });
+  it('R73 a checkpoint subsumed while a later one is pending is discarded once that one ends, keeping the files it named (an incremental checkpoint built on it)', () => {
+    const job = new Job().register({ numRetained: 1, tasks: ['a'] });
+    const ack = (snapshotId: number, ...files: string[]) =>
+      job.run({
+        type: 'AcknowledgeTask',
+        snapshotId,
+        taskId: 'a',
+        stateSize: 1,
+        stateHandles: files.map((name) => ({
+          path: `/data/chk/${JOB}/shared/${name}`,
+          sizeBytes: 1,
+          shared: true,
+        })),
+      });
+    job.trigger('CHECKPOINT');
+    ack(1, 'w1');
+    job.trigger('CHECKPOINT'); // 2 and 3: both built on 1
+    job.trigger('CHECKPOINT');
+    ack(2, 'w2'); // 2 completes without w1: 1 is subsumed while 3 is pending
+    expect(job.snapshot(1)).toMatchObject({ status: 'COMPLETED', subsumedBy: 2, discardAwaits: 3 });
+    expect(job.snapshot(1).discard).toBeUndefined();
+    ack(3, 'w1', 'w3'); // 3 names its base's file: nothing deletes it
+    expect(job.snapshot(3).status).toBe('COMPLETED');
+    // 3's completion subsumed 2 at once (nothing pending), and ended what 1 waited for.
+    expect(job.snapshot(2)).toMatchObject({ status: 'DISCARDING', discard: { cause: 'SUBSUMED' } });
+    expect(job.snapshot(1)).toMatchObject({ status: 'DISCARDING', discard: { cause: 'SUBSUMED' } });
+    const deleting = [...job.state.sharedState.deleting.entries()].map(([location]) => location);
+    expect(deleting).not.toContain(`/data/chk/${JOB}/shared/w1`);
+    expect(deleting).toContain(`/data/chk/${JOB}/shared/w2`);
+
+    // The pending one failing ends the wait as well.
+    const other = new Job().register({ numRetained: 1, tasks: ['a'] });
+    other.complete();
+    other.trigger('CHECKPOINT');
+    other.trigger('CHECKPOINT');
+    other.ack(2, 'a');
+    expect(other.snapshot(1).discard).toBeUndefined();
+    other.run({ type: 'DeclineTask', snapshotId: 3, taskId: 'a' });
+    expect(other.snapshot(1)).toMatchObject({ status: 'DISCARDING', discard: { cause: 'SUBSUMED' } });
+  });
   it('R32 never subsumes savepoints or persisted checkpoints', () => {
     const job = new Job().register({ numRetained: 1 });
     job.complete('SAVEPOINT');
