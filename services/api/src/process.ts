@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Projector, ReadModel, ReadModelKeys, snapshotEventPublisher } from '@snapcat/read-model';
 import {
@@ -100,12 +100,16 @@ export async function runApi(config: Config, core: Core, options: ApiProcessOpti
   registerProcessMetrics(metrics, core, running, workers?.queues ?? queues!, redis.state);
   const app = composeApp({ config, core, options, prefix, storage, redis, keys, running, metrics });
   const server = listen(app, config, core, running, options.files.consoleDir);
+  const streams = eventStreams(server);
 
   stopOnSignalOrStoreFailure(log, store, config.shutdownGraceMs, {
     drain: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
+        streams.end();
         server.closeIdleConnections();
+        // A stream just ended leaves its connection idle a moment later.
+        setTimeout(() => server.closeIdleConnections(), 50).unref();
       });
       await workers?.close();
       if (!workers) await webhooks?.close();
@@ -302,4 +306,27 @@ function listen(
   server.keepAliveTimeout = HTTP_KEEP_ALIVE_MS;
   server.headersTimeout = HTTP_KEEP_ALIVE_MS + 1000;
   return server;
+}
+
+/**
+ * The event streams a server answers (GraphQL subscriptions over SSE, the console's live updates), which no
+ * shutdown would otherwise end: `server.close` waits for every connection, so one open console tab held every
+ * stop for the whole grace, its stream then cut (a walkthrough). `end()` completes each as the subscription
+ * protocol does (`event: complete`), so clients see the stream finish and reconnect to another replica.
+ */
+function eventStreams(server: Server): { end(): void } {
+  const open = new Set<ServerResponse>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!req.headers.accept?.includes('text/event-stream')) return;
+    open.add(res);
+    res.on('close', () => open.delete(res));
+  });
+  return {
+    end() {
+      for (const res of open) {
+        res.on('error', () => undefined); // what the subscription writes after the end goes nowhere
+        if (!res.writableEnded) res.end('event: complete\ndata:\n\n');
+      }
+    },
+  };
 }
