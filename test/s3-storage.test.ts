@@ -121,6 +121,39 @@ describe('checkpoints and savepoints on S3: the same safety as local files', () 
     expect(refused.status).toBe(400);
   });
 
+  it('imports a directory spelled s3a:// or s3p:// (listed as s3://), and refuses one that holds another snapshot (400 one-snapshot)', async () => {
+    const jobId = newJobId();
+    expect((await api.put(`/jobs/${jobId}`, { tasks: ['a'] })).status).toBe(201);
+    for (const [scheme, name] of [
+      ['s3a', 'old-a'],
+      ['s3p', 'old-p'],
+    ]) {
+      await put(`${root}/imports/${name}/_metadata`, 10);
+      await put(`${root}/imports/${name}/op-state`, 5);
+      const imported = await api.post(`/jobs/${jobId}/snapshots/import`, {
+        externalPath: `${root.replace(/^s3/, scheme!)}/imports/${name}`,
+        kind: 'SAVEPOINT',
+      });
+      expect([imported.status, imported.body.stateSize]).toEqual([201, 15]);
+    }
+    await put(`${root}/runs/_metadata`, 10); // made to look like one
+    await put(`${root}/runs/savepoint-abcdef-0123456789ab/_metadata`, 10);
+    const holding = await api.post(`/jobs/${jobId}/snapshots/import`, {
+      externalPath: `s3a://snapcat/flink/runs`,
+      kind: 'SAVEPOINT',
+    });
+    expect([holding.status, holding.body.errors?.[0]?.rule]).toEqual([400, 'one-snapshot']);
+    // A storage root itself is no state handle: it could never be deleted (decision 0042).
+    const pending = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+    for (const path of [root, `${root}/`, 's3a://snapcat/flink']) {
+      const ack = await api.post(`/jobs/${jobId}/snapshots/${pending.body.snapshotId}/acks`, {
+        taskId: 'a',
+        stateHandles: [{ path, sizeBytes: 1 }],
+      });
+      expect([ack.status, ack.body.errors?.[0]?.rule]).toEqual([400, 'within-storage-roots']);
+    }
+  });
+
   it('shared objects: subsumption, persist, user discard and a stray ack keep what live checkpoints need', async () => {
     const jobId = newJobId();
     await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });

@@ -127,19 +127,27 @@ export class S3SnapshotStorage implements SnapshotStorage {
     return caveats;
   }
 
+  /**
+   * A state handle's place: inside a root, and not a root itself (the object whose key is the root's, which
+   * `remove` refuses: its snapshot's discard would fail for good, a walkthrough found).
+   */
   spelledWithinRoots(location: string): boolean {
-    try {
-      this.confine(location);
-      return true;
-    } catch (error) {
-      if (error instanceof LocationRefusedError) return false;
-      throw error;
-    }
+    const at = this.confinedOrUndefined(location);
+    return at !== undefined && !this.roots.some((root) => root.bucket === at.bucket && root.key === at.key);
   }
 
-  /** Keys are confined by their spelling alone (no links in a bucket): the same answer as `spelledWithinRoots`. */
+  /** Keys are confined by their spelling alone (no links in a bucket); a root itself is a place too. */
   async isWithinRoots(location: string): Promise<boolean> {
-    return this.spelledWithinRoots(location);
+    return this.confinedOrUndefined(location) !== undefined;
+  }
+
+  private confinedOrUndefined(location: string): S3Location | undefined {
+    try {
+      return this.confine(location);
+    } catch (error) {
+      if (error instanceof LocationRefusedError) return undefined;
+      throw error;
+    }
   }
 
   async measure(request: DeletionRequest): Promise<number> {

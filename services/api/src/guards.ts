@@ -1,5 +1,5 @@
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
-import { jobAreaOf, savepointJobPrefixOf } from '@snapcat/domain';
+import { jobAreaOf, normaliseLocation, savepointJobPrefixOf } from '@snapcat/domain';
 import { Problem } from './problem';
 
 /**
@@ -58,10 +58,12 @@ export async function requireSnapshotDirectory(
   field: string,
 ): Promise<number> {
   const directory = location.replace(/\/+$/, '');
+  // Compared as normalised: the storage lists `s3a://` and `s3p://` places as `s3://` (one spelling).
+  const base = normaliseLocation(directory);
   let [bytes, metadata] = [0, 0];
   const listing = asClientPath(field, async () => {
     for await (const file of storage.listFiles(directory)) {
-      const below = file.path.slice(directory.length); // `/_metadata`, `/op/x`, or '' for the file itself
+      const below = normaliseLocation(file.path).slice(base.length); // `/_metadata`, `/op/x`, '' (itself)
       if (below === `/${METADATA_FILE}`) metadata = file.size;
       else if (below.endsWith(`/${METADATA_FILE}`) || jobAreaOf(below) || savepointJobPrefixOf(below)) {
         throw notOneSnapshot(field, directory + below);

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { LogFn } from '@snapcat/runtime';
+import { routeOf } from './access';
 
 /** The request id: the client's `x-correlation-id` when it sent one, else a fresh one; echoed back. */
 export const REQUEST_ID_HEADER = 'x-correlation-id';
@@ -28,16 +29,20 @@ export function requestId(req: IncomingMessage): string {
 export function routeLabel(req: express.Request): string {
   const path: unknown = (req.route as { path?: unknown } | undefined)?.path;
   if (typeof path === 'string') {
-    const segments = path.split('/').length - 1;
+    // A router's own root (`/` mounted at /api/v1/webhooks) adds no segment to its mount.
+    const segments = path === '/' ? 0 : path.split('/').length - 1;
     const url = req.originalUrl
       .split('?')[0]!
       .replace(/(.)\/$/, '$1')
       .split('/');
     const mount = url.slice(0, Math.max(1, url.length - segments)).join('/');
-    return `${mount}${path}`;
+    return path === '/' ? mount : `${mount}${path}`;
   }
   // A handler mounted with app.use that answered itself (GraphQL at /graphql).
-  return req.baseUrl || 'unmatched';
+  if (req.baseUrl) return req.baseUrl;
+  // Answered before any route (a 401 or 403 of the access check): the route the path is for, as its pattern.
+  const route = routeOf(req.method, req.path);
+  return route ? route.slice(route.indexOf(' ') + 1).replace(/\{(\w+)\}/g, ':$1') : 'unmatched';
 }
 
 /**
