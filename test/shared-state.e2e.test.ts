@@ -473,8 +473,20 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     // just starting).
     const orphan = put(join(root, 'leftovers', jobId, 'orphan'), 123);
     const young = put(join(base, 'shared', 'young'), 7);
+    // A retained incremental checkpoint of an earlier run, imported: its _metadata names its run's shared
+    // files, which no acknowledgement listed; kept while the import is live (R69).
+    const earlierRun = join(root, 'earlier', newJobId());
+    const importedFiles = [
+      put(join(earlierRun, 'chk-5', '_metadata'), 10),
+      put(join(earlierRun, 'shared', 'sst-of-chk-5'), 10),
+    ];
+    const imported = await api.post(`/jobs/${jobId}/snapshots/import`, {
+      externalPath: join(earlierRun, 'chk-5'),
+      kind: 'CHECKPOINT',
+    });
+    expect(imported.status).toBe(201);
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
-    for (const file of [shared, own, pendingShared, uploading, unacknowledged, orphan]) {
+    for (const file of [shared, own, pendingShared, uploading, unacknowledged, orphan, ...importedFiles]) {
       utimesSync(file.path, twoHoursAgo, twoHoursAgo);
     }
     const [report, next] = await reportsListing(orphan.path);
@@ -483,7 +495,7 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     expect(report!.deleted).toBe(true);
     expect(next!.paths).toEqual([]);
     expect(existsSync(orphan.path)).toBe(false);
-    for (const live of [shared, own, pendingShared, uploading, unacknowledged, young])
+    for (const live of [shared, own, pendingShared, uploading, unacknowledged, young, ...importedFiles])
       expect(existsSync(live.path)).toBe(true);
   }, 60_000);
 

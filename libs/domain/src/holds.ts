@@ -37,6 +37,23 @@ export function flinkOwnedAreas(state: JobState): string[] {
 }
 
 /**
+ * The checkpoint areas (`<checkpointDir>/<jobId>`) of the job's live imported checkpoints (R69): a retained
+ * incremental checkpoint's `_metadata` names files in its area's `shared/` and `taskowned/`, which no
+ * acknowledgement listed, so the orphan sweep keeps the whole area while the import is live (a walkthrough's
+ * sweep deleted them, and the import, still COMPLETED, restored nothing). Its discard deletes its own
+ * directory only; the rest is then the sweep's. Normalised.
+ */
+export function importedCheckpointAreas(state: JobState): string[] {
+  const areas = new Set<string>();
+  for (const id of state.completed) {
+    const snapshot = state.snapshots.get(id)!;
+    const area = snapshot.imported ? checkpointAreaOf(normaliseLocation(snapshot.externalPath)) : undefined;
+    if (area) areas.add(area);
+  }
+  return [...areas];
+}
+
+/**
  * Where a pending snapshot's tasks may have written what they have not acknowledged yet: the job's checkpoint
  * area (`chk-N/`, `shared/`) and each pending snapshot's directory, which the orphan sweep keeps while one is
  * pending. Its grace counts from a file's time: a timeout longer than the grace let a walkthrough's sweep

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   formerHoldsToRelease,
+  importedCheckpointAreas,
   keptByAnyOf,
   mirroredRestoreFrom,
   normaliseLocation,
@@ -580,6 +581,28 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
     });
     ended.run({ type: 'ChangeJobStatus', status: 'FAILED' });
     expect(restoreSourcesKept(ended.state)).toEqual([]);
+  });
+
+  it('R69: a live imported checkpoint keeps its whole checkpoint area from the sweep (its _metadata names shared files no acknowledgement listed); an imported savepoint keeps none', () => {
+    const job = new Job().register({ numRetained: 1 });
+    expect(importedCheckpointAreas(job.state)).toEqual([]);
+    const run = `/data/chk/${HOLDER}`;
+    const { reply } = job.run({
+      type: 'ImportSnapshot',
+      externalPath: `file://${run}/chk-5/`,
+      kind: 'CHECKPOINT',
+    });
+    job.run({
+      type: 'ImportSnapshot',
+      externalPath: '/data/sp/savepoint-abcdef-0123456789ab',
+      kind: 'SAVEPOINT',
+    });
+    expect(importedCheckpointAreas(job.state)).toEqual([run]);
+    const kept = keptByAnyOf([], importedCheckpointAreas(job.state));
+    expect(kept(`${run}/shared/sst-1`)).toBe(true);
+    expect(kept(`${run}/taskowned/x`)).toBe(true);
+    job.run({ type: 'RequestDiscard', snapshotId: reply.snapshotId, force: false });
+    expect(importedCheckpointAreas(job.state)).toEqual([]);
   });
 
   it('a pending snapshot keeps the job’s checkpoint area and its own directory from the sweep until it ends (its tasks upload before they acknowledge)', () => {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   flinkOwnedAreas,
+  importedCheckpointAreas,
   keptByAnyOf,
   normaliseLocation,
   pendingSnapshotAreas,
@@ -54,7 +55,12 @@ export const noLiveState = (): LiveState => ({ registries: [], areas: [], jobs: 
 
 export function addLive(live: LiveState, state: JobState): void {
   live.registries.push(state.sharedState);
-  live.areas.push(...flinkOwnedAreas(state), ...restoreSourcesKept(state), ...pendingSnapshotAreas(state));
+  live.areas.push(
+    ...flinkOwnedAreas(state),
+    ...restoreSourcesKept(state),
+    ...pendingSnapshotAreas(state),
+    ...importedCheckpointAreas(state),
+  );
   if (state.source) live.jobs.add(state.jobId);
 }
 
