@@ -1728,6 +1728,17 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
     );
   }
   requestDiscardOf(decider, snapshot, 'USER', command.reason);
+  // R72: a checkpoint pending now may be built on the newest completed one, naming its files only when it
+  // acknowledges: with that one discarded it cannot complete on them. It fails as Flink's coordinator fails a
+  // checkpoint that references state its registry no longer holds (`SharedStateRegistryImpl`: "Attempt to
+  // reference unknown state", at finalization: not counted). A walkthrough's completed on a deleted file.
+  if (isLatest && snapshot.kind === 'CHECKPOINT') {
+    for (const id of [...decider.state.pending].sort((a, b) => a - b)) {
+      if (decider.state.snapshots.get(id)!.kind !== 'CHECKPOINT') continue;
+      const message = `checkpoint ${snapshot.snapshotId}, the newest completed one, which it may be built on, was discarded`;
+      fail(decider, id, 'FINALIZE_CHECKPOINT_FAILURE', undefined, message);
+    }
+  }
   return { snapshotStatus: 'DISCARDING', changed: true };
 }
 

@@ -353,7 +353,12 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
       code: 'CONFLICT',
       rule: 'terminal-status',
     });
-    expect(job.log.slice(before).map((e) => e.type)).toEqual(['SnapshotDiscardRequested']);
+    // Only the forced discard wrote: it, and (R72) the checkpoint pending on it failed and cleaned up.
+    expect(job.log.slice(before).map((e) => e.type)).toEqual([
+      'SnapshotDiscardRequested',
+      'SnapshotFailed',
+      'SnapshotDiscardRequested',
+    ]);
   });
 
   it('R62 each refusal names its field and rule, and says why word for word', () => {

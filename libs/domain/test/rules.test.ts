@@ -307,6 +307,21 @@ describe('subsumption on completion', () => {
     other.run({ type: 'DeclineTask', snapshotId: 3, taskId: 'a' });
     expect(other.snapshot(1)).toMatchObject({ status: 'DISCARDING', discard: { cause: 'SUBSUMED' } });
   });
+  it('R72 a forced discard of the newest completed checkpoint fails the checkpoints pending then (each may be built on it), not counted; the next one is FULL', () => {
+    const job = new Job().register({ numRetained: 1, tasks: ['a'], tolerableFailures: 0 });
+    const base = job.complete();
+    job.trigger('CHECKPOINT');
+    job.trigger('SAVEPOINT');
+    const pending = [...job.state.pending];
+    job.run({ type: 'RequestDiscard', snapshotId: base, force: true });
+    const [checkpoint, savepoint] = pending.map((id) => job.snapshot(id));
+    expect(checkpoint).toMatchObject({ status: 'FAILED', failureReason: 'FINALIZE_CHECKPOINT_FAILURE' });
+    expect(checkpoint!.failureMessage).toMatch(/^checkpoint 1, the newest completed one/);
+    expect(savepoint!.status).toBe('PENDING'); // self-contained: built on nothing
+    expect(job.state.consecutiveFailures).toBe(0);
+    job.trigger('CHECKPOINT');
+    expect(job.snapshot(Math.max(...job.state.pending)).requestedCheckpointType).toBe('FULL');
+  });
   it('R32 never subsumes savepoints or persisted checkpoints', () => {
     const job = new Job().register({ numRetained: 1 });
     job.complete('SAVEPOINT');
