@@ -123,4 +123,33 @@ describe('import over HTTP (R69): a savepoint made by hand is catalogued and dis
     expect(existsSync(savepoint)).toBe(false);
     expect(existsSync(retained)).toBe(true);
   });
+
+  it('a place for snapshots inside an imported directory (no Flink naming) is refused: its discard would delete it', async () => {
+    const legacy = join(root, 'legacy');
+    mkdirSync(legacy, { recursive: true });
+    writeFileSync(join(legacy, '_metadata'), Buffer.alloc(30, 1));
+    const owner = `${(Date.now() + 7).toString(16).padStart(16, '0')}${'ef'.repeat(8)}`.slice(0, 32);
+    expect((await api.put(`/jobs/${owner}`, { tasks: ['a'] })).status).toBe(201);
+    const imported = await api.post(`/jobs/${owner}/snapshots/import`, {
+      externalPath: legacy,
+      kind: 'SAVEPOINT',
+    });
+    expect(imported.status).toBe(201);
+    const other = `${(Date.now() + 9).toString(16).padStart(16, '0')}${'ef'.repeat(8)}`.slice(0, 32);
+    const registered = await api.put(`/jobs/${other}`, {
+      tasks: ['a'],
+      storage: { checkpointDir: join(legacy, 'ck'), savepointDir: join(root, 'savepoints') },
+    });
+    expect([registered.status, registered.body.errors?.[0]]).toEqual([
+      400,
+      expect.objectContaining({ field: 'body.storage.checkpointDir', rule: 'outside-snapshots' }),
+    ]);
+    expect((await api.put(`/jobs/${other}`, { tasks: ['a'] })).status).toBe(201);
+    await api.post(`/jobs/${other}/status`, { status: 'RUNNING' });
+    const targeted = await api.post(`/jobs/${other}/snapshots`, {
+      kind: 'SAVEPOINT',
+      targetDirectory: join(legacy, 'sp'),
+    });
+    expect([targeted.status, targeted.body.errors?.[0]?.rule]).toEqual([400, 'outside-snapshots']);
+  });
 });

@@ -195,12 +195,22 @@ function without(ids: readonly number[], id: number | undefined): number[] {
  */
 export function deletingSnapshot(registry: SharedStateRegistry, location: string): DeletionOwner | undefined {
   if (registry.deleting.size === 0) return undefined;
-  const last = firstAncestorEnd(location);
-  for (let end = location.length; end >= last; end = location.lastIndexOf('/', end - 1)) {
-    const owner = registry.deleting.get(end === location.length ? location : location.slice(0, end));
+  for (const place of placesAround(location)) {
+    const owner = registry.deleting.get(place);
     if (owner !== undefined) return owner;
   }
   return undefined;
+}
+
+/**
+ * A normalised location and the directories it lies in, nearest first, down to its bucket or host
+ * (`s3://bucket`) or its first directory (`/data`).
+ */
+export function* placesAround(location: string): Generator<string> {
+  const last = firstAncestorEnd(location);
+  for (let end = location.length; end >= last; end = location.lastIndexOf('/', end - 1)) {
+    yield end === location.length ? location : location.slice(0, end);
+  }
 }
 
 /**

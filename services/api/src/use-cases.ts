@@ -9,6 +9,7 @@ import {
   isSharedHandle,
   jobAreaOf,
   normaliseLocation,
+  placesAround,
   restorePath,
   savepointDirectoryOf,
   restorePlan,
@@ -94,6 +95,21 @@ export function createUseCases(deps: UseCaseDeps) {
       for (const [location, field] of places) {
         await requireWithinRoots(storage, location, field);
         requireOutsideSnapshots(location, field);
+      }
+      // The default directories and the job's own are known places: only a new one is looked up (a command
+      // naming none works while Redis is down).
+      const { storage: registered } = await bus.load(jobId);
+      const known = [
+        defaults.checkpointDir,
+        defaults.savepointDir,
+        registered.checkpointDir,
+        registered.savepointDir,
+      ];
+      const isKnown = (location: string) => known.some((place) => normaliseLocation(place) === location);
+      for (const [location, field] of places) {
+        if (location !== undefined && !isKnown(normaliseLocation(location))) {
+          await requireOutsideImported(jobIds, location, field);
+        }
       }
       if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
       const own = namespaces.ownJob(caller.principal, await bus.load(jobId));
@@ -698,6 +714,30 @@ function requireOutsideSnapshots(location: string | undefined, field: string): v
   throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
     { field, rule: 'outside-snapshots', message },
   ]);
+}
+
+/**
+ * A place for new snapshots inside a catalogued snapshot's directory that no Flink layout names (an import's:
+ * `unnamedDirectories`, indexed by the read model) is refused as well (400 `outside-snapshots`): that
+ * snapshot's discard deletes its directory whole (a walkthrough registered a job whose checkpoint directory
+ * lay in another job's import, whose discard then deleted the job's latest checkpoint). Asked only when a
+ * command names a place: the read model must answer (503 otherwise).
+ */
+async function requireOutsideImported(
+  jobIds: CataloguedJobIds | undefined,
+  location: string | undefined,
+  field: string,
+): Promise<void> {
+  if (location === undefined || !jobIds?.withSnapshotIn) return;
+  for (const directory of placesAround(normaliseLocation(location))) {
+    if ((await jobIds.withSnapshotIn(directory)).length === 0) continue;
+    const message =
+      `lies inside the directory of a catalogued snapshot (${directory}), which its discard deletes whole: ` +
+      'choose a place beside it';
+    throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
+      { field, rule: 'outside-snapshots', message },
+    ]);
+  }
 }
 
 /**

@@ -7,11 +7,11 @@ import addFormats from 'ajv-formats';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import type { z } from 'zod';
-import { rebuildReadModel, ReadModel } from '@snapcat/read-model';
+import { Projector, rebuildReadModel, ReadModel } from '@snapcat/read-model';
 import type { SnapshotStorage } from '@snapcat/storage';
 import { deleteKeys } from '../../../test/support/redis';
 import { describedRoutes, openApiDocument, openApiDocumentText } from '../src/openapi';
-import { apiFixture } from './fixture';
+import { apiFixture, startProjector } from './fixture';
 import { concrete, registered, requestExamples, webhookStub } from './routes';
 
 /*
@@ -178,7 +178,10 @@ describe('the API answers as the document says (over HTTP)', () => {
   /** The (method, path, status) answers checked against the document. */
   const checked = new Set<string>();
 
-  beforeAll(() => {
+  let projector: Projector | undefined;
+  const projectorRedis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+
+  beforeAll(async () => {
     redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
     fx = apiFixture({
       webhooks: webhookStub(),
@@ -191,8 +194,12 @@ describe('the API answers as the document says (over HTTP)', () => {
       readModelAvailable: () => true,
     });
     http = request(fx.app);
+    // A registration naming directories of its own asks the read model whether an import holds them.
+    projector = await startProjector(fx.store, projectorRedis, prefix);
   });
   afterAll(async () => {
+    await projector?.stop();
+    projectorRedis.disconnect();
     await fx.close();
     redis.disconnect();
     await deleteKeys(prefix, REDIS_URL);
