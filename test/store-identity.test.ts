@@ -18,6 +18,17 @@ import { eventually } from './support/wait';
 
 type Gql = { data?: { jobs: { edges: { node: { id: string } }[] } }; errors?: unknown };
 
+/** The ids of the jobs GraphQL shows (the read model). */
+async function jobIds(service: RunningService): Promise<string[]> {
+  const res = await fetch(`${service.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ jobs(first: 100) { edges { node { id } } } }' }),
+  });
+  const body = (await res.json()) as Gql;
+  return body.data?.jobs.edges.map((e) => e.node.id) ?? [];
+}
+
 describe('a fresh event store beside an old Redis: each store keeps its own Redis state', () => {
   let root: string;
   let receiver: Receiver;
@@ -36,15 +47,6 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     const service = await startService(env(store, extra));
     running.push(service);
     return service;
-  };
-  const jobIds = async (service: RunningService) => {
-    const res = await fetch(`${service.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: '{ jobs(first: 100) { edges { node { id } } } }' }),
-    });
-    const body = (await res.json()) as Gql;
-    return body.data!.jobs.edges.map((e) => e.node.id);
   };
   /** The store id the service logged when it opened its event store. */
   const storeIdOf = (service: RunningService) => {
@@ -313,15 +315,7 @@ describe('a restored backup of the store while Redis hangs at the start', () => 
       SNAPCAT_REDIS_URL: redis.url,
       SNAPCAT_QUEUE_PREFIX: testPrefix('hung'), // one for every start: the state the restore is beside
     };
-    const jobsOf = async (service: RunningService) => {
-      const res = await fetch(`${service.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ query: '{ jobs(first: 100) { edges { node { id } } } }' }),
-      });
-      const body = (await res.json()) as Gql;
-      return body.data?.jobs.edges.map((e) => e.node.id).sort() ?? [];
-    };
+    const jobsOf = async (service: RunningService) => (await jobIds(service)).sort();
     const services: RunningService[] = [];
     const start = async () => {
       services.push(await startService(env));
