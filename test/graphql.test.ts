@@ -445,6 +445,22 @@ describe('GraphQL catalog over HTTP (service as a child process, real Redis)', (
     expect(s.data!.setJobStatus).toEqual({ id: OTHER_JOBS[1], status: 'SUSPENDED' });
   });
 
+  it('a subscription to an event type that does not exist is refused (BAD_USER_INPUT event-type), not silent forever', async () => {
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({
+        query: `subscription { snapshotEvents(jobId: "${'9e'.repeat(16)}", types: ["SnapshotCompleted", "NoSuchType"]) { type } }`,
+      }),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await res.text(); // the stream ends: an error, then complete
+    const data = text.split('\n').find((line) => line.startsWith('data:') && line.length > 6);
+    const [error] = JSON.parse(data!.slice(5)).errors;
+    expect(error.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'types', rule: 'event-type' });
+    expect(error.message).toMatch(/^types: "NoSuchType" is not an event type \(one of .*SnapshotCompleted/);
+  });
+
   it('an SSE subscription receives the events of a lifecycle driven through REST', async () => {
     const job = '9d9d9d9d9d9d9d9d9d9d9d9d9d9d9d9d';
     await api.put(`/jobs/${job}`, { tasks: ['a', 'b'] });

@@ -30,6 +30,7 @@ import { z } from 'zod';
 import {
   CommandRejected,
   DEFAULT_NAMESPACE,
+  EVENT_TYPES,
   JobId,
   grantsNamespace,
   UnreadableEventError,
@@ -294,6 +295,21 @@ function jobIdArgument(value: string, field: string): string {
   });
 }
 
+/**
+ * A subscription's event types: each one a job event's type. An unknown one (a typo) would stream nothing,
+ * forever, without a word (a walkthrough); it is refused as bad input, naming the types there are.
+ */
+function requireEventTypes(types: readonly string[] | undefined): void {
+  const unknown = types?.find((type) => !(EVENT_TYPES as readonly string[]).includes(type));
+  if (unknown === undefined) return;
+  throw new GraphQLError(
+    `types: ${JSON.stringify(unknown)} is not an event type (one of ${EVENT_TYPES.join(', ')})`,
+    {
+      extensions: { code: 'BAD_USER_INPUT', field: 'types', rule: 'event-type' },
+    },
+  );
+}
+
 /** The scalars: DateTime (ISO-8601 in, ISO-8601 out), Long (a bigint as a number), JSON. */
 function scalarResolvers() {
   return {
@@ -554,14 +570,17 @@ function subscriptionResolvers(r: Resolving) {
   return {
     snapshotEvents: {
       // Checked per event, not once: a job may be registered (in some namespace) after the subscription.
-      subscribe: (_: unknown, a: { jobId: string; types?: string[] }, context: Context) =>
-        pipe(
-          pubsub.subscribe(topic, jobIdArgument(a.jobId, 'jobId')),
+      subscribe: (_: unknown, a: { jobId: string; types?: string[] }, context: Context) => {
+        const jobId = jobIdArgument(a.jobId, 'jobId');
+        requireEventTypes(a.types);
+        return pipe(
+          pubsub.subscribe(topic, jobId),
           filter(
             async (m: SnapshotEventMessage) =>
               (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),
           ),
-        ),
+        );
+      },
       resolve: (m: SnapshotEventMessage) => m,
     },
   };
