@@ -422,7 +422,12 @@ async function stray(job: Job<StrayJob>, { bus, storage, log }: ProcessorDeps) {
   const inside: StateHandle[] = [];
   for (const handle of handles) {
     if (await storage.isWithinRoots(handle.path)) inside.push(handle);
-    else log.warn('stray state outside the storage roots left in place', { job: jobId, path: handle.path });
+    else {
+      log.warn('stray state left in place: outside the storage roots, or named through a symbolic link', {
+        job: jobId,
+        path: handle.path,
+      });
+    }
   }
   const request = { locations: [], stateHandles: inside };
   let bytes = job.data.bytes;
