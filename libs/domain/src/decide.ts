@@ -1128,9 +1128,7 @@ function complete(
     ...(reported?.flinkCompletedAt !== undefined ? { flinkCompletedAt: reported.flinkCompletedAt } : {}),
   });
   if (snapshot.kind === 'CHECKPOINT') {
-    const olderPending = [...decider.state.pending]
-      .filter((id) => id < snapshot.snapshotId && decider.state.snapshots.get(id)!.kind === 'CHECKPOINT')
-      .sort((a, b) => a - b);
+    const olderPending = pendingCheckpoints(decider.state).filter((id) => id < snapshot.snapshotId);
     for (const id of olderPending) fail(decider, id, 'CHECKPOINT_SUBSUMED');
   }
   const latestId = latestCompleted(decider.state)?.snapshotId;
@@ -1145,10 +1143,7 @@ function complete(
   // R73: a checkpoint still pending may be built on a subsumed one (an incremental checkpoint reuses the
   // files of the checkpoint completed when it was triggered, and its tasks name them only when they
   // acknowledge): that one's discard waits for them, so that it deletes only what none of them named.
-  const pendingCheckpoints = [...decider.state.pending].filter(
-    (id) => decider.state.snapshots.get(id)!.kind === 'CHECKPOINT',
-  );
-  const discardAwaits = pendingCheckpoints.length > 0 ? Math.max(...pendingCheckpoints) : undefined;
+  const discardAwaits = pendingCheckpoints(decider.state).at(-1);
   for (const old of subsumable) {
     if (excess <= 0) break;
     if (old.snapshotId === latestId) continue;
@@ -1177,17 +1172,21 @@ function complete(
  * once none of those is pending any more (completed, its references now live in the registry, or failed).
  */
 function requestAwaitedDiscards(decider: Decider): void {
-  const { pending, completed, snapshots } = decider.state;
-  let lowestPending = Infinity;
-  for (const id of pending) {
-    if (snapshots.get(id)!.kind === 'CHECKPOINT') lowestPending = Math.min(lowestPending, id);
-  }
+  const { completed, snapshots } = decider.state;
+  const lowestPending = pendingCheckpoints(decider.state)[0] ?? Infinity;
   const due = completed.filter((id) => {
     const { discardAwaits, discard, heldBy } = snapshots.get(id)!;
     return discardAwaits !== undefined && !discard && !heldBy && lowestPending > discardAwaits;
   });
   // Each request changes the state: the snapshot is read again from the state it is decided on.
   for (const id of due) requestDiscardOf(decider, decider.state.snapshots.get(id)!, 'SUBSUMED');
+}
+
+/** The pending checkpoints' ids in order: what may be built on a completed one (a savepoint is self-contained). */
+function pendingCheckpoints(state: JobState): number[] {
+  return [...state.pending]
+    .filter((id) => state.snapshots.get(id)!.kind === 'CHECKPOINT')
+    .sort((a, b) => a - b);
 }
 
 function decline(decider: Decider, command: CommandOf<'DeclineTask'>): Replies['DeclineTask'] {
@@ -1733,8 +1732,7 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
   // checkpoint that references state its registry no longer holds (`SharedStateRegistryImpl`: "Attempt to
   // reference unknown state", at finalization: not counted). A walkthrough's completed on a deleted file.
   if (isLatest && snapshot.kind === 'CHECKPOINT') {
-    for (const id of [...decider.state.pending].sort((a, b) => a - b)) {
-      if (decider.state.snapshots.get(id)!.kind !== 'CHECKPOINT') continue;
+    for (const id of pendingCheckpoints(decider.state)) {
       const message = `checkpoint ${snapshot.snapshotId}, the newest completed one, which it may be built on, was discarded`;
       fail(decider, id, 'FINALIZE_CHECKPOINT_FAILURE', undefined, message);
     }
