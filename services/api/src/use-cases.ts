@@ -98,21 +98,18 @@ export function createUseCases(deps: UseCaseDeps) {
       }
       // The default directories and the job's own are known places: only a new one is looked up (a command
       // naming none works while Redis is down).
-      const { storage: registered } = await bus.load(jobId);
-      const known = [
-        defaults.checkpointDir,
-        defaults.savepointDir,
-        registered.checkpointDir,
-        registered.savepointDir,
-      ];
-      const isKnown = (location: string) => known.some((place) => normaliseLocation(place) === location);
+      const state = await bus.load(jobId);
+      const { checkpointDir, savepointDir } = state.storage;
+      const known = new Set(
+        [defaults.checkpointDir, defaults.savepointDir, checkpointDir, savepointDir].map(normaliseLocation),
+      );
       for (const [location, field] of places) {
-        if (location !== undefined && !isKnown(normaliseLocation(location))) {
+        if (location !== undefined && !known.has(normaliseLocation(location))) {
           await requireOutsideImported(jobIds, location, field);
         }
       }
       if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
-      const own = namespaces.ownJob(caller.principal, await bus.load(jobId));
+      const own = namespaces.ownJob(caller.principal, state);
       // A command on a job that is not registered answers 404, as one on another namespace's job does: a 403
       // about the storage first would tell the two apart.
       if (own === null && !registering) return;
@@ -708,10 +705,16 @@ function requireOutsideSnapshots(location: string | undefined, field: string): v
   if (location === undefined) return;
   const normalised = normaliseLocation(location);
   if (jobAreaOf(normalised) === undefined && savepointDirectoryOf(normalised) === undefined) return;
-  const message =
+  throw insideSnapshots(
+    field,
     "lies inside a checkpoint's directory or area (`<jobId>/chk-N`, `shared`, `taskowned`) or a savepoint's " +
-    "directory, which that snapshot's discard deletes whole: choose a place beside them";
-  throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
+      "directory, which that snapshot's discard deletes whole: choose a place beside them",
+  );
+}
+
+/** The 400 `outside-snapshots` of a place a snapshot's discard would delete with it. */
+function insideSnapshots(field: string, message: string): Problem {
+  return new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
     { field, rule: 'outside-snapshots', message },
   ]);
 }
@@ -731,12 +734,11 @@ async function requireOutsideImported(
   if (location === undefined || !jobIds?.withSnapshotIn) return;
   for (const directory of placesAround(normaliseLocation(location))) {
     if ((await jobIds.withSnapshotIn(directory)).length === 0) continue;
-    const message =
+    throw insideSnapshots(
+      field,
       `lies inside the directory of a catalogued snapshot (${directory}), which its discard deletes whole: ` +
-      'choose a place beside it';
-    throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
-      { field, rule: 'outside-snapshots', message },
-    ]);
+        'choose a place beside it',
+    );
   }
 }
 
