@@ -121,71 +121,81 @@ describe('Redis goes down under a running service, comes back, and goes down aga
   }, 90_000);
 });
 
+/**
+ * A service on a Redis of its own (the test stops or pauses it), its store and storage in a directory of its
+ * own, ready before `run` gets them; both stopped and the directory removed after.
+ */
+async function onOwnRedis(
+  extra: Record<string, string>,
+  run: (service: RunningService, redis: Awaited<ReturnType<typeof startRedisServer>>) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'snapcat-redis-own-'));
+  const redis = await startRedisServer();
+  const service = await startService({
+    SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+    SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+    SNAPCAT_REDIS_URL: redis.url,
+    ...extra,
+  });
+  try {
+    await until(
+      async () => ((await fetch(`${service.url}/readyz`)).status === 200 ? true : undefined),
+      10_000,
+      'ready',
+    );
+    await run(service, redis);
+  } finally {
+    await service.stop('SIGKILL');
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('an API without workers (SNAPCAT_WORKERS=off) while Redis is down', () => {
-  it('logs JSON lines only, and few: its queues (read for /metrics) print no connection errors', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'snapcat-redis-outage-api-'));
-    let redis = await startRedisServer();
-    const service = await startService({
-      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-      SNAPCAT_REDIS_URL: redis.url,
-      SNAPCAT_WORKERS: 'off',
-    });
-    try {
-      await until(
-        async () => ((await fetch(`${service.url}/readyz`)).status === 200 ? true : undefined),
-        10_000,
-        'ready',
-      );
-      const linesBefore = service.logs.length;
-      await redis.stop();
-      await sleep(8000);
-      const during = service.logs.slice(linesBefore);
-      for (const line of during) expect(() => JSON.parse(line)).not.toThrow();
-      expect(during.length < 10 ? 'quiet' : during).toBe('quiet');
-      redis = await startRedisServer(redis.port);
-    } finally {
-      await service.stop('SIGKILL');
-      await redis.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 40_000);
+  it(
+    'logs JSON lines only, and few: its queues (read for /metrics) print no connection errors',
+    () =>
+      onOwnRedis({ SNAPCAT_WORKERS: 'off' }, async (service, redis) => {
+        const linesBefore = service.logs.length;
+        await redis.stop();
+        await sleep(8000);
+        const during = service.logs.slice(linesBefore);
+        for (const line of during) expect(() => JSON.parse(line)).not.toThrow();
+        expect(during.length < 10 ? 'quiet' : during).toBe('quiet');
+      }),
+    40_000,
+  );
 });
 
 describe('Redis hangs (stopped, no connection closed) under a running service', () => {
-  it('is found by the heartbeat: said once, /readyz 503 with redis unreachable; and said again when it answers', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'snapcat-redis-hung-'));
-    const redis = await startRedisServer();
-    const service = await startService({
-      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-      SNAPCAT_REDIS_URL: redis.url,
-    });
-    const readiness = async () => {
-      const res = await fetch(`${service.url}/readyz`);
-      return { status: res.status, redis: ((await res.json()) as { redis?: string }).redis };
-    };
-    try {
-      await until(async () => ((await readiness()).status === 200 ? true : undefined), 10_000, 'ready');
-      redis.pause();
-      await until(
-        async () => (service.logs.some((l) => l.includes('"redis unreachable')) ? true : undefined),
-        10_000,
-        'the hang said in the log',
-      );
-      expect(await readiness()).toEqual({ status: 503, redis: 'unreachable' });
-      redis.resume();
-      await until(
-        async () => (service.logs.some((l) => l.includes('"redis reachable again"')) ? true : undefined),
-        10_000,
-        'the recovery said in the log',
-      );
-      await until(async () => ((await readiness()).status === 200 ? true : undefined), 10_000, 'ready again');
-      expect(service.logs.filter((l) => l.includes('"redis unreachable'))).toHaveLength(1);
-    } finally {
-      await service.stop('SIGKILL');
-      await redis.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  it(
+    'is found by the heartbeat: said once, /readyz 503 with redis unreachable; and said again when it answers',
+    () =>
+      onOwnRedis({}, async (service, redis) => {
+        const readiness = async () => {
+          const res = await fetch(`${service.url}/readyz`);
+          return { status: res.status, redis: ((await res.json()) as { redis?: string }).redis };
+        };
+        redis.pause();
+        await until(
+          async () => (service.logs.some((l) => l.includes('"redis unreachable')) ? true : undefined),
+          10_000,
+          'the hang said in the log',
+        );
+        expect(await readiness()).toEqual({ status: 503, redis: 'unreachable' });
+        redis.resume();
+        await until(
+          async () => (service.logs.some((l) => l.includes('"redis reachable again"')) ? true : undefined),
+          10_000,
+          'the recovery said in the log',
+        );
+        await until(
+          async () => ((await readiness()).status === 200 ? true : undefined),
+          10_000,
+          'ready again',
+        );
+        expect(service.logs.filter((l) => l.includes('"redis unreachable'))).toHaveLength(1);
+      }),
+    60_000,
+  );
 });
