@@ -91,7 +91,9 @@ describe('a leased log consumer the event store refuses', () => {
 
   it('says so once per attempt, retries after accessRetryMs (not every tick), gives up its lease, and resumes once granted', async () => {
     const ops = consumer('ops');
-    await until(() => ops.blocked !== undefined, 5000);
+    // Blocked and standing by: read in one step, since each retry subscribes again (active) until refused,
+    // and under load a poll could land in that moment (a CI run saw it).
+    await until(() => ops.blocked !== undefined && !ops.active, 5000);
     expect(ops.blocked).toMatchObject({ permission: 'read on $all', user: 'ops' });
     expect(ops.active).toBe(false);
     await new Promise((r) => setTimeout(r, 1200));
