@@ -253,6 +253,22 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     }
   });
 
+  it('state of a later point is not dropped under a process that went on without the claim (Redis answered late): refused, even before its consumers hold a lease', async () => {
+    const space = `${prefix}-late`;
+    const ns = storeNamespace(space, '00000000000000dd');
+    const log = { error: () => {}, warn: () => {} };
+    const emptyLog = async () => undefined;
+    try {
+      await redis.set(`${ns}:rm:position`, '42:42'); // no lease: the claim answered before any consumer's
+      await expect(
+        claimStoreNamespace(redis, space, '00000000000000dd', 'rebuild', log, emptyLog, () => true),
+      ).rejects.toThrow(/started its consumers while Redis did not answer/);
+      expect(await redis.get(`${ns}:rm:position`)).toBe('42:42'); // nothing dropped
+    } finally {
+      await deleteKeys(space);
+    }
+  });
+
   it('state written before stores had ids counts as foreign: a warning, or refused; the same store is quiet', async () => {
     const space = `${prefix}-legacy`;
     const warnings: string[] = [];

@@ -74,6 +74,7 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
   log.info('event store identified', { store: storeId, redisNamespace: namespace });
   const redis = connectRedis(config.redisUrl);
   const logEnd = store.logEnd?.bind(store);
+  let wentOn = false;
   const claim = claimStoreNamespace(
     redis,
     config.queuePrefix,
@@ -81,6 +82,7 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
     config.onForeignReadModel,
     log,
     logEnd,
+    () => wentOn,
   ).finally(() => closeRedis(redis));
   const refused = (error: ForeignStateError) => {
     log.error(error.message);
@@ -104,6 +106,7 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
       log.error('could not record the store on the Redis prefix', { error: String(error) });
     });
     await settledOrUnreachable(claim, redis);
+    wentOn = true;
   }
   return namespace;
 }

@@ -132,8 +132,13 @@ export async function claimStoreNamespace(
   log: { warn: LogFn; error: LogFn },
   /** The store's `logEnd`: this store's own state is checked against it when given. */
   logEnd?: () => Promise<Position | undefined>,
+  /**
+   * Whether this process's consumers may have read the namespace already (the claim finishing in the
+   * background): then this store's state of a later point is not dropped under them, whatever the policy.
+   */
+  ownStateInUse: () => boolean = () => false,
 ): Promise<void> {
-  if (logEnd) await claimOwnTimeline(redis, prefix, storeId, policy, log, logEnd);
+  if (logEnd) await claimOwnTimeline(redis, prefix, storeId, policy, log, logEnd, ownStateInUse);
   const keys = namespaceKeys(prefix);
   const previous = await redis.get(keys.owner);
   const foreign =
@@ -185,6 +190,7 @@ async function claimOwnTimeline(
   policy: ForeignStatePolicy,
   log: { error: LogFn },
   logEnd: () => Promise<Position | undefined>,
+  ownStateInUse: () => boolean,
 ): Promise<void> {
   const past = await positionsPastEnd(redis, storeNamespace(prefix, storeId), logEnd);
   if (past.length === 0) return;
@@ -192,6 +198,14 @@ async function claimOwnTimeline(
     `Redis holds the state of a later point of event store ${storeId}'s log than the store has ` +
     `(positions past its end: ${past.slice(0, 3).join(', ')}): a backup of the store restored, or a copy ` +
     'of it run on the same Redis and prefix';
+  if (ownStateInUse()) {
+    // Redis answered only after this process went on: its consumers may hold those positions already, and a
+    // drop under them would leave them skipping every event up to there. A restart claims before they start.
+    throw new ForeignStateError(
+      `${message}; this process started its consumers while Redis did not answer, so it stops here and its ` +
+        'restart drops that state and rebuilds from this log',
+    );
+  }
   if (await storeIsRunning(redis, prefix, storeId)) {
     // A process of the other timeline is running on that state: dropping it under that process would leave two
     // logs feeding one namespace (whichever holds a lease projects and enqueues from its own), whatever the
