@@ -448,8 +448,11 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(deleted.length).toBeGreaterThanOrEqual(4);
     expect(deleted.every((s) => s.discard?.cause === 'SUBSUMED')).toBe(true);
     // After a JobManager failover the history starts empty: the restored checkpoint and the two before it are
-    // deleted as new ones complete, none of them ever reported discarded.
-    const beforeFailover = retainedIds();
+    // deleted as new ones complete, none of them ever reported discarded. (Of those the mirror saw: one Flink
+    // completed after the last poll is known to nobody.)
+    const seenBefore = new Set((await mirrored()).map((s) => s.flinkCheckpointId));
+    const beforeFailover = retainedIds().filter((id) => seenBefore.has(id));
+    expect(beforeFailover.length).toBeGreaterThanOrEqual(2);
     flink.failover(jobId);
     await until(
       async () => (flink.job(jobId).state === 'RUNNING' ? true : undefined),
