@@ -17,10 +17,11 @@ export interface CataloguedJobIds {
   /** The ids starting with a prefix: a savepoint's directory names six characters of its job's id. */
   startingWith(prefix: string): Promise<readonly string[]>;
   /**
-   * The jobs with a completed snapshot in a directory no Flink layout names (`unnamedDirectories`: an
-   * imported snapshot's); absent, such a directory's owner is not looked up.
+   * The jobs with a completed snapshot in each of the directories that has one, among directories Flink's
+   * layout does not name for that job (`directoriesNotNamedFor`: an import's, another run's adopted
+   * checkpoint); absent, such a directory's owner is not looked up.
    */
-  withSnapshotIn?(directory: string): Promise<readonly string[]>;
+  withSnapshotsIn?(directories: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
 }
 
 /** A completed snapshot of another catalogued job, and that job. */
@@ -35,8 +36,9 @@ export interface OwnedSnapshot {
  * A savepoint's (`savepoint-<6 characters of the job id>-<12 hex>`, Flink's
  * AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint) names six: every job whose id starts with
  * them is read, since ids chosen by people (PIPELINE_FIXED_JOB_ID) often share them, and the match is the
- * snapshot's directory. A directory that names no job (an imported snapshot's) is looked up in the index of
- * such directories. Without `catalogued` only checkpoint directories are looked up. Usually none or one.
+ * snapshot's directory. A directory whose named job does not have it (another run's checkpoint adopted by an
+ * import), or that names no job (an imported snapshot's), is looked up in the index of such directories.
+ * Without `catalogued` only checkpoint directories are looked up. Usually none or one.
  */
 export async function otherJobsSnapshotsAt(
   bus: Pick<CommandBus, 'loadUnlessDeleted'>,
@@ -46,17 +48,26 @@ export async function otherJobsSnapshotsAt(
 ): Promise<OwnedSnapshot[]> {
   const directory = restoredDirectory(externalPath);
   const found: OwnedSnapshot[] = [];
-  for (const candidate of await candidatesFor(directory, catalogued)) {
-    if (candidate === jobId) continue;
-    const owner = await bus.loadUnlessDeleted(candidate);
-    const snapshot = owner && completedSnapshotAt(owner, externalPath);
-    if (snapshot) found.push({ owner, snapshot });
+  let named = false;
+  const read = async (candidates: readonly string[]) => {
+    for (const candidate of candidates) {
+      const owner = await bus.loadUnlessDeleted(candidate);
+      const snapshot = owner && completedSnapshotAt(owner, externalPath);
+      if (!snapshot) continue;
+      named = true;
+      if (candidate !== jobId) found.push({ owner, snapshot });
+    }
+  };
+  await read(await namedCandidatesFor(directory, catalogued));
+  // The job the layout names has it (the commonest): nobody else may (an import of it is refused).
+  if (!named && catalogued?.withSnapshotsIn) {
+    await read((await catalogued.withSnapshotsIn([directory])).get(directory) ?? []);
   }
   return found;
 }
 
-/** The jobs whose snapshot a (normalised) directory may be, by what it names. */
-async function candidatesFor(
+/** The jobs whose snapshot a (normalised) directory is by what its Flink naming says. */
+async function namedCandidatesFor(
   directory: string,
   catalogued: CataloguedJobIds | undefined,
 ): Promise<readonly string[]> {
@@ -64,6 +75,5 @@ async function candidatesFor(
   if (inArea !== undefined) return [inArea];
   const prefix = savepointJobPrefixOf(directory);
   if (prefix !== undefined) return catalogued ? catalogued.startingWith(prefix) : [];
-  // Named neither way: an `unnamedDirectories` one.
-  return catalogued?.withSnapshotIn ? catalogued.withSnapshotIn(directory) : [];
+  return [];
 }

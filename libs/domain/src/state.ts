@@ -1229,18 +1229,19 @@ export function completedSnapshotAt(state: JobState, externalPath: string): Snap
 }
 
 /**
- * The directories among `paths` (a snapshot's external and savepoint paths, normalised) that name no job the
- * way Flink's layout does (`<jobId>/chk-N`, `savepoint-<6 of the id>-…`): an imported snapshot's, a path a
- * client reported. A restore from one cannot tell whose snapshot it is from the path, so the read model
- * indexes them (decision 0032) and the restore looks its owner up there.
+ * The directories among `paths` (a snapshot's external and savepoint paths, normalised) that Flink's layout
+ * does not name for `jobId` (`<jobId>/chk-N`, `savepoint-<6 of its id>-…`): an imported snapshot's, a path a
+ * client reported, and a retained checkpoint or savepoint of another run adopted by import (laid out under
+ * an id the catalogue may not hold). A restore or an acknowledgement naming one cannot tell from the path
+ * whose snapshot it is, so the read model indexes them (decision 0032) and the owner is looked up there.
  */
-export function unnamedDirectories(paths: Iterable<string | null | undefined>): string[] {
+export function directoriesNotNamedFor(jobId: string, paths: Iterable<string | null | undefined>): string[] {
   const found = new Set<string>();
+  const prefix = jobId.slice(0, 6);
   for (const path of paths) {
     if (!path) continue;
     const directory = normaliseLocation(path);
-    if (jobAreaOf(directory) === undefined && savepointJobPrefixOf(directory) === undefined)
-      found.add(directory);
+    if (jobAreaOf(directory) !== jobId && savepointJobPrefixOf(directory) !== prefix) found.add(directory);
   }
   return [...found];
 }

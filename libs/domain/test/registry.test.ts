@@ -11,7 +11,7 @@ import {
   savepointJobPrefixOf,
   savepointDirectoryOf,
   normaliseLocation,
-  unnamedDirectories,
+  directoriesNotNamedFor,
   planDiscard,
   planStrayCleanup,
   strayCleanupOwner,
@@ -589,18 +589,25 @@ describe('files in another job’s checkpoint or savepoint directory (decision 0
     },
   );
 
-  it('unnamedDirectories: a snapshot’s directories no Flink layout names, normalised, once each', () => {
+  it('directoriesNotNamedFor: a snapshot’s directories Flink’s layout does not name for its job (imports, another run’s), normalised, once each', () => {
     expect(
-      unnamedDirectories([
+      directoriesNotNamedFor(OWN, [
         'file:///data/imports/nightly/',
         '/data/imports/nightly/_metadata/..',
+        `/data/c/${OWN}/chk-3`,
+        `s3://b/sp/savepoint-${OWN.slice(0, 6)}-0123456789ab`,
         `/data/c/${OTHER}/chk-3`,
         `s3://b/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab`,
         's3://b/imports/weekly',
         null,
         undefined,
       ]),
-    ).toEqual(['/data/imports/nightly', 's3://b/imports/weekly']);
+    ).toEqual([
+      '/data/imports/nightly',
+      `/data/c/${OTHER}/chk-3`,
+      `s3://b/sp/savepoint-${OTHER.slice(0, 6)}-0123456789ab`,
+      's3://b/imports/weekly',
+    ]);
   });
 
   it('files in a savepoint directory another job’s id names are kept too (a restore from its native savepoint); the job’s own savepoint’s go', () => {

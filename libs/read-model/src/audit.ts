@@ -4,7 +4,7 @@ import {
   Draft,
   initialState,
   snapshotView,
-  unnamedDirectories,
+  directoriesNotNamedFor,
   wasCompacted,
   type JobState,
   type SnapshotState,
@@ -201,7 +201,10 @@ export async function verifyReadModel(
     // is a restore recorded without its hold.
     for (const id of expected.completed) {
       const snapshot = expected.snapshots.get(id)!;
-      for (const directory of unnamedDirectories([snapshot.externalPath, snapshot.persistedPath])) {
+      for (const directory of directoriesNotNamedFor(jobId, [
+        snapshot.externalPath,
+        snapshot.persistedPath,
+      ])) {
         const member = directoryMember(directory, jobId, id);
         compare(`${space.directories} ${member}`, 'indexed', directories.has(member) ? 'indexed' : null);
       }

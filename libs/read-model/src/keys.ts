@@ -41,7 +41,8 @@ export class ReadModelKeys {
       /** jobId -> when its stream was hard-deleted (its tombstone's time, ISO-8601): the job is gone. */
       deleted: `${ns}:deleted`,
       /**
-       * The completed snapshots' directories no Flink layout names (`unnamedDirectories`), each as
+       * The completed snapshots' directories Flink's layout does not name for their job
+       * (`directoriesNotNamedFor`: imports, another run's adopted checkpoints), each as
        * `<directory>\u0000<jobId>\u0000<snapshotId>` scored alike (so one directory's are a lex range): whose
        * snapshot a restore's path is. A snapshot's entry goes when it stops being completed; the restore reads
        * each candidate job from the store.
@@ -49,9 +50,10 @@ export class ReadModelKeys {
       directories: `${ns}:dirs`,
       /**
        * Set once `directories` holds every completed snapshot of the space: when the space was started
-       * empty, or by the backfill of a space written before the index existed.
+       * empty, or by the backfill of a space written before the index existed. `:2` since the index
+       * holds other runs' adopted checkpoints too (a space indexed by the earlier rule is backfilled again).
        */
-      directoriesIndexed: `${ns}:dirs-indexed`,
+      directoriesIndexed: `${ns}:dirs-indexed:2`,
       jobs: `${ns}:jobs`,
       job: (jobId: string) => `${ns}:job:${jobId}`,
       /** Apart from the summary: written only when the tasks change, however often the summary does. */

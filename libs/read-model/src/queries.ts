@@ -253,23 +253,34 @@ export class ReadModel {
   }
 
   /**
-   * The ids of the jobs with a completed snapshot in `directory` (normalised, one no Flink layout names:
-   * `unnamedDirectories`): the caller reads each from the store. Undefined while the read model does
-   * not hold the whole log yet, or has not indexed its directories (a space written before the index, until
-   * the projector's backfill), when the answer could leave the owner out.
+   * The ids of the jobs with a completed snapshot in `directory` (normalised, one Flink's layout does not
+   * name for its job: `directoriesNotNamedFor`): the caller reads each from the store. Undefined while the
+   * read model does not hold the whole log yet, or has not indexed its directories (a space written before
+   * the index, until the projector's backfill), when the answer could leave the owner out.
    */
   async jobIdsWithSnapshotIn(directory: string): Promise<string[] | undefined> {
+    const found = await this.jobIdsWithSnapshotsIn([directory]);
+    return found && (found.get(directory) ?? []);
+  }
+
+  /** `jobIdsWithSnapshotIn` for several directories in one round trip: those with a snapshot, each its jobs. */
+  async jobIdsWithSnapshotsIn(directories: readonly string[]): Promise<Map<string, string[]> | undefined> {
     const space = await this.space();
-    const from = `${directory}\u0000`;
-    const [[, complete], [, indexed], [, members]] = (await this.redis
-      .pipeline()
-      .exists(space.complete)
-      .exists(space.directoriesIndexed)
-      .zrangebylex(space.directories, `[${from}`, `(${directory}\u0001`)
-      .exec()) as [[unknown, number], [unknown, number], [unknown, string[]]];
+    const reads = this.redis.pipeline().exists(space.complete).exists(space.directoriesIndexed);
+    for (const directory of directories) {
+      reads.zrangebylex(space.directories, `[${directory}\u0000`, `(${directory}\u0001`);
+    }
+    const [complete, indexed, ...ranges] = ((await reads.exec()) ?? []).map(([, result]) => result);
     if (!complete || !indexed) return undefined;
-    // `<directory>\0<jobId>\0<snapshotId>`: each job once, however many of its snapshots are there.
-    return [...new Set(members.map((member) => member.slice(from.length, member.lastIndexOf('\u0000'))))];
+    const found = new Map<string, string[]>();
+    directories.forEach((directory, i) => {
+      const members = ranges[i] as string[];
+      if (members.length === 0) return;
+      // `<directory>\0<jobId>\0<snapshotId>`: each job once, however many of its snapshots are there.
+      const from = directory.length + 1;
+      found.set(directory, [...new Set(members.map((m) => m.slice(from, m.lastIndexOf('\u0000'))))]);
+    });
+    return found;
   }
 
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */

@@ -2,7 +2,7 @@ import type { ChainableCommander } from 'ioredis';
 import {
   jobSummaryView,
   snapshotView,
-  unnamedDirectories,
+  directoriesNotNamedFor,
   type JobState,
   type JobSummaryView,
   type SnapshotState,
@@ -53,7 +53,7 @@ export function writeJobViews(
 }
 
 /**
- * Queues the index entries (`directories`) of a snapshot's paths no Flink layout names: added while it is
+ * Queues the index entries (`directories`) of a snapshot's paths Flink's layout does not name for its job: added while it is
  * completed (`indexed`), removed once it is not.
  */
 export function indexDirectories(
@@ -63,7 +63,9 @@ export function indexDirectories(
   paths: Iterable<string | null | undefined>,
   indexed = true,
 ): void {
-  const members = unnamedDirectories(paths).map((directory) => directoryMember(directory, jobId, snapshotId));
+  const members = directoriesNotNamedFor(jobId, paths).map((directory) =>
+    directoryMember(directory, jobId, snapshotId),
+  );
   if (members.length === 0) return;
   if (indexed) tx.zadd(space.directories, ...members.flatMap((member) => [0, member]));
   else tx.zrem(space.directories, ...members);

@@ -1056,6 +1056,16 @@ describe('the index of directories no Flink layout names (decision 0032)', () =>
         `/data/imports/nightly\u0000${job(4)}\u00001`,
         `/data/imports/nightly-2\u0000${job(3)}\u00001`,
       ]);
+      // Another run's checkpoint adopted by an import: its directory names a job the catalogue does not hold.
+      const adopted = `/data/c/${'f0'.repeat(16)}/chk-5`;
+      await importInto(job(5), adopted);
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsWithSnapshotsIn([adopted, '/data/c', nightly])).toEqual(
+        new Map([
+          [adopted, [job(5)]],
+          [nightly, [job(4)]],
+        ]),
+      );
       expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
     } finally {
       await t.stop();

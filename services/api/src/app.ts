@@ -61,7 +61,7 @@ import type { TokenEntry } from '@snapcat/runtime';
 export interface AppDeps
   extends JobListDeps, Pick<ReadinessDeps, 'redisState' | 'storeAccessDenied' | 'storeOutdated'> {
   /** The read model: the job list, and the last view of a snapshot compacted out of its job (decision 0035). */
-  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn' | 'waitFor'> &
+  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotsIn' | 'waitFor'> &
     Partial<Pick<ReadModel, 'snapshot'>>;
   bus: CommandBus;
   store: EventStore;

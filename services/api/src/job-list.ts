@@ -9,7 +9,7 @@ import type { EventStore } from '@snapcat/event-store';
 
 export interface JobListDeps {
   /** The Redis read model the list is read from (kept by the projector). */
-  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn' | 'waitFor'>;
+  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotsIn' | 'waitFor'>;
   /** Whether Redis answers: while it does not, the list answers 503 at once. */
   readModelAvailable?: () => boolean;
 }
@@ -43,7 +43,7 @@ export function listJobs(
  * (`recentJobEventPosition`): a snapshot imported a moment ago is then found.
  */
 export function readModelJobIds(
-  readModel: Pick<ReadModel, 'jobIdsStartingWith' | 'jobIdsWithSnapshotIn' | 'waitFor'>,
+  readModel: Pick<ReadModel, 'jobIdsStartingWith' | 'jobIdsWithSnapshotsIn' | 'waitFor'>,
   readModelAvailable?: () => boolean,
   store?: Pick<EventStore, 'readAll'>,
 ): CataloguedJobIds {
@@ -51,7 +51,7 @@ export function readModelJobIds(
     const newest = store && (await recentJobEventPosition(store));
     return !newest || (await readModel.waitFor(newest, CATCH_UP_MS));
   };
-  const lookUp = async (read: () => Promise<string[] | undefined>) => {
+  const lookUp = async <T>(read: () => Promise<T | undefined>) => {
     const answer = async () => ((await caughtUp()) ? read() : undefined);
     const ids = await fromReadModel(answer, readModelAvailable, OWNER_LOOKUP);
     if (ids) return ids;
@@ -62,7 +62,7 @@ export function readModelJobIds(
   };
   return {
     startingWith: (prefix) => lookUp(() => readModel.jobIdsStartingWith(prefix)),
-    withSnapshotIn: (directory) => lookUp(() => readModel.jobIdsWithSnapshotIn(directory)),
+    withSnapshotsIn: (directories) => lookUp(() => readModel.jobIdsWithSnapshotsIn(directories)),
   };
 }
 

@@ -77,20 +77,7 @@ export function createUseCases(deps: UseCaseDeps) {
     namespaces,
     anotherJobsSnapshotAt: (restoring, jobId, externalPath) =>
       anotherJobsSnapshotAt(bus, jobIds, restoring, jobId, externalPath),
-    async ownersOf(jobId, named) {
-      const owners = new Map(named.jobs);
-      if (named.savepoints.size === 0) return owners;
-      // A live snapshot's directory of the job's own (the savepoint being acknowledged, the commonest) is no
-      // other job's (an import refuses another's): no lookup, which needs Redis and a caught-up read model.
-      const own = (await bus.load(jobId)).sharedState.directories;
-      for (const [directory, field] of named.savepoints) {
-        if (own.has(directory)) continue;
-        for (const { owner } of await otherJobsSnapshotsAt(bus, jobIds, jobId, directory)) {
-          if (!owners.has(owner.jobId)) owners.set(owner.jobId, field);
-        }
-      }
-      return owners;
-    },
+    ownersOf: (jobId, named) => ownersOf(bus, jobIds, jobId, named),
     async requirePlaces(caller, jobId, places, registering = false) {
       for (const [location, field] of places) {
         await requireWithinRoots(storage, location, field);
@@ -440,7 +427,8 @@ async function requireNotAnotherJobs(
         `restore from it (POST /api/v1/jobs/${jobId}/restores with its externalPath) rather than import it`,
     );
   }
-  if (owner !== undefined) return;
+  // Another run's checkpoint under an id the catalogue does not hold may have been adopted by another job.
+  if (owner === jobId) return;
   const from = await anotherJobsSnapshotAt(importing, jobId, externalPath);
   if (!from || !(await visible(from.jobId))) return;
   throw new CommandRejected(
@@ -721,7 +709,7 @@ function insideSnapshots(field: string, message: string): Problem {
 
 /**
  * A place for new snapshots inside a catalogued snapshot's directory that no Flink layout names (an import's:
- * `unnamedDirectories`, indexed by the read model) is refused as well (400 `outside-snapshots`): that
+ * `directoriesNotNamedFor`, indexed by the read model) is refused as well (400 `outside-snapshots`): that
  * snapshot's discard deletes its directory whole (a walkthrough registered a job whose checkpoint directory
  * lay in another job's import, whose discard then deleted the job's latest checkpoint). Asked only when a
  * command names a place: the read model must answer (503 otherwise).
@@ -731,25 +719,65 @@ async function requireOutsideImported(
   location: string | undefined,
   field: string,
 ): Promise<void> {
-  if (location === undefined || !jobIds?.withSnapshotIn) return;
-  for (const directory of placesAround(normaliseLocation(location))) {
-    if ((await jobIds.withSnapshotIn(directory)).length === 0) continue;
-    throw insideSnapshots(
-      field,
-      `lies inside the directory of a catalogued snapshot (${directory}), which its discard deletes whole: ` +
-        'choose a place beside it',
-    );
+  if (location === undefined || !jobIds?.withSnapshotsIn) return;
+  const [directory] = (await jobIds.withSnapshotsIn([...placesAround(normaliseLocation(location))])).keys();
+  if (directory === undefined) return;
+  throw insideSnapshots(
+    field,
+    `lies inside the directory of a catalogued snapshot (${directory}), which its discard deletes whole: ` +
+      'choose a place beside it',
+  );
+}
+
+/**
+ * The other jobs what acknowledged files name belongs to (`UseCaseContext.ownersOf`), each with the field of
+ * its first file.
+ */
+async function ownersOf(
+  bus: CommandBus,
+  jobIds: CataloguedJobIds | undefined,
+  jobId: string,
+  named: NamedElsewhere,
+): Promise<Map<string, string>> {
+  const owners = new Map(named.jobs);
+  if (named.savepoints.size === 0 && named.elsewhere.size === 0) return owners;
+  const add = (owner: string, field: string) => {
+    if (owner !== jobId && !owners.has(owner)) owners.set(owner, field);
+  };
+  // A live snapshot's directory of the job's own (the savepoint being acknowledged, the commonest) is no
+  // other job's (an import refuses another's): no lookup, which needs Redis and a caught-up read model.
+  const own = (await bus.load(jobId)).sharedState.directories;
+  for (const [directory, field] of named.savepoints) {
+    if (own.has(directory)) continue;
+    const found = await otherJobsSnapshotsAt(bus, jobIds, jobId, directory);
+    for (const { owner } of found) add(owner.jobId, field);
   }
+  // Files in no directory Flink's layout names for their owner (an import's, another run's adopted
+  // checkpoint) are looked up by every directory they lie in, in one round trip.
+  const around = new Map<string, string[]>();
+  for (const [location] of named.elsewhere) {
+    const places = [...placesAround(location)];
+    if (!places.some((place) => own.has(place))) around.set(location, places);
+  }
+  if (around.size === 0 || !jobIds?.withSnapshotsIn) return owners;
+  const found = await jobIds.withSnapshotsIn([...new Set([...around.values()].flat())]);
+  for (const [location, places] of around) {
+    const field = named.elsewhere.get(location)!;
+    for (const owner of places.flatMap((place) => found.get(place) ?? [])) add(owner, field);
+  }
+  return owners;
 }
 
 /**
  * What acknowledged files name of other jobs, each with the field of its first file: the jobs whose Flink
- * layout (`<dir>/<jobId>/shared/…`) they lie in, and the savepoint directories (`savepoint-<6 of an id>-…`)
- * they lie in, whose owner the catalogue is asked for.
+ * layout (`<dir>/<jobId>/shared/…`) they lie in, the savepoint directories (`savepoint-<6 of an id>-…`)
+ * they lie in, whose owner the catalogue is asked for, and every file outside the job's own area that is in
+ * no savepoint directory, whose directories are looked up among the imported ones (`elsewhere`).
  */
 interface NamedElsewhere {
   jobs: Map<string, string>;
   savepoints: Map<string, string>;
+  elsewhere: Map<string, string>;
 }
 
 /**
@@ -770,13 +798,14 @@ function otherJobsNamed(
       const location = normaliseLocation(handle.path);
       const owner = jobAreaOf(location);
       if (owner === jobId) continue; // the commonest: the job's own checkpoint area
-      const [key, place] =
-        owner !== undefined
-          ? [owner, 'jobs' as const]
-          : [savepointDirectoryOf(location), 'savepoints' as const];
-      if (key === undefined) continue;
-      named ??= { jobs: new Map(), savepoints: new Map() };
-      if (!named[place].has(key)) named[place].set(key, field(a, h));
+      const savepoint = owner === undefined ? savepointDirectoryOf(location) : undefined;
+      named ??= { jobs: new Map(), savepoints: new Map(), elsewhere: new Map() };
+      const first = (place: Map<string, string>, key: string) => {
+        if (!place.has(key)) place.set(key, field(a, h));
+      };
+      if (owner !== undefined) first(named.jobs, owner);
+      if (savepoint !== undefined) first(named.savepoints, savepoint);
+      else first(named.elsewhere, location);
     }
   }
   return named;

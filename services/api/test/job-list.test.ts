@@ -138,7 +138,12 @@ describe('GET /api/v1/jobs without the read model', () => {
   it('503 at once while Redis is known to be unreachable', async () => {
     const jobs = jest.fn();
     const res = await list({
-      readModel: { jobs, jobIdsStartingWith: jest.fn(), jobIdsWithSnapshotIn: jest.fn(), waitFor: jest.fn() },
+      readModel: {
+        jobs,
+        jobIdsStartingWith: jest.fn(),
+        jobIdsWithSnapshotsIn: jest.fn(),
+        waitFor: jest.fn(),
+      },
       readModelAvailable: () => false,
     });
     expectUnavailable(res, /^the read model is unavailable: Redis is unreachable/);
@@ -177,7 +182,12 @@ describe('GET /api/v1/jobs without the read model', () => {
   it('any other failure of the read model is a 500, not a 503', async () => {
     const jobs = jest.fn().mockRejectedValue(new Error('bug'));
     const res = await list({
-      readModel: { jobs, jobIdsStartingWith: jest.fn(), jobIdsWithSnapshotIn: jest.fn(), waitFor: jest.fn() },
+      readModel: {
+        jobs,
+        jobIdsStartingWith: jest.fn(),
+        jobIdsWithSnapshotsIn: jest.fn(),
+        waitFor: jest.fn(),
+      },
       readModelAvailable: () => true,
     });
     expectProblem(res, 500);

@@ -470,4 +470,57 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     );
     expect((await discardImport()).status).toBe(202);
   });
+
+  it('an acknowledgement naming a file in another job’s imported directory is refused until a restore from it holds it', async () => {
+    const trigger = await http
+      .post(`${BASE}/jobs/${B}/snapshots`)
+      .set(as('admin'))
+      .send({ kind: 'CHECKPOINT' })
+      .expect(202);
+    const snapshotId = trigger.body.snapshotId as number;
+    await rebuildReadModel(fx.store, redis, prefix); // as a projector would have shown it
+    const ack = () =>
+      http
+        .post(`${BASE}/jobs/${B}/snapshots/${snapshotId}/acks`)
+        .set(as('admin'))
+        .send({ taskId: 't', stateHandles: [{ path: join(nightly, 'sst-7'), sizeBytes: 1, shared: true }] });
+    const refused = await ack();
+    expectProblem(refused, 409, 'body.stateHandles[0].path', 'restore-recorded');
+    expect(refused.body.detail).toContain(`job ${A}`);
+    expect((await restoreB()).status).toBe(201);
+    await rebuildReadModel(fx.store, redis, prefix);
+    expect((await ack()).status).toBe(200);
+  });
+
+  it('a retained checkpoint of an uncatalogued run, imported into A, is A’s: a second import is a 409, a restore by its path holds it', async () => {
+    const previousRun = 'f0'.repeat(16);
+    const chk = join(fx.defaults.checkpointDir, previousRun, 'chk-5');
+    mkdirSync(chk, { recursive: true });
+    writeFileSync(join(chk, '_metadata'), 'x');
+    const res = await http
+      .post(`${BASE}/jobs/${A}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: chk, kind: 'CHECKPOINT' })
+      .expect(201);
+    await rebuildReadModel(fx.store, redis, prefix);
+    expectProblem(
+      await http
+        .post(`${BASE}/jobs/${B}/snapshots/import`)
+        .set(as('admin'))
+        .send({ externalPath: chk, kind: 'CHECKPOINT' }),
+      409,
+      'body.externalPath',
+      'another-jobs-snapshot',
+    );
+    expect((await restoreB(chk)).status).toBe(201);
+    expect((await historyOf(http, B)).find((e) => e.type === 'SnapshotRestored')).toMatchObject({
+      fromJobId: A,
+    });
+    expectProblem(
+      await http.post(`${BASE}/jobs/${A}/snapshots/${res.body.snapshotId}/discard`).set(as('admin')).send({}),
+      409,
+      'path.snapshotId',
+      'held-by-restore',
+    );
+  });
 });

@@ -126,11 +126,11 @@ export type RunningWorkers = Awaited<ReturnType<typeof startWorkers>>;
 function cataloguedJobIds(enqueue: Enqueuer, readModel: ReadModel): CataloguedJobIds {
   return {
     startingWith: (idPrefix) => enqueue.knownJobsStartingWith(idPrefix),
-    async withSnapshotIn(directory) {
-      const ids = await readModel.jobIdsWithSnapshotIn(directory);
-      if (ids) return ids;
+    async withSnapshotsIn(directories) {
+      const found = await readModel.jobIdsWithSnapshotsIn(directories);
+      if (found) return found;
       throw new Error(
-        `cannot tell whose snapshot ${directory} is: the read model has not indexed every job yet (is a projector running?)`,
+        `cannot tell whose snapshot ${directories.join(', ')} is: the read model has not indexed every job yet (is a projector running?)`,
       );
     },
   };
