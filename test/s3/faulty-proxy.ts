@@ -7,6 +7,8 @@ export interface Faults {
   slowDowns: number;
   /** Keys that fail once in a DeleteObjects batch: not passed on, answered as per-key errors. */
   failOnce: Set<string>;
+  /** Answer every DeleteObjects as GCS's XML API does: 501 NotImplemented (DeleteObject passes). */
+  noMultiDelete?: boolean;
 }
 
 /**
@@ -17,7 +19,7 @@ export interface Faults {
 export class FaultyS3Proxy {
   private server: Server | undefined;
   port = 0;
-  readonly seen = { slowDowns: 0, keyErrors: 0, deleteRequests: 0 };
+  readonly seen = { slowDowns: 0, keyErrors: 0, deleteRequests: 0, singleDeletes: 0 };
 
   constructor(
     private readonly targetPort: number,
@@ -35,6 +37,17 @@ export class FaultyS3Proxy {
       req.on('end', () => {
         let body = Buffer.concat(chunks);
         const isDelete = req.method === 'POST' && /[?&]delete(=|&|$)/.test(req.url ?? '');
+        if (req.method === 'DELETE') this.seen.singleDeletes += 1;
+        if (isDelete && this.faults.noMultiDelete) {
+          this.seen.deleteRequests += 1;
+          res.writeHead(501, { 'content-type': 'application/xml' });
+          res.end(
+            "<?xml version='1.0' encoding='UTF-8'?><Error><Code>NotImplemented</Code><Message>A header or query " +
+              'you provided requested a function that is not implemented.</Message><Details>POST ?delete is ' +
+              'not implemented for objects.</Details></Error>',
+          );
+          return;
+        }
         if (isDelete) {
           this.seen.deleteRequests += 1;
           if (this.seen.slowDowns < this.faults.slowDowns) {

@@ -82,6 +82,8 @@ export class S3SnapshotStorage implements SnapshotStorage {
   private readonly concurrency: number;
   private readonly attempts: number;
   private readonly backoffMs: number;
+  /** Buckets whose store answered DeleteObjects NotImplemented (GCS's XML API): deleted one key at a time. */
+  private readonly oneByOne = new Set<string>();
 
   constructor(
     roots: string[],
@@ -306,7 +308,7 @@ export class S3SnapshotStorage implements SnapshotStorage {
       );
       return head.ContentLength ?? 0;
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const status = statusOf(error);
       if (status === 404) return undefined; // already gone: nothing to reclaim
       // 403: without s3:ListBucket on the key itself S3 answers a HEAD of a key that is gone so, and a bucket
       // policy may refuse HEAD (GetObject) of one that is there. The listing, which the README's policy grants
@@ -332,16 +334,27 @@ export class S3SnapshotStorage implements SnapshotStorage {
 
   /** Deletes one batch; keys that failed are retried with backoff. Returns the bytes deleted. */
   private async deleteBatch(bucket: string, batch: S3Object[]): Promise<number> {
+    if (this.oneByOne.has(bucket)) return this.deleteEach(bucket, batch);
     let left = batch;
     for (let attempt = 1; ; attempt += 1) {
-      const answer = await this.withBackoff(() =>
-        this.client.send(
-          new (s3Sdk().DeleteObjectsCommand)({
-            Bucket: bucket,
-            Delete: { Objects: left.map((o) => ({ Key: o.key })), Quiet: true },
-          }),
-        ),
-      );
+      let answer;
+      try {
+        answer = await this.withBackoff(() =>
+          this.client.send(
+            new (s3Sdk().DeleteObjectsCommand)({
+              Bucket: bucket,
+              Delete: { Objects: left.map((o) => ({ Key: o.key })), Quiet: true },
+            }),
+          ),
+        );
+      } catch (error) {
+        if (!isNotImplemented(error)) throw error;
+        // A store without multi-object delete (GCS's XML API: "POST ?delete is not implemented"): every
+        // deletion of this bucket from now on takes one DeleteObject per key.
+        this.oneByOne.add(bucket);
+        await this.deleteEach(bucket, left);
+        return sum(batch);
+      }
       // A missing key counts as deleted (S3 answers so; some stores answer NoSuchKey): deletion is idempotent.
       const errors = (answer.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
       if (errors.length === 0) return sum(batch);
@@ -356,6 +369,20 @@ export class S3SnapshotStorage implements SnapshotStorage {
       if (!failed.has(undefined)) left = left.filter((o) => failed.has(o.key));
       await sleep(this.backoffMs * 2 ** (attempt - 1));
     }
+  }
+
+  /** Deletes each object with DeleteObject (a key already gone counts as deleted). Returns the bytes deleted. */
+  private async deleteEach(bucket: string, objects: S3Object[]): Promise<number> {
+    await inParallel(objects, this.concurrency, async (o) => {
+      try {
+        await this.withBackoff(() =>
+          this.client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: bucket, Key: o.key })),
+        );
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+      }
+    });
+    return sum(objects);
   }
 
   /** Retries SlowDown, throttling and 5xx answers and lost connections, backing off exponentially. */
@@ -386,9 +413,19 @@ function isKept(location: string, keep: Set<string>): boolean {
   return false;
 }
 
+const statusOf = (error: unknown) =>
+  (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+
+/** The store does not implement the request (GCS's XML API answers DeleteObjects so, 501 or 400). */
+function isNotImplemented(error: unknown): boolean {
+  const e = error as { name?: string; Code?: string };
+  return e.name === 'NotImplemented' || e.Code === 'NotImplemented' || statusOf(error) === 501;
+}
+
 function isRetryable(error: unknown): boolean {
-  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; code?: string };
-  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (isNotImplemented(error)) return false;
+  const e = error as { name?: string; Code?: string; code?: string };
+  const status = statusOf(error) ?? 0;
   return (
     status >= 500 ||
     status === 429 ||

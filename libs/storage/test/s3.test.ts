@@ -161,6 +161,29 @@ describe('s3 snapshot storage under a store that pushes back (fault-injecting pr
     }
   });
 
+  it('deletes one key at a time on a store without DeleteObjects (GCS’s XML API answers NotImplemented), from the first refusal on', async () => {
+    const proxy = new FaultyS3Proxy(server.port, { slowDowns: 0, failOnce: new Set(), noMultiDelete: true });
+    await proxy.start();
+    const proxied = server.client(proxy.endpoint);
+    try {
+      for (let i = 0; i < 5; i += 1) await put(`s3://snapcat/gcs/root/chk-1/part-${i}`, 10);
+      await put('s3://snapcat/gcs/root/chk-2/part-0', 10);
+      const storage = new S3SnapshotStorage(['s3://snapcat/gcs/root'], proxied, { backoffMs: 1 });
+      expect(await storage.remove({ locations: ['s3://snapcat/gcs/root/chk-1'], stateHandles: [] })).toBe(50);
+      expect(await storage.remove({ locations: ['s3://snapcat/gcs/root/chk-2'], stateHandles: [] })).toBe(10);
+      // Refused once (not retried as a 5xx), then never asked again: one DeleteObject per key (the SDK may
+      // send one again on a connection the proxy dropped).
+      expect(proxy.seen.deleteRequests).toBe(1);
+      expect(proxy.seen.singleDeletes).toBeGreaterThanOrEqual(6);
+      for (let i = 0; i < 5; i += 1)
+        expect(await exists(`s3://snapcat/gcs/root/chk-1/part-${i}`)).toBe(false);
+      expect(await exists('s3://snapcat/gcs/root/chk-2/part-0')).toBe(false);
+    } finally {
+      proxied.destroy();
+      await proxy.stop();
+    }
+  });
+
   it('gives up after its attempts when a key keeps failing: the deletion fails (and the worker retries it later)', async () => {
     const proxy = new FaultyS3Proxy(server.port, { slowDowns: 0, failOnce: new Set() });
     await proxy.start();
