@@ -834,7 +834,9 @@ export class Draft {
   private snapshotDiscarded(event: EventOf<'SnapshotDiscarded'>): void {
     const snapshot = this.snapshot(event.snapshotId);
     snapshot.status = statusOnceDiscarded(snapshot.status);
-    const { deleting, ...done } = snapshot.discard!;
+    // A failed attempt's error goes with its success (the attempts stay counted): a DONE discard showing an
+    // outage's error text read as still failing.
+    const { deleting, error: _failed, retryable: _retry, ...done } = snapshot.discard!;
     if (deleting) this.editRegistry().deletionDone(event.snapshotId, deleting);
     snapshot.discard = { ...done, state: 'DONE', bytesReclaimed: event.bytesReclaimed };
     if (isFinished(snapshot)) this.finish(snapshot.snapshotId);

@@ -133,10 +133,20 @@ describe('snapshotView', () => {
       attempts: 1,
     });
     job.run({ type: 'RequestDiscard', snapshotId: first, reason: 'cleanup', force: true });
+    job.run({ type: 'RecordDiscardFailed', snapshotId: first, error: 'S3 unreachable', retryable: true });
     job.run({ type: 'RecordDiscardCompleted', snapshotId: first, bytesReclaimed: 20 });
+    // Done after a failed attempt: the attempt is counted, its error is not shown as if it still failed.
     expect(snapshotView(job.snapshot(first))).toMatchObject({
       status: 'DISCARDED',
-      discard: { cause: 'USER', reason: 'cleanup', state: 'DONE', bytesReclaimed: 20 },
+      discard: {
+        cause: 'USER',
+        reason: 'cleanup',
+        state: 'DONE',
+        bytesReclaimed: 20,
+        error: null,
+        retryable: null,
+        attempts: 1,
+      },
     });
   });
 });
