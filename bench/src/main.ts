@@ -1022,6 +1022,16 @@ async function benchObjectStorage() {
     target: 'measured',
     met: null,
   });
+  const handles = median(runs.map((r) => r.s3HandlesPerSecond));
+  rows.push({
+    id: 12,
+    name: `deleting the same ${fmt(objects)} objects named as state handles (an orphan sweep's deletion)`,
+    value: `${fmt(handles)} objects/s`,
+    baseline: `the directory's deletion: ${fmt(s3)} objects/s`,
+    result: `ratio ${(handles / s3).toFixed(2)}`,
+    target: 'measured',
+    met: null,
+  });
 }
 
 /**

@@ -43,6 +43,14 @@ export interface S3StorageOptions {
 }
 
 const BATCH = 1000; // DeleteObjects takes at most 1,000 keys
+/**
+ * Keys sought in one directory from this many on are read from its listing, for at most one page per this
+ * many: at worst a few more requests than a HEAD each (a few files in a large `shared/`), at best a thousandth.
+ */
+const LISTED_KEYS_PER_PAGE = 16;
+
+/** S3 lists keys in the byte order of their UTF-8 (not JavaScript's UTF-16 order). */
+const inListingOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
  * Parses an S3 location, refusing anything that could name a key outside the prefix it appears to be
@@ -196,8 +204,8 @@ export class S3SnapshotStorage implements SnapshotStorage {
     const inDirectories = await this.objectsOf({ ...request, stateHandles: [] });
     const directories = request.locations.map((l) => this.confine(l));
     const handles = objects.filter((o) => !directories.some((d) => isUnder(o, d)));
-    const handlesLeft = await inParallel(handles, this.concurrency, (h) => this.listedObject(h));
-    const left = [...inDirectories, ...handlesLeft.filter((o) => o !== undefined)];
+    const handlesLeft = await this.objectsAt(handles, (h) => this.listedObject(h));
+    const left = [...inDirectories, ...handlesLeft.values()];
     if (left.length > 0) {
       throw new Error(
         `${left.length} objects are still there after their deletion (the first: ${url(left[0]!)}): tried again later`,
@@ -255,11 +263,11 @@ export class S3SnapshotStorage implements SnapshotStorage {
       }
     }
     const missing = handles.filter((h) => !found.has(url(h)));
-    const sizes = await inParallel(missing, this.concurrency, (h) => this.sizeOf(h));
-    missing.forEach((h, i) => {
-      const size = sizes[i];
-      if (size !== undefined) found.set(url(h), { ...h, size });
+    const sized = await this.objectsAt(missing, async (h) => {
+      const size = await this.sizeOf(h);
+      return size === undefined ? undefined : { ...h, size };
     });
+    for (const [at, o] of sized) found.set(at, o);
     const keep = new Set((request.keep ?? []).map(normaliseLocation));
     return [...found.values()].filter((o) => !isKept(normaliseLocation(url(o)), keep));
   }
@@ -271,6 +279,11 @@ export class S3SnapshotStorage implements SnapshotStorage {
    * listed here is what a discard deletes and counts.
    */
   private async *list(bucket: string, prefix: string) {
+    for await (const page of this.pages(bucket, prefix)) yield* page;
+  }
+
+  /** The listing's pages; with a `delimiter` (`/`), the objects directly in the prefix only. */
+  private async *pages(bucket: string, prefix: string, delimiter?: string) {
     let token: string | undefined;
     let after: string | undefined;
     for (;;) {
@@ -279,14 +292,18 @@ export class S3SnapshotStorage implements SnapshotStorage {
           new (s3Sdk().ListObjectsV2Command)({
             Bucket: bucket,
             Prefix: prefix,
+            ...(delimiter ? { Delimiter: delimiter } : {}),
             ...(token ? { ContinuationToken: token } : after ? { StartAfter: after } : {}),
           }),
         ),
       );
       const contents = page.Contents ?? [];
-      for (const o of contents) {
-        yield { bucket, key: o.Key!, size: o.Size ?? 0, modified: o.LastModified?.getTime() ?? 0 };
-      }
+      yield contents.map((o) => ({
+        bucket,
+        key: o.Key!,
+        size: o.Size ?? 0,
+        modified: o.LastModified?.getTime() ?? 0,
+      }));
       if (!page.IsTruncated) return;
       const last = contents.at(-1)?.Key;
       if (page.NextContinuationToken && page.NextContinuationToken !== token) {
@@ -299,6 +316,58 @@ export class S3SnapshotStorage implements SnapshotStorage {
         );
       }
     }
+  }
+
+  /**
+   * The objects at exactly these keys that exist, by location. Many keys of one directory (an orphan sweep's,
+   * thousands) are read from a listing of its direct children, 1,000 a request, while that pays: it stops
+   * past the last key sought, or after one page per LISTED_KEYS_PER_PAGE keys sought (a few files in a large
+   * `shared/`); the keys it did not reach, and keys alone in their directory, are looked up one by one.
+   */
+  private async objectsAt(
+    keys: readonly S3Location[],
+    lookUp: (o: S3Location) => Promise<S3Object | undefined>,
+  ): Promise<Map<string, S3Object>> {
+    const found = new Map<string, S3Object>();
+    const byDirectory = new Map<string, S3Location[]>();
+    for (const o of keys) {
+      const directory = `${o.bucket}/${o.key.slice(0, o.key.lastIndexOf('/') + 1)}`;
+      const group = byDirectory.get(directory);
+      if (group) group.push(o);
+      else byDirectory.set(directory, [o]);
+    }
+    const oneByOne: S3Location[] = [];
+    for (const group of byDirectory.values()) {
+      if (group.length < LISTED_KEYS_PER_PAGE) {
+        oneByOne.push(...group);
+        continue;
+      }
+      const { bucket, key } = group[0]!;
+      const sought = new Set(group.map((o) => o.key));
+      const last = [...sought].sort(inListingOrder).at(-1)!;
+      let reached = '';
+      let budget = Math.ceil(group.length / LISTED_KEYS_PER_PAGE);
+      let complete = true; // every key up to `last` listed
+      try {
+        for await (const page of this.pages(bucket, key.slice(0, key.lastIndexOf('/') + 1), '/')) {
+          for (const o of page) if (sought.has(o.key)) found.set(url(o), o);
+          reached = page.at(-1)?.key ?? reached;
+          if (inListingOrder(reached, last) >= 0) break;
+          budget -= 1;
+          if (budget === 0) {
+            complete = false;
+            break;
+          }
+        }
+      } catch {
+        // Not listable (a policy without s3:ListBucket there): each key is looked up, as `lookUp` can.
+        [complete, reached] = [false, ''];
+      }
+      oneByOne.push(...group.filter((o) => !complete && inListingOrder(o.key, reached) > 0));
+    }
+    const looked = await inParallel(oneByOne, this.concurrency, lookUp);
+    for (const o of looked) if (o) found.set(url(o), o);
+    return found;
   }
 
   private async sizeOf(o: S3Location): Promise<number | undefined> {

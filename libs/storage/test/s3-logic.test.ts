@@ -62,7 +62,9 @@ class FakeS3 {
     switch (name) {
       case 'ListObjectsV2Command': {
         const prefix = `${bucket}/${input.Prefix as string}`;
-        const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+        // With a Delimiter (`/`), the objects directly in the prefix (common prefixes are not needed here).
+        const direct = (k: string) => !input.Delimiter || !k.slice(prefix.length).includes('/');
+        const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix) && direct(k)).sort();
         const start = input.ContinuationToken ? Number(input.ContinuationToken) : 0;
         const page = keys.slice(start, start + this.pageSize);
         const truncated = start + this.pageSize < keys.length;
@@ -302,7 +304,8 @@ describe('S3SnapshotStorage (fake S3 client)', () => {
   });
 
   it('keeps at most `concurrency` requests in flight (8 unless configured)', async () => {
-    const handles = Array.from({ length: 30 }, (_, i) => ({ path: `${ROOT}/shared/h${i}`, sizeBytes: 1 }));
+    // Each alone in its directory: looked up one by one.
+    const handles = Array.from({ length: 30 }, (_, i) => ({ path: `${ROOT}/shared/${i}/h`, sizeBytes: 1 }));
     const byDefault = fresh();
     for (const h of handles) byDefault.s3.put(h.path, 2);
     expect(await byDefault.storage.measure({ locations: [], stateHandles: handles })).toBe(60);
@@ -313,8 +316,31 @@ describe('S3SnapshotStorage (fake S3 client)', () => {
     expect(three.s3.maxInFlight).toBe(3);
     // Fewer items than the limit: one worker per item, and every result in its place.
     const few = fresh();
-    few.s3.put(`${ROOT}/shared/h0`, 2);
+    few.s3.put(`${ROOT}/shared/0/h`, 2);
     expect(await few.storage.measure({ locations: [], stateHandles: handles.slice(0, 2) })).toBe(2);
+  });
+
+  it('reads many handles of one directory (an orphan sweep’s) from its listing, a page per 1,000, not a HEAD and a LIST each', async () => {
+    const { s3, storage } = fresh();
+    const handles = Array.from({ length: 4050 }, (_, i) => ({ path: `${ROOT}/orphans/f${i}`, sizeBytes: 1 }));
+    for (const h of handles.slice(1)) s3.put(h.path, 3); // the first is gone already
+    s3.put(`${ROOT}/orphans/sub/kept`, 5); // below it, not one of them
+    expect(await storage.remove({ locations: [], stateHandles: handles })).toBe(4049 * 3);
+    expect(s3.count('HeadObjectCommand')).toBe(0);
+    // 5 pages to size them, 5 DeleteObjects, 1 page to see them gone (the listing is short then).
+    expect(s3.count('ListObjectsV2Command')).toBe(6);
+    expect([...s3.objects.keys()]).toEqual(['snapcat/root/orphans/sub/kept']);
+  });
+
+  it('a few handles in a large directory: the listing stops after its budget, the rest are looked up by key', async () => {
+    const { s3, storage } = fresh();
+    for (let i = 0; i < 5000; i += 1) s3.put(`${ROOT}/shared/a${String(i).padStart(5, '0')}`, 1);
+    const handles = Array.from({ length: 20 }, (_, i) => ({ path: `${ROOT}/shared/z${i}`, sizeBytes: 1 }));
+    for (const h of handles) s3.put(h.path, 7);
+    expect(await storage.measure({ locations: [], stateHandles: handles })).toBe(140);
+    // ceil(20 / 16) = 2 pages listed (none of them reached), then a HEAD each.
+    expect(s3.count('ListObjectsV2Command')).toBe(2);
+    expect(s3.count('HeadObjectCommand')).toBe(20);
   });
 
   it('retries the keys a batch could not delete, only those, backing off twice as long each time', async () => {
