@@ -8,6 +8,8 @@ import type { LogFn } from './log';
  */
 class RedisHealth {
   private readonly failing = new Set<object>();
+  /** Connections that have been ready: connecting again is reconnecting, which is Redis gone, not a start. */
+  private readonly wereReady = new WeakSet<object>();
   private log: { warn: LogFn; info: LogFn } | undefined;
   private downSince = 0;
   private reportedAt = 0;
@@ -55,7 +57,20 @@ class RedisHealth {
 
   watch(connection: { on(event: string, listener: (...args: unknown[]) => void): unknown; status: string }) {
     connection.on('error', (error) => this.failed(connection, error));
-    connection.on('ready', () => this.recovered(connection));
+    connection.on('ready', () => {
+      this.wereReady.add(connection);
+      this.recovered(connection);
+    });
+  }
+
+  /** A connection closed on purpose no longer says anything of Redis. */
+  forget(connection: object): void {
+    this.failing.delete(connection);
+  }
+
+  /** Whether the connection has been ready since it was made. */
+  wasReady(connection: object): boolean {
+    return this.wereReady.has(connection);
   }
 
   private failed(connection: { status: string }, error: unknown): void {
@@ -89,6 +104,8 @@ export type RedisState = 'ready' | 'connecting' | 'unreachable';
 export function connectionState(connection: { status: string }): RedisState {
   if (!redisHealth.reachable) return 'unreachable';
   if (connection.status === 'ready') return 'ready';
+  // Lost and connecting again (a loaded process may ask before the attempt's error event): unreachable.
+  if (redisHealth.wasReady(connection)) return 'unreachable';
   return ['wait', 'connecting', 'connect'].includes(connection.status) ? 'connecting' : 'unreachable';
 }
 
@@ -162,6 +179,7 @@ export function connectRedis(
 
 /** Closes a connection: politely (QUIT) when Redis answers, at once when it does not. */
 export async function closeRedis(connection: Redis): Promise<void> {
+  redisHealth.forget(connection);
   if (connection.status !== 'ready') return connection.disconnect();
   await Promise.race([connection.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
   connection.disconnect();
