@@ -118,7 +118,7 @@ export async function rebuildReadModel(
   for (const [jobId, at] of deleted) writes.hset(space.deleted, jobId, at);
   writes.set(space.position, formatPosition(position));
   writes.set(space.complete, '1');
-  writes.set(space.directoriesIndexed, '1');
+  writes.set(space.directoriesIndexed, formatPosition(position));
   await writes.exec();
   await redis.set(keys.current, String(version));
   // Readers and projectors look `current` up once a second: the old space stays until they moved on.

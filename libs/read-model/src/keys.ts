@@ -49,11 +49,12 @@ export class ReadModelKeys {
        */
       directories: `${ns}:dirs`,
       /**
-       * Set once `directories` holds every completed snapshot of the space: when the space was started
-       * empty, or by the backfill of a space written before the index existed. `:2` since the index
-       * holds other runs' adopted checkpoints too (a space indexed by the earlier rule is backfilled again).
+       * The position (`position`'s text, or `start`) up to which `directories` holds every completed snapshot
+       * of the space. Written with `position` in each of this release's batches, so a `position` that differs
+       * is one an older release's projector wrote (without index entries) or one from before the index: the
+       * owner lookups answer 503 until the next projector of this release indexes the views again.
        */
-      directoriesIndexed: `${ns}:dirs-indexed:2`,
+      directoriesIndexed: `${ns}:dirs-indexed-at`,
       jobs: `${ns}:jobs`,
       job: (jobId: string) => `${ns}:job:${jobId}`,
       /** Apart from the summary: written only when the tasks change, however often the summary does. */
@@ -66,6 +67,9 @@ export class ReadModelKeys {
   }
 }
 export type KeySpace = ReturnType<ReadModelKeys['space']>;
+
+/** `directoriesIndexed` of a space whose log had no job event yet (no `position`). */
+export const INDEXED_AT_START = 'start';
 
 /** A member of `directories`: the directory, then the job and the id of the completed snapshot it is. */
 export const directoryMember = (directory: string, jobId: string, snapshotId: number): string =>

@@ -22,7 +22,7 @@ import {
   type LogSubscription,
 } from '@snapcat/event-store';
 import { ConsumerBlocks, LeaseLostError, RedisLease, positionBehind, scanKeys } from '@snapcat/runtime';
-import { ReadModelKeys, deleteSpace, type KeySpace } from './keys';
+import { INDEXED_AT_START, ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { indexDirectories, writeJobViews } from './writes';
 
@@ -274,10 +274,10 @@ export class Projector {
     // The origin first: a wipe after it removes it (the next tick sees that), one before it leaves no position.
     await redis.set(space.origin, new Date().toISOString(), 'NX');
     const stored = await redis.get(space.position);
-    if (!(await redis.exists(space.directoriesIndexed))) {
+    if ((await redis.get(space.directoriesIndexed)) !== (stored ?? INDEXED_AT_START)) {
       // A space with no position holds nothing yet, and everything projected into it is indexed as written.
       if (stored !== null) await this.indexDirectoriesOfViews(space);
-      await redis.set(space.directoriesIndexed, '1');
+      await redis.set(space.directoriesIndexed, stored ?? INDEXED_AT_START);
     }
     // The log's end, not its last job event, which on EventStoreDB may lie behind a long tail of other
     // streams' events (a scan backwards); a position past that tail comes with the store's next checkpoint.
@@ -303,12 +303,15 @@ export class Projector {
   }
 
   /**
-   * Indexes the directories of the completed snapshots a space holds (`directories`), from their views: a
-   * space written before the index existed (an upgrade) would otherwise answer that no job owns an imported
-   * snapshot a restore names. Idempotent; the lease is renewed as it goes, and lost, the next holder starts over.
+   * Indexes the directories of the completed snapshots a space holds (`directories`) afresh, from their views:
+   * a space written before the index existed (an upgrade), or in part by an older release's projector during a
+   * rolling upgrade (views without index entries), would otherwise answer that no job owns an imported snapshot
+   * a restore names. The lookups answer 503 meanwhile (`directoriesIndexed` is behind); the lease is renewed as
+   * it goes, and lost, the next holder starts over.
    */
   private async indexDirectoriesOfViews(space: KeySpace): Promise<void> {
     const { redis, log } = this.deps;
+    await redis.del(space.directories);
     let views = 0;
     for await (const keys of scanKeys(redis, `${space.snapshotKeyPrefix('*')}*`)) {
       const texts = await redis.mget(...keys);
@@ -322,7 +325,10 @@ export class Projector {
       views += keys.length;
       if (!(await this.lease.acquire())) throw new LeaseLostError('projector lost its lease while indexing');
     }
-    log.info('projector indexed the directories of the read model written before that index', { views });
+    log.info(
+      'projector indexed the directories of the read model again (written before that index, or by an older release)',
+      { views },
+    );
   }
 
   /** Forgets what a stopped subscription left: its unwritten events come again from the stored position. */
@@ -515,6 +521,7 @@ export class Projector {
       }
       for (const [jobId, at] of deleted) tx.hset(space.deleted, jobId, at);
       tx.set(space.position, formatPosition(position));
+      tx.set(space.directoriesIndexed, formatPosition(position));
       const completes = this.completeAt !== undefined && comparePositions(position, this.completeAt) >= 0;
       if (completes) tx.set(space.complete, '1');
       if ((await tx.exec()) !== null) {

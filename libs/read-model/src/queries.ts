@@ -9,7 +9,7 @@ import {
   type TriggerType,
 } from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
-import { ReadModelKeys, type KeySpace } from './keys';
+import { INDEXED_AT_START, ReadModelKeys, type KeySpace } from './keys';
 import { JOB_FIRST_PAGE_SCRIPT } from './job-first-page-script';
 import type { StoredJobSummary } from './writes';
 
@@ -266,12 +266,18 @@ export class ReadModel {
   /** `jobIdsWithSnapshotIn` for several directories in one round trip: those with a snapshot, each its jobs. */
   async jobIdsWithSnapshotsIn(directories: readonly string[]): Promise<Map<string, string[]> | undefined> {
     const space = await this.space();
-    const reads = this.redis.pipeline().exists(space.complete).exists(space.directoriesIndexed);
+    const reads = this.redis
+      .pipeline()
+      .exists(space.complete)
+      .get(space.position)
+      .get(space.directoriesIndexed);
     for (const directory of directories) {
       reads.zrangebylex(space.directories, `[${directory}\u0000`, `(${directory}\u0001`);
     }
-    const [complete, indexed, ...ranges] = ((await reads.exec()) ?? []).map(([, result]) => result);
-    if (!complete || !indexed) return undefined;
+    const [complete, position, indexedAt, ...ranges] = ((await reads.exec()) ?? []).map(
+      ([, result]) => result,
+    );
+    if (!complete || indexedAt !== (position ?? INDEXED_AT_START)) return undefined;
     const found = new Map<string, string[]>();
     directories.forEach((directory, i) => {
       const members = ranges[i] as string[];

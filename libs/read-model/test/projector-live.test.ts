@@ -1067,6 +1067,16 @@ describe('the index of directories no Flink layout names (decision 0032)', () =>
         ]),
       );
       expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      // A rolling upgrade: an older release's projector held the lease a while and projected that import without
+      // its entry (its batches move `position`, not `directoriesIndexed`). No answer (a 503), rather than one
+      // that leaves the owner out, until a projector of this release indexes the views again.
+      await t.stop();
+      await redis.zrem(space.directories, `${adopted}\u0000${job(5)}\u00001`);
+      await redis.set(space.directoriesIndexed, (await redis.get(space.position))!.replace(/^\d+/, '1'));
+      expect(await t.readModel.jobIdsWithSnapshotsIn([adopted])).toBeUndefined();
+      await t.make().start();
+      expect(await t.readModel.jobIdsWithSnapshotsIn([adopted])).toEqual(new Map([[adopted, [job(5)]]]));
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
     } finally {
       await t.stop();
     }

@@ -89,7 +89,7 @@ describe('ReadModelKeys', () => {
       applied: 'p:rm:v3:applied',
       deleted: 'p:rm:v3:deleted',
       directories: 'p:rm:v3:dirs',
-      directoriesIndexed: 'p:rm:v3:dirs-indexed:2',
+      directoriesIndexed: 'p:rm:v3:dirs-indexed-at',
       jobs: 'p:rm:v3:jobs',
       job: expect.any(Function),
       jobTasks: expect.any(Function),
