@@ -910,9 +910,11 @@ function trigger(decider: Decider, command: CommandOf<'TriggerSnapshot'>): Repli
     });
     return { accepted: false, triggerId: command.triggerId, reason: rejection };
   }
-  if (command.terminate) {
+  if (command.terminate && !state.source) {
     // R65: SchedulerBase.stopWithSavepoint first stops the checkpoint scheduler, which aborts every pending
-    // snapshot (CheckpointCoordinator.stopCheckpointScheduler: CHECKPOINT_COORDINATOR_SUSPEND).
+    // snapshot (CheckpointCoordinator.stopCheckpointScheduler: CHECKPOINT_COORDINATOR_SUSPEND). A managed
+    // job's are Flink's: it aborts those still pending when the stop reaches it, and the mirror records what
+    // it did (a walkthrough's checkpoint, completed in Flink just before the stop, was recorded FAILED).
     abortPending(decider, 'CHECKPOINT_COORDINATOR_SUSPEND');
   }
   const snapshotId = state.nextSnapshotId;

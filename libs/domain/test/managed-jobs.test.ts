@@ -117,6 +117,25 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(job.state.status).toBe('FINISHED');
   });
 
+  it('R65 a stop of a managed job aborts none of its mirrored checkpoints: Flink aborts those still pending, and the mirror records what it did', () => {
+    const job = managed();
+    mirror(job, [report(3, { status: 'IN_PROGRESS', externalPath: null })]);
+    const pending = job.state.flinkCheckpoints.get(3)!;
+    expect(job.snapshot(pending).status).toBe('PENDING');
+    const stop = job.run({
+      type: 'TriggerSnapshot',
+      kind: 'SAVEPOINT',
+      triggerId: 'stop-1',
+      triggerType: 'MANUAL',
+      formatType: 'CANONICAL',
+      terminate: { drain: false },
+    });
+    expect(stop.events.map((e) => e.type)).toEqual(['SnapshotTriggered']);
+    // Flink had completed it before the stop reached it.
+    mirror(job, [report(3)]);
+    expect(job.snapshot(pending)).toMatchObject({ status: 'COMPLETED', flinkCheckpointId: 3 });
+  });
+
   it('R67 a savepoint is completed where Flink wrote it, or failed with Flink’s cause (not counted)', () => {
     const job = managed();
     const first = job.trigger('SAVEPOINT');
