@@ -497,6 +497,23 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(await recorded()).toEqual(before);
   });
 
+  it('R67 a savepoint snapcat takes carries Flink’s figures of it (sizes, completion time) from Flink’s checkpoint history', async () => {
+    const jobId = await managedJob();
+    const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    const savepoint = await snapshotWhen(jobId, taken.body.snapshotId, 'COMPLETED', 15_000);
+    const inFlink = flink
+      .job(jobId)
+      .history.find(
+        (c) => c.checkpointType !== 'CHECKPOINT' && c.directory === localPath(savepoint.externalPath),
+      );
+    expect(inFlink?.stateSize).toBeGreaterThan(0);
+    expect(savepoint).toMatchObject({
+      stateSize: inFlink!.stateSize,
+      checkpointedSize: inFlink!.checkpointedSize,
+      completedAt: new Date(inFlink!.latestAckTimestamp).toISOString(),
+    });
+  }, 60_000);
+
   it('R67 a disposal Flink fails for a savepoint no longer there (an earlier disposal did it, its answer lost) counts as done', async () => {
     const jobId = await managedJob();
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });

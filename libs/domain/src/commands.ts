@@ -252,6 +252,10 @@ export const RecordFlinkSavepoint = z.strictObject({
        * it over and it runs on).
        */
       stopFailure: z.string().max(4096).optional(),
+      /** Flink's figures of it, from its checkpoint history (its operation's answer has none). */
+      stateSize: z.number().int().nonnegative().optional(),
+      checkpointedSize: z.number().int().nonnegative().optional(),
+      latestAckTimestamp: z.number().int().positive().optional(),
     }),
     z.strictObject({ status: z.literal('FAILED'), cause: z.string().max(4096) }),
   ]),

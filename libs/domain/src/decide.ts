@@ -1373,17 +1373,17 @@ function recordFlinkSavepoint(
     );
   }
   if (snapshot.status !== 'PENDING') return { snapshotStatus: snapshot.status, changed: false };
-  if (command.outcome.status === 'COMPLETED') {
-    const reported = { externalPath: command.outcome.location, stateSize: snapshot.stateSize };
-    complete(decider, snapshot, reported, command.outcome.stopFailure === undefined);
+  const { outcome } = command;
+  if (outcome.status === 'COMPLETED') {
+    const reported = {
+      externalPath: outcome.location,
+      stateSize: outcome.stateSize ?? snapshot.stateSize,
+      ...(outcome.checkpointedSize !== undefined ? { checkpointedSize: outcome.checkpointedSize } : {}),
+      ...flinkTime('flinkCompletedAt', outcome.latestAckTimestamp, decider, snapshot.triggeredAt),
+    };
+    complete(decider, snapshot, reported, outcome.stopFailure === undefined);
   } else {
-    fail(
-      decider,
-      snapshot.snapshotId,
-      failureReasonOf(command.outcome.cause),
-      undefined,
-      command.outcome.cause,
-    );
+    fail(decider, snapshot.snapshotId, failureReasonOf(outcome.cause), undefined, outcome.cause);
   }
   return { snapshotStatus: decider.state.snapshots.get(command.snapshotId)!.status, changed: true };
 }
