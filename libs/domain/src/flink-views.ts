@@ -1,5 +1,6 @@
 import { NOT_EXTERNALLY_ADDRESSABLE } from './enum-values';
 import type { CheckpointingConfig } from './schemas';
+import { flinkRetentionPolicy } from './properties';
 import { savepointTypeOf, type JobState, type RestoreRecord, type SnapshotState } from './state';
 
 /*
@@ -320,6 +321,9 @@ export function quantile(sorted: ArrayLike<number>, probability: number): number
 /** Flink's `CheckpointConfigInfo` of the job (CheckpointConfigHandler.createCheckpointConfigInfo). */
 export function flinkCheckpointConfig(state: JobState) {
   const checkpointing: CheckpointingConfig = state.checkpointing;
+  // A managed job's are what Flink reported of it (R67), not snapcat's defaults.
+  const reported = state.flinkRetention;
+  const retention = reported ? flinkRetentionPolicy(reported) : checkpointing.retention;
   return {
     // snapcat records no processing mode: Flink's default.
     mode: 'EXACTLY_ONCE' as const,
@@ -327,14 +331,14 @@ export function flinkCheckpointConfig(state: JobState) {
     // Flink's CheckpointConfig value for "no periodic checkpoints" (decision 0017: not Long.MAX_VALUE, the
     // coordinator's, which JSON parsers of doubles cannot read back as a 64-bit integer).
     interval: -1,
-    timeout: checkpointing.timeoutMs,
+    timeout: reported?.timeoutMs ?? checkpointing.timeoutMs,
     min_pause: checkpointing.minPauseMs,
     max_concurrent: checkpointing.maxConcurrent,
     // CheckpointConfigHandler: enabled unless NEVER_RETAIN_AFTER_TERMINATION, deleted on cancellation
     // unless RETAIN_ON_CANCELLATION (so RETAIN_ON_FAILURE: enabled, deleted on cancellation).
     externalization: {
-      enabled: checkpointing.retention !== 'NEVER_RETAIN_AFTER_TERMINATION',
-      delete_on_cancellation: checkpointing.retention !== 'RETAIN_ON_CANCELLATION',
+      enabled: retention !== 'NEVER_RETAIN_AFTER_TERMINATION',
+      delete_on_cancellation: retention !== 'RETAIN_ON_CANCELLATION',
     },
     // snapcat lays snapshots out as Flink's file-system checkpoint storage does (paths.ts, R14).
     checkpoint_storage: 'FileSystemCheckpointStorage',

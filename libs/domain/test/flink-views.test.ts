@@ -360,4 +360,19 @@ describe("Flink's shapes of a job's snapshots (issue 19 item 5, decision 0017)",
       });
     },
   );
+
+  it('CheckpointConfigInfo of a managed job is what Flink reported of it (retention, timeout), not snapcat’s', () => {
+    const job = new Job().registerManaged(1);
+    expect(job.state.checkpointing.retention).not.toBe('RETAIN_ON_CANCELLATION');
+    job.run({
+      type: 'RecordFlinkCheckpointConfig',
+      externalized: true,
+      deleteOnCancellation: false,
+      timeoutMs: 120_000,
+    });
+    expect(flinkCheckpointConfig(job.state)).toMatchObject({
+      timeout: 120_000,
+      externalization: { enabled: true, delete_on_cancellation: false },
+    });
+  });
 });
