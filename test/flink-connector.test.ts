@@ -497,6 +497,20 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(await recorded()).toEqual(before);
   });
 
+  it('R67 a savepoint of a job Flink does not run fails with Flink’s 404 once it has lasted 15 s, not at its deadline with no cause', async () => {
+    const jobId = newJobId(); // registered as managed, never submitted to Flink
+    const registered = await api.put(`/jobs/${jobId}`, {
+      source: { type: 'flink', cluster: 'local' },
+      storage: { checkpointDir: join(root, 'checkpoints'), savepointDir: join(root, 'savepoints') },
+    });
+    expect(registered.status).toBe(201);
+    const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+    const failed = await snapshotWhen(jobId, taken.body.snapshotId, 'FAILED', 45_000);
+    expect(failed.failureMessage).toMatch(
+      new RegExp(`^Flink does not know job ${jobId} \\(404 for \\d+ s\\): `),
+    );
+  }, 60_000);
+
   it('R67 a savepoint snapcat takes carries Flink’s figures of it (sizes, completion time) from Flink’s checkpoint history', async () => {
     const jobId = await managedJob();
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });

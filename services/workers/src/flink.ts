@@ -610,22 +610,25 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
       triggeredAt ??= Date.now();
       requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
     } catch (error) {
-      if (!refusedByFlink(error)) throw error;
+      // A 404 may pass (a JobManager that took over and has not recovered its jobs yet); one that lasts is a job
+      // Flink does not run (a walkthrough's savepoint stayed PENDING to its deadline, 11 minutes, no cause).
+      const unknownJob = isNotFound(error) && Date.now() - job.timestamp >= UNKNOWN_JOB_GRACE_MS;
+      if (!refusedByFlink(error) && !unknownJob) throw error;
       // Flink answered that it will not take it (a 4xx other than 404, 408 and 429: a request an older or stricter
       // Flink does not accept, credentials it refuses): failed now, with Flink's answer as its cause,
       // rather than sent again until the deadline with no cause recorded.
-      deps.log.warn('flink refused the savepoint', {
-        job: jobId,
-        snapshot: snapshotId,
-        error: error.message,
-      });
+      const message = (error as Error).message;
+      const cause = unknownJob
+        ? `Flink does not know job ${jobId} (404 for ${Math.round((Date.now() - job.timestamp) / 1000)} s): ${message}`
+        : `Flink refused the savepoint: ${message}`;
+      deps.log.warn('flink refused the savepoint', { job: jobId, snapshot: snapshotId, error: message });
       await execute(deps.bus, {
         type: 'RecordFlinkSavepoint',
         jobId,
         snapshotId,
-        outcome: { status: 'FAILED', cause: `Flink refused the savepoint: ${error.message}` },
+        outcome: { status: 'FAILED', cause },
       });
-      return { outcome: 'FAILED', refused: error.message };
+      return { outcome: 'FAILED', refused: message };
     }
     await job.updateData({ ...job.data, requestId, triggeredAt });
   }
@@ -768,6 +771,9 @@ async function savepointSince(
   }
   return taken.externalPath === null ? undefined : { status: 'COMPLETED', location: taken.externalPath };
 }
+
+/** How long a savepoint's trigger may be answered 404 (job not found) before it fails with that answer. */
+const UNKNOWN_JOB_GRACE_MS = 15_000;
 
 const refusedByFlink = (error: unknown): error is FlinkError =>
   error instanceof FlinkError && error.kind === 'rejected' && error.status !== 429;
