@@ -377,3 +377,29 @@ describe('a restored backup of the store while Redis hangs at the start', () => 
     }
   }, 120_000);
 });
+
+describe('the store’s record on the Redis prefix', () => {
+  it('is written again by a running process when Redis lost it (a FLUSHDB), so a store started later is told of this one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-identity-kept-'));
+    const prefix = testPrefix('kept');
+    const redis = connectRedis('redis://127.0.0.1:6379');
+    const service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    });
+    try {
+      await eventually(async () => (await redis.get(`${prefix}:store`)) !== null, 10_000, 'the claim');
+      const store = (await redis.get(`${prefix}:store`))!;
+      await redis.del(`${prefix}:store`, `${prefix}:stores`);
+      await eventually(async () => (await redis.get(`${prefix}:store`)) === store, 10_000, 'recorded again');
+      expect(await redis.hkeys(`${prefix}:stores`)).toEqual([store]);
+      expect(service.logs.join('')).toContain(`Redis lost the record of event store ${store}`);
+    } finally {
+      await service.stop();
+      await closeRedis(redis);
+      await deleteKeys(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

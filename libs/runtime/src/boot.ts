@@ -13,7 +13,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
 import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis, redisHealth } from './redis';
-import { ForeignStateError, claimStoreNamespace, storeNamespace } from './store-namespace';
+import { ForeignStateError, claimStoreNamespace, keepStoreRecorded, storeNamespace } from './store-namespace';
 
 /** The configuration, or a message naming the bad variable and exit code 2. */
 export function loadConfigOrExit(options?: Parameters<typeof loadConfig>[1]): Config {
@@ -84,6 +84,11 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
     logEnd,
     () => wentOn,
   ).finally(() => closeRedis(redis));
+  // Once claimed, kept recorded (a FLUSHDB under the running process took the record with it).
+  void claim.then(
+    () => redisHealth.everyBeat((beat) => keepStoreRecorded(beat, config.queuePrefix, storeId, log)),
+    () => undefined,
+  );
   const refused = (error: ForeignStateError) => {
     log.error(error.message);
     process.stderr.write(`snapcat: ${error.message}\n`);

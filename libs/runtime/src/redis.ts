@@ -14,6 +14,8 @@ class RedisHealth {
   private downSince = 0;
   private reportedAt = 0;
   private beating: Redis | undefined;
+  /** What else runs on each answered beat (`everyBeat`). */
+  private readonly beatTasks: ((connection: Redis) => Promise<void>)[] = [];
 
   /** The log that hears about the changes (set once by the process's composition root). */
   reportTo(log: { warn: LogFn; info: LogFn }): void {
@@ -39,12 +41,18 @@ class RedisHealth {
       try {
         await connection.ping();
         this.recovered(unanswered);
+        for (const task of this.beatTasks) await task(connection);
       } catch (error) {
         if (this.beating === connection) this.failed(unanswered, error);
       }
       setTimeout(() => void beat(), everyMs).unref();
     };
     void beat();
+  }
+
+  /** Runs `task` on the heartbeat's connection after each answered ping (a task's error counts as unanswered). */
+  everyBeat(task: (connection: Redis) => Promise<void>): void {
+    this.beatTasks.push(task);
   }
 
   /** Closes the heartbeat's connection (a private Redis stops only when no other client is connected). */

@@ -178,6 +178,28 @@ export async function claimStoreNamespace(
 }
 
 /**
+ * Records the store on the prefix again when Redis lost that record while the store's processes run (a
+ * FLUSHDB, a failover to an empty replica): without it a second store started on the prefix later is told
+ * nothing of this one's state (neither `refuse` nor the warning), and `snapcat redis stores` leaves it out.
+ * A record of another store is left as it is (that store started since: a second deployment on the prefix).
+ */
+export async function keepStoreRecorded(
+  redis: Redis,
+  prefix: string,
+  storeId: string,
+  log: { warn: LogFn },
+): Promise<void> {
+  const keys = namespaceKeys(prefix);
+  if ((await redis.exists(keys.owner)) > 0) return;
+  await redis.hset(keys.stores, storeId, new Date().toISOString());
+  if ((await redis.set(keys.owner, storeId, 'NX')) === 'OK') {
+    log.warn(
+      `Redis lost the record of event store ${storeId} on prefix '${prefix}' (flushed?): recorded again`,
+    );
+  }
+}
+
+/**
  * This store's namespace against its log: where saved positions lie past the log's end, the state is of
  * another timeline of the store and is dropped, loudly (its consumers rebuild from this log: the read model
  * from the start, the process manager from every job's state, webhooks from their durable checkpoint in
