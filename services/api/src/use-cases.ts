@@ -756,6 +756,10 @@ async function ownersOf(
   // checkpoint) are looked up by every directory they lie in, in one round trip.
   const around = new Map<string, string[]>();
   for (const [location] of named.elsewhere) {
+    // Laid out under a catalogued job's id: that job's (importing a place in its area is refused), held or
+    // refused by requireHoldsOf without Redis (a job restored from another's checkpoint names its files).
+    const area = jobAreaOf(location);
+    if (area !== undefined && (await bus.loadUnlessDeleted(area))?.registered) continue;
     const places = [...placesAround(location)];
     if (!places.some((place) => own.has(place))) around.set(location, places);
   }

@@ -295,6 +295,29 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
   });
 
+  it('an acknowledgement naming files in the checkpoint area of the catalogued job it was restored from asks nobody: it works while Redis is unreachable', async () => {
+    const checkpoint = await complete(http, 'CHECKPOINT');
+    const { body } = await http.get(`${BASE}/jobs/${A}/snapshots/${checkpoint}`).set(as('admin')).expect(200);
+    await rebuildReadModel(fx.store, redis, prefix);
+    const restored = await http
+      .post(`${BASE}/jobs/${B}/restores`)
+      .set(as('admin'))
+      .send({ externalPath: body.externalPath, claimMode: 'LEGACY' });
+    expect(restored.status).toBe(201);
+    reachable = false;
+    const triggered = await http
+      .post(`${BASE}/jobs/${B}/snapshots`)
+      .set(as('admin'))
+      .send({ kind: 'CHECKPOINT' })
+      .expect(202);
+    const shared = join(fx.defaults.checkpointDir, A, 'shared', 'sst-1');
+    const ack = await http
+      .post(`${BASE}/jobs/${B}/snapshots/${triggered.body.snapshotId}/acks`)
+      .set(as('admin'))
+      .send({ taskId: 't', stateHandles: [{ path: shared, sizeBytes: 1, shared: true }] });
+    expect(ack.status).toBe(200);
+  });
+
   it('a restore from the job’s own savepoint asks nobody: it works while Redis is unreachable', async () => {
     const snapshotId = await complete(http, 'SAVEPOINT', B);
     const own = await http.get(`${BASE}/jobs/${B}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
