@@ -69,12 +69,15 @@ export interface Replies {
    * `savepointPath`: where snapcat's manifest lies (R39); `restorePath`: what Flink restores from (R57). A
    * managed job's checkpoint is persisted by a savepoint taken in Flink: `savepointSnapshotId` (R67).
    */
-  PersistSnapshot: {
-    savepointPath: string;
-    restorePath: string;
-    changed: boolean;
-    savepointSnapshotId?: number;
-  };
+  PersistSnapshot:
+    | { savepointPath: string; restorePath: string; changed: boolean; savepointSnapshotId?: undefined }
+    | {
+        /** Where Flink wrote the savepoint; null until it reports it (Flink names the directory). */
+        savepointPath: string | null;
+        restorePath: string | null;
+        changed: boolean;
+        savepointSnapshotId: number;
+      };
   RequestDiscard: { snapshotStatus: SnapshotStatus; changed: boolean };
   RecordDiscardCompleted: { snapshotStatus: SnapshotStatus; changed: boolean };
   RecordDiscardFailed: { snapshotStatus: SnapshotStatus };
@@ -1607,12 +1610,9 @@ function persistManaged(
   const existing = state.triggers.get(triggerId);
   if (existing !== undefined) {
     const savepoint = state.snapshots.get(existing)!;
-    return {
-      savepointPath: savepoint.externalPath,
-      restorePath: savepoint.externalPath,
-      changed: false,
-      savepointSnapshotId: existing,
-    };
+    // Flink names the savepoint's directory: the one snapcat placed at the trigger is a guess until then.
+    const written = savepoint.status === 'COMPLETED' ? savepoint.externalPath : null;
+    return { savepointPath: written, restorePath: written, changed: false, savepointSnapshotId: existing };
   }
   if (state.status !== 'RUNNING') {
     throw new CommandRejected(
@@ -1638,12 +1638,7 @@ function persistManaged(
     externalPath,
     standsFor: checkpoint.snapshotId,
   });
-  return {
-    savepointPath: externalPath,
-    restorePath: externalPath,
-    changed: true,
-    savepointSnapshotId: snapshotId,
-  };
+  return { savepointPath: null, restorePath: null, changed: true, savepointSnapshotId: snapshotId };
 }
 
 function persistTo(

@@ -1070,13 +1070,26 @@ describe('managed jobs, case by case (R67, R68)', () => {
     const checkpoint = job.state.flinkCheckpoints.get(4)!;
     const { reply } = job.run({ type: 'PersistSnapshot', snapshotId: checkpoint, targetDirectory: '/keep' });
     const path = savepointPath('/keep', JOB, `${checkpoint + 1}/persist-${checkpoint}`);
+    // Flink names the directory: no path is answered until it reports one (a guess would never exist).
     expect(reply).toEqual({
-      savepointPath: path,
-      restorePath: path,
+      savepointPath: null,
+      restorePath: null,
       changed: true,
       savepointSnapshotId: checkpoint + 1,
     });
     expect(job.snapshot(checkpoint + 1).externalPath).toBe(path);
+    const written = '/keep/savepoint-012345-fedcbafedcba';
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: checkpoint + 1,
+      outcome: { status: 'COMPLETED', location: written },
+    });
+    expect(job.run({ type: 'PersistSnapshot', snapshotId: checkpoint }).reply).toEqual({
+      savepointPath: written,
+      restorePath: written,
+      changed: false,
+      savepointSnapshotId: checkpoint + 1,
+    });
   });
 });
 

@@ -614,8 +614,11 @@ function snapshotPersistRoutes(): DescribedRoute[] {
                 savepointSnapshotId: z.number().int().positive().meta({
                   description: 'The NATIVE savepoint being taken in Flink for the checkpoint (R67).',
                 }),
-                savepointPath: z.string(),
-                restorePath: z.string(),
+                savepointPath: z.string().nullable().meta({
+                  description:
+                    'Where Flink wrote the savepoint: null until it reports it (Flink names the directory); follow `Location`.',
+                }),
+                restorePath: z.string().nullable(),
                 changed: z.boolean(),
               }),
               'A managed job’s checkpoint: Flink owns it, so a NATIVE savepoint of the job stands for it (R67).',
