@@ -11,6 +11,7 @@ import {
   normaliseLocation,
   placesAround,
   restorePath,
+  restoredDirectory,
   savepointDirectoryOf,
   restorePlan,
   taskHandlesOf,
@@ -320,7 +321,7 @@ function snapshotTakingUseCases({
 /** A snapshot once taken: restored from, persisted, imported, discarded, its state handles. */
 function snapshotLifecycleUseCases(context: UseCaseContext) {
   const { bus, storage, namespaces, requirePlaces, schemas, job, snapshot, run } = context;
-  const { anotherJobsSnapshotAt } = context;
+  const { anotherJobsSnapshotAt, ownersOf } = context;
   return {
     /**
      * R62: the job (re)started from one of its snapshots, from an external path, or from another job's
@@ -372,6 +373,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
       await requireNotAnotherJobs(bus, caller, anotherJobsSnapshotAt, state, input.externalPath);
+      await requireNotInsideAnotherJobs(bus, caller, ownersOf, jobId, input.externalPath);
       const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
@@ -439,6 +441,41 @@ async function requireNotAnotherJobs(
       'job’s discard would delete it under the other. Restore from it instead ' +
       `(POST /api/v1/jobs/${jobId}/restores with fromJobId and its externalPath)`,
   );
+}
+
+/**
+ * A directory inside another job's completed savepoint or imported snapshot is part of it: imported, its
+ * discard would delete files of that snapshot, and that snapshot's discard the whole import (a walkthrough
+ * imported a savepoint's `sub/` and its discard deleted one of the savepoint's acknowledged files). Refused
+ * (409 `another-jobs-snapshot`), as the snapshot itself is; found as an acknowledgement's files are (`ownersOf`).
+ */
+async function requireNotInsideAnotherJobs(
+  bus: CommandBus,
+  caller: Caller,
+  ownersOf: UseCaseContext['ownersOf'],
+  jobId: string,
+  externalPath: string,
+): Promise<void> {
+  const directory = restoredDirectory(externalPath);
+  const savepoint = savepointDirectoryOf(directory);
+  const field = 'body.externalPath';
+  const owners = await ownersOf(jobId, {
+    jobs: new Map(),
+    savepoints: new Map(savepoint ? [[savepoint, field]] : []),
+    elsewhere: new Map(savepoint ? [] : [[directory, field]]),
+  });
+  for (const owner of owners.keys()) {
+    const state = await bus.loadUnlessDeleted(owner);
+    if (!state || !visibleTo(caller, state)) continue; // R55: as an id the catalogue does not hold
+    throw new CommandRejected(
+      'CONFLICT',
+      'externalPath',
+      'another-jobs-snapshot',
+      `${externalPath} lies inside a completed snapshot of job ${owner}: imported, either job’s discard ` +
+        'would delete files of the other. Restore from that snapshot instead (POST /api/v1/jobs/' +
+        `${jobId}/restores with fromJobId)`,
+    );
+  }
 }
 
 /** Another job's completed snapshot a restore starts from, which that job holds for it (decision 0032). */

@@ -339,6 +339,17 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
   });
 
+  it('importing a directory inside it into another job is a 409 (its discard would delete files of the savepoint)', async () => {
+    mkdirSync(join(savepoint.externalPath, 'sub'), { recursive: true });
+    writeFileSync(join(savepoint.externalPath, 'sub', '_metadata'), 'x');
+    const res = await http
+      .post(`${BASE}/jobs/${B}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: join(savepoint.externalPath, 'sub'), kind: 'SAVEPOINT' });
+    expectProblem(res, 409, 'body.externalPath', 'another-jobs-snapshot');
+    expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
+  });
+
   it('importing it into another job is a 409 (either discard would delete it under the other)', async () => {
     const res = await http
       .post(`${BASE}/jobs/${B}/snapshots/import`)
@@ -434,6 +445,17 @@ describe('restores from another job’s imported snapshot by its path alone', ()
       .set(as('admin'))
       .send({ externalPath: nightly, kind: 'SAVEPOINT' });
     expectProblem(res, 409, 'body.externalPath', 'another-jobs-snapshot');
+  });
+
+  it('importing a directory inside another job’s import is a 409 (its discard would delete part of the import)', async () => {
+    mkdirSync(join(nightly, 'sub'), { recursive: true });
+    writeFileSync(join(nightly, 'sub', '_metadata'), 'x');
+    const res = await http
+      .post(`${BASE}/jobs/${B}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: join(nightly, 'sub'), kind: 'SAVEPOINT' });
+    expectProblem(res, 409, 'body.externalPath', 'another-jobs-snapshot');
+    expect(res.body.detail).toContain(`inside a completed snapshot of job ${A}`);
   });
 
   it('a read model whose directories are not indexed yet (written before the index) is a 503, and nothing is written', async () => {
