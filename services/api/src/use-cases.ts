@@ -446,8 +446,9 @@ async function requireNotAnotherJobs(
 /**
  * A directory inside another job's completed savepoint or imported snapshot is part of it: imported, its
  * discard would delete files of that snapshot, and that snapshot's discard the whole import (a walkthrough
- * imported a savepoint's `sub/` and its discard deleted one of the savepoint's acknowledged files). Refused
- * (409 `another-jobs-snapshot`), as the snapshot itself is; found as an acknowledgement's files are (`ownersOf`).
+ * imported a savepoint's `sub/` and its discard deleted one of the savepoint's acknowledged files); restored
+ * from, no hold keeps it. Refused (409 `another-jobs-snapshot`), as importing the snapshot itself is; found as
+ * an acknowledgement's files are (`ownersOf`).
  */
 async function requireNotInsideAnotherJobs(
   bus: CommandBus,
@@ -455,6 +456,7 @@ async function requireNotInsideAnotherJobs(
   ownersOf: UseCaseContext['ownersOf'],
   jobId: string,
   externalPath: string,
+  use: 'imported' | 'restored from' = 'imported',
 ): Promise<void> {
   const directory = restoredDirectory(externalPath);
   const savepoint = savepointDirectoryOf(directory);
@@ -471,9 +473,11 @@ async function requireNotInsideAnotherJobs(
       'CONFLICT',
       'externalPath',
       'another-jobs-snapshot',
-      `${externalPath} lies inside a completed snapshot of job ${owner}: imported, either job’s discard ` +
-        'would delete files of the other. Restore from that snapshot instead (POST /api/v1/jobs/' +
-        `${jobId}/restores with fromJobId)`,
+      `${externalPath} lies inside a completed snapshot of job ${owner}: ${use}, ` +
+        (use === 'imported'
+          ? 'either job’s discard would delete files of the other'
+          : 'no hold would keep it, and that snapshot’s discard deletes it') +
+        `. Restore from that snapshot instead (POST /api/v1/jobs/${jobId}/restores with fromJobId)`,
     );
   }
 }
@@ -550,7 +554,7 @@ async function anotherJobsSnapshotAt(
 
 /** A restore from a path: a limited caller may name only its namespace's; another job's snapshot is held. */
 async function restoreFromPath(
-  { bus, namespaces, anotherJobsSnapshotAt }: UseCaseContext,
+  { bus, namespaces, anotherJobsSnapshotAt, ownersOf }: UseCaseContext,
   caller: Caller,
   command: CommandOf<'RestoreSnapshot'> & { externalPath: string },
 ) {
@@ -563,6 +567,9 @@ async function restoreFromPath(
     namespaces.requireState(caller.principal, externalPath, 'body.externalPath', own);
   }
   const from = await anotherJobsSnapshotAt(state, jobId, externalPath);
+  // Inside another job's snapshot (not its directory): no hold would keep it, and that snapshot's discard
+  // deletes it (a walkthrough restored from an import's subdirectory, then the import's discard deleted it).
+  if (!from) await requireNotInsideAnotherJobs(bus, caller, ownersOf, jobId, externalPath, 'restored from');
   // As with `fromJobId`: the job's snapshot ids continue above the one Flink's metadata of it holds.
   const checkpointId = command.checkpointId ?? from?.checkpointId;
   return restoreHolding(

@@ -458,6 +458,15 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     expect(res.body.detail).toContain(`inside a completed snapshot of job ${A}`);
   });
 
+  it('a restore from a directory inside another job’s import is a 409 (no hold would keep it), and writes nothing', async () => {
+    mkdirSync(join(nightly, 'deep'), { recursive: true });
+    writeFileSync(join(nightly, 'deep', '_metadata'), 'x');
+    const res = await restoreB(join(nightly, 'deep'));
+    expectProblem(res, 409, 'body.externalPath', 'another-jobs-snapshot');
+    expect(res.body.detail).toContain('no hold would keep it');
+    expect((await historyOf(http, B)).map((e) => e.type)).toEqual(['JobRegistered']);
+  });
+
   it('a read model whose directories are not indexed yet (written before the index) is a 503, and nothing is written', async () => {
     const keys = new ReadModelKeys(prefix);
     await redis.del(keys.space(Number(await redis.get(keys.current))).directoriesIndexed);
