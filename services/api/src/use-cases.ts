@@ -155,7 +155,7 @@ interface UseCaseContext {
    * The other jobs what acknowledged files name belongs to, each with the field of its first file: those whose
    * layout they lie in, and the catalogued owners of the savepoint directories they lie in.
    */
-  ownersOf: (jobId: string, named: NamedElsewhere) => Promise<Map<string, string>>;
+  ownersOf: (jobId: string, named: NamedElsewhere) => Promise<Map<string, OwnedFiles>>;
   /**
    * Places a command creates directories in (`[location, field]`, undefined: none named): inside the storage
    * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
@@ -782,19 +782,23 @@ async function ownersOf(
   jobIds: CataloguedJobIds | undefined,
   jobId: string,
   named: NamedElsewhere,
-): Promise<Map<string, string>> {
-  const owners = new Map(named.jobs);
-  if (named.savepoints.size === 0 && named.elsewhere.size === 0) return owners;
-  const add = (owner: string, field: string) => {
-    if (owner !== jobId && !owners.has(owner)) owners.set(owner, field);
+): Promise<Map<string, OwnedFiles>> {
+  const owners = new Map<string, OwnedFiles>();
+  const add = (owner: string, field: string, snapshotId?: number) => {
+    if (owner === jobId) return;
+    const owned = owners.get(owner) ?? { field, snapshots: new Set<number>() };
+    if (snapshotId !== undefined) owned.snapshots.add(snapshotId);
+    owners.set(owner, owned);
   };
+  for (const [owner, field] of named.jobs) add(owner, field);
+  if (named.savepoints.size === 0 && named.elsewhere.size === 0) return owners;
   // A live snapshot's directory of the job's own (the savepoint being acknowledged, the commonest) is no
   // other job's (an import refuses another's): no lookup, which needs Redis and a caught-up read model.
   const own = (await bus.load(jobId)).sharedState.directories;
   for (const [directory, field] of named.savepoints) {
     if (own.has(directory)) continue;
     const found = await otherJobsSnapshotsAt(bus, jobIds, jobId, directory);
-    for (const { owner } of found) add(owner.jobId, field);
+    for (const { owner, snapshot } of found) add(owner.jobId, field, snapshot.snapshotId);
   }
   // Files in no directory Flink's layout names for their owner (an import's, another run's adopted
   // checkpoint) are looked up by every directory they lie in, in one round trip.
@@ -811,9 +815,26 @@ async function ownersOf(
   const found = await jobIds.withSnapshotsIn([...new Set([...around.values()].flat())]);
   for (const [location, places] of around) {
     const field = named.elsewhere.get(location)!;
-    for (const owner of places.flatMap((place) => found.get(place) ?? [])) add(owner, field);
+    for (const place of places) {
+      for (const owner of found.get(place) ?? []) {
+        // The owner's snapshot at that directory (the index names the job; its state names the snapshot).
+        const state = await bus.loadUnlessDeleted(owner);
+        const snapshot = state && completedSnapshotAt(state, place);
+        add(owner, field, snapshot?.snapshotId);
+      }
+    }
   }
   return owners;
+}
+
+/**
+ * Another job's files an acknowledgement names: the field of the first, and the snapshots (savepoints,
+ * imports) whose directories they lie in, each of which this job must hold; none for files of its checkpoint
+ * area, which any hold on its snapshots keeps (they are shared across its checkpoints).
+ */
+interface OwnedFiles {
+  field: string;
+  snapshots: Set<number>;
 }
 
 /**
@@ -866,17 +887,17 @@ function otherJobsNamed(
  * Flink's tasks name another job's files only after restoring from its snapshot (a native savepoint's after a
  * LEGACY or CLAIM restore), and a restore recorded here holds that snapshot, files and all, while this job may
  * use them (decision 0032). An acknowledgement naming such a file with no hold of this job on any of that
- * job's snapshots is refused (409 `restore-recorded`): without it the file would be deleted under the
- * checkpoint that names it.
- * `foreign`: each other job named, with the field of its first file.
+ * job's snapshots (on the very snapshot, for a savepoint's or an import's file) is refused (409
+ * `restore-recorded`): without it the file would be deleted under the checkpoint that names it.
+ * `foreign`: each other job named, with the field of its first file and the snapshots its files lie in.
  */
 async function requireHoldsOf(
   bus: CommandBus,
   caller: Caller,
   jobId: string,
-  foreign: ReadonlyMap<string, string>,
+  foreign: ReadonlyMap<string, OwnedFiles>,
 ) {
-  for (const [owner, field] of foreign) {
+  for (const [owner, { field, snapshots }] of foreign) {
     let state: JobState;
     try {
       state = await bus.load(owner);
@@ -887,9 +908,17 @@ async function requireHoldsOf(
     // Not catalogued, snapcat never deletes its files; held for this job, it keeps them. Another namespace's
     // job is judged as an id the catalogue does not hold (R55, decision 0033: the answer must not tell them
     // apart); its files lie in its namespace's storage, which this caller cannot name.
-    if (!visibleTo(caller, state) || holdsSnapshotFor(state, jobId)) continue;
+    // Files of a savepoint or an import: a hold on that very snapshot (a hold on another of the job's keeps
+    // none of them; a walkthrough's savepoint was discarded under such an acknowledgement).
+    const held =
+      snapshots.size > 0
+        ? [...snapshots].every((id) => state.snapshots.get(id)?.heldBy?.some((h) => h.jobId === jobId))
+        : holdsSnapshotFor(state, jobId);
+    if (!visibleTo(caller, state) || held) continue;
+    const which =
+      snapshots.size > 0 ? `snapshot ${[...snapshots].join(', ')} of ${owner}` : `a snapshot of ${owner}`;
     const detail =
-      `names a file of job ${owner}, and no restore of this job from a snapshot of ${owner} is recorded: ` +
+      `names a file of job ${owner}, and no restore of this job from ${which} is recorded: ` +
       `job ${owner} would delete it while this checkpoint needs it. Record the restore first ` +
       `(POST /api/v1/jobs/${jobId}/restores)`;
     throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [

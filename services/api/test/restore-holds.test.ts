@@ -318,6 +318,29 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect(ack.status).toBe(200);
   });
 
+  it('a hold on one of A’s snapshots does not let B acknowledge files of another (its savepoint): that snapshot must be held', async () => {
+    const checkpoint = await complete(http, 'CHECKPOINT');
+    const { body } = await http.get(`${BASE}/jobs/${A}/snapshots/${checkpoint}`).set(as('admin')).expect(200);
+    await rebuildReadModel(fx.store, redis, prefix);
+    const restored = await http
+      .post(`${BASE}/jobs/${B}/restores`)
+      .set(as('admin'))
+      .send({ externalPath: body.externalPath, claimMode: 'LEGACY' });
+    expect(restored.status).toBe(201);
+    const triggered = await http
+      .post(`${BASE}/jobs/${B}/snapshots`)
+      .set(as('admin'))
+      .send({ kind: 'CHECKPOINT' })
+      .expect(202);
+    await rebuildReadModel(fx.store, redis, prefix);
+    const ack = await http
+      .post(`${BASE}/jobs/${B}/snapshots/${triggered.body.snapshotId}/acks`)
+      .set(as('admin'))
+      .send({ taskId: 't', stateHandles: [{ path: join(savepoint.externalPath, 'sv'), sizeBytes: 1 }] });
+    expectProblem(ack, 409, 'body.stateHandles[0].path', 'restore-recorded');
+    expect(ack.body.detail).toContain(`snapshot ${savepoint.snapshotId} of ${A}`);
+  });
+
   it('a restore from the job’s own savepoint asks nobody: it works while Redis is unreachable', async () => {
     const snapshotId = await complete(http, 'SAVEPOINT', B);
     const own = await http.get(`${BASE}/jobs/${B}/snapshots/${snapshotId}`).set(as('admin')).expect(200);
