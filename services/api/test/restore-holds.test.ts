@@ -295,7 +295,8 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
   });
 
-  it('an acknowledgement naming files in the checkpoint area of the catalogued job it was restored from asks nobody: it works while Redis is unreachable', async () => {
+  /** B restored (LEGACY) from a completed checkpoint of A, which holds it; B's checkpoint triggered since. */
+  const bRestoredFromACheckpoint = async (redisMeanwhile: 'reachable' | 'unreachable') => {
     const checkpoint = await complete(http, 'CHECKPOINT');
     const { body } = await http.get(`${BASE}/jobs/${A}/snapshots/${checkpoint}`).set(as('admin')).expect(200);
     await rebuildReadModel(fx.store, redis, prefix);
@@ -304,37 +305,30 @@ describe('restores from another job’s savepoint by its path alone', () => {
       .set(as('admin'))
       .send({ externalPath: body.externalPath, claimMode: 'LEGACY' });
     expect(restored.status).toBe(201);
-    reachable = false;
+    reachable = redisMeanwhile === 'reachable';
     const triggered = await http
       .post(`${BASE}/jobs/${B}/snapshots`)
       .set(as('admin'))
       .send({ kind: 'CHECKPOINT' })
       .expect(202);
+    if (reachable) await rebuildReadModel(fx.store, redis, prefix);
+    return triggered.body.snapshotId as number;
+  };
+
+  it('an acknowledgement naming files in the checkpoint area of the catalogued job it was restored from asks nobody: it works while Redis is unreachable', async () => {
+    const snapshotId = await bRestoredFromACheckpoint('unreachable');
     const shared = join(fx.defaults.checkpointDir, A, 'shared', 'sst-1');
     const ack = await http
-      .post(`${BASE}/jobs/${B}/snapshots/${triggered.body.snapshotId}/acks`)
+      .post(`${BASE}/jobs/${B}/snapshots/${snapshotId}/acks`)
       .set(as('admin'))
       .send({ taskId: 't', stateHandles: [{ path: shared, sizeBytes: 1, shared: true }] });
     expect(ack.status).toBe(200);
   });
 
   it('a hold on one of A’s snapshots does not let B acknowledge files of another (its savepoint): that snapshot must be held', async () => {
-    const checkpoint = await complete(http, 'CHECKPOINT');
-    const { body } = await http.get(`${BASE}/jobs/${A}/snapshots/${checkpoint}`).set(as('admin')).expect(200);
-    await rebuildReadModel(fx.store, redis, prefix);
-    const restored = await http
-      .post(`${BASE}/jobs/${B}/restores`)
-      .set(as('admin'))
-      .send({ externalPath: body.externalPath, claimMode: 'LEGACY' });
-    expect(restored.status).toBe(201);
-    const triggered = await http
-      .post(`${BASE}/jobs/${B}/snapshots`)
-      .set(as('admin'))
-      .send({ kind: 'CHECKPOINT' })
-      .expect(202);
-    await rebuildReadModel(fx.store, redis, prefix);
+    const snapshotId = await bRestoredFromACheckpoint('reachable');
     const ack = await http
-      .post(`${BASE}/jobs/${B}/snapshots/${triggered.body.snapshotId}/acks`)
+      .post(`${BASE}/jobs/${B}/snapshots/${snapshotId}/acks`)
       .set(as('admin'))
       .send({ taskId: 't', stateHandles: [{ path: join(savepoint.externalPath, 'sv'), sizeBytes: 1 }] });
     expectProblem(ack, 409, 'body.stateHandles[0].path', 'restore-recorded');
