@@ -189,7 +189,11 @@ function usesFilesOf(state: JobState, owner: string, restoredFrom: string | unde
 /** R71, R72: whether one of the job's snapshots is held for the holder job (a restore of it from that one). */
 export function holdsSnapshotFor(state: JobState, holderJobId: string): boolean {
   for (const snapshot of state.snapshots.values()) {
-    if (snapshot.heldBy?.some((hold) => hold.jobId === holderJobId)) return true;
+    if (isHeldFor(snapshot, holderJobId)) return true;
   }
   return false;
 }
+
+/** Whether the snapshot is held for the holder job. */
+export const isHeldFor = (snapshot: SnapshotState | undefined, holderJobId: string): boolean =>
+  snapshot?.heldBy?.some((hold) => hold.jobId === holderJobId) ?? false;

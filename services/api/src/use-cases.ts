@@ -5,6 +5,7 @@ import {
   durationMs,
   grantsNamespace,
   holdsSnapshotFor,
+  isHeldFor,
   isIsoDuration,
   isSharedHandle,
   jobAreaOf,
@@ -912,7 +913,7 @@ async function requireHoldsOf(
     // none of them; a walkthrough's savepoint was discarded under such an acknowledgement).
     const held =
       snapshots.size > 0
-        ? [...snapshots].every((id) => state.snapshots.get(id)?.heldBy?.some((h) => h.jobId === jobId))
+        ? [...snapshots].every((id) => isHeldFor(state.snapshots.get(id), jobId))
         : holdsSnapshotFor(state, jobId);
     if (!visibleTo(caller, state) || held) continue;
     const which =

@@ -34,6 +34,7 @@ import {
 import {
   FlinkError,
   type FlinkCheckpoint,
+  type FlinkCheckpoints,
   type FlinkOperationStatus,
   type FlinkRestClient,
 } from '@snapcat/flink';
@@ -671,7 +672,7 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
 async function savepointFigures(api: FlinkApi, jobId: string, location: string) {
   const stats = await unlessNotFound(api.checkpoints(jobId)).catch(() => undefined);
   const at = normaliseLocation(location);
-  for (const c of [...(stats?.history ?? []), stats?.latest.savepoint]) {
+  for (const c of reportedCheckpoints(stats)) {
     if (!c?.isSavepoint || c.status !== 'COMPLETED' || c.externalPath === null) continue;
     if (normaliseLocation(catalogLocation(c.externalPath)) !== at) continue;
     return {
@@ -681,6 +682,18 @@ async function savepointFigures(api: FlinkApi, jobId: string, location: string) 
     };
   }
   return {};
+}
+
+/**
+ * The checkpoints Flink's statistics report, each once: the history (the last `web.checkpoints.history`), and
+ * the newest savepoint and failure `latest` keeps after they left it (`CheckpointStatsHistory`).
+ */
+function reportedCheckpoints(stats: FlinkCheckpoints | undefined): FlinkCheckpoint[] {
+  const reported = new Map<number, FlinkCheckpoint>();
+  for (const c of [...(stats?.history ?? []), stats?.latest.savepoint, stats?.latest.failed]) {
+    if (c && !reported.has(c.id)) reported.set(c.id, c);
+  }
+  return [...reported.values()];
 }
 
 /** The savepoint operation's state, from Flink's checkpoint history where the operation's answer cannot tell. */
@@ -753,15 +766,9 @@ async function savepointSince(
     const location = normaliseLocation(catalogLocation(path));
     return isWithin(location, target) && !catalogued.has(location);
   };
-  // The history holds the last `web.checkpoints.history` entries; `latest` keeps the newest savepoint and
-  // failure after they left it (`CheckpointStatsHistory`): Flink drops an operation's result 5 minutes after
-  // it ended, by which time its savepoint may be out of a busy job's history.
-  const reported = new Map<number, FlinkCheckpoint>();
-  for (const c of [...(stats?.history ?? []), stats?.latest.savepoint, stats?.latest.failed]) {
-    if (c && !reported.has(c.id)) reported.set(c.id, c);
-  }
-  // The oldest such savepoint: a later one is another trigger's.
-  const taken = [...reported.values()]
+  // Flink drops an operation's result 5 minutes after it ended, by which time its savepoint may be out of a
+  // busy job's history (`latest` keeps it). The oldest such savepoint: a later one is another trigger's.
+  const taken = reportedCheckpoints(stats)
     .sort((a, b) => a.id - b.id)
     .find((c) => c.isSavepoint && c.triggerTimestamp >= triggeredAt - 1_000 && mayBeThis(c.externalPath));
   if (!taken) return undefined;
