@@ -189,6 +189,27 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
       snapshots: { edges: [{ node: { id: 4, sharedStateSize: 6000, privateStateSize: 44 } }] },
     });
   }, 90_000);
+  it('a job registered under the id of a run another job imported from never deletes that import with its own discards', async () => {
+    const [run, importer] = [newJobId(), newJobId()];
+    expect((await api.put(`/jobs/${importer}`, { tasks: ['a'] })).status).toBe(201);
+    // An uncatalogued run's retained checkpoint, imported into another job.
+    const adopted = join(root, 'checkpoints', run, 'chk-1');
+    const metadata = put(join(adopted, '_metadata'), 10);
+    const imported = await api.post(`/jobs/${importer}/snapshots/import`, {
+      externalPath: adopted,
+      kind: 'CHECKPOINT',
+    });
+    expect(imported.status).toBe(201);
+    // The run is registered afterwards under its id: its own chk-1 is the import's directory.
+    expect((await api.put(`/jobs/${run}`, { tasks: ['a'], checkpointing: { numRetained: 1 } })).status).toBe(
+      201,
+    );
+    expect(await checkpoint(run, [put(join(adopted, 'p1'), 11)])).toBe(1);
+    expect(await checkpoint(run, [put(join(root, 'checkpoints', run, 'chk-2', 'p2'), 22)])).toBe(2);
+    await discarded(run, 1);
+    expect(existsSync(metadata.path)).toBe(true);
+    expect(await snapshot(importer, imported.body.snapshotId)).toMatchObject({ status: 'COMPLETED' });
+  }, 60_000);
   it('a job restored from another job’s checkpoint never deletes the files it inherited, and holds that checkpoint while it uses them (decisions 0031, 0032)', async () => {
     const [jobA, jobB] = [newJobId(), newJobId()];
     for (const jobId of [jobA, jobB]) {

@@ -1,6 +1,7 @@
 import {
   completedSnapshotAt,
   jobAreaOf,
+  pendingSnapshotAt,
   restoredDirectory,
   savepointJobPrefixOf,
   type JobState,
@@ -22,17 +23,22 @@ export interface CataloguedJobIds {
    * checkpoint); absent, such a directory's owner is not looked up.
    */
   withSnapshotsIn?(directories: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
+  /**
+   * The same directories a deletion of `locations` (normalised) touches: a location, a directory it lies in,
+   * or one inside it, each with its jobs; as of the newest job event when asked.
+   */
+  withSnapshotsTouching?(locations: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
 }
 
-/** A completed snapshot of another catalogued job, and that job. */
+/** A completed (or pending) snapshot of another catalogued job, and that job. */
 export interface OwnedSnapshot {
   owner: JobState;
   snapshot: SnapshotState;
 }
 
 /**
- * Decision 0032: the other catalogued jobs whose completed snapshot a path (a directory or its `_metadata`)
- * is; not `jobId`'s. In a checkpoint directory the path names its job (`<checkpointDir>/<otherJobId>/chk-<n>`).
+ * Decision 0032: the other catalogued jobs whose completed or pending snapshot a path (a directory or its
+ * `_metadata`) is; not `jobId`'s. In a checkpoint directory the path names its job (`<checkpointDir>/<otherJobId>/chk-<n>`).
  * A savepoint's (`savepoint-<6 characters of the job id>-<12 hex>`, Flink's
  * AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint) names six: every job whose id starts with
  * them is read, since ids chosen by people (PIPELINE_FIXED_JOB_ID) often share them, and the match is the
@@ -52,7 +58,9 @@ export async function otherJobsSnapshotsAt(
   const read = async (candidates: readonly string[]) => {
     for (const candidate of candidates) {
       const owner = await bus.loadUnlessDeleted(candidate);
-      const snapshot = owner && completedSnapshotAt(owner, externalPath);
+      // A pending one is its job's too: its tasks write there, and it will be that job's to delete.
+      const snapshot =
+        owner && (completedSnapshotAt(owner, externalPath) ?? pendingSnapshotAt(owner, externalPath));
       if (!snapshot) continue;
       named = true;
       if (candidate !== jobId) found.push({ owner, snapshot });

@@ -202,6 +202,9 @@ export function deletingSnapshot(registry: SharedStateRegistry, location: string
   return undefined;
 }
 
+/** The directory a location lies in, normalised (`<checkpointDir>/<jobId>` of a `chk-N`). */
+export const parentOf = (location: string): string => normaliseLocation(location).replace(/\/[^/]*$/, '');
+
 /**
  * A normalised location and the directories it lies in, nearest first, down to its bucket or host
  * (`s3://bucket`) or its first directory (`/data`).

@@ -1221,9 +1221,20 @@ export const restoredDirectory = (restorePath: string): string =>
   normaliseLocation(restorePath).replace(/\/_metadata$/, '');
 
 /** The job's completed snapshot whose directory the path is (or whose `_metadata` it names), if any. */
-export function completedSnapshotAt(state: JobState, externalPath: string): SnapshotState | undefined {
+export const completedSnapshotAt = (state: JobState, externalPath: string): SnapshotState | undefined =>
+  snapshotAtAmong(state, state.completed, externalPath);
+
+/** The same among the job's pending snapshots, whose tasks may still be writing there. */
+export const pendingSnapshotAt = (state: JobState, externalPath: string): SnapshotState | undefined =>
+  snapshotAtAmong(state, state.pending, externalPath);
+
+function snapshotAtAmong(
+  state: JobState,
+  ids: Iterable<number>,
+  externalPath: string,
+): SnapshotState | undefined {
   const path = restoredDirectory(externalPath);
-  for (const id of state.completed) {
+  for (const id of ids) {
     const snapshot = state.snapshots.get(id)!;
     if (directoriesOf(snapshot).some((directory) => normaliseLocation(directory) === path)) return snapshot;
   }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   DEFAULT_NAMESPACE,
+  placesAround,
   restorePath,
   type JobStatus,
   type SnapshotKind,
@@ -287,6 +288,32 @@ export class ReadModel {
       found.set(directory, [...new Set(members.map((m) => m.slice(from, m.lastIndexOf('\u0000'))))]);
     });
     return found;
+  }
+
+  /**
+   * The indexed snapshot directories (`jobIdsWithSnapshotsIn`) a deletion of `locations` (normalised) would
+   * touch: a location itself, a directory it lies in, or one inside it; each with its jobs. Undefined when
+   * the answer could leave one out, as there.
+   */
+  async jobIdsWithSnapshotsTouching(
+    locations: readonly string[],
+  ): Promise<Map<string, string[]> | undefined> {
+    const around = new Set<string>();
+    for (const location of locations) for (const place of placesAround(location)) around.add(place);
+    const space = await this.space();
+    const reads = this.redis.pipeline();
+    // `<location>/…` sorts below `<location>0` ('/' + 1): the members of every directory inside it.
+    for (const location of new Set(locations))
+      reads.zrangebylex(space.directories, `[${location}/`, `(${location}0`);
+    const [inside, atOrAround] = await Promise.all([reads.exec(), this.jobIdsWithSnapshotsIn([...around])]);
+    if (!atOrAround) return undefined;
+    for (const [, members] of inside ?? []) {
+      for (const member of members as string[]) {
+        const [directory, jobId] = member.split('\u0000') as [string, string];
+        atOrAround.set(directory, [...new Set([...(atOrAround.get(directory) ?? []), jobId])]);
+      }
+    }
+    return atOrAround;
   }
 
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */

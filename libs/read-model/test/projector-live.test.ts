@@ -1067,6 +1067,26 @@ describe('the index of directories no Flink layout names (decision 0032)', () =>
         ]),
       );
       expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+      // What a deletion touches: the directory itself, one it lies in, one inside it; not one beside it
+      // whose name merely starts alike (`chk-5` is not in `chk-50`, nor `nightly` in `nightly-2`).
+      expect(await t.readModel.jobIdsWithSnapshotsTouching([adopted])).toEqual(
+        new Map([[adopted, [job(5)]]]),
+      );
+      expect(await t.readModel.jobIdsWithSnapshotsTouching([`${adopted}/shared`])).toEqual(
+        new Map([[adopted, [job(5)]]]),
+      );
+      expect(await t.readModel.jobIdsWithSnapshotsTouching(['/data/imports'])).toEqual(
+        new Map([
+          [nightly, [job(4)]],
+          ['/data/imports/nightly-2', [job(3)]],
+        ]),
+      );
+      expect(
+        await t.readModel.jobIdsWithSnapshotsTouching([`${adopted}0`, `/data/c/${'f0'.repeat(16)}/chk`]),
+      ).toEqual(new Map());
+      expect(await t.readModel.jobIdsWithSnapshotsTouching([nightly])).toEqual(
+        new Map([[nightly, [job(4)]]]),
+      );
       // A rolling upgrade: an older release's projector held the lease a while and projected that import without
       // its entry (its batches move `position`, not `directoriesIndexed`). No answer (a 503), rather than one
       // that leaves the owner out, until a projector of this release indexes the views again.

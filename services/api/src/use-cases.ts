@@ -474,7 +474,7 @@ async function requireNotInsideAnotherJobs(
       'CONFLICT',
       'externalPath',
       'another-jobs-snapshot',
-      `${externalPath} lies inside a completed snapshot of job ${owner}: ${use}, ` +
+      `${externalPath} lies inside a snapshot of job ${owner}: ${use}, ` +
         (use === 'imported'
           ? 'either job’s discard would delete files of the other'
           : 'no hold would keep it, and that snapshot’s discard deletes it') +
@@ -546,6 +546,16 @@ async function anotherJobsSnapshotAt(
   // The job's own snapshot is nobody else's: no lookup (which needs Redis) for the commonest restore.
   if (restoring && completedSnapshotAt(restoring, externalPath)) return undefined;
   const found = await otherJobsSnapshotsAt(bus, jobIds, jobId, externalPath);
+  // Not held (only a completed one can be): its job would delete it under the restore, or the import.
+  if (found.some(({ owner, snapshot }) => owner.pending.has(snapshot.snapshotId))) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'externalPath',
+      'snapshot-pending',
+      `${externalPath} names another job's snapshot still in progress: ` +
+        'no hold can keep it for this job before it completes (retry then)',
+    );
+  }
   if (found.length <= 1) return found[0] && restoreSourceOf(found[0].owner, found[0].snapshot);
   const message = `${externalPath} is a completed snapshot of more than one other job: name the one with fromJobId`;
   throw new Problem(409, 'conflict', 'Conflict', message, [
@@ -916,6 +926,15 @@ async function requireHoldsOf(
         ? [...snapshots].every((id) => isHeldFor(state.snapshots.get(id), jobId))
         : holdsSnapshotFor(state, jobId);
     if (!visibleTo(caller, state) || held) continue;
+    const pending = [...snapshots].filter((id) => state.pending.has(id));
+    if (pending.length > 0) {
+      const detail =
+        `names a file of snapshot ${pending.join(', ')} of job ${owner}, still in progress: no hold can keep ` +
+        `it for this job before it completes, and job ${owner} would delete it while this checkpoint needs it`;
+      throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
+        { field, rule: 'snapshot-pending', message: detail },
+      ]);
+    }
     const which =
       snapshots.size > 0 ? `snapshot ${[...snapshots].join(', ')} of ${owner}` : `a snapshot of ${owner}`;
     const detail =

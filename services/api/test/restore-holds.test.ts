@@ -376,6 +376,60 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
   });
 
+  it('a snapshot of A still in progress is nobody else’s yet: restoring from it, importing it or a directory inside it, and acknowledging its files are 409s that write nothing', async () => {
+    const pendingOf = async (kind: 'CHECKPOINT' | 'SAVEPOINT') => {
+      const triggered = await http
+        .post(`${BASE}/jobs/${A}/snapshots`)
+        .set(as('admin'))
+        .send({ kind })
+        .expect(202);
+      const path = (
+        await http
+          .get(`${BASE}/jobs/${A}/snapshots/${triggered.body.snapshotId}`)
+          .set(as('admin'))
+          .expect(200)
+      ).body.externalPath as string;
+      mkdirSync(join(path, 'sub'), { recursive: true });
+      writeFileSync(join(path, '_metadata'), 'x'); // as a run that wrote there before the catalogue knew
+      return { snapshotId: triggered.body.snapshotId as number, path };
+    };
+    const checkpointInProgress = await pendingOf('CHECKPOINT');
+    const savepointInProgress = await pendingOf('SAVEPOINT');
+    await rebuildReadModel(fx.store, redis, prefix);
+    for (const { path } of [savepointInProgress, checkpointInProgress]) {
+      const restored = await http
+        .post(`${BASE}/jobs/${B}/restores`)
+        .set(as('admin'))
+        .send({ externalPath: `${path}/_metadata`, claimMode: 'CLAIM' });
+      expectProblem(restored, 409, 'body.externalPath', 'snapshot-pending');
+    }
+    const imported = (externalPath: string) =>
+      http
+        .post(`${BASE}/jobs/${B}/snapshots/import`)
+        .set(as('admin'))
+        .send({ externalPath, kind: 'SAVEPOINT' });
+    expectProblem(await imported(savepointInProgress.path), 409, 'body.externalPath', 'snapshot-pending');
+    writeFileSync(join(savepointInProgress.path, 'sub', '_metadata'), 'x');
+    expectProblem(
+      await imported(join(savepointInProgress.path, 'sub')),
+      409,
+      'body.externalPath',
+      'another-jobs-snapshot',
+    );
+    const own = await http.post(`${BASE}/jobs/${B}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' });
+    await rebuildReadModel(fx.store, redis, prefix);
+    const ack = await http
+      .post(`${BASE}/jobs/${B}/snapshots/${own.body.snapshotId}/acks`)
+      .set(as('admin'))
+      .send({ taskId: 't', stateHandles: [{ path: join(savepointInProgress.path, 'f'), sizeBytes: 1 }] });
+    expectProblem(ack, 409, 'body.stateHandles[0].path', 'snapshot-pending');
+    expect(ack.body.detail).toContain(
+      `snapshot ${savepointInProgress.snapshotId} of job ${A}, still in progress`,
+    );
+    expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered', 'SnapshotTriggered']);
+    expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
+  });
+
   it('a savepoint two other jobs hold (imported before this check) is a 409 asking for fromJobId', async () => {
     await fx.bus.execute({
       type: 'ImportSnapshot',
@@ -472,7 +526,7 @@ describe('restores from another job’s imported snapshot by its path alone', ()
       .set(as('admin'))
       .send({ externalPath: join(nightly, 'sub'), kind: 'SAVEPOINT' });
     expectProblem(res, 409, 'body.externalPath', 'another-jobs-snapshot');
-    expect(res.body.detail).toContain(`inside a completed snapshot of job ${A}`);
+    expect(res.body.detail).toContain(`inside a snapshot of job ${A}`);
   });
 
   it('a restore from a directory inside another job’s import is a 409 (no hold would keep it), and writes nothing', async () => {

@@ -16,6 +16,7 @@ import {
   isTerminal,
   isWithin,
   normaliseLocation,
+  parentOf,
   pendingWhere,
   takenInFlink,
   type Command,
@@ -420,7 +421,9 @@ export async function deletedOutOfSight(
  */
 async function restoredFromOtherJob(jobId: string, path: string, deps: FlinkConnectorDeps) {
   const found = await otherJobsSnapshotsAt(deps.bus, deps.catalogued, jobId, path);
-  return found.length === 1 ? found[0]!.owner.jobId : undefined;
+  // Flink restores from completed snapshots only (a pending one has no `_metadata` yet).
+  const completed = found.filter(({ owner, snapshot }) => !owner.pending.has(snapshot.snapshotId));
+  return completed.length === 1 ? completed[0]!.owner.jobId : undefined;
 }
 
 /** Flink answered 404: it has not got the job's statistics, or no longer knows an operation. */
@@ -435,9 +438,6 @@ async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {
     throw error;
   }
 }
-
-/** The directory a location lies in, normalised (`<checkpointDir>/<jobId>` of a `chk-N`). */
-const parentOf = (location: string) => normaliseLocation(location).replace(/\/[^/]*$/, '');
 
 /**
  * What snapcat's storage roots show at a path: `files`, `nothing` left, or `unknown` (outside the roots, or

@@ -2,6 +2,8 @@ import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bu
 import type { Redis } from 'ioredis';
 import {
   discardPlanOf,
+  normaliseLocation,
+  parentOf,
   retentionDue,
   taskHandlesOf,
   type Command,
@@ -20,6 +22,7 @@ import {
   nextFireTime,
   previousFireTime,
   readJobState,
+  type CataloguedJobIds,
   type CommandBus,
 } from '@snapcat/application';
 import { StreamDeletedError, type EventStore } from '@snapcat/event-store';
@@ -51,6 +54,8 @@ export interface ProcessorDeps {
   orphanGraceMs: number;
   deleteOrphans: boolean;
   schedules: ScheduleIndex;
+  /** Whose live snapshots lie where a discard deletes (`otherJobsSnapshotsTouched`). */
+  catalogued: Required<Pick<CataloguedJobIds, 'withSnapshotsTouching'>>;
   /** The process's: the sweep waits while a tick fires (another process's firing has cores of its own). */
   urgent: UrgentWork;
   log: { info: LogFn; warn: LogFn; error: LogFn };
@@ -303,9 +308,11 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps) {
   // of what a live snapshot needs, and an order can be older than a reference made since (or forged).
   const liveNow = planDiscard(state.sharedState, snapshotId, stateHandles, locations, planningJobOf(state));
   const keep = [...new Set([...(orders.keep ?? []), ...liveNow.kept.map((k) => k.path)])];
-  // Bytes are measured without what is kept, so they count only what this discard really deletes.
-  const request = { locations, stateHandles, keep };
   try {
+    const touched = { jobId, locations, stateHandles };
+    keep.push(...(await otherJobsSnapshotsTouched(deps, touched, { snapshot: snapshotId })));
+    // Bytes are measured without what is kept, so they count only what this discard really deletes.
+    const request = { locations, stateHandles, keep };
     let bytes = orders.bytes;
     if (bytes === undefined) {
       bytes = await storage.measure(request);
@@ -326,6 +333,41 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps) {
     if (refused) throw new UnrecoverableError((error as Error).message);
     throw error;
   }
+}
+
+/**
+ * The directories of other jobs' live snapshots a discard (or a stray cleanup) would delete, or delete in:
+ * kept whole. The job's
+ * registry knows its own references only, and what the API refuses up front (an import inside another job's
+ * area or snapshot) leaves cases only the deletion can see: a job registered under the id of a run whose
+ * checkpoint another job imported writes its `chk-N` into that import, and two imports of one directory into
+ * two jobs at once both pass their check. Asked of the read model's index of directories not named for their
+ * job, once it has projected the newest job event; a read model that cannot answer fails the attempt, which
+ * is retried: nothing is deleted on a guess.
+ */
+async function otherJobsSnapshotsTouched(
+  { catalogued, log }: ProcessorDeps,
+  {
+    jobId,
+    locations,
+    stateHandles,
+  }: { jobId: string; locations: readonly string[]; stateHandles: readonly StateHandle[] },
+  logged: { snapshot: number } | { cleanup: number | undefined },
+): Promise<string[]> {
+  const places = new Set(locations.map(normaliseLocation));
+  // A handle's directory stands for it (their directories are few): what lies around it is looked up.
+  for (const handle of stateHandles) places.add(parentOf(handle.path));
+  if (places.size === 0) return [];
+  const found = await catalogued.withSnapshotsTouching([...places]);
+  const others = [...found].filter(([, jobIds]) => jobIds.some((other) => other !== jobId));
+  if (others.length > 0) {
+    log.warn("discard keeps other jobs' live snapshots it would delete", {
+      job: jobId,
+      ...logged,
+      kept: others.map(([directory, jobIds]) => ({ directory, jobs: jobIds.filter((j) => j !== jobId) })),
+    });
+  }
+  return others.map(([directory]) => directory);
 }
 
 /**
@@ -398,7 +440,8 @@ function planned(
  * As for a discard, the store says whether: a tracked cleanup must still be open in it; the handles of one
  * from before decision 0011 (untracked) are planned again on the registry as it is now.
  */
-async function stray(job: Job<StrayJob>, { bus, storage, log }: ProcessorDeps) {
+async function stray(job: Job<StrayJob>, deps: ProcessorDeps) {
+  const { bus, storage, log } = deps;
   const { jobId, cleanupId } = job.data;
   const state = await bus.load(jobId);
   if (managedThroughFlink(state, log, { cleanup: cleanupId })) return { skipped: true };
@@ -429,7 +472,9 @@ async function stray(job: Job<StrayJob>, { bus, storage, log }: ProcessorDeps) {
       });
     }
   }
-  const request = { locations: [], stateHandles: inside };
+  const touched = { jobId, locations: [], stateHandles: inside };
+  const keep = await otherJobsSnapshotsTouched(deps, touched, { cleanup: cleanupId });
+  const request = { locations: [], stateHandles: inside, keep };
   let bytes = job.data.bytes;
   if (bytes === undefined) {
     bytes = await storage.measure(request);

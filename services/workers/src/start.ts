@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import type { CataloguedJobIds, CommandBus } from '@snapcat/application';
+import { recentJobEventPosition, type CataloguedJobIds, type CommandBus } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
 import { ReadModel } from '@snapcat/read-model';
 import {
@@ -62,6 +62,7 @@ export async function startWorkers({
   const flink = new FlinkEnqueuer(queues.flink, redis, prefix, pollMs);
   // Firing periodic savepoints is due on the second: the process manager and the sweep wait while it runs.
   const common = { store, bus, redis, log, urgent: new UrgentWork() };
+  const catalogued = cataloguedJobIds(enqueue, new ReadModel(redis, prefix), store);
   const processManager = new ProcessManager({ ...common, enqueue, flink, keyPrefix: prefix });
   const workers: Worker[] = startProcessors(connection, prefix, {
     ...common,
@@ -70,17 +71,17 @@ export async function startWorkers({
     orphanGraceMs: config.orphanGraceMs,
     deleteOrphans: config.deleteOrphans,
     schedules,
+    catalogued,
   });
   // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
   const clusters = openClusters(config, store);
   const apis: FlinkApis = flinkApis ?? flinkApisFrom(clusters, log);
-  const serves = servesNamespace(clusters);
   workers.push(
     startFlinkWorker(connection, prefix, {
       bus,
       apis,
-      serves,
-      catalogued: cataloguedJobIds(enqueue, new ReadModel(redis, prefix)),
+      serves: servesNamespace(clusters),
+      catalogued,
       pollMs,
       redis,
       keyPrefix: prefix,
@@ -123,15 +124,33 @@ export type RunningWorkers = Awaited<ReturnType<typeof startWorkers>>;
  * (the projector catching up, or none running) fails the poll, which is retried: a restore recorded without
  * its hold would let the owner's discard delete what the job restored from.
  */
-function cataloguedJobIds(enqueue: Enqueuer, readModel: ReadModel): CataloguedJobIds {
+function cataloguedJobIds(
+  enqueue: Enqueuer,
+  readModel: ReadModel,
+  store: EventStore,
+): Required<CataloguedJobIds> {
+  const notIndexed = (places: readonly string[]) =>
+    new Error(
+      `cannot tell whose snapshot ${places.slice(0, 3).join(', ')}${places.length > 3 ? ', …' : ''} is: the read model has not indexed every job yet (is a projector running?)`,
+    );
   return {
     startingWith: (idPrefix) => enqueue.knownJobsStartingWith(idPrefix),
     async withSnapshotsIn(directories) {
       const found = await readModel.jobIdsWithSnapshotsIn(directories);
       if (found) return found;
-      throw new Error(
-        `cannot tell whose snapshot ${directories.join(', ')} is: the read model has not indexed every job yet (is a projector running?)`,
-      );
+      throw notIndexed(directories);
+    },
+    // A deletion asks after the newest job event is projected: an import recorded a moment ago is seen.
+    async withSnapshotsTouching(locations) {
+      const newest = await recentJobEventPosition(store);
+      const found =
+        (!newest || (await readModel.waitFor(newest, CATCH_UP_MS))) &&
+        (await readModel.jobIdsWithSnapshotsTouching(locations));
+      if (found) return found;
+      throw notIndexed(locations);
     },
   };
 }
+
+/** How long a deletion's owner lookup waits for the projection of the newest job event. */
+const CATCH_UP_MS = 5000;
