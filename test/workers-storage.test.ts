@@ -104,21 +104,28 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
     process.stdout.write(`cleanup kill: ${left} of 1000 files left at the kill\n`);
   }, 240_000);
 
-  it('each path-escape trick is refused: spelled outside the roots at the acknowledgement (400), through a link at the discard (SnapshotDiscardFailed, not retryable); the planted file stays', async () => {
+  it('each path-escape trick is refused: spelled outside the roots or through a link at the acknowledgement (400), a link made since at the discard (SnapshotDiscardFailed, not retryable); the planted file stays', async () => {
     const outsideFile = join(dir, 'outside', 'planted');
     writeFileSync(outsideFile, 'keep me');
+    mkdirSync(root, { recursive: true });
     symlinkSync(join(dir, 'outside'), join(root, 'escape-link'));
     symlinkSync(outsideFile, join(root, 'escape-file-link'));
-    // Spelled outside the roots: refused with the acknowledgement, which records nothing.
-    const spelledOutside = [
+    // Spelled outside the roots, or inside and out through a link: refused with the acknowledgement, which
+    // records nothing.
+    await expectAcksRefusedOutsideRoots(api, newJobId(), [
       `${root}/../outside/planted`,
       outsideFile,
       `file://${root}/%2e%2e/outside/planted`,
       `file://${root}/..%2foutside%2fplanted`,
-    ];
-    await expectAcksRefusedOutsideRoots(api, newJobId(), spelledOutside);
-    // Spelled inside, out through a link: only the deletion, which resolves real paths, can tell.
-    const tricks = [join(root, 'escape-link', 'planted'), join(root, 'escape-file-link')];
+      join(root, 'escape-link', 'planted'),
+      join(root, 'escape-file-link'),
+    ]);
+    // Real places when acknowledged, links to the outside file by the discard: only the deletion, which
+    // resolves real paths again, can tell.
+    const tricks = [join(root, 'later-link', 'planted'), join(root, 'later-file-link')];
+    mkdirSync(join(root, 'later-link'));
+    writeFileSync(tricks[0]!, 'own');
+    writeFileSync(tricks[1]!, 'own');
     // One job per trick: several of them name the same file, and within one job the shared-state
     // registry would have only the last snapshot to reference it delete it (the others keep it).
     const jobIds = tricks.map(() => newJobId());
@@ -127,6 +134,12 @@ describe('storage workers: cleanup, path safety, retention, timeouts, manifests 
       await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 10 } });
       expect(await completed(jobId, { kind: 'CHECKPOINT' }, [{ path, sizeBytes: 7 }])).toBe(1);
       await completed(jobId, { kind: 'CHECKPOINT' });
+    }
+    rmSync(join(root, 'later-link'), { recursive: true });
+    rmSync(tricks[1]!);
+    symlinkSync(join(dir, 'outside'), join(root, 'later-link'));
+    symlinkSync(outsideFile, tricks[1]!);
+    for (const jobId of jobIds) {
       expect((await api.post(`/jobs/${jobId}/snapshots/1/discard`, {})).status).toBe(202);
     }
     for (const jobId of jobIds) {

@@ -13,6 +13,7 @@ export async function requireWithinRoots(
   storage: SnapshotStorage,
   location: string | undefined,
   field: string,
+  why?: string,
 ): Promise<void> {
   if (location === undefined) return;
   const within = await storage.isWithinRoots(location).catch((error: NodeJS.ErrnoException) => {
@@ -23,7 +24,37 @@ export async function requireWithinRoots(
     ]);
   });
   if (within) return;
-  throw outsideRoots(field);
+  throw outsideRoots(field, why);
+}
+
+/** Why a path spelled inside the roots is refused when its real path is not that spelling. */
+export const THROUGH_A_LINK =
+  'must lie inside the configured storage roots by its real path too: it passes through a symbolic link ' +
+  'below a root (or is one), so it names the place the link points to, whose own snapshots name it ' +
+  'differently; name that place';
+
+/**
+ * Every state handle of the acknowledgements by its real path too (`isWithinRoots`): a file named through a
+ * symbolic link below a root (a directory on the way, or the file itself) lies where the link points, whose
+ * snapshots name it otherwise, so nothing would keep it for this one; and the deletion refuses such a path,
+ * so this snapshot's discard would fail for good (decision 0042). Each distinct path once, in parallel;
+ * acknowledgements without handles (the hot path) ask nothing. The first refused in order is reported.
+ */
+export async function requireReachedWithoutLinks(
+  storage: SnapshotStorage,
+  acks: readonly { stateHandles: readonly { path: string }[] }[],
+  field: (ack: number, handle: number) => string,
+): Promise<void> {
+  const checks = new Map<string, Promise<void>>();
+  for (const [a, { stateHandles }] of acks.entries()) {
+    for (const [h, { path }] of stateHandles.entries()) {
+      if (!checks.has(path)) checks.set(path, requireWithinRoots(storage, path, field(a, h), THROUGH_A_LINK));
+    }
+  }
+  if (checks.size === 0) return;
+  for (const outcome of await Promise.allSettled(checks.values())) {
+    if (outcome.status === 'rejected') throw outcome.reason;
+  }
 }
 
 export const outsideRoots = (field: string, why = 'must lie inside the configured storage roots') =>

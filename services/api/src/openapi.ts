@@ -328,14 +328,14 @@ function jobStateRoutes(): DescribedRoute[] {
         description:
           'From one of the job’s completed snapshots (`snapshotId`) or any path Flink restores from ' +
           '(`externalPath`; the directory or `_metadata` of one of the job’s own completed snapshots is that ' +
-          'snapshot), in Flink’s claim mode (R62): CLAIM hands the snapshot to the job, which subsumes ' +
-          'and discards it like its own checkpoints; NO_CLAIM and LEGACY leave it the user’s, and after NO_CLAIM ' +
-          'the next checkpoint is FULL (R63). The previous run’s pending snapshots are aborted. GraphQL ' +
-          '`restorePlan` says what to restore from. A completed snapshot of another catalogued job (named by ' +
-          '`fromJobId`, or found from the path: its checkpoint directory names the job, a savepoint directory ' +
-          'six characters of it, looked up in the read model) is held by that job until this one no longer ' +
-          'uses its files (decision 0032): 409 `one-owner` when two other jobs hold the path, 503 while Redis ' +
-          'cannot tell.',
+          'snapshot), in Flink’s claim mode (R62): CLAIM hands the snapshot to the job, which subsumes and ' +
+          'discards it like its own checkpoints; NO_CLAIM and LEGACY leave it the user’s, and after NO_CLAIM the ' +
+          'next checkpoint is FULL (R63). The previous run’s pending snapshots are aborted. GraphQL `restorePlan` ' +
+          'says what to restore from. Another catalogued job’s completed snapshot (`fromJobId`, or found from ' +
+          'the path: a checkpoint directory names the job, a savepoint directory six characters of it) is held ' +
+          'by that job until this one no longer uses its files (decision 0032): 409 `one-owner` when two other ' +
+          'jobs hold the path, 409 `snapshot-pending` for one still in progress (decision 0043), 400 ' +
+          '`within-storage-roots` through a symbolic link below a root, 503 while Redis cannot tell.',
         requestParams: jobPath,
         requestBody: body(schemas.restore, {
           claim: { summary: 'Claim a retained checkpoint', value: { snapshotId: 42, claimMode: 'CLAIM' } },
@@ -502,10 +502,11 @@ function taskReportRoutes(): DescribedRoute[] {
         description:
           "One task's acknowledgement, or an array of them (decided in order, appended together): an array " +
           'answers an array. The last one completes the snapshot. Every state handle must lie inside the ' +
-          'storage roots (400 `within-storage-roots`, decision 0042); one laid out under another catalogued ' +
-          "job's id (`<dir>/<otherJobId>/shared/…`), or in another catalogued job's completed savepoint, needs " +
-          "a restore of this job holding one of that job's snapshots (409 `restore-recorded`, decision 0032; " +
-          "503 while the read model cannot tell a savepoint directory's owner).",
+          'storage roots, by its real path too: no symbolic link below a root (400 `within-storage-roots`, ' +
+          "decision 0042); one laid out under another catalogued job's id (`<dir>/<otherJobId>/shared/…`), or " +
+          "in another catalogued job's completed savepoint, needs a restore of this job holding one of that " +
+          "job's snapshots (409 `restore-recorded`, decision 0032; 409 `snapshot-pending` for a savepoint " +
+          "still in progress, decision 0043; 503 while the read model cannot tell a savepoint directory's owner).",
         requestParams: snapshotPath,
         requestBody: body(z.union([schemas.ack, schemas.acks]), {
           one: {

@@ -35,7 +35,14 @@ import {
 import type { SnapshotStorage } from '@snapcat/storage';
 import type { z } from 'zod';
 import { isLimited, requireScope, type Principal } from './access';
-import { asClientPath, outsideRoots, requireSnapshotDirectory, requireWithinRoots } from './guards';
+import {
+  asClientPath,
+  outsideRoots,
+  requireReachedWithoutLinks,
+  requireSnapshotDirectory,
+  requireWithinRoots,
+  THROUGH_A_LINK,
+} from './guards';
 import { NamespaceStorage, checkpointAreaOf } from './namespace-storage';
 import { Problem } from './problem';
 import { parse, requestSchemas } from './requests';
@@ -281,7 +288,8 @@ function snapshotTakingUseCases({
 
     /**
      * One acknowledgement or an array of them: the acks of one call are one entry of the job's queue, decided
-     * in order and appended together. The hot path: nothing here but the parse and the command.
+     * in order and appended together. The hot path: nothing here but the parse and the command (and, for
+     * acknowledgements naming files, their real paths).
      */
     async acknowledge(caller: Caller, path: unknown, body: unknown) {
       const { jobId, snapshotId } = snapshot(path);
@@ -290,6 +298,7 @@ function snapshotTakingUseCases({
       const field = (ack: number, handle: number) =>
         `body${many ? `[${ack}]` : ''}.stateHandles[${handle}].path`;
       const named = otherJobsNamed(storage, jobId, acks, field);
+      await requireReachedWithoutLinks(storage, acks, field);
       if (isLimited(caller.principal)) {
         await namespaces.requireAcknowledged(caller.principal, jobId, snapshotId, acks, field, () =>
           bus.load(jobId),
@@ -565,7 +574,7 @@ async function anotherJobsSnapshotAt(
 
 /** A restore from a path: a limited caller may name only its namespace's; another job's snapshot is held. */
 async function restoreFromPath(
-  { bus, namespaces, anotherJobsSnapshotAt, ownersOf }: UseCaseContext,
+  { bus, storage, namespaces, anotherJobsSnapshotAt, ownersOf }: UseCaseContext,
   caller: Caller,
   command: CommandOf<'RestoreSnapshot'> & { externalPath: string },
 ) {
@@ -576,6 +585,10 @@ async function restoreFromPath(
   if (state?.registered && isLimited(caller.principal)) {
     const own = namespaces.ownJob(caller.principal, state);
     namespaces.requireState(caller.principal, externalPath, 'body.externalPath', own);
+  }
+  // Through a link below a root it is the place the link points to, whose snapshot no lookup would find.
+  if (storage.spelledWithinRoots(externalPath)) {
+    await requireWithinRoots(storage, externalPath, 'body.externalPath', THROUGH_A_LINK);
   }
   const from = await anotherJobsSnapshotAt(state, jobId, externalPath);
   // Inside another job's snapshot (not its directory): no hold would keep it, and that snapshot's discard

@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
@@ -592,6 +594,32 @@ describe('REST API over HTTP', () => {
       );
       const shown = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
       expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
+    });
+    it('a state handle or a restore path reached through a symbolic link below a root is a 400: it names the place the link points to, whose snapshots name it otherwise', async () => {
+      await register({ tasks: ['a'] });
+      await trigger();
+      // Another job's checkpoint, and a link to it inside this job's area; a link to a file as well.
+      const other = join(fx.dir, 'chk', 'f0'.repeat(16), 'chk-5');
+      mkdirSync(other, { recursive: true });
+      writeFileSync(join(other, '_metadata'), 'x');
+      writeFileSync(join(other, 'sst'), 'x');
+      mkdirSync(join(fx.dir, 'chk', JOB), { recursive: true });
+      symlinkSync(other, join(fx.dir, 'chk', JOB, 'linked'));
+      symlinkSync(join(other, 'sst'), join(fx.dir, 'chk', JOB, 'linked-file'));
+      const real = { path: `${fx.dir}/chk/${JOB}/chk-1/own`, sizeBytes: 1 };
+      for (const path of [`${fx.dir}/chk/${JOB}/linked/sst`, `${fx.dir}/chk/${JOB}/linked-file`]) {
+        const refused = await ack(1, { taskId: 'a', stateHandles: [real, { path, sizeBytes: 1 }] });
+        expectProblem(refused, 400, 'body.stateHandles[1].path', 'within-storage-roots');
+        expect(refused.body.detail).toMatch(/symbolic link/);
+      }
+      const restored = await http
+        .post(`${BASE}/jobs/${JOB}/restores`)
+        .send({ externalPath: `${fx.dir}/chk/${JOB}/linked/_metadata`, claimMode: 'LEGACY' });
+      expectProblem(restored, 400, 'body.externalPath', 'within-storage-roots');
+      const shown = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
+      expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
+      // Named as it really lies, the same files are accepted.
+      expect((await ack(1, { taskId: 'a', stateHandles: [real] })).status).toBe(200);
     });
     it('400 naming the field for a bad ack, a bad item in an array, a bad snapshot id; nothing is written', async () => {
       await register();
