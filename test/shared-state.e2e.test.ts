@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, write
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FlinkTestServer } from './flink/server';
-import { until } from './support/wait';
+import { sleep, until } from './support/wait';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 import { e2eStore } from './support/stores';
@@ -398,6 +398,76 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect((await api.post(`/jobs/${jobA}/snapshots/${savepointId}/discard`, {})).status).toBe(202);
     await discarded(jobA, savepointId);
     expect(existsSync(savepointDir)).toBe(false);
+  }, 60_000);
+});
+
+describe(`a discard while no read model can say whose snapshots lie where it deletes (${STORE} store, decision 0043)`, () => {
+  let dir: string;
+  let store: Awaited<ReturnType<typeof e2eStore>>;
+  const services: RunningService[] = [];
+  const prefix = testPrefix('owners-unknown');
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'snapcat-owners-'));
+    store = await e2eStore(dir);
+  });
+  afterAll(async () => {
+    await Promise.all(services.map((s) => s.stop('SIGKILL')));
+    await store.close();
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('waits, deleting nothing and recording no failure, until a projector has indexed the log; then it completes', async () => {
+    const root = join(dir, 'root');
+    const env = {
+      SNAPCAT_EVENT_STORE: store.connection,
+      SNAPCAT_STORAGE_ROOTS: root,
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    };
+    services.push(await startService({ ...env, SNAPCAT_PROJECTOR: 'off' }));
+    const api = client(services[0]!.url);
+    const jobId = newJobId();
+    expect(
+      (await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } })).status,
+    ).toBe(201);
+    const own = put(join(root, 'checkpoints', jobId, 'chk-1', 'p1'), 11);
+    for (const stateHandles of [[own], []]) {
+      const t = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'CHECKPOINT' });
+      const ack = await api.post(`/jobs/${jobId}/snapshots/${t.body.snapshotId}/acks`, {
+        taskId: 'a',
+        stateHandles,
+      });
+      expect(ack.body).toMatchObject({ snapshotStatus: 'COMPLETED' });
+    }
+    const events = async () =>
+      ((await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as { type: string }[]).map(
+        (e) => e.type,
+      );
+    await until(
+      async () => ((await events()).includes('SnapshotDiscardRequested') ? true : undefined),
+      10_000,
+      'the discard requested',
+    );
+    await until(
+      async () =>
+        services[0]!.logs.some((l) => l.includes('deletions wait for the read model')) ? true : undefined,
+      10_000,
+      'the wait logged',
+    );
+    await sleep(2_000);
+    expect(existsSync(own.path)).toBe(true);
+    expect(await events()).not.toContain('SnapshotDiscardFailed');
+    expect((await api.get(`/jobs/${jobId}/snapshots/1`)).body).toMatchObject({ status: 'DISCARDING' });
+
+    // A projector starts elsewhere: the read model is built, and the discard goes ahead.
+    services.push(await startService({ ...env, SNAPCAT_ROLE: 'api' }));
+    await until(
+      async () => ((await events()).includes('SnapshotDiscarded') ? true : undefined),
+      20_000,
+      'the discard done',
+    );
+    expect(existsSync(own.path)).toBe(false);
+    expect(await events()).not.toContain('SnapshotDiscardFailed');
   }, 60_000);
 });
 

@@ -30,6 +30,14 @@ export interface CataloguedJobIds {
   withSnapshotsTouching?(locations: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
 }
 
+/** The read model cannot tell whose snapshots lie somewhere yet: catching up, not indexed, no projector. */
+export class OwnersUnknownError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OwnersUnknownError';
+  }
+}
+
 /** A completed (or pending) snapshot of another catalogued job, and that job. */
 export interface OwnedSnapshot {
   owner: JobState;

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   discardPlanOf,
@@ -22,6 +22,7 @@ import {
   nextFireTime,
   previousFireTime,
   readJobState,
+  OwnersUnknownError,
   type CataloguedJobIds,
   type CommandBus,
 } from '@snapcat/application';
@@ -84,9 +85,9 @@ export function startProcessors(
 
   const storageWorker = new Worker<DiscardJob | StrayJob | ManifestJob>(
     QUEUES.storage,
-    async (job) => {
-      if (job.name === 'discard') return discard(job as Job<DiscardJob>, deps);
-      if (job.name === 'stray') return stray(job as Job<StrayJob>, deps);
+    async (job, token) => {
+      if (job.name === 'discard') return discard(job as Job<DiscardJob>, deps, token);
+      if (job.name === 'stray') return stray(job as Job<StrayJob>, deps, token);
       if (job.name === 'manifest') return manifest(job as Job<ManifestJob>, deps);
       throw new UnrecoverableError(`unknown storage job ${job.name}`);
     },
@@ -284,7 +285,7 @@ export async function fireDueSavepoints(
  * backup restored beside the live Redis keeps the store's id, so its namespace) or be edited by hand, and
  * the snapshot it names may be live in the store that runs now.
  */
-async function discard(job: Job<DiscardJob>, deps: ProcessorDeps) {
+async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string) {
   const { bus, storage, log } = deps;
   const { jobId, snapshotId } = job.data;
   const state = await bus.load(jobId);
@@ -310,7 +311,7 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps) {
   const keep = [...new Set([...(orders.keep ?? []), ...liveNow.kept.map((k) => k.path)])];
   try {
     const touched = { jobId, locations, stateHandles };
-    keep.push(...(await otherJobsSnapshotsTouched(deps, touched, { snapshot: snapshotId })));
+    keep.push(...(await otherJobsSnapshotsTouched(deps, touched, { snapshot: snapshotId }, { job, token })));
     // Bytes are measured without what is kept, so they count only what this discard really deletes.
     const request = { locations, stateHandles, keep };
     let bytes = orders.bytes;
@@ -322,6 +323,7 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps) {
     await execute(bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: bytes });
     return { bytes };
   } catch (error) {
+    if (error instanceof DelayedError) throw error;
     const refused = error instanceof LocationRefusedError;
     await execute(bus, {
       type: 'RecordDiscardFailed',
@@ -353,12 +355,13 @@ async function otherJobsSnapshotsTouched(
     stateHandles,
   }: { jobId: string; locations: readonly string[]; stateHandles: readonly StateHandle[] },
   logged: { snapshot: number } | { cleanup: number | undefined },
+  queued: Queued,
 ): Promise<string[]> {
   const places = new Set(locations.map(normaliseLocation));
   // A handle's directory stands for it (their directories are few): what lies around it is looked up.
   for (const handle of stateHandles) places.add(parentOf(handle.path));
   if (places.size === 0) return [];
-  const found = await catalogued.withSnapshotsTouching([...places]);
+  const found = await ownersKnown(log, queued, () => catalogued.withSnapshotsTouching([...places]));
   const others = [...found].filter(([, jobIds]) => jobIds.some((other) => other !== jobId));
   if (others.length > 0) {
     log.warn("discard keeps other jobs' live snapshots it would delete", {
@@ -369,6 +372,37 @@ async function otherJobsSnapshotsTouched(
   }
   return others.map(([directory]) => directory);
 }
+
+/**
+ * While the read model cannot say whose snapshots lie where a deletion deletes (a projector catching up after
+ * a failover, none running), the deletion waits its turn again, spending no attempt and recording no failure:
+ * nothing is deleted meanwhile, and the wait is logged, at most every WAITING_SAID_MS per process.
+ */
+async function ownersKnown<T>(
+  log: ProcessorDeps['log'],
+  { job, token }: Queued,
+  ask: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await ask();
+  } catch (error) {
+    if (!(error instanceof OwnersUnknownError)) throw error;
+    if (Date.now() - waitingSaidAt >= WAITING_SAID_MS) {
+      waitingSaidAt = Date.now();
+      log.warn('deletions wait for the read model', { reason: error.message });
+    }
+    await job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token);
+    throw new DelayedError();
+  }
+}
+/** A BullMQ job being processed, and its lock's token (to move it back to the delayed set). */
+interface Queued {
+  job: Job;
+  token: string | undefined;
+}
+const OWNERS_RETRY_MS = 1000;
+const WAITING_SAID_MS = 30_000;
+let waitingSaidAt = -Infinity;
 
 /**
  * The order to carry out: the queue's when the store requested what it deletes; the store's own request
@@ -440,7 +474,7 @@ function planned(
  * As for a discard, the store says whether: a tracked cleanup must still be open in it; the handles of one
  * from before decision 0011 (untracked) are planned again on the registry as it is now.
  */
-async function stray(job: Job<StrayJob>, deps: ProcessorDeps) {
+async function stray(job: Job<StrayJob>, deps: ProcessorDeps, token?: string) {
   const { bus, storage, log } = deps;
   const { jobId, cleanupId } = job.data;
   const state = await bus.load(jobId);
@@ -473,7 +507,7 @@ async function stray(job: Job<StrayJob>, deps: ProcessorDeps) {
     }
   }
   const touched = { jobId, locations: [], stateHandles: inside };
-  const keep = await otherJobsSnapshotsTouched(deps, touched, { cleanup: cleanupId });
+  const keep = await otherJobsSnapshotsTouched(deps, touched, { cleanup: cleanupId }, { job, token });
   const request = { locations: [], stateHandles: inside, keep };
   let bytes = job.data.bytes;
   if (bytes === undefined) {

@@ -1,5 +1,10 @@
 import type { Worker } from 'bullmq';
-import { recentJobEventPosition, type CataloguedJobIds, type CommandBus } from '@snapcat/application';
+import {
+  OwnersUnknownError,
+  recentJobEventPosition,
+  type CataloguedJobIds,
+  type CommandBus,
+} from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
 import { ReadModel } from '@snapcat/read-model';
 import {
@@ -130,7 +135,7 @@ function cataloguedJobIds(
   store: EventStore,
 ): Required<CataloguedJobIds> {
   const notIndexed = (places: readonly string[]) =>
-    new Error(
+    new OwnersUnknownError(
       `cannot tell whose snapshot ${places.slice(0, 3).join(', ')}${places.length > 3 ? ', …' : ''} is: the read model has not indexed every job yet (is a projector running?)`,
     );
   return {
@@ -152,5 +157,8 @@ function cataloguedJobIds(
   };
 }
 
-/** How long a deletion's owner lookup waits for the projection of the newest job event. */
-const CATCH_UP_MS = 5000;
+/**
+ * How long a deletion's owner lookup waits for the projection of the newest job event (the lag is tens of
+ * milliseconds); longer, the deletion waits its turn again (`discard`), with the storage worker's slot free.
+ */
+const CATCH_UP_MS = 2000;
