@@ -9,7 +9,11 @@ export const JobId = z
 /** A snapshot id in a body or a command: a JSON integer, nothing coerced (`"0x10"`, `true`, `"1e3"` are refused). */
 export const SnapshotId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** A snapshot id in a URL's path or query, where it is text: read as a number. */
-export const SnapshotIdParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+export const SnapshotIdParam = z
+  .string()
+  // Decimal digits only: a coerced `0x1`, `1e3` or ` 1` named snapshot 1 or 1000.
+  .regex(/^[1-9][0-9]*$/, { error: 'must be a positive integer in decimal digits' })
+  .pipe(z.coerce.number<string>().int().positive().max(Number.MAX_SAFE_INTEGER));
 /** A task's id as recorded (events keep what was accepted when they were written). */
 export const TaskId = z.string().min(1).max(256);
 

@@ -11,6 +11,9 @@ import type { ForeignStatePolicy } from './store-namespace';
 import { REDIS_CLUSTER_URL } from './redis';
 import { TokenLineError, parseTokenList, type TokenEntry } from './tokens';
 
+/** A period something runs at, or waits: zero would never wait (a queue refuses it, a loop spins). */
+const Interval = IsoDuration.refine((value) => durationMs(value) > 0, { error: 'must be longer than zero' });
+
 const EnvSchema = z.object({
   SNAPCAT_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   SNAPCAT_OPS_PORT: z.preprocess(
@@ -46,8 +49,8 @@ const EnvSchema = z.object({
   SNAPCAT_PROJECTOR: z.enum(['on', 'off']).default('on'),
   SNAPCAT_SHUTDOWN_GRACE: IsoDuration.default('PT10S'),
   SNAPCAT_ON_FOREIGN_READ_MODEL: z.enum(['rebuild', 'refuse']).default('rebuild'),
-  SNAPCAT_RETENTION_SWEEP: IsoDuration.default('PT1M'),
-  SNAPCAT_FLINK_POLL: IsoDuration.default('PT5S'),
+  SNAPCAT_RETENTION_SWEEP: Interval.default('PT1M'),
+  SNAPCAT_FLINK_POLL: Interval.default('PT5S'),
   SNAPCAT_ORPHAN_GRACE: IsoDuration.default('PT24H'),
   SNAPCAT_DELETE_ORPHANS: z.enum(['true', 'false']).default('false'),
   SNAPCAT_DISCARD_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
@@ -72,10 +75,10 @@ const EnvSchema = z.object({
           z.array(IsoDuration, { error: 'must be ISO-8601 durations separated by commas' }).min(1).max(50),
         ),
     ),
-  SNAPCAT_WEBHOOK_TIMEOUT: IsoDuration.default('PT15S'),
+  SNAPCAT_WEBHOOK_TIMEOUT: Interval.default('PT15S'),
   SNAPCAT_WEBHOOK_SECRET_OVERLAP: IsoDuration.default('PT24H'),
   SNAPCAT_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
-  SNAPCAT_WEBHOOK_CHECKPOINT_EVERY: IsoDuration.default('PT1M'),
+  SNAPCAT_WEBHOOK_CHECKPOINT_EVERY: Interval.default('PT1M'),
 });
 
 /**
@@ -365,8 +368,11 @@ function loadTokens(value: string | undefined): TokenEntry[] {
       );
     }
   } else if (!value.includes(':')) {
+    // Not shown: a token pasted where its configuration line belongs would land in the logs.
     throw new ConfigError(
-      `invalid configuration:\n  SNAPCAT_TOKENS: no such file ${value} (or give the lines name:scopes:namespaces:sha256hex)`,
+      'invalid configuration:\n  SNAPCAT_TOKENS: names no existing file and holds no token line ' +
+        '(name:scopes:namespaces:sha256hex, as `snapcat token create` prints on its second line); ' +
+        'the value is not shown, as it may be a token',
     );
   }
   try {

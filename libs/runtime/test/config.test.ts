@@ -81,6 +81,19 @@ describe('configuration from the environment', () => {
     expect(loadConfig({}).onForeignReadModel).toBe('rebuild');
     expect(loadConfig({ SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }).onForeignReadModel).toBe('refuse');
   });
+
+  it('periods the workers run at must be longer than zero (a zero sweep stopped every worker tick)', () => {
+    for (const name of [
+      'SNAPCAT_RETENTION_SWEEP',
+      'SNAPCAT_FLINK_POLL',
+      'SNAPCAT_WEBHOOK_TIMEOUT',
+      'SNAPCAT_WEBHOOK_CHECKPOINT_EVERY',
+    ]) {
+      expect(() => loadConfig({ [name]: 'PT0S' })).toThrow(new RegExp(`${name}: must be longer than zero`));
+      expect(() => loadConfig({ [name]: 'PT0.5S' })).not.toThrow();
+    }
+    expect(loadConfig({ SNAPCAT_RETENTION_SWEEP: 'PT2S' }).retentionSweepMs).toBe(2000);
+  });
 });
 
 describe('SNAPCAT_SECRET_KEY', () => {

@@ -129,7 +129,11 @@ describe('SNAPCAT_TOKENS, SNAPCAT_HOST and SNAPCAT_RATE_LIMIT in the configurati
       }
       expect(message).toMatch(/SNAPCAT_TOKENS \(file .*\): line 3: .*rule format/);
       expect(message).not.toContain(hex('other'));
-      expect(() => loadConfig({ SNAPCAT_TOKENS: join(dir, 'missing') })).toThrow(/no such file/);
+      expect(() => loadConfig({ SNAPCAT_TOKENS: join(dir, 'missing') })).toThrow(/names no existing file/);
+      // A token pasted where its configuration line belongs is never echoed (it would reach the logs).
+      const pasted = newToken();
+      expect(() => loadConfig({ SNAPCAT_TOKENS: pasted })).toThrow(/the value is not shown/);
+      expect(() => loadConfig({ SNAPCAT_TOKENS: pasted })).not.toThrow(new RegExp(pasted.slice(-12)));
       writeFileSync(file, '# nothing\n');
       expect(() => loadConfig({ SNAPCAT_TOKENS: file })).toThrow(/names no token/);
     } finally {

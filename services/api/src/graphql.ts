@@ -136,6 +136,9 @@ export const GRAPHQL_LIMITS = {
   maxDirectives: { n: 20 },
 } as const;
 
+/** A snapshot's path as REST's URL gives it: its id as text, read by the same rule (decimal digits). */
+const snapshotPathOf = (jobId: string, snapshotId: number) => ({ jobId, snapshotId: String(snapshotId) });
+
 /** The header browsers must send with a "simple" request (GET, or a form content type): CSRF prevention. */
 export const CSRF_HEADER = 'x-graphql-csrf';
 
@@ -478,7 +481,7 @@ function snapshotMutations(r: Resolving) {
       { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; targetDirectory?: string },
       context: Context,
     ) => {
-      await execute(readModel, useCases.persist, context, { jobId, snapshotId }, body);
+      await execute(readModel, useCases.persist, context, snapshotPathOf(jobId, snapshotId), body);
       return readModel.snapshot(jobId, snapshotId);
     },
     importSnapshot: async (
@@ -494,7 +497,7 @@ function snapshotMutations(r: Resolving) {
       { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
       context: Context,
     ) => {
-      await execute(readModel, useCases.discard, context, { jobId, snapshotId }, body);
+      await execute(readModel, useCases.discard, context, snapshotPathOf(jobId, snapshotId), body);
       return readModel.snapshot(jobId, snapshotId);
     },
     restoreSnapshot: async (

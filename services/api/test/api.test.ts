@@ -631,11 +631,15 @@ describe('REST API over HTTP', () => {
         400,
         'body.stateHandles[0].path',
       );
-      expectProblem(
-        await http.post(`${BASE}/jobs/${JOB}/snapshots/abc/acks`).send({ taskId: 'a' }),
-        400,
-        'path.snapshotId',
-      );
+      // Decimal digits only: coerced, `0x1`, `1e0`, `+1` or ` 1` named snapshot 1 and `1e3` snapshot 1000.
+      for (const id of ['abc', '0x1', '1e0', '1e3', '1.0', '+1', '%201', '01', '0']) {
+        expectProblem(
+          await http.post(`${BASE}/jobs/${JOB}/snapshots/${id}/acks`).send({ taskId: 'a' }),
+          400,
+          'path.snapshotId',
+        );
+        expectProblem(await http.get(`${BASE}/jobs/${JOB}/snapshots/${id}`), 400, 'path.snapshotId');
+      }
       expectProblem(await ack(1, []), 400, 'body');
       expect((await http.get(`${BASE}/jobs/${JOB}/snapshots/1`)).body.acknowledgedTasks).toBe(0);
     });
