@@ -210,6 +210,86 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(existsSync(metadata.path)).toBe(true);
     expect(await snapshot(importer, imported.body.snapshotId)).toMatchObject({ status: 'COMPLETED' });
   }, 60_000);
+  it('an import whose directory holds a job’s checkpoints written since (registered there, or under the id it names) keeps them at its discard', async () => {
+    const [importer, inside, named] = [newJobId(), newJobId(), newJobId()];
+    expect((await api.put(`/jobs/${importer}`, { tasks: ['a'] })).status).toBe(201);
+    // A job registered with its checkpoints in a directory that another job imports before the job writes.
+    const imported = join(root, 'imports', `x-${importer}`);
+    expect(
+      (await api.put(`/jobs/${inside}`, { tasks: ['a'], storage: { checkpointDir: imported } })).status,
+    ).toBe(201);
+    put(join(imported, '_metadata'), 10);
+    const first = await api.post(`/jobs/${importer}/snapshots/import`, {
+      externalPath: imported,
+      kind: 'SAVEPOINT',
+    });
+    expect(first.status).toBe(201);
+    const insideFiles = [
+      put(join(imported, inside, 'chk-1', '_metadata'), 5),
+      put(join(imported, inside, 'shared', 's'), 6),
+    ];
+    expect(await checkpoint(inside, insideFiles)).toBe(1);
+    // An uncatalogued run's area, imported; the job of that id registered afterwards checkpoints into it.
+    const area = join(root, 'checkpoints', named);
+    put(join(area, '_metadata'), 10);
+    const second = await api.post(`/jobs/${importer}/snapshots/import`, {
+      externalPath: area,
+      kind: 'SAVEPOINT',
+    });
+    expect(second.status).toBe(201);
+    expect((await api.put(`/jobs/${named}`, { tasks: ['a'] })).status).toBe(201);
+    const own = [put(join(area, 'chk-1', '_metadata'), 7), put(join(area, 'shared', 's'), 8)];
+    expect(await checkpoint(named, own)).toBe(1);
+
+    for (const imp of [first, second]) {
+      expect((await api.post(`/jobs/${importer}/snapshots/${imp.body.snapshotId}/discard`, {})).status).toBe(
+        202,
+      );
+      await discarded(importer, imp.body.snapshotId);
+    }
+    for (const file of [...insideFiles, ...own])
+      expect([file.path, existsSync(file.path)]).toEqual([file.path, true]);
+    // The imports' own files went.
+    expect(existsSync(join(imported, '_metadata'))).toBe(false);
+    expect(existsSync(join(area, '_metadata'))).toBe(false);
+  }, 60_000);
+  it('an adopted retained checkpoint keeps its area’s shared files, which its _metadata names: not deleted by the job’s subsumptions nor a stray cleanup', async () => {
+    const jobId = newJobId();
+    expect(
+      (await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } })).status,
+    ).toBe(201);
+    // The previous run under the same id (a fixed job id) left chk-5; its metadata names shared/x-from-run-1.
+    const area = join(root, 'checkpoints', jobId);
+    put(join(area, 'chk-5', '_metadata'), 10);
+    const fromRun1 = put(join(area, 'shared', 'x-from-run-1'), 100);
+    const adopted = await api.post(`/jobs/${jobId}/snapshots/import`, {
+      externalPath: join(area, 'chk-5'),
+      kind: 'CHECKPOINT',
+    });
+    expect(adopted.status).toBe(201);
+    // The new run names the inherited file in one checkpoint, then no more: it would be deleted with it.
+    const a = await checkpoint(jobId, [{ ...fromRun1, shared: true }, put(join(area, `chk-${10}`, 'p'), 1)]);
+    const b = await checkpoint(jobId, [put(join(area, `chk-${11}`, 'p'), 1)]);
+    expect(b).toBeGreaterThan(a);
+    await discarded(jobId, a);
+    expect(existsSync(fromRun1.path)).toBe(true);
+    // A stray acknowledgement naming it is cleaned up without it.
+    const stray = await api.post(`/jobs/${jobId}/snapshots/42/acks`, {
+      taskId: 'a',
+      stateHandles: [fromRun1],
+    });
+    expect(stray.body.result).toBe('UNKNOWN');
+    await until(
+      async () => {
+        const all = (await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as { type: string }[];
+        return all.some((e) => e.type === 'StrayStateDeleted') ? true : undefined;
+      },
+      15_000,
+      'stray cleanup recorded',
+    );
+    expect(existsSync(fromRun1.path)).toBe(true);
+    expect(await snapshot(jobId, adopted.body.snapshotId)).toMatchObject({ status: 'COMPLETED' });
+  }, 60_000);
   it('a job restored from another job’s checkpoint never deletes the files it inherited, and holds that checkpoint while it uses them (decisions 0031, 0032)', async () => {
     const [jobA, jobB] = [newJobId(), newJobId()];
     for (const jobId of [jobA, jobB]) {

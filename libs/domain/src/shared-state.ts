@@ -315,7 +315,46 @@ function partitionHandles(
 export function jobAreaOf(location: string): string | undefined {
   return FLINK_JOB_AREA.exec(location)?.[1];
 }
+
+/** The checkpoint area `<checkpointDir>/<jobId>` itself that a location lies in (`jobAreaOf`), else undefined. */
+export function jobAreaPathOf(location: string): string | undefined {
+  const match = FLINK_JOB_AREA.exec(location);
+  return match ? location.slice(0, match.index + 1 + 32) : undefined;
+}
 const FLINK_JOB_AREA = /\/([0-9a-f]{32})\/(?:chk-\d+|shared|taskowned|dstl)(?:\/|$)/;
+
+/**
+ * The places strictly inside `directory` (normalised) that Flink's layout names for a job other than `jobId`,
+ * among the files found there: a checkpoint area's `chk-N`, `shared`, `taskowned` or `dstl` under another
+ * job's id (the directory may be that area itself, imported before the job was registered), or a savepoint
+ * directory named for another id's first six characters. An imported directory held no such place when it
+ * was imported (R69, `one-snapshot`): one there now was written since, by another job, and the import's
+ * discard must keep it. The import's own name (its `chk-N`, its `savepoint-…`) is never such a place.
+ */
+export function otherJobsPlacesInside(jobId: string, directory: string, files: Iterable<string>): string[] {
+  const places = new Set<string>();
+  for (const file of files) {
+    const path = normaliseLocation(file);
+    if (!path.startsWith(`${directory}/`)) continue;
+    const below = path.slice(directory.length);
+    // Below the directory first (an area inside it), then the whole path (the directory is an area).
+    for (const [offset, text] of [
+      [directory.length, below],
+      [0, path],
+    ] as const) {
+      const match = FLINK_JOB_AREA.exec(text);
+      if (!match || match[1] === jobId) continue;
+      const named = path.slice(0, offset + match.index + match[0].replace(/\/$/, '').length);
+      if (named.startsWith(`${directory}/`)) {
+        places.add(named);
+        break;
+      }
+    }
+    const savepoint = savepointDirectoryOf(below);
+    if (savepoint && savepointJobPrefixOf(below) !== jobId.slice(0, 6)) places.add(directory + savepoint);
+  }
+  return [...places];
+}
 
 /** `<checkpointDir>/<jobId>` of a checkpoint's `chk-N` directory (normalised), else undefined. */
 export function checkpointAreaOf(location: string): string | undefined {

@@ -9,6 +9,7 @@ import {
   jobSummaryView,
   normaliseLocation,
   orderMismatch,
+  otherJobsPlacesInside,
   planDiscard,
   snapshotView,
   unorderedDeletion,
@@ -338,5 +339,46 @@ describe('shared state (Flink SharedStateRegistry): a discard deletes only what 
     const restored = decodeState(JSON.parse(JSON.stringify(encodeState(job.state))))!;
     expect(restored.sharedState).toEqual(job.state.sharedState);
     expect(restored.sharedState.referencedBytes).toBe(210);
+  });
+});
+
+describe('what Flink wrote for other jobs inside an imported directory since its import (decision 0043)', () => {
+  const A = 'a1'.repeat(16);
+  const B = 'b2'.repeat(16);
+  const R = 'c3'.repeat(16);
+
+  it('keeps another job’s checkpoint places and savepoints strictly inside; never the import’s own name', () => {
+    const imported = '/data/imports/x';
+    expect(
+      otherJobsPlacesInside(A, imported, [
+        `${imported}/_metadata`,
+        `${imported}/${B}/chk-1/_metadata`,
+        `${imported}/${B}/shared/sst-1`,
+        `file://${imported}/${B}/taskowned/t`,
+        `${imported}/savepoint-b2b2b2-0123456789ab/_metadata`,
+        `${imported}/${A}/chk-1/_metadata`, // the importing job's own: its registry's to judge
+        `${imported}/savepoint-a1a1a1-0123456789ab/_metadata`,
+        `/data/imports/x2/${B}/chk-1/_metadata`, // beside the directory, not in it
+      ]),
+    ).toEqual([
+      `${imported}/${B}/chk-1`,
+      `${imported}/${B}/shared`,
+      `${imported}/${B}/taskowned`,
+      `${imported}/savepoint-b2b2b2-0123456789ab`,
+    ]);
+  });
+
+  it('an area imported before its job was registered: the job’s chk-N and shared are kept, the import’s files are not', () => {
+    const area = `/data/checkpoints/${R}`;
+    expect(
+      otherJobsPlacesInside(A, area, [`${area}/_metadata`, `${area}/chk-1/p`, `${area}/shared/s`]),
+    ).toEqual([`${area}/chk-1`, `${area}/shared`]);
+  });
+
+  it('another run’s checkpoint adopted by import is the import’s, files and all', () => {
+    const adopted = `/data/checkpoints/${R}/chk-5`;
+    expect(otherJobsPlacesInside(A, adopted, [`${adopted}/_metadata`, `${adopted}/op-1`])).toEqual([]);
+    const savepoint = '/data/savepoints/savepoint-c3c3c3-0123456789ab';
+    expect(otherJobsPlacesInside(A, savepoint, [`${savepoint}/_metadata`])).toEqual([]);
   });
 });

@@ -1,8 +1,13 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  checkpointAreaOf,
+  directoriesNotNamedFor,
   discardPlanOf,
+  importedCheckpointAreas,
+  jobAreaPathOf,
   normaliseLocation,
+  otherJobsPlacesInside,
   parentOf,
   retentionDue,
   taskHandlesOf,
@@ -55,7 +60,7 @@ export interface ProcessorDeps {
   orphanGraceMs: number;
   deleteOrphans: boolean;
   schedules: ScheduleIndex;
-  /** Whose live snapshots lie where a discard deletes (`otherJobsSnapshotsTouched`). */
+  /** Whose live snapshots lie where a discard deletes (`keptForOthers`). */
   catalogued: Required<Pick<CataloguedJobIds, 'withSnapshotsTouching'>>;
   /** The process's: the sweep waits while a tick fires (another process's firing has cores of its own). */
   urgent: UrgentWork;
@@ -310,8 +315,8 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
   const liveNow = planDiscard(state.sharedState, snapshotId, stateHandles, locations, planningJobOf(state));
   const keep = [...new Set([...(orders.keep ?? []), ...liveNow.kept.map((k) => k.path)])];
   try {
-    const touched = { jobId, locations, stateHandles };
-    keep.push(...(await otherJobsSnapshotsTouched(deps, touched, { snapshot: snapshotId }, { job, token })));
+    const touched = { locations, stateHandles };
+    keep.push(...(await keptForOthers(deps, state, touched, { snapshot: snapshotId }, { job, token })));
     // Bytes are measured without what is kept, so they count only what this discard really deletes.
     const request = { locations, stateHandles, keep };
     let bytes = orders.bytes;
@@ -338,39 +343,62 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
 }
 
 /**
- * The directories of other jobs' live snapshots a discard (or a stray cleanup) would delete, or delete in:
- * kept whole. The job's
- * registry knows its own references only, and what the API refuses up front (an import inside another job's
- * area or snapshot) leaves cases only the deletion can see: a job registered under the id of a run whose
- * checkpoint another job imported writes its `chk-N` into that import, and two imports of one directory into
- * two jobs at once both pass their check. Asked of the read model's index of directories not named for their
- * job, once it has projected the newest job event; a read model that cannot answer fails the attempt, which
- * is retried: nothing is deleted on a guess.
+ * What a deletion (a discard, a stray cleanup) keeps that the job's registry cannot know of (decision 0043):
+ * the registry holds its own references only, and what the API refuses up front leaves cases only the
+ * deletion can see.
+ * - Other jobs' live snapshots that the read model's index (directories no Flink layout names for their job:
+ *   imports, adopted runs) finds at, around or inside what is deleted: whole. One in a checkpoint area
+ *   (another run's retained checkpoint adopted by import) keeps that area's `shared/` and `taskowned/` too:
+ *   its `_metadata` may name files there that no acknowledgement listed (a walkthrough's subsumption and a
+ *   stray cleanup deleted them).
+ * - The same two of the areas of the job's own live imported checkpoints (`importedCheckpointAreas`, which
+ *   the index leaves out as named for the job).
+ * - Places Flink's layout names for another job written since inside an imported directory being deleted
+ *   (`otherJobsPlacesInside`, from a listing of it): a job registered with its checkpoints there.
+ * Asked of the read model once it has projected the newest job event (`ownersKnown`).
  */
-async function otherJobsSnapshotsTouched(
-  { catalogued, log }: ProcessorDeps,
-  {
-    jobId,
-    locations,
-    stateHandles,
-  }: { jobId: string; locations: readonly string[]; stateHandles: readonly StateHandle[] },
+async function keptForOthers(
+  deps: ProcessorDeps,
+  state: JobState,
+  { locations, stateHandles }: { locations: readonly string[]; stateHandles: readonly StateHandle[] },
   logged: { snapshot: number } | { cleanup: number | undefined },
   queued: Queued,
 ): Promise<string[]> {
+  const { catalogued, storage, log } = deps;
+  const { jobId } = state;
   const places = new Set(locations.map(normaliseLocation));
-  // A handle's directory stands for it (their directories are few): what lies around it is looked up.
-  for (const handle of stateHandles) places.add(parentOf(handle.path));
-  if (places.size === 0) return [];
+  for (const handle of stateHandles) {
+    // A handle's directory stands for it (their directories are few); its area, for checkpoints adopted there.
+    places.add(parentOf(handle.path));
+    const area = jobAreaPathOf(normaliseLocation(handle.path));
+    if (area) places.add(area);
+  }
+  // Files a retained checkpoint's `_metadata` may name beside its `chk-N`, in its area.
+  const beside = (area: string) => [`${area}/shared`, `${area}/taskowned`];
+  const kept = importedCheckpointAreas(state).flatMap(beside);
+  if (places.size === 0) return kept;
   const found = await ownersKnown(log, queued, () => catalogued.withSnapshotsTouching([...places]));
   const others = [...found].filter(([, jobIds]) => jobIds.some((other) => other !== jobId));
-  if (others.length > 0) {
-    log.warn("discard keeps other jobs' live snapshots it would delete", {
+  const inside: string[] = [];
+  for (const directory of directoriesNotNamedFor(jobId, locations)) {
+    const files: string[] = [];
+    for await (const file of storage.listFiles(directory)) files.push(file.path);
+    inside.push(...otherJobsPlacesInside(jobId, directory, files));
+  }
+  if (others.length > 0 || inside.length > 0) {
+    log.warn("deletion keeps other jobs' live snapshots it would delete", {
       job: jobId,
       ...logged,
       kept: others.map(([directory, jobIds]) => ({ directory, jobs: jobIds.filter((j) => j !== jobId) })),
+      writtenInside: inside,
     });
   }
-  return others.map(([directory]) => directory);
+  const directories = others.map(([directory]) => directory);
+  const adopted = directories.flatMap((directory) => {
+    const area = checkpointAreaOf(directory);
+    return area ? beside(area) : [];
+  });
+  return [...kept, ...directories, ...adopted, ...inside];
 }
 
 /**
@@ -506,8 +534,8 @@ async function stray(job: Job<StrayJob>, deps: ProcessorDeps, token?: string) {
       });
     }
   }
-  const touched = { jobId, locations: [], stateHandles: inside };
-  const keep = await otherJobsSnapshotsTouched(deps, touched, { cleanup: cleanupId }, { job, token });
+  const touched = { locations: [], stateHandles: inside };
+  const keep = await keptForOthers(deps, state, touched, { cleanup: cleanupId }, { job, token });
   const request = { locations: [], stateHandles: inside, keep };
   let bytes = job.data.bytes;
   if (bytes === undefined) {
