@@ -36,6 +36,7 @@ import {
   type SnapshotHold,
   type SnapshotState,
   completedSnapshotAt,
+  flinkCheckpointIdOf,
 } from './state';
 import { restorePlan } from './restore-plan';
 import { inUseByManagedRun } from './holds';
@@ -1323,13 +1324,17 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
     path = addressable;
   }
   const aborted = abortPending(decider, 'CHECKPOINT_COORDINATOR_SUSPEND');
+  // Flink's id of the job's own snapshot, when it is not the snapshot's (an imported `chk-N`): the ids continue
+  // above it, where Flink writes its next checkpoint.
+  const flinkId =
+    snapshotId !== undefined ? flinkCheckpointIdOf(decider.state.snapshots.get(snapshotId)!) : undefined;
+  const checkpointId =
+    snapshotId === undefined ? command.checkpointId : flinkId !== snapshotId ? flinkId : undefined;
   decider.emit({
     type: 'SnapshotRestored',
     ...(snapshotId !== undefined ? { snapshotId } : {}),
     restorePath: path!,
-    ...(snapshotId === undefined && command.checkpointId !== undefined
-      ? { checkpointId: command.checkpointId }
-      : {}),
+    ...(checkpointId !== undefined ? { checkpointId } : {}),
     claimMode: command.claimMode,
     allowNonRestoredState: command.allowNonRestoredState,
     ...(command.fromJobId !== undefined ? { fromJobId: command.fromJobId } : {}),
@@ -1351,7 +1356,7 @@ function ownSnapshotAt(state: JobState, command: CommandOf<'RestoreSnapshot'>): 
   if (command.fromJobId !== undefined || command.externalPath === undefined) return undefined;
   const snapshot = completedSnapshotAt(state, command.externalPath);
   if (!snapshot) return undefined;
-  const checkpointId = snapshot.flinkCheckpointId ?? snapshot.snapshotId;
+  const checkpointId = flinkCheckpointIdOf(snapshot);
   return command.checkpointId === undefined || command.checkpointId === checkpointId
     ? snapshot.snapshotId
     : undefined;

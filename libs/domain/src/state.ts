@@ -730,7 +730,8 @@ export class Draft {
         restoredProperties(event.claimMode, snapshot.properties, state.checkpointing.retention),
       );
     }
-    const restoredId = event.snapshotId ?? event.checkpointId;
+    // Flink's id of what was restored, when the event says (an imported `chk-N`, session 44); else the snapshot's.
+    const restoredId = event.checkpointId ?? event.snapshotId;
     if (restoredId !== undefined) state.nextSnapshotId = Math.max(state.nextSnapshotId, restoredId + 1);
     state.restores = {
       count: state.restores.count + 1,
@@ -1219,6 +1220,19 @@ function removeSorted(ids: number[], id: number): void {
 /** Flink restores from a snapshot's directory or from its `_metadata` file alike: the directory, normalised. */
 export const restoredDirectory = (restorePath: string): string =>
   normaliseLocation(restorePath).replace(/\/_metadata$/, '');
+
+/**
+ * Flink's checkpoint id of a snapshot, which a restore from it continues above (Flink's counter does): the
+ * mirror's, else an imported retained checkpoint's from its `chk-<id>` directory (Flink's
+ * `AbstractFsCheckpointStorageAccess.createCheckpointDirectory`), else the snapshot's own id.
+ */
+export function flinkCheckpointIdOf(
+  snapshot: Pick<SnapshotState, 'snapshotId' | 'flinkCheckpointId' | 'imported' | 'externalPath'>,
+): number {
+  if (snapshot.flinkCheckpointId !== null) return snapshot.flinkCheckpointId;
+  const numbered = snapshot.imported ? /\/chk-(\d+)\/?$/.exec(snapshot.externalPath) : null;
+  return numbered ? Number(numbered[1]) : snapshot.snapshotId;
+}
 
 /** The job's completed snapshot whose directory the path is (or whose `_metadata` it names), if any. */
 export const completedSnapshotAt = (state: JobState, externalPath: string): SnapshotState | undefined =>

@@ -37,6 +37,46 @@ describe('import (R69, R70)', () => {
     expect(importOf(job, '/data/imports/nightly').reply).toMatchObject({ status: 'COMPLETED' });
   });
 
+  it('a restore from an imported retained checkpoint continues above Flink’s id of it (its chk-N), by id or by path', () => {
+    for (const how of ['id', 'path', 'path and checkpointId'] as const) {
+      const job = new Job().register({ tasks: ['a'] });
+      const { reply } = importOf(job, RETAINED, 'CHECKPOINT'); // chk-42, snapshot 1
+      const restore =
+        how === 'id'
+          ? { snapshotId: reply.snapshotId }
+          : { externalPath: `${RETAINED}/_metadata`, ...(how === 'path' ? {} : { checkpointId: 42 }) };
+      const restored = job.run({
+        type: 'RestoreSnapshot',
+        claimMode: 'NO_CLAIM',
+        allowNonRestoredState: false,
+        ...restore,
+      });
+      // The job's own snapshot, as if named by its id (R62), and Flink writes chk-43 next.
+      expect([how, restored.reply]).toEqual([
+        how,
+        expect.objectContaining({ snapshotId: reply.snapshotId, nextSnapshotId: 43 }),
+      ]);
+      expect(restored.events.at(-1)).toMatchObject({
+        type: 'SnapshotRestored',
+        snapshotId: 1,
+        checkpointId: 42,
+      });
+      expect(job.state.restores.latest).toMatchObject({ checkpointId: 42 });
+      expect(job.trigger()).toMatchObject({ snapshotId: 43 });
+    }
+    // A savepoint has no such number: its snapshot id, as before.
+    const job = new Job().register({ tasks: ['a'] });
+    const { reply } = importOf(job, SAVEPOINT);
+    const restored = job.run({
+      type: 'RestoreSnapshot',
+      snapshotId: reply.snapshotId,
+      claimMode: 'NO_CLAIM',
+      allowNonRestoredState: false,
+    });
+    expect(restored.events.at(-1)).not.toHaveProperty('checkpointId');
+    expect(restored.reply).toMatchObject({ nextSnapshotId: reply.snapshotId + 1 });
+  });
+
   it('R69 an imported savepoint gets the next id and completes at once, its path its restorePath', () => {
     const job = new Job().register();
     const first = job.complete();

@@ -22,6 +22,7 @@ import {
   type RestoreStrategy,
   type SavepointSchedule,
   completedSnapshotAt,
+  flinkCheckpointIdOf,
 } from '@snapcat/domain';
 import {
   JobDeletedError,
@@ -668,7 +669,7 @@ async function anotherJobsSnapshot(
 function restoreSourceOf(state: JobState, snapshot: SnapshotState | undefined): RestoredFrom | undefined {
   const path = snapshot ? restorePath(snapshot) : null;
   if (!snapshot || path === null) return undefined;
-  const checkpointId = snapshot.flinkCheckpointId ?? snapshot.snapshotId;
+  const checkpointId = flinkCheckpointIdOf(snapshot);
   return { jobId: state.jobId, snapshotId: snapshot.snapshotId, restorePath: path, checkpointId };
 }
 
