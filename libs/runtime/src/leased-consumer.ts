@@ -17,7 +17,7 @@ export interface LeasedConsumerOptions {
   keyPrefix: string;
   /** For the logs: "process manager", "webhook dispatcher". */
   name: string;
-  log: { warn: LogFn; error: LogFn };
+  log: { info: LogFn; warn: LogFn; error: LogFn };
   leaseMs?: number;
   tickMs?: number;
   /** How long the consumer stands by after the store refused snapcat's credentials (default 30 s). */
@@ -253,6 +253,8 @@ export abstract class LeasedLogConsumer {
         }
         return;
       }
+      // Which process is active is an operator's first question (README: leases taken and lost are logged).
+      const taking = this.subscription === undefined;
       // What this process had saved before asking: a save that lands meanwhile cannot look like a loss.
       const saved = this.saved;
       const epoch = await redis.get(this.keys.epoch);
@@ -278,6 +280,7 @@ export abstract class LeasedLogConsumer {
       this.saved = undefined;
       const from = stored ? parsePosition(stored) : await this.recover();
       this.subscription = await this.subscribeToLog(from);
+      if (taking) log.info(`${name} active: it holds the lease`, { from: stored ?? 'its recovery point' });
     } catch (error) {
       if (ConsumerBlocks.blocks(error)) await this.refused(error);
       else log.error(`${name} tick failed`, { error: String(error) });

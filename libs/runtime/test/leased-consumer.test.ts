@@ -27,12 +27,17 @@ class Recorder extends LeasedLogConsumer {
     /** Saves each event's position, as the real consumers do once they handled it. */
     private readonly saves = false,
     readonly warnings: string[] = [],
+    readonly infos: string[] = [],
   ) {
     super({
       redis,
       keyPrefix,
       name,
-      log: { warn: (msg) => warnings.push(msg), error: (msg) => errors.push(msg) },
+      log: {
+        info: (msg) => infos.push(msg),
+        warn: (msg) => warnings.push(msg),
+        error: (msg) => errors.push(msg),
+      },
       leaseMs: 1000,
       tickMs: 50,
       accessRetryMs: 500,
@@ -249,12 +254,15 @@ describe('a leased log consumer deposed while it handles an event', () => {
     await until(() => warnings.length > 0, 5000);
     expect(await redis.get(`${keyPrefix}:position`)).toBe(successors);
     expect(warnings[0]).toBe('saver lost its lease; standing by');
+    // Taking the lease is said too, each time: which process is active is an operator's first question.
+    expect(saver.infos).toEqual(['saver active: it holds the lease']);
     // The successor's lease lapses without a further save: the saver takes over from the stored position and
     // handles the fourth event again (its save had not landed), without a false alarm of lost writes.
     await until(() => saver.seen.length === 5, 5000);
     expect(saver.seen[4]!.streamId).toBe('s-4');
     await until(() => savedAt(saver, saver.seen[4]), 5000);
     expect(await redis.get(`${keyPrefix}:position`)).toBe(formatPosition(saver.seen[4]!.position));
+    expect(saver.infos).toEqual(['saver active: it holds the lease', 'saver active: it holds the lease']);
     expect(errors).toEqual([]);
   });
 });
