@@ -120,6 +120,8 @@ export class Projector {
   private timer: NodeJS.Timeout | undefined;
   private readonly cache = new Map<string, { state: JobState; revision: bigint }>();
   private readonly lags: number[] = [];
+  /** When this projector first held the lease: the lag counts events appended since. */
+  private activeSince: number | undefined;
   private lagFlush: NodeJS.Timeout | undefined;
   /** Bumped when a subscription ends, so that nothing it left behind is written afterwards. */
   private epoch = 0;
@@ -193,9 +195,10 @@ export class Projector {
     this.ticking = true;
     try {
       if (await this.lease.acquire()) {
-        if (!this.subscription)
+        if (!this.subscription) {
           this.deps.log.info('projector active: it holds the lease', { prefix: this.deps.prefix });
-        else this.refusals.clear(); // subscribed a tick ago, and not refused since
+          this.activeSince ??= Date.now();
+        } else this.refusals.clear(); // subscribed a tick ago, and not refused since
         return await this.follow();
       }
       if (this.subscription) {
@@ -540,7 +543,11 @@ export class Projector {
   private announceWritten(applied: DecodedEvent[]): void {
     const now = Date.now();
     for (const { recorded, event } of applied) {
-      this.lags.push(now - recorded.created.getTime());
+      // Append to visible for what was appended while this projector ran: an event of the history a catch-up
+      // projects (a start, a rebuild after Redis lost the read model) was not waiting on it; its age would
+      // report a months-old log as lagging after every Redis failover (a walkthrough).
+      const created = recorded.created.getTime();
+      if (created >= this.activeSince!) this.lags.push(now - created);
       if (this.announced && comparePositions(recorded.position, this.announced) <= 0) continue;
       this.announced = recorded.position;
       this.deps.publish?.({
