@@ -7,6 +7,7 @@ import {
   STORAGE_ROOT_REFUSED,
   type DeletionRequest,
   type SnapshotStorage,
+  type StateFileRefusal,
   type StoredFile,
 } from './port';
 
@@ -61,6 +62,19 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       if (error instanceof LocationRefusedError) return false;
       throw error;
     }
+  }
+
+  async whyNotStateFile(location: string): Promise<StateFileRefusal | undefined> {
+    let path: string;
+    try {
+      path = await this.confine(location);
+    } catch (error) {
+      if (!(error instanceof LocationRefusedError)) throw error;
+      return { rule: 'within-storage-roots', message: error.message };
+    }
+    const stat = await lstat(path).catch(() => undefined);
+    if (!stat?.isDirectory()) return undefined;
+    return { rule: 'state-file', message: "is a directory: a state handle names a file, as Flink's do" };
   }
 
   async measure(request: DeletionRequest): Promise<number> {

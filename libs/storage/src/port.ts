@@ -45,6 +45,13 @@ export interface SnapshotStorage {
    */
   spelledWithinRoots(location: string): boolean;
   /**
+   * Why a location cannot be an acknowledged state handle, by what the storage holds now (undefined: it can):
+   * outside the roots by its real path (through a symbolic link below a root), or a directory (Flink's state
+   * handles are files, and the orphan sweep would take what lies in a directory for orphans). Objects have
+   * no directories: an object store answers by the spelling.
+   */
+  whyNotStateFile(location: string): Promise<StateFileRefusal | undefined>;
+  /**
    * Files under the roots, for the orphan report, or under one location inside them (`under`: what an import
    * checks its directory holds), named as `under` is spelled: streamed (a page of objects, a directory's
    * entries at a time), so a bucket of millions of objects is never held in memory.
@@ -62,6 +69,12 @@ export interface SnapshotStorage {
  * root would take every other job's files in it, which one job's keep list does not name.
  */
 export const STORAGE_ROOT_REFUSED = 'is a storage root: a snapshot lies below one, never is one';
+
+/** Why a location cannot be a state handle (`whyNotStateFile`): the rule it breaks, and the storage's words. */
+export interface StateFileRefusal {
+  rule: 'within-storage-roots' | 'state-file';
+  message: string;
+}
 
 /** A location outside the roots, or one that cannot be a local path: never retried. */
 export class LocationRefusedError extends Error {

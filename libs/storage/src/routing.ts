@@ -1,4 +1,10 @@
-import { LocationRefusedError, type DeletionRequest, type SnapshotStorage, type StoredFile } from './port';
+import {
+  LocationRefusedError,
+  type DeletionRequest,
+  type SnapshotStorage,
+  type StateFileRefusal,
+  type StoredFile,
+} from './port';
 import { S3_SCHEME } from './s3';
 
 /**
@@ -40,6 +46,12 @@ export class RoutingSnapshotStorage implements SnapshotStorage {
   spelledWithinRoots(location: string): boolean {
     const storage = S3_SCHEME.test(location) ? this.s3 : this.local;
     return storage ? storage.spelledWithinRoots(location) : false;
+  }
+
+  async whyNotStateFile(location: string): Promise<StateFileRefusal | undefined> {
+    const storage = S3_SCHEME.test(location) ? this.s3 : this.local;
+    if (storage) return storage.whyNotStateFile(location);
+    return { rule: 'within-storage-roots', message: 'must lie inside the configured storage roots' };
   }
 
   async isWithinRoots(location: string): Promise<boolean> {

@@ -7,6 +7,7 @@ import {
   STORAGE_ROOT_REFUSED,
   type DeletionRequest,
   type SnapshotStorage,
+  type StateFileRefusal,
   type StoredFile,
 } from './port';
 
@@ -144,6 +145,12 @@ export class S3SnapshotStorage implements SnapshotStorage {
   spelledWithinRoots(location: string): boolean {
     const at = this.confinedOrUndefined(location);
     return at !== undefined && !this.roots.some((root) => root.bucket === at.bucket && root.key === at.key);
+  }
+
+  /** A key is a file or nothing (no links, no directories in a bucket): the spelling answers. */
+  async whyNotStateFile(location: string): Promise<StateFileRefusal | undefined> {
+    if (this.spelledWithinRoots(location)) return undefined;
+    return { rule: 'within-storage-roots', message: 'must lie inside the configured storage roots' };
   }
 
   /** Keys are confined by their spelling alone (no links in a bucket); a root itself is a place too. */

@@ -36,6 +36,10 @@ class Recording implements SnapshotStorage {
     this.requests.push(['isWithinRoots', location]);
     return true;
   }
+  async whyNotStateFile(location: string) {
+    this.requests.push(['whyNotStateFile', location]);
+    return undefined;
+  }
   spelledWithinRoots(location: string) {
     this.requests.push(['spelledWithinRoots', location]);
     return true;

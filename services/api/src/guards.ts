@@ -16,15 +16,19 @@ export async function requireWithinRoots(
   why?: string,
 ): Promise<void> {
   if (location === undefined) return;
-  const within = await storage.isWithinRoots(location).catch((error: NodeJS.ErrnoException) => {
+  if (await asUsablePath(field, storage.isWithinRoots(location))) return;
+  throw outsideRoots(field, why);
+}
+
+/** A storage answer about a client's path; the file system refusing the path is a 400 naming the field. */
+function asUsablePath<T>(field: string, answer: Promise<T>): Promise<T> {
+  return answer.catch((error: NodeJS.ErrnoException) => {
     if (!UNUSABLE_PATH.has(error.code ?? '')) throw error;
     const message = `names a path the file system refuses (${error.code})`;
     throw new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
       { field, rule: 'usable-path', message },
     ]);
   });
-  if (within) return;
-  throw outsideRoots(field, why);
 }
 
 /** Why a path spelled inside the roots is refused when its real path is not that spelling. */
@@ -34,13 +38,15 @@ export const THROUGH_A_LINK =
   'differently; name that place';
 
 /**
- * Every state handle of the acknowledgements by its real path too (`isWithinRoots`): a file named through a
- * symbolic link below a root (a directory on the way, or the file itself) lies where the link points, whose
- * snapshots name it otherwise, so nothing would keep it for this one; and the deletion refuses such a path,
- * so this snapshot's discard would fail for good (decision 0042). Each distinct path once, in parallel;
- * acknowledgements without handles (the hot path) ask nothing. The first refused in order is reported.
+ * Every state handle of the acknowledgements as the storage holds it now (`whyNotStateFile`): a file named
+ * through a symbolic link below a root (a directory on the way, or the file itself) lies where the link
+ * points, whose snapshots name it otherwise, so nothing would keep it for this one, and the deletion refuses
+ * such a path, so this snapshot's discard would fail for good (decision 0042); a directory is no state file,
+ * and the orphan sweep would take what lies in it for orphans. 400 naming the handle's field. Each distinct
+ * path once, in parallel; acknowledgements without handles (the hot path) ask nothing. The first refused in
+ * order is reported.
  */
-export async function requireReachedWithoutLinks(
+export async function requireStateFiles(
   storage: SnapshotStorage,
   acks: readonly { stateHandles: readonly { path: string }[] }[],
   field: (ack: number, handle: number) => string,
@@ -48,7 +54,17 @@ export async function requireReachedWithoutLinks(
   const checks = new Map<string, Promise<void>>();
   for (const [a, { stateHandles }] of acks.entries()) {
     for (const [h, { path }] of stateHandles.entries()) {
-      if (!checks.has(path)) checks.set(path, requireWithinRoots(storage, path, field(a, h), THROUGH_A_LINK));
+      if (checks.has(path)) continue;
+      checks.set(
+        path,
+        asUsablePath(field(a, h), storage.whyNotStateFile(path)).then((refused) => {
+          if (!refused) return;
+          const message = refused.rule === 'within-storage-roots' ? THROUGH_A_LINK : refused.message;
+          throw new Problem(400, 'invalid-request', 'Invalid request', `${field(a, h)}: ${message}`, [
+            { field: field(a, h), rule: refused.rule, message },
+          ]);
+        }),
+      );
     }
   }
   if (checks.size === 0) return;

@@ -502,7 +502,8 @@ function taskReportRoutes(): DescribedRoute[] {
         description:
           "One task's acknowledgement, or an array of them (decided in order, appended together): an array " +
           'answers an array. The last one completes the snapshot. Every state handle must lie inside the ' +
-          'storage roots, by its real path too: no symbolic link below a root (400 `within-storage-roots`, ' +
+          'storage roots, by its real path too: no symbolic link below a root (400 `within-storage-roots`; ' +
+          'a directory is 400 `state-file`, ' +
           "decision 0042); one laid out under another catalogued job's id (`<dir>/<otherJobId>/shared/…`), or " +
           "in another catalogued job's completed savepoint, needs a restore of this job holding one of that " +
           "job's snapshots (409 `restore-recorded`, decision 0032; 409 `snapshot-pending` for a savepoint " +

@@ -39,8 +39,8 @@ import { isLimited, requireScope, type Principal } from './access';
 import {
   asClientPath,
   outsideRoots,
-  requireReachedWithoutLinks,
   requireSnapshotDirectory,
+  requireStateFiles,
   requireWithinRoots,
   THROUGH_A_LINK,
 } from './guards';
@@ -299,7 +299,7 @@ function snapshotTakingUseCases({
       const field = (ack: number, handle: number) =>
         `body${many ? `[${ack}]` : ''}.stateHandles[${handle}].path`;
       const named = otherJobsNamed(storage, jobId, acks, field);
-      await requireReachedWithoutLinks(storage, acks, field);
+      await requireStateFiles(storage, acks, field);
       if (isLimited(caller.principal)) {
         await namespaces.requireAcknowledged(caller.principal, jobId, snapshotId, acks, field, () =>
           bus.load(jobId),

@@ -595,7 +595,7 @@ describe('REST API over HTTP', () => {
       const shown = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
       expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
     });
-    it('a state handle or a restore path reached through a symbolic link below a root is a 400: it names the place the link points to, whose snapshots name it otherwise', async () => {
+    it('a state handle or a restore path reached through a symbolic link below a root, or a directory as a state handle, is a 400: a link names the place it points to, whose snapshots name it otherwise', async () => {
       await register({ tasks: ['a'] });
       await trigger();
       // Another job's checkpoint, and a link to it inside this job's area; a link to a file as well.
@@ -618,6 +618,17 @@ describe('REST API over HTTP', () => {
       expectProblem(restored, 400, 'body.externalPath', 'within-storage-roots');
       const shown = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
       expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
+      // A directory is no state file (the orphan sweep would take what lies in it for orphans).
+      mkdirSync(join(fx.dir, 'chk', JOB, 'shared', 'dir-handle'), { recursive: true });
+      expectProblem(
+        await ack(1, {
+          taskId: 'a',
+          stateHandles: [{ path: `${fx.dir}/chk/${JOB}/shared/dir-handle`, sizeBytes: 1 }],
+        }),
+        400,
+        'body.stateHandles[0].path',
+        'state-file',
+      );
       // Named as it really lies, the same files are accepted.
       expect((await ack(1, { taskId: 'a', stateHandles: [real] })).status).toBe(200);
     });
