@@ -44,10 +44,10 @@ export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv):
 }
 
 /** What every snapcat process opens first: the logger, the event store (instrumented) and the command bus. */
-export function openCore(config: Config) {
+export function openCore(config: Config, { servesApi = config.role !== 'workers' } = {}) {
   limitHeapGrowth();
   const log = createLogger(config.logLevel);
-  redisHealth.reportTo(log);
+  redisHealth.reportTo(log, { servesApi });
   for (const warning of config.eventStoreWarnings) log.warn(warning);
   const store = new InstrumentedEventStore(openEventStore(config.eventStore), {
     newerSchemaVersion,

@@ -6,20 +6,28 @@ import type { LogFn } from './log';
  * (the first error), still down (once a minute), back. ioredis reports every failed reconnection as an
  * error event, and prints a non-JSON stack trace for each one that nobody listens to: here, all are heard.
  */
+const REST_GOES_ON = 'GraphQL, the workers and webhooks wait; REST commands go on';
+
 class RedisHealth {
   private readonly failing = new Set<object>();
   /** Connections that have been ready: connecting again is reconnecting, which is Redis gone, not a start. */
   private readonly wereReady = new WeakSet<object>();
   private log: { warn: LogFn; info: LogFn } | undefined;
+  /** What goes on without Redis in this process, said with the outage. */
+  private meanwhile = REST_GOES_ON;
   private downSince = 0;
   private reportedAt = 0;
   private beating: Redis | undefined;
   /** What else runs on each answered beat (`everyBeat`). */
   private readonly beatTasks: ((connection: Redis) => Promise<void>)[] = [];
 
-  /** The log that hears about the changes (set once by the process's composition root). */
-  reportTo(log: { warn: LogFn; info: LogFn }): void {
+  /**
+   * The log that hears about the changes (set once by the process's composition root); a process that serves
+   * no API (workers, a projector) says only that it waits.
+   */
+  reportTo(log: { warn: LogFn; info: LogFn }, { servesApi = true }: { servesApi?: boolean } = {}): void {
     this.log = log;
+    this.meanwhile = servesApi ? REST_GOES_ON : 'this process waits for it';
   }
 
   get reachable(): boolean {
@@ -87,7 +95,7 @@ class RedisHealth {
     if (this.failing.size === 0) {
       this.downSince = now;
       this.reportedAt = now;
-      this.log?.warn('redis unreachable: GraphQL, the workers and webhooks wait; REST commands go on', {
+      this.log?.warn(`redis unreachable: ${this.meanwhile}`, {
         error: String(error),
       });
     } else if (now - this.reportedAt >= 60_000) {

@@ -1,4 +1,4 @@
-import { isRedisConnectionError, logQueueErrors } from '../src/redis';
+import { isRedisConnectionError, logQueueErrors, redisHealth } from '../src/redis';
 import { EventEmitter } from 'node:events';
 
 function systemError(code: string, message: string): Error {
@@ -36,5 +36,28 @@ describe('isRedisConnectionError: what redisHealth already reports once', () => 
     expect(lines).toEqual([
       { message: 'queue error', fields: { queue: 'timeouts', error: 'ERR Error running script' } },
     ]);
+  });
+});
+
+describe('redisHealth: the outage said once, in the words of what the process does', () => {
+  const outage = (servesApi?: boolean) => {
+    const said: string[] = [];
+    const log = { warn: (msg: string) => said.push(msg), info: (msg: string) => said.push(msg) };
+    redisHealth.reportTo(log, servesApi === undefined ? undefined : { servesApi });
+    const connection = Object.assign(new EventEmitter(), { status: 'reconnecting' });
+    redisHealth.watch(connection);
+    connection.emit('error', systemError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:6379'));
+    connection.status = 'ready';
+    connection.emit('ready');
+    redisHealth.forget(connection);
+    return said;
+  };
+
+  it('an API process tells that REST commands go on; workers and a projector, that they wait', () => {
+    expect(outage()[0]).toBe(
+      'redis unreachable: GraphQL, the workers and webhooks wait; REST commands go on',
+    );
+    expect(outage(false)[0]).toBe('redis unreachable: this process waits for it');
+    expect(outage(false)[1]).toBe('redis reachable again');
   });
 });

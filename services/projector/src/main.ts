@@ -20,7 +20,7 @@ import {
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit({ servesApi: false });
-  const core = openCore(config);
+  const core = openCore(config, { servesApi: false });
   const { log, store } = core;
   // Set once they are made: the ops endpoints come first.
   let projector: Projector | undefined = undefined;
