@@ -210,6 +210,27 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(existsSync(metadata.path)).toBe(true);
     expect(await snapshot(importer, imported.body.snapshotId)).toMatchObject({ status: 'COMPLETED' });
   }, 60_000);
+  it('an import’s discard keeps the checkpoint a job registered later under that id wrote into the same directory', async () => {
+    const [run, importer] = [newJobId(), newJobId()];
+    expect((await api.put(`/jobs/${importer}`, { tasks: ['a'] })).status).toBe(201);
+    const adopted = join(root, 'checkpoints', run, 'chk-1');
+    put(join(adopted, '_metadata'), 10);
+    const imported = await api.post(`/jobs/${importer}/snapshots/import`, {
+      externalPath: adopted,
+      kind: 'CHECKPOINT',
+    });
+    expect(imported.status).toBe(201);
+    expect((await api.put(`/jobs/${run}`, { tasks: ['a'] })).status).toBe(201);
+    const own = put(join(adopted, 'p1'), 11);
+    expect(await checkpoint(run, [own])).toBe(1); // the run's own chk-1, live
+    expect(
+      (await api.post(`/jobs/${importer}/snapshots/${imported.body.snapshotId}/discard`, {})).status,
+    ).toBe(202);
+    await discarded(importer, imported.body.snapshotId);
+    expect(existsSync(own.path)).toBe(true);
+    expect(existsSync(join(adopted, '_metadata'))).toBe(true);
+    expect(await snapshot(run, 1)).toMatchObject({ status: 'COMPLETED' });
+  }, 60_000);
   it('an import whose directory holds a job’s checkpoints written since (registered there, or under the id it names) keeps them at its discard', async () => {
     const [importer, inside, named] = [newJobId(), newJobId(), newJobId()];
     expect((await api.put(`/jobs/${importer}`, { tasks: ['a'] })).status).toBe(201);

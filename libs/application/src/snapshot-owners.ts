@@ -66,11 +66,14 @@ export async function otherJobsSnapshotsAt(
   const read = async (candidates: readonly string[]) => {
     for (const candidate of candidates) {
       const owner = await bus.loadUnlessDeleted(candidate);
-      // A pending one is its job's too: its tasks write there, and it will be that job's to delete.
-      const snapshot =
-        owner && (completedSnapshotAt(owner, externalPath) ?? pendingSnapshotAt(owner, externalPath));
+      if (!owner) continue;
+      // A pending one is its job's too: its tasks write there, and it will be that job's to delete. Only a
+      // completed one settles whose the directory is: an import there (another run's adopted checkpoint) is
+      // still looked up, and holds what a restore from it uses.
+      const completed = completedSnapshotAt(owner, externalPath);
+      const snapshot = completed ?? pendingSnapshotAt(owner, externalPath);
       if (!snapshot) continue;
-      named = true;
+      if (completed) named = true;
       if (candidate !== jobId) found.push({ owner, snapshot });
     }
   };

@@ -12,7 +12,7 @@ export const SnapshotId = z.number().int().positive().max(Number.MAX_SAFE_INTEGE
 export const SnapshotIdParam = z
   .string()
   // Decimal digits only: a coerced `0x1`, `1e3` or ` 1` named snapshot 1 or 1000.
-  .regex(/^[1-9][0-9]*$/, { error: 'must be a positive integer in decimal digits' })
+  .regex(/^[1-9][0-9]*$/, { error: 'must be a positive integer in decimal digits, without leading zeros' })
   .pipe(z.coerce.number<string>().int().positive().max(Number.MAX_SAFE_INTEGER));
 /** A task's id as recorded (events keep what was accepted when they were written). */
 export const TaskId = z.string().min(1).max(256);

@@ -1230,7 +1230,7 @@ export function flinkCheckpointIdOf(
   snapshot: Pick<SnapshotState, 'snapshotId' | 'flinkCheckpointId' | 'imported' | 'externalPath'>,
 ): number {
   if (snapshot.flinkCheckpointId !== null) return snapshot.flinkCheckpointId;
-  const numbered = snapshot.imported ? /\/chk-(\d+)\/?$/.exec(snapshot.externalPath) : null;
+  const numbered = snapshot.imported ? /\/chk-(\d+)$/.exec(normaliseLocation(snapshot.externalPath)) : null;
   return numbered ? Number(numbered[1]) : snapshot.snapshotId;
 }
 

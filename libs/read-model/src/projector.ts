@@ -120,8 +120,6 @@ export class Projector {
   private timer: NodeJS.Timeout | undefined;
   private readonly cache = new Map<string, { state: JobState; revision: bigint }>();
   private readonly lags: number[] = [];
-  /** When this projector first held the lease: the lag counts events appended since. */
-  private activeSince: number | undefined;
   private lagFlush: NodeJS.Timeout | undefined;
   /** Bumped when a subscription ends, so that nothing it left behind is written afterwards. */
   private epoch = 0;
@@ -195,10 +193,9 @@ export class Projector {
     this.ticking = true;
     try {
       if (await this.lease.acquire()) {
-        if (!this.subscription) {
+        if (!this.subscription)
           this.deps.log.info('projector active: it holds the lease', { prefix: this.deps.prefix });
-          this.activeSince ??= Date.now();
-        } else this.refusals.clear(); // subscribed a tick ago, and not refused since
+        else this.refusals.clear(); // subscribed a tick ago, and not refused since
         return await this.follow();
       }
       if (this.subscription) {
@@ -427,11 +424,14 @@ export class Projector {
     await this.loadAppliedRevisions(space, events);
     const { runs, applied } = this.newEventsByJob(events);
     const touched = await this.foldRuns(runs);
+    // A space still catching up (a first start, a rebuild after Redis lost the read model) projects history:
+    // the log up to where it ended when the projector began to fill the space.
+    const historyUntil = this.completeAt;
     await this.commit(space, touched, deleted, position);
     // Not once the subscription was reset meanwhile: the next one compares Redis with what it wrote itself.
     if (epoch === this.epoch) this.written = position;
     this.stats.applied += applied.length;
-    this.announceWritten(applied);
+    this.announceWritten(applied, historyUntil);
   }
 
   /** Reads from Redis the applied revision of each job of the batch this projector has not seen yet. */
@@ -540,14 +540,15 @@ export class Projector {
    * writes) the log is projected again, and live subscriptions received the whole history a second time (a
    * review).
    */
-  private announceWritten(applied: DecodedEvent[]): void {
+  private announceWritten(applied: DecodedEvent[], historyUntil: Position | undefined): void {
     const now = Date.now();
     for (const { recorded, event } of applied) {
-      // Append to visible for what was appended while this projector ran: an event of the history a catch-up
-      // projects (a start, a rebuild after Redis lost the read model) was not waiting on it; its age would
-      // report a months-old log as lagging after every Redis failover (a walkthrough).
-      const created = recorded.created.getTime();
-      if (created >= this.activeSince!) this.lags.push(now - created);
+      // Append to visible for what came after the history a catch-up projects (a first start, a rebuild after
+      // Redis lost the read model): that was not waiting on a projector, and its age reported a months-old
+      // log as lagging after every Redis failover (a walkthrough). A failover's waiting events count.
+      if (!historyUntil || comparePositions(recorded.position, historyUntil) > 0) {
+        this.lags.push(now - recorded.created.getTime());
+      }
       if (this.announced && comparePositions(recorded.position, this.announced) <= 0) continue;
       this.announced = recorded.position;
       this.deps.publish?.({

@@ -299,12 +299,13 @@ function snapshotTakingUseCases({
       const field = (ack: number, handle: number) =>
         `body${many ? `[${ack}]` : ''}.stateHandles[${handle}].path`;
       const named = otherJobsNamed(storage, jobId, acks, field);
-      await requireStateFiles(storage, acks, field);
       if (isLimited(caller.principal)) {
         await namespaces.requireAcknowledged(caller.principal, jobId, snapshotId, acks, field, () =>
           bus.load(jobId),
         );
       }
+      // After the namespace check: the file system's answers must not tell a limited caller of others' places.
+      await requireStateFiles(storage, acks, field);
       // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
       if (named) await requireHoldsOf(bus, caller, jobId, await ownersOf(jobId, named));
       const results = await bus.executeAll(

@@ -25,6 +25,7 @@ import {
 import {
   jobStream,
   nextFireTime,
+  otherJobsSnapshotsAt,
   previousFireTime,
   readJobState,
   OwnersUnknownError,
@@ -61,7 +62,7 @@ export interface ProcessorDeps {
   deleteOrphans: boolean;
   schedules: ScheduleIndex;
   /** Whose live snapshots lie where a discard deletes (`keptForOthers`). */
-  catalogued: Required<Pick<CataloguedJobIds, 'withSnapshotsTouching'>>;
+  catalogued: Required<CataloguedJobIds>;
   /** The process's: the sweep waits while a tick fires (another process's firing has cores of its own). */
   urgent: UrgentWork;
   log: { info: LogFn; warn: LogFn; error: LogFn };
@@ -381,9 +382,11 @@ async function keptForOthers(
   const others = [...found].filter(([, jobIds]) => jobIds.some((other) => other !== jobId));
   const inside: string[] = [];
   for (const directory of directoriesNotNamedFor(jobId, locations)) {
-    const files: string[] = [];
-    for await (const file of storage.listFiles(directory)) files.push(file.path);
-    inside.push(...otherJobsPlacesInside(jobId, directory, files));
+    // Another job's own snapshot at this very place (a run registered later under the id of an adopted
+    // checkpoint, writing its own `chk-N` there), which the index leaves out as named for that job.
+    const owned = await otherJobsSnapshotsAt(deps.bus, catalogued, jobId, directory);
+    if (owned.length > 0) inside.push(directory);
+    else inside.push(...otherJobsPlacesInside(jobId, directory, await filesIn(storage, directory)));
   }
   if (others.length > 0 || inside.length > 0) {
     log.warn("deletion keeps other jobs' live snapshots it would delete", {
@@ -399,6 +402,20 @@ async function keptForOthers(
     return area ? beside(area) : [];
   });
   return [...kept, ...directories, ...adopted, ...inside];
+}
+
+/**
+ * The files under a directory, as far as the storage lists them: a symbolic link in it refuses the listing,
+ * and the deletion deletes a link as a link, so what was listed before it is judged.
+ */
+async function filesIn(storage: SnapshotStorage, directory: string): Promise<string[]> {
+  const files: string[] = [];
+  try {
+    for await (const file of storage.listFiles(directory)) files.push(file.path);
+  } catch (error) {
+    if (!(error instanceof LocationRefusedError)) throw error;
+  }
+  return files;
 }
 
 /**
