@@ -25,9 +25,13 @@ export interface CataloguedJobIds {
   withSnapshotsIn?(directories: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
   /**
    * The same directories a deletion of `locations` (normalised) touches: a location, a directory it lies in,
-   * or one inside it, each with its jobs; as of the newest job event when asked.
+   * or one inside it, each with its jobs; `asOfNow`: as of the newest job event when asked (the read model
+   * catches up first), else as the read model holds them.
    */
-  withSnapshotsTouching?(locations: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
+  withSnapshotsTouching?(
+    locations: readonly string[],
+    options?: { asOfNow: boolean },
+  ): Promise<ReadonlyMap<string, readonly string[]>>;
 }
 
 /** The read model cannot tell whose snapshots lie somewhere yet: catching up, not indexed, no projector. */

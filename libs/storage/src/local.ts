@@ -21,6 +21,8 @@ import {
  */
 export class LocalSnapshotStorage implements SnapshotStorage {
   private realRoots: Promise<string[]> | undefined;
+  /** Directories found inside the roots by their real path, and when (`whyNotStateFile`). */
+  private readonly confinedDirectories = new Map<string, number>();
   /** The roots as configured, made absolute once (not through their links: `resolvedRoots`). */
   private readonly configuredRoots: string[];
 
@@ -64,15 +66,28 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     }
   }
 
+  /**
+   * An acknowledgement names hundreds of files in a few directories: each directory's real path is resolved
+   * once a while (`confinedDirectories`), each file is one `lstat` (a real path per file made 1,000
+   * acknowledgements of 600 handles time out on this machine).
+   */
   async whyNotStateFile(location: string): Promise<StateFileRefusal | undefined> {
     let path: string;
     try {
-      path = await this.confine(location);
+      path = this.toPath(location);
+      const directory = dirname(path);
+      const checkedAt = this.confinedDirectories.get(directory);
+      if (checkedAt === undefined || Date.now() - checkedAt > DIRECTORY_CHECK_MS) {
+        await this.confine(directory);
+        if (this.confinedDirectories.size >= DIRECTORIES_CHECKED) this.confinedDirectories.clear();
+        this.confinedDirectories.set(directory, Date.now());
+      }
     } catch (error) {
       if (!(error instanceof LocationRefusedError)) throw error;
       return { rule: 'within-storage-roots', message: error.message };
     }
     const stat = await lstat(path).catch(() => undefined);
+    if (stat?.isSymbolicLink()) return { rule: 'within-storage-roots', message: THROUGH_A_LINK };
     if (!stat?.isDirectory()) return undefined;
     return { rule: 'state-file', message: "is a directory: a state handle names a file, as Flink's do" };
   }
@@ -243,6 +258,10 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return paths;
   }
 }
+
+/** How long a directory found free of links stays so for `whyNotStateFile`, and how many are remembered. */
+const DIRECTORY_CHECK_MS = 10_000;
+const DIRECTORIES_CHECKED = 10_000;
 
 /** Whether a real path is one of the real roots or lies below one. */
 function isInside(path: string, roots: readonly string[]): boolean {

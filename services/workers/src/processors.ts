@@ -378,10 +378,15 @@ async function keptForOthers(
   const beside = (area: string) => [`${area}/shared`, `${area}/taskowned`];
   const kept = importedCheckpointAreas(state).flatMap(beside);
   if (places.size === 0) return kept;
-  const found = await ownersKnown(log, queued, () => catalogued.withSnapshotsTouching([...places]));
+  // Only an import, or a path a client reported, may have been imported elsewhere a moment ago: the job's own
+  // area and savepoints take no import (the API refuses one inside them), so their answer needs no catch-up.
+  const imported = directoriesNotNamedFor(jobId, locations);
+  const found = await ownersKnown(log, queued, () =>
+    catalogued.withSnapshotsTouching([...places], { asOfNow: imported.length > 0 }),
+  );
   const others = [...found].filter(([, jobIds]) => jobIds.some((other) => other !== jobId));
   const inside: string[] = [];
-  for (const directory of directoriesNotNamedFor(jobId, locations)) {
+  for (const directory of imported) {
     // Another job's own snapshot at this very place (a run registered later under the id of an adopted
     // checkpoint, writing its own `chk-N` there), which the index leaves out as named for that job.
     const owned = await otherJobsSnapshotsAt(deps.bus, catalogued, jobId, directory);

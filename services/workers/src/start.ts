@@ -146,8 +146,8 @@ function cataloguedJobIds(
       throw notIndexed(directories);
     },
     // A deletion asks after the newest job event is projected: an import recorded a moment ago is seen.
-    async withSnapshotsTouching(locations) {
-      const newest = await recentJobEventPosition(store);
+    async withSnapshotsTouching(locations, { asOfNow } = { asOfNow: true }) {
+      const newest = asOfNow ? await recentJobEventPosition(store) : undefined;
       const found =
         (!newest || (await readModel.waitFor(newest, CATCH_UP_MS))) &&
         (await readModel.jobIdsWithSnapshotsTouching(locations));
