@@ -248,7 +248,8 @@ describe('a leased log consumer deposed while it handles an event', () => {
     // Paused past its lease: a successor took it over and saved where it got to, the third event. Until the
     // saver's next tick notices, its subscription still delivers the fourth event.
     const successors = formatPosition(saver.seen[2]!.position);
-    await redis.set(`${keyPrefix}:lease`, 'successor', 'PX', 400);
+    // Long enough that the saver's next tick finds it held, on a machine loaded by CI (400 ms lapsed first once).
+    await redis.set(`${keyPrefix}:lease`, 'successor', 'PX', 1500);
     await store.append('s-4', [{ id: randomUUID(), type: 'T', data: {} }], 'any');
     await until(() => saver.seen.length === 4, 5000);
     await until(() => warnings.length > 0, 5000);

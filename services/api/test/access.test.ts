@@ -107,6 +107,7 @@ describe('access matrix', () => {
     // checkpoint area (`<dir>/<jobId>`) is empty, as no uncatalogued job wrote there.
     const storage = {
       isWithinRoots: async () => true,
+      whyNotStateFile: async () => undefined,
       spelledWithinRoots: () => true,
       measure: async () => 1,
       async *listFiles(under: string) {

@@ -113,6 +113,7 @@ describe('fuzz: malformed requests', () => {
     const readModel = new ReadModel(redis, prefix);
     const storage = {
       isWithinRoots: async () => true,
+      whyNotStateFile: async () => undefined,
       spelledWithinRoots: () => true,
     } as unknown as SnapshotStorage;
     fx = apiFixture({

@@ -97,7 +97,11 @@ describe('GraphQL limits', () => {
   let http: ReturnType<typeof request>;
   beforeAll(() => {
     fx = apiFixture({
-      storage: { isWithinRoots: async () => true, spelledWithinRoots: () => true } as never,
+      storage: {
+        isWithinRoots: async () => true,
+        spelledWithinRoots: () => true,
+        whyNotStateFile: async () => undefined,
+      } as never,
       graphql: graphqlOver({ readModel: readModel(), topic: `${prefix}:events` }),
     });
     http = request(fx.app);

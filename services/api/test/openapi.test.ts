@@ -188,6 +188,7 @@ describe('the API answers as the document says (over HTTP)', () => {
       // Every directory allowed: the examples name /data/snapcat/…, which this machine need not have.
       storage: {
         isWithinRoots: async () => true,
+        whyNotStateFile: async () => undefined,
         spelledWithinRoots: () => true,
       } as unknown as SnapshotStorage,
       readModel: new ReadModel(redis, prefix),
