@@ -907,7 +907,8 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       'the job RUNNING in Flink and in the catalogue',
     );
     const next = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
-    expect(next.status).toBe(202);
+    // The body with the status: a CI run saw a 409 here once, whose reason it did not keep.
+    expect([next.status, next.status === 202 ? 'triggered' : next.body]).toEqual([202, 'triggered']);
     await snapshotWhen(jobId, next.body.snapshotId, 'COMPLETED', 15_000);
   }, 60_000);
 
