@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startService, testPrefix, type RunningService } from './support/service';
-import { deleteKeys } from './support/redis';
+import IORedis from 'ioredis';
+import { deleteKeys, startRedisServer } from './support/redis';
 
 describe('fail fast: a port already taken, a store that does not answer, a bad configuration', () => {
   let dir: string;
@@ -75,4 +76,34 @@ describe('fail fast: a port already taken, a store that does not answer, a bad c
     expect(outcome).toMatch(/^service exited with 2/);
     expect(outcome).toContain('SNAPCAT_ROLE');
   }, 30_000);
+
+  it('a Redis that refuses the database or the credentials SNAPCAT_REDIS_URL names: said on stderr, exit 2', async () => {
+    const redis = await startRedisServer();
+    const outcomeWith = (url: string) =>
+      startService({
+        SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'refused.db')}`,
+        SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+        SNAPCAT_REDIS_URL: url,
+      }).then(
+        async (service) => {
+          await service.stop('SIGKILL');
+          return 'it started';
+        },
+        (error: Error) => error.message,
+      );
+    try {
+      const database = await outcomeWith(`${redis.url}/99`);
+      expect(database).toMatch(/^service exited with 2/);
+      expect(database).toContain('SNAPCAT_REDIS_URL names a database this Redis does not have');
+      const admin = new IORedis(redis.url);
+      await admin.config('SET', 'requirepass', 'the-right-one');
+      admin.disconnect();
+      const credentials = await outcomeWith(`redis://:not-it@127.0.0.1:${redis.port}`);
+      expect(credentials).toMatch(/^service exited with 2/);
+      expect(credentials).toContain("SNAPCAT_REDIS_URL's credentials are refused by Redis (WRONGPASS");
+      expect(credentials).not.toContain('not-it');
+    } finally {
+      await redis.stop();
+    }
+  }, 60_000);
 });

@@ -47,7 +47,14 @@ export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv):
 export function openCore(config: Config, { servesApi = config.role !== 'workers' } = {}) {
   limitHeapGrowth();
   const log = createLogger(config.logLevel);
-  redisHealth.reportTo(log, { servesApi });
+  redisHealth.reportTo(log, {
+    servesApi,
+    onMisconfigured: (reason) => {
+      log.error(`cannot use Redis: ${reason}; stopping`);
+      process.stderr.write(`snapcat: ${reason}\n`);
+      process.exit(2);
+    },
+  });
   for (const warning of config.eventStoreWarnings) log.warn(warning);
   const store = new InstrumentedEventStore(openEventStore(config.eventStore), {
     newerSchemaVersion,

@@ -20,14 +20,24 @@ class RedisHealth {
   private beating: Redis | undefined;
   /** What else runs on each answered beat (`everyBeat`). */
   private readonly beatTasks: ((connection: Redis) => Promise<void>)[] = [];
+  /** Whether any connection has been ready in this process: a refusal before that is a configuration's. */
+  private everReady = false;
+  private onMisconfigured: ((reason: string) => void) | undefined;
 
   /**
    * The log that hears about the changes (set once by the process's composition root); a process that serves
    * no API (workers, a projector) says only that it waits.
    */
-  reportTo(log: { warn: LogFn; info: LogFn }, { servesApi = true }: { servesApi?: boolean } = {}): void {
+  reportTo(
+    log: { warn: LogFn; info: LogFn },
+    {
+      servesApi = true,
+      onMisconfigured,
+    }: { servesApi?: boolean; onMisconfigured?: (reason: string) => void } = {},
+  ): void {
     this.log = log;
     this.meanwhile = servesApi ? REST_GOES_ON : 'this process waits for it';
+    this.onMisconfigured = onMisconfigured;
   }
 
   get reachable(): boolean {
@@ -74,6 +84,7 @@ class RedisHealth {
   watch(connection: { on(event: string, listener: (...args: unknown[]) => void): unknown; status: string }) {
     connection.on('error', (error) => this.failed(connection, error));
     connection.on('ready', () => {
+      this.everReady = true;
       this.wereReady.add(connection);
       this.recovered(connection);
     });
@@ -91,6 +102,8 @@ class RedisHealth {
 
   private failed(connection: { status: string }, error: unknown): void {
     if (connection.status === 'ready') return; // a command's error, not the connection's
+    const refusal = this.everReady ? undefined : configurationRefused(error);
+    if (refusal && this.onMisconfigured) return this.onMisconfigured(refusal);
     const now = Date.now();
     if (this.failing.size === 0) {
       this.downSince = now;
@@ -112,6 +125,21 @@ class RedisHealth {
 }
 
 export const redisHealth = new RedisHealth();
+
+/**
+ * Redis answered, and refused what SNAPCAT_REDIS_URL asks of it: a database it does not have, or the
+ * credentials. Waiting would not mend that (a walkthrough's `/99` ran for good as "redis unreachable").
+ */
+function configurationRefused(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^ERR DB index is out of range/.test(message)) {
+    return `SNAPCAT_REDIS_URL names a database this Redis does not have (${message}); its 'databases' setting bounds the index`;
+  }
+  if (/^(WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH)/.test(message)) {
+    return `SNAPCAT_REDIS_URL's credentials are refused by Redis (${message})`;
+  }
+  return undefined;
+}
 
 /** What /readyz says of Redis: `connecting` until a new connection is first ready, unless one has failed. */
 export type RedisState = 'ready' | 'connecting' | 'unreachable';

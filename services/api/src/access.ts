@@ -245,8 +245,11 @@ export interface RateLimiter {
   consume(key: string): Promise<{ allowed: true } | { allowed: false; retryAfterMs: number }>;
 }
 
-/** Never limited: what orchestrators and load balancers poll. */
-const UNLIMITED = new Set(['/healthz', '/readyz']);
+/**
+ * Never limited: what orchestrators, load balancers and scrapers poll. A scrape counted in Redis would also
+ * wait for the limiter's Redis while it hangs (500 ms), on top of the families' own 1 s.
+ */
+const UNLIMITED = new Set(['/healthz', '/readyz', '/metrics']);
 
 export interface AccessOptions {
   /** The configured tokens; none: authentication is off (every caller is `anonymous`). */

@@ -45,7 +45,7 @@ async function statuses(n: number, send: () => PromiseLike<{ status: number }>):
 }
 
 describe('rate limit', () => {
-  it('per token: past its budget 429 problem+json with Retry-After; another token and the probes go on', async () => {
+  it('per token: past its budget 429 problem+json with Retry-After; another token and the probes and /metrics go on', async () => {
     const fx = apiFixture({ tokens: TOKENS, rateLimiter: createRateLimiter(3) });
     try {
       const http = request(fx.app);
@@ -59,6 +59,8 @@ describe('rate limit', () => {
       expect((await http.get(`/api/v1/jobs/${JOB}`).set(bearer(two))).status).toBe(404);
       expect(new Set(await statuses(20, () => http.get('/healthz')))).toEqual(new Set([200]));
       expect(new Set(await statuses(20, () => http.get('/readyz')))).toEqual(new Set([200]));
+      // A scrape is not counted either: it must not wait for the limiter's Redis while Redis hangs.
+      expect(new Set(await statuses(20, () => http.get('/metrics')))).toEqual(new Set([200]));
     } finally {
       await fx.close();
     }
