@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FlinkTestServer } from './flink/server';
@@ -6,6 +15,7 @@ import { sleep, until } from './support/wait';
 import { client, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 import { e2eStore } from './support/stores';
+import { ROOT_CLAIM_FILE } from '@snapcat/storage';
 
 const STORE = process.env.SNAPCAT_E2E_STORE ?? 'sqlite';
 
@@ -595,6 +605,9 @@ describe('orphan report and discards agree on what is live (one rule in the doma
       SNAPCAT_DELETE_ORPHANS: 'true',
     });
     api = client(service.url);
+    // The catalogue has claimed the root for three hours (its first sweep claims it now): the files the
+    // tests age by two hours were written since, as leftovers of its own jobs are (decision 0044).
+    await backdateRootClaim(root, 3 * 3600_000);
   });
   afterAll(async () => {
     await service.stop('SIGKILL');
@@ -759,5 +772,79 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     expect(next!.paths).toEqual([]);
     expect(existsSync(stray.path)).toBe(false);
     for (const file of [...entropy, ...inherited]) expect(existsSync(file.path)).toBe(true);
+  }, 60_000);
+});
+
+/** Waits for the root's claim file (the first sweep writes it) and moves its time `byMs` into the past. */
+async function backdateRootClaim(root: string, byMs: number): Promise<void> {
+  const file = join(root, ROOT_CLAIM_FILE);
+  await until(async () => existsSync(file) || undefined, 20_000, 'the root claimed');
+  const claim = JSON.parse(readFileSync(file, 'utf8')) as { catalogue: string; claimedAt: string };
+  writeFileSync(file, JSON.stringify({ ...claim, claimedAt: new Date(Date.now() - byMs).toISOString() }));
+}
+
+describe('a catalogue deletes orphans only under the roots it claimed, written since it claimed them (decision 0044)', () => {
+  it("a fresh store beside another store's root and beside old files: reported, not one deleted", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-claims-'));
+    const prefix = testPrefix('claims');
+    // Another catalogue's root (a store deleted and started afresh, a mistyped store path, a second
+    // deployment): its live snapshots' files are unknown here. And a root no catalogue claimed yet, holding
+    // files from before this one existed.
+    const others = join(dir, 'others');
+    const unclaimed = join(dir, 'unclaimed');
+    mkdirSync(others, { recursive: true });
+    writeFileSync(
+      join(others, ROOT_CLAIM_FILE),
+      JSON.stringify({ catalogue: '0123456789abcdef', claimedAt: '2026-01-01T00:00:00.000Z' }),
+    );
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    const files = [
+      put(join(others, 'checkpoints', newJobId(), 'chk-7', '_metadata'), 10),
+      put(join(others, 'checkpoints', newJobId(), 'shared', 'sst-1'), 20),
+      put(join(unclaimed, 'savepoints', 'savepoint-abc123-0123456789ab', '_metadata'), 30),
+    ];
+    for (const file of files) utimesSync(file.path, twoHoursAgo, twoHoursAgo);
+    const service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'fresh.db')}`,
+      SNAPCAT_STORAGE_ROOTS: `${others},${unclaimed}`,
+      SNAPCAT_QUEUE_PREFIX: prefix,
+      SNAPCAT_RETENTION_SWEEP: 'PT1S',
+      SNAPCAT_ORPHAN_GRACE: 'PT1H',
+      SNAPCAT_DELETE_ORPHANS: 'true',
+    });
+    try {
+      const api = client(service.url);
+      type Report = { files: { path: string }[]; deleted: boolean; notDeleted?: number; claims?: unknown[] };
+      const report = await until(
+        async () => {
+          const r = await api.get('/storage/orphans');
+          const body = r.body as Report;
+          return r.status === 200 && body.files.length === files.length ? body : undefined;
+        },
+        20_000,
+        'a report listing the old files',
+      );
+      expect(report.deleted).toBe(true);
+      expect(report.notDeleted).toBe(files.length);
+      expect(report.claims).toEqual([
+        { root: others, catalogue: '0123456789abcdef', claimedAt: '2026-01-01T00:00:00.000Z', ours: false },
+        {
+          root: unclaimed,
+          catalogue: expect.stringMatching(/^[0-9a-f]{16}$/),
+          claimedAt: expect.any(String),
+          ours: true,
+        },
+      ]);
+      for (const file of files) expect(existsSync(file.path)).toBe(true);
+      expect(service.logs.join('\n')).toContain(`orphans under ${others} are reported, never deleted`);
+      // The other catalogue's claim stands; the unclaimed root is this one's now.
+      expect(JSON.parse(readFileSync(join(others, ROOT_CLAIM_FILE), 'utf8')).catalogue).toBe(
+        '0123456789abcdef',
+      );
+    } finally {
+      await service.stop('SIGKILL');
+      await deleteKeys(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

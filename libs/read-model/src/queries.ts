@@ -266,28 +266,8 @@ export class ReadModel {
 
   /** `jobIdsWithSnapshotIn` for several directories in one round trip: those with a snapshot, each its jobs. */
   async jobIdsWithSnapshotsIn(directories: readonly string[]): Promise<Map<string, string[]> | undefined> {
-    const space = await this.space();
-    const reads = this.redis
-      .pipeline()
-      .exists(space.complete)
-      .get(space.position)
-      .get(space.directoriesIndexed);
-    for (const directory of directories) {
-      reads.zrangebylex(space.directories, `[${directory}\u0000`, `(${directory}\u0001`);
-    }
-    const [complete, position, indexedAt, ...ranges] = ((await reads.exec()) ?? []).map(
-      ([, result]) => result,
-    );
-    if (!complete || indexedAt !== (position ?? INDEXED_AT_START)) return undefined;
-    const found = new Map<string, string[]>();
-    directories.forEach((directory, i) => {
-      const members = ranges[i] as string[];
-      if (members.length === 0) return;
-      // `<directory>\0<jobId>\0<snapshotId>`: each job once, however many of its snapshots are there.
-      const from = directory.length + 1;
-      found.set(directory, [...new Set(members.map((m) => m.slice(from, m.lastIndexOf('\u0000'))))]);
-    });
-    return found;
+    // `<directory>\0…` up to `<directory>\1`: the members of that directory alone.
+    return this.indexedDirectories(directories.map((d) => [`[${d}\u0000`, `(${d}\u0001`]));
   }
 
   /**
@@ -300,20 +280,42 @@ export class ReadModel {
   ): Promise<Map<string, string[]> | undefined> {
     const around = new Set<string>();
     for (const location of locations) for (const place of placesAround(location)) around.add(place);
-    const space = await this.space();
-    const reads = this.redis.pipeline();
+    const ranges: [string, string][] = [...around].map((d) => [`[${d}\u0000`, `(${d}\u0001`]);
     // `<location>/…` sorts below `<location>0` ('/' + 1): the members of every directory inside it.
-    for (const location of new Set(locations))
-      reads.zrangebylex(space.directories, `[${location}/`, `(${location}0`);
-    const [inside, atOrAround] = await Promise.all([reads.exec(), this.jobIdsWithSnapshotsIn([...around])]);
-    if (!atOrAround) return undefined;
-    for (const [, members] of inside ?? []) {
-      for (const member of members as string[]) {
+    for (const location of new Set(locations)) ranges.push([`[${location}/`, `(${location}0`]);
+    return this.indexedDirectories(ranges);
+  }
+
+  /**
+   * The directory index's members in each lexical range, in one round trip with the checks that it is whole
+   * (the log projected to its end, the index written at the read model's position): each directory found,
+   * with its jobs once each. Undefined when it is not whole.
+   */
+  private async indexedDirectories(
+    ranges: readonly (readonly [string, string])[],
+  ): Promise<Map<string, string[]> | undefined> {
+    const space = await this.space();
+    const reads = this.redis
+      .pipeline()
+      .exists(space.complete)
+      .get(space.position)
+      .get(space.directoriesIndexed);
+    for (const [min, max] of ranges) reads.zrangebylex(space.directories, min, max);
+    const [complete, position, indexedAt, ...found] = ((await reads.exec()) ?? []).map(
+      ([, result]) => result,
+    );
+    if (!complete || indexedAt !== (position ?? INDEXED_AT_START)) return undefined;
+    const jobs = new Map<string, Set<string>>();
+    for (const members of found as string[][]) {
+      for (const member of members) {
+        // `<directory>\0<jobId>\0<snapshotId>`: each job once, however many of its snapshots are there.
         const [directory, jobId] = member.split('\u0000') as [string, string];
-        atOrAround.set(directory, [...new Set([...(atOrAround.get(directory) ?? []), jobId])]);
+        const seen = jobs.get(directory);
+        if (seen) seen.add(jobId);
+        else jobs.set(directory, new Set([jobId]));
       }
     }
-    return atOrAround;
+    return new Map([...jobs].map(([directory, ids]) => [directory, [...ids]]));
   }
 
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */

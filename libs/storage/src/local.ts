@@ -1,10 +1,24 @@
-import { lstat, mkdir, readdir, realpath, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  readFile,
+  readdir,
+  realpath,
+  rename,
+  rmdir,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   LocationRefusedError,
   MANIFEST_FILE_NAME,
+  ROOT_CLAIM_FILE,
   STORAGE_ROOT_REFUSED,
+  parseRootClaim,
+  rootClaimText,
+  type RootClaim,
   type DeletionRequest,
   type SnapshotStorage,
   type StateFileRefusal,
@@ -130,6 +144,22 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     await writeFile(temporary, `${JSON.stringify(manifest, null, 2)}\n`, { flush: true });
     await rename(temporary, target); // atomic: a reader sees the whole manifest or none
     return target;
+  }
+
+  async claimRoots(catalogue: string): Promise<RootClaim[]> {
+    return Promise.all(
+      this.configuredRoots.map(async (root) => {
+        const file = join(root, ROOT_CLAIM_FILE);
+        await mkdir(root, { recursive: true });
+        // `wx`: created only where none is; a claim another process wrote first is read back below.
+        await writeFile(file, rootClaimText(catalogue), { flag: 'wx', flush: true }).catch(
+          (error: NodeJS.ErrnoException) => {
+            if (error.code !== 'EEXIST') throw error;
+          },
+        );
+        return parseRootClaim(root, await readFile(file, 'utf8'), file);
+      }),
+    );
   }
 
   async holdsFiles(location: string): Promise<boolean> {

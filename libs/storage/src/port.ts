@@ -17,6 +17,45 @@ export interface DeletionRequest {
  */
 export const MANIFEST_FILE_NAME = 'snapcat-manifest.json';
 
+/**
+ * The file at the top of each storage root that names the catalogue (its event store's id) allowed to delete
+ * orphans there, and since when (decision 0044). A fresh store beside another's roots (a `./data` deleted, a
+ * store path mistyped, two deployments on one bucket) sees every file of the other's live snapshots as an
+ * orphan: a walkthrough's first sweep deleted all of them.
+ */
+export const ROOT_CLAIM_FILE = '.snapcat-root.json';
+
+/** A storage root's claim (`claimRoots`). */
+export interface RootClaim {
+  /** The root as configured (as the listing names the files under it). */
+  root: string;
+  /** The event store id of the catalogue that claimed it. */
+  catalogue: string;
+  /** When it was claimed: files older than that are no leftovers of that catalogue's. */
+  claimedAt: string;
+}
+
+/** A claim file's text as a claim of `root`; an error naming `where` when it is not one. */
+export function parseRootClaim(root: string, text: string, where: string): RootClaim {
+  let claim: { catalogue?: unknown; claimedAt?: unknown } | undefined;
+  try {
+    claim = JSON.parse(text) as typeof claim;
+  } catch {
+    claim = undefined;
+  }
+  const { catalogue, claimedAt } = claim ?? {};
+  if (typeof catalogue !== 'string' || typeof claimedAt !== 'string' || Number.isNaN(Date.parse(claimedAt))) {
+    throw new Error(
+      `${where} is no snapcat root claim ({"catalogue":…,"claimedAt":…}): orphans are deleted nowhere`,
+    );
+  }
+  return { root, catalogue, claimedAt };
+}
+
+/** A claim file's text, for a claim made now. */
+export const rootClaimText = (catalogue: string): string =>
+  `${JSON.stringify({ catalogue, claimedAt: new Date().toISOString() })}\n`;
+
 /** A file (or object) under a storage root, as the orphan report lists it. */
 export interface StoredFile {
   /** Its location as snapshots name it: a path under a configured root, or an s3:// URI. */
@@ -57,6 +96,11 @@ export interface SnapshotStorage {
    * entries at a time), so a bucket of millions of objects is never held in memory.
    */
   listFiles(under?: string): AsyncIterable<StoredFile>;
+  /**
+   * Each root's claim (`ROOT_CLAIM_FILE`): which catalogue may delete orphans under it, since when. A root
+   * without one is claimed for `catalogue` now (created only where none is, so that a race keeps the first).
+   */
+  claimRoots(catalogue: string): Promise<RootClaim[]>;
   /**
    * What the storage's own configuration means for snapcat's deletions, said once at start (a versioned
    * bucket keeps what snapcat deletes); empty when nothing needs saying or it cannot be read.

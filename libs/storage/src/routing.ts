@@ -1,6 +1,7 @@
 import {
   LocationRefusedError,
   type DeletionRequest,
+  type RootClaim,
   type SnapshotStorage,
   type StateFileRefusal,
   type StoredFile,
@@ -62,6 +63,11 @@ export class RoutingSnapshotStorage implements SnapshotStorage {
   async *listFiles(under?: string): AsyncGenerator<StoredFile> {
     if (under !== undefined) return yield* this.storageOf(under).listFiles(under);
     for (const storage of [this.local, this.s3]) if (storage) yield* storage.listFiles();
+  }
+
+  async claimRoots(catalogue: string): Promise<RootClaim[]> {
+    const parts = [this.local, this.s3].filter((storage) => storage !== undefined);
+    return (await Promise.all(parts.map((storage) => storage.claimRoots(catalogue)))).flat();
   }
 
   private storageOf(location: string): SnapshotStorage {

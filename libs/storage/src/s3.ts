@@ -4,8 +4,12 @@ import { normaliseLocation } from '@snapcat/domain';
 import {
   LocationRefusedError,
   MANIFEST_FILE_NAME,
+  ROOT_CLAIM_FILE,
   STORAGE_ROOT_REFUSED,
+  parseRootClaim,
+  rootClaimText,
   type DeletionRequest,
+  type RootClaim,
   type SnapshotStorage,
   type StateFileRefusal,
   type StoredFile,
@@ -234,6 +238,61 @@ export class S3SnapshotStorage implements SnapshotStorage {
       }),
     );
     return url(target);
+  }
+
+  async claimRoots(catalogue: string): Promise<RootClaim[]> {
+    return Promise.all(
+      this.roots.map(async (root) => {
+        const at = {
+          bucket: root.bucket,
+          key: root.key === '' ? ROOT_CLAIM_FILE : `${root.key}/${ROOT_CLAIM_FILE}`,
+        };
+        let text = await this.objectText(at);
+        if (text === undefined) {
+          await this.putIfAbsent(at, rootClaimText(catalogue));
+          text = (await this.objectText(at)) ?? '';
+        }
+        return parseRootClaim(url(root).replace(/\/$/, ''), text, url(at));
+      }),
+    );
+  }
+
+  /** The object's text, or undefined when there is none. */
+  private async objectText(at: S3Location): Promise<string | undefined> {
+    try {
+      const answer = await this.withBackoff(() =>
+        this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: at.bucket, Key: at.key })),
+      );
+      return await answer.Body?.transformToString('utf8');
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the object unless one is there (S3's conditional `If-None-Match: *`): of two writers the first
+   * wins. A store that lacks conditional writes (501) takes a plain PUT: the last of a race wins there.
+   */
+  private async putIfAbsent(at: S3Location, body: string): Promise<void> {
+    const put = (conditional: boolean) =>
+      this.client.send(
+        new (s3Sdk().PutObjectCommand)({
+          Bucket: at.bucket,
+          Key: at.key,
+          Body: body,
+          ContentType: 'application/json',
+          ...(conditional ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+    try {
+      await put(true);
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || status === 409) return; // another writer's claim is there: read back
+      if (!isNotImplemented(error)) throw error;
+      await put(false);
+    }
   }
 
   async *listFiles(under?: string): AsyncGenerator<StoredFile> {

@@ -1,4 +1,4 @@
-import { LocationRefusedError, MANIFEST_FILE_NAME, type SnapshotStorage } from '../src';
+import { LocationRefusedError, MANIFEST_FILE_NAME, ROOT_CLAIM_FILE, type SnapshotStorage } from '../src';
 import { collect } from '../../../test/support/async';
 
 /** What the contract needs of a storage under test, and of the place it stores in. */
@@ -29,6 +29,20 @@ export function storageContract(
     const plant = async (dir: string, files: number, size: number) => {
       for (let i = 0; i < files; i += 1) await f.put(`${dir}/f${i}`, size);
     };
+
+    it('claims a root for the first catalogue that asks, keeps that claim for every later one, and lists it', async () => {
+      const before = Date.now();
+      const [first] = await f.storage.claimRoots('catalogue-a');
+      expect(first).toEqual({ root: f.root, catalogue: 'catalogue-a', claimedAt: expect.any(String) });
+      expect(Date.parse(first!.claimedAt)).toBeGreaterThanOrEqual(before - 1000);
+      expect(await f.storage.claimRoots('catalogue-b')).toEqual([first]);
+      expect(JSON.parse(await f.read(`${f.root}/${ROOT_CLAIM_FILE}`))).toEqual({
+        catalogue: 'catalogue-a',
+        claimedAt: first!.claimedAt,
+      });
+      const listed = (await collect(f.storage.listFiles())).map((file) => file.path);
+      expect(listed).toContain(`${f.root}/${ROOT_CLAIM_FILE}`);
+    });
 
     it('measures and deletes a snapshot directory and its state handles, then answers 0 (idempotent)', async () => {
       const chk = `${f.root}/job/chk-1`;

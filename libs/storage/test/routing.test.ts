@@ -51,6 +51,10 @@ class Recording implements SnapshotStorage {
   async *listFiles() {
     yield* this.files;
   }
+  async claimRoots(catalogue: string) {
+    this.requests.push(['claimRoots', catalogue]);
+    return [{ root: `root-of-${this.bytes}`, catalogue, claimedAt: '2026-01-01T00:00:00.000Z' }];
+  }
 }
 
 describe('RoutingSnapshotStorage', () => {
@@ -141,6 +145,14 @@ describe('RoutingSnapshotStorage', () => {
     ]);
     expect(await collect(new RoutingSnapshotStorage(new Recording(0, [a]), undefined).listFiles())).toEqual([
       a,
+    ]);
+  });
+
+  it("claims the roots of both storages for the catalogue, and answers every root's claim", async () => {
+    const claims = await new RoutingSnapshotStorage(new Recording(1), new Recording(2)).claimRoots('c1');
+    expect(claims.map((c) => [c.root, c.catalogue])).toEqual([
+      ['root-of-1', 'c1'],
+      ['root-of-2', 'c1'],
     ]);
   });
 });

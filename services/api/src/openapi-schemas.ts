@@ -367,6 +367,28 @@ export const OrphanReport = z.object({
     description: 'Orphans found (absent in reports written by earlier versions).',
   }),
   totalBytes: Count,
+  claims: z
+    .array(
+      z.object({
+        root: z.string(),
+        catalogue: z
+          .string()
+          .meta({ description: 'The event store id of the catalogue that claimed the root.' }),
+        claimedAt: Timestamp,
+        ours: z
+          .boolean()
+          .meta({ description: "Whether it is this catalogue's: only then are orphans deleted there." }),
+      }),
+    )
+    .optional()
+    .meta({
+      description:
+        'Who may delete orphans under each root (its .snapcat-root.json, decision 0044), when the sweep deletes.',
+    }),
+  notDeleted: Count.optional().meta({
+    description:
+      "Orphans not deleted though deletion is on: under another catalogue's root, or older than this catalogue's claim.",
+  }),
 });
 
 export const RestoreReply = z

@@ -10,7 +10,7 @@ import {
   type SharedStateRegistry,
 } from '@snapcat/domain';
 import type { LogFn } from '@snapcat/runtime';
-import type { SnapshotStorage, StoredFile } from '@snapcat/storage';
+import { ROOT_CLAIM_FILE, type RootClaim, type SnapshotStorage, type StoredFile } from '@snapcat/storage';
 import type { UrgentWork } from './urgent-work';
 
 export interface OrphanReportDeps {
@@ -22,6 +22,8 @@ export interface OrphanReportDeps {
   log: { info: LogFn; warn: LogFn };
   /** Waited for between files: the report is housekeeping. */
   urgent?: UrgentWork;
+  /** This catalogue's id (its event store's): orphans are deleted only under the roots it claimed. */
+  catalogue: () => Promise<string>;
 }
 
 export interface OrphanReport {
@@ -33,6 +35,12 @@ export interface OrphanReport {
   files: { path: string; size: number; modifiedAt: string }[];
   fileCount: number;
   totalBytes: number;
+  /**
+   * Who may delete orphans under each root (decision 0044), when the sweep deletes; orphans under another
+   * catalogue's root, or older than this catalogue's claim, are reported and not deleted (`notDeleted`).
+   */
+  claims?: (RootClaim & { ours: boolean })[];
+  notDeleted?: number;
 }
 
 /** What the sweep keeps, gathered from every job's state (`addLive`). */
@@ -100,6 +108,9 @@ export async function writeOrphanReport(
     fileCount: 0,
     totalBytes: 0,
   };
+  // Claimed whether or not this sweep deletes: a catalogue that only reports still tells a later one the
+  // roots are taken.
+  const deletable = await deletableUnder(deps, report);
   let batch: StoredFile[] = [];
   let checked: { live: LiveState; kept: (location: string) => boolean } | undefined;
   const deleteBatch = async () => {
@@ -118,10 +129,12 @@ export async function writeOrphanReport(
     if (checked?.live !== current) checked = { live: current, kept: keptBy(current) };
     const keptNow = checked.kept;
     const orphans = files.filter((f) => !keptNow(normaliseLocation(f.path)));
-    if (orphans.length === 0) return;
+    const claimed = orphans.filter(deletable);
+    report.notDeleted = (report.notDeleted ?? 0) + orphans.length - claimed.length;
+    if (claimed.length === 0) return;
     await storage.remove({
       locations: [],
-      stateHandles: orphans.map((f) => ({ path: f.path, sizeBytes: f.size })),
+      stateHandles: claimed.map((f) => ({ path: f.path, sizeBytes: f.size })),
     });
   };
   // Live is what the discards keep (`whyKept`, through `keptByAnyOf`): one rule for both, so the report never
@@ -130,7 +143,8 @@ export async function writeOrphanReport(
   const kept = keptBy(live);
   for await (const file of storage.listFiles()) {
     await deps.urgent?.idle();
-    if (file.mtimeMs >= cutoff || kept(normaliseLocation(file.path))) continue;
+    if (file.mtimeMs >= cutoff || file.path.endsWith(CLAIM_SUFFIX) || kept(normaliseLocation(file.path)))
+      continue;
     report.fileCount += 1;
     report.totalBytes += file.size;
     if (report.files.length < ORPHANS_LISTED) {
@@ -149,4 +163,53 @@ export async function writeOrphanReport(
     deps.log.info('orphan report', { files: report.fileCount, bytes: report.totalBytes });
   }
   return report.fileCount;
+}
+
+const CLAIM_SUFFIX = `/${ROOT_CLAIM_FILE}`;
+/** Roots already said to be another catalogue's, by this process: said once, not every sweep. */
+const saidForeign = new Set<string>();
+
+/**
+ * Which orphans this catalogue may delete (decision 0044): those under a root it claimed, written since its
+ * claim (older ones are no leftovers of its jobs: another catalogue's, or from before it existed). The claims
+ * go into the report. None when the claims cannot be read: a sweep that cannot tell whose root it is deletes
+ * nothing there.
+ */
+async function deletableUnder(
+  deps: OrphanReportDeps,
+  report: OrphanReport,
+): Promise<(file: StoredFile) => boolean> {
+  let catalogue: string;
+  let claims: RootClaim[];
+  try {
+    catalogue = await deps.catalogue();
+    claims = await deps.storage.claimRoots(catalogue);
+  } catch (error) {
+    deps.log.warn("orphans not deleted: the storage roots' claims cannot be read", { error: String(error) });
+    return () => false;
+  }
+  report.claims = claims.map((claim) => ({ ...claim, ours: claim.catalogue === catalogue }));
+  for (const claim of claims) {
+    if (claim.catalogue === catalogue || saidForeign.has(claim.root)) continue;
+    saidForeign.add(claim.root);
+    deps.log.warn(
+      `orphans under ${claim.root} are reported, never deleted: its ${ROOT_CLAIM_FILE} gives it to the catalogue ` +
+        `of event store ${claim.catalogue}, not to this one (${catalogue}); give each catalogue roots of its own, ` +
+        'or delete that file once the other catalogue is gone for good',
+      { root: claim.root, claimedBy: claim.catalogue, since: claim.claimedAt },
+    );
+  }
+  // Longest root first: a root inside another root is the nearer one's.
+  const ours = claims
+    .filter((claim) => claim.catalogue === catalogue)
+    .map((claim) => ({ under: `${claim.root.replace(/\/+$/, '')}/`, since: Date.parse(claim.claimedAt) }))
+    .sort((a, b) => b.under.length - a.under.length);
+  const foreign = claims
+    .filter((claim) => claim.catalogue !== catalogue)
+    .map((claim) => `${claim.root.replace(/\/+$/, '')}/`);
+  return (file) => {
+    const own = ours.find((claim) => file.path.startsWith(claim.under));
+    if (!own || own.since > file.mtimeMs) return false;
+    return !foreign.some((under) => under.length > own.under.length && file.path.startsWith(under));
+  };
 }

@@ -32,7 +32,7 @@ import {
   type CataloguedJobIds,
   type CommandBus,
 } from '@snapcat/application';
-import { StreamDeletedError, type EventStore } from '@snapcat/event-store';
+import { StreamDeletedError, storeIdentity, type EventStore } from '@snapcat/event-store';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
 import {
   QUEUES,
@@ -177,7 +177,11 @@ async function retentionSweep(deps: ProcessorDeps) {
     }
     if (state) addLive(live, state);
   }
-  const reportDeps = { ...deps, orphanReportKey: deps.keys.orphanReport };
+  const reportDeps = {
+    ...deps,
+    orphanReportKey: deps.keys.orphanReport,
+    catalogue: () => storeIdentity(deps.store),
+  };
   let last: { states: JobState[]; live: LiveState } | undefined;
   const orphans = await writeOrphanReport(reportDeps, live, startedAt, async () => {
     const now = await liveNow(deps, seen);

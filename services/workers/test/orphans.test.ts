@@ -16,10 +16,18 @@ import { UrgentWork } from '../src/urgent-work';
  * A storage of many objects, listed as S3 lists them (a page at a time): it records how far the listing had
  * gone at each deletion, and what was deleted.
  */
-class ManyObjects implements Pick<SnapshotStorage, 'listFiles' | 'remove'> {
+class ManyObjects implements Pick<SnapshotStorage, 'listFiles' | 'remove' | 'claimRoots'> {
   listed = 0;
   readonly removals: { listedBefore: number; paths: string[] }[] = [];
-  constructor(private readonly count: number) {}
+  constructor(
+    private readonly count: number,
+    /** The root's claim: another catalogue's, or this one's since a time (the epoch by default). */
+    private readonly claim: { by?: string; at?: number } = {},
+  ) {}
+  async claimRoots(catalogue: string) {
+    const at = new Date(this.claim.at ?? 0).toISOString();
+    return [{ root: 's3://b/state', catalogue: this.claim.by ?? catalogue, claimedAt: at }];
+  }
   async *listFiles(): AsyncGenerator<StoredFile> {
     for (let i = 0; i < this.count; i += 1) {
       this.listed += 1;
@@ -49,7 +57,41 @@ describe('the orphan report over a large bucket (streamed)', () => {
     orphanReportKey: key,
     orphanGraceMs: 0,
     log: { info: () => {}, warn: () => {} },
+    catalogue: async () => 'this-catalogue',
     ...options,
+  });
+
+  it("deletes no orphan under another catalogue's root, nor one older than this catalogue's claim: reports them", async () => {
+    const warnings: string[] = [];
+    const foreign = new ManyObjects(100, { by: 'another-catalogue' });
+    const key = `${prefix}:report-claims`;
+    const deps = {
+      ...reportDeps(foreign, key, { deleteOrphans: true }),
+      log: { info: () => {}, warn: (m: string) => void warnings.push(m) },
+    };
+    expect(await writeOrphanReport(deps, noLiveState(), 10_000)).toBe(100);
+    expect(foreign.removals).toEqual([]);
+    const report = JSON.parse((await redis.get(key))!) as OrphanReport;
+    expect(report.claims).toEqual([
+      {
+        root: 's3://b/state',
+        catalogue: 'another-catalogue',
+        claimedAt: new Date(0).toISOString(),
+        ours: false,
+      },
+    ]);
+    expect(report.notDeleted).toBe(100);
+    expect(warnings).toEqual([
+      expect.stringContaining('orphans under s3://b/state are reported, never deleted'),
+    ]);
+
+    // Claimed by this catalogue after the files were written (1,000 ms): no leftovers of its own jobs.
+    const older = new ManyObjects(100, { at: 2_000 });
+    expect(
+      await writeOrphanReport(reportDeps(older, key, { deleteOrphans: true }), noLiveState(), 10_000),
+    ).toBe(100);
+    expect(older.removals).toEqual([]);
+    expect((JSON.parse((await redis.get(key))!) as OrphanReport).notDeleted).toBe(100);
   });
 
   it('lists the first ORPHANS_LISTED, counts them all, and deletes in batches as the listing goes', async () => {
