@@ -301,6 +301,34 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(existsSync(join(externalPath, 'source-0-private'))).toBe(false);
   });
 
+  it('a refused discard far down the page shows its reason in view, not above it', async () => {
+    await page.setViewportSize({ width: 1280, height: 480 });
+    try {
+      // The running job's latest completed checkpoint: kept unless forced (409), the refusal shown at the top.
+      const completed = (await snapshotsOf(JOB.id)).filter((s) => s.status === 'COMPLETED');
+      const latest = completed.reduce((a, b) => (b.snapshotId > a.snapshotId ? b : a));
+      const target = row(latest.snapshotId);
+      await target.scrollIntoViewIfNeeded();
+      expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(0);
+      const dialog = page.locator('dialog[data-testid="confirm"]');
+      await target.locator('button[data-action="discard"]').click();
+      await dialog.waitFor();
+      await dialog.locator('button[data-action="confirm"]').click();
+      const alert = page.locator('.outcome [role="alert"]');
+      await alert.waitFor({ timeout: 10_000 });
+      // In the window (to the pixel: scrolling leaves sub-pixel offsets).
+      await page.waitForFunction(() => {
+        const box = document.querySelector('.outcome [role="alert"]')!.getBoundingClientRect();
+        return box.top >= -1 && box.bottom <= window.innerHeight + 1;
+      });
+      expect(await alert.innerText()).toMatch(/latest completed/);
+      await alert.locator('button').click(); // dismissed, for the tests after
+      expect((await api.get(`/jobs/${JOB.id}/snapshots/${latest.snapshotId}`)).body.status).toBe('COMPLETED');
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
   it('R57, R64 a persisted checkpoint restores from its own chk-<id>: the failover plan and its snapshot page show that path', async () => {
     const latest = Math.max(
       ...(await snapshotsOf(JOB.id))
@@ -521,6 +549,20 @@ describe('the web console in a real browser (offline), against a running snapcat
     await page.waitForURL(new RegExp(`#/jobs/${holder}$`));
   });
 
+  it('a job of a long one-word name (256 characters allowed) leaves the other columns of the jobs table in view', async () => {
+    const long = { id: 'c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3', name: `ünïcödé-${'x'.repeat(200)}` };
+    expect((await api.put(`/jobs/${long.id}`, { name: long.name, tasks: TASKS })).status).toBe(201);
+    await page.goto(`${service.url}/`);
+    await page.locator(`tr[data-job-id="${long.id}"]`).waitFor({ timeout: 15_000 });
+    // The namespace column of the long-named row starts within the window.
+    const left = await page
+      .locator(`tr[data-job-id="${long.id}"] td`)
+      .first()
+      .evaluate((cell) => cell.getBoundingClientRect().left);
+    expect(left).toBeLessThan(1280);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+  });
+
   it('reads well at phone width and in the dark', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
     const previous = page;
@@ -539,4 +581,45 @@ describe('the web console in a real browser (offline), against a running snapcat
       page = previous;
     }
   });
+});
+
+describe('the console while the read model cannot show an action (its projector stopped)', () => {
+  it('a trigger the store recorded says so, and asks not to send it again: no error, one savepoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-recorded-'));
+    const prefix = testPrefix('console-recorded');
+    const env = {
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    };
+    const service = await startService({ ...env, SNAPCAT_PROJECTOR: 'off' });
+    const projector = await startService(env, 'services/projector/src/main.ts');
+    const browser = await launchOffline();
+    try {
+      const api = client(service.url);
+      expect((await api.put(`/jobs/${JOB.id}`, { name: JOB.name, tasks: TASKS })).status).toBe(201);
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(`${service.url}/#/jobs/${JOB.id}`);
+      const trigger = page.locator('button[data-action="trigger-savepoint"]');
+      await trigger.waitFor({ timeout: 15_000 });
+      await projector.stop('SIGKILL');
+      await trigger.click();
+      const notice = page.locator('.notice[role="status"]');
+      await until(
+        async () => ((await notice.innerText()).startsWith('Recorded.') ? true : undefined),
+        20_000,
+        'the notice that it was recorded',
+      );
+      expect(await notice.innerText()).toContain('do not send it again');
+      expect(await page.locator('.outcome [role="alert"]').count()).toBe(0);
+      const snapshots = (await api.get(`/jobs/${JOB.id}`)).body.snapshots as { kind: string }[];
+      expect(snapshots.filter((s) => s.kind === 'SAVEPOINT')).toHaveLength(1);
+    } finally {
+      await browser.browser.close();
+      await projector.stop('SIGKILL');
+      await service.stop('SIGKILL');
+      await deleteKeys(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -190,8 +190,10 @@ export function createGraphql(deps: GraphqlDeps) {
       compiledQueries(),
     ],
     maskedErrors: {
+      // While Redis is unreachable an error is UNAVAILABLE, except a mutation the store recorded: that one must
+      // say so, or a client retries it (a walkthrough's console click, told "unavailable", took two savepoints).
       maskError: (error, message, isDev) =>
-        deps.readModelAvailable?.() === false
+        deps.readModelAvailable?.() === false && codeOf(error) !== 'RECORDED'
           ? new GraphQLError(
               'the read model is unavailable: Redis is unreachable (REST commands keep working)',
               {
@@ -781,6 +783,13 @@ async function execute<R extends { position?: Position }>(
     : true;
   if (!shown) throw recordedNotShown(result.position!);
   return result;
+}
+
+/** The `extensions.code` of a GraphQL error, or of the one a resolver threw that yoga wrapped. */
+function codeOf(error: unknown): unknown {
+  const own = error instanceof GraphQLError ? error.extensions?.code : undefined;
+  const original = error instanceof GraphQLError ? error.originalError : undefined;
+  return own ?? (original instanceof GraphQLError ? original.extensions?.code : undefined);
 }
 
 /**

@@ -33,6 +33,8 @@ export function graphqlOver(options: {
   topic: string;
   tokens?: readonly TokenEntry[];
   pubsub?: ReturnType<typeof createSnapshotEventsPubSub>;
+  /** Whether the read model's Redis answers (the process's heartbeat); always, by default. */
+  readModelAvailable?: () => boolean;
 }) {
   return ({ store, useCases, clusters }: GraphqlCore) =>
     createGraphql({
@@ -44,6 +46,7 @@ export function graphqlOver(options: {
       topic: options.topic,
       tokens: options.tokens,
       clusters,
+      ...(options.readModelAvailable ? { readModelAvailable: options.readModelAvailable } : {}),
     });
 }
 

@@ -196,3 +196,38 @@ describe('REST and GraphQL run the same use cases', () => {
     expect((await http.get(`/api/v1/jobs/${JOB}`).expect(200)).body.status).toBe('RUNNING');
   }, 15_000);
 });
+
+describe('a mutation while Redis is unreachable', () => {
+  const prefix = `snapcat-test-use-cases-down-${process.pid}-${Date.now().toString(36)}`;
+  const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  // The heartbeat says Redis is unreachable: errors of queries are UNAVAILABLE, but a mutation the store
+  // recorded is not one (a walkthrough's console click, told "unavailable", was sent again: two savepoints).
+  const fx = apiFixture({
+    graphql: graphqlOver({
+      readModel: new ReadModel(redis, prefix),
+      topic: `${prefix}:events`,
+      readModelAvailable: () => false,
+    }),
+  });
+  const http = request(fx.app);
+  afterAll(async () => {
+    await fx.close();
+    await deleteKeys(prefix);
+    redis.disconnect();
+  });
+
+  it('says RECORDED with its position, not UNAVAILABLE', async () => {
+    await http
+      .put(`/api/v1/jobs/${JOB}`)
+      .send({ tasks: ['a'] })
+      .expect(201);
+    const res = await http
+      .post('/graphql')
+      .send({ query: `mutation { setJobStatus(jobId: "${JOB}", status: SUSPENDED) { id status } }` });
+    expect(res.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'RECORDED',
+      position: expect.stringMatching(/^\d+:\d+$/),
+    });
+    expect((await http.get(`/api/v1/jobs/${JOB}`).expect(200)).body.status).toBe('SUSPENDED');
+  }, 15_000);
+});

@@ -5,6 +5,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { useColorScheme } from './hooks';
+import { timeRange } from './series';
 
 export interface Palette {
   /** A custom property of the stylesheet, e.g. palette('--chart-1'). */
@@ -49,7 +50,7 @@ function plotOptions(props: ChartProps, palette: Palette, width: number, height:
     width,
     height,
     scales: {
-      x: { time: true },
+      x: { time: true, range: (_u, min, max) => timeRange(min, max) },
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
     axes: [

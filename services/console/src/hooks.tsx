@@ -133,6 +133,9 @@ export interface Actions {
   dismiss(): void;
 }
 
+const RECORDED_NOTICE =
+  'Recorded. The page shows it once the read model catches up (Redis or the projector is behind): do not send it again.';
+
 /** An action's outcome, for the page's notice (role=status) or alert (role=alert). */
 export function useActions(): Actions {
   const [state, setState] = useState<{ busy: boolean; notice: string | null; error: ApiError | null }>({
@@ -147,7 +150,13 @@ export function useActions(): Actions {
       setState({ busy: false, notice, error: null });
       return true;
     } catch (error) {
-      setState({ busy: false, notice: null, error: toApiError(error) });
+      const failed = toApiError(error);
+      // Stored, not yet shown (the read model is behind, or Redis away): done, and must not be sent again.
+      if (failed.code === 'RECORDED') {
+        setState({ busy: false, notice: RECORDED_NOTICE, error: null });
+        return true;
+      }
+      setState({ busy: false, notice: null, error: failed });
       return false;
     }
   }, []);

@@ -135,3 +135,10 @@ export function mergeNewest<T extends { id: number }>(
   const rest = held.filter((s) => !fresh.has(s.id) && s.id < oldestOfPage);
   return [...page, ...rest].sort((a, b) => b.id - a.id).slice(0, cap);
 }
+
+/**
+ * The time axis's range (seconds): the data's own, or an hour either side of a single instant (uPlot widens a
+ * range of one value by years).
+ */
+export const timeRange = (min: number, max: number): [number, number] =>
+  min === max ? [min - 3600, max + 3600] : [min, max];

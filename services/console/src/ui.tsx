@@ -382,10 +382,20 @@ export function Crumbs({
 
 /** The page's action outcome (notice or alert, dismissible), else the error reading the page's data. */
 export function Outcome({ actions, loadError }: { actions: Actions; loadError: ApiError | undefined }) {
+  const outcome = useRef<HTMLDivElement>(null);
+  // An action started far down the page (a snapshot row's discard) has its outcome up here: brought into view,
+  // or a refusal goes unseen (a walkthrough's dialog closed and nothing visible changed).
+  // After this render's other effects: a confirmation dialog closing gives the focus back to the row's button,
+  // which scrolls the page down to it again.
+  useEffect(() => {
+    if (!actions.notice && !actions.error) return;
+    const timer = setTimeout(() => outcome.current?.scrollIntoView?.({ block: 'nearest' }), 0);
+    return () => clearTimeout(timer);
+  }, [actions.notice, actions.error]);
   return (
-    <>
+    <div ref={outcome} class="outcome">
       <Notice text={actions.notice} />
       <Alert error={actions.error ?? loadError} onDismiss={actions.error ? actions.dismiss : undefined} />
-    </>
+    </div>
   );
 }

@@ -1,4 +1,4 @@
-import { type CheckpointSample, durationSeries, mergeNewest, sizeSeries } from '../src/series';
+import { type CheckpointSample, durationSeries, mergeNewest, sizeSeries, timeRange } from '../src/series';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
@@ -152,5 +152,12 @@ describe('mergeNewest', () => {
         ),
       ),
     ).toEqual([11, 10, 8, 7, 6]);
+  });
+});
+
+describe('timeRange', () => {
+  it("is the data's own range, or an hour either side of a single instant", () => {
+    expect(timeRange(100, 5000)).toEqual([100, 5000]);
+    expect(timeRange(1_800_000_000, 1_800_000_000)).toEqual([1_799_996_400, 1_800_003_600]);
   });
 });
