@@ -127,7 +127,10 @@ export function keptByAnyOf(
   registries: readonly SharedStateRegistry[],
   /** Directories kept whole besides (normalised): the areas Flink owns (`flinkOwnedAreas`), restore sources. */
   alsoKept: Iterable<string> = [],
-  /** Jobs whose every file laid out under their id is kept, wherever the prefix before it (`jobAreaOf`). */
+  /**
+   * Jobs whose every file laid out under their id is kept, wherever the prefix before it (`jobAreaOf`), and
+   * every savepoint directory Flink names for them.
+   */
   keptJobs: ReadonlySet<string> = new Set(),
 ): (location: string) => boolean {
   const exact = new Set<string>();
@@ -141,11 +144,17 @@ export function keptByAnyOf(
       if (owners.length > 0) directories.add(directory);
     }
   }
+  // Flink names a savepoint's directory `savepoint-<the job id's first six characters>-<random>`
+  // (`AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint`): one taken in Flink that the mirror
+  // never saw (a CLI's, during an outage) has no catalogue entry, and a walkthrough's sweep deleted one.
+  const savepointPrefixes = new Set([...keptJobs].map((jobId) => jobId.slice(0, 6)));
   return (location) => {
     if (exact.has(location)) return true;
     if (keptJobs.size > 0) {
       const owner = jobAreaOf(location);
       if (owner !== undefined && keptJobs.has(owner)) return true;
+      const prefix = savepointJobPrefixOf(location);
+      if (prefix !== undefined && savepointPrefixes.has(prefix)) return true;
     }
     if (directories.size === 0) return false;
     const last = firstAncestorEnd(location);

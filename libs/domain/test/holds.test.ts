@@ -629,4 +629,16 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
     expect(kept(`s3://bucket/ab12/checkpoints/${HOLDER}/shared/sst-1`)).toBe(false);
     expect(kept(`s3://bucket/ab12/${JOB}-notes/x`)).toBe(false);
   });
+
+  it('a managed job keeps every savepoint directory Flink names for it (six characters of its id), catalogued or not', () => {
+    // One taken in Flink while the mirror could not see it (a CLI's, during an outage): no catalogue entry.
+    const kept = keptByAnyOf([], [], new Set([JOB]));
+    const own = `savepoint-${JOB.slice(0, 6)}-0123456789ab`;
+    expect(kept(`s3://bucket/savepoints/${own}/_metadata`)).toBe(true);
+    expect(kept(`/data/savepoints/${own}/op-1/part-0`)).toBe(true);
+    expect(kept(`/data/savepoints/savepoint-${HOLDER.slice(0, 6)}-0123456789ab/_metadata`)).toBe(
+      JOB.slice(0, 6) === HOLDER.slice(0, 6),
+    );
+    expect(kept(`/data/savepoints/${own}-copy/_metadata`)).toBe(false);
+  });
 });
