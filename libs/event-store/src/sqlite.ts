@@ -55,6 +55,7 @@ export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly appended = new EventEmitter().setMaxListeners(0);
   private readonly unrecoverable: ((error: Error) => void)[] = [];
+  private corruptionSaid = false;
   private readonly statements;
   private readonly readAllStatements = new Map<string, Database.Statement<unknown[], Row>>();
   /** Started with the first write and stopped when idle: a process that only reads starts no thread. */
@@ -212,7 +213,29 @@ export class SqliteEventStore implements EventStore {
    * alone.
    */
   async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    return (await this.writerThread().submit(appendOp(streamId, events, expected)))!;
+    try {
+      return (await this.writerThread().submit(appendOp(streamId, events, expected)))!;
+    } catch (error) {
+      throw this.unlessCorrupt(error);
+    }
+  }
+
+  /**
+   * A file SQLite finds malformed (SQLITE_CORRUPT, SQLITE_NOTADB) is unrecoverable: a walkthrough copied a
+   * backup over the open file, and the process went on answering commands with 2xx into a store whose reads
+   * failed. Said once to the listeners (the process stops), and thrown as it came.
+   */
+  private unlessCorrupt(error: unknown): unknown {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(code) && !this.corruptionSaid) {
+      this.corruptionSaid = true;
+      const failure = new Error(
+        `the SQLite store file ${this.file} is corrupt (${code}: ${(error as Error).message}): restore it from a ` +
+          'backup taken with the process stopped, or with `sqlite3 .backup`',
+      );
+      this.unrecoverable.forEach((listener) => listener(failure));
+    }
+    return error;
   }
 
   /**
@@ -230,6 +253,14 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    try {
+      return this.readStreamNow(streamId, options);
+    } catch (error) {
+      throw this.unlessCorrupt(error);
+    }
+  }
+
+  private readStreamNow(streamId: string, options: ReadStreamOptions): RecordedEvent[] {
     this.checkWriter();
     const max = options.maxCount ?? -1;
     const rows =
@@ -244,6 +275,14 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    try {
+      return this.readAllNow(options);
+    } catch (error) {
+      throw this.unlessCorrupt(error);
+    }
+  }
+
+  private readAllNow(options: ReadAllOptions): RecordedEvent[] {
     this.checkWriter();
     const backwards = options.direction === 'backwards';
     const where: string[] = [];
@@ -273,7 +312,12 @@ export class SqliteEventStore implements EventStore {
 
   async lastPosition(): Promise<Position | undefined> {
     this.checkWriter();
-    const row = this.statements.lastPosition.get();
+    let row;
+    try {
+      row = this.statements.lastPosition.get();
+    } catch (error) {
+      throw this.unlessCorrupt(error);
+    }
     if (!row) return undefined;
     const position = BigInt(row.position);
     return { commit: position, prepare: position };

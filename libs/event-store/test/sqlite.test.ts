@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, type ExpectedRevision } from '../src';
@@ -150,4 +150,39 @@ describe('sqlite store: its file stays the store', () => {
     },
     15_000,
   );
+});
+
+describe('sqlite store: a corrupt file', () => {
+  it('is unrecoverable at the first read that finds it malformed: said once, and the read fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-sqlite-'));
+    const file = join(dir, 'events.db');
+    const writing = new SqliteEventStore(file);
+    for (let i = 0; i < 20; i += 1) {
+      await writing.append(
+        `s-${i}`,
+        [{ id: randomUUID(), type: 'T', data: { pad: 'x'.repeat(2000) } }],
+        'no_stream',
+      );
+    }
+    await writing.close();
+    // Pages past the header overwritten (what copying another file over the open one leaves SQLite).
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(statSync(file).size - 8192, 0xa5), 0, undefined, 8192);
+    closeSync(fd);
+    const store = new SqliteEventStore(file);
+    const failures: Error[] = [];
+    store.onUnrecoverable((error) => failures.push(error));
+    try {
+      await expect(store.readAll()).rejects.toMatchObject({
+        code: expect.stringMatching(/^SQLITE_(CORRUPT|NOTADB)/),
+      });
+      await expect(store.readStream('s-3')).rejects.toThrow();
+      expect(failures.map((e) => e.message)).toEqual([
+        expect.stringContaining(`the SQLite store file ${file} is corrupt (SQLITE_`),
+      ]);
+    } finally {
+      await store.close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
