@@ -13,7 +13,14 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
 import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis, redisHealth } from './redis';
-import { ForeignStateError, claimStoreNamespace, keepStoreRecorded, storeNamespace } from './store-namespace';
+import {
+  ForeignStateError,
+  claimStoreNamespace,
+  keepStoreRecorded,
+  markTimeline,
+  storeLogView,
+  storeNamespace,
+} from './store-namespace';
 
 /** The configuration, or a message naming the bad variable and exit code 2. */
 export function loadConfigOrExit(options?: Parameters<typeof loadConfig>[1]): Config {
@@ -80,7 +87,7 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
   const namespace = storeNamespace(config.queuePrefix, storeId);
   log.info('event store identified', { store: storeId, redisNamespace: namespace });
   const redis = connectRedis(config.redisUrl);
-  const logEnd = store.logEnd?.bind(store);
+  const logView = storeLogView(store);
   let wentOn = false;
   const claim = claimStoreNamespace(
     redis,
@@ -88,12 +95,16 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
     storeId,
     config.onForeignReadModel,
     log,
-    logEnd,
+    logView,
     () => wentOn,
   ).finally(() => closeRedis(redis));
   // Once claimed, kept recorded (a FLUSHDB under the running process took the record with it).
   void claim.then(
-    () => redisHealth.everyBeat((beat) => keepStoreRecorded(beat, config.queuePrefix, storeId, log)),
+    () =>
+      redisHealth.everyBeat(async (beat) => {
+        await keepStoreRecorded(beat, config.queuePrefix, storeId, log);
+        if (logView) await markTimeline(beat, namespace, logView);
+      }),
     () => undefined,
   );
   const refused = (error: ForeignStateError) => {

@@ -73,11 +73,16 @@ class RedisHealth {
     this.beatTasks.push(task);
   }
 
-  /** Closes the heartbeat's connection (a private Redis stops only when no other client is connected). */
+  /**
+   * Runs the beat's tasks a last time, then closes the heartbeat's connection (a private Redis stops only when
+   * no other client is connected).
+   */
   async stopHeartbeat(): Promise<void> {
     const connection = this.beating;
     if (!connection) return;
     this.beating = undefined;
+    // A last beat's tasks: what they record (the store's timeline mark) is as of the process's end.
+    for (const task of this.beatTasks) await task(connection).catch(() => undefined);
     await closeRedis(connection);
   }
 

@@ -1,5 +1,13 @@
 import type { Redis } from 'ioredis';
-import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
+import {
+  START,
+  comparePositions,
+  formatPosition,
+  parsePosition,
+  type EventStore,
+  type Position,
+} from '@snapcat/event-store';
+import { JOB_STREAM_PREFIX } from '@snapcat/application';
 import type { LogFn } from './log';
 import { scanKeys } from './redis';
 
@@ -24,6 +32,81 @@ export const namespaceKeys = (prefix: string) => ({
   /** storeId -> when it last started on this prefix: the namespaces an operator may want to forget. */
   stores: `${prefix}:stores`,
 });
+
+/**
+ * What the claim reads of the store's log: where it ends, and, for the timeline mark (`markTimeline`), which
+ * event follows a position.
+ */
+export interface StoreLogView {
+  logEnd(): Promise<Position | undefined>;
+  /** The id of the first event after `position`, if any. */
+  eventIdAfter?(position: Position): Promise<string | undefined>;
+  /** The log's newest event's id and the position of the event before it (START when it is the first). */
+  newestMark?(): Promise<TimelineMark | undefined>;
+}
+
+/** The newest event a process of the store saw, by what precedes it: `id` follows `after` in the log. */
+export interface TimelineMark {
+  after: Position;
+  id: string;
+}
+
+/**
+ * The store's log as the claim reads it (a few events at most per read); none for a store that cannot say
+ * where its log ends (`logEnd`: past every position a consumer may have saved, not only its last event's).
+ */
+export function storeLogView(store: Pick<EventStore, 'readAll' | 'logEnd'>): StoreLogView | undefined {
+  const logEnd = store.logEnd?.bind(store);
+  if (!logEnd) return undefined;
+  return {
+    logEnd,
+    eventIdAfter: async (position) => (await store.readAll({ after: position, maxCount: 1 }))[0]?.id,
+    // A job event: those are never capped (aggregate snapshot streams are: a mark on one of those would be
+    // gone from the log after the next snapshot). None among the newest few: no mark this time.
+    newestMark: async () => {
+      const newest = await store.readAll({ direction: 'backwards', maxCount: MARK_WINDOW + 1 });
+      const at = newest.findIndex(
+        (event, i) => i < MARK_WINDOW && event.streamId.startsWith(JOB_STREAM_PREFIX),
+      );
+      return at < 0 ? undefined : { after: newest[at + 1]?.position ?? START, id: newest[at]!.id };
+    },
+  };
+}
+
+const MARK_WINDOW = 16;
+
+/** Where a store's namespace keeps its timeline mark. */
+const timelineKey = (namespace: string) => `${namespace}:timeline`;
+
+/**
+ * Records the newest event this process sees in the log, so that a later start can tell whether Redis's state
+ * is of this log or of another timeline of the same store (a restored backup that wrote events of its own:
+ * positions alone cannot tell, a walkthrough's read model showed a job only the backup had).
+ */
+export async function markTimeline(redis: Redis, namespace: string, view: StoreLogView): Promise<void> {
+  const mark = await view.newestMark?.();
+  if (mark)
+    await redis.set(
+      timelineKey(namespace),
+      JSON.stringify({ after: formatPosition(mark.after), id: mark.id }),
+    );
+}
+
+/**
+ * Whether the timeline mark in Redis names an event this log does not have where the mark says: the state is
+ * of another timeline. False without a mark, or when the log cannot be asked.
+ */
+async function markNotInLog(
+  redis: Redis,
+  namespace: string,
+  view: StoreLogView,
+): Promise<string | undefined> {
+  const text = await redis.get(timelineKey(namespace));
+  if (!text || !view.eventIdAfter) return undefined;
+  const mark = JSON.parse(text) as { after: string; id: string };
+  const found = await view.eventIdAfter(parsePosition(mark.after));
+  return found === mark.id ? undefined : `event ${mark.id} after position ${mark.after} is not in the log`;
+}
 
 /** Keys that snapcat wrote before stores had ids, directly under the prefix: state of an unknown store. */
 const legacyKeys = (prefix: string) => [
@@ -130,15 +213,15 @@ export async function claimStoreNamespace(
   storeId: string,
   policy: ForeignStatePolicy,
   log: { warn: LogFn; error: LogFn },
-  /** The store's `logEnd`: this store's own state is checked against it when given. */
-  logEnd?: () => Promise<Position | undefined>,
+  /** The store's log: this store's own state is checked against it when given. */
+  logView?: StoreLogView,
   /**
    * Whether this process's consumers may have read the namespace already (the claim finishing in the
    * background): then this store's state of a later point is not dropped under them, whatever the policy.
    */
   ownStateInUse: () => boolean = () => false,
 ): Promise<void> {
-  if (logEnd) await claimOwnTimeline(redis, prefix, storeId, policy, log, logEnd, ownStateInUse);
+  if (logView) await claimOwnTimeline(redis, prefix, storeId, policy, log, logView, ownStateInUse);
   const keys = namespaceKeys(prefix);
   const previous = await redis.get(keys.owner);
   const foreign =
@@ -211,15 +294,19 @@ async function claimOwnTimeline(
   storeId: string,
   policy: ForeignStatePolicy,
   log: { error: LogFn },
-  logEnd: () => Promise<Position | undefined>,
+  logView: StoreLogView,
   ownStateInUse: () => boolean,
 ): Promise<void> {
-  const past = await positionsPastEnd(redis, storeNamespace(prefix, storeId), logEnd);
-  if (past.length === 0) return;
-  const message =
-    `Redis holds the state of a later point of event store ${storeId}'s log than the store has ` +
-    `(positions past its end: ${past.slice(0, 3).join(', ')}): a backup of the store restored, or a copy ` +
-    'of it run on the same Redis and prefix';
+  const namespace = storeNamespace(prefix, storeId);
+  const past = await positionsPastEnd(redis, namespace, () => logView.logEnd());
+  const elsewhere = past.length === 0 ? await markNotInLog(redis, namespace, logView) : undefined;
+  if (past.length === 0 && !elsewhere) return;
+  const message = elsewhere
+    ? `Redis holds the state of another timeline of event store ${storeId}'s log (${elsewhere}): a copy of ` +
+      'the store (a restored backup, say) that wrote events of its own ran on this Redis and prefix since'
+    : `Redis holds the state of a later point of event store ${storeId}'s log than the store has ` +
+      `(positions past its end: ${past.slice(0, 3).join(', ')}): a backup of the store restored, or a copy ` +
+      'of it run on the same Redis and prefix';
   if (ownStateInUse()) {
     // Redis answered only after this process went on: its consumers may hold those positions already, and a
     // drop under them would leave them skipping every event up to there. A restart claims before they start.
