@@ -235,10 +235,11 @@ export function flinkCheckpointingStatistics(
   }
   ids.sort((a, b) => b - a);
   const shown = ids.slice(0, limit);
-  const restored = state.restores.latest ? flinkRestored(state, state.restores.latest) : undefined;
+  const restored = latestRestored(state);
   const statistics: FlinkCheckpointingStatistics = {
     counts: {
-      restored: state.restores.count,
+      // A managed job's restore Flink reported counts though nothing recorded it here (R68).
+      restored: Math.max(state.restores.count, state.flinkRestore ? 1 : 0),
       // CheckpointStatsCounts counts every checkpoint of the job, those compacted out of its state too.
       total: state.snapshots.size + state.counts.compacted,
       in_progress: inProgress,
@@ -257,6 +258,24 @@ export function flinkCheckpointingStatistics(
     history: shown.map((id) => flinkCheckpoint(state.snapshots.get(id)!)),
   };
   return { statistics, more: ids.length > shown.length };
+}
+
+/**
+ * The newest restore: a recorded one (POST /restores), or what Flink reported a managed job restored from (R68),
+ * whichever came later (a walkthrough's managed job restored by Flink showed none).
+ */
+function latestRestored(state: JobState): FlinkRestoredCheckpoint | undefined {
+  const recorded = state.restores.latest;
+  const reported = state.flinkRestore;
+  if (reported && (!recorded || reported.restoredAt >= recorded.restoredAt)) {
+    return {
+      id: reported.flinkCheckpointId,
+      restore_timestamp: reported.restoredAt,
+      is_savepoint: reported.isSavepoint,
+      external_path: reported.externalPath ?? '',
+    };
+  }
+  return recorded ? flinkRestored(state, recorded) : undefined;
 }
 
 /**

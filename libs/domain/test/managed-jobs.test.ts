@@ -7,6 +7,7 @@ import {
   fold,
   initialState,
   flinkCheckpoint,
+  flinkCheckpointingStatistics,
   jobSummaryView,
   restorePlan,
   savepointPath,
@@ -645,6 +646,15 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
       restored: { ...restored, restoreTimestamp: T0 + 9000 },
     });
     expect(later.events.map((e) => e.type)).toEqual(['FlinkRestoreRecorded']);
+    // Flink's shape of it (decision 0017): the restore Flink reported, as Flink's own API shows it.
+    const { statistics } = flinkCheckpointingStatistics(job.state);
+    expect(statistics.latest.restored).toEqual({
+      id: 2,
+      restore_timestamp: T0 + 9000,
+      is_savepoint: false,
+      external_path: `/data/chk/${JOB}/chk-2`,
+    });
+    expect(statistics.counts.restored).toBe(1);
   });
 
   it('R68 Flink’s failure messages name their reason', () => {
