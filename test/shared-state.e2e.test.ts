@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FlinkTestServer } from './flink/server';
 import { sleep, until } from './support/wait';
-import { client, startService, testPrefix, type RunningService } from './support/service';
+import { client, runCli, startService, testPrefix, type RunningService } from './support/service';
 import { deleteKeys } from './support/redis';
 import { e2eStore } from './support/stores';
 import { ROOT_CLAIM_FILE } from '@snapcat/storage';
@@ -775,12 +775,15 @@ describe('orphan report and discards agree on what is live (one rule in the doma
   }, 60_000);
 });
 
-/** Waits for the root's claim file (the first sweep writes it) and moves its time `byMs` into the past. */
+/**
+ * Waits for the root's claim file (the first sweep writes it, the root being empty then) and moves its time,
+ * the storage's clock that the claim counts by, `byMs` into the past.
+ */
 async function backdateRootClaim(root: string, byMs: number): Promise<void> {
   const file = join(root, ROOT_CLAIM_FILE);
   await until(async () => existsSync(file) || undefined, 20_000, 'the root claimed');
-  const claim = JSON.parse(readFileSync(file, 'utf8')) as { catalogue: string; claimedAt: string };
-  writeFileSync(file, JSON.stringify({ ...claim, claimedAt: new Date(Date.now() - byMs).toISOString() }));
+  const then = new Date(Date.now() - byMs);
+  utimesSync(file, then, then);
 }
 
 describe('a catalogue deletes orphans only under the roots it claimed, written since it claimed them (decision 0044)', () => {
@@ -788,8 +791,8 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
     const dir = mkdtempSync(join(tmpdir(), 'snapcat-claims-'));
     const prefix = testPrefix('claims');
     // Another catalogue's root (a store deleted and started afresh, a mistyped store path, a second
-    // deployment): its live snapshots' files are unknown here. And a root no catalogue claimed yet, holding
-    // files from before this one existed.
+    // deployment): its live snapshots' files are unknown here. And a root no catalogue claimed, holding files
+    // (another catalogue's from before claims existed, say).
     const others = join(dir, 'others');
     const unclaimed = join(dir, 'unclaimed');
     mkdirSync(others, { recursive: true });
@@ -797,6 +800,8 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
       join(others, ROOT_CLAIM_FILE),
       JSON.stringify({ catalogue: '0123456789abcdef', claimedAt: '2026-01-01T00:00:00.000Z' }),
     );
+    const claimedThen = new Date('2026-01-01T00:00:00.000Z');
+    utimesSync(join(others, ROOT_CLAIM_FILE), claimedThen, claimedThen);
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     const files = [
       put(join(others, 'checkpoints', newJobId(), 'chk-7', '_metadata'), 10),
@@ -804,14 +809,15 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
       put(join(unclaimed, 'savepoints', 'savepoint-abc123-0123456789ab', '_metadata'), 30),
     ];
     for (const file of files) utimesSync(file.path, twoHoursAgo, twoHoursAgo);
-    const service = await startService({
+    const settings = {
       SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'fresh.db')}`,
       SNAPCAT_STORAGE_ROOTS: `${others},${unclaimed}`,
       SNAPCAT_QUEUE_PREFIX: prefix,
       SNAPCAT_RETENTION_SWEEP: 'PT1S',
       SNAPCAT_ORPHAN_GRACE: 'PT1H',
       SNAPCAT_DELETE_ORPHANS: 'true',
-    });
+    };
+    const service = await startService(settings);
     try {
       const api = client(service.url);
       type Report = { files: { path: string }[]; deleted: boolean; notDeleted?: number; claims?: unknown[] };
@@ -828,19 +834,23 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
       expect(report.notDeleted).toBe(files.length);
       expect(report.claims).toEqual([
         { root: others, catalogue: '0123456789abcdef', claimedAt: '2026-01-01T00:00:00.000Z', ours: false },
-        {
-          root: unclaimed,
-          catalogue: expect.stringMatching(/^[0-9a-f]{16}$/),
-          claimedAt: expect.any(String),
-          ours: true,
-        },
+        { root: unclaimed, catalogue: null, claimedAt: null, ours: false },
       ]);
       for (const file of files) expect(existsSync(file.path)).toBe(true);
       expect(service.logs.join('\n')).toContain(`orphans under ${others} are reported, never deleted`);
-      // The other catalogue's claim stands; the unclaimed root is this one's now.
+      expect(service.logs.join('\n')).toContain(`orphans under ${unclaimed} are reported, never deleted`);
+      // The other catalogue's claim stands; the root that held files is nobody's until an operator claims it.
       expect(JSON.parse(readFileSync(join(others, ROOT_CLAIM_FILE), 'utf8')).catalogue).toBe(
         '0123456789abcdef',
       );
+      // The operator gives this catalogue the root nobody claimed; the other catalogue's stays its own (exit 1).
+      const claimed = await runCli(['storage', 'claim'], settings);
+      expect(claimed.status).toBe(1);
+      expect(claimed.stdout).toContain(`${unclaimed}  claimed by this catalogue since`);
+      expect(claimed.stdout).toContain(`${others}  claimed by the catalogue of event store 0123456789abcdef`);
+      const mine = JSON.parse(readFileSync(join(unclaimed, ROOT_CLAIM_FILE), 'utf8')).catalogue as string;
+      expect(mine).toMatch(/^[0-9a-f]{16}$/);
+      expect(mine).not.toBe('0123456789abcdef');
     } finally {
       await service.stop('SIGKILL');
       await deleteKeys(prefix);

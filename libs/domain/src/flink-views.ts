@@ -269,7 +269,8 @@ function latestRestored(state: JobState): FlinkRestoredCheckpoint | undefined {
   const reported = state.flinkRestore;
   if (reported && (!recorded || reported.restoredAt >= recorded.restoredAt)) {
     return {
-      id: reported.flinkCheckpointId,
+      // The history's ids are snapcat's: the catalogued snapshot's, else unknown (-1) as for an external path.
+      id: reported.snapshotId ?? -1,
       restore_timestamp: reported.restoredAt,
       is_savepoint: reported.isSavepoint,
       external_path: reported.externalPath ?? '',

@@ -649,7 +649,7 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     // Flink's shape of it (decision 0017): the restore Flink reported, as Flink's own API shows it.
     const { statistics } = flinkCheckpointingStatistics(job.state);
     expect(statistics.latest.restored).toEqual({
-      id: 2,
+      id: job.state.flinkCheckpoints.get(2),
       restore_timestamp: T0 + 9000,
       is_savepoint: false,
       external_path: `/data/chk/${JOB}/chk-2`,

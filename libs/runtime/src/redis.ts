@@ -7,6 +7,10 @@ import type { LogFn } from './log';
  * error event, and prints a non-JSON stack trace for each one that nobody listens to: here, all are heard.
  */
 const REST_GOES_ON = 'GraphQL, the workers and webhooks wait; REST commands go on';
+/** How long after its start a Redis refusing its database or credentials stops a process (exit 2). */
+const STARTING_MS = 30_000;
+/** How long a stopping process gives its last heartbeat's tasks. */
+const LAST_BEAT_MS = 500;
 
 class RedisHealth {
   private readonly failing = new Set<object>();
@@ -23,6 +27,7 @@ class RedisHealth {
   /** Whether any connection has been ready in this process: a refusal before that is a configuration's. */
   private everReady = false;
   private onMisconfigured: ((reason: string) => void) | undefined;
+  private reportingSince = 0;
 
   /**
    * The log that hears about the changes (set once by the process's composition root); a process that serves
@@ -38,6 +43,7 @@ class RedisHealth {
     this.log = log;
     this.meanwhile = servesApi ? REST_GOES_ON : 'this process waits for it';
     this.onMisconfigured = onMisconfigured;
+    this.reportingSince = Date.now();
   }
 
   get reachable(): boolean {
@@ -81,8 +87,12 @@ class RedisHealth {
     const connection = this.beating;
     if (!connection) return;
     this.beating = undefined;
-    // A last beat's tasks: what they record (the store's timeline mark) is as of the process's end.
-    for (const task of this.beatTasks) await task(connection).catch(() => undefined);
+    // A last beat's tasks, what they record (the store's timeline mark) being as of the process's end; only
+    // while Redis answers, and briefly: a shutdown must not wait on a Redis that is away.
+    if (this.reachable) {
+      const last = Promise.all(this.beatTasks.map((task) => task(connection).catch(() => undefined)));
+      await Promise.race([last, new Promise((resolve) => setTimeout(resolve, LAST_BEAT_MS).unref())]);
+    }
     await closeRedis(connection);
   }
 
@@ -107,7 +117,10 @@ class RedisHealth {
 
   private failed(connection: { status: string }, error: unknown): void {
     if (connection.status === 'ready') return; // a command's error, not the connection's
-    const refusal = this.everReady ? undefined : configurationRefused(error);
+    // Only at start: later (Redis back after an outage, refusing rotated credentials) the process waits as for
+    // any outage rather than exit in the middle of its writes.
+    const starting = !this.everReady && Date.now() - this.reportingSince < STARTING_MS;
+    const refusal = starting ? configurationRefused(error) : undefined;
     if (refusal && this.onMisconfigured) return this.onMisconfigured(refusal);
     const now = Date.now();
     if (this.failing.size === 0) {

@@ -55,25 +55,30 @@ export interface TimelineMark {
  * The store's log as the claim reads it (a few events at most per read); none for a store that cannot say
  * where its log ends (`logEnd`: past every position a consumer may have saved, not only its last event's).
  */
-export function storeLogView(store: Pick<EventStore, 'readAll' | 'logEnd'>): StoreLogView | undefined {
+export function storeLogView(
+  store: Pick<EventStore, 'readAll' | 'logEnd' | 'lastPosition'>,
+): StoreLogView | undefined {
   const logEnd = store.logEnd?.bind(store);
   if (!logEnd) return undefined;
+  // Job events only: those are never capped (an aggregate snapshot stream is, and its events leave the log;
+  // they can also be megabytes, which a read every heartbeat would parse for nothing).
+  const filter = { streamNamePrefixes: [JOB_STREAM_PREFIX] };
+  let marked: { at: string; mark: TimelineMark | undefined } | undefined;
   return {
     logEnd,
-    eventIdAfter: async (position) => (await store.readAll({ after: position, maxCount: 1 }))[0]?.id,
-    // A job event: those are never capped (aggregate snapshot streams are: a mark on one of those would be
-    // gone from the log after the next snapshot). None among the newest few: no mark this time.
+    eventIdAfter: async (position) => (await store.readAll({ after: position, maxCount: 1, filter }))[0]?.id,
     newestMark: async () => {
-      const newest = await store.readAll({ direction: 'backwards', maxCount: MARK_WINDOW + 1 });
-      const at = newest.findIndex(
-        (event, i) => i < MARK_WINDOW && event.streamId.startsWith(JOB_STREAM_PREFIX),
-      );
-      return at < 0 ? undefined : { after: newest[at + 1]?.position ?? START, id: newest[at]!.id };
+      // Read again only when the log moved since the last mark.
+      const end = await store.lastPosition();
+      const at = end ? formatPosition(end) : 'empty';
+      if (marked?.at !== at) {
+        const [newest, before] = await store.readAll({ direction: 'backwards', maxCount: 2, filter });
+        marked = { at, mark: newest && { after: before?.position ?? START, id: newest.id } };
+      }
+      return marked.mark;
     },
   };
 }
-
-const MARK_WINDOW = 16;
 
 /** Where a store's namespace keeps its timeline mark. */
 const timelineKey = (namespace: string) => `${namespace}:timeline`;

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import {
+  link,
   lstat,
   mkdir,
   readFile,
@@ -16,6 +18,7 @@ import {
   MANIFEST_FILE_NAME,
   ROOT_CLAIM_FILE,
   STORAGE_ROOT_REFUSED,
+  isRootClaimFile,
   parseRootClaim,
   rootClaimText,
   type RootClaim,
@@ -146,20 +149,54 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return target;
   }
 
-  async claimRoots(catalogue: string): Promise<RootClaim[]> {
+  async claimRoots(catalogue: string, { evenIfNotEmpty = false } = {}): Promise<RootClaim[]> {
     return Promise.all(
       this.configuredRoots.map(async (root) => {
         const file = join(root, ROOT_CLAIM_FILE);
+        // Made when missing, as Flink makes its directories: a new deployment's first sweep claims it empty.
         await mkdir(root, { recursive: true });
-        // `wx`: created only where none is; a claim another process wrote first is read back below.
-        await writeFile(file, rootClaimText(catalogue), { flag: 'wx', flush: true }).catch(
-          (error: NodeJS.ErrnoException) => {
+        const found = await this.claimIn(root);
+        if (found) return found;
+        if (!evenIfNotEmpty && (await this.holdsOtherThanClaims(root))) {
+          return { root, catalogue: null, claimedAt: null };
+        }
+        // Written whole under another name, then linked into place: the claim appears complete or not at all,
+        // and only where none is (link fails with EEXIST; the first of a race is read back below).
+        const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+        await writeFile(temporary, rootClaimText(catalogue), { flag: 'wx', flush: true });
+        try {
+          await link(temporary, file).catch((error: NodeJS.ErrnoException) => {
             if (error.code !== 'EEXIST') throw error;
-          },
-        );
-        return parseRootClaim(root, await readFile(file, 'utf8'), file);
+          });
+        } finally {
+          await unlink(temporary).catch(() => undefined);
+        }
+        const claimed = await this.claimIn(root);
+        if (!claimed) throw new Error(`${file} was written and is not there: orphans are deleted nowhere`);
+        return claimed;
       }),
     );
+  }
+
+  async claimIn(directory: string): Promise<RootClaim | undefined> {
+    const file = join(await this.confine(directory), ROOT_CLAIM_FILE);
+    let text: string;
+    let mtimeMs: number;
+    try {
+      [text, { mtimeMs }] = await Promise.all([readFile(file, 'utf8'), lstat(file)]);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    return parseRootClaim(directory.replace(/\/+$/, ''), text, mtimeMs, file);
+  }
+
+  /** Whether the root holds a file that is not a claim (its first one found ends the walk). */
+  private async holdsOtherThanClaims(root: string): Promise<boolean> {
+    for await (const file of filesUnder(await this.confine(root))) {
+      if (!isRootClaimFile(file.path)) return true;
+    }
+    return false;
   }
 
   async holdsFiles(location: string): Promise<boolean> {

@@ -25,36 +25,41 @@ export const MANIFEST_FILE_NAME = 'snapcat-manifest.json';
  */
 export const ROOT_CLAIM_FILE = '.snapcat-root.json';
 
-/** A storage root's claim (`claimRoots`). */
+/** A storage root's claim (`claimRoots`), or a directory's (`claimIn`). */
 export interface RootClaim {
-  /** The root as configured (as the listing names the files under it). */
+  /** The root (or directory) as configured (as the listing names the files under it). */
   root: string;
-  /** The event store id of the catalogue that claimed it. */
-  catalogue: string;
-  /** When it was claimed: files older than that are no leftovers of that catalogue's. */
-  claimedAt: string;
+  /** The event store id of the catalogue that claimed it; null: nobody did, and it holds files. */
+  catalogue: string | null;
+  /**
+   * When it was claimed, by the storage's clock (the claim file's modification time, as the files' own times
+   * are): files older than that are no leftovers of that catalogue's. Null when unclaimed.
+   */
+  claimedAt: string | null;
 }
 
-/** A claim file's text as a claim of `root`; an error naming `where` when it is not one. */
-export function parseRootClaim(root: string, text: string, where: string): RootClaim {
-  let claim: { catalogue?: unknown; claimedAt?: unknown } | undefined;
+/** A claim file's text and time as a claim of `root`; an error naming `where` when it is not one. */
+export function parseRootClaim(root: string, text: string, mtimeMs: number, where: string): RootClaim {
+  let catalogue: unknown;
   try {
-    claim = JSON.parse(text) as typeof claim;
+    catalogue = (JSON.parse(text) as { catalogue?: unknown } | null)?.catalogue;
   } catch {
-    claim = undefined;
+    catalogue = undefined;
   }
-  const { catalogue, claimedAt } = claim ?? {};
-  if (typeof catalogue !== 'string' || typeof claimedAt !== 'string' || Number.isNaN(Date.parse(claimedAt))) {
+  if (typeof catalogue !== 'string' || catalogue === '') {
     throw new Error(
-      `${where} is no snapcat root claim ({"catalogue":…,"claimedAt":…}): orphans are deleted nowhere`,
+      `${where} is no snapcat root claim ({"catalogue":"<event store id>"}): orphans are deleted nowhere`,
     );
   }
-  return { root, catalogue, claimedAt };
+  return { root, catalogue, claimedAt: new Date(mtimeMs).toISOString() };
 }
 
-/** A claim file's text, for a claim made now. */
+/** A claim file's text, for a claim made now (the time in it is for people: the file's own time counts). */
 export const rootClaimText = (catalogue: string): string =>
   `${JSON.stringify({ catalogue, claimedAt: new Date().toISOString() })}\n`;
+
+/** Whether a listed path is a claim file, or one being written (`<claim>.<pid>.tmp`): no orphan, no state. */
+export const isRootClaimFile = (path: string): boolean => /(^|\/)\.snapcat-root\.json(\.[^/]*)?$/.test(path);
 
 /** A file (or object) under a storage root, as the orphan report lists it. */
 export interface StoredFile {
@@ -98,9 +103,13 @@ export interface SnapshotStorage {
   listFiles(under?: string): AsyncIterable<StoredFile>;
   /**
    * Each root's claim (`ROOT_CLAIM_FILE`): which catalogue may delete orphans under it, since when. A root
-   * without one is claimed for `catalogue` now (created only where none is, so that a race keeps the first).
+   * without one is claimed for `catalogue` now when it holds no file yet, or with `evenIfNotEmpty` (an
+   * operator's `snapcat storage claim`); one that holds files stays unclaimed (`catalogue` null): files
+   * there may be another catalogue's that never claimed it. Created only where none is: a race keeps the first.
    */
-  claimRoots(catalogue: string): Promise<RootClaim[]>;
+  claimRoots(catalogue: string, options?: { evenIfNotEmpty?: boolean }): Promise<RootClaim[]>;
+  /** The claim file directly in `directory` (inside the roots), if any: another catalogue's nested root. */
+  claimIn(directory: string): Promise<RootClaim | undefined>;
   /**
    * What the storage's own configuration means for snapcat's deletions, said once at start (a versioned
    * bucket keeps what snapcat deletes); empty when nothing needs saying or it cannot be read.

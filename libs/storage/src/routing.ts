@@ -65,9 +65,13 @@ export class RoutingSnapshotStorage implements SnapshotStorage {
     for (const storage of [this.local, this.s3]) if (storage) yield* storage.listFiles();
   }
 
-  async claimRoots(catalogue: string): Promise<RootClaim[]> {
+  async claimRoots(catalogue: string, options?: { evenIfNotEmpty?: boolean }): Promise<RootClaim[]> {
     const parts = [this.local, this.s3].filter((storage) => storage !== undefined);
-    return (await Promise.all(parts.map((storage) => storage.claimRoots(catalogue)))).flat();
+    return (await Promise.all(parts.map((storage) => storage.claimRoots(catalogue, options)))).flat();
+  }
+
+  claimIn(directory: string): Promise<RootClaim | undefined> {
+    return this.storageOf(directory).claimIn(directory);
   }
 
   private storageOf(location: string): SnapshotStorage {

@@ -6,6 +6,7 @@ import {
   MANIFEST_FILE_NAME,
   ROOT_CLAIM_FILE,
   STORAGE_ROOT_REFUSED,
+  isRootClaimFile,
   parseRootClaim,
   rootClaimText,
   type DeletionRequest,
@@ -83,6 +84,11 @@ export function parseS3Location(location: string): S3Location {
 }
 
 const url = (o: S3Location) => `s3://${o.bucket}/${o.key}`;
+/** Where a directory's claim lies (`ROOT_CLAIM_FILE` directly in it; a bucket's at its top). */
+const claimObject = (directory: S3Location): S3Location => ({
+  bucket: directory.bucket,
+  key: directory.key === '' ? ROOT_CLAIM_FILE : `${directory.key}/${ROOT_CLAIM_FILE}`,
+});
 
 /**
  * Snapshot storage on S3 and S3-compatible stores (MinIO, Ceph, GCS's interoperability API), through the
@@ -240,34 +246,49 @@ export class S3SnapshotStorage implements SnapshotStorage {
     return url(target);
   }
 
-  async claimRoots(catalogue: string): Promise<RootClaim[]> {
+  async claimRoots(catalogue: string, { evenIfNotEmpty = false } = {}): Promise<RootClaim[]> {
     return Promise.all(
       this.roots.map(async (root) => {
-        const at = {
-          bucket: root.bucket,
-          key: root.key === '' ? ROOT_CLAIM_FILE : `${root.key}/${ROOT_CLAIM_FILE}`,
-        };
-        let text = await this.objectText(at);
-        if (text === undefined) {
-          await this.putIfAbsent(at, rootClaimText(catalogue));
-          text = (await this.objectText(at)) ?? '';
+        const found = await this.claimIn(url(root));
+        if (found) return found;
+        const name = url(root).replace(/\/$/, '');
+        if (!evenIfNotEmpty && (await this.holdsOtherThanClaims(root))) {
+          return { root: name, catalogue: null, claimedAt: null };
         }
-        return parseRootClaim(url(root).replace(/\/$/, ''), text, url(at));
+        await this.putIfAbsent(claimObject(root), rootClaimText(catalogue));
+        const claimed = await this.claimIn(url(root));
+        if (!claimed)
+          throw new Error(
+            `${url(claimObject(root))} was written and is not there: orphans are deleted nowhere`,
+          );
+        return claimed;
       }),
     );
   }
 
-  /** The object's text, or undefined when there is none. */
-  private async objectText(at: S3Location): Promise<string | undefined> {
+  async claimIn(directory: string): Promise<RootClaim | undefined> {
+    const at = claimObject(this.confine(directory));
+    let answer;
     try {
-      const answer = await this.withBackoff(() =>
+      answer = await this.withBackoff(() =>
         this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: at.bucket, Key: at.key })),
       );
-      return await answer.Body?.transformToString('utf8');
     } catch (error) {
       if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
       throw error;
     }
+    const text = (await answer.Body?.transformToString('utf8')) ?? '';
+    // The store's own clock, as the listed objects' times are.
+    const modified = answer.LastModified?.getTime() ?? Date.now();
+    return parseRootClaim(directory.replace(/\/+$/, ''), text, modified, url(at));
+  }
+
+  /** Whether the root holds an object that is not a claim (one page of its listing at most, lazily). */
+  private async holdsOtherThanClaims(root: S3Location): Promise<boolean> {
+    for await (const o of this.list(root.bucket, root.key === '' ? '' : `${root.key}/`)) {
+      if (!o.key.endsWith('/') && !isRootClaimFile(o.key)) return true;
+    }
+    return false;
   }
 
   /**

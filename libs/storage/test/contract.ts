@@ -30,18 +30,29 @@ export function storageContract(
       for (let i = 0; i < files; i += 1) await f.put(`${dir}/f${i}`, size);
     };
 
-    it('claims a root for the first catalogue that asks, keeps that claim for every later one, and lists it', async () => {
+    it('claims an empty root for the first catalogue that asks, by the storage clock; keeps that claim for every later one', async () => {
       const before = Date.now();
       const [first] = await f.storage.claimRoots('catalogue-a');
       expect(first).toEqual({ root: f.root, catalogue: 'catalogue-a', claimedAt: expect.any(String) });
-      expect(Date.parse(first!.claimedAt)).toBeGreaterThanOrEqual(before - 1000);
-      expect(await f.storage.claimRoots('catalogue-b')).toEqual([first]);
-      expect(JSON.parse(await f.read(`${f.root}/${ROOT_CLAIM_FILE}`))).toEqual({
+      expect(Date.parse(first!.claimedAt!)).toBeGreaterThanOrEqual(before - 5000);
+      expect(await f.storage.claimRoots('catalogue-b', { evenIfNotEmpty: true })).toEqual([first]);
+      expect(JSON.parse(await f.read(`${f.root}/${ROOT_CLAIM_FILE}`))).toMatchObject({
         catalogue: 'catalogue-a',
-        claimedAt: first!.claimedAt,
       });
+      expect(await f.storage.claimIn(f.root)).toEqual(first);
+      expect(await f.storage.claimIn(`${f.root}/elsewhere`)).toBeUndefined();
       const listed = (await collect(f.storage.listFiles())).map((file) => file.path);
       expect(listed).toContain(`${f.root}/${ROOT_CLAIM_FILE}`);
+    });
+
+    it('leaves a root that holds files unclaimed, unless the operator claims it', async () => {
+      await f.put(`${f.root}/someone/chk-1/_metadata`, 10);
+      expect(await f.storage.claimRoots('catalogue-a')).toEqual([
+        { root: f.root, catalogue: null, claimedAt: null },
+      ]);
+      expect(await f.storage.claimIn(f.root)).toBeUndefined();
+      const [claimed] = await f.storage.claimRoots('catalogue-a', { evenIfNotEmpty: true });
+      expect(claimed).toMatchObject({ root: f.root, catalogue: 'catalogue-a' });
     });
 
     it('measures and deletes a snapshot directory and its state handles, then answers 0 (idempotent)', async () => {

@@ -55,6 +55,10 @@ class Recording implements SnapshotStorage {
     this.requests.push(['claimRoots', catalogue]);
     return [{ root: `root-of-${this.bytes}`, catalogue, claimedAt: '2026-01-01T00:00:00.000Z' }];
   }
+  async claimIn(directory: string) {
+    this.requests.push(['claimIn', directory]);
+    return undefined;
+  }
 }
 
 describe('RoutingSnapshotStorage', () => {

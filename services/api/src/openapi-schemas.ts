@@ -371,10 +371,10 @@ export const OrphanReport = z.object({
     .array(
       z.object({
         root: z.string(),
-        catalogue: z
-          .string()
-          .meta({ description: 'The event store id of the catalogue that claimed the root.' }),
-        claimedAt: Timestamp,
+        catalogue: z.string().nullable().meta({
+          description: 'The event store id of the catalogue that claimed the root; null: nobody did.',
+        }),
+        claimedAt: Timestamp.nullable(),
         ours: z
           .boolean()
           .meta({ description: "Whether it is this catalogue's: only then are orphans deleted there." }),

@@ -21,6 +21,7 @@ import {
   tokenLine,
 } from '@snapcat/runtime';
 import { STORE_ID, openEventStore, readStreamPages, storeIdentity } from '@snapcat/event-store';
+import { ROOT_CLAIM_FILE, openSnapshotStorage } from '@snapcat/storage';
 import { Progress } from './progress';
 
 /** Each command and what it does: the usage, and `<command> --help`. */
@@ -34,6 +35,10 @@ const COMMANDS: [string, string][] = [
   [
     'schema write [--out <dir>] [--openapi <file>]',
     'write the JSON Schema of every webhook payload (default schema/webhooks) and the OpenAPI document of the REST API (default schema/openapi.json)',
+  ],
+  [
+    'storage claim',
+    'give this catalogue the storage roots nobody claimed, files and all, so that its orphan sweep may delete there (decision 0044; only files written from now on)',
   ],
   ['redis stores', 'the event stores whose state is kept under the Redis prefix'],
   ['redis forget <storeId>', "delete another store's state (read model, positions, queues) from Redis"],
@@ -77,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
     'redis stores',
     'redis forget',
     'token create',
+    'storage claim',
   ];
   if (values.help) {
     process.stdout.write(`${usage(commands.includes(command) ? command : undefined)}\n`);
@@ -97,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
   const store = openEventStore(config.eventStore);
   try {
     if (command === 'audit export') return await exportJob(store, values);
+    if (command === 'storage claim') return await claimStorage(config, await storeIdentity(store));
     const redis = connectRedis(config.redisUrl);
     try {
       const storeId = await storeIdentity(store);
@@ -115,6 +122,28 @@ async function main(argv: string[]): Promise<number> {
 }
 
 type Store = ReturnType<typeof openEventStore>;
+
+/**
+ * Claims every storage root nobody claimed for this catalogue, whatever it holds (decision 0044), and prints
+ * each root's claim; exit 1 when a root is another catalogue's (its claim is left as it is).
+ */
+async function claimStorage(config: ReturnType<typeof loadConfigOrExit>, storeId: string): Promise<number> {
+  const storage = openSnapshotStorage(config.storageRoots, config.s3);
+  const claims = await storage.claimRoots(storeId, { evenIfNotEmpty: true });
+  let others = 0;
+  for (const { root, catalogue, claimedAt } of claims) {
+    const whose = catalogue === storeId ? 'this catalogue' : `the catalogue of event store ${catalogue}`;
+    if (catalogue !== storeId) others += 1;
+    process.stdout.write(`${root}  claimed by ${whose} since ${claimedAt}\n`);
+  }
+  if (others > 0) {
+    process.stderr.write(
+      `${others} root(s) belong to another catalogue: its orphan sweep deletes there, this one's never does. ` +
+        `Once that catalogue is gone for good, delete the root's ${ROOT_CLAIM_FILE} and claim it again.\n`,
+    );
+  }
+  return others > 0 ? 1 : 0;
+}
 
 /** Rebuilds the read model into a fresh key space, then makes it current. */
 async function replay(store: Store, redis: Redis, prefix: string): Promise<number> {

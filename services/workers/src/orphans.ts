@@ -10,7 +10,13 @@ import {
   type SharedStateRegistry,
 } from '@snapcat/domain';
 import type { LogFn } from '@snapcat/runtime';
-import { ROOT_CLAIM_FILE, type RootClaim, type SnapshotStorage, type StoredFile } from '@snapcat/storage';
+import {
+  ROOT_CLAIM_FILE,
+  isRootClaimFile,
+  type RootClaim,
+  type SnapshotStorage,
+  type StoredFile,
+} from '@snapcat/storage';
 import type { UrgentWork } from './urgent-work';
 
 export interface OrphanReportDeps {
@@ -110,7 +116,7 @@ export async function writeOrphanReport(
   };
   // Claimed whether or not this sweep deletes: a catalogue that only reports still tells a later one the
   // roots are taken.
-  const deletable = await deletableUnder(deps, report);
+  const deletable = await claimedOrphans(deps, report);
   let batch: StoredFile[] = [];
   let checked: { live: LiveState; kept: (location: string) => boolean } | undefined;
   const deleteBatch = async () => {
@@ -129,7 +135,7 @@ export async function writeOrphanReport(
     if (checked?.live !== current) checked = { live: current, kept: keptBy(current) };
     const keptNow = checked.kept;
     const orphans = files.filter((f) => !keptNow(normaliseLocation(f.path)));
-    const claimed = orphans.filter(deletable);
+    const claimed = await deletable(orphans);
     report.notDeleted = (report.notDeleted ?? 0) + orphans.length - claimed.length;
     if (claimed.length === 0) return;
     await storage.remove({
@@ -137,14 +143,13 @@ export async function writeOrphanReport(
       stateHandles: claimed.map((f) => ({ path: f.path, sizeBytes: f.size })),
     });
   };
-  // Live is what the discards keep (`whyKept`, through `keptByAnyOf`): one rule for both, so the report never
-  // lists what a discard would keep, nor anything a discard in progress is deleting.
+  // Live is what the discards keep (the registries' references and deletions in progress, as `whyKept` reads
+  // them), and the areas no discard would touch: the report never lists what a discard would keep.
   await deps.urgent?.idle();
   const kept = keptBy(live);
   for await (const file of storage.listFiles()) {
     await deps.urgent?.idle();
-    if (file.mtimeMs >= cutoff || file.path.endsWith(CLAIM_SUFFIX) || kept(normaliseLocation(file.path)))
-      continue;
+    if (file.mtimeMs >= cutoff || isRootClaimFile(file.path) || kept(normaliseLocation(file.path))) continue;
     report.fileCount += 1;
     report.totalBytes += file.size;
     if (report.files.length < ORPHANS_LISTED) {
@@ -165,51 +170,89 @@ export async function writeOrphanReport(
   return report.fileCount;
 }
 
-const CLAIM_SUFFIX = `/${ROOT_CLAIM_FILE}`;
-/** Roots already said to be another catalogue's, by this process: said once, not every sweep. */
-const saidForeign = new Set<string>();
+/** Roots already said to be another catalogue's, or unclaimed, by this process: said once, not every sweep. */
+const saidOfRoot = new Set<string>();
+
+/** The files of a batch this catalogue may delete (decision 0044). */
+type DeletableFilter = (files: StoredFile[]) => Promise<StoredFile[]>;
 
 /**
  * Which orphans this catalogue may delete (decision 0044): those under a root it claimed, written since its
- * claim (older ones are no leftovers of its jobs: another catalogue's, or from before it existed). The claims
- * go into the report. None when the claims cannot be read: a sweep that cannot tell whose root it is deletes
- * nothing there.
+ * claim by the storage's clock (older ones are no leftovers of its jobs: another catalogue's, or from before
+ * it existed), and in no directory another catalogue claimed inside it (a root of another deployment nested
+ * in this one's). The claims go into the report. None when the claims cannot be read or written: a sweep that
+ * cannot tell whose root it is deletes nothing.
  */
-async function deletableUnder(
-  deps: OrphanReportDeps,
-  report: OrphanReport,
-): Promise<(file: StoredFile) => boolean> {
+async function claimedOrphans(deps: OrphanReportDeps, report: OrphanReport): Promise<DeletableFilter> {
   let catalogue: string;
   let claims: RootClaim[];
   try {
     catalogue = await deps.catalogue();
     claims = await deps.storage.claimRoots(catalogue);
   } catch (error) {
-    deps.log.warn("orphans not deleted: the storage roots' claims cannot be read", { error: String(error) });
-    return () => false;
+    if (deps.deleteOrphans) {
+      deps.log.warn("orphans not deleted: the storage roots' claims cannot be read or written", {
+        error: String(error),
+      });
+    }
+    return async () => [];
   }
   report.claims = claims.map((claim) => ({ ...claim, ours: claim.catalogue === catalogue }));
-  for (const claim of claims) {
-    if (claim.catalogue === catalogue || saidForeign.has(claim.root)) continue;
-    saidForeign.add(claim.root);
-    deps.log.warn(
-      `orphans under ${claim.root} are reported, never deleted: its ${ROOT_CLAIM_FILE} gives it to the catalogue ` +
-        `of event store ${claim.catalogue}, not to this one (${catalogue}); give each catalogue roots of its own, ` +
-        'or delete that file once the other catalogue is gone for good',
-      { root: claim.root, claimedBy: claim.catalogue, since: claim.claimedAt },
-    );
-  }
+  if (deps.deleteOrphans) for (const claim of claims) sayWhyNotDeleted(deps, claim, catalogue);
+  const under = (root: string) => `${root.replace(/\/+$/, '')}/`;
   // Longest root first: a root inside another root is the nearer one's.
   const ours = claims
     .filter((claim) => claim.catalogue === catalogue)
-    .map((claim) => ({ under: `${claim.root.replace(/\/+$/, '')}/`, since: Date.parse(claim.claimedAt) }))
+    .map((claim) => ({ under: under(claim.root), since: Date.parse(claim.claimedAt!) }))
     .sort((a, b) => b.under.length - a.under.length);
-  const foreign = claims
-    .filter((claim) => claim.catalogue !== catalogue)
-    .map((claim) => `${claim.root.replace(/\/+$/, '')}/`);
-  return (file) => {
-    const own = ours.find((claim) => file.path.startsWith(claim.under));
-    if (!own || own.since > file.mtimeMs) return false;
-    return !foreign.some((under) => under.length > own.under.length && file.path.startsWith(under));
+  const others = claims.filter((claim) => claim.catalogue !== catalogue).map((claim) => under(claim.root));
+  // Directories inside a root of ours, by whether another catalogue claimed them (read once a sweep).
+  const fencedDirectories = new Map<string, Promise<boolean>>();
+  const fenced = (directory: string) => {
+    let known = fencedDirectories.get(directory);
+    if (!known) {
+      known = deps.storage.claimIn(directory).then(
+        (claim) => claim !== undefined && claim.catalogue !== catalogue,
+        () => true, // a claim that cannot be read is nobody's to ignore
+      );
+      fencedDirectories.set(directory, known);
+    }
+    return known;
   };
+  return async (files) => {
+    const deletable: StoredFile[] = [];
+    for (const file of files) {
+      const own = ours.find((root) => file.path.startsWith(root.under));
+      if (!own || own.since > file.mtimeMs) continue;
+      if (others.some((root) => root.length > own.under.length && file.path.startsWith(root))) continue;
+      let inFenced = false;
+      for (
+        let end = file.path.lastIndexOf('/');
+        end >= own.under.length;
+        end = file.path.lastIndexOf('/', end - 1)
+      ) {
+        if (await fenced(file.path.slice(0, end))) {
+          inFenced = true;
+          break;
+        }
+      }
+      if (!inFenced) deletable.push(file);
+    }
+    return deletable;
+  };
+}
+
+/** Says once per process why a root's orphans are not deleted: another catalogue's, or nobody's yet. */
+function sayWhyNotDeleted(deps: OrphanReportDeps, claim: RootClaim, catalogue: string): void {
+  if (claim.catalogue === catalogue || saidOfRoot.has(claim.root)) return;
+  saidOfRoot.add(claim.root);
+  const message =
+    claim.catalogue === null
+      ? `orphans under ${claim.root} are reported, never deleted: it holds files and no catalogue has claimed it ` +
+        `(${ROOT_CLAIM_FILE}); if no other catalogue uses it, \`npx snapcat storage claim\` gives it to this one ` +
+        '(files written before that are never deleted)'
+      : `orphans under ${claim.root} are reported, never deleted: its ${ROOT_CLAIM_FILE} gives it to the catalogue ` +
+        `of event store ${claim.catalogue}, not to this one (${catalogue}); give each catalogue roots of its own, ` +
+        'or delete that file once the other catalogue is gone for good';
+  deps.log.warn(message, { root: claim.root, claimedBy: claim.catalogue, since: claim.claimedAt });
 }

@@ -16,17 +16,27 @@ import { UrgentWork } from '../src/urgent-work';
  * A storage of many objects, listed as S3 lists them (a page at a time): it records how far the listing had
  * gone at each deletion, and what was deleted.
  */
-class ManyObjects implements Pick<SnapshotStorage, 'listFiles' | 'remove' | 'claimRoots'> {
+class ManyObjects implements Pick<SnapshotStorage, 'listFiles' | 'remove' | 'claimRoots' | 'claimIn'> {
   listed = 0;
   readonly removals: { listedBefore: number; paths: string[] }[] = [];
+  readonly claimsRead: string[] = [];
   constructor(
     private readonly count: number,
-    /** The root's claim: another catalogue's, or this one's since a time (the epoch by default). */
-    private readonly claim: { by?: string; at?: number } = {},
+    /**
+     * The root's claim: another catalogue's, nobody's (`by: null`), or this one's since a time (the epoch by
+     * default); `nested`: directories inside it another catalogue claimed.
+     */
+    private readonly claim: { by?: string | null; at?: number; nested?: string[] } = {},
   ) {}
   async claimRoots(catalogue: string) {
+    if (this.claim.by === null) return [{ root: 's3://b/state', catalogue: null, claimedAt: null }];
     const at = new Date(this.claim.at ?? 0).toISOString();
     return [{ root: 's3://b/state', catalogue: this.claim.by ?? catalogue, claimedAt: at }];
+  }
+  async claimIn(directory: string) {
+    this.claimsRead.push(directory);
+    if (!this.claim.nested?.includes(directory)) return undefined;
+    return { root: directory, catalogue: 'a-nested-catalogue', claimedAt: new Date(0).toISOString() };
   }
   async *listFiles(): AsyncGenerator<StoredFile> {
     for (let i = 0; i < this.count; i += 1) {
@@ -92,6 +102,26 @@ describe('the orphan report over a large bucket (streamed)', () => {
     ).toBe(100);
     expect(older.removals).toEqual([]);
     expect((JSON.parse((await redis.get(key))!) as OrphanReport).notDeleted).toBe(100);
+
+    // A root that holds files and that nobody claimed: nothing deleted there either.
+    const unclaimed = new ManyObjects(100, { by: null });
+    expect(
+      await writeOrphanReport(reportDeps(unclaimed, key, { deleteOrphans: true }), noLiveState(), 10_000),
+    ).toBe(100);
+    expect(unclaimed.removals).toEqual([]);
+  });
+
+  it("deletes nothing in a directory another catalogue claimed inside this one's root (its nested root)", async () => {
+    const storage = new ManyObjects(700, { nested: ['s3://b/state/old'] });
+    const key = `${prefix}:report-nested`;
+    expect(
+      await writeOrphanReport(reportDeps(storage, key, { deleteOrphans: true }), noLiveState(), 10_000),
+    ).toBe(700);
+    const deleted = storage.removals.flatMap((r) => r.paths);
+    expect(deleted.length).toBeGreaterThan(0);
+    expect(deleted.every((path) => path.startsWith('s3://b/state/live/'))).toBe(true);
+    // Each directory's claim is read once a sweep, however many files lie in it.
+    expect(storage.claimsRead.sort()).toEqual(['s3://b/state/live', 's3://b/state/old']);
   });
 
   it('lists the first ORPHANS_LISTED, counts them all, and deletes in batches as the listing goes', async () => {
