@@ -2,10 +2,7 @@
 // subscription says something changed.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { type ApiError, toApiError } from './graphql';
-import type { Connection } from './queries';
-
-/** The server's largest page (services/api/src/graphql.ts MAX_PAGE). */
-export const MAX_PAGE = 500;
+import { type Connection, readUpTo } from './queries';
 
 export interface PagedList<T> {
   items: T[];
@@ -57,7 +54,8 @@ type Read = [first: number, after: string | null, append: boolean];
 /** What a refresh reads (see usePagedList's `mode`), or null when there is nothing new to show. */
 function refreshRead<T>(s: State<T>, pageSize: number, mode: 'replace' | 'append'): Read | null {
   if (!s.loaded) return [pageSize, null, false];
-  if (mode === 'replace') return [Math.min(MAX_PAGE, Math.max(pageSize, s.items.length)), null, false];
+  // As many as are shown, however many "Load more"s that took (a refresh cut 560 rows back to 500).
+  if (mode === 'replace') return [Math.max(pageSize, s.items.length), null, false];
   if (s.hasMore || s.loading) return null; // the reader has not reached the end: nothing new to show
   return [pageSize, s.endCursor, true];
 }
@@ -85,7 +83,7 @@ export function usePagedList<T>(
     const controller = new AbortController();
     inFlight.current = controller;
     setState((s) => ({ ...s, loading: true }));
-    fetcher.current(first, after, controller.signal).then(
+    readUpTo((f, a) => fetcher.current(f, a, controller.signal), first, after).then(
       (page) => {
         if (!controller.signal.aborted) setState((s) => withPage(s, page, append));
       },

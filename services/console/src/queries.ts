@@ -282,18 +282,37 @@ export const can = (viewer: Pick<Viewer, 'scopes'>, scope: 'read' | 'runtime' | 
  * Every page of a connection, `pageSize` at a time, until the last or until `max` items: `fetchPage` asks
  * for one page after a cursor.
  */
+/** The server's largest page (services/api/src/graphql.ts MAX_PAGE). */
+export const MAX_PAGE = 500;
+
+/** `first` rows after `after`, in pages the server allows (MAX_PAGE), as one connection. */
+export async function readUpTo<T>(
+  fetchPage: (first: number, after: string | null) => Promise<Connection<T>>,
+  first: number,
+  after: string | null,
+): Promise<Connection<T>> {
+  if (first <= MAX_PAGE) return fetchPage(first, after);
+  const { items, complete, endCursor } = await allPages(
+    (size, from) => fetchPage(size, from ?? after),
+    MAX_PAGE,
+    first,
+  );
+  return { edges: items.map((node) => ({ node })), pageInfo: { hasNextPage: !complete, endCursor } };
+}
+
 export async function allPages<T>(
   fetchPage: (first: number, after: string | null) => Promise<Connection<T>>,
   pageSize: number,
   max = Infinity,
-): Promise<{ items: T[]; complete: boolean }> {
+): Promise<{ items: T[]; complete: boolean; endCursor: string | null }> {
   const items: T[] = [];
   let after: string | null = null;
   for (;;) {
     const page: Connection<T> = await fetchPage(Math.min(pageSize, max - items.length), after);
     items.push(...page.edges.map((edge) => edge.node));
-    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return { items, complete: true };
-    if (items.length >= max) return { items, complete: false };
+    const endCursor = page.pageInfo.endCursor ?? after;
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return { items, complete: true, endCursor };
+    if (items.length >= max) return { items, complete: false, endCursor };
     after = page.pageInfo.endCursor;
   }
 }

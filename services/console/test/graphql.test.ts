@@ -183,14 +183,22 @@ describe('queries helpers', () => {
       asked.push([first, after]);
       return pages[asked.length - 1]!;
     };
-    await expect(allPages(fetchPage, 2)).resolves.toEqual({ items: [1, 2, 3, 4, 5], complete: true });
+    await expect(allPages(fetchPage, 2)).resolves.toEqual({
+      items: [1, 2, 3, 4, 5],
+      complete: true,
+      endCursor: 'c5',
+    });
     expect(asked).toEqual([
       [2, null],
       [2, 'c2'],
       [2, 'c4'],
     ]);
     asked.length = 0;
-    await expect(allPages(fetchPage, 2, 3)).resolves.toEqual({ items: [1, 2, 3, 4], complete: false });
+    await expect(allPages(fetchPage, 2, 3)).resolves.toEqual({
+      items: [1, 2, 3, 4],
+      complete: false,
+      endCursor: 'c4',
+    });
     expect(asked).toEqual([
       [2, null],
       [1, 'c2'],
