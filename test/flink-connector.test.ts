@@ -420,6 +420,55 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     }
   }, 60_000);
 
+  it('R66, R68 a checkpoint Flink completed just before the stop snapcat took is catalogued completed: the history is read before the stop is recorded', async () => {
+    const jobId = await managedJob();
+    flink.holdCheckpoints(jobId, true);
+    flink.configure({ checkpointDurationMs: 1_500 });
+    try {
+      const done = flink.checkpointNow(jobId);
+      const mirrored = async () =>
+        (await snapshots(jobId)).find((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId !== null);
+      await until(
+        async () => (await mirrored())?.status === 'PENDING' || undefined,
+        15_000,
+        'seen in progress',
+      );
+      // Flink completes the checkpoint, then the stop's savepoint, before the mirror reads the history again
+      // (a walkthrough's poll came after the stop in 2 runs of 5): the history is busy meanwhile.
+      flink.refuseNext('getCheckpointingStatistics', 100_000, 500, 'the JobManager is busy');
+      const id = await done;
+      const stop = await api.post(`/jobs/${jobId}/snapshots`, {
+        kind: 'SAVEPOINT',
+        terminate: { drain: false },
+      });
+      expect(stop.status).toBe(202);
+      await until(
+        async () => (flink.job(jobId).state === 'FINISHED' ? true : undefined),
+        15_000,
+        'stopped in Flink',
+      );
+      await sleep(2_000); // the stop's answer read meanwhile: its record waits for the history
+      flink.refuseNext('getCheckpointingStatistics', 0, 500, '');
+      await until(
+        async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'FINISHED' ? true : undefined),
+        20_000,
+        'the job FINISHED',
+      );
+      const checkpoint = (await mirrored())!;
+      expect(checkpoint).toMatchObject({ flinkCheckpointId: id, failedAt: null });
+      expect(checkpoint.completedAt).not.toBeNull();
+      const types = (await api.get(`/jobs/${jobId}/events`)).body.events.map((e: { type: string }) => e.type);
+      expect(types).not.toContain('SnapshotFailed');
+      expect((await api.get(`/jobs/${jobId}/snapshots/${stop.body.snapshotId}`)).body.status).toBe(
+        'COMPLETED',
+      );
+      expect((await snapshots(jobId)).filter((s) => s.kind === 'SAVEPOINT')).toHaveLength(1);
+    } finally {
+      flink.refuseNext('getCheckpointingStatistics', 0, 500, '');
+      flink.configure({ checkpointDurationMs: 5 });
+    }
+  }, 60_000);
+
   it('decision 0019: checkpoints Flink deleted after they left its history (num-retained above its size, a JobManager failover) are recorded deleted once their directory is gone; those it retains stay COMPLETED', async () => {
     // A history of 2 and 3 retained: each completion deletes a checkpoint the history no longer reports.
     const jobId = await managedJob(500, 'RETAIN_ON_CANCELLATION', 2, { numRetained: 3 });

@@ -638,11 +638,27 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
     () => savepointStatus(api, state, snapshot, requestId, triggeredAt),
     'requestId',
   );
-  if (outcome.status === 'IN_PROGRESS') {
+  const later = async () => {
     await job.moveToDelayed(Date.now() + (deps.statusPollMs ?? 500), token);
     throw new DelayedError();
-  }
+  };
+  if (outcome.status === 'IN_PROGRESS') return later();
   const recorded = recordedOutcome(outcome, snapshot);
+  // A completed stop finishes the job (R66), which aborts what is pending in the catalogue: what Flink
+  // completed before the stop's savepoint (its barrier follows them) is read from the history first, as the
+  // status poll does (`mirroredFirst`): a walkthrough's checkpoint completed in Flink was recorded FAILED.
+  const stops = recorded.status === 'COMPLETED' && snapshot.terminate && !recorded.stopFailure;
+  if (stops && !(await mirroredFirst(jobId, deps))) return later();
+  return recordSavepoint(deps, api, { jobId, snapshotId }, recorded);
+}
+
+/** Records Flink's outcome of a savepoint, with its figures from the history when it completed. */
+async function recordSavepoint(
+  deps: FlinkConnectorDeps,
+  api: FlinkApi,
+  { jobId, snapshotId }: SavepointJob,
+  recorded: CommandOf<'RecordFlinkSavepoint'>['outcome'],
+) {
   if (recorded.status === 'COMPLETED' && recorded.stopFailure) {
     // The savepoint is consistent and catalogued; the job did not stop (Flink fails it over).
     deps.log.warn('flink took the savepoint of a stop, but the job failed while stopping', {
@@ -660,7 +676,7 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
         ? { ...recorded, ...(await savepointFigures(api, jobId, recorded.location)) }
         : recorded,
   });
-  return { outcome: outcome.status, changed: result?.reply.changed ?? false };
+  return { outcome: recorded.status, changed: result?.reply.changed ?? false };
 }
 
 /**
