@@ -817,7 +817,19 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
       SNAPCAT_ORPHAN_GRACE: 'PT1H',
       SNAPCAT_DELETE_ORPHANS: 'true',
     };
-    const service = await startService(settings);
+    // On another catalogue's root this one does not start: that catalogue would delete what it writes there.
+    const refused = await startService(settings).then(
+      async (started) => {
+        await started.stop('SIGKILL');
+        return 'it started';
+      },
+      (error: Error) => error.message,
+    );
+    expect(refused).toMatch(/^service exited with 2/);
+    expect(refused).toContain(
+      `storage roots claimed by another catalogue: ${others} (event store 0123456789abcdef)`,
+    );
+    const service = await startService({ ...settings, SNAPCAT_STORAGE_ROOTS: unclaimed });
     try {
       const api = client(service.url);
       type Report = { files: { path: string }[]; deleted: boolean; notDeleted?: number; claims?: unknown[] };
@@ -825,24 +837,16 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
         async () => {
           const r = await api.get('/storage/orphans');
           const body = r.body as Report;
-          return r.status === 200 && body.files.length === files.length ? body : undefined;
+          return r.status === 200 && body.files.length === 1 ? body : undefined;
         },
         20_000,
-        'a report listing the old files',
+        'a report listing the old file',
       );
       expect(report.deleted).toBe(true);
-      expect(report.notDeleted).toBe(files.length);
-      expect(report.claims).toEqual([
-        { root: others, catalogue: '0123456789abcdef', claimedAt: '2026-01-01T00:00:00.000Z', ours: false },
-        { root: unclaimed, catalogue: null, claimedAt: null, ours: false },
-      ]);
+      expect(report.notDeleted).toBe(1);
+      expect(report.claims).toEqual([{ root: unclaimed, catalogue: null, claimedAt: null, ours: false }]);
       for (const file of files) expect(existsSync(file.path)).toBe(true);
-      expect(service.logs.join('\n')).toContain(`orphans under ${others} are reported, never deleted`);
       expect(service.logs.join('\n')).toContain(`orphans under ${unclaimed} are reported, never deleted`);
-      // The other catalogue's claim stands; the root that held files is nobody's until an operator claims it.
-      expect(JSON.parse(readFileSync(join(others, ROOT_CLAIM_FILE), 'utf8')).catalogue).toBe(
-        '0123456789abcdef',
-      );
       // The operator gives this catalogue the root nobody claimed; the other catalogue's stays its own (exit 1).
       const claimed = await runCli(['storage', 'claim'], settings);
       expect(claimed.status).toBe(1);
@@ -850,7 +854,9 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
       expect(claimed.stdout).toContain(`${others}  claimed by the catalogue of event store 0123456789abcdef`);
       const mine = JSON.parse(readFileSync(join(unclaimed, ROOT_CLAIM_FILE), 'utf8')).catalogue as string;
       expect(mine).toMatch(/^[0-9a-f]{16}$/);
-      expect(mine).not.toBe('0123456789abcdef');
+      expect(JSON.parse(readFileSync(join(others, ROOT_CLAIM_FILE), 'utf8')).catalogue).toBe(
+        '0123456789abcdef',
+      );
     } finally {
       await service.stop('SIGKILL');
       await deleteKeys(prefix);

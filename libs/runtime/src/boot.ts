@@ -232,3 +232,43 @@ export function stopOnSignalOrStoreFailure(
     stop({ failure: error.message }, 1);
   });
 }
+
+/** What the start asks of the storage: its roots' claims (`SnapshotStorage.claimRoots`, decision 0044). */
+interface ClaimableStorage {
+  claimRoots(catalogue: string): Promise<{ root: string; catalogue: string | null }[]>;
+}
+
+/**
+ * Claims the storage roots at start (an empty one is this catalogue's from now on), and stops the process
+ * (exit 2) when a root is another catalogue's: that catalogue's orphan sweep would delete every file this one
+ * wrote there (a walkthrough's second deployment on one root lost a live checkpoint's shared file and a
+ * persisted manifest). A storage that cannot be asked now is said, and the sweeps ask again.
+ */
+export async function refuseOthersRoots(
+  storage: ClaimableStorage,
+  store: EventStore,
+  log: Logger,
+): Promise<void> {
+  let catalogue: string;
+  let claims: { root: string; catalogue: string | null }[];
+  try {
+    catalogue = await storeIdentity(store);
+    claims = await storage.claimRoots(catalogue);
+  } catch (error) {
+    log.warn('the storage roots could not be claimed at start: the orphan sweep tries again', {
+      error: String(error),
+    });
+    return;
+  }
+  const others = claims.filter((claim) => claim.catalogue !== null && claim.catalogue !== catalogue);
+  if (others.length === 0) return;
+  const named = others.map((claim) => `${claim.root} (event store ${claim.catalogue})`).join(', ');
+  const message =
+    `storage roots claimed by another catalogue: ${named}; this one is event store ${catalogue}. Its orphan ` +
+    'sweep would delete the files this one writes there: give this catalogue roots of its own, or, once the ' +
+    "other catalogue is gone for good, delete the root's .snapcat-root.json (npx snapcat storage claim then " +
+    'gives it to this one)';
+  log.error(message);
+  process.stderr.write(`snapcat: ${message}\n`);
+  process.exit(2);
+}

@@ -191,12 +191,13 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     return parseRootClaim(directory.replace(/\/+$/, ''), text, mtimeMs, file);
   }
 
-  /** Whether the root holds a file that is not a claim (its first one found ends the walk). */
+  /**
+   * Whether the root holds anything but claims: a file, or a directory even empty (Flink makes a job's
+   * `checkpoints/<id>/shared` when it starts, before it writes any file there).
+   */
   private async holdsOtherThanClaims(root: string): Promise<boolean> {
-    for await (const file of filesUnder(await this.confine(root))) {
-      if (!isRootClaimFile(file.path)) return true;
-    }
-    return false;
+    const entries = await readdir(await this.confine(root));
+    return entries.some((name) => !isRootClaimFile(name));
   }
 
   async holdsFiles(location: string): Promise<boolean> {
@@ -308,7 +309,8 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       const stat = await lstat(path).catch(() => undefined);
       if (stat && !stat.isDirectory()) files.set(path, stat.size);
     }
-    const unkept = [...files].filter(([path]) => !isKept(path, kept));
+    // A claim file is never deleted: another catalogue's root nested in what is deleted keeps its claim.
+    const unkept = [...files].filter(([path]) => !isKept(path, kept) && !isRootClaimFile(path));
     return { files: unkept.map(([path, size]) => ({ path, size })), directories };
   }
 

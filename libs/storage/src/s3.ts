@@ -356,7 +356,10 @@ export class S3SnapshotStorage implements SnapshotStorage {
     });
     for (const [at, o] of sized) found.set(at, o);
     const keep = new Set((request.keep ?? []).map(normaliseLocation));
-    return [...found.values()].filter((o) => !isKept(normaliseLocation(url(o)), keep));
+    // A claim file is never deleted: another catalogue's root nested in what is deleted keeps its claim.
+    return [...found.values()].filter(
+      (o) => !isKept(normaliseLocation(url(o)), keep) && !isRootClaimFile(o.key),
+    );
   }
 
   /**

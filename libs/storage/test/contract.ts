@@ -45,6 +45,15 @@ export function storageContract(
       expect(listed).toContain(`${f.root}/${ROOT_CLAIM_FILE}`);
     });
 
+    it("a deletion never deletes a claim file: another catalogue's root inside what is deleted keeps its claim", async () => {
+      const imported = `${f.root}/imported`;
+      await plant(`${imported}/team-b/data`, 2, 10);
+      await f.put(`${imported}/team-b/${ROOT_CLAIM_FILE}`, 5);
+      expect(await f.storage.remove({ locations: [imported], stateHandles: [] })).toBe(20);
+      expect(await f.exists(`${imported}/team-b/${ROOT_CLAIM_FILE}`)).toBe(true);
+      expect(await f.exists(`${imported}/team-b/data/f0`)).toBe(false);
+    });
+
     it('leaves a root that holds files unclaimed, unless the operator claims it', async () => {
       await f.put(`${f.root}/someone/chk-1/_metadata`, 10);
       expect(await f.storage.claimRoots('catalogue-a')).toEqual([

@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalSnapshotStorage, LocationRefusedError } from '../src';
+import { LocalSnapshotStorage, LocationRefusedError, ROOT_CLAIM_FILE } from '../src';
 import { collect } from '../../../test/support/async';
 
 // Local storage beyond the contract: how locations become paths, what remove leaves, what listFiles names.
@@ -163,6 +163,21 @@ describe('LocalSnapshotStorage: remove and measure', () => {
     await expect(storage.writeManifest(join(base, 'elsewhere'), {})).rejects.toThrow(
       `refused ${JSON.stringify(join(base, 'elsewhere'))}: outside the configured storage roots`,
     );
+  });
+});
+
+describe('LocalSnapshotStorage: claims (decision 0044)', () => {
+  it('a root holding only empty directories (Flink made a job area before writing) is in use: not claimed', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'snapcat-claims-'));
+    try {
+      const root = join(base, 'root');
+      mkdirSync(join(root, 'checkpoints', 'j'.repeat(32), 'shared'), { recursive: true });
+      const storage = new LocalSnapshotStorage([root]);
+      expect(await storage.claimRoots('catalogue-a')).toEqual([{ root, catalogue: null, claimedAt: null }]);
+      expect(existsSync(join(root, ROOT_CLAIM_FILE))).toBe(false);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
+import { LocationRefusedError, isRootClaimFile, type SnapshotStorage } from '@snapcat/storage';
 import { jobAreaOf, normaliseLocation, savepointJobPrefixOf } from '@snapcat/domain';
 import { Problem } from './problem';
 
@@ -112,7 +112,12 @@ export async function requireSnapshotDirectory(
     for await (const file of storage.listFiles(directory)) {
       const below = normaliseLocation(file.path).slice(base.length); // `/_metadata`, `/op/x`, '' (itself)
       if (below === `/${METADATA_FILE}`) metadata = file.size;
-      else if (below.endsWith(`/${METADATA_FILE}`) || jobAreaOf(below) || savepointJobPrefixOf(below)) {
+      else if (
+        below.endsWith(`/${METADATA_FILE}`) ||
+        jobAreaOf(below) ||
+        savepointJobPrefixOf(below) ||
+        isRootClaimFile(below) // a catalogue's storage root inside it (decision 0044)
+      ) {
         throw notOneSnapshot(field, directory + below);
       }
       bytes += file.size;
@@ -134,7 +139,7 @@ export async function requireSnapshotDirectory(
 
 function notOneSnapshot(field: string, found: string): Problem {
   const message =
-    `holds another snapshot or checkpoint area (${found}): give one snapshot's own directory, as its ` +
+    `holds another snapshot, checkpoint area or catalogue's storage root (${found}): give one snapshot's own directory, as its ` +
     'discard deletes the directory whole';
   return new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
     { field, rule: 'one-snapshot', message },

@@ -1,6 +1,7 @@
 import {
   closeOps,
   openStoreNamespace,
+  refuseOthersRoots,
   opsAddress,
   redisHealth,
   startOpsEndpoints,
@@ -35,14 +36,10 @@ export async function runWorkersOnly(config: Config, core: Core): Promise<void> 
       consumers: () => (workers ? sources(workers).consumers() : []),
     },
   });
-  const running = await startWorkers({
-    config,
-    prefix: await openStoreNamespace(config, store, log),
-    store,
-    bus,
-    storage: openSnapshotStorage(config.storageRoots, config.s3),
-    log,
-  });
+  const prefix = await openStoreNamespace(config, store, log);
+  const storage = openSnapshotStorage(config.storageRoots, config.s3);
+  await refuseOthersRoots(storage, store, log);
+  const running = await startWorkers({ config, prefix, store, bus, storage, log });
   workers = running;
   // Signals are handled before `listening` is logged: a supervisor may stop the process at once.
   stopOnSignalOrStoreFailure(log, store, config.shutdownGraceMs, {
