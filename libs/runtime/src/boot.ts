@@ -255,6 +255,11 @@ export async function refuseOthersRoots(
     catalogue = await storeIdentity(store);
     claims = await storage.claimRoots(catalogue);
   } catch (error) {
+    if ((error as Error | null)?.name === 'StorageConfigurationError') {
+      log.error((error as Error).message);
+      process.stderr.write(`snapcat: ${(error as Error).message}\n`);
+      process.exit(2);
+    }
     log.warn('the storage roots could not be claimed at start: the orphan sweep tries again', {
       error: String(error),
     });

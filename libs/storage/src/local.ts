@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import {
   LocationRefusedError,
   MANIFEST_FILE_NAME,
+  StorageConfigurationError,
   ROOT_CLAIM_FILE,
   STORAGE_ROOT_REFUSED,
   isRootClaimFile,
@@ -279,8 +280,31 @@ export class LocalSnapshotStorage implements SnapshotStorage {
         await mkdir(root, { recursive: true });
         return realpath(root);
       }),
-    );
+    ).then((real) => {
+      this.refuseAliasedRoots(real);
+      return real;
+    });
     return this.realRoots;
+  }
+
+  /**
+   * Two roots that are one place through a link (`/data/lnk -> /data/real`, both configured): the files
+   * there have two names, the listing gives them under both, and the orphan sweep deleted a live checkpoint's
+   * files named by the other spelling (a walkthrough). Nested roots spelled nested are fine.
+   */
+  private refuseAliasedRoots(real: string[]): void {
+    real.forEach((a, i) =>
+      real.forEach((b, j) => {
+        if (i === j || !isInside(b, [a])) return;
+        const [spelledA, spelledB] = [this.configuredRoots[i]!, this.configuredRoots[j]!];
+        if (spelledB.slice(spelledA.length) === b.slice(a.length) && spelledB.startsWith(spelledA)) return;
+        throw new StorageConfigurationError(
+          `storage roots ${spelledA} and ${spelledB} are ${a === b ? 'one directory' : 'nested'} through a ` +
+            'symbolic link: its files would have two names, and a live one could be taken for an orphan. ' +
+            'Configure one of them, spelled as snapshots name their files',
+        );
+      }),
+    );
   }
 
   /**

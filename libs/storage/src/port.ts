@@ -129,6 +129,11 @@ export interface StateFileRefusal {
   message: string;
 }
 
+/** Roots configured so that the storage cannot be used safely (two names for one place): the process stops. */
+export class StorageConfigurationError extends Error {
+  override name = 'StorageConfigurationError';
+}
+
 /** A location outside the roots, or one that cannot be a local path: never retried. */
 export class LocationRefusedError extends Error {
   constructor(

@@ -167,6 +167,25 @@ describe('LocalSnapshotStorage: remove and measure', () => {
 });
 
 describe('LocalSnapshotStorage: claims (decision 0044)', () => {
+  it('two roots that are one directory through a link are refused (a file would have two names); nested roots spelled nested are not', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'snapcat-aliased-'));
+    try {
+      const real = join(base, 'real');
+      mkdirSync(join(real, 'y'), { recursive: true });
+      symlinkSync(real, join(base, 'lnk'));
+      const aliased = new LocalSnapshotStorage([join(base, 'lnk'), real]);
+      await expect(aliased.claimRoots('c')).rejects.toMatchObject({
+        name: 'StorageConfigurationError',
+        message: expect.stringContaining('one directory through a symbolic link'),
+      });
+      await expect(aliased.whyNotStateFile(join(real, 'f'))).rejects.toThrow(/symbolic link/);
+      const nested = new LocalSnapshotStorage([real, join(real, 'y')]);
+      expect(await nested.claimRoots('c', { evenIfNotEmpty: true })).toHaveLength(2);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it('a root holding only empty directories (Flink made a job area before writing) is in use: not claimed', async () => {
     const base = mkdtempSync(join(tmpdir(), 'snapcat-claims-'));
     try {
