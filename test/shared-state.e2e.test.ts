@@ -847,10 +847,17 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
       expect(report.claims).toEqual([{ root: unclaimed, catalogue: null, claimedAt: null, ours: false }]);
       for (const file of files) expect(existsSync(file.path)).toBe(true);
       expect(service.logs.join('\n')).toContain(`orphans under ${unclaimed} are reported, never deleted`);
+      // A store with no job is not taken for the catalogue (a mistyped SNAPCAT_EVENT_STORE makes a new one).
+      const empty = await runCli(['storage', 'claim'], settings);
+      expect(empty.status).toBe(2);
+      expect(empty.stderr).toContain('holds no job: not claiming storage for it');
+      expect(existsSync(join(unclaimed, ROOT_CLAIM_FILE))).toBe(false);
+      expect((await api.put(`/jobs/${newJobId()}`, { tasks: ['t'] })).status).toBe(201);
       // The operator gives this catalogue the root nobody claimed; the other catalogue's stays its own (exit 1).
       const claimed = await runCli(['storage', 'claim'], settings);
       expect(claimed.status).toBe(1);
       expect(claimed.stdout).toContain(`${unclaimed}  claimed by this catalogue since`);
+      expect(claimed.stdout).toMatch(/^this catalogue: event store [0-9a-f]{16}\n/);
       expect(claimed.stdout).toContain(`${others}  claimed by the catalogue of event store 0123456789abcdef`);
       const mine = JSON.parse(readFileSync(join(unclaimed, ROOT_CLAIM_FILE), 'utf8')).catalogue as string;
       expect(mine).toMatch(/^[0-9a-f]{16}$/);

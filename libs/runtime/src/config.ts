@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -192,6 +193,17 @@ export class ConfigError extends Error {
 /** A storage root or directory: an s3:// (s3a://, s3p://) URI as written, a local path made absolute. */
 function storageLocation(location: string): string {
   if (/^s3[ap]?:\/\//i.test(location)) return location.replace(/\/+$/, '');
+  // A file:// URI is its path (Flink spells local state so): resolved as a relative path, it made a directory
+  // named `file:` under the working directory (a walkthrough).
+  if (/^file:/i.test(location)) {
+    try {
+      return resolve(fileURLToPath(location));
+    } catch {
+      throw new ConfigError(
+        `invalid configuration:\n  ${location}: not a file:// URI of an absolute local path`,
+      );
+    }
+  }
   return resolve(location);
 }
 

@@ -218,6 +218,15 @@ describe('SNAPCAT_SECRET_KEY', () => {
       expect(store('esdb://h?tls=false').eventStoreWarnings).toEqual([]);
     });
   });
+  it('a file:// storage root is its path; one that is no absolute file URI is refused', () => {
+    expect(loadConfig({ SNAPCAT_STORAGE_ROOTS: 'file:///data/flink,/other' }).storageRoots).toEqual([
+      '/data/flink',
+      '/other',
+    ]);
+    expect(() => loadConfig({ SNAPCAT_STORAGE_ROOTS: 'file://host/data' })).toThrow(
+      /file:\/\/host\/data: not a file:\/\/ URI of an absolute local path/,
+    );
+  });
   describe('SNAPCAT_NAMESPACE_ROOTS (decision 0030)', () => {
     const roots = { SNAPCAT_STORAGE_ROOTS: '/data,s3://bucket' };
     it('maps each namespace to its storage, inside the roots; absent: none', () => {

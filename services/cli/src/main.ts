@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { webhookJsonSchemaFiles } from '@snapcat/webhooks';
 import { openApiDocumentText } from '@snapcat/api/src/openapi';
-import { jobStream, recordedEventView } from '@snapcat/application';
+import { JOB_STREAM_PREFIX, jobStream, recordedEventView } from '@snapcat/application';
 import { JobId } from '@snapcat/domain';
 import { rebuildReadModel, verifyReadModel } from '@snapcat/read-model';
 import {
@@ -20,7 +20,13 @@ import {
   storeNamespace,
   tokenLine,
 } from '@snapcat/runtime';
-import { STORE_ID, openEventStore, readStreamPages, storeIdentity } from '@snapcat/event-store';
+import {
+  STORE_ID,
+  openEventStore,
+  readStreamPages,
+  redactConnection,
+  storeIdentity,
+} from '@snapcat/event-store';
 import { ROOT_CLAIM_FILE, openSnapshotStorage } from '@snapcat/storage';
 import { Progress } from './progress';
 
@@ -103,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
   const store = openEventStore(config.eventStore);
   try {
     if (command === 'audit export') return await exportJob(store, values);
-    if (command === 'storage claim') return await claimStorage(config, await storeIdentity(store));
+    if (command === 'storage claim') return await claimStorage(config, store);
     const redis = connectRedis(config.redisUrl);
     try {
       const storeId = await storeIdentity(store);
@@ -127,7 +133,19 @@ type Store = ReturnType<typeof openEventStore>;
  * Claims every storage root nobody claimed for this catalogue, whatever it holds (decision 0044), and prints
  * each root's claim; exit 1 when a root is another catalogue's (its claim is left as it is).
  */
-async function claimStorage(config: ReturnType<typeof loadConfigOrExit>, storeId: string): Promise<number> {
+async function claimStorage(config: ReturnType<typeof loadConfigOrExit>, store: Store): Promise<number> {
+  // A store with no job is most likely not the catalogue's (a mistyped SNAPCAT_EVENT_STORE makes a new one):
+  // claiming for it would take the roots from the real catalogue.
+  const [job] = await store.readAll({ maxCount: 1, filter: { streamNamePrefixes: [JOB_STREAM_PREFIX] } });
+  if (!job) {
+    process.stderr.write(
+      `the event store (${redactConnection(config.eventStore)}) holds no job: not claiming storage for it. Check SNAPCAT_EVENT_STORE, ` +
+        'or register a job first\n',
+    );
+    return 2;
+  }
+  const storeId = await storeIdentity(store);
+  process.stdout.write(`this catalogue: event store ${storeId}\n`);
   const storage = openSnapshotStorage(config.storageRoots, config.s3);
   const claims = await storage.claimRoots(storeId, { evenIfNotEmpty: true });
   let others = 0;
