@@ -56,7 +56,8 @@ describe('the compiled build (dist/, node without tsx)', () => {
     const npm = await startNpm(['start'], {
       SNAPCAT_DIST_DIR: build.dist,
       SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'npm-start.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      // Roots of its own: the events.db catalogue of the tests below claims `snapshots` (decision 0044).
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'npm-start-snapshots'),
       SNAPCAT_QUEUE_PREFIX: prefix,
       NODE_ENV: '', // unset, as an operator's shell has it (jest sets `test`)
       MALLOC_ARENA_MAX: '',

@@ -149,8 +149,10 @@ describe('the ops endpoints of a workers and a projector process (SNAPCAT_OPS_PO
       SNAPCAT_OPS_PORT: '0',
       SNAPCAT_HOST: '0.0.0.0', // no SNAPCAT_TOKENS: an API process would be refused this
       SNAPCAT_QUEUE_PREFIX: `${prefix}-p`,
-      // A store of its own: the first test's holds an event a newer snapcat wrote.
+      // A store of its own: the first test's holds an event a newer snapcat wrote. So roots of its own too
+      // (decision 0044: another catalogue's are refused).
       SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'projector.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'projector-snapshots'),
     };
     const projector = await start(projectorEnv, 'services/projector/src/main.ts');
     try {

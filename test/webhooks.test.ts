@@ -109,7 +109,7 @@ describe('webhooks: guards', () => {
   test('a URL to 127.0.0.1 (or another private address) is refused without SNAPCAT_WEBHOOK_ALLOW_PRIVATE', async () => {
     const service = await startService({
       SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'a.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'root'),
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'root-a'), // a catalogue's roots are its own (decision 0044)
       SNAPCAT_SECRET_KEY: 'test-secret-key-of-at-least-32-characters',
     });
     try {
@@ -137,7 +137,7 @@ describe('webhooks: guards', () => {
   test('without SNAPCAT_SECRET_KEY outside development, webhooks do not start and the service says why', async () => {
     const service = await startService({
       SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'b.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'root'),
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'root-b'), // a catalogue's roots are its own (decision 0044)
       SNAPCAT_SECRET_KEY: '',
     });
     try {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { deleteKeys } from './redis';
@@ -57,6 +58,9 @@ export async function startService(
       SNAPCAT_PORT: '0',
       SNAPCAT_HOST: '127.0.0.1',
       ...(ownPrefix ? { SNAPCAT_QUEUE_PREFIX: ownPrefix } : {}),
+      // Never the checkout's ./data/snapshots: a test's store would claim it (decision 0044), and `npm start`
+      // on ./data/snapcat.db would then be refused.
+      SNAPCAT_STORAGE_ROOTS: mkdtempSync(join(tmpdir(), 'snapcat-roots-')),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,7 +9,7 @@ import {
   storeIdentity,
   type EventStore,
 } from '@snapcat/event-store';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, storeOutlivesProcess, type Config } from './config';
 import { createLogger, type Logger } from './log';
 import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis, redisHealth } from './redis';
@@ -245,10 +245,12 @@ interface ClaimableStorage {
  * persisted manifest). A storage that cannot be asked now is said, and the sweeps ask again.
  */
 export async function refuseOthersRoots(
+  config: Pick<Config, 'eventStore'>,
   storage: ClaimableStorage,
   store: EventStore,
   log: Logger,
 ): Promise<void> {
+  if (!storeOutlivesProcess(config.eventStore)) return; // a store in memory claims nothing
   let catalogue: string;
   let claims: { root: string; catalogue: string | null }[];
   try {

@@ -186,6 +186,12 @@ export interface WebhookConfig {
   checkpointEveryMs: number;
 }
 
+/**
+ * Whether the event store outlives the process (not `memory:`): only such a catalogue claims storage roots
+ * and deletes orphans (decision 0044); one in memory is another catalogue at every start.
+ */
+export const storeOutlivesProcess = (eventStore: string): boolean => !/^memory:/i.test(eventStore);
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

@@ -69,7 +69,7 @@ export async function runApi(config: Config, core: Core, options: ApiProcessOpti
   const embeddedRedis = await startEmbeddedRedis(config, log);
   const prefix = await openStoreNamespace(config, store, log);
   const storage = openSnapshotStorage(config.storageRoots, config.s3);
-  await refuseOthersRoots(storage, store, log);
+  await refuseOthersRoots(config, storage, store, log);
   const redis = trackedRedis(config);
   const keys = new ReadModelKeys(prefix);
   // Its own connection: the queries of concurrent requests are pipelined together. A query fails within

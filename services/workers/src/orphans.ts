@@ -28,8 +28,11 @@ export interface OrphanReportDeps {
   log: { info: LogFn; warn: LogFn };
   /** Waited for between files: the report is housekeeping. */
   urgent?: UrgentWork;
-  /** This catalogue's id (its event store's): orphans are deleted only under the roots it claimed. */
-  catalogue: () => Promise<string>;
+  /**
+   * This catalogue's id (its event store's): orphans are deleted only under the roots it claimed. Undefined
+   * for a store in memory, which claims none and deletes no orphan.
+   */
+  catalogue: () => Promise<string | undefined>;
 }
 
 export interface OrphanReport {
@@ -173,6 +176,8 @@ export async function writeOrphanReport(
 /** Roots already said to be another catalogue's, or unclaimed, by this process: said once, not every sweep. */
 const saidOfRoot = new Set<string>();
 
+const IN_MEMORY = 'memory:';
+
 /** The files of a batch this catalogue may delete (decision 0044). */
 type DeletableFilter = (files: StoredFile[]) => Promise<StoredFile[]>;
 
@@ -184,10 +189,17 @@ type DeletableFilter = (files: StoredFile[]) => Promise<StoredFile[]>;
  * cannot tell whose root it is deletes nothing.
  */
 async function claimedOrphans(deps: OrphanReportDeps, report: OrphanReport): Promise<DeletableFilter> {
-  let catalogue: string;
+  let catalogue: string | undefined;
   let claims: RootClaim[];
   try {
     catalogue = await deps.catalogue();
+    if (catalogue === undefined) {
+      if (deps.deleteOrphans && !saidOfRoot.has(IN_MEMORY)) {
+        saidOfRoot.add(IN_MEMORY);
+        deps.log.warn('orphans are reported, never deleted: an event store in memory claims no storage root');
+      }
+      return async () => [];
+    }
     claims = await deps.storage.claimRoots(catalogue);
   } catch (error) {
     if (deps.deleteOrphans) {

@@ -53,6 +53,8 @@ import { UrgentWork } from './urgent-work';
 
 export interface ProcessorDeps {
   bus: CommandBus;
+  /** False for a store in memory: it claims no storage root and deletes no orphan (decision 0044). */
+  claimsRoots?: boolean;
   /** Where the sweeps read jobs' states, past the bus and its cache. */
   store: EventStore;
   storage: SnapshotStorage;
@@ -180,7 +182,7 @@ async function retentionSweep(deps: ProcessorDeps) {
   const reportDeps = {
     ...deps,
     orphanReportKey: deps.keys.orphanReport,
-    catalogue: () => storeIdentity(deps.store),
+    catalogue: async () => (deps.claimsRoots === false ? undefined : storeIdentity(deps.store)),
   };
   let last: { states: JobState[]; live: LiveState } | undefined;
   const orphans = await writeOrphanReport(reportDeps, live, startedAt, async () => {

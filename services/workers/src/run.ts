@@ -38,7 +38,7 @@ export async function runWorkersOnly(config: Config, core: Core): Promise<void> 
   });
   const prefix = await openStoreNamespace(config, store, log);
   const storage = openSnapshotStorage(config.storageRoots, config.s3);
-  await refuseOthersRoots(storage, store, log);
+  await refuseOthersRoots(config, storage, store, log);
   const running = await startWorkers({ config, prefix, store, bus, storage, log });
   workers = running;
   // Signals are handled before `listening` is logged: a supervisor may stop the process at once.

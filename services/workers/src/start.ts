@@ -12,6 +12,7 @@ import {
   logQueueErrors,
   openQueues,
   connectionState,
+  storeOutlivesProcess,
   workerKeys,
   type Config,
   type LogFn,
@@ -39,6 +40,13 @@ export interface WorkerDeps {
   /** How often each managed job's mirror polls Flink (SNAPCAT_FLINK_POLL). */
   flinkPollMs?: number;
 }
+
+/** The orphan sweep's settings: a store in memory claims no storage root, so deletes no orphan (decision 0044). */
+const orphanSweep = (config: Config) => ({
+  orphanGraceMs: config.orphanGraceMs,
+  deleteOrphans: config.deleteOrphans,
+  claimsRoots: storeOutlivesProcess(config.eventStore),
+});
 
 /** Starts the process manager (active on one process at a time) and the BullMQ workers (on every process). */
 export async function startWorkers({
@@ -73,10 +81,9 @@ export async function startWorkers({
     ...common,
     storage,
     keys,
-    orphanGraceMs: config.orphanGraceMs,
-    deleteOrphans: config.deleteOrphans,
     schedules,
     catalogued,
+    ...orphanSweep(config),
   });
   // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
   const clusters = openClusters(config, store);

@@ -111,6 +111,14 @@ describe('the orphan report over a large bucket (streamed)', () => {
     expect(unclaimed.removals).toEqual([]);
   });
 
+  it('a store in memory (another catalogue at every start) claims no root and deletes no orphan', async () => {
+    const storage = new ManyObjects(50);
+    const key = `${prefix}:report-memory`;
+    const deps = { ...reportDeps(storage, key, { deleteOrphans: true }), catalogue: async () => undefined };
+    expect(await writeOrphanReport(deps, noLiveState(), 10_000)).toBe(50);
+    expect(storage.removals).toEqual([]);
+  });
+
   it("deletes nothing in a directory another catalogue claimed inside this one's root (its nested root)", async () => {
     const storage = new ManyObjects(700, { nested: ['s3://b/state/old'] });
     const key = `${prefix}:report-nested`;
