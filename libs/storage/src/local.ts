@@ -19,9 +19,9 @@ import {
   StorageConfigurationError,
   ROOT_CLAIM_FILE,
   STORAGE_ROOT_REFUSED,
+  claimRoot,
   isRootClaimFile,
   parseRootClaim,
-  rootClaimText,
   type RootClaim,
   type DeletionRequest,
   type SnapshotStorage,
@@ -151,30 +151,22 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   }
 
   async claimRoots(catalogue: string, { evenIfNotEmpty = false } = {}): Promise<RootClaim[]> {
+    // A missing root is made (by `confine`, as Flink makes its directories): a new deployment's first sweep
+    // claims it empty.
     return Promise.all(
-      this.configuredRoots.map(async (root) => {
+      this.configuredRoots.map((root) => {
         const file = join(root, ROOT_CLAIM_FILE);
-        // Made when missing, as Flink makes its directories: a new deployment's first sweep claims it empty.
-        await mkdir(root, { recursive: true });
-        const found = await this.claimIn(root);
-        if (found) return found;
-        if (!evenIfNotEmpty && (await this.holdsOtherThanClaims(root))) {
-          return { root, catalogue: null, claimedAt: null };
-        }
-        // Written whole under another name, then linked into place: the claim appears complete or not at all,
-        // and only where none is (link fails with EEXIST; the first of a race is read back below).
-        const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-        await writeFile(temporary, rootClaimText(catalogue), { flag: 'wx', flush: true });
-        try {
-          await link(temporary, file).catch((error: NodeJS.ErrnoException) => {
-            if (error.code !== 'EEXIST') throw error;
-          });
-        } finally {
-          await unlink(temporary).catch(() => undefined);
-        }
-        const claimed = await this.claimIn(root);
-        if (!claimed) throw new Error(`${file} was written and is not there: orphans are deleted nowhere`);
-        return claimed;
+        return claimRoot(
+          {
+            root,
+            where: file,
+            read: () => this.claimIn(root),
+            holdsOtherThanClaims: () => this.holdsOtherThanClaims(root),
+            createIfAbsent: (text) => createIfAbsent(file, text),
+          },
+          catalogue,
+          evenIfNotEmpty,
+        );
       }),
     );
   }
@@ -349,6 +341,22 @@ export class LocalSnapshotStorage implements SnapshotStorage {
       }
     }
     return paths;
+  }
+}
+
+/**
+ * Writes `text` at `file` whole under another name, then links it into place: it appears complete or not at
+ * all, and only where nothing is (EEXIST: another process was first, and its file stays).
+ */
+async function createIfAbsent(file: string, text: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(temporary, text, { flag: 'wx', flush: true });
+  try {
+    await link(temporary, file).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+  } finally {
+    await unlink(temporary).catch(() => undefined);
   }
 }
 

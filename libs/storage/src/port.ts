@@ -55,8 +55,39 @@ export function parseRootClaim(root: string, text: string, mtimeMs: number, wher
 }
 
 /** A claim file's text, for a claim made now (the time in it is for people: the file's own time counts). */
-export const rootClaimText = (catalogue: string): string =>
+const rootClaimText = (catalogue: string): string =>
   `${JSON.stringify({ catalogue, claimedAt: new Date().toISOString() })}\n`;
+
+/** How an adapter reaches one root's claim, for `claimRoot`. */
+export interface RootClaimPlace {
+  /** The root as configured, and where its claim file lies (for messages). */
+  root: string;
+  where: string;
+  read(): Promise<RootClaim | undefined>;
+  holdsOtherThanClaims(): Promise<boolean>;
+  /** Writes the claim's text unless a claim is there (the first writer of a race wins where it can). */
+  createIfAbsent(text: string): Promise<void>;
+}
+
+/**
+ * `SnapshotStorage.claimRoots` for one root, the rule every adapter shares: the claim found, else a claim for
+ * `catalogue` when the root holds nothing but claims (or the operator says so), read back; else unclaimed.
+ */
+export async function claimRoot(
+  place: RootClaimPlace,
+  catalogue: string,
+  evenIfNotEmpty: boolean,
+): Promise<RootClaim> {
+  const found = await place.read();
+  if (found) return found;
+  if (!evenIfNotEmpty && (await place.holdsOtherThanClaims())) {
+    return { root: place.root, catalogue: null, claimedAt: null };
+  }
+  await place.createIfAbsent(rootClaimText(catalogue));
+  const claimed = await place.read();
+  if (!claimed) throw new Error(`${place.where} was written and is not there: orphans are deleted nowhere`);
+  return claimed;
+}
 
 /** Whether a listed path is a claim file, or one being written (`<claim>.<pid>.tmp`): no orphan, no state. */
 export const isRootClaimFile = (path: string): boolean => /(^|\/)\.snapcat-root\.json(\.[^/]*)?$/.test(path);

@@ -6,9 +6,9 @@ import {
   MANIFEST_FILE_NAME,
   ROOT_CLAIM_FILE,
   STORAGE_ROOT_REFUSED,
+  claimRoot,
   isRootClaimFile,
   parseRootClaim,
-  rootClaimText,
   type DeletionRequest,
   type RootClaim,
   type SnapshotStorage,
@@ -248,21 +248,19 @@ export class S3SnapshotStorage implements SnapshotStorage {
 
   async claimRoots(catalogue: string, { evenIfNotEmpty = false } = {}): Promise<RootClaim[]> {
     return Promise.all(
-      this.roots.map(async (root) => {
-        const found = await this.claimIn(url(root));
-        if (found) return found;
-        const name = url(root).replace(/\/$/, '');
-        if (!evenIfNotEmpty && (await this.holdsOtherThanClaims(root))) {
-          return { root: name, catalogue: null, claimedAt: null };
-        }
-        await this.putIfAbsent(claimObject(root), rootClaimText(catalogue));
-        const claimed = await this.claimIn(url(root));
-        if (!claimed)
-          throw new Error(
-            `${url(claimObject(root))} was written and is not there: orphans are deleted nowhere`,
-          );
-        return claimed;
-      }),
+      this.roots.map((root) =>
+        claimRoot(
+          {
+            root: url(root).replace(/\/$/, ''),
+            where: url(claimObject(root)),
+            read: () => this.claimIn(url(root)),
+            holdsOtherThanClaims: () => this.holdsOtherThanClaims(root),
+            createIfAbsent: (text) => this.putIfAbsent(claimObject(root), text),
+          },
+          catalogue,
+          evenIfNotEmpty,
+        ),
+      ),
     );
   }
 
