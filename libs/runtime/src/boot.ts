@@ -56,11 +56,7 @@ export function openCore(config: Config, { servesApi = config.role !== 'workers'
   const log = createLogger(config.logLevel);
   redisHealth.reportTo(log, {
     servesApi,
-    onMisconfigured: (reason) => {
-      log.error(`cannot use Redis: ${reason}; stopping`);
-      process.stderr.write(`snapcat: ${reason}\n`);
-      process.exit(2);
-    },
+    onMisconfigured: (reason) => stopMisconfigured(log, reason, `cannot use Redis: ${reason}; stopping`),
   });
   for (const warning of config.eventStoreWarnings) log.warn(warning);
   const store = new InstrumentedEventStore(openEventStore(config.eventStore), {
@@ -107,11 +103,7 @@ export async function openStoreNamespace(config: Config, store: EventStore, log:
       }),
     () => undefined,
   );
-  const refused = (error: ForeignStateError) => {
-    log.error(error.message);
-    process.stderr.write(`snapcat: ${error.message}\n`);
-    process.exit(2);
-  };
+  const refused = (error: ForeignStateError) => stopMisconfigured(log, error.message);
   if (config.onForeignReadModel === 'refuse') {
     try {
       await claim;
@@ -257,11 +249,8 @@ export async function refuseOthersRoots(
     catalogue = await storeIdentity(store);
     claims = await storage.claimRoots(catalogue);
   } catch (error) {
-    if ((error as Error | null)?.name === 'StorageConfigurationError') {
-      log.error((error as Error).message);
-      process.stderr.write(`snapcat: ${(error as Error).message}\n`);
-      process.exit(2);
-    }
+    if ((error as Error | null)?.name === 'StorageConfigurationError')
+      stopMisconfigured(log, (error as Error).message);
     log.warn('the storage roots could not be claimed at start: the orphan sweep tries again', {
       error: String(error),
     });
@@ -275,7 +264,12 @@ export async function refuseOthersRoots(
     'sweep would delete the files this one writes there: give this catalogue roots of its own, or, once the ' +
     "other catalogue is gone for good, delete the root's .snapcat-root.json (npx snapcat storage claim then " +
     'gives it to this one)';
-  log.error(message);
+  stopMisconfigured(log, message);
+}
+
+/** A setting the process cannot run with: said in the log and on stderr, and exit 2 (as a bad variable). */
+function stopMisconfigured(log: Logger, message: string, logged = message): never {
+  log.error(logged);
   process.stderr.write(`snapcat: ${message}\n`);
   process.exit(2);
 }
