@@ -387,19 +387,28 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(existsSync(finalSavepoint)).toBe(true);
   }, 60_000);
 
+  /**
+   * A checkpoint taken now in Flink (held: nothing else is triggered), once the mirror shows it PENDING: its
+   * completion in Flink (`done`, Flink's id), and the catalogue's view of it.
+   */
+  const checkpointSeenInProgress = async (jobId: string) => {
+    const done = flink.checkpointNow(jobId);
+    const mirrored = async () =>
+      (await snapshots(jobId)).find((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId !== null);
+    await until(
+      async () => (await mirrored())?.status === 'PENDING' || undefined,
+      15_000,
+      'seen in progress',
+    );
+    return { done, mirrored };
+  };
+
   it('R45, R68 a checkpoint Flink completed just before the job failed over stays COMPLETED: the history is read before RESTARTING', async () => {
     const jobId = await managedJob();
     flink.holdCheckpoints(jobId, true);
     flink.configure({ checkpointDurationMs: 1_500 });
     try {
-      const done = flink.checkpointNow(jobId);
-      const mirrored = async () =>
-        (await snapshots(jobId)).find((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId !== null);
-      await until(
-        async () => (await mirrored())?.status === 'PENDING' || undefined,
-        15_000,
-        'seen in progress',
-      );
+      const { done, mirrored } = await checkpointSeenInProgress(jobId);
       // The mirror's next read comes after the status poll's (a slow answer): Flink completes the checkpoint,
       // then the job fails over.
       flink.refuseNext('getCheckpointingStatistics', 100_000, 500, 'the JobManager is busy');
@@ -425,14 +434,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     flink.holdCheckpoints(jobId, true);
     flink.configure({ checkpointDurationMs: 1_500 });
     try {
-      const done = flink.checkpointNow(jobId);
-      const mirrored = async () =>
-        (await snapshots(jobId)).find((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId !== null);
-      await until(
-        async () => (await mirrored())?.status === 'PENDING' || undefined,
-        15_000,
-        'seen in progress',
-      );
+      const { done, mirrored } = await checkpointSeenInProgress(jobId);
       // Flink completes the checkpoint, then the stop's savepoint, before the mirror reads the history again
       // (a walkthrough's poll came after the stop in 2 runs of 5): the history is busy meanwhile.
       flink.refuseNext('getCheckpointingStatistics', 100_000, 500, 'the JobManager is busy');
