@@ -1,5 +1,5 @@
 import { hashToken } from '@snapcat/runtime';
-import { startService, testPrefix } from './support/service';
+import { startOutcome, startService, testPrefix } from './support/service';
 import { deleteKeys } from './support/redis';
 
 /*
@@ -37,13 +37,7 @@ describe('the safe default at start', () => {
   }, 60_000);
 
   it('without tokens, a non-loopback SNAPCAT_HOST is refused with exit 2, saying how to make a token', async () => {
-    const outcome = await startService({ ...env, SNAPCAT_HOST: '0.0.0.0' }).then(
-      async (service) => {
-        await service.stop('SIGKILL');
-        return 'it started';
-      },
-      (error: Error) => error.message,
-    );
+    const outcome = await startOutcome(startService({ ...env, SNAPCAT_HOST: '0.0.0.0' }));
     expect(outcome).toMatch(/^service exited with 2/);
     expect(outcome).toMatch(/SNAPCAT_HOST: 0\.0\.0\.0 is not a loopback address/);
     expect(outcome).toMatch(/npx snapcat token create --name/);

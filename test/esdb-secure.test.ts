@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { client, startService } from './support/service';
+import { client, startOutcome, startService } from './support/service';
 import { serviceOnEsdbTestServer } from './support/esdb-service';
 import { EsdbTestServer } from './esdb/test-server';
 import { eventually, sleep } from './support/wait';
@@ -114,15 +114,11 @@ describe('a secure EventStoreDB and a wrong password', () => {
   it('the login is refused: one error line naming the user, exit 1 at once, the password never logged', async () => {
     const wrong = 'not-the-password-7f3a';
     const started = Date.now();
-    const outcome = await startService({
-      SNAPCAT_EVENT_STORE: server.connectionStringAs('admin', wrong),
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-    }).then(
-      async (service) => {
-        await service.stop('SIGKILL');
-        return 'it started';
-      },
-      (error: Error) => error.message,
+    const outcome = await startOutcome(
+      startService({
+        SNAPCAT_EVENT_STORE: server.connectionStringAs('admin', wrong),
+        SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      }),
     );
     expect(outcome).toMatch(/^service exited with 1/);
     const errors = outcome.split('\n').filter((l) => l.startsWith('{') && l.includes('"level":"error"'));

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startService, testPrefix, type RunningService } from './support/service';
+import { startOutcome, startService, testPrefix, type RunningService } from './support/service';
 import IORedis from 'ioredis';
 import { deleteKeys, startRedisServer } from './support/redis';
 
@@ -25,17 +25,13 @@ describe('fail fast: a port already taken, a store that does not answer, a bad c
 
   it('logs why and exits non-zero within 5 s, leaving nothing running; the first keeps serving', async () => {
     const started = Date.now();
-    const outcome = await startService({
-      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-      SNAPCAT_QUEUE_PREFIX: prefix,
-      SNAPCAT_PORT: String(first.port),
-    }).then(
-      async (second) => {
-        await second.stop('SIGKILL'); // it must not have come up: stop it, and fail below
-        return 'it started';
-      },
-      (error: Error) => error.message,
+    const outcome = await startOutcome(
+      startService({
+        SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+        SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+        SNAPCAT_QUEUE_PREFIX: prefix,
+        SNAPCAT_PORT: String(first.port),
+      }),
     );
     expect(outcome).toMatch(/service exited with 1[\s\S]*cannot listen: stopping[\s\S]*EADDRINUSE/);
     expect(Date.now() - started).toBeLessThan(5000 + 3000); // tsx's start-up on top of the 5 s
@@ -44,16 +40,12 @@ describe('fail fast: a port already taken, a store that does not answer, a bad c
 
   it('an event store that does not answer at start: one error line and exit 1 within seconds', async () => {
     const started = Date.now();
-    const outcome = await startService({
-      SNAPCAT_EVENT_STORE: 'esdb://127.0.0.1:1?tls=false',
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-      SNAPCAT_QUEUE_PREFIX: prefix,
-    }).then(
-      async (service) => {
-        await service.stop('SIGKILL');
-        return 'it started';
-      },
-      (error: Error) => error.message,
+    const outcome = await startOutcome(
+      startService({
+        SNAPCAT_EVENT_STORE: 'esdb://127.0.0.1:1?tls=false',
+        SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+        SNAPCAT_QUEUE_PREFIX: prefix,
+      }),
     );
     expect(outcome).toMatch(/^service exited with 1/);
     const lines = outcome.split('\n').filter((l) => l.startsWith('{'));
@@ -66,13 +58,7 @@ describe('fail fast: a port already taken, a store that does not answer, a bad c
   }, 30_000);
 
   it('a bad configuration value: the variable named on stderr and exit 2', async () => {
-    const outcome = await startService({ SNAPCAT_ROLE: 'everything' }).then(
-      async (service) => {
-        await service.stop('SIGKILL');
-        return 'it started';
-      },
-      (error: Error) => error.message,
-    );
+    const outcome = await startOutcome(startService({ SNAPCAT_ROLE: 'everything' }));
     expect(outcome).toMatch(/^service exited with 2/);
     expect(outcome).toContain('SNAPCAT_ROLE');
   }, 30_000);
@@ -80,16 +66,12 @@ describe('fail fast: a port already taken, a store that does not answer, a bad c
   it('a Redis that refuses the database or the credentials SNAPCAT_REDIS_URL names: said on stderr, exit 2', async () => {
     const redis = await startRedisServer();
     const outcomeWith = (url: string) =>
-      startService({
-        SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'refused.db')}`,
-        SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-        SNAPCAT_REDIS_URL: url,
-      }).then(
-        async (service) => {
-          await service.stop('SIGKILL');
-          return 'it started';
-        },
-        (error: Error) => error.message,
+      startOutcome(
+        startService({
+          SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'refused.db')}`,
+          SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+          SNAPCAT_REDIS_URL: url,
+        }),
       );
     try {
       const database = await outcomeWith(`${redis.url}/99`);

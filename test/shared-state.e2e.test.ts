@@ -12,7 +12,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FlinkTestServer } from './flink/server';
 import { sleep, until } from './support/wait';
-import { client, runCli, startService, testPrefix, type RunningService } from './support/service';
+import {
+  client,
+  runCli,
+  startOutcome,
+  startService,
+  testPrefix,
+  type RunningService,
+} from './support/service';
 import { deleteKeys } from './support/redis';
 import { e2eStore } from './support/stores';
 import { ROOT_CLAIM_FILE } from '@snapcat/storage';
@@ -818,13 +825,7 @@ describe('a catalogue deletes orphans only under the roots it claimed, written s
       SNAPCAT_DELETE_ORPHANS: 'true',
     };
     // On another catalogue's root this one does not start: that catalogue would delete what it writes there.
-    const refused = await startService(settings).then(
-      async (started) => {
-        await started.stop('SIGKILL');
-        return 'it started';
-      },
-      (error: Error) => error.message,
-    );
+    const refused = await startOutcome(startService(settings));
     expect(refused).toMatch(/^service exited with 2/);
     expect(refused).toContain(
       `storage roots claimed by another catalogue: ${others} (event store 0123456789abcdef)`,

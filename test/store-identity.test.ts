@@ -13,7 +13,14 @@ import {
   storeNamespace,
 } from '@snapcat/runtime';
 import { startRedisCluster } from './support/redis-cluster';
-import { client, runCli, startService, testPrefix, type RunningService } from './support/service';
+import {
+  client,
+  runCli,
+  startOutcome,
+  startService,
+  testPrefix,
+  type RunningService,
+} from './support/service';
 import { eventually } from './support/wait';
 
 type Gql = { data?: { jobs: { edges: { node: { id: string } }[] } }; errors?: unknown };
@@ -128,10 +135,7 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     expect(await b.stop()).toBe(0);
 
     // With refuse, a third fresh store will not start on a prefix that holds B's state.
-    const refused = await start('c', { SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }).then(
-      () => 'it started',
-      (error: Error) => error.message,
-    );
+    const refused = await startOutcome(start('c', { SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }));
     expect(refused).toMatch(/^service exited with 2/);
     expect(refused).toContain(`holds the state of event store ${storeB}`);
     expect(refused).toContain('refusing to start (SNAPCAT_ON_FOREIGN_READ_MODEL=refuse)');
@@ -203,10 +207,7 @@ describe('a fresh event store beside an old Redis: each store keeps its own Redi
     for (const suffix of ['-wal', '-shm']) rmSync(`${database}${suffix}`, { force: true });
     copyFileSync(`${database}.backup`, database);
     expect(existsSync(`${database}-wal`)).toBe(false);
-    const refused = await start('restored', { SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }).then(
-      () => 'it started',
-      (error: Error) => error.message,
-    );
+    const refused = await startOutcome(start('restored', { SNAPCAT_ON_FOREIGN_READ_MODEL: 'refuse' }));
     expect(refused).toMatch(/^service exited with 2/);
     expect(refused).toContain(`a later point of event store ${store}'s log`);
     expect(refused).toContain('start once with SNAPCAT_ON_FOREIGN_READ_MODEL=rebuild');

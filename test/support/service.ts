@@ -81,6 +81,20 @@ export async function startService(
 }
 
 /**
+ * How a start that should be refused ended: the error's message (exit code, stderr and the log), or
+ * 'it started' for one that came up, stopped at once so that the caller's expectation fails rather than hangs.
+ */
+export function startOutcome(starting: Promise<RunningService>): Promise<string> {
+  return starting.then(
+    async (service) => {
+      await service.stop('SIGKILL');
+      return 'it started';
+    },
+    (error: Error) => error.message,
+  );
+}
+
+/**
  * Collects a service's log lines (stdout) and stderr, and resolves once it logs `listening` with its port (0 for
  * a process without HTTP). A process that misses the start is killed, so that it neither outlives the test nor
  * keeps jest waiting.
