@@ -221,6 +221,8 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     }
     const real = await this.resolvedRoots();
     for (const [i, root] of real.entries()) {
+      // A root inside another (or given twice) is listed with it: its files once, not once per root.
+      if (real.some((other, j) => j !== i && isInside(root, [other]) && (root !== other || j < i))) continue;
       const configured = this.configuredRoots[i]!;
       for await (const file of filesUnder(root)) {
         const path = configured + file.path.slice(root.length);

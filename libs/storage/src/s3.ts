@@ -315,7 +315,17 @@ export class S3SnapshotStorage implements SnapshotStorage {
   }
 
   async *listFiles(under?: string): AsyncGenerator<StoredFile> {
-    for (const root of under === undefined ? this.roots : [this.confine(under)]) {
+    // A root inside another (or given twice) is listed with it: its objects once, not once per root.
+    const outermost = this.roots.filter(
+      (root, i) =>
+        !this.roots.some(
+          (other, j) =>
+            j !== i &&
+            other.bucket === root.bucket &&
+            (root.key === other.key ? j < i : other.key === '' || root.key.startsWith(`${other.key}/`)),
+        ),
+    );
+    for (const root of under === undefined ? outermost : [this.confine(under)]) {
       for await (const o of this.list(root.bucket, root.key === '' ? '' : `${root.key}/`)) {
         // A directory marker (Hadoop's S3A writes `dir/` objects) is no file; a key this adapter would refuse to
         // delete (`a//b`, `..`, a percent-encoded slash) is left out too, so that it cannot fail a whole sweep.

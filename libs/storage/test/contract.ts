@@ -11,6 +11,8 @@ export interface StorageFixture {
   put(location: string, bytes: number): Promise<void>;
   exists(location: string): Promise<boolean>;
   read(location: string): Promise<string>;
+  /** The same place's storage with other roots (each inside the place). */
+  storageWithRoots(roots: string[]): SnapshotStorage;
 }
 
 /** The behaviour every snapshot storage must have (the local and the S3 adapters run it alike). */
@@ -171,6 +173,14 @@ export function storageContract(
         [`${f.root}/shared/b`, 4],
       ]);
       for (const file of files) expect(file.mtimeMs).toBeGreaterThan(before);
+    });
+
+    it('lists a file once when one root lies inside another, or a root is given twice', async () => {
+      await f.put(`${f.root}/a/inner/x`, 3);
+      await f.put(`${f.root}/b/y`, 4);
+      const storage = f.storageWithRoots([`${f.root}/a/inner`, f.root, `${f.root}/b`, f.root]);
+      const files = await collect(storage.listFiles());
+      expect(files.map((x) => x.path).sort()).toEqual([`${f.root}/a/inner/x`, `${f.root}/b/y`]);
     });
 
     it('lists the files under one location only, named as it is spelled (what an import checks it holds)', async () => {

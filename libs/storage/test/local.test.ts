@@ -163,6 +163,7 @@ storageContract(
     writeFileSync(join(outside, 'secret'), 'do not delete');
     return {
       storage: new LocalSnapshotStorage([root]),
+      storageWithRoots: (roots) => new LocalSnapshotStorage(roots),
       root,
       outside,
       put: async (location, bytes) => {

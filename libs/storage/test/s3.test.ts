@@ -47,7 +47,16 @@ storageContract(
     const root = `s3://snapcat/run-${run}/root`;
     const outside = `s3://snapcat/run-${run}/outside`;
     await put(`${outside}/secret`, 'do not delete');
-    return { storage: new S3SnapshotStorage([root], client), root, outside, put, exists, read };
+    const storageWithRoots = (roots: string[]) => new S3SnapshotStorage(roots, client);
+    return {
+      storage: new S3SnapshotStorage([root], client),
+      storageWithRoots,
+      root,
+      outside,
+      put,
+      exists,
+      read,
+    };
   },
   async () => {},
 );
