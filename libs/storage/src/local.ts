@@ -178,7 +178,10 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     try {
       [text, { mtimeMs }] = await Promise.all([readFile(file, 'utf8'), lstat(file)]);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      // A directory by the claim's name is no claim: said as any other, not as a bare EISDIR.
+      if (code === 'EISDIR') return parseRootClaim(directory, '', 0, file);
       throw error;
     }
     return parseRootClaim(directory.replace(/\/+$/, ''), text, mtimeMs, file);

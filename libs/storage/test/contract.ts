@@ -56,6 +56,14 @@ export function storageContract(
       expect(await f.exists(`${imported}/team-b/data/f0`)).toBe(false);
     });
 
+    it('a claim file that is no claim is an error naming it, and is left as it is (whose root it is cannot be told)', async () => {
+      await f.put(`${f.root}/${ROOT_CLAIM_FILE}`, 3);
+      const noClaim = `is no snapcat root claim ({"catalogue":"<event store id>"}): orphans are deleted nowhere`;
+      await expect(f.storage.claimRoots('catalogue-a', { evenIfNotEmpty: true })).rejects.toThrow(noClaim);
+      await expect(f.storage.claimIn(f.root)).rejects.toThrow(`${ROOT_CLAIM_FILE} ${noClaim}`);
+      expect(await f.read(`${f.root}/${ROOT_CLAIM_FILE}`)).toBe('\u0001\u0001\u0001');
+    });
+
     it('leaves a root that holds files unclaimed, unless the operator claims it', async () => {
       await f.put(`${f.root}/someone/chk-1/_metadata`, 10);
       expect(await f.storage.claimRoots('catalogue-a')).toEqual([

@@ -186,6 +186,18 @@ describe('LocalSnapshotStorage: claims (decision 0044)', () => {
     }
   });
 
+  it("a directory by the claim file's name is no claim, said so (not a bare EISDIR)", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'snapcat-claims-'));
+    try {
+      mkdirSync(join(root, ROOT_CLAIM_FILE));
+      await expect(
+        new LocalSnapshotStorage([root]).claimRoots('c', { evenIfNotEmpty: true }),
+      ).rejects.toThrow(`${join(root, ROOT_CLAIM_FILE)} is no snapcat root claim`);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('a root holding only empty directories (Flink made a job area before writing) is in use: not claimed', async () => {
     const base = mkdtempSync(join(tmpdir(), 'snapcat-claims-'));
     try {

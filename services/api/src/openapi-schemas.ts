@@ -389,6 +389,10 @@ export const OrphanReport = z.object({
     description:
       "Orphans not deleted though deletion is on: under another catalogue's root, or older than this catalogue's claim.",
   }),
+  claimsUnreadable: z.string().optional().meta({
+    description:
+      "Why the storage roots' claims could not be read or written (a claim file that is no claim, say): nothing was deleted.",
+  }),
 });
 
 export const RestoreReply = z

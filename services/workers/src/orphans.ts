@@ -50,6 +50,8 @@ export interface OrphanReport {
    */
   claims?: (RootClaim & { ours: boolean })[];
   notDeleted?: number;
+  /** Why the roots' claims could not be read or written: then nothing is deleted (`deleted` is false). */
+  claimsUnreadable?: string;
 }
 
 /** What the sweep keeps, gathered from every job's state (`addLive`). */
@@ -198,6 +200,7 @@ async function claimedOrphans(deps: OrphanReportDeps, report: OrphanReport): Pro
         saidOfRoot.add(IN_MEMORY);
         deps.log.warn('orphans are reported, never deleted: an event store in memory claims no storage root');
       }
+      report.deleted = false;
       return async () => [];
     }
     claims = await deps.storage.claimRoots(catalogue);
@@ -207,6 +210,8 @@ async function claimedOrphans(deps: OrphanReportDeps, report: OrphanReport): Pro
         error: String(error),
       });
     }
+    report.deleted = false;
+    report.claimsUnreadable = error instanceof Error ? error.message : String(error);
     return async () => [];
   }
   report.claims = claims.map((claim) => ({ ...claim, ours: claim.catalogue === catalogue }));

@@ -26,9 +26,10 @@ class ManyObjects implements Pick<SnapshotStorage, 'listFiles' | 'remove' | 'cla
      * The root's claim: another catalogue's, nobody's (`by: null`), or this one's since a time (the epoch by
      * default); `nested`: directories inside it another catalogue claimed.
      */
-    private readonly claim: { by?: string | null; at?: number; nested?: string[] } = {},
+    private readonly claim: { by?: string | null; at?: number; nested?: string[]; unreadable?: boolean } = {},
   ) {}
   async claimRoots(catalogue: string) {
+    if (this.claim.unreadable) throw new Error('s3://b/state/.snapcat-root.json is no snapcat root claim');
     if (this.claim.by === null) return [{ root: 's3://b/state', catalogue: null, claimedAt: null }];
     const at = new Date(this.claim.at ?? 0).toISOString();
     return [{ root: 's3://b/state', catalogue: this.claim.by ?? catalogue, claimedAt: at }];
@@ -117,6 +118,22 @@ describe('the orphan report over a large bucket (streamed)', () => {
     const deps = { ...reportDeps(storage, key, { deleteOrphans: true }), catalogue: async () => undefined };
     expect(await writeOrphanReport(deps, noLiveState(), 10_000)).toBe(50);
     expect(storage.removals).toEqual([]);
+    expect(JSON.parse((await redis.get(key))!)).toMatchObject({ deleted: false, fileCount: 50 });
+  });
+
+  it('claims that cannot be read: nothing deleted, and the report says so and why', async () => {
+    const storage = new ManyObjects(50, { unreadable: true });
+    const key = `${prefix}:report-unreadable`;
+    expect(
+      await writeOrphanReport(reportDeps(storage, key, { deleteOrphans: true }), noLiveState(), 10_000),
+    ).toBe(50);
+    expect(storage.removals).toEqual([]);
+    const report = JSON.parse((await redis.get(key))!) as OrphanReport;
+    expect(report).toMatchObject({
+      deleted: false,
+      claimsUnreadable: 's3://b/state/.snapcat-root.json is no snapcat root claim',
+    });
+    expect(report.claims).toBeUndefined();
   });
 
   it("deletes nothing in a directory another catalogue claimed inside this one's root (its nested root)", async () => {
