@@ -360,9 +360,21 @@ export const OrphanReport = z.object({
   generatedAt: Timestamp.meta({ description: 'When the sweep began.' }),
   graceMs: Count,
   deleted: z.boolean().meta({ description: 'Whether the sweep deleted the files (SNAPCAT_DELETE_ORPHANS).' }),
-  files: z.array(z.object({ path: z.string(), size: Count, modifiedAt: Timestamp })).meta({
-    description: 'The orphans, the first 10,000 of them (fileCount and totalBytes count them all).',
-  }),
+  files: z
+    .array(
+      z.object({
+        path: z.string(),
+        size: Count,
+        modifiedAt: Timestamp,
+        deleted: z.boolean().optional().meta({
+          description:
+            "When the sweep deletes: whether this file was (not: live again before its batch, or not this catalogue's to delete).",
+        }),
+      }),
+    )
+    .meta({
+      description: 'The orphans, the first 10,000 of them (fileCount and totalBytes count them all).',
+    }),
   fileCount: Count.optional().meta({
     description: 'Orphans found (absent in reports written by earlier versions).',
   }),

@@ -40,8 +40,11 @@ export interface OrphanReport {
   generatedAt: string;
   graceMs: number;
   deleted: boolean;
-  /** The orphans, the first ORPHANS_LISTED of them; `fileCount` and `totalBytes` count them all. */
-  files: { path: string; size: number; modifiedAt: string }[];
+  /**
+   * The orphans, the first ORPHANS_LISTED of them; `fileCount` and `totalBytes` count them all. `deleted`
+   * (when the sweep deletes): whether this one was (not: kept since the listing, or not this catalogue's).
+   */
+  files: ListedOrphan[];
   fileCount: number;
   totalBytes: number;
   /**
@@ -52,6 +55,13 @@ export interface OrphanReport {
   notDeleted?: number;
   /** Why the roots' claims could not be read or written: then nothing is deleted (`deleted` is false). */
   claimsUnreadable?: string;
+}
+
+interface ListedOrphan {
+  path: string;
+  size: number;
+  modifiedAt: string;
+  deleted?: boolean;
 }
 
 /** What the sweep keeps, gathered from every job's state (`addLive`). */
@@ -123,10 +133,14 @@ export async function writeOrphanReport(
   // roots are taken.
   const deletable = await claimedOrphans(deps, report);
   let batch: StoredFile[] = [];
+  // The batch's files the report lists, by path: marked once their deletion is done.
+  let listedInBatch = new Map<string, ListedOrphan>();
   let checked: { live: LiveState; kept: (location: string) => boolean } | undefined;
   const deleteBatch = async () => {
     const files = batch;
+    const listed = listedInBatch;
     batch = [];
+    listedInBatch = new Map();
     if (!report.deleted || files.length === 0) return;
     const current = await liveNow();
     if (!current) {
@@ -147,6 +161,10 @@ export async function writeOrphanReport(
       locations: [],
       stateHandles: claimed.map((f) => ({ path: f.path, sizeBytes: f.size })),
     });
+    for (const file of claimed) {
+      const entry = listed.get(file.path);
+      if (entry) entry.deleted = true;
+    }
   };
   // Live is what the discards keep (the registries' references and deletions in progress, as `whyKept` reads
   // them), and the areas no discard would touch: the report never lists what a discard would keep.
@@ -158,11 +176,16 @@ export async function writeOrphanReport(
     report.fileCount += 1;
     report.totalBytes += file.size;
     if (report.files.length < ORPHANS_LISTED) {
-      report.files.push({
+      const entry: ListedOrphan = {
         path: file.path,
         size: file.size,
         modifiedAt: new Date(file.mtimeMs).toISOString(),
-      });
+      };
+      if (report.deleted) {
+        entry.deleted = false;
+        listedInBatch.set(file.path, entry);
+      }
+      report.files.push(entry);
     }
     batch.push(file);
     if (batch.length >= DELETION_BATCH) await deleteBatch();

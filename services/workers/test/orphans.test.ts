@@ -145,6 +145,10 @@ describe('the orphan report over a large bucket (streamed)', () => {
     const deleted = storage.removals.flatMap((r) => r.paths);
     expect(deleted.length).toBeGreaterThan(0);
     expect(deleted.every((path) => path.startsWith('s3://b/state/live/'))).toBe(true);
+    // The report tells each listed file's fate.
+    const report = JSON.parse((await redis.get(key))!) as OrphanReport;
+    expect(report.files.filter((f) => f.deleted).map((f) => f.path)).toEqual(deleted);
+    expect(report.files.filter((f) => f.deleted === false)).toHaveLength(700 - deleted.length);
     // Each directory's claim is read once a sweep, however many files lie in it.
     expect(storage.claimsRead.sort()).toEqual(['s3://b/state/live', 's3://b/state/old']);
   });
