@@ -133,14 +133,11 @@ export async function writeOrphanReport(
   // roots are taken.
   const deletable = await claimedOrphans(deps, report);
   let batch: StoredFile[] = [];
-  // The batch's files the report lists, by path: marked once their deletion is done.
-  let listedInBatch = new Map<string, ListedOrphan>();
+  const listed = new Map<string, ListedOrphan>(); // the report's files by path, marked once deleted
   let checked: { live: LiveState; kept: (location: string) => boolean } | undefined;
   const deleteBatch = async () => {
     const files = batch;
-    const listed = listedInBatch;
     batch = [];
-    listedInBatch = new Map();
     if (!report.deleted || files.length === 0) return;
     const current = await liveNow();
     if (!current) {
@@ -176,16 +173,15 @@ export async function writeOrphanReport(
     report.fileCount += 1;
     report.totalBytes += file.size;
     if (report.files.length < ORPHANS_LISTED) {
-      const entry: ListedOrphan = {
+      const modifiedAt = new Date(file.mtimeMs).toISOString();
+      const entry = {
         path: file.path,
         size: file.size,
-        modifiedAt: new Date(file.mtimeMs).toISOString(),
+        modifiedAt,
+        ...(report.deleted && { deleted: false }),
       };
-      if (report.deleted) {
-        entry.deleted = false;
-        listedInBatch.set(file.path, entry);
-      }
       report.files.push(entry);
+      listed.set(file.path, entry);
     }
     batch.push(file);
     if (batch.length >= DELETION_BATCH) await deleteBatch();
