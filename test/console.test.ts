@@ -563,6 +563,47 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
   });
 
+  it('an address naming no possible job or snapshot says so, with the way back, and asks the API nothing', async () => {
+    const asked: string[] = [];
+    const record = (request: { url(): string }) => {
+      if (request.url().endsWith('/graphql')) asked.push(request.url());
+    };
+    await page.goto(`${service.url}/#/`);
+    await page.locator(`tr[data-job-id="${JOB.id}"]`).waitFor();
+    page.on('request', record);
+    try {
+      const main = page.locator('main');
+      for (const [hash, title, said] of [
+        ['#/jobs/not-a-hex-id', 'Not a job id', 'not-a-hex-id is not a job id: 32 hex characters'],
+        [
+          '#/jobs/not-a-hex-id/snapshots/1',
+          'Not a job id',
+          'not-a-hex-id is not a job id: 32 hex characters',
+        ],
+        [
+          `#/jobs/${JOB.id}/snapshots/99999999999999`,
+          'No such snapshot',
+          '99999999999999 is not a snapshot id',
+        ],
+      ] as const) {
+        await page.evaluate((to) => (window.location.hash = to), hash);
+        await main.locator('h1', { hasText: title }).waitFor();
+        expect(await main.innerText()).toContain(said);
+        expect(await main.locator('[role="alert"], .loading').count()).toBe(0);
+        expect(await main.locator('[data-testid="live"]').count()).toBe(0);
+      }
+      expect(asked).toEqual([]);
+      // The way back: the job (for a snapshot id) and all jobs.
+      await main.getByRole('link', { name: `job ${JOB.id}` }).click();
+      await page.waitForURL(new RegExp(`#/jobs/${JOB.id}$`));
+      await page.goBack();
+      await main.getByRole('link', { name: 'All jobs' }).click();
+      await page.locator(`tr[data-job-id="${JOB.id}"]`).waitFor();
+    } finally {
+      page.off('request', record);
+    }
+  });
+
   it('reads well at phone width and in the dark', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
     const previous = page;

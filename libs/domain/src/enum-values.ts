@@ -1,7 +1,11 @@
 /**
- * The values of the enums a reader lists, without zod: schemas.ts builds its enums from them, and the web
- * console (a browser bundle that must not carry zod) offers them as filters.
+ * The values of the enums a reader lists, and the shape of a job id, without zod: schemas.ts builds its enums
+ * and JobId from them, and the web console (a browser bundle that must not carry zod) offers them as filters
+ * and checks the job id of its address.
  */
+
+/** A Flink JobID: 32 lowercase hex characters. */
+export const JOB_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 /**
  * Every status of Flink's `JobStatus` (org.apache.flink.api.common): a connector mirrors what Flink reports.

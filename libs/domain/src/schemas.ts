@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { durationMs, isIsoDuration } from './duration';
-import { JOB_STATUSES, SNAPSHOT_KINDS, SNAPSHOT_STATUSES } from './enum-values';
+import { JOB_ID_PATTERN, JOB_STATUSES, SNAPSHOT_KINDS, SNAPSHOT_STATUSES } from './enum-values';
 
 /** A Flink JobID: 32 lowercase hex characters. */
 export const JobId = z
   .string()
-  .regex(/^[0-9a-f]{32}$/, { error: 'must be a Flink JobID: 32 lowercase hex characters' });
+  .regex(JOB_ID_PATTERN, { error: 'must be a Flink JobID: 32 lowercase hex characters' });
 /** A snapshot id in a body or a command: a JSON integer, nothing coerced (`"0x10"`, `true`, `"1e3"` are refused). */
 export const SnapshotId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** A snapshot id in a URL's path or query, where it is text: read as a number. */

@@ -8,9 +8,9 @@ import { JobPage } from './pages/job';
 import { JobsPage } from './pages/jobs';
 import { SnapshotPage } from './pages/snapshot';
 import { VIEWER, type Viewer } from './queries';
-import { parseRoute, type Route } from './route';
+import { jobHref, MAX_SNAPSHOT_ID, parseRoute, type Route } from './route';
 import { gql, onUnauthenticated, tokens, ViewerContext } from './session';
-import { Alert, Field, Loading, NotFound } from './ui';
+import { Alert, Field, Loading, Mono, NotFound } from './ui';
 
 type Auth =
   | { state: 'checking' }
@@ -170,7 +170,11 @@ function Page({ route }: { route: Route }) {
         ? `Job ${route.jobId}`
         : route.page === 'snapshot'
           ? `Snapshot ${route.snapshotId} of ${route.jobId}`
-          : 'Not found',
+          : route.page === 'bad-job-id'
+            ? 'Not a job id'
+            : route.page === 'bad-snapshot-id'
+              ? 'No such snapshot'
+              : 'Not found',
   );
   switch (route.page) {
     case 'jobs':
@@ -179,6 +183,19 @@ function Page({ route }: { route: Route }) {
       return <JobPage jobId={route.jobId} />;
     case 'snapshot':
       return <SnapshotPage jobId={route.jobId} snapshotId={route.snapshotId} />;
+    case 'bad-job-id':
+      return (
+        <NotFound title="Not a job id" focusable>
+          <Mono>{route.jobId}</Mono> is not a job id: 32 hex characters (a Flink JobID).
+        </NotFound>
+      );
+    case 'bad-snapshot-id':
+      return (
+        <NotFound title="No such snapshot" focusable>
+          <Mono>{route.snapshotId}</Mono> is not a snapshot id (the greatest is {MAX_SNAPSHOT_ID}). Back to{' '}
+          <a href={jobHref(route.jobId)}>job {route.jobId}</a>, or
+        </NotFound>
+      );
     default:
       return <NotFound title="Not found">Nothing here.</NotFound>;
   }
