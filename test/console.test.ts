@@ -191,6 +191,10 @@ describe('the web console in a real browser (offline), against a running snapcat
     );
     expect(await durations.getAttribute('data-points')).toBe('3');
     expect(await durations.getAttribute('data-failures')).toBe('1');
+    // The byte axis steps by a power of two: whole KiB (not 10,000 B steps labelled 9.8 KiB, 19.5 KiB...).
+    const sizeTicks = (await sizes.getAttribute('data-y-ticks'))?.split(' | ') ?? [];
+    expect(sizeTicks.length).toBeGreaterThanOrEqual(3);
+    for (const tick of sizeTicks) expect(tick).toMatch(/^\d+(\.(25|5|75))? (B|KiB|MiB)$/);
     // A new checkpoint appears without a reload (the SSE subscription).
     await page.evaluate(() => ((window as unknown as { loadedOnce: boolean }).loadedOnce = true));
     await checkpoint(JOB.id, 4);

@@ -24,6 +24,8 @@ export interface ChartProps {
   series(palette: Palette): uPlot.Series[];
   /** The y axis's labels. */
   formatY(value: number): string;
+  /** The y axis's ticks from `min` to `max`, at most `most` steps (uPlot's own, powers of ten, without). */
+  yTicks?(min: number, max: number, most: number): number[];
   /** Shown instead of an empty plot. */
   empty: string;
   /** The data as a table, rendered when its disclosure opens. */
@@ -35,9 +37,19 @@ export interface ChartProps {
 export const timeOf = (seconds: number) => new Date(seconds * 1000).toLocaleString();
 
 const MIN_WIDTH = 200;
+/** The least room between two ticks of the y axis, in CSS pixels (uPlot's default). */
+const Y_TICK_SPACE = 30;
 
-/** The plot's options: its axes and series in the colours of the stylesheet's `palette`. */
-function plotOptions(props: ChartProps, palette: Palette, width: number, height: number): uPlot.Options {
+/**
+ * The plot's options: its axes and series in the colours of the stylesheet's `palette`; `labelled` hears the
+ * y axis's labels each time they are drawn (the figure's data-y-ticks: the canvas has no text to read).
+ */
+function plotOptions(
+  props: ChartProps,
+  palette: Palette,
+  size: { width: number; height: number },
+  labelled: (labels: string[]) => void,
+): uPlot.Options {
   const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
     stroke: palette('--muted'),
     grid: { stroke: palette('--grid'), width: 1 },
@@ -45,17 +57,28 @@ function plotOptions(props: ChartProps, palette: Palette, width: number, height:
     font: '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
     ...extra,
   });
-  const { formatY } = props;
+  const { formatY, yTicks } = props;
   return {
-    width,
-    height,
+    ...size,
     scales: {
       x: { time: true, range: (_u, min, max) => timeRange(min, max) },
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
     axes: [
       axis(),
-      axis({ size: 72, values: (_u, splits) => splits.map((v) => (v === null ? '' : formatY(v))) }),
+      axis({
+        size: 72,
+        space: Y_TICK_SPACE,
+        ...(yTicks && {
+          splits: (u: uPlot, _axis: number, min: number, max: number) =>
+            yTicks(min, max, Math.floor(u.bbox.height / uPlot.pxRatio / Y_TICK_SPACE)),
+        }),
+        values: (_u, splits) => {
+          const labels = splits.map((v) => (v === null ? '' : formatY(v)));
+          labelled(labels);
+          return labels;
+        },
+      }),
     ],
     series: [{ label: 'Time', value: (_u, v) => (v === null ? '—' : timeOf(v)) }, ...props.series(palette)],
     legend: { show: true, live: true },
@@ -82,6 +105,7 @@ function followWidth(node: HTMLElement, chart: uPlot, height: number): () => voi
 
 export function Chart(props: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
+  const figure = useRef<HTMLElement>(null);
   const plot = useRef<uPlot | null>(null);
   const latest = useRef(props);
   latest.current = props;
@@ -96,7 +120,9 @@ export function Chart(props: ChartProps) {
     const style = getComputedStyle(node);
     const palette: Palette = (name) => style.getPropertyValue(name).trim() || 'currentColor';
     const width = Math.max(MIN_WIDTH, node.clientWidth);
-    const chart = new uPlot(plotOptions(latest.current, palette, width, height), latest.current.data, node);
+    const labelled = (labels: string[]) => figure.current?.setAttribute('data-y-ticks', labels.join(' | '));
+    const options = plotOptions(latest.current, palette, { width, height }, labelled);
+    const chart = new uPlot(options, latest.current.data, node);
     plot.current = chart;
     const stopFollowing = followWidth(node, chart, height);
     return () => {
@@ -112,6 +138,7 @@ export function Chart(props: ChartProps) {
 
   return (
     <figure
+      ref={figure}
       class="chart"
       data-testid={props.testid}
       data-points={String(props.points)}

@@ -1,7 +1,7 @@
 // Formatting for people: byte counts, durations, instants relative to now. Pure (no DOM, no clock: `now` is
 // an argument), unit-tested in test/format.test.ts.
 
-const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+export const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 /** 1234567 → "1.2 MiB" (binary units; three significant digits at most); null → "—". */
 export function formatBytes(bytes: number | null | undefined): string {

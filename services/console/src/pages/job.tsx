@@ -2,6 +2,7 @@
 // live through the job's snapshot events.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { byteTicks, formatByteTick } from '../axis';
 import { Chart, type Palette, timeOf } from '../chart';
 import { describeSchedule, formatBytes, formatDuration, plural } from '../format';
 import { HistorySection, useHistory } from '../history';
@@ -778,7 +779,8 @@ function StateSizeChart({ samples }: { samples: CheckpointSample[] }) {
       points={size.points}
       failures={0}
       data={data}
-      formatY={formatBytes}
+      formatY={formatByteTick}
+      yTicks={byteTicks}
       empty="No completed checkpoints yet."
       series={(palette: Palette) => [
         {
