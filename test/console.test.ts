@@ -154,7 +154,13 @@ describe('the web console in a real browser (offline), against a running snapcat
   });
 
   it('asks for a token, then lists the three jobs registered through REST', async () => {
+    // Nothing that needs a token is asked before there is one: the browser logs no 401 (nor any error).
+    const logged: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') logged.push(message.text());
+    });
     await signIn(OPS);
+    expect(logged).toEqual([]);
     const rows = page.locator('table[data-testid="jobs"] tbody tr[data-job-id]');
     await until(async () => (await rows.count()) === 3 || undefined, 15_000, 'three job rows');
     for (const job of JOBS) {

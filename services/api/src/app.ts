@@ -143,7 +143,7 @@ export function createApp(deps: AppDeps): App {
   if (graphql) app.use(graphql.graphqlEndpoint, graphqlBodyLimit, graphql);
   app.use(jsonBody, requireJson);
 
-  app.use(consoleRoutes(deps.consoleDir));
+  app.use(consoleRoutes(deps.consoleDir, { authentication: authenticationOn }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -23,15 +23,22 @@ export const CONSOLE_CSP = [
   "form-action 'none'",
 ].join('; ');
 
+/**
+ * What the page is told of access control before it asks anything: with tokens configured, that it needs one
+ * (it then shows its token form at once, rather than ask for the viewer and be answered 401). No secret: any
+ * request without a token would be told as much.
+ */
+export const AUTHENTICATION_META = '<meta name="snapcat-authentication" content="token" />';
+
 /** Whether the console is built where this process looks for it. */
 export const consoleBuilt = (dir: string) => existsSync(join(dir, 'index.html'));
 
 /**
  * `GET /` (the page, revalidated on every load, so that a new build is picked up) and `GET /assets/*` (named
  * by their content's hash: cached for a year, immutable; an unknown one falls through to the app's 404).
- * Without a build, `/` says how to make one (503).
+ * Without a build, `/` says how to make one (503). With `authentication`, the page carries AUTHENTICATION_META.
  */
-export function consoleRoutes(dir: string): express.Router {
+export function consoleRoutes(dir: string, { authentication = false } = {}): express.Router {
   const router = express.Router();
   const secure: express.RequestHandler = (_req, res, next) => {
     res.setHeader('Content-Security-Policy', CONSOLE_CSP);
@@ -52,7 +59,7 @@ export function consoleRoutes(dir: string): express.Router {
       );
     }
     res.setHeader('Cache-Control', 'no-cache');
-    res.type('html').send(page);
+    res.type('html').send(authentication ? page.replace(/<head>/i, `$&${AUTHENTICATION_META}`) : page);
   });
   router.use(
     '/assets',

@@ -11,7 +11,10 @@ import { JOB, apiFixture } from './fixture';
 describe('the web console is served at / from its build', () => {
   const build = mkdtempSync(join(tmpdir(), 'snapcat-console-'));
   mkdirSync(join(build, 'assets'));
-  writeFileSync(join(build, 'index.html'), '<!doctype html><script src="/assets/app-ABCD1234.js"></script>');
+  writeFileSync(
+    join(build, 'index.html'),
+    '<!doctype html><html><head><script src="/assets/app-ABCD1234.js"></script></head></html>',
+  );
   writeFileSync(join(build, 'assets', 'app-ABCD1234.js'), 'console.log(1)');
   // Authentication on: the page and its assets need no token (they hold no data), the API still does.
   const tokens = parseTokenList(
@@ -32,6 +35,18 @@ describe('the web console is served at / from its build', () => {
     expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
     expect(CONSOLE_CSP).toContain("connect-src 'self'");
     expect(res.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('GET /: the page says that it needs a token (so it asks for one before anything else), and only then', async () => {
+    expect((await http.get('/').expect(200)).text).toContain(
+      '<head><meta name="snapcat-authentication" content="token" /><script',
+    );
+    const open = apiFixture({ consoleDir: build });
+    try {
+      expect((await request(open.app).get('/').expect(200)).text).not.toContain('snapcat-authentication');
+    } finally {
+      await open.close();
+    }
   });
 
   it('hashed assets: cached for a year and immutable; an unknown one is a 404 problem', async () => {

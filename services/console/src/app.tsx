@@ -9,7 +9,7 @@ import { JobsPage } from './pages/jobs';
 import { SnapshotPage } from './pages/snapshot';
 import { VIEWER, type Viewer } from './queries';
 import { jobHref, MAX_SNAPSHOT_ID, parseRoute, type Route } from './route';
-import { gql, onUnauthenticated, tokens, ViewerContext } from './session';
+import { gql, onUnauthenticated, tokenNeeded, tokens, ViewerContext } from './session';
 import { Alert, Field, Loading, Mono, NotFound } from './ui';
 
 type Auth =
@@ -20,12 +20,16 @@ type Auth =
 
 const SCOPE_ORDER = ['admin', 'operator', 'runtime', 'read'];
 
-/** Who the viewer is: asked of the server at the start and on sign-in or out; the token form when it refuses. */
+/**
+ * Who the viewer is: asked of the server at the start and on sign-in or out; the token form when it refuses,
+ * or at once when the page says a token is needed and there is none (no request answered 401 first).
+ */
 function useAuth() {
-  const [auth, setAuth] = useState<Auth>({ state: 'checking' });
+  const [auth, setAuth] = useState<Auth>(() => (tokenNeeded() ? { state: 'token' } : { state: 'checking' }));
   const [signedIn, setSignedIn] = useState(() => tokens.get() !== null);
 
   const check = useCallback(async () => {
+    if (tokenNeeded()) return setAuth({ state: 'token' });
     setAuth({ state: 'checking' });
     try {
       const { viewer } = await gql<{ viewer: Viewer }>(VIEWER);

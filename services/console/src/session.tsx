@@ -30,6 +30,15 @@ export const tokens = {
   },
 };
 
+/**
+ * Whether the page must ask for a token before anything else: the server said that it needs one (a meta
+ * element it adds to the page, services/api/src/console.ts) and none is kept. Otherwise the console asks for
+ * the viewer, and a 401 shows the form.
+ */
+export const tokenNeeded = (): boolean =>
+  tokens.get() === null &&
+  document.querySelector('meta[name="snapcat-authentication"]')?.getAttribute('content') === 'token';
+
 const listeners = new Set<(error: ApiError) => void>();
 
 /** Tells `listener` whenever the server answers UNAUTHENTICATED; returns the unsubscribe. */
