@@ -6,7 +6,8 @@ import { hashToken } from '@snapcat/runtime';
 import { REPO_ROOT, client, startService, testPrefix, type RunningService } from './support/service';
 import { launchOffline } from './support/browser';
 import { deleteKeys } from './support/redis';
-import { until } from './support/wait';
+import { newJobId } from './support/ids';
+import { sleep, until } from './support/wait';
 
 /*
  * The web console (issue 21) in headless Chromium against a running snapcat (API and workers, tokens on),
@@ -668,6 +669,49 @@ describe('the console while the read model cannot show an action (its projector 
     } finally {
       await browser.browser.close();
       await projector.stop('SIGKILL');
+      await service.stop('SIGKILL');
+      await deleteKeys(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
+
+describe('the console on a slow link, with more jobs than one page of the list', () => {
+  it('lists them although loading every page takes longer than the list’s 5 s refresh', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-slow-'));
+    const prefix = testPrefix('console-slow');
+    const service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    });
+    const browser = await launchOffline();
+    try {
+      // A walkthrough's 6,000 jobs at 100 ms a request, scaled down: more jobs than the API's greatest page
+      // (500), each request of the list 3 s late, so that the whole list takes more than the 5 s between
+      // refreshes (a refresh that aborted it started it over, and the page said "Loading" for ever).
+      const api = client(service.url);
+      const ids = Array.from({ length: 501 }, () => newJobId());
+      for (let i = 0; i < ids.length; i += 25) {
+        await Promise.all(ids.slice(i, i + 25).map((id) => api.put(`/jobs/${id}`, { tasks: TASKS })));
+      }
+      const page = await (await browser.newContext()).newPage();
+      let listRequests = 0;
+      await page.route('**/graphql', async (route) => {
+        if (route.request().postData()?.includes('query Jobs')) {
+          listRequests += 1;
+          await sleep(3000);
+        }
+        await route.continue();
+      });
+      await page.goto(`${service.url}/`);
+      await page
+        .locator('table[data-testid="jobs"] caption', { hasText: '(501)' })
+        .waitFor({ timeout: 20_000 });
+      expect(await page.locator('table[data-testid="jobs"] tbody tr[data-job-id]').count()).toBe(501);
+      expect(listRequests).toBeLessThanOrEqual(4); // two pages, and a refresh or two: none started over
+    } finally {
+      await browser.browser.close();
       await service.stop('SIGKILL');
       await deleteKeys(prefix);
       rmSync(dir, { recursive: true, force: true });

@@ -10,11 +10,13 @@ export interface Resource<T> {
   error: ApiError | undefined;
   loading: boolean;
   reload(): void;
+  /** Reloads unless a load is in flight (a poll's tick: aborting it, a load slower than the poll never ended). */
+  refresh(): void;
 }
 
 /**
- * Loads `load` when `deps` change and on `reload()`; a new load aborts the one in flight. The data stays
- * while reloading (no flicker); an error keeps the last data too.
+ * Loads `load` when `deps` change and on `reload()`; a new load aborts the one in flight (`refresh()` leaves it
+ * be). The data stays while reloading (no flicker); an error keeps the last data too.
  */
 export function useResource<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Resource<T> {
   const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean }>({ loading: true });
@@ -26,22 +28,28 @@ export function useResource<T>(load: (signal: AbortSignal) => Promise<T>, deps: 
     const controller = new AbortController();
     inFlight.current = controller;
     setState((s) => ({ ...s, loading: true }));
+    const settled = () => {
+      if (inFlight.current === controller) inFlight.current = null;
+      return !controller.signal.aborted;
+    };
     loader.current(controller.signal).then(
       (data) => {
-        if (!controller.signal.aborted) setState({ data, loading: false });
+        if (settled()) setState({ data, loading: false });
       },
       (error: unknown) => {
-        if (!controller.signal.aborted)
-          setState((s) => ({ data: s.data, error: toApiError(error), loading: false }));
+        if (settled()) setState((s) => ({ data: s.data, error: toApiError(error), loading: false }));
       },
     );
     // The caller's deps decide when the load changes (the loader itself is read from a ref).
   }, deps);
+  const refresh = useCallback(() => {
+    if (!inFlight.current) reload();
+  }, [reload]);
   useEffect(() => {
     reload();
     return () => inFlight.current?.abort();
   }, [reload]);
-  return { data: state.data, error: state.error, loading: state.loading, reload };
+  return { data: state.data, error: state.error, loading: state.loading, reload, refresh };
 }
 
 /** Calls `tick` every `ms` while the tab is visible. */
