@@ -5,7 +5,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { hashToken } from '@snapcat/runtime';
 import { REPO_ROOT, client, startService, testPrefix, type RunningService } from './support/service';
 import { launchOffline } from './support/browser';
-import { deleteKeys } from './support/redis';
+import { deleteKeys, startRedisServer } from './support/redis';
 import { newJobId } from './support/ids';
 import { sleep, until } from './support/wait';
 
@@ -714,6 +714,44 @@ describe('the console on a slow link, with more jobs than one page of the list',
       await browser.browser.close();
       await service.stop('SIGKILL');
       await deleteKeys(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
+
+describe('the console while Redis goes away and comes back', () => {
+  it('a job page’s live badge turns from Live to Reconnecting, and back to Live', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-redis-'));
+    let redis = await startRedisServer();
+    const service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_REDIS_URL: redis.url,
+    });
+    const browser = await launchOffline();
+    try {
+      expect((await client(service.url).put(`/jobs/${JOB.id}`, { tasks: TASKS })).status).toBe(201);
+      const page = await (await browser.newContext()).newPage();
+      const badge = page.locator('[data-testid="live"]');
+      const shows = (state: string, timeout: number) =>
+        page.waitForFunction(
+          (s) => document.querySelector('[data-testid="live"]')?.getAttribute('data-state') === s,
+          state,
+          { timeout },
+        );
+      await page.goto(`${service.url}/#/jobs/${JOB.id}`);
+      await shows('live', 15_000);
+      // The subscription stayed open and silent on a Redis gone away (its events lost), the badge green.
+      await redis.stop();
+      await shows('retrying', 10_000);
+      expect(await badge.innerText()).toBe('Reconnecting…');
+      redis = await startRedisServer(redis.port);
+      // Reconnected within the client's back-off (at most 15 s between attempts).
+      await shows('live', 30_000);
+    } finally {
+      await browser.browser.close();
+      await service.stop('SIGKILL');
+      await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);

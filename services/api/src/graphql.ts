@@ -25,6 +25,7 @@ import {
   pipe,
   type Plugin,
   type PubSub,
+  Repeater,
 } from 'graphql-yoga';
 import { z } from 'zod';
 import {
@@ -194,12 +195,7 @@ export function createGraphql(deps: GraphqlDeps) {
       // say so, or a client retries it (a walkthrough's console click, told "unavailable", took two savepoints).
       maskError: (error, message, isDev) =>
         deps.readModelAvailable?.() === false && codeOf(error) !== 'RECORDED'
-          ? new GraphQLError(
-              'the read model is unavailable: Redis is unreachable (REST commands keep working)',
-              {
-                extensions: { code: 'UNAVAILABLE' },
-              },
-            )
+          ? redisUnreachableError()
           : (goneError(error) ?? unreadableEventError(error) ?? maskError(error, message, isDev)),
     },
   });
@@ -569,21 +565,58 @@ function clusterMutations(r: Resolving) {
   };
 }
 
+const redisUnreachableError = () =>
+  new GraphQLError('the read model is unavailable: Redis is unreachable (REST commands keep working)', {
+    extensions: { code: 'UNAVAILABLE' },
+  });
+
+/** How often an open subscription checks that Redis still answers (whileRedisAnswers). */
+export const SUBSCRIPTION_REDIS_CHECK_MS = 1000;
+
+/**
+ * The events of `source` while Redis answers. On a Redis gone away a subscription stays open and says nothing
+ * (its pubsub misses what is published meanwhile), and a client takes it for live: it ends with UNAVAILABLE
+ * instead (checked every SUBSCRIPTION_REDIS_CHECK_MS), and a new one is refused until Redis is back; a client
+ * that reconnects then reads again what it may have missed.
+ */
+function whileRedisAnswers<T>(source: AsyncIterable<T>, available: () => boolean): AsyncIterable<T> {
+  if (!available()) throw redisUnreachableError();
+  return new Repeater<T>(async (push, stop) => {
+    const iterator = source[Symbol.asyncIterator]();
+    const check = setInterval(() => {
+      if (!available()) stop(redisUnreachableError());
+    }, SUBSCRIPTION_REDIS_CHECK_MS);
+    void stop.then(() => {
+      clearInterval(check);
+      void iterator.return?.();
+    });
+    for (;;) {
+      const next = await Promise.race([iterator.next(), stop]);
+      if (!next || next.done) break;
+      await push(next.value);
+    }
+    stop();
+  });
+}
+
 /** Snapshot events as they are projected, for the jobs the caller may see. */
 function subscriptionResolvers(r: Resolving) {
-  const { pubsub, topic, visible } = r;
+  const { pubsub, topic, visible, readModelAvailable = () => true } = r;
   return {
     snapshotEvents: {
       // Checked per event, not once: a job may be registered (in some namespace) after the subscription.
       subscribe: (_: unknown, a: { jobId: string; types?: string[] }, context: Context) => {
         const jobId = jobIdArgument(a.jobId, 'jobId');
         requireEventTypes(a.types);
-        return pipe(
-          pubsub.subscribe(topic, jobId),
-          filter(
-            async (m: SnapshotEventMessage) =>
-              (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),
+        return whileRedisAnswers(
+          pipe(
+            pubsub.subscribe(topic, jobId),
+            filter(
+              async (m: SnapshotEventMessage) =>
+                (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),
+            ),
           ),
+          readModelAvailable,
         );
       },
       resolve: (m: SnapshotEventMessage) => m,
