@@ -720,7 +720,7 @@ describe('the console on a slow link, with more jobs than one page of the list',
 });
 
 describe('the console while Redis goes away and comes back', () => {
-  it('a job page’s live badge turns from Live to Reconnecting, and back to Live', async () => {
+  it('a job page’s live badge says Live only while it is: Stale while its reads fail, Reconnecting while Redis is away, Live again after', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-redis-'));
     let redis = await startRedisServer();
     const service = await startService({
@@ -741,6 +741,21 @@ describe('the console while Redis goes away and comes back', () => {
         );
       await page.goto(`${service.url}/#/jobs/${JOB.id}`);
       await shows('live', 15_000);
+      // The page's reads fail (the link drops them; the subscription's stream stays open): an event makes the
+      // page read again, and it says that what it shows may be old, until a read succeeds again.
+      const api = client(service.url);
+      const reads = '**/graphql';
+      await page.route(reads, (route) =>
+        route.request().headers().accept === 'text/event-stream'
+          ? route.continue()
+          : route.abort('connectionrefused'),
+      );
+      expect((await api.post(`/jobs/${JOB.id}/snapshots`, { kind: 'SAVEPOINT' })).status).toBe(202);
+      await shows('stale', 10_000);
+      expect(await badge.innerText()).toBe('Stale');
+      await page.unroute(reads);
+      expect((await api.post(`/jobs/${JOB.id}/snapshots`, { kind: 'SAVEPOINT' })).status).toBe(202);
+      await shows('live', 10_000);
       // The subscription stayed open and silent on a Redis gone away (its events lost), the badge green.
       await redis.stop();
       await shows('retrying', 10_000);

@@ -92,7 +92,12 @@ export function JobPage({ jobId }: { jobId: string }) {
   return (
     <>
       <Crumbs above={[]} current={detail?.name ?? jobId} />
-      <LivePageHead title={detail?.name ?? 'Job'} status={detail?.status} live={liveState}>
+      <LivePageHead
+        title={detail?.name ?? 'Job'}
+        status={detail?.status}
+        live={liveState}
+        readError={job.error}
+      >
         {can(viewer, 'runtime') && detail && (
           <TriggerSavepointButton jobId={jobId} actions={actions} afterwards={refresh} />
         )}

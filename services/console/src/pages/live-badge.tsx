@@ -2,15 +2,31 @@ import type { ComponentChildren } from 'preact';
 import type { ApiError, LiveState } from '../graphql';
 import { StatusBadge } from '../ui';
 
-const LABELS: Record<LiveState, string> = {
+type BadgeState = LiveState | 'stale';
+
+const LABELS: Record<BadgeState, string> = {
   connecting: 'Connecting…',
   live: 'Live',
   retrying: 'Reconnecting…',
   closed: 'Not live',
+  stale: 'Stale',
 };
 
-/** Whether the page follows the job's events as they happen. */
-export function LiveBadge({ state, error }: { state: LiveState; error?: ApiError | undefined }) {
+/** A read that failed for want of the service or its read model: what the page shows may be old. */
+const STALE_CODES = new Set(['UNAVAILABLE', 'NETWORK']);
+
+/**
+ * Whether the page follows the job's events as they happen: the subscription's state, but Stale while it is
+ * open and the page's last read failed as the read model or the service was away (until a read succeeds).
+ */
+export function LiveBadge(props: {
+  state: LiveState;
+  error?: ApiError | undefined;
+  readError?: ApiError | undefined;
+}) {
+  const stale = props.state === 'live' && props.readError && STALE_CODES.has(props.readError.code);
+  const state: BadgeState = stale ? 'stale' : props.state;
+  const error = stale ? props.readError : props.error;
   const title =
     state === 'live'
       ? 'Following the job’s snapshot events: the page refreshes as they happen'
@@ -28,6 +44,8 @@ export function LivePageHead(props: {
   title: ComponentChildren;
   status: string | undefined;
   live: { state: LiveState; error?: ApiError | undefined };
+  /** The error of the page's last read, if it failed. */
+  readError: ApiError | undefined;
   children?: ComponentChildren;
 }) {
   return (
@@ -36,7 +54,7 @@ export function LivePageHead(props: {
         {props.title} {props.status && <StatusBadge status={props.status} />}
       </h1>
       <div class="head-actions">
-        <LiveBadge state={props.live.state} error={props.live.error} />
+        <LiveBadge state={props.live.state} error={props.live.error} readError={props.readError} />
         {props.children}
       </div>
     </div>

@@ -72,6 +72,7 @@ export function SnapshotPage({ jobId, snapshotId }: { jobId: string; snapshotId:
         title={s ? `${kindTitle(s.kind)} ${s.id}` : `Snapshot ${snapshotId}`}
         status={s?.status}
         live={liveState}
+        readError={answer.error}
       >
         {s && snapshotActions.buttons(s)}
       </LivePageHead>
