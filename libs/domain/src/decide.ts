@@ -1442,9 +1442,10 @@ function mirrorFlinkCheckpoints(
           report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
           decider.state.checkpointing.retention,
         ),
-        // A checkpoint is in the state backend's own format; a savepoint in the one Flink reports (its
-        // default, CANONICAL, when it reports none). Restore plans read it (R58: NATIVE is not portable).
-        formatType: report.isSavepoint ? (report.savepointFormat ?? 'CANONICAL') : 'CANONICAL',
+        // A checkpoint is in the state backend's own format, NATIVE: Flink's CheckpointProperties.forCheckpoint
+        // gives it CheckpointType.CHECKPOINT, which has no SavepointFormatType. A savepoint is in the one Flink
+        // reports (SavepointType's format), else SavepointFormatType.DEFAULT, CANONICAL (R58).
+        formatType: report.isSavepoint ? (report.savepointFormat ?? 'CANONICAL') : 'NATIVE',
         checkpointType: report.isSavepoint ? 'FULL' : report.checkpointType,
         ...versionsOf(decider.state.jobVersion, decider.state.flinkVersion),
         deadline: new Date(

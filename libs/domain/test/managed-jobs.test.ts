@@ -501,6 +501,17 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(recorded).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED', externalPath: theirs });
   });
 
+  it('R68 a mirrored checkpoint is catalogued NATIVE: Flink takes checkpoints in the state backend’s own format (CheckpointProperties.forCheckpoint)', () => {
+    const job = managed(3);
+    mirror(job, [report(4), report(5, { checkpointType: 'FULL' }), report(6, { status: 'IN_PROGRESS' })]);
+    for (const id of [4, 5, 6]) {
+      expect(job.snapshot(job.state.flinkCheckpoints.get(id)!)).toMatchObject({
+        kind: 'CHECKPOINT',
+        formatType: 'NATIVE',
+      });
+    }
+  });
+
   it('R68 a savepoint taken in Flink is catalogued in the format Flink reports (NATIVE is not portable), CANONICAL when it reports none', () => {
     const job = managed(3);
     mirror(job, [
