@@ -594,6 +594,53 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     });
   }, 60_000);
 
+  it('R67 a disposal through Flink records the savepoint’s size as reclaimed, or null (not known) where the catalogue knew none; REST and GraphQL alike', async () => {
+    const known = await managedJob();
+    // No checkpoint statistics: Flink's figures of the savepoint are never known.
+    const unknown = await managedJob(undefined, undefined, undefined, { checkpointStatistics: false });
+    const disposed = async (jobId: string) => {
+      const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });
+      const savepoint = await snapshotWhen(jobId, taken.body.snapshotId, 'COMPLETED', 15_000);
+      await api.post(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}/discard`, { force: true });
+      const done = await snapshotWhen(jobId, taken.body.snapshotId, 'DISCARDED', 15_000);
+      const graphql = await fetch(`${service.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          query: `{ snapshot(jobId: "${jobId}", id: ${taken.body.snapshotId}) { discard { state bytesReclaimed } } }`,
+        }),
+      });
+      const { data } = (await graphql.json()) as {
+        data: { snapshot: { discard: { state: string; bytesReclaimed: number | null } } };
+      };
+      const events = (await api.get(`/jobs/${jobId}/events`)).body.events as {
+        type: string;
+        data: { snapshotId: number; bytesReclaimed?: number | null };
+      }[];
+      const event = events.find((e) => e.type === 'SnapshotDiscarded');
+      return {
+        stateSize: (savepoint as SnapshotBody & { stateSize: number }).stateSize,
+        rest: (done.discard as { bytesReclaimed?: number | null }).bytesReclaimed,
+        graphql: data.snapshot.discard,
+        event: event?.data.bytesReclaimed,
+      };
+    };
+    const withSize = await disposed(known);
+    expect(withSize.stateSize).toBeGreaterThan(0);
+    expect(withSize).toEqual({
+      stateSize: withSize.stateSize,
+      rest: withSize.stateSize,
+      graphql: { state: 'DONE', bytesReclaimed: withSize.stateSize },
+      event: withSize.stateSize,
+    });
+    expect(await disposed(unknown)).toEqual({
+      stateSize: 0,
+      rest: null,
+      graphql: { state: 'DONE', bytesReclaimed: null },
+      event: null,
+    });
+  }, 60_000);
+
   it('R67 a disposal Flink fails for a savepoint no longer there (an earlier disposal did it, its answer lost) counts as done', async () => {
     const jobId = await managedJob();
     const taken = await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' });

@@ -138,7 +138,8 @@ export const RecordDiscardCompleted = z.strictObject({
   type: z.literal('RecordDiscardCompleted'),
   jobId: JobId,
   snapshotId: SnapshotId,
-  bytesReclaimed: z.number().int().nonnegative(),
+  /** null: not known (a disposal through Flink of a snapshot whose size the catalogue does not know, R67). */
+  bytesReclaimed: z.number().int().nonnegative().nullable(),
 });
 
 export const RecordDiscardFailed = z.strictObject({

@@ -273,7 +273,12 @@ export const SnapshotDiscardRequested = z.strictObject({
 export const SnapshotDiscarded = z.strictObject({
   type: z.literal('SnapshotDiscarded'),
   ...ofSnapshot,
-  bytesReclaimed: z.number().int().nonnegative(),
+  /**
+   * The bytes the discard freed: what snapcat deleted, or for a savepoint Flink disposed of (R67) its size as
+   * the catalogue knew it. null (version 2): not known, as Flink's disposal answers with no size
+   * (`SavepointDisposalHandlers`: `AsynchronousOperationInfo`) and the catalogue knew none.
+   */
+  bytesReclaimed: z.number().int().nonnegative().nullable(),
 });
 
 export const SnapshotDiscardFailed = z.strictObject({

@@ -58,6 +58,15 @@ export const takenInFlink = (
 export const disposedByFlink = (snapshot: Pick<SnapshotState, 'kind' | 'imported'>): boolean =>
   snapshot.kind === 'SAVEPOINT' || snapshot.imported;
 
+/**
+ * R67: what a disposal through Flink freed, as far as the catalogue knows: the snapshot's size (Flink's figures
+ * of it, or what its import said), null when it knows none (0: Flink reported no figures). Flink's answer
+ * names no size (`SavepointDisposalHandlers`: the operation's result is an `AsynchronousOperationInfo`, a
+ * failure cause at most), and a 0 would say that nothing was freed.
+ */
+export const sizeDisposedByFlink = (snapshot: Pick<SnapshotState, 'stateSize'>): number | null =>
+  snapshot.stateSize > 0 ? snapshot.stateSize : null;
+
 /** What one snapshot still owes: its timeout while pending, its deletion, its manifest. */
 export function snapshotObligations(snapshot: SnapshotState, managed: boolean): Obligation[] {
   const { snapshotId } = snapshot;

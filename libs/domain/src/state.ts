@@ -48,7 +48,8 @@ export interface DiscardState {
   reason?: string;
   requestedAt: number;
   state: 'REQUESTED' | 'DONE' | 'FAILED';
-  bytesReclaimed?: number;
+  /** Once DONE; null: not known (`SnapshotDiscarded`). */
+  bytesReclaimed?: number | null;
   error?: string;
   retryable?: boolean;
   attempts: number;

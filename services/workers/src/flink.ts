@@ -18,6 +18,7 @@ import {
   normaliseLocation,
   parentOf,
   pendingWhere,
+  sizeDisposedByFlink,
   takenInFlink,
   type Command,
   type CommandOf,
@@ -983,7 +984,12 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
         cause: outcome.cause.slice(0, 500),
       });
     }
-    await execute(deps.bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: 0 });
+    await execute(deps.bus, {
+      type: 'RecordDiscardCompleted',
+      jobId,
+      snapshotId,
+      bytesReclaimed: sizeDisposedByFlink(snapshot),
+    });
     return { disposed: path };
   }
   await execute(deps.bus, {
