@@ -1062,7 +1062,94 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     await snapshotWhen(jobId, next.body.snapshotId, 'COMPLETED', 15_000);
   }, 60_000);
 
+  it('R67 a periodic savepoint whose trigger failed during an outage is taken as soon as the cluster answers again, not after BullMQ’s backoff, and once per slot', async () => {
+    const other = new FlinkTestServer({ savepointDelayMs: 50 });
+    await other.start();
+    const queue = new Queue('flink', {
+      connection: { url: 'redis://127.0.0.1:6379' },
+      prefix: await namespaceOf(`sqlite:${join(dir, 'events.db')}`, prefix),
+    });
+    try {
+      expect((await api.put('/clusters/sp-outage', { restUrl: other.url })).status).toBe(201);
+      const jobId = newJobId();
+      other.addJob(jobId, {
+        checkpointDir: join(root, 'checkpoints'),
+        savepointDir: join(root, 'savepoints'),
+      });
+      const registered = await api.put(`/jobs/${jobId}`, {
+        source: { type: 'flink', cluster: 'sp-outage' },
+        storage: { checkpointDir: join(root, 'checkpoints'), savepointDir: join(root, 'savepoints') },
+      });
+      expect(registered.status).toBe(201);
+      const clusterIs = (state: string) =>
+        until(
+          async () => ((await api.get('/clusters/sp-outage')).body.state === state ? Date.now() : undefined),
+          30_000,
+          `sp-outage ${state}`,
+        );
+      await other.outage(true);
+      await clusterIs('UNREACHABLE');
+      expect((await api.put(`/jobs/${jobId}/savepoint-schedule`, { every: 'PT2S' })).status).toBeLessThan(
+        300,
+      );
+      const pending = await until(
+        async () =>
+          (await snapshots(jobId)).find(
+            (s) => s.kind === 'SAVEPOINT' && s.triggerType === 'PERIODIC' && s.status === 'PENDING',
+          ),
+        15_000,
+        'a periodic savepoint pending',
+      );
+      // Five failed attempts: BullMQ's next one is 16 s after the fifth (exponential, from 1 s), longer than
+      // the circuit's cool-down (10 s) that may still hold the calls back once Flink is back.
+      const failedFiveTimes = await until(
+        async () => {
+          const job = await queue.getJob(`flink-savepoint-${jobId}-${pending.snapshotId}`);
+          return job && job.attemptsMade >= 5 && (await job.isDelayed()) ? job : undefined;
+        },
+        40_000,
+        'five failed attempts',
+      );
+      const backoffEnds = failedFiveTimes.processedOn! + 16_000;
+      await other.outage(false);
+      const answered = await clusterIs('REACHABLE');
+      const taken = await snapshotWhen(jobId, pending.snapshotId, 'COMPLETED', 30_000);
+      const completedAt = Date.now();
+      // Taken once the cluster answered, not when BullMQ's backoff would have run the job again.
+      expect({ beforeBackoffEnds: completedAt < backoffEnds - 1_000 }).toEqual({ beforeBackoffEnds: true });
+      expect(completedAt).toBeGreaterThanOrEqual(answered);
+      expect(taken.triggerType).toBe('PERIODIC');
+      // One Flink savepoint per snapcat savepoint, each slot's once.
+      await until(
+        async () =>
+          (await snapshots(jobId)).filter((s) => s.kind === 'SAVEPOINT' && s.status === 'COMPLETED').length >=
+          2
+            ? true
+            : undefined,
+        15_000,
+        'a later slot taken too',
+      );
+      await api.delete(`/jobs/${jobId}/savepoint-schedule`);
+      const savepoints = () => snapshots(jobId).then((all) => all.filter((s) => s.kind === 'SAVEPOINT'));
+      await until(
+        async () =>
+          (await savepoints()).every((s) => s.status !== 'PENDING') &&
+          other.job(jobId).savepoints.size >= (await savepoints()).length
+            ? true
+            : undefined,
+        15_000,
+        'every savepoint settled',
+      );
+      expect(other.job(jobId).savepoints.size).toBe((await savepoints()).length);
+      expect(other.violations).toEqual([]);
+    } finally {
+      await queue.close();
+      await other.stop();
+    }
+  }, 120_000);
+
   it('item 6: an unreachable cluster is recorded once and shown in /readyz and GraphQL, never delays another cluster’s jobs, and is recorded back', async () => {
+    const logsFrom = service.logs.length; // an earlier test's outage is its own
     const other = new FlinkTestServer();
     await other.start();
     try {
@@ -1111,9 +1198,9 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
         'UNREACHABLE',
       );
       // While the circuit is open the polls send nothing and log nothing: the outage is said once.
-      const openCircuitLines = service.logs.filter(
-        (line) => line.includes('flink job failed') && line.includes('the circuit is open'),
-      );
+      const openCircuitLines = service.logs
+        .slice(logsFrom)
+        .filter((line) => line.includes('flink job failed') && line.includes('the circuit is open'));
       expect(openCircuitLines).toEqual([]);
       await flink.outage(false);
       await until(

@@ -84,6 +84,12 @@ export interface SavepointJob {
    * since is looked for in its checkpoint history before the trigger is sent again.
    */
   triggeredAt?: number;
+  /**
+   * The last attempt failed because the cluster did not answer (unreachable, a timeout, a 5xx, its circuit
+   * open): the cluster's status poll runs it again as soon as the cluster answers (`retryOnceAnswered`), rather
+   * than after BullMQ's backoff, which reaches a minute within a few attempts.
+   */
+  waitsForCluster?: boolean;
 }
 export interface DisposeJob {
   jobId: string;
@@ -172,6 +178,11 @@ export interface FlinkConnectorDeps {
   keyPrefix: string;
   /** How long a savepoint's status is polled before the job is tried again later. */
   statusPollMs?: number;
+  /**
+   * The connector's queue: a savepoint job waiting out its backoff after the cluster did not answer is run
+   * again as soon as the cluster's status poll gets an answer. Without it, the backoff alone decides.
+   */
+  queue?: Pick<Queue, 'getJob'>;
   log: { info: LogFn; warn: LogFn; error: LogFn };
 }
 
@@ -294,6 +305,7 @@ export function startFlinkWorker(
         const polling = job.name === 'mirror' || job.name === 'status';
         if (polling && error instanceof FlinkError && error.details.failedFast)
           return { skipped: 'circuit open' };
+        if (job.name === 'savepoint') await noteWhetherClusterAnswered(job as Job<SavepointJob>, error);
         throw error;
       }
       throw new UnrecoverableError(`unknown flink job ${job.name}`);
@@ -523,6 +535,7 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
       continue;
     }
     notInOverview.over(jobId);
+    if (current.source?.cluster === cluster) await retryOnceAnswered(current, deps);
     if (current.source?.cluster !== cluster || status === current.status || isTerminal(current.status))
       continue;
     // A job of a namespace the cluster no longer serves: the id may now be another team's job there.
@@ -538,6 +551,35 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
     if (await execute(deps.bus, { type: 'ChangeJobStatus', jobId, status })) changed += 1;
   }
   return { jobs: jobIds.length, changed };
+}
+
+/**
+ * Whether the savepoint job failed because the cluster did not answer (kept in its data for
+ * `retryOnceAnswered`): any other failure (Flink's 404 for a job it has not recovered yet, a 429) keeps its
+ * backoff.
+ */
+async function noteWhetherClusterAnswered(job: Job<SavepointJob>, error: unknown): Promise<void> {
+  const waitsForCluster = error instanceof FlinkError && error.transient;
+  if (waitsForCluster === (job.data.waitsForCluster ?? false)) return;
+  await job.updateData({ ...job.data, waitsForCluster });
+}
+
+/**
+ * The cluster answered its status poll: the job's savepoints taken in Flink whose last attempt failed because
+ * the cluster did not answer are run now, not at the end of BullMQ's exponential backoff (a walkthrough's
+ * periodic savepoint waited 64 s after Flink was back). The job is the same BullMQ job, with the same trigger
+ * id, run earlier: the schedule's slot still takes one savepoint at most (R48, R67).
+ */
+async function retryOnceAnswered(state: JobState, { queue }: Pick<FlinkConnectorDeps, 'queue'>) {
+  if (!queue) return;
+  for (const snapshotId of state.pending) {
+    if (!takenInFlink(state.snapshots.get(snapshotId)!)) continue;
+    const job = (await queue.getJob(flinkJobIds.savepoint(state.jobId, snapshotId))) as
+      Job<SavepointJob> | undefined;
+    if (!job?.data.waitsForCluster || !(await job.isDelayed())) continue;
+    // Moved meanwhile (another worker's promotion, or its delay ran out): it runs anyway.
+    await job.promote().catch(() => undefined);
+  }
 }
 
 /**
@@ -632,7 +674,8 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
       });
       return { outcome: 'FAILED', refused: message };
     }
-    await job.updateData({ ...job.data, requestId, triggeredAt });
+    const { waitsForCluster: _answered, ...data } = job.data;
+    await job.updateData({ ...data, requestId, triggeredAt });
   }
   const outcome = await followed(
     job,

@@ -98,6 +98,7 @@ export async function startWorkers({
       redis,
       keyPrefix: prefix,
       storage,
+      queue: queues.flink,
       log,
     }),
   );
