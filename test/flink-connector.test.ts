@@ -341,6 +341,48 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     expect(overviews.length).toBeLessThanOrEqual(3000 / 200 + 1);
   }, 60_000);
 
+  it('R67 a job Flink has already ended when it is registered is recorded as it is (FINISHED, CANCELED, FAILED), takes no savepoint, and has what Flink’s history kept catalogued once', async () => {
+    const storage = { checkpointDir: join(root, 'checkpoints'), savepointDir: join(root, 'savepoints') };
+    for (const ended of ['FINISHED', 'CANCELED', 'FAILED'] as const) {
+      const jobId = newJobId();
+      flink.addJob(jobId, { ...storage, externalizedRetention: 'RETAIN_ON_CANCELLATION' });
+      const flinkId = await flink.checkpointNow(jobId);
+      flink.setJobState(jobId, ended);
+      const registered = await api.put(`/jobs/${jobId}`, {
+        source: { type: 'flink', cluster: 'local' },
+        storage,
+      });
+      expect(registered.status).toBe(201);
+      // Recorded as Flink reports it, at once: no RUNNING until a status poll.
+      const events = (await api.get(`/jobs/${jobId}/events`)).body.events as { type: string; data: object }[];
+      expect(events.find((e) => e.type === 'JobRegistered')?.data).toMatchObject({ status: ended });
+      expect(events.filter((e) => e.type === 'JobStatusChanged')).toEqual([]);
+      expect((await api.get(`/jobs/${jobId}`)).body.status).toBe(ended);
+      expect((await api.post(`/jobs/${jobId}/snapshots`, { kind: 'SAVEPOINT' })).status).toBe(409);
+      // What Flink's history kept of the ended job is catalogued, once.
+      const mirrored = await until(
+        async () =>
+          (await snapshots(jobId)).find((s) => s.flinkCheckpointId === flinkId && s.status === 'COMPLETED'),
+        15_000,
+        `the ${ended} job's checkpoint catalogued`,
+      );
+      expect(mirrored.kind).toBe('CHECKPOINT');
+      const reads = () =>
+        flink.requestsFor(jobId).filter((r) => r.operationId === 'getCheckpointingStatistics').length;
+      const read = reads();
+      await sleep(1_000); // five poll intervals: an ended job is not polled
+      expect(reads()).toBe(read);
+    }
+    // A job Flink does not know (not submitted yet) is registered as before: RUNNING, the status poll follows.
+    const unknown = newJobId();
+    const registered = await api.put(`/jobs/${unknown}`, {
+      source: { type: 'flink', cluster: 'local' },
+      storage,
+    });
+    expect(registered.status).toBe(201);
+    expect((await api.get(`/jobs/${unknown}`)).body.status).toBe('RUNNING');
+  }, 90_000);
+
   it('R65, R66, R67 a stop-with-savepoint of a managed job goes through Flink’s /stop and finishes the job', async () => {
     const jobId = await managedJob();
     const stop = await api.post(`/jobs/${jobId}/snapshots`, {

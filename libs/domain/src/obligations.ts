@@ -21,6 +21,8 @@ export type Obligation =
   | { kind: 'manifest'; snapshotId: number }
   /** Managed jobs (R67, R68): the mirror, a savepoint taken in Flink, a disposal through Flink. */
   | { kind: 'mirror'; cluster: string }
+  /** A managed job Flink had ended when it was registered: its checkpoint history is read once (R67, R68). */
+  | { kind: 'lastMirror' }
   | { kind: 'flinkSavepoint'; snapshotId: number }
   | { kind: 'dispose'; snapshotId: number; path: string };
 
@@ -119,9 +121,11 @@ export function obligationsOfEvent(event: Event, managed = false): ObligationCha
   const owe = (...owed: Obligation[]): ObligationChange => ({ owed, ended: [] });
   switch (event.type) {
     case 'JobRegistered':
-      return event.source
-        ? owe({ kind: 'retention' }, { kind: 'mirror', cluster: event.source.cluster })
-        : owe({ kind: 'retention' });
+      if (!event.source) return owe({ kind: 'retention' });
+      // R67: a job Flink had ended already is not polled, as no ended job is; what its history kept is read once.
+      return isTerminal(event.status)
+        ? owe({ kind: 'retention' }, { kind: 'lastMirror' })
+        : owe({ kind: 'retention' }, { kind: 'mirror', cluster: event.source.cluster });
     case 'JobReconfigured':
       return event.source ? owe({ kind: 'mirror', cluster: event.source.cluster }) : none;
     case 'JobStatusChanged':

@@ -144,6 +144,17 @@ describe('obligationsOfEvent: what one event adds (the live path)', () => {
     expect(ended).toEqual(['schedule', 'mirror']);
   });
 
+  it('R67 a managed job Flink had ended when it was registered owes one read of its history, no mirror that lasts', () => {
+    for (const status of ['FINISHED', 'CANCELED', 'FAILED'] as const) {
+      const registered = managed().log[0]!;
+      if (registered.type !== 'JobRegistered') throw new Error('not registered');
+      const ended = { ...registered, status };
+      expect(obligationsOfEvent(ended).owed.map(obligationKey)).toEqual(['retention', 'lastMirror']);
+      expect(keys(fold(initialState(JOB), [ended]))).toEqual(['retention']);
+    }
+    expect(obligationsOfEvent(managed().log[0]!).owed.map(obligationKey)).toEqual(['retention', 'mirror']);
+  });
+
   it('a managed job’s discard is a disposal only where the decider gave it a location', () => {
     const job = managed();
     job.run({

@@ -26,6 +26,7 @@ import { parse, refuseUnknownQuery, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
+import type { FlinkJobStatus } from './flink-status';
 import type { ReadModel } from '@snapcat/read-model';
 import { fromReadModel, listJobs, readModelJobIds, type JobListDeps } from './job-list';
 import { createUseCases, type Caller, type UseCases } from './use-cases';
@@ -85,6 +86,8 @@ export interface AppDeps
    * repository on `store` without a key, which stores clusters without headers only.
    */
   clusters?: ClusterRepository;
+  /** A managed job's status as Flink reports it, read when the job becomes managed; absent: not asked. */
+  flinkJobStatus?: FlinkJobStatus;
   log: (msg: string, fields?: object) => void;
   /** The process's Prometheus registry, served at /metrics (a registry of the app's own if absent). */
   metrics?: Registry;
@@ -128,6 +131,7 @@ export function createApp(deps: AppDeps): App {
       storage,
       defaults,
       clusters,
+      flinkJobStatus: deps.flinkJobStatus,
       namespaceRoots: deps.namespaceRoots,
       jobIds: readModel && readModelJobIds(readModel, readModelAvailable, deps.store),
     }),

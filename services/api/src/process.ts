@@ -30,6 +30,7 @@ import { redactConnection } from '@snapcat/event-store';
 import { openClusters, openWebhooks, webhooksDisabledReason, type Webhooks } from '@snapcat/webhooks';
 import { consoleBuilt } from './console';
 import { createApp, type App } from './app';
+import { flinkJobStatusFrom } from './flink-status';
 import { graphqlOnFirstRequest } from './graphql-endpoint';
 import { createUseCases } from './use-cases';
 import { readModelJobIds } from './job-list';
@@ -201,6 +202,7 @@ function composeApp({ config, core, options, prefix, storage, redis, keys, runni
   const defaults = { checkpointDir: config.defaultCheckpointDir, savepointDir: config.defaultSavepointDir };
   // The Flink clusters: REST and GraphQL share one fold (header values sealed like webhook secrets).
   const clusters = openClusters(config, store);
+  const flinkJobStatus = flinkJobStatusFrom(clusters, log.warn);
   return createApp({
     bus,
     store,
@@ -217,6 +219,7 @@ function composeApp({ config, core, options, prefix, storage, redis, keys, runni
           storage,
           defaults,
           clusters,
+          flinkJobStatus,
           namespaceRoots: config.namespaceRoots,
           jobIds: readModelJobIds(readModel, () => redisHealth.reachable, store),
         }),
@@ -251,6 +254,7 @@ function composeApp({ config, core, options, prefix, storage, redis, keys, runni
     storeCounters: store.counters,
     webhooks: webhooks?.service ?? { disabled: webhooksDisabledReason(config)! },
     clusters,
+    flinkJobStatus,
     defaults,
     namespaceRoots: config.namespaceRoots,
     log: log.error,

@@ -45,6 +45,7 @@ import {
   THROUGH_A_LINK,
 } from './guards';
 import { NamespaceStorage, checkpointAreaOf } from './namespace-storage';
+import type { FlinkJobStatus } from './flink-status';
 import { Problem } from './problem';
 import { parse, requestSchemas } from './requests';
 
@@ -65,6 +66,8 @@ export interface UseCaseDeps {
   namespaceRoots?: Readonly<Record<string, readonly string[]>>;
   /** The catalogued jobs a restored path may be a snapshot of (the read model); absent: not asked. */
   jobIds?: CataloguedJobIds;
+  /** A managed job's status as Flink reports it, read when the job becomes managed; absent: not asked. */
+  flinkJobStatus?: FlinkJobStatus;
 }
 
 /**
@@ -78,7 +81,7 @@ export interface UseCaseDeps {
  * errors with the same rule and the field without its location.
  */
 export function createUseCases(deps: UseCaseDeps) {
-  const { bus, storage, defaults, clusters, namespaceRoots = {}, jobIds } = deps;
+  const { bus, storage, defaults, clusters, namespaceRoots = {}, jobIds, flinkJobStatus } = deps;
   const schemas = requestSchemas(defaults);
   const namespaces = new NamespaceStorage(namespaceRoots, defaults);
   const context: UseCaseContext = {
@@ -130,6 +133,7 @@ export function createUseCases(deps: UseCaseDeps) {
       );
     },
     clusters,
+    flinkJobStatus,
     schemas,
     job: (path) => parse(schemas.jobPath, path, 'path'),
     snapshot: (path) => parse(schemas.snapshotPath, path, 'path'),
@@ -190,6 +194,7 @@ interface UseCaseContext {
     namespace: string | undefined,
   ) => Promise<void>;
   clusters: UseCaseDeps['clusters'];
+  flinkJobStatus: UseCaseDeps['flinkJobStatus'];
   schemas: RequestSchemas;
   job: (path: unknown) => z.infer<RequestSchemas['jobPath']>;
   snapshot: (path: unknown) => z.infer<RequestSchemas['snapshotPath']>;
@@ -198,7 +203,7 @@ interface UseCaseContext {
 
 /** A job: its configuration, status and savepoint schedule. */
 function jobUseCases(context: UseCaseContext) {
-  const { bus, requirePlaces, requireUnclaimedArea, clusters, schemas, job, run } = context;
+  const { bus, requirePlaces, requireUnclaimedArea, clusters, flinkJobStatus, schemas, job, run } = context;
   return {
     async configureJob(caller: Caller, path: unknown, body: unknown) {
       const { jobId } = job(path);
@@ -225,7 +230,17 @@ function jobUseCases(context: UseCaseContext) {
           (existing && visibleTo(caller, existing) ? existing.namespace : DEFAULT_NAMESPACE);
         await requireClusterFor(clusters, input.source.cluster, namespace, isLimited(caller.principal));
       }
-      const command = { type: 'ConfigureJob' as const, jobId, ...input, name: input.name ?? jobId };
+      // R67: a job becoming managed (registered, or given a source) has the status Flink reports, when the
+      // caller names none: one Flink ended already is recorded as it is (JobDetailsInfo.state).
+      const becomesManaged = input.source !== undefined && !existing?.source && input.status === undefined;
+      const status = becomesManaged ? await flinkJobStatus?.(input.source!.cluster, jobId) : undefined;
+      const command = {
+        type: 'ConfigureJob' as const,
+        jobId,
+        ...input,
+        ...(status ? { status } : {}),
+        name: input.name ?? jobId,
+      };
       return { jobId, ...(await run(command, metadataOf(caller))) };
     },
 

@@ -101,6 +101,7 @@ export interface DisposeJob {
 
 export const flinkJobIds = {
   mirror: (jobId: string) => `flink-mirror-${jobId}`,
+  lastMirror: (jobId: string) => `flink-last-mirror-${jobId}`,
   status: (cluster: string) => `flink-status-${cluster}`,
   savepoint: (jobId: string, snapshotId: number) => `flink-savepoint-${jobId}-${snapshotId}`,
   dispose: (jobId: string, snapshotId: number) => `flink-dispose-${jobId}-${snapshotId}`,
@@ -222,6 +223,24 @@ export class FlinkEnqueuer {
     );
   }
 
+  /**
+   * One read of the history of a managed job Flink had ended when it was registered (R67): it is not polled,
+   * and what Flink's history kept of it (its last checkpoints, a final savepoint) is catalogued all the same.
+   */
+  async lastMirror(jobId: string): Promise<void> {
+    await this.queue.add(
+      'lastMirror',
+      { jobId },
+      {
+        jobId: flinkJobIds.lastMirror(jobId),
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: true,
+        removeOnFail: { count: 100 },
+      },
+    );
+  }
+
   async stopMirror(jobId: string, cluster: string): Promise<void> {
     await this.queue.removeJobScheduler(flinkJobIds.mirror(jobId));
     await this.redis.srem(clusterJobsKey(this.keyPrefix, cluster), jobId);
@@ -264,6 +283,7 @@ export class FlinkEnqueuer {
   /** Enqueues a managed job's obligation to the connector; any other is the Enqueuer's. */
   async owe(jobId: string, obligation: Obligation): Promise<void> {
     if (obligation.kind === 'mirror') return this.mirror(jobId, obligation.cluster);
+    if (obligation.kind === 'lastMirror') return this.lastMirror(jobId);
     if (obligation.kind === 'flinkSavepoint') return this.savepoint(jobId, obligation.snapshotId);
     if (obligation.kind === 'dispose') return this.dispose(jobId, obligation.snapshotId, obligation.path);
   }
@@ -293,7 +313,8 @@ export function startFlinkWorker(
     FLINK_QUEUE,
     async (job, token) => {
       try {
-        if (job.name === 'mirror') return await mirror(job.data as MirrorJob, deps);
+        if (job.name === 'mirror' || job.name === 'lastMirror')
+          return await mirror(job.data as MirrorJob, deps);
         if (job.name === 'status') return await followStatuses(job.data as StatusJob, deps);
         if (job.name === 'savepoint') return await savepoint(job as Job<SavepointJob>, token, deps);
         if (job.name === 'dispose') return await dispose(job as Job<DisposeJob>, token, deps);
