@@ -284,6 +284,13 @@ function snapshotTakingUseCases({
       const { jobId } = job(path);
       const input = parse(schemas.trigger, body, 'body');
       await requirePlaces(caller, jobId, [[input.targetDirectory, 'body.targetDirectory']]);
+      if (input.terminate) {
+        // A managed job's stop is snapcat stopping it in Flink, with the headers an admin registered: an
+        // operator's, as naming the cluster is (a runtime reports its own stop). Another namespace's job is
+        // left to the domain's 404 (R55).
+        const state = await bus.load(jobId);
+        if (state.source && visibleTo(caller, state)) requireScope(caller.principal, 'operator');
+      }
       const executed = await run(
         { type: 'TriggerSnapshot', jobId, ...input, triggerId: input.triggerId ?? randomUUID() },
         metadataOf(caller),

@@ -410,6 +410,50 @@ describe('Flink clusters: who may', () => {
     expect(probe.status).toBe(403);
     expect(JSON.stringify(probe.body)).not.toContain('ops');
   });
+
+  it('stopping a managed job (a savepoint with terminate) needs operator: snapcat stops it in Flink', async () => {
+    await http
+      .put(`${URL}/flink-stop`)
+      .set(as(scoped.admin))
+      .send({ restUrl: 'http://flink:8081' })
+      .expect(201);
+    const managed = 'c3'.repeat(16);
+    await http
+      .put(`/api/v1/jobs/${managed}`)
+      .set(as(scoped.operator))
+      .send({ status: 'RUNNING', source: { type: 'flink', cluster: 'flink-stop' } })
+      .expect(201);
+    const stop = { kind: 'SAVEPOINT', terminate: { drain: false } };
+    const refused = await http.post(`/api/v1/jobs/${managed}/snapshots`).set(as(scoped.runtime)).send(stop);
+    expectProblem(refused, 403, 'header.authorization', 'scope');
+    expect(refused.body.requiredScope).toBe('operator');
+    const viaGraphql = await http
+      .post('/graphql')
+      .set(as(scoped.runtime))
+      .send({
+        query: `mutation { triggerSnapshot(jobId: "${managed}", kind: SAVEPOINT, terminate: { drain: true }) { id } }`,
+      });
+    expect(viaGraphql.body.errors[0].extensions).toMatchObject({
+      code: 'FORBIDDEN',
+      requiredScope: 'operator',
+    });
+    const events = async () => (await fx.store.readStream(`snapcat-job-${managed}`)).map((e) => e.type);
+    expect(await events()).not.toContain('SnapshotTriggered');
+    // A plain savepoint stays a runtime's, as is a stop of a job snapcat does not drive.
+    await http
+      .post(`/api/v1/jobs/${managed}/snapshots`)
+      .set(as(scoped.runtime))
+      .send({ kind: 'SAVEPOINT' })
+      .expect(202);
+    const reported = 'd4'.repeat(16);
+    await http
+      .put(`/api/v1/jobs/${reported}`)
+      .set(as(scoped.runtime))
+      .send({ status: 'RUNNING', tasks: ['t'] })
+      .expect(201);
+    await http.post(`/api/v1/jobs/${reported}/snapshots`).set(as(scoped.runtime)).send(stop).expect(202);
+    await http.post(`/api/v1/jobs/${managed}/snapshots`).set(as(scoped.operator)).send(stop).expect(202);
+  });
 });
 
 describe('Flink clusters over GraphQL', () => {
