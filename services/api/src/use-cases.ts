@@ -284,13 +284,7 @@ function snapshotTakingUseCases({
       const { jobId } = job(path);
       const input = parse(schemas.trigger, body, 'body');
       await requirePlaces(caller, jobId, [[input.targetDirectory, 'body.targetDirectory']]);
-      if (input.terminate) {
-        // A managed job's stop is snapcat stopping it in Flink, with the headers an admin registered: an
-        // operator's, as naming the cluster is (a runtime reports its own stop). Another namespace's job is
-        // left to the domain's 404 (R55).
-        const state = await bus.load(jobId);
-        if (state.source && visibleTo(caller, state)) requireScope(caller.principal, 'operator');
-      }
+      if (input.terminate) await requireStopScope(bus, caller, jobId);
       const executed = await run(
         { type: 'TriggerSnapshot', jobId, ...input, triggerId: input.triggerId ?? randomUUID() },
         metadataOf(caller),
@@ -694,6 +688,16 @@ function restoreSourceOf(state: JobState, snapshot: SnapshotState | undefined): 
   if (!snapshot || path === null) return undefined;
   const checkpointId = flinkCheckpointIdOf(snapshot);
   return { jobId: state.jobId, snapshotId: snapshot.snapshotId, restorePath: path, checkpointId };
+}
+
+/**
+ * A managed job's stop (a savepoint with `terminate`) is snapcat stopping it in Flink, with the headers an
+ * admin registered: an operator's, as naming the cluster is (a runtime reports its own stop). Another
+ * namespace's job is left to the domain's 404 (R55).
+ */
+async function requireStopScope(bus: CommandBus, caller: Caller, jobId: string): Promise<void> {
+  const state = await bus.load(jobId);
+  if (state.source && visibleTo(caller, state)) requireScope(caller.principal, 'operator');
 }
 
 /** Whether the job is registered in one of the caller's namespaces (R55: otherwise it does not exist for it). */
