@@ -13,6 +13,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import {
   Problem,
   bodyTooLargeProblem,
+  unsupportedEncoding,
   methodNotAllowed,
   notFound,
   problemMiddleware,
@@ -490,6 +491,11 @@ export const GRAPHQL_BODY_LIMIT = 1024 * 1024;
 const graphqlChunkedBody = express.raw({ limit: GRAPHQL_BODY_LIMIT, type: () => true, inflate: false });
 
 const graphqlBodyLimit: express.RequestHandler = (req, res, next) => {
+  // yoga reads bodies as sent: a compressed one would be parsed as its compressed bytes (a 400 saying it is
+  // not UTF-8). Refused as the chunked path's parser refuses it, naming the header.
+  const encoding = req.get('content-encoding');
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity')
+    return next(unsupportedEncoding(`unsupported content encoding "${encoding}"`));
   const length = req.get('content-length');
   if (length === undefined && req.get('transfer-encoding') !== undefined)
     return graphqlChunkedBody(req, res, next);

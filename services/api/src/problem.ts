@@ -158,6 +158,13 @@ export function unsupportedCharset(detail: string): Problem {
   ]);
 }
 
+/** 415 for a body compressed in a way the route does not read (its Content-Encoding). */
+export function unsupportedEncoding(detail: string): Problem {
+  return new Problem(415, 'unsupported-encoding', 'Unsupported encoding', detail, [
+    { field: 'header.content-encoding', rule: 'supported-encoding', message: detail },
+  ]);
+}
+
 /**
  * A JSON body must be UTF-8 (RFC 8259, section 8.1): one that is not would be read with U+FFFD in place of
  * its bad bytes, and recorded so. A 400 naming the body, rule `utf-8`.
@@ -292,15 +299,7 @@ export function problemResponder(
       return sendProblem(res, invalidJsonProblem(e.message, typeof e.body === 'string' ? e.body : undefined));
     if (e.type === 'entity.too.large') return sendProblem(res, bodyTooLargeProblem(e.limit));
     if (e.type === 'charset.unsupported') return sendProblem(res, unsupportedCharset(String(e.message)));
-    if (e.type === 'encoding.unsupported') {
-      const detail = String(e.message);
-      return sendProblem(
-        res,
-        new Problem(415, 'unsupported-encoding', 'Unsupported encoding', detail, [
-          { field: 'header.content-encoding', rule: 'supported-encoding', message: detail },
-        ]),
-      );
-    }
+    if (e.type === 'encoding.unsupported') return sendProblem(res, unsupportedEncoding(String(e.message)));
     const badPath = malformedPathProblem(error);
     if (badPath) return sendProblem(res, badPath);
     if (isClientHttpError(e)) {

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import { MemoryEventStore } from '@snapcat/event-store';
@@ -477,6 +478,20 @@ describe('input a fuzzing review let through (session 39): a 4xx naming the fiel
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('GraphQL: a compressed body is a 415 naming header.content-encoding (as chunked and REST), not "not UTF-8"', async () => {
+    const document = `mutation { triggerSnapshot(jobId: "${JOB}", kind: CHECKPOINT) { id } }`;
+    const before = await written();
+    for (const encoding of ['gzip', 'deflate', 'br']) {
+      const res = await http
+        .post('/graphql')
+        .set('content-type', 'application/json')
+        .set('content-encoding', encoding)
+        .send(gzipSync(JSON.stringify({ query: document })));
+      expectProblem(res, 415, 'header.content-encoding', 'supported-encoding');
+    }
+    expect(await written()).toBe(before);
   });
 
   // Names a client gives are shown in logs, webhooks and the console: no control characters, as versions.
