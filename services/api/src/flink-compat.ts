@@ -16,6 +16,7 @@ import { StoreUnavailableError } from '@snapcat/event-store';
 import { ConcurrencyExhaustedError, JobDeletedError } from '@snapcat/application';
 import { isLimited, principalOf } from './access';
 import { Problem, deletedJobProblem, malformedPathProblem, validationProblem } from './problem';
+import { QueryInteger } from './requests';
 
 /*
  * The Flink-compatible read API (issue 19, item 5; docs/decisions/0017-flink-compatible-api.md): for every
@@ -183,11 +184,7 @@ export const flinkRequestSchemas = {
   jobPath: z.strictObject({ jobId: JobId }),
   checkpointPath: z.strictObject({ jobId: JobId, checkpointId: SnapshotIdParam }),
   history: z.strictObject({
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(FLINK_HISTORY_MAX)
+    limit: QueryInteger(1, FLINK_HISTORY_MAX)
       .default(FLINK_HISTORY_DEFAULT)
       .meta({
         description: `At most this many history entries (not in Flink's API; default ${FLINK_HISTORY_DEFAULT}).`,

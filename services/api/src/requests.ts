@@ -39,6 +39,22 @@ const defaultedDirectory = (location: string, variable: string) =>
     },
   });
 
+/**
+ * A count or position in a URL's query (`limit`, `from`): decimal digits only, from `min` to `max`. A coerced
+ * `0x10`, `1e3`, ` 5` or an empty value was read as 16, 1000, 5 or 0. The OpenAPI document shows the integer.
+ */
+export const QueryInteger = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^(0|[1-9][0-9]*)$/, { error: 'must be an integer in decimal digits, without leading zeros' })
+    .pipe(z.coerce.number<string>().int().min(min).max(max))
+    .meta({
+      override: ({ jsonSchema }: ZodOpenApiOverrideMetaContext) => {
+        delete jsonSchema.pattern;
+        Object.assign(jsonSchema, { type: 'integer', minimum: min, maximum: max });
+      },
+    });
+
 /** The opaque cursor GET /jobs answers as nextCursor. */
 const JobCursor = z
   .string()
@@ -218,8 +234,8 @@ function snapshotLifecycleSchemas() {
 function readingSchemas() {
   return {
     events: z.strictObject({
-      from: z.coerce.number().int().min(0).default(0),
-      limit: z.coerce.number().int().min(1).max(1000).default(100),
+      from: QueryInteger(0, Number.MAX_SAFE_INTEGER).default(0),
+      limit: QueryInteger(1, 1000).default(100),
     }),
     /** GET /jobs. Strict, so a filter this version does not know is refused, not ignored. */
     jobList: z.strictObject({
@@ -227,13 +243,7 @@ function readingSchemas() {
       namespace: Namespace.optional().meta({
         description: "Only the jobs of this namespace (always only those of the token's namespaces).",
       }),
-      limit: z.coerce
-        .number()
-        .int()
-        .min(1)
-        .max(1000)
-        .default(100)
-        .meta({ description: 'The most jobs a page holds.' }),
+      limit: QueryInteger(1, 1000).default(100).meta({ description: 'The most jobs a page holds.' }),
       after: JobCursor.optional().meta({
         description: 'The `nextCursor` of the previous page (opaque); leave it out for the first page.',
       }),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SubscriptionFields, SubscriptionId, withoutControlCharacters } from '@snapcat/domain';
 import type { WebhookService } from '@snapcat/webhooks';
 import { Problem } from './problem';
-import { parse } from './requests';
+import { QueryInteger, parse } from './requests';
 import { principalOf, routeOf } from './access';
 
 const schemas = {
@@ -32,7 +32,7 @@ const schemas = {
       enabled: z.boolean().optional(),
     })
     .refine((patch) => Object.keys(patch).length > 0, { error: 'name at least one field to change' }),
-  deliveries: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(50) }),
+  deliveries: z.strictObject({ limit: QueryInteger(1, 1000).default(50) }),
 };
 /** The request shapes of the webhook routes (the OpenAPI document describes them). */
 export { schemas as webhookSchemas };

@@ -831,6 +831,11 @@ describe('REST API over HTTP', () => {
       await register();
       expectProblem(await http.get(`${BASE}/jobs/${JOB}/events?limit=0`), 400, 'query.limit', 'minimum');
       expectProblem(await http.get(`${BASE}/jobs/${JOB}/events?from=x`), 400, 'query.from');
+      // Decimal digits only: `from=1e3` read events from revision 1000, `from=` from 0, `limit=0x10` 16.
+      for (const query of ['from=1e3', 'from=', 'from=0x2', 'limit=0x10', 'limit=%201']) {
+        const field = `query.${query.split('=')[0]}`;
+        expectProblem(await http.get(`${BASE}/jobs/${JOB}/events?${query}`), 400, field, 'format-regex');
+      }
       expectProblem(await http.get(`${BASE}/jobs/${'e'.repeat(32)}/events`), 404, 'path.jobId');
     });
   });

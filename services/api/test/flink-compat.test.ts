@@ -273,6 +273,8 @@ describe("Flink's REST API's checkpoint reads (GET /api/flink/v1/jobs/{jobid}/ch
     await error(`/jobs/${JOB}/checkpoints/details/abc`, 400);
     await error(`/jobs/${JOB}/checkpoints/details/0`, 400);
     await error(`/jobs/${JOB}/checkpoints?limit=0`, 400);
+    await error(`/jobs/${JOB}/checkpoints?limit=1e1`, 400);
+    await error(`/jobs/${JOB}/checkpoints?limit=0x10`, 400);
     await error(`/jobs/${JOB}/checkpoints?unknown=1`, 400);
     await error(`/jobs/${'f'.repeat(32)}/checkpoints`, 404);
     await error(`/jobs/${'f'.repeat(32)}/checkpoints/config`, 404);

@@ -98,8 +98,14 @@ describe('GET /api/v1/jobs (the read model in a real Redis)', () => {
   it.each([
     ['limit=0', 'query.limit', 'minimum'],
     ['limit=1001', 'query.limit', 'maximum'],
-    ['limit=abc', 'query.limit', 'type-number'],
-    ['limit=1.5', 'query.limit', 'type-int'],
+    ['limit=abc', 'query.limit', 'format-regex'],
+    ['limit=1.5', 'query.limit', 'format-regex'],
+    // Decimal digits only: these were coerced to 16, 10, 5 and 3.
+    ['limit=0x10', 'query.limit', 'format-regex'],
+    ['limit=1e1', 'query.limit', 'format-regex'],
+    ['limit=%205', 'query.limit', 'format-regex'],
+    ['limit=0b11', 'query.limit', 'format-regex'],
+    ['limit=', 'query.limit', 'format-regex'],
     ['status=PAUSED', 'query.status', 'one-of'],
     ['status=running', 'query.status', 'one-of'],
     ['status=RUNNING&status=FAILED', 'query.status', 'one-of'],
