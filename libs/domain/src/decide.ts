@@ -257,7 +257,8 @@ function requestIndexes(count: number, sizes: readonly number[] | undefined): nu
 
 const isMany = (request: number, sizes: readonly number[] | undefined) => (sizes?.[request] ?? 1) > 1;
 
-const notRegistered = (jobId: string) =>
+/** The 404 of a command on a job that is not registered (or, to a caller limited to others, another namespace's). */
+export const notRegistered = (jobId: string) =>
   new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);
 
 /**

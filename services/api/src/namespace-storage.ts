@@ -1,5 +1,5 @@
 import {
-  CommandRejected,
+  notRegistered,
   directoriesOf,
   grantsNamespace,
   isWithin,
@@ -126,7 +126,7 @@ export class NamespaceStorage {
           // unregistered one only would tell which ids another team uses). Refused here, not left to the
           // domain: the job may be registered between this read and the ack's decision.
           if (job === 'hidden' || job === null) {
-            throw new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);
+            throw notRegistered(jobId);
           }
           const snapshot = job.snapshots.get(snapshotId);
           own = [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])];

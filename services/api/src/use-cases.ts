@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   CommandRejected,
+  notRegistered,
   DEFAULT_NAMESPACE,
   durationMs,
   grantsNamespace,
@@ -96,9 +97,22 @@ export function createUseCases(deps: UseCaseDeps) {
         await requireWithinRoots(storage, location, field);
         requireOutsideSnapshots(location, field);
       }
+      const state = await bus.load(jobId);
+      // A caller limited to namespaces first: what the look-up below answers (a catalogued snapshot's
+      // directory, named) must not tell it of other namespaces' storage.
+      if (isLimited(caller.principal) && places.some(([location]) => location !== undefined)) {
+        const own = namespaces.ownJob(caller.principal, state);
+        // A command on a job that is not registered answers 404, as one on another namespace's job does: a
+        // 403 about the storage first would tell the two apart. Said here, before any look-up (the job may be
+        // registered before the command's decision); a registration of another namespace's id is the
+        // domain's to refuse (404, or 403 for a namespace the token lacks).
+        if (own === 'hidden' && registering) return;
+        if (own === 'hidden' || (own === null && !registering)) throw notRegistered(jobId);
+        for (const [location, field] of places)
+          namespaces.requirePlace(caller.principal, location, field, own);
+      }
       // The default directories and the job's own are known places: only a new one is looked up (a command
       // naming none works while Redis is down).
-      const state = await bus.load(jobId);
       const { checkpointDir, savepointDir } = state.storage;
       const known = new Set(
         [defaults.checkpointDir, defaults.savepointDir, checkpointDir, savepointDir].map(normaliseLocation),
@@ -108,12 +122,6 @@ export function createUseCases(deps: UseCaseDeps) {
           await requireOutsideImported(jobIds, location, field);
         }
       }
-      if (!isLimited(caller.principal) || places.every(([location]) => location === undefined)) return;
-      const own = namespaces.ownJob(caller.principal, state);
-      // A command on a job that is not registered answers 404, as one on another namespace's job does: a 403
-      // about the storage first would tell the two apart.
-      if (own === null && !registering) return;
-      for (const [location, field] of places) namespaces.requirePlace(caller.principal, location, field, own);
     },
     async requireUnclaimedArea({ principal }, jobId, existing, checkpointDir, namespace = DEFAULT_NAMESPACE) {
       if (!namespaces.isSharedPlace(principal, checkpointDir)) return;
@@ -394,7 +402,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       // A job the caller may not see is not found (R55) before its storage is looked at.
       const state = await bus.load(jobId);
       if (!visibleTo(caller, state)) {
-        throw new CommandRejected('NOT_FOUND', 'jobId', 'job-exists', `job ${jobId} is not registered`);
+        throw notRegistered(jobId);
       }
       await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
       const own = isLimited(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;

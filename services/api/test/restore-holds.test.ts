@@ -510,6 +510,47 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     expect((await historyOf(http, OTHER_TEAM_JOB)).map((e) => e.type)).not.toContain('SnapshotHeld');
   });
 
+  it('a team’s token learns nothing of another namespace’s imports from a place it names: 403 or 404, never the 400 naming the import', async () => {
+    const teamJob = 'd0'.repeat(16);
+    await http
+      .put(`${BASE}/jobs/${teamJob}`)
+      .set(as('team'))
+      .send({ namespace: 'team', tasks: ['t'] })
+      .expect(201);
+    await rebuildReadModel(fx.store, redis, prefix);
+    // The other team's import, and a place inside it: the 400 named the import's directory.
+    for (const place of [`${nightly}-2`, join(`${nightly}-2`, 'a', 'b')]) {
+      const trigger = () => http.post(`${BASE}/jobs/${teamJob}/snapshots`).set(as('team'));
+      expectProblem(
+        await trigger().send({ kind: 'SAVEPOINT', targetDirectory: place }),
+        403,
+        'body.targetDirectory',
+        'namespace-storage',
+      );
+      for (const jobId of [teamJob, 'e0'.repeat(16)]) {
+        const res = await http
+          .put(`${BASE}/jobs/${jobId}`)
+          .set(as('team'))
+          .send({ namespace: 'team', tasks: ['t'], storage: { savepointDir: place } });
+        expectProblem(res, 403, 'body.storage.savepointDir', 'namespace-storage');
+      }
+      // Another namespace's job and one not registered: the 404 of any command on them.
+      for (const jobId of [OTHER_TEAM_JOB, 'f0'.repeat(16)]) {
+        const res = await http
+          .post(`${BASE}/jobs/${jobId}/snapshots`)
+          .set(as('team'))
+          .send({ kind: 'SAVEPOINT', targetDirectory: place });
+        expectProblem(res, 404, 'path.jobId', 'job-exists');
+      }
+      const taken = await http
+        .put(`${BASE}/jobs/${OTHER_TEAM_JOB}`)
+        .set(as('team'))
+        .send({ namespace: 'team', tasks: ['t'], storage: { savepointDir: place } });
+      expectProblem(taken, 404, 'path.jobId');
+      expect(JSON.stringify(taken.body)).not.toContain(nightly);
+    }
+  });
+
   it('importing the same directory into another job is a 409 (either discard would delete it under the other)', async () => {
     const res = await http
       .post(`${BASE}/jobs/${B}/snapshots/import`)
