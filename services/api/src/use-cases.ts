@@ -93,23 +93,22 @@ export function createUseCases(deps: UseCaseDeps) {
       anotherJobsSnapshotAt(bus, jobIds, restoring, jobId, externalPath),
     ownersOf: (jobId, named) => ownersOf(bus, jobIds, jobId, named),
     async requirePlaces(caller, jobId, places, registering = false) {
-      for (const [location, field] of places) {
-        await requireWithinRoots(storage, location, field);
-        requireOutsideSnapshots(location, field);
-      }
+      // A caller limited to namespaces is held to them first: the real paths (a symbolic link on the way) and
+      // the look-up below (a catalogued snapshot's directory, named) must not tell it of others' storage.
+      const { principal } = caller;
+      const limited = isLimited(principal) && places.some(([location]) => location !== undefined);
+      if (!limited) await requireConfinedPlaces(storage, places);
       const state = await bus.load(jobId);
-      // A caller limited to namespaces first: what the look-up below answers (a catalogued snapshot's
-      // directory, named) must not tell it of other namespaces' storage.
-      if (isLimited(caller.principal) && places.some(([location]) => location !== undefined)) {
-        const own = namespaces.ownJob(caller.principal, state);
+      if (limited && principal) {
+        const own = namespaces.ownJob(principal, state);
         // A command on a job that is not registered answers 404, as one on another namespace's job does: a
         // 403 about the storage first would tell the two apart. Said here, before any look-up (the job may be
         // registered before the command's decision); a registration of another namespace's id is the
         // domain's to refuse (404, or 403 for a namespace the token lacks).
         if (own === 'hidden' && registering) return;
         if (own === 'hidden' || (own === null && !registering)) throw notRegistered(jobId);
-        for (const [location, field] of places)
-          namespaces.requirePlace(caller.principal, location, field, own);
+        for (const [location, field] of places) namespaces.requirePlace(principal, location, field, own);
+        await requireConfinedPlaces(storage, places);
       }
       // The default directories and the job's own are known places: only a new one is looked up (a command
       // naming none works while Redis is down).
@@ -809,6 +808,17 @@ function insideSnapshots(field: string, message: string): Problem {
   return new Problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, [
     { field, rule: 'outside-snapshots', message },
   ]);
+}
+
+/** Each place inside the storage roots by its real path, and none inside a snapshot's directory by its name. */
+async function requireConfinedPlaces(
+  storage: SnapshotStorage,
+  places: readonly (readonly [string | undefined, string])[],
+): Promise<void> {
+  for (const [location, field] of places) {
+    await requireWithinRoots(storage, location, field);
+    requireOutsideSnapshots(location, field);
+  }
 }
 
 /**

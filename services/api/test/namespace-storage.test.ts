@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import request from 'supertest';
@@ -97,6 +97,23 @@ describe('a team’s token names only its own storage', () => {
       .set(as('a'))
       .send({ externalPath: ours, kind: 'SAVEPOINT' });
     expect(imported.status).toBe(201);
+  });
+
+  it('a place in another team’s storage is 403 whatever lies there: a symbolic link there is not told apart (it was a 400)', async () => {
+    mkdirSync(join(teamB, 'real'), { recursive: true });
+    symlinkSync(join(teamB, 'real'), join(teamB, 'link'));
+    for (const place of [join(teamB, 'link'), join(teamB, 'link', 'x'), join(teamB, 'plain', 'x')]) {
+      const trigger = await http
+        .post(`${BASE}/jobs/${A_JOB}/snapshots`)
+        .set(as('a'))
+        .send({ kind: 'SAVEPOINT', targetDirectory: place });
+      expectProblem(trigger, 403, 'body.targetDirectory', 'namespace-storage');
+      const configure = await http
+        .put(`${BASE}/jobs/${A_JOB}`)
+        .set(as('a'))
+        .send({ namespace: 'team-a', tasks: ['t'], storage: { savepointDir: place } });
+      expectProblem(configure, 403, 'body.storage.savepointDir', 'namespace-storage');
+    }
   });
 
   it('acknowledging another team’s files is 403 and records nothing; the job’s own checkpoint directory and its namespace’s storage are accepted', async () => {
