@@ -403,9 +403,10 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       if (!visibleTo(caller, state)) {
         throw notRegistered(jobId);
       }
-      await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
+      // The caller's namespaces before the file system: a link in another namespace's storage is a 403 too.
       const own = isLimited(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
+      await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
       const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
       await requireNotAnotherJobs(bus, caller, anotherJobsSnapshotAt, state, input.externalPath);
       await requireNotInsideAnotherJobs(bus, caller, ownersOf, jobId, input.externalPath);
@@ -606,8 +607,10 @@ async function restoreFromPath(
   const { jobId, externalPath } = command;
   // Loaded once, for the path's check and the hold (a hard-deleted job is refused by the command).
   const state = await bus.loadUnlessDeleted(jobId);
-  // Not registered: the command's 404, as for another namespace's job (a 403 first would tell them apart).
-  if (state?.registered && isLimited(caller.principal)) {
+  if (isLimited(caller.principal)) {
+    // Not registered, or another namespace's: the command's 404 (a 403 first would tell them apart), before
+    // the path is resolved on the file system or looked up (a link there, a snapshot of another namespace).
+    if (!state || !visibleTo(caller, state)) throw notRegistered(jobId);
     const own = namespaces.ownJob(caller.principal, state);
     namespaces.requireState(caller.principal, externalPath, 'body.externalPath', own);
   }

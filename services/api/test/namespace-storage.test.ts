@@ -113,6 +113,24 @@ describe('a team’s token names only its own storage', () => {
         .set(as('a'))
         .send({ namespace: 'team-a', tasks: ['t'], storage: { savepointDir: place } });
       expectProblem(configure, 403, 'body.storage.savepointDir', 'namespace-storage');
+      const imported = await http
+        .post(`${BASE}/jobs/${A_JOB}/snapshots/import`)
+        .set(as('a'))
+        .send({ externalPath: place, kind: 'SAVEPOINT' });
+      expectProblem(imported, 403, 'body.externalPath', 'namespace-storage');
+      const restored = await http
+        .post(`${BASE}/jobs/${A_JOB}/restores`)
+        .set(as('a'))
+        .send({ externalPath: place });
+      expectProblem(restored, 403, 'body.externalPath', 'namespace-storage');
+      // Another namespace's job and one not registered: the 404 of any command on them.
+      for (const jobId of [B_JOB, 'e'.repeat(32)]) {
+        const res = await http
+          .post(`${BASE}/jobs/${jobId}/restores`)
+          .set(as('a'))
+          .send({ externalPath: place });
+        expectProblem(res, 404, 'path.jobId', 'job-exists');
+      }
     }
   });
 
