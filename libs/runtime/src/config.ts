@@ -222,6 +222,19 @@ function storageConfig(
   const defaultCheckpointDir = storageLocation(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`);
   const defaultSavepointDir = storageLocation(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`);
   const defaults = [defaultCheckpointDir, defaultSavepointDir];
+  // A default directory outside the roots made every job that names none a 400 naming
+  // body.storage.checkpointDir, a field the client never sent (a walkthrough): refused here instead.
+  for (const [variable, dir] of [
+    ['SNAPCAT_CHECKPOINT_DIR', defaultCheckpointDir],
+    ['SNAPCAT_SAVEPOINT_DIR', defaultSavepointDir],
+  ] as const) {
+    if (!storageRoots.some((root) => isWithin(normaliseLocation(dir), normaliseLocation(root)))) {
+      throw new ConfigError(
+        `invalid configuration:\n  ${variable}: ${dir} is not inside SNAPCAT_STORAGE_ROOTS (${storageRoots.join(', ')}); ` +
+          'every directory snapcat names must lie in a root',
+      );
+    }
+  }
   const namespaceRoots = parseNamespaceRoots(e.SNAPCAT_NAMESPACE_ROOTS, storageRoots, defaults);
   return { storageRoots, defaultCheckpointDir, defaultSavepointDir, namespaceRoots };
 }

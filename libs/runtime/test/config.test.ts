@@ -227,6 +227,19 @@ describe('SNAPCAT_SECRET_KEY', () => {
       /file:\/\/host\/data: not a file:\/\/ URI of an absolute local path/,
     );
   });
+  it('SNAPCAT_CHECKPOINT_DIR and SNAPCAT_SAVEPOINT_DIR must lie in a storage root, or the start is refused', () => {
+    const roots = { SNAPCAT_STORAGE_ROOTS: '/data/snapshots' };
+    expect(loadConfig({ ...roots, SNAPCAT_CHECKPOINT_DIR: '/data/snapshots/cp' }).defaultCheckpointDir).toBe(
+      '/data/snapshots/cp',
+    );
+    // Outside the roots, every job registered without directories was a 400 naming body.storage.checkpointDir.
+    expect(() => loadConfig({ ...roots, SNAPCAT_CHECKPOINT_DIR: '/nope' })).toThrow(
+      /SNAPCAT_CHECKPOINT_DIR: \/nope is not inside SNAPCAT_STORAGE_ROOTS/,
+    );
+    expect(() => loadConfig({ ...roots, SNAPCAT_SAVEPOINT_DIR: '/data/snapshots-2' })).toThrow(
+      /SNAPCAT_SAVEPOINT_DIR: \/data\/snapshots-2 is not inside SNAPCAT_STORAGE_ROOTS/,
+    );
+  });
   describe('SNAPCAT_NAMESPACE_ROOTS (decision 0030)', () => {
     const roots = { SNAPCAT_STORAGE_ROOTS: '/data,s3://bucket' };
     it('maps each namespace to its storage, inside the roots; absent: none', () => {
