@@ -57,13 +57,21 @@ export function validationProblem(
       },
     ];
   });
-  const first = errors[0];
+  // A value past Number.MAX_SAFE_INTEGER fails both zod's int() and its max(): one field, one rule, one error.
+  const seen = new Set<string>();
+  const distinct = errors.filter(({ field, rule }) => {
+    const key = `${field}\u0000${rule}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  const first = distinct[0];
   return new Problem(
     400,
     'invalid-request',
     'Invalid request',
     first ? `${first.field}: ${first.message}` : 'the request is invalid',
-    errors,
+    distinct,
   );
 }
 
