@@ -130,7 +130,7 @@ describe('webhooks: signed, retried, at-least-once delivery (real receivers, Red
     const cases: [unknown, string, string][] = [
       [{}, 'body.url', 'required'],
       [{ url: 'ftp://example.com/x' }, 'body.url', 'format-url'],
-      [{ url: 'http://user:pw@example.com/x' }, 'body.url', 'custom'],
+      [{ url: 'http://user:pw@example.com/x' }, 'body.url', 'no-credentials'],
       [{ url: 'http://127.0.0.1:1/x', eventTypes: ['NoSuchEvent'] }, 'body.eventTypes[0]', 'one-of'],
       [{ url: 'http://127.0.0.1:1/x', jobIds: ['not a job id'] }, 'body.jobIds[0]', 'format-regex'],
       [{ url: 'http://127.0.0.1:1/x', secret: 'mine' }, 'body.secret', 'unknown-field'],

@@ -179,6 +179,7 @@ export const Location = z
   .regex(/^[^\u0000-\u001f]*$/, { error: 'must not contain control characters' })
   .refine((location) => location.startsWith('/') || /^[a-z][a-z0-9+.-]*:\/\//.test(location), {
     error: 'must be an absolute path or a URI such as file:///data/checkpoints',
+    params: { rule: 'absolute-location' },
   });
 
 /**
@@ -251,13 +252,19 @@ export const Tasks = z
   .array(TaskIdInput)
   .min(1)
   .max(100_000)
-  .refine((tasks) => new Set(tasks).size === tasks.length, { error: 'task ids must be unique' });
+  .refine((tasks) => new Set(tasks).size === tasks.length, {
+    error: 'task ids must be unique',
+    params: { rule: 'unique' },
+  });
 
 /** A job's tasks; none for a job whose snapshots Flink reports itself (a managed job, R67). */
 export const TaskList = z
   .array(TaskIdInput)
   .max(100_000)
-  .refine((tasks) => new Set(tasks).size === tasks.length, { error: 'task ids must be unique' });
+  .refine((tasks) => new Set(tasks).size === tasks.length, {
+    error: 'task ids must be unique',
+    params: { rule: 'unique' },
+  });
 
 /** A Flink cluster's name in snapcat's registry (issue 19): a DNS label, in URLs and in a job's source. */
 export const ClusterName = z
@@ -317,10 +324,14 @@ export type SnapshotProperties = z.infer<typeof SnapshotProperties>;
 
 // `abort`: zod runs the refinements after a failed check too, and the ones that measure the duration
 // (durationMs) throw on text that is none (a 500 for `every: "P"`, a review found).
-export const IsoDuration = z.string().max(64).refine(isIsoDuration, {
-  error: 'must be an ISO-8601 duration such as PT2S, PT1H or P7D (no years or months)',
-  abort: true,
-});
+export const IsoDuration = z
+  .string()
+  .max(64)
+  .refine(isIsoDuration, {
+    error: 'must be an ISO-8601 duration such as PT2S, PT1H or P7D (no years or months)',
+    params: { rule: 'iso-duration' },
+    abort: true,
+  });
 
 /**
  * Savepoint retention (after the Flink Kubernetes operator): PERIODIC savepoints only. `maxCount` is at
@@ -345,6 +356,7 @@ export const SavepointSchedule = z
   .strictObject({
     every: IsoDuration.refine((duration) => durationMs(duration) >= 1000, {
       error: 'must be at least one second',
+      params: { rule: 'minimum' },
     }).optional(),
     cron: z.string().min(1).max(256).optional(),
     tz: z.string().min(1).max(64).optional(),
@@ -360,6 +372,7 @@ export const SavepointSchedule = z
         code: 'custom',
         path: ['every'],
         message: 'give exactly one of every or cron',
+        params: { rule: 'every-or-cron' },
         input: ctx.value,
       });
     }
@@ -368,6 +381,7 @@ export const SavepointSchedule = z
         code: 'custom',
         path: ['tz'],
         message: 'tz applies to cron schedules only',
+        params: { rule: 'tz-with-cron' },
         input: ctx.value,
       });
     }

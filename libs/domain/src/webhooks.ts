@@ -56,8 +56,14 @@ export type SubscribableEventType = z.infer<typeof SubscribableEventType>;
 export const WebhookUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
   .max(2048)
-  .refine((url) => !/^[a-z]+:\/\/[^/]*@/i.test(url), { error: 'must not carry user:password@' })
-  .refine((url) => !url.includes('#'), { error: 'must not carry a #fragment' });
+  .refine((url) => !/^[a-z]+:\/\/[^/]*@/i.test(url), {
+    error: 'must not carry user:password@',
+    params: { rule: 'no-credentials' },
+  })
+  .refine((url) => !url.includes('#'), {
+    error: 'must not carry a #fragment',
+    params: { rule: 'no-fragment' },
+  });
 
 export const SubscriptionFields = {
   url: WebhookUrl,

@@ -69,7 +69,7 @@ const JobCursor = z
         return false;
       }
     },
-    { error: 'must be the nextCursor of a previous page' },
+    { error: 'must be the nextCursor of a previous page', params: { rule: 'cursor' } },
   );
 
 /** Request shapes of the REST API, built from the domain's schemas so a rule is written once. */

@@ -31,7 +31,10 @@ const schemas = {
       description: withoutControlCharacters(SubscriptionFields.description).optional(),
       enabled: z.boolean().optional(),
     })
-    .refine((patch) => Object.keys(patch).length > 0, { error: 'name at least one field to change' }),
+    .refine((patch) => Object.keys(patch).length > 0, {
+      error: 'name at least one field to change',
+      params: { rule: 'non-empty' },
+    }),
   deliveries: z.strictObject({ limit: QueryInteger(1, 1000).default(50) }),
 };
 /** The request shapes of the webhook routes (the OpenAPI document describes them). */

@@ -217,7 +217,7 @@ describe('REST API over HTTP', () => {
         'format-regex',
       ],
       ['empty tasks', JOB, { tasks: [] }, 'body.tasks', 'min-length'],
-      ['duplicate tasks', JOB, { tasks: ['a', 'a'] }, 'body.tasks', 'custom'],
+      ['duplicate tasks', JOB, { tasks: ['a', 'a'] }, 'body.tasks', 'unique'],
       ['an unknown field', JOB, { tasks: ['a'], color: 'red' }, 'body.color', 'unknown-field'],
       [
         'numRetained 0',
@@ -245,7 +245,7 @@ describe('REST API over HTTP', () => {
         JOB,
         { tasks: ['a'], storage: { checkpointDir: 'rel/dir' } },
         'body.storage.checkpointDir',
-        'custom',
+        'absolute-location',
       ],
     ])('refuses %s with 400 naming the field', async (_name, jobId, body, field, rule) => {
       const res = await http.put(`${BASE}/jobs/${jobId}`).send(body);

@@ -109,7 +109,7 @@ describe('GET /api/v1/jobs (the read model in a real Redis)', () => {
     ['status=PAUSED', 'query.status', 'one-of'],
     ['status=running', 'query.status', 'one-of'],
     ['status=RUNNING&status=FAILED', 'query.status', 'one-of'],
-    ['after=not-a-cursor', 'query.after', 'custom'],
+    ['after=not-a-cursor', 'query.after', 'cursor'],
     ['after=', 'query.after', 'min-length'],
     ['color=red', 'query.color', 'unknown-field'],
     ['namespace=Team_A', 'query.namespace', 'format-regex'],
@@ -120,7 +120,7 @@ describe('GET /api/v1/jobs (the read model in a real Redis)', () => {
 
   it('a cursor of another kind (a GraphQL snapshot cursor) is refused', async () => {
     const snapshotCursor = Buffer.from('snapshot:7').toString('base64url');
-    expectProblem(await http.get(`${BASE}/jobs?after=${snapshotCursor}`), 400, 'query.after', 'custom');
+    expectProblem(await http.get(`${BASE}/jobs?after=${snapshotCursor}`), 400, 'query.after', 'cursor');
   });
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SnapshotId, SnapshotIdParam } from '@snapcat/domain';
+import { Location, SavepointSchedule, SnapshotId, SnapshotIdParam, Tasks } from '@snapcat/domain';
 import { validationProblem } from '../src/problem';
 
 describe('validationProblem', () => {
@@ -24,5 +24,20 @@ describe('validationProblem', () => {
       'body.a format-regex',
       'body.b min-length',
     ]);
+  });
+
+  it('a refinement names its rule, never `custom`', () => {
+    const rules = (schema: z.ZodType, input: unknown) =>
+      validationProblem(schema.safeParse(input).error!, 'body', input).errors.map(
+        (e) => `${e.field} ${e.rule}`,
+      );
+    expect(rules(SavepointSchedule, { every: 'PT0S' })).toEqual(['body.every minimum']);
+    expect(rules(SavepointSchedule, { every: 'P' })).toEqual(['body.every iso-duration']);
+    expect(rules(SavepointSchedule, { every: 'PT1M', cron: '* * * * *' })).toEqual([
+      'body.every every-or-cron',
+    ]);
+    expect(rules(SavepointSchedule, { every: 'PT1M', tz: 'UTC' })).toEqual(['body.tz tz-with-cron']);
+    expect(rules(Tasks, ['a', 'a'])).toEqual(['body unique']);
+    expect(rules(Location, 'rel/dir')).toEqual(['body absolute-location']);
   });
 });

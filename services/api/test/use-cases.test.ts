@@ -48,7 +48,7 @@ const CASES: Case[] = [
     rest: ['post', `/api/v1/jobs/${JOB}/snapshots/1/persist`, { targetDirectory: 'relative/dir' }],
     graphql: `mutation { persistSnapshot(jobId: "${JOB}", snapshotId: 1, targetDirectory: "relative/dir") { id } }`,
     status: 400,
-    rule: 'custom', // Location's refinement: an absolute path or a URI
+    rule: 'absolute-location', // Location's refinement: an absolute path or a URI
     field: 'targetDirectory',
   },
   {
