@@ -153,7 +153,15 @@ export async function verifyReadModel(
   const keys = new ReadModelKeys(prefix);
   const space = keys.space(Number((await redis.get(keys.current)) ?? '1'));
   const positionText = await redis.get(space.position);
-  const until = positionText ? parsePosition(positionText) : START;
+  if (!positionText) {
+    // No read model under this prefix at all (another Redis or database than the service's, a wiped Redis, a
+    // projector that never ran): with job events in the log that is one difference, not "matches the log".
+    const folded = await foldLog(store, undefined, onPage);
+    return folded.states.size > 0 || folded.deleted.size > 0
+      ? [{ key: space.position, expected: formatPosition(folded.position), actual: null }]
+      : [];
+  }
+  const until = parsePosition(positionText);
   const { states, compacted, revisions, deleted } = await foldLog(store, until, onPage);
   const differences: Difference[] = [];
   const deletedNow = await redis.hgetall(space.deleted);

@@ -274,15 +274,20 @@ describe('rebuildReadModel and verifyReadModel', () => {
     expect(hgets).toBe(42);
   });
 
-  it('an audit of an empty read model compares the log with nothing', async () => {
+  it('an audit of a missing read model says so; of an empty one, compares the log with nothing', async () => {
     const store = new MemoryEventStore();
     const state = await writeJob(store, job(1), 0);
     const prefix = fresh('empty');
-    // No rebuild: no `current`, no position: the audit folds nothing and finds nothing to compare.
-    expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
-    // With the position set, the job in the log and nothing in Redis: its views are missing.
     const space = new ReadModelKeys(prefix).space(1);
     const [last] = await store.readAll({ direction: 'backwards', maxCount: 1 });
+    // No rebuild: no `current`, no position. The audit said "read model matches the log" (exit 0) when run
+    // against another Redis database than the service's (a walkthrough): the missing read model is a difference.
+    expect(await verifyReadModel(store, redis, prefix)).toEqual([
+      { key: space.position, expected: formatPosition(last!.position), actual: null },
+    ]);
+    // A log without job events needs no read model.
+    expect(await verifyReadModel(new MemoryEventStore(), redis, fresh('empty-log'))).toEqual([]);
+    // With the position set, the job in the log and nothing in Redis: its views are missing.
     await redis.set(space.position, formatPosition(last!.position));
     const { summary, tasks } = storedJobViews(state);
     expect(await verifyReadModel(store, redis, prefix)).toEqual(

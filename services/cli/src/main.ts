@@ -189,6 +189,16 @@ async function auditVerify(store: Store, redis: Redis, prefix: string): Promise<
       `DRIFT ${d.key}\n  expected: ${JSON.stringify(d.expected)}\n  actual:   ${JSON.stringify(d.actual)}\n`,
     );
   }
+  if (
+    differences.length === 1 &&
+    differences[0]!.key.endsWith(':position') &&
+    differences[0]!.actual === null
+  ) {
+    process.stdout.write(
+      'no read model of this event store in this Redis: is SNAPCAT_REDIS_URL (and SNAPCAT_QUEUE_PREFIX) the ' +
+        "service's? A service's projector builds it as it starts; `snapcat replay` builds it now\n",
+    );
+  }
   process.stdout.write(
     differences.length ? `${differences.length} differences\n` : 'read model matches the log\n',
   );
