@@ -192,7 +192,12 @@ export function stopOnSignalOrStoreFailure(
     stopping = true;
     const started = Date.now();
     log.info('stopping', why);
-    setTimeout(() => process.exit(1), graceMs).unref();
+    setTimeout(() => {
+      log.error('shutdown: SNAPCAT_SHUTDOWN_GRACE ran out before the store was closed; exiting 1', {
+        graceMs,
+      });
+      process.exit(1);
+    }, graceMs).unref();
     const drainMs = Math.max(graceMs - 2000, graceMs / 2);
     const abandoned = new Promise<boolean>((resolve) => setTimeout(() => resolve(true), drainMs).unref());
     const drained = steps.drain().then(

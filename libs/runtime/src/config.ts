@@ -48,7 +48,8 @@ const EnvSchema = z.object({
   /** Before SNAPCAT_ROLE: `off` meant the API only. */
   SNAPCAT_WORKERS: z.enum(['on', 'off']).optional(),
   SNAPCAT_PROJECTOR: z.enum(['on', 'off']).default('on'),
-  SNAPCAT_SHUTDOWN_GRACE: IsoDuration.default('PT10S'),
+  // PT0S exited 1 at once on SIGTERM, before draining or closing the store and without a word (a walkthrough).
+  SNAPCAT_SHUTDOWN_GRACE: Interval.default('PT10S'),
   SNAPCAT_ON_FOREIGN_READ_MODEL: z.enum(['rebuild', 'refuse']).default('rebuild'),
   SNAPCAT_RETENTION_SWEEP: Interval.default('PT1M'),
   SNAPCAT_FLINK_POLL: Interval.default('PT5S'),

@@ -88,6 +88,7 @@ describe('configuration from the environment', () => {
       'SNAPCAT_FLINK_POLL',
       'SNAPCAT_WEBHOOK_TIMEOUT',
       'SNAPCAT_WEBHOOK_CHECKPOINT_EVERY',
+      'SNAPCAT_SHUTDOWN_GRACE',
     ]) {
       expect(() => loadConfig({ [name]: 'PT0S' })).toThrow(new RegExp(`${name}: must be longer than zero`));
       expect(() => loadConfig({ [name]: 'PT0.5S' })).not.toThrow();
