@@ -26,11 +26,12 @@ function readmeExamples(): { run: Example[]; setup: string[]; templates: string[
   const setup: string[] = [];
   const templates: string[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const fence = /^```(sh|graphql)\s*$/.exec(lines[i]!);
+    // A block may be indented under a list item (the Workers section's schedule): it runs all the same.
+    const fence = /^\s*```(sh|graphql)\s*$/.exec(lines[i]!);
     if (!fence) continue;
     const start = i + 1;
     const body: string[] = [];
-    while (lines[++i] !== '```') body.push(lines[i]!);
+    while (lines[++i]!.trim() !== '```') body.push(lines[i]!.trim());
     if (fence[1] === 'graphql') {
       // Operations one after another, each under a `# title` comment line.
       let current: { line: number; title: string; operation: string[] } | undefined;
@@ -88,6 +89,8 @@ describe("the README's examples, run in order against a started service", () => 
     expect(setup.length).toBeGreaterThan(0);
     expect(run.filter((e) => e.kind === 'sh').length).toBeGreaterThanOrEqual(10);
     expect(run.filter((e) => e.kind === 'graphql').length).toBeGreaterThanOrEqual(6);
+    // The savepoint schedule's example sits in a list item, its fence indented: it is run too.
+    expect(run.some((e) => e.kind === 'sh' && e.command.includes('/savepoint-schedule'))).toBe(true);
 
     const assignments: string[] = [];
     const failures: string[] = [];
