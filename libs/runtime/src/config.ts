@@ -293,6 +293,13 @@ export function isLoopbackRedisUrl(url: string): boolean {
   return parsed?.protocol === 'redis:' && ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
 }
 
+/** One refused variable; a list's entry by its place, counted from 1 (`SNAPCAT_WEBHOOK_RETRY_SCHEDULE.1` named the second). */
+function configIssueLine({ path: [name, index], message }: z.core.$ZodIssue): string {
+  return typeof index === 'number'
+    ? `  ${String(name)}: entry ${index + 1} of the comma-separated list: ${message}`
+    : `  ${String(name)}: ${message}`;
+}
+
 /**
  * Reads the configuration from the environment; a bad value is a ConfigError naming the variable.
  * `servesApi: false` for an entry point that never serves the API (the workers and projector processes):
@@ -305,7 +312,7 @@ export function loadConfig(
 ): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    const lines = parsed.error.issues.map(configIssueLine);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;

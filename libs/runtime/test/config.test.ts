@@ -228,6 +228,11 @@ describe('SNAPCAT_SECRET_KEY', () => {
       /file:\/\/host\/data: not a file:\/\/ URI of an absolute local path/,
     );
   });
+  it('a bad entry of a comma-separated list is named by its place, counted from 1', () => {
+    expect(() => loadConfig({ SNAPCAT_WEBHOOK_RETRY_SCHEDULE: 'PT0S,abc' })).toThrow(
+      /SNAPCAT_WEBHOOK_RETRY_SCHEDULE: entry 2 of the comma-separated list: must be an ISO-8601 duration/,
+    );
+  });
   it('SNAPCAT_CHECKPOINT_DIR and SNAPCAT_SAVEPOINT_DIR must lie in a storage root, or the start is refused', () => {
     const roots = { SNAPCAT_STORAGE_ROOTS: '/data/snapshots' };
     expect(loadConfig({ ...roots, SNAPCAT_CHECKPOINT_DIR: '/data/snapshots/cp' }).defaultCheckpointDir).toBe(
