@@ -218,7 +218,15 @@ function storageLocation(location: string): string {
 function storageConfig(
   e: z.infer<typeof EnvSchema>,
 ): Pick<Config, 'storageRoots' | 'defaultCheckpointDir' | 'defaultSavepointDir' | 'namespaceRoots'> {
-  const storageRoots = e.SNAPCAT_STORAGE_ROOTS.split(',').map((root) => storageLocation(root.trim()));
+  const storageRoots = e.SNAPCAT_STORAGE_ROOTS.split(',').map((root, index) => {
+    // An empty entry (a trailing comma) resolved to the working directory: a root the orphan sweep may delete in.
+    if (root.trim() === '') {
+      throw new ConfigError(
+        `invalid configuration:\n  SNAPCAT_STORAGE_ROOTS: entry ${index + 1} of the comma-separated list is empty`,
+      );
+    }
+    return storageLocation(root.trim());
+  });
   const firstRoot = storageRoots[0]!;
   const defaultCheckpointDir = storageLocation(e.SNAPCAT_CHECKPOINT_DIR ?? `${firstRoot}/checkpoints`);
   const defaultSavepointDir = storageLocation(e.SNAPCAT_SAVEPOINT_DIR ?? `${firstRoot}/savepoints`);
@@ -267,7 +275,10 @@ export function parseNamespaceRoots(
     if (!entry.includes('=') || locations === '') fail(`"${entry}" is not namespace=location[,location]`);
     if (!NAMESPACE_PATTERN.test(namespace)) fail(`${namespace} is not a namespace name`);
     if (roots[namespace]) fail(`namespace ${namespace} is given twice`);
-    roots[namespace] = locations.split(',').map((location) => storageLocation(location.trim()));
+    roots[namespace] = locations.split(',').map((location) => {
+      if (location.trim() === '') fail(`namespace ${namespace} names an empty location`);
+      return storageLocation(location.trim());
+    });
     for (const location of roots[namespace]) {
       const key = normaliseLocation(location);
       if (!storageRoots.some((root) => isWithin(key, normaliseLocation(root)))) {

@@ -228,6 +228,15 @@ describe('SNAPCAT_SECRET_KEY', () => {
       /file:\/\/host\/data: not a file:\/\/ URI of an absolute local path/,
     );
   });
+  it('an empty storage location (a trailing comma) is refused, not taken for the working directory', () => {
+    expect(() => loadConfig({ SNAPCAT_STORAGE_ROOTS: '/data/snapshots,' })).toThrow(
+      /SNAPCAT_STORAGE_ROOTS: entry 2 of the comma-separated list is empty/,
+    );
+    expect(() => loadConfig({ SNAPCAT_STORAGE_ROOTS: ' ,/data' })).toThrow(/entry 1 .* is empty/);
+    expect(() =>
+      loadConfig({ SNAPCAT_STORAGE_ROOTS: '/data', SNAPCAT_NAMESPACE_ROOTS: 'team-a=/data/a,' }),
+    ).toThrow(/SNAPCAT_NAMESPACE_ROOTS: namespace team-a names an empty location/);
+  });
   it('a bad entry of a comma-separated list is named by its place, counted from 1', () => {
     expect(() => loadConfig({ SNAPCAT_WEBHOOK_RETRY_SCHEDULE: 'PT0S,abc' })).toThrow(
       /SNAPCAT_WEBHOOK_RETRY_SCHEDULE: entry 2 of the comma-separated list: must be an ISO-8601 duration/,
