@@ -141,6 +141,14 @@ describe(`end to end: the service as a child process (${process.env.SNAPCAT_E2E_
       });
       expect(audit.stderr + audit.stdout).toContain('read model matches the log');
       expect(audit.status).toBe(0);
+      // Pointed at a prefix that holds no read model of this store (another Redis database, say): a difference.
+      const elsewhere = await runCli(['audit', 'verify'], {
+        SNAPCAT_EVENT_STORE: store.connection,
+        SNAPCAT_QUEUE_PREFIX: `${prefix}-elsewhere`,
+      });
+      expect(elsewhere.stdout).toContain('no read model of this event store in this Redis');
+      expect(elsewhere.stdout).toMatch(/\n1 difference\n$/);
+      expect(elsewhere.status).toBe(1);
     } else {
       // The memory store keeps nothing across a restart, and the service says so instead of inventing state.
       expect((await api.get(`/jobs/${JOB}`)).status).toBe(404);

@@ -200,7 +200,9 @@ async function auditVerify(store: Store, redis: Redis, prefix: string): Promise<
     );
   }
   process.stdout.write(
-    differences.length ? `${differences.length} differences\n` : 'read model matches the log\n',
+    differences.length
+      ? `${differences.length} difference${differences.length === 1 ? '' : 's'}\n`
+      : 'read model matches the log\n',
   );
   return differences.length ? 1 : 0;
 }
