@@ -214,6 +214,10 @@ function storageLocation(location: string): string {
   return resolve(location);
 }
 
+/** Whether a location lies inside one of the storage roots (both normalised). */
+const insideARoot = (location: string, storageRoots: readonly string[]): boolean =>
+  storageRoots.some((root) => isWithin(normaliseLocation(location), normaliseLocation(root)));
+
 /** Where snapshots live: the roots, the default directories, and each namespace's storage. */
 function storageConfig(
   e: z.infer<typeof EnvSchema>,
@@ -237,7 +241,7 @@ function storageConfig(
     ['SNAPCAT_CHECKPOINT_DIR', defaultCheckpointDir],
     ['SNAPCAT_SAVEPOINT_DIR', defaultSavepointDir],
   ] as const) {
-    if (!storageRoots.some((root) => isWithin(normaliseLocation(dir), normaliseLocation(root)))) {
+    if (!insideARoot(dir, storageRoots)) {
       throw new ConfigError(
         `invalid configuration:\n  ${variable}: ${dir} is not inside SNAPCAT_STORAGE_ROOTS (${storageRoots.join(', ')}); ` +
           'every directory snapcat names must lie in a root',
@@ -281,7 +285,7 @@ export function parseNamespaceRoots(
     });
     for (const location of roots[namespace]) {
       const key = normaliseLocation(location);
-      if (!storageRoots.some((root) => isWithin(key, normaliseLocation(root)))) {
+      if (!insideARoot(location, storageRoots)) {
         fail(`${location} (namespace ${namespace}) is not inside SNAPCAT_STORAGE_ROOTS`);
       }
       const overlap = claimed.find(
