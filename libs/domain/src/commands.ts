@@ -236,6 +236,11 @@ export const RecordFlinkCheckpoints = z.strictObject({
    * connector found gone from storage: Flink deleted them out of the history's sight (decision 0019).
    */
   deleted: z.array(z.number().int()).max(1000).optional(),
+  /**
+   * Flink's ids of checkpoints the mirror holds as pending, older than anything the history reports, whose
+   * `_metadata` the connector found in storage: Flink completed them out of the history's sight.
+   */
+  completed: z.array(z.number().int()).max(1000).optional(),
 });
 
 /** The outcome of a savepoint a managed job took in Flink (`GET /jobs/{jobid}/savepoints/{triggerid}`, R67). */

@@ -1421,6 +1421,7 @@ function mirrorFlinkCheckpoints(
   }
   const counts = { recorded: 0, completed: 0, failed: 0, discarded: 0 };
   recordFlinkRestore(decider, command.restored);
+  counts.completed += recordCompletedOutOfSight(decider, command);
   for (const report of command.checkpoints) {
     let id = decider.state.flinkCheckpoints.get(report.id);
     // Recorded, finished and compacted out of the state (decision 0035): nothing left to mirror.
@@ -1521,7 +1522,31 @@ function recordDeletedOutOfSight(decider: Decider, command: CommandOf<'RecordFli
   return discarded;
 }
 
-/** R68: a restore Flink reports for the first time; from another job's snapshot when the connector found one. */
+/**
+ * Decision 0019: the pending checkpoints the connector found completed (their `_metadata` written) after they
+ * left the history's sight: completed before the reports are, whose completions would abort them as subsumed
+ * while Flink retains them. Their count.
+ */
+function recordCompletedOutOfSight(decider: Decider, command: CommandOf<'RecordFlinkCheckpoints'>): number {
+  let completed = 0;
+  for (const flinkId of [...(command.completed ?? [])].sort((a, b) => a - b)) {
+    if (command.checkpoints.some((report) => report.id === flinkId)) continue; // the history says itself
+    const pending = decider.state.snapshots.get(decider.state.flinkCheckpoints.get(flinkId) ?? -1);
+    if (pending?.status !== 'PENDING' || pending.kind !== 'CHECKPOINT') continue;
+    complete(decider, pending);
+    completed += 1;
+  }
+  return completed;
+}
+
+/**
+ * R68: a restore Flink reports for the first time; from another job's snapshot when the connector found one.
+ * A checkpoint the mirror still holds as pending is completed first: Flink restores only a completed one
+ * (`CheckpointCoordinator.restoreLatestCheckpointedStateInternal` takes `CompletedCheckpointStore
+ * .getLatestCheckpoint()`), so it completed after the last poll read it, just before a JobManager failover
+ * whose new history never reports it. Left pending, the next completion aborted it as subsumed while Flink
+ * retained it.
+ */
 function recordFlinkRestore(
   decider: Decider,
   restored: CommandOf<'RecordFlinkCheckpoints'>['restored'],
@@ -1531,6 +1556,13 @@ function recordFlinkRestore(
   const snapshotId =
     (recorded !== undefined && decider.state.snapshots.has(recorded) ? recorded : undefined) ??
     (restored.externalPath === null ? undefined : snapshotAt(decider.state, restored.externalPath));
+  const pending = snapshotId === recorded ? decider.state.snapshots.get(snapshotId ?? -1) : undefined;
+  if (pending?.status === 'PENDING') {
+    complete(decider, pending, {
+      externalPath: restored.externalPath ?? pending.externalPath,
+      stateSize: pending.stateSize,
+    });
+  }
   // Its own snapshot is no other job's, whatever the connector found.
   const fromJobId =
     snapshotId === undefined && restored.fromJobId !== decider.state.jobId ? restored.fromJobId : undefined;

@@ -212,6 +212,12 @@ export function deletingSnapshot(registry: SharedStateRegistry, location: string
 }
 
 /** The directory a location lies in, normalised (`<checkpointDir>/<jobId>` of a `chk-N`). */
+/**
+ * Flink's metadata file in a snapshot's directory (`AbstractFsCheckpointStorageAccess.METADATA_FILE_NAME`),
+ * written when a checkpoint or savepoint completes (`PendingCheckpoint.finalizeCheckpoint`).
+ */
+export const FLINK_METADATA_FILE = '_metadata';
+
 export const parentOf = (location: string): string => normaliseLocation(location).replace(/\/[^/]*$/, '');
 
 /**

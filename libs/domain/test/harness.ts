@@ -83,7 +83,7 @@ export class Job {
   }
 
   /** Registers the job as managed through Flink (R67): no tasks, `MANAGED_SOURCE` as its source. */
-  registerManaged(numRetained = 1): this {
+  registerManaged(numRetained = 1, storage = { checkpointDir: '/data/chk', savepointDir: '/data/sp' }): this {
     this.run({
       type: 'ConfigureJob',
       name: 'managed',
@@ -98,7 +98,7 @@ export class Job {
         retention: 'NEVER_RETAIN_AFTER_TERMINATION',
         persistOnFailure: true,
       },
-      storage: { checkpointDir: '/data/chk', savepointDir: '/data/sp' },
+      storage,
     });
     return this;
   }

@@ -668,6 +668,35 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     expect(statistics.counts.restored).toBe(1);
   });
 
+  it('R68 a restore from a checkpoint the mirror holds as pending completes it (Flink restores completed ones only): the next completion does not abort it', () => {
+    const job = managed(3);
+    mirror(job, [report(1), report(2, { status: 'IN_PROGRESS', externalPath: null })]);
+    const pendingId = job.state.flinkCheckpoints.get(2)!;
+    expect(job.state.snapshots.get(pendingId)!.status).toBe('PENDING');
+    // A JobManager failover: the new history is empty, and reports the restore from checkpoint 2.
+    const restored = {
+      id: 2,
+      restoreTimestamp: T0 + 5000,
+      isSavepoint: false,
+      externalPath: `/data/chk/${JOB}/chk-2`,
+    };
+    const { events } = job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(3)], restored });
+    expect(events.map((e) => e.type)).toEqual([
+      'SnapshotCompleted',
+      'FlinkRestoreRecorded',
+      'SnapshotTriggered',
+      'SnapshotCompleted',
+    ]);
+    const two = job.state.snapshots.get(pendingId)!;
+    expect(two.status).toBe('COMPLETED');
+    expect(two.externalPath).toBe(`/data/chk/${JOB}/chk-2`);
+    expect(jobSummaryView(job.state).flinkRestore).toMatchObject({
+      flinkCheckpointId: 2,
+      snapshotId: pendingId,
+    });
+    expect(job.state.snapshots.get(job.state.flinkCheckpoints.get(3)!)!.status).toBe('COMPLETED');
+  });
+
   it('R68 Flink’s failure messages name their reason', () => {
     expect(failureReasonOf('Checkpoint expired before completing.')).toBe('CHECKPOINT_EXPIRED');
     expect(failureReasonOf('... CheckpointFailureReason IO_EXCEPTION ...')).toBe('IO_EXCEPTION');

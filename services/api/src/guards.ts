@@ -1,5 +1,10 @@
 import { LocationRefusedError, isRootClaimFile, type SnapshotStorage } from '@snapcat/storage';
-import { jobAreaOf, normaliseLocation, savepointJobPrefixOf } from '@snapcat/domain';
+import {
+  FLINK_METADATA_FILE as METADATA_FILE,
+  jobAreaOf,
+  normaliseLocation,
+  savepointJobPrefixOf,
+} from '@snapcat/domain';
 import { Problem } from './problem';
 
 /**
@@ -145,6 +150,3 @@ function notOneSnapshot(field: string, found: string): Problem {
     { field, rule: 'one-snapshot', message },
   ]);
 }
-
-/** Flink's metadata file in a snapshot's directory (`AbstractFsCheckpointStorageAccess.METADATA_FILE_NAME`). */
-const METADATA_FILE = '_metadata';

@@ -16,6 +16,7 @@ import {
   isTerminal,
   isWithin,
   normaliseLocation,
+  FLINK_METADATA_FILE,
   parentOf,
   pendingWhere,
   sizeDisposedByFlink,
@@ -381,48 +382,54 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
     restored?.externalPath && restored.restoreTimestamp > (state.flinkRestore?.restoredAt ?? -1)
       ? await restoredFromOtherJob(jobId, restored.externalPath, deps)
       : undefined;
-  const deleted = await deletedOutOfSight(state, checkpoints, deps);
+  const { deleted, completed } = await outOfSight(state, checkpoints, deps);
   const recorded = await execute(deps.bus, {
     type: 'RecordFlinkCheckpoints',
     jobId,
     checkpoints,
     ...(restored ? { restored: { ...restored, ...(fromJobId ? { fromJobId } : {}) } } : {}),
     ...(deleted.length > 0 ? { deleted } : {}),
+    ...(completed.length > 0 ? { completed } : {}),
   });
   return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
 }
 
 /**
- * How far below Flink's newest checkpoint id `deletedOutOfSight` looks: Flink retains no more unless its
+ * How far below Flink's newest checkpoint id `outOfSight` looks: Flink retains no more unless its
  * num-retained is about this high, and a previous run's retained checkpoint (which Flink never deletes) is
  * looked for at most this many times rather than at every completion for good.
  */
 const OUT_OF_SIGHT_IDS_LOOKED_AT = 100;
 
 /**
- * Decision 0019: the mirrored checkpoints Flink deleted out of its history's sight. Flink deletes the
+ * Decision 0019: the mirrored checkpoints whose end Flink's history never showed. Flink deletes the
  * checkpoints a completion subsumes (`CheckpointSubsumeHelper`, beyond num-retained); with num-retained at
  * least `web.checkpoints.history`, or after a JobManager failover (the new one's history starts empty), such
- * a checkpoint has left the history and is never reported `discarded`. So when the history shows a completion
- * not recorded yet, each completed checkpoint older than anything the history reports is looked for in
- * snapcat's storage roots: one with no file left is gone (Flink deletes asynchronously: one still being
- * deleted is found at the next completion). Retained ones (a previous run's, one restored from in NO_CLAIM)
- * are still there and stay. Where snapcat's storage does not show Flink's newest checkpoint (outside the
- * roots, another volume at the same path, a server that writes no files) nothing is said. Ids more than
- * OUT_OF_SIGHT_IDS_LOOKED_AT below the newest are not looked for (one listing each per completion).
+ * a checkpoint has left the history and is never reported `discarded`. Likewise one the mirror saw in progress
+ * may complete and leave the history between two polls (more completions than the history holds, a failover):
+ * the next recorded completion would abort it as subsumed while Flink retains it. So when the history shows a
+ * completion not recorded yet, each mirrored checkpoint older than anything the history reports is looked for
+ * in snapcat's storage roots: a completed one with no file left is `deleted` (Flink deletes asynchronously:
+ * one still being deleted is found at the next completion), a pending one whose `_metadata` is there is
+ * `completed` (Flink writes it when it finalises the checkpoint, `PendingCheckpoint.finalizeCheckpoint`).
+ * Retained ones (a previous run's, one restored from in NO_CLAIM) are still there and stay. Where snapcat's
+ * storage does not show Flink's newest checkpoint (outside the roots, another volume at the same path, a
+ * server that writes no files) nothing is said. Ids more than OUT_OF_SIGHT_IDS_LOOKED_AT below the newest are
+ * not looked for (one listing each per completion).
  */
-export async function deletedOutOfSight(
+export async function outOfSight(
   state: JobState,
   reports: readonly FlinkCheckpointReport[],
   deps: Pick<FlinkConnectorDeps, 'storage'>,
-): Promise<number[]> {
+): Promise<{ deleted: number[]; completed: number[] }> {
+  const found = { deleted: [] as number[], completed: [] as number[] };
   const recordedAs = (flinkId: number) => state.snapshots.get(state.flinkCheckpoints.get(flinkId) ?? -1);
   const completed = reports.filter((c) => c.status === 'COMPLETED');
   // A completion not recorded yet (new, or recorded in progress): not one recorded discarded since, nor
   // one compacted out of the state, which every later poll of the same history would report again.
   const isNew = (c: FlinkCheckpointReport) =>
     c.id > state.flinkCheckpointFloor && [undefined, 'PENDING'].includes(recordedAs(c.id)?.status);
-  if (!completed.some(isNew)) return [];
+  if (!completed.some(isNew)) return found;
   const ids = reports.map((c) => c.id);
   const [oldestReported, lowest] = [Math.min(...ids), Math.max(...ids) - OUT_OF_SIGHT_IDS_LOOKED_AT];
   // Only a storage that shows Flink's newest checkpoint is the one Flink writes to (not another volume
@@ -431,21 +438,25 @@ export async function deletedOutOfSight(
   const newest = completed
     .filter((c) => !c.isSavepoint && !c.discarded && c.externalPath)
     .at(-1)?.externalPath;
-  if (!newest) return [];
+  if (!newest) return found;
   const beside = parentOf(newest);
   const candidates = [...state.flinkCheckpoints.keys()].filter((flinkId) => {
     const snapshot = recordedAs(flinkId);
     if (flinkId >= oldestReported || flinkId < lowest || snapshot?.kind !== 'CHECKPOINT') return false;
-    if (snapshot.status !== 'COMPLETED' || snapshot.discard || !snapshot.externallyAddressable) return false;
+    const unfinished = snapshot.status === 'PENDING';
+    if (!unfinished && (snapshot.status !== 'COMPLETED' || snapshot.discard)) return false;
+    if (!snapshot.externallyAddressable) return false;
     return parentOf(snapshot.externalPath) === beside;
   });
-  if (candidates.length === 0 || (await storageShows(newest, deps)) !== 'files') return [];
-  const gone: number[] = [];
+  if (candidates.length === 0 || (await storageShows(newest, deps)) !== 'files') return found;
   for (const flinkId of candidates) {
-    const path = recordedAs(flinkId)!.externalPath;
-    if ((await storageShows(path, deps)) === 'nothing') gone.push(flinkId);
+    const { externalPath, status } = recordedAs(flinkId)!;
+    if (status === 'PENDING') {
+      const metadata = `${externalPath.replace(/\/+$/, '')}/${FLINK_METADATA_FILE}`;
+      if ((await storageShows(metadata, deps)) === 'files') found.completed.push(flinkId);
+    } else if ((await storageShows(externalPath, deps)) === 'nothing') found.deleted.push(flinkId);
   }
-  return gone;
+  return found;
 }
 
 /**
@@ -478,7 +489,7 @@ async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {
  * the storage failed). A savepoint disposal has no trigger id of the caller's: when the worker died between
  * asking Flink and noting the answer, the next attempt asks again, and Flink fails that one for a savepoint
  * already deleted: nothing there means the first disposal did it. A checkpoint Flink deleted out of its
- * history's sight shows nothing too (`deletedOutOfSight`).
+ * history's sight shows nothing too (`outOfSight`).
  */
 async function storageShows(
   path: string,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FlinkCheckpointReport } from '@snapcat/domain';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import { JOB, Job, T0 } from '../../../libs/domain/test/harness';
-import { deletedOutOfSight, idsWentBack } from '../src/flink';
+import { idsWentBack, outOfSight } from '../src/flink';
 
 // Decision 0019: which mirrored checkpoints the connector tells the catalogue Flink deleted out of its
 // history's sight, on a real local storage (the adapter's own listing, not a stand-in).
@@ -14,6 +14,8 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
+const deletedOutOfSight = async (...args: Parameters<typeof outOfSight>) =>
+  (await outOfSight(...args)).deleted;
 const directoryOf = (id: number) => join(root, JOB, `chk-${id}`);
 const report = (id: number): FlinkCheckpointReport => ({
   id,
@@ -101,6 +103,45 @@ describe('checkpoints Flink deleted after they left its history (decision 0019)'
     const state = mirrored(1, 150, 200);
     written(200, 201);
     expect(await deletedOutOfSight(state, [report(200), report(201)], { storage: storage() })).toEqual([150]);
+  });
+});
+
+describe('checkpoints the mirror saw in progress that Flink completed after they left its history', () => {
+  const storage = () => new LocalSnapshotStorage([root]);
+
+  it('at a completion not recorded yet, a pending one older than the history whose _metadata is there is completed; one without it (aborted, or still being written) is not', async () => {
+    // Flink reports no path of a checkpoint in progress: the mirror records it where the job's checkpoints go.
+    const job = new Job().registerManaged(3, { checkpointDir: root, savepointDir: join(root, 'sp') });
+    const inProgress = (id: number) => ({
+      ...report(id),
+      status: 'IN_PROGRESS' as const,
+      externalPath: null,
+    });
+    job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(1), inProgress(2), inProgress(3)] });
+    written(2, 11, 12);
+    mkdirSync(directoryOf(3), { recursive: true });
+    writeFileSync(join(directoryOf(3), 'task-state'), 'x'); // a task's upload, no _metadata: not completed
+    const history = [report(11), report(12)];
+    expect(await outOfSight(job.state, history, { storage: storage() })).toEqual({
+      deleted: [1],
+      completed: [2],
+    });
+    // Recorded: 2 completes before 11 and 12 do, which abort only 3 (Flink retains 2: no abort of it).
+    const { events } = job.run({
+      type: 'RecordFlinkCheckpoints',
+      checkpoints: history,
+      completed: [2],
+      deleted: [1],
+    });
+    const statusOf = (flinkId: number) =>
+      job.state.snapshots.get(job.state.flinkCheckpoints.get(flinkId)!)!.status;
+    expect([2, 3, 11, 12].map(statusOf)).toEqual(['COMPLETED', 'FAILED', 'COMPLETED', 'COMPLETED']);
+    expect(events.filter((e) => e.type === 'SnapshotCompleted')).toHaveLength(3);
+    // Without a new completion in the history, nothing is looked up.
+    expect(await outOfSight(job.state, history, { storage: storage() })).toEqual({
+      deleted: [],
+      completed: [],
+    });
   });
 });
 
