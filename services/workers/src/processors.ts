@@ -329,13 +329,13 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
     let bytes = orders.bytes;
     if (bytes === undefined) {
       bytes = await storage.measure(request);
-      await job.updateData({ ...orders, bytes });
+      await onQueue(job.updateData({ ...orders, bytes }));
     }
     await storage.remove(request);
     await execute(bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: bytes });
     return { bytes };
   } catch (error) {
-    if (error instanceof DelayedError) throw error;
+    if (error instanceof DelayedError || error instanceof QueueJobLostError) throw error;
     const refused = error instanceof LocationRefusedError;
     await execute(bus, {
       type: 'RecordDiscardFailed',
@@ -348,6 +348,24 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
     throw error;
   }
 }
+
+/**
+ * The queue failed to note something on a job the worker holds (its keys gone under it: a FLUSHDB, a Redis
+ * restarted empty). The queue's failure, not the storage's: no discard failure is recorded for it (one was,
+ * with BullMQ's "Missing key for job"); the store still says the discard is requested, and the process
+ * manager's reconcile queues it again.
+ */
+class QueueJobLostError extends Error {
+  constructor(cause: unknown) {
+    super(`the queue lost the job being processed: ${(cause as Error).message}`);
+    this.name = 'QueueJobLostError';
+  }
+}
+
+const onQueue = <T>(call: Promise<T>): Promise<T> =>
+  call.catch((error: unknown) => {
+    throw new QueueJobLostError(error);
+  });
 
 /**
  * What a deletion (a discard, a stray cleanup) keeps that the job's registry cannot know of (decision 0043):
@@ -447,7 +465,7 @@ async function ownersKnown<T>(
       waitingSaidAt = Date.now();
       log.warn('deletions wait for the read model', { reason: error.message });
     }
-    await job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token);
+    await onQueue(job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token));
     throw new DelayedError();
   }
 }
