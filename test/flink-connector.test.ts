@@ -373,6 +373,24 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       await sleep(1_000); // five poll intervals: an ended job is not polled
       expect(reads()).toBe(read);
     }
+    // A job its clients reported until now, given its source once Flink has ended it: ended in the same
+    // command, never polled, its history read once all the same.
+    const adopted = newJobId();
+    expect((await api.put(`/jobs/${adopted}`, { tasks: ['a'], storage })).status).toBe(201);
+    flink.addJob(adopted, { ...storage, externalizedRetention: 'RETAIN_ON_CANCELLATION' });
+    const lastCheckpoint = await flink.checkpointNow(adopted);
+    flink.setJobState(adopted, 'FINISHED');
+    const given = await api.put(`/jobs/${adopted}`, { source: { type: 'flink', cluster: 'local' }, storage });
+    expect(given.status).toBe(200);
+    expect((await api.get(`/jobs/${adopted}`)).body.status).toBe('FINISHED');
+    await until(
+      async () =>
+        (await snapshots(adopted)).find(
+          (s) => s.flinkCheckpointId === lastCheckpoint && s.status === 'COMPLETED',
+        ),
+      15_000,
+      'the adopted job’s last checkpoint catalogued',
+    );
     // A job Flink does not know (not submitted yet) is registered as before: RUNNING, the status poll follows.
     const unknown = newJobId();
     const registered = await api.put(`/jobs/${unknown}`, {

@@ -102,6 +102,7 @@ export function obligations(state: JobState): Obligation[] {
 /** Whether `obligationsOfEvent` needs to know if the job is managed: the live path loads the job only then. */
 export function asksWhetherManaged(event: Event): boolean {
   if (event.type === 'SnapshotDiscardRequested' || event.type === 'StrayAcknowledgementReceived') return true;
+  if (event.type === 'JobStatusChanged') return isTerminal(event.to);
   return event.type === 'SnapshotTriggered' && takenInFlink(triggered(event));
 }
 
@@ -129,7 +130,10 @@ export function obligationsOfEvent(event: Event, managed = false): ObligationCha
     case 'JobReconfigured':
       return event.source ? owe({ kind: 'mirror', cluster: event.source.cluster }) : none;
     case 'JobStatusChanged':
-      return isTerminal(event.to) ? { owed: [], ended: ['mirror'] } : none;
+      // A managed job's end stops its poll; its history is read once more, as a job registered ended has it
+      // read: one given a source as Flink reports it ended (the same command) was never polled.
+      if (!isTerminal(event.to)) return none;
+      return { owed: managed ? [{ kind: 'lastMirror' }] : [], ended: ['mirror'] };
     case 'SnapshotTriggered': {
       const { snapshotId } = event;
       const timeout: Obligation = { kind: 'timeout', snapshotId, deadline: Date.parse(event.deadline) };

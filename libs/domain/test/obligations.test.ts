@@ -15,7 +15,7 @@ import {
   type Event,
   type JobState,
 } from '../src';
-import { JOB, Job, T0 } from './harness';
+import { JOB, Job, MANAGED_SOURCE, T0 } from './harness';
 import { history, runHistory } from './histories';
 import { propertyRuns } from './property-runs';
 
@@ -153,6 +153,30 @@ describe('obligationsOfEvent: what one event adds (the live path)', () => {
       expect(keys(fold(initialState(JOB), [ended]))).toEqual(['retention']);
     }
     expect(obligationsOfEvent(managed().log[0]!).owed.map(obligationKey)).toEqual(['retention', 'mirror']);
+  });
+
+  it('R67 a managed job’s end owes one more read of its history; a job given a source as Flink reports it ended (one command) gets it, an unmanaged job’s end owes nothing', () => {
+    const job = new Job().register();
+    const before = job.log.length;
+    const { checkpointing, storage } = job.state;
+    job.run({
+      type: 'ConfigureJob',
+      name: 'job',
+      tasks: [],
+      checkpointing,
+      storage,
+      source: MANAGED_SOURCE,
+      status: 'FINISHED',
+    });
+    const events = job.log.slice(before);
+    expect(events.map((e) => e.type)).toEqual(['JobReconfigured', 'JobStatusChanged']);
+    const changes = events.map((e) => obligationsOfEvent(e, asksWhetherManaged(e)));
+    expect(changes.flatMap((c) => c.owed.map(obligationKey))).toEqual(['mirror', 'lastMirror']);
+    expect(changes.flatMap((c) => c.ended)).toEqual(['mirror']);
+    const unmanaged = new Job().register();
+    unmanaged.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
+    const ended = unmanaged.log.at(-1)!;
+    expect(obligationsOfEvent(ended, false)).toEqual({ owed: [], ended: ['mirror'] });
   });
 
   it('a managed job’s discard is a disposal only where the decider gave it a location', () => {
