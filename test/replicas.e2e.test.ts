@@ -16,14 +16,18 @@ import { e2eStore } from './support/stores';
 import { until } from './support/wait';
 
 /**
- * Acks over the whole run; SNAPCAT_REPLICA_ACKS scales it (the issue's scenario is 20,000). On the ESDB
- * protocol test server, a JavaScript gRPC server inside the test's own process, 20,000 took 600-900 s of a
- * 20-minute suite budget on two cores; 4,000 keep the same kills at 40% and the same checks (on a slower
- * machine 6,000 took 352 s of an 1,124-s suite beside the SQLite run of this file; 4,000 alone, 77 s).
+ * Acks over the whole run; SNAPCAT_REPLICA_ACKS sets it for every setup. The issue's scenario (issue 17),
+ * 20,000 on the SQLite store and one Redis, runs as it is; the Redis Cluster takes 6,000 with the same kills at
+ * 40% and the same checks (20,000 there too took 95-147 s of a suite that must stay under 20 minutes on two
+ * cores). On the ESDB protocol test server, a JavaScript gRPC server inside the test's own process, 20,000
+ * took 600-900 s; 4,000 there (on a slower machine 6,000 took 352 s of an 1,124-s suite beside the SQLite
+ * run of this file; 4,000 alone, 77 s).
  */
-const ACKS = Number(
-  process.env.SNAPCAT_REPLICA_ACKS ?? (process.env.SNAPCAT_E2E_STORE === 'esdb' ? 4_000 : 20_000),
-);
+const acksFor = (redis: string) =>
+  Number(
+    process.env.SNAPCAT_REPLICA_ACKS ??
+      (process.env.SNAPCAT_E2E_STORE === 'esdb' ? 4_000 : redis === 'one Redis' ? 20_000 : 6_000),
+  );
 const JOBS = 20;
 const TASKS = ['t1', 't2', 't3', 't4', 't5'];
 
@@ -47,7 +51,8 @@ const redisSetups: [string, () => Promise<Redis>][] = [
 // time stays within budget, and the store and the Redis that differ most from the defaults meet there.
 describe.each(process.env.SNAPCAT_E2E_STORE === 'esdb' ? redisSetups.slice(1) : redisSetups)(
   '3 API and 2 worker processes on one store and %s',
-  (_name, openRedis) => {
+  (name, openRedis) => {
+    const ACKS = acksFor(name);
     let dir: string;
     let store: Awaited<ReturnType<typeof e2eStore>>;
     let redis: Redis;

@@ -86,13 +86,15 @@ export async function foldLog(
 
 /**
  * Rebuilds the read model from the log into a fresh key space, then switches `current` to it (projectors
- * follow within a second) and deletes the old one. Returns what it did and how fast.
+ * follow within a second) and deletes the old one, `oldSpaceGraceMs` later (0 where no reader runs).
+ * Returns what it did and how fast.
  */
 export async function rebuildReadModel(
   store: EventStore,
   redis: Redis,
   prefix: string,
   onPage?: (events: number, position: Position) => void,
+  oldSpaceGraceMs = OLD_SPACE_GRACE_MS,
 ) {
   const keys = new ReadModelKeys(prefix);
   const started = process.hrtime.bigint();
@@ -123,7 +125,7 @@ export async function rebuildReadModel(
   await redis.set(keys.current, String(version));
   // Readers and projectors look `current` up once a second: the old space stays until they moved on.
   if (oldVersion > 0) {
-    await new Promise((resolve) => setTimeout(resolve, OLD_SPACE_GRACE_MS));
+    await new Promise((resolve) => setTimeout(resolve, oldSpaceGraceMs));
     await deleteSpace(redis, keys.space(oldVersion).ns);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

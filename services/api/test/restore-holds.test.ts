@@ -50,6 +50,9 @@ async function complete(http: ReturnType<typeof request>, kind: 'CHECKPOINT' | '
   return snapshotId;
 }
 
+/** No projector or reader runs beside these fixtures: a rebuild deletes the old key space at once. */
+const NO_READER = 0;
+
 /** The job's events as the REST history gives them, each its type and data in one object. */
 async function historyOf(http: ReturnType<typeof request>, jobId: string) {
   const res = await http.get(`${BASE}/jobs/${jobId}/events`).set(as('admin')).expect(200);
@@ -254,7 +257,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
     savepoint = { snapshotId, externalPath: got.body.externalPath };
     mkdirSync(savepoint.externalPath, { recursive: true });
     writeFileSync(join(savepoint.externalPath, '_metadata'), 'x');
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
   });
   afterEach(async () => {
     await fx.close();
@@ -281,7 +284,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect((await typesOf(A)).find((e) => e.type === 'SnapshotHeld')).toMatchObject({ holderJobId: B });
     expect((await typesOf(A_TWIN)).map((e) => e.type)).toEqual(['JobRegistered']);
     // The read model's view names the holder too (what GraphQL and the console show).
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     expect((await new ReadModel(redis, prefix).snapshot(A, savepoint.snapshotId))?.heldBy).toEqual([B]);
   });
 
@@ -299,7 +302,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
   const bRestoredFromACheckpoint = async (redisMeanwhile: 'reachable' | 'unreachable') => {
     const checkpoint = await complete(http, 'CHECKPOINT');
     const { body } = await http.get(`${BASE}/jobs/${A}/snapshots/${checkpoint}`).set(as('admin')).expect(200);
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     const restored = await http
       .post(`${BASE}/jobs/${B}/restores`)
       .set(as('admin'))
@@ -311,7 +314,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
       .set(as('admin'))
       .send({ kind: 'CHECKPOINT' })
       .expect(202);
-    if (reachable) await rebuildReadModel(fx.store, redis, prefix);
+    if (reachable) await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     return triggered.body.snapshotId as number;
   };
 
@@ -395,7 +398,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
     };
     const checkpointInProgress = await pendingOf('CHECKPOINT');
     const savepointInProgress = await pendingOf('SAVEPOINT');
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     for (const { path } of [savepointInProgress, checkpointInProgress]) {
       const restored = await http
         .post(`${BASE}/jobs/${B}/restores`)
@@ -417,7 +420,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
       'another-jobs-snapshot',
     );
     const own = await http.post(`${BASE}/jobs/${B}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' });
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     const ack = await http
       .post(`${BASE}/jobs/${B}/snapshots/${own.body.snapshotId}/acks`)
       .set(as('admin'))
@@ -437,7 +440,7 @@ describe('restores from another job’s savepoint by its path alone', () => {
       externalPath: savepoint.externalPath,
       kind: 'SAVEPOINT',
     });
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     expectProblem(await restoreB(), 409, 'body.externalPath', 'one-owner');
     expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered']);
   });
@@ -465,7 +468,7 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     http = request(fx.app);
     await registerJobs(http, 'default');
     // Imports look the directory's owner up too (a second import would be deleted under the first).
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     nightly = join(fx.dir, 'imports', 'nightly');
     mkdirSync(nightly, { recursive: true });
     writeFileSync(join(nightly, '_metadata'), 'x');
@@ -478,13 +481,13 @@ describe('restores from another job’s imported snapshot by its path alone', ()
       .send({ externalPath: `file://${nightly}/`, kind: 'SAVEPOINT' })
       .expect(201);
     imported = res.body.snapshotId as number;
-    await rebuildReadModel(fx.store, redis, prefix); // as a projector would have shown it
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER); // as a projector would have shown it
     await http
       .post(`${BASE}/jobs/${OTHER_TEAM_JOB}/snapshots/import`)
       .set(as('admin'))
       .send({ externalPath: `${nightly}-2`, kind: 'SAVEPOINT' })
       .expect(201);
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
   });
   afterEach(async () => {
     await fx.close();
@@ -517,7 +520,7 @@ describe('restores from another job’s imported snapshot by its path alone', ()
       .set(as('team'))
       .send({ namespace: 'team', tasks: ['t'] })
       .expect(201);
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     // The other team's import, and a place inside it: the 400 named the import's directory.
     for (const place of [`${nightly}-2`, join(`${nightly}-2`, 'a', 'b')]) {
       const trigger = () => http.post(`${BASE}/jobs/${teamJob}/snapshots`).set(as('team'));
@@ -644,7 +647,7 @@ describe('restores from another job’s imported snapshot by its path alone', ()
       .send({ kind: 'CHECKPOINT' })
       .expect(202);
     const snapshotId = trigger.body.snapshotId as number;
-    await rebuildReadModel(fx.store, redis, prefix); // as a projector would have shown it
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER); // as a projector would have shown it
     const ack = () =>
       http
         .post(`${BASE}/jobs/${B}/snapshots/${snapshotId}/acks`)
@@ -654,7 +657,7 @@ describe('restores from another job’s imported snapshot by its path alone', ()
     expectProblem(refused, 409, 'body.stateHandles[0].path', 'restore-recorded');
     expect(refused.body.detail).toContain(`job ${A}`);
     expect((await restoreB()).status).toBe(201);
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     expect((await ack()).status).toBe(200);
   });
 
@@ -668,7 +671,7 @@ describe('restores from another job’s imported snapshot by its path alone', ()
       .set(as('admin'))
       .send({ externalPath: chk, kind: 'CHECKPOINT' })
       .expect(201);
-    await rebuildReadModel(fx.store, redis, prefix);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
     expectProblem(
       await http
         .post(`${BASE}/jobs/${B}/snapshots/import`)
