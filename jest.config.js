@@ -28,6 +28,7 @@ const common = {
 module.exports = {
   testTimeout: 60000,
   maxWorkers: 2,
+  globalSetup: '<rootDir>/test/support/build-once.js',
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
     {

@@ -31,14 +31,14 @@ export const npmStartEnv = (): Record<string, string> => ({
 /**
  * Starts snapcat as a child process, as `npm start` does (API and workers), and waits until it is up.
  * `entry` picks `services/workers/src/main.ts` for a workers-only process; `nodeFlags` go to its node.
- * From the sources through tsx, or with `compiled` the entry's compiled build, run as `npm start` runs it
- * (the caller makes sure the build is current: `node tools/build/start.mjs`).
+ * The entry's compiled build, run as `npm start` runs it (jest's globalSetup, test/support/build-once.js, made
+ * it current), or with `compiled: false` from the sources through tsx.
  */
 export async function startService(
   env: Record<string, string>,
   entry = 'services/server/src/main.ts',
   nodeFlags: string[] = [],
-  { compiled = false }: { compiled?: boolean } = {},
+  { compiled = true }: { compiled?: boolean } = {},
 ): Promise<RunningService> {
   // A prefix this helper made up is its to clean when the service stops; a given one is the caller's.
   const ownPrefix = env.SNAPCAT_QUEUE_PREFIX === undefined ? testPrefix('svc') : undefined;
