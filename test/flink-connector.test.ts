@@ -592,6 +592,53 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     for (const flinkId of beforeFailover) expect(await statusOf(flinkId)).toBe('DISCARDED');
   }, 90_000);
 
+  it('a status the overview says changed before the newest checkpoint Flink triggered (a stale read) is not recorded (it would abort what is pending); one that changed after is', async () => {
+    const jobId = await managedJob();
+    flink.holdCheckpoints(jobId, true);
+    const first = await flink.checkpointNow(jobId);
+    await until(
+      async () => ((await snapshots(jobId)).some((s) => s.flinkCheckpointId === first) ? true : undefined),
+      10_000,
+      'the checkpoint mirrored',
+    );
+    // The overview as read just before the job ran again after a restart: RESTARTING, changed a minute ago.
+    type Overview = { jobs: { jid: string }[] };
+    const overviewSaying = (lastModification: () => number) => (body: unknown) => ({
+      ...(body as Overview),
+      jobs: (body as Overview).jobs.map((job) =>
+        job.jid === jobId ? { ...job, state: 'RESTARTING', 'last-modification': lastModification() } : job,
+      ),
+    });
+    flink.reshapeAnswers(
+      'getJobsOverview',
+      overviewSaying(() => Date.now() - 60_000),
+    );
+    try {
+      const polled = flink.requests.filter((r) => r.operationId === 'getJobsOverview').length;
+      await until(
+        async () =>
+          flink.requests.filter((r) => r.operationId === 'getJobsOverview').length >= polled + 3
+            ? true
+            : undefined,
+        10_000,
+        'three status polls',
+      );
+      expect((await api.get(`/jobs/${jobId}`)).body.status).toBe('RUNNING');
+      // A RESTARTING after the newest checkpoint is the job's: recorded.
+      flink.reshapeAnswers(
+        'getJobsOverview',
+        overviewSaying(() => Date.now()),
+      );
+      await until(
+        async () => ((await api.get(`/jobs/${jobId}`)).body.status === 'RESTARTING' ? true : undefined),
+        10_000,
+        'RESTARTING recorded',
+      );
+    } finally {
+      flink.reshapeAnswers('getJobsOverview', undefined);
+    }
+  }, 60_000);
+
   it('a job run again under the same JobID with its checkpoint ids from 1 (no HA) stops the mirror, said once: the earlier run’s checkpoints are not taken for the new run’s', async () => {
     const jobId = await managedJob(undefined, 'RETAIN_ON_CANCELLATION', 10, { numRetained: 2 });
     flink.holdCheckpoints(jobId, true); // only the checkpoints taken here

@@ -983,7 +983,8 @@ export class FlinkTestServer {
       'start-time': job.startTime,
       'end-time': job.endTime,
       duration: (job.endTime > 0 ? job.endTime : now) - job.startTime,
-      'last-modification': now,
+      // Flink's is the latest task state change (JobDetails.createDetailsForJob): here, the job's.
+      'last-modification': Math.max(job.startTime, ...Object.values(job.timestamps)),
       tasks: { total: job.parallelism, running: job.state === 'RUNNING' ? job.parallelism : 0 },
     };
   }

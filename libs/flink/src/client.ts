@@ -41,6 +41,11 @@ export interface FlinkJob {
   jobId: string;
   name: string;
   state: FlinkJobStatus;
+  /**
+   * When the job or one of its tasks last changed state, by the JobManager's clock (`last-modification`:
+   * `JobDetails.createDetailsForJob` takes the latest task state timestamp, or the end). Absent when not said.
+   */
+  lastModification?: number;
 }
 
 export interface FlinkCheckpoint {
@@ -219,8 +224,18 @@ const restoredSchema = z
   }));
 
 const jobSchema = z
-  .object({ jid: z.string(), name: z.string().default(''), state: z.enum(FLINK_JOB_STATUSES) })
-  .transform((j): FlinkJob => ({ jobId: j.jid, name: j.name, state: j.state }));
+  .object({
+    jid: z.string(),
+    name: z.string().default(''),
+    state: z.enum(FLINK_JOB_STATUSES),
+    'last-modification': z.number().int().positive().optional().catch(undefined),
+  })
+  .transform((j): FlinkJob => ({
+    jobId: j.jid,
+    name: j.name,
+    state: j.state,
+    ...(j['last-modification'] !== undefined ? { lastModification: j['last-modification'] } : {}),
+  }));
 
 // Every job of the cluster, not only snapcat's: one in a state this client cannot read is left out.
 const jobsOverviewSchema = z.object({ jobs: eachReadable(jobSchema) }).transform((o) => o.jobs.items);

@@ -89,7 +89,24 @@ describe('FlinkRestClient against the Flink test server', () => {
 
     expect(await flink.job(JOB)).toEqual({ jobId: JOB, name: 'orders', state: 'RUNNING' });
     // Every job's status in one request: what the connector polls once per cluster.
-    expect(await flink.jobsOverview()).toContainEqual({ jobId: JOB, name: 'orders', state: 'RUNNING' });
+    const overview = await flink.jobsOverview();
+    expect(overview).toContainEqual({
+      jobId: JOB,
+      name: 'orders',
+      state: 'RUNNING',
+      lastModification: expect.any(Number),
+    });
+    // When the job last changed state, by the JobManager's clock; a value that is none is left out.
+    expect(overview.find((j) => j.jobId === JOB)!.lastModification).toBeLessThanOrEqual(Date.now());
+    server.reshapeAnswers('getJobsOverview', (body) => ({
+      jobs: (body as { jobs: object[] }).jobs.map((j) => ({ ...j, 'last-modification': -1 })),
+    }));
+    expect((await flink.jobsOverview()).find((j) => j.jobId === JOB)).toEqual({
+      jobId: JOB,
+      name: 'orders',
+      state: 'RUNNING',
+    });
+    server.reshapeAnswers('getJobsOverview', undefined);
 
     const stats = await flink.checkpoints(JOB);
     expect(stats.counts).toEqual({ restored: 0, total: 2, inProgress: 0, completed: 1, failed: 1 });

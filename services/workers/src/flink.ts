@@ -38,6 +38,7 @@ import {
   FlinkError,
   type FlinkCheckpoint,
   type FlinkCheckpoints,
+  type FlinkJob,
   type FlinkOperationStatus,
   type FlinkRestClient,
 } from '@snapcat/flink';
@@ -391,7 +392,8 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
     ...(deleted.length > 0 ? { deleted } : {}),
     ...(completed.length > 0 ? { completed } : {}),
   });
-  return { reported: checkpoints.length, ...(recorded?.reply ?? {}) };
+  const newestTriggeredAt = Math.max(0, ...checkpoints.map((c) => c.triggerTimestamp));
+  return { reported: checkpoints.length, newestTriggeredAt, ...(recorded?.reply ?? {}) };
 }
 
 /**
@@ -553,10 +555,10 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
   const jobIds = await deps.redis.smembers(clusterJobsKey(deps.keyPrefix, cluster));
   if (jobIds.length === 0) return { jobs: 0 };
   const api = await deps.apis(cluster);
-  const statuses = new Map((await api.jobsOverview()).map((job) => [job.jobId, job.state]));
+  const overview = new Map((await api.jobsOverview()).map((job) => [job.jobId, job]));
   let changed = 0;
   for (const jobId of jobIds) {
-    const status = statuses.get(jobId);
+    const status = overview.get(jobId)?.state;
     const current = await deps.bus.loadUnlessDeleted(jobId);
     if (!current) {
       await deps.redis.srem(clusterJobsKey(deps.keyPrefix, cluster), jobId);
@@ -579,7 +581,8 @@ async function followStatuses({ cluster }: StatusJob, deps: FlinkConnectorDeps) 
     // answer (it comes within a status poll, or the savepoint expires at its deadline); R66 then finishes a
     // stopped job itself. A savepoint Flink aborts because the job failed over is answered FAILED.
     if (followingSavepoint(current)) continue;
-    if (!(await mirroredFirst(jobId, deps))) continue;
+    const mirrored = await mirroredFirst(jobId, deps);
+    if (!mirrored || overviewOlderThanHistory(overview.get(jobId)!, mirrored)) continue;
     if (await execute(deps.bus, { type: 'ChangeJobStatus', jobId, status })) changed += 1;
   }
   return { jobs: jobIds.length, changed };
@@ -623,11 +626,14 @@ async function retryOnceAnswered(state: JobState, { queue }: Pick<FlinkConnector
  * status waits for the next poll, for a minute at most: a history Flink never answers must not freeze the
  * status (recorded then, said as an error).
  */
-async function mirroredFirst(jobId: string, deps: FlinkConnectorDeps): Promise<boolean> {
+async function mirroredFirst(
+  jobId: string,
+  deps: FlinkConnectorDeps,
+): Promise<{ newestTriggeredAt?: number } | false> {
   try {
-    await mirror({ jobId }, deps);
+    const mirrored = await mirror({ jobId }, deps);
     historyUnreadableSince.delete(jobId);
-    return true;
+    return 'newestTriggeredAt' in mirrored ? { newestTriggeredAt: mirrored.newestTriggeredAt } : {};
   } catch (error) {
     const since = historyUnreadableSince.get(jobId) ?? Date.now();
     historyUnreadableSince.set(jobId, since);
@@ -644,8 +650,21 @@ async function mirroredFirst(jobId: string, deps: FlinkConnectorDeps): Promise<b
       'flink job status recorded without its checkpoint history, unreadable for a minute',
       fields,
     );
-    return true;
+    return {};
   }
+}
+
+/**
+ * Whether the history, read after the overview, shows a checkpoint Flink triggered after the job's last state
+ * change (`last-modification`, both by the JobManager's clock): the job ran again since the overview's status
+ * (Flink triggers checkpoints only while its tasks run), which is then no longer the job's. A RESTARTING read
+ * just before the job ran again and took a checkpoint, recorded after the history read had recorded that
+ * checkpoint pending, aborted it (R45) though Flink completed and retained it (a CI run). The next poll
+ * reads the status afresh. Never for RUNNING, nor where Flink did not say when the job last changed.
+ */
+function overviewOlderThanHistory(job: FlinkJob, mirrored: { newestTriggeredAt?: number }): boolean {
+  if (job.state === 'RUNNING' || job.lastModification === undefined) return false;
+  return (mirrored.newestTriggeredAt ?? 0) > job.lastModification;
 }
 /** Since when each job's history could not be read before a status change (per process). */
 const historyUnreadableSince = new Map<string, number>();
