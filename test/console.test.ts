@@ -443,6 +443,7 @@ describe('the web console in a real browser (offline), against a running snapcat
 
   it('with a read-only token no action is offered, on the job page or a snapshot page', async () => {
     const readOnly = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const operator = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const previous = page;
     page = await readOnly.newPage();
     try {
@@ -455,10 +456,17 @@ describe('the web console in a real browser (offline), against a running snapcat
       await page.waitForURL(/#\/jobs\/[0-9a-f]+\/snapshots\/\d+/);
       await page.locator('main').getByText('externalPath', { exact: false }).first().waitFor();
       expect(await page.locator(actions).count()).toBe(0);
-      // The same pages offer them to the operator's token (so the 0 above is the scope, not a broken page).
-      expect(await previous.locator('button[data-action="trigger-savepoint"]').count()).toBe(1);
+      // The same page offers them to the operator's token (so the 0 above is the scope, not a broken page),
+      // signed in afresh: the test stands alone.
+      await readOnly.close();
+      page = await operator.newPage();
+      await signIn(OPS);
+      await page.locator(`tr[data-job-id="${JOB.id}"] a`).first().click();
+      await page.locator('button[data-action="trigger-savepoint"]').waitFor();
+      expect(await page.locator('button[data-action="trigger-savepoint"]').count()).toBe(1);
     } finally {
       await readOnly.close();
+      await operator.close();
       page = previous;
     }
   });
