@@ -728,7 +728,7 @@ describe('the console on a slow link, with more jobs than one page of the list',
 });
 
 describe('the console while Redis goes away and comes back', () => {
-  it('a job page’s live badge says Live only while it is: Stale while its reads fail, Reconnecting while Redis is away, Live again after', async () => {
+  it('the jobs list’s and a job page’s live badges say Live only while it is: Stale while their reads fail, Reconnecting while Redis is away (a job page), Live again after', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-redis-'));
     let redis = await startRedisServer();
     const service = await startService({
@@ -747,12 +747,23 @@ describe('the console while Redis goes away and comes back', () => {
           state,
           { timeout },
         );
+      // The jobs list, polled every 5 s, has the badge too: Stale while its refreshes fail, Live after.
+      const reads = '**/graphql';
+      await page.goto(`${service.url}/#/`);
+      await page.locator(`tr[data-job-id="${JOB.id}"]`).waitFor();
+      await shows('live', 15_000);
+      await page.route(reads, (route) => route.abort('connectionrefused'));
+      await shows('stale', 15_000);
+      expect(await badge.innerText()).toBe('Stale');
+      expect(await page.locator(`tr[data-job-id="${JOB.id}"]`).count()).toBe(1); // the rows stay, marked old
+      await page.unroute(reads);
+      await shows('live', 15_000);
+
       await page.goto(`${service.url}/#/jobs/${JOB.id}`);
       await shows('live', 15_000);
       // The page's reads fail (the link drops them; the subscription's stream stays open): an event makes the
       // page read again, and it says that what it shows may be old, until a read succeeds again.
       const api = client(service.url);
-      const reads = '**/graphql';
       await page.route(reads, (route) =>
         route.request().headers().accept === 'text/event-stream'
           ? route.continue()

@@ -6,6 +6,7 @@ import { allPages, type Connection, JOB_STATUSES, JOBS, type JobRow } from '../q
 import { jobHref } from '../route';
 import { gql, useSessionNumber, useViewer } from '../session';
 import { Ago, Alert, DataTable, Field, FilterSelect, Loading, Mono, StatusBadge, TableWrap } from '../ui';
+import { LiveBadge } from './live-badge';
 
 export const STALE_KEY = 'snapcat.staleAfterMinutes';
 /** The API's greatest page: a few requests for thousands of jobs, each latency paid once per page. */
@@ -61,6 +62,14 @@ export function JobsPage() {
     <>
       <div class="page-head">
         <h1>Jobs</h1>
+        <div class="head-actions">
+          {/* Stale while a refresh fails for want of the service or its read model: the rows may be old. */}
+          <LiveBadge
+            state={jobs.data ? 'live' : 'connecting'}
+            readError={jobs.error}
+            titles={{ live: 'The list refreshes every 5 s', connecting: 'Loading the jobs' }}
+          />
+        </div>
         <p class="muted">
           {jobs.data
             ? `${plural(all.length, 'job')}${staleCount ? `, ${staleCount} stale` : ''} · refreshed every 5 s`

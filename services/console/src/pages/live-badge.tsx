@@ -23,14 +23,16 @@ export function LiveBadge(props: {
   state: LiveState;
   error?: ApiError | undefined;
   readError?: ApiError | undefined;
+  /** What Live and Connecting mean on this page; a job's page follows its events. */
+  titles?: { live: string; connecting: string };
 }) {
   const stale = props.state === 'live' && props.readError && STALE_CODES.has(props.readError.code);
   const state: BadgeState = stale ? 'stale' : props.state;
   const error = stale ? props.readError : props.error;
   const title =
     state === 'live'
-      ? 'Following the job’s snapshot events: the page refreshes as they happen'
-      : (error?.message ?? 'Connecting to the job’s snapshot events');
+      ? (props.titles?.live ?? 'Following the job’s snapshot events: the page refreshes as they happen')
+      : (error?.message ?? props.titles?.connecting ?? 'Connecting to the job’s snapshot events');
   return (
     <span class={`live live-${state}`} data-testid="live" data-state={state} title={title}>
       <span class="dot" aria-hidden="true" />
