@@ -49,8 +49,8 @@ const COMMANDS: [string, string][] = [
   ['redis stores', 'the event stores whose state is kept under the Redis prefix'],
   ['redis forget <storeId>', "delete another store's state (read model, positions, queues) from Redis"],
   [
-    'token create --name <name> --scope <scope> [--scope <scope>] [--namespace <ns>|*]',
-    `print a new access token (once) and its SNAPCAT_TOKENS line; scopes ${SCOPES.join(', ')}; namespaces * by default`,
+    "token create --name <name> --scope <scope> [--scope <scope>] --namespace <ns>|'*' [--namespace <ns>]",
+    `print a new access token (once) and its SNAPCAT_TOKENS line; scopes ${SCOPES.join(', ')}; the namespaces it may act in, or '*' for every one`,
   ],
 ];
 const usage = (only?: string) =>
@@ -247,9 +247,12 @@ async function forgetStore(redis: Redis, prefix: string, storeId: string, target
  */
 function createToken(values: { name?: string; scope?: string[]; namespace?: string[] }): number {
   const scopes = (values.scope ?? []).flatMap((s) => s.split('+'));
-  const namespaces = (values.namespace ?? ['*']).flatMap((n) => n.split('+'));
-  if (!values.name || scopes.length === 0) {
-    process.stderr.write(`token create needs --name and at least one --scope\n${usage('token create')}\n`);
+  const namespaces = (values.namespace ?? []).flatMap((n) => n.split('+'));
+  // No namespace given is no token for every namespace: least privilege unless '*' is asked for in so many words.
+  if (!values.name || scopes.length === 0 || namespaces.length === 0) {
+    process.stderr.write(
+      `token create needs --name, at least one --scope and at least one --namespace ('*' for every one)\n${usage('token create')}\n`,
+    );
     return 2;
   }
   const token = newToken();

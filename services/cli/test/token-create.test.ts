@@ -21,19 +21,30 @@ describe('snapcat token create', () => {
     });
     expect(findToken(config.tokens, `${token}x`)).toBeUndefined();
 
-    const again = await runCli(['token', 'create', '--name', 'root', '--scope', 'admin'], {});
+    const again = await runCli(
+      ['token', 'create', '--name', 'root', '--scope', 'admin', '--namespace', '*'],
+      {},
+    );
     expect(again.stdout.split('\n')[0]).not.toBe(token);
     expect(again.stdout.split('\n')[1]).toMatch(/^root:admin:\*:[0-9a-f]{64}$/);
   }, 60_000);
 
-  it('refuses a bad scope or a missing name with exit 2 and the usage', async () => {
-    const bad = await runCli(['token', 'create', '--name', 'ci', '--scope', 'writer'], {});
+  it('refuses a bad scope, a missing name or no namespace with exit 2 and the usage', async () => {
+    const bad = await runCli(
+      ['token', 'create', '--name', 'ci', '--scope', 'writer', '--namespace', 'payments'],
+      {},
+    );
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/unknown scope "writer"/);
     expect(bad.stdout).toBe('');
     const missing = await runCli(['token', 'create', '--scope', 'read'], {});
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/usage: .*\n\s+token create/);
+    // No namespace is no token for every namespace: '*' is asked for in so many words.
+    const everywhere = await runCli(['token', 'create', '--name', 'ci', '--scope', 'read'], {});
+    expect(everywhere.status).toBe(2);
+    expect(everywhere.stderr).toMatch(/at least one --namespace \('\*' for every one\)/);
+    expect(everywhere.stdout).toBe('');
     const help = await runCli(['token', 'create', '--help'], {});
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/token create --name/);
