@@ -25,6 +25,7 @@ const EnvSchema = z.object({
   SNAPCAT_HOST: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
   SNAPCAT_TOKENS: z.preprocess((value) => (value === '' ? undefined : value), z.string().optional()),
   SNAPCAT_RATE_LIMIT: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
+  SNAPCAT_MAX_STREAMS_PER_TOKEN: z.coerce.number().int().min(0).max(1_000_000).default(100),
   SNAPCAT_EVENT_STORE: z.string().superRefine(checkEventStore).default('sqlite:./data/snapcat.db'),
   SNAPCAT_REDIS_URL: z
     .string()
@@ -126,6 +127,8 @@ export interface Config {
   tokens: TokenEntry[];
   /** Requests per second per token (per client address without tokens); 0: no limit. */
   rateLimit: number;
+  /** GraphQL subscriptions one token (client address) may hold open per process; 0: no limit. */
+  maxStreamsPerToken: number;
   /** SNAPCAT_EVENT_STORE as given (it may hold a password: log `redactConnection(eventStore)`). */
   eventStore: string;
   /** What the event store's connection string allows but probably does not mean, told once at start. */
@@ -359,6 +362,7 @@ export function loadConfig(
     host,
     tokens,
     rateLimit: e.SNAPCAT_RATE_LIMIT,
+    maxStreamsPerToken: e.SNAPCAT_MAX_STREAMS_PER_TOKEN,
     eventStore: e.SNAPCAT_EVENT_STORE,
     eventStoreWarnings: isEventStoreConnection(e.SNAPCAT_EVENT_STORE)
       ? parseEventStoreConnection(e.SNAPCAT_EVENT_STORE).warnings

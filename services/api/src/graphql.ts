@@ -97,6 +97,11 @@ export interface GraphqlDeps {
   topic: string;
   /** Whether Redis answers: while it does not, a query that failed says why instead of "Unexpected error". */
   readModelAvailable?: () => boolean;
+  /**
+   * Subscriptions one token (one client address without tokens) may hold open on this process at once
+   * (SNAPCAT_MAX_STREAMS_PER_TOKEN); absent or 0: no limit.
+   */
+  maxStreamsPerToken?: number;
   /** The configured tokens: with some, every operation needs a token whose scopes allow it (access.ts). */
   tokens?: readonly TokenEntry[];
   /** The Flink clusters (as REST's); absent, a repository on `store` without a key (no headers). */
@@ -602,26 +607,93 @@ function whileRedisAnswers<T>(source: AsyncIterable<T>, available: () => boolean
 /** Snapshot events as they are projected, for the jobs the caller may see. */
 function subscriptionResolvers(r: Resolving) {
   const { pubsub, topic, visible, readModelAvailable = () => true } = r;
+  const streams = new OpenStreams(r.maxStreamsPerToken ?? 0);
   return {
     snapshotEvents: {
       // Checked per event, not once: a job may be registered (in some namespace) after the subscription.
       subscribe: (_: unknown, a: { jobId: string; types?: string[] }, context: Context) => {
         const jobId = jobIdArgument(a.jobId, 'jobId');
         requireEventTypes(a.types);
-        return whileRedisAnswers(
-          pipe(
-            pubsub.subscribe(topic, jobId),
-            filter(
-              async (m: SnapshotEventMessage) =>
-                (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),
+        return streams.held(holderOf(context), () =>
+          whileRedisAnswers(
+            pipe(
+              pubsub.subscribe(topic, jobId),
+              filter(
+                async (m: SnapshotEventMessage) =>
+                  (!a.types || a.types.includes(m.type)) && (await visible(context, a.jobId)),
+              ),
             ),
+            readModelAvailable,
           ),
-          readModelAvailable,
         );
       },
       resolve: (m: SnapshotEventMessage) => m,
     },
   };
+}
+
+/** Who holds a subscription open: the caller's token, or its address when authentication is off. */
+const holderOf = (context: Context): string => {
+  const principal = context.req && principalOf(context.req);
+  return principal ? `token:${principal.name}` : `ip:${context.req?.ip ?? ''}`;
+};
+
+/**
+ * The subscriptions each holder keeps open on this process, at most `limit` (0: no limit): the request rate
+ * limit counts a stream once, however long it stays open, and each holds a Redis subscription and a socket.
+ * One more is refused with TOO_MANY_REQUESTS (HTTP 429) naming the limit; a stream counts until it ends,
+ * whichever side ends it.
+ */
+class OpenStreams {
+  private readonly open = new Map<string, number>();
+
+  constructor(private readonly limit: number) {}
+
+  held<T>(holder: string, start: () => AsyncIterable<T>): AsyncIterableIterator<T> {
+    const count = this.open.get(holder) ?? 0;
+    if (this.limit > 0 && count >= this.limit) {
+      throw new GraphQLError(
+        `too many open subscriptions: ${count} of ${this.limit} (SNAPCAT_MAX_STREAMS_PER_TOKEN) on this server; close one first`,
+        { extensions: { code: 'TOO_MANY_REQUESTS', http: { status: 429 } } },
+      );
+    }
+    this.open.set(holder, count + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (this.open.get(holder) ?? 1) - 1;
+      if (left > 0) this.open.set(holder, left);
+      else this.open.delete(holder);
+    };
+    const source = start()[Symbol.asyncIterator]();
+    // An iterator of its own, not an async generator: one returned before its first `next` never runs its
+    // body, and its `finally` would never release the count.
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        try {
+          const step = await source.next();
+          if (step.done) release();
+          return step;
+        } catch (error) {
+          release();
+          throw error;
+        }
+      },
+      async return(value?: unknown) {
+        release();
+        return (await source.return?.(value)) ?? { done: true, value: undefined };
+      },
+      async throw(error?: unknown) {
+        release();
+        if (source.throw) return source.throw(error);
+        throw error;
+      },
+    };
+  }
 }
 
 /** A job's fields: from its read-model summary, or from its folded state (catalogAsOf). */

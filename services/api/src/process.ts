@@ -231,6 +231,7 @@ function composeApp({ config, core, options, prefix, storage, redis, keys, runni
         ),
         topic: keys.channel,
         readModelAvailable: () => redisHealth.reachable,
+        maxStreamsPerToken: config.maxStreamsPerToken,
         tokens: config.tokens,
         clusters,
         schemaFile: options.files.schemaFile,

@@ -10,6 +10,7 @@ import {
   type GraphQLInputType,
 } from 'graphql';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import { Projector, ReadModel } from '@snapcat/read-model';
@@ -769,6 +770,70 @@ describe('a known token is remembered, an unknown one never', () => {
       }
     } finally {
       await fx.close();
+    }
+  });
+});
+
+describe('open subscriptions per token (SNAPCAT_MAX_STREAMS_PER_TOKEN)', () => {
+  it('a token holds at most the limit open on a process: one more is a 429 TOO_MANY_REQUESTS; another token is not counted; a closed stream frees its place', async () => {
+    const prefix = `snapcat-test-streams-${process.pid}-${Date.now().toString(36)}`;
+    const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const fx = apiFixture({
+      tokens: TOKENS,
+      graphql: graphqlOver({
+        readModel: new ReadModel(redis, prefix),
+        topic: `${prefix}:events`,
+        tokens: TOKENS,
+        maxStreamsPerToken: 2,
+      }),
+    });
+    const server = createServer(fx.app).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as { port: number };
+    const open: AbortController[] = [];
+    const subscribe = async (token: string) => {
+      const controller = new AbortController();
+      open.push(controller);
+      const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'text/event-stream',
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ query: `subscription { snapshotEvents(jobId: "${JOB}") { type } }` }),
+        signal: controller.signal,
+      });
+      return { response, close: () => controller.abort() };
+    };
+    try {
+      const first = await subscribe(tokens.read);
+      await subscribe(tokens.read);
+      expect(first.response.status).toBe(200);
+      const refused = await subscribe(tokens.read);
+      expect(refused.response.status).toBe(429);
+      const body = (await refused.response.text()) as string;
+      expect(body).toContain('TOO_MANY_REQUESTS');
+      expect(body).toContain('SNAPCAT_MAX_STREAMS_PER_TOKEN');
+      // Another token has places of its own.
+      expect((await subscribe(tokens.operator)).response.status).toBe(200);
+      // A stream its client closed frees its place (the server sees the socket close).
+      first.close();
+      let again = 0;
+      for (let i = 0; i < 50 && again !== 200; i += 1) {
+        await new Promise((r) => setTimeout(r, 20));
+        const next = await subscribe(tokens.read);
+        again = next.response.status;
+        if (again !== 200) await next.response.text();
+      }
+      expect(again).toBe(200);
+    } finally {
+      for (const controller of open) controller.abort();
+      await new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await fx.close();
+      redis.disconnect();
+      await deleteKeys(prefix);
     }
   });
 });

@@ -35,6 +35,7 @@ export function graphqlOver(options: {
   pubsub?: ReturnType<typeof createSnapshotEventsPubSub>;
   /** Whether the read model's Redis answers (the process's heartbeat); always, by default. */
   readModelAvailable?: () => boolean;
+  maxStreamsPerToken?: number;
 }) {
   return ({ store, useCases, clusters }: GraphqlCore) =>
     createGraphql({
@@ -47,6 +48,7 @@ export function graphqlOver(options: {
       tokens: options.tokens,
       clusters,
       ...(options.readModelAvailable ? { readModelAvailable: options.readModelAvailable } : {}),
+      ...(options.maxStreamsPerToken !== undefined ? { maxStreamsPerToken: options.maxStreamsPerToken } : {}),
     });
 }
 
