@@ -261,6 +261,16 @@ export type SubscriptionCommand =
   | { type: 'DisableGone'; subscriptionId: string }
   | { type: 'DeleteSubscription'; subscriptionId: string };
 
+/**
+ * The webhook subscriptions one set of namespaces (its creators' tokens) may hold at once: each one is a
+ * delivery queue and a share of every matching event's fan-out, and creating them costs one request each.
+ */
+export const MAX_SUBSCRIPTIONS_PER_NAMESPACES = 1000;
+
+/** A grant as one key: every namespace, or its names in order. */
+const grantKey = (grant: NamespaceGrant | undefined): string =>
+  grant === undefined || grant === '*' ? '*' : [...grant].sort().join('+');
+
 /** The events a subscription command yields; CommandRejected when the state does not allow it. */
 export function decideSubscription(
   state: Subscriptions,
@@ -275,6 +285,15 @@ export function decideSubscription(
         throw new CommandRejected('CONFLICT', 'subscriptionId', 'unique', `${subscriptionId} exists already`);
       }
       const { type: _t, namespaces, ...fields } = command;
+      const held = [...state.values()].filter((s) => grantKey(s.namespaces) === grantKey(namespaces)).length;
+      if (held >= MAX_SUBSCRIPTIONS_PER_NAMESPACES) {
+        throw new CommandRejected(
+          'CONFLICT',
+          'body',
+          'max-subscriptions',
+          `the caller's namespaces hold ${held} webhook subscriptions, the most they may (${MAX_SUBSCRIPTIONS_PER_NAMESPACES}): delete one first`,
+        );
+      }
       const limited = namespaces !== undefined && namespaces !== '*';
       return [
         {

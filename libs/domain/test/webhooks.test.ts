@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   CommandRejected,
+  MAX_SUBSCRIPTIONS_PER_NAMESPACES,
   SUBSCRIBABLE_EVENT_TYPES,
   decideSubscription,
   evolveSubscriptions,
@@ -155,6 +156,37 @@ describe('webhook subscriptions (domain)', () => {
     expect(decideSubscription(after, { type: 'DisableGone', subscriptionId: IDS[0]! }, 2)).toEqual([]);
     // Events of types nobody can subscribe to never match, even with an empty type filter.
     expect(subscriptionMatches(state.get(IDS[0]!)!, { type: 'WebhookSubscriptionCreated' })).toBe(false);
+  });
+
+  test(`one set of namespaces holds at most ${MAX_SUBSCRIPTIONS_PER_NAMESPACES} subscriptions: one more is a CONFLICT (max-subscriptions); other namespaces are not counted; a deletion frees a place`, () => {
+    const create = (id: string, namespaces?: string[]): SubscriptionCommand => ({
+      type: 'CreateSubscription',
+      subscriptionId: id,
+      url: 'https://x.example/h',
+      eventTypes: [],
+      jobIds: [],
+      description: '',
+      secret: sealed(1),
+      ...(namespaces ? { namespaces } : {}),
+    });
+    const commands = Array.from({ length: MAX_SUBSCRIPTIONS_PER_NAMESPACES }, (_, i) => ({
+      command: create(`wh_${String(i).padStart(8, '0')}`, ['payments', 'ads']),
+      at: i,
+    }));
+    const { state, rejected } = run(commands);
+    expect(rejected).toBe(0);
+    expect(() => decideSubscription(state, create('wh_one_more', ['ads', 'payments']), 1)).toThrow(
+      expect.objectContaining({ code: 'CONFLICT', field: 'body', rule: 'max-subscriptions' }),
+    );
+    expect(decideSubscription(state, create('wh_one_more', ['ads']), 1)).toHaveLength(1);
+    expect(decideSubscription(state, create('wh_one_more'), 1)).toHaveLength(1);
+    const deleted = decideSubscription(
+      state,
+      { type: 'DeleteSubscription', subscriptionId: 'wh_00000000' },
+      2,
+    );
+    const freed = deleted.reduce(evolveSubscriptions, state);
+    expect(decideSubscription(freed, create('wh_one_more', ['payments', 'ads']), 3)).toHaveLength(1);
   });
 
   test('a subscription limited to namespaces gets its own delivery failures only; one of every namespace gets all', () => {

@@ -7,7 +7,7 @@ import {
   type ZodOpenApiResponseObject,
   type ZodOpenApiResponsesObject,
 } from 'zod-openapi';
-import { JobId, JobStatus, SnapshotStatus } from '@snapcat/domain';
+import { JobId, JobStatus, MAX_SUBSCRIPTIONS_PER_NAMESPACES, SnapshotStatus } from '@snapcat/domain';
 import { version } from '../package.json';
 import { requestSchemas } from './requests';
 import { webhookSchemas } from './webhooks';
@@ -757,7 +757,9 @@ function webhookSubscriptionRoutes(): DescribedRoute[] {
         operationId: 'createWebhook',
         tags,
         summary: 'Subscribe a URL to events',
-        description: `Answers the secret, once: keep it to verify the signatures (Standard Webhooks).${disabled}`,
+        description:
+          'Answers the secret, once: keep it to verify the signatures (Standard Webhooks). One set of namespaces ' +
+          `holds at most ${MAX_SUBSCRIPTIONS_PER_NAMESPACES} subscriptions: one more is a 409 (rule \`max-subscriptions\`).${disabled}`,
         requestBody: body(webhookSchemas.create, {
           all: { summary: 'Every event of every job', value: { url: 'https://hooks.example.com/snapcat' } },
           filtered: {
@@ -770,7 +772,10 @@ function webhookSubscriptionRoutes(): DescribedRoute[] {
             },
           },
         }),
-        responses: responses({ 201: json(S.SubscriptionWithSecret, 'Subscribed.') }, [400, 413, 415, 503]),
+        responses: responses(
+          { 201: json(S.SubscriptionWithSecret, 'Subscribed.') },
+          [400, 409, 413, 415, 503],
+        ),
       },
     },
     {
