@@ -118,7 +118,9 @@ const REJECTIONS: Record<CommandRejected['code'], [number, string, string]> = {
 
 function fromCommandRejected(e: CommandRejected, inBody = false): Problem {
   const [status, slug, title] = REJECTIONS[e.code];
-  const field = PATH_FIELDS.has(e.field) && !inBody ? `path.${e.field}` : `body.${e.field}`;
+  // `body`: the request as a whole (one webhook subscription too many), no one field of it.
+  const field =
+    e.field === 'body' ? 'body' : PATH_FIELDS.has(e.field) && !inBody ? `path.${e.field}` : `body.${e.field}`;
   return new Problem(status, slug, title, e.message, [{ field, rule: e.rule, message: e.message }]);
 }
 

@@ -1,6 +1,13 @@
 import { z } from 'zod';
-import { Location, SavepointSchedule, SnapshotId, SnapshotIdParam, Tasks } from '@snapcat/domain';
-import { validationProblem } from '../src/problem';
+import {
+  CommandRejected,
+  Location,
+  SavepointSchedule,
+  SnapshotId,
+  SnapshotIdParam,
+  Tasks,
+} from '@snapcat/domain';
+import { Problem, rejectedInBody, validationProblem } from '../src/problem';
 
 describe('validationProblem', () => {
   it('names a field once per rule: a snapshot id past 2^53 fails zod’s int() and max() alike', () => {
@@ -39,5 +46,17 @@ describe('validationProblem', () => {
     expect(rules(SavepointSchedule, { every: 'PT1M', tz: 'UTC' })).toEqual(['body.tz tz-with-cron']);
     expect(rules(Tasks, ['a', 'a'])).toEqual(['body unique']);
     expect(rules(Location, 'rel/dir')).toEqual(['body absolute-location']);
+  });
+});
+
+describe('a rejection of the request as a whole', () => {
+  it('names `body` (one webhook subscription too many), not `body.body`', () => {
+    const rejected = new CommandRejected('CONFLICT', 'body', 'max-subscriptions', 'too many subscriptions');
+    const problem = rejectedInBody(rejected, 'body') as Problem;
+    expect(problem).toBeInstanceOf(Problem);
+    expect(problem.status).toBe(409);
+    expect(problem.errors).toEqual([
+      { field: 'body', rule: 'max-subscriptions', message: 'too many subscriptions' },
+    ]);
   });
 });
