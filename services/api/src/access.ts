@@ -125,6 +125,13 @@ export function principalOf(req: object): Principal | undefined {
   return typeof identity === 'object' ? identity : undefined;
 }
 
+/**
+ * Whom a request's limits count (the request rate, open subscriptions): its token, or its client address while
+ * authentication is off (every caller is then `anonymous`). Set by the access check.
+ */
+const limitKeys = new WeakMap<object, string>();
+export const limitKeyOf = (req: object): string | undefined => limitKeys.get(req);
+
 /** Authentication off: every caller is `anonymous`. */
 const anonymous = (): Identity => ANONYMOUS;
 
@@ -290,8 +297,9 @@ export function accessCheck({ tokens, rateLimiter }: AccessOptions) {
       if (!holds(identity, rule)) return next(forbidden(rule, identity));
       next();
     };
-    if (!rateLimiter || UNLIMITED.has(path)) return decide();
     const key = typeof identity === 'object' && tokens.length > 0 ? `token:${identity.name}` : `ip:${ip}`;
+    limitKeys.set(req, key);
+    if (!rateLimiter || UNLIMITED.has(path)) return decide();
     rateLimiter.consume(key).then((verdict) => {
       if (verdict.allowed) return decide();
       const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));

@@ -77,7 +77,14 @@ import {
 import { Problem, deletedJobProblem } from './problem';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { ANONYMOUS, isLimited, principalOf, requireEveryNamespace, visibleNamespaces } from './access';
+import {
+  ANONYMOUS,
+  isLimited,
+  limitKeyOf,
+  principalOf,
+  requireEveryNamespace,
+  visibleNamespaces,
+} from './access';
 import { accessPlugin } from './graphql-access';
 import { GRAPHQL_ENDPOINT } from './graphql-endpoint';
 import { CLUSTERS_SPAN_EVERY_NAMESPACE, clusterCommands } from './clusters';
@@ -632,11 +639,8 @@ function subscriptionResolvers(r: Resolving) {
   };
 }
 
-/** Who holds a subscription open: the caller's token, or its address when authentication is off. */
-const holderOf = (context: Context): string => {
-  const principal = context.req && principalOf(context.req);
-  return principal ? `token:${principal.name}` : `ip:${context.req?.ip ?? ''}`;
-};
+/** Who holds a subscription open: as the rate limit counts, the token, or the address with no tokens. */
+const holderOf = (context: Context): string => (context.req && limitKeyOf(context.req)) ?? 'ip:';
 
 /**
  * The subscriptions each holder keeps open on this process, at most `limit` (0: no limit): the request rate

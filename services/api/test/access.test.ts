@@ -10,7 +10,7 @@ import {
   type GraphQLInputType,
 } from 'graphql';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import { Projector, ReadModel } from '@snapcat/read-model';
@@ -831,6 +831,51 @@ describe('open subscriptions per token (SNAPCAT_MAX_STREAMS_PER_TOKEN)', () => {
       for (const controller of open) controller.abort();
       await new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
+      await fx.close();
+      redis.disconnect();
+      await deleteKeys(prefix);
+    }
+  });
+  it('without tokens each client address holds its own places, as the rate limit counts them', async () => {
+    const prefix = `snapcat-test-streams-ip-${process.pid}-${Date.now().toString(36)}`;
+    const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const fx = apiFixture({
+      graphql: graphqlOver({
+        readModel: new ReadModel(redis, prefix),
+        topic: `${prefix}:events`,
+        maxStreamsPerToken: 1,
+      }),
+    });
+    const server = createServer(fx.app).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as { port: number };
+    const requests: ReturnType<typeof httpRequest>[] = [];
+    // From a given loopback address (Linux answers all of 127/8): the status of the subscription's answer.
+    const subscribeFrom = (localAddress: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/graphql',
+            method: 'POST',
+            localAddress,
+            headers: { accept: 'text/event-stream', 'content-type': 'application/json' },
+          },
+          (res) => resolve(res.statusCode!),
+        );
+        requests.push(req);
+        req.on('error', reject);
+        req.end(JSON.stringify({ query: `subscription { snapshotEvents(jobId: "${JOB}") { type } }` }));
+      });
+    try {
+      expect(await subscribeFrom('127.0.0.1')).toBe(200);
+      expect(await subscribeFrom('127.0.0.1')).toBe(429);
+      expect(await subscribeFrom('127.0.0.2')).toBe(200);
+    } finally {
+      for (const req of requests) req.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
       await fx.close();
       redis.disconnect();
       await deleteKeys(prefix);
