@@ -1163,7 +1163,9 @@ async function main() {
   const started = Date.now();
   // In the mode snapcat's services run in, as `npm start` runs them.
   const mode = npmStartEnv();
-  const baseline = await startService(mode, 'bench/src/baseline-server.ts', GC_TRACE_FLAGS);
+  const baseline = await startService(mode, 'bench/src/baseline-server.ts', GC_TRACE_FLAGS, {
+    compiled: false,
+  });
   try {
     const benchmarks: [number[], () => Promise<void>][] = [
       [[1, 2, 4], () => benchAcks(dir, baseline)],
