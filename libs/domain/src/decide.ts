@@ -11,6 +11,7 @@ import {
   type ClaimMode,
   type DiscardCause,
   FailureReason,
+  type FlinkCheckpointReport,
   type JobStatus,
   type KeptLocation,
   type SnapshotKind,
@@ -1427,6 +1428,7 @@ function mirrorFlinkCheckpoints(
     // Recorded, finished and compacted out of the state (decision 0035): nothing left to mirror.
     if (id === undefined && report.id <= decider.state.flinkCheckpointFloor) continue;
     if (id !== undefined && !decider.state.snapshots.has(id)) continue;
+    if (id !== undefined && completedAfterGivenUp(decider.state.snapshots.get(id)!, report)) id = undefined;
     if (id === undefined) {
       if (report.isSavepoint && !mirrorsSavepoint(decider.state, report)) continue;
       // A savepoint is mirrored once Flink completed it. One that failed holds no state, and has no path to
@@ -1486,6 +1488,18 @@ function mirrorFlinkCheckpoints(
   counts.discarded += recordDeletedOutOfSight(decider, command);
   return counts;
 }
+
+/**
+ * R68: a mirrored checkpoint the catalogue failed that Flink reports completed and still retains. Flink never
+ * completes a checkpoint it failed (`PendingCheckpoint.abort` disposes of it for good), so the failure was
+ * the catalogue's own guess: its safety-net expiry while the mirror could not reach Flink for longer than
+ * Flink's timeout and a minute, or an abort read from a job status. Flink is the judge of its checkpoints,
+ * and a failure recorded is history, so the checkpoint is recorded anew (the same trigger id and Flink id, a
+ * new snapshot), completed: the restore point follows Flink's, and the failed record stays as what the
+ * catalogue believed then.
+ */
+const completedAfterGivenUp = (snapshot: SnapshotState, report: FlinkCheckpointReport): boolean =>
+  snapshot.status === 'FAILED' && report.status === 'COMPLETED' && !report.discarded;
 
 /**
  * R68: a time Flink reported (epoch ms) as the field of a mirrored event, within what it can be: no later than

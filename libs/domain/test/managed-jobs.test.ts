@@ -951,6 +951,54 @@ describe('managed jobs, case by case (R67, R68)', () => {
     ).toHaveLength(1);
   });
 
+  it('R68 a checkpoint the catalogue expired while Flink was out of reach, and Flink completed, is recorded anew as completed: the failure stays as history, the restore point follows Flink', () => {
+    const job = managed(3);
+    job.run({
+      type: 'RecordFlinkCheckpointConfig',
+      externalized: true,
+      deleteOnCancellation: false,
+      timeoutMs: 600_000,
+    });
+    mirror(job, [
+      report(8),
+      report(9, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now }),
+    ]);
+    const given = job.state.flinkCheckpoints.get(9)!;
+    job.now += 600_000 + 60_000 + 1; // the mirror heard nothing for longer than Flink's timeout and a minute
+    job.run({ type: 'ExpireOverdue' });
+    expect(job.snapshot(given)).toMatchObject({ status: 'FAILED', failureReason: 'CHECKPOINT_EXPIRED' });
+    // Flink answers again: it completed checkpoint 9 and retains it.
+    const { events } = mirror(job, [report(8), report(9)]);
+    expect(events.map((e) => e.type)).toEqual(['SnapshotTriggered', 'SnapshotCompleted']);
+    const anew = job.state.flinkCheckpoints.get(9)!;
+    expect(anew).toBeGreaterThan(given);
+    expect(job.snapshot(anew)).toMatchObject({
+      status: 'COMPLETED',
+      flinkCheckpointId: 9,
+      triggerId: 'flink-9',
+      externalPath: `/data/chk/${JOB}/chk-9`,
+    });
+    expect(job.snapshot(given).status).toBe('FAILED');
+    expect(restorePlan(job.state, 'LATEST_STATE', job.now)).toMatchObject({ snapshotId: anew });
+    // Once: the next poll's same report records nothing; a fold of the log gives the same state.
+    expect(mirror(job, [report(8), report(9)]).events).toEqual([]);
+    expect(fold(initialState(JOB), job.log)).toEqual(job.state);
+  });
+
+  it('R68 a checkpoint the catalogue expired that Flink completed and has deleted since is not recorded anew', () => {
+    const job = managed(3);
+    mirror(job, [report(9, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now })]);
+    const given = job.state.flinkCheckpoints.get(9)!;
+    job.now += 24 * 3600_000;
+    job.run({ type: 'ExpireOverdue' });
+    expect(mirror(job, [report(9, { discarded: true }), report(10)]).events.map((e) => e.type)).toEqual([
+      'SnapshotTriggered',
+      'SnapshotCompleted',
+    ]);
+    expect(job.state.flinkCheckpoints.get(9)).toBe(given);
+    expect(job.snapshot(given).status).toBe('FAILED');
+  });
+
   it('R67 a managed job’s savepoints, stops and persists wait for Flink’s own timeout, not the catalogue’s (a review against a real server)', () => {
     const job = managed(3);
     job.run({
