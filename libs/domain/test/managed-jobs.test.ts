@@ -36,6 +36,18 @@ const report = (id: number, over: Partial<FlinkCheckpointReport> = {}): FlinkChe
 const mirror = (job: Job, checkpoints: FlinkCheckpointReport[]) =>
   job.run({ type: 'RecordFlinkCheckpoints', checkpoints });
 
+/** A managed job (3 retained) whose Flink expires a checkpoint after `timeoutMs`, as the connector read it. */
+function managedTimedOutByFlinkAfter(timeoutMs: number): Job {
+  const job = managed(3);
+  job.run({
+    type: 'RecordFlinkCheckpointConfig',
+    externalized: true,
+    deleteOnCancellation: false,
+    timeoutMs,
+  });
+  return job;
+}
+
 describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records them', () => {
   it('R67 a job with a Flink source needs no tasks; one without a source does', () => {
     const job = managed();
@@ -920,13 +932,7 @@ describe('managed jobs, case by case (R67, R68)', () => {
   });
 
   it('R68 a mirrored checkpoint waits for Flink’s own timeout: one Flink completes after the catalogue’s timeout is recorded COMPLETED', () => {
-    const job = managed(3);
-    job.run({
-      type: 'RecordFlinkCheckpointConfig',
-      externalized: true,
-      deleteOnCancellation: false,
-      timeoutMs: 600_000,
-    });
+    const job = managedTimedOutByFlinkAfter(600_000);
     expect(job.state.flinkRetention).toMatchObject({ timeoutMs: 600_000 });
     mirror(job, [report(9, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now })]);
     const id = job.state.flinkCheckpoints.get(9)!;
@@ -952,13 +958,7 @@ describe('managed jobs, case by case (R67, R68)', () => {
   });
 
   it('R68 a checkpoint the catalogue expired while Flink was out of reach, and Flink completed, is recorded anew as completed: the failure stays as history, the restore point follows Flink', () => {
-    const job = managed(3);
-    job.run({
-      type: 'RecordFlinkCheckpointConfig',
-      externalized: true,
-      deleteOnCancellation: false,
-      timeoutMs: 600_000,
-    });
+    const job = managedTimedOutByFlinkAfter(600_000);
     mirror(job, [
       report(8),
       report(9, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now }),
@@ -1000,13 +1000,7 @@ describe('managed jobs, case by case (R67, R68)', () => {
   });
 
   it('R67 a managed job’s savepoints, stops and persists wait for Flink’s own timeout, not the catalogue’s (a review against a real server)', () => {
-    const job = managed(3);
-    job.run({
-      type: 'RecordFlinkCheckpointConfig',
-      externalized: true,
-      deleteOnCancellation: false,
-      timeoutMs: 3_600_000,
-    });
+    const job = managedTimedOutByFlinkAfter(3_600_000);
     mirror(job, [report(4)]);
     const taken = job.trigger('SAVEPOINT');
     if (!taken.accepted) throw new Error('rejected');
