@@ -38,6 +38,7 @@ import {
   type SnapshotState,
   completedSnapshotAt,
   flinkCheckpointIdOf,
+  checkpointTypeOf,
 } from './state';
 import { restorePlan } from './restore-plan';
 import { inUseByManagedRun } from './holds';
@@ -1435,32 +1436,7 @@ function mirrorFlinkCheckpoints(
       // tell it from the catalogue's own savepoint that failed with it (that one is recorded already, through
       // Flink's asynchronous operation): mirrored, it was catalogued twice.
       if (report.isSavepoint && report.status !== 'COMPLETED') continue;
-      id = decider.state.nextSnapshotId;
-      decider.emit({
-        type: 'SnapshotTriggered',
-        snapshotId: id,
-        kind: report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
-        triggerType: report.isSavepoint ? 'MANUAL' : 'PERIODIC',
-        triggerId: `flink-${report.id}`,
-        properties: propertiesFor(
-          report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
-          decider.state.checkpointing.retention,
-        ),
-        // A checkpoint is in the state backend's own format, NATIVE: Flink's CheckpointProperties.forCheckpoint
-        // gives it CheckpointType.CHECKPOINT, which has no SavepointFormatType. A savepoint is in the one Flink
-        // reports (SavepointType's format), else SavepointFormatType.DEFAULT, CANONICAL (R58).
-        formatType: report.isSavepoint ? (report.savepointFormat ?? 'CANONICAL') : 'NATIVE',
-        checkpointType: report.isSavepoint ? 'FULL' : report.checkpointType,
-        ...versionsOf(decider.state.jobVersion, decider.state.flinkVersion),
-        deadline: new Date(
-          Math.max(decider.now, report.triggerTimestamp) + mirroredTimeoutMs(decider.state),
-        ).toISOString(),
-        externalPath:
-          report.externalPath ??
-          checkpointPath(decider.state.storage.checkpointDir, decider.state.jobId, report.id),
-        flinkCheckpointId: report.id,
-        ...flinkTime('flinkTriggeredAt', report.triggerTimestamp, decider),
-      });
+      id = recordMirrored(decider, report);
       counts.recorded += 1;
     }
     const snapshot = decider.state.snapshots.get(id)!;
@@ -1487,6 +1463,37 @@ function mirrorFlinkCheckpoints(
   }
   counts.discarded += recordDeletedOutOfSight(decider, command);
   return counts;
+}
+
+/** R68: the record of a checkpoint (or savepoint) Flink reports, as the mirror first sees it: pending. */
+function recordMirrored(decider: Decider, report: FlinkCheckpointReport): number {
+  const id = decider.state.nextSnapshotId;
+  decider.emit({
+    type: 'SnapshotTriggered',
+    snapshotId: id,
+    kind: report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
+    triggerType: report.isSavepoint ? 'MANUAL' : 'PERIODIC',
+    triggerId: `flink-${report.id}`,
+    properties: propertiesFor(
+      report.isSavepoint ? 'SAVEPOINT' : 'CHECKPOINT',
+      decider.state.checkpointing.retention,
+    ),
+    // A checkpoint is in the state backend's own format, NATIVE: Flink's CheckpointProperties.forCheckpoint
+    // gives it CheckpointType.CHECKPOINT, which has no SavepointFormatType. A savepoint is in the one Flink
+    // reports (SavepointType's format), else SavepointFormatType.DEFAULT, CANONICAL (R58).
+    formatType: report.isSavepoint ? (report.savepointFormat ?? 'CANONICAL') : 'NATIVE',
+    checkpointType: report.isSavepoint ? 'FULL' : report.checkpointType,
+    ...versionsOf(decider.state.jobVersion, decider.state.flinkVersion),
+    deadline: new Date(
+      Math.max(decider.now, report.triggerTimestamp) + mirroredTimeoutMs(decider.state),
+    ).toISOString(),
+    externalPath:
+      report.externalPath ??
+      checkpointPath(decider.state.storage.checkpointDir, decider.state.jobId, report.id),
+    flinkCheckpointId: report.id,
+    ...flinkTime('flinkTriggeredAt', report.triggerTimestamp, decider),
+  });
+  return id;
 }
 
 /**
@@ -1567,15 +1574,20 @@ function recordFlinkRestore(
 ): void {
   if (!restored || restored.restoreTimestamp <= (decider.state.flinkRestore?.restoredAt ?? -1)) return;
   const recorded = decider.state.flinkCheckpoints.get(restored.id);
-  const snapshotId =
+  let snapshotId =
     (recorded !== undefined && decider.state.snapshots.has(recorded) ? recorded : undefined) ??
     (restored.externalPath === null ? undefined : snapshotAt(decider.state, restored.externalPath));
-  const pending = snapshotId === recorded ? decider.state.snapshots.get(snapshotId ?? -1) : undefined;
-  if (pending?.status === 'PENDING') {
-    complete(decider, pending, {
-      externalPath: restored.externalPath ?? pending.externalPath,
-      stateSize: pending.stateSize,
+  const mirrored = snapshotId === recorded ? decider.state.snapshots.get(snapshotId ?? -1) : undefined;
+  if (mirrored?.status === 'PENDING') {
+    complete(decider, mirrored, {
+      externalPath: restored.externalPath ?? mirrored.externalPath,
+      stateSize: mirrored.stateSize,
     });
+  } else if (mirrored?.status === 'FAILED' && mirrored.kind === 'CHECKPOINT') {
+    // The catalogue's failure was a guess (`completedAfterGivenUp`): recorded anew, completed, as restored.
+    snapshotId = recordMirrored(decider, restoredReport(mirrored, restored));
+    const anew = decider.state.snapshots.get(snapshotId)!;
+    complete(decider, anew, { externalPath: anew.externalPath, stateSize: mirrored.stateSize });
   }
   // Its own snapshot is no other job's, whatever the connector found.
   const fromJobId =
@@ -1589,6 +1601,25 @@ function recordFlinkRestore(
     restoredAt: new Date(restored.restoreTimestamp).toISOString(),
     ...(fromJobId !== undefined ? { fromJobId } : {}),
   });
+}
+
+/** What is known of a checkpoint Flink restored from that the catalogue failed: its record, and where Flink read it. */
+function restoredReport(
+  failed: SnapshotState,
+  restored: NonNullable<CommandOf<'RecordFlinkCheckpoints'>['restored']>,
+): FlinkCheckpointReport {
+  return {
+    id: restored.id,
+    status: 'COMPLETED',
+    isSavepoint: false,
+    checkpointType: checkpointTypeOf(failed) ?? 'FULL',
+    triggerTimestamp: failed.triggeredAt,
+    stateSize: failed.stateSize,
+    checkpointedSize: failed.checkpointedSize,
+    externalPath: restored.externalPath ?? failed.externalPath,
+    discarded: false,
+    failureMessage: null,
+  };
 }
 
 /**

@@ -985,6 +985,44 @@ describe('managed jobs, case by case (R67, R68)', () => {
     expect(fold(initialState(JOB), job.log)).toEqual(job.state);
   });
 
+  it('R68 a restore Flink reports from a checkpoint the catalogue expired records that checkpoint anew, completed, and names it', () => {
+    const job = managed(3);
+    mirror(job, [
+      report(1),
+      report(2, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now }),
+    ]);
+    const given = job.state.flinkCheckpoints.get(2)!;
+    job.now += 24 * 3600_000;
+    job.run({ type: 'ExpireOverdue' });
+    expect(job.snapshot(given).status).toBe('FAILED');
+    // A JobManager failover while the mirror could not reach Flink: the new history is empty and says the job
+    // restored from checkpoint 2, which Flink had completed.
+    const restored = {
+      id: 2,
+      restoreTimestamp: job.now,
+      isSavepoint: false,
+      externalPath: `/data/chk/${JOB}/chk-2`,
+    };
+    const { events } = job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(3)], restored });
+    expect(events.map((e) => e.type)).toEqual([
+      'SnapshotTriggered',
+      'SnapshotCompleted',
+      'FlinkRestoreRecorded',
+      'SnapshotTriggered',
+      'SnapshotCompleted',
+    ]);
+    const anew = job.state.flinkCheckpoints.get(2)!;
+    expect(anew).not.toBe(given);
+    expect(job.snapshot(anew)).toMatchObject({
+      status: 'COMPLETED',
+      flinkCheckpointId: 2,
+      externalPath: `/data/chk/${JOB}/chk-2`,
+    });
+    expect(job.snapshot(given).status).toBe('FAILED');
+    expect(jobSummaryView(job.state).flinkRestore).toMatchObject({ flinkCheckpointId: 2, snapshotId: anew });
+    expect(fold(initialState(JOB), job.log)).toEqual(job.state);
+  });
+
   it('R68 a checkpoint the catalogue expired that Flink completed and has deleted since is not recorded anew', () => {
     const job = managed(3);
     mirror(job, [report(9, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now })]);
