@@ -17,17 +17,15 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import IORedis from 'ioredis';
 import request from 'supertest';
-import { MemoryEventStore } from '@snapcat/event-store';
 import { ReadModel } from '@snapcat/read-model';
 import { SCOPES, newToken, parseTokenList, tokenLine, type Scope } from '@snapcat/runtime';
-import { Deliveries, SecretBox, SubscriptionRepository, WebhookService } from '@snapcat/webhooks';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { DEFAULT_RULE, GRAPHQL_RULES, restRule } from '../src/access';
 import { REST_BODY_LIMIT } from '../src/app';
 import { openApiDocument } from '../src/openapi';
 import { SCHEMA_FILE } from './files';
-import { apiFixture, BASE, expectProblem, JOB, graphqlOver } from './fixture';
+import { apiFixture, BASE, expectProblem, JOB, graphqlOver, webhooksFixture } from './fixture';
 import { concrete, requestExamples, SUBSCRIPTION } from './routes';
 
 /*
@@ -113,17 +111,8 @@ const UNKNOWN = EXAMPLES.flatMap((e) => {
 
 describe('every body: unknown fields and oversized bodies', () => {
   const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  const deliveries = new Deliveries(redis, { host: '127.0.0.1', port: 6379 }, `${prefix}:wh`, 3);
   // The subscriptions in a store of their own (the fixture opens its store with the app): written() reads both.
-  const subscriptions = new SubscriptionRepository(new MemoryEventStore(), Date.now);
-  const webhooks = new WebhookService({
-    subscriptions,
-    deliveries,
-    box: new SecretBox('k'.repeat(32)),
-    allowPrivate: true,
-    rotationOverlapMs: 60_000,
-    now: Date.now,
-  });
+  const { webhooks, close: closeWebhooks } = webhooksFixture(redis, prefix);
   let fx: ReturnType<typeof apiFixture>;
   let http: ReturnType<typeof request>;
   let subscriptionId: string;
@@ -165,7 +154,7 @@ describe('every body: unknown fields and oversized bodies', () => {
   });
   afterAll(async () => {
     await fx.close();
-    await deliveries.close();
+    await closeWebhooks();
     await deleteKeys(prefix, REDIS_URL);
     redis.disconnect();
   });

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterRepository, CommandBus } from '@snapcat/application';
-import { SecretBox } from '@snapcat/webhooks';
-import { SqliteEventStore, type EventStore } from '@snapcat/event-store';
+import { Deliveries, SecretBox, SubscriptionRepository, WebhookService } from '@snapcat/webhooks';
+import { MemoryEventStore, SqliteEventStore, type EventStore } from '@snapcat/event-store';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import type { Redis } from 'ioredis';
 import { Projector, type ReadModel } from '@snapcat/read-model';
@@ -64,6 +64,23 @@ export async function startProjector(store: EventStore, redis: Redis, prefix: st
   });
   await projector.start();
   return projector;
+}
+
+/**
+ * Webhook subscriptions for the fixture's `webhooks` option: in a store of their own (the fixture opens its
+ * store with the app), their deliveries queued on the real Redis under `prefix`; private addresses allowed.
+ */
+export function webhooksFixture(redis: Redis, prefix: string) {
+  const deliveries = new Deliveries(redis, { host: '127.0.0.1', port: 6379 }, `${prefix}:wh`, 3);
+  const webhooks = new WebhookService({
+    subscriptions: new SubscriptionRepository(new MemoryEventStore(), Date.now),
+    deliveries,
+    box: new SecretBox('k'.repeat(32)),
+    allowPrivate: true,
+    rotationOverlapMs: 60_000,
+    now: Date.now,
+  });
+  return { webhooks, close: () => deliveries.close() };
 }
 
 /** The API on a real SQLite store in a temporary directory; supertest serves it over real HTTP. */

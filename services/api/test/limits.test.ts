@@ -4,12 +4,13 @@ import type { AddressInfo } from 'node:net';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import { ReadModel } from '@snapcat/read-model';
+import { MAX_SUBSCRIPTIONS_PER_NAMESPACES } from '@snapcat/domain';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { deleteKeys } from '../../../test/support/redis';
 import { GRAPHQL_BODY_LIMIT } from '../src/app';
 import { CSRF_HEADER, GRAPHQL_LIMITS } from '../src/graphql';
 import { createRateLimiter } from '../src/rate-limit';
-import { apiFixture, expectProblem, JOB, graphqlOver } from './fixture';
+import { apiFixture, expectProblem, JOB, graphqlOver, webhooksFixture } from './fixture';
 
 /*
  * Issue 18, item 6: the per-caller rate limit (429 + Retry-After, never on the probes, shared through Redis),
@@ -299,4 +300,30 @@ describe('REST request limits', () => {
       'max-length',
     );
   });
+});
+
+describe('webhook subscriptions', () => {
+  it(`one set of namespaces holds at most ${MAX_SUBSCRIPTIONS_PER_NAMESPACES}: one more is a 409 naming body and max-subscriptions, and writes nothing; a deletion frees a place`, async () => {
+    const { webhooks, close } = webhooksFixture(redis, prefix);
+    const fx = apiFixture({ tokens: TOKENS, webhooks });
+    try {
+      const http = request(fx.app);
+      const create = () =>
+        http.post('/api/v1/webhooks').set(bearer(one)).send({ url: 'https://8.8.8.8/hook' });
+      const created: string[] = [];
+      for (let i = 0; i < MAX_SUBSCRIPTIONS_PER_NAMESPACES; i++) {
+        const res = await create();
+        expect(res.status).toBe(201);
+        created.push(res.body.id as string);
+      }
+      const refused = await create();
+      expectProblem(refused as never, 409, 'body', 'max-subscriptions');
+      expect(await webhooks.list('*')).toHaveLength(MAX_SUBSCRIPTIONS_PER_NAMESPACES);
+      expect((await http.delete(`/api/v1/webhooks/${created[0]}`).set(bearer(one))).status).toBe(204);
+      expect((await create()).status).toBe(201);
+    } finally {
+      await fx.close();
+      await close();
+    }
+  }, 120_000);
 });
