@@ -661,6 +661,8 @@ class OpenStreams {
         { extensions: { code: 'TOO_MANY_REQUESTS', http: { status: 429 } } },
       );
     }
+    // Opened before it is counted: a start that throws leaves no count behind.
+    const source = start()[Symbol.asyncIterator]();
     this.open.set(holder, count + 1);
     let released = false;
     const release = () => {
@@ -670,7 +672,6 @@ class OpenStreams {
       if (left > 0) this.open.set(holder, left);
       else this.open.delete(holder);
     };
-    const source = start()[Symbol.asyncIterator]();
     // An iterator of its own, not an async generator: one returned before its first `next` never runs its
     // body, and its `finally` would never release the count.
     return {
