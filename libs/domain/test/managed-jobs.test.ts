@@ -36,6 +36,37 @@ const report = (id: number, over: Partial<FlinkCheckpointReport> = {}): FlinkChe
 const mirror = (job: Job, checkpoints: FlinkCheckpointReport[]) =>
   job.run({ type: 'RecordFlinkCheckpoints', checkpoints });
 
+/**
+ * A JobManager failover: the new history holds only checkpoint `id + 1`, and reports that the job restored from
+ * checkpoint `id` at `restoredAt`.
+ */
+const failoverRestoringFrom = (job: Job, id: number, restoredAt: number) =>
+  job.run({
+    type: 'RecordFlinkCheckpoints',
+    checkpoints: [report(id + 1)],
+    restored: {
+      id,
+      restoreTimestamp: restoredAt,
+      isSavepoint: false,
+      externalPath: `/data/chk/${JOB}/chk-${id}`,
+    },
+  });
+
+/**
+ * Checkpoint `id` seen in progress (`id - 1` completed before it), then failed by the catalogue's own expiry
+ * `afterMs` later, with no word from Flink meanwhile: the failed snapshot's id.
+ */
+function expiredByTheCatalogue(job: Job, id: number, afterMs: number): number {
+  mirror(job, [
+    report(id - 1),
+    report(id, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now }),
+  ]);
+  const given = job.state.flinkCheckpoints.get(id)!;
+  job.now += afterMs;
+  job.run({ type: 'ExpireOverdue' });
+  return given;
+}
+
 /** A managed job (3 retained) whose Flink expires a checkpoint after `timeoutMs`, as the connector read it. */
 function managedTimedOutByFlinkAfter(timeoutMs: number): Job {
   const job = managed(3);
@@ -685,14 +716,7 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     mirror(job, [report(1), report(2, { status: 'IN_PROGRESS', externalPath: null })]);
     const pendingId = job.state.flinkCheckpoints.get(2)!;
     expect(job.state.snapshots.get(pendingId)!.status).toBe('PENDING');
-    // A JobManager failover: the new history is empty, and reports the restore from checkpoint 2.
-    const restored = {
-      id: 2,
-      restoreTimestamp: T0 + 5000,
-      isSavepoint: false,
-      externalPath: `/data/chk/${JOB}/chk-2`,
-    };
-    const { events } = job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(3)], restored });
+    const { events } = failoverRestoringFrom(job, 2, T0 + 5000);
     expect(events.map((e) => e.type)).toEqual([
       'SnapshotCompleted',
       'FlinkRestoreRecorded',
@@ -959,13 +983,8 @@ describe('managed jobs, case by case (R67, R68)', () => {
 
   it('R68 a checkpoint the catalogue expired while Flink was out of reach, and Flink completed, is recorded anew as completed: the failure stays as history, the restore point follows Flink', () => {
     const job = managedTimedOutByFlinkAfter(600_000);
-    mirror(job, [
-      report(8),
-      report(9, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now }),
-    ]);
-    const given = job.state.flinkCheckpoints.get(9)!;
-    job.now += 600_000 + 60_000 + 1; // the mirror heard nothing for longer than Flink's timeout and a minute
-    job.run({ type: 'ExpireOverdue' });
+    // The mirror heard nothing for longer than Flink's timeout and a minute.
+    const given = expiredByTheCatalogue(job, 9, 600_000 + 60_000 + 1);
     expect(job.snapshot(given)).toMatchObject({ status: 'FAILED', failureReason: 'CHECKPOINT_EXPIRED' });
     // Flink answers again: it completed checkpoint 9 and retains it.
     const { events } = mirror(job, [report(8), report(9)]);
@@ -987,23 +1006,10 @@ describe('managed jobs, case by case (R67, R68)', () => {
 
   it('R68 a restore Flink reports from a checkpoint the catalogue expired records that checkpoint anew, completed, and names it', () => {
     const job = managed(3);
-    mirror(job, [
-      report(1),
-      report(2, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now }),
-    ]);
-    const given = job.state.flinkCheckpoints.get(2)!;
-    job.now += 24 * 3600_000;
-    job.run({ type: 'ExpireOverdue' });
+    const given = expiredByTheCatalogue(job, 2, 24 * 3600_000);
     expect(job.snapshot(given).status).toBe('FAILED');
-    // A JobManager failover while the mirror could not reach Flink: the new history is empty and says the job
-    // restored from checkpoint 2, which Flink had completed.
-    const restored = {
-      id: 2,
-      restoreTimestamp: job.now,
-      isSavepoint: false,
-      externalPath: `/data/chk/${JOB}/chk-2`,
-    };
-    const { events } = job.run({ type: 'RecordFlinkCheckpoints', checkpoints: [report(3)], restored });
+    // The failover happened while the mirror could not reach Flink, which had completed checkpoint 2.
+    const { events } = failoverRestoringFrom(job, 2, job.now);
     expect(events.map((e) => e.type)).toEqual([
       'SnapshotTriggered',
       'SnapshotCompleted',
@@ -1025,10 +1031,7 @@ describe('managed jobs, case by case (R67, R68)', () => {
 
   it('R68 a checkpoint the catalogue expired that Flink completed and has deleted since is not recorded anew', () => {
     const job = managed(3);
-    mirror(job, [report(9, { status: 'IN_PROGRESS', externalPath: null, triggerTimestamp: job.now })]);
-    const given = job.state.flinkCheckpoints.get(9)!;
-    job.now += 24 * 3600_000;
-    job.run({ type: 'ExpireOverdue' });
+    const given = expiredByTheCatalogue(job, 9, 24 * 3600_000);
     expect(mirror(job, [report(9, { discarded: true }), report(10)]).events.map((e) => e.type)).toEqual([
       'SnapshotTriggered',
       'SnapshotCompleted',
