@@ -710,16 +710,24 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       const savepoint = await snapshotWhen(jobId, taken.body.snapshotId, 'COMPLETED', 15_000);
       await api.post(`/jobs/${jobId}/snapshots/${taken.body.snapshotId}/discard`, { force: true });
       const done = await snapshotWhen(jobId, taken.body.snapshotId, 'DISCARDED', 15_000);
-      const graphql = await fetch(`${service.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          query: `{ snapshot(jobId: "${jobId}", id: ${taken.body.snapshotId}) { discard { state bytesReclaimed } } }`,
-        }),
-      });
-      const { data } = (await graphql.json()) as {
-        data: { snapshot: { discard: { state: string; bytesReclaimed: number | null } } };
-      };
+      // REST reads the store, GraphQL the read model: it is read once the projector has gone past the request.
+      const discard = await until(
+        async () => {
+          const graphql = await fetch(`${service.url}/graphql`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              query: `{ snapshot(jobId: "${jobId}", id: ${taken.body.snapshotId}) { discard { state bytesReclaimed } } }`,
+            }),
+          });
+          const { data } = (await graphql.json()) as {
+            data: { snapshot: { discard: { state: string; bytesReclaimed: number | null } } };
+          };
+          return data.snapshot.discard.state === 'REQUESTED' ? undefined : data.snapshot.discard;
+        },
+        5_000,
+        'the read model to project the disposal',
+      );
       const events = (await api.get(`/jobs/${jobId}/events`)).body.events as {
         type: string;
         data: { snapshotId: number; bytesReclaimed?: number | null };
@@ -728,7 +736,7 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
       return {
         stateSize: (savepoint as SnapshotBody & { stateSize: number }).stateSize,
         rest: (done.discard as { bytesReclaimed?: number | null }).bytesReclaimed,
-        graphql: data.snapshot.discard,
+        graphql: discard,
         event: event?.data.bytesReclaimed,
       };
     };
