@@ -17,6 +17,8 @@ import { sleep, until } from './support/wait';
 
 const OPS = 'snapcat_console-test-ops-0123456789abcdef';
 const VIEWER = 'snapcat_console-test-viewer-0123456789abcdef';
+/** A viewer of the `default` namespace only. */
+const DEFAULT_VIEWER = 'snapcat_console-test-default-viewer-0123456789abcdef';
 const JOBS = [
   { id: 'c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0', name: 'orders-enrichment', namespace: 'default' },
   { id: 'c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1', name: 'payments-fraud', namespace: 'payments' },
@@ -116,6 +118,7 @@ describe('the web console in a real browser (offline), against a running snapcat
       SNAPCAT_TOKENS: [
         `ops:admin:*:${hashToken(OPS).toString('hex')}`,
         `viewer:read:*:${hashToken(VIEWER).toString('hex')}`,
+        `default-viewer:read:default:${hashToken(DEFAULT_VIEWER).toString('hex')}`,
       ].join('\n'),
     });
     api = client(service.url, OPS);
@@ -566,6 +569,39 @@ describe('the web console in a real browser (offline), against a running snapcat
     await until(holderShown, 10_000, 'the holder on the snapshot page');
     await fact('heldBy').locator('a').click();
     await page.waitForURL(new RegExp(`#/jobs/${holder}$`));
+  });
+
+  it('decision 0045: a holder in a namespace the token lacks is counted on the snapshot page, not named', async () => {
+    const triggered = await api.post(`/jobs/${JOB.id}/snapshots`, { kind: 'SAVEPOINT' });
+    const savepoint = triggered.body.snapshotId as number;
+    await complete(JOB.id, savepoint, 1);
+    const [, elsewhere, alongside] = JOBS; // payments, default
+    for (const holder of [elsewhere!.id, alongside!.id]) {
+      const restored = await api.post(`/jobs/${holder}/restores`, {
+        fromJobId: JOB.id,
+        snapshotId: savepoint,
+      });
+      expect(restored.status).toBe(201);
+    }
+    const viewer = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const previous = page;
+    page = await viewer.newPage();
+    try {
+      await signIn(DEFAULT_VIEWER);
+      await page.goto(`${service.url}/#/jobs/${JOB.id}/snapshots/${savepoint}`);
+      const expected = `${alongside!.id}, and 1 job in other namespaces`;
+      const shown = async () =>
+        (await fact('heldBy')
+          .innerText()
+          .catch(() => '')) === expected
+          ? true
+          : undefined;
+      await until(shown, 10_000, 'the holders on the snapshot page');
+      expect(await page.locator('main').innerText()).not.toContain(elsewhere!.id);
+    } finally {
+      await viewer.close();
+      page = previous;
+    }
   });
 
   it('a job of a long one-word name (256 characters allowed) leaves the other columns of the jobs table in view', async () => {

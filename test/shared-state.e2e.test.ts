@@ -352,13 +352,13 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     const first = await checkpoint(jobB, [{ ...inherited, shared: true }, put(join(areaB, 'chk-2', 'p'), 6)]);
 
     // Decision 0032: while B uses A's files, A's checkpoint is held: not subsumed by A's next one, and a
-    // user's discard of it is refused, naming B.
+    // user's discard of it is refused; the snapshot names B as its holder.
     expect(await checkpoint(jobA, [put(join(areaA, 'chk-2', 'p'), 8)])).toBe(2);
-    expect(await snapshot(jobA, 1)).toMatchObject({ status: 'COMPLETED' });
+    expect(await snapshot(jobA, 1)).toMatchObject({ status: 'COMPLETED', heldBy: [jobB], hiddenHolders: 0 });
     const refused = await api.post(`/jobs/${jobA}/snapshots/1/discard`, {});
     expect(refused.status).toBe(409);
     expect(refused.body.errors[0]).toMatchObject({ rule: 'held-by-restore' });
-    expect(refused.body.detail).toContain(jobB);
+    expect(refused.body.detail).toContain('held by 1 job');
 
     // A stray acknowledgement to B naming A's file (accepted while the hold stands) does not delete it either.
     const stray = await api.post(`/jobs/${jobB}/snapshots/99/acks`, {

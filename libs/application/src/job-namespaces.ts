@@ -1,4 +1,10 @@
-import { DEFAULT_NAMESPACE, grantsNamespace, type NamespaceGrant } from '@snapcat/domain';
+import {
+  DEFAULT_NAMESPACE,
+  grantsNamespace,
+  holderNamedBy,
+  withHolderHidden,
+  type NamespaceGrant,
+} from '@snapcat/domain';
 import { StreamDeletedError, type EventStore } from '@snapcat/event-store';
 import { domainEvent, jobStream } from './streams';
 
@@ -36,5 +42,39 @@ export class JobNamespaces {
     if (grant === '*') return true;
     const namespace = await this.of(jobId);
     return namespace !== undefined && grantsNamespace(grant, namespace);
+  }
+}
+
+/**
+ * Decision 0045: a hold names its holder, a job that may lie in a namespace the reader of the held snapshot
+ * may not see (an admin restored it from another team's snapshot). Each reader is shown the holders it may
+ * see, and a count of the others; a hold event's holder it may not see is null. A job deleted since is
+ * seen only by a reader of every namespace. Nothing is looked up for those, nor for a snapshot nobody holds.
+ */
+export class HolderVisibility {
+  constructor(private readonly namespaces: Pick<JobNamespaces, 'visible'>) {}
+
+  /** The snapshot view as a reader of `grant` reads it: `heldBy` those it may see, `hiddenHolders` the rest. */
+  async snapshot<V extends { heldBy: readonly string[] }>(
+    grant: NamespaceGrant,
+    view: V,
+  ): Promise<V & { hiddenHolders: number }> {
+    if (grant === '*' || view.heldBy.length === 0) return { ...view, hiddenHolders: 0 };
+    const seen = await this.visibleOf(grant, view.heldBy);
+    return { ...view, heldBy: seen, hiddenHolders: view.heldBy.length - seen.length };
+  }
+
+  /** The holders of `heldBy` a reader of `grant` may see. */
+  async visibleOf(grant: NamespaceGrant, heldBy: readonly string[]): Promise<string[]> {
+    if (grant === '*' || heldBy.length === 0) return [...heldBy];
+    const visible = await Promise.all(heldBy.map((jobId) => this.namespaces.visible(grant, jobId)));
+    return heldBy.filter((_, i) => visible[i]);
+  }
+
+  /** The event as a reader of `grant` reads it: a hold event's holder it may not see is null. */
+  async event<E extends { type: string }>(grant: NamespaceGrant, event: E): Promise<E> {
+    const holder = holderNamedBy(event);
+    if (holder === undefined || (await this.namespaces.visible(grant, holder))) return event;
+    return withHolderHidden(event);
   }
 }

@@ -1759,13 +1759,15 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
   requireStatus(snapshot, ['COMPLETED'], 'discard');
   // `force` is the operator's way out of a hold that would never end (a holder deleted, or restored since).
   if (snapshot.heldBy && !command.force) {
+    const holders = new Set(snapshot.heldBy.map((hold) => hold.jobId)).size;
     throw new CommandRejected(
       'CONFLICT',
       'snapshotId',
       'held-by-restore',
-      `snapshot ${snapshot.snapshotId} is held by job ${[...new Set(snapshot.heldBy.map((hold) => hold.jobId))].join(', ')}, restored from it: its ` +
-        'checkpoints may use its files; the hold ends once none of its live snapshots does (decision 0032); ' +
-        'set force to discard it anyway',
+      // Not named: a holder may lie in a namespace the caller may not see (decision 0045).
+      `snapshot ${snapshot.snapshotId} is held by ${holders} job${holders === 1 ? '' : 's'} ` +
+        'restored from it (its heldBy): their checkpoints may use its files; a hold ends once none of the ' +
+        'holder’s live snapshots does (decision 0032); set force to discard it anyway',
     );
   }
   if (!command.force && inUseByManagedRun(decider.state, snapshot)) {

@@ -197,3 +197,19 @@ export function holdsSnapshotFor(state: JobState, holderJobId: string): boolean 
 /** Whether the snapshot is held for the holder job. */
 export const isHeldFor = (snapshot: SnapshotState | undefined, holderJobId: string): boolean =>
   snapshot?.heldBy?.some((hold) => hold.jobId === holderJobId) ?? false;
+
+/** The events that name a hold's holder. */
+export const HOLD_EVENT_TYPES: ReadonlySet<string> = new Set(['SnapshotHeld', 'SnapshotHoldReleased']);
+
+/**
+ * Decision 0045: the job a hold event names as its holder, if it is one (SnapshotHeld, SnapshotHoldReleased).
+ * The holder may lie in a namespace the reader of the held snapshot's history may not see.
+ */
+export const holderNamedBy = (event: { type: string; holderJobId?: unknown }): string | undefined =>
+  HOLD_EVENT_TYPES.has(event.type) && typeof event.holderJobId === 'string' ? event.holderJobId : undefined;
+
+/** The hold event as a reader who may not see its holder reads it: the holder is null, the rest as it is. */
+export const withHolderHidden = <E extends { type: string }>(event: E): E => ({
+  ...event,
+  holderJobId: null,
+});

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CommandRejected } from './errors';
 import { EVENT_TYPES, Event } from './events';
+import { HOLD_EVENT_TYPES } from './holds';
 import { JobId } from './schemas';
 import { NamespaceGrantSchema, grantsNamespace, type NamespaceGrant } from './namespaces';
 
@@ -422,6 +423,12 @@ export function webhookPayload(event: { type: string; occurredAt: string } & Rec
   return { type, timestamp: event.occurredAt, data };
 }
 
+/** Decision 0045: a subscription limited to namespaces is not told a holder that lies outside them. */
+const HiddenHolder = JobId.nullable().meta({
+  description:
+    'The job whose restore holds the snapshot; null when it lies outside the subscription’s namespaces.',
+});
+
 /** The payload schemas subscribers can validate against, one per type, from the same zod schemas. */
 export function webhookPayloadSchemas(): Record<string, z.ZodType> {
   const kinds: z.ZodObject<{ type: z.ZodLiteral<string> }>[] = [
@@ -435,7 +442,9 @@ export function webhookPayloadSchemas(): Record<string, z.ZodType> {
       z.strictObject({
         type: schema.shape.type,
         timestamp: Timestamp,
-        data: schema.omit({ type: true }) as z.ZodType,
+        data: (HOLD_EVENT_TYPES.has(schema.shape.type.value)
+          ? schema.omit({ type: true }).extend({ holderJobId: HiddenHolder })
+          : schema.omit({ type: true })) as z.ZodType,
       }),
     ]),
   );

@@ -86,14 +86,15 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     expect(job.snapshot(first).status).toBe('DISCARDING');
   });
 
-  it('R71 a user’s discard of a held snapshot is refused, naming the holder, unless forced; so is holding what is not COMPLETED', () => {
+  it('R71 a user’s discard of a held snapshot is refused, counting the holders (not naming them: decision 0045), unless forced; so is holding what is not COMPLETED', () => {
     const job = new Job().register({ numRetained: 5 });
     const id = job.complete();
     job.complete();
     hold(job, id);
     const refused = job.reject({ type: 'RequestDiscard', snapshotId: id, force: false });
     expect(refused).toMatchObject({ code: 'CONFLICT', rule: 'held-by-restore' });
-    expect(refused.message).toContain(HOLDER);
+    expect(refused.message).toContain('held by 1 job restored from it');
+    expect(refused.message).not.toContain(HOLDER);
     release(job);
     expect(job.run({ type: 'RequestDiscard', snapshotId: id, force: false }).reply).toMatchObject({
       snapshotStatus: 'DISCARDING',

@@ -9,7 +9,7 @@ import {
   webhookPayload,
   type Subscriptions,
 } from '@snapcat/domain';
-import { JOB_STREAM_PREFIX, JobNamespaces } from '@snapcat/application';
+import { HolderVisibility, JOB_STREAM_PREFIX, JobNamespaces } from '@snapcat/application';
 import {
   newEventId,
   START,
@@ -58,6 +58,7 @@ export interface DispatcherDeps {
 export class WebhookDispatcher extends LeasedLogConsumer {
   private subscriptions: Subscriptions = new Map();
   private readonly namespaces: JobNamespaces;
+  private readonly holders: HolderVisibility;
   private position: Position = START;
   private lastCheckpoint: { at: number; position?: Position } = { at: 0 };
   readonly stats = { eventsHandled: 0, deliveriesEnqueued: 0, checkpoints: 0 };
@@ -70,6 +71,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
       log: deps.log,
     });
     this.namespaces = new JobNamespaces(deps.store);
+    this.holders = new HolderVisibility(this.namespaces);
   }
 
   protected async recover(): Promise<Position> {
@@ -127,6 +129,8 @@ export class WebhookDispatcher extends LeasedLogConsumer {
       const namespace = await this.namespaceOf(event.jobId);
       for (const subscription of this.subscriptions.values()) {
         if (!subscriptionMatches(subscription, event, namespace)) continue;
+        // Decision 0045: a hold's holder outside the subscription's namespaces is not told (null).
+        const asSeen = await this.holders.event(subscription.namespaces, event);
         await this.deps.deliveries.enqueue(
           {
             deliveryId: `${recorded.id}-${subscription.id}`,
@@ -134,7 +138,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
             messageId: recorded.id,
             eventType: event.type,
             ...(event.jobId ? { jobId: event.jobId } : {}),
-            body,
+            body: asSeen === event ? body : JSON.stringify(webhookPayload(asSeen)),
           },
           this.deps.now(),
           before,

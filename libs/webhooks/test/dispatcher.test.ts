@@ -163,6 +163,31 @@ describe('webhook dispatcher', () => {
     }
   });
 
+  it('a hold names its holder only to subscriptions that may see it: null for one whose namespaces lack it (decision 0045)', async () => {
+    const w = world('holder');
+    try {
+      await w.event(JOB_A, 'JobRegistered', { namespace: 'payments' });
+      await w.event(JOB_B, 'JobRegistered', { namespace: 'search' });
+      await w.subscribe('wh_payments0001', { namespaces: ['payments'] });
+      await w.subscribe('wh_both00000001', { namespaces: ['payments', 'search'] });
+      await w.subscribe('wh_everything01');
+      const hold = { snapshotId: 1, holderJobId: JOB_B, holderRestore: 1 };
+      const held = await w.event(JOB_A, 'SnapshotHeld', hold);
+      const released = await w.event(JOB_A, 'SnapshotHoldReleased', hold);
+      const { deliveries, dispatcher } = w.start();
+      await eventually(() => dispatcher.stats.eventsHandled === 3 + 2 + 2, 10_000, 'every event handled');
+      const dataOf = async (event: { id: string }, subscriptionId: string) =>
+        JSON.parse((await deliveries.get(`${event.id}-${subscriptionId}`))!.body).data;
+      for (const event of [held, released]) {
+        expect(await dataOf(event, 'wh_payments0001')).toMatchObject({ ...hold, holderJobId: null });
+        expect(await dataOf(event, 'wh_both00000001')).toMatchObject(hold);
+        expect(await dataOf(event, 'wh_everything01')).toMatchObject(hold);
+      }
+    } finally {
+      await w.close();
+    }
+  });
+
   it("reads no job's stream for its namespace while every subscription is of every namespace", async () => {
     const w = world('namespaces-unread');
     try {

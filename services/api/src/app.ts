@@ -2,6 +2,8 @@ import express, { type Request } from 'express';
 import { grantsNamespace, jobView, snapshotView, wasCompacted, type JobState } from '@snapcat/domain';
 import {
   ClusterRepository,
+  HolderVisibility,
+  JobNamespaces,
   jobStream,
   nextFireAt,
   recordedEventView,
@@ -215,6 +217,15 @@ interface RouteContext {
   registeredJob: (req: Request, jobId: string) => Promise<JobState>;
   jobPath: (req: Request) => { jobId: string };
   snapshotPath: (req: Request) => { jobId: string; snapshotId: number };
+  /** The job with its snapshots, as the caller reads them (decision 0045: holders outside its namespaces). */
+  jobViewFor: (req: Request, state: JobState) => Promise<ReturnType<typeof jobView>>;
+  /** A snapshot's view as the caller reads it (decision 0045). */
+  snapshotViewFor: <V extends { heldBy: readonly string[] }>(
+    req: Request,
+    view: V,
+  ) => Promise<V & { hiddenHolders: number }>;
+  /** A job event as the caller reads it (decision 0045). */
+  eventFor: <E extends { type: string }>(req: Request, event: E) => Promise<E>;
   readModel: AppDeps['readModel'];
   readModelAvailable: AppDeps['readModelAvailable'];
 }
@@ -224,6 +235,10 @@ function routeContext(
   useCases: UseCases,
 ): RouteContext {
   const schemas = requestSchemas(defaults);
+  const holders = new HolderVisibility(new JobNamespaces(store));
+  const grantOf = (req: Request) => principalOf(req)?.namespaces ?? '*';
+  const snapshotViewFor: RouteContext['snapshotViewFor'] = (req, view) =>
+    holders.snapshot(grantOf(req), view);
   return {
     bus,
     store,
@@ -236,14 +251,19 @@ function routeContext(
     /** The job's state; 404 when it is not registered or outside the caller's namespaces (not revealed). */
     registeredJob: async (req, jobId) => {
       const state = await bus.load(jobId);
-      const grant = principalOf(req)?.namespaces ?? '*';
-      if (!state.registered || !grantsNamespace(grant, state.namespace)) {
+      if (!state.registered || !grantsNamespace(grantOf(req), state.namespace)) {
         throw notFound('jobId', `job ${jobId} is not registered`);
       }
       return state;
     },
     jobPath: (req) => parse(schemas.jobPath, req.params, 'path'),
     snapshotPath: (req) => parse(schemas.snapshotPath, req.params, 'path'),
+    jobViewFor: async (req, state) => {
+      const view = jobView(state);
+      return { ...view, snapshots: await Promise.all(view.snapshots.map((s) => snapshotViewFor(req, s))) };
+    },
+    snapshotViewFor,
+    eventFor: (req, event) => holders.event(grantOf(req), event),
   };
 }
 
@@ -268,17 +288,19 @@ const requireJson: express.RequestHandler = (req, _res, next) => {
 /** A job: registered or reconfigured, read, its status changed, a restore recorded, its events. */
 function mountJobRoutes(
   api: express.Router,
-  { bus, store, useCases, schemas, caller, registeredJob, jobPath }: RouteContext,
+  { bus, store, useCases, schemas, caller, registeredJob, jobPath, jobViewFor, eventFor }: RouteContext,
 ) {
   api.put('/jobs/:jobId', async (req, res) => {
     const { jobId, reply, events } = await useCases.configureJob(caller(req), req.params, body(req));
     const state = await bus.load(jobId);
-    res.status(reply.created ? 201 : 200).json({ ...jobView(state), changed: events.length > 0 });
+    res
+      .status(reply.created ? 201 : 200)
+      .json({ ...(await jobViewFor(req, state)), changed: events.length > 0 });
   });
 
   api.get('/jobs/:jobId', async (req, res) => {
     const { jobId } = jobPath(req);
-    res.json(jobView(await registeredJob(req, jobId)));
+    res.json(await jobViewFor(req, await registeredJob(req, jobId)));
   });
 
   api.post('/jobs/:jobId/status', async (req, res) => {
@@ -302,7 +324,12 @@ function mountJobRoutes(
     if (events.length === 0 && from === 0) throw notFound('jobId', `job ${jobId} has no events`);
     res.json({
       jobId,
-      events: events.map(recordedEventView),
+      events: await Promise.all(
+        events.map(async (recorded) => {
+          const view = recordedEventView(recorded);
+          return { ...view, data: await eventFor(req, view.data) };
+        }),
+      ),
       next: events.length === limit ? from + limit : null,
     });
   });
@@ -311,7 +338,16 @@ function mountJobRoutes(
 /** A job's snapshots: triggered, imported, read, declined, persisted, discarded. */
 function mountSnapshotRoutes(
   api: express.Router,
-  { bus, useCases, caller, registeredJob, snapshotPath, readModel, readModelAvailable }: RouteContext,
+  {
+    bus,
+    useCases,
+    caller,
+    registeredJob,
+    snapshotPath,
+    snapshotViewFor,
+    readModel,
+    readModelAvailable,
+  }: RouteContext,
 ) {
   api.post('/jobs/:jobId/snapshots', async (req, res) => {
     const { jobId, reply } = await useCases.trigger(caller(req), req.params, body(req));
@@ -327,14 +363,14 @@ function mountSnapshotRoutes(
     res
       .status(reply.duplicate ? 200 : 201)
       .location(`${req.baseUrl}/jobs/${jobId}/snapshots/${reply.snapshotId}`)
-      .json({ jobId, ...snapshotView(snapshot), duplicate: reply.duplicate });
+      .json({ jobId, ...(await snapshotViewFor(req, snapshotView(snapshot))), duplicate: reply.duplicate });
   });
 
   api.get('/jobs/:jobId/snapshots/:snapshotId', async (req, res) => {
     const { jobId, snapshotId } = snapshotPath(req);
     const state = await registeredJob(req, jobId);
     const snapshot = state.snapshots.get(snapshotId);
-    if (snapshot) return void res.json({ jobId, ...snapshotView(snapshot) });
+    if (snapshot) return void res.json({ jobId, ...(await snapshotViewFor(req, snapshotView(snapshot))) });
     // A finished snapshot compacted out of the job's state (decision 0035): its last view is in the read model.
     const lookup = wasCompacted(state, snapshotId) ? readModel?.snapshot?.bind(readModel) : undefined;
     const compacted = lookup
@@ -345,7 +381,7 @@ function mountSnapshotRoutes(
         )
       : null;
     if (!compacted) throw notFound('snapshotId', `snapshot ${snapshotId} of job ${jobId} does not exist`);
-    res.json(compacted);
+    res.json(await snapshotViewFor(req, compacted));
   });
 
   api.post('/jobs/:jobId/snapshots/:snapshotId/decline', async (req, res) => {

@@ -47,6 +47,7 @@ import {
 import {
   ClusterRepository,
   JobDeletedError,
+  HolderVisibility,
   JobNamespaces,
   jobStream,
   nextFireAt,
@@ -169,6 +170,11 @@ export function createGraphql(deps: GraphqlDeps) {
     },
     Snapshot: {
       id: (s: SnapshotView) => s.snapshotId,
+      heldBy: (s: SnapshotView, _: unknown, context: Context) => r.holdersSeen(context, s.heldBy),
+      hiddenHolders: (s: SnapshotView, _: unknown, context: Context) => {
+        const seen = r.holdersSeen(context, s.heldBy);
+        return seen instanceof Promise ? seen.then((holders) => s.heldBy.length - holders.length) : 0;
+      },
       stateHandles: (s: SnapshotView & { jobId: string }) => r.useCases.stateHandles(s.jobId, s.snapshotId),
     },
   };
@@ -291,8 +297,17 @@ function hasSkipOrInclude(document: DocumentNode): boolean {
 function resolving(deps: GraphqlDeps) {
   // Issue 18: a job outside the caller's namespaces reads as one that does not exist.
   const namespaces = new JobNamespaces(deps.store);
+  const holders = new HolderVisibility(namespaces);
   return {
     ...deps,
+    /** Decision 0045: the holders of a snapshot the caller may see, and a hold event as it may read it. */
+    holdersSeen: (context: Context, heldBy: readonly string[]) => {
+      const grant = grantOf(context);
+      // Most snapshots are held by no one, and a caller of every namespace sees every holder: no promise.
+      return grant === '*' || heldBy.length === 0 ? heldBy : holders.visibleOf(grant, heldBy);
+    },
+    eventFor: <E extends { type: string }>(context: Context, event: E) =>
+      holders.event(grantOf(context), event),
     visible: (context: Context, jobId: string) =>
       namespaces.visible(grantOf(context), jobIdArgument(jobId, 'jobId')),
     clusters: clusterCommands(deps.clusters ?? new ClusterRepository(deps.store)),
@@ -404,7 +419,9 @@ function snapshotQueries(r: Resolving) {
         ? snapshotsPage(readModel, a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined)
         : emptyPage(a.first),
     history: async (_: unknown, a: HistoryArgs, context: Context) =>
-      (await visible(context, a.jobId)) ? history(store, a) : emptyPage(a.first),
+      (await visible(context, a.jobId))
+        ? history(store, a, (event) => r.eventFor(context, event))
+        : emptyPage(a.first),
     catalogAsOf: async (_: unknown, { jobId, at }: { jobId: string; at: number }, context: Context) => {
       if (!(await visible(context, jobId))) return null;
       // The snapshots the fold compacts out of the state (decision 0035) are listed too, as its counts count them.
@@ -634,7 +651,10 @@ function subscriptionResolvers(r: Resolving) {
           ),
         );
       },
-      resolve: (m: SnapshotEventMessage) => m,
+      resolve: async (m: SnapshotEventMessage, _: unknown, context: Context) => ({
+        ...m,
+        data: await r.eventFor(context, m.data),
+      }),
     },
   };
 }
@@ -974,7 +994,11 @@ interface HistoryArgs {
 }
 
 /** The job's events from the event store, oldest first, filtered; the cursor is the stream revision. */
-async function history(store: EventStore, a: HistoryArgs) {
+async function history(
+  store: EventStore,
+  a: HistoryArgs,
+  asRead: <E extends { type: string }>(event: E) => Promise<E>,
+) {
   const size = pageSize(a.first);
   const fromRevision = a.after ? BigInt(decode(a.after, 'revision')) + 1n : 0n;
   const found: { node: object; cursor: string }[] = [];
@@ -986,7 +1010,8 @@ async function history(store: EventStore, a: HistoryArgs) {
       if (a.from !== undefined && a.from !== null && at < a.from) continue;
       if (a.types && !a.types.includes(node.type)) continue;
       if (a.snapshotId !== undefined && a.snapshotId !== null && node.snapshotId !== a.snapshotId) continue;
-      found.push({ cursor: encodeCursor('revision', recorded.revision.toString()), node });
+      const data = await asRead(node.data);
+      found.push({ cursor: encodeCursor('revision', recorded.revision.toString()), node: { ...node, data } });
       if (found.length > size) return connection(found, size);
     }
   }

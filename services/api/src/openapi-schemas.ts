@@ -153,7 +153,12 @@ export const Snapshot = z
     subsumedBy: SnapshotNumber.nullable(),
     heldBy: z.array(JobId).meta({
       description:
-        'The jobs whose restore from this snapshot holds it (decision 0032): not discarded while any does, unless forced.',
+        'The jobs whose restore from this snapshot holds it (decision 0032): not discarded while any does, unless ' +
+        'forced. Only those in the caller’s namespaces (decision 0045).',
+    }),
+    hiddenHolders: Count.meta({
+      description:
+        'How many jobs outside the caller’s namespaces hold it too (decision 0045): it is held while heldBy names a job or this is above 0.',
     }),
     discard: z
       .object({

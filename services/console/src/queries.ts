@@ -203,6 +203,8 @@ export interface SnapshotDetail extends SnapshotRow {
   flinkVersion: string | null;
   /** The jobs whose restore from it holds it (decision 0032): not discarded while any does, unless forced. */
   heldBy: string[];
+  /** How many jobs outside the caller's namespaces hold it too (decision 0045). */
+  hiddenHolders: number;
   properties: {
     forced: boolean;
     discardSubsumed: boolean;
@@ -227,7 +229,7 @@ export const SNAPSHOT = `query Snapshot($jobId: ID!, $id: Int!) {
   job(id: $jobId) { id name status }
   snapshot(jobId: $jobId, id: $id) {
     ${SNAPSHOT_ROW}
-    jobId triggerId acknowledgedTasks totalTasks manifestPath failureMessage jobVersion flinkVersion heldBy
+    jobId triggerId acknowledgedTasks totalTasks manifestPath failureMessage jobVersion flinkVersion heldBy hiddenHolders
     properties { forced discardSubsumed discardFinished discardCancelled discardFailed discardSuspended }
     discard { cause reason state requestedAt bytesReclaimed error retryable }
     stateHandles { taskId path sizeBytes shared }

@@ -1,5 +1,5 @@
 // `#/jobs/<jobId>/snapshots/<snapshotId>`: one snapshot, its state handles and every event of its life.
-import { formatBytes, formatDuration, toMillis } from '../format';
+import { formatBytes, formatDuration, plural, toMillis } from '../format';
 import { HistorySection, useHistory } from '../history';
 import { useActions, useLiveJob, useNow, useResource } from '../hooks';
 import { SNAPSHOT, type SnapshotDetail, type StateHandle } from '../queries';
@@ -134,12 +134,7 @@ function SnapshotFacts(props: {
           ['kind', s.kind],
           ['status', <StatusBadge status={s.status} />],
           ['persisted', yesNo(s.persisted)],
-          [
-            'heldBy',
-            s.heldBy.length === 0
-              ? '—'
-              : s.heldBy.map((holder, i) => [i > 0 ? ', ' : '', <a href={jobHref(holder)}>{holder}</a>]),
-          ],
+          ['heldBy', <Holders heldBy={s.heldBy} hidden={s.hiddenHolders} />],
           ['triggerType', s.triggerType],
           ['triggerId', <Mono>{s.triggerId}</Mono>],
           ['formatType', s.formatType],
@@ -266,5 +261,16 @@ function Handles({ testid, caption, handles }: { testid: string; caption: string
         )}
       />
     </TableWrap>
+  );
+}
+
+/** The jobs holding the snapshot the caller may see, linked, and a count of those it may not (decision 0045). */
+function Holders({ heldBy, hidden }: { heldBy: string[]; hidden: number }) {
+  if (heldBy.length === 0 && hidden === 0) return <>—</>;
+  return (
+    <>
+      {heldBy.map((holder, i) => [i > 0 ? ', ' : '', <a href={jobHref(holder)}>{holder}</a>])}
+      {hidden > 0 && `${heldBy.length > 0 ? ', and ' : ''}${plural(hidden, 'job')} in other namespaces`}
+    </>
   );
 }
