@@ -1,8 +1,8 @@
 import {
   DEFAULT_NAMESPACE,
   grantsNamespace,
-  holderNamedBy,
-  withHolderHidden,
+  otherJobNamedBy,
+  withOtherJobHidden,
   type NamespaceGrant,
 } from '@snapcat/domain';
 import { StreamDeletedError, type EventStore } from '@snapcat/event-store';
@@ -48,8 +48,8 @@ export class JobNamespaces {
 /**
  * Decision 0045: a hold names its holder, a job that may lie in a namespace the reader of the held snapshot
  * may not see (an admin restored it from another team's snapshot). Each reader is shown the holders it may
- * see, and a count of the others; a hold event's holder it may not see is null. A job deleted since is
- * seen only by a reader of every namespace. Nothing is looked up for those, nor for a snapshot nobody holds.
+ * see, and a count of the others; another job an event names (a hold's holder, a restore's source) that it
+ * may not see is null. Nothing is looked up for a reader of every namespace, nor for a snapshot nobody holds.
  */
 export class HolderVisibility {
   constructor(private readonly namespaces: Pick<JobNamespaces, 'visible'>) {}
@@ -71,10 +71,10 @@ export class HolderVisibility {
     return heldBy.filter((_, i) => visible[i]);
   }
 
-  /** The event as a reader of `grant` reads it: a hold event's holder it may not see is null. */
+  /** The event as a reader of `grant` reads it: another job it names that the reader may not see is null. */
   async event<E extends { type: string }>(grant: NamespaceGrant, event: E): Promise<E> {
-    const holder = holderNamedBy(event);
-    if (holder === undefined || (await this.namespaces.visible(grant, holder))) return event;
-    return withHolderHidden(event);
+    const other = otherJobNamedBy(event);
+    if (other === undefined || (await this.namespaces.visible(grant, other))) return event;
+    return withOtherJobHidden(event);
   }
 }

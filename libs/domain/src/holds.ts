@@ -198,18 +198,31 @@ export function holdsSnapshotFor(state: JobState, holderJobId: string): boolean 
 export const isHeldFor = (snapshot: SnapshotState | undefined, holderJobId: string): boolean =>
   snapshot?.heldBy?.some((hold) => hold.jobId === holderJobId) ?? false;
 
-/** The events that name a hold's holder. */
-export const HOLD_EVENT_TYPES: ReadonlySet<string> = new Set(['SnapshotHeld', 'SnapshotHoldReleased']);
-
 /**
- * Decision 0045: the job a hold event names as its holder, if it is one (SnapshotHeld, SnapshotHoldReleased).
- * The holder may lie in a namespace the reader of the held snapshot's history may not see.
+ * Decision 0045: the events that name another job than their own, and the field that does: a hold's holder
+ * (on the held job's stream), and the job a restore was from (on the restored job's stream). That job may lie
+ * in a namespace a reader of this job's history may not see.
  */
-export const holderNamedBy = (event: { type: string; holderJobId?: unknown }): string | undefined =>
-  HOLD_EVENT_TYPES.has(event.type) && typeof event.holderJobId === 'string' ? event.holderJobId : undefined;
+const OTHER_JOB_FIELDS: Readonly<Record<string, 'holderJobId' | 'fromJobId'>> = {
+  SnapshotHeld: 'holderJobId',
+  SnapshotHoldReleased: 'holderJobId',
+  SnapshotRestored: 'fromJobId',
+  FlinkRestoreRecorded: 'fromJobId',
+};
 
-/** The hold event as a reader who may not see its holder reads it: the holder is null, the rest as it is. */
-export const withHolderHidden = <E extends { type: string }>(event: E): E => ({
-  ...event,
-  holderJobId: null,
-});
+/** The field of events of the type that names another job; none for the other types. */
+export const otherJobFieldOf = (type: string): 'holderJobId' | 'fromJobId' | undefined =>
+  Object.hasOwn(OTHER_JOB_FIELDS, type) ? OTHER_JOB_FIELDS[type] : undefined;
+
+/** The other job the event names, if it names one. */
+export function otherJobNamedBy(event: { type: string }): string | undefined {
+  const field = otherJobFieldOf(event.type);
+  const jobId = field && (event as Record<string, unknown>)[field];
+  return typeof jobId === 'string' ? jobId : undefined;
+}
+
+/** The event as a reader who may not see the other job it names reads it: that job is null, the rest as it is. */
+export const withOtherJobHidden = <E extends { type: string }>(event: E): E => {
+  const field = otherJobFieldOf(event.type);
+  return field ? { ...event, [field]: null } : event;
+};

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CommandRejected } from './errors';
 import { EVENT_TYPES, Event } from './events';
-import { HOLD_EVENT_TYPES } from './holds';
+import { otherJobFieldOf } from './holds';
 import { JobId } from './schemas';
 import { NamespaceGrantSchema, grantsNamespace, type NamespaceGrant } from './namespaces';
 
@@ -423,11 +423,21 @@ export function webhookPayload(event: { type: string; occurredAt: string } & Rec
   return { type, timestamp: event.occurredAt, data };
 }
 
-/** Decision 0045: a subscription limited to namespaces is not told a holder that lies outside them. */
-const HiddenHolder = JobId.nullable().meta({
-  description:
-    'The job whose restore holds the snapshot; null when it lies outside the subscription’s namespaces.',
-});
+/**
+ * Decision 0045: a subscription limited to namespaces is not told of a job outside them that an event names
+ * (a hold's holder, a restore's source): null.
+ */
+function otherJobHideable(schema: z.ZodObject<{ type: z.ZodLiteral<string> }>): z.ZodType {
+  const data = schema.omit({ type: true });
+  const field = otherJobFieldOf(schema.shape.type.value);
+  if (!field) return data;
+  const named = (data.shape as Record<string, z.ZodType>)[field]!;
+  return data.extend({
+    [field]: named.nullable().meta({
+      description: 'Null when that job lies outside the subscription’s namespaces (decision 0045).',
+    }),
+  });
+}
 
 /** The payload schemas subscribers can validate against, one per type, from the same zod schemas. */
 export function webhookPayloadSchemas(): Record<string, z.ZodType> {
@@ -442,9 +452,7 @@ export function webhookPayloadSchemas(): Record<string, z.ZodType> {
       z.strictObject({
         type: schema.shape.type,
         timestamp: Timestamp,
-        data: (HOLD_EVENT_TYPES.has(schema.shape.type.value)
-          ? schema.omit({ type: true }).extend({ holderJobId: HiddenHolder })
-          : schema.omit({ type: true })) as z.ZodType,
+        data: otherJobHideable(schema),
       }),
     ]),
   );

@@ -163,7 +163,7 @@ describe('webhook dispatcher', () => {
     }
   });
 
-  it('a hold names its holder only to subscriptions that may see it: null for one whose namespaces lack it (decision 0045)', async () => {
+  it('a hold names its holder, and a restore its source, only to subscriptions that may see that job: null for one whose namespaces lack it (decision 0045)', async () => {
     const w = world('holder');
     try {
       await w.event(JOB_A, 'JobRegistered', { namespace: 'payments' });
@@ -174,8 +174,11 @@ describe('webhook dispatcher', () => {
       const hold = { snapshotId: 1, holderJobId: JOB_B, holderRestore: 1 };
       const held = await w.event(JOB_A, 'SnapshotHeld', hold);
       const released = await w.event(JOB_A, 'SnapshotHoldReleased', hold);
+      await w.subscribe('wh_search000001', { namespaces: ['search'] });
+      const restored = await w.event(JOB_B, 'SnapshotRestored', { fromJobId: JOB_A, restorePath: '/sp' });
+      const ownRestore = await w.event(JOB_B, 'SnapshotRestored', { restorePath: '/own' });
       const { deliveries, dispatcher } = w.start();
-      await eventually(() => dispatcher.stats.eventsHandled === 3 + 2 + 2, 10_000, 'every event handled');
+      await eventually(() => dispatcher.stats.eventsHandled === 4 + 2 + 4, 10_000, 'every event handled');
       const dataOf = async (event: { id: string }, subscriptionId: string) =>
         JSON.parse((await deliveries.get(`${event.id}-${subscriptionId}`))!.body).data;
       for (const event of [held, released]) {
@@ -183,6 +186,14 @@ describe('webhook dispatcher', () => {
         expect(await dataOf(event, 'wh_both00000001')).toMatchObject(hold);
         expect(await dataOf(event, 'wh_everything01')).toMatchObject(hold);
       }
+      // The other way round: the restored job's subscription is not told the job it was restored from.
+      expect(await dataOf(restored, 'wh_search000001')).toMatchObject({
+        fromJobId: null,
+        restorePath: '/sp',
+      });
+      expect(await dataOf(restored, 'wh_everything01')).toMatchObject({ fromJobId: JOB_A });
+      expect(await dataOf(ownRestore, 'wh_search000001')).toMatchObject({ restorePath: '/own' });
+      expect(await dataOf(ownRestore, 'wh_search000001')).not.toHaveProperty('fromJobId');
     } finally {
       await w.close();
     }

@@ -303,7 +303,11 @@ export const EventPage = z.object({
       occurredAt: Timestamp,
       recordedAt: Timestamp,
       snapshotId: z.number().int().positive().nullable(),
-      data: z.record(z.string(), z.unknown()),
+      data: z.record(z.string(), z.unknown()).meta({
+        description:
+          'The event, upcast to its current schema. Another job it names that the caller may not see (a hold’s ' +
+          '`holderJobId`, a restore’s `fromJobId`) is null (decision 0045).',
+      }),
       metadata: z.record(z.string(), z.unknown()),
     }),
   ),

@@ -15,11 +15,12 @@ import { apiFixture, BASE, expectProblem, graphqlOver } from './fixture';
 const A = 'a0'.repeat(16); // the held job, in `team`
 const B = 'b0'.repeat(16); // a holder in `team`
 const C = 'c0'.repeat(16); // a holder in `other`
-const TOKEN = { admin: newToken(), team: newToken() };
+const TOKEN = { admin: newToken(), team: newToken(), other: newToken() };
 const TOKENS = parseTokenList(
   [
     tokenLine({ name: 'admin', scopes: ['admin'], namespaces: '*' }, TOKEN.admin),
     tokenLine({ name: 'team', scopes: ['operator'], namespaces: ['team'] }, TOKEN.team),
+    tokenLine({ name: 'other', scopes: ['read'], namespaces: ['other'] }, TOKEN.other),
   ].join('\n'),
 );
 const as = (who: keyof typeof TOKEN) => ({ authorization: `Bearer ${TOKEN[who]}` });
@@ -108,6 +109,17 @@ describe('the holders of a snapshot, as each caller may see them (decision 0045)
     expect(await holders('admin')).toEqual([B, C]);
   });
 
+  it('REST: the restored job’s history shows the job it was restored from as null to a caller who may not see it', async () => {
+    const source = async (jobId: string, who: keyof typeof TOKEN) => {
+      const res = await http.get(`${BASE}/jobs/${jobId}/events`).set(as(who)).expect(200);
+      const events = res.body.events as { type: string; data: { fromJobId?: string | null } }[];
+      return events.find((e) => e.type === 'SnapshotRestored')?.data.fromJobId;
+    };
+    expect(await source(C, 'other')).toBeNull();
+    expect(await source(C, 'admin')).toBe(A);
+    expect(await source(B, 'team')).toBe(A);
+  });
+
   it('a refused discard counts the holders and names none', async () => {
     const refused = await http
       .post(`${BASE}/jobs/${A}/snapshots/${savepointId}/discard`)
@@ -139,13 +151,21 @@ describe('the holders of a snapshot, as each caller may see them (decision 0045)
       body.data.history.edges.map((e) => e.node.data.holderJobId);
     expect(holders(team)).toEqual([B, null]);
     expect(JSON.stringify(team)).not.toContain(C);
+    const restoredFrom = await http
+      .post('/graphql')
+      .set(as('other'))
+      .send({ query: `{ history(jobId: "${C}", types: ["SnapshotRestored"]) { edges { node { data } } } }` })
+      .expect(200);
+    expect(restoredFrom.body.data.history.edges.map((e: { node: { data: object } }) => e.node.data)).toEqual([
+      expect.objectContaining({ fromJobId: null }),
+    ]);
     const admin = (await query('admin')).body;
     expect(heldOf(admin.data.snapshot)).toEqual({ heldBy: [B, C], hiddenHolders: 0 });
     expect(holders(admin)).toEqual([B, C]);
   });
 
   it('GraphQL: a subscription streams a hold with its holder null to a caller who may not see the holder', async () => {
-    const received: Record<keyof typeof TOKEN, string> = { admin: '', team: '' };
+    const received: Record<keyof typeof TOKEN, string> = { admin: '', team: '', other: '' };
     const responses: { destroy(): void }[] = [];
     const open = (who: keyof typeof TOKEN) =>
       http
