@@ -248,9 +248,9 @@ describe('a leased log consumer deposed while it handles an event', () => {
     // Paused past its lease: a successor took it over and saved where it got to, the third event. Until the
     // saver's next tick notices, its subscription still delivers the fourth event.
     const successors = formatPosition(saver.seen[2]!.position);
-    // Long enough that the saver's next tick finds it held, on a machine loaded by CI (400 ms lapsed first
-    // once, 1.5 s once: the saver took the lapsed lease back and saved the fourth event).
-    await redis.set(`${keyPrefix}:lease`, 'successor', 'PX', 4000);
+    // Held until the assertions below are made, then let go: a TTL lapsed first on a machine loaded by CI
+    // (400 ms once, 1.5 s once, 4 s once: the saver took the lapsed lease back and saved the fourth event).
+    await redis.set(`${keyPrefix}:lease`, 'successor');
     await store.append('s-4', [{ id: randomUUID(), type: 'T', data: {} }], 'any');
     await until(() => saver.seen.length === 4, 5000);
     await until(() => warnings.length > 0, 5000);
@@ -258,8 +258,9 @@ describe('a leased log consumer deposed while it handles an event', () => {
     expect(warnings[0]).toBe('saver lost its lease; standing by');
     // Taking the lease is said too, each time: which process is active is an operator's first question.
     expect(saver.infos).toEqual(['saver active: it holds the lease']);
-    // The successor's lease lapses without a further save: the saver takes over from the stored position and
-    // handles the fourth event again (its save had not landed), without a false alarm of lost writes.
+    // The successor lets its lease go without a further save: the saver takes over from the stored position
+    // and handles the fourth event again (its save had not landed), without a false alarm of lost writes.
+    await redis.del(`${keyPrefix}:lease`);
     await until(() => saver.seen.length === 5, 10_000);
     expect(saver.seen[4]!.streamId).toBe('s-4');
     await until(() => savedAt(saver, saver.seen[4]), 5000);
