@@ -30,7 +30,7 @@ import { GRAPHQL_RULES, REST_RULES, restRule, type Rule } from '../src/access';
 import { createSnapshotEventsPubSub } from '../src/graphql';
 import { SCHEMA_FILE } from './files';
 import { openApiDocument } from '../src/openapi';
-import { apiFixture, JOB, graphqlOver, startProjector } from './fixture';
+import { apiFixture, JOB, graphqlOver, graphqlStream, startProjector } from './fixture';
 import { concrete, registered, requestExamples, webhookStub } from './routes';
 
 /*
@@ -552,24 +552,9 @@ describe('access matrix', () => {
   });
 
   it("a GraphQL subscription streams a job's events only to a token of the job's namespace", async () => {
-    const received: Record<'everywhere' | 'outside', string> = { everywhere: '', outside: '' };
-    const responses: { destroy(): void }[] = [];
-    const open = (who: keyof typeof received, token: string) =>
-      http
-        .post('/graphql')
-        .set({ authorization: `Bearer ${token}`, accept: 'text/event-stream' })
-        .send({ query: `subscription { snapshotEvents(jobId: "${JOB}") { type snapshotId } }` })
-        .buffer(false)
-        .parse((response, done) => {
-          responses.push(response as unknown as { destroy(): void });
-          response.on('data', (chunk: Buffer) => void (received[who] += chunk.toString()));
-          response.on('end', () => done(null, ''));
-        })
-        .then(
-          () => {},
-          () => {},
-        );
-    const streams = [open('everywhere', tokens.read), open('outside', elsewhere.read)];
+    const query = `subscription { snapshotEvents(jobId: "${JOB}") { type snapshotId } }`;
+    const everywhere = graphqlStream(http, tokens.read, query);
+    const outside = graphqlStream(http, elsewhere.read, query);
     await new Promise((r) => setTimeout(r, 300)); // both subscribed
     pubsub.publish(`${prefix}:events`, JOB, {
       jobId: JOB,
@@ -580,15 +565,14 @@ describe('access matrix', () => {
       occurredAt: new Date().toISOString(),
       data: {} as never,
     });
-    for (let i = 0; i < 100 && !received.everywhere.includes('"snapshotId":41'); i += 1) {
+    for (let i = 0; i < 100 && !everywhere.received().includes('"snapshotId":41'); i += 1) {
       await new Promise((r) => setTimeout(r, 20));
     }
     await new Promise((r) => setTimeout(r, 200)); // time for the other stream to get it, if it would
-    expect(received.everywhere).toContain('"snapshotId":41');
-    expect(received.outside).not.toContain('"snapshotId":41');
-    expect(received.outside).not.toContain('"errors"');
-    for (const response of responses) response.destroy();
-    await Promise.all(streams);
+    expect(everywhere.received()).toContain('"snapshotId":41');
+    expect(outside.received()).not.toContain('"snapshotId":41');
+    expect(outside.received()).not.toContain('"errors"');
+    await Promise.all([everywhere.close(), outside.close()]);
   });
 
   it('a job is registered in a namespace of the token, never another, and its namespace never changes', async () => {

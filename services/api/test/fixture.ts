@@ -6,6 +6,7 @@ import { Deliveries, SecretBox, SubscriptionRepository, WebhookService } from '@
 import { MemoryEventStore, SqliteEventStore, type EventStore } from '@snapcat/event-store';
 import { LocalSnapshotStorage } from '@snapcat/storage';
 import type { Redis } from 'ioredis';
+import type request from 'supertest';
 import { Projector, type ReadModel } from '@snapcat/read-model';
 import type { TokenEntry } from '@snapcat/runtime';
 import { createApp, type AppDeps } from '../src/app';
@@ -50,6 +51,36 @@ export function graphqlOver(options: {
       ...(options.readModelAvailable ? { readModelAvailable: options.readModelAvailable } : {}),
       ...(options.maxStreamsPerToken !== undefined ? { maxStreamsPerToken: options.maxStreamsPerToken } : {}),
     });
+}
+
+/**
+ * A GraphQL subscription over server-sent events, read as it arrives: the text received so far, and `close`,
+ * which ends the stream from the client's side and waits for the request to settle.
+ */
+export function graphqlStream(http: ReturnType<typeof request>, token: string, query: string) {
+  let received = '';
+  let response: { destroy(): void } | undefined;
+  const settled = http
+    .post('/graphql')
+    .set({ authorization: `Bearer ${token}`, accept: 'text/event-stream' })
+    .send({ query })
+    .buffer(false)
+    .parse((res, done) => {
+      response = res as unknown as { destroy(): void };
+      res.on('data', (chunk: Buffer) => void (received += chunk.toString()));
+      res.on('end', () => done(null, ''));
+    })
+    .then(
+      () => {},
+      () => {},
+    );
+  return {
+    received: () => received,
+    async close() {
+      response?.destroy();
+      await settled;
+    },
+  };
 }
 
 /** The read model's projector of `store` under `prefix`, quiet and ticking every 50 ms, started. */

@@ -4,7 +4,7 @@ import { rebuildReadModel, ReadModel } from '@snapcat/read-model';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { deleteKeys } from '../../../test/support/redis';
 import { createSnapshotEventsPubSub } from '../src/graphql';
-import { apiFixture, BASE, expectProblem, graphqlOver } from './fixture';
+import { apiFixture, BASE, expectProblem, graphqlOver, graphqlStream } from './fixture';
 
 /*
  * Decision 0045: a hold names its holder, and an admin may restore a job of one namespace from another
@@ -165,24 +165,9 @@ describe('the holders of a snapshot, as each caller may see them (decision 0045)
   });
 
   it('GraphQL: a subscription streams a hold with its holder null to a caller who may not see the holder', async () => {
-    const received: Record<keyof typeof TOKEN, string> = { admin: '', team: '', other: '' };
-    const responses: { destroy(): void }[] = [];
-    const open = (who: keyof typeof TOKEN) =>
-      http
-        .post('/graphql')
-        .set({ ...as(who), accept: 'text/event-stream' })
-        .send({ query: `subscription { snapshotEvents(jobId: "${A}") { type data } }` })
-        .buffer(false)
-        .parse((response, done) => {
-          responses.push(response as unknown as { destroy(): void });
-          response.on('data', (chunk: Buffer) => void (received[who] += chunk.toString()));
-          response.on('end', () => done(null, ''));
-        })
-        .then(
-          () => {},
-          () => {},
-        );
-    const streams = [open('admin'), open('team')];
+    const query = `subscription { snapshotEvents(jobId: "${A}") { type data } }`;
+    const admin = graphqlStream(http, TOKEN.admin, query);
+    const team = graphqlStream(http, TOKEN.team, query);
     await new Promise((r) => setTimeout(r, 300)); // both subscribed
     const occurredAt = new Date().toISOString();
     pubsub.publish(topic, A, {
@@ -201,17 +186,11 @@ describe('the holders of a snapshot, as each caller may see them (decision 0045)
         holderRestore: 1,
       },
     });
-    for (
-      let i = 0;
-      i < 100 && !(received.admin.includes('holderJobId') && received.team.includes('holderJobId'));
-      i += 1
-    ) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    for (const response of responses) response.destroy();
-    await Promise.all(streams);
-    expect(received.admin).toContain(`"holderJobId":"${C}"`);
-    expect(received.team).toContain('"holderJobId":null');
-    expect(received.team).not.toContain(C);
+    const told = () => admin.received().includes('holderJobId') && team.received().includes('holderJobId');
+    for (let i = 0; i < 100 && !told(); i += 1) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([admin.close(), team.close()]);
+    expect(admin.received()).toContain(`"holderJobId":"${C}"`);
+    expect(team.received()).toContain('"holderJobId":null');
+    expect(team.received()).not.toContain(C);
   });
 });
