@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { bearerToken, findToken, grants, type Scope, type TokenEntry } from '@snapcat/runtime';
-import { grantsNamespace } from '@snapcat/domain';
+import { grantsNamespace, type NamespaceGrant } from '@snapcat/domain';
 import { Problem } from './problem';
 
 /**
@@ -124,6 +124,9 @@ export function principalOf(req: object): Principal | undefined {
   const identity = identities.get(req);
   return typeof identity === 'object' ? identity : undefined;
 }
+
+/** The namespaces the request's caller may see and act in: its token's, or every one (`*`) without tokens. */
+export const grantOf = (req: object): NamespaceGrant => principalOf(req)?.namespaces ?? '*';
 
 /**
  * Whom a request's limits count (the request rate, open subscriptions): its token, or its client address while

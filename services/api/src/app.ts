@@ -53,6 +53,7 @@ import {
   routeOf,
   accessMiddleware,
   crossSiteGuard,
+  grantOf,
   isLimited,
   mayReadClusters,
   principalOf,
@@ -236,7 +237,6 @@ function routeContext(
 ): RouteContext {
   const schemas = requestSchemas(defaults);
   const holders = new HolderVisibility(new JobNamespaces(store));
-  const grantOf = (req: Request) => principalOf(req)?.namespaces ?? '*';
   const snapshotViewFor: RouteContext['snapshotViewFor'] = (req, view) =>
     holders.snapshot(grantOf(req), view);
   return {

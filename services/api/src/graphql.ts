@@ -38,6 +38,7 @@ import {
   jobSummaryView,
   snapshotView,
   type JobState,
+  type NamespaceGrant,
   type SnapshotState,
   type JobSummaryView,
   type RestoreStrategy,
@@ -83,6 +84,7 @@ import {
   isLimited,
   limitKeyOf,
   principalOf,
+  grantOf as grantOfRequest,
   requireEveryNamespace,
   visibleNamespaces,
 } from './access';
@@ -173,7 +175,8 @@ export function createGraphql(deps: GraphqlDeps) {
       heldBy: (s: SnapshotView, _: unknown, context: Context) => r.holdersSeen(context, s.heldBy),
       hiddenHolders: (s: SnapshotView, _: unknown, context: Context) => {
         const seen = r.holdersSeen(context, s.heldBy);
-        return seen instanceof Promise ? seen.then((holders) => s.heldBy.length - holders.length) : 0;
+        const hidden = (holders: readonly string[]) => s.heldBy.length - holders.length;
+        return seen instanceof Promise ? seen.then(hidden) : hidden(seen);
       },
       stateHandles: (s: SnapshotView & { jobId: string }) => r.useCases.stateHandles(s.jobId, s.snapshotId),
     },
@@ -301,11 +304,7 @@ function resolving(deps: GraphqlDeps) {
   return {
     ...deps,
     /** Decision 0045: the holders of a snapshot the caller may see, and a hold event as it may read it. */
-    holdersSeen: (context: Context, heldBy: readonly string[]) => {
-      const grant = grantOf(context);
-      // Most snapshots are held by no one, and a caller of every namespace sees every holder: no promise.
-      return grant === '*' || heldBy.length === 0 ? heldBy : holders.visibleOf(grant, heldBy);
-    },
+    holdersSeen: (context: Context, heldBy: readonly string[]) => holders.visibleOf(grantOf(context), heldBy),
     eventFor: <E extends { type: string }>(context: Context, event: E) =>
       holders.event(grantOf(context), event),
     visible: (context: Context, jobId: string) =>
@@ -954,8 +953,8 @@ interface Context {
 }
 
 /** The namespaces of the caller's token (`*` while authentication is off). */
-function grantOf(context: Context): '*' | readonly string[] {
-  return (context.req && principalOf(context.req)?.namespaces) ?? '*';
+function grantOf(context: Context): NamespaceGrant {
+  return context.req ? grantOfRequest(context.req) : '*';
 }
 
 /** Who runs a mutation: its request id (as REST's) and token. */

@@ -2,7 +2,7 @@ import type express from 'express';
 import type { ReadModel } from '@snapcat/read-model';
 import { isRedisConnectionError } from '@snapcat/runtime';
 import { Problem } from './problem';
-import { principalOf, visibleNamespaces } from './access';
+import { grantOf, visibleNamespaces } from './access';
 import { parse, type requestSchemas } from './requests';
 import { recentJobEventPosition, type CataloguedJobIds } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
@@ -25,7 +25,7 @@ export function listJobs(
 ): express.RequestHandler {
   return async (req, res) => {
     const { status, namespace, limit, after } = parse(schema, req.query, 'query');
-    const namespaces = visibleNamespaces(principalOf(req)?.namespaces ?? '*', namespace);
+    const namespaces = visibleNamespaces(grantOf(req), namespace);
     if (!readModel) throw readModelUnavailable('this process has no read model (Redis)', LISTING);
     const page = await fromReadModel(
       () => readModel.jobs({ status, namespaces }, limit, after),

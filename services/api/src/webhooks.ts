@@ -4,7 +4,7 @@ import { SubscriptionFields, SubscriptionId, withoutControlCharacters } from '@s
 import type { WebhookService } from '@snapcat/webhooks';
 import { Problem } from './problem';
 import { QueryInteger, parse } from './requests';
-import { principalOf, routeOf } from './access';
+import { grantOf, routeOf } from './access';
 
 const schemas = {
   path: z.strictObject({ subscriptionId: SubscriptionId }),
@@ -64,39 +64,38 @@ export function webhookRoutes(webhooks: WebhookService | { disabled: string }): 
     return router;
   }
   const id = (req: Request) => parse(schemas.path, req.params, 'path').subscriptionId;
-  // The caller's namespaces: subscriptions are created for them, and only theirs are seen (issue 18).
-  const grant = (req: Request) => principalOf(req)?.namespaces ?? '*';
+  // The caller's namespaces (`grantOf`): subscriptions are created for them, and only theirs are seen (issue 18).
 
   router.post('/', async (req, res) => {
-    const created = await webhooks.create(parse(schemas.create, req.body ?? {}, 'body'), grant(req));
+    const created = await webhooks.create(parse(schemas.create, req.body ?? {}, 'body'), grantOf(req));
     res.status(201).location(`${req.baseUrl}/${created.id}`).json(created);
   });
   router.get('/', async (req, res) => {
-    res.json({ subscriptions: await webhooks.list(grant(req)) });
+    res.json({ subscriptions: await webhooks.list(grantOf(req)) });
   });
   router.get('/:subscriptionId', async (req, res) => {
-    res.json(await webhooks.get(id(req), grant(req)));
+    res.json(await webhooks.get(id(req), grantOf(req)));
   });
   router.patch('/:subscriptionId', async (req, res) => {
-    res.json(await webhooks.update(id(req), parse(schemas.update, req.body ?? {}, 'body'), grant(req)));
+    res.json(await webhooks.update(id(req), parse(schemas.update, req.body ?? {}, 'body'), grantOf(req)));
   });
   router.delete('/:subscriptionId', async (req, res) => {
-    await webhooks.delete(id(req), grant(req));
+    await webhooks.delete(id(req), grantOf(req));
     res.status(204).end();
   });
   router.post('/:subscriptionId/rotate-secret', async (req, res) => {
-    res.json(await webhooks.rotateSecret(id(req), grant(req)));
+    res.json(await webhooks.rotateSecret(id(req), grantOf(req)));
   });
   router.get('/:subscriptionId/deliveries', async (req, res) => {
     const { limit } = parse(schemas.deliveries, req.query, 'query');
-    res.json({ deliveries: await webhooks.deliveries(id(req), limit, grant(req)) });
+    res.json({ deliveries: await webhooks.deliveries(id(req), limit, grantOf(req)) });
   });
   router.post('/:subscriptionId/deliveries/:deliveryId/redeliver', async (req, res) => {
     const { subscriptionId, deliveryId } = parse(schemas.deliveryPath, req.params, 'path');
-    res.status(202).json(await webhooks.redeliver(subscriptionId, deliveryId, grant(req)));
+    res.status(202).json(await webhooks.redeliver(subscriptionId, deliveryId, grantOf(req)));
   });
   router.post('/:subscriptionId/test', async (req, res) => {
-    res.status(202).json(await webhooks.test(id(req), grant(req)));
+    res.status(202).json(await webhooks.test(id(req), grantOf(req)));
   });
   return router;
 }
