@@ -66,50 +66,74 @@ function trimSlash(dir: string): string {
   return dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
 }
 
-/**
- * FNV-1a's parameters: the offset basis as 16-bit limbs, least significant first, and the prime as
- * 2^shift + small (0x100000001b3 = 2^40 + 0x1b3; the 128-bit prime is 2^88 + 0x13b).
- */
-const FNV = {
-  64: { offset: limbsOf('cbf29ce484222325'), shift: 40, small: 0x1b3 },
-  128: { offset: limbsOf('6c62272e07bb014262b821756295c58d'), shift: 88, small: 0x13b },
-} as const;
 const utf8 = new TextEncoder();
-
-function limbsOf(hex: string): readonly number[] {
-  const limbs: number[] = [];
-  for (let end = hex.length; end > 0; end -= 4) limbs.push(parseInt(hex.slice(end - 4, end), 16));
-  return limbs;
-}
 
 /**
  * FNV-1a over the UTF-8 bytes of the text, as bits/4 lowercase hex digits: deterministic, no randomness.
- * In 16-bit limbs rather than BigInt: a periodic slot hashes twice per firing, and a BigInt per byte made
- * the hashing about 7 % of the firing's CPU (bench #9's profile). The multiplication by the prime is a shift and a small
- * product, each limb's partial sums staying well inside a double's exact integers.
+ * In 16-bit limbs held in local variables (small integers V8 keeps unboxed) rather than BigInt: a periodic
+ * slot hashes twice per firing, and a BigInt per byte made the hashing about 7 % of the firing's CPU (bench
+ * #9's profile); the same limbs in typed arrays were still 6 %, this is about half of that. The prime is
+ * 2^shift + small (0x100000001b3 = 2^40 + 0x1b3; the 128-bit prime is 2^88 + 0x13b), so each step is a
+ * small product per limb plus the limbs shifted by `shift`, every partial sum below 2^26. ASCII text (every
+ * path and id) is read from its char codes, without encoding it first.
  */
 export function fnv1a(text: string, bits: 64 | 128): string {
-  const { offset, shift, small } = FNV[bits];
-  const n = bits / 16;
-  const whole = shift >>> 4; // limbs of the shift
-  const part = shift & 15; // and bits within a limb
-  let hash = Uint32Array.from(offset);
-  let next = new Uint32Array(n);
-  const bytes = utf8.encode(text);
-  for (let b = 0; b < bytes.length; b += 1) {
-    hash[0] = hash[0]! ^ bytes[b]!;
-    let carry = 0;
-    for (let i = 0; i < n; i += 1) {
-      // limb i of hash * small + (hash << shift): the shifted bits come from limbs i - whole and below
-      const j = i - whole;
-      const shifted = j < 0 ? 0 : ((hash[j]! << part) | (j > 0 ? hash[j - 1]! >>> (16 - part) : 0)) & 0xffff;
-      const v = hash[i]! * small + shifted + carry;
-      next[i] = v & 0xffff;
-      carry = v >>> 16;
-    }
-    [hash, next] = [next, hash];
+  const bytes = isAscii(text) ? undefined : utf8.encode(text);
+  return bits === 64 ? fnv64(text, bytes) : fnv128(text, bytes);
+}
+
+function fnv64(text: string, bytes: Uint8Array | undefined): string {
+  let [a0, a1, a2, a3] = [0x2325, 0x8422, 0x9ce4, 0xcbf2]; // 0xcbf29ce484222325
+  const length = bytes ? bytes.length : text.length;
+  for (let b = 0; b < length; b += 1) {
+    a0 ^= bytes ? bytes[b]! : text.charCodeAt(b);
+    // hash << 40: limb i gains limbs i - 2 and i - 3 shifted by 8
+    const v0 = a0 * 0x1b3;
+    const v1 = a1 * 0x1b3 + (v0 >>> 16);
+    const v2 = a2 * 0x1b3 + (v1 >>> 16) + ((a0 << 8) & 0xffff);
+    const v3 = a3 * 0x1b3 + (v2 >>> 16) + (((a1 << 8) | (a0 >>> 8)) & 0xffff);
+    a0 = v0 & 0xffff;
+    a1 = v1 & 0xffff;
+    a2 = v2 & 0xffff;
+    a3 = v3 & 0xffff;
   }
-  let hex = '';
-  for (let i = n - 1; i >= 0; i -= 1) hex += hash[i]!.toString(16).padStart(4, '0');
-  return hex;
+  return hex16(a3) + hex16(a2) + hex16(a1) + hex16(a0);
+}
+
+function fnv128(text: string, bytes: Uint8Array | undefined): string {
+  // 0x6c62272e07bb014262b821756295c58d
+  let [a0, a1, a2, a3] = [0xc58d, 0x6295, 0x2175, 0x62b8];
+  let [a4, a5, a6, a7] = [0x0142, 0x07bb, 0x272e, 0x6c62];
+  const length = bytes ? bytes.length : text.length;
+  for (let b = 0; b < length; b += 1) {
+    a0 ^= bytes ? bytes[b]! : text.charCodeAt(b);
+    // hash << 88: limb i gains limbs i - 5 and i - 6 shifted by 8
+    const v0 = a0 * 0x13b;
+    const v1 = a1 * 0x13b + (v0 >>> 16);
+    const v2 = a2 * 0x13b + (v1 >>> 16);
+    const v3 = a3 * 0x13b + (v2 >>> 16);
+    const v4 = a4 * 0x13b + (v3 >>> 16);
+    const v5 = a5 * 0x13b + (v4 >>> 16) + ((a0 << 8) & 0xffff);
+    const v6 = a6 * 0x13b + (v5 >>> 16) + (((a1 << 8) | (a0 >>> 8)) & 0xffff);
+    const v7 = a7 * 0x13b + (v6 >>> 16) + (((a2 << 8) | (a1 >>> 8)) & 0xffff);
+    a0 = v0 & 0xffff;
+    a1 = v1 & 0xffff;
+    a2 = v2 & 0xffff;
+    a3 = v3 & 0xffff;
+    a4 = v4 & 0xffff;
+    a5 = v5 & 0xffff;
+    a6 = v6 & 0xffff;
+    a7 = v7 & 0xffff;
+  }
+  return hex16(a7) + hex16(a6) + hex16(a5) + hex16(a4) + hex16(a3) + hex16(a2) + hex16(a1) + hex16(a0);
+}
+
+/** A byte as two hex digits, by table: formatting the limbs was a third of the hashing's time. */
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+/** A 16-bit limb as 4 hex digits. */
+const hex16 = (limb: number) => HEX[limb >>> 8]! + HEX[limb & 0xff]!;
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
