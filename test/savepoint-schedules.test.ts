@@ -130,6 +130,45 @@ describe('savepoint schedule index and tick (real Redis)', () => {
     expect(await fireDueSavepoints(deps, Date.now())).toEqual({ fired: 0, failed: 0 });
   });
 
+  it('a batch whose release to Redis fails fails the tick once the batches beside it settle; its slots stay fired, once', async () => {
+    const bus = new CommandBus(new MemoryEventStore());
+    const hour = 3_600_000;
+    const leftInHour = hour - (Date.now() % hour);
+    if (leftInHour < 60_000) await sleep(leftInHour + 10);
+    const slot = Math.floor(Date.now() / hour) * hour;
+    const jobs = Array.from({ length: 600 }, () => newJobId()); // three batches
+    for (const jobId of jobs) {
+      await scheduledJob(bus, jobId, { every: 'PT1H' });
+      await index.set(jobId, { every: 'PT1H' }, slot);
+    }
+    // The first release fails (Redis went away), the others go through.
+    let failedBatch: string[] | undefined;
+    const failing = Object.create(index) as ScheduleIndex;
+    failing.advance = async (fired) => {
+      if (failedBatch) return index.advance(fired);
+      failedBatch = fired.map((f) => f.due.jobId);
+      throw new Error('connection lost while releasing');
+    };
+    await expect(fireDueSavepoints({ bus, schedules: failing, log: quiet }, Date.now())).rejects.toThrow(
+      'connection lost while releasing',
+    );
+    expect(failedBatch).toHaveLength(250);
+    const periodicOf = async (jobId: string) => [...(await bus.load(jobId)).snapshots.values()].length;
+    // The failed batch fired; its claims stay until their lease lapses (30 s).
+    for (const jobId of failedBatch!) {
+      expect(await periodicOf(jobId)).toBe(1);
+      expect(Number(await redis.zscore(index.dueKey, jobId))).toBeGreaterThan(Date.now());
+      expect(Number(await redis.zscore(index.dueKey, jobId))).toBeLessThan(slot + hour);
+    }
+    // Their leases lapse (set back to the slot here), and the next tick fires what is left: no slot twice.
+    for (const jobId of failedBatch!) await redis.zadd(index.dueKey, slot, jobId);
+    await fireDueSavepoints({ bus, schedules: index, log: quiet }, Date.now());
+    for (const jobId of jobs) {
+      expect(await periodicOf(jobId)).toBe(1);
+      expect(await redis.zscore(index.dueKey, jobId)).toBe(String(slot + hour));
+    }
+  });
+
   it('a slot between two ticks is waited for and fired on time', async () => {
     const bus = new CommandBus(new MemoryEventStore());
     const jobId = newJobId();
