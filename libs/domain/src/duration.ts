@@ -8,11 +8,13 @@ export function isIsoDuration(text: string): boolean {
 
 /**
  * The durations parsed so far: a job's schedule and timeouts are a handful of texts read on every firing and
- * trigger (two regular expression runs each, 2 % of a firing's CPU in bench #9). Cleared when it grows past
- * a bound, so texts from requests cannot make it grow without end.
+ * trigger (two regular expression runs each, 2 % of a firing's CPU in bench #9). Short texts only, at most
+ * PARSED_KEPT of them (cleared past that): a request's text reaches here even when it is too long for its
+ * schema (zod runs the refinement anyway), and must not be kept.
  */
 const parsed = new Map<string, number>();
 const PARSED_KEPT = 1000;
+const PARSED_LENGTH = 32;
 
 /** Milliseconds of an ISO-8601 duration such as PT2S, PT1H30M or P7D. */
 export function durationMs(text: string): number {
@@ -24,7 +26,9 @@ export function durationMs(text: string): number {
     part === undefined ? 0 : Number(part),
   );
   const ms = Math.round(((((weeks! * 7 + days!) * 24 + hours!) * 60 + minutes!) * 60 + seconds!) * 1000);
-  if (parsed.size >= PARSED_KEPT) parsed.clear();
-  parsed.set(text, ms);
+  if (text.length <= PARSED_LENGTH) {
+    if (parsed.size >= PARSED_KEPT) parsed.clear();
+    parsed.set(text, ms);
+  }
   return ms;
 }

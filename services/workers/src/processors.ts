@@ -239,6 +239,19 @@ const CLAIM_BATCH = 250;
 const BATCHES_IN_FLIGHT = 4;
 
 /**
+ * A stretch of firing leaves the urgent section after this long, and enters it again at once: the retention
+ * sweep and the process manager, which wait while it runs, get a step in between even when schedules stay
+ * due for longer (more of them than a process fires in their period).
+ */
+const URGENT_STRETCH_MS = 1_000;
+
+type FiringDeps = Pick<ProcessorDeps, 'bus' | 'schedules' | 'log'>;
+interface FiringCounts {
+  fired: number;
+  failed: number;
+}
+
+/**
  * One tick of periodic savepoints: fires every schedule due before `until`, CLAIM_BATCH claims at a time,
  * all of a batch side by side so that their commands share group commits. A slot falling due before
  * `until` is waited for, so slots between whole seconds are on time too. Each slot fires once: the index
@@ -248,66 +261,85 @@ const BATCHES_IN_FLIGHT = 4;
  * with reason SLOT_MISSED.
  */
 export async function fireDueSavepoints(
-  {
-    bus,
-    schedules,
-    log,
-    urgent = new UrgentWork(),
-  }: Pick<ProcessorDeps, 'bus' | 'schedules' | 'log'> & { urgent?: UrgentWork },
+  { urgent = new UrgentWork(), ...deps }: FiringDeps & { urgent?: UrgentWork },
   until: number,
 ) {
-  let fired = 0;
-  let failed = 0;
-  const fireBatch = async (due: DueSchedule[], now: number) => {
-    const settled = await Promise.all(
-      due.map(async (claim) => {
-        // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed;
-        // the aggregate records the slots before it that no worker presented as missed (SLOT_MISSED).
-        const slot = previousFireTime(claim.schedule, now);
-        try {
-          await execute(bus, { type: 'FirePeriodicSavepoint', jobId: claim.jobId, slot });
-          return { due: claim, nextSlot: nextFireTime(claim.schedule, now) };
-        } catch (error) {
-          // Left claimed: its lease lapses and a later tick fires the slot (the store may be down).
-          log.warn('periodic savepoint not fired', { job: claim.jobId, slot, error: String(error) });
-          return undefined;
-        }
-      }),
-    );
-    const succeeded = settled.filter((x) => x !== undefined);
-    fired += succeeded.length;
-    failed += due.length - succeeded.length;
-    await schedules.advance(succeeded);
-  };
-  // The next batch is claimed as soon as one is handed to the bus, not once it is written: the main thread
-  // decides one batch while the writer thread commits the one before and Redis answers the claim after.
-  // Claimers that each waited for their own batch's commit fell into step (their batches shared one group
-  // commit), and the main thread sat idle through every commit and claim: a fifth of a firing (bench #9).
-  const fireWhileDue = async () => {
-    const inFlight = new Set<Promise<void>>();
-    let failure: { error: unknown } | undefined;
-    try {
-      while (!failure) {
-        const now = Date.now();
-        const due = await schedules.claimDue(now, CLAIM_LEASE_MS, CLAIM_BATCH);
-        if (due.length === 0) break;
-        const batch: Promise<void> = fireBatch(due, now)
-          .catch((error: unknown) => void (failure ??= { error }))
-          .finally(() => inFlight.delete(batch));
-        inFlight.add(batch);
-        if (inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(inFlight);
-      }
-    } finally {
-      await Promise.all(inFlight);
-    }
-    if (failure) throw failure.error;
-  };
+  const counts: FiringCounts = { fired: 0, failed: 0 };
   for (;;) {
-    await urgent.run(fireWhileDue);
-    const earliest = await schedules.earliest();
-    if (earliest === null || earliest >= until) return { fired, failed };
+    if (await urgent.run(() => fireStretch(deps, counts))) continue;
+    const earliest = await deps.schedules.earliest();
+    if (earliest === null || earliest >= until) return counts;
     await new Promise((r) => setTimeout(r, Math.max(0, earliest - Date.now())));
   }
+}
+
+/**
+ * Fires what is due until nothing is (false) or URGENT_STRETCH_MS have passed (true), then waits for the
+ * batches in flight. The next batch is claimed as soon as one is handed to the bus, not once it is written:
+ * the main thread decides one batch while the writer thread commits the one before and Redis answers the
+ * claim after. Claimers that each waited for their own batch's commit fell into step (their batches shared
+ * one group commit), and the main thread sat idle through every commit and claim: a fifth of a firing
+ * (bench #9). A batch whose claims cannot be released stops the claiming and fails the tick.
+ */
+async function fireStretch(deps: FiringDeps, counts: FiringCounts): Promise<boolean> {
+  const inFlight = new Set<Promise<void>>();
+  const failures: unknown[] = [];
+  const started = Date.now();
+  let more = false;
+  try {
+    while (failures.length === 0) {
+      if (Date.now() - started >= URGENT_STRETCH_MS) {
+        more = true;
+        break;
+      }
+      const now = Date.now();
+      const due = await deps.schedules.claimDue(now, CLAIM_LEASE_MS, CLAIM_BATCH);
+      if (due.length === 0) break;
+      const batch: Promise<void> = fireBatch(deps, due, now, counts)
+        .catch((error: unknown) => {
+          // Each one logged: the tick throws the first, or a claim's error if that comes first.
+          deps.log.error('periodic savepoint claims not released: released when their lease lapses', {
+            error: String(error),
+          });
+          failures.push(error);
+        })
+        .finally(() => inFlight.delete(batch));
+      inFlight.add(batch);
+      if (inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(inFlight);
+    }
+  } finally {
+    await Promise.all(inFlight);
+  }
+  if (failures.length > 0) throw failures[0];
+  return more;
+}
+
+/** Fires a batch of claims side by side, then releases those fired to their next slots. */
+async function fireBatch(
+  { bus, schedules, log }: FiringDeps,
+  due: DueSchedule[],
+  now: number,
+  counts: FiringCounts,
+): Promise<void> {
+  const settled = await Promise.all(
+    due.map(async (claim) => {
+      // The newest slot that has passed: the planned one, or, after a lapsed claim, the latest missed;
+      // the aggregate records the slots before it that no worker presented as missed (SLOT_MISSED).
+      const slot = previousFireTime(claim.schedule, now);
+      try {
+        await execute(bus, { type: 'FirePeriodicSavepoint', jobId: claim.jobId, slot });
+        return { due: claim, nextSlot: nextFireTime(claim.schedule, now) };
+      } catch (error) {
+        // Left claimed: its lease lapses and a later tick fires the slot (the store may be down).
+        log.warn('periodic savepoint not fired', { job: claim.jobId, slot, error: String(error) });
+        return undefined;
+      }
+    }),
+  );
+  const succeeded = settled.filter((x) => x !== undefined);
+  counts.fired += succeeded.length;
+  counts.failed += due.length - succeeded.length;
+  await schedules.advance(succeeded);
 }
 
 /**
