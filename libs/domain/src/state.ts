@@ -426,13 +426,29 @@ const COPY: { [K in SharedContainer]: (value: JobState[K]) => WritableContainers
   strayCleanups: (map) => new Map(map),
 };
 
+const CONTAINER_BITS: { [K in SharedContainer]: number } = {
+  snapshots: 1,
+  triggers: 2,
+  flinkCheckpoints: 4,
+  pending: 8,
+  completed: 16,
+  finished: 32,
+  counts: 64,
+  strayCleanups: 128,
+  countedFailures: 256,
+};
+
 /** A private, mutable copy of a state; the decider emits into one so each command sees its own events. */
 export class Draft {
   readonly state: JobState;
-  /** Snapshots copied into this draft (changed by it). */
-  private readonly copiedSnapshots = new Set<number>();
-  /** Containers copied into this draft: each is copied on its first change, so a batch of acknowledgements copies only the snapshot map, not the trigger index or the lists. */
-  private readonly copiedContainers = new Set<SharedContainer>();
+  /** Snapshots copied into this draft (changed by it); made on the first. */
+  private copiedSnapshots: Set<number> | undefined;
+  /**
+   * Containers copied into this draft, as bits of CONTAINER_BITS: each is copied on its first change, so a
+   * batch of acknowledgements copies only the snapshot map, not the trigger index or the lists. (A Set here
+   * was one more allocation per command on the hot paths, bench #9's firing and #1's acks.)
+   */
+  private copiedContainers = 0;
 
   /** The registry being edited, from the first change on; sealed into the state by `seal()`. */
   private registry: RegistryEditor | undefined;
@@ -464,8 +480,8 @@ export class Draft {
 
   /** The draft's copy of a container, to change (copied on the first call). */
   private writable<K extends SharedContainer>(container: K): WritableContainers[K] {
-    if (!this.copiedContainers.has(container)) {
-      this.copiedContainers.add(container);
+    if ((this.copiedContainers & CONTAINER_BITS[container]) === 0) {
+      this.copiedContainers |= CONTAINER_BITS[container];
       const copy = COPY[container] as (value: JobState[K]) => WritableContainers[K];
       this.state[container] = copy(this.state[container]) as JobState[K];
     }
@@ -618,7 +634,7 @@ export class Draft {
         imported: event.imported ?? false,
       }),
     );
-    this.copiedSnapshots.add(event.snapshotId);
+    (this.copiedSnapshots ??= new Set()).add(event.snapshotId);
     if (event.flinkCheckpointId !== undefined) {
       this.writable('flinkCheckpoints').set(event.flinkCheckpointId, event.snapshotId);
     }
@@ -858,7 +874,7 @@ export class Draft {
   private compact(snapshotId: number): void {
     const dropped = this.state.snapshots.get(snapshotId)!;
     this.writable('snapshots').delete(dropped.snapshotId);
-    this.copiedSnapshots.delete(dropped.snapshotId);
+    this.copiedSnapshots?.delete(dropped.snapshotId);
     // A retry of its trigger id now makes a new snapshot, as Flink's operation cache forgets a trigger.
     if (this.state.triggers.get(dropped.triggerId) === dropped.snapshotId)
       this.writable('triggers').delete(dropped.triggerId);
@@ -922,7 +938,7 @@ export class Draft {
   private clearFailureCount(): void {
     this.state.consecutiveFailures = 0;
     if (this.state.countedFailures.size > 0) {
-      this.copiedContainers.add('countedFailures');
+      this.copiedContainers |= CONTAINER_BITS.countedFailures;
       this.state.countedFailures = new Set();
     }
   }
@@ -931,11 +947,11 @@ export class Draft {
   private snapshot(id: number): SnapshotState {
     const current = this.state.snapshots.get(id);
     if (!current) throw new Error(`event refers to snapshot ${id}, which was never triggered`);
-    if (this.copiedSnapshots.has(id)) return current;
+    if (this.copiedSnapshots?.has(id)) return current;
     // The acknowledgements are not copied: versions share their AckLog, each seeing its own prefix.
     const copy = snapshotRecord(current);
     this.writable('snapshots').set(id, copy);
-    this.copiedSnapshots.add(id);
+    (this.copiedSnapshots ??= new Set()).add(id);
     return copy;
   }
 }
