@@ -233,7 +233,7 @@ const CLAIM_LEASE_MS = 30_000;
 /**
  * Claims per batch, and batches decided, written or released at once. Small batches keep the pipeline full:
  * with 10,000 schedules due on one second, 250 x 4 kept the main thread 99 % busy where 1,000 x 2 left it
- * 5-10 % idle (bench/NOTES.md, twenty-eighth round).
+ * 5-10 % idle (BENCHMARKS.md, twenty-eighth round).
  */
 const CLAIM_BATCH = 250;
 const BATCHES_IN_FLIGHT = 4;
