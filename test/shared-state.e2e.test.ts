@@ -206,6 +206,49 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
       snapshots: { edges: [{ node: { id: 4, sharedStateSize: 6000, privateStateSize: 44 } }] },
     });
   }, 90_000);
+  it('a file outside any Flink layout that two jobs reference is deleted by neither’s discard or stray cleanup until the last reference goes', async () => {
+    const [first, second] = [newJobId(), newJobId()];
+    for (const jobId of [first, second]) {
+      const registered = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
+      expect(registered.status).toBe(201);
+    }
+    // A client's own layout: no `<jobId>/shared` nor `savepoint-<6>-…` names whose the file is.
+    const common = put(join(root, 'data', 'common', 'shared', 'f'), 700);
+    const own = (jobId: string, name: string) => put(join(root, 'checkpoints', jobId, name, 'p'), 5);
+    expect(await checkpoint(first, [{ ...common, shared: true }, own(first, 'chk-1')])).toBe(1);
+    expect(await checkpoint(second, [{ ...common, shared: true }, own(second, 'chk-1')])).toBe(1);
+
+    // The first job's chk 1 is subsumed: its registry alone would delete the file the second's chk 1 needs.
+    expect(await checkpoint(first, [own(first, 'chk-2')])).toBe(2);
+    const firstDiscard = await discarded(first, 1);
+    expect(existsSync(common.path)).toBe(true);
+    expect(existsSync(join(root, 'checkpoints', first, 'chk-1'))).toBe(false);
+    expect(firstDiscard.discard.bytesReclaimed).toBe(5);
+
+    // A stray acknowledgement of the first job naming the file: its cleanup keeps it too.
+    const junk = put(join(root, 'data', 'junk', 'j'), 9);
+    const stray = await api.post(`/jobs/${first}/snapshots/7/acks`, {
+      taskId: 'a',
+      stateHandles: [{ ...common, shared: true }, junk],
+    });
+    expect(stray.body.result).toBe('UNKNOWN');
+    await until(async () => (existsSync(junk.path) ? undefined : true), 15_000, 'stray junk deleted');
+    await until(
+      async () => {
+        const all = (await api.get(`/jobs/${first}/events?limit=1000`)).body.events as { type: string }[];
+        return all.some((e) => e.type === 'StrayStateDeleted') ? true : undefined;
+      },
+      15_000,
+      'StrayStateDeleted recorded',
+    );
+    expect(existsSync(common.path)).toBe(true);
+
+    // The last reference goes with the second job's chk 1: its discard deletes the file.
+    expect(await checkpoint(second, [own(second, 'chk-2')])).toBe(2);
+    const secondDiscard = await discarded(second, 1);
+    expect(existsSync(common.path)).toBe(false);
+    expect(secondDiscard.discard.bytesReclaimed).toBe(705);
+  }, 90_000);
   it('a job registered under the id of a run another job imported from never deletes that import with its own discards', async () => {
     const [run, importer] = [newJobId(), newJobId()];
     expect((await api.put(`/jobs/${importer}`, { tasks: ['a'] })).status).toBe(201);

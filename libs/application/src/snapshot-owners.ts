@@ -32,6 +32,15 @@ export interface CataloguedJobIds {
     locations: readonly string[],
     options?: { asOfNow: boolean },
   ): Promise<ReadonlyMap<string, readonly string[]>>;
+  /**
+   * The jobs whose live snapshots reference each of `files` (normalised loose locations: no Flink layout
+   * names their job), or a loose file inside each of `directories`: the files referenced, each with its jobs
+   * (decision 0046). As of the newest job event when asked: an acknowledgement recorded a moment ago counts.
+   */
+  referencingFiles?(
+    files: readonly string[],
+    directories: readonly string[],
+  ): Promise<ReadonlyMap<string, readonly string[]>>;
 }
 
 /** The read model cannot tell whose snapshots lie somewhere yet: catching up, not indexed, no projector. */

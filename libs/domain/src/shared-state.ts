@@ -417,6 +417,20 @@ export function savepointJobPrefixOf(location: string): string | undefined {
 }
 const FLINK_SAVEPOINT_DIRECTORY = /\/savepoint-([0-9a-f]{6})-[0-9a-f]{12}(?:\/|$)/;
 
+/**
+ * A normalised location no Flink layout names for any job: neither in a checkpoint area (`jobAreaOf`) nor in a
+ * savepoint directory (`savepointJobPrefixOf`). Whose it is, the path cannot say: a client's own layout, which
+ * two jobs may share. A job's registry holds its own references only (decision 0011), so the read model
+ * indexes the live references to such files across jobs, and a deletion asks it (decision 0046).
+ */
+export const isLooseLocation = (location: string): boolean =>
+  jobAreaOf(location) === undefined && savepointJobPrefixOf(location) === undefined;
+
+/** The loose locations (`isLooseLocation`) a registry references: what the read model indexes for its job. */
+export function* looseReferences(registry: SharedStateRegistry): Generator<string> {
+  for (const [location] of registry.references.entries()) if (isLooseLocation(location)) yield location;
+}
+
 /** The savepoint directory (Flink's naming, `savepointJobPrefixOf`) a normalised location lies in, else undefined. */
 export function savepointDirectoryOf(location: string): string | undefined {
   return /^(.*?\/savepoint-[0-9a-f]{6}-[0-9a-f]{12})(?:\/|$)/.exec(location)?.[1];

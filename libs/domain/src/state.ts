@@ -32,6 +32,7 @@ import {
   RegistryEditor,
   deletionIndex,
   isSealed,
+  isLooseLocation,
   isSharedHandle,
   jobAreaOf,
   normaliseLocation,
@@ -1289,6 +1290,25 @@ export function directoriesNotNamedFor(jobId: string, paths: Iterable<string | n
   }
   return [...found];
 }
+
+/**
+ * The locations (normalised) whose references an event may change, given the job's state before it (or
+ * before a run of its events that holds it): an acknowledgement's handles (referenced), and at a discard's
+ * request every handle of the snapshot (released; its plan lists only what it deletes and the first 100 it
+ * keeps, decision 0022). The registry changes its references at these two events alone
+ * (`RegistryEditor.reference`, `.release`; a property test holds it to that).
+ */
+export function referencesChangedBy(event: Event, before: Pick<JobState, 'snapshots'>): string[] {
+  if (event.type === 'TaskAcknowledged') return event.stateHandles.map(({ path }) => normaliseLocation(path));
+  if (event.type !== 'SnapshotDiscardRequested') return [];
+  const snapshot = before.snapshots.get(event.snapshotId);
+  // Handles acknowledged after `before` (in the same run of events) are named by their acknowledgements.
+  return (snapshot ? stateHandlesOf(snapshot) : []).map(({ path }) => normaliseLocation(path));
+}
+
+/** Of `referencesChangedBy`, the loose files (`isLooseLocation`): what the read model's index of them follows. */
+export const looseFilesChangedBy = (event: Event, before: Pick<JobState, 'snapshots'>): string[] =>
+  referencesChangedBy(event, before).filter(isLooseLocation);
 
 /** The job's own checkpoint area, `<checkpointDir>/<jobId>` (Flink's `FsCheckpointStorageAccess`), normalised. */
 export const ownCheckpointArea = (state: Pick<JobState, 'storage' | 'jobId'>): string =>

@@ -6,9 +6,14 @@ import {
   fold,
   initialState,
   isTerminal,
+  isLooseLocation,
   isWithin,
+  looseFilesChangedBy,
+  looseReferences,
   normaliseLocation,
   rebuildRegistry,
+  referencesChangedBy,
+  type JobState,
   type Event,
   type StateHandle,
 } from '../src';
@@ -26,6 +31,8 @@ const handleChoice = fc.record({
   /** Private files in the snapshot's own directory, or (rarely) in the one before it. */
   own: fc.subarray([0, 1], { maxLength: 2 }),
   previous: fc.boolean(),
+  /** Shared files of a client's own layout, which no Flink layout names (`isLooseLocation`). */
+  loose: fc.subarray([0, 1], { maxLength: 1 }),
   /** Whether the ack marks shared files (Flink does), or leaves the layout to tell. */
   marked: fc.boolean(),
 });
@@ -213,6 +220,7 @@ function handlesFor(snapshotId: number, task: string, handles: HandleChoice, ora
     sizeBytes: 100 + i,
     ...(handles.marked ? { shared: true } : {}),
   }));
+  for (const i of handles.loose) out.push({ path: `/data/client/shared/l${i}`, sizeBytes: 50 + i });
   for (const i of handles.own)
     out.push({ path: `${base}/chk-${snapshotId}/${task}-p${i}`, sizeBytes: 10 + i });
   if (handles.previous && snapshotId > 1) {
@@ -377,6 +385,37 @@ describe('shared state invariants (fast-check)', () => {
       `shared-state property: ${shared} of ${runs.numRuns} histories kept a shared file\n`,
     );
     expect(shared).toBeGreaterThan(reachFloor(runs, 1 / 3));
+  });
+
+  it('a registry’s references change only at an acknowledgement’s handles and a discarded snapshot’s (what the index of loose files follows, decision 0046)', () => {
+    let loose = 0;
+    fc.assert(
+      fc.property(history, (h) => {
+        const { job } = run(h);
+        discardEverything(job, new Oracle());
+        let state: JobState = initialState(JOB);
+        // The read model's index of the job's loose files, kept as the projector keeps it.
+        const indexed = new Set<string>();
+        for (const event of job.log) {
+          const next = fold(state, [event]);
+          const before = new Set([...state.sharedState.references.entries()].map(([l]) => l));
+          const after = new Set([...next.sharedState.references.entries()].map(([l]) => l));
+          const changed = [...before, ...after].filter((l) => before.has(l) !== after.has(l));
+          const named = new Set(referencesChangedBy(event, state));
+          expect(changed.filter((l) => !named.has(l))).toEqual([]);
+          for (const file of looseFilesChangedBy(event, state)) {
+            if (next.sharedState.references.has(file)) indexed.add(file);
+            else indexed.delete(file);
+            loose += 1;
+          }
+          expect([...indexed].sort()).toEqual([...looseReferences(next.sharedState)].sort());
+          state = next;
+        }
+        expect([...indexed].every(isLooseLocation)).toBe(true);
+      }),
+      runs,
+    );
+    expect(loose).toBeGreaterThan(0);
   });
 
   it('R44 the registry folded event by event equals the one rebuilt from the snapshots and from an aggregate snapshot', () => {

@@ -5,6 +5,7 @@ import {
   initialState,
   snapshotView,
   directoriesNotNamedFor,
+  looseReferences,
   wasCompacted,
   type JobState,
   type SnapshotState,
@@ -21,9 +22,9 @@ import {
   type EventStore,
   type Position,
 } from '@snapcat/event-store';
-import { ReadModelKeys, deleteSpace, directoryMember, type KeySpace } from './keys';
+import { ReadModelKeys, deleteSpace, directoryMember, fileMember, type KeySpace } from './keys';
 import { stateAt } from './history';
-import { storedJobViews, writeJobViews } from './writes';
+import { indexLooseFiles, storedJobViews, writeJobViews } from './writes';
 
 const OLD_SPACE_GRACE_MS = 2500;
 
@@ -110,6 +111,7 @@ export async function rebuildReadModel(
   for (const [jobId, state] of states) {
     const dropped = compacted.get(jobId)!;
     writeJobViews(writes, space, state, [...state.snapshots.keys(), ...dropped.keys()], true, dropped);
+    if (!deleted.has(jobId)) indexLooseFiles(writes, space, state);
     writes.hset(space.applied, jobId, revisions.get(jobId)!.toString());
     if ((queued += 3 + 2 * (state.snapshots.size + dropped.size)) >= 5000) {
       await writes.exec();
@@ -121,6 +123,7 @@ export async function rebuildReadModel(
   writes.set(space.position, formatPosition(position));
   writes.set(space.complete, '1');
   writes.set(space.directoriesIndexed, formatPosition(position));
+  writes.set(space.filesIndexed, formatPosition(position));
   await writes.exec();
   await redis.set(keys.current, String(version));
   // Readers and projectors look `current` up once a second: the old space stays until they moved on.
@@ -165,14 +168,10 @@ export async function verifyReadModel(
   }
   const until = parsePosition(positionText);
   const { states, compacted, revisions, deleted } = await foldLog(store, until, onPage);
-  const differences: Difference[] = [];
-  const deletedNow = await redis.hgetall(space.deleted);
-  for (const jobId of new Set([...deleted.keys(), ...Object.keys(deletedNow)])) {
-    const [want, have] = [deleted.get(jobId) ?? null, deletedNow[jobId] ?? null];
-    if (want !== have) differences.push({ key: `${space.deleted} ${jobId}`, expected: want, actual: have });
-  }
+  const differences = await deletionDifferences(redis, space, deleted);
   const indexed = new Set(await redis.zrange(space.jobs, 0, -1));
   const directories = new Set(await redis.zrange(space.directories, 0, -1));
+  const filesIndexed = await looseFilesIndexedByJob(redis, space);
   const jobIds = new Set([...states.keys(), ...indexed]);
   for (const jobId of jobIds) {
     const actual = await jobAsApplied(redis, space, jobId);
@@ -207,17 +206,12 @@ export async function verifyReadModel(
       const key = space.snapshot(jobId, snapshot.snapshotId);
       compare(key, { jobId, ...snapshotView(snapshot) }, actual.snapshots.get(snapshot.snapshotId) ?? null);
     }
-    // A restore by path finds the owner of an imported snapshot in the directory index: one missing there
-    // is a restore recorded without its hold.
-    for (const id of expected.completed) {
-      const snapshot = expected.snapshots.get(id)!;
-      for (const directory of directoriesNotNamedFor(jobId, [
-        snapshot.externalPath,
-        snapshot.persistedPath,
-      ])) {
-        const member = directoryMember(directory, jobId, id);
-        compare(`${space.directories} ${member}`, 'indexed', directories.has(member) ? 'indexed' : null);
-      }
+    differences.push(...directoryDifferences(space, expected, directories));
+    // A deletion asks this index before it takes a loose file another job may need. A hard-deleted job's
+    // entries are left as they were: the lookups leave such jobs out.
+    if (!deleted.has(jobId)) {
+      const indexed = filesIndexed.get(jobId) ?? new Set<string>();
+      differences.push(...(await looseFileDifferences(redis, space, expected, actual.revision, indexed)));
     }
     for (const id of actual.snapshots.keys()) {
       const known = expected.snapshots.has(id) || dropped.has(id) || wasCompacted(expected, id);
@@ -225,6 +219,98 @@ export async function verifyReadModel(
     }
   }
   return differences;
+}
+
+/** The jobs marked hard-deleted, and when, that differ from the log's tombstones. */
+async function deletionDifferences(
+  redis: Redis,
+  space: KeySpace,
+  deleted: ReadonlyMap<string, string>,
+): Promise<Difference[]> {
+  const differences: Difference[] = [];
+  const deletedNow = await redis.hgetall(space.deleted);
+  for (const jobId of new Set([...deleted.keys(), ...Object.keys(deletedNow)])) {
+    const [want, have] = [deleted.get(jobId) ?? null, deletedNow[jobId] ?? null];
+    if (want !== have) differences.push({ key: `${space.deleted} ${jobId}`, expected: want, actual: have });
+  }
+  return differences;
+}
+
+/**
+ * The job's completed snapshots' directories missing from the directory index: a restore by path finds the
+ * owner of an imported snapshot there, so one missing is a restore recorded without its hold.
+ */
+function directoryDifferences(
+  space: KeySpace,
+  expected: JobState,
+  directories: ReadonlySet<string>,
+): Difference[] {
+  const differences: Difference[] = [];
+  for (const id of expected.completed) {
+    const { externalPath, persistedPath } = expected.snapshots.get(id)!;
+    for (const directory of directoriesNotNamedFor(expected.jobId, [externalPath, persistedPath])) {
+      const member = directoryMember(directory, expected.jobId, id);
+      if (directories.has(member)) continue;
+      differences.push({ key: `${space.directories} ${member}`, expected: 'indexed', actual: null });
+    }
+  }
+  return differences;
+}
+
+/** The loose files' index (`files`) as it is now, by job. */
+async function looseFilesIndexedByJob(redis: Redis, space: KeySpace): Promise<Map<string, Set<string>>> {
+  const byJob = new Map<string, Set<string>>();
+  for (const member of await redis.zrange(space.files, 0, -1)) {
+    const [file, jobId] = member.split('\u0000') as [string, string];
+    byJob.set(jobId, (byJob.get(jobId) ?? new Set<string>()).add(file));
+  }
+  return byJob;
+}
+
+/**
+ * The job's entries in the loose files' index that differ from its registry at `revision`: each loose file
+ * it references and each indexed for it before (`indexedBefore`), compared while the job stays there.
+ */
+async function looseFileDifferences(
+  redis: Redis,
+  space: KeySpace,
+  expected: JobState,
+  revision: bigint | null,
+  indexedBefore: ReadonlySet<string>,
+): Promise<Difference[]> {
+  const referenced = new Set(looseReferences(expected.sharedState));
+  const candidates = [...new Set([...referenced, ...indexedBefore])];
+  const indexedNow = await filesAsApplied(redis, space, expected.jobId, revision, candidates);
+  if (!indexedNow) return [];
+  const differences: Difference[] = [];
+  for (const file of candidates) {
+    const [want, have] = [referenced.has(file), indexedNow.has(file)];
+    if (want === have) continue;
+    const key = `${space.files} ${fileMember(file, expected.jobId)}`;
+    differences.push({ key, expected: want ? 'indexed' : null, actual: have ? 'indexed' : null });
+  }
+  return differences;
+}
+
+/**
+ * Which of `files` the index holds for the job, read while the job stays at `revision` (the one its views
+ * were compared at); undefined when the projector moved it on meanwhile (the next audit compares it).
+ */
+async function filesAsApplied(
+  redis: Redis,
+  space: KeySpace,
+  jobId: string,
+  revision: bigint | null,
+  files: readonly string[],
+): Promise<Set<string> | undefined> {
+  if (files.length === 0) return new Set();
+  const reads = redis.pipeline().hget(space.applied, jobId);
+  for (const file of files) reads.zscore(space.files, fileMember(file, jobId));
+  reads.hget(space.applied, jobId);
+  const results = ((await reads.exec()) ?? []).map(([, result]) => result as string | null);
+  const [before, after] = [results[0], results[results.length - 1]];
+  if (before !== after || before !== (revision === null ? null : revision.toString())) return undefined;
+  return new Set(files.filter((_, i) => results[i + 1] !== null));
 }
 
 /** A job's views as Redis holds them at one applied revision (null: the job was never applied). */

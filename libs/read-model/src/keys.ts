@@ -55,6 +55,18 @@ export class ReadModelKeys {
        * owner lookups answer 503 until the next projector of this release indexes the views again.
        */
       directoriesIndexed: `${ns}:dirs-indexed-at`,
+      /**
+       * The live references to loose files (`isLooseLocation`: no Flink layout names their job), each as
+       * `<file>\u0000<jobId>` scored alike (one file's are a lex range, a directory's files too): which other
+       * jobs still need a file a deletion would take (decision 0046). A job's entry goes when its registry
+       * stops referencing the file.
+       */
+      files: `${ns}:files`,
+      /**
+       * As `directoriesIndexed`, for `files`: a space whose `position` differs was written by an older
+       * release's projector, or before the index; the deletions wait until the projector indexes it again.
+       */
+      filesIndexed: `${ns}:files-indexed-at`,
       jobs: `${ns}:jobs`,
       job: (jobId: string) => `${ns}:job:${jobId}`,
       /** Apart from the summary: written only when the tasks change, however often the summary does. */
@@ -74,6 +86,9 @@ export const INDEXED_AT_START = 'start';
 /** A member of `directories`: the directory, then the job and the id of the completed snapshot it is. */
 export const directoryMember = (directory: string, jobId: string, snapshotId: number): string =>
   `${directory}\u0000${jobId}\u0000${snapshotId}`;
+
+/** A member of `files`: the loose file, then a job whose live snapshots reference it. */
+export const fileMember = (file: string, jobId: string): string => `${file}\u0000${jobId}`;
 
 /** Deletes every key of a version's key space. */
 export async function deleteSpace(redis: Redis, ns: string): Promise<void> {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import {
   UnreadableEventError,
   fold,
+  looseFilesChangedBy,
   snapshotIdOf,
   type Event,
   type JobState,
@@ -24,7 +25,7 @@ import {
 import { ConsumerBlocks, LeaseLostError, RedisLease, positionBehind, scanKeys } from '@snapcat/runtime';
 import { INDEXED_AT_START, ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
-import { indexDirectories, writeJobViews } from './writes';
+import { indexDirectories, indexLooseFiles, writeJobViews } from './writes';
 
 /** What the directories' backfill reads of a stored snapshot view. */
 interface StoredSnapshotPaths {
@@ -86,6 +87,8 @@ interface TouchedJob {
   tasksChanged: boolean;
   /** Snapshots the fold compacted out of the state (decision 0035), as they were last. */
   compacted: Map<number, SnapshotState>;
+  /** The loose files whose references the run may have changed (`looseFilesNamedBy`). */
+  files: Set<string>;
 }
 
 /**
@@ -279,6 +282,10 @@ export class Projector {
       if (stored !== null) await this.indexDirectoriesOfViews(space);
       await redis.set(space.directoriesIndexed, stored ?? INDEXED_AT_START);
     }
+    if ((await redis.get(space.filesIndexed)) !== (stored ?? INDEXED_AT_START)) {
+      if (stored !== null) await this.indexLooseFilesOfJobs(space);
+      await redis.set(space.filesIndexed, stored ?? INDEXED_AT_START);
+    }
     // The log's end, not its last job event, which on EventStoreDB may lie behind a long tail of other
     // streams' events (a scan backwards); a position past that tail comes with the store's next checkpoint.
     this.completeAt = (await redis.exists(space.complete))
@@ -328,6 +335,41 @@ export class Projector {
     log.info(
       'projector indexed the directories of the read model again (written before that index, or by an older release)',
       { views },
+    );
+  }
+
+  /**
+   * Indexes the loose files every job's registry references (`files`) afresh, from each job's state as the
+   * store holds it now (the views do not list state handles): a space written before the index, or in part
+   * by an older release's projector. Events after the stored position, projected next, name every file
+   * whose references they change, so the index ends as the log says. The deletions wait meanwhile
+   * (`filesIndexed` is behind); the lease is renewed as it goes, and lost, the next holder starts over.
+   */
+  private async indexLooseFilesOfJobs(space: KeySpace): Promise<void> {
+    const { redis, log, store } = this.deps;
+    await redis.del(space.files);
+    const deleted = new Set(await redis.hkeys(space.deleted));
+    let jobs = 0;
+    for (let from = '-'; ;) {
+      const ids = await redis.zrangebylex(space.jobs, from, '+', 'LIMIT', 0, 100);
+      if (ids.length === 0) break;
+      const writes = redis.pipeline();
+      for (const jobId of ids) {
+        if (deleted.has(jobId)) continue;
+        const loaded = await stateAt(store, jobId).catch((error: unknown) => {
+          if (error instanceof StreamDeletedError) return undefined; // its tombstone follows in the log
+          throw error;
+        });
+        if (loaded) indexLooseFiles(writes, space, loaded.state);
+      }
+      await writes.exec();
+      jobs += ids.length;
+      from = `(${ids[ids.length - 1]!}`;
+      if (!(await this.lease.acquire())) throw new LeaseLostError('projector lost its lease while indexing');
+    }
+    log.info(
+      'projector indexed the loose files of the read model again (written before that index, or by an older release)',
+      { jobs },
     );
   }
 
@@ -481,23 +523,29 @@ export class Projector {
     for (const [jobId, run] of runs) {
       const snapshots = new Set<number>();
       let tasksChanged = false;
+      let discards = false;
       for (const { event } of run) {
         const snapshotId = snapshotIdOf(event);
         if (snapshotId !== null) snapshots.add(snapshotId);
+        if (event.type === 'SnapshotDiscardRequested') discards = true;
         if (event.type === 'JobRegistered' || event.type === 'JobReconfigured') tasksChanged = true;
       }
       const revision = run[run.length - 1]!.recorded.revision;
       // The command bus of this process may hold the very same state already: sharing it saves the fold
       // and a second copy of every job's state in memory (states are immutable, so sharing is safe).
-      let shared = this.deps.sharedStates?.cachedState(jobId, revision);
+      // Not for a discard: the files it releases are read from the state before it (`looseFilesChangedBy`).
+      let shared = discards ? undefined : this.deps.sharedStates?.cachedState(jobId, revision);
       // A snapshot the run touched and compacted is only in the fold's `compacted`: fold it then.
       for (const id of snapshots) if (shared && !shared.snapshots.has(id)) shared = undefined;
       if (shared) this.stats.shared += 1;
       const compacted = new Map<number, SnapshotState>();
-      const state = shared ?? (await this.foldRun(jobId, run, compacted));
-      if (!state) continue; // deleted since: its tombstone follows in the log
+      const folded = shared ? { state: shared, before: shared } : await this.foldRun(jobId, run, compacted);
+      if (!folded) continue; // deleted since: its tombstone follows in the log
+      const { state, before } = folded;
+      const files = new Set<string>();
+      for (const { event } of run) for (const file of looseFilesChangedBy(event, before)) files.add(file);
       this.remember(jobId, state, revision);
-      touched.set(jobId, { state, snapshots, tasksChanged, compacted });
+      touched.set(jobId, { state, snapshots, tasksChanged, compacted, files });
     }
     return touched;
   }
@@ -518,13 +566,15 @@ export class Projector {
         throw new LeaseLostError('another projector holds the lease: batch not written');
       }
       const tx = redis.multi();
-      for (const [jobId, { state, snapshots, tasksChanged, compacted }] of touched) {
+      for (const [jobId, { state, snapshots, tasksChanged, compacted, files }] of touched) {
         writeJobViews(tx, space, state, snapshots, tasksChanged, compacted);
+        if (files.size > 0) indexLooseFiles(tx, space, state, files);
         tx.hset(space.applied, jobId, this.appliedRevisions.get(jobId)!.toString());
       }
       for (const [jobId, at] of deleted) tx.hset(space.deleted, jobId, at);
       tx.set(space.position, formatPosition(position));
       tx.set(space.directoriesIndexed, formatPosition(position));
+      tx.set(space.filesIndexed, formatPosition(position));
       const completes = this.completeAt !== undefined && comparePositions(position, this.completeAt) >= 0;
       if (completes) tx.set(space.complete, '1');
       if ((await tx.exec()) !== null) {
@@ -565,14 +615,15 @@ export class Projector {
   }
 
   /**
-   * The job's state after a run of its events: the cached state folded forward, reloaded after a gap.
+   * The job's state after a run of its events: the cached state folded forward, reloaded after a gap (a
+   * first sight of the job, a restart: at the run's first event); and the state it was folded from.
    * Undefined when the reload finds the job's stream hard-deleted (its events are still in $all).
    */
   private async foldRun(
     jobId: string,
     run: DecodedEvent[],
     compacted: Map<number, SnapshotState>,
-  ): Promise<JobState | undefined> {
+  ): Promise<{ state: JobState; before: JobState } | undefined> {
     let cached = this.cache.get(jobId);
     let pending: Event[] = [];
     let revision = cached?.revision ?? -2n;
@@ -592,7 +643,11 @@ export class Projector {
       pending.push(event);
       revision = recorded.revision;
     }
-    return fold(cached!.state, pending, (snapshot) => compacted.set(snapshot.snapshotId, snapshot));
+    const before = cached!.state;
+    return {
+      state: fold(before, pending, (snapshot) => compacted.set(snapshot.snapshotId, snapshot)),
+      before,
+    };
   }
 
   private remember(jobId: string, state: JobState, revision: bigint): void {

@@ -318,6 +318,39 @@ export class ReadModel {
     return new Map([...jobs].map(([directory, ids]) => [directory, [...ids]]));
   }
 
+  /**
+   * The jobs whose live snapshots reference each of `files` (normalised loose locations, `isLooseLocation`),
+   * or a loose file inside each of `directories` (normalised): those referenced, each with its jobs, less
+   * hard-deleted ones. Undefined when the answer could leave one out: the log not projected to its end, or
+   * the index not written at the read model's position (a space written before it, until the backfill).
+   */
+  async jobIdsReferencingFiles(
+    files: readonly string[],
+    directories: readonly string[],
+  ): Promise<Map<string, string[]> | undefined> {
+    const space = await this.space();
+    const reads = this.redis.pipeline().exists(space.complete).get(space.position).get(space.filesIndexed);
+    // `<file>\0…` up to `<file>\1`: that file's members; `<directory>/…` up to `<directory>0`: those inside.
+    for (const file of files) reads.zrangebylex(space.files, `[${file}\u0000`, `(${file}\u0001`);
+    for (const directory of directories) reads.zrangebylex(space.files, `[${directory}/`, `(${directory}0`);
+    const [complete, position, indexedAt, ...found] = ((await reads.exec()) ?? []).map(
+      ([, result]) => result,
+    );
+    if (!complete || indexedAt !== (position ?? INDEXED_AT_START)) return undefined;
+    const jobs = new Map<string, string[]>();
+    const members = (found as string[][]).flat().map((member) => member.split('\u0000') as [string, string]);
+    if (members.length === 0) return jobs;
+    const ids = [...new Set(members.map(([, jobId]) => jobId))];
+    const deletedAt = await this.redis.hmget(space.deleted, ...ids);
+    const deleted = new Set(ids.filter((_, i) => deletedAt[i] !== null));
+    for (const [file, jobId] of members) {
+      if (deleted.has(jobId)) continue;
+      const seen = jobs.get(file) ?? [];
+      if (!seen.includes(jobId)) jobs.set(file, [...seen, jobId]);
+    }
+    return jobs;
+  }
+
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */
   async jobs(filter: JobFilter, first: number, after?: string): Promise<Page<StoredJobSummary>> {
     const { status, namespaces } = filter;

@@ -3,11 +3,12 @@ import {
   jobSummaryView,
   snapshotView,
   directoriesNotNamedFor,
+  looseReferences,
   type JobState,
   type JobSummaryView,
   type SnapshotState,
 } from '@snapcat/domain';
-import { directoryMember, type KeySpace } from './keys';
+import { directoryMember, fileMember, type KeySpace } from './keys';
 
 /** A job's summary as the read model stores it: without the task list, which has a key of its own. */
 export type StoredJobSummary = Omit<JobSummaryView, 'tasks'>;
@@ -69,4 +70,24 @@ export function indexDirectories(
   if (members.length === 0) return;
   if (indexed) tx.zadd(space.directories, ...members.flatMap((member) => [0, member]));
   else tx.zrem(space.directories, ...members);
+}
+
+/**
+ * Queues the index entries (`files`) of the job's loose files: each of `files` (normalised loose locations)
+ * added while the job's registry references it, removed once it does not; every one the registry references
+ * when `files` is absent (a rebuild, the backfill).
+ */
+export function indexLooseFiles(
+  tx: ChainableCommander,
+  space: KeySpace,
+  { jobId, sharedState }: Pick<JobState, 'jobId' | 'sharedState'>,
+  files?: Iterable<string>,
+): void {
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const file of files ?? looseReferences(sharedState)) {
+    (sharedState.references.has(file) ? added : removed).push(fileMember(file, jobId));
+  }
+  if (added.length > 0) tx.zadd(space.files, ...added.flatMap((member) => [0, member]));
+  if (removed.length > 0) tx.zrem(space.files, ...removed);
 }

@@ -351,9 +351,9 @@ describe('rebuildReadModel and verifyReadModel: costs and bounds', () => {
     });
     const result = await rebuildReadModel(store, counting as IORedis, prefix);
     expect(result.jobs).toBe(1001);
-    // Commands: 4 per job (summary, tasks, listing, applied) and 2 per snapshot; the position, the
-    // completeness mark and the directory index's mark at the end.
-    expect(sizes).toEqual([4 + 998 * 6 + 8, 4 + 3]);
+    // Commands: 4 per job (summary, tasks, listing, applied) and 2 per snapshot (no loose files: nothing for
+    // their index); the position, the completeness mark and the two indexes' marks at the end.
+    expect(sizes).toEqual([4 + 998 * 6 + 8, 4 + 4]);
     expect(await verifyReadModel(store, redis, prefix)).toEqual([]);
   }, 60_000);
 

@@ -14,7 +14,7 @@ import { storedJobViews } from '../src/writes';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { eventually } from '../../../test/support/wait';
-import { MemoryEventStore, checkpoint, configure, decideAll, job, writeJob } from './jobs';
+import { MANUAL, MemoryEventStore, checkpoint, configure, decideAll, job, writeJob } from './jobs';
 
 // The projector in this process, on a memory store and the real Redis, with a fast tick: what it writes,
 // publishes and measures, and how it hands over. (projector.test.ts: crashes, fencing, rebuilds, on SQLite.)
@@ -1099,6 +1099,77 @@ describe('the index of directories no Flink layout names (decision 0032)', () =>
       expect(await t.readModel.jobIdsWithSnapshotsIn([adopted])).toBeUndefined();
       await t.make().start();
       expect(await t.readModel.jobIdsWithSnapshotsIn([adopted])).toEqual(new Map([[adopted, [job(5)]]]));
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+describe('the index of loose files other jobs reference (decision 0046)', () => {
+  it('holds each job’s live references to files no Flink layout names, follows discards and deletions, and is indexed again from the jobs’ states', async () => {
+    const t = setUp('files');
+    try {
+      const [f, g] = ['/data/client/shared/f', 'file:///data/client/shared/g'];
+      const laidOut = `/data/c/${job(1)}/shared/x`;
+      const acked = (snapshotId: number, handles: Record<string, string[]>) => [
+        { type: 'TriggerSnapshot', kind: 'CHECKPOINT', triggerId: `t${snapshotId}`, ...MANUAL },
+        ...['a', 'b'].map((taskId) => ({
+          type: 'AcknowledgeTask',
+          snapshotId,
+          taskId,
+          stateSize: 1,
+          stateHandles: (handles[taskId] ?? []).map((path) => ({ path, sizeBytes: 10 })),
+        })),
+      ];
+      const first = await decideAll(t.store, job(1), [configure(), ...acked(1, { a: [f, laidOut], b: [g] })]);
+      await decideAll(t.store, job(2), [configure(), ...acked(1, { a: [f] })]);
+      const gone = '/data/client/shared/g';
+      // Before any projector: not complete, so no answer (an empty one would let a deletion take them).
+      expect(await t.readModel.jobIdsReferencingFiles([f], [])).toBeUndefined();
+      const projector = t.make();
+      await projector.start();
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsReferencingFiles([f, gone, laidOut, '/data/client/shared'], [])).toEqual(
+        new Map([
+          [f, [job(1), job(2)]],
+          [gone, [job(1)]],
+        ]),
+      );
+      // Inside a directory: every loose file below it, not beside it (`/data/client/sha` holds nothing).
+      expect((await t.readModel.jobIdsReferencingFiles([], ['/data/client']))?.size).toBe(2);
+      expect(await t.readModel.jobIdsReferencingFiles([], ['/data/client/sha', '/data/c'])).toEqual(
+        new Map(),
+      );
+      const space = t.keys.space(1);
+      expect(await redis.zcard(space.files)).toBe(3); // the laid-out file is not indexed
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+
+      // The first job's checkpoint is discarded: its references go, the second job's stays.
+      await decideAll(t.store, job(1), [{ type: 'RequestDiscard', snapshotId: 1, force: true }], first);
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsReferencingFiles([f, gone], [])).toEqual(new Map([[f, [job(2)]]]));
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+
+      // As an older snapcat left the space: no index. The audit tells, the lookups give no answer, and the
+      // next projector indexes it again from the jobs' states.
+      await projector.stop();
+      await redis.del(space.files, space.filesIndexed);
+      expect(await t.readModel.jobIdsReferencingFiles([f], [])).toBeUndefined();
+      expect((await verifyReadModel(t.store, redis, t.prefix)).map((d) => d.key)).toEqual([
+        `${space.files} ${f}\u0000${job(2)}`,
+      ]);
+      await t.make().start();
+      expect(await t.readModel.jobIdsReferencingFiles([f], [])).toEqual(new Map([[f, [job(2)]]]));
+      expect(t.logs).toContainEqual(
+        expect.objectContaining({ message: expect.stringMatching(/indexed the loose files/) }),
+      );
+      expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
+
+      // A hard-deleted job needs nothing: left out of the answer.
+      await t.store.tombstone(jobStream(job(2)));
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsReferencingFiles([f], [])).toEqual(new Map());
       expect(await verifyReadModel(t.store, redis, t.prefix)).toEqual([]);
     } finally {
       await t.stop();

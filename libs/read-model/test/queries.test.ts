@@ -90,6 +90,8 @@ describe('ReadModelKeys', () => {
       deleted: 'p:rm:v3:deleted',
       directories: 'p:rm:v3:dirs',
       directoriesIndexed: 'p:rm:v3:dirs-indexed-at',
+      files: 'p:rm:v3:files',
+      filesIndexed: 'p:rm:v3:files-indexed-at',
       jobs: 'p:rm:v3:jobs',
       job: expect.any(Function),
       jobTasks: expect.any(Function),

@@ -5,6 +5,7 @@ import {
   directoriesNotNamedFor,
   discardPlanOf,
   importedCheckpointAreas,
+  isLooseLocation,
   jobAreaPathOf,
   normaliseLocation,
   otherJobsPlacesInside,
@@ -431,6 +432,9 @@ const onQueue = <T>(call: Promise<T>): Promise<T> =>
  *   the index leaves out as named for the job).
  * - Places Flink's layout names for another job written since inside an imported directory being deleted
  *   (`otherJobsPlacesInside`, from a listing of it): a job registered with its checkpoints there.
+ * - Loose files (no Flink layout names their job) that another job's live snapshots reference, among the
+ *   handles deleted or inside the imported directories (decision 0046): two jobs of a client's own layout
+ *   may name one file, and each registry knows only its own references.
  * Asked of the read model once it has projected the newest job event (`ownersKnown`).
  */
 async function keptForOthers(
@@ -481,7 +485,38 @@ async function keptForOthers(
     const area = checkpointAreaOf(directory);
     return area ? beside(area) : [];
   });
-  return [...kept, ...directories, ...adopted, ...inside];
+  const shared = await looseFilesOfOthers(deps, jobId, stateHandles, imported, logged, queued);
+  return [...kept, ...directories, ...adopted, ...inside, ...shared];
+}
+
+/**
+ * Of the loose files a deletion takes (its handles, and those inside the `directories` it deletes whole), the
+ * ones another job's live snapshots reference (decision 0046); nothing is asked when there are none (Flink's
+ * layouts name every file's job).
+ */
+async function looseFilesOfOthers(
+  { catalogued, log }: ProcessorDeps,
+  jobId: string,
+  stateHandles: readonly StateHandle[],
+  directories: readonly string[],
+  logged: { snapshot: number } | { cleanup: number | undefined },
+  queued: Queued,
+): Promise<string[]> {
+  const files = [...new Set(stateHandles.map(({ path }) => normaliseLocation(path)))].filter(isLooseLocation);
+  if (files.length === 0 && directories.length === 0) return [];
+  const found = await ownersKnown(log, queued, () => catalogued.referencingFiles(files, directories));
+  const others = [...found]
+    .map(([file, jobIds]) => ({ file, jobs: jobIds.filter((other) => other !== jobId) }))
+    .filter(({ jobs }) => jobs.length > 0);
+  if (others.length > 0) {
+    log.warn("deletion keeps files other jobs' live snapshots reference", {
+      job: jobId,
+      ...logged,
+      kept: others.slice(0, 100),
+      files: others.length,
+    });
+  }
+  return others.map(({ file }) => file);
 }
 
 /**

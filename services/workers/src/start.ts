@@ -162,6 +162,14 @@ function cataloguedJobIds(
       if (found) return found;
       throw notIndexed(locations);
     },
+    async referencingFiles(files, directories) {
+      const newest = await recentJobEventPosition(store);
+      const found =
+        (!newest || (await readModel.waitFor(newest, CATCH_UP_MS))) &&
+        (await readModel.jobIdsReferencingFiles(files, directories));
+      if (found) return found;
+      throw notIndexed([...files, ...directories]);
+    },
   };
 }
 
