@@ -101,16 +101,18 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     return body.data;
   };
 
-  /** Decision 0032: the process manager released the job's hold of a snapshot another job restored from. */
-  const holdReleased = (jobId: string) =>
+  /** The job's events once one of `type` is among them (the workers recorded it). */
+  const recorded = (jobId: string, type: string) =>
     until(
       async () => {
         const all = (await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as { type: string }[];
-        return all.some((e) => e.type === 'SnapshotHoldReleased') ? true : undefined;
+        return all.some((e) => e.type === type) ? all : undefined;
       },
       15_000,
-      'hold released',
+      `${type} recorded`,
     );
+  /** Decision 0032: the process manager released the job's hold of a snapshot another job restored from. */
+  const holdReleased = (jobId: string) => recorded(jobId, 'SnapshotHoldReleased');
 
   it('subsumption, persist, a user discard and a stray ack keep every shared file a live checkpoint needs', async () => {
     const jobId = newJobId();
@@ -233,14 +235,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     });
     expect(stray.body.result).toBe('UNKNOWN');
     await until(async () => (existsSync(junk.path) ? undefined : true), 15_000, 'stray junk deleted');
-    await until(
-      async () => {
-        const all = (await api.get(`/jobs/${first}/events?limit=1000`)).body.events as { type: string }[];
-        return all.some((e) => e.type === 'StrayStateDeleted') ? true : undefined;
-      },
-      15_000,
-      'StrayStateDeleted recorded',
-    );
+    await recorded(first, 'StrayStateDeleted');
     expect(existsSync(common.path)).toBe(true);
 
     // The last reference goes with the second job's chk 1: its discard deletes the file.
@@ -360,14 +355,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
       stateHandles: [fromRun1],
     });
     expect(stray.body.result).toBe('UNKNOWN');
-    await until(
-      async () => {
-        const all = (await api.get(`/jobs/${jobId}/events?limit=1000`)).body.events as { type: string }[];
-        return all.some((e) => e.type === 'StrayStateDeleted') ? true : undefined;
-      },
-      15_000,
-      'stray cleanup recorded',
-    );
+    await recorded(jobId, 'StrayStateDeleted');
     expect(existsSync(fromRun1.path)).toBe(true);
     expect(await snapshot(jobId, adopted.body.snapshotId)).toMatchObject({ status: 'COMPLETED' });
   }, 60_000);

@@ -81,15 +81,15 @@ export const configure = (name = 'job') => ({
   storage: { checkpointDir: '/data/c', savepointDir: '/data/s' },
 });
 
-/** The commands of one completed checkpoint with the given id. */
-export const checkpoint = (snapshotId: number) => [
+/** The commands of one completed checkpoint with the given id; each task's handles by path (10 bytes each). */
+export const checkpoint = (snapshotId: number, handles: Record<string, string[]> = {}) => [
   { type: 'TriggerSnapshot', kind: 'CHECKPOINT', triggerId: `t${snapshotId}`, ...MANUAL },
   ...['a', 'b'].map((taskId) => ({
     type: 'AcknowledgeTask',
     snapshotId,
     taskId,
     stateSize: 1,
-    stateHandles: [],
+    stateHandles: (handles[taskId] ?? []).map((path) => ({ path, sizeBytes: 10 })),
   })),
 ];
 

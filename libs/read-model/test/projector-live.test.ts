@@ -14,7 +14,7 @@ import { storedJobViews } from '../src/writes';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { eventually } from '../../../test/support/wait';
-import { MANUAL, MemoryEventStore, checkpoint, configure, decideAll, job, writeJob } from './jobs';
+import { MemoryEventStore, checkpoint, configure, decideAll, job, writeJob } from './jobs';
 
 // The projector in this process, on a memory store and the real Redis, with a fast tick: what it writes,
 // publishes and measures, and how it hands over. (projector.test.ts: crashes, fencing, rebuilds, on SQLite.)
@@ -1112,18 +1112,11 @@ describe('the index of loose files other jobs reference (decision 0046)', () => 
     try {
       const [f, g] = ['/data/client/shared/f', 'file:///data/client/shared/g'];
       const laidOut = `/data/c/${job(1)}/shared/x`;
-      const acked = (snapshotId: number, handles: Record<string, string[]>) => [
-        { type: 'TriggerSnapshot', kind: 'CHECKPOINT', triggerId: `t${snapshotId}`, ...MANUAL },
-        ...['a', 'b'].map((taskId) => ({
-          type: 'AcknowledgeTask',
-          snapshotId,
-          taskId,
-          stateSize: 1,
-          stateHandles: (handles[taskId] ?? []).map((path) => ({ path, sizeBytes: 10 })),
-        })),
-      ];
-      const first = await decideAll(t.store, job(1), [configure(), ...acked(1, { a: [f, laidOut], b: [g] })]);
-      await decideAll(t.store, job(2), [configure(), ...acked(1, { a: [f] })]);
+      const first = await decideAll(t.store, job(1), [
+        configure(),
+        ...checkpoint(1, { a: [f, laidOut], b: [g] }),
+      ]);
+      await decideAll(t.store, job(2), [configure(), ...checkpoint(1, { a: [f] })]);
       const gone = '/data/client/shared/g';
       // Before any projector: not complete, so no answer (an empty one would let a deletion take them).
       expect(await t.readModel.jobIdsReferencingFiles([f], [])).toBeUndefined();
