@@ -244,6 +244,35 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(existsSync(common.path)).toBe(false);
     expect(secondDiscard.discard.bytesReclaimed).toBe(705);
   }, 90_000);
+  it('an import of a directory another job restored from by its path keeps, at its discard, the files that job’s live checkpoints name (decision 0046)', async () => {
+    const [restoredJob, importer] = [newJobId(), newJobId()];
+    for (const jobId of [restoredJob, importer]) {
+      const registered = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
+      expect(registered.status).toBe(201);
+    }
+    // A savepoint of a run no catalogue holds, kept at a path of the user's choosing.
+    const nightly = join(root, 'keep', 'nightly');
+    const metadata = put(join(nightly, '_metadata'), 10);
+    const inherited = put(join(nightly, 'sst-1'), 300);
+    const restored = await api.post(`/jobs/${restoredJob}/restores`, {
+      externalPath: nightly,
+      claimMode: 'LEGACY',
+    });
+    expect(restored.status).toBe(201);
+    await checkpoint(restoredJob, [inherited, put(join(root, 'checkpoints', restoredJob, 'chk-1', 'p'), 4)]);
+    // Uncatalogued until now: the import is accepted, and its discard deletes its directory.
+    const imported = await api.post(`/jobs/${importer}/snapshots/import`, {
+      externalPath: nightly,
+      kind: 'SAVEPOINT',
+    });
+    expect(imported.status).toBe(201);
+    const id = imported.body.snapshotId as number;
+    expect((await api.post(`/jobs/${importer}/snapshots/${id}/discard`, {})).status).toBe(202);
+    const done = await discarded(importer, id);
+    expect(existsSync(inherited.path)).toBe(true);
+    expect(existsSync(metadata.path)).toBe(false);
+    expect(done.discard.bytesReclaimed).toBe(10);
+  }, 60_000);
   it('a job registered under the id of a run another job imported from never deletes that import with its own discards', async () => {
     const [run, importer] = [newJobId(), newJobId()];
     expect((await api.put(`/jobs/${importer}`, { tasks: ['a'] })).status).toBe(201);
