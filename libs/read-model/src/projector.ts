@@ -37,6 +37,8 @@ interface StoredSnapshotPaths {
 }
 
 const BATCH = 1000;
+/** How long a backfill's index being built outlives its last page (`indexLooseFilesOfJobs`). */
+const BUILDING_TTL_MS = 10 * 60_000;
 
 export interface SnapshotEventMessage {
   jobId: string;
@@ -283,8 +285,8 @@ export class Projector {
       await redis.set(space.directoriesIndexed, stored ?? INDEXED_AT_START);
     }
     if ((await redis.get(space.filesIndexed)) !== (stored ?? INDEXED_AT_START)) {
-      if (stored !== null) await this.indexLooseFilesOfJobs(space);
-      await redis.set(space.filesIndexed, stored ?? INDEXED_AT_START);
+      if (stored === null) await redis.set(space.filesIndexed, INDEXED_AT_START);
+      else await this.indexLooseFilesOfJobs(space, stored);
     }
     // The log's end, not its last job event, which on EventStoreDB may lie behind a long tail of other
     // streams' events (a scan backwards); a position past that tail comes with the store's next checkpoint.
@@ -343,29 +345,44 @@ export class Projector {
    * store holds it now (the views do not list state handles): a space written before the index, or in part
    * by an older release's projector. Events after the stored position, projected next, name every file
    * whose references they change, so the index ends as the log says. The deletions wait meanwhile
-   * (`filesIndexed` is behind); the lease is renewed as it goes, and lost, the next holder starts over.
+   * (`filesIndexed` is behind). Built aside, then put in place with the mark in one transaction fenced by the
+   * lease: a holder deposed while it built (paused past the lease) changes nothing its successor wrote.
    */
-  private async indexLooseFilesOfJobs(space: KeySpace): Promise<void> {
+  private async indexLooseFilesOfJobs(space: KeySpace, stored: string): Promise<void> {
     const { redis, log, store } = this.deps;
-    await redis.del(space.files);
+    const building = `${space.files}:building:${this.lease.holder}`;
+    await redis.del(building);
     const deleted = new Set(await redis.hkeys(space.deleted));
     let jobs = 0;
     for (let from = '-'; ;) {
       const ids = await redis.zrangebylex(space.jobs, from, '+', 'LIMIT', 0, 100);
       if (ids.length === 0) break;
       const writes = redis.pipeline();
-      for (const jobId of ids) {
-        if (deleted.has(jobId)) continue;
+      for (const jobId of ids.filter((id) => !deleted.has(id))) {
         const loaded = await stateAt(store, jobId).catch((error: unknown) => {
           if (error instanceof StreamDeletedError) return undefined; // its tombstone follows in the log
           throw error;
         });
-        if (loaded) indexLooseFiles(writes, space, loaded.state);
+        if (loaded) indexLooseFiles(writes, { ...space, files: building }, loaded.state);
+        // Renewed per job: a job's state may take a while to read.
+        if (!(await this.lease.acquire()))
+          throw new LeaseLostError('projector lost its lease while indexing');
       }
+      writes.pexpire(building, BUILDING_TTL_MS); // a holder that dies while it builds leaves nothing for good
       await writes.exec();
       jobs += ids.length;
       from = `(${ids[ids.length - 1]!}`;
-      if (!(await this.lease.acquire())) throw new LeaseLostError('projector lost its lease while indexing');
+    }
+    for (;;) {
+      await redis.watch(this.keys.lease);
+      if ((await redis.get(this.keys.lease)) !== this.lease.holder) {
+        await redis.unwatch();
+        throw new LeaseLostError('projector lost its lease while indexing');
+      }
+      const built = (await redis.exists(building)) === 1;
+      const tx = redis.multi().del(space.files);
+      if (built) tx.rename(building, space.files).persist(space.files);
+      if ((await tx.set(space.filesIndexed, stored).exec()) !== null) break;
     }
     log.info(
       'projector indexed the loose files of the read model again (written before that index, or by an older release)',

@@ -332,7 +332,10 @@ export class ReadModel {
     const reads = this.redis.pipeline().exists(space.complete).get(space.position).get(space.filesIndexed);
     // `<file>\0…` up to `<file>\1`: that file's members; `<directory>/…` up to `<directory>0`: those inside.
     for (const file of files) reads.zrangebylex(space.files, `[${file}\u0000`, `(${file}\u0001`);
-    for (const directory of directories) reads.zrangebylex(space.files, `[${directory}/`, `(${directory}0`);
+    for (const directory of directories) {
+      const base = directory.replace(/\/+$/, ''); // `/` itself: every file below it
+      reads.zrangebylex(space.files, `[${base}/`, `(${base}0`);
+    }
     const [complete, position, indexedAt, ...found] = ((await reads.exec()) ?? []).map(
       ([, result]) => result,
     );

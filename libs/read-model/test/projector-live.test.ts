@@ -1152,8 +1152,34 @@ describe('the index of loose files other jobs reference (decision 0046)', () => 
       expect((await verifyReadModel(t.store, redis, t.prefix)).map((d) => d.key)).toEqual([
         `${space.files} ${f}\u0000${job(2)}`,
       ]);
+      // A projector deposed while it indexes (another takes the lease as it reads a job) changes nothing of
+      // the index nor its mark: what it built stays aside (a first version emptied the index as it began).
+      const before = `/before\u0000${job(9)}`;
+      await redis.zadd(space.files, 0, before);
+      const deposing = new Proxy(t.store, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target) as unknown;
+          if (property !== 'readStream') return typeof value === 'function' ? value.bind(target) : value;
+          return async (...args: Parameters<typeof target.readStream>) => {
+            await redis.set(t.keys.lease, 'another projector', 'PX', 60_000);
+            return target.readStream(...args);
+          };
+        },
+      });
+      const deposed = t.make({ store: deposing });
+      await deposed.start();
+      await eventually(
+        () => t.logs.some((l) => /lost its lease while indexing/.test(JSON.stringify(l.fields ?? {}))),
+        5_000,
+        'the indexing projector deposed',
+      );
+      expect(await redis.zrange(space.files, 0, -1)).toEqual([before]);
+      expect(await redis.get(space.filesIndexed)).toBeNull();
+      await deposed.stop();
+      await redis.del(t.keys.lease);
       await t.make().start();
       expect(await t.readModel.jobIdsReferencingFiles([f], [])).toEqual(new Map([[f, [job(2)]]]));
+      expect(await redis.zrange(space.files, 0, -1)).toEqual([`${f}\u0000${job(2)}`]);
       expect(t.logs).toContainEqual(
         expect.objectContaining({ message: expect.stringMatching(/indexed the loose files/) }),
       );

@@ -485,7 +485,9 @@ async function keptForOthers(
     const area = checkpointAreaOf(directory);
     return area ? beside(area) : [];
   });
-  const shared = await looseFilesOfOthers(deps, jobId, stateHandles, imported, logged, queued);
+  // Only a directory no layout names can hold a loose file (a checkpoint area's or a savepoint's cannot).
+  const looseDirectories = imported.filter(isLooseLocation);
+  const shared = await looseFilesOfOthers(deps, jobId, stateHandles, looseDirectories, logged, queued);
   return [...kept, ...directories, ...adopted, ...inside, ...shared];
 }
 
