@@ -1177,9 +1177,21 @@ describe('the index of loose files other jobs reference (decision 0046)', () => 
       expect(await redis.get(space.filesIndexed)).toBeNull();
       await deposed.stop();
       await redis.del(t.keys.lease);
+      // Written while no projector runs, so after the stored position: the backfill reads these jobs as they
+      // end, and the events it projects next agree (job 3 referenced f and h, then let go; job 4 keeps h).
+      const h = '/data/client/shared/h';
+      const third = await decideAll(t.store, job(3), [configure(), ...checkpoint(1, { a: [f, h] })]);
+      await decideAll(t.store, job(3), [{ type: 'RequestDiscard', snapshotId: 1, force: true }], third);
+      await decideAll(t.store, job(4), [configure(), ...checkpoint(1, { b: [h] })]);
       await t.make().start();
-      expect(await t.readModel.jobIdsReferencingFiles([f], [])).toEqual(new Map([[f, [job(2)]]]));
-      expect(await redis.zrange(space.files, 0, -1)).toEqual([`${f}\u0000${job(2)}`]);
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsReferencingFiles([f, h], [])).toEqual(
+        new Map([
+          [f, [job(2)]],
+          [h, [job(4)]],
+        ]),
+      );
+      expect(await redis.zrange(space.files, 0, -1)).toEqual([`${f}\u0000${job(2)}`, `${h}\u0000${job(4)}`]);
       expect(t.logs).toContainEqual(
         expect.objectContaining({ message: expect.stringMatching(/indexed the loose files/) }),
       );
