@@ -101,6 +101,13 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     return body.data;
   };
 
+  /** Registers jobs with one task and one retained checkpoint (the next one subsumes it). */
+  const register = async (...jobIds: string[]) => {
+    for (const jobId of jobIds) {
+      const registered = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
+      expect([jobId, registered.status]).toEqual([jobId, 201]);
+    }
+  };
   /** The job's events once one of `type` is among them (the workers recorded it). */
   const recorded = (jobId: string, type: string) =>
     until(
@@ -116,9 +123,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
 
   it('subsumption, persist, a user discard and a stray ack keep every shared file a live checkpoint needs', async () => {
     const jobId = newJobId();
-    expect(
-      (await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } })).status,
-    ).toBe(201);
+    await register(jobId);
     const base = join(root, 'checkpoints', jobId); // Flink's layout: shared/ beside chk-N
     const s1 = put(join(base, 'shared', 's1'), 1000);
     const p1 = put(join(base, 'chk-1', 'p1'), 11);
@@ -210,10 +215,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
   }, 90_000);
   it('a file outside any Flink layout that two jobs reference is deleted by neither’s discard or stray cleanup until the last reference goes', async () => {
     const [first, second] = [newJobId(), newJobId()];
-    for (const jobId of [first, second]) {
-      const registered = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
-      expect(registered.status).toBe(201);
-    }
+    await register(first, second);
     // A client's own layout: no `<jobId>/shared` nor `savepoint-<6>-…` names whose the file is.
     const common = put(join(root, 'data', 'common', 'shared', 'f'), 700);
     const own = (jobId: string, name: string) => put(join(root, 'checkpoints', jobId, name, 'p'), 5);
@@ -246,10 +248,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
   }, 90_000);
   it('an import of a directory another job restored from by its path keeps, at its discard, the files that job’s live checkpoints name (decision 0046)', async () => {
     const [restoredJob, importer] = [newJobId(), newJobId()];
-    for (const jobId of [restoredJob, importer]) {
-      const registered = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
-      expect(registered.status).toBe(201);
-    }
+    await register(restoredJob, importer);
     // A savepoint of a run no catalogue holds, kept at a path of the user's choosing.
     const nightly = join(root, 'keep', 'nightly');
     const metadata = put(join(nightly, '_metadata'), 10);
@@ -285,9 +284,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     });
     expect(imported.status).toBe(201);
     // The run is registered afterwards under its id: its own chk-1 is the import's directory.
-    expect((await api.put(`/jobs/${run}`, { tasks: ['a'], checkpointing: { numRetained: 1 } })).status).toBe(
-      201,
-    );
+    await register(run);
     expect(await checkpoint(run, [put(join(adopted, 'p1'), 11)])).toBe(1);
     expect(await checkpoint(run, [put(join(root, 'checkpoints', run, 'chk-2', 'p2'), 22)])).toBe(2);
     await discarded(run, 1);
@@ -360,9 +357,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
   }, 60_000);
   it('an adopted retained checkpoint keeps its area’s shared files, which its _metadata names: not deleted by the job’s subsumptions nor a stray cleanup', async () => {
     const jobId = newJobId();
-    expect(
-      (await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } })).status,
-    ).toBe(201);
+    await register(jobId);
     // The previous run under the same id (a fixed job id) left chk-5; its metadata names shared/x-from-run-1.
     const area = join(root, 'checkpoints', jobId);
     put(join(area, 'chk-5', '_metadata'), 10);
@@ -390,10 +385,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
   }, 60_000);
   it('a job restored from another job’s checkpoint never deletes the files it inherited, and holds that checkpoint while it uses them (decisions 0031, 0032)', async () => {
     const [jobA, jobB] = [newJobId(), newJobId()];
-    for (const jobId of [jobA, jobB]) {
-      const res = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
-      expect(res.status).toBe(201);
-    }
+    await register(jobA, jobB);
     const areaA = join(root, 'checkpoints', jobA);
     const areaB = join(root, 'checkpoints', jobB);
     const inherited = put(join(areaA, 'shared', 'sst-a'), 500);
@@ -519,10 +511,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     // directory names of its job. The restore named A, which tells A's savepoint's files from B's own.
     const [jobA, jobB] = [newJobId(), newJobId()];
     expect(jobA.slice(0, 6)).toBe(jobB.slice(0, 6));
-    for (const jobId of [jobA, jobB]) {
-      const res = await api.put(`/jobs/${jobId}`, { tasks: ['a'], checkpointing: { numRetained: 1 } });
-      expect(res.status).toBe(201);
-    }
+    await register(jobA, jobB);
     const triggered = await api.post(`/jobs/${jobA}/snapshots`, { kind: 'SAVEPOINT', formatType: 'NATIVE' });
     expect(triggered.status).toBe(202);
     const savepointId = triggered.body.snapshotId as number;

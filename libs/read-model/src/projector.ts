@@ -89,7 +89,7 @@ interface TouchedJob {
   tasksChanged: boolean;
   /** Snapshots the fold compacted out of the state (decision 0035), as they were last. */
   compacted: Map<number, SnapshotState>;
-  /** The loose files whose references the run may have changed (`looseFilesNamedBy`). */
+  /** The loose files whose references the run may have changed (`looseFilesChangedBy`). */
   files: Set<string>;
 }
 

@@ -286,36 +286,12 @@ export class ReadModel {
     return this.indexedDirectories(ranges);
   }
 
-  /**
-   * The directory index's members in each lexical range, in one round trip with the checks that it is whole
-   * (the log projected to its end, the index written at the read model's position): each directory found,
-   * with its jobs once each. Undefined when it is not whole.
-   */
+  /** The directory index's members in each lexical range (`indexedMembers`), each directory with its jobs. */
   private async indexedDirectories(
     ranges: readonly (readonly [string, string])[],
   ): Promise<Map<string, string[]> | undefined> {
-    const space = await this.space();
-    const reads = this.redis
-      .pipeline()
-      .exists(space.complete)
-      .get(space.position)
-      .get(space.directoriesIndexed);
-    for (const [min, max] of ranges) reads.zrangebylex(space.directories, min, max);
-    const [complete, position, indexedAt, ...found] = ((await reads.exec()) ?? []).map(
-      ([, result]) => result,
-    );
-    if (!complete || indexedAt !== (position ?? INDEXED_AT_START)) return undefined;
-    const jobs = new Map<string, Set<string>>();
-    for (const members of found as string[][]) {
-      for (const member of members) {
-        // `<directory>\0<jobId>\0<snapshotId>`: each job once, however many of its snapshots are there.
-        const [directory, jobId] = member.split('\u0000') as [string, string];
-        const seen = jobs.get(directory);
-        if (seen) seen.add(jobId);
-        else jobs.set(directory, new Set([jobId]));
-      }
-    }
-    return new Map([...jobs].map(([directory, ids]) => [directory, [...ids]]));
+    const found = await this.indexedMembers('directories', ranges);
+    return found && new Map([...found.places].map(([directory, ids]) => [directory, [...ids]]));
   }
 
   /**
@@ -328,30 +304,51 @@ export class ReadModel {
     files: readonly string[],
     directories: readonly string[],
   ): Promise<Map<string, string[]> | undefined> {
-    const space = await this.space();
-    const reads = this.redis.pipeline().exists(space.complete).get(space.position).get(space.filesIndexed);
     // `<file>\0…` up to `<file>\1`: that file's members; `<directory>/…` up to `<directory>0`: those inside.
-    for (const file of files) reads.zrangebylex(space.files, `[${file}\u0000`, `(${file}\u0001`);
+    const ranges = files.map((file): [string, string] => [`[${file}\u0000`, `(${file}\u0001`]);
     for (const directory of directories) {
       const base = directory.replace(/\/+$/, ''); // `/` itself: every file below it
-      reads.zrangebylex(space.files, `[${base}/`, `(${base}0`);
+      ranges.push([`[${base}/`, `(${base}0`]);
     }
+    const found = await this.indexedMembers('files', ranges);
+    if (!found || found.places.size === 0) return found && new Map();
+    const ids = [...new Set([...found.places.values()].flatMap((jobIds) => [...jobIds]))];
+    const deletedAt = await this.redis.hmget(found.space.deleted, ...ids);
+    const deleted = new Set(ids.filter((_, i) => deletedAt[i] !== null));
+    const jobs = new Map<string, string[]>();
+    for (const [file, jobIds] of found.places) {
+      const live = [...jobIds].filter((jobId) => !deleted.has(jobId));
+      if (live.length > 0) jobs.set(file, live);
+    }
+    return jobs;
+  }
+
+  /**
+   * An index's members (`directories`: `<directory>\0<jobId>\0<snapshotId>`; `files`: `<file>\0<jobId>`) in
+   * each lexical range, in one round trip with the checks that it is whole (the log projected to its end, the
+   * index written at the read model's position): each place found with its jobs, once each. Undefined when it
+   * is not whole.
+   */
+  private async indexedMembers(
+    index: 'directories' | 'files',
+    ranges: readonly (readonly [string, string])[],
+  ): Promise<{ space: KeySpace; places: Map<string, Set<string>> } | undefined> {
+    const space = await this.space();
+    const marker = index === 'directories' ? space.directoriesIndexed : space.filesIndexed;
+    const reads = this.redis.pipeline().exists(space.complete).get(space.position).get(marker);
+    for (const [min, max] of ranges) reads.zrangebylex(space[index], min, max);
     const [complete, position, indexedAt, ...found] = ((await reads.exec()) ?? []).map(
       ([, result]) => result,
     );
     if (!complete || indexedAt !== (position ?? INDEXED_AT_START)) return undefined;
-    const jobs = new Map<string, string[]>();
-    const members = (found as string[][]).flat().map((member) => member.split('\u0000') as [string, string]);
-    if (members.length === 0) return jobs;
-    const ids = [...new Set(members.map(([, jobId]) => jobId))];
-    const deletedAt = await this.redis.hmget(space.deleted, ...ids);
-    const deleted = new Set(ids.filter((_, i) => deletedAt[i] !== null));
-    for (const [file, jobId] of members) {
-      if (deleted.has(jobId)) continue;
-      const seen = jobs.get(file) ?? [];
-      if (!seen.includes(jobId)) jobs.set(file, [...seen, jobId]);
+    const places = new Map<string, Set<string>>();
+    for (const members of found as string[][]) {
+      for (const member of members) {
+        const [place, jobId] = member.split('\u0000') as [string, string];
+        places.set(place, (places.get(place) ?? new Set<string>()).add(jobId));
+      }
     }
-    return jobs;
+    return { space, places };
   }
 
   /** Jobs by id, a page at a time, of the given status and namespaces (all when absent). */

@@ -153,24 +153,22 @@ function cataloguedJobIds(
       if (found) return found;
       throw notIndexed(directories);
     },
-    // A deletion asks after the newest job event is projected: an import recorded a moment ago is seen.
-    async withSnapshotsTouching(locations, { asOfNow } = { asOfNow: true }) {
-      const newest = asOfNow ? await recentJobEventPosition(store) : undefined;
-      const found =
-        (!newest || (await readModel.waitFor(newest, CATCH_UP_MS))) &&
-        (await readModel.jobIdsWithSnapshotsTouching(locations));
-      if (found) return found;
-      throw notIndexed(locations);
-    },
-    async referencingFiles(files, directories) {
-      const newest = await recentJobEventPosition(store);
-      const found =
-        (!newest || (await readModel.waitFor(newest, CATCH_UP_MS))) &&
-        (await readModel.jobIdsReferencingFiles(files, directories));
-      if (found) return found;
-      throw notIndexed([...files, ...directories]);
-    },
+    withSnapshotsTouching: (locations, { asOfNow } = { asOfNow: true }) =>
+      asked(locations, () => readModel.jobIdsWithSnapshotsTouching(locations), asOfNow),
+    referencingFiles: (files, directories) =>
+      asked([...files, ...directories], () => readModel.jobIdsReferencingFiles(files, directories)),
   };
+
+  /**
+   * A deletion's question to the read model, `asOfNow`: once the newest job event is projected (an import or
+   * an acknowledgement recorded a moment ago is seen). Undefined, it cannot tell yet.
+   */
+  async function asked<T>(places: readonly string[], ask: () => Promise<T | undefined>, asOfNow = true) {
+    const newest = asOfNow ? await recentJobEventPosition(store) : undefined;
+    const found = (!newest || (await readModel.waitFor(newest, CATCH_UP_MS))) && (await ask());
+    if (found) return found;
+    throw notIndexed(places);
+  }
 }
 
 /**
