@@ -95,9 +95,11 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     externalizedRetention:
       'RETAIN_ON_CANCELLATION' | 'NO_EXTERNALIZED_CHECKPOINTS' = 'RETAIN_ON_CANCELLATION',
     historySize?: number,
-    more: { checkpointStatistics?: boolean; numRetained?: number } = {},
+    {
+      jobId = newJobId(),
+      ...more
+    }: { checkpointStatistics?: boolean; numRetained?: number; jobId?: string } = {},
   ) => {
-    const jobId = newJobId();
     flink.addJob(jobId, {
       checkpointDir: join(root, 'checkpoints'),
       savepointDir: join(root, 'savepoints'),
@@ -879,10 +881,12 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
   }, 60_000);
 
   it('R67 a checkpoint configuration without externalization (the spec requires none of its fields) is asked once, said once, and the mirror goes on', async () => {
-    let jobId = '';
+    // The id is chosen first: the workers ask for the configuration as soon as the job is registered, which
+    // may be before the registration's answer arrives (a loaded CI run asked it with the real body).
+    const jobId = newJobId();
     flink.reshapeAnswers('getCheckpointConfig', (body, params) => (params['jobid'] === jobId ? {} : body));
     try {
-      jobId = await managedJob(100);
+      await managedJob(100, undefined, undefined, { jobId });
       await until(
         async () => ((await snapshots(jobId)).some((s) => s.status === 'COMPLETED') ? true : undefined),
         15_000,
