@@ -23,6 +23,9 @@ import {
 import { deleteKeys } from './support/redis';
 import { e2eStore } from './support/stores';
 import { ROOT_CLAIM_FILE } from '@snapcat/storage';
+import { RedisDeletionFence } from '@snapcat/read-model';
+import IORedis from 'ioredis';
+import { namespaceOf } from './support/namespace';
 
 const STORE = process.env.SNAPCAT_E2E_STORE ?? 'sqlite';
 
@@ -44,6 +47,8 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
   let api: ReturnType<typeof client>;
   let store: Awaited<ReturnType<typeof e2eStore>>;
   const prefix = testPrefix('shared');
+  /** Where the test plays the other side of decision 0047's fence, as the workers or the API would. */
+  const fenceRedis = new IORedis('redis://127.0.0.1:6379', { lazyConnect: true });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'snapcat-shared-'));
@@ -60,6 +65,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
   afterAll(async () => {
     await service.stop('SIGKILL');
     await store.close();
+    fenceRedis.disconnect();
     await deleteKeys(prefix);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -246,6 +252,45 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(existsSync(common.path)).toBe(false);
     expect(secondDiscard.discard.bytesReclaimed).toBe(705);
   }, 90_000);
+  it('an acknowledgement naming a loose file meets another job’s deletion of it in the fence: refused while the deletion is under way, and kept by a deletion that begins while it is recorded (decision 0047)', async () => {
+    const [first, second] = [newJobId(), newJobId()];
+    await register(first, second);
+    const fence = new RedisDeletionFence(fenceRedis, await namespaceOf(store.connection, prefix));
+    const common = put(join(root, 'data', 'fenced', 'shared', 'f'), 300);
+    const own = (jobId: string, name: string) => put(join(root, 'checkpoints', jobId, name, 'p'), 5);
+
+    // The first job's discard of the directory the file lies in is under way (it marked it, as the workers do).
+    const deleting = await fence.deleting(first, [], [join(root, 'data', 'fenced')]);
+    const t = await api.post(`/jobs/${second}/snapshots`, { kind: 'CHECKPOINT' });
+    const ack = {
+      taskId: 'a',
+      stateSize: 1,
+      stateHandles: [own(second, 'chk-1'), { ...common, shared: true }],
+    };
+    const refused = await api.post(`/jobs/${second}/snapshots/${t.body.snapshotId}/acks`, ack);
+    expect(refused.status).toBe(409);
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({ field: 'body.stateHandles[1].path', rule: 'being-deleted' }),
+    ]);
+    expect((await snapshot(second, t.body.snapshotId)).status).toBe('PENDING'); // nothing recorded
+    await deleting.release();
+    const accepted = await api.post(`/jobs/${second}/snapshots/${t.body.snapshotId}/acks`, ack);
+    expect(accepted.body).toMatchObject({ result: 'SUCCESS', snapshotStatus: 'COMPLETED' });
+    // The reservation went with the answer: the second job's own discard later is not held up by it.
+    expect((await fence.deleting(first, [common.path], [])).conflicts.size).toBe(0);
+
+    // The other way round: the first job acknowledges the file, and while the second job's acknowledgement
+    // of it is being recorded (reserved, not yet appended nor projected), the first job's discard deletes.
+    const other = put(join(root, 'data', 'fenced', 'other', 'g'), 70);
+    expect(await checkpoint(first, [{ ...other, shared: true }, own(first, 'chk-1')])).toBe(1);
+    const recording = await fence.acknowledging(second, [other.path]);
+    expect(await checkpoint(first, [own(first, 'chk-2')])).toBe(2);
+    const done = await discarded(first, 1);
+    expect(existsSync(other.path)).toBe(true);
+    expect(existsSync(join(root, 'checkpoints', first, 'chk-1'))).toBe(false);
+    expect(done.discard.bytesReclaimed).toBe(5);
+    await recording.release();
+  }, 60_000);
   it('an import of a directory another job restored from by its path keeps, at its discard, the files that job’s live checkpoints name (decision 0046)', async () => {
     const [restoredJob, importer] = [newJobId(), newJobId()];
     await register(restoredJob, importer);

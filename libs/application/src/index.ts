@@ -12,3 +12,4 @@ export * from './job-namespaces';
 export * from './clusters';
 export * from './job-state';
 export * from './snapshot-owners';
+export * from './deletion-fence';

@@ -111,3 +111,15 @@ export function snapshotEventPublisher(
     redis.publish(`${channel}:${message.jobId}`, JSON.stringify(message)).catch(() => undefined);
   };
 }
+
+/** The lexical range of a sorted set's `<place>\0…` members that name `place` itself (up to `<place>\1`). */
+export const membersOf = (place: string): [string, string] => [`[${place}\u0000`, `(${place}\u0001`];
+
+/**
+ * The lexical range of the members of every place inside `directory`: `<directory>/…` sorts below
+ * `<directory>0` ('/' + 1). `/` itself: every place below it.
+ */
+export function membersBelow(directory: string): [string, string] {
+  const base = directory.replace(/\/+$/, '');
+  return [`[${base}/`, `(${base}0`];
+}

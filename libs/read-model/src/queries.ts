@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { DeletionFence } from '@snapcat/application';
 import {
   DEFAULT_NAMESPACE,
   placesAround,
@@ -10,8 +11,9 @@ import {
   type TriggerType,
 } from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
-import { INDEXED_AT_START, ReadModelKeys, type KeySpace } from './keys';
+import { INDEXED_AT_START, ReadModelKeys, membersBelow, membersOf, type KeySpace } from './keys';
 import { JOB_FIRST_PAGE_SCRIPT } from './job-first-page-script';
+import { RedisDeletionFence } from './deletion-fence';
 import type { StoredJobSummary } from './writes';
 
 export type StoredSnapshot = SnapshotView & { jobId: string };
@@ -160,6 +162,12 @@ export class ReadModel {
   }
 
   private cachedSpace: { at: number; space: Promise<KeySpace> } | undefined;
+  private fence: RedisDeletionFence | undefined;
+
+  /** Decision 0047's marks and reservations of loose files, on this connection, in the same namespace. */
+  deletionFence(): DeletionFence {
+    return (this.fence ??= new RedisDeletionFence(this.redis, this.keys.prefix));
+  }
 
   /**
    * The key space `current` names, looked up at most once a second: it changes only when a rebuild
@@ -266,8 +274,7 @@ export class ReadModel {
 
   /** `jobIdsWithSnapshotIn` for several directories in one round trip: those with a snapshot, each its jobs. */
   async jobIdsWithSnapshotsIn(directories: readonly string[]): Promise<Map<string, string[]> | undefined> {
-    // `<directory>\0…` up to `<directory>\1`: the members of that directory alone.
-    return this.indexedDirectories(directories.map((d) => [`[${d}\u0000`, `(${d}\u0001`]));
+    return this.indexedDirectories(directories.map(membersOf));
   }
 
   /**
@@ -280,9 +287,8 @@ export class ReadModel {
   ): Promise<Map<string, string[]> | undefined> {
     const around = new Set<string>();
     for (const location of locations) for (const place of placesAround(location)) around.add(place);
-    const ranges: [string, string][] = [...around].map((d) => [`[${d}\u0000`, `(${d}\u0001`]);
-    // `<location>/…` sorts below `<location>0` ('/' + 1): the members of every directory inside it.
-    for (const location of new Set(locations)) ranges.push([`[${location}/`, `(${location}0`]);
+    const ranges = [...around].map(membersOf);
+    for (const location of new Set(locations)) ranges.push(membersBelow(location));
     return this.indexedDirectories(ranges);
   }
 
@@ -304,12 +310,7 @@ export class ReadModel {
     files: readonly string[],
     directories: readonly string[],
   ): Promise<Map<string, string[]> | undefined> {
-    // `<file>\0…` up to `<file>\1`: that file's members; `<directory>/…` up to `<directory>0`: those inside.
-    const ranges = files.map((file): [string, string] => [`[${file}\u0000`, `(${file}\u0001`]);
-    for (const directory of directories) {
-      const base = directory.replace(/\/+$/, ''); // `/` itself: every file below it
-      ranges.push([`[${base}/`, `(${base}0`]);
-    }
+    const ranges = [...files.map(membersOf), ...directories.map(membersBelow)];
     const found = await this.indexedMembers('files', ranges);
     if (!found || found.places.size === 0) return found && new Map();
     const ids = [...new Set([...found.places.values()].flatMap((jobIds) => [...jobIds]))];

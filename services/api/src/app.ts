@@ -31,7 +31,7 @@ import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
 import type { FlinkJobStatus } from './flink-status';
 import type { ReadModel } from '@snapcat/read-model';
-import { fromReadModel, listJobs, readModelJobIds, type JobListDeps } from './job-list';
+import { fromReadModel, listJobs, readModelFence, readModelJobIds, type JobListDeps } from './job-list';
 import { createUseCases, type Caller, type UseCases } from './use-cases';
 import { openApiDocument } from './openapi';
 import { consoleRoutes } from './console';
@@ -67,7 +67,7 @@ export interface AppDeps
   extends JobListDeps, Pick<ReadinessDeps, 'redisState' | 'storeAccessDenied' | 'storeOutdated'> {
   /** The read model: the job list, and the last view of a snapshot compacted out of its job (decision 0035). */
   readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotsIn' | 'waitFor'> &
-    Partial<Pick<ReadModel, 'snapshot'>>;
+    Partial<Pick<ReadModel, 'snapshot' | 'deletionFence'>>;
   bus: CommandBus;
   store: EventStore;
   /** Counters of the store adapter, when it is instrumented. */
@@ -138,6 +138,7 @@ export function createApp(deps: AppDeps): App {
       flinkJobStatus: deps.flinkJobStatus,
       namespaceRoots: deps.namespaceRoots,
       jobIds: readModel && readModelJobIds(readModel, readModelAvailable, deps.store),
+      fence: readModelFence(readModel, readModelAvailable),
     }),
   );
 

@@ -4,7 +4,7 @@ import { isRedisConnectionError } from '@snapcat/runtime';
 import { Problem } from './problem';
 import { grantOf, visibleNamespaces } from './access';
 import { parse, type requestSchemas } from './requests';
-import { recentJobEventPosition, type CataloguedJobIds } from '@snapcat/application';
+import { recentJobEventPosition, type CataloguedJobIds, type DeletionFence } from '@snapcat/application';
 import type { EventStore } from '@snapcat/event-store';
 
 export interface JobListDeps {
@@ -65,6 +65,28 @@ export function readModelJobIds(
     withSnapshotsIn: (directories) => lookUp(() => readModel.jobIdsWithSnapshotsIn(directories)),
   };
 }
+
+/**
+ * The acknowledgements' side of decision 0047's fence, on the read model's Redis: unreachable, an
+ * acknowledgement naming loose files is a 503, not recorded without its reservation. Undefined without a read
+ * model (no deletion asks one then either).
+ */
+export function readModelFence(
+  readModel: Partial<Pick<ReadModel, 'deletionFence'>> | undefined,
+  readModelAvailable?: () => boolean,
+): Pick<DeletionFence, 'acknowledging'> | undefined {
+  const fence = readModel?.deletionFence?.();
+  return (
+    fence && {
+      acknowledging: (jobId, files) =>
+        fromReadModel(() => fence.acknowledging(jobId, files), readModelAvailable, FENCE_UNKNOWN),
+    }
+  );
+}
+
+const FENCE_UNKNOWN =
+  "so no one can tell whether another job's discard is deleting the files it names, and the acknowledgement " +
+  'is not recorded; retry';
 
 /** How long an owner lookup waits for the projection of what was appended just before it. */
 const CATCH_UP_MS = 2000;

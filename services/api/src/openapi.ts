@@ -507,7 +507,9 @@ function taskReportRoutes(): DescribedRoute[] {
           "decision 0042); one laid out under another catalogued job's id (`<dir>/<otherJobId>/shared/…`), or " +
           "in another catalogued job's completed savepoint, needs a restore of this job holding one of that " +
           "job's snapshots (409 `restore-recorded`, decision 0032; 409 `snapshot-pending` for a savepoint " +
-          "still in progress, decision 0043; 503 while the read model cannot tell a savepoint directory's owner).",
+          "still in progress, decision 0043; 503 while the read model cannot tell a savepoint directory's owner). " +
+          'A file no Flink layout names that another job is deleting now is 409 `being-deleted`: retry after ' +
+          'the deletion (decision 0047).',
         requestParams: snapshotPath,
         requestBody: body(z.union([schemas.ack, schemas.acks]), {
           one: {

@@ -33,7 +33,7 @@ import { createApp, type App } from './app';
 import { flinkJobStatusFrom } from './flink-status';
 import { graphqlOnFirstRequest } from './graphql-endpoint';
 import { createUseCases } from './use-cases';
-import { readModelJobIds } from './job-list';
+import { readModelFence, readModelJobIds } from './job-list';
 import { createRateLimiter } from './rate-limit';
 
 /** What an API process needs of the workers it runs beside (SNAPCAT_ROLE=all): they share its /metrics. */
@@ -222,6 +222,7 @@ function composeApp({ config, core, options, prefix, storage, redis, keys, runni
           flinkJobStatus,
           namespaceRoots: config.namespaceRoots,
           jobIds: readModelJobIds(readModel, () => redisHealth.reachable, store),
+          fence: readModelFence(readModel, () => redisHealth.reachable),
         }),
         store,
         readModel,

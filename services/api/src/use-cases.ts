@@ -24,11 +24,14 @@ import {
   type SavepointSchedule,
   completedSnapshotAt,
   flinkCheckpointIdOf,
+  isLooseLocation,
 } from '@snapcat/domain';
 import {
   JobDeletedError,
   otherJobsSnapshotsAt,
   type CataloguedJobIds,
+  type DeletionFence,
+  type FenceHeld,
   scheduleProblem,
   type ClusterRepository,
   type CommandBus,
@@ -67,6 +70,8 @@ export interface UseCaseDeps {
   namespaceRoots?: Readonly<Record<string, readonly string[]>>;
   /** The catalogued jobs a restored path may be a snapshot of (the read model); absent: not asked. */
   jobIds?: CataloguedJobIds;
+  /** Other jobs' deletions of loose files an acknowledgement names (decision 0047); absent: not asked. */
+  fence?: Pick<DeletionFence, 'acknowledging'>;
   /** A managed job's status as Flink reports it, read when the job becomes managed; absent: not asked. */
   flinkJobStatus?: FlinkJobStatus;
 }
@@ -92,6 +97,7 @@ export function createUseCases(deps: UseCaseDeps) {
     anotherJobsSnapshotAt: (restoring, jobId, externalPath) =>
       anotherJobsSnapshotAt(bus, jobIds, restoring, jobId, externalPath),
     ownersOf: (jobId, named) => ownersOf(bus, jobIds, jobId, named),
+    reserveLooseFiles: (jobId, named) => reserveLooseFiles(deps.fence, jobId, named),
     async requirePlaces(caller, jobId, places, registering = false) {
       // A caller limited to namespaces is held to them first: the real paths (a symbolic link on the way) and
       // the look-up below (a catalogued snapshot's directory, named) must not tell it of others' storage.
@@ -176,6 +182,8 @@ interface UseCaseContext {
    * layout they lie in, and the catalogued owners of the savepoint directories they lie in.
    */
   ownersOf: (jobId: string, named: NamedElsewhere) => Promise<Map<string, OwnedFiles>>;
+  /** The loose files acknowledgements name, reserved until released (decision 0047); undefined: none. */
+  reserveLooseFiles: (jobId: string, named: NamedElsewhere) => Promise<FenceHeld | undefined>;
   /**
    * Places a command creates directories in (`[location, field]`, undefined: none named): inside the storage
    * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
@@ -284,6 +292,7 @@ function snapshotTakingUseCases({
   snapshot,
   run,
   ownersOf,
+  reserveLooseFiles,
 }: UseCaseContext) {
   return {
     /** 409 `trigger-rejected` with Flink's reason when the pre-flight checks refuse it. */
@@ -327,21 +336,17 @@ function snapshotTakingUseCases({
           bus.load(jobId),
         );
       }
-      // After the namespace check: the file system's answers must not tell a limited caller of others' places.
-      await requireStateFiles(storage, acks, field);
-      // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
-      if (named) await requireHoldsOf(bus, caller, jobId, await ownersOf(jobId, named));
-      const results = await bus.executeAll(
-        acks.map((ack) => ({
-          type: 'AcknowledgeTask' as const,
-          jobId,
-          snapshotId,
-          ...ack,
-          stateSize: ack.stateSize ?? handlesSize(ack.stateHandles),
-        })),
-        metadataOf(caller),
-      );
-      return { many, replies: results.map((r) => r.reply) };
+      // Reserved before the files are checked, and until the acknowledgements are appended (decision 0047).
+      const reserved = named && (await reserveLooseFiles(jobId, named));
+      try {
+        // After the namespace check: the file system's answers must not tell a limited caller of others' places.
+        await requireStateFiles(storage, acks, field);
+        // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
+        if (named) await requireHoldsOf(bus, caller, jobId, await ownersOf(jobId, named));
+        return { many, replies: await acknowledgeTasks(bus, caller, jobId, snapshotId, acks) };
+      } finally {
+        await reserved?.release();
+      }
     },
 
     async decline(caller: Caller, path: unknown, body: unknown) {
@@ -351,6 +356,27 @@ function snapshotTakingUseCases({
       return { jobId, snapshotId, ...(await run(command, metadataOf(caller))) };
     },
   };
+}
+
+/** The acknowledgements of one call, decided in order and appended together: their replies. */
+async function acknowledgeTasks(
+  bus: CommandBus,
+  caller: Caller,
+  jobId: string,
+  snapshotId: number,
+  acks: readonly z.infer<RequestSchemas['ack']>[],
+) {
+  const results = await bus.executeAll(
+    acks.map((ack) => ({
+      type: 'AcknowledgeTask' as const,
+      jobId,
+      snapshotId,
+      ...ack,
+      stateSize: ack.stateSize ?? handlesSize(ack.stateHandles),
+    })),
+    metadataOf(caller),
+  );
+  return results.map((r) => r.reply);
 }
 
 /** A snapshot once taken: restored from, persisted, imported, discarded, its state handles. */
@@ -951,6 +977,35 @@ function otherJobsNamed(
     }
   }
   return named;
+}
+
+/**
+ * Decision 0047: the loose files (no Flink layout names their job) acknowledgements name are reserved, so that
+ * a deletion of another job that has not seen them in the read model yet keeps them; one such deletion already
+ * under way (it marked the file, or a directory it lies in, before this) is a 409 `being-deleted`: its lookup
+ * may not have seen this acknowledgement, and the file may be gone as it is recorded. Nothing is asked when
+ * no file is loose (Flink's layouts).
+ */
+async function reserveLooseFiles(
+  fence: UseCaseDeps['fence'],
+  jobId: string,
+  named: NamedElsewhere,
+): Promise<FenceHeld | undefined> {
+  const loose = [...named.elsewhere.keys()].filter(isLooseLocation);
+  if (!fence || loose.length === 0) return undefined;
+  const reserved = await fence.acknowledging(jobId, loose);
+  const [conflict] = reserved.conflicts;
+  if (!conflict) return reserved;
+  await reserved.release();
+  const [file, place] = conflict;
+  const field = named.elsewhere.get(file)!;
+  const detail =
+    `${file === place ? 'is' : `lies in ${place}, which is`} being deleted by another job's discard or ` +
+    'cleanup, which had not seen this acknowledgement: it may be gone as it is recorded. Retry once the ' +
+    'deletion is over (a file another live snapshot references is kept)';
+  throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
+    { field, rule: 'being-deleted', message: detail },
+  ]);
 }
 
 /**

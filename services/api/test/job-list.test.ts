@@ -1,8 +1,10 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import IORedis from 'ioredis';
 import request from 'supertest';
 import { rebuildReadModel, ReadModel } from '@snapcat/read-model';
 import { deleteKeys } from '../../../test/support/redis';
-import { apiFixture, BASE, expectProblem } from './fixture';
+import { apiFixture, BASE, expectProblem, JOB } from './fixture';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const JOBS = 250;
@@ -168,6 +170,38 @@ describe('GET /api/v1/jobs without the read model', () => {
       const res = await list({ readModel: new ReadModel(dead, 'nowhere'), readModelAvailable: () => true });
       expectUnavailable(res, /Redis is unreachable \((Connection is closed|Command timed out)/);
     } finally {
+      dead.disconnect();
+    }
+  });
+
+  it('an acknowledgement naming a loose file is a 503 while Redis does not answer, and is not recorded: its reservation could not be made (decision 0047); one naming none is not held up', async () => {
+    const dead = new IORedis('redis://127.0.0.1:1', {
+      commandTimeout: 200,
+      retryStrategy: () => null,
+      disconnectTimeout: 0,
+    });
+    dead.on('error', () => {});
+    const fx = apiFixture({ readModel: new ReadModel(dead, 'nowhere'), readModelAvailable: () => true });
+    try {
+      const http = request(fx.app);
+      expect((await http.put(`${BASE}/jobs/${JOB}`).send({ tasks: ['a', 'b'] })).status).toBe(201);
+      expect((await http.post(`${BASE}/jobs/${JOB}/snapshots`).send({ kind: 'CHECKPOINT' })).status).toBe(
+        202,
+      );
+      // A client's own layout: no Flink layout names whose the file is.
+      const file = join(fx.dir, 'data', 'x', 'f');
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, 'state');
+      const acks = `${BASE}/jobs/${JOB}/snapshots/1/acks`;
+      const loose = await http.post(acks).send({ taskId: 'a', stateHandles: [{ path: file, sizeBytes: 5 }] });
+      expectProblem(loose, 503);
+      expect(loose.body.detail).toMatch(/Redis is unreachable .*another job's discard is deleting the files/);
+      const plain = await http.post(acks).send({ taskId: 'b' });
+      expect(plain.body).toMatchObject({ result: 'SUCCESS', snapshotStatus: 'PENDING' });
+      const { body } = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`);
+      expect(body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 1 }); // b's alone
+    } finally {
+      await fx.close();
       dead.disconnect();
     }
   });

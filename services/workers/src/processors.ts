@@ -31,6 +31,7 @@ import {
   readJobState,
   OwnersUnknownError,
   type CataloguedJobIds,
+  type DeletionFence,
   type CommandBus,
 } from '@snapcat/application';
 import { StreamDeletedError, storeIdentity, type EventStore } from '@snapcat/event-store';
@@ -66,6 +67,8 @@ export interface ProcessorDeps {
   schedules: ScheduleIndex;
   /** Whose live snapshots lie where a discard deletes (`keptForOthers`). */
   catalogued: Required<CataloguedJobIds>;
+  /** Other jobs' acknowledgements of loose files in flight while a deletion looks them up (decision 0047). */
+  fence: DeletionFence;
   /** The process's: the sweep waits while a tick fires (another process's firing has cores of its own). */
   urgent: UrgentWork;
   log: { info: LogFn; warn: LogFn; error: LogFn };
@@ -373,9 +376,11 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
   // of what a live snapshot needs, and an order can be older than a reference made since (or forged).
   const liveNow = planDiscard(state.sharedState, snapshotId, stateHandles, locations, planningJobOf(state));
   const keep = [...new Set([...(orders.keep ?? []), ...liveNow.kept.map((k) => k.path)])];
+  let fenced: KeptForOthers | undefined;
   try {
     const touched = { locations, stateHandles };
-    keep.push(...(await keptForOthers(deps, state, touched, { snapshot: snapshotId }, { job, token })));
+    fenced = await keptForOthers(deps, state, touched, { snapshot: snapshotId }, { job, token });
+    keep.push(...fenced.kept);
     // Bytes are measured without what is kept, so they count only what this discard really deletes.
     const request = { locations, stateHandles, keep };
     let bytes = orders.bytes;
@@ -384,9 +389,11 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
       await onQueue(job.updateData({ ...orders, bytes }));
     }
     await storage.remove(request);
+    await fenced.release();
     await execute(bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: bytes });
     return { bytes };
   } catch (error) {
+    await fenced?.release();
     if (error instanceof DelayedError || error instanceof QueueJobLostError) throw error;
     const refused = error instanceof LocationRefusedError;
     await execute(bus, {
@@ -443,7 +450,7 @@ async function keptForOthers(
   { locations, stateHandles }: { locations: readonly string[]; stateHandles: readonly StateHandle[] },
   logged: { snapshot: number } | { cleanup: number | undefined },
   queued: Queued,
-): Promise<string[]> {
+): Promise<KeptForOthers> {
   const { catalogued, storage, log } = deps;
   const { jobId } = state;
   const places = new Set(locations.map(normaliseLocation));
@@ -456,7 +463,7 @@ async function keptForOthers(
   // Files a retained checkpoint's `_metadata` may name beside its `chk-N`, in its area.
   const beside = (area: string) => [`${area}/shared`, `${area}/taskowned`];
   const kept = importedCheckpointAreas(state).flatMap(beside);
-  if (places.size === 0) return kept;
+  if (places.size === 0) return { kept, release: nothingHeld };
   // Only an import, or a path a client reported, may have been imported elsewhere a moment ago: the job's own
   // area and savepoints take no import (the API refuses one inside them), so their answer needs no catch-up.
   const imported = directoriesNotNamedFor(jobId, locations);
@@ -488,37 +495,57 @@ async function keptForOthers(
   // Only a directory no layout names can hold a loose file (a checkpoint area's or a savepoint's cannot).
   const looseDirectories = imported.filter(isLooseLocation);
   const shared = await looseFilesOfOthers(deps, jobId, stateHandles, looseDirectories, logged, queued);
-  return [...kept, ...directories, ...adopted, ...inside, ...shared];
+  return { kept: [...kept, ...directories, ...adopted, ...inside, ...shared.kept], release: shared.release };
 }
+
+/** What a deletion keeps for others (`keptForOthers`), and its marks on loose files to let go once it is done. */
+interface KeptForOthers {
+  kept: string[];
+  release(): Promise<void>;
+}
+
+const nothingHeld = async () => undefined;
 
 /**
  * Of the loose files a deletion takes (its handles, and those inside the `directories` it deletes whole), the
- * ones another job's live snapshots reference (decision 0046); nothing is asked when there are none (Flink's
- * layouts name every file's job).
+ * ones another job's live snapshots reference (decision 0046), or another job's acknowledgement names while it
+ * is being recorded (decision 0047); nothing is asked when there are none (Flink's layouts name every file's
+ * job). The files and directories stay marked as being deleted until released: an acknowledgement naming one
+ * meanwhile is refused, since the lookup may not have seen it.
  */
 async function looseFilesOfOthers(
-  { catalogued, log }: ProcessorDeps,
+  { catalogued, fence, log }: ProcessorDeps,
   jobId: string,
   stateHandles: readonly StateHandle[],
   directories: readonly string[],
   logged: { snapshot: number } | { cleanup: number | undefined },
   queued: Queued,
-): Promise<string[]> {
+): Promise<KeptForOthers> {
   const files = [...new Set(stateHandles.map(({ path }) => normaliseLocation(path)))].filter(isLooseLocation);
-  if (files.length === 0 && directories.length === 0) return [];
-  const found = await ownersKnown(log, queued, () => catalogued.referencingFiles(files, directories));
+  if (files.length === 0 && directories.length === 0) return { kept: [], release: nothingHeld };
+  // Marked before the lookup reads where the log ends: an acknowledgement appended after that point saw the mark.
+  const fenced = await fence.deleting(jobId, files, directories);
+  let found: ReadonlyMap<string, readonly string[]>;
+  try {
+    found = await ownersKnown(log, queued, () => catalogued.referencingFiles(files, directories));
+  } catch (error) {
+    await fenced.release();
+    throw error;
+  }
   const others = [...found]
     .map(([file, jobIds]) => ({ file, jobs: jobIds.filter((other) => other !== jobId) }))
     .filter(({ jobs }) => jobs.length > 0);
-  if (others.length > 0) {
+  const acknowledging = [...fenced.conflicts.keys()];
+  if (others.length > 0 || acknowledging.length > 0) {
     log.warn("deletion keeps files other jobs' live snapshots reference", {
       job: jobId,
       ...logged,
       kept: others.slice(0, 100),
       files: others.length,
+      ...(acknowledging.length > 0 && { acknowledgedNow: acknowledging.slice(0, 100) }),
     });
   }
-  return others.map(({ file }) => file);
+  return { kept: [...others.map(({ file }) => file), ...acknowledging], release: fenced.release };
 }
 
 /**
@@ -669,14 +696,18 @@ async function stray(job: Job<StrayJob>, deps: ProcessorDeps, token?: string) {
     }
   }
   const touched = { locations: [], stateHandles: inside };
-  const keep = await keptForOthers(deps, state, touched, { cleanup: cleanupId }, { job, token });
-  const request = { locations: [], stateHandles: inside, keep };
+  const fenced = await keptForOthers(deps, state, touched, { cleanup: cleanupId }, { job, token });
+  const request = { locations: [], stateHandles: inside, keep: fenced.kept };
   let bytes = job.data.bytes;
-  if (bytes === undefined) {
-    bytes = await storage.measure(request);
-    await job.updateData({ ...job.data, bytes });
+  try {
+    if (bytes === undefined) {
+      bytes = await storage.measure(request);
+      await job.updateData({ ...job.data, bytes });
+    }
+    await storage.remove(request);
+  } finally {
+    await fenced.release();
   }
-  await storage.remove(request);
   // Until this is recorded the registry holds the locations as being deleted (nothing may reference them).
   if (cleanupId !== undefined) {
     await execute(bus, { type: 'RecordStrayCleanupCompleted', jobId, cleanupId, bytesReclaimed: bytes });

@@ -75,7 +75,8 @@ export async function startWorkers({
   const flink = new FlinkEnqueuer(queues.flink, redis, prefix, pollMs);
   // Firing periodic savepoints is due on the second: the process manager and the sweep wait while it runs.
   const common = { store, bus, redis, log, urgent: new UrgentWork() };
-  const catalogued = cataloguedJobIds(enqueue, new ReadModel(redis, prefix), store);
+  const readModel = new ReadModel(redis, prefix);
+  const catalogued = cataloguedJobIds(enqueue, readModel, store);
   const processManager = new ProcessManager({ ...common, enqueue, flink, keyPrefix: prefix });
   const workers: Worker[] = startProcessors(connection, prefix, {
     ...common,
@@ -83,6 +84,7 @@ export async function startWorkers({
     keys,
     schedules,
     catalogued,
+    fence: readModel.deletionFence(),
     ...orphanSweep(config),
   });
   // The clusters registered through the API (their header values unsealed with SNAPCAT_SECRET_KEY).
@@ -106,11 +108,7 @@ export async function startWorkers({
   const webhooks = openWebhooks(config, prefix, store, log);
   webhooks?.startDelivery();
   log.info('workers started', { prefix, webhooks: webhooks ? 'on' : 'off' });
-  // In the background: a store slow to answer must not hold the workers back.
-  void storage
-    .deletionCaveats?.()
-    .then((caveats) => caveats.forEach((caveat) => log.warn(caveat)))
-    .catch(() => undefined);
+  logDeletionCaveats(storage, log);
 
   return {
     processManager,
@@ -130,6 +128,14 @@ export async function startWorkers({
   };
 }
 export type RunningWorkers = Awaited<ReturnType<typeof startWorkers>>;
+
+/** What the storage says deletions there cannot do, logged; in the background, so a slow store holds nothing up. */
+function logDeletionCaveats(storage: SnapshotStorage, log: WorkerDeps['log']): void {
+  void storage
+    .deletionCaveats?.()
+    .then((caveats) => caveats.forEach((caveat) => log.warn(caveat)))
+    .catch(() => undefined);
+}
 
 /**
  * Whose snapshot a path a managed job was restored from is: a savepoint's candidates are the jobs the process
