@@ -260,7 +260,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     const own = (jobId: string, name: string) => put(join(root, 'checkpoints', jobId, name, 'p'), 5);
 
     // The first job's discard of the directory the file lies in is under way (it marked it, as the workers do).
-    const deleting = await fence.deleting(first, [], [join(root, 'data', 'fenced')]);
+    const deleting = await fence.deleting(first, [join(root, 'data', 'fenced')]);
     const t = await api.post(`/jobs/${second}/snapshots`, { kind: 'CHECKPOINT' });
     const ack = {
       taskId: 'a',
@@ -276,19 +276,52 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     await deleting.release();
     const accepted = await api.post(`/jobs/${second}/snapshots/${t.body.snapshotId}/acks`, ack);
     expect(accepted.body).toMatchObject({ result: 'SUCCESS', snapshotStatus: 'COMPLETED' });
-    // The reservation went with the answer: the second job's own discard later is not held up by it.
-    expect((await fence.deleting(first, [common.path], [])).conflicts.size).toBe(0);
+    // The reservation went with the answer: a deletion of the first job that begins now does not meet it.
+    const unheld = await fence.deleting(first, [common.path]);
+    expect(unheld.conflicts.size).toBe(0);
+    await unheld.release();
 
     // The other way round: the first job acknowledges the file, and while the second job's acknowledgement
     // of it is being recorded (reserved, not yet appended nor projected), the first job's discard deletes.
     const other = put(join(root, 'data', 'fenced', 'other', 'g'), 70);
     expect(await checkpoint(first, [{ ...other, shared: true }, own(first, 'chk-1')])).toBe(1);
-    const recording = await fence.acknowledging(second, [other.path]);
+    const recording = await fence.recording(second, [other.path]);
     expect(await checkpoint(first, [own(first, 'chk-2')])).toBe(2);
     const done = await discarded(first, 1);
     expect(existsSync(other.path)).toBe(true);
     expect(existsSync(join(root, 'checkpoints', first, 'chk-1'))).toBe(false);
     expect(done.discard.bytesReclaimed).toBe(5);
+    await recording.release();
+  }, 60_000);
+  it('an import meets another job’s deletion of its directory in the fence: refused while the deletion is under way, and kept by a deletion that begins while it is recorded (decision 0047)', async () => {
+    const [first, second] = [newJobId(), newJobId()];
+    await register(first, second);
+    const fence = new RedisDeletionFence(fenceRedis, await namespaceOf(store.connection, prefix));
+    const nightly = join(root, 'keep', 'fenced-nightly');
+    put(join(nightly, '_metadata'), 10);
+    const importInto = (jobId: string) =>
+      api.post(`/jobs/${jobId}/snapshots/import`, { externalPath: nightly, kind: 'SAVEPOINT' });
+
+    // The first job's discard of the directory is under way (it marked it, as the workers do); nothing in the
+    // read model says so any more (a snapshot being discarded is no longer live there).
+    const deleting = await fence.deleting(first, [nightly]);
+    const refused = await importInto(second);
+    expect(refused.status).toBe(409);
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({ field: 'body.externalPath', rule: 'being-deleted' }),
+    ]);
+    await deleting.release();
+
+    // The other way round: while the second job's import of it is being recorded, the first job's import of
+    // the same directory is discarded: the directory is kept whole.
+    const imported = await importInto(first);
+    expect(imported.status).toBe(201);
+    const recording = await fence.recording(second, [nightly]);
+    const id = imported.body.snapshotId as number;
+    expect((await api.post(`/jobs/${first}/snapshots/${id}/discard`, {})).status).toBe(202);
+    const done = await discarded(first, id);
+    expect(existsSync(join(nightly, '_metadata'))).toBe(true);
+    expect(done.discard.bytesReclaimed).toBe(0);
     await recording.release();
   }, 60_000);
   it('an import of a directory another job restored from by its path keeps, at its discard, the files that job’s live checkpoints name (decision 0046)', async () => {

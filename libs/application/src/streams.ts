@@ -6,17 +6,21 @@ export const jobStream = (jobId: string): string => `${JOB_STREAM_PREFIX}${jobId
 /** The job a job stream is of (its name without JOB_STREAM_PREFIX); a tombstone names only its stream. */
 export const jobIdOfStream = (streamId: string): string => streamId.slice(JOB_STREAM_PREFIX.length);
 /**
- * Where the newest job event lies, when it is among the log's newest `within` events (else, and for an empty
- * log, undefined): what a reader of the read model waits for to see what was appended a moment ago. Bounded,
- * as EventStoreDB filters a backwards read on the client and would page through whatever other streams (other
- * applications, on a shared server) wrote since.
+ * Where the newest job event lies (undefined for a log without one): what a reader of the read model waits
+ * for to see what was appended a moment ago. Looked for among the log's newest `within` events first, as
+ * EventStoreDB filters a backwards read on the client and would page through whatever other streams (other
+ * applications, on a shared server) wrote since; only past them, by a filtered read. (Answering undefined
+ * there let a deletion's lookup skip the wait, and miss what was recorded a moment before: decision 0047.)
  */
 export async function recentJobEventPosition(
   store: Pick<EventStore, 'readAll'>,
   within = 64,
 ): Promise<Position | undefined> {
   const newest = await store.readAll({ direction: 'backwards', maxCount: within });
-  return newest.find((event) => event.streamId.startsWith(JOB_STREAM_PREFIX))?.position;
+  const found = newest.find((event) => event.streamId.startsWith(JOB_STREAM_PREFIX))?.position;
+  if (found || newest.length < within) return found;
+  const filter = { streamNamePrefixes: [JOB_STREAM_PREFIX] };
+  return (await store.readAll({ direction: 'backwards', maxCount: 1, filter }))[0]?.position;
 }
 /** Aggregate snapshots live beside the job stream; consumers of snapshot events filter on JOB_STREAM_PREFIX. */
 export const aggregateStream = (jobId: string): string => `snapcat-aggregate-${jobId}`;

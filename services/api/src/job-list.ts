@@ -67,26 +67,26 @@ export function readModelJobIds(
 }
 
 /**
- * The acknowledgements' side of decision 0047's fence, on the read model's Redis: unreachable, an
- * acknowledgement naming loose files is a 503, not recorded without its reservation. Undefined without a read
+ * The recording side of decision 0047's fence, on the read model's Redis: unreachable, an acknowledgement
+ * naming loose files, or an import, is a 503, not recorded without its reservation. Undefined without a read
  * model (no deletion asks one then either).
  */
 export function readModelFence(
   readModel: Partial<Pick<ReadModel, 'deletionFence'>> | undefined,
   readModelAvailable?: () => boolean,
-): Pick<DeletionFence, 'acknowledging'> | undefined {
+): Pick<DeletionFence, 'recording'> | undefined {
   const fence = readModel?.deletionFence?.();
   return (
     fence && {
-      acknowledging: (jobId, files) =>
-        fromReadModel(() => fence.acknowledging(jobId, files), readModelAvailable, FENCE_UNKNOWN),
+      recording: (jobId, places) =>
+        fromReadModel(() => fence.recording(jobId, places), readModelAvailable, FENCE_UNKNOWN),
     }
   );
 }
 
 const FENCE_UNKNOWN =
-  "so no one can tell whether another job's discard is deleting the files it names, and the acknowledgement " +
-  'is not recorded; retry';
+  "so no one can tell whether another job's discard is deleting what it names, and the acknowledgement or " +
+  'import is not recorded; retry';
 
 /** How long an owner lookup waits for the projection of what was appended just before it. */
 const CATCH_UP_MS = 2000;

@@ -442,7 +442,8 @@ function snapshotImportRoutes(): DescribedRoute[] {
           'checkpoint area or savepoint directory inside it, which its discard would delete); one that is, lies ' +
           'in or holds another live snapshot’s directory is a 409 ' +
           '(`already-catalogued`, `overlaps-catalogued`). 201 with the snapshot (`Location` names it); the same ' +
-          'path again answers that snapshot with 200.',
+          'path again answers that snapshot with 200. A directory another job is deleting now (or one inside or ' +
+          'around it) is a 409 `being-deleted`: retry after the deletion (decision 0047).',
         requestParams: jobPath,
         requestBody: body(schemas.import, {
           savepoint: {
@@ -508,8 +509,8 @@ function taskReportRoutes(): DescribedRoute[] {
           "in another catalogued job's completed savepoint, needs a restore of this job holding one of that " +
           "job's snapshots (409 `restore-recorded`, decision 0032; 409 `snapshot-pending` for a savepoint " +
           "still in progress, decision 0043; 503 while the read model cannot tell a savepoint directory's owner). " +
-          'A file no Flink layout names that another job is deleting now is 409 `being-deleted`: retry after ' +
-          'the deletion (decision 0047).',
+          'A file no Flink layout names that another job is deleting now (or a directory it lies in) is 409 ' +
+          '`being-deleted`: retry after the deletion (decision 0047).',
         requestParams: snapshotPath,
         requestBody: body(z.union([schemas.ack, schemas.acks]), {
           one: {

@@ -25,6 +25,7 @@ import {
   completedSnapshotAt,
   flinkCheckpointIdOf,
   isLooseLocation,
+  isWithin,
 } from '@snapcat/domain';
 import {
   JobDeletedError,
@@ -70,8 +71,8 @@ export interface UseCaseDeps {
   namespaceRoots?: Readonly<Record<string, readonly string[]>>;
   /** The catalogued jobs a restored path may be a snapshot of (the read model); absent: not asked. */
   jobIds?: CataloguedJobIds;
-  /** Other jobs' deletions of loose files an acknowledgement names (decision 0047); absent: not asked. */
-  fence?: Pick<DeletionFence, 'acknowledging'>;
+  /** Other jobs' deletions of what an acknowledgement or an import names (decision 0047); absent: not asked. */
+  fence?: Pick<DeletionFence, 'recording'>;
   /** A managed job's status as Flink reports it, read when the job becomes managed; absent: not asked. */
   flinkJobStatus?: FlinkJobStatus;
 }
@@ -97,7 +98,7 @@ export function createUseCases(deps: UseCaseDeps) {
     anotherJobsSnapshotAt: (restoring, jobId, externalPath) =>
       anotherJobsSnapshotAt(bus, jobIds, restoring, jobId, externalPath),
     ownersOf: (jobId, named) => ownersOf(bus, jobIds, jobId, named),
-    reserveLooseFiles: (jobId, named) => reserveLooseFiles(deps.fence, jobId, named),
+    reserve: (jobId, places, fieldOf) => reserve(deps.fence, jobId, places, fieldOf),
     async requirePlaces(caller, jobId, places, registering = false) {
       // A caller limited to namespaces is held to them first: the real paths (a symbolic link on the way) and
       // the look-up below (a catalogued snapshot's directory, named) must not tell it of others' storage.
@@ -182,8 +183,12 @@ interface UseCaseContext {
    * layout they lie in, and the catalogued owners of the savepoint directories they lie in.
    */
   ownersOf: (jobId: string, named: NamedElsewhere) => Promise<Map<string, OwnedFiles>>;
-  /** The loose files acknowledgements name, reserved until released (decision 0047); undefined: none. */
-  reserveLooseFiles: (jobId: string, named: NamedElsewhere) => Promise<FenceHeld | undefined>;
+  /** Places an acknowledgement or an import names, reserved until released (decision 0047); undefined: none. */
+  reserve: (
+    jobId: string,
+    places: readonly string[],
+    fieldOf: (place: string) => string,
+  ) => Promise<FenceHeld | undefined>;
   /**
    * Places a command creates directories in (`[location, field]`, undefined: none named): inside the storage
    * roots, and for a caller limited to namespaces where `NamespaceStorage.requirePlace` allows.
@@ -292,7 +297,7 @@ function snapshotTakingUseCases({
   snapshot,
   run,
   ownersOf,
-  reserveLooseFiles,
+  reserve,
 }: UseCaseContext) {
   return {
     /** 409 `trigger-rejected` with Flink's reason when the pre-flight checks refuse it. */
@@ -336,17 +341,17 @@ function snapshotTakingUseCases({
           bus.load(jobId),
         );
       }
-      // Reserved before the files are checked, and until the acknowledgements are appended (decision 0047).
-      const reserved = named && (await reserveLooseFiles(jobId, named));
-      try {
+      // Loose files are reserved before they are checked, until the acknowledgements are appended (decision
+      // 0047); Flink's layouts name every file's job, so their acknowledgements ask nothing.
+      const loose = named ? [...named.elsewhere.keys()].filter(isLooseLocation) : [];
+      const reserved = await reserve(jobId, loose, (file) => named!.elsewhere.get(file)!);
+      return whileReserved(reserved, async () => {
         // After the namespace check: the file system's answers must not tell a limited caller of others' places.
         await requireStateFiles(storage, acks, field);
         // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
         if (named) await requireHoldsOf(bus, caller, jobId, await ownersOf(jobId, named));
         return { many, replies: await acknowledgeTasks(bus, caller, jobId, snapshotId, acks) };
-      } finally {
-        await reserved?.release();
-      }
+      });
     },
 
     async decline(caller: Caller, path: unknown, body: unknown) {
@@ -382,7 +387,6 @@ async function acknowledgeTasks(
 /** A snapshot once taken: restored from, persisted, imported, discarded, its state handles. */
 function snapshotLifecycleUseCases(context: UseCaseContext) {
   const { bus, storage, namespaces, requirePlaces, schemas, job, snapshot, run } = context;
-  const { anotherJobsSnapshotAt, ownersOf } = context;
   return {
     /**
      * R62: the job (re)started from one of its snapshots, from an external path, or from another job's
@@ -433,11 +437,7 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       const own = isLimited(caller.principal) ? namespaces.ownJob(caller.principal, state) : null;
       namespaces.requireState(caller.principal, input.externalPath, 'body.externalPath', own);
       await requireWithinRoots(storage, input.externalPath, 'body.externalPath');
-      const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
-      await requireNotAnotherJobs(bus, caller, anotherJobsSnapshotAt, state, input.externalPath);
-      await requireNotInsideAnotherJobs(bus, caller, ownersOf, jobId, input.externalPath);
-      const command = { type: 'ImportSnapshot' as const, jobId, ...input, stateSize };
-      return { jobId, ...(await run(command, metadataOf(caller))) };
+      return { jobId, ...(await importChecked(context, caller, { jobId, state }, input)) };
     },
 
     async discard(caller: Caller, path: unknown, body: unknown) {
@@ -459,6 +459,43 @@ function snapshotLifecycleUseCases(context: UseCaseContext) {
       );
     },
   };
+}
+
+/**
+ * R69's import of a directory inside the roots: reserved (decision 0047) before it is checked and until it is
+ * appended; it must hold one snapshot that is no other job's, nor inside one.
+ */
+async function importChecked(
+  { bus, storage, anotherJobsSnapshotAt, ownersOf, reserve, run }: UseCaseContext,
+  caller: Caller,
+  { jobId, state }: { jobId: string; state: JobState },
+  input: z.infer<RequestSchemas['import']>,
+) {
+  const reserved = await reserve(jobId, [restoredDirectory(input.externalPath)], () => 'body.externalPath');
+  return whileReserved(reserved, async () => {
+    const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
+    await requireNotAnotherJobs(bus, caller, anotherJobsSnapshotAt, state, input.externalPath);
+    await requireNotInsideAnotherJobs(bus, caller, ownersOf, jobId, input.externalPath);
+    return run({ type: 'ImportSnapshot' as const, jobId, ...input, stateSize }, metadataOf(caller));
+  });
+}
+
+/**
+ * Runs `record` under a reservation (decision 0047), then lets it go. A refusal recorded nothing, so it lets
+ * go too; any other failure may still be appended (a store that did not answer in time): the reservation is
+ * left to lapse, by when the append is in the log, where the deletions' lookups see it, or never will be.
+ */
+async function whileReserved<T>(reserved: FenceHeld | undefined, record: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await record();
+  } catch (error) {
+    if (error instanceof Problem || error instanceof CommandRejected) await reserved?.release();
+    else reserved?.abandon();
+    throw error;
+  }
+  await reserved?.release();
+  return result;
 }
 
 /**
@@ -980,29 +1017,41 @@ function otherJobsNamed(
 }
 
 /**
- * Decision 0047: the loose files (no Flink layout names their job) acknowledgements name are reserved, so that
- * a deletion of another job that has not seen them in the read model yet keeps them; one such deletion already
- * under way (it marked the file, or a directory it lies in, before this) is a 409 `being-deleted`: its lookup
- * may not have seen this acknowledgement, and the file may be gone as it is recorded. Nothing is asked when
- * no file is loose (Flink's layouts).
+ * Decision 0047: what an acknowledgement (its loose files) or an import (its directory) names is reserved
+ * until released, so that another job's deletion that has not seen it in the read model yet keeps it.
+ * Undefined: nothing to reserve, or no fence.
  */
-async function reserveLooseFiles(
+async function reserve(
   fence: UseCaseDeps['fence'],
   jobId: string,
-  named: NamedElsewhere,
+  places: readonly string[],
+  fieldOf: (place: string) => string,
 ): Promise<FenceHeld | undefined> {
-  const loose = [...named.elsewhere.keys()].filter(isLooseLocation);
-  if (!fence || loose.length === 0) return undefined;
-  const reserved = await fence.acknowledging(jobId, loose);
-  const [conflict] = reserved.conflicts;
-  if (!conflict) return reserved;
-  await reserved.release();
-  const [file, place] = conflict;
-  const field = named.elsewhere.get(file)!;
+  if (!fence || places.length === 0) return undefined;
+  return reserved(await fence.recording(jobId, places), fieldOf);
+}
+
+/**
+ * A reservation (decision 0047), unless another job's deletion under way meets what it names (it marked the
+ * place, one it lies in, or one inside it, before this): then a 409 `being-deleted` naming the field, since
+ * that deletion's lookup may not have seen what is being recorded, and it may be gone as it is recorded.
+ */
+async function reserved(held: FenceHeld, fieldOf: (place: string) => string): Promise<FenceHeld> {
+  const [conflict] = held.conflicts;
+  if (!conflict) return held;
+  await held.release();
+  const [place, marked] = conflict;
+  const field = fieldOf(place);
+  const where =
+    place === marked
+      ? 'is'
+      : isWithin(place, marked)
+        ? `lies in ${marked}, which is`
+        : `holds ${marked}, which is`;
   const detail =
-    `${file === place ? 'is' : `lies in ${place}, which is`} being deleted by another job's discard or ` +
-    'cleanup, which had not seen this acknowledgement: it may be gone as it is recorded. Retry once the ' +
-    'deletion is over (a file another live snapshot references is kept)';
+    `${where} being deleted by another job's discard or cleanup, which had not seen this request: it may be ` +
+    "gone as it is recorded. Retry once the deletion is over, if it is still there (what another job's live " +
+    'snapshots use is kept; the rest is deleted)';
   throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
     { field, rule: 'being-deleted', message: detail },
   ]);

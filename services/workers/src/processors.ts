@@ -6,6 +6,7 @@ import {
   discardPlanOf,
   importedCheckpointAreas,
   isLooseLocation,
+  isWithin,
   jobAreaPathOf,
   normaliseLocation,
   otherJobsPlacesInside,
@@ -32,6 +33,7 @@ import {
   OwnersUnknownError,
   type CataloguedJobIds,
   type DeletionFence,
+  type FenceHeld,
   type CommandBus,
 } from '@snapcat/application';
 import { StreamDeletedError, storeIdentity, type EventStore } from '@snapcat/event-store';
@@ -376,11 +378,12 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
   // of what a live snapshot needs, and an order can be older than a reference made since (or forged).
   const liveNow = planDiscard(state.sharedState, snapshotId, stateHandles, locations, planningJobOf(state));
   const keep = [...new Set([...(orders.keep ?? []), ...liveNow.kept.map((k) => k.path)])];
-  let fenced: KeptForOthers | undefined;
+  let fenced: FenceHeld | undefined;
   try {
     const touched = { locations, stateHandles };
-    fenced = await keptForOthers(deps, state, touched, { snapshot: snapshotId }, { job, token });
-    keep.push(...fenced.kept);
+    const others = await keptForOthers(deps, state, touched, { snapshot: snapshotId }, { job, token });
+    fenced = others.fenced;
+    keep.push(...others.kept);
     // Bytes are measured without what is kept, so they count only what this discard really deletes.
     const request = { locations, stateHandles, keep };
     let bytes = orders.bytes;
@@ -388,6 +391,7 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
       bytes = await storage.measure(request);
       await onQueue(job.updateData({ ...orders, bytes }));
     }
+    await stillFenced(fenced, deps.log, { job, token });
     await storage.remove(request);
     await fenced.release();
     await execute(bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: bytes });
@@ -447,10 +451,55 @@ const onQueue = <T>(call: Promise<T>): Promise<T> =>
 async function keptForOthers(
   deps: ProcessorDeps,
   state: JobState,
-  { locations, stateHandles }: { locations: readonly string[]; stateHandles: readonly StateHandle[] },
+  touched: Touched,
   logged: { snapshot: number } | { cleanup: number | undefined },
   queued: Queued,
 ): Promise<KeptForOthers> {
+  const { jobId } = state;
+  const files = [...new Set(touched.stateHandles.map(({ path }) => normaliseLocation(path)))];
+  const looseFiles = files.filter(isLooseLocation);
+  const imported = directoriesNotNamedFor(jobId, touched.locations);
+  // Marked before the lookups read where the log ends (decision 0047): another job's acknowledgement or import
+  // appended after that point met the mark and was refused; one being recorded now is met here, and kept.
+  const fenced = await deps.fence.deleting(jobId, [...looseFiles, ...imported]);
+  try {
+    const others = await othersKept(deps, state, touched, logged, queued, { looseFiles, imported });
+    // Theirs inside what this deletes (a file acknowledged), or what this deletes inside theirs (an import).
+    const recording = [...fenced.conflicts].map(([mine, theirs]) => (isWithin(theirs, mine) ? theirs : mine));
+    if (recording.length > 0) {
+      deps.log.warn('deletion keeps what other jobs are recording now', {
+        job: jobId,
+        ...logged,
+        kept: recording.slice(0, 100),
+      });
+    }
+    const kept = [...others, ...recording];
+    // What is kept is not deleted: other jobs may name it again at once (their acknowledgements are refused
+    // while it is marked). The rest stays marked until it is deleted.
+    const marked = [...looseFiles, ...imported];
+    await fenced.release(marked.filter((place) => kept.some((keep) => isWithin(place, keep))));
+    return { kept, fenced };
+  } catch (error) {
+    await fenced.release();
+    throw error;
+  }
+}
+
+/** What a deletion takes: its directories (normalised) and its state handles. */
+interface Touched {
+  locations: readonly string[];
+  stateHandles: readonly StateHandle[];
+}
+
+/** `keptForOthers` as the read model and the storage say, given the loose files and imports it takes. */
+async function othersKept(
+  deps: ProcessorDeps,
+  state: JobState,
+  { locations, stateHandles }: Touched,
+  logged: { snapshot: number } | { cleanup: number | undefined },
+  queued: Queued,
+  { looseFiles, imported }: { looseFiles: readonly string[]; imported: readonly string[] },
+): Promise<string[]> {
   const { catalogued, storage, log } = deps;
   const { jobId } = state;
   const places = new Set(locations.map(normaliseLocation));
@@ -463,10 +512,9 @@ async function keptForOthers(
   // Files a retained checkpoint's `_metadata` may name beside its `chk-N`, in its area.
   const beside = (area: string) => [`${area}/shared`, `${area}/taskowned`];
   const kept = importedCheckpointAreas(state).flatMap(beside);
-  if (places.size === 0) return { kept, release: nothingHeld };
+  if (places.size === 0) return kept;
   // Only an import, or a path a client reported, may have been imported elsewhere a moment ago: the job's own
   // area and savepoints take no import (the API refuses one inside them), so their answer needs no catch-up.
-  const imported = directoriesNotNamedFor(jobId, locations);
   const found = await ownersKnown(log, queued, () =>
     catalogued.withSnapshotsTouching([...places], { asOfNow: imported.length > 0 }),
   );
@@ -494,58 +542,63 @@ async function keptForOthers(
   });
   // Only a directory no layout names can hold a loose file (a checkpoint area's or a savepoint's cannot).
   const looseDirectories = imported.filter(isLooseLocation);
-  const shared = await looseFilesOfOthers(deps, jobId, stateHandles, looseDirectories, logged, queued);
-  return { kept: [...kept, ...directories, ...adopted, ...inside, ...shared.kept], release: shared.release };
+  const shared = await looseFilesOfOthers(deps, jobId, looseFiles, looseDirectories, logged, queued);
+  return [...kept, ...directories, ...adopted, ...inside, ...shared];
 }
 
-/** What a deletion keeps for others (`keptForOthers`), and its marks on loose files to let go once it is done. */
+/** What a deletion keeps for others (`keptForOthers`), and its marks to let go once it is done (decision 0047). */
 interface KeptForOthers {
   kept: string[];
-  release(): Promise<void>;
+  fenced: FenceHeld;
 }
 
-const nothingHeld = async () => undefined;
+/**
+ * Just before a deletion deletes: its marks must still be held (decision 0047). One lapsed or lost (the
+ * process paused past the lifetime, a Redis that restarted empty) may have let another job record what it
+ * deletes unseen: the deletion lets go of the rest and waits its turn again, to look anew.
+ */
+async function stillFenced(
+  fenced: FenceHeld,
+  log: ProcessorDeps['log'],
+  { job, token }: Queued,
+): Promise<void> {
+  if (await fenced.stillHeld()) return;
+  await fenced.release();
+  log.warn('deletion lost its marks before it deleted: it looks again', {
+    job: job.data.jobId,
+    queued: job.id,
+  });
+  await onQueue(job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token));
+  throw new DelayedError();
+}
 
 /**
  * Of the loose files a deletion takes (its handles, and those inside the `directories` it deletes whole), the
- * ones another job's live snapshots reference (decision 0046), or another job's acknowledgement names while it
- * is being recorded (decision 0047); nothing is asked when there are none (Flink's layouts name every file's
- * job). The files and directories stay marked as being deleted until released: an acknowledgement naming one
- * meanwhile is refused, since the lookup may not have seen it.
+ * ones another job's live snapshots reference (decision 0046); nothing is asked when there are none (Flink's
+ * layouts name every file's job).
  */
 async function looseFilesOfOthers(
-  { catalogued, fence, log }: ProcessorDeps,
+  { catalogued, log }: ProcessorDeps,
   jobId: string,
-  stateHandles: readonly StateHandle[],
+  files: readonly string[],
   directories: readonly string[],
   logged: { snapshot: number } | { cleanup: number | undefined },
   queued: Queued,
-): Promise<KeptForOthers> {
-  const files = [...new Set(stateHandles.map(({ path }) => normaliseLocation(path)))].filter(isLooseLocation);
-  if (files.length === 0 && directories.length === 0) return { kept: [], release: nothingHeld };
-  // Marked before the lookup reads where the log ends: an acknowledgement appended after that point saw the mark.
-  const fenced = await fence.deleting(jobId, files, directories);
-  let found: ReadonlyMap<string, readonly string[]>;
-  try {
-    found = await ownersKnown(log, queued, () => catalogued.referencingFiles(files, directories));
-  } catch (error) {
-    await fenced.release();
-    throw error;
-  }
+): Promise<string[]> {
+  if (files.length === 0 && directories.length === 0) return [];
+  const found = await ownersKnown(log, queued, () => catalogued.referencingFiles(files, directories));
   const others = [...found]
     .map(([file, jobIds]) => ({ file, jobs: jobIds.filter((other) => other !== jobId) }))
     .filter(({ jobs }) => jobs.length > 0);
-  const acknowledging = [...fenced.conflicts.keys()];
-  if (others.length > 0 || acknowledging.length > 0) {
+  if (others.length > 0) {
     log.warn("deletion keeps files other jobs' live snapshots reference", {
       job: jobId,
       ...logged,
       kept: others.slice(0, 100),
       files: others.length,
-      ...(acknowledging.length > 0 && { acknowledgedNow: acknowledging.slice(0, 100) }),
     });
   }
-  return { kept: [...others.map(({ file }) => file), ...acknowledging], release: fenced.release };
+  return others.map(({ file }) => file);
 }
 
 /**
@@ -696,14 +749,15 @@ async function stray(job: Job<StrayJob>, deps: ProcessorDeps, token?: string) {
     }
   }
   const touched = { locations: [], stateHandles: inside };
-  const fenced = await keptForOthers(deps, state, touched, { cleanup: cleanupId }, { job, token });
-  const request = { locations: [], stateHandles: inside, keep: fenced.kept };
+  const { kept, fenced } = await keptForOthers(deps, state, touched, { cleanup: cleanupId }, { job, token });
+  const request = { locations: [], stateHandles: inside, keep: kept };
   let bytes = job.data.bytes;
   try {
     if (bytes === undefined) {
       bytes = await storage.measure(request);
       await job.updateData({ ...job.data, bytes });
     }
+    await stillFenced(fenced, deps.log, { job, token });
     await storage.remove(request);
   } finally {
     await fenced.release();
