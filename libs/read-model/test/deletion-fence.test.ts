@@ -3,6 +3,8 @@ import IORedis from 'ioredis';
 import { RedisDeletionFence } from '../src';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
+import { startRedisCluster } from '../../../test/support/redis-cluster';
+import { connectRedis, storeNamespace } from '@snapcat/runtime';
 
 /**
  * Decision 0047 on a real Redis: a deletion's marks and the reservations of what an acknowledgement or an
@@ -202,5 +204,37 @@ describe('the deletion fence (decision 0047, real Redis)', () => {
       expect(deleting.conflicts.size + recorded.conflicts.size).toBeGreaterThan(0);
       await Promise.all([deleting.release(), recorded.release()]);
     }
+  });
+});
+
+describe('the deletion fence on a 3-master Redis Cluster the test starts', () => {
+  let cluster: Awaited<ReturnType<typeof startRedisCluster>>;
+  let api: ReturnType<typeof connectRedis>;
+  let workers: ReturnType<typeof connectRedis>;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    api = connectRedis(cluster.url, { autoPipelining: true, commandTimeoutMs: 2000 });
+    workers = connectRedis(cluster.url);
+  }, 60_000);
+  afterAll(async () => {
+    api?.disconnect();
+    workers?.disconnect();
+    await cluster?.stop();
+  });
+
+  it('runs its scripts and transactions in the namespace’s slot: the second still meets the first', async () => {
+    // A store's namespace, as storeNamespace makes it: the braces put every key of it in one slot.
+    const namespace = storeNamespace('snapcat', 'store-fence');
+    const deletions = new RedisDeletionFence(workers, namespace);
+    const recordings = new RedisDeletionFence(api, namespace);
+    const deleting = await deletions.deleting('job-a', ['/data/c/shared/f', '/data/imports/x']);
+    const recorded = await recordings.recording('job-b', ['/data/imports/x/sst', '/data/c/shared/g']);
+    expect([...recorded.conflicts]).toEqual([['/data/imports/x/sst', '/data/imports/x']]);
+    expect(await deleting.stillHeld()).toBe(true);
+    await deleting.release(['/data/imports/x']);
+    await Promise.all([recorded.release(), deleting.release()]);
+    const again = await recordings.recording('job-b', ['/data/imports/x/sst', '/data/c/shared/f']);
+    expect(again.conflicts.size).toBe(0);
+    await again.release();
   });
 });
