@@ -17,8 +17,11 @@ export interface DeletionFence {
 
 /** What the other side holds where the places asked lie. */
 export interface FenceHeld {
-  /** Each place asked that meets another job's, with that place (the same, one it lies in, or one inside it). */
-  conflicts: ReadonlyMap<string, string>;
+  /**
+   * Each place asked that meets other jobs' places, with every one of them (the same place, one it lies in,
+   * or ones inside it).
+   */
+  conflicts: ReadonlyMap<string, readonly string[]>;
   /**
    * Whether every place is still held (renewing them): false once one lapsed or was lost (a Redis that
    * restarted empty), when a recording may have passed unseen. A deletion asks it just before it deletes.

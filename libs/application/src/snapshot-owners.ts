@@ -1,5 +1,6 @@
 import {
   completedSnapshotAt,
+  discardingSnapshotAt,
   jobAreaOf,
   pendingSnapshotAt,
   restoredDirectory,
@@ -59,7 +60,7 @@ export interface OwnedSnapshot {
 
 /**
  * Decision 0032: the other catalogued jobs whose completed or pending snapshot a path (a directory or its
- * `_metadata`) is; not `jobId`'s. In a checkpoint directory the path names its job (`<checkpointDir>/<otherJobId>/chk-<n>`).
+ * `_metadata`) is, or whose snapshot being discarded it lies in (decision 0047); not `jobId`'s. In a checkpoint directory the path names its job (`<checkpointDir>/<otherJobId>/chk-<n>`).
  * A savepoint's (`savepoint-<6 characters of the job id>-<12 hex>`, Flink's
  * AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint) names six: every job whose id starts with
  * them is read, since ids chosen by people (PIPELINE_FIXED_JOB_ID) often share them, and the match is the
@@ -80,11 +81,12 @@ export async function otherJobsSnapshotsAt(
     for (const candidate of candidates) {
       const owner = await bus.loadUnlessDeleted(candidate);
       if (!owner) continue;
-      // A pending one is its job's too: its tasks write there, and it will be that job's to delete. Only a
-      // completed one settles whose the directory is: an import there (another run's adopted checkpoint) is
-      // still looked up, and holds what a restore from it uses.
+      // A pending one is its job's too: its tasks write there, and it will be that job's to delete; so is one
+      // being discarded (its files are going). Only a completed one settles whose the directory is: an import
+      // there (another run's adopted checkpoint) is still looked up, and holds what a restore from it uses.
       const completed = completedSnapshotAt(owner, externalPath);
-      const snapshot = completed ?? pendingSnapshotAt(owner, externalPath);
+      const snapshot =
+        completed ?? pendingSnapshotAt(owner, externalPath) ?? discardingSnapshotAt(owner, externalPath);
       if (!snapshot) continue;
       if (completed) named = true;
       if (candidate !== jobId) found.push({ owner, snapshot });

@@ -31,6 +31,7 @@ import {
   checkpointAreaOf,
   RegistryEditor,
   deletionIndex,
+  deletingSnapshot,
   isSealed,
   isLooseLocation,
   isSharedHandle,
@@ -1259,6 +1260,15 @@ export const completedSnapshotAt = (state: JobState, externalPath: string): Snap
 /** The same among the job's pending snapshots, whose tasks may still be writing there. */
 export const pendingSnapshotAt = (state: JobState, externalPath: string): SnapshotState | undefined =>
   snapshotAtAmong(state, state.pending, externalPath);
+
+/**
+ * The job's snapshot whose requested discard is deleting the path's directory, or a directory it lies in, if
+ * any: it is no longer completed, yet its files are still there, going (decision 0047).
+ */
+export function discardingSnapshotAt(state: JobState, externalPath: string): SnapshotState | undefined {
+  const deleter = deletingSnapshot(state.sharedState, restoredDirectory(externalPath));
+  return deleter !== undefined && deleter > 0 ? state.snapshots.get(deleter) : undefined;
+}
 
 function snapshotAtAmong(
   state: JobState,

@@ -40,7 +40,8 @@ export class RedisDeletionFence implements DeletionFence {
 
   /**
    * Adds `places` to `own`, and reads `other`'s members at each place, at every directory above it and below
-   * it, in one script; the conflicts are the other jobs' places met.
+   * it: each chunk of places in one script (the places of a chunk are written and read in one step, which is
+   * what each place needs); the conflicts are the other jobs' places met.
    */
   private async hold(
     jobId: string,
@@ -49,53 +50,59 @@ export class RedisDeletionFence implements DeletionFence {
     other: FenceSide,
   ): Promise<FenceHeld> {
     if (places.length === 0) return NOTHING_HELD;
-    const unique = [...new Set(places)];
     const holder = randomUUID();
-    const memberOf = new Map(unique.map((place) => [place, `${place}\u0000${jobId}\u0000${holder}`]));
-    const around = new Set(unique.flatMap((place) => [...placesAround(place)]));
-    const ranges = [...[...around].map(membersOf), ...unique.map(membersBelow)].flat();
-    const found = (await this.script(FENCE_HOLD)(
-      own.places,
-      own.lapses,
-      other.places,
-      other.lapses,
-      this.ttlMs,
-      memberOf.size,
-      ...memberOf.values(),
-      ...ranges,
-    )) as string[];
-    const met = new Set<string>();
-    for (const member of found) {
-      const [place, holderJob] = member.split('\u0000') as [string, string];
-      if (holderJob !== jobId) met.add(place);
-    }
-    const conflicts = new Map<string, string>();
-    for (const place of met) {
-      for (const asked of unique) {
-        if (isWithin(asked, place) || isWithin(place, asked)) conflicts.set(asked, place);
+    const memberOf = new Map(
+      [...new Set(places)].map((place) => [place, `${place}\u0000${jobId}\u0000${holder}`]),
+    );
+    const conflicts = new Map<string, string[]>();
+    const held = this.held(conflicts, own, memberOf);
+    try {
+      for (const chunk of chunksOf([...memberOf.keys()], PLACES_PER_SCRIPT)) {
+        const around = new Set(chunk.flatMap((place) => [...placesAround(place)]));
+        const ranges = [...[...around].map(membersOf), ...chunk.map(membersBelow)].flat();
+        const members = chunk.map((place) => memberOf.get(place)!);
+        const found = (await this.script(FENCE_HOLD)(
+          ...[own.places, own.lapses, other.places, other.lapses],
+          ...[this.ttlMs, members.length, ...members, ...ranges],
+        )) as string[];
+        for (const place of metBy(jobId, found)) {
+          for (const asked of chunk) {
+            if (isWithin(asked, place) || isWithin(place, asked))
+              conflicts.set(asked, [...(conflicts.get(asked) ?? []), place]);
+          }
+        }
       }
+    } catch (error) {
+      await held.release();
+      throw error;
     }
-    return this.held(conflicts, own, memberOf);
+    return held;
   }
 
   /** The handle on members held: renewed meanwhile (never brought back once lost), released, or abandoned. */
-  private held(conflicts: Map<string, string>, own: FenceSide, memberOf: Map<string, string>): FenceHeld {
-    const renew = () =>
-      this.script(FENCE_RENEW)(own.places, own.lapses, this.ttlMs, ...memberOf.values()) as Promise<number>;
+  private held(conflicts: Map<string, string[]>, own: FenceSide, memberOf: Map<string, string>): FenceHeld {
+    const renew = async () => {
+      let held = 0;
+      for (const members of chunksOf([...memberOf.values()], PLACES_PER_SCRIPT)) {
+        held += (await this.script(FENCE_RENEW)(own.places, own.lapses, this.ttlMs, ...members)) as number;
+      }
+      return held;
+    };
     const renewal = setInterval(() => void renew().catch(() => undefined), this.ttlMs / 3);
     renewal.unref();
     const letGo = async (places: readonly string[]) => {
       const members = places.flatMap((place) => memberOf.get(place) ?? []);
       for (const place of places) memberOf.delete(place);
       if (memberOf.size === 0) clearInterval(renewal);
-      if (members.length === 0) return;
       // Unreachable Redis: the members lapse on their own.
-      await this.redis
-        .multi()
-        .zrem(own.places, ...members)
-        .zrem(own.lapses, ...members)
-        .exec()
-        .catch(() => undefined);
+      for (const chunk of chunksOf(members, PLACES_PER_SCRIPT)) {
+        await this.redis
+          .multi()
+          .zrem(own.places, ...chunk)
+          .zrem(own.lapses, ...chunk)
+          .exec()
+          .catch(() => undefined);
+      }
     };
     return {
       conflicts,
@@ -127,6 +134,23 @@ const NOTHING_HELD: FenceHeld = {
   release: async () => undefined,
   abandon: () => undefined,
 };
+
+/** The other jobs' places among members found (`<place>\0<jobId>\0<holder>`). */
+function metBy(jobId: string, found: readonly string[]): Set<string> {
+  const met = new Set<string>();
+  for (const member of found) {
+    const [place, holderJob] = member.split('\u0000') as [string, string];
+    if (holderJob !== jobId) met.add(place);
+  }
+  return met;
+}
+
+function* chunksOf<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+/** Places per script call: a call's arguments are spread onto the stack (30,000 places overflowed it). */
+const PLACES_PER_SCRIPT = 1000;
 
 /** How long a mark or a reservation outlives the process that stopped renewing it. */
 export const FENCE_TTL_MS = 60_000;

@@ -35,9 +35,9 @@ describe('the deletion fence (decision 0047, real Redis)', () => {
     ]);
     expect(recorded.conflicts).toEqual(
       new Map([
-        ['/data/c/shared/f', '/data/c/shared/f'],
-        ['/data/imports/x/deep/sst-1', '/data/imports/x'],
-        ['/data/c', '/data/c/shared/f'],
+        ['/data/c/shared/f', ['/data/c/shared/f']],
+        ['/data/imports/x/deep/sst-1', ['/data/imports/x']],
+        ['/data/c', ['/data/c/shared/f']],
       ]),
     );
     await recorded.release();
@@ -66,9 +66,9 @@ describe('the deletion fence (decision 0047, real Redis)', () => {
     ]);
     expect(deleting.conflicts).toEqual(
       new Map([
-        ['/data/c/shared/f', '/data/c/shared/f'],
-        ['/data/imports', '/data/imports/x/sst-1'],
-        ['/data/up/chk-1', '/data/up'],
+        ['/data/c/shared/f', ['/data/c/shared/f']],
+        ['/data/imports', ['/data/imports/x/sst-1']],
+        ['/data/up/chk-1', ['/data/up']],
       ]),
     );
     await deleting.release();
@@ -115,11 +115,12 @@ describe('the deletion fence (decision 0047, real Redis)', () => {
     }
     for (const place of places) {
       const deleting = await deletions.deleting('job-a', [place]);
-      expect([...deleting.conflicts]).toEqual([[place, place]]);
+      expect([...deleting.conflicts]).toEqual([[place, [place]]]);
       await deleting.release();
     }
     const all = await deletions.deleting('job-a', ['/data/many']);
-    expect(all.conflicts.get('/data/many')).toBeDefined();
+    // Every one of the five it holds, not the last one read.
+    expect([...all.conflicts.get('/data/many')!].sort()).toEqual([...places].sort());
     await all.release();
     await Promise.all(recorded.map((r) => r.release()));
 
@@ -130,11 +131,22 @@ describe('the deletion fence (decision 0047, real Redis)', () => {
     const acked = await recordings.recording('job-b', ['/data/q/aaa/f', '/data/q/zzz']);
     expect(acked.conflicts).toEqual(
       new Map([
-        ['/data/q/aaa/f', '/data/q/aaa'],
-        ['/data/q/zzz', '/data/q/zzz'],
+        ['/data/q/aaa/f', ['/data/q/aaa']],
+        ['/data/q/zzz', ['/data/q/zzz']],
       ]),
     );
     await Promise.all([file.release(), directory.release(), acked.release()]);
+  });
+
+  it('a deletion of 30,000 loose files holds them all (its arguments once overflowed the stack), and lets them go', async () => {
+    const files = Array.from({ length: 30_000 }, (_, i) => `/data/big/${i}`);
+    const deleting = await deletions.deleting('job-a', files);
+    const recorded = await recordings.recording('job-b', ['/data/big/0', '/data/big/29999']);
+    expect([...recorded.conflicts.keys()].sort()).toEqual(['/data/big/0', '/data/big/29999']);
+    await recorded.release();
+    expect(await deleting.stillHeld()).toBe(true);
+    await deleting.release();
+    expect(await api.zcard(`${prefix}:fence:deleting`)).toBe(0);
   });
 
   it('a holder learns that what it held was lost, and does not bring it back; it lets go of part of it', async () => {
@@ -183,12 +195,12 @@ describe('the deletion fence (decision 0047, real Redis)', () => {
           await Promise.all([...firsts, second].map((held) => held.release()));
           const [asked, theirs] = deletionFirst ? [recorded, deleted] : [deleted, recorded];
           for (const first of firsts) expect(first.conflicts.size).toBe(0);
-          const met = asked.filter((place) => theirs.some((other) => meet(place, other)));
-          expect([...second.conflicts.keys()].sort()).toEqual(met.sort());
-          for (const [place, other] of second.conflicts) {
-            expect(theirs).toContain(other);
-            expect(meet(place, other)).toBe(true);
-          }
+          // Every place asked that meets theirs, with every one of theirs it meets.
+          const met = asked
+            .map((place) => [place, theirs.filter((other) => meet(place, other)).sort()] as const)
+            .filter(([, others]) => others.length > 0);
+          const seen = [...second.conflicts].map(([place, others]) => [place, [...others].sort()] as const);
+          expect(seen.sort()).toEqual(met.sort());
         },
       ),
       { numRuns: 100 },
@@ -229,7 +241,7 @@ describe('the deletion fence on a 3-master Redis Cluster the test starts', () =>
     const recordings = new RedisDeletionFence(api, namespace);
     const deleting = await deletions.deleting('job-a', ['/data/c/shared/f', '/data/imports/x']);
     const recorded = await recordings.recording('job-b', ['/data/imports/x/sst', '/data/c/shared/g']);
-    expect([...recorded.conflicts]).toEqual([['/data/imports/x/sst', '/data/imports/x']]);
+    expect([...recorded.conflicts]).toEqual([['/data/imports/x/sst', ['/data/imports/x']]]);
     expect(await deleting.stillHeld()).toBe(true);
     await deleting.release(['/data/imports/x']);
     await Promise.all([recorded.release(), deleting.release()]);

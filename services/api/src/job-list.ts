@@ -78,8 +78,15 @@ export function readModelFence(
   const fence = readModel?.deletionFence?.();
   return (
     fence && {
-      recording: (jobId, places) =>
-        fromReadModel(() => fence.recording(jobId, places), readModelAvailable, FENCE_UNKNOWN),
+      async recording(jobId, places) {
+        const held = await fromReadModel(
+          () => fence.recording(jobId, places),
+          readModelAvailable,
+          FENCE_UNKNOWN,
+        );
+        const stillHeld = () => fromReadModel(() => held.stillHeld(), readModelAvailable, FENCE_UNKNOWN);
+        return { ...held, stillHeld };
+      },
     }
   );
 }

@@ -334,8 +334,8 @@ function jobStateRoutes(): DescribedRoute[] {
           'says what to restore from. Another catalogued job’s completed snapshot (`fromJobId`, or found from ' +
           'the path: a checkpoint directory names the job, a savepoint directory six characters of it) is held ' +
           'by that job until this one no longer uses its files (decision 0032): 409 `one-owner` when two other ' +
-          'jobs hold the path, 409 `snapshot-pending` for one still in progress (decision 0043), 400 ' +
-          '`within-storage-roots` through a symbolic link below a root, 503 while Redis cannot tell.',
+          'jobs hold the path, 409 `snapshot-pending` (in progress, 0043) or `being-deleted` (being discarded, ' +
+          '0047), 400 `within-storage-roots` through a symbolic link below a root, 503 while Redis cannot tell.',
         requestParams: jobPath,
         requestBody: body(schemas.restore, {
           claim: { summary: 'Claim a retained checkpoint', value: { snapshotId: 42, claimMode: 'CLAIM' } },

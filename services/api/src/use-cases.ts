@@ -350,6 +350,7 @@ function snapshotTakingUseCases({
         await requireStateFiles(storage, acks, field);
         // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
         if (named) await requireHoldsOf(bus, caller, jobId, await ownersOf(jobId, named));
+        await requireStillReserved(reserved);
         return { many, replies: await acknowledgeTasks(bus, caller, jobId, snapshotId, acks) };
       });
     },
@@ -476,8 +477,24 @@ async function importChecked(
     const stateSize = await requireSnapshotDirectory(storage, input.externalPath, 'body.externalPath');
     await requireNotAnotherJobs(bus, caller, anotherJobsSnapshotAt, state, input.externalPath);
     await requireNotInsideAnotherJobs(bus, caller, ownersOf, jobId, input.externalPath);
+    await requireStillReserved(reserved);
     return run({ type: 'ImportSnapshot' as const, jobId, ...input, stateSize }, metadataOf(caller));
   });
+}
+
+/**
+ * Just before the append: the reservation must still be held (decision 0047). One lost (a Redis that restarted
+ * empty or failed over) may have let a deletion pass that would not see this: 503, nothing recorded.
+ */
+async function requireStillReserved(reserved: FenceHeld | undefined): Promise<void> {
+  if (!reserved || (await reserved.stillHeld())) return;
+  throw new Problem(
+    503,
+    'reservation-lost',
+    'Reservation lost',
+    'what this request names was reserved against deletions in Redis, and Redis lost the reservation (it ' +
+      'restarted or failed over) before the request was recorded: nothing was recorded; retry',
+  );
 }
 
 /**
@@ -644,6 +661,16 @@ async function anotherJobsSnapshotAt(
   // The job's own snapshot is nobody else's: no lookup (which needs Redis) for the commonest restore.
   if (restoring && completedSnapshotAt(restoring, externalPath)) return undefined;
   const found = await otherJobsSnapshotsAt(bus, jobIds, jobId, externalPath);
+  const discarding = found.find(({ snapshot }) => isBeingDiscarded(snapshot));
+  if (discarding) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'externalPath',
+      'being-deleted',
+      `${externalPath} lies in snapshot ${discarding.snapshot.snapshotId} of another job, being discarded: ` +
+        'its files are being deleted (decision 0047)',
+    );
+  }
   // Not held (only a completed one can be): its job would delete it under the restore, or the import.
   if (found.some(({ owner, snapshot }) => owner.pending.has(snapshot.snapshotId))) {
     throw new CommandRejected(
@@ -660,6 +687,10 @@ async function anotherJobsSnapshotAt(
     { field: 'body.externalPath', rule: 'one-owner', message },
   ]);
 }
+
+/** Its discard requested and not done: its files are being deleted, and no hold can keep them. */
+const isBeingDiscarded = (snapshot: SnapshotState | undefined): boolean =>
+  snapshot?.discard !== undefined && snapshot.discard.state !== 'DONE';
 
 /** A restore from a path: a limited caller may name only its namespace's; another job's snapshot is held. */
 async function restoreFromPath(
@@ -1040,7 +1071,7 @@ async function reserved(held: FenceHeld, fieldOf: (place: string) => string): Pr
   const [conflict] = held.conflicts;
   if (!conflict) return held;
   await held.release();
-  const [place, marked] = conflict;
+  const [place, [marked = place]] = conflict;
   const field = fieldOf(place);
   const where =
     place === marked
@@ -1092,6 +1123,15 @@ async function requireHoldsOf(
         ? [...snapshots].every((id) => isHeldFor(state.snapshots.get(id), jobId))
         : holdsSnapshotFor(state, jobId);
     if (!visibleTo(caller, state) || held) continue;
+    const discarding = [...snapshots].filter((id) => isBeingDiscarded(state.snapshots.get(id)));
+    if (discarding.length > 0) {
+      const detail =
+        `names a file of snapshot ${discarding.join(', ')} of job ${owner}, being discarded: its files are ` +
+        'being deleted (decision 0047)';
+      throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
+        { field, rule: 'being-deleted', message: detail },
+      ]);
+    }
     const pending = [...snapshots].filter((id) => state.pending.has(id));
     if (pending.length > 0) {
       const detail =

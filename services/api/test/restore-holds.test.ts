@@ -433,6 +433,40 @@ describe('restores from another job’s savepoint by its path alone', () => {
     expect((await typesOf(A)).map((e) => e.type)).not.toContain('SnapshotHeld');
   });
 
+  it('a savepoint of A being discarded (its files going) is no longer completed, yet nobody else’s: restoring from it, importing it or a directory inside it, and acknowledging its files are 409 being-deleted, and write nothing (decision 0047)', async () => {
+    // The running job's latest: forced. No workers here, so the discard stays under way.
+    const discarded = await http
+      .post(`${BASE}/jobs/${A}/snapshots/${savepoint.snapshotId}/discard`)
+      .set(as('admin'))
+      .send({ force: true });
+    expect(discarded.status).toBe(202);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
+    expectProblem(await restoreB(), 409, 'body.externalPath', 'being-deleted');
+    const imported = (externalPath: string) =>
+      http
+        .post(`${BASE}/jobs/${B}/snapshots/import`)
+        .set(as('admin'))
+        .send({ externalPath, kind: 'SAVEPOINT' });
+    expectProblem(await imported(savepoint.externalPath), 409, 'body.externalPath', 'being-deleted');
+    mkdirSync(join(savepoint.externalPath, 'sub'), { recursive: true });
+    writeFileSync(join(savepoint.externalPath, 'sub', '_metadata'), 'x');
+    expectProblem(
+      await imported(join(savepoint.externalPath, 'sub')),
+      409,
+      'body.externalPath',
+      'being-deleted',
+    );
+    const own = await http.post(`${BASE}/jobs/${B}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' });
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
+    const ack = await http
+      .post(`${BASE}/jobs/${B}/snapshots/${own.body.snapshotId}/acks`)
+      .set(as('admin'))
+      .send({ taskId: 't', stateHandles: [{ path: join(savepoint.externalPath, 'f'), sizeBytes: 1 }] });
+    expectProblem(ack, 409, 'body.stateHandles[0].path', 'being-deleted');
+    expect(ack.body.detail).toContain(`snapshot ${savepoint.snapshotId} of job ${A}, being discarded`);
+    expect((await typesOf(B)).map((e) => e.type)).toEqual(['JobRegistered', 'SnapshotTriggered']);
+  });
+
   it('a savepoint two other jobs hold (imported before this check) is a 409 asking for fromJobId', async () => {
     await fx.bus.execute({
       type: 'ImportSnapshot',

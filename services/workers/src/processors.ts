@@ -380,7 +380,7 @@ async function discard(job: Job<DiscardJob>, deps: ProcessorDeps, token?: string
   const keep = [...new Set([...(orders.keep ?? []), ...liveNow.kept.map((k) => k.path)])];
   let fenced: FenceHeld | undefined;
   try {
-    const touched = { locations, stateHandles };
+    const touched = { locations, stateHandles, keep };
     const others = await keptForOthers(deps, state, touched, { snapshot: snapshotId }, { job, token });
     fenced = others.fenced;
     keep.push(...others.kept);
@@ -461,11 +461,15 @@ async function keptForOthers(
   const imported = directoriesNotNamedFor(jobId, touched.locations);
   // Marked before the lookups read where the log ends (decision 0047): another job's acknowledgement or import
   // appended after that point met the mark and was refused; one being recorded now is met here, and kept.
-  const fenced = await deps.fence.deleting(jobId, [...looseFiles, ...imported]);
+  // What the deletion keeps anyway is not marked (others' acknowledgements of it would be refused for nothing).
+  const taken = (place: string) => !touched.keep.some((keep) => isWithin(place, keep));
+  const fenced = await deps.fence.deleting(jobId, [...looseFiles, ...imported].filter(taken));
   try {
     const others = await othersKept(deps, state, touched, logged, queued, { looseFiles, imported });
-    // Theirs inside what this deletes (a file acknowledged), or what this deletes inside theirs (an import).
-    const recording = [...fenced.conflicts].map(([mine, theirs]) => (isWithin(theirs, mine) ? theirs : mine));
+    // What this deletes inside theirs (an import around it): all of it; else theirs inside it (files).
+    const recording = [...fenced.conflicts].flatMap(([mine, theirs]) =>
+      theirs.some((place) => isWithin(mine, place)) ? [mine] : theirs,
+    );
     if (recording.length > 0) {
       deps.log.warn('deletion keeps what other jobs are recording now', {
         job: jobId,
@@ -485,10 +489,11 @@ async function keptForOthers(
   }
 }
 
-/** What a deletion takes: its directories (normalised) and its state handles. */
+/** What a deletion takes: its directories (normalised) and its state handles, less what it `keep`s anyway. */
 interface Touched {
   locations: readonly string[];
   stateHandles: readonly StateHandle[];
+  keep: readonly string[];
 }
 
 /** `keptForOthers` as the read model and the storage say, given the loose files and imports it takes. */
@@ -513,10 +518,11 @@ async function othersKept(
   const beside = (area: string) => [`${area}/shared`, `${area}/taskowned`];
   const kept = importedCheckpointAreas(state).flatMap(beside);
   if (places.size === 0) return kept;
-  // Only an import, or a path a client reported, may have been imported elsewhere a moment ago: the job's own
-  // area and savepoints take no import (the API refuses one inside them), so their answer needs no catch-up.
+  // Only an import, a path a client reported, or a loose file's directory may have been imported elsewhere a
+  // moment ago: the job's own area and savepoints take no import (the API refuses one inside them, live or
+  // being discarded), so their answer needs no catch-up.
   const found = await ownersKnown(log, queued, () =>
-    catalogued.withSnapshotsTouching([...places], { asOfNow: imported.length > 0 }),
+    catalogued.withSnapshotsTouching([...places], { asOfNow: imported.length > 0 || looseFiles.length > 0 }),
   );
   const others = [...found].filter(([, jobIds]) => jobIds.some((other) => other !== jobId));
   const inside: string[] = [];
@@ -748,7 +754,7 @@ async function stray(job: Job<StrayJob>, deps: ProcessorDeps, token?: string) {
       });
     }
   }
-  const touched = { locations: [], stateHandles: inside };
+  const touched = { locations: [], stateHandles: inside, keep: [] };
   const { kept, fenced } = await keptForOthers(deps, state, touched, { cleanup: cleanupId }, { job, token });
   const request = { locations: [], stateHandles: inside, keep: kept };
   let bytes = job.data.bytes;
