@@ -252,7 +252,7 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     expect(existsSync(common.path)).toBe(false);
     expect(secondDiscard.discard.bytesReclaimed).toBe(705);
   }, 90_000);
-  it('an acknowledgement naming a loose file meets another job’s deletion of it in the fence: refused while the deletion is under way, and kept by a deletion that begins while it is recorded (decision 0047)', async () => {
+  it('an acknowledgement naming a loose file meets another job’s deletion of it in the fence: refused while the deletion is under way, and waited for by a deletion that begins while it is recorded (decision 0047)', async () => {
     const [first, second] = [newJobId(), newJobId()];
     await register(first, second);
     const fence = new RedisDeletionFence(fenceRedis, await namespaceOf(store.connection, prefix));
@@ -282,18 +282,37 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     await unheld.release();
 
     // The other way round: the first job acknowledges the file, and while the second job's acknowledgement
-    // of it is being recorded (reserved, not yet appended nor projected), the first job's discard deletes.
+    // of it is being recorded (reserved, not yet appended nor projected), the first job's discard begins: it
+    // waits for that answer, as nothing in the log says yet whether the second job will reference the file.
     const other = put(join(root, 'data', 'fenced', 'other', 'g'), 70);
     expect(await checkpoint(first, [{ ...other, shared: true }, own(first, 'chk-1')])).toBe(1);
     const recording = await fence.recording(second, [other.path]);
     expect(await checkpoint(first, [own(first, 'chk-2')])).toBe(2);
+    await sleep(1_500); // the discard's turns meanwhile (one a second) each meet the reservation
+    expect((await snapshot(first, 1)).status).not.toBe('DISCARDED');
+    expect(existsSync(join(root, 'checkpoints', first, 'chk-1'))).toBe(true); // nothing deleted meanwhile
+    // The second job's acknowledgement lands (retried while a turn of the discard holds its mark: 409), then
+    // its reservation goes: the discard's next turn sees the reference, and keeps the file.
+    const t2 = await api.post(`/jobs/${second}/snapshots`, { kind: 'CHECKPOINT' });
+    const acked = await until(
+      async () => {
+        const res = await api.post(`/jobs/${second}/snapshots/${t2.body.snapshotId}/acks`, {
+          taskId: 'a',
+          stateHandles: [{ ...other, shared: true }],
+        });
+        return res.status === 409 ? undefined : res;
+      },
+      15_000,
+      'the second job’s acknowledgement recorded',
+    );
+    expect(acked.body).toMatchObject({ result: 'SUCCESS', snapshotStatus: 'COMPLETED' });
+    await recording.release();
     const done = await discarded(first, 1);
     expect(existsSync(other.path)).toBe(true);
     expect(existsSync(join(root, 'checkpoints', first, 'chk-1'))).toBe(false);
     expect(done.discard.bytesReclaimed).toBe(5);
-    await recording.release();
   }, 60_000);
-  it('an import meets another job’s deletion of its directory in the fence: refused while the deletion is under way, and kept by a deletion that begins while it is recorded (decision 0047)', async () => {
+  it('an import meets another job’s deletion of its directory in the fence: refused while the deletion is under way, and waited for by a deletion that begins while it is recorded (decision 0047)', async () => {
     const [first, second] = [newJobId(), newJobId()];
     await register(first, second);
     const fence = new RedisDeletionFence(fenceRedis, await namespaceOf(store.connection, prefix));
@@ -313,16 +332,20 @@ describe(`shared state on real files (${STORE} store): incremental checkpoints n
     await deleting.release();
 
     // The other way round: while the second job's import of it is being recorded, the first job's import of
-    // the same directory is discarded: the directory is kept whole.
+    // the same directory is discarded: the discard waits for that answer. The import never comes (the second
+    // job gave up): the discard then deletes the directory, which nothing else holds.
     const imported = await importInto(first);
     expect(imported.status).toBe(201);
     const recording = await fence.recording(second, [nightly]);
     const id = imported.body.snapshotId as number;
     expect((await api.post(`/jobs/${first}/snapshots/${id}/discard`, {})).status).toBe(202);
-    const done = await discarded(first, id);
+    await sleep(1_500);
+    expect((await snapshot(first, id)).status).not.toBe('DISCARDED');
     expect(existsSync(join(nightly, '_metadata'))).toBe(true);
-    expect(done.discard.bytesReclaimed).toBe(0);
     await recording.release();
+    const done = await discarded(first, id);
+    expect(existsSync(join(nightly, '_metadata'))).toBe(false);
+    expect(done.discard.bytesReclaimed).toBe(10);
   }, 60_000);
   it('an import of a directory another job restored from by its path keeps, at its discard, the files that job’s live checkpoints name (decision 0046)', async () => {
     const [restoredJob, importer] = [newJobId(), newJobId()];

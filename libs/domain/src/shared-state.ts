@@ -211,6 +211,19 @@ export function deletingSnapshot(registry: SharedStateRegistry, location: string
   return undefined;
 }
 
+/**
+ * Whether a normalised location is, or lies in, one of `places` (normalised): by the places around it, so a
+ * question costs its depth, not the number of places.
+ */
+export function withinAnyOf(places: Iterable<string>): (location: string) => boolean {
+  const set = new Set(places);
+  return (location) => {
+    if (set.size === 0) return false;
+    for (const place of placesAround(location)) if (set.has(place)) return true;
+    return false;
+  };
+}
+
 /** The directory a location lies in, normalised (`<checkpointDir>/<jobId>` of a `chk-N`). */
 /**
  * Flink's metadata file in a snapshot's directory (`AbstractFsCheckpointStorageAccess.METADATA_FILE_NAME`),

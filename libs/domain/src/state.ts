@@ -1263,11 +1263,14 @@ export const pendingSnapshotAt = (state: JobState, externalPath: string): Snapsh
 
 /**
  * The job's snapshot whose requested discard is deleting the path's directory, or a directory it lies in, if
- * any: it is no longer completed, yet its files are still there, going (decision 0047).
+ * any (its discard not failed for good): it is no longer completed, yet its files are still there, going
+ * (decision 0047).
  */
 export function discardingSnapshotAt(state: JobState, externalPath: string): SnapshotState | undefined {
   const deleter = deletingSnapshot(state.sharedState, restoredDirectory(externalPath));
-  return deleter !== undefined && deleter > 0 ? state.snapshots.get(deleter) : undefined;
+  const snapshot = deleter !== undefined && deleter > 0 ? state.snapshots.get(deleter) : undefined;
+  // One whose discard failed for good deletes nothing more (until a discard is requested again).
+  return snapshot && discardUnfinished(snapshot.discard) ? snapshot : undefined;
 }
 
 function snapshotAtAmong(

@@ -509,8 +509,8 @@ function taskReportRoutes(): DescribedRoute[] {
           "in another catalogued job's completed savepoint, needs a restore of this job holding one of that " +
           "job's snapshots (409 `restore-recorded`, decision 0032; 409 `snapshot-pending` for a savepoint " +
           "still in progress, decision 0043; 503 while the read model cannot tell a savepoint directory's owner). " +
-          'A file no Flink layout names that another job is deleting now (or a directory it lies in) is 409 ' +
-          '`being-deleted`: retry after the deletion (decision 0047).',
+          'A file another job is deleting now (no Flink layout names it, or its savepoint is being discarded) ' +
+          'is 409 `being-deleted`: retry after the deletion, if it is still there (decision 0047).',
         requestParams: snapshotPath,
         requestBody: body(z.union([schemas.ack, schemas.acks]), {
           one: {

@@ -26,6 +26,7 @@ import {
   flinkCheckpointIdOf,
   isLooseLocation,
   isWithin,
+  discardUnfinished,
 } from '@snapcat/domain';
 import {
   JobDeletedError,
@@ -688,9 +689,9 @@ async function anotherJobsSnapshotAt(
   ]);
 }
 
-/** Its discard requested and not done: its files are being deleted, and no hold can keep them. */
+/** Its discard requested and not done (nor failed for good): its files are being deleted, no hold keeps them. */
 const isBeingDiscarded = (snapshot: SnapshotState | undefined): boolean =>
-  snapshot?.discard !== undefined && snapshot.discard.state !== 'DONE';
+  discardUnfinished(snapshot?.discard);
 
 /** A restore from a path: a limited caller may name only its namespace's; another job's snapshot is held. */
 async function restoreFromPath(

@@ -468,8 +468,11 @@ export async function outOfSight(
  */
 async function restoredFromOtherJob(jobId: string, path: string, deps: FlinkConnectorDeps) {
   const found = await otherJobsSnapshotsAt(deps.bus, deps.catalogued, jobId, path);
-  // Flink restores from completed snapshots only (a pending one has no `_metadata` yet).
-  const completed = found.filter(({ owner, snapshot }) => !owner.pending.has(snapshot.snapshotId));
+  // Flink restores from completed snapshots only (a pending one has no `_metadata` yet); one being discarded
+  // is found too (decision 0047), but no hold can keep it.
+  const completed = found.filter(
+    ({ owner, snapshot }) => !owner.pending.has(snapshot.snapshotId) && snapshot.discard === undefined,
+  );
   return completed.length === 1 ? completed[0]!.owner.jobId : undefined;
 }
 

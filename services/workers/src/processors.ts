@@ -6,7 +6,7 @@ import {
   discardPlanOf,
   importedCheckpointAreas,
   isLooseLocation,
-  isWithin,
+  withinAnyOf,
   jobAreaPathOf,
   normaliseLocation,
   otherJobsPlacesInside,
@@ -460,33 +460,44 @@ async function keptForOthers(
   const looseFiles = files.filter(isLooseLocation);
   const imported = directoriesNotNamedFor(jobId, touched.locations);
   // Marked before the lookups read where the log ends (decision 0047): another job's acknowledgement or import
-  // appended after that point met the mark and was refused; one being recorded now is met here, and kept.
-  // What the deletion keeps anyway is not marked (others' acknowledgements of it would be refused for nothing).
-  const taken = (place: string) => !touched.keep.some((keep) => isWithin(place, keep));
-  const fenced = await deps.fence.deleting(jobId, [...looseFiles, ...imported].filter(taken));
+  // appended after that point met the mark and was refused. What the deletion keeps anyway is not marked
+  // (others' acknowledgements of it would be refused for nothing).
+  const keptAnyway = withinAnyOf(touched.keep.map(normaliseLocation));
+  const marked = [...looseFiles, ...imported].filter((place) => !keptAnyway(place));
+  const fenced = await deps.fence.deleting(jobId, marked);
   try {
-    const others = await othersKept(deps, state, touched, logged, queued, { looseFiles, imported });
-    // What this deletes inside theirs (an import around it): all of it; else theirs inside it (files).
-    const recording = [...fenced.conflicts].flatMap(([mine, theirs]) =>
-      theirs.some((place) => isWithin(mine, place)) ? [mine] : theirs,
-    );
-    if (recording.length > 0) {
-      deps.log.warn('deletion keeps what other jobs are recording now', {
-        job: jobId,
-        ...logged,
-        kept: recording.slice(0, 100),
-      });
-    }
-    const kept = [...others, ...recording];
-    // What is kept is not deleted: other jobs may name it again at once (their acknowledgements are refused
-    // while it is marked). The rest stays marked until it is deleted.
-    const marked = [...looseFiles, ...imported];
-    await fenced.release(marked.filter((place) => kept.some((keep) => isWithin(place, keep))));
+    await waitForRecordings(fenced, deps.log, queued, { job: jobId, ...logged });
+    const kept = await othersKept(deps, state, touched, logged, queued, { looseFiles, imported });
+    // What is kept is not deleted: other jobs may name it again at once. The rest stays marked until deleted.
+    const keptNow = withinAnyOf(kept.map(normaliseLocation));
+    await fenced.release(marked.filter(keptNow));
     return { kept, fenced };
   } catch (error) {
     await fenced.release();
     throw error;
   }
+}
+
+/**
+ * Another job is recording what the deletion meets (an acknowledgement naming a loose file, an import of a
+ * directory): its answer is not in the log yet, so the deletion lets go and waits its turn again (a
+ * reservation lasts one request; decision 0047). Then the lookups see what was recorded, or nothing was.
+ * Keeping the place instead would leave it for ever when the recording is refused.
+ */
+async function waitForRecordings(
+  fenced: FenceHeld,
+  log: ProcessorDeps['log'],
+  { job, token }: Queued,
+  logged: object,
+): Promise<void> {
+  if (fenced.conflicts.size === 0) return;
+  await fenced.release();
+  log.info('deletion waits for what other jobs are recording there', {
+    ...logged,
+    recording: [...fenced.conflicts.values()].flat().slice(0, 100),
+  });
+  await onQueue(job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token));
+  throw new DelayedError();
 }
 
 /** What a deletion takes: its directories (normalised) and its state handles, less what it `keep`s anyway. */
