@@ -1,16 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import IORedis from 'ioredis';
-import { CommandBus } from '@snapcat/application';
 import type { Command } from '@snapcat/domain';
-import { MemoryEventStore } from '@snapcat/event-store';
-import { Projector, RedisDeletionFence } from '@snapcat/read-model';
-import { loadConfig } from '@snapcat/runtime';
+import { RedisDeletionFence } from '@snapcat/read-model';
 import { LocalSnapshotStorage, type DeletionRequest } from '@snapcat/storage';
-import { startWorkers, type RunningWorkers } from '@snapcat/workers';
-import { deleteKeys } from './support/redis';
-import { testPrefix } from './support/service';
+import { inProcessWorkers } from './support/in-process-workers';
 import { newJobId } from './support/ids';
 import { until } from './support/wait';
 
@@ -42,44 +35,13 @@ class StorageHeldBeforeDeleting extends LocalSnapshotStorage {
 // In process (the composition root's own startWorkers, real Redis, real BullMQ workers, real files): the
 // deletion has to be held at one exact moment.
 describe('a discard between its lookups and its deletion (decision 0047, real Redis, BullMQ and files)', () => {
-  const prefix = testPrefix('fence-workers');
-  let dir: string;
-  let redis: IORedis;
-  let workers: RunningWorkers | undefined;
-  let projector: Projector | undefined;
-  const logged: string[] = [];
-  const log = {
-    info: () => {},
-    warn: (message: string, fields?: object) => logged.push(`${message} ${JSON.stringify(fields ?? {})}`),
-    error: (message: string, fields?: object) => logged.push(`${message} ${JSON.stringify(fields ?? {})}`),
-  };
-
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'snapcat-fence-workers-'));
-    redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
-  });
-  afterAll(async () => {
-    await workers?.close();
-    await projector?.stop();
-    redis.disconnect();
-    await deleteKeys(prefix);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const harness = inProcessWorkers('fence-workers');
+  const { prefix, redis, logged, bus, root } = harness;
+  afterAll(() => harness.close());
 
   it('keeps its marks until it deletes; marks lost meanwhile (a Redis that restarted empty) make it look again, and keep what another job acknowledged since', async () => {
-    const root = join(dir, 'root');
-    const config = loadConfig({
-      SNAPCAT_EVENT_STORE: 'memory:',
-      SNAPCAT_REDIS_URL: 'redis://127.0.0.1:6379',
-      SNAPCAT_QUEUE_PREFIX: prefix,
-      SNAPCAT_STORAGE_ROOTS: root,
-    });
-    const store = new MemoryEventStore();
-    const bus = new CommandBus(store);
     const storage = new StorageHeldBeforeDeleting([root]);
-    projector = new Projector({ store, redis, prefix, log });
-    await projector.start();
-    workers = await startWorkers({ config, prefix, store, bus, storage, log });
+    await harness.start(storage);
     const fence = new RedisDeletionFence(redis, prefix);
 
     const [first, second] = [newJobId(), newJobId()];
@@ -105,22 +67,7 @@ describe('a discard between its lookups and its deletion (decision 0047, real Re
         stateHandles: handles,
       });
     };
-    for (const jobId of [first, second]) {
-      await run(jobId, {
-        type: 'ConfigureJob',
-        name: 'fence',
-        tasks: ['a'],
-        checkpointing: {
-          numRetained: 5,
-          timeoutMs: 60_000,
-          maxConcurrent: 1,
-          minPauseMs: 0,
-          tolerableFailures: 0,
-          retention: 'RETAIN_ON_CANCELLATION',
-        },
-        storage: { checkpointDir: join(root, 'chk'), savepointDir: join(root, 'sp') },
-      });
-    }
+    for (const jobId of [first, second]) await harness.register(jobId);
     // A client's own layout: no Flink layout names whose the file is (decision 0046).
     const loose = put(join(root, 'data', 'shared', 'f'));
     const own = put(join(root, 'chk', first, 'chk-1', 'p'));

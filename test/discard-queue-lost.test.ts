@@ -1,16 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import IORedis from 'ioredis';
-import { CommandBus, jobStream } from '@snapcat/application';
+import { jobStream } from '@snapcat/application';
 import type { Command } from '@snapcat/domain';
-import { MemoryEventStore } from '@snapcat/event-store';
-import { Projector } from '@snapcat/read-model';
-import { loadConfig } from '@snapcat/runtime';
 import { LocalSnapshotStorage, type DeletionRequest } from '@snapcat/storage';
-import { startWorkers, type RunningWorkers } from '@snapcat/workers';
-import { deleteKeys } from './support/redis';
-import { testPrefix } from './support/service';
+import { inProcessWorkers } from './support/in-process-workers';
 import { newJobId } from './support/ids';
 import { until } from './support/wait';
 
@@ -41,66 +34,22 @@ class StorageLosingTheQueue extends LocalSnapshotStorage {
 // In process (the composition root's own startWorkers, real Redis, real BullMQ workers, real files): the
 // storage has to lose the queue at one exact moment of the discard.
 describe('a discard whose queue job vanishes under the worker (real Redis and BullMQ)', () => {
-  const prefix = testPrefix('queue-lost');
-  let dir: string;
-  let redis: IORedis;
-  let workers: RunningWorkers | undefined;
-  let projector: Projector | undefined;
-  const logged: string[] = [];
-  const log = {
-    info: () => {},
-    warn: (message: string, fields?: object) => logged.push(`${message} ${JSON.stringify(fields ?? {})}`),
-    error: (message: string, fields?: object) => logged.push(`${message} ${JSON.stringify(fields ?? {})}`),
-  };
-
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'snapcat-queue-lost-'));
-    redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
-  });
-  afterAll(async () => {
-    await workers?.close();
-    await projector?.stop();
-    redis.disconnect();
-    await deleteKeys(prefix);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const harness = inProcessWorkers('queue-lost');
+  const { prefix, redis, logged, store, bus } = harness;
+  afterAll(() => harness.close());
 
   it('records no failed discard (the files were never the problem): the reconcile after the wipe queues it again, and it is done once', async () => {
-    const root = join(dir, 'root');
-    const config = loadConfig({
-      SNAPCAT_EVENT_STORE: 'memory:',
-      SNAPCAT_REDIS_URL: 'redis://127.0.0.1:6379',
-      SNAPCAT_QUEUE_PREFIX: prefix,
-      SNAPCAT_STORAGE_ROOTS: root,
-    });
-    const store = new MemoryEventStore();
-    const bus = new CommandBus(store);
+    const root = harness.root;
     // Everything of this namespace, as a FLUSHDB wipes it (other tests share the database).
     const storage = new StorageLosingTheQueue([root], async () => {
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length > 0) await redis.del(...keys);
     });
-    // The read model says whose snapshots lie where a discard deletes (decision 0043): a projector keeps it.
-    projector = new Projector({ store, redis, prefix, log });
-    await projector.start();
-    workers = await startWorkers({ config, prefix, store, bus, storage, log });
+    await harness.start(storage);
 
     const jobId = newJobId();
     const run = (command: object) => bus.execute({ jobId, ...command } as Command);
-    await run({
-      type: 'ConfigureJob',
-      name: 'queue-lost',
-      tasks: ['a'],
-      checkpointing: {
-        numRetained: 5,
-        timeoutMs: 60_000,
-        maxConcurrent: 1,
-        minPauseMs: 0,
-        tolerableFailures: 0,
-        retention: 'RETAIN_ON_CANCELLATION',
-      },
-      storage: { checkpointDir: join(root, 'chk'), savepointDir: join(root, 'sp') },
-    });
+    await harness.register(jobId);
     await run({
       type: 'TriggerSnapshot',
       kind: 'CHECKPOINT',
