@@ -24,7 +24,7 @@ import {
 } from '@snapcat/event-store';
 import { ReadModelKeys, deleteSpace, directoryMember, fileMember, type KeySpace } from './keys';
 import { stateAt } from './history';
-import { indexLooseFiles, storedJobViews, writeJobViews } from './writes';
+import { indexLooseFiles, isIndexedStatus, storedJobViews, writeJobViews } from './writes';
 
 const OLD_SPACE_GRACE_MS = 2500;
 
@@ -237,8 +237,9 @@ async function deletionDifferences(
 }
 
 /**
- * The job's completed snapshots' directories missing from the directory index: a restore by path finds the
- * owner of an imported snapshot there, so one missing is a restore recorded without its hold.
+ * The directories of the job's snapshots completed or being discarded missing from the directory index: a
+ * restore by path finds the owner of an imported snapshot there, so one missing is a restore recorded without
+ * its hold (or, being discarded, not refused).
  */
 function directoryDifferences(
   space: KeySpace,
@@ -246,8 +247,9 @@ function directoryDifferences(
   directories: ReadonlySet<string>,
 ): Difference[] {
   const differences: Difference[] = [];
-  for (const id of expected.completed) {
-    const { externalPath, persistedPath } = expected.snapshots.get(id)!;
+  for (const snapshot of expected.snapshots.values()) {
+    if (!isIndexedStatus(snapshot.status)) continue;
+    const { snapshotId: id, externalPath, persistedPath } = snapshot;
     for (const directory of directoriesNotNamedFor(expected.jobId, [externalPath, persistedPath])) {
       const member = directoryMember(directory, expected.jobId, id);
       if (directories.has(member)) continue;

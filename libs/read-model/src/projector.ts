@@ -25,7 +25,7 @@ import {
 import { ConsumerBlocks, LeaseLostError, RedisLease, positionBehind, scanKeys } from '@snapcat/runtime';
 import { INDEXED_AT_START, ReadModelKeys, deleteSpace, type KeySpace } from './keys';
 import { stateAt } from './history';
-import { indexDirectories, indexLooseFiles, writeJobViews } from './writes';
+import { indexDirectories, indexLooseFiles, isIndexedStatus, writeJobViews } from './writes';
 
 /** What the directories' backfill reads of a stored snapshot view. */
 interface StoredSnapshotPaths {
@@ -327,7 +327,7 @@ export class Projector {
       const writes = redis.pipeline();
       for (const text of texts) {
         const view = text === null ? undefined : (JSON.parse(text) as StoredSnapshotPaths);
-        if (view?.status !== 'COMPLETED') continue;
+        if (!view || !isIndexedStatus(view.status)) continue;
         indexDirectories(writes, space, view, [view.externalPath, view.savepointPath]);
       }
       await writes.exec();

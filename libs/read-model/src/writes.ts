@@ -44,18 +44,26 @@ export function writeJobViews(
     if (!snapshot) continue;
     tx.set(space.snapshot(jobId, snapshotId), JSON.stringify({ jobId, ...snapshotView(snapshot) }));
     tx.zadd(space.snapshots(jobId), snapshotId, String(snapshotId));
-    // Completed: indexed; finished otherwise (discarded, failed): no longer anyone's to hold, and left out,
-    // so the index follows the live snapshots rather than every one ever taken in such a directory.
+    // Completed, or being discarded (its files still there, going: decision 0047): indexed; finished
+    // otherwise (discarded, failed): no longer anyone's, and left out, so the index follows the snapshots
+    // whose files are there rather than every one ever taken in such a directory.
     if (snapshot.status !== 'PENDING') {
       const paths = [snapshot.externalPath, snapshot.persistedPath];
-      indexDirectories(tx, space, { jobId, snapshotId }, paths, snapshot.status === 'COMPLETED');
+      indexDirectories(tx, space, { jobId, snapshotId }, paths, isIndexedStatus(snapshot.status));
     }
   }
 }
 
 /**
+ * Whether a snapshot of this status has its directories in the index: completed, or being discarded (a
+ * discard under way, or one that failed: its files may still be there, and its job's to delete).
+ */
+export const isIndexedStatus = (status: string | undefined): boolean =>
+  status === 'COMPLETED' || status === 'DISCARDING';
+
+/**
  * Queues the index entries (`directories`) of a snapshot's paths Flink's layout does not name for its job: added while it is
- * completed (`indexed`), removed once it is not.
+ * completed or being discarded (`indexed`), removed once it is neither.
  */
 export function indexDirectories(
   tx: ChainableCommander,

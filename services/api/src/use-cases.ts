@@ -27,6 +27,7 @@ import {
   isLooseLocation,
   isWithin,
   discardUnfinished,
+  discardingSnapshotAt,
 } from '@snapcat/domain';
 import {
   JobDeletedError,
@@ -987,7 +988,7 @@ async function ownersOf(
       for (const owner of found.get(place) ?? []) {
         // The owner's snapshot at that directory (the index names the job; its state names the snapshot).
         const state = await bus.loadUnlessDeleted(owner);
-        const snapshot = state && completedSnapshotAt(state, place);
+        const snapshot = state && (completedSnapshotAt(state, place) ?? discardingSnapshotAt(state, place));
         add(owner, field, snapshot?.snapshotId);
       }
     }

@@ -534,6 +534,25 @@ describe('restores from another job’s imported snapshot by its path alone', ()
   const discardImport = () =>
     http.post(`${BASE}/jobs/${A}/snapshots/${imported}/discard`).set(as('admin')).send({});
 
+  it('while the import’s discard is under way (no workers here), a restore by its path, an import of it and an acknowledgement of a file in it are 409 being-deleted: the index keeps the directory until its files are gone (decision 0047)', async () => {
+    expect((await discardImport()).status).toBe(202);
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
+    expectProblem(await restoreB(), 409, 'body.externalPath', 'being-deleted');
+    const again = await http
+      .post(`${BASE}/jobs/${B}/snapshots/import`)
+      .set(as('admin'))
+      .send({ externalPath: nightly, kind: 'SAVEPOINT' });
+    expectProblem(again, 409, 'body.externalPath', 'being-deleted');
+    const own = await http.post(`${BASE}/jobs/${B}/snapshots`).set(as('admin')).send({ kind: 'CHECKPOINT' });
+    await rebuildReadModel(fx.store, redis, prefix, undefined, NO_READER);
+    const ack = await http
+      .post(`${BASE}/jobs/${B}/snapshots/${own.body.snapshotId}/acks`)
+      .set(as('admin'))
+      .send({ taskId: 't', stateHandles: [{ path: join(nightly, 'sst-1'), sizeBytes: 1 }] });
+    expectProblem(ack, 409, 'body.stateHandles[0].path', 'being-deleted');
+    expect((await historyOf(http, B)).map((e) => e.type)).toEqual(['JobRegistered', 'SnapshotTriggered']);
+  });
+
   it('the importing job holds it (its discard is 409) and the restore names it', async () => {
     expect((await restoreB()).status).toBe(201);
     expectProblem(await discardImport(), 409, 'path.snapshotId', 'held-by-restore');
