@@ -694,6 +694,10 @@ async function anotherJobsSnapshotAt(
 const isBeingDiscarded = (snapshot: SnapshotState | undefined): boolean =>
   discardUnfinished(snapshot?.discard);
 
+/** 409 naming the field and the rule, its detail prefixed with the field. */
+const fieldConflict = (field: string, rule: string, detail: string): Problem =>
+  new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [{ field, rule, message: detail }]);
+
 /** A restore from a path: a limited caller may name only its namespace's; another job's snapshot is held. */
 async function restoreFromPath(
   { bus, storage, namespaces, anotherJobsSnapshotAt, ownersOf }: UseCaseContext,
@@ -1085,9 +1089,7 @@ async function reserved(held: FenceHeld, fieldOf: (place: string) => string): Pr
     `${where} being deleted by another job's discard or cleanup, which had not seen this request: it may be ` +
     "gone as it is recorded. Retry once the deletion is over, if it is still there (what another job's live " +
     'snapshots use is kept; the rest is deleted)';
-  throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
-    { field, rule: 'being-deleted', message: detail },
-  ]);
+  throw fieldConflict(field, 'being-deleted', detail);
 }
 
 /**
@@ -1130,18 +1132,14 @@ async function requireHoldsOf(
       const detail =
         `names a file of snapshot ${discarding.join(', ')} of job ${owner}, being discarded: its files are ` +
         'being deleted (decision 0047)';
-      throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
-        { field, rule: 'being-deleted', message: detail },
-      ]);
+      throw fieldConflict(field, 'being-deleted', detail);
     }
     const pending = [...snapshots].filter((id) => state.pending.has(id));
     if (pending.length > 0) {
       const detail =
         `names a file of snapshot ${pending.join(', ')} of job ${owner}, still in progress: no hold can keep ` +
         `it for this job before it completes, and job ${owner} would delete it while this checkpoint needs it`;
-      throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
-        { field, rule: 'snapshot-pending', message: detail },
-      ]);
+      throw fieldConflict(field, 'snapshot-pending', detail);
     }
     const which =
       snapshots.size > 0 ? `snapshot ${[...snapshots].join(', ')} of ${owner}` : `a snapshot of ${owner}`;
@@ -1149,8 +1147,6 @@ async function requireHoldsOf(
       `names a file of job ${owner}, and no restore of this job from ${which} is recorded: ` +
       `job ${owner} would delete it while this checkpoint needs it. Record the restore first ` +
       `(POST /api/v1/jobs/${jobId}/restores)`;
-    throw new Problem(409, 'conflict', 'Conflict', `${field}: ${detail}`, [
-      { field, rule: 'restore-recorded', message: detail },
-    ]);
+    throw fieldConflict(field, 'restore-recorded', detail);
   }
 }

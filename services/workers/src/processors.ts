@@ -69,7 +69,7 @@ export interface ProcessorDeps {
   schedules: ScheduleIndex;
   /** Whose live snapshots lie where a discard deletes (`keptForOthers`). */
   catalogued: Required<CataloguedJobIds>;
-  /** Other jobs' acknowledgements of loose files in flight while a deletion looks them up (decision 0047). */
+  /** What other jobs are recording (acknowledged loose files, imports) while a deletion looks (decision 0047). */
   fence: DeletionFence;
   /** The process's: the sweep waits while a tick fires (another process's firing has cores of its own). */
   urgent: UrgentWork;
@@ -496,8 +496,7 @@ async function waitForRecordings(
     ...logged,
     recording: [...fenced.conflicts.values()].flat().slice(0, 100),
   });
-  await onQueue(job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token));
-  throw new DelayedError();
+  await waitTurnAgain({ job, token });
 }
 
 /** What a deletion takes: its directories (normalised) and its state handles, less what it `keep`s anyway. */
@@ -585,8 +584,7 @@ async function stillFenced(
     job: job.data.jobId,
     queued: job.id,
   });
-  await onQueue(job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token));
-  throw new DelayedError();
+  await waitTurnAgain({ job, token });
 }
 
 /**
@@ -650,10 +648,19 @@ async function ownersKnown<T>(
       waitingSaidAt = Date.now();
       log.warn('deletions wait for the read model', { reason: error.message });
     }
-    await onQueue(job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token));
-    throw new DelayedError();
+    return waitTurnAgain({ job, token });
   }
 }
+
+/**
+ * The deletion goes back to the queue's delayed set for OWNERS_RETRY_MS, spending no attempt and recording no
+ * failure (DelayedError tells BullMQ it was moved), to look again then.
+ */
+async function waitTurnAgain({ job, token }: Queued): Promise<never> {
+  await onQueue(job.moveToDelayed(Date.now() + OWNERS_RETRY_MS, token));
+  throw new DelayedError();
+}
+
 /** A BullMQ job being processed, and its lock's token (to move it back to the delayed set). */
 interface Queued {
   job: Job;
