@@ -28,6 +28,8 @@ class RedisHealth {
   private everReady = false;
   private onMisconfigured: ((reason: string) => void) | undefined;
   private reportingSince = 0;
+  /** Since when a connection met a node that takes no writes (`notWritable`); 0 when none has. */
+  private notWritableSince = 0;
 
   /**
    * The log that hears about the changes (set once by the process's composition root); a process that serves
@@ -96,13 +98,43 @@ class RedisHealth {
     await closeRedis(connection);
   }
 
-  watch(connection: { on(event: string, listener: (...args: unknown[]) => void): unknown; status: string }) {
+  watch(connection: WatchedConnection) {
     connection.on('error', (error) => this.failed(connection, error));
-    connection.on('ready', () => {
-      this.everReady = true;
-      this.wereReady.add(connection);
-      this.recovered(connection);
-    });
+    connection.on('ready', () => void this.ready(connection));
+  }
+
+  /**
+   * A command met a node that takes no writes (READONLY, LOADING): Redis counts as unreachable (the API
+   * answers 503, /readyz is not ready) until a connection finds a writable primary behind the address.
+   */
+  notWritable(error: Error): void {
+    if (this.notWritableSince === 0) this.notWritableSince = Date.now();
+    this.failed(NOT_WRITABLE_NODE, error);
+  }
+
+  /** ioredis's reconnection delay: a second apart while the address reaches a node that takes no writes. */
+  reconnectDelay(attempt: number): number {
+    return this.notWritableSince > 0 ? NOT_WRITABLE_RETRY_MS : Math.min(attempt * 50, 2000);
+  }
+
+  private async ready(connection: WatchedConnection): Promise<void> {
+    if (this.notWritableSince > 0 && connection.role) {
+      // The address may still reach the demoted node (its DNS name not moved yet): look again in a while.
+      const role = await connection.role().then(
+        ([name]) => String(name),
+        () => 'unknown', // ROLE not allowed (an ACL without @admin): the next write tells
+      );
+      if (role === 'slave' || role === 'replica') {
+        this.failed(NOT_WRITABLE_NODE, new Error(`READONLY the address reaches a replica (${role})`));
+        if (connection.status === 'ready') connection.disconnect?.(true);
+        return;
+      }
+      this.notWritableSince = 0;
+      this.recovered(NOT_WRITABLE_NODE);
+    }
+    this.everReady = true;
+    this.wereReady.add(connection);
+    this.recovered(connection);
   }
 
   /** A connection closed on purpose no longer says anything of Redis. */
@@ -144,6 +176,33 @@ class RedisHealth {
 
 export const redisHealth = new RedisHealth();
 
+/** A connection as redisHealth watches it; `role` and `disconnect` where it is a standalone ioredis one. */
+type WatchedConnection = {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  status: string;
+  role?: () => Promise<unknown[]>;
+  disconnect?: (reconnect?: boolean) => void;
+};
+
+/** The entry `failing` holds while the address reaches a node that takes no writes (not a connection). */
+const NOT_WRITABLE_NODE = { status: 'not-writable' };
+const NOT_WRITABLE_RETRY_MS = 1000;
+
+/**
+ * Replies of a node that takes no writes now: a primary demoted by a failover (READONLY) or one loading its
+ * data (LOADING). A failover behind one address (a managed Redis's primary endpoint, a DNS name moved to the
+ * promoted replica) leaves every open connection on the demoted node, and ioredis would keep it for ever:
+ * every write failing while Redis is, in fact, back. The node refused the command before running it, so it is
+ * sent again (2) once the connection is made anew (decision 0048).
+ */
+const NOT_WRITABLE_REPLY = /^(READONLY|LOADING)\b/;
+
+function reconnectWhereWritable(error: Error): 2 | false {
+  if (!NOT_WRITABLE_REPLY.test(error.message)) return false;
+  redisHealth.notWritable(error);
+  return 2;
+}
+
 /**
  * Redis answered, and refused what SNAPCAT_REDIS_URL asks of it: a database it does not have, or the
  * credentials. Waiting would not mend that (a walkthrough's `/99` ran for good as "redis unreachable").
@@ -181,6 +240,21 @@ export function isRedisConnectionError(error: unknown): boolean {
   return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|Connection is closed|Command timed out/.test(
     text,
   );
+}
+
+/**
+ * Replies of a Redis that cannot do what it was asked now, and may later: not writable (READONLY, LOADING), a
+ * primary or cluster down (MASTERDOWN, CLUSTERDOWN, TRYAGAIN), a script running too long (BUSY), too few
+ * replicas (NOREPLICAS), out of memory (OOM).
+ */
+const REDIS_CANNOT_NOW = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS|OOM)\b/;
+
+/**
+ * Whether an error is Redis unable to answer now (unreachable, or one of REDIS_CANNOT_NOW's replies): what the
+ * API answers with a 503 and Retry-After, the caller having done nothing wrong.
+ */
+export function isRedisUnavailableError(error: unknown): boolean {
+  return isRedisConnectionError(error) || (error instanceof Error && REDIS_CANNOT_NOW.test(error.message));
 }
 
 /** Error events of a BullMQ queue or worker: logged unless they only repeat that Redis is unreachable. */
@@ -221,6 +295,9 @@ export function connectRedis(
       enableReadyCheck: true,
       lazyConnect: false,
       enableAutoPipelining: autoPipelining,
+      // A cluster's failover moves slots, which ioredis follows (MOVED); one address must be made anew.
+      reconnectOnError: reconnectWhereWritable,
+      retryStrategy: (attempt) => redisHealth.reconnectDelay(attempt),
     });
   } else {
     const { tls, username, password, nodes } = parseClusterUrl(url);

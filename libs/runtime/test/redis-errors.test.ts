@@ -1,4 +1,4 @@
-import { isRedisConnectionError, logQueueErrors, redisHealth } from '../src/redis';
+import { isRedisConnectionError, isRedisUnavailableError, logQueueErrors, redisHealth } from '../src/redis';
 import { EventEmitter } from 'node:events';
 
 function systemError(code: string, message: string): Error {
@@ -59,5 +59,33 @@ describe('redisHealth: the outage said once, in the words of what the process do
     );
     expect(outage(false)[0]).toBe('redis unreachable: this process waits for it');
     expect(outage(false)[1]).toBe('redis reachable again');
+  });
+});
+
+describe('isRedisUnavailableError: what the API answers with a 503 (decision 0048)', () => {
+  it.each([
+    ['refused', systemError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:6379')],
+    ['a demoted primary', new Error("READONLY You can't write against a read only replica.")],
+    ['loading', new Error('LOADING Redis is loading the dataset in memory')],
+    ['out of memory', new Error("OOM command not allowed when used memory > 'maxmemory'.")],
+    ['a script running', new Error('BUSY Redis is busy running a script.')],
+    ['a cluster down', new Error('CLUSTERDOWN The cluster is down')],
+    [
+      'a primary down',
+      new Error('MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no'),
+    ],
+    ['a slot migrating', new Error('TRYAGAIN Multiple keys request during rehashing of slot')],
+    ['too few replicas', new Error('NOREPLICAS Not enough good replicas to write.')],
+  ])('%s is', (_name, error) => {
+    expect(isRedisUnavailableError(error)).toBe(true);
+  });
+
+  it.each([
+    ['a Lua script failing', new Error('ERR Error running script: a Lua script failed')],
+    ['wrong type', new Error('WRONGTYPE Operation against a key holding the wrong kind of value')],
+    ['a word merely starting so', new Error('OOMPH is not a reply')],
+    ['no error', 'READONLY'],
+  ])('%s is not', (_name, error) => {
+    expect(isRedisUnavailableError(error)).toBe(false);
   });
 });

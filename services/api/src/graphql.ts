@@ -94,7 +94,7 @@ import { CLUSTERS_SPAN_EVERY_NAMESPACE, clusterCommands } from './clusters';
 import { requestId } from './metrics';
 import { pageBudgetPlugin } from './page-budget';
 import type { Caller, UseCases } from './use-cases';
-import { SCOPE_IMPLIES, type TokenEntry } from '@snapcat/runtime';
+import { SCOPE_IMPLIES, isRedisUnavailableError, type TokenEntry } from '@snapcat/runtime';
 
 export type SnapshotEventsPubSub = PubSub<Record<string, [string, SnapshotEventMessage]>>;
 
@@ -217,7 +217,10 @@ export function createGraphql(deps: GraphqlDeps) {
       maskError: (error, message, isDev) =>
         deps.readModelAvailable?.() === false && codeOf(error) !== 'RECORDED'
           ? redisUnreachableError()
-          : (goneError(error) ?? unreadableEventError(error) ?? maskError(error, message, isDev)),
+          : (goneError(error) ??
+            unreadableEventError(error) ??
+            redisCannotAnswer(error) ??
+            maskError(error, message, isDev)),
     },
   });
   return yoga;
@@ -593,8 +596,8 @@ function clusterMutations(r: Resolving) {
   };
 }
 
-const redisUnreachableError = () =>
-  new GraphQLError('the read model is unavailable: Redis is unreachable (REST commands keep working)', {
+const redisUnreachableError = (why = 'Redis is unreachable') =>
+  new GraphQLError(`the read model is unavailable: ${why} (REST commands keep working)`, {
     extensions: { code: 'UNAVAILABLE' },
   });
 
@@ -1142,6 +1145,13 @@ function goneError(error: unknown): GraphQLError | undefined {
   return new GraphQLError(original.message, {
     extensions: { code: 'GONE', field: 'jobId', rule: 'deleted' },
   });
+}
+
+/** Redis failing over, loading or out of memory mid-request (decision 0048): UNAVAILABLE, as REST's 503. */
+function redisCannotAnswer(error: unknown): GraphQLError | undefined {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (!isRedisUnavailableError(original)) return undefined;
+  return redisUnreachableError(`Redis cannot answer (${(original as Error).message})`);
 }
 
 /** An event of the log this snapcat cannot read (a newer one wrote it): UNAVAILABLE, as REST's 503. */

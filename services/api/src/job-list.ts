@@ -1,6 +1,6 @@
 import type express from 'express';
 import type { ReadModel } from '@snapcat/read-model';
-import { isRedisConnectionError } from '@snapcat/runtime';
+import { isRedisConnectionError, isRedisUnavailableError } from '@snapcat/runtime';
 import { Problem } from './problem';
 import { grantOf, visibleNamespaces } from './access';
 import { parse, type requestSchemas } from './requests';
@@ -117,6 +117,9 @@ export async function fromReadModel<T>(
   } catch (error) {
     if (available?.() === false || isRedisConnectionError(error)) {
       throw readModelUnavailable(`Redis is unreachable (${(error as Error).message})`, meanwhile);
+    }
+    if (isRedisUnavailableError(error)) {
+      throw readModelUnavailable(`Redis cannot answer (${(error as Error).message})`, meanwhile);
     }
     throw error;
   }

@@ -10,7 +10,7 @@ import {
   StreamDeletedError,
 } from '@snapcat/event-store';
 import { ConcurrencyExhaustedError, JobDeletedError } from '@snapcat/application';
-import { sendProblem, type FieldError } from '@snapcat/runtime';
+import { isRedisUnavailableError, sendProblem, type FieldError } from '@snapcat/runtime';
 
 /** An RFC 9457 problem. Thrown by handlers, rendered by the error middleware as application/problem+json. */
 export class Problem extends Error {
@@ -377,6 +377,14 @@ function unavailableProblem(
   if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
     const problem = new Problem(503, 'unavailable', 'Service unavailable', (error as Error).message);
     return { problem, retryAfterS: 1 };
+  }
+  if (isRedisUnavailableError(error)) {
+    // Redis failing over, loading, out of memory, or gone mid-request (decision 0048): nothing to mend here.
+    const detail = `Redis cannot answer now: ${(error as Error).message}`;
+    say(`redis ${(error as Error).message.split(' ')[0]}`, 'redis could not answer a request', {
+      error: detail,
+    });
+    return { problem: new Problem(503, 'unavailable', 'Service unavailable', detail), retryAfterS: 1 };
   }
   return undefined;
 }
