@@ -930,6 +930,53 @@ describe('orphan report and discards agree on what is live (one rule in the doma
     expect(existsSync(stray.path)).toBe(false);
     for (const file of [...entropy, ...inherited]) expect(existsSync(file.path)).toBe(true);
   }, 60_000);
+  it('a job registered while the process manager is behind: the directory it imported is not taken for orphans (the sweep waits for the list of jobs to reach the log)', async () => {
+    const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    const lease = `${await namespaceOf(`sqlite:${join(dir, 'events.db')}`, prefix)}:pm:lease`;
+    try {
+      // Once the process manager has listed the jobs and scheduled the sweeps (a first report), another process
+      // holds its lease, and is stuck: the list of known jobs stops growing.
+      await until(reportNow, 20_000, 'a first report');
+      await redis.set(lease, 'a-stuck-workers-process', 'PX', 60_000);
+      await sleep(1500);
+      const jobId = newJobId();
+      expect((await api.put(`/jobs/${jobId}`, { tasks: ['a'] })).status).toBe(201);
+      const nightly = join(root, 'nightly', newJobId());
+      const files = [put(join(nightly, '_metadata'), 10), put(join(nightly, 'op-state'), 10)];
+      const imported = await api.post(`/jobs/${jobId}/snapshots/import`, {
+        externalPath: nightly,
+        kind: 'SAVEPOINT',
+      });
+      expect(imported.status).toBe(201);
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+      for (const file of files) utimesSync(file.path, twoHoursAgo, twoHoursAgo);
+      // The sweeps list them (the job is not known yet) and delete nothing: the list lags the log.
+      const [behind, stillBehind] = await reportsListing(files[0]!.path);
+      expect(behind!.deleted).toBe(false);
+      expect(stillBehind!.paths).toEqual(expect.arrayContaining(files.map((f) => f.path)));
+      expect(stillBehind!.deleted).toBe(false);
+      for (const file of files) expect(existsSync(file.path)).toBe(true);
+      expect(service.logs.join('\n')).toContain('orphans not deleted: the list of jobs is not whole');
+
+      // The process manager back: the job is known, its import is live.
+      await redis.del(lease);
+      const back = Date.now();
+      const resumed = await until(
+        async () => {
+          const report = await reportNow();
+          return report && Date.parse(report.generatedAt) > back + 2000 ? report : undefined;
+        },
+        20_000,
+        'a sweep after the process manager caught up',
+      );
+      expect(resumed.deleted).toBe(true);
+      expect(resumed.files.map((f) => f.path)).not.toContain(files[0]!.path);
+      for (const file of files) expect(existsSync(file.path)).toBe(true);
+    } finally {
+      await redis.del(lease);
+      redis.disconnect();
+    }
+  }, 90_000);
 });
 
 /**

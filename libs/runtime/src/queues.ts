@@ -72,6 +72,8 @@ export const workerKeys = (prefix: string) => ({
    * exists.
    */
   knownJobsWhole: `${prefix}:pm:epoch`,
+  /** How far the process manager has read the log (its LeasedConsumer position): every job up to it is known. */
+  knownJobsRead: `${prefix}:pm:position`,
   orphanReport: `${prefix}:orphan-report`,
 });
 export type WorkerKeys = ReturnType<typeof workerKeys>;

@@ -9,6 +9,7 @@ import {
   type JobState,
   type SharedStateRegistry,
 } from '@snapcat/domain';
+import type { DeletionFence } from '@snapcat/application';
 import type { LogFn } from '@snapcat/runtime';
 import {
   ROOT_CLAIM_FILE,
@@ -33,7 +34,15 @@ export interface OrphanReportDeps {
    * for a store in memory, which claims none and deletes no orphan.
    */
   catalogue: () => Promise<string | undefined>;
+  /**
+   * Decision 0047's fence: each batch is marked before its check against the jobs, so an import or an
+   * acknowledgement naming its files is refused meanwhile, and one being recorded keeps its files.
+   */
+  fence: Pick<DeletionFence, 'deleting'>;
 }
+
+/** The fence's job id for the orphan sweep's marks: no job's (a job id is 32 hex digits). */
+export const ORPHAN_SWEEP = 'orphan-sweep';
 
 export interface OrphanReport {
   /** When the sweep began: the report shows the files and the live snapshots as of then, or later. */
@@ -111,7 +120,8 @@ const DELETION_BATCH = 1_000;
  * Each batch is checked against `liveNow()` just before it is deleted, since a listing can run for minutes:
  * a job registered, a directory imported or a restore since the sweep began may have made an old file live
  * (the report lists the orphans as of `startedAt`). `liveNow` answers undefined while the list of jobs is
- * not whole (Redis lost it and the process manager is listing them again): nothing is deleted then.
+ * not whole (Redis lost it and the process manager is listing them again, or it has not read the log as far
+ * as its newest job event): nothing is deleted then.
  */
 export async function writeOrphanReport(
   deps: OrphanReportDeps,
@@ -135,30 +145,16 @@ export async function writeOrphanReport(
   let batch: StoredFile[] = [];
   const listed = new Map<string, ListedOrphan>(); // the report's files by path, marked once deleted
   let checked: { live: LiveState; kept: (location: string) => boolean } | undefined;
+  const keptIn = (current: LiveState) => {
+    // An index of every job's live files is as large as the registries: built again only when a job moved.
+    if (checked?.live !== current) checked = { live: current, kept: keptBy(current) };
+    return checked.kept;
+  };
   const deleteBatch = async () => {
     const files = batch;
     batch = [];
     if (!report.deleted || files.length === 0) return;
-    const current = await liveNow();
-    if (!current) {
-      report.deleted = false;
-      deps.log.warn('orphans not deleted: the list of jobs is being rebuilt (Redis lost it)', {
-        files: files.length,
-      });
-      return;
-    }
-    // An index of every job's live files is as large as the registries: built again only when a job moved.
-    if (checked?.live !== current) checked = { live: current, kept: keptBy(current) };
-    const keptNow = checked.kept;
-    const orphans = files.filter((f) => !keptNow(normaliseLocation(f.path)));
-    const claimed = await deletable(orphans);
-    report.notDeleted = (report.notDeleted ?? 0) + orphans.length - claimed.length;
-    if (claimed.length === 0) return;
-    await storage.remove({
-      locations: [],
-      stateHandles: claimed.map((f) => ({ path: f.path, sizeBytes: f.size })),
-    });
-    for (const file of claimed) {
+    for (const file of await deleteOrphans(deps, files, report, { liveNow, keptIn, deletable })) {
       const entry = listed.get(file.path);
       if (entry) entry.deleted = true;
     }
@@ -192,6 +188,61 @@ export async function writeOrphanReport(
     deps.log.info('orphan report', { files: report.fileCount, bytes: report.totalBytes });
   }
   return report.fileCount;
+}
+
+/**
+ * Deletes what of a batch of orphans is still no live snapshot's, checked just before (`writeOrphanReport`):
+ * answers the files deleted. Marked in the fence before the jobs are read again (decision 0047): what is
+ * recorded there from now on is refused; what was recorded before is in the log those reads see; what is
+ * being recorded now is kept.
+ */
+async function deleteOrphans(
+  deps: OrphanReportDeps,
+  files: StoredFile[],
+  report: OrphanReport,
+  checks: {
+    liveNow: () => Promise<LiveState | undefined>;
+    keptIn: (live: LiveState) => (location: string) => boolean;
+    deletable: DeletableFilter;
+  },
+): Promise<StoredFile[]> {
+  const fenced = await deps.fence.deleting(
+    ORPHAN_SWEEP,
+    files.map((f) => normaliseLocation(f.path)),
+  );
+  try {
+    const current = await checks.liveNow();
+    if (!current) {
+      report.deleted = false;
+      deps.log.warn(
+        'orphans not deleted: the list of jobs is not whole (Redis lost it, or it lags the log)',
+        {
+          files: files.length,
+        },
+      );
+      return [];
+    }
+    const keptNow = checks.keptIn(current);
+    const orphans = files.filter((f) => {
+      const place = normaliseLocation(f.path);
+      return !keptNow(place) && !fenced.conflicts.has(place);
+    });
+    const claimed = await checks.deletable(orphans);
+    report.notDeleted = (report.notDeleted ?? 0) + orphans.length - claimed.length;
+    if (claimed.length === 0) return [];
+    if (!(await fenced.stillHeld())) {
+      // A mark lapsed or Redis lost it: a recording may have passed unseen. The next sweep looks again.
+      deps.log.warn('orphans not deleted: the deletion fence was lost meanwhile', { files: claimed.length });
+      return [];
+    }
+    await deps.storage.remove({
+      locations: [],
+      stateHandles: claimed.map((f) => ({ path: f.path, sizeBytes: f.size })),
+    });
+    return claimed;
+  } finally {
+    await fenced.release();
+  }
 }
 
 /** Roots already said to be another catalogue's, or unclaimed, by this process: said once, not every sweep. */

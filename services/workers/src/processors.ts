@@ -30,13 +30,20 @@ import {
   otherJobsSnapshotsAt,
   previousFireTime,
   readJobState,
+  recentJobEventPosition,
   OwnersUnknownError,
   type CataloguedJobIds,
   type DeletionFence,
   type FenceHeld,
   type CommandBus,
 } from '@snapcat/application';
-import { StreamDeletedError, storeIdentity, type EventStore } from '@snapcat/event-store';
+import {
+  StreamDeletedError,
+  comparePositions,
+  parsePosition,
+  storeIdentity,
+  type EventStore,
+} from '@snapcat/event-store';
 import { LocationRefusedError, type SnapshotStorage } from '@snapcat/storage';
 import {
   QUEUES,
@@ -218,7 +225,7 @@ async function liveNow(
 ): Promise<{ states: JobState[]; live: LiveState } | undefined> {
   const epoch = () => deps.redis.get(deps.keys.knownJobsWhole);
   const before = await epoch();
-  if (before === null) return undefined;
+  if (before === null || !(await knownJobsReachTheLog(deps))) return undefined;
   const jobIds = await deps.redis.smembers(deps.keys.knownJobs);
   if ((await epoch()) !== before) return undefined;
   const live = noLiveState();
@@ -233,6 +240,27 @@ async function liveNow(
   }
   return { states, live };
 }
+
+/**
+ * Whether the list of known jobs holds every job registered up to the log's newest job event: the process
+ * manager lists them as it reads the log, and saves how far it read (now and then: waited for up to
+ * KNOWN_JOBS_CATCH_UP_MS). A job registered a moment ago and not yet listed would make the files it imported
+ * or acknowledged orphans.
+ */
+async function knownJobsReachTheLog(deps: ProcessorDeps): Promise<boolean> {
+  const newest = await recentJobEventPosition(deps.store);
+  if (!newest) return true;
+  const deadline = Date.now() + KNOWN_JOBS_CATCH_UP_MS;
+  for (;;) {
+    const read = await deps.redis.get(deps.keys.knownJobsRead);
+    if (read !== null && comparePositions(parsePosition(read), newest) >= 0) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The process manager saves its position every 250 ms while events come, every second when quiet. */
+const KNOWN_JOBS_CATCH_UP_MS = 3000;
 
 /** A claim on a due schedule outlives a stalled worker by this much; then another worker fires the slot. */
 const CLAIM_LEASE_MS = 30_000;

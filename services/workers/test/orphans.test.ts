@@ -11,6 +11,7 @@ import {
   type OrphanReportDeps,
 } from '../src/orphans';
 import { UrgentWork } from '../src/urgent-work';
+import { ReadModel } from '@snapcat/read-model';
 
 /**
  * A storage of many objects, listed as S3 lists them (a page at a time): it records how far the listing had
@@ -69,8 +70,10 @@ describe('the orphan report over a large bucket (streamed)', () => {
     orphanGraceMs: 0,
     log: { info: () => {}, warn: () => {} },
     catalogue: async () => 'this-catalogue',
+    fence,
     ...options,
   });
+  const fence = new ReadModel(redis, prefix).deletionFence();
 
   it("deletes no orphan under another catalogue's root, nor one older than this catalogue's claim: reports them", async () => {
     const warnings: string[] = [];
@@ -202,6 +205,58 @@ describe('the orphan report over a large bucket (streamed)', () => {
     expect(unsure.removals).toEqual([]);
     expect(asked).toBe(1);
     expect((JSON.parse((await redis.get(key))!) as OrphanReport).deleted).toBe(false);
+  });
+
+  it('marks each batch before checking it (decision 0047): an import or acknowledgement recorded meanwhile is refused, one being recorded keeps its files', async () => {
+    const storage = new ManyObjects(21);
+    const key = `${prefix}:report-fenced`;
+    const other = 'b'.repeat(32);
+    // An import of s3://b/state/old being recorded as the sweep comes (its reservation held).
+    const importing = await fence.recording(other, ['s3://b/state/old']);
+    const metDuringCheck: string[][] = [];
+    const check = async () => {
+      // An acknowledgement of an orphan, asked while the batch is checked: it meets the sweep's mark.
+      const late = await fence.recording(other, ['s3://b/state/live/f-7']);
+      metDuringCheck.push([...late.conflicts.keys()]);
+      await late.release();
+      return noLiveState();
+    };
+    try {
+      await writeOrphanReport(
+        reportDeps(storage, key, { deleteOrphans: true }),
+        noLiveState(),
+        10_000,
+        check,
+      );
+    } finally {
+      await importing.release();
+    }
+    expect(metDuringCheck).toEqual([['s3://b/state/live/f-7']]);
+    // The import's files are left; the rest is deleted, and the marks let go.
+    expect(storage.removals.flatMap((r) => r.paths)).toEqual([
+      's3://b/state/live/f-0',
+      's3://b/state/live/f-7',
+      's3://b/state/live/f-14',
+    ]);
+    const after = await fence.recording(other, ['s3://b/state/live/f-7']);
+    expect(after.conflicts.size).toBe(0);
+    await after.release();
+  });
+
+  it('deletes nothing of a batch whose marks were lost while it was checked (Redis lost them): the next sweep looks again', async () => {
+    const storage = new ManyObjects(14);
+    const warnings: string[] = [];
+    const deps = {
+      ...reportDeps(storage, `${prefix}:report-fence-lost`, { deleteOrphans: true }),
+      log: { info: () => {}, warn: (msg: string) => void warnings.push(msg) },
+    };
+    const lose = async () => {
+      await deleteKeys(`${prefix}:fence`);
+      return noLiveState();
+    };
+    expect(await writeOrphanReport(deps, noLiveState(), 10_000, lose)).toBe(14);
+    expect(storage.removals).toEqual([]);
+    expect(warnings).toEqual(['orphans not deleted: the deletion fence was lost meanwhile']);
   });
 
   it('waits to list and report while urgent work (a tick firing savepoints) runs in the process', async () => {
