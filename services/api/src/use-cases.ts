@@ -1086,7 +1086,8 @@ async function reserved(held: FenceHeld, fieldOf: (place: string) => string): Pr
         ? `lies in ${marked}, which is`
         : `holds ${marked}, which is`;
   const detail =
-    `${where} being deleted by another job's discard or cleanup, which had not seen this request: it may be ` +
+    `${where} being deleted by another job's discard or cleanup, or by the orphan sweep, which had not seen ` +
+    'this request: it may be ' +
     "gone as it is recorded. Retry once the deletion is over, if it is still there (what another job's live " +
     'snapshots use is kept; the rest is deleted)';
   throw fieldConflict(field, 'being-deleted', detail);
