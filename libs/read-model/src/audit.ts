@@ -22,7 +22,14 @@ import {
   type EventStore,
   type Position,
 } from '@snapcat/event-store';
-import { ReadModelKeys, deleteSpace, directoryMember, fileMember, type KeySpace } from './keys';
+import {
+  ReadModelKeys,
+  deleteSpace,
+  directoriesIndexedAt,
+  directoryMember,
+  fileMember,
+  type KeySpace,
+} from './keys';
 import { stateAt } from './history';
 import { indexLooseFiles, isIndexedStatus, storedJobViews, writeJobViews } from './writes';
 
@@ -122,7 +129,7 @@ export async function rebuildReadModel(
   for (const [jobId, at] of deleted) writes.hset(space.deleted, jobId, at);
   writes.set(space.position, formatPosition(position));
   writes.set(space.complete, '1');
-  writes.set(space.directoriesIndexed, formatPosition(position));
+  writes.set(space.directoriesIndexed, directoriesIndexedAt(formatPosition(position)));
   writes.set(space.filesIndexed, formatPosition(position));
   await writes.exec();
   await redis.set(keys.current, String(version));

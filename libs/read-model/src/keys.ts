@@ -83,6 +83,14 @@ export type KeySpace = ReturnType<ReadModelKeys['space']>;
 /** `directoriesIndexed` of a space whose log had no job event yet (no `position`). */
 export const INDEXED_AT_START = 'start';
 
+/**
+ * What `directoriesIndexed` holds once `directories` is whole at `position` (its text; null before any job
+ * event): the position after the index's format. Format 2 keeps snapshots being discarded (decision 0047);
+ * a space a release before it indexed (its mark the bare position) lacks those, and is indexed again by the
+ * next projector of this release, as one written before the index is.
+ */
+export const directoriesIndexedAt = (position: string | null): string => `2@${position ?? INDEXED_AT_START}`;
+
 /** A member of `directories`: the directory, then the job and the id of the completed snapshot it is. */
 export const directoryMember = (directory: string, jobId: string, snapshotId: number): string =>
   `${directory}\u0000${jobId}\u0000${snapshotId}`;

@@ -23,7 +23,7 @@ import {
   type LogSubscription,
 } from '@snapcat/event-store';
 import { ConsumerBlocks, LeaseLostError, RedisLease, positionBehind, scanKeys } from '@snapcat/runtime';
-import { INDEXED_AT_START, ReadModelKeys, deleteSpace, type KeySpace } from './keys';
+import { INDEXED_AT_START, ReadModelKeys, deleteSpace, directoriesIndexedAt, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { indexDirectories, indexLooseFiles, isIndexedStatus, writeJobViews } from './writes';
 
@@ -279,10 +279,10 @@ export class Projector {
     // The origin first: a wipe after it removes it (the next tick sees that), one before it leaves no position.
     await redis.set(space.origin, new Date().toISOString(), 'NX');
     const stored = await redis.get(space.position);
-    if ((await redis.get(space.directoriesIndexed)) !== (stored ?? INDEXED_AT_START)) {
+    if ((await redis.get(space.directoriesIndexed)) !== directoriesIndexedAt(stored)) {
       // A space with no position holds nothing yet, and everything projected into it is indexed as written.
       if (stored !== null) await this.indexDirectoriesOfViews(space);
-      await redis.set(space.directoriesIndexed, stored ?? INDEXED_AT_START);
+      await redis.set(space.directoriesIndexed, directoriesIndexedAt(stored));
     }
     if ((await redis.get(space.filesIndexed)) !== (stored ?? INDEXED_AT_START)) {
       if (stored === null) await redis.set(space.filesIndexed, INDEXED_AT_START);
@@ -590,7 +590,7 @@ export class Projector {
       }
       for (const [jobId, at] of deleted) tx.hset(space.deleted, jobId, at);
       tx.set(space.position, formatPosition(position));
-      tx.set(space.directoriesIndexed, formatPosition(position));
+      tx.set(space.directoriesIndexed, directoriesIndexedAt(formatPosition(position)));
       tx.set(space.filesIndexed, formatPosition(position));
       const completes = this.completeAt !== undefined && comparePositions(position, this.completeAt) >= 0;
       if (completes) tx.set(space.complete, '1');

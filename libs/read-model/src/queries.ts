@@ -11,7 +11,14 @@ import {
   type TriggerType,
 } from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
-import { INDEXED_AT_START, ReadModelKeys, membersBelow, membersOf, type KeySpace } from './keys';
+import {
+  INDEXED_AT_START,
+  ReadModelKeys,
+  directoriesIndexedAt,
+  membersBelow,
+  membersOf,
+  type KeySpace,
+} from './keys';
 import { JOB_FIRST_PAGE_SCRIPT } from './job-first-page-script';
 import { RedisDeletionFence } from './deletion-fence';
 import type { StoredJobSummary } from './writes';
@@ -341,7 +348,11 @@ export class ReadModel {
     const [complete, position, indexedAt, ...found] = ((await reads.exec()) ?? []).map(
       ([, result]) => result,
     );
-    if (!complete || indexedAt !== (position ?? INDEXED_AT_START)) return undefined;
+    const whole =
+      index === 'directories'
+        ? directoriesIndexedAt(position as string | null)
+        : ((position as string | null) ?? INDEXED_AT_START);
+    if (!complete || indexedAt !== whole) return undefined;
     const places = new Map<string, Set<string>>();
     for (const members of found as string[][]) {
       for (const member of members) {

@@ -1104,6 +1104,36 @@ describe('the index of directories no Flink layout names (decision 0032)', () =>
       await t.stop();
     }
   });
+
+  it('a space indexed by a release that left snapshots being discarded out (its mark the bare position) is indexed again: an import whose discard is under way is found', async () => {
+    const t = setUp('directories-discarding');
+    try {
+      const nightly = '/data/imports/nightly';
+      const imported = await decideAll(t.store, job(7), [
+        configure('importer'),
+        { type: 'ImportSnapshot', externalPath: nightly, kind: 'SAVEPOINT' },
+      ]);
+      // Its discard requested, not done: the files are being deleted.
+      await decideAll(t.store, job(7), [{ type: 'RequestDiscard', snapshotId: 1, force: true }], imported);
+      await t.make().start();
+      await t.caughtUp();
+      expect(await t.readModel.jobIdsWithSnapshotsTouching([nightly])).toEqual(
+        new Map([[nightly, [job(7)]]]),
+      );
+      await t.stop();
+      // As the release before format 2 left it: no entry for the snapshot being discarded, and its mark.
+      const space = t.keys.space(1);
+      await redis.zrem(space.directories, `${nightly}\u0000${job(7)}\u00001`);
+      await redis.set(space.directoriesIndexed, (await redis.get(space.position))!);
+      expect(await t.readModel.jobIdsWithSnapshotsTouching([nightly])).toBeUndefined(); // a 503, not "nobody"
+      await t.make().start();
+      expect(await t.readModel.jobIdsWithSnapshotsTouching([nightly])).toEqual(
+        new Map([[nightly, [job(7)]]]),
+      );
+    } finally {
+      await t.stop();
+    }
+  });
 });
 
 describe('the index of loose files other jobs reference (decision 0046)', () => {
