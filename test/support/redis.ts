@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import IORedis, { type Command } from 'ioredis';
 
 /** Deletes every key under a prefix (a test's queues, leases and positions). */
@@ -29,9 +32,11 @@ export async function startRedisServer(
         probe.close(() => resolve(port));
       });
     }));
+  // A directory of its own: a replica writes the snapshot it syncs from its primary there (dump.rdb).
+  const dir = mkdtempSync(join(tmpdir(), 'snapcat-redis-'));
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
     {
       stdio: 'ignore',
     },
@@ -51,9 +56,12 @@ export async function startRedisServer(
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return; // stopped already (SIGKILL ends a paused one)
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      // Stopped already, or not (SIGKILL ends a paused one too).
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -9,7 +9,7 @@ import {
   parseEventStoreConnection,
 } from '@snapcat/event-store';
 import type { ForeignStatePolicy } from './store-namespace';
-import { REDIS_CLUSTER_URL } from './redis';
+import { REDIS_CLUSTER_URL, REDIS_SENTINEL_URL } from './redis';
 import { TokenLineError, parseTokenList, type TokenEntry } from './tokens';
 
 /** A period something runs at, or waits: zero would never wait (a queue refuses it, a loop spins). */
@@ -29,9 +29,17 @@ const EnvSchema = z.object({
   SNAPCAT_EVENT_STORE: z.string().superRefine(checkEventStore).default('sqlite:./data/snapcat.db'),
   SNAPCAT_REDIS_URL: z
     .string()
-    .refine((url) => REDIS_CLUSTER_URL.test(url) || z.url({ protocol: /^rediss?$/ }).safeParse(url).success, {
-      error: 'must be a redis:// (rediss://) URL, or redis+cluster://host:port,host:port for a Redis Cluster',
-    })
+    .refine(
+      (url) =>
+        REDIS_CLUSTER_URL.test(url) ||
+        REDIS_SENTINEL_URL.test(url) ||
+        z.url({ protocol: /^rediss?$/ }).safeParse(url).success,
+      {
+        error:
+          'must be a redis:// (rediss://) URL, redis+cluster://host:port,host:port for a Redis Cluster, or ' +
+          'redis+sentinel://host:port,host:port/<master name> for the primary Redis Sentinel names',
+      },
+    )
     .default('redis://127.0.0.1:6379'),
   SNAPCAT_EMBEDDED_REDIS: z.enum(['auto', 'on', 'off']).default('auto'),
   SNAPCAT_STORAGE_ROOTS: z.string().min(1).default('./data/snapshots'),

@@ -272,6 +272,14 @@ export function logQueueErrors(
 export const REDIS_CLUSTER_URL = /^rediss?\+cluster:\/\/(?:[^@/]*@)?[^@/,:]+:\d+(?:,[^@/,:]+:\d+)*\/?$/;
 
 /**
+ * `redis+sentinel://[user:password@]host:port,host:port/<master name>[/<db>][?sentinelPassword=…]` (or
+ * `rediss+sentinel://`, with TLS to the sentinels and the nodes): the primary the sentinels name. The
+ * credentials are the data nodes'; `sentinelUsername` and `sentinelPassword` (percent-encoded), the sentinels'.
+ */
+export const REDIS_SENTINEL_URL =
+  /^rediss?\+sentinel:\/\/(?:[^@/]*@)?[^@/,:]+:\d+(?:,[^@/,:]+:\d+)*\/[^/?]+(?:\/\d+)?(?:\?(?:sentinel(?:Username|Password)=[^&]*&?)*)?$/;
+
+/**
  * A Redis connection as BullMQ workers need it (no per-request retry limit, so blocking calls survive).
  * `autoPipelining`: commands issued in the same turn of the event loop go out in one write (for readers
  * that serve many concurrent requests; not for BullMQ's blocking connections).
@@ -289,16 +297,19 @@ export function connectRedis(
     ...(commandTimeoutMs ? { commandTimeout: commandTimeoutMs } : {}),
   };
   let connection: Redis;
-  if (!REDIS_CLUSTER_URL.test(url)) {
-    connection = new IORedis(url, {
-      ...perCommand,
-      enableReadyCheck: true,
-      lazyConnect: false,
-      enableAutoPipelining: autoPipelining,
-      // A cluster's failover moves slots, which ioredis follows (MOVED); one address must be made anew.
-      reconnectOnError: reconnectWhereWritable,
-      retryStrategy: (attempt) => redisHealth.reconnectDelay(attempt),
-    });
+  const standalone = {
+    ...perCommand,
+    enableReadyCheck: true,
+    lazyConnect: false,
+    enableAutoPipelining: autoPipelining,
+    // A cluster's failover moves slots, which ioredis follows (MOVED); one address must be made anew.
+    reconnectOnError: reconnectWhereWritable,
+    retryStrategy: (attempt: number) => redisHealth.reconnectDelay(attempt),
+  };
+  if (REDIS_SENTINEL_URL.test(url)) {
+    connection = new IORedis({ ...standalone, ...sentinelOptions(url) });
+  } else if (!REDIS_CLUSTER_URL.test(url)) {
+    connection = new IORedis(url, standalone);
   } else {
     const { tls, username, password, nodes } = parseClusterUrl(url);
     connection = new Cluster(nodes, {
@@ -324,8 +335,33 @@ export async function closeRedis(connection: Redis): Promise<void> {
   connection.disconnect();
 }
 
+/**
+ * ioredis's options for a `redis+sentinel://` URL. `failoverDetector`: the sentinels' `+switch-master` moves
+ * every connection to the promoted primary at once; without it, a connection stays on the old primary, which
+ * takes writes until the sentinels demote it (ten seconds in a test) and then discards them as it resyncs.
+ */
+function sentinelOptions(url: string) {
+  const [base = '', query = ''] = url.split('?');
+  const { tls, username, password, nodes } = parseClusterUrl(base.replace(/\/[^/]+(?:\/\d+)?$/, ''));
+  const [, name = '', db] = /\/([^/]+)(?:\/(\d+))?$/.exec(base) ?? [];
+  const params = new URLSearchParams(query);
+  const sentinelUsername = params.get('sentinelUsername');
+  const sentinelPassword = params.get('sentinelPassword');
+  return {
+    sentinels: nodes,
+    name: decodeURIComponent(name),
+    failoverDetector: true,
+    ...(db ? { db: Number(db) } : {}),
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(sentinelUsername ? { sentinelUsername } : {}),
+    ...(sentinelPassword ? { sentinelPassword } : {}),
+    ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+  };
+}
+
 function parseClusterUrl(url: string) {
-  const rest = url.replace(/^rediss?\+cluster:\/\//, '').replace(/\/$/, '');
+  const rest = url.replace(/^rediss?\+(?:cluster|sentinel):\/\//, '').replace(/\/$/, '');
   const at = rest.lastIndexOf('@');
   const [username, password] = at >= 0 ? rest.slice(0, at).split(':').map(decodeURIComponent) : [];
   const nodes = (at >= 0 ? rest.slice(at + 1) : rest).split(',').map((node) => {
