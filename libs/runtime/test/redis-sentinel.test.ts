@@ -93,7 +93,16 @@ describe('Redis Sentinel (redis+sentinel://): real servers and a real sentinel',
     try {
       expect(await redis.set('k', 'before')).toBe('OK');
       expect(await oldPrimary.get('k')).toBe('before');
-      await admin.call('SENTINEL', 'FAILOVER', 'snapcat-main');
+      // Refused (NOGOODSLAVE) until the sentinel has seen the replica in sync: asked until it starts.
+      await until(
+        () =>
+          admin.call('SENTINEL', 'FAILOVER', 'snapcat-main').then(
+            () => true,
+            () => undefined,
+          ),
+        20_000,
+        'a failover the sentinel starts',
+      );
       await until(
         async () => ((await promoted.role())[0] === 'master' ? true : undefined),
         10_000,
@@ -114,7 +123,7 @@ describe('Redis Sentinel (redis+sentinel://): real servers and a real sentinel',
       await closeRedis(redis);
       for (const connection of [oldPrimary, promoted, admin]) connection.disconnect();
     }
-  }, 30_000);
+  }, 45_000);
 
   it('a BullMQ queue and worker run over it (their connections are the same kind)', async () => {
     const [connection, workerConnection] = [connectRedis(url), connectRedis(url)];
