@@ -186,6 +186,24 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * The embedded store's disk is full (SQLITE_FULL): the append wrote nothing (a group commit fails whole), and
+ * the same one succeeds once space is freed, without a restart. Reads go on.
+ */
+export class StoreFullError extends StoreUnavailableError {
+  constructor(
+    readonly file: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `the disk of the SQLite store ${file} is full: nothing was written; free space there (or grow the ` +
+        'volume), then retry',
+      options,
+    );
+    this.name = 'StoreFullError';
+  }
+}
+
 /** What snapcat asked of the store when it was refused: reading or writing a stream, or reading `$all`. */
 export type StoreAccess = { operation: 'read' | 'write'; streamId: string };
 

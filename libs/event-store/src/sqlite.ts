@@ -8,6 +8,7 @@ import { PAGE_CACHE_KIB, cacheSizePragma } from './sqlite-page-cache';
 import { SqliteWriter, appendOp } from './sqlite-writer';
 import {
   START,
+  StoreFullError,
   StoreUnavailableError,
   type AppendResult,
   type EventFilter,
@@ -216,8 +217,16 @@ export class SqliteEventStore implements EventStore {
     try {
       return (await this.writerThread().submit(appendOp(streamId, events, expected)))!;
     } catch (error) {
-      throw this.unlessCorrupt(error);
+      throw this.writeFailure(error);
     }
+  }
+
+  /** A write's error as callers should see it: a full disk named as such (a 503, not a bug's 500). */
+  private writeFailure(error: unknown): unknown {
+    if ((error as { code?: unknown } | null)?.code === 'SQLITE_FULL') {
+      return new StoreFullError(this.file, { cause: error });
+    }
+    return this.unlessCorrupt(error);
   }
 
   /**
@@ -244,11 +253,18 @@ export class SqliteEventStore implements EventStore {
    * EventStoreDB's does after a scavenge; snapcat's consumers read no stream that is capped.
    */
   async setStreamMaxCount(streamId: string, maxCount: number): Promise<void> {
-    await this.writerThread().submit({ kind: 'maxCount', streamId, maxCount });
+    try {
+      await this.writerThread().submit({ kind: 'maxCount', streamId, maxCount });
+    } catch (error) {
+      throw this.writeFailure(error);
+    }
   }
 
   /** Reads fail too once the writer thread is gone: the store is unavailable, not quietly read-only. */
   private checkWriter(): void {
+    // A request that reads while the process closes the store (the last of a drain): a 503, not SQLite's own
+    // "the database connection is not open".
+    if (this.closed) throw new StoreUnavailableError('the SQLite event store is closed');
     if (this.writer?.failure) throw this.writer.failure;
   }
 

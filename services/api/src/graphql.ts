@@ -34,7 +34,6 @@ import {
   EVENT_TYPES,
   JobId,
   grantsNamespace,
-  UnreadableEventError,
   jobSummaryView,
   snapshotView,
   type JobState,
@@ -76,7 +75,7 @@ import {
   type StoredJobSummary,
   type StoredSnapshot,
 } from '@snapcat/read-model';
-import { Problem, deletedJobProblem } from './problem';
+import { Problem, deletedJobProblem, unavailableProblem } from './problem';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import {
@@ -218,8 +217,8 @@ export function createGraphql(deps: GraphqlDeps) {
         deps.readModelAvailable?.() === false && codeOf(error) !== 'RECORDED'
           ? redisUnreachableError()
           : (goneError(error) ??
-            unreadableEventError(error) ??
             redisCannotAnswer(error) ??
+            storeUnavailableError(error) ??
             maskError(error, message, isDev)),
     },
   });
@@ -502,41 +501,46 @@ function snapshotMutations(r: Resolving) {
       },
       context: Context,
     ) => {
-      const { reply } = await execute(readModel, useCases.trigger, context, { jobId }, body);
-      return readModel.snapshot(jobId, reply.snapshotId);
+      return execute(readModel, useCases.trigger, context, { jobId }, body, ({ reply }) =>
+        readModel.snapshot(jobId, reply.snapshotId),
+      );
     },
     persistSnapshot: async (
       _: unknown,
       { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; targetDirectory?: string },
       context: Context,
     ) => {
-      await execute(readModel, useCases.persist, context, snapshotPathOf(jobId, snapshotId), body);
-      return readModel.snapshot(jobId, snapshotId);
+      return execute(readModel, useCases.persist, context, snapshotPathOf(jobId, snapshotId), body, () =>
+        readModel.snapshot(jobId, snapshotId),
+      );
     },
     importSnapshot: async (
       _: unknown,
       { jobId, ...body }: { jobId: string; externalPath: string; kind: string; formatType?: string },
       context: Context,
     ) => {
-      const { reply } = await execute(readModel, useCases.importSnapshot, context, { jobId }, body);
-      return readModel.snapshot(jobId, reply.snapshotId);
+      return execute(readModel, useCases.importSnapshot, context, { jobId }, body, ({ reply }) =>
+        readModel.snapshot(jobId, reply.snapshotId),
+      );
     },
     discardSnapshot: async (
       _: unknown,
       { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
       context: Context,
     ) => {
-      await execute(readModel, useCases.discard, context, snapshotPathOf(jobId, snapshotId), body);
-      return readModel.snapshot(jobId, snapshotId);
+      return execute(readModel, useCases.discard, context, snapshotPathOf(jobId, snapshotId), body, () =>
+        readModel.snapshot(jobId, snapshotId),
+      );
     },
     restoreSnapshot: async (
       _: unknown,
       { jobId, ...body }: { jobId: string } & Record<string, unknown>,
       context: Context,
     ) => {
-      await execute(readModel, useCases.restore, context, { jobId }, body);
-      const job = await liveJob(readModel, jobId, context);
-      return job && restoreOf(readModel, job);
+      return execute(readModel, useCases.restore, context, { jobId }, body, async () => {
+        const job = await liveJob(readModel, jobId, context);
+        return job && restoreOf(readModel, job);
+      });
     },
   };
 }
@@ -550,20 +554,22 @@ function jobMutations(r: Resolving) {
       { jobId, status }: { jobId: string; status: string },
       context: Context,
     ) => {
-      await execute(readModel, useCases.changeStatus, context, { jobId }, { status });
-      return liveJob(readModel, jobId, context);
+      return execute(readModel, useCases.changeStatus, context, { jobId }, { status }, () =>
+        liveJob(readModel, jobId, context),
+      );
     },
     setSavepointSchedule: async (
       _: unknown,
       { jobId, schedule }: { jobId: string; schedule: Record<string, unknown> },
       context: Context,
     ) => {
-      await execute(readModel, useCases.setSchedule, context, { jobId }, schedule);
-      const view = await readModel.job(jobId);
-      return view && scheduleView(view);
+      return execute(readModel, useCases.setSchedule, context, { jobId }, schedule, async () => {
+        const view = await readModel.job(jobId);
+        return view && scheduleView(view);
+      });
     },
     removeSavepointSchedule: async (_: unknown, { jobId }: { jobId: string }, context: Context) =>
-      (await execute(readModel, useCases.removeSchedule, context, { jobId })).reply.changed,
+      execute(readModel, useCases.removeSchedule, context, { jobId }, {}, ({ reply }) => reply.changed),
   };
 }
 
@@ -890,16 +896,19 @@ function snapshotConnection(page: Page<StoredSnapshot>) {
 }
 
 /**
- * Runs a use case (the one REST runs: same validation, same rules) and answers once the read model shows
- * its events (read your own writes). The arguments are its path and body; GraphQL's absent ones dropped.
+ * Runs a use case (the one REST runs: same validation, same rules) and answers what `answer` reads back once
+ * the read model shows its events (read your own writes). The arguments are its path and body; GraphQL's
+ * absent ones dropped. Once events are recorded, any failure to show them (the wait, or the read back: Redis
+ * busy, failing over) is RECORDED, never an error a client would retry.
  */
-async function execute<R extends { position?: Position }>(
+async function execute<R extends { position?: Position }, A>(
   readModel: ReadModel,
   run: (caller: Caller, path: unknown, body: unknown) => Promise<R>,
   context: Context,
   path: Record<string, unknown>,
-  body: Record<string, unknown> = {},
-): Promise<R> {
+  body: Record<string, unknown>,
+  answer: (result: R) => Promise<A> | A,
+): Promise<A> {
   const caller = callerOf(context);
   let result: R;
   try {
@@ -914,7 +923,12 @@ async function execute<R extends { position?: Position }>(
     ? await readModel.waitFor(result.position).catch(() => false) // Redis unreachable: not shown either
     : true;
   if (!shown) throw recordedNotShown(result.position!);
-  return result;
+  try {
+    return await answer(result);
+  } catch (error) {
+    if (result.position) throw recordedNotShown(result.position);
+    throw error;
+  }
 }
 
 /** The `extensions.code` of a GraphQL error, or of the one a resolver threw that yoga wrapped. */
@@ -1154,13 +1168,16 @@ function redisCannotAnswer(error: unknown): GraphQLError | undefined {
   return redisUnreachableError(`Redis cannot answer (${(original as Error).message})`);
 }
 
-/** An event of the log this snapcat cannot read (a newer one wrote it): UNAVAILABLE, as REST's 503. */
-function unreadableEventError(error: unknown): GraphQLError | undefined {
+/**
+ * What REST answers with a 503 (`unavailableProblem`): the event store unreachable, full or refusing snapcat's
+ * credentials, an event of the log this snapcat cannot read (a newer one wrote it): UNAVAILABLE, with the same
+ * words and the problem's members (nothing was recorded; a client may retry).
+ */
+function storeUnavailableError(error: unknown): GraphQLError | undefined {
   const original = error instanceof GraphQLError ? error.originalError : error;
-  if (!(original instanceof UnreadableEventError)) return undefined;
-  return new GraphQLError(original.message, {
-    extensions: { code: 'UNAVAILABLE', ...original.named },
-  });
+  const problem = original === undefined ? undefined : unavailableProblem(original)?.problem;
+  if (!problem) return undefined;
+  return new GraphQLError(problem.detail, { extensions: { code: 'UNAVAILABLE', ...problem.extra } });
 }
 
 /** The pubsub of snapshot events; with a Redis event target it spans processes. */

@@ -173,7 +173,9 @@ const PROBLEMS = {
   }),
   503: problemResponse(
     'Unavailable',
-    'The event store is unreachable (or, for reads of the read model and webhooks, Redis); try again. ' +
+    'The event store is unreachable (or, for reads of the read model and webhooks, Redis, also while it ' +
+      'fails over, loads, or is out of memory: decision 0048); try again. `store-full`: the embedded ' +
+      "store's disk is full; nothing was written, and the request succeeds once space is freed (Retry-After 30). " +
       "`store-access-denied`: the event store refuses snapcat's own credentials (the detail names the " +
       'permission its user lacks); nothing was written, and the request succeeds once an operator grants it ' +
       "(Retry-After 30). `unreadable-event`: the job's log holds an event a newer snapcat wrote, which this " +

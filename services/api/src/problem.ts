@@ -6,6 +6,7 @@ import { CommandRejected, UnreadableEventError, fieldName } from '@snapcat/domai
 import {
   AppendTooLargeError,
   StoreAccessDeniedError,
+  StoreFullError,
   StoreUnavailableError,
   StreamDeletedError,
 } from '@snapcat/event-store';
@@ -186,6 +187,9 @@ export function requireUtf8(bytes: Uint8Array): void {
   ]);
 }
 
+/** Retry-After of a 503 for the embedded store's full disk: it lasts until an operator frees space. */
+const STORE_FULL_RETRY_AFTER_S = 30;
+
 /** Retry-After of a 503 for the store refusing snapcat's credentials: it lasts until an operator acts. */
 export const ACCESS_DENIED_RETRY_AFTER_S = 30;
 
@@ -346,9 +350,9 @@ export function problemResponder(
  * The 503s: the store refuses snapcat's credentials, holds an event a newer snapcat wrote, or does not answer.
  * Undefined for any other error. `say` logs a cause (keyed, so that the caller can say each once a while).
  */
-function unavailableProblem(
+export function unavailableProblem(
   error: unknown,
-  say: (key: string, msg: string, fields: object) => void,
+  say: (key: string, msg: string, fields: object) => void = () => {},
 ): { problem: Problem; retryAfterS: number } | undefined {
   if (error instanceof StoreAccessDeniedError) {
     say(error.permission, 'the event store refused snapcat', {
@@ -373,6 +377,11 @@ function unavailableProblem(
       error.named,
     );
     return { problem, retryAfterS: 1 };
+  }
+  if (error instanceof StoreFullError) {
+    say(`full ${error.file}`, 'the event store is full: appends are refused', { file: error.file });
+    const problem = new Problem(503, 'store-full', 'Service unavailable', error.message);
+    return { problem, retryAfterS: STORE_FULL_RETRY_AFTER_S };
   }
   if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
     const problem = new Problem(503, 'unavailable', 'Service unavailable', (error as Error).message);

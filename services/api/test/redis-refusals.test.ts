@@ -6,7 +6,7 @@ import request from 'supertest';
 import { ReadModel } from '@snapcat/read-model';
 import { problemMiddleware, problemResponder } from '../src/problem';
 import { startRedisServer } from '../../../test/support/redis';
-import { apiFixture, BASE, expectProblem, graphqlOver, JOB } from './fixture';
+import { apiFixture, BASE, expectProblem, graphqlOver, JOB, startProjector } from './fixture';
 
 /**
  * A Redis that answers and refuses (decision 0048): out of memory, busy with a script. Redis cannot do it now
@@ -104,6 +104,49 @@ describe('Redis answering but refusing: 503, not 500', () => {
         }),
       ]);
     } finally {
+      await fx.close();
+    }
+  });
+
+  it('a GraphQL mutation recorded, whose read back meets Redis busy: RECORDED, not UNAVAILABLE (a client would send it again), and recorded once', async () => {
+    const readModel = new ReadModel(redis, `${prefix}-recorded`);
+    const fx = apiFixture({
+      graphql: graphqlOver({ readModel, topic: `${prefix}-recorded:events` }),
+    });
+    const projectorRedis = new IORedis(server.url);
+    const projector = await startProjector(fx.store, projectorRedis, `${prefix}-recorded`);
+    // The read back after the wait meets a Redis busy with a script (a real BUSY reply).
+    const readBack = readModel.snapshot.bind(readModel);
+    let release: (() => Promise<void>) | undefined;
+    readModel.snapshot = async (...args) => {
+      await admin.config('SET', 'busy-reply-threshold', '20');
+      const looping = new IORedis(server.url);
+      const script = looping.eval('while true do end', 0).catch(() => undefined);
+      release = async () => {
+        await admin.script('KILL');
+        await script;
+        looping.disconnect();
+      };
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return readBack(...args);
+    };
+    try {
+      const http = request(fx.app);
+      expect((await http.put(`${BASE}/jobs/${JOB}`).send({ tasks: ['a'] })).status).toBe(201);
+      const res = await http
+        .post('/graphql')
+        .send({ query: `mutation { triggerSnapshot(jobId: "${JOB}", kind: SAVEPOINT) { id } }` });
+      await release?.();
+      expect(release).toBeDefined();
+      expect(res.body.errors).toEqual([
+        expect.objectContaining({ extensions: expect.objectContaining({ code: 'RECORDED' }) }),
+      ]);
+      const { body: job } = await http.get(`${BASE}/jobs/${JOB}`);
+      expect(job.snapshots.map((s: { snapshotId: number }) => s.snapshotId)).toEqual([1]);
+    } finally {
+      await release?.().catch(() => undefined);
+      await projector.stop();
+      projectorRedis.disconnect();
       await fx.close();
     }
   });

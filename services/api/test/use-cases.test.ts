@@ -231,3 +231,32 @@ describe('a mutation while Redis is unreachable', () => {
     expect((await http.get(`/api/v1/jobs/${JOB}`).expect(200)).body.status).toBe('SUSPENDED');
   }, 15_000);
 });
+
+describe('a mutation while the event store cannot take it', () => {
+  const prefix = `snapcat-test-use-cases-store-down-${process.pid}-${Date.now().toString(36)}`;
+  const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  const fx = apiFixture({
+    graphql: graphqlOver({ readModel: new ReadModel(redis, prefix), topic: `${prefix}:events` }),
+  });
+  const http = request(fx.app);
+  afterAll(async () => {
+    await deleteKeys(prefix);
+    redis.disconnect();
+  });
+
+  it('is UNAVAILABLE in the words REST’s 503 uses, not an unexpected error: nothing was recorded, a retry is right', async () => {
+    await http
+      .put(`/api/v1/jobs/${JOB}`)
+      .send({ tasks: ['a'] })
+      .expect(201);
+    await fx.close();
+    const res = await http
+      .post('/graphql')
+      .send({ query: `mutation { triggerSnapshot(jobId: "${JOB}", kind: SAVEPOINT) { id } }` });
+    const rest = await http.post(`/api/v1/jobs/${JOB}/snapshots`).send({ kind: 'SAVEPOINT' });
+    expect(rest.status).toBe(503);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({ message: rest.body.detail, extensions: { code: 'UNAVAILABLE' } }),
+    ]);
+  });
+});

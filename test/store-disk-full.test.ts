@@ -1,0 +1,83 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import request from 'supertest';
+import { SqliteEventStore, StoreFullError, type NewEvent } from '@snapcat/event-store';
+import { problemMiddleware, problemResponder } from '../services/api/src/problem';
+
+/**
+ * The embedded store on a disk that fills up: a real one, a 4 MiB tmpfs the test mounts (this machine's CI
+ * runs as root; without mount rights the test fails saying so, never skips).
+ */
+describe('the embedded store on a full disk', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'snapcat-full-'));
+  let store: SqliteEventStore;
+
+  beforeAll(() => {
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir], { stdio: 'pipe' });
+    } catch (error) {
+      throw new Error(
+        `this test mounts a small tmpfs to fill it, and could not (run as root): ${String(error)}`,
+      );
+    }
+    store = new SqliteEventStore(join(dir, 'events.db'));
+  });
+  afterAll(async () => {
+    await store.close();
+    execFileSync('umount', [dir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const event = (size = 2000): NewEvent[] => [
+    { id: crypto.randomUUID(), type: 'Filler', data: { blob: 'x'.repeat(size) }, metadata: {} },
+  ];
+
+  it('an append is refused as the store being full, naming the file; nothing of its group is written; once space is freed the next one succeeds', async () => {
+    writeFileSync(join(dir, 'filler'), Buffer.alloc(2_000_000));
+    let appended = 0;
+    let refusals: PromiseSettledResult<unknown>[] = [];
+    for (let round = 0; round < 1000 && refusals.length === 0; round += 1) {
+      // Twenty at a time: they share a group commit, which fails whole.
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => store.append(`job-${i}`, event(), 'any')),
+      );
+      refusals = results.filter((r) => r.status === 'rejected');
+      appended += results.length - refusals.length;
+    }
+    expect(refusals.length).toBeGreaterThan(0);
+    const reason = (refusals[0] as PromiseRejectedResult).reason as Error;
+    expect(reason).toBeInstanceOf(StoreFullError);
+    expect(reason.message).toContain(join(dir, 'events.db'));
+    // Every append acknowledged is there, and nothing else.
+    expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended);
+
+    // Through the API's problem responder: a 503 naming the cause, retried in 30 s, not a 500. (An event of
+    // 300 KB: a small one may still fit in the space a failed group left.)
+    const app = express();
+    app.post('/append', async (_req, res, next) => {
+      try {
+        await store.append('job-api', event(300_000), 'any');
+        res.status(201).json({ appended: true });
+      } catch (error) {
+        next(error);
+      }
+    });
+    const logged: string[] = [];
+    app.use(problemMiddleware(problemResponder((msg) => logged.push(msg))));
+    const full = await request(app).post('/append');
+    expect(full.status).toBe(503);
+    expect(full.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(full.headers['retry-after']).toBe('30');
+    expect(full.body).toMatchObject({ type: 'urn:snapcat:problem:store-full', status: 503 });
+    expect(full.body.detail).toMatch(/is full: nothing was written/);
+    expect((await request(app).post('/append')).status).toBe(503);
+    expect(logged).toEqual(['the event store is full: appends are refused']); // once, not per request
+
+    rmSync(join(dir, 'filler'));
+    expect((await request(app).post('/append')).status).toBe(201);
+    expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended + 1);
+  }, 60_000);
+});
