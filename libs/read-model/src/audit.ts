@@ -11,6 +11,7 @@ import {
   type SnapshotState,
 } from '@snapcat/domain';
 import { JOB_STREAM_PREFIX, domainEvent, jobIdOfStream } from '@snapcat/application';
+import { execAll } from '@snapcat/runtime';
 import {
   START,
   StreamDeletedError,
@@ -121,7 +122,7 @@ export async function rebuildReadModel(
     if (!deleted.has(jobId)) indexLooseFiles(writes, space, state);
     writes.hset(space.applied, jobId, revisions.get(jobId)!.toString());
     if ((queued += 3 + 2 * (state.snapshots.size + dropped.size)) >= 5000) {
-      await writes.exec();
+      await execAll(writes);
       writes = redis.pipeline();
       queued = 0;
     }
@@ -131,7 +132,7 @@ export async function rebuildReadModel(
   writes.set(space.complete, '1');
   writes.set(space.directoriesIndexed, directoriesIndexedAt(formatPosition(position)));
   writes.set(space.filesIndexed, formatPosition(position));
-  await writes.exec();
+  await execAll(writes);
   await redis.set(keys.current, String(version));
   // Readers and projectors look `current` up once a second: the old space stays until they moved on.
   if (oldVersion > 0) {
@@ -316,7 +317,7 @@ async function filesAsApplied(
   const reads = redis.pipeline().hget(space.applied, jobId);
   for (const file of files) reads.zscore(space.files, fileMember(file, jobId));
   reads.hget(space.applied, jobId);
-  const results = ((await reads.exec()) ?? []).map(([, result]) => result as string | null);
+  const results = (await execAll(reads)) as (string | null)[];
   const [before, after] = [results[0], results[results.length - 1]];
   if (before !== after || before !== (revision === null ? null : revision.toString())) return undefined;
   return new Set(files.filter((_, i) => results[i + 1] !== null));

@@ -22,7 +22,14 @@ import {
   type RecordedEvent,
   type LogSubscription,
 } from '@snapcat/event-store';
-import { ConsumerBlocks, LeaseLostError, RedisLease, positionBehind, scanKeys } from '@snapcat/runtime';
+import {
+  ConsumerBlocks,
+  LeaseLostError,
+  RedisLease,
+  execAll,
+  positionBehind,
+  scanKeys,
+} from '@snapcat/runtime';
 import { INDEXED_AT_START, ReadModelKeys, deleteSpace, directoriesIndexedAt, type KeySpace } from './keys';
 import { stateAt } from './history';
 import { indexDirectories, indexLooseFiles, isIndexedStatus, writeJobViews } from './writes';
@@ -330,7 +337,7 @@ export class Projector {
         if (!view || !isIndexedStatus(view.status)) continue;
         indexDirectories(writes, space, view, [view.externalPath, view.savepointPath]);
       }
-      await writes.exec();
+      await execAll(writes);
       views += keys.length;
       if (!(await this.lease.acquire())) throw new LeaseLostError('projector lost its lease while indexing');
     }
@@ -369,7 +376,7 @@ export class Projector {
           throw new LeaseLostError('projector lost its lease while indexing');
       }
       writes.pexpire(building, BUILDING_TTL_MS); // a holder that dies while it builds leaves nothing for good
-      await writes.exec();
+      await execAll(writes);
       jobs += ids.length;
       from = `(${ids[ids.length - 1]!}`;
     }

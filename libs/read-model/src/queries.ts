@@ -11,6 +11,7 @@ import {
   type TriggerType,
 } from '@snapcat/domain';
 import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
+import { execAll } from '@snapcat/runtime';
 import {
   INDEXED_AT_START,
   ReadModelKeys,
@@ -260,11 +261,9 @@ export class ReadModel {
   async jobIdsStartingWith(prefix: string): Promise<string[] | undefined> {
     const space = await this.space();
     // Scored alike, the index orders by bytes: every id with the prefix sorts below prefix + U+00FF.
-    const [[, complete], [, ids]] = (await this.redis
-      .pipeline()
-      .exists(space.complete)
-      .zrangebylex(space.jobs, `[${prefix}`, `(${prefix}\u00ff`)
-      .exec()) as [[unknown, number], [unknown, string[]]];
+    const [complete, ids] = (await execAll(
+      this.redis.pipeline().exists(space.complete).zrangebylex(space.jobs, `[${prefix}`, `(${prefix}\u00ff`),
+    )) as [number, string[]];
     return complete ? ids : undefined;
   }
 
@@ -345,9 +344,7 @@ export class ReadModel {
     const marker = index === 'directories' ? space.directoriesIndexed : space.filesIndexed;
     const reads = this.redis.pipeline().exists(space.complete).get(space.position).get(marker);
     for (const [min, max] of ranges) reads.zrangebylex(space[index], min, max);
-    const [complete, position, indexedAt, ...found] = ((await reads.exec()) ?? []).map(
-      ([, result]) => result,
-    );
+    const [complete, position, indexedAt, ...found] = await execAll(reads);
     const whole =
       index === 'directories'
         ? directoriesIndexedAt(position as string | null)

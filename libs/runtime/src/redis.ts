@@ -1,4 +1,4 @@
-import IORedis, { Cluster, type Redis } from 'ioredis';
+import IORedis, { Cluster, type ChainableCommander, type Redis } from 'ioredis';
 import type { LogFn } from './log';
 
 /**
@@ -30,6 +30,7 @@ class RedisHealth {
   private reportingSince = 0;
   /** Since when a connection met a node that takes no writes (`notWritable`); 0 when none has. */
   private notWritableSince = 0;
+  private notWritableLapse: NodeJS.Timeout | undefined;
 
   /**
    * The log that hears about the changes (set once by the process's composition root); a process that serves
@@ -105,11 +106,15 @@ class RedisHealth {
 
   /**
    * A command met a node that takes no writes (READONLY, LOADING): Redis counts as unreachable (the API
-   * answers 503, /readyz is not ready) until a connection finds a writable primary behind the address.
+   * answers 503, /readyz is not ready) until a connection finds a writable primary behind the address, or
+   * NOT_WRITABLE_LAPSE_MS pass without another such answer (the one that met it may be a connection nobody
+   * watches, a BullMQ duplicate, or one whose user may not ask ROLE: no flag is left for ever).
    */
   notWritable(error: Error): void {
     if (this.notWritableSince === 0) this.notWritableSince = Date.now();
     this.failed(NOT_WRITABLE_NODE, error);
+    clearTimeout(this.notWritableLapse);
+    this.notWritableLapse = setTimeout(() => this.writableAgain(), NOT_WRITABLE_LAPSE_MS).unref();
   }
 
   /** ioredis's reconnection delay: a second apart while the address reaches a node that takes no writes. */
@@ -117,20 +122,27 @@ class RedisHealth {
     return this.notWritableSince > 0 ? NOT_WRITABLE_RETRY_MS : Math.min(attempt * 50, 2000);
   }
 
+  private writableAgain(): void {
+    clearTimeout(this.notWritableLapse);
+    if (this.notWritableSince === 0) return;
+    this.notWritableSince = 0;
+    this.recovered(NOT_WRITABLE_NODE);
+  }
+
   private async ready(connection: WatchedConnection): Promise<void> {
     if (this.notWritableSince > 0 && connection.role) {
       // The address may still reach the demoted node (its DNS name not moved yet): look again in a while.
+      // ROLE refused (an ACL without it, a subscriber connection) tells nothing: the flag lapses on its own.
       const role = await connection.role().then(
         ([name]) => String(name),
-        () => 'unknown', // ROLE not allowed (an ACL without @admin): the next write tells
+        () => undefined,
       );
       if (role === 'slave' || role === 'replica') {
-        this.failed(NOT_WRITABLE_NODE, new Error(`READONLY the address reaches a replica (${role})`));
+        this.notWritable(new Error(`READONLY the address reaches a replica (${role})`));
         if (connection.status === 'ready') connection.disconnect?.(true);
         return;
       }
-      this.notWritableSince = 0;
-      this.recovered(NOT_WRITABLE_NODE);
+      if (role === 'master') this.writableAgain();
     }
     this.everReady = true;
     this.wereReady.add(connection);
@@ -187,6 +199,8 @@ type WatchedConnection = {
 /** The entry `failing` holds while the address reaches a node that takes no writes (not a connection). */
 const NOT_WRITABLE_NODE = { status: 'not-writable' };
 const NOT_WRITABLE_RETRY_MS = 1000;
+/** How long one answer of a node that takes no writes counts: several reconnections' worth. */
+const NOT_WRITABLE_LAPSE_MS = 5000;
 
 /**
  * Replies of a node that takes no writes now: a primary demoted by a failover (READONLY) or one loading its
@@ -250,11 +264,18 @@ export function isRedisConnectionError(error: unknown): boolean {
 const REDIS_CANNOT_NOW = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS|OOM)\b/;
 
 /**
- * Whether an error is Redis unable to answer now (unreachable, or one of REDIS_CANNOT_NOW's replies): what the
- * API answers with a 503 and Retry-After, the caller having done nothing wrong.
+ * Whether an error is Redis unable to answer now, as ioredis raises it: one of REDIS_CANNOT_NOW's replies
+ * (ReplyError), or a command failed by the connection (closed, timed out, out of retries). What the API answers
+ * with a 503 and Retry-After, the caller having done nothing wrong. Only ioredis's own errors: another client's
+ * ECONNREFUSED (S3's, the event store's) is not Redis's.
  */
 export function isRedisUnavailableError(error: unknown): boolean {
-  return isRedisConnectionError(error) || (error instanceof Error && REDIS_CANNOT_NOW.test(error.message));
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError') return REDIS_CANNOT_NOW.test(error.message);
+  return (
+    error.name === 'MaxRetriesPerRequestError' ||
+    /^(Connection is closed|Command timed out)/.test(error.message)
+  );
 }
 
 /** Error events of a BullMQ queue or worker: logged unless they only repeat that Redis is unreachable. */
@@ -325,6 +346,18 @@ export function connectRedis(
   }
   redisHealth.watch(connection);
   return connection;
+}
+
+/**
+ * Runs a pipeline and answers each command's result, failing on the first command that failed: ioredis
+ * resolves `exec()` with each command's error, among them writes aborted by a reconnection (a failover's,
+ * decision 0048), which a caller ignoring the results would lose silently (a rebuild marked whole with holes).
+ */
+export async function execAll(pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failed = results.find(([error]) => error);
+  if (failed) throw failed[0];
+  return results.map(([, result]) => result);
 }
 
 /** Closes a connection: politely (QUIT) when Redis answers, at once when it does not. */

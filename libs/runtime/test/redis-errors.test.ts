@@ -1,5 +1,12 @@
-import { isRedisConnectionError, isRedisUnavailableError, logQueueErrors, redisHealth } from '../src/redis';
+import {
+  execAll,
+  isRedisConnectionError,
+  isRedisUnavailableError,
+  logQueueErrors,
+  redisHealth,
+} from '../src/redis';
 import { EventEmitter } from 'node:events';
+import IORedis, { ReplyError } from 'ioredis';
 
 function systemError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -63,29 +70,59 @@ describe('redisHealth: the outage said once, in the words of what the process do
 });
 
 describe('isRedisUnavailableError: what the API answers with a 503 (decision 0048)', () => {
+  const reply = (message: string) => new ReplyError(message) as Error;
+
   it.each([
-    ['refused', systemError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:6379')],
-    ['a demoted primary', new Error("READONLY You can't write against a read only replica.")],
-    ['loading', new Error('LOADING Redis is loading the dataset in memory')],
-    ['out of memory', new Error("OOM command not allowed when used memory > 'maxmemory'.")],
-    ['a script running', new Error('BUSY Redis is busy running a script.')],
-    ['a cluster down', new Error('CLUSTERDOWN The cluster is down')],
+    ['a demoted primary', reply("READONLY You can't write against a read only replica.")],
+    ['loading', reply('LOADING Redis is loading the dataset in memory')],
+    ['out of memory', reply("OOM command not allowed when used memory > 'maxmemory'.")],
+    ['a script running', reply('BUSY Redis is busy running a script.')],
+    ['a cluster down', reply('CLUSTERDOWN The cluster is down')],
     [
       'a primary down',
-      new Error('MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no'),
+      reply('MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no'),
     ],
-    ['a slot migrating', new Error('TRYAGAIN Multiple keys request during rehashing of slot')],
-    ['too few replicas', new Error('NOREPLICAS Not enough good replicas to write.')],
+    ['a slot migrating', reply('TRYAGAIN Multiple keys request during rehashing of slot')],
+    ['too few replicas', reply('NOREPLICAS Not enough good replicas to write.')],
+    ['the connection closed under a command', new Error('Connection is closed.')],
+    ['a command timed out', new Error('Command timed out')],
   ])('%s is', (_name, error) => {
     expect(isRedisUnavailableError(error)).toBe(true);
   });
 
   it.each([
-    ['a Lua script failing', new Error('ERR Error running script: a Lua script failed')],
-    ['wrong type', new Error('WRONGTYPE Operation against a key holding the wrong kind of value')],
-    ['a word merely starting so', new Error('OOMPH is not a reply')],
+    ['a Lua script failing', reply('ERR Error running script: a Lua script failed')],
+    ['wrong type', reply('WRONGTYPE Operation against a key holding the wrong kind of value')],
+    ['a word merely starting so', reply('OOMPH is not a reply')],
+    ['the same words, not from Redis', new Error('READONLY file system')],
+    // Another client's (S3's, the event store's): not Redis's to answer for.
+    [
+      'a refused connection of another client',
+      systemError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1'),
+    ],
     ['no error', 'READONLY'],
   ])('%s is not', (_name, error) => {
     expect(isRedisUnavailableError(error)).toBe(false);
+  });
+});
+
+describe('execAll: a pipeline whose every command succeeded, or an error', () => {
+  const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  const key = `snapcat-test-exec-all-${process.pid}`;
+  afterAll(async () => {
+    await redis.del(key, `${key}:h`);
+    redis.disconnect();
+  });
+
+  it('answers each result; fails with the first failed command, where exec() resolves with it among the results', async () => {
+    expect(await execAll(redis.pipeline().set(key, 'v').get(key))).toEqual(['OK', 'v']);
+    const failing = () => redis.pipeline().hset(`${key}:h`, 'f', '1').hset(key, 'f', '1').get(key);
+    const results = await failing().exec();
+    expect(results?.map(([error]) => error?.message.split(' ')[0] ?? null)).toEqual([
+      null,
+      'WRONGTYPE',
+      null,
+    ]);
+    await expect(execAll(failing())).rejects.toThrow(/^WRONGTYPE/);
   });
 });

@@ -1,7 +1,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import IORedis from 'ioredis';
-import { closeRedis, connectRedis, redisHealth } from '../src/redis';
+import { closeRedis, connectRedis, execAll, redisHealth } from '../src/redis';
 import { startRedisServer } from '../../../test/support/redis';
+import { until } from '../../../test/support/wait';
 
 /**
  * A failover behind one address (decision 0048), with real Redis servers: a TCP proxy stands for the DNS name
@@ -130,4 +131,68 @@ describe('a Redis failover behind one address (real Redis servers, a TCP proxy f
       await closeRedis(redis);
     }
   });
+  it('a connection nobody watches (a BullMQ duplicate) meeting the demoted node does not leave Redis unreachable for good: the answer lapses', async () => {
+    const redis = connectRedis(url);
+    const duplicate = redis.duplicate(); // as BullMQ makes its blocking connections: options copied, not watched
+    try {
+      expect(await redis.set('k', 'before')).toBe('OK');
+      expect(await duplicate.set('d', 'before')).toBe('OK');
+      await failOver({ move: true });
+      expect(await settleWithin(redis.set('k', 'after'), 5000)).toEqual({ value: 'OK' });
+      await until(async () => redisHealth.reachable || undefined, 5000, 'the watched connection back');
+      // The duplicate meets the demoted node after that, reconnects and writes: no watched connection is
+      // made anew to tell.
+      expect(await settleWithin(duplicate.set('d', 'after'), 5000)).toEqual({ value: 'OK' });
+      expect(await admin.second.get('d')).toBe('after');
+      expect(redisHealth.reachable).toBe(false);
+      await until(async () => redisHealth.reachable || undefined, 7000, 'the answer lapsed');
+    } finally {
+      duplicate.disconnect();
+      await closeRedis(redis);
+    }
+  }, 30_000);
+
+  it('a user who may not ask ROLE, behind an address that reaches the demoted node: unreachable throughout, said once, not flipping every second', async () => {
+    for (const node of [admin.first, admin.second]) {
+      await node.acl('SETUSER', 'snap', 'on', '>pw', '~*', '&*', '+@all', '-role');
+    }
+    const [, port] = /:(\d+)$/.exec(url)!;
+    const redis = connectRedis(`redis://snap:pw@127.0.0.1:${port}`);
+    try {
+      expect(await redis.set('k', 'before')).toBe('OK');
+      await failOver({ move: false });
+      const write = redis.set('k', 'during');
+      expect(await settleWithin(write, 4000)).toBe('pending');
+      expect(redisHealth.reachable).toBe(false);
+      expect(said.map(({ msg }) => msg)).toEqual([
+        'redis unreachable: GraphQL, the workers and webhooks wait; REST commands go on',
+      ]);
+      address.target = second.port;
+      expect(await settleWithin(write, 5000)).toEqual({ value: 'OK' });
+      await until(async () => redisHealth.reachable || undefined, 7000, 'the answer lapsed');
+      expect(said.map(({ msg }) => msg)).toEqual([
+        'redis unreachable: GraphQL, the workers and webhooks wait; REST commands go on',
+        'redis reachable again',
+      ]);
+    } finally {
+      await closeRedis(redis);
+    }
+  }, 30_000);
+  it('a pipeline sent to the demoted node: what ioredis aborts as it reconnects fails execAll, never silently (exec() alone resolves with the errors among its results)', async () => {
+    const redis = connectRedis(url);
+    try {
+      expect(await redis.set('k', 'before')).toBe('OK');
+      await failOver({ move: true });
+      const pipeline = redis.pipeline();
+      for (let i = 0; i < 5000; i += 1) pipeline.hset('h', `f${i}`, 'x'.repeat(50));
+      const outcome = await execAll(pipeline).then(
+        () => 'resolved',
+        (error: Error) => error.message,
+      );
+      const whole = (await admin.second.hlen('h')) === 5000;
+      expect({ outcome, whole }).not.toEqual({ outcome: 'resolved', whole: false });
+    } finally {
+      await closeRedis(redis);
+    }
+  }, 30_000);
 });

@@ -115,13 +115,11 @@ export async function fromReadModel<T>(
   try {
     return await read();
   } catch (error) {
-    if (available?.() === false || isRedisConnectionError(error)) {
-      throw readModelUnavailable(`Redis is unreachable (${(error as Error).message})`, meanwhile);
-    }
-    if (isRedisUnavailableError(error)) {
-      throw readModelUnavailable(`Redis cannot answer (${(error as Error).message})`, meanwhile);
-    }
-    throw error;
+    // Only Redis's own errors: a lookup's read of the event store (the newest job event) fails as the store's.
+    if (available?.() !== false && !isRedisUnavailableError(error)) throw error;
+    const message = (error as Error).message;
+    const why = available?.() === false || isRedisConnectionError(error) ? 'is unreachable' : 'cannot answer';
+    throw readModelUnavailable(`Redis ${why} (${message})`, meanwhile);
   }
 }
 
