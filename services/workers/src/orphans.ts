@@ -206,9 +206,13 @@ async function deleteOrphans(
     deletable: DeletableFilter;
   },
 ): Promise<StoredFile[]> {
+  // Only what this catalogue may delete is marked: a recording under another catalogue's root is never refused.
+  const claimable = await checks.deletable(files);
+  report.notDeleted = (report.notDeleted ?? 0) + files.length - claimable.length;
+  if (claimable.length === 0) return [];
   const fenced = await deps.fence.deleting(
     ORPHAN_SWEEP,
-    files.map((f) => normaliseLocation(f.path)),
+    claimable.map((f) => normaliseLocation(f.path)),
   );
   try {
     const current = await checks.liveNow();
@@ -223,12 +227,10 @@ async function deleteOrphans(
       return [];
     }
     const keptNow = checks.keptIn(current);
-    const orphans = files.filter((f) => {
+    const claimed = claimable.filter((f) => {
       const place = normaliseLocation(f.path);
       return !keptNow(place) && !fenced.conflicts.has(place);
     });
-    const claimed = await checks.deletable(orphans);
-    report.notDeleted = (report.notDeleted ?? 0) + orphans.length - claimed.length;
     if (claimed.length === 0) return [];
     if (!(await fenced.stillHeld())) {
       // A mark lapsed or Redis lost it: a recording may have passed unseen. The next sweep looks again.
