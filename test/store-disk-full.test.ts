@@ -7,17 +7,13 @@ import request from 'supertest';
 import { SqliteEventStore, StoreFullError, type NewEvent } from '@snapcat/event-store';
 import { problemMiddleware, problemResponder } from '../services/api/src/problem';
 
-/**
- * The embedded store on a disk that fills up: a real one, a 4 MiB tmpfs the test mounts (this machine's CI
- * runs as root; without mount rights the test fails saying so, never skips).
- */
-describe('the embedded store on a full disk', () => {
+/** A tmpfs of `sizeMb` the test mounts, with the store on it; undone after the describe. */
+function onSmallDisk(sizeMb: number): { dir: string; store: () => SqliteEventStore } {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-full-'));
   let store: SqliteEventStore;
-
   beforeAll(() => {
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir], { stdio: 'pipe' });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m`, 'tmpfs', dir], { stdio: 'pipe' });
     } catch (error) {
       throw new Error(
         `this test mounts a small tmpfs to fill it, and could not (run as root): ${String(error)}`,
@@ -30,10 +26,22 @@ describe('the embedded store on a full disk', () => {
     execFileSync('umount', [dir]);
     rmSync(dir, { recursive: true, force: true });
   });
+  return { dir, store: () => store };
+}
 
-  const event = (size = 2000): NewEvent[] => [
-    { id: crypto.randomUUID(), type: 'Filler', data: { blob: 'x'.repeat(size) }, metadata: {} },
-  ];
+const event = (size = 2000): NewEvent[] => [
+  { id: crypto.randomUUID(), type: 'Filler', data: { blob: 'x'.repeat(size) }, metadata: {} },
+];
+
+/**
+ * The embedded store on a disk that fills up: a real one, a small tmpfs the test mounts (this machine's CI
+ * runs as root; without mount rights the test fails saying so, never skips).
+ */
+describe('the embedded store on a full disk', () => {
+  const disk = onSmallDisk(4);
+  const dir = disk.dir;
+  let store: SqliteEventStore;
+  beforeAll(() => (store = disk.store()));
 
   it('an append is refused as the store being full, naming the file; nothing of its group is written; once space is freed the next one succeeds', async () => {
     writeFileSync(join(dir, 'filler'), Buffer.alloc(2_000_000));
@@ -79,5 +87,30 @@ describe('the embedded store on a full disk', () => {
     rmSync(join(dir, 'filler'));
     expect((await request(app).post('/append')).status).toBe(201);
     expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended + 1);
+  }, 60_000);
+});
+
+describe('the embedded store on a full disk, an append larger than its page cache', () => {
+  const disk = onSmallDisk(8);
+
+  it('fills the disk before its group commits: the group fails whole, each append refused as store-full, none stored (the ones after it were committed on their own)', async () => {
+    const store = disk.store();
+    writeFileSync(join(disk.dir, 'filler'), Buffer.alloc(7_400_000));
+    // One group: a small append, one of 5 MB (past the writer's 4 MiB page cache, so it spills before the
+    // commit), a small one.
+    const results = await Promise.allSettled([
+      store.append('job-a', event(), 'any'),
+      store.append('job-b', event(5_000_000), 'any'),
+      store.append('job-c', event(), 'any'),
+    ]);
+    expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).name : 'stored'))).toEqual([
+      'StoreFullError',
+      'StoreFullError',
+      'StoreFullError',
+    ]);
+    expect(await store.readAll({ maxCount: 100 })).toEqual([]);
+    rmSync(join(disk.dir, 'filler'));
+    await store.append('job-c', event(), 'any');
+    expect((await store.readAll({ maxCount: 100 })).map((e) => e.streamId)).toEqual(['job-c']);
   }, 60_000);
 });

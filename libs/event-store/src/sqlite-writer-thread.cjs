@@ -142,6 +142,9 @@ const batch = db.transaction((ops) =>
     try {
       return { ok: inSavepoint(op) };
     } catch (error) {
+      // Some errors (a full disk as a large append spills its pages, I/O) roll back the whole transaction:
+      // the batch is gone, and the operations after this one would each commit on their own. Fail it whole.
+      if (!db.inTransaction) throw error;
       return { error: wireError(error) };
     }
   }),

@@ -9,7 +9,7 @@ import {
   parseEventStoreConnection,
 } from '@snapcat/event-store';
 import type { ForeignStatePolicy } from './store-namespace';
-import { REDIS_CLUSTER_URL, REDIS_SENTINEL_URL } from './redis';
+import { REDIS_CLUSTER_URL, parseSentinelUrl } from './redis';
 import { TokenLineError, parseTokenList, type TokenEntry } from './tokens';
 
 /** A period something runs at, or waits: zero would never wait (a queue refuses it, a loop spins). */
@@ -32,7 +32,7 @@ const EnvSchema = z.object({
     .refine(
       (url) =>
         REDIS_CLUSTER_URL.test(url) ||
-        REDIS_SENTINEL_URL.test(url) ||
+        parseSentinelUrl(url) !== undefined ||
         z.url({ protocol: /^rediss?$/ }).safeParse(url).success,
       {
         error:

@@ -226,7 +226,8 @@ function configurationRefused(error: unknown): string | undefined {
   if (/^ERR DB index is out of range/.test(message)) {
     return `SNAPCAT_REDIS_URL names a database this Redis does not have (${message}); its 'databases' setting bounds the index`;
   }
-  if (/^(WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH)/.test(message)) {
+  // A sentinel's refusal comes inside ioredis's "All sentinels are unreachable... Last error: WRONGPASS ...".
+  if (/(^|Last error: )(WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH)/.test(message)) {
     return `SNAPCAT_REDIS_URL's credentials are refused by Redis (${message})`;
   }
   return undefined;
@@ -272,9 +273,10 @@ const REDIS_CANNOT_NOW = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUS
 export function isRedisUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === 'ReplyError') return REDIS_CANNOT_NOW.test(error.message);
+  // AbortError: a command ioredis aborted as the connection closed under it (a pipeline's, auto-pipelined).
   return (
-    error.name === 'MaxRetriesPerRequestError' ||
-    /^(Connection is closed|Command timed out)/.test(error.message)
+    ['MaxRetriesPerRequestError', 'AbortError'].includes(error.name) ||
+    /^(Connection is closed|Command timed out|Command aborted due to connection close)/.test(error.message)
   );
 }
 
@@ -298,7 +300,52 @@ export const REDIS_CLUSTER_URL = /^rediss?\+cluster:\/\/(?:[^@/]*@)?[^@/,:]+:\d+
  * credentials are the data nodes'; `sentinelUsername` and `sentinelPassword` (percent-encoded), the sentinels'.
  */
 export const REDIS_SENTINEL_URL =
-  /^rediss?\+sentinel:\/\/(?:[^@/]*@)?[^@/,:]+:\d+(?:,[^@/,:]+:\d+)*\/[^/?]+(?:\/\d+)?(?:\?(?:sentinel(?:Username|Password)=[^&]*&?)*)?$/;
+  /^rediss?\+sentinel:\/\/(?:([^@/]*)@)?([^@/,:]+:\d+(?:,[^@/,:]+:\d+)*)\/([^/?]+)(?:\/(\d+))?(?:\?(.*))?$/;
+
+/**
+ * A `redis+sentinel://` URL's parts, decoded; undefined when it is not one, or a part does not decode (a stray
+ * `%`), or the query holds anything but `sentinelUsername` and `sentinelPassword`. A `+` is a `+`.
+ */
+export function parseSentinelUrl(url: string) {
+  const match = REDIS_SENTINEL_URL.exec(url);
+  if (!match) return undefined;
+  const [, credentials, hosts = '', name = '', db, query] = match;
+  try {
+    const params = new Map<string, string>();
+    for (const pair of query ? query.split('&') : []) {
+      const [key = '', value = ''] = splitAt(pair, '=');
+      if (!['sentinelUsername', 'sentinelPassword'].includes(key)) return undefined;
+      params.set(key, decodeURIComponent(value));
+    }
+    const [username, password] =
+      credentials === undefined ? [] : splitAt(credentials, ':').map((part) => decodeURIComponent(part!));
+    return {
+      tls: url.startsWith('rediss'),
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+      sentinels: parseNodes(hosts),
+      name: decodeURIComponent(name),
+      ...(db ? { db: Number(db) } : {}),
+      sentinelUsername: params.get('sentinelUsername'),
+      sentinelPassword: params.get('sentinelPassword'),
+    };
+  } catch {
+    return undefined; // URIError: malformed percent-encoding
+  }
+}
+
+/** `text` split at the first `separator`: the rest may hold it too (a password with a colon). */
+function splitAt(text: string, separator: string): [string, string?] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+function parseNodes(hosts: string): { host: string; port: number }[] {
+  return hosts.split(',').map((node) => {
+    const [host, port] = node.split(':');
+    return { host: host!, port: Number(port) };
+  });
+}
 
 /**
  * A Redis connection as BullMQ workers need it (no per-request retry limit, so blocking calls survive).
@@ -374,19 +421,12 @@ export async function closeRedis(connection: Redis): Promise<void> {
  * takes writes until the sentinels demote it (ten seconds in a test) and then discards them as it resyncs.
  */
 function sentinelOptions(url: string) {
-  const [base = '', query = ''] = url.split('?');
-  const { tls, username, password, nodes } = parseClusterUrl(base.replace(/\/[^/]+(?:\/\d+)?$/, ''));
-  const [, name = '', db] = /\/([^/]+)(?:\/(\d+))?$/.exec(base) ?? [];
-  const params = new URLSearchParams(query);
-  const sentinelUsername = params.get('sentinelUsername');
-  const sentinelPassword = params.get('sentinelPassword');
+  const parsed = parseSentinelUrl(url);
+  if (!parsed) throw new Error('SNAPCAT_REDIS_URL is no redis+sentinel:// URL'); // loadConfig refused it already
+  const { tls, sentinelUsername, sentinelPassword, ...rest } = parsed;
   return {
-    sentinels: nodes,
-    name: decodeURIComponent(name),
+    ...rest,
     failoverDetector: true,
-    ...(db ? { db: Number(db) } : {}),
-    ...(username ? { username } : {}),
-    ...(password ? { password } : {}),
     ...(sentinelUsername ? { sentinelUsername } : {}),
     ...(sentinelPassword ? { sentinelPassword } : {}),
     ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
@@ -394,13 +434,11 @@ function sentinelOptions(url: string) {
 }
 
 function parseClusterUrl(url: string) {
-  const rest = url.replace(/^rediss?\+(?:cluster|sentinel):\/\//, '').replace(/\/$/, '');
+  const rest = url.replace(/^rediss?\+cluster:\/\//, '').replace(/\/$/, '');
   const at = rest.lastIndexOf('@');
-  const [username, password] = at >= 0 ? rest.slice(0, at).split(':').map(decodeURIComponent) : [];
-  const nodes = (at >= 0 ? rest.slice(at + 1) : rest).split(',').map((node) => {
-    const [host, port] = node.split(':');
-    return { host: host!, port: Number(port) };
-  });
+  const [username, password] =
+    at >= 0 ? splitAt(rest.slice(0, at), ':').map((part) => decodeURIComponent(part!)) : [];
+  const nodes = parseNodes(at >= 0 ? rest.slice(at + 1) : rest);
   return { tls: url.startsWith('rediss'), username, password, nodes };
 }
 

@@ -86,6 +86,10 @@ describe('isRedisUnavailableError: what the API answers with a 503 (decision 004
     ['too few replicas', reply('NOREPLICAS Not enough good replicas to write.')],
     ['the connection closed under a command', new Error('Connection is closed.')],
     ['a command timed out', new Error('Command timed out')],
+    [
+      'a command aborted as its connection closed (a pipeline)',
+      Object.assign(new Error('Command aborted due to connection close'), { name: 'AbortError' }),
+    ],
   ])('%s is', (_name, error) => {
     expect(isRedisUnavailableError(error)).toBe(true);
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { Queue, Worker } from 'bullmq';
-import { closeRedis, connectRedis, REDIS_SENTINEL_URL } from '../src/redis';
+import { closeRedis, connectRedis, parseSentinelUrl, REDIS_SENTINEL_URL } from '../src/redis';
 import { loadConfig } from '../src/config';
 import { startRedisServer } from '../../../test/support/redis';
 import { until } from '../../../test/support/wait';
@@ -52,6 +52,46 @@ async function startSentinel(primaryPort: number): Promise<{ port: number; stop(
     },
   };
 }
+
+describe('parseSentinelUrl', () => {
+  it('reads the sentinels, the master, the database and both credentials, decoded; a + is a +', () => {
+    expect(
+      parseSentinelUrl(
+        'rediss+sentinel://us%40er:p+w:d@s1:26379,s2:26380/my%20main/3?sentinelPassword=a+b%26c',
+      ),
+    ).toEqual({
+      tls: true,
+      username: 'us@er',
+      password: 'p+w:d',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+      name: 'my main',
+      db: 3,
+      sentinelUsername: undefined,
+      sentinelPassword: 'a+b&c',
+    });
+  });
+
+  it('a master named by digits alone is the master, not a database', () => {
+    expect(parseSentinelUrl('redis+sentinel://h1:26379/5')).toMatchObject({
+      sentinels: [{ host: 'h1', port: 26379 }],
+      name: '5',
+    });
+    expect(parseSentinelUrl('redis+sentinel://h1:26379/5')).not.toHaveProperty('db');
+  });
+
+  it.each([
+    ['no master name', 'redis+sentinel://s1:26379/'],
+    ['a stray %', 'redis+sentinel://u:50%@s1:26379/m'],
+    ['another query parameter', 'redis+sentinel://s1:26379/m?db=2'],
+    ['a sentinel without its port', 'redis+sentinel://s1/m'],
+  ])('refuses %s', (_name, url) => {
+    expect(parseSentinelUrl(url)).toBeUndefined();
+    expect(() => loadConfig({ SNAPCAT_REDIS_URL: url })).toThrow(/SNAPCAT_REDIS_URL/);
+  });
+});
 
 describe('Redis Sentinel (redis+sentinel://): real servers and a real sentinel', () => {
   let primary: Awaited<ReturnType<typeof startRedisServer>>;
