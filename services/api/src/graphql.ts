@@ -16,6 +16,7 @@ import {
   type GraphQLResolveInfo,
 } from 'graphql';
 import {
+  isAsyncIterable,
   createGraphQLError,
   createPubSub,
   createSchema,
@@ -209,6 +210,7 @@ export function createGraphql(deps: GraphqlDeps) {
       utf8Bodies(),
       pageBudgetPlugin(),
       compiledQueries(),
+      recordedMutations(),
     ],
     maskedErrors: {
       // While Redis is unreachable an error is UNAVAILABLE, except a mutation the store recorded: that one must
@@ -238,6 +240,32 @@ function utf8Bodies(): Plugin {
       throw createGraphQLError('the body is not valid UTF-8, which JSON must be', {
         extensions: { http: { status: 400 }, code: 'BAD_REQUEST', field: 'body', rule: 'utf-8' },
       });
+    },
+  };
+}
+
+/**
+ * A mutation whose events are recorded answers RECORDED for any error under it: its read back's, and its
+ * fields' (a snapshot's state handles, a job's tasks: read after, from the store or Redis). Any other code
+ * (UNAVAILABLE, an unexpected error), with data null up to the mutation, would be retried by a client, and
+ * record it twice.
+ */
+function recordedMutations(): Plugin {
+  return {
+    onExecute({ args }) {
+      return {
+        onExecuteDone({ result, setResult }) {
+          // Read when done: the mutations' resolvers write it as they run.
+          const recorded = (args.contextValue as Context | undefined)?.recorded;
+          if (!recorded?.size || isAsyncIterable(result) || !result.errors?.length) return;
+          const errors = result.errors.map((error) => {
+            const key = error.path?.[0];
+            const at = typeof key === 'string' ? recorded.get(key) : undefined;
+            return at && codeOf(error) !== 'RECORDED' ? recordedNotShown(at, error.path) : error;
+          });
+          setResult({ ...result, errors });
+        },
+      };
     },
   };
 }
@@ -500,8 +528,9 @@ function snapshotMutations(r: Resolving) {
         terminate?: { drain?: boolean };
       },
       context: Context,
+      info: GraphQLResolveInfo,
     ) => {
-      return execute(readModel, useCases.trigger, context, { jobId }, body, ({ reply }) =>
+      return execute(readModel, useCases.trigger, { context, info }, { jobId }, body, ({ reply }) =>
         readModel.snapshot(jobId, reply.snapshotId),
       );
     },
@@ -509,17 +538,24 @@ function snapshotMutations(r: Resolving) {
       _: unknown,
       { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; targetDirectory?: string },
       context: Context,
+      info: GraphQLResolveInfo,
     ) => {
-      return execute(readModel, useCases.persist, context, snapshotPathOf(jobId, snapshotId), body, () =>
-        readModel.snapshot(jobId, snapshotId),
+      return execute(
+        readModel,
+        useCases.persist,
+        { context, info },
+        snapshotPathOf(jobId, snapshotId),
+        body,
+        () => readModel.snapshot(jobId, snapshotId),
       );
     },
     importSnapshot: async (
       _: unknown,
       { jobId, ...body }: { jobId: string; externalPath: string; kind: string; formatType?: string },
       context: Context,
+      info: GraphQLResolveInfo,
     ) => {
-      return execute(readModel, useCases.importSnapshot, context, { jobId }, body, ({ reply }) =>
+      return execute(readModel, useCases.importSnapshot, { context, info }, { jobId }, body, ({ reply }) =>
         readModel.snapshot(jobId, reply.snapshotId),
       );
     },
@@ -527,17 +563,24 @@ function snapshotMutations(r: Resolving) {
       _: unknown,
       { jobId, snapshotId, ...body }: { jobId: string; snapshotId: number; reason?: string; force?: boolean },
       context: Context,
+      info: GraphQLResolveInfo,
     ) => {
-      return execute(readModel, useCases.discard, context, snapshotPathOf(jobId, snapshotId), body, () =>
-        readModel.snapshot(jobId, snapshotId),
+      return execute(
+        readModel,
+        useCases.discard,
+        { context, info },
+        snapshotPathOf(jobId, snapshotId),
+        body,
+        () => readModel.snapshot(jobId, snapshotId),
       );
     },
     restoreSnapshot: async (
       _: unknown,
       { jobId, ...body }: { jobId: string } & Record<string, unknown>,
       context: Context,
+      info: GraphQLResolveInfo,
     ) => {
-      return execute(readModel, useCases.restore, context, { jobId }, body, async () => {
+      return execute(readModel, useCases.restore, { context, info }, { jobId }, body, async () => {
         const job = await liveJob(readModel, jobId, context);
         return job && restoreOf(readModel, job);
       });
@@ -553,8 +596,9 @@ function jobMutations(r: Resolving) {
       _: unknown,
       { jobId, status }: { jobId: string; status: string },
       context: Context,
+      info: GraphQLResolveInfo,
     ) => {
-      return execute(readModel, useCases.changeStatus, context, { jobId }, { status }, () =>
+      return execute(readModel, useCases.changeStatus, { context, info }, { jobId }, { status }, () =>
         liveJob(readModel, jobId, context),
       );
     },
@@ -562,14 +606,27 @@ function jobMutations(r: Resolving) {
       _: unknown,
       { jobId, schedule }: { jobId: string; schedule: Record<string, unknown> },
       context: Context,
+      info: GraphQLResolveInfo,
     ) => {
-      return execute(readModel, useCases.setSchedule, context, { jobId }, schedule, async () => {
+      return execute(readModel, useCases.setSchedule, { context, info }, { jobId }, schedule, async () => {
         const view = await readModel.job(jobId);
         return view && scheduleView(view);
       });
     },
-    removeSavepointSchedule: async (_: unknown, { jobId }: { jobId: string }, context: Context) =>
-      execute(readModel, useCases.removeSchedule, context, { jobId }, {}, ({ reply }) => reply.changed),
+    removeSavepointSchedule: async (
+      _: unknown,
+      { jobId }: { jobId: string },
+      context: Context,
+      info: GraphQLResolveInfo,
+    ) =>
+      execute(
+        readModel,
+        useCases.removeSchedule,
+        { context, info },
+        { jobId },
+        {},
+        ({ reply }) => reply.changed,
+      ),
   };
 }
 
@@ -904,7 +961,7 @@ function snapshotConnection(page: Page<StoredSnapshot>) {
 async function execute<R extends { position?: Position }, A>(
   readModel: ReadModel,
   run: (caller: Caller, path: unknown, body: unknown) => Promise<R>,
-  context: Context,
+  { context, info }: { context: Context; info: GraphQLResolveInfo },
   path: Record<string, unknown>,
   body: Record<string, unknown>,
   answer: (result: R) => Promise<A> | A,
@@ -919,6 +976,8 @@ async function execute<R extends { position?: Position }, A>(
       throw asGraphqlError(deletedJobProblem(error, true, false));
     throw asGraphqlError(error);
   }
+  // Recorded from here on, whatever fails after (`recordedMutations`).
+  if (result.position) (context.recorded ??= new Map()).set(info.path.key as string, result.position);
   const shown = result.position
     ? await readModel.waitFor(result.position).catch(() => false) // Redis unreachable: not shown either
     : true;
@@ -944,12 +1003,12 @@ function codeOf(error: unknown): unknown {
  * position), not as an unexpected error a client would answer by sending it again (a walkthrough's retried
  * trigger took a second savepoint).
  */
-function recordedNotShown(position: Position): GraphQLError {
+function recordedNotShown(position: Position, path?: readonly (string | number)[]): GraphQLError {
   return new GraphQLError(
     `recorded (event store position ${formatPosition(position)}), but the read model has not shown it yet ` +
       '(its projector is behind or stopped, or Redis is unreachable): do not send it again; read it later, ' +
       'or through REST, which answers from the event store',
-    { extensions: { code: 'RECORDED', position: formatPosition(position) } },
+    { ...(path ? { path } : {}), extensions: { code: 'RECORDED', position: formatPosition(position) } },
   );
 }
 
@@ -967,6 +1026,8 @@ function scheduleView(view: StoredJobSummary) {
 /** What yoga passes resolvers: the express request among it (mounted as express middleware). */
 interface Context {
   req?: ExpressRequest;
+  /** The mutations of this request whose events are recorded, by response key, with their position. */
+  recorded?: Map<string, Position>;
 }
 
 /** The namespaces of the caller's token (`*` while authentication is off). */

@@ -151,6 +151,33 @@ describe('Redis answering but refusing: 503, not 500', () => {
     }
   });
 
+  it('a GraphQL mutation recorded, one of whose fields meets Redis busy after it (the job’s tasks): RECORDED at that field, not UNAVAILABLE', async () => {
+    const readModel = new ReadModel(redis, `${prefix}-fields`);
+    const fx = apiFixture({ graphql: graphqlOver({ readModel, topic: `${prefix}-fields:events` }) });
+    const projectorRedis = new IORedis(server.url);
+    const projector = await startProjector(fx.store, projectorRedis, `${prefix}-fields`);
+    const tasks = readModel.tasks.bind(readModel);
+    readModel.tasks = (...args) => busy(() => tasks(...args));
+    try {
+      const http = request(fx.app);
+      expect((await http.put(`${BASE}/jobs/${JOB}`).send({ tasks: ['a'] })).status).toBe(201);
+      const res = await http.post('/graphql').send({
+        query: `mutation { setJobStatus(jobId: "${JOB}", status: SUSPENDED) { id tasks } }`,
+      });
+      expect(res.body.errors).toEqual([
+        expect.objectContaining({
+          path: ['setJobStatus', 'tasks'],
+          extensions: expect.objectContaining({ code: 'RECORDED' }),
+        }),
+      ]);
+      expect((await http.get(`${BASE}/jobs/${JOB}`)).body.status).toBe('SUSPENDED');
+    } finally {
+      await projector.stop();
+      projectorRedis.disconnect();
+      await fx.close();
+    }
+  });
+
   it('any route meeting such a reply outside the read model (the problem responder): 503 with Retry-After', async () => {
     const app = express();
     app.get('/write', async (_req, res, next) => {
