@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { newJobId } from './support/ids';
-import { client, startService } from './support/service';
+import { client, startOutcome, startService } from './support/service';
 import { until } from './support/wait';
 
 /**
@@ -97,6 +97,15 @@ describe('a private redis-server when nothing answers at the Redis address', () 
     expect(logged(service.logs, 'stopped')).toHaveLength(1);
     expect(await redisAnswers(url)).toBe(false);
   });
+
+  it('never logs the password of the URL it starts a Redis at (a password it does not configure: refused, exit 2)', async () => {
+    const port = await freePort();
+    const outcome = await startOutcome(startService(env(`redis://snap:s3cret-pw@127.0.0.1:${port}`)));
+    expect(outcome).toMatch(/^service exited with 2/);
+    expect(outcome).toContain(`"redis":"redis://snap:***@127.0.0.1:${port}"`);
+    expect(outcome).not.toContain('s3cret-pw');
+    await until(async () => !(await redisAnswers(`redis://127.0.0.1:${port}`)) || undefined, 5000, 'it gone');
+  }, 30_000);
 
   it('adopts the private Redis a killed start left running, and stops it with itself', async () => {
     const url = `redis://127.0.0.1:${await freePort()}`;

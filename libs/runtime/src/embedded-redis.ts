@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { redactConnection } from '@snapcat/event-store';
 import type { Config } from './config';
 import type { Logger } from './log';
 
@@ -21,6 +22,7 @@ export interface EmbeddedRedis {
 export async function startEmbeddedRedis(config: Config, log: Logger): Promise<EmbeddedRedis | undefined> {
   if (!config.embeddedRedis) return undefined;
   const url = new URL(config.redisUrl);
+  const shown = redactConnection(config.redisUrl); // never its password in a log line
   const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || 6379);
   const dataDir = embeddedRedisDir(config.eventStore);
@@ -30,7 +32,7 @@ export async function startEmbeddedRedis(config: Config, log: Logger): Promise<E
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (version.error || version.status !== 0) {
     log.warn(
-      `no Redis at ${config.redisUrl} and no redis-server on PATH: install one (apt-get install redis-server, brew install redis) or set SNAPCAT_REDIS_URL; serving REST commands only until Redis answers (no read model, workers or webhooks)`,
+      `no Redis at ${shown} and no redis-server on PATH: install one (apt-get install redis-server, brew install redis) or set SNAPCAT_REDIS_URL; serving REST commands only until Redis answers (no read model, workers or webhooks)`,
     );
     return undefined;
   }
@@ -67,7 +69,7 @@ export async function startEmbeddedRedis(config: Config, log: Logger): Promise<E
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       log.error('the private redis-server did not start: serving REST commands only', {
-        redis: config.redisUrl,
+        redis: shown,
         exitCode: child.exitCode,
         log: join(dataDir, 'redis.log'),
       });
@@ -81,7 +83,7 @@ export async function startEmbeddedRedis(config: Config, log: Logger): Promise<E
   const exitWithProcess = () => child.kill('SIGTERM');
   process.once('exit', exitWithProcess);
   log.info('started a private Redis (no Redis answered at the default address; it stops with snapcat)', {
-    redis: config.redisUrl,
+    redis: shown,
     pid: child.pid,
     dataDir,
     version: /v=(\S+)/.exec(version.stdout)?.[1],
@@ -158,19 +160,20 @@ function adoptLeftRunning(
   log: Logger,
 ): EmbeddedRedis | undefined {
   const { host, port, dataDir, ownerFile } = at;
+  const shown = redactConnection(config.redisUrl);
   const pid = leftRunning(join(dataDir, 'redis.pid'));
   if (pid === undefined) return undefined;
   const owner = liveOwner(ownerFile);
   if (owner !== undefined) {
     log.info('using the private Redis another snapcat process runs (it stops with that process)', {
-      redis: config.redisUrl,
+      redis: shown,
       pid,
       owner,
     });
     return undefined;
   }
   writeFileSync(ownerFile, String(process.pid));
-  log.info('using the private Redis a previous start left running', { redis: config.redisUrl, pid, dataDir });
+  log.info('using the private Redis a previous start left running', { redis: shown, pid, dataDir });
   return { pid, dataDir, stop: () => stopUnlessUsed(host, port, ownerFile, () => stopProcess(pid), log) };
 }
 
