@@ -294,6 +294,24 @@ export function comparePositions(a: Position, b: Position): number {
   return 0;
 }
 
+/**
+ * Polls a reader's saved position (`readPosition`: a projection's, a process manager's) every `pollMs` until it
+ * reaches `target`: true, or false once `timeoutMs` have passed (the caller says what it does then).
+ */
+export async function waitForPosition(
+  readPosition: () => Promise<Position | null>,
+  target: Position,
+  { timeoutMs, pollMs }: { timeoutMs: number; pollMs: number },
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const current = await readPosition();
+    if (current && comparePositions(current, target) >= 0) return true;
+    if (Date.now() > deadline) return false; // a look at the deadline itself counts
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
 export function matchesFilter(event: { streamId: string; type: string }, filter?: EventFilter): boolean {
   if (!filter) return true;
   if (filter.streamNamePrefixes && !filter.streamNamePrefixes.some((p) => event.streamId.startsWith(p))) {

@@ -10,7 +10,7 @@ import {
   type SnapshotView,
   type TriggerType,
 } from '@snapcat/domain';
-import { comparePositions, parsePosition, type Position } from '@snapcat/event-store';
+import { parsePosition, waitForPosition, type Position } from '@snapcat/event-store';
 import { execAll } from '@snapcat/runtime';
 import {
   INDEXED_AT_START,
@@ -197,14 +197,8 @@ export class ReadModel {
   }
 
   /** Resolves once the read model has applied the event at `position` (read your own writes). */
-  async waitFor(position: Position, timeoutMs = 5000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const current = await this.position();
-      if (current && comparePositions(current, position) >= 0) return true;
-      if (Date.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+  waitFor(position: Position, timeoutMs = 5000): Promise<boolean> {
+    return waitForPosition(() => this.position(), position, { timeoutMs, pollMs: 5 });
   }
 
   async job(jobId: string): Promise<StoredJobSummary | null> {

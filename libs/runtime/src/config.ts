@@ -9,7 +9,7 @@ import {
   parseEventStoreConnection,
 } from '@snapcat/event-store';
 import type { ForeignStatePolicy } from './store-namespace';
-import { REDIS_CLUSTER_URL, parseSentinelUrl } from './redis';
+import { parseClusterUrl, parseSentinelUrl } from './redis';
 import { TokenLineError, parseTokenList, type TokenEntry } from './tokens';
 
 /** A period something runs at, or waits: zero would never wait (a queue refuses it, a loop spins). */
@@ -31,7 +31,7 @@ const EnvSchema = z.object({
     .string()
     .refine(
       (url) =>
-        REDIS_CLUSTER_URL.test(url) ||
+        parseClusterUrl(url) !== undefined ||
         parseSentinelUrl(url) !== undefined ||
         z.url({ protocol: /^rediss?$/ }).safeParse(url).success,
       {

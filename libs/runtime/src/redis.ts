@@ -28,8 +28,7 @@ class RedisHealth {
   private everReady = false;
   private onMisconfigured: ((reason: string) => void) | undefined;
   private reportingSince = 0;
-  /** Since when a connection met a node that takes no writes (`notWritable`); 0 when none has. */
-  private notWritableSince = 0;
+  /** Set while a connection has lately met a node that takes no writes (`notWritable`): it ends the state. */
   private notWritableLapse: NodeJS.Timeout | undefined;
 
   /**
@@ -111,7 +110,6 @@ class RedisHealth {
    * watches, a BullMQ duplicate, or one whose user may not ask ROLE: no flag is left for ever).
    */
   notWritable(error: Error): void {
-    if (this.notWritableSince === 0) this.notWritableSince = Date.now();
     this.failed(NOT_WRITABLE_NODE, error);
     clearTimeout(this.notWritableLapse);
     this.notWritableLapse = setTimeout(() => this.writableAgain(), NOT_WRITABLE_LAPSE_MS).unref();
@@ -119,18 +117,18 @@ class RedisHealth {
 
   /** ioredis's reconnection delay: a second apart while the address reaches a node that takes no writes. */
   reconnectDelay(attempt: number): number {
-    return this.notWritableSince > 0 ? NOT_WRITABLE_RETRY_MS : Math.min(attempt * 50, 2000);
+    return this.notWritableLapse ? NOT_WRITABLE_RETRY_MS : Math.min(attempt * 50, 2000);
   }
 
   private writableAgain(): void {
+    if (!this.notWritableLapse) return;
     clearTimeout(this.notWritableLapse);
-    if (this.notWritableSince === 0) return;
-    this.notWritableSince = 0;
+    this.notWritableLapse = undefined;
     this.recovered(NOT_WRITABLE_NODE);
   }
 
   private async ready(connection: WatchedConnection): Promise<void> {
-    if (this.notWritableSince > 0 && connection.role) {
+    if (this.notWritableLapse && connection.role) {
       // The address may still reach the demoted node (its DNS name not moved yet): look again in a while.
       // ROLE refused (an ACL without it, a subscriber connection) tells nothing: the flag lapses on its own.
       const role = await connection.role().then(
@@ -309,26 +307,55 @@ export const REDIS_SENTINEL_URL =
 export function parseSentinelUrl(url: string) {
   const match = REDIS_SENTINEL_URL.exec(url);
   if (!match) return undefined;
-  const [, credentials, hosts = '', name = '', db, query] = match;
+  const [, userinfo, hosts = '', name = '', db, query] = match;
+  const params = new Map<string, string>();
+  for (const pair of query ? query.split('&') : []) {
+    const [key = '', value = ''] = splitAt(pair, '=');
+    const decoded = decodePart(value);
+    if (!['sentinelUsername', 'sentinelPassword'].includes(key) || decoded === undefined) return undefined;
+    params.set(key, decoded);
+  }
+  const credentials = decodeCredentials(userinfo);
+  const master = decodePart(name);
+  if (!credentials || master === undefined) return undefined;
+  return {
+    tls: url.startsWith('rediss'),
+    ...credentials,
+    sentinels: parseNodes(hosts),
+    name: master,
+    ...(db ? { db: Number(db) } : {}),
+    sentinelUsername: params.get('sentinelUsername'),
+    sentinelPassword: params.get('sentinelPassword'),
+  };
+}
+
+/**
+ * A `redis+cluster://` URL's parts, its credentials decoded; undefined when it is not one or they do not decode
+ * (a stray `%`: refused by the configuration, not a URIError at the first connection).
+ */
+export function parseClusterUrl(url: string) {
+  if (!REDIS_CLUSTER_URL.test(url)) return undefined;
+  const rest = url.replace(/^rediss?\+cluster:\/\//, '').replace(/\/$/, '');
+  const at = rest.lastIndexOf('@');
+  const credentials = decodeCredentials(at >= 0 ? rest.slice(0, at) : undefined);
+  if (!credentials) return undefined;
+  return { tls: url.startsWith('rediss'), ...credentials, nodes: parseNodes(rest.slice(at + 1)) };
+}
+
+/** A URL's `user:password`, each percent-decoded (a colon after the first is the password's); `+` is a `+`. */
+function decodeCredentials(
+  userinfo: string | undefined,
+): { username?: string; password?: string } | undefined {
+  if (userinfo === undefined) return {};
+  const [username, password] = splitAt(userinfo, ':').map((part) => decodePart(part ?? ''));
+  if (username === undefined || password === undefined) return undefined;
+  return { ...(username ? { username } : {}), ...(password ? { password } : {}) };
+}
+
+/** `part` percent-decoded; undefined when it does not decode (a stray `%`). */
+function decodePart(part: string): string | undefined {
   try {
-    const params = new Map<string, string>();
-    for (const pair of query ? query.split('&') : []) {
-      const [key = '', value = ''] = splitAt(pair, '=');
-      if (!['sentinelUsername', 'sentinelPassword'].includes(key)) return undefined;
-      params.set(key, decodeURIComponent(value));
-    }
-    const [username, password] =
-      credentials === undefined ? [] : splitAt(credentials, ':').map((part) => decodeURIComponent(part!));
-    return {
-      tls: url.startsWith('rediss'),
-      ...(username ? { username } : {}),
-      ...(password ? { password } : {}),
-      sentinels: parseNodes(hosts),
-      name: decodeURIComponent(name),
-      ...(db ? { db: Number(db) } : {}),
-      sentinelUsername: params.get('sentinelUsername'),
-      sentinelPassword: params.get('sentinelPassword'),
-    };
+    return decodeURIComponent(part);
   } catch {
     return undefined; // URIError: malformed percent-encoding
   }
@@ -379,7 +406,9 @@ export function connectRedis(
   } else if (!REDIS_CLUSTER_URL.test(url)) {
     connection = new IORedis(url, standalone);
   } else {
-    const { tls, username, password, nodes } = parseClusterUrl(url);
+    const parsed = parseClusterUrl(url);
+    if (!parsed) throw new Error('SNAPCAT_REDIS_URL is no redis+cluster:// URL'); // loadConfig refused it already
+    const { tls, username, password, nodes } = parsed;
     connection = new Cluster(nodes, {
       enableReadyCheck: true,
       enableAutoPipelining: autoPipelining,
@@ -431,15 +460,6 @@ function sentinelOptions(url: string) {
     ...(sentinelPassword ? { sentinelPassword } : {}),
     ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
   };
-}
-
-function parseClusterUrl(url: string) {
-  const rest = url.replace(/^rediss?\+cluster:\/\//, '').replace(/\/$/, '');
-  const at = rest.lastIndexOf('@');
-  const [username, password] =
-    at >= 0 ? splitAt(rest.slice(0, at), ':').map((part) => decodeURIComponent(part!)) : [];
-  const nodes = parseNodes(at >= 0 ? rest.slice(at + 1) : rest);
-  return { tls: url.startsWith('rediss'), username, password, nodes };
 }
 
 /** Every key matching `pattern`, page by page: on a cluster, from every master (a SCAN names no key). */

@@ -1,4 +1,5 @@
 import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, loadConfigOrExit } from '../src';
+import { parseClusterUrl } from '../src/redis';
 
 describe('configuration from the environment', () => {
   it('SNAPCAT_ROLE: all by default; api, workers; the older SNAPCAT_WORKERS=off still means api', () => {
@@ -72,9 +73,31 @@ describe('configuration from the environment', () => {
     ]) {
       expect(loadConfig({ SNAPCAT_REDIS_URL: url }).redisUrl).toBe(url);
     }
-    for (const url of ['http://127.0.0.1:6379', 'redis+cluster://', 'redis+cluster://host-without-port']) {
+    for (const url of [
+      'http://127.0.0.1:6379',
+      'redis+cluster://',
+      'redis+cluster://host-without-port',
+      // A stray % was a URIError at the first connection, after the configuration had taken it.
+      'redis+cluster://default:50%@redis-0.example:6379',
+    ]) {
       expect(() => loadConfig({ SNAPCAT_REDIS_URL: url })).toThrow(/SNAPCAT_REDIS_URL: must be a redis:\/\//);
     }
+  });
+
+  it('a redis+cluster:// URL’s credentials are percent-decoded, a colon after the first being the password’s', () => {
+    expect(parseClusterUrl('rediss+cluster://us%40er:p+w:d%25@h1:7000,h2:7001/')).toEqual({
+      tls: true,
+      username: 'us@er',
+      password: 'p+w:d%',
+      nodes: [
+        { host: 'h1', port: 7000 },
+        { host: 'h2', port: 7001 },
+      ],
+    });
+    expect(parseClusterUrl('redis+cluster://h1:7000')).toEqual({
+      tls: false,
+      nodes: [{ host: 'h1', port: 7000 }],
+    });
   });
 
   it('SNAPCAT_ON_FOREIGN_READ_MODEL: rebuild by default, or refuse', () => {

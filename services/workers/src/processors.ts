@@ -39,7 +39,7 @@ import {
 } from '@snapcat/application';
 import {
   StreamDeletedError,
-  comparePositions,
+  waitForPosition,
   parsePosition,
   storeIdentity,
   type EventStore,
@@ -250,13 +250,11 @@ async function liveNow(
 async function knownJobsReachTheLog(deps: ProcessorDeps): Promise<boolean> {
   const newest = await recentJobEventPosition(deps.store);
   if (!newest) return true;
-  const deadline = Date.now() + KNOWN_JOBS_CATCH_UP_MS;
-  for (;;) {
+  const knownJobsRead = async () => {
     const read = await deps.redis.get(deps.keys.knownJobsRead);
-    if (read !== null && comparePositions(parsePosition(read), newest) >= 0) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+    return read === null ? null : parsePosition(read);
+  };
+  return waitForPosition(knownJobsRead, newest, { timeoutMs: KNOWN_JOBS_CATCH_UP_MS, pollMs: 100 });
 }
 
 /** The process manager saves its position every 250 ms while events come, every second when quiet. */
