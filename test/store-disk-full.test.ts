@@ -114,3 +114,69 @@ describe('the embedded store on a full disk, an append larger than its page cach
     expect((await store.readAll({ maxCount: 100 })).map((e) => e.streamId)).toEqual(['job-c']);
   }, 60_000);
 });
+
+/**
+ * A write past a disk quota (EDQUOT) or a file-size limit (EFBIG): SQLite says SQLITE_IOERR_WRITE for both (only
+ * ENOSPC is SQLITE_FULL). Staged with a real file-size limit on this process (RLIMIT_FSIZE, set by `prlimit`;
+ * node ignores SIGXFSZ, so the write fails instead of killing it), lifted after.
+ */
+describe('the embedded store past a disk quota or a file-size limit', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'snapcat-limit-'));
+  const setFileSizeLimit = (soft: string) =>
+    execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${soft}:`], { stdio: 'pipe' });
+  afterAll(() => {
+    setFileSizeLimit('unlimited');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is refused as store-full naming SQLite’s code (no 500), all of a group or none of it is stored, and the next append succeeds once the limit is lifted', async () => {
+    const store = new SqliteEventStore(join(dir, 'events.db'));
+    try {
+      setFileSizeLimit(String(2 * 1024 * 1024));
+      let appended = 0;
+      let refusals: PromiseSettledResult<unknown>[] = [];
+      for (let round = 0; round < 1000 && refusals.length === 0; round += 1) {
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => store.append(`job-${i}`, event(), 'any')),
+        );
+        refusals = results.filter((r) => r.status === 'rejected');
+        appended += results.length - refusals.length;
+      }
+      expect(refusals.length).toBeGreaterThan(0);
+      const reason = (refusals[0] as PromiseRejectedResult).reason as StoreFullError;
+      expect(reason).toBeInstanceOf(StoreFullError);
+      expect(reason.sqliteCode).toBe('SQLITE_IOERR_WRITE');
+      expect(reason.message).toContain(join(dir, 'events.db'));
+      expect(reason.message).toMatch(
+        /refused a write \(SQLITE_IOERR_WRITE: a disk quota or a file-size limit/,
+      );
+      expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended);
+
+      const app = express();
+      app.post('/append', async (_req, res, next) => {
+        try {
+          await store.append('job-api', event(300_000), 'any');
+          res.status(201).json({ appended: true });
+        } catch (error) {
+          next(error);
+        }
+      });
+      const logged: string[] = [];
+      app.use(problemMiddleware(problemResponder((msg) => logged.push(msg))));
+      const refused = await request(app).post('/append');
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('30');
+      expect(refused.body).toMatchObject({ type: 'urn:snapcat:problem:store-full', status: 503 });
+      expect(logged).toEqual([
+        "the event store's disk refuses writes (SQLITE_IOERR_WRITE): appends are refused",
+      ]);
+
+      setFileSizeLimit('unlimited');
+      expect((await request(app).post('/append')).status).toBe(201);
+      expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended + 1);
+    } finally {
+      setFileSizeLimit('unlimited');
+      await store.close();
+    }
+  }, 60_000);
+});

@@ -187,22 +187,32 @@ export class StoreUnavailableError extends Error {
 }
 
 /**
- * The embedded store's disk is full (SQLITE_FULL): the append wrote nothing (a group commit fails whole), and
- * the same one succeeds once space is freed, without a restart. Reads go on.
+ * The embedded store's disk refuses to grow its files: full (SQLITE_FULL), or a write past a disk quota or a
+ * file-size limit (EDQUOT, EFBIG: SQLite says SQLITE_IOERR_WRITE, as for a failing disk's EIO; or
+ * SQLITE_IOERR_SHMSIZE for its `-shm` file). The append wrote nothing (a group commit fails whole), and the
+ * same one succeeds once space is freed or the limit raised, without a restart. Reads go on.
  */
 export class StoreFullError extends StoreUnavailableError {
   constructor(
     readonly file: string,
+    readonly sqliteCode: StoreFullCode,
     options?: { cause?: unknown },
   ) {
     super(
-      `the disk of the SQLite store ${file} is full: nothing was written; free space there (or grow the ` +
-        'volume), then retry',
+      (sqliteCode === 'SQLITE_FULL'
+        ? `the disk of the SQLite store ${file} is full: nothing was written; free space there (or grow the volume)`
+        : `the disk of the SQLite store ${file} refused a write (${sqliteCode}: a disk quota or a file-size ` +
+          'limit reached, or the disk failing): nothing was written; free space there or raise the limit (or ' +
+          "check the disk's health)") + ', then retry',
       options,
     );
     this.name = 'StoreFullError';
   }
 }
+
+/** SQLite's codes for a write the disk refused (StoreFullError). */
+export const STORE_FULL_CODES = ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_SHMSIZE'] as const;
+export type StoreFullCode = (typeof STORE_FULL_CODES)[number];
 
 /** What snapcat asked of the store when it was refused: reading or writing a stream, or reading `$all`. */
 export type StoreAccess = { operation: 'read' | 'write'; streamId: string };

@@ -9,6 +9,8 @@ import { SqliteWriter, appendOp } from './sqlite-writer';
 import {
   START,
   StoreFullError,
+  STORE_FULL_CODES,
+  type StoreFullCode,
   StoreUnavailableError,
   type AppendResult,
   type EventFilter,
@@ -221,10 +223,11 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  /** A write's error as callers should see it: a full disk named as such (a 503, not a bug's 500). */
+  /** A write's error as callers should see it: a disk refusing to grow the files named as such (a 503). */
   private writeFailure(error: unknown): unknown {
-    if ((error as { code?: unknown } | null)?.code === 'SQLITE_FULL') {
-      return new StoreFullError(this.file, { cause: error });
+    const code = (error as { code?: unknown } | null)?.code;
+    if (STORE_FULL_CODES.includes(code as StoreFullCode)) {
+      return new StoreFullError(this.file, code as StoreFullCode, { cause: error });
     }
     return this.unlessCorrupt(error);
   }

@@ -379,7 +379,11 @@ export function unavailableProblem(
     return { problem, retryAfterS: 1 };
   }
   if (error instanceof StoreFullError) {
-    say(`full ${error.file}`, 'the event store is full: appends are refused', { file: error.file });
+    const said =
+      error.sqliteCode === 'SQLITE_FULL'
+        ? 'the event store is full: appends are refused'
+        : `the event store's disk refuses writes (${error.sqliteCode}): appends are refused`;
+    say(`full ${error.file}`, said, { file: error.file });
     const problem = new Problem(503, 'store-full', 'Service unavailable', error.message);
     return { problem, retryAfterS: STORE_FULL_RETRY_AFTER_S };
   }
