@@ -72,6 +72,49 @@ describe('EventStoreDB not ready, and over MaxAppendSize, under a running servic
     expect(fx.server.calls.batchAppend).toBeGreaterThan(0);
   });
 
+  it('an append EventStoreDB wrote but never confirmed is 503 outcome-unknown (GraphQL OUTCOME_UNKNOWN), and the command sent again answers what was recorded, once', async () => {
+    const api = client(fx.service.url);
+    const job = 'feed0000beef0000feed0000beef0002';
+    expect((await api.put(`/jobs/${job}`, { tasks: ['a', 'b'] })).status).toBe(201);
+    expect((await api.post(`/jobs/${job}/snapshots`, { kind: 'CHECKPOINT' })).status).toBe(202);
+    const graphql = async (query: string) => {
+      const res = await fetch(`${fx.service.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query }),
+      });
+      return (await res.json()) as {
+        data?: unknown;
+        errors?: { message: string; extensions: { code: string } }[];
+      };
+    };
+    const trigger = `mutation { triggerSnapshot(jobId: "${job}", kind: SAVEPOINT, triggerId: "sp-1") { id } }`;
+
+    fx.server.refuse('timeout-after-commit'); // every attempt written, none confirmed
+    try {
+      const ack = await api.post(`/jobs/${job}/snapshots/1/acks`, { taskId: 'a' });
+      expect(ack.status).toBe(503);
+      expect(ack.body).toMatchObject({ type: 'urn:snapcat:problem:outcome-unknown', status: 503 });
+      expect(ack.body.detail).toMatch(/did not confirm the append \(3 attempts.*it may be recorded/);
+      const triggered = await graphql(trigger);
+      expect(triggered.errors?.[0]?.extensions.code).toBe('OUTCOME_UNKNOWN');
+    } finally {
+      fx.server.refuse(undefined);
+    }
+
+    // Sent again: decided on what the store holds, each recorded once.
+    const again = await api.post(`/jobs/${job}/snapshots/1/acks`, { taskId: 'a' });
+    expect(again.status).toBe(200);
+    expect(await graphql(trigger)).toEqual({ data: { triggerSnapshot: { id: 2 } } });
+    const events = (await api.get(`/jobs/${job}/events?limit=100`)).body.events as {
+      type: string;
+      data: { taskId?: string };
+    }[];
+    expect(events.filter((e) => e.type === 'TaskAcknowledged').map((e) => e.data.taskId)).toEqual(['a']);
+    expect(events.filter((e) => e.type === 'SnapshotTriggered')).toHaveLength(2);
+    expect(fx.service.child.exitCode).toBeNull();
+  });
+
   it('a registration whose event exceeds MaxAppendSize (1 MiB) is a 413 naming body.tasks, refused before the store, and writes nothing', async () => {
     const api = client(fx.service.url);
     const job = 'feed0000beef0000feed0000beef0001';

@@ -84,11 +84,14 @@ const SERVER_VERSION = '24.10.0';
  * How the server refuses a write or read, as a real node does (KurrentDB `RpcExceptions.TryHandleNotHandled`
  * and `Streams.BatchAppend.cs`): `not-ready` (starting, or between elections), `too-busy` (queues full),
  * `not-leader` (a follower asked to write, naming the leader; here the leader is this server itself, so the
- * client's reconnection comes back), `timeout` (a commit or prepare timeout). `unknown` is no refusal but
+ * client's reconnection comes back), `timeout` (a commit or prepare timeout, nothing written),
+ * `timeout-after-commit` (the same answer for a write that was committed all the same, as a commit timeout
+ * may be: KurrentDB's `CommitTimeout` says only that the acknowledgements came late). `unknown` is no refusal but
  * the answer to a write result the server does not expect, which a client must not take for a busy node.
  * Reads are refused only for not-ready and too-busy.
  */
-export type Refusal = 'not-ready' | 'too-busy' | 'not-leader' | 'timeout' | 'unknown';
+export type Refusal =
+  'not-ready' | 'too-busy' | 'not-leader' | 'timeout' | 'timeout-after-commit' | 'unknown';
 
 type Expected = { kind: 'any' | 'no_stream' | 'stream_exists' } | { kind: 'revision'; revision: bigint };
 
@@ -627,7 +630,8 @@ export class EsdbTestServer {
       if (appendSize(proposed) > this.maxAppendSize) {
         return callback(maxAppendSizeExceeded(this.maxAppendSize));
       }
-      const refused = this.refusal && this.unaryRefusal(this.refusal);
+      const refused =
+        this.refusal === 'timeout-after-commit' ? undefined : this.refusal && this.unaryRefusal(this.refusal);
       if (refused) return callback(refused);
       this.data.appendCalls += 1;
       this.calls.append += 1;
@@ -640,6 +644,7 @@ export class EsdbTestServer {
         streamExists: C.STREAM_EXISTS,
       });
       const result = this.commit(streamName, expected, proposed);
+      if (this.refusal === 'timeout-after-commit') return callback(this.unaryRefusal('timeout'));
       const resp = new AppendResp();
       if (result.ok) {
         const ok = new AppendResp.Success();
@@ -674,6 +679,7 @@ export class EsdbTestServer {
       case 'too-busy': // RpcExceptions.ServerBusy
         return error(grpc.status.UNAVAILABLE, 'Server Is Too Busy');
       case 'timeout': // RpcExceptions.Timeout, for a CommitTimeout/PrepareTimeout/ForwardTimeout result
+      case 'timeout-after-commit':
         return error(grpc.status.ABORTED, 'Operation timed out: Commit timeout.');
       case 'not-leader': // RpcExceptions.LeaderInfo
         return error(grpc.status.NOT_FOUND, 'Leader info available', this.leaderInfo());
@@ -801,6 +807,12 @@ export class EsdbTestServer {
       this.data.appendCalls += 1;
       this.calls.batchAppend += 1;
       const result = this.commit(write.streamName, write.expected, write.proposed);
+      if (refusal === 'timeout-after-commit') {
+        answer(write.streamName, (r) =>
+          r.setError(status(grpc.status.DEADLINE_EXCEEDED, 'Timeout', timeoutDetail())),
+        );
+        return;
+      }
       answer(write.streamName, (resp) => {
         if (result.ok) {
           const ok = new BatchAppendResp.Success();

@@ -9,6 +9,7 @@ import type {
 import { connectionUser, toClientConnectionString } from './connection';
 import { newestEventPosition } from './pages';
 import {
+  AppendOutcomeUnknownError,
   AppendTooLargeError,
   START,
   STREAM_DELETED,
@@ -120,7 +121,37 @@ export class EsdbEventStore implements EventStore {
     return portError(error, access.streamId);
   }
 
+  /**
+   * Appends; sent again, the same events with the same expected revision, when the server refused for a while
+   * or did not say whether it wrote them (a commit timeout, a deadline). EventStoreDB answers a repeat of an
+   * append it wrote as written (idempotent writes, KurrentDB's IndexWriter.CheckCommit: the same ids at the
+   * expected revision), and refuses it with a wrong expected version when another's events are there, so a
+   * repeat tells the first one's outcome. When none tells it: AppendOutcomeUnknownError.
+   */
   async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    let unknownOutcome: StoreUnavailableError | undefined;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.appendOnce(streamId, events, expected);
+      } catch (error) {
+        // A refusal that a repeat would meet again (credentials, a wrong revision, a size) is answered at once.
+        if (!(error instanceof StoreUnavailableError) || error instanceof StoreAccessDeniedError) throw error;
+        if (outcomeUnknown(error.cause)) unknownOutcome ??= error;
+        const pause = APPEND_RETRY_PAUSES_MS[attempt];
+        if (pause === undefined) {
+          if (!unknownOutcome) throw error;
+          throw new AppendOutcomeUnknownError(streamId, attempt + 1, { cause: unknownOutcome });
+        }
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  }
+
+  private async appendOnce(
+    streamId: string,
+    events: NewEvent[],
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> {
     try {
       const result = await this.client.appendToStream(
         streamId,
@@ -400,6 +431,21 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
     metadata: (e.metadata ?? {}) as Record<string, unknown>,
     created: new Date(e.created),
   };
+}
+
+/**
+ * The pauses before an append is sent again (EsdbEventStore.append): two repeats, a second and a quarter in
+ * all, so that a command answers within a few commit timeouts (2 s each by default) rather than the client's.
+ */
+const APPEND_RETRY_PAUSES_MS = [250, 1000];
+
+/** A write the server may have made though it did not say so: a commit or prepare timeout, a deadline, a cancel. */
+function outcomeUnknown(error: unknown): boolean {
+  return (
+    error instanceof esdb().TimeoutError ||
+    error instanceof esdb().DeadlineExceededError ||
+    error instanceof esdb().CancelledError
+  );
 }
 
 const ALL: StoreAccess = { operation: 'read', streamId: '$all' };

@@ -210,6 +210,30 @@ export class StoreFullError extends StoreUnavailableError {
   }
 }
 
+/**
+ * The store did not say whether an append was written (a commit timeout, a deadline passed), even when it was
+ * sent again with the same event ids, which it would have answered as written: the events may be recorded,
+ * now or in a moment. A command sent again is decided on what the store then holds (an acknowledgement
+ * recorded already is answered as such, a trigger with the same triggerId names its snapshot), but a trigger
+ * without its triggerId would be a second one: read before sending it again.
+ */
+export class AppendOutcomeUnknownError extends StoreUnavailableError {
+  constructor(
+    readonly streamId: string,
+    attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `stream ${streamId}: the event store did not confirm the append (${attempts} attempts with the same ` +
+        `event ids: ${(options?.cause as Error | undefined)?.message ?? 'no answer'}): it may be ` +
+        'recorded; read the job before sending it again (a trigger sent again with the same triggerId answers ' +
+        'the snapshot it triggered)',
+      options,
+    );
+    this.name = 'AppendOutcomeUnknownError';
+  }
+}
+
 /** SQLite's codes for a write the disk refused (StoreFullError). */
 export const STORE_FULL_CODES = ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_SHMSIZE'] as const;
 export type StoreFullCode = (typeof STORE_FULL_CODES)[number];

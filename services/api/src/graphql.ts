@@ -1232,13 +1232,15 @@ function redisCannotAnswer(error: unknown): GraphQLError | undefined {
 /**
  * What REST answers with a 503 (`unavailableProblem`): the event store unreachable, full or refusing snapcat's
  * credentials, an event of the log this snapcat cannot read (a newer one wrote it): UNAVAILABLE, with the same
- * words and the problem's members (nothing was recorded; a client may retry).
+ * words and the problem's members (nothing was recorded; a client may retry). An append the store did not
+ * confirm is OUTCOME_UNKNOWN (it may be recorded: read before retrying).
  */
 function storeUnavailableError(error: unknown): GraphQLError | undefined {
   const original = error instanceof GraphQLError ? error.originalError : error;
   const problem = original === undefined ? undefined : unavailableProblem(original)?.problem;
   if (!problem) return undefined;
-  return new GraphQLError(problem.detail, { extensions: { code: 'UNAVAILABLE', ...problem.extra } });
+  const code = problem.slug === 'outcome-unknown' ? 'OUTCOME_UNKNOWN' : 'UNAVAILABLE';
+  return new GraphQLError(problem.detail, { extensions: { code, ...problem.extra } });
 }
 
 /** The pubsub of snapshot events; with a Redis event target it spans processes. */

@@ -176,6 +176,9 @@ const PROBLEMS = {
     'The event store is unreachable (or, for reads of the read model and webhooks, Redis, also while it ' +
       'fails over, loads, or is out of memory: decision 0048); try again. `store-full`: the embedded ' +
       "store's disk is full; nothing was written, and the request succeeds once space is freed (Retry-After 30). " +
+      '`outcome-unknown`: EventStoreDB did not confirm an append, even sent again with the same event ids: it ' +
+      'may be recorded; read the job before sending it again (a trigger sent again with its `triggerId` ' +
+      'answers the snapshot it triggered). ' +
       "`store-access-denied`: the event store refuses snapcat's own credentials (the detail names the " +
       'permission its user lacks); nothing was written, and the request succeeds once an operator grants it ' +
       "(Retry-After 30). `unreadable-event`: the job's log holds an event a newer snapcat wrote, which this " +

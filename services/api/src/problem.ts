@@ -7,6 +7,7 @@ import {
   AppendTooLargeError,
   StoreAccessDeniedError,
   StoreFullError,
+  AppendOutcomeUnknownError,
   StoreUnavailableError,
   StreamDeletedError,
 } from '@snapcat/event-store';
@@ -386,6 +387,11 @@ export function unavailableProblem(
     say(`full ${error.file}`, said, { file: error.file });
     const problem = new Problem(503, 'store-full', 'Service unavailable', error.message);
     return { problem, retryAfterS: STORE_FULL_RETRY_AFTER_S };
+  }
+  if (error instanceof AppendOutcomeUnknownError) {
+    say(`unknown ${error.streamId}`, 'the event store did not confirm an append', { error: error.message });
+    const problem = new Problem(503, 'outcome-unknown', 'Service unavailable', error.message);
+    return { problem, retryAfterS: 1 };
   }
   if (error instanceof StoreUnavailableError || error instanceof ConcurrencyExhaustedError) {
     const problem = new Problem(503, 'unavailable', 'Service unavailable', (error as Error).message);
