@@ -34,6 +34,39 @@ const event = (size = 2000): NewEvent[] => [
 ];
 
 /**
+ * Appends twenty at a time until some are refused: twenty share a group commit, which fails whole. How many
+ * were stored, and the refusals of the last group.
+ */
+async function appendUntilRefused(store: SqliteEventStore) {
+  let appended = 0;
+  let refusals: PromiseSettledResult<unknown>[] = [];
+  for (let round = 0; round < 1000 && refusals.length === 0; round += 1) {
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => store.append(`job-${i}`, event(), 'any')),
+    );
+    refusals = results.filter((r) => r.status === 'rejected');
+    appended += results.length - refusals.length;
+  }
+  return { appended, refusals };
+}
+
+/** An API route appending 300 KB through the API's problem responder, and what the responder logged. */
+function appendRoute(store: SqliteEventStore) {
+  const app = express();
+  app.post('/append', async (_req, res, next) => {
+    try {
+      await store.append('job-api', event(300_000), 'any');
+      res.status(201).json({ appended: true });
+    } catch (error) {
+      next(error);
+    }
+  });
+  const logged: string[] = [];
+  app.use(problemMiddleware(problemResponder((msg) => logged.push(msg))));
+  return { app, logged };
+}
+
+/**
  * The embedded store on a disk that fills up: a real one, a small tmpfs the test mounts (this machine's CI
  * runs as root; without mount rights the test fails saying so, never skips).
  */
@@ -45,16 +78,7 @@ describe('the embedded store on a full disk', () => {
 
   it('an append is refused as the store being full, naming the file; nothing of its group is written; once space is freed the next one succeeds', async () => {
     writeFileSync(join(dir, 'filler'), Buffer.alloc(2_000_000));
-    let appended = 0;
-    let refusals: PromiseSettledResult<unknown>[] = [];
-    for (let round = 0; round < 1000 && refusals.length === 0; round += 1) {
-      // Twenty at a time: they share a group commit, which fails whole.
-      const results = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, i) => store.append(`job-${i}`, event(), 'any')),
-      );
-      refusals = results.filter((r) => r.status === 'rejected');
-      appended += results.length - refusals.length;
-    }
+    const { appended, refusals } = await appendUntilRefused(store);
     expect(refusals.length).toBeGreaterThan(0);
     const reason = (refusals[0] as PromiseRejectedResult).reason as Error;
     expect(reason).toBeInstanceOf(StoreFullError);
@@ -64,17 +88,7 @@ describe('the embedded store on a full disk', () => {
 
     // Through the API's problem responder: a 503 naming the cause, retried in 30 s, not a 500. (An event of
     // 300 KB: a small one may still fit in the space a failed group left.)
-    const app = express();
-    app.post('/append', async (_req, res, next) => {
-      try {
-        await store.append('job-api', event(300_000), 'any');
-        res.status(201).json({ appended: true });
-      } catch (error) {
-        next(error);
-      }
-    });
-    const logged: string[] = [];
-    app.use(problemMiddleware(problemResponder((msg) => logged.push(msg))));
+    const { app, logged } = appendRoute(store);
     const full = await request(app).post('/append');
     expect(full.status).toBe(503);
     expect(full.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -133,15 +147,7 @@ describe('the embedded store past a disk quota or a file-size limit', () => {
     const store = new SqliteEventStore(join(dir, 'events.db'));
     try {
       setFileSizeLimit(String(2 * 1024 * 1024));
-      let appended = 0;
-      let refusals: PromiseSettledResult<unknown>[] = [];
-      for (let round = 0; round < 1000 && refusals.length === 0; round += 1) {
-        const results = await Promise.allSettled(
-          Array.from({ length: 20 }, (_, i) => store.append(`job-${i}`, event(), 'any')),
-        );
-        refusals = results.filter((r) => r.status === 'rejected');
-        appended += results.length - refusals.length;
-      }
+      const { appended, refusals } = await appendUntilRefused(store);
       expect(refusals.length).toBeGreaterThan(0);
       const reason = (refusals[0] as PromiseRejectedResult).reason as StoreFullError;
       expect(reason).toBeInstanceOf(StoreFullError);
@@ -152,17 +158,7 @@ describe('the embedded store past a disk quota or a file-size limit', () => {
       );
       expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended);
 
-      const app = express();
-      app.post('/append', async (_req, res, next) => {
-        try {
-          await store.append('job-api', event(300_000), 'any');
-          res.status(201).json({ appended: true });
-        } catch (error) {
-          next(error);
-        }
-      });
-      const logged: string[] = [];
-      app.use(problemMiddleware(problemResponder((msg) => logged.push(msg))));
+      const { app, logged } = appendRoute(store);
       const refused = await request(app).post('/append');
       expect(refused.status).toBe(503);
       expect(refused.headers['retry-after']).toBe('30');
