@@ -347,7 +347,8 @@ function decodeCredentials(
   userinfo: string | undefined,
 ): { username?: string; password?: string } | undefined {
   if (userinfo === undefined) return {};
-  const [username, password] = splitAt(userinfo, ':').map((part) => decodePart(part ?? ''));
+  const [user, secret = ''] = splitAt(userinfo, ':');
+  const [username, password] = [decodePart(user), decodePart(secret)];
   if (username === undefined || password === undefined) return undefined;
   return { ...(username ? { username } : {}), ...(password ? { password } : {}) };
 }

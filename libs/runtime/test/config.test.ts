@@ -70,6 +70,10 @@ describe('configuration from the environment', () => {
       'rediss://user:secret@redis.example:6380/2',
       'redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000',
       'rediss+cluster://default:secret@redis-0.example:6379,redis-1.example:6379/',
+      // A user without a password (an ACL user with nopass), and no credentials at all before the @.
+      'redis+cluster://default@10.0.0.1:7000',
+      'redis+cluster://@10.0.0.1:7000',
+      'redis+sentinel://default@s1:26379/mymaster',
     ]) {
       expect(loadConfig({ SNAPCAT_REDIS_URL: url }).redisUrl).toBe(url);
     }
@@ -96,6 +100,11 @@ describe('configuration from the environment', () => {
     });
     expect(parseClusterUrl('redis+cluster://h1:7000')).toEqual({
       tls: false,
+      nodes: [{ host: 'h1', port: 7000 }],
+    });
+    expect(parseClusterUrl('redis+cluster://us%3Aer@h1:7000')).toEqual({
+      tls: false,
+      username: 'us:er',
       nodes: [{ host: 'h1', port: 7000 }],
     });
   });
