@@ -136,10 +136,15 @@ describe('the embedded store on a full disk, an append larger than its page cach
  */
 describe('the embedded store past a disk quota or a file-size limit', () => {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-limit-'));
-  const setFileSizeLimit = (soft: string) =>
-    execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${soft}:`], { stdio: 'pipe' });
+  // The limit holds for every file this process writes (jest's own output too, in band): set only while the
+  // test fills the store, and put back as it was.
+  const prlimit = (...args: string[]) =>
+    execFileSync('prlimit', ['--pid', String(process.pid), '--fsize', ...args], { encoding: 'utf8' }).trim();
+  const original = prlimit('--raw', '--noheadings', '--output=SOFT');
+  const setFileSizeLimit = (soft: string) => prlimit(`--fsize=${soft}:`);
+  const liftFileSizeLimit = () => setFileSizeLimit(original);
   afterAll(() => {
-    setFileSizeLimit('unlimited');
+    liftFileSizeLimit();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -167,11 +172,11 @@ describe('the embedded store past a disk quota or a file-size limit', () => {
         "the event store's disk refuses writes (SQLITE_IOERR_WRITE): appends are refused",
       ]);
 
-      setFileSizeLimit('unlimited');
+      liftFileSizeLimit();
       expect((await request(app).post('/append')).status).toBe(201);
       expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended + 1);
     } finally {
-      setFileSizeLimit('unlimited');
+      liftFileSizeLimit();
       await store.close();
     }
   }, 60_000);

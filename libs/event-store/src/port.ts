@@ -188,8 +188,10 @@ export class StoreUnavailableError extends Error {
 
 /**
  * The embedded store's disk refuses to grow its files: full (SQLITE_FULL), or a write past a disk quota or a
- * file-size limit (EDQUOT, EFBIG: SQLite says SQLITE_IOERR_WRITE, as for a failing disk's EIO; or
- * SQLITE_IOERR_SHMSIZE for its `-shm` file). The append wrote nothing (a group commit fails whole), and the
+ * file-size limit (EDQUOT, EFBIG: SQLite says SQLITE_IOERR_WRITE, as for a failing disk's EIO). Not
+ * SQLITE_IOERR_SHMSIZE (a `-shm` that cannot grow): SQLite meets it after the commit frame is in the WAL, so
+ * the group may be durable (a second review: recovered after a restart). The append wrote nothing (a group
+ * commit fails whole), and the
  * same one succeeds once space is freed or the limit raised, without a restart. Reads go on.
  */
 export class StoreFullError extends StoreUnavailableError {
@@ -220,12 +222,12 @@ export class StoreFullError extends StoreUnavailableError {
 export class AppendOutcomeUnknownError extends StoreUnavailableError {
   constructor(
     readonly streamId: string,
-    attempts: number,
+    attempts: readonly string[],
     options?: { cause?: unknown },
   ) {
     super(
-      `stream ${streamId}: the event store did not confirm the append (${attempts} attempts with the same ` +
-        `event ids: ${(options?.cause as Error | undefined)?.message ?? 'no answer'}): it may be ` +
+      `stream ${streamId}: the event store did not confirm the append (${attempts.length} ` +
+        `attempt${attempts.length === 1 ? '' : 's'} with the same event ids: ${attempts.join('; ')}): it may be ` +
         'recorded; read the job before sending it again (a trigger sent again with the same triggerId answers ' +
         'the snapshot it triggered)',
       options,
@@ -235,7 +237,7 @@ export class AppendOutcomeUnknownError extends StoreUnavailableError {
 }
 
 /** SQLite's codes for a write the disk refused (StoreFullError). */
-export const STORE_FULL_CODES = ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_SHMSIZE'] as const;
+export const STORE_FULL_CODES = ['SQLITE_FULL', 'SQLITE_IOERR_WRITE'] as const;
 export type StoreFullCode = (typeof STORE_FULL_CODES)[number];
 
 /** What snapcat asked of the store when it was refused: reading or writing a stream, or reading `$all`. */
