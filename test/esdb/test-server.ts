@@ -86,12 +86,23 @@ const SERVER_VERSION = '24.10.0';
  * `not-leader` (a follower asked to write, naming the leader; here the leader is this server itself, so the
  * client's reconnection comes back), `timeout` (a commit or prepare timeout, nothing written),
  * `timeout-after-commit` (the same answer for a write that was committed all the same, as a commit timeout
- * may be: KurrentDB's `CommitTimeout` says only that the acknowledgements came late). `unknown` is no refusal but
+ * may be: KurrentDB's `CommitTimeout` says only that the acknowledgements came late), `silent-after-commit`
+ * (a write committed and never answered: a node that crashes, or a network cut, before its answer; a test
+ * cuts the connection). `unknown` is no refusal but
  * the answer to a write result the server does not expect, which a client must not take for a busy node.
  * Reads are refused only for not-ready and too-busy.
  */
 export type Refusal =
-  'not-ready' | 'too-busy' | 'not-leader' | 'timeout' | 'timeout-after-commit' | 'unknown';
+  | 'not-ready'
+  | 'too-busy'
+  | 'not-leader'
+  | 'timeout'
+  | 'timeout-after-commit'
+  | 'silent-after-commit'
+  | 'unknown';
+
+/** Refusals that let the write be committed first. */
+const AFTER_COMMIT = new Set<Refusal | undefined>(['timeout-after-commit', 'silent-after-commit']);
 
 type Expected = { kind: 'any' | 'no_stream' | 'stream_exists' } | { kind: 'revision'; revision: bigint };
 
@@ -345,6 +356,8 @@ export class EsdbTestServer {
   refusal: Refusal | undefined;
   /** Appends answered so far by each path, so tests can tell which one the client took. */
   readonly calls = { append: 0, batchAppend: 0 };
+  /** Appends answered with a refusal that wrote nothing (`refuse`), over either path. */
+  refusedAppends = 0;
   /**
    * What subscriptions did: events sent, checkpoints sent, and events a filtered subscription's catch-up
    * read from the log (matching or not), as `ConsideredEventsCount` counts them.
@@ -630,9 +643,13 @@ export class EsdbTestServer {
       if (appendSize(proposed) > this.maxAppendSize) {
         return callback(maxAppendSizeExceeded(this.maxAppendSize));
       }
-      const refused =
-        this.refusal === 'timeout-after-commit' ? undefined : this.refusal && this.unaryRefusal(this.refusal);
-      if (refused) return callback(refused);
+      const refused = AFTER_COMMIT.has(this.refusal)
+        ? undefined
+        : this.refusal && this.unaryRefusal(this.refusal);
+      if (refused) {
+        this.refusedAppends += 1;
+        return callback(refused);
+      }
       this.data.appendCalls += 1;
       this.calls.append += 1;
       const streamName = nameOf(options.getStreamIdentifier());
@@ -645,6 +662,7 @@ export class EsdbTestServer {
       });
       const result = this.commit(streamName, expected, proposed);
       if (this.refusal === 'timeout-after-commit') return callback(this.unaryRefusal('timeout'));
+      if (this.refusal === 'silent-after-commit') return;
       const resp = new AppendResp();
       if (result.ok) {
         const ok = new AppendResp.Success();
@@ -680,6 +698,7 @@ export class EsdbTestServer {
         return error(grpc.status.UNAVAILABLE, 'Server Is Too Busy');
       case 'timeout': // RpcExceptions.Timeout, for a CommitTimeout/PrepareTimeout/ForwardTimeout result
       case 'timeout-after-commit':
+      case 'silent-after-commit':
         return error(grpc.status.ABORTED, 'Operation timed out: Commit timeout.');
       case 'not-leader': // RpcExceptions.LeaderInfo
         return error(grpc.status.NOT_FOUND, 'Leader info available', this.leaderInfo());
@@ -779,6 +798,7 @@ export class EsdbTestServer {
       if (!req.getIsFinal()) return;
       pending.delete(key);
       const refusal = this.refusal;
+      if (refusal && !AFTER_COMMIT.has(refusal)) this.refusedAppends += 1;
       if (refusal === 'not-leader') {
         call.emit('error', {
           code: grpc.status.NOT_FOUND,
@@ -807,6 +827,7 @@ export class EsdbTestServer {
       this.data.appendCalls += 1;
       this.calls.batchAppend += 1;
       const result = this.commit(write.streamName, write.expected, write.proposed);
+      if (refusal === 'silent-after-commit') return;
       if (refusal === 'timeout-after-commit') {
         answer(write.streamName, (r) =>
           r.setError(status(grpc.status.DEADLINE_EXCEEDED, 'Timeout', timeoutDetail())),

@@ -123,24 +123,31 @@ export class EsdbEventStore implements EventStore {
 
   /**
    * Appends; sent again, the same events with the same expected revision, when the server refused for a while
-   * or did not say whether it wrote them (a commit timeout, a deadline). EventStoreDB answers a repeat of an
-   * append it wrote as written (idempotent writes, KurrentDB's IndexWriter.CheckCommit: the same ids at the
-   * expected revision), and refuses it with a wrong expected version when another's events are there, so a
-   * repeat tells the first one's outcome. When none tells it: AppendOutcomeUnknownError.
+   * or did not say whether it wrote them (a commit timeout, a deadline, a connection dropped mid-call). For an
+   * exact expected revision (or none yet), EventStoreDB answers a repeat of an append it wrote as written
+   * (idempotent writes, KurrentDB's IndexWriter.CheckCommit: the same ids in the slots after that revision),
+   * and one whose slots another writer took with a wrong expected version, so a repeat tells the first one's
+   * outcome. With `any` it would look only in a node's cache of recent ids (empty after a restart or a new
+   * leader): such an append is not repeated once its outcome is unknown. When nothing tells the outcome:
+   * AppendOutcomeUnknownError. Repeats start only within APPEND_RETRY_BUDGET_MS of the first attempt.
    */
   async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    let unknownOutcome: StoreUnavailableError | undefined;
+    const started = Date.now();
+    const attempts: string[] = [];
+    let unknownOutcome = false;
     for (let attempt = 0; ; attempt += 1) {
       try {
         return await this.appendOnce(streamId, events, expected);
       } catch (error) {
         // A refusal that a repeat would meet again (credentials, a wrong revision, a size) is answered at once.
         if (!(error instanceof StoreUnavailableError) || error instanceof StoreAccessDeniedError) throw error;
-        if (outcomeUnknown(error.cause)) unknownOutcome ??= error;
+        attempts.push(error.message);
+        unknownOutcome ||= outcomeUnknown(error.cause);
         const pause = APPEND_RETRY_PAUSES_MS[attempt];
-        if (pause === undefined) {
+        const repeatable = !unknownOutcome || typeof expected === 'bigint' || expected === 'no_stream';
+        if (pause === undefined || !repeatable || Date.now() - started + pause > APPEND_RETRY_BUDGET_MS) {
           if (!unknownOutcome) throw error;
-          throw new AppendOutcomeUnknownError(streamId, attempt + 1, { cause: unknownOutcome });
+          throw new AppendOutcomeUnknownError(streamId, attempts, { cause: error });
         }
         await new Promise((resolve) => setTimeout(resolve, pause));
       }
@@ -434,19 +441,29 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
 }
 
 /**
- * The pauses before an append is sent again (EsdbEventStore.append): two repeats, a second and a quarter in
- * all, so that a command answers within a few commit timeouts (2 s each by default) rather than the client's.
+ * The pauses before an append is sent again (EsdbEventStore.append), and the time after its first attempt
+ * within which a repeat may start: with commit timeouts (2 s by default) a command answers within about 5 s;
+ * after a client deadline (10 s) it is not repeated, so that it answers about when it did before.
  */
 const APPEND_RETRY_PAUSES_MS = [250, 1000];
+const APPEND_RETRY_BUDGET_MS = 6000;
 
-/** A write the server may have made though it did not say so: a commit or prepare timeout, a deadline, a cancel. */
+/**
+ * Whether the server may have made a write it did not confirm: a commit or prepare timeout, a deadline, a
+ * cancel, or the connection lost mid-call. Not a node that said it was not ready, too busy or not the leader,
+ * nor a call that found no connection to go out on: those wrote nothing.
+ */
 function outcomeUnknown(error: unknown): boolean {
+  if (error instanceof esdb().UnavailableError) return !WROTE_NOTHING.test(error.message);
   return (
     error instanceof esdb().TimeoutError ||
     error instanceof esdb().DeadlineExceededError ||
     error instanceof esdb().CancelledError
   );
 }
+
+/** An UnavailableError's words for a call that wrote nothing (gRPC's picker; a node's refusals). */
+const WROTE_NOTHING = /No connection established|Server Is (Not Ready|Busy|Too Busy)/;
 
 const ALL: StoreAccess = { operation: 'read', streamId: '$all' };
 const GRPC_PERMISSION_DENIED = 7;
@@ -483,7 +500,9 @@ function portError(error: unknown, streamId: string): unknown {
     // An append's server-features probe fails with the raw gRPC error, not the client's wrapped one.
     UNREACHABLE_GRPC_CODES.has((error as { code?: unknown } | null)?.code as number)
   ) {
-    return new StoreUnavailableError(`EventStoreDB unavailable: ${(error as Error).message}`, {
+    // A BatchAppend's timeout comes without a message: its class names it.
+    const words = (error as Error).message || (error as Error).constructor.name;
+    return new StoreUnavailableError(`EventStoreDB unavailable: ${words}`, {
       cause: error,
     });
   }

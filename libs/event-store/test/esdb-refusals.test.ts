@@ -8,6 +8,8 @@ import {
   type NewEvent,
 } from '../src';
 import { EsdbTestServer, type Refusal } from '../../../test/esdb/test-server';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
+import { eventually } from '../../../test/support/wait';
 
 const ev = (data: unknown = { n: 1 }): NewEvent => ({ id: randomUUID(), type: 'T', data, metadata: {} });
 
@@ -51,7 +53,7 @@ describe.each(['batchAppend', 'append'] as const)('EventStoreDB adapter refusals
     server.refuse('timeout-after-commit');
     const before = sent();
     const appended = store.append(stream, events, 'no_stream');
-    for (let i = 0; i < 200 && sent() === before; i += 1) await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => sent() > before, 5000);
     server.refuse(undefined); // the repeat, 250 ms later, meets a node that answers
     await expect(appended).resolves.toMatchObject({ nextExpectedRevision: 1n });
     expect(sent() - before).toBe(2);
@@ -77,8 +79,9 @@ describe.each(['batchAppend', 'append'] as const)('EventStoreDB adapter refusals
     const stream = `s-${randomUUID()}`;
     server.refuse('timeout');
     const mine = ev();
+    const firstRefused = server.refusedAppends + 1;
     const appended = store.append(stream, [mine], 'no_stream');
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => server.refusedAppends >= firstRefused, 5000);
     server.refuse(undefined);
     await expect(appended).resolves.toMatchObject({ nextExpectedRevision: 0n });
     expect(await ids(stream)).toEqual([mine.id]);
@@ -86,14 +89,86 @@ describe.each(['batchAppend', 'append'] as const)('EventStoreDB adapter refusals
     const other = new EsdbEventStore(server.connectionString);
     await other.append(`warm-${randomUUID()}`, [ev()], 'no_stream'); // connected: its write below is quick
     server.refuse('timeout');
+    const refusedBefore = server.refusedAppends;
     const late = store.append(stream, [ev()], 0n);
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => server.refusedAppends > refusedBefore, 5000);
     server.refuse(undefined);
     const theirs = ev();
     await other.append(stream, [theirs], 0n); // before the repeat, 250 ms after the first attempt
     await other.close();
     await expect(late).rejects.toBeInstanceOf(WrongExpectedVersionError);
     expect(await ids(stream)).toEqual([mine.id, theirs.id]);
+  });
+
+  it('an append with expected revision any is not sent again once its outcome is unknown (a repeat would look only in a cache of recent ids)', async () => {
+    const stream = `s-${randomUUID()}`;
+    const events = [ev()];
+    server.refuse('timeout-after-commit');
+    const before = sent();
+    const error = await store.append(stream, events, 'any').catch((e: unknown) => e);
+    server.refuse(undefined);
+    expect(error).toBeInstanceOf(AppendOutcomeUnknownError);
+    expect((error as Error).message).toMatch(/\(1 attempt with the same event ids: .*(timed out|Deadline)/);
+    expect(sent() - before).toBe(1);
+    expect(await ids(stream)).toEqual(events.map((e) => e.id));
+  });
+
+  describe('the connection lost after the node wrote the append (a TCP proxy cuts it)', () => {
+    let proxy: TcpProxy;
+    let viaProxy: EsdbEventStore;
+    beforeEach(async () => {
+      proxy = new TcpProxy(Number(/:(\d+)\?/.exec(server.connectionString)![1]));
+      viaProxy = new EsdbEventStore(`esdb://127.0.0.1:${await proxy.listen()}?tls=false`);
+      await viaProxy.append(`warm-${randomUUID()}`, [ev()], 'no_stream');
+    });
+    afterEach(async () => {
+      await viaProxy.close();
+      await proxy.close();
+    });
+    /** Starts an append the node writes and never answers, then cuts every connection and refuses new ones. */
+    const cutAfterCommit = async (stream: string, events: NewEvent[]) => {
+      server.refuse('silent-after-commit');
+      const before = sent();
+      const appended = viaProxy.append(stream, events, 'no_stream').catch((e: unknown) => e);
+      await eventually(() => sent() > before, 5000);
+      server.refuse(undefined);
+      proxy.refusing = true;
+      proxy.dropAll();
+      return appended;
+    };
+
+    it('the repeat, once the node is reachable again, answers it written, once', async () => {
+      const stream = `s-${randomUUID()}`;
+      const events = [ev()];
+      const appended = cutAfterCommit(stream, events);
+      setTimeout(() => (proxy.refusing = false), 100);
+      expect(await appended).toMatchObject({ nextExpectedRevision: 0n });
+      expect(await ids(stream)).toEqual(events.map((e) => e.id));
+    });
+
+    it('no repeat reaching the node: AppendOutcomeUnknownError naming each attempt, not a plain 503', async () => {
+      const stream = `s-${randomUUID()}`;
+      const events = [ev()];
+      const error = await cutAfterCommit(stream, events);
+      expect(error).toBeInstanceOf(AppendOutcomeUnknownError);
+      expect((error as Error).message).toMatch(
+        /\(3 attempts with the same event ids: .+; .+; .+\): it may be/,
+      );
+      expect(await ids(stream)).toEqual(events.map((e) => e.id));
+    });
+
+    it('a node the client knows unreachable before the append: a plain StoreUnavailableError (nothing written)', async () => {
+      proxy.refusing = true;
+      proxy.dropAll();
+      // A call on the cut connection is "Connection dropped" (sent or not, the client cannot tell); after it,
+      // the client knows there is no connection to send on.
+      await viaProxy.readStream(`s-${randomUUID()}`).catch(() => undefined);
+      const stream = `s-${randomUUID()}`;
+      const error = await viaProxy.append(stream, [ev()], 'no_stream').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error).not.toBeInstanceOf(AppendOutcomeUnknownError);
+      expect(await ids(stream)).toEqual([]);
+    });
   });
 
   it('reads while not ready are StoreUnavailableError', async () => {

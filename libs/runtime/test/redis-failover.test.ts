@@ -1,40 +1,12 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import IORedis from 'ioredis';
 import { closeRedis, connectRedis, execAll, redisHealth } from '../src/redis';
 import { startRedisServer } from '../../../test/support/redis';
 import { until } from '../../../test/support/wait';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
 
-/**
- * A failover behind one address (decision 0048), with real Redis servers: a TCP proxy stands for the DNS name
- * of a managed Redis's primary endpoint. Connections made before the failover stay on the node they reached;
- * new ones go where the proxy points now.
- */
-class Address {
-  readonly accepted: number[] = [];
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  constructor(public target: number) {
-    this.server = createServer((client) => {
-      this.accepted.push(Date.now());
-      const upstream = connect(this.target, '127.0.0.1');
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('error', () => (socket === client ? upstream : client).destroy());
-        socket.on('close', () => (socket === client ? upstream : client).destroy());
-      }
-      client.pipe(upstream).pipe(client);
-    });
-  }
-  listen(): Promise<number> {
-    return new Promise((resolve) =>
-      this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as { port: number }).port)),
-    );
-  }
-  close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
+// A failover behind one address (decision 0048), with real Redis servers: a TCP proxy stands for the DNS name
+// of a managed Redis's primary endpoint. Connections made before the failover stay on the node they reached;
+// new ones go where the proxy points now.
 
 const settleWithin = <T>(promise: Promise<T>, ms: number) =>
   Promise.race([
@@ -49,7 +21,7 @@ describe('a Redis failover behind one address (real Redis servers, a TCP proxy f
   let first: Awaited<ReturnType<typeof startRedisServer>>;
   let second: Awaited<ReturnType<typeof startRedisServer>>;
   let admin: { first: IORedis; second: IORedis };
-  let address: Address;
+  let address: TcpProxy;
   let url: string;
   const said: { msg: string; error?: string }[] = [];
 
@@ -63,7 +35,7 @@ describe('a Redis failover behind one address (real Redis servers, a TCP proxy f
     // first is the primary, second its replica; the address reaches first.
     await admin.first.replicaof('NO', 'ONE');
     await admin.second.replicaof('127.0.0.1', first.port);
-    address = new Address(first.port);
+    address = new TcpProxy(first.port);
     url = `redis://127.0.0.1:${await address.listen()}`;
     said.length = 0;
   });

@@ -55,6 +55,7 @@ import {
   recordedEventView,
 } from '@snapcat/application';
 import {
+  AppendOutcomeUnknownError,
   StreamDeletedError,
   formatPosition,
   readStreamPages,
@@ -213,10 +214,11 @@ export function createGraphql(deps: GraphqlDeps) {
       recordedMutations(),
     ],
     maskedErrors: {
-      // While Redis is unreachable an error is UNAVAILABLE, except a mutation the store recorded: that one must
-      // say so, or a client retries it (a walkthrough's console click, told "unavailable", took two savepoints).
+      // While Redis is unreachable an error is UNAVAILABLE, except a mutation the store recorded, or may have
+      // (OUTCOME_UNKNOWN): that one must say so, or a client retries it (a walkthrough's console click, told
+      // "unavailable", took two savepoints).
       maskError: (error, message, isDev) =>
-        deps.readModelAvailable?.() === false && codeOf(error) !== 'RECORDED'
+        deps.readModelAvailable?.() === false && codeOf(error) !== 'RECORDED' && !mayBeRecorded(error)
           ? redisUnreachableError()
           : (goneError(error) ??
             redisCannotAnswer(error) ??
@@ -991,6 +993,10 @@ async function execute<R extends { position?: Position }, A>(
 }
 
 /** The `extensions.code` of a GraphQL error, or of the one a resolver threw that yoga wrapped. */
+/** An error saying the store may have recorded the mutation's events (decision 0050). */
+const mayBeRecorded = (error: unknown) =>
+  (error instanceof GraphQLError ? error.originalError : error) instanceof AppendOutcomeUnknownError;
+
 function codeOf(error: unknown): unknown {
   const own = error instanceof GraphQLError ? error.extensions?.code : undefined;
   const original = error instanceof GraphQLError ? error.originalError : undefined;

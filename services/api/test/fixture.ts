@@ -133,11 +133,13 @@ export function apiFixture(
       /** SNAPCAT_NAMESPACE_ROOTS, made from the fixture's temporary directory (the storage root). */
       namespaceRoots: (dir: string) => NonNullable<AppDeps['namespaceRoots']>;
       graphql: (core: GraphqlCore) => AppDeps['graphql'];
+      /** The event store (closed with the fixture); an SQLite store in the fixture's directory by default. */
+      store: EventStore;
     }
   > = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-api-'));
-  const store: EventStore = new SqliteEventStore(join(dir, 'events.db'));
+  const store: EventStore = options.store ?? new SqliteEventStore(join(dir, 'events.db'));
   const bus = new CommandBus(store);
   const defaults = { checkpointDir: join(dir, 'chk'), savepointDir: join(dir, 'sp') };
   const storage = options.storage ?? new LocalSnapshotStorage([dir]);
