@@ -2,14 +2,17 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /**
  * A TCP proxy on a port of its own, standing for an address between a client and a real server: a DNS name
- * moved to another node (`target`), or a network that drops every connection at once (`dropAll`) and refuses
- * new ones for a while (`refusing`).
+ * moved to another node (`target`), a network that drops every connection at once (`dropAll`) and refuses
+ * new ones for a while (`refusing`), or one that drops every packet (`blackhole`: connections stay open,
+ * nothing goes through).
  */
 export class TcpProxy {
   /** When each connection was accepted (ms since the epoch). */
   readonly accepted: number[] = [];
   /** While set, a new connection is closed as soon as it is accepted. */
   refusing = false;
+  /** While set, nothing is forwarded either way (and new connections are accepted). */
+  blackhole = false;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   constructor(public target: number) {
@@ -25,7 +28,10 @@ export class TcpProxy {
           (socket === client ? upstream : client).destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      const forward = (from: Socket, to: Socket) =>
+        from.on('data', (chunk: Buffer) => void (this.blackhole || to.write(chunk)));
+      forward(client, upstream);
+      forward(upstream, client);
     });
   }
   listen(): Promise<number> {

@@ -7,6 +7,7 @@ import type {
   ResolvedEvent,
 } from '@eventstore/db-client';
 import { connectionUser, toClientConnectionString } from './connection';
+import { NoAnswerError, answeredWithin, itemsWithin } from './esdb-no-answer';
 import { newestEventPosition } from './pages';
 import {
   AppendOutcomeUnknownError,
@@ -96,6 +97,8 @@ export class EsdbEventStore implements EventStore {
   constructor(
     connectionString: string,
     readonly maxAppendBytes = 1_048_576,
+    /** How long a call may go without a word from the node before it fails (NoAnswerError). */
+    private readonly noAnswerMs = NO_ANSWER_MS,
   ) {
     this.client = esdb().EventStoreDBClient.connectionString(toClientConnectionString(connectionString));
     this.user = connectionUser(connectionString);
@@ -160,7 +163,7 @@ export class EsdbEventStore implements EventStore {
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     try {
-      const result = await this.client.appendToStream(
+      const append = this.client.appendToStream(
         streamId,
         events.map((e) =>
           esdb().jsonEvent({
@@ -172,6 +175,7 @@ export class EsdbEventStore implements EventStore {
         ),
         { expectedRevision: expected },
       );
+      const result = await answeredWithin(append, this.noAnswerMs);
       if (!result.position) throw new Error('EventStoreDB answered an append without a position');
       return { nextExpectedRevision: result.nextExpectedRevision, position: result.position };
     } catch (error) {
@@ -199,7 +203,9 @@ export class EsdbEventStore implements EventStore {
         fromRevision: options.fromRevision ?? (backwards ? 'end' : 'start'),
         maxCount: options.maxCount ?? Number.MAX_SAFE_INTEGER,
       });
-      for await (const resolved of read) out.push(toRecorded(resolved));
+      for await (const resolved of itemsWithin(read, this.noAnswerMs, () => read.cancel())) {
+        out.push(toRecorded(resolved));
+      }
       return out;
     } catch (error) {
       if (error instanceof esdb().StreamNotFoundError) return [];
@@ -214,9 +220,10 @@ export class EsdbEventStore implements EventStore {
   async setStreamMaxCount(streamId: string, maxCount: number): Promise<void> {
     if (this.maxCounts.get(streamId) === maxCount) return;
     try {
-      const { metadata } = await this.client.getStreamMetadata(streamId);
+      const { metadata } = await answeredWithin(this.client.getStreamMetadata(streamId), this.noAnswerMs);
       if (metadata?.maxCount !== maxCount) {
-        await this.client.setStreamMetadata(streamId, { ...metadata, maxCount });
+        const write = this.client.setStreamMetadata(streamId, { ...metadata, maxCount });
+        await answeredWithin(write, this.noAnswerMs);
       }
       this.maxCounts.set(streamId, maxCount);
     } catch (error) {
@@ -250,7 +257,7 @@ export class EsdbEventStore implements EventStore {
           maxCount: page,
         });
         let full = false;
-        for await (const resolved of read) {
+        for await (const resolved of itemsWithin(read, this.noAnswerMs, () => read.cancel())) {
           seen += 1;
           const event = toRecorded(resolved);
           last = event.position;
@@ -297,7 +304,8 @@ export class EsdbEventStore implements EventStore {
       }));
       // Emitted while the client turns the CaughtUp response into stream items: after the events before it.
       caughtUp.on('caughtUp', () => caughtUp.push(CAUGHT_UP));
-      for await (const item of subscription as AsyncIterable<ResolvedEvent | typeof CAUGHT_UP>) {
+      const items = subscription as AsyncIterable<ResolvedEvent | typeof CAUGHT_UP>;
+      for await (const item of itemsWithin(items, this.noAnswerMs, () => caughtUp.unsubscribe())) {
         if (item === CAUGHT_UP) break;
         const event = toRecorded(item);
         if (after && comparePositions(event.position, after) <= 0) continue;
@@ -446,6 +454,11 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
  * after a client deadline (10 s) it is not repeated, so that it answers about when it did before.
  */
 const APPEND_RETRY_PAUSES_MS = [250, 1000];
+/**
+ * How long a call waits for a word from the node: above the client's own deadline for an append (10 s), so
+ * that its error speaks when it has one; a streaming read fails after this long without an event.
+ */
+const NO_ANSWER_MS = 12_000;
 const APPEND_RETRY_BUDGET_MS = 6000;
 
 /**
@@ -454,6 +467,7 @@ const APPEND_RETRY_BUDGET_MS = 6000;
  * nor a call that found no connection to go out on: those wrote nothing.
  */
 function outcomeUnknown(error: unknown): boolean {
+  if (error instanceof NoAnswerError) return true;
   if (error instanceof esdb().UnavailableError) return !WROTE_NOTHING.test(error.message);
   return (
     error instanceof esdb().TimeoutError ||
@@ -491,6 +505,7 @@ const NOT_READY_OR_BUSY = /\bServer Is (Not Ready|Busy|Too Busy)\b/;
 function portError(error: unknown, streamId: string): unknown {
   if (error instanceof esdb().StreamDeletedError) return new StreamDeletedError(error.streamName ?? streamId);
   if (
+    error instanceof NoAnswerError ||
     error instanceof esdb().UnavailableError ||
     error instanceof esdb().DeadlineExceededError ||
     error instanceof esdb().CancelledError ||

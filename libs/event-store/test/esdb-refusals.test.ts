@@ -171,6 +171,42 @@ describe.each(['batchAppend', 'append'] as const)('EventStoreDB adapter refusals
     });
   });
 
+  it('a node that stops answering (a proxy drops every packet): reads and appends fail within the bound, also after the client reconnects, and serve again once it answers', async () => {
+    const proxy = new TcpProxy(Number(/:(\d+)\?/.exec(server.connectionString)![1]));
+    const silent = new EsdbEventStore(`esdb://127.0.0.1:${await proxy.listen()}?tls=false`, undefined, 1000);
+    try {
+      const stream = `s-${randomUUID()}`;
+      await silent.append(stream, [ev()], 'no_stream');
+      proxy.blackhole = true;
+      const timed = async (call: Promise<unknown>) => {
+        const started = Date.now();
+        const error = await call.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        return { error, ms: Date.now() - started };
+      };
+      for (let round = 0; round < 2; round += 1) {
+        const read = await timed(silent.readStream(stream));
+        expect(read.error).toBeInstanceOf(StoreUnavailableError);
+        expect((read.error as Error).message).toMatch(/no answer from EventStoreDB within 1000 ms/);
+        expect(read.ms).toBeLessThan(3000);
+        const append = await timed(silent.append(stream, [ev()], 0n));
+        expect(append.error).toBeInstanceOf(AppendOutcomeUnknownError);
+        expect(append.ms).toBeLessThan(8000);
+        const all = await timed(silent.readAll({ maxCount: 10 }));
+        expect(all.error).toBeInstanceOf(StoreUnavailableError);
+        expect(all.ms).toBeLessThan(3000);
+      }
+      proxy.blackhole = false;
+      proxy.dropAll();
+      await eventually(async () => (await silent.readStream(stream).catch(() => [])).length === 1, 30_000);
+    } finally {
+      await silent.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('reads while not ready are StoreUnavailableError', async () => {
     server.setNotReady(true);
     await expect(store.readStream(`s-${randomUUID()}`)).rejects.toBeInstanceOf(StoreUnavailableError);
