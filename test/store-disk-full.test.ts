@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import express from 'express';
 import request from 'supertest';
-import { SqliteEventStore, StoreFullError, type NewEvent } from '@snapcat/event-store';
-import { problemMiddleware, problemResponder } from '../services/api/src/problem';
+import { SqliteEventStore, StoreFullError } from '@snapcat/event-store';
+import { appendRoute, appendUntilRefused, event, type FileSizeLimitRun } from './support/full-disk';
 
 /** A tmpfs of `sizeMb` the test mounts, with the store on it; undone after the describe. */
 function onSmallDisk(sizeMb: number): { dir: string; store: () => SqliteEventStore } {
@@ -27,43 +26,6 @@ function onSmallDisk(sizeMb: number): { dir: string; store: () => SqliteEventSto
     rmSync(dir, { recursive: true, force: true });
   });
   return { dir, store: () => store };
-}
-
-const event = (size = 2000): NewEvent[] => [
-  { id: crypto.randomUUID(), type: 'Filler', data: { blob: 'x'.repeat(size) }, metadata: {} },
-];
-
-/**
- * Appends twenty at a time until some are refused: twenty share a group commit, which fails whole. How many
- * were stored, and the refusals of the last group.
- */
-async function appendUntilRefused(store: SqliteEventStore) {
-  let appended = 0;
-  let refusals: PromiseSettledResult<unknown>[] = [];
-  for (let round = 0; round < 1000 && refusals.length === 0; round += 1) {
-    const results = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => store.append(`job-${i}`, event(), 'any')),
-    );
-    refusals = results.filter((r) => r.status === 'rejected');
-    appended += results.length - refusals.length;
-  }
-  return { appended, refusals };
-}
-
-/** An API route appending 300 KB through the API's problem responder, and what the responder logged. */
-function appendRoute(store: SqliteEventStore) {
-  const app = express();
-  app.post('/append', async (_req, res, next) => {
-    try {
-      await store.append('job-api', event(300_000), 'any');
-      res.status(201).json({ appended: true });
-    } catch (error) {
-      next(error);
-    }
-  });
-  const logged: string[] = [];
-  app.use(problemMiddleware(problemResponder((msg) => logged.push(msg))));
-  return { app, logged };
 }
 
 /**
@@ -131,53 +93,35 @@ describe('the embedded store on a full disk, an append larger than its page cach
 
 /**
  * A write past a disk quota (EDQUOT) or a file-size limit (EFBIG): SQLite says SQLITE_IOERR_WRITE for both (only
- * ENOSPC is SQLITE_FULL). Staged with a real file-size limit on this process (RLIMIT_FSIZE, set by `prlimit`;
- * node ignores SIGXFSZ, so the write fails instead of killing it), lifted after.
+ * ENOSPC is SQLITE_FULL). Staged with a real file-size limit (RLIMIT_FSIZE, set by `prlimit`) on a child
+ * process of its own: in this one it would hold for jest's own files too, and signal-exit, loaded by an
+ * earlier test of the same worker, turns the SIGXFSZ node ignores into the worker's death (a CI run).
  */
 describe('the embedded store past a disk quota or a file-size limit', () => {
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-limit-'));
-  // The limit holds for every file this process writes (jest's own output too, in band): set only while the
-  // test fills the store, and put back as it was.
-  const prlimit = (...args: string[]) =>
-    execFileSync('prlimit', ['--pid', String(process.pid), '--fsize', ...args], { encoding: 'utf8' }).trim();
-  const original = prlimit('--raw', '--noheadings', '--output=SOFT');
-  const setFileSizeLimit = (soft: string) => prlimit(`--fsize=${soft}:`);
-  const liftFileSizeLimit = () => setFileSizeLimit(original);
-  afterAll(() => {
-    liftFileSizeLimit();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('is refused as store-full naming SQLite’s code (no 500), all of a group or none of it is stored, and the next append succeeds once the limit is lifted', async () => {
-    const store = new SqliteEventStore(join(dir, 'events.db'));
-    try {
-      setFileSizeLimit(String(2 * 1024 * 1024));
-      const { appended, refusals } = await appendUntilRefused(store);
-      expect(refusals.length).toBeGreaterThan(0);
-      const reason = (refusals[0] as PromiseRejectedResult).reason as StoreFullError;
-      expect(reason).toBeInstanceOf(StoreFullError);
-      expect(reason.sqliteCode).toBe('SQLITE_IOERR_WRITE');
-      expect(reason.message).toContain(join(dir, 'events.db'));
-      expect(reason.message).toMatch(
-        /refused a write \(SQLITE_IOERR_WRITE: a disk quota or a file-size limit/,
-      );
-      expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended);
-
-      const { app, logged } = appendRoute(store);
-      const refused = await request(app).post('/append');
-      expect(refused.status).toBe(503);
-      expect(refused.headers['retry-after']).toBe('30');
-      expect(refused.body).toMatchObject({ type: 'urn:snapcat:problem:store-full', status: 503 });
-      expect(logged).toEqual([
-        "the event store's disk refuses writes (SQLITE_IOERR_WRITE): appends are refused",
-      ]);
-
-      liftFileSizeLimit();
-      expect((await request(app).post('/append')).status).toBe(201);
-      expect(await store.readAll({ maxCount: 100_000 })).toHaveLength(appended + 1);
-    } finally {
-      liftFileSizeLimit();
-      await store.close();
-    }
+  it('is refused as store-full naming SQLite’s code (no 500), all of a group or none of it is stored, and the next append succeeds once the limit is lifted', () => {
+    const file = join(dir, 'events.db');
+    const output = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', 'test/support/file-size-limit-child.ts', file, String(2 * 1024 * 1024)],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    const run = JSON.parse(output) as FileSizeLimitRun;
+    expect(run.refusal).toMatchObject({ name: 'StoreFullError', sqliteCode: 'SQLITE_IOERR_WRITE' });
+    expect(run.refusal.message).toContain(file);
+    expect(run.refusal.message).toMatch(
+      /refused a write \(SQLITE_IOERR_WRITE: a disk quota or a file-size limit/,
+    );
+    expect(run.appended).toBeGreaterThan(0);
+    expect(run.stored).toBe(run.appended); // every append acknowledged is there, and nothing else
+    expect(run.api).toMatchObject({
+      status: 503,
+      retryAfter: '30',
+      body: { type: 'urn:snapcat:problem:store-full', status: 503 },
+      logged: ["the event store's disk refuses writes (SQLITE_IOERR_WRITE): appends are refused"],
+    });
+    expect(run.afterLift).toEqual({ status: 201, stored: run.appended + 1 });
   }, 60_000);
 });
