@@ -101,6 +101,20 @@ export type Refusal =
   | 'silent-after-commit'
   | 'unknown';
 
+/** Makes each message written on `call` go out `ms` after the one before it. */
+function paceWrites(call: grpc.ServerWritableStream<ReadReq, ReadResp>, ms: number): void {
+  const write = call.write.bind(call);
+  let queue = Promise.resolve();
+  call.write = (message: ReadResp) => {
+    queue = queue
+      .then(() => new Promise((resolve) => setTimeout(resolve, ms)))
+      .then(() => {
+        if (!call.cancelled && !call.destroyed) write(message);
+      });
+    return true;
+  };
+}
+
 /** Refusals that let the write be committed first. */
 const AFTER_COMMIT = new Set<Refusal | undefined>(['timeout-after-commit', 'silent-after-commit']);
 
@@ -358,6 +372,11 @@ export class EsdbTestServer {
   readonly calls = { append: 0, batchAppend: 0 };
   /** Appends answered with a refusal that wrote nothing (`refuse`), over either path. */
   refusedAppends = 0;
+  /**
+   * Each message of a $all subscription goes out this long after the one before: a node scanning a large log
+   * between them (a filtered catch-up sends a checkpoint every so many events scanned, and nothing else).
+   */
+  subscriptionPaceMs = 0;
   /**
    * What subscriptions did: events sent, checkpoints sent, and events a filtered subscription's catch-up
    * read from the log (matching or not), as `ConsideredEventsCount` counts them.
@@ -1108,6 +1127,7 @@ export class EsdbTestServer {
    * it matches and checkpoints (`filteredSubscription`). Positions compare by commit, then prepare.
    */
   private subscribe(call: grpc.ServerWritableStream<ReadReq, ReadResp>, options: ReadReq.Options): void {
+    if (this.subscriptionPaceMs > 0) paceWrites(call, this.subscriptionPaceMs);
     const matches = filterOf(options);
     const all = options.getAll();
     const log = this.data.log;

@@ -20,37 +20,58 @@ export function answeredWithin<T>(call: Promise<T>, ms: number): Promise<T> {
   return Promise.race([call, silence]).finally(() => clearTimeout(timer));
 }
 
+/** What tells a read's watchdog that the node spoke without an item (a filtered read's checkpoints). */
+export class Hearing {
+  heardAt = Date.now();
+  heard(): void {
+    this.heardAt = Date.now();
+  }
+}
+
 /**
- * The items of a streaming read, or NoAnswerError once none has come for `ms`: a watchdog then cancels the
- * read (`cancel`), which ends the wait. One timer a read, not one an item (a replay reads millions).
+ * The items of a streaming read, or NoAnswerError once the node has said nothing for `ms` while the read
+ * waits for its next item (the caller's own time between items does not count): a watchdog then gives up on
+ * the wait at once and cancels the read (`cancel`, not awaited: a cancel can itself wait on the connection).
+ * One timer a read, not one an item (a replay reads millions).
  */
 export async function* itemsWithin<T>(
   read: AsyncIterable<T>,
   ms: number,
   cancel: () => Promise<unknown>,
+  hearing = new Hearing(),
 ): AsyncGenerator<T> {
-  let heardAt = Date.now();
-  let silent = false;
+  const items = read[Symbol.asyncIterator]();
+  let waiting = false;
+  let giveUp: (error: NoAnswerError) => void = () => undefined;
+  const silence = new Promise<never>((_, reject) => (giveUp = reject));
+  silence.catch(() => undefined);
   const watchdog = setInterval(
     () => {
-      if (Date.now() - heardAt < ms) return;
-      silent = true;
+      if (!waiting || Date.now() - hearing.heardAt < ms) return;
       clearInterval(watchdog);
+      giveUp(new NoAnswerError(ms));
       void cancel().catch(() => undefined);
     },
     Math.max(10, Math.floor(ms / 4)),
   );
+  let finished = false; // the read ended, or the node went silent: nothing left to return
   try {
-    for await (const item of read) {
-      heardAt = Date.now();
-      yield item;
-      heardAt = Date.now(); // the time the caller took is no silence of the node's
+    for (;;) {
+      hearing.heard();
+      waiting = true;
+      const next = await Promise.race([items.next(), silence]);
+      waiting = false;
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield next.value;
     }
   } catch (error) {
-    if (silent) throw new NoAnswerError(ms);
+    if (error instanceof NoAnswerError) finished = true;
     throw error;
   } finally {
     clearInterval(watchdog);
+    if (!finished) await items.return?.(); // the caller broke off, or threw
   }
-  if (silent) throw new NoAnswerError(ms);
 }

@@ -7,7 +7,7 @@ import type {
   ResolvedEvent,
 } from '@eventstore/db-client';
 import { connectionUser, toClientConnectionString } from './connection';
-import { NoAnswerError, answeredWithin, itemsWithin } from './esdb-no-answer';
+import { Hearing, NoAnswerError, answeredWithin, itemsWithin } from './esdb-no-answer';
 import { newestEventPosition } from './pages';
 import {
   AppendOutcomeUnknownError,
@@ -291,7 +291,9 @@ export class EsdbEventStore implements EventStore {
    */
   private async readAllOnServer(filter: EventFilter, options: ReadAllOptions): Promise<RecordedEvent[]> {
     const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
-    const onServer = serverFilter(filter);
+    // The server's checkpoints say it is scanning: a log with few matching events sends little else.
+    const hearing = new Hearing();
+    const onServer = serverFilter(filter, () => hearing.heard());
     // An empty list of prefixes or types matches nothing (matchesFilter); the server would take it as all.
     if (!onServer || max <= 0) return [];
     const after = options.after && options.after.commit >= 0n ? options.after : undefined;
@@ -305,7 +307,8 @@ export class EsdbEventStore implements EventStore {
       // Emitted while the client turns the CaughtUp response into stream items: after the events before it.
       caughtUp.on('caughtUp', () => caughtUp.push(CAUGHT_UP));
       const items = subscription as AsyncIterable<ResolvedEvent | typeof CAUGHT_UP>;
-      for await (const item of itemsWithin(items, this.noAnswerMs, () => caughtUp.unsubscribe())) {
+      const cancel = () => caughtUp.unsubscribe();
+      for await (const item of itemsWithin(items, this.noAnswerMs, cancel, hearing)) {
         if (item === CAUGHT_UP) break;
         const event = toRecorded(item);
         if (after && comparePositions(event.position, after) <= 0) continue;
@@ -410,10 +413,14 @@ export class EsdbEventStore implements EventStore {
  * The part of a filter the server applies (it takes stream prefixes or event types, not both): the event
  * types when given, as they are the narrower part of snapcat's filters (reconcile's `JobRegistered` among
  * all job events), else the prefixes. Types go as prefixes (a type's own prefix matches it; matchesFilter
- * drops a longer type). Undefined for an empty list, which matches nothing.
+ * drops a longer type). Undefined for an empty list, which matches nothing. `checkpointReached`: called at
+ * each checkpoint the server sends while it scans (every 1,024 events it read; the client drops them without).
  */
-function serverFilter(filter: EventFilter): Filter | undefined {
-  const base = { checkpointInterval: CHECKPOINT_INTERVAL_MULTIPLIER };
+function serverFilter(filter: EventFilter, checkpointReached?: () => void): Filter | undefined {
+  const base = {
+    checkpointInterval: CHECKPOINT_INTERVAL_MULTIPLIER,
+    ...(checkpointReached ? { checkpointReached } : {}),
+  };
   if (filter.eventTypes) {
     return filter.eventTypes.length
       ? esdb().eventTypeFilter({ ...base, prefixes: filter.eventTypes })
@@ -450,7 +457,7 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
 
 /**
  * The pauses before an append is sent again (EsdbEventStore.append), and the time after its first attempt
- * within which a repeat may start: with commit timeouts (2 s by default) a command answers within about 5 s;
+ * within which a repeat may start: with commit timeouts (2 s by default) a command answers within about 7 s;
  * after a client deadline (10 s) it is not repeated, so that it answers about when it did before.
  */
 const APPEND_RETRY_PAUSES_MS = [250, 1000];
@@ -476,8 +483,9 @@ function outcomeUnknown(error: unknown): boolean {
   );
 }
 
-/** An UnavailableError's words for a call that wrote nothing (gRPC's picker; a node's refusals). */
-const WROTE_NOTHING = /No connection established|Server Is (Not Ready|Busy|Too Busy)/;
+/** An UnavailableError's words for a call that wrote nothing (gRPC's channel and picker; a node's refusals). */
+const WROTE_NOTHING =
+  /No connection established|Channel closed before call started|Name resolution failed|Picked subchannel .* is unhealthy|Server Is (Not Ready|Busy|Too Busy)/;
 
 const ALL: StoreAccess = { operation: 'read', streamId: '$all' };
 const GRPC_PERMISSION_DENIED = 7;

@@ -992,11 +992,11 @@ async function execute<R extends { position?: Position }, A>(
   }
 }
 
-/** The `extensions.code` of a GraphQL error, or of the one a resolver threw that yoga wrapped. */
 /** An error saying the store may have recorded the mutation's events (decision 0050). */
 const mayBeRecorded = (error: unknown) =>
   (error instanceof GraphQLError ? error.originalError : error) instanceof AppendOutcomeUnknownError;
 
+/** The `extensions.code` of a GraphQL error, or of the one a resolver threw that yoga wrapped. */
 function codeOf(error: unknown): unknown {
   const own = error instanceof GraphQLError ? error.extensions?.code : undefined;
   const original = error instanceof GraphQLError ? error.originalError : undefined;
