@@ -43,8 +43,6 @@ export async function* itemsWithin<T>(
   const items = read[Symbol.asyncIterator]();
   let waiting = false;
   let giveUp: (error: NoAnswerError) => void = () => undefined;
-  const silence = new Promise<never>((_, reject) => (giveUp = reject));
-  silence.catch(() => undefined);
   const watchdog = setInterval(
     () => {
       if (!waiting || Date.now() - hearing.heardAt < ms) return;
@@ -59,7 +57,11 @@ export async function* itemsWithin<T>(
     for (;;) {
       hearing.heard();
       waiting = true;
-      const next = await Promise.race([items.next(), silence]);
+      // A promise of its own per wait: racing one long-lived promise would keep a handler per item on it.
+      const next = await new Promise<IteratorResult<T>>((resolve, reject) => {
+        giveUp = reject;
+        items.next().then(resolve, reject);
+      });
       waiting = false;
       if (next.done) {
         finished = true;

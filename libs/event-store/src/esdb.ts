@@ -299,6 +299,7 @@ export class EsdbEventStore implements EventStore {
     const after = options.after && options.after.commit >= 0n ? options.after : undefined;
     const out: RecordedEvent[] = [];
     let subscription: AllStreamSubscription | undefined;
+    let silent = false;
     try {
       const caughtUp = (subscription = this.client.subscribeToAll({
         fromPosition: after ?? 'start',
@@ -318,10 +319,14 @@ export class EsdbEventStore implements EventStore {
       }
       return out;
     } catch (error) {
+      silent = error instanceof NoAnswerError;
       throw this.failure(error, ALL);
     } finally {
-      // Ends the call on the server, which would otherwise go on live.
-      await subscription?.unsubscribe();
+      // Ends the call on the server, which would otherwise go on live; not waited for once the node went
+      // silent: the client's unsubscribe waits for the connection first, with no deadline.
+      const ended = subscription?.unsubscribe();
+      if (silent) void ended?.catch(() => undefined);
+      else await ended;
     }
   }
 

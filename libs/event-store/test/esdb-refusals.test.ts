@@ -200,6 +200,9 @@ describe.each(['batchAppend', 'append'] as const)('EventStoreDB adapter refusals
         const all = await timed(silent.readAll({ maxCount: 10 }));
         expect(all.error).toBeInstanceOf(StoreUnavailableError);
         expect(all.ms).toBeLessThan(3000);
+        const filtered = await timed(silent.readAll({ filter: { eventTypes: ['JobRegistered'] } }));
+        expect(filtered.error).toBeInstanceOf(StoreUnavailableError);
+        expect(filtered.ms).toBeLessThan(3000);
         if (round !== 1) {
           expect((read.error as Error).message).toMatch(/no answer from EventStoreDB within 1000 ms/);
           expect((all.error as Error).message).toMatch(/no answer from EventStoreDB within 1000 ms/);
@@ -215,6 +218,29 @@ describe.each(['batchAppend', 'append'] as const)('EventStoreDB adapter refusals
       await proxy.close();
     }
   }, 60_000);
+
+  it('a node silent from the first connection: a filtered read (a catch-up subscription) fails within the bound', async () => {
+    const proxy = new TcpProxy(Number(/:(\d+)\?/.exec(server.connectionString)![1]));
+    proxy.blackhole = true;
+    const silent = new EsdbEventStore(`esdb://127.0.0.1:${await proxy.listen()}?tls=false`, undefined, 1000);
+    try {
+      const started = Date.now();
+      const read = silent.readAll({ filter: { eventTypes: ['JobRegistered'] } });
+      const outcome = await Promise.race([
+        read.then(
+          () => 'answered',
+          (error: unknown) => error,
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000)),
+      ]);
+      expect(outcome).toBeInstanceOf(StoreUnavailableError);
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      proxy.blackhole = false;
+      await proxy.close();
+      await silent.close();
+    }
+  });
 
   it('a filtered read of a log with few matching events goes on while the node sends only checkpoints (it is scanning), past the bound', async () => {
     for (let i = 0; i < 40; i += 1) {
