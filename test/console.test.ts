@@ -827,3 +827,56 @@ describe('the console while Redis goes away and comes back', () => {
     }
   }, 90_000);
 });
+
+describe('the console when a trigger’s answer is lost on the way back', () => {
+  it('a click again after the lost answer names the savepoint the first click took: one savepoint, not two', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-lost-'));
+    const prefix = testPrefix('console-lost');
+    const service = await startService({
+      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+      SNAPCAT_QUEUE_PREFIX: prefix,
+    });
+    const browser = await launchOffline();
+    try {
+      const api = client(service.url);
+      expect((await api.put(`/jobs/${JOB.id}`, { name: JOB.name, tasks: TASKS })).status).toBe(201);
+      const page = await (await browser.newContext()).newPage();
+      // The first trigger reaches the server, which records it; its answer is cut on the way back (a proxy's
+      // timeout, a dropped connection): to the page, a network error.
+      let cut = 0;
+      await page.route('**/graphql', async (route) => {
+        if (cut > 0 || !route.request().postData()?.includes('TriggerSavepoint')) return route.fallback();
+        cut += 1;
+        await route.fetch();
+        await route.abort('connectionreset');
+      });
+      await page.goto(`${service.url}/#/jobs/${JOB.id}`);
+      const trigger = page.locator('button[data-action="trigger-savepoint"]');
+      await trigger.waitFor({ timeout: 15_000 });
+      await trigger.click();
+      await page.locator('.outcome [role="alert"]').waitFor({ timeout: 15_000 });
+      const savepoints = async () =>
+        ((await api.get(`/jobs/${JOB.id}`)).body.snapshots as { kind: string; snapshotId: number }[]).filter(
+          (s) => s.kind === 'SAVEPOINT',
+        );
+      expect(await savepoints()).toHaveLength(1); // recorded, though the page was not told
+      await trigger.click();
+      const notice = page.locator('.notice[role="status"]');
+      await until(
+        async () => ((await notice.innerText()).startsWith('Savepoint') ? true : undefined),
+        15_000,
+        'the notice of the trigger',
+      );
+      const [savepoint] = await savepoints();
+      expect(await notice.innerText()).toContain(`Savepoint ${savepoint!.snapshotId} triggered`);
+      expect(await savepoints()).toHaveLength(1);
+      expect(cut).toBe(1);
+    } finally {
+      await browser.browser.close();
+      await service.stop('SIGKILL');
+      await deleteKeys(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});

@@ -254,8 +254,8 @@ export const HISTORY = `query History($jobId: ID!, $snapshotId: Int, $first: Int
 
 export const LIVE = `subscription Live($jobId: ID!) { snapshotEvents(jobId: $jobId) { type snapshotId } }`;
 
-export const TRIGGER_SAVEPOINT = `mutation TriggerSavepoint($jobId: ID!) {
-  triggerSnapshot(jobId: $jobId, kind: SAVEPOINT) { id status }
+export const TRIGGER_SAVEPOINT = `mutation TriggerSavepoint($jobId: ID!, $triggerId: String) {
+  triggerSnapshot(jobId: $jobId, kind: SAVEPOINT, triggerId: $triggerId) { id status }
 }`;
 export const PERSIST = `mutation Persist($jobId: ID!, $snapshotId: Int!) {
   persistSnapshot(jobId: $jobId, snapshotId: $snapshotId) { id status persisted }

@@ -175,8 +175,14 @@ function useSnapshots(jobId: string) {
   return { filters, setFilters, list };
 }
 
+/**
+ * A trigger carries a triggerId of its own, kept until a trigger is answered: a click after one whose answer
+ * was lost (a dropped connection, OUTCOME_UNKNOWN) sends the same id, which names the savepoint the first one
+ * took if the store recorded it, rather than taking a second.
+ */
 function TriggerSavepointButton(props: { jobId: string; actions: Actions; afterwards(): void }) {
   const { jobId, actions } = props;
+  const unanswered = useRef<string | undefined>(undefined);
   return (
     <button
       type="button"
@@ -185,10 +191,12 @@ function TriggerSavepointButton(props: { jobId: string; actions: Actions; afterw
       disabled={actions.busy}
       onClick={() =>
         void actions.run(async () => {
+          const triggerId = (unanswered.current ??= newTriggerId());
           const { triggerSnapshot } = await gql<{ triggerSnapshot: { id: number; status: string } }>(
             TRIGGER_SAVEPOINT,
-            { jobId },
+            { jobId, triggerId },
           );
+          unanswered.current = undefined;
           props.afterwards();
           return `Savepoint ${triggerSnapshot.id} triggered (${triggerSnapshot.status}).`;
         })
@@ -197,6 +205,12 @@ function TriggerSavepointButton(props: { jobId: string; actions: Actions; afterw
       Trigger savepoint
     </button>
   );
+}
+
+/** 128 random bits as hex: `crypto.randomUUID` exists only in secure contexts (a console on plain HTTP). */
+function newTriggerId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `console-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /** The job's warnings, its facts, and the cards of its restore plans and savepoint schedule. */
