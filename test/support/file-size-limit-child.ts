@@ -20,7 +20,8 @@ async function main(file: string, limitBytes: string): Promise<FileSizeLimitRun>
     const { appended, refusals } = await appendUntilRefused(store);
     const reason = (refusals[0] as PromiseRejectedResult | undefined)?.reason as StoreFullError | undefined;
     const stored = (await store.readAll({ maxCount: 100_000 })).length;
-    const { app, logged } = appendRoute(store);
+    // Larger than the limit: a checkpoint since the refusal may have reset the WAL, where a smaller one fits.
+    const { app, logged } = appendRoute(store, 2 * Number(limitBytes));
     const refused = await request(app).post('/append');
     prlimit(`--fsize=${original}:`);
     const lifted = await request(app).post('/append');

@@ -23,12 +23,12 @@ export async function appendUntilRefused(store: SqliteEventStore) {
   return { appended, refusals };
 }
 
-/** An API route appending 300 KB through the API's problem responder, and what the responder logged. */
-export function appendRoute(store: SqliteEventStore) {
+/** An API route appending `bytes` through the API's problem responder, and what the responder logged. */
+export function appendRoute(store: SqliteEventStore, bytes = 300_000) {
   const app = express();
   app.post('/append', async (_req, res, next) => {
     try {
-      await store.append('job-api', event(300_000), 'any');
+      await store.append('job-api', event(bytes), 'any');
       res.status(201).json({ appended: true });
     } catch (error) {
       next(error);
