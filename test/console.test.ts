@@ -682,56 +682,41 @@ describe('the web console in a real browser (offline), against a running snapcat
 
 describe('the console while the read model cannot show an action (its projector stopped)', () => {
   it('a trigger the store recorded says so, and asks not to send it again: no error, one savepoint', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-recorded-'));
-    const prefix = testPrefix('console-recorded');
-    const env = {
-      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-      SNAPCAT_QUEUE_PREFIX: prefix,
-    };
-    const service = await startService({ ...env, SNAPCAT_PROJECTOR: 'off' });
-    const projector = await startService(env, 'services/projector/src/main.ts');
-    const browser = await launchOffline();
-    try {
-      const api = client(service.url);
-      expect((await api.put(`/jobs/${JOB.id}`, { name: JOB.name, tasks: TASKS })).status).toBe(201);
-      const page = await (await browser.newContext()).newPage();
-      await page.goto(`${service.url}/#/jobs/${JOB.id}`);
-      const trigger = page.locator('button[data-action="trigger-savepoint"]');
-      await trigger.waitFor({ timeout: 15_000 });
-      await projector.stop('SIGKILL');
-      await trigger.click();
-      const notice = page.locator('.notice[role="status"]');
-      await until(
-        async () => ((await notice.innerText()).startsWith('Recorded.') ? true : undefined),
-        20_000,
-        'the notice that it was recorded',
-      );
-      expect(await notice.innerText()).toContain('do not send it again');
-      expect(await page.locator('.outcome [role="alert"]').count()).toBe(0);
-      const snapshots = (await api.get(`/jobs/${JOB.id}`)).body.snapshots as { kind: string }[];
-      expect(snapshots.filter((s) => s.kind === 'SAVEPOINT')).toHaveLength(1);
-    } finally {
-      await browser.browser.close();
-      await projector.stop('SIGKILL');
-      await service.stop('SIGKILL');
-      await deleteKeys(prefix);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await onOwnService(
+      'recorded',
+      async ({ service, browser, env }) => {
+        const projector = await startService(env, 'services/projector/src/main.ts');
+        try {
+          const api = client(service.url);
+          expect((await api.put(`/jobs/${JOB.id}`, { name: JOB.name, tasks: TASKS })).status).toBe(201);
+          const page = await (await browser.newContext()).newPage();
+          await page.goto(`${service.url}/#/jobs/${JOB.id}`);
+          const trigger = page.locator('button[data-action="trigger-savepoint"]');
+          await trigger.waitFor({ timeout: 15_000 });
+          await projector.stop('SIGKILL');
+          await trigger.click();
+          const notice = page.locator('.notice[role="status"]');
+          await until(
+            async () => ((await notice.innerText()).startsWith('Recorded.') ? true : undefined),
+            20_000,
+            'the notice that it was recorded',
+          );
+          expect(await notice.innerText()).toContain('do not send it again');
+          expect(await page.locator('.outcome [role="alert"]').count()).toBe(0);
+          const snapshots = (await api.get(`/jobs/${JOB.id}`)).body.snapshots as { kind: string }[];
+          expect(snapshots.filter((s) => s.kind === 'SAVEPOINT')).toHaveLength(1);
+        } finally {
+          await projector.stop('SIGKILL');
+        }
+      },
+      { SNAPCAT_PROJECTOR: 'off' },
+    );
   }, 90_000);
 });
 
 describe('the console on a slow link, with more jobs than one page of the list', () => {
   it('lists them although loading every page takes longer than the list’s 5 s refresh', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-slow-'));
-    const prefix = testPrefix('console-slow');
-    const service = await startService({
-      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-      SNAPCAT_QUEUE_PREFIX: prefix,
-    });
-    const browser = await launchOffline();
-    try {
+    await onOwnService('slow', async ({ service, browser }) => {
       // A walkthrough's 6,000 jobs at 100 ms a request, scaled down: more jobs than the API's greatest page
       // (500), each request of the list 3 s late, so that the whole list takes more than the 5 s between
       // refreshes (a refresh that aborted it started it over, and the page said "Loading" for ever).
@@ -755,12 +740,7 @@ describe('the console on a slow link, with more jobs than one page of the list',
         .waitFor({ timeout: 20_000 });
       expect(await page.locator('table[data-testid="jobs"] tbody tr[data-job-id]').count()).toBe(501);
       expect(listRequests).toBeLessThanOrEqual(4); // two pages, and a refresh or two: none started over
-    } finally {
-      await browser.browser.close();
-      await service.stop('SIGKILL');
-      await deleteKeys(prefix);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }, 90_000);
 });
 
@@ -830,15 +810,7 @@ describe('the console while Redis goes away and comes back', () => {
 
 describe('the console when a trigger’s answer is lost on the way back', () => {
   it('a click again after the lost answer names the savepoint the first click took: one savepoint, not two', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'snapcat-console-lost-'));
-    const prefix = testPrefix('console-lost');
-    const service = await startService({
-      SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
-      SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
-      SNAPCAT_QUEUE_PREFIX: prefix,
-    });
-    const browser = await launchOffline();
-    try {
+    await onOwnService('lost', async ({ service, browser }) => {
       const api = client(service.url);
       expect((await api.put(`/jobs/${JOB.id}`, { name: JOB.name, tasks: TASKS })).status).toBe(201);
       const page = await (await browser.newContext()).newPage();
@@ -872,11 +844,39 @@ describe('the console when a trigger’s answer is lost on the way back', () => 
       expect(await notice.innerText()).toContain(`Savepoint ${savepoint!.snapshotId} triggered`);
       expect(await savepoints()).toHaveLength(1);
       expect(cut).toBe(1);
-    } finally {
-      await browser.browser.close();
-      await service.stop('SIGKILL');
-      await deleteKeys(prefix);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }, 90_000);
 });
+
+/**
+ * A service of the test's own (its store and storage root in a temporary directory, a Redis key prefix of its
+ * own; `serviceEnv` added) and an offline browser, for a test that changes what the service or the link does;
+ * both stopped and everything removed after `run`. `env` is the store's settings, for another process on it.
+ */
+async function onOwnService(
+  name: string,
+  run: (own: {
+    service: RunningService;
+    browser: Awaited<ReturnType<typeof launchOffline>>;
+    env: Record<string, string>;
+  }) => Promise<void>,
+  serviceEnv: Record<string, string> = {},
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `snapcat-console-${name}-`));
+  const prefix = testPrefix(`console-${name}`);
+  const env = {
+    SNAPCAT_EVENT_STORE: `sqlite:${join(dir, 'events.db')}`,
+    SNAPCAT_STORAGE_ROOTS: join(dir, 'snapshots'),
+    SNAPCAT_QUEUE_PREFIX: prefix,
+  };
+  const service = await startService({ ...env, ...serviceEnv });
+  const browser = await launchOffline();
+  try {
+    await run({ service, browser, env });
+  } finally {
+    await browser.browser.close();
+    await service.stop('SIGKILL');
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
