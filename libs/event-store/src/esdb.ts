@@ -466,12 +466,12 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent {
  * after a client deadline (10 s) it is not repeated, so that it answers about when it did before.
  */
 const APPEND_RETRY_PAUSES_MS = [250, 1000];
+const APPEND_RETRY_BUDGET_MS = 6000;
 /**
  * How long a call waits for a word from the node: above the client's own deadline for an append (10 s), so
  * that its error speaks when it has one; a streaming read fails after this long without an event.
  */
 const NO_ANSWER_MS = 12_000;
-const APPEND_RETRY_BUDGET_MS = 6000;
 
 /**
  * Whether the server may have made a write it did not confirm: a commit or prepare timeout, a deadline, a
@@ -488,10 +488,6 @@ function outcomeUnknown(error: unknown): boolean {
   );
 }
 
-/** An UnavailableError's words for a call that wrote nothing (gRPC's channel and picker; a node's refusals). */
-const WROTE_NOTHING =
-  /No connection established|Channel closed before call started|Name resolution failed|Picked subchannel .* is unhealthy|Server Is (Not Ready|Busy|Too Busy)/;
-
 const ALL: StoreAccess = { operation: 'read', streamId: '$all' };
 const GRPC_PERMISSION_DENIED = 7;
 const GRPC_UNAUTHENTICATED = 16;
@@ -507,6 +503,12 @@ const UNREACHABLE_GRPC_CODES = new Set([1, 4, 14]);
  * or "Server Is Too Busy", which the client already turns into UnavailableError.)
  */
 const NOT_READY_OR_BUSY = /\bServer Is (Not Ready|Busy|Too Busy)\b/;
+
+/** An UnavailableError's words for a call that wrote nothing (gRPC's channel and picker; a node's refusals). */
+const WROTE_NOTHING = new RegExp(
+  'No connection established|Channel closed before call started|Name resolution failed|' +
+    `Picked subchannel .* is unhealthy|${NOT_READY_OR_BUSY.source}`,
+);
 
 /**
  * The errors after which the caller may retry later, as StoreUnavailableError (HTTP 503 with

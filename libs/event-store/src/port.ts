@@ -191,8 +191,8 @@ export class StoreUnavailableError extends Error {
  * file-size limit (EDQUOT, EFBIG: SQLite says SQLITE_IOERR_WRITE, as for a failing disk's EIO). Not
  * SQLITE_IOERR_SHMSIZE (a `-shm` that cannot grow): SQLite meets it after the commit frame is in the WAL, so
  * the group may be durable (a second review: recovered after a restart). The append wrote nothing (a group
- * commit fails whole), and the
- * same one succeeds once space is freed or the limit raised, without a restart. Reads go on.
+ * commit fails whole), and the same one succeeds once space is freed or the limit raised, without a restart.
+ * Reads go on.
  */
 export class StoreFullError extends StoreUnavailableError {
   constructor(
