@@ -192,14 +192,18 @@ export function stopOnSignalOrStoreFailure(
     stopping = true;
     const started = Date.now();
     log.info('stopping', why);
+    // Both deadlines keep the event loop alive (not unref'd): once the drain has closed the HTTP server and
+    // Redis, a step waiting on a promise that never settles (a stream whose connection is gone) would
+    // otherwise leave node an empty loop, and node ends such a process at once, with exit code 0, the store
+    // not closed and nothing said.
     setTimeout(() => {
       log.error('shutdown: SNAPCAT_SHUTDOWN_GRACE ran out before the store was closed; exiting 1', {
         graceMs,
       });
       process.exit(1);
-    }, graceMs).unref();
+    }, graceMs);
     const drainMs = Math.max(graceMs - 2000, graceMs / 2);
-    const abandoned = new Promise<boolean>((resolve) => setTimeout(() => resolve(true), drainMs).unref());
+    const abandoned = new Promise<boolean>((resolve) => setTimeout(() => resolve(true), drainMs));
     const drained = steps.drain().then(
       () => false,
       (error: unknown) => {
