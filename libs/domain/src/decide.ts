@@ -1781,34 +1781,7 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
     );
   }
   const isLatest = latestCompleted(decider.state)?.snapshotId === snapshot.snapshotId;
-  if (isLatest && decider.state.status === 'RUNNING' && !command.force) {
-    throw new CommandRejected(
-      'CONFLICT',
-      'snapshotId',
-      'latest-completed-retained',
-      `snapshot ${snapshot.snapshotId} is the latest completed snapshot of a running job; set force to discard it`,
-    );
-  }
-  // After a restore from an older snapshot, the given-up run's newest checkpoint has the highest id; what a
-  // failover restores from is the restored snapshot until a checkpoint completes (R34, R64).
-  const failover =
-    !command.force &&
-    decider.state.status === 'RUNNING' &&
-    restorePlan(decider.state, 'FAILOVER', decider.now);
-  if (failover && failover.ok && failover.snapshotId === snapshot.snapshotId) {
-    // Said as it is: the restored snapshot (no checkpoint since), or the newest checkpoint, which savepoints
-    // taken after it do not replace (a walkthrough's job, never restored, was told it had been).
-    const why =
-      decider.state.restores.latest?.snapshotId === snapshot.snapshotId
-        ? 'no checkpoint completed since it was restored'
-        : 'its newest completed checkpoint: a failover restores from no savepoint';
-    throw new CommandRejected(
-      'CONFLICT',
-      'snapshotId',
-      'failover-base',
-      `snapshot ${snapshot.snapshotId} is what a failover of the running job restores from (${why}); set force to discard it`,
-    );
-  }
+  if (!command.force) refuseWhatTheJobRestoresFrom(decider, snapshot, isLatest);
   requestDiscardOf(decider, snapshot, 'USER', command.reason);
   // R72: a checkpoint pending now may be built on the newest completed one, naming its files only when it
   // acknowledges: with that one discarded it cannot complete on them. It fails as Flink's coordinator fails a
@@ -1821,6 +1794,41 @@ function requestDiscard(decider: Decider, command: CommandOf<'RequestDiscard'>):
     }
   }
   return { snapshotStatus: 'DISCARDING', changed: true };
+}
+
+/** R41: what the job restores from, should it restart now, is discarded only with `force`. */
+function refuseWhatTheJobRestoresFrom(decider: Decider, snapshot: SnapshotState, isLatest: boolean): void {
+  // Not only while RUNNING: a RESTARTING job is about to restore from it (Flink's
+  // `CheckpointCoordinator.restoreLatestCheckpointedStateToAll`), a SUSPENDED one resumes from it, and so on
+  // for every status that is not terminal (R34, R41).
+  if (isTerminal(decider.state.status)) return;
+  if (isLatest) {
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'latest-completed-retained',
+      `snapshot ${snapshot.snapshotId} is the latest completed snapshot of a job that has not terminated ` +
+        `(${decider.state.status}); set force to discard it`,
+    );
+  }
+  // After a restore from an older snapshot, the given-up run's newest checkpoint has the highest id; what a
+  // failover restores from is the restored snapshot until a checkpoint completes (R34, R64).
+  const failover = restorePlan(decider.state, 'FAILOVER', decider.now);
+  if (failover.ok && failover.snapshotId === snapshot.snapshotId) {
+    // Said as it is: the restored snapshot (no checkpoint since), or the newest checkpoint, which savepoints
+    // taken after it do not replace (a walkthrough's job, never restored, was told it had been).
+    const why =
+      decider.state.restores.latest?.snapshotId === snapshot.snapshotId
+        ? 'no checkpoint completed since it was restored'
+        : 'its newest completed checkpoint: a failover restores from no savepoint';
+    throw new CommandRejected(
+      'CONFLICT',
+      'snapshotId',
+      'failover-base',
+      `snapshot ${snapshot.snapshotId} is what a failover of the job (${decider.state.status}) restores from ` +
+        `(${why}); set force to discard it`,
+    );
+  }
 }
 
 /**

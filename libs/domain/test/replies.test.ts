@@ -145,7 +145,7 @@ describe('rejections', () => {
       code: 'CONFLICT',
       field: 'snapshotId',
       rule: 'latest-completed-retained',
-      message: `snapshot ${id} is the latest completed snapshot of a running job; set force to discard it`,
+      message: `snapshot ${id} is the latest completed snapshot of a job that has not terminated (RUNNING); set force to discard it`,
       name: 'CommandRejected',
     });
     expect(job.run({ type: 'RequestDiscard', snapshotId: id, force: true }).reply).toEqual({
@@ -154,10 +154,10 @@ describe('rejections', () => {
     });
   });
 
-  it('R41 the latest completed snapshot of a job that is not running is discarded without force', () => {
+  it('R41 the latest completed snapshot of a job that has terminated is discarded without force', () => {
     const job = new Job().register({ retention: 'RETAIN_ON_CANCELLATION' });
     const id = job.complete();
-    job.run({ type: 'ChangeJobStatus', status: 'SUSPENDED' });
+    job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
     expect(job.run({ type: 'RequestDiscard', snapshotId: id, force: false }).reply).toEqual({
       snapshotStatus: 'DISCARDING',
       changed: true,

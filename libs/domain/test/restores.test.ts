@@ -154,6 +154,20 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     },
   );
 
+  it('R34, R64 what a failover restores from is kept while the job restarts too (RESTARTING restores from it)', () => {
+    const job = new Job().register({ numRetained: 2 });
+    const savepoint = job.complete('SAVEPOINT');
+    job.complete();
+    job.complete();
+    restore(job, savepoint, 'NO_CLAIM');
+    job.run({ type: 'ChangeJobStatus', status: 'RESTARTING' });
+    expect(job.reject({ type: 'RequestDiscard', snapshotId: savepoint, force: false })).toMatchObject({
+      code: 'CONFLICT',
+      rule: 'failover-base',
+      message: expect.stringContaining('failover of the job (RESTARTING)'),
+    });
+  });
+
   it('R34, R64 what a failover of a running job restores from is not discarded without force: the restored snapshot until a checkpoint completes, else the newest checkpoint', () => {
     const job = new Job().register({ numRetained: 2 });
     const savepoint = job.complete('SAVEPOINT');

@@ -615,6 +615,21 @@ describe('discard (two-phase)', () => {
     job.run({ type: 'RequestDiscard', snapshotId: 2, force: true });
     expect(job.snapshot(2).status).toBe('DISCARDING');
   });
+  it.each(['RESTARTING', 'SUSPENDED', 'CREATED', 'FAILING'] as const)(
+    'R41 is refused for the latest completed snapshot of a %s job too (it restores from it) unless forced',
+    (status) => {
+      const job = new Job().register({ numRetained: 3 });
+      job.complete();
+      job.run({ type: 'ChangeJobStatus', status });
+      expect(job.reject({ type: 'RequestDiscard', snapshotId: 1, force: false })).toMatchObject({
+        code: 'CONFLICT',
+        rule: 'latest-completed-retained',
+        message: expect.stringContaining(`(${status})`),
+      });
+      job.run({ type: 'RequestDiscard', snapshotId: 1, force: true });
+      expect(job.snapshot(1).status).toBe('DISCARDING');
+    },
+  );
   it('R40 requested, then DISCARDED only when the storage worker reports the files gone, with bytes reclaimed', () => {
     const job = new Job().register({ numRetained: 3 });
     job.complete();

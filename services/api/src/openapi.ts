@@ -94,8 +94,16 @@ const PROBLEMS = {
     type: 'urn:snapcat:problem:conflict',
     title: 'Conflict',
     status: 409,
-    detail: 'the latest completed snapshot of a running job is kept unless force is set',
-    errors: [{ field: 'body.force', rule: 'not-latest', message: 'the latest completed snapshot is kept' }],
+    detail:
+      'snapshot 2 is the latest completed snapshot of a job that has not terminated (RUNNING); set force to discard it',
+    errors: [
+      {
+        field: 'path.snapshotId',
+        rule: 'latest-completed-retained',
+        message:
+          'snapshot 2 is the latest completed snapshot of a job that has not terminated (RUNNING); set force to discard it',
+      },
+    ],
   }),
   410: problemResponse(
     'Gone',
@@ -653,7 +661,8 @@ function snapshotDiscardRoutes(): DescribedRoute[] {
         summary: 'Discard a snapshot',
         description:
           'Requested (202); the workers delete its files. Refused (409) unless `force`: the latest completed ' +
-          'snapshot of a running job (`latest-completed-retained`), what a failover of it restores from ' +
+          'snapshot of a job that has not terminated (`latest-completed-retained`; RESTARTING and SUSPENDED ' +
+          'jobs restore from it too), what a failover of it restores from ' +
           '(`failover-base`: its newest checkpoint, or the snapshot it restored from until a checkpoint ' +
           'completed), a snapshot another job restored from (`held-by-restore`), and a savepoint a running ' +
           'managed job restored from (`restored-by-running-job`). A discard the storage refused for good (a ' +
