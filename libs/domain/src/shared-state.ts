@@ -397,10 +397,12 @@ export function checkpointAreaOf(location: string): string | undefined {
  * either). A savepoint directory names only the first six characters of its job's id, so a job whose id
  * shares them is not told apart (its files are then treated as its own, as before).
  */
-function isOtherJobsFile(location: string, { jobId, restoredFrom, usersDirectories }: PlanningJob): boolean {
+function isOtherJobsFile(location: string, job: PlanningJob): boolean {
   const owner = jobAreaOf(location);
-  if (owner !== undefined) return owner !== jobId;
+  if (owner !== undefined) return owner !== job.jobId;
+  const { jobId, restoredFrom, earlierRestoredFrom, usersDirectories } = job;
   if (restoredFrom !== undefined && isWithin(location, restoredFrom)) return true;
+  if (earlierRestoredFrom?.some((directory) => isWithin(location, directory))) return true;
   if (usersDirectories?.some((directory) => isWithin(location, directory))) return true;
   const savepointOf = savepointJobPrefixOf(location);
   return savepointOf !== undefined && savepointOf !== jobId.slice(0, 6);
@@ -415,6 +417,8 @@ export interface PlanningJob {
    * six characters of the job id, shared with this job's).
    */
   restoredFrom?: string;
+  /** The same for the restores from other jobs' snapshots that a later restore superseded (decision 0032). */
+  earlierRestoredFrom?: readonly string[];
   /** The directories of every restore from an external path in NO_CLAIM or LEGACY: the user's, kept too. */
   usersDirectories?: readonly string[];
 }

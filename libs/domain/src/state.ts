@@ -1342,11 +1342,17 @@ export function restoredArea(restorePath: string): string {
  * job's, as in Flink.
  */
 export function planningJobOf(
-  state: Pick<JobState, 'jobId' | 'restores' | 'usersRestoreDirectories'>,
+  state: Pick<JobState, 'jobId' | 'restores' | 'usersRestoreDirectories' | 'formerRestoreOwners'>,
 ): PlanningJob {
   const restore = state.restores.latest;
   const users = state.usersRestoreDirectories;
-  const job = users.length > 0 ? { jobId: state.jobId, usersDirectories: users } : { jobId: state.jobId };
+  const job: PlanningJob =
+    users.length > 0 ? { jobId: state.jobId, usersDirectories: users } : { jobId: state.jobId };
+  // Earlier restores from other jobs' snapshots stay theirs once a later restore (a failover to the job's own
+  // checkpoint) supersedes them: that run's checkpoints may still name their files, and a savepoint's
+  // directory may share this job's six characters (a review deleted a held savepoint's files that way).
+  const earlier = state.formerRestoreOwners.flatMap((former) => former.restoredFrom ?? []);
+  if (earlier.length > 0) job.earlierRestoredFrom = earlier;
   if (!restore?.fromJobId || restore.fromJobId === state.jobId) return job;
   return { ...job, restoredFrom: restoredDirectory(restore.restorePath) };
 }

@@ -296,6 +296,37 @@ describe('holds of snapshots other jobs restored from (decision 0032)', () => {
     ).toMatchObject({ code: 'INVALID', rule: 'another-job' });
   });
 
+  it.each(['CLAIM', 'LEGACY'] as const)(
+    'R71 the files of another job’s savepoint the job was restored from (%s, fromJobId) stay that job’s after a later restore of the job’s own checkpoint, even where the directory shares the job’s six characters',
+    (claimMode) => {
+      const other = `${JOB.slice(0, 6)}${'a'.repeat(26)}`; // ids people chose: the same first six characters
+      const savepoint = `/data/sp/savepoint-${JOB.slice(0, 6)}-aaaaaaaaaaaa`;
+      const job = new Job().register({ numRetained: 1 });
+      job.run({
+        type: 'RestoreSnapshot',
+        externalPath: savepoint,
+        fromJobId: other,
+        claimMode,
+        allowNonRestoredState: false,
+      });
+      const first = completeReferencing(job, savepoint);
+      // A failover recorded as a restore of the job's own checkpoint: that run still uses the savepoint's files.
+      job.run({
+        type: 'RestoreSnapshot',
+        snapshotId: first,
+        claimMode: 'CLAIM',
+        allowNonRestoredState: false,
+      });
+      completeReferencing(job, savepoint);
+      job.complete(); // compacted: the one before is subsumed, and with it the last use of the savepoint's files
+      const planned = job.log.flatMap((event) =>
+        event.type === 'SnapshotDiscardRequested' ? event.stateHandles.map((handle) => handle.path) : [],
+      );
+      expect(planned.filter((path) => path.startsWith(`${savepoint}/`))).toEqual([]);
+      expect(job.log.filter((event) => event.type === 'SnapshotDiscardRequested')).not.toEqual([]);
+    },
+  );
+
   it('R71 a restored job that ended before any checkpoint of its own lets go', () => {
     const job = new Job().register();
     job.run({
