@@ -86,6 +86,8 @@ export interface SavepointJob {
    * since is looked for in its checkpoint history before the trigger is sent again.
    */
   triggeredAt?: number;
+  /** Since when (ms) Flink has answered the trigger 404 (job not found), attempt after attempt. */
+  notFoundSince?: number;
   /**
    * The last attempt failed because the cluster did not answer (unreachable, a timeout, a 5xx, its circuit
    * open): the cluster's status poll runs it again as soon as the cluster answers (`retryOnceAnswered`), rather
@@ -702,22 +704,35 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   let requestId = job.data.requestId;
   let triggeredAt = job.data.triggeredAt;
   if (!requestId) {
+    if (triggeredAt === undefined) {
+      // The first attempt's time, kept before it is sent: a trigger sent again (its answer lost, a crash, or
+      // Flink forgot the operation) must still find a savepoint the first one started in Flink's history (a
+      // review: kept only once answered, a lost answer and a failover took a second savepoint).
+      triggeredAt = Date.now();
+      await job.updateData({ ...job.data, triggeredAt });
+    }
     try {
-      // The first attempt's time: a trigger sent again (its answer lost, or Flink forgot the operation) must
-      // still find a savepoint the first one started in Flink's history.
-      triggeredAt ??= Date.now();
       requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
     } catch (error) {
       // A 404 may pass (a JobManager that took over and has not recovered its jobs yet); one that lasts is a job
       // Flink does not run (a walkthrough's savepoint stayed PENDING to its deadline, 11 minutes, no cause).
-      const unknownJob = isNotFound(error) && Date.now() - job.timestamp >= UNKNOWN_JOB_GRACE_MS;
-      if (!refusedByFlink(error) && !unknownJob) throw error;
+      // Counted from the first 404, not from the queueing: after an outage longer than the grace, the first
+      // 404 of the new JobManager failed the savepoint at once (a review).
+      const notFoundSince = isNotFound(error) ? (job.data.notFoundSince ?? Date.now()) : undefined;
+      const unknownJob = notFoundSince !== undefined && Date.now() - notFoundSince >= UNKNOWN_JOB_GRACE_MS;
+      if (!refusedByFlink(error) && !unknownJob) {
+        if (notFoundSince !== job.data.notFoundSince) {
+          const { notFoundSince: _before, ...data } = job.data;
+          await job.updateData(notFoundSince === undefined ? data : { ...data, notFoundSince });
+        }
+        throw error;
+      }
       // Flink answered that it will not take it (a 4xx other than 404, 408 and 429: a request an older or stricter
       // Flink does not accept, credentials it refuses): failed now, with Flink's answer as its cause,
       // rather than sent again until the deadline with no cause recorded.
       const message = (error as Error).message;
       const cause = unknownJob
-        ? `Flink does not know job ${jobId} (404 for ${Math.round((Date.now() - job.timestamp) / 1000)} s): ${message}`
+        ? `Flink does not know job ${jobId} (404 for ${Math.round((Date.now() - notFoundSince!) / 1000)} s): ${message}`
         : `Flink refused the savepoint: ${message}`;
       deps.log.warn('flink refused the savepoint', { job: jobId, snapshot: snapshotId, error: message });
       await execute(deps.bus, {
@@ -728,7 +743,7 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
       });
       return { outcome: 'FAILED', refused: message };
     }
-    const { waitsForCluster: _answered, ...data } = job.data;
+    const { waitsForCluster: _answered, notFoundSince: _known, ...data } = job.data;
     await job.updateData({ ...data, requestId, triggeredAt });
   }
   const outcome = await followed(
@@ -849,8 +864,7 @@ function recordedOutcome(
   // Null only where the history was asked and named it (the savepoint's status probe above).
   const location = catalogLocation(outcome.location!);
   if (outcome.stopFailure === undefined) return { status: 'COMPLETED', location };
-  const target = normaliseLocation(posix.dirname(snapshot.externalPath));
-  if (!snapshot.terminate || !isWithin(normaliseLocation(location), target)) {
+  if (!snapshot.terminate || !inTargetDirectory(location, snapshot)) {
     return { status: 'FAILED', cause: outcome.stopFailure };
   }
   return { status: 'COMPLETED', location, stopFailure: outcome.stopFailure.slice(0, 4096) };
@@ -869,7 +883,6 @@ async function savepointSince(
 ): Promise<FlinkOperationStatus | undefined> {
   if (triggeredAt === undefined) return undefined;
   const stats = await unlessNotFound(api.checkpoints(state.jobId));
-  const target = normaliseLocation(posix.dirname(snapshot.externalPath));
   // Another savepoint of the catalogue's (the trigger of one taken meanwhile) is not this one.
   const catalogued = new Set<string>();
   for (const s of state.snapshots.values()) {
@@ -877,8 +890,8 @@ async function savepointSince(
   }
   const mayBeThis = (path: string | null) => {
     if (path === null) return true;
-    const location = normaliseLocation(catalogLocation(path));
-    return isWithin(location, target) && !catalogued.has(location);
+    const location = catalogLocation(path);
+    return inTargetDirectory(location, snapshot) && !catalogued.has(normaliseLocation(location));
   };
   // Flink drops an operation's result 5 minutes after it ended, by which time its savepoint may be out of a
   // busy job's history (`latest` keeps it). The oldest such savepoint: a later one is another trigger's.
@@ -891,6 +904,22 @@ async function savepointSince(
     return { status: 'FAILED', cause: taken.failureMessage ?? 'Flink reported the savepoint failed' };
   }
   return taken.externalPath === null ? undefined : { status: 'COMPLETED', location: taken.externalPath };
+}
+
+/**
+ * Whether a savepoint location Flink reported lies in the directory the pending savepoint targets. Flink
+ * qualifies a savepoint's directory with its file system's scheme and authority
+ * (`AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint`: `path.makeQualified(fs)`), so a target
+ * naming none (`hdfs:///flink/sp`) comes back with the default's (`hdfs://namenode:8020/flink/sp/savepoint-…`).
+ */
+function inTargetDirectory(location: string, snapshot: PendingSavepoint): boolean {
+  const target = normaliseLocation(posix.dirname(snapshot.externalPath));
+  const at = normaliseLocation(location);
+  if (isWithin(at, target)) return true;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//.exec(target)?.[0];
+  if (scheme === undefined || !target.startsWith(`${scheme}/`) || !at.startsWith(scheme)) return false;
+  const path = at.indexOf('/', scheme.length);
+  return path > scheme.length && isWithin(`${scheme}${at.slice(path)}`, target);
 }
 
 /** How long a savepoint's trigger may be answered 404 (job not found) before it fails with that answer. */

@@ -1,0 +1,230 @@
+import { Queue, type Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import { CommandBus } from '@snapcat/application';
+import { Command } from '@snapcat/domain';
+import { MemoryEventStore } from '@snapcat/event-store';
+import { FlinkError, type FlinkCheckpoint, type FlinkCheckpoints } from '@snapcat/flink';
+import { deleteKeys } from '../../../test/support/redis';
+import { testPrefix } from '../../../test/support/service';
+import { flinkJobIds, startFlinkWorker, type FlinkApi } from '../src/flink';
+
+/**
+ * The savepoint job of the Flink connector (R67) against Flink answers given one by one: the real worker, a
+ * real BullMQ on the local Redis, a command bus over the in-memory store. What a JobManager failover and a
+ * lost answer do to a trigger, which the Flink test server (test/flink-connector.test.ts) cannot time.
+ */
+const JOB = 'ab'.repeat(16);
+const CLUSTER = 'c1';
+
+const flinkError = (kind: FlinkError['kind'], status?: number) =>
+  new FlinkError(kind, `answered ${kind} ${status ?? ''}`, {
+    cluster: CLUSTER,
+    method: 'POST',
+    path: `/jobs/${JOB}/savepoints`,
+    attempts: 1,
+    ...(status ? { status } : {}),
+  });
+
+/** A completed savepoint as Flink's checkpoint history reports it. */
+const savepointEntry = (id: number, externalPath: string, triggerTimestamp: number): FlinkCheckpoint => ({
+  id,
+  status: 'COMPLETED',
+  isSavepoint: true,
+  savepointFormat: 'CANONICAL',
+  checkpointType: 'SAVEPOINT',
+  triggerTimestamp,
+  latestAckTimestamp: triggerTimestamp + 100,
+  stateSize: 1,
+  checkpointedSize: 1,
+  externalPath,
+  externallyAddressable: true,
+  discarded: false,
+  numSubtasks: 1,
+  numAcknowledgedSubtasks: 1,
+  failureTimestamp: null,
+  failureMessage: null,
+});
+
+/** Flink's answers for the job's checkpoint history: the savepoints it took, newest first. */
+const historyOf = (savepoints: FlinkCheckpoint[]): FlinkCheckpoints => ({
+  counts: { restored: 0, total: savepoints.length, inProgress: 0, completed: savepoints.length, failed: 0 },
+  history: [...savepoints],
+  unreadable: 0,
+  latest: { completed: null, savepoint: savepoints[0] ?? null, failed: null, restored: null },
+});
+
+describe('the Flink connector’s savepoint trigger (R67)', () => {
+  const prefix = testPrefix('flink-trigger');
+  let redis: IORedis;
+  let queue: Queue;
+  let worker: Worker | undefined;
+  let bus: CommandBus;
+
+  beforeEach(() => {
+    redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    queue = new Queue('flink', { connection: { url: 'redis://127.0.0.1:6379' }, prefix });
+    bus = new CommandBus(new MemoryEventStore());
+  });
+  afterEach(async () => {
+    await worker?.close();
+    worker = undefined;
+    await queue.close();
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  /** A managed job whose savepoints go to `savepointDir`, one savepoint pending, its job queued as given. */
+  async function pendingSavepoint(api: Partial<FlinkApi>, savepointDir: string, queuedAgoMs = 0) {
+    worker = startFlinkWorker({ url: 'redis://127.0.0.1:6379' }, prefix, {
+      bus,
+      apis: async () =>
+        ({ checkpointConfig: () => Promise.reject(flinkError('not-found', 404)), ...api }) as FlinkApi,
+      serves: async () => true,
+      pollMs: 1000,
+      redis,
+      keyPrefix: prefix,
+      statusPollMs: 100,
+      queue,
+      log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    });
+    await bus.execute(
+      Command.parse({
+        type: 'ConfigureJob',
+        jobId: JOB,
+        name: 'j',
+        tasks: [],
+        source: { type: 'flink', cluster: CLUSTER },
+        checkpointing: {},
+        storage: { checkpointDir: '/data/chk', savepointDir },
+      }),
+    );
+    await bus.execute(
+      Command.parse({
+        type: 'TriggerSnapshot',
+        jobId: JOB,
+        kind: 'SAVEPOINT',
+        triggerId: 't-1',
+        triggerType: 'MANUAL',
+        formatType: 'CANONICAL',
+      }),
+    );
+    const snapshotId = [...(await bus.load(JOB)).pending].at(-1)!;
+    await queue.add(
+      'savepoint',
+      { jobId: JOB, snapshotId },
+      {
+        jobId: flinkJobIds.savepoint(JOB, snapshotId),
+        attempts: 50,
+        backoff: { type: 'fixed', delay: 200 },
+        timestamp: Date.now() - queuedAgoMs,
+      },
+    );
+    return snapshotId;
+  }
+
+  async function settled(snapshotId: number) {
+    for (let waited = 0; waited < 20_000; waited += 100) {
+      const snapshot = (await bus.load(JOB)).snapshots.get(snapshotId)!;
+      if (snapshot.status !== 'PENDING') return snapshot;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`savepoint ${snapshotId} still pending`);
+  }
+
+  it('a 404 is tried again for 15 s from the first one, not from when the job was queued: a JobManager that took over after a long outage gets its time', async () => {
+    let notFound = 0;
+    const snapshotId = await pendingSavepoint(
+      {
+        triggerSavepoint: async (_job, request) => {
+          // The JobManager that took over has not recovered the job yet: 404 twice, then it takes it.
+          if (notFound < 2) {
+            notFound += 1;
+            throw flinkError('not-found', 404);
+          }
+          return { triggerId: request.triggerId };
+        },
+        savepointStatus: async () => ({
+          status: 'COMPLETED',
+          location: 'file:/data/sp/savepoint-ababab-0123456789ab',
+        }),
+        checkpoints: async () => historyOf([]),
+      },
+      '/data/sp',
+      60_000, // queued a minute ago: the cluster was unreachable meanwhile
+    );
+    const snapshot = await settled(snapshotId);
+    expect({ status: snapshot.status, notFound }).toEqual({ status: 'COMPLETED', notFound: 2 });
+  });
+
+  it('a savepoint whose trigger’s answer was lost is found in Flink’s history after Flink forgot the operation, not taken twice', async () => {
+    const taken: FlinkCheckpoint[] = [];
+    let triggers = 0;
+    let forgotten = false;
+    const snapshotId = await pendingSavepoint(
+      {
+        triggerSavepoint: async (_job, request) => {
+          triggers += 1;
+          if (triggers === 1) {
+            // Flink takes the savepoint; its answer is lost (the client's timeouts and retries ran out).
+            taken.unshift(savepointEntry(5, 'file:/data/sp/savepoint-ababab-0123456789ab', Date.now()));
+            await new Promise((resolve) => setTimeout(resolve, 1_500));
+            throw flinkError('timeout');
+          }
+          // Sent again with the same trigger id, Flink answers with the operation it started; once that is
+          // forgotten (below), a trigger takes a second savepoint.
+          if (forgotten)
+            taken.unshift(savepointEntry(6, 'file:/data/sp/savepoint-ababab-ba9876543210', Date.now()));
+          return { triggerId: request.triggerId };
+        },
+        savepointStatus: async () => {
+          if (!forgotten) {
+            forgotten = true; // a JobManager failover: the operation is no longer known
+            throw flinkError('not-found', 404);
+          }
+          return { status: 'COMPLETED', location: taken[0]!.externalPath! };
+        },
+        checkpoints: async () => historyOf(taken),
+      },
+      '/data/sp',
+    );
+    const snapshot = await settled(snapshotId);
+    expect({ status: snapshot.status, path: snapshot.externalPath, savepointsInFlink: taken.length }).toEqual(
+      {
+        status: 'COMPLETED',
+        path: 'file:///data/sp/savepoint-ababab-0123456789ab',
+        savepointsInFlink: 1,
+      },
+    );
+  });
+
+  it.each(['hdfs:///flink/sp', 'hdfs://namenode:8020/flink/sp'])(
+    'a savepoint to %s, its operation forgotten, is found where Flink qualified its path with the namenode’s authority, not taken twice',
+    async (savepointDir) => {
+      const taken: FlinkCheckpoint[] = [];
+      let triggers = 0;
+      const snapshotId = await pendingSavepoint(
+        {
+          triggerSavepoint: async (_job, request) => {
+            triggers += 1;
+            // Flink names the directory qualified (`path.makeQualified(fs)`), whatever the target said.
+            const path = `hdfs://namenode:8020/flink/sp/savepoint-ababab-${String(triggers).repeat(12)}`;
+            taken.unshift(savepointEntry(6 + triggers, path, Date.now()));
+            return { triggerId: request.triggerId };
+          },
+          savepointStatus: async () => {
+            if (triggers === 1) throw flinkError('not-found', 404); // forgotten in a failover
+            return { status: 'COMPLETED', location: taken[0]!.externalPath! };
+          },
+          checkpoints: async () => historyOf(taken),
+        },
+        savepointDir,
+      );
+      const snapshot = await settled(snapshotId);
+      expect({ status: snapshot.status, path: snapshot.externalPath, triggers }).toEqual({
+        status: 'COMPLETED',
+        path: 'hdfs://namenode:8020/flink/sp/savepoint-ababab-111111111111',
+        triggers: 1,
+      });
+    },
+  );
+});
