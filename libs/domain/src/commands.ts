@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Namespace } from './namespaces';
+import { normaliseLocation } from './shared-state';
 import {
   CheckpointType,
   ClaimMode,
@@ -78,13 +79,34 @@ export const TriggerSnapshot = z.strictObject({
   terminate: StopWithSavepoint.optional(),
 });
 
+/**
+ * A task's state handles, each file once (compared as the shared-state registry compares them): a path given
+ * twice with two sizes counted twice in the snapshot's size and once in the job's (a review). A file that
+ * holds several pieces of a task's state is reported once, with its whole size.
+ */
+export const StateHandles = z
+  .array(StateHandle)
+  .max(10_000)
+  .superRefine((handles, ctx) => {
+    if (handles.length < 2) return;
+    const seen = new Set<string>();
+    handles.forEach((handle, index) => {
+      const location = normaliseLocation(handle.path);
+      if (seen.has(location)) {
+        const message = `${handle.path} is listed twice: each file once per acknowledgement, with its whole size`;
+        ctx.addIssue({ code: 'custom', path: [index, 'path'], message, params: { rule: 'unique' } });
+      }
+      seen.add(location);
+    });
+  });
+
 export const AcknowledgeTask = z.strictObject({
   type: z.literal('AcknowledgeTask'),
   jobId: JobId,
   snapshotId: SnapshotId,
   taskId: TaskIdInput,
   stateSize: z.number().int().nonnegative(),
-  stateHandles: z.array(StateHandle).max(10_000),
+  stateHandles: StateHandles,
   /** What the task took (R58), when it says. */
   checkpointType: CheckpointType.optional(),
   /** Bytes this checkpoint uploaded for the task (Flink's `checkpointed_size`); absent: its `stateSize`. */

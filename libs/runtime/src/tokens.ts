@@ -59,9 +59,10 @@ export function parseTokenLine(text: string, line: number): TokenEntry {
     throw new TokenLineError(line, 'name', 'the name must be 1-64 letters, digits, _ . or -');
   }
   const scopes = scopeText.split('+');
-  const unknown = scopes.find((s) => !(SCOPES as readonly string[]).includes(s));
-  if (unknown !== undefined) {
-    throw new TokenLineError(line, 'scope', `unknown scope "${unknown}": use ${SCOPES.join(', ')}`);
+  // The line's content is never echoed (README): a token pasted into the wrong field would be printed.
+  const unknown = scopes.findIndex((s) => !(SCOPES as readonly string[]).includes(s));
+  if (unknown !== -1) {
+    throw new TokenLineError(line, 'scope', `scope ${unknown + 1} is unknown: use ${SCOPES.join(', ')}`);
   }
   let namespaces: '*' | string[];
   if (namespaceText === '*') namespaces = '*';
@@ -86,20 +87,21 @@ export function parseTokenLine(text: string, line: number): TokenEntry {
  * commas; blank entries and `#` comments are skipped but counted, so numbers match the file's lines.
  */
 export function parseTokenList(text: string): TokenEntry[] {
-  const entries: TokenEntry[] = [];
+  const entries: (TokenEntry & { line: number })[] = [];
   text.split(/\r?\n|,/).forEach((raw, index) => {
     const trimmed = raw.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const entry = parseTokenLine(trimmed, index + 1);
-    if (entries.some((e) => e.name === entry.name)) {
-      throw new TokenLineError(index + 1, 'unique-name', `the name ${entry.name} is used twice`);
+    const sameName = entries.find((e) => e.name === entry.name);
+    if (sameName) {
+      throw new TokenLineError(index + 1, 'unique-name', `the name is line ${sameName.line}'s too`);
     }
     if (entries.some((e) => e.hash.equals(entry.hash))) {
       throw new TokenLineError(index + 1, 'unique-hash', 'this hash is already configured for another name');
     }
-    entries.push(entry);
+    entries.push({ ...entry, line: index + 1 });
   });
-  return entries;
+  return entries.map(({ line: _line, ...entry }) => entry);
 }
 
 export function hashToken(token: string): Buffer {

@@ -52,13 +52,23 @@ describe('token rules', () => {
     [`ci:read:Pay_ments:${hex('a')}`, 'namespace'],
     [`ci:read:*:${hex('a').toUpperCase()}`, 'sha256'],
     ['ci:read:*:abc', 'sha256'],
-  ])('refuses %s (rule %s), naming the line', (line, rule) => {
+  ])('refuses %s (rule %s), naming the line, never a field of it', (line, rule) => {
     expect(() => parseTokenList(`# first\n${line}`)).toThrow(`line 2: `);
     expect(() => parseTokenList(`# first\n${line}`)).toThrow(`(rule ${rule})`);
+    const message = (() => {
+      try {
+        parseTokenList(`# first\n${line}`);
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    for (const field of line.split(':').filter((f) => f.length > 2)) expect(message).not.toContain(field);
   });
 
-  it('refuses a name or a hash used twice', () => {
-    expect(() => parseTokenList(`a:read:*:${hex('x')}\na:read:*:${hex('y')}`)).toThrow('rule unique-name');
+  it('refuses a name or a hash used twice, naming the lines, not the name', () => {
+    const twice = `# first\nsecret-name:read:*:${hex('x')}\nsecret-name:read:*:${hex('y')}`;
+    expect(() => parseTokenList(twice)).toThrow("line 3: the name is line 2's too (rule unique-name)");
+    expect(() => parseTokenList(twice)).not.toThrow('secret-name');
     expect(() => parseTokenList(`a:read:*:${hex('x')}\nb:read:*:${hex('x')}`)).toThrow('rule unique-hash');
   });
 

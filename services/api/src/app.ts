@@ -25,7 +25,7 @@ import {
   unsupportedCharset,
 } from './problem';
 import { ACK_ROUTE, frontDoor } from './front-door';
-import { parse, refuseUnknownQuery, requestSchemas } from './requests';
+import { parse, refuseBodyWhereNone, refuseUnknownQuery, requestSchemas } from './requests';
 import { webhookRoutes } from './webhooks';
 import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
@@ -150,7 +150,7 @@ export function createApp(deps: AppDeps): App {
   });
   // GraphQL before the JSON parser: yoga reads its own request bodies, so their size is checked here.
   if (graphql) app.use(graphql.graphqlEndpoint, graphqlBodyLimit, graphql);
-  app.use(jsonBody, requireJson);
+  app.use(jsonBody, requireJson, refuseBodyWhereNone);
 
   app.use(consoleRoutes(deps.consoleDir, { authentication: authenticationOn }));
 

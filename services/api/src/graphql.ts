@@ -34,6 +34,7 @@ import {
   DEFAULT_NAMESPACE,
   EVENT_TYPES,
   JobId,
+  Namespace,
   grantsNamespace,
   jobSummaryView,
   snapshotView,
@@ -354,6 +355,22 @@ function jobIdArgument(value: string, field: string): string {
   });
 }
 
+/** A namespace argument: a namespace's name, else BAD_USER_INPUT naming it, as REST's `query.namespace`. */
+function namespaceArgument(value: string | null | undefined, field: string): string | undefined {
+  if (value === null || value === undefined || Namespace.safeParse(value).success) return value ?? undefined;
+  throw new GraphQLError(`${field} must be a namespace: lowercase letters, digits and -`, {
+    extensions: { code: 'BAD_USER_INPUT', field, rule: 'namespace' },
+  });
+}
+
+/** A snapshot id argument: positive, else BAD_USER_INPUT naming it (not an answer of no snapshot), as REST. */
+function snapshotIdArgument<T extends number | null | undefined>(value: T, field: string): T {
+  if (value === null || value === undefined || value >= 1) return value;
+  throw new GraphQLError(`${field} must be a positive integer: snapshot ids start at 1`, {
+    extensions: { code: 'BAD_USER_INPUT', field, rule: 'positive' },
+  });
+}
+
 /**
  * A subscription's event types: each one a job event's type. An unknown one (a typo) would stream nothing,
  * forever, without a word (a walkthrough); it is refused as bad input, naming the types there are.
@@ -420,7 +437,7 @@ function jobQueries(r: Resolving) {
       if (args.after) decode(args.after, 'job');
       const filter = {
         status: args.status ?? undefined,
-        namespaces: visibleNamespaces(grantOf(context), args.namespace ?? undefined),
+        namespaces: visibleNamespaces(grantOf(context), namespaceArgument(args.namespace, 'namespace')),
       };
       const page = await readModel.jobs(filter, size, args.after ?? undefined);
       return {
@@ -436,7 +453,7 @@ function snapshotQueries(r: Resolving) {
   const { useCases, store, readModel, visible } = r;
   return {
     snapshot: async (_: unknown, { jobId, id }: { jobId: string; id: number }, context: Context) =>
-      (await visible(context, jobId)) ? readModel.snapshot(jobId, id) : null,
+      (await visible(context, jobId)) ? readModel.snapshot(jobId, snapshotIdArgument(id, 'id')) : null,
     snapshots: async (
       _: unknown,
       a: SnapshotFilter & { jobId: string; first: number; after?: string },
@@ -449,10 +466,12 @@ function snapshotQueries(r: Resolving) {
       (await visible(context, a.jobId))
         ? snapshotsPage(readModel, a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined)
         : emptyPage(a.first),
-    history: async (_: unknown, a: HistoryArgs, context: Context) =>
-      (await visible(context, a.jobId))
+    history: async (_: unknown, a: HistoryArgs, context: Context) => {
+      snapshotIdArgument(a.snapshotId, 'snapshotId');
+      return (await visible(context, a.jobId))
         ? history(store, a, (event) => r.eventFor(context, event))
-        : emptyPage(a.first),
+        : emptyPage(a.first);
+    },
     catalogAsOf: async (_: unknown, { jobId, at }: { jobId: string; at: number }, context: Context) => {
       if (!(await visible(context, jobId))) return null;
       // The snapshots the fold compacts out of the state (decision 0035) are listed too, as its counts count them.
@@ -649,8 +668,10 @@ function clusterMutations(r: Resolving) {
       onClusters(context, async () => {
         const body: Record<string, unknown> = { restUrl: a.restUrl };
         if (a.headers) body.headers = headerRecord(a.headers);
-        // GraphQL lists cannot mix `*` with names: ["*"] is every namespace, as the REST field's "*".
-        if (a.namespaces) body.namespaces = a.namespaces.includes('*') ? '*' : a.namespaces;
+        // ["*"] is every namespace, as the REST field's "*"; a list mixing it with names is refused as REST
+        // refuses it (it was read as every namespace: a review).
+        if (a.namespaces)
+          body.namespaces = a.namespaces.length === 1 && a.namespaces[0] === '*' ? '*' : a.namespaces;
         return (await clusters.put({ name: a.name }, body)).cluster;
       }),
     removeCluster: (_: unknown, { name }: { name: string }, context: Context) =>

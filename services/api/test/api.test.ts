@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { openApiDocument } from '../src/openapi';
-import { ROUTES_WITH_QUERY } from '../src/requests';
+import { ROUTES_WITH_BODY, ROUTES_WITH_QUERY } from '../src/requests';
 import { apiFixture, BASE, expectProblem, JOB } from './fixture';
 
 describe('REST API over HTTP', () => {
@@ -141,6 +141,30 @@ describe('REST API over HTTP', () => {
           .map(([method]) => `${method.toUpperCase()} ${path}`),
       );
       expect(withQuery.sort()).toEqual([...ROUTES_WITH_QUERY].sort());
+    });
+    it('the routes that read a body are those the OpenAPI document gives one', () => {
+      const document = openApiDocument() as unknown as {
+        paths: Record<string, Record<string, { requestBody?: object }>>;
+      };
+      const withBody = Object.entries(document.paths).flatMap(([path, operations]) =>
+        Object.entries(operations)
+          .filter(([, op]) => op.requestBody !== undefined)
+          .map(([method]) => `${method.toUpperCase()} ${path}`),
+      );
+      expect(withBody.sort()).toEqual([...ROUTES_WITH_BODY].sort());
+    });
+    it('a body on a route that reads none is a 400 unless it is {} (its fields would be ignored), and nothing is done', async () => {
+      await register();
+      const schedule = { every: 'PT1H' };
+      await http.put(`${BASE}/jobs/${JOB}/savepoint-schedule`).send(schedule).expect(200);
+      const ignored = await http.delete(`${BASE}/jobs/${JOB}/savepoint-schedule`).send({ dryRun: true });
+      expectProblem(ignored, 400, 'body.dryRun', 'unknown-field');
+      expect((await http.get(`${BASE}/jobs/${JOB}/savepoint-schedule`)).body.schedule).toMatchObject(
+        schedule,
+      );
+      expectProblem(await http.delete(`${BASE}/jobs/${JOB}/savepoint-schedule`).send([1]), 400, 'body');
+      expect((await http.delete(`${BASE}/jobs/${JOB}/savepoint-schedule`).send({})).status).toBe(200);
+      expect((await http.get(`${BASE}/jobs/${JOB}/savepoint-schedule`)).status).toBe(404);
     });
     it('a method a route does not serve is a 405 problem whose Allow lists those it does', async () => {
       const snapshot = await http.delete(`${BASE}/jobs/${'a'.repeat(32)}/snapshots/1`);
@@ -595,6 +619,28 @@ describe('REST API over HTTP', () => {
       const shown = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
       expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
     });
+    it('a file listed twice in one acknowledgement (however spelled) is a 400 naming the second: its size would count twice in the snapshot and once in the job', async () => {
+      await register({ tasks: ['a', 'b'] });
+      await trigger();
+      const file = `${fx.dir}/chk/${JOB}/chk-1/f`;
+      const twice = [
+        { path: file, sizeBytes: 1 },
+        { path: `file://${file}`, sizeBytes: 2 },
+      ];
+      const single = await ack(1, { taskId: 'a', stateHandles: twice });
+      expectProblem(single, 400, 'body.stateHandles[1].path', 'unique');
+      expect(single.body.detail).toContain('listed twice');
+      expectProblem(
+        await ack(1, [{ taskId: 'a' }, { taskId: 'b', stateHandles: twice }]),
+        400,
+        'body[1].stateHandles[1].path',
+        'unique',
+      );
+      const shown = await http.get(`${BASE}/jobs/${JOB}/snapshots/1`).expect(200);
+      expect(shown.body).toMatchObject({ status: 'PENDING', acknowledgedTasks: 0 });
+      // The same file from two tasks is another matter (not refused here): each task reports its own state.
+      expect((await ack(1, { taskId: 'a', stateHandles: [twice[0]!] })).status).toBe(200);
+    });
     it('a state handle or a restore path reached through a symbolic link below a root, or a directory as a state handle, is a 400: a link names the place it points to, whose snapshots name it otherwise', async () => {
       await register({ tasks: ['a'] });
       await trigger();
@@ -830,6 +876,11 @@ describe('REST API over HTTP', () => {
     it('400 for a bad limit, 404 for an unknown job', async () => {
       await register();
       expectProblem(await http.get(`${BASE}/jobs/${JOB}/events?limit=0`), 400, 'query.limit', 'minimum');
+      // Past the largest safe integer too, the route's own maximum is what is said.
+      const huge = await http.get(`${BASE}/jobs/${JOB}/events?limit=99999999999999999999`);
+      expectProblem(huge, 400, 'query.limit', 'maximum');
+      expect(huge.body.detail).toContain('<=1000');
+      expect(huge.body.detail).not.toContain('9007199254740991');
       expectProblem(await http.get(`${BASE}/jobs/${JOB}/events?from=x`), 400, 'query.from');
       // Decimal digits only: `from=1e3` read events from revision 1000, `from=` from 0, `limit=0x10` 16.
       for (const query of ['from=1e3', 'from=', 'from=0x2', 'limit=0x10', 'limit=%201']) {

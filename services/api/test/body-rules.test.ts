@@ -442,6 +442,18 @@ describe('input a fuzzing review let through (session 39): a 4xx naming the fiel
     },
   );
 
+  it.each([
+    ['jobs', '{ jobs(namespace: "B!") { edges { cursor } } }', 'namespace', 'namespace'],
+    ['snapshot', `{ snapshot(jobId: "${JOB}", id: -1) { id } }`, 'id', 'positive'],
+    ['history', `{ history(jobId: "${JOB}", snapshotId: 0) { edges { cursor } } }`, 'snapshotId', 'positive'],
+  ])(
+    'GraphQL %s with an argument REST refuses is BAD_USER_INPUT naming it, not an empty answer',
+    async (_, query, field, rule) => {
+      const res = await http.post('/graphql').send({ query });
+      expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field, rule });
+    },
+  );
+
   it('GraphQL: a body that is not UTF-8 is a 400, and the mutation is not run', async () => {
     const server = createServer(fx.app).listen(0, '127.0.0.1');
     await once(server, 'listening');

@@ -500,6 +500,13 @@ describe('Flink clusters over GraphQL', () => {
     expect((await gql(scope, { namespaces: ['b', 'a'] })).data.setCluster.namespaces).toEqual(['a', 'b']);
     expect((await fx.clusters.view('flink-ns'))?.namespaces).toEqual(['a', 'b']);
     expect((await gql(scope, { namespaces: ['*'] })).data.setCluster.namespaces).toEqual(['*']);
+    // "*" beside names is refused, as REST refuses it, and changes nothing (it was read as every namespace).
+    await gql(scope, { namespaces: ['a'] });
+    expect((await gql(scope, { namespaces: ['*', 'a'] })).errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'namespaces[0]',
+    });
+    expect((await fx.clusters.view('flink-ns'))?.namespaces).toEqual(['a']);
     await gql('mutation { removeCluster(name: "flink-ns") }');
 
     const refused = async (query: string, variables?: object) =>

@@ -35,7 +35,7 @@ describe('snapcat token create', () => {
       {},
     );
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/unknown scope "writer"/);
+    expect(bad.stderr).toMatch(/scope 1 is unknown: use runtime, operator, read, admin/);
     expect(bad.stdout).toBe('');
     const missing = await runCli(['token', 'create', '--scope', 'read'], {});
     expect(missing.status).toBe(2);
