@@ -5,6 +5,7 @@ import {
   normaliseLocation,
   savepointJobPrefixOf,
 } from './shared-state';
+import { discardsOn, propertiesFor } from './properties';
 import { isTerminal } from './schemas';
 import {
   mirroredRestoreFrom,
@@ -75,7 +76,8 @@ export function pendingSnapshotAreas(state: JobState): string[] {
  * is kept: after a LEGACY or CLAIM restore Flink's checkpoints use the source run's `shared/` files until
  * compaction rewrites them (`RestoreMode.LEGACY`), and the mirror lists no files. A job whose clients report
  * its snapshots keeps it until the job has completed a checkpoint since the restore (a failover before then
- * restores from it again, savepoints or not); from then on its acknowledgements name what it inherited. An
+ * restores from it again, savepoints or not), and past the job's end as its retention keeps a checkpoint
+ * (`claimedSourceOutlivesTheJob`); from then on its acknowledgements name what it inherited. An
  * external path it restored from in NO_CLAIM or LEGACY stays the user's whatever happens (R62: recorded,
  * never adopted; Flink's `RecoveryClaimMode` never deletes it): kept whole, the whole checkpoint area of a
  * checkpoint (a walkthrough's sweep deleted all but the acknowledged files of a LEGACY-restored savepoint,
@@ -89,9 +91,22 @@ export function restoreSourcesKept(state: JobState): string[] {
   }
   const users = state.usersRestoreDirectories.map(restoredArea);
   const restore = state.restores.latest;
-  if (!restore || restore.snapshotId !== null || isTerminal(state.status)) return users;
+  if (!restore || restore.snapshotId !== null) return users;
   if (checkpointedSince(state, restore.firstSnapshotId)) return users;
+  if (isTerminal(state.status) && !claimedSourceOutlivesTheJob(state)) return users;
   return [...new Set([...users, restoredArea(restore.restorePath)])];
+}
+
+/**
+ * Whether a path the job CLAIMed, with no checkpoint completed since, stays once the job has ended: it is the
+ * job's latest checkpoint then, with the job's own checkpoint properties (`CheckpointCoordinator
+ * .restoreSavepoint`: CLAIM takes `this.checkpointProperties`), so it stays as the job's retention keeps a
+ * checkpoint at that status, and on FAILED as R38 keeps the newest one (a review: the sweep deleted a
+ * cancelled RETAIN_ON_CANCELLATION job's only state).
+ */
+function claimedSourceOutlivesTheJob(state: JobState): boolean {
+  if (state.status === 'FAILED' && state.checkpointing.persistOnFailure) return true;
+  return !discardsOn(propertiesFor('CHECKPOINT', state.checkpointing.retention), state.status);
 }
 
 /**

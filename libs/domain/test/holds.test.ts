@@ -592,7 +592,7 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
     },
   );
 
-  it('a job whose clients report its snapshots keeps a path it CLAIMed until it completes a checkpoint since, or ends: then it is the job’s', () => {
+  it('a job whose clients report its snapshots keeps a path it CLAIMed until it completes a checkpoint since, or ends and its retention would not keep a checkpoint', () => {
     const job = new Job().register({ numRetained: 1 });
     job.run({
       type: 'RestoreSnapshot',
@@ -604,15 +604,33 @@ describe('what the orphan sweep keeps of a restore source outside the catalogue'
     completeReferencing(job, `/data/chk/${HOLDER}/shared`);
     expect(restoreSourcesKept(job.state)).toEqual([]);
 
-    const ended = new Job().register({ numRetained: 1 });
-    ended.run({
-      type: 'RestoreSnapshot',
-      externalPath: `/data/chk/${HOLDER}/chk-5`,
-      claimMode: 'CLAIM',
-      allowNonRestoredState: false,
-    });
-    ended.run({ type: 'ChangeJobStatus', status: 'FAILED' });
-    expect(restoreSourcesKept(ended.state)).toEqual([]);
+    // Ended before any checkpoint, the CLAIMed path is the job's latest checkpoint (Flink gives it the job's
+    // checkpoint properties): kept as the job's retention keeps one at that status, and as R38 keeps one.
+    const endedAs = (
+      status: 'FAILED' | 'CANCELED' | 'FINISHED',
+      checkpointing: {
+        retention: 'NEVER_RETAIN_AFTER_TERMINATION' | 'RETAIN_ON_CANCELLATION';
+        persistOnFailure?: boolean;
+      },
+    ) => {
+      const ended = new Job().register({ numRetained: 1, ...checkpointing });
+      ended.run({
+        type: 'RestoreSnapshot',
+        externalPath: `/data/chk/${HOLDER}/chk-5`,
+        claimMode: 'CLAIM',
+        allowNonRestoredState: false,
+      });
+      ended.run({ type: 'ChangeJobStatus', status });
+      return restoreSourcesKept(ended.state);
+    };
+    const kept = [`/data/chk/${HOLDER}`];
+    expect(endedAs('CANCELED', { retention: 'RETAIN_ON_CANCELLATION' })).toEqual(kept);
+    expect(endedAs('FAILED', { retention: 'NEVER_RETAIN_AFTER_TERMINATION' })).toEqual(kept); // R38
+    expect(
+      endedAs('FAILED', { retention: 'NEVER_RETAIN_AFTER_TERMINATION', persistOnFailure: false }),
+    ).toEqual([]);
+    expect(endedAs('CANCELED', { retention: 'NEVER_RETAIN_AFTER_TERMINATION' })).toEqual([]);
+    expect(endedAs('FINISHED', { retention: 'RETAIN_ON_CANCELLATION' })).toEqual([]);
   });
 
   it('R69: a live imported checkpoint keeps its whole checkpoint area from the sweep (its _metadata names shared files no acknowledgement listed); an imported savepoint keeps none', () => {
