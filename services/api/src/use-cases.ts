@@ -253,8 +253,12 @@ function jobUseCases(context: UseCaseContext) {
         await requireClusterFor(clusters, input.source.cluster, namespace, isLimited(caller.principal));
       }
       // R67: a job becoming managed (registered, or given a source) has the status Flink reports, when the
-      // caller names none: one Flink ended already is recorded as it is (JobDetailsInfo.state).
-      const becomesManaged = input.source !== undefined && !existing?.source && input.status === undefined;
+      // caller names none: one Flink ended already is recorded as it is (JobDetailsInfo.state). Not asked for
+      // another namespace's job, which the domain refuses as unknown: the cluster was called, with its
+      // credentials, about a job the caller may not see (a review).
+      const foreign = existing?.registered === true && !visibleTo(caller, existing);
+      const becomesManaged =
+        input.source !== undefined && !existing?.source && input.status === undefined && !foreign;
       const status = becomesManaged ? await flinkJobStatus?.(input.source!.cluster, jobId) : undefined;
       const command = {
         type: 'ConfigureJob' as const,

@@ -122,6 +122,56 @@ describe('a managed job’s source', () => {
   });
 });
 
+describe('a managed job of another namespace', () => {
+  it('is refused as unknown without asking its cluster about it: Flink hears nothing of a job the caller may not see', async () => {
+    const team = newToken();
+    const tokens = parseTokenList(
+      [
+        tokenLine({ name: 'admin', scopes: ['admin'], namespaces: '*' }, TOKEN.admin),
+        tokenLine({ name: 'team', scopes: ['operator'], namespaces: ['team-a'] }, team),
+      ].join('\n'),
+    );
+    const asked: string[] = [];
+    const fixture = apiFixture({
+      tokens,
+      flinkJobStatus: async (_cluster, jobId) => {
+        asked.push(jobId);
+        return 'RUNNING';
+      },
+    });
+    try {
+      const admin = { authorization: `Bearer ${TOKEN.admin}` };
+      await request(fixture.app)
+        .put('/api/v1/clusters/shared')
+        .set(admin)
+        .send({ restUrl: 'http://flink.example:8081', namespaces: ['team-a', 'team-b'] })
+        .expect(201);
+      await request(fixture.app)
+        .put(`/api/v1/jobs/${JOB}`)
+        .set(admin)
+        .send({ namespace: 'team-b', tasks: ['t0'] })
+        .expect(201);
+      const managed = { namespace: 'team-a', source: { type: 'flink', cluster: 'shared' } };
+      const refused = await request(fixture.app)
+        .put(`/api/v1/jobs/${JOB}`)
+        .set({ authorization: `Bearer ${team}` })
+        .send(managed);
+      expect(refused.status).toBe(404);
+      expect(asked).toEqual([]);
+      // A job of its own namespace is asked about, as before.
+      const own = 'a'.repeat(32);
+      await request(fixture.app)
+        .put(`/api/v1/jobs/${own}`)
+        .set({ authorization: `Bearer ${team}` })
+        .send(managed)
+        .expect(201);
+      expect(asked).toEqual([own]);
+    } finally {
+      await fixture.close();
+    }
+  });
+});
+
 describe('a hard-deleted job, as each caller may be told of it', () => {
   const DELETED = 'de1e7ed0beef0000de1e7ed0beef0000';
   const team = newToken();

@@ -129,6 +129,7 @@ export function apiFixture(
       | 'requestLog'
       | 'consoleDir'
       | 'clusters'
+      | 'flinkJobStatus'
     > & {
       /** SNAPCAT_NAMESPACE_ROOTS, made from the fixture's temporary directory (the storage root). */
       namespaceRoots: (dir: string) => NonNullable<AppDeps['namespaceRoots']>;
