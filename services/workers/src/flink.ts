@@ -82,10 +82,15 @@ export interface SavepointJob {
    */
   requestId?: string;
   /**
-   * When the trigger was sent (ms): when Flink no longer knows the operation (404), a savepoint it started
-   * since is looked for in its checkpoint history before the trigger is sent again.
+   * When the trigger Flink answered was sent (ms): when Flink no longer knows the operation (404), a savepoint it
+   * started since is looked for in its checkpoint history before the trigger is sent again.
    */
   triggeredAt?: number;
+  /**
+   * When the first attempt was sent (ms), kept before it was: an attempt whose answer was lost (a timeout, a
+   * crash) may have started the savepoint Flink took, earlier than `triggeredAt`.
+   */
+  firstSentAt?: number;
   /** Since when (ms) Flink has answered the trigger 404 (job not found), attempt after attempt. */
   notFoundSince?: number;
   /**
@@ -704,14 +709,13 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   let requestId = job.data.requestId;
   let triggeredAt = job.data.triggeredAt;
   if (!requestId) {
-    if (triggeredAt === undefined) {
-      // The first attempt's time, kept before it is sent: a trigger sent again (its answer lost, a crash, or
-      // Flink forgot the operation) must still find a savepoint the first one started in Flink's history (a
-      // review: kept only once answered, a lost answer and a failover took a second savepoint).
-      triggeredAt = Date.now();
-      await job.updateData({ ...job.data, triggeredAt });
+    if (job.data.firstSentAt === undefined) {
+      // Kept before it is sent: a trigger whose answer was lost may have started the savepoint (a review:
+      // kept only once answered, a lost answer and a failover took a second savepoint).
+      await job.updateData({ ...job.data, firstSentAt: Date.now() });
     }
     try {
+      triggeredAt = Date.now();
       requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
     } catch (error) {
       // A 404 may pass (a JobManager that took over and has not recovered its jobs yet); one that lasts is a job
@@ -748,7 +752,8 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   }
   const outcome = await followed(
     job,
-    () => savepointStatus(api, state, snapshot, requestId, triggeredAt),
+    () =>
+      savepointStatus(api, state, snapshot, requestId, { triggeredAt, firstSentAt: job.data.firstSentAt }),
     'requestId',
   );
   const later = async () => {
@@ -831,13 +836,13 @@ async function savepointStatus(
   state: JobState,
   snapshot: PendingSavepoint,
   requestId: string,
-  triggeredAt: number | undefined,
+  sent: TriggerTimes,
 ): Promise<FlinkOperationStatus> {
   try {
     const answer = await api.savepointStatus(state.jobId, requestId);
     if (answer.status !== 'COMPLETED' || answer.location !== null) return answer;
     // Completed, its location left out (the spec allows it): Flink's checkpoint history names it.
-    const seen = await savepointSince(api, state, snapshot, triggeredAt);
+    const seen = await savepointSince(api, state, snapshot, sent);
     if (seen?.status === 'COMPLETED') return seen;
     throw new Error(
       'Flink answered the savepoint completed without its location, and its checkpoint history does not show it yet',
@@ -845,7 +850,7 @@ async function savepointStatus(
   } catch (error) {
     // Flink dropped the operation's result (`rest.async.store-duration` after it ended, or a JobManager
     // failover): the savepoint it took is in its history. Triggered again, Flink would take another.
-    const seen = isNotFound(error) && (await savepointSince(api, state, snapshot, triggeredAt));
+    const seen = isNotFound(error) && (await savepointSince(api, state, snapshot, sent));
     if (seen) return seen;
     throw error;
   }
@@ -870,18 +875,28 @@ function recordedOutcome(
   return { status: 'COMPLETED', location, stopFailure: outcome.stopFailure.slice(0, 4096) };
 }
 
+/** When the trigger Flink answered was sent, and when the first attempt was (`SavepointJob`). */
+interface TriggerTimes {
+  triggeredAt: number | undefined;
+  firstSentAt: number | undefined;
+}
+
 /**
  * The outcome of the savepoint Flink's checkpoint history shows taken for this one: a savepoint triggered
- * since `triggeredAt` (a second of clock skew allowed), in progress, failed, or completed inside the target
- * directory; undefined when there is none (or the trigger's time is not known: a job from before it was kept).
+ * since the trigger Flink answered was sent (a second of clock skew allowed), else since the first attempt
+ * (whose answer may have been lost), in progress, failed, or completed inside the target directory;
+ * undefined when there is none (or no time is known: a job from before they were kept). The answered
+ * trigger's time comes first: a savepoint someone else took while the first attempts failed is older (a
+ * review recorded another's savepoint, or its failure, as this one's).
  */
 async function savepointSince(
   api: FlinkApi,
   state: JobState,
   snapshot: PendingSavepoint,
-  triggeredAt: number | undefined,
+  { triggeredAt, firstSentAt }: TriggerTimes,
 ): Promise<FlinkOperationStatus | undefined> {
-  if (triggeredAt === undefined) return undefined;
+  const earliest = firstSentAt ?? triggeredAt;
+  if (earliest === undefined) return undefined;
   const stats = await unlessNotFound(api.checkpoints(state.jobId));
   // Another savepoint of the catalogue's (the trigger of one taken meanwhile) is not this one.
   const catalogued = new Set<string>();
@@ -895,9 +910,12 @@ async function savepointSince(
   };
   // Flink drops an operation's result 5 minutes after it ended, by which time its savepoint may be out of a
   // busy job's history (`latest` keeps it). The oldest such savepoint: a later one is another trigger's.
-  const taken = reportedCheckpoints(stats)
-    .sort((a, b) => a.id - b.id)
-    .find((c) => c.isSavepoint && c.triggerTimestamp >= triggeredAt - 1_000 && mayBeThis(c.externalPath));
+  const since = (at: number) => (c: FlinkCheckpoint) =>
+    c.isSavepoint && c.triggerTimestamp >= at - 1_000 && mayBeThis(c.externalPath);
+  const candidates = reportedCheckpoints(stats).sort((a, b) => a.id - b.id);
+  const taken =
+    (triggeredAt === undefined ? undefined : candidates.find(since(triggeredAt))) ??
+    candidates.find(since(earliest));
   if (!taken) return undefined;
   if (taken.status === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
   if (taken.status === 'FAILED') {

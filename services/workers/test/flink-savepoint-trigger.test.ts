@@ -197,6 +197,43 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
     );
   });
 
+  it.each(['COMPLETED', 'FAILED'] as const)(
+    'a savepoint someone else took (%s) while the first attempts failed is not taken for this one once Flink forgot the operation',
+    async (theirs) => {
+      const taken: FlinkCheckpoint[] = [];
+      const started = Date.now();
+      let statusAsked = 0;
+      const ours = 'file:/data/sp/savepoint-ababab-111111111111';
+      const snapshotId = await pendingSavepoint(
+        {
+          triggerSavepoint: async (_job, request) => {
+            if (taken.length === 0) {
+              // The Kubernetes operator (or `flink savepoint`) takes one into the same directory meanwhile.
+              const other = savepointEntry(3, 'file:/data/sp/savepoint-ababab-000000000000', Date.now());
+              taken.unshift(theirs === 'FAILED' ? { ...other, status: 'FAILED', externalPath: null } : other);
+            }
+            // Answered 503 for a while: Flink started nothing for these attempts.
+            if (Date.now() - started < 1_500) throw flinkError('server', 503);
+            if (taken.length === 1) taken.unshift(savepointEntry(4, ours, Date.now()));
+            return { triggerId: request.triggerId };
+          },
+          savepointStatus: async () => {
+            statusAsked += 1;
+            if (statusAsked === 1) throw flinkError('not-found', 404); // forgotten in a failover
+            return { status: 'COMPLETED', location: ours };
+          },
+          checkpoints: async () => historyOf(taken),
+        },
+        '/data/sp',
+      );
+      const snapshot = await settled(snapshotId);
+      expect({ status: snapshot.status, path: snapshot.externalPath }).toEqual({
+        status: 'COMPLETED',
+        path: 'file:///data/sp/savepoint-ababab-111111111111',
+      });
+    },
+  );
+
   it.each(['hdfs:///flink/sp', 'hdfs://namenode:8020/flink/sp'])(
     'a savepoint to %s, its operation forgotten, is found where Flink qualified its path with the namenode’s authority, not taken twice',
     async (savepointDir) => {
