@@ -101,6 +101,19 @@ class FakeS3 {
         }
         return Errors.length ? { Errors } : {};
       }
+      case 'DeleteObjectCommand': {
+        this.objects.delete(`${bucket}/${input.Key as string}`);
+        return {};
+      }
+      case 'GetObjectCommand': {
+        const o = this.objects.get(`${bucket}/${input.Key as string}`);
+        if (!o)
+          throw Object.assign(new Error('NoSuchKey'), {
+            name: 'NoSuchKey',
+            $metadata: { httpStatusCode: 404 },
+          });
+        return { Body: { transformToString: async () => '' } };
+      }
       case 'PutObjectCommand': {
         this.objects.set(`${bucket}/${input.Key as string}`, { size: String(input.Body).length });
         return {};
@@ -364,6 +377,62 @@ describe('S3SnapshotStorage (fake S3 client)', () => {
     expect(batches[1]!.at - batches[0]!.at).toBeGreaterThanOrEqual(29);
     expect(batches[2]!.at - batches[1]!.at).toBeGreaterThanOrEqual(59);
     expect(batches[2]!.at - batches[1]!.at).toBeLessThan(500);
+  });
+
+  it('a failed deletion sends nothing more once it has failed: no batch starts after the first failure, and remove() answers only when those in flight have ended', async () => {
+    const { s3, storage } = fresh({ concurrency: 2 });
+    for (let i = 0; i < 5000; i += 1) s3.put(`${ROOT}/imp/f${String(i).padStart(5, '0')}`, 1);
+    let batches = 0;
+    s3.fault = (name) =>
+      name === 'DeleteObjectsCommand' && ++batches === 1
+        ? Object.assign(new Error('Access Denied'), {
+            name: 'AccessDenied',
+            $metadata: { httpStatusCode: 403 },
+          })
+        : undefined;
+    await expect(storage.remove({ locations: [`${ROOT}/imp`], stateHandles: [] })).rejects.toThrow(
+      'Access Denied',
+    );
+    const sentWhenAnswered = s3.count('DeleteObjectsCommand');
+    const left = s3.objects.size;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first batch refused, the other worker's batch in flight then: two, and nothing after the answer.
+    expect({ sent: s3.count('DeleteObjectsCommand'), left: s3.objects.size }).toEqual({ sent: 2, left });
+    expect(sentWhenAnswered).toBe(2);
+    expect(left).toBe(4000);
+  });
+
+  it('on a store without DeleteObjects, a listed key with a . or .. segment is refused before anything is deleted: DeleteObject carries it in its URL, which a store may resolve', async () => {
+    const { s3, storage } = fresh({}, [`${ROOT}/team-a`, `${ROOT}/team-b`]);
+    s3.put(`${ROOT}/team-a/imp/f`, 1);
+    s3.objects.set('snapcat/root/team-a/imp/../../team-b/live', { size: 1 }); // listed under imp/, literally
+    s3.fault = (name) =>
+      name === 'DeleteObjectsCommand'
+        ? Object.assign(new Error('not implemented'), {
+            name: 'NotImplemented',
+            $metadata: { httpStatusCode: 501 },
+          })
+        : undefined;
+    const refused = await storage
+      .remove({ locations: [`${ROOT}/team-a/imp`], stateHandles: [], keep: [`${ROOT}/team-b/live`] })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(refused).toBeInstanceOf(LocationRefusedError);
+    expect(String(refused)).toContain('team-a/imp/../../team-b/live');
+    expect(s3.count('DeleteObjectCommand')).toBe(0);
+    expect(s3.has(`${ROOT}/team-a/imp/f`)).toBe(true);
+  });
+
+  it('a root claim S3 refuses to read (403: no ListBucket on the key) is no claim when a listing of the key finds none, and unreadable when it finds one', async () => {
+    const { s3, storage } = fresh();
+    const forbidden = () =>
+      Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    s3.fault = (name) => (name === 'GetObjectCommand' ? forbidden() : undefined);
+    expect(await storage.claimIn(ROOT)).toBeUndefined();
+    s3.objects.set('snapcat/root/.snapcat-root.json', { size: 10 });
+    await expect(storage.claimIn(ROOT)).rejects.toThrow('Access Denied');
   });
 
   it('gives up on a key after its attempts (5 unless configured), naming the count and the first error', async () => {
