@@ -928,20 +928,16 @@ async function savepointSince(
  * Whether a savepoint location Flink reported lies in the directory the pending savepoint targets. Flink
  * qualifies a savepoint's directory with its file system's scheme and authority
  * (`AbstractFsCheckpointStorageAccess.initializeLocationForSavepoint`: `path.makeQualified(fs)`), so a target
- * naming none (`hdfs:///flink/sp`) comes back with the default's (`hdfs://namenode:8020/flink/sp/savepoint-…`),
- * and a plain path with the default file system's (`/flink/sp` as `hdfs://namenode:8020/flink/sp/…`).
+ * naming none (`hdfs:///flink/sp`) comes back with the default's (`hdfs://namenode:8020/flink/sp/savepoint-…`).
  */
 function inTargetDirectory(location: string, snapshot: PendingSavepoint): boolean {
   const target = normaliseLocation(posix.dirname(snapshot.externalPath));
   const at = normaliseLocation(location);
   if (isWithin(at, target)) return true;
-  // The reported location's scheme and authority; the target names neither (a plain path, qualified with
-  // Flink's `fs.default-scheme`) or only the scheme (`hdfs:///…`).
-  const qualified = /^([a-z][a-z0-9+.-]*:\/\/)[^/]+(\/.*)$/.exec(at);
-  if (!qualified) return false;
-  const [, scheme, path] = qualified as unknown as [string, string, string];
-  if (target.startsWith('/')) return isWithin(path, target);
-  return target.startsWith(`${scheme}/`) && isWithin(`${scheme}${path}`, target);
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//.exec(target)?.[0];
+  if (scheme === undefined || !target.startsWith(`${scheme}/`) || !at.startsWith(scheme)) return false;
+  const path = at.indexOf('/', scheme.length);
+  return path > scheme.length && isWithin(`${scheme}${at.slice(path)}`, target);
 }
 
 /** How long a savepoint's trigger may be answered 404 (job not found) before it fails with that answer. */
