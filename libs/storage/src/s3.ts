@@ -201,6 +201,11 @@ export class S3SnapshotStorage implements SnapshotStorage {
       }
     }
     const objects = await this.objectsOf(request);
+    // A listed key the adapter would refuse as a location (a `.` or `..` segment, an empty one, a percent-encoded
+    // dot or slash) is refused before anything is deleted: a store without DeleteObjects gets one DeleteObject
+    // per key, in its URL, where a store may resolve `..` (s3rver does: a review deleted another root's object
+    // through a listed `imp/../../team-b/live`). The discard then fails for good; `force` ends it.
+    for (const o of objects) parseS3Location(url(o));
     const byBucket = new Map<string, S3Object[]>();
     for (const o of objects) {
       const list = byBucket.get(o.bucket);
@@ -543,10 +548,6 @@ export class S3SnapshotStorage implements SnapshotStorage {
 
   /** Deletes each object with DeleteObject (a key already gone counts as deleted). Returns the bytes deleted. */
   private async deleteEach(bucket: string, objects: S3Object[]): Promise<number> {
-    // DeleteObject carries the key in its URL, where a store may resolve `..` (s3rver does: a review deleted
-    // another root's object through a listed `imp/../../team-b/live`); DeleteObjects' keys travel in its body,
-    // literal. A listed key the adapter would refuse as a location is refused here, before anything is deleted.
-    for (const o of objects) parseS3Location(url(o));
     await inParallel(objects, this.concurrency, async (o) => {
       try {
         await this.withBackoff(() =>

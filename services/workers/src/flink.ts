@@ -87,10 +87,11 @@ export interface SavepointJob {
    */
   triggeredAt?: number;
   /**
-   * When the first attempt was sent (ms), kept before it was: an attempt whose answer was lost (a timeout, a
-   * crash) may have started the savepoint Flink took, earlier than `triggeredAt`.
+   * When the first attempt that may have started a savepoint was sent (ms): kept before each attempt is sent
+   * (a crash leaves it), taken back when Flink's answer shows that attempt started nothing. A savepoint started
+   * by an attempt whose answer was lost is looked for from then on, not from `triggeredAt`.
    */
-  firstSentAt?: number;
+  mayHaveStartedAt?: number;
   /** Since when (ms) Flink has answered the trigger 404 (job not found), attempt after attempt. */
   notFoundSince?: number;
   /**
@@ -709,51 +710,13 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   let requestId = job.data.requestId;
   let triggeredAt = job.data.triggeredAt;
   if (!requestId) {
-    if (job.data.firstSentAt === undefined) {
-      // Kept before it is sent: a trigger whose answer was lost may have started the savepoint (a review:
-      // kept only once answered, a lost answer and a failover took a second savepoint).
-      await job.updateData({ ...job.data, firstSentAt: Date.now() });
-    }
-    try {
-      triggeredAt = Date.now();
-      requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
-    } catch (error) {
-      // A 404 may pass (a JobManager that took over and has not recovered its jobs yet); one that lasts is a job
-      // Flink does not run (a walkthrough's savepoint stayed PENDING to its deadline, 11 minutes, no cause).
-      // Counted from the first 404, not from the queueing: after an outage longer than the grace, the first
-      // 404 of the new JobManager failed the savepoint at once (a review).
-      const notFoundSince = isNotFound(error) ? (job.data.notFoundSince ?? Date.now()) : undefined;
-      const unknownJob = notFoundSince !== undefined && Date.now() - notFoundSince >= UNKNOWN_JOB_GRACE_MS;
-      if (!refusedByFlink(error) && !unknownJob) {
-        if (notFoundSince !== job.data.notFoundSince) {
-          const { notFoundSince: _before, ...data } = job.data;
-          await job.updateData(notFoundSince === undefined ? data : { ...data, notFoundSince });
-        }
-        throw error;
-      }
-      // Flink answered that it will not take it (a 4xx other than 404, 408 and 429: a request an older or stricter
-      // Flink does not accept, credentials it refuses): failed now, with Flink's answer as its cause,
-      // rather than sent again until the deadline with no cause recorded.
-      const message = (error as Error).message;
-      const cause = unknownJob
-        ? `Flink does not know job ${jobId} (404 for ${Math.round((Date.now() - notFoundSince!) / 1000)} s): ${message}`
-        : `Flink refused the savepoint: ${message}`;
-      deps.log.warn('flink refused the savepoint', { job: jobId, snapshot: snapshotId, error: message });
-      await execute(deps.bus, {
-        type: 'RecordFlinkSavepoint',
-        jobId,
-        snapshotId,
-        outcome: { status: 'FAILED', cause },
-      });
-      return { outcome: 'FAILED', refused: message };
-    }
-    const { waitsForCluster: _answered, notFoundSince: _known, ...data } = job.data;
-    await job.updateData({ ...data, requestId, triggeredAt });
+    const sent = await sendTrigger(job, api, snapshot, deps);
+    if ('refused' in sent) return { outcome: 'FAILED', refused: sent.refused };
+    ({ requestId, triggeredAt } = sent);
   }
   const outcome = await followed(
     job,
-    () =>
-      savepointStatus(api, state, snapshot, requestId, { triggeredAt, firstSentAt: job.data.firstSentAt }),
+    () => savepointStatus(api, state, snapshot, requestId, job.data.mayHaveStartedAt ?? triggeredAt),
     'requestId',
   );
   const later = async () => {
@@ -768,6 +731,65 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   const stops = recorded.status === 'COMPLETED' && snapshot.terminate && !recorded.stopFailure;
   if (stops && !(await mirroredFirst(jobId, deps))) return later();
   return recordSavepoint(deps, api, { jobId, snapshotId }, recorded);
+}
+
+/**
+ * Sends the savepoint's trigger once: Flink's request id and when it was sent, or, when Flink refused it for
+ * good, the refusal (the savepoint recorded FAILED with it). Throws what is worth trying again later.
+ */
+async function sendTrigger(
+  job: Job<SavepointJob>,
+  api: FlinkApi,
+  snapshot: PendingSavepoint,
+  deps: FlinkConnectorDeps,
+): Promise<{ requestId: string; triggeredAt: number } | { refused: string }> {
+  const { jobId, snapshotId } = job.data;
+  // Kept before it is sent: a trigger whose answer was lost may have started the savepoint (a review: kept
+  // only once answered, a lost answer and a failover took a second savepoint).
+  const earlier = job.data.mayHaveStartedAt;
+  const sentAt = Date.now();
+  if (earlier === undefined) await job.updateData({ ...job.data, mayHaveStartedAt: sentAt });
+  let requestId: string;
+  try {
+    requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
+  } catch (error) {
+    // A 404 may pass (a JobManager that took over and has not recovered its jobs yet); one that lasts is a job
+    // Flink does not run (a walkthrough's savepoint stayed PENDING to its deadline, 11 minutes, no cause).
+    // Counted from the first 404, not from the queueing: after an outage longer than the grace, the first
+    // 404 of the new JobManager failed the savepoint at once (a review).
+    const notFoundSince = isNotFound(error) ? (job.data.notFoundSince ?? Date.now()) : undefined;
+    const unknownJob = notFoundSince !== undefined && Date.now() - notFoundSince >= UNKNOWN_JOB_GRACE_MS;
+    if (!refusedByFlink(error) && !unknownJob) {
+      // A savepoint someone else took while attempts that started nothing failed is no lost answer's (a
+      // review recorded another's savepoint, or its failure, as this one's).
+      const { notFoundSince: _before, mayHaveStartedAt, ...data } = job.data;
+      const started = earlier === undefined && startedNothing(error) ? undefined : mayHaveStartedAt;
+      await job.updateData({
+        ...data,
+        ...(started === undefined ? {} : { mayHaveStartedAt: started }),
+        ...(notFoundSince === undefined ? {} : { notFoundSince }),
+      });
+      throw error;
+    }
+    // Flink answered that it will not take it (a 4xx other than 404, 408 and 429: a request an older or stricter
+    // Flink does not accept, credentials it refuses): failed now, with Flink's answer as its cause,
+    // rather than sent again until the deadline with no cause recorded.
+    const message = (error as Error).message;
+    const cause = unknownJob
+      ? `Flink does not know job ${jobId} (404 for ${Math.round((Date.now() - notFoundSince!) / 1000)} s): ${message}`
+      : `Flink refused the savepoint: ${message}`;
+    deps.log.warn('flink refused the savepoint', { job: jobId, snapshot: snapshotId, error: message });
+    await execute(deps.bus, {
+      type: 'RecordFlinkSavepoint',
+      jobId,
+      snapshotId,
+      outcome: { status: 'FAILED', cause },
+    });
+    return { refused: message };
+  }
+  const { waitsForCluster: _answered, notFoundSince: _known, ...data } = job.data;
+  await job.updateData({ ...data, requestId, triggeredAt: sentAt });
+  return { requestId, triggeredAt: sentAt };
 }
 
 /** Records Flink's outcome of a savepoint, with its figures from the history when it completed. */
@@ -836,13 +858,13 @@ async function savepointStatus(
   state: JobState,
   snapshot: PendingSavepoint,
   requestId: string,
-  sent: TriggerTimes,
+  since: number | undefined,
 ): Promise<FlinkOperationStatus> {
   try {
     const answer = await api.savepointStatus(state.jobId, requestId);
     if (answer.status !== 'COMPLETED' || answer.location !== null) return answer;
     // Completed, its location left out (the spec allows it): Flink's checkpoint history names it.
-    const seen = await savepointSince(api, state, snapshot, sent);
+    const seen = await savepointSince(api, state, snapshot, since);
     if (seen?.status === 'COMPLETED') return seen;
     throw new Error(
       'Flink answered the savepoint completed without its location, and its checkpoint history does not show it yet',
@@ -850,7 +872,7 @@ async function savepointStatus(
   } catch (error) {
     // Flink dropped the operation's result (`rest.async.store-duration` after it ended, or a JobManager
     // failover): the savepoint it took is in its history. Triggered again, Flink would take another.
-    const seen = isNotFound(error) && (await savepointSince(api, state, snapshot, sent));
+    const seen = isNotFound(error) && (await savepointSince(api, state, snapshot, since));
     if (seen) return seen;
     throw error;
   }
@@ -875,28 +897,19 @@ function recordedOutcome(
   return { status: 'COMPLETED', location, stopFailure: outcome.stopFailure.slice(0, 4096) };
 }
 
-/** When the trigger Flink answered was sent, and when the first attempt was (`SavepointJob`). */
-interface TriggerTimes {
-  triggeredAt: number | undefined;
-  firstSentAt: number | undefined;
-}
-
 /**
  * The outcome of the savepoint Flink's checkpoint history shows taken for this one: a savepoint triggered
- * since the trigger Flink answered was sent (a second of clock skew allowed), else since the first attempt
- * (whose answer may have been lost), in progress, failed, or completed inside the target directory;
- * undefined when there is none (or no time is known: a job from before they were kept). The answered
- * trigger's time comes first: a savepoint someone else took while the first attempts failed is older (a
- * review recorded another's savepoint, or its failure, as this one's).
+ * `since` the first attempt that may have started it (a second of clock skew allowed), in progress, failed,
+ * or completed inside the target directory; undefined when there is none (or the time is not known: a job
+ * from before it was kept).
  */
 async function savepointSince(
   api: FlinkApi,
   state: JobState,
   snapshot: PendingSavepoint,
-  { triggeredAt, firstSentAt }: TriggerTimes,
+  since: number | undefined,
 ): Promise<FlinkOperationStatus | undefined> {
-  const earliest = firstSentAt ?? triggeredAt;
-  if (earliest === undefined) return undefined;
+  if (since === undefined) return undefined;
   const stats = await unlessNotFound(api.checkpoints(state.jobId));
   // Another savepoint of the catalogue's (the trigger of one taken meanwhile) is not this one.
   const catalogued = new Set<string>();
@@ -910,12 +923,9 @@ async function savepointSince(
   };
   // Flink drops an operation's result 5 minutes after it ended, by which time its savepoint may be out of a
   // busy job's history (`latest` keeps it). The oldest such savepoint: a later one is another trigger's.
-  const since = (at: number) => (c: FlinkCheckpoint) =>
-    c.isSavepoint && c.triggerTimestamp >= at - 1_000 && mayBeThis(c.externalPath);
-  const candidates = reportedCheckpoints(stats).sort((a, b) => a.id - b.id);
-  const taken =
-    (triggeredAt === undefined ? undefined : candidates.find(since(triggeredAt))) ??
-    candidates.find(since(earliest));
+  const taken = reportedCheckpoints(stats)
+    .sort((a, b) => a.id - b.id)
+    .find((c) => c.isSavepoint && c.triggerTimestamp >= since - 1_000 && mayBeThis(c.externalPath));
   if (!taken) return undefined;
   if (taken.status === 'IN_PROGRESS') return { status: 'IN_PROGRESS' };
   if (taken.status === 'FAILED') {
@@ -938,6 +948,19 @@ function inTargetDirectory(location: string, snapshot: PendingSavepoint): boolea
   if (scheme === undefined || !target.startsWith(`${scheme}/`) || !at.startsWith(scheme)) return false;
   const path = at.indexOf('/', scheme.length);
   return path > scheme.length && isWithin(`${scheme}${at.slice(path)}`, target);
+}
+
+/**
+ * Whether Flink's answer to a trigger shows it started nothing: the circuit was open (nothing was sent), or a
+ * single request was answered with a status Flink gives before it starts an operation (a 4xx other than 408,
+ * or a 503: no leader). A timeout, a lost connection or a request sent again may have started one.
+ */
+function startedNothing(error: unknown): boolean {
+  if (!(error instanceof FlinkError)) return false;
+  if (error.details.failedFast) return true;
+  const status = error.status;
+  if (error.details.attempts !== 1 || status === undefined || status === 408) return false;
+  return (status >= 400 && status < 500) || status === 503;
 }
 
 /** How long a savepoint's trigger may be answered 404 (job not found) before it fails with that answer. */

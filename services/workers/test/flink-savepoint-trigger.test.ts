@@ -197,6 +197,43 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
     );
   });
 
+  it('a savepoint started by a trigger whose answer was lost is found, not one someone else took after the trigger sent again was answered', async () => {
+    const taken: FlinkCheckpoint[] = [];
+    let triggers = 0;
+    let statusAsked = 0;
+    const ours = 'file:/data/sp/savepoint-ababab-0123456789ab';
+    const snapshotId = await pendingSavepoint(
+      {
+        triggerSavepoint: async (_job, request) => {
+          triggers += 1;
+          if (triggers === 1) {
+            taken.unshift(savepointEntry(5, ours, Date.now())); // started; the answer is lost
+            await new Promise((resolve) => setTimeout(resolve, 1_200));
+            throw flinkError('timeout');
+          }
+          return { triggerId: request.triggerId }; // the same trigger id: the operation already started
+        },
+        savepointStatus: async () => {
+          statusAsked += 1;
+          if (statusAsked === 1) {
+            // Someone else takes one into the same directory, then a failover forgets the operation.
+            taken.unshift(savepointEntry(6, 'file:/data/sp/savepoint-ababab-ffffffffffff', Date.now()));
+            throw flinkError('not-found', 404);
+          }
+          return { status: 'COMPLETED', location: ours };
+        },
+        checkpoints: async () => historyOf(taken),
+      },
+      '/data/sp',
+    );
+    const snapshot = await settled(snapshotId);
+    expect({ status: snapshot.status, path: snapshot.externalPath, triggers }).toEqual({
+      status: 'COMPLETED',
+      path: 'file:///data/sp/savepoint-ababab-0123456789ab',
+      triggers: 2,
+    });
+  });
+
   it.each(['COMPLETED', 'FAILED'] as const)(
     'a savepoint someone else took (%s) while the first attempts failed is not taken for this one once Flink forgot the operation',
     async (theirs) => {
