@@ -575,17 +575,19 @@ export class FlinkRestClient {
   private async call<T>(call: Call<T>): Promise<T> {
     let attempts = 0;
     let last: Extract<Attempt<T>, { ok: false }> | undefined;
+    // Whether any attempt may have been taken by Flink (`FlinkError.details.mayHaveBeenTaken`).
+    let mayHaveBeenTaken = false;
     for (;;) {
       if (!this.circuit.tryAcquire()) {
-        if (last) throw this.error(last.kind, call, attempts, last.detail, { status: last.status });
+        if (last) {
+          throw this.error(last.kind, call, attempts, last.detail, { status: last.status, mayHaveBeenTaken });
+        }
         throw this.error(
           'unreachable',
           call,
           attempts,
           'the circuit is open: the cluster failed repeatedly',
-          {
-            failedFast: true,
-          },
+          { failedFast: true, mayHaveBeenTaken },
         );
       }
       attempts += 1;
@@ -603,13 +605,21 @@ export class FlinkRestClient {
       }
       last = outcome;
       const { kind, detail, status, reachedServer } = outcome;
+      // Refused before it was taken: never reached Flink, or answered 503 (no leader) or a 4xx but 408.
+      const refused =
+        reachedServer === false ||
+        status === 503 ||
+        (status !== undefined && status >= 400 && status < 500 && status !== 408);
+      mayHaveBeenTaken ||= !refused;
       if (kind === 'unreachable' || kind === 'timeout' || CLUSTER_DOWN.has(status ?? 0))
         this.circuit.failure();
       else this.circuit.success();
       const retryable =
         (kind === 'unreachable' || kind === 'timeout' || kind === 'server') &&
         (call.repeatable || !reachedServer || status === 503);
-      if (!retryable || attempts > this.retries) throw this.error(kind, call, attempts, detail, { status });
+      if (!retryable || attempts > this.retries) {
+        throw this.error(kind, call, attempts, detail, { status, mayHaveBeenTaken });
+      }
       const base = this.backoffMs * 2 ** (attempts - 1);
       await sleep(base / 2 + Math.random() * (base / 2));
     }
@@ -698,7 +708,7 @@ export class FlinkRestClient {
     call: Call<unknown>,
     attempts: number,
     detail: string,
-    extra: { status?: number; failedFast?: boolean },
+    extra: { status?: number; failedFast?: boolean; mayHaveBeenTaken?: boolean },
   ): FlinkError {
     const tries = attempts > 1 ? ` (${attempts} attempts)` : '';
     const message = this.redact(

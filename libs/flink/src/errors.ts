@@ -24,6 +24,12 @@ export class FlinkError extends Error {
       attempts: number;
       /** The circuit was open: no request was sent. */
       failedFast?: boolean;
+      /**
+       * Whether any attempt of the call may have been taken by Flink: one reached it and was not refused (a
+       * timeout, a reset connection, a 5xx other than 503, an answer that was not Flink's). False when every
+       * attempt was refused before it was taken (never sent or connected, a 503, a 4xx other than 408).
+       */
+      mayHaveBeenTaken?: boolean;
     },
   ) {
     super(message);

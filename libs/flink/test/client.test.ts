@@ -356,6 +356,36 @@ describe('FlinkRestClient against the Flink test server', () => {
     expect(sent).toBe(3);
   });
 
+  it('says whether any attempt of a failed call may have been taken by Flink (a trigger whose answer was lost), through its retries', async () => {
+    const request = { targetDirectory: '/tmp/sp', formatType: 'CANONICAL' as const, triggerId: T1 };
+    const answering = (...answers: (number | 'timeout' | 'refused')[]) => {
+      let sent = 0;
+      return client({
+        retries: answers.length - 1,
+        backoffMs: 1,
+        timeoutMs: 50,
+        fetch: async () => {
+          const answer = answers[sent++]!;
+          if (answer === 'refused') {
+            throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+          }
+          if (answer === 'timeout') throw Object.assign(new Error('timed out'), { name: 'TimeoutError' });
+          return new Response('', { status: answer });
+        },
+      });
+    };
+    const taken = async (...answers: (number | 'timeout' | 'refused')[]) =>
+      (await failure(answering(...answers).triggerSavepoint(JOB, request))).details.mayHaveBeenTaken;
+    // Refused before Flink took it: no leader (503, retried by the client), a 4xx, a connection refused.
+    expect(await taken(503, 503, 503, 503)).toBe(false);
+    expect(await taken(429)).toBe(false);
+    expect(await taken('refused', 503)).toBe(false);
+    // Any attempt Flink may have taken makes the call one that may have been.
+    expect(await taken('timeout', 503, 503)).toBe(true);
+    expect(await taken(503, 502)).toBe(true);
+    expect(await taken(408, 408)).toBe(true);
+  });
+
   it('retries a refused connection, and reports it as unreachable', async () => {
     await server.outage(true, 'refuse');
     const error = await failure(client({ retries: 1 }).job(JOB));

@@ -951,16 +951,13 @@ function inTargetDirectory(location: string, snapshot: PendingSavepoint): boolea
 }
 
 /**
- * Whether Flink's answer to a trigger shows it started nothing: the circuit was open (nothing was sent), or a
- * single request was answered with a status Flink gives before it starts an operation (a 4xx other than 408,
- * or a 503: no leader). A timeout, a lost connection or a request sent again may have started one.
+ * Whether Flink's answers to a trigger show it started nothing: every request the client sent (it retries
+ * some) was refused before it was taken, or none was sent (`FlinkError.details.mayHaveBeenTaken`). A timeout,
+ * a lost connection or a 5xx other than 503 may have started one (a review: the client's own retries of a 503
+ * made every outage look like one that may have).
  */
 function startedNothing(error: unknown): boolean {
-  if (!(error instanceof FlinkError)) return false;
-  if (error.details.failedFast) return true;
-  const status = error.status;
-  if (error.details.attempts !== 1 || status === undefined || status === 408) return false;
-  return (status >= 400 && status < 500) || status === 503;
+  return error instanceof FlinkError && error.details.mayHaveBeenTaken === false;
 }
 
 /** How long a savepoint's trigger may be answered 404 (job not found) before it fails with that answer. */

@@ -16,13 +16,15 @@ import { flinkJobIds, startFlinkWorker, type FlinkApi } from '../src/flink';
 const JOB = 'ab'.repeat(16);
 const CLUSTER = 'c1';
 
-const flinkError = (kind: FlinkError['kind'], status?: number) =>
+/** An error as the Flink client throws it; `mayHaveBeenTaken` as its retries saw them (absent: not known). */
+const flinkError = (kind: FlinkError['kind'], status?: number, mayHaveBeenTaken?: boolean) =>
   new FlinkError(kind, `answered ${kind} ${status ?? ''}`, {
     cluster: CLUSTER,
     method: 'POST',
     path: `/jobs/${JOB}/savepoints`,
-    attempts: 1,
+    attempts: 4,
     ...(status ? { status } : {}),
+    ...(mayHaveBeenTaken === undefined ? {} : { mayHaveBeenTaken }),
   });
 
 /** A completed savepoint as Flink's checkpoint history reports it. */
@@ -168,7 +170,7 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
             // Flink takes the savepoint; its answer is lost (the client's timeouts and retries ran out).
             taken.unshift(savepointEntry(5, 'file:/data/sp/savepoint-ababab-0123456789ab', Date.now()));
             await new Promise((resolve) => setTimeout(resolve, 1_500));
-            throw flinkError('timeout');
+            throw flinkError('timeout', undefined, true);
           }
           // Sent again with the same trigger id, Flink answers with the operation it started; once that is
           // forgotten (below), a trigger takes a second savepoint.
@@ -209,7 +211,7 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
           if (triggers === 1) {
             taken.unshift(savepointEntry(5, ours, Date.now())); // started; the answer is lost
             await new Promise((resolve) => setTimeout(resolve, 1_200));
-            throw flinkError('timeout');
+            throw flinkError('timeout', undefined, true);
           }
           return { triggerId: request.triggerId }; // the same trigger id: the operation already started
         },
@@ -250,7 +252,7 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
               taken.unshift(theirs === 'FAILED' ? { ...other, status: 'FAILED', externalPath: null } : other);
             }
             // Answered 503 for a while: Flink started nothing for these attempts.
-            if (Date.now() - started < 1_500) throw flinkError('server', 503);
+            if (Date.now() - started < 1_500) throw flinkError('server', 503, false);
             if (taken.length === 1) taken.unshift(savepointEntry(4, ours, Date.now()));
             return { triggerId: request.triggerId };
           },
