@@ -7,6 +7,7 @@ import { FlinkError, type FlinkCheckpoint, type FlinkCheckpoints } from '@snapca
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { flinkJobIds, startFlinkWorker, type FlinkApi } from '../src/flink';
+import { flinkStats } from './flink-stats';
 
 /**
  * The savepoint job of the Flink connector (R67) against Flink answers given one by one: the real worker, a
@@ -28,24 +29,8 @@ const flinkError = (kind: FlinkError['kind'], status?: number, mayHaveBeenTaken?
   });
 
 /** A completed savepoint as Flink's checkpoint history reports it. */
-const savepointEntry = (id: number, externalPath: string, triggerTimestamp: number): FlinkCheckpoint => ({
-  id,
-  status: 'COMPLETED',
-  isSavepoint: true,
-  savepointFormat: 'CANONICAL',
-  checkpointType: 'SAVEPOINT',
-  triggerTimestamp,
-  latestAckTimestamp: triggerTimestamp + 100,
-  stateSize: 1,
-  checkpointedSize: 1,
-  externalPath,
-  externallyAddressable: true,
-  discarded: false,
-  numSubtasks: 1,
-  numAcknowledgedSubtasks: 1,
-  failureTimestamp: null,
-  failureMessage: null,
-});
+const savepointEntry = (id: number, externalPath: string, triggerTimestamp: number): FlinkCheckpoint =>
+  flinkStats({ id, externalPath, triggerTimestamp, latestAckTimestamp: triggerTimestamp + 100 });
 
 /** Flink's answers for the job's checkpoint history: the savepoints it took, newest first. */
 const historyOf = (savepoints: FlinkCheckpoint[]): FlinkCheckpoints => ({
