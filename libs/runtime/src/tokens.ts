@@ -87,21 +87,23 @@ export function parseTokenLine(text: string, line: number): TokenEntry {
  * commas; blank entries and `#` comments are skipped but counted, so numbers match the file's lines.
  */
 export function parseTokenList(text: string): TokenEntry[] {
-  const entries: (TokenEntry & { line: number })[] = [];
+  const entries: TokenEntry[] = [];
+  const lineOfName = new Map<string, number>();
   text.split(/\r?\n|,/).forEach((raw, index) => {
     const trimmed = raw.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const entry = parseTokenLine(trimmed, index + 1);
-    const sameName = entries.find((e) => e.name === entry.name);
-    if (sameName) {
-      throw new TokenLineError(index + 1, 'unique-name', `the name is line ${sameName.line}'s too`);
+    const sameName = lineOfName.get(entry.name);
+    if (sameName !== undefined) {
+      throw new TokenLineError(index + 1, 'unique-name', `the name is line ${sameName}'s too`);
     }
     if (entries.some((e) => e.hash.equals(entry.hash))) {
       throw new TokenLineError(index + 1, 'unique-hash', 'this hash is already configured for another name');
     }
-    entries.push({ ...entry, line: index + 1 });
+    entries.push(entry);
+    lineOfName.set(entry.name, index + 1);
   });
-  return entries.map(({ line: _line, ...entry }) => entry);
+  return entries;
 }
 
 export function hashToken(token: string): Buffer {

@@ -82,14 +82,14 @@ export interface SavepointJob {
    */
   requestId?: string;
   /**
-   * When the trigger Flink answered was sent (ms): when Flink no longer knows the operation (404), a savepoint it
-   * started since is looked for in its checkpoint history before the trigger is sent again.
+   * When the trigger Flink answered was sent (ms), as versions before `mayHaveStartedAt` kept it: read for
+   * their jobs only (a job of this version always has `mayHaveStartedAt`, which is never later).
    */
   triggeredAt?: number;
   /**
    * When the first attempt that may have started a savepoint was sent (ms): kept before each attempt is sent
    * (a crash leaves it), taken back when Flink's answer shows that attempt started nothing. A savepoint started
-   * by an attempt whose answer was lost is looked for from then on, not from `triggeredAt`.
+   * by an attempt whose answer was lost is looked for from then on, not from the answered attempt's time.
    */
   mayHaveStartedAt?: number;
   /** Since when (ms) Flink has answered the trigger 404 (job not found), attempt after attempt. */
@@ -708,15 +708,15 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
   }
   const api = await deps.apis(state.source.cluster);
   let requestId = job.data.requestId;
-  let triggeredAt = job.data.triggeredAt;
   if (!requestId) {
     const sent = await sendTrigger(job, api, snapshot, deps);
     if ('refused' in sent) return { outcome: 'FAILED', refused: sent.refused };
-    ({ requestId, triggeredAt } = sent);
+    requestId = sent.requestId;
   }
+  const since = job.data.mayHaveStartedAt ?? job.data.triggeredAt;
   const outcome = await followed(
     job,
-    () => savepointStatus(api, state, snapshot, requestId, job.data.mayHaveStartedAt ?? triggeredAt),
+    () => savepointStatus(api, state, snapshot, requestId, since),
     'requestId',
   );
   const later = async () => {
@@ -734,21 +734,20 @@ async function savepoint(job: Job<SavepointJob>, token: string | undefined, deps
 }
 
 /**
- * Sends the savepoint's trigger once: Flink's request id and when it was sent, or, when Flink refused it for
- * good, the refusal (the savepoint recorded FAILED with it). Throws what is worth trying again later.
+ * Sends the savepoint's trigger once: Flink's request id, or, when Flink refused it for good, the refusal (the
+ * savepoint recorded FAILED with it). Throws what is worth trying again later.
  */
 async function sendTrigger(
   job: Job<SavepointJob>,
   api: FlinkApi,
   snapshot: PendingSavepoint,
   deps: FlinkConnectorDeps,
-): Promise<{ requestId: string; triggeredAt: number } | { refused: string }> {
+): Promise<{ requestId: string } | { refused: string }> {
   const { jobId, snapshotId } = job.data;
   // Kept before it is sent: a trigger whose answer was lost may have started the savepoint (a review: kept
   // only once answered, a lost answer and a failover took a second savepoint).
   const earlier = job.data.mayHaveStartedAt;
-  const sentAt = Date.now();
-  if (earlier === undefined) await job.updateData({ ...job.data, mayHaveStartedAt: sentAt });
+  if (earlier === undefined) await job.updateData({ ...job.data, mayHaveStartedAt: Date.now() });
   let requestId: string;
   try {
     requestId = (await triggerInFlink(api, jobId, snapshot)).triggerId;
@@ -788,8 +787,8 @@ async function sendTrigger(
     return { refused: message };
   }
   const { waitsForCluster: _answered, notFoundSince: _known, ...data } = job.data;
-  await job.updateData({ ...data, requestId, triggeredAt: sentAt });
-  return { requestId, triggeredAt: sentAt };
+  await job.updateData({ ...data, requestId });
+  return { requestId };
 }
 
 /** Records Flink's outcome of a savepoint, with its figures from the history when it completed. */
