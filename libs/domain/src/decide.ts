@@ -1183,9 +1183,17 @@ function complete(
 function requestAwaitedDiscards(decider: Decider): void {
   const { completed, snapshots } = decider.state;
   const lowestPending = pendingCheckpoints(decider.state)[0] ?? Infinity;
+  // Its flags as they are now: one persisted while it waited is a savepoint, never discarded by subsumption
+  // (R35, R36; a property run found a persisted checkpoint's savepoint directory in a SUBSUMED discard).
   const due = completed.filter((id) => {
-    const { discardAwaits, discard, heldBy } = snapshots.get(id)!;
-    return discardAwaits !== undefined && !discard && !heldBy && lowestPending > discardAwaits;
+    const { discardAwaits, discard, heldBy, properties } = snapshots.get(id)!;
+    return (
+      discardAwaits !== undefined &&
+      properties.discardSubsumed &&
+      !discard &&
+      !heldBy &&
+      lowestPending > discardAwaits
+    );
   });
   // Each request changes the state: the snapshot is read again from the state it is decided on.
   for (const id of due) requestDiscardOf(decider, decider.state.snapshots.get(id)!, 'SUBSUMED');

@@ -801,6 +801,8 @@ export class Draft {
     snapshot.persisted = true;
     snapshot.persistedPath = event.savepointPath;
     snapshot.properties = internProperties(persistedProperties(snapshot.properties));
+    // A savepoint is never discarded by subsumption: a subsumed checkpoint's wait for it ends (R73, R35).
+    snapshot.discardAwaits = undefined;
     this.editRegistry().ownDirectory(event.snapshotId, event.savepointPath);
   }
 

@@ -307,6 +307,18 @@ describe('subsumption on completion', () => {
     other.run({ type: 'DeclineTask', snapshotId: 3, taskId: 'a' });
     expect(other.snapshot(1)).toMatchObject({ status: 'DISCARDING', discard: { cause: 'SUBSUMED' } });
   });
+  it('R73, R35 a subsumed checkpoint persisted while its discard waits is a savepoint: the wait ends without a discard', () => {
+    const job = new Job().register({ numRetained: 1, tasks: ['a'] });
+    job.complete();
+    job.trigger('CHECKPOINT');
+    job.trigger('CHECKPOINT');
+    job.ack(2, 'a'); // 1 subsumed while 3 is pending: its discard waits
+    expect(job.snapshot(1)).toMatchObject({ subsumedBy: 2, discardAwaits: 3 });
+    job.run({ type: 'PersistSnapshot', snapshotId: 1 });
+    job.run({ type: 'DeclineTask', snapshotId: 3, taskId: 'a' }); // the wait ends
+    expect(job.snapshot(1).status).toBe('COMPLETED');
+    expect(job.snapshot(1).discard).toBeUndefined();
+  });
   it('R72 a forced discard of the newest completed checkpoint fails the checkpoints pending then (each may be built on it), not counted; the next one is FULL', () => {
     const job = new Job().register({ numRetained: 1, tasks: ['a'], tolerableFailures: 0 });
     const base = job.complete();
