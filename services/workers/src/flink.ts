@@ -51,6 +51,7 @@ import { KEEP } from './queues';
 export type FlinkApi = Pick<
   FlinkRestClient,
   | 'jobsOverview'
+  | 'job'
   | 'checkpointConfig'
   | 'checkpoints'
   | 'triggerSavepoint'
@@ -872,9 +873,33 @@ async function savepointStatus(
     // Flink dropped the operation's result (`rest.async.store-duration` after it ended, or a JobManager
     // failover): the savepoint it took is in its history. Triggered again, Flink would take another.
     const seen = isNotFound(error) && (await savepointSince(api, state, snapshot, since));
-    if (seen) return seen;
+    if (seen) return seen.status === 'COMPLETED' ? await stopOutcome(api, state.jobId, snapshot, seen) : seen;
     throw error;
   }
+}
+
+/**
+ * A stop's savepoint found in the history after Flink forgot the operation: the history cannot tell whether the
+ * job then stopped, which the operation's answer told (`StopWithSavepointStoppingException` when its tasks did
+ * not finish). The job's status tells: Flink answers a stop only once the job reached FINISHED
+ * (`StopWithSavepointTerminationHandlerImpl.handleExecutionsTermination`), and a JobManager that took over runs
+ * the job again. A job Flink no longer knows is taken as stopped (only a terminal job leaves its job store).
+ */
+async function stopOutcome(
+  api: FlinkApi,
+  jobId: string,
+  snapshot: PendingSavepoint,
+  seen: Extract<FlinkOperationStatus, { status: 'COMPLETED' }>,
+): Promise<FlinkOperationStatus> {
+  if (!snapshot.terminate) return seen;
+  const job = await unlessNotFound(api.job(jobId));
+  if (job === undefined || job.state === 'FINISHED') return seen;
+  return {
+    ...seen,
+    stopFailure:
+      `Flink no longer knows the stop's operation; its savepoint completed, but job ${jobId} is ` +
+      `${job.state}, not FINISHED: it did not stop`,
+  };
 }
 
 /**

@@ -46,8 +46,10 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
   let queue: Queue;
   let worker: Worker | undefined;
   let bus: CommandBus;
+  let warnings: Record<string, unknown>[];
 
   beforeEach(() => {
+    warnings = [];
     redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
     queue = new Queue('flink', { connection: { url: 'redis://127.0.0.1:6379' }, prefix });
     bus = new CommandBus(new MemoryEventStore());
@@ -61,7 +63,12 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
   });
 
   /** A managed job whose savepoints go to `savepointDir`, one savepoint pending, its job queued as given. */
-  async function pendingSavepoint(api: Partial<FlinkApi>, savepointDir: string, queuedAgoMs = 0) {
+  async function pendingSavepoint(
+    api: Partial<FlinkApi>,
+    savepointDir: string,
+    queuedAgoMs = 0,
+    terminate?: { drain: boolean },
+  ) {
     worker = startFlinkWorker({ url: 'redis://127.0.0.1:6379' }, prefix, {
       bus,
       apis: async () =>
@@ -72,7 +79,11 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
       keyPrefix: prefix,
       statusPollMs: 100,
       queue,
-      log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      log: {
+        info: () => undefined,
+        warn: (message, fields) => void warnings.push({ message, ...fields }),
+        error: () => undefined,
+      },
     });
     await bus.execute(
       Command.parse({
@@ -85,6 +96,9 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
         storage: { checkpointDir: '/data/chk', savepointDir },
       }),
     );
+    if (terminate) {
+      await bus.execute(Command.parse({ type: 'ChangeJobStatus', jobId: JOB, status: 'RUNNING' }));
+    }
     await bus.execute(
       Command.parse({
         type: 'TriggerSnapshot',
@@ -93,6 +107,7 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
         triggerId: 't-1',
         triggerType: 'MANUAL',
         formatType: 'CANONICAL',
+        ...(terminate ? { terminate } : {}),
       }),
     );
     const snapshotId = [...(await bus.load(JOB)).pending].at(-1)!;
@@ -255,6 +270,55 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
         status: 'COMPLETED',
         path: 'file:///data/sp/savepoint-ababab-111111111111',
       });
+    },
+  );
+
+  it.each([
+    ['FINISHED', 'FINISHED', undefined],
+    ['RUNNING', 'RUNNING', 'job abababababababababababababababab is RUNNING, not FINISHED: it did not stop'],
+  ] as const)(
+    'a stop whose operation Flink forgot, its savepoint completed in the history and the job %s, is recorded with the job %s',
+    async (flinkStatus, catalogued, stopFailure) => {
+      const path = 'file:/data/sp/savepoint-ababab-0123456789ab';
+      const taken: FlinkCheckpoint[] = [];
+      let stops = 0;
+      const snapshotId = await pendingSavepoint(
+        {
+          stopWithSavepoint: async (_job, request) => {
+            stops += 1;
+            taken.unshift(savepointEntry(5, path, Date.now()));
+            return { triggerId: request.triggerId };
+          },
+          // A JobManager failover: the operation, and whether the job's tasks finished, are forgotten.
+          savepointStatus: async () => Promise.reject(flinkError('not-found', 404)),
+          checkpoints: async () => historyOf(taken),
+          job: async () => ({ jobId: JOB, name: 'j', state: flinkStatus }),
+        },
+        '/data/sp',
+        0,
+        { drain: false },
+      );
+      const snapshot = await settled(snapshotId);
+      const job = await bus.load(JOB);
+      expect({
+        status: snapshot.status,
+        path: snapshot.externalPath,
+        job: job.status,
+        stops,
+        failure: snapshot.failureMessage,
+      }).toEqual({
+        status: 'COMPLETED',
+        path: 'file:///data/sp/savepoint-ababab-0123456789ab',
+        job: catalogued,
+        stops: 1,
+        failure: undefined,
+      });
+      const told = warnings.filter(
+        (w) => w.message === 'flink took the savepoint of a stop, but the job failed while stopping',
+      );
+      expect(told).toEqual(
+        stopFailure ? [expect.objectContaining({ error: expect.stringContaining(stopFailure) })] : [],
+      );
     },
   );
 
