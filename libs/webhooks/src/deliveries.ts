@@ -48,6 +48,7 @@ const LOG_PER_SUBSCRIPTION = 1000;
  * Records the delivery unless it is known (a replayed event must not reset the status of a finished one), and
  * ranks it unsettled at its position (ARGV[4], ARGV[5]; empty: not tracked) unless it settled already: a
  * settled one is never settled again, so ranked it would hold the dispatcher's checkpoint there for good.
+ * A pending one is also in its subscription's pending set (KEYS[5]), which the log's trimming cannot drop.
  */
 const RECORD = `
 local known = redis.call('EXISTS', KEYS[1]) == 1
@@ -56,6 +57,8 @@ if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
   redis.call('HSETNX', KEYS[4], ARGV[3], ARGV[5])
 end
+redis.call('SADD', KEYS[5], ARGV[3])
+redis.call('EXPIRE', KEYS[5], ARGV[1])
 if known then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -63,6 +66,19 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -${LOG_PER_SUBSCRIPTION + 1})
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 1`;
+
+/**
+ * Marks a settled delivery pending again for a redelivery and answers its round, or 0 when it is pending
+ * already: checked and set in one step, as concurrent requests each passed a check made apart (a review:
+ * three redeliveries at once, three parallel POSTs of one message).
+ */
+const REDELIVER = `
+if redis.call('HGET', KEYS[1], 'status') == 'pending' then return 0 end
+local round = redis.call('HINCRBY', KEYS[1], 'redeliveries', 1)
+redis.call('HSET', KEYS[1], 'status', 'pending', 'updatedAt', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return round`;
 
 /**
  * The delivery queue and the delivery log (Redis). Also tracks the deliveries not yet settled with the
@@ -83,6 +99,7 @@ export class Deliveries {
       delivery: (id: string) => `${prefix}:wh:delivery:${id}`,
       attempts: (id: string) => `${prefix}:wh:delivery:${id}:attempts`,
       bySubscription: (subscriptionId: string) => `${prefix}:wh:deliveries:${subscriptionId}`,
+      pending: (subscriptionId: string) => `${prefix}:wh:pending:${subscriptionId}`,
       unsettled: `${prefix}:wh:unsettled`,
       unsettledFrom: `${prefix}:wh:unsettled-from`,
     };
@@ -106,11 +123,12 @@ export class Deliveries {
     };
     await this.redis.eval(
       RECORD,
-      4,
+      5,
       this.keys.delivery(job.deliveryId),
       this.keys.bySubscription(job.subscriptionId),
       this.keys.unsettled,
       this.keys.unsettledFrom,
+      this.keys.pending(job.subscriptionId),
       LOG_TTL_SECONDS,
       now,
       job.deliveryId,
@@ -141,12 +159,17 @@ export class Deliveries {
       .exec();
   }
 
-  async settle(deliveryId: string, status: Exclude<DeliveryStatus, 'pending'>, now: number): Promise<void> {
+  async settle(
+    { deliveryId, subscriptionId }: Pick<DeliveryJob, 'deliveryId' | 'subscriptionId'>,
+    status: Exclude<DeliveryStatus, 'pending'>,
+    now: number,
+  ): Promise<void> {
     await this.redis
       .multi()
       .hset(this.keys.delivery(deliveryId), 'status', status, 'updatedAt', new Date(now).toISOString())
       .zrem(this.keys.unsettled, deliveryId)
       .hdel(this.keys.unsettledFrom, deliveryId)
+      .srem(this.keys.pending(subscriptionId), deliveryId)
       .exec();
   }
 
@@ -178,36 +201,53 @@ export class Deliveries {
     return records.filter((r) => r !== undefined).map(({ body: _body, ...record }) => record);
   }
 
-  /** Sends a delivery again, with the same webhook-id and body, as a new BullMQ job with fresh attempts. */
-  async redeliver(record: DeliveryRecord & { body: string }, now: number): Promise<void> {
-    const key = this.keys.delivery(record.id);
-    const [[, round]] = (await this.redis
-      .multi()
-      .hincrby(key, 'redeliveries', 1)
-      .hset(key, 'status', 'pending', 'updatedAt', new Date(now).toISOString())
-      .exec()) as [[unknown, number], ...unknown[]];
-    await this.add(
-      {
-        deliveryId: record.id,
-        subscriptionId: record.subscriptionId,
-        messageId: record.messageId,
-        eventType: record.eventType,
-        ...(record.jobId ? { jobId: record.jobId } : {}),
-        body: record.body,
-      },
-      `${record.id}-r${round}`,
-    );
+  /**
+   * Sends a delivery again, with the same webhook-id and body, as a new BullMQ job with fresh attempts; false
+   * (nothing sent) when it is still pending, its attempts or another redelivery not over.
+   */
+  async redeliver(record: DeliveryRecord & { body: string }, now: number): Promise<boolean> {
+    const round = (await this.redis.eval(
+      REDELIVER,
+      2,
+      this.keys.delivery(record.id),
+      this.keys.pending(record.subscriptionId),
+      new Date(now).toISOString(),
+      record.id,
+      LOG_TTL_SECONDS,
+    )) as number;
+    if (round === 0) return false;
+    const job: DeliveryJob = {
+      deliveryId: record.id,
+      subscriptionId: record.subscriptionId,
+      messageId: record.messageId,
+      eventType: record.eventType,
+      ...(record.jobId ? { jobId: record.jobId } : {}),
+      body: record.body,
+    };
+    try {
+      await this.add(job, `${record.id}-r${round}`);
+    } catch (error) {
+      // Not queued: settled as it was, not left pending with nothing to send it (best effort: Redis failed).
+      await this.settle(job, record.status as Exclude<DeliveryStatus, 'pending'>, now).catch(() => undefined);
+      throw error;
+    }
+    return true;
   }
 
   /**
    * Drops the subscription's deliveries still waiting in the queue (a first attempt not taken yet, or a retry
    * delayed by hours), once it is deleted or disabled: each is settled `skipped` now rather than when its
    * attempt comes due, so that nothing holds the dispatcher's checkpoint for it. One being sent finishes.
+   * Found in the pending set, and in the log for those recorded before the set was kept: the log lists only
+   * the newest 1,000 (a review: the 1,005th oldest of a receiver down for a while stayed queued).
    */
   async dropQueued(subscriptionId: string, now: number): Promise<number> {
-    const ids = await this.redis.zrange(this.keys.bySubscription(subscriptionId), 0, -1);
+    const [pending, logged] = await Promise.all([
+      this.redis.smembers(this.keys.pending(subscriptionId)),
+      this.redis.zrange(this.keys.bySubscription(subscriptionId), 0, -1),
+    ]);
     let dropped = 0;
-    for (const id of ids) {
+    for (const id of new Set([...pending, ...logged])) {
       const [status, redeliveries] = await this.redis.hmget(this.keys.delivery(id), 'status', 'redeliveries');
       if (status !== 'pending') continue;
       const rounds = Number(redeliveries ?? 0);
@@ -227,7 +267,7 @@ export class Deliveries {
           waiting = true;
       }
       if (!waiting) continue;
-      await this.settle(id, 'skipped', now);
+      await this.settle({ deliveryId: id, subscriptionId }, 'skipped', now);
       dropped += 1;
     }
     return dropped;

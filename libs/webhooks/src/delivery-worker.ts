@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import {
   parseRetryAfter,
   retryDelayMs,
@@ -27,6 +27,8 @@ export interface DeliveryWorkerDeps {
   timeoutMs: number;
   allowPrivate: boolean;
   concurrency: number;
+  /** How long a failure's report waits before it is appended again, when the log refused it (5 s). */
+  reportRetryMs?: number;
   now: () => number;
   log: { info: LogFn; warn: LogFn; error: LogFn };
 }
@@ -51,7 +53,7 @@ const UNREPORTED = new Set(['WebhookDeliveryFailed', 'WebhookTest']);
  * attempts run out, which appends WebhookDeliveryFailed to the log.
  */
 export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJob> {
-  const worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, (job) => deliver(deps, job), {
+  const worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, (job, token) => deliver(deps, job, token), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency,
@@ -74,15 +76,50 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
   return worker;
 }
 
-/** One attempt of a delivery: sent, recorded, then settled, retried (by throwing) or given up. */
-async function deliver(deps: DeliveryWorkerDeps, job: Job<DeliveryJob>): Promise<void> {
+/** A delivery job's data once its last attempt failed and the log refused the failure's report. */
+interface UnreportedDelivery extends DeliveryJob {
+  unreported?: { id: string; failed: WebhookDeliveryFailed };
+}
+
+/**
+ * One attempt of a delivery. An error of snapcat's own on the last attempt (the store or Redis failing, not
+ * the receiver) still ends it failed and reported: left pending, it held the dispatcher's checkpoint and
+ * refused redeliveries for good (a review).
+ */
+async function deliver(
+  deps: DeliveryWorkerDeps,
+  job: Job<UnreportedDelivery>,
+  token?: string,
+): Promise<void> {
+  if (job.data.unreported) return reportThenSettle(deps, job, token, job.data.unreported);
+  try {
+    return await attempt(deps, job, token);
+  } catch (error) {
+    const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (!final || error instanceof RetryableDeliveryError || error instanceof DelayedError) throw error;
+    const message = (error as Error).message;
+    deps.log.error('webhook delivery’s last attempt failed in snapcat; settled failed', {
+      subscriptionId: job.data.subscriptionId,
+      deliveryId: job.data.deliveryId,
+      error: message,
+    });
+    return giveUp(deps, job, token, { error: `snapcat could not attempt it: ${message}`, latencyMs: 0 });
+  }
+}
+
+/** One attempt: sent, recorded, then settled, retried (by throwing) or given up. */
+async function attempt(
+  deps: DeliveryWorkerDeps,
+  job: Job<UnreportedDelivery>,
+  token?: string,
+): Promise<void> {
   const { deliveries, log } = deps;
   const { deliveryId, subscriptionId, messageId } = job.data;
   const attempt = job.attemptsMade + 1;
   const final = attempt >= (job.opts.attempts ?? 1);
   const subscription = (await deps.subscriptions.current()).get(subscriptionId);
   if (!subscription?.enabled) {
-    await deliveries.settle(deliveryId, 'skipped', deps.now());
+    await deliveries.settle(job.data, 'skipped', deps.now());
     return;
   }
   const sentAt = deps.now();
@@ -104,7 +141,7 @@ async function deliver(deps: DeliveryWorkerDeps, job: Job<DeliveryJob>): Promise
     },
     deps.now(),
   );
-  if (succeeded) return deliveries.settle(deliveryId, 'succeeded', deps.now());
+  if (succeeded) return deliveries.settle(job.data, 'succeeded', deps.now());
   // One line per failed attempt: what was tried and what comes next; never the secret nor the signature.
   const attemptFields = {
     subscriptionId,
@@ -119,7 +156,7 @@ async function deliver(deps: DeliveryWorkerDeps, job: Job<DeliveryJob>): Promise
   if (gone) {
     await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId });
     log.warn('webhook receiver answered 410 Gone; subscription disabled', attemptFields);
-    await deliveries.settle(deliveryId, 'gone', deps.now());
+    await deliveries.settle(job.data, 'gone', deps.now());
     await deliveries.dropQueued(subscriptionId, deps.now());
     return;
   }
@@ -127,9 +164,57 @@ async function deliver(deps: DeliveryWorkerDeps, job: Job<DeliveryJob>): Promise
     log.warn('webhook delivery attempt failed; retrying', attemptFields);
     throw new RetryableDeliveryError(result.error ?? 'failed', retryAfterMs);
   }
-  if (!UNREPORTED.has(job.data.eventType)) await reportFailure(deps, job.data, attempt, result);
   log.warn('webhook delivery failed after its last attempt', attemptFields);
-  return deliveries.settle(deliveryId, 'failed', deps.now());
+  return giveUp(deps, job, token, result);
+}
+
+/** The last attempt failed: the failure reported (unless it is a message whose failures are not), then settled. */
+async function giveUp(
+  deps: DeliveryWorkerDeps,
+  job: Job<UnreportedDelivery>,
+  token: string | undefined,
+  result: PostResult,
+): Promise<void> {
+  if (UNREPORTED.has(job.data.eventType)) return deps.deliveries.settle(job.data, 'failed', deps.now());
+  const failed = failureOf(job.data, job.attemptsMade + 1, result, deps.now());
+  return reportThenSettle(deps, job, token, { id: newEventId(), failed });
+}
+
+/**
+ * Appends the failure's report, then settles the delivery failed. When the log refuses it, the job waits and
+ * tries the report again (not the delivery: its attempts are over), its event id kept so that a report whose
+ * append's outcome was unknown is not written twice where the store knows the id.
+ */
+async function reportThenSettle(
+  deps: DeliveryWorkerDeps,
+  job: Job<UnreportedDelivery>,
+  token: string | undefined,
+  unreported: NonNullable<UnreportedDelivery['unreported']>,
+): Promise<void> {
+  try {
+    await deps.store.append(
+      DELIVERY_FAILURES_STREAM,
+      [
+        {
+          id: unreported.id,
+          type: unreported.failed.type,
+          data: unreported.failed,
+          metadata: versionedMetadata(unreported.failed.type),
+        },
+      ],
+      'any',
+    );
+  } catch (error) {
+    deps.log.error('webhook delivery failure not reported yet: the event log refused it; trying again', {
+      subscriptionId: job.data.subscriptionId,
+      deliveryId: job.data.deliveryId,
+      error: (error as Error).message,
+    });
+    if (!job.data.unreported) await job.updateData({ ...job.data, unreported });
+    await job.moveToDelayed(deps.now() + (deps.reportRetryMs ?? 5_000), token);
+    throw new DelayedError();
+  }
+  return deps.deliveries.settle(job.data, 'failed', deps.now());
 }
 
 /** Signs the body with the subscription's keys valid at `sentAt` and POSTs it; not sent if they cannot be opened. */
@@ -164,14 +249,14 @@ function openKeys(box: SecretBox, subscription: Subscription, now: number): stri
   }
 }
 
-/** Appends WebhookDeliveryFailed to the log: the delivery's last attempt failed. */
-async function reportFailure(
-  deps: DeliveryWorkerDeps,
+/** WebhookDeliveryFailed, for the log: the delivery's last attempt failed. */
+function failureOf(
   delivery: DeliveryJob,
   attempts: number,
   result: PostResult,
-): Promise<void> {
-  const failed: WebhookDeliveryFailed = {
+  now: number,
+): WebhookDeliveryFailed {
+  return {
     type: 'WebhookDeliveryFailed',
     subscriptionId: delivery.subscriptionId,
     deliveryId: delivery.deliveryId,
@@ -181,11 +266,6 @@ async function reportFailure(
     attempts,
     ...(result.statusCode !== undefined ? { lastStatusCode: result.statusCode } : {}),
     lastError: result.error ?? 'failed',
-    occurredAt: new Date(deps.now()).toISOString(),
+    occurredAt: new Date(now).toISOString(),
   };
-  await deps.store.append(
-    DELIVERY_FAILURES_STREAM,
-    [{ id: newEventId(), type: failed.type, data: failed, metadata: versionedMetadata(failed.type) }],
-    'any',
-  );
 }

@@ -116,8 +116,9 @@ export class WebhookService {
       );
     }
     // A delivery still being attempted: a second job would POST side by side with it (the same webhook-id)
-    // and both would write its record (a review saw three parallel POSTs and attempts 1,1,1,2,2,2).
-    if (record.status === 'pending') {
+    // and both would write its record (a review saw three parallel POSTs and attempts 1,1,1,2,2,2). Checked
+    // again with the change itself: concurrent requests all read it settled.
+    if (record.status === 'pending' || !(await this.deps.deliveries.redeliver(record, this.deps.now()))) {
       throw new CommandRejected(
         'CONFLICT',
         'deliveryId',
@@ -125,7 +126,6 @@ export class WebhookService {
         `delivery ${deliveryId} is still being attempted: redeliver it once it succeeded, failed or was skipped`,
       );
     }
-    await this.deps.deliveries.redeliver(record, this.deps.now());
     return { deliveryId, messageId: record.messageId };
   }
 

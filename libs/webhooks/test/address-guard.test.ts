@@ -98,8 +98,8 @@ describe('address guard', () => {
     ['::FFFF:10.0.0.1', true],
     ['ff02::1', true],
     ['fc00::1', true],
-    ['2001:db8::ffff:7f00:1', false],
-    ['2001:db8::ffff:127.0.0.1', false], // a dotted quad ending another address is not embedded
+    ['2606:4700::ffff:7f00:1', false],
+    ['2606:4700::ffff:127.0.0.1', false], // a dotted quad ending another address is not embedded
     ['64:ff9b::192.168.10.10', true], // NAT64 of a private address, octets of several digits
     ['64:ff9b::c0a8:a0a', true], // the same in hex: as a resolver or a URL writes it
     ['64:ff9b::a00:1', true], // 10.0.0.1
@@ -116,6 +116,16 @@ describe('address guard', () => {
     ['fec0::1', true], // site-local
     ['100::1', true], // discard
     ['2606:4700:4700::1111', false], // a public address
+    // Reserved ranges the README refuses, and NAT64 written short, a review found let through:
+    ['192.0.2.1', true],
+    ['198.51.100.7', true],
+    ['203.0.113.9', true],
+    ['192.88.99.1', true],
+    ['2001:db8::1', true],
+    ['64:ff9b::1', true], // 0.0.0.1
+    ['64:ff9b:0:0:0:0:a00:1', true], // 10.0.0.1, written in full
+    ['0:0:0:0:0:ffff:7f00:1', true], // 127.0.0.1, written in full
+    ['64:ff9b::0:808:808', false], // 8.8.8.8
     ['', true],
   ])('isPrivateAddress(%s) is %s', (address, expected) => {
     expect(isPrivateAddress(address)).toBe(expected);

@@ -91,7 +91,7 @@ describe('Deliveries: the delivery log', () => {
   it('enqueuing a known delivery again (a replayed event) keeps its status and times', async () => {
     const j = job();
     await deliveries.enqueue(j, T0);
-    await deliveries.settle(j.deliveryId, 'succeeded', T0 + 5000);
+    await deliveries.settle(j, 'succeeded', T0 + 5000);
     await deliveries.enqueue(j, T0 + 9000);
     expect(await deliveries.get(j.deliveryId)).toMatchObject({
       status: 'succeeded',
@@ -160,7 +160,7 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
   it('settles with a status and a time', async () => {
     const j = job();
     await deliveries.enqueue(j, T0);
-    await deliveries.settle(j.deliveryId, 'gone', T0 + 60_000);
+    await deliveries.settle(j, 'gone', T0 + 60_000);
     expect(await deliveries.get(j.deliveryId)).toMatchObject({
       status: 'gone',
       createdAt: '2026-11-30T10:00:00.000Z',
@@ -171,13 +171,16 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
   it('redelivers as a new job with the same message, numbered per redelivery, and marks it pending', async () => {
     const j = job();
     await deliveries.enqueue(j, T0);
-    await deliveries.settle(j.deliveryId, 'failed', T0 + 1000);
-    await deliveries.redeliver((await deliveries.get(j.deliveryId))!, T0 + 2000);
+    await deliveries.settle(j, 'failed', T0 + 1000);
+    expect(await deliveries.redeliver((await deliveries.get(j.deliveryId))!, T0 + 2000)).toBe(true);
     expect(await deliveries.get(j.deliveryId)).toMatchObject({
       status: 'pending',
       updatedAt: '2026-11-30T10:00:02.000Z',
     });
-    await deliveries.redeliver((await deliveries.get(j.deliveryId))!, T0 + 3000);
+    // Pending again: not redelivered beside the redelivery under way.
+    expect(await deliveries.redeliver((await deliveries.get(j.deliveryId))!, T0 + 2500)).toBe(false);
+    await deliveries.settle(j, 'failed', T0 + 2800);
+    expect(await deliveries.redeliver((await deliveries.get(j.deliveryId))!, T0 + 3000)).toBe(true);
     const first = await deliveries.queue.getJob(`${j.deliveryId}-r1`);
     const second = await deliveries.queue.getJob(`${j.deliveryId}-r2`);
     expect(first?.data).toEqual(j);
@@ -188,6 +191,7 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
   it('redelivers a delivery without a job without a jobId', async () => {
     const { jobId: _jobId, ...rest } = job();
     await deliveries.enqueue(rest, T0);
+    await deliveries.settle(rest, 'failed', T0);
     await deliveries.redeliver((await deliveries.get(rest.deliveryId))!, T0);
     const again = await deliveries.queue.getJob(`${rest.deliveryId}-r1`);
     expect(again?.data).toEqual(rest);
@@ -207,10 +211,10 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
       // Enqueued again from a later position (a replay): the first position stays.
       await own.enqueue(b, T0, { commit: 30n, prepare: 31n });
       expect(await own.oldestUnsettled()).toEqual({ commit: 10n, prepare: 11n });
-      await own.settle(b.deliveryId, 'succeeded', T0);
+      await own.settle(b, 'succeeded', T0);
       expect(await own.oldestUnsettled()).toEqual({ commit: 20n, prepare: 21n });
       expect(await redis.hget(`${prefix}-unsettled:wh:unsettled-from`, b.deliveryId)).toBeNull();
-      await own.settle(a.deliveryId, 'skipped', T0);
+      await own.settle(a, 'skipped', T0);
       expect(await own.oldestUnsettled()).toBeUndefined();
       // A ranked delivery whose position is missing counts as none.
       await redis.zadd(`${prefix}-unsettled:wh:unsettled`, 5, 'orphan');
@@ -228,7 +232,7 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
     try {
       const j = job();
       await own.enqueue(j, T0, { commit: 42n, prepare: 42n });
-      await own.settle(j.deliveryId, 'succeeded', T0);
+      await own.settle(j, 'succeeded', T0);
       await own.enqueue(j, T0, { commit: 42n, prepare: 42n });
       expect(await own.oldestUnsettled()).toBeUndefined();
       expect(await own.get(j.deliveryId)).toMatchObject({ status: 'succeeded' });
@@ -258,9 +262,9 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
       ] as const) {
         await own.enqueue(j, T0, { commit, prepare: commit });
       }
-      await own.settle(redelivered.deliveryId, 'failed', T0);
+      await own.settle(redelivered, 'failed', T0);
       await own.redeliver((await own.get(redelivered.deliveryId))!, T0);
-      await own.settle(done.deliveryId, 'succeeded', T0);
+      await own.settle(done, 'succeeded', T0);
       expect(await own.dropQueued('wh_dropped00', T0 + 1000)).toBe(2);
       for (const j of [queued, redelivered]) {
         expect(await own.get(j.deliveryId)).toMatchObject({ status: 'skipped' });
@@ -290,7 +294,7 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
         'tie-c',
       ]);
       expect(await own.oldestUnsettled()).toEqual({ commit: 40n, prepare: 41n });
-      await own.settle('tie-b', 'succeeded', T0);
+      await own.settle(job({ deliveryId: 'tie-b' }), 'succeeded', T0);
       expect(await own.oldestUnsettled()).toEqual({ commit: 40n, prepare: 45n });
     } finally {
       await own.close();
@@ -310,7 +314,7 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
       await b.enqueue(j, T0, { commit: 20n, prepare: 21n });
       expect(await a.oldestUnsettled()).toEqual({ commit: 10n, prepare: 11n });
       expect(await b.oldestUnsettled()).toEqual({ commit: 20n, prepare: 21n });
-      await a.settle(j.deliveryId, 'succeeded', T0);
+      await a.settle(j, 'succeeded', T0);
       expect(await a.oldestUnsettled()).toBeUndefined();
       expect(await b.oldestUnsettled()).toEqual({ commit: 20n, prepare: 21n });
     } finally {

@@ -52,9 +52,13 @@ const box = new SecretBox('k'.repeat(32));
 const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
 /** A store, a subscription to `url`, the queue, and a worker with the given schedule. */
-async function setUp(name: string, scheduleMs: number[], options: { secretBox?: SecretBox } = {}) {
+async function setUp(
+  name: string,
+  scheduleMs: number[],
+  options: { secretBox?: SecretBox; store?: MemoryEventStore } = {},
+) {
   const prefix = testPrefix(`wh-worker-${name}`);
-  const store = new MemoryEventStore();
+  const store = options.store ?? new MemoryEventStore();
   const now = () => Date.now();
   const subscriptions = new SubscriptionRepository(store, now);
   const secret = newWebhookSecret();
@@ -84,6 +88,7 @@ async function setUp(name: string, scheduleMs: number[], options: { secretBox?: 
     timeoutMs: 2000,
     allowPrivate: true,
     concurrency: 2,
+    reportRetryMs: 100,
     now,
     log: { info: logFn('info'), warn: logFn('warn'), error: logFn('error') },
   });
@@ -96,9 +101,9 @@ async function setUp(name: string, scheduleMs: number[], options: { secretBox?: 
     secret,
     deliveries,
     logs,
-    async deliver(over: Partial<DeliveryJob> = {}): Promise<DeliveryRecord> {
+    job(over: Partial<DeliveryJob> = {}): DeliveryJob {
       n += 1;
-      const job: DeliveryJob = {
+      return {
         deliveryId: `evt-${n}-${subscriptionId}`,
         subscriptionId,
         messageId: `evt-${n}`,
@@ -107,6 +112,9 @@ async function setUp(name: string, scheduleMs: number[], options: { secretBox?: 
         body: JSON.stringify({ type: 'SnapshotCompleted', n }),
         ...over,
       };
+    },
+    async deliver(over: Partial<DeliveryJob> = {}): Promise<DeliveryRecord> {
+      const job = this.job(over);
       await deliveries.enqueue(job, Date.now());
       return until(
         async () => {
@@ -318,6 +326,64 @@ describe('delivery worker', () => {
             nextAttemptAt: null,
           },
         },
+      ]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a failure the log refuses to record on the last attempt is recorded once the log is back, and only then settled (not left pending)', async () => {
+    const store = new MemoryEventStore();
+    let refusals = 3;
+    const append = store.append.bind(store);
+    store.append = (async (stream, ...rest) => {
+      if (stream === DELIVERY_FAILURES_STREAM && refusals > 0) {
+        refusals -= 1;
+        throw new Error('event store unavailable');
+      }
+      return append(stream, ...rest);
+    }) as typeof store.append;
+    const t = await setUp('unreported', [0], { store });
+    try {
+      answer = () => ({ status: 500 });
+      const record = await t.deliver();
+      expect({ status: record.status, sent: received.length, refusals }).toEqual({
+        status: 'failed',
+        sent: 1,
+        refusals: 0,
+      });
+      expect(await t.failures()).toEqual([expect.objectContaining({ deliveryId: record.id, attempts: 1 })]);
+      expect(t.logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual(
+        Array(3).fill('webhook delivery failure not reported yet: the event log refused it; trying again'),
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('an error of snapcat’s own on the last attempt settles the delivery failed and reports it, not pending for good', async () => {
+    const t = await setUp('own-error', [0]);
+    try {
+      const current = t.subscriptions.current.bind(t.subscriptions);
+      t.subscriptions.current = async () => Promise.reject(new Error('the store is unavailable'));
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), { commit: 5n, prepare: 5n });
+      const record = await until(
+        async () => {
+          const r = await t.deliveries.get(job.deliveryId);
+          return r?.status === 'pending' ? undefined : r;
+        },
+        10_000,
+        'settled',
+      );
+      t.subscriptions.current = current;
+      expect({ status: record.status, sent: received.length }).toEqual({ status: 'failed', sent: 0 });
+      expect(await t.deliveries.oldestUnsettled()).toBeUndefined();
+      expect(await t.failures()).toEqual([
+        expect.objectContaining({
+          deliveryId: job.deliveryId,
+          lastError: 'snapcat could not attempt it: the store is unavailable',
+        }),
       ]);
     } finally {
       await t.close();

@@ -306,7 +306,11 @@ describe('webhook dispatcher', () => {
       // The subscription's own creation came first: the first delivery resumes after it.
       const [created] = await w.store.readStream('snapcat-webhooks', { fromRevision: 0n, maxCount: 1 });
       expect(await deliveries.oldestUnsettled()).toEqual(created!.position);
-      await deliveries.settle(`${first.id}-wh_everything01`, 'succeeded', T0);
+      await deliveries.settle(
+        { deliveryId: `${first.id}-wh_everything01`, subscriptionId: 'wh_everything01' },
+        'succeeded',
+        T0,
+      );
       expect(await deliveries.oldestUnsettled()).toEqual(first.position);
       // A WebhookDeliveryFailed in its own stream goes to the subscriptions, without a job.
       const failed = {
@@ -584,7 +588,11 @@ describe('webhook dispatcher', () => {
       expect(await checkpoints()).toEqual([
         { position: formatPosition(created!.position), at: new Date(T0).toISOString() },
       ]);
-      await deliveries.settle(`${first.id}-wh_everything01`, 'succeeded', T0);
+      await deliveries.settle(
+        { deliveryId: `${first.id}-wh_everything01`, subscriptionId: 'wh_everything01' },
+        'succeeded',
+        T0,
+      );
       await new Promise((r) => setTimeout(r, 1200));
       expect(await checkpoints()).toHaveLength(1); // not yet: less than 5 s passed
       w.tick(5000);

@@ -156,6 +156,17 @@ describe('WebhookService: the delivery log', () => {
     }
   });
 
+  it('deleting a subscription drops every delivery still queued, not only the newest 1,000 its log lists', async () => {
+    const { service: s } = service();
+    const { id } = await s.create(input);
+    const sent = [];
+    for (let i = 0; i < 1_005; i += 1) sent.push(await s.test(id));
+    await s.delete(id);
+    const left = await Promise.all(sent.map((d) => deliveries.queue.getJob(d.deliveryId)));
+    expect(left.filter((job) => job !== undefined)).toHaveLength(0);
+    expect(await deliveries.get(sent[0]!.deliveryId)).toMatchObject({ status: 'skipped' });
+  });
+
   it('sends a test message through the queue: a WebhookTest payload, a msg_ id, logged as pending', async () => {
     const { service: s } = service();
     const { id } = await s.create(input);
@@ -195,7 +206,7 @@ describe('WebhookService: the delivery log', () => {
       rule: 'delivery-pending',
     });
     expect(await deliveries.queue.getJob(`${sent.deliveryId}-r1`)).toBeUndefined();
-    await deliveries.settle(sent.deliveryId, 'failed', Date.now());
+    await deliveries.settle({ ...sent, subscriptionId: a.id }, 'failed', Date.now());
     expect(await s.redeliver(a.id, sent.deliveryId)).toEqual(sent);
     expect(await deliveries.queue.getJob(`${sent.deliveryId}-r1`)).toBeDefined();
     for (const [subscriptionId, deliveryId] of [
@@ -206,6 +217,23 @@ describe('WebhookService: the delivery log', () => {
       expect(refused).toMatchObject({ code: 'NOT_FOUND', field: 'deliveryId', rule: 'exists' });
       expect(refused.message).toBe(`delivery ${deliveryId} is not in the log`);
     }
+  });
+
+  it('redeliveries asked at once of one settled delivery: one is queued, the others are refused as pending', async () => {
+    const { service: s } = service();
+    const { id } = await s.create(input);
+    const sent = await s.test(id);
+    await deliveries.settle({ ...sent, subscriptionId: id }, 'failed', Date.now());
+    const answers = await Promise.allSettled([1, 2, 3].map(() => s.redeliver(id, sent.deliveryId)));
+    expect(answers.map((a) => a.status).sort()).toEqual(['fulfilled', 'rejected', 'rejected']);
+    for (const a of answers) {
+      if (a.status === 'rejected')
+        expect(a.reason).toMatchObject({ code: 'CONFLICT', rule: 'delivery-pending' });
+    }
+    const queued = await Promise.all(
+      [1, 2, 3].map((r) => deliveries.queue.getJob(`${sent.deliveryId}-r${r}`)),
+    );
+    expect(queued.map((job) => job !== undefined)).toEqual([true, false, false]);
   });
 
   it('answers NOT_FOUND for the deliveries, redeliveries and tests of an unknown subscription', async () => {
