@@ -19,9 +19,14 @@ export async function deleteKeys(prefix: string, url = 'redis://127.0.0.1:6379')
 }
 
 /** A Redis server of the test's own, so that FLUSHALL wipes nothing another suite uses. */
-export async function startRedisServer(
-  onPort?: number,
-): Promise<{ url: string; port: number; stop(): Promise<void>; pause(): void; resume(): void }> {
+export async function startRedisServer(onPort?: number): Promise<{
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  pause(): void;
+  resume(): void;
+  restart(): Promise<void>;
+}> {
   const { spawn } = await import('node:child_process');
   const { createServer } = await import('node:net');
   const port =
@@ -34,33 +39,46 @@ export async function startRedisServer(
     }));
   // A directory of its own: a replica writes the snapshot it syncs from its primary there (dump.rdb).
   const dir = mkdtempSync(join(tmpdir(), 'snapcat-redis-'));
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    {
-      stdio: 'ignore',
-    },
-  );
   const url = `redis://127.0.0.1:${port}`;
-  const client = new IORedis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
-  const deadline = Date.now() + 10_000;
-  while ((await client.ping().catch(() => '')) !== 'PONG') {
-    if (Date.now() > deadline) throw new Error('redis-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  client.disconnect();
+  const start = async () => {
+    const started = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: 'ignore' },
+    );
+    const client = new IORedis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
+    const deadline = Date.now() + 10_000;
+    while ((await client.ping().catch(() => '')) !== 'PONG') {
+      if (Date.now() > deadline) throw new Error('redis-server did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    client.disconnect();
+    return started;
+  };
+  const kill = async () => {
+    // Stopped already, or not (SIGKILL ends a paused one too).
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  };
+  let child = await start();
   return {
     url,
     port,
     /** Hung, not gone: connections stay open and nothing is answered (SIGSTOP), until `resume`. */
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),
+    /**
+     * Killed and started again on the same port, with what its last SAVE wrote (nothing when none): a crash
+     * that loses the writes since, as a restart without its last appends or a failover to a lagging replica.
+     */
+    async restart() {
+      await kill();
+      child = await start();
+    },
     async stop() {
-      // Stopped already, or not (SIGKILL ends a paused one too).
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await new Promise((r) => child.once('exit', r));
-      }
+      await kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };

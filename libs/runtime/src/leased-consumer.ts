@@ -115,6 +115,9 @@ export function positionBehind(stored: string | null, saved: Position | undefine
   return stored === null || comparePositions(parsePosition(stored), saved) < 0;
 }
 
+/** What the consumer's Redis connection emits once it was made again (standalone or Sentinel; a cluster). */
+const RECONNECTION_EVENTS = ['ready', '+node', '-node'] as const;
+
 /**
  * A consumer of the log of which one process in the cluster is active at a time (a lease in Redis),
  * keeping its position in Redis. Every tick it renews the lease and checks the epoch key, which only
@@ -136,12 +139,24 @@ export abstract class LeasedLogConsumer {
   private stopped = false;
   private saved: Position | undefined;
   private readonly refusals: ConsumerBlocks;
+  /**
+   * Set when the Redis connection was made again while this process consumed (a restart, a failover): Redis
+   * may have lost the writes made since the last saved position with that position kept, which no position
+   * behind tells (a review: a savepoint schedule set between two batched saves was lost for good).
+   */
+  private reconnected = false;
+  private readonly onReconnected = () => {
+    if (this.subscription) this.reconnected = true;
+  };
 
   constructor(protected readonly consumer: LeasedConsumerOptions) {
     this.refusals = new ConsumerBlocks(consumer.accessRetryMs);
     const p = consumer.keyPrefix;
     this.keys = { position: `${p}:position`, epoch: `${p}:epoch` };
     this.lease = new RedisLease(consumer.redis, `${p}:lease`, consumer.leaseMs ?? 5000);
+    // A standalone or Sentinel connection is ready again after a reconnection; a cluster adds and drops
+    // nodes as a failover promotes a replica.
+    for (const event of RECONNECTION_EVENTS) consumer.redis.on(event, this.onReconnected);
   }
 
   start(): void {
@@ -174,6 +189,7 @@ export abstract class LeasedLogConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    for (const event of RECONNECTION_EVENTS) this.consumer.redis.off(event, this.onReconnected);
     while (this.ticking) await new Promise((r) => setTimeout(r, 10));
     await this.subscription?.close();
     this.subscription = undefined;
@@ -260,24 +276,31 @@ export abstract class LeasedLogConsumer {
       const epoch = await redis.get(this.keys.epoch);
       const stored = epoch ? await redis.get(this.keys.position) : null;
       if (this.subscription && epoch) {
-        if (!positionBehind(stored, saved)) {
+        const rewound = positionBehind(stored, saved);
+        if (!rewound && !this.reconnected) {
           this.refusals.clear(); // subscribed a tick ago, and not refused since
           return await this.whileActive(epoch);
         }
         // Redis answered an older position than it acknowledged to this process: it lost acknowledged writes
         // (a failover to a replica that lagged, a restart without its last second of appends). What those
         // writes did (queued jobs, deliveries) is lost with them: consumed again from where Redis is.
-        log.error(
-          `${name}: Redis lost writes it had acknowledged; consuming the log again from its position`,
-          {
-            saved: formatPosition(saved!),
-            redis: stored ?? 'none',
-          },
-        );
+        if (rewound) {
+          log.error(
+            `${name}: Redis lost writes it had acknowledged; consuming the log again from its position`,
+            { saved: formatPosition(saved!), redis: stored ?? 'none' },
+          );
+        } else {
+          log.warn(
+            `${name}: its Redis connection was made again, and Redis may have lost the writes made since its ` +
+              'last saved position (a restart, a failover): consuming the log again from that position',
+            { redis: stored ?? 'none' },
+          );
+        }
       }
       await this.subscription?.close();
       this.subscription = undefined;
       this.saved = undefined;
+      this.reconnected = false;
       const from = stored ? parsePosition(stored) : await this.recover();
       this.subscription = await this.subscribeToLog(from);
       if (taking) log.info(`${name} active: it holds the lease`, { from: stored ?? 'its recovery point' });

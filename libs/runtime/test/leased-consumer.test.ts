@@ -13,6 +13,7 @@ import {
 } from '@snapcat/event-store';
 import { LeasedLogConsumer } from '../src';
 import { EsdbTestServer } from '../../../test/esdb/test-server';
+import { startRedisServer } from '../../../test/support/redis';
 
 /** The smallest consumer of $all: it records what it is handed, after `read` (which may throw) took it. */
 class Recorder extends LeasedLogConsumer {
@@ -24,8 +25,8 @@ class Recorder extends LeasedLogConsumer {
     readonly errors: string[],
     name = 'recorder',
     private readonly read: (event: RecordedEvent) => unknown = () => undefined,
-    /** Saves each event's position, as the real consumers do once they handled it. */
-    private readonly saves = false,
+    /** Saves each event's position (or those it says), as the real consumers do once they handled it. */
+    private readonly saves: boolean | ((event: RecordedEvent) => boolean) = false,
     readonly warnings: string[] = [],
     readonly infos: string[] = [],
   ) {
@@ -51,7 +52,8 @@ class Recorder extends LeasedLogConsumer {
     const handle = async (event: RecordedEvent) => {
       this.read(event);
       this.seen.push(event);
-      if (this.saves) await this.savePosition(event.position);
+      const saves = typeof this.saves === 'function' ? this.saves(event) : this.saves;
+      if (saves) await this.savePosition(event.position);
     };
     return this.store.subscribeToAll({ from }, handle, this.logSubscriptionFailed);
   }
@@ -233,6 +235,47 @@ describe('a leased log consumer whose Redis loses acknowledged writes', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(errors).toHaveLength(1);
     expect(saver.seen).toHaveLength(5);
+  });
+});
+
+describe('a leased log consumer whose Redis restarts without the writes it made since its last saved position', () => {
+  let server: Awaited<ReturnType<typeof startRedisServer>>;
+  let redis: IORedis;
+  let consumer: Recorder;
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  beforeAll(async () => {
+    server = await startRedisServer();
+    redis = new IORedis(server.url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
+  });
+  afterAll(async () => {
+    await consumer?.stop();
+    redis.disconnect();
+    await server.stop();
+  });
+
+  it('consumes again from the saved position: what it handled after it (batched, not saved yet) is handled again', async () => {
+    const store = new MemoryEventStore();
+    // Saves after the first event only, as the process manager saves every 250 ms or 500 events: the second
+    // event's work is written to Redis, its position not yet.
+    const onlyFirst = (event: RecordedEvent) => event.streamId === 's-1';
+    consumer = new Recorder(store, redis, 'restart', errors, 'pm', undefined, onlyFirst, warnings);
+    consumer.start();
+    await until(() => consumer.active, 5000);
+    await store.append('s-1', [{ id: randomUUID(), type: 'T', data: {} }], 'any');
+    await until(() => savedAt(consumer, consumer.seen[0]), 5000);
+    await redis.save(); // what the restarted Redis holds: the position after s-1, the epoch
+    await store.append('s-2', [{ id: randomUUID(), type: 'T', data: {} }], 'any');
+    await until(() => consumer.seen.length === 2, 5000);
+    // Redis crashes and comes back without what came after its snapshot: the position it holds is the one
+    // this process saved, so nothing looks behind.
+    await server.restart();
+    await until(() => consumer.seen.length === 3, 10_000);
+    expect(consumer.seen.map((e) => e.streamId)).toEqual(['s-1', 's-2', 's-2']);
+    expect(warnings).toEqual([
+      'pm: its Redis connection was made again, and Redis may have lost the writes made since its last saved position (a restart, a failover): consuming the log again from that position',
+    ]);
+    expect(errors).toEqual([]);
   });
 });
 
