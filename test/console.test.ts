@@ -619,6 +619,23 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
   });
 
+  it('a job of one checkpoint charts it an hour either side, not across years', async () => {
+    const id = newJobId();
+    expect((await api.put(`/jobs/${id}`, { name: 'one-checkpoint', tasks: TASKS })).status).toBe(201);
+    await checkpoint(id, 1);
+    await page.goto(`${service.url}/#/jobs/${id}`);
+    for (const chart of ['state-size-chart', 'duration-chart']) {
+      const range = await page.waitForFunction(
+        (testid) => document.querySelector(`[data-testid="${testid}"]`)?.getAttribute('data-x-range'),
+        chart,
+      );
+      const [min, max] = String(await range.jsonValue())
+        .split(' ')
+        .map(Number);
+      expect(max! - min!).toBe(7200); // seconds (uPlot alone made it 1,000 days)
+    }
+  });
+
   it('an address naming no possible job or snapshot says so, with the way back, and asks the API nothing', async () => {
     const asked: string[] = [];
     const record = (request: { url(): string }) => {

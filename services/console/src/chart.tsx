@@ -41,14 +41,15 @@ const MIN_WIDTH = 200;
 const Y_TICK_SPACE = 30;
 
 /**
- * The plot's options: its axes and series in the colours of the stylesheet's `palette`; `labelled` hears the
- * y axis's labels each time they are drawn (the figure's data-y-ticks: the canvas has no text to read).
+ * The plot's options: its axes and series in the colours of the stylesheet's `palette`; `mark` hears the y
+ * axis's labels each time they are drawn (the figure's data-y-ticks: the canvas has no text to read) and the
+ * time axis's range each time it is set (data-x-range: "min max", seconds).
  */
 function plotOptions(
   props: ChartProps,
   palette: Palette,
   size: { width: number; height: number },
-  labelled: (labels: string[]) => void,
+  mark: (attribute: 'data-y-ticks' | 'data-x-range', value: string) => void,
 ): uPlot.Options {
   const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
     stroke: palette('--muted'),
@@ -61,7 +62,7 @@ function plotOptions(
   return {
     ...size,
     scales: {
-      x: { time: true, range: (_u, min, max) => timeRange(min, max) },
+      x: { time: true, range: (u, min, max) => timeRange(u.data[0], min, max) },
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
     axes: [
@@ -75,7 +76,7 @@ function plotOptions(
         }),
         values: (_u, splits) => {
           const labels = splits.map((v) => (v === null ? '' : formatY(v)));
-          labelled(labels);
+          mark('data-y-ticks', labels.join(' | '));
           return labels;
         },
       }),
@@ -83,6 +84,13 @@ function plotOptions(
     series: [{ label: 'Time', value: (_u, v) => (v === null ? '—' : timeOf(v)) }, ...props.series(palette)],
     legend: { show: true, live: true },
     cursor: { drag: { x: true, y: false }, points: { size: 7 } },
+    hooks: {
+      setScale: [
+        (u, key) => {
+          if (key === 'x') mark('data-x-range', `${u.scales.x!.min} ${u.scales.x!.max}`);
+        },
+      ],
+    },
   };
 }
 
@@ -120,8 +128,8 @@ export function Chart(props: ChartProps) {
     const style = getComputedStyle(node);
     const palette: Palette = (name) => style.getPropertyValue(name).trim() || 'currentColor';
     const width = Math.max(MIN_WIDTH, node.clientWidth);
-    const labelled = (labels: string[]) => figure.current?.setAttribute('data-y-ticks', labels.join(' | '));
-    const options = plotOptions(latest.current, palette, { width, height }, labelled);
+    const mark = (attribute: string, value: string) => figure.current?.setAttribute(attribute, value);
+    const options = plotOptions(latest.current, palette, { width, height }, mark);
     const chart = new uPlot(options, latest.current.data, node);
     plot.current = chart;
     const stopFollowing = followWidth(node, chart, height);

@@ -137,8 +137,17 @@ export function mergeNewest<T extends { id: number }>(
 }
 
 /**
- * The time axis's range (seconds): the data's own, or an hour either side of a single instant (uPlot widens a
- * range of one value by years).
+ * The time axis's range (seconds) for the x values `xs` (ascending), given uPlot's `min` and `max`: those, unless
+ * every x is one instant; then an hour either side of it. uPlot does not hand a range function min === max
+ * for one instant: it has already widened it by 1,000 days, so the data says when that is the case.
  */
-export const timeRange = (min: number, max: number): [number, number] =>
-  min === max ? [min - 3600, max + 3600] : [min, max];
+export function timeRange(
+  xs: ArrayLike<number | null | undefined>,
+  min: number,
+  max: number,
+): [number, number] {
+  const first = xs.length > 0 ? xs[0] : null;
+  const last = xs.length > 0 ? xs[xs.length - 1] : null;
+  if (first != null && first === last) return [first - 3600, first + 3600];
+  return min === max ? [min - 3600, max + 3600] : [min, max];
+}

@@ -156,8 +156,15 @@ describe('mergeNewest', () => {
 });
 
 describe('timeRange', () => {
-  it("is the data's own range, or an hour either side of a single instant", () => {
-    expect(timeRange(100, 5000)).toEqual([100, 5000]);
-    expect(timeRange(1_800_000_000, 1_800_000_000)).toEqual([1_799_996_400, 1_800_003_600]);
+  it("is uPlot's range, or an hour either side of a single instant", () => {
+    expect(timeRange([100, 300, 5000], 100, 5000)).toEqual([100, 5000]);
+    expect(timeRange([100, 300, 5000], 300, 400)).toEqual([300, 400]); // zoomed in
+    expect(timeRange([], 1_800_000_000, 1_800_000_000)).toEqual([1_799_996_400, 1_800_003_600]);
+  });
+
+  it('one instant: an hour either side, whatever range uPlot widened it to (1,000 days for a time axis)', () => {
+    const at = 1_800_000_000;
+    expect(timeRange([at], at, at + 86_400_000)).toEqual([at - 3600, at + 3600]);
+    expect(timeRange([at, at], at, at + 86_400_000)).toEqual([at - 3600, at + 3600]);
   });
 });
