@@ -9,9 +9,14 @@ export const ENDPOINT = '/graphql';
 export class ApiError extends Error {
   constructor(
     message: string,
-    /** UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, CONFLICT, NOT_FOUND, UNAVAILABLE, ...; NETWORK, HTTP_ERROR. */
+    /**
+     * UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, CONFLICT, NOT_FOUND, UNAVAILABLE, ...; RATE_LIMITED (429),
+     * NETWORK, HTTP_ERROR.
+     */
     readonly code: string,
     readonly status: number | null = null,
+    /** The answer's Retry-After, in seconds, when it had one. */
+    readonly retryAfterS: number | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -29,11 +34,65 @@ interface ErrorEntry {
   extensions?: { code?: unknown };
 }
 
+/** The headers of an answer errorOf reads (fetch's Headers). */
+export interface AnswerHeaders {
+  get(name: string): string | null;
+}
+
+const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
+
+/** The code of a problem+json answer (or of a failed status without a body saying more), from its status. */
+function codeOfStatus(status: number): string {
+  const codes: Record<number, string> = {
+    401: 'UNAUTHENTICATED',
+    403: 'FORBIDDEN',
+    404: 'NOT_FOUND',
+    409: 'CONFLICT',
+    429: 'RATE_LIMITED',
+    503: 'UNAVAILABLE',
+  };
+  return codes[status] ?? (status === 400 || status === 413 ? 'BAD_USER_INPUT' : 'HTTP_ERROR');
+}
+
 /**
- * The error in an answer, if any: HTTP 401 is UNAUTHENTICATED whatever the body; otherwise the first of the
- * body's `errors` (its message and extensions.code); otherwise, for a failed status, the status itself.
+ * An RFC 9457 problem (what the API answers before GraphQL sees the request: a spent rate limit, a body too
+ * large): its `detail` (else its `title`), each of its `errors` the detail does not already say, named by its
+ * field, and the wait Retry-After asks for.
  */
-export function errorOf(status: number, body: unknown): ApiError | null {
+function problemError(status: number, body: unknown, retryAfterS: number | null): ApiError {
+  const problem = (body ?? {}) as { title?: unknown; detail?: unknown; errors?: unknown };
+  let message = text(problem.detail) ?? text(problem.title) ?? `the server answered HTTP ${status}`;
+  const entries = Array.isArray(problem.errors)
+    ? (problem.errors as { field?: unknown; message?: unknown }[])
+    : [];
+  const said = entries
+    .map((e) => {
+      const what = text(e?.message);
+      const field = text(e?.field);
+      return what && field ? `${field}: ${what}` : what;
+    })
+    .filter((line): line is string => line !== null && !message.includes(line));
+  if (said.length > 0) message += ` (${said.join('; ')})`;
+  if (retryAfterS !== null && !/retry/i.test(message)) message += ` (retry in ${retryAfterS} s)`;
+  return new ApiError(message, codeOfStatus(status), status, retryAfterS);
+}
+
+/** Retry-After in seconds (the delay form; a date is read as no advice). */
+function retryAfterOf(headers: AnswerHeaders | undefined): number | null {
+  const value = headers?.get('retry-after')?.trim();
+  return value && /^\d+$/.test(value) ? Number(value) : null;
+}
+
+/**
+ * The error in an answer, if any: a problem+json answer speaks for itself (problemError); HTTP 401 is
+ * UNAUTHENTICATED whatever the body; otherwise the first of the body's `errors` (its message and
+ * extensions.code); otherwise, for a failed status, the status itself.
+ */
+export function errorOf(status: number, body: unknown, headers?: AnswerHeaders): ApiError | null {
+  const retryAfterS = retryAfterOf(headers);
+  if (status >= 400 && (headers?.get('content-type') ?? '').includes('application/problem+json')) {
+    return problemError(status, body, retryAfterS);
+  }
   const errors = (body as { errors?: unknown } | null)?.errors;
   const first = (Array.isArray(errors) ? errors[0] : undefined) as ErrorEntry | undefined;
   const message = typeof first?.message === 'string' ? first.message : null;
@@ -44,14 +103,12 @@ export function errorOf(status: number, body: unknown): ApiError | null {
       message ?? 'the request failed',
       code ?? (status === 403 ? 'FORBIDDEN' : 'GRAPHQL_ERROR'),
       status,
+      retryAfterS,
     );
   }
   if (status >= 400) {
-    return new ApiError(
-      `the server answered HTTP ${status}`,
-      status === 403 ? 'FORBIDDEN' : 'HTTP_ERROR',
-      status,
-    );
+    const code = status === 403 || status === 429 || status === 503 ? codeOfStatus(status) : 'HTTP_ERROR';
+    return new ApiError(`the server answered HTTP ${status}`, code, status, retryAfterS);
   }
   if (!body || typeof body !== 'object' || !('data' in body)) {
     return new ApiError('the server answered something that is not GraphQL', 'PROTOCOL', status);
@@ -97,7 +154,7 @@ export async function request<T>(
       signal,
     });
     const body = await jsonBody(response);
-    const error = errorOf(response.status, body);
+    const error = errorOf(response.status, body, response.headers);
     if (error) throw error;
     return (body as { data: T }).data;
   } catch (thrown) {
@@ -152,7 +209,7 @@ async function openStream(
   const type = response.headers.get('content-type') ?? '';
   if (response.ok && response.body && type.includes('text/event-stream')) return response.body;
   throw (
-    errorOf(response.status, await jsonBody(response)) ??
+    errorOf(response.status, await jsonBody(response), response.headers) ??
     new ApiError('the subscription was not accepted', 'PROTOCOL', response.status)
   );
 }

@@ -31,6 +31,68 @@ describe('errorOf', () => {
     expect(errorOf(200, 'hello')?.code).toBe('PROTOCOL');
   });
 
+  it('a problem+json answer: its detail, each error named by its field, its status; 429 retryable, with Retry-After', () => {
+    const problem = (retryAfter?: string) =>
+      new Headers({
+        'content-type': 'application/problem+json; charset=utf-8',
+        ...(retryAfter ? { 'retry-after': retryAfter } : {}),
+      });
+    const limited = errorOf(
+      429,
+      {
+        type: 'urn:snapcat:problem:too-many-requests',
+        title: 'Too many requests',
+        status: 429,
+        detail: 'rate limit exceeded: retry in 1 s',
+      },
+      problem('1'),
+    );
+    expect(limited).toMatchObject({
+      message: 'rate limit exceeded: retry in 1 s',
+      code: 'RATE_LIMITED',
+      status: 429,
+      retryAfterS: 1,
+    });
+    const tooLarge = errorOf(
+      413,
+      {
+        title: 'Payload too large',
+        status: 413,
+        detail: 'the body is larger than 1048576 bytes',
+        errors: [{ field: 'body', rule: 'max-size', message: 'must be at most 1048576 bytes' }],
+      },
+      problem(),
+    );
+    expect(tooLarge).toMatchObject({
+      message: 'the body is larger than 1048576 bytes (body: must be at most 1048576 bytes)',
+      code: 'BAD_USER_INPUT',
+      status: 413,
+    });
+    // An error the detail already says is not said twice; a title stands in for a missing detail.
+    expect(
+      errorOf(
+        400,
+        {
+          detail: 'body.query: is required',
+          errors: [
+            { field: 'body.query', rule: 'required', message: 'is required' },
+            { field: 'body.variables', rule: 'type', message: 'must be an object' },
+          ],
+        },
+        problem(),
+      )?.message,
+    ).toBe('body.query: is required (body.variables: must be an object)');
+    expect(errorOf(503, { title: 'Service unavailable' }, problem('30'))).toMatchObject({
+      message: 'Service unavailable (retry in 30 s)',
+      code: 'UNAVAILABLE',
+      retryAfterS: 30,
+    });
+    expect(errorOf(401, { detail: 'the token is not valid' }, problem())).toMatchObject({
+      code: 'UNAUTHENTICATED',
+      message: 'the token is not valid',
+    });
+  });
+
   it('none for data', () => {
     expect(errorOf(200, { data: { viewer: null } })).toBeNull();
   });
@@ -90,6 +152,23 @@ describe('request and subscribe (fetch replaced)', () => {
     const s = session(null);
     await expect(request(s, '{ viewer { name } }')).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     expect(s.refused).toHaveLength(1);
+  });
+
+  it('request: a problem+json refusal (a spent rate limit) rejects with its detail and status', async () => {
+    global.fetch = (async () =>
+      new Response(
+        JSON.stringify({
+          title: 'Too many requests',
+          status: 429,
+          detail: 'rate limit exceeded: retry in 2 s',
+        }),
+        { status: 429, headers: { 'content-type': 'application/problem+json', 'retry-after': '2' } },
+      )) as typeof fetch;
+    await expect(request(session(), '{ x }')).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      message: 'rate limit exceeded: retry in 2 s',
+      retryAfterS: 2,
+    });
   });
 
   it('request: an unreachable server is a NETWORK error', async () => {
