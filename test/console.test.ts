@@ -636,6 +636,41 @@ describe('the web console in a real browser (offline), against a running snapcat
     }
   });
 
+  it('a busy job on a slow link: its page loads although its events come faster than its reads', async () => {
+    const job = { id: newJobId(), name: 'busy-on-a-slow-link' };
+    expect((await api.put(`/jobs/${job.id}`, { name: job.name, tasks: TASKS })).status).toBe(201);
+    await checkpoint(job.id, 1);
+    // Each of the page's reads takes 1 s; a checkpoint's events come every few hundred ms (a refresh that
+    // aborted the reads in flight started them over at each, and the page loaded nothing while they came).
+    const slow = /query (Job|Checkpoints|Snapshots|History)\b/;
+    await page.route('**/graphql', async (route) => {
+      if (!slow.test(route.request().postData() ?? '')) return route.fallback();
+      await sleep(1000);
+      // Answered here, whatever came meanwhile (the page aborting the read, the browser closed after the test).
+      try {
+        await route.fulfill({ response: await route.fetch() });
+      } catch {
+        // nobody waits for the answer
+      }
+    });
+    try {
+      await page.goto(`${service.url}/#/jobs/${job.id}`);
+      const loaded = async () =>
+        (await page.locator('h1', { hasText: job.name }).count()) > 0 &&
+        (await page.locator('[data-testid="state-size-chart"]').count()) > 0 &&
+        (await page.locator('table[data-testid="snapshots"] tbody tr[data-snapshot-id]').count()) > 0;
+      const deadline = Date.now() + 6000;
+      let shown = false;
+      while (!(shown = await loaded()) && Date.now() < deadline) {
+        await checkpoint(job.id, 1);
+        await sleep(200);
+      }
+      expect(shown).toBe(true);
+    } finally {
+      await page.unroute('**/graphql');
+    }
+  });
+
   it('an address naming no possible job or snapshot says so, with the way back, and asks the API nothing', async () => {
     const asked: string[] = [];
     const record = (request: { url(): string }) => {

@@ -10,40 +10,55 @@ export interface Resource<T> {
   error: ApiError | undefined;
   loading: boolean;
   reload(): void;
-  /** Reloads unless a load is in flight (a poll's tick: aborting it, a load slower than the poll never ended). */
+  /**
+   * Reloads, or once the load in flight ends if there is one (a poll's tick, a live event: aborting the load, a
+   * load slower than the ticks never ended; skipped, a change during the load would not be seen).
+   */
   refresh(): void;
 }
 
 /**
  * Loads `load` when `deps` change and on `reload()`; a new load aborts the one in flight (`refresh()` leaves it
- * be). The data stays while reloading (no flicker); an error keeps the last data too.
+ * be and loads once more after it). The data stays while reloading (no flicker); an error keeps the last data
+ * too.
  */
 export function useResource<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Resource<T> {
   const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean }>({ loading: true });
   const inFlight = useRef<AbortController | null>(null);
+  /** A refresh was asked for while a load was in flight. */
+  const again = useRef(false);
   const loader = useRef(load);
   loader.current = load;
   const reload = useCallback(() => {
-    inFlight.current?.abort();
-    const controller = new AbortController();
-    inFlight.current = controller;
-    setState((s) => ({ ...s, loading: true }));
-    const settled = () => {
-      if (inFlight.current === controller) inFlight.current = null;
-      return !controller.signal.aborted;
+    const start = () => {
+      inFlight.current?.abort();
+      again.current = false;
+      const controller = new AbortController();
+      inFlight.current = controller;
+      setState((s) => ({ ...s, loading: true }));
+      const settled = () => {
+        if (inFlight.current === controller) inFlight.current = null;
+        return !controller.signal.aborted;
+      };
+      loader.current(controller.signal).then(
+        (data) => {
+          if (!settled()) return;
+          setState({ data, loading: false });
+          if (again.current) start();
+        },
+        (error: unknown) => {
+          if (!settled()) return;
+          setState((s) => ({ data: s.data, error: toApiError(error), loading: false }));
+          if (again.current) start();
+        },
+      );
     };
-    loader.current(controller.signal).then(
-      (data) => {
-        if (settled()) setState({ data, loading: false });
-      },
-      (error: unknown) => {
-        if (settled()) setState((s) => ({ data: s.data, error: toApiError(error), loading: false }));
-      },
-    );
+    start();
     // The caller's deps decide when the load changes (the loader itself is read from a ref).
   }, deps);
   const refresh = useCallback(() => {
-    if (!inFlight.current) reload();
+    if (inFlight.current) again.current = true;
+    else reload();
   }, [reload]);
   useEffect(() => {
     reload();

@@ -72,30 +72,40 @@ export function usePagedList<T>(
   mode: 'replace' | 'append',
 ): PagedList<T> {
   const [state, setState] = useState<State<T>>(FIRST_READ);
+  // The state as of the last change (not the last render): a refresh after a read decides on it at once.
   const current = useRef(state);
-  current.current = state;
+  const update = useCallback((change: (s: State<T>) => State<T>) => {
+    current.current = change(current.current);
+    setState(current.current);
+  }, []);
   const fetcher = useRef(fetchPage);
   fetcher.current = fetchPage;
   const inFlight = useRef<AbortController | null>(null);
+  /** A refresh was asked for while a read was in flight: it runs once that one ends. */
+  const again = useRef(false);
+  const refreshNow = useRef<() => void>(() => undefined);
 
   const go = useCallback((first: number, after: string | null, append: boolean) => {
     inFlight.current?.abort();
+    again.current = false;
     const controller = new AbortController();
     inFlight.current = controller;
-    setState((s) => ({ ...s, loading: true }));
-    readUpTo((f, a) => fetcher.current(f, a, controller.signal), first, after).then(
-      (page) => {
-        if (!controller.signal.aborted) setState((s) => withPage(s, page, append));
-      },
-      (error: unknown) => {
+    update((s) => ({ ...s, loading: true }));
+    readUpTo((f, a) => fetcher.current(f, a, controller.signal), first, after)
+      .then(
+        (page) => (s: State<T>) => withPage(s, page, append),
+        (error: unknown) => (s: State<T>) => ({ ...s, loading: false, error: toApiError(error) }),
+      )
+      .then((change) => {
+        if (inFlight.current === controller) inFlight.current = null;
         if (controller.signal.aborted) return;
-        setState((s) => ({ ...s, loading: false, error: toApiError(error) }));
-      },
-    );
+        update(change);
+        if (again.current) refreshNow.current();
+      });
   }, []);
 
   useEffect(() => {
-    setState(FIRST_READ);
+    update(() => FIRST_READ);
     go(pageSize, null, false);
     return () => inFlight.current?.abort();
     // The caller's deps (filters, the job) start the list over.
@@ -106,13 +116,20 @@ export function usePagedList<T>(
     if (s.hasMore && s.endCursor) go(pageSize, s.endCursor, true);
   }, [go, pageSize]);
 
+  // Never aborts a read in flight (on a slow link, events coming faster than the reads would abort each one):
+  // refreshes once it ends instead.
   const refresh = useCallback(() => {
+    if (inFlight.current) {
+      again.current = true;
+      return;
+    }
     const read = refreshRead(current.current, pageSize, mode);
     if (read) go(...read);
   }, [go, pageSize, mode]);
+  refreshNow.current = refresh;
 
-  const patch = useCallback((update: (item: T) => T) => {
-    setState((s) => ({ ...s, items: s.items.map(update) }));
+  const patch = useCallback((change: (item: T) => T) => {
+    update((s) => ({ ...s, items: s.items.map(change) }));
   }, []);
 
   return {

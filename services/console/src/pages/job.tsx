@@ -68,9 +68,11 @@ export function JobPage({ jobId }: { jobId: string }) {
   const checkpoints = useCheckpoints(jobId);
   const snapshots = useSnapshots(jobId);
   const history = useHistory(jobId, undefined, HISTORY_PAGE);
+  // Refreshes, not reloads: on a slow link a busy job's events come faster than its reads (the charts' up to 10
+  // pages), and each event would abort them and start over, for ever "Loading".
   const refresh = () => {
-    job.reload();
-    checkpoints.reload();
+    job.refresh();
+    checkpoints.refresh();
     snapshots.list.refresh();
     history.refresh();
   };

@@ -40,7 +40,7 @@ export function SnapshotPage({ jobId, snapshotId }: { jobId: string; snapshotId:
   );
   const history = useHistory(jobId, snapshotId, HISTORY_PAGE);
   const refresh = () => {
-    answer.reload();
+    answer.refresh();
     history.refresh();
   };
   const liveState = useLiveJob(jobId, refresh);
