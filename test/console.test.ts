@@ -671,6 +671,37 @@ describe('the web console in a real browser (offline), against a running snapcat
     }
   });
 
+  it('a job page whose first reads failed reads again once its subscription opens, and is Live only then', async () => {
+    // Every read of the job page and its subscription refused (the service or Redis away), until let through.
+    let refusing = true;
+    let subscriptionsRefused = 0;
+    await page.route('**/graphql', async (route) => {
+      const request = route.request();
+      if (!refusing || request.postData()?.includes('query Viewer')) return route.fallback();
+      if (request.headers().accept === 'text/event-stream') subscriptionsRefused += 1;
+      return route.abort('connectionrefused');
+    });
+    try {
+      await page.goto(`${service.url}/#/jobs/${JOB.id}`);
+      await page.reload();
+      await page.locator('[role="alert"]').first().waitFor({ timeout: 10_000 });
+      await until(async () => subscriptionsRefused > 0 || undefined, 10_000, 'a refused subscription');
+      // The snapshots' read failed: said so, not "Loading" for ever.
+      const loadingSnapshots = page.locator('.loading', { hasText: 'Loading snapshots' });
+      await until(async () => (await loadingSnapshots.count()) === 0 || undefined, 5_000, 'no Loading');
+      refusing = false;
+      // The subscription's next attempt (1 s later) opens: the page reads again, and says Live.
+      await page.locator('h1', { hasText: JOB.name }).waitFor({ timeout: 10_000 });
+      await page.locator('table[data-testid="snapshots"] tbody tr[data-snapshot-id]').first().waitFor();
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="live"]')?.getAttribute('data-state') === 'live',
+      );
+      expect(await page.locator('[role="alert"]').count()).toBe(0);
+    } finally {
+      await page.unroute('**/graphql');
+    }
+  });
+
   it('an address naming no possible job or snapshot says so, with the way back, and asks the API nothing', async () => {
     const asked: string[] = [];
     const record = (request: { url(): string }) => {

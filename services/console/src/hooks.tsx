@@ -97,13 +97,21 @@ export function useNow(ms = 15_000): number {
 }
 
 /**
- * The job's snapshot events, live (GraphQL over SSE): `onChange` runs 150 ms after the last of a burst, and
- * after a reconnect (events may have been missed). The subscription ends when the page does.
+ * The job's snapshot events, live (GraphQL over SSE): `onChange` runs 150 ms after the last of a burst, after a
+ * reconnect (events may have been missed), and whenever the subscription opens while the page's last reads
+ * failed (`failing`: a first load refused, with the service or Redis away, is read again once it is back).
+ * The subscription ends when the page does.
  */
-export function useLiveJob(jobId: string, onChange: () => void): { state: LiveState; error?: ApiError } {
+export function useLiveJob(
+  jobId: string,
+  onChange: () => void,
+  failing: boolean,
+): { state: LiveState; error?: ApiError } {
   const [status, setStatus] = useState<{ state: LiveState; error?: ApiError }>({ state: 'connecting' });
   const latest = useRef(onChange);
   latest.current = onChange;
+  const failed = useRef(failing);
+  failed.current = failing;
   useEffect(() => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -117,7 +125,7 @@ export function useLiveJob(jobId: string, onChange: () => void): { state: LiveSt
       {
         next: changed,
         open: (reconnected) => {
-          if (reconnected) changed();
+          if (reconnected || failed.current) changed();
         },
         state: (state, error) => setStatus(error ? { state, error } : { state }),
       },

@@ -76,7 +76,9 @@ export function JobPage({ jobId }: { jobId: string }) {
     snapshots.list.refresh();
     history.refresh();
   };
-  const liveState = useLiveJob(jobId, refresh);
+  // Any of the page's reads failing makes it Stale, and read again when the subscription (re)opens.
+  const readError = job.error ?? checkpoints.error ?? snapshots.list.error ?? history.error;
+  const liveState = useLiveJob(jobId, refresh, readError !== undefined);
   const detail = job.data;
   const snapshotActions = useSnapshotActions(detail ?? undefined, actions, (change) => {
     snapshots.list.patch((row) => (row.id === change.id ? { ...row, ...change } : row));
@@ -98,7 +100,7 @@ export function JobPage({ jobId }: { jobId: string }) {
         title={detail?.name ?? 'Job'}
         status={detail?.status}
         live={liveState}
-        readError={job.error}
+        readError={readError}
       >
         {can(viewer, 'runtime') && detail && (
           <TriggerSavepointButton jobId={jobId} actions={actions} afterwards={refresh} />
@@ -929,7 +931,7 @@ const SNAPSHOT_COLUMNS: Column[] = [
 
 function SnapshotsTable(props: SnapshotRowOptions & { list: PagedList<SnapshotRow> }) {
   const { list, ...options } = props;
-  if (!list.loaded) return <Loading what="snapshots" />;
+  if (!list.loaded) return list.error ? null : <Loading what="snapshots" />;
   return (
     <TableWrap label="Snapshots">
       <DataTable

@@ -12,12 +12,10 @@ const LABELS: Record<BadgeState, string> = {
   stale: 'Stale',
 };
 
-/** A read that failed for want of the service or its read model: what the page shows may be old. */
-const STALE_CODES = new Set(['UNAVAILABLE', 'NETWORK']);
-
 /**
  * Whether the page follows the job's events as they happen: the subscription's state, but Stale while it is
- * open and the page's last read failed as the read model or the service was away (until a read succeeds).
+ * open and one of the page's last reads failed, whatever the reason (what the page shows may be old, or
+ * missing), until a read succeeds.
  */
 export function LiveBadge(props: {
   state: LiveState;
@@ -26,7 +24,7 @@ export function LiveBadge(props: {
   /** What Live and Connecting mean on this page; a job's page follows its events. */
   titles?: { live: string; connecting: string };
 }) {
-  const stale = props.state === 'live' && props.readError && STALE_CODES.has(props.readError.code);
+  const stale = props.state === 'live' && props.readError !== undefined;
   const state: BadgeState = stale ? 'stale' : props.state;
   const error = stale ? props.readError : props.error;
   const title =

@@ -43,7 +43,8 @@ export function SnapshotPage({ jobId, snapshotId }: { jobId: string; snapshotId:
     answer.refresh();
     history.refresh();
   };
-  const liveState = useLiveJob(jobId, refresh);
+  const readError = answer.error ?? history.error;
+  const liveState = useLiveJob(jobId, refresh, readError !== undefined);
   const job = answer.data?.job ?? undefined;
   const s = answer.data?.snapshot;
   const snapshotActions = useSnapshotActions(job, actions, () => refresh());
@@ -72,7 +73,7 @@ export function SnapshotPage({ jobId, snapshotId }: { jobId: string; snapshotId:
         title={s ? `${kindTitle(s.kind)} ${s.id}` : `Snapshot ${snapshotId}`}
         status={s?.status}
         live={liveState}
-        readError={answer.error}
+        readError={readError}
       >
         {s && snapshotActions.buttons(s)}
       </LivePageHead>
