@@ -191,6 +191,27 @@ export class ReadModel {
     return this.cachedSpace.space;
   }
 
+  private completeSeenAt = 0;
+
+  /**
+   * Whether the read model can answer queries whole: `complete` once its projector wrote the log as it was
+   * when it began on this key space; `rebuilding` while it catches up (a first start on a long log, a rebuild
+   * after Redis lost the read model); `absent` when no projector has begun on it (none runs, or one is
+   * starting). A complete answer is trusted for a second, as the key space is.
+   */
+  async readiness(): Promise<'complete' | 'rebuilding' | 'absent'> {
+    if (Date.now() - this.completeSeenAt <= SPACE_TTL_MS) return 'complete';
+    const space = await this.space();
+    const [origin, complete] = await execAll(
+      this.redis.pipeline().exists(space.origin).exists(space.complete),
+    );
+    if (complete) {
+      this.completeSeenAt = Date.now();
+      return 'complete';
+    }
+    return origin ? 'rebuilding' : 'absent';
+  }
+
   async position(): Promise<Position | null> {
     const text = await this.redis.get((await this.space()).position);
     return text ? parsePosition(text) : null;

@@ -66,7 +66,10 @@ import type { TokenEntry } from '@snapcat/runtime';
 export interface AppDeps
   extends JobListDeps, Pick<ReadinessDeps, 'redisState' | 'storeAccessDenied' | 'storeOutdated'> {
   /** The read model: the job list, and the last view of a snapshot compacted out of its job (decision 0035). */
-  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotsIn' | 'waitFor'> &
+  readModel?: Pick<
+    ReadModel,
+    'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotsIn' | 'waitFor' | 'readiness'
+  > &
     Partial<Pick<ReadModel, 'snapshot' | 'deletionFence'>>;
   bus: CommandBus;
   store: EventStore;
@@ -449,8 +452,12 @@ function mountScheduleRoutes(
 function readiness({
   projectionLag,
   clusters,
+  readModel,
   ...deps
-}: Pick<AppDeps, 'store' | 'storeAccessDenied' | 'storeOutdated' | 'redisState' | 'projectionLag' | 'log'> & {
+}: Pick<
+  AppDeps,
+  'store' | 'storeAccessDenied' | 'storeOutdated' | 'redisState' | 'projectionLag' | 'log' | 'readModel'
+> & {
   clusters: ClusterRepository;
 }): express.RequestHandler {
   // Commands need only the event store, so they go on; the answer says so, for whoever routes traffic on it.
@@ -460,8 +467,11 @@ function readiness({
     const state = await check();
     if (!state.ready) return sendNotReady(res, state);
     let projectionLagMs: unknown = null;
+    let readModelState = 'none';
     try {
       if (state.redis === 'connected') projectionLagMs = (await projectionLag?.()) ?? null;
+      // Informative: a read model catching up holds GraphQL and the job list (503), not the commands.
+      if (state.redis === 'connected' && readModel) readModelState = await readModel.readiness();
     } catch {
       // Redis went away between the health flag and the read (the flag follows within a moment).
       return sendNotReady(res, redisNotReady('unreachable', waitingForRedis));
@@ -480,6 +490,7 @@ function readiness({
       eventStore: 'reachable',
       redis: state.redis,
       projectionLagMs,
+      readModel: readModelState,
       flinkClusters,
     });
   };

@@ -79,6 +79,7 @@ import {
   type StoredSnapshot,
 } from '@snapcat/read-model';
 import { Problem, deletedJobProblem, unavailableProblem } from './problem';
+import { wholeReadModel } from './job-list';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import {
@@ -422,12 +423,28 @@ function viewerQuery(r: Resolving) {
   };
 }
 
+/**
+ * Resolves once the read model is whole (`wholeReadModel`); UNAVAILABLE otherwise, as REST's 503: a read model
+ * catching up with the log answers a fragment of the catalogue, and an existing job as none.
+ */
+async function whole(readModel: ReadModel): Promise<void> {
+  try {
+    await wholeReadModel(readModel);
+  } catch (error) {
+    if (!(error instanceof Problem)) throw error;
+    throw new GraphQLError(error.detail, { extensions: { code: 'UNAVAILABLE', ...error.extra } });
+  }
+}
+
 /** The jobs, from the read model: one, or a page of them in the caller's namespaces. */
 function jobQueries(r: Resolving) {
   const { readModel } = r;
   return {
-    job: (_: unknown, { id }: { id: string }, context: Context, info: GraphQLResolveInfo) =>
-      liveJob(readModel, jobIdArgument(id, 'id'), context, newestSnapshotsAsked(info)),
+    job: async (_: unknown, { id }: { id: string }, context: Context, info: GraphQLResolveInfo) => {
+      const jobId = jobIdArgument(id, 'id');
+      await whole(readModel);
+      return liveJob(readModel, jobId, context, newestSnapshotsAsked(info));
+    },
     jobs: async (
       _: unknown,
       args: { status?: JobSummaryView['status']; namespace?: string; first: number; after?: string },
@@ -439,6 +456,7 @@ function jobQueries(r: Resolving) {
         status: args.status ?? undefined,
         namespaces: visibleNamespaces(grantOf(context), namespaceArgument(args.namespace, 'namespace')),
       };
+      await whole(readModel);
       const page = await readModel.jobs(filter, size, args.after ?? undefined);
       return {
         edges: page.items.map((view) => ({ node: { view }, cursor: encodeCursor('job', view.jobId) })),
@@ -452,20 +470,26 @@ function jobQueries(r: Resolving) {
 function snapshotQueries(r: Resolving) {
   const { useCases, store, readModel, visible } = r;
   return {
-    snapshot: async (_: unknown, { jobId, id }: { jobId: string; id: number }, context: Context) =>
-      (await visible(context, jobId)) ? readModel.snapshot(jobId, snapshotIdArgument(id, 'id')) : null,
+    snapshot: async (_: unknown, { jobId, id }: { jobId: string; id: number }, context: Context) => {
+      if (!(await visible(context, jobId))) return null;
+      const snapshotId = snapshotIdArgument(id, 'id');
+      await whole(readModel);
+      return readModel.snapshot(jobId, snapshotId);
+    },
     snapshots: async (
       _: unknown,
       a: SnapshotFilter & { jobId: string; first: number; after?: string },
       context: Context,
-    ) =>
-      (await visible(context, a.jobId))
-        ? snapshotsPage(readModel, a.jobId, filterOf(a), a.first, a.after ?? undefined)
-        : emptyPage(a.first),
-    catalog: async (_: unknown, a: { jobId: string; first: number; after?: string }, context: Context) =>
-      (await visible(context, a.jobId))
-        ? snapshotsPage(readModel, a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined)
-        : emptyPage(a.first),
+    ) => {
+      if (!(await visible(context, a.jobId))) return emptyPage(a.first);
+      await whole(readModel);
+      return snapshotsPage(readModel, a.jobId, filterOf(a), a.first, a.after ?? undefined);
+    },
+    catalog: async (_: unknown, a: { jobId: string; first: number; after?: string }, context: Context) => {
+      if (!(await visible(context, a.jobId))) return emptyPage(a.first);
+      await whole(readModel);
+      return snapshotsPage(readModel, a.jobId, { statuses: ['COMPLETED'] }, a.first, a.after ?? undefined);
+    },
     history: async (_: unknown, a: HistoryArgs, context: Context) => {
       snapshotIdArgument(a.snapshotId, 'snapshotId');
       return (await visible(context, a.jobId))

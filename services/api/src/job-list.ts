@@ -9,7 +9,10 @@ import type { EventStore } from '@snapcat/event-store';
 
 export interface JobListDeps {
   /** The Redis read model the list is read from (kept by the projector). */
-  readModel?: Pick<ReadModel, 'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotsIn' | 'waitFor'>;
+  readModel?: Pick<
+    ReadModel,
+    'jobs' | 'jobIdsStartingWith' | 'jobIdsWithSnapshotsIn' | 'waitFor' | 'readiness'
+  >;
   /** Whether Redis answers: while it does not, the list answers 503 at once. */
   readModelAvailable?: () => boolean;
 }
@@ -27,6 +30,7 @@ export function listJobs(
     const { status, namespace, limit, after } = parse(schema, req.query, 'query');
     const namespaces = visibleNamespaces(grantOf(req), namespace);
     if (!readModel) throw readModelUnavailable('this process has no read model (Redis)', LISTING);
+    await wholeReadModel(readModel, readModelAvailable);
     const page = await fromReadModel(
       () => readModel.jobs({ status, namespaces }, limit, after),
       readModelAvailable,
@@ -105,6 +109,35 @@ const OWNER_LOOKUP =
   "another job's savepoint) is not recorded without it; " +
   'retry (a restore may name the owner with fromJobId)';
 
+/** How long a query waits for a read model that is not whole yet (a projector starting) before its 503. */
+const WHOLE_WAIT_MS = 2000;
+
+/**
+ * Resolves once the read model is whole, waiting a moment (a projector starting on a short log); a 503
+ * otherwise: a read model catching up with the log (a first start on a long log, a rebuild after Redis lost
+ * it) lists a fragment of the catalogue and answers an existing job as none (a review: `jobs` answered 0,
+ * 103, 203 and 500 edges, `job` null for 1.3 s, during one rebuild).
+ */
+export async function wholeReadModel(
+  readModel: Pick<ReadModel, 'readiness'>,
+  available?: () => boolean,
+  meanwhile = LISTING,
+): Promise<void> {
+  const deadline = Date.now() + WHOLE_WAIT_MS;
+  for (;;) {
+    const state = await fromReadModel(() => readModel.readiness(), available, meanwhile);
+    if (state === 'complete') return;
+    if (Date.now() >= deadline) {
+      const why =
+        state === 'rebuilding'
+          ? 'it is being rebuilt from the event log and does not show every job yet; retry shortly'
+          : 'no projector has built it (SNAPCAT_PROJECTOR off in every process, or the projector process down)';
+      throw readModelUnavailable(why, meanwhile, state);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** A read of the read model; Redis unreachable (before or during it) is a 503 problem. */
 export async function fromReadModel<T>(
   read: () => Promise<T>,
@@ -123,12 +156,14 @@ export async function fromReadModel<T>(
   }
 }
 
-/** 503: the read model cannot answer (Retry-After is the problem middleware's). */
-function readModelUnavailable(why: string, meanwhile: string): Problem {
+/** 503: the read model cannot answer (Retry-After is the problem middleware's); `readModel` says why, if known. */
+function readModelUnavailable(why: string, meanwhile: string, readModel?: 'rebuilding' | 'absent'): Problem {
   return new Problem(
     503,
     'read-model-unavailable',
     'Read model unavailable',
     `the read model is unavailable: ${why} (${meanwhile})`,
+    [],
+    readModel ? { readModel } : {},
   );
 }

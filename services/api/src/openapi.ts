@@ -1064,6 +1064,13 @@ function probeRoutes(): DescribedRoute[] {
               eventStore: z.literal('reachable'),
               redis: z.enum(['connected', 'not used']),
               projectionLagMs: z.unknown().meta({ description: "The read model's append-to-visible lag." }),
+              readModel: z.enum(['complete', 'rebuilding', 'absent', 'none']).meta({
+                description:
+                  'Whether GraphQL queries and the job list answer: `complete`; `rebuilding` while a projector ' +
+                  'catches up with the log (a first start, a rebuild after Redis lost it) and `absent` while ' +
+                  'none has begun: they answer 503 / UNAVAILABLE meanwhile (REST commands keep working, so the ' +
+                  'process stays ready); `none` in a process without a read model.',
+              }),
               flinkClusters: z
                 .array(
                   z.object({

@@ -1,6 +1,6 @@
 import IORedis from 'ioredis';
 import request from 'supertest';
-import { Projector, ReadModel } from '@snapcat/read-model';
+import { Projector, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import { deleteKeys, recordRoundTrips } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { BASE, JOB, apiFixture, graphqlOver, startProjector } from './fixture';
@@ -152,5 +152,68 @@ describe('GraphQL job: the job and its first page of snapshots in one round trip
         { node: { id: 24, kind: 'SAVEPOINT' } },
       ]);
     }
+  });
+});
+
+// A read model catching up with the log (a first start on a long log, a rebuild after Redis lost it) lists a
+// fragment and answers an existing job as none: its queries wait a moment, then answer UNAVAILABLE. The
+// history reads the log itself, and answers.
+describe('GraphQL queries of a read model being rebuilt', () => {
+  const prefix = testPrefix('graphql-rebuilding');
+  const connection = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const readModel = new ReadModel(connection, prefix);
+  let fx: ReturnType<typeof apiFixture>;
+  beforeAll(async () => {
+    fx = apiFixture({
+      readModel,
+      readModelAvailable: () => true,
+      graphql: graphqlOver({ readModel, topic: `${prefix}:events` }),
+    });
+    await request(fx.app)
+      .put(`${BASE}/jobs/${JOB}`)
+      .send({ name: 'orders', tasks: ['a'] })
+      .expect(201);
+    // Its projector began (the origin), and has not caught up with the log yet (no `complete` mark).
+    await connection.set(new ReadModelKeys(prefix).space(1).origin, new Date().toISOString());
+  });
+  afterAll(async () => {
+    await fx.close();
+    await deleteKeys(prefix);
+    connection.disconnect();
+  });
+
+  it('job, jobs, snapshots, snapshot and catalog answer UNAVAILABLE (rebuilding), not a fragment', async () => {
+    const queries = [
+      `{ job(id: "${JOB}") { id } }`,
+      '{ jobs { edges { node { id } } } }',
+      `{ snapshots(jobId: "${JOB}") { edges { node { id } } } }`,
+      `{ snapshot(jobId: "${JOB}", id: 1) { id } }`,
+      `{ catalog(jobId: "${JOB}") { edges { node { id } } } }`,
+    ];
+    // At once: each waits a moment for the read model to be whole before it answers.
+    const answers = await Promise.all(
+      queries.map((query) => request(fx.app).post('/graphql').send({ query })),
+    );
+    for (const [i, res] of answers.entries()) {
+      expect({ query: queries[i], errors: res.body.errors }).toEqual({
+        query: queries[i],
+        errors: [
+          expect.objectContaining({
+            message: expect.stringMatching(
+              /^the read model is unavailable: it is being rebuilt from the event log/,
+            ),
+            extensions: { code: 'UNAVAILABLE', readModel: 'rebuilding' },
+          }),
+        ],
+      });
+    }
+  });
+
+  it('the history, read from the log, answers meanwhile', async () => {
+    const res = await request(fx.app)
+      .post('/graphql')
+      .send({ query: `{ history(jobId: "${JOB}") { edges { node { type } } } }` });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data.history.edges[0].node.type).toBe('JobRegistered');
   });
 });

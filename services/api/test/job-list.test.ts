@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import IORedis from 'ioredis';
 import request from 'supertest';
-import { rebuildReadModel, ReadModel } from '@snapcat/read-model';
+import { rebuildReadModel, ReadModel, ReadModelKeys } from '@snapcat/read-model';
 import { deleteKeys } from '../../../test/support/redis';
 import { apiFixture, BASE, expectProblem, JOB } from './fixture';
 
@@ -151,6 +151,7 @@ describe('GET /api/v1/jobs without the read model', () => {
         jobIdsStartingWith: jest.fn(),
         jobIdsWithSnapshotsIn: jest.fn(),
         waitFor: jest.fn(),
+        readiness: async () => 'complete' as const,
       },
       readModelAvailable: () => false,
     });
@@ -208,6 +209,42 @@ describe('GET /api/v1/jobs without the read model', () => {
     }
   });
 
+  it.each([
+    [
+      'being rebuilt (its projector began, and has not caught up with the log)',
+      'rebuilding',
+      /rebuilt from the event log/,
+    ],
+    ['never built (no projector began on it)', 'absent', /no projector has built it/],
+  ] as const)('a read model %s: 503 after a moment, not a fragment of the list', async (_, state, detail) => {
+    const prefix = `snapcat-test-job-list-partial-${process.pid}-${Date.now().toString(36)}`;
+    const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    try {
+      const space = new ReadModelKeys(prefix).space(1);
+      if (state === 'rebuilding') await redis.set(space.origin, new Date().toISOString());
+      const readModel = new ReadModel(redis, prefix);
+      const jobs = jest.spyOn(readModel, 'jobs');
+      const res = await list({ readModel, readModelAvailable: () => true });
+      expectUnavailable(res, detail);
+      expect(res.body.readModel).toBe(state);
+      expect(jobs).not.toHaveBeenCalled();
+      // The process stays ready (REST commands work), saying so.
+      const fx = apiFixture({ readModel, readModelAvailable: () => true, redisState: () => 'ready' });
+      const ready = await request(fx.app).get('/readyz');
+      await fx.close();
+      expect({ status: ready.status, readModel: ready.body.readModel }).toEqual({
+        status: 200,
+        readModel: state,
+      });
+      // Complete: listed.
+      await redis.set(space.complete, '1');
+      expect((await list({ readModel, readModelAvailable: () => true })).status).toBe(200);
+    } finally {
+      redis.disconnect();
+      await deleteKeys(prefix, REDIS_URL);
+    }
+  });
+
   it('503 when this process has no read model', async () => {
     expectUnavailable(await list({}), /no read model/);
   });
@@ -229,6 +266,7 @@ describe('GET /api/v1/jobs without the read model', () => {
         jobIdsStartingWith: jest.fn(),
         jobIdsWithSnapshotsIn: jest.fn(),
         waitFor: jest.fn(),
+        readiness: async () => 'complete' as const,
       },
       readModelAvailable: () => true,
     });

@@ -3,7 +3,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import IORedis from 'ioredis';
 import request from 'supertest';
-import { ReadModel } from '@snapcat/read-model';
+import { ReadModel, rebuildReadModel } from '@snapcat/read-model';
 import { MAX_SUBSCRIPTIONS_PER_NAMESPACES } from '@snapcat/domain';
 import { newToken, parseTokenList, tokenLine } from '@snapcat/runtime';
 import { deleteKeys } from '../../../test/support/redis';
@@ -98,7 +98,7 @@ describe('GraphQL limits', () => {
   const readModel = () => new ReadModel(redis, prefix);
   let fx: ReturnType<typeof apiFixture>;
   let http: ReturnType<typeof request>;
-  beforeAll(() => {
+  beforeAll(async () => {
     fx = apiFixture({
       storage: {
         isWithinRoots: async () => true,
@@ -108,6 +108,8 @@ describe('GraphQL limits', () => {
       graphql: graphqlOver({ readModel: readModel(), topic: `${prefix}:events` }),
     });
     http = request(fx.app);
+    // An empty read model, whole (as its projector leaves it on an empty log): queries answer, none are held.
+    await rebuildReadModel(fx.store, redis, prefix);
   });
   afterAll(() => fx.close());
 
