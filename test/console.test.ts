@@ -228,6 +228,14 @@ describe('the web console in a real browser (offline), against a running snapcat
     expect((await snapshotsOf(JOB.id)).length).toBe(before + 1);
     await row(savepoint.snapshotId).waitFor({ timeout: 10_000 });
     expect(await row(savepoint.snapshotId).getAttribute('data-status')).toBe('PENDING');
+    // The history, newest first, shows it at the top (a busy job's page showed its oldest events only).
+    await page.waitForFunction(
+      () =>
+        document.querySelector('table[data-testid="history"] tbody tr')?.getAttribute('data-event-type') ===
+        'SnapshotTriggered',
+      undefined,
+      { timeout: 10_000 },
+    );
     expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
   });
 

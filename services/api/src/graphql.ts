@@ -1119,22 +1119,36 @@ interface HistoryArgs {
   to?: number;
   first: number;
   after?: string;
+  newestFirst?: boolean | null;
 }
 
-/** The job's events from the event store, oldest first, filtered; the cursor is the stream revision. */
+/**
+ * The job's events from the event store, filtered; the cursor is the stream revision. Oldest first, or newest
+ * first (read backwards: a job of 40,000 events showed its oldest 50, and none of what it did lately).
+ */
 async function history(
   store: EventStore,
   a: HistoryArgs,
   asRead: <E extends { type: string }>(event: E) => Promise<E>,
 ) {
   const size = pageSize(a.first);
-  const fromRevision = a.after ? BigInt(decode(a.after, 'revision')) + 1n : 0n;
+  const newest = a.newestFirst === true;
+  const after = a.after ? BigInt(decode(a.after, 'revision')) : undefined;
   const found: { node: object; cursor: string }[] = [];
-  for await (const page of readStreamPages(store, jobStream(a.jobId), { fromRevision })) {
+  if (newest && after === 0n) return connection(found, size); // nothing is older than the first event
+  const fromRevision = after === undefined ? (newest ? undefined : 0n) : newest ? after - 1n : after + 1n;
+  const pages = readStreamPages(store, jobStream(a.jobId), {
+    ...(newest ? { direction: 'backwards' as const } : {}),
+    ...(fromRevision === undefined ? {} : { fromRevision }),
+  });
+  for await (const page of pages) {
     for (const recorded of page) {
       const node = recordedEventView(recorded);
       const at = Date.parse(node.occurredAt);
-      if (a.to !== undefined && a.to !== null && at > a.to) return connection(found, size);
+      // The log's order ends the window: past `to` oldest first, before `from` newest first.
+      if (!newest && a.to !== undefined && a.to !== null && at > a.to) return connection(found, size);
+      if (newest && a.from !== undefined && a.from !== null && at < a.from) return connection(found, size);
+      if (a.to !== undefined && a.to !== null && at > a.to) continue;
       if (a.from !== undefined && a.from !== null && at < a.from) continue;
       if (a.types && !a.types.includes(node.type)) continue;
       if (a.snapshotId !== undefined && a.snapshotId !== null && node.snapshotId !== a.snapshotId) continue;

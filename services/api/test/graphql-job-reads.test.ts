@@ -121,6 +121,40 @@ describe('GraphQL job: the job and its first page of snapshots in one round trip
     expect(readApart).toEqual({ commands: ['get', 'get', 'get', 'zrevrangebyscore', 'mget'], roundTrips: 3 });
   });
 
+  it('history newest first: every event once, in the reverse of the log’s order, page after page; windows by time too', async () => {
+    type Node = { revision: string; occurredAt: string };
+    type Page = { edges: { node: Node }[]; pageInfo: { hasNextPage: boolean; endCursor: string } };
+    const all = async (args: string) => {
+      const seen: Node[] = [];
+      let after: string | null = null;
+      do {
+        const res = await http
+          .post('/graphql')
+          .send({
+            query: `query($after: String) { history(jobId: "${JOB}", first: 7, after: $after${args}) {
+              edges { node { revision occurredAt } } pageInfo { hasNextPage endCursor } } }`,
+            variables: { after },
+          })
+          .expect(200);
+        expect(res.body.errors).toBeUndefined();
+        const page = res.body.data.history as Page;
+        seen.push(...page.edges.map((e) => e.node));
+        after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+      } while (after);
+      return seen;
+    };
+    const oldest = await all('');
+    expect(oldest.length).toBeGreaterThan(40);
+    expect(await all(', newestFirst: true')).toEqual([...oldest].reverse());
+    // A window by time: the same events either way.
+    const from = oldest[10]!.occurredAt;
+    const to = oldest[30]!.occurredAt;
+    const window = `, from: "${from}", to: "${to}"`;
+    const forwards = await all(window);
+    expect(forwards.length).toBeGreaterThan(0);
+    expect(await all(`${window}, newestFirst: true`)).toEqual([...forwards].reverse());
+  });
+
   // Queries run compiled (graphql-jit, decision 0040), which caches one compiled query per parsed document.
   it('a document of two queries answers each by its operation name, one after the other', async () => {
     const document = `query A { job(id: "${JOB}") { id } } query B { job(id: "${JOB}") { counts { total } } }`;

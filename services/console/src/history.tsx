@@ -1,4 +1,4 @@
-// A job's (or one snapshot's) events, oldest first as the event log holds them.
+// A job's (or one snapshot's) events, newest first: what was done lately, however long the log.
 import { type PagedList, usePagedList } from './lists';
 import { actorOf, type Connection, eventSummary, HISTORY, type HistoryEvent } from './queries';
 import { snapshotHref } from './route';
@@ -13,7 +13,6 @@ export function useHistory(jobId: string, snapshotId: number | undefined, pageSi
         .history,
     pageSize,
     [jobId, snapshotId],
-    'append',
   );
 }
 
@@ -37,7 +36,7 @@ export function HistorySection(props: {
             testid="history"
             caption={
               <>
-                {props.caption} <span class="muted">(oldest first)</span>
+                {props.caption} <span class="muted">(newest first)</span>
               </>
             }
             columns={['Time', 'Event', props.showSnapshot && 'Snapshot', 'Actor', 'Details']}

@@ -51,25 +51,18 @@ function withPage<T>(s: State<T>, page: Connection<T>, append: boolean): State<T
 
 type Read = [first: number, after: string | null, append: boolean];
 
-/** What a refresh reads (see usePagedList's `mode`), or null when there is nothing new to show. */
-function refreshRead<T>(s: State<T>, pageSize: number, mode: 'replace' | 'append'): Read | null {
+/** What a refresh reads: as many as are shown, from the top (newest first, whose rows change). */
+function refreshRead<T>(s: State<T>, pageSize: number): Read {
   if (!s.loaded) return [pageSize, null, false];
   // As many as are shown, however many "Load more"s that took (a refresh cut 560 rows back to 500).
-  if (mode === 'replace') return [Math.max(pageSize, s.items.length), null, false];
-  if (s.hasMore || s.loading) return null; // the reader has not reached the end: nothing new to show
-  return [pageSize, s.endCursor, true];
+  return [Math.max(pageSize, s.items.length), null, false];
 }
 
-/**
- * `mode` says how a refresh goes: 'replace' reads again as many as are shown, from the top (a list newest
- * first, whose rows change); 'append' reads on after the last one, once the end was reached (a log oldest
- * first, which only grows).
- */
+/** A list read a page at a time, newest first: "Load more" reads on; a refresh reads again what is shown. */
 export function usePagedList<T>(
   fetchPage: (first: number, after: string | null, signal: AbortSignal) => Promise<Connection<T>>,
   pageSize: number,
   deps: unknown[],
-  mode: 'replace' | 'append',
 ): PagedList<T> {
   const [state, setState] = useState<State<T>>(FIRST_READ);
   // The state as of the last change (not the last render): a refresh after a read decides on it at once.
@@ -123,9 +116,8 @@ export function usePagedList<T>(
       again.current = true;
       return;
     }
-    const read = refreshRead(current.current, pageSize, mode);
-    if (read) go(...read);
-  }, [go, pageSize, mode]);
+    go(...refreshRead(current.current, pageSize));
+  }, [go, pageSize]);
   refreshNow.current = refresh;
 
   const patch = useCallback((change: (item: T) => T) => {

@@ -246,7 +246,7 @@ export interface HistoryEvent {
 }
 
 export const HISTORY = `query History($jobId: ID!, $snapshotId: Int, $first: Int!, $after: String) {
-  history(jobId: $jobId, snapshotId: $snapshotId, first: $first, after: $after) {
+  history(jobId: $jobId, snapshotId: $snapshotId, first: $first, after: $after, newestFirst: true) {
     edges { node { eventId type occurredAt snapshotId data metadata } }
     pageInfo { hasNextPage endCursor }
   }

@@ -174,7 +174,6 @@ function useSnapshots(jobId: string) {
       ).snapshots,
     SNAPSHOT_PAGE,
     [jobId, filters.kind, filters.status, filters.persisted],
-    'replace',
   );
   return { filters, setFilters, list };
 }
