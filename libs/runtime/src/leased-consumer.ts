@@ -118,6 +118,11 @@ export function positionBehind(stored: string | null, saved: Position | undefine
 /** What the consumer's Redis connection emits once it was made again (standalone or Sentinel; a cluster). */
 const RECONNECTION_EVENTS = ['ready', '+node', '-node'] as const;
 
+/** The earlier of a position and one that may be unknown. */
+function earlier(a: Position, b: Position | undefined): Position {
+  return b !== undefined && comparePositions(b, a) < 0 ? b : a;
+}
+
 /**
  * A consumer of the log of which one process in the cluster is active at a time (a lease in Redis),
  * keeping its position in Redis. Every tick it renews the lease and checks the epoch key, which only
@@ -139,14 +144,25 @@ export abstract class LeasedLogConsumer {
   private stopped = false;
   private saved: Position | undefined;
   private readonly refusals: ConsumerBlocks;
+  /** Where the current subscription began (its resume point until a position is saved). */
+  private subscribedFrom: Position | undefined;
   /**
-   * Set when the Redis connection was made again while this process consumed (a restart, a failover): Redis
-   * may have lost the writes made since the last saved position with that position kept, which no position
-   * behind tells (a review: a savepoint schedule set between two batched saves was lost for good).
+   * Set when the Redis connection was made again (a restart, a failover): Redis may have lost the writes made
+   * since the position this process had saved then, that position kept, which no position behind tells (a
+   * review: a savepoint schedule set between two batched saves was lost for good). `from` is that position:
+   * consumption resumes there even if a later one was saved since (a second review: an event handled before
+   * the next tick saved past the lost ones). Set whether or not a subscription is open: one that reconnects
+   * while the consumer subscribes must not be missed either.
    */
-  private reconnected = false;
-  private readonly onReconnected = () => {
-    if (this.subscription) this.reconnected = true;
+  private reconnection: { from: Position | undefined } | undefined;
+  private connectedOnce = false;
+  private readonly onReconnected = (event: string) => {
+    if (!this.connectedOnce) {
+      // A connection's first `ready` (and a cluster's first nodes) is no reconnection.
+      this.connectedOnce = event === 'ready';
+      return;
+    }
+    this.reconnection ??= { from: this.saved ?? this.subscribedFrom };
   };
 
   constructor(protected readonly consumer: LeasedConsumerOptions) {
@@ -156,8 +172,13 @@ export abstract class LeasedLogConsumer {
     this.lease = new RedisLease(consumer.redis, `${p}:lease`, consumer.leaseMs ?? 5000);
     // A standalone or Sentinel connection is ready again after a reconnection; a cluster adds and drops
     // nodes as a failover promotes a replica.
-    for (const event of RECONNECTION_EVENTS) consumer.redis.on(event, this.onReconnected);
+    this.connectedOnce = consumer.redis.status === 'ready';
+    for (const event of RECONNECTION_EVENTS) consumer.redis.on(event, this.listeners[event]);
   }
+
+  private readonly listeners = Object.fromEntries(
+    RECONNECTION_EVENTS.map((event) => [event, () => this.onReconnected(event)]),
+  ) as Record<(typeof RECONNECTION_EVENTS)[number], () => void>;
 
   start(): void {
     void this.tick();
@@ -189,7 +210,7 @@ export abstract class LeasedLogConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    for (const event of RECONNECTION_EVENTS) this.consumer.redis.off(event, this.onReconnected);
+    for (const event of RECONNECTION_EVENTS) this.consumer.redis.off(event, this.listeners[event]);
     while (this.ticking) await new Promise((r) => setTimeout(r, 10));
     await this.subscription?.close();
     this.subscription = undefined;
@@ -244,6 +265,9 @@ export abstract class LeasedLogConsumer {
    * that as Redis losing writes and consume again.
    */
   protected async savePosition(position: Position): Promise<void> {
+    // Not while a reconnection waits for the next tick: Redis may have lost what came before, and a later
+    // position saved now would skip it when the tick reads where to consume again from (a review).
+    if (this.reconnection) return;
     if (!(await this.lease.setWhileHeld(this.keys.position, formatPosition(position)))) {
       throw new LeaseLostError(`${this.consumer.name} no longer holds its lease: position not saved`);
     }
@@ -256,10 +280,36 @@ export abstract class LeasedLogConsumer {
     await this.consumer.redis.set(this.keys.epoch, at.toISOString());
   }
 
+  /**
+   * Why the consumer subscribes again: Redis answered an older position than it acknowledged to this process
+   * (a failover to a replica that lagged, a restart without its last second of appends), or its connection was
+   * made again. What the lost writes did (queued jobs, deliveries) is lost with them: consumed again.
+   */
+  private sayWhyAgain(
+    stored: string | null,
+    saved: Position | undefined,
+    reconnection: { from: Position | undefined } | undefined,
+  ): void {
+    const { log, name } = this.consumer;
+    if (positionBehind(stored, saved)) {
+      log.error(`${name}: Redis lost writes it had acknowledged; consuming the log again from its position`, {
+        saved: formatPosition(saved!),
+        redis: stored ?? 'none',
+      });
+      return;
+    }
+    log.warn(
+      `${name}: its Redis connection was made again, and Redis may have lost the writes made since its ` +
+        'last saved position (a restart, a failover): consuming the log again from that position',
+      { redis: stored ?? 'none', from: reconnection?.from ? formatPosition(reconnection.from) : 'none' },
+    );
+  }
+
   private async tick(): Promise<void> {
     if (this.ticking || this.stopped || this.refusals.waiting) return;
     this.ticking = true;
     const { redis, log, name } = this.consumer;
+    let reconnection: { from: Position | undefined } | undefined;
     try {
       if (!(await this.lease.acquire())) {
         if (this.subscription) {
@@ -273,38 +323,29 @@ export abstract class LeasedLogConsumer {
       const taking = this.subscription === undefined;
       // What this process had saved before asking: a save that lands meanwhile cannot look like a loss.
       const saved = this.saved;
+      // Taken before Redis is read: a reconnection from here on is seen at the next tick.
+      reconnection = this.reconnection;
+      this.reconnection = undefined;
       const epoch = await redis.get(this.keys.epoch);
       const stored = epoch ? await redis.get(this.keys.position) : null;
       if (this.subscription && epoch) {
-        const rewound = positionBehind(stored, saved);
-        if (!rewound && !this.reconnected) {
+        if (!positionBehind(stored, saved) && !reconnection) {
           this.refusals.clear(); // subscribed a tick ago, and not refused since
           return await this.whileActive(epoch);
         }
-        // Redis answered an older position than it acknowledged to this process: it lost acknowledged writes
-        // (a failover to a replica that lagged, a restart without its last second of appends). What those
-        // writes did (queued jobs, deliveries) is lost with them: consumed again from where Redis is.
-        if (rewound) {
-          log.error(
-            `${name}: Redis lost writes it had acknowledged; consuming the log again from its position`,
-            { saved: formatPosition(saved!), redis: stored ?? 'none' },
-          );
-        } else {
-          log.warn(
-            `${name}: its Redis connection was made again, and Redis may have lost the writes made since its ` +
-              'last saved position (a restart, a failover): consuming the log again from that position',
-            { redis: stored ?? 'none' },
-          );
-        }
+        this.sayWhyAgain(stored, saved, reconnection);
       }
       await this.subscription?.close();
       this.subscription = undefined;
       this.saved = undefined;
-      this.reconnected = false;
-      const from = stored ? parsePosition(stored) : await this.recover();
+      // A Redis without the epoch lost everything: recovered (the consumer's reconciliation), whatever else.
+      const from = stored ? earlier(parsePosition(stored), reconnection?.from) : await this.recover();
+      this.subscribedFrom = from;
       this.subscription = await this.subscribeToLog(from);
       if (taking) log.info(`${name} active: it holds the lease`, { from: stored ?? 'its recovery point' });
     } catch (error) {
+      // Not subscribed again: the reconnection is still to be handled.
+      if (reconnection) this.reconnection ??= reconnection;
       if (ConsumerBlocks.blocks(error)) await this.refused(error);
       else log.error(`${name} tick failed`, { error: String(error) });
     } finally {
