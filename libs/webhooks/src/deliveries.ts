@@ -257,6 +257,9 @@ export class Deliveries {
         const job = await this.queue.getJob(bullId);
         const state = job && (await job.getState());
         if (state !== 'delayed' && state !== 'waiting' && state !== 'prioritized') continue;
+        // Its outcome is known and only its end waits (a failure's report the log refused): it ends as decided
+        // (a review: dropped, the failure was never reported).
+        if ('ending' in job!.data) continue;
         // A job a worker took meanwhile cannot be removed: it runs, and skips the delivery itself.
         if (
           await job!.remove().then(

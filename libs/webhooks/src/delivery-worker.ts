@@ -27,7 +27,7 @@ export interface DeliveryWorkerDeps {
   timeoutMs: number;
   allowPrivate: boolean;
   concurrency: number;
-  /** How long a failure's report waits before it is appended again, when the log refused it (5 s). */
+  /** How long the end of a delivery waits before it is tried again, when a step of it failed (5 s). */
   reportRetryMs?: number;
   now: () => number;
   log: { info: LogFn; warn: LogFn; error: LogFn };
@@ -53,75 +53,84 @@ const UNREPORTED = new Set(['WebhookDeliveryFailed', 'WebhookTest']);
  * attempts run out, which appends WebhookDeliveryFailed to the log.
  */
 export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJob> {
-  const worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, (job, token) => deliver(deps, job, token), {
-    connection: deps.connection,
-    prefix: deps.prefix,
-    concurrency: deps.concurrency,
-    // The lock is renewed while the worker lives, whatever the receiver's speed; after a crash another
-    // worker takes the delivery over within lockDuration + stalledInterval. A delivery that keeps
-    // crashing its worker is sent again up to maxStalledCount times before BullMQ gives up on it.
-    lockDuration: 10_000,
-    stalledInterval: 5_000,
-    maxStalledCount: 10,
-    settings: {
-      backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
-        retryDelayMs(
-          deps.scheduleMs,
-          attemptsMade,
-          error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined,
-        ),
+  const worker = new Worker<DeliveryJob>(
+    WEBHOOK_QUEUE,
+    (job, token) => deliver(deps, job as Job<EndingDelivery>, token),
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      concurrency: deps.concurrency,
+      // The lock is renewed while the worker lives, whatever the receiver's speed; after a crash another
+      // worker takes the delivery over within lockDuration + stalledInterval. A delivery that keeps
+      // crashing its worker is sent again up to maxStalledCount times before BullMQ gives up on it.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      maxStalledCount: 10,
+      settings: {
+        backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
+          retryDelayMs(
+            deps.scheduleMs,
+            attemptsMade,
+            error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined,
+          ),
+      },
     },
-  });
+  );
   logQueueErrors(worker, deps.log.error, { queue: WEBHOOK_QUEUE });
   return worker;
 }
 
-/** A delivery job's data once its last attempt failed and the log refused the failure's report. */
-interface UnreportedDelivery extends DeliveryJob {
-  unreported?: { id: string; failed: WebhookDeliveryFailed };
+/**
+ * How a delivery ends once its outcome is known: settled with a status, after disabling a subscription whose
+ * receiver is gone, or after reporting the failure. Kept in the job's data while a step of it fails (the
+ * store or Redis away), so that the job ends it later without sending again (its attempts are over).
+ */
+type Ending =
+  | { status: 'succeeded' | 'skipped' | 'gone' }
+  | { status: 'failed'; report?: { id: string; failed: WebhookDeliveryFailed } };
+
+/** A delivery job's data: `ending` once its outcome is known and ending it failed (see Ending). */
+export interface EndingDelivery extends DeliveryJob {
+  ending?: Ending;
 }
 
 /**
- * One attempt of a delivery. An error of snapcat's own on the last attempt (the store or Redis failing, not
- * the receiver) still ends it failed and reported: left pending, it held the dispatcher's checkpoint and
- * refused redeliveries for good (a review).
+ * One attempt of a delivery, then its end. An error of snapcat's own before the outcome is known (the store
+ * failing the subscription lookup) costs an attempt; on the last one the delivery still ends failed and
+ * reported: left pending, it held the dispatcher's checkpoint and refused redeliveries for good (a review).
+ * An error once the outcome is known never changes it (a second review: a 200 whose record failed was
+ * reported failed) and never sends again.
  */
-async function deliver(
-  deps: DeliveryWorkerDeps,
-  job: Job<UnreportedDelivery>,
-  token?: string,
-): Promise<void> {
-  if (job.data.unreported) return reportThenSettle(deps, job, token, job.data.unreported);
+async function deliver(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>, token?: string): Promise<void> {
+  const ending = job.data.ending ?? (await attemptOrGiveUp(deps, job));
+  await end(deps, job, token, ending);
+}
+
+/** The attempt's ending; a retry is thrown. An error before the outcome is known fails the last attempt. */
+async function attemptOrGiveUp(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>): Promise<Ending> {
   try {
-    return await attempt(deps, job, token);
+    return await attempt(deps, job);
   } catch (error) {
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    if (!final || error instanceof RetryableDeliveryError || error instanceof DelayedError) throw error;
+    if (!final || error instanceof RetryableDeliveryError) throw error;
     const message = (error as Error).message;
     deps.log.error('webhook delivery’s last attempt failed in snapcat; settled failed', {
       subscriptionId: job.data.subscriptionId,
       deliveryId: job.data.deliveryId,
       error: message,
     });
-    return giveUp(deps, job, token, { error: `snapcat could not attempt it: ${message}`, latencyMs: 0 });
+    return failed(deps, job, { error: `snapcat could not attempt it: ${message}`, latencyMs: 0 });
   }
 }
 
-/** One attempt: sent, recorded, then settled, retried (by throwing) or given up. */
-async function attempt(
-  deps: DeliveryWorkerDeps,
-  job: Job<UnreportedDelivery>,
-  token?: string,
-): Promise<void> {
+/** One attempt: sent and recorded; its ending, or a retry thrown. */
+async function attempt(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>): Promise<Ending> {
   const { deliveries, log } = deps;
   const { deliveryId, subscriptionId, messageId } = job.data;
   const attempt = job.attemptsMade + 1;
   const final = attempt >= (job.opts.attempts ?? 1);
   const subscription = (await deps.subscriptions.current()).get(subscriptionId);
-  if (!subscription?.enabled) {
-    await deliveries.settle(job.data, 'skipped', deps.now());
-    return;
-  }
+  if (!subscription?.enabled) return { status: 'skipped' };
   const sentAt = deps.now();
   const result = await send(deps, subscription, job.data, sentAt);
   const succeeded = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
@@ -129,19 +138,24 @@ async function attempt(
   const retryAfterMs = parseRetryAfter(result.retryAfter, deps.now());
   const retrying = !succeeded && !gone && !final;
   const nextAttemptInMs = retrying ? retryDelayMs(deps.scheduleMs, attempt, retryAfterMs) : undefined;
-  await deliveries.recordAttempt(
-    deliveryId,
-    {
-      attempt,
-      at: new Date(sentAt).toISOString(),
-      ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
-      latencyMs: result.latencyMs,
-      ...(result.error ? { error: result.error } : {}),
-      ...(nextAttemptInMs !== undefined ? { nextAttemptInMs } : {}),
-    },
-    deps.now(),
-  );
-  if (succeeded) return deliveries.settle(job.data, 'succeeded', deps.now());
+  // Sent: the outcome stands whatever happens to its record (the log of attempts is for reading).
+  await deliveries
+    .recordAttempt(
+      deliveryId,
+      {
+        attempt,
+        at: new Date(sentAt).toISOString(),
+        ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
+        latencyMs: result.latencyMs,
+        ...(result.error ? { error: result.error } : {}),
+        ...(nextAttemptInMs !== undefined ? { nextAttemptInMs } : {}),
+      },
+      deps.now(),
+    )
+    .catch((error: unknown) =>
+      log.error('webhook delivery attempt not recorded', { deliveryId, attempt, error: String(error) }),
+    );
+  if (succeeded) return { status: 'succeeded' };
   // One line per failed attempt: what was tried and what comes next; never the secret nor the signature.
   const attemptFields = {
     subscriptionId,
@@ -154,67 +168,62 @@ async function attempt(
       nextAttemptInMs === undefined ? null : new Date(deps.now() + nextAttemptInMs).toISOString(),
   };
   if (gone) {
-    await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId });
     log.warn('webhook receiver answered 410 Gone; subscription disabled', attemptFields);
-    await deliveries.settle(job.data, 'gone', deps.now());
-    await deliveries.dropQueued(subscriptionId, deps.now());
-    return;
+    return { status: 'gone' };
   }
   if (retrying) {
     log.warn('webhook delivery attempt failed; retrying', attemptFields);
     throw new RetryableDeliveryError(result.error ?? 'failed', retryAfterMs);
   }
   log.warn('webhook delivery failed after its last attempt', attemptFields);
-  return giveUp(deps, job, token, result);
+  return failed(deps, job, result);
 }
 
-/** The last attempt failed: the failure reported (unless it is a message whose failures are not), then settled. */
-async function giveUp(
-  deps: DeliveryWorkerDeps,
-  job: Job<UnreportedDelivery>,
-  token: string | undefined,
-  result: PostResult,
-): Promise<void> {
-  if (UNREPORTED.has(job.data.eventType)) return deps.deliveries.settle(job.data, 'failed', deps.now());
-  const failed = failureOf(job.data, job.attemptsMade + 1, result, deps.now());
-  return reportThenSettle(deps, job, token, { id: newEventId(), failed });
+/** The last attempt failed: reported (unless it is a message whose failures are not), with a fixed event id. */
+function failed(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>, result: PostResult): Ending {
+  if (UNREPORTED.has(job.data.eventType)) return { status: 'failed' };
+  const failure = failureOf(job.data, job.attemptsMade + 1, result, deps.now());
+  return { status: 'failed', report: { id: newEventId(), failed: failure } };
 }
 
 /**
- * Appends the failure's report, then settles the delivery failed. When the log refuses it, the job waits and
- * tries the report again (not the delivery: its attempts are over), its event id kept so that a report whose
- * append's outcome was unknown is not written twice where the store knows the id.
+ * Ends the delivery: a gone receiver's subscription disabled, a failure reported, then settled (and a gone
+ * subscription's other deliveries dropped). When a step fails, the job keeps what is left to do and tries
+ * again later, not spending an attempt: a report appended is not appended again, every other step may be.
  */
-async function reportThenSettle(
+async function end(
   deps: DeliveryWorkerDeps,
-  job: Job<UnreportedDelivery>,
+  job: Job<EndingDelivery>,
   token: string | undefined,
-  unreported: NonNullable<UnreportedDelivery['unreported']>,
+  ending: Ending,
 ): Promise<void> {
+  let left = ending;
   try {
-    await deps.store.append(
-      DELIVERY_FAILURES_STREAM,
-      [
-        {
-          id: unreported.id,
-          type: unreported.failed.type,
-          data: unreported.failed,
-          metadata: versionedMetadata(unreported.failed.type),
-        },
-      ],
-      'any',
-    );
+    if (left.status === 'gone') {
+      await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId: job.data.subscriptionId });
+    }
+    if (left.status === 'failed' && left.report) {
+      const { id, failed: event } = left.report;
+      await deps.store.append(
+        DELIVERY_FAILURES_STREAM,
+        [{ id, type: event.type, data: event, metadata: versionedMetadata(event.type) }],
+        'any',
+      );
+      left = { status: 'failed' };
+    }
+    await deps.deliveries.settle(job.data, left.status, deps.now());
+    if (left.status === 'gone') await deps.deliveries.dropQueued(job.data.subscriptionId, deps.now());
   } catch (error) {
-    deps.log.error('webhook delivery failure not reported yet: the event log refused it; trying again', {
+    deps.log.error('webhook delivery not ended yet (the event log or Redis failed); trying again', {
       subscriptionId: job.data.subscriptionId,
       deliveryId: job.data.deliveryId,
+      status: left.status,
       error: (error as Error).message,
     });
-    if (!job.data.unreported) await job.updateData({ ...job.data, unreported });
+    await job.updateData({ ...job.data, ending: left });
     await job.moveToDelayed(deps.now() + (deps.reportRetryMs ?? 5_000), token);
     throw new DelayedError();
   }
-  return deps.deliveries.settle(job.data, 'failed', deps.now());
 }
 
 /** Signs the body with the subscription's keys valid at `sentAt` and POSTs it; not sent if they cannot be opened. */

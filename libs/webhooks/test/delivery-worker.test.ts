@@ -354,7 +354,7 @@ describe('delivery worker', () => {
       });
       expect(await t.failures()).toEqual([expect.objectContaining({ deliveryId: record.id, attempts: 1 })]);
       expect(t.logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual(
-        Array(3).fill('webhook delivery failure not reported yet: the event log refused it; trying again'),
+        Array(3).fill('webhook delivery not ended yet (the event log or Redis failed); trying again'),
       );
     } finally {
       await t.close();
