@@ -31,7 +31,14 @@ import { FLINK_BASE, flinkCompatRoutes } from './flink-compat';
 import { clusterRoutes } from './clusters';
 import type { FlinkJobStatus } from './flink-status';
 import type { ReadModel } from '@snapcat/read-model';
-import { fromReadModel, listJobs, readModelFence, readModelJobIds, type JobListDeps } from './job-list';
+import {
+  fromReadModel,
+  listJobs,
+  readModelFence,
+  readModelJobIds,
+  wholeReadModel,
+  type JobListDeps,
+} from './job-list';
 import { createUseCases, type Caller, type UseCases } from './use-cases';
 import { openApiDocument } from './openapi';
 import { consoleRoutes } from './console';
@@ -377,12 +384,11 @@ function mountSnapshotRoutes(
     if (snapshot) return void res.json({ jobId, ...(await snapshotViewFor(req, snapshotView(snapshot))) });
     // A finished snapshot compacted out of the job's state (decision 0035): its last view is in the read model.
     const lookup = wasCompacted(state, snapshotId) ? readModel?.snapshot?.bind(readModel) : undefined;
+    const meanwhile = 'snapshots still in their job are served from it';
+    // A read model catching up with the log does not show it yet: a 503, not a 404 (a review).
+    if (lookup) await wholeReadModel(readModel!, readModelAvailable, meanwhile);
     const compacted = lookup
-      ? await fromReadModel(
-          () => lookup(jobId, snapshotId),
-          readModelAvailable,
-          'snapshots still in their job are served from it',
-        )
+      ? await fromReadModel(() => lookup(jobId, snapshotId), readModelAvailable, meanwhile)
       : null;
     if (!compacted) throw notFound('snapshotId', `snapshot ${snapshotId} of job ${jobId} does not exist`);
     res.json(await snapshotViewFor(req, compacted));

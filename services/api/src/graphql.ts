@@ -1029,6 +1029,9 @@ async function execute<R extends { position?: Position }, A>(
     ? await readModel.waitFor(result.position).catch(() => false) // Redis unreachable: not shown either
     : true;
   if (!shown) throw recordedNotShown(result.position!);
+  // Nothing recorded (already so): answered from a read model that may be catching up with the log, which
+  // would answer the job as none (a review: INTERNAL_SERVER_ERROR during a rebuild).
+  if (!result.position) await whole(readModel);
   try {
     return await answer(result);
   } catch (error) {
