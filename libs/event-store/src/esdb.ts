@@ -409,10 +409,19 @@ export class EsdbEventStore implements EventStore {
     };
   }
 
+  /**
+   * Closes the client's channel. Nothing is left to write by then (appends are answered, the command bus
+   * flushed), and the channel's dispose can wait on a call the server never ends: seen 3 times in 12 loaded
+   * runs of the lifecycle test, a SIGTERM outlasting its 10 s grace and exiting 1. Bounded.
+   */
   async close(): Promise<void> {
-    await this.client.dispose();
+    const gaveUp = new Promise<void>((resolve) => setTimeout(resolve, DISPOSE_WAIT_MS).unref());
+    await Promise.race([this.client.dispose(), gaveUp]);
   }
 }
+
+/** How long closing waits for the client's channel to be disposed of. */
+const DISPOSE_WAIT_MS = 2000;
 
 /**
  * The part of a filter the server applies (it takes stream prefixes or event types, not both): the event
