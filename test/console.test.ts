@@ -710,6 +710,31 @@ describe('the web console in a real browser (offline), against a running snapcat
     }
   });
 
+  it('a job page whose reads fail under an open subscription reads again on a timer and is Live again with no new event', async () => {
+    const job = { id: newJobId(), name: 'quiet-after-a-failed-read' };
+    expect((await api.put(`/jobs/${job.id}`, { name: job.name, tasks: TASKS })).status).toBe(201);
+    await page.goto(`${service.url}/#/jobs/${job.id}`);
+    const state = () => page.locator('[data-testid="live"]').getAttribute('data-state');
+    await until(async () => (await state()) === 'live' || undefined, 10_000, 'Live');
+    // The reads fail (a read-model rebuild answers 503; here the link drops them), the stream stays open.
+    const reads = '**/graphql';
+    await page.route(reads, (route) =>
+      route.request().headers().accept === 'text/event-stream'
+        ? route.continue()
+        : route.abort('connectionrefused'),
+    );
+    try {
+      expect((await api.post(`/jobs/${job.id}/snapshots`, { kind: 'SAVEPOINT' })).status).toBe(202);
+      await until(async () => (await state()) === 'stale' || undefined, 10_000, 'Stale');
+    } finally {
+      await page.unroute(reads);
+    }
+    // No event comes after: the page reads again on its own (2 s, then 4 s, 8 s...), shows the savepoint and
+    // says Live (it said Stale until the job's next event).
+    await row(1).waitFor({ timeout: 15_000 });
+    await until(async () => (await state()) === 'live' || undefined, 15_000, 'Live again');
+  });
+
   it('an address naming no possible job or snapshot says so, with the way back, and asks the API nothing', async () => {
     const asked: string[] = [];
     const record = (request: { url(): string }) => {

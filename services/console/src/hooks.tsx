@@ -96,22 +96,41 @@ export function useNow(ms = 15_000): number {
   return now;
 }
 
+/** While a page's reads fail under an open subscription: the first read again after this, then twice as long. */
+const READ_RETRY_FIRST_MS = 2_000;
+const READ_RETRY_MAX_MS = 30_000;
+
 /**
  * The job's snapshot events, live (GraphQL over SSE): `onChange` runs 150 ms after the last of a burst, after a
  * reconnect (events may have been missed), and whenever the subscription opens while the page's last reads
- * failed (`failing`: a first load refused, with the service or Redis away, is read again once it is back).
+ * failed (`readError`: a first load refused, with the service or Redis away, is read again once it is back).
+ * While the subscription is open and the reads fail (a read-model rebuild answers 503 for a while; the link
+ * dropped a read), `onChange` runs again on a timer, 2 s then twice as long up to 30 s, until a read succeeds:
+ * the page said Stale until the job's next event, which a quiet job may not have for hours.
  * The subscription ends when the page does.
  */
 export function useLiveJob(
   jobId: string,
   onChange: () => void,
-  failing: boolean,
+  readError: ApiError | undefined,
 ): { state: LiveState; error?: ApiError } {
   const [status, setStatus] = useState<{ state: LiveState; error?: ApiError }>({ state: 'connecting' });
   const latest = useRef(onChange);
   latest.current = onChange;
-  const failed = useRef(failing);
-  failed.current = failing;
+  const failed = useRef(readError !== undefined);
+  failed.current = readError !== undefined;
+  const retries = useRef(0);
+  // Each failed read is a new error: the next try is timed from it.
+  useEffect(() => {
+    if (readError === undefined) retries.current = 0;
+    if (readError === undefined || status.state !== 'live') return undefined;
+    const delay = Math.min(READ_RETRY_MAX_MS, READ_RETRY_FIRST_MS * 2 ** retries.current);
+    const timer = setTimeout(() => {
+      retries.current += 1;
+      latest.current();
+    }, delay);
+    return () => clearTimeout(timer);
+  }, [readError, status.state]);
   useEffect(() => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;

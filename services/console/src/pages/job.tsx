@@ -78,7 +78,7 @@ export function JobPage({ jobId }: { jobId: string }) {
   };
   // Any of the page's reads failing makes it Stale, and read again when the subscription (re)opens.
   const readError = job.error ?? checkpoints.error ?? snapshots.list.error ?? history.error;
-  const liveState = useLiveJob(jobId, refresh, readError !== undefined);
+  const liveState = useLiveJob(jobId, refresh, readError);
   const detail = job.data;
   const snapshotActions = useSnapshotActions(detail ?? undefined, actions, (change) => {
     snapshots.list.patch((row) => (row.id === change.id ? { ...row, ...change } : row));

@@ -44,7 +44,7 @@ export function SnapshotPage({ jobId, snapshotId }: { jobId: string; snapshotId:
     history.refresh();
   };
   const readError = answer.error ?? history.error;
-  const liveState = useLiveJob(jobId, refresh, readError !== undefined);
+  const liveState = useLiveJob(jobId, refresh, readError);
   const job = answer.data?.job ?? undefined;
   const s = answer.data?.snapshot;
   const snapshotActions = useSnapshotActions(job, actions, () => refresh());
