@@ -16,6 +16,10 @@ export interface DeliveryJob {
   body: string;
 }
 
+/** A delivery's BullMQ job id: the delivery's id, then `-r<round>` for each redelivery. */
+const bullJobIdOf = (deliveryId: string, round: number) =>
+  round > 0 ? `${deliveryId}-r${round}` : deliveryId;
+
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'gone' | 'skipped';
 
 export interface DeliveryAttempt {
@@ -136,7 +140,17 @@ export class Deliveries {
       after ? formatPosition(after) : '',
       ...Object.entries(fields).flat(),
     );
-    await this.add(job, job.deliveryId);
+    await this.add(job, bullJobIdOf(job.deliveryId, 0));
+  }
+
+  /**
+   * The BullMQ job that sends the delivery now (its first, or its newest redelivery's), while it is pending;
+   * undefined once it settled or when it is unknown.
+   */
+  async pendingJobId(deliveryId: string): Promise<string | undefined> {
+    const [status, round] = await this.redis.hmget(this.keys.delivery(deliveryId), 'status', 'redeliveries');
+    if (status !== 'pending') return undefined;
+    return bullJobIdOf(deliveryId, Number(round ?? 0));
   }
 
   private async add(job: DeliveryJob, bullJobId: string): Promise<void> {
@@ -225,7 +239,7 @@ export class Deliveries {
       body: record.body,
     };
     try {
-      await this.add(job, `${record.id}-r${round}`);
+      await this.add(job, bullJobIdOf(record.id, round));
     } catch (error) {
       // Not queued: settled as it was, not left pending with nothing to send it (best effort: Redis failed).
       await this.settle(job, record.status as Exclude<DeliveryStatus, 'pending'>, now).catch(() => undefined);

@@ -179,12 +179,32 @@ async function attempt(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>): Prom
   return failed(deps, job, result);
 }
 
+/**
+ * How a delivery whose job BullMQ failed ends: its worker was lost while sending it (`job stalled more than
+ * allowable limit`), or the end of its last attempt could not be kept (Redis failing just then). Succeeded when
+ * the last attempt recorded was answered 2xx (the receiver has it), else failed with BullMQ's reason.
+ */
+async function endingOfFailedJob(deps: EndDeps, job: Job<EndingDelivery>): Promise<Ending> {
+  const last = (await deps.deliveries.get(job.data.deliveryId))?.attempts.at(-1)?.statusCode;
+  if (last !== undefined && last >= 200 && last < 300) return { status: 'succeeded' };
+  const error = `BullMQ failed its job before snapcat could end it (${job.failedReason})`;
+  return failed(deps, job, { latencyMs: 0, error }, job.attemptsStarted);
+}
+
 /** The last attempt failed: reported (unless it is a message whose failures are not), with a fixed event id. */
-function failed(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>, result: PostResult): Ending {
+function failed(
+  deps: Pick<DeliveryWorkerDeps, 'now'>,
+  job: Job<EndingDelivery>,
+  result: PostResult,
+  attempts = job.attemptsMade + 1,
+): Ending {
   if (UNREPORTED.has(job.data.eventType)) return { status: 'failed' };
-  const failure = failureOf(job.data, job.attemptsMade + 1, result, deps.now());
+  const failure = failureOf(job.data, attempts, result, deps.now());
   return { status: 'failed', report: { id: newEventId(), failed: failure } };
 }
+
+/** What ending a delivery needs, in the worker or in the sweep of deliveries BullMQ failed on its own. */
+type EndDeps = Pick<DeliveryWorkerDeps, 'store' | 'subscriptions' | 'deliveries' | 'now' | 'log'>;
 
 /**
  * Ends the delivery: a gone receiver's subscription disabled, a failure reported, then settled (and a gone
@@ -197,10 +217,23 @@ async function end(
   token: string | undefined,
   ending: Ending,
 ): Promise<void> {
+  const left = await endingSteps(deps, job.data, ending);
+  if (!left) return;
+  await job.updateData({ ...job.data, ending: left });
+  await job.moveToDelayed(deps.now() + (deps.reportRetryMs ?? 5_000), token);
+  throw new DelayedError();
+}
+
+/** The steps of a delivery's end, in order; what is left of it when one failed (logged), else undefined. */
+async function endingSteps(
+  deps: EndDeps,
+  delivery: DeliveryJob,
+  ending: Ending,
+): Promise<Ending | undefined> {
   let left = ending;
   try {
     if (left.status === 'gone') {
-      await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId: job.data.subscriptionId });
+      await deps.subscriptions.execute({ type: 'DisableGone', subscriptionId: delivery.subscriptionId });
     }
     if (left.status === 'failed' && left.report) {
       const { id, failed: event } = left.report;
@@ -211,19 +244,61 @@ async function end(
       );
       left = { status: 'failed' };
     }
-    await deps.deliveries.settle(job.data, left.status, deps.now());
-    if (left.status === 'gone') await deps.deliveries.dropQueued(job.data.subscriptionId, deps.now());
+    await deps.deliveries.settle(delivery, left.status, deps.now());
+    if (left.status === 'gone') await deps.deliveries.dropQueued(delivery.subscriptionId, deps.now());
+    return undefined;
   } catch (error) {
     deps.log.error('webhook delivery not ended yet (the event log or Redis failed); trying again', {
-      subscriptionId: job.data.subscriptionId,
-      deliveryId: job.data.deliveryId,
+      subscriptionId: delivery.subscriptionId,
+      deliveryId: delivery.deliveryId,
       status: left.status,
       error: (error as Error).message,
     });
-    await job.updateData({ ...job.data, ending: left });
-    await job.moveToDelayed(deps.now() + (deps.reportRetryMs ?? 5_000), token);
-    throw new DelayedError();
+    return left;
   }
+}
+
+/**
+ * Ends the deliveries BullMQ failed on its own: one whose worker was lost while sending it (a process killed,
+ * say, by what each attempt does) more than maxStalledCount times is moved to the failed set by BullMQ's
+ * stalled-job check, which tells no processor. Left pending, it refused redeliveries and held the
+ * dispatcher's durable checkpoint for good (a review): here it ends failed and reported, then its job is
+ * removed. Nothing else reaches the failed set: a delivery's last attempt ends it in the processor. Run by
+ * one process at a time (the active dispatcher): two would report one delivery twice. Answers how many ended.
+ */
+export async function endDeliveriesFailedByBullMq(deps: EndDeps, limit = 100): Promise<number> {
+  const jobs = (await deps.deliveries.queue.getFailed(0, limit - 1)) as (Job<EndingDelivery> | undefined)[];
+  let ended = 0;
+  for (const job of jobs) {
+    if (!job) continue;
+    // A delivery settled meanwhile (its subscription deleted), or sent again since by a redelivery's job.
+    if ((await deps.deliveries.pendingJobId(job.data.deliveryId)) !== job.id) {
+      await job.remove();
+      continue;
+    }
+    let ending = job.data.ending;
+    if (!ending) {
+      ending = await endingOfFailedJob(deps, job);
+      // Kept before any step, so that a report appended is the same event if the sweep is cut short.
+      await job.updateData({ ...job.data, ending });
+    }
+    const left = await endingSteps(deps, job.data, ending);
+    if (left) {
+      await job.updateData({ ...job.data, ending: left });
+      continue;
+    }
+    deps.log.warn(
+      'webhook delivery failed by BullMQ (its worker was lost while sending it); settled failed',
+      {
+        subscriptionId: job.data.subscriptionId,
+        deliveryId: job.data.deliveryId,
+        reason: job.failedReason,
+      },
+    );
+    await job.remove();
+    ended += 1;
+  }
+  return ended;
 }
 
 /** Signs the body with the subscription's keys valid at `sentAt` and POSTs it; not sent if they cannot be opened. */

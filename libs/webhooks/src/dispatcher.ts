@@ -43,6 +43,13 @@ export interface DispatcherDeps {
   keyPrefix: string;
   /** How often the durable checkpoint is written (when it moved). */
   checkpointEveryMs: number;
+  /**
+   * Ends the deliveries BullMQ failed on its own (delivery-worker.ts), before each durable checkpoint at most
+   * every `failedSweepEveryMs` (30 s): the active dispatcher alone runs it, and what it ends stops holding
+   * the checkpoint.
+   */
+  endDeliveriesFailedByBullMq?: () => Promise<number>;
+  failedSweepEveryMs?: number;
   now: () => number;
   log: { info: LogFn; warn: LogFn; error: LogFn };
 }
@@ -61,6 +68,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   private readonly holders: HolderVisibility;
   private position: Position = START;
   private lastCheckpoint: { at: number; position?: Position } = { at: 0 };
+  private lastFailedSweepAt = 0;
   readonly stats = { eventsHandled: 0, deliveriesEnqueued: 0, checkpoints: 0 };
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -101,8 +109,21 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     );
   }
 
-  protected override whileActive(epoch: string): Promise<void> {
+  protected override async whileActive(epoch: string): Promise<void> {
+    await this.endDeliveriesFailedByBullMq();
     return this.checkpoint(epoch);
+  }
+
+  private async endDeliveriesFailedByBullMq(): Promise<void> {
+    const sweep = this.deps.endDeliveriesFailedByBullMq;
+    const now = this.deps.now();
+    if (!sweep || now - this.lastFailedSweepAt < (this.deps.failedSweepEveryMs ?? 30_000)) return;
+    this.lastFailedSweepAt = now;
+    await sweep().catch((error: unknown) =>
+      this.deps.log.error('webhook deliveries BullMQ failed could not be ended; trying again later', {
+        error: (error as Error).message,
+      }),
+    );
   }
 
   /** The subscriptions as they were at `position` (later changes arrive through $all, in order). */

@@ -3,7 +3,7 @@ import type { EventStore } from '@snapcat/event-store';
 import { ClusterRepository } from '@snapcat/application';
 import { connectRedis, logQueueErrors, type Config, type LogFn } from '@snapcat/runtime';
 import { Deliveries } from './deliveries';
-import { startDeliveryWorker } from './delivery-worker';
+import { endDeliveriesFailedByBullMq, startDeliveryWorker } from './delivery-worker';
 import { WebhookDispatcher } from './dispatcher';
 import { SecretBox } from './secret-box';
 import { WebhookService } from './service';
@@ -83,6 +83,8 @@ export function openWebhooks(config: Config, prefix: string, store: EventStore, 
         deliveries,
         keyPrefix: prefix,
         checkpointEveryMs: settings.checkpointEveryMs,
+        endDeliveriesFailedByBullMq: () =>
+          endDeliveriesFailedByBullMq({ store, subscriptions, deliveries, now, log }),
         now,
         log,
       });

@@ -1,19 +1,20 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import IORedis from 'ioredis';
-import type { Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
 import { MemoryEventStore } from '@snapcat/event-store';
 import {
   DELIVERY_FAILURES_STREAM,
   Deliveries,
   SecretBox,
+  WEBHOOK_QUEUE,
   SubscriptionRepository,
   newWebhookSecret,
   type DeliveryJob,
   type DeliveryRecord,
 } from '../src';
-import { startDeliveryWorker } from '../src/delivery-worker';
+import { endDeliveriesFailedByBullMq, startDeliveryWorker } from '../src/delivery-worker';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { until } from '../../../test/support/wait';
@@ -55,7 +56,7 @@ const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 async function setUp(
   name: string,
   scheduleMs: number[],
-  options: { secretBox?: SecretBox; store?: MemoryEventStore } = {},
+  options: { secretBox?: SecretBox; store?: MemoryEventStore; worker?: false } = {},
 ) {
   const prefix = testPrefix(`wh-worker-${name}`);
   const store = options.store ?? new MemoryEventStore();
@@ -77,24 +78,32 @@ async function setUp(
   const logs: { level: string; message: string; fields?: object }[] = [];
   const logFn = (level: string) => (message: string, fields?: object) =>
     logs.push({ level, message, ...(fields ? { fields } : {}) });
-  const worker: Worker = startDeliveryWorker({
-    connection,
-    prefix,
-    store,
-    subscriptions,
-    deliveries,
-    box,
-    scheduleMs,
-    timeoutMs: 2000,
-    allowPrivate: true,
-    concurrency: 2,
-    reportRetryMs: 100,
-    now,
-    log: { info: logFn('info'), warn: logFn('warn'), error: logFn('error') },
-  });
+  const log = { info: logFn('info'), warn: logFn('warn'), error: logFn('error') };
+  const worker: Worker | undefined =
+    options.worker === false
+      ? undefined
+      : startDeliveryWorker({
+          connection,
+          prefix,
+          store,
+          subscriptions,
+          deliveries,
+          box,
+          scheduleMs,
+          timeoutMs: 2000,
+          allowPrivate: true,
+          concurrency: 2,
+          reportRetryMs: 100,
+          now,
+          log,
+        });
   let n = 0;
   return {
     worker,
+    prefix,
+    connection,
+    /** What ending a delivery outside the worker needs. */
+    ending: { store, subscriptions, deliveries, now, log },
     store,
     subscriptions,
     subscriptionId,
@@ -131,7 +140,7 @@ async function setUp(
       );
     },
     async close() {
-      await worker.close();
+      await worker?.close();
       await deliveries.close();
       await deleteKeys(prefix);
     },
@@ -242,7 +251,7 @@ describe('delivery worker', () => {
   it('an error of the worker’s queue is logged with the queue’s name', async () => {
     const t = await setUp('queue-error', [0]);
     try {
-      t.worker.emit('error', new Error('a Lua script failed'));
+      t.worker!.emit('error', new Error('a Lua script failed'));
       expect(t.logs).toEqual([
         {
           level: 'error',
@@ -487,6 +496,99 @@ describe('delivery worker', () => {
         );
         expect(attempt.latencyMs).toBe(0);
       }
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('deliveries BullMQ failed on its own', () => {
+  /** A worker takes the delivery and is lost while sending it; another's stalled check, allowing none, fails it. */
+  async function loseTheWorker(t: Awaited<ReturnType<typeof setUp>>) {
+    // Checks at most every stalledInterval, whichever worker checked last.
+    const options = { connection: t.connection, prefix: t.prefix, lockDuration: 1000, stalledInterval: 300 };
+    const lost = new Worker(WEBHOOK_QUEUE, () => new Promise<void>(() => undefined), options);
+    await until(async () => (await t.deliveries.queue.getActiveCount()) === 1 || undefined, 5_000, 'taken');
+    await lost.close(true); // its lock is no longer renewed, as when its process is killed
+    const checker = new Worker(WEBHOOK_QUEUE, async () => undefined, { ...options, maxStalledCount: 0 });
+    await until(async () => (await t.deliveries.queue.getFailedCount()) === 1 || undefined, 10_000, 'failed');
+    await checker.close();
+  }
+  const position = { commit: 41n, prepare: 41n };
+
+  it('a delivery whose worker was lost more often than BullMQ allows ends failed and reported, and stops holding the dispatcher’s checkpoint', async () => {
+    const t = await setUp('lost-worker', [0, 0], { worker: false });
+    try {
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), position);
+      await loseTheWorker(t);
+      // BullMQ told no processor: the delivery was pending for good, and refused a redelivery.
+      const before = (await t.deliveries.get(job.deliveryId))!;
+      expect(before.status).toBe('pending');
+      expect(await t.deliveries.redeliver(before, Date.now())).toBe(false);
+      expect(await t.deliveries.oldestUnsettled()).toEqual(position);
+
+      expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(1);
+      const after = (await t.deliveries.get(job.deliveryId))!;
+      expect(after.status).toBe('failed');
+      expect(await t.deliveries.oldestUnsettled()).toBeUndefined();
+      expect(await t.deliveries.queue.getFailedCount()).toBe(0);
+      const failures = await t.failures();
+      expect(failures).toEqual([
+        expect.objectContaining({
+          type: 'WebhookDeliveryFailed',
+          deliveryId: job.deliveryId,
+          subscriptionId: t.subscriptionId,
+          lastError:
+            'BullMQ failed its job before snapcat could end it (job stalled more than allowable limit)',
+        }),
+      ]);
+      expect(failures[0]).not.toHaveProperty('lastStatusCode');
+      // Once: a later sweep finds nothing; the delivery may be sent again.
+      expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(0);
+      expect(await t.failures()).toHaveLength(1);
+      expect(await t.deliveries.redeliver(after, Date.now())).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a delivery whose last attempt was answered 2xx before its job failed ends succeeded, not reported', async () => {
+    const t = await setUp('lost-after-200', [0], { worker: false });
+    try {
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), position);
+      // The receiver answered 200 and the attempt was recorded; then the worker was lost before settling.
+      await t.deliveries.recordAttempt(
+        job.deliveryId,
+        { attempt: 1, at: new Date().toISOString(), statusCode: 200, latencyMs: 3 },
+        Date.now(),
+      );
+      await loseTheWorker(t);
+
+      expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(1);
+      expect((await t.deliveries.get(job.deliveryId))!.status).toBe('succeeded');
+      expect(await t.failures()).toEqual([]);
+      expect(await t.deliveries.oldestUnsettled()).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a failed job whose delivery settled meanwhile, or was sent again by a redelivery, is removed: nothing reported', async () => {
+    const t = await setUp('lost-settled', [0], { worker: false });
+    try {
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), position);
+      await loseTheWorker(t);
+      // Its subscription deleted: every pending delivery of it skipped; then sent again by a redelivery.
+      await t.deliveries.settle(job, 'skipped', Date.now());
+      expect(await t.deliveries.redeliver((await t.deliveries.get(job.deliveryId))!, Date.now())).toBe(true);
+
+      expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(0);
+      expect(await t.deliveries.queue.getFailedCount()).toBe(0);
+      expect((await t.deliveries.get(job.deliveryId))!.status).toBe('pending'); // the redelivery's
+      expect(await t.failures()).toEqual([]);
     } finally {
       await t.close();
     }

@@ -17,6 +17,7 @@ import {
   SubscriptionRepository,
   WebhookDispatcher,
   type DeliveryRecord,
+  type DispatcherDeps,
 } from '../src';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
@@ -51,6 +52,7 @@ function world(name: string) {
       checkpointEveryMs = 0,
       onStore: EventStore = store,
       DeliveriesOf: typeof Deliveries = Deliveries,
+      extra: Partial<DispatcherDeps> = {},
     ) {
       const deliveries = new DeliveriesOf(redis, { host: '127.0.0.1', port: 6379 }, onPrefix, 1);
       const dispatcher = new WebhookDispatcher({
@@ -61,6 +63,7 @@ function world(name: string) {
         checkpointEveryMs,
         now: () => now,
         log: { info: log, warn: log, error: log },
+        ...extra,
       });
       opened.push({ deliveries, dispatcher, prefix: onPrefix });
       dispatcher.start();
@@ -609,6 +612,31 @@ describe('webhook dispatcher', () => {
       w.tick(5000);
       await new Promise((r) => setTimeout(r, 1200));
       expect(await checkpoints()).toHaveLength(2);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('the active dispatcher ends the deliveries BullMQ failed on its own, at its pace; a standby does not', async () => {
+    const w = world('failed-sweep');
+    try {
+      const sweeps: string[] = [];
+      const extra = (name: string): Partial<DispatcherDeps> => ({
+        failedSweepEveryMs: 30_000,
+        endDeliveriesFailedByBullMq: async () => {
+          sweeps.push(name);
+          return 0;
+        },
+      });
+      w.start(w.prefix, 0, w.store, Deliveries, extra('first'));
+      w.start(w.prefix, 0, w.store, Deliveries, extra('second'));
+      // The first tick of the one holding the lease sweeps; the next ones wait for failedSweepEveryMs.
+      await eventually(() => sweeps.length === 1, 10_000, 'a sweep');
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(sweeps).toHaveLength(1);
+      w.tick(30_000);
+      await eventually(() => sweeps.length === 2, 10_000, 'a second sweep');
+      expect(sweeps[1]).toBe(sweeps[0]); // the same, active, dispatcher
     } finally {
       await w.close();
     }
