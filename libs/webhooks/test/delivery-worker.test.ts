@@ -17,7 +17,7 @@ import {
 import { endDeliveriesFailedByBullMq, startDeliveryWorker } from '../src/delivery-worker';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
-import { until } from '../../../test/support/wait';
+import { sleep, until } from '../../../test/support/wait';
 
 // The delivery worker on the real Redis, sending to a receiver on loopback (private addresses allowed).
 interface Received {
@@ -56,7 +56,7 @@ const JOB = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 async function setUp(
   name: string,
   scheduleMs: number[],
-  options: { secretBox?: SecretBox; store?: MemoryEventStore; worker?: false } = {},
+  options: { secretBox?: SecretBox; store?: MemoryEventStore; worker?: false; reportRetryMs?: number } = {},
 ) {
   const prefix = testPrefix(`wh-worker-${name}`);
   const store = options.store ?? new MemoryEventStore();
@@ -93,7 +93,7 @@ async function setUp(
           timeoutMs: 2000,
           allowPrivate: true,
           concurrency: 2,
-          reportRetryMs: 100,
+          reportRetryMs: options.reportRetryMs ?? 100,
           now,
           log,
         });
@@ -145,6 +145,17 @@ async function setUp(
       await deleteKeys(prefix);
     },
   };
+}
+
+/** A store whose appends of failure reports are refused while `refusing()` says so (the log unavailable). */
+function refusingReports(refusing: () => boolean): MemoryEventStore {
+  const store = new MemoryEventStore();
+  const append = store.append.bind(store);
+  store.append = (async (stream, ...rest) => {
+    if (stream === DELIVERY_FAILURES_STREAM && refusing()) throw new Error('event store unavailable');
+    return append(stream, ...rest);
+  }) as typeof store.append;
+  return store;
 }
 
 beforeEach(() => {
@@ -342,16 +353,8 @@ describe('delivery worker', () => {
   });
 
   it('a failure the log refuses to record on the last attempt is recorded once the log is back, and only then settled (not left pending)', async () => {
-    const store = new MemoryEventStore();
     let refusals = 3;
-    const append = store.append.bind(store);
-    store.append = (async (stream, ...rest) => {
-      if (stream === DELIVERY_FAILURES_STREAM && refusals > 0) {
-        refusals -= 1;
-        throw new Error('event store unavailable');
-      }
-      return append(stream, ...rest);
-    }) as typeof store.append;
+    const store = refusingReports(() => refusals-- > 0);
     const t = await setUp('unreported', [0], { store });
     try {
       answer = () => ({ status: 500 });
@@ -359,7 +362,7 @@ describe('delivery worker', () => {
       expect({ status: record.status, sent: received.length, refusals }).toEqual({
         status: 'failed',
         sent: 1,
-        refusals: 0,
+        refusals: -1, // refused three appends, then let the fourth through
       });
       expect(await t.failures()).toEqual([expect.objectContaining({ deliveryId: record.id, attempts: 1 })]);
       expect(t.logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual(
@@ -496,6 +499,118 @@ describe('delivery worker', () => {
         );
         expect(attempt.latencyMs).toBe(0);
       }
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+// How a delivery ends once its outcome is known, when a step of its end fails (a review of session 56's fix
+// found each of these wrong): the outcome stands, a report is appended once, nothing is sent again.
+describe('the end of a delivery whose outcome is known', () => {
+  const lines = (t: { logs: { level: string; message: string }[] }) =>
+    t.logs.map((l) => `${l.level}: ${l.message}`);
+
+  it('a delivery whose failure report waits for the log is not dropped by a disable, delete or 410: it ends failed, reported', async () => {
+    let logDown = true;
+    const t = await setUp('drop-unreported', [0], {
+      store: refusingReports(() => logDown),
+      reportRetryMs: 2000,
+    });
+    try {
+      answer = () => ({ status: 500 });
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), { commit: 5n, prepare: 5n });
+      // Its only attempt failed (500); the report was refused: the job waits, delayed, with its ending.
+      await until(
+        async () => {
+          const j = await t.deliveries.queue.getJob(job.deliveryId);
+          const ending = j && (j.data as { ending?: unknown }).ending;
+          return ending && (await j.getState()) === 'delayed' ? true : undefined;
+        },
+        10_000,
+        'its end delayed',
+      );
+      expect({ sent: received.length, logs: lines(t) }).toEqual({
+        sent: 1,
+        logs: [
+          'warn: webhook delivery failed after its last attempt',
+          'error: webhook delivery not ended yet (the event log or Redis failed); trying again',
+        ],
+      });
+      // The subscription is disabled now (or deleted, or another delivery got a 410): what is queued is dropped.
+      const dropped = await t.deliveries.dropQueued(t.subscriptionId, Date.now());
+      logDown = false; // the log is back
+      await sleep(3000);
+      const record = await t.deliveries.get(job.deliveryId);
+      expect({ dropped, status: record?.status, failures: (await t.failures()).length }).toEqual({
+        dropped: 0, // its attempts are over: only its report waits
+        status: 'failed',
+        failures: 1,
+      });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a settle that fails once after the report was appended: one report, with the receiver’s answer', async () => {
+    const t = await setUp('double-report', [0]);
+    const settle = t.deliveries.settle.bind(t.deliveries);
+    let settleErrors = 1;
+    t.deliveries.settle = (async (...args: Parameters<typeof settle>) => {
+      if (args[1] === 'failed' && settleErrors > 0) {
+        settleErrors -= 1;
+        throw new Error("READONLY You can't write against a read only replica.");
+      }
+      return settle(...args);
+    }) as typeof settle;
+    try {
+      answer = () => ({ status: 500 });
+      const record = await t.deliver();
+      const failures = await t.failures();
+      expect({
+        status: record.status,
+        sent: received.length,
+        failures: failures.map((f) => f.lastError),
+      }).toEqual({
+        status: 'failed',
+        sent: 1,
+        failures: ['HTTP 500'],
+      });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a last attempt the receiver accepted (200) whose attempt record fails: succeeded, nothing reported', async () => {
+    const t = await setUp('accepted-failed', [0]);
+    t.deliveries.recordAttempt = async () => Promise.reject(new Error('Connection is closed.'));
+    try {
+      const record = await t.deliver();
+      expect({ status: record.status, sent: received.length, failures: await t.failures() }).toEqual({
+        status: 'succeeded',
+        sent: 1,
+        failures: [],
+      });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a last attempt answered 410 whose drop of queued deliveries fails: gone, nothing reported', async () => {
+    const t = await setUp('gone-failed', [0]);
+    t.deliveries.dropQueued = async () => Promise.reject(new Error('Connection is closed.'));
+    try {
+      answer = () => ({ status: 410 });
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now());
+      await sleep(1500);
+      const record = await t.deliveries.get(job.deliveryId);
+      expect({ status: record?.status, sent: received.length, failures: await t.failures() }).toEqual({
+        status: 'gone',
+        sent: 1,
+        failures: [],
+      });
     } finally {
       await t.close();
     }
