@@ -104,6 +104,7 @@ export class Deliveries {
       attempts: (id: string) => `${prefix}:wh:delivery:${id}:attempts`,
       bySubscription: (subscriptionId: string) => `${prefix}:wh:deliveries:${subscriptionId}`,
       pending: (subscriptionId: string) => `${prefix}:wh:pending:${subscriptionId}`,
+      ending: (bullJobId: string) => `${prefix}:wh:ending:${bullJobId}`,
       unsettled: `${prefix}:wh:unsettled`,
       unsettledFrom: `${prefix}:wh:unsettled-from`,
     };
@@ -141,6 +142,18 @@ export class Deliveries {
       ...Object.entries(fields).flat(),
     );
     await this.add(job, bullJobIdOf(job.deliveryId, 0));
+  }
+
+  /**
+   * Claims the end of a failed job for a while (60 s), so that one process ends it: whether it got it.
+   * Released once done; one whose process died lapses.
+   */
+  async claimEnding(bullJobId: string): Promise<boolean> {
+    return (await this.redis.set(this.keys.ending(bullJobId), '1', 'PX', 60_000, 'NX')) === 'OK';
+  }
+
+  async releaseEnding(bullJobId: string): Promise<void> {
+    await this.redis.del(this.keys.ending(bullJobId));
   }
 
   /**

@@ -27,6 +27,8 @@ export interface DeliveryWorkerDeps {
   timeoutMs: number;
   allowPrivate: boolean;
   concurrency: number;
+  /** How many times a delivery's worker may be lost while sending it before BullMQ fails it (10). */
+  maxStalledCount?: number;
   /** How long the end of a delivery waits before it is tried again, when a step of it failed (5 s). */
   reportRetryMs?: number;
   now: () => number;
@@ -65,7 +67,7 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
       // crashing its worker is sent again up to maxStalledCount times before BullMQ gives up on it.
       lockDuration: 10_000,
       stalledInterval: 5_000,
-      maxStalledCount: 10,
+      maxStalledCount: deps.maxStalledCount ?? 10,
       settings: {
         backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
           retryDelayMs(
@@ -77,6 +79,20 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
     },
   );
   logQueueErrors(worker, deps.log.error, { queue: WEBHOOK_QUEUE });
+  // BullMQ fails a delivery on its own (no processor call) once its worker was lost while sending it more than
+  // maxStalledCount times: the worker that takes it next says so here. A failed attempt that will be retried
+  // is in another state than `failed`.
+  worker.on('failed', (job) => {
+    if (!job) return;
+    void (async () => {
+      if ((await job.getState()) === 'failed') await endFailedJob(deps, job as Job<EndingDelivery>);
+    })().catch((error: unknown) =>
+      deps.log.error('webhook delivery whose job BullMQ failed not ended yet; the dispatcher tries again', {
+        deliveryId: (job.data as DeliveryJob).deliveryId,
+        error: (error as Error).message,
+      }),
+    );
+  });
   return worker;
 }
 
@@ -180,15 +196,20 @@ async function attempt(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>): Prom
 }
 
 /**
- * How a delivery whose job BullMQ failed ends: its worker was lost while sending it (`job stalled more than
- * allowable limit`), or the end of its last attempt could not be kept (Redis failing just then). Succeeded when
- * the last attempt recorded was answered 2xx (the receiver has it), else failed with BullMQ's reason.
+ * How a delivery whose job BullMQ failed ends: skipped when its subscription is gone or disabled (as its next
+ * attempt would have been); succeeded when this job's last recorded attempt was answered 2xx (the receiver
+ * has it; an earlier round's answers do not count); else failed, with BullMQ's reason and this job's attempts.
  */
 async function endingOfFailedJob(deps: EndDeps, job: Job<EndingDelivery>): Promise<Ending> {
-  const last = (await deps.deliveries.get(job.data.deliveryId))?.attempts.at(-1)?.statusCode;
+  const subscription = (await deps.subscriptions.current()).get(job.data.subscriptionId);
+  if (!subscription?.enabled) return { status: 'skipped' };
+  const record = await deps.deliveries.get(job.data.deliveryId);
+  // This job's: a redelivery's round is a job of its own, made after the earlier rounds' attempts.
+  const attempts = (record?.attempts ?? []).filter((a) => Date.parse(a.at) >= job.timestamp);
+  const last = attempts.at(-1)?.statusCode;
   if (last !== undefined && last >= 200 && last < 300) return { status: 'succeeded' };
   const error = `BullMQ failed its job before snapcat could end it (${job.failedReason})`;
-  return failed(deps, job, { latencyMs: 0, error }, job.attemptsStarted);
+  return failed(deps, job, { latencyMs: 0, error }, attempts.length);
 }
 
 /** The last attempt failed: reported (unless it is a message whose failures are not), with a fixed event id. */
@@ -259,46 +280,55 @@ async function endingSteps(
 }
 
 /**
- * Ends the deliveries BullMQ failed on its own: one whose worker was lost while sending it (a process killed,
- * say, by what each attempt does) more than maxStalledCount times is moved to the failed set by BullMQ's
- * stalled-job check, which tells no processor. Left pending, it refused redeliveries and held the
- * dispatcher's durable checkpoint for good (a review): here it ends failed and reported, then its job is
- * removed. Nothing else reaches the failed set: a delivery's last attempt ends it in the processor. Run by
- * one process at a time (the active dispatcher): two would report one delivery twice. Answers how many ended.
+ * Ends the deliveries BullMQ failed on its own, as a backstop of the workers' `failed` listener (a process lost
+ * between the failure and its end): the newest `limit` of the failed set. Answers how many ended.
  */
 export async function endDeliveriesFailedByBullMq(deps: EndDeps, limit = 100): Promise<number> {
   const jobs = (await deps.deliveries.queue.getFailed(0, limit - 1)) as (Job<EndingDelivery> | undefined)[];
   let ended = 0;
-  for (const job of jobs) {
-    if (!job) continue;
+  for (const job of jobs) if (job && (await endFailedJob(deps, job))) ended += 1;
+  return ended;
+}
+
+/**
+ * Ends a delivery whose BullMQ job failed for good without the processor ending it: a worker lost while
+ * sending it (a process killed, say, by what each attempt does) more than maxStalledCount times, which BullMQ
+ * fails with `job stalled more than allowable limit` without calling the processor; or the end of its last
+ * attempt that could not be kept (Redis failing just then). Left pending, it refused redeliveries and held
+ * the dispatcher's durable checkpoint for good (a review). One process ends it (a claim in Redis: the
+ * worker's listener and the dispatcher's sweep may meet), then its job is removed. Answers whether it ended.
+ */
+export async function endFailedJob(deps: EndDeps, job: Job<EndingDelivery>): Promise<boolean> {
+  const { deliveries } = deps;
+  if (!(await deliveries.claimEnding(job.id!))) return false;
+  try {
     // A delivery settled meanwhile (its subscription deleted), or sent again since by a redelivery's job.
-    if ((await deps.deliveries.pendingJobId(job.data.deliveryId)) !== job.id) {
+    if ((await deliveries.pendingJobId(job.data.deliveryId)) !== job.id) {
       await job.remove();
-      continue;
+      return false;
     }
     let ending = job.data.ending;
     if (!ending) {
       ending = await endingOfFailedJob(deps, job);
-      // Kept before any step, so that a report appended is the same event if the sweep is cut short.
+      // Kept before any step, so that a report appended is the same event if this is cut short.
       await job.updateData({ ...job.data, ending });
     }
     const left = await endingSteps(deps, job.data, ending);
     if (left) {
       await job.updateData({ ...job.data, ending: left });
-      continue;
+      return false;
     }
-    deps.log.warn(
-      'webhook delivery failed by BullMQ (its worker was lost while sending it); settled failed',
-      {
-        subscriptionId: job.data.subscriptionId,
-        deliveryId: job.data.deliveryId,
-        reason: job.failedReason,
-      },
-    );
+    deps.log.warn('webhook delivery whose job BullMQ failed ended', {
+      subscriptionId: job.data.subscriptionId,
+      deliveryId: job.data.deliveryId,
+      status: ending.status,
+      reason: job.failedReason,
+    });
     await job.remove();
-    ended += 1;
+    return true;
+  } finally {
+    await deliveries.releaseEnding(job.id!);
   }
-  return ended;
 }
 
 /** Signs the body with the subscription's keys valid at `sentAt` and POSTs it; not sent if they cannot be opened. */

@@ -44,9 +44,9 @@ export interface DispatcherDeps {
   /** How often the durable checkpoint is written (when it moved). */
   checkpointEveryMs: number;
   /**
-   * Ends the deliveries BullMQ failed on its own (delivery-worker.ts), before each durable checkpoint at most
-   * every `failedSweepEveryMs` (30 s): the active dispatcher alone runs it, and what it ends stops holding
-   * the checkpoint.
+   * Ends the deliveries BullMQ failed on its own that no worker's `failed` listener ended (delivery-worker.ts),
+   * at most every `failedSweepEveryMs` (30 s), while this dispatcher is the active one: what it ends stops
+   * holding the durable checkpoint.
    */
   endDeliveriesFailedByBullMq?: () => Promise<number>;
   failedSweepEveryMs?: number;
@@ -69,6 +69,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   private position: Position = START;
   private lastCheckpoint: { at: number; position?: Position } = { at: 0 };
   private lastFailedSweepAt = 0;
+  private failedSweep: Promise<void> | undefined;
   readonly stats = { eventsHandled: 0, deliveriesEnqueued: 0, checkpoints: 0 };
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -109,21 +110,40 @@ export class WebhookDispatcher extends LeasedLogConsumer {
     );
   }
 
-  protected override async whileActive(epoch: string): Promise<void> {
-    await this.endDeliveriesFailedByBullMq();
+  protected override whileActive(epoch: string): Promise<void> {
+    this.endDeliveriesFailedByBullMq();
     return this.checkpoint(epoch);
   }
 
-  private async endDeliveriesFailedByBullMq(): Promise<void> {
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.failedSweep;
+  }
+
+  /**
+   * Started beside the tick, not awaited by it: a sweep of slow appends held the tick, which renews the lease,
+   * and another process took it over and swept too (a review). One at a time; each delivery ends once (a claim).
+   */
+  private endDeliveriesFailedByBullMq(): void {
     const sweep = this.deps.endDeliveriesFailedByBullMq;
     const now = this.deps.now();
-    if (!sweep || now - this.lastFailedSweepAt < (this.deps.failedSweepEveryMs ?? 30_000)) return;
+    if (
+      !sweep ||
+      this.failedSweep ||
+      now - this.lastFailedSweepAt < (this.deps.failedSweepEveryMs ?? 30_000)
+    ) {
+      return;
+    }
     this.lastFailedSweepAt = now;
-    await sweep().catch((error: unknown) =>
-      this.deps.log.error('webhook deliveries BullMQ failed could not be ended; trying again later', {
-        error: (error as Error).message,
-      }),
-    );
+    this.failedSweep = sweep()
+      .catch((error: unknown) =>
+        this.deps.log.error('webhook deliveries BullMQ failed could not be ended; trying again later', {
+          error: (error as Error).message,
+        }),
+      )
+      .then(() => {
+        this.failedSweep = undefined;
+      });
   }
 
   /** The subscriptions as they were at `position` (later changes arrive through $all, in order). */

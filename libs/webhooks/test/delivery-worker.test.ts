@@ -79,27 +79,33 @@ async function setUp(
   const logFn = (level: string) => (message: string, fields?: object) =>
     logs.push({ level, message, ...(fields ? { fields } : {}) });
   const log = { info: logFn('info'), warn: logFn('warn'), error: logFn('error') };
-  const worker: Worker | undefined =
-    options.worker === false
-      ? undefined
-      : startDeliveryWorker({
-          connection,
-          prefix,
-          store,
-          subscriptions,
-          deliveries,
-          box,
-          scheduleMs,
-          timeoutMs: 2000,
-          allowPrivate: true,
-          concurrency: 2,
-          reportRetryMs: options.reportRetryMs ?? 100,
-          now,
-          log,
-        });
+  const startWorker = (more: { maxStalledCount?: number } = {}) =>
+    startDeliveryWorker({
+      connection,
+      prefix,
+      store,
+      subscriptions,
+      deliveries,
+      box,
+      scheduleMs,
+      timeoutMs: 2000,
+      allowPrivate: true,
+      concurrency: 2,
+      reportRetryMs: options.reportRetryMs ?? 100,
+      now,
+      log,
+      ...more,
+    });
+  let worker: Worker | undefined = options.worker === false ? undefined : startWorker();
   let n = 0;
   return {
-    worker,
+    get worker() {
+      return worker;
+    },
+    /** Starts the worker (set up without one). */
+    start(more: { maxStalledCount?: number } = {}) {
+      worker = startWorker(more);
+    },
     prefix,
     connection,
     /** What ending a delivery outside the worker needs. */
@@ -618,14 +624,23 @@ describe('the end of a delivery whose outcome is known', () => {
 });
 
 describe('deliveries BullMQ failed on its own', () => {
-  /** A worker takes the delivery and is lost while sending it; another's stalled check, allowing none, fails it. */
-  async function loseTheWorker(t: Awaited<ReturnType<typeof setUp>>) {
-    // Checks at most every stalledInterval, whichever worker checked last.
-    const options = { connection: t.connection, prefix: t.prefix, lockDuration: 1000, stalledInterval: 300 };
-    const lost = new Worker(WEBHOOK_QUEUE, () => new Promise<void>(() => undefined), options);
+  // Checks for stalled jobs at most every stalledInterval, whichever worker checked last.
+  const quick = (t: Awaited<ReturnType<typeof setUp>>) => ({
+    connection: t.connection,
+    prefix: t.prefix,
+    lockDuration: 1000,
+    stalledInterval: 300,
+  });
+  /** A worker takes the delivery and is lost while sending it (its lock no longer renewed, as when killed). */
+  async function loseAWorker(t: Awaited<ReturnType<typeof setUp>>) {
+    const lost = new Worker(WEBHOOK_QUEUE, () => new Promise<void>(() => undefined), quick(t));
     await until(async () => (await t.deliveries.queue.getActiveCount()) === 1 || undefined, 5_000, 'taken');
-    await lost.close(true); // its lock is no longer renewed, as when its process is killed
-    const checker = new Worker(WEBHOOK_QUEUE, async () => undefined, { ...options, maxStalledCount: 0 });
+    await lost.close(true);
+  }
+  /** ...and a worker with no listener, allowing no stall, takes it next: BullMQ fails it, no processor called. */
+  async function loseTheWorker(t: Awaited<ReturnType<typeof setUp>>) {
+    await loseAWorker(t);
+    const checker = new Worker(WEBHOOK_QUEUE, async () => undefined, { ...quick(t), maxStalledCount: 0 });
     await until(async () => (await t.deliveries.queue.getFailedCount()) === 1 || undefined, 10_000, 'failed');
     await checker.close();
   }
@@ -659,10 +674,85 @@ describe('deliveries BullMQ failed on its own', () => {
         }),
       ]);
       expect(failures[0]).not.toHaveProperty('lastStatusCode');
+      expect(failures[0]!.attempts).toBe(0); // none was sent
       // Once: a later sweep finds nothing; the delivery may be sent again.
       expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(0);
       expect(await t.failures()).toHaveLength(1);
       expect(await t.deliveries.redeliver(after, Date.now())).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('the worker that takes a delivery BullMQ failed ends it at once: failed and reported, not pending', async () => {
+    const t = await setUp('lost-listened', [0, 0], { worker: false });
+    try {
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), position);
+      await loseAWorker(t);
+      t.start({ maxStalledCount: 0 }); // its stalled check fails the job, and it takes the job next
+      const record = await until(
+        async () => {
+          const r = await t.deliveries.get(job.deliveryId);
+          return r?.status === 'pending' ? undefined : r;
+        },
+        15_000,
+        'settled',
+      );
+      expect({ status: record.status, sent: received.length }).toEqual({ status: 'failed', sent: 0 });
+      expect(await t.failures()).toEqual([
+        expect.objectContaining({
+          deliveryId: job.deliveryId,
+          attempts: 0,
+          lastError: expect.stringContaining('stalled'),
+        }),
+      ]);
+      expect(await t.deliveries.oldestUnsettled()).toBeUndefined();
+      await until(
+        async () => (await t.deliveries.queue.getFailedCount()) === 0 || undefined,
+        5_000,
+        'removed',
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a delivery whose subscription was disabled meanwhile ends skipped, not reported', async () => {
+    const t = await setUp('lost-disabled', [0], { worker: false });
+    try {
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), position);
+      await loseTheWorker(t);
+      await t.subscriptions.execute({ type: 'DisableGone', subscriptionId: t.subscriptionId });
+      expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(1);
+      expect((await t.deliveries.get(job.deliveryId))!.status).toBe('skipped');
+      expect(await t.failures()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('an earlier round’s 2xx does not end a redelivery whose worker was lost: failed, reported', async () => {
+    const t = await setUp('lost-redelivery', [0], { worker: false });
+    try {
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), position);
+      await t.deliveries.recordAttempt(
+        job.deliveryId,
+        { attempt: 1, at: new Date().toISOString(), statusCode: 200, latencyMs: 3 },
+        Date.now(),
+      );
+      await t.deliveries.settle(job, 'succeeded', Date.now());
+      await t.deliveries.queue.obliterate({ force: true }); // round 0's job done and gone
+      await new Promise((r) => setTimeout(r, 5));
+      expect(await t.deliveries.redeliver((await t.deliveries.get(job.deliveryId))!, Date.now())).toBe(true);
+      await loseTheWorker(t);
+      expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(1);
+      expect((await t.deliveries.get(job.deliveryId))!.status).toBe('failed');
+      expect(await t.failures()).toEqual([
+        expect.objectContaining({ deliveryId: job.deliveryId, attempts: 0 }),
+      ]);
     } finally {
       await t.close();
     }

@@ -617,27 +617,39 @@ describe('webhook dispatcher', () => {
     }
   });
 
-  it('the active dispatcher ends the deliveries BullMQ failed on its own, at its pace; a standby does not', async () => {
+  it('the active dispatcher ends the deliveries BullMQ failed on its own, at its pace, one sweep at a time, beside its ticks; a standby does not', async () => {
     const w = world('failed-sweep');
+    let release = () => undefined as void;
+    let held = false;
     try {
       const sweeps: string[] = [];
       const extra = (name: string): Partial<DispatcherDeps> => ({
         failedSweepEveryMs: 30_000,
         endDeliveriesFailedByBullMq: async () => {
           sweeps.push(name);
+          if (held) await new Promise<void>((r) => (release = r));
           return 0;
         },
       });
-      w.start(w.prefix, 0, w.store, Deliveries, extra('first'));
-      w.start(w.prefix, 0, w.store, Deliveries, extra('second'));
+      const first = w.start(w.prefix, 0, w.store, Deliveries, extra('first'));
+      const second = w.start(w.prefix, 0, w.store, Deliveries, extra('second'));
       // The first tick of the one holding the lease sweeps; the next ones wait for failedSweepEveryMs.
       await eventually(() => sweeps.length === 1, 10_000, 'a sweep');
       await new Promise((r) => setTimeout(r, 2500));
       expect(sweeps).toHaveLength(1);
+      // A slow sweep (appends to a struggling store) holds neither the ticks nor another sweep's place.
+      held = true;
       w.tick(30_000);
       await eventually(() => sweeps.length === 2, 10_000, 'a second sweep');
       expect(sweeps[1]).toBe(sweeps[0]); // the same, active, dispatcher
+      const active = sweeps[0] === 'first' ? first.dispatcher : second.dispatcher;
+      const checkpoints = active.stats.checkpoints;
+      await w.event(JOB_A, 'JobRegistered');
+      w.tick(30_000);
+      await eventually(() => active.stats.checkpoints > checkpoints, 10_000, 'a checkpoint during the sweep');
+      expect(sweeps).toHaveLength(2);
     } finally {
+      release();
       await w.close();
     }
   });

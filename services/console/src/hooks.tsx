@@ -99,15 +99,17 @@ export function useNow(ms = 15_000): number {
 /** While a page's reads fail under an open subscription: the first read again after this, then twice as long. */
 const READ_RETRY_FIRST_MS = 2_000;
 const READ_RETRY_MAX_MS = 30_000;
+/** Refusals that reading again will not change (the token, the address): not retried on a timer. */
+const LASTING_REFUSALS = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'BAD_USER_INPUT', 'NOT_FOUND', 'CONFLICT']);
 
 /**
  * The job's snapshot events, live (GraphQL over SSE): `onChange` runs 150 ms after the last of a burst, after a
  * reconnect (events may have been missed), and whenever the subscription opens while the page's last reads
  * failed (`readError`: a first load refused, with the service or Redis away, is read again once it is back).
- * While the subscription is open and the reads fail (a read-model rebuild answers 503 for a while; the link
- * dropped a read), `onChange` runs again on a timer, 2 s then twice as long up to 30 s, until a read succeeds:
- * the page said Stale until the job's next event, which a quiet job may not have for hours.
- * The subscription ends when the page does.
+ * While the subscription is open and the reads fail for a while (a read-model rebuild answers 503 for some
+ * seconds; the link dropped a read), `onChange` runs again on a timer, 2 s then twice as long up to 30 s (or
+ * the answer's Retry-After), while the tab is visible, until a read succeeds: the page said Stale until the
+ * job's next event, which a quiet job may not have for hours. The subscription ends when the page does.
  */
 export function useLiveJob(
   jobId: string,
@@ -120,15 +122,27 @@ export function useLiveJob(
   const failed = useRef(readError !== undefined);
   failed.current = readError !== undefined;
   const retries = useRef(0);
+  useEffect(() => {
+    retries.current = 0;
+  }, [jobId]);
   // Each failed read is a new error: the next try is timed from it.
   useEffect(() => {
     if (readError === undefined) retries.current = 0;
-    if (readError === undefined || status.state !== 'live') return undefined;
-    const delay = Math.min(READ_RETRY_MAX_MS, READ_RETRY_FIRST_MS * 2 ** retries.current);
-    const timer = setTimeout(() => {
+    if (readError === undefined || status.state !== 'live' || LASTING_REFUSALS.has(readError.code)) {
+      return undefined;
+    }
+    const backoff = Math.min(READ_RETRY_MAX_MS, READ_RETRY_FIRST_MS * 2 ** retries.current);
+    const delay = Math.max(backoff, (readError.retryAfterS ?? 0) * 1000);
+    let timer: ReturnType<typeof setTimeout>;
+    const retry = () => {
+      if (document.visibilityState !== 'visible') {
+        timer = setTimeout(retry, delay);
+        return;
+      }
       retries.current += 1;
       latest.current();
-    }, delay);
+    };
+    timer = setTimeout(retry, delay);
     return () => clearTimeout(timer);
   }, [readError, status.state]);
   useEffect(() => {
