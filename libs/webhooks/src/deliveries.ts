@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { comparePositions, formatPosition, parsePosition, type Position } from '@snapcat/event-store';
@@ -15,6 +16,8 @@ export interface DeliveryJob {
   jobId?: string;
   body: string;
 }
+
+const RELEASE_IF_OURS = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`;
 
 /** A delivery's BullMQ job id: the delivery's id, then `-r<round>` for each redelivery. */
 const bullJobIdOf = (deliveryId: string, round: number) =>
@@ -145,15 +148,18 @@ export class Deliveries {
   }
 
   /**
-   * Claims the end of a failed job for a while (60 s), so that one process ends it: whether it got it.
-   * Released once done; one whose process died lapses.
+   * Claims the end of a failed job for a while (60 s), so that one process ends it: the claim's token, or
+   * undefined when another holds it. Released with its token once done; one whose process died lapses.
    */
-  async claimEnding(bullJobId: string): Promise<boolean> {
-    return (await this.redis.set(this.keys.ending(bullJobId), '1', 'PX', 60_000, 'NX')) === 'OK';
+  async claimEnding(bullJobId: string): Promise<string | undefined> {
+    const token = randomUUID();
+    const taken = await this.redis.set(this.keys.ending(bullJobId), token, 'PX', 60_000, 'NX');
+    return taken === 'OK' ? token : undefined;
   }
 
-  async releaseEnding(bullJobId: string): Promise<void> {
-    await this.redis.del(this.keys.ending(bullJobId));
+  /** Lets the claim go, unless it lapsed and is another's now. */
+  async releaseEnding(bullJobId: string, token: string): Promise<void> {
+    await this.redis.eval(RELEASE_IF_OURS, 1, this.keys.ending(bullJobId), token);
   }
 
   /**

@@ -85,7 +85,7 @@ export function startDeliveryWorker(deps: DeliveryWorkerDeps): Worker<DeliveryJo
   worker.on('failed', (job) => {
     if (!job) return;
     void (async () => {
-      if ((await job.getState()) === 'failed') await endFailedJob(deps, job as Job<EndingDelivery>);
+      if ((await job.getState()) === 'failed') await endFailedJob(deps, job.id!);
     })().catch((error: unknown) =>
       deps.log.error('webhook delivery whose job BullMQ failed not ended yet; the dispatcher tries again', {
         deliveryId: (job.data as DeliveryJob).deliveryId,
@@ -196,18 +196,18 @@ async function attempt(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>): Prom
 }
 
 /**
- * How a delivery whose job BullMQ failed ends: skipped when its subscription is gone or disabled (as its next
- * attempt would have been); succeeded when this job's last recorded attempt was answered 2xx (the receiver
- * has it; an earlier round's answers do not count); else failed, with BullMQ's reason and this job's attempts.
+ * How a delivery whose job BullMQ failed ends: succeeded when this job's last recorded attempt was answered
+ * 2xx (the receiver has it; an earlier round's answers do not count); skipped when its subscription is gone or
+ * disabled (as its next attempt would have been); else failed, with BullMQ's reason and this job's attempts.
  */
 async function endingOfFailedJob(deps: EndDeps, job: Job<EndingDelivery>): Promise<Ending> {
-  const subscription = (await deps.subscriptions.current()).get(job.data.subscriptionId);
-  if (!subscription?.enabled) return { status: 'skipped' };
   const record = await deps.deliveries.get(job.data.deliveryId);
   // This job's: a redelivery's round is a job of its own, made after the earlier rounds' attempts.
   const attempts = (record?.attempts ?? []).filter((a) => Date.parse(a.at) >= job.timestamp);
   const last = attempts.at(-1)?.statusCode;
   if (last !== undefined && last >= 200 && last < 300) return { status: 'succeeded' };
+  const subscription = (await deps.subscriptions.current()).get(job.data.subscriptionId);
+  if (!subscription?.enabled) return { status: 'skipped' };
   const error = `BullMQ failed its job before snapcat could end it (${job.failedReason})`;
   return failed(deps, job, { latencyMs: 0, error }, attempts.length);
 }
@@ -281,12 +281,28 @@ async function endingSteps(
 
 /**
  * Ends the deliveries BullMQ failed on its own, as a backstop of the workers' `failed` listener (a process lost
- * between the failure and its end): the newest `limit` of the failed set. Answers how many ended.
+ * between the failure and its end): the newest `limit` of the failed set, until `stopping()` says to stop.
+ * One that cannot be ended now is logged and left for the next sweep. Answers how many ended.
  */
-export async function endDeliveriesFailedByBullMq(deps: EndDeps, limit = 100): Promise<number> {
+export async function endDeliveriesFailedByBullMq(
+  deps: EndDeps,
+  stopping: () => boolean = () => false,
+  limit = 100,
+): Promise<number> {
   const jobs = (await deps.deliveries.queue.getFailed(0, limit - 1)) as (Job<EndingDelivery> | undefined)[];
   let ended = 0;
-  for (const job of jobs) if (job && (await endFailedJob(deps, job))) ended += 1;
+  for (const job of jobs) {
+    if (stopping()) break;
+    if (!job) continue;
+    try {
+      if (await endFailedJob(deps, job.id!)) ended += 1;
+    } catch (error) {
+      deps.log.error('webhook delivery whose job BullMQ failed not ended yet; the dispatcher tries again', {
+        deliveryId: job.data.deliveryId,
+        error: (error as Error).message,
+      });
+    }
+  }
   return ended;
 }
 
@@ -296,17 +312,21 @@ export async function endDeliveriesFailedByBullMq(deps: EndDeps, limit = 100): P
  * fails with `job stalled more than allowable limit` without calling the processor; or the end of its last
  * attempt that could not be kept (Redis failing just then). Left pending, it refused redeliveries and held
  * the dispatcher's durable checkpoint for good (a review). One process ends it (a claim in Redis: the
- * worker's listener and the dispatcher's sweep may meet), then its job is removed. Answers whether it ended.
+ * worker's listener and the dispatcher's sweep may meet), on the job as read once claimed (what another
+ * process kept in it meanwhile). The job stays in the failed set (BullMQ removes it after a week), so that a
+ * replayed event does not queue the delivery again. Answers whether it ended the delivery.
  */
-export async function endFailedJob(deps: EndDeps, job: Job<EndingDelivery>): Promise<boolean> {
+export async function endFailedJob(deps: EndDeps, jobId: string): Promise<boolean> {
   const { deliveries } = deps;
-  if (!(await deliveries.claimEnding(job.id!))) return false;
+  const pendingWith = async (job: Job<EndingDelivery> | undefined): Promise<boolean> =>
+    job !== undefined && (await deliveries.pendingJobId(job.data.deliveryId)) === jobId;
+  // Ended already (settled), or a redelivery's job sends it now: nothing to claim.
+  if (!(await pendingWith(await deliveries.queue.getJob(jobId)))) return false;
+  const claim = await deliveries.claimEnding(jobId);
+  if (!claim) return false;
   try {
-    // A delivery settled meanwhile (its subscription deleted), or sent again since by a redelivery's job.
-    if ((await deliveries.pendingJobId(job.data.deliveryId)) !== job.id) {
-      await job.remove();
-      return false;
-    }
+    const job = (await deliveries.queue.getJob(jobId)) as Job<EndingDelivery> | undefined;
+    if (!job || (await job.getState()) !== 'failed' || !(await pendingWith(job))) return false;
     let ending = job.data.ending;
     if (!ending) {
       ending = await endingOfFailedJob(deps, job);
@@ -324,10 +344,9 @@ export async function endFailedJob(deps: EndDeps, job: Job<EndingDelivery>): Pro
       status: ending.status,
       reason: job.failedReason,
     });
-    await job.remove();
     return true;
   } finally {
-    await deliveries.releaseEnding(job.id!);
+    await deliveries.releaseEnding(jobId, claim);
   }
 }
 

@@ -48,7 +48,7 @@ export interface DispatcherDeps {
    * at most every `failedSweepEveryMs` (30 s), while this dispatcher is the active one: what it ends stops
    * holding the durable checkpoint.
    */
-  endDeliveriesFailedByBullMq?: () => Promise<number>;
+  endDeliveriesFailedByBullMq?: (stopping: () => boolean) => Promise<number>;
   failedSweepEveryMs?: number;
   now: () => number;
   log: { info: LogFn; warn: LogFn; error: LogFn };
@@ -70,6 +70,8 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   private lastCheckpoint: { at: number; position?: Position } = { at: 0 };
   private lastFailedSweepAt = 0;
   private failedSweep: Promise<void> | undefined;
+  /** Stopping: a sweep under way ends after the delivery it is at. */
+  private stopping = false;
   readonly stats = { eventsHandled: 0, deliveriesEnqueued: 0, checkpoints: 0 };
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -116,6 +118,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   }
 
   override async stop(): Promise<void> {
+    this.stopping = true;
     await super.stop();
     await this.failedSweep;
   }
@@ -135,7 +138,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
       return;
     }
     this.lastFailedSweepAt = now;
-    this.failedSweep = sweep()
+    this.failedSweep = sweep(() => this.stopping)
       .catch((error: unknown) =>
         this.deps.log.error('webhook deliveries BullMQ failed could not be ended; trying again later', {
           error: (error as Error).message,

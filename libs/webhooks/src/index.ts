@@ -83,8 +83,8 @@ export function openWebhooks(config: Config, prefix: string, store: EventStore, 
         deliveries,
         keyPrefix: prefix,
         checkpointEveryMs: settings.checkpointEveryMs,
-        endDeliveriesFailedByBullMq: () =>
-          endDeliveriesFailedByBullMq({ store, subscriptions, deliveries, now, log }),
+        endDeliveriesFailedByBullMq: (stopping) =>
+          endDeliveriesFailedByBullMq({ store, subscriptions, deliveries, now, log }, stopping),
         now,
         log,
       });
