@@ -325,6 +325,23 @@ describe('Deliveries: settling, redelivering and the oldest unsettled position',
   });
 });
 
+describe('Deliveries: the claim on a failed job’s end', () => {
+  it('is held by one at a time, and let go only by its holder (a lapsed claim taken by another stays theirs)', async () => {
+    const first = await deliveries.claimEnding('job-1');
+    expect(first).toEqual(expect.any(String));
+    expect(await deliveries.claimEnding('job-1')).toBeUndefined();
+    expect(await deliveries.claimEnding('job-2')).toEqual(expect.any(String)); // another job's
+    // The first holder's claim lapsed and another took it: the first one's release leaves it.
+    await redis.del(`${prefix}:wh:ending:job-1`);
+    const second = await deliveries.claimEnding('job-1');
+    await deliveries.releaseEnding('job-1', first!);
+    expect(await deliveries.claimEnding('job-1')).toBeUndefined();
+    await deliveries.releaseEnding('job-1', second!);
+    expect(await deliveries.claimEnding('job-1')).toEqual(expect.any(String));
+    expect(await redis.pttl(`${prefix}:wh:ending:job-1`)).toBeGreaterThan(50_000); // lapses if never let go
+  });
+});
+
 describe('Deliveries: closing', () => {
   it('close() closes the connection the queue opened for itself', async () => {
     // A connection name of this test's own, to count its connections among everyone's on the shared Redis.

@@ -14,7 +14,11 @@ import {
   type DeliveryJob,
   type DeliveryRecord,
 } from '../src';
-import { endDeliveriesFailedByBullMq, startDeliveryWorker } from '../src/delivery-worker';
+import {
+  endDeliveriesFailedByBullMq,
+  startDeliveryWorker,
+  type EndingDelivery,
+} from '../src/delivery-worker';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
 import { sleep, until } from '../../../test/support/wait';
@@ -710,6 +714,26 @@ describe('deliveries BullMQ failed on its own', () => {
         }),
       ]);
       expect(await t.deliveries.oldestUnsettled()).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('an end begun elsewhere (its report kept in the job, the log refusing it) is finished with that report: one event, its id', async () => {
+    let refusing = true;
+    const t = await setUp('lost-kept', [0], { worker: false, store: refusingReports(() => refusing) });
+    try {
+      const job = t.job();
+      await t.deliveries.enqueue(job, Date.now(), position);
+      await loseTheWorker(t);
+      expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(0); // the report refused: kept in the job
+      const kept = ((await t.deliveries.queue.getJob(job.deliveryId))!.data as EndingDelivery).ending;
+      expect(kept).toEqual({ status: 'failed', report: expect.objectContaining({ id: expect.any(String) }) });
+      expect((await t.deliveries.get(job.deliveryId))!.status).toBe('pending');
+      refusing = false;
+      expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(1);
+      const events = await t.store.readStream(DELIVERY_FAILURES_STREAM, { fromRevision: 0n, maxCount: 10 });
+      expect(events.map((e) => e.id)).toEqual([(kept as { report: { id: string } }).report.id]);
     } finally {
       await t.close();
     }
