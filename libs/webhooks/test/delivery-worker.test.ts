@@ -649,13 +649,18 @@ describe('deliveries BullMQ failed on its own', () => {
     await checker.close();
   }
   const position = { commit: 41n, prepare: 41n };
+  /** A delivery queued, then failed by BullMQ as its worker was lost (loseTheWorker). */
+  async function failedByBullMq(t: Awaited<ReturnType<typeof setUp>>): Promise<DeliveryJob> {
+    const job = t.job();
+    await t.deliveries.enqueue(job, Date.now(), position);
+    await loseTheWorker(t);
+    return job;
+  }
 
   it('a delivery whose worker was lost more often than BullMQ allows ends failed and reported, and stops holding the dispatcher’s checkpoint', async () => {
     const t = await setUp('lost-worker', [0, 0], { worker: false });
     try {
-      const job = t.job();
-      await t.deliveries.enqueue(job, Date.now(), position);
-      await loseTheWorker(t);
+      const job = await failedByBullMq(t);
       // BullMQ told no processor: the delivery was pending for good, and refused a redelivery.
       const before = (await t.deliveries.get(job.deliveryId))!;
       expect(before.status).toBe('pending');
@@ -723,9 +728,7 @@ describe('deliveries BullMQ failed on its own', () => {
     let refusing = true;
     const t = await setUp('lost-kept', [0], { worker: false, store: refusingReports(() => refusing) });
     try {
-      const job = t.job();
-      await t.deliveries.enqueue(job, Date.now(), position);
-      await loseTheWorker(t);
+      const job = await failedByBullMq(t);
       expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(0); // the report refused: kept in the job
       const kept = ((await t.deliveries.queue.getJob(job.deliveryId))!.data as EndingDelivery).ending;
       expect(kept).toEqual({ status: 'failed', report: expect.objectContaining({ id: expect.any(String) }) });
@@ -742,9 +745,7 @@ describe('deliveries BullMQ failed on its own', () => {
   it('a delivery whose subscription was disabled meanwhile ends skipped, not reported', async () => {
     const t = await setUp('lost-disabled', [0], { worker: false });
     try {
-      const job = t.job();
-      await t.deliveries.enqueue(job, Date.now(), position);
-      await loseTheWorker(t);
+      const job = await failedByBullMq(t);
       await t.subscriptions.execute({ type: 'DisableGone', subscriptionId: t.subscriptionId });
       expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(1);
       expect((await t.deliveries.get(job.deliveryId))!.status).toBe('skipped');
@@ -804,9 +805,7 @@ describe('deliveries BullMQ failed on its own', () => {
   it('a failed job whose delivery settled meanwhile, or was sent again by a redelivery, is left be: nothing reported', async () => {
     const t = await setUp('lost-settled', [0], { worker: false });
     try {
-      const job = t.job();
-      await t.deliveries.enqueue(job, Date.now(), position);
-      await loseTheWorker(t);
+      const job = await failedByBullMq(t);
       // Its subscription deleted: every pending delivery of it skipped; then sent again by a redelivery.
       await t.deliveries.settle(job, 'skipped', Date.now());
       expect(await t.deliveries.redeliver((await t.deliveries.get(job.deliveryId))!, Date.now())).toBe(true);
