@@ -56,10 +56,11 @@ const LOG_PER_SUBSCRIPTION = 1000;
  * ranks it unsettled at its position (ARGV[4], ARGV[5]; empty: not tracked) unless it settled already: a
  * settled one is never settled again, so ranked it would hold the dispatcher's checkpoint there for good.
  * A pending one is also in its subscription's pending set (KEYS[5]), which the log's trimming cannot drop.
+ * Answers 1 when recorded, 0 when known and pending, 2 when known and settled (not to be queued again).
  */
 const RECORD = `
 local known = redis.call('EXISTS', KEYS[1]) == 1
-if known and redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
+if known and redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 2 end
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
   redis.call('HSETNX', KEYS[4], ARGV[3], ARGV[5])
@@ -129,7 +130,7 @@ export class Deliveries {
       createdAt: new Date(now).toISOString(),
       updatedAt: new Date(now).toISOString(),
     };
-    await this.redis.eval(
+    const recorded = await this.redis.eval(
       RECORD,
       5,
       this.keys.delivery(job.deliveryId),
@@ -144,6 +145,8 @@ export class Deliveries {
       after ? formatPosition(after) : '',
       ...Object.entries(fields).flat(),
     );
+    // Settled: a replayed event sends it no more, whether or not BullMQ still keeps its job (a week).
+    if (recorded === 2) return;
     await this.add(job, bullJobIdOf(job.deliveryId, 0));
   }
 

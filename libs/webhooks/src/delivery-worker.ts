@@ -313,20 +313,22 @@ export async function endDeliveriesFailedByBullMq(
  * attempt that could not be kept (Redis failing just then). Left pending, it refused redeliveries and held
  * the dispatcher's durable checkpoint for good (a review). One process ends it (a claim in Redis: the
  * worker's listener and the dispatcher's sweep may meet), on the job as read once claimed (what another
- * process kept in it meanwhile). The job stays in the failed set (BullMQ removes it after a week), so that a
- * replayed event does not queue the delivery again. Answers whether it ended the delivery.
+ * process kept in it meanwhile); then its job is removed, as is one whose delivery settled otherwise (a
+ * replayed event queues a settled delivery no more: `Deliveries.enqueue`), so that the sweep's window of the
+ * newest failures moves on. Answers whether it ended the delivery.
  */
 export async function endFailedJob(deps: EndDeps, jobId: string): Promise<boolean> {
   const { deliveries } = deps;
-  const pendingWith = async (job: Job<EndingDelivery> | undefined): Promise<boolean> =>
-    job !== undefined && (await deliveries.pendingJobId(job.data.deliveryId)) === jobId;
-  // Ended already (settled), or a redelivery's job sends it now: nothing to claim.
-  if (!(await pendingWith(await deliveries.queue.getJob(jobId)))) return false;
   const claim = await deliveries.claimEnding(jobId);
   if (!claim) return false;
   try {
     const job = (await deliveries.queue.getJob(jobId)) as Job<EndingDelivery> | undefined;
-    if (!job || (await job.getState()) !== 'failed' || !(await pendingWith(job))) return false;
+    if (!job || (await job.getState()) !== 'failed') return false;
+    // Settled otherwise (its subscription deleted), or a redelivery's job sends it now.
+    if ((await deliveries.pendingJobId(job.data.deliveryId)) !== jobId) {
+      await job.remove();
+      return false;
+    }
     let ending = job.data.ending;
     if (!ending) {
       ending = await endingOfFailedJob(deps, job);
@@ -344,6 +346,7 @@ export async function endFailedJob(deps: EndDeps, jobId: string): Promise<boolea
       status: ending.status,
       reason: job.failedReason,
     });
+    await job.remove();
     return true;
   } finally {
     await deliveries.releaseEnding(jobId, claim);

@@ -88,16 +88,19 @@ describe('Deliveries: the delivery log', () => {
     expect(await deliveries.get('no-such-delivery')).toBeUndefined();
   });
 
-  it('enqueuing a known delivery again (a replayed event) keeps its status and times', async () => {
+  it('enqueuing a known delivery again (a replayed event) keeps its status and times, and does not queue a settled one', async () => {
     const j = job();
     await deliveries.enqueue(j, T0);
     await deliveries.settle(j, 'succeeded', T0 + 5000);
+    // Its job gone (BullMQ keeps finished ones a week, or a removed failed one): not queued again either.
+    await (await deliveries.queue.getJob(j.deliveryId))!.remove();
     await deliveries.enqueue(j, T0 + 9000);
     expect(await deliveries.get(j.deliveryId)).toMatchObject({
       status: 'succeeded',
       createdAt: '2026-11-30T10:00:00.000Z',
       updatedAt: '2026-11-30T10:00:05.000Z',
     });
+    expect(await deliveries.queue.getJob(j.deliveryId)).toBeUndefined();
   });
 
   it('records attempts in order, keeps the last 100, and moves updatedAt', async () => {

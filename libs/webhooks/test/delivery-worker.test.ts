@@ -686,9 +686,10 @@ describe('deliveries BullMQ failed on its own', () => {
       // Once: a later sweep finds nothing; the delivery may be sent again.
       expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(0);
       expect(await t.failures()).toHaveLength(1);
-      // Its job stays failed (BullMQ drops it after a week): the event replayed does not queue it again.
+      // Its job removed (the sweep's window of the newest failures moves on), the event replayed does not
+      // queue it again: it settled.
       await t.deliveries.enqueue(job, Date.now(), position);
-      expect(await t.deliveries.queue.getJobCounts('failed', 'waiting')).toEqual({ failed: 1, waiting: 0 });
+      expect(await t.deliveries.queue.getJobCounts('failed', 'waiting')).toEqual({ failed: 0, waiting: 0 });
       expect(await t.deliveries.redeliver(after, Date.now())).toBe(true);
     } finally {
       await t.close();
@@ -802,7 +803,7 @@ describe('deliveries BullMQ failed on its own', () => {
     }
   });
 
-  it('a failed job whose delivery settled meanwhile, or was sent again by a redelivery, is left be: nothing reported', async () => {
+  it('a failed job whose delivery settled meanwhile, or was sent again by a redelivery, is removed: nothing reported', async () => {
     const t = await setUp('lost-settled', [0], { worker: false });
     try {
       const job = await failedByBullMq(t);
@@ -811,6 +812,7 @@ describe('deliveries BullMQ failed on its own', () => {
       expect(await t.deliveries.redeliver((await t.deliveries.get(job.deliveryId))!, Date.now())).toBe(true);
 
       expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(0);
+      expect(await t.deliveries.queue.getFailedCount()).toBe(0);
       expect((await t.deliveries.get(job.deliveryId))!.status).toBe('pending'); // the redelivery's
       expect(await t.failures()).toEqual([]);
     } finally {
