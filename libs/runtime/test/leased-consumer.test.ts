@@ -269,6 +269,21 @@ describe('a leased log consumer whose Redis restarts without the writes it made 
   const append = (store: EventStore, stream: string) =>
     store.append(stream, [{ id: randomUUID(), type: 'T', data: {} }], 'any');
   const streams = (c: Recorder) => c.seen.map((e) => e.streamId);
+  /**
+   * Starts `c`; it handles s-1 and saves its position, which Redis snapshots (what a restart brings back, with
+   * the lease); then it handles s-2.
+   */
+  const snapshotAfterFirst = async (c: Recorder, store: EventStore) => {
+    consumer = c;
+    c.start();
+    await until(() => c.active, 5000);
+    await append(store, 's-1');
+    await until(() => c.seen.length === 1, 5000);
+    await new Promise((r) => setTimeout(r, 100));
+    await redis.save();
+    await append(store, 's-2');
+    await until(() => c.seen.length === 2, 5000);
+  };
 
   it('consumes again from the saved position: what it handled after it (batched, not saved yet) is handled again', async () => {
     const store = new MemoryEventStore();
@@ -304,15 +319,7 @@ describe('a leased log consumer whose Redis restarts without the writes it made 
       saves: (e) => e.streamId !== 's-2',
       processManagerTiming: true,
     });
-    consumer = c;
-    c.start();
-    await until(() => c.active, 5000);
-    await append(store, 's-1');
-    await until(() => c.seen.length === 1, 5000);
-    await new Promise((r) => setTimeout(r, 100));
-    await redis.save();
-    await append(store, 's-2');
-    await until(() => c.seen.length === 2, 5000);
+    await snapshotAfterFirst(c, store);
     // The log goes on: an event comes right after the connection is made again.
     redis.once('ready', () => void append(store, 's-3'));
     await server.restart();
@@ -338,15 +345,7 @@ describe('a leased log consumer whose Redis restarts without the writes it made 
         if (crashes-- > 0) await server.restart();
       },
     });
-    consumer = c;
-    c.start();
-    await until(() => c.active, 5000);
-    await append(store, 's-1');
-    await until(() => c.seen.length === 1, 5000);
-    await new Promise((r) => setTimeout(r, 100));
-    await redis.save(); // what the restarted Redis will hold: the position after s-1 (and the lease)
-    await append(store, 's-2');
-    await until(() => c.seen.length === 2, 5000);
+    await snapshotAfterFirst(c, store);
     await new Promise((r) => setTimeout(r, 100)); // s-2's position saved, not in the snapshot
     crashes = 1; // the next subscribe: Redis crashes meanwhile, and comes back without s-2's position and work
     await append(store, 'boom');
