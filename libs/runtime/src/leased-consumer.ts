@@ -141,7 +141,8 @@ export abstract class LeasedLogConsumer {
   private subscription: LogSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
-  private stopped = false;
+  /** Set first thing by `stop()`: work a subclass runs beside the tick ends early once it is. */
+  protected stopped = false;
   private saved: Position | undefined;
   private readonly refusals: ConsumerBlocks;
   /** Where the current subscription began (its resume point until a position is saved). */

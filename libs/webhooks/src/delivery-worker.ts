@@ -10,7 +10,7 @@ import {
 import { newEventId, type EventStore } from '@snapcat/event-store';
 import { logQueueErrors, type LogFn } from '@snapcat/runtime';
 import { WEBHOOK_QUEUE, type Deliveries, type DeliveryJob } from './deliveries';
-import { postWebhook, type PostResult } from './http-post';
+import { isSuccess, postWebhook, type PostResult } from './http-post';
 import type { SecretBox } from './secret-box';
 import { webhookHeaders } from './signature';
 import { DELIVERY_FAILURES_STREAM, type SubscriptionRepository } from './subscriptions';
@@ -145,11 +145,11 @@ async function attempt(deps: DeliveryWorkerDeps, job: Job<EndingDelivery>): Prom
   const { deliveryId, subscriptionId, messageId } = job.data;
   const attempt = job.attemptsMade + 1;
   const final = attempt >= (job.opts.attempts ?? 1);
-  const subscription = (await deps.subscriptions.current()).get(subscriptionId);
-  if (!subscription?.enabled) return { status: 'skipped' };
+  const subscription = await enabledSubscription(deps, subscriptionId);
+  if (!subscription) return { status: 'skipped' };
   const sentAt = deps.now();
   const result = await send(deps, subscription, job.data, sentAt);
-  const succeeded = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
+  const succeeded = isSuccess(result.statusCode);
   const gone = result.statusCode === 410;
   const retryAfterMs = parseRetryAfter(result.retryAfter, deps.now());
   const retrying = !succeeded && !gone && !final;
@@ -204,12 +204,16 @@ async function endingOfFailedJob(deps: EndDeps, job: Job<EndingDelivery>): Promi
   const record = await deps.deliveries.get(job.data.deliveryId);
   // This job's: a redelivery's round is a job of its own, made after the earlier rounds' attempts.
   const attempts = (record?.attempts ?? []).filter((a) => Date.parse(a.at) >= job.timestamp);
-  const last = attempts.at(-1)?.statusCode;
-  if (last !== undefined && last >= 200 && last < 300) return { status: 'succeeded' };
-  const subscription = (await deps.subscriptions.current()).get(job.data.subscriptionId);
-  if (!subscription?.enabled) return { status: 'skipped' };
+  if (isSuccess(attempts.at(-1)?.statusCode)) return { status: 'succeeded' };
+  if (!(await enabledSubscription(deps, job.data.subscriptionId))) return { status: 'skipped' };
   const error = `BullMQ failed its job before snapcat could end it (${job.failedReason})`;
   return failed(deps, job, { latencyMs: 0, error }, attempts.length);
+}
+
+/** The subscription, when it still exists and is enabled: a delivery to one that is not is skipped. */
+async function enabledSubscription(deps: Pick<DeliveryWorkerDeps, 'subscriptions'>, subscriptionId: string) {
+  const subscription = (await deps.subscriptions.current()).get(subscriptionId);
+  return subscription?.enabled ? subscription : undefined;
 }
 
 /** The last attempt failed: reported (unless it is a message whose failures are not), with a fixed event id. */

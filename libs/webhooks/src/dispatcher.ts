@@ -70,8 +70,6 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   private lastCheckpoint: { at: number; position?: Position } = { at: 0 };
   private lastFailedSweepAt = 0;
   private failedSweep: Promise<void> | undefined;
-  /** Stopping: a sweep under way ends after the delivery it is at. */
-  private stopping = false;
   readonly stats = { eventsHandled: 0, deliveriesEnqueued: 0, checkpoints: 0 };
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -118,7 +116,6 @@ export class WebhookDispatcher extends LeasedLogConsumer {
   }
 
   override async stop(): Promise<void> {
-    this.stopping = true;
     await super.stop();
     await this.failedSweep;
   }
@@ -138,7 +135,7 @@ export class WebhookDispatcher extends LeasedLogConsumer {
       return;
     }
     this.lastFailedSweepAt = now;
-    this.failedSweep = sweep(() => this.stopping)
+    this.failedSweep = sweep(() => this.stopped)
       .catch((error: unknown) =>
         this.deps.log.error('webhook deliveries BullMQ failed could not be ended; trying again later', {
           error: (error as Error).message,

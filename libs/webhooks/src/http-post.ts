@@ -14,6 +14,10 @@ export interface PostResult {
 /** The most of a response body kept for the delivery log: enough to see why a receiver said no. */
 const KEPT_BODY = 512;
 
+/** Whether a receiver's answer means it has the message: any 2xx. */
+export const isSuccess = (statusCode: number | undefined): boolean =>
+  statusCode !== undefined && statusCode >= 200 && statusCode < 300;
+
 /**
  * POSTs one webhook. The whole exchange (connect, send, answer) must finish within `timeoutMs`; redirects
  * are not followed (a 3xx is a failure, as Standard Webhooks receivers are expected to answer directly).
@@ -54,7 +58,7 @@ export function postWebhook(options: {
       res.setEncoding('utf8');
       const end = () => {
         const statusCode = res.statusCode ?? 0;
-        const ok = statusCode >= 200 && statusCode < 300;
+        const ok = isSuccess(statusCode);
         resolve({
           statusCode,
           latencyMs: latency(),
