@@ -1,4 +1,4 @@
-import { v7 } from 'uuid';
+import { v5, v7 } from 'uuid';
 
 /**
  * A new event's id: a UUID of version 7 (RFC 9562), time-ordered. The SQLite store indexes event ids (they
@@ -7,3 +7,13 @@ import { v7 } from 'uuid';
  * appends took 20-35 % less CPU (bench/NOTES.md, thirteenth round). EventStoreDB accepts any UUID.
  */
 export const newEventId = (): string => v7();
+
+/** Under which name-based ids are made (a random UUID, fixed once): no other system's v5 ids collide with them. */
+const NAMED_EVENT_IDS = '5f0c2f7e-3b7a-4d6e-9a43-2b1c6f0d8e11';
+
+/**
+ * The id of the one event `name` stands for: the same name gives the same UUID (version 5), so a second
+ * append of that event, by a process that could not know the first was written, is a retried append the
+ * store answers without writing it again (port.ts, `retriedAppend`).
+ */
+export const namedEventId = (name: string): string => v5(name, NAMED_EVENT_IDS);

@@ -1,6 +1,6 @@
 export * from './port';
 export * from './pages';
-export { newEventId } from './event-id';
+export { namedEventId, newEventId } from './event-id';
 export { MemoryEventStore } from './memory';
 export { SqliteEventStore } from './sqlite';
 export { openEventStore } from './open';

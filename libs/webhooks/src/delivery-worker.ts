@@ -7,7 +7,7 @@ import {
   type Subscription,
   type WebhookDeliveryFailed,
 } from '@snapcat/domain';
-import { newEventId, type EventStore } from '@snapcat/event-store';
+import { namedEventId, type EventStore } from '@snapcat/event-store';
 import { logQueueErrors, type LogFn } from '@snapcat/runtime';
 import { WEBHOOK_QUEUE, type Deliveries, type DeliveryJob } from './deliveries';
 import { isSuccess, postWebhook, type PostResult } from './http-post';
@@ -216,7 +216,11 @@ async function enabledSubscription(deps: Pick<DeliveryWorkerDeps, 'subscriptions
   return subscription?.enabled ? subscription : undefined;
 }
 
-/** The last attempt failed: reported (unless it is a message whose failures are not), with a fixed event id. */
+/**
+ * The last attempt failed: reported (unless it is a message whose failures are not). The report's id is its
+ * job's (one job a round of attempts): a report appended whose end then could not be kept (the settle and
+ * the job's update both failing) is the same event when the round is ended again, not a second report.
+ */
 function failed(
   deps: Pick<DeliveryWorkerDeps, 'now'>,
   job: Job<EndingDelivery>,
@@ -225,7 +229,10 @@ function failed(
 ): Ending {
   if (UNREPORTED.has(job.data.eventType)) return { status: 'failed' };
   const failure = failureOf(job.data, attempts, result, deps.now());
-  return { status: 'failed', report: { id: newEventId(), failed: failure } };
+  return {
+    status: 'failed',
+    report: { id: namedEventId(`webhook-delivery-failed:${job.id}`), failed: failure },
+  };
 }
 
 /** What ending a delivery needs, in the worker or in the sweep of deliveries BullMQ failed on its own. */

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import IORedis from 'ioredis';
-import { Worker } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
 import { MemoryEventStore } from '@snapcat/event-store';
 import {
@@ -588,6 +588,44 @@ describe('the end of a delivery whose outcome is known', () => {
         failures: ['HTTP 500'],
       });
     } finally {
+      await t.close();
+    }
+  });
+
+  it('a report appended whose settle and job update then both fail: the failed job ends with that report, not a second one', async () => {
+    const t = await setUp('report-kept-nowhere', [0]);
+    const settle = t.deliveries.settle.bind(t.deliveries);
+    t.deliveries.settle = (async (...args: Parameters<typeof settle>) => {
+      if (args[1] === 'failed' && !settleFailed) {
+        settleFailed = true;
+        throw new Error('Connection is closed.');
+      }
+      return settle(...args);
+    }) as typeof settle;
+    let settleFailed = false;
+    // Redis lost just then: the end left (`ending`) cannot be kept in the job either, so the processor
+    // throws and BullMQ fails the last attempt; the worker's `failed` listener ends it from the job as it is.
+    const updateData = Job.prototype.updateData;
+    Job.prototype.updateData = function (this: Job, data: EndingDelivery) {
+      if (data.ending && settleFailed && !updateFailed) {
+        updateFailed = true;
+        return Promise.reject(new Error('Connection is closed.'));
+      }
+      return updateData.call(this, data);
+    };
+    let updateFailed = false;
+    try {
+      answer = () => ({ status: 500 });
+      const record = await t.deliver();
+      const failures = await t.failures();
+      expect({
+        status: record.status,
+        settleFailed,
+        updateFailed,
+        failures: failures.map((f) => f.lastError),
+      }).toEqual({ status: 'failed', settleFailed: true, updateFailed: true, failures: ['HTTP 500'] });
+    } finally {
+      Job.prototype.updateData = updateData;
       await t.close();
     }
   });
