@@ -16,6 +16,7 @@ export default tseslint.config(
       'coverage/**',
       '.stryker-tmp/**',
       'reports/**',
+      'tmpx*/**',
     ],
   },
   ...tseslint.configs.recommended,
