@@ -15,7 +15,7 @@ import { Problem } from './problem';
  * `hidden` when it is another namespace's: nothing is checked then, as the command is refused as for a job
  * that does not exist (R55), and a refusal here would tell the job exists.
  */
-type OwnJob = Pick<JobState, 'jobId' | 'storage' | 'snapshots'> | null | 'hidden';
+type OwnJob = Pick<JobState, 'jobId' | 'namespace' | 'storage' | 'snapshots'> | null | 'hidden';
 
 /**
  * Where a token limited to namespaces may name storage (decision 0030). Every namespace shares the storage
@@ -35,9 +35,10 @@ export class NamespaceStorage {
   private readonly defaultPlaces: string[];
   /**
    * The job's own directories seen (normalised): its checkpoint areas and the directories snapcat laid out for
-   * its snapshots acknowledged. Acknowledgements check these without loading the job.
+   * its snapshots acknowledged, with the job's namespace (set at registration, never changed).
+   * Acknowledgements by callers of that namespace check these without loading the job.
    */
-  private readonly jobAreas = new Map<string, Set<string>>();
+  private readonly jobAreas = new Map<string, { namespace: string; areas: Set<string> }>();
 
   constructor(
     namespaceRoots: Readonly<Record<string, readonly string[]>>,
@@ -119,7 +120,7 @@ export class NamespaceStorage {
     for (const [a, { stateHandles }] of acks.entries()) {
       for (const [h, handle] of stateHandles.entries()) {
         const key = normaliseLocation(handle.path);
-        if (this.inAreas(principal, key) || this.inKnownJobArea(jobId, key)) continue;
+        if (this.inAreas(principal, key) || this.inKnownJobArea(principal, jobId, key)) continue;
         if (!own) {
           const job = this.ownJob(principal, await load());
           // Another namespace's job and one never registered alike: 404, as the domain answers (a 403 for the
@@ -130,7 +131,7 @@ export class NamespaceStorage {
           }
           const snapshot = job.snapshots.get(snapshotId);
           own = [checkpointArea(job), ...(snapshot ? directoriesOf(snapshot).map(normaliseLocation) : [])];
-          this.remember(jobId, own);
+          this.remember(job, own);
         }
         if (own.some((directory) => isWithin(key, directory))) continue;
         throw this.refusal(
@@ -149,15 +150,26 @@ export class NamespaceStorage {
     return false;
   }
 
-  private inKnownJobArea(jobId: string, key: string): boolean {
-    for (const area of this.jobAreas.get(jobId) ?? []) if (isWithin(key, area)) return true;
+  /**
+   * Whether `key` lies in the job's own directories seen, for a caller of the job's namespace only: another
+   * namespace's caller goes on to the job's load, and its 404, before any file of the job is looked at (a
+   * review: the file checks after this one told another team the job existed, and what its files were).
+   */
+  private inKnownJobArea(
+    principal: Principal & { namespaces: string[] },
+    jobId: string,
+    key: string,
+  ): boolean {
+    const known = this.jobAreas.get(jobId);
+    if (!known || !grantsNamespace(principal.namespaces, known.namespace)) return false;
+    for (const area of known.areas) if (isWithin(key, area)) return true;
     return false;
   }
 
   /** Adds the job's directories; its former checkpoint area stays (it holds the job's own older checkpoints). */
-  private remember(jobId: string, directories: readonly string[]): void {
+  private remember(job: Pick<JobState, 'jobId' | 'namespace'>, directories: readonly string[]): void {
     if (this.jobAreas.size >= MAX_JOBS_REMEMBERED) this.jobAreas.clear();
-    const areas = this.jobAreas.get(jobId) ?? new Set<string>();
+    const areas = this.jobAreas.get(job.jobId)?.areas ?? new Set<string>();
     for (const directory of directories) {
       areas.delete(directory); // re-added: the most recently seen last
       areas.add(directory);
@@ -167,7 +179,7 @@ export class NamespaceStorage {
       if (areas.size <= MAX_AREAS_PER_JOB) break;
       areas.delete(oldest);
     }
-    this.jobAreas.set(jobId, areas);
+    this.jobAreas.set(job.jobId, { namespace: job.namespace, areas });
   }
 
   private refusal(

@@ -286,6 +286,26 @@ describe('a team’s token names only its own storage', () => {
     }
   });
 
+  it('another team acknowledging in a job’s directories the service has seen its own team use: 404, no file looked at', async () => {
+    const triggered = await http
+      .post(`${BASE}/jobs/${A_JOB}/snapshots`)
+      .set(as('a'))
+      .send({ kind: 'CHECKPOINT' });
+    const acks = `${BASE}/jobs/${A_JOB}/snapshots/${triggered.body.snapshotId as number}/acks`;
+    const shared = join(fx.defaults.checkpointDir, A_JOB, 'shared');
+    mkdirSync(shared, { recursive: true });
+    writeFileSync(join(shared, 'sst-1'), Buffer.alloc(1));
+    // Team A's own acknowledgement: the job's checkpoint area is now known to the service.
+    const own = { taskId: 't', stateHandles: [{ path: join(shared, 'sst-1'), sizeBytes: 1 }] };
+    expect((await http.post(acks).set(as('a')).send(own)).status).toBe(200);
+    // Team B names a directory there (a file check would say "is a directory"): the job is not theirs to see.
+    const probe = await http
+      .post(acks)
+      .set(as('b'))
+      .send({ taskId: 't', stateHandles: [{ path: shared, sizeBytes: 1 }] });
+    expectProblem(probe, 404, 'path.jobId', 'job-exists');
+  });
+
   it('a job an admin placed outside its namespace’s storage keeps working for the team: its own directories are its own', async () => {
     const legacy = join(fx.dir, 'legacy');
     const storage = { checkpointDir: join(legacy, 'chk'), savepointDir: join(legacy, 'sp') };
