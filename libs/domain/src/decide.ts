@@ -25,6 +25,7 @@ import {
   wasCompacted,
   directoriesOf,
   discardUnfinished,
+  disposedByFlink,
   expectsTask,
   hasAcknowledged,
   isJobOwned,
@@ -1863,14 +1864,13 @@ function requestDiscardOf(
   reason?: string,
 ): void {
   // R67: of a managed job snapcat deletes nothing itself; Flink disposes of a completed savepoint (through the
-  // connector) and owns the rest (its checkpoints, what a failed snapshot left behind, and a snapshot the job
-  // claimed: its later incremental checkpoints may reference the claimed files, which a disposal would delete).
+  // connector) and owns the rest (its checkpoints, imported retained ones too, what a failed snapshot left
+  // behind, and a snapshot the job claimed: its later incremental checkpoints may reference the claimed
+  // files, which a disposal would delete).
   const plan = decider.state.source
     ? {
         locations:
-          (snapshot.kind === 'SAVEPOINT' || snapshot.imported) &&
-          snapshot.status === 'COMPLETED' &&
-          snapshot.claimMode !== 'CLAIM'
+          disposedByFlink(snapshot) && snapshot.status === 'COMPLETED' && snapshot.claimMode !== 'CLAIM'
             ? [snapshot.externalPath]
             : [],
         stateHandles: [],

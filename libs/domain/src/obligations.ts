@@ -2,7 +2,7 @@ import { CommandRejected } from './errors';
 import { decide } from './decide';
 import { isTerminal, type SavepointSchedule } from './schemas';
 import type { Event } from './events';
-import { discardUnfinished, type JobState, type SnapshotState } from './state';
+import { discardUnfinished, disposedByFlink, type JobState, type SnapshotState } from './state';
 
 /**
  * What the workers owe a job (decision 0021): each is enqueued idempotently (by a deterministic id), so
@@ -55,10 +55,6 @@ export const owesManifest = (
 export const takenInFlink = (
   snapshot: Pick<SnapshotState, 'kind' | 'flinkCheckpointId' | 'imported'>,
 ): boolean => snapshot.kind === 'SAVEPOINT' && snapshot.flinkCheckpointId === null && !snapshot.imported;
-
-/** R67: of a managed job, Flink disposes of savepoints and imported snapshots; the rest Flink owns. */
-export const disposedByFlink = (snapshot: Pick<SnapshotState, 'kind' | 'imported'>): boolean =>
-  snapshot.kind === 'SAVEPOINT' || snapshot.imported;
 
 /**
  * R67: what a disposal through Flink freed, as far as the catalogue knows: the snapshot's size (Flink's figures

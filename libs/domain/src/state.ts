@@ -59,6 +59,16 @@ export interface DiscardState {
   deleting?: string[];
 }
 
+/**
+ * R67: of a managed job, Flink disposes of savepoints, imported ones included; the rest it owns. Not of an
+ * imported retained checkpoint: Flink's disposal (`Checkpoints.disposeSavepoint`) reads its `_metadata`
+ * without a shared-state registry, so `IncrementalRemoteKeyedStateHandle.discardState()` deletes its
+ * `shared/` files too, which the run's later checkpoints (imported or not, catalogued or not) reference (a
+ * review). A savepoint is self-contained (FLIP-203: it never shares files), so disposing of it whole is safe.
+ */
+export const disposedByFlink = (snapshot: Pick<SnapshotState, 'kind'>): boolean =>
+  snapshot.kind === 'SAVEPOINT';
+
 /** A discard not done yet: requested, or failed in a way a retry may mend. */
 export const discardUnfinished = (discard: DiscardState | undefined): boolean =>
   discard !== undefined &&

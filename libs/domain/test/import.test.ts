@@ -1,4 +1,4 @@
-import { decodeState, encodeState, importTriggerId, restorePlan } from '../src';
+import { decodeState, encodeState, importTriggerId, restorePlan, snapshotObligations } from '../src';
 import { JOB, Job, T0, RETAIN_ALL } from './harness';
 
 const SAVEPOINT = '/data/old/savepoint-012345-abcdefabcdef';
@@ -184,7 +184,7 @@ describe('import (R69, R70)', () => {
     expect(job.state.sharedState.directories.get(SAVEPOINT)).toBeUndefined();
   });
 
-  it('R69 a managed job’s import is disposed of through Flink (its path named), savepoint or checkpoint', () => {
+  it('R69 a managed job’s imported savepoint is disposed of through Flink (its path named); an imported retained checkpoint is not (its shared files)', () => {
     const job = new Job();
     job.run({
       type: 'ConfigureJob',
@@ -204,16 +204,24 @@ describe('import (R69, R70)', () => {
     });
     const sp = importOf(job, SAVEPOINT).reply.snapshotId;
     const chk = importOf(job, RETAINED, 'CHECKPOINT').reply.snapshotId;
-    for (const [id, path] of [
-      [sp, SAVEPOINT],
-      [chk, RETAINED],
-    ] as const) {
-      const { events } = job.run({ type: 'RequestDiscard', snapshotId: id, force: false });
-      expect(events).toEqual([
-        expect.objectContaining({ type: 'SnapshotDiscardRequested', locations: [path] }),
-      ]);
-      expect(job.snapshot(id).status).toBe('DISCARDING');
-    }
+    const savepoint = job.run({ type: 'RequestDiscard', snapshotId: sp, force: false });
+    expect(savepoint.events).toEqual([
+      expect.objectContaining({ type: 'SnapshotDiscardRequested', locations: [SAVEPOINT] }),
+    ]);
+    expect(job.snapshot(sp).status).toBe('DISCARDING');
+    expect(snapshotObligations(job.snapshot(sp), true)).toContainEqual({
+      kind: 'dispose',
+      snapshotId: sp,
+      path: SAVEPOINT,
+    });
+    // A retained checkpoint is not: Flink's disposal would delete its shared/ files, which the run's later
+    // checkpoints reference. Removed from the catalogue, its files left where they are, as Flink's own.
+    const checkpoint = job.run({ type: 'RequestDiscard', snapshotId: chk, force: false });
+    expect(checkpoint.events).toEqual([
+      expect.objectContaining({ type: 'SnapshotDiscardRequested', locations: [], stateHandles: [] }),
+      expect.objectContaining({ type: 'SnapshotDiscarded', bytesReclaimed: 0 }),
+    ]);
+    expect(snapshotObligations(job.snapshot(chk), true)).toEqual([]);
   });
 
   it('R70 an imported retained checkpoint is the user’s: never subsumed, kept when the job terminates', () => {
