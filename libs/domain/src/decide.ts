@@ -1699,14 +1699,22 @@ function persistManaged(
   dir: string,
 ): Replies['PersistSnapshot'] {
   const state = decider.state;
-  const triggerId = `persist-${checkpoint.snapshotId}`;
-  const existing = state.triggers.get(triggerId);
-  if (existing !== undefined) {
-    const savepoint = state.snapshots.get(existing)!;
-    // Flink names the savepoint's directory: the one snapcat placed at the trigger is a guess until then.
-    const written = savepoint.status === 'COMPLETED' ? savepoint.externalPath : null;
-    return { savepointPath: written, restorePath: written, changed: false, savepointSnapshotId: existing };
+  // One savepoint stands for the checkpoint while it is pending or completed; once one failed or was
+  // discarded, persisting again takes another, under the next attempt's trigger id (a review: the failed
+  // one was answered for good, and Flink keeps an operation's result under its trigger id).
+  let attempt = 1;
+  const triggerIdOf = (n: number) => `persist-${checkpoint.snapshotId}${n === 1 ? '' : `-${n}`}`;
+  for (let existing = state.triggers.get(triggerIdOf(attempt)); existing !== undefined;) {
+    const savepoint = state.snapshots.get(existing);
+    if (savepoint?.status === 'PENDING' || savepoint?.status === 'COMPLETED') {
+      // Flink names the savepoint's directory: the one snapcat placed at the trigger is a guess until then.
+      const written = savepoint.status === 'COMPLETED' ? savepoint.externalPath : null;
+      return { savepointPath: written, restorePath: written, changed: false, savepointSnapshotId: existing };
+    }
+    attempt += 1;
+    existing = state.triggers.get(triggerIdOf(attempt));
   }
+  const triggerId = triggerIdOf(attempt);
   if (state.status !== 'RUNNING') {
     throw new CommandRejected(
       'CONFLICT',

@@ -623,6 +623,37 @@ describe('managed jobs (R67, R68): Flink takes the snapshots, snapcat records th
     });
   });
 
+  it('R67 once the savepoint standing for a checkpoint failed, persisting it again takes another (the next attempt’s trigger id)', () => {
+    const job = managed(3);
+    mirror(job, [report(4)]);
+    const checkpoint = job.state.flinkCheckpoints.get(4)!;
+    const first = job.run({ type: 'PersistSnapshot', snapshotId: checkpoint }).reply;
+    job.run({
+      type: 'RecordFlinkSavepoint',
+      snapshotId: first.savepointSnapshotId!,
+      outcome: { status: 'FAILED', cause: 'Not all required tasks are currently running.' },
+    });
+    expect(job.snapshot(first.savepointSnapshotId!).status).toBe('FAILED');
+    const again = job.run({ type: 'PersistSnapshot', snapshotId: checkpoint, targetDirectory: '/keep' });
+    expect(again.events.map((e) => e.type)).toEqual(['SnapshotTriggered']);
+    expect(again.reply).toMatchObject({ changed: true, savepointSnapshotId: first.savepointSnapshotId! + 1 });
+    expect(job.snapshot(again.reply.savepointSnapshotId!)).toMatchObject({
+      status: 'PENDING',
+      triggerId: `persist-${checkpoint}-2`,
+      standsFor: checkpoint,
+      externalPath: savepointPath(
+        '/keep',
+        JOB,
+        `${again.reply.savepointSnapshotId!}/persist-${checkpoint}-2`,
+      ),
+    });
+    // While that one is pending it stands for the checkpoint: asked again, nothing new.
+    expect(job.run({ type: 'PersistSnapshot', snapshotId: checkpoint })).toMatchObject({
+      events: [],
+      reply: { changed: false, savepointSnapshotId: again.reply.savepointSnapshotId },
+    });
+  });
+
   it('R67 a managed job whose Flink deletes its checkpoints on failure says so, once recorded', () => {
     const job = managed();
     expect(jobSummaryView(job.state).warnings).toEqual([]);
