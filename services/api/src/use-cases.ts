@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   CommandRejected,
+  decide,
   notRegistered,
   DEFAULT_NAMESPACE,
   durationMs,
@@ -626,9 +627,14 @@ async function restoreHolding(
   const own = restoring !== undefined && visibleTo(caller, restoring);
   // The hold is for the restore about to be recorded: the job's next restore count.
   const holder = { jobId, restore: (restoring?.restores.count ?? 0) + 1 };
+  const restore = from ? { ...command, fromJobId: from.jobId } : command;
+  // A restore the job's rules refuse now (a terminal job, say) places no hold: the hold and its release
+  // were two events in the other job's log, and its webhooks, for nothing (a review). Decided on the state
+  // read, appending nothing; one refused only by what changes meanwhile still releases its hold below.
+  if (own && from) decide(restoring, restore, Date.now());
   const held = own && from && (await holdRestoredSnapshot(bus, caller, holder, from));
   try {
-    return await bus.execute(from ? { ...command, fromJobId: from.jobId } : command, metadataOf(caller));
+    return await bus.execute(restore, metadataOf(caller));
   } catch (error) {
     // The restore was refused: a hold it placed goes with it (one that was there before stays).
     if (held) await bus.execute({ type: 'ReleaseSnapshotHolds', ...held }, systemMetadataOf(caller));

@@ -222,6 +222,15 @@ describe('restores from another job’s snapshot named by fromJobId', () => {
     // No hold on A, no restore of B.
     expect({ a: (await eventsOf(A)).length, b: (await eventsOf(B)).length }).toEqual(before);
   });
+
+  it('a restore of a job that has ended, which the job’s rules refuse, writes nothing to the job it is from (no hold placed and released)', async () => {
+    await http.post(`${BASE}/jobs/${B}/status`).set(as('admin')).send({ status: 'FINISHED' }).expect(200);
+    const before = (await eventsOf(A)).length;
+    const res = await restoreB({ fromJobId: A, snapshotId: savepoint.snapshotId });
+    expect(res.status).toBe(409);
+    expect(res.body.errors[0].rule).toBe('terminal-status');
+    expect((await eventsOf(A)).map((e) => e.type).slice(before)).toEqual([]);
+  });
 });
 
 /**
