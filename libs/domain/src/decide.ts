@@ -45,6 +45,7 @@ import { restorePlan } from './restore-plan';
 import { inUseByManagedRun } from './holds';
 import {
   deletingSnapshot,
+  isSharedHandle,
   isWithin,
   normaliseLocation,
   planDiscard,
@@ -1063,6 +1064,7 @@ function acknowledge(decider: Decider, command: CommandOf<'AcknowledgeTask'>): R
       `${snapshot.kind.toLowerCase()} ${snapshot.snapshotId} is FULL: a task that cannot take a full snapshot declines it (R58)`,
     );
   }
+  requireSafeTotals(snapshot, command);
   decider.emit({
     type: 'TaskAcknowledged',
     snapshotId: command.snapshotId,
@@ -1075,6 +1077,38 @@ function acknowledge(decider: Decider, command: CommandOf<'AcknowledgeTask'>): R
   const acked = decider.state.snapshots.get(command.snapshotId)!;
   if (acked.acknowledged === acked.totalTasks) complete(decider, acked);
   return { result: 'SUCCESS', snapshotStatus: decider.state.snapshots.get(command.snapshotId)!.status };
+}
+
+/**
+ * The snapshot's sizes are sums of its acknowledgements': each stays an exact integer (below 2^53), or the
+ * catalogue would show rounded sizes and write an event its own schema refuses (a review).
+ */
+function requireSafeTotals(
+  snapshot: SnapshotState,
+  command: Pick<CommandOf<'AcknowledgeTask'>, 'stateSize' | 'checkpointedSize' | 'stateHandles'>,
+): void {
+  // On every acknowledgement (the hot path): no allocation, the handles summed only when there are any.
+  let shared = snapshot.sharedStateSize;
+  let exclusive = snapshot.privateStateSize;
+  for (const handle of command.stateHandles) {
+    if (isSharedHandle(handle)) shared += handle.sizeBytes;
+    else exclusive += handle.sizeBytes;
+  }
+  const field =
+    snapshot.stateSize + command.stateSize > Number.MAX_SAFE_INTEGER
+      ? 'stateSize'
+      : snapshot.checkpointedSize + (command.checkpointedSize ?? command.stateSize) > Number.MAX_SAFE_INTEGER
+        ? 'checkpointedSize'
+        : Math.max(shared, exclusive) > Number.MAX_SAFE_INTEGER
+          ? 'stateHandles'
+          : undefined;
+  if (field === undefined) return;
+  throw new CommandRejected(
+    'INVALID',
+    field,
+    'maximum',
+    `the snapshot's ${field === 'stateHandles' ? 'state handles’ sizes' : field} would add up to more than ${Number.MAX_SAFE_INTEGER} bytes`,
+  );
 }
 
 /**

@@ -205,6 +205,40 @@ describe('acknowledge', () => {
     expect(job.snapshot(1).stateSize).toBe(30);
     expect(job.log.filter((e) => e.type === 'SnapshotCompleted')).toHaveLength(1);
   });
+  it('sizes that would add up past 2^53 are refused (INVALID maximum, naming the field), nothing recorded', () => {
+    const job = new Job().register({ tasks: ['a', 'b', 'c'] });
+    job.trigger();
+    job.ack(1, 'a', 3);
+    const max = Number.MAX_SAFE_INTEGER;
+    const ack = (over: object) => ({
+      type: 'AcknowledgeTask' as const,
+      snapshotId: 1,
+      taskId: 'b',
+      stateSize: 0,
+      stateHandles: [],
+      ...over,
+    });
+    expect(job.reject(ack({ stateSize: max }))).toMatchObject({
+      code: 'INVALID',
+      field: 'stateSize',
+      rule: 'maximum',
+    });
+    expect(job.reject(ack({ checkpointedSize: max }))).toMatchObject({
+      field: 'checkpointedSize',
+      rule: 'maximum',
+    });
+    const handle = { path: `/data/chk/${JOB}/chk-1/b`, sizeBytes: max };
+    expect(job.reject(ack({ stateHandles: [handle] }))).toMatchObject({
+      field: 'stateHandles',
+      rule: 'maximum',
+    });
+    // Up to the limit is fine: exactly 2^53 - 1 in all.
+    expect(job.run(ack({ stateSize: max - 3 })).reply).toEqual({
+      result: 'SUCCESS',
+      snapshotStatus: 'PENDING',
+    });
+    expect(job.snapshot(1)).toMatchObject({ stateSize: max, acknowledged: 2 });
+  });
   it('R18 DUPLICATE: the same task again writes no event', () => {
     const job = new Job().register();
     job.trigger();
