@@ -594,6 +594,38 @@ describe('the Flink connector (issue 19): managed jobs over Flink’s REST API, 
     for (const flinkId of beforeFailover) expect(await statusOf(flinkId)).toBe('DISCARDED');
   }, 90_000);
 
+  it('R68 a completion that left the history before any poll saw it (a streak of failures longer than the history) is catalogued from latest.completed, and the checkpoint it subsumed recorded deleted', async () => {
+    const jobId = await managedJob(500, 'RETAIN_ON_CANCELLATION', 2, { numRetained: 1 });
+    flink.holdCheckpoints(jobId, true);
+    const before = await flink.checkpointNow(jobId);
+    const mirroredAs = async (flinkId: number) =>
+      (await snapshots(jobId)).find((s) => s.kind === 'CHECKPOINT' && s.flinkCheckpointId === flinkId);
+    await until(
+      async () => ((await mirroredAs(before))?.status === 'COMPLETED' ? true : undefined),
+      15_000,
+      'the first completion mirrored',
+    );
+    // snapcat does not see Flink for a while: one more completes (deleting the first), then three fail.
+    flink.refuseNext('getCheckpointingStatistics', 100_000, 500, 'the JobManager is busy');
+    const unseen = await flink.checkpointNow(jobId);
+    flink.failNextCheckpoints(jobId, 3);
+    for (let i = 0; i < 3; i += 1) await flink.checkpointNow(jobId);
+    const history = flink.job(jobId).history.map((c) => c.status);
+    expect(history).toEqual(['FAILED', 'FAILED']);
+    expect(flink.job(jobId).latestCompleted?.id).toBe(unseen);
+    flink.refuseNext('getCheckpointingStatistics', 0, 500, '');
+    await until(
+      async () => ((await mirroredAs(unseen))?.status === 'COMPLETED' ? true : undefined),
+      15_000,
+      'the unseen completion catalogued',
+    );
+    await until(
+      async () => ((await mirroredAs(before))?.status === 'DISCARDED' ? true : undefined),
+      15_000,
+      'the first recorded deleted',
+    );
+  }, 60_000);
+
   it('a status the overview says changed before the newest checkpoint Flink triggered (a stale read) is not recorded (it would abort what is pending); one that changed after is', async () => {
     const jobId = await managedJob();
     flink.holdCheckpoints(jobId, true);

@@ -372,14 +372,18 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
   // checkpoint) has nothing to mirror; its savepoints and status are followed all the same (FLIP-10).
   const stats = await unlessNotFound(api.checkpoints(jobId));
   if (!stats) return { skipped: 'no checkpoint statistics' };
-  const { history, latest, unreadable } = stats;
+  const { latest, unreadable } = stats;
   if (unreadable > 0) {
     deps.log.warn('flink checkpoint history entries left out: they could not be read', {
       job: jobId,
       unreadable,
     });
   }
-  const checkpoints = [...history].sort((a, b) => a.id - b.id).map(checkpointReport);
+  // With what `latest` keeps of those that left the history (a review): after a streak of failures longer
+  // than the history, the completion before it was never seen, nor its predecessor's deletion.
+  const checkpoints = reportedCheckpoints(stats)
+    .sort((a, b) => a.id - b.id)
+    .map(checkpointReport);
   const rerun = idsWentBack(state, checkpoints);
   if (rerun) return warnRerunOnce(state, rerun, deps);
   rerunJobs.over(jobId);
@@ -842,11 +846,12 @@ async function savepointFigures(api: FlinkApi, jobId: string, location: string) 
 
 /**
  * The checkpoints Flink's statistics report, each once: the history (the last `web.checkpoints.history`), and
- * the newest savepoint and failure `latest` keeps after they left it (`CheckpointStatsHistory`).
+ * the newest completion, savepoint and failure `latest` keeps after they left it (`CheckpointStatsHistory`).
  */
 function reportedCheckpoints(stats: FlinkCheckpoints | undefined): FlinkCheckpoint[] {
   const reported = new Map<number, FlinkCheckpoint>();
-  for (const c of [...(stats?.history ?? []), stats?.latest.savepoint, stats?.latest.failed]) {
+  const latest = stats?.latest;
+  for (const c of [...(stats?.history ?? []), latest?.completed, latest?.savepoint, latest?.failed]) {
     if (c && !reported.has(c.id)) reported.set(c.id, c);
   }
   return [...reported.values()];
