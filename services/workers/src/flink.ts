@@ -119,13 +119,19 @@ export const flinkJobIds = {
 };
 
 /**
- * Flink's trigger ids are 32 lowercase hex (`TriggerId`). A periodic savepoint's already is (R48); any
- * other snapcat trigger id is hashed to one, the same each time, so that a retried request is answered
- * with the operation it started instead of taking a second savepoint.
+ * Flink's trigger ids are 32 lowercase hex (`TriggerId`). A periodic savepoint's already is (R48, one slot
+ * each); any other snapcat trigger id is hashed with its snapshot's id to one, the same each time, so that a
+ * retried request is answered with the operation it started instead of taking a second savepoint. With the
+ * snapshot's id: a trigger id the catalogue forgot (compacted, decision 0035) and a client used again makes
+ * another snapshot, which Flink (keeping an operation's result for `rest.async.store-duration`, 5 minutes)
+ * answered with the earlier savepoint's result, a failure or a savepoint since disposed of (a review).
  */
-export function flinkTriggerId(snapcatTriggerId: string): string {
-  if (/^[0-9a-f]{32}$/.test(snapcatTriggerId)) return snapcatTriggerId;
-  return createHash('sha256').update(snapcatTriggerId).digest('hex').slice(0, 32);
+export function flinkTriggerId({
+  triggerId,
+  snapshotId,
+}: Pick<SnapshotState, 'triggerId' | 'snapshotId'>): string {
+  if (/^[0-9a-f]{32}$/.test(triggerId)) return triggerId;
+  return createHash('sha256').update(`${snapshotId}/${triggerId}`).digest('hex').slice(0, 32);
 }
 
 /**
@@ -1106,7 +1112,7 @@ function warnRefusedOnce(state: JobState, refusal: string, deps: FlinkConnectorD
 
 /** Sends the savepoint's trigger (or stop-with-savepoint) to Flink, with a trigger id derived from snapcat's. */
 function triggerInFlink(api: FlinkApi, jobId: string, snapshot: PendingSavepoint) {
-  const triggerId = flinkTriggerId(snapshot.triggerId);
+  const triggerId = flinkTriggerId(snapshot);
   // Flink names the savepoint's directory itself, inside the target directory (R14).
   const targetDirectory = posix.dirname(snapshot.externalPath);
   const { formatType, terminate } = snapshot;
@@ -1114,7 +1120,10 @@ function triggerInFlink(api: FlinkApi, jobId: string, snapshot: PendingSavepoint
     ? api.stopWithSavepoint(jobId, { targetDirectory, drain: terminate.drain, formatType, triggerId })
     : api.triggerSavepoint(jobId, { targetDirectory, formatType, triggerId });
 }
-type PendingSavepoint = Pick<SnapshotState, 'triggerId' | 'externalPath' | 'formatType' | 'terminate'>;
+type PendingSavepoint = Pick<
+  SnapshotState,
+  'snapshotId' | 'triggerId' | 'externalPath' | 'formatType' | 'terminate'
+>;
 
 /**
  * The status of an asynchronous operation Flink started for the job. When Flink answers 404 (it dropped the

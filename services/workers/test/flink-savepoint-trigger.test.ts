@@ -6,7 +6,7 @@ import { MemoryEventStore } from '@snapcat/event-store';
 import { FlinkError, type FlinkCheckpoint, type FlinkCheckpoints } from '@snapcat/flink';
 import { deleteKeys } from '../../../test/support/redis';
 import { testPrefix } from '../../../test/support/service';
-import { flinkJobIds, startFlinkWorker, type FlinkApi } from '../src/flink';
+import { flinkJobIds, flinkTriggerId, startFlinkWorker, type FlinkApi } from '../src/flink';
 import { flinkStats } from './flink-stats';
 
 /**
@@ -352,4 +352,16 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
       });
     },
   );
+});
+
+describe('Flink trigger ids (TriggerId: 32 hex)', () => {
+  it('the same for a snapshot each time; another for another snapshot under a trigger id used again; a periodic one as it is', () => {
+    const first = flinkTriggerId({ snapshotId: 7, triggerId: 'deploy-42' });
+    expect(first).toMatch(/^[0-9a-f]{32}$/);
+    expect(flinkTriggerId({ snapshotId: 7, triggerId: 'deploy-42' })).toBe(first);
+    // Used again once the catalogue forgot it (compaction): Flink must not answer the earlier operation.
+    expect(flinkTriggerId({ snapshotId: 112, triggerId: 'deploy-42' })).not.toBe(first);
+    const periodic = 'ab'.repeat(16);
+    expect(flinkTriggerId({ snapshotId: 7, triggerId: periodic })).toBe(periodic);
+  });
 });
