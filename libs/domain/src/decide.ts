@@ -218,7 +218,7 @@ export function decideBatch(
     decision.outcomes.forEach((outcome, i) => {
       const request = requestOf[i]!;
       if (outcome.ok || refused.has(request) || !isMany(request, requestSizes)) return;
-      refused.set(request, outcome.error);
+      refused.set(request, outcome.error.at(i - requestOf.indexOf(request)));
       again = true;
     });
     if (!again) return decision;
@@ -1344,7 +1344,7 @@ function restore(decider: Decider, command: CommandOf<'RestoreSnapshot'>): Repli
   if (isTerminal(decider.state.status)) {
     throw new CommandRejected(
       'CONFLICT',
-      'status',
+      'jobId',
       'terminal-status',
       `job is ${decider.state.status}, a terminal status: Flink runs a restored job as a new job`,
     );

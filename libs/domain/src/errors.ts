@@ -20,8 +20,15 @@ export class CommandRejected extends Error {
     readonly field: string,
     readonly rule: string,
     message: string,
+    /** In a request of several commands (a batch of acknowledgements): the refused command's place in it. */
+    readonly commandIndex?: number,
   ) {
     super(message);
     this.name = 'CommandRejected';
+  }
+
+  /** The same refusal, of the command at `index` of its request. */
+  at(index: number): CommandRejected {
+    return new CommandRejected(this.code, this.field, this.rule, this.message, index);
   }
 }

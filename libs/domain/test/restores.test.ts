@@ -407,7 +407,7 @@ describe('restores and claim modes (R62; CheckpointCoordinator.restoreSavepoint,
     job.run({ type: 'ChangeJobStatus', status: 'CANCELED' });
     expect(job.reject({ ...base, snapshotId: done })).toMatchObject({
       code: 'CONFLICT',
-      field: 'status',
+      field: 'jobId',
       rule: 'terminal-status',
       message: 'job is CANCELED, a terminal status: Flink runs a restored job as a new job',
     });

@@ -121,8 +121,14 @@ const REJECTIONS: Record<CommandRejected['code'], [number, string, string]> = {
 function fromCommandRejected(e: CommandRejected, inBody = false): Problem {
   const [status, slug, title] = REJECTIONS[e.code];
   // `body`: the request as a whole (one webhook subscription too many), no one field of it.
+  // A batch's refused command names its place in the body: `body[1].checkpointType` (a review).
+  const body = e.commandIndex === undefined ? 'body' : `body[${e.commandIndex}]`;
   const field =
-    e.field === 'body' ? 'body' : PATH_FIELDS.has(e.field) && !inBody ? `path.${e.field}` : `body.${e.field}`;
+    e.field === 'body'
+      ? body
+      : PATH_FIELDS.has(e.field) && !inBody
+        ? `path.${e.field}`
+        : `${body}.${e.field}`;
   return new Problem(status, slug, title, e.message, [{ field, rule: e.rule, message: e.message }]);
 }
 

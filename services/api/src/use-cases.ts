@@ -358,7 +358,7 @@ function snapshotTakingUseCases({
         // After the namespace check: a limited caller learns nothing here of another namespace's jobs.
         if (named) await requireHoldsOf(bus, caller, jobId, await ownersOf(jobId, named));
         await requireStillReserved(reserved);
-        return { many, replies: await acknowledgeTasks(bus, caller, jobId, snapshotId, acks) };
+        return { many, replies: await acknowledgeTasks(bus, caller, { jobId, snapshotId, many }, acks) };
       });
     },
 
@@ -375,20 +375,26 @@ function snapshotTakingUseCases({
 async function acknowledgeTasks(
   bus: CommandBus,
   caller: Caller,
-  jobId: string,
-  snapshotId: number,
+  { jobId, snapshotId, many }: { jobId: string; snapshotId: number; many: boolean },
   acks: readonly z.infer<RequestSchemas['ack']>[],
 ) {
-  const results = await bus.executeAll(
-    acks.map((ack) => ({
-      type: 'AcknowledgeTask' as const,
-      jobId,
-      snapshotId,
-      ...ack,
-      stateSize: ack.stateSize ?? handlesSize(ack.stateHandles),
-    })),
-    metadataOf(caller),
-  );
+  const results = await bus
+    .executeAll(
+      acks.map((ack) => ({
+        type: 'AcknowledgeTask' as const,
+        jobId,
+        snapshotId,
+        ...ack,
+        stateSize: ack.stateSize ?? handlesSize(ack.stateHandles),
+      })),
+      metadataOf(caller),
+    )
+    .catch((error: unknown) => {
+      // A batch of one is decided as a single command: its refusal is still of `body[0]`.
+      throw many && error instanceof CommandRejected && error.commandIndex === undefined
+        ? error.at(0)
+        : error;
+    });
   return results.map((r) => r.reply);
 }
 

@@ -445,10 +445,17 @@ describe('REST API over HTTP', () => {
       expect((await trigger({ kind: 'SAVEPOINT' })).status).toBe(202);
       const events = async () => (await http.get(`${BASE}/jobs/${JOB}/events`)).body.events.length as number;
       const before = await events();
+      // The refused ack is named by its place in the batch, as a refused path is.
       expectProblem(
         await ack(1, [{ taskId: 'a' }, { taskId: 'b', checkpointType: 'INCREMENTAL' }]),
         409,
-        'body.checkpointType',
+        'body[1].checkpointType',
+        'full-snapshot-acknowledged-incremental',
+      );
+      expectProblem(
+        await ack(1, [{ taskId: 'a', checkpointType: 'INCREMENTAL' }]),
+        409,
+        'body[0].checkpointType',
         'full-snapshot-acknowledged-incremental',
       );
       expect(await events()).toBe(before);

@@ -227,8 +227,7 @@ describe('restores from another job’s snapshot named by fromJobId', () => {
     await http.post(`${BASE}/jobs/${B}/status`).set(as('admin')).send({ status: 'FINISHED' }).expect(200);
     const before = (await eventsOf(A)).length;
     const res = await restoreB({ fromJobId: A, snapshotId: savepoint.snapshotId });
-    expect(res.status).toBe(409);
-    expect(res.body.errors[0].rule).toBe('terminal-status');
+    expectProblem(res, 409, 'path.jobId', 'terminal-status');
     expect((await eventsOf(A)).map((e) => e.type).slice(before)).toEqual([]);
   });
 });
