@@ -20,6 +20,7 @@ import {
   parentOf,
   pendingWhere,
   sizeDisposedByFlink,
+  disposedByFlink,
   takenInFlink,
   type Command,
   type CommandOf,
@@ -385,9 +386,7 @@ async function mirror({ jobId }: MirrorJob, deps: FlinkConnectorDeps) {
       unreadable,
     });
   }
-  // With what `latest` keeps of those that left the history (a review): after a streak of failures longer
-  // than the history, the completion before it was never seen, nor its predecessor's deletion.
-  const checkpoints = reportedCheckpoints(stats)
+  const checkpoints = mirroredCheckpoints(stats)
     .sort((a, b) => a.id - b.id)
     .map(checkpointReport);
   const rerun = idsWentBack(state, checkpoints);
@@ -851,13 +850,25 @@ async function savepointFigures(api: FlinkApi, jobId: string, location: string) 
 }
 
 /**
+ * What the mirror records: the history, and the newest completed checkpoint `latest` keeps after it left it
+ * (a review: after a streak of failures longer than the history, that completion was never seen, nor the
+ * deletion of the one it subsumed, `outOfSight`). Not `latest.savepoint` nor `latest.failed`: they may be far
+ * older than the history (looking below them would find nothing for `outOfSight`), and a savepoint snapcat
+ * took, disposed of and compacted out of the state would be catalogued again, at a path with no files.
+ */
+function mirroredCheckpoints({ history, latest }: FlinkCheckpoints): FlinkCheckpoint[] {
+  const completed = latest.completed;
+  const left = completed && !completed.isSavepoint && !history.some((c) => c.id === completed.id);
+  return left ? [...history, completed] : history;
+}
+
+/**
  * The checkpoints Flink's statistics report, each once: the history (the last `web.checkpoints.history`), and
- * the newest completion, savepoint and failure `latest` keeps after they left it (`CheckpointStatsHistory`).
+ * the newest savepoint and failure `latest` keeps after they left it (`CheckpointStatsHistory`).
  */
 function reportedCheckpoints(stats: FlinkCheckpoints | undefined): FlinkCheckpoint[] {
   const reported = new Map<number, FlinkCheckpoint>();
-  const latest = stats?.latest;
-  for (const c of [...(stats?.history ?? []), latest?.completed, latest?.savepoint, latest?.failed]) {
+  for (const c of [...(stats?.history ?? []), stats?.latest.savepoint, stats?.latest.failed]) {
     if (c && !reported.has(c.id)) reported.set(c.id, c);
   }
   return [...reported.values()];
@@ -1153,6 +1164,12 @@ async function dispose(job: Job<DisposeJob>, token: string | undefined, deps: Fl
   const snapshot = state.snapshots.get(snapshotId);
   if (!state.source || !snapshot?.discard || snapshot.discard.state === 'DONE')
     return { skipped: 'nothing to dispose' };
+  if (!job.data.triggerId && !disposedByFlink(snapshot)) {
+    // An imported retained checkpoint whose discard was requested before Flink stopped disposing of them
+    // (its shared/ files): ended as the decider now ends one, nothing deleted.
+    await execute(deps.bus, { type: 'RecordDiscardCompleted', jobId, snapshotId, bytesReclaimed: 0 });
+    return { skipped: 'not disposed of through Flink' };
+  }
   const refusal = !job.data.triggerId && (await clusterRefusal(state, deps));
   if (refusal) {
     await execute(deps.bus, {
