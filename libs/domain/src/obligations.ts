@@ -76,7 +76,9 @@ export function snapshotObligations(snapshot: SnapshotState, managed: boolean): 
   if (discardUnfinished(snapshot.discard)) {
     // R67: snapcat deletes nothing of a managed job itself.
     if (!managed) owed.push({ kind: 'discard', snapshotId });
-    else if (disposedByFlink(snapshot))
+    // An imported retained checkpoint's discard requested before they were no longer disposed of through
+    // Flink: the connector ends it without Flink.
+    else if (disposedByFlink(snapshot) || snapshot.imported)
       owed.push({ kind: 'dispose', snapshotId, path: snapshot.externalPath });
   }
   if (owesManifest(snapshot)) owed.push({ kind: 'manifest', snapshotId });

@@ -1,4 +1,4 @@
-import { decodeState, encodeState, importTriggerId, restorePlan, snapshotObligations } from '../src';
+import { decodeState, encodeState, fold, importTriggerId, restorePlan, snapshotObligations } from '../src';
 import { JOB, Job, T0, RETAIN_ALL } from './harness';
 
 const SAVEPOINT = '/data/old/savepoint-012345-abcdefabcdef';
@@ -222,6 +222,24 @@ describe('import (R69, R70)', () => {
       expect.objectContaining({ type: 'SnapshotDiscarded', bytesReclaimed: 0 }),
     ]);
     expect(snapshotObligations(job.snapshot(chk), true)).toEqual([]);
+    // One whose discard was requested before (Flink was to dispose of it, its path named): still owed to the
+    // connector, which now ends it without Flink; not left DISCARDING for good.
+    const older = importOf(job, `${RETAINED}/../chk-43`, 'CHECKPOINT').reply.snapshotId;
+    job.state = fold(job.state, [
+      {
+        type: 'SnapshotDiscardRequested',
+        jobId: JOB,
+        occurredAt: new Date(T0).toISOString(),
+        snapshotId: older,
+        cause: 'USER',
+        locations: [job.snapshot(older).externalPath],
+        stateHandles: [],
+        kept: [],
+      },
+    ]);
+    expect(snapshotObligations(job.snapshot(older), true)).toEqual([
+      { kind: 'dispose', snapshotId: older, path: job.snapshot(older).externalPath },
+    ]);
   });
 
   it('R70 an imported retained checkpoint is the user’s: never subsumed, kept when the job terminates', () => {
