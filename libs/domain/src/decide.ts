@@ -1734,20 +1734,19 @@ function persistManaged(
 ): Replies['PersistSnapshot'] {
   const state = decider.state;
   // One savepoint stands for the checkpoint while it is pending or completed; once one failed or was
-  // discarded, persisting again takes another, under the next attempt's trigger id (a review: the failed
-  // one was answered for good, and Flink keeps an operation's result under its trigger id).
+  // discarded, persisting again takes another, under the next trigger id free (a review: the failed one was
+  // answered for good). Found by what it stands for: an earlier attempt's trigger id may be compacted away.
+  for (const savepoint of state.snapshots.values()) {
+    if (savepoint.standsFor !== checkpoint.snapshotId) continue;
+    if (savepoint.status !== 'PENDING' && savepoint.status !== 'COMPLETED') continue;
+    // Flink names the savepoint's directory: the one snapcat placed at the trigger is a guess until then.
+    const written = savepoint.status === 'COMPLETED' ? savepoint.externalPath : null;
+    const savepointSnapshotId = savepoint.snapshotId;
+    return { savepointPath: written, restorePath: written, changed: false, savepointSnapshotId };
+  }
   let attempt = 1;
   const triggerIdOf = (n: number) => `persist-${checkpoint.snapshotId}${n === 1 ? '' : `-${n}`}`;
-  for (let existing = state.triggers.get(triggerIdOf(attempt)); existing !== undefined;) {
-    const savepoint = state.snapshots.get(existing);
-    if (savepoint?.status === 'PENDING' || savepoint?.status === 'COMPLETED') {
-      // Flink names the savepoint's directory: the one snapcat placed at the trigger is a guess until then.
-      const written = savepoint.status === 'COMPLETED' ? savepoint.externalPath : null;
-      return { savepointPath: written, restorePath: written, changed: false, savepointSnapshotId: existing };
-    }
-    attempt += 1;
-    existing = state.triggers.get(triggerIdOf(attempt));
-  }
+  while (state.triggers.has(triggerIdOf(attempt))) attempt += 1;
   const triggerId = triggerIdOf(attempt);
   if (state.status !== 'RUNNING') {
     throw new CommandRejected(
