@@ -130,4 +130,27 @@ describe('group commits and the store’s MaxAppendSize (EventStoreDB protocol t
       [],
     );
   });
+
+  it('a request of many over the limit with a refused command: named by its place in the request, none of it written', async () => {
+    const tasks = TASKS.slice(190, 200);
+    // Ten acknowledgements of ~9 KB: over the limit together (written in two parts when accepted).
+    const refusedAt = (at: number) =>
+      tasks.map((taskId, i) => ({
+        ...ack(taskId, 60),
+        ...(i === at ? { stateSize: Number.MAX_SAFE_INTEGER } : {}),
+      }));
+    const ackedOf = async () =>
+      (await store.readStream(jobStream(JOB), { maxCount: 10_000 }))
+        .filter((e) => e.type === 'TaskAcknowledged')
+        .map((e) => (e.data as { taskId: string }).taskId)
+        .filter((taskId) => tasks.includes(taskId));
+    // The request is decided whole before it is written in parts: a refusal anywhere writes none of it.
+    for (const at of [2, 7]) {
+      await expect(bus.executeAll(refusedAt(at))).rejects.toMatchObject({
+        rule: 'maximum',
+        commandIndex: at,
+      });
+      expect(await ackedOf()).toEqual([]);
+    }
+  });
 });
