@@ -219,7 +219,8 @@ async function enabledSubscription(deps: Pick<DeliveryWorkerDeps, 'subscriptions
 /**
  * The last attempt failed: reported (unless it is a message whose failures are not). The report's id is its
  * job's (one job a round of attempts): a report appended whose end then could not be kept (the settle and
- * the job's update both failing) is the same event when the round is ended again, not a second report.
+ * the job's update both failing) is the same event when the round is ended again, not a second report. With
+ * the job's creation time: after a Redis wipe a round's job id is made again, for another round (a review).
  */
 function failed(
   deps: Pick<DeliveryWorkerDeps, 'now'>,
@@ -231,7 +232,7 @@ function failed(
   const failure = failureOf(job.data, attempts, result, deps.now());
   return {
     status: 'failed',
-    report: { id: namedEventId(`webhook-delivery-failed:${job.id}`), failed: failure },
+    report: { id: namedEventId(`webhook-delivery-failed:${job.id}:${job.timestamp}`), failed: failure },
   };
 }
 
