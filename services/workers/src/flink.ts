@@ -121,7 +121,7 @@ export const flinkJobIds = {
 
 /**
  * Flink's trigger ids are 32 lowercase hex (`TriggerId`). A periodic savepoint's already is (R48, one slot
- * each); any other snapcat trigger id is hashed with its snapshot's id to one, the same each time, so that a
+ * each, never used again); any other snapcat trigger id is hashed with its snapshot's id to one, the same each time, so that a
  * retried request is answered with the operation it started instead of taking a second savepoint. With the
  * snapshot's id: a trigger id the catalogue forgot (compacted, decision 0035) and a client used again makes
  * another snapshot, which Flink (keeping an operation's result for `rest.async.store-duration`, 5 minutes)
@@ -130,8 +130,10 @@ export const flinkJobIds = {
 export function flinkTriggerId({
   triggerId,
   snapshotId,
-}: Pick<SnapshotState, 'triggerId' | 'snapshotId'>): string {
-  if (/^[0-9a-f]{32}$/.test(triggerId)) return triggerId;
+  triggerType,
+}: Pick<SnapshotState, 'triggerId' | 'snapshotId' | 'triggerType'>): string {
+  // A client's own 32-hex id is hashed too: it may be used again once the catalogue forgot it.
+  if (triggerType === 'PERIODIC' && /^[0-9a-f]{32}$/.test(triggerId)) return triggerId;
   return createHash('sha256').update(`${snapshotId}/${triggerId}`).digest('hex').slice(0, 32);
 }
 
@@ -1133,7 +1135,7 @@ function triggerInFlink(api: FlinkApi, jobId: string, snapshot: PendingSavepoint
 }
 type PendingSavepoint = Pick<
   SnapshotState,
-  'snapshotId' | 'triggerId' | 'externalPath' | 'formatType' | 'terminate'
+  'snapshotId' | 'triggerId' | 'triggerType' | 'externalPath' | 'formatType' | 'terminate'
 >;
 
 /**

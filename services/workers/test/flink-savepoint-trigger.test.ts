@@ -356,12 +356,15 @@ describe('the Flink connector’s savepoint trigger (R67)', () => {
 
 describe('Flink trigger ids (TriggerId: 32 hex)', () => {
   it('the same for a snapshot each time; another for another snapshot under a trigger id used again; a periodic one as it is', () => {
-    const first = flinkTriggerId({ snapshotId: 7, triggerId: 'deploy-42' });
+    const manual = { snapshotId: 7, triggerId: 'deploy-42', triggerType: 'MANUAL' as const };
+    const first = flinkTriggerId(manual);
     expect(first).toMatch(/^[0-9a-f]{32}$/);
-    expect(flinkTriggerId({ snapshotId: 7, triggerId: 'deploy-42' })).toBe(first);
+    expect(flinkTriggerId(manual)).toBe(first);
     // Used again once the catalogue forgot it (compaction): Flink must not answer the earlier operation.
-    expect(flinkTriggerId({ snapshotId: 112, triggerId: 'deploy-42' })).not.toBe(first);
-    const periodic = 'ab'.repeat(16);
-    expect(flinkTriggerId({ snapshotId: 7, triggerId: periodic })).toBe(periodic);
+    expect(flinkTriggerId({ ...manual, snapshotId: 112 })).not.toBe(first);
+    const hex = 'ab'.repeat(16);
+    expect(flinkTriggerId({ snapshotId: 7, triggerId: hex, triggerType: 'PERIODIC' })).toBe(hex);
+    // A client's own id of that form is hashed all the same: it may come again.
+    expect(flinkTriggerId({ ...manual, triggerId: hex })).not.toBe(hex);
   });
 });
