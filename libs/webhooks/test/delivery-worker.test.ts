@@ -168,6 +168,20 @@ function refusingReports(refusing: () => boolean): MemoryEventStore {
   return store;
 }
 
+/** The first settle of a delivery as failed throws `message` (Redis failing just then); says whether it did. */
+function failFirstFailedSettle(deliveries: Deliveries, message: string): { failed: boolean } {
+  const said = { failed: false };
+  const settle = deliveries.settle.bind(deliveries);
+  deliveries.settle = (async (...args: Parameters<typeof settle>) => {
+    if (args[1] === 'failed' && !said.failed) {
+      said.failed = true;
+      throw new Error(message);
+    }
+    return settle(...args);
+  }) as typeof settle;
+  return said;
+}
+
 beforeEach(() => {
   received.length = 0;
   answer = () => ({ status: 200 });
@@ -565,15 +579,7 @@ describe('the end of a delivery whose outcome is known', () => {
 
   it('a settle that fails once after the report was appended: one report, with the receiver’s answer', async () => {
     const t = await setUp('double-report', [0]);
-    const settle = t.deliveries.settle.bind(t.deliveries);
-    let settleErrors = 1;
-    t.deliveries.settle = (async (...args: Parameters<typeof settle>) => {
-      if (args[1] === 'failed' && settleErrors > 0) {
-        settleErrors -= 1;
-        throw new Error("READONLY You can't write against a read only replica.");
-      }
-      return settle(...args);
-    }) as typeof settle;
+    failFirstFailedSettle(t.deliveries, "READONLY You can't write against a read only replica.");
     try {
       answer = () => ({ status: 500 });
       const record = await t.deliver();
@@ -594,20 +600,12 @@ describe('the end of a delivery whose outcome is known', () => {
 
   it('a report appended whose settle and job update then both fail: the failed job ends with that report, not a second one', async () => {
     const t = await setUp('report-kept-nowhere', [0]);
-    const settle = t.deliveries.settle.bind(t.deliveries);
-    t.deliveries.settle = (async (...args: Parameters<typeof settle>) => {
-      if (args[1] === 'failed' && !settleFailed) {
-        settleFailed = true;
-        throw new Error('Connection is closed.');
-      }
-      return settle(...args);
-    }) as typeof settle;
-    let settleFailed = false;
+    const settle = failFirstFailedSettle(t.deliveries, 'Connection is closed.');
     // Redis lost just then: the end left (`ending`) cannot be kept in the job either, so the processor
     // throws and BullMQ fails the last attempt; the worker's `failed` listener ends it from the job as it is.
     const updateData = Job.prototype.updateData;
     Job.prototype.updateData = function (this: Job, data: EndingDelivery) {
-      if (data.ending && settleFailed && !updateFailed) {
+      if (data.ending && settle.failed && !updateFailed) {
         updateFailed = true;
         return Promise.reject(new Error('Connection is closed.'));
       }
@@ -620,7 +618,7 @@ describe('the end of a delivery whose outcome is known', () => {
       const failures = await t.failures();
       expect({
         status: record.status,
-        settleFailed,
+        settleFailed: settle.failed,
         updateFailed,
         failures: failures.map((f) => f.lastError),
       }).toEqual({ status: 'failed', settleFailed: true, updateFailed: true, failures: ['HTTP 500'] });
