@@ -685,6 +685,17 @@ describe('deliveries BullMQ failed on its own', () => {
     await checker.close();
   }
   const position = { commit: 41n, prepare: 41n };
+  /** A delivery queued whose first attempt the receiver answered 200, recorded (not settled). */
+  async function queuedAnswered200(t: Awaited<ReturnType<typeof setUp>>): Promise<DeliveryJob> {
+    const job = t.job();
+    await t.deliveries.enqueue(job, Date.now(), position);
+    await t.deliveries.recordAttempt(
+      job.deliveryId,
+      { attempt: 1, at: new Date().toISOString(), statusCode: 200, latencyMs: 3 },
+      Date.now(),
+    );
+    return job;
+  }
   /** A delivery queued, then failed by BullMQ as its worker was lost (loseTheWorker). */
   async function failedByBullMq(t: Awaited<ReturnType<typeof setUp>>): Promise<DeliveryJob> {
     const job = t.job();
@@ -795,13 +806,7 @@ describe('deliveries BullMQ failed on its own', () => {
   it('an earlier round’s 2xx does not end a redelivery whose worker was lost: failed, reported', async () => {
     const t = await setUp('lost-redelivery', [0], { worker: false });
     try {
-      const job = t.job();
-      await t.deliveries.enqueue(job, Date.now(), position);
-      await t.deliveries.recordAttempt(
-        job.deliveryId,
-        { attempt: 1, at: new Date().toISOString(), statusCode: 200, latencyMs: 3 },
-        Date.now(),
-      );
+      const job = await queuedAnswered200(t);
       await t.deliveries.settle(job, 'succeeded', Date.now());
       await t.deliveries.queue.obliterate({ force: true }); // round 0's job done and gone
       await new Promise((r) => setTimeout(r, 5));
@@ -820,14 +825,8 @@ describe('deliveries BullMQ failed on its own', () => {
   it('a delivery whose last attempt was answered 2xx before its job failed ends succeeded, not reported', async () => {
     const t = await setUp('lost-after-200', [0], { worker: false });
     try {
-      const job = t.job();
-      await t.deliveries.enqueue(job, Date.now(), position);
       // The receiver answered 200 and the attempt was recorded; then the worker was lost before settling.
-      await t.deliveries.recordAttempt(
-        job.deliveryId,
-        { attempt: 1, at: new Date().toISOString(), statusCode: 200, latencyMs: 3 },
-        Date.now(),
-      );
+      const job = await queuedAnswered200(t);
       await loseTheWorker(t);
 
       expect(await endDeliveriesFailedByBullMq(t.ending)).toBe(1);
