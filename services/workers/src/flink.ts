@@ -121,11 +121,12 @@ export const flinkJobIds = {
 
 /**
  * Flink's trigger ids are 32 lowercase hex (`TriggerId`). A periodic savepoint's already is (R48, one slot
- * each, never used again); any other snapcat trigger id is hashed with its snapshot's id to one, the same each time, so that a
- * retried request is answered with the operation it started instead of taking a second savepoint. With the
- * snapshot's id: a trigger id the catalogue forgot (compacted, decision 0035) and a client used again makes
- * another snapshot, which Flink (keeping an operation's result for `rest.async.store-duration`, 5 minutes)
- * answered with the earlier savepoint's result, a failure or a savepoint since disposed of (a review).
+ * each, never used again); any other snapcat trigger id is hashed with its snapshot's id to one, the same
+ * each time, so that a retried request is answered with the operation it started instead of taking a second
+ * savepoint. With the snapshot's id: a trigger id the catalogue forgot (compacted, decision 0035) and a client
+ * used again makes another snapshot, which Flink (keeping an operation's result for
+ * `rest.async.store-duration`, 5 minutes) answered with the earlier savepoint's result, a failure or a
+ * savepoint since disposed of (a review).
  */
 export function flinkTriggerId({
   triggerId,
